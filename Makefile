@@ -1,0 +1,61 @@
+# The two commands: `make demo` and `make test`. Each sets up what it needs first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+# The environment is rebuilt when the lock or the project metadata changes.
+STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help venv demo test lint typecheck unit infra-tests local-tests layers synth up bench lock clean
+
+help:
+	@echo "make demo   - set up, then run the platform's lifecycle on the local cloud"
+	@echo "make test   - set up, then lint, type-check, build and size-check layers, run every test tier"
+	@echo "make up     - a long-lived local cloud (moto server + HTTP gateway) for the AWS CLI and curl"
+	@echo "make synth  - the real CDK CLI: npx aws-cdk@2 synth (offline, no Docker)"
+	@echo "make bench  - benchmarks; writes bench/results/results.md and .json"
+
+venv: $(STAMP)
+
+$(STAMP):
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required, found " + sys.version.split()[0]'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	@$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements/dev.lock
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements/dev.lock
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+layers: venv
+	$(BIN)/python -m infra.layer_sizes
+
+test: venv lint layers
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests
+	$(MAKE) synth
+
+synth: venv
+	npx --yes aws-cdk@2 synth --no-notices --quiet > /dev/null
+	@echo "cdk synth: cdk.out/$$($(BIN)/python -c 'import json;print(json.load(open("cdk.json"))["context"]["platform"]["stack_name"])').template.json"
+
+demo: venv
+	$(BIN)/python -m localcloud demo
+
+up: venv
+	$(BIN)/python -m localcloud up
+
+bench: venv
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,40 @@
+"""GET /v1/health: lets a prediction client check its key and see which platform answers.
+
+No `from __future__ import annotations` here: the event handler reads route annotations at run time.
+"""
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from mlops import __version__
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+app = APIGatewayRestResolver(enable_validation=True)
+
+
+class Health(BaseModel):
+    status: str
+    platform_version: str
+    stack: str
+
+
+@app.get("/v1/health")
+@tracer.capture_method
+def health() -> Health:
+    metrics.add_metric(name="HealthChecks", unit=MetricUnit.Count, value=1)
+    return Health(status="ok", platform_version=__version__, stack=os.environ.get("PLATFORM_STACK_NAME", "unknown"))
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,36 @@
+"""The CDK app entry point (`cdk.json` runs `python -m infra.app`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import Validations
+from cdk_nag import AwsSolutionsChecks
+
+from infra.paths import PROJECT_ROOT
+from infra.settings import CONTEXT_KEY, load_settings
+from infra.stack import MlopsPlatformStack
+
+
+def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) -> tuple[cdk.App, MlopsPlatformStack]:
+    """Build the app with cdk-nag attached; tests and the local cloud call this in-process.
+
+    The context starts from cdk.json, as the CDK CLI's does, so in-process builds match `cdk synth`.
+    """
+    base = json.loads((PROJECT_ROOT / "cdk.json").read_text()).get("context", {})
+    app = cdk.App(context={**base, **(context or {})}, outdir=outdir)
+    settings = load_settings(app.node.try_get_context(CONTEXT_KEY))
+    stack = MlopsPlatformStack(app, settings.stack_name, settings=settings)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app, stack
+
+
+def main() -> None:
+    app, _ = build_app()
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

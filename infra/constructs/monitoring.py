@@ -1,0 +1,116 @@
+"""Monitoring: the alerts topic people subscribe to, alarms that publish to it, and a dashboard."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.nag import acknowledge
+
+from infra.settings import PlatformSettings
+
+
+class Monitoring(Construct):
+    """Owns the alerts topic, the shared dead-letter queue and every alarm, so notifications have one home.
+
+    The topic is encrypted with a customer-managed key because CloudWatch alarms cannot publish to a
+    topic encrypted with the AWS-managed SNS key.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: PlatformSettings) -> None:
+        super().__init__(scope, construct_id)
+        self.topic_key = kms.Key(
+            self,
+            "AlertsKey",
+            description="Encrypts the platform's alerts topic; usable by CloudWatch alarms and EventBridge.",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
+            self.topic_key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    resources=["*"],  # a key policy's resource is always the key itself
+                )
+            )
+        self.alerts = sns.Topic(
+            self,
+            "Alerts",
+            display_name="Serverless MLOps alerts",
+            master_key=self.topic_key,
+            enforce_ssl=True,
+        )
+        if settings.alarm_email:
+            self.alerts.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
+
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(self.dead_letters, "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the async paths.")
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
+        self.alarm(
+            "DeadLettersWaiting",
+            self.dead_letters.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(1), statistic="Maximum"
+            ),
+            threshold=1,
+            description="An asynchronous event failed after all retries and waits in the dead-letter queue.",
+        )
+
+    def alarm(
+        self,
+        construct_id: str,
+        metric: cloudwatch.IMetric,
+        *,
+        threshold: float,
+        description: str,
+        evaluation_periods: int = 1,
+        datapoints_to_alarm: int | None = None,
+        comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        missing_data: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
+    ) -> cloudwatch.Alarm:
+        """An alarm that notifies the alerts topic on ALARM and on recovery, and shows on the dashboard."""
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=datapoints_to_alarm,
+            comparison_operator=comparison,
+            treat_missing_data=missing_data,
+            alarm_description=description,
+        )
+        action = cw_actions.SnsAction(self.alerts)
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
+        self.dashboard.add_widgets(cloudwatch.AlarmWidget(title=construct_id, alarm=alarm, width=8))
+        return alarm
+
+    def watch_function(self, name: str, function: lambda_.IFunction) -> None:
+        """Alarm on any error or throttle of a function: each one means a request or event went wrong."""
+        self.alarm(
+            f"{name}Errors",
+            function.metric_errors(period=Duration.minutes(1), statistic="Sum"),
+            threshold=1,
+            description=f"The {name} function raised an error.",
+        )
+        self.alarm(
+            f"{name}Throttles",
+            function.metric_throttles(period=Duration.minutes(1), statistic="Sum"),
+            threshold=1,
+            description=f"The {name} function was throttled.",
+        )

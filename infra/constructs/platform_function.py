@@ -1,0 +1,89 @@
+"""The one way the platform defines a Lambda function, so every function gets the same safe defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.nag import XRAY_REASON, acknowledge
+from infra.paths import FUNCTIONS_DIR
+
+METRICS_NAMESPACE = "ServerlessMlops"
+# The single code asset: the pure core package plus one thin handler module per function.
+_CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache"]
+
+
+class PlatformFunction(Construct):
+    """A Python 3.12 function on the platform's architecture, traced, with bounded logs.
+
+    Async callers (S3, EventBridge, SNS) hand failed events to `dead_letter_queue` when one is given,
+    so no event is dropped after Lambda's retries.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: str,
+        description: str,
+        service: str,
+        architecture: lambda_.Architecture,
+        layers: Sequence[lambda_.ILayerVersion],
+        log_retention: logs.RetentionDays,
+        memory_size: int = 512,
+        timeout: Duration = Duration.seconds(30),
+        environment: Mapping[str, str] | None = None,
+        dead_letter_queue: sqs.IQueue | None = None,
+        reserved_concurrency: int | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # Own role instead of AWSLambdaBasicExecutionRole: it may write to its own log group and nothing else.
+        self.role = iam.Role(
+            self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description[:1000]
+        )
+        self.log_group.grant_write(self.role)
+        env = {
+            "POWERTOOLS_SERVICE_NAME": service,
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            "PLATFORM_STACK_NAME": Stack.of(self).stack_name,
+        }
+        env.update(environment or {})
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=architecture,
+            handler=handler,
+            code=lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=_CODE_EXCLUDES),
+            description=description,
+            layers=list(layers),
+            memory_size=memory_size,
+            timeout=timeout,
+            environment=env,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            dead_letter_queue=dead_letter_queue,
+            reserved_concurrent_executions=reserved_concurrency,
+            role=self.role,
+        )
+        acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            "Python 3.12 is pinned on purpose: the layers are built for the cp312 ABI, so the runtime moves "
+            "together with the layer build, not by itself.",
+        )

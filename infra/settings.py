@@ -1,0 +1,62 @@
+"""Platform settings: one typed schema, read from CDK context, so a deployment is configured as data."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+CONTEXT_KEY = "platform"
+
+
+class ApiThrottle(BaseModel):
+    """Usage-plan limits for prediction clients (API Gateway token bucket, per key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate_limit: float = Field(50.0, gt=0, description="steady-state requests per second")
+    burst_limit: int = Field(100, gt=0, description="bucket size in requests")
+    quota_per_day: int | None = Field(None, gt=0, description="requests per day, or no quota")
+
+
+class PlatformSettings(BaseModel):
+    """Everything a deployment may change without touching code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stack_name: str = Field("ServerlessMlops", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+    architecture: Literal["arm64", "x86_64"] = "arm64"
+    alarm_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    log_retention_days: int = 30
+    raw_retention_days: int = Field(90, ge=1, description="days an uploaded raw object is kept")
+    quarantine_retention_days: int = Field(180, ge=1)
+    capture_retention_days: int = Field(90, ge=1)
+    access_log_retention_days: int = Field(365, ge=1)
+    prediction_throttle: ApiThrottle = ApiThrottle()  # type: ignore[call-arg]
+    retain_data_on_delete: bool = Field(
+        True, description="keep buckets and table when the stack is deleted (set false for throwaway stacks)"
+    )
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention_cloudwatch_accepts(cls, value: int) -> int:
+        allowed = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                   3288, 3653}
+        if value not in allowed:
+            raise ValueError(f"must be one of CloudWatch Logs' retention periods {sorted(allowed)}")
+        return value
+
+
+class SettingsError(ValueError):
+    """A deployment setting is malformed; the message names the field."""
+
+
+def load_settings(context: dict[str, Any] | None) -> PlatformSettings:
+    """Validate the `platform` context object, naming every bad field."""
+    try:
+        return PlatformSettings.model_validate(context or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{CONTEXT_KEY}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"invalid platform settings: {problems}") from exc

@@ -1,0 +1,73 @@
+"""The platform stack: composes one construct per capability and names every entry point as an output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.constructs.data import DataStorage
+from infra.constructs.layers import Layers
+from infra.constructs.monitoring import Monitoring
+from infra.constructs.registry import Registry
+from infra.constructs.serving import Serving
+from infra.constructs.training import Training
+from infra.settings import PlatformSettings
+
+RETENTION_DAYS = {
+    1: logs.RetentionDays.ONE_DAY, 3: logs.RetentionDays.THREE_DAYS, 5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK, 14: logs.RetentionDays.TWO_WEEKS, 30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS, 90: logs.RetentionDays.THREE_MONTHS, 120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS, 180: logs.RetentionDays.SIX_MONTHS, 365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS, 545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS, 1096: logs.RetentionDays.THREE_YEARS, 1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS, 2557: logs.RetentionDays.SEVEN_YEARS, 2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS, 3653: logs.RetentionDays.TEN_YEARS,
+}
+ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+
+
+class MlopsPlatformStack(Stack):
+    """Everything a data team needs, deployed by one `cdk deploy`."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: PlatformSettings, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, description="Serverless MLOps platform (no SageMaker)", **kwargs)
+        architecture = ARCHITECTURES[settings.architecture]
+        log_retention = RETENTION_DAYS[settings.log_retention_days]
+
+        self.data = DataStorage(self, "Data", settings=settings)
+        self.registry = Registry(self, "Registry", settings=settings)
+        self.monitoring = Monitoring(self, "Monitoring", settings=settings)
+        self.layers = Layers(self, "Layers", architecture=architecture)
+        self.training = Training(self, "Training", log_retention=log_retention)
+        self.serving = Serving(
+            self,
+            "Serving",
+            settings=settings,
+            architecture=architecture,
+            powertools=self.layers.powertools,
+            log_retention=log_retention,
+        )
+        self.monitoring.watch_function("Health", self.serving.health.function)
+
+        outputs = {
+            "RawBucketName": (self.data.raw.bucket_name, "Upload data files here under raw/<dataset>/"),
+            "CuratedBucketName": (self.data.curated.bucket_name, "Accepted, immutable dataset versions"),
+            "QuarantineBucketName": (self.data.quarantine.bucket_name, "Rejected uploads and their reports"),
+            "ArtifactsBucketName": (self.data.artifacts.bucket_name, "Contracts, configs, models, reports, capture"),
+            "RegistryTableName": (self.registry.table.table_name, "The model registry table"),
+            "TrainingStateMachineArn": (self.training.state_machine.state_machine_arn, "The training pipeline"),
+            "ApiUrl": (self.serving.url, "Base URL of the HTTPS API"),
+            "PredictionApiKeyId": (
+                self.serving.prediction_key.key_id,
+                "aws apigateway get-api-key --include-value --api-key <id> gives the key",
+            ),
+            "AlertsTopicArn": (self.monitoring.alerts.topic_arn, "Subscribe here to receive alarms"),
+            "DeadLetterQueueUrl": (self.monitoring.dead_letters.queue_url, "Events that failed after retries"),
+            "DashboardName": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
+        }
+        for name, (value, description) in outputs.items():
+            CfnOutput(self, name, value=value, description=description)

@@ -1,0 +1,228 @@
+"""The local cloud as one object: moto, the deployed stack, and every behaviour moto lacks, switched on.
+
+Two ways in:
+- `LocalCloud.in_process(...)`: moto's decorator mode in this process (tests; fast).
+- `LocalCloud.server(port)`: a threaded moto server on a port, for the AWS CLI, curl and the demo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from moto import mock_aws
+from moto.cloudwatch.models import cloudwatch_backends
+from moto.sqs.models import sqs_backends
+
+from localcloud import alarms, events, inbox, lambda_runtime
+from localcloud.deploy import DeployedStack, Synthesized, deploy
+from localcloud.emf import MetricDatum
+from localcloud.session import DEFAULT_ACCOUNT, DEFAULT_REGION, AwsSession
+
+if TYPE_CHECKING:
+    from localcloud.gateway import LocalApiGateway
+
+log = logging.getLogger(__name__)
+
+MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
+
+
+def _point_cloudformation_at_executing_step_functions() -> None:
+    """State machines created through CloudFormation must live in the backend that runs executions."""
+    import moto.stepfunctions.models as plain
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    plain.stepfunctions_backends = stepfunctions_parser_backends  # type: ignore[assignment]
+
+
+class LocalCloudError(RuntimeError):
+    """The local cloud could not start; the message says what to do."""
+
+
+@dataclass
+class LocalCloud:
+    """A running local cloud. Create it with `in_process()` or `server()`."""
+
+    session: AwsSession
+    inbox: inbox.Inbox
+    scheduler: events.Scheduler
+    alarm_evaluator: alarms.AlarmEvaluator
+    stacks: dict[str, DeployedStack] = field(default_factory=dict)
+    gateways: dict[str, LocalApiGateway] = field(default_factory=dict)
+
+    # -- starting ------------------------------------------------------------------------------
+    @classmethod
+    @contextlib.contextmanager
+    def in_process(
+        cls,
+        *,
+        inbox_path: Path | None = None,
+        inbox_stream: TextIO | None = None,
+        clock: events.Clock | None = None,
+        region: str = DEFAULT_REGION,
+    ) -> Iterator[LocalCloud]:
+        """moto in this process: every boto3 client created inside the block talks to it."""
+        _point_cloudformation_at_executing_step_functions()
+        with mock_aws(config=MOTO_CONFIG):
+            cloud = cls._start(AwsSession(region=region), inbox_path, inbox_stream, clock)
+            try:
+                yield cloud
+            finally:
+                cloud._stop()
+
+    @classmethod
+    @contextlib.contextmanager
+    def server(
+        cls,
+        *,
+        port: int = 4566,
+        inbox_path: Path | None = None,
+        inbox_stream: TextIO | None = None,
+        clock: events.Clock | None = None,
+        region: str = DEFAULT_REGION,
+    ) -> Iterator[LocalCloud]:
+        """A moto server on 127.0.0.1:`port`; handlers and the AWS CLI reach it through `AWS_ENDPOINT_URL`."""
+        from moto.server import ThreadedMotoServer
+
+        _ensure_port_free(port)
+        _point_cloudformation_at_executing_step_functions()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        endpoint = f"http://127.0.0.1:{port}"
+        try:
+            _apply_server_config(endpoint)
+            cloud = cls._start(AwsSession(region=region, endpoint_url=endpoint), inbox_path, inbox_stream, clock)
+            try:
+                yield cloud
+            finally:
+                cloud._stop()
+        finally:
+            server.stop()
+
+    @classmethod
+    def _start(
+        cls, session: AwsSession, inbox_path: Path | None, inbox_stream: TextIO | None, clock: events.Clock | None
+    ) -> LocalCloud:
+        lambda_runtime.install(endpoint_url=session.endpoint_url)
+        lambda_runtime.set_metric_sink(_store_metrics)
+        lambda_runtime.set_dead_letter_sink(_send_to_dead_letter_target)
+        events.install()
+        mailbox = inbox.install(inbox.Inbox(inbox_path, stream=inbox_stream))
+        alarms.install()
+        scheduler = events.Scheduler(session.account_id, session.region, clock=clock)
+        evaluator = alarms.AlarmEvaluator(session.account_id, session.region)
+        return cls(session=session, inbox=mailbox, scheduler=scheduler, alarm_evaluator=evaluator)
+
+    def _stop(self) -> None:
+        for gateway in self.gateways.values():
+            gateway.stop()
+        self.scheduler.stop()
+        with contextlib.suppress(TimeoutError):
+            lambda_runtime.drain(timeout=30)
+        alarms.uninstall()
+        inbox.uninstall()
+        events.uninstall()
+        lambda_runtime.uninstall()
+
+    # -- deploying -----------------------------------------------------------------------------
+    def deploy(self, synthesized: Synthesized) -> DeployedStack:
+        stack = deploy(self.session, synthesized)
+        self.stacks[stack.stack_name] = stack
+        self.scheduler.sync()
+        return stack
+
+    def serve_api(self, rest_api_id: str, *, port: int = 0, access_log: Any = None) -> LocalApiGateway:
+        """Serve one REST API over HTTP on loopback (port 0: any free port)."""
+        from localcloud.gateway import LocalApiGateway
+
+        gateway = LocalApiGateway(
+            rest_api_id, account_id=self.session.account_id, region_name=self.session.region, port=port,
+            access_log=access_log,
+        )
+        gateway.start()
+        self.gateways[rest_api_id] = gateway
+        return gateway
+
+    # -- what the cloud does by itself, on demand -----------------------------------------------
+    def settle(self, timeout: float = 120.0) -> None:
+        """Wait until every asynchronous delivery (S3 → Lambda, Event invokes, EventBridge) has run."""
+        lambda_runtime.drain(timeout)
+        events.drain(timeout)
+        lambda_runtime.drain(timeout)
+
+    def advance_clock(self, delta: timedelta) -> list[events.Firing]:
+        """Move the schedule clock forward; rules that fall due fire, and the cloud settles."""
+        firings = self.scheduler.advance(delta)
+        self.settle()
+        return firings
+
+    def fire_schedule(self, rule_name: str) -> events.Firing:
+        firing = self.scheduler.fire_rule(rule_name)
+        self.settle()
+        return firing
+
+    def evaluate_alarms(self, now: datetime | None = None) -> list[alarms.AlarmTransition]:
+        """Evaluate every alarm now (as CloudWatch does each period); state changes notify SNS."""
+        self.settle()
+        moment = now or datetime.now(UTC)
+        transitions = self.alarm_evaluator.evaluate(moment)
+        self.settle()
+        return transitions
+
+    def outputs_file(self, path: Path, *, api_url: str | None = None) -> Path:
+        """Stack outputs in the shape of `cdk deploy --outputs-file` (ApiUrl: the local gateway's URL)."""
+        document = {}
+        for name, stack in self.stacks.items():
+            outputs = dict(stack.outputs)
+            if api_url and "ApiUrl" in outputs:
+                outputs["ApiUrl"] = api_url
+            document[name] = outputs
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=2) + "\n")
+        return path
+
+
+def _store_metrics(account: str, region: str, namespace: str, data: list[MetricDatum]) -> None:
+    cloudwatch_backends[account][region].put_metric_data(namespace, [dict(d) for d in data])
+
+
+def _send_to_dead_letter_target(account: str, region: str, target_arn: str, event: dict[str, Any]) -> None:
+    """Lambda's DeadLetterConfig: the failed event as the message body, as Lambda sends it."""
+    body = json.dumps(event)
+    if target_arn.startswith("arn:aws:sqs:"):
+        queue_name = target_arn.rsplit(":", 1)[1]
+        backend = sqs_backends[account][region]
+        backend.send_message(queue_name, body)
+    elif target_arn.startswith("arn:aws:sns:"):
+        from moto.sns.models import sns_backends
+
+        sns_backends[account][region].publish(body, arn=target_arn)
+    else:
+        log.error("dead-letter target %s is neither SQS nor SNS; event dropped", target_arn)
+
+
+def _ensure_port_free(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise LocalCloudError(
+                f"port {port} on 127.0.0.1 is busy ({exc.strerror}); stop what uses it or pick another port"
+            ) from exc
+
+
+def _apply_server_config(endpoint: str) -> None:
+    import requests
+
+    response = requests.post(f"{endpoint}/moto-api/config", json=MOTO_CONFIG, timeout=10)
+    response.raise_for_status()
+
+
+__all__ = ["DEFAULT_ACCOUNT", "LocalCloud", "LocalCloudError"]

@@ -1,0 +1,634 @@
+"""Runs Lambda handlers in-process, where moto would need Docker.
+
+moto's `LambdaFunction._invoke_lambda` is replaced so that every path that invokes a function
+(boto3 `invoke`, S3 notifications, Step Functions tasks, custom resources, SNS) runs the handler
+from its source directory with the function's environment, timeout, logs and metrics, as Lambda would.
+
+Invocations run one at a time (a chain of nested invocations counts as one): Powertools keeps
+per-process state, and a real Lambda sandbox serves one request at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import importlib
+import importlib.util
+import io
+import json
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+import urllib.parse
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+
+from moto.awslambda import models as lambda_models
+from moto.s3 import notifications as s3_notifications
+
+from localcloud.emf import MetricDatum, lambda_service_metrics, metrics_from_emf_lines
+
+log = logging.getLogger(__name__)
+
+_CODE_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "serverless-mlops" / "lambda-code"
+# S3, SNS and EventBridge invoke asynchronously; Lambda retries a failed async event twice.
+ASYNC_RETRY_ATTEMPTS = 2
+
+
+class LambdaTimeout(BaseException):
+    """Raised inside a handler thread when the function's timeout passes (BaseException: handlers' broad
+    `except Exception` must not swallow it)."""
+
+
+@dataclass
+class FunctionSupplement:
+    """What the template says about a function that moto does not keep."""
+
+    log_group: str | None = None
+    dead_letter_arn: str | None = None
+
+
+@dataclass
+class Invocation:
+    """One finished invocation, kept so tests and people can see what ran."""
+
+    function_name: str
+    request_id: str
+    event: Any
+    payload: str
+    errored: bool
+    duration_ms: float
+    logs: str
+    asynchronous: bool = False
+    attempt: int = 0
+
+
+@dataclass
+class _Runtime:
+    code_dirs: dict[str, Path] = field(default_factory=dict)  # zip sha256 hex -> source directory
+    supplements: dict[str, FunctionSupplement] = field(default_factory=dict)  # function name -> extras
+    endpoint_url: str | None = None
+    history: list[Invocation] = field(default_factory=list)
+    metric_sink: Callable[[str, str, str, list[MetricDatum]], None] | None = None
+    dead_letter_sink: Callable[[str, str, str, dict[str, Any]], None] | None = None
+
+
+_runtime = _Runtime()
+_original_invoke_lambda: Callable[..., tuple[str, bool, str]] | None = None
+_original_invoke: Callable[..., Any] | None = None
+_original_s3_notify: Callable[..., None] | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# One invocation at a time, reentrant along a chain of nested invocations
+# ---------------------------------------------------------------------------------------------
+class _ChainLock:
+    """A lock that a nested invocation (started from inside a running one) may enter again."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._owner: str | None = None
+        self._depth = 0
+
+    def acquire(self, chain: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._owner not in (None, chain):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            self._owner = chain
+            self._depth += 1
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._cond.notify_all()
+
+
+_lock = _ChainLock()
+_context = threading.local()  # .chain, .buffer
+
+
+class _RoutedStream(io.TextIOBase):
+    """sys.stdout/sys.stderr stand-in: a thread running a handler writes to its invocation's buffer.
+
+    Loggers keep a reference to the stream they were created with, so the stream itself must route.
+    """
+
+    def __init__(self, real: TextIO) -> None:
+        self.real = real
+
+    def write(self, text: str) -> int:
+        buffer: io.StringIO | None = getattr(_context, "buffer", None)
+        if buffer is not None:
+            return buffer.write(text)
+        return self.real.write(text)
+
+    def flush(self) -> None:
+        if getattr(_context, "buffer", None) is None:
+            self.real.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+
+# ---------------------------------------------------------------------------------------------
+# Install / configure
+# ---------------------------------------------------------------------------------------------
+def install(*, endpoint_url: str | None = None) -> None:
+    """Patch moto so Lambda runs in-process. `endpoint_url` is set for server mode (handlers call it)."""
+    global _original_invoke_lambda, _original_invoke, _original_s3_notify
+    _runtime.endpoint_url = endpoint_url
+    if _original_invoke_lambda is not None:
+        return
+    _original_invoke_lambda = lambda_models.LambdaFunction._invoke_lambda
+    _original_invoke = lambda_models.LambdaFunction.invoke
+    _original_s3_notify = s3_notifications._invoke_awslambda
+    lambda_models.LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
+    lambda_models.LambdaFunction.invoke = _invoke_with_type  # type: ignore[method-assign,assignment]
+    s3_notifications._invoke_awslambda = _s3_notification
+    _route_standard_streams()
+    _async_worker.start()
+
+
+def _route_standard_streams() -> None:
+    """Checked at every invocation: test runners and servers swap sys.stdout after install()."""
+    if not isinstance(sys.stdout, _RoutedStream):
+        sys.stdout = _RoutedStream(sys.stdout)  # type: ignore[assignment]
+    if not isinstance(sys.stderr, _RoutedStream):
+        sys.stderr = _RoutedStream(sys.stderr)  # type: ignore[assignment]
+
+
+def uninstall() -> None:
+    global _original_invoke_lambda, _original_invoke, _original_s3_notify
+    if _original_invoke_lambda is None:
+        return
+    _async_worker.drain(timeout=60)
+    lambda_models.LambdaFunction._invoke_lambda = _original_invoke_lambda  # type: ignore[method-assign]
+    lambda_models.LambdaFunction.invoke = _original_invoke  # type: ignore[method-assign]
+    if _original_s3_notify is not None:
+        s3_notifications._invoke_awslambda = _original_s3_notify
+    _original_invoke_lambda = _original_invoke = _original_s3_notify = None
+    if isinstance(sys.stdout, _RoutedStream):
+        sys.stdout = sys.stdout.real  # type: ignore[assignment]
+    if isinstance(sys.stderr, _RoutedStream):
+        sys.stderr = sys.stderr.real  # type: ignore[assignment]
+    reset()
+
+
+def reset() -> None:
+    """Forget registrations and history (between independent local clouds in one process)."""
+    _runtime.code_dirs.clear()
+    _runtime.supplements.clear()
+    _runtime.history.clear()
+
+
+def register_code(zip_sha256_hex: str, source_dir: Path) -> None:
+    """Run functions whose code zip has this digest from `source_dir` (the asset's source)."""
+    _runtime.code_dirs[zip_sha256_hex] = source_dir
+
+
+def supplement(function_name: str, extras: FunctionSupplement) -> None:
+    _runtime.supplements[function_name] = extras
+
+
+def set_metric_sink(sink: Callable[[str, str, str, list[MetricDatum]], None] | None) -> None:
+    """Where EMF and Lambda service metrics go: sink(account, region, namespace, data)."""
+    _runtime.metric_sink = sink
+
+
+def set_dead_letter_sink(sink: Callable[[str, str, str, dict[str, Any]], None] | None) -> None:
+    """Where an async event goes after its retries: sink(account, region, target_arn, event)."""
+    _runtime.dead_letter_sink = sink
+
+
+def history() -> list[Invocation]:
+    return list(_runtime.history)
+
+
+def drain(timeout: float = 60.0) -> None:
+    """Wait until every queued asynchronous invocation has run (S3 and Event invocations)."""
+    _async_worker.drain(timeout)
+
+
+def invoke_async(fn: lambda_models.LambdaFunction, event: Any) -> None:
+    """Queue an event the way Lambda's async invocation does: retried, then dead-lettered."""
+    _async_worker.submit(fn, event)
+
+
+# ---------------------------------------------------------------------------------------------
+# The patched moto entry points
+# ---------------------------------------------------------------------------------------------
+def _invoke_with_type(
+    self: lambda_models.LambdaFunction, body: str, request_headers: Any, response_headers: Any
+) -> str | bytes:
+    """moto runs `InvocationType=Event` synchronously; Lambda queues it and answers 202 at once."""
+    if (request_headers or {}).get("x-amz-invocation-type") == "Event":
+        invoke_async(self, json.loads(body) if body else {})
+        return ""
+    assert _original_invoke is not None
+    return _original_invoke(self, body, request_headers, response_headers)  # type: ignore[no-any-return]
+
+
+def _s3_notification(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
+    """S3 invokes Lambda asynchronously; moto calls it inline and drops errors."""
+    from moto.awslambda.utils import get_backend
+
+    try:
+        fn = get_backend(account_id, region_name).get_function(fn_arn)
+    except Exception:  # S3 keeps no record of a notification to a missing function
+        log.error("S3 notification to missing function %s dropped", fn_arn)
+        return
+    invoke_async(fn, _s3_keys_as_aws_encodes_them(event_body))
+
+
+def _s3_keys_as_aws_encodes_them(event: Any) -> Any:
+    """moto quotes the `/` of object keys (`in%2Ffile.csv`); S3 form-encodes keys but keeps `/`."""
+    for record in event.get("Records", []) if isinstance(event, dict) else []:
+        obj = record.get("s3", {}).get("object", {})
+        if "key" in obj:
+            obj["key"] = urllib.parse.quote_plus(urllib.parse.unquote_plus(obj["key"]), safe="/")
+    return event
+
+
+def _invoke_lambda(self: lambda_models.LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+    invocation = run(self, event)
+    return invocation.payload, invocation.errored, invocation.logs
+
+
+def run(fn: lambda_models.LambdaFunction, event: Any, *, asynchronous: bool = False, attempt: int = 0) -> Invocation:
+    """Run one invocation of `fn` with `event` and record it."""
+    if isinstance(event, (str, bytes)):
+        try:
+            event = json.loads(event) if event else {}
+        except json.JSONDecodeError:
+            pass
+    if event is None:
+        event = {}
+    response_capture: dict[str, Any] = {}
+    if isinstance(event, dict) and "ResponseURL" in event and "RequestType" in event:
+        event = _as_cloudformation_sends(event)
+
+    request_id = str(uuid.uuid4())
+    timeout_s = float(fn.timeout or 3)
+    chain = getattr(_context, "chain", None) or request_id
+    outcome: dict[str, Any] = {}
+    buffer = io.StringIO()
+
+    started = threading.Event()
+
+    def work() -> None:
+        _context.chain = chain
+        if not _lock.acquire(chain, timeout=max(timeout_s, 30.0)):
+            outcome["error"] = {
+                "errorType": "LocalCloud.Busy",
+                "errorMessage": "another invocation held the local Lambda runtime too long "
+                "(a synchronous Lambda-to-Lambda call through the server is not supported locally)",
+            }
+            started.set()
+            return
+        _context.buffer = buffer
+        saved_env = dict(os.environ)
+        began = time.monotonic()
+        started.set()
+        try:
+            os.environ.update(_environment(fn, request_id))
+            handler = _load_handler(fn)
+            context = _LambdaContext(fn, request_id, began + timeout_s, _runtime.supplements.get(fn.function_name))
+            buffer.write(f"START RequestId: {request_id} Version: $LATEST\n")
+            with _capture_cfn_response(response_capture):
+                outcome["result"] = handler(event, context)
+        except LambdaTimeout:
+            outcome["timeout"] = True
+        except Exception as exc:  # the handler's error becomes the function error, as in Lambda
+            outcome["error"] = {
+                "errorMessage": str(exc),
+                "errorType": type(exc).__name__,
+                "requestId": request_id,
+                "stackTrace": traceback.format_exception(exc)[1:],
+            }
+            buffer.write(f"[ERROR] {type(exc).__name__}: {exc}\n{''.join(traceback.format_exception(exc))}")
+        finally:
+            outcome["duration_ms"] = (time.monotonic() - began) * 1000
+            os.environ.clear()
+            os.environ.update(saved_env)
+            _context.buffer = None
+            _lock.release()
+
+    _route_standard_streams()
+    worker = threading.Thread(target=work, name=f"lambda-{fn.function_name}", daemon=True)
+    worker.start()
+    started.wait()  # the timeout counts from when the handler gets the runtime, as in Lambda
+    worker.join(timeout_s)
+    if worker.is_alive():
+        _raise_in_thread(worker, LambdaTimeout)
+        worker.join(2.0)
+        if worker.is_alive():
+            log.warning("%s is still running after its timeout (blocked outside Python code)", fn.function_name)
+        outcome["timeout"] = True
+    duration_ms = float(outcome.get("duration_ms", timeout_s * 1000))
+    if outcome.get("timeout"):
+        outcome["error"] = {
+            "errorType": "Sandbox.Timedout",
+            "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds",
+        }
+        buffer.write(f"Task timed out after {timeout_s:.2f} seconds\n")
+    errored = "error" in outcome
+    payload = json.dumps(outcome["error"] if errored else outcome.get("result"), default=str)
+    buffer.write(f"END RequestId: {request_id}\n")
+    buffer.write(
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tMemory Size: {fn.memory_size} MB\n"
+    )
+    output = buffer.getvalue()
+    _save_logs(fn, output)
+    _publish_metrics(fn, output, duration_ms, errored)
+    if response_capture:
+        _deliver_cfn_response(fn, response_capture)
+    invocation = Invocation(
+        function_name=fn.function_name,
+        request_id=request_id,
+        event=event,
+        payload=payload,
+        errored=errored,
+        duration_ms=duration_ms,
+        logs=output,
+        asynchronous=asynchronous,
+        attempt=attempt,
+    )
+    _runtime.history.append(invocation)
+    return invocation
+
+
+# ---------------------------------------------------------------------------------------------
+# Handler loading and environment
+# ---------------------------------------------------------------------------------------------
+def _load_handler(fn: lambda_models.LambdaFunction) -> Callable[[Any, Any], Any]:
+    module_name, _, attribute = (fn.handler or "").rpartition(".")
+    if not module_name:
+        raise ValueError(f"function {fn.function_name} has handler {fn.handler!r}; expected module.function")
+    source_dir = _runtime.code_dirs.get(getattr(fn, "code_digest", "") or "")
+    if source_dir is not None:
+        if str(source_dir) not in sys.path:
+            sys.path.insert(0, str(source_dir))
+        module = importlib.import_module(module_name)
+    else:
+        module = _module_from_zip(fn, module_name)
+    handler = getattr(module, attribute, None)
+    if not callable(handler):
+        raise AttributeError(f"Handler '{attribute}' missing on module '{module_name}' of {fn.function_name}")
+    return handler  # type: ignore[no-any-return]
+
+
+_zip_modules: dict[tuple[str, str], ModuleType] = {}
+
+
+def _module_from_zip(fn: lambda_models.LambdaFunction, module_name: str) -> ModuleType:
+    """Code with no known source directory (inline code, uploaded zips) runs from its own zip."""
+    digest = getattr(fn, "code_digest", None) or hashlib.sha256(fn.code_bytes).hexdigest()
+    cached = _zip_modules.get((digest, module_name))
+    if cached is not None:
+        return cached
+    target = _CODE_CACHE / digest
+    if not target.exists():
+        staging = target.with_name(f"{digest}.{uuid.uuid4().hex}")
+        with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as archive:
+            archive.extractall(staging)
+        try:
+            staging.rename(target)
+        except OSError:  # another process extracted it first
+            pass
+    path = target / (module_name.replace(".", "/") + ".py")
+    if not path.exists():
+        raise ModuleNotFoundError(f"No module named '{module_name}' in the code of {fn.function_name}")
+    if str(target) not in sys.path:
+        sys.path.append(str(target))  # sibling modules of single-file handlers (e.g. cfnresponse)
+    spec = importlib.util.spec_from_file_location(f"_lambda_{digest[:16]}_{module_name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    _zip_modules[(digest, module_name)] = module
+    return module
+
+
+def _environment(fn: lambda_models.LambdaFunction, request_id: str) -> dict[str, str]:
+    extras = _runtime.supplements.get(fn.function_name) or FunctionSupplement()
+    env = {
+        "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": extras.log_group or fn.logs_group_name,
+        "AWS_LAMBDA_LOG_STREAM_NAME": f"local/{request_id}",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",
+        "AWS_REGION": fn.region,
+        "AWS_DEFAULT_REGION": fn.region,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "_HANDLER": fn.handler or "",
+        # No X-Ray daemon runs locally; Powertools' tracer would otherwise try to reach one.
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    if _runtime.endpoint_url:
+        env["AWS_ENDPOINT_URL"] = _runtime.endpoint_url
+    env.update({k: str(v) for k, v in (fn.environment_vars or {}).items()})
+    return env
+
+
+class _LambdaContext:
+    """The context object Lambda passes to handlers."""
+
+    def __init__(
+        self, fn: lambda_models.LambdaFunction, request_id: str, deadline: float, extras: FunctionSupplement | None
+    ) -> None:
+        self.function_name = fn.function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = fn.function_arn
+        self.memory_limit_in_mb = int(fn.memory_size)
+        self.aws_request_id = request_id
+        self.log_group_name = (extras.log_group if extras else None) or fn.logs_group_name
+        self.log_stream_name = f"local/{request_id}"
+        self.identity = None
+        self.client_context = None
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _raise_in_thread(thread: threading.Thread, exc_type: type[BaseException]) -> None:
+    """Interrupt a handler thread that ran past its timeout (takes effect at its next Python bytecode)."""
+    if thread.ident is None:
+        return
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(exc_type))
+
+
+# ---------------------------------------------------------------------------------------------
+# Logs and metrics
+# ---------------------------------------------------------------------------------------------
+def _save_logs(fn: lambda_models.LambdaFunction, output: str) -> None:
+    extras = _runtime.supplements.get(fn.function_name)
+    group = (extras.log_group if extras else None) or fn.logs_group_name
+    try:
+        logs_backend = fn.logs_backend
+        if group not in logs_backend.groups:
+            logs_backend.create_log_group(group, {})
+        stream = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
+        logs_backend.create_log_stream(group, stream)
+        now = int(time.time() * 1000)
+        events = [{"timestamp": now, "message": line} for line in output.splitlines() if line.strip()]
+        if events:
+            logs_backend.put_log_events(group, stream, events)
+    except Exception:  # logs are a convenience; never fail an invocation over them
+        log.exception("could not store logs of %s", fn.function_name)
+
+
+def _publish_metrics(fn: lambda_models.LambdaFunction, output: str, duration_ms: float, errored: bool) -> None:
+    sink = _runtime.metric_sink
+    if sink is None:
+        return
+    for namespace, data in metrics_from_emf_lines(output.splitlines()).items():
+        sink(fn.account_id, fn.region, namespace, data)
+    sink(fn.account_id, fn.region, "AWS/Lambda", lambda_service_metrics(fn.function_name, duration_ms, errored))
+
+
+# ---------------------------------------------------------------------------------------------
+# CloudFormation custom resources
+# ---------------------------------------------------------------------------------------------
+def _as_cloudformation_sends(event: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation sends custom-resource properties as strings; moto passes JSON types."""
+
+    def stringify(value: Any) -> Any:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return str(value)
+        if isinstance(value, dict):
+            return {k: stringify(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [stringify(v) for v in value]
+        return value
+
+    event = dict(event)
+    for key in ("ResourceProperties", "OldResourceProperties"):
+        if key in event:
+            event[key] = {k: (v if k == "ServiceToken" else stringify(v)) for k, v in event[key].items()}
+    return event
+
+
+@contextlib.contextmanager
+def _capture_cfn_response(capture: dict[str, Any]) -> Iterator[None]:
+    """Custom-resource handlers PUT their result to a pre-signed URL; keep it instead of sending it."""
+    import urllib.request
+
+    real_urlopen = urllib.request.urlopen
+
+    def urlopen(request: Any, *args: Any, **kwargs: Any) -> Any:
+        url = request.full_url if isinstance(request, urllib.request.Request) else str(request)
+        if "cfnresponse" in url:
+            data = request.data if isinstance(request, urllib.request.Request) else kwargs.get("data")
+            capture["body"] = json.loads(data.decode() if isinstance(data, bytes) else data)
+            return io.BytesIO(b"")
+        return real_urlopen(request, *args, **kwargs)
+
+    urllib.request.urlopen = urlopen  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        urllib.request.urlopen = real_urlopen
+
+
+def _deliver_cfn_response(fn: lambda_models.LambdaFunction, capture: dict[str, Any]) -> None:
+    """Hand the custom resource's answer to moto's stack, including failures moto would ignore."""
+    from moto.cloudformation.models import cloudformation_backends
+
+    from localcloud.cfn_resources import stack_creation_lock
+
+    body = capture["body"]
+    backend = cloudformation_backends[fn.account_id][fn.region]
+    stack = backend.get_stack(body["StackId"])
+    if body.get("Status") == "SUCCESS":
+        stack.get_custom_resource(body["LogicalResourceId"]).set_data(body.get("Data") or {})
+        with stack_creation_lock:  # after moto's own creation pass, never beside it
+            stack.verify_readiness()
+    else:
+        reason = body.get("Reason") or "custom resource failed"
+        log.error("custom resource %s failed: %s", body.get("LogicalResourceId"), reason)
+        stack.status = "CREATE_FAILED"
+        stack.status_reason = f"{body.get('LogicalResourceId')}: {reason}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Asynchronous invocations: queue, retries, dead-letter
+# ---------------------------------------------------------------------------------------------
+class _AsyncWorker:
+    """Lambda's async invocation queue: one event at a time, two retries, then the dead-letter target."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[lambda_models.LambdaFunction, Any]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+        self._pending = 0
+        self._guard = threading.Lock()
+
+    def start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="lambda-async", daemon=True)
+            self._thread.start()
+
+    def submit(self, fn: lambda_models.LambdaFunction, event: Any) -> None:
+        with self._guard:
+            self._pending += 1
+            self._idle.clear()
+        self.start()
+        self._queue.put((fn, event))
+
+    def drain(self, timeout: float) -> None:
+        if not self._idle.wait(timeout):
+            raise TimeoutError(f"asynchronous Lambda invocations still running after {timeout:.0f} s")
+
+    def _loop(self) -> None:
+        while True:
+            fn, event = self._queue.get()
+            try:
+                self._deliver(fn, event)
+            except Exception:
+                log.exception("async invocation of %s failed unexpectedly", fn.function_name)
+            finally:
+                with self._guard:
+                    self._pending -= 1
+                    if self._pending == 0:
+                        self._idle.set()
+
+    def _deliver(self, fn: lambda_models.LambdaFunction, event: Any) -> None:
+        for attempt in range(ASYNC_RETRY_ATTEMPTS + 1):
+            if not run(fn, event, asynchronous=True, attempt=attempt).errored:
+                return
+        extras = _runtime.supplements.get(fn.function_name)
+        if extras and extras.dead_letter_arn and _runtime.dead_letter_sink:
+            _runtime.dead_letter_sink(fn.account_id, fn.region, extras.dead_letter_arn, event)
+        else:
+            log.error("async event for %s failed %d times and has no dead-letter target: dropped",
+                      fn.function_name, ASYNC_RETRY_ATTEMPTS + 1)
+
+
+_async_worker = _AsyncWorker()

@@ -1,0 +1,151 @@
+"""The synthesized platform template: security defaults, configuration and entry points."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from infra.app import build_app
+from infra.settings import SettingsError, load_settings
+
+
+def _resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
+
+
+def test_every_bucket_is_encrypted_private_and_tls_only(platform_template: dict[str, Any]) -> None:
+    buckets = _resources(platform_template, "AWS::S3::Bucket")
+    assert len(buckets) == 5  # raw, curated, quarantine, artifacts, access logs
+    policies = {
+        p["Properties"]["Bucket"]["Ref"]: p["Properties"]["PolicyDocument"]["Statement"]
+        for p in _resources(platform_template, "AWS::S3::BucketPolicy").values()
+    }
+    for logical, bucket in buckets.items():
+        props = bucket["Properties"]
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], logical
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+        }, logical
+        denies_plain_http = [
+            s for s in policies[logical]
+            if s["Effect"] == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+        ]
+        assert denies_plain_http, f"{logical} accepts requests without TLS"
+
+
+def test_data_buckets_are_versioned_and_transient_data_expires(platform_template: dict[str, Any]) -> None:
+    buckets = _resources(platform_template, "AWS::S3::Bucket")
+    by_name = {k.split("Data", 1)[1].rstrip("0123456789ABCDEF"): v["Properties"] for k, v in buckets.items()}
+    for name in ("Raw", "Curated", "Quarantine", "Artifacts"):
+        assert by_name[name]["VersioningConfiguration"] == {"Status": "Enabled"}, name
+        assert by_name[name]["LoggingConfiguration"]["DestinationBucketName"], name
+    expiring = {name: [r for r in props.get("LifecycleConfiguration", {}).get("Rules", []) if "ExpirationInDays" in r]
+                for name, props in by_name.items()}
+    assert expiring["Raw"][0]["ExpirationInDays"] == 90
+    assert expiring["Quarantine"][0]["ExpirationInDays"] == 180
+    assert expiring["Artifacts"] == [
+        {"ExpirationInDays": 90, "NoncurrentVersionExpiration": {"NoncurrentDays": 1}, "Prefix": "capture/",
+         "Status": "Enabled"}
+    ]
+    assert expiring["Curated"] == [], "accepted dataset versions must never expire"
+
+
+def test_registry_table_is_on_demand_with_point_in_time_recovery(platform_template: dict[str, Any]) -> None:
+    Template.from_json(platform_template).has_resource(
+        "AWS::DynamoDB::Table",
+        {
+            "Properties": Match.object_like({
+                "BillingMode": "PAY_PER_REQUEST",
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                "SSESpecification": {"SSEEnabled": True},
+            }),
+            "DeletionPolicy": "Retain",
+        },
+    )
+
+
+def test_alerts_topic_is_encrypted_and_tls_only(platform_template: dict[str, Any]) -> None:
+    template = Template.from_json(platform_template)
+    template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    template.has_resource_properties("AWS::SNS::TopicPolicy", {
+        "PolicyDocument": {"Statement": Match.array_with([Match.object_like({
+            "Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}
+    })
+    template.resource_count_is("AWS::SNS::Subscription", 0)
+
+
+def test_functions_are_arm64_python312_traced_with_bounded_logs(platform_template: dict[str, Any]) -> None:
+    functions = _resources(platform_template, "AWS::Lambda::Function")
+    assert functions
+    for logical, function in functions.items():
+        props = function["Properties"]
+        assert props["Runtime"] == "python3.12", logical
+        assert props["Architectures"] == ["arm64"], logical
+        assert props["TracingConfig"] == {"Mode": "Active"}, logical
+        assert "LogGroup" in props["LoggingConfig"], logical
+    for logical, group in _resources(platform_template, "AWS::Logs::LogGroup").items():
+        assert group["Properties"]["RetentionInDays"] == 30, logical
+
+
+def test_no_function_role_uses_a_managed_policy(platform_template: dict[str, Any]) -> None:
+    for logical, role in _resources(platform_template, "AWS::IAM::Role").items():
+        principal = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        if principal.get("Service") == "lambda.amazonaws.com":
+            assert "ManagedPolicyArns" not in role["Properties"], logical
+
+
+def test_prediction_api_needs_a_key_and_is_throttled(platform_template: dict[str, Any]) -> None:
+    template = Template.from_json(platform_template)
+    template.has_resource_properties("AWS::ApiGateway::Method", {"HttpMethod": "GET", "ApiKeyRequired": True})
+    template.has_resource_properties("AWS::ApiGateway::UsagePlan", {"Throttle": {"BurstLimit": 100, "RateLimit": 50}})
+    template.has_resource_properties("AWS::ApiGateway::Stage", {
+        "TracingEnabled": True,
+        "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()}),
+    })
+    for method in _resources(platform_template, "AWS::ApiGateway::Method").values():
+        props = method["Properties"]
+        assert props.get("ApiKeyRequired") or props.get("AuthorizationType") == "AWS_IAM", props
+
+
+def test_outputs_name_every_entry_point(platform_template: dict[str, Any]) -> None:
+    assert set(platform_template["Outputs"]) >= {
+        "RawBucketName", "CuratedBucketName", "QuarantineBucketName", "ArtifactsBucketName", "RegistryTableName",
+        "TrainingStateMachineArn", "ApiUrl", "PredictionApiKeyId", "AlertsTopicArn", "DeadLetterQueueUrl",
+    }
+
+
+def test_errors_and_dead_letters_are_alarmed_to_the_topic(platform_template: dict[str, Any]) -> None:
+    alarms = _resources(platform_template, "AWS::CloudWatch::Alarm")
+    names = {(a["Properties"].get("Namespace"), a["Properties"].get("MetricName")) for a in alarms.values()}
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in names
+    assert ("AWS/Lambda", "Errors") in names
+    for logical, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"], logical
+
+
+def test_alarm_email_from_context_subscribes_to_the_topic(tmp_path: Any) -> None:
+    app, stack = build_app(
+        context={"aws:cdk:bundling-stacks": [], "platform": {"alarm_email": "ops@example.com"}}, outdir=str(tmp_path)
+    )
+    template = app.synth().get_stack_by_name(stack.stack_name).template
+    Template.from_json(template).has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("context", "field"),
+    [
+        ({"architecture": "sparc"}, "platform.architecture"),
+        ({"log_retention_days": 31}, "platform.log_retention_days"),
+        ({"alarm_email": "not-an-address"}, "platform.alarm_email"),
+        ({"prediction_throttle": {"rate_limit": -1}}, "platform.prediction_throttle.rate_limit"),
+        ({"unknown_setting": 1}, "platform.unknown_setting"),
+    ],
+)
+def test_malformed_settings_are_refused_naming_the_field(context: dict[str, Any], field: str) -> None:
+    with pytest.raises(SettingsError, match=field.replace(".", r"\.")):
+        load_settings(context)

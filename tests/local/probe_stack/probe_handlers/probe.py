@@ -1,0 +1,74 @@
+"""Handlers that leave visible traces (objects, items, metrics) so tests can see what ran."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.parse
+from typing import Any
+
+import boto3
+
+_s3 = boto3.client("s3")
+_dynamodb = boto3.client("dynamodb")
+
+
+def _emf(namespace: str, name: str, value: float) -> None:
+    print(json.dumps({
+        "_aws": {"Timestamp": int(time.time() * 1000),
+                 "CloudWatchMetrics": [{"Namespace": namespace, "Dimensions": [["Probe"]],
+                                        "Metrics": [{"Name": name, "Unit": "Count"}]}]},
+        "Probe": "probe", name: value,
+    }))
+
+
+def on_upload(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """S3 ObjectCreated: writes out/<key>.seen, or fails for keys containing 'fail'."""
+    record = event["Records"][0]
+    bucket = record["s3"]["bucket"]["name"]
+    key = urllib.parse.unquote_plus(record["s3"]["object"]["key"])
+    if "fail" in key:
+        _emf("Probe", "Failures", 1)
+        raise RuntimeError(f"refusing {key}")
+    _s3.put_object(Bucket=bucket, Key=f"out/{key.split('/', 1)[1]}.seen", Body=os.environ["PROBE_GREETING"].encode())
+    _emf("Probe", "Uploads", 1)
+    return {"key": key}
+
+
+def square(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A Map iteration: squares `n`; n < 0 raises so the state machine's catch runs."""
+    n = int(event["n"])
+    if n < 0:
+        raise ValueError(f"negative input {n}")
+    return {"n": n, "square": n * n, "remaining_ms": context.get_remaining_time_in_millis()}
+
+
+def slow(event: dict[str, Any], context: Any) -> None:
+    """Sleeps past its 1-second timeout."""
+    for _ in range(100):
+        time.sleep(0.05)
+
+
+def tick(event: dict[str, Any], context: Any) -> None:
+    """A scheduled event: counts itself in the table."""
+    _dynamodb.update_item(
+        TableName=os.environ["TABLE"],
+        Key={"pk": {"S": "ticks"}},
+        UpdateExpression="ADD #n :one",
+        ExpressionAttributeNames={"#n": "n"},
+        ExpressionAttributeValues={":one": {"N": "1"}},
+    )
+
+
+def api(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """An API Gateway proxy handler that echoes what it received."""
+    return {
+        "statusCode": 200,
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps({
+            "id": (event.get("pathParameters") or {}).get("id"),
+            "query": event.get("queryStringParameters"),
+            "apiKeyId": event["requestContext"]["identity"].get("apiKeyId"),
+        }),
+    }
