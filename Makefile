@@ -35,6 +35,7 @@ lock:
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 layers: venv

@@ -90,7 +90,9 @@ class _LocalResource:
     name_property: str | None = None
 
     def __init__(
-        self, physical_resource_id: str, attributes: dict[str, Any] | None = None,
+        self,
+        physical_resource_id: str,
+        attributes: dict[str, Any] | None = None,
         delete: Callable[[], None] | None = None,
     ) -> None:
         self._physical_id = physical_resource_id
@@ -154,7 +156,8 @@ class CloudWatchAlarm(_LocalResource, CloudFormationModel):
         cloudwatch.put_metric_alarm(**request)
         arn = cloudwatch.describe_alarms(AlarmNames=[request["AlarmName"]])["MetricAlarms"][0]["AlarmArn"]
         return cls(
-            request["AlarmName"], {"Arn": arn},
+            request["AlarmName"],
+            {"Arn": arn},
             delete=lambda: cloudwatch.delete_alarms(AlarmNames=[request["AlarmName"]]),
         )
 
@@ -217,11 +220,19 @@ class ApiGatewayStage(_LocalResource, CloudFormationModel):
         for setting in props.get("MethodSettings", []):
             resource_path, method = setting.get("ResourcePath", "/*"), setting.get("HttpMethod", "*")
             prefix = "/*/*" if resource_path == "/*" else f"/{resource_path.replace('/', '~1')}/{method}"
-            for key, path in (("LoggingLevel", "logging/loglevel"), ("MetricsEnabled", "metrics/enabled"),
-                              ("DataTraceEnabled", "logging/dataTrace")):
+            for key, path in (
+                ("LoggingLevel", "logging/loglevel"),
+                ("MetricsEnabled", "metrics/enabled"),
+                ("DataTraceEnabled", "logging/dataTrace"),
+            ):
                 if key in setting:
-                    patches.append({"op": "replace", "path": f"{prefix}/{path}", "value": str(setting[key]).lower()
-                                    if isinstance(setting[key], bool) else str(setting[key])})
+                    patches.append(
+                        {
+                            "op": "replace",
+                            "path": f"{prefix}/{path}",
+                            "value": str(setting[key]).lower() if isinstance(setting[key], bool) else str(setting[key]),
+                        }
+                    )
         if patches:
             apigw.update_stage(restApiId=props["RestApiId"], stageName=props["StageName"], patchOperations=patches)
         return cls(
@@ -269,7 +280,9 @@ class ApiGatewayUsagePlan(_LocalResource, CloudFormationModel):
         quota = props.get("Quota")
         if quota:
             request["quota"] = {
-                "limit": int(quota["Limit"]), "period": quota["Period"], "offset": int(quota.get("Offset", 0))
+                "limit": int(quota["Limit"]),
+                "period": quota["Period"],
+                "offset": int(quota.get("Offset", 0)),
             }
         apigw = _client("apigateway", region)
         plan = apigw.create_usage_plan(**request)
@@ -310,14 +323,22 @@ class SnsSubscription(_LocalResource, CloudFormationModel):
     def create(cls, name: str, props: dict[str, Any], region: str) -> _LocalResource:
         sns = _client("sns", region)
         attributes = {
-            key: (json.dumps(props[key]) if isinstance(props[key], dict) else str(props[key]).lower()
-                  if isinstance(props[key], bool) else str(props[key]))
-            for key in ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy",
-                        "DeliveryPolicy")
+            key: (
+                json.dumps(props[key])
+                if isinstance(props[key], dict)
+                else str(props[key]).lower()
+                if isinstance(props[key], bool)
+                else str(props[key])
+            )
+            for key in ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy", "DeliveryPolicy")
             if key in props
         }
-        request: dict[str, Any] = {"TopicArn": props["TopicArn"], "Protocol": props["Protocol"],
-                                   "Endpoint": props.get("Endpoint", ""), "ReturnSubscriptionArn": True}
+        request: dict[str, Any] = {
+            "TopicArn": props["TopicArn"],
+            "Protocol": props["Protocol"],
+            "Endpoint": props.get("Endpoint", ""),
+            "ReturnSubscriptionArn": True,
+        }
         if attributes:
             request["Attributes"] = attributes
         arn = sns.subscribe(**request)["SubscriptionArn"]
@@ -332,7 +353,107 @@ class ApiGatewayAccount(_LocalResource, CloudFormationModel):
     @classmethod
     def create(cls, name: str, props: dict[str, Any], region: str) -> _LocalResource:
         if props.get("CloudWatchRoleArn"):
-            _client("apigateway", region).update_account(patchOperations=[
-                {"op": "replace", "path": "/cloudwatchRoleArn", "value": props["CloudWatchRoleArn"]}
-            ])
+            _client("apigateway", region).update_account(
+                patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": props["CloudWatchRoleArn"]}]
+            )
         return cls(name)
+
+
+def _flags(parameters: dict[str, Any] | None) -> dict[str, bool]:
+    """CloudFormation writes API Gateway's required-parameter flags as booleans or strings."""
+    return {name: str(required).lower() == "true" for name, required in (parameters or {}).items()}
+
+
+def _without_none(request: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in request.items() if v is not None and v not in ({}, [])}
+
+
+class ApiGatewayMethod(_LocalResource, CloudFormationModel):
+    """Replaces moto's own Method model, which keeps only the method, auth type, key flag and a bare
+    integration: request validators, parameters, models and integration responses are what the local
+    gateway needs to validate requests and answer CORS preflights as API Gateway would."""
+
+    resource_type = "AWS::ApiGateway::Method"
+
+    @classmethod
+    def create(cls, name: str, props: dict[str, Any], region: str) -> _LocalResource:
+        apigw = _client("apigateway", region)
+        where = {"restApiId": props["RestApiId"], "resourceId": props["ResourceId"], "httpMethod": props["HttpMethod"]}
+        apigw.put_method(
+            **where,
+            **_without_none(
+                {
+                    "authorizationType": props.get("AuthorizationType", "NONE"),
+                    "authorizerId": props.get("AuthorizerId"),
+                    "apiKeyRequired": str(props.get("ApiKeyRequired", False)).lower() == "true",
+                    "operationName": props.get("OperationName"),
+                    "requestParameters": _flags(props.get("RequestParameters")),
+                    "requestModels": props.get("RequestModels"),
+                    "requestValidatorId": props.get("RequestValidatorId"),
+                    "authorizationScopes": props.get("AuthorizationScopes"),
+                }
+            ),
+        )
+        integration = props.get("Integration")
+        if integration:
+            apigw.put_integration(
+                **where,
+                **_without_none(
+                    {
+                        "type": integration["Type"],
+                        "integrationHttpMethod": integration.get("IntegrationHttpMethod"),
+                        "uri": integration.get("Uri"),
+                        "credentials": integration.get("Credentials"),
+                        "requestParameters": integration.get("RequestParameters"),
+                        "requestTemplates": integration.get("RequestTemplates"),
+                        "passthroughBehavior": integration.get("PassthroughBehavior"),
+                        "contentHandling": integration.get("ContentHandling"),
+                        "timeoutInMillis": int(integration["TimeoutInMillis"])
+                        if "TimeoutInMillis" in integration
+                        else None,
+                    }
+                ),
+            )
+            for response in integration.get("IntegrationResponses", []):
+                apigw.put_integration_response(
+                    **where,
+                    **_without_none(
+                        {
+                            "statusCode": str(response["StatusCode"]),
+                            "selectionPattern": response.get("SelectionPattern"),
+                            "responseParameters": response.get("ResponseParameters"),
+                            "responseTemplates": response.get("ResponseTemplates"),
+                            "contentHandling": response.get("ContentHandling"),
+                        }
+                    ),
+                )
+        for response in props.get("MethodResponses", []):
+            apigw.put_method_response(
+                **where,
+                **_without_none(
+                    {
+                        "statusCode": str(response["StatusCode"]),
+                        "responseParameters": _flags(response.get("ResponseParameters")),
+                        "responseModels": response.get("ResponseModels"),
+                    }
+                ),
+            )
+        return cls(f"{props['RestApiId']}-{props['ResourceId']}-{props['HttpMethod']}")
+
+
+class ApiGatewayModel(_LocalResource, CloudFormationModel):
+    resource_type = "AWS::ApiGateway::Model"
+    name_property = "Name"
+
+    @classmethod
+    def create(cls, name: str, props: dict[str, Any], region: str) -> _LocalResource:
+        model_name = props.get("Name") or "".join(ch for ch in name if ch.isalnum())[:64]
+        schema = props.get("Schema", {})
+        _client("apigateway", region).create_model(
+            restApiId=props["RestApiId"],
+            name=model_name,
+            contentType=props.get("ContentType", "application/json"),
+            schema=schema if isinstance(schema, str) else json.dumps(schema),
+            description=props.get("Description", ""),
+        )
+        return cls(model_name)

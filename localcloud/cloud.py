@@ -143,7 +143,10 @@ class LocalCloud:
         from localcloud.gateway import LocalApiGateway
 
         gateway = LocalApiGateway(
-            rest_api_id, account_id=self.session.account_id, region_name=self.session.region, port=port,
+            rest_api_id,
+            account_id=self.session.account_id,
+            region_name=self.session.region,
+            port=port,
             access_log=access_log,
         )
         gateway.start()

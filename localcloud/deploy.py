@@ -8,6 +8,7 @@ with the AWS CLI as on AWS; a type the local cloud cannot create is named in a w
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -129,10 +130,8 @@ def bootstrap(session: AwsSession) -> str:
     kwargs: dict[str, Any] = {"Bucket": bucket}
     if session.region != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": session.region}
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(**kwargs)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
     return bucket
 
 

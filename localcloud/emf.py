@@ -68,10 +68,20 @@ def lambda_service_metrics(function_name: str, duration_ms: float, errored: bool
     dimensions: list[_Dimension] = [{"Name": "FunctionName", "Value": function_name}]
     return [
         {"MetricName": "Invocations", "Dimensions": dimensions, "Value": 1.0, "Unit": "Count", "Timestamp": now},
-        {"MetricName": "Errors", "Dimensions": dimensions, "Value": 1.0 if errored else 0.0, "Unit": "Count",
-         "Timestamp": now},
-        {"MetricName": "Duration", "Dimensions": dimensions, "Value": duration_ms, "Unit": "Milliseconds",
-         "Timestamp": now},
+        {
+            "MetricName": "Errors",
+            "Dimensions": dimensions,
+            "Value": 1.0 if errored else 0.0,
+            "Unit": "Count",
+            "Timestamp": now,
+        },
+        {
+            "MetricName": "Duration",
+            "Dimensions": dimensions,
+            "Value": duration_ms,
+            "Unit": "Milliseconds",
+            "Timestamp": now,
+        },
     ]
 
 

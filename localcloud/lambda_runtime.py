@@ -278,10 +278,8 @@ def _invoke_lambda(self: lambda_models.LambdaFunction, event: Any = None) -> tup
 def run(fn: lambda_models.LambdaFunction, event: Any, *, asynchronous: bool = False, attempt: int = 0) -> Invocation:
     """Run one invocation of `fn` with `event` and record it."""
     if isinstance(event, (str, bytes)):
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             event = json.loads(event) if event else {}
-        except json.JSONDecodeError:
-            pass
     if event is None:
         event = {}
     response_capture: dict[str, Any] = {}
@@ -355,9 +353,7 @@ def run(fn: lambda_models.LambdaFunction, event: Any, *, asynchronous: bool = Fa
     errored = "error" in outcome
     payload = json.dumps(outcome["error"] if errored else outcome.get("result"), default=str)
     buffer.write(f"END RequestId: {request_id}\n")
-    buffer.write(
-        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tMemory Size: {fn.memory_size} MB\n"
-    )
+    buffer.write(f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tMemory Size: {fn.memory_size} MB\n")
     output = buffer.getvalue()
     _save_logs(fn, output)
     _publish_metrics(fn, output, duration_ms, errored)
@@ -412,10 +408,8 @@ def _module_from_zip(fn: lambda_models.LambdaFunction, module_name: str) -> Modu
         staging = target.with_name(f"{digest}.{uuid.uuid4().hex}")
         with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as archive:
             archive.extractall(staging)
-        try:
+        with contextlib.suppress(OSError):  # another process extracted it first
             staging.rename(target)
-        except OSError:  # another process extracted it first
-            pass
     path = target / (module_name.replace(".", "/") + ".py")
     if not path.exists():
         raise ModuleNotFoundError(f"No module named '{module_name}' in the code of {fn.function_name}")
@@ -544,8 +538,8 @@ def _capture_cfn_response(capture: dict[str, Any]) -> Iterator[None]:
     def urlopen(request: Any, *args: Any, **kwargs: Any) -> Any:
         url = request.full_url if isinstance(request, urllib.request.Request) else str(request)
         if "cfnresponse" in url:
-            data = request.data if isinstance(request, urllib.request.Request) else kwargs.get("data")
-            capture["body"] = json.loads(data.decode() if isinstance(data, bytes) else data)
+            data: Any = request.data if isinstance(request, urllib.request.Request) else kwargs.get("data")
+            capture["body"] = json.loads(data.decode() if isinstance(data, bytes) else str(data))
             return io.BytesIO(b"")
         return real_urlopen(request, *args, **kwargs)
 
@@ -627,8 +621,11 @@ class _AsyncWorker:
         if extras and extras.dead_letter_arn and _runtime.dead_letter_sink:
             _runtime.dead_letter_sink(fn.account_id, fn.region, extras.dead_letter_arn, event)
         else:
-            log.error("async event for %s failed %d times and has no dead-letter target: dropped",
-                      fn.function_name, ASYNC_RETRY_ATTEMPTS + 1)
+            log.error(
+                "async event for %s failed %d times and has no dead-letter target: dropped",
+                fn.function_name,
+                ASYNC_RETRY_ATTEMPTS + 1,
+            )
 
 
 _async_worker = _AsyncWorker()

@@ -27,7 +27,8 @@ class AwsSession:
     def client(self, service: str) -> Any:
         with self._lock:
             if service not in self._clients:
-                self._clients[service] = self._boto.client(
+                boto: Any = self._boto  # the stubs type client() per service literal; this takes any name
+                self._clients[service] = boto.client(
                     service,
                     region_name=self.region,
                     endpoint_url=self.endpoint_url,

@@ -7,7 +7,6 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.nag import acknowledge
-
 from infra.settings import PlatformSettings
 
 # Prefixes inside the artifacts bucket; one place so functions and constructs agree.
@@ -42,7 +41,9 @@ class DataStorage(Construct):
             removal_policy=removal,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(settings.access_log_retention_days))],
         )
-        acknowledge(self.access_logs, "AwsSolutions-S1", "This is the access-log bucket; logging it into itself would loop.")
+        acknowledge(
+            self.access_logs, "AwsSolutions-S1", "This is the access-log bucket; logging it into itself would loop."
+        )
 
         self.raw = self._bucket(
             "Raw",

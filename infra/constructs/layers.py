@@ -18,18 +18,30 @@ class Layers(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, architecture: lambda_.Architecture) -> None:
         super().__init__(scope, construct_id)
         self.powertools = python_layer(
-            self, "Powertools", name="powertools", architecture=architecture,
+            self,
+            "Powertools",
+            name="powertools",
+            architecture=architecture,
             description="Powertools for AWS Lambda (logger, metrics, tracer, parser, event handler)",
         )
         self.inference = python_layer(
-            self, "Inference", name="inference", architecture=architecture,
+            self,
+            "Inference",
+            name="inference",
+            architecture=architecture,
             description="onnxruntime and numpy: everything the predict and drift functions import",
         )
         self.data = python_layer(
-            self, "Data", name="data", architecture=architecture,
+            self,
+            "Data",
+            name="data",
+            architecture=architecture,
             description="pandas and a Parquet reader for ingestion",
         )
         self.training = python_layer(
-            self, "Training", name="training", architecture=architecture,
+            self,
+            "Training",
+            name="training",
+            architecture=architecture,
             description="scikit-learn, skl2onnx, onnx and scipy for the training pipeline",
         )

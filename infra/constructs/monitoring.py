@@ -14,7 +14,6 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.nag import acknowledge
-
 from infra.settings import PlatformSettings
 
 
@@ -59,7 +58,9 @@ class Monitoring(Construct):
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
-        acknowledge(self.dead_letters, "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the async paths.")
+        acknowledge(
+            self.dead_letters, "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the async paths."
+        )
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
         self.alarm(
             "DeadLettersWaiting",

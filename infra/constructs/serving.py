@@ -8,9 +8,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.nag import acknowledge
-
 from infra.constructs.platform_function import PlatformFunction
+from infra.nag import acknowledge
 from infra.settings import PlatformSettings
 
 STAGE_NAME = "prod"
@@ -126,4 +125,4 @@ class Serving(Construct):
 
     @property
     def url(self) -> str:
-        return self.api.url
+        return str(self.api.url)

@@ -26,10 +26,14 @@ def test_every_bucket_is_encrypted_private_and_tls_only(platform_template: dict[
         props = bucket["Properties"]
         assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], logical
         assert props["PublicAccessBlockConfiguration"] == {
-            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
         }, logical
         denies_plain_http = [
-            s for s in policies[logical]
+            s
+            for s in policies[logical]
             if s["Effect"] == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
         ]
         assert denies_plain_http, f"{logical} accepts requests without TLS"
@@ -41,13 +45,19 @@ def test_data_buckets_are_versioned_and_transient_data_expires(platform_template
     for name in ("Raw", "Curated", "Quarantine", "Artifacts"):
         assert by_name[name]["VersioningConfiguration"] == {"Status": "Enabled"}, name
         assert by_name[name]["LoggingConfiguration"]["DestinationBucketName"], name
-    expiring = {name: [r for r in props.get("LifecycleConfiguration", {}).get("Rules", []) if "ExpirationInDays" in r]
-                for name, props in by_name.items()}
+    expiring = {
+        name: [r for r in props.get("LifecycleConfiguration", {}).get("Rules", []) if "ExpirationInDays" in r]
+        for name, props in by_name.items()
+    }
     assert expiring["Raw"][0]["ExpirationInDays"] == 90
     assert expiring["Quarantine"][0]["ExpirationInDays"] == 180
     assert expiring["Artifacts"] == [
-        {"ExpirationInDays": 90, "NoncurrentVersionExpiration": {"NoncurrentDays": 1}, "Prefix": "capture/",
-         "Status": "Enabled"}
+        {
+            "ExpirationInDays": 90,
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+            "Prefix": "capture/",
+            "Status": "Enabled",
+        }
     ]
     assert expiring["Curated"] == [], "accepted dataset versions must never expire"
 
@@ -56,11 +66,13 @@ def test_registry_table_is_on_demand_with_point_in_time_recovery(platform_templa
     Template.from_json(platform_template).has_resource(
         "AWS::DynamoDB::Table",
         {
-            "Properties": Match.object_like({
-                "BillingMode": "PAY_PER_REQUEST",
-                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-                "SSESpecification": {"SSEEnabled": True},
-            }),
+            "Properties": Match.object_like(
+                {
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                    "SSESpecification": {"SSEEnabled": True},
+                }
+            ),
             "DeletionPolicy": "Retain",
         },
     )
@@ -70,10 +82,16 @@ def test_alerts_topic_is_encrypted_and_tls_only(platform_template: dict[str, Any
     template = Template.from_json(platform_template)
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
     template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
-    template.has_resource_properties("AWS::SNS::TopicPolicy", {
-        "PolicyDocument": {"Statement": Match.array_with([Match.object_like({
-            "Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})])}
-    })
+    template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            }
+        },
+    )
     template.resource_count_is("AWS::SNS::Subscription", 0)
 
 
@@ -101,10 +119,13 @@ def test_prediction_api_needs_a_key_and_is_throttled(platform_template: dict[str
     template = Template.from_json(platform_template)
     template.has_resource_properties("AWS::ApiGateway::Method", {"HttpMethod": "GET", "ApiKeyRequired": True})
     template.has_resource_properties("AWS::ApiGateway::UsagePlan", {"Throttle": {"BurstLimit": 100, "RateLimit": 50}})
-    template.has_resource_properties("AWS::ApiGateway::Stage", {
-        "TracingEnabled": True,
-        "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()}),
-    })
+    template.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "TracingEnabled": True,
+            "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()}),
+        },
+    )
     for method in _resources(platform_template, "AWS::ApiGateway::Method").values():
         props = method["Properties"]
         assert props.get("ApiKeyRequired") or props.get("AuthorizationType") == "AWS_IAM", props
@@ -112,8 +133,16 @@ def test_prediction_api_needs_a_key_and_is_throttled(platform_template: dict[str
 
 def test_outputs_name_every_entry_point(platform_template: dict[str, Any]) -> None:
     assert set(platform_template["Outputs"]) >= {
-        "RawBucketName", "CuratedBucketName", "QuarantineBucketName", "ArtifactsBucketName", "RegistryTableName",
-        "TrainingStateMachineArn", "ApiUrl", "PredictionApiKeyId", "AlertsTopicArn", "DeadLetterQueueUrl",
+        "RawBucketName",
+        "CuratedBucketName",
+        "QuarantineBucketName",
+        "ArtifactsBucketName",
+        "RegistryTableName",
+        "TrainingStateMachineArn",
+        "ApiUrl",
+        "PredictionApiKeyId",
+        "AlertsTopicArn",
+        "DeadLetterQueueUrl",
     }
 
 

@@ -26,6 +26,8 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def probe_cloud(probe_synth: Synthesized, tmp_path: Path, clock: ManualClock) -> Iterator[tuple[LocalCloud, DeployedStack]]:
+def probe_cloud(
+    probe_synth: Synthesized, tmp_path: Path, clock: ManualClock
+) -> Iterator[tuple[LocalCloud, DeployedStack]]:
     with LocalCloud.in_process(inbox_path=tmp_path / "inbox.jsonl", clock=clock) as cloud:
         yield cloud, cloud.deploy(probe_synth)

@@ -33,19 +33,29 @@ class ProbeStack(cdk.Stack):
 
         def function(name: str, handler: str, **kwargs: Any) -> lambda_.Function:
             return lambda_.Function(
-                self, name, runtime=lambda_.Runtime.PYTHON_3_12, handler=f"probe_handlers.probe.{handler}",
-                code=code, **kwargs,
+                self,
+                name,
+                runtime=lambda_.Runtime.PYTHON_3_12,
+                handler=f"probe_handlers.probe.{handler}",
+                code=code,
+                **kwargs,
             )
 
         self.table = dynamodb.Table(
-            self, "Table", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST, removal_policy=RemovalPolicy.DESTROY,
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            removal_policy=RemovalPolicy.DESTROY,
         )
         dead_letters = sqs.Queue(self, "DeadLetters")
         bucket = s3.Bucket(self, "Uploads", removal_policy=RemovalPolicy.DESTROY)
         on_upload = function(
-            "OnUpload", "on_upload", environment={"PROBE_GREETING": "hello from the probe"},
-            dead_letter_queue=dead_letters, timeout=Duration.seconds(10),
+            "OnUpload",
+            "on_upload",
+            environment={"PROBE_GREETING": "hello from the probe"},
+            dead_letter_queue=dead_letters,
+            timeout=Duration.seconds(10),
         )
         bucket.grant_read_write(on_upload)
         bucket.add_event_notification(
@@ -58,29 +68,47 @@ class ProbeStack(cdk.Stack):
         fit.add_retry(errors=["Lambda.TooManyRequestsException"], max_attempts=2)
         each = sfn.Map(self, "Each number", items_path="$.numbers", max_concurrency=4, result_path="$.squares")
         each.item_processor(fit)
-        each.add_catch(sfn.Fail(self, "A number failed", error="NumberFailed", cause="a Map iteration raised"),
-                       errors=["States.ALL"])
+        each.add_catch(
+            sfn.Fail(self, "A number failed", error="NumberFailed", cause="a Map iteration raised"),
+            errors=["States.ALL"],
+        )
         self.machine = sfn.StateMachine(
             self, "Machine", definition_body=sfn.DefinitionBody.from_chainable(each.next(sfn.Succeed(self, "Done")))
         )
 
         tick = function("Tick", "tick", environment={"TABLE": self.table.table_name})
         self.table.grant_read_write_data(tick)
-        events.Rule(self, "Every5Minutes", schedule=events.Schedule.rate(Duration.minutes(5)),
-                    targets=[targets.LambdaFunction(tick)])
+        events.Rule(
+            self,
+            "Every5Minutes",
+            schedule=events.Schedule.rate(Duration.minutes(5)),
+            targets=[targets.LambdaFunction(tick)],
+        )
         routed = sqs.Queue(self, "Routed")
-        events.Rule(self, "ProbeEvents", event_pattern=events.EventPattern(source=["probe"]),
-                    targets=[targets.SqsQueue(routed)])
+        events.Rule(
+            self, "ProbeEvents", event_pattern=events.EventPattern(source=["probe"]), targets=[targets.SqsQueue(routed)]
+        )
 
         topic = sns.Topic(self, "Alerts")
         topic.add_subscription(subscriptions.EmailSubscription("ops@example.com"))
         notified = sqs.Queue(self, "Notified")
         topic.add_subscription(subscriptions.SqsSubscription(notified, raw_message_delivery=True))
-        failures = cloudwatch.Metric(namespace="Probe", metric_name="Failures", dimensions_map={"Probe": "probe"},
-                                     period=Duration.minutes(1), statistic="Sum")
-        alarm = cloudwatch.Alarm(self, "FailuresAlarm", metric=failures, threshold=1, evaluation_periods=1,
-                                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
+        failures = cloudwatch.Metric(
+            namespace="Probe",
+            metric_name="Failures",
+            dimensions_map={"Probe": "probe"},
+            period=Duration.minutes(1),
+            statistic="Sum",
+        )
+        alarm = cloudwatch.Alarm(
+            self,
+            "FailuresAlarm",
+            metric=failures,
+            threshold=1,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        )
         alarm.add_alarm_action(cw_actions.SnsAction(topic))
 
         api_handler = function("ApiHandler", "api")
@@ -96,10 +124,15 @@ class ProbeStack(cdk.Stack):
         plan.add_api_stage(stage=rest.deployment_stage)
 
         for name, value in {
-            "BucketName": bucket.bucket_name, "TableName": self.table.table_name,
-            "MachineArn": self.machine.state_machine_arn, "DeadLetterQueueUrl": dead_letters.queue_url,
-            "RoutedQueueUrl": routed.queue_url, "NotifiedQueueUrl": notified.queue_url,
-            "TopicArn": topic.topic_arn, "ApiId": rest.rest_api_id, "ApiKeyId": key.key_id,
+            "BucketName": bucket.bucket_name,
+            "TableName": self.table.table_name,
+            "MachineArn": self.machine.state_machine_arn,
+            "DeadLetterQueueUrl": dead_letters.queue_url,
+            "RoutedQueueUrl": routed.queue_url,
+            "NotifiedQueueUrl": notified.queue_url,
+            "TopicArn": topic.topic_arn,
+            "ApiId": rest.rest_api_id,
+            "ApiKeyId": key.key_id,
         }.items():
             cdk.CfnOutput(self, name, value=value)
 

@@ -15,12 +15,24 @@ _dynamodb = boto3.client("dynamodb")
 
 
 def _emf(namespace: str, name: str, value: float) -> None:
-    print(json.dumps({
-        "_aws": {"Timestamp": int(time.time() * 1000),
-                 "CloudWatchMetrics": [{"Namespace": namespace, "Dimensions": [["Probe"]],
-                                        "Metrics": [{"Name": name, "Unit": "Count"}]}]},
-        "Probe": "probe", name: value,
-    }))
+    print(
+        json.dumps(
+            {
+                "_aws": {
+                    "Timestamp": int(time.time() * 1000),
+                    "CloudWatchMetrics": [
+                        {
+                            "Namespace": namespace,
+                            "Dimensions": [["Probe"]],
+                            "Metrics": [{"Name": name, "Unit": "Count"}],
+                        }
+                    ],
+                },
+                "Probe": "probe",
+                name: value,
+            }
+        )
+    )
 
 
 def on_upload(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -66,9 +78,11 @@ def api(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {
         "statusCode": 200,
         "headers": {"content-type": "application/json"},
-        "body": json.dumps({
-            "id": (event.get("pathParameters") or {}).get("id"),
-            "query": event.get("queryStringParameters"),
-            "apiKeyId": event["requestContext"]["identity"].get("apiKeyId"),
-        }),
+        "body": json.dumps(
+            {
+                "id": (event.get("pathParameters") or {}).get("id"),
+                "query": event.get("queryStringParameters"),
+                "apiKeyId": event["requestContext"]["identity"].get("apiKeyId"),
+            }
+        ),
     }

@@ -1,0 +1,92 @@
+"""`make demo`: the platform deployed into the local cloud, then used the way a data team would.
+
+Each stage of the lifecycle adds its step here as the platform grows; today: deploy, inspect, and
+call the API with its key.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from localcloud.cloud import LocalCloud
+from localcloud.deploy import DeployedStack, synthesize
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_DIR = PROJECT_ROOT / ".local"
+
+
+def _step(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def _http_get(url: str, headers: dict[str, str]) -> tuple[int, Any]:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def _show_stack(cloud: LocalCloud, stack: DeployedStack) -> None:
+    resources = cloud.session.client("cloudformation").describe_stack_resources(StackName=stack.stack_name)
+    kinds = Counter(r["ResourceType"] for r in resources["StackResources"])
+    print(f"stack {stack.stack_name}: {sum(kinds.values())} resources")
+    for kind, count in sorted(kinds.items()):
+        print(f"  {count:>3}  {kind}")
+    print("outputs:")
+    for key, value in sorted(stack.outputs.items()):
+        print(f"  {key:<26} {value}")
+    for warning in stack.warnings:
+        print(f"  warning: {warning}")
+
+
+def run_demo() -> int:
+    started = time.perf_counter()
+    _step("1. synthesize the CDK app (in-process, no Docker, cdk-nag AwsSolutions checks on)")
+    synthesized = synthesize()
+    print(
+        f"template: {len(synthesized.template['Resources'])} resources, "
+        f"{len(synthesized.assets.get('files', {}))} assets"
+    )
+
+    with LocalCloud.in_process(inbox_path=LOCAL_DIR / "demo-inbox.jsonl") as cloud:
+        _step("2. deploy it into the local cloud (moto), as `cdk deploy` would into AWS")
+        deploy_started = time.perf_counter()
+        stack = cloud.deploy(synthesized)
+        print(f"deployed in {time.perf_counter() - deploy_started:.2f} s")
+        _show_stack(cloud, stack)
+
+        _step("3. what a user finds with the AWS CLI")
+        s3 = cloud.session.client("s3")
+        print("buckets:", ", ".join(b["Name"] for b in s3.list_buckets()["Buckets"]))
+        alarms = cloud.session.client("cloudwatch").describe_alarms()["MetricAlarms"]
+        print(f"alarms ({len(alarms)}), each notifying the alerts topic:")
+        for alarm in alarms:
+            print(f"  {alarm['StateValue']:<17} {alarm['AlarmDescription']}")
+
+        _step("4. call the HTTPS API through the local gateway, with and without the prediction key")
+        api_id = stack.outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
+        gateway = cloud.serve_api(api_id)
+        key = cloud.session.client("apigateway").get_api_key(
+            apiKey=stack.outputs["PredictionApiKeyId"], includeValue=True
+        )["value"]
+        url = gateway.url("prod") + "/v1/health"
+        print(f'curl -H "x-api-key: {key}" {url}')
+        status, body = _http_get(url, {"x-api-key": key})
+        print(f"  -> {status} {json.dumps(body)}")
+        status, body = _http_get(url, {})
+        print(f"without the key -> {status} {json.dumps(body)}")
+        if status != 403:
+            print("error: the API answered without its key")
+            return 1
+        outputs = cloud.outputs_file(LOCAL_DIR / "demo-outputs.json", api_url=gateway.url("prod") + "/")
+        print(f"\nstack outputs written to {outputs.relative_to(PROJECT_ROOT)}")
+    print(f"\ndemo finished in {time.perf_counter() - started:.1f} s")
+    return 0
