@@ -62,7 +62,7 @@ class MlopsPlatformStack(Stack):
             "Serving",
             settings=settings,
             architecture=architecture,
-            powertools=self.layers.powertools,
+            layers=self.layers,
             log_retention=log_retention,
         )
         self.monitoring.watch_function("Health", self.serving.health.function)

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from localcloud.cloud import LocalCloud, LocalCloudError
-from localcloud.deploy import DeployError, Synthesized, load_synthesized, synthesize
+from localcloud.deploy import DeployError, Synthesized, load_synthesized, synthesize_in_subprocess
 from localcloud.events import ScaledClock
 from localcloud.gateway_core import GatewayError
 
@@ -18,33 +18,34 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DIR = PROJECT_ROOT / ".local"
 
 
-def _synthesized(template: Path | None) -> Synthesized:
+def _synthesized(template: Path | None, state_dir: Path) -> Synthesized:
     if template is not None:
         return load_synthesized(template)
-    print("synthesizing the CDK app (in-process, no Docker) …", flush=True)
-    return synthesize()
+    print("synthesizing the CDK app (no Docker, cdk-nag checks on) …", flush=True)
+    return synthesize_in_subprocess(state_dir / "cdk.out")
 
 
 def up(args: argparse.Namespace) -> int:
     """A long-lived local cloud: moto server, deployed stack, HTTP gateway, schedules and alarms."""
-    synthesized = _synthesized(args.template)
+    args.state_dir.mkdir(parents=True, exist_ok=True)
+    synthesized = _synthesized(args.template, args.state_dir)
     clock = ScaledClock(speed=args.speed)
-    with LocalCloud.server(port=args.port, inbox_path=LOCAL_DIR / "inbox.jsonl", clock=clock) as cloud:
+    with LocalCloud.server(port=args.port, inbox_path=args.state_dir / "inbox.jsonl", clock=clock) as cloud:
         stack = cloud.deploy(synthesized)
         gateway = None
         api_id = stack.outputs.get("ApiUrl", "").split("//", 1)[-1].split(".", 1)[0]
         if api_id:
-            gateway = cloud.serve_api(api_id, port=args.api_port, access_log=LOCAL_DIR / "api-access.log")
+            gateway = cloud.serve_api(api_id, port=args.api_port, access_log=args.state_dir / "api-access.log")
         api_url = gateway.url(_stage(stack.outputs.get("ApiUrl", ""))) + "/" if gateway else None
-        outputs = cloud.outputs_file(LOCAL_DIR / "outputs.json", api_url=api_url)
+        outputs = cloud.outputs_file(args.state_dir / "outputs.json", api_url=api_url)
         cloud.scheduler.start()
         cloud.alarm_evaluator.start(interval_seconds=args.alarm_interval)
         endpoint = cloud.session.endpoint_url
         print(f"\nlocal cloud up: stack {stack.stack_name} deployed into moto at {endpoint}")
         for key, value in sorted(stack.outputs.items()):
             print(f"  {key:<26} {api_url if key == 'ApiUrl' and api_url else value}")
-        print(f"\n  outputs file      {outputs.relative_to(PROJECT_ROOT)}  (the shape of cdk deploy --outputs-file)")
-        print(f"  email inbox       {(LOCAL_DIR / 'inbox.jsonl').relative_to(PROJECT_ROOT)}")
+        print(f"\n  outputs file      {outputs}  (the shape of cdk deploy --outputs-file)")
+        print(f"  email inbox       {args.state_dir / 'inbox.jsonl'}")
         print(f"  schedule clock    {args.speed:g}x real time; alarms evaluated every {args.alarm_interval:g} s")
         print("\nuse it with the AWS CLI:")
         print(
@@ -89,12 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     up_parser.add_argument("--template", type=Path, help="deploy this cdk.out/<stack>.template.json instead")
     up_parser.add_argument("--speed", type=float, default=1.0, help="schedule clock speed (60 = an hour a minute)")
     up_parser.add_argument("--alarm-interval", type=float, default=60.0, help="seconds between alarm evaluations")
+    up_parser.add_argument(
+        "--state-dir", type=Path, default=LOCAL_DIR, help="where outputs.json, the inbox and logs go (default .local)"
+    )
     up_parser.set_defaults(run=up)
     demo_parser = commands.add_parser("demo", help="run the platform's lifecycle on an in-process local cloud")
     demo_parser.set_defaults(run=demo)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("moto").setLevel(logging.ERROR)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
         return int(args.run(args))
     except (LocalCloudError, DeployError, GatewayError, OSError) as exc:

@@ -14,15 +14,16 @@ import io
 import json
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aws_cdk as cdk
 from moto.cloudformation.models import cloudformation_backends
 from moto.cloudformation.parsing import clean_json
 
@@ -41,7 +42,10 @@ LOCAL_SYNTH_CONTEXT: dict[str, Any] = {
     "aws:cdk:disable-asset-staging": True,
 }
 
-AppFactory = Callable[..., tuple[cdk.App, cdk.Stack]]
+if TYPE_CHECKING:  # importing aws_cdk starts CDK's Node.js kernel; only synthesize() needs it
+    import aws_cdk as cdk
+
+AppFactory = Callable[..., "tuple[cdk.App, cdk.Stack]"]
 
 
 class DeployError(RuntimeError):
@@ -102,6 +106,31 @@ def synthesize(app_factory: AppFactory | None = None, context: dict[str, Any] | 
     assets_path = Path(outdir) / f"{artifact.id}.assets.json"
     assets = json.loads(assets_path.read_text()) if assets_path.exists() else {"files": {}}
     return Synthesized(stack_name=stack.stack_name, template=artifact.template, assets=assets, outdir=Path(outdir))
+
+
+def synthesize_in_subprocess(outdir: Path) -> Synthesized:
+    """Synthesize in a child process, so a long-lived parent never hosts CDK's Node.js kernel.
+
+    The kernel is a child of whichever process imports aws_cdk; a Ctrl-C reaches it too, and its
+    shutdown hook then fails noisily in the parent.
+    """
+    outdir.mkdir(parents=True, exist_ok=True)
+    code = (
+        "import json, sys; from localcloud.deploy import synthesize; s = synthesize(); "
+        "out = sys.argv[1]; "
+        "open(f'{out}/{s.stack_name}.template.json', 'w').write(json.dumps(s.template)); "
+        "open(f'{out}/{s.stack_name}.assets.json', 'w').write(json.dumps(s.assets)); print(s.stack_name)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(outdir)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"},
+    )
+    if result.returncode != 0:
+        raise DeployError(f"cdk synth failed:\n{result.stderr.strip()[-4000:]}")
+    return load_synthesized(outdir / f"{result.stdout.strip().splitlines()[-1]}.template.json")
 
 
 def load_synthesized(template_path: Path) -> Synthesized:

@@ -196,7 +196,17 @@ def uninstall() -> None:
 
 
 def reset() -> None:
-    """Forget registrations and history (between independent local clouds in one process)."""
+    """Forget registrations, history and loaded handler modules (between local clouds in one process).
+
+    A handler module keeps its clients and caches at module level, as a Lambda container does; the
+    next local cloud must cold-start it, or a client bound to the previous cloud's endpoint survives.
+    """
+    roots = [str(path) for path in _runtime.code_dirs.values()] + [str(_CODE_CACHE)]
+    for name, module in list(sys.modules.items()):
+        origin = getattr(module, "__file__", None) or ""
+        if any(origin.startswith(root + os.sep) for root in roots):
+            del sys.modules[name]
+    _zip_modules.clear()
     _runtime.code_dirs.clear()
     _runtime.supplements.clear()
     _runtime.history.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from infra.function_layers import layers_for
 from infra.layer_bundling import python_layer
 
 
@@ -45,3 +46,13 @@ class Layers(Construct):
             architecture=architecture,
             description="scikit-learn, skl2onnx, onnx and scipy for the training pipeline",
         )
+
+    def for_function(self, function: str) -> list[lambda_.ILayerVersion]:
+        """The layers `infra/function_layers.py` assigns to a function (the size check reads the same table)."""
+        by_name: dict[str, lambda_.ILayerVersion] = {
+            "powertools": self.powertools,
+            "inference": self.inference,
+            "data": self.data,
+            "training": self.training,
+        }
+        return [by_name[name] for name in layers_for(function)]

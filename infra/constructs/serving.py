@@ -8,6 +8,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.constructs.layers import Layers
 from infra.constructs.platform_function import PlatformFunction
 from infra.nag import acknowledge
 from infra.settings import PlatformSettings
@@ -28,7 +29,7 @@ class Serving(Construct):
         *,
         settings: PlatformSettings,
         architecture: lambda_.Architecture,
-        powertools: lambda_.ILayerVersion,
+        layers: Layers,
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -89,7 +90,7 @@ class Serving(Construct):
             description="Answers GET /v1/health: proves a prediction key works and names the deployed platform.",
             service="serving",
             architecture=architecture,
-            layers=[powertools],
+            layers=layers.for_function("health"),
             log_retention=log_retention,
             memory_size=256,
             timeout=Duration.seconds(10),

@@ -1,0 +1,47 @@
+"""Which layers each function carries, and its size budget: one table for the constructs and the size check."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
+
+MIB: Final = 1024 * 1024
+# Lambda's limit for a function's code plus all its layers, unzipped (262,144,000 bytes).
+LAMBDA_UNZIPPED_LIMIT_BYTES: Final = 250 * MIB
+
+LAYER_NAMES: Final = ("powertools", "inference", "data", "training")
+
+_TRAINING: Final = ("training", "powertools")
+FUNCTION_LAYERS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "ingest": ("data", "powertools"),
+        "prepare": _TRAINING,
+        "fit_candidate": _TRAINING,
+        "evaluate": _TRAINING,
+        "export": _TRAINING,
+        "register": _TRAINING,
+        "predict": ("inference", "powertools"),
+        # drift needs numpy only, which the inference layer has; no pandas, no scipy.
+        "drift": ("inference", "powertools"),
+        "registry_api": ("powertools",),
+        "health": ("powertools",),
+    }
+)
+
+# Tighter than Lambda's limit where cold start matters: predict serves synchronous HTTP requests.
+FUNCTION_BUDGET_BYTES: Final[Mapping[str, int]] = MappingProxyType({"predict": 130 * MIB})
+
+
+def layers_for(function: str) -> tuple[str, ...]:
+    """Layer names for a function, failing loudly on a name the table does not know."""
+    try:
+        return FUNCTION_LAYERS[function]
+    except KeyError:
+        raise KeyError(f"unknown function {function!r}; known: {sorted(FUNCTION_LAYERS)}") from None
+
+
+def budget_for(function: str) -> int:
+    """Unzipped bytes a function (code + layers) may use."""
+    layers_for(function)
+    return min(FUNCTION_BUDGET_BYTES.get(function, LAMBDA_UNZIPPED_LIMIT_BYTES), LAMBDA_UNZIPPED_LIMIT_BYTES)
