@@ -31,7 +31,8 @@ $(STAMP):
 	@touch $(STAMP)
 
 lock:
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements/dev.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes -o requirements/dev.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra bench --universal --python-version 3.11 --generate-hashes -o requirements/bench.lock
 
 lint: venv
 	$(BIN)/ruff check .
@@ -55,8 +56,21 @@ demo: venv
 up: venv
 	$(BIN)/python -m localcloud up
 
-bench: venv
-	$(BIN)/python -m bench
+# Benchmarks run in their own environment: the baselines (pandera, Great Expectations) never enter
+# the test or Lambda environments.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell cat requirements/bench.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+
+$(BENCH_STAMP):
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	@$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	@$(BENCH_VENV)/bin/uv pip sync --quiet --python $(BENCH_VENV)/bin/python requirements/bench.lock
+	@$(BENCH_VENV)/bin/uv pip install --quiet --python $(BENCH_VENV)/bin/python --no-deps -e .
+	@rm -f $(BENCH_VENV)/.installed-*
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m bench
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from aws_cdk import Acknowledgment, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
 
@@ -17,3 +19,26 @@ XRAY_REASON = (
     "X-Ray's PutTraceSegments and PutTelemetryRecords accept no resource-level permissions; AWS documents "
     "Resource '*' for them."
 )
+
+
+def grant_objects(grantee: iam.IGrantable, bucket: s3.IBucket, actions: list[str], key_pattern: str) -> None:
+    """Exact S3 object actions on one key prefix: narrower than the L2 grants' `s3:GetObject*`-style sets."""
+    iam.Grant.add_to_principal(grantee=grantee, actions=actions, resource_arns=[bucket.arn_for_objects(key_pattern)])
+    role = grantee.grant_principal
+    if isinstance(role, iam.Role):
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::<{_logical_id(bucket)}.Arn>/{key_pattern}]",
+            f"Object access is limited to the '{key_pattern}' prefix of this bucket, which is where this "
+            "function's data lives; object ARNs cannot be named individually in advance.",
+        )
+
+
+def grant_listing(grantee: iam.IGrantable, bucket: s3.IBucket) -> None:
+    iam.Grant.add_to_principal(grantee=grantee, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn])
+
+
+def _logical_id(bucket: s3.IBucket) -> str:
+    from aws_cdk import Stack
+
+    return str(Stack.of(bucket).get_logical_id(bucket.node.default_child))  # type: ignore[arg-type]

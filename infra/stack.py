@@ -10,6 +10,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.constructs.data import DataStorage
+from infra.constructs.ingestion import Ingestion
 from infra.constructs.layers import Layers
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.registry import Registry
@@ -66,6 +67,17 @@ class MlopsPlatformStack(Stack):
             log_retention=log_retention,
         )
         self.monitoring.watch_function("Health", self.serving.health.function)
+        self.ingestion = Ingestion(
+            self,
+            "Ingestion",
+            data=self.data,
+            registry=self.registry,
+            monitoring=self.monitoring,
+            training=self.training.state_machine,
+            layers=self.layers,
+            architecture=architecture,
+            log_retention=log_retention,
+        )
 
         outputs = {
             "RawBucketName": (self.data.raw.bucket_name, "Upload data files here under raw/<dataset>/"),

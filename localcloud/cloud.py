@@ -175,6 +175,7 @@ class LocalCloud:
         """Evaluate every alarm now (as CloudWatch does each period); state changes notify SNS."""
         self.settle()
         moment = now or datetime.now(UTC)
+        publish_queue_metrics(self.session.account_id, self.session.region, moment)
         transitions = self.alarm_evaluator.evaluate(moment)
         self.settle()
         return transitions
@@ -186,10 +187,32 @@ class LocalCloud:
             outputs = dict(stack.outputs)
             if api_url and "ApiUrl" in outputs:
                 outputs["ApiUrl"] = api_url
+            if self.session.endpoint_url:
+                outputs["LocalCloudEndpoint"] = self.session.endpoint_url
             document[name] = outputs
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(document, indent=2) + "\n")
         return path
+
+
+def publish_queue_metrics(account: str, region: str, now: datetime) -> None:
+    """SQS's own CloudWatch metrics (AWS publishes queue depth each minute; moto never does)."""
+    backend = sqs_backends[account][region]
+    for queue in list(backend.queues.values()):
+        dimensions = [{"Name": "QueueName", "Value": queue.name}]
+        visible = float(queue.approximate_number_of_messages)
+        cloudwatch_backends[account][region].put_metric_data(
+            "AWS/SQS",
+            [
+                {
+                    "MetricName": "ApproximateNumberOfMessagesVisible",
+                    "Dimensions": dimensions,
+                    "Value": visible,
+                    "Unit": "Count",
+                    "Timestamp": now - timedelta(seconds=30),
+                },
+            ],
+        )
 
 
 def _store_metrics(account: str, region: str, namespace: str, data: list[MetricDatum]) -> None:

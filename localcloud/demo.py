@@ -1,7 +1,7 @@
 """`make demo`: the platform deployed into the local cloud, then used the way a data team would.
 
-Each stage of the lifecycle adds its step here as the platform grows; today: deploy, inspect, and
-call the API with its key.
+Each stage of the lifecycle adds its step here as the platform grows; today: deploy, inspect, call
+the API with its key, then ingest a clean file and a broken one.
 """
 
 from __future__ import annotations
@@ -86,7 +86,57 @@ def run_demo() -> int:
         if status != 403:
             print("error: the API answered without its key")
             return 1
+        _ingestion_stage(cloud, stack)
         outputs = cloud.outputs_file(LOCAL_DIR / "demo-outputs.json", api_url=gateway.url("prod") + "/")
         print(f"\nstack outputs written to {outputs.relative_to(PROJECT_ROOT)}")
     print(f"\ndemo finished in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _ingestion_stage(cloud: LocalCloud, stack: DeployedStack) -> None:
+    import io
+
+    from sklearn.datasets import load_breast_cancer
+
+    from mlops.contracts import draft_contract, render_contract_yaml
+
+    s3 = cloud.session.client("s3")
+    cloud.session.client("sns").subscribe(
+        TopicArn=stack.outputs["AlertsTopicArn"], Protocol="email", Endpoint="data-team@example.com"
+    )
+    frame = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
+    _step("5. draft a data contract from a sample and deploy it (mlops contract draft / deploy)")
+    contract = draft_contract(frame, dataset="breast-cancer", label="target")
+    text = render_contract_yaml(contract)
+    print("\n".join(text.splitlines()[:16]) + "\n  …")
+    s3.put_object(Bucket=stack.outputs["ArtifactsBucketName"], Key="contracts/breast-cancer.yaml", Body=text.encode())
+
+    _step("6. upload a clean file: it becomes an immutable, content-addressed dataset version")
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    s3.put_object(
+        Bucket=stack.outputs["RawBucketName"], Key="raw/breast-cancer/clinic-a.csv", Body=buffer.getvalue().encode()
+    )
+    cloud.settle()
+    curated = s3.list_objects_v2(Bucket=stack.outputs["CuratedBucketName"]).get("Contents", [])
+    for obj in curated:
+        print(f"  s3://{stack.outputs['CuratedBucketName']}/{obj['Key']}  ({obj['Size']:,} bytes)")
+
+    _step("7. upload a broken file: it goes to quarantine with a report, and the data team gets a mail")
+    broken = frame.copy()
+    broken.loc[[3, 17], "mean_radius"] = -5.0
+    broken.loc[40, "mean_texture"] = None
+    broken["notes"] = "typed by hand"
+    s3.put_object(
+        Bucket=stack.outputs["RawBucketName"],
+        Key="raw/breast-cancer/clinic-b.csv",
+        Body=broken.to_csv(index=False).encode(),
+    )
+    cloud.settle()
+    quarantine = stack.outputs["QuarantineBucketName"]
+    for obj in s3.list_objects_v2(Bucket=quarantine).get("Contents", []):
+        print(f"  s3://{quarantine}/{obj['Key']}")
+        if obj["Key"].endswith("summary.txt"):
+            summary = s3.get_object(Bucket=quarantine, Key=obj["Key"])["Body"].read().decode()
+            print("\n".join("    " + line for line in summary.splitlines()))
+    print(f"  ({len(cloud.inbox.messages())} notification(s) delivered to the local inbox)")

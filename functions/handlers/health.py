@@ -10,8 +10,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from mlops import __version__
 from pydantic import BaseModel
+
+from mlops import __version__
 
 logger = Logger()
 metrics = Metrics()

@@ -115,3 +115,10 @@ class Monitoring(Construct):
             threshold=1,
             description=f"The {name} function was throttled.",
         )
+
+    def grant_publish_alerts(self, grantee: iam.IGrantable) -> None:
+        """sns:Publish on the alerts topic and the two KMS actions publishing to an encrypted topic needs."""
+        iam.Grant.add_to_principal(grantee=grantee, actions=["sns:Publish"], resource_arns=[self.alerts.topic_arn])
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=["kms:GenerateDataKey", "kms:Decrypt"], resource_arns=[self.topic_key.key_arn]
+        )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from infra.nag import acknowledge
 from infra.settings import PlatformSettings
 
 # Secondary index used for "list by kind" access patterns (e.g. all models, versions by status).
@@ -30,8 +32,20 @@ class Registry(Construct):
             deletion_protection=settings.retain_data_on_delete,
             removal_policy=RemovalPolicy.RETAIN if settings.retain_data_on_delete else RemovalPolicy.DESTROY,
         )
+        self._index_reason = (
+            "Queries go through the table's secondary indexes, whose ARNs are the table ARN + /index/<name>; "
+            "access is limited to this one table."
+        )
         self.table.add_global_secondary_index(
             index_name=GSI1,
             partition_key=dynamodb.Attribute(name="gsi1pk", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="gsi1sk", type=dynamodb.AttributeType.STRING),
         )
+
+    def grant_items(self, grantee: iam.IGrantable, *actions: str) -> None:
+        """Exact item-level actions on this table and its indexes."""
+        self.table.grant(grantee, *actions)
+        role = grantee.grant_principal
+        if isinstance(role, iam.Role):
+            logical = Stack.of(self).get_logical_id(self.table.node.default_child)  # type: ignore[arg-type]
+            acknowledge(role, f"AwsSolutions-IAM5[Resource::<{logical}.Arn>/index/*]", self._index_reason)

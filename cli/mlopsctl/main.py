@@ -1,0 +1,192 @@
+"""`mlops`: one command line over the platform.
+
+Exit codes scripts can rely on: 0 success; 1 the platform said no (a rejected file, a failed check);
+2 the command could not run (bad arguments, malformed input, no deployment found).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mlopsctl.target import Target, TargetError, find_target
+
+EXIT_OK, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2
+
+
+class CommandError(RuntimeError):
+    """The command could not run; the message says why."""
+
+
+def _emit(args: argparse.Namespace, document: dict[str, Any], text: str) -> None:
+    print(json.dumps(document, indent=2, default=str) if args.json else text)
+
+
+def _target(args: argparse.Namespace) -> Target:
+    return find_target(args.outputs, args.stack, args.endpoint_url)
+
+
+# -- contract ---------------------------------------------------------------------------------
+def contract_draft(args: argparse.Namespace) -> int:
+    from mlops.contracts import FileProblem, draft_contract, read_table, render_contract_yaml
+
+    try:
+        frame = read_table(args.file.read_bytes(), filename=args.file.name, contract=None)
+    except FileProblem as problem:
+        raise CommandError(f"{args.file}: {problem.message}") from problem
+    contract = draft_contract(frame, dataset=args.dataset, label=args.label)
+    text = render_contract_yaml(contract)
+    if args.output:
+        args.output.write_text(text)
+    _emit(
+        args,
+        {"dataset": args.dataset, "columns": len(contract.columns), "output": str(args.output or "-")},
+        text
+        if not args.output
+        else f"drafted {args.output} ({len(contract.columns)} columns): review it, then "
+        f"`mlops contract deploy {args.output}`",
+    )
+    return EXIT_OK
+
+
+def contract_check(args: argparse.Namespace) -> int:
+    from mlops.contracts import FileProblem, load_contract, read_table, validate
+
+    contract = load_contract(args.contract.read_bytes(), source=str(args.contract))
+    if args.data is None:
+        _emit(
+            args,
+            {"contract": str(args.contract), "valid": True},
+            f"{args.contract}: a valid contract for dataset '{contract.dataset}' ({len(contract.columns)} columns)",
+        )
+        return EXIT_OK
+    try:
+        frame = read_table(args.data.read_bytes(), filename=args.data.name, contract=contract)
+    except FileProblem as problem:
+        _emit(
+            args,
+            {"accepted": False, "file_problem": {"code": problem.code, "message": problem.message}},
+            f"REJECTED {args.data}: {problem.message}",
+        )
+        return EXIT_REJECTED
+    report = validate(frame, contract)
+    _emit(args, json.loads(report.to_json()), report.summary())
+    return EXIT_OK if report.accepted else EXIT_REJECTED
+
+
+def contract_deploy(args: argparse.Namespace) -> int:
+    from mlops.contracts import load_contract
+
+    paths: list[Path] = args.paths or sorted(Path("contracts").glob("*.y*ml")) + sorted(
+        Path("contracts").glob("*.json")
+    )
+    if not paths:
+        raise CommandError("no contracts given and none in ./contracts")
+    contracts = [(path, load_contract(path.read_bytes(), source=str(path))) for path in paths]  # all valid first
+    target = _target(args)
+    bucket = target.output("ArtifactsBucketName")
+    s3 = target.client("s3")
+    deployed = []
+    for path, contract in contracts:
+        key = f"contracts/{contract.dataset}{path.suffix}"
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType="application/yaml")
+        deployed.append({"dataset": contract.dataset, "version": contract.version, "key": key})
+    _emit(
+        args,
+        {"deployed": deployed},
+        "\n".join(
+            f"deployed contract v{d['version']} for '{d['dataset']}' to s3://{bucket}/{d['key']}" for d in deployed
+        ),
+    )
+    return EXIT_OK
+
+
+# -- upload -----------------------------------------------------------------------------------
+def upload(args: argparse.Namespace) -> int:
+    target = _target(args)
+    bucket = target.output("RawBucketName")
+    key = f"raw/{args.dataset}/{args.file.name}"
+    response = target.client("s3").put_object(Bucket=bucket, Key=key, Body=args.file.read_bytes())
+    version_id = response.get("VersionId")
+    if not args.wait:
+        _emit(args, {"bucket": bucket, "key": key, "version_id": version_id}, f"uploaded s3://{bucket}/{key}")
+        return EXIT_OK
+    table = target.resource("dynamodb").Table(target.output("RegistryTableName"))
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        item = table.get_item(Key={"pk": f"DATASET#{args.dataset}", "sk": f"UPLOAD#{key}#{version_id or 'null'}"})
+        if "Item" in item:
+            outcome: dict[str, Any] = {
+                k: (int(v) if hasattr(v, "as_integer_ratio") else v) for k, v in item["Item"].items()
+            }
+            lines = [f"{outcome['status'].upper()} s3://{bucket}/{key}: {outcome.get('summary', '')}"]
+            for failure in outcome.get("first_failures", []):
+                lines.append(f"  - {failure}")
+            if outcome.get("report_key"):
+                lines.append(f"report: s3://{target.output('ArtifactsBucketName')}/{outcome['report_key']}")
+            _emit(args, outcome, "\n".join(lines))
+            return EXIT_REJECTED if outcome["status"] == "rejected" else EXIT_OK
+        time.sleep(0.5)
+    raise CommandError(f"no outcome for {key} after {args.timeout:g} s; is the ingest function deployed?")
+
+
+# -- wiring -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    deployment = argparse.ArgumentParser(add_help=False)
+    deployment.add_argument("--outputs", type=Path, help="stack outputs file (default .local/outputs.json)")
+    deployment.add_argument("--stack", help="look the stack up by name instead of an outputs file")
+    deployment.add_argument("--endpoint-url", help="AWS endpoint (default: $AWS_ENDPOINT_URL or the local cloud's)")
+
+    parser = argparse.ArgumentParser(
+        prog="mlops", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    contract = commands.add_parser("contract", help="draft, check and deploy data contracts")
+    contract_commands = contract.add_subparsers(dest="contract_command", required=True)
+    draft = contract_commands.add_parser("draft", parents=[common], help="draft a contract from a sample file")
+    draft.add_argument("file", type=Path, help="a CSV (optionally .gz) or Parquet sample")
+    draft.add_argument("--dataset", required=True)
+    draft.add_argument("--label", help="the label column")
+    draft.add_argument("-o", "--output", type=Path, help="write the YAML here (default: print it)")
+    draft.set_defaults(run=contract_draft)
+    check = contract_commands.add_parser(
+        "check", parents=[common], help="check a contract, and optionally a data file against it"
+    )
+    check.add_argument("contract", type=Path)
+    check.add_argument("data", type=Path, nargs="?")
+    check.set_defaults(run=contract_check)
+    deploy = contract_commands.add_parser(
+        "deploy", parents=[common, deployment], help="upload contracts (default ./contracts/*) to the artifacts bucket"
+    )
+    deploy.add_argument("paths", type=Path, nargs="*")
+    deploy.set_defaults(run=contract_deploy)
+
+    up = commands.add_parser("upload", parents=[common, deployment], help="upload a data file for a dataset")
+    up.add_argument("file", type=Path)
+    up.add_argument("--dataset", required=True)
+    up.add_argument("--wait", action="store_true", help="wait for the validation outcome and print it")
+    up.add_argument("--timeout", type=float, default=120.0)
+    up.set_defaults(run=upload)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mlops.contracts import ContractError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (CommandError, TargetError, ContractError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""S3 ObjectCreated under raw/<dataset>/: validate the upload, then version it or quarantine it.
+
+No `from __future__ import annotations`: Powertools reads annotations at run time.
+"""
+
+import json
+import os
+import re
+from typing import Any
+from urllib.parse import unquote_plus
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mlops.ingestion import IngestionOutcome, IngestionServices, Upload, UploadKeyError, process_upload
+from mlops.registry_table import RegistryTable
+from mlops.storage import ArtifactsBucket, CuratedBucket, QuarantineBucket, RawBucket
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+_s3 = boto3.client("s3")
+_sns = boto3.client("sns")
+_sfn = boto3.client("stepfunctions")
+_ALERTS_TOPIC = os.environ["ALERTS_TOPIC_ARN"]
+_TRAINING_STATE_MACHINE = os.environ.get("TRAINING_STATE_MACHINE_ARN", "")
+
+
+def _notify(subject: str, message: str) -> None:
+    _sns.publish(TopicArn=_ALERTS_TOPIC, Subject=subject, Message=message)
+
+
+def _start_training(dataset: str, version: str) -> str | None:
+    """Execution names are unique per state machine: a retried ingestion finds the same execution."""
+    if not _TRAINING_STATE_MACHINE:
+        return None
+    name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{dataset}-{version[:20]}-ingest")[:80]
+    payload = json.dumps({"dataset": dataset, "dataset_version": version, "reason": "new dataset version"})
+    try:
+        response = _sfn.start_execution(stateMachineArn=_TRAINING_STATE_MACHINE, name=name, input=payload)
+    except _sfn.exceptions.ExecutionAlreadyExists:
+        return f"{_TRAINING_STATE_MACHINE.replace(':stateMachine:', ':execution:')}:{name}"
+    return str(response["executionArn"])
+
+
+_services = IngestionServices(
+    raw=RawBucket(_s3, os.environ["RAW_BUCKET"]),
+    artifacts=ArtifactsBucket(_s3, os.environ["ARTIFACTS_BUCKET"]),
+    curated=CuratedBucket(_s3, os.environ["CURATED_BUCKET"]),
+    quarantine=QuarantineBucket(_s3, os.environ["QUARANTINE_BUCKET"]),
+    registry=RegistryTable(boto3.resource("dynamodb").Table(os.environ["REGISTRY_TABLE"])),
+    notify=_notify,
+    start_training=_start_training,
+)
+
+
+def _record_metrics(outcome: IngestionOutcome) -> None:
+    metrics.add_dimension(name="dataset", value=outcome.dataset)
+    counters = {"accepted": "FilesAccepted", "rejected": "FilesRejected", "duplicate": "FilesDuplicate"}
+    if outcome.status in counters:
+        metrics.add_metric(name=counters[outcome.status], unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="RowsChecked", unit=MetricUnit.Count, value=outcome.rows)
+        metrics.add_metric(name="FailedExpectations", unit=MetricUnit.Count, value=outcome.failed_errors)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_source(data_class=S3Event)
+def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
+    outcomes = []
+    for record in event.records:
+        upload = Upload(
+            bucket=record.s3.bucket.name,
+            key=unquote_plus(record.s3.get_object.key),  # S3 form-encodes keys in events
+            version_id=record.s3.get_object.version_id,
+            size=record.s3.get_object.size or 0,
+        )
+        try:
+            outcome = process_upload(upload, _services)
+        except UploadKeyError as error:
+            logger.error("upload outside raw/<dataset>/", key=upload.key)
+            _notify("Upload ignored: no dataset in its key", f"{error}\nFile: s3://{upload.bucket}/{upload.key}")
+            continue
+        logger.info("upload processed", **outcome.as_record())
+        _record_metrics(outcome)
+        outcomes.append(outcome.as_record())
+    return {"outcomes": outcomes}

@@ -1,0 +1,1 @@
+"""Dataset versions: immutable, content-addressed snapshots of accepted data."""

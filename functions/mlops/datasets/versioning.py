@@ -1,0 +1,125 @@
+"""Accepted data as a dataset version: named by the hash of its content, stored in a form that needs
+no pandas to read (a numpy `.npz` of one array per column), described by a manifest written last.
+
+Why npz: the training functions carry scikit-learn and scipy, which leave no room in Lambda's
+250 MB for pandas or pyarrow; numpy reads `.npz` with `allow_pickle=False`, so loading a dataset
+version can never execute code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+
+# Column arrays are stored under their own names; a column with missing values also gets a mask.
+NULL_MASK_PREFIX = "__null__:"
+HASH_ALGORITHM = "sha256"
+
+ColumnKind = Literal["int", "float", "bool", "string", "category", "datetime"]
+
+
+class ColumnSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    type: ColumnKind
+    dtype: str = Field(description="numpy dtype of the stored array")
+    nulls: int = 0
+
+
+class SourceObject(BaseModel):
+    """The upload a dataset version came from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    size: int
+
+
+class Manifest(BaseModel):
+    """Everything needed to trust and read a dataset version; written after the data, so a version
+    whose manifest exists is complete."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str
+    version: str = Field(description="content hash (sha256 hex) of the data")
+    rows: int
+    columns: list[ColumnSchema]
+    label: str | None = None
+    content_hash: str
+    hash_algorithm: str = HASH_ALGORITHM
+    data_key: str
+    report_key: str
+    data_format: Literal["npz"] = "npz"
+    source: SourceObject
+    contract_version: int
+    created_at: datetime
+    validation: dict[str, Any] = Field(default_factory=dict, description="the report's summary figures")
+
+
+def column_arrays(frame: Any, types: dict[str, ColumnKind]) -> dict[str, NDArray[Any]]:
+    """One numpy array per column (plus null masks), in a dtype numpy can load without pickle."""
+    arrays: dict[str, NDArray[Any]] = {}
+    for name in frame.columns:
+        kind = types.get(name, "string")
+        series = frame[name]
+        mask = series.isna().to_numpy()
+        if kind in ("int", "float"):
+            values = series.to_numpy(dtype="float64" if mask.any() or kind == "float" else "int64", na_value=np.nan)
+        elif kind == "bool":
+            values = series.fillna(False).to_numpy(dtype=bool)
+        elif kind == "datetime":
+            values = series.to_numpy(dtype="datetime64[ns]", na_value=np.datetime64("NaT"))
+        else:
+            values = series.astype("string").fillna("").to_numpy(dtype=str)
+        arrays[str(name)] = values
+        if mask.any() and kind not in ("int", "float", "datetime"):
+            arrays[f"{NULL_MASK_PREFIX}{name}"] = mask
+    return arrays
+
+
+def content_hash(arrays: dict[str, NDArray[Any]]) -> str:
+    """Hash of the data itself (names, dtypes, shapes, values in column order), not of the file bytes:
+    the same content uploaded again, as CSV or Parquet, gets the same version."""
+    digest = hashlib.sha256()
+    for name, values in arrays.items():
+        contiguous = np.ascontiguousarray(values)
+        header = f"{name}\x00{contiguous.dtype.str}\x00{contiguous.shape}\x00".encode()
+        digest.update(len(header).to_bytes(8, "little"))
+        digest.update(header)
+        digest.update(contiguous.tobytes())
+    return digest.hexdigest()
+
+
+def npz_bytes(arrays: dict[str, NDArray[Any]]) -> bytes:
+    """A deterministic `.npz` (fixed zip timestamps), so equal content gives equal bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, values in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(values), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, member.getvalue())
+    return buffer.getvalue()
+
+
+def read_npz(data: bytes) -> dict[str, NDArray[Any]]:
+    """Columns of a dataset version; never unpickles."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def version_prefix(dataset: str, version: str) -> str:
+    return f"datasets/{dataset}/{version}/"

@@ -1,0 +1,108 @@
+"""Ingestion: an upload under `raw/<dataset>/` runs the ingest function, which validates it against
+the dataset's contract and keeps it as a dataset version or moves it to quarantine."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.constructs.data import CONTRACTS_PREFIX, DataStorage
+from infra.constructs.layers import Layers
+from infra.constructs.monitoring import Monitoring
+from infra.constructs.platform_function import PlatformFunction
+from infra.constructs.registry import Registry
+from infra.nag import acknowledge, grant_listing, grant_objects
+
+RAW_PREFIX = "raw/"
+VALIDATION_REPORTS_PREFIX = "reports/validation/"
+DATASETS_PREFIX = "datasets/"
+# 1,000,000 rows x 20 columns as CSV is about 150 MB; reading, converting and hashing it peaks near
+# 1.5 GB (see the README's ingestion figures). 3,008 MB leaves headroom and buys ~1.7 vCPUs for the
+# multithreaded CSV reader, so the larger size costs little more per file than a smaller, slower one.
+INGEST_MEMORY_MB = 3008
+
+
+class Ingestion(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        data: DataStorage,
+        registry: Registry,
+        monitoring: Monitoring,
+        training: sfn.IStateMachine,
+        layers: Layers,
+        architecture: lambda_.Architecture,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = PlatformFunction(
+            self,
+            "Ingest",
+            handler="handlers.ingest.handler",
+            description="Validates uploads under raw/<dataset>/ against the dataset's contract.",
+            service="ingestion",
+            architecture=architecture,
+            layers=layers.for_function("ingest"),
+            log_retention=log_retention,
+            memory_size=INGEST_MEMORY_MB,
+            timeout=Duration.minutes(5),
+            dead_letter_queue=monitoring.dead_letters,
+            environment={
+                "RAW_BUCKET": data.raw.bucket_name,
+                "CURATED_BUCKET": data.curated.bucket_name,
+                "QUARANTINE_BUCKET": data.quarantine.bucket_name,
+                "ARTIFACTS_BUCKET": data.artifacts.bucket_name,
+                "REGISTRY_TABLE": registry.table.table_name,
+                "ALERTS_TOPIC_ARN": monitoring.alerts.topic_arn,
+                "TRAINING_STATE_MACHINE_ARN": training.state_machine_arn,
+            },
+        ).function
+        # Copying a rejected upload into quarantine reads the raw object (GetObject on raw/*) and
+        # writes the copy (PutObject on quarantine); nothing here may delete or overwrite a version.
+        grant_objects(self.function, data.raw, ["s3:GetObject", "s3:GetObjectVersion"], f"{RAW_PREFIX}*")
+        grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{CONTRACTS_PREFIX}*")
+        grant_objects(self.function, data.artifacts, ["s3:PutObject"], f"{VALIDATION_REPORTS_PREFIX}*")
+        grant_objects(self.function, data.curated, ["s3:GetObject", "s3:PutObject"], f"{DATASETS_PREFIX}*")
+        grant_objects(self.function, data.quarantine, ["s3:PutObject"], "*")
+        # S3 answers a missing key with 404 (not 403) only to callers that may list the bucket: the
+        # function must tell "no contract" and "no such version yet" from a denied read.
+        grant_listing(self.function, data.artifacts)
+        grant_listing(self.function, data.curated)
+        registry.grant_items(self.function, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
+        monitoring.grant_publish_alerts(self.function)
+        training.grant_start_execution(self.function)
+        data.raw.add_event_notification(
+            s3.EventType.OBJECT_CREATED,
+            s3n.LambdaDestination(self.function),
+            s3.NotificationKeyFilter(prefix=RAW_PREFIX),
+        )
+        monitoring.watch_function("Ingest", self.function)
+        _acknowledge_cdk_notifications_handler(self)
+
+
+# CDK's singleton that configures S3 notifications at deploy time (a fixed id in aws-cdk-lib).
+_NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+
+
+def _acknowledge_cdk_notifications_handler(scope: Construct) -> None:
+    handler = Stack.of(scope).node.try_find_child(_NOTIFICATIONS_HANDLER_ID)
+    if handler is None:
+        return
+    acknowledge(
+        handler,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        "CDK's own deploy-time handler that writes the bucket notification configuration; it runs only during "
+        "deployments and CDK does not expose its role.",
+    )
+    acknowledge(
+        handler,
+        "AwsSolutions-IAM5[Resource::*]",
+        "CDK's deploy-time notifications handler needs s3:PutBucketNotification; CDK grants it on '*'.",
+    )

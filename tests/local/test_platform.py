@@ -1,0 +1,62 @@
+"""The platform stack itself in the local cloud: what a user finds after `cdk deploy`, used as a user would."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from localcloud.cloud import LocalCloud
+from localcloud.deploy import DeployedStack, Synthesized
+
+Platform = tuple[LocalCloud, DeployedStack]
+
+
+@pytest.fixture
+def platform(platform_synth: Synthesized, tmp_path: Path) -> Iterator[Platform]:
+    with LocalCloud.in_process(inbox_path=tmp_path / "inbox.jsonl") as cloud:
+        yield cloud, cloud.deploy(platform_synth)
+
+
+def _get(url: str, headers: dict[str, str]) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_every_output_names_a_resource_that_exists(platform: Platform) -> None:
+    _, stack = platform
+    outputs = stack.outputs
+    s3 = boto3.client("s3")
+    for key in ("RawBucketName", "CuratedBucketName", "QuarantineBucketName", "ArtifactsBucketName"):
+        assert s3.head_bucket(Bucket=outputs[key])
+        policy = json.loads(s3.get_bucket_policy(Bucket=outputs[key])["Policy"])
+        assert any(s["Effect"] == "Deny" for s in policy["Statement"]), f"{key} has no TLS-only policy"
+    assert boto3.client("dynamodb").describe_table(TableName=outputs["RegistryTableName"])
+    assert boto3.client("stepfunctions").describe_state_machine(stateMachineArn=outputs["TrainingStateMachineArn"])
+    assert boto3.client("sns").get_topic_attributes(TopicArn=outputs["AlertsTopicArn"])["Attributes"]["KmsMasterKeyId"]
+    assert boto3.client("sqs").get_queue_attributes(QueueUrl=outputs["DeadLetterQueueUrl"])
+    assert boto3.client("apigateway").get_api_key(apiKey=outputs["PredictionApiKeyId"])["enabled"] is True
+    assert stack.warnings == []
+
+
+def test_health_answers_with_the_key_and_its_powertools_metric_reaches_cloudwatch(platform: Platform) -> None:
+    cloud, stack = platform
+    api_id = stack.outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
+    gateway = cloud.serve_api(api_id)
+    key = boto3.client("apigateway").get_api_key(apiKey=stack.outputs["PredictionApiKeyId"], includeValue=True)
+    status, body = _get(gateway.url("prod") + "/v1/health", {"x-api-key": key["value"]})
+    assert (status, body["status"], body["stack"]) == (200, "ok", stack.stack_name)
+    assert _get(gateway.url("prod") + "/v1/health", {}) == (403, {"message": "Forbidden"})
+    metrics = boto3.client("cloudwatch").list_metrics(Namespace="ServerlessMlops")["Metrics"]
+    assert {"MetricName": "HealthChecks", "Dimensions": [{"Name": "service", "Value": "serving"}]} in [
+        {"MetricName": m["MetricName"], "Dimensions": m["Dimensions"]} for m in metrics
+    ]

@@ -1,0 +1,64 @@
+"""The registry table's data access on moto's DynamoDB: conditional writes make retries and races safe."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from mlops.registry_table import RegistryTable
+
+
+@pytest.fixture
+def registry() -> Iterator[RegistryTable]:
+    with mock_aws():
+        dynamodb = boto3.resource("dynamodb", region_name="us-east-1")
+        table = dynamodb.create_table(
+            TableName="registry",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "gsi1",
+                    "KeySchema": [
+                        {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                        {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield RegistryTable(table)
+
+
+def test_a_dataset_version_is_recorded_once(registry: RegistryTable) -> None:
+    attributes: dict[str, Any] = {"rows": 10, "manifest_key": "datasets/d/abc/manifest.json"}
+    assert registry.put_dataset_version("d", "abc", "2026-11-23T10:00:00+00:00", attributes) is True
+    assert registry.put_dataset_version("d", "abc", "2026-11-23T11:00:00+00:00", {"rows": 99}) is False
+    stored = registry.get_dataset_version("d", "abc")
+    assert stored is not None and stored["rows"] == 10, "the first record is never overwritten"
+
+
+def test_versions_are_listed_newest_first(registry: RegistryTable) -> None:
+    for hour, version in ((9, "v-old"), (11, "v-new"), (10, "v-mid")):
+        registry.put_dataset_version("d", version, f"2026-11-23T{hour:02d}:00:00+00:00", {})
+    registry.put_dataset_version("other", "x", "2026-11-24T00:00:00+00:00", {})
+    assert [v["version"] for v in registry.dataset_versions("d")] == ["v-new", "v-mid", "v-old"]
+    latest = registry.latest_dataset_version("d")
+    assert latest is not None and latest["version"] == "v-new"
+
+
+def test_racing_deliveries_of_one_upload_record_exactly_one_outcome(registry: RegistryTable) -> None:
+    def record(n: int) -> bool:
+        return registry.record_upload("d", "raw/d/f.csv", "s3v1", {"status": "accepted", "attempt": n})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(record, range(16)))
+    assert results.count(True) == 1
+    assert registry.processed_upload("d", "raw/d/f.csv", "s3v1") is not None
+    assert registry.processed_upload("d", "raw/d/f.csv", "s3v2") is None
