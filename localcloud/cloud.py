@@ -21,7 +21,7 @@ from moto import mock_aws
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.sqs.models import sqs_backends
 
-from localcloud import alarms, events, inbox, lambda_runtime
+from localcloud import alarms, dynamodb_atomicity, events, inbox, lambda_runtime, step_functions
 from localcloud.deploy import DeployedStack, Synthesized, deploy
 from localcloud.emf import MetricDatum
 from localcloud.session import DEFAULT_ACCOUNT, DEFAULT_REGION, AwsSession
@@ -110,10 +110,12 @@ class LocalCloud:
     def _start(
         cls, session: AwsSession, inbox_path: Path | None, inbox_stream: TextIO | None, clock: events.Clock | None
     ) -> LocalCloud:
+        dynamodb_atomicity.install()
         lambda_runtime.install(endpoint_url=session.endpoint_url)
         lambda_runtime.set_metric_sink(_store_metrics)
         lambda_runtime.set_dead_letter_sink(_send_to_dead_letter_target)
         events.install()
+        step_functions.install()
         mailbox = inbox.install(inbox.Inbox(inbox_path, stream=inbox_stream))
         alarms.install()
         scheduler = events.Scheduler(session.account_id, session.region, clock=clock)
@@ -128,6 +130,7 @@ class LocalCloud:
             lambda_runtime.drain(timeout=30)
         alarms.uninstall()
         inbox.uninstall()
+        step_functions.uninstall()
         events.uninstall()
         lambda_runtime.uninstall()
 

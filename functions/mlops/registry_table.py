@@ -81,3 +81,286 @@ class RegistryTable:
 
 def _upload_sk(key: str, s3_version: str | None) -> str:
     return f"UPLOAD#{key}#{s3_version or 'null'}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Models: versions numbered per model, aliases, training runs and the audit trail.
+#   model:    pk MODEL#<name>, sk META (holds the version counter; listed through gsi1 MODELS)
+#   version:  pk MODEL#<name>, sk VERSION#<000000n> (gsi1: MODEL#<name>#STATUS#<status>)
+#   alias:    pk MODEL#<name>, sk ALIAS#<alias> (version, previous_version for rollback)
+#   audit:    pk MODEL#<name>, sk AUDIT#<time>#<id>: who, what, why, before, after (append-only)
+#   run:      pk RUN#<run id>, sk META (gsi1: DATASET#<dataset>#RUNS by start time)
+# ---------------------------------------------------------------------------------------------
+VERSION_STATUSES = ("registered", "pending_approval", "rejected", "archived")
+SERVABLE_STATUSES = ("registered",)
+MAX_ALLOCATION_ATTEMPTS = 10
+
+
+class RegistryError(Exception):
+    """A registry operation was refused; `code` maps to an HTTP status (not_found 404, conflict 409,
+    invalid 400)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def model_pk(name: str) -> str:
+    return f"MODEL#{name}"
+
+
+def version_sk(version: int) -> str:
+    return f"VERSION#{version:09d}"
+
+
+def run_pk(run_id: str) -> str:
+    return f"RUN#{run_id}"
+
+
+def _audit_item(name: str, at: str, action: str, actor: str, reason: str, before: Any, after: Any) -> dict[str, Any]:
+    import uuid
+
+    return {
+        "pk": model_pk(name),
+        "sk": f"AUDIT#{at}#{uuid.uuid4().hex[:12]}",
+        "kind": "audit",
+        "model": name,
+        "at": at,
+        "action": action,
+        "actor": actor,
+        "reason": reason,
+        "before": before,
+        "after": after,
+    }
+
+
+@dataclass
+class ModelRegistry:
+    """Models, versions, aliases, runs and audit on the registry table; every change is conditional."""
+
+    table: Any
+
+    @property
+    def _client(self) -> Any:
+        return self.table.meta.client
+
+    # -- runs -------------------------------------------------------------------------------------
+    def start_run(self, run_id: str, attributes: dict[str, Any]) -> bool:
+        item = {
+            "pk": run_pk(run_id),
+            "sk": "META",
+            "kind": "training_run",
+            "run_id": run_id,
+            "status": "running",
+            "gsi1pk": f"DATASET#{attributes['dataset']}#RUNS",
+            "gsi1sk": f"{attributes['started_at']}#{run_id}",
+            **attributes,
+        }
+        try:
+            self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def update_run(self, run_id: str, changes: dict[str, Any]) -> None:
+        names = {f"#k{i}": key for i, key in enumerate(changes)}
+        values = {f":v{i}": value for i, value in enumerate(changes.values())}
+        self.table.update_item(
+            Key={"pk": run_pk(run_id), "sk": "META"},
+            UpdateExpression="SET " + ", ".join(f"#k{i} = :v{i}" for i in range(len(changes))),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"pk": run_pk(run_id), "sk": "META"}).get("Item")
+        return dict(item) if item else None
+
+    def runs_for_dataset(self, dataset: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        response = self.table.query(
+            IndexName=GSI1,
+            KeyConditionExpression=Key("gsi1pk").eq(f"DATASET#{dataset}#RUNS"),
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [dict(i) for i in response.get("Items", [])]
+
+    # -- versions ---------------------------------------------------------------------------------
+    def register_version(
+        self, name: str, record: dict[str, Any], *, run_id: str, at: str, actor: str = "training-pipeline"
+    ) -> int:
+        """Allocate the next version number and write the version in one transaction.
+
+        Idempotent per training run: the run item remembers its version, so a retried registration
+        returns the number the first attempt got instead of registering a second version.
+        """
+        status = record.get("status", "registered")
+        if status not in VERSION_STATUSES:
+            raise RegistryError("invalid", f"status must be one of {', '.join(VERSION_STATUSES)}; got {status!r}")
+        for _ in range(MAX_ALLOCATION_ATTEMPTS):
+            existing = self.get_run(run_id)
+            if existing is not None and existing.get("registered_version") is not None:
+                return int(existing["registered_version"])
+            meta = self.table.get_item(Key={"pk": model_pk(name), "sk": "META"}).get("Item")
+            current = int(meta["latest_version"]) if meta else 0
+            version = current + 1
+            version_item = {
+                "pk": model_pk(name),
+                "sk": version_sk(version),
+                "kind": "model_version",
+                "model": name,
+                "version": version,
+                "run_id": run_id,
+                "created_at": at,
+                "gsi1pk": f"{model_pk(name)}#STATUS#{status}",
+                "gsi1sk": version_sk(version),
+                **record,
+                "status": status,
+            }
+            meta_update: dict[str, Any] = {
+                "Update": {
+                    "TableName": self.table.name,
+                    "Key": {"pk": model_pk(name), "sk": "META"},
+                    "UpdateExpression": "SET latest_version = :next, #m = :name, gsi1pk = :models, gsi1sk = :name,"
+                    " updated_at = :at, created_at = if_not_exists(created_at, :at)",
+                    "ConditionExpression": "attribute_not_exists(pk) OR latest_version = :current",
+                    "ExpressionAttributeNames": {"#m": "model"},
+                    "ExpressionAttributeValues": {
+                        ":next": version,
+                        ":current": current,
+                        ":name": name,
+                        ":models": "MODELS",
+                        ":at": at,
+                    },
+                }
+            }
+            try:
+                self._client.transact_write_items(
+                    TransactItems=[
+                        meta_update,
+                        {
+                            "Put": {
+                                "TableName": self.table.name,
+                                "Item": version_item,
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                            }
+                        },
+                        {
+                            "Update": {
+                                "TableName": self.table.name,
+                                "Key": {"pk": run_pk(run_id), "sk": "META"},
+                                "UpdateExpression": "SET registered_version = :v, model = :name",
+                                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(registered_version)",
+                                "ExpressionAttributeValues": {":v": version, ":name": name},
+                            }
+                        },
+                        {
+                            "Put": {
+                                "TableName": self.table.name,
+                                "Item": _audit_item(
+                                    name,
+                                    at,
+                                    "register",
+                                    actor,
+                                    record.get("reason", "training run"),
+                                    None,
+                                    {"version": version, "status": status, "run_id": run_id},
+                                ),
+                            }
+                        },
+                    ]
+                )
+            except self._client.exceptions.TransactionCanceledException:
+                if self.get_run(run_id) is None:
+                    raise RegistryError("not_found", f"training run {run_id} does not exist") from None
+                continue  # another registration took this number (or this run registered): look again
+            return version
+        raise RegistryError("conflict", f"could not allocate a version of {name} after {MAX_ALLOCATION_ATTEMPTS} tries")
+
+    def get_version(self, name: str, version: int) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"pk": model_pk(name), "sk": version_sk(version)}).get("Item")
+        return dict(item) if item else None
+
+    # -- aliases ----------------------------------------------------------------------------------
+    def get_alias(self, name: str, alias: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"pk": model_pk(name), "sk": f"ALIAS#{alias}"}).get("Item")
+        return dict(item) if item else None
+
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        reason: str,
+        actor: str,
+        at: str,
+        expected_version: int | str | None = "any",
+    ) -> dict[str, Any]:
+        """Point `alias` at `version` if that version is servable; concurrent changes: one wins, the
+        other gets a conflict. `expected_version` (None: alias must not exist) guards against racing."""
+        target = self.get_version(name, version)
+        if target is None:
+            raise RegistryError("not_found", f"{name} has no version {version}")
+        if target["status"] not in SERVABLE_STATUSES:
+            raise RegistryError("conflict", f"{name} version {version} is {target['status']}: it cannot be {alias}")
+        current = self.get_alias(name, alias)
+        before = int(current["version"]) if current else None
+        if expected_version != "any" and expected_version != before:
+            raise RegistryError("conflict", f"{alias} of {name} is version {before}, not {expected_version}")
+        if before == version:
+            return current or {}
+        item = {
+            "pk": model_pk(name),
+            "sk": f"ALIAS#{alias}",
+            "kind": "alias",
+            "model": name,
+            "alias": alias,
+            "version": version,
+            "previous_version": before,
+            "updated_at": at,
+            "reason": reason,
+            "actor": actor,
+        }
+        condition = "attribute_not_exists(pk)" if before is None else "version = :before"
+        values = {} if before is None else {":before": before}
+        put: dict[str, Any] = {"TableName": self.table.name, "Item": item, "ConditionExpression": condition}
+        if values:
+            put["ExpressionAttributeValues"] = values
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "ConditionCheck": {
+                            "TableName": self.table.name,
+                            "Key": {"pk": model_pk(name), "sk": version_sk(version)},
+                            "ConditionExpression": "#s = :ok",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": {":ok": "registered"},
+                        }
+                    },
+                    {"Put": put},
+                    {
+                        "Put": {
+                            "TableName": self.table.name,
+                            "Item": _audit_item(
+                                name, at, f"set_alias:{alias}", actor, reason, {"version": before}, {"version": version}
+                            ),
+                        }
+                    },
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException:
+            raise RegistryError(
+                "conflict", f"{alias} of {name} changed while promoting version {version}; read it again and retry"
+            ) from None
+        return item
+
+    def audit(self, name: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        response = self.table.query(
+            KeyConditionExpression=Key("pk").eq(model_pk(name)) & Key("sk").begins_with("AUDIT#"),
+            Limit=limit,
+        )
+        return [dict(i) for i in response.get("Items", [])]

@@ -136,6 +136,20 @@ def test_step_functions_catch_takes_the_fail_path(probe_cloud: Cloud) -> None:
     assert execution["error"] == "NumberFailed"
 
 
+def test_a_failed_execution_emits_its_event_and_metric(probe_cloud: Cloud) -> None:
+    _, stack = probe_cloud
+    _run(stack.outputs["MachineArn"], "fails", {"numbers": [{"n": -5}]})
+    _run(stack.outputs["MachineArn"], "works", {"numbers": [{"n": 5}]})
+    messages = (
+        boto3.client("sqs")
+        .receive_message(QueueUrl=stack.outputs["FailedRunsQueueUrl"], MaxNumberOfMessages=10)
+        .get("Messages", [])
+    )
+    assert [json.loads(m["Body"])["detail"]["name"] for m in messages] == ["fails"]
+    metrics = boto3.client("cloudwatch").list_metrics(Namespace="AWS/States")["Metrics"]
+    assert {m["MetricName"] for m in metrics} >= {"ExecutionsStarted", "ExecutionsFailed", "ExecutionsSucceeded"}
+
+
 def test_schedules_fire_on_the_clock_and_on_demand(probe_cloud: Cloud) -> None:
     cloud, stack = probe_cloud
     table = stack.outputs["TableName"]

@@ -85,6 +85,17 @@ class ProbeStack(cdk.Stack):
             targets=[targets.LambdaFunction(tick)],
         )
         routed = sqs.Queue(self, "Routed")
+        failed_runs = sqs.Queue(self, "FailedRuns")
+        events.Rule(
+            self,
+            "MachineFailed",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={"status": ["FAILED"], "stateMachineArn": [self.machine.state_machine_arn]},
+            ),
+            targets=[targets.SqsQueue(failed_runs)],
+        )
         events.Rule(
             self, "ProbeEvents", event_pattern=events.EventPattern(source=["probe"]), targets=[targets.SqsQueue(routed)]
         )
@@ -129,6 +140,7 @@ class ProbeStack(cdk.Stack):
             "MachineArn": self.machine.state_machine_arn,
             "DeadLetterQueueUrl": dead_letters.queue_url,
             "RoutedQueueUrl": routed.queue_url,
+            "FailedRunsQueueUrl": failed_runs.queue_url,
             "NotifiedQueueUrl": notified.queue_url,
             "TopicArn": topic.topic_arn,
             "ApiId": rest.rest_api_id,
