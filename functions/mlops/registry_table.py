@@ -252,7 +252,8 @@ class ModelRegistry:
                                 "TableName": self.table.name,
                                 "Key": {"pk": run_pk(run_id), "sk": "META"},
                                 "UpdateExpression": "SET registered_version = :v, model = :name",
-                                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(registered_version)",
+                                "ConditionExpression": "attribute_exists(pk)"
+                                " AND attribute_not_exists(registered_version)",
                                 "ExpressionAttributeValues": {":v": version, ":name": name},
                             }
                         },
@@ -308,7 +309,7 @@ class ModelRegistry:
             raise RegistryError("conflict", f"{name} version {version} is {target['status']}: it cannot be {alias}")
         current = self.get_alias(name, alias)
         before = int(current["version"]) if current else None
-        if expected_version != "any" and expected_version != before:
+        if expected_version not in ("any", before):
             raise RegistryError("conflict", f"{alias} of {name} is version {before}, not {expected_version}")
         if before == version:
             return current or {}
