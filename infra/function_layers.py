@@ -20,7 +20,10 @@ FUNCTION_LAYERS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "fit_candidate": _TRAINING,
         "evaluate": _TRAINING,
         "export": _TRAINING,
+        "gate": _TRAINING,
         "register": _TRAINING,
+        # Records a failed run and notifies: no ML libraries.
+        "record_failure": ("powertools",),
         "predict": ("inference", "powertools"),
         # drift needs numpy only, which the inference layer has; no pandas, no scipy.
         "drift": ("inference", "powertools"),

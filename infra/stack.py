@@ -57,7 +57,16 @@ class MlopsPlatformStack(Stack):
         self.registry = Registry(self, "Registry", settings=settings)
         self.monitoring = Monitoring(self, "Monitoring", settings=settings)
         self.layers = Layers(self, "Layers", architecture=architecture)
-        self.training = Training(self, "Training", log_retention=log_retention)
+        self.training = Training(
+            self,
+            "Training",
+            data=self.data,
+            registry=self.registry,
+            monitoring=self.monitoring,
+            layers=self.layers,
+            architecture=architecture,
+            log_retention=log_retention,
+        )
         self.serving = Serving(
             self,
             "Serving",

@@ -1,41 +1,224 @@
-"""Training orchestration: the Step Functions pipeline from a dataset version to a registered model."""
+"""Training orchestration: the Step Functions pipeline from a dataset version to a registered model.
+
+prepare -> Map(fit each candidate) -> evaluate the best -> export ONNX + parity -> quality gate
+-> register (registered, pending approval or rejected) -> promote per policy -> notify.
+Every task retries transient Lambda errors; every failure path records a failed run with its reason
+and notifies. Step payloads carry S3 keys, never data.
+"""
 
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.nag import acknowledge
+from infra.constructs.data import DataStorage
+from infra.constructs.layers import Layers
+from infra.constructs.monitoring import Monitoring
+from infra.constructs.platform_function import PlatformFunction
+from infra.constructs.registry import Registry
+from infra.nag import acknowledge, grant_listing, grant_objects
+
+RUNS_PREFIX = "models/"
+CONFIGS_PREFIX = "configs/"
+CONTRACTS_PREFIX = "contracts/"
+DATASETS_PREFIX = "datasets/"
+MAX_PARALLEL_CANDIDATES = 4
+# Transient Lambda-service errors worth retrying; a handler's own error is not retried blindly.
+_TRANSIENT = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+
+# Memory per step, from measurement on 50,000 x 20 (see README "Training"): fitting is CPU-bound and
+# Lambda allots CPU by memory, so the fit step gets the most.
+STEP_MEMORY_MB = {
+    "prepare": 1769,
+    "fit_candidate": 3008,
+    "evaluate": 1769,
+    "export": 1769,
+    "gate": 512,
+    "register": 512,
+    "record_failure": 256,
+}
 
 
 class Training(Construct):
-    """The state machine that trains, gates and registers models.
+    """The state machine that trains, gates and registers models, and the functions behind its states."""
 
-    Its states (prepare, fit candidates, select, evaluate, export, parity, gate, register, promote)
-    are added by the training pipeline; this construct owns logging and tracing of every execution.
-    """
-
-    def __init__(self, scope: Construct, construct_id: str, *, log_retention: logs.RetentionDays) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        data: DataStorage,
+        registry: Registry,
+        monitoring: Monitoring,
+        layers: Layers,
+        architecture: lambda_.Architecture,
+        log_retention: logs.RetentionDays,
+    ) -> None:
         super().__init__(scope, construct_id)
+        environment = {
+            "CURATED_BUCKET": data.curated.bucket_name,
+            "ARTIFACTS_BUCKET": data.artifacts.bucket_name,
+            "REGISTRY_TABLE": registry.table.table_name,
+            "ALERTS_TOPIC_ARN": monitoring.alerts.topic_arn,
+        }
+        self.functions: dict[str, lambda_.Function] = {}
+        for step, memory in STEP_MEMORY_MB.items():
+            function = PlatformFunction(
+                self,
+                "".join(part.title() for part in step.split("_")) + "Function",
+                handler=f"handlers.{'training_failure' if step == 'record_failure' else 'training'}.{step}",
+                description=f"Training pipeline step: {step.replace('_', ' ')}.",
+                service="training",
+                architecture=architecture,
+                layers=layers.for_function(step),
+                log_retention=log_retention,
+                memory_size=memory,
+                timeout=Duration.minutes(15 if step == "fit_candidate" else 5),
+                environment=environment,
+            ).function
+            self.functions[step] = function
+            grant_objects(function, data.artifacts, ["s3:GetObject", "s3:PutObject"], f"{RUNS_PREFIX}*")
+            grant_listing(function, data.artifacts)
+            registry.grant_items(
+                function,
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:Query",
+                "dynamodb:ConditionCheckItem",
+            )
+        prepare = self.functions["prepare"]
+        grant_objects(prepare, data.artifacts, ["s3:GetObject"], f"{CONFIGS_PREFIX}*")
+        grant_objects(prepare, data.artifacts, ["s3:GetObject"], f"{CONTRACTS_PREFIX}*")
+        grant_objects(prepare, data.curated, ["s3:GetObject"], f"{DATASETS_PREFIX}*")
+        grant_listing(prepare, data.curated)
+        monitoring.grant_publish_alerts(self.functions["record_failure"])
+
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
-        definition = sfn.Pass(
-            self,
-            "Accept request",
-            comment="Echoes the training request; the pipeline states replace this in the training issue.",
-        ).next(sfn.Succeed(self, "Done"))
         self.state_machine = sfn.StateMachine(
             self,
             "Pipeline",
-            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            definition_body=sfn.DefinitionBody.from_chainable(self._definition(monitoring)),
             timeout=Duration.hours(2),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
+        monitoring.grant_publish_alerts(self.state_machine)
         acknowledge(
             self.state_machine.role,
             "AwsSolutions-IAM5[Resource::*]",
             "Step Functions log delivery (logs:CreateLogDelivery and related) and X-Ray tracing accept no "
             "resource-level permissions; AWS documents Resource '*' for them.",
         )
+        for function in self.functions.values():
+            acknowledge(
+                self.state_machine.role,
+                f"AwsSolutions-IAM5[Resource::<{_logical(function)}.Arn>:*]",
+                "Invoking a function's versions and aliases needs the function ARN with ':*'; CDK grants exactly that.",
+            )
+
+    def _task(self, step: str, *, result_path: str | None = "$.result", comment: str = "") -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            self,
+            step.replace("_", " ").capitalize(),
+            lambda_function=self.functions[step],
+            payload_response_only=True,
+            result_path=result_path,
+            comment=comment or None,
+        )
+        task.add_retry(errors=_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
+        return task
+
+    def _definition(self, monitoring: Monitoring) -> sfn.IChainable:
+        failed = sfn.Fail(self, "Run failed", error="TrainingFailed", cause="see the run's failure record")
+        record_failure = tasks.LambdaInvoke(
+            self,
+            "Record failure",
+            lambda_function=self.functions["record_failure"],
+            payload=sfn.TaskInput.from_object(
+                {"run": sfn.JsonPath.object_at("$.run"), "error": sfn.JsonPath.object_at("$.error")}
+            ),
+            payload_response_only=True,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        record_failure.add_retry(errors=_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
+        record_failure.next(failed)
+
+        def guarded(task: tasks.LambdaInvoke) -> tasks.LambdaInvoke:
+            task.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
+            return task
+
+        prepare = guarded(self._task("prepare", result_path="$.run", comment="load, split, profile, start the run"))
+        fit = self._task("fit_candidate", result_path=None, comment="one candidate in its own invocation")
+        fit.add_retry(errors=["States.Timeout", "Sandbox.Timedout"], interval=Duration.seconds(5), max_attempts=1)
+        candidate_failed = sfn.Pass(
+            self,
+            "Candidate failed",
+            parameters={
+                "name.$": "$.candidate.name",
+                "status": "failed",
+                "reason.$": "$.error.Cause",
+                "error.$": "$.error.Error",
+            },
+        )
+        fit.add_catch(candidate_failed, errors=["States.ALL"], result_path="$.error")
+        fit_each = sfn.Map(
+            self,
+            "Fit candidates",
+            items_path="$.run.candidates",
+            max_concurrency=MAX_PARALLEL_CANDIDATES,
+            item_selector={"run.$": "$.run", "candidate.$": "$$.Map.Item.Value"},
+            result_path="$.candidates",
+        )
+        fit_each.item_processor(fit)
+        fit_each.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
+
+        evaluate = guarded(self._task("evaluate", result_path="$.evaluation", comment="select the best, test it"))
+        export = guarded(self._task("export", result_path="$.export", comment="ONNX + parity + latency"))
+        gate = guarded(self._task("gate", result_path="$.gate", comment="absolute, champion, segment, latency"))
+        register = guarded(
+            self._task(
+                "register",
+                result_path="$.registration",
+                comment="registered, pending approval or rejected; promotes per policy",
+            )
+        )
+        notify = tasks.SnsPublish(
+            self,
+            "Notify outcome",
+            topic=monitoring.alerts,
+            subject=sfn.JsonPath.string_at("$.registration.subject"),
+            message=sfn.TaskInput.from_json_path_at("$.registration.message"),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        notify.add_retry(errors=["States.ALL"], interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
+        done = sfn.Succeed(self, "Run finished")
+        parity_ok = (
+            sfn.Choice(self, "Parity holds?")
+            .when(sfn.Condition.boolean_equals("$.export.parity_passed", True), gate)
+            .otherwise(
+                sfn.Pass(
+                    self,
+                    "Parity failed",
+                    parameters={"Error": "ParityFailed", "Cause.$": "$.export.parity_message"},
+                    result_path="$.error",
+                ).next(record_failure)
+            )
+        )
+        gate.next(register).next(notify).next(done)
+        return prepare.next(fit_each).next(evaluate).next(export).next(parity_ok)
+
+
+def _logical(function: lambda_.Function) -> str:
+    from aws_cdk import Stack
+
+    return str(Stack.of(function).get_logical_id(function.node.default_child))  # type: ignore[arg-type]

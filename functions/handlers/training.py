@@ -1,0 +1,1 @@
+"""Training pipeline steps (filled in with the training core)."""

@@ -1,0 +1,1 @@
+"""Training pipeline failure path (filled in with the training core)."""
