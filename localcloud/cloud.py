@@ -21,7 +21,7 @@ from moto import mock_aws
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.sqs.models import sqs_backends
 
-from localcloud import alarms, dynamodb_atomicity, events, inbox, lambda_runtime, step_functions
+from localcloud import alarms, dynamodb_atomicity, events, inbox, lambda_runtime, s3_policies, step_functions
 from localcloud.deploy import DeployedStack, Synthesized, deploy
 from localcloud.emf import MetricDatum
 from localcloud.session import DEFAULT_ACCOUNT, DEFAULT_REGION, AwsSession
@@ -111,6 +111,7 @@ class LocalCloud:
         cls, session: AwsSession, inbox_path: Path | None, inbox_stream: TextIO | None, clock: events.Clock | None
     ) -> LocalCloud:
         dynamodb_atomicity.install()
+        s3_policies.install()
         lambda_runtime.install(endpoint_url=session.endpoint_url)
         lambda_runtime.set_metric_sink(_store_metrics)
         lambda_runtime.set_dead_letter_sink(_send_to_dead_letter_target)

@@ -117,8 +117,8 @@ def process_upload(upload: Upload, services: IngestionServices) -> IngestionOutc
     try:
         frame = read_table(stored.body, filename=upload.filename, contract=contract)
     except FileProblem as problem:
-        report = _problem_report(upload, problem.code, problem.message, contract_version=contract.version)
-        return _finish(upload, services, _reject(upload, services, report_base, report))
+        problem_report = _problem_report(upload, problem.code, problem.message, contract_version=contract.version)
+        return _finish(upload, services, _reject(upload, services, report_base, problem_report))
 
     report = validate(frame, contract)
     report_document = json.loads(report.to_json())
@@ -236,7 +236,7 @@ def _accept(
     report_document: dict[str, Any],
     summary: str,
 ) -> IngestionOutcome:
-    types = {column.name: column.type for column in contract.columns}
+    types = {column.name: column.type.value for column in contract.columns}
     arrays = column_arrays(frame, types)
     version = content_hash(arrays)
     prefix = version_prefix(upload.dataset, version)

@@ -41,16 +41,22 @@ class ArtifactsBucket:
 
     def contract_text(self, dataset: str) -> tuple[str, bytes] | None:
         """The dataset's contract (`contracts/<dataset>.yaml|.yml|.json`), with its key, or None."""
-        for suffix in CONTRACT_SUFFIXES:
-            key = f"contracts/{dataset}{suffix}"
-            try:
-                return key, self.s3.get_object(Bucket=self.name, Key=key)["Body"].read()
-            except self.s3.exceptions.NoSuchKey:
-                continue
-        return None
+        return self.get_first([f"contracts/{dataset}{suffix}" for suffix in CONTRACT_SUFFIXES])
 
     def put(self, key: str, body: bytes, content_type: str) -> None:
         self.s3.put_object(Bucket=self.name, Key=key, Body=body, ContentType=content_type)
+
+    def get(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=self.name, Key=key)["Body"].read()  # type: ignore[no-any-return]
+
+    def get_first(self, keys: list[str]) -> tuple[str, bytes] | None:
+        """The first of `keys` that exists (e.g. a config as .yaml, .yml or .json), with its key."""
+        for key in keys:
+            try:
+                return key, self.get(key)
+            except self.s3.exceptions.NoSuchKey:
+                continue
+        return None
 
 
 @dataclass

@@ -8,6 +8,8 @@ and notifies. Step payloads carry S3 keys, never data.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -126,11 +128,19 @@ class Training(Construct):
                 "Invoking a function's versions and aliases needs the function ARN with ':*'; CDK grants exactly that.",
             )
 
-    def _task(self, step: str, *, result_path: str | None = "$.result", comment: str = "") -> tasks.LambdaInvoke:
+    def _task(
+        self,
+        step: str,
+        *,
+        result_path: str | None = "$.result",
+        comment: str = "",
+        payload: dict[str, Any] | None = None,
+    ) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(
             self,
             step.replace("_", " ").capitalize(),
             lambda_function=self.functions[step],
+            payload=sfn.TaskInput.from_object(payload) if payload else None,
             payload_response_only=True,
             result_path=result_path,
             comment=comment or None,
@@ -145,7 +155,7 @@ class Training(Construct):
             "Record failure",
             lambda_function=self.functions["record_failure"],
             payload=sfn.TaskInput.from_object(
-                {"run": sfn.JsonPath.object_at("$.run"), "error": sfn.JsonPath.object_at("$.error")}
+                {"state": sfn.JsonPath.object_at("$"), "execution_name": sfn.JsonPath.string_at("$$.Execution.Name")}
             ),
             payload_response_only=True,
             result_path=sfn.JsonPath.DISCARD,
@@ -157,7 +167,16 @@ class Training(Construct):
             task.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
             return task
 
-        prepare = guarded(self._task("prepare", result_path="$.run", comment="load, split, profile, start the run"))
+        prepare_input = {
+            "request": sfn.JsonPath.object_at("$"),
+            "execution_name": sfn.JsonPath.string_at("$$.Execution.Name"),
+            "execution_arn": sfn.JsonPath.string_at("$$.Execution.Id"),
+        }
+        prepare = guarded(
+            self._task(
+                "prepare", result_path="$.run", comment="load, split, profile, start the run", payload=prepare_input
+            )
+        )
         fit = self._task("fit_candidate", result_path=None, comment="one candidate in its own invocation")
         fit.add_retry(errors=["States.Timeout", "Sandbox.Timedout"], interval=Duration.seconds(5), max_attempts=1)
         candidate_failed = sfn.Pass(

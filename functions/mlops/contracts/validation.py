@@ -1,0 +1,685 @@
+"""Checking a DataFrame against its contract: every expectation at once, vectorized over whole columns.
+
+Each column is turned once into a typed view (numbers, datetimes, Arrow text or category codes, with
+masks of null and unparseable cells); every check on it is then a numpy or Arrow kernel over the
+whole column, and examples are looked up only for a check that failed. The views are built and
+dropped one column at a time, so the extra memory stays a few columns' worth whatever the width.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlops.contracts.coercion import BoolMask, as_arrow_strings, convert_strings
+from mlops.contracts.model import (
+    BoundExpectation,
+    ColumnSpec,
+    DataContract,
+    DistributionExpectation,
+    Expectation,
+    Severity,
+)
+from mlops.contracts.reading import FileProblem, read_table
+from mlops.contracts.report import (
+    MAX_EXAMPLES,
+    Example,
+    ExpectationResult,
+    FileProblemInfo,
+    ValidationReport,
+    json_safe,
+)
+
+_EPSILON = 1e-12
+
+
+@dataclass
+class _View:
+    """One column as the checks need it; ``valid`` marks cells that hold a value of the declared type."""
+
+    raw: pd.Series
+    null: BoolMask
+    bad: BoolMask | None = None
+    numbers: npt.NDArray[Any] | None = None  # int64, float64, bool or datetime64[us]
+    text: pa.ChunkedArray | None = None
+    codes: npt.NDArray[np.integer[Any]] | None = None  # categorical codes, -1 for null
+    categories: pd.Index | None = None
+    _valid: BoolMask | None = field(default=None, repr=False)
+
+    @property
+    def valid(self) -> BoolMask:
+        if self._valid is None:
+            self._valid = ~self.null if self.bad is None else ~(self.null | self.bad)
+        return self._valid
+
+    @property
+    def valid_count(self) -> int:
+        return int(np.count_nonzero(self.valid))
+
+
+def validate(frame: pd.DataFrame, contract: DataContract, *, file_name: str = "<frame>") -> ValidationReport:
+    """Check every expectation of ``contract`` on ``frame``; row numbers in examples are 1-based positions."""
+    return _Validator(frame, contract).run(file_name)
+
+
+def check_file(data: bytes, *, filename: str, contract: DataContract) -> tuple[ValidationReport, pd.DataFrame | None]:
+    """Read and validate an upload; a file problem becomes a rejected report instead of an exception."""
+    try:
+        frame = read_table(data, filename=filename, contract=contract)
+    except FileProblem as problem:
+        info = FileProblemInfo(
+            code=problem.code, message=problem.message, line=problem.line, byte_offset=problem.byte_offset
+        )
+        report = ValidationReport.build(
+            dataset=contract.dataset,
+            contract_version=contract.version,
+            file_name=filename,
+            rows=0,
+            column_names=[],
+            results=[],
+            file_problem=info,
+        )
+        return report, None
+    return validate(frame, contract, file_name=filename), frame
+
+
+def _meets(unexpected: int, total: int, mostly: float) -> bool:
+    """Success when the passing fraction is at least ``mostly`` (an empty check passes)."""
+    if unexpected == 0 or total == 0:
+        return True
+    return (total - unexpected) / total >= mostly - _EPSILON
+
+
+class _Validator:
+    def __init__(self, frame: pd.DataFrame, contract: DataContract) -> None:
+        self.frame = frame
+        self.contract = contract
+        self.rows = len(frame)
+        self.names = [str(c) for c in frame.columns]
+        self.results: list[ExpectationResult] = []
+        self.codes: dict[str, npt.NDArray[np.intp]] = {}
+
+    def run(self, file_name: str) -> ValidationReport:
+        self._presence()
+        hasher = _RowHasher(self.rows) if self.contract.duplicate_rows.value != "allow" else None
+        distributions: dict[str, list[DistributionExpectation]] = {}
+        for item in self.contract.distributions:
+            distributions.setdefault(item.column, []).append(item)
+        for position, name in enumerate(self.names):
+            series = self.frame.iloc[:, position]
+            spec = self.contract.column(name)
+            if spec is None:
+                if hasher is not None:
+                    hasher.add_series(series)
+                continue
+            view = _view(series, spec)
+            self._column(spec, view)
+            for item in distributions.get(name, []):
+                self._distribution(item, view)
+            if name == self.contract.label and self.contract.label_min_class_share is not None:
+                self._class_share(name, view)
+            if hasher is not None:
+                hasher.add_view(view, self.codes.get(name))
+            self.codes.pop(name, None)
+        self._row_count()
+        if hasher is not None:
+            self._duplicates(hasher)
+        return ValidationReport.build(
+            dataset=self.contract.dataset,
+            contract_version=self.contract.version,
+            file_name=file_name,
+            rows=self.rows,
+            column_names=self.names,
+            results=self.results,
+        )
+
+    # -- results ------------------------------------------------------------------------------------
+
+    def _add(
+        self,
+        expectation: str,
+        column: str | None,
+        check: Expectation,
+        *,
+        unexpected: int,
+        total: int,
+        observed: Any = None,
+        examples: list[Example] | None = None,
+        details: dict[str, Any] | None = None,
+        severity: Severity | None = None,
+    ) -> None:
+        self.results.append(
+            ExpectationResult(
+                expectation=expectation,
+                column=column,
+                severity=severity or check.severity,
+                success=_meets(unexpected, total, check.mostly),
+                observed_value=json_safe(observed),
+                unexpected_count=unexpected,
+                unexpected_percent=round(100.0 * unexpected / total, 6) if total else 0.0,
+                mostly=check.mostly,
+                examples=examples or [],
+                details=json_safe(details or {}),
+            )
+        )
+
+    def _masked(
+        self,
+        expectation: str,
+        view: _View,
+        spec: ColumnSpec,
+        check: Expectation,
+        mask: BoolMask,
+        *,
+        total: int,
+        observed: Any = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """A row-level check: count the mask, and only when it fails look up the first examples."""
+        unexpected = int(np.count_nonzero(mask))
+        examples = _examples(view.raw, mask) if unexpected else []
+        self._add(
+            expectation,
+            spec.name,
+            check,
+            unexpected=unexpected,
+            total=total,
+            observed=observed,
+            examples=examples,
+            details=details,
+        )
+
+    # -- table level --------------------------------------------------------------------------------
+
+    def _presence(self) -> None:
+        present = set(self.names)
+        for spec in self.contract.columns:
+            if spec.required.value:
+                found = spec.name in present
+                self._add(
+                    "column.required",
+                    spec.name,
+                    spec.required,
+                    unexpected=0 if found else 1,
+                    total=1,
+                    observed=found,
+                )
+        forbidden = self.contract.forbidden_columns
+        for name in forbidden.value:
+            found = name in present
+            self._add("column.forbidden", name, forbidden, unexpected=int(found), total=1, observed=found)
+        extra = self.contract.extra_columns
+        if extra.value != "allow":
+            known = set(self.contract.column_names) | set(forbidden.value)
+            extras = [n for n in self.names if n not in known]
+            self._add(
+                "table.extra_columns",
+                None,
+                extra,
+                unexpected=len(extras),
+                total=max(len(self.names), 1),
+                observed=extras,
+                severity=extra.effective_severity,
+                details={"policy": extra.value},
+            )
+
+    def _row_count(self) -> None:
+        check = self.contract.row_count
+        if check is None:
+            return
+        low = check.min if check.min is not None else 0
+        high = check.max if check.max is not None else self.rows
+        ok = low <= self.rows <= high
+        details = {k: v for k, v in (("min", check.min), ("max", check.max)) if v is not None}
+        self._add(
+            "table.row_count", None, check, unexpected=0 if ok else 1, total=1, observed=self.rows, details=details
+        )
+
+    def _duplicates(self, hasher: _RowHasher) -> None:
+        check = self.contract.duplicate_rows
+        hashes = hasher.digest()
+        codes, _ = pd.factorize(hashes)
+        mask = _repeats(codes)
+        unexpected = int(np.count_nonzero(mask))
+        examples = []
+        for position in np.flatnonzero(mask)[:MAX_EXAMPLES]:
+            first = int(np.argmax(hashes == hashes[position]))
+            examples.append(Example(row=int(position) + 1, value=f"same as row {first + 1}"))
+        self._add(
+            "table.duplicate_rows",
+            None,
+            check,
+            unexpected=unexpected,
+            total=self.rows,
+            observed=unexpected,
+            examples=examples,
+            severity=check.effective_severity,
+            details={"policy": check.value},
+        )
+
+    # -- per column ---------------------------------------------------------------------------------
+
+    def _column(self, spec: ColumnSpec, view: _View) -> None:
+        kind = spec.type.value
+        non_null = self.rows - int(np.count_nonzero(view.null))
+        type_details = {"type": kind}
+        if view.bad is not None:
+            self._masked("column.type", view, spec, spec.type, view.bad, total=non_null, details=type_details)
+        else:
+            self._add("column.type", spec.name, spec.type, unexpected=0, total=non_null, details=type_details)
+        if not spec.nullable.value:
+            nulls = self.rows - non_null
+            self._masked("column.not_null", view, spec, spec.nullable, view.null, total=self.rows, observed=nulls)
+        valid_count = view.valid_count
+        for name, bound in (("min", spec.min), ("max", spec.max)):
+            if bound is not None:
+                self._bound(name, view, spec, bound, valid_count)
+        if spec.allowed_values is not None:
+            allowed = spec.allowed_values.value
+            self._masked(
+                "column.allowed_values",
+                view,
+                spec,
+                spec.allowed_values,
+                _not_allowed(view, allowed),
+                total=valid_count,
+                details={"allowed_values": allowed},
+            )
+        if spec.regex is not None:
+            pattern = spec.regex.value
+            mask = _not_matching(view, pattern)
+            self._masked("column.regex", view, spec, spec.regex, mask, total=valid_count, details={"regex": pattern})
+        if spec.unique is not None and spec.unique.value:
+            codes, _ = self._factorized(spec.name, view)
+            mask = _repeats(codes)
+            distinct = int(codes.max(initial=-1)) + 1
+            self._masked("column.unique", view, spec, spec.unique, mask, total=valid_count, observed=distinct)
+
+    def _factorized(self, name: str, view: _View) -> tuple[npt.NDArray[np.intp], Any]:
+        """Codes by first appearance, -1 for null or unparseable cells; raw codes are kept for the row hash."""
+        if name in self.codes:
+            return self.codes[name], None
+        codes, uniques = pd.factorize(view.raw, use_na_sentinel=True)
+        codes = np.asarray(codes, dtype=np.intp)
+        if view.bad is None:
+            self.codes[name] = codes
+            return codes, uniques
+        # Every cell of an unparseable value is unparseable, so dropping them keeps first-appearance order.
+        return np.where(view.bad, -1, codes), uniques
+
+    def _bound(self, name: str, view: _View, spec: ColumnSpec, bound: BoundExpectation, total: int) -> None:
+        details = {name: bound.value}
+        if view.numbers is None:
+            self._add(f"column.{name}", spec.name, bound, unexpected=0, total=0, details=details)
+            return
+        limit = _limit(bound.value, view.numbers.dtype)
+        valid = view.valid
+        if name == "min":
+            mask = (view.numbers < limit) & valid
+            observed = _reduce(np.min, view.numbers, valid)
+        else:
+            mask = (view.numbers > limit) & valid
+            observed = _reduce(np.max, view.numbers, valid)
+        unexpected = int(np.count_nonzero(mask))
+        # Examples show the parsed value (-3, not the text '-3'): that is what was compared.
+        self._add(
+            f"column.{name}",
+            spec.name,
+            bound,
+            unexpected=unexpected,
+            total=total,
+            observed=observed,
+            examples=_examples_of_values(view.numbers, mask) if unexpected else [],
+            details=details,
+        )
+
+    def _distribution(self, item: DistributionExpectation, view: _View) -> None:
+        details: dict[str, Any] = {"statistic": item.statistic}
+        details |= {k: v for k, v in (("q", item.q), ("min", item.min), ("max", item.max)) if v is not None}
+        observed: float | None = None
+        if view.numbers is not None and view.numbers.dtype.kind in "iufb":
+            values = view.numbers[view.valid].astype(np.float64, copy=False)
+            if values.size:
+                if item.statistic == "mean":
+                    observed = float(np.mean(values))
+                elif item.statistic == "std":
+                    observed = float(np.std(values, ddof=1)) if values.size > 1 else 0.0
+                else:
+                    observed = float(np.quantile(values, item.q if item.q is not None else 0.5))
+        ok = (
+            observed is not None
+            and (item.min is None or observed >= item.min)
+            and (item.max is None or observed <= item.max)
+        )
+        self._add(
+            f"distribution.{item.statistic}",
+            item.column,
+            item,
+            unexpected=0 if ok else 1,
+            total=1,
+            observed=observed,
+            details=details,
+        )
+
+    def _class_share(self, name: str, view: _View) -> None:
+        check = self.contract.label_min_class_share
+        assert check is not None
+        codes, uniques = pd.factorize(view.raw, use_na_sentinel=True)
+        codes = np.asarray(codes, dtype=np.intp)
+        if view.bad is not None:
+            codes = np.where(view.bad, -1, codes)
+        counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+        labelled = int(counts.sum())
+        shares = {
+            str(json_safe(u)): (float(c) / labelled, code)
+            for code, (u, c) in enumerate(zip(uniques, counts, strict=True))
+            if c > 0
+        }
+        below = {k: share for k, (share, _) in shares.items() if share < check.value}
+        examples = [
+            Example(row=int(np.argmax(codes == code)) + 1, value=key)
+            for key, (_, code) in shares.items()
+            if key in below
+        ][:MAX_EXAMPLES]
+        self._add(
+            "label.class_share",
+            name,
+            check,
+            unexpected=len(below),
+            total=len(shares),
+            observed=min((share for share, _ in shares.values()), default=None),
+            examples=examples,
+            details={"min_share": check.value, "shares": {k: v for k, (v, _) in shares.items()}, "below": below},
+        )
+
+
+# -- views -------------------------------------------------------------------------------------------
+
+
+def _view(series: pd.Series, spec: ColumnSpec) -> _View:
+    kind = spec.type.value
+    if isinstance(series.dtype, pd.CategoricalDtype) and kind not in ("string", "category"):
+        series = pd.Series(np.asarray(series), name=series.name, copy=False)  # the categories' own values
+    if kind in ("int", "float"):
+        return _numeric_view(series, kind)
+    if kind == "bool":
+        return _bool_view(series)
+    if kind == "datetime":
+        return _datetime_view(series, spec.format)
+    return _text_view(series, kind)
+
+
+def _nulls(series: pd.Series) -> BoolMask:
+    return np.asarray(series.isna().to_numpy(), dtype=np.bool_)
+
+
+def _from_text(series: pd.Series, kind: str, fmt: str | None = None) -> _View | None:
+    """A text column of a typed kind: convert vectorized, keeping which cells did not parse."""
+    text = as_arrow_strings(series)
+    if text is None:
+        return None
+    converted = convert_strings(text, kind, fmt)
+    values = converted.values
+    if kind == "datetime":
+        if isinstance(values.type, pa.TimestampType) and values.type.tz is not None:
+            values = values.cast(pa.timestamp("us"))  # instants in UTC, as the bounds are compared
+        numbers = np.asarray(values.to_numpy(zero_copy_only=False), dtype="datetime64[us]")
+    else:
+        filler = False if kind == "bool" else 0
+        numbers = np.asarray(pc.fill_null(values, filler).to_numpy(zero_copy_only=False))
+    # Null tokens ("NA", "") count as null even in a frame that did not come from the reader.
+    null = np.asarray(pc.is_null(values).to_numpy(zero_copy_only=False), dtype=np.bool_)
+    if converted.bad is not None:
+        null &= ~converted.bad
+    return _View(raw=series, null=null, bad=converted.bad, numbers=numbers)
+
+
+def _all_bad(series: pd.Series) -> _View:
+    null = _nulls(series)
+    return _View(raw=series, null=null, bad=~null)
+
+
+def _numeric_view(series: pd.Series, kind: str) -> _View:
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        values = series.to_numpy()
+        return _View(raw=series, null=np.zeros(len(series), dtype=np.bool_), numbers=values)
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        values = series.to_numpy()
+        null = np.isnan(values)
+        bad = None
+        if kind == "int":
+            with np.errstate(invalid="ignore"):
+                bad_mask = ~null & ~(np.isfinite(values) & (values == np.trunc(values)))
+            bad = bad_mask if bad_mask.any() else None
+        return _View(raw=series, null=null, bad=bad, numbers=values)
+    if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+        # Nullable extension arrays (Int64, Float64, boolean, Arrow numerics).
+        null = _nulls(series)
+        target = np.float64 if pd.api.types.is_float_dtype(dtype) else np.int64
+        values = series.to_numpy(dtype=target, na_value=0)
+        bad = None
+        if kind == "int" and target is np.float64:
+            with np.errstate(invalid="ignore"):
+                bad_mask = ~null & ~(np.isfinite(values) & (values == np.trunc(values)))
+            bad = bad_mask if bad_mask.any() else None
+        return _View(raw=series, null=null, bad=bad, numbers=values)
+    view = _from_text(series, kind)
+    if view is not None:
+        return view
+    if pd.api.types.is_object_dtype(dtype):
+        # Mixed Python objects: the one path that converts in Python; readers never produce it.
+        numbers = pd.to_numeric(series, errors="coerce")
+        null = _nulls(series)
+        bad = ~null & np.asarray(numbers.isna().to_numpy(), dtype=np.bool_)
+        values = numbers.to_numpy(dtype=np.float64, na_value=0.0)
+        return _View(raw=series, null=null, bad=bad if bad.any() else None, numbers=values)
+    return _all_bad(series)
+
+
+def _bool_view(series: pd.Series) -> _View:
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        null = _nulls(series)
+        values = series.to_numpy(dtype=np.bool_, na_value=False)
+        return _View(raw=series, null=null, numbers=values)
+    if pd.api.types.is_numeric_dtype(dtype):
+        null = _nulls(series)
+        values = series.to_numpy(dtype=np.float64, na_value=0.0)
+        bad_mask = ~null & (values != 0) & (values != 1)
+        return _View(raw=series, null=null, bad=bad_mask if bad_mask.any() else None, numbers=values == 1)
+    view = _from_text(series, "bool")
+    return view if view is not None else _all_bad(series)
+
+
+def _datetime_view(series: pd.Series, fmt: str | None) -> _View:
+    dtype = series.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        utc = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        return _View(raw=series, null=_nulls(series), numbers=utc.to_numpy(dtype="datetime64[us]"))
+    if pd.api.types.is_datetime64_dtype(dtype):
+        return _View(raw=series, null=_nulls(series), numbers=series.to_numpy(dtype="datetime64[us]"))
+    view = _from_text(series, "datetime", fmt)
+    if view is not None:
+        return view
+    if pd.api.types.is_object_dtype(dtype):
+        parsed = pd.to_datetime(series, errors="coerce", utc=True)
+        null = _nulls(series)
+        bad = ~null & np.asarray(parsed.isna().to_numpy(), dtype=np.bool_)
+        numbers = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+        return _View(raw=series, null=null, bad=bad if bad.any() else None, numbers=numbers)
+    return _all_bad(series)
+
+
+def _text_view(series: pd.Series, kind: str) -> _View:
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        codes = np.asarray(series.cat.codes.to_numpy())
+        return _View(raw=series, null=codes < 0, codes=codes, categories=series.cat.categories)
+    text = as_arrow_strings(series)
+    if text is not None:
+        null = np.asarray(pc.is_null(text).to_numpy(zero_copy_only=False), dtype=np.bool_)
+        return _View(raw=series, null=null, text=text)
+    if kind == "category" or not pd.api.types.is_object_dtype(dtype):
+        # A category of numbers is checked through its text; a string column of numbers is not text.
+        if kind == "string":
+            return _all_bad(series)
+        null = _nulls(series)
+        text = pa.chunked_array([pa.array(series.astype("str").to_numpy(), pa.string(), mask=null)])
+        return _View(raw=series, null=null, text=text)
+    # Mixed Python objects: flag the cells that are not strings (a Python pass; readers never produce it).
+    null = _nulls(series)
+    is_text = np.fromiter((isinstance(v, str) for v in series.to_numpy()), dtype=np.bool_, count=len(series))
+    bad = ~null & ~is_text
+    text = pa.chunked_array([pa.array(np.where(is_text, series.to_numpy(), None), pa.string())])
+    return _View(raw=series, null=null, bad=bad if bad.any() else None, text=text)
+
+
+# -- checks --------------------------------------------------------------------------------------------
+
+
+def _limit(value: int | float | datetime, dtype: np.dtype[Any]) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return np.datetime64(value, "us")
+    return value
+
+
+def _reduce(function: Any, values: npt.NDArray[Any], valid: BoolMask) -> Any:
+    if not valid.any():
+        return None
+    if values.dtype.kind == "M":
+        return function(values[valid])
+    initial = np.inf if function is np.min else -np.inf
+    if values.dtype.kind in "iub":
+        info = np.iinfo(np.int64)
+        initial = info.max if function is np.min else info.min
+        values = values.astype(np.int64, copy=False)
+    return function(values, where=valid, initial=initial)
+
+
+def _arrow_mask(array: pa.ChunkedArray | pa.Array) -> BoolMask:
+    return np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False), dtype=np.bool_)
+
+
+def _not_allowed(view: _View, allowed: list[Any]) -> BoolMask:
+    if view.codes is not None and view.categories is not None:
+        ok = view.categories.astype("str").isin([str(v) for v in allowed])
+        return _by_code(view.codes, np.asarray(ok, dtype=np.bool_))
+    if view.text is not None:
+        found = pc.is_in(view.text, value_set=pa.array([str(v) for v in allowed], pa.string()))
+        return ~_arrow_mask(found) & view.valid
+    if view.numbers is not None:
+        return ~np.isin(view.numbers, np.asarray(allowed)) & view.valid
+    return np.zeros(len(view.raw), dtype=np.bool_)
+
+
+def _not_matching(view: _View, pattern: str) -> BoolMask:
+    anchored = f"^(?:{pattern})$"
+    if view.codes is not None and view.categories is not None:
+        labels = pa.array(view.categories.astype("str").to_numpy(), pa.string())
+        ok = _arrow_mask(pc.match_substring_regex(labels, pattern=anchored))
+        return _by_code(view.codes, ok)
+    if view.text is not None:
+        return ~_arrow_mask(pc.match_substring_regex(view.text, pattern=anchored)) & view.valid
+    return np.zeros(len(view.raw), dtype=np.bool_)
+
+
+def _by_code(codes: npt.NDArray[np.integer[Any]], ok: BoolMask) -> BoolMask:
+    """Per-category verdicts spread to rows: one lookup per row, and null (-1) always passes."""
+    lookup = np.append(~ok, False)
+    return np.asarray(lookup[codes], dtype=np.bool_)
+
+
+def _repeats(codes: npt.NDArray[np.integer[Any]]) -> BoolMask:
+    """Rows whose value appeared before: factorize numbers values by first appearance, so a row repeats
+    exactly when its code is not above every code before it."""
+    if codes.size == 0:
+        return np.zeros(0, dtype=np.bool_)
+    running = np.maximum.accumulate(codes)
+    previous = np.empty_like(running)
+    previous[0] = -1
+    previous[1:] = running[:-1]
+    return (codes >= 0) & (codes <= previous)
+
+
+def _examples_of_values(values: npt.NDArray[Any], mask: BoolMask) -> list[Example]:
+    positions = np.flatnonzero(mask)[:MAX_EXAMPLES]
+    picked = values[positions]
+    if picked.dtype.kind == "M":
+        return [
+            Example(row=int(p) + 1, value=json_safe(pd.Timestamp(v))) for p, v in zip(positions, picked, strict=True)
+        ]
+    return [Example(row=int(p) + 1, value=json_safe(v)) for p, v in zip(positions, picked.tolist(), strict=True)]
+
+
+def _examples(raw: pd.Series, mask: BoolMask) -> list[Example]:
+    positions = np.flatnonzero(mask)[:MAX_EXAMPLES]
+    values = raw.iloc[positions].tolist()
+    return [Example(row=int(p) + 1, value=json_safe(v)) for p, v in zip(positions, values, strict=True)]
+
+
+class _RowHasher:
+    """A 64-bit hash per row, folded column by column, to find duplicate rows without comparing rows.
+
+    Typed columns are hashed from their parsed values (so "1.0" and "1" are the same value), text and
+    unparseable cells from codes by first appearance. With 64 bits, a false duplicate among a million
+    rows has a probability of about 3e-8.
+    """
+
+    _NULL = np.uint64(0x9E3779B97F4A7C15)
+    _BAD = np.uint64(0xC2B2AE3D27D4EB4F)
+
+    def __init__(self, rows: int) -> None:
+        self.hash = np.full(rows, 0x345678, dtype=np.uint64)
+        self.multiplier = 1000003
+        self.count = 0
+
+    def add_series(self, series: pd.Series) -> None:
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            self._fold(_hash_codes(np.asarray(series.cat.codes.to_numpy())))
+        elif isinstance(series.dtype, np.dtype) and series.dtype.kind in "iufbM":
+            values = series.to_numpy()
+            self._fold(pd.util.hash_array(values.view(np.int64) if values.dtype.kind == "M" else values))
+        else:
+            codes, _ = pd.factorize(series, use_na_sentinel=True)
+            self._fold(_hash_codes(codes))
+
+    def add_view(self, view: _View, codes: npt.NDArray[np.intp] | None) -> None:
+        if view.codes is not None:
+            self._fold(_hash_codes(view.codes))
+            return
+        if view.numbers is None or codes is not None:
+            if codes is None:
+                codes, _ = pd.factorize(view.raw, use_na_sentinel=True)
+            self._fold(_hash_codes(codes))
+            return
+        numbers = view.numbers
+        column = pd.util.hash_array(numbers.view(np.int64) if numbers.dtype.kind == "M" else numbers)
+        column[view.null] = self._NULL
+        if view.bad is not None:
+            bad_codes, _ = pd.factorize(view.raw[view.bad], use_na_sentinel=True)
+            column[view.bad] = _hash_codes(bad_codes) ^ self._BAD
+        self._fold(column)
+
+    def _fold(self, column: npt.NDArray[np.uint64]) -> None:
+        with np.errstate(over="ignore"):
+            self.hash ^= column
+            self.hash *= np.uint64(self.multiplier)
+        self.multiplier = (self.multiplier + 82520 + 2 * self.count) % (1 << 64)
+        self.count += 1
+
+    def digest(self) -> npt.NDArray[np.uint64]:
+        return self.hash
+
+
+def _hash_codes(codes: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.uint64]:
+    return np.asarray(pd.util.hash_array(np.asarray(codes, dtype=np.int64)), dtype=np.uint64)

@@ -1,0 +1,125 @@
+"""The pure training core (no AWS): config, prepare, fit and select candidates, evaluate, ONNX
+export and parity, quality gates, signature and report. Each pipeline step is one function whose
+inputs and outputs are JSON-able models or bytes.
+
+The light parts (config, feature recipe, profile, prepare, gates, signature: numpy and pydantic
+only) are imported here; the parts that need scikit-learn, skl2onnx or onnxruntime load on first
+use, so serving and drift can import this package without the training layer.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from mlops.training.config import (
+    METRIC_DIRECTIONS,
+    Candidate,
+    ConfigError,
+    ParityConfig,
+    QualityGates,
+    TrainingConfig,
+    config_from_dict,
+    default_config,
+    higher_is_better,
+    load_training_config,
+)
+from mlops.training.features import FeatureSpec, encode_arrays, encode_records
+from mlops.training.gates import GateReport, GateResult, evaluate_gates
+from mlops.training.prepare import Prepared, PreparedMeta, Splits, prepare, split_rows
+from mlops.training.profile import QuantileSketch, ReferenceProfile, ks_statistic
+from mlops.training.signature import ModelSignature, signature
+
+# Loaded on first access: these import scikit-learn, skl2onnx or onnxruntime.
+_LAZY: dict[str, str] = {
+    "fit_candidate": "candidates",
+    "select": "candidates",
+    "load_model": "candidates",
+    "CandidateResult": "candidates",
+    "SelectionError": "candidates",
+    "evaluate": "evaluation",
+    "compute_metrics": "evaluation",
+    "Evaluation": "evaluation",
+    "export_onnx": "onnx_export",
+    "check_parity": "onnx_export",
+    "measure_latency": "onnx_export",
+    "inference_session": "onnx_export",
+    "sha256": "onnx_export",
+    "ParityReport": "onnx_export",
+    "training_report_html": "report",
+    "run_training": "pipeline",
+    "TrainingRun": "pipeline",
+}
+
+if TYPE_CHECKING:
+    from mlops.training.candidates import CandidateResult, SelectionError, fit_candidate, load_model, select
+    from mlops.training.evaluation import Evaluation, compute_metrics, evaluate
+    from mlops.training.onnx_export import (
+        ParityReport,
+        check_parity,
+        export_onnx,
+        inference_session,
+        measure_latency,
+        sha256,
+    )
+    from mlops.training.pipeline import TrainingRun, run_training
+    from mlops.training.report import training_report_html
+
+__all__ = [
+    "METRIC_DIRECTIONS",
+    "Candidate",
+    "CandidateResult",
+    "ConfigError",
+    "Evaluation",
+    "FeatureSpec",
+    "GateReport",
+    "GateResult",
+    "ModelSignature",
+    "ParityConfig",
+    "ParityReport",
+    "Prepared",
+    "PreparedMeta",
+    "QualityGates",
+    "QuantileSketch",
+    "ReferenceProfile",
+    "SelectionError",
+    "Splits",
+    "TrainingConfig",
+    "TrainingRun",
+    "check_parity",
+    "compute_metrics",
+    "config_from_dict",
+    "default_config",
+    "encode_arrays",
+    "encode_records",
+    "evaluate",
+    "evaluate_gates",
+    "export_onnx",
+    "fit_candidate",
+    "higher_is_better",
+    "inference_session",
+    "ks_statistic",
+    "load_model",
+    "load_training_config",
+    "measure_latency",
+    "prepare",
+    "run_training",
+    "select",
+    "sha256",
+    "signature",
+    "split_rows",
+    "training_report_html",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

@@ -1,0 +1,535 @@
+"""The training configuration: which data, which candidates, how to choose among them and what a
+model must achieve before it is registered. Data with one schema (published as JSON Schema), so a
+pipeline run is fully described by a dataset version plus this file.
+
+Imports only pydantic and PyYAML: the CLI, the CDK app and every handler can validate a config
+without loading scikit-learn.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+ProblemType = Literal["binary", "multiclass", "regression"]
+EstimatorName = Literal[
+    "logistic_regression", "linear_regression", "ridge", "random_forest", "hist_gradient_boosting", "gradient_boosting"
+]
+MetricName = Literal["roc_auc", "f1_macro", "accuracy", "log_loss", "brier", "rmse", "mae", "r2"]
+SelectionMetric = Literal["roc_auc", "f1_macro", "accuracy", "log_loss", "rmse", "mae", "r2"]
+Direction = Literal["max", "min"]
+
+CLASSIFICATION: tuple[ProblemType, ...] = ("binary", "multiclass")
+
+# Which way is better, and for which problem types a metric is defined.
+METRIC_DIRECTIONS: dict[str, Direction] = {
+    "roc_auc": "max",
+    "f1_macro": "max",
+    "accuracy": "max",
+    "log_loss": "min",
+    "brier": "min",
+    "rmse": "min",
+    "mae": "min",
+    "r2": "max",
+}
+METRIC_PROBLEM_TYPES: dict[str, tuple[ProblemType, ...]] = {
+    "roc_auc": CLASSIFICATION,
+    "f1_macro": CLASSIFICATION,
+    "accuracy": CLASSIFICATION,
+    "log_loss": CLASSIFICATION,
+    "brier": ("binary",),
+    "rmse": ("regression",),
+    "mae": ("regression",),
+    "r2": ("regression",),
+}
+DEFAULT_SELECTION_METRIC: dict[ProblemType, SelectionMetric] = {
+    "binary": "roc_auc",
+    "multiclass": "f1_macro",
+    "regression": "rmse",
+}
+
+ESTIMATOR_PROBLEM_TYPES: dict[str, tuple[ProblemType, ...]] = {
+    "logistic_regression": CLASSIFICATION,
+    "linear_regression": ("regression",),
+    "ridge": ("regression",),
+    "random_forest": ("binary", "multiclass", "regression"),
+    "hist_gradient_boosting": ("binary", "multiclass", "regression"),
+    "gradient_boosting": ("binary", "multiclass", "regression"),
+}
+
+# Parameters set by the platform (determinism, one core per Lambda) or meaningless for a one-shot fit.
+RESERVED_PARAMS: dict[str, str] = {
+    "random_state": "set by the platform from split.seed",
+    "n_jobs": "set by the platform to 1 (one Lambda, one core)",
+    "verbose": "set by the platform",
+    "warm_start": "not supported: every fit starts from scratch",
+    "init": "not supported: an estimator object cannot be configured as data",
+}
+# Parameters whose values are not scalars, or that would bypass the platform's feature encoding.
+UNSUPPORTED_PARAMS: dict[str, str] = {
+    "categorical_features": "not supported: categorical columns are one-hot encoded by the platform",
+    "monotonic_cst": "not supported in v1 (needs a list per feature)",
+    "interaction_cst": "not supported in v1 (needs lists of features)",
+}
+_FOREST = (
+    "bootstrap ccp_alpha criterion max_depth max_features max_leaf_nodes max_samples min_impurity_decrease "
+    "min_samples_leaf min_samples_split min_weight_fraction_leaf n_estimators oob_score"
+)
+_HGB = (
+    "early_stopping l2_regularization learning_rate loss max_bins max_depth max_features max_iter max_leaf_nodes "
+    "min_samples_leaf n_iter_no_change scoring tol validation_fraction"
+)
+_GB = (
+    "ccp_alpha criterion learning_rate loss max_depth max_features max_leaf_nodes min_impurity_decrease "
+    "min_samples_leaf min_samples_split min_weight_fraction_leaf n_estimators n_iter_no_change subsample tol "
+    "validation_fraction"
+)
+# Configurable parameters per (estimator, is_classifier); a test keeps this in step with scikit-learn.
+ESTIMATOR_PARAMS: dict[tuple[str, bool], frozenset[str]] = {
+    ("logistic_regression", True): frozenset(
+        [
+            "C",
+            "class_weight",
+            "dual",
+            "fit_intercept",
+            "intercept_scaling",
+            "l1_ratio",
+            "max_iter",
+            "penalty",
+            "solver",
+            "tol",
+        ]
+    ),
+    ("linear_regression", False): frozenset(["copy_X", "fit_intercept", "positive", "tol"]),
+    ("ridge", False): frozenset(["alpha", "copy_X", "fit_intercept", "max_iter", "positive", "solver", "tol"]),
+    ("random_forest", True): frozenset([*_FOREST.split(), "class_weight"]),
+    ("random_forest", False): frozenset(_FOREST.split()),
+    ("hist_gradient_boosting", True): frozenset([*_HGB.split(), "class_weight"]),
+    ("hist_gradient_boosting", False): frozenset([*_HGB.split(), "quantile"]),
+    ("gradient_boosting", True): frozenset(_GB.split()),
+    ("gradient_boosting", False): frozenset([*_GB.split(), "alpha"]),
+}
+
+
+class ConfigError(ValueError):
+    """A training config (or the data it names) is unusable; the message names every bad field."""
+
+    def __init__(self, problems: list[tuple[str, str]], source: str = "training config") -> None:
+        self.problems = problems
+        self.source = source
+        lines = "\n".join(f"  {path}: {message}" if path else f"  {message}" for path, message in problems)
+        super().__init__(f"invalid {source}:\n{lines}")
+
+
+def is_classification(problem_type: ProblemType) -> bool:
+    return problem_type in CLASSIFICATION
+
+
+def higher_is_better(metric: str) -> bool:
+    return METRIC_DIRECTIONS[metric] == "max"
+
+
+def _json_scalar(value: Any) -> Any:
+    """Parameter values are JSON scalars: anything else cannot round-trip through Step Functions."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise PydanticCustomError(
+        "param_value", "must be a string, number, boolean or null, not {kind}", {"kind": type(value).__name__}
+    )
+
+
+ParamValue = Annotated[
+    Any,
+    BeforeValidator(_json_scalar),
+    WithJsonSchema({"type": ["string", "number", "boolean", "null"]}),
+]
+ValueList = Annotated[list[ParamValue], Field(min_length=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Range(_Model):
+    """A continuous (or integer, when both bounds are integers) search range."""
+
+    low: int | float
+    high: int | float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if not self.low < self.high:
+            raise ValueError("low must be less than high")
+        if self.log and self.low <= 0:
+            raise ValueError("log ranges need low > 0")
+        return self
+
+    @property
+    def is_int(self) -> bool:
+        return isinstance(self.low, int) and isinstance(self.high, int)
+
+
+def _values_or_range(value: Any) -> Any:
+    """One error per bad search space (not one per union member), naming what is expected."""
+    if isinstance(value, list):
+        if not value:
+            raise PydanticCustomError("search_space", "give at least one value")
+        return [_json_scalar(v) for v in value]
+    if isinstance(value, dict):
+        try:
+            return Range.model_validate(value)
+        except ValidationError as exc:
+            text = "; ".join(f"{_path(tuple(e['loc'])) or 'range'}: {e['msg']}" for e in exc.errors())
+            raise PydanticCustomError("search_space", "{text}", {"text": text.replace("Value error, ", "")}) from None
+    raise PydanticCustomError(
+        "search_space",
+        "must be a list of values or a range {{low, high, log}}, not {kind}",
+        {"kind": type(value).__name__},
+    )
+
+
+_SCALAR_SCHEMA = {"type": ["string", "number", "boolean", "null"]}
+SearchSpace = Annotated[
+    list[Any] | Range,
+    BeforeValidator(_values_or_range),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "array", "items": _SCALAR_SCHEMA, "minItems": 1},
+                {
+                    "type": "object",
+                    "properties": {"low": {"type": "number"}, "high": {"type": "number"}, "log": {"type": "boolean"}},
+                    "required": ["low", "high"],
+                    "additionalProperties": False,
+                },
+            ]
+        }
+    ),
+]
+
+
+class RandomSearch(_Model):
+    n_iter: int = Field(ge=1, le=1000)
+    params: dict[str, SearchSpace] = Field(min_length=1, description="a list of values, or a range {low, high, log}")
+
+
+class Search(_Model):
+    """Exactly one of a grid (every combination) or a random search (n_iter draws)."""
+
+    grid: dict[str, ValueList] | None = None
+    random: RandomSearch | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Search:
+        if (self.grid is None) == (self.random is None):
+            raise ValueError("give exactly one of 'grid' or 'random'")
+        if self.grid is not None and not self.grid:
+            raise ValueError("grid needs at least one parameter")
+        return self
+
+    @property
+    def param_names(self) -> list[str]:
+        if self.grid is not None:
+            return list(self.grid)
+        assert self.random is not None
+        return list(self.random.params)
+
+
+class Candidate(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="unique; used in keys and state names")
+    estimator: EstimatorName
+    params: dict[str, ParamValue] = Field(default_factory=dict, description="fixed parameters")
+    search: Search | None = None
+
+
+class SplitConfig(_Model):
+    test_fraction: float = Field(default=0.2, gt=0, lt=1)
+    validation_fraction: float = Field(default=0.2, gt=0, lt=1)
+    stratify: bool | None = Field(
+        default=None,
+        description="default: true for classification (by class), false for regression (true: by label deciles)",
+    )
+    seed: int = Field(default=42, ge=0, le=2**32 - 1)
+
+    @model_validator(mode="after")
+    def _room_to_train(self) -> SplitConfig:
+        if self.test_fraction + self.validation_fraction > 0.8:
+            raise ValueError("test_fraction + validation_fraction must leave at least 20 % for training")
+        return self
+
+
+class Bound(_Model):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> Bound:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min must not exceed max")
+        return self
+
+
+class QualityGates(_Model):
+    absolute: dict[MetricName, Bound] = Field(default_factory=dict, description="test-set metric bounds")
+    max_regression: dict[MetricName, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict, description="how much worse than the current champion a metric may be, in its units"
+    )
+    max_segment_gap: float | None = Field(
+        default=None,
+        ge=0,
+        description="how much worse the worst segment's selection metric may be than the overall one",
+    )
+    min_segment_rows: int = Field(default=30, ge=1, description="segments with fewer test rows are reported, not gated")
+    latency_budget_ms_per_row: float | None = Field(default=None, gt=0, description="onnxruntime p99 per row")
+
+
+class ParityConfig(_Model):
+    max_abs_probability_diff: float = Field(default=1e-4, ge=0)
+    max_relative_regression_diff: float = Field(default=1e-4, ge=0)
+    min_label_agreement: float = Field(default=0.999, ge=0, le=1)
+
+
+class EncodingConfig(_Model):
+    max_categories: int = Field(
+        default=50, ge=1, le=1000, description="per string/category feature; rarer values share one '__other__' column"
+    )
+
+
+class RetrainingConfig(_Model):
+    cooldown_hours: float = Field(default=24, ge=0)
+    max_runs_per_day: int = Field(default=1, ge=1)
+
+
+class TrainingConfig(_Model):
+    """One training pipeline run, as data."""
+
+    dataset: str = Field(min_length=1)
+    problem_type: ProblemType
+    label: str = Field(min_length=1)
+    features: list[str] | None = Field(
+        default=None,
+        description="default: every column except the label and the segment column (datetime columns skipped)",
+    )
+    segment_column: str | None = None
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    encoding: EncodingConfig = Field(default_factory=EncodingConfig)
+    candidates: list[Candidate] = Field(min_length=1)
+    selection_metric: SelectionMetric | None = Field(
+        default=None, description="default: roc_auc (binary), f1_macro (multiclass), rmse (regression)"
+    )
+    quality_gates: QualityGates = Field(default_factory=QualityGates)
+    parity: ParityConfig = Field(default_factory=ParityConfig)
+    promotion: Literal["auto", "manual"] = "manual"
+    retraining: RetrainingConfig | None = None
+
+    @property
+    def metric(self) -> SelectionMetric:
+        """The selection metric, resolved."""
+        return self.selection_metric or DEFAULT_SELECTION_METRIC[self.problem_type]
+
+    @property
+    def stratify(self) -> bool:
+        return self.split.stratify if self.split.stratify is not None else is_classification(self.problem_type)
+
+    @property
+    def seed(self) -> int:
+        return self.split.seed
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainingConfig:
+        problems = semantic_problems(self)
+        if problems:
+            raise PydanticCustomError("config", "\n".join(f"{p}: {m}" for p, m in problems))
+        return self
+
+
+def semantic_problems(config: TrainingConfig) -> list[tuple[str, str]]:
+    """What the field types cannot say: combinations valid for the problem type, names that exist."""
+    problems: list[tuple[str, str]] = []
+    kind = config.problem_type
+    classifier = is_classification(kind)
+    if config.selection_metric is not None and kind not in METRIC_PROBLEM_TYPES[config.selection_metric]:
+        problems.append(("selection_metric", f"{config.selection_metric!r} is not a {kind} metric"))
+    for section in ("absolute", "max_regression"):
+        for metric in getattr(config.quality_gates, section):
+            if kind not in METRIC_PROBLEM_TYPES[metric]:
+                problems.append((f"quality_gates.{section}.{metric}", f"{metric!r} is not a {kind} metric"))
+    if config.features is not None:
+        seen: set[str] = set()
+        for i, name in enumerate(config.features):
+            if name == config.label:
+                problems.append((f"features[{i}]", f"{name!r} is the label"))
+            if name in seen:
+                problems.append((f"features[{i}]", f"{name!r} is listed twice"))
+            seen.add(name)
+        if not config.features:
+            problems.append(("features", "list at least one feature, or omit the field to use every column"))
+    if config.segment_column is not None and config.segment_column == config.label:
+        problems.append(("segment_column", "must not be the label"))
+    names: set[str] = set()
+    for i, cand in enumerate(config.candidates):
+        where = f"candidates[{i}]"
+        if cand.name in names:
+            problems.append((f"{where}.name", f"duplicate candidate name {cand.name!r}"))
+        names.add(cand.name)
+        if kind not in ESTIMATOR_PROBLEM_TYPES[cand.estimator]:
+            allowed = ", ".join(e for e, kinds in ESTIMATOR_PROBLEM_TYPES.items() if kind in kinds)
+            problems.append(
+                (f"{where}.estimator", f"{cand.estimator!r} is not a {kind} estimator (use one of {allowed})")
+            )
+            continue
+        known = ESTIMATOR_PARAMS[(cand.estimator, classifier)]
+        searched = cand.search.param_names if cand.search else []
+        section = "grid" if cand.search and cand.search.grid is not None else "random.params"
+        for path, name in [(f"{where}.params.{n}", n) for n in cand.params] + [
+            (f"{where}.search.{section}.{n}", n) for n in searched
+        ]:
+            if name in RESERVED_PARAMS:
+                problems.append((path, RESERVED_PARAMS[name]))
+            elif name in UNSUPPORTED_PARAMS:
+                problems.append((path, UNSUPPORTED_PARAMS[name]))
+            elif name not in known:
+                problems.append((path, f"unknown parameter of {cand.estimator} (known: {', '.join(sorted(known))})"))
+        for name in searched:
+            if name in cand.params:
+                problems.append((f"{where}.search.{section}.{name}", "also fixed in params; fix it or search it"))
+    return problems
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part == "[key]":
+            out += " (key)"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def problems_from(exc: ValidationError) -> list[tuple[str, str]]:
+    """Pydantic's errors as (field path, message), e.g. `candidates[1].search.grid.max_depth`."""
+    problems: list[tuple[str, str]] = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "config" and not loc:
+            for line in message.splitlines():
+                path, _, text = line.partition(": ")
+                problems.append((path, text))
+            continue
+        if err["type"] == "missing":
+            message = "required field missing"
+        elif err["type"] == "extra_forbidden":
+            message = "unknown field"
+        problems.append((_path(loc), message))
+    return problems
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with 1.2-style floats (`1e-4` is a number, not a string) and duplicate keys refused."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def load_training_config(text: str, *, source: str = "training config") -> TrainingConfig:
+    """Parse YAML or JSON and validate; raises ConfigError naming every bad field of `source`."""
+    try:
+        data = json.loads(text) if text.lstrip().startswith("{") else yaml.load(text, Loader=_Loader)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise ConfigError([("", f"not valid YAML/JSON: {exc}")], source) from exc
+    if not isinstance(data, dict):
+        raise ConfigError([("", "expected a mapping at the top level")], source)
+    try:
+        return TrainingConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(problems_from(exc), source) from exc
+
+
+def config_from_dict(data: dict[str, Any], *, source: str = "training config") -> TrainingConfig:
+    """Validate an already-parsed config (e.g. from a Step Functions input)."""
+    try:
+        return TrainingConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(problems_from(exc), source) from exc
+
+
+def default_candidates(problem_type: ProblemType) -> list[Candidate]:
+    """Four standard candidates with small grids: a linear baseline and three tree ensembles.
+
+    Small on purpose: one Lambda (15 min, one core) fits each, including the search.
+    """
+    if is_classification(problem_type):
+        linear = Candidate(
+            name="logistic_regression",
+            estimator="logistic_regression",
+            params={"max_iter": 1000},
+            search=Search(grid={"C": [0.1, 1.0, 10.0]}),
+        )
+    else:
+        linear = Candidate(name="ridge", estimator="ridge", search=Search(grid={"alpha": [0.1, 1.0, 10.0]}))
+    return [
+        linear,
+        Candidate(
+            name="random_forest",
+            estimator="random_forest",
+            params={"n_estimators": 200},
+            search=Search(grid={"max_depth": [None, 12], "min_samples_leaf": [1, 5]}),
+        ),
+        Candidate(
+            name="hist_gradient_boosting",
+            estimator="hist_gradient_boosting",
+            search=Search(grid={"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31]}),
+        ),
+        Candidate(
+            name="gradient_boosting",
+            estimator="gradient_boosting",
+            params={"n_estimators": 100},
+            search=Search(grid={"learning_rate": [0.05, 0.1], "max_depth": [2, 3]}),
+        ),
+    ]
+
+
+def default_config(dataset: str, label: str, problem_type: ProblemType) -> TrainingConfig:
+    """A sensible starting point: the four standard candidates, default split, parity and no gates."""
+    return TrainingConfig(
+        dataset=dataset, label=label, problem_type=problem_type, candidates=default_candidates(problem_type)
+    )

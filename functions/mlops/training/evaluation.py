@@ -1,0 +1,222 @@
+"""Evaluate: the selected model on the test split, overall, per class, per segment and (binary)
+calibration, plus the prediction distribution that completes the reference profile.
+
+Metric values are plain floats, or None where a metric is undefined (e.g. ROC AUC on a segment
+with one class): JSON has no NaN, and a gate must see "unknown", not a number.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+from sklearn.metrics import (
+    accuracy_score,
+    brier_score_loss,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    mean_absolute_error,
+    mean_squared_error,
+    precision_recall_fscore_support,
+    r2_score,
+    roc_auc_score,
+)
+
+from mlops.training.config import ProblemType, is_classification
+from mlops.training.prepare import PreparedMeta, Splits
+from mlops.training.profile import PredictionProfile, prediction_profile
+
+MetricValues = dict[str, float | None]
+CALIBRATION_BINS = 10
+
+
+def _clean(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def predict(model: Any, x: NDArray[np.float32], problem_type: ProblemType) -> tuple[NDArray[Any], NDArray[Any] | None]:
+    """(predictions, probabilities or None): labels are class indices for classifiers."""
+    if is_classification(problem_type):
+        proba = np.asarray(model.predict_proba(x), dtype=np.float64)
+        return np.asarray(model.predict(x)), proba
+    return np.asarray(model.predict(x), dtype=np.float64).reshape(-1), None
+
+
+def compute_metrics(
+    problem_type: ProblemType,
+    y_true: NDArray[Any],
+    predictions: NDArray[Any],
+    proba: NDArray[Any] | None,
+    n_classes: int | None = None,
+) -> MetricValues:
+    """The scalar metrics of a problem type; None where undefined on these rows."""
+    if y_true.size == 0:
+        return {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if not is_classification(problem_type):
+            return {
+                "rmse": _clean(math.sqrt(mean_squared_error(y_true, predictions))),
+                "mae": _clean(mean_absolute_error(y_true, predictions)),
+                "r2": _clean(r2_score(y_true, predictions)) if y_true.size > 1 else None,
+            }
+        assert proba is not None
+        k = n_classes or proba.shape[1]
+        labels = list(range(k))
+        metrics: MetricValues = {
+            "accuracy": _clean(accuracy_score(y_true, predictions)),
+            "f1_macro": _clean(f1_score(y_true, predictions, labels=labels, average="macro", zero_division=0)),
+            "log_loss": _clean(log_loss(y_true, proba, labels=labels)),
+        }
+        present = np.unique(y_true)
+        auc: float | None = None
+        if problem_type == "binary":
+            if present.size == 2:
+                auc = _clean(roc_auc_score(y_true, proba[:, 1]))
+            metrics["brier"] = _clean(brier_score_loss(y_true, proba[:, 1], pos_label=1))
+        elif present.size == k:
+            auc = _clean(roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=labels))
+        elif present.size >= 2:
+            # One-vs-rest over the classes present: a segment rarely holds every class.
+            scores = [roc_auc_score(y_true == c, proba[:, c]) for c in present.tolist()]
+            auc = _clean(float(np.mean(scores)))
+        metrics["roc_auc"] = auc
+        return dict(sorted(metrics.items()))
+
+
+class ClassMetrics(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+class ConfusionMatrix(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[str]
+    matrix: list[list[int]] = Field(description="rows: true class, columns: predicted class")
+
+
+class CalibrationBin(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lower: float
+    upper: float
+    count: int
+    mean_predicted: float | None
+    fraction_positive: float | None
+
+
+class Calibration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bins: list[CalibrationBin]
+    brier: float | None
+
+
+class SegmentMetrics(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    segment: str
+    rows: int
+    metrics: MetricValues
+
+
+class Evaluation(BaseModel):
+    """Evaluate's JSON output."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    problem_type: ProblemType
+    split: str
+    rows: int
+    metrics: MetricValues
+    per_class: list[ClassMetrics] | None = None
+    confusion_matrix: ConfusionMatrix | None = None
+    calibration: Calibration | None = None
+    segments: list[SegmentMetrics] = Field(default_factory=list)
+    prediction_distribution: PredictionProfile
+
+
+def calibration(y_true: NDArray[Any], positive_proba: NDArray[Any], bins: int = CALIBRATION_BINS) -> Calibration:
+    """Reliability table on uniform bins (empty bins kept, with count 0) and the Brier score."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.searchsorted(edges, positive_proba, side="right") - 1, 0, bins - 1)
+    table = []
+    for b in range(bins):
+        inside = index == b
+        count = int(inside.sum())
+        table.append(
+            CalibrationBin(
+                lower=float(edges[b]),
+                upper=float(edges[b + 1]),
+                count=count,
+                mean_predicted=float(positive_proba[inside].mean()) if count else None,
+                fraction_positive=float((y_true[inside] == 1).mean()) if count else None,
+            )
+        )
+    brier = _clean(brier_score_loss(y_true, positive_proba, pos_label=1)) if y_true.size else None
+    return Calibration(bins=table, brier=brier)
+
+
+def evaluate(model: Any, splits: Splits, meta: PreparedMeta, split: str = "test") -> Evaluation:
+    """All test-split figures of one fitted model (the scikit-learn model; parity vouches for ONNX)."""
+    x, y, _rows, segments = splits.part(split)
+    kind = meta.problem_type
+    predictions, proba = predict(model, x, kind)
+    classes = meta.classes
+    k = len(classes) if classes is not None else None
+    metrics = compute_metrics(kind, y, predictions, proba, k)
+    result: dict[str, Any] = {"problem_type": kind, "split": split, "rows": int(y.size), "metrics": metrics}
+    if classes is not None and proba is not None:
+        names = [str(c) for c in classes]
+        labels = list(range(len(classes)))
+        precision, recall, f1, support = precision_recall_fscore_support(y, predictions, labels=labels, zero_division=0)
+        result["per_class"] = [
+            ClassMetrics(
+                label=names[i],
+                precision=float(precision[i]),
+                recall=float(recall[i]),
+                f1=float(f1[i]),
+                support=int(support[i]),
+            )
+            for i in labels
+        ]
+        result["confusion_matrix"] = ConfusionMatrix(
+            labels=names, matrix=confusion_matrix(y, predictions, labels=labels).astype(int).tolist()
+        )
+        if kind == "binary":
+            result["calibration"] = calibration(y, proba[:, 1])
+            score, scores = "positive_probability", proba[:, 1]
+        else:
+            score, scores = "max_probability", proba.max(axis=1)
+        predicted_values = np.asarray(names, dtype=object)[predictions.astype(np.int64)]
+        result["prediction_distribution"] = prediction_profile(predicted_values, scores, classes=names, score=score)
+    else:
+        result["prediction_distribution"] = prediction_profile(
+            predictions, predictions, classes=None, score="prediction"
+        )
+    if segments is not None:
+        table = []
+        for segment in np.unique(segments).tolist():
+            inside = segments == segment
+            table.append(
+                SegmentMetrics(
+                    segment=str(segment),
+                    rows=int(inside.sum()),
+                    metrics=compute_metrics(
+                        kind, y[inside], predictions[inside], proba[inside] if proba is not None else None, k
+                    ),
+                )
+            )
+        result["segments"] = table
+    return Evaluation.model_validate(result)

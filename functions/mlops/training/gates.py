@@ -1,0 +1,224 @@
+"""The quality gate: what a trained model must achieve before it is registered (and, with
+`promotion: auto`, promoted). Pure: figures in, one verdict per gate out, no I/O.
+
+Gates:
+- `absolute.<metric>.min|max`: a test metric's bound.
+- `max_regression.<metric>`: no worse than the current champion by more than the tolerance (in the
+  metric's units, direction-aware). No champion yet: passes, with a note.
+- `max_segment_gap`: the worst segment's selection metric is no worse than the overall one by more
+  than the tolerance; segments under `min_segment_rows` test rows are too noisy to gate and are named
+  in the message instead.
+- `latency_budget_ms_per_row`: onnxruntime p99 per row within the budget.
+A metric that could not be computed fails its gate: unknown is not good enough.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from mlops.training.config import QualityGates, higher_is_better
+
+
+class GateResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    passed: bool
+    observed: float | None
+    threshold: float | None
+    message: str
+
+
+class GateReport(BaseModel):
+    """evaluate_gates' JSON output."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    passed: bool
+    results: list[GateResult]
+
+    @property
+    def failures(self) -> list[GateResult]:
+        return [r for r in self.results if not r.passed]
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.6g}"
+
+
+def _segments(segment_metrics: Sequence[Any]) -> list[tuple[str, int, Mapping[str, float | None]]]:
+    table = []
+    for entry in segment_metrics:
+        data = entry.model_dump() if isinstance(entry, BaseModel) else entry
+        table.append((str(data["segment"]), int(data["rows"]), data["metrics"]))
+    return table
+
+
+def evaluate_gates(
+    metrics: Mapping[str, float | None],
+    segment_metrics: Sequence[Any],
+    latency: Mapping[str, float] | None,
+    gates: QualityGates,
+    champion_metrics: Mapping[str, float | None] | None,
+    *,
+    selection_metric: str,
+) -> GateReport:
+    """One GateResult per configured gate; `passed` when all pass (vacuously, with none configured)."""
+    results: list[GateResult] = []
+
+    for metric, bound in gates.absolute.items():
+        observed = metrics.get(metric)
+        for side, limit in (("min", bound.min), ("max", bound.max)):
+            if limit is None:
+                continue
+            name = f"absolute.{metric}.{side}"
+            if observed is None:
+                results.append(
+                    GateResult(
+                        name=name, passed=False, observed=None, threshold=limit, message=f"{metric} was not computed"
+                    )
+                )
+                continue
+            ok = observed >= limit if side == "min" else observed <= limit
+            relation = (">=" if side == "min" else "<=") if ok else ("<" if side == "min" else ">")
+            results.append(
+                GateResult(
+                    name=name,
+                    passed=ok,
+                    observed=observed,
+                    threshold=limit,
+                    message=f"{metric} {_fmt(observed)} {relation} {_fmt(limit)}",
+                )
+            )
+
+    for metric, tolerance in gates.max_regression.items():
+        name = f"max_regression.{metric}"
+        observed = metrics.get(metric)
+        champion = champion_metrics.get(metric) if champion_metrics is not None else None
+        if champion_metrics is None:
+            results.append(
+                GateResult(
+                    name=name,
+                    passed=True,
+                    observed=observed,
+                    threshold=None,
+                    message="no champion yet: nothing to regress against",
+                )
+            )
+            continue
+        if champion is None:
+            results.append(
+                GateResult(
+                    name=name,
+                    passed=True,
+                    observed=observed,
+                    threshold=None,
+                    message=f"the champion has no {metric}: not compared",
+                )
+            )
+            continue
+        if observed is None:
+            results.append(
+                GateResult(name=name, passed=False, observed=None, threshold=None, message=f"{metric} was not computed")
+            )
+            continue
+        better_up = higher_is_better(metric)
+        threshold = champion - tolerance if better_up else champion + tolerance
+        ok = observed >= threshold if better_up else observed <= threshold
+        worse_by = (champion - observed) if better_up else (observed - champion)
+        results.append(
+            GateResult(
+                name=name,
+                passed=ok,
+                observed=observed,
+                threshold=threshold,
+                message=(
+                    f"{metric} {_fmt(observed)} vs champion {_fmt(champion)}: "
+                    + (f"worse by {_fmt(worse_by)}" if worse_by > 0 else f"better by {_fmt(-worse_by)}")
+                    + f" (tolerance {_fmt(tolerance)})"
+                ),
+            )
+        )
+
+    if gates.max_segment_gap is not None:
+        name = "max_segment_gap"
+        overall = metrics.get(selection_metric)
+        table = _segments(segment_metrics)
+        gated = [(s, rows, m.get(selection_metric)) for s, rows, m in table if rows >= gates.min_segment_rows]
+        small = [s for s, rows, _ in table if rows < gates.min_segment_rows]
+        unknown = [s for s, _, v in gated if v is None]
+        known = [(s, v) for s, _, v in gated if v is not None]
+        note = f"; not gated (< {gates.min_segment_rows} rows): {', '.join(small)}" if small else ""
+        if overall is None:
+            results.append(
+                GateResult(
+                    name=name,
+                    passed=False,
+                    observed=None,
+                    threshold=gates.max_segment_gap,
+                    message=f"{selection_metric} was not computed",
+                )
+            )
+        elif unknown:
+            results.append(
+                GateResult(
+                    name=name,
+                    passed=False,
+                    observed=None,
+                    threshold=gates.max_segment_gap,
+                    message=f"{selection_metric} undefined for segment(s) {', '.join(unknown)}{note}",
+                )
+            )
+        elif not known:
+            message = "no segment column" if not table else "no segment large enough to gate"
+            results.append(
+                GateResult(
+                    name=name, passed=True, observed=None, threshold=gates.max_segment_gap, message=message + note
+                )
+            )
+        else:
+            sign = 1.0 if higher_is_better(selection_metric) else -1.0
+            gaps = [(sign * (overall - v), s, v) for s, v in known]
+            gap, worst, value = max(gaps, key=lambda g: (g[0], g[1]))
+            ok = gap <= gates.max_segment_gap
+            results.append(
+                GateResult(
+                    name=name,
+                    passed=ok,
+                    observed=gap,
+                    threshold=gates.max_segment_gap,
+                    message=(
+                        f"worst segment {worst!r}: {selection_metric} {_fmt(value)} vs overall {_fmt(overall)} "
+                        f"(gap {_fmt(gap)}, tolerance {_fmt(gates.max_segment_gap)}){note}"
+                    ),
+                )
+            )
+
+    if gates.latency_budget_ms_per_row is not None:
+        name = "latency_budget_ms_per_row"
+        budget = gates.latency_budget_ms_per_row
+        observed = latency.get("p99_ms_per_row") if latency is not None else None
+        if observed is None and latency is not None and "p99_ms" in latency:
+            observed = latency["p99_ms"] / latency.get("rows", 1.0)
+        if observed is None:
+            results.append(
+                GateResult(name=name, passed=False, observed=None, threshold=budget, message="latency was not measured")
+            )
+        else:
+            ok = observed <= budget
+            results.append(
+                GateResult(
+                    name=name,
+                    passed=ok,
+                    observed=observed,
+                    threshold=budget,
+                    message=(
+                        f"onnxruntime p99 {_fmt(observed)} ms/row {'within' if ok else 'over'} budget {_fmt(budget)} ms"
+                    ),
+                )
+            )
+
+    return GateReport(passed=all(r.passed for r in results), results=results)

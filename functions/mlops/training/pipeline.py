@@ -1,0 +1,115 @@
+"""The whole training chain in one process, in the order (and through the same JSON and bytes
+boundaries) the Step Functions pipeline runs it: prepare → fit each candidate → select → evaluate →
+export ONNX → parity → latency → quality gate → signature and report.
+
+For tests, the local demo and anyone reading how the steps fit together; the Lambda handlers call
+the same functions one step at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from numpy.typing import NDArray
+
+from mlops.datasets.versioning import ColumnSchema
+from mlops.training.candidates import CandidateResult, fit_candidate, load_model, select
+from mlops.training.config import TrainingConfig
+from mlops.training.evaluation import Evaluation, evaluate
+from mlops.training.gates import GateReport, evaluate_gates
+from mlops.training.onnx_export import ParityReport, check_parity, export_onnx, measure_latency, sha256
+from mlops.training.prepare import PreparedMeta, Splits, prepare
+from mlops.training.profile import ReferenceProfile
+from mlops.training.report import training_report_html
+from mlops.training.signature import ModelSignature, signature
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    meta: PreparedMeta
+    profile: ReferenceProfile
+    candidates: list[CandidateResult]
+    selected: CandidateResult
+    model_bytes: bytes
+    evaluation: Evaluation
+    onnx_bytes: bytes
+    onnx_sha256: str
+    parity: ParityReport
+    latency: dict[str, float]
+    gates: GateReport
+    signature: ModelSignature
+    report_html: str
+
+    @property
+    def registrable(self) -> bool:
+        """Parity and every quality gate passed: the model may be registered."""
+        return self.parity.passed and self.gates.passed
+
+
+def run_training(
+    arrays: Mapping[str, NDArray[Any]],
+    columns: Sequence[ColumnSchema | Mapping[str, Any]],
+    config: TrainingConfig,
+    *,
+    champion_metrics: Mapping[str, float | None] | None = None,
+    latency_repeats: int = 200,
+) -> TrainingRun:
+    prepared = prepare(arrays, columns, config)
+    # Between steps only JSON and bytes travel, as through Step Functions and S3.
+    meta = PreparedMeta.model_validate_json(prepared.meta.model_dump_json())
+    splits = Splits.from_bytes(prepared.splits_bytes)
+
+    stored: dict[str, bytes] = {}
+    results: list[CandidateResult] = []
+    for candidate in config.candidates:
+        result = fit_candidate(candidate, Splits.from_bytes(prepared.splits_bytes), config)
+        if result.model_bytes is not None:
+            stored[result.name] = result.model_bytes
+        results.append(CandidateResult.model_validate(result.to_json()))
+
+    selected = select([r.to_json() for r in results], config.metric)
+    model = load_model(stored[selected.name], selected.model_sha256)
+    evaluation = Evaluation.model_validate_json(evaluate(model, splits, meta).model_dump_json())
+    profile = prepared.profile.with_prediction(evaluation.prediction_distribution)
+
+    onnx_bytes = export_onnx(model, splits.X_train.shape[1], splits.feature_names)
+    parity = check_parity(model, onnx_bytes, splits.X_test, config.parity, row_ids=splits.rows_test)
+    latency = measure_latency(onnx_bytes, splits.X_test, rows=1, repeats=latency_repeats)
+    gates = evaluate_gates(
+        evaluation.metrics,
+        evaluation.segments,
+        latency,
+        config.quality_gates,
+        champion_metrics,
+        selection_metric=config.metric,
+    )
+    sig = signature(config, meta.feature_spec, splits.X_train, meta.classes)
+    digest = sha256(onnx_bytes)
+    html = training_report_html(
+        config=config,
+        meta=meta,
+        candidates=results,
+        selected=selected,
+        evaluation=evaluation,
+        parity=parity,
+        gates=gates,
+        onnx_sha256=digest,
+        latency=latency,
+    )
+    return TrainingRun(
+        meta=meta,
+        profile=profile,
+        candidates=results,
+        selected=selected,
+        model_bytes=stored[selected.name],
+        evaluation=evaluation,
+        onnx_bytes=onnx_bytes,
+        onnx_sha256=digest,
+        parity=parity,
+        latency=latency,
+        gates=gates,
+        signature=sig,
+        report_html=html,
+    )

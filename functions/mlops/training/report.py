@@ -1,0 +1,345 @@
+"""The training report: one self-contained HTML page (inline CSS and SVG, no scripts, no external
+assets) that a reviewer can open from S3 to see why a model was, or was not, registered."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from mlops.training.candidates import CandidateResult
+from mlops.training.config import TrainingConfig, higher_is_better
+from mlops.training.evaluation import Calibration, Evaluation
+from mlops.training.gates import GateReport
+from mlops.training.onnx_export import ParityReport
+from mlops.training.prepare import PreparedMeta
+
+_M = TypeVar("_M", bound=BaseModel)
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;
+  color:#1d2430;padding:0 1rem}
+h1{font-size:1.5rem;margin-bottom:.2rem}
+h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #d8dde6;padding-bottom:.3rem}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
+th,td{border:1px solid #d8dde6;padding:.3rem .6rem;text-align:left;vertical-align:top}
+th{background:#f3f5f9}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.pass{color:#116329;font-weight:600}.fail{color:#b42318;font-weight:600}.muted{color:#667085}
+.badge{display:inline-block;padding:.15rem .6rem;border-radius:1rem;font-weight:600}
+.badge.pass{background:#dcfae6}.badge.fail{background:#fee4e2}code{font-size:.85rem}
+tr.selected td{background:#eef4ff}.row{display:flex;gap:2rem;align-items:flex-start}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return '<td class="num muted">n/a</td>'
+    if isinstance(value, bool):
+        return f"<td>{_e(value)}</td>"
+    if isinstance(value, int):
+        return f'<td class="num">{value:,}</td>'
+    if isinstance(value, float):
+        return f'<td class="num">{value:.6g}</td>'
+    return f"<td>{_e(value)}</td>"
+
+
+def _verdict(passed: bool) -> str:
+    return '<span class="pass">pass</span>' if passed else '<span class="fail">fail</span>'
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], row_classes: Sequence[str] | None = None) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = []
+    for i, cells in enumerate(rows):
+        cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
+        body.append(f"<tr{cls}>{''.join(cells)}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _metrics_table(metrics: Mapping[str, float | None]) -> str:
+    return _table(
+        ["metric", "value", "better"],
+        [
+            [f"<td>{_e(k)}</td>", _num(v), f"<td>{'higher' if higher_is_better(k) else 'lower'}</td>"]
+            for k, v in metrics.items()
+        ],
+    )
+
+
+def _confusion(evaluation: Evaluation) -> str:
+    cm = evaluation.confusion_matrix
+    if cm is None:
+        return ""
+    peak = max((max(row) for row in cm.matrix), default=0) or 1
+    head = "".join(f"<th>{_e(label)}</th>" for label in cm.labels)
+    rows = []
+    for label, row in zip(cm.labels, cm.matrix, strict=True):
+        cells = "".join(
+            f'<td class="num" style="background:rgba(47,111,235,{0.08 + 0.6 * v / peak:.2f})">{v:,}</td>' for v in row
+        )
+        rows.append(f"<tr><th>{_e(label)}</th>{cells}</tr>")
+    return (
+        "<h3>Confusion matrix</h3><p class='muted'>rows: true class, columns: predicted class</p>"
+        f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _calibration(cal: Calibration | None) -> str:
+    if cal is None:
+        return ""
+    size, pad = 220, 30
+    points = [
+        (b.mean_predicted, b.fraction_positive)
+        for b in cal.bins
+        if b.mean_predicted is not None and b.fraction_positive is not None
+    ]
+
+    def xy(p: float, q: float) -> str:
+        return f"{pad + p * size:.1f},{pad + (1 - q) * size:.1f}"
+
+    line = " ".join(xy(p, q) for p, q in points)
+    dots = "".join(
+        f'<circle cx="{xy(p, q).split(",")[0]}" cy="{xy(p, q).split(",")[1]}" r="3" fill="#2f6feb"/>' for p, q in points
+    )
+    svg = (
+        f'<svg width="{size + 2 * pad}" height="{size + 2 * pad}" role="img" aria-label="reliability diagram">'
+        f'<rect x="{pad}" y="{pad}" width="{size}" height="{size}" fill="none" stroke="#d8dde6"/>'
+        f'<line x1="{pad}" y1="{pad + size}" x2="{pad + size}" y2="{pad}" stroke="#98a2b3" stroke-dasharray="4"/>'
+        f'<polyline points="{line}" fill="none" stroke="#2f6feb" stroke-width="2"/>{dots}'
+        f'<text x="{pad}" y="{pad + size + 20}" font-size="11">mean predicted probability</text>'
+        f'<text x="4" y="{pad - 10}" font-size="11">fraction positive</text></svg>'
+    )
+    table = _table(
+        ["bin", "rows", "mean predicted", "fraction positive"],
+        [
+            [
+                f"<td>{b.lower:.1f} to {b.upper:.1f}</td>",
+                _num(b.count),
+                _num(b.mean_predicted),
+                _num(b.fraction_positive),
+            ]
+            for b in cal.bins
+        ],
+    )
+    brier = f"{cal.brier:.6g}" if cal.brier is not None else "n/a"
+    return f"<h3>Calibration (Brier {brier})</h3><div class='row'>{svg}{table}</div>"
+
+
+def _segments(evaluation: Evaluation, metric: str) -> str:
+    if not evaluation.segments:
+        return "<p class='muted'>No segment column configured.</p>"
+    names = sorted({k for s in evaluation.segments for k in s.metrics})
+    ordered = [metric, *[n for n in names if n != metric]] if metric in names else names
+    rows = [
+        [f"<td>{_e(s.segment)}</td>", _num(s.rows), *[_num(s.metrics.get(n)) for n in ordered]]
+        for s in evaluation.segments
+    ]
+    rows.append(["<td><b>overall</b></td>", _num(evaluation.rows), *[_num(evaluation.metrics.get(n)) for n in ordered]])
+    return _table(["segment", "rows", *ordered], rows)
+
+
+def _candidates(candidates: Sequence[CandidateResult], selected: str | None, metric: str) -> str:
+    names = sorted({k for c in candidates for k in c.validation_metrics})
+    ordered = [metric, *[n for n in names if n != metric]]
+    rows, classes = [], []
+    for c in candidates:
+        params = json.dumps(c.params, sort_keys=True) if c.params else ""
+        error = f"<br><span class='fail'>{_e(c.error)}</span>" if c.error else ""
+        status = (
+            '<span class="pass">succeeded</span>' if c.status == "succeeded" else '<span class="fail">failed</span>'
+        )
+        rows.append(
+            [
+                f"<td>{_e(c.name)}{' ★' if c.name == selected else ''}</td>",
+                f"<td>{_e(c.estimator)}</td>",
+                f"<td>{status}</td>",
+                *[_num(c.validation_metrics.get(n)) for n in ordered],
+                _num(c.fit_seconds),
+                f"<td><code>{_e(params)}</code>{error}</td>",
+            ]
+        )
+        classes.append("selected" if c.name == selected else "")
+    return _table(
+        ["candidate", "estimator", "status", *[f"{n} (validation)" for n in ordered], "fit s", "parameters"],
+        rows,
+        classes,
+    )
+
+
+def _parity(parity: ParityReport | None) -> str:
+    if parity is None:
+        return "<p class='muted'>Not run.</p>"
+    parts = [f"<p>{_verdict(parity.passed)} on {parity.rows:,} test rows.</p>"]
+    if parity.error:
+        parts.append(f"<p class='fail'>{_e(parity.error)}</p>")
+    parts.append(
+        _table(
+            ["check", "observed", "threshold", "result"],
+            [
+                [f"<td>{_e(c.name)}</td>", _num(c.observed), _num(c.threshold), f"<td>{_verdict(c.passed)}</td>"]
+                for c in parity.checks
+            ],
+        )
+    )
+    if parity.worst_rows:
+        parts.append("<h3>Largest differences</h3>")
+        parts.append(
+            _table(
+                ["index", "dataset row", "scikit-learn", "onnx", "diff"],
+                [
+                    [
+                        _num(w.index),
+                        _num(w.row),
+                        f"<td><code>{_e(json.dumps(w.sklearn))}</code></td>",
+                        f"<td><code>{_e(json.dumps(w.onnx))}</code></td>",
+                        _num(w.diff),
+                    ]
+                    for w in parity.worst_rows
+                ],
+            )
+        )
+    return "".join(parts)
+
+
+def _gates(gates: GateReport | None) -> str:
+    if gates is None:
+        return "<p class='muted'>Not run.</p>"
+    if not gates.results:
+        return "<p class='muted'>No quality gates configured.</p>"
+    return _table(
+        ["gate", "result", "observed", "threshold", "detail"],
+        [
+            [
+                f"<td>{_e(r.name)}</td>",
+                f"<td>{_verdict(r.passed)}</td>",
+                _num(r.observed),
+                _num(r.threshold),
+                f"<td>{_e(r.message)}</td>",
+            ]
+            for r in gates.results
+        ],
+    )
+
+
+def _as(model: type[_M], value: _M | Mapping[str, Any] | None) -> _M | None:
+    """Steps pass their outputs as stored JSON; accept either form."""
+    if value is None or isinstance(value, model):
+        return value
+    return model.model_validate(value)
+
+
+def training_report_html(
+    *,
+    config: TrainingConfig,
+    meta: PreparedMeta | Mapping[str, Any],
+    candidates: Sequence[CandidateResult | Mapping[str, Any]],
+    selected: CandidateResult | Mapping[str, Any] | None,
+    evaluation: Evaluation | Mapping[str, Any] | None,
+    parity: ParityReport | Mapping[str, Any] | None,
+    gates: GateReport | Mapping[str, Any] | None,
+    onnx_sha256: str | None = None,
+    latency: Mapping[str, float] | None = None,
+    title: str | None = None,
+) -> str:
+    """The page; every value is HTML-escaped, so names from data cannot inject markup. Each step's
+    output may be given as its model or as its JSON (dict)."""
+    prepared = _as(PreparedMeta, meta)
+    assert prepared is not None
+    return _render(
+        config=config,
+        meta=prepared,
+        candidates=[c for c in (_as(CandidateResult, c) for c in candidates) if c is not None],
+        selected=_as(CandidateResult, selected),
+        evaluation=_as(Evaluation, evaluation),
+        parity=_as(ParityReport, parity),
+        gates=_as(GateReport, gates),
+        onnx_sha256=onnx_sha256,
+        latency=latency,
+        title=title,
+    )
+
+
+def _render(
+    *,
+    config: TrainingConfig,
+    meta: PreparedMeta,
+    candidates: Sequence[CandidateResult],
+    selected: CandidateResult | None,
+    evaluation: Evaluation | None,
+    parity: ParityReport | None,
+    gates: GateReport | None,
+    onnx_sha256: str | None,
+    latency: Mapping[str, float] | None,
+    title: str | None,
+) -> str:
+    metric = config.metric
+    passed = bool(parity and parity.passed and gates and gates.passed)
+    verdict = "ready to register" if passed else "not registrable"
+    heading = title or f"Training report: {config.dataset}"
+    summary_rows = [
+        ["<th>dataset</th>", f"<td>{_e(config.dataset)}</td>"],
+        ["<th>problem</th>", f"<td>{_e(config.problem_type)}, label <code>{_e(config.label)}</code></td>"],
+        [
+            "<th>selected</th>",
+            f"<td>{_e(selected.name + ' (' + selected.estimator + ')') if selected else 'none'}</td>",
+        ],
+        [
+            "<th>selection metric</th>",
+            f"<td>{_e(metric)} ({'higher' if higher_is_better(metric) else 'lower'} is better)</td>",
+        ],
+        ["<th>rows</th>", f"<td>{_e(', '.join(f'{k} {v:,}' for k, v in meta.rows.items()))}</td>"],
+        [
+            "<th>features</th>",
+            f"<td>{len(meta.feature_spec.features)} columns → {meta.feature_spec.n_features} model inputs</td>",
+        ],
+        ["<th>seed</th>", f"<td>{meta.seed}</td>"],
+        ["<th>ONNX sha256</th>", f"<td><code>{_e(onnx_sha256 or 'n/a')}</code></td>"],
+    ]
+    if latency:
+        summary_rows.append(
+            [
+                "<th>onnxruntime latency</th>",
+                f"<td>p50 {latency.get('p50_ms', 0):.4g} ms, p99 {latency.get('p99_ms', 0):.4g} ms "
+                f"for {int(latency.get('rows', 1))} row(s)</td>",
+            ]
+        )
+    summary = "<table><tbody>" + "".join(f"<tr>{''.join(r)}</tr>" for r in summary_rows) + "</tbody></table>"
+    body = [
+        f"<h1>{_e(heading)}</h1>",
+        f"<p><span class='badge {'pass' if passed else 'fail'}'>{verdict}</span></p>",
+        summary,
+        "<h2>Candidates</h2>",
+        _candidates(candidates, selected.name if selected else None, metric),
+    ]
+    if evaluation is not None:
+        body += [f"<h2>Test metrics ({evaluation.rows:,} rows)</h2>", _metrics_table(evaluation.metrics)]
+        if evaluation.per_class:
+            body.append(
+                "<h3>Per class</h3>"
+                + _table(
+                    ["class", "precision", "recall", "f1", "support"],
+                    [
+                        [f"<td>{_e(c.label)}</td>", _num(c.precision), _num(c.recall), _num(c.f1), _num(c.support)]
+                        for c in evaluation.per_class
+                    ],
+                )
+            )
+        body += [
+            _confusion(evaluation),
+            _calibration(evaluation.calibration),
+            "<h2>Segments</h2>",
+            _segments(evaluation, metric),
+        ]
+    body += ["<h2>ONNX parity</h2>", _parity(parity), "<h2>Quality gates</h2>", _gates(gates)]
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{_e(heading)}</title>"
+        f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n"
+    )

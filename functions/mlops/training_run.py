@@ -1,0 +1,391 @@
+"""The training pipeline's steps as Step Functions runs them: each reads what the previous step stored
+under the run's prefix in the artifacts bucket, does one thing with the training core, stores its
+result and returns a small JSON payload (keys and figures, never data).
+
+A run is named by its Step Functions execution, so a retried step writes the same keys again and a
+redriven registration finds the version the first attempt registered.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from mlops import __version__
+from mlops.datasets.versioning import Manifest, read_npz
+from mlops.registry_table import ModelRegistry, RegistryTable
+from mlops.storage import ArtifactsBucket, CuratedBucket
+from mlops.training import (
+    Candidate,
+    CandidateResult,
+    Evaluation,
+    GateReport,
+    PreparedMeta,
+    ReferenceProfile,
+    Splits,
+    TrainingConfig,
+    check_parity,
+    evaluate,
+    evaluate_gates,
+    export_onnx,
+    fit_candidate,
+    load_model,
+    load_training_config,
+    measure_latency,
+    prepare,
+    select,
+    sha256,
+    signature,
+    training_report_html,
+)
+from mlops.training.signature import signature_json
+
+CONFIGS_PREFIX = "configs/"
+MODELS_PREFIX = "models/"
+CHAMPION = "champion"
+
+
+class TrainingInputError(ValueError):
+    """The run cannot start: no config, no dataset version, a config that does not fit the data."""
+
+
+@dataclass
+class TrainingServices:
+    artifacts: ArtifactsBucket
+    curated: CuratedBucket
+    datasets: RegistryTable
+    models: ModelRegistry
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """What every step after prepare receives: where the run's artifacts live."""
+
+    run_id: str
+    model: str
+    dataset: str
+    dataset_version: str
+    prefix: str
+
+    @classmethod
+    def from_event(cls, run: dict[str, Any]) -> RunRef:
+        return cls(run["run_id"], run["model"], run["dataset"], run["dataset_version"], run["prefix"])
+
+    def as_payload(self) -> dict[str, str]:
+        return dict(self.__dict__)
+
+
+# ---------------------------------------------------------------------------------------------
+def _json(document: Any) -> bytes:
+    return json.dumps(document, indent=2, sort_keys=True, default=str).encode()
+
+
+def _read_json(services: TrainingServices, key: str) -> Any:
+    return json.loads(services.artifacts.get(key))
+
+
+def _dynamo(document: Any) -> Any:
+    """DynamoDB takes no floats: numbers go in as Decimal (NaN and infinities as None)."""
+    return json.loads(
+        json.dumps(document, default=str)
+        .replace("NaN", "null")
+        .replace("-Infinity", "null")
+        .replace("Infinity", "null"),
+        parse_float=Decimal,
+    )
+
+
+def _config(services: TrainingServices, run: RunRef) -> TrainingConfig:
+    return TrainingConfig.model_validate(_read_json(services, f"{run.prefix}config.json"))
+
+
+def _splits(services: TrainingServices, run: RunRef) -> Splits:
+    return Splits.from_bytes(services.artifacts.get(f"{run.prefix}splits.npz"))
+
+
+# ---------------------------------------------------------------------------------------------
+def prepare_step(
+    request: dict[str, Any], run_id: str, execution_arn: str, services: TrainingServices
+) -> dict[str, Any]:
+    dataset = str(request.get("dataset") or "")
+    if not dataset:
+        raise TrainingInputError('the training request names no dataset: start it with {"dataset": "<name>"}')
+    found = services.artifacts.get_first(
+        [f"{CONFIGS_PREFIX}{dataset}{suffix}" for suffix in (".yaml", ".yml", ".json")]
+    )
+    if found is None:
+        raise TrainingInputError(
+            f"no training config for dataset '{dataset}': upload one to {CONFIGS_PREFIX}{dataset}.yaml"
+        )
+    config_key, config_text = found
+    config = load_training_config(config_text.decode(), source=config_key)
+    version = request.get("dataset_version")
+    record = (
+        services.datasets.get_dataset_version(dataset, str(version))
+        if version
+        else services.datasets.latest_dataset_version(dataset)
+    )
+    if record is None:
+        raise TrainingInputError(
+            f"dataset '{dataset}' has no version {version}" if version else f"dataset '{dataset}' has no version yet"
+        )
+    manifest = Manifest.model_validate_json(services.curated.read(record["manifest_key"]))
+    arrays = read_npz(services.curated.read(manifest.data_key))
+    prepared = prepare(arrays, manifest.columns, config)
+    run = RunRef(run_id, config.dataset, dataset, manifest.version, f"{MODELS_PREFIX}{config.dataset}/runs/{run_id}/")
+    services.artifacts.put(f"{run.prefix}config.json", _json(config.model_dump(mode="json")), "application/json")
+    services.artifacts.put(
+        f"{run.prefix}meta.json", prepared.meta.model_dump_json(indent=2).encode(), "application/json"
+    )
+    services.artifacts.put(f"{run.prefix}splits.npz", prepared.splits_bytes, "application/octet-stream")
+    services.artifacts.put(f"{run.prefix}profile.json", prepared.profile.model_dump_json().encode(), "application/json")
+    services.models.start_run(
+        run_id,
+        {
+            "dataset": dataset,
+            "dataset_version": manifest.version,
+            "model": config.dataset,
+            "started_at": services.now().isoformat(),
+            "execution_arn": execution_arn,
+            "reason": str(request.get("reason") or "requested"),
+            "prefix": run.prefix,
+            "code_version": __version__,
+            "rows": _dynamo(prepared.meta.rows),
+        },
+    )
+    return {**run.as_payload(), "candidates": [c.model_dump(mode="json") for c in config.candidates]}
+
+
+def fit_step(run_payload: dict[str, Any], candidate: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
+    run = RunRef.from_event(run_payload)
+    config = _config(services, run)
+    result = fit_candidate(Candidate.model_validate(candidate), _splits(services, run), config)
+    base = f"{run.prefix}candidates/{result.name}"
+    if result.model_bytes is not None:
+        services.artifacts.put(f"{base}.model", result.model_bytes, "application/octet-stream")
+    services.artifacts.put(f"{base}.json", _json(result.to_json()), "application/json")
+    return {
+        "name": result.name,
+        "status": result.status,
+        "reason": result.error,
+        "validation_metrics": result.validation_metrics,
+        "fit_seconds": result.fit_seconds,
+    }
+
+
+def evaluate_step(
+    run_payload: dict[str, Any], fitted: list[dict[str, Any]], services: TrainingServices
+) -> dict[str, Any]:
+    run = RunRef.from_event(run_payload)
+    config = _config(services, run)
+    results: list[CandidateResult] = []
+    for outcome in fitted:
+        if outcome.get("status") == "succeeded":
+            stored = _read_json(services, f"{run.prefix}candidates/{outcome['name']}.json")
+            results.append(CandidateResult.model_validate(stored))
+        else:  # failed inside the handler, or the Map's catch reported a crash or a timeout
+            results.append(
+                CandidateResult(
+                    name=str(outcome.get("name")),
+                    estimator="unknown",
+                    status="failed",
+                    error=str(outcome.get("reason") or outcome.get("error") or "failed"),
+                )
+            )
+    services.models.update_run(run.run_id, {"candidates": _dynamo([r.to_json() for r in results])})
+    selected = select(results, config.metric)
+    model = load_model(services.artifacts.get(f"{run.prefix}candidates/{selected.name}.model"), selected.model_sha256)
+    meta = PreparedMeta.model_validate(_read_json(services, f"{run.prefix}meta.json"))
+    evaluation = evaluate(model, _splits(services, run), meta)
+    profile = ReferenceProfile.model_validate(_read_json(services, f"{run.prefix}profile.json"))
+    profile = profile.with_prediction(evaluation.prediction_distribution)
+    services.artifacts.put(f"{run.prefix}profile.json", profile.model_dump_json().encode(), "application/json")
+    services.artifacts.put(
+        f"{run.prefix}evaluation.json", evaluation.model_dump_json(indent=2).encode(), "application/json"
+    )
+    services.artifacts.put(f"{run.prefix}selected.json", _json(selected.to_json()), "application/json")
+    return {"selected": selected.name, "metrics": evaluation.metrics}
+
+
+def export_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
+    run = RunRef.from_event(run_payload)
+    config = _config(services, run)
+    selected = CandidateResult.model_validate(_read_json(services, f"{run.prefix}selected.json"))
+    model = load_model(services.artifacts.get(f"{run.prefix}candidates/{selected.name}.model"), selected.model_sha256)
+    splits = _splits(services, run)
+    onnx_bytes = export_onnx(model, splits.X_train.shape[1], splits.feature_names)
+    parity = check_parity(model, onnx_bytes, splits.X_test, config.parity, row_ids=splits.rows_test)
+    latency = measure_latency(onnx_bytes, splits.X_test, rows=1)
+    services.artifacts.put(f"{run.prefix}model.onnx", onnx_bytes, "application/octet-stream")
+    services.artifacts.put(f"{run.prefix}parity.json", parity.model_dump_json(indent=2).encode(), "application/json")
+    services.artifacts.put(f"{run.prefix}latency.json", _json(latency), "application/json")
+    message = ""
+    if not parity.passed:
+        failing = ", ".join(f"{c.name} {c.observed} (limit {c.threshold})" for c in parity.checks if not c.passed)
+        worst = "; ".join(
+            f"row {w.row if w.row is not None else w.index}: sklearn {w.sklearn} vs onnx {w.onnx}"
+            for w in parity.worst_rows[:5]
+        )
+        message = f"ONNX does not match scikit-learn: {failing or parity.error}. Worst rows: {worst}"
+    return {
+        "parity_passed": parity.passed,
+        "parity_message": message,
+        "onnx_sha256": sha256(onnx_bytes),
+        "latency": latency,
+    }
+
+
+def _champion_metrics(services: TrainingServices, model: str) -> tuple[int | None, dict[str, Any] | None]:
+    alias = services.models.get_alias(model, CHAMPION)
+    if alias is None:
+        return None, None
+    version = services.models.get_version(model, int(alias["version"]))
+    if version is None:
+        return None, None
+    return int(alias["version"]), {k: (float(v) if v is not None else None) for k, v in version["metrics"].items()}
+
+
+def gate_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
+    run = RunRef.from_event(run_payload)
+    config = _config(services, run)
+    evaluation = Evaluation.model_validate(_read_json(services, f"{run.prefix}evaluation.json"))
+    latency = _read_json(services, f"{run.prefix}latency.json")
+    champion_version, champion_metrics = _champion_metrics(services, run.model)
+    report = evaluate_gates(
+        evaluation.metrics,
+        evaluation.segments,
+        latency,
+        config.quality_gates,
+        champion_metrics,
+        selection_metric=config.metric,
+    )
+    services.artifacts.put(f"{run.prefix}gates.json", report.model_dump_json(indent=2).encode(), "application/json")
+    return {
+        "passed": report.passed,
+        "champion_version": champion_version,
+        "failures": [r.message for r in report.failures],
+    }
+
+
+def register_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
+    run = RunRef.from_event(run_payload)
+    config = _config(services, run)
+    meta = PreparedMeta.model_validate(_read_json(services, f"{run.prefix}meta.json"))
+    evaluation = Evaluation.model_validate(_read_json(services, f"{run.prefix}evaluation.json"))
+    gates = GateReport.model_validate(_read_json(services, f"{run.prefix}gates.json"))
+    selected = CandidateResult.model_validate(_read_json(services, f"{run.prefix}selected.json"))
+    parity = _read_json(services, f"{run.prefix}parity.json")
+    latency = _read_json(services, f"{run.prefix}latency.json")
+    onnx_bytes = services.artifacts.get(f"{run.prefix}model.onnx")
+    splits = _splits(services, run)
+    run_record = services.models.get_run(run.run_id) or {}
+    candidates = [
+        CandidateResult.model_validate(c)
+        for c in json.loads(json.dumps(run_record.get("candidates", []), default=float))
+    ]
+    sig = signature(config, meta.feature_spec, splits.X_train, meta.classes)
+    html = training_report_html(
+        config=config,
+        meta=meta,
+        candidates=candidates,
+        selected=selected,
+        evaluation=evaluation,
+        parity=parity,
+        gates=gates,
+        onnx_sha256=sha256(onnx_bytes),
+        latency=latency,
+    )
+    services.artifacts.put(f"{run.prefix}signature.json", _json(signature_json(sig)), "application/json")
+    services.artifacts.put(f"{run.prefix}report.html", html.encode(), "text/html; charset=utf-8")
+    champion_version, _ = _champion_metrics(services, run.model)
+    if not gates.passed:
+        status = "rejected"
+    elif config.promotion == "manual":
+        status = "pending_approval"
+    else:
+        status = "registered"
+    artifacts = {
+        name: {"key": f"{run.prefix}{name}", "sha256": digest}
+        for name, digest in (
+            ("model.onnx", sha256(onnx_bytes)),
+            ("signature.json", None),
+            ("profile.json", None),
+            ("report.html", None),
+            ("evaluation.json", None),
+        )
+    }
+    artifacts[f"candidates/{selected.name}.model"] = {
+        "key": f"{run.prefix}candidates/{selected.name}.model",
+        "sha256": selected.model_sha256,
+    }
+    at = services.now().isoformat()
+    version = services.models.register_version(
+        run.model,
+        _dynamo(
+            {
+                "status": status,
+                "metrics": evaluation.metrics,
+                "gates": gates.model_dump(mode="json"),
+                "parity": {
+                    k: parity.get(k)
+                    for k in ("passed", "max_abs_probability_diff", "label_agreement", "max_relative_diff")
+                },
+                "latency_ms": latency,
+                "params": selected.params,
+                "estimator": selected.estimator,
+                "artifacts": artifacts,
+                "onnx_sha256": sha256(onnx_bytes),
+                "signature_key": f"{run.prefix}signature.json",
+                "profile_key": f"{run.prefix}profile.json",
+                "dataset": run.dataset,
+                "dataset_version": run.dataset_version,
+                "code_version": __version__,
+                "parent_version": champion_version,
+                "tags": {"selected_candidate": selected.name},
+                "reason": f"training run {run.run_id}",
+            }
+        ),
+        run_id=run.run_id,
+        at=at,
+    )
+    promoted = False
+    if status == "registered":
+        current = services.models.get_alias(run.model, CHAMPION)
+        if current is None or int(current["version"]) != version:
+            services.models.set_alias(
+                run.model,
+                CHAMPION,
+                version,
+                reason=f"auto promotion: every quality gate passed (run {run.run_id})",
+                actor="training-pipeline",
+                at=at,
+            )
+        promoted = True
+    services.models.update_run(
+        run.run_id,
+        {"status": "rejected" if status == "rejected" else "succeeded", "finished_at": at, "version": version},
+    )
+    outcome = {
+        "rejected": "REJECTED by its quality gates",
+        "pending_approval": "registered, awaiting approval",
+        "registered": "registered and promoted to champion",
+    }[status]
+    lines = [
+        f"Model {run.model} version {version}: {outcome}.",
+        f"Dataset {run.dataset} version {run.dataset_version[:12]}, run {run.run_id}.",
+        f"Selected candidate: {selected.name} ({selected.estimator}).",
+        "Metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in evaluation.metrics.items() if isinstance(v, float)),
+    ]
+    lines += [f"Gate failed: {r.message}" for r in gates.failures]
+    return {
+        "version": version,
+        "status": status,
+        "promoted": promoted,
+        "subject": f"Model {run.model} v{version}: {status.replace('_', ' ')}"[:100],
+        "message": "\n".join(lines),
+    }

@@ -1,0 +1,236 @@
+"""Ingestion as a data team sees it: upload to the raw bucket, then find a dataset version or a quarantine
+copy, a readable report and a notification."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from localcloud import lambda_runtime
+from localcloud.cloud import LocalCloud
+from localcloud.deploy import DeployedStack, Synthesized
+from mlops.contracts import draft_contract, render_contract_yaml
+from mlops.datasets.versioning import read_npz
+
+DATASET = "breast-cancer"
+Platform = tuple[LocalCloud, DeployedStack]
+
+
+def _frame() -> pd.DataFrame:
+    data = load_breast_cancer(as_frame=True)
+    frame = data.frame.rename(columns=lambda c: c.replace(" ", "_"))
+    return frame
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return str(frame.to_csv(index=False)).encode()
+
+
+@pytest.fixture
+def platform(platform_synth: Synthesized, tmp_path: Path) -> Iterator[Platform]:
+    with LocalCloud.in_process(inbox_path=tmp_path / "inbox.jsonl") as cloud:
+        stack = cloud.deploy(platform_synth)
+        boto3.client("sns").subscribe(
+            TopicArn=stack.outputs["AlertsTopicArn"], Protocol="email", Endpoint="data-team@example.com"
+        )
+        yield cloud, stack
+
+
+def _deploy_contract(stack: DeployedStack, *, auto_train: bool = False, text: str | None = None) -> None:
+    contract = draft_contract(_frame(), dataset=DATASET, label="target")
+    if auto_train:
+        contract = contract.model_copy(update={"policy": contract.policy.model_copy(update={"auto_train": True})})
+    boto3.client("s3").put_object(
+        Bucket=stack.outputs["ArtifactsBucketName"],
+        Key=f"contracts/{DATASET}.yaml",
+        Body=(text if text is not None else render_contract_yaml(contract)).encode(),
+    )
+
+
+def _upload(cloud: LocalCloud, stack: DeployedStack, name: str, body: bytes, dataset: str = DATASET) -> str:
+    boto3.client("s3").put_object(Bucket=stack.outputs["RawBucketName"], Key=f"raw/{dataset}/{name}", Body=body)
+    cloud.settle()
+    return f"raw/{dataset}/{name}"
+
+
+def _keys(bucket: str, prefix: str = "") -> list[str]:
+    response = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return sorted(o["Key"] for o in response.get("Contents", []))
+
+
+def _versions(stack: DeployedStack) -> list[dict[str, Any]]:
+    table = boto3.resource("dynamodb").Table(stack.outputs["RegistryTableName"])
+    items = table.query(
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
+        ExpressionAttributeValues={":pk": f"DATASET#{DATASET}", ":v": "VERSION#"},
+    )["Items"]
+    return [dict(i) for i in items]
+
+
+def test_a_clean_upload_becomes_an_immutable_dataset_version(platform: Platform) -> None:
+    cloud, stack = platform
+    _deploy_contract(stack)
+    frame = _frame()
+    _upload(cloud, stack, "2026-11-23.csv", _csv(frame))
+    [version] = _versions(stack)
+    curated = stack.outputs["CuratedBucketName"]
+    prefix = f"datasets/{DATASET}/{version['version']}/"
+    assert _keys(curated, prefix) == [
+        f"{prefix}{name}" for name in ("data.npz", "manifest.json", "report.json", "summary.txt")
+    ]
+    s3 = boto3.client("s3")
+    manifest = json.loads(s3.get_object(Bucket=curated, Key=f"{prefix}manifest.json")["Body"].read())
+    assert manifest["rows"] == 569 and manifest["label"] == "target"
+    assert manifest["source"]["key"] == f"raw/{DATASET}/2026-11-23.csv"
+    columns = read_npz(s3.get_object(Bucket=curated, Key=f"{prefix}data.npz")["Body"].read())
+    np.testing.assert_allclose(columns["mean_radius"], frame["mean_radius"].to_numpy())
+    assert columns["target"].tolist() == frame["target"].tolist()
+    report_keys = _keys(stack.outputs["ArtifactsBucketName"], f"reports/validation/{DATASET}/2026-11-23.csv/")
+    assert [k.rsplit(".", 1)[1] for k in report_keys] == ["json", "txt"]
+    assert _keys(stack.outputs["QuarantineBucketName"]) == []
+    assert cloud.inbox.messages() == []
+
+
+def test_the_same_content_again_makes_no_second_version_even_as_parquet(platform: Platform) -> None:
+    cloud, stack = platform
+    _deploy_contract(stack)
+    frame = _frame()
+    _upload(cloud, stack, "first.csv", _csv(frame))
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    _upload(cloud, stack, "again.parquet", buffer.getvalue())
+    _upload(cloud, stack, "again.csv.gz", gzip.compress(_csv(frame)))
+    assert len(_versions(stack)) == 1
+
+
+def test_a_broken_upload_goes_to_quarantine_with_its_report_and_a_notification(platform: Platform) -> None:
+    cloud, stack = platform
+    _deploy_contract(stack)
+    frame = _frame()
+    frame.loc[[4, 9], "mean_radius"] = -1.0  # below the contract's minimum, rows 5 and 10
+    frame.loc[20, "target"] = 7  # not an allowed class, row 21
+    key = _upload(cloud, stack, "broken.csv", _csv(frame))
+    assert _versions(stack) == []
+    quarantine = stack.outputs["QuarantineBucketName"]
+    keys = _keys(quarantine, f"{DATASET}/")
+    assert [k.rsplit("/", 1)[1] for k in keys] == ["broken.csv", "report.json", "summary.txt"]
+    s3 = boto3.client("s3")
+    copied = s3.get_object(Bucket=quarantine, Key=keys[0])["Body"].read()
+    assert copied == _csv(frame), "the quarantine copy is the upload, byte for byte"
+    assert s3.get_object(Bucket=stack.outputs["RawBucketName"], Key=key), "the raw object is kept"
+    report = json.loads(s3.get_object(Bucket=quarantine, Key=keys[1])["Body"].read())
+    failed = {(r["column"], r["expectation"]): r for r in report["results"] if not r["success"]}
+    minimum = next(r for (column, _), r in failed.items() if column == "mean_radius")
+    assert [e["row"] for e in minimum["examples"]] == [5, 10]
+    assert any(column == "target" for column, _ in failed)
+    [mail] = cloud.inbox.messages()
+    assert DATASET in mail.subject
+    assert "broken.csv" in mail.body and "mean_radius" in mail.body
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "reason"),
+    [
+        ("empty.csv", b"", "empty"),
+        ("header-only.csv", b"mean_radius,target\n", "header"),
+        ("semicolons.csv", b"mean_radius;target\n1.0;0\n", "delimiter"),
+        ("latin1.csv", "mean_radius,target\n1,café\n".encode("latin-1"), "UTF-8"),
+    ],
+)
+def test_unreadable_files_are_rejected_with_a_reason_never_a_crash(
+    platform: Platform, name: str, body: bytes, reason: str
+) -> None:
+    cloud, stack = platform
+    _deploy_contract(stack)
+    _upload(cloud, stack, name, body)
+    function = stack.function_name("IngestionIngest")
+    assert not any(i.errored for i in lambda_runtime.history() if i.function_name == function)
+    report_key = next(k for k in _keys(stack.outputs["QuarantineBucketName"]) if k.endswith("report.json"))
+    report = json.loads(
+        boto3.client("s3").get_object(Bucket=stack.outputs["QuarantineBucketName"], Key=report_key)["Body"].read()
+    )
+    assert reason.lower() in report["file_problem"]["message"].lower()
+
+
+def test_an_upload_without_a_contract_is_rejected_naming_the_missing_contract(platform: Platform) -> None:
+    cloud, stack = platform
+    _upload(cloud, stack, "data.csv", _csv(_frame()), dataset="no-contract-yet")
+    [mail] = cloud.inbox.messages()
+    assert "contracts/no-contract-yet.yaml" in mail.body
+
+
+def test_a_malformed_contract_is_named_in_the_rejection(platform: Platform) -> None:
+    cloud, stack = platform
+    _deploy_contract(stack, text=f"dataset: {DATASET}\nversion: 1\ncolumns:\n  - name: a\n    type: integer\n")
+    _upload(cloud, stack, "data.csv", _csv(_frame()))
+    [mail] = cloud.inbox.messages()
+    assert "columns[0].type" in mail.body
+
+
+def test_a_redelivered_event_is_processed_once(platform: Platform) -> None:
+    cloud, stack = platform
+    _deploy_contract(stack)
+    _upload(cloud, stack, "once.csv", _csv(_frame()))
+    function = stack.function_name("IngestionIngest")
+    event = next(i.event for i in lambda_runtime.history() if i.function_name == function)
+    second = boto3.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
+    outcome = json.loads(second["Payload"].read())["outcomes"][0]
+    assert outcome["status"] == "already_processed"
+    assert len(_versions(stack)) == 1
+
+
+def test_auto_train_policy_starts_the_training_pipeline_once(platform: Platform) -> None:
+    cloud, stack = platform
+    _deploy_contract(stack, auto_train=True)
+    _upload(cloud, stack, "train-me.csv", _csv(_frame()))
+    [version] = _versions(stack)
+    executions = boto3.client("stepfunctions").list_executions(
+        stateMachineArn=stack.outputs["TrainingStateMachineArn"]
+    )["executions"]
+    assert len(executions) == 1
+    detail = boto3.client("stepfunctions").describe_execution(executionArn=executions[0]["executionArn"])
+    assert json.loads(detail["input"]) == {
+        "dataset": DATASET,
+        "dataset_version": version["version"],
+        "reason": "new dataset version",
+    }
+
+
+def test_a_crash_before_the_manifest_leaves_no_visible_version_and_a_retry_completes_it(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops.storage import CuratedBucket
+
+    cloud, stack = platform
+    _deploy_contract(stack)
+    real_put = CuratedBucket.put
+
+    def crash_on_manifest(self: CuratedBucket, key: str, body: bytes, content_type: str) -> None:
+        if key.endswith("manifest.json"):
+            raise ConnectionError("simulated crash before the manifest")
+        real_put(self, key, body, content_type)
+
+    monkeypatch.setattr(CuratedBucket, "put", crash_on_manifest)
+    _upload(cloud, stack, "crash.csv", _csv(_frame()))
+    assert _versions(stack) == []
+    assert not [k for k in _keys(stack.outputs["CuratedBucketName"]) if k.endswith("manifest.json")]
+    dead = boto3.client("sqs").receive_message(QueueUrl=stack.outputs["DeadLetterQueueUrl"])["Messages"]
+    transitions = cloud.evaluate_alarms(datetime.now(UTC) + timedelta(minutes=1))
+    assert "ALARM" in {t.new_state for t in transitions}
+    monkeypatch.setattr(CuratedBucket, "put", real_put)
+    # Redrive the dead-lettered event, as an operator would.
+    boto3.client("lambda").invoke(FunctionName=stack.function_name("IngestionIngest"), Payload=dead[0]["Body"])
+    [version] = _versions(stack)
+    manifest_key = f"datasets/{DATASET}/{version['version']}/manifest.json"
+    assert manifest_key in _keys(stack.outputs["CuratedBucketName"])

@@ -1,0 +1,162 @@
+"""The training pipeline in the local cloud: from an accepted dataset version to a gated, registered
+ONNX model, started and watched through Step Functions as a user would."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import onnxruntime as ort
+import pytest
+import yaml
+from sklearn.datasets import load_breast_cancer
+
+from localcloud.cloud import LocalCloud
+from localcloud.deploy import DeployedStack, Synthesized
+from mlops.contracts import draft_contract, render_contract_yaml
+
+DATASET = "breast-cancer"
+Platform = tuple[LocalCloud, DeployedStack]
+
+
+def _config(**overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "dataset": DATASET,
+        "problem_type": "binary",
+        "label": "target",
+        "split": {"seed": 7},
+        "candidates": [
+            {"name": "logistic", "estimator": "logistic_regression", "params": {"C": 1.0, "max_iter": 500}},
+            {"name": "forest", "estimator": "random_forest", "params": {"n_estimators": 30, "max_depth": 6}},
+        ],
+        "selection_metric": "roc_auc",
+        "quality_gates": {"absolute": {"roc_auc": {"min": 0.9}}, "latency_budget_ms_per_row": 50},
+        "promotion": "auto",
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def platform(platform_synth: Synthesized, tmp_path: Path) -> Iterator[Platform]:
+    with LocalCloud.in_process(inbox_path=tmp_path / "inbox.jsonl") as cloud:
+        stack = cloud.deploy(platform_synth)
+        boto3.client("sns").subscribe(
+            TopicArn=stack.outputs["AlertsTopicArn"], Protocol="email", Endpoint="ml-team@example.com"
+        )
+        frame = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
+        s3 = boto3.client("s3")
+        contract = render_contract_yaml(draft_contract(frame, dataset=DATASET, label="target"))
+        s3.put_object(
+            Bucket=stack.outputs["ArtifactsBucketName"], Key=f"contracts/{DATASET}.yaml", Body=contract.encode()
+        )
+        s3.put_object(
+            Bucket=stack.outputs["RawBucketName"],
+            Key=f"raw/{DATASET}/patients.csv",
+            Body=frame.to_csv(index=False).encode(),
+        )
+        cloud.settle()
+        yield cloud, stack
+
+
+def _train(stack: DeployedStack, config: dict[str, Any], name: str) -> dict[str, Any]:
+    s3 = boto3.client("s3")
+    s3.put_object(
+        Bucket=stack.outputs["ArtifactsBucketName"], Key=f"configs/{DATASET}.yaml", Body=yaml.safe_dump(config).encode()
+    )
+    sfn = boto3.client("stepfunctions")
+    arn = sfn.start_execution(
+        stateMachineArn=stack.outputs["TrainingStateMachineArn"],
+        name=name,
+        input=json.dumps({"dataset": DATASET, "reason": "test"}),
+    )["executionArn"]
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        execution = sfn.describe_execution(executionArn=arn)
+        if execution["status"] != "RUNNING":
+            return dict(execution)
+        time.sleep(0.2)
+    raise AssertionError("the training execution did not finish in 240 s")
+
+
+def _item(stack: DeployedStack, pk: str, sk: str) -> dict[str, Any] | None:
+    table = boto3.resource("dynamodb").Table(stack.outputs["RegistryTableName"])
+    item = table.get_item(Key={"pk": pk, "sk": sk}).get("Item")
+    return dict(item) if item else None
+
+
+def test_a_run_registers_a_gated_onnx_model_and_promotes_it(platform: Platform) -> None:
+    cloud, stack = platform
+    execution = _train(stack, _config(), "first-run")
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    version = _item(stack, f"MODEL#{DATASET}", "VERSION#000000001")
+    assert version is not None and version["status"] == "registered"
+    assert float(version["metrics"]["roc_auc"]) > 0.9
+    assert version["dataset_version"] and version["run_id"] == "first-run"
+    champion = _item(stack, f"MODEL#{DATASET}", "ALIAS#champion")
+    assert champion is not None and champion["version"] == 1
+    run = _item(stack, "RUN#first-run", "META")
+    assert run is not None and run["status"] == "succeeded"
+    assert {c["name"] for c in run["candidates"]} == {"logistic", "forest"}
+    artifacts = stack.outputs["ArtifactsBucketName"]
+    s3 = boto3.client("s3")
+    onnx_key = version["artifacts"]["model.onnx"]["key"]
+    model = s3.get_object(Bucket=artifacts, Key=onnx_key)["Body"].read()
+    import hashlib
+
+    assert hashlib.sha256(model).hexdigest() == version["onnx_sha256"]
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].type == "tensor(float)"
+    report = s3.get_object(Bucket=artifacts, Key=version["artifacts"]["report.html"]["key"])["Body"].read()
+    assert b"roc_auc" in report and b"<html" in report.lower()
+    assert any("registered and promoted" in m.body for m in cloud.inbox.messages())
+
+
+def test_a_failing_gate_records_a_rejection_and_leaves_the_champion(platform: Platform) -> None:
+    cloud, stack = platform
+    assert _train(stack, _config(), "champion-run")["status"] == "SUCCEEDED"
+    strict = _config(quality_gates={"absolute": {"roc_auc": {"min": 0.99999}}})
+    execution = _train(stack, strict, "strict-run")
+    assert execution["status"] == "SUCCEEDED"  # the pipeline worked; the model did not pass
+    rejected = _item(stack, f"MODEL#{DATASET}", "VERSION#000000002")
+    assert rejected is not None and rejected["status"] == "rejected"
+    assert not rejected["gates"]["passed"]
+    champion = _item(stack, f"MODEL#{DATASET}", "ALIAS#champion")
+    assert champion is not None and champion["version"] == 1
+    assert any("REJECTED" in m.body for m in cloud.inbox.messages())
+
+
+def test_a_parity_failure_takes_the_fail_path_naming_the_worst_rows(platform: Platform) -> None:
+    cloud, stack = platform
+    config = _config(
+        parity={"max_abs_probability_diff": 0.0, "min_label_agreement": 1.0},
+        candidates=[{"name": "forest", "estimator": "random_forest", "params": {"n_estimators": 30, "max_depth": 6}}],
+    )
+    execution = _train(stack, config, "parity-run")
+    assert execution["status"] == "FAILED"
+    run = _item(stack, "RUN#parity-run", "META")
+    assert run is not None and run["status"] == "failed"
+    assert "row" in run["failure_reason"] and "onnx" in run["failure_reason"].lower()
+    assert _item(stack, f"MODEL#{DATASET}", "VERSION#000000001") is None, "nothing registered"
+    assert any("parity-run" in m.body for m in cloud.inbox.messages())
+
+
+def test_a_failing_candidate_does_not_sink_the_run(platform: Platform) -> None:
+    _, stack = platform
+    config = _config(
+        candidates=[
+            {"name": "broken", "estimator": "random_forest", "params": {"n_estimators": -3}},
+            {"name": "logistic", "estimator": "logistic_regression", "params": {"max_iter": 500}},
+        ]
+    )
+    execution = _train(stack, config, "one-broken")
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    run = _item(stack, "RUN#one-broken", "META")
+    assert run is not None
+    by_name = {c["name"]: c for c in run["candidates"]}
+    assert by_name["broken"]["status"] == "failed" and "n_estimators" in by_name["broken"]["error"]
+    assert by_name["logistic"]["status"] == "succeeded"

@@ -1,0 +1,147 @@
+"""The whole chain, as the pipeline runs it: deterministic end to end (same data, config and seed
+give the same metrics and the same ONNX bytes, in this process and in a fresh one), with a mixed
+dataset (strings, nulls, segments), a signature serving can use and a self-contained report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from mlops.training.features import encode_records
+from mlops.training.onnx_export import inference_session, sha256
+from mlops.training.pipeline import TrainingRun, run_training
+from mlops.training.report import training_report_html
+from tests.unit.test_training_support import mixed_dataset, sklearn_dataset, small_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run_wine() -> TrainingRun:
+    arrays, columns = sklearn_dataset("wine")
+    config = small_config("multiclass", quality_gates={"absolute": {"accuracy": {"min": 0.8}}})
+    return run_training(arrays, columns, config, latency_repeats=20)
+
+
+def test_the_same_inputs_give_the_same_metrics_and_the_same_onnx_bytes() -> None:
+    first, second = _run_wine(), _run_wine()
+    assert first.onnx_sha256 == second.onnx_sha256 == sha256(first.onnx_bytes)
+    assert first.onnx_bytes == second.onnx_bytes
+    assert first.meta == second.meta
+    assert first.evaluation == second.evaluation
+    assert first.profile == second.profile
+    assert [c.validation_metrics for c in first.candidates] == [c.validation_metrics for c in second.candidates]
+    assert first.selected.name == second.selected.name and first.registrable and first.gates.passed
+    assert first.signature == second.signature
+
+
+def test_a_fresh_process_exports_the_same_bytes() -> None:
+    """Each step runs in its own Lambda: determinism must hold across processes, not only within one."""
+    run = _run_wine()
+    script = textwrap.dedent(
+        """
+        import sys
+        from mlops.training.candidates import load_model
+        from mlops.training.onnx_export import export_onnx, sha256
+        import json
+        names = json.loads(sys.argv[1])
+        model = load_model(sys.stdin.buffer.read())
+        print(sha256(export_onnx(model, len(names), names)))
+        """
+    )
+    # A fresh interpreter with its own conversion history and string hashing (skl2onnx once let both
+    # leak into the bytes: the order of opset imports).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "functions"), str(ROOT)]), "PYTHONHASHSEED": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(run.signature.feature_names)],
+        input=run.model_bytes,
+        capture_output=True,
+        check=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.stdout.decode().strip() == run.onnx_sha256
+
+
+def test_a_mixed_dataset_runs_end_to_end_and_serving_can_use_the_signature() -> None:
+    arrays, columns = mixed_dataset(rows=800)
+    config = small_config(
+        "binary",
+        label="outcome",
+        segment_column="region",
+        quality_gates={"max_segment_gap": 0.2, "latency_budget_ms_per_row": 50},
+    )
+    run = run_training(arrays, columns, config, champion_metrics={"roc_auc": 0.5}, latency_repeats=20)
+    assert run.parity.passed, run.parity.model_dump()
+    assert {s.segment for s in run.evaluation.segments} == {"north", "south", "east"}
+    assert run.evaluation.calibration is not None and len(run.evaluation.calibration.bins) == 10
+    assert run.evaluation.confusion_matrix is not None and run.evaluation.confusion_matrix.labels == ["churn", "stay"]
+    assert run.profile.prediction is not None and run.profile.prediction.score == "positive_probability"
+    sig = run.signature
+    assert sig.classes == ["churn", "stay"] and [o.name for o in sig.outputs] == ["label", "probabilities"]
+    assert sig.onnx_input.shape == [None, len(sig.feature_names)]
+    age = next(i for i in sig.inputs if i.name == "age")
+    assert age.kind == "numeric" and age.min is not None and age.max is not None and age.min < age.max
+    city = next(i for i in sig.inputs if i.name == "city")
+    assert city.kind == "categorical" and city.categories == ["Lyon", "Oslo", "Porto", "Quito", "Zanzibar"]
+    # What the predict function will do: records -> spec -> ONNX -> class names.
+    records: list[dict[str, object]] = [
+        {"age": 61, "income": 30000.0, "member": True, "city": "Oslo"},
+        {"age": None, "city": "Atlantis"},
+    ]
+    session = inference_session(run.onnx_bytes)
+    labels, probabilities = session.run(None, {sig.onnx_input.name: encode_records(records, sig.feature_spec)})
+    assert probabilities.shape == (2, 2) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    assert [sig.classes[int(i)] for i in labels] == [sig.classes[int(np.argmax(p))] for p in probabilities]
+    # Every step's output is JSON.
+    for part in (run.meta, run.profile, run.evaluation, run.parity, run.gates, run.signature, *run.candidates):
+        json.dumps(part.model_dump(mode="json"))
+    assert {r.name for r in run.gates.results} == {"max_segment_gap", "latency_budget_ms_per_row"}
+
+
+def test_the_report_is_self_contained_and_escapes_data() -> None:
+    arrays, columns = sklearn_dataset("breast_cancer")
+    arrays = dict(arrays)
+    arrays["site"] = np.where(np.arange(arrays["target"].size) % 2 == 0, "<b>A&B</b>", "clinic").astype(str)
+    from mlops.datasets.versioning import ColumnSchema
+
+    columns = [*columns, ColumnSchema(name="site", type="string", dtype=arrays["site"].dtype.str)]
+    config = small_config("binary", segment_column="site", quality_gates={"absolute": {"roc_auc": {"min": 0.99999}}})
+    run = run_training(arrays, columns, config, latency_repeats=10)
+    page = run.report_html
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    for external in ("<script", "http://", "https://", "<link", "src="):
+        assert external not in page
+    assert "&lt;b&gt;A&amp;B&lt;/b&gt;" in page and "<b>A&B</b>" not in page
+    for section in (
+        "Candidates",
+        "Test metrics",
+        "Confusion matrix",
+        "Calibration",
+        "Segments",
+        "ONNX parity",
+        "Quality gates",
+    ):
+        assert section in page
+    for candidate in run.candidates:
+        assert candidate.name in page
+    assert run.onnx_sha256 in page
+    assert not run.registrable and "not registrable" in page and "absolute.roc_auc.min" in page
+    # The steps' stored JSON renders the same page as the models.
+    as_json = training_report_html(
+        config=config,
+        meta=run.meta.model_dump(mode="json"),
+        candidates=[c.to_json() for c in run.candidates],
+        selected=run.selected.to_json(),
+        evaluation=run.evaluation.model_dump(mode="json"),
+        parity=run.parity.model_dump(mode="json"),
+        gates=run.gates.model_dump(mode="json"),
+        onnx_sha256=run.onnx_sha256,
+        latency=run.latency,
+    )
+    assert as_json == page

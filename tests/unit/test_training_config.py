@@ -1,0 +1,187 @@
+"""The training config: errors name every bad field, YAML pitfalls are handled, the published JSON
+Schema is current, and the parameter table matches scikit-learn."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from mlops.training.config import (
+    ESTIMATOR_PARAMS,
+    RESERVED_PARAMS,
+    UNSUPPORTED_PARAMS,
+    ConfigError,
+    default_config,
+    higher_is_better,
+    load_training_config,
+)
+from mlops.training.schema import render
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = ROOT / "schemas" / "training-config.schema.json"
+
+EXAMPLE = """
+dataset: churn
+problem_type: binary
+label: churned
+segment_column: region
+split: {test_fraction: 0.2, validation_fraction: 0.2, seed: 42}
+candidates:
+  - name: logreg
+    estimator: logistic_regression
+    params: {max_iter: 1000}
+    search:
+      grid: {C: [1e-2, 0.1, 1, 10]}
+  - name: forest
+    estimator: random_forest
+    params: {n_estimators: 200}
+    search:
+      random:
+        n_iter: 6
+        params:
+          max_depth: [null, 8, 16]
+          min_samples_leaf: {low: 1, high: 20, log: true}
+          max_features: {low: 0.2, high: 1.0}
+selection_metric: roc_auc
+quality_gates:
+  absolute: {roc_auc: {min: 0.75}, log_loss: {max: 0.6}}
+  max_regression: {roc_auc: 0.01}
+  max_segment_gap: 0.05
+  latency_budget_ms_per_row: 5
+parity: {max_abs_probability_diff: 1.0e-4, min_label_agreement: 0.999}
+promotion: manual
+retraining: {cooldown_hours: 24, max_runs_per_day: 2}
+"""
+
+
+def _problems(text: str) -> dict[str, str]:
+    with pytest.raises(ConfigError) as caught:
+        load_training_config(text, source="s3://bucket/configs/churn.yaml")
+    assert "s3://bucket/configs/churn.yaml" in str(caught.value)
+    return dict(caught.value.problems)
+
+
+def test_the_example_loads_with_yaml_floats_as_numbers() -> None:
+    config = load_training_config(EXAMPLE, source="example.yaml")
+    assert config.candidates[0].search is not None and config.candidates[0].search.grid == {"C": [0.01, 0.1, 1, 10]}
+    assert config.metric == "roc_auc" and config.stratify is True and config.seed == 42
+    assert config.retraining is not None and config.retraining.max_runs_per_day == 2
+    # JSON is accepted as well, and round-trips.
+    assert load_training_config(json.dumps(config.model_dump(mode="json"))) == config
+
+
+def test_every_bad_field_is_named_with_its_path() -> None:
+    bad = yaml.safe_load(EXAMPLE)
+    bad["problem_type"] = "ranking"
+    bad["split"]["test_fraction"] = 1.5
+    bad["candidates"][0]["search"]["grid"]["C"] = []
+    bad["candidates"][1]["search"]["random"]["params"]["max_depth"] = [[1, 2]]
+    bad["candidates"][1]["search"]["random"]["params"]["max_features"] = {"low": 1.0, "high": 0.5}
+    bad["candidates"][1]["colour"] = "red"
+    del bad["label"]
+    problems = _problems(json.dumps(bad))
+    assert set(problems) == {
+        "problem_type",
+        "split.test_fraction",
+        "candidates[0].search.grid.C",
+        "candidates[1].search.random.params.max_depth",
+        "candidates[1].search.random.params.max_features",
+        "candidates[1].colour",
+        "label",
+    }, problems
+    assert "binary" in problems["problem_type"] and problems["label"] == "required field missing"
+    assert "low must be less than high" in problems["candidates[1].search.random.params.max_features"]
+
+
+def test_combinations_are_checked_against_the_problem_type() -> None:
+    bad = yaml.safe_load(EXAMPLE)
+    bad["selection_metric"] = "rmse"
+    bad["quality_gates"]["absolute"]["r2"] = {"min": 0.1}
+    bad["candidates"].append({"name": "lin", "estimator": "linear_regression"})
+    bad["candidates"].append({"name": "logreg", "estimator": "logistic_regression"})
+    bad["candidates"][0]["params"]["random_state"] = 3
+    bad["candidates"][0]["params"]["C"] = 1.0
+    bad["candidates"][1]["search"]["random"]["params"]["max_dept"] = [3]
+    bad["features"] = ["age", "churned", "age"]
+    problems = _problems(yaml.safe_dump(bad))
+    assert "not a binary metric" in problems["selection_metric"]
+    assert "not a binary metric" in problems["quality_gates.absolute.r2"]
+    assert "not a binary estimator" in problems["candidates[2].estimator"]
+    assert "duplicate" in problems["candidates[3].name"]
+    assert "set by the platform" in problems["candidates[0].params.random_state"]
+    assert "also fixed" in problems["candidates[0].search.grid.C"]
+    assert "unknown parameter of random_forest" in problems["candidates[1].search.random.params.max_dept"]
+    assert "is the label" in problems["features[1]"] and "twice" in problems["features[2]"]
+
+
+def test_yaml_pitfalls_are_refused_clearly() -> None:
+    assert "duplicate key 'label'" in _problems("dataset: d\nlabel: a\nlabel: b\n")[""]
+    assert "mapping" in _problems("- just\n- a list\n")[""]
+    problems = _problems(EXAMPLE.replace("params: {max_iter: 1000}", "params: {max_iter: [1000]}"))
+    assert "must be a string, number, boolean or null" in problems["candidates[0].params.max_iter"]
+
+
+@pytest.mark.parametrize("problem_type", ["binary", "multiclass", "regression"])
+def test_the_default_config_is_valid_and_has_four_candidates(problem_type: str) -> None:
+    config = default_config("sales", "y", problem_type)  # type: ignore[arg-type]
+    assert len(config.candidates) == 4
+    assert load_training_config(json.dumps(config.model_dump(mode="json"))) == config
+    jsonschema.validate(config.model_dump(mode="json", exclude_none=True), json.loads(SCHEMA_PATH.read_text()))
+
+
+def test_metric_directions() -> None:
+    assert higher_is_better("roc_auc") and higher_is_better("r2")
+    assert not higher_is_better("log_loss") and not higher_is_better("rmse")
+
+
+def test_the_published_schema_is_current_and_validates_the_example() -> None:
+    assert SCHEMA_PATH.read_text() == render(), (
+        "schemas/training-config.schema.json is stale; regenerate it with\n"
+        "  python -m mlops.training.schema > schemas/training-config.schema.json"
+    )
+    schema = json.loads(SCHEMA_PATH.read_text())
+    jsonschema.validate(yaml.load(EXAMPLE, Loader=yaml.SafeLoader) | {"split": {"seed": 1}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"dataset": "d", "problem_type": "binary", "label": "y", "candidates": [], "x": 1}, schema)
+
+
+def test_the_light_modules_do_not_load_scikit_learn() -> None:
+    """Serving and drift import the feature recipe, the profile and the config without the training layer."""
+    code = (
+        "import sys, mlops.training as t; from mlops.training import features, profile, config, signature;"
+        "t.FeatureSpec; t.ks_statistic; t.load_training_config;"
+        "heavy = ('sklearn', 'scipy', 'onnx', 'skl2onnx', 'onnxruntime');"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "functions"), str(ROOT)])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, env=env, timeout=120)
+    assert out.stdout.decode().strip() == "[]"
+
+
+def test_the_package_exports_the_step_functions_not_their_modules() -> None:
+    """`prepare` and `signature` are both modules and functions: the package must give the functions."""
+    import inspect
+
+    import mlops.training as training
+    import mlops.training.prepare
+    import mlops.training.signature  # noqa: F401
+
+    for name in training.__all__:
+        assert not inspect.ismodule(getattr(training, name)), name
+    assert inspect.isfunction(training.prepare) and inspect.isfunction(training.signature)
+
+
+def test_the_parameter_table_matches_scikit_learn() -> None:
+    from mlops.training.candidates import _ESTIMATORS
+
+    for key, cls in _ESTIMATORS.items():
+        actual = set(cls().get_params())
+        configurable = set(ESTIMATOR_PARAMS[key])
+        assert configurable | (actual & (set(RESERVED_PARAMS) | set(UNSUPPORTED_PARAMS))) == actual, key
