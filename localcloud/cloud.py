@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -96,6 +97,9 @@ class LocalCloud:
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         endpoint = f"http://127.0.0.1:{port}"
+        # moto's own service-to-service calls (Step Functions invoking Lambda) go to MOTO_PORT.
+        previous_port = os.environ.get("MOTO_PORT")
+        os.environ["MOTO_PORT"] = str(port)
         try:
             _apply_server_config(endpoint)
             cloud = cls._start(AwsSession(region=region, endpoint_url=endpoint), inbox_path, inbox_stream, clock)
@@ -105,6 +109,10 @@ class LocalCloud:
                 cloud._stop()
         finally:
             server.stop()
+            if previous_port is None:
+                os.environ.pop("MOTO_PORT", None)
+            else:
+                os.environ["MOTO_PORT"] = previous_port
 
     @classmethod
     def _start(

@@ -73,7 +73,7 @@ def contract_check(args: argparse.Namespace) -> int:
             f"REJECTED {args.data}: {problem.message}",
         )
         return EXIT_REJECTED
-    report = validate(frame, contract)
+    report = validate(frame, contract, file_name=args.data.name)
     _emit(args, json.loads(report.to_json()), report.summary())
     return EXIT_OK if report.accepted else EXIT_REJECTED
 
@@ -105,6 +105,29 @@ def contract_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def config_deploy(args: argparse.Namespace) -> int:
+    from mlops.training.config import load_training_config
+
+    paths: list[Path] = args.paths or sorted(Path("configs").glob("*.y*ml"))
+    if not paths:
+        raise CommandError("no training configs given and none in ./configs")
+    configs = [(path, load_training_config(path.read_text(), source=str(path))) for path in paths]
+    target = _target(args)
+    bucket = target.output("ArtifactsBucketName")
+    s3 = target.client("s3")
+    deployed = []
+    for path, config in configs:
+        key = f"configs/{config.dataset}{path.suffix}"
+        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType="application/yaml")
+        deployed.append({"dataset": config.dataset, "key": key})
+    _emit(
+        args,
+        {"deployed": deployed},
+        "\n".join(f"deployed training config for '{d['dataset']}' to s3://{bucket}/{d['key']}" for d in deployed),
+    )
+    return EXIT_OK
+
+
 # -- upload -----------------------------------------------------------------------------------
 def upload(args: argparse.Namespace) -> int:
     target = _target(args)
@@ -132,6 +155,61 @@ def upload(args: argparse.Namespace) -> int:
             return EXIT_REJECTED if outcome["status"] == "rejected" else EXIT_OK
         time.sleep(0.5)
     raise CommandError(f"no outcome for {key} after {args.timeout:g} s; is the ingest function deployed?")
+
+
+# -- train ------------------------------------------------------------------------------------
+def train(args: argparse.Namespace) -> int:
+    """Start the pipeline and follow it state by state until it ends."""
+    import re
+    import uuid
+
+    target = _target(args)
+    sfn = target.client("stepfunctions")
+    request: dict[str, Any] = {"dataset": args.dataset, "reason": args.reason}
+    if args.dataset_version:
+        request["dataset_version"] = args.dataset_version
+    name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{args.dataset}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}")
+    execution_arn = sfn.start_execution(
+        stateMachineArn=target.output("TrainingStateMachineArn"), name=name[:80], input=json.dumps(request)
+    )["executionArn"]
+    if not args.json:
+        print(f"started training run {name} for dataset {args.dataset}")
+    seen = 0
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        for event in history[seen:]:
+            entered = event.get("stateEnteredEventDetails")
+            if entered and not args.json:
+                print(f"  {time.strftime('%H:%M:%S')}  {entered['name']}")
+        seen = len(history)
+        execution = sfn.describe_execution(executionArn=execution_arn)
+        if execution["status"] != "RUNNING":
+            return _training_outcome(args, target, execution, name)
+        time.sleep(1.0)
+    raise CommandError(f"run {name} still running after {args.timeout:g} s; follow it with the AWS console or CLI")
+
+
+def _training_outcome(args: argparse.Namespace, target: Target, execution: dict[str, Any], run_id: str) -> int:
+    table = target.resource("dynamodb").Table(target.output("RegistryTableName"))
+    run = table.get_item(Key={"pk": f"RUN#{run_id}", "sk": "META"}).get("Item", {})
+    document = {
+        "run_id": run_id,
+        "execution_status": execution["status"],
+        "run_status": run.get("status"),
+        "model": run.get("model"),
+        "version": int(run["version"]) if run.get("version") is not None else None,
+        "failure_reason": run.get("failure_reason"),
+    }
+    if execution["status"] == "SUCCEEDED":
+        output = json.loads(execution.get("output") or "{}")
+        registration = output.get("registration", {})
+        document.update({"status": registration.get("status"), "promoted": registration.get("promoted")})
+        text = registration.get("message", f"run {run_id} succeeded")
+    else:
+        text = f"run {run_id} {execution['status']}: {run.get('failure_reason') or execution.get('cause', '')}"
+    _emit(args, document, text)
+    return EXIT_OK if execution["status"] == "SUCCEEDED" and document.get("status") != "rejected" else EXIT_REJECTED
 
 
 # -- wiring -----------------------------------------------------------------------------------
@@ -168,22 +246,40 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("paths", type=Path, nargs="*")
     deploy.set_defaults(run=contract_deploy)
 
+    config = commands.add_parser("config", help="deploy training configs")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    config_deployer = config_commands.add_parser(
+        "deploy", parents=[common, deployment], help="upload training configs (default ./configs/*) after checking them"
+    )
+    config_deployer.add_argument("paths", type=Path, nargs="*")
+    config_deployer.set_defaults(run=config_deploy)
+
     up = commands.add_parser("upload", parents=[common, deployment], help="upload a data file for a dataset")
     up.add_argument("file", type=Path)
     up.add_argument("--dataset", required=True)
     up.add_argument("--wait", action="store_true", help="wait for the validation outcome and print it")
     up.add_argument("--timeout", type=float, default=120.0)
     up.set_defaults(run=upload)
+
+    trainer = commands.add_parser(
+        "train", parents=[common, deployment], help="start the training pipeline for a dataset and follow it to the end"
+    )
+    trainer.add_argument("--dataset", required=True)
+    trainer.add_argument("--dataset-version", help="a dataset version hash (default: the newest)")
+    trainer.add_argument("--reason", default="requested from the command line")
+    trainer.add_argument("--timeout", type=float, default=900.0)
+    trainer.set_defaults(run=train)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from mlops.contracts import ContractError
+    from mlops.training.config import ConfigError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (CommandError, TargetError, ContractError, OSError) as error:
+    except (CommandError, TargetError, ContractError, ConfigError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
 

@@ -120,7 +120,7 @@ def process_upload(upload: Upload, services: IngestionServices) -> IngestionOutc
         problem_report = _problem_report(upload, problem.code, problem.message, contract_version=contract.version)
         return _finish(upload, services, _reject(upload, services, report_base, problem_report))
 
-    report = validate(frame, contract)
+    report = validate(frame, contract, file_name=upload.filename)
     report_document = json.loads(report.to_json())
     report_document["source"] = {"bucket": upload.bucket, "key": upload.key, "version_id": upload.version_id}
     summary = report.summary()

@@ -32,6 +32,10 @@ UTF8_BOM = b"\xef\xbb\xbf"
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.gzip")
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 _UTF8_CHUNK = 1 << 22
+# CSV is parsed by worker threads; with malloc, what they free is reused by the conversion to pandas
+# and trimmed back to the OS, where Arrow's default allocator keeps it per thread (peak 2.4x the
+# frame instead of 1.9x for 1M x 20).
+_CSV_POOL = pa.system_memory_pool()
 _RAGGED_EXAMPLES = 3
 
 FileFormat = Literal["csv", "parquet"]
@@ -102,8 +106,7 @@ def _read_parquet(data: bytes, filename: str, contract: DataContract | None) -> 
         )
     specs = {c.name: c for c in contract.columns} if contract is not None else {}
     try:
-        parquet = pq.ParquetFile(pa.BufferReader(data))
-        schema = parquet.schema_arrow
+        schema = pq.ParquetFile(pa.BufferReader(data)).schema_arrow
         # Text declared as a category is read as a dictionary: smaller, and checked once per category.
         dictionary = [
             f.name
@@ -112,7 +115,8 @@ def _read_parquet(data: bytes, filename: str, contract: DataContract | None) -> 
             and specs[f.name].type.value == "category"
             and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
         ]
-        table = parquet.read(use_threads=True, read_dictionary=dictionary or None)
+        parquet = pq.ParquetFile(pa.BufferReader(data), read_dictionary=dictionary or None)
+        table = parquet.read(use_threads=True)
     except (pa.ArrowException, OSError, ValueError, TypeError, IndexError) as exc:
         raise FileProblem("corrupt_parquet", f"{filename!r} is a corrupt Parquet file: {exc}") from None
     _check_names(table.column_names)
@@ -226,7 +230,9 @@ def _read_csv(data: bytes, filename: str, contract: DataContract | None) -> pa.T
     buffer = pa.py_buffer(data)
     read, parse, convert = _options(data, declared)
     try:
-        table = pcsv.read_csv(buffer, read_options=read, parse_options=parse, convert_options=convert)
+        table = pcsv.read_csv(
+            buffer, read_options=read, parse_options=parse, convert_options=convert, memory_pool=_CSV_POOL
+        )
         fallback = False
     except pa.ArrowInvalid as exc:
         fallback = True
@@ -239,7 +245,9 @@ def _read_csv(data: bytes, filename: str, contract: DataContract | None) -> pa.T
         as_text = {n: t if t == pa.string() or pa.types.is_dictionary(t) else pa.string() for n, t in declared.items()}
         as_text |= {n: pa.string() for n in names if n not in declared}
         read, parse, convert = _options(data, as_text)
-        table = pcsv.read_csv(buffer, read_options=read, parse_options=parse, convert_options=convert)
+        table = pcsv.read_csv(
+            buffer, read_options=read, parse_options=parse, convert_options=convert, memory_pool=_CSV_POOL
+        )
     if table.num_rows == 0:
         raise FileProblem("no_rows", f"{filename!r} has a header ({_names(table.column_names)}) but no data rows")
     return _convert_text_columns(table, specs, infer=fallback)
@@ -303,6 +311,8 @@ def _to_frame(tables: list[pa.Table]) -> pd.DataFrame:
     names = table.column_names
     columns: list[pa.ChunkedArray | None] = list(table.columns)
     del table
+    # Hand what the readers freed back to the OS before and while the columns are converted.
+    _release()
     out: dict[str, pd.Series] = {}
     for index, name in enumerate(names):
         column = columns[index]
@@ -310,13 +320,23 @@ def _to_frame(tables: list[pa.Table]) -> pd.DataFrame:
         columns[index] = None
         out[name] = _to_series(column, name)
         del column
+        if index % 4 == 3:
+            _release()
+    _release()
     return pd.DataFrame(out, copy=False)
+
+
+def _release() -> None:
+    _CSV_POOL.release_unused()
+    pa.default_memory_pool().release_unused()
 
 
 def _to_series(column: pa.ChunkedArray, name: str) -> pd.Series:
     kind = column.type
     if column.null_count and pa.types.is_integer(kind):
-        return pd.Series(column.to_pandas(types_mapper={kind: pd.Int64Dtype()}.get), name=name, copy=False)
+        mapper = {kind: pd.Int64Dtype()}.get
+        return pd.Series(column.to_pandas(types_mapper=mapper, memory_pool=_CSV_POOL), name=name, copy=False)
     if column.null_count and pa.types.is_boolean(kind):
-        return pd.Series(column.to_pandas(types_mapper={kind: pd.BooleanDtype()}.get), name=name, copy=False)
-    return pd.Series(column.to_pandas(), name=name, copy=False)
+        mapper = {kind: pd.BooleanDtype()}.get
+        return pd.Series(column.to_pandas(types_mapper=mapper, memory_pool=_CSV_POOL), name=name, copy=False)
+    return pd.Series(column.to_pandas(memory_pool=_CSV_POOL), name=name, copy=False)
