@@ -1,7 +1,7 @@
 """`make demo`: the platform deployed into the local cloud, then used the way a data team would.
 
 Each stage of the lifecycle adds its step here as the platform grows; today: deploy, inspect, call
-the API with its key, then ingest a clean file and a broken one.
+the API with its key, ingest a clean file and a broken one, then train, gate and register a model.
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ def run_demo() -> int:
             print("error: the API answered without its key")
             return 1
         _ingestion_stage(cloud, stack)
+        _training_stage(cloud, stack)
         outputs = cloud.outputs_file(LOCAL_DIR / "demo-outputs.json", api_url=gateway.url("prod") + "/")
         print(f"\nstack outputs written to {outputs.relative_to(PROJECT_ROOT)}")
     print(f"\ndemo finished in {time.perf_counter() - started:.1f} s")
@@ -140,3 +141,52 @@ def _ingestion_stage(cloud: LocalCloud, stack: DeployedStack) -> None:
             summary = s3.get_object(Bucket=quarantine, Key=obj["Key"])["Body"].read().decode()
             print("\n".join("    " + line for line in summary.splitlines()))
     print(f"  ({len(cloud.inbox.messages())} notification(s) delivered to the local inbox)")
+
+
+def _training_stage(cloud: LocalCloud, stack: DeployedStack) -> None:
+    s3 = cloud.session.client("s3")
+    sfn = cloud.session.client("stepfunctions")
+    _step("8. deploy the training config and start the training pipeline (mlops config deploy / mlops train)")
+    config = (PROJECT_ROOT / "configs" / "breast-cancer.yaml").read_bytes()
+    s3.put_object(Bucket=stack.outputs["ArtifactsBucketName"], Key="configs/breast-cancer.yaml", Body=config)
+    arn = sfn.start_execution(
+        stateMachineArn=stack.outputs["TrainingStateMachineArn"],
+        name="demo-first-model",
+        input=json.dumps({"dataset": "breast-cancer", "reason": "demo"}),
+    )["executionArn"]
+    seen, started = 0, time.perf_counter()
+    while True:
+        history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        for event in history[seen:]:
+            entered = event.get("stateEnteredEventDetails")
+            if entered:
+                print(f"  {time.perf_counter() - started:6.1f} s  {entered['name']}", flush=True)
+        seen = len(history)
+        execution = sfn.describe_execution(executionArn=arn)
+        if execution["status"] != "RUNNING":
+            break
+        time.sleep(0.3)
+    print(f"execution {execution['status']} in {time.perf_counter() - started:.1f} s")
+    table = cloud.session.client("dynamodb")
+    run = table.get_item(
+        TableName=stack.outputs["RegistryTableName"], Key={"pk": {"S": "RUN#demo-first-model"}, "sk": {"S": "META"}}
+    ).get("Item", {})
+    if execution["status"] != "SUCCEEDED":
+        print(f"  the run failed: {run.get('failure_reason', {}).get('S', execution.get('cause'))}")
+        return
+    registration = json.loads(execution["output"])["registration"]
+    print("\n".join("  " + line for line in registration["message"].splitlines()))
+    gates = json.loads(
+        s3.get_object(
+            Bucket=stack.outputs["ArtifactsBucketName"], Key=f"models/breast-cancer/runs/demo-first-model/gates.json"
+        )["Body"].read()
+    )
+    for gate in gates["results"]:
+        print(f"  {'✓' if gate['passed'] else '✗'} {gate['message']}")
+    listing = s3.list_objects_v2(
+        Bucket=stack.outputs["ArtifactsBucketName"], Prefix="models/breast-cancer/runs/demo-first-model/"
+    )
+    print("artifacts:")
+    for obj in listing.get("Contents", []):
+        if "/candidates/" not in obj["Key"]:
+            print(f"  s3://{stack.outputs['ArtifactsBucketName']}/{obj['Key']}  ({obj['Size']:,} bytes)")
