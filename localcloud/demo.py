@@ -178,7 +178,7 @@ def _training_stage(cloud: LocalCloud, stack: DeployedStack) -> None:
     print("\n".join("  " + line for line in registration["message"].splitlines()))
     gates = json.loads(
         s3.get_object(
-            Bucket=stack.outputs["ArtifactsBucketName"], Key=f"models/breast-cancer/runs/demo-first-model/gates.json"
+            Bucket=stack.outputs["ArtifactsBucketName"], Key="models/breast-cancer/runs/demo-first-model/gates.json"
         )["Body"].read()
     )
     for gate in gates["results"]:
