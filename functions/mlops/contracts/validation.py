@@ -630,9 +630,10 @@ def _examples(raw: pd.Series, mask: BoolMask) -> list[Example]:
 class _RowHasher:
     """A 64-bit hash per row, folded column by column, to find duplicate rows without comparing rows.
 
-    Typed columns are hashed from their parsed values (so "1.0" and "1" are the same value), text and
-    unparseable cells from codes by first appearance. With 64 bits, a false duplicate among a million
-    rows has a probability of about 3e-8.
+    Typed columns are hashed from their parsed values (so "1.0" and "1" are the same value). Text is
+    costly to hash, so it is folded in last and only for the rows that the other columns leave tied:
+    with one numeric or time column that varies, that is few rows or none. With 64 bits, a false
+    duplicate among a million rows has a probability of about 3e-8.
     """
 
     _NULL = np.uint64(0x9E3779B97F4A7C15)
@@ -641,43 +642,50 @@ class _RowHasher:
     def __init__(self, rows: int) -> None:
         self.hash = np.full(rows, 0x345678, dtype=np.uint64)
         self.multiplier = 1000003
-        self.count = 0
+        self.deferred: list[pd.Series] = []
 
     def add_series(self, series: pd.Series) -> None:
         if isinstance(series.dtype, pd.CategoricalDtype):
-            self._fold(_hash_codes(np.asarray(series.cat.codes.to_numpy())))
+            self._fold(self.hash, _hash_codes(np.asarray(series.cat.codes.to_numpy())))
         elif isinstance(series.dtype, np.dtype) and series.dtype.kind in "iufbM":
             values = series.to_numpy()
-            self._fold(pd.util.hash_array(values.view(np.int64) if values.dtype.kind == "M" else values))
+            self._fold(self.hash, pd.util.hash_array(values.view(np.int64) if values.dtype.kind == "M" else values))
         else:
-            codes, _ = pd.factorize(series, use_na_sentinel=True)
-            self._fold(_hash_codes(codes))
+            self.deferred.append(series)
 
     def add_view(self, view: _View, codes: npt.NDArray[np.intp] | None) -> None:
         if view.codes is not None:
-            self._fold(_hash_codes(view.codes))
-            return
-        if view.numbers is None or codes is not None:
-            if codes is None:
-                codes, _ = pd.factorize(view.raw, use_na_sentinel=True)
-            self._fold(_hash_codes(codes))
-            return
-        numbers = view.numbers
-        column = pd.util.hash_array(numbers.view(np.int64) if numbers.dtype.kind == "M" else numbers)
-        column[view.null] = self._NULL
-        if view.bad is not None:
-            bad_codes, _ = pd.factorize(view.raw[view.bad], use_na_sentinel=True)
-            column[view.bad] = _hash_codes(bad_codes) ^ self._BAD
-        self._fold(column)
+            self._fold(self.hash, _hash_codes(view.codes))
+        elif codes is not None:  # already computed for a uniqueness check: as cheap as a number
+            self._fold(self.hash, _hash_codes(codes))
+        elif view.numbers is None:
+            self.deferred.append(view.raw)
+        else:
+            numbers = view.numbers
+            column = pd.util.hash_array(numbers.view(np.int64) if numbers.dtype.kind == "M" else numbers)
+            column[view.null] = self._NULL
+            if view.bad is not None:
+                bad_codes, _ = pd.factorize(view.raw[view.bad], use_na_sentinel=True)
+                column[view.bad] = _hash_codes(bad_codes) ^ self._BAD
+            self._fold(self.hash, column)
 
-    def _fold(self, column: npt.NDArray[np.uint64]) -> None:
+    def _fold(self, target: npt.NDArray[np.uint64], column: npt.NDArray[np.uint64]) -> None:
         with np.errstate(over="ignore"):
-            self.hash ^= column
-            self.hash *= np.uint64(self.multiplier)
-        self.multiplier = (self.multiplier + 82520 + 2 * self.count) % (1 << 64)
-        self.count += 1
+            target ^= column
+            target *= np.uint64(self.multiplier)
+        self.multiplier = (self.multiplier * 3 + 82520) % (1 << 63)
 
     def digest(self) -> npt.NDArray[np.uint64]:
+        if self.deferred:
+            tied = pd.Series(self.hash, copy=False).duplicated(keep=False).to_numpy()
+            rows = np.flatnonzero(tied)
+            if rows.size:
+                subset = self.hash[rows]
+                for series in self.deferred:
+                    codes, _ = pd.factorize(series.iloc[rows], use_na_sentinel=True)
+                    self._fold(subset, _hash_codes(codes))
+                self.hash[rows] = subset
+            self.deferred = []
         return self.hash
 
 
