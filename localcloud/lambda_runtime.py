@@ -200,12 +200,12 @@ def reset() -> None:
 
     A handler module keeps its clients and caches at module level, as a Lambda container does; the
     next local cloud must cold-start it, or a client bound to the previous cloud's endpoint survives.
+    Only the handler modules are forgotten: the core they import holds no clients, and reloading it
+    would split its classes in two for anyone (a test) holding the old ones.
     """
-    roots = [str(path) for path in _runtime.code_dirs.values()] + [str(_CODE_CACHE)]
-    for name, module in list(sys.modules.items()):
-        origin = getattr(module, "__file__", None) or ""
-        if any(origin.startswith(root + os.sep) for root in roots):
-            del sys.modules[name]
+    for name in _handler_modules:
+        sys.modules.pop(name, None)
+    _handler_modules.clear()
     _zip_modules.clear()
     _runtime.code_dirs.clear()
     _runtime.supplements.clear()
@@ -396,6 +396,7 @@ def _load_handler(fn: lambda_models.LambdaFunction) -> Callable[[Any, Any], Any]
         if str(source_dir) not in sys.path:
             sys.path.insert(0, str(source_dir))
         module = importlib.import_module(module_name)
+        _handler_modules.add(module_name)
     else:
         module = _module_from_zip(fn, module_name)
     handler = getattr(module, attribute, None)
@@ -405,6 +406,7 @@ def _load_handler(fn: lambda_models.LambdaFunction) -> Callable[[Any, Any], Any]
 
 
 _zip_modules: dict[tuple[str, str], ModuleType] = {}
+_handler_modules: set[str] = set()
 
 
 def _module_from_zip(fn: lambda_models.LambdaFunction, module_name: str) -> ModuleType:

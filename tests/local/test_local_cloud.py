@@ -17,14 +17,11 @@ from localcloud.deploy import DeployedStack, DeployError, Synthesized, load_synt
 Cloud = tuple[LocalCloud, DeployedStack]
 
 
-def test_deploys_the_probe_stack_quickly_with_every_resource(probe_synth: Synthesized, tmp_path: Any) -> None:
+def test_deploys_the_probe_stack_with_every_resource(probe_synth: Synthesized, tmp_path: Any) -> None:
     with LocalCloud.in_process(inbox_path=tmp_path / "inbox.jsonl") as cloud:
-        started = time.perf_counter()
-        stack = cloud.deploy(probe_synth)
-        elapsed = time.perf_counter() - started
+        stack = cloud.deploy(probe_synth)  # how fast: `make bench` (localcloud)
         cfn = boto3.client("cloudformation")
         assert cfn.describe_stacks(StackName=stack.stack_name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
-        assert elapsed < 3.0, f"deploying took {elapsed:.2f} s"
         # Types moto's CloudFormation skips exist as a user would find them with the AWS CLI.
         alarms = boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]
         assert [a["MetricName"] for a in alarms] == ["Failures"]
