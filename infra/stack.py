@@ -14,6 +14,7 @@ from infra.constructs.ingestion import Ingestion
 from infra.constructs.layers import Layers
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.registry import Registry
+from infra.constructs.registry_api import RegistryApi
 from infra.constructs.serving import Serving
 from infra.constructs.training import Training
 from infra.settings import PlatformSettings
@@ -76,6 +77,16 @@ class MlopsPlatformStack(Stack):
             log_retention=log_retention,
         )
         self.monitoring.watch_function("Health", self.serving.health.function)
+        self.registry_api = RegistryApi(
+            self,
+            "RegistryApi",
+            models=self.serving.models,
+            registry=self.registry,
+            monitoring=self.monitoring,
+            layers=self.layers,
+            architecture=architecture,
+            log_retention=log_retention,
+        )
         self.ingestion = Ingestion(
             self,
             "Ingestion",

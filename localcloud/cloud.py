@@ -101,12 +101,14 @@ class LocalCloud:
         previous_port = os.environ.get("MOTO_PORT")
         os.environ["MOTO_PORT"] = str(port)
         try:
+            _reset_server_state(endpoint)  # moto's backends are per process, not per server
             _apply_server_config(endpoint)
             cloud = cls._start(AwsSession(region=region, endpoint_url=endpoint), inbox_path, inbox_stream, clock)
             try:
                 yield cloud
             finally:
                 cloud._stop()
+                _reset_server_state(endpoint)
         finally:
             server.stop()
             if previous_port is None:
@@ -254,6 +256,12 @@ def _ensure_port_free(port: int) -> None:
             raise LocalCloudError(
                 f"port {port} on 127.0.0.1 is busy ({exc.strerror}); stop what uses it or pick another port"
             ) from exc
+
+
+def _reset_server_state(endpoint: str) -> None:
+    import requests
+
+    requests.post(f"{endpoint}/moto-api/reset", timeout=30).raise_for_status()
 
 
 def _apply_server_config(endpoint: str) -> None:

@@ -212,6 +212,87 @@ def _training_outcome(args: argparse.Namespace, target: Target, execution: dict[
     return EXIT_OK if execution["status"] == "SUCCEEDED" and document.get("status") != "rejected" else EXIT_REJECTED
 
 
+# -- registry ---------------------------------------------------------------------------------
+def _version_line(v: dict[str, Any]) -> str:
+    metrics = ", ".join(f"{k}={val:.4g}" for k, val in (v.get("metrics") or {}).items() if isinstance(val, float))
+    return f"  v{v['version']:<4} {v['status']:<17} {v.get('created_at', '')[:19]}  {v.get('estimator', '')}  {metrics}"
+
+
+def models(args: argparse.Namespace) -> int:
+    from mlopsctl.api import call
+
+    target = _target(args)
+    if args.models_command == "list":
+        document = call(target, "GET", "/v1/models")
+        lines = [f"{m['model']:<24} latest v{m.get('latest_version')}" for m in document["models"]] or ["no models yet"]
+    elif args.models_command == "show":
+        if args.version:
+            document = call(target, "GET", f"/v1/models/{args.name}/versions/{args.version}")
+            card = document["model_card"]
+            lines = [
+                f"{card['model']} v{card['version']} ({card['status']}), {card['estimator']}",
+                f"  data: {card['training_data']['dataset']} @ {str(card['training_data']['dataset_version'])[:12]}",
+                f"  run: {card['lineage']['training_run']}, code {card['lineage']['code_version']}",
+                "  metrics: " + ", ".join(f"{k}={v}" for k, v in card["evaluation"].items()),
+                *[f"  {'✓' if g['passed'] else '✗'} {g['detail']}" for g in card["quality_gates"]],
+            ]
+        else:
+            document = call(target, "GET", f"/v1/models/{args.name}")
+            model = document["model"]
+            versions = call(target, "GET", f"/v1/models/{args.name}/versions", query={"limit": 20})["versions"]
+            aliases = ", ".join(f"{a}=v{item['version']}" for a, item in model["aliases"].items()) or "none"
+            lines = [
+                f"{args.name}: latest v{model.get('latest_version')}; aliases: {aliases}",
+                *[_version_line(v) for v in versions],
+            ]
+            document["versions"] = versions
+    elif args.models_command == "approve":
+        document = call(
+            target, "POST", f"/v1/models/{args.name}/versions/{args.version}/approve", {"reason": args.reason}
+        )
+        lines = [f"{args.name} v{args.version} approved: now registered"]
+    elif args.models_command == "archive":
+        document = call(
+            target, "POST", f"/v1/models/{args.name}/versions/{args.version}/archive", {"reason": args.reason}
+        )
+        lines = [f"{args.name} v{args.version} archived"]
+    else:  # audit
+        document = call(target, "GET", f"/v1/models/{args.name}/audit")
+        lines = [
+            f"{e['at'][:19]}  {e['actor']:<28} {e['action']:<20} {e.get('before')} -> {e.get('after')}  {e['reason']}"
+            for e in document["events"]
+        ]
+    _emit(args, document, "\n".join(lines))
+    return EXIT_OK
+
+
+def promote(args: argparse.Namespace) -> int:
+    from mlopsctl.api import call
+
+    document = call(
+        _target(args),
+        "PUT",
+        f"/v1/models/{args.name}/aliases/{args.alias}",
+        {"version": args.version, "reason": args.reason},
+    )
+    alias = document["alias"]
+    _emit(args, document, f"{args.name} {args.alias}: v{alias.get('previous_version')} -> v{alias['version']}")
+    return EXIT_OK
+
+
+def rollback(args: argparse.Namespace) -> int:
+    from mlopsctl.api import call
+
+    document = call(
+        _target(args), "POST", f"/v1/models/{args.name}/rollback", {"reason": args.reason, "alias": args.alias}
+    )
+    alias = document["alias"]
+    _emit(
+        args, document, f"{args.name} {args.alias} rolled back: v{alias.get('previous_version')} -> v{alias['version']}"
+    )
+    return EXIT_OK
+
+
 # -- wiring -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -269,16 +350,53 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--reason", default="requested from the command line")
     trainer.add_argument("--timeout", type=float, default=900.0)
     trainer.set_defaults(run=train)
+
+    registry = commands.add_parser("models", help="the model registry: list, show, approve, archive, audit")
+    registry_commands = registry.add_subparsers(dest="models_command", required=True)
+    registry_commands.add_parser("list", parents=[common, deployment], help="every model").set_defaults(run=models)
+    show = registry_commands.add_parser(
+        "show", parents=[common, deployment], help="a model's aliases and versions, or one version's model card"
+    )
+    show.add_argument("name")
+    show.add_argument("--version", type=int)
+    show.set_defaults(run=models)
+    for verb in ("approve", "archive"):
+        sub = registry_commands.add_parser(verb, parents=[common, deployment], help=f"{verb} a version")
+        sub.add_argument("name")
+        sub.add_argument("version", type=int)
+        sub.add_argument("--reason", required=True)
+        sub.set_defaults(run=models)
+    history = registry_commands.add_parser("audit", parents=[common, deployment], help="who changed what, and why")
+    history.add_argument("name")
+    history.set_defaults(run=models)
+
+    promoter = commands.add_parser("promote", parents=[common, deployment], help="point an alias at a version")
+    promoter.add_argument("name")
+    promoter.add_argument("version", type=int)
+    promoter.add_argument("--alias", default="champion")
+    promoter.add_argument("--reason", required=True)
+    promoter.set_defaults(run=promote)
+    roller = commands.add_parser(
+        "rollback", parents=[common, deployment], help="point an alias back at the version it replaced"
+    )
+    roller.add_argument("name")
+    roller.add_argument("--alias", default="champion")
+    roller.add_argument("--reason", required=True)
+    roller.set_defaults(run=rollback)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from mlops.contracts import ContractError
     from mlops.training.config import ConfigError
+    from mlopsctl.api import ApiError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
+    except ApiError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_REJECTED if error.status == 409 else EXIT_ERROR
     except (CommandError, TargetError, ContractError, ConfigError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR

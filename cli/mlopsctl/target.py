@@ -36,6 +36,15 @@ class Target:
             self._session = boto3.session.Session(region_name=self.region)
         return self._session.resource(service, endpoint_url=self.endpoint_url)
 
+    def credentials(self) -> Any:
+        """The credentials the AWS calls use, for signing API requests."""
+        if self._session is None:
+            self._session = boto3.session.Session(region_name=self.region)
+        credentials = self._session.get_credentials()
+        if credentials is None:
+            raise TargetError("no AWS credentials found: the registry API needs signed requests")
+        return credentials.get_frozen_credentials()
+
     def output(self, name: str) -> str:
         try:
             return self.outputs[name]

@@ -119,11 +119,13 @@ def run_pk(run_id: str) -> str:
 
 
 def _audit_item(name: str, at: str, action: str, actor: str, reason: str, before: Any, after: Any) -> dict[str, Any]:
+    import time
     import uuid
 
     return {
         "pk": model_pk(name),
-        "sk": f"AUDIT#{at}#{uuid.uuid4().hex[:12]}",
+        # `at` orders events; the clock's nanoseconds order events given the same `at`.
+        "sk": f"AUDIT#{at}#{time.time_ns():020d}#{uuid.uuid4().hex[:8]}",
         "kind": "audit",
         "model": name,
         "at": at,
@@ -133,6 +135,28 @@ def _audit_item(name: str, at: str, action: str, actor: str, reason: str, before
         "before": before,
         "after": after,
     }
+
+
+def _page(response: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    import base64
+    import json as _json
+
+    key = response.get("LastEvaluatedKey")
+    token = base64.urlsafe_b64encode(_json.dumps(key, default=str).encode()).decode() if key else None
+    return [dict(i) for i in response.get("Items", [])], token
+
+
+def _start_key(token: str | None) -> dict[str, Any]:
+    import base64
+    import binascii
+    import json as _json
+
+    if not token:
+        return {}
+    try:
+        return {"ExclusiveStartKey": _json.loads(base64.urlsafe_b64decode(token.encode()))}
+    except (binascii.Error, ValueError) as error:
+        raise RegistryError("invalid", "next_token is not one this API returned") from error
 
 
 @dataclass
@@ -358,6 +382,215 @@ class ModelRegistry:
                 "conflict", f"{alias} of {name} changed while promoting version {version}; read it again and retry"
             ) from None
         return item
+
+    def _set_status(
+        self,
+        name: str,
+        version: int,
+        *,
+        to: str,
+        allowed_from: tuple[str, ...],
+        reason: str,
+        actor: str,
+        at: str,
+        action: str,
+    ) -> dict[str, Any]:
+        current = self.get_version(name, version)
+        if current is None:
+            raise RegistryError("not_found", f"{name} has no version {version}")
+        if current["status"] not in allowed_from:
+            raise RegistryError(
+                "conflict",
+                f"{name} version {version} is {current['status']}; {action} needs {' or '.join(allowed_from)}",
+            )
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self.table.name,
+                            "Key": {"pk": model_pk(name), "sk": version_sk(version)},
+                            "UpdateExpression": "SET #s = :to, gsi1pk = :g, updated_at = :at",
+                            "ConditionExpression": "#s = :from",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": {
+                                ":to": to,
+                                ":from": current["status"],
+                                ":at": at,
+                                ":g": f"{model_pk(name)}#STATUS#{to}",
+                            },
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table.name,
+                            "Item": _audit_item(
+                                name,
+                                at,
+                                action,
+                                actor,
+                                reason,
+                                {"version": version, "status": current["status"]},
+                                {"version": version, "status": to},
+                            ),
+                        }
+                    },
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException:
+            raise RegistryError("conflict", f"{name} version {version} changed meanwhile; read it again") from None
+        return {**current, "status": to}
+
+    def list_models(self, *, limit: int = 50, next_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        response = self.table.query(
+            IndexName=GSI1, KeyConditionExpression=Key("gsi1pk").eq("MODELS"), Limit=limit, **_start_key(next_token)
+        )
+        return _page(response)
+
+    def list_versions(
+        self, name: str, *, status: str | None = None, limit: int = 50, next_token: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first; `status` uses the status index instead of filtering a scan."""
+        if status is not None:
+            if status not in VERSION_STATUSES:
+                raise RegistryError("invalid", f"status must be one of {', '.join(VERSION_STATUSES)}; got {status!r}")
+            response = self.table.query(
+                IndexName=GSI1,
+                KeyConditionExpression=Key("gsi1pk").eq(f"{model_pk(name)}#STATUS#{status}"),
+                ScanIndexForward=False,
+                Limit=limit,
+                **_start_key(next_token),
+            )
+        else:
+            response = self.table.query(
+                KeyConditionExpression=Key("pk").eq(model_pk(name)) & Key("sk").begins_with("VERSION#"),
+                ScanIndexForward=False,
+                Limit=limit,
+                **_start_key(next_token),
+            )
+        return _page(response)
+
+    def get_model(self, name: str) -> dict[str, Any]:
+        meta = self.table.get_item(Key={"pk": model_pk(name), "sk": "META"}).get("Item")
+        if meta is None:
+            raise RegistryError("not_found", f"no model named {name!r}")
+        aliases = self.table.query(
+            KeyConditionExpression=Key("pk").eq(model_pk(name)) & Key("sk").begins_with("ALIAS#")
+        ).get("Items", [])
+        return {**dict(meta), "aliases": {a["alias"]: dict(a) for a in aliases}}
+
+    def remove_alias(self, name: str, alias: str, *, reason: str, actor: str, at: str) -> None:
+        current = self.get_alias(name, alias)
+        if current is None:
+            raise RegistryError("not_found", f"{name} has no alias {alias!r}")
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self.table.name,
+                            "Key": {"pk": model_pk(name), "sk": f"ALIAS#{alias}"},
+                            "ConditionExpression": "version = :v",
+                            "ExpressionAttributeValues": {":v": current["version"]},
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table.name,
+                            "Item": _audit_item(
+                                name, at, f"remove_alias:{alias}", actor, reason, {"version": current["version"]}, None
+                            ),
+                        }
+                    },
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException:
+            raise RegistryError("conflict", f"{alias} of {name} changed meanwhile; read it again") from None
+
+    def rollback(self, name: str, *, alias: str = "champion", reason: str, actor: str, at: str) -> dict[str, Any]:
+        """Point the alias back at the version it replaced, in one call."""
+        current = self.get_alias(name, alias)
+        if current is None:
+            self_model = self.table.get_item(Key={"pk": model_pk(name), "sk": "META"}).get("Item")
+            if self_model is None:
+                raise RegistryError("not_found", f"no model named {name!r}")
+            raise RegistryError("conflict", f"{name} has no {alias} to roll back")
+        previous = current.get("previous_version")
+        if previous is None:
+            raise RegistryError(
+                "conflict", f"{name}'s {alias} (version {current['version']}) replaced no earlier version"
+            )
+        return self.set_alias(
+            name,
+            alias,
+            int(previous),
+            reason=f"rollback: {reason}",
+            actor=actor,
+            at=at,
+            expected_version=int(current["version"]),
+        )
+
+    def tag(self, name: str, version: int, tags: dict[str, str], *, actor: str, at: str) -> dict[str, Any]:
+        current = self.get_version(name, version)
+        if current is None:
+            raise RegistryError("not_found", f"{name} has no version {version}")
+        merged = {**(current.get("tags") or {}), **tags}
+        self._client.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": self.table.name,
+                        "Key": {"pk": model_pk(name), "sk": version_sk(version)},
+                        "UpdateExpression": "SET tags = :t",
+                        "ConditionExpression": "attribute_exists(pk)",
+                        "ExpressionAttributeValues": {":t": merged},
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self.table.name,
+                        "Item": _audit_item(
+                            name,
+                            at,
+                            "tag",
+                            actor,
+                            "tags changed",
+                            {"tags": current.get("tags") or {}},
+                            {"tags": merged},
+                        ),
+                    }
+                },
+            ]
+        )
+        return {**current, "tags": merged}
+
+    def approve(self, name: str, version: int, *, reason: str, actor: str, at: str) -> dict[str, Any]:
+        return self._set_status(
+            name,
+            version,
+            to="registered",
+            allowed_from=("pending_approval",),
+            reason=reason,
+            actor=actor,
+            at=at,
+            action="approve",
+        )
+
+    def archive(self, name: str, version: int, *, reason: str, actor: str, at: str) -> dict[str, Any]:
+        model = self.get_model(name)
+        holding = [a for a, item in model["aliases"].items() if int(item["version"]) == version]
+        if holding:
+            raise RegistryError("conflict", f"{name} version {version} is {', '.join(holding)}: move the alias first")
+        return self._set_status(
+            name,
+            version,
+            to="archived",
+            allowed_from=("registered", "pending_approval", "rejected"),
+            reason=reason,
+            actor=actor,
+            at=at,
+            action="archive",
+        )
 
     def audit(self, name: str, *, limit: int = 100) -> list[dict[str, Any]]:
         response = self.table.query(

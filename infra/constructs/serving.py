@@ -96,6 +96,7 @@ class Serving(Construct):
             timeout=Duration.seconds(10),
         )
         self.v1 = self.api.root.add_resource("v1")
+        self.models = self.v1.add_resource("models")
         self.v1.add_resource("health").add_method(
             "GET",
             apigw.LambdaIntegration(self.health.function),

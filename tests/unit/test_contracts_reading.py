@@ -122,7 +122,11 @@ def test_parquet_is_read_and_validated() -> None:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
     read = read_table(buffer.getvalue(), filename="people.parquet", contract=CONTRACT)
-    pd.testing.assert_frame_equal(read, frame, check_dtype=False)
+    # Text declared as category is read as a dictionary, and text holding declared dates as dates.
+    assert isinstance(read["plan"].dtype, pd.CategoricalDtype)
+    assert read["joined"].tolist() == pd.to_datetime(frame["joined"], format="%d/%m/%Y").tolist()
+    same = ["id", "name", "score", "member", "seen"]
+    pd.testing.assert_frame_equal(read[same], frame[same], check_dtype=False)
     report = validate(read, CONTRACT)
     assert report.accepted, report.summary()
 

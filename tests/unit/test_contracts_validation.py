@@ -434,3 +434,35 @@ def test_summary_reads_verdict_then_errors_then_warnings() -> None:
         "⚠ warning column 'plan' in {free, pro, enterprise}: 1 row (0.05 %) not allowed, e.g. row 4: 'gold'"
     )
     assert len(lines) == 4
+
+
+@pytest.mark.parametrize("number_type", ["int", "string"])
+def test_duplicate_rows_need_every_column_equal(number_type: str) -> None:
+    rng = np.random.default_rng(5)
+    n = 3000
+    frame = pd.DataFrame(
+        {
+            "a": rng.integers(0, 3, n),  # ties everywhere: the text columns must decide
+            "s": [f"s{i}" for i in range(n)],
+            "t": rng.choice(["p", "q"], n),
+        }
+    )
+    frame.loc[2000] = frame.loc[10]  # an exact copy: row 2001 repeats row 11
+    frame.loc[2500, ["a", "t"]] = frame.loc[20, ["a", "t"]].to_numpy()  # equal but for column s
+    if number_type == "string":
+        frame["a"] = frame["a"].astype("str")
+    spec = load_contract(
+        f"""
+dataset: dups
+version: 1
+duplicate_rows: {{value: reject, mostly: 0.999}}
+columns:
+  - {{name: a, type: {number_type}}}
+  - {{name: s, type: string}}
+  - {{name: t, type: category}}
+""",
+        source="dups.yaml",
+    )
+    r = result(validate(frame, spec), "table.duplicate_rows")
+    assert rows_and_values(r) == [(2001, "same as row 11")]
+    assert (r.unexpected_count, r.success) == (1, True)  # 1 in 3000 is within the 0.1 % tolerance

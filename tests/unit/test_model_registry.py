@@ -118,3 +118,59 @@ def test_every_change_leaves_an_audit_event(registry: ModelRegistry) -> None:
     assert len(events) == 4
     champion = registry.get_alias("m", "champion")
     assert champion is not None and (champion["version"], champion["previous_version"]) == (2, 1)
+
+
+def test_rollback_puts_the_champion_back_in_one_call(registry: ModelRegistry) -> None:
+    for run in ("r1", "r2"):
+        _register(registry, run)
+    with pytest.raises(RegistryError, match="no champion to roll back") as no_alias:
+        registry.rollback("m", reason="x", actor="t", at=AT)
+    assert no_alias.value.code == "conflict"
+    registry.set_alias("m", "champion", 1, reason="first", actor="t", at=AT)
+    with pytest.raises(RegistryError, match="replaced no earlier version"):
+        registry.rollback("m", reason="x", actor="t", at=AT)
+    registry.set_alias("m", "champion", 2, reason="better", actor="t", at=AT)
+    registry.rollback("m", reason="v2 misbehaves", actor="carol", at=AT)
+    champion = registry.get_alias("m", "champion")
+    assert champion is not None and (champion["version"], champion["previous_version"]) == (1, 2)
+    last = registry.audit("m")[-1]
+    assert (last["actor"], last["reason"], last["after"]) == ("carol", "rollback: v2 misbehaves", {"version": 1})
+    with pytest.raises(RegistryError) as unknown:
+        registry.rollback("nope", reason="x", actor="t", at=AT)
+    assert unknown.value.code == "not_found"
+
+
+def test_approval_archive_tags_and_listing(registry: ModelRegistry) -> None:
+    _register(registry, "r1")
+    _register(registry, "r2", status="pending_approval")
+    _register(registry, "r3", status="rejected")
+    with pytest.raises(RegistryError, match="pending_approval"):
+        registry.set_alias("m", "champion", 2, reason="x", actor="t", at=AT)
+    registry.approve("m", 2, reason="reviewed by the risk team", actor="dana", at=AT)
+    registry.set_alias("m", "champion", 2, reason="approved", actor="dana", at=AT)
+    with pytest.raises(RegistryError, match="is champion"):
+        registry.archive("m", 2, reason="x", actor="t", at=AT)
+    registry.archive("m", 1, reason="superseded", actor="t", at=AT)
+    with pytest.raises(RegistryError, match="approve needs pending_approval"):
+        registry.approve("m", 1, reason="x", actor="t", at=AT)
+    registry.tag("m", 2, {"team": "risk"}, actor="t", at=AT)
+    assert registry.get_version("m", 2)["tags"]["team"] == "risk"  # type: ignore[index]
+    statuses = {
+        s: [v["version"] for v in registry.list_versions("m", status=s)[0]]
+        for s in ("registered", "archived", "rejected", "pending_approval")
+    }
+    assert statuses == {"registered": [2], "archived": [1], "rejected": [3], "pending_approval": []}
+    first, token = registry.list_versions("m", limit=2)
+    second, last_token = registry.list_versions("m", limit=2, next_token=token)
+    assert [v["version"] for v in first + second] == [3, 2, 1] and last_token is None or second
+    models, _ = registry.list_models()
+    assert [m["model"] for m in models] == ["m"]
+    model = registry.get_model("m")
+    assert model["aliases"]["champion"]["version"] == 2 and model["latest_version"] == 3
+    registry.remove_alias("m", "champion", reason="pause serving", actor="t", at=AT)
+    assert registry.get_alias("m", "champion") is None
+    actions = [e["action"] for e in registry.audit("m")]
+    assert actions.count("register") == 3 and "approve" in actions and "archive" in actions
+    assert "tag" in actions and "remove_alias:champion" in actions
+    with pytest.raises(RegistryError, match="next_token"):
+        registry.list_versions("m", next_token="garbage!")

@@ -166,6 +166,13 @@ def _cell(value: Any) -> str:
     return _number(value)
 
 
+def _range(details: dict[str, Any]) -> str:
+    low, high = details.get("min"), details.get("max")
+    if low is not None and high is not None:
+        return f"in [{_number(low)}, {_number(high)}]"
+    return f"≥ {_number(low)}" if low is not None else f"≤ {_number(high)}"
+
+
 def _what(result: ExpectationResult) -> str:
     """The expectation as the contract states it, e.g. ``column 'age' min ≥ 0``."""
     d = result.details
@@ -194,7 +201,7 @@ def _what(result: ExpectationResult) -> str:
     if kind == "column.unique":
         return f"{column} unique"
     if kind == "table.row_count":
-        return f"row count in [{d.get('min', '')}, {d.get('max', '')}]"
+        return f"row count {_range(d)}"
     if kind == "table.duplicate_rows":
         return "no duplicate rows"
     if kind == "label.class_share":
@@ -203,7 +210,7 @@ def _what(result: ExpectationResult) -> str:
         stat = kind.removeprefix("distribution.")
         if stat == "quantile":
             stat = f"quantile {_number(d.get('q'))}"
-        return f"{column} {stat} in [{_number(d.get('min', '-∞'))}, {_number(d.get('max', '∞'))}]"
+        return f"{column} {stat} {_range(d)}"
     return f"{kind}{' ' + column if result.column else ''}"
 
 
@@ -234,6 +241,8 @@ def _outcome(result: ExpectationResult, rows: int) -> str:
         shown = ", ".join(f"{k!s}: {v:.3g}" for k, v in list(shares.items())[:5])
         return f"{result.unexpected_count} class(es) below ({shown})"
     if kind.startswith("distribution."):
+        if result.observed_value is None:
+            return "no values to compute it from"
         return f"observed {_number(result.observed_value)}"
     word = _FAILURE_WORDS.get(kind, "unexpected")
     noun = "rows" if result.unexpected_count != 1 else "row"

@@ -3,14 +3,18 @@
 Each column is turned once into a typed view (numbers, datetimes, Arrow text or category codes, with
 masks of null and unparseable cells); every check on it is then a numpy or Arrow kernel over the
 whole column, and examples are looked up only for a check that failed. The views are built and
-dropped one column at a time, so the extra memory stays a few columns' worth whatever the width.
+dropped a few columns at a time (one per worker thread), so the extra memory stays a few columns'
+worth whatever the width.
 """
 
 from __future__ import annotations
 
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +42,7 @@ from mlops.contracts.report import (
 )
 
 _EPSILON = 1e-12
+_MAX_WORKERS = 4
 
 
 @dataclass
@@ -97,6 +102,9 @@ def _meets(unexpected: int, total: int, mostly: float) -> bool:
     return (total - unexpected) / total >= mostly - _EPSILON
 
 
+_Part: TypeAlias = npt.NDArray[np.uint64] | pd.Series  # a column's share of the row hash, or text to fold in later
+
+
 class _Validator:
     def __init__(self, frame: pd.DataFrame, contract: DataContract) -> None:
         self.frame = frame
@@ -105,29 +113,27 @@ class _Validator:
         self.names = [str(c) for c in frame.columns]
         self.results: list[ExpectationResult] = []
         self.codes: dict[str, npt.NDArray[np.intp]] = {}
+        self.distributions: dict[str, list[DistributionExpectation]] = {}
+        for item in contract.distributions:
+            self.distributions.setdefault(item.column, []).append(item)
 
     def run(self, file_name: str) -> ValidationReport:
         self._presence()
         hasher = _RowHasher(self.rows) if self.contract.duplicate_rows.value != "allow" else None
-        distributions: dict[str, list[DistributionExpectation]] = {}
-        for item in self.contract.distributions:
-            distributions.setdefault(item.column, []).append(item)
-        for position, name in enumerate(self.names):
-            series = self.frame.iloc[:, position]
-            spec = self.contract.column(name)
-            if spec is None:
-                if hasher is not None:
-                    hasher.add_series(series)
-                continue
-            view = _view(series, spec)
-            self._column(spec, view)
-            for item in distributions.get(name, []):
-                self._distribution(item, view)
-            if name == self.contract.label and self.contract.label_min_class_share is not None:
-                self._class_share(name, view)
-            if hasher is not None:
-                hasher.add_view(view, self.codes.get(name))
-            self.codes.pop(name, None)
+        series = [self.frame.iloc[:, position] for position in range(len(self.names))]
+        jobs = [(name, column, hasher is not None) for name, column in zip(self.names, series, strict=True)]
+        del series
+        # Columns are independent and their kernels (numpy, Arrow) release the GIL: a few at a time in
+        # threads, consumed in column order, so results and the row hash do not depend on timing.
+        workers = max(1, min(len(jobs), os.cpu_count() or 1, _MAX_WORKERS))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending: deque[Future[tuple[list[ExpectationResult], _Part | None]]] = deque()
+            for job in jobs:
+                pending.append(pool.submit(self._column_job, *job))
+                if len(pending) >= workers:
+                    self._consume(pending.popleft().result(), hasher)
+            while pending:
+                self._consume(pending.popleft().result(), hasher)
         self._row_count()
         if hasher is not None:
             self._duplicates(hasher)
@@ -139,6 +145,26 @@ class _Validator:
             column_names=self.names,
             results=self.results,
         )
+
+    def _consume(self, done: tuple[list[ExpectationResult], _Part | None], hasher: _RowHasher | None) -> None:
+        results, part = done
+        self.results.extend(results)
+        if hasher is not None and part is not None:
+            hasher.add(part)
+
+    def _column_job(self, name: str, series: pd.Series, hashing: bool) -> tuple[list[ExpectationResult], _Part | None]:
+        """Every check of one column, in a validator of its own so that jobs share no mutable state."""
+        spec = self.contract.column(name)
+        if spec is None:
+            return [], _RowHasher.series_part(series) if hashing else None
+        job = _Validator(self.frame, self.contract)
+        view = _view(series, spec)
+        job._column(spec, view)
+        for item in self.distributions.get(name, []):
+            job._distribution(item, view)
+        if name == self.contract.label and self.contract.label_min_class_share is not None:
+            job._class_share(name, view)
+        return job.results, _RowHasher.view_part(view, job.codes.get(name)) if hashing else None
 
     # -- results ------------------------------------------------------------------------------------
 
@@ -244,9 +270,8 @@ class _Validator:
 
     def _duplicates(self, hasher: _RowHasher) -> None:
         check = self.contract.duplicate_rows
-        hashes = hasher.digest()
-        codes, _ = pd.factorize(hashes)
-        mask = _repeats(codes)
+        mask = hasher.repeated()
+        hashes = hasher.hash
         unexpected = int(np.count_nonzero(mask))
         examples = []
         for position in np.flatnonzero(mask)[:MAX_EXAMPLES]:
@@ -644,30 +669,35 @@ class _RowHasher:
         self.multiplier = 1000003
         self.deferred: list[pd.Series] = []
 
-    def add_series(self, series: pd.Series) -> None:
+    @staticmethod
+    def series_part(series: pd.Series) -> _Part:
         if isinstance(series.dtype, pd.CategoricalDtype):
-            self._fold(self.hash, _hash_codes(np.asarray(series.cat.codes.to_numpy())))
-        elif isinstance(series.dtype, np.dtype) and series.dtype.kind in "iufbM":
+            return _hash_codes(np.asarray(series.cat.codes.to_numpy()))
+        if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iufbM":
             values = series.to_numpy()
-            self._fold(self.hash, pd.util.hash_array(values.view(np.int64) if values.dtype.kind == "M" else values))
-        else:
-            self.deferred.append(series)
+            return _hash_values(values)
+        return series
 
-    def add_view(self, view: _View, codes: npt.NDArray[np.intp] | None) -> None:
+    @staticmethod
+    def view_part(view: _View, codes: npt.NDArray[np.intp] | None) -> _Part:
         if view.codes is not None:
-            self._fold(self.hash, _hash_codes(view.codes))
-        elif codes is not None:  # already computed for a uniqueness check: as cheap as a number
-            self._fold(self.hash, _hash_codes(codes))
-        elif view.numbers is None:
-            self.deferred.append(view.raw)
+            return _hash_codes(view.codes)
+        if codes is not None:  # already computed for a uniqueness check: as cheap as a number
+            return _hash_codes(codes)
+        if view.numbers is None:
+            return view.raw
+        column = _hash_values(view.numbers)
+        column[view.null] = _RowHasher._NULL
+        if view.bad is not None:
+            bad_codes, _ = pd.factorize(view.raw[view.bad], use_na_sentinel=True)
+            column[view.bad] = _hash_codes(bad_codes) ^ _RowHasher._BAD
+        return column
+
+    def add(self, part: _Part) -> None:
+        if isinstance(part, pd.Series):
+            self.deferred.append(part)
         else:
-            numbers = view.numbers
-            column = pd.util.hash_array(numbers.view(np.int64) if numbers.dtype.kind == "M" else numbers)
-            column[view.null] = self._NULL
-            if view.bad is not None:
-                bad_codes, _ = pd.factorize(view.raw[view.bad], use_na_sentinel=True)
-                column[view.bad] = _hash_codes(bad_codes) ^ self._BAD
-            self._fold(self.hash, column)
+            self._fold(self.hash, part)
 
     def _fold(self, target: npt.NDArray[np.uint64], column: npt.NDArray[np.uint64]) -> None:
         with np.errstate(over="ignore"):
@@ -675,18 +705,30 @@ class _RowHasher:
             target *= np.uint64(self.multiplier)
         self.multiplier = (self.multiplier * 3 + 82520) % (1 << 63)
 
-    def digest(self) -> npt.NDArray[np.uint64]:
-        if self.deferred:
-            tied = pd.Series(self.hash, copy=False).duplicated(keep=False).to_numpy()
-            rows = np.flatnonzero(tied)
-            if rows.size:
-                subset = self.hash[rows]
-                for series in self.deferred:
-                    codes, _ = pd.factorize(series.iloc[rows], use_na_sentinel=True)
-                    self._fold(subset, _hash_codes(codes))
-                self.hash[rows] = subset
-            self.deferred = []
-        return self.hash
+    def repeated(self) -> BoolMask:
+        """Rows equal to an earlier row. Only rows tied on the cheap columns get their text hashed."""
+        codes, _ = pd.factorize(self.hash)
+        counts = np.bincount(codes)
+        if counts.size == 0 or counts.max() <= 1:
+            return np.zeros(self.hash.size, dtype=np.bool_)
+        if not self.deferred:
+            return _repeats(codes)
+        rows = np.flatnonzero(counts[codes] > 1)
+        subset = self.hash[rows]
+        for series in self.deferred:
+            text_codes, _ = pd.factorize(series.iloc[rows], use_na_sentinel=True)
+            self._fold(subset, _hash_codes(text_codes))
+        self.hash[rows] = subset
+        self.deferred = []
+        subset_codes, _ = pd.factorize(subset)
+        mask = np.zeros(self.hash.size, dtype=np.bool_)
+        mask[rows] = _repeats(subset_codes)  # rows are in file order, so "earlier" is kept
+        return mask
+
+
+def _hash_values(values: npt.NDArray[Any]) -> npt.NDArray[np.uint64]:
+    data = values.view(np.int64) if values.dtype.kind == "M" else values
+    return np.asarray(pd.util.hash_array(data), dtype=np.uint64)
 
 
 def _hash_codes(codes: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.uint64]:

@@ -1,0 +1,49 @@
+"""Calls to the platform's HTTPS API, signed with SigV4 for the IAM-authorized registry routes."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+
+from mlopsctl.target import Target
+
+
+class ApiError(RuntimeError):
+    """The API answered with an error; `status` and `code` come from its JSON error body."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+def call(
+    target: Target, method: str, path: str, body: dict[str, Any] | None = None, query: dict[str, Any] | None = None
+) -> Any:
+    """One signed request to `<ApiUrl>v1/...`; raises ApiError with the API's own message."""
+    base = target.output("ApiUrl").rstrip("/")
+    params = {k: v for k, v in (query or {}).items() if v is not None}
+    url = f"{base}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"content-type": "application/json"} if data is not None else {}
+    request = AWSRequest(method=method, url=url, data=data, headers=headers)
+    SigV4Auth(target.credentials(), "execute-api", target.region or "us-east-1").add_auth(request)
+    prepared = urllib.request.Request(url, data=data, method=method, headers=dict(request.headers.items()))
+    try:
+        with urllib.request.urlopen(prepared, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        payload = error.read()
+        try:
+            detail = json.loads(payload)
+        except json.JSONDecodeError:
+            raise ApiError(error.code, "http_error", payload.decode(errors="replace")[:500]) from None
+        err = detail.get("error") if isinstance(detail, dict) else None
+        if isinstance(err, dict):
+            raise ApiError(error.code, str(err.get("code")), str(err.get("message"))) from None
+        raise ApiError(error.code, "http_error", str(detail.get("message", detail))) from None

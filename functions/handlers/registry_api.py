@@ -1,0 +1,175 @@
+"""The registry REST API (IAM-authorized): list and inspect models, promote, roll back, approve, audit.
+
+No `from __future__ import annotations`: the event handler reads route annotations at run time.
+"""
+
+import os
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
+
+from mlops.registry_table import ModelRegistry, RegistryError
+from mlops.registry_views import model_card, plain
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+app = APIGatewayRestResolver(enable_validation=True)
+_registry = ModelRegistry(boto3.resource("dynamodb").Table(os.environ["REGISTRY_TABLE"]))
+
+NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+ALIAS = r"^[a-z][a-z0-9_-]{0,31}$"
+STATUS_BY_CODE = {"invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
+
+
+class AliasChange(BaseModel):
+    version: int = Field(ge=1)
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class Reason(BaseModel):
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class Rollback(BaseModel):
+    reason: str = Field(min_length=3, max_length=500)
+    alias: str = Field(default="champion", pattern=ALIAS)
+
+
+class Tags(BaseModel):
+    tags: dict[str, str] = Field(min_length=1, max_length=50)
+
+
+def _error(status: int, code: str, message: str) -> Response[Any]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": {"code": code, "message": message}},
+    )
+
+
+@app.exception_handler(RegistryError)  # type: ignore[untyped-decorator]
+def _registry_error(error: RegistryError) -> Response[Any]:
+    return _error(STATUS_BY_CODE.get(error.code, 400), error.code, error.message)
+
+
+@app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+def _invalid_request(error: RequestValidationError) -> Response[Any]:
+    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+    return _error(400, "invalid", problems or "the request is not valid")
+
+
+@app.not_found
+def _no_route(error: NotFoundError) -> Response[Any]:
+    return _error(404, "not_found", f"no route {app.current_event.http_method} {app.current_event.path}")
+
+
+def _actor() -> str:
+    identity = app.current_event.request_context.identity
+    return identity.user_arn or identity.caller or "unknown"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@app.get("/v1/models")
+def list_models(
+    limit: Annotated[int, Query(ge=1, le=100)] = 50, next_token: Annotated[str | None, Query()] = None
+) -> dict[str, Any]:
+    models, token = _registry.list_models(limit=limit, next_token=next_token)
+    return {"models": plain(models), "next_token": token}
+
+
+@app.get("/v1/models/<name>")
+def get_model(name: Annotated[str, Path(pattern=NAME)]) -> dict[str, Any]:
+    return {"model": plain(_registry.get_model(name))}
+
+
+@app.get("/v1/models/<name>/versions")
+def list_versions(
+    name: Annotated[str, Path(pattern=NAME)],
+    status: Annotated[str | None, Query()] = None,
+    tag: Annotated[str | None, Query(description="key=value")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    next_token: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
+    _registry.get_model(name)  # 404 for an unknown model, not an empty list
+    versions, token = _registry.list_versions(name, status=status, limit=limit, next_token=next_token)
+    if tag:
+        key, _, value = tag.partition("=")
+        versions = [v for v in versions if (v.get("tags") or {}).get(key) == value]
+    return {"versions": plain(versions), "next_token": token}
+
+
+@app.get("/v1/models/<name>/versions/<version>")
+def get_version(name: Annotated[str, Path(pattern=NAME)], version: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+    record = _registry.get_version(name, version)
+    if record is None:
+        raise RegistryError("not_found", f"{name} has no version {version}")
+    return {"version": plain(record), "model_card": model_card(record)}
+
+
+@app.put("/v1/models/<name>/aliases/<alias>")
+def set_alias(
+    name: Annotated[str, Path(pattern=NAME)], alias: Annotated[str, Path(pattern=ALIAS)], change: AliasChange
+) -> dict[str, Any]:
+    item = _registry.set_alias(name, alias, change.version, reason=change.reason, actor=_actor(), at=_now())
+    logger.info("alias set", model=name, alias=alias, version=change.version, actor=_actor())
+    return {"alias": plain(item)}
+
+
+@app.delete("/v1/models/<name>/aliases/<alias>")
+def remove_alias(
+    name: Annotated[str, Path(pattern=NAME)],
+    alias: Annotated[str, Path(pattern=ALIAS)],
+    reason: Annotated[str, Query(min_length=3)],
+) -> dict[str, Any]:
+    _registry.remove_alias(name, alias, reason=reason, actor=_actor(), at=_now())
+    return {"removed": alias}
+
+
+@app.post("/v1/models/<name>/rollback")
+def rollback(name: Annotated[str, Path(pattern=NAME)], request: Rollback) -> dict[str, Any]:
+    item = _registry.rollback(name, alias=request.alias, reason=request.reason, actor=_actor(), at=_now())
+    return {"alias": plain(item)}
+
+
+@app.post("/v1/models/<name>/versions/<version>/approve")
+def approve(
+    name: Annotated[str, Path(pattern=NAME)], version: Annotated[int, Path(ge=1)], request: Reason
+) -> dict[str, Any]:
+    return {"version": plain(_registry.approve(name, version, reason=request.reason, actor=_actor(), at=_now()))}
+
+
+@app.post("/v1/models/<name>/versions/<version>/archive")
+def archive(
+    name: Annotated[str, Path(pattern=NAME)], version: Annotated[int, Path(ge=1)], request: Reason
+) -> dict[str, Any]:
+    return {"version": plain(_registry.archive(name, version, reason=request.reason, actor=_actor(), at=_now()))}
+
+
+@app.put("/v1/models/<name>/versions/<version>/tags")
+def tag(name: Annotated[str, Path(pattern=NAME)], version: Annotated[int, Path(ge=1)], request: Tags) -> dict[str, Any]:
+    return {"version": plain(_registry.tag(name, version, request.tags, actor=_actor(), at=_now()))}
+
+
+@app.get("/v1/models/<name>/audit")
+def audit(name: Annotated[str, Path(pattern=NAME)], limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+    _registry.get_model(name)
+    return {"events": plain(_registry.audit(name, limit=limit))}
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,48 @@
+"""How registry records are shown to people and programs: plain JSON, and the model card."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+_INTERNAL_KEYS = {"pk", "sk", "gsi1pk", "gsi1sk", "kind"}
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB's Decimals as ints or floats, and the table's key attributes left out."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items() if k not in _INTERNAL_KEYS}
+    if isinstance(value, list | tuple | set):
+        return [plain(v) for v in value]
+    return value
+
+
+def model_card(version: dict[str, Any]) -> dict[str, Any]:
+    """The facts a reviewer needs about one version, assembled from its record (never stored twice)."""
+    record = plain(version)
+    gates = record.get("gates") or {}
+    return {
+        "model": record.get("model"),
+        "version": record.get("version"),
+        "status": record.get("status"),
+        "created_at": record.get("created_at"),
+        "estimator": record.get("estimator"),
+        "parameters": record.get("params", {}),
+        "training_data": {"dataset": record.get("dataset"), "dataset_version": record.get("dataset_version")},
+        "lineage": {
+            "training_run": record.get("run_id"),
+            "code_version": record.get("code_version"),
+            "compared_with_champion": record.get("parent_version"),
+        },
+        "evaluation": record.get("metrics", {}),
+        "quality_gates": [
+            {"gate": g.get("name"), "passed": g.get("passed"), "detail": g.get("message")}
+            for g in gates.get("results", [])
+        ],
+        "onnx_parity": record.get("parity", {}),
+        "latency_ms": record.get("latency_ms", {}),
+        "artifacts": record.get("artifacts", {}),
+        "tags": record.get("tags", {}),
+    }
