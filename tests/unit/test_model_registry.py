@@ -161,7 +161,7 @@ def test_approval_archive_tags_and_listing(registry: ModelRegistry) -> None:
     }
     assert statuses == {"registered": [2], "archived": [1], "rejected": [3], "pending_approval": []}
     first, token = registry.list_versions("m", limit=2)
-    second, last_token = registry.list_versions("m", limit=2, next_token=token)
+    second, _ = registry.list_versions("m", limit=2, next_token=token)
     assert ([v["version"] for v in first], [v["version"] for v in second]) == ([3, 2], [1])
     assert token is not None
     models, _ = registry.list_models()
