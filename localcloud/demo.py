@@ -88,6 +88,7 @@ def run_demo() -> int:
             return 1
         _ingestion_stage(cloud, stack)
         _training_stage(cloud, stack)
+        _registry_stage(cloud, stack, gateway.url("prod") + "/")
         outputs = cloud.outputs_file(LOCAL_DIR / "demo-outputs.json", api_url=gateway.url("prod") + "/")
         print(f"\nstack outputs written to {outputs.relative_to(PROJECT_ROOT)}")
     print(f"\ndemo finished in {time.perf_counter() - started:.1f} s")
@@ -190,3 +191,54 @@ def _training_stage(cloud: LocalCloud, stack: DeployedStack) -> None:
     for obj in listing.get("Contents", []):
         if "/candidates/" not in obj["Key"]:
             print(f"  s3://{stack.outputs['ArtifactsBucketName']}/{obj['Key']}  ({obj['Size']:,} bytes)")
+
+
+def _follow_training(sfn: Any, stack: DeployedStack, name: str, reason: str, *, quiet: bool = False) -> Any:
+    arn = sfn.start_execution(
+        stateMachineArn=stack.outputs["TrainingStateMachineArn"],
+        name=name,
+        input=json.dumps({"dataset": "breast-cancer", "reason": reason}),
+    )["executionArn"]
+    seen, started = 0, time.perf_counter()
+    while True:
+        history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        for event in history[seen:]:
+            entered = event.get("stateEnteredEventDetails")
+            if entered and not quiet:
+                print(f"  {time.perf_counter() - started:6.1f} s  {entered['name']}", flush=True)
+        seen = len(history)
+        execution = sfn.describe_execution(executionArn=arn)
+        if execution["status"] != "RUNNING":
+            break
+        time.sleep(0.3)
+    print(f"execution {name} {execution['status']} in {time.perf_counter() - started:.1f} s")
+    return execution
+
+
+def _registry_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str) -> None:
+    from mlopsctl.api import call
+    from mlopsctl.target import Target
+
+    target = Target({**stack.outputs, "ApiUrl": api_url}, region=cloud.session.region)
+    _step("9. retrain (a new version is gated against the champion), then read the registry over its API")
+    _follow_training(cloud.session.client("stepfunctions"), stack, "demo-retrain", "scheduled retraining", quiet=True)
+    model = call(target, "GET", "/v1/models/breast-cancer")["model"]
+    versions = call(target, "GET", "/v1/models/breast-cancer/versions")["versions"]
+    print("mlops models show breast-cancer")
+    print("  aliases: " + ", ".join(f"{a}=v{i['version']}" for a, i in model["aliases"].items()))
+    for version in versions:
+        print(
+            f"  v{version['version']}  {version['status']:<10} run {version['run_id']:<18} "
+            f"roc_auc={version['metrics'].get('roc_auc', float('nan')):.4f}"
+        )
+
+    _step("10. roll back the champion in one call (mlops rollback), and read the audit trail")
+    rolled = call(
+        target, "POST", "/v1/models/breast-cancer/rollback", {"reason": "demo: pretend v2 misbehaves in production"}
+    )["alias"]
+    print(f"champion: v{rolled['previous_version']} -> v{rolled['version']}")
+    for event in call(target, "GET", "/v1/models/breast-cancer/audit")["events"]:
+        print(
+            f"  {event['action']:<20} {str(event.get('before')):<18} -> {str(event.get('after')):<40} "
+            f"by {event['actor'][:40]}: {event['reason']}"
+        )
