@@ -239,6 +239,6 @@ def _registry_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str) -> No
     print(f"champion: v{rolled['previous_version']} -> v{rolled['version']}")
     for event in call(target, "GET", "/v1/models/breast-cancer/audit")["events"]:
         print(
-            f"  {event['action']:<20} {str(event.get('before')):<18} -> {str(event.get('after')):<40} "
+            f"  {event['action']:<20} {event.get('before')!s:<18} -> {event.get('after')!s:<40} "
             f"by {event['actor'][:40]}: {event['reason']}"
         )
