@@ -90,6 +90,7 @@ def _upload_sk(key: str, s3_version: str | None) -> str:
 #   alias:    pk MODEL#<name>, sk ALIAS#<alias> (version, previous_version for rollback)
 #   audit:    pk MODEL#<name>, sk AUDIT#<time>#<id>: who, what, why, before, after (append-only)
 #   run:      pk RUN#<run id>, sk META (gsi1: DATASET#<dataset>#RUNS by start time)
+#   drift:    pk MODEL#<name>, sk DRIFT#<checked at>: one summary row per drift check
 # ---------------------------------------------------------------------------------------------
 VERSION_STATUSES = ("registered", "pending_approval", "rejected", "archived")
 SERVABLE_STATUSES = ("registered",)
@@ -591,6 +592,34 @@ class ModelRegistry:
             at=at,
             action="archive",
         )
+
+    # -- drift results ----------------------------------------------------------------------------
+    def put_drift_result(self, name: str, version: int, checked_at: str, summary: dict[str, Any]) -> bool:
+        """One summary row per drift check (the full report stays in S3); a rerun of the same check
+        (same model and time) is a no-op."""
+        item = {
+            "pk": model_pk(name),
+            "sk": f"DRIFT#{checked_at}",
+            "kind": "drift_result",
+            "model": name,
+            "version": version,
+            "checked_at": checked_at,
+            **summary,
+        }
+        try:
+            self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def drift_results(self, name: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        """Newest first."""
+        response = self.table.query(
+            KeyConditionExpression=Key("pk").eq(model_pk(name)) & Key("sk").begins_with("DRIFT#"),
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [dict(i) for i in response.get("Items", [])]
 
     def audit(self, name: str, *, limit: int = 100) -> list[dict[str, Any]]:
         response = self.table.query(

@@ -175,3 +175,14 @@ def test_approval_archive_tags_and_listing(registry: ModelRegistry) -> None:
     assert "tag" in actions and "remove_alias:champion" in actions
     with pytest.raises(RegistryError, match="next_token"):
         registry.list_versions("m", next_token="garbage!")
+
+
+def test_drift_results_are_kept_per_check_newest_first(registry: ModelRegistry) -> None:
+    for minute in (0, 10, 5):
+        assert registry.put_drift_result(
+            "m", 1, f"2026-11-23T12:{minute:02d}:00+00:00", {"drift_share": "0.1", "dataset_drift": False}
+        )
+    assert not registry.put_drift_result("m", 1, "2026-11-23T12:10:00+00:00", {"drift_share": "0.9"})
+    results = registry.drift_results("m")
+    assert [r["checked_at"][14:16] for r in results] == ["10", "05", "00"]
+    assert results[0]["drift_share"] == "0.1", "a rerun never overwrites a recorded check"
