@@ -17,6 +17,7 @@ from typing import Any
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
 from moto.core.common_models import CloudFormationModel
+from moto.s3.models import FakeBucket
 
 from localcloud.session import AwsSession
 
@@ -457,3 +458,61 @@ class ApiGatewayModel(_LocalResource, CloudFormationModel):
             description=props.get("Description", ""),
         )
         return cls(model_name)
+
+
+# ---------------------------------------------------------------------------------------------
+# S3 buckets: moto's CloudFormation applies only encryption and tags; versioning (which the
+# ingestion path relies on to tell two uploads of one key apart), public access blocks and lifecycle
+# rules are applied here through the S3 API. Access logging is not: moto writes no access logs, and
+# it refuses the setting until the log bucket's policy (created later in the stack) exists.
+# ---------------------------------------------------------------------------------------------
+_moto_bucket_create = FakeBucket.create_from_cloudformation_json
+
+
+def _lifecycle_rule(rule: dict[str, Any], index: int) -> dict[str, Any]:
+    converted: dict[str, Any] = {
+        "ID": rule.get("Id", f"rule-{index}"),
+        "Status": rule.get("Status", "Enabled"),
+        "Filter": {"Prefix": rule.get("Prefix", "")},
+    }
+    if "ExpirationInDays" in rule:
+        converted["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "NoncurrentVersionExpiration" in rule:
+        converted["NoncurrentVersionExpiration"] = {
+            "NoncurrentDays": int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])
+        }
+    if "AbortIncompleteMultipartUpload" in rule:
+        converted["AbortIncompleteMultipartUpload"] = {
+            "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        }
+    return converted
+
+
+def _apply_bucket_properties(name: str, props: dict[str, Any], region: str) -> None:
+    s3 = _client("s3", region)
+    versioning = props.get("VersioningConfiguration")
+    if versioning:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": versioning["Status"]})
+    block = props.get("PublicAccessBlockConfiguration")
+    if block:
+        s3.put_public_access_block(
+            Bucket=name,
+            PublicAccessBlockConfiguration={k: str(v).lower() == "true" for k, v in block.items()},
+        )
+    lifecycle = props.get("LifecycleConfiguration")
+    if lifecycle and lifecycle.get("Rules"):
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=name,
+            LifecycleConfiguration={"Rules": [_lifecycle_rule(r, i) for i, r in enumerate(lifecycle["Rules"])]},
+        )
+
+
+def _create_bucket(
+    cls: Any, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
+) -> Any:
+    bucket = _moto_bucket_create.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    _apply_bucket_properties(bucket.name, _plain(cloudformation_json.get("Properties", {})), region_name)
+    return bucket
+
+
+FakeBucket.create_from_cloudformation_json = classmethod(_create_bucket)  # type: ignore[method-assign,assignment]

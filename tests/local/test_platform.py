@@ -60,3 +60,18 @@ def test_health_answers_with_the_key_and_its_powertools_metric_reaches_cloudwatc
     assert {"MetricName": "HealthChecks", "Dimensions": [{"Name": "service", "Value": "serving"}]} in [
         {"MetricName": m["MetricName"], "Dimensions": m["Dimensions"]} for m in metrics
     ]
+
+
+def test_buckets_keep_the_templates_versioning_lifecycle_and_public_access_block(platform: Platform) -> None:
+    _, stack = platform
+    s3 = boto3.client("s3")
+    for key in ("RawBucketName", "CuratedBucketName", "QuarantineBucketName", "ArtifactsBucketName"):
+        bucket = stack.outputs[key]
+        assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled", key
+        block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        assert all(block.values()), key
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=stack.outputs["RawBucketName"])["Rules"]
+    assert rules[0]["Expiration"] == {"Days": 90}
+    put = s3.put_object(Bucket=stack.outputs["RawBucketName"], Key="raw/x/a.csv", Body=b"1")
+    again = s3.put_object(Bucket=stack.outputs["RawBucketName"], Key="raw/x/a.csv", Body=b"2")
+    assert put["VersionId"] != again["VersionId"], "two uploads of one key are two versions"
