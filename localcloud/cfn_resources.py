@@ -515,4 +515,4 @@ def _create_bucket(
     return bucket
 
 
-FakeBucket.create_from_cloudformation_json = classmethod(_create_bucket)  # type: ignore[method-assign,assignment]
+FakeBucket.create_from_cloudformation_json = classmethod(_create_bucket)  # type: ignore[method-assign,assignment,arg-type]

@@ -268,15 +268,32 @@ def _s3_notification(account_id: str, event_body: Any, fn_arn: str, region_name:
     except Exception:  # S3 keeps no record of a notification to a missing function
         log.error("S3 notification to missing function %s dropped", fn_arn)
         return
-    invoke_async(fn, _s3_keys_as_aws_encodes_them(event_body))
+    invoke_async(fn, _s3_event_as_aws_sends_it(event_body, account_id))
 
 
-def _s3_keys_as_aws_encodes_them(event: Any) -> Any:
-    """moto quotes the `/` of object keys (`in%2Ffile.csv`); S3 form-encodes keys but keeps `/`."""
+_sequence = iter(range(1, 1 << 62))
+
+
+def _s3_event_as_aws_sends_it(event: Any, account_id: str) -> Any:
+    """moto quotes the `/` of object keys (`in%2Ffile.csv`) where S3 keeps it, and leaves out the
+    object's `versionId` and `sequencer`, which S3 sends and which tell two writes of one key apart."""
+    from moto.s3.models import s3_backends
+
     for record in event.get("Records", []) if isinstance(event, dict) else []:
         obj = record.get("s3", {}).get("object", {})
-        if "key" in obj:
-            obj["key"] = urllib.parse.quote_plus(urllib.parse.unquote_plus(obj["key"]), safe="/")
+        if "key" not in obj:
+            continue
+        key = urllib.parse.unquote_plus(obj["key"])
+        obj["key"] = urllib.parse.quote_plus(key, safe="/")
+        obj.setdefault("sequencer", f"{next(_sequence):016X}")
+        bucket_name = record.get("s3", {}).get("bucket", {}).get("name")
+        try:
+            stored = s3_backends[account_id]["aws"].get_object(bucket_name, key)
+        except Exception:  # deleted meanwhile, or not an object event
+            continue
+        version = getattr(stored, "version_id", None)
+        if version and version != "null":
+            obj.setdefault("versionId", version)
     return event
 
 

@@ -141,7 +141,9 @@ def upload(args: argparse.Namespace) -> int:
     table = target.resource("dynamodb").Table(target.output("RegistryTableName"))
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
-        item = table.get_item(Key={"pk": f"DATASET#{args.dataset}", "sk": f"UPLOAD#{key}#{version_id or 'null'}"})
+        if not version_id:
+            raise CommandError(f"s3://{bucket} has versioning off: uploads cannot be told apart; enable it")
+        item = table.get_item(Key={"pk": f"DATASET#{args.dataset}", "sk": f"UPLOAD#{key}#{version_id}"})
         if "Item" in item:
             outcome: dict[str, Any] = {
                 k: (int(v) if hasattr(v, "as_integer_ratio") else v) for k, v in item["Item"].items()

@@ -79,6 +79,7 @@ def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
             key=unquote_plus(record.s3.get_object.key),  # S3 form-encodes keys in events
             version_id=record.s3.get_object.version_id,
             size=record.s3.get_object.size or 0,
+            sequencer=record.s3.get_object.get("sequencer"),
         )
         try:
             outcome = process_upload(upload, _services)

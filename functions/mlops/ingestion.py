@@ -43,6 +43,7 @@ class Upload:
     key: str
     version_id: str | None = None
     size: int = 0
+    sequencer: str | None = None
 
     @property
     def dataset(self) -> str:
@@ -57,8 +58,9 @@ class Upload:
 
     @property
     def upload_id(self) -> str:
-        """Stable per uploaded object version: names its report and its quarantine copy."""
-        return self.version_id or "unversioned"
+        """Stable per upload (the S3 version; in an unversioned bucket the event's sequencer, which S3
+        makes unique per write of a key): names its report, its quarantine copy and its record."""
+        return self.version_id or (f"seq-{self.sequencer}" if self.sequencer else "unversioned")
 
 
 @dataclass
@@ -94,7 +96,7 @@ class IngestionServices:
 
 def process_upload(upload: Upload, services: IngestionServices) -> IngestionOutcome:
     dataset = upload.dataset
-    previous = services.registry.processed_upload(dataset, upload.key, upload.version_id)
+    previous = services.registry.processed_upload(dataset, upload.key, upload.upload_id)
     if previous is not None:
         return IngestionOutcome(
             dataset=dataset,
@@ -105,7 +107,7 @@ def process_upload(upload: Upload, services: IngestionServices) -> IngestionOutc
             report_key=previous.get("report_key"),
         )
     stored = services.raw.read(upload.key, upload.version_id)
-    upload = Upload(upload.bucket, upload.key, stored.version_id or upload.version_id, stored.size)
+    upload = Upload(upload.bucket, upload.key, stored.version_id or upload.version_id, stored.size, upload.sequencer)
     report_base = f"{REPORTS_PREFIX}{dataset}/{upload.filename}/{upload.upload_id}"
 
     contract_or_problem = _contract(services, dataset)
@@ -311,7 +313,7 @@ def _version_attributes(manifest_key: str, upload: Upload, rows: int) -> dict[st
 
 def _finish(upload: Upload, services: IngestionServices, outcome: IngestionOutcome) -> IngestionOutcome:
     record = {**outcome.as_record(), "processed_at": services.now().isoformat()}
-    services.registry.record_upload(upload.dataset, upload.key, upload.version_id, record)
+    services.registry.record_upload(upload.dataset, upload.key, upload.upload_id, record)
     return outcome
 
 

@@ -95,6 +95,7 @@ def _upload_sk(key: str, s3_version: str | None) -> str:
 VERSION_STATUSES = ("registered", "pending_approval", "rejected", "archived")
 SERVABLE_STATUSES = ("registered",)
 MAX_ALLOCATION_ATTEMPTS = 10
+ALIAS_HISTORY = 20
 
 
 class RegistryError(Exception):
@@ -324,6 +325,7 @@ class ModelRegistry:
         actor: str,
         at: str,
         expected_version: int | str | None = "any",
+        rolling_back: bool = False,
     ) -> dict[str, Any]:
         """Point `alias` at `version` if that version is servable; concurrent changes: one wins, the
         other gets a conflict. `expected_version` (None: alias must not exist) guards against racing."""
@@ -338,6 +340,13 @@ class ModelRegistry:
             raise RegistryError("conflict", f"{alias} of {name} is version {before}, not {expected_version}")
         if before == version:
             return current or {}
+        # The versions this alias held before, oldest first: a rollback steps back through them, so a
+        # second rollback goes further back instead of returning to the version just rolled back.
+        history = [int(v) for v in (current or {}).get("history", [])]
+        if rolling_back:
+            history = history[:-1]
+        elif before is not None:
+            history = [*history, before][-ALIAS_HISTORY:]
         item = {
             "pk": model_pk(name),
             "sk": f"ALIAS#{alias}",
@@ -346,6 +355,7 @@ class ModelRegistry:
             "alias": alias,
             "version": version,
             "previous_version": before,
+            "history": history,
             "updated_at": at,
             "reason": reason,
             "actor": actor,
@@ -509,26 +519,26 @@ class ModelRegistry:
             raise RegistryError("conflict", f"{alias} of {name} changed meanwhile; read it again") from None
 
     def rollback(self, name: str, *, alias: str = "champion", reason: str, actor: str, at: str) -> dict[str, Any]:
-        """Point the alias back at the version it replaced, in one call."""
+        """Point the alias back at the version it held before, in one call; again goes further back."""
         current = self.get_alias(name, alias)
         if current is None:
-            self_model = self.table.get_item(Key={"pk": model_pk(name), "sk": "META"}).get("Item")
-            if self_model is None:
+            if self.table.get_item(Key={"pk": model_pk(name), "sk": "META"}).get("Item") is None:
                 raise RegistryError("not_found", f"no model named {name!r}")
             raise RegistryError("conflict", f"{name} has no {alias} to roll back")
-        previous = current.get("previous_version")
-        if previous is None:
+        history = [int(v) for v in current.get("history", [])]
+        if not history:
             raise RegistryError(
                 "conflict", f"{name}'s {alias} (version {current['version']}) replaced no earlier version"
             )
         return self.set_alias(
             name,
             alias,
-            int(previous),
+            history[-1],
             reason=f"rollback: {reason}",
             actor=actor,
             at=at,
             expected_version=int(current["version"]),
+            rolling_back=True,
         )
 
     def tag(self, name: str, version: int, tags: dict[str, str], *, actor: str, at: str) -> dict[str, Any]:

@@ -150,6 +150,14 @@ def test_quoted_fields_may_hold_commas_and_newlines() -> None:
     assert frame["name"].tolist() == ["Lovelace, Ada", "two\nlines"]
 
 
+def test_a_quoted_header_and_odd_null_spellings() -> None:
+    spec = load_contract("dataset: q\nversion: 1\ncolumns:\n  - {name: x, type: float}\n", source="q")
+    frame = read_table(b'"x"\n1.5\n-nan\nNA\n2\n', filename="q.csv", contract=spec)
+    assert frame.columns.tolist() == ["x"]
+    nulls = next(r for r in validate(frame, spec).results if r.expectation == "column.not_null")
+    assert [e.row for e in nulls.examples] == [2, 3]
+
+
 def test_a_utf8_bom_is_ignored() -> None:
     frame = read_table(b"\xef\xbb\xbf" + CLEAN.encode(), filename="x.csv", contract=CONTRACT)
     assert next(iter(frame.columns)) == "id"

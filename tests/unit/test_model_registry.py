@@ -133,6 +133,8 @@ def test_rollback_puts_the_champion_back_in_one_call(registry: ModelRegistry) ->
     registry.rollback("m", reason="v2 misbehaves", actor="carol", at=AT)
     champion = registry.get_alias("m", "champion")
     assert champion is not None and (champion["version"], champion["previous_version"]) == (1, 2)
+    with pytest.raises(RegistryError, match="replaced no earlier version"):  # not back to v2
+        registry.rollback("m", reason="again", actor="carol", at=AT)
     last = registry.audit("m")[-1]
     assert (last["actor"], last["reason"], last["after"]) == ("carol", "rollback: v2 misbehaves", {"version": 1})
     with pytest.raises(RegistryError) as unknown:

@@ -23,8 +23,9 @@ FALSE_TOKENS = ["false", "f", "no", "n", "0"]
 CSV_TRUE_VALUES = sorted({v for t in TRUE_TOKENS for v in (t, t.upper(), t.capitalize())})
 CSV_FALSE_VALUES = sorted({v for t in FALSE_TOKENS for v in (t, t.upper(), t.capitalize())})
 
-# At most 18 digits always fits int64; "7.0" is accepted as the integer a float export makes of 7.
-_INT_RE = r"^[+-]?[0-9]{1,18}(\.0*)?$"
+# At most 18 digits always fits int64; "7.0" is accepted as the integer a float export makes of 7,
+# and "0x1F" because Arrow's CSV reader and cast (the fast paths) accept hexadecimal too.
+_INT_RE = r"^([+-]?[0-9]{1,18}(\.0*)?|0[xX][0-9a-fA-F]{1,15})$"
 _INT_NOISE_RE = r"^\+|\.0*$"
 _FLOAT_RE = r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|(?i:inf|infinity|nan))$"
 _NULLS = pa.array(NULL_TOKENS, pa.string())

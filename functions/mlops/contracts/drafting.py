@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime, time
 from typing import Any
 
 import pandas as pd
@@ -171,6 +172,8 @@ _Dumper.add_representer(_FlowList, _represent_flow_list)
 def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return _FlowList(_plain(v) for v in value)
+    if isinstance(value, datetime) and value.tzinfo is None and value.time() == time():
+        return value.date()  # 2015-01-01 rather than 2015-01-01 00:00:00; it reads back the same
     return value
 
 
@@ -217,7 +220,12 @@ def render_contract_yaml(contract: DataContract) -> str:
         out["label_min_class_share"] = _check(contract.label_min_class_share)
     if contract.distributions:
         out["distributions"] = [
-            _Flow({"column": d.column, "statistic": d.statistic, **d.model_dump(exclude_defaults=True)})
+            _Flow(
+                {"column": d.column, "statistic": d.statistic}
+                | {k: v for k, v in (("q", d.q), ("min", d.min), ("max", d.max)) if v is not None}
+                | ({"mostly": d.mostly} if d.mostly != 1.0 else {})
+                | ({"severity": d.severity} if d.severity != "error" else {})
+            )
             for d in contract.distributions
         ]
     out["policy"] = contract.policy.model_dump()

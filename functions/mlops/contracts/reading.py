@@ -205,12 +205,18 @@ def _csv_type(kind: str, fmt: str | None) -> pa.DataType:
     return pa.string()  # string, and datetimes with a format (converted after the read)
 
 
+def _quoted_values(data: bytes) -> bool:
+    """Quoted values may hold newlines, and then the parser must track quotes across blocks, which
+    costs half again the parse time; a quoted header alone (as many exporters write) does not count."""
+    header_end = data.find(b"\n")
+    return header_end >= 0 and data.find(b'"', header_end) >= 0
+
+
 def _options(
     data: bytes, column_types: dict[str, pa.DataType]
 ) -> tuple[pcsv.ReadOptions, pcsv.ParseOptions, pcsv.ConvertOptions]:
     read = pcsv.ReadOptions(use_threads=True, block_size=1 << 22)
-    # Quoted fields may hold newlines; only then must the parser track quotes across blocks.
-    parse = pcsv.ParseOptions(delimiter=",", newlines_in_values=b'"' in data)
+    parse = pcsv.ParseOptions(delimiter=",", newlines_in_values=_quoted_values(data))
     convert = pcsv.ConvertOptions(
         column_types=column_types,
         null_values=NULL_TOKENS,
@@ -286,7 +292,7 @@ def _ragged(data: bytes, names: list[str]) -> FileProblem:
         return "error" if len(found) >= _RAGGED_EXAMPLES else "skip"
 
     read = pcsv.ReadOptions(use_threads=False)
-    parse = pcsv.ParseOptions(newlines_in_values=b'"' in data, invalid_row_handler=handler)
+    parse = pcsv.ParseOptions(newlines_in_values=_quoted_values(data), invalid_row_handler=handler)
     convert = pcsv.ConvertOptions(column_types={n: pa.string() for n in names})
     with contextlib.suppress(pa.ArrowException):  # the handler stops the read after a few lines
         pcsv.read_csv(pa.py_buffer(data), read_options=read, parse_options=parse, convert_options=convert)

@@ -459,8 +459,11 @@ def _from_text(series: pd.Series, kind: str, fmt: str | None = None) -> _View | 
     else:
         filler = False if kind == "bool" else 0
         numbers = np.asarray(pc.fill_null(values, filler).to_numpy(zero_copy_only=False))
-    # Null tokens ("NA", "") count as null even in a frame that did not come from the reader.
+    # Null tokens ("NA", "") count as null even in a frame that did not come from the reader, and a
+    # NaN spelled otherwise ("NAN", "-nan") is as null as in a float column.
     null = np.asarray(pc.is_null(values).to_numpy(zero_copy_only=False), dtype=np.bool_)
+    if kind == "float":
+        null |= np.isnan(numbers)
     if converted.bad is not None:
         null &= ~converted.bad
     return _View(raw=series, null=null, bad=converted.bad, numbers=numbers)
