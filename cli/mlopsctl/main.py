@@ -149,10 +149,15 @@ def upload(args: argparse.Namespace) -> int:
                 k: (int(v) if hasattr(v, "as_integer_ratio") else v) for k, v in item["Item"].items()
             }
             lines = [f"{outcome['status'].upper()} s3://{bucket}/{key}: {outcome.get('summary', '')}"]
-            for failure in outcome.get("first_failures", []):
-                lines.append(f"  - {failure}")
             if outcome.get("report_key"):
-                lines.append(f"report: s3://{target.output('ArtifactsBucketName')}/{outcome['report_key']}")
+                artifacts = target.output("ArtifactsBucketName")
+                summary_key = outcome["report_key"].removesuffix(".json") + ".txt"
+                try:
+                    summary = target.client("s3").get_object(Bucket=artifacts, Key=summary_key)["Body"].read()
+                    lines.append(summary.decode().rstrip())
+                except Exception:  # the summary is a convenience; the report below is the record
+                    lines += [f"  - {failure}" for failure in outcome.get("first_failures", [])]
+                lines.append(f"report: s3://{artifacts}/{outcome['report_key']}")
             _emit(args, outcome, "\n".join(lines))
             return EXIT_REJECTED if outcome["status"] == "rejected" else EXIT_OK
         time.sleep(0.5)
@@ -215,6 +220,17 @@ def _training_outcome(args: argparse.Namespace, target: Target, execution: dict[
 
 
 # -- registry ---------------------------------------------------------------------------------
+def _state(value: dict[str, Any] | None) -> str:
+    """An audit event's before/after as `v2 registered`, not a dict."""
+    if not value:
+        return "-"
+    parts = [f"v{value['version']}" if value.get("version") is not None else "(none)"]
+    parts += [str(value[k]) for k in ("status",) if value.get(k)]
+    if "tags" in value:
+        parts.append(f"tags {value['tags']}")
+    return " ".join(parts)
+
+
 def _version_line(v: dict[str, Any]) -> str:
     metrics = ", ".join(f"{k}={val:.4g}" for k, val in (v.get("metrics") or {}).items() if isinstance(val, float))
     return f"  v{v['version']:<4} {v['status']:<17} {v.get('created_at', '')[:19]}  {v.get('estimator', '')}  {metrics}"
@@ -261,7 +277,8 @@ def models(args: argparse.Namespace) -> int:
     else:  # audit
         document = call(target, "GET", f"/v1/models/{args.name}/audit")
         lines = [
-            f"{e['at'][:19]}  {e['actor']:<28} {e['action']:<20} {e.get('before')} -> {e.get('after')}  {e['reason']}"
+            f"{e['at'][:19]}  {e['actor'][-28:]:<28} {e['action']:<20} {_state(e.get('before'))} -> "
+            f"{_state(e.get('after'))}  {e['reason']}"
             for e in document["events"]
         ]
     _emit(args, document, "\n".join(lines))
@@ -278,7 +295,8 @@ def promote(args: argparse.Namespace) -> int:
         {"version": args.version, "reason": args.reason},
     )
     alias = document["alias"]
-    _emit(args, document, f"{args.name} {args.alias}: v{alias.get('previous_version')} -> v{alias['version']}")
+    before = alias.get("previous_version")
+    _emit(args, document, f"{args.name} {args.alias}: {f'v{before}' if before else '(none)'} -> v{alias['version']}")
     return EXIT_OK
 
 
@@ -366,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = registry_commands.add_parser(verb, parents=[common, deployment], help=f"{verb} a version")
         sub.add_argument("name")
         sub.add_argument("version", type=int)
-        sub.add_argument("--reason", required=True)
+        sub.add_argument("--reason", required=True, help="why (3 to 500 characters); kept in the audit trail")
         sub.set_defaults(run=models)
     history = registry_commands.add_parser("audit", parents=[common, deployment], help="who changed what, and why")
     history.add_argument("name")
@@ -389,6 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import urllib.error
+
+    from botocore.exceptions import EndpointConnectionError, NoCredentialsError
+
     from mlops.contracts import ContractError
     from mlops.training.config import ConfigError
     from mlopsctl.api import ApiError
@@ -399,6 +421,13 @@ def main(argv: list[str] | None = None) -> int:
     except ApiError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_REJECTED if error.status == 409 else EXIT_ERROR
+    except (NoCredentialsError, EndpointConnectionError, urllib.error.URLError) as error:
+        print(
+            f"error: {error}\nhint: is the local cloud running (`make up`), and are the AWS_* variables it printed "
+            "exported in this shell?",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     except (CommandError, TargetError, ContractError, ConfigError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
