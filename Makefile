@@ -53,8 +53,9 @@ synth: venv
 demo: venv
 	$(BIN)/python -m localcloud demo
 
+# e.g. make up ARGS="--port 4570 --api-port 4571 --speed 60"
 up: venv
-	$(BIN)/python -m localcloud up
+	$(BIN)/python -m localcloud up $(ARGS)
 
 # Benchmarks run in their own environment: the baselines (pandera, Great Expectations) never enter
 # the test or Lambda environments.

@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from localcloud.cloud import LocalCloud, LocalCloudError
+from localcloud.cloud import LocalCloud, LocalCloudError, ensure_port_free
 from localcloud.deploy import DeployError, Synthesized, load_synthesized, synthesize_in_subprocess
 from localcloud.events import ScaledClock
 from localcloud.gateway_core import GatewayError
@@ -28,6 +28,8 @@ def _synthesized(template: Path | None, state_dir: Path) -> Synthesized:
 def up(args: argparse.Namespace) -> int:
     """A long-lived local cloud: moto server, deployed stack, HTTP gateway, schedules and alarms."""
     args.state_dir.mkdir(parents=True, exist_ok=True)
+    for port in (args.port, args.api_port):  # before the synth: a busy port should cost no waiting
+        ensure_port_free(port)
     synthesized = _synthesized(args.template, args.state_dir)
     clock = ScaledClock(speed=args.speed)
     with LocalCloud.server(port=args.port, inbox_path=args.state_dir / "inbox.jsonl", clock=clock) as cloud:
@@ -38,6 +40,10 @@ def up(args: argparse.Namespace) -> int:
             gateway = cloud.serve_api(api_id, port=args.api_port, access_log=args.state_dir / "api-access.log")
         api_url = gateway.url(_stage(stack.outputs.get("ApiUrl", ""))) + "/" if gateway else None
         outputs = cloud.outputs_file(args.state_dir / "outputs.json", api_url=api_url)
+        if args.email and "AlertsTopicArn" in stack.outputs:
+            cloud.session.client("sns").subscribe(
+                TopicArn=stack.outputs["AlertsTopicArn"], Protocol="email", Endpoint=args.email
+            )
         cloud.scheduler.start()
         cloud.alarm_evaluator.start(interval_seconds=args.alarm_interval)
         endpoint = cloud.session.endpoint_url
@@ -91,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     up_parser.add_argument("--speed", type=float, default=1.0, help="schedule clock speed (60 = an hour a minute)")
     up_parser.add_argument("--alarm-interval", type=float, default=60.0, help="seconds between alarm evaluations")
     up_parser.add_argument(
+        "--email", default="you@localhost",
+        help="subscribe this address to the alerts topic; its mail lands in the local inbox ('' for none)",
+    )
+    up_parser.add_argument(
         "--state-dir", type=Path, default=LOCAL_DIR, help="where outputs.json, the inbox and logs go (default .local)"
     )
     up_parser.set_defaults(run=up)
@@ -100,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("moto").setLevel(logging.ERROR)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # A failing state logs its whole parse tree at ERROR; the run's own failure record says why.
+    logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
     try:
         return int(args.run(args))
     except (LocalCloudError, DeployError, GatewayError, OSError) as exc:

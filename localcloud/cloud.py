@@ -92,7 +92,7 @@ class LocalCloud:
         """A moto server on 127.0.0.1:`port`; handlers and the AWS CLI reach it through `AWS_ENDPOINT_URL`."""
         from moto.server import ThreadedMotoServer
 
-        _ensure_port_free(port)
+        ensure_port_free(port)
         _point_cloudformation_at_executing_step_functions()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
@@ -248,7 +248,7 @@ def _send_to_dead_letter_target(account: str, region: str, target_arn: str, even
         log.error("dead-letter target %s is neither SQS nor SNS; event dropped", target_arn)
 
 
-def _ensure_port_free(port: int) -> None:
+def ensure_port_free(port: int) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
             probe.bind(("127.0.0.1", port))

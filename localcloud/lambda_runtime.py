@@ -33,6 +33,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+from moto import settings as moto_settings
 from moto.awslambda import models as lambda_models
 from moto.s3 import notifications as s3_notifications
 
@@ -168,6 +169,9 @@ def install(*, endpoint_url: str | None = None) -> None:
     s3_notifications._invoke_awslambda = _s3_notification
     _route_standard_streams()
     _async_worker.start()
+    # moto asks Docker where its own server is (for Lambda containers and custom-resource answers) and
+    # prints a warning when no Docker answers; here handlers run in this process, on this host.
+    moto_settings.moto_server_host = lambda: "http://127.0.0.1"
 
 
 def _route_standard_streams() -> None:
