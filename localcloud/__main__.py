@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     up_parser.add_argument("--speed", type=float, default=1.0, help="schedule clock speed (60 = an hour a minute)")
     up_parser.add_argument("--alarm-interval", type=float, default=60.0, help="seconds between alarm evaluations")
     up_parser.add_argument(
-        "--email", default="you@localhost",
+        "--email",
+        default="you@localhost",
         help="subscribe this address to the alerts topic; its mail lands in the local inbox ('' for none)",
     )
     up_parser.add_argument(
