@@ -101,7 +101,7 @@ def test_functions_are_arm64_python312_traced_with_bounded_logs(platform_templat
         for k, v in _resources(platform_template, "AWS::Lambda::Function").items()
         if not k.startswith("BucketNotificationsHandler")
     }
-    assert len(functions) == 9  # health, ingest, seven training steps
+    assert len(functions) == 10  # health, ingest, seven training steps, registry API
     for logical, function in functions.items():
         props = function["Properties"]
         assert props["Runtime"] == "python3.12", logical

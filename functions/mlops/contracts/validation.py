@@ -113,6 +113,7 @@ class _Validator:
         self.names = [str(c) for c in frame.columns]
         self.results: list[ExpectationResult] = []
         self.codes: dict[str, npt.NDArray[np.intp]] = {}
+        self.distinct_column: str | None = None  # a column whose values are all set and different
         self.distributions: dict[str, list[DistributionExpectation]] = {}
         for item in contract.distributions:
             self.distributions.setdefault(item.column, []).append(item)
@@ -149,14 +150,14 @@ class _Validator:
     def _consume(self, done: tuple[list[ExpectationResult], _Part | None], hasher: _RowHasher | None) -> None:
         results, part = done
         self.results.extend(results)
-        if hasher is not None and part is not None:
+        if hasher is not None and part is not None and self.distinct_column is None:
             hasher.add(part)
 
     def _column_job(self, name: str, series: pd.Series, hashing: bool) -> tuple[list[ExpectationResult], _Part | None]:
         """Every check of one column, in a validator of its own so that jobs share no mutable state."""
         spec = self.contract.column(name)
         if spec is None:
-            return [], _RowHasher.series_part(series) if hashing else None
+            return [], _RowHasher.series_part(series) if hashing and self.distinct_column is None else None
         job = _Validator(self.frame, self.contract)
         view = _view(series, spec)
         job._column(spec, view)
@@ -164,7 +165,14 @@ class _Validator:
             job._distribution(item, view)
         if name == self.contract.label and self.contract.label_min_class_share is not None:
             job._class_share(name, view)
-        return job.results, _RowHasher.view_part(view, job.codes.get(name)) if hashing else None
+        codes = job.codes.get(name)
+        if hashing and codes is not None and codes.size and codes.min() == 0 and codes.max() == codes.size - 1:
+            # Every row has its own value here (an id column): no two rows can be equal, so the
+            # other columns need not be hashed at all.
+            self.distinct_column = name
+        if not hashing or self.distinct_column is not None:
+            return job.results, None
+        return job.results, _RowHasher.view_part(view, codes)
 
     # -- results ------------------------------------------------------------------------------------
 
@@ -270,6 +278,20 @@ class _Validator:
 
     def _duplicates(self, hasher: _RowHasher) -> None:
         check = self.contract.duplicate_rows
+        if self.distinct_column is not None:
+            details = {"policy": check.value, "distinct_column": self.distinct_column}
+            severity = check.effective_severity
+            self._add(
+                "table.duplicate_rows",
+                None,
+                check,
+                unexpected=0,
+                total=self.rows,
+                observed=0,
+                details=details,
+                severity=severity,
+            )
+            return
         mask = hasher.repeated()
         hashes = hasher.hash
         unexpected = int(np.count_nonzero(mask))
