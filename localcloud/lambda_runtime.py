@@ -336,11 +336,12 @@ def run(fn: lambda_models.LambdaFunction, event: Any, *, asynchronous: bool = Fa
             started.set()
             return
         _context.buffer = buffer
-        saved_env = dict(os.environ)
+        function_env = _environment(fn, request_id)
+        saved_env = {key: os.environ.get(key) for key in function_env}
         began = time.monotonic()
         started.set()
         try:
-            os.environ.update(_environment(fn, request_id))
+            os.environ.update(function_env)
             handler = _load_handler(fn)
             context = _LambdaContext(fn, request_id, began + timeout_s, _runtime.supplements.get(fn.function_name))
             buffer.write(f"START RequestId: {request_id} Version: $LATEST\n")
@@ -358,8 +359,7 @@ def run(fn: lambda_models.LambdaFunction, event: Any, *, asynchronous: bool = Fa
             buffer.write(f"[ERROR] {type(exc).__name__}: {exc}\n{''.join(traceback.format_exception(exc))}")
         finally:
             outcome["duration_ms"] = (time.monotonic() - began) * 1000
-            os.environ.clear()
-            os.environ.update(saved_env)
+            _restore_environment(saved_env)
             _context.buffer = None
             _lock.release()
 
@@ -478,6 +478,16 @@ def _environment(fn: lambda_models.LambdaFunction, request_id: str) -> dict[str,
         env["AWS_ENDPOINT_URL"] = _runtime.endpoint_url
     env.update({k: str(v) for k, v in (fn.environment_vars or {}).items()})
     return env
+
+
+def _restore_environment(saved: dict[str, str | None]) -> None:
+    """Put back only what the invocation set. Never `clear()`: other threads (moto's, the caller's) read
+    os.environ meanwhile, and a cleared environment would show them no variables at all."""
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        elif os.environ.get(key) != value:
+            os.environ[key] = value
 
 
 class _LambdaContext:
