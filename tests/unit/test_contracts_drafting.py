@@ -114,3 +114,12 @@ def test_generated_customers() -> None:
 )
 def test_bounds_are_rounded_outward(low: float, high: float, integer: bool, expected: tuple[float, float]) -> None:
     assert _round_outward(low, high, integer=integer) == expected
+
+
+def test_line_breaks_yaml_would_fold_survive_the_round_trip() -> None:
+    from mlops.contracts import load_contract, render_contract_yaml
+
+    text = 'dataset: x\nversion: 1\ndescription: "before\\Nnel\\Lls\\Pps"\ncolumns:\n  - {name: a, type: bool}\n'
+    contract = load_contract(text, source="breaks.yaml")
+    assert contract.description == "before\x85nel\u2028ls\u2029ps"
+    assert load_contract(render_contract_yaml(contract), source="rendered.yaml") == contract

@@ -165,6 +165,17 @@ def _represent_flow_list(dumper: yaml.SafeDumper, data: _FlowList) -> yaml.Node:
     return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
 
 
+# Line breaks YAML folds inside plain and single-quoted scalars (NEL, LS, PS): such strings are written
+# double-quoted, where they are escaped (\N, \L, \P) and read back unchanged.
+_FOLDED_BREAKS = frozenset("\x85\u2028\u2029")
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    style = '"' if _FOLDED_BREAKS.intersection(data) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
 _Dumper.add_representer(_Flow, _represent_flow)
 _Dumper.add_representer(_FlowList, _represent_flow_list)
 
