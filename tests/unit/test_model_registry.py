@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from localcloud import dynamodb_atomicity
 from mlops.registry_table import ModelRegistry, RegistryError
 
 AT = "2026-11-23T12:00:00+00:00"
 
 
 @pytest.fixture
-def registry() -> Iterator[ModelRegistry]:
-    dynamodb_atomicity.install()  # DynamoDB applies each request atomically; moto needs telling
-    with mock_aws():
-        table = boto3.resource("dynamodb", region_name="us-east-1").create_table(
-            TableName="registry",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "gsi1",
-                    "KeySchema": [
-                        {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                        {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield ModelRegistry(table)
+def registry(registry_table: Any) -> ModelRegistry:
+    return ModelRegistry(registry_table)
 
 
 def _run(registry: ModelRegistry, run_id: str) -> str:
