@@ -358,7 +358,13 @@ def print_comparison(outcomes: dict[tuple[str, str, str], Outcome], truth: dict[
                     row.append("")
                 else:
                     mark = {"agrees": "", "by_definition": " (by definition)", "disagrees": " !!"}[verdict.status]
-                    row.append(("error" if verdict.text.startswith("not evaluated") else str(verdict.found)) + mark)
+                    if verdict.text.startswith("not evaluated"):
+                        shown = "error"
+                    elif verdict.found is None:
+                        shown = "column fails" if verdict.text.startswith("column-level") else "none"
+                    else:
+                        shown = str(verdict.found)
+                    row.append(shown + mark)
         rows.append(row)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print(
