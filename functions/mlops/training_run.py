@@ -90,13 +90,15 @@ def _read_json(services: TrainingServices, key: str) -> Any:
 
 
 def _dynamo(document: Any) -> Any:
-    """DynamoDB takes no floats: numbers go in as Decimal (NaN and infinities as None)."""
+    """DynamoDB takes no floats: numbers go in as Decimal (NaN and infinities as None).
+
+    Non-finite numbers are mapped by value, not by rewriting JSON text, so a string that merely
+    contains "NaN" or "Infinity" (a candidate's name, a failure reason) stays as it was.
+    """
     return json.loads(
-        json.dumps(document, default=str)
-        .replace("NaN", "null")
-        .replace("-Infinity", "null")
-        .replace("Infinity", "null"),
+        json.dumps(document, default=str),
         parse_float=Decimal,
+        parse_constant=lambda _constant: None,
     )
 
 
