@@ -11,13 +11,13 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
+from mlops.serving.session import inference_session
 from mlops.training.candidates import CandidateResult, SelectionError, fit_candidate, load_model, select
 from mlops.training.config import Candidate, ParityConfig, Search, TrainingConfig
 from mlops.training.features import INPUT_NAME
 from mlops.training.onnx_export import (
     check_parity,
     export_onnx,
-    inference_session,
     measure_latency,
     onnx_metadata,
     sha256,
@@ -187,3 +187,35 @@ def test_latency_is_measured_with_onnxruntime() -> None:
     assert 0 < single["p50_ms"] <= single["p99_ms"]
     assert batch["rows"] == 64 and batch["p99_ms_per_row"] == pytest.approx(batch["p99_ms"] / 64)
     assert np.isfinite(list(single.values())).all()
+
+
+def test_label_flips_between_tied_classes_count_as_agreement_but_real_flips_do_not() -> None:
+    """Two fully grown trees that disagree give exactly 0.5; which class wins is a tie-break."""
+    prepared, config = _prepared("breast_cancer")
+    splits = prepared.splits
+    candidate = Candidate(name="tied", estimator="random_forest", params={"n_estimators": 2})
+    _, model, _, _ = _fit("breast_cancer", candidate)
+    onnx_bytes = export_onnx(model, splits.X_train.shape[1], splits.feature_names)
+    proba = model.predict_proba(splits.X_test.astype(np.float32))
+    tied_rows = np.isclose(proba[:, 0], 0.5)
+    assert tied_rows.any(), "the test needs rows whose two trees disagree"
+
+    class LastArgmax(type(model)):  # type: ignore[misc]
+        """Breaks ties toward the last class, where scikit-learn picks the first."""
+
+        def predict(self, x: Any) -> Any:
+            p = self.predict_proba(x)
+            return p.shape[1] - 1 - np.argmax(p[:, ::-1], axis=1)
+
+    model.__class__ = LastArgmax
+    report = check_parity(model, onnx_bytes, splits.X_test, config.parity)
+    assert report.passed and report.label_agreement == 1.0
+
+    class Inverted(type(model)):  # type: ignore[misc]
+        def predict(self, x: Any) -> Any:
+            return 1 - np.argmax(self.predict_proba(x), axis=1)
+
+    model.__class__ = Inverted
+    report = check_parity(model, onnx_bytes, splits.X_test, config.parity)
+    assert not report.passed
+    assert report.label_agreement == pytest.approx(float(tied_rows.mean()))

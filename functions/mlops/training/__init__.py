@@ -43,7 +43,6 @@ _LAZY: dict[str, str] = {
     "export_onnx": "onnx_export",
     "check_parity": "onnx_export",
     "measure_latency": "onnx_export",
-    "inference_session": "onnx_export",
     "sha256": "onnx_export",
     "ParityReport": "onnx_export",
     "training_report_html": "report",
@@ -58,7 +57,6 @@ if TYPE_CHECKING:
         ParityReport,
         check_parity,
         export_onnx,
-        inference_session,
         measure_latency,
         sha256,
     )
@@ -97,7 +95,6 @@ __all__ = [
     "export_onnx",
     "fit_candidate",
     "higher_is_better",
-    "inference_session",
     "ks_statistic",
     "load_model",
     "load_training_config",
