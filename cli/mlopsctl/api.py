@@ -22,18 +22,37 @@ class ApiError(RuntimeError):
         self.status, self.code, self.message = status, code, message
 
 
+def prediction_key(target: Target) -> str:
+    """The prediction API key's value (the stack outputs name its id, never the secret)."""
+    key_id = target.output("PredictionApiKeyId")
+    return str(target.client("apigateway").get_api_key(apiKey=key_id, includeValue=True)["value"])
+
+
 def call(
-    target: Target, method: str, path: str, body: dict[str, Any] | None = None, query: dict[str, Any] | None = None
+    target: Target,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    query: dict[str, Any] | None = None,
+    *,
+    api_key: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Any:
-    """One signed request to `<ApiUrl>v1/...`; raises ApiError with the API's own message."""
+    """One request to `<ApiUrl>v1/...`, SigV4-signed unless it carries an API key (prediction
+    routes); raises ApiError with the API's own message."""
     base = target.output("ApiUrl").rstrip("/")
     params = {k: v for k, v in (query or {}).items() if v is not None}
     url = f"{base}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
     data = json.dumps(body).encode() if body is not None else None
-    headers = {"content-type": "application/json"} if data is not None else {}
-    request = AWSRequest(method=method, url=url, data=data, headers=headers)
-    SigV4Auth(target.credentials(), "execute-api", target.region or "us-east-1").add_auth(request)
-    prepared = urllib.request.Request(url, data=data, method=method, headers=dict(request.headers.items()))
+    sent = {"content-type": "application/json"} if data is not None else {}
+    sent.update(headers or {})
+    if api_key is not None:
+        sent["x-api-key"] = api_key
+    else:
+        request = AWSRequest(method=method, url=url, data=data, headers=sent)
+        SigV4Auth(target.credentials(), "execute-api", target.region or "us-east-1").add_auth(request)
+        sent = dict(request.headers.items())
+    prepared = urllib.request.Request(url, data=data, method=method, headers=sent)
     try:
         with urllib.request.urlopen(prepared, timeout=30) as response:
             return json.loads(response.read() or b"null")

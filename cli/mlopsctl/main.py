@@ -288,15 +288,53 @@ def models(args: argparse.Namespace) -> int:
 def promote(args: argparse.Namespace) -> int:
     from mlopsctl.api import call
 
-    document = call(
-        _target(args),
-        "PUT",
-        f"/v1/models/{args.name}/aliases/{args.alias}",
-        {"version": args.version, "reason": args.reason},
-    )
+    body: dict[str, Any] = {"version": args.version, "reason": args.reason}
+    alias_name = args.alias
+    if args.canary is not None or args.shadow:
+        alias_name = args.alias if args.alias != "champion" else "challenger"
+        body["rollout"] = {"mode": "shadow"} if args.shadow else {"mode": "canary", "weight": args.canary}
+    document = call(_target(args), "PUT", f"/v1/models/{args.name}/aliases/{alias_name}", body)
     alias = document["alias"]
     before = alias.get("previous_version")
-    _emit(args, document, f"{args.name} {args.alias}: {f'v{before}' if before else '(none)'} -> v{alias['version']}")
+    rollout = alias.get("rollout")
+    how = ""
+    if rollout:
+        how = (
+            " (shadow: scored, never answers)"
+            if rollout["mode"] == "shadow"
+            else f" (canary: {rollout['weight']} of requests)"
+        )
+    _emit(
+        args, document, f"{args.name} {alias_name}: {f'v{before}' if before else '(none)'} -> v{alias['version']}{how}"
+    )
+    return EXIT_OK
+
+
+def predict(args: argparse.Namespace) -> int:
+    from mlopsctl.api import call, prediction_key
+
+    text = Path(args.file).read_text() if args.file not in (None, "-") else sys.stdin.read()
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as error:
+        print(f"error: the request is not JSON: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    if isinstance(body, list):
+        body = {"instances": body}
+    target = _target(args)
+    headers = {"x-request-key": args.request_key} if args.request_key else None
+    document = call(
+        target, "POST", f"/v1/models/{args.name}/predict", body, api_key=prediction_key(target), headers=headers
+    )
+    lines = [f"{args.name} v{document['version']} ({document['variant']}), request {document['request_id']}"]
+    probabilities = document.get("probabilities")
+    for i, value in enumerate(document["predictions"]):
+        extra = ""
+        if probabilities is not None:
+            extra = "  " + " ".join(f"{c}={p:.3f}" for c, p in zip(document["classes"], probabilities[i], strict=True))
+        lines.append(f"  row {i}: {value}{extra}")
+    lines += [f"  warning row {w.get('row')} {w.get('field')}: {w['message']}" for w in document.get("warnings", [])]
+    _emit(args, document, "\n".join(lines))
     return EXIT_OK
 
 
@@ -395,7 +433,21 @@ def build_parser() -> argparse.ArgumentParser:
     promoter.add_argument("version", type=int)
     promoter.add_argument("--alias", default="champion")
     promoter.add_argument("--reason", required=True)
+    rollout = promoter.add_mutually_exclusive_group()
+    rollout.add_argument(
+        "--canary", type=float, metavar="WEIGHT", help="as challenger, answer this share (0-1) of requests"
+    )
+    rollout.add_argument("--shadow", action="store_true", help="as challenger, score every request; never answer")
     promoter.set_defaults(run=promote)
+    predictor = commands.add_parser(
+        "predict", parents=[common, deployment], help="ask the predict API (with the prediction key)"
+    )
+    predictor.add_argument("name")
+    predictor.add_argument(
+        "file", nargs="?", help='JSON: {"instances": [...]}, {"columns": [...], "data": [...]}, or a list; - for stdin'
+    )
+    predictor.add_argument("--request-key", help="sticky canary assignment: the same key, the same side")
+    predictor.set_defaults(run=predict)
     roller = commands.add_parser(
         "rollback", parents=[common, deployment], help="point an alias back at the version it replaced"
     )

@@ -5,7 +5,7 @@ No `from __future__ import annotations`: the event handler reads route annotatio
 
 import os
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -30,9 +30,17 @@ ALIAS = r"^[a-z][a-z0-9_-]{0,31}$"
 STATUS_BY_CODE = {"invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
 
 
+class Rollout(BaseModel):
+    mode: Literal["canary", "shadow"]
+    weight: float = Field(default=0.0, ge=0, le=1, description="canary: share of requests the challenger answers")
+
+
 class AliasChange(BaseModel):
     version: int = Field(ge=1)
     reason: str = Field(min_length=3, max_length=500)
+    rollout: Rollout | None = Field(
+        default=None, description="challenger aliases only: canary (answers `weight` of requests) or shadow"
+    )
 
 
 class Reason(BaseModel):
@@ -122,7 +130,15 @@ def get_version(name: Annotated[str, Path(pattern=NAME)], version: Annotated[int
 def set_alias(
     name: Annotated[str, Path(pattern=NAME)], alias: Annotated[str, Path(pattern=ALIAS)], change: AliasChange
 ) -> dict[str, Any]:
-    item = _registry.set_alias(name, alias, change.version, reason=change.reason, actor=_actor(), at=_now())
+    item = _registry.set_alias(
+        name,
+        alias,
+        change.version,
+        reason=change.reason,
+        actor=_actor(),
+        at=_now(),
+        rollout=change.rollout.model_dump() if change.rollout else None,
+    )
     logger.info("alias set", model=name, alias=alias, version=change.version, actor=_actor())
     return {"alias": plain(item)}
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from mlops.contracts import ContractError, DataContract, FileProblem, load_contract, read_table, validate
+from mlops.contracts import ColumnSpec, ContractError, DataContract, FileProblem, load_contract, read_table, validate
 from mlops.datasets.versioning import (
     Manifest,
     SourceObject,
@@ -239,6 +239,7 @@ def _accept(
     summary: str,
 ) -> IngestionOutcome:
     types = {column.name: column.type.value for column in contract.columns}
+    specs = {column.name: column for column in contract.columns}
     arrays = column_arrays(frame, types)
     version = content_hash(arrays)
     prefix = version_prefix(upload.dataset, version)
@@ -275,6 +276,7 @@ def _accept(
                 "type": types.get(name, "string"),
                 "dtype": arrays[name].dtype.str,
                 "nulls": int(frame[name].isna().sum()),
+                **_promises(specs.get(name)),
             }  # type: ignore[misc]
             for name in frame.columns
         ],
@@ -300,6 +302,20 @@ def _accept(
         summary=f"dataset version {version[:12]}: {len(frame)} rows",
         training_execution=execution,
     )
+
+
+def _promises(spec: ColumnSpec | None) -> dict[str, Any]:
+    """The contract's nullability, numeric bounds and allowed values for a column, as plain data."""
+    if spec is None:
+        return {}
+    promises: dict[str, Any] = {"nullable": bool(spec.nullable.value)}
+    for bound in ("min", "max"):
+        check = getattr(spec, bound)
+        if check is not None and isinstance(check.value, int | float) and not isinstance(check.value, bool):
+            promises[bound] = float(check.value)
+    if spec.allowed_values is not None:
+        promises["allowed_values"] = [str(v) for v in spec.allowed_values.value]
+    return promises
 
 
 def _version_attributes(manifest_key: str, upload: Upload, rows: int) -> dict[str, Any]:

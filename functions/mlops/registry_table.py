@@ -11,6 +11,7 @@ Every write that creates something is conditional, so retries and races never ov
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -94,6 +95,8 @@ def _upload_sk(key: str, s3_version: str | None) -> str:
 # ---------------------------------------------------------------------------------------------
 VERSION_STATUSES = ("registered", "pending_approval", "rejected", "archived")
 SERVABLE_STATUSES = ("registered",)
+CHAMPION = "champion"
+CHALLENGER = "challenger"
 MAX_ALLOCATION_ATTEMPTS = 10
 ALIAS_HISTORY = 20
 
@@ -159,6 +162,29 @@ def _start_key(token: str | None) -> dict[str, Any]:
         return {"ExclusiveStartKey": _json.loads(base64.urlsafe_b64decode(token.encode()))}
     except (binascii.Error, ValueError) as error:
         raise RegistryError("invalid", "next_token is not one this API returned") from error
+
+
+ROLLOUT_MODES = ("canary", "shadow")
+
+
+def _alias_state(version: int | None, rollout: dict[str, Any] | None) -> dict[str, Any]:
+    return {"version": version, **({"rollout": rollout} if rollout else {})}
+
+
+def _rollout(alias: str, rollout: dict[str, Any]) -> dict[str, Any]:
+    """A checked rollout for a non-champion alias: canary answers `weight` of the requests,
+    shadow is scored on every request while the champion answers."""
+    if alias == CHAMPION:
+        raise RegistryError("invalid", "rollout applies to a challenger alias, not to the champion")
+    mode = rollout.get("mode")
+    if mode not in ROLLOUT_MODES:
+        raise RegistryError("invalid", f"rollout.mode must be one of {', '.join(ROLLOUT_MODES)}; got {mode!r}")
+    weight = rollout.get("weight", 0 if mode == "shadow" else None)
+    if isinstance(weight, bool) or not isinstance(weight, int | float | Decimal) or not 0 <= weight <= 1:
+        raise RegistryError("invalid", f"rollout.weight must be a number from 0 to 1; got {weight!r}")
+    if mode == "shadow" and weight:
+        raise RegistryError("invalid", "a shadow answers no requests: leave rollout.weight out (or 0)")
+    return {"mode": mode, "weight": Decimal(str(weight))}
 
 
 @dataclass
@@ -315,6 +341,13 @@ class ModelRegistry:
         item = self.table.get_item(Key={"pk": model_pk(name), "sk": f"ALIAS#{alias}"}).get("Item")
         return dict(item) if item else None
 
+    def aliases(self, name: str) -> dict[str, dict[str, Any]]:
+        """Every alias of a model in one query (what serving resolves on each cache refresh)."""
+        response = self.table.query(
+            KeyConditionExpression=Key("pk").eq(model_pk(name)) & Key("sk").begins_with("ALIAS#")
+        )
+        return {str(i["alias"]): dict(i) for i in response.get("Items", [])}
+
     def set_alias(
         self,
         name: str,
@@ -326,6 +359,7 @@ class ModelRegistry:
         at: str,
         expected_version: int | str | None = "any",
         rolling_back: bool = False,
+        rollout: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Point `alias` at `version` if that version is servable; concurrent changes: one wins, the
         other gets a conflict. `expected_version` (None: alias must not exist) guards against racing."""
@@ -338,7 +372,9 @@ class ModelRegistry:
         before = int(current["version"]) if current else None
         if expected_version not in ("any", before):
             raise RegistryError("conflict", f"{alias} of {name} is version {before}, not {expected_version}")
-        if before == version:
+        if rollout is not None:
+            rollout = _rollout(alias, rollout)
+        if before == version and (current or {}).get("rollout") == rollout:
             return current or {}
         # The versions this alias held before, oldest first: a rollback steps back through them, so a
         # second rollback goes further back instead of returning to the version just rolled back.
@@ -355,11 +391,13 @@ class ModelRegistry:
             "alias": alias,
             "version": version,
             "previous_version": before,
-            "history": history,
+            "history": history if before != version else [int(v) for v in (current or {}).get("history", [])],
             "updated_at": at,
             "reason": reason,
             "actor": actor,
         }
+        if rollout is not None:
+            item["rollout"] = rollout
         condition = "attribute_not_exists(pk)" if before is None else "version = :before"
         values = {} if before is None else {":before": before}
         put: dict[str, Any] = {"TableName": self.table.name, "Item": item, "ConditionExpression": condition}
@@ -382,7 +420,13 @@ class ModelRegistry:
                         "Put": {
                             "TableName": self.table.name,
                             "Item": _audit_item(
-                                name, at, f"set_alias:{alias}", actor, reason, {"version": before}, {"version": version}
+                                name,
+                                at,
+                                f"set_alias:{alias}",
+                                actor,
+                                reason,
+                                _alias_state(before, (current or {}).get("rollout")),
+                                _alias_state(version, rollout),
                             ),
                         }
                     },

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from mlops import __version__
-from mlops.datasets.versioning import Manifest, read_npz
+from mlops.datasets.versioning import ColumnSchema, Manifest, read_npz
 from mlops.registry_table import ModelRegistry, RegistryTable
 from mlops.storage import ArtifactsBucket, CuratedBucket
 from mlops.training import (
@@ -145,6 +145,11 @@ def prepare_step(
         f"{run.prefix}meta.json", prepared.meta.model_dump_json(indent=2).encode(), "application/json"
     )
     services.artifacts.put(f"{run.prefix}splits.npz", prepared.splits_bytes, "application/octet-stream")
+    services.artifacts.put(
+        f"{run.prefix}columns.json",
+        _json([c.model_dump(mode="json") for c in manifest.columns]),
+        "application/json",
+    )
     services.artifacts.put(f"{run.prefix}profile.json", prepared.profile.model_dump_json().encode(), "application/json")
     services.models.start_run(
         run_id,
@@ -290,7 +295,8 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         CandidateResult.model_validate(c)
         for c in json.loads(json.dumps(run_record.get("candidates", []), default=float))
     ]
-    sig = signature(config, meta.feature_spec, splits.X_train, meta.classes)
+    columns = [ColumnSchema.model_validate(c) for c in _read_json(services, f"{run.prefix}columns.json")]
+    sig = signature(config, meta.feature_spec, splits.X_train, meta.classes, columns)
     html = training_report_html(
         config=config,
         meta=meta,
@@ -343,6 +349,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
                 "artifacts": artifacts,
                 "onnx_sha256": sha256(onnx_bytes),
                 "signature_key": f"{run.prefix}signature.json",
+                "serving": config.serving.model_dump(mode="json"),
                 "profile_key": f"{run.prefix}profile.json",
                 "dataset": run.dataset,
                 "dataset_version": run.dataset_version,

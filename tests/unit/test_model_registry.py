@@ -166,3 +166,42 @@ def test_drift_results_are_kept_per_check_newest_first(registry: ModelRegistry) 
     results = registry.drift_results("m")
     assert [r["checked_at"][14:16] for r in results] == ["10", "05", "00"]
     assert results[0]["drift_share"] == "0.1", "a rerun never overwrites a recorded check"
+
+
+def test_a_challenger_carries_its_rollout_and_serving_reads_every_alias_in_one_query(registry: ModelRegistry) -> None:
+    for run in ("r1", "r2"):
+        _register(registry, run)
+    registry.set_alias("m", "champion", 1, reason="first", actor="t", at=AT)
+    item = registry.set_alias(
+        "m", "challenger", 2, reason="canary", actor="t", at=AT, rollout={"mode": "canary", "weight": 0.1}
+    )
+    assert item["rollout"]["mode"] == "canary" and float(item["rollout"]["weight"]) == 0.1
+    aliases = registry.aliases("m")
+    assert {name: int(a["version"]) for name, a in aliases.items()} == {"champion": 1, "challenger": 2}
+    assert float(aliases["challenger"]["rollout"]["weight"]) == 0.1
+    # Same version, new rollout: a change (with an audit event); no rollout stops the traffic.
+    registry.set_alias("m", "challenger", 2, reason="shadow", actor="t", at=AT, rollout={"mode": "shadow"})
+    assert registry.aliases("m")["challenger"]["rollout"]["mode"] == "shadow"
+    registry.set_alias("m", "challenger", 2, reason="stop", actor="t", at=AT)
+    assert "rollout" not in registry.aliases("m")["challenger"]
+    actions = [e["action"] for e in registry.audit("m")]
+    assert actions.count("set_alias:challenger") == 3
+
+
+@pytest.mark.parametrize(
+    ("alias", "rollout", "message"),
+    [
+        ("champion", {"mode": "canary", "weight": 0.5}, "not to the champion"),
+        ("challenger", {"mode": "blue-green"}, "rollout.mode must be one of canary, shadow"),
+        ("challenger", {"mode": "canary", "weight": 1.5}, "from 0 to 1"),
+        ("challenger", {"mode": "canary"}, "from 0 to 1"),
+        ("challenger", {"mode": "shadow", "weight": 0.2}, "a shadow answers no requests"),
+    ],
+)
+def test_an_invalid_rollout_is_refused_naming_the_field(
+    registry: ModelRegistry, alias: str, rollout: dict[str, Any], message: str
+) -> None:
+    _register(registry, "r1")
+    with pytest.raises(RegistryError, match=message) as caught:
+        registry.set_alias("m", alias, 1, reason="x", actor="t", at=AT, rollout=rollout)
+    assert caught.value.code == "invalid"

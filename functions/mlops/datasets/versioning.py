@@ -32,6 +32,12 @@ class ColumnSchema(BaseModel):
     type: ColumnKind
     dtype: str = Field(description="numpy dtype of the stored array")
     nulls: int = 0
+    # What the contract promised about the column when the version was accepted: serving checks
+    # prediction requests against it. Absent in versions written before these fields existed.
+    nullable: bool | None = None
+    min: float | None = None
+    max: float | None = None
+    allowed_values: list[str] | None = None
 
 
 class SourceObject(BaseModel):

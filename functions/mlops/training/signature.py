@@ -5,12 +5,14 @@ feature spec. numpy and pydantic only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlops.datasets.versioning import ColumnSchema
 from mlops.training.config import ProblemType, TrainingConfig, is_classification
 from mlops.training.features import (
     INPUT_NAME,
@@ -38,6 +40,10 @@ class InputField(BaseModel):
     max: float | None = Field(default=None, description="largest value seen in training (numeric)")
     impute: float | None = Field(default=None, description="value used when the field is missing (numeric)")
     categories: list[str] | None = Field(default=None, description="values with their own one-hot column (categorical)")
+    nullable: bool = Field(default=True, description="whether null is accepted (the data contract's nullable flag)")
+    allowed_min: float | None = Field(default=None, description="the data contract's minimum (numeric)")
+    allowed_max: float | None = Field(default=None, description="the data contract's maximum (numeric)")
+    allowed_values: list[str] | None = Field(default=None, description="the data contract's allowed values")
 
 
 class TensorSpec(BaseModel):
@@ -67,8 +73,11 @@ def signature(
     feature_spec: FeatureSpec,
     x_train: NDArray[np.float32],
     classes: list[ClassValue] | None,
+    columns: Sequence[ColumnSchema] = (),
 ) -> ModelSignature:
-    """Inputs with their training ranges, the ONNX tensor names and shapes, and the classes."""
+    """Inputs with their training ranges and the data contract's promises (from the dataset
+    version's `columns`), the ONNX tensor names and shapes, and the classes."""
+    promised = {c.name: c for c in columns}
     n = feature_spec.n_features
     if x_train.shape[1] != n:
         raise ValueError(f"x_train has {x_train.shape[1]} columns, the feature spec {n}")
@@ -86,6 +95,7 @@ def signature(
                     min=float(values.min()) if present else None,
                     max=float(values.max()) if present else None,
                     impute=feature.impute,
+                    **_promises(promised.get(feature.name)),
                 )
             )
             column += 1
@@ -93,7 +103,11 @@ def signature(
             assert isinstance(feature, CategoricalFeature)
             inputs.append(
                 InputField(
-                    name=feature.name, type=feature.source_type, kind="categorical", categories=feature.categories
+                    name=feature.name,
+                    type=feature.source_type,
+                    kind="categorical",
+                    categories=feature.categories,
+                    **_promises(promised.get(feature.name)),
                 )
             )
             column += len(feature.categories) + int(feature.other)
@@ -116,6 +130,17 @@ def signature(
         classes=classes,
         feature_spec=feature_spec,
     )
+
+
+def _promises(column: ColumnSchema | None) -> dict[str, Any]:
+    if column is None:
+        return {}
+    promises: dict[str, Any] = {"allowed_min": column.min, "allowed_max": column.max}
+    if column.nullable is not None:
+        promises["nullable"] = column.nullable
+    if column.allowed_values is not None:
+        promises["allowed_values"] = column.allowed_values
+    return promises
 
 
 def signature_json(sig: ModelSignature) -> dict[str, Any]:

@@ -1,0 +1,240 @@
+"""The predict API: POST /v1/models/{name}/predict and GET /v1/models/{name}/signature (API key).
+
+Imports onnxruntime, numpy and Powertools, never scikit-learn, pandas or pydantic (the resolver runs
+without pydantic validation: the serving core checks requests itself, by row and field). No
+`from __future__ import annotations`: the event handler reads route annotations at run time.
+"""
+
+import json
+import os
+import random
+import re
+import time
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mlops.registry_table import ModelRegistry
+from mlops.serving.capture import CaptureBuffer
+from mlops.serving.inputs import MAX_ROWS, RequestError, encode_request, request_rows
+from mlops.serving.models import LoadFailure, Rollout, ServedModels, ServedVersion
+from mlops.serving.rollout import SHADOW_VARIANT, assign
+from mlops.storage import ArtifactsBucket
+
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "serving")
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+REQUEST_KEY_HEADER = "x-request-key"
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+app = APIGatewayRestResolver()
+_artifacts = ArtifactsBucket(boto3.client("s3"), os.environ["ARTIFACTS_BUCKET"])
+_rng = random.Random()
+
+
+def _load_failed(failure: LoadFailure) -> None:
+    """An alias names a version that cannot be loaded: alarm, and say what still answers."""
+    logger.error(
+        "model load failed",
+        model=failure.model,
+        alias=failure.alias,
+        version=failure.version,
+        reason=failure.reason,
+        serving_version=failure.serving_version,
+    )
+    with single_metric(
+        name="ModelLoadFailures", unit=MetricUnit.Count, value=1, default_dimensions={"service": SERVICE}
+    ):
+        pass
+
+
+_models = ServedModels(
+    registry=ModelRegistry(boto3.resource("dynamodb").Table(os.environ["REGISTRY_TABLE"])),
+    read_artifact=_artifacts.get,
+    alias_ttl=float(os.environ.get("ALIAS_CACHE_SECONDS", "30")),
+    on_load_failure=_load_failed,
+)
+_capture = CaptureBuffer(
+    write=lambda key, body: _artifacts.put(key, body, "application/octet-stream"),
+    default_sample_rate=float(os.environ.get("CAPTURE_SAMPLE_RATE", "0.1")),
+    max_rows=int(os.environ.get("CAPTURE_MAX_ROWS", "1000")),
+    max_age_seconds=float(os.environ.get("CAPTURE_MAX_AGE_SECONDS", "60")),
+)
+
+
+def _json_response(status: int, body: dict[str, Any]) -> Response[Any]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+@app.exception_handler(RequestError)  # type: ignore[untyped-decorator]
+def _rejected(error: RequestError) -> Response[Any]:
+    metrics.add_metric(name="RejectedRequests", unit=MetricUnit.Count, value=1)
+    body = error.body()
+    body["request_id"] = app.current_event.request_context.request_id
+    return _json_response(error.status, body)
+
+
+@app.not_found
+def _no_route(error: NotFoundError) -> Response[Any]:
+    event = app.current_event
+    return _json_response(
+        404, {"error": {"code": "not_found", "message": f"no route {event.http_method} {event.path}"}}
+    )
+
+
+def _model_name(name: str) -> str:
+    if not re.match(NAME_PATTERN, name):
+        raise RequestError(400, "invalid_name", f"{name!r} is not a model name (lowercase letters, digits, - and _)")
+    return name
+
+
+def _body() -> Any:
+    event = app.current_event
+    content_type = (event.headers or {}).get("content-type") or (event.headers or {}).get("Content-Type") or ""
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise RequestError(415, "unsupported_media_type", "send the body as application/json")
+    try:
+        return json.loads(event.decoded_body or "")
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RequestError(400, "invalid_json", f"the body is not JSON: {error}") from None
+
+
+@app.post("/v1/models/<name>/predict")
+def predict(name: str) -> Response[Any]:
+    started = time.perf_counter()
+    model = _model_name(name)
+    body = _body()
+    rows = request_rows(body)
+    rollout = _models.rollout(model)
+    event = app.current_event
+    request_key = (event.headers or {}).get(REQUEST_KEY_HEADER) or body.get("request_key")
+    assignment = assign(rollout, str(request_key) if request_key is not None else None, _rng)
+    served = assignment.answering
+    encoded = encode_request(rows, served.signature, served.policy)
+    prediction = served.predict(encoded.matrix)
+    request_id = event.request_context.request_id
+    answer: dict[str, Any] = {
+        "model": model,
+        "version": served.version,
+        "variant": assignment.variant,
+        "predictions": prediction.predictions,
+    }
+    if prediction.probabilities is not None:
+        answer["classes"] = list(served.signature.classes or ())
+        answer["probabilities"] = prediction.probabilities.round(6).tolist()
+    if encoded.warnings:
+        answer["warnings"] = [w.as_dict() for w in encoded.warnings[:100]]
+    answer["request_id"] = request_id
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    _count(served, assignment.variant, encoded.rows, elapsed_ms, len(encoded.warnings))
+    fields = {i.name: i.kind for i in served.signature.inputs}
+    if _capture.sampled(served.capture_sample_rate):
+        _capture.add(
+            model=model,
+            version=served.version,
+            fields=fields,
+            classes=served.signature.classes,
+            values=encoded.values,
+            predictions=prediction.predictions,
+            probabilities=prediction.probabilities,
+            variant=assignment.variant,
+            request_id=request_id,
+        )
+        if assignment.shadow is not None:
+            _shadow(assignment.shadow, rows, request_id)
+    elif assignment.shadow is not None:
+        _shadow(assignment.shadow, rows, None)
+    _capture_metrics()
+    return _json_response(200, answer)
+
+
+def _shadow(shadow: ServedVersion, rows: list[Any], request_id: str | None) -> None:
+    """Score the shadow on the same rows; its failures are counted, never the caller's problem."""
+    started = time.perf_counter()
+    try:
+        encoded = encode_request(rows, shadow.signature, shadow.policy)
+        prediction = shadow.predict(encoded.matrix)
+    except Exception as error:
+        logger.warning("shadow scoring failed", model=shadow.model, version=shadow.version, error=str(error))
+        _version_metric(shadow, SHADOW_VARIANT, "ShadowFailures", 1, MetricUnit.Count)
+        return
+    _version_metric(shadow, SHADOW_VARIANT, "Predictions", encoded.rows, MetricUnit.Count)
+    _version_metric(
+        shadow, SHADOW_VARIANT, "ModelLatency", (time.perf_counter() - started) * 1000, MetricUnit.Milliseconds
+    )
+    if request_id is not None:
+        _capture.add(
+            model=shadow.model,
+            version=shadow.version,
+            fields={i.name: i.kind for i in shadow.signature.inputs},
+            classes=shadow.signature.classes,
+            values=encoded.values,
+            predictions=prediction.predictions,
+            probabilities=prediction.probabilities,
+            variant=SHADOW_VARIANT,
+            request_id=request_id,
+        )
+
+
+def _count(served: ServedVersion, variant: str, rows: int, elapsed_ms: float, warnings: int) -> None:
+    """Per-version figures, so a canary's numbers read off CloudWatch beside the champion's."""
+    metrics.add_dimension(name="model", value=served.model)
+    metrics.add_dimension(name="version", value=str(served.version))
+    metrics.add_dimension(name="variant", value=variant)
+    metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=rows)
+    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
+    if warnings:
+        metrics.add_metric(name="InputWarnings", unit=MetricUnit.Count, value=warnings)
+
+
+def _version_metric(served: ServedVersion, variant: str, name: str, value: float, unit: MetricUnit) -> None:
+    with single_metric(
+        name=name,
+        unit=unit,
+        value=value,
+        default_dimensions={
+            "service": SERVICE,
+            "model": served.model,
+            "version": str(served.version),
+            "variant": variant,
+        },
+    ):
+        pass
+
+
+def _capture_metrics() -> None:
+    written, failed = _capture.take_counts()
+    for name, value in (("CapturedRows", written), ("CaptureFailures", failed)):
+        if value:
+            with single_metric(name=name, unit=MetricUnit.Count, value=value, default_dimensions={"service": SERVICE}):
+                pass
+
+
+@app.get("/v1/models/<name>/signature")
+def signature(name: str) -> Response[Any]:
+    model = _model_name(name)
+    rollout: Rollout = _models.rollout(model)
+    champion = rollout.champion
+    answer: dict[str, Any] = {"model": model, "version": champion.version, **champion.signature.describe()}
+    if rollout.challenger is not None:
+        answer["challenger"] = {"version": rollout.challenger.version, "mode": rollout.mode, "weight": rollout.weight}
+    answer["limits"] = {"max_rows": MAX_ROWS}
+    answer["policy"] = {
+        "out_of_range": champion.policy.out_of_range,
+        "unseen_category": champion.policy.unseen_category,
+    }
+    return _json_response(200, answer)
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

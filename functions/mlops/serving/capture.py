@@ -1,0 +1,200 @@
+"""Prediction capture: a sample of requests and answers, written to S3 in batches for drift checks.
+
+Each batch is one `.npz` (numpy only, no pickle) holding one column per input field plus the
+predictions, probabilities, variant, request id and time of each row, under
+`capture/<model>/version=<v>/date=<YYYY-MM-DD>/hour=<HH>/`, so a drift run lists the hours of
+its window and loads whole columns at once. Writing happens on a background thread: a request
+only appends to memory. Failures are counted (a metric and an alarm watch them), never raised.
+Rows still buffered when a container is reclaimed are lost; capture is a sample, not a ledger.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import queue
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+CAPTURE_PREFIX = "capture/"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class _Batch:
+    model: str
+    version: int
+    fields: dict[str, str]  # field -> "numeric" | "categorical"
+    classes: list[Any] | None
+    started: float
+    values: dict[str, list[Any]] = field(default_factory=dict)
+    predictions: list[Any] = field(default_factory=list)
+    probabilities: list[NDArray[np.float32]] = field(default_factory=list)
+    variants: list[str] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)
+    times_ms: list[int] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return len(self.predictions)
+
+
+def capture_key(model: str, version: int, at: datetime, suffix: str) -> str:
+    return f"{CAPTURE_PREFIX}{model}/version={version}/date={at:%Y-%m-%d}/hour={at:%H}/{at:%Y%m%dT%H%M%S}-{suffix}.npz"
+
+
+def batch_npz(batch: _Batch) -> bytes:
+    arrays: dict[str, NDArray[Any]] = {}
+    for name, kind in batch.fields.items():
+        values = batch.values[name]
+        if kind == "numeric":
+            arrays[f"input:{name}"] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        else:
+            arrays[f"input:{name}"] = np.array(["" if v is None else str(v) for v in values], dtype=str)
+            arrays[f"null:{name}"] = np.array([v is None for v in values], dtype=bool)
+    if batch.classes is not None:
+        arrays["prediction"] = np.array([str(p) for p in batch.predictions], dtype=str)
+        arrays["probabilities"] = np.concatenate(batch.probabilities).astype(np.float32)
+    else:
+        arrays["prediction"] = np.array(batch.predictions, dtype=np.float64)
+    arrays["variant"] = np.array(batch.variants, dtype=str)
+    arrays["request_id"] = np.array(batch.request_ids, dtype=str)
+    arrays["time_ms"] = np.array(batch.times_ms, dtype=np.int64)
+    meta = {
+        "format": FORMAT_VERSION,
+        "model": batch.model,
+        "version": batch.version,
+        "fields": batch.fields,
+        "classes": [str(c) for c in batch.classes] if batch.classes is not None else None,
+        "rows": batch.rows,
+    }
+    arrays["meta"] = np.array(json.dumps(meta))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def read_capture(data: bytes) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+    """A capture batch's metadata and arrays (the drift function's reader)."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    return meta, arrays
+
+
+@dataclass
+class CaptureBuffer:
+    """Collects sampled rows per model version and hands full or old batches to a writer thread."""
+
+    write: Callable[[str, bytes], None]
+    default_sample_rate: float
+    max_rows: int = 1000
+    max_age_seconds: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    rng: random.Random = field(default_factory=random.Random)
+    _batches: dict[tuple[str, int], _Batch] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _queue: queue.Queue[_Batch | None] = field(default_factory=queue.Queue)
+    _worker: threading.Thread | None = None
+    _written: int = 0
+    _failed: int = 0
+
+    def take_counts(self) -> tuple[int, int]:
+        """Rows written and rows lost since the last call (the handler turns them into metrics on
+        its own thread; Powertools metrics are per invocation)."""
+        with self._lock:
+            counts = (self._written, self._failed)
+            self._written = self._failed = 0
+            return counts
+
+    def _count(self, *, written: int = 0, failed: int = 0) -> None:
+        with self._lock:
+            self._written += written
+            self._failed += failed
+
+    def sampled(self, rate: float | None) -> bool:
+        rate = self.default_sample_rate if rate is None else rate
+        return rate > 0 and (rate >= 1 or self.rng.random() < rate)
+
+    def add(
+        self,
+        *,
+        model: str,
+        version: int,
+        fields: Mapping[str, str],
+        classes: Sequence[Any] | None,
+        values: Mapping[str, list[Any]],
+        predictions: list[Any],
+        probabilities: NDArray[np.float32] | None,
+        variant: str,
+        request_id: str,
+    ) -> None:
+        """Append one request's rows; never raises (a failure is counted)."""
+        try:
+            at_ms = int(self.now().timestamp() * 1000)
+            with self._lock:
+                key = (model, version)
+                batch = self._batches.get(key)
+                if batch is None or list(batch.fields) != list(fields):
+                    if batch is not None:
+                        self._enqueue(self._batches.pop(key))
+                    batch = _Batch(model, version, dict(fields), list(classes) if classes else None, self.clock())
+                    batch.values = {name: [] for name in fields}
+                    self._batches[key] = batch
+                for name in fields:
+                    batch.values[name].extend(values[name])
+                rows = len(predictions)
+                batch.predictions.extend(predictions)
+                if probabilities is not None:
+                    batch.probabilities.append(probabilities)
+                batch.variants.extend([variant] * rows)
+                batch.request_ids.extend([request_id] * rows)
+                batch.times_ms.extend([at_ms] * rows)
+                self._flush_due(force=False)
+        except Exception:  # capture must never fail a prediction
+            self._count(failed=len(predictions))
+
+    def flush(self) -> None:
+        """Write everything buffered and wait for the writer (tests, and the end of a batch job)."""
+        with self._lock:
+            self._flush_due(force=True)
+        self._queue.join()
+
+    def _flush_due(self, *, force: bool) -> None:
+        now = self.clock()
+        for key in list(self._batches):
+            batch = self._batches[key]
+            if force or batch.rows >= self.max_rows or now - batch.started >= self.max_age_seconds:
+                self._enqueue(self._batches.pop(key))
+
+    def _enqueue(self, batch: _Batch) -> None:
+        if batch.rows == 0:
+            return
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._drain, name="capture-writer", daemon=True)
+            self._worker.start()
+        self._queue.put(batch)
+
+    def _drain(self) -> None:
+        while True:
+            batch = self._queue.get()
+            try:
+                if batch is None:
+                    return
+                key = capture_key(batch.model, batch.version, self.now(), uuid.uuid4().hex[:12])
+                self.write(key, batch_npz(batch))
+                self._count(written=batch.rows)
+            except Exception:
+                self._count(failed=batch.rows if batch is not None else 0)
+            finally:
+                self._queue.task_done()

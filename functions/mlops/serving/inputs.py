@@ -1,0 +1,309 @@
+"""Prediction requests: the body's two forms, every problem found by row and field, and the float32
+matrix the ONNX model takes, encoded exactly as `mlops.training.features` encodes training data."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mlops.serving.signature import ServedInput, ServedSignature
+
+MAX_ROWS = 1000
+MAX_PROBLEMS = 100  # listed in one answer; the count says how many there were
+Policy = Literal["reject", "warn"]
+_NUMBER_TYPES = (int, float)
+_ABSENT: Any = object()  # a field the row does not have (reported once, as missing_field)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request: where (row, field) and what."""
+
+    code: str
+    message: str
+    row: int | None = None
+    field: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.row is not None:
+            found["row"] = self.row
+        if self.field is not None:
+            found["field"] = self.field
+        return found
+
+
+class RequestError(Exception):
+    """The request cannot be answered: HTTP status, a one-line summary and every problem found."""
+
+    def __init__(self, status: int, code: str, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.problems = list(problems)
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.problems:
+            error["problems"] = [p.as_dict() for p in self.problems[:MAX_PROBLEMS]]
+            error["problem_count"] = len(self.problems)
+        return {"error": error}
+
+
+@dataclass(frozen=True)
+class InputPolicy:
+    """What a model's config says to do with values the data contract does not allow."""
+
+    out_of_range: Policy = "reject"
+    unseen_category: Policy = "reject"
+
+    @classmethod
+    def from_record(cls, serving: Mapping[str, Any] | None) -> InputPolicy:
+        serving = serving or {}
+        return cls(
+            out_of_range="warn" if serving.get("out_of_range") == "warn" else "reject",
+            unseen_category="warn" if serving.get("unseen_category") == "warn" else "reject",
+        )
+
+
+@dataclass
+class EncodedRequest:
+    """The model's input plus what capture keeps: each field's values (NaN / None for null)."""
+
+    matrix: NDArray[np.float32]
+    values: dict[str, list[Any]]
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return int(self.matrix.shape[0])
+
+
+def request_rows(body: Any, *, max_rows: int = MAX_ROWS) -> list[Mapping[str, Any]]:
+    """The records of `{"instances": [{...}, ...]}` or `{"columns": [...], "data": [[...], ...]}`."""
+    if not isinstance(body, Mapping):
+        raise RequestError(
+            400, "invalid_body", 'the body must be a JSON object with "instances" or "columns" and "data"'
+        )
+    forms = [k for k in ("instances", "columns") if k in body]
+    unknown = sorted(set(body) - {"instances", "columns", "data", "request_key"})
+    if unknown:
+        raise RequestError(
+            400, "invalid_body", f"unknown top-level keys {unknown}: expected instances, or columns and data"
+        )
+    if len(forms) != 1:
+        raise RequestError(400, "invalid_body", 'give exactly one of "instances" or "columns" (with "data")')
+    if forms[0] == "instances":
+        instances = body["instances"]
+        if not isinstance(instances, list):
+            raise RequestError(400, "invalid_body", '"instances" must be a list of objects')
+        _check_count(len(instances), max_rows)
+        problems = [
+            Problem("invalid_row", f"row {i} must be an object of field: value, got {_json_type(r)}", row=i)
+            for i, r in enumerate(instances)
+            if not isinstance(r, Mapping)
+        ]
+        if problems:
+            raise RequestError(400, "invalid_body", f"{len(problems)} rows are not objects", problems)
+        return instances
+    columns, data = body["columns"], body.get("data")
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise RequestError(400, "invalid_body", '"columns" must be a list of field names')
+    if len(set(columns)) != len(columns):
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        raise RequestError(400, "invalid_body", f'"columns" names {repeated} more than once')
+    if not isinstance(data, list):
+        raise RequestError(400, "invalid_body", '"data" must be a list of rows, each a list of values')
+    _check_count(len(data), max_rows)
+    problems = [
+        Problem("invalid_row", f"row {i} must be a list of {len(columns)} values", row=i)
+        for i, r in enumerate(data)
+        if not isinstance(r, list) or len(r) != len(columns)
+    ]
+    if problems:
+        raise RequestError(400, "invalid_body", f"{len(problems)} rows do not match the columns", problems)
+    return [dict(zip(columns, r, strict=True)) for r in data]
+
+
+def _check_count(rows: int, max_rows: int) -> None:
+    if rows > max_rows:
+        raise RequestError(413, "too_many_rows", f"{rows} rows in one request; the limit is {max_rows}")
+    if rows == 0:
+        raise RequestError(400, "invalid_body", "the request has no rows")
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+def encode_request(
+    rows: Sequence[Mapping[str, Any]], signature: ServedSignature, policy: InputPolicy
+) -> EncodedRequest:
+    """Check every row against the signature and encode them; raise with all problems at once."""
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    known = signature.field_names
+    for i, row in enumerate(rows):
+        keys = row.keys()
+        if len(keys) != len(known) or keys != known:
+            for name in sorted(k for k in keys if k not in known):
+                problems.append(Problem("unknown_field", f"{name!r} is not an input of this model", i, str(name)))
+            for name in sorted(known - set(keys)):
+                problems.append(Problem("missing_field", f"{name!r} is required (send null if it is unknown)", i, name))
+    matrix = np.zeros((len(rows), signature.n_features), dtype=np.float32)
+    values: dict[str, list[Any]] = {}
+    for spec in signature.inputs:
+        column = [row.get(spec.name, _ABSENT) for row in rows]
+        if spec.kind == "numeric":
+            values[spec.name] = _numeric(matrix, spec, column, policy, problems, warnings)
+        else:
+            values[spec.name] = _categorical(matrix, spec, column, policy, problems, warnings)
+    if problems:
+        problems.sort(key=lambda p: (p.row if p.row is not None else -1, p.field or ""))
+        raise RequestError(400, "invalid_input", _summary(problems), problems)
+    return EncodedRequest(matrix, values, warnings)
+
+
+def _summary(problems: Sequence[Problem]) -> str:
+    rows = {p.row for p in problems if p.row is not None}
+    return (
+        f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {len(rows)} row{'s' if len(rows) != 1 else ''}"
+    )
+
+
+def _numeric(
+    matrix: NDArray[np.float32],
+    spec: ServedInput,
+    column: list[Any],
+    policy: InputPolicy,
+    problems: list[Problem],
+    warnings: list[Problem],
+) -> list[Any]:
+    """Numbers go through numpy in one step when every value is a plain int or float (the common case)."""
+    boolean = spec.source_type == "bool"
+    if not boolean and all(type(v) in _NUMBER_TYPES for v in column):
+        numbers = np.array(column, dtype=np.float64)
+        if np.isfinite(numbers).all() and not _outside(numbers, spec).any():
+            matrix[:, spec.column] = numbers
+            return column
+    converted: list[float] = []
+    for i, value in enumerate(column):
+        if value is _ABSENT:
+            converted.append(math.nan)
+            continue
+        number = _number(value, spec, boolean)
+        if isinstance(number, Problem):
+            problems.append(Problem(number.code, number.message, i, spec.name))
+            converted.append(math.nan)
+            continue
+        if number is None:
+            if not spec.nullable:
+                problems.append(Problem("null", f"{spec.name!r} may not be null", i, spec.name))
+            converted.append(math.nan)
+            matrix[i, spec.column] = spec.impute
+            continue
+        bound = _bound_problem(number, spec)
+        if bound is not None:
+            found = Problem("out_of_range", bound, i, spec.name)
+            (problems if policy.out_of_range == "reject" else warnings).append(found)
+        converted.append(number)
+        matrix[i, spec.column] = number
+    return converted
+
+
+def _number(value: Any, spec: ServedInput, boolean: bool) -> float | Problem | None:
+    if value is None:
+        return None
+    if boolean:
+        if isinstance(value, bool) or (type(value) is int and value in (0, 1)):
+            return float(value)
+        return Problem("wrong_type", f"expected true or false, got {_shown(value)}")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return Problem("wrong_type", f"expected a number, got {_shown(value)}")
+    number = float(value)
+    if not math.isfinite(number):
+        return Problem("not_finite", f"expected a finite number, got {number}")
+    return number
+
+
+def _outside(numbers: NDArray[np.float64], spec: ServedInput) -> NDArray[np.bool_]:
+    outside = np.zeros(numbers.shape, dtype=bool)
+    if spec.allowed_min is not None:
+        outside |= numbers < spec.allowed_min
+    if spec.allowed_max is not None:
+        outside |= numbers > spec.allowed_max
+    return outside
+
+
+def _bound_problem(number: float, spec: ServedInput) -> str | None:
+    if spec.allowed_min is not None and number < spec.allowed_min:
+        return f"{number:g} is below the data contract's minimum {spec.allowed_min:g}"
+    if spec.allowed_max is not None and number > spec.allowed_max:
+        return f"{number:g} is above the data contract's maximum {spec.allowed_max:g}"
+    return None
+
+
+def _categorical(
+    matrix: NDArray[np.float32],
+    spec: ServedInput,
+    column: list[Any],
+    policy: InputPolicy,
+    problems: list[Problem],
+    warnings: list[Problem],
+) -> list[Any]:
+    positions = {c: spec.column + j for j, c in enumerate(spec.categories)}
+    other = spec.column + len(spec.categories) if spec.other else None
+    texts: list[Any] = []
+    for i, value in enumerate(column):
+        if value is _ABSENT:
+            texts.append(None)
+            continue
+        if value is None:
+            if not spec.nullable:
+                problems.append(Problem("null", f"{spec.name!r} may not be null", i, spec.name))
+            texts.append(None)
+            continue
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            problems.append(Problem("wrong_type", f"expected a string, got {_shown(value)}", i, spec.name))
+            texts.append(None)
+            continue
+        text = str(value)
+        texts.append(text)
+        position = positions.get(text)
+        if position is not None:
+            matrix[i, position] = 1.0
+            continue
+        unseen = _unseen(text, spec)
+        if unseen is not None:
+            found = Problem("unseen_category", unseen, i, spec.name)
+            (problems if policy.unseen_category == "reject" else warnings).append(found)
+        if other is not None:
+            matrix[i, other] = 1.0
+    return texts
+
+
+def _unseen(text: str, spec: ServedInput) -> str | None:
+    """Why a value outside the training categories is suspect, or None when it is a known rare value.
+
+    With the contract's allowed values the answer is exact. Without them, a model that folded rare
+    training values into `__other__` cannot tell a rare value from a new one: it warns only."""
+    if spec.allowed_values is not None:
+        if text in spec.allowed_values:
+            return None
+        return f"{text!r} is not among the data contract's allowed values"
+    if spec.other:
+        return None
+    return f"{text!r} was never seen in training (known: {', '.join(spec.categories[:10])})"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"{_json_type(value)} {text[:40]}{'…' if len(text) > 40 else ''}"

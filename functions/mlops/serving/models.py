@@ -1,0 +1,217 @@
+"""Which versions answer for a model, loaded once per container and re-resolved on a short cache.
+
+Aliases are read from the registry at most once per `alias_ttl` seconds per model, so a promotion or
+rollback applies without a redeploy. Each version's ONNX is fetched once, checked against the hash
+the registry holds, and kept. When a newly named version cannot be loaded, the last good version of
+that alias keeps answering and the failure is reported (an alarm watches it); with no good version
+the request fails loudly: never a wrong model silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from mlops.serving.inputs import InputPolicy, RequestError
+from mlops.serving.session import inference_session
+from mlops.serving.signature import ServedSignature, SignatureError
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+class ArtifactError(Exception):
+    """A version's artifacts are missing, corrupted or unloadable."""
+
+
+class AliasSource(Protocol):
+    def aliases(self, name: str) -> dict[str, dict[str, Any]]: ...
+
+    def get_version(self, name: str, version: int) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class Prediction:
+    predictions: list[Any]
+    probabilities: NDArray[np.float32] | None  # classifiers: rows x classes, in `classes` order
+
+
+@dataclass
+class ServedVersion:
+    model: str
+    version: int
+    signature: ServedSignature
+    session: ort.InferenceSession
+    policy: InputPolicy
+    capture_sample_rate: float | None
+    onnx_sha256: str
+
+    def predict(self, matrix: NDArray[np.float32]) -> Prediction:
+        outputs = self.session.run(None, {self.signature.input_name: matrix})
+        if self.signature.classes is not None:
+            classes = self.signature.classes
+            labels = [classes[int(i)] for i in np.asarray(outputs[0]).reshape(-1)]
+            return Prediction(labels, np.asarray(outputs[1], dtype=np.float32))
+        return Prediction(np.asarray(outputs[0], dtype=np.float64).reshape(-1).tolist(), None)
+
+
+def load_version(model: str, record: Mapping[str, Any], read: Callable[[str], bytes]) -> ServedVersion:
+    """Fetch, verify and open one registered version; ArtifactError names what is wrong."""
+    version = int(record["version"])
+    try:
+        onnx_key = record["artifacts"]["model.onnx"]["key"]
+        expected = str(record["onnx_sha256"])
+        signature_key = str(record["signature_key"])
+    except (KeyError, TypeError) as error:
+        raise ArtifactError(f"{model} v{version}: the registry record names no model artifact ({error})") from error
+    try:
+        onnx_bytes = read(onnx_key)
+        signature_document = json.loads(read(signature_key))
+    except Exception as error:
+        raise ArtifactError(
+            f"{model} v{version}: cannot read its artifacts: {type(error).__name__}: {error}"
+        ) from error
+    digest = hashlib.sha256(onnx_bytes).hexdigest()
+    if digest != expected:
+        raise ArtifactError(f"{model} v{version}: {onnx_key} has sha256 {digest[:12]}…, registered {expected[:12]}…")
+    try:
+        signature = ServedSignature.from_json(signature_document)
+        session = inference_session(onnx_bytes)
+    except (SignatureError, Exception) as error:
+        raise ArtifactError(f"{model} v{version}: cannot load: {type(error).__name__}: {error}") from error
+    serving = record.get("serving") or {}
+    rate = serving.get("capture_sample_rate")
+    return ServedVersion(
+        model=model,
+        version=version,
+        signature=signature,
+        session=session,
+        policy=InputPolicy.from_record(serving),
+        capture_sample_rate=float(rate) if rate is not None else None,
+        onnx_sha256=digest,
+    )
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """Who answers a model's requests right now."""
+
+    champion: ServedVersion
+    challenger: ServedVersion | None = None
+    mode: str | None = None  # "canary" or "shadow" when there is a challenger
+    weight: float = 0.0
+
+
+@dataclass
+class _Resolved:
+    rollout: Rollout
+    expires: float
+
+
+@dataclass
+class LoadFailure:
+    model: str
+    alias: str
+    version: int
+    reason: str
+    serving_version: int | None  # the last good version still answering, if any
+
+
+@dataclass
+class ServedModels:
+    """The per-container cache of aliases and loaded versions."""
+
+    registry: AliasSource
+    read_artifact: Callable[[str], bytes]
+    alias_ttl: float = 30.0
+    clock: Callable[[], float] = time.monotonic
+    on_load_failure: Callable[[LoadFailure], None] = lambda failure: None
+    _resolved: dict[str, _Resolved] = field(default_factory=dict)
+    _versions: dict[tuple[str, int], ServedVersion] = field(default_factory=dict)
+    _broken: dict[tuple[str, int], tuple[str, float]] = field(default_factory=dict)
+    _last_good: dict[tuple[str, str], ServedVersion] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def rollout(self, model: str) -> Rollout:
+        """The versions answering for `model`; RequestError 404 / 503 when there are none."""
+        now = self.clock()
+        cached = self._resolved.get(model)
+        if cached is not None and cached.expires > now:
+            return cached.rollout
+        with self._lock:
+            cached = self._resolved.get(model)
+            if cached is not None and cached.expires > now:
+                return cached.rollout
+            rollout = self._resolve(model, now)
+            self._resolved[model] = _Resolved(rollout, now + self.alias_ttl)
+            self._evict(model)
+            return rollout
+
+    def _evict(self, model: str) -> None:
+        """Forget versions no alias of `model` serves any more (a container may see many promotions)."""
+        kept = {v.version for (m, _), v in self._last_good.items() if m == model}
+        resolved = self._resolved[model].rollout
+        kept |= {resolved.champion.version} | ({resolved.challenger.version} if resolved.challenger else set())
+        for key in [k for k in self._versions if k[0] == model and k[1] not in kept]:
+            del self._versions[key]
+
+    def _resolve(self, model: str, now: float) -> Rollout:
+        aliases = self.registry.aliases(model)
+        champion_alias = aliases.get(CHAMPION)
+        if champion_alias is None:
+            if self.registry.get_version(model, 1) is None:
+                raise RequestError(404, "not_found", f"no model named {model!r}")
+            raise RequestError(404, "no_champion", f"{model} has no champion yet: promote a version first")
+        champion = self._alias_version(model, CHAMPION, int(champion_alias["version"]), now)
+        if champion is None:
+            raise RequestError(
+                503,
+                "model_unavailable",
+                f"{model}: the champion's artifacts cannot be loaded and no earlier version is",
+            )
+        challenger_alias = aliases.get(CHALLENGER)
+        rollout = challenger_alias.get("rollout") if challenger_alias else None
+        if challenger_alias is None or not rollout:
+            return Rollout(champion)
+        challenger = self._alias_version(model, CHALLENGER, int(challenger_alias["version"]), now)
+        if challenger is None or challenger.version == champion.version:
+            return Rollout(champion)
+        return Rollout(champion, challenger, str(rollout.get("mode")), float(rollout.get("weight") or 0))
+
+    def _alias_version(self, model: str, alias: str, version: int, now: float) -> ServedVersion | None:
+        key = (model, version)
+        loaded = self._versions.get(key)
+        if loaded is None:
+            loaded = self._load(model, alias, version, now)
+        if loaded is not None:
+            self._last_good[(model, alias)] = loaded
+            return loaded
+        return self._last_good.get((model, alias))
+
+    def _load(self, model: str, alias: str, version: int, now: float) -> ServedVersion | None:
+        key = (model, version)
+        broken = self._broken.get(key)
+        if broken is not None and broken[1] > now:
+            return None  # failed recently: not retried on every request, only after the alias TTL
+        try:
+            record = self.registry.get_version(model, version)
+            if record is None:
+                raise ArtifactError(f"{model} v{version}: the alias names a version the registry does not have")
+            loaded = load_version(model, record, self.read_artifact)
+        except ArtifactError as error:
+            self._broken[key] = (str(error), now + self.alias_ttl)
+            last = self._last_good.get((model, alias))
+            self.on_load_failure(LoadFailure(model, alias, version, str(error), last.version if last else None))
+            return None
+        self._broken.pop(key, None)
+        self._versions[key] = loaded
+        return loaded

@@ -1,0 +1,126 @@
+"""A registered model's signature as serving reads it: plain dataclasses over the JSON document
+that `mlops.training.signature` writes (pydantic there, none here, for a short cold start)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Kind = Literal["numeric", "categorical"]
+OTHER = "__other__"  # the one-hot column for rare training values (mlops.training.features.OTHER)
+
+
+class SignatureError(ValueError):
+    """The signature document is not one serving can use (a broken or foreign artifact)."""
+
+
+@dataclass(frozen=True)
+class ServedInput:
+    """One request field with everything needed to check and encode it."""
+
+    name: str
+    kind: Kind
+    source_type: str
+    column: int  # first column of this field in the model's float32 input
+    nullable: bool
+    impute: float = 0.0
+    allowed_min: float | None = None
+    allowed_max: float | None = None
+    allowed_values: frozenset[str] | None = None
+    categories: tuple[str, ...] = ()
+    other: bool = False
+    train_min: float | None = None
+    train_max: float | None = None
+
+    @property
+    def width(self) -> int:
+        return 1 if self.kind == "numeric" else len(self.categories) + int(self.other)
+
+
+@dataclass(frozen=True)
+class ServedSignature:
+    problem_type: str
+    label: str
+    inputs: tuple[ServedInput, ...]
+    input_name: str
+    n_features: int
+    output_names: tuple[str, ...]
+    classes: tuple[Any, ...] | None
+
+    @property
+    def classifier(self) -> bool:
+        return self.classes is not None
+
+    @property
+    def field_names(self) -> frozenset[str]:
+        return frozenset(i.name for i in self.inputs)
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> ServedSignature:
+        try:
+            return _parse(document)
+        except (KeyError, TypeError, ValueError) as error:
+            raise SignatureError(f"unreadable model signature: {type(error).__name__}: {error}") from error
+
+    def describe(self) -> dict[str, Any]:
+        """What a prediction client needs to know (GET /v1/models/{name}/signature)."""
+        fields: list[dict[str, Any]] = []
+        for i in self.inputs:
+            field: dict[str, Any] = {"name": i.name, "type": i.source_type, "nullable": i.nullable}
+            if i.kind == "numeric":
+                field["range"] = {"min": i.allowed_min, "max": i.allowed_max}
+                field["training_range"] = {"min": i.train_min, "max": i.train_max}
+            else:
+                field["allowed_values"] = sorted(i.allowed_values) if i.allowed_values is not None else None
+                field["training_categories"] = list(i.categories)
+            fields.append(field)
+        return {
+            "problem_type": self.problem_type,
+            "label": self.label,
+            "inputs": fields,
+            "classes": list(self.classes) if self.classes is not None else None,
+        }
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _parse(document: Mapping[str, Any]) -> ServedSignature:
+    specs = {f["name"]: f for f in document["feature_spec"]["features"]}
+    inputs: list[ServedInput] = []
+    column = 0
+    for field in document["inputs"]:
+        spec = specs[field["name"]]
+        values = field.get("allowed_values")
+        served = ServedInput(
+            name=str(field["name"]),
+            kind="numeric" if field["kind"] == "numeric" else "categorical",
+            source_type=str(field["type"]),
+            column=column,
+            nullable=bool(field.get("nullable", True)),
+            impute=float(spec.get("impute", 0.0)),
+            allowed_min=_optional_float(field.get("allowed_min")),
+            allowed_max=_optional_float(field.get("allowed_max")),
+            allowed_values=frozenset(str(v) for v in values) if values is not None else None,
+            categories=tuple(str(c) for c in spec.get("categories", ())),
+            other=bool(spec.get("other", False)),
+            train_min=_optional_float(field.get("min")),
+            train_max=_optional_float(field.get("max")),
+        )
+        inputs.append(served)
+        column += served.width
+    n_features = int(document["onnx_input"]["shape"][1])
+    if column != n_features:
+        raise ValueError(f"the inputs encode to {column} columns, the model takes {n_features}")
+    classes = document.get("classes")
+    return ServedSignature(
+        problem_type=str(document["problem_type"]),
+        label=str(document["label"]),
+        inputs=tuple(inputs),
+        input_name=str(document["onnx_input"]["name"]),
+        n_features=n_features,
+        output_names=tuple(str(o["name"]) for o in document["outputs"]),
+        classes=tuple(classes) if classes is not None else None,
+    )
