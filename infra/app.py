@@ -20,11 +20,21 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
     The context starts from cdk.json, as the CDK CLI's does, so in-process builds match `cdk synth`.
     """
     base = json.loads((PROJECT_ROOT / "cdk.json").read_text()).get("context", {})
-    app = cdk.App(context={**base, **(context or {})}, outdir=outdir)
+    app = cdk.App(context=_merged(base, context or {}), outdir=outdir)
     settings = load_settings(app.node.try_get_context(CONTEXT_KEY))
     stack = MlopsPlatformStack(app, settings.stack_name, settings=settings)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app, stack
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` on top of `base`, nested settings merged key by key (so `{"platform": {"serving":
+    {...}}}` changes the serving settings and keeps cdk.json's stack name)."""
+    merged = dict(base)
+    for key, value in override.items():
+        current = merged.get(key)
+        merged[key] = _merged(current, value) if isinstance(current, dict) and isinstance(value, dict) else value
+    return merged
 
 
 def main() -> None:

@@ -25,6 +25,8 @@ FUNCTION_LAYERS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         # Records a failed run and notifies: no ML libraries.
         "record_failure": ("powertools",),
         "predict": ("inference", "powertools"),
+        # Scores files with the same onnxruntime session code as predict, chunk by chunk.
+        "batch_scoring": ("inference", "powertools"),
         # drift needs numpy only, which the inference layer has; no pandas, no scipy.
         "drift": ("inference", "powertools"),
         "registry_api": ("powertools",),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
@@ -38,7 +38,30 @@ def grant_listing(grantee: iam.IGrantable, bucket: s3.IBucket) -> None:
     iam.Grant.add_to_principal(grantee=grantee, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn])
 
 
-def _logical_id(bucket: s3.IBucket) -> str:
-    from aws_cdk import Stack
+# CDK's singleton that writes S3 bucket notification configurations at deploy time (a fixed id in aws-cdk-lib).
+CDK_NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
 
+
+def acknowledge_cdk_notifications_handler(scope: IConstruct) -> None:
+    """Acknowledge the findings on CDK's own notifications handler; call after `add_event_notification`.
+
+    Any construct that subscribes a function to a bucket's events calls this; acknowledging twice is harmless.
+    """
+    handler = Stack.of(scope).node.try_find_child(CDK_NOTIFICATIONS_HANDLER_ID)
+    if handler is None:
+        return
+    acknowledge(
+        handler,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        "CDK's own deploy-time handler that writes the bucket notification configuration; it runs only during "
+        "deployments and CDK does not expose its role.",
+    )
+    acknowledge(
+        handler,
+        "AwsSolutions-IAM5[Resource::*]",
+        "CDK's deploy-time notifications handler needs s3:PutBucketNotification; CDK grants it on '*'.",
+    )
+
+
+def _logical_id(bucket: s3.IBucket) -> str:
     return str(Stack.of(bucket).get_logical_id(bucket.node.default_child))  # type: ignore[arg-type]

@@ -19,6 +19,32 @@ class ApiThrottle(BaseModel):
     quota_per_day: int | None = Field(None, gt=0, description="requests per day, or no quota")
 
 
+class ServingSettings(BaseModel):
+    """The predict function's size, warm capacity and how much traffic it captures for drift monitoring."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provisioned_concurrency: int = Field(
+        0,
+        ge=0,
+        description="warm execution environments behind the `live` alias; 0 = none (no alias, no idle cost)",
+    )
+    capture_sample_rate: float = Field(
+        0.1, ge=0, le=1, description="share of requests whose inputs and outputs are captured for drift monitoring"
+    )
+    memory_size: int = Field(1769, ge=128, le=10240, description="MB; Lambda allots CPU in proportion")
+    alias_cache_seconds: float = Field(
+        30,
+        ge=0,
+        le=3600,
+        description="how long a container trusts its champion/challenger lookup; promotions apply within it",
+    )
+    capture_max_rows: int = Field(1000, ge=1, le=100_000, description="rows per capture object")
+    capture_max_age_seconds: float = Field(
+        60, gt=0, le=3600, description="a capture batch is written once it is this old, even if not full"
+    )
+
+
 class PlatformSettings(BaseModel):
     """Everything a deployment may change without touching code."""
 
@@ -33,6 +59,7 @@ class PlatformSettings(BaseModel):
     capture_retention_days: int = Field(90, ge=1)
     access_log_retention_days: int = Field(365, ge=1)
     prediction_throttle: ApiThrottle = ApiThrottle()  # type: ignore[call-arg]
+    serving: ServingSettings = ServingSettings()  # type: ignore[call-arg]
     retain_data_on_delete: bool = Field(
         True, description="keep buckets and table when the stack is deleted (set false for throwaway stacks)"
     )

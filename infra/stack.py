@@ -15,7 +15,7 @@ from infra.constructs.layers import Layers
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.registry import Registry
 from infra.constructs.registry_api import RegistryApi
-from infra.constructs.serving import Serving
+from infra.constructs.serving import BatchScoring, Serving
 from infra.constructs.training import Training
 from infra.settings import PlatformSettings
 
@@ -72,11 +72,24 @@ class MlopsPlatformStack(Stack):
             self,
             "Serving",
             settings=settings,
+            data=self.data,
+            registry=self.registry,
             architecture=architecture,
             layers=self.layers,
             log_retention=log_retention,
         )
+        self.batch_scoring = BatchScoring(
+            self,
+            "BatchScoring",
+            data=self.data,
+            registry=self.registry,
+            monitoring=self.monitoring,
+            layers=self.layers,
+            architecture=architecture,
+            log_retention=log_retention,
+        )
         self.monitoring.watch_function("Health", self.serving.health.function)
+        self.monitoring.watch_serving(predict=self.serving.predict, batch_scoring=self.batch_scoring.function)
         self.registry_api = RegistryApi(
             self,
             "RegistryApi",
@@ -107,6 +120,10 @@ class MlopsPlatformStack(Stack):
             "RegistryTableName": (self.registry.table.table_name, "The model registry table"),
             "TrainingStateMachineArn": (self.training.state_machine.state_machine_arn, "The training pipeline"),
             "ApiUrl": (self.serving.url, "Base URL of the HTTPS API"),
+            "PredictUrlTemplate": (
+                self.serving.predict_url_template,
+                "POST predictions here with a prediction key; replace {name} with the model's name",
+            ),
             "PredictionApiKeyId": (
                 self.serving.prediction_key.key_id,
                 "aws apigateway get-api-key --include-value --api-key <id> gives the key",

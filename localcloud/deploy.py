@@ -40,6 +40,9 @@ LOCAL_SYNTH_CONTEXT: dict[str, Any] = {
     "aws:cdk:bundling-stacks": [],
     "aws:cdk:enable-asset-metadata": True,
     "aws:cdk:disable-asset-staging": True,
+    # A laptop session wants a promotion or rollback to show within seconds, and captured traffic
+    # written soon enough for a drift check: shorter than the deployed defaults (30 s and 60 s).
+    "platform": {"serving": {"alias_cache_seconds": 5, "capture_max_age_seconds": 5}},
 }
 
 if TYPE_CHECKING:  # importing aws_cdk starts CDK's Node.js kernel; only synthesize() needs it

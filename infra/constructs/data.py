@@ -15,6 +15,8 @@ CONFIGS_PREFIX = "configs/"
 MODELS_PREFIX = "models/"
 CAPTURE_PREFIX = "capture/"
 REPORTS_PREFIX = "reports/"
+# Inside the raw bucket: files dropped here are scored by the batch scoring function.
+BATCH_PREFIX = "batch/"
 
 
 class DataStorage(Construct):

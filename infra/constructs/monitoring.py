@@ -13,8 +13,13 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.constructs.platform_function import METRICS_NAMESPACE
 from infra.nag import acknowledge
 from infra.settings import PlatformSettings
+
+# Powertools Metrics adds a `service` dimension (POWERTOOLS_SERVICE_NAME) to every metric it emits, so
+# an EMF metric is found by its name plus `service`; PlatformFunction sets the namespace for all.
+SERVING_SERVICE = "serving"
 
 
 class Monitoring(Construct):
@@ -116,9 +121,86 @@ class Monitoring(Construct):
             description=f"The {name} function was throttled.",
         )
 
+    def emf_metric(
+        self,
+        name: str,
+        *,
+        service: str,
+        statistic: str = "Sum",
+        period: Duration | None = None,
+    ) -> cloudwatch.Metric:
+        """A metric a function emits through Powertools (EMF): its namespace and `service` dimension only.
+
+        CloudWatch matches the exact dimension set, so the function must emit it with no further
+        dimensions (e.g. through `single_metric`, not after `add_dimension` on a shared Metrics).
+        """
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=name,
+            dimensions_map={"service": service},
+            statistic=statistic,
+            period=period or Duration.minutes(5),
+        )
+
+    def watch_serving(self, *, predict: lambda_.IFunction, batch_scoring: lambda_.IFunction) -> None:
+        """The inference alarms and dashboard row: model loading, capture, traffic per model version."""
+        self.watch_function("Predict", predict)
+        self.watch_function("BatchScoring", batch_scoring)
+        self.alarm(
+            "ModelLoadFailures",
+            self.emf_metric("ModelLoadFailures", service=SERVING_SERVICE, period=Duration.minutes(5)),
+            threshold=1,
+            description="The predict function could not load a model artifact and is serving the last good "
+            "version, or none.",
+        )
+        self.alarm(
+            "CaptureFailures",
+            self.emf_metric("CaptureFailures", service=SERVING_SERVICE, period=Duration.minutes(15)),
+            threshold=1,
+            description="The predict function could not write captured requests to S3: drift monitoring is "
+            "missing data.",
+        )
+        self.dashboard.add_widgets(
+            *(
+                cloudwatch.GraphWidget(
+                    title=f"{name}: invocations and errors",
+                    left=[
+                        function.metric_invocations(period=Duration.minutes(5), statistic="Sum"),
+                        function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                    ],
+                    width=8,
+                )
+                for name, function in (("Predict", predict), ("BatchScoring", batch_scoring))
+            ),
+            cloudwatch.GraphWidget(
+                title="Predictions per model version",
+                # A search, not fixed metrics: a newly promoted version (or A/B variant) shows up
+                # without a redeploy. The predict function emits `Predictions` with these dimensions.
+                left=[
+                    cloudwatch.SearchExpression(
+                        expression=_search(
+                            f'{{{METRICS_NAMESPACE},service,model,version,variant}} MetricName="Predictions" '
+                            f'service="{SERVING_SERVICE}"',
+                            "Sum",
+                            Duration.minutes(5),
+                        ),
+                        # one series per dimension combination, named by CloudWatch's dynamic labels
+                        label="${PROP('Dim.model')} ${PROP('Dim.version')} ${PROP('Dim.variant')}",
+                        period=Duration.minutes(5),
+                    )
+                ],
+                width=8,
+            ),
+        )
+
     def grant_publish_alerts(self, grantee: iam.IGrantable) -> None:
         """sns:Publish on the alerts topic and the two KMS actions publishing to an encrypted topic needs."""
         iam.Grant.add_to_principal(grantee=grantee, actions=["sns:Publish"], resource_arns=[self.alerts.topic_arn])
         iam.Grant.add_to_principal(
             grantee=grantee, actions=["kms:GenerateDataKey", "kms:Decrypt"], resource_arns=[self.topic_key.key_arn]
         )
+
+
+def _search(query: str, statistic: str, period: Duration) -> str:
+    """A CloudWatch SEARCH expression: the query in single quotes (double quotes inside it are literal)."""
+    return f"SEARCH('{query}', '{statistic}', {int(period.to_seconds())})"

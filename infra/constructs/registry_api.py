@@ -66,15 +66,10 @@ class RegistryApi(Construct):
             "dynamodb:ConditionCheckItem",
         )
         integration = apigw.LambdaIntegration(self.function)
-        resources: dict[str, apigw.IResource] = {"": models}
         for path, methods in ROUTES.items():
-            resource = models
-            built = ""
-            for part in [p for p in path.split("/") if p]:
-                built = f"{built}/{part}" if built else part
-                if built not in resources:
-                    resources[built] = resource.add_resource(part)
-                resource = resources[built]
+            # resource_for_path reuses a resource another construct made (serving's `{name}`, whose
+            # predict and signature routes sit beside these) instead of creating a duplicate.
+            resource = models.resource_for_path(path)
             for method in methods:
                 resource.add_method(method, integration, authorization_type=apigw.AuthorizationType.IAM)
         monitoring.watch_function("RegistryApi", self.function)

@@ -1,4 +1,5 @@
-"""Serving: the HTTPS API (API Gateway) in front of the platform's request handlers."""
+"""Serving: the HTTPS API (API Gateway) in front of the platform's request handlers, online
+predictions behind it, and batch scoring of files dropped in the raw bucket."""
 
 from __future__ import annotations
 
@@ -6,14 +7,26 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
+from infra.constructs.data import BATCH_PREFIX, CAPTURE_PREFIX, MODELS_PREFIX, DataStorage
 from infra.constructs.layers import Layers
+from infra.constructs.monitoring import SERVING_SERVICE, Monitoring
 from infra.constructs.platform_function import PlatformFunction
-from infra.nag import acknowledge
+from infra.constructs.registry import Registry
+from infra.nag import acknowledge, acknowledge_cdk_notifications_handler, grant_objects
 from infra.settings import PlatformSettings
 
 STAGE_NAME = "prod"
+PREDICT_TIMEOUT = Duration.seconds(10)
+# The alias API Gateway calls when provisioned concurrency is configured.
+LIVE_ALIAS = "live"
+# A starting size, not yet measured (ingestion's was): the function holds one model, one chunk of
+# SCORING_CHUNK_ROWS rows and its predictions at a time, so memory does not grow with the file.
+BATCH_SCORING_MEMORY_MB = 2048
+SCORING_CHUNK_ROWS = 10_000
 
 
 class Serving(Construct):
@@ -28,6 +41,8 @@ class Serving(Construct):
         construct_id: str,
         *,
         settings: PlatformSettings,
+        data: DataStorage,
+        registry: Registry,
         architecture: lambda_.Architecture,
         layers: Layers,
         log_retention: logs.RetentionDays,
@@ -63,6 +78,9 @@ class Serving(Construct):
                 ),
             ),
         )
+        # RestApi always adds a `<id>Endpoint…` output with the stage URL (aws-cdk#25373: no prop turns
+        # it off); the stack names the same URL as `ApiUrl`, so the duplicate goes.
+        self.api.node.try_remove_child("Endpoint")
         self.validator = apigw.RequestValidator(
             self,
             "Validator",
@@ -103,6 +121,7 @@ class Serving(Construct):
             api_key_required=True,
             request_validator=self.validator,
         )
+        self._add_predict(settings, data, registry, architecture, layers, log_retention)
         acknowledge(
             self.api,
             "AwsSolutions-APIG3",
@@ -125,6 +144,150 @@ class Serving(Construct):
             "policy, which AWS maintains for exactly this role.",
         )
 
+    def _add_predict(
+        self,
+        settings: PlatformSettings,
+        data: DataStorage,
+        registry: Registry,
+        architecture: lambda_.Architecture,
+        layers: Layers,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        serving = settings.serving
+        self.predict = PlatformFunction(
+            self,
+            "Predict",
+            handler="handlers.predict.handler",
+            description="Answers POST /v1/models/{name}/predict and GET /v1/models/{name}/signature.",
+            service=SERVING_SERVICE,
+            architecture=architecture,
+            layers=layers.for_function("predict"),
+            log_retention=log_retention,
+            # 1,769 MB is where Lambda allots one full vCPU, which onnxruntime's single-threaded session
+            # uses whole: the inference benchmark's cold-start RSS (<TBD> MB) sets the floor, the CPU
+            # share sets the size.
+            memory_size=serving.memory_size,
+            timeout=PREDICT_TIMEOUT,
+            environment={
+                "REGISTRY_TABLE": registry.table.table_name,
+                "ARTIFACTS_BUCKET": data.artifacts.bucket_name,
+                "ALIAS_CACHE_SECONDS": f"{serving.alias_cache_seconds:g}",
+                "CAPTURE_SAMPLE_RATE": f"{serving.capture_sample_rate:g}",
+                "CAPTURE_MAX_ROWS": str(serving.capture_max_rows),
+                "CAPTURE_MAX_AGE_SECONDS": f"{serving.capture_max_age_seconds:g}",
+            },
+        ).function
+        # Reads aliases and versions, loads model artifacts, writes captured traffic: nothing else.
+        registry.grant_items(self.predict, "dynamodb:GetItem", "dynamodb:Query")
+        grant_objects(self.predict, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*")
+        grant_objects(self.predict, data.artifacts, ["s3:PutObject"], f"{CAPTURE_PREFIX}*")
+
+        # Without provisioned concurrency API Gateway calls the function itself: no version, no alias,
+        # nothing billed while idle. With it, every deploy publishes a version behind the `live` alias,
+        # which keeps that many execution environments initialized (billed by the hour).
+        target: lambda_.IFunction = self.predict
+        self.live: lambda_.Alias | None = None
+        if serving.provisioned_concurrency > 0:
+            self.live = lambda_.Alias(
+                self,
+                "PredictLive",
+                alias_name=LIVE_ALIAS,
+                version=self.predict.current_version,
+                provisioned_concurrent_executions=serving.provisioned_concurrency,
+                description="The version API Gateway calls, kept warm by provisioned concurrency.",
+            )
+            target = self.live
+
+        # Permissive on purpose: the body must be a JSON object (anything else is a 400 here); the
+        # function checks `instances` itself and answers 413 above its row limit with a clear message.
+        # A request model only validates bodies of its content type: other content types reach the
+        # function, which answers 415.
+        self.predict_request = apigw.Model(
+            self,
+            "PredictRequest",
+            rest_api=self.api,
+            content_type="application/json",
+            description='A prediction request: a JSON object (e.g. {"instances": [{...}, ...]}).',
+            schema=apigw.JsonSchema(
+                schema=apigw.JsonSchemaVersion.DRAFT4,
+                title="PredictRequest",
+                type=apigw.JsonSchemaType.OBJECT,
+            ),
+        )
+        integration = apigw.LambdaIntegration(target)
+        # resource_for_path reuses `{name}`, which the registry API's routes share.
+        self.models.resource_for_path("{name}/predict").add_method(
+            "POST",
+            integration,
+            api_key_required=True,
+            request_validator=self.validator,
+            request_models={"application/json": self.predict_request},
+        )
+        self.models.resource_for_path("{name}/signature").add_method(
+            "GET",
+            integration,
+            api_key_required=True,
+            request_validator=self.validator,
+        )
+
     @property
     def url(self) -> str:
         return str(self.api.url)
+
+    @property
+    def predict_url_template(self) -> str:
+        """`<ApiUrl>v1/models/{name}/predict`; a client replaces {name}."""
+        return str(self.api.url_for_path("/v1/models/{name}/predict"))
+
+
+class BatchScoring(Construct):
+    """A file dropped under `batch/` in the raw bucket is scored by the model it names, chunk by chunk.
+
+    S3 invokes the function asynchronously: Lambda retries a failed event twice (its default, as for
+    ingestion) and then hands it to the platform's dead-letter queue, which is alarmed.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        data: DataStorage,
+        registry: Registry,
+        monitoring: Monitoring,
+        layers: Layers,
+        architecture: lambda_.Architecture,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = PlatformFunction(
+            self,
+            "Scorer",
+            handler="handlers.batch_scoring.handler",
+            description="Scores files uploaded under batch/ in the raw bucket and writes the predictions beside them.",
+            service=SERVING_SERVICE,
+            architecture=architecture,
+            layers=layers.for_function("batch_scoring"),
+            log_retention=log_retention,
+            memory_size=BATCH_SCORING_MEMORY_MB,
+            timeout=Duration.minutes(15),
+            dead_letter_queue=monitoring.dead_letters,
+            environment={
+                "RAW_BUCKET": data.raw.bucket_name,
+                "ARTIFACTS_BUCKET": data.artifacts.bucket_name,
+                "REGISTRY_TABLE": registry.table.table_name,
+                "SCORING_CHUNK_ROWS": str(SCORING_CHUNK_ROWS),
+            },
+        ).function
+        registry.grant_items(self.function, "dynamodb:GetItem", "dynamodb:Query")
+        grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*")
+        # Outputs are written beside the input, so reading and writing share the prefix.
+        grant_objects(self.function, data.raw, ["s3:GetObject", "s3:PutObject"], f"{BATCH_PREFIX}*")
+        # The function's own outputs (batch/<model>/<stem>.predictions/…) match this prefix too and so
+        # notify it again; the handler recognizes them by name and returns without scoring.
+        data.raw.add_event_notification(
+            s3.EventType.OBJECT_CREATED,
+            s3n.LambdaDestination(self.function),
+            s3.NotificationKeyFilter(prefix=BATCH_PREFIX),
+        )
+        acknowledge_cdk_notifications_handler(self)

@@ -1,0 +1,332 @@
+"""Inference in the synthesized template: the predict routes, least-privilege roles, batch scoring,
+optional provisioned concurrency, and the alarms that watch them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from infra.app import build_app
+from infra.settings import ServingSettings, SettingsError, load_settings
+
+Resources = dict[str, dict[str, Any]]
+
+
+def _resources(template: dict[str, Any], resource_type: str) -> Resources:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
+
+
+def _one(template: dict[str, Any], resource_type: str, prefix: str) -> tuple[str, dict[str, Any]]:
+    matches = [(k, v) for k, v in _resources(template, resource_type).items() if k.startswith(prefix)]
+    assert len(matches) == 1, f"{len(matches)} {resource_type} resources start with {prefix}"
+    return matches[0]
+
+
+def _render(value: Any) -> str:
+    """An intrinsic as readable text: {"Fn::GetAtt": ["X", "Arn"]} -> "<X.Arn>", joins concatenated."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        logical, attribute = value["Fn::GetAtt"]
+        return f"<{logical}.{attribute}>"
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<{value['Ref']}>"
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(_render(part) for part in parts)
+    raise AssertionError(f"cannot render {value!r}")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _grants(template: dict[str, Any], function_prefix: str) -> set[tuple[str, str]]:
+    """(action, resource) pairs of a function's role, as written in its inline policies."""
+    _, function = _one(template, "AWS::Lambda::Function", function_prefix)
+    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    pairs: set[tuple[str, str]] = set()
+    for policy in _resources(template, "AWS::IAM::Policy").values():
+        if {"Ref": role} not in policy["Properties"]["Roles"]:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            for action in _as_list(statement["Action"]):
+                for resource in _as_list(statement["Resource"]):
+                    pairs.add((action, _render(resource)))
+    return pairs
+
+
+def _logical(template: dict[str, Any], resource_type: str, prefix: str) -> str:
+    return _one(template, resource_type, prefix)[0]
+
+
+def _resource_paths(template: dict[str, Any]) -> dict[str, str]:
+    """Logical id -> full path of every API Gateway resource."""
+    resources = _resources(template, "AWS::ApiGateway::Resource")
+
+    def path(logical: str) -> str:
+        props = resources[logical]["Properties"]
+        parent = props["ParentId"]
+        prefix = path(parent["Ref"]) if "Ref" in parent else ""
+        return f"{prefix}/{props['PathPart']}"
+
+    return {logical: path(logical) for logical in resources}
+
+
+def _method(template: dict[str, Any], http_method: str, path: str) -> dict[str, Any]:
+    paths = _resource_paths(template)
+    found: list[dict[str, Any]] = [
+        m["Properties"]
+        for m in _resources(template, "AWS::ApiGateway::Method").values()
+        if m["Properties"]["HttpMethod"] == http_method
+        and paths.get(m["Properties"]["ResourceId"].get("Ref", "")) == path
+    ]
+    assert len(found) == 1, f"{len(found)} {http_method} {path} methods"
+    return found[0]
+
+
+def _integration_target(method: dict[str, Any]) -> Any:
+    """The function (or alias) a Lambda proxy integration calls: the URI part after `functions/`."""
+    parts = method["Integration"]["Uri"]["Fn::Join"][1]
+    marker = next(i for i, part in enumerate(parts) if isinstance(part, str) and part.endswith("/functions/"))
+    return parts[marker + 1]
+
+
+# --------------------------------------------------------------------------------------------- routes
+
+
+@pytest.mark.parametrize(
+    ("http_method", "path"), [("POST", "/v1/models/{name}/predict"), ("GET", "/v1/models/{name}/signature")]
+)
+def test_prediction_routes_need_a_key_and_the_validator(
+    platform_template: dict[str, Any], http_method: str, path: str
+) -> None:
+    method = _method(platform_template, http_method, path)
+    assert method["ApiKeyRequired"] is True
+    assert method["AuthorizationType"] == "NONE"
+    assert method["RequestValidatorId"] == {
+        "Ref": _logical(platform_template, "AWS::ApiGateway::RequestValidator", "Serving")
+    }
+    assert method["Integration"]["Type"] == "AWS_PROXY"
+    predict = _logical(platform_template, "AWS::Lambda::Function", "ServingPredictFunction")
+    assert _integration_target(method) == {"Fn::GetAtt": [predict, "Arn"]}
+
+
+def test_predict_body_is_validated_against_a_permissive_json_model(platform_template: dict[str, Any]) -> None:
+    method = _method(platform_template, "POST", "/v1/models/{name}/predict")
+    model_id, model = _one(platform_template, "AWS::ApiGateway::Model", "ServingPredictRequest")
+    assert method["RequestModels"] == {"application/json": {"Ref": model_id}}
+    props = model["Properties"]
+    assert props["ContentType"] == "application/json"
+    # The row limit is the function's (413 with a clear message), not the gateway's.
+    assert props["Schema"]["type"] == "object"
+    assert "maxItems" not in json.dumps(props["Schema"])
+    validator = _one(platform_template, "AWS::ApiGateway::RequestValidator", "Serving")[1]["Properties"]
+    assert validator["ValidateRequestBody"] is True
+
+
+def test_serving_and_registry_share_one_name_resource(platform_template: dict[str, Any]) -> None:
+    paths = list(_resource_paths(platform_template).values())
+    assert paths.count("/v1/models/{name}") == 1
+    assert len(paths) == len(set(paths)), sorted(p for p in paths if paths.count(p) > 1)
+    # The registry's IAM-authorized GET sits on the same resource as the key-authorized subpaths.
+    assert _method(platform_template, "GET", "/v1/models/{name}")["AuthorizationType"] == "AWS_IAM"
+
+
+# --------------------------------------------------------------------------------------------- predict
+
+
+def test_predict_function_size_timeout_and_environment(platform_template: dict[str, Any]) -> None:
+    props = _one(platform_template, "AWS::Lambda::Function", "ServingPredictFunction")[1]["Properties"]
+    assert props["Handler"] == "handlers.predict.handler"
+    assert props["MemorySize"] == 1769
+    assert props["Timeout"] == 10
+    env = props["Environment"]["Variables"]
+    assert env["REGISTRY_TABLE"] == {"Ref": _logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")}
+    assert env["ARTIFACTS_BUCKET"] == {"Ref": _logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")}
+    assert env["POWERTOOLS_SERVICE_NAME"] == "serving"
+    assert {
+        k: env[k] for k in ("ALIAS_CACHE_SECONDS", "CAPTURE_SAMPLE_RATE", "CAPTURE_MAX_ROWS", "CAPTURE_MAX_AGE_SECONDS")
+    } == {
+        # The template under test is the local cloud's synth (localcloud.deploy.LOCAL_SYNTH_CONTEXT),
+        # which shortens the alias cache and the capture age; cdk.json keeps the defaults below.
+        "ALIAS_CACHE_SECONDS": "5",
+        "CAPTURE_SAMPLE_RATE": "0.1",
+        "CAPTURE_MAX_ROWS": "1000",
+        "CAPTURE_MAX_AGE_SECONDS": "5",
+    }
+    defaults = ServingSettings.model_validate({})
+    assert (defaults.alias_cache_seconds, defaults.capture_max_age_seconds) == (30, 60)
+    assert "ReservedConcurrentExecutions" not in props
+
+
+def test_predict_role_reads_the_registry_and_models_and_writes_capture_only(platform_template: dict[str, Any]) -> None:
+    table = _logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")
+    artifacts = _logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")
+    logs = _logical(platform_template, "AWS::Logs::LogGroup", "ServingPredictLogs")
+    assert _grants(platform_template, "ServingPredictFunction") == {
+        ("logs:CreateLogStream", f"<{logs}.Arn>"),
+        ("logs:PutLogEvents", f"<{logs}.Arn>"),
+        # X-Ray accepts no resource-level permissions.
+        ("xray:PutTelemetryRecords", "*"),
+        ("xray:PutTraceSegments", "*"),
+        ("dynamodb:GetItem", f"<{table}.Arn>"),
+        ("dynamodb:GetItem", f"<{table}.Arn>/index/*"),
+        ("dynamodb:Query", f"<{table}.Arn>"),
+        ("dynamodb:Query", f"<{table}.Arn>/index/*"),
+        ("s3:GetObject", f"<{artifacts}.Arn>/models/*"),
+        ("s3:PutObject", f"<{artifacts}.Arn>/capture/*"),
+    }
+
+
+# --------------------------------------------------------------------------------------------- batch scoring
+
+
+def test_batch_scoring_runs_on_uploads_under_batch(platform_template: dict[str, Any]) -> None:
+    function_id, function = _one(platform_template, "AWS::Lambda::Function", "BatchScoringScorerFunction")
+    props = function["Properties"]
+    assert props["Handler"] == "handlers.batch_scoring.handler"
+    assert props["MemorySize"] == 2048
+    assert props["Timeout"] == 900
+    assert props["DeadLetterConfig"] == {
+        "TargetArn": {"Fn::GetAtt": [_logical(platform_template, "AWS::SQS::Queue", "MonitoringDeadLetters"), "Arn"]}
+    }
+    env = props["Environment"]["Variables"]
+    assert env["RAW_BUCKET"] == {"Ref": _logical(platform_template, "AWS::S3::Bucket", "DataRaw")}
+    assert env["ARTIFACTS_BUCKET"] == {"Ref": _logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")}
+    assert env["REGISTRY_TABLE"] == {"Ref": _logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")}
+    assert env["SCORING_CHUNK_ROWS"] == "10000"
+
+    notifications = _one(platform_template, "Custom::S3BucketNotifications", "DataRawNotifications")[1]["Properties"]
+    assert notifications["BucketName"] == {"Ref": _logical(platform_template, "AWS::S3::Bucket", "DataRaw")}
+    by_function = {
+        c["LambdaFunctionArn"]["Fn::GetAtt"][0]: c
+        for c in notifications["NotificationConfiguration"]["LambdaFunctionConfigurations"]
+    }
+    assert by_function[function_id]["Events"] == ["s3:ObjectCreated:*"]
+    assert by_function[function_id]["Filter"] == {"Key": {"FilterRules": [{"Name": "prefix", "Value": "batch/"}]}}
+    # Ingestion keeps its own trigger on the same bucket.
+    ingest = _logical(platform_template, "AWS::Lambda::Function", "IngestionIngestFunction")
+    assert by_function[ingest]["Filter"] == {"Key": {"FilterRules": [{"Name": "prefix", "Value": "raw/"}]}}
+    Template.from_json(platform_template).has_resource_properties(
+        "AWS::Lambda::Permission",
+        {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Fn::GetAtt": [function_id, "Arn"]},
+            "Principal": "s3.amazonaws.com",
+        },
+    )
+
+
+def test_batch_scoring_role_is_least_privilege(platform_template: dict[str, Any]) -> None:
+    table = _logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")
+    artifacts = _logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")
+    raw = _logical(platform_template, "AWS::S3::Bucket", "DataRaw")
+    queue = _logical(platform_template, "AWS::SQS::Queue", "MonitoringDeadLetters")
+    grants = _grants(platform_template, "BatchScoringScorerFunction")
+    assert {(a, r) for a, r in grants if not a.startswith(("logs:", "xray:"))} == {
+        ("sqs:SendMessage", f"<{queue}.Arn>"),
+        ("dynamodb:GetItem", f"<{table}.Arn>"),
+        ("dynamodb:GetItem", f"<{table}.Arn>/index/*"),
+        ("dynamodb:Query", f"<{table}.Arn>"),
+        ("dynamodb:Query", f"<{table}.Arn>/index/*"),
+        ("s3:GetObject", f"<{artifacts}.Arn>/models/*"),
+        ("s3:GetObject", f"<{raw}.Arn>/batch/*"),
+        ("s3:PutObject", f"<{raw}.Arn>/batch/*"),
+    }
+    assert not [a for a, _ in grants if a.endswith("*") or a.startswith("lambda:")]
+
+
+# --------------------------------------------------------------------------------------------- provisioned concurrency
+
+
+def test_default_stack_has_no_alias_and_no_provisioned_concurrency(platform_template: dict[str, Any]) -> None:
+    assert _resources(platform_template, "AWS::Lambda::Alias") == {}
+    assert _resources(platform_template, "AWS::Lambda::Version") == {}
+
+
+def test_provisioned_concurrency_puts_the_api_behind_a_live_alias(tmp_path: Any) -> None:
+    app, stack = build_app(
+        context={"aws:cdk:bundling-stacks": [], "platform": {"serving": {"provisioned_concurrency": 2}}},
+        outdir=str(tmp_path),
+    )
+    template = app.synth().get_stack_by_name(stack.stack_name).template
+    predict = _logical(template, "AWS::Lambda::Function", "ServingPredictFunction")
+    alias_id, alias = _one(template, "AWS::Lambda::Alias", "ServingPredictLive")
+    version_id, version = _one(template, "AWS::Lambda::Version", "ServingPredictFunctionCurrentVersion")
+    assert alias["Properties"]["Name"] == "live"
+    assert alias["Properties"]["FunctionName"] == {"Ref": predict}
+    assert alias["Properties"]["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
+    assert alias["Properties"]["ProvisionedConcurrencyConfig"] == {"ProvisionedConcurrentExecutions": 2}
+    assert version["Properties"]["FunctionName"] == {"Ref": predict}
+    for http_method, path in (("POST", "/v1/models/{name}/predict"), ("GET", "/v1/models/{name}/signature")):
+        assert _integration_target(_method(template, http_method, path)) == {"Ref": alias_id}
+    invokers = [
+        p["Properties"]
+        for p in _resources(template, "AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+        and "models/*/predict" in json.dumps(p["Properties"]["SourceArn"])
+    ]
+    assert invokers and all(p["FunctionName"] == {"Ref": alias_id} for p in invokers)
+
+
+@pytest.mark.parametrize(
+    ("context", "field"),
+    [
+        ({"serving": {"provisioned_concurrency": -1}}, "platform.serving.provisioned_concurrency"),
+        ({"serving": {"capture_sample_rate": 1.5}}, "platform.serving.capture_sample_rate"),
+        ({"serving": {"memory_size": 64}}, "platform.serving.memory_size"),
+        ({"serving": {"warm": True}}, "platform.serving.warm"),
+    ],
+)
+def test_malformed_serving_settings_are_refused(context: dict[str, Any], field: str) -> None:
+    with pytest.raises(SettingsError, match=field.replace(".", r"\.")):
+        load_settings(context)
+
+
+# --------------------------------------------------------------------------------------------- alarms, outputs
+
+
+def test_serving_alarms_notify_the_topic(platform_template: dict[str, Any]) -> None:
+    topic = {"Ref": _logical(platform_template, "AWS::SNS::Topic", "MonitoringAlerts")}
+    alarms: Resources = {k: v["Properties"] for k, v in _resources(platform_template, "AWS::CloudWatch::Alarm").items()}
+
+    def alarm(prefix: str) -> dict[str, Any]:
+        found = [props for logical, props in alarms.items() if logical.startswith(f"Monitoring{prefix}")]
+        assert len(found) == 1, prefix
+        assert found[0]["AlarmActions"] == [topic] and found[0]["OKActions"] == [topic], prefix
+        return found[0]
+
+    for name in ("PredictErrors", "PredictThrottles", "BatchScoringErrors", "BatchScoringThrottles"):
+        alarm(name)
+    for name, period in (("ModelLoadFailures", 300), ("CaptureFailures", 900)):
+        props = alarm(name)
+        assert props["Namespace"] == "ServerlessMlops"
+        assert props["MetricName"] == name
+        # Powertools adds `service` (POWERTOOLS_SERVICE_NAME) to every metric; nothing else is expected.
+        assert props["Dimensions"] == [{"Name": "service", "Value": "serving"}]
+        assert (props["Statistic"], props["Period"], props["EvaluationPeriods"]) == ("Sum", period, 1)
+        assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+
+
+def test_dashboard_shows_prediction_traffic_per_model_version(platform_template: dict[str, Any]) -> None:
+    dashboard = _one(platform_template, "AWS::CloudWatch::Dashboard", "MonitoringDashboard")[1]
+    body = "".join(
+        part if isinstance(part, str) else "" for part in dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    )
+    assert 'SEARCH(\'{ServerlessMlops,service,model,version,variant} MetricName=\\"Predictions\\"' in body
+    assert "Predict: invocations and errors" in body
+    assert "BatchScoring: invocations and errors" in body
+
+
+def test_outputs_give_the_predict_url_and_no_duplicate_endpoint(platform_template: dict[str, Any]) -> None:
+    outputs = platform_template["Outputs"]
+    template_url = _render(outputs["PredictUrlTemplate"]["Value"])
+    api_url = _render(outputs["ApiUrl"]["Value"])
+    assert template_url == f"{api_url}v1/models/{{name}}/predict"
+    assert "{name}" in outputs["PredictUrlTemplate"]["Description"]
+    assert not [name for name in outputs if name.startswith("ServingApiEndpoint")]
