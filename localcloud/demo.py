@@ -1,7 +1,9 @@
 """`make demo`: the platform deployed into the local cloud, then used the way a data team would.
 
 Each stage of the lifecycle adds its step here as the platform grows; today: deploy, inspect, call
-the API with its key, ingest a clean file and a broken one, then train, gate and register a model.
+the API with its key, ingest a clean file and a broken one, train, gate and register a model, serve
+predictions over HTTP (valid and invalid requests), retrain, and roll back with the predictions
+following the champion.
 """
 
 from __future__ import annotations
@@ -88,7 +90,9 @@ def run_demo() -> int:
             return 1
         _ingestion_stage(cloud, stack)
         _training_stage(cloud, stack)
-        _registry_stage(cloud, stack, gateway.url("prod") + "/")
+        predict_url = gateway.url("prod") + "/v1/models/breast-cancer/predict"
+        _serving_stage(predict_url, key)
+        _registry_stage(cloud, stack, gateway.url("prod") + "/", predict_url, key)
         outputs = cloud.outputs_file(LOCAL_DIR / "demo-outputs.json", api_url=gateway.url("prod") + "/")
         print(f"\nstack outputs written to {outputs.relative_to(PROJECT_ROOT)}")
     print(f"\ndemo finished in {time.perf_counter() - started:.1f} s")
@@ -150,24 +154,7 @@ def _training_stage(cloud: LocalCloud, stack: DeployedStack) -> None:
     _step("8. deploy the training config and start the training pipeline (mlops config deploy / mlops train)")
     config = (PROJECT_ROOT / "configs" / "breast-cancer.yaml").read_bytes()
     s3.put_object(Bucket=stack.outputs["ArtifactsBucketName"], Key="configs/breast-cancer.yaml", Body=config)
-    arn = sfn.start_execution(
-        stateMachineArn=stack.outputs["TrainingStateMachineArn"],
-        name="demo-first-model",
-        input=json.dumps({"dataset": "breast-cancer", "reason": "demo"}),
-    )["executionArn"]
-    seen, started = 0, time.perf_counter()
-    while True:
-        history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-        for event in history[seen:]:
-            entered = event.get("stateEnteredEventDetails")
-            if entered:
-                print(f"  {time.perf_counter() - started:6.1f} s  {entered['name']}", flush=True)
-        seen = len(history)
-        execution = sfn.describe_execution(executionArn=arn)
-        if execution["status"] != "RUNNING":
-            break
-        time.sleep(0.3)
-    print(f"execution {execution['status']} in {time.perf_counter() - started:.1f} s")
+    execution = _follow_training(sfn, stack, "demo-first-model", "demo")
     table = cloud.session.client("dynamodb")
     run = table.get_item(
         TableName=stack.outputs["RegistryTableName"], Key={"pk": {"S": "RUN#demo-first-model"}, "sk": {"S": "META"}}
@@ -193,6 +180,52 @@ def _training_stage(cloud: LocalCloud, stack: DeployedStack) -> None:
             print(f"  s3://{stack.outputs['ArtifactsBucketName']}/{obj['Key']}  ({obj['Size']:,} bytes)")
 
 
+def _http_post(url: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method="POST", headers={"content-type": "application/json", **headers}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def _patients(rows: int) -> list[dict[str, float]]:
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
+    return [{k: float(v) for k, v in r.items()} for r in frame.drop(columns=["target"]).tail(rows).to_dict("records")]
+
+
+def _serving_stage(url: str, key: str) -> None:
+    _step("9. serve predictions over HTTPS with the prediction key (onnxruntime only, no scikit-learn)")
+    rows = _patients(3)
+    body = {"instances": rows[:1]}
+    print(f"curl -H 'x-api-key: {key}' -H 'content-type: application/json' \\\n  -d '{json.dumps(body)}' \\\n  {url}")
+    status, answer = _http_post(url, {"instances": rows}, {"x-api-key": key})
+    print(f"  -> {status}: model {answer.get('model')} v{answer.get('version')} ({answer.get('variant')})")
+    for i, (label, probabilities) in enumerate(zip(answer["predictions"], answer["probabilities"], strict=True)):
+        print(f"     row {i}: class {label}  probabilities {[round(p, 4) for p in probabilities]}")
+    bad = [dict(rows[0], mean_radius="large"), {k: v for k, v in rows[1].items() if k != "mean_texture"}]
+    status, answer = _http_post(url, {"instances": bad}, {"x-api-key": key})
+    print(f"a request with a text value and a missing field -> {status} {answer['error']['message']}")
+    for problem in answer["error"]["problems"]:
+        print(f"     row {problem['row']} {problem['field']}: {problem['message']}")
+
+
+def _wait_for_version(url: str, key: str, version: int) -> None:
+    """Promotions reach the predict function when its alias cache expires (5 s in the local cloud)."""
+    started = time.perf_counter()
+    while True:
+        status, answer = _http_post(url, {"instances": _patients(1)}, {"x-api-key": key})
+        if status != 200 or answer["version"] == version or time.perf_counter() - started > 40:
+            break
+        time.sleep(0.5)
+    print(f"  the predict API answers with v{answer.get('version')} after {time.perf_counter() - started:.1f} s")
+
+
 def _follow_training(sfn: Any, stack: DeployedStack, name: str, reason: str, *, quiet: bool = False) -> Any:
     arn = sfn.start_execution(
         stateMachineArn=stack.outputs["TrainingStateMachineArn"],
@@ -215,12 +248,12 @@ def _follow_training(sfn: Any, stack: DeployedStack, name: str, reason: str, *, 
     return execution
 
 
-def _registry_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str) -> None:
+def _registry_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, predict_url: str, key: str) -> None:
     from mlopsctl.api import call
     from mlopsctl.target import Target
 
     target = Target({**stack.outputs, "ApiUrl": api_url}, region=cloud.session.region)
-    _step("9. retrain (a new version is gated against the champion), then read the registry over its API")
+    _step("10. retrain (a new version is gated against the champion), then read the registry over its API")
     _follow_training(cloud.session.client("stepfunctions"), stack, "demo-retrain", "scheduled retraining", quiet=True)
     model = call(target, "GET", "/v1/models/breast-cancer")["model"]
     versions = call(target, "GET", "/v1/models/breast-cancer/versions")["versions"]
@@ -232,11 +265,14 @@ def _registry_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str) -> No
             f"roc_auc={version['metrics'].get('roc_auc', float('nan')):.4f}"
         )
 
-    _step("10. roll back the champion in one call (mlops rollback), and read the audit trail")
+    _wait_for_version(predict_url, key, int(model["aliases"]["champion"]["version"]))
+
+    _step("11. roll back the champion in one call (mlops rollback): predictions follow, then the audit trail")
     rolled = call(
         target, "POST", "/v1/models/breast-cancer/rollback", {"reason": "demo: pretend v2 misbehaves in production"}
     )["alias"]
     print(f"champion: v{rolled['previous_version']} -> v{rolled['version']}")
+    _wait_for_version(predict_url, key, int(rolled["version"]))
     for event in call(target, "GET", "/v1/models/breast-cancer/audit")["events"]:
         print(
             f"  {event['action']:<20} {event.get('before')!s:<18} -> {event.get('after')!s:<40} "
