@@ -154,6 +154,12 @@ class Monitoring(Construct):
             "version, or none.",
         )
         self.alarm(
+            "BatchFilesFailed",
+            self.emf_metric("BatchFilesFailed", service=SERVING_SERVICE, period=Duration.minutes(5)),
+            threshold=1,
+            description="A batch-scoring file could not be scored: its _FAILED.json beside the input says why.",
+        )
+        self.alarm(
             "CaptureFailures",
             self.emf_metric("CaptureFailures", service=SERVING_SERVICE, period=Duration.minutes(15)),
             threshold=1,

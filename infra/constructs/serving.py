@@ -282,7 +282,8 @@ class BatchScoring(Construct):
         registry.grant_items(self.function, "dynamodb:GetItem", "dynamodb:Query")
         grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*")
         # Outputs are written beside the input, so reading and writing share the prefix.
-        grant_objects(self.function, data.raw, ["s3:GetObject", "s3:PutObject"], f"{BATCH_PREFIX}*")
+        # Delete: a new version of an input replaces the outputs of the previous one (stale parts, markers).
+        grant_objects(self.function, data.raw, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], f"{BATCH_PREFIX}*")
         # The function's own outputs (batch/<model>/<stem>.predictions/…) match this prefix too and so
         # notify it again; the handler recognizes them by name and returns without scoring.
         data.raw.add_event_notification(

@@ -237,6 +237,7 @@ def test_batch_scoring_role_is_least_privilege(platform_template: dict[str, Any]
         ("s3:GetObject", f"<{artifacts}.Arn>/models/*"),
         ("s3:GetObject", f"<{raw}.Arn>/batch/*"),
         ("s3:PutObject", f"<{raw}.Arn>/batch/*"),
+        ("s3:DeleteObject", f"<{raw}.Arn>/batch/*"),
     }
     assert not [a for a, _ in grants if a.endswith("*") or a.startswith("lambda:")]
 
@@ -303,7 +304,7 @@ def test_serving_alarms_notify_the_topic(platform_template: dict[str, Any]) -> N
 
     for name in ("PredictErrors", "PredictThrottles", "BatchScoringErrors", "BatchScoringThrottles"):
         alarm(name)
-    for name, period in (("ModelLoadFailures", 300), ("CaptureFailures", 900)):
+    for name, period in (("ModelLoadFailures", 300), ("BatchFilesFailed", 300), ("CaptureFailures", 900)):
         props = alarm(name)
         assert props["Namespace"] == "ServerlessMlops"
         assert props["MetricName"] == name

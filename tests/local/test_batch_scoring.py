@@ -1,0 +1,194 @@
+"""Batch scoring as a user sees it: drop a file under batch/<model>/ in the raw bucket, then read the
+predictions beside it. The model is trained and promoted by the real pipeline first."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.datasets import load_breast_cancer
+
+from localcloud.cloud import LocalCloud
+from localcloud.deploy import DeployedStack, Synthesized
+from mlops.contracts import draft_contract, render_contract_yaml
+from mlops.registry_table import ModelRegistry
+from mlops.serving.inputs import encode_request
+from mlops.serving.models import ServedVersion, load_version
+
+MODEL = "breast-cancer"
+Platform = tuple[LocalCloud, DeployedStack]
+
+
+def _frame() -> pd.DataFrame:
+    return load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
+
+
+def _wait_for_training(stack: DeployedStack) -> None:
+    s3 = boto3.client("s3")
+    config = {
+        "dataset": MODEL,
+        "problem_type": "binary",
+        "label": "target",
+        "split": {"seed": 7},
+        "candidates": [{"name": "logistic", "estimator": "logistic_regression", "params": {"max_iter": 500}}],
+        "selection_metric": "roc_auc",
+        "quality_gates": {"absolute": {"roc_auc": {"min": 0.9}}, "latency_budget_ms_per_row": 50},
+        "promotion": "auto",
+    }
+    s3.put_object(
+        Bucket=stack.outputs["ArtifactsBucketName"], Key=f"configs/{MODEL}.yaml", Body=yaml.safe_dump(config).encode()
+    )
+    sfn = boto3.client("stepfunctions")
+    arn = sfn.start_execution(
+        stateMachineArn=stack.outputs["TrainingStateMachineArn"],
+        name="batch-scoring-model",
+        input=json.dumps({"dataset": MODEL, "reason": "test"}),
+    )["executionArn"]
+    deadline = time.monotonic() + 240
+    while (execution := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "training did not finish in 240 s"
+        time.sleep(0.2)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+
+
+@pytest.fixture(scope="module")
+def platform(platform_synth: Synthesized, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """One deployed platform with a promoted champion, shared by this module's tests (training is slow)."""
+    inbox = Path(tmp_path_factory.mktemp("batch")) / "inbox.jsonl"
+    with LocalCloud.in_process(inbox_path=inbox) as cloud:
+        stack = cloud.deploy(platform_synth)
+        s3 = boto3.client("s3")
+        frame = _frame()
+        contract = render_contract_yaml(draft_contract(frame, dataset=MODEL, label="target"))
+        s3.put_object(
+            Bucket=stack.outputs["ArtifactsBucketName"], Key=f"contracts/{MODEL}.yaml", Body=contract.encode()
+        )
+        s3.put_object(
+            Bucket=stack.outputs["RawBucketName"],
+            Key=f"raw/{MODEL}/patients.csv",
+            Body=frame.to_csv(index=False).encode(),
+        )
+        cloud.settle()
+        _wait_for_training(stack)
+        yield cloud, stack
+
+
+def _read(stack: DeployedStack, key: str) -> bytes:
+    return bytes(boto3.client("s3").get_object(Bucket=stack.outputs["RawBucketName"], Key=key)["Body"].read())
+
+
+def _keys(stack: DeployedStack, prefix: str) -> list[str]:
+    listing = boto3.client("s3").list_objects_v2(Bucket=stack.outputs["RawBucketName"], Prefix=prefix)
+    return sorted(o["Key"] for o in listing.get("Contents", []))
+
+
+def _upload(cloud: LocalCloud, stack: DeployedStack, key: str, body: bytes) -> str:
+    version = boto3.client("s3").put_object(Bucket=stack.outputs["RawBucketName"], Key=key, Body=body)["VersionId"]
+    cloud.settle()
+    return str(version)
+
+
+def _champion(stack: DeployedStack) -> ServedVersion:
+    """The champion loaded as the functions load it, to check the batch answers against."""
+    registry = ModelRegistry(boto3.resource("dynamodb").Table(stack.outputs["RegistryTableName"]))
+    record = registry.get_version(MODEL, int(registry.aliases(MODEL)["champion"]["version"]))
+    assert record is not None
+    s3 = boto3.client("s3")
+    bucket = stack.outputs["ArtifactsBucketName"]
+    return load_version(MODEL, record, lambda key: s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def test_a_csv_dropped_under_batch_is_scored_into_parts_beside_it(platform: Platform) -> None:
+    cloud, stack = platform
+    frame = _frame().drop(columns=["target"]).head(120)
+    upload = frame.copy()
+    upload.insert(0, "id", [f"patient-{i}" for i in range(len(frame))])
+    upload["hospital"] = "north"  # not a model input: ignored, and said so
+    text = upload.to_csv(index=False).splitlines()
+    cells = text[4].split(",")
+    cells[1] = "n/a"  # data row 4: text in mean_radius (the id comes first)
+    text[4] = ",".join(cells)
+    version = _upload(cloud, stack, f"batch/{MODEL}/ward-7.csv", ("\n".join(text) + "\n").encode())
+
+    prefix = f"batch/{MODEL}/ward-7.predictions/"
+    success = json.loads(_read(stack, f"{prefix}_SUCCESS.json"))
+    assert success["status"] == "succeeded" and success["model"] == MODEL and success["version"] == 1
+    assert success["source"]["version_id"] == version
+    assert (success["rows"], success["rows_scored"], success["rows_with_errors"]) == (120, 119, 1)
+    assert success["ignored_columns"] == ["hospital"] and success["id_columns"] == ["id"]
+    assert success["parts"] == [f"{prefix}part-00000.csv"]
+    assert _keys(stack, prefix) == [f"{prefix}_SUCCESS.json", f"{prefix}part-00000.csv"], "nothing else, no loop"
+
+    rows = list(csv.DictReader(io.StringIO(_read(stack, success["parts"][0]).decode())))
+    assert [r["id"] for r in rows] == list(upload["id"])
+    assert rows[3]["error"] == "mean_radius: expected a number, got a string 'n/a'" and rows[3]["prediction"] == ""
+    good = [i for i in range(120) if i != 3]
+    served = _champion(stack)
+    records = [{k: float(v) for k, v in frame.iloc[i].items()} for i in good]
+    answer = served.predict(encode_request(records, served.signature, served.policy).matrix)
+    assert [rows[i]["prediction"] for i in good] == [str(p) for p in answer.predictions]
+    batch = np.array([[float(rows[i]["probability_0"]), float(rows[i]["probability_1"])] for i in good])
+    assert np.abs(batch - answer.probabilities).max() <= 5e-7
+
+    # The same event delivered again changes nothing: the success marker names this object version.
+    before = boto3.client("s3").head_object(Bucket=stack.outputs["RawBucketName"], Key=success["parts"][0])
+    lambda_ = boto3.client("lambda")
+    scorer = next(f for f in lambda_.list_functions()["Functions"] if f["Handler"] == "handlers.batch_scoring.handler")
+    event = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": stack.outputs["RawBucketName"]},
+                    "object": {"key": f"batch/{MODEL}/ward-7.csv", "versionId": version, "size": 1},
+                },
+            }
+        ]
+    }
+    result = json.loads(
+        lambda_.invoke(FunctionName=scorer["FunctionName"], Payload=json.dumps(event))["Payload"].read()
+    )
+    assert result["outcomes"][0]["status"] == "already_scored"
+    after = boto3.client("s3").head_object(Bucket=stack.outputs["RawBucketName"], Key=success["parts"][0])
+    assert after["VersionId"] == before["VersionId"]
+
+    metrics = boto3.client("cloudwatch").list_metrics(Namespace="ServerlessMlops")["Metrics"]
+    names = {m["MetricName"] for m in metrics}
+    assert {"BatchFilesScored", "BatchRowsScored", "BatchRowsWithErrors"} <= names
+
+
+def test_gzip_json_lines_are_scored_in_chunks_like_csv(platform: Platform) -> None:
+    cloud, stack = platform
+    frame = _frame().drop(columns=["target"]).head(30)
+    lines = "\n".join(json.dumps({"row_id": i, **row}) for i, row in enumerate(frame.to_dict("records")))
+    _upload(cloud, stack, f"batch/{MODEL}/night.jsonl.gz", gzip.compress(lines.encode()))
+    success = json.loads(_read(stack, f"batch/{MODEL}/night.predictions/_SUCCESS.json"))
+    assert success["format"] == "jsonl" and success["rows_scored"] == 30 and success["rows_with_errors"] == 0
+    rows = list(csv.DictReader(io.StringIO(_read(stack, success["parts"][0]).decode())))
+    assert [r["row_id"] for r in rows] == [str(i) for i in range(30)]
+    assert [int(r["row"]) for r in rows] == list(range(1, 31))
+
+
+def test_files_that_cannot_be_scored_get_a_failure_marker_saying_why(platform: Platform) -> None:
+    cloud, stack = platform
+    _upload(cloud, stack, "batch/no-such-model/a.csv", b"x\n1\n")
+    failed = json.loads(_read(stack, "batch/no-such-model/a.predictions/_FAILED.json"))
+    assert failed["code"] == "not_found" and "no-such-model" in failed["message"]
+
+    _upload(cloud, stack, f"batch/{MODEL}/short.csv", _frame().drop(columns=["mean_radius"]).head(5).to_csv().encode())
+    failed = json.loads(_read(stack, f"batch/{MODEL}/short.predictions/_FAILED.json"))
+    assert failed["code"] == "missing_columns" and "'mean_radius'" in failed["message"]
+
+    _upload(cloud, stack, f"batch/{MODEL}/notes.txt", b"not a data file")
+    assert _keys(stack, f"batch/{MODEL}/notes") == [f"batch/{MODEL}/notes.txt"], "unsupported files are left alone"
