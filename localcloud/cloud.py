@@ -200,7 +200,10 @@ class LocalCloud:
         for name, stack in self.stacks.items():
             outputs = dict(stack.outputs)
             if api_url and "ApiUrl" in outputs:
+                deployed_url = outputs["ApiUrl"]
                 outputs["ApiUrl"] = api_url
+                if "PredictUrlTemplate" in outputs:  # <ApiUrl>v1/models/{name}/predict
+                    outputs["PredictUrlTemplate"] = outputs["PredictUrlTemplate"].replace(deployed_url, api_url)
             if self.session.endpoint_url:
                 outputs["LocalCloudEndpoint"] = self.session.endpoint_url
             document[name] = outputs

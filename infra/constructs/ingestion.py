@@ -3,7 +3,7 @@ the dataset's contract and keeps it as a dataset version or moves it to quaranti
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -16,7 +16,7 @@ from infra.constructs.layers import Layers
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.platform_function import PlatformFunction
 from infra.constructs.registry import Registry
-from infra.nag import acknowledge, grant_listing, grant_objects
+from infra.nag import acknowledge_cdk_notifications_handler, grant_listing, grant_objects
 
 RAW_PREFIX = "raw/"
 VALIDATION_REPORTS_PREFIX = "reports/validation/"
@@ -84,25 +84,4 @@ class Ingestion(Construct):
             s3.NotificationKeyFilter(prefix=RAW_PREFIX),
         )
         monitoring.watch_function("Ingest", self.function)
-        _acknowledge_cdk_notifications_handler(self)
-
-
-# CDK's singleton that configures S3 notifications at deploy time (a fixed id in aws-cdk-lib).
-_NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
-
-
-def _acknowledge_cdk_notifications_handler(scope: Construct) -> None:
-    handler = Stack.of(scope).node.try_find_child(_NOTIFICATIONS_HANDLER_ID)
-    if handler is None:
-        return
-    acknowledge(
-        handler,
-        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-        "CDK's own deploy-time handler that writes the bucket notification configuration; it runs only during "
-        "deployments and CDK does not expose its role.",
-    )
-    acknowledge(
-        handler,
-        "AwsSolutions-IAM5[Resource::*]",
-        "CDK's deploy-time notifications handler needs s3:PutBucketNotification; CDK grants it on '*'.",
-    )
+        acknowledge_cdk_notifications_handler(self)

@@ -89,6 +89,12 @@ def test_registry_routes_need_a_signed_request_not_a_prediction_key(
     assert _raw(url, headers={"x-api-key": key})[0] == 403
 
 
+def test_the_outputs_file_points_every_url_at_the_local_gateway(deployment: tuple[Path, dict[str, str]]) -> None:
+    _, outputs = deployment
+    assert outputs["ApiUrl"].startswith("http://127.0.0.1:")
+    assert outputs["PredictUrlTemplate"] == outputs["ApiUrl"] + "v1/models/{name}/predict"
+
+
 def test_list_inspect_promote_rollback_approve_and_audit(
     deployment: tuple[Path, dict[str, str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
