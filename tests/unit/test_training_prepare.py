@@ -12,10 +12,10 @@ import pytest
 from scipy.stats import ks_2samp
 
 from mlops.datasets.versioning import NULL_MASK_PREFIX, ColumnSchema
+from mlops.monitoring.profile import NumericProfile, QuantileSketch, ks_statistic, numeric_profile
 from mlops.training.config import ConfigError, TrainingConfig
 from mlops.training.features import CategoricalFeature, NumericFeature, encode_records
 from mlops.training.prepare import Splits, prepare, split_rows
-from mlops.training.profile import NumericProfile, QuantileSketch, ks_statistic, numeric_profile
 from tests.unit.test_training_support import mixed_dataset, sklearn_dataset, small_config
 
 

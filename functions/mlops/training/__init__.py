@@ -2,9 +2,10 @@
 export and parity, quality gates, signature and report. Each pipeline step is one function whose
 inputs and outputs are JSON-able models or bytes.
 
-The light parts (config, feature recipe, profile, prepare, gates, signature: numpy and pydantic
+The light parts (config, feature recipe, prepare, gates, signature: numpy and pydantic
 only) are imported here; the parts that need scikit-learn, skl2onnx or onnxruntime load on first
-use, so serving and drift can import this package without the training layer.
+use. Serving (mlops.serving) and drift (mlops.monitoring) import none of it: PyYAML and the rest
+of the training layer are not in their layers.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from mlops.monitoring.profile import QuantileSketch, ReferenceProfile, ks_statistic
 from mlops.training.config import (
     METRIC_DIRECTIONS,
     Candidate,
@@ -27,7 +29,6 @@ from mlops.training.config import (
 from mlops.training.features import FeatureSpec, encode_arrays, encode_records
 from mlops.training.gates import GateReport, GateResult, evaluate_gates
 from mlops.training.prepare import Prepared, PreparedMeta, Splits, prepare, split_rows
-from mlops.training.profile import QuantileSketch, ReferenceProfile, ks_statistic
 from mlops.training.signature import ModelSignature, signature
 
 # Loaded on first access: these import scikit-learn, skl2onnx or onnxruntime.

@@ -27,9 +27,9 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from mlops.monitoring.profile import PredictionProfile, prediction_profile
 from mlops.training.config import ProblemType, is_classification
 from mlops.training.prepare import PreparedMeta, Splits
-from mlops.training.profile import PredictionProfile, prediction_profile
 
 MetricValues = dict[str, float | None]
 CALIBRATION_BINS = 10

@@ -15,13 +15,13 @@ from typing import Any
 from numpy.typing import NDArray
 
 from mlops.datasets.versioning import ColumnSchema
+from mlops.monitoring.profile import ReferenceProfile
 from mlops.training.candidates import CandidateResult, fit_candidate, load_model, select
 from mlops.training.config import TrainingConfig
 from mlops.training.evaluation import Evaluation, evaluate
 from mlops.training.gates import GateReport, evaluate_gates
 from mlops.training.onnx_export import ParityReport, check_parity, export_onnx, measure_latency, sha256
 from mlops.training.prepare import PreparedMeta, Splits, prepare
-from mlops.training.profile import ReferenceProfile
 from mlops.training.report import training_report_html
 from mlops.training.signature import ModelSignature, signature
 

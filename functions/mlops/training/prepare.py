@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops.datasets.versioning import ColumnSchema, npz_bytes, read_npz
+from mlops.monitoring.profile import ReferenceProfile, column_profile
 from mlops.training.config import ConfigError, ProblemType, TrainingConfig, is_classification
 from mlops.training.features import (
     CATEGORICAL_TYPES,
@@ -26,7 +27,6 @@ from mlops.training.features import (
     encode_arrays,
     fit_feature_spec,
 )
-from mlops.training.profile import ReferenceProfile, column_profile
 
 SPLIT_NAMES = ("train", "validation", "test")
 MISSING_SEGMENT = "(missing)"
