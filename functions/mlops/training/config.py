@@ -327,8 +327,14 @@ class ServingConfig(_Model):
 
 
 class RetrainingConfig(_Model):
-    cooldown_hours: float = Field(default=24, ge=0)
-    max_runs_per_day: int = Field(default=1, ge=1)
+    """When monitoring may start this pipeline by itself; absent: drift is reported, nothing retrains."""
+
+    on_drift: bool = Field(default=True, description="start a run when a drift check finds dataset drift")
+    every_days: float | None = Field(
+        default=None, gt=0, description="also start a run when the dataset has had none for this long"
+    )
+    cooldown_hours: float = Field(default=24, ge=0, description="at least this long between automatic runs")
+    max_runs_per_day: int = Field(default=1, ge=1, description="automatic runs in any 24 hours")
 
 
 class TrainingConfig(_Model):
