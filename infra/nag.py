@@ -34,8 +34,18 @@ def grant_objects(grantee: iam.IGrantable, bucket: s3.IBucket, actions: list[str
         )
 
 
-def grant_listing(grantee: iam.IGrantable, bucket: s3.IBucket) -> None:
-    iam.Grant.add_to_principal(grantee=grantee, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn])
+def grant_listing(grantee: iam.IGrantable, bucket: s3.IBucket, prefix: str | None = None) -> None:
+    """ListBucket, limited to keys under `prefix` when one is given (the `s3:prefix` condition)."""
+    if prefix is None:
+        iam.Grant.add_to_principal(grantee=grantee, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn])
+        return
+    grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+        )
+    )
 
 
 # CDK's singleton that writes S3 bucket notification configurations at deploy time (a fixed id in aws-cdk-lib).

@@ -45,6 +45,17 @@ class ServingSettings(BaseModel):
     )
 
 
+class MonitoringSettings(BaseModel):
+    """How often the drift function wakes up; each model's config says how often it is checked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    drift_check_minutes: int = Field(60, ge=1, le=1440, description="the drift schedule's rate")
+    drift_window_hours: float = Field(
+        24, gt=0, le=24 * 31, description="captured traffic a check reads when a model has no earlier check"
+    )
+
+
 class PlatformSettings(BaseModel):
     """Everything a deployment may change without touching code."""
 
@@ -60,6 +71,7 @@ class PlatformSettings(BaseModel):
     access_log_retention_days: int = Field(365, ge=1)
     prediction_throttle: ApiThrottle = ApiThrottle()  # type: ignore[call-arg]
     serving: ServingSettings = ServingSettings()  # type: ignore[call-arg]
+    monitoring: MonitoringSettings = MonitoringSettings()  # type: ignore[call-arg]
     retain_data_on_delete: bool = Field(
         True, description="keep buckets and table when the stack is deleted (set false for throwaway stacks)"
     )

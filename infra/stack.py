@@ -10,6 +10,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.constructs.data import DataStorage
+from infra.constructs.drift import DriftMonitoring
 from infra.constructs.ingestion import Ingestion
 from infra.constructs.layers import Layers
 from infra.constructs.monitoring import Monitoring
@@ -90,6 +91,20 @@ class MlopsPlatformStack(Stack):
         )
         self.monitoring.watch_function("Health", self.serving.health.function)
         self.monitoring.watch_serving(predict=self.serving.predict, batch_scoring=self.batch_scoring.function)
+        self.monitoring.watch_api(self.serving.api)
+        self.monitoring.watch_training(self.training.state_machine)
+        self.drift = DriftMonitoring(
+            self,
+            "Drift",
+            settings=settings,
+            data=self.data,
+            registry=self.registry,
+            monitoring=self.monitoring,
+            training=self.training.state_machine,
+            layers=self.layers,
+            architecture=architecture,
+            log_retention=log_retention,
+        )
         self.registry_api = RegistryApi(
             self,
             "RegistryApi",

@@ -49,6 +49,13 @@ class ArtifactsBucket:
     def get(self, key: str) -> bytes:
         return self.s3.get_object(Bucket=self.name, Key=key)["Body"].read()  # type: ignore[no-any-return]
 
+    def keys(self, prefix: str) -> list[str]:
+        """Every key under `prefix` (all pages)."""
+        found: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix):
+            found += [str(o["Key"]) for o in page.get("Contents", [])]
+        return found
+
     def get_first(self, keys: list[str]) -> tuple[str, bytes] | None:
         """The first of `keys` that exists (e.g. a config as .yaml, .yml or .json), with its key."""
         for key in keys:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
@@ -11,6 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.constructs.platform_function import METRICS_NAMESPACE
@@ -20,6 +22,10 @@ from infra.settings import PlatformSettings
 # Powertools Metrics adds a `service` dimension (POWERTOOLS_SERVICE_NAME) to every metric it emits, so
 # an EMF metric is found by its name plus `service`; PlatformFunction sets the namespace for all.
 SERVING_SERVICE = "serving"
+# The API alarms' levels: a 5xx share no healthy deployment reaches, and a p99 well above the
+# predict function's (a few ms warm; a cold start is ~1 s) so only sustained slowness alarms.
+API_5XX_RATE = 0.05
+API_P99_MS = 2000.0
 
 
 class Monitoring(Construct):
@@ -140,6 +146,31 @@ class Monitoring(Construct):
             dimensions_map={"service": service},
             statistic=statistic,
             period=period or Duration.minutes(5),
+        )
+
+    def watch_api(self, api: apigw.RestApi) -> None:
+        """The predict API as its clients see it: server errors and slow answers."""
+        self.alarm(
+            "ApiServerErrors",
+            api.metric_server_error(period=Duration.minutes(5), statistic="Average"),
+            threshold=API_5XX_RATE,
+            description=f"More than {API_5XX_RATE:.0%} of API requests answered 5xx over 5 minutes.",
+        )
+        self.alarm(
+            "ApiLatencyP99",
+            api.metric_latency(period=Duration.minutes(5), statistic="p99"),
+            threshold=API_P99_MS,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            description=f"The API's p99 latency was above {API_P99_MS:g} ms in 2 of 3 five-minute periods.",
+        )
+
+    def watch_training(self, state_machine: sfn.IStateMachine) -> None:
+        self.alarm(
+            "TrainingFailed",
+            state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum"),
+            threshold=1,
+            description="A training pipeline execution failed (the run record and notification say why).",
         )
 
     def watch_serving(self, *, predict: lambda_.IFunction, batch_scoring: lambda_.IFunction) -> None:

@@ -11,62 +11,12 @@ from aws_cdk.assertions import Template
 
 from infra.app import build_app
 from infra.settings import ServingSettings, SettingsError, load_settings
-
-Resources = dict[str, dict[str, Any]]
-
-
-def _resources(template: dict[str, Any], resource_type: str) -> Resources:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
-
-
-def _one(template: dict[str, Any], resource_type: str, prefix: str) -> tuple[str, dict[str, Any]]:
-    matches = [(k, v) for k, v in _resources(template, resource_type).items() if k.startswith(prefix)]
-    assert len(matches) == 1, f"{len(matches)} {resource_type} resources start with {prefix}"
-    return matches[0]
-
-
-def _render(value: Any) -> str:
-    """An intrinsic as readable text: {"Fn::GetAtt": ["X", "Arn"]} -> "<X.Arn>", joins concatenated."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and "Fn::GetAtt" in value:
-        logical, attribute = value["Fn::GetAtt"]
-        return f"<{logical}.{attribute}>"
-    if isinstance(value, dict) and "Ref" in value:
-        return f"<{value['Ref']}>"
-    if isinstance(value, dict) and "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return str(separator).join(_render(part) for part in parts)
-    raise AssertionError(f"cannot render {value!r}")
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _grants(template: dict[str, Any], function_prefix: str) -> set[tuple[str, str]]:
-    """(action, resource) pairs of a function's role, as written in its inline policies."""
-    _, function = _one(template, "AWS::Lambda::Function", function_prefix)
-    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    pairs: set[tuple[str, str]] = set()
-    for policy in _resources(template, "AWS::IAM::Policy").values():
-        if {"Ref": role} not in policy["Properties"]["Roles"]:
-            continue
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            assert statement["Effect"] == "Allow"
-            for action in _as_list(statement["Action"]):
-                for resource in _as_list(statement["Resource"]):
-                    pairs.add((action, _render(resource)))
-    return pairs
-
-
-def _logical(template: dict[str, Any], resource_type: str, prefix: str) -> str:
-    return _one(template, resource_type, prefix)[0]
+from tests.infra import template_queries as tq
 
 
 def _resource_paths(template: dict[str, Any]) -> dict[str, str]:
     """Logical id -> full path of every API Gateway resource."""
-    resources = _resources(template, "AWS::ApiGateway::Resource")
+    resources = tq.resources(template, "AWS::ApiGateway::Resource")
 
     def path(logical: str) -> str:
         props = resources[logical]["Properties"]
@@ -81,7 +31,7 @@ def _method(template: dict[str, Any], http_method: str, path: str) -> dict[str, 
     paths = _resource_paths(template)
     found: list[dict[str, Any]] = [
         m["Properties"]
-        for m in _resources(template, "AWS::ApiGateway::Method").values()
+        for m in tq.resources(template, "AWS::ApiGateway::Method").values()
         if m["Properties"]["HttpMethod"] == http_method
         and paths.get(m["Properties"]["ResourceId"].get("Ref", "")) == path
     ]
@@ -109,23 +59,23 @@ def test_prediction_routes_need_a_key_and_the_validator(
     assert method["ApiKeyRequired"] is True
     assert method["AuthorizationType"] == "NONE"
     assert method["RequestValidatorId"] == {
-        "Ref": _logical(platform_template, "AWS::ApiGateway::RequestValidator", "Serving")
+        "Ref": tq.logical(platform_template, "AWS::ApiGateway::RequestValidator", "Serving")
     }
     assert method["Integration"]["Type"] == "AWS_PROXY"
-    predict = _logical(platform_template, "AWS::Lambda::Function", "ServingPredictFunction")
+    predict = tq.logical(platform_template, "AWS::Lambda::Function", "ServingPredictFunction")
     assert _integration_target(method) == {"Fn::GetAtt": [predict, "Arn"]}
 
 
 def test_predict_body_is_validated_against_a_permissive_json_model(platform_template: dict[str, Any]) -> None:
     method = _method(platform_template, "POST", "/v1/models/{name}/predict")
-    model_id, model = _one(platform_template, "AWS::ApiGateway::Model", "ServingPredictRequest")
+    model_id, model = tq.one(platform_template, "AWS::ApiGateway::Model", "ServingPredictRequest")
     assert method["RequestModels"] == {"application/json": {"Ref": model_id}}
     props = model["Properties"]
     assert props["ContentType"] == "application/json"
     # The row limit is the function's (413 with a clear message), not the gateway's.
     assert props["Schema"]["type"] == "object"
     assert "maxItems" not in json.dumps(props["Schema"])
-    validator = _one(platform_template, "AWS::ApiGateway::RequestValidator", "Serving")[1]["Properties"]
+    validator = tq.one(platform_template, "AWS::ApiGateway::RequestValidator", "Serving")[1]["Properties"]
     assert validator["ValidateRequestBody"] is True
 
 
@@ -141,13 +91,13 @@ def test_serving_and_registry_share_one_name_resource(platform_template: dict[st
 
 
 def test_predict_function_size_timeout_and_environment(platform_template: dict[str, Any]) -> None:
-    props = _one(platform_template, "AWS::Lambda::Function", "ServingPredictFunction")[1]["Properties"]
+    props = tq.one(platform_template, "AWS::Lambda::Function", "ServingPredictFunction")[1]["Properties"]
     assert props["Handler"] == "handlers.predict.handler"
     assert props["MemorySize"] == 1769
     assert props["Timeout"] == 10
     env = props["Environment"]["Variables"]
-    assert env["REGISTRY_TABLE"] == {"Ref": _logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")}
-    assert env["ARTIFACTS_BUCKET"] == {"Ref": _logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")}
+    assert env["REGISTRY_TABLE"] == {"Ref": tq.logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")}
+    assert env["ARTIFACTS_BUCKET"] == {"Ref": tq.logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")}
     assert env["POWERTOOLS_SERVICE_NAME"] == "serving"
     assert {
         k: env[k] for k in ("ALIAS_CACHE_SECONDS", "CAPTURE_SAMPLE_RATE", "CAPTURE_MAX_ROWS", "CAPTURE_MAX_AGE_SECONDS")
@@ -165,10 +115,10 @@ def test_predict_function_size_timeout_and_environment(platform_template: dict[s
 
 
 def test_predict_role_reads_the_registry_and_models_and_writes_capture_only(platform_template: dict[str, Any]) -> None:
-    table = _logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")
-    artifacts = _logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")
-    logs = _logical(platform_template, "AWS::Logs::LogGroup", "ServingPredictLogs")
-    assert _grants(platform_template, "ServingPredictFunction") == {
+    table = tq.logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")
+    artifacts = tq.logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")
+    logs = tq.logical(platform_template, "AWS::Logs::LogGroup", "ServingPredictLogs")
+    assert tq.grants(platform_template, "ServingPredictFunction") == {
         ("logs:CreateLogStream", f"<{logs}.Arn>"),
         ("logs:PutLogEvents", f"<{logs}.Arn>"),
         # X-Ray accepts no resource-level permissions.
@@ -187,22 +137,22 @@ def test_predict_role_reads_the_registry_and_models_and_writes_capture_only(plat
 
 
 def test_batch_scoring_runs_on_uploads_under_batch(platform_template: dict[str, Any]) -> None:
-    function_id, function = _one(platform_template, "AWS::Lambda::Function", "BatchScoringScorerFunction")
+    function_id, function = tq.one(platform_template, "AWS::Lambda::Function", "BatchScoringScorerFunction")
     props = function["Properties"]
     assert props["Handler"] == "handlers.batch_scoring.handler"
     assert props["MemorySize"] == 2048
     assert props["Timeout"] == 900
     assert props["DeadLetterConfig"] == {
-        "TargetArn": {"Fn::GetAtt": [_logical(platform_template, "AWS::SQS::Queue", "MonitoringDeadLetters"), "Arn"]}
+        "TargetArn": {"Fn::GetAtt": [tq.logical(platform_template, "AWS::SQS::Queue", "MonitoringDeadLetters"), "Arn"]}
     }
     env = props["Environment"]["Variables"]
-    assert env["RAW_BUCKET"] == {"Ref": _logical(platform_template, "AWS::S3::Bucket", "DataRaw")}
-    assert env["ARTIFACTS_BUCKET"] == {"Ref": _logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")}
-    assert env["REGISTRY_TABLE"] == {"Ref": _logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")}
+    assert env["RAW_BUCKET"] == {"Ref": tq.logical(platform_template, "AWS::S3::Bucket", "DataRaw")}
+    assert env["ARTIFACTS_BUCKET"] == {"Ref": tq.logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")}
+    assert env["REGISTRY_TABLE"] == {"Ref": tq.logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")}
     assert env["SCORING_CHUNK_ROWS"] == "10000"
 
-    notifications = _one(platform_template, "Custom::S3BucketNotifications", "DataRawNotifications")[1]["Properties"]
-    assert notifications["BucketName"] == {"Ref": _logical(platform_template, "AWS::S3::Bucket", "DataRaw")}
+    notifications = tq.one(platform_template, "Custom::S3BucketNotifications", "DataRawNotifications")[1]["Properties"]
+    assert notifications["BucketName"] == {"Ref": tq.logical(platform_template, "AWS::S3::Bucket", "DataRaw")}
     by_function = {
         c["LambdaFunctionArn"]["Fn::GetAtt"][0]: c
         for c in notifications["NotificationConfiguration"]["LambdaFunctionConfigurations"]
@@ -210,7 +160,7 @@ def test_batch_scoring_runs_on_uploads_under_batch(platform_template: dict[str, 
     assert by_function[function_id]["Events"] == ["s3:ObjectCreated:*"]
     assert by_function[function_id]["Filter"] == {"Key": {"FilterRules": [{"Name": "prefix", "Value": "batch/"}]}}
     # Ingestion keeps its own trigger on the same bucket.
-    ingest = _logical(platform_template, "AWS::Lambda::Function", "IngestionIngestFunction")
+    ingest = tq.logical(platform_template, "AWS::Lambda::Function", "IngestionIngestFunction")
     assert by_function[ingest]["Filter"] == {"Key": {"FilterRules": [{"Name": "prefix", "Value": "raw/"}]}}
     Template.from_json(platform_template).has_resource_properties(
         "AWS::Lambda::Permission",
@@ -223,11 +173,11 @@ def test_batch_scoring_runs_on_uploads_under_batch(platform_template: dict[str, 
 
 
 def test_batch_scoring_role_is_least_privilege(platform_template: dict[str, Any]) -> None:
-    table = _logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")
-    artifacts = _logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")
-    raw = _logical(platform_template, "AWS::S3::Bucket", "DataRaw")
-    queue = _logical(platform_template, "AWS::SQS::Queue", "MonitoringDeadLetters")
-    grants = _grants(platform_template, "BatchScoringScorerFunction")
+    table = tq.logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")
+    artifacts = tq.logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")
+    raw = tq.logical(platform_template, "AWS::S3::Bucket", "DataRaw")
+    queue = tq.logical(platform_template, "AWS::SQS::Queue", "MonitoringDeadLetters")
+    grants = tq.grants(platform_template, "BatchScoringScorerFunction")
     assert {(a, r) for a, r in grants if not a.startswith(("logs:", "xray:"))} == {
         ("sqs:SendMessage", f"<{queue}.Arn>"),
         ("dynamodb:GetItem", f"<{table}.Arn>"),
@@ -246,8 +196,8 @@ def test_batch_scoring_role_is_least_privilege(platform_template: dict[str, Any]
 
 
 def test_default_stack_has_no_alias_and_no_provisioned_concurrency(platform_template: dict[str, Any]) -> None:
-    assert _resources(platform_template, "AWS::Lambda::Alias") == {}
-    assert _resources(platform_template, "AWS::Lambda::Version") == {}
+    assert tq.resources(platform_template, "AWS::Lambda::Alias") == {}
+    assert tq.resources(platform_template, "AWS::Lambda::Version") == {}
 
 
 def test_provisioned_concurrency_puts_the_api_behind_a_live_alias(tmp_path: Any) -> None:
@@ -256,9 +206,9 @@ def test_provisioned_concurrency_puts_the_api_behind_a_live_alias(tmp_path: Any)
         outdir=str(tmp_path),
     )
     template = app.synth().get_stack_by_name(stack.stack_name).template
-    predict = _logical(template, "AWS::Lambda::Function", "ServingPredictFunction")
-    alias_id, alias = _one(template, "AWS::Lambda::Alias", "ServingPredictLive")
-    version_id, version = _one(template, "AWS::Lambda::Version", "ServingPredictFunctionCurrentVersion")
+    predict = tq.logical(template, "AWS::Lambda::Function", "ServingPredictFunction")
+    alias_id, alias = tq.one(template, "AWS::Lambda::Alias", "ServingPredictLive")
+    version_id, version = tq.one(template, "AWS::Lambda::Version", "ServingPredictFunctionCurrentVersion")
     assert alias["Properties"]["Name"] == "live"
     assert alias["Properties"]["FunctionName"] == {"Ref": predict}
     assert alias["Properties"]["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
@@ -268,7 +218,7 @@ def test_provisioned_concurrency_puts_the_api_behind_a_live_alias(tmp_path: Any)
         assert _integration_target(_method(template, http_method, path)) == {"Ref": alias_id}
     invokers = [
         p["Properties"]
-        for p in _resources(template, "AWS::Lambda::Permission").values()
+        for p in tq.resources(template, "AWS::Lambda::Permission").values()
         if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
         and "models/*/predict" in json.dumps(p["Properties"]["SourceArn"])
     ]
@@ -293,8 +243,10 @@ def test_malformed_serving_settings_are_refused(context: dict[str, Any], field: 
 
 
 def test_serving_alarms_notify_the_topic(platform_template: dict[str, Any]) -> None:
-    topic = {"Ref": _logical(platform_template, "AWS::SNS::Topic", "MonitoringAlerts")}
-    alarms: Resources = {k: v["Properties"] for k, v in _resources(platform_template, "AWS::CloudWatch::Alarm").items()}
+    topic = {"Ref": tq.logical(platform_template, "AWS::SNS::Topic", "MonitoringAlerts")}
+    alarms: tq.Resources = {
+        k: v["Properties"] for k, v in tq.resources(platform_template, "AWS::CloudWatch::Alarm").items()
+    }
 
     def alarm(prefix: str) -> dict[str, Any]:
         found = [props for logical, props in alarms.items() if logical.startswith(f"Monitoring{prefix}")]
@@ -315,7 +267,7 @@ def test_serving_alarms_notify_the_topic(platform_template: dict[str, Any]) -> N
 
 
 def test_dashboard_shows_prediction_traffic_per_model_version(platform_template: dict[str, Any]) -> None:
-    dashboard = _one(platform_template, "AWS::CloudWatch::Dashboard", "MonitoringDashboard")[1]
+    dashboard = tq.one(platform_template, "AWS::CloudWatch::Dashboard", "MonitoringDashboard")[1]
     body = "".join(
         part if isinstance(part, str) else "" for part in dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
     )
@@ -326,8 +278,8 @@ def test_dashboard_shows_prediction_traffic_per_model_version(platform_template:
 
 def test_outputs_give_the_predict_url_and_no_duplicate_endpoint(platform_template: dict[str, Any]) -> None:
     outputs = platform_template["Outputs"]
-    template_url = _render(outputs["PredictUrlTemplate"]["Value"])
-    api_url = _render(outputs["ApiUrl"]["Value"])
+    template_url = tq.render(outputs["PredictUrlTemplate"]["Value"])
+    api_url = tq.render(outputs["ApiUrl"]["Value"])
     assert template_url == f"{api_url}v1/models/{{name}}/predict"
     assert "{name}" in outputs["PredictUrlTemplate"]["Description"]
     assert not [name for name in outputs if name.startswith("ServingApiEndpoint")]

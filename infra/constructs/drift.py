@@ -1,0 +1,93 @@
+"""Drift monitoring: a scheduled function compares each champion's captured traffic with its
+reference profile, reports, alarms through a metric, and may start retraining."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.constructs.data import CAPTURE_PREFIX, MODELS_PREFIX, REPORTS_PREFIX, DataStorage
+from infra.constructs.layers import Layers
+from infra.constructs.monitoring import Monitoring
+from infra.constructs.platform_function import PlatformFunction
+from infra.constructs.registry import Registry
+from infra.nag import grant_listing, grant_objects
+from infra.settings import PlatformSettings
+
+MONITORING_SERVICE = "monitoring"
+DRIFT_REPORTS_PREFIX = f"{REPORTS_PREFIX}drift/"
+
+
+class DriftMonitoring(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: PlatformSettings,
+        data: DataStorage,
+        registry: Registry,
+        monitoring: Monitoring,
+        training: sfn.IStateMachine,
+        layers: Layers,
+        architecture: lambda_.Architecture,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = PlatformFunction(
+            self,
+            "Checker",
+            handler="handlers.drift.handler",
+            description="Compares each champion's captured traffic with its reference profile; may start retraining.",
+            service=MONITORING_SERVICE,
+            architecture=architecture,
+            layers=layers.for_function("drift"),
+            log_retention=log_retention,
+            # A window of 1,000,000 captured rows x 20 features is ~160 MB as float64, read batch by batch.
+            memory_size=3008,
+            timeout=Duration.minutes(10),
+            dead_letter_queue=monitoring.dead_letters,
+            # One check at a time: two overlapping runs would read the same window twice.
+            reserved_concurrency=1,
+            environment={
+                "REGISTRY_TABLE": registry.table.table_name,
+                "ARTIFACTS_BUCKET": data.artifacts.bucket_name,
+                "TRAINING_STATE_MACHINE_ARN": training.state_machine_arn,
+                "ALERTS_TOPIC_ARN": monitoring.alerts.topic_arn,
+                "DRIFT_WINDOW_HOURS": f"{settings.monitoring.drift_window_hours:g}",
+            },
+        ).function
+        registry.grant_items(self.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem")
+        grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*")
+        grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{CAPTURE_PREFIX}*")
+        grant_objects(self.function, data.artifacts, ["s3:PutObject"], f"{DRIFT_REPORTS_PREFIX}*")
+        grant_listing(self.function, data.artifacts, CAPTURE_PREFIX)
+        training.grant_start_execution(self.function)
+        monitoring.grant_publish_alerts(self.function)
+        self.schedule = events.Rule(
+            self,
+            "Schedule",
+            description="Wakes the drift function; each model's config decides whether it is due.",
+            schedule=events.Schedule.rate(Duration.minutes(settings.monitoring.drift_check_minutes)),
+        )
+        self.schedule.add_target(
+            targets.LambdaFunction(
+                self.function,
+                dead_letter_queue=monitoring.dead_letters,
+                retry_attempts=2,
+                max_event_age=Duration.hours(1),
+            )
+        )
+        monitoring.watch_function("Drift", self.function)
+        monitoring.alarm(
+            "DatasetDrift",
+            monitoring.emf_metric("DatasetDrift", service=MONITORING_SERVICE, statistic="Maximum"),
+            threshold=1,
+            description="A drift check found dataset drift: the share of drifted features reached the model's "
+            "level (the drift report in s3://<artifacts>/reports/drift/ says which).",
+        )
