@@ -8,6 +8,7 @@ Everything runs in Arrow compute kernels (RE2 regexes, casts), never a Python lo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +30,9 @@ _INT_RE = r"^([+-]?[0-9]{1,18}(\.0*)?|0[xX][0-9a-fA-F]{1,15})$"
 _INT_NOISE_RE = r"^\+|\.0*$"
 _FLOAT_RE = r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|(?i:inf|infinity|nan))$"
 _NULLS = pa.array(NULL_TOKENS, pa.string())
+# Rows converted at a time by ``parse_strings``: its Arrow temporaries stay a few MB per column.
+SLICE_ROWS = 1 << 16
+_NUMPY_TYPES = {"int": np.dtype(np.int64), "float": np.dtype(np.float64), "bool": np.dtype(np.bool_)}
 
 
 @dataclass
@@ -36,6 +40,15 @@ class Converted:
     """Typed values (null where null or unparseable) and which non-null cells could not be converted."""
 
     values: pa.ChunkedArray
+    bad: BoolMask | None  # None: every non-null cell converted
+
+
+@dataclass
+class Parsed:
+    """A text column parsed into numpy: values (0, False or NaT where null or unparseable) and masks."""
+
+    numbers: npt.NDArray[Any]
+    null: BoolMask  # null tokens and NaN, never an unparseable cell
     bad: BoolMask | None  # None: every non-null cell converted
 
 
@@ -92,6 +105,74 @@ def convert_strings(text: pa.ChunkedArray, kind: str, fmt: str | None = None) ->
         return Converted(pa.chunked_array(values), None)
     masks = [b if b is not None else np.zeros(len(v), dtype=np.bool_) for b, v in zip(bad, values, strict=True)]
     return Converted(pa.chunked_array(values), np.concatenate(masks))
+
+
+def parse_strings(text: pa.ChunkedArray, kind: str, fmt: str | None = None, *, slice_rows: int | None = None) -> Parsed:
+    """What ``convert_strings`` finds, written slice by slice into the numpy arrays the checks use.
+
+    Converting a whole column at once holds several column-sized Arrow temporaries (the trimmed and
+    the cleaned text, the matches, the values and their numpy copy) for each column being checked; a
+    slice at a time they stay small. The results are the same: the fast path is still taken or not
+    per chunk (a chunk's strict cast succeeds exactly when it does on each of its slices), and the
+    careful path converts cell by cell. The ISO 8601 fallback for datetimes without a format decides
+    between Arrow and pandas for a whole chunk, so that path is not sliced.
+    """
+    if kind not in ("int", "float", "bool", "datetime"):
+        raise ValueError(f"not a kind that text converts to: {kind!r}")
+    slice_rows = slice_rows or SLICE_ROWS
+    rows = len(text)
+    numbers = np.empty(rows, dtype=_NUMPY_TYPES.get(kind, np.dtype("datetime64[us]")))
+    null = np.empty(rows, dtype=np.bool_)
+    bad: BoolMask | None = None
+    start = 0
+    for chunk in text.chunks:
+        stop = start + len(chunk)
+        target = (numbers[start:stop], null[start:stop])
+        if (kind != "datetime" or fmt) and _parse_fast(chunk, kind, fmt, slice_rows, target):
+            start = stop
+            continue
+        step = slice_rows if kind != "datetime" or fmt else max(len(chunk), 1)
+        for offset in range(0, len(chunk), step):
+            piece = chunk.slice(offset, step)
+            converted = _convert_chunk(piece, kind, fmt)
+            _store(converted.values, kind, numbers[start + offset :], null[start + offset :])
+            if converted.bad is not None:
+                if bad is None:
+                    bad = np.zeros(rows, dtype=np.bool_)
+                bad[start + offset : start + offset + len(piece)] = converted.bad
+        start = stop
+    if kind == "float":
+        null |= np.isnan(numbers)  # a NaN spelled otherwise ("NAN", "-nan") is as null as a float NaN
+    if bad is not None:
+        null &= ~bad
+    return Parsed(numbers, null, bad)
+
+
+def _parse_fast(
+    chunk: pa.Array, kind: str, fmt: str | None, slice_rows: int, target: tuple[npt.NDArray[Any], BoolMask]
+) -> bool:
+    """The strict cast, slice by slice into ``target``; False (target partly written) at the first bad cell."""
+    numbers, null = target
+    for offset in range(0, len(chunk), slice_rows):
+        piece = chunk.slice(offset, slice_rows)
+        fast = strict_cast(pa.chunked_array([piece], type=chunk.type), kind, fmt)
+        if fast is None:
+            return False
+        _store(fast, kind, numbers[offset:], null[offset:])
+    return True
+
+
+def _store(values: pa.ChunkedArray, kind: str, numbers: npt.NDArray[Any], null: BoolMask) -> None:
+    """Write converted values and their nulls at the start of ``numbers`` and ``null`` (views to fill)."""
+    size = len(values)
+    if kind == "datetime":
+        if isinstance(values.type, pa.TimestampType) and values.type.tz is not None:
+            values = values.cast(pa.timestamp("us"))  # instants in UTC, as the bounds are compared
+        numbers[:size] = np.asarray(values.to_numpy(zero_copy_only=False), dtype="datetime64[us]")
+    else:
+        filler = False if kind == "bool" else 0
+        numbers[:size] = pc.fill_null(values, filler).to_numpy(zero_copy_only=False)
+    null[:size] = pc.is_null(values).to_numpy(zero_copy_only=False)
 
 
 def _convert_chunk(chunk: pa.Array, kind: str, fmt: str | None) -> Converted:

@@ -4,7 +4,9 @@ Each column is turned once into a typed view (numbers, datetimes, Arrow text or 
 masks of null and unparseable cells); every check on it is then a numpy or Arrow kernel over the
 whole column, and examples are looked up only for a check that failed. The views are built and
 dropped a few columns at a time (one per worker thread), so the extra memory stays a few columns'
-worth whatever the width.
+worth whatever the width. Within a column, text is parsed and values are hashed a slice at a time,
+and strings are checked for uniqueness a part at a time, so no step holds several column-sized
+temporaries.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlops.contracts.coercion import BoolMask, as_arrow_strings, convert_strings
+from mlops.contracts.coercion import SLICE_ROWS, BoolMask, as_arrow_strings, parse_strings
 from mlops.contracts.model import (
     BoundExpectation,
     ColumnSpec,
@@ -31,7 +33,7 @@ from mlops.contracts.model import (
     Expectation,
     Severity,
 )
-from mlops.contracts.reading import FileProblem, read_table
+from mlops.contracts.reading import FileProblem, read_table, system_memory_pool
 from mlops.contracts.report import (
     MAX_EXAMPLES,
     Example,
@@ -43,6 +45,8 @@ from mlops.contracts.report import (
 
 _EPSILON = 1e-12
 _MAX_WORKERS = 4
+_PART_ROWS = 1 << 16  # rows per part when a text column's uniqueness is checked in parts
+_MAX_PARTS = 64
 
 
 @dataclass
@@ -54,6 +58,7 @@ class _View:
     bad: BoolMask | None = None
     numbers: npt.NDArray[Any] | None = None  # int64, float64, bool or datetime64[us]
     text: pa.ChunkedArray | None = None
+    text_is_raw: bool = False  # text holds the column's own strings (not a rendering of other values)
     codes: npt.NDArray[np.integer[Any]] | None = None  # categorical codes, -1 for null
     categories: pd.Index | None = None
     _valid: BoolMask | None = field(default=None, repr=False)
@@ -71,7 +76,8 @@ class _View:
 
 def validate(frame: pd.DataFrame, contract: DataContract, *, file_name: str = "<frame>") -> ValidationReport:
     """Check every expectation of ``contract`` on ``frame``; row numbers in examples are 1-based positions."""
-    return _Validator(frame, contract).run(file_name)
+    with system_memory_pool():
+        return _Validator(frame, contract).run(file_name)
 
 
 def check_file(data: bytes, *, filename: str, contract: DataContract) -> tuple[ValidationReport, pd.DataFrame | None]:
@@ -103,6 +109,7 @@ def _meets(unexpected: int, total: int, mostly: float) -> bool:
 
 
 _Part: TypeAlias = npt.NDArray[np.uint64] | pd.Series  # a column's share of the row hash, or text to fold in later
+_Done: TypeAlias = tuple[list[ExpectationResult], _Part | None, bool]  # results, hash part, all values distinct
 
 
 class _Validator:
@@ -113,7 +120,8 @@ class _Validator:
         self.names = [str(c) for c in frame.columns]
         self.results: list[ExpectationResult] = []
         self.codes: dict[str, npt.NDArray[np.intp]] = {}
-        self.distinct_column: str | None = None  # a column whose values are all set and different
+        self.distinct_column: str | None = None  # the first column whose values are all set and different
+        self.distinct_seen = False  # some job found such a column: the others need not hash theirs
         self.distributions: dict[str, list[DistributionExpectation]] = {}
         for item in contract.distributions:
             self.distributions.setdefault(item.column, []).append(item)
@@ -128,13 +136,13 @@ class _Validator:
         # threads, consumed in column order, so results and the row hash do not depend on timing.
         workers = max(1, min(len(jobs), os.cpu_count() or 1, _MAX_WORKERS))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            pending: deque[Future[tuple[list[ExpectationResult], _Part | None]]] = deque()
+            pending: deque[tuple[str, Future[_Done]]] = deque()
             for job in jobs:
-                pending.append(pool.submit(self._column_job, *job))
+                pending.append((job[0], pool.submit(self._column_job, *job)))
                 if len(pending) >= workers:
-                    self._consume(pending.popleft().result(), hasher)
+                    self._consume(*pending.popleft(), hasher)
             while pending:
-                self._consume(pending.popleft().result(), hasher)
+                self._consume(*pending.popleft(), hasher)
         self._row_count()
         if hasher is not None:
             self._duplicates(hasher)
@@ -147,17 +155,19 @@ class _Validator:
             results=self.results,
         )
 
-    def _consume(self, done: tuple[list[ExpectationResult], _Part | None], hasher: _RowHasher | None) -> None:
-        results, part = done
+    def _consume(self, name: str, job: Future[_Done], hasher: _RowHasher | None) -> None:
+        results, part, distinct = job.result()
         self.results.extend(results)
+        if distinct and self.distinct_column is None:
+            self.distinct_column = name  # in column order, whichever job finished first
         if hasher is not None and part is not None and self.distinct_column is None:
             hasher.add(part)
 
-    def _column_job(self, name: str, series: pd.Series, hashing: bool) -> tuple[list[ExpectationResult], _Part | None]:
+    def _column_job(self, name: str, series: pd.Series, hashing: bool) -> _Done:
         """Every check of one column, in a validator of its own so that jobs share no mutable state."""
         spec = self.contract.column(name)
         if spec is None:
-            return [], _RowHasher.series_part(series) if hashing and self.distinct_column is None else None
+            return [], _RowHasher.series_part(series) if hashing and not self.distinct_seen else None, False
         job = _Validator(self.frame, self.contract)
         view = _view(series, spec)
         job._column(spec, view)
@@ -166,13 +176,16 @@ class _Validator:
         if name == self.contract.label and self.contract.label_min_class_share is not None:
             job._class_share(name, view)
         codes = job.codes.get(name)
-        if hashing and codes is not None and codes.size and codes.min() == 0 and codes.max() == codes.size - 1:
+        distinct = bool(
+            hashing and codes is not None and codes.size and codes.min() == 0 and codes.max() == codes.size - 1
+        )
+        if distinct:
             # Every row has its own value here (an id column): no two rows can be equal, so the
             # other columns need not be hashed at all.
-            self.distinct_column = name
-        if not hashing or self.distinct_column is not None:
-            return job.results, None
-        return job.results, _RowHasher.view_part(view, codes)
+            self.distinct_seen = True
+        if not hashing or self.distinct_seen:
+            return job.results, None, distinct
+        return job.results, _RowHasher.view_part(view, codes), distinct
 
     # -- results ------------------------------------------------------------------------------------
 
@@ -344,22 +357,27 @@ class _Validator:
             mask = _not_matching(view, pattern)
             self._masked("column.regex", view, spec, spec.regex, mask, total=valid_count, details={"regex": pattern})
         if spec.unique is not None and spec.unique.value:
-            codes, _ = self._factorized(spec.name, view)
-            mask = _repeats(codes)
+            codes, mask = self._factorized(spec.name, view)
             distinct = int(codes.max(initial=-1)) + 1
             self._masked("column.unique", view, spec, spec.unique, mask, total=valid_count, observed=distinct)
 
-    def _factorized(self, name: str, view: _View) -> tuple[npt.NDArray[np.intp], Any]:
-        """Codes by first appearance, -1 for null or unparseable cells; raw codes are kept for the row hash."""
-        if name in self.codes:
-            return self.codes[name], None
-        codes, uniques = pd.factorize(view.raw, use_na_sentinel=True)
-        codes = np.asarray(codes, dtype=np.intp)
+    def _factorized(self, name: str, view: _View) -> tuple[npt.NDArray[np.intp], BoolMask]:
+        """Codes of equal values (-1 for null or unparseable cells) and the rows that repeat an earlier one.
+
+        Codes are kept for the row hash when every cell parsed. Strings are compared as strings, other
+        values as pandas compares them (0.0 equals -0.0, whose texts differ).
+        """
+        if view.text is not None and view.text_is_raw and view.bad is None:
+            codes, repeated = _text_codes(view.text)
+            self.codes[name] = codes
+            return codes, repeated
+        codes = np.asarray(pd.factorize(view.raw, use_na_sentinel=True)[0], dtype=np.intp)
         if view.bad is None:
             self.codes[name] = codes
-            return codes, uniques
+            return codes, _repeats(codes)
         # Every cell of an unparseable value is unparseable, so dropping them keeps first-appearance order.
-        return np.where(view.bad, -1, codes), uniques
+        codes = np.where(view.bad, -1, codes)
+        return codes, _repeats(codes)
 
     def _bound(self, name: str, view: _View, spec: ColumnSpec, bound: BoundExpectation, total: int) -> None:
         details = {name: bound.value}
@@ -468,27 +486,15 @@ def _nulls(series: pd.Series) -> BoolMask:
 
 
 def _from_text(series: pd.Series, kind: str, fmt: str | None = None) -> _View | None:
-    """A text column of a typed kind: convert vectorized, keeping which cells did not parse."""
+    """A text column of a typed kind: convert vectorized, keeping which cells did not parse.
+
+    Null tokens ("NA", "") count as null even in a frame that did not come from the reader.
+    """
     text = as_arrow_strings(series)
     if text is None:
         return None
-    converted = convert_strings(text, kind, fmt)
-    values = converted.values
-    if kind == "datetime":
-        if isinstance(values.type, pa.TimestampType) and values.type.tz is not None:
-            values = values.cast(pa.timestamp("us"))  # instants in UTC, as the bounds are compared
-        numbers = np.asarray(values.to_numpy(zero_copy_only=False), dtype="datetime64[us]")
-    else:
-        filler = False if kind == "bool" else 0
-        numbers = np.asarray(pc.fill_null(values, filler).to_numpy(zero_copy_only=False))
-    # Null tokens ("NA", "") count as null even in a frame that did not come from the reader, and a
-    # NaN spelled otherwise ("NAN", "-nan") is as null as in a float column.
-    null = np.asarray(pc.is_null(values).to_numpy(zero_copy_only=False), dtype=np.bool_)
-    if kind == "float":
-        null |= np.isnan(numbers)
-    if converted.bad is not None:
-        null &= ~converted.bad
-    return _View(raw=series, null=null, bad=converted.bad, numbers=numbers)
+    parsed = parse_strings(text, kind, fmt)
+    return _View(raw=series, null=parsed.null, bad=parsed.bad, numbers=parsed.numbers)
 
 
 def _all_bad(series: pd.Series) -> _View:
@@ -576,7 +582,7 @@ def _text_view(series: pd.Series, kind: str) -> _View:
     text = as_arrow_strings(series)
     if text is not None:
         null = np.asarray(pc.is_null(text).to_numpy(zero_copy_only=False), dtype=np.bool_)
-        return _View(raw=series, null=null, text=text)
+        return _View(raw=series, null=null, text=text, text_is_raw=True)
     if kind == "category" or not pd.api.types.is_object_dtype(dtype):
         # A category of numbers is checked through its text; a string column of numbers is not text.
         if kind == "string":
@@ -647,6 +653,80 @@ def _by_code(codes: npt.NDArray[np.integer[Any]], ok: BoolMask) -> BoolMask:
     """Per-category verdicts spread to rows: one lookup per row, and null (-1) always passes."""
     lookup = np.append(~ok, False)
     return np.asarray(lookup[codes], dtype=np.bool_)
+
+
+def _text_codes(text: pa.ChunkedArray) -> tuple[npt.NDArray[np.intp], BoolMask]:
+    """Codes of equal strings (0 to distinct - 1, -1 for null) and the rows that repeat an earlier one.
+
+    One hash table over a million distinct strings (``pd.factorize``, Arrow's ``dictionary_encode``)
+    peaks at 70 to 90 MB. Equal strings have the same length and the same last characters, so rows
+    are split into parts by those, and each part is encoded on its own: the tables are a part's size.
+    Within a part the rows keep their order, so "repeats an earlier row" is decided there exactly.
+    """
+    rows = len(text)
+    parts = min(_MAX_PARTS, -(-rows // _PART_ROWS))
+    key = _part_keys(text, parts) if parts > 1 else None
+    if key is None:
+        return _encoded_codes(text)
+    order = np.argsort(key, kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(key, minlength=parts))))
+    del key
+    codes = np.empty(rows, dtype=np.intp)
+    repeated = np.empty(rows, dtype=np.bool_)
+    distinct = 0
+    for part in range(parts):
+        positions = order[bounds[part] : bounds[part + 1]]
+        if positions.size == 0:
+            continue
+        part_codes, part_repeated = _encoded_codes(text.take(positions))
+        codes[positions] = np.where(part_codes >= 0, part_codes + distinct, -1)
+        repeated[positions] = part_repeated
+        distinct += int(part_codes.max(initial=-1)) + 1
+    return codes, repeated
+
+
+def _part_keys(text: pa.ChunkedArray, parts: int) -> npt.NDArray[np.uint8] | None:
+    """A part for each row from its string's length and last three bytes (read from the Arrow buffers,
+    a slice at a time); None when that does not split the rows (most would land in one part)."""
+    if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+        return None
+    key = np.empty(len(text), dtype=np.uint8)
+    start = 0
+    for chunk in text.chunks:
+        size = len(chunk)
+        if size == 0:
+            continue
+        _, offsets_buffer, data_buffer = chunk.buffers()
+        offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(offsets_buffer, dtype=offset_type)[chunk.offset : chunk.offset + size + 1]
+        data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+        data = data if data.size else np.zeros(1, dtype=np.uint8)
+        for low in range(0, size, SLICE_ROWS):
+            high = min(low + SLICE_ROWS, size)
+            ends = offsets[low + 1 : high + 1].astype(np.int64)
+            lengths = ends - offsets[low:high].astype(np.int64)
+            mixed = lengths.copy()
+            for back in (1, 2, 3):  # only the string's own bytes: a shorter one reads no neighbour's
+                byte = data[np.clip(ends - back, 0, data.size - 1)]
+                mixed = mixed * 31 + np.where(lengths >= back, byte, 0)
+            key[start + low : start + high] = mixed % parts
+        start += size
+    if np.bincount(key, minlength=parts).max() > len(key) // 2:
+        return None
+    return key
+
+
+def _encoded_codes(text: pa.ChunkedArray) -> tuple[npt.NDArray[np.intp], BoolMask]:
+    """Codes by first appearance (-1 for null) of Arrow strings, and the rows that repeat an earlier one.
+
+    The chunks of an encoded chunked array share one dictionary, so their indices are the codes.
+    """
+    codes = np.empty(len(text), dtype=np.intp)
+    start = 0
+    for chunk in pc.dictionary_encode(text).chunks:
+        codes[start : start + len(chunk)] = pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False)
+        start += len(chunk)
+    return codes, _repeats(codes)
 
 
 def _repeats(codes: npt.NDArray[np.integer[Any]]) -> BoolMask:
@@ -732,29 +812,59 @@ class _RowHasher:
 
     def repeated(self) -> BoolMask:
         """Rows equal to an earlier row. Only rows tied on the cheap columns get their text hashed."""
-        codes, _ = pd.factorize(self.hash)
-        counts = np.bincount(codes)
-        if counts.size == 0 or counts.max() <= 1:
+        found = _sorted_repeats(self.hash)
+        if found is None:
             return np.zeros(self.hash.size, dtype=np.bool_)
+        repeated, tied = found
         if not self.deferred:
-            return _repeats(codes)
-        rows = np.flatnonzero(counts[codes] > 1)
+            return repeated
+        del repeated
+        rows = np.flatnonzero(tied)
+        del tied
         subset = self.hash[rows]
         for series in self.deferred:
             text_codes, _ = pd.factorize(series.iloc[rows], use_na_sentinel=True)
             self._fold(subset, _hash_codes(text_codes))
         self.hash[rows] = subset
         self.deferred = []
-        subset_codes, _ = pd.factorize(subset)
         mask = np.zeros(self.hash.size, dtype=np.bool_)
-        mask[rows] = _repeats(subset_codes)  # rows are in file order, so "earlier" is kept
+        found = _sorted_repeats(subset)
+        if found is not None:
+            mask[rows] = found[0]  # rows are in file order, so "earlier" is kept
         return mask
 
 
+def _sorted_repeats(values: npt.NDArray[Any]) -> tuple[BoolMask, BoolMask] | None:
+    """Rows equal to an earlier row, and rows equal to any other; None when all values differ.
+
+    A stable sort puts equal values side by side in row order, so every one after the first of a run
+    repeats an earlier row. It needs two arrays of the values' size where a hash table of a million
+    64-bit hashes (``pd.factorize``) peaks at about 60 MB, and takes about as long.
+    """
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    same = ordered[1:] == ordered[:-1]
+    del ordered
+    if not same.any():
+        return None
+    repeated = np.zeros(values.size, dtype=np.bool_)
+    repeated[order[1:][same]] = True
+    tied = repeated.copy()
+    tied[order[:-1][same]] = True
+    return repeated, tied
+
+
 def _hash_values(values: npt.NDArray[Any]) -> npt.NDArray[np.uint64]:
+    """``pd.util.hash_array`` (an elementwise hash) a slice at a time, so its temporaries stay small."""
     data = values.view(np.int64) if values.dtype.kind == "M" else values
-    return np.asarray(pd.util.hash_array(data), dtype=np.uint64)
+    out = np.empty(data.size, dtype=np.uint64)
+    for start in range(0, data.size, SLICE_ROWS):
+        out[start : start + SLICE_ROWS] = pd.util.hash_array(data[start : start + SLICE_ROWS])
+    return out
 
 
 def _hash_codes(codes: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.uint64]:
-    return np.asarray(pd.util.hash_array(np.asarray(codes, dtype=np.int64)), dtype=np.uint64)
+    out = np.empty(codes.size, dtype=np.uint64)
+    for start in range(0, codes.size, SLICE_ROWS):
+        out[start : start + SLICE_ROWS] = pd.util.hash_array(np.asarray(codes[start : start + SLICE_ROWS], np.int64))
+    return out
