@@ -145,6 +145,7 @@ class MlopsPlatformStack(Stack):
             ),
             "AlertsTopicArn": (self.monitoring.alerts.topic_arn, "Subscribe here to receive alarms"),
             "DeadLetterQueueUrl": (self.monitoring.dead_letters.queue_url, "Events that failed after retries"),
+            "DriftFunctionName": (self.drift.function.function_name, "mlops drift NAME --run invokes it"),
             "DashboardName": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
         }
         for name, (value, description) in outputs.items():

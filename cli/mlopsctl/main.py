@@ -285,6 +285,35 @@ def models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def drift(args: argparse.Namespace) -> int:
+    from mlopsctl.api import call
+
+    target = _target(args)
+    if args.run_now:  # the scheduled check, now, for this model (due or not)
+        response = target.client("lambda").invoke(
+            FunctionName=target.output("DriftFunctionName"),
+            Payload=json.dumps({"models": [args.name], "force": True}).encode(),
+        )
+        if response.get("FunctionError"):
+            raise CommandError(f"the drift check failed: {response['Payload'].read().decode()[:500]}")
+    document = call(target, "GET", f"/v1/models/{args.name}/drift", query={"limit": args.limit})
+    lines = []
+    for check in document["checks"]:
+        share = check.get("drift_share")
+        lines.append(
+            f"{check['checked_at'][:19]}  v{check['version']}  {check['status']:<17} rows {check['rows']:>8}  "
+            f"share {float(share) if share is not None else float('nan'):.2f}  "
+            + (", ".join(check.get("drifted_features", [])[:6]) or "-")
+        )
+        retraining = check.get("retraining") or {}
+        if retraining.get("reason"):
+            lines.append(f"    retraining: {'started' if retraining.get('started') else 'no'} ({retraining['reason']})")
+        lines.append(f"    report: {check.get('report_page')}")
+    _emit(args, document, "\n".join(lines) or f"{args.name}: no drift checks yet")
+    drifted = bool(document["checks"]) and bool(document["checks"][0].get("dataset_drift"))
+    return EXIT_REJECTED if drifted else EXIT_OK
+
+
 def promote(args: argparse.Namespace) -> int:
     from mlopsctl.api import call
 
@@ -448,6 +477,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predictor.add_argument("--request-key", help="sticky canary assignment: the same key, the same side")
     predictor.set_defaults(run=predict)
+    drifter = commands.add_parser(
+        "drift", parents=[common, deployment], help="drift checks of a model (exit 1 if the newest found drift)"
+    )
+    drifter.add_argument("name")
+    drifter.add_argument("--run", dest="run_now", action="store_true", help="run a check now, due or not")
+    drifter.add_argument("--limit", type=int, default=10)
+    drifter.set_defaults(run=drift)
     roller = commands.add_parser(
         "rollback", parents=[common, deployment], help="point an alias back at the version it replaced"
     )

@@ -178,6 +178,13 @@ def tag(name: Annotated[str, Path(pattern=NAME)], version: Annotated[int, Path(g
     return {"version": plain(_registry.tag(name, version, request.tags, actor=_actor(), at=_now()))}
 
 
+@app.get("/v1/models/<name>/drift")
+def drift(name: Annotated[str, Path(pattern=NAME)], limit: Annotated[int, Query(ge=1, le=500)] = 20) -> dict[str, Any]:
+    """The model's drift checks, newest first (summaries; each names its report in S3)."""
+    _registry.get_model(name)
+    return {"checks": plain(_registry.drift_results(name, limit=limit))}
+
+
 @app.get("/v1/models/<name>/audit")
 def audit(name: Annotated[str, Path(pattern=NAME)], limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
     _registry.get_model(name)

@@ -351,6 +351,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
                 "signature_key": f"{run.prefix}signature.json",
                 "serving": config.serving.model_dump(mode="json"),
                 "retraining": config.retraining.model_dump(mode="json") if config.retraining else None,
+                "monitoring": config.monitoring.model_dump(mode="json"),
                 "profile_key": f"{run.prefix}profile.json",
                 "dataset": run.dataset,
                 "dataset_version": run.dataset_version,

@@ -26,6 +26,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "{name}/aliases/{alias}": ("PUT", "DELETE"),
     "{name}/rollback": ("POST",),
     "{name}/audit": ("GET",),
+    "{name}/drift": ("GET",),
 }
 
 

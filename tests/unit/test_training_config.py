@@ -4,6 +4,7 @@ Schema is current, and the parameter table matches scikit-learn."""
 from __future__ import annotations
 
 import json
+import ast
 import os
 import subprocess
 import sys
@@ -152,17 +153,28 @@ def test_the_published_schema_is_current_and_validates_the_example() -> None:
         jsonschema.validate({"dataset": "d", "problem_type": "binary", "label": "y", "candidates": [], "x": 1}, schema)
 
 
-def test_the_light_modules_do_not_load_scikit_learn() -> None:
-    """Serving and drift import the feature recipe, the profile and the config without the training layer."""
+def _loaded(imports: str) -> list[str]:
     code = (
-        "import sys, mlops.training as t; from mlops.training import features, profile, config, signature;"
-        "t.FeatureSpec; t.ks_statistic; t.load_training_config;"
-        "heavy = ('sklearn', 'scipy', 'onnx', 'skl2onnx', 'onnxruntime');"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+        f"import sys; {imports};"
+        "heavy = ('sklearn', 'scipy', 'onnx', 'skl2onnx', 'onnxruntime', 'pandas', 'pyarrow', 'yaml');"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in heavy}))"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "functions"), str(ROOT)])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, env=env, timeout=120)
-    assert out.stdout.decode().strip() == "[]"
+    return list(ast.literal_eval(out.stdout.decode()))
+
+
+def test_the_light_modules_do_not_load_the_training_layer() -> None:
+    """Each function's imports fit its layers: training's light parts load no scikit-learn; serving
+    and drift (inference layer: onnxruntime and numpy) load no scikit-learn, scipy, pandas or PyYAML."""
+    light = "import mlops.training as t; from mlops.training import features, config, signature; t.FeatureSpec"
+    assert _loaded(light) == ["yaml"]
+    serving = (
+        "import mlops.serving.inputs, mlops.serving.models, mlops.serving.rollout, mlops.serving.capture,"
+        " mlops.serving.batch"
+    )
+    assert _loaded(serving) == ["onnxruntime"]
+    assert _loaded("import mlops.monitoring.checks, mlops.monitoring.drift_report") == []
 
 
 def test_the_package_exports_the_step_functions_not_their_modules() -> None:

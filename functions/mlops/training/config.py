@@ -24,6 +24,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from mlops.monitoring.drift import DriftConfig
+
 ProblemType = Literal["binary", "multiclass", "regression"]
 EstimatorName = Literal[
     "logistic_regression", "linear_regression", "ridge", "random_forest", "hist_gradient_boosting", "gradient_boosting"
@@ -326,6 +328,15 @@ class ServingConfig(_Model):
     )
 
 
+class MonitoringConfig(_Model):
+    """How this model's traffic is checked for drift (stored with each version)."""
+
+    every_hours: float = Field(
+        default=24, ge=0, description="check at most this often; 0: at every firing of the drift schedule"
+    )
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+
+
 class RetrainingConfig(_Model):
     """When monitoring may start this pipeline by itself; absent: drift is reported, nothing retrains."""
 
@@ -359,6 +370,7 @@ class TrainingConfig(_Model):
     promotion: Literal["auto", "manual"] = "manual"
     retraining: RetrainingConfig | None = None
     serving: ServingConfig = Field(default_factory=ServingConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
 
     @property
     def metric(self) -> SelectionMetric:

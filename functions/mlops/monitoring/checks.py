@@ -1,0 +1,219 @@
+"""One drift check per due model: read the champion's captured window, compare it with the
+version's reference profile, store the report and a summary row, and maybe start retraining.
+
+AWS is reached only through `DriftServices`, so the whole flow runs in tests against moto.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from mlops.monitoring.drift import CapturedWindow, DriftConfig, DriftReport, check_drift
+from mlops.monitoring.drift_report import drift_report_html, drift_summary_text
+from mlops.monitoring.profile import ReferenceProfile
+from mlops.monitoring.retraining import RetrainingDecision, RetrainingPolicy, decide_retraining
+from mlops.registry_table import ModelRegistry, RegistryTable
+from mlops.serving.capture import CAPTURE_PREFIX, read_capture
+from mlops.storage import ArtifactsBucket
+
+DRIFT_REPORTS_PREFIX = "reports/drift/"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+@dataclass(frozen=True)
+class MonitoringPolicy:
+    """The model config's `monitoring` section, as stored with the version."""
+
+    every_hours: float = 24.0
+    drift: DriftConfig = field(default_factory=DriftConfig)
+
+    @classmethod
+    def from_record(cls, section: Mapping[str, Any] | None) -> MonitoringPolicy:
+        section = section or {}
+        return cls(
+            every_hours=float(section.get("every_hours", 24.0)),
+            drift=DriftConfig.model_validate(section.get("drift") or {}),
+        )
+
+
+@dataclass
+class DriftServices:
+    registry: ModelRegistry
+    datasets: RegistryTable
+    artifacts: ArtifactsBucket
+    start_training: Callable[[str, str, str], str | None]  # (dataset, execution name, reason) -> ARN
+    notify: Callable[[str, str], None]  # (subject, message)
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    model: str
+    status: str  # ok | drift | insufficient_data | skipped
+    detail: str
+    version: int | None = None
+    report: DriftReport | None = None
+    retraining: RetrainingDecision | None = None
+    execution_arn: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "status": self.status,
+            "detail": self.detail,
+            "version": self.version,
+            "retraining": self.retraining.reason if self.retraining else None,
+            "execution_arn": self.execution_arn,
+        }
+
+
+def _hours(start: datetime, end: datetime) -> list[datetime]:
+    hour = start.replace(minute=0, second=0, microsecond=0)
+    hours = []
+    while hour <= end:
+        hours.append(hour)
+        hour += timedelta(hours=1)
+    return hours
+
+
+def captured_window(
+    artifacts: ArtifactsBucket, model: str, versions: list[int], start: datetime, end: datetime
+) -> tuple[CapturedWindow | None, int]:
+    """The rows the given versions answered with start < time <= end (None when there are none),
+    and the number of capture objects read."""
+    keys: list[str] = []
+    for version in versions:
+        for hour in _hours(start, end):
+            keys += artifacts.keys(f"{CAPTURE_PREFIX}{model}/version={version}/date={hour:%Y-%m-%d}/hour={hour:%H}/")
+    start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+    batches: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for key in keys:
+        meta, arrays = read_capture(artifacts.get(key))
+        inside = (arrays["time_ms"] > start_ms) & (arrays["time_ms"] <= end_ms)
+        if not inside.any():
+            continue
+        rows = int(meta["rows"])
+        kept = {name: values[inside] if values.shape[:1] == (rows,) else values for name, values in arrays.items()}
+        batches.append(({**meta, "rows": int(inside.sum())}, kept))
+    if not batches:
+        return None, len(keys)
+    return CapturedWindow.from_batches(batches), len(keys)
+
+
+def check_model(services: DriftServices, model: str, *, force: bool, window_hours: float) -> CheckOutcome:
+    aliases = services.registry.aliases(model)
+    champion = aliases.get(CHAMPION)
+    if champion is None:
+        return CheckOutcome(model, "skipped", "no champion to monitor")
+    version = int(champion["version"])
+    record = services.registry.get_version(model, version) or {}
+    policy = MonitoringPolicy.from_record(record.get("monitoring"))
+    now = services.now()
+    previous = services.registry.drift_results(model, limit=1)
+    last_end = datetime.fromisoformat(str(previous[0]["window_end"])) if previous else None
+    if not force and last_end is not None and now - last_end < timedelta(hours=policy.every_hours):
+        return CheckOutcome(model, "skipped", f"checked at {last_end.isoformat()}; due every {policy.every_hours:g} h")
+    start = max(last_end, now - timedelta(hours=window_hours)) if last_end else now - timedelta(hours=window_hours)
+    profile = ReferenceProfile.model_validate_json(services.artifacts.get(str(record["profile_key"])))
+    # Traffic is traffic whichever version answered it: right after a promotion, containers answer
+    # with the previous champion for up to the alias cache time, and a challenger takes a share.
+    answering = [version, *(int(v) for v in champion.get("history", [])[-3:])]
+    if CHALLENGER in aliases:
+        answering.append(int(aliases[CHALLENGER]["version"]))
+    window, objects = captured_window(services.artifacts, model, sorted(set(answering)), start, now)
+    if window is None:
+        window = CapturedWindow.empty(profile)
+    checked_at = now.isoformat()
+    report = check_drift(
+        profile,
+        window,
+        policy.drift,
+        model=model,
+        version=version,
+        checked_at=checked_at,
+        window_start=start.isoformat(),
+        window_end=now.isoformat(),
+    )
+    base = f"{DRIFT_REPORTS_PREFIX}{model}/{now:%Y%m%dT%H%M%S}"
+    services.artifacts.put(f"{base}.json", report.model_dump_json(indent=2).encode(), "application/json")
+    services.artifacts.put(f"{base}.html", drift_report_html(report).encode(), "text/html; charset=utf-8")
+    decision = None
+    execution_arn = None
+    dataset = str(record.get("dataset") or model)
+    if report.status != "insufficient_data":
+        decision = decide_retraining(
+            model=model,
+            policy=RetrainingPolicy.from_record(record.get("retraining")),
+            dataset_drift=report.dataset_drift,
+            drifted_features=report.drifted_features,
+            runs=services.registry.runs_for_dataset(dataset),
+            now=now,
+        )
+        if decision.start and decision.execution_name:
+            execution_arn = services.start_training(dataset, decision.execution_name, decision.reason)
+    summary = {
+        "status": report.status,
+        "rows": report.rows,
+        "capture_objects": objects,
+        "drift_share": _number(report.drift_share),
+        "dataset_drift": report.dataset_drift,
+        "drifted_features": report.drifted_features,
+        "window_start": start.isoformat(),
+        "window_end": now.isoformat(),
+        "report_key": f"{base}.json",
+        "report_page": f"{base}.html",
+        "retraining": {"started": execution_arn is not None, "reason": decision.reason if decision else None},
+        "execution_arn": execution_arn,
+    }
+    services.registry.put_drift_result(model, version, checked_at, summary)
+    if report.dataset_drift:
+        lines = [drift_summary_text(report), "", f"Report: s3://{services.artifacts.name}/{base}.html"]
+        lines.append(
+            f"Retraining started: {execution_arn}"
+            if execution_arn
+            else f"No retraining: {decision.reason if decision else '-'}"
+        )
+        services.notify(f"Drift: {model} v{version}: dataset drift"[:100], "\n".join(lines))
+    return CheckOutcome(
+        model,
+        report.status,
+        f"{report.rows} rows, drift share {report.drift_share:.2f}",
+        version,
+        report,
+        decision,
+        execution_arn,
+    )
+
+
+def _number(value: float) -> Any:
+    """DynamoDB takes no floats through the resource API: a JSON round trip gives a Decimal."""
+    from decimal import Decimal
+
+    return Decimal(str(round(float(value), 6))) if np.isfinite(value) else None
+
+
+def run_checks(
+    services: DriftServices, *, models: list[str] | None, force: bool, window_hours: float
+) -> list[CheckOutcome]:
+    """Check every model with a champion (or the named ones); one model's failure does not stop the others."""
+    if models is None:
+        models = []
+        token = None
+        while True:
+            page, token = services.registry.list_models(limit=100, next_token=token)
+            models += [str(m["model"]) for m in page]
+            if not token:
+                break
+    outcomes: list[CheckOutcome] = []
+    for model in models:
+        try:
+            outcomes.append(check_model(services, model, force=force, window_hours=window_hours))
+        except Exception as error:  # reported, and the handler fails the invocation after the others ran
+            outcomes.append(CheckOutcome(model, "failed", f"{type(error).__name__}: {error}"))
+    return outcomes

@@ -1,0 +1,208 @@
+"""Drift monitoring in the local cloud, end to end as it runs in AWS: predictions captured through
+the HTTP API, the drift schedule fires, a report is written, the DatasetDrift metric raises its
+alarm, the alerts topic mails the team, and retraining starts once; a second shift inside the
+cooldown starts nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from sklearn.datasets import load_breast_cancer
+
+from localcloud.cloud import LocalCloud
+from localcloud.deploy import DeployedStack, Synthesized
+from mlops.contracts import draft_contract, render_contract_yaml
+from mlops.registry_table import ModelRegistry
+from mlopsctl.main import main
+
+MODEL = DATASET = "breast-cancer"
+CAPTURE_AGE_SECONDS = 5  # the local synth's serving.capture_max_age_seconds
+
+
+class Client:
+    def __init__(self, url: str, key: str) -> None:
+        self.url, self.key = url, key
+
+    def predict(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        request = urllib.request.Request(
+            f"{self.url}/v1/models/{MODEL}/predict",
+            data=json.dumps({"instances": rows}).encode(),
+            method="POST",
+            headers={"content-type": "application/json", "x-api-key": self.key},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return dict(json.loads(response.read()))
+
+
+Platform = tuple[LocalCloud, DeployedStack, Client, list[dict[str, Any]]]
+
+
+def _wait(sfn: Any, arn: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 240
+    while (execution := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "training did not finish in 240 s"
+        time.sleep(0.2)
+    return dict(execution)
+
+
+@pytest.fixture(scope="module")
+def platform(platform_synth: Synthesized, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    tmp = tmp_path_factory.mktemp("drift")
+    with LocalCloud.in_process(inbox_path=tmp / "inbox.jsonl") as cloud:
+        stack = cloud.deploy(platform_synth)
+        boto3.client("sns").subscribe(
+            TopicArn=stack.outputs["AlertsTopicArn"], Protocol="email", Endpoint="ml-team@example.com"
+        )
+        frame = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
+        s3 = boto3.client("s3")
+        artifacts = stack.outputs["ArtifactsBucketName"]
+        contract = render_contract_yaml(draft_contract(frame, dataset=DATASET, label="target"))
+        s3.put_object(Bucket=artifacts, Key=f"contracts/{DATASET}.yaml", Body=contract.encode())
+        config = {
+            "dataset": DATASET,
+            "problem_type": "binary",
+            "label": "target",
+            "split": {"seed": 7},
+            "candidates": [{"name": "logistic", "estimator": "logistic_regression", "params": {"C": 1.0}}],
+            "promotion": "auto",
+            # Out-of-range values are answered (with warnings) so shifted traffic is served and captured.
+            "serving": {"capture_sample_rate": 1.0, "out_of_range": "warn"},
+            # 10 of the 30 features describe size: a shift in all of them is dataset drift here.
+            "monitoring": {"every_hours": 0, "drift": {"min_rows": 200, "dataset_drift_share": 0.25}},
+            "retraining": {"on_drift": True, "cooldown_hours": 24, "max_runs_per_day": 2},
+        }
+        s3.put_object(Bucket=artifacts, Key=f"configs/{DATASET}.yaml", Body=yaml.safe_dump(config).encode())
+        s3.put_object(
+            Bucket=stack.outputs["RawBucketName"], Key=f"raw/{DATASET}/patients.csv", Body=frame.to_csv(index=False)
+        )
+        cloud.settle()
+        sfn = boto3.client("stepfunctions")
+        arn = sfn.start_execution(
+            stateMachineArn=stack.outputs["TrainingStateMachineArn"],
+            name="first",
+            input=json.dumps({"dataset": DATASET}),
+        )["executionArn"]
+        assert _wait(sfn, arn)["status"] == "SUCCEEDED"
+        api_id = stack.outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
+        gateway = cloud.serve_api(api_id)
+        key = boto3.client("apigateway").get_api_key(apiKey=stack.outputs["PredictionApiKeyId"], includeValue=True)
+        rows = frame.drop(columns=["target"]).to_dict(orient="records")
+        yield cloud, stack, Client(gateway.url("prod"), key["value"]), rows
+
+
+def _send(client: Client, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), 50):
+        client.predict(rows[start : start + 50])
+    time.sleep(CAPTURE_AGE_SECONDS + 0.5)
+    client.predict(rows[:1])  # a request after the age limit hands the due batch to the writer
+    time.sleep(1.0)
+
+
+def _drift_rule() -> str:
+    events = boto3.client("events")
+    for rule in events.list_rules()["Rules"]:
+        targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+        if any("DriftChecker" in t["Arn"] for t in targets):
+            return str(rule["Name"])
+    raise AssertionError("no schedule targets the drift function")
+
+
+def _latest(stack: DeployedStack) -> dict[str, Any]:
+    registry = ModelRegistry(boto3.resource("dynamodb").Table(stack.outputs["RegistryTableName"]))
+    return registry.drift_results(MODEL, limit=1)[0]
+
+
+def _shifted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Larger tumours across every size feature: the kind of shift a new scanner or population brings."""
+    return [
+        {k: v * 1.6 if ("radius" in k or "area" in k or "perimeter" in k) else v for k, v in r.items()} for r in rows
+    ]
+
+
+def test_a_shift_raises_the_alarm_mails_the_team_and_retrains_once(platform: Platform) -> None:
+    cloud, stack, client, rows = platform
+    sfn = boto3.client("stepfunctions")
+    rule = _drift_rule()
+
+    _send(client, rows[:300])  # traffic like training's
+    cloud.fire_schedule(rule)
+    calm = _latest(stack)
+    assert calm["status"] == "ok" and not calm["dataset_drift"] and int(calm["rows"]) >= 250, calm
+    assert not calm["retraining"]["started"]
+
+    _send(client, _shifted(rows[:300]))
+    cloud.fire_schedule(rule)
+    drift = _latest(stack)
+    assert drift["status"] == "drift" and drift["dataset_drift"], {
+        k: drift[k] for k in ("rows", "drift_share", "drifted_features", "window_start", "window_end")
+    }
+    assert {"mean_radius", "mean_area", "worst_perimeter"} <= set(drift["drifted_features"])
+    s3 = boto3.client("s3")
+    bucket = stack.outputs["ArtifactsBucketName"]
+    report = json.loads(s3.get_object(Bucket=bucket, Key=drift["report_key"])["Body"].read())
+    assert report["dataset_drift"] and len(report["features"]) == 30
+    page = s3.get_object(Bucket=bucket, Key=drift["report_page"])["Body"].read().decode()
+    assert "mean_radius" in page and "<svg" in page
+
+    cloud.evaluate_alarms(datetime.now(UTC) + timedelta(minutes=1))
+    alarms = boto3.client("cloudwatch").describe_alarms(StateValue="ALARM")["MetricAlarms"]
+    assert any(a["MetricName"] == "DatasetDrift" for a in alarms), [a["AlarmName"] for a in alarms]
+    mail = cloud.inbox.messages()
+    assert any("DatasetDrift" in m.subject for m in mail), [m.subject for m in mail]
+    assert any(m.subject.startswith(f"Drift: {MODEL}") and "mean_radius" in m.body for m in mail)
+
+    assert drift["retraining"]["started"] and drift["retraining"]["reason"].startswith("drift: dataset drift")
+    retraining = _wait(sfn, drift["execution_arn"])
+    assert retraining["status"] == "SUCCEEDED"
+    table = boto3.resource("dynamodb").Table(stack.outputs["RegistryTableName"])
+    run = table.get_item(Key={"pk": f"RUN#{retraining['name']}", "sk": "META"})["Item"]
+    assert str(run["reason"]).startswith("drift: dataset drift")
+
+    _send(client, _shifted(rows[300:569]))  # a second shift inside the cooldown
+    cloud.fire_schedule(rule)
+    again = _latest(stack)
+    assert again["dataset_drift"] and not again["retraining"]["started"], {
+        k: again[k] for k in ("version", "rows", "status", "drift_share", "retraining", "window_start")
+    }
+    assert again["retraining"]["reason"].startswith("cooldown")
+    executions = sfn.list_executions(stateMachineArn=stack.outputs["TrainingStateMachineArn"])["executions"]
+    assert sorted(e["name"] for e in executions if e["name"].startswith("retrain-")) == [retraining["name"]]
+
+
+def test_a_check_with_no_captured_traffic_reports_too_few_rows_and_alarms_nothing(platform: Platform) -> None:
+    cloud, stack, _, _ = platform
+    cloud.fire_schedule(_drift_rule())
+    quiet = _latest(stack)
+    assert quiet["status"] == "insufficient_data" and int(quiet["rows"]) == 0
+    assert not quiet["dataset_drift"] and not quiet["retraining"]["started"]
+
+
+def test_mlops_drift_lists_checks_and_runs_one_on_demand(
+    platform: Platform, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud, _, client, _ = platform
+    outputs = cloud.outputs_file(tmp_path / "outputs.json", api_url=client.url + "/")
+    before = len(json.loads(_cli(capsys, outputs, "drift", MODEL)[1])["checks"])
+    code, text = _cli(capsys, outputs, "drift", MODEL, "--run", "--limit", "50")
+    checks = json.loads(text)["checks"]
+    assert code == 0 and len(checks) == before + 1  # the on-demand check found no traffic: no drift
+    assert checks[0]["status"] == "insufficient_data"
+    assert any(c["dataset_drift"] for c in checks)
+    capsys.readouterr()
+    assert main(["drift", MODEL, "--outputs", str(outputs)]) == 0
+    assert "report: reports/drift/breast-cancer/" in capsys.readouterr().out
+
+
+def _cli(capsys: pytest.CaptureFixture[str], outputs: Path, *args: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main([*args, "--outputs", str(outputs), "--json"])
+    return code, capsys.readouterr().out
