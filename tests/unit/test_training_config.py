@@ -3,8 +3,8 @@ Schema is current, and the parameter table matches scikit-learn."""
 
 from __future__ import annotations
 
-import json
 import ast
+import json
 import os
 import subprocess
 import sys
