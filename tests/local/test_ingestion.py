@@ -234,3 +234,39 @@ def test_a_crash_before_the_manifest_leaves_no_visible_version_and_a_retry_compl
     [version] = _versions(stack)
     manifest_key = f"datasets/{DATASET}/{version['version']}/manifest.json"
     assert manifest_key in _keys(stack.outputs["CuratedBucketName"])
+
+
+def test_twenty_concurrent_uploads_all_end_as_versions_or_quarantine(platform: Platform) -> None:
+    """Issue #9's load case for ingestion: nothing lost, nothing mixed up, when uploads race."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cloud, stack = platform
+    _deploy_contract(stack)
+    frame = _frame()
+    bodies: dict[str, bytes] = {}
+    for i in range(20):
+        part = frame.sample(n=400, random_state=i).reset_index(drop=True)
+        if i % 4 == 3:  # every fourth file breaks its contract
+            part.loc[i % 7, "mean_radius"] = -5.0
+        bodies[f"batch-{i:02d}.csv"] = _csv(part)
+    s3 = boto3.client("s3")
+
+    def upload(name: str) -> None:
+        s3.put_object(Bucket=stack.outputs["RawBucketName"], Key=f"raw/{DATASET}/{name}", Body=bodies[name])
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        list(pool.map(upload, bodies))
+    cloud.settle()
+    table = boto3.resource("dynamodb").Table(stack.outputs["RegistryTableName"])
+    processed = table.query(
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :u)",
+        ExpressionAttributeValues={":pk": f"DATASET#{DATASET}", ":u": "UPLOAD#"},
+    )["Items"]
+    assert len(processed) == 20, "every upload has exactly one recorded outcome"
+    outcomes = {str(i["sk"]).split("#")[1].rsplit("/", 1)[1]: i for i in processed}
+    broken = {n for i, n in enumerate(bodies) if i % 4 == 3}
+    assert {n for n, i in outcomes.items() if i["status"] == "rejected"} == broken
+    assert len(_versions(stack)) == 15
+    quarantined = {k.rsplit("/", 1)[1] for k in _keys(stack.outputs["QuarantineBucketName"], f"{DATASET}/")}
+    assert broken <= quarantined
+    assert len(_keys(stack.outputs["RawBucketName"], f"raw/{DATASET}/")) == 20, "every raw upload is kept"
