@@ -171,6 +171,14 @@ def train(args: argparse.Namespace) -> int:
     import uuid
 
     target = _target(args)
+    s3 = target.client("s3")
+    configs = [f"configs/{args.dataset}{suffix}" for suffix in (".yaml", ".yml", ".json")]
+    listed = s3.list_objects_v2(Bucket=target.output("ArtifactsBucketName"), Prefix=f"configs/{args.dataset}.")
+    if not {o["Key"] for o in listed.get("Contents", [])} & set(configs):
+        raise CommandError(
+            f"dataset {args.dataset!r} has no training config: write one (see configs/breast-cancer.yaml) and "
+            f"run `mlops config deploy configs/{args.dataset}.yaml` first"
+        )
     sfn = target.client("stepfunctions")
     request: dict[str, Any] = {"dataset": args.dataset, "reason": args.reason}
     if args.dataset_version:

@@ -383,7 +383,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
     )
     outcome = {
         "rejected": "REJECTED by its quality gates",
-        "pending_approval": "registered, awaiting approval",
+        "pending_approval": "pending_approval: awaiting a person's approval (mlops models approve)",
         "registered": "registered and promoted to champion",
     }[status]
     lines = [

@@ -49,6 +49,9 @@ def test_draft_check_deploy_upload_and_train(outputs: Path, tmp_path: Path, caps
     assert _run(capsys, "contract", "check", str(contract), str(sample))[0] == EXIT_OK
     target = ["--outputs", str(outputs)]
     assert _run(capsys, "contract", "deploy", str(contract), *target)[0] == EXIT_OK
+    capsys.readouterr()
+    assert main(["train", "--dataset", "breast-cancer", *target]) == EXIT_ERROR  # no config yet: named, not started
+    assert "mlops config deploy configs/breast-cancer.yaml" in capsys.readouterr().err
     assert _run(capsys, "config", "deploy", str(PROJECT_ROOT / "configs" / "breast-cancer.yaml"), *target)[0] == 0
 
     code, outcome = _run(capsys, "upload", str(sample), "--dataset", "breast-cancer", "--wait", *target)
