@@ -101,7 +101,9 @@ def _body() -> Any:
         raise RequestError(415, "unsupported_media_type", "send the body as application/json")
     try:
         return json.loads(event.decoded_body or "")
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except RecursionError:
+        raise RequestError(400, "invalid_json", "the body is not JSON this API reads: nested too deeply") from None
+    except ValueError as error:  # not JSON, not UTF-8, bad base64, an integer past Python's digit limit
         raise RequestError(400, "invalid_json", f"the body is not JSON: {error}") from None
 
 

@@ -3,6 +3,8 @@
 No `from __future__ import annotations`: the event handler reads route annotations at run time.
 """
 
+import binascii
+import json
 import os
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -22,7 +24,20 @@ from mlops.registry_views import model_card, plain
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
-app = APIGatewayRestResolver(enable_validation=True)
+
+
+def _json_body(text: str) -> Any:
+    """json.loads, with what else it raises (an integer past Python's digit limit, nesting past the
+    recursion limit) made a JSONDecodeError, which the resolver answers with a 400."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError) as error:
+        raise json.JSONDecodeError(str(error), text, 0) from None
+
+
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_json_body)
 _registry = ModelRegistry(boto3.resource("dynamodb").Table(os.environ["REGISTRY_TABLE"]))
 
 NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -73,6 +88,12 @@ def _registry_error(error: RegistryError) -> Response[Any]:
 def _invalid_request(error: RequestValidationError) -> Response[Any]:
     problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
     return _error(400, "invalid", problems or "the request is not valid")
+
+
+@app.exception_handler([UnicodeDecodeError, binascii.Error])  # type: ignore[untyped-decorator]
+def _unreadable_body(error: ValueError) -> Response[Any]:
+    """A body flagged base64 that is not, or bytes that are not UTF-8 (the resolver decodes both)."""
+    return _error(400, "invalid", "the body is not UTF-8 JSON")
 
 
 @app.not_found

@@ -163,7 +163,10 @@ def _problem_report(
         "file_problem": {"code": code, "message": message},
         "results": [],
     }
-    return document, f"REJECTED {upload.key}\n✗ {code}: {message}\n"
+    # A key is the uploader's text: one that is not printable (a newline, then `=cmd…`) is quoted, so no
+    # line of the summary starts with what a spreadsheet would run.
+    key = upload.key if upload.key.isprintable() else repr(upload.key)
+    return document, f"REJECTED {key}\n✗ {code}: {message}\n"
 
 
 def _write_report(services: IngestionServices, base: str, document: dict[str, Any], summary: str) -> str:

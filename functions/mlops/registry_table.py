@@ -151,7 +151,9 @@ def _page(response: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
     return [dict(i) for i in response.get("Items", [])], token
 
 
-def _start_key(token: str | None) -> dict[str, Any]:
+def _start_key(token: str | None, partition: dict[str, str]) -> dict[str, Any]:
+    """The query's ExclusiveStartKey from a token `_page` made for this same query (`partition`:
+    the key value the query is on); anything else is the caller's mistake, never DynamoDB's error."""
     import base64
     import binascii
     import json as _json
@@ -159,9 +161,18 @@ def _start_key(token: str | None) -> dict[str, Any]:
     if not token:
         return {}
     try:
-        return {"ExclusiveStartKey": _json.loads(base64.urlsafe_b64decode(token.encode()))}
-    except (binascii.Error, ValueError) as error:
+        key = _json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (binascii.Error, ValueError, RecursionError) as error:
         raise RegistryError("invalid", "next_token is not one this API returned") from error
+    names = {"pk", "sk", "gsi1pk", "gsi1sk"} if "gsi1pk" in partition else {"pk", "sk"}
+    if (
+        not isinstance(key, dict)
+        or set(key) != names
+        or not all(isinstance(v, str) for v in key.values())
+        or any(key[k] != v for k, v in partition.items())
+    ):
+        raise RegistryError("invalid", "next_token is not one this API returned")
+    return {"ExclusiveStartKey": key}
 
 
 ROLLOUT_MODES = ("canary", "shadow")
@@ -498,7 +509,10 @@ class ModelRegistry:
 
     def list_models(self, *, limit: int = 50, next_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         response = self.table.query(
-            IndexName=GSI1, KeyConditionExpression=Key("gsi1pk").eq("MODELS"), Limit=limit, **_start_key(next_token)
+            IndexName=GSI1,
+            KeyConditionExpression=Key("gsi1pk").eq("MODELS"),
+            Limit=limit,
+            **_start_key(next_token, {"gsi1pk": "MODELS"}),
         )
         return _page(response)
 
@@ -509,19 +523,20 @@ class ModelRegistry:
         if status is not None:
             if status not in VERSION_STATUSES:
                 raise RegistryError("invalid", f"status must be one of {', '.join(VERSION_STATUSES)}; got {status!r}")
+            partition = f"{model_pk(name)}#STATUS#{status}"
             response = self.table.query(
                 IndexName=GSI1,
-                KeyConditionExpression=Key("gsi1pk").eq(f"{model_pk(name)}#STATUS#{status}"),
+                KeyConditionExpression=Key("gsi1pk").eq(partition),
                 ScanIndexForward=False,
                 Limit=limit,
-                **_start_key(next_token),
+                **_start_key(next_token, {"gsi1pk": partition}),
             )
         else:
             response = self.table.query(
                 KeyConditionExpression=Key("pk").eq(model_pk(name)) & Key("sk").begins_with("VERSION#"),
                 ScanIndexForward=False,
                 Limit=limit,
-                **_start_key(next_token),
+                **_start_key(next_token, {"pk": model_pk(name)}),
             )
         return _page(response)
 

@@ -36,7 +36,7 @@ def test_every_deployed_route_is_described_with_its_credential(platform_template
     def path(logical: str) -> str:
         props = resources[logical]["Properties"]
         parent = props["ParentId"]
-        return (path(parent["Ref"]) if "Ref" in parent else "") + "/" + props["PathPart"]
+        return (path(parent["Ref"]) if "Ref" in parent else "") + "/" + str(props["PathPart"])
 
     for method in tq.resources(platform_template, "AWS::ApiGateway::Method").values():
         props = method["Properties"]

@@ -65,7 +65,7 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, cast
 
@@ -576,6 +576,8 @@ def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = F
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if not isinstance(key, Hashable):  # `? [a, b]`: YAML allows it, a contract has no use for it
+            raise yaml.constructor.ConstructorError(None, None, "a key is a list or a mapping", key_node.start_mark)
         if key in seen:
             mark = key_node.start_mark
             raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is written twice", mark)
@@ -600,6 +602,8 @@ def load_contract(text: str | bytes, *, source: str) -> DataContract:
         raise ContractError(
             source, [f"(contract): not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"]
         ) from None
+    except RecursionError:
+        raise ContractError(source, ["(contract): nested too deeply to read"]) from None
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
@@ -607,6 +611,8 @@ def load_contract(text: str | bytes, *, source: str) -> DataContract:
             where = f" (line {mark.line + 1}, column {mark.column + 1})"
         problem = getattr(exc, "problem", None) or str(exc)
         raise ContractError(source, [f"(contract): not valid YAML: {problem}{where}"]) from None
+    except ValueError as exc:  # an integer past Python's digit limit, in JSON or YAML
+        raise ContractError(source, [f"(contract): {exc}"]) from None
     if not isinstance(data, Mapping):
         raise ContractError(source, [f"(contract): must be a mapping of fields, got {type(data).__name__}"])
     return parse_contract(data, source=source)

@@ -254,8 +254,10 @@ def _outcome(result: ExpectationResult, rows: int) -> str:
 def render_summary(report: ValidationReport) -> str:
     """Accepted or rejected and why, then each failed check as one line: errors first, then warnings."""
     verdict = "ACCEPTED" if report.accepted else "REJECTED"
+    # A name with a line break in it (S3 keys may hold one) would start a line of its own text.
+    name = report.file_name if report.file_name.isprintable() else repr(report.file_name)
     lines = [
-        f"{verdict} {report.file_name} for dataset '{report.dataset}' (contract v{report.contract_version}): "
+        f"{verdict} {name} for dataset '{report.dataset}' (contract v{report.contract_version}): "
         f"{report.rows:,} rows, {report.columns} columns",
     ]
     if report.file_problem is not None:

@@ -190,7 +190,10 @@ def _numeric(
     """Numbers go through numpy in one step when every value is a plain int or float (the common case)."""
     boolean = spec.source_type == "bool"
     if not boolean and all(type(v) in _NUMBER_TYPES for v in column):
-        numbers = np.array(column, dtype=np.float64)
+        try:
+            numbers = np.array(column, dtype=np.float64)
+        except OverflowError:  # an integer too large for a float: the loop below reports it
+            numbers = np.array([math.nan])
         if np.isfinite(numbers).all() and not _outside(numbers, spec).any():
             matrix[:, spec.column] = numbers
             return column
@@ -228,7 +231,10 @@ def _number(value: Any, spec: ServedInput, boolean: bool) -> float | Problem | N
         return Problem("wrong_type", f"expected true or false, got {_shown(value)}")
     if isinstance(value, bool) or not isinstance(value, int | float):
         return Problem("wrong_type", f"expected a number, got {_shown(value)}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # JSON integers have no size limit; a float does
+        return Problem("not_finite", f"expected a finite number, got {_shown(value)}")
     if not math.isfinite(number):
         return Problem("not_finite", f"expected a finite number, got {number}")
     return number

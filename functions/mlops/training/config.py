@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Hashable
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -473,7 +474,7 @@ def problems_from(exc: ValidationError) -> list[tuple[str, str]]:
             message = "required field missing"
         elif err["type"] == "extra_forbidden":
             message = "unknown field"
-        problems.append((_path(loc), message))
+        problems.append((_path(loc) or ("''" if loc else ""), message))  # '': a field named by an empty key
     return problems
 
 
@@ -484,6 +485,8 @@ class _Loader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if not isinstance(key, Hashable):  # `? [a, b]`
+                raise yaml.constructor.ConstructorError(None, None, "a key is a list or a mapping", key_node.start_mark)
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
@@ -508,7 +511,7 @@ def load_training_config(text: str, *, source: str = "training config") -> Train
     """Parse YAML or JSON and validate; raises ConfigError naming every bad field of `source`."""
     try:
         data = json.loads(text) if text.lstrip().startswith("{") else yaml.load(text, Loader=_Loader)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: also an integer past the digit limit
         raise ConfigError([("", f"not valid YAML/JSON: {exc}")], source) from exc
     if not isinstance(data, dict):
         raise ConfigError([("", "expected a mapping at the top level")], source)
