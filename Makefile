@@ -10,11 +10,12 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv demo test lint typecheck unit infra-tests local-tests layers synth up bench lock clean
+.PHONY: help venv demo test soak openapi lint typecheck unit infra-tests local-tests layers synth up bench lock clean
 
 help:
 	@echo "make demo   - set up, then run the platform's lifecycle on the local cloud"
 	@echo "make test   - set up, then lint, type-check, build and size-check layers, run every test tier"
+	@echo "make soak   - 32 clients for SOAK_SECONDS (default 60) against the predict API via the local gateway"
 	@echo "make up     - a long-lived local cloud (moto server + HTTP gateway) for the AWS CLI and curl"
 	@echo "make synth  - the real CDK CLI: npx aws-cdk@2 synth (offline, no Docker)"
 	@echo "make bench  - benchmarks; writes bench/results/results.md and .json"
@@ -45,6 +46,14 @@ layers: venv
 test: venv lint layers
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 	$(MAKE) synth
+
+# The load test (tests/soak, skipped by `make test`); writes bench/results/soak.json. e.g. make soak SOAK_SECONDS=10
+soak: venv
+	SOAK_SECONDS=$(or $(SOAK_SECONDS),60) $(BIN)/python -m pytest -m soak -s -p no:cacheprovider tests/soak
+
+# The published API description, from the handlers' own route declarations (tests fail when it is stale).
+openapi: venv
+	PYTHONPATH=functions $(BIN)/python -m infra.openapi > docs/openapi.json
 
 synth: venv
 	npx --yes aws-cdk@2 synth --no-notices --quiet > /dev/null

@@ -1,0 +1,1 @@
+"""Long-running load tests: selected by the `soak` marker and run by `make soak`, never by `make test`."""
