@@ -73,6 +73,7 @@ from numpy.typing import NDArray
 from bench import bench_training as training
 from bench.figures import Figure, speedup
 from mlops.datasets.versioning import ColumnSchema
+from mlops.registry_table import table_definition
 from mlops.serving.inputs import InputPolicy, encode_request
 from mlops.serving.session import inference_session
 from mlops.serving.signature import ServedSignature
@@ -187,26 +188,6 @@ def publishable(
         artifacts={onnx_key: fitted.onnx_bytes, signature_key: json.dumps(signature_json(sig)).encode()},
         record=record,
         pickle_bytes=fitted.result.model_bytes or b"",
-    )
-
-
-def create_registry_table(dynamodb: Any, name: str = TABLE) -> Any:
-    """The registry table as the CDK construct defines it (tests/unit/conftest.py's shape)."""
-    return dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "gsi1",
-                "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
     )
 
 
@@ -406,7 +387,7 @@ def handler_in_moto(models: Sequence[Published]) -> Iterator[InProcess]:
     ):
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)
-        table = create_registry_table(boto3.resource("dynamodb", region_name=REGION))
+        table = boto3.resource("dynamodb", region_name=REGION).create_table(**table_definition(TABLE))
         for model in models:
             publish(model, table, s3, BUCKET)
         sys.modules.pop("handlers.predict", None)
@@ -662,7 +643,7 @@ def moto_server(models: Sequence[Published]) -> Iterator[dict[str, str]]:
         session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
         s3 = session.client("s3", endpoint_url=endpoint)
         s3.create_bucket(Bucket=BUCKET)
-        table = create_registry_table(session.resource("dynamodb", endpoint_url=endpoint))
+        table = session.resource("dynamodb", endpoint_url=endpoint).create_table(**table_definition(TABLE))
         for model in models:
             publish(model, table, s3, BUCKET)
         yield {

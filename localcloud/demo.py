@@ -8,6 +8,7 @@ following the champion.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import urllib.error
@@ -199,7 +200,9 @@ def _http_post(url: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
         return error.code, json.loads(error.read() or b"null")
 
 
+@functools.cache
 def _patients(rows: int) -> list[dict[str, float]]:
+    """The last `rows` breast-cancer records as JSON rows (loaded once: the demo polls with them)."""
     from sklearn.datasets import load_breast_cancer
 
     frame = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))

@@ -135,12 +135,11 @@ def predict(name: str) -> Response[Any]:
     answer["request_id"] = request_id
     elapsed_ms = (time.perf_counter() - started) * 1000
     _count(served, assignment.variant, encoded.rows, elapsed_ms, len(encoded.warnings))
-    fields = {i.name: i.kind for i in served.signature.inputs}
     if _capture.sampled(served.capture_sample_rate):
         _capture.add(
             model=model,
             version=served.version,
-            fields=fields,
+            fields=served.signature.field_kinds,
             classes=served.signature.classes,
             values=encoded.values,
             predictions=prediction.predictions,
@@ -174,7 +173,7 @@ def _shadow(shadow: ServedVersion, rows: list[Any], request_id: str | None) -> N
         _capture.add(
             model=shadow.model,
             version=shadow.version,
-            fields={i.name: i.kind for i in shadow.signature.inputs},
+            fields=shadow.signature.field_kinds,
             classes=shadow.signature.classes,
             values=encoded.values,
             predictions=prediction.predictions,

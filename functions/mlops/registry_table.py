@@ -19,6 +19,27 @@ from boto3.dynamodb.conditions import Key
 GSI1 = "gsi1"
 
 
+def table_definition(name: str) -> dict[str, Any]:
+    """`create_table` arguments for a table with this layer's keys (what infra/constructs/registry.py
+    deploys): for tests and benchmarks that stand the table up in moto without the stack."""
+    return {
+        "TableName": name,
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": GSI1,
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
 def dataset_pk(dataset: str) -> str:
     return f"DATASET#{dataset}"
 

@@ -41,7 +41,7 @@ from mlops.contracts import (
     read_table,
     validate,
 )
-from mlops.registry_table import ModelRegistry
+from mlops.registry_table import ModelRegistry, table_definition
 from mlops.training.config import ConfigError, TrainingConfig, load_training_config
 from tests.unit.serving_support import churn
 
@@ -119,25 +119,6 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _create_table(dynamodb: Any) -> Any:
-    return dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "gsi1",
-                "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-
-
 def _register(registry: ModelRegistry, name: str, record: dict[str, Any], run_id: str) -> int:
     registry.start_run(run_id, {"dataset": "churn", "started_at": AT})
     item = json.loads(json.dumps({**record, "model": name}), parse_float=Decimal)  # DynamoDB takes no floats
@@ -153,7 +134,7 @@ def cloud() -> Iterator[Cloud]:
     with _environment(HANDLER_ENV), mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)
-        table = _create_table(boto3.resource("dynamodb", region_name=REGION))
+        table = boto3.resource("dynamodb", region_name=REGION).create_table(**table_definition(TABLE))
         for key, body in registered.artifacts.items():
             s3.put_object(Bucket=BUCKET, Key=key, Body=body)
         registry = ModelRegistry(table)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 Kind = Literal["numeric", "categorical"]
@@ -52,9 +53,14 @@ class ServedSignature:
     def classifier(self) -> bool:
         return self.classes is not None
 
-    @property
+    @cached_property
     def field_names(self) -> frozenset[str]:
         return frozenset(i.name for i in self.inputs)
+
+    @cached_property
+    def field_kinds(self) -> dict[str, Kind]:
+        """Field -> numeric | categorical, as capture records them."""
+        return {i.name: i.kind for i in self.inputs}
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> ServedSignature:
