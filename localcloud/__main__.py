@@ -3,36 +3,87 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import json
 import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
-from localcloud.cloud import LocalCloud, LocalCloudError, ensure_port_free
-from localcloud.deploy import DeployError, Synthesized, load_synthesized, synthesize_in_subprocess
-from localcloud.events import ScaledClock
-from localcloud.gateway_core import GatewayError
+if TYPE_CHECKING:  # the local cloud loads moto (seconds): `mlops --help` reads this module's options
+    from localcloud.deploy import Synthesized
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DIR = PROJECT_ROOT / ".local"
 
 
-def _synthesized(template: Path | None, state_dir: Path) -> Synthesized:
+def _synthesized(template: Path | None, state_dir: Path, say: Callable[..., None]) -> Synthesized:
+    from localcloud.deploy import load_synthesized, synthesize_in_subprocess
+
     if template is not None:
         return load_synthesized(template)
-    print("synthesizing the CDK app (no Docker, cdk-nag checks on) …", flush=True)
+    say("synthesizing the CDK app (no Docker, cdk-nag checks on) …")
     return synthesize_in_subprocess(state_dir / "cdk.out")
 
 
+def add_up_arguments(parser: argparse.ArgumentParser) -> None:
+    """`python -m localcloud up` and `mlops up` take the same options."""
+    parser.add_argument("--port", type=int, default=4566, help="moto server port (default 4566)")
+    parser.add_argument("--api-port", type=int, default=4567, help="HTTP gateway port (default 4567)")
+    parser.add_argument("--template", type=Path, help="deploy this cdk.out/<stack>.template.json instead")
+    parser.add_argument("--speed", type=float, default=1.0, help="schedule clock speed (60 = an hour a minute)")
+    parser.add_argument("--alarm-interval", type=float, default=60.0, help="seconds between alarm evaluations")
+    parser.add_argument(
+        "--email",
+        default="you@localhost",
+        help="subscribe this address to the alerts topic; its mail lands in the local inbox ('' for none)",
+    )
+    parser.add_argument(
+        "--state-dir", type=Path, default=LOCAL_DIR, help="where outputs.json, the inbox and logs go (default .local)"
+    )
+
+
+def configure_logging() -> None:
+    """Quiet moto and werkzeug: the local cloud's own lines are the ones a person reads."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("moto").setLevel(logging.ERROR)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # A failing state logs its whole parse tree at ERROR; the run's own failure record says why.
+    logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
+
+
 def up(args: argparse.Namespace) -> int:
-    """A long-lived local cloud: moto server, deployed stack, HTTP gateway, schedules and alarms."""
+    """A long-lived local cloud: moto server, deployed stack, HTTP gateway, schedules and alarms.
+    With `args.json` (from `mlops up --json`), stdout gets one JSON document once it is ready and
+    the words go to stderr, so a script can read where everything is."""
+    as_json = bool(getattr(args, "json", False))
+    if as_json:  # the mail the inbox echoes (from other threads too) must not break the JSON on stdout
+        document_out = sys.stdout
+        with contextlib.redirect_stdout(sys.stderr):
+            return _up(args, document_out)
+    return _up(args, None)
+
+
+def _up(args: argparse.Namespace, document_out: TextIO | None) -> int:
+    from localcloud.cloud import LocalCloud, ensure_port_free
+    from localcloud.events import ScaledClock
+
+    say = functools.partial(print, flush=True)
     args.state_dir.mkdir(parents=True, exist_ok=True)
     for port in (args.port, args.api_port):  # before the synth: a busy port should cost no waiting
         ensure_port_free(port)
-    synthesized = _synthesized(args.template, args.state_dir)
+    synthesized = _synthesized(args.template, args.state_dir, say)
     clock = ScaledClock(speed=args.speed)
-    with LocalCloud.server(port=args.port, inbox_path=args.state_dir / "inbox.jsonl", clock=clock) as cloud:
+    with LocalCloud.server(
+        port=args.port,
+        inbox_path=args.state_dir / "inbox.jsonl",
+        inbox_stream=sys.stderr if document_out is not None else None,  # the inbox writes to the real stdout
+        clock=clock,
+    ) as cloud:
         stack = cloud.deploy(synthesized)
         gateway = None
         api_id = stack.outputs.get("ApiUrl", "").split("//", 1)[-1].split(".", 1)[0]
@@ -47,32 +98,43 @@ def up(args: argparse.Namespace) -> int:
         cloud.scheduler.start()
         cloud.alarm_evaluator.start(interval_seconds=args.alarm_interval)
         endpoint = cloud.session.endpoint_url
-        print(f"\nlocal cloud up: stack {stack.stack_name} deployed into moto at {endpoint}")
+        if document_out is not None:
+            document = {
+                "endpoint_url": endpoint,
+                "api_url": api_url,
+                "stack": stack.stack_name,
+                "outputs": stack.outputs,
+                "outputs_file": str(outputs),
+                "inbox": str(args.state_dir / "inbox.jsonl"),
+                "warnings": list(stack.warnings),
+            }
+            print(json.dumps(document, indent=2), file=document_out, flush=True)
+        say(f"\nlocal cloud up: stack {stack.stack_name} deployed into moto at {endpoint}")
         for key, value in sorted(stack.outputs.items()):
-            print(f"  {key:<26} {api_url if key == 'ApiUrl' and api_url else value}")
-        print(f"\n  outputs file      {outputs}  (the shape of cdk deploy --outputs-file)")
-        print(f"  email inbox       {args.state_dir / 'inbox.jsonl'}")
-        print(f"  schedule clock    {args.speed:g}x real time; alarms evaluated every {args.alarm_interval:g} s")
-        print("\nuse it with the AWS CLI:")
-        print(
+            say(f"  {key:<26} {api_url if key == 'ApiUrl' and api_url else value}")
+        say(f"\n  outputs file      {outputs}  (the shape of cdk deploy --outputs-file)")
+        say(f"  email inbox       {args.state_dir / 'inbox.jsonl'}")
+        say(f"  schedule clock    {args.speed:g}x real time; alarms evaluated every {args.alarm_interval:g} s")
+        say("\nuse it with the AWS CLI:")
+        say(
             f"  export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "
             f"AWS_DEFAULT_REGION={cloud.session.region}"
         )
-        print(f"  aws --endpoint-url {endpoint} s3 ls")
+        say(f"  aws --endpoint-url {endpoint} s3 ls")
         if "PredictionApiKeyId" in stack.outputs and api_url:
-            print(
+            say(
                 f"  KEY=$(aws --endpoint-url {endpoint} apigateway get-api-key --include-value "
                 f"--api-key {stack.outputs['PredictionApiKeyId']} --query value --output text)"
             )
-            print(f'  curl -H "x-api-key: $KEY" {api_url}v1/health')
+            say(f'  curl -H "x-api-key: $KEY" {api_url}v1/health')
         for warning in stack.warnings:
-            print(f"warning: {warning}")
-        print("\nCtrl-C stops it.", flush=True)
+            say(f"warning: {warning}")
+        say("\nCtrl-C stops it.")
         stop = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         stop.wait()
-        print("\nstopping the local cloud")
+        say("\nstopping the local cloud")
     return 0
 
 
@@ -91,28 +153,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localcloud", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     up_parser = commands.add_parser("up", help="run a long-lived local cloud until Ctrl-C")
-    up_parser.add_argument("--port", type=int, default=4566, help="moto server port (default 4566)")
-    up_parser.add_argument("--api-port", type=int, default=4567, help="HTTP gateway port (default 4567)")
-    up_parser.add_argument("--template", type=Path, help="deploy this cdk.out/<stack>.template.json instead")
-    up_parser.add_argument("--speed", type=float, default=1.0, help="schedule clock speed (60 = an hour a minute)")
-    up_parser.add_argument("--alarm-interval", type=float, default=60.0, help="seconds between alarm evaluations")
-    up_parser.add_argument(
-        "--email",
-        default="you@localhost",
-        help="subscribe this address to the alerts topic; its mail lands in the local inbox ('' for none)",
-    )
-    up_parser.add_argument(
-        "--state-dir", type=Path, default=LOCAL_DIR, help="where outputs.json, the inbox and logs go (default .local)"
-    )
+    add_up_arguments(up_parser)
     up_parser.set_defaults(run=up)
     demo_parser = commands.add_parser("demo", help="run the platform's lifecycle on an in-process local cloud")
     demo_parser.set_defaults(run=demo)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("moto").setLevel(logging.ERROR)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    # A failing state logs its whole parse tree at ERROR; the run's own failure record says why.
-    logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
+    configure_logging()
+    from localcloud.cloud import LocalCloudError
+    from localcloud.deploy import DeployError
+    from localcloud.gateway_core import GatewayError
+
     try:
         return int(args.run(args))
     except (LocalCloudError, DeployError, GatewayError, OSError) as exc:

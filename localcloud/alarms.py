@@ -907,9 +907,14 @@ class AlarmEvaluator:
         lines += [
             "",
             "State Change Actions:",
-            f"- OK: [{', '.join(alarm.ok_actions)}]",
-            f"- ALARM: [{', '.join(alarm.alarm_actions)}]",
-            f"- INSUFFICIENT_DATA: [{', '.join(alarm.insufficient_data_actions)}]",
+            *(
+                f"- {state}: " + (f"[{', '.join(actions)}]" if actions else "none")
+                for state, actions in (
+                    ("OK", alarm.ok_actions),
+                    ("ALARM", alarm.alarm_actions),
+                    ("INSUFFICIENT_DATA", alarm.insufficient_data_actions),
+                )
+            ),
         ]
         return "\n".join(lines)
 

@@ -2,8 +2,9 @@
 
 Each stage of the lifecycle adds its step here as the platform grows; today: deploy, inspect, call
 the API with its key, ingest a clean file and a broken one, train, gate and register a model, serve
-predictions over HTTP (valid and invalid requests), retrain, and roll back with the predictions
-following the champion.
+predictions over HTTP (valid and invalid requests), retrain, roll back with the predictions
+following the champion, detect drift (which retrains), write the model's lifecycle report, and end
+with where every artifact is. A `[n/14] title (elapsed)` line opens each stage.
 """
 
 from __future__ import annotations
@@ -14,18 +15,40 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack, synthesize
+from mlopsctl.target import Target
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DIR = PROJECT_ROOT / ".local"
 
 
+STAGES = 14
+
+
+@dataclass
+class Progress:
+    """Where the demo is and how long it has taken: `[4/14] title  (12 s)`."""
+
+    total: int
+    started: float = field(default_factory=time.perf_counter)
+    done: int = 0
+
+    def stage(self, title: str) -> None:
+        self.done += 1
+        elapsed = time.perf_counter() - self.started
+        print(f"\n[{self.done}/{self.total}] {title}  ({elapsed:.0f} s elapsed)", flush=True)
+
+
+_progress = Progress(STAGES)
+
+
 def _step(title: str) -> None:
-    print(f"\n== {title}", flush=True)
+    _progress.stage(title)
 
 
 def _http_get(url: str, headers: dict[str, str]) -> tuple[int, Any]:
@@ -51,8 +74,10 @@ def _show_stack(cloud: LocalCloud, stack: DeployedStack) -> None:
 
 
 def run_demo() -> int:
-    started = time.perf_counter()
-    _step("1. synthesize the CDK app (in-process, no Docker, cdk-nag AwsSolutions checks on)")
+    global _progress
+    _progress = Progress(STAGES)
+    started = _progress.started
+    _step("synthesize the CDK app (in-process, no Docker, cdk-nag AwsSolutions checks on)")
     synthesized = synthesize()
     print(
         f"template: {len(synthesized.template['Resources'])} resources, "
@@ -60,13 +85,13 @@ def run_demo() -> int:
     )
 
     with LocalCloud.in_process(inbox_path=LOCAL_DIR / "demo-inbox.jsonl") as cloud:
-        _step("2. deploy it into the local cloud (moto), as `cdk deploy` would into AWS")
+        _step("deploy it into the local cloud (moto), as `cdk deploy` would into AWS")
         deploy_started = time.perf_counter()
         stack = cloud.deploy(synthesized)
         print(f"deployed in {time.perf_counter() - deploy_started:.2f} s")
         _show_stack(cloud, stack)
 
-        _step("3. what a user finds with the AWS CLI")
+        _step("what a user finds with the AWS CLI")
         s3 = cloud.session.client("s3")
         print("buckets:", ", ".join(b["Name"] for b in s3.list_buckets()["Buckets"]))
         alarms = cloud.session.client("cloudwatch").describe_alarms()["MetricAlarms"]
@@ -80,7 +105,7 @@ def run_demo() -> int:
         for alarm in alarms:
             print(f"  {alarm['StateValue']:<17} {alarm['AlarmDescription']}")
 
-        _step("4. call the HTTPS API through the local gateway, with and without the prediction key")
+        _step("call the HTTPS API through the local gateway, with and without the prediction key")
         api_id = stack.outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
         gateway = cloud.serve_api(api_id)
         key = cloud.session.client("apigateway").get_api_key(
@@ -101,8 +126,10 @@ def run_demo() -> int:
         _serving_stage(predict_url, key)
         _registry_stage(cloud, stack, gateway.url("prod") + "/", predict_url, key)
         _drift_stage(cloud, stack, predict_url, key)
+        target = Target({**stack.outputs, "ApiUrl": gateway.url("prod") + "/"}, region=cloud.session.region)
+        report = _lifecycle_stage(target)
         outputs = cloud.outputs_file(LOCAL_DIR / "demo-outputs.json", api_url=gateway.url("prod") + "/")
-        print(f"\nstack outputs written to {outputs.relative_to(PROJECT_ROOT)}")
+        _summary_stage(cloud, stack, report, outputs)
     print(f"\ndemo finished in {time.perf_counter() - started:.1f} s")
     return 0
 
@@ -119,13 +146,13 @@ def _ingestion_stage(cloud: LocalCloud, stack: DeployedStack) -> None:
         TopicArn=stack.outputs["AlertsTopicArn"], Protocol="email", Endpoint="data-team@example.com"
     )
     frame = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
-    _step("5. draft a data contract from a sample and deploy it (mlops contract draft / deploy)")
+    _step("draft a data contract from a sample and deploy it (mlops contract draft / deploy)")
     contract = draft_contract(frame, dataset="breast-cancer", label="target")
     text = render_contract_yaml(contract)
     print("\n".join(text.splitlines()[:16]) + "\n  …")
     s3.put_object(Bucket=stack.outputs["ArtifactsBucketName"], Key="contracts/breast-cancer.yaml", Body=text.encode())
 
-    _step("6. upload a clean file: it becomes an immutable, content-addressed dataset version")
+    _step("upload a clean file: it becomes an immutable, content-addressed dataset version")
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False)
     s3.put_object(
@@ -136,7 +163,7 @@ def _ingestion_stage(cloud: LocalCloud, stack: DeployedStack) -> None:
     for obj in curated:
         print(f"  s3://{stack.outputs['CuratedBucketName']}/{obj['Key']}  ({obj['Size']:,} bytes)")
 
-    _step("7. upload a broken file: it goes to quarantine with a report, and the data team gets a mail")
+    _step("upload a broken file: it goes to quarantine with a report, and the data team gets a mail")
     broken = frame.copy()
     broken.loc[[3, 17], "mean_radius"] = -5.0
     broken.loc[40, "mean_texture"] = None
@@ -148,18 +175,16 @@ def _ingestion_stage(cloud: LocalCloud, stack: DeployedStack) -> None:
     )
     cloud.settle()
     quarantine = stack.outputs["QuarantineBucketName"]
+    # The mail above carries the validation summary; it is not printed a second time here.
     for obj in s3.list_objects_v2(Bucket=quarantine).get("Contents", []):
         print(f"  s3://{quarantine}/{obj['Key']}")
-        if obj["Key"].endswith("summary.txt"):
-            summary = s3.get_object(Bucket=quarantine, Key=obj["Key"])["Body"].read().decode()
-            print("\n".join("    " + line for line in summary.splitlines()))
     print(f"  ({len(cloud.inbox.messages())} notification(s) delivered to the local inbox)")
 
 
 def _training_stage(cloud: LocalCloud, stack: DeployedStack) -> None:
     s3 = cloud.session.client("s3")
     sfn = cloud.session.client("stepfunctions")
-    _step("8. deploy the training config and start the training pipeline (mlops config deploy / mlops train)")
+    _step("deploy the training config and start the training pipeline (mlops config deploy / mlops train)")
     config = (PROJECT_ROOT / "configs" / "breast-cancer.yaml").read_bytes()
     s3.put_object(Bucket=stack.outputs["ArtifactsBucketName"], Key="configs/breast-cancer.yaml", Body=config)
     execution = _follow_training(sfn, stack, "demo-first-model", "demo")
@@ -210,7 +235,7 @@ def _patients(rows: int) -> list[dict[str, float]]:
 
 
 def _serving_stage(url: str, key: str) -> None:
-    _step("9. serve predictions over HTTPS with the prediction key (onnxruntime only, no scikit-learn)")
+    _step("serve predictions over HTTPS with the prediction key (onnxruntime only, no scikit-learn)")
     rows = _patients(3)
     body = {"instances": rows[:1]}
     print(f"curl -H 'x-api-key: {key}' -H 'content-type: application/json' \\\n  -d '{json.dumps(body)}' \\\n  {url}")
@@ -260,10 +285,9 @@ def _follow_training(sfn: Any, stack: DeployedStack, name: str, reason: str, *, 
 
 def _registry_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, predict_url: str, key: str) -> None:
     from mlopsctl.api import call
-    from mlopsctl.target import Target
 
     target = Target({**stack.outputs, "ApiUrl": api_url}, region=cloud.session.region)
-    _step("10. retrain (a new version is gated against the champion), then read the registry over its API")
+    _step("retrain (a new version is gated against the champion), then read the registry over its API")
     _follow_training(cloud.session.client("stepfunctions"), stack, "demo-retrain", "scheduled retraining", quiet=True)
     model = call(target, "GET", "/v1/models/breast-cancer")["model"]
     versions = call(target, "GET", "/v1/models/breast-cancer/versions")["versions"]
@@ -277,15 +301,17 @@ def _registry_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, predi
 
     _wait_for_version(predict_url, key, int(model["aliases"]["champion"]["version"]))
 
-    _step("11. roll back the champion in one call (mlops rollback): predictions follow, then the audit trail")
+    _step("roll back the champion in one call (mlops rollback): predictions follow, then the audit trail")
     rolled = call(
         target, "POST", "/v1/models/breast-cancer/rollback", {"reason": "demo: pretend v2 misbehaves in production"}
     )["alias"]
     print(f"champion: v{rolled['previous_version']} -> v{rolled['version']}")
     _wait_for_version(predict_url, key, int(rolled["version"]))
+    from mlops.lifecycle_report import audit_state
+
     for event in call(target, "GET", "/v1/models/breast-cancer/audit")["events"]:
         print(
-            f"  {event['action']:<20} {event.get('before')!s:<18} -> {event.get('after')!s:<40} "
+            f"  {event['action']:<20} {audit_state(event.get('before')):<16} -> {audit_state(event.get('after')):<16} "
             f"by {event['actor'][:40]}: {event['reason']}"
         )
 
@@ -293,7 +319,7 @@ def _registry_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, predi
 def _drift_stage(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key: str) -> None:
     from datetime import UTC, datetime, timedelta
 
-    _step("12. traffic shifts (larger tumours: a new scanner?), the drift schedule fires")
+    _step("traffic shifts (larger tumours: a new scanner?), the drift schedule fires")
     rows = _patients(400)
     shifted = [
         {k: v * 1.6 if ("radius" in k or "area" in k or "perimeter" in k) else v for k, v in r.items()} for r in rows
@@ -338,3 +364,73 @@ def _drift_stage(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key:
         while (execution := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
             time.sleep(0.3)
         print(f"  retraining execution {execution['name']}: {execution['status']}")
+
+
+def _lifecycle_stage(target: Target) -> Path:
+    from mlopsctl.lifecycle import write_lifecycle_report
+
+    _step("write the model's lifecycle report (mlops report breast-cancer)")
+    written = write_lifecycle_report(target, "breast-cancer", LOCAL_DIR / "reports" / "breast-cancer.html")
+    lifecycle = written.lifecycle
+    aliases = ", ".join(f"{a.name}=v{a.version}" for a in lifecycle.aliases) or "none"
+    print(
+        f"  {len(lifecycle.versions)} versions (aliases: {aliases}), {len(lifecycle.drift_checks)} drift check(s), "
+        f"{len(lifecycle.audit)} audit event(s); evaluation of v{lifecycle.evaluation_version}"
+    )
+    print(f"  {written.path.relative_to(PROJECT_ROOT)}  ({written.path.stat().st_size:,} bytes, open it in a browser)")
+    return written.path
+
+
+def _keys(s3: Any, bucket: str, prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys += [obj["Key"] for obj in page.get("Contents", [])]
+    return keys
+
+
+def _summary_stage(cloud: LocalCloud, stack: DeployedStack, report: Path, outputs: Path) -> None:
+    """Every artifact the demo made and where it is: S3 in the local cloud, files under .local/."""
+    _step("what the demo left behind, and where")
+    s3 = cloud.session.client("s3")
+    raw, curated = stack.outputs["RawBucketName"], stack.outputs["CuratedBucketName"]
+    quarantine, artifacts = stack.outputs["QuarantineBucketName"], stack.outputs["ArtifactsBucketName"]
+    runs = sorted({k.split("/")[3] for k in _keys(s3, artifacts, "models/breast-cancer/runs/")})
+    capture = _keys(s3, artifacts, "capture/")
+    rows: list[tuple[str, list[str]]] = [
+        ("raw uploads", [f"s3://{raw}/{k}" for k in _keys(s3, raw, "raw/")]),
+        (
+            "dataset version",
+            [f"s3://{curated}/{k}" for k in _keys(s3, curated, "datasets/") if k.endswith(("manifest.json", ".npz"))],
+        ),
+        ("quarantine", [f"s3://{quarantine}/{k}" for k in _keys(s3, quarantine)]),
+        ("validation reports", [f"s3://{artifacts}/{k}" for k in _keys(s3, artifacts, "reports/validation/")]),
+        (
+            "training runs",
+            [
+                f"s3://{artifacts}/models/breast-cancer/runs/{run}/ (model.onnx, report.html, parity.json, …)"
+                for run in runs
+            ],
+        ),
+        (
+            "registry",
+            [
+                f"DynamoDB {stack.outputs['RegistryTableName']}: pk MODEL#breast-cancer (versions, aliases, "
+                "audit, drift checks), pk RUN#<run> (runs)"
+            ],
+        ),
+        ("capture", [f"s3://{artifacts}/capture/breast-cancer/ ({len(capture)} batch file(s))"] if capture else []),
+        (
+            "drift reports",
+            [f"s3://{artifacts}/{k}" for k in _keys(s3, artifacts, "reports/drift/") if k.endswith(".html")],
+        ),
+        ("lifecycle report", [str(report.relative_to(PROJECT_ROOT))]),
+        ("stack outputs", [str(outputs.relative_to(PROJECT_ROOT))]),
+        (
+            "mail inbox",
+            [f"{(LOCAL_DIR / 'demo-inbox.jsonl').relative_to(PROJECT_ROOT)} ({len(cloud.inbox.messages())} mails)"],
+        ),
+    ]
+    for label, places in rows:
+        print(f"  {label:<19} {places[0] if places else '(none)'}")
+        for place in places[1:]:
+            print(f"  {'':<19} {place}")

@@ -229,18 +229,24 @@ def _training_outcome(args: argparse.Namespace, target: Target, execution: dict[
 
 # -- registry ---------------------------------------------------------------------------------
 def _state(value: dict[str, Any] | None) -> str:
-    """An audit event's before/after as `v2 registered`, not a dict."""
-    if not value:
-        return "-"
-    parts = [f"v{value['version']}" if value.get("version") is not None else "(none)"]
-    parts += [str(value[k]) for k in ("status",) if value.get(k)]
-    if "tags" in value:
-        parts.append(f"tags {value['tags']}")
-    return " ".join(parts)
+    from mlops.lifecycle_report import audit_state
+
+    return audit_state(value)
 
 
-def _version_line(v: dict[str, Any]) -> str:
-    metrics = ", ".join(f"{k}={val:.4g}" for k, val in (v.get("metrics") or {}).items() if isinstance(val, float))
+def _metrics_text(metrics: dict[str, Any], metric: str | None) -> str:
+    """The selection metric first, then the rest by name (the registry's map has no order)."""
+    from mlops.lifecycle_report import ordered_metrics
+
+    return ", ".join(
+        f"{k}={metrics[k]:.4g}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
+        for k in ordered_metrics(metrics, metric)
+        if metrics[k] is not None
+    )
+
+
+def _version_line(v: dict[str, Any], metric: str | None = None) -> str:
+    metrics = _metrics_text(v.get("metrics") or {}, metric)
     return f"  v{v['version']:<4} {v['status']:<17} {v.get('created_at', '')[:19]}  {v.get('estimator', '')}  {metrics}"
 
 
@@ -253,23 +259,29 @@ def models(args: argparse.Namespace) -> int:
         lines = [f"{m['model']:<24} latest v{m.get('latest_version')}" for m in document["models"]] or ["no models yet"]
     elif args.models_command == "show":
         if args.version:
+            from mlopsctl.lifecycle import selection_metric
+
             document = call(target, "GET", f"/v1/models/{args.name}/versions/{args.version}")
             card = document["model_card"]
+            metric = selection_metric(target, document["version"])
             lines = [
                 f"{card['model']} v{card['version']} ({card['status']}), {card['estimator']}",
                 f"  data: {card['training_data']['dataset']} @ {str(card['training_data']['dataset_version'])[:12]}",
                 f"  run: {card['lineage']['training_run']}, code {card['lineage']['code_version']}",
-                "  metrics: " + ", ".join(f"{k}={v}" for k, v in card["evaluation"].items()),
+                "  metrics: " + _metrics_text(card["evaluation"], metric),
                 *[f"  {'✓' if g['passed'] else '✗'} {g['detail']}" for g in card["quality_gates"]],
             ]
         else:
             document = call(target, "GET", f"/v1/models/{args.name}")
             model = document["model"]
+            from mlopsctl.lifecycle import selection_metric
+
             versions = call(target, "GET", f"/v1/models/{args.name}/versions", query={"limit": 20})["versions"]
             aliases = ", ".join(f"{a}=v{item['version']}" for a, item in model["aliases"].items()) or "none"
+            metric = selection_metric(target, max(versions, key=lambda v: int(v["version"]))) if versions else None
             lines = [
                 f"{args.name}: latest v{model.get('latest_version')}; aliases: {aliases}",
-                *[_version_line(v) for v in versions],
+                *[_version_line(v, metric) for v in versions],
             ]
             document["versions"] = versions
     elif args.models_command == "approve":
@@ -388,6 +400,211 @@ def rollback(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- report, runs -----------------------------------------------------------------------------
+def report(args: argparse.Namespace) -> int:
+    """One self-contained HTML page for the model's whole lifecycle."""
+    from mlopsctl.api import ApiError
+    from mlopsctl.lifecycle import write_lifecycle_report
+
+    target = _target(args)
+    path: Path = args.output or Path("reports") / f"{args.name}.html"
+    try:
+        written = write_lifecycle_report(target, args.name, path)
+    except ApiError as error:
+        if error.status == 404:
+            raise CommandError(
+                f"no model named {args.name!r} in the registry (`mlops models list` shows those there are)"
+            ) from error
+        raise
+    document = written.as_document()
+    _emit(
+        args,
+        document,
+        f"wrote {path} ({document['versions']} version(s), {document['drift_checks']} drift check(s), "
+        f"{document['audit_events']} audit event(s))",
+    )
+    return EXIT_OK
+
+
+def _seconds(start: Any, stop: Any) -> float | None:
+    if start is None:
+        return None
+    from datetime import UTC, datetime
+
+    return round(float(((stop or datetime.now(UTC)) - start).total_seconds()), 1)
+
+
+def _run_row(execution: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """A run as Step Functions and the registry know it (the run item holds the platform's view)."""
+    from mlops.registry_views import plain
+
+    record = plain(item)
+    version = record.get("version", record.get("registered_version"))
+    return {
+        "run_id": execution["name"],
+        "execution_status": execution["status"],
+        "status": record.get("status") or execution["status"].lower(),
+        "dataset": record.get("dataset"),
+        "dataset_version": record.get("dataset_version"),
+        "model": record.get("model"),
+        "started_at": execution["startDate"].isoformat(),
+        "duration_seconds": _seconds(execution["startDate"], execution.get("stopDate")),
+        "version": version,
+        "reason": record.get("reason"),
+        "failure_reason": record.get("failure_reason"),
+    }
+
+
+def runs(args: argparse.Namespace) -> int:
+    target = _target(args)
+    sfn = target.client("stepfunctions")
+    table = target.resource("dynamodb").Table(target.output("RegistryTableName"))
+    if args.run_id:
+        return _run_details(args, target, sfn, table)
+    executions: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=target.output("TrainingStateMachineArn")):
+        executions += page["executions"]
+    executions.sort(key=lambda e: e["startDate"], reverse=True)
+    rows: list[dict[str, Any]] = []
+    for execution in executions:
+        if len(rows) >= args.limit:
+            break
+        item = table.get_item(Key={"pk": f"RUN#{execution['name']}", "sk": "META"}).get("Item", {})
+        row = _run_row(execution, item)
+        if args.dataset and row["dataset"] is None:  # failed before the run was recorded: ask its input
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            row["dataset"] = json.loads(described.get("input") or "{}").get("dataset")
+        if args.dataset and row["dataset"] != args.dataset:
+            continue
+        rows.append(row)
+    lines = [_run_line(r) for r in rows]
+    _emit(args, {"runs": rows}, "\n".join(lines) or "no training runs yet")
+    return EXIT_OK
+
+
+def _run_line(row: dict[str, Any]) -> str:
+    duration = "" if row["duration_seconds"] is None else f"{row['duration_seconds']:.0f} s"
+    version = f"v{row['version']}" if row["version"] is not None else "-"
+    return (
+        f"{row['run_id']:<44} {row['status']:<10} {row['dataset'] or '-':<16} {row['started_at'][:19]}  "
+        f"{duration:>6}  {version:<5} {row['failure_reason'] or ''}"
+    ).rstrip()
+
+
+def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any) -> int:
+    """One run: its record, each candidate, and the states it went through."""
+    from mlops.registry_views import plain
+
+    machine = target.output("TrainingStateMachineArn")
+    arn = machine.replace(":stateMachine:", ":execution:", 1) + f":{args.run_id}"
+    try:
+        execution = sfn.describe_execution(executionArn=arn)
+    except sfn.exceptions.ExecutionDoesNotExist:
+        raise CommandError(f"no training run {args.run_id!r} (`mlops runs` lists them)") from None
+    item = table.get_item(Key={"pk": f"RUN#{args.run_id}", "sk": "META"}).get("Item", {})
+    document = _run_row(execution, item)
+    record = plain(item)
+    metric = None
+    if record.get("prefix"):
+        from mlopsctl.lifecycle import selection_metric
+
+        metric = selection_metric(
+            target, {"artifacts": {"evaluation.json": {"key": f"{record['prefix']}evaluation.json"}}}
+        )
+    candidates = [
+        {
+            "name": c.get("name"),
+            "estimator": c.get("estimator"),
+            "status": c.get("status"),
+            "metric": metric,
+            "value": (c.get("validation_metrics") or {}).get(metric) if metric else None,
+            "fit_seconds": c.get("fit_seconds"),
+            "error": c.get("error"),
+        }
+        for c in record.get("candidates", [])
+    ]
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    states = [
+        {"state": e["stateEnteredEventDetails"]["name"], "entered_at": e["timestamp"].isoformat()}
+        for e in events
+        if e.get("stateEnteredEventDetails")
+    ]
+    document.update({"input": json.loads(execution.get("input") or "{}"), "candidates": candidates, "states": states})
+    lines = [
+        f"run {document['run_id']}: {document['status']} ({document['execution_status']})",
+        f"  dataset {document['dataset'] or '-'} @ {str(document['dataset_version'] or '-')[:12]}, "
+        f"started {document['started_at'][:19]}, {document['duration_seconds']} s",
+        f"  version: {'v' + str(document['version']) if document['version'] is not None else '-'}",
+    ]
+    if document["failure_reason"]:
+        lines.append(f"  failure: {document['failure_reason']}")
+    if candidates:
+        lines.append("  candidates:")
+        for c in candidates:
+            value = f"{c['metric']}={c['value']:.4g}" if isinstance(c["value"], float) else ""
+            lines.append(f"    {c['name']:<20} {c['status']:<10} {value}  {c['error'] or ''}".rstrip())
+    lines.append("  states: " + " -> ".join(s["state"] for s in states))
+    _emit(args, document, "\n".join(lines))
+    failed = execution["status"] not in ("SUCCEEDED", "RUNNING") or document["status"] == "rejected"
+    return EXIT_REJECTED if failed else EXIT_OK
+
+
+# -- up, bench ----------------------------------------------------------------------------------
+BASELINE_PACKAGES = {"ingestion": ("pandera", "great_expectations")}  # bench_ingestion's baselines
+
+
+def up(args: argparse.Namespace) -> int:
+    """The long-lived local cloud, in the foreground, as `make up` runs it."""
+    from localcloud.__main__ import configure_logging
+    from localcloud.__main__ import up as run_local_cloud
+    from localcloud.cloud import LocalCloudError
+    from localcloud.deploy import DeployError
+    from localcloud.gateway_core import GatewayError
+
+    configure_logging()
+    try:
+        return run_local_cloud(args)
+    except (LocalCloudError, DeployError, GatewayError) as error:
+        raise CommandError(str(error)) from error
+
+
+def bench(args: argparse.Namespace) -> int:
+    """The benchmarks in this environment; those that compare against pandera or Great
+    Expectations need the bench environment `make bench` builds."""
+    import contextlib
+    import importlib.util
+
+    from bench.__main__ import RESULTS_DIR, discover
+    from bench.__main__ import main as run_benchmarks
+
+    known = [name.removeprefix("bench_") for name in discover()]
+    names = [name.removeprefix("bench_") for name in args.names] or known
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise CommandError(f"no benchmark {', '.join(unknown)}; there are: {', '.join(known)}")
+    for name in names:
+        missing = [p for p in BASELINE_PACKAGES.get(name, ()) if importlib.util.find_spec(p) is None]
+        if missing:
+            raise CommandError(
+                f"benchmark {name!r} compares against {' and '.join(missing)}, which this environment lacks: "
+                "run `make bench` (it builds .venv-bench with them), or leave it out"
+            )
+    out: Path = args.out or RESULTS_DIR
+    argv = [*names, "--out", str(out), *(["--quick"] if args.quick else [])]
+    try:
+        with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
+            code = run_benchmarks(argv)
+    except ModuleNotFoundError as error:
+        raise CommandError(
+            f"{error}: the benchmarks' baselines live in the bench environment; run `make bench`"
+        ) from error
+    if args.json:
+        print((out / "results.json").read_text())
+    else:
+        print(f"results: {out / 'results.md'} and {out / 'results.json'}")
+    return code
+
+
 # -- wiring -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -430,12 +647,12 @@ def build_parser() -> argparse.ArgumentParser:
     config_deployer.add_argument("paths", type=Path, nargs="*")
     config_deployer.set_defaults(run=config_deploy)
 
-    up = commands.add_parser("upload", parents=[common, deployment], help="upload a data file for a dataset")
-    up.add_argument("file", type=Path)
-    up.add_argument("--dataset", required=True)
-    up.add_argument("--wait", action="store_true", help="wait for the validation outcome and print it")
-    up.add_argument("--timeout", type=float, default=120.0)
-    up.set_defaults(run=upload)
+    uploader = commands.add_parser("upload", parents=[common, deployment], help="upload a data file for a dataset")
+    uploader.add_argument("file", type=Path)
+    uploader.add_argument("--dataset", required=True)
+    uploader.add_argument("--wait", action="store_true", help="wait for the validation outcome and print it")
+    uploader.add_argument("--timeout", type=float, default=120.0)
+    uploader.set_defaults(run=upload)
 
     trainer = commands.add_parser(
         "train", parents=[common, deployment], help="start the training pipeline for a dataset and follow it to the end"
@@ -499,10 +716,42 @@ def build_parser() -> argparse.ArgumentParser:
     roller.add_argument("--alias", default="champion")
     roller.add_argument("--reason", required=True)
     roller.set_defaults(run=rollback)
+
+    reporter = commands.add_parser(
+        "report", parents=[common, deployment], help="write a model's lifecycle report: one self-contained HTML page"
+    )
+    reporter.add_argument("name")
+    reporter.add_argument("-o", "--output", type=Path, help="where to write it (default reports/NAME.html)")
+    reporter.set_defaults(run=report)
+    runner = commands.add_parser(
+        "runs",
+        parents=[common, deployment],
+        help="training runs, newest first; with RUN_ID, one run's candidates and states (exit 1 if it failed)",
+    )
+    runner.add_argument("run_id", nargs="?", metavar="RUN_ID")
+    runner.add_argument("--dataset", help="only this dataset's runs")
+    runner.add_argument("--limit", type=int, default=20)
+    runner.set_defaults(run=runs)
+
+    from localcloud.__main__ import add_up_arguments
+
+    starter = commands.add_parser(
+        "up", parents=[common], help="run the local cloud in the foreground until Ctrl-C (as `make up`)"
+    )
+    add_up_arguments(starter)
+    starter.set_defaults(run=up)
+    bencher = commands.add_parser(
+        "bench", parents=[common], help="run the benchmarks (pandera / Great Expectations baselines need `make bench`)"
+    )
+    bencher.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all)")
+    bencher.add_argument("--quick", action="store_true", help="small data: checks the harness, not the figures")
+    bencher.add_argument("--out", type=Path, help="results directory (default bench/results)")
+    bencher.set_defaults(run=bench)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)  # first: `--help` and usage errors need no pandas or botocore
     import urllib.error
 
     from botocore.exceptions import EndpointConnectionError, NoCredentialsError
@@ -511,7 +760,6 @@ def main(argv: list[str] | None = None) -> int:
     from mlops.training.config import ConfigError
     from mlopsctl.api import ApiError
 
-    args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
     except ApiError as error:

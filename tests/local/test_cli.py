@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import socket
 from collections.abc import Iterator
@@ -24,11 +26,47 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def outputs(platform_synth: Synthesized, tmp_path: Path) -> Iterator[Path]:
-    with LocalCloud.server(port=_free_port(), inbox_path=tmp_path / "inbox.jsonl") as cloud:
-        cloud.deploy(platform_synth)
-        yield cloud.outputs_file(tmp_path / "outputs.json")
+@pytest.fixture(scope="module")
+def outputs(platform_synth: Synthesized, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One deployment for the module: training runs are the costly part, so tests share them."""
+    state = tmp_path_factory.mktemp("cloud")
+    with LocalCloud.server(port=_free_port(), inbox_path=state / "inbox.jsonl") as cloud:
+        stack = cloud.deploy(platform_synth)
+        api_id = stack.outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
+        gateway = cloud.serve_api(api_id, port=_free_port())  # the registry API, as `make up` serves it
+        yield cloud.outputs_file(state / "outputs.json", api_url=gateway.url("prod") + "/")
+
+
+def _quiet(*argv: str) -> tuple[int, Any]:
+    """`main` outside a test's capsys (module fixtures have none)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        code = main([*argv, "--json"])
+    return code, json.loads(out.getvalue()) if out.getvalue().strip() else None
+
+
+@pytest.fixture(scope="module")
+def trained(outputs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A breast-cancer model with one trained version: reused when an earlier test trained it."""
+    target = ["--outputs", str(outputs)]
+    if any(m["model"] == "breast-cancer" for m in _quiet("models", "list", *target)[1]["models"]):
+        return outputs
+    folder = tmp_path_factory.mktemp("data")
+    frame = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
+    sample = folder / "patients.csv"
+    frame.to_csv(sample, index=False)
+    contract = folder / "breast-cancer.yaml"
+    steps = [
+        ("contract", "draft", str(sample), "--dataset", "breast-cancer", "--label", "target", "-o", str(contract)),
+        ("contract", "deploy", str(contract), *target),
+        ("config", "deploy", str(PROJECT_ROOT / "configs" / "breast-cancer.yaml"), *target),
+        ("upload", str(sample), "--dataset", "breast-cancer", "--wait", *target),
+        ("train", "--dataset", "breast-cancer", *target),
+    ]
+    for step in steps:
+        code, document = _quiet(*step)
+        assert code == EXIT_OK, (step, document)
+    return outputs
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
@@ -74,3 +112,79 @@ def test_clear_errors_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "columns[0].type" in capsys.readouterr().err
     assert main(["upload", str(bad), "--dataset", "x", "--outputs", str(tmp_path / "none.json")]) == EXIT_ERROR
     assert "make up" in capsys.readouterr().err
+
+
+def test_runs_report_and_models_show(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlopsctl.target import find_target
+
+    target = ["--outputs", str(trained)]
+    code, listed = _run(capsys, "runs", *target)
+    assert code == EXIT_OK
+    run = listed["runs"][0]
+    assert (run["status"], run["dataset"], run["execution_status"]) == ("succeeded", "breast-cancer", "SUCCEEDED")
+    assert run["version"] >= 1 and run["duration_seconds"] > 0
+    assert _run(capsys, "runs", "--dataset", "no-such-dataset", *target)[1] == {"runs": []}
+
+    code, details = _run(capsys, "runs", run["run_id"], *target)
+    assert code == EXIT_OK
+    states = [s["state"] for s in details["states"]]
+    assert states[0] == "Prepare" and "Register" in states
+    assert all(c["status"] in ("succeeded", "failed") and c["metric"] == "roc_auc" for c in details["candidates"])
+    assert any(isinstance(c["value"], float) for c in details["candidates"])
+    assert main(["runs", "no-such-run", *target]) == EXIT_ERROR
+    assert "no training run 'no-such-run'" in capsys.readouterr().err
+
+    assert main(["models", "show", "breast-cancer", *target]) == EXIT_OK
+    version_line = capsys.readouterr().out.splitlines()[1]
+    metrics = version_line.split("logistic_regression", 1)[1].split()  # the selection metric, then by name
+    assert metrics[0].startswith("roc_auc=") and metrics[1:] == sorted(metrics[1:])
+
+    assert main(["drift", "breast-cancer", "--run", "--json", *target]) == EXIT_OK  # no traffic: too little data
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path)
+    code, written = _run(capsys, "report", "breast-cancer", *target)
+    assert code == EXIT_OK
+    assert (written["path"], written["versions"], written["drift_checks"]) == ("reports/breast-cancer.html", 1, 1)
+    page = (tmp_path / "reports" / "breast-cancer.html").read_text()
+    deployment = find_target(trained, None, None)
+    evaluation_key = next(
+        v["artifacts"]["evaluation.json"]["key"]
+        for v in _quiet("models", "show", "breast-cancer", *target)[1]["versions"]
+        if v["version"] == written["champion"]
+    )
+    evaluation = json.loads(
+        deployment.client("s3")
+        .get_object(Bucket=deployment.output("ArtifactsBucketName"), Key=evaluation_key)["Body"]
+        .read()
+    )
+    for row in evaluation["confusion_matrix"]["matrix"]:
+        for count in row:
+            assert f">{count:,}</td>" in page
+    history = page.split("Version history", 1)[1].split("Drift over time", 1)[0]
+    assert f"<td>v{written['champion']}</td><td><span class='badge champion'>champion</span>" in history
+    assert "max abs probability diff" in page and "label agreement" in page
+    assert 'aria-label="drift share over time"' in page and "insufficient_data" in page
+    assert not any(asset in page for asset in ("src=", "href=", "<link", "<script", "url(")), "self-contained"
+
+    output = tmp_path / "elsewhere" / "page.html"
+    assert main(["report", "breast-cancer", "-o", str(output), *target]) == EXIT_OK
+    assert str(output) in capsys.readouterr().out and output.exists()
+    assert main(["report", "no-such-model", *target]) == EXIT_ERROR
+    assert "no model named 'no-such-model'" in capsys.readouterr().err
+
+
+def test_bench_runs_here_and_names_make_bench_for_missing_baselines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    code, results = _run(capsys, "bench", "drift", "--quick", "--out", str(tmp_path))
+    assert code == EXIT_OK and results["quick"] is True
+    assert {f["benchmark"] for f in results["figures"]} == {"drift"}
+    assert (tmp_path / "results.md").exists()
+    if importlib.util.find_spec("pandera") is None:
+        assert main(["bench", "ingestion", "--quick", "--out", str(tmp_path)]) == EXIT_ERROR
+        assert "make bench" in capsys.readouterr().err
+    assert main(["bench", "no-such-benchmark"]) == EXIT_ERROR

@@ -19,7 +19,7 @@ from mlops.training.prepare import PreparedMeta
 
 _M = TypeVar("_M", bound=BaseModel)
 
-_CSS = """
+REPORT_CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;
   color:#1d2430;padding:0 1rem}
 h1{font-size:1.5rem;margin-bottom:.2rem}
@@ -34,28 +34,28 @@ tr.selected td{background:#eef4ff}.row{display:flex;gap:2rem;align-items:flex-st
 """
 
 
-def _e(value: Any) -> str:
+def escaped(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _num(value: Any) -> str:
+def number_text(value: Any) -> str:
     if value is None:
         return '<td class="num muted">n/a</td>'
     if isinstance(value, bool):
-        return f"<td>{_e(value)}</td>"
+        return f"<td>{escaped(value)}</td>"
     if isinstance(value, int):
         return f'<td class="num">{value:,}</td>'
     if isinstance(value, float):
         return f'<td class="num">{value:.6g}</td>'
-    return f"<td>{_e(value)}</td>"
+    return f"<td>{escaped(value)}</td>"
 
 
-def _verdict(passed: bool) -> str:
+def verdict_badge(passed: bool) -> str:
     return '<span class="pass">pass</span>' if passed else '<span class="fail">fail</span>'
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], row_classes: Sequence[str] | None = None) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+def html_table(headers: Sequence[str], rows: Sequence[Sequence[str]], row_classes: Sequence[str] | None = None) -> str:
+    head = "".join(f"<th>{escaped(h)}</th>" for h in headers)
     body = []
     for i, cells in enumerate(rows):
         cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
@@ -63,35 +63,35 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], row_classes: S
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _metrics_table(metrics: Mapping[str, float | None]) -> str:
-    return _table(
+def metrics_table(metrics: Mapping[str, float | None]) -> str:
+    return html_table(
         ["metric", "value", "better"],
         [
-            [f"<td>{_e(k)}</td>", _num(v), f"<td>{'higher' if higher_is_better(k) else 'lower'}</td>"]
+            [f"<td>{escaped(k)}</td>", number_text(v), f"<td>{'higher' if higher_is_better(k) else 'lower'}</td>"]
             for k, v in metrics.items()
         ],
     )
 
 
-def _confusion(evaluation: Evaluation) -> str:
+def confusion_matrix_html(evaluation: Evaluation) -> str:
     cm = evaluation.confusion_matrix
     if cm is None:
         return ""
     peak = max((max(row) for row in cm.matrix), default=0) or 1
-    head = "".join(f"<th>{_e(label)}</th>" for label in cm.labels)
+    head = "".join(f"<th>{escaped(label)}</th>" for label in cm.labels)
     rows = []
     for label, row in zip(cm.labels, cm.matrix, strict=True):
         cells = "".join(
             f'<td class="num" style="background:rgba(47,111,235,{0.08 + 0.6 * v / peak:.2f})">{v:,}</td>' for v in row
         )
-        rows.append(f"<tr><th>{_e(label)}</th>{cells}</tr>")
+        rows.append(f"<tr><th>{escaped(label)}</th>{cells}</tr>")
     return (
         "<h3>Confusion matrix</h3><p class='muted'>rows: true class, columns: predicted class</p>"
         f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
 
-def _calibration(cal: Calibration | None) -> str:
+def calibration_html(cal: Calibration | None) -> str:
     if cal is None:
         return ""
     size, pad = 220, 30
@@ -116,14 +116,14 @@ def _calibration(cal: Calibration | None) -> str:
         f'<text x="{pad}" y="{pad + size + 20}" font-size="11">mean predicted probability</text>'
         f'<text x="4" y="{pad - 10}" font-size="11">fraction positive</text></svg>'
     )
-    table = _table(
+    table = html_table(
         ["bin", "rows", "mean predicted", "fraction positive"],
         [
             [
                 f"<td>{b.lower:.1f} to {b.upper:.1f}</td>",
-                _num(b.count),
-                _num(b.mean_predicted),
-                _num(b.fraction_positive),
+                number_text(b.count),
+                number_text(b.mean_predicted),
+                number_text(b.fraction_positive),
             ]
             for b in cal.bins
         ],
@@ -132,17 +132,23 @@ def _calibration(cal: Calibration | None) -> str:
     return f"<h3>Calibration (Brier {brier})</h3><div class='row'>{svg}{table}</div>"
 
 
-def _segments(evaluation: Evaluation, metric: str) -> str:
+def segments_table(evaluation: Evaluation, metric: str) -> str:
     if not evaluation.segments:
         return "<p class='muted'>No segment column configured.</p>"
     names = sorted({k for s in evaluation.segments for k in s.metrics})
     ordered = [metric, *[n for n in names if n != metric]] if metric in names else names
     rows = [
-        [f"<td>{_e(s.segment)}</td>", _num(s.rows), *[_num(s.metrics.get(n)) for n in ordered]]
+        [f"<td>{escaped(s.segment)}</td>", number_text(s.rows), *[number_text(s.metrics.get(n)) for n in ordered]]
         for s in evaluation.segments
     ]
-    rows.append(["<td><b>overall</b></td>", _num(evaluation.rows), *[_num(evaluation.metrics.get(n)) for n in ordered]])
-    return _table(["segment", "rows", *ordered], rows)
+    rows.append(
+        [
+            "<td><b>overall</b></td>",
+            number_text(evaluation.rows),
+            *[number_text(evaluation.metrics.get(n)) for n in ordered],
+        ]
+    )
+    return html_table(["segment", "rows", *ordered], rows)
 
 
 def _candidates(candidates: Sequence[CandidateResult], selected: str | None, metric: str) -> str:
@@ -151,22 +157,22 @@ def _candidates(candidates: Sequence[CandidateResult], selected: str | None, met
     rows, classes = [], []
     for c in candidates:
         params = json.dumps(c.params, sort_keys=True) if c.params else ""
-        error = f"<br><span class='fail'>{_e(c.error)}</span>" if c.error else ""
+        error = f"<br><span class='fail'>{escaped(c.error)}</span>" if c.error else ""
         status = (
             '<span class="pass">succeeded</span>' if c.status == "succeeded" else '<span class="fail">failed</span>'
         )
         rows.append(
             [
-                f"<td>{_e(c.name)}{' ★' if c.name == selected else ''}</td>",
-                f"<td>{_e(c.estimator)}</td>",
+                f"<td>{escaped(c.name)}{' ★' if c.name == selected else ''}</td>",
+                f"<td>{escaped(c.estimator)}</td>",
                 f"<td>{status}</td>",
-                *[_num(c.validation_metrics.get(n)) for n in ordered],
-                _num(c.fit_seconds),
-                f"<td><code>{_e(params)}</code>{error}</td>",
+                *[number_text(c.validation_metrics.get(n)) for n in ordered],
+                number_text(c.fit_seconds),
+                f"<td><code>{escaped(params)}</code>{error}</td>",
             ]
         )
         classes.append("selected" if c.name == selected else "")
-    return _table(
+    return html_table(
         ["candidate", "estimator", "status", *[f"{n} (validation)" for n in ordered], "fit s", "parameters"],
         rows,
         classes,
@@ -176,14 +182,19 @@ def _candidates(candidates: Sequence[CandidateResult], selected: str | None, met
 def _parity(parity: ParityReport | None) -> str:
     if parity is None:
         return "<p class='muted'>Not run.</p>"
-    parts = [f"<p>{_verdict(parity.passed)} on {parity.rows:,} test rows.</p>"]
+    parts = [f"<p>{verdict_badge(parity.passed)} on {parity.rows:,} test rows.</p>"]
     if parity.error:
-        parts.append(f"<p class='fail'>{_e(parity.error)}</p>")
+        parts.append(f"<p class='fail'>{escaped(parity.error)}</p>")
     parts.append(
-        _table(
+        html_table(
             ["check", "observed", "threshold", "result"],
             [
-                [f"<td>{_e(c.name)}</td>", _num(c.observed), _num(c.threshold), f"<td>{_verdict(c.passed)}</td>"]
+                [
+                    f"<td>{escaped(c.name)}</td>",
+                    number_text(c.observed),
+                    number_text(c.threshold),
+                    f"<td>{verdict_badge(c.passed)}</td>",
+                ]
                 for c in parity.checks
             ],
         )
@@ -191,15 +202,15 @@ def _parity(parity: ParityReport | None) -> str:
     if parity.worst_rows:
         parts.append("<h3>Largest differences</h3>")
         parts.append(
-            _table(
+            html_table(
                 ["index", "dataset row", "scikit-learn", "onnx", "diff"],
                 [
                     [
-                        _num(w.index),
-                        _num(w.row),
-                        f"<td><code>{_e(json.dumps(w.sklearn))}</code></td>",
-                        f"<td><code>{_e(json.dumps(w.onnx))}</code></td>",
-                        _num(w.diff),
+                        number_text(w.index),
+                        number_text(w.row),
+                        f"<td><code>{escaped(json.dumps(w.sklearn))}</code></td>",
+                        f"<td><code>{escaped(json.dumps(w.onnx))}</code></td>",
+                        number_text(w.diff),
                     ]
                     for w in parity.worst_rows
                 ],
@@ -213,15 +224,15 @@ def _gates(gates: GateReport | None) -> str:
         return "<p class='muted'>Not run.</p>"
     if not gates.results:
         return "<p class='muted'>No quality gates configured.</p>"
-    return _table(
+    return html_table(
         ["gate", "result", "observed", "threshold", "detail"],
         [
             [
-                f"<td>{_e(r.name)}</td>",
-                f"<td>{_verdict(r.passed)}</td>",
-                _num(r.observed),
-                _num(r.threshold),
-                f"<td>{_e(r.message)}</td>",
+                f"<td>{escaped(r.name)}</td>",
+                f"<td>{verdict_badge(r.passed)}</td>",
+                number_text(r.observed),
+                number_text(r.threshold),
+                f"<td>{escaped(r.message)}</td>",
             ]
             for r in gates.results
         ],
@@ -284,23 +295,23 @@ def _render(
     verdict = "ready to register" if passed else "not registrable"
     heading = title or f"Training report: {config.dataset}"
     summary_rows = [
-        ["<th>dataset</th>", f"<td>{_e(config.dataset)}</td>"],
-        ["<th>problem</th>", f"<td>{_e(config.problem_type)}, label <code>{_e(config.label)}</code></td>"],
+        ["<th>dataset</th>", f"<td>{escaped(config.dataset)}</td>"],
+        ["<th>problem</th>", f"<td>{escaped(config.problem_type)}, label <code>{escaped(config.label)}</code></td>"],
         [
             "<th>selected</th>",
-            f"<td>{_e(selected.name + ' (' + selected.estimator + ')') if selected else 'none'}</td>",
+            f"<td>{escaped(selected.name + ' (' + selected.estimator + ')') if selected else 'none'}</td>",
         ],
         [
             "<th>selection metric</th>",
-            f"<td>{_e(metric)} ({'higher' if higher_is_better(metric) else 'lower'} is better)</td>",
+            f"<td>{escaped(metric)} ({'higher' if higher_is_better(metric) else 'lower'} is better)</td>",
         ],
-        ["<th>rows</th>", f"<td>{_e(', '.join(f'{k} {v:,}' for k, v in meta.rows.items()))}</td>"],
+        ["<th>rows</th>", f"<td>{escaped(', '.join(f'{k} {v:,}' for k, v in meta.rows.items()))}</td>"],
         [
             "<th>features</th>",
             f"<td>{len(meta.feature_spec.features)} columns → {meta.feature_spec.n_features} model inputs</td>",
         ],
         ["<th>seed</th>", f"<td>{meta.seed}</td>"],
-        ["<th>ONNX sha256</th>", f"<td><code>{_e(onnx_sha256 or 'n/a')}</code></td>"],
+        ["<th>ONNX sha256</th>", f"<td><code>{escaped(onnx_sha256 or 'n/a')}</code></td>"],
     ]
     if latency:
         summary_rows.append(
@@ -312,34 +323,40 @@ def _render(
         )
     summary = "<table><tbody>" + "".join(f"<tr>{''.join(r)}</tr>" for r in summary_rows) + "</tbody></table>"
     body = [
-        f"<h1>{_e(heading)}</h1>",
+        f"<h1>{escaped(heading)}</h1>",
         f"<p><span class='badge {'pass' if passed else 'fail'}'>{verdict}</span></p>",
         summary,
         "<h2>Candidates</h2>",
         _candidates(candidates, selected.name if selected else None, metric),
     ]
     if evaluation is not None:
-        body += [f"<h2>Test metrics ({evaluation.rows:,} rows)</h2>", _metrics_table(evaluation.metrics)]
+        body += [f"<h2>Test metrics ({evaluation.rows:,} rows)</h2>", metrics_table(evaluation.metrics)]
         if evaluation.per_class:
             body.append(
                 "<h3>Per class</h3>"
-                + _table(
+                + html_table(
                     ["class", "precision", "recall", "f1", "support"],
                     [
-                        [f"<td>{_e(c.label)}</td>", _num(c.precision), _num(c.recall), _num(c.f1), _num(c.support)]
+                        [
+                            f"<td>{escaped(c.label)}</td>",
+                            number_text(c.precision),
+                            number_text(c.recall),
+                            number_text(c.f1),
+                            number_text(c.support),
+                        ]
                         for c in evaluation.per_class
                     ],
                 )
             )
         body += [
-            _confusion(evaluation),
-            _calibration(evaluation.calibration),
+            confusion_matrix_html(evaluation),
+            calibration_html(evaluation.calibration),
             "<h2>Segments</h2>",
-            _segments(evaluation, metric),
+            segments_table(evaluation, metric),
         ]
     body += ["<h2>ONNX parity</h2>", _parity(parity), "<h2>Quality gates</h2>", _gates(gates)]
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{_e(heading)}</title>"
-        f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{escaped(heading)}</title>"
+        f"<style>{REPORT_CSS}</style></head><body>{''.join(body)}</body></html>\n"
     )
