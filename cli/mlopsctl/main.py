@@ -338,6 +338,8 @@ def promote(args: argparse.Namespace) -> int:
     from mlopsctl.api import call
 
     body: dict[str, Any] = {"version": args.version, "reason": args.reason}
+    if args.expected_version is not None:
+        body["expected_version"] = args.expected_version
     alias_name = args.alias
     if args.canary is not None or args.shadow:
         alias_name = args.alias if args.alias != "champion" else "challenger"
@@ -390,9 +392,10 @@ def predict(args: argparse.Namespace) -> int:
 def rollback(args: argparse.Namespace) -> int:
     from mlopsctl.api import call
 
-    document = call(
-        _target(args), "POST", f"/v1/models/{args.name}/rollback", {"reason": args.reason, "alias": args.alias}
-    )
+    body: dict[str, Any] = {"reason": args.reason, "alias": args.alias}
+    if args.expected_version is not None:
+        body["expected_version"] = args.expected_version
+    document = call(_target(args), "POST", f"/v1/models/{args.name}/rollback", body)
     alias = document["alias"]
     _emit(
         args, document, f"{args.name} {args.alias} rolled back: v{alias.get('previous_version')} -> v{alias['version']}"
@@ -605,6 +608,11 @@ def bench(args: argparse.Namespace) -> int:
     return code
 
 
+EXPECTED_VERSION_HELP = (
+    "only if the alias holds version V now: a retried or stale command is refused (exit 1) instead of applied twice"
+)
+
+
 # -- wiring -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -687,6 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
     promoter.add_argument("version", type=int)
     promoter.add_argument("--alias", default="champion")
     promoter.add_argument("--reason", required=True)
+    promoter.add_argument("--expected-version", type=int, metavar="V", help=EXPECTED_VERSION_HELP)
     rollout = promoter.add_mutually_exclusive_group()
     rollout.add_argument(
         "--canary", type=float, metavar="WEIGHT", help="as challenger, answer this share (0-1) of requests"
@@ -715,6 +724,7 @@ def build_parser() -> argparse.ArgumentParser:
     roller.add_argument("name")
     roller.add_argument("--alias", default="champion")
     roller.add_argument("--reason", required=True)
+    roller.add_argument("--expected-version", type=int, metavar="V", help=EXPECTED_VERSION_HELP)
     roller.set_defaults(run=rollback)
 
     reporter = commands.add_parser(

@@ -56,6 +56,12 @@ class AliasChange(BaseModel):
     rollout: Rollout | None = Field(
         default=None, description="challenger aliases only: canary (answers `weight` of requests) or shadow"
     )
+    expected_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="the version the alias holds now, as the caller last read it; if it holds another (a racing "
+        "promotion got there first), the answer is 409 naming the alias's current version and nothing changes",
+    )
 
 
 class Reason(BaseModel):
@@ -65,6 +71,12 @@ class Reason(BaseModel):
 class Rollback(BaseModel):
     reason: str = Field(min_length=3, max_length=500)
     alias: str = Field(default="champion", pattern=ALIAS)
+    expected_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="the version the alias holds now; if it holds another (a retried rollback already went "
+        "through, or someone moved it), the answer is 409 naming the alias's current version and nothing changes",
+    )
 
 
 class Tags(BaseModel):
@@ -159,6 +171,7 @@ def set_alias(
         actor=_actor(),
         at=_now(),
         rollout=change.rollout.model_dump() if change.rollout else None,
+        expected_version="any" if change.expected_version is None else change.expected_version,
     )
     logger.info("alias set", model=name, alias=alias, version=change.version, actor=_actor())
     return {"alias": plain(item)}
@@ -176,7 +189,14 @@ def remove_alias(
 
 @app.post("/v1/models/<name>/rollback")
 def rollback(name: Annotated[str, Path(pattern=NAME)], request: Rollback) -> dict[str, Any]:
-    item = _registry.rollback(name, alias=request.alias, reason=request.reason, actor=_actor(), at=_now())
+    item = _registry.rollback(
+        name,
+        alias=request.alias,
+        reason=request.reason,
+        actor=_actor(),
+        at=_now(),
+        expected_version=request.expected_version,
+    )
     return {"alias": plain(item)}
 
 

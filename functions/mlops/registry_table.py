@@ -402,12 +402,16 @@ class ModelRegistry:
             raise RegistryError("conflict", f"{name} version {version} is {target['status']}: it cannot be {alias}")
         current = self.get_alias(name, alias)
         before = int(current["version"]) if current else None
-        if expected_version not in ("any", before):
-            raise RegistryError("conflict", f"{alias} of {name} is version {before}, not {expected_version}")
         if rollout is not None:
             rollout = _rollout(alias, rollout)
         if before == version and (current or {}).get("rollout") == rollout:
-            return current or {}
+            return current or {}  # already so (a retried request): no write, no second audit event
+        if expected_version not in ("any", before):
+            raise RegistryError(
+                "conflict",
+                f"{alias} of {name} is version {before}, not {expected_version}: it changed meanwhile; "
+                "nothing was changed",
+            )
         # The versions this alias held before, oldest first: a rollback steps back through them, so a
         # second rollback goes further back instead of returning to the version just rolled back.
         history = [int(v) for v in (current or {}).get("history", [])]
@@ -464,11 +468,25 @@ class ModelRegistry:
                     },
                 ]
             )
-        except self._client.exceptions.TransactionCanceledException:
-            raise RegistryError(
-                "conflict", f"{alias} of {name} changed while promoting version {version}; read it again and retry"
-            ) from None
+        except self._client.exceptions.TransactionCanceledException as error:
+            raise RegistryError("conflict", self._promotion_conflict(name, alias, version, before, error)) from None
         return item
+
+    def _promotion_conflict(self, name: str, alias: str, version: int, before: int | None, error: Exception) -> str:
+        """What changed under a promotion whose transaction was cancelled: the version's status (the
+        first item's condition) or the alias (the second's), read again to say what it is now."""
+        reasons = [r.get("Code") for r in getattr(error, "response", {}).get("CancellationReasons", [])]
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            target = self.get_version(name, version)
+            status = target["status"] if target else "gone"
+            return f"{name} version {version} became {status} while promoting it to {alias}; nothing was changed"
+        now = self.get_alias(name, alias)
+        held = f"version {int(now['version'])}" if now else "no version"
+        was = f"version {before}" if before is not None else "unset"
+        return (
+            f"{alias} of {name} changed while promoting version {version}: it now holds {held} (it was {was} "
+            "when this request read it); nothing was changed, read it again and retry"
+        )
 
     def _set_status(
         self,
@@ -598,13 +616,33 @@ class ModelRegistry:
         except self._client.exceptions.TransactionCanceledException:
             raise RegistryError("conflict", f"{alias} of {name} changed meanwhile; read it again") from None
 
-    def rollback(self, name: str, *, alias: str = "champion", reason: str, actor: str, at: str) -> dict[str, Any]:
-        """Point the alias back at the version it held before, in one call; again goes further back."""
+    def rollback(
+        self,
+        name: str,
+        *,
+        alias: str = "champion",
+        reason: str,
+        actor: str,
+        at: str,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        """Point the alias back at the version it held before, in one call; again goes further back.
+
+        A rollback is not idempotent (each steps one further back), so a caller that may retry names
+        the version it is rolling back from as `expected_version`: if the alias no longer holds it
+        (the first attempt went through, or someone else moved it), nothing changes and the conflict
+        names the version the alias holds now."""
         current = self.get_alias(name, alias)
         if current is None:
             if self.table.get_item(Key={"pk": model_pk(name), "sk": "META"}).get("Item") is None:
                 raise RegistryError("not_found", f"no model named {name!r}")
             raise RegistryError("conflict", f"{name} has no {alias} to roll back")
+        if expected_version is not None and int(current["version"]) != expected_version:
+            raise RegistryError(
+                "conflict",
+                f"{alias} of {name} is version {int(current['version'])}, not {expected_version}: it was already "
+                "rolled back or moved since; nothing was changed",
+            )
         history = [int(v) for v in current.get("history", [])]
         if not history:
             raise RegistryError(

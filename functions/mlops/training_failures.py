@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from mlops.registry_table import ModelRegistry
+from mlops.registry_table import CHAMPION, ModelRegistry
 
 
 def record_failure_step(
@@ -29,16 +29,42 @@ def record_failure_step(
     request = state if "dataset" in state else state.get("request", {})
     run_id = str(run.get("run_id") or execution_name)
     dataset = str(run.get("dataset") or request.get("dataset") or "unknown")
-    if models.get_run(run_id) is None:
+    existing = models.get_run(run_id)
+    if existing is None:
         models.start_run(
             run_id,
             {"dataset": dataset, "started_at": now.isoformat(), "reason": str(request.get("reason") or "requested")},
         )
+    registered = _registered_before_failing(models, existing)
     models.update_run(
-        run_id, {"status": "failed", "error": kind, "failure_reason": reason[:2000], "finished_at": now.isoformat()}
+        run_id,
+        {
+            "status": "failed",
+            "error": kind,
+            "failure_reason": reason[:2000],
+            "finished_at": now.isoformat(),
+            **({"registered_before_failure": registered} if registered else {}),
+        },
     )
     notify(
         f"Training failed for dataset {dataset}"[:100],
-        f"Training run {run_id} for dataset {dataset} failed.\n{kind}: {reason}",
+        f"Training run {run_id} for dataset {dataset} failed.\n{kind}: {reason}"
+        + (f"\n{registered}" if registered else ""),
     )
     return {"run_id": run_id, "status": "failed", "reason": reason}
+
+
+def _registered_before_failing(models: ModelRegistry, run: dict[str, Any] | None) -> str:
+    """A run that failed after its registration wrote: say what the registry now holds, so nobody
+    reads "failed" as "nothing changed"."""
+    if not run or run.get("registered_version") is None or not run.get("model"):
+        return ""
+    model, version = str(run["model"]), int(run["registered_version"])
+    record = models.get_version(model, version) or {}
+    champion = models.get_alias(model, CHAMPION)
+    is_champion = champion is not None and int(champion["version"]) == version
+    return (
+        f"Before failing, the run registered {model} version {version} ({record.get('status', 'unknown')})"
+        + ("; it is the champion" if is_champion else "; it is not the champion")
+        + f": see `mlops models show {model}`."
+    )

@@ -9,6 +9,7 @@ redriven registration finds the version the first attempt registered.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -185,6 +186,37 @@ def fit_step(run_payload: dict[str, Any], candidate: dict[str, Any], services: T
     }
 
 
+_TIMEOUT_ERRORS = ("Sandbox.Timedout", "States.Timeout")
+_TIMED_OUT_AFTER = re.compile(r"timed out after ([0-9.]+) seconds", re.IGNORECASE)
+
+
+def candidate_failure_reason(outcome: dict[str, Any]) -> str:
+    """Why a candidate failed, for a person: the handler's own reason, or, when the Map's catch
+    reported the invocation's error (its cause is Lambda's JSON error payload), what that payload says.
+    A timeout reads "timed out after N s ..." rather than as the raw payload."""
+    reason = str(outcome.get("reason") or "")
+    error = str(outcome.get("error") or "")
+    payload: Any = None
+    if reason.startswith("{"):
+        try:
+            payload = json.loads(reason)
+        except json.JSONDecodeError:
+            payload = None
+    if isinstance(payload, dict):
+        error = str(payload.get("errorType") or error)
+        reason = str(payload.get("errorMessage") or "")
+    if error in _TIMEOUT_ERRORS or (reason and _TIMED_OUT_AFTER.search(reason)):
+        match = _TIMED_OUT_AFTER.search(reason)
+        limit = f" after {float(match.group(1)):g} s" if match else ""
+        return (
+            f"timed out{limit}: the fit did not finish within the fit function's timeout, "
+            "and timed out again when retried (fit a smaller candidate, or raise the fit timeout)"
+        )
+    if reason and error and error not in reason:
+        return f"{error}: {reason}"
+    return reason or error or "failed"
+
+
 def evaluate_step(
     run_payload: dict[str, Any], fitted: list[dict[str, Any]], services: TrainingServices
 ) -> dict[str, Any]:
@@ -201,7 +233,7 @@ def evaluate_step(
                     name=str(outcome.get("name")),
                     estimator="unknown",
                     status="failed",
-                    error=str(outcome.get("reason") or outcome.get("error") or "failed"),
+                    error=candidate_failure_reason(outcome),
                 )
             )
     services.models.update_run(run.run_id, {"candidates": _dynamo([r.to_json() for r in results])})
@@ -364,6 +396,14 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         run_id=run.run_id,
         at=at,
     )
+    # The run is recorded before the champion moves: moving the champion is the one write serving
+    # sees, so it comes last. A crash before it leaves a registered, not yet promoted version (a
+    # state the registry has anyway) and a retry promotes it; a run that keeps failing here is then
+    # recorded failed with the champion unchanged, never failed with its model already serving.
+    services.models.update_run(
+        run.run_id,
+        {"status": "rejected" if status == "rejected" else "succeeded", "finished_at": at, "version": version},
+    )
     promoted = False
     if status == "registered":
         current = services.models.get_alias(run.model, CHAMPION)
@@ -377,10 +417,6 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
                 at=at,
             )
         promoted = True
-    services.models.update_run(
-        run.run_id,
-        {"status": "rejected" if status == "rejected" else "succeeded", "finished_at": at, "version": version},
-    )
     outcome = {
         "rejected": "REJECTED by its quality gates",
         "pending_approval": "pending_approval: awaiting a person's approval (mlops models approve)",

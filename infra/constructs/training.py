@@ -2,8 +2,10 @@
 
 prepare -> Map(fit each candidate) -> evaluate the best -> export ONNX + parity -> quality gate
 -> register (registered, pending approval or rejected) -> promote per policy -> notify.
-Every task retries transient Lambda errors; every failure path records a failed run with its reason
-and notifies. Step payloads carry S3 keys, never data.
+Every task retries transient Lambda errors; a candidate that times out is retried once, then reported
+as a failed candidate; the register step, idempotent per run, also retries its own errors (a crash
+between its writes). Every failure path records a failed run with its reason and notifies.
+Step payloads carry S3 keys, never data.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ CONFIGS_PREFIX = "configs/"
 CONTRACTS_PREFIX = "contracts/"
 DATASETS_PREFIX = "datasets/"
 MAX_PARALLEL_CANDIDATES = 4
+# A candidate whose fit outlasts the fit function's timeout is tried this many more times, then
+# reported as a failed candidate while the run goes on with the others.
+FIT_TIMEOUT_RETRIES = 1
+# The register step is idempotent per run (the run item remembers the version it registered, the
+# champion is only moved if it is not there yet), so a crash between its writes is retried and the
+# retry completes the registration instead of failing the run.
+REGISTER_RETRIES = 2
 # Transient Lambda-service errors worth retrying; a handler's own error is not retried blindly.
 _TRANSIENT = [
     "Lambda.ServiceException",
@@ -178,7 +187,11 @@ class Training(Construct):
             )
         )
         fit = self._task("fit_candidate", result_path=None, comment="one candidate in its own invocation")
-        fit.add_retry(errors=["States.Timeout", "Sandbox.Timedout"], interval=Duration.seconds(5), max_attempts=1)
+        fit.add_retry(
+            errors=["States.Timeout", "Sandbox.Timedout"],
+            interval=Duration.seconds(5),
+            max_attempts=FIT_TIMEOUT_RETRIES,
+        )
         candidate_failed = sfn.Pass(
             self,
             "Candidate failed",
@@ -204,13 +217,15 @@ class Training(Construct):
         evaluate = guarded(self._task("evaluate", result_path="$.evaluation", comment="select the best, test it"))
         export = guarded(self._task("export", result_path="$.export", comment="ONNX + parity + latency"))
         gate = guarded(self._task("gate", result_path="$.gate", comment="absolute, champion, segment, latency"))
-        register = guarded(
-            self._task(
-                "register",
-                result_path="$.registration",
-                comment="registered, pending approval or rejected; promotes per policy",
-            )
+        register = self._task(
+            "register",
+            result_path="$.registration",
+            comment="registered, pending approval or rejected; promotes per policy (idempotent per run)",
         )
+        register.add_retry(
+            errors=["States.TaskFailed"], interval=Duration.seconds(1), max_attempts=REGISTER_RETRIES, backoff_rate=2
+        )
+        guarded(register)
         notify = tasks.SnsPublish(
             self,
             "Notify outcome",

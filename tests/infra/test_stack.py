@@ -183,3 +183,47 @@ def test_alarm_email_from_context_subscribes_to_the_topic(tmp_path: Any) -> None
 def test_malformed_settings_are_refused_naming_the_field(context: dict[str, Any], field: str) -> None:
     with pytest.raises(SettingsError, match=field.replace(".", r"\.")):
         load_settings(context)
+
+
+def _training_states(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every state of the training state machine, by name (Map item processors included)."""
+    import json
+
+    from tests.infra import template_queries as tq
+
+    _, machine = tq.one(template, "AWS::StepFunctions::StateMachine", "Training")
+    states: dict[str, dict[str, Any]] = {}
+
+    def collect(graph: dict[str, Any]) -> None:
+        for name, state in graph["States"].items():
+            states[name] = state
+            for nested in ("ItemProcessor", "Iterator"):
+                if nested in state:
+                    collect(state[nested])
+
+    collect(json.loads(tq.render(machine["Properties"]["DefinitionString"])))
+    return states
+
+
+def test_the_register_step_retries_a_crash_since_it_is_idempotent_per_run(platform_template: dict[str, Any]) -> None:
+    from infra.constructs.training import REGISTER_RETRIES
+
+    register = _training_states(platform_template)["Register"]
+    crash_retry = [r for r in register["Retry"] if r["ErrorEquals"] == ["States.TaskFailed"]]
+    assert crash_retry == [
+        {"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": REGISTER_RETRIES, "BackoffRate": 2}
+    ]
+    assert REGISTER_RETRIES >= 1
+    # After its retries the step still takes the failure path that records the run and tells people.
+    assert [c["Next"] for c in register["Catch"]] == ["Record failure"]
+
+
+def test_a_timed_out_candidate_is_retried_once_then_reported_not_failing_the_run(
+    platform_template: dict[str, Any],
+) -> None:
+    fit = _training_states(platform_template)["Fit candidate"]
+    timeout_retry = [r for r in fit["Retry"] if "Sandbox.Timedout" in r["ErrorEquals"]]
+    assert [(sorted(r["ErrorEquals"]), r["MaxAttempts"]) for r in timeout_retry] == [
+        (["Sandbox.Timedout", "States.Timeout"], 1)
+    ]
+    assert [(c["ErrorEquals"], c["Next"]) for c in fit["Catch"]] == [(["States.ALL"], "Candidate failed")]

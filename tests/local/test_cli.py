@@ -188,3 +188,27 @@ def test_bench_runs_here_and_names_make_bench_for_missing_baselines(
         assert main(["bench", "ingestion", "--quick", "--out", str(tmp_path)]) == EXIT_ERROR
         assert "make bench" in capsys.readouterr().err
     assert main(["bench", "no-such-benchmark"]) == EXIT_ERROR
+
+
+def test_a_retried_rollback_is_refused_not_applied_twice(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--expected-version` makes promote and rollback safe to retry from scripts (after the report test:
+    this one trains a second version)."""
+    target = ["--outputs", str(trained)]
+    code, outcome = _run(capsys, "train", "--dataset", "breast-cancer", "--reason", "second version", *target)
+    assert code == EXIT_OK and outcome["promoted"], outcome
+    second = outcome["version"]
+    reason = ["--reason", "the new version misbehaves"]
+    code, rolled = _run(capsys, "rollback", "breast-cancer", "--expected-version", str(second), *reason, *target)
+    assert code == EXIT_OK and rolled["alias"]["version"] == second - 1
+    # The same command again (a script's retry): refused with what the champion holds now, not a second rollback.
+    assert main(["rollback", "breast-cancer", "--expected-version", str(second), *reason, *target]) == EXIT_REJECTED
+    assert f"is version {second - 1}, not {second}" in capsys.readouterr().err
+    promote = ["promote", "breast-cancer", str(second), "--expected-version", str(second - 1), *reason, *target]
+    assert _run(capsys, *promote)[0] == EXIT_OK
+    code, again = _run(capsys, *promote)  # repeated: already in place, so the same answer and no new audit event
+    assert code == EXIT_OK and again["alias"]["version"] == second
+    events = _run(capsys, "models", "audit", "breast-cancer", *target)[1]["events"]
+    champion_changes = [e["reason"] for e in events if e["action"] == "set_alias:champion"]
+    # two auto promotions, one rollback, one promotion: the refused retry and the repeat wrote nothing
+    assert len(champion_changes) == 4, champion_changes
+    assert sum(r.startswith("rollback:") for r in champion_changes) == 1

@@ -155,3 +155,88 @@ def test_errors_are_json_with_the_right_status(
     with pytest.raises(ApiError) as invalid:
         call(target, "PUT", f"/v1/models/{MODEL}/aliases/champion", {"version": "two", "reason": "x"})
     assert "version" in invalid.value.message and "reason" in invalid.value.message
+
+
+def _champion_events(target: Any) -> list[dict[str, Any]]:
+    from mlopsctl.api import call
+
+    events = call(target, "GET", f"/v1/models/{MODEL}/audit")["events"]
+    return [e for e in events if e["action"] == "set_alias:champion"]
+
+
+def test_two_racing_conditional_promotions_end_with_one_winner_and_a_409_saying_what_changed(
+    deployment: tuple[Path, dict[str, str]],
+) -> None:
+    """Issue #9: a conditional-write conflict is reported, never lost. Both operators read champion
+    v1 and promote at once, each naming v1 as what they expect to replace."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlopsctl.api import ApiError, call
+    from mlopsctl.target import find_target
+
+    outputs_file, _ = deployment
+    target = find_target(outputs_file, None, None)
+    call(target, "POST", f"/v1/models/{MODEL}/versions/3/approve", {"reason": "risk review ok"})
+    before = _champion_events(target)
+
+    def promote(version: int) -> tuple[int, str]:
+        body = {"version": version, "reason": f"operator {version} promotes", "expected_version": 1}
+        try:
+            return 200, str(call(target, "PUT", f"/v1/models/{MODEL}/aliases/champion", body)["alias"]["version"])
+        except ApiError as error:
+            return error.status, error.message
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = dict(zip((2, 3), pool.map(promote, (2, 3)), strict=True))
+    statuses = sorted(status for status, _ in outcomes.values())
+    assert statuses == [200, 409], outcomes
+    winner = next(v for v, (status, _) in outcomes.items() if status == 200)
+    [(_, message)] = [o for o in outcomes.values() if o[0] == 409]
+    assert f"champion of {MODEL} is version {winner}, not 1" in message
+    champion = call(target, "GET", f"/v1/models/{MODEL}")["model"]["aliases"]["champion"]
+    assert (champion["version"], champion["previous_version"]) == (winner, 1)
+    events = _champion_events(target)
+    assert len(events) == len(before) + 1, "exactly one promotion recorded"
+    assert events[-1]["after"] == {"version": winner}
+
+
+def test_a_repeated_promotion_and_a_retried_rollback_change_the_registry_once(
+    deployment: tuple[Path, dict[str, str]],
+) -> None:
+    """The caller crashed after its write went through and sends the same request again: a repeated
+    PUT of the alias is a no-op; a rollback that names the version it rolls back from is refused
+    (409 naming the current version) instead of rolling back a second time."""
+    from mlopsctl.api import ApiError, call
+    from mlopsctl.target import find_target
+
+    outputs_file, _ = deployment
+    target = find_target(outputs_file, None, None)
+    before = _champion_events(target)
+    body = {"version": 2, "reason": "better on holdout"}
+    first = call(target, "PUT", f"/v1/models/{MODEL}/aliases/champion", body)["alias"]
+    again = call(target, "PUT", f"/v1/models/{MODEL}/aliases/champion", body)["alias"]
+    keep = ("version", "previous_version", "history", "reason")
+    assert (
+        {k: again[k] for k in keep}
+        == {k: first[k] for k in keep}
+        == {
+            "version": 2,
+            "previous_version": 1,
+            "history": [1],
+            "reason": "better on holdout",
+        }
+    )
+    assert len(_champion_events(target)) == len(before) + 1
+
+    rollback = {"reason": "v2 misbehaves in production", "expected_version": 2}
+    assert call(target, "POST", f"/v1/models/{MODEL}/rollback", rollback)["alias"]["version"] == 1
+    with pytest.raises(ApiError) as retried:
+        call(target, "POST", f"/v1/models/{MODEL}/rollback", rollback)
+    assert (retried.value.status, retried.value.code) == (409, "conflict")
+    assert f"champion of {MODEL} is version 1, not 2" in retried.value.message
+    champion = call(target, "GET", f"/v1/models/{MODEL}")["model"]["aliases"]["champion"]
+    assert champion["version"] == 1
+    assert [e["after"] for e in _champion_events(target)[len(before) :]] == [{"version": 2}, {"version": 1}]
+    with pytest.raises(ApiError) as invalid:
+        call(target, "POST", f"/v1/models/{MODEL}/rollback", {"reason": "bad", "expected_version": 0})
+    assert invalid.value.status == 400 and "expected_version" in invalid.value.message

@@ -205,3 +205,133 @@ def test_an_invalid_rollout_is_refused_naming_the_field(
     with pytest.raises(RegistryError, match=message) as caught:
         registry.set_alias("m", alias, 1, reason="x", actor="t", at=AT, rollout=rollout)
     assert caught.value.code == "invalid"
+
+
+def test_a_promotion_repeated_after_a_crash_after_its_write_changes_nothing_more(registry: ModelRegistry) -> None:
+    """The caller crashed (or lost the answer) after the write and sends the same request again."""
+    for run in ("r1", "r2"):
+        _register(registry, run)
+    registry.set_alias("m", "champion", 1, reason="first", actor="t", at=AT)
+    first = registry.set_alias("m", "champion", 2, reason="better", actor="t", at=AT, expected_version=1)
+    again = registry.set_alias("m", "champion", 2, reason="better", actor="t", at=AT, expected_version=1)
+    assert again == registry.get_alias("m", "champion")
+    assert {k: again[k] for k in ("version", "previous_version", "history")} == {
+        "version": 2,
+        "previous_version": 1,
+        "history": [1],
+    }
+    assert {k: first[k] for k in ("version", "previous_version", "history")} == {
+        "version": 2,
+        "previous_version": 1,
+        "history": [1],
+    }
+    promotions = [e["after"] for e in registry.audit("m") if e["action"] == "set_alias:champion"]
+    assert promotions == [{"version": 1}, {"version": 2}], "one audit event per change, none for the repeat"
+
+
+def test_a_retried_rollback_naming_the_version_it_rolls_back_from_is_reported_not_applied_twice(
+    registry: ModelRegistry,
+) -> None:
+    for run in ("r1", "r2", "r3"):
+        _register(registry, run)
+    for version in (1, 2, 3):
+        registry.set_alias("m", "champion", version, reason="newer", actor="t", at=AT)
+    rolled = registry.rollback("m", reason="v3 misbehaves", actor="carol", at=AT, expected_version=3)
+    assert rolled["version"] == 2
+    with pytest.raises(RegistryError) as retried:
+        registry.rollback("m", reason="v3 misbehaves", actor="carol", at=AT, expected_version=3)
+    assert retried.value.code == "conflict"
+    assert "champion of m is version 2, not 3" in retried.value.message
+    champion = registry.get_alias("m", "champion")
+    assert champion is not None and champion["version"] == 2, "not rolled back a second time, to v1"
+    rollbacks = [e for e in registry.audit("m") if e["reason"].startswith("rollback:")]
+    assert len(rollbacks) == 1
+    # Without expected_version a rollback steps back again, as before.
+    assert registry.rollback("m", reason="v2 too", actor="carol", at=AT)["version"] == 1
+
+
+def test_a_promotion_that_loses_a_race_says_what_the_alias_holds_now(
+    registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other promotion's write lands between this one's read and its transaction."""
+    for run in ("r1", "r2", "r3"):
+        _register(registry, run)
+    registry.set_alias("m", "champion", 1, reason="first", actor="t", at=AT)
+    real_get_alias = ModelRegistry.get_alias
+    raced = [False]
+
+    def read_then_lose_the_race(self: ModelRegistry, name: str, alias: str) -> dict[str, Any] | None:
+        seen = real_get_alias(self, name, alias)
+        if not raced[0]:
+            raced[0] = True
+            real_set_alias(self, "m", "champion", 3, reason="the other operator", actor="bob", at=AT)
+        return seen
+
+    real_set_alias = ModelRegistry.set_alias
+    monkeypatch.setattr(ModelRegistry, "get_alias", read_then_lose_the_race)
+    with pytest.raises(RegistryError) as lost:
+        registry.set_alias("m", "champion", 2, reason="mine", actor="alice", at=AT)
+    monkeypatch.undo()
+    assert lost.value.code == "conflict"
+    assert "changed while promoting version 2: it now holds version 3 (it was version 1" in lost.value.message
+    champion = registry.get_alias("m", "champion")
+    assert champion is not None and champion["version"] == 3
+    assert [e["actor"] for e in registry.audit("m") if e["action"] == "set_alias:champion"] == ["t", "bob"]
+
+
+def test_running_out_of_allocation_attempts_is_reported_and_loses_nothing(
+    registry: ModelRegistry, registry_table: Any
+) -> None:
+    """Every attempt finds its number taken (a stale counter read each time): the registration is
+    refused as a conflict after MAX_ALLOCATION_ATTEMPTS, the run stays unregistered, and a retry
+    registers it."""
+    from mlops.registry_table import MAX_ALLOCATION_ATTEMPTS
+
+    _register(registry, "r1")
+    _run(registry, "r2")
+    reads: list[int] = []
+
+    class StaleCounter:
+        """The table, except that the model's version counter always reads as 0."""
+
+        def __getattr__(self, attribute: str) -> Any:
+            return getattr(registry_table, attribute)
+
+        def get_item(self, **kwargs: Any) -> dict[str, Any]:
+            response = dict(registry_table.get_item(**kwargs))
+            if kwargs["Key"] == {"pk": "MODEL#m", "sk": "META"} and "Item" in response:
+                reads.append(1)
+                response["Item"] = {**response["Item"], "latest_version": 0}
+            return response
+
+    with pytest.raises(RegistryError) as exhausted:
+        ModelRegistry(StaleCounter()).register_version("m", {"status": "registered"}, run_id="r2", at=AT)
+    assert exhausted.value.code == "conflict"
+    assert f"after {MAX_ALLOCATION_ATTEMPTS} tries" in exhausted.value.message
+    assert len(reads) == MAX_ALLOCATION_ATTEMPTS
+    run = registry.get_run("r2")
+    assert run is not None and "registered_version" not in run
+    assert [e["action"] for e in registry.audit("m")] == ["register"], "no half-registered version"
+    assert registry.register_version("m", {"status": "registered"}, run_id="r2", at=AT) == 2
+    assert [int(v["version"]) for v in registry.list_versions("m")[0]] == [2, 1]
+
+
+def test_concurrent_registrations_lose_nothing(registry: ModelRegistry) -> None:
+    """Each racing run ends with its own version, recorded on the run and once in the audit trail."""
+    runs = [f"c{i}" for i in range(8)]
+    for run in runs:
+        _run(registry, run)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        numbers = dict(
+            zip(
+                runs,
+                pool.map(lambda run: registry.register_version("m", {"status": "registered"}, run_id=run, at=AT), runs),
+                strict=True,
+            )
+        )
+    for run, number in numbers.items():
+        assert registry.get_run(run)["registered_version"] == number  # type: ignore[index]
+        assert registry.get_version("m", number)["run_id"] == run  # type: ignore[index]
+    registered = [e["after"] for e in registry.audit("m") if e["action"] == "register"]
+    assert sorted((a["run_id"], int(a["version"])) for a in registered) == sorted(numbers.items())
+    assert registry.get_model("m")["latest_version"] == len(runs)
