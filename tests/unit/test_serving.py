@@ -248,6 +248,21 @@ def test_a_corrupted_artifact_keeps_the_last_good_version_answering_and_reports_
     assert len(failures) == 1
 
 
+def test_a_missing_artifact_keeps_the_last_good_version_answering_and_reports_it() -> None:
+    registry, artifacts = _two_versions()
+    failures: list[LoadFailure] = []
+    clock = Clock()
+    models = _store(registry, clock, artifacts, failures)
+    registry.point("champion", 1)
+    assert models.rollout("breast-cancer").champion.version == 1
+    artifacts.pop(registry.versions[("breast-cancer", 2)]["artifacts"]["model.onnx"]["key"])  # deleted from S3
+    registry.point("champion", 2)
+    clock.now = 31.0
+    assert models.rollout("breast-cancer").champion.version == 1
+    assert [(f.version, f.serving_version) for f in failures] == [(2, 1)]
+    assert "cannot read its artifacts" in failures[0].reason
+
+
 def test_a_missing_artifact_with_nothing_to_fall_back_on_fails_loudly() -> None:
     registry, artifacts = _two_versions()
     artifacts.pop(registry.versions[("breast-cancer", 2)]["signature_key"])
