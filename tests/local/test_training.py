@@ -5,19 +5,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import onnxruntime as ort
-import pytest
 import yaml
-from sklearn.datasets import load_breast_cancer
 
 from localcloud.cloud import LocalCloud
-from localcloud.deploy import DeployedStack, Synthesized
-from mlops.contracts import draft_contract, render_contract_yaml
+from localcloud.deploy import DeployedStack
 
 DATASET = "breast-cancer"
 Platform = tuple[LocalCloud, DeployedStack]
@@ -39,28 +34,6 @@ def _config(**overrides: Any) -> dict[str, Any]:
     }
     config.update(overrides)
     return config
-
-
-@pytest.fixture
-def platform(platform_synth: Synthesized, tmp_path: Path) -> Iterator[Platform]:
-    with LocalCloud.in_process(inbox_path=tmp_path / "inbox.jsonl") as cloud:
-        stack = cloud.deploy(platform_synth)
-        boto3.client("sns").subscribe(
-            TopicArn=stack.outputs["AlertsTopicArn"], Protocol="email", Endpoint="ml-team@example.com"
-        )
-        frame = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
-        s3 = boto3.client("s3")
-        contract = render_contract_yaml(draft_contract(frame, dataset=DATASET, label="target"))
-        s3.put_object(
-            Bucket=stack.outputs["ArtifactsBucketName"], Key=f"contracts/{DATASET}.yaml", Body=contract.encode()
-        )
-        s3.put_object(
-            Bucket=stack.outputs["RawBucketName"],
-            Key=f"raw/{DATASET}/patients.csv",
-            Body=frame.to_csv(index=False).encode(),
-        )
-        cloud.settle()
-        yield cloud, stack
 
 
 def _train(stack: DeployedStack, config: dict[str, Any], name: str) -> dict[str, Any]:
@@ -89,8 +62,8 @@ def _item(stack: DeployedStack, pk: str, sk: str) -> dict[str, Any] | None:
     return dict(item) if item else None
 
 
-def test_a_run_registers_a_gated_onnx_model_and_promotes_it(platform: Platform) -> None:
-    cloud, stack = platform
+def test_a_run_registers_a_gated_onnx_model_and_promotes_it(breast_cancer_platform: Platform) -> None:
+    cloud, stack = breast_cancer_platform
     execution = _train(stack, _config(), "first-run")
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
     version = _item(stack, f"MODEL#{DATASET}", "VERSION#000000001")
@@ -116,8 +89,8 @@ def test_a_run_registers_a_gated_onnx_model_and_promotes_it(platform: Platform) 
     assert any("registered and promoted" in m.body for m in cloud.inbox.messages())
 
 
-def test_a_failing_gate_records_a_rejection_and_leaves_the_champion(platform: Platform) -> None:
-    cloud, stack = platform
+def test_a_failing_gate_records_a_rejection_and_leaves_the_champion(breast_cancer_platform: Platform) -> None:
+    cloud, stack = breast_cancer_platform
     assert _train(stack, _config(), "champion-run")["status"] == "SUCCEEDED"
     strict = _config(quality_gates={"absolute": {"roc_auc": {"min": 0.99999}}})
     execution = _train(stack, strict, "strict-run")
@@ -130,8 +103,8 @@ def test_a_failing_gate_records_a_rejection_and_leaves_the_champion(platform: Pl
     assert any("REJECTED" in m.body for m in cloud.inbox.messages())
 
 
-def test_a_parity_failure_takes_the_fail_path_naming_the_worst_rows(platform: Platform) -> None:
-    cloud, stack = platform
+def test_a_parity_failure_takes_the_fail_path_naming_the_worst_rows(breast_cancer_platform: Platform) -> None:
+    cloud, stack = breast_cancer_platform
     config = _config(
         parity={"max_abs_probability_diff": 0.0, "min_label_agreement": 1.0},
         candidates=[{"name": "forest", "estimator": "random_forest", "params": {"n_estimators": 30, "max_depth": 6}}],
@@ -145,8 +118,8 @@ def test_a_parity_failure_takes_the_fail_path_naming_the_worst_rows(platform: Pl
     assert any("parity-run" in m.body for m in cloud.inbox.messages())
 
 
-def test_a_failing_candidate_does_not_sink_the_run(platform: Platform) -> None:
-    _, stack = platform
+def test_a_failing_candidate_does_not_sink_the_run(breast_cancer_platform: Platform) -> None:
+    _, stack = breast_cancer_platform
     config = _config(
         candidates=[
             {"name": "broken", "estimator": "random_forest", "params": {"n_estimators": -3}},

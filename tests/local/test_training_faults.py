@@ -8,16 +8,14 @@ a handler calls, as tests/local/test_ingestion.py does for ingestion."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
 
 from localcloud.cloud import LocalCloud
-from localcloud.deploy import DeployedStack, Synthesized
-from mlops.contracts import draft_contract, render_contract_yaml
+from localcloud.deploy import DeployedStack
 from mlops.registry_table import ModelRegistry
 from tests.local.test_training import DATASET, Platform, _config, _item, _train
 
@@ -26,32 +24,6 @@ FIT_TIMEOUT_S = 3
 # trees, so the local runtime's timeout interrupts it between two trees).
 SLOW_FOREST = {"name": "huge-forest", "estimator": "random_forest", "params": {"n_estimators": 20000}}
 LOGISTIC = {"name": "logistic", "estimator": "logistic_regression", "params": {"C": 1.0, "max_iter": 500}}
-
-
-@pytest.fixture
-def platform(platform_synth: Synthesized, tmp_path: Path) -> Iterator[Platform]:
-    """As in tests/local/test_training.py: the platform deployed, the team subscribed to its alerts,
-    the breast-cancer set ingested as a dataset version."""
-    from sklearn.datasets import load_breast_cancer
-
-    with LocalCloud.in_process(inbox_path=tmp_path / "inbox.jsonl") as cloud:
-        stack = cloud.deploy(platform_synth)
-        boto3.client("sns").subscribe(
-            TopicArn=stack.outputs["AlertsTopicArn"], Protocol="email", Endpoint="ml-team@example.com"
-        )
-        frame = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
-        s3 = boto3.client("s3")
-        contract = render_contract_yaml(draft_contract(frame, dataset=DATASET, label="target"))
-        s3.put_object(
-            Bucket=stack.outputs["ArtifactsBucketName"], Key=f"contracts/{DATASET}.yaml", Body=contract.encode()
-        )
-        s3.put_object(
-            Bucket=stack.outputs["RawBucketName"],
-            Key=f"raw/{DATASET}/patients.csv",
-            Body=frame.to_csv(index=False).encode(),
-        )
-        cloud.settle()
-        yield cloud, stack
 
 
 def _fit_timeout(stack: DeployedStack, seconds: int) -> str:
@@ -100,8 +72,10 @@ def _mails(cloud: LocalCloud, *, subject: str) -> list[Any]:
     return [m for m in cloud.inbox.messages() if m.to == "ml-team@example.com" and subject in m.subject]
 
 
-def test_a_candidate_that_times_out_is_retried_then_reported_and_the_run_goes_on(platform: Platform) -> None:
-    _, stack = platform
+def test_a_candidate_that_times_out_is_retried_then_reported_and_the_run_goes_on(
+    breast_cancer_platform: Platform,
+) -> None:
+    _, stack = breast_cancer_platform
     fit = _fit_timeout(stack, FIT_TIMEOUT_S)
     execution = _train(stack, _config(candidates=[SLOW_FOREST, LOGISTIC]), "slow-candidate")
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
@@ -120,8 +94,10 @@ def test_a_candidate_that_times_out_is_retried_then_reported_and_the_run_goes_on
     assert version is not None and version["tags"]["selected_candidate"] == "logistic"
 
 
-def test_when_every_candidate_times_out_the_run_fails_saying_why_and_the_team_is_told(platform: Platform) -> None:
-    cloud, stack = platform
+def test_when_every_candidate_times_out_the_run_fails_saying_why_and_the_team_is_told(
+    breast_cancer_platform: Platform,
+) -> None:
+    cloud, stack = breast_cancer_platform
     fit = _fit_timeout(stack, 2)
     other = {**SLOW_FOREST, "name": "huger-forest"}
     execution = _train(stack, _config(candidates=[SLOW_FOREST, other]), "all-slow")
@@ -225,9 +201,9 @@ def _register_attempts(history: list[dict[str, Any]], stack: DeployedStack) -> l
 
 @pytest.mark.parametrize("boundary", list(BOUNDARIES))
 def test_a_crash_between_the_register_writes_is_retried_and_completes_once(
-    platform: Platform, monkeypatch: pytest.MonkeyPatch, boundary: str
+    breast_cancer_platform: Platform, monkeypatch: pytest.MonkeyPatch, boundary: str
 ) -> None:
-    cloud, stack = platform
+    cloud, stack = breast_cancer_platform
     method, after_write, when = BOUNDARIES[boundary]
     visible: list[list[str]] = []
     crashes = _crash(
@@ -261,11 +237,11 @@ def test_a_crash_between_the_register_writes_is_retried_and_completes_once(
     ],
 )
 def test_a_register_step_that_crashes_every_time_fails_the_run_leaving_the_champion_alone(
-    platform: Platform, monkeypatch: pytest.MonkeyPatch, boundary: str
+    breast_cancer_platform: Platform, monkeypatch: pytest.MonkeyPatch, boundary: str
 ) -> None:
     """The run is recorded failed and the champion stays the earlier model: the champion moves last,
     so no failed run's model is ever serving."""
-    cloud, stack = platform
+    cloud, stack = breast_cancer_platform
     method, after_write, when = BOUNDARIES[boundary]
     assert _train(stack, _config(), "champion-run")["status"] == "SUCCEEDED"
     crashes = _crash(monkeypatch, method, after_write=after_write, times=100, when=when)
