@@ -466,11 +466,46 @@ class ModelRegistry:
                             ),
                         }
                     },
+                    *self._finished_rollout(name, alias, version, actor=actor, at=at),
                 ]
             )
         except self._client.exceptions.TransactionCanceledException as error:
             raise RegistryError("conflict", self._promotion_conflict(name, alias, version, before, error)) from None
         return item
+
+    def _finished_rollout(self, name: str, alias: str, version: int, *, actor: str, at: str) -> list[dict[str, Any]]:
+        """Promoting the challenger's version to champion ends its canary or shadow: the challenger
+        alias goes in the same transaction, or it would keep answering its share after a later
+        rollback of the champion."""
+        if alias != CHAMPION:
+            return []
+        challenger = self.get_alias(name, CHALLENGER)
+        if challenger is None or int(challenger["version"]) != version:
+            return []
+        return [
+            {
+                "Delete": {
+                    "TableName": self.table.name,
+                    "Key": {"pk": model_pk(name), "sk": f"ALIAS#{CHALLENGER}"},
+                    "ConditionExpression": "version = :v",
+                    "ExpressionAttributeValues": {":v": version},
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self.table.name,
+                    "Item": _audit_item(
+                        name,
+                        at,
+                        f"remove_alias:{CHALLENGER}",
+                        actor,
+                        f"version {version} became champion: its rollout is over",
+                        _alias_state(version, challenger.get("rollout")),
+                        None,
+                    ),
+                }
+            },
+        ]
 
     def _promotion_conflict(self, name: str, alias: str, version: int, before: int | None, error: Exception) -> str:
         """What changed under a promotion whose transaction was cancelled: the version's status (the

@@ -188,6 +188,27 @@ def test_a_challenger_carries_its_rollout_and_serving_reads_every_alias_in_one_q
     assert actions.count("set_alias:challenger") == 3
 
 
+def test_promoting_the_challengers_version_ends_its_rollout_so_a_rollback_leaves_no_canary(
+    registry: ModelRegistry,
+) -> None:
+    for run in ("r1", "r2", "r3"):
+        _register(registry, run)
+    registry.set_alias("m", "champion", 1, reason="first", actor="t", at=AT)
+    registry.set_alias(
+        "m", "challenger", 2, reason="canary", actor="t", at=AT, rollout={"mode": "canary", "weight": 0.1}
+    )
+    registry.set_alias("m", "champion", 2, reason="canary was fine", actor="t", at=AT)
+    assert {name: int(a["version"]) for name, a in registry.aliases("m").items()} == {"champion": 2}
+    registry.rollback("m", reason="worse on Monday", actor="t", at=AT)
+    assert {name: int(a["version"]) for name, a in registry.aliases("m").items()} == {"champion": 1}
+    [ended] = [e for e in registry.audit("m") if e["action"] == "remove_alias:challenger"]
+    assert int(ended["before"]["version"]) == 2 and "became champion" in ended["reason"]
+    # A challenger on another version is a different rollout: promoting some other version keeps it.
+    registry.set_alias("m", "challenger", 3, reason="next canary", actor="t", at=AT, rollout={"mode": "shadow"})
+    registry.set_alias("m", "champion", 2, reason="again", actor="t", at=AT)
+    assert int(registry.aliases("m")["challenger"]["version"]) == 3
+
+
 @pytest.mark.parametrize(
     ("alias", "rollout", "message"),
     [
