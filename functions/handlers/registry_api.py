@@ -228,6 +228,7 @@ def drift(name: Annotated[str, Path(pattern=NAME)], limit: Annotated[int, Query(
 
 @app.get("/v1/models/<name>/audit")
 def audit(name: Annotated[str, Path(pattern=NAME)], limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+    """The model's audit trail, newest first: who changed what, when and why."""
     _registry.get_model(name)
     return {"events": plain(_registry.audit(name, limit=limit))}
 

@@ -147,6 +147,7 @@ class ModelLifecycle:
                 )
             ),
             audit=tuple(
+                # newest first, as the API answers; events of the same second keep its order
                 sorted((_audit(e) for e in audit), key=lambda event: event.at, reverse=True)[:MAX_AUDIT_EVENTS]
             ),
             source=source,

@@ -785,8 +785,11 @@ class ModelRegistry:
         return [dict(i) for i in response.get("Items", [])]
 
     def audit(self, name: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The `limit` most recent events, newest first: what someone asking "who changed what" wants
+        first, and a long history must not hide its latest changes behind its oldest."""
         response = self.table.query(
             KeyConditionExpression=Key("pk").eq(model_pk(name)) & Key("sk").begins_with("AUDIT#"),
             Limit=limit,
+            ScanIndexForward=False,
         )
         return [dict(i) for i in response.get("Items", [])]

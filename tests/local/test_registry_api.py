@@ -120,7 +120,7 @@ def test_list_inspect_promote_rollback_approve_and_audit(
     assert code == EXIT_REJECTED and "champion" in error
 
     code, audit = _cli(capsys, outputs_file, "models", "audit", MODEL)
-    steps = [(e["action"], e.get("after")) for e in audit["events"]]
+    steps = [(e["action"], e.get("after")) for e in reversed(audit["events"])]  # the API answers newest first
     assert steps[-5:] == [
         ("set_alias:champion", {"version": 1}),  # the seed
         ("set_alias:champion", {"version": 2}),
@@ -129,7 +129,7 @@ def test_list_inspect_promote_rollback_approve_and_audit(
         ("set_alias:champion", {"version": 3}),
     ]
     assert all(e["actor"] and e["reason"] for e in audit["events"])
-    rollback = audit["events"][-3]
+    rollback = audit["events"][2]
     assert rollback["reason"] == "rollback: v2 misbehaves in production"
 
 
@@ -161,7 +161,7 @@ def _champion_events(target: Any) -> list[dict[str, Any]]:
     from mlopsctl.api import call
 
     events = call(target, "GET", f"/v1/models/{MODEL}/audit")["events"]
-    return [e for e in events if e["action"] == "set_alias:champion"]
+    return [e for e in reversed(events) if e["action"] == "set_alias:champion"]  # oldest first
 
 
 def test_two_racing_conditional_promotions_end_with_one_winner_and_a_409_saying_what_changed(

@@ -113,7 +113,7 @@ def test_rollback_puts_the_champion_back_in_one_call(registry: ModelRegistry) ->
     assert champion is not None and (champion["version"], champion["previous_version"]) == (1, 2)
     with pytest.raises(RegistryError, match="replaced no earlier version"):  # not back to v2
         registry.rollback("m", reason="again", actor="carol", at=AT)
-    last = registry.audit("m")[-1]
+    last = registry.audit("m")[0]  # newest first
     assert (last["actor"], last["reason"], last["after"]) == ("carol", "rollback: v2 misbehaves", {"version": 1})
     with pytest.raises(RegistryError) as unknown:
         registry.rollback("nope", reason="x", actor="t", at=AT)
@@ -247,7 +247,9 @@ def test_a_promotion_repeated_after_a_crash_after_its_write_changes_nothing_more
         "history": [1],
     }
     promotions = [e["after"] for e in registry.audit("m") if e["action"] == "set_alias:champion"]
-    assert promotions == [{"version": 1}, {"version": 2}], "one audit event per change, none for the repeat"
+    assert promotions == [{"version": 2}, {"version": 1}], (
+        "one audit event per change (newest first), none for the repeat"
+    )
 
 
 def test_a_retried_rollback_naming_the_version_it_rolls_back_from_is_reported_not_applied_twice(
@@ -297,7 +299,10 @@ def test_a_promotion_that_loses_a_race_says_what_the_alias_holds_now(
     assert "changed while promoting version 2: it now holds version 3 (it was version 1" in lost.value.message
     champion = registry.get_alias("m", "champion")
     assert champion is not None and champion["version"] == 3
-    assert [e["actor"] for e in registry.audit("m") if e["action"] == "set_alias:champion"] == ["t", "bob"]
+    assert [e["actor"] for e in registry.audit("m") if e["action"] == "set_alias:champion"] == [
+        "bob",
+        "t",
+    ]  # newest first
 
 
 def test_running_out_of_allocation_attempts_is_reported_and_loses_nothing(
@@ -356,3 +361,14 @@ def test_concurrent_registrations_lose_nothing(registry: ModelRegistry) -> None:
     registered = [e["after"] for e in registry.audit("m") if e["action"] == "register"]
     assert sorted((a["run_id"], int(a["version"])) for a in registered) == sorted(numbers.items())
     assert registry.get_model("m")["latest_version"] == len(runs)
+
+
+def test_the_audit_trail_lists_the_latest_changes_first_however_long_it_is(registry: ModelRegistry) -> None:
+    _register(registry, "r1")
+    _register(registry, "r2")
+    for i in range(6):
+        registry.set_alias(
+            "m", "champion", 1 + i % 2, reason=f"change {i}", actor="t", at=f"2026-11-23T12:00:0{i}+00:00"
+        )
+    latest = registry.audit("m", limit=3)
+    assert [e["reason"] for e in latest] == ["change 5", "change 4", "change 3"]
