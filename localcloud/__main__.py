@@ -91,27 +91,36 @@ def _up(args: argparse.Namespace, document_out: TextIO | None) -> int:
             gateway = cloud.serve_api(api_id, port=args.api_port, access_log=args.state_dir / "api-access.log")
         api_url = gateway.url(_stage(stack.outputs.get("ApiUrl", ""))) + "/" if gateway else None
         outputs = cloud.outputs_file(args.state_dir / "outputs.json", api_url=api_url)
+        local_outputs = cloud.local_outputs(stack, api_url=api_url)  # the values in the outputs file
         if args.email and "AlertsTopicArn" in stack.outputs:
             cloud.session.client("sns").subscribe(
                 TopicArn=stack.outputs["AlertsTopicArn"], Protocol="email", Endpoint=args.email
             )
+        # CloudWatch's first evaluation moves every alarm from INSUFFICIENT_DATA to OK, mailing each
+        # OK action: done quietly (the mails still reach the inbox file) so the banner below stays on
+        # screen; the console echoes the transitions after it.
+        cloud.inbox.echo = False
+        try:
+            cloud.evaluate_alarms()
+        finally:
+            cloud.inbox.echo = True
         cloud.scheduler.start()
-        cloud.alarm_evaluator.start(interval_seconds=args.alarm_interval)
+        cloud.alarm_evaluator.start(interval_seconds=args.alarm_interval, initial_delay=True)
         endpoint = cloud.session.endpoint_url
         if document_out is not None:
             document = {
                 "endpoint_url": endpoint,
                 "api_url": api_url,
                 "stack": stack.stack_name,
-                "outputs": stack.outputs,
+                "outputs": local_outputs,
                 "outputs_file": str(outputs),
                 "inbox": str(args.state_dir / "inbox.jsonl"),
                 "warnings": list(stack.warnings),
             }
             print(json.dumps(document, indent=2), file=document_out, flush=True)
         say(f"\nlocal cloud up: stack {stack.stack_name} deployed into moto at {endpoint}")
-        for key, value in sorted(stack.outputs.items()):
-            say(f"  {key:<26} {api_url if key == 'ApiUrl' and api_url else value}")
+        for key, value in sorted(local_outputs.items()):
+            say(f"  {key:<26} {value}")
         say(f"\n  outputs file      {outputs}  (the shape of cdk deploy --outputs-file)")
         say(f"  email inbox       {args.state_dir / 'inbox.jsonl'}")
         say(f"  schedule clock    {args.speed:g}x real time; alarms evaluated every {args.alarm_interval:g} s")

@@ -653,9 +653,14 @@ class AlarmEvaluator:
 
     # -- evaluation ------------------------------------------------------------------------
 
-    def evaluate(self, now: datetime | None = None) -> list[AlarmTransition]:
-        """Evaluate every metric alarm at `now` (default: the real time); return the changes."""
+    def evaluate(self, now: datetime | None = None, *, changed_at: datetime | None = None) -> list[AlarmTransition]:
+        """Evaluate every metric alarm at `now` (default: the real time); return the changes.
+
+        `now` decides which periods are complete; `changed_at` (default `now`) is when a change
+        happens: the StateChangeTime of the notification, the history item and the event. They
+        differ when a caller looks a minute ahead to close the current period."""
         now = _utc(now or datetime.now(UTC))
+        stamp = _utc(changed_at) if changed_at is not None else now
         transitions: list[AlarmTransition] = []
         with self._lock:
             for alarm in list(self.backend.alarms.values()):
@@ -663,7 +668,7 @@ class AlarmEvaluator:
                     self._warn_once(alarm.name, "composite alarms are not evaluated locally")
                     continue
                 try:
-                    transition = self._evaluate(alarm, now)
+                    transition = self._evaluate(alarm, now, stamp)
                 except AlarmExpressionError as exc:
                     self._warn_once(alarm.name, str(exc))
                     continue
@@ -674,17 +679,20 @@ class AlarmEvaluator:
                     transitions.append(transition)
         return transitions
 
-    def evaluate_alarm(self, name: str, now: datetime | None = None) -> AlarmTransition | None:
+    def evaluate_alarm(
+        self, name: str, now: datetime | None = None, *, changed_at: datetime | None = None
+    ) -> AlarmTransition | None:
         """Evaluate one alarm by name."""
+        moment = _utc(now or datetime.now(UTC))
         with self._lock:
-            return self._evaluate(self.backend.alarms[name], _utc(now or datetime.now(UTC)))
+            return self._evaluate(self.backend.alarms[name], moment, _utc(changed_at) if changed_at else moment)
 
     def _warn_once(self, alarm_name: str, message: str) -> None:
         if (alarm_name, message) not in self._warned:
             self._warned.add((alarm_name, message))
             log.warning("alarm %s: %s", alarm_name, message)
 
-    def _evaluate(self, alarm: Alarm, now: datetime) -> AlarmTransition | None:
+    def _evaluate(self, alarm: Alarm, now: datetime, changed_at: datetime) -> AlarmTransition | None:
         if alarm.state_value == "OK" and alarm.state_reason == INITIAL_REASON and not alarm.history:
             alarm.state_value = "INSUFFICIENT_DATA"  # AWS's initial state; moto starts at OK
         if alarm.comparison_operator not in _COMPARISONS:
@@ -711,6 +719,7 @@ class AlarmEvaluator:
         return self._transition(
             alarm,
             now=now,
+            changed_at=changed_at,
             old_state=old_state,
             new_state=new_state,
             decision=decision,
@@ -923,6 +932,7 @@ class AlarmEvaluator:
         alarm: Alarm,
         *,
         now: datetime,
+        changed_at: datetime,
         old_state: str,
         new_state: str,
         decision: Decision,
@@ -934,14 +944,14 @@ class AlarmEvaluator:
         )
         reason_data = self._reason_data(alarm, now, decision, points)
         self.backend.set_alarm_state(alarm.name, reason, json.dumps(reason_data), new_state)
-        alarm.state_updated_timestamp = now.replace(tzinfo=None)  # moto keeps naive UTC times
-        message = self._message(alarm, now, old_state, new_state, reason)
+        alarm.state_updated_timestamp = changed_at.replace(tzinfo=None)  # moto keeps naive UTC times
+        message = self._message(alarm, changed_at, old_state, new_state, reason)
         subject = f'{new_state}: "{alarm.name}" in {region_name(self.region)}'[:100]
-        notified, failed = self._run_actions(alarm, new_state, now, message, subject)
+        notified, failed = self._run_actions(alarm, new_state, changed_at, message, subject)
         log.info("alarm %s: %s -> %s (%s)", alarm.name, old_state, new_state, reason)
         if self.emit_events:
             self._emit_event(
-                alarm, now=now, old_state=old_state, new_state=new_state, reason=reason, reason_data=reason_data
+                alarm, now=changed_at, old_state=old_state, new_state=new_state, reason=reason, reason_data=reason_data
             )
         return AlarmTransition(
             alarm.name,
@@ -950,7 +960,7 @@ class AlarmEvaluator:
             new_state,
             reason,
             reason_data,
-            now,
+            changed_at,
             message,
             subject,
             tuple(notified),
@@ -1059,14 +1069,23 @@ class AlarmEvaluator:
 
     # -- background thread -----------------------------------------------------------------
 
-    def start(self, interval_seconds: float = 60.0, clock: Callable[[], datetime] | None = None) -> Self:
+    def start(
+        self,
+        interval_seconds: float = 60.0,
+        clock: Callable[[], datetime] | None = None,
+        *,
+        initial_delay: bool = False,
+    ) -> Self:
         """Evaluate every `interval_seconds` of real time on a daemon thread, at `clock()`
-        (default: the real UTC time — the time stamped on metrics the functions emit)."""
+        (default: the real UTC time — the time stamped on metrics the functions emit). With
+        `initial_delay`, the first evaluation waits one interval (the caller has just evaluated)."""
         if self._thread is not None and self._thread.is_alive():
             return self
         self._stop.clear()
 
         def loop() -> None:
+            if initial_delay:
+                self._stop.wait(interval_seconds)
             while not self._stop.is_set():
                 try:
                     self.evaluate(clock() if clock else None)

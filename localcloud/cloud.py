@@ -186,27 +186,34 @@ class LocalCloud:
         return firing
 
     def evaluate_alarms(self, now: datetime | None = None) -> list[alarms.AlarmTransition]:
-        """Evaluate every alarm now (as CloudWatch does each period); state changes notify SNS."""
+        """Evaluate every alarm now (as CloudWatch does each period); state changes notify SNS.
+
+        `now` sets the periods evaluated: callers pass a minute ahead to count the current minute
+        as complete. The state changes are stamped with the time they happen, never later."""
         self.settle()
-        moment = now or datetime.now(UTC)
+        real = datetime.now(UTC)
+        moment = now or real
         publish_queue_metrics(self.session.account_id, self.session.region, moment)
-        transitions = self.alarm_evaluator.evaluate(moment)
+        transitions = self.alarm_evaluator.evaluate(moment, changed_at=min(moment, real))
         self.settle()
         return transitions
 
+    def local_outputs(self, stack: DeployedStack, *, api_url: str | None = None) -> dict[str, str]:
+        """A stack's outputs as reached here: the API URLs point at the local gateway (`api_url`)
+        instead of the execute-api host, and LocalCloudEndpoint says where moto listens."""
+        outputs = dict(stack.outputs)
+        if api_url and "ApiUrl" in outputs:
+            deployed_url = outputs["ApiUrl"]
+            outputs["ApiUrl"] = api_url
+            if "PredictUrlTemplate" in outputs:  # <ApiUrl>v1/models/{name}/predict
+                outputs["PredictUrlTemplate"] = outputs["PredictUrlTemplate"].replace(deployed_url, api_url)
+        if self.session.endpoint_url:
+            outputs["LocalCloudEndpoint"] = self.session.endpoint_url
+        return outputs
+
     def outputs_file(self, path: Path, *, api_url: str | None = None) -> Path:
         """Stack outputs in the shape of `cdk deploy --outputs-file` (ApiUrl: the local gateway's URL)."""
-        document = {}
-        for name, stack in self.stacks.items():
-            outputs = dict(stack.outputs)
-            if api_url and "ApiUrl" in outputs:
-                deployed_url = outputs["ApiUrl"]
-                outputs["ApiUrl"] = api_url
-                if "PredictUrlTemplate" in outputs:  # <ApiUrl>v1/models/{name}/predict
-                    outputs["PredictUrlTemplate"] = outputs["PredictUrlTemplate"].replace(deployed_url, api_url)
-            if self.session.endpoint_url:
-                outputs["LocalCloudEndpoint"] = self.session.endpoint_url
-            document[name] = outputs
+        document = {name: self.local_outputs(stack, api_url=api_url) for name, stack in self.stacks.items()}
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(document, indent=2) + "\n")
         return path

@@ -350,8 +350,10 @@ def _drift_stage(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key:
         f"drift check: {result['rows']} rows, drift share {float(result['drift_share']):.2f}, "
         f"dataset drift: {result['dataset_drift']}"
     )
-    print(f"  drifted: {', '.join(result['drifted_features'])}")
     bucket = stack.outputs["ArtifactsBucketName"]
+    report = json.loads(cloud.session.client("s3").get_object(Bucket=bucket, Key=result["report_key"])["Body"].read())
+    print(f"  {_drift_count(report)}")
+    print(f"  drifted features: {', '.join(result['drifted_features'])}")
     print(f"  report: s3://{bucket}/{result['report_page']}")
     transitions = cloud.evaluate_alarms(datetime.now(UTC) + timedelta(minutes=1))
     for transition in transitions:
@@ -364,6 +366,22 @@ def _drift_stage(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key:
         while (execution := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
             time.sleep(0.3)
         print(f"  retraining execution {execution['name']}: {execution['status']}")
+
+
+def _drift_count(report: dict[str, Any]) -> str:
+    """What the drift share counts: the features, and the prediction as one more when configured.
+    The mail's `10 of 31 … drifted` and the retraining line's `dataset drift in 9 features` then agree."""
+    features = len(report["features"])
+    drifted = len(report["drifted_features"])
+    prediction = report.get("prediction")
+    if not (report["config"].get("prediction_drift") and prediction is not None):
+        return f"{drifted} of {features} features drifted"
+    if prediction.get("drifted"):
+        return (
+            f"{drifted + 1} of {features + 1} drifted: {drifted} of the {features} features and the prediction "
+            "(counted as one more feature in the drift share; the retraining reason names the features only)"
+        )
+    return f"{drifted} of {features + 1} drifted: {drifted} of the {features} features (the prediction did not)"
 
 
 def _lifecycle_stage(target: Target) -> Path:

@@ -196,13 +196,44 @@ def train(args: argparse.Namespace) -> int:
         for event in history[seen:]:
             entered = event.get("stateEnteredEventDetails")
             if entered and not args.json:
-                print(f"  {time.strftime('%H:%M:%S')}  {entered['name']}")
+                candidate = _candidate_name(entered.get("input"))
+                print(f"  {time.strftime('%H:%M:%S')}  {entered['name']}" + (f": {candidate}" if candidate else ""))
         seen = len(history)
         execution = sfn.describe_execution(executionArn=execution_arn)
         if execution["status"] != "RUNNING":
             return _training_outcome(args, target, execution, name)
         time.sleep(1.0)
     raise CommandError(f"run {name} still running after {args.timeout:g} s; follow it with the AWS console or CLI")
+
+
+def _candidate_name(state_input: Any) -> str | None:
+    """The candidate a Map iteration works on: its input is {"run": ..., "candidate": {"name": ...}}
+    (or the Lambda payload wrapping it)."""
+    try:
+        document = json.loads(state_input) if isinstance(state_input, str) else state_input
+    except ValueError:
+        return None
+    for holder in (document, document.get("Payload") if isinstance(document, dict) else None):
+        candidate = holder.get("candidate") if isinstance(holder, dict) else None
+        if isinstance(candidate, dict) and isinstance(candidate.get("name"), str):
+            return str(candidate["name"])
+    return None
+
+
+def _quality_gates(target: Target, run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run's gate results (gates.json next to its artifacts); none when it stopped before the gates."""
+    prefix = run.get("prefix")
+    if not prefix:
+        return []
+    try:
+        body = target.client("s3").get_object(Bucket=target.output("ArtifactsBucketName"), Key=f"{prefix}gates.json")
+    except Exception:  # a run that failed before gating has no gates.json
+        return []
+    results = json.loads(body["Body"].read()).get("results", [])
+    return [
+        {"name": g.get("name"), "passed": bool(g.get("passed")), "detail": g.get("message") or g.get("detail")}
+        for g in results
+    ]
 
 
 def _training_outcome(args: argparse.Namespace, target: Target, execution: dict[str, Any], run_id: str) -> int:
@@ -221,6 +252,9 @@ def _training_outcome(args: argparse.Namespace, target: Target, execution: dict[
         registration = output.get("registration", {})
         document.update({"status": registration.get("status"), "promoted": registration.get("promoted")})
         text = registration.get("message", f"run {run_id} succeeded")
+        gates = _quality_gates(target, run)
+        document["quality_gates"] = gates
+        text += "".join(f"\n  {'✓' if g['passed'] else '✗'} {g['detail']}" for g in gates)
     else:
         text = f"run {run_id} {execution['status']}: {run.get('failure_reason') or execution.get('cause', '')}"
     _emit(args, document, text)
@@ -317,21 +351,56 @@ def drift(args: argparse.Namespace) -> int:
         if response.get("FunctionError"):
             raise CommandError(f"the drift check failed: {response['Payload'].read().decode()[:500]}")
     document = call(target, "GET", f"/v1/models/{args.name}/drift", query={"limit": args.limit})
+    bucket = target.output("ArtifactsBucketName")
     lines = []
     for check in document["checks"]:
         share = check.get("drift_share")
         lines.append(
-            f"{check['checked_at'][:19]}  v{check['version']}  {check['status']:<17} rows {check['rows']:>8}  "
+            f"{check['checked_at'][:19]}  v{check['version']}  rows {check['rows']:>8}  "
             f"share {float(share) if share is not None else float('nan'):.2f}  "
-            + (", ".join(check.get("drifted_features", [])[:6]) or "-")
+            + _drift_verdict(check, _drift_report(target, bucket, check.get("report_key")))
         )
         retraining = check.get("retraining") or {}
         if retraining.get("reason"):
             lines.append(f"    retraining: {'started' if retraining.get('started') else 'no'} ({retraining['reason']})")
-        lines.append(f"    report: {check.get('report_page')}")
+        if check.get("report_page"):
+            lines.append(f"    report: s3://{bucket}/{check['report_page']}")
     _emit(args, document, "\n".join(lines) or f"{args.name}: no drift checks yet")
     drifted = bool(document["checks"]) and bool(document["checks"][0].get("dataset_drift"))
     return EXIT_REJECTED if drifted else EXIT_OK
+
+
+def _drift_report(target: Target, bucket: str, key: str | None) -> dict[str, Any] | None:
+    """The check's full report (how many features were compared, the threshold, the prediction)."""
+    if not key:
+        return None
+    try:
+        return dict(json.loads(target.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()))
+    except Exception:  # the line below is still right without it, only less precise
+        return None
+
+
+def _drift_verdict(check: dict[str, Any], report: dict[str, Any] | None) -> str:
+    """`ok (3 of 31 features drifted, below the dataset-drift share 0.5): a, b, c`: the status
+    with the numbers that explain it, so drifted features under an `ok` read as no contradiction."""
+    status = str(check["status"])
+    drifted = list(check.get("drifted_features") or [])
+    if status not in ("ok", "drift"):
+        return status + (f": {', '.join(drifted[:6])}" if drifted else "")
+    if report is None:
+        return f"{status} ({len(drifted)} features drifted)" + (f": {', '.join(drifted[:6])}" if drifted else "")
+    config = report.get("config") or {}
+    prediction = report.get("prediction")
+    counted = bool(config.get("prediction_drift", True)) and prediction is not None
+    if counted and isinstance(prediction, dict) and prediction.get("drifted"):
+        drifted.insert(0, "the prediction")  # first: the list is cut at six
+    compared = len(report.get("features") or []) + int(counted)
+    threshold = config.get("dataset_drift_share", 0.5)
+    side = "at least" if status == "drift" else "below"
+    listed = ", ".join(drifted[:6]) + (f", … ({len(drifted) - 6} more)" if len(drifted) > 6 else "")
+    return f"{status} ({len(drifted)} of {compared} features drifted, {side} the dataset-drift share {threshold:g})" + (
+        f": {listed}" if drifted else ""
+    )
 
 
 def promote(args: argparse.Namespace) -> int:
@@ -480,18 +549,33 @@ def runs(args: argparse.Namespace) -> int:
         if args.dataset and row["dataset"] != args.dataset:
             continue
         rows.append(row)
-    lines = [_run_line(r) for r in rows]
+    lines = [RUNS_HEADER, *(_run_line(r) for r in rows)] if rows else []
     _emit(args, {"runs": rows}, "\n".join(lines) or "no training runs yet")
     return EXIT_OK
+
+
+RUNS_HEADER = f"{'RUN':<44} {'STATUS':<10} {'DATASET':<16} {'STARTED':<19}  {'TOOK':>6}  {'MODEL':<5} REASON"
 
 
 def _run_line(row: dict[str, Any]) -> str:
     duration = "" if row["duration_seconds"] is None else f"{row['duration_seconds']:.0f} s"
     version = f"v{row['version']}" if row["version"] is not None else "-"
+    why = row["reason"] or ""
+    if row["failure_reason"]:
+        why = f"{why}; failed: {row['failure_reason']}" if why else f"failed: {row['failure_reason']}"
     return (
-        f"{row['run_id']:<44} {row['status']:<10} {row['dataset'] or '-':<16} {row['started_at'][:19]}  "
-        f"{duration:>6}  {version:<5} {row['failure_reason'] or ''}"
+        f"{row['run_id']:<44} {row['status']:<10} {row['dataset'] or '-':<16} {row['started_at'][:19]:<19}  "
+        f"{duration:>6}  {version:<5} {why}"
     ).rstrip()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number_text(value: float) -> str:
+    """Metrics come back from DynamoDB as int when whole (Decimal 1 -> 1): both print."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any) -> int:
@@ -508,15 +592,25 @@ def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any)
     document = _run_row(execution, item)
     record = plain(item)
     metric = None
+    selected = record.get("selected") or record.get("selected_candidate")
     if record.get("prefix"):
         from mlopsctl.lifecycle import selection_metric
 
         metric = selection_metric(
             target, {"artifacts": {"evaluation.json": {"key": f"{record['prefix']}evaluation.json"}}}
         )
+        if not selected:  # the evaluate step writes the chosen candidate to selected.json
+            try:
+                body = target.client("s3").get_object(
+                    Bucket=target.output("ArtifactsBucketName"), Key=f"{record['prefix']}selected.json"
+                )["Body"]
+                selected = json.loads(body.read()).get("name")
+            except Exception:  # a run that failed before the evaluate step selected nothing
+                selected = None
     candidates = [
         {
             "name": c.get("name"),
+            "selected": selected is not None and c.get("name") == selected,
             "estimator": c.get("estimator"),
             "status": c.get("status"),
             "metric": metric,
@@ -544,8 +638,11 @@ def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any)
     if candidates:
         lines.append("  candidates:")
         for c in candidates:
-            value = f"{c['metric']}={c['value']:.4g}" if isinstance(c["value"], float) else ""
-            lines.append(f"    {c['name']:<20} {c['status']:<10} {value}  {c['error'] or ''}".rstrip())
+            value = f"{c['metric']}={_number_text(c['value'])}" if _is_number(c["value"]) else ""
+            mark = "*" if c["selected"] else " "
+            lines.append(f"  {mark} {c['name']:<20} {c['status']:<10} {value}  {c['error'] or ''}".rstrip())
+        if any(c["selected"] for c in candidates):
+            lines.append("    (* selected)")
     lines.append("  states: " + " -> ".join(s["state"] for s in states))
     _emit(args, document, "\n".join(lines))
     failed = execution["status"] not in ("SUCCEEDED", "RUNNING") or document["status"] == "rejected"
@@ -625,6 +722,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlops", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    # Its own dest: a subcommand's `--json` default (False) would overwrite a shared one; main() merges them.
+    parser.add_argument("--json", dest="json_first", action="store_true", help="machine-readable output")
     commands = parser.add_subparsers(dest="command", required=True)
 
     contract = commands.add_parser("contract", help="draft, check and deploy data contracts")
@@ -760,8 +859,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, with `--json` taken before the command (`mlops --json drift x`) or after it."""
+    args = build_parser().parse_args(argv)
+    args.json = bool(getattr(args, "json", False) or args.json_first)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)  # first: `--help` and usage errors need no pandas or botocore
+    args = parse_args(argv)  # first: `--help` and usage errors need no pandas or botocore
+    try:
+        code = _dispatch(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
+    except BrokenPipeError:
+        # The reader (`| head -1`) has gone: stop quietly, as the Python docs recommend for SIGPIPE,
+        # pointing stdout at devnull so the interpreter's final flush does not fail again.
+        import contextlib
+        import os
+
+        with contextlib.suppress(OSError, ValueError):  # a stdout without a descriptor (tests) needs none of this
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a pipeline stage killed by it
+    return code
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     import urllib.error
 
     from botocore.exceptions import EndpointConnectionError, NoCredentialsError
@@ -782,6 +904,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
+    except BrokenPipeError:
+        raise  # main() ends quietly: the reader went away
     except (CommandError, TargetError, ContractError, ConfigError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR

@@ -616,6 +616,38 @@ def test_email_subscribers_get_the_readable_alarm_mail(
     assert "GreaterThanThreshold 0.2 for at least 1 of the last 1 period(s) of 300 seconds" in mail.body
 
 
+def test_a_look_ahead_evaluation_is_stamped_with_the_real_change_time(
+    cw: Any, sns: Any, evaluator: AlarmEvaluator, tmp_path: Path
+) -> None:
+    """Callers evaluate a minute ahead to close the current period (`now`); the mail, the message
+    and the history still say when the change happened (`changed_at`), as AWS's do."""
+    topic = sns.create_topic(Name="oncall")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="oncall@example.com")
+    cw.put_metric_alarm(
+        AlarmName="errors",
+        Namespace="App",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+        AlarmActions=[topic],
+    )
+    put(cw, [3], minute(4.5))  # in the current minute: complete only when evaluated a minute ahead
+    with inbox.installed(inbox.Inbox(tmp_path / "inbox.jsonl", echo=False)) as box:
+        (transition,) = evaluator.evaluate(minute(5.75), changed_at=minute(4.75))
+    assert transition.new_state == "ALARM" and transition.timestamp == minute(4.75)
+    assert transition.message["StateChangeTime"] == "2025-01-06T12:04:45.000+0000"
+    assert "[3.0 (06/01/25 12:04:00)]" in transition.reason  # the period is still the one `now` closed
+    (mail,) = box.messages()
+    assert 'at "Monday 06 January, 2025 12:04:45 UTC"' in mail.body
+    assert "- Timestamp:                  Monday 06 January, 2025 12:04:45 UTC" in mail.body
+    with alarms.installed():
+        history = cw.describe_alarm_history(AlarmName="errors", HistoryItemType="StateUpdate")
+    assert history["AlarmHistoryItems"][0]["Timestamp"] == minute(4.75)
+
+
 def test_state_changes_reach_eventbridge_rules(cw: Any, sqs: Any, evaluator: AlarmEvaluator) -> None:
     eb = SESSION.client("events")
     url = sqs.create_queue(QueueName="alarm-events")["QueueUrl"]

@@ -100,9 +100,16 @@ def test_draft_check_deploy_upload_and_train(outputs: Path, tmp_path: Path, caps
     assert (code, outcome["status"]) == (EXIT_REJECTED, "rejected")
     assert any("mean_radius" in failure for failure in outcome["first_failures"])
 
-    code, run = _run(capsys, "train", "--dataset", "breast-cancer", *target)
-    assert code == EXIT_OK, run
-    assert (run["status"], run["version"], run["promoted"]) == ("registered", 1, True)
+    assert main(["train", "--dataset", "breast-cancer", *target]) == EXIT_OK  # as a person reads it
+    followed = capsys.readouterr().out
+    for candidate in ("logistic", "forest", "histogram-boosting", "boosting"):  # each Map iteration named
+        assert f"  Fit candidate: {candidate}\n" in followed, followed
+    gates = [line for line in followed.splitlines() if line.startswith(("  ✓ ", "  ✗ "))]
+    assert gates and all(line.startswith("  ✓ ") for line in gates), followed  # each gate with its detail
+    assert "no champion yet" in followed
+    code, listed = _run(capsys, "runs", *target)
+    assert (listed["runs"][0]["status"], listed["runs"][0]["version"]) == ("succeeded", 1)
+    assert listed["runs"][0]["reason"] == "requested from the command line"
 
 
 def test_clear_errors_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,6 +140,18 @@ def test_runs_report_and_models_show(
     assert states[0] == "Prepare" and "Register" in states
     assert all(c["status"] in ("succeeded", "failed") and c["metric"] == "roc_auc" for c in details["candidates"])
     assert any(isinstance(c["value"], float) for c in details["candidates"])
+    (selected,) = [c for c in details["candidates"] if c["selected"]]
+    assert main(["runs", run["run_id"], *target]) == EXIT_OK
+    text = capsys.readouterr().out
+    for c in details["candidates"]:  # every value printed, an int 1 (DynamoDB's Decimal 1) included
+        if c["value"] is not None:
+            shown = f"{c['value']:.4g}" if isinstance(c["value"], float) else str(c["value"])
+            assert f"roc_auc={shown}" in text, text
+    assert f"  * {selected['name']:<20} succeeded" in text and "(* selected)" in text
+    assert main(["runs", *target]) == EXIT_OK
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["RUN", "STATUS", "DATASET", "STARTED", "TOOK", "MODEL", "REASON"]
+    assert table[1].startswith(run["run_id"]) and table[1].endswith("requested from the command line")
     assert main(["runs", "no-such-run", *target]) == EXIT_ERROR
     assert "no training run 'no-such-run'" in capsys.readouterr().err
 
@@ -141,8 +160,12 @@ def test_runs_report_and_models_show(
     metrics = version_line.split("logistic_regression", 1)[1].split()  # the selection metric, then by name
     assert metrics[0].startswith("roc_auc=") and metrics[1:] == sorted(metrics[1:])
 
-    assert main(["drift", "breast-cancer", "--run", "--json", *target]) == EXIT_OK  # no traffic: too little data
-    capsys.readouterr()
+    assert main(["--json", "drift", "breast-cancer", "--run", *target]) == EXIT_OK  # no traffic: too little data
+    assert json.loads(capsys.readouterr().out)["checks"][0]["status"] == "insufficient_data"  # --json first
+    assert main(["drift", "breast-cancer", *target]) == EXIT_OK
+    drift_text = capsys.readouterr().out
+    bucket = find_target(trained, None, None).output("ArtifactsBucketName")
+    assert f"    report: s3://{bucket}/reports/drift/breast-cancer/" in drift_text
     monkeypatch.chdir(tmp_path)
     code, written = _run(capsys, "report", "breast-cancer", *target)
     assert code == EXIT_OK

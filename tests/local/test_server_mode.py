@@ -96,6 +96,14 @@ def test_make_up_serves_the_platform_until_ctrl_c(platform_synth: Synthesized, t
         outputs: dict[str, Any] = json.loads((tmp_path / "state" / "outputs.json").read_text())
         stack_outputs = outputs[platform_synth.stack_name]
         assert stack_outputs["ApiUrl"] == f"http://127.0.0.1:{api_port}/prod/"
+        # the banner lists the outputs file's values: the local gateway's URLs, not execute-api's
+        assert "execute-api" not in banner
+        for key in ("ApiUrl", "PredictUrlTemplate"):
+            assert f"  {key:<26} {stack_outputs[key]}\n" in banner
+        # the first evaluation (every alarm INSUFFICIENT_DATA -> OK) mailed the inbox, not the console
+        mails = [json.loads(line) for line in (tmp_path / "state" / "inbox.jsonl").read_text().splitlines()]
+        assert mails and all("INSUFFICIENT_DATA -> OK" in mail["body"] for mail in mails)
+        assert "INSUFFICIENT_DATA -> OK" not in banner and "You are receiving this email" not in banner
         apigw = boto3.client("apigateway", endpoint_url=f"http://127.0.0.1:{port}")
         key = apigw.get_api_key(apiKey=stack_outputs["PredictionApiKeyId"], includeValue=True)["value"]
         request = urllib.request.Request(stack_outputs["ApiUrl"] + "v1/health", headers={"x-api-key": key})
