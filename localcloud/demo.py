@@ -262,6 +262,8 @@ def _wait_for_version(url: str, key: str, version: int) -> None:
 
 
 def _follow_training(sfn: Any, stack: DeployedStack, name: str, reason: str, *, quiet: bool = False) -> Any:
+    from mlopsctl.main import state_label
+
     arn = sfn.start_execution(
         stateMachineArn=stack.outputs["TrainingStateMachineArn"],
         name=name,
@@ -273,7 +275,7 @@ def _follow_training(sfn: Any, stack: DeployedStack, name: str, reason: str, *, 
         for event in history[seen:]:
             entered = event.get("stateEnteredEventDetails")
             if entered and not quiet:
-                print(f"  {time.perf_counter() - started:6.1f} s  {entered['name']}", flush=True)
+                print(f"  {time.perf_counter() - started:6.1f} s  {state_label(entered)}", flush=True)
         seen = len(history)
         execution = sfn.describe_execution(executionArn=arn)
         if execution["status"] != "RUNNING":

@@ -196,14 +196,19 @@ def train(args: argparse.Namespace) -> int:
         for event in history[seen:]:
             entered = event.get("stateEnteredEventDetails")
             if entered and not args.json:
-                candidate = _candidate_name(entered.get("input"))
-                print(f"  {time.strftime('%H:%M:%S')}  {entered['name']}" + (f": {candidate}" if candidate else ""))
+                print(f"  {time.strftime('%H:%M:%S')}  {state_label(entered)}")
         seen = len(history)
         execution = sfn.describe_execution(executionArn=execution_arn)
         if execution["status"] != "RUNNING":
             return _training_outcome(args, target, execution, name)
         time.sleep(1.0)
     raise CommandError(f"run {name} still running after {args.timeout:g} s; follow it with the AWS console or CLI")
+
+
+def state_label(entered: dict[str, Any]) -> str:
+    """A state as a person follows a run: `Fit candidate: forest`, not four identical lines."""
+    candidate = _candidate_name(entered.get("input"))
+    return f"{entered['name']}: {candidate}" if candidate else str(entered["name"])
 
 
 def _candidate_name(state_input: Any) -> str | None:
