@@ -54,6 +54,12 @@ class MonitoringSettings(BaseModel):
     drift_window_hours: float = Field(
         24, gt=0, le=24 * 31, description="captured traffic a check reads when a model has no earlier check"
     )
+    capture_settle_seconds: float = Field(
+        30,
+        ge=0,
+        le=600,
+        description="a check's window ends this long before it runs, so capture uploads in flight land in the next",
+    )
 
 
 class PlatformSettings(BaseModel):

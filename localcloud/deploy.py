@@ -41,8 +41,12 @@ LOCAL_SYNTH_CONTEXT: dict[str, Any] = {
     "aws:cdk:enable-asset-metadata": True,
     "aws:cdk:disable-asset-staging": True,
     # A laptop session wants a promotion or rollback to show within seconds, and captured traffic
-    # written soon enough for a drift check: shorter than the deployed defaults (30 s and 60 s).
-    "platform": {"serving": {"alias_cache_seconds": 5, "capture_max_age_seconds": 5}},
+    # written soon enough for a drift check: shorter than the deployed defaults (30 s and 60 s, and a
+    # check's window ending 30 s before it runs; the local cloud's uploads complete before a check lists).
+    "platform": {
+        "serving": {"alias_cache_seconds": 5, "capture_max_age_seconds": 5},
+        "monitoring": {"capture_settle_seconds": 0},
+    },
 }
 
 if TYPE_CHECKING:  # importing aws_cdk starts CDK's Node.js kernel; only synthesize() needs it

@@ -108,6 +108,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         models=[str(m) for m in requested] if isinstance(requested, list) else None,
         force=bool(event.get("force", False)),
         window_hours=float(os.environ.get("DRIFT_WINDOW_HOURS", "24")),
+        settle_seconds=float(os.environ.get("CAPTURE_SETTLE_SECONDS", "30")),
     )
     for outcome in outcomes:
         logger.info("drift check", **outcome.as_dict())

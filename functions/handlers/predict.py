@@ -238,4 +238,5 @@ def signature(name: str) -> Response[Any]:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    _capture.flush_aged()  # rows buffered since an earlier invocation, before they age further
     return app.resolve(event, context)

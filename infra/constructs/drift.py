@@ -60,6 +60,7 @@ class DriftMonitoring(Construct):
                 "TRAINING_STATE_MACHINE_ARN": training.state_machine_arn,
                 "ALERTS_TOPIC_ARN": monitoring.alerts.topic_arn,
                 "DRIFT_WINDOW_HOURS": f"{settings.monitoring.drift_window_hours:g}",
+                "CAPTURE_SETTLE_SECONDS": f"{settings.monitoring.capture_settle_seconds:g}",
             },
         ).function
         registry.grant_items(self.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem")

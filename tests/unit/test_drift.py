@@ -631,3 +631,84 @@ def test_the_config_is_strict() -> None:
     with pytest.raises(ValueError):
         DriftConfig(p_value=1.5)
     assert DriftConfig.model_validate({}).min_rows == 200
+
+
+class _Bucket:
+    """The two calls captured_window makes of the artifacts bucket, over a dict."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def keys(self, prefix: str) -> list[str]:
+        return sorted(k for k in self.objects if k.startswith(prefix))
+
+    def get(self, key: str) -> bytes:
+        return self.objects[key]
+
+
+def _captured(buffer: CaptureBuffer, traffic: Traffic, start: int, rows: int) -> None:
+    values = {name: [traffic.columns[name][i].item() for i in range(start, start + rows)] for name in FIELDS}
+    values["member"] = [bool(v) for v in values["member"]]
+    p = traffic.positive[start : start + rows]
+    buffer.add(
+        model="churn",
+        version=3,
+        fields=FIELDS,
+        classes=CLASSES,
+        values=values,
+        predictions=[str(label) for label in traffic.labels[start : start + rows]],
+        probabilities=np.column_stack((1 - p, p)).astype(np.float32),
+        variant="champion",
+        request_id=f"r{start}",
+    )
+
+
+def test_rows_answered_before_a_check_but_written_after_it_are_counted_once_by_the_next() -> None:
+    """A tester saw shifted rows counted by no check: the check windowed on request times, and the
+    batch holding them landed after the check that covered those times."""
+    from datetime import UTC, datetime, timedelta
+
+    from mlops.monitoring.checks import captured_window
+
+    bucket = _Bucket()
+    moment = [datetime(2026, 11, 23, 12, 0, tzinfo=UTC)]
+    buffer = CaptureBuffer(
+        write=bucket.objects.__setitem__, default_sample_rate=1.0, max_rows=10_000, now=lambda: moment[0]
+    )
+    traffic = draw(29, 700)
+    _captured(buffer, traffic, 0, 300)  # answered at 12:00:00, still in the container's buffer
+    first_end = moment[0] + timedelta(seconds=8)
+    window, _ = captured_window(bucket, "churn", [3], first_end - timedelta(hours=24), first_end)  # type: ignore[arg-type]
+    assert window is None, "nothing written yet: the check sees no rows"
+    moment[0] = first_end + timedelta(seconds=2)  # the batch lands after that check
+    buffer.flush()
+    _captured(buffer, traffic, 300, 400)
+    moment[0] = first_end + timedelta(minutes=30)
+    buffer.flush()
+    second_end = first_end + timedelta(hours=1)
+    window, objects = captured_window(bucket, "churn", [3], first_end, second_end)  # type: ignore[arg-type]
+    assert window is not None and (window.rows, objects) == (700, 2), "each row once, the late batch included"
+    third, _ = captured_window(bucket, "churn", [3], second_end, second_end + timedelta(hours=1))  # type: ignore[arg-type]
+    assert third is None, "the next window reads none of them again"
+
+
+def test_a_batch_written_exactly_at_a_window_boundary_belongs_to_the_earlier_window() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from mlops.monitoring.checks import captured_window
+    from mlops.serving.capture import capture_key, written_at
+
+    boundary = datetime(2026, 11, 23, 12, 59, 59, 999000, tzinfo=UTC)
+    bucket = _Bucket()
+    buffer = CaptureBuffer(write=bucket.objects.__setitem__, default_sample_rate=1.0, now=lambda: boundary)
+    _captured(buffer, draw(31, 250), 0, 250)
+    buffer.flush()
+    [key] = bucket.objects
+    assert written_at(key) == boundary and "/hour=12/" in key
+    before, _ = captured_window(bucket, "churn", [3], boundary - timedelta(hours=1), boundary)  # type: ignore[arg-type]
+    after, _ = captured_window(bucket, "churn", [3], boundary, boundary + timedelta(hours=1))  # type: ignore[arg-type]
+    assert before is not None and before.rows == 250 and after is None
+    # Keys written before milliseconds were in the name still read, as the start of their second.
+    old = capture_key("churn", 3, boundary, "abc").replace("T125959999-", "T125959-")
+    assert written_at(old) == boundary.replace(microsecond=0)
+    assert written_at("capture/churn/version=3/notes.txt") is None

@@ -18,7 +18,7 @@ from mlops.monitoring.drift_report import drift_report_html, drift_summary_text
 from mlops.monitoring.profile import ReferenceProfile
 from mlops.monitoring.retraining import RetrainingDecision, RetrainingPolicy, decide_retraining
 from mlops.registry_table import ModelRegistry, RegistryTable
-from mlops.serving.capture import CAPTURE_PREFIX, read_capture
+from mlops.serving.capture import CAPTURE_PREFIX, read_capture, written_at
 from mlops.storage import ArtifactsBucket
 
 DRIFT_REPORTS_PREFIX = "reports/drift/"
@@ -85,28 +85,26 @@ def _hours(start: datetime, end: datetime) -> list[datetime]:
 def captured_window(
     artifacts: ArtifactsBucket, model: str, versions: list[int], start: datetime, end: datetime
 ) -> tuple[CapturedWindow | None, int]:
-    """The rows the given versions answered with start < time <= end (None when there are none),
-    and the number of capture objects read."""
+    """The rows of every batch the given versions' containers wrote with start < write time <= end
+    (None when there are none), and the number of capture objects read.
+
+    By write time, not request time: a batch lands after its rows were answered, so a window on
+    request times would miss rows answered before a check and written after it, in that check and
+    in every later one. Consecutive checks' windows meet end to start, so each batch is read once."""
     keys: list[str] = []
     for version in versions:
         for hour in _hours(start, end):
-            keys += artifacts.keys(f"{CAPTURE_PREFIX}{model}/version={version}/date={hour:%Y-%m-%d}/hour={hour:%H}/")
-    start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
-    batches: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    for key in keys:
-        meta, arrays = read_capture(artifacts.get(key))
-        inside = (arrays["time_ms"] > start_ms) & (arrays["time_ms"] <= end_ms)
-        if not inside.any():
-            continue
-        rows = int(meta["rows"])
-        kept = {name: values[inside] if values.shape[:1] == (rows,) else values for name, values in arrays.items()}
-        batches.append(({**meta, "rows": int(inside.sum())}, kept))
+            listed = artifacts.keys(f"{CAPTURE_PREFIX}{model}/version={version}/date={hour:%Y-%m-%d}/hour={hour:%H}/")
+            keys += [key for key in listed if (at := written_at(key)) is not None and start < at <= end]
+    batches = [read_capture(artifacts.get(key)) for key in keys]
     if not batches:
-        return None, len(keys)
+        return None, 0
     return CapturedWindow.from_batches(batches), len(keys)
 
 
-def check_model(services: DriftServices, model: str, *, force: bool, window_hours: float) -> CheckOutcome:
+def check_model(
+    services: DriftServices, model: str, *, force: bool, window_hours: float, settle_seconds: float = 0.0
+) -> CheckOutcome:
     aliases = services.registry.aliases(model)
     champion = aliases.get(CHAMPION)
     if champion is None:
@@ -119,14 +117,17 @@ def check_model(services: DriftServices, model: str, *, force: bool, window_hour
     last_end = datetime.fromisoformat(str(previous[0]["window_end"])) if previous else None
     if not force and last_end is not None and now - last_end < timedelta(hours=policy.every_hours):
         return CheckOutcome(model, "skipped", f"checked at {last_end.isoformat()}; due every {policy.every_hours:g} h")
-    start = max(last_end, now - timedelta(hours=window_hours)) if last_end else now - timedelta(hours=window_hours)
+    # The window ends a little before now: a batch whose upload began just before the check may not
+    # be listed yet, and its key's time would fall before the next window's start.
+    end = now - timedelta(seconds=settle_seconds)
+    start = max(last_end, end - timedelta(hours=window_hours)) if last_end else end - timedelta(hours=window_hours)
     profile = ReferenceProfile.model_validate_json(services.artifacts.get(str(record["profile_key"])))
     # Traffic is traffic whichever version answered it: right after a promotion, containers answer
     # with the previous champion for up to the alias cache time, and a challenger takes a share.
     answering = [version, *(int(v) for v in champion.get("history", [])[-3:])]
     if CHALLENGER in aliases:
         answering.append(int(aliases[CHALLENGER]["version"]))
-    window, objects = captured_window(services.artifacts, model, sorted(set(answering)), start, now)
+    window, objects = captured_window(services.artifacts, model, sorted(set(answering)), start, end)
     if window is None:
         window = CapturedWindow.empty(profile)
     checked_at = now.isoformat()
@@ -138,7 +139,7 @@ def check_model(services: DriftServices, model: str, *, force: bool, window_hour
         version=version,
         checked_at=checked_at,
         window_start=start.isoformat(),
-        window_end=now.isoformat(),
+        window_end=end.isoformat(),
     )
     base = f"{DRIFT_REPORTS_PREFIX}{model}/{now:%Y%m%dT%H%M%S}"
     services.artifacts.put(f"{base}.json", report.model_dump_json(indent=2).encode(), "application/json")
@@ -165,7 +166,7 @@ def check_model(services: DriftServices, model: str, *, force: bool, window_hour
         "dataset_drift": report.dataset_drift,
         "drifted_features": report.drifted_features,
         "window_start": start.isoformat(),
-        "window_end": now.isoformat(),
+        "window_end": end.isoformat(),
         "report_key": f"{base}.json",
         "report_page": f"{base}.html",
         "retraining": {"started": execution_arn is not None, "reason": decision.reason if decision else None},
@@ -199,7 +200,7 @@ def _number(value: float) -> Any:
 
 
 def run_checks(
-    services: DriftServices, *, models: list[str] | None, force: bool, window_hours: float
+    services: DriftServices, *, models: list[str] | None, force: bool, window_hours: float, settle_seconds: float = 0.0
 ) -> list[CheckOutcome]:
     """Check every model with a champion (or the named ones); one model's failure does not stop the others."""
     if models is None:
@@ -213,7 +214,9 @@ def run_checks(
     outcomes: list[CheckOutcome] = []
     for model in models:
         try:
-            outcomes.append(check_model(services, model, force=force, window_hours=window_hours))
+            outcomes.append(
+                check_model(services, model, force=force, window_hours=window_hours, settle_seconds=settle_seconds)
+            )
         except Exception as error:  # reported, and the handler fails the invocation after the others ran
             outcomes.append(CheckOutcome(model, "failed", f"{type(error).__name__}: {error}"))
     return outcomes

@@ -2,10 +2,14 @@
 
 Each batch is one `.npz` (numpy only, no pickle) holding one column per input field plus the
 predictions, probabilities, variant, request id and time of each row, under
-`capture/<model>/version=<v>/date=<YYYY-MM-DD>/hour=<HH>/`, so a drift run lists the hours of
-its window and loads whole columns at once. Writing happens on a background thread: a request
-only appends to memory. Failures are counted (a metric and an alarm watch them), never raised.
-Rows still buffered when a container is reclaimed are lost; capture is a sample, not a ledger.
+`capture/<model>/version=<v>/date=<YYYY-MM-DD>/hour=<HH>/<write time>-<id>.npz`, so a drift run
+lists the hours of its window and loads whole columns at once. The path is the batch's write time,
+not its rows' request times: a batch lands after its rows were answered (in Lambda, possibly much
+later), and a drift check takes each batch written in its window, so every row is checked once.
+
+Writing happens on a background thread: a request only appends to memory. Failures are counted (a
+metric and an alarm watch them), never raised. Rows still buffered when a container is reclaimed
+are lost; capture is a sample, not a ledger.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ import io
 import json
 import queue
 import random
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -49,7 +54,23 @@ class _Batch:
 
 
 def capture_key(model: str, version: int, at: datetime, suffix: str) -> str:
-    return f"{CAPTURE_PREFIX}{model}/version={version}/date={at:%Y-%m-%d}/hour={at:%H}/{at:%Y%m%dT%H%M%S}-{suffix}.npz"
+    """Where a batch written at `at` goes: partitioned and named by its write time (to the
+    millisecond), which is what a drift check windows on."""
+    stamp = f"{at:%Y%m%dT%H%M%S}{at.microsecond // 1000:03d}"
+    return f"{CAPTURE_PREFIX}{model}/version={version}/date={at:%Y-%m-%d}/hour={at:%H}/{stamp}-{suffix}.npz"
+
+
+_WRITTEN_AT = re.compile(r"/(\d{8}T\d{6})(\d{3})?-[^/]*\.npz$")
+
+
+def written_at(key: str) -> datetime | None:
+    """A batch's write time from its key (keys written before milliseconds were added read as the
+    start of their second); None for a key that is not a capture batch."""
+    match = _WRITTEN_AT.search(key)
+    if match is None:
+        return None
+    at = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    return at + timedelta(milliseconds=int(match.group(2) or 0))
 
 
 def batch_npz(batch: _Batch) -> bytes:
@@ -163,6 +184,15 @@ class CaptureBuffer:
                 self._flush_due(force=False)
         except Exception:  # capture must never fail a prediction
             self._count(failed=len(predictions))
+
+    def flush_aged(self) -> None:
+        """Hand batches past their age to the writer. Called as each invocation starts: a frozen
+        Lambda container runs no timer, and an unsampled request never reaches `add`."""
+        try:
+            with self._lock:
+                self._flush_due(force=False)
+        except Exception:  # capture must never fail a prediction
+            pass
 
     def flush(self) -> None:
         """Write everything buffered and wait for the writer (tests, and the end of a batch job)."""
