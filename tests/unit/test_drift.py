@@ -585,34 +585,39 @@ def test_the_window_leaves_out_shadow_rows_and_follows_the_newest_fields(referen
     assert everything.rows == 900
 
 
+def _captured(buffer: CaptureBuffer, traffic: Traffic, start: int, rows: int) -> None:
+    """Rows start..start+rows of `traffic` as the predict function hands them to capture."""
+    span = range(start, start + rows)
+    values = {
+        name: [
+            None
+            if traffic.missing[name][i]
+            else (bool(traffic.columns[name][i]) if name == "member" else traffic.columns[name][i].item())
+            for i in span
+        ]
+        for name in FIELDS
+    }
+    p = traffic.positive[start : start + rows]
+    buffer.add(
+        model="churn",
+        version=3,
+        fields=FIELDS,
+        classes=CLASSES,
+        values=values,
+        predictions=[str(label) for label in traffic.labels[start : start + rows]],
+        probabilities=np.column_stack((1 - p, p)).astype(np.float32),
+        variant="champion",
+        request_id=f"r{start}",
+    )
+
+
 def test_capture_round_trip_and_a_json_report(reference: Reference) -> None:
     """Rows written by the serving capture buffer come back through read_capture into a check."""
     stored: dict[str, bytes] = {}
     buffer = CaptureBuffer(write=stored.__setitem__, default_sample_rate=1.0, max_rows=250)
     traffic = draw(23, 600)
     for start in range(0, 600, 50):
-        rows = range(start, start + 50)
-        values = {
-            name: [
-                None
-                if traffic.missing[name][i]
-                else (bool(traffic.columns[name][i]) if name == "member" else traffic.columns[name][i].item())
-                for i in rows
-            ]
-            for name in FIELDS
-        }
-        p = traffic.positive[start : start + 50]
-        buffer.add(
-            model="churn",
-            version=3,
-            fields=FIELDS,
-            classes=CLASSES,
-            values=values,
-            predictions=[str(label) for label in traffic.labels[start : start + 50]],
-            probabilities=np.column_stack((1 - p, p)).astype(np.float32),
-            variant="champion",
-            request_id=f"r{start}",
-        )
+        _captured(buffer, traffic, start, 50)
     buffer.flush()
     window = CapturedWindow.from_batches([read_capture(data) for data in stored.values()])
     assert window.rows == 600
@@ -644,23 +649,6 @@ class _Bucket:
 
     def get(self, key: str) -> bytes:
         return self.objects[key]
-
-
-def _captured(buffer: CaptureBuffer, traffic: Traffic, start: int, rows: int) -> None:
-    values = {name: [traffic.columns[name][i].item() for i in range(start, start + rows)] for name in FIELDS}
-    values["member"] = [bool(v) for v in values["member"]]
-    p = traffic.positive[start : start + rows]
-    buffer.add(
-        model="churn",
-        version=3,
-        fields=FIELDS,
-        classes=CLASSES,
-        values=values,
-        predictions=[str(label) for label in traffic.labels[start : start + rows]],
-        probabilities=np.column_stack((1 - p, p)).astype(np.float32),
-        variant="champion",
-        request_id=f"r{start}",
-    )
 
 
 def test_rows_answered_before_a_check_but_written_after_it_are_counted_once_by_the_next() -> None:
