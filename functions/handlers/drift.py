@@ -7,6 +7,8 @@ No `from __future__ import annotations`: Powertools reads handler annotations at
 import json
 import math
 import os
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -103,8 +105,14 @@ def drift_score(feature: FeatureDrift) -> float:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     requested = event.get("models")
-    outcomes = run_checks(
+    # A model's lease lasts as long as this invocation may: a check that dies frees it by itself.
+    services = replace(
         _services,
+        checker=context.aws_request_id,
+        lease=timedelta(milliseconds=context.get_remaining_time_in_millis()) + timedelta(minutes=1),
+    )
+    outcomes = run_checks(
+        services,
         models=[str(m) for m in requested] if isinstance(requested, list) else None,
         force=bool(event.get("force", False)),
         window_hours=float(os.environ.get("DRIFT_WINDOW_HOURS", "24")),

@@ -10,7 +10,9 @@ Every write that creates something is conditional, so retries and races never ov
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -113,6 +115,7 @@ def _upload_sk(key: str, s3_version: str | None) -> str:
 #   audit:    pk MODEL#<name>, sk AUDIT#<time>#<id>: who, what, why, before, after (append-only)
 #   run:      pk RUN#<run id>, sk META (gsi1: DATASET#<dataset>#RUNS by start time)
 #   drift:    pk MODEL#<name>, sk DRIFT#<checked at>: one summary row per drift check
+#   lease:    pk MODEL#<name>, sk LEASE#DRIFT: which drift check holds the model, and until when
 # ---------------------------------------------------------------------------------------------
 VERSION_STATUSES = ("registered", "pending_approval", "rejected", "archived")
 SERVABLE_STATUSES = ("registered",)
@@ -120,6 +123,7 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 MAX_ALLOCATION_ATTEMPTS = 10
 ALIAS_HISTORY = 20
+DRIFT_LEASE_SK = "LEASE#DRIFT"
 
 
 class RegistryError(Exception):
@@ -774,6 +778,52 @@ class ModelRegistry:
         except self._client.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    def claim_drift_check(self, name: str, *, owner: str, now: datetime, lease: timedelta) -> str | None:
+        """Take the model's drift-check lease until `now + lease`; None when taken, else who holds it.
+
+        Two overlapping checks of one model would read the same capture window twice: one check at
+        a time comes from this conditional write, not from reserved concurrency (which can fail a
+        deploy in an account with little unreserved concurrency). A lease ends by itself, so a check
+        that died holding it blocks the next one for at most `lease`. A retry by the same owner (the
+        same invocation) takes it again."""
+        item = {
+            "pk": model_pk(name),
+            "sk": DRIFT_LEASE_SK,
+            "kind": "drift_lease",
+            "owner": owner,
+            "taken_at": now.isoformat(),
+            "lease_until": (now + lease).isoformat(),
+        }
+        try:
+            self.table.put_item(
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR lease_until <= :now OR #o = :owner",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":now": now.isoformat(), ":owner": owner},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            held = self.table.get_item(Key={"pk": model_pk(name), "sk": DRIFT_LEASE_SK}).get("Item") or {}
+            return f"{held.get('owner', '?')} since {held.get('taken_at', '?')}"
+        return None
+
+    def release_drift_check(self, name: str, *, owner: str, now: datetime) -> None:
+        """End the lease early (a PutItem, so the drift role needs no DeleteItem); only its owner may:
+        when the lease ran out and another check holds it now, it is theirs to end."""
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self.table.put_item(
+                Item={
+                    "pk": model_pk(name),
+                    "sk": DRIFT_LEASE_SK,
+                    "kind": "drift_lease",
+                    "owner": owner,
+                    "taken_at": now.isoformat(),
+                    "lease_until": now.isoformat(),
+                },
+                ConditionExpression="#o = :owner",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues={":owner": owner},
+            )
 
     def drift_results(self, name: str, *, limit: int = 100) -> list[dict[str, Any]]:
         """Newest first."""

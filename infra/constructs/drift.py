@@ -52,8 +52,9 @@ class DriftMonitoring(Construct):
             memory_size=3008,
             timeout=Duration.minutes(10),
             dead_letter_queue=monitoring.dead_letters,
-            # One check at a time: two overlapping runs would read the same window twice.
-            reserved_concurrency=1,
+            # No reserved concurrency: one check of a model at a time comes from a lease item in the
+            # registry (a conditional write), which cannot fail a deploy the way reserving
+            # concurrency does in an account with little unreserved concurrency.
             environment={
                 "REGISTRY_TABLE": registry.table.table_name,
                 "ARTIFACTS_BUCKET": data.artifacts.bucket_name,

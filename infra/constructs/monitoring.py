@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+import jsii
+from aws_cdk import Duration, IResolveContext, IStableListProducer, Lazy, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -59,6 +60,22 @@ class Monitoring(Construct):
             master_key=self.topic_key,
             enforce_ssl=True,
         )
+        # A topic policy replaces SNS's default one, and CDK's enforce_ssl writes a policy holding only
+        # the TLS Deny: without this Allow every alarm action is refused on AWS ("no resource-based
+        # policy allows the SNS:Publish action"). Scoped to this account and to this stack's alarms.
+        self._alarms: list[cloudwatch.Alarm] = []
+        self.alerts.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisStacksAlarmsToPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.alerts.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
+                    "ArnLike": {"aws:SourceArn": Lazy.list(_AlarmArns(self._alarms))},
+                },
+            )
+        )
         if settings.alarm_email:
             self.alerts.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
 
@@ -106,6 +123,7 @@ class Monitoring(Construct):
             treat_missing_data=missing_data,
             alarm_description=description,
         )
+        self._alarms.append(alarm)
         action = cw_actions.SnsAction(self.alerts)
         alarm.add_alarm_action(action)
         alarm.add_ok_action(action)
@@ -241,3 +259,15 @@ class Monitoring(Construct):
 def _search(query: str, statistic: str, period: Duration) -> str:
     """A CloudWatch SEARCH expression: the query in single quotes (double quotes inside it are literal)."""
     return f"SEARCH('{query}', '{statistic}', {int(period.to_seconds())})"
+
+
+@jsii.implements(IStableListProducer)
+class _AlarmArns:
+    """The ARNs of every alarm the stack defines, read when the template is written (alarms are
+    added after the topic policy is)."""
+
+    def __init__(self, alarms: list[cloudwatch.Alarm]) -> None:
+        self._alarms = alarms
+
+    def produce(self, context: IResolveContext | None = None) -> list[str]:
+        return [alarm.alarm_arn for alarm in self._alarms]

@@ -41,7 +41,6 @@ class PlatformFunction(Construct):
         timeout: Duration | None = None,
         environment: Mapping[str, str] | None = None,
         dead_letter_queue: sqs.IQueue | None = None,
-        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -77,7 +76,6 @@ class PlatformFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             dead_letter_queue=dead_letter_queue,
-            reserved_concurrent_executions=reserved_concurrency,
             role=self.role,
         )
         acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]", XRAY_REASON)

@@ -107,6 +107,9 @@ class Training(Construct):
                 "dynamodb:Query",
                 "dynamodb:ConditionCheckItem",
             )
+        # Promoting to champion ends a challenger rollout on the same version: a Delete of the
+        # challenger alias inside set_alias's transaction, which AWS authorizes item by item.
+        registry.grant_items(self.functions["register"], "dynamodb:DeleteItem")
         prepare = self.functions["prepare"]
         grant_objects(prepare, data.artifacts, ["s3:GetObject"], f"{CONFIGS_PREFIX}*")
         grant_objects(prepare, data.artifacts, ["s3:GetObject"], f"{CONTRACTS_PREFIX}*")

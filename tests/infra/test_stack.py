@@ -9,6 +9,7 @@ from aws_cdk.assertions import Match, Template
 
 from infra.app import build_app
 from infra.settings import SettingsError, load_settings
+from tests.infra import template_queries as tq
 
 
 def _resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -158,6 +159,52 @@ def test_errors_and_dead_letters_are_alarmed_to_the_topic(platform_template: dic
     assert ("AWS/Lambda", "Errors") in names
     for logical, alarm in alarms.items():
         assert alarm["Properties"]["AlarmActions"], logical
+
+
+def test_the_topic_policy_lets_this_stacks_alarms_and_only_them_publish(platform_template: dict[str, Any]) -> None:
+    """A topic policy replaces SNS's default policy, so the TLS-only Deny alone leaves CloudWatch with
+    nothing allowing it to publish: on AWS every alarm action then fails with "... is not authorized
+    to perform: SNS:Publish ... because no resource-based policy allows the SNS:Publish action"
+    (https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html; the alarm's own
+    history shows it). The key's policy must also let CloudWatch use the topic's key
+    (https://repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger)."""
+    alarms = {f"<{logical}.Arn>" for logical in _resources(platform_template, "AWS::CloudWatch::Alarm")}
+    (policy,) = _resources(platform_template, "AWS::SNS::TopicPolicy").values()
+    allows = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow" and s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert len(allows) == 1 and allows[0]["Action"] == "sns:Publish"
+    condition = allows[0]["Condition"]
+    assert condition["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert {tq.render(arn) for arn in condition["ArnLike"]["aws:SourceArn"]} == alarms and len(alarms) >= 10
+    (key,) = _resources(platform_template, "AWS::KMS::Key").values()
+    assert any(
+        "cloudwatch.amazonaws.com" in tq.as_list(s.get("Principal", {}).get("Service"))
+        and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(tq.as_list(s["Action"]))
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+    )
+
+
+def test_no_function_reserves_concurrency(platform_template: dict[str, Any]) -> None:
+    """Reserving concurrency fails the deploy when the account's unreserved concurrency would drop
+    below 100 ("Specified ReservedConcurrentExecutions for function decreases account's
+    UnreservedConcurrentExecution below its minimum value of [100]"); new accounts often have a
+    limit of 10 (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html)."""
+    for logical, function in _resources(platform_template, "AWS::Lambda::Function").items():
+        assert "ReservedConcurrentExecutions" not in function["Properties"], logical
+
+
+def test_the_register_step_may_write_every_item_of_its_promotion_transaction(platform_template: dict[str, Any]) -> None:
+    """set_alias(champion) deletes the challenger alias in its TransactWriteItems when the challenger
+    holds the promoted version; DynamoDB authorizes each item of a transaction by its own action
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html)."""
+    table = tq.logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")
+    grants = tq.grants(platform_template, "TrainingRegisterFunction")
+    for action in ("PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem"):
+        assert (f"dynamodb:{action}", f"<{table}.Arn>") in grants, action
+    assert ("dynamodb:DeleteItem", f"<{table}.Arn>") not in tq.grants(platform_template, "TrainingFitCandidate")
 
 
 def test_alarm_email_from_context_subscribes_to_the_topic(tmp_path: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -166,6 +167,24 @@ def test_drift_results_are_kept_per_check_newest_first(registry: ModelRegistry) 
     results = registry.drift_results("m")
     assert [r["checked_at"][14:16] for r in results] == ["10", "05", "00"]
     assert results[0]["drift_share"] == "0.1", "a rerun never overwrites a recorded check"
+
+
+def test_one_drift_check_of_a_model_at_a_time_and_a_dead_checks_lease_runs_out(registry: ModelRegistry) -> None:
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    lease = timedelta(minutes=11)
+    assert registry.claim_drift_check("m", owner="a", now=now, lease=lease) is None
+    held = registry.claim_drift_check("m", owner="b", now=now + timedelta(minutes=1), lease=lease)
+    assert held == f"a since {now.isoformat()}"
+    assert registry.claim_drift_check("m", owner="a", now=now, lease=lease) is None, "a retry of the holder"
+    assert registry.claim_drift_check("other", owner="b", now=now, lease=lease) is None, "models are apart"
+    # a dies holding the lease: b gets the model once the lease has run out, not before
+    assert registry.claim_drift_check("m", owner="b", now=now + timedelta(minutes=10), lease=lease) is not None
+    assert registry.claim_drift_check("m", owner="b", now=now + lease, lease=lease) is None
+    registry.release_drift_check("m", owner="a", now=now + lease)  # a late release by a does not end b's lease
+    assert registry.claim_drift_check("m", owner="c", now=now + lease, lease=lease) is not None
+    registry.release_drift_check("m", owner="b", now=now + lease)
+    assert registry.claim_drift_check("m", owner="c", now=now + lease, lease=lease) is None
+    assert registry.drift_results("m") == [], "the lease is not a drift result"
 
 
 def test_a_challenger_carries_its_rollout_and_serving_reads_every_alias_in_one_query(registry: ModelRegistry) -> None:
@@ -372,3 +391,34 @@ def test_the_audit_trail_lists_the_latest_changes_first_however_long_it_is(regis
         )
     latest = registry.audit("m", limit=3)
     assert [e["reason"] for e in latest] == ["change 5", "change 4", "change 3"]
+
+
+def test_a_drift_check_skips_a_model_another_check_holds_and_frees_it_when_done(registry: ModelRegistry) -> None:
+    import boto3
+
+    from mlops.monitoring.checks import DriftServices, check_model
+    from mlops.registry_table import RegistryTable
+    from mlops.storage import ArtifactsBucket
+
+    version = _register(registry, "r1")
+    registry.set_alias("m", "champion", version, reason="first", actor="t", at=AT)
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    s3 = boto3.client("s3", region_name="us-east-1")
+    services = DriftServices(
+        registry=registry,
+        datasets=RegistryTable(registry.table),
+        artifacts=ArtifactsBucket(s3, "no-such-bucket"),
+        start_training=lambda *_: None,
+        notify=lambda *_: None,
+        now=lambda: now,
+        checker="second",
+    )
+    assert registry.claim_drift_check("m", owner="first", now=now, lease=timedelta(minutes=5)) is None
+    outcome = check_model(services, "m", force=True, window_hours=1)
+    assert outcome.status == "skipped" and "another drift check holds this model (first since" in outcome.detail
+    registry.release_drift_check("m", owner="first", now=now)
+    with pytest.raises(KeyError):  # the version has no reference profile: run_checks reports this
+        check_model(services, "m", force=True, window_hours=1)
+    assert registry.claim_drift_check("m", owner="third", now=now, lease=timedelta(minutes=5)) is None, (
+        "a check that failed still let go of the model"
+    )

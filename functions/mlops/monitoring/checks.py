@@ -50,6 +50,10 @@ class DriftServices:
     start_training: Callable[[str, str, str], str | None]  # (dataset, execution name, reason) -> ARN
     notify: Callable[[str, str], None]  # (subject, message)
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # Who is checking (the invocation's request id) and how long a check may hold a model: the
+    # drift function's timeout, so a check that died frees the model by the next schedule.
+    checker: str = "drift-check"
+    lease: timedelta = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -106,13 +110,31 @@ def check_model(
     services: DriftServices, model: str, *, force: bool, window_hours: float, settle_seconds: float = 0.0
 ) -> CheckOutcome:
     aliases = services.registry.aliases(model)
-    champion = aliases.get(CHAMPION)
-    if champion is None:
+    if CHAMPION not in aliases:
         return CheckOutcome(model, "skipped", "no champion to monitor")
+    now = services.now()
+    held_by = services.registry.claim_drift_check(model, owner=services.checker, now=now, lease=services.lease)
+    if held_by is not None:
+        return CheckOutcome(model, "skipped", f"another drift check holds this model ({held_by})")
+    try:  # whether it is due is read under the lease, so a check that just ended is seen
+        return _check_claimed(services, model, aliases, now, force, window_hours, settle_seconds)
+    finally:
+        services.registry.release_drift_check(model, owner=services.checker, now=services.now())
+
+
+def _check_claimed(
+    services: DriftServices,
+    model: str,
+    aliases: dict[str, dict[str, Any]],
+    now: datetime,
+    force: bool,
+    window_hours: float,
+    settle_seconds: float,
+) -> CheckOutcome:
+    champion = aliases[CHAMPION]
     version = int(champion["version"])
     record = services.registry.get_version(model, version) or {}
     policy = MonitoringPolicy.from_record(record.get("monitoring"))
-    now = services.now()
     previous = services.registry.drift_results(model, limit=1)
     last_end = datetime.fromisoformat(str(previous[0]["window_end"])) if previous else None
     if not force and last_end is not None and now - last_end < timedelta(hours=policy.every_hours):
