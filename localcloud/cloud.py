@@ -22,7 +22,16 @@ from moto import mock_aws
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.sqs.models import sqs_backends
 
-from localcloud import alarms, dynamodb_atomicity, events, inbox, lambda_runtime, s3_policies, step_functions
+from localcloud import (
+    access_control,
+    alarms,
+    dynamodb_atomicity,
+    events,
+    inbox,
+    lambda_runtime,
+    s3_policies,
+    step_functions,
+)
 from localcloud.deploy import DeployedStack, Synthesized, deploy
 from localcloud.emf import MetricDatum
 from localcloud.session import DEFAULT_ACCOUNT, DEFAULT_REGION, AwsSession
@@ -121,6 +130,7 @@ class LocalCloud:
         cls, session: AwsSession, inbox_path: Path | None, inbox_stream: TextIO | None, clock: events.Clock | None
     ) -> LocalCloud:
         dynamodb_atomicity.install()
+        access_control.install(session.account_id)
         s3_policies.install()
         lambda_runtime.install(endpoint_url=session.endpoint_url)
         lambda_runtime.set_metric_sink(_store_metrics)
@@ -144,6 +154,7 @@ class LocalCloud:
         step_functions.uninstall()
         events.uninstall()
         lambda_runtime.uninstall()
+        access_control.uninstall()
 
     # -- deploying -----------------------------------------------------------------------------
     def deploy(self, synthesized: Synthesized) -> DeployedStack:
@@ -244,16 +255,20 @@ def _store_metrics(account: str, region: str, namespace: str, data: list[MetricD
 
 
 def _send_to_dead_letter_target(account: str, region: str, target_arn: str, event: dict[str, Any]) -> None:
-    """Lambda's DeadLetterConfig: the failed event as the message body, as Lambda sends it."""
-    body = json.dumps(event)
-    if target_arn.startswith("arn:aws:sqs:"):
-        queue_name = target_arn.rsplit(":", 1)[1]
-        backend = sqs_backends[account][region]
-        backend.send_message(queue_name, body)
-    elif target_arn.startswith("arn:aws:sns:"):
-        from moto.sns.models import sns_backends
+    """Lambda's DeadLetterConfig: the failed event as the message body, as Lambda sends it, through the
+    API and so with the function's role (the runtime calls this acting as it): a role without
+    sqs:SendMessage loses the event, as on AWS."""
+    import boto3
 
-        sns_backends[account][region].publish(body, arn=target_arn)
+    body = json.dumps(event)
+    endpoint = lambda_runtime.endpoint_url()
+    if target_arn.startswith("arn:aws:sqs:"):
+        queue_url = f"https://sqs.{region}.amazonaws.com/{account}/{target_arn.rsplit(':', 1)[1]}"
+        boto3.client("sqs", region_name=region, endpoint_url=endpoint).send_message(
+            QueueUrl=queue_url, MessageBody=body
+        )
+    elif target_arn.startswith("arn:aws:sns:"):
+        boto3.client("sns", region_name=region, endpoint_url=endpoint).publish(TopicArn=target_arn, Message=body)
     else:
         log.error("dead-letter target %s is neither SQS nor SNS; event dropped", target_arn)
 

@@ -85,6 +85,15 @@ def lambda_service_metrics(function_name: str, duration_ms: float, errored: bool
     ]
 
 
+def dead_letter_error_metrics(function_name: str) -> list[MetricDatum]:
+    """Lambda's DeadLetterErrors: an async event it could not write to the function's dead-letter target."""
+    dimensions: list[_Dimension] = [{"Name": "FunctionName", "Value": function_name}]
+    now = datetime.now(tz=UTC)
+    return [
+        {"MetricName": "DeadLetterErrors", "Dimensions": dimensions, "Value": 1.0, "Unit": "Count", "Timestamp": now}
+    ]
+
+
 def _emf_document(line: str) -> dict[str, Any] | None:
     text = line.strip()
     if not (text.startswith("{") and '"_aws"' in text):

@@ -37,7 +37,8 @@ from moto import settings as moto_settings
 from moto.awslambda import models as lambda_models
 from moto.s3 import notifications as s3_notifications
 
-from localcloud.emf import MetricDatum, lambda_service_metrics, metrics_from_emf_lines
+from localcloud import access_control
+from localcloud.emf import MetricDatum, dead_letter_error_metrics, lambda_service_metrics, metrics_from_emf_lines
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,16 @@ class Invocation:
     attempt: int = 0
 
 
+@dataclass(frozen=True)
+class RefusedDelivery:
+    """An event a service could not deliver because a resource-based policy did not allow it."""
+
+    service: str
+    source_arn: str
+    target_arn: str
+    reason: str
+
+
 @dataclass
 class _Runtime:
     code_dirs: dict[str, Path] = field(default_factory=dict)  # zip sha256 hex -> source directory
@@ -82,6 +93,7 @@ class _Runtime:
     history: list[Invocation] = field(default_factory=list)
     metric_sink: Callable[[str, str, str, list[MetricDatum]], None] | None = None
     dead_letter_sink: Callable[[str, str, str, dict[str, Any]], None] | None = None
+    refused: list[RefusedDelivery] = field(default_factory=list)
 
 
 _runtime = _Runtime()
@@ -214,6 +226,7 @@ def reset() -> None:
     _runtime.code_dirs.clear()
     _runtime.supplements.clear()
     _runtime.history.clear()
+    _runtime.refused.clear()
 
 
 def register_code(zip_sha256_hex: str, source_dir: Path) -> None:
@@ -237,6 +250,20 @@ def set_dead_letter_sink(sink: Callable[[str, str, str, dict[str, Any]], None] |
 
 def history() -> list[Invocation]:
     return list(_runtime.history)
+
+
+def endpoint_url() -> str | None:
+    """Where handlers reach the local cloud's APIs (None in-process)."""
+    return _runtime.endpoint_url
+
+
+def refused_deliveries() -> list[RefusedDelivery]:
+    """Deliveries to functions refused by their resource policies (S3 notifications, EventBridge)."""
+    return list(_runtime.refused)
+
+
+def record_refusal(refusal: RefusedDelivery) -> None:
+    _runtime.refused.append(refusal)
 
 
 def drain(timeout: float = 60.0) -> None:
@@ -272,6 +299,17 @@ def _s3_notification(account_id: str, event_body: Any, fn_arn: str, region_name:
     except Exception:  # S3 keeps no record of a notification to a missing function
         log.error("S3 notification to missing function %s dropped", fn_arn)
         return
+    buckets = {r.get("s3", {}).get("bucket", {}).get("name") for r in (event_body or {}).get("Records", [])}
+    for bucket in sorted(b for b in buckets if b):
+        denial = access_control.lambda_invoke_denial(
+            fn, service="s3.amazonaws.com", source_arn=f"arn:aws:s3:::{bucket}", source_account=account_id
+        )
+        if denial:  # S3 drops the event; nothing is invoked and no error reaches anyone
+            log.error("S3 notification from %s to %s refused: %s", bucket, fn.function_name, denial)
+            _runtime.refused.append(
+                RefusedDelivery("s3.amazonaws.com", f"arn:aws:s3:::{bucket}", fn.function_arn, denial)
+            )
+            return
     invoke_async(fn, _s3_event_as_aws_sends_it(event_body, account_id))
 
 
@@ -342,11 +380,13 @@ def run(fn: lambda_models.LambdaFunction, event: Any, *, asynchronous: bool = Fa
         started.set()
         try:
             os.environ.update(function_env)
-            handler = _load_handler(fn)
-            context = _LambdaContext(fn, request_id, began + timeout_s, _runtime.supplements.get(fn.function_name))
-            buffer.write(f"START RequestId: {request_id} Version: $LATEST\n")
-            with _capture_cfn_response(response_capture):
-                outcome["result"] = handler(event, context)
+            # The function's own role signs every call it makes (thread-local, not os.environ).
+            with access_control.acting_as(_role_credentials(fn)):
+                handler = _load_handler(fn)
+                context = _LambdaContext(fn, request_id, began + timeout_s, _runtime.supplements.get(fn.function_name))
+                buffer.write(f"START RequestId: {request_id} Version: $LATEST\n")
+                with _capture_cfn_response(response_capture):
+                    outcome["result"] = handler(event, context)
         except LambdaTimeout:
             outcome["timeout"] = True
         except Exception as exc:  # the handler's error becomes the function error, as in Lambda
@@ -467,9 +507,6 @@ def _environment(fn: lambda_models.LambdaFunction, request_id: str) -> dict[str,
         "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",
         "AWS_REGION": fn.region,
         "AWS_DEFAULT_REGION": fn.region,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
         "_HANDLER": fn.handler or "",
         # No X-Ray daemon runs locally; Powertools' tracer would otherwise try to reach one.
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -478,6 +515,11 @@ def _environment(fn: lambda_models.LambdaFunction, request_id: str) -> dict[str,
         env["AWS_ENDPOINT_URL"] = _runtime.endpoint_url
     env.update({k: str(v) for k, v in (fn.environment_vars or {}).items()})
     return env
+
+
+def _role_credentials(fn: lambda_models.LambdaFunction) -> Any:
+    """The execution role's temporary credentials, as Lambda hands them to a sandbox."""
+    return access_control.role_credentials(fn.account_id, fn.role, fn.function_name)
 
 
 def _restore_environment(saved: dict[str, str | None]) -> None:
@@ -662,7 +704,15 @@ class _AsyncWorker:
                 return
         extras = _runtime.supplements.get(fn.function_name)
         if extras and extras.dead_letter_arn and _runtime.dead_letter_sink:
-            _runtime.dead_letter_sink(fn.account_id, fn.region, extras.dead_letter_arn, event)
+            try:  # Lambda writes to the dead-letter target with the function's own role
+                with access_control.acting_as(_role_credentials(fn)):
+                    _runtime.dead_letter_sink(fn.account_id, fn.region, extras.dead_letter_arn, event)
+            except Exception as error:  # the event is lost, and DeadLetterErrors counts it, as on AWS
+                log.error("%s could not write to its dead-letter target: %s", fn.function_name, error)
+                if _runtime.metric_sink is not None:
+                    _runtime.metric_sink(
+                        fn.account_id, fn.region, "AWS/Lambda", dead_letter_error_metrics(fn.function_name)
+                    )
         else:
             log.error(
                 "async event for %s failed %d times and has no dead-letter target: dropped",

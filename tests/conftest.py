@@ -6,16 +6,16 @@ import os
 
 import pytest
 
-# Nothing in the suite may reach a real AWS account.
+# Nothing in the suite may reach a real AWS account. The keys are the local cloud's operator (an
+# administrator, as the deployer is on AWS): long-term keys, so no session token.
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
     AWS_SECRET_ACCESS_KEY="testing",
-    AWS_SECURITY_TOKEN="testing",
-    AWS_SESSION_TOKEN="testing",
     AWS_DEFAULT_REGION="us-east-1",
     JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
 )
-os.environ.pop("AWS_PROFILE", None)
+for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+    os.environ.pop(variable, None)
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
