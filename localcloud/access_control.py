@@ -472,7 +472,12 @@ def service_denial(
     policy: Any, *, service: str, action: str, resource: str, source_arn: str, source_account: str
 ) -> str | None:
     """None when `policy` lets `service` do `action` on `resource` for `source_arn`; else AWS's reason."""
-    context = {"aws:SourceArn": source_arn, "aws:SourceAccount": source_account, "aws:SecureTransport": "true"}
+    context = {
+        "aws:SourceArn": source_arn,
+        "aws:SourceAccount": source_account,
+        "aws:SourceOwner": source_account,  # the older key SNS's default topic policy tests
+        "aws:SecureTransport": "true",
+    }
     decision = evaluate([policy], Request(action, resource, context, service_principal=service))
     if decision is Decision.ALLOW:
         return None

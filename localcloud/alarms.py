@@ -927,6 +927,24 @@ class AlarmEvaluator:
         ]
         return "\n".join(lines)
 
+    def announce(self, alarm: Alarm, *, old_state: str, new_state: str, reason: str) -> None:
+        """Run the actions and emit the event of a state change made through SetAlarmState, as AWS does
+        (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_SetAlarmState.html:
+        "the alarm ... sends an SNS message")."""
+        now = datetime.now(UTC)
+        message = self._message(alarm, now, old_state, new_state, reason)
+        subject = f'{new_state}: "{alarm.name}" in {region_name(self.region)}'[:100]
+        self._run_actions(alarm, new_state, now, message, subject)
+        if self.emit_events:
+            try:
+                parsed = json.loads(alarm.state_reason_data or "{}")
+            except (ValueError, TypeError):  # SetAlarmState takes any text as reason data
+                parsed = {}
+            reason_data = parsed if isinstance(parsed, dict) else {}
+            self._emit_event(
+                alarm, now=now, old_state=old_state, new_state=new_state, reason=reason, reason_data=reason_data
+            )
+
     def _transition(
         self,
         alarm: Alarm,
@@ -1004,8 +1022,16 @@ class AlarmEvaluator:
             return False, "only SNS actions are supported locally"
         from moto.sns.models import sns_backends
 
+        from localcloud.access_control import topic_publish_denial
+
         structured = json.dumps({"default": json.dumps(message), "email": self._email_text(alarm, message)})
         try:
+            # CloudWatch publishes as the cloudwatch.amazonaws.com service principal: the topic's
+            # policy (and its key's) must allow it, or AWS fails the action and says so in the history.
+            denial = topic_publish_denial(arn, service="cloudwatch.amazonaws.com", source_arn=alarm.alarm_arn)
+            if denial:
+                log.warning("alarm %s: publishing to %s refused: %s", alarm.name, arn, denial)
+                return False, denial.replace("cloudwatch.amazonaws.com", "CloudWatch Alarms", 1)
             sns_backends[parts[4]][parts[3]].publish(
                 message=structured, arn=arn, subject=subject, message_structure="json"
             )
@@ -1200,14 +1226,32 @@ def _describe_alarm_history(self: CloudWatchResponse) -> ActionResult:
     return ActionResult({"AlarmHistoryItems": items[:limit]})
 
 
+_moto_set_alarm_state = CloudWatchResponse.set_alarm_state
+
+
+def _set_alarm_state(self: CloudWatchResponse) -> ActionResult:
+    """SetAlarmState runs the new state's actions on AWS (a test alarm reaches the topic's subscribers);
+    moto only records the state."""
+    name = self._get_param("AlarmName")
+    alarm = self.cloudwatch_backend.alarms.get(name)
+    old_state = alarm.state_value if alarm is not None else None
+    result = _moto_set_alarm_state(self)
+    if alarm is not None and old_state is not None and alarm.state_value != old_state:
+        evaluator = AlarmEvaluator(self.current_account, self.region)
+        evaluator.announce(alarm, old_state=old_state, new_state=alarm.state_value, reason=alarm.state_reason)
+    return result
+
+
 def install() -> None:
-    """Add `describe_alarm_history` to moto's CloudWatch API."""
+    """Add `describe_alarm_history` to moto's CloudWatch API, and actions to `set_alarm_state`."""
     CloudWatchResponse.describe_alarm_history = _describe_alarm_history  # type: ignore[attr-defined]
+    CloudWatchResponse.set_alarm_state = _set_alarm_state  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
     if "describe_alarm_history" in vars(CloudWatchResponse):
         del CloudWatchResponse.describe_alarm_history  # type: ignore[attr-defined]
+    CloudWatchResponse.set_alarm_state = _moto_set_alarm_state  # type: ignore[method-assign]
 
 
 def is_installed() -> bool:

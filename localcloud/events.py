@@ -444,6 +444,24 @@ def invoke_lambda_async(function_arn: str, payload: str) -> LambdaInvocation:
     return LambdaInvocation(False, attempts, error)
 
 
+def _check_lambda_permission(function_arn: str, rule_arn: str) -> None:
+    """EventBridge invokes a function only if its resource policy allows events.amazonaws.com from
+    this rule; otherwise the invocation fails (the rule's FailedInvocations) and the event goes to
+    the target's dead-letter queue."""
+    from moto.awslambda.models import lambda_backends
+
+    from localcloud.access_control import lambda_invoke_denial
+
+    _, region, account, _ = _split_arn(function_arn)
+    try:
+        function = lambda_backends[account][region].get_function(function_arn)
+    except Exception:  # an unknown function is invoke_lambda_async's to report
+        return
+    denial = lambda_invoke_denial(function, service="events.amazonaws.com", source_arn=rule_arn, source_account=account)
+    if denial:
+        raise PermissionError(denial)
+
+
 def _start_execution(arn: str, payload: str) -> str:
     from moto.stepfunctions.responses import get_backend
 
@@ -475,7 +493,13 @@ def _dead_letter(target: Mapping[str, Any], rule_arn: str, payload: str, error: 
         return
     from moto.sqs.models import sqs_backends
 
+    from localcloud.access_control import queue_send_denial
+
     _, region, account, queue_name = _split_arn(dlq)
+    denial = queue_send_denial(dlq, service="events.amazonaws.com", source_arn=rule_arn)
+    if denial:  # the queue's policy must let EventBridge send for this rule, or the event is lost
+        log.error("EventBridge could not send to dead-letter queue %s: %s", dlq, denial)
+        return
     attributes = {
         "RULE_ARN": {"DataType": "String", "StringValue": rule_arn},
         "TARGET_ARN": {"DataType": "String", "StringValue": str(target.get("Arn"))},
@@ -508,6 +532,7 @@ def _deliver_to_target(rule: Rule, target: Mapping[str, Any], event: Mapping[str
     payload = render_target_input(target, event, rule_arn=rule.arn, rule_name=rule.name, ingestion_time=ingestion)
     try:
         if service == "lambda":
+            _check_lambda_permission(arn, rule.arn)
             invocation = invoke_lambda_async(arn, payload)
             return Delivery(
                 rule.arn, target_id, arn, service, invocation.ok, invocation.attempts, error=invocation.error

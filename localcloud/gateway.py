@@ -387,12 +387,33 @@ class LocalApiGateway:
         if integration.http_method and integration.http_method.upper() != "POST":
             raise configuration_error("Lambda proxy integrations must use the POST integration method")
         function_arn = lambda_function_arn(integration.uri, call.stage_variables)
+        self._check_invoke_permission(function_arn, api.id, target.stage, request.method, target.path)
         event = self._proxy_event(call)
         timeout = self._integration_timeout(integration.timeout_in_millis)
         started = time.perf_counter()
         payload, errored = _INTEGRATIONS.run(lambda: invoke_proxy(self.lambda_invoker, function_arn, event), timeout)
         log["integrationLatencyMs"] = round((time.perf_counter() - started) * 1000.0, 3)
         return proxy_response(payload, errored, request.header("Accept"), self._binary_media_types(api))
+
+    def _check_invoke_permission(self, function_arn: str, api_id: str, stage: str, verb: str, path: str) -> None:
+        """API Gateway invokes a function only where the function's resource policy (an
+        AWS::Lambda::Permission) allows apigateway.amazonaws.com from this method's ARN; otherwise AWS
+        answers 500 and logs "Execution failed due to configuration error: Invalid permissions on
+        Lambda function"."""
+        from moto.awslambda.utils import get_backend
+
+        from localcloud.access_control import lambda_invoke_denial
+
+        try:
+            function = get_backend(self.account_id, self.region_name).get_function(function_arn)
+        except Exception as error:  # moto raises its own types for unknown functions
+            raise configuration_error(f"invoking {function_arn} failed: {error!r}") from error
+        source = method_arn(api_id, stage, verb, path, region=self.region_name, account=self.account_id)
+        denial = lambda_invoke_denial(
+            function, service="apigateway.amazonaws.com", source_arn=source, source_account=self.account_id
+        )
+        if denial:
+            raise configuration_error(f"Invalid permissions on Lambda function: {denial}")
 
     def _proxy_event(self, call: _Call, for_authorizer: bool = False) -> dict[str, Any]:
         """The Lambda proxy event; a REQUEST authorizer gets the same minus the body."""

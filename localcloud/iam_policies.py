@@ -82,11 +82,11 @@ def _matches_principal(statement: Mapping[str, Any], request: Request) -> bool:
         return True
     if not isinstance(principal, Mapping):
         return False
+    aws = _as_list(principal.get("AWS"))
+    if "*" in aws:  # {"AWS": "*"} is "*": everyone, services included
+        return True
     if request.service_principal is not None:
         return request.service_principal in _as_list(principal.get("Service"))
-    aws = _as_list(principal.get("AWS"))
-    if "*" in aws:
-        return True
     arn = request.principal_arn or ""
     account = arn.split(":")[4] if arn.count(":") >= 5 else ""
     return any(p in (arn, account, f"arn:aws:iam::{account}:root") for p in aws)

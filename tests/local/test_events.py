@@ -23,6 +23,7 @@ from moto.awslambda.models import LambdaFunction
 
 from localcloud import events
 from localcloud.events import ManualClock, Scheduler, matches_pattern, render_target_input
+from localcloud.session import DEFAULT_ACCOUNT
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -110,7 +111,7 @@ def make_function(name: str) -> str:
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("handler.py", "def handler(event, context):\n    return event\n")
     lam = SESSION.client("lambda")
-    return str(
+    arn = str(
         lam.create_function(
             FunctionName=name,
             Runtime="python3.12",
@@ -119,6 +120,15 @@ def make_function(name: str) -> str:
             Code={"ZipFile": code.getvalue()},
         )["FunctionArn"]
     )
+    # EventBridge may invoke it for this account's rules (what CDK's LambdaFunction target adds).
+    lam.add_permission(
+        FunctionName=name,
+        StatementId="eventbridge",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=f"arn:aws:events:{REGION}:{DEFAULT_ACCOUNT}:rule/*",
+    )
+    return arn
 
 
 def put(eb: Any, source: str, detail: dict[str, Any], detail_type: str = "Thing Happened") -> None:
@@ -331,21 +341,54 @@ def test_function_retry_setting_is_honoured(eb: Any, fake_lambda: FakeLambda, ho
 
 def test_undeliverable_events_go_to_the_dead_letter_queue(eb: Any, sqs: Any, hooked: None) -> None:
     dlq_url, dlq_arn = queue(sqs, "dlq")
-    eb.put_rule(Name="r", EventPattern=json.dumps({"source": ["s"]}))
+    unreachable_url, unreachable_arn = queue(sqs, "dlq-without-policy")
+    rule_arn = eb.put_rule(Name="r", EventPattern=json.dumps({"source": ["s"]}))["RuleArn"]
+    # EventBridge sends to a dead-letter queue only where the queue's policy allows it for this rule
+    # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html); CDK writes this.
+    sqs.set_queue_attributes(
+        QueueUrl=dlq_url,
+        Attributes={
+            "Policy": json.dumps(
+                {
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": dlq_arn,
+                            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+                        }
+                    ]
+                }
+            )
+        },
+    )
+    gone = f"arn:aws:sqs:{REGION}:{ACCOUNT}:does-not-exist"
     eb.put_targets(
         Rule="r",
         Targets=[
-            {
-                "Id": "gone",
-                "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:does-not-exist",
-                "DeadLetterConfig": {"Arn": dlq_arn},
-            }
+            {"Id": "gone", "Arn": gone, "DeadLetterConfig": {"Arn": dlq_arn}},
+            {"Id": "gone-too", "Arn": gone, "DeadLetterConfig": {"Arn": unreachable_arn}},
         ],
     )
     put(eb, "s", {"lost": True})
     (message,) = sqs.receive_message(QueueUrl=dlq_url, MessageAttributeNames=["All"])["Messages"]
     assert json.loads(message["Body"])["detail"] == {"lost": True}
     assert message["MessageAttributes"]["RULE_ARN"]["StringValue"].endswith(":rule/r")
+    assert "Messages" not in sqs.receive_message(QueueUrl=unreachable_url), "no policy, no dead letter"
+
+
+def test_a_function_without_a_permission_for_the_rule_is_not_invoked(eb: Any, hooked: None) -> None:
+    """AWS invokes a Lambda target only through the function's resource policy; without it the
+    invocation fails and the rule's FailedInvocations counts it."""
+    lam = SESSION.client("lambda")
+    function = make_function("no-permission")
+    lam.remove_permission(FunctionName="no-permission", StatementId="eventbridge")
+    eb.put_rule(Name="r", EventPattern=json.dumps({"source": ["s"]}))
+    eb.put_targets(Rule="r", Targets=[{"Id": "fn", "Arn": function}])
+    put(eb, "s", {"n": 1})
+    (delivery,) = [d for d in events.recent_deliveries() if d.target_arn == function]
+    assert not delivery.ok and "no resource-based policy allows the lambda:InvokeFunction action" in str(delivery.error)
 
 
 def test_targets_moto_already_handles_are_left_to_moto(eb: Any, sqs: Any, hooked: None) -> None:

@@ -103,9 +103,18 @@ def _function(name: str) -> str:
     except iam.exceptions.NoSuchEntityException:
         role = iam.create_role(RoleName="lambda-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     lam = boto3.client("lambda", region_name=REGION)
-    return lam.create_function(
+    arn: str = lam.create_function(
         FunctionName=name, Runtime="python3.12", Role=role, Handler="handler.handler", Code={"ZipFile": _zip()}
     )["FunctionArn"]
+    # API Gateway may invoke it from any of this account's APIs (as `aws lambda add-permission` would).
+    lam.add_permission(
+        FunctionName=name,
+        StatementId="apigateway",
+        Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:{REGION}:{boto3.client('sts').get_caller_identity()['Account']}:*",
+    )
+    return arn
 
 
 def _uri(function_arn: str) -> str:
