@@ -379,7 +379,7 @@ def _build_into(spec: LayerSpec, key: str, staging: Path) -> dict[str, Any]:
     # Excluded distributions, then whatever only they pulled in (pip installs botocore's
     # python-dateutil and six for aws-xray-sdk; uv never installs them thanks to --excludes).
     removed = [name for name in sorted(spec.excluded()) if _uninstall(target, name)]
-    keep = _reachable(spec, target)
+    keep = reachable_distributions(spec, target)
     removed += [name for name in sorted(_installed(target).keys() - keep) if _uninstall(target, name)]
     installed = _installed(target)
     _verify(spec, installed, pins)
@@ -495,8 +495,11 @@ def marker_environment(spec: LayerSpec) -> dict[str, str]:
     }
 
 
-def _reachable(spec: LayerSpec, target: Path) -> set[str]:
-    """Installed distributions the requirements need on Lambda, not counting excluded ones."""
+def reachable_distributions(spec: LayerSpec, target: Path) -> set[str]:
+    """Installed distributions the requirements need on Lambda, not counting excluded ones.
+
+    What a built layer keeps; tests/infra/test_handler_imports.py reads a layer's content the same way.
+    """
     dists = {canonicalize_name(d.metadata["Name"]): d for d in metadata.distributions(path=[str(target)])}
     environment = marker_environment(spec)
     excluded = spec.excluded()
