@@ -50,7 +50,6 @@ from mlops.training import (
     Candidate,
     CandidateResult,
     Prepared,
-    check_parity,
     config_from_dict,
     default_config,
     encode_records,
@@ -61,6 +60,7 @@ from mlops.training import (
 )
 from mlops.training.config import TrainingConfig
 from mlops.training.features import INPUT_NAME
+from mlops.training_chain import check_parity
 
 BENCHMARK = "training"
 SKLEARN = "scikit-learn predict_proba"

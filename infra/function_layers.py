@@ -20,6 +20,9 @@ FUNCTION_LAYERS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "fit_candidate": _TRAINING,
         "evaluate": _TRAINING,
         "export": _TRAINING,
+        # Runs the exported ONNX model against scikit-learn's recorded answers: onnxruntime only, as
+        # serving runs it (the training layer plus onnxruntime would pass Lambda's 250 MB).
+        "parity": ("inference", "powertools"),
         "gate": _TRAINING,
         "register": _TRAINING,
         # Records a failed run and notifies: no ML libraries.

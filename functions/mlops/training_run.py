@@ -14,38 +14,31 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlops import __version__
+from mlops import __version__, training
 from mlops.datasets.versioning import ColumnSchema, Manifest, read_npz
 from mlops.registry_table import ModelRegistry, RegistryTable
 from mlops.storage import ArtifactsBucket, CuratedBucket
 from mlops.training import (
     Candidate,
-    CandidateResult,
-    Evaluation,
     GateReport,
     PreparedMeta,
     ReferenceProfile,
     Splits,
     TrainingConfig,
-    check_parity,
-    evaluate,
     evaluate_gates,
-    export_onnx,
-    fit_candidate,
-    load_model,
     load_training_config,
-    measure_latency,
     prepare,
-    select,
-    sha256,
     signature,
-    training_report_html,
 )
 from mlops.training.signature import signature_json
 
+if TYPE_CHECKING:
+    from mlops.training.candidates import CandidateResult
+
 CONFIGS_PREFIX = "configs/"
+PARITY_INPUT = "parity_input.npz"  # mlops.onnx_check reads it
 MODELS_PREFIX = "models/"
 CHAMPION = "champion"
 
@@ -172,7 +165,7 @@ def prepare_step(
 def fit_step(run_payload: dict[str, Any], candidate: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
     run = RunRef.from_event(run_payload)
     config = _config(services, run)
-    result = fit_candidate(Candidate.model_validate(candidate), _splits(services, run), config)
+    result = training.fit_candidate(Candidate.model_validate(candidate), _splits(services, run), config)
     base = f"{run.prefix}candidates/{result.name}"
     if result.model_bytes is not None:
         services.artifacts.put(f"{base}.model", result.model_bytes, "application/octet-stream")
@@ -226,10 +219,10 @@ def evaluate_step(
     for outcome in fitted:
         if outcome.get("status") == "succeeded":
             stored = _read_json(services, f"{run.prefix}candidates/{outcome['name']}.json")
-            results.append(CandidateResult.model_validate(stored))
+            results.append(training.CandidateResult.model_validate(stored))
         else:  # failed inside the handler, or the Map's catch reported a crash or a timeout
             results.append(
-                CandidateResult(
+                training.CandidateResult(
                     name=str(outcome.get("name")),
                     estimator="unknown",
                     status="failed",
@@ -237,10 +230,11 @@ def evaluate_step(
                 )
             )
     services.models.update_run(run.run_id, {"candidates": _dynamo([r.to_json() for r in results])})
-    selected = select(results, config.metric)
-    model = load_model(services.artifacts.get(f"{run.prefix}candidates/{selected.name}.model"), selected.model_sha256)
+    selected = training.select(results, config.metric)
+    stored_model = services.artifacts.get(f"{run.prefix}candidates/{selected.name}.model")
+    model = training.load_model(stored_model, selected.model_sha256)
     meta = PreparedMeta.model_validate(_read_json(services, f"{run.prefix}meta.json"))
-    evaluation = evaluate(model, _splits(services, run), meta)
+    evaluation = training.evaluate(model, _splits(services, run), meta)
     profile = ReferenceProfile.model_validate(_read_json(services, f"{run.prefix}profile.json"))
     profile = profile.with_prediction(evaluation.prediction_distribution)
     services.artifacts.put(f"{run.prefix}profile.json", profile.model_dump_json().encode(), "application/json")
@@ -252,31 +246,20 @@ def evaluate_step(
 
 
 def export_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
+    """The selected model as ONNX, and scikit-learn's answers on the test split for the parity step
+    (which runs ONNX on the inference layer: no layer holds both scikit-learn and onnxruntime)."""
     run = RunRef.from_event(run_payload)
     config = _config(services, run)
-    selected = CandidateResult.model_validate(_read_json(services, f"{run.prefix}selected.json"))
-    model = load_model(services.artifacts.get(f"{run.prefix}candidates/{selected.name}.model"), selected.model_sha256)
+    selected = training.CandidateResult.model_validate(_read_json(services, f"{run.prefix}selected.json"))
+    model = training.load_model(
+        services.artifacts.get(f"{run.prefix}candidates/{selected.name}.model"), selected.model_sha256
+    )
     splits = _splits(services, run)
-    onnx_bytes = export_onnx(model, splits.X_train.shape[1], splits.feature_names)
-    parity = check_parity(model, onnx_bytes, splits.X_test, config.parity, row_ids=splits.rows_test)
-    latency = measure_latency(onnx_bytes, splits.X_test, rows=1)
+    onnx_bytes = training.export_onnx(model, splits.X_train.shape[1], splits.feature_names)
+    reference = training.scikit_learn_outputs(model, splits.X_test, config.parity, row_ids=splits.rows_test)
     services.artifacts.put(f"{run.prefix}model.onnx", onnx_bytes, "application/octet-stream")
-    services.artifacts.put(f"{run.prefix}parity.json", parity.model_dump_json(indent=2).encode(), "application/json")
-    services.artifacts.put(f"{run.prefix}latency.json", _json(latency), "application/json")
-    message = ""
-    if not parity.passed:
-        failing = ", ".join(f"{c.name} {c.observed} (limit {c.threshold})" for c in parity.checks if not c.passed)
-        worst = "; ".join(
-            f"row {w.row if w.row is not None else w.index}: sklearn {w.sklearn} vs onnx {w.onnx}"
-            for w in parity.worst_rows[:5]
-        )
-        message = f"ONNX does not match scikit-learn: {failing or parity.error}. Worst rows: {worst}"
-    return {
-        "parity_passed": parity.passed,
-        "parity_message": message,
-        "onnx_sha256": sha256(onnx_bytes),
-        "latency": latency,
-    }
+    services.artifacts.put(f"{run.prefix}{PARITY_INPUT}", reference.to_bytes(), "application/octet-stream")
+    return {"onnx_sha256": training.sha256(onnx_bytes)}
 
 
 def _champion_metrics(services: TrainingServices, model: str) -> tuple[int | None, dict[str, Any] | None]:
@@ -292,7 +275,7 @@ def _champion_metrics(services: TrainingServices, model: str) -> tuple[int | Non
 def gate_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
     run = RunRef.from_event(run_payload)
     config = _config(services, run)
-    evaluation = Evaluation.model_validate(_read_json(services, f"{run.prefix}evaluation.json"))
+    evaluation = training.Evaluation.model_validate(_read_json(services, f"{run.prefix}evaluation.json"))
     latency = _read_json(services, f"{run.prefix}latency.json")
     champion_version, champion_metrics = _champion_metrics(services, run.model)
     report = evaluate_gates(
@@ -315,21 +298,21 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
     run = RunRef.from_event(run_payload)
     config = _config(services, run)
     meta = PreparedMeta.model_validate(_read_json(services, f"{run.prefix}meta.json"))
-    evaluation = Evaluation.model_validate(_read_json(services, f"{run.prefix}evaluation.json"))
+    evaluation = training.Evaluation.model_validate(_read_json(services, f"{run.prefix}evaluation.json"))
     gates = GateReport.model_validate(_read_json(services, f"{run.prefix}gates.json"))
-    selected = CandidateResult.model_validate(_read_json(services, f"{run.prefix}selected.json"))
+    selected = training.CandidateResult.model_validate(_read_json(services, f"{run.prefix}selected.json"))
     parity = _read_json(services, f"{run.prefix}parity.json")
     latency = _read_json(services, f"{run.prefix}latency.json")
     onnx_bytes = services.artifacts.get(f"{run.prefix}model.onnx")
     splits = _splits(services, run)
     run_record = services.models.get_run(run.run_id) or {}
     candidates = [
-        CandidateResult.model_validate(c)
+        training.CandidateResult.model_validate(c)
         for c in json.loads(json.dumps(run_record.get("candidates", []), default=float))
     ]
     columns = [ColumnSchema.model_validate(c) for c in _read_json(services, f"{run.prefix}columns.json")]
     sig = signature(config, meta.feature_spec, splits.X_train, meta.classes, columns)
-    html = training_report_html(
+    html = training.training_report_html(
         config=config,
         meta=meta,
         candidates=candidates,
@@ -337,7 +320,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         evaluation=evaluation,
         parity=parity,
         gates=gates,
-        onnx_sha256=sha256(onnx_bytes),
+        onnx_sha256=training.sha256(onnx_bytes),
         latency=latency,
     )
     services.artifacts.put(f"{run.prefix}signature.json", _json(signature_json(sig)), "application/json")
@@ -352,7 +335,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
     artifacts = {
         name: {"key": f"{run.prefix}{name}", "sha256": digest}
         for name, digest in (
-            ("model.onnx", sha256(onnx_bytes)),
+            ("model.onnx", training.sha256(onnx_bytes)),
             ("signature.json", None),
             ("profile.json", None),
             ("report.html", None),
@@ -379,7 +362,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
                 "params": selected.params,
                 "estimator": selected.estimator,
                 "artifacts": artifacts,
-                "onnx_sha256": sha256(onnx_bytes),
+                "onnx_sha256": training.sha256(onnx_bytes),
                 "signature_key": f"{run.prefix}signature.json",
                 "serving": config.serving.model_dump(mode="json"),
                 "retraining": config.retraining.model_dump(mode="json") if config.retraining else None,

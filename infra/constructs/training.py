@@ -1,6 +1,6 @@
 """Training orchestration: the Step Functions pipeline from a dataset version to a registered model.
 
-prepare -> Map(fit each candidate) -> evaluate the best -> export ONNX + parity -> quality gate
+prepare -> Map(fit each candidate) -> evaluate the best -> export ONNX -> parity (onnxruntime) -> quality gate
 -> register (registered, pending approval or rejected) -> promote per policy -> notify.
 Every task retries transient Lambda errors; a candidate that times out is retried once, then reported
 as a failed candidate; the register step, idempotent per run, also retries its own errors (a crash
@@ -38,6 +38,13 @@ FIT_TIMEOUT_RETRIES = 1
 # champion is only moved if it is not there yet), so a crash between its writes is retried and the
 # retry completes the registration instead of failing the run.
 REGISTER_RETRIES = 2
+# Steps whose handler is not handlers.training.<step>: they import less than the training package.
+_HANDLERS = {
+    "record_failure": "handlers.training_failure.record_failure",
+    "parity": "handlers.parity.handler",
+}
+# Steps that read and write no registry item.
+_NO_REGISTRY = {"parity"}
 # Transient Lambda-service errors worth retrying; a handler's own error is not retried blindly.
 _TRANSIENT = [
     "Lambda.ServiceException",
@@ -53,6 +60,7 @@ STEP_MEMORY_MB = {
     "fit_candidate": 3008,
     "evaluate": 1769,
     "export": 1769,
+    "parity": 1769,
     "gate": 512,
     "register": 512,
     "record_failure": 256,
@@ -86,7 +94,7 @@ class Training(Construct):
             function = PlatformFunction(
                 self,
                 "".join(part.title() for part in step.split("_")) + "Function",
-                handler=f"handlers.{'training_failure' if step == 'record_failure' else 'training'}.{step}",
+                handler=_HANDLERS.get(step, f"handlers.training.{step}"),
                 description=f"Training pipeline step: {step.replace('_', ' ')}.",
                 service="training",
                 architecture=architecture,
@@ -98,6 +106,8 @@ class Training(Construct):
             ).function
             self.functions[step] = function
             grant_objects(function, data.artifacts, ["s3:GetObject", "s3:PutObject"], f"{RUNS_PREFIX}*")
+            if step in _NO_REGISTRY:
+                continue
             grant_listing(function, data.artifacts)
             registry.grant_items(
                 function,
@@ -218,7 +228,8 @@ class Training(Construct):
         fit_each.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
 
         evaluate = guarded(self._task("evaluate", result_path="$.evaluation", comment="select the best, test it"))
-        export = guarded(self._task("export", result_path="$.export", comment="ONNX + parity + latency"))
+        export = guarded(self._task("export", result_path="$.export", comment="ONNX + scikit-learn's answers"))
+        parity = guarded(self._task("parity", result_path="$.parity", comment="onnxruntime vs scikit-learn, latency"))
         gate = guarded(self._task("gate", result_path="$.gate", comment="absolute, champion, segment, latency"))
         register = self._task(
             "register",
@@ -241,18 +252,18 @@ class Training(Construct):
         done = sfn.Succeed(self, "Run finished")
         parity_ok = (
             sfn.Choice(self, "Parity holds?")
-            .when(sfn.Condition.boolean_equals("$.export.parity_passed", True), gate)
+            .when(sfn.Condition.boolean_equals("$.parity.parity_passed", True), gate)
             .otherwise(
                 sfn.Pass(
                     self,
                     "Parity failed",
-                    parameters={"Error": "ParityFailed", "Cause.$": "$.export.parity_message"},
+                    parameters={"Error": "ParityFailed", "Cause.$": "$.parity.parity_message"},
                     result_path="$.error",
                 ).next(record_failure)
             )
         )
         gate.next(register).next(notify).next(done)
-        return prepare.next(fit_each).next(evaluate).next(export).next(parity_ok)
+        return prepare.next(fit_each).next(evaluate).next(export).next(parity).next(parity_ok)
 
 
 def _logical(function: lambda_.Function) -> str:

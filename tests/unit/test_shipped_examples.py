@@ -12,7 +12,7 @@ from sklearn.datasets import load_breast_cancer, load_wine
 
 from mlops.contracts import load_contract, read_table, validate
 from mlops.training.config import load_training_config
-from mlops.training.pipeline import run_training
+from mlops.training_chain import run_training
 from tests.unit.test_training_support import sklearn_dataset
 
 ROOT = Path(__file__).resolve().parents[2]

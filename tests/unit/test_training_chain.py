@@ -16,8 +16,8 @@ import numpy as np
 from mlops.serving.session import inference_session
 from mlops.training.features import encode_records
 from mlops.training.onnx_export import sha256
-from mlops.training.pipeline import TrainingRun, run_training
 from mlops.training.report import training_report_html
+from mlops.training_chain import TrainingRun, run_training
 from tests.unit.test_training_support import mixed_dataset, sklearn_dataset, small_config
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,14 +15,9 @@ from mlops.serving.session import inference_session
 from mlops.training.candidates import CandidateResult, SelectionError, fit_candidate, load_model, select
 from mlops.training.config import Candidate, ParityConfig, Search, TrainingConfig
 from mlops.training.features import INPUT_NAME
-from mlops.training.onnx_export import (
-    check_parity,
-    export_onnx,
-    measure_latency,
-    onnx_metadata,
-    sha256,
-)
+from mlops.training.onnx_export import export_onnx, onnx_metadata, sha256
 from mlops.training.prepare import Prepared, prepare
+from mlops.training_chain import check_parity, measure_latency
 from tests.unit.test_training_support import sklearn_dataset, small_config
 
 CASES = {"breast_cancer": "binary", "wine": "multiclass", "iris": "multiclass", "diabetes": "regression"}

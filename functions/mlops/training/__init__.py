@@ -5,7 +5,9 @@ inputs and outputs are JSON-able models or bytes.
 The light parts (config, feature recipe, prepare, gates, signature: numpy and pydantic
 only) are imported here; the parts that need scikit-learn, skl2onnx or onnxruntime load on first
 use. Serving (mlops.serving) and drift (mlops.monitoring) import none of it: PyYAML and the rest
-of the training layer are not in their layers.
+of the training layer are not in their layers. Nothing here imports onnxruntime, which is not in
+the training layer: the parity step (mlops.onnx_check) runs ONNX on the inference layer, and
+mlops.training_chain runs the whole chain in one process for tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -42,26 +44,17 @@ _LAZY: dict[str, str] = {
     "compute_metrics": "evaluation",
     "Evaluation": "evaluation",
     "export_onnx": "onnx_export",
-    "check_parity": "onnx_export",
-    "measure_latency": "onnx_export",
+    "scikit_learn_outputs": "onnx_export",
     "sha256": "onnx_export",
-    "ParityReport": "onnx_export",
+    "ParityReport": "mlops.onnx_parity",
     "training_report_html": "report",
-    "run_training": "pipeline",
-    "TrainingRun": "pipeline",
 }
 
 if TYPE_CHECKING:
+    from mlops.onnx_parity import ParityReport
     from mlops.training.candidates import CandidateResult, SelectionError, fit_candidate, load_model, select
     from mlops.training.evaluation import Evaluation, compute_metrics, evaluate
-    from mlops.training.onnx_export import (
-        ParityReport,
-        check_parity,
-        export_onnx,
-        measure_latency,
-        sha256,
-    )
-    from mlops.training.pipeline import TrainingRun, run_training
+    from mlops.training.onnx_export import export_onnx, scikit_learn_outputs, sha256
     from mlops.training.report import training_report_html
 
 __all__ = [
@@ -84,8 +77,6 @@ __all__ = [
     "SelectionError",
     "Splits",
     "TrainingConfig",
-    "TrainingRun",
-    "check_parity",
     "compute_metrics",
     "config_from_dict",
     "default_config",
@@ -99,9 +90,8 @@ __all__ = [
     "ks_statistic",
     "load_model",
     "load_training_config",
-    "measure_latency",
     "prepare",
-    "run_training",
+    "scikit_learn_outputs",
     "select",
     "sha256",
     "signature",
@@ -114,7 +104,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    value = getattr(importlib.import_module(module if "." in module else f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
 

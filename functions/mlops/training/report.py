@@ -10,11 +10,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from mlops.onnx_parity import ParityReport
 from mlops.training.candidates import CandidateResult
 from mlops.training.config import TrainingConfig, higher_is_better
 from mlops.training.evaluation import Calibration, Evaluation
 from mlops.training.gates import GateReport
-from mlops.training.onnx_export import ParityReport
 from mlops.training.prepare import PreparedMeta
 
 _M = TypeVar("_M", bound=BaseModel)

@@ -16,14 +16,27 @@ from numpy.typing import NDArray
 
 from mlops.datasets.versioning import ColumnSchema
 from mlops.monitoring.profile import ReferenceProfile
+from mlops.onnx_check import check_onnx, measure_latency
+from mlops.onnx_parity import ParityReport
 from mlops.training.candidates import CandidateResult, fit_candidate, load_model, select
-from mlops.training.config import TrainingConfig
+from mlops.training.config import ParityConfig, TrainingConfig
 from mlops.training.evaluation import Evaluation, evaluate
 from mlops.training.gates import GateReport, evaluate_gates
-from mlops.training.onnx_export import ParityReport, check_parity, export_onnx, measure_latency, sha256
+from mlops.training.onnx_export import export_onnx, scikit_learn_outputs, sha256
 from mlops.training.prepare import PreparedMeta, Splits, prepare
 from mlops.training.report import training_report_html
 from mlops.training.signature import ModelSignature, signature
+
+
+def check_parity(
+    model: Any, onnx_bytes: bytes, x: NDArray[Any], parity: ParityConfig, *, row_ids: Any = None
+) -> ParityReport:
+    """scikit-learn and ONNX on the same rows in one process; the deployed pipeline splits this into
+    its export step (scikit-learn's answers) and its parity step (onnxruntime's)."""
+    return check_onnx(scikit_learn_outputs(model, x, parity, row_ids=row_ids), onnx_bytes)
+
+
+__all__ = ["TrainingRun", "check_parity", "measure_latency", "run_training"]
 
 
 @dataclass(frozen=True)
