@@ -700,6 +700,29 @@ def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any)
     return EXIT_REJECTED if failed else EXIT_OK
 
 
+# -- smoke test -------------------------------------------------------------------------------
+def smoke_test(args: argparse.Namespace) -> int:
+    """After `cdk deploy` (or `make up`): every step once against the deployment; exit 0 only if all pass."""
+    from mlopsctl.smoke import SmokeTest, summary_document
+
+    target = _target(args)
+    # With --json, stdout holds one document; the step lines still go out as they happen, on stderr.
+    out = sys.stderr if args.json else sys.stdout
+    test = SmokeTest(
+        target,
+        say=lambda line: print(line, file=out, flush=True),
+        alarm_name=args.alarm,
+        train_timeout=args.train_timeout,
+        notify_timeout=args.notify_timeout,
+    )
+    started = time.perf_counter()
+    results = test.run()
+    document = summary_document(results, time.perf_counter() - started, test.run_id)
+    if args.json:
+        print(json.dumps(document, indent=2, default=str))
+    return EXIT_OK if document["passed"] else EXIT_REJECTED
+
+
 # -- up, bench ----------------------------------------------------------------------------------
 BASELINE_PACKAGES = {"ingestion": ("pandera", "great_expectations")}  # bench_ingestion's baselines
 
@@ -892,6 +915,26 @@ def build_parser() -> argparse.ArgumentParser:
     runner.add_argument("--dataset", help="only this dataset's runs")
     runner.add_argument("--limit", type=int, default=20)
     runner.set_defaults(run=runs)
+
+    smoker = commands.add_parser(
+        "smoke-test",
+        parents=[common, deployment],
+        help="after cdk deploy: upload, train, predict and fire a test alarm, each step timed (exit 0: all passed)",
+    )
+    smoker.add_argument(
+        "--alarm", metavar="NAME", help="the alarm to fire (default: the dead-letters alarm, or another in OK)"
+    )
+    smoker.add_argument(
+        "--train-timeout", type=float, default=900.0, metavar="S", help="seconds the training run may take"
+    )
+    smoker.add_argument(
+        "--notify-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds to wait for the alarm's notification (default 60)",
+    )
+    smoker.set_defaults(run=smoke_test)
 
     from localcloud.__main__ import add_up_arguments
 
