@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,11 +90,9 @@ def contract_deploy(args: argparse.Namespace) -> int:
     contracts = [(path, load_contract(path.read_bytes(), source=str(path))) for path in paths]  # all valid first
     target = _target(args)
     bucket = target.output("ArtifactsBucketName")
-    s3 = target.client("s3")
     deployed = []
     for path, contract in contracts:
-        key = f"contracts/{contract.dataset}{path.suffix}"
-        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType="application/yaml")
+        key = put_definition(target, "contracts", contract.dataset, path.suffix, path.read_bytes())
         deployed.append({"dataset": contract.dataset, "version": contract.version, "key": key})
     _emit(
         args,
@@ -114,11 +113,9 @@ def config_deploy(args: argparse.Namespace) -> int:
     configs = [(path, load_training_config(path.read_text(), source=str(path))) for path in paths]
     target = _target(args)
     bucket = target.output("ArtifactsBucketName")
-    s3 = target.client("s3")
     deployed = []
     for path, config in configs:
-        key = f"configs/{config.dataset}{path.suffix}"
-        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType="application/yaml")
+        key = put_definition(target, "configs", config.dataset, path.suffix, path.read_bytes())
         deployed.append({"dataset": config.dataset, "key": key})
     _emit(
         args,
@@ -128,48 +125,68 @@ def config_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def put_definition(target: Target, folder: str, dataset: str, suffix: str, body: bytes) -> str:
+    """A contract (`contracts/`) or training config (`configs/`) where the functions look for it; its key."""
+    key = f"{folder}/{dataset}{suffix}"
+    target.client("s3").put_object(
+        Bucket=target.output("ArtifactsBucketName"), Key=key, Body=body, ContentType="application/yaml"
+    )
+    return key
+
+
 # -- upload -----------------------------------------------------------------------------------
+def upload_raw(target: Target, dataset: str, name: str, body: bytes) -> tuple[str, str, str | None]:
+    """A data file under `raw/<dataset>/`, where the ingest function picks it up: (bucket, key, version id)."""
+    bucket = target.output("RawBucketName")
+    key = f"raw/{dataset}/{name}"
+    response = target.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+    return bucket, key, response.get("VersionId")
+
+
+def wait_for_ingestion(
+    target: Target, dataset: str, key: str, version_id: str | None, timeout: float
+) -> dict[str, Any] | None:
+    """The ingest function's verdict on one upload (its registry item), or None after `timeout` s."""
+    if not version_id:
+        raise CommandError(
+            f"s3://{target.output('RawBucketName')} has versioning off: uploads cannot be told apart; enable it"
+        )
+    table = target.resource("dynamodb").Table(target.output("RegistryTableName"))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        item = table.get_item(Key={"pk": f"DATASET#{dataset}", "sk": f"UPLOAD#{key}#{version_id}"})
+        if "Item" in item:
+            return {k: (int(v) if hasattr(v, "as_integer_ratio") else v) for k, v in item["Item"].items()}
+        time.sleep(0.5)
+    return None
+
+
 def upload(args: argparse.Namespace) -> int:
     target = _target(args)
-    bucket = target.output("RawBucketName")
-    key = f"raw/{args.dataset}/{args.file.name}"
-    response = target.client("s3").put_object(Bucket=bucket, Key=key, Body=args.file.read_bytes())
-    version_id = response.get("VersionId")
+    bucket, key, version_id = upload_raw(target, args.dataset, args.file.name, args.file.read_bytes())
     if not args.wait:
         _emit(args, {"bucket": bucket, "key": key, "version_id": version_id}, f"uploaded s3://{bucket}/{key}")
         return EXIT_OK
-    table = target.resource("dynamodb").Table(target.output("RegistryTableName"))
-    deadline = time.monotonic() + args.timeout
-    while time.monotonic() < deadline:
-        if not version_id:
-            raise CommandError(f"s3://{bucket} has versioning off: uploads cannot be told apart; enable it")
-        item = table.get_item(Key={"pk": f"DATASET#{args.dataset}", "sk": f"UPLOAD#{key}#{version_id}"})
-        if "Item" in item:
-            outcome: dict[str, Any] = {
-                k: (int(v) if hasattr(v, "as_integer_ratio") else v) for k, v in item["Item"].items()
-            }
-            lines = [f"{outcome['status'].upper()} s3://{bucket}/{key}: {outcome.get('summary', '')}"]
-            if outcome.get("report_key"):
-                artifacts = target.output("ArtifactsBucketName")
-                summary_key = outcome["report_key"].removesuffix(".json") + ".txt"
-                try:
-                    summary = target.client("s3").get_object(Bucket=artifacts, Key=summary_key)["Body"].read()
-                    lines.append(summary.decode().rstrip())
-                except Exception:  # the summary is a convenience; the report below is the record
-                    lines += [f"  - {failure}" for failure in outcome.get("first_failures", [])]
-                lines.append(f"report: s3://{artifacts}/{outcome['report_key']}")
-            _emit(args, outcome, "\n".join(lines))
-            return EXIT_REJECTED if outcome["status"] == "rejected" else EXIT_OK
-        time.sleep(0.5)
-    raise CommandError(f"no outcome for {key} after {args.timeout:g} s; is the ingest function deployed?")
+    outcome = wait_for_ingestion(target, args.dataset, key, version_id, args.timeout)
+    if outcome is None:
+        raise CommandError(f"no outcome for {key} after {args.timeout:g} s; is the ingest function deployed?")
+    lines = [f"{outcome['status'].upper()} s3://{bucket}/{key}: {outcome.get('summary', '')}"]
+    if outcome.get("report_key"):
+        artifacts = target.output("ArtifactsBucketName")
+        summary_key = outcome["report_key"].removesuffix(".json") + ".txt"
+        try:
+            summary = target.client("s3").get_object(Bucket=artifacts, Key=summary_key)["Body"].read()
+            lines.append(summary.decode().rstrip())
+        except Exception:  # the summary is a convenience; the report below is the record
+            lines += [f"  - {failure}" for failure in outcome.get("first_failures", [])]
+        lines.append(f"report: s3://{artifacts}/{outcome['report_key']}")
+    _emit(args, outcome, "\n".join(lines))
+    return EXIT_REJECTED if outcome["status"] == "rejected" else EXIT_OK
 
 
 # -- train ------------------------------------------------------------------------------------
 def train(args: argparse.Namespace) -> int:
     """Start the pipeline and follow it state by state until it ends."""
-    import re
-    import uuid
-
     target = _target(args)
     s3 = target.client("s3")
     configs = [f"configs/{args.dataset}{suffix}" for suffix in (".yaml", ".yml", ".json")]
@@ -179,30 +196,54 @@ def train(args: argparse.Namespace) -> int:
             f"dataset {args.dataset!r} has no training config: write one (see configs/breast-cancer.yaml) and "
             f"run `mlops config deploy configs/{args.dataset}.yaml` first"
         )
-    sfn = target.client("stepfunctions")
-    request: dict[str, Any] = {"dataset": args.dataset, "reason": args.reason}
-    if args.dataset_version:
-        request["dataset_version"] = args.dataset_version
-    name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{args.dataset}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}")
-    execution_arn = sfn.start_execution(
-        stateMachineArn=target.output("TrainingStateMachineArn"), name=name[:80], input=json.dumps(request)
-    )["executionArn"]
+    name, execution_arn = start_training(target, args.dataset, args.reason, args.dataset_version)
     if not args.json:
         print(f"started training run {name} for dataset {args.dataset}")
+    on_state = None if args.json else (lambda label: print(f"  {time.strftime('%H:%M:%S')}  {label}"))
+    execution = follow_training(target, execution_arn, args.timeout, on_state)
+    if execution is None:
+        raise CommandError(f"run {name} still running after {args.timeout:g} s; follow it with the AWS console or CLI")
+    document, text = training_outcome(target, execution, name)
+    _emit(args, document, text)
+    return EXIT_OK if training_succeeded(document) else EXIT_REJECTED
+
+
+def start_training(target: Target, dataset: str, reason: str, dataset_version: str | None = None) -> tuple[str, str]:
+    """Start one execution of the training pipeline: (run id, execution ARN). The run id is the
+    execution's name, which the registry's run record is keyed by."""
+    import re
+    import uuid
+
+    request: dict[str, Any] = {"dataset": dataset, "reason": reason}
+    if dataset_version:
+        request["dataset_version"] = dataset_version
+    name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{dataset}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}")[:80]
+    execution_arn = target.client("stepfunctions").start_execution(
+        stateMachineArn=target.output("TrainingStateMachineArn"), name=name, input=json.dumps(request)
+    )["executionArn"]
+    return name, str(execution_arn)
+
+
+def follow_training(
+    target: Target, execution_arn: str, timeout: float, on_state: Callable[[str], None] | None = None
+) -> dict[str, Any] | None:
+    """Poll the execution until it ends (its description), calling `on_state` with each state it
+    enters; None when it still runs after `timeout` s."""
+    sfn = target.client("stepfunctions")
     seen = 0
-    deadline = time.monotonic() + args.timeout
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
         for event in history[seen:]:
             entered = event.get("stateEnteredEventDetails")
-            if entered and not args.json:
-                print(f"  {time.strftime('%H:%M:%S')}  {state_label(entered)}")
+            if entered and on_state is not None:
+                on_state(state_label(entered))
         seen = len(history)
-        execution = sfn.describe_execution(executionArn=execution_arn)
+        execution: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
         if execution["status"] != "RUNNING":
-            return _training_outcome(args, target, execution, name)
+            return execution
         time.sleep(1.0)
-    raise CommandError(f"run {name} still running after {args.timeout:g} s; follow it with the AWS console or CLI")
+    return None
 
 
 def state_label(entered: dict[str, Any]) -> str:
@@ -241,7 +282,8 @@ def _quality_gates(target: Target, run: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _training_outcome(args: argparse.Namespace, target: Target, execution: dict[str, Any], run_id: str) -> int:
+def training_outcome(target: Target, execution: dict[str, Any], run_id: str) -> tuple[dict[str, Any], str]:
+    """What a finished run did, from the registry's run record and the pipeline's output: (document, text)."""
     table = target.resource("dynamodb").Table(target.output("RegistryTableName"))
     run = table.get_item(Key={"pk": f"RUN#{run_id}", "sk": "META"}).get("Item", {})
     document = {
@@ -262,8 +304,12 @@ def _training_outcome(args: argparse.Namespace, target: Target, execution: dict[
         text += "".join(f"\n  {'✓' if g['passed'] else '✗'} {g['detail']}" for g in gates)
     else:
         text = f"run {run_id} {execution['status']}: {run.get('failure_reason') or execution.get('cause', '')}"
-    _emit(args, document, text)
-    return EXIT_OK if execution["status"] == "SUCCEEDED" and document.get("status") != "rejected" else EXIT_REJECTED
+    return document, text
+
+
+def training_succeeded(document: dict[str, Any]) -> bool:
+    """A run that ended and registered a version the gates did not reject."""
+    return document["execution_status"] == "SUCCEEDED" and document.get("status") != "rejected"
 
 
 # -- registry ---------------------------------------------------------------------------------
@@ -654,6 +700,29 @@ def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any)
     return EXIT_REJECTED if failed else EXIT_OK
 
 
+# -- smoke test -------------------------------------------------------------------------------
+def smoke_test(args: argparse.Namespace) -> int:
+    """After `cdk deploy` (or `make up`): every step once against the deployment; exit 0 only if all pass."""
+    from mlopsctl.smoke import SmokeTest, summary_document
+
+    target = _target(args)
+    # With --json, stdout holds one document; the step lines still go out as they happen, on stderr.
+    out = sys.stderr if args.json else sys.stdout
+    test = SmokeTest(
+        target,
+        say=lambda line: print(line, file=out, flush=True),
+        alarm_name=args.alarm,
+        train_timeout=args.train_timeout,
+        notify_timeout=args.notify_timeout,
+    )
+    started = time.perf_counter()
+    results = test.run()
+    document = summary_document(results, time.perf_counter() - started, test.run_id)
+    if args.json:
+        print(json.dumps(document, indent=2, default=str))
+    return EXIT_OK if document["passed"] else EXIT_REJECTED
+
+
 # -- up, bench ----------------------------------------------------------------------------------
 BASELINE_PACKAGES = {"ingestion": ("pandera", "great_expectations")}  # bench_ingestion's baselines
 
@@ -846,6 +915,26 @@ def build_parser() -> argparse.ArgumentParser:
     runner.add_argument("--dataset", help="only this dataset's runs")
     runner.add_argument("--limit", type=int, default=20)
     runner.set_defaults(run=runs)
+
+    smoker = commands.add_parser(
+        "smoke-test",
+        parents=[common, deployment],
+        help="after cdk deploy: upload, train, predict and fire a test alarm, each step timed (exit 0: all passed)",
+    )
+    smoker.add_argument(
+        "--alarm", metavar="NAME", help="the alarm to fire (default: the dead-letters alarm, or another in OK)"
+    )
+    smoker.add_argument(
+        "--train-timeout", type=float, default=900.0, metavar="S", help="seconds the training run may take"
+    )
+    smoker.add_argument(
+        "--notify-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds to wait for the alarm's notification (default 60)",
+    )
+    smoker.set_defaults(run=smoke_test)
 
     from localcloud.__main__ import add_up_arguments
 
