@@ -180,10 +180,33 @@ def install(*, endpoint_url: str | None = None) -> None:
     lambda_models.LambdaFunction.invoke = _invoke_with_type  # type: ignore[method-assign,assignment]
     s3_notifications._invoke_awslambda = _s3_notification
     _route_standard_streams()
+    os.environ.__class__ = _SnapshotEnviron
     _async_worker.start()
     # moto asks Docker where its own server is (for Lambda containers and custom-resource answers) and
     # prints a warning when no Docker answers; here handlers run in this process, on this host.
     moto_settings.moto_server_host = lambda: "http://127.0.0.1"
+
+
+class _SnapshotEnviron(os._Environ):  # type: ignore[type-arg,misc]
+    """os.environ whose items() and copy() read one snapshot.
+
+    An invocation sets its function's variables and removes them when it ends, while other threads
+    (the harness creating a boto3 client reads every proxy variable through os.environ.items()) may
+    be iterating: the stock iteration reads each key it listed and raises KeyError for one removed
+    meanwhile."""
+
+    def _snapshot(self) -> dict[str, str]:
+        data = dict(self._data)  # type: ignore[attr-defined]  # one C-level copy, under the GIL
+        return {self.decodekey(k): self.decodevalue(v) for k, v in data.items()}
+
+    def items(self) -> Any:
+        return self._snapshot().items()
+
+    def copy(self) -> dict[str, str]:
+        return self._snapshot()
+
+
+_stock_environ_class = type(os.environ)
 
 
 def _route_standard_streams() -> None:
@@ -204,6 +227,7 @@ def uninstall() -> None:
     if _original_s3_notify is not None:
         s3_notifications._invoke_awslambda = _original_s3_notify
     _original_invoke_lambda = _original_invoke = _original_s3_notify = None
+    os.environ.__class__ = _stock_environ_class
     if isinstance(sys.stdout, _RoutedStream):
         sys.stdout = sys.stdout.real  # type: ignore[assignment]
     if isinstance(sys.stderr, _RoutedStream):
