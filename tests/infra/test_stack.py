@@ -43,8 +43,9 @@ def test_every_bucket_is_encrypted_private_and_tls_only(platform_template: dict[
 def test_data_buckets_are_versioned_and_transient_data_expires(platform_template: dict[str, Any]) -> None:
     buckets = _resources(platform_template, "AWS::S3::Bucket")
     by_name = {k.split("Data", 1)[1].rstrip("0123456789ABCDEF"): v["Properties"] for k, v in buckets.items()}
-    for name in ("Raw", "Curated", "Quarantine", "Artifacts"):
+    for name in ("Raw", "Curated", "Quarantine", "Artifacts", "AccessLogs"):
         assert by_name[name]["VersioningConfiguration"] == {"Status": "Enabled"}, name
+    for name in ("Raw", "Curated", "Quarantine", "Artifacts"):
         assert by_name[name]["LoggingConfiguration"]["DestinationBucketName"], name
     expiring = {
         name: [r for r in props.get("LifecycleConfiguration", {}).get("Rules", []) if "ExpirationInDays" in r]
@@ -61,6 +62,9 @@ def test_data_buckets_are_versioned_and_transient_data_expires(platform_template
         }
     ]
     assert expiring["Curated"] == [], "accepted dataset versions must never expire"
+    assert expiring["AccessLogs"] == [
+        {"ExpirationInDays": 365, "NoncurrentVersionExpiration": {"NoncurrentDays": 30}, "Status": "Enabled"}
+    ]
 
 
 def test_registry_table_is_on_demand_with_point_in_time_recovery(platform_template: dict[str, Any]) -> None:
