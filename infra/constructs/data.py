@@ -6,7 +6,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.nag import acknowledge
+from infra.nag import acknowledge, skip_checkov
 from infra.settings import PlatformSettings
 
 # Prefixes inside the artifacts bucket; one place so functions and constructs agree.
@@ -55,6 +55,12 @@ class DataStorage(Construct):
         )
         acknowledge(
             self.access_logs, "AwsSolutions-S1", "This is the access-log bucket; logging it into itself would loop."
+        )
+        skip_checkov(
+            self.access_logs,
+            "CKV_AWS_18",
+            "This is the access-log bucket the other four log into; logging it into itself would log every log "
+            "delivery without end, and a further log bucket would only move the question.",
         )
 
         self.raw = self._bucket(

@@ -17,7 +17,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.constructs.platform_function import METRICS_NAMESPACE
-from infra.nag import acknowledge
+from infra.nag import acknowledge, skip_checkov
 from infra.settings import PlatformSettings
 
 # Powertools Metrics adds a `service` dimension (POWERTOOLS_SERVICE_NAME) to every metric it emits, so
@@ -82,6 +82,13 @@ class Monitoring(Construct):
         )
         acknowledge(
             self.dead_letters, "AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the async paths."
+        )
+        skip_checkov(
+            self.dead_letters,
+            "CKV_AWS_27",
+            "Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled), which this check does not recognize "
+            "(it looks for KmsMasterKeyId only). The queue holds failed event envelopes (bucket and key names, "
+            "schedule events), no data; a customer-managed key would add a key grant for every sender.",
         )
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
         self.alarm(
