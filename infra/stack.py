@@ -11,6 +11,7 @@ from constructs import Construct
 
 from infra.constructs.data import DataStorage
 from infra.constructs.drift import DriftMonitoring
+from infra.constructs.encryption import PlatformKey
 from infra.constructs.ingestion import Ingestion
 from infra.constructs.layers import Layers
 from infra.constructs.monitoring import Monitoring
@@ -55,9 +56,10 @@ class MlopsPlatformStack(Stack):
         architecture = ARCHITECTURES[settings.architecture]
         log_retention = RETENTION_DAYS[settings.log_retention_days]
 
+        self.encryption = PlatformKey(self, "Encryption", settings=settings)
         self.data = DataStorage(self, "Data", settings=settings)
-        self.registry = Registry(self, "Registry", settings=settings)
-        self.monitoring = Monitoring(self, "Monitoring", settings=settings)
+        self.registry = Registry(self, "Registry", settings=settings, key=self.encryption.key)
+        self.monitoring = Monitoring(self, "Monitoring", settings=settings, key=self.encryption.key)
         self.layers = Layers(self, "Layers", architecture=architecture)
         self.training = Training(
             self,
@@ -150,3 +152,4 @@ class MlopsPlatformStack(Stack):
         }
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)
+        self.encryption.encrypt_log_groups(self)

@@ -6,7 +6,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.nag import acknowledge
+from infra.nag import acknowledge, skip_checkov
 from infra.settings import PlatformSettings
 
 # Prefixes inside the artifacts bucket; one place so functions and constructs agree.
@@ -17,6 +17,8 @@ CAPTURE_PREFIX = "capture/"
 REPORTS_PREFIX = "reports/"
 # Inside the raw bucket: files dropped here are scored by the batch scoring function.
 BATCH_PREFIX = "batch/"
+# How long a deleted or replaced access log stays recoverable (as a noncurrent version).
+ACCESS_LOG_RECOVERY_DAYS = 30
 
 
 class DataStorage(Construct):
@@ -33,6 +35,8 @@ class DataStorage(Construct):
         super().__init__(scope, construct_id)
         removal = RemovalPolicy.RETAIN if settings.retain_data_on_delete else RemovalPolicy.DESTROY
 
+        # Versioned so that a deleted or overwritten log stays recoverable for ACCESS_LOG_RECOVERY_DAYS:
+        # access logs are the record of who touched the data.
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",
@@ -40,11 +44,23 @@ class DataStorage(Construct):
             enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            versioned=True,
             removal_policy=removal,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(settings.access_log_retention_days))],
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=Duration.days(settings.access_log_retention_days),
+                    noncurrent_version_expiration=Duration.days(ACCESS_LOG_RECOVERY_DAYS),
+                )
+            ],
         )
         acknowledge(
             self.access_logs, "AwsSolutions-S1", "This is the access-log bucket; logging it into itself would loop."
+        )
+        skip_checkov(
+            self.access_logs,
+            "CKV_AWS_18",
+            "This is the access-log bucket the other four log into; logging it into itself would log every log "
+            "delivery without end, and a further log bucket would only move the question.",
         )
 
         self.raw = self._bucket(

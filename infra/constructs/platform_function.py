@@ -11,7 +11,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.nag import XRAY_REASON, acknowledge
+from infra.nag import CONCURRENCY_REASON, NO_VPC_REASON, XRAY_REASON, acknowledge, skip_checkov
 from infra.paths import FUNCTIONS_DIR
 
 METRICS_NAMESPACE = "ServerlessMlops"
@@ -22,8 +22,9 @@ _CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache"]
 class PlatformFunction(Construct):
     """A Python 3.12 function on the platform's architecture, traced, with bounded logs.
 
-    Async callers (S3, EventBridge, SNS) hand failed events to `dead_letter_queue` when one is given,
-    so no event is dropped after Lambda's retries.
+    Async callers (S3, EventBridge, SNS) hand failed events to `dead_letter_queue`, so no event is
+    dropped after Lambda's retries; a function without one names its `synchronous_caller` instead, which
+    receives every error itself.
     """
 
     def __init__(
@@ -41,8 +42,13 @@ class PlatformFunction(Construct):
         timeout: Duration | None = None,
         environment: Mapping[str, str] | None = None,
         dead_letter_queue: sqs.IQueue | None = None,
+        synchronous_caller: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        if (dead_letter_queue is None) == (synchronous_caller is None):
+            raise ValueError(
+                f"{construct_id}: give exactly one of dead_letter_queue (asynchronous callers) and synchronous_caller"
+            )
         self.log_group = logs.LogGroup(
             self,
             "Logs",
@@ -85,3 +91,19 @@ class PlatformFunction(Construct):
             "Python 3.12 is pinned on purpose: the layers are built for the cp312 ABI, so the runtime moves "
             "together with the layer build, not by itself.",
         )
+        skip_checkov(self.function, "CKV_AWS_115", CONCURRENCY_REASON)
+        skip_checkov(self.function, "CKV_AWS_117", NO_VPC_REASON)
+        skip_checkov(
+            self.function,
+            "CKV_AWS_173",
+            "The environment holds resource names, ARNs and tuning values, never a secret (tests/infra/"
+            "test_security.py checks every variable); Lambda encrypts it at rest with its AWS-managed key, and "
+            "a customer-managed key would protect nothing further.",
+        )
+        if synchronous_caller is not None:
+            skip_checkov(
+                self.function,
+                "CKV_AWS_116",
+                f"Only {synchronous_caller} invokes this function, synchronously: the caller receives every "
+                "error itself, and Lambda hands only asynchronous invocations to a dead-letter queue.",
+            )

@@ -56,6 +56,7 @@ class RegistryApi(Construct):
             memory_size=512,
             timeout=Duration.seconds(15),
             environment={"REGISTRY_TABLE": registry.table.table_name},
+            synchronous_caller="API Gateway (the registry routes)",
         ).function
         registry.grant_items(
             self.function,

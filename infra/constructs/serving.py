@@ -16,7 +16,7 @@ from infra.constructs.layers import Layers
 from infra.constructs.monitoring import SERVING_SERVICE, Monitoring
 from infra.constructs.platform_function import PlatformFunction
 from infra.constructs.registry import Registry
-from infra.nag import acknowledge, acknowledge_cdk_notifications_handler, grant_objects
+from infra.nag import acknowledge, acknowledge_cdk_notifications_handler, grant_objects, skip_checkov
 from infra.settings import PlatformSettings
 
 STAGE_NAME = "prod"
@@ -112,6 +112,7 @@ class Serving(Construct):
             log_retention=log_retention,
             memory_size=256,
             timeout=Duration.seconds(10),
+            synchronous_caller="API Gateway (GET /v1/health)",
         )
         self.v1 = self.api.root.add_resource("v1")
         self.models = self.v1.add_resource("models")
@@ -136,6 +137,13 @@ class Serving(Construct):
         )
         acknowledge(
             self.api, "AwsSolutions-COG4", "No end-user identities: machine clients authenticate with API keys or IAM."
+        )
+        skip_checkov(
+            self.api.deployment_stage,
+            "CKV_AWS_120",
+            "Nothing here is cacheable: a prediction is a POST whose answer depends on its body, which API "
+            "Gateway's cache does not key on, and registry reads must show a promotion at once. A cache cluster "
+            "is billed by the hour (about $14 a month at the smallest size) against near-zero idle cost.",
         )
         acknowledge(
             self.api,
@@ -176,6 +184,7 @@ class Serving(Construct):
                 "CAPTURE_MAX_ROWS": str(serving.capture_max_rows),
                 "CAPTURE_MAX_AGE_SECONDS": f"{serving.capture_max_age_seconds:g}",
             },
+            synchronous_caller="API Gateway (the prediction routes)",
         ).function
         # Reads aliases and versions, loads model artifacts, writes captured traffic: nothing else.
         registry.grant_items(self.predict, "dynamodb:GetItem", "dynamodb:Query")

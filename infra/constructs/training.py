@@ -103,6 +103,8 @@ class Training(Construct):
                 memory_size=memory,
                 timeout=Duration.minutes(15 if step == "fit_candidate" else 5),
                 environment=environment,
+                synchronous_caller="the training state machine (which retries transient errors and records a "
+                "failed run)",
             ).function
             self.functions[step] = function
             grant_objects(function, data.artifacts, ["s3:GetObject", "s3:PutObject"], f"{RUNS_PREFIX}*")

@@ -49,6 +49,8 @@ def test_the_drift_function_reads_models_and_capture_writes_reports_and_starts_t
         "dynamodb:PutItem",
         "sns:Publish",
         "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:Encrypt",
         "kms:GenerateDataKey",
         "sqs:SendMessage",
     }, rest

@@ -80,10 +80,56 @@ def test_no_secret_in_an_environment_variable(platform_template: dict[str, Any])
                 assert not SECRET_VALUE.search(value), f"{logical}: {name} holds what looks like a credential"
 
 
-def test_every_log_group_has_a_retention(platform_template: dict[str, Any]) -> None:
+def test_every_log_group_has_a_retention_and_the_platform_key(platform_template: dict[str, Any]) -> None:
     groups = tq.resources(platform_template, "AWS::Logs::LogGroup")
     assert groups
     assert not [k for k, g in groups.items() if "RetentionInDays" not in g["Properties"]]
+    key = tq.logical(platform_template, "AWS::KMS::Key", "EncryptionKey")
+    assert not [k for k, g in groups.items() if g["Properties"].get("KmsKeyId") != {"Fn::GetAtt": [key, "Arn"]}]
+
+
+def test_cloudwatch_logs_may_use_the_key_only_for_this_accounts_log_groups(platform_template: dict[str, Any]) -> None:
+    """CloudWatch Logs encrypts with the key itself, so the key policy must allow its regional
+    principal, or creating an encrypted log group fails the deploy."""
+    _, key = tq.one(platform_template, "AWS::KMS::Key", "EncryptionKey")
+    (statement,) = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Sid") == "AllowCloudWatchLogsForThisAccountsLogGroups"
+    ]
+    assert tq.render(statement["Principal"]["Service"]) == "logs.<AWS::Region>.amazonaws.com"
+    assert tq.render(statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]) == (
+        "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*"
+    )
+
+
+def test_roles_that_use_the_registry_table_may_use_its_key_only_through_dynamodb(
+    platform_template: dict[str, Any],
+) -> None:
+    """DynamoDB uses the table's customer-managed key on the caller's behalf: a role without key
+    access is refused every item it reads or writes."""
+    table = tq.logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")
+    key = tq.logical(platform_template, "AWS::KMS::Key", "EncryptionKey")
+    users = 0
+    for logical, policy in tq.resources(platform_template, "AWS::IAM::Policy").items():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        uses_table = [s for s in statements if {"Fn::GetAtt": [table, "Arn"]} in tq.as_list(s["Resource"])]
+        if not uses_table:
+            continue
+        users += 1
+        via_dynamodb = [
+            s
+            for s in statements
+            if s["Resource"] == {"Fn::GetAtt": [key, "Arn"]}
+            and tq.render(s.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService", ""))
+            == "dynamodb.<AWS::Region>.amazonaws.com"
+        ]
+        granted = {a for s in via_dynamodb for a in tq.as_list(s["Action"])}
+        assert {"kms:Decrypt", "kms:DescribeKey"} <= granted, logical
+        writes = {a for s in uses_table for a in tq.as_list(s["Action"])} & {"dynamodb:PutItem", "dynamodb:UpdateItem"}
+        if writes:
+            assert {"kms:Encrypt", "kms:GenerateDataKey"} <= granted, logical
+    assert users >= 10
 
 
 def test_every_asynchronously_invoked_function_has_a_dead_letter_queue(platform_template: dict[str, Any]) -> None:

@@ -118,6 +118,7 @@ def test_predict_role_reads_the_registry_and_models_and_writes_capture_only(plat
     table = tq.logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")
     artifacts = tq.logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")
     logs = tq.logical(platform_template, "AWS::Logs::LogGroup", "ServingPredictLogs")
+    key = tq.logical(platform_template, "AWS::KMS::Key", "EncryptionKey")
     assert tq.grants(platform_template, "ServingPredictFunction") == {
         ("logs:CreateLogStream", f"<{logs}.Arn>"),
         ("logs:PutLogEvents", f"<{logs}.Arn>"),
@@ -128,6 +129,9 @@ def test_predict_role_reads_the_registry_and_models_and_writes_capture_only(plat
         ("dynamodb:GetItem", f"<{table}.Arn>/index/*"),
         ("dynamodb:Query", f"<{table}.Arn>"),
         ("dynamodb:Query", f"<{table}.Arn>/index/*"),
+        # The table's key, through DynamoDB only (a kms:ViaService condition).
+        ("kms:Decrypt", f"<{key}.Arn>"),
+        ("kms:DescribeKey", f"<{key}.Arn>"),
         ("s3:GetObject", f"<{artifacts}.Arn>/models/*"),
         ("s3:PutObject", f"<{artifacts}.Arn>/capture/*"),
     }
@@ -177,6 +181,7 @@ def test_batch_scoring_role_is_least_privilege(platform_template: dict[str, Any]
     artifacts = tq.logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")
     raw = tq.logical(platform_template, "AWS::S3::Bucket", "DataRaw")
     queue = tq.logical(platform_template, "AWS::SQS::Queue", "MonitoringDeadLetters")
+    key = tq.logical(platform_template, "AWS::KMS::Key", "EncryptionKey")
     grants = tq.grants(platform_template, "BatchScoringScorerFunction")
     assert {(a, r) for a, r in grants if not a.startswith(("logs:", "xray:"))} == {
         ("sqs:SendMessage", f"<{queue}.Arn>"),
@@ -184,6 +189,8 @@ def test_batch_scoring_role_is_least_privilege(platform_template: dict[str, Any]
         ("dynamodb:GetItem", f"<{table}.Arn>/index/*"),
         ("dynamodb:Query", f"<{table}.Arn>"),
         ("dynamodb:Query", f"<{table}.Arn>/index/*"),
+        ("kms:Decrypt", f"<{key}.Arn>"),
+        ("kms:DescribeKey", f"<{key}.Arn>"),
         ("s3:GetObject", f"<{artifacts}.Arn>/models/*"),
         ("s3:GetObject", f"<{raw}.Arn>/batch/*"),
         ("s3:PutObject", f"<{raw}.Arn>/batch/*"),

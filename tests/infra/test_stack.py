@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aws_cdk import App, Stack
 from aws_cdk.assertions import Match, Template
 
 from infra.app import build_app
+from infra.constructs.encryption import PlatformKey
 from infra.settings import SettingsError, load_settings
 from tests.infra import template_queries as tq
 
@@ -43,8 +45,9 @@ def test_every_bucket_is_encrypted_private_and_tls_only(platform_template: dict[
 def test_data_buckets_are_versioned_and_transient_data_expires(platform_template: dict[str, Any]) -> None:
     buckets = _resources(platform_template, "AWS::S3::Bucket")
     by_name = {k.split("Data", 1)[1].rstrip("0123456789ABCDEF"): v["Properties"] for k, v in buckets.items()}
-    for name in ("Raw", "Curated", "Quarantine", "Artifacts"):
+    for name in ("Raw", "Curated", "Quarantine", "Artifacts", "AccessLogs"):
         assert by_name[name]["VersioningConfiguration"] == {"Status": "Enabled"}, name
+    for name in ("Raw", "Curated", "Quarantine", "Artifacts"):
         assert by_name[name]["LoggingConfiguration"]["DestinationBucketName"], name
     expiring = {
         name: [r for r in props.get("LifecycleConfiguration", {}).get("Rules", []) if "ExpirationInDays" in r]
@@ -61,6 +64,9 @@ def test_data_buckets_are_versioned_and_transient_data_expires(platform_template
         }
     ]
     assert expiring["Curated"] == [], "accepted dataset versions must never expire"
+    assert expiring["AccessLogs"] == [
+        {"ExpirationInDays": 365, "NoncurrentVersionExpiration": {"NoncurrentDays": 30}, "Status": "Enabled"}
+    ]
 
 
 def test_registry_table_is_on_demand_with_point_in_time_recovery(platform_template: dict[str, Any]) -> None:
@@ -71,12 +77,25 @@ def test_registry_table_is_on_demand_with_point_in_time_recovery(platform_templa
                 {
                     "BillingMode": "PAY_PER_REQUEST",
                     "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-                    "SSESpecification": {"SSEEnabled": True},
+                    "SSESpecification": {
+                        "SSEEnabled": True,
+                        "SSEType": "KMS",
+                        "KMSMasterKeyId": {"Fn::GetAtt": [Match.string_like_regexp("^EncryptionKey"), "Arn"]},
+                    },
                 }
             ),
             "DeletionPolicy": "Retain",
         },
     )
+
+
+def test_the_key_is_kept_with_the_data_it_encrypts(platform_template: dict[str, Any]) -> None:
+    """The registry table outlives the stack by default; deleting its key would make it unreadable."""
+    (key,) = _resources(platform_template, "AWS::KMS::Key").values()
+    assert key["DeletionPolicy"] == "Retain" and key["Properties"]["EnableKeyRotation"] is True
+    throwaway = Stack(App(), "Throwaway")
+    PlatformKey(throwaway, "Encryption", settings=load_settings({"retain_data_on_delete": False}))
+    Template.from_stack(throwaway).has_resource("AWS::KMS::Key", {"DeletionPolicy": "Delete"})
 
 
 def test_alerts_topic_is_encrypted_and_tls_only(platform_template: dict[str, Any]) -> None:

@@ -157,7 +157,7 @@ def test_without_cloudwatch_in_the_topic_policy_no_mail_arrives_and_the_history_
 def test_without_cloudwatch_in_the_key_policy_the_alarm_cannot_publish(breast_cancer_platform: Platform) -> None:
     cloud, stack = breast_cancer_platform
     kms = boto3.client("kms")
-    key = stack.resource("AWS::KMS::Key", "MonitoringAlertsKey")
+    key = stack.resource("AWS::KMS::Key", "EncryptionKey")
     stored: Any = kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"]
     policy = json.loads(stored) if isinstance(stored, str) else stored  # moto keeps CloudFormation's dict
     for statement in policy["Statement"]:
