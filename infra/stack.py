@@ -112,6 +112,7 @@ class MlopsPlatformStack(Stack):
             "RegistryApi",
             models=self.serving.models,
             registry=self.registry,
+            data=self.data,
             monitoring=self.monitoring,
             layers=self.layers,
             architecture=architecture,

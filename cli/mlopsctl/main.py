@@ -464,6 +464,8 @@ def promote(args: argparse.Namespace) -> int:
     if args.canary is not None or args.shadow:
         alias_name = args.alias if args.alias != "champion" else "challenger"
         body["rollout"] = {"mode": "shadow"} if args.shadow else {"mode": "canary", "weight": args.canary}
+        if args.allow_signature_change:
+            body["allow_signature_change"] = True
     document = call(_target(args), "PUT", f"/v1/models/{args.name}/aliases/{alias_name}", body)
     alias = document["alias"]
     before = alias.get("previous_version")
@@ -874,6 +876,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--canary", type=float, metavar="WEIGHT", help="as challenger, answer this share (0-1) of requests"
     )
     rollout.add_argument("--shadow", action="store_true", help="as challenger, score every request; never answer")
+    promoter.add_argument(
+        "--allow-signature-change",
+        action="store_true",
+        help="with --canary/--shadow: roll out even if the version refuses requests the champion accepts "
+        "(otherwise refused, naming the differing fields); the audit trail records the differences",
+    )
     promoter.set_defaults(run=promote)
     predictor = commands.add_parser(
         "predict", parents=[common, deployment], help="ask the predict API (with the prediction key)"

@@ -224,8 +224,30 @@ def signature(name: str) -> Response[Any]:
     rollout: Rollout = _models.rollout(model)
     champion = rollout.champion
     answer: dict[str, Any] = {"model": model, "version": champion.version, **champion.signature.describe()}
+    # Every version that answers requests now, with its own inputs: during a canary a client may
+    # reach either (the registry refuses a rollout between versions that differ, unless told).
+    canary = rollout.challenger is not None and rollout.mode == "canary"
+    champion_share = 1.0 - rollout.weight if canary else 1.0
+    answer["versions"] = [
+        {"version": champion.version, "alias": "champion", "share": champion_share, **champion.signature.describe()}
+    ]
     if rollout.challenger is not None:
         answer["challenger"] = {"version": rollout.challenger.version, "mode": rollout.mode, "weight": rollout.weight}
+        answer["versions"].append(
+            {
+                "version": rollout.challenger.version,
+                "alias": "challenger",
+                "mode": rollout.mode,
+                "share": rollout.weight if canary else 0.0,  # a shadow scores every request, answers none
+                **rollout.challenger.signature.describe(),
+            }
+        )
+    event = app.current_event
+    request_key = (event.headers or {}).get(REQUEST_KEY_HEADER) or (event.query_string_parameters or {}).get(
+        "request_key"
+    )
+    if request_key:  # canary assignment is sticky by key: this is the version that key's requests reach
+        answer["request_key"] = {"key": request_key, "answered_by": assign(rollout, str(request_key)).answering.version}
     answer["limits"] = {"max_rows": MAX_ROWS}
     answer["policy"] = {
         "out_of_range": champion.policy.out_of_range,

@@ -18,8 +18,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
-from mlops.registry_table import ModelRegistry, RegistryError
+from mlops.registry_table import CHALLENGER, CHAMPION, ModelRegistry, RegistryError
 from mlops.registry_views import model_card, plain
+from mlops.serving.signature import ServedSignature, signature_differences
 
 logger = Logger()
 metrics = Metrics()
@@ -39,6 +40,7 @@ def _json_body(text: str) -> Any:
 
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_json_body)
 _registry = ModelRegistry(boto3.resource("dynamodb").Table(os.environ["REGISTRY_TABLE"]))
+_s3 = boto3.client("s3")
 
 NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 ALIAS = r"^[a-z][a-z0-9_-]{0,31}$"
@@ -61,6 +63,12 @@ class AliasChange(BaseModel):
         ge=1,
         description="the version the alias holds now, as the caller last read it; if it holds another (a racing "
         "promotion got there first), the answer is 409 naming the alias's current version and nothing changes",
+    )
+    allow_signature_change: bool = Field(
+        default=False,
+        description="a canary or shadow whose version refuses requests the champion accepts (other fields, "
+        "narrower ranges or categories, other classes) is refused with 409 naming the differences; true rolls "
+        "it out anyway, and the audit event records the differences",
     )
 
 
@@ -159,15 +167,43 @@ def get_version(name: Annotated[str, Path(pattern=NAME)], version: Annotated[int
     return {"version": plain(record), "model_card": model_card(record)}
 
 
+def _signature(name: str, version: int) -> ServedSignature:
+    record = _registry.get_version(name, version)
+    if record is None:
+        raise RegistryError("not_found", f"{name} has no version {version}")
+    body = _s3.get_object(Bucket=os.environ["ARTIFACTS_BUCKET"], Key=str(record["signature_key"]))["Body"].read()
+    return ServedSignature.from_json(json.loads(body))
+
+
+def _rollout_differences(name: str, change: AliasChange) -> list[str]:
+    """What the challenger would refuse of the champion's traffic; checked before anything changes."""
+    champion = _registry.get_alias(name, CHAMPION)
+    if champion is None or int(champion["version"]) == change.version:
+        return []
+    return signature_differences(_signature(name, int(champion["version"])), _signature(name, change.version))
+
+
 @app.put("/v1/models/<name>/aliases/<alias>")
 def set_alias(
     name: Annotated[str, Path(pattern=NAME)], alias: Annotated[str, Path(pattern=ALIAS)], change: AliasChange
 ) -> dict[str, Any]:
+    reason = change.reason
+    if alias == CHALLENGER and change.rollout is not None:
+        differences = _rollout_differences(name, change)
+        if differences and not change.allow_signature_change:
+            raise RegistryError(
+                "conflict",
+                f"{name} v{change.version} would refuse requests the champion accepts: {'; '.join(differences)}. "
+                f"A {change.rollout.mode} would fail its share of traffic; make clients send what both accept, or "
+                "roll out anyway with allow_signature_change (mlops promote --allow-signature-change)",
+            )
+        if differences:
+            reason = f"{reason} [signature change allowed: {'; '.join(differences)}]"
     item = _registry.set_alias(
         name,
         alias,
         change.version,
-        reason=change.reason,
+        reason=reason,
         actor=_actor(),
         at=_now(),
         rollout=change.rollout.model_dump() if change.rollout else None,

@@ -8,10 +8,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.constructs.data import MODELS_PREFIX, DataStorage
 from infra.constructs.layers import Layers
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.platform_function import PlatformFunction
 from infra.constructs.registry import Registry
+from infra.nag import grant_objects
 
 # path (under /v1/models) -> methods; every one needs a SigV4-signed request from an IAM principal
 # allowed execute-api:Invoke on it (the admin credential), never a prediction API key.
@@ -38,6 +40,7 @@ class RegistryApi(Construct):
         *,
         models: apigw.IResource,
         registry: Registry,
+        data: DataStorage,
         monitoring: Monitoring,
         layers: Layers,
         architecture: lambda_.Architecture,
@@ -55,7 +58,7 @@ class RegistryApi(Construct):
             log_retention=log_retention,
             memory_size=512,
             timeout=Duration.seconds(15),
-            environment={"REGISTRY_TABLE": registry.table.table_name},
+            environment={"REGISTRY_TABLE": registry.table.table_name, "ARTIFACTS_BUCKET": data.artifacts.bucket_name},
             synchronous_caller="API Gateway (the registry routes)",
         ).function
         registry.grant_items(
@@ -67,6 +70,8 @@ class RegistryApi(Construct):
             "dynamodb:Query",
             "dynamodb:ConditionCheckItem",
         )
+        # A canary or shadow is checked against the champion's signature before the alias moves.
+        grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*/signature.json")
         integration = apigw.LambdaIntegration(self.function)
         for path, methods in ROUTES.items():
             # resource_for_path reuses a resource another construct made (serving's `{name}`, whose

@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -68,7 +69,7 @@ class Api:
 Served = tuple[LocalCloud, DeployedStack, Api, list[dict[str, Any]]]
 
 
-def _train(stack: DeployedStack, name: str, candidates: list[dict[str, Any]], promotion: str) -> None:
+def _train(stack: DeployedStack, name: str, candidates: list[dict[str, Any]], promotion: str, **overrides: Any) -> None:
     config = {
         "dataset": DATASET,
         "problem_type": "binary",
@@ -78,6 +79,7 @@ def _train(stack: DeployedStack, name: str, candidates: list[dict[str, Any]], pr
         "quality_gates": {"absolute": {"roc_auc": {"min": 0.9}}},
         "promotion": promotion,
         "serving": {"capture_sample_rate": 1.0},
+        **overrides,
     }
     s3 = boto3.client("s3")
     s3.put_object(
@@ -303,3 +305,55 @@ def test_a_corrupted_model_keeps_the_last_good_version_answering_and_raises_an_a
     registry.rollback(MODEL, reason="back to the good one", actor="test", at=AT)
     mail = [m for m in cloud.inbox.messages() if "ModelLoadFailures" in m.subject + m.body]
     assert mail, "the alerts topic got no notification"
+
+
+FIVE_FEATURES = ["mean_radius", "mean_texture", "mean_perimeter", "mean_area", "mean_smoothness"]
+
+
+def test_a_canary_between_versions_with_different_inputs_is_refused_naming_the_fields(
+    served: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A version trained on 5 of the 30 inputs would refuse the champion's requests as carrying unknown
+    fields: as a 50 % canary it would fail half the traffic. The registry refuses it, names the
+    fields, and rolls it out only when told to, recording why."""
+    from mlopsctl.main import EXIT_OK, EXIT_REJECTED, main
+
+    cloud, stack, api, rows = served
+    registry = _registry(stack)
+    logistic = [{"name": "logistic", "estimator": "logistic_regression", "params": {"C": 1.0}}]
+    _train(stack, "five-inputs", logistic, "manual", features=FIVE_FEATURES)
+    versions, _ = registry.list_versions(MODEL, limit=100)
+    (small,) = [int(v["version"]) for v in versions if v.get("run_id") == "five-inputs"]
+    registry.approve(MODEL, small, reason="reviewed", actor="test", at=AT)
+    outputs = cloud.outputs_file(tmp_path / "outputs.json", api_url=api.url + "/")
+    promote = [
+        *("promote", MODEL, str(small), "--canary", "0.5", "--reason", "try the small model"),
+        *("--outputs", str(outputs)),
+    ]
+    before = registry.get_alias(MODEL, "challenger")
+    assert main(promote) == EXIT_REJECTED
+    refused = capsys.readouterr().err
+    assert "would refuse requests the champion accepts" in refused
+    assert "field 'worst_area': the champion takes it, the challenger refuses it as unknown" in refused
+    assert "--allow-signature-change" in refused
+    assert registry.get_alias(MODEL, "challenger") == before, "a refused promotion changes nothing"
+
+    assert main([*promote, "--allow-signature-change"]) == EXIT_OK
+    capsys.readouterr()
+    (event,) = [e for e in registry.audit(MODEL, limit=5) if e.get("action") == "set_alias:challenger"][:1]
+    assert "signature change allowed: field 'area_error'" in event["reason"]
+    time.sleep(CACHE_SECONDS + 0.5)
+    reached_versions = set()
+    for key in ("customer-1", "customer-2", "customer-3", "customer-4", "customer-5", "customer-6"):
+        status, described = api.request("GET", "/v1/models/" + MODEL + "/signature", headers={"x-request-key": key})
+        assert status == 200
+        assert [(v["version"], v["alias"], v["share"], len(v["inputs"])) for v in described["versions"]] == [
+            (1, "champion", 0.5, 30),
+            (small, "challenger", 0.5, 5),
+        ]
+        reached = described["request_key"]["answered_by"]
+        reached_versions.add(reached)
+        status, answer = api.predict(rows[:1], headers={"x-request-key": key})
+        assert (status, answer.get("version")) == ((200, 1) if reached == 1 else (400, None)), answer
+    assert reached_versions == {1, small}, "the keys reach both sides: the 400s are what the refusal prevents"
+    registry.remove_alias(MODEL, "challenger", reason="end the experiment", actor="test", at=AT)

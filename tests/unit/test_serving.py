@@ -401,3 +401,46 @@ def test_the_sample_rate_decides_how_many_requests_are_captured() -> None:
     buffer = CaptureBuffer(write=lambda k, b: None, default_sample_rate=0.25, rng=random.Random(1))
     assert abs(sum(buffer.sampled(None) for _ in range(10_000)) / 10_000 - 0.25) < 0.02
     assert not any(buffer.sampled(0.0) for _ in range(100)) and all(buffer.sampled(1.0) for _ in range(100))
+
+
+def _signature(*inputs: Any, classes: tuple[Any, ...] | None = (0, 1)) -> ServedSignature:
+    return ServedSignature(
+        problem_type="binary" if classes else "regression",
+        label="churned",
+        inputs=tuple(inputs),
+        input_name="features",
+        n_features=len(inputs),
+        output_names=("label", "probabilities"),
+        classes=classes,
+    )
+
+
+def test_a_rollout_is_compatible_only_if_the_challenger_accepts_every_request_the_champion_does() -> None:
+    from mlops.serving.signature import ServedInput, signature_differences
+
+    tenure = ServedInput("tenure", "numeric", "int", 0, nullable=True, allowed_min=0, allowed_max=100)
+    plan = ServedInput("plan", "categorical", "string", 1, nullable=False, allowed_values=frozenset({"a", "b"}))
+    champion = _signature(tenure, plan)
+    assert signature_differences(champion, champion) == []
+    wider = ServedInput("tenure", "numeric", "int", 0, nullable=True, allowed_min=-1, allowed_max=None)
+    more = ServedInput("plan", "categorical", "string", 1, nullable=True, allowed_values=frozenset({"a", "b", "c"}))
+    assert signature_differences(champion, _signature(wider, more)) == [], "accepting more is compatible"
+    narrower = ServedInput("tenure", "numeric", "int", 0, nullable=False, allowed_min=0, allowed_max=50)
+    fewer = ServedInput("plan", "categorical", "string", 1, nullable=False, allowed_values=frozenset({"a"}))
+    region = ServedInput("region", "categorical", "string", 2, nullable=True)
+    assert signature_differences(champion, _signature(narrower, fewer, region)) == [
+        "field 'region': the challenger requires it, the champion's clients do not send it",
+        "field 'plan': the challenger refuses 'b', which the champion accepts",
+        "field 'tenure': the champion accepts null, the challenger does not",
+        "field 'tenure': the challenger accepts [0, 50], narrower than the champion's [0, 100]",
+    ]
+    assert signature_differences(champion, _signature(tenure)) == [
+        "field 'plan': the champion takes it, the challenger refuses it as unknown"
+    ]
+    as_text = ServedInput("tenure", "categorical", "string", 0, nullable=True)
+    assert signature_differences(champion, _signature(as_text, plan)) == [
+        "field 'tenure': numeric for the champion, categorical for the challenger"
+    ]
+    assert signature_differences(champion, _signature(tenure, plan, classes=("no", "yes"))) == [
+        "answers: classes [0, 1] for the champion, ['no', 'yes'] for the challenger"
+    ]

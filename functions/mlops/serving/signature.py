@@ -130,3 +130,59 @@ def _parse(document: Mapping[str, Any]) -> ServedSignature:
         output_names=tuple(str(o["name"]) for o in document["outputs"]),
         classes=tuple(classes) if classes is not None else None,
     )
+
+
+def _range_text(low: float | None, high: float | None) -> str:
+    return f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
+
+
+def _covers(outer: tuple[float | None, float | None], inner: tuple[float | None, float | None]) -> bool:
+    """Whether range `outer` accepts every value range `inner` accepts (None: unbounded)."""
+    low_ok = outer[0] is None or (inner[0] is not None and outer[0] <= inner[0])
+    high_ok = outer[1] is None or (inner[1] is not None and outer[1] >= inner[1])
+    return low_ok and high_ok
+
+
+def signature_differences(champion: ServedSignature, challenger: ServedSignature) -> list[str]:
+    """Why some request the champion accepts would be refused (or answered in another shape) by the
+    challenger; empty when every such request reaches either version alike. A canary or shadow
+    between versions that differ fails its share of traffic (a field the challenger does not know
+    is refused as unknown), so the registry refuses such a rollout unless told otherwise."""
+    problems: list[str] = []
+    theirs = {i.name: i for i in challenger.inputs}
+    ours = {i.name: i for i in champion.inputs}
+    for name in sorted(ours.keys() - theirs.keys()):
+        problems.append(f"field {name!r}: the champion takes it, the challenger refuses it as unknown")
+    for name in sorted(theirs.keys() - ours.keys()):
+        problems.append(f"field {name!r}: the challenger requires it, the champion's clients do not send it")
+    for name in sorted(ours.keys() & theirs.keys()):
+        old, new = ours[name], theirs[name]
+        if old.kind != new.kind:
+            problems.append(f"field {name!r}: {old.kind} for the champion, {new.kind} for the challenger")
+            continue
+        if old.nullable and not new.nullable:
+            problems.append(f"field {name!r}: the champion accepts null, the challenger does not")
+        if old.kind == "numeric" and not _covers(
+            (new.allowed_min, new.allowed_max), (old.allowed_min, old.allowed_max)
+        ):
+            problems.append(
+                f"field {name!r}: the challenger accepts {_range_text(new.allowed_min, new.allowed_max)}, "
+                f"narrower than the champion's {_range_text(old.allowed_min, old.allowed_max)}"
+            )
+        if old.kind == "categorical" and new.allowed_values is not None:
+            missing = sorted(old.allowed_values - new.allowed_values) if old.allowed_values is not None else []
+            if old.allowed_values is None:
+                problems.append(f"field {name!r}: the champion accepts any value, the challenger only a list")
+            elif missing:
+                shown = ", ".join(repr(v) for v in missing[:5]) + (" …" if len(missing) > 5 else "")
+                problems.append(f"field {name!r}: the challenger refuses {shown}, which the champion accepts")
+    if champion.problem_type != challenger.problem_type:
+        problems.append(
+            f"answers: {champion.problem_type} for the champion, {challenger.problem_type} for the challenger"
+        )
+    elif champion.classes != challenger.classes:
+        problems.append(
+            f"answers: classes {list(champion.classes or ())} for the champion, "
+            f"{list(challenger.classes or ())} for the challenger"
+        )
+    return problems
