@@ -113,6 +113,12 @@ def config_deploy(args: argparse.Namespace) -> int:
     configs = [(path, load_training_config(path.read_text(), source=str(path))) for path in paths]
     target = _target(args)
     bucket = target.output("ArtifactsBucketName")
+    problems = [
+        f"{path}: {field}: {message}" for path, config in configs for field, message in _config_problems(target, config)
+    ]
+    if problems:  # nothing is uploaded while any config is wrong
+        print("error: not deployed; fix these first:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return EXIT_REJECTED
     deployed = []
     for path, config in configs:
         key = put_definition(target, "configs", config.dataset, path.suffix, path.read_bytes())
@@ -123,6 +129,26 @@ def config_deploy(args: argparse.Namespace) -> int:
         "\n".join(f"deployed training config for '{d['dataset']}' to s3://{bucket}/{d['key']}" for d in deployed),
     )
     return EXIT_OK
+
+
+def _config_problems(target: Target, config: Any) -> list[tuple[str, str]]:
+    """The config against its dataset's deployed contract, and its parameters against scikit-learn."""
+    from mlops.contracts import load_contract
+    from mlops.storage import ArtifactsBucket
+    from mlops.training.candidates import parameter_problems
+    from mlops.training.config import contract_problems
+
+    found = ArtifactsBucket(target.client("s3"), target.output("ArtifactsBucketName")).contract_text(config.dataset)
+    problems = parameter_problems(config)
+    if found is None:
+        return [
+            ("dataset", f"no contract deployed for {config.dataset!r}: run `mlops contract deploy` first"),
+            *problems,
+        ]
+    key, text = found
+    contract = load_contract(text, source=key)
+    columns = {column.name: column.type.value for column in contract.columns}
+    return contract_problems(config, columns, dataset=contract.dataset) + problems
 
 
 def put_definition(target: Target, folder: str, dataset: str, suffix: str, body: bytes) -> str:

@@ -235,3 +235,51 @@ def test_a_retried_rollback_is_refused_not_applied_twice(trained: Path, capsys: 
     # two auto promotions, one rollback, one promotion: the refused retry and the repeat wrote nothing
     assert len(champion_changes) == 4, champion_changes
     assert sum(r.startswith("rollback:") for r in champion_changes) == 1
+
+
+def test_a_config_the_deployed_contract_cannot_serve_is_refused_by_field_before_any_upload(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import boto3
+    import yaml
+
+    target = ["--outputs", str(trained)]
+    outputs = json.loads(trained.read_text())
+    (stack,) = outputs.values()
+    s3 = boto3.client("s3", endpoint_url=stack["LocalCloudEndpoint"])
+    deployed = s3.get_object(Bucket=stack["ArtifactsBucketName"], Key="configs/breast-cancer.yaml")["Body"].read()
+    config = yaml.safe_load((PROJECT_ROOT / "configs" / "breast-cancer.yaml").read_text())
+    config.update(
+        label="diagnosis",  # the contract calls it `target`
+        features=["mean_radius", "mean_radiuss"],
+        segment_column="mean_area",  # a float: no groups
+        candidates=[
+            {"name": "forest", "estimator": "random_forest", "params": {"n_estimators": -5}},
+            {"name": "logistic", "estimator": "logistic_regression", "search": {"grid": {"C": [1.0, 0.0]}}},
+        ],
+    )
+    wrong = tmp_path / "breast-cancer.yaml"
+    wrong.write_text(yaml.safe_dump(config))
+    assert main(["config", "deploy", str(wrong), *target]) == EXIT_REJECTED
+    refused = capsys.readouterr().err
+    for fragment in (
+        "label: no column 'diagnosis' in the contract (columns: mean_radius,",
+        "features[1]: no column 'mean_radiuss' in the contract",
+        "segment_column: 'mean_area' is a float column; segments are groups",
+        "candidates[0].params.n_estimators: The 'n_estimators' parameter of RandomForestClassifier must be an int "
+        "in the range [1, inf). Got -5 instead.",
+        "candidates[1].search.grid.C: The 'C' parameter of LogisticRegression must be a float in the range "
+        "(0.0, inf]. Got 0.0 instead.",
+    ):
+        assert fragment in refused, refused
+    after = s3.get_object(Bucket=stack["ArtifactsBucketName"], Key="configs/breast-cancer.yaml")["Body"].read()
+    assert after == deployed, "a refused config uploads nothing"
+    config.update(dataset="no-contract-yet", label="target", features=None, segment_column=None)
+    config["candidates"] = config["candidates"][:1]
+    config["candidates"][0]["params"] = {}
+    unknown = tmp_path / "no-contract-yet.yaml"
+    unknown.write_text(yaml.safe_dump(config))
+    assert main(["config", "deploy", str(unknown), *target]) == EXIT_REJECTED
+    assert "dataset: no contract deployed for 'no-contract-yet': run `mlops contract deploy` first" in (
+        capsys.readouterr().err
+    )

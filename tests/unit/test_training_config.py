@@ -197,3 +197,63 @@ def test_the_parameter_table_matches_scikit_learn() -> None:
         actual = set(cls().get_params())
         configurable = set(ESTIMATOR_PARAMS[key])
         assert configurable | (actual & (set(RESERVED_PARAMS) | set(UNSUPPORTED_PARAMS))) == actual, key
+
+
+def test_a_config_is_checked_against_the_contracts_columns_by_field() -> None:
+    from mlops.training.config import config_from_dict, contract_problems
+
+    columns = {"customer_id": "string", "signup": "datetime", "tenure": "int", "plan": "category", "churned": "bool"}
+    logistic = [{"name": "logistic", "estimator": "logistic_regression"}]
+    config = config_from_dict(
+        {"dataset": "churn", "problem_type": "binary", "label": "churned", "candidates": logistic}
+    )
+    assert contract_problems(config, columns, dataset="churn") == []
+    regression = config_from_dict(
+        {
+            "dataset": "churn",
+            "problem_type": "regression",
+            "label": "plan",
+            "features": ["tenure", "signup", "age"],
+            "segment_column": "region",
+            "candidates": [{"name": "ridge", "estimator": "ridge"}],
+        }
+    )
+    assert contract_problems(regression, columns, dataset="customers") == [
+        ("dataset", "'churn', but the contract is for 'customers'"),
+        ("label", "regression needs an int or float label; 'plan' is category"),
+        ("segment_column", "no column 'region' in the contract (columns: customer_id, signup, tenure, plan, churned)"),
+        ("features[1]", "'signup' is a datetime column; features are int, float, bool, string, category columns"),
+        ("features[2]", "no column 'age' in the contract (columns: customer_id, signup, tenure, plan, churned)"),
+    ]
+    only_dates = contract_problems(config, {"signup": "datetime", "churned": "bool"}, dataset="churn")
+    assert only_dates == [
+        ("features", "the contract has no int, float, bool, string or category column besides the label")
+    ]
+
+
+def test_candidate_parameters_scikit_learn_would_refuse_are_named_by_field() -> None:
+    from mlops.training.candidates import parameter_problems
+    from mlops.training.config import config_from_dict
+
+    config = config_from_dict(
+        {
+            "dataset": "d",
+            "problem_type": "regression",
+            "label": "y",
+            "candidates": [
+                {"name": "ok", "estimator": "ridge", "params": {"alpha": 1.0}},
+                {"name": "trees", "estimator": "random_forest", "params": {"max_depth": 0}},
+                {
+                    "name": "searched",
+                    "estimator": "random_forest",
+                    "search": {"random": {"n_iter": 3, "params": {"min_samples_leaf": {"low": 0, "high": 5}}}},
+                },
+            ],
+        }
+    )
+    problems = parameter_problems(config)
+    assert [path for path, _ in problems] == [
+        "candidates[1].params.max_depth",
+        "candidates[2].search.random.params.min_samples_leaf",
+    ]
+    assert "RandomForestRegressor must be an int in the range [1, inf) or None. Got 0 instead." in problems[0][1]

@@ -302,3 +302,25 @@ def select(results: Sequence[CandidateResult | dict[str, Any]], metric: str) -> 
         detail = "; ".join(reasons) if reasons else "no candidates"
         raise SelectionError(f"no candidate can be selected by {metric}: {detail}")
     return best
+
+
+def parameter_problems(config: TrainingConfig) -> list[tuple[str, str]]:
+    """Every candidate parameter scikit-learn would refuse (a negative n_estimators, C = 0), by field,
+    in scikit-learn's own words; checked when the config is deployed, not when a fit fails."""
+    problems: list[tuple[str, str]] = []
+    for i, candidate in enumerate(config.candidates):
+        cls = _ESTIMATORS[(candidate.estimator, is_classification(config.problem_type))]
+        values: list[tuple[str, str, Any]] = [(f"params.{n}", n, v) for n, v in candidate.params.items()]
+        search = candidate.search
+        if search is not None and search.grid is not None:
+            values += [(f"search.grid.{n}", n, v) for n, options in search.grid.items() for v in options]
+        elif search is not None and search.random is not None:
+            for name, space in search.random.params.items():
+                options = [space.low, space.high] if isinstance(space, Range) else list(space)
+                values += [(f"search.random.params.{name}", name, v) for v in options]
+        for path, name, value in values:
+            try:
+                cls(**{name: value})._validate_params()
+            except (ValueError, TypeError) as error:  # sklearn's InvalidParameterError is both
+                problems.append((f"candidates[{i}].{path}", str(error)))
+    return problems

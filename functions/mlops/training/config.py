@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -573,3 +573,48 @@ def default_config(dataset: str, label: str, problem_type: ProblemType) -> Train
     return TrainingConfig(
         dataset=dataset, label=label, problem_type=problem_type, candidates=default_candidates(problem_type)
     )
+
+
+_FEATURE_TYPES = ("int", "float", "bool", "string", "category")  # mlops.training.features: numeric + categorical
+
+
+def contract_problems(config: TrainingConfig, columns: Mapping[str, str], *, dataset: str) -> list[tuple[str, str]]:
+    """What in `config` the dataset's deployed contract (`columns`: name -> type) cannot give it, by
+    field: checked when the config is deployed, before a run finds out an hour later."""
+    problems: list[tuple[str, str]] = []
+    listing = ", ".join(columns) or "none"
+    if config.dataset != dataset:
+        problems.append(("dataset", f"{config.dataset!r}, but the contract is for {dataset!r}"))
+    label_type = columns.get(config.label)
+    if label_type is None:
+        problems.append(("label", f"no column {config.label!r} in the contract (columns: {listing})"))
+    elif config.problem_type == "regression" and label_type not in ("int", "float"):
+        problems.append(("label", f"regression needs an int or float label; {config.label!r} is {label_type}"))
+    elif label_type == "datetime":
+        problems.append(("label", f"{config.label!r} is a datetime column, not classes"))
+    if config.segment_column is not None:
+        segment_type = columns.get(config.segment_column)
+        if segment_type is None:
+            problems.append(
+                ("segment_column", f"no column {config.segment_column!r} in the contract (columns: {listing})")
+            )
+        elif segment_type in ("float", "datetime"):
+            problems.append(
+                ("segment_column", f"{config.segment_column!r} is a {segment_type} column; segments are groups")
+            )
+    if config.features is not None:
+        for i, name in enumerate(config.features):
+            kind = columns.get(name)
+            if kind is None:
+                problems.append((f"features[{i}]", f"no column {name!r} in the contract (columns: {listing})"))
+            elif kind not in _FEATURE_TYPES:
+                problems.append(
+                    (f"features[{i}]", f"{name!r} is a {kind} column; features are {', '.join(_FEATURE_TYPES)} columns")
+                )
+    elif not [
+        n for n, kind in columns.items() if n not in (config.label, config.segment_column) and kind in _FEATURE_TYPES
+    ]:
+        problems.append(
+            ("features", "the contract has no int, float, bool, string or category column besides the label")
+        )
+    return problems
