@@ -21,7 +21,7 @@ from mlops.onnx_parity import ParityReport
 from mlops.training.candidates import CandidateResult, fit_candidate, load_model, select
 from mlops.training.config import ParityConfig, TrainingConfig
 from mlops.training.evaluation import Evaluation, evaluate
-from mlops.training.gates import GateReport, evaluate_gates
+from mlops.training.gates import GateReport, gate_evaluation
 from mlops.training.onnx_export import export_onnx, scikit_learn_outputs, sha256
 from mlops.training.prepare import PreparedMeta, Splits, prepare
 from mlops.training.report import training_report_html
@@ -90,14 +90,7 @@ def run_training(
     onnx_bytes = export_onnx(model, splits.X_train.shape[1], splits.feature_names)
     parity = check_parity(model, onnx_bytes, splits.X_test, config.parity, row_ids=splits.rows_test)
     latency = measure_latency(onnx_bytes, splits.X_test, rows=1, repeats=latency_repeats)
-    gates = evaluate_gates(
-        evaluation.metrics,
-        evaluation.segments,
-        latency,
-        config.quality_gates,
-        champion_metrics,
-        selection_metric=config.metric,
-    )
+    gates = gate_evaluation(evaluation, latency, config, champion_metrics)
     sig = signature(config, meta.feature_spec, splits.X_train, meta.classes)
     digest = sha256(onnx_bytes)
     html = training_report_html(

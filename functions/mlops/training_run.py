@@ -27,7 +27,7 @@ from mlops.training import (
     ReferenceProfile,
     Splits,
     TrainingConfig,
-    evaluate_gates,
+    gate_evaluation,
     load_training_config,
     prepare,
     signature,
@@ -278,14 +278,7 @@ def gate_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[s
     evaluation = training.Evaluation.model_validate(_read_json(services, f"{run.prefix}evaluation.json"))
     latency = _read_json(services, f"{run.prefix}latency.json")
     champion_version, champion_metrics = _champion_metrics(services, run.model)
-    report = evaluate_gates(
-        evaluation.metrics,
-        evaluation.segments,
-        latency,
-        config.quality_gates,
-        champion_metrics,
-        selection_metric=config.metric,
-    )
+    report = gate_evaluation(evaluation, latency, config, champion_metrics)
     services.artifacts.put(f"{run.prefix}gates.json", report.model_dump_json(indent=2).encode(), "application/json")
     return {
         "passed": report.passed,

@@ -102,7 +102,12 @@ def test_a_mixed_dataset_runs_end_to_end_and_serving_can_use_the_signature() -> 
     # Every step's output is JSON.
     for part in (run.meta, run.profile, run.evaluation, run.parity, run.gates, run.signature, *run.candidates):
         json.dumps(part.model_dump(mode="json"))
-    assert {r.name for r in run.gates.results} == {"max_segment_gap", "latency_budget_ms_per_row"}
+    assert {r.name for r in run.gates.results} == {
+        "beats_baseline",
+        "predicts_more_than_one_class",
+        "max_segment_gap",
+        "latency_budget_ms_per_row",
+    }
 
 
 def test_the_report_is_self_contained_and_escapes_data() -> None:
@@ -146,3 +151,33 @@ def test_the_report_is_self_contained_and_escapes_data() -> None:
         latency=run.latency,
     )
     assert as_json == page
+
+
+def test_a_model_that_learnt_only_the_class_shares_fails_its_gates() -> None:
+    """Skewed classes (4 % positive) and inputs that carry no signal: the fitted model can do no better
+    than always answering the majority class, as a trivial model does. It passed every gate before;
+    now it fails two, in words a reviewer reads."""
+    from mlops.training.config import Candidate
+    from tests.unit.test_training_support import _column, stored
+
+    rng = np.random.default_rng(7)
+    n = 2000
+    arrays = {f"noise_{i}": rng.normal(size=n) for i in range(4)}
+    arrays["churned"] = (rng.random(n) < 0.04).astype(np.int64)
+    columns = [_column(name, values, "float" if name != "churned" else "int") for name, values in arrays.items()]
+    config = small_config(
+        "binary",
+        label="churned",
+        selection_metric="accuracy",
+        candidates=[Candidate(name="logreg", estimator="logistic_regression")],
+    )
+    run = run_training(stored(arrays), columns, config, latency_repeats=10)
+    results = {r.name: r for r in run.gates.results}
+    assert not results["predicts_more_than_one_class"].passed
+    assert "predicts one class for every test row" in results["predicts_more_than_one_class"].message
+    assert not results["beats_baseline"].passed
+    assert "for a trivial model (class prior / mean): no better" in results["beats_baseline"].message
+    assert not run.registrable
+    breast_cancer = run_training(*sklearn_dataset("breast_cancer"), small_config("binary"), latency_repeats=10)
+    beaten = {r.name: r for r in breast_cancer.gates.results}["beats_baseline"]
+    assert beaten.passed and beaten.threshold == 0.5, beaten  # roc_auc of the class prior

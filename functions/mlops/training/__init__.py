@@ -29,7 +29,7 @@ from mlops.training.config import (
     load_training_config,
 )
 from mlops.training.features import FeatureSpec, encode_arrays, encode_records
-from mlops.training.gates import GateReport, GateResult, evaluate_gates
+from mlops.training.gates import GateReport, GateResult, evaluate_gates, gate_evaluation
 from mlops.training.prepare import Prepared, PreparedMeta, Splits, prepare, split_rows
 from mlops.training.signature import ModelSignature, signature
 
@@ -86,6 +86,7 @@ __all__ = [
     "evaluate_gates",
     "export_onnx",
     "fit_candidate",
+    "gate_evaluation",
     "higher_is_better",
     "ks_statistic",
     "load_model",

@@ -300,6 +300,15 @@ class QualityGates(_Model):
     )
     min_segment_rows: int = Field(default=30, ge=1, description="segments with fewer test rows are reported, not gated")
     latency_budget_ms_per_row: float | None = Field(default=None, gt=0, description="onnxruntime p99 per row")
+    min_improvement_over_baseline: float | None = Field(
+        default=0.0,
+        ge=0,
+        description="how much better than a trivial model (class prior / mean) the selection metric must be, in "
+        "its units; 0: strictly better; null: not gated",
+    )
+    allow_single_class_predictions: bool = Field(
+        default=False, description="false: a classifier predicting one class for every test row fails"
+    )
 
 
 class ParityConfig(_Model):

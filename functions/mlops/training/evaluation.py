@@ -145,6 +145,12 @@ class Evaluation(BaseModel):
     calibration: Calibration | None = None
     segments: list[SegmentMetrics] = Field(default_factory=list)
     prediction_distribution: PredictionProfile
+    baseline_metrics: MetricValues | None = Field(
+        default=None,
+        description="a trivial model's on the same rows (class prior for classifiers, the mean for regression): "
+        "what a model must beat",
+    )
+    predicted_classes: int | None = Field(default=None, description="classifiers: distinct classes predicted")
 
 
 def calibration(y_true: NDArray[Any], positive_proba: NDArray[Any], bins: int = CALIBRATION_BINS) -> Calibration:
@@ -168,6 +174,24 @@ def calibration(y_true: NDArray[Any], positive_proba: NDArray[Any], bins: int = 
     return Calibration(bins=table, brier=brier)
 
 
+def _baseline_metrics(
+    splits: Splits, kind: ProblemType, x: NDArray[Any], y: NDArray[Any], k: int | None
+) -> MetricValues:
+    """The metrics of a model that ignores the inputs, fitted on the training rows: the class prior
+    (every row gets the training class shares; the label is the majority class) or the mean."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    x_train, y_train, _rows, _segments = splits.part("train")
+    baseline: Any = DummyClassifier(strategy="prior") if is_classification(kind) else DummyRegressor(strategy="mean")
+    baseline.fit(x_train, y_train)
+    predictions, proba = predict(baseline, x, kind)
+    if proba is not None and k is not None and proba.shape[1] != k:  # a class absent from the training rows
+        full = np.zeros((proba.shape[0], k))
+        full[:, baseline.classes_.astype(np.int64)] = proba
+        proba = full
+    return compute_metrics(kind, y, predictions, proba, k)
+
+
 def evaluate(model: Any, splits: Splits, meta: PreparedMeta, split: str = "test") -> Evaluation:
     """All test-split figures of one fitted model (the scikit-learn model; parity vouches for ONNX)."""
     x, y, _rows, segments = splits.part(split)
@@ -176,7 +200,14 @@ def evaluate(model: Any, splits: Splits, meta: PreparedMeta, split: str = "test"
     classes = meta.classes
     k = len(classes) if classes is not None else None
     metrics = compute_metrics(kind, y, predictions, proba, k)
-    result: dict[str, Any] = {"problem_type": kind, "split": split, "rows": int(y.size), "metrics": metrics}
+    result: dict[str, Any] = {
+        "problem_type": kind,
+        "split": split,
+        "rows": int(y.size),
+        "metrics": metrics,
+        "baseline_metrics": _baseline_metrics(splits, kind, x, y, k),
+        "predicted_classes": int(np.unique(predictions).size) if classes is not None else None,
+    }
     if classes is not None and proba is not None:
         names = [str(c) for c in classes]
         labels = list(range(len(classes)))

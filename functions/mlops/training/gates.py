@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from mlops.training.config import QualityGates, higher_is_better
+from mlops.training.config import QualityGates, TrainingConfig, higher_is_better
 
 
 class GateResult(BaseModel):
@@ -57,6 +57,33 @@ def _segments(segment_metrics: Sequence[Any]) -> list[tuple[str, int, Mapping[st
     return table
 
 
+def _baseline_gate(observed: float | None, baseline: float | None, margin: float, metric: str) -> GateResult:
+    name = "beats_baseline"
+    if observed is None or baseline is None:
+        missing = "the model's" if observed is None else "the baseline's"
+        return GateResult(
+            name=name,
+            passed=False,
+            observed=observed,
+            threshold=baseline,
+            message=f"{missing} {metric} was not computed",
+        )
+    gain = observed - baseline if higher_is_better(metric) else baseline - observed
+    ok = gain > 0 and gain >= margin
+    threshold = baseline + margin if higher_is_better(metric) else baseline - margin
+    return GateResult(
+        name=name,
+        passed=ok,
+        observed=observed,
+        threshold=threshold,
+        message=(
+            f"{metric} {_fmt(observed)} vs {_fmt(baseline)} for a trivial model (class prior / mean): "
+            + (f"better by {_fmt(gain)}" if gain > 0 else f"no better (by {_fmt(-gain)})")
+            + (f", margin {_fmt(margin)}" if margin else "")
+        ),
+    )
+
+
 def evaluate_gates(
     metrics: Mapping[str, float | None],
     segment_metrics: Sequence[Any],
@@ -65,9 +92,37 @@ def evaluate_gates(
     champion_metrics: Mapping[str, float | None] | None,
     *,
     selection_metric: str,
+    baseline_metrics: Mapping[str, float | None] | None = None,
+    predicted_classes: int | None = None,
 ) -> GateReport:
     """One GateResult per configured gate; `passed` when all pass (vacuously, with none configured)."""
     results: list[GateResult] = []
+
+    if gates.min_improvement_over_baseline is not None and baseline_metrics is not None:
+        results.append(
+            _baseline_gate(
+                metrics.get(selection_metric),
+                baseline_metrics.get(selection_metric),
+                gates.min_improvement_over_baseline,
+                selection_metric,
+            )
+        )
+    if not gates.allow_single_class_predictions and predicted_classes is not None:
+        one = predicted_classes <= 1
+        results.append(
+            GateResult(
+                name="predicts_more_than_one_class",
+                passed=not one,
+                observed=float(predicted_classes),
+                threshold=2.0,
+                message=(
+                    "predicts one class for every test row: it has learnt only the class shares "
+                    "(set quality_gates.allow_single_class_predictions to accept such a model)"
+                    if one
+                    else f"predicts {predicted_classes} classes on the test rows"
+                ),
+            )
+        )
 
     for metric, bound in gates.absolute.items():
         observed = metrics.get(metric)
@@ -222,3 +277,22 @@ def evaluate_gates(
             )
 
     return GateReport(passed=all(r.passed for r in results), results=results)
+
+
+def gate_evaluation(
+    evaluation: Any,
+    latency: Mapping[str, float] | None,
+    config: TrainingConfig,
+    champion_metrics: Mapping[str, float | None] | None,
+) -> GateReport:
+    """The gates on a run's Evaluation (read by attribute: this module imports no scikit-learn)."""
+    return evaluate_gates(
+        evaluation.metrics,
+        evaluation.segments,
+        latency,
+        config.quality_gates,
+        champion_metrics,
+        selection_metric=config.metric,
+        baseline_metrics=evaluation.baseline_metrics,
+        predicted_classes=evaluation.predicted_classes,
+    )
