@@ -492,7 +492,9 @@ def _path(loc: tuple[int | str, ...], raw: Any) -> str:
     node: Any = raw
     for segment in loc:
         if isinstance(node, Mapping):
-            parts.append(f".{segment}")
+            # a key that is blank or not a plain name (" ", "a: b") is quoted, so the path still reads as one
+            plain = isinstance(segment, str) and re.fullmatch(r"[A-Za-z0-9_-]+", segment)
+            parts.append(f".{segment}" if plain else f"[{segment!r}]")
             node = node.get(segment)
         elif isinstance(node, list) and isinstance(segment, int):
             parts.append(f"[{segment}]")
