@@ -528,8 +528,11 @@ class AlarmEvaluator:
         *,
         extra_periods: int = 0,
         emit_events: bool = True,
+        before_evaluation: Callable[[datetime], None] | None = None,
     ) -> None:
         self.account_id = account_id
+        # Metrics AWS publishes by itself each minute (SQS queue depth), brought up to `now` first.
+        self.before_evaluation = before_evaluation
         self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         self.extra_periods = extra_periods
         self.emit_events = emit_events
@@ -661,6 +664,8 @@ class AlarmEvaluator:
         differ when a caller looks a minute ahead to close the current period."""
         now = _utc(now or datetime.now(UTC))
         stamp = _utc(changed_at) if changed_at is not None else now
+        if self.before_evaluation is not None:
+            self.before_evaluation(now)
         transitions: list[AlarmTransition] = []
         with self._lock:
             for alarm in list(self.backend.alarms.values()):

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from moto import mock_aws
-from moto.cloudwatch.models import cloudwatch_backends
 from moto.sqs.models import sqs_backends
 
 from localcloud import (
@@ -33,7 +32,7 @@ from localcloud import (
     step_functions,
 )
 from localcloud.deploy import DeployedStack, Synthesized, deploy
-from localcloud.emf import MetricDatum
+from localcloud.emf import store_metric_data
 from localcloud.session import DEFAULT_ACCOUNT, DEFAULT_REGION, AwsSession
 
 if TYPE_CHECKING:
@@ -133,14 +132,20 @@ class LocalCloud:
         access_control.install(session.account_id)
         s3_policies.install()
         lambda_runtime.install(endpoint_url=session.endpoint_url)
-        lambda_runtime.set_metric_sink(_store_metrics)
+        lambda_runtime.set_metric_sink(store_metric_data)
         lambda_runtime.set_dead_letter_sink(_send_to_dead_letter_target)
         events.install()
         step_functions.install()
         mailbox = inbox.install(inbox.Inbox(inbox_path, stream=inbox_stream))
         alarms.install()
         scheduler = events.Scheduler(session.account_id, session.region, clock=clock)
-        evaluator = alarms.AlarmEvaluator(session.account_id, session.region)
+        evaluator = alarms.AlarmEvaluator(
+            session.account_id,
+            session.region,
+            # SQS publishes queue depth each minute on AWS: every evaluation, the background one of
+            # `make up` included, sees the dead-letter queue as it is now.
+            before_evaluation=lambda now: publish_queue_metrics(session.account_id, session.region, now),
+        )
         return cls(session=session, inbox=mailbox, scheduler=scheduler, alarm_evaluator=evaluator)
 
     def _stop(self) -> None:
@@ -204,7 +209,6 @@ class LocalCloud:
         self.settle()
         real = datetime.now(UTC)
         moment = now or real
-        publish_queue_metrics(self.session.account_id, self.session.region, moment)
         transitions = self.alarm_evaluator.evaluate(moment, changed_at=min(moment, real))
         self.settle()
         return transitions
@@ -234,9 +238,11 @@ def publish_queue_metrics(account: str, region: str, now: datetime) -> None:
     """SQS's own CloudWatch metrics (AWS publishes queue depth each minute; moto never does)."""
     backend = sqs_backends[account][region]
     for queue in list(backend.queues.values()):
-        dimensions = [{"Name": "QueueName", "Value": queue.name}]
+        dimensions: list[Any] = [{"Name": "QueueName", "Value": queue.name}]
         visible = float(queue.approximate_number_of_messages)
-        cloudwatch_backends[account][region].put_metric_data(
+        store_metric_data(
+            account,
+            region,
             "AWS/SQS",
             [
                 {
@@ -244,14 +250,12 @@ def publish_queue_metrics(account: str, region: str, now: datetime) -> None:
                     "Dimensions": dimensions,
                     "Value": visible,
                     "Unit": "Count",
-                    "Timestamp": now - timedelta(seconds=30),
+                    # inside the minute that has just closed: the newest period an evaluation at
+                    # `now` reads (a stamp after the minute's start would only count a minute later)
+                    "Timestamp": now.replace(second=0, microsecond=0) - timedelta(seconds=30),
                 },
             ],
         )
-
-
-def _store_metrics(account: str, region: str, namespace: str, data: list[MetricDatum]) -> None:
-    cloudwatch_backends[account][region].put_metric_data(namespace, [dict(d) for d in data])
 
 
 def _send_to_dead_letter_target(account: str, region: str, target_arn: str, event: dict[str, Any]) -> None:

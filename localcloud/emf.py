@@ -105,3 +105,18 @@ def _emf_document(line: str) -> dict[str, Any] | None:
     if not isinstance(document, dict) or not isinstance(document.get("_aws"), dict):
         return None
     return document
+
+
+def store_metric_data(account: str, region: str, namespace: str, data: list[MetricDatum]) -> None:
+    """Into moto's CloudWatch as its PutMetricData API stores them: timestamps as naive UTC (an aware
+    one makes moto's GetMetricStatistics fail comparing it with the request's times)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    stored = []
+    for datum in data:
+        item = dict(datum)
+        stamp = item.get("Timestamp")
+        if isinstance(stamp, datetime) and stamp.tzinfo is not None:
+            item["Timestamp"] = stamp.astimezone(UTC).replace(tzinfo=None)
+        stored.append(item)
+    cloudwatch_backends[account][region].put_metric_data(namespace, stored)

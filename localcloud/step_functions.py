@@ -8,10 +8,10 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from moto.cloudwatch.models import cloudwatch_backends
 from moto.stepfunctions.parser.backend import execution as execution_module
 
 from localcloud import events
+from localcloud.emf import store_metric_data
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,9 @@ def _publish(execution: Any) -> None:
     now = datetime.now(UTC)
     metric = _METRIC_BY_STATUS.get(status)
     if metric:
-        cloudwatch_backends[execution.account_id][execution.region_name].put_metric_data(
+        store_metric_data(
+            execution.account_id,
+            execution.region_name,
             "AWS/States",
             [
                 {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -236,3 +237,40 @@ def test_the_usage_plan_throttles_a_key(probe_cloud: Cloud) -> None:
     statuses = [_get(gateway.url("test") + "/items/1", {"x-api-key": key})[0] for _ in range(8)]
     assert statuses[:3] == [200, 200, 200]  # burst limit 3
     assert 429 in statuses[3:]
+
+
+def test_the_dead_letter_alarm_sees_the_queue_in_every_evaluation_the_background_one_included(tmp_path: Path) -> None:
+    """SQS publishes queue depth each minute on AWS; `make up` evaluates alarms on a background thread,
+    which must see a message waiting in a dead-letter queue as cloud.evaluate_alarms() does."""
+    with LocalCloud.in_process(inbox_path=tmp_path / "inbox.jsonl") as cloud:
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName="dead-letters")["QueueUrl"]
+        cloudwatch = boto3.client("cloudwatch")
+        cloudwatch.put_metric_alarm(
+            AlarmName="DeadLettersWaiting",
+            Namespace="AWS/SQS",
+            MetricName="ApproximateNumberOfMessagesVisible",
+            Dimensions=[{"Name": "QueueName", "Value": "dead-letters"}],
+            Statistic="Maximum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData="notBreaching",
+        )
+        sqs.send_message(QueueUrl=url, MessageBody="{}")
+        now = datetime.now(UTC) + timedelta(minutes=1)
+        cloud.alarm_evaluator.evaluate(now)  # what the background thread calls
+        (alarm,) = cloudwatch.describe_alarms(AlarmNames=["DeadLettersWaiting"])["MetricAlarms"]
+        assert alarm["StateValue"] == "ALARM"
+        # and the metric reads back through the API (timestamps stored as PutMetricData stores them)
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/SQS",
+            MetricName="ApproximateNumberOfMessagesVisible",
+            Dimensions=[{"Name": "QueueName", "Value": "dead-letters"}],
+            StartTime=now - timedelta(minutes=10),
+            EndTime=now + timedelta(minutes=10),
+            Period=60,
+            Statistics=["Maximum"],
+        )["Datapoints"]
+        assert [p["Maximum"] for p in points] == [1.0]
