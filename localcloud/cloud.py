@@ -258,21 +258,26 @@ def publish_queue_metrics(account: str, region: str, now: datetime) -> None:
         )
 
 
-def _send_to_dead_letter_target(account: str, region: str, target_arn: str, event: dict[str, Any]) -> None:
-    """Lambda's DeadLetterConfig: the failed event as the message body, as Lambda sends it, through the
-    API and so with the function's role (the runtime calls this acting as it): a role without
-    sqs:SendMessage loses the event, as on AWS."""
+def _send_to_dead_letter_target(
+    account: str, region: str, target_arn: str, event: Any, attributes: dict[str, str]
+) -> None:
+    """Lambda's DeadLetterConfig: the failed event as the message body with Lambda's RequestID,
+    ErrorCode and ErrorMessage attributes, through the API and so with the function's role (the
+    runtime calls this acting as it): a role without sqs:SendMessage loses the event, as on AWS."""
     import boto3
 
     body = json.dumps(event)
     endpoint = lambda_runtime.endpoint_url()
+    message_attributes: Any = {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v}
     if target_arn.startswith("arn:aws:sqs:"):
         queue_url = f"https://sqs.{region}.amazonaws.com/{account}/{target_arn.rsplit(':', 1)[1]}"
         boto3.client("sqs", region_name=region, endpoint_url=endpoint).send_message(
-            QueueUrl=queue_url, MessageBody=body
+            QueueUrl=queue_url, MessageBody=body, MessageAttributes=message_attributes
         )
     elif target_arn.startswith("arn:aws:sns:"):
-        boto3.client("sns", region_name=region, endpoint_url=endpoint).publish(TopicArn=target_arn, Message=body)
+        boto3.client("sns", region_name=region, endpoint_url=endpoint).publish(
+            TopicArn=target_arn, Message=body, MessageAttributes=message_attributes
+        )
     else:
         log.error("dead-letter target %s is neither SQS nor SNS; event dropped", target_arn)
 

@@ -75,6 +75,10 @@ class Invocation:
     attempt: int = 0
 
 
+# (account, region, target ARN, event, message attributes): Lambda's RequestID, ErrorCode, ErrorMessage
+DeadLetterSink = Callable[[str, str, str, Any, dict[str, str]], None]
+
+
 @dataclass(frozen=True)
 class RefusedDelivery:
     """An event a service could not deliver because a resource-based policy did not allow it."""
@@ -92,7 +96,7 @@ class _Runtime:
     endpoint_url: str | None = None
     history: list[Invocation] = field(default_factory=list)
     metric_sink: Callable[[str, str, str, list[MetricDatum]], None] | None = None
-    dead_letter_sink: Callable[[str, str, str, dict[str, Any]], None] | None = None
+    dead_letter_sink: DeadLetterSink | None = None
     refused: list[RefusedDelivery] = field(default_factory=list)
 
 
@@ -267,8 +271,8 @@ def set_metric_sink(sink: Callable[[str, str, str, list[MetricDatum]], None] | N
     _runtime.metric_sink = sink
 
 
-def set_dead_letter_sink(sink: Callable[[str, str, str, dict[str, Any]], None] | None) -> None:
-    """Where an async event goes after its retries: sink(account, region, target_arn, event)."""
+def set_dead_letter_sink(sink: DeadLetterSink | None) -> None:
+    """Where an async event goes after its retries: sink(account, region, target_arn, event, attributes)."""
     _runtime.dead_letter_sink = sink
 
 
@@ -682,6 +686,19 @@ def _deliver_cfn_response(fn: lambda_models.LambdaFunction, capture: dict[str, A
 # ---------------------------------------------------------------------------------------------
 # Asynchronous invocations: queue, retries, dead-letter
 # ---------------------------------------------------------------------------------------------
+def _dead_letter_attributes(failed: Invocation) -> dict[str, str]:
+    """What Lambda attaches to a dead-lettered event: the last attempt's request id, an error code and
+    the first 1 KB of its error message (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html)."""
+    try:
+        error = json.loads(failed.payload)
+    except (TypeError, ValueError):
+        error = {}
+    message = (
+        str(error.get("errorMessage") or error.get("errorType") or "function error") if isinstance(error, dict) else ""
+    )
+    return {"RequestID": failed.request_id, "ErrorCode": "200", "ErrorMessage": message[:1024]}
+
+
 class _AsyncWorker:
     """Lambda's async invocation queue: one event at a time, two retries, then the dead-letter target."""
 
@@ -724,13 +741,16 @@ class _AsyncWorker:
 
     def _deliver(self, fn: lambda_models.LambdaFunction, event: Any) -> None:
         for attempt in range(ASYNC_RETRY_ATTEMPTS + 1):
-            if not run(fn, event, asynchronous=True, attempt=attempt).errored:
+            last = run(fn, event, asynchronous=True, attempt=attempt)
+            if not last.errored:
                 return
         extras = _runtime.supplements.get(fn.function_name)
         if extras and extras.dead_letter_arn and _runtime.dead_letter_sink:
             try:  # Lambda writes to the dead-letter target with the function's own role
                 with access_control.acting_as(_role_credentials(fn)):
-                    _runtime.dead_letter_sink(fn.account_id, fn.region, extras.dead_letter_arn, event)
+                    _runtime.dead_letter_sink(
+                        fn.account_id, fn.region, extras.dead_letter_arn, event, _dead_letter_attributes(last)
+                    )
             except Exception as error:  # the event is lost, and DeadLetterErrors counts it, as on AWS
                 log.error("%s could not write to its dead-letter target: %s", fn.function_name, error)
                 if _runtime.metric_sink is not None:

@@ -78,8 +78,11 @@ def test_the_ingest_function_without_sns_publish_fails_with_access_denied_and_it
     assert stack.outputs["AlertsTopicArn"] in error["errorMessage"]
     assert len(cloud.inbox.messages()) == mails_before, "no mail without the grant"
     queue_url = stack.resource("AWS::SQS::Queue", "MonitoringDeadLetters")  # a queue's physical id is its URL
-    (dead,) = boto3.client("sqs").receive_message(QueueUrl=queue_url)["Messages"]
+    (dead,) = boto3.client("sqs").receive_message(QueueUrl=queue_url, MessageAttributeNames=["All"])["Messages"]
     assert "broken.csv" in dead["Body"], "the S3 event waits in the dead-letter queue for a retry"
+    reason = dead["MessageAttributes"]["ErrorMessage"]["StringValue"]
+    assert "is not authorized to perform: sns:Publish" in reason, "Lambda says why, as on AWS"
+    assert dead["MessageAttributes"]["RequestID"]["StringValue"] == attempts[-1].request_id
 
 
 def test_the_register_step_without_condition_check_item_fails_the_run_naming_the_action(
