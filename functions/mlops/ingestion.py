@@ -318,6 +318,8 @@ def _promises(spec: ColumnSpec | None) -> dict[str, Any]:
             promises[bound] = float(check.value)
     if spec.allowed_values is not None:
         promises["allowed_values"] = [str(v) for v in spec.allowed_values.value]
+    if spec.unique is not None and spec.unique.value:
+        promises["unique"] = True  # an identifier: training leaves it out of the features
     return promises
 
 

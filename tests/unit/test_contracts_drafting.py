@@ -123,3 +123,11 @@ def test_line_breaks_yaml_would_fold_survive_the_round_trip() -> None:
     contract = load_contract(text, source="breaks.yaml")
     assert contract.description == "before\x85nel\u2028ls\u2029ps"
     assert load_contract(render_contract_yaml(contract), source="rendered.yaml") == contract
+
+
+def test_iso_dates_read_from_a_file_are_drafted_as_datetime_even_with_blanks() -> None:
+    """Arrow's CSV reader hands ISO dates over as date objects, which the drafter used to call text."""
+    data = b"customer_id,signup_date,churned\nc1,2024-01-31,0\nc2,,1\nc3,2024-03-04,0\n"
+    contract = draft_contract(read_table(data, filename="churn.csv", contract=None), dataset="churn", label="churned")
+    signup = {c.name: c for c in contract.columns}["signup_date"]
+    assert signup.type.value == "datetime" and signup.nullable.value is True

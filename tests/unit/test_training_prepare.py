@@ -195,3 +195,46 @@ def test_manifest_columns_may_be_plain_dicts() -> None:
         prepare(arrays, as_dicts, _config("multiclass")).splits_bytes
         == prepare(arrays, columns, _config("multiclass")).splits_bytes
     )
+
+
+def test_identifiers_free_text_dates_and_excluded_columns_are_not_features_and_each_says_why() -> None:
+    """A churn table as users bring it: ids and dates used to become one-hot features, so two rows
+    differing only in id got different probabilities."""
+    from tests.unit.test_training_support import _column, stored
+
+    arrays, columns = mixed_dataset()
+    rows = arrays["outcome"].size
+    rng = np.random.default_rng(3)
+    arrays["customer_id"] = np.array([f"C{i:06d}" for i in rng.permutation(rows)])
+    arrays["notes"] = np.array([f"called {rng.integers(0, 10_000)} times" for _ in range(rows)])
+    arrays["account_number"] = np.arange(rows, dtype=np.int64) + 10_000
+    arrays["internal_score"] = rng.normal(size=rows)
+    for name, kind in (("customer_id", "string"), ("notes", "string"), ("internal_score", "float")):
+        columns.append(_column(name, arrays[name], kind))
+    columns.append(_column("account_number", arrays["account_number"], "int").model_copy(update={"unique": True}))
+    config = _config(label="outcome", segment_column="region", exclude=["internal_score"])
+    config = config.model_copy(update={"encoding": config.encoding.model_copy(update={"max_distinct_values": 300})})
+    prepared = prepare(stored(arrays), columns, config)
+    excluded = prepared.meta.excluded_columns
+    assert excluded["customer_id"] == f"every one of its {rows} values is distinct: an identifier, not a feature"
+    assert excluded["account_number"].startswith("the contract marks it unique")
+    assert excluded["notes"].startswith("free text:") and "encoding.max_distinct_values (300)" in excluded["notes"]
+    assert excluded["internal_score"] == "listed under exclude"
+    assert excluded["seen"] == "datetime columns are not features in v1"
+    used = set(prepared.meta.feature_spec.columns)
+    assert used == {"age", "income", "member", "city"}, used
+    # asked for by name, an id is used: the user decides
+    named = prepare(stored(arrays), columns, _config(label="outcome", features=["age", "customer_id"]))
+    assert set(named.meta.feature_spec.columns) == {"age", "customer_id"}
+
+
+def test_the_run_report_lists_each_column_left_out_and_why() -> None:
+    from mlops.training_chain import run_training
+    from tests.unit.test_training_support import _column, stored
+
+    arrays, columns = mixed_dataset()
+    arrays["customer_id"] = np.array([f"C{i:06d}" for i in range(arrays["outcome"].size)])
+    columns.append(_column("customer_id", arrays["customer_id"], "string"))
+    run = run_training(stored(arrays), columns, _config(label="outcome", segment_column="region"), latency_repeats=5)
+    assert "<h2>Columns not used as features</h2>" in run.report_html
+    assert "customer_id" in run.report_html and "an identifier, not a feature" in run.report_html

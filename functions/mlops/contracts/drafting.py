@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 import pandas as pd
@@ -89,6 +89,11 @@ def _infer(series: pd.Series) -> tuple[str, pd.Series | None]:
         return "datetime", None
     if isinstance(dtype, pd.CategoricalDtype):
         return "category", None
+    if pd.api.types.is_object_dtype(dtype):
+        present = series.dropna()
+        # Arrow's CSV reader reads ISO dates (2024-01-31) as dates: pandas holds them as objects.
+        if len(present) and all(isinstance(v, date) for v in present):
+            return "datetime", pd.to_datetime(series)
     text = as_arrow_strings(series)
     if text is None or text.null_count == len(text):
         return "string", None

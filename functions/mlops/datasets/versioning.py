@@ -38,6 +38,7 @@ class ColumnSchema(BaseModel):
     min: float | None = None
     max: float | None = None
     allowed_values: list[str] | None = None
+    unique: bool | None = None
 
 
 class SourceObject(BaseModel):

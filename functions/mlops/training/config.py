@@ -321,6 +321,9 @@ class EncodingConfig(_Model):
     max_categories: int = Field(
         default=50, ge=1, le=1000, description="per string/category feature; rarer values share one '__other__' column"
     )
+    max_distinct_values: int = Field(
+        default=1000, ge=1, description="a string/category column with more distinct values is free text: not a feature"
+    )
 
 
 class ServingConfig(_Model):
@@ -367,6 +370,12 @@ class TrainingConfig(_Model):
     features: list[str] | None = Field(
         default=None,
         description="default: every column except the label and the segment column (datetime columns skipped)",
+    )
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="columns never to train on when features are left to the default (ids, free text, leaks); "
+        "unique columns, text whose values all differ and text over encoding.max_distinct_values are left out "
+        "anyway, each with its reason in the run's report",
     )
     segment_column: str | None = None
     split: SplitConfig = Field(default_factory=SplitConfig)
@@ -426,6 +435,11 @@ def semantic_problems(config: TrainingConfig) -> list[tuple[str, str]]:
             problems.append(("features", "list at least one feature, or omit the field to use every column"))
     if config.segment_column is not None and config.segment_column == config.label:
         problems.append(("segment_column", "must not be the label"))
+    for i, name in enumerate(config.exclude):
+        if name == config.label:
+            problems.append((f"exclude[{i}]", f"{name!r} is the label"))
+        elif config.features is not None and name in config.features:
+            problems.append((f"exclude[{i}]", f"{name!r} is also listed under features"))
     names: set[str] = set()
     for i, cand in enumerate(config.candidates):
         where = f"candidates[{i}]"
@@ -611,6 +625,9 @@ def contract_problems(config: TrainingConfig, columns: Mapping[str, str], *, dat
             problems.append(
                 ("segment_column", f"{config.segment_column!r} is a {segment_type} column; segments are groups")
             )
+    for i, name in enumerate(config.exclude):
+        if name not in columns:
+            problems.append((f"exclude[{i}]", f"no column {name!r} in the contract (columns: {listing})"))
     if config.features is not None:
         for i, name in enumerate(config.features):
             kind = columns.get(name)

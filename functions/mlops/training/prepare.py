@@ -29,6 +29,8 @@ from mlops.training.features import (
 )
 
 SPLIT_NAMES = ("train", "validation", "test")
+# Below this many values, a text column whose values all differ may just be a small sample.
+IDENTIFIER_MIN_ROWS = 20
 MISSING_SEGMENT = "(missing)"
 ClassValue = bool | int | float | str
 
@@ -131,8 +133,31 @@ def _column_types(columns: Sequence[ColumnSchema | Mapping[str, Any]]) -> dict[s
     return types
 
 
+def _not_a_feature(
+    name: str, kind: str, arrays: Mapping[str, NDArray[Any]], unique: set[str], config: TrainingConfig
+) -> str | None:
+    """Why a column left to the default is not a feature: an identifier or free text would let a
+    model tell rows apart by name (two rows differing only in id got different answers)."""
+    if name in config.exclude:
+        return "listed under exclude"
+    if name in unique:
+        return "the contract marks it unique: an identifier, not a feature (name it under features to use it)"
+    if kind not in CATEGORICAL_TYPES or name not in arrays:
+        return None
+    present = np.asarray(arrays[name])[~column_mask(arrays, name)]
+    distinct = int(np.unique(present.astype(str)).size) if present.size else 0
+    if present.size >= IDENTIFIER_MIN_ROWS and distinct == present.size:
+        return f"every one of its {distinct} values is distinct: an identifier, not a feature"
+    if distinct > config.encoding.max_distinct_values:
+        return (
+            f"free text: {distinct} distinct values, over encoding.max_distinct_values "
+            f"({config.encoding.max_distinct_values})"
+        )
+    return None
+
+
 def _features(
-    config: TrainingConfig, types: Mapping[str, str], arrays: Mapping[str, NDArray[Any]]
+    config: TrainingConfig, types: Mapping[str, str], arrays: Mapping[str, NDArray[Any]], unique: set[str]
 ) -> tuple[list[str], dict[str, str], list[tuple[str, str]]]:
     problems: list[tuple[str, str]] = []
     excluded: dict[str, str] = {}
@@ -144,6 +169,10 @@ def _features(
                 continue
             if kind not in supported:
                 excluded[name] = f"{kind} columns are not features in v1"
+                continue
+            reason = _not_a_feature(name, kind, arrays, unique, config)
+            if reason is not None:
+                excluded[name] = reason
                 continue
             names.append(name)
         if not names:
@@ -260,7 +289,10 @@ def prepare(
         config.segment_column not in types or config.segment_column not in arrays
     ):
         problems.append(("segment_column", f"no column {config.segment_column!r} in the dataset"))
-    names, excluded, feature_problems = _features(config, types, arrays)
+    unique = {c.name for c in columns if isinstance(c, ColumnSchema) and c.unique} | {
+        str(c["name"]) for c in columns if isinstance(c, Mapping) and c.get("unique")
+    }
+    names, excluded, feature_problems = _features(config, types, arrays, unique)
     problems.extend(feature_problems)
     if problems:
         raise ConfigError(problems, f"training config for dataset {config.dataset!r}")

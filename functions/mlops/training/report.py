@@ -326,6 +326,13 @@ def _render(
         f"<h1>{escaped(heading)}</h1>",
         f"<p><span class='badge {'pass' if passed else 'fail'}'>{verdict}</span></p>",
         summary,
+    ]
+    if meta.excluded_columns:
+        body += [
+            "<h2>Columns not used as features</h2>",
+            html_table(["column", "why"], [[escaped(c), escaped(why)] for c, why in meta.excluded_columns.items()]),
+        ]
+    body += [
         "<h2>Candidates</h2>",
         _candidates(candidates, selected.name if selected else None, metric),
     ]
