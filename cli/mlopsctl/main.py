@@ -195,7 +195,12 @@ def upload(args: argparse.Namespace) -> int:
         return EXIT_OK
     outcome = wait_for_ingestion(target, args.dataset, key, version_id, args.timeout)
     if outcome is None:
-        raise CommandError(f"no outcome for {key} after {args.timeout:g} s; is the ingest function deployed?")
+        queue = target.outputs.get("DeadLetterQueueUrl", "the dead-letter queue")
+        raise CommandError(
+            f"no outcome for {key} after {args.timeout:g} s: the ingest function is still working on it, or it "
+            f"failed every attempt and the S3 event waits in {queue} (its ErrorMessage attribute says why; the "
+            "function's log group has the trace); a larger file may need a longer --timeout"
+        )
     lines = [f"{outcome['status'].upper()} s3://{bucket}/{key}: {outcome.get('summary', '')}"]
     if outcome.get("report_key"):
         artifacts = target.output("ArtifactsBucketName")

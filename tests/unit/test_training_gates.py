@@ -71,6 +71,7 @@ def test_without_a_champion_the_regression_gate_passes_with_a_note() -> None:
         ("roc_auc", 0.915, 0.01, True, "worse by 0.005"),  # within tolerance
         ("roc_auc", 0.93, 0.01, False, "worse by 0.02"),
         ("roc_auc", 0.80, 0.0, True, "better by 0.11"),
+        ("roc_auc", 0.91, 0.0, True, "vs champion 0.91: the same"),  # it read "better by -0"
         ("log_loss", 0.28, 0.05, True, "worse by 0.02"),  # lower is better
         ("log_loss", 0.20, 0.05, False, "worse by 0.1"),
         ("log_loss", 0.40, 0.0, True, "better by 0.1"),

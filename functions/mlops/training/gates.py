@@ -192,7 +192,13 @@ def evaluate_gates(
                 threshold=threshold,
                 message=(
                     f"{metric} {_fmt(observed)} vs champion {_fmt(champion)}: "
-                    + (f"worse by {_fmt(worse_by)}" if worse_by > 0 else f"better by {_fmt(-worse_by)}")
+                    + (
+                        f"worse by {_fmt(worse_by)}"
+                        if worse_by > 0
+                        else f"better by {_fmt(-worse_by)}"
+                        if worse_by < 0
+                        else "the same"
+                    )
                     + f" (tolerance {_fmt(tolerance)})"
                 ),
             )
