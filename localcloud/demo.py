@@ -331,6 +331,18 @@ def _drift_stage(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key:
         _, answer = _http_post(predict_url, {"instances": shifted[start : start + 50]}, {"x-api-key": key})
         warned += len(answer.get("warnings", []))
     print(f"  400 shifted rows predicted ({warned} values outside the contract's range, answered with warnings)")
+    from sklearn.datasets import load_breast_cancer
+
+    # Labelled data keeps arriving: retraining learns from the newest dataset version (a run on the
+    # champion's own data would only reproduce the champion, so drift alone starts none).
+    labelled = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
+    cloud.session.client("s3").put_object(
+        Bucket=stack.outputs["RawBucketName"],
+        Key="raw/breast-cancer/clinic-c.csv",
+        Body=labelled.sample(n=400, random_state=11).to_csv(index=False).encode(),
+    )
+    cloud.settle()
+    print("  400 newly labelled rows uploaded (raw/breast-cancer/clinic-c.csv): a new dataset version")
     time.sleep(5.5)  # the local cloud writes a capture batch once it is 5 s old, on the next request
     _http_post(predict_url, {"instances": rows[:1]}, {"x-api-key": key})
     time.sleep(1.0)

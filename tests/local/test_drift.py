@@ -139,6 +139,15 @@ def test_a_shift_raises_the_alarm_mails_the_team_and_retrains_once(platform: Pla
     assert calm["status"] == "ok" and not calm["dataset_drift"] and int(calm["rows"]) >= 250, calm
     assert not calm["retraining"]["started"]
 
+    # Newly labelled rows arrive (a new dataset version): without them a retraining would only
+    # reproduce the champion from its own data, and none starts.
+    labelled = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
+    boto3.client("s3").put_object(
+        Bucket=stack.outputs["RawBucketName"],
+        Key=f"raw/{DATASET}/more-labels.csv",
+        Body=labelled.sample(n=400, random_state=11).to_csv(index=False).encode(),
+    )
+    cloud.settle()
     _send(client, _shifted(rows[:300]))
     cloud.fire_schedule(rule)
     drift = _latest(stack)

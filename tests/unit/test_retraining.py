@@ -60,3 +60,50 @@ def test_the_policy_reads_the_version_record_section() -> None:
         {"cooldown_hours": 2, "max_runs_per_day": 3, "every_days": 7, "on_drift": True}
     )
     assert policy == RetrainingPolicy(cooldown_hours=2.0, max_runs_per_day=3, on_drift=True, every_days=7.0)
+
+
+def test_drift_with_no_new_data_since_the_champion_was_trained_starts_nothing_and_says_what_to_do() -> None:
+    """Retraining on the data the champion was trained on reproduces the same model (same split seed,
+    same candidates): it is not started, and the drift result says why."""
+    reason = "no new data since v3 was trained (dataset version 0123456789ab is still the newest): upload …"
+    decision = decide_retraining(
+        model="churn",
+        policy=RetrainingPolicy(),
+        dataset_drift=True,
+        drifted_features=["age"],
+        runs=[],
+        now=NOW,
+        no_new_data=reason,
+    )
+    assert (decision.start, decision.reason, decision.execution_name) == (False, reason, None)
+    no_drift = decide_retraining(
+        model="churn",
+        policy=RetrainingPolicy(),
+        dataset_drift=False,
+        drifted_features=[],
+        runs=[],
+        now=NOW,
+        no_new_data=reason,
+    )
+    assert no_drift.reason == "no dataset drift", "without drift, drift is the reason nothing starts"
+
+
+def test_no_new_data_is_when_the_champions_dataset_version_is_still_the_newest() -> None:
+    from types import SimpleNamespace
+    from typing import Any
+
+    from mlops.monitoring.checks import _no_new_data
+
+    def services(latest: str | None) -> Any:
+        newest = {"version": latest} if latest else None
+        return SimpleNamespace(datasets=SimpleNamespace(latest_dataset_version=lambda dataset: newest))
+
+    record = {"dataset_version": "0123456789abcdef"}
+    reason = _no_new_data(services("0123456789abcdef"), "churn", 3, record)
+    assert reason == (
+        "no new data since v3 was trained (dataset version 0123456789ab is still the newest): "
+        "upload labelled data to raw/churn/"
+    )
+    assert _no_new_data(services("fedcba9876543210"), "churn", 3, record) is None
+    assert _no_new_data(services(None), "churn", 3, record) is None
+    assert _no_new_data(services("0123456789abcdef"), "churn", 3, {}) is None

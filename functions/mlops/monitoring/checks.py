@@ -177,6 +177,7 @@ def _check_claimed(
             drifted_features=report.drifted_features,
             runs=services.registry.runs_for_dataset(dataset),
             now=now,
+            no_new_data=_no_new_data(services, dataset, version, record),
         )
         if decision.start and decision.execution_name:
             execution_arn = services.start_training(dataset, decision.execution_name, decision.reason)
@@ -211,6 +212,19 @@ def _check_claimed(
         report,
         decision,
         execution_arn,
+    )
+
+
+def _no_new_data(services: DriftServices, dataset: str, version: int, record: Mapping[str, Any]) -> str | None:
+    """Why retraining now would only reproduce the champion: its dataset version is still the newest
+    accepted one (training takes the newest). None when there is newer data, or nothing to compare."""
+    trained_on = str(record.get("dataset_version") or "")
+    latest = services.datasets.latest_dataset_version(dataset)
+    if not trained_on or latest is None or str(latest.get("version")) != trained_on:
+        return None
+    return (
+        f"no new data since v{version} was trained (dataset version {trained_on[:12]} is still the newest): "
+        f"upload labelled data to raw/{dataset}/"
     )
 
 

@@ -60,8 +60,10 @@ def decide_retraining(
     drifted_features: Sequence[str],
     runs: Sequence[Mapping[str, Any]],
     now: datetime,
+    no_new_data: str | None = None,
 ) -> RetrainingDecision:
-    """Whether to start a run now, given the dataset's recent runs (any order)."""
+    """Whether to start a run now, given the dataset's recent runs (any order). `no_new_data` says why
+    a run would train on what the champion was trained on: it would only reproduce the same model."""
     if policy is None:
         return RetrainingDecision(False, "the model's config has no retraining section")
     automatic = [(t, r) for r in runs if (t := _started(r)) and str(r.get("reason", "")).startswith(AUTOMATIC_PREFIXES)]
@@ -85,4 +87,6 @@ def decide_retraining(
     today = [t for t, _ in automatic if now - t < timedelta(days=1)]
     if len(today) >= policy.max_runs_per_day:
         return RetrainingDecision(False, f"daily cap: {len(today)} automatic runs in the last 24 h")
+    if no_new_data is not None:
+        return RetrainingDecision(False, no_new_data)
     return RetrainingDecision(True, trigger, f"retrain-{model}-{now:%Y%m%dT%H}"[:80])
