@@ -936,19 +936,39 @@ class AlarmEvaluator:
         """Run the actions and emit the event of a state change made through SetAlarmState, as AWS does
         (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_SetAlarmState.html:
         "the alarm ... sends an SNS message")."""
-        now = datetime.now(UTC)
-        message = self._message(alarm, now, old_state, new_state, reason)
+        try:
+            parsed = json.loads(alarm.state_reason_data or "{}")
+        except (ValueError, TypeError):  # SetAlarmState takes any text as reason data
+            parsed = {}
+        self._announce(
+            alarm,
+            changed_at=datetime.now(UTC),
+            old_state=old_state,
+            new_state=new_state,
+            reason=reason,
+            reason_data=parsed if isinstance(parsed, dict) else {},
+        )
+
+    def _announce(
+        self,
+        alarm: Alarm,
+        *,
+        changed_at: datetime,
+        old_state: str,
+        new_state: str,
+        reason: str,
+        reason_data: dict[str, Any],
+    ) -> tuple[dict[str, Any], str, list[str], list[str]]:
+        """What every state change does, evaluated or set: the actions' notification and the
+        EventBridge event. Returns (message, subject, notified, failed)."""
+        message = self._message(alarm, changed_at, old_state, new_state, reason)
         subject = f'{new_state}: "{alarm.name}" in {region_name(self.region)}'[:100]
-        self._run_actions(alarm, new_state, now, message, subject)
+        notified, failed = self._run_actions(alarm, new_state, changed_at, message, subject)
         if self.emit_events:
-            try:
-                parsed = json.loads(alarm.state_reason_data or "{}")
-            except (ValueError, TypeError):  # SetAlarmState takes any text as reason data
-                parsed = {}
-            reason_data = parsed if isinstance(parsed, dict) else {}
             self._emit_event(
-                alarm, now=now, old_state=old_state, new_state=new_state, reason=reason, reason_data=reason_data
+                alarm, now=changed_at, old_state=old_state, new_state=new_state, reason=reason, reason_data=reason_data
             )
+        return message, subject, notified, failed
 
     def _transition(
         self,
@@ -968,14 +988,15 @@ class AlarmEvaluator:
         reason_data = self._reason_data(alarm, now, decision, points)
         self.backend.set_alarm_state(alarm.name, reason, json.dumps(reason_data), new_state)
         alarm.state_updated_timestamp = changed_at.replace(tzinfo=None)  # moto keeps naive UTC times
-        message = self._message(alarm, changed_at, old_state, new_state, reason)
-        subject = f'{new_state}: "{alarm.name}" in {region_name(self.region)}'[:100]
-        notified, failed = self._run_actions(alarm, new_state, changed_at, message, subject)
         log.info("alarm %s: %s -> %s (%s)", alarm.name, old_state, new_state, reason)
-        if self.emit_events:
-            self._emit_event(
-                alarm, now=changed_at, old_state=old_state, new_state=new_state, reason=reason, reason_data=reason_data
-            )
+        message, subject, notified, failed = self._announce(
+            alarm,
+            changed_at=changed_at,
+            old_state=old_state,
+            new_state=new_state,
+            reason=reason,
+            reason_data=reason_data,
+        )
         return AlarmTransition(
             alarm.name,
             alarm.alarm_arn,
