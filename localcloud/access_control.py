@@ -52,7 +52,7 @@ _ADMINISTRATOR = json.dumps(
     {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 )
 # IAM's action prefix where it differs from the SigV4 signing name.
-_IAM_PREFIX = {"monitoring": "cloudwatch", "email": "ses", "execute-api": "execute-api"}
+_IAM_PREFIX = {"monitoring": "cloudwatch", "email": "ses"}
 _JSON_SERVICES = {"dynamodb", "states", "lambda", "kms", "events", "logs", "sqs", "xray"}
 
 

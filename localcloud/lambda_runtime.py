@@ -286,12 +286,9 @@ def endpoint_url() -> str | None:
 
 
 def refused_deliveries() -> list[RefusedDelivery]:
-    """Deliveries to functions refused by their resource policies (S3 notifications, EventBridge)."""
+    """S3 notifications refused by the function's resource policy (EventBridge's refusals are
+    failed deliveries in `events.recent_deliveries()`)."""
     return list(_runtime.refused)
-
-
-def record_refusal(refusal: RefusedDelivery) -> None:
-    _runtime.refused.append(refusal)
 
 
 def drain(timeout: float = 60.0) -> None:

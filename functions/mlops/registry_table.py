@@ -203,6 +203,17 @@ def _start_key(token: str | None, partition: dict[str, str]) -> dict[str, Any]:
 ROLLOUT_MODES = ("canary", "shadow")
 
 
+def _drift_lease(name: str, owner: str, taken_at: datetime, until: datetime) -> dict[str, Any]:
+    return {
+        "pk": model_pk(name),
+        "sk": DRIFT_LEASE_SK,
+        "kind": "drift_lease",
+        "owner": owner,
+        "taken_at": taken_at.isoformat(),
+        "lease_until": until.isoformat(),
+    }
+
+
 def _alias_state(version: int | None, rollout: dict[str, Any] | None) -> dict[str, Any]:
     return {"version": version, **({"rollout": rollout} if rollout else {})}
 
@@ -787,17 +798,9 @@ class ModelRegistry:
         deploy in an account with little unreserved concurrency). A lease ends by itself, so a check
         that died holding it blocks the next one for at most `lease`. A retry by the same owner (the
         same invocation) takes it again."""
-        item = {
-            "pk": model_pk(name),
-            "sk": DRIFT_LEASE_SK,
-            "kind": "drift_lease",
-            "owner": owner,
-            "taken_at": now.isoformat(),
-            "lease_until": (now + lease).isoformat(),
-        }
         try:
             self.table.put_item(
-                Item=item,
+                Item=_drift_lease(name, owner, now, now + lease),
                 ConditionExpression="attribute_not_exists(pk) OR lease_until <= :now OR #o = :owner",
                 ExpressionAttributeNames={"#o": "owner"},
                 ExpressionAttributeValues={":now": now.isoformat(), ":owner": owner},
@@ -812,14 +815,7 @@ class ModelRegistry:
         when the lease ran out and another check holds it now, it is theirs to end."""
         with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
             self.table.put_item(
-                Item={
-                    "pk": model_pk(name),
-                    "sk": DRIFT_LEASE_SK,
-                    "kind": "drift_lease",
-                    "owner": owner,
-                    "taken_at": now.isoformat(),
-                    "lease_until": now.isoformat(),
-                },
+                Item=_drift_lease(name, owner, now, now),
                 ConditionExpression="#o = :owner",
                 ExpressionAttributeNames={"#o": "owner"},
                 ExpressionAttributeValues={":owner": owner},
