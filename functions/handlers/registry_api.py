@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from mlops.registry_table import CHALLENGER, CHAMPION, ModelRegistry, RegistryError
 from mlops.registry_views import model_card, plain
@@ -87,8 +87,18 @@ class Rollback(BaseModel):
     )
 
 
+# AWS's own tag limits (128-character keys, 256-character values, 50 tags): a version's record stays
+# far below DynamoDB's 400 KB item limit, and an empty or odd key never reaches the registry.
+TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/=+@-]*$")]
+TagValue = Annotated[str, StringConstraints(max_length=256)]
+
+
 class Tags(BaseModel):
-    tags: dict[str, str] = Field(min_length=1, max_length=50)
+    tags: dict[TagKey, TagValue] = Field(
+        min_length=1,
+        max_length=50,
+        description="keys: a letter or digit, then letters, digits and _.:/=+@- (at most 128); values: at most 256",
+    )
 
 
 def _error(status: int, code: str, message: str) -> Response[Any]:

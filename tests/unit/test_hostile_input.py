@@ -833,3 +833,23 @@ def test_nasty_documents(text: str) -> None:
         load_training_config(text)
     except ConfigError as error:
         _config_problems_are_named(error)
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [{"": "x"}, {"ok": "v" * 257}, {"k" * 129: "v"}, {"bad key\n": "v"}, {f"k{i}": "v" for i in range(51)}],
+    ids=["empty-key", "long-value", "long-key", "control-in-key", "too-many"],
+)
+def test_tags_past_aws_tag_limits_are_refused_and_change_nothing(cloud: Cloud, tags: dict[str, str]) -> None:
+    """An empty key once answered 200 and broke every later read of the version; a 400 KB value
+    answered 502 (DynamoDB's item limit). AWS's own tag limits (128/256 characters) bound both."""
+    path = f"/v1/models/{REGISTRY_MODEL}/versions/1/tags"
+    params = {"name": REGISTRY_MODEL, "version": "1"}
+    body = json.dumps({"tags": tags}).encode()
+    event = proxy_event("PUT", path, "/v1/models/{name}/versions/{version}/tags", params, body, "application/json")
+    before = cloud.registry_state()
+    response = cloud.call(cloud.registry_api, event)
+    assert 400 <= response["statusCode"] < 500, response
+    _assert_clean_error(response)
+    assert "tags" in response["body"]
+    assert cloud.registry_state() == before
