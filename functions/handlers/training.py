@@ -48,7 +48,9 @@ def fit_candidate(event: dict[str, Any], context: LambdaContext) -> dict[str, An
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def evaluate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return training_run.evaluate_step(event["run"], event["candidates"], _services)
+    return training_run.evaluate_step(
+        event["run"], event["candidates"], _services, attempt=int(event.get("attempt") or 0)
+    )
 
 
 @logger.inject_lambda_context

@@ -12,11 +12,19 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from mlops.onnx_parity import ParityInput, ParityReport, compare, failed_report, parity_message
+from mlops.onnx_parity import (
+    PARITY_ATTEMPTS,
+    PARITY_INPUT,
+    ParityAttempt,
+    ParityInput,
+    ParityReport,
+    compare,
+    failed_report,
+    no_candidate_matches,
+    record_attempt,
+)
 from mlops.serving.session import inference_session
 from mlops.storage import ArtifactsBucket
-
-PARITY_INPUT = "parity_input.npz"
 
 
 def check_onnx(reference: ParityInput, onnx_bytes: bytes) -> ParityReport:
@@ -59,14 +67,39 @@ def measure_latency(
     }
 
 
-def parity_step(run_payload: dict[str, Any], artifacts: ArtifactsBucket) -> dict[str, Any]:
-    """Check the run's model.onnx against the export step's parity input; store parity.json and
-    latency.json beside it. The answer feeds the pipeline's "Parity holds?" choice."""
+def parity_step(run_payload: dict[str, Any], evaluation: dict[str, Any], artifacts: ArtifactsBucket) -> dict[str, Any]:
+    """Check the run's model.onnx (the candidate the evaluate step chose, `evaluation`) against the
+    export step's parity input; store parity.json, latency.json and this candidate's line in
+    parity_attempts.json. The answer feeds the pipeline's "Parity holds?" choice: go on to the gate,
+    try the next-ranked candidate (`next_attempt`), or fail naming every candidate tried."""
     prefix = str(run_payload["prefix"])
+    attempt = int(evaluation.get("attempt", 0))
+    ranked = [str(name) for name in evaluation.get("ranked") or [evaluation["selected"]]]
     reference = ParityInput.from_bytes(artifacts.get(f"{prefix}{PARITY_INPUT}"))
     onnx_bytes = artifacts.get(f"{prefix}model.onnx")
     parity = check_onnx(reference, onnx_bytes)
     artifacts.put(f"{prefix}parity.json", parity.model_dump_json(indent=2).encode(), "application/json")
     latency = measure_latency(onnx_bytes, reference.x, rows=1) if parity.error is None else {}
     artifacts.put(f"{prefix}latency.json", json.dumps(latency, indent=2, sort_keys=True).encode(), "application/json")
-    return {"parity_passed": parity.passed, "parity_message": parity_message(parity), "latency": latency}
+    # Attempt 0 starts the list (a rerun of the run's first try must not inherit a stale one).
+    earlier = [] if attempt == 0 else _attempts(artifacts.get(f"{prefix}{PARITY_ATTEMPTS}"))
+    attempts = record_attempt(
+        earlier, ParityAttempt.of(attempt + 1, ranked[attempt], str(evaluation.get("estimator", "")), parity)
+    )
+    artifacts.put(
+        f"{prefix}{PARITY_ATTEMPTS}",
+        json.dumps([a.model_dump(mode="json") for a in attempts], indent=2).encode(),
+        "application/json",
+    )
+    next_attempt = attempt + 1 if not parity.passed and attempt + 1 < len(ranked) else None
+    return {
+        "parity_passed": parity.passed,
+        "try_next": next_attempt is not None,
+        "next_attempt": next_attempt,
+        "parity_message": "" if parity.passed else no_candidate_matches(attempts),
+        "latency": latency,
+    }
+
+
+def _attempts(document: bytes) -> list[ParityAttempt]:
+    return [ParityAttempt.model_validate(a) for a in json.loads(document)]

@@ -17,6 +17,9 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 WORST_ROWS = 5
+# Beside the run's model.onnx: the export step writes the first, the parity step the second.
+PARITY_INPUT = "parity_input.npz"
+PARITY_ATTEMPTS = "parity_attempts.json"
 
 
 class ParityLimits(BaseModel):
@@ -221,6 +224,69 @@ def compare(reference: ParityInput, outputs: list[Any]) -> ParityReport:
         max_relative_diff=max_rel,
         max_abs_diff=_finite_max(absolute),
         worst_rows=worst,
+    )
+
+
+# The config field that relaxes each check, named in a failure so the user knows what to change.
+RELAXED_BY = {
+    "max_abs_probability_diff": "parity.max_abs_probability_diff",
+    "label_agreement": "parity.min_label_agreement",
+    "max_relative_regression_diff": "parity.max_relative_regression_diff",
+}
+
+
+class ParityAttempt(BaseModel):
+    """One candidate's parity, in the order the run tried them (best validation metric first): a run
+    fails parity only when every candidate it could export fails."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rank: int = Field(description="1 for the best candidate by the selection metric")
+    candidate: str
+    estimator: str
+    passed: bool
+    failed_checks: list[ParityCheck] = Field(default_factory=list)
+    error: str | None = None
+
+    @classmethod
+    def of(cls, rank: int, candidate: str, estimator: str, parity: ParityReport) -> ParityAttempt:
+        return cls(
+            rank=rank,
+            candidate=candidate,
+            estimator=estimator,
+            passed=parity.passed,
+            failed_checks=[c for c in parity.checks if not c.passed],
+            error=parity.error,
+        )
+
+    def summary(self) -> str:
+        """'hgb (HistGradientBoostingClassifier): max_abs_probability_diff 0.0095 > 0.0001 (parity.max_…)'"""
+        if self.passed:
+            return f"{self.candidate} ({self.estimator}): matches"
+        if self.error:
+            return f"{self.candidate} ({self.estimator}): onnxruntime could not run it: {self.error}"
+        checks = "; ".join(
+            f"{c.name} {c.observed:.3g} {'<' if c.name == 'label_agreement' else '>'} {c.threshold:g} "
+            f"(limit set by {RELAXED_BY.get(c.name, 'parity')})"
+            if c.observed is not None
+            else f"{c.name} not computed"
+            for c in self.failed_checks
+        )
+        return f"{self.candidate} ({self.estimator}): {checks}"
+
+
+def record_attempt(attempts: list[ParityAttempt], attempt: ParityAttempt) -> list[ParityAttempt]:
+    """`attempts` with `attempt` in its rank's place: a retried parity step rewrites, never duplicates."""
+    return sorted([a for a in attempts if a.rank != attempt.rank] + [attempt], key=lambda a: a.rank)
+
+
+def no_candidate_matches(attempts: list[ParityAttempt]) -> str:
+    """The run's failure when no candidate's ONNX export answers as its scikit-learn model does."""
+    tried = "; ".join(a.summary() for a in attempts)
+    return (
+        f"no candidate's ONNX export matches scikit-learn ({len(attempts)} tried, best first): {tried}. "
+        "Raise the named limit in the training config if such a difference is acceptable, or drop those "
+        "candidates."
     )
 
 

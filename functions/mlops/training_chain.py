@@ -1,6 +1,6 @@
 """The whole training chain in one process, in the order (and through the same JSON and bytes
 boundaries) the Step Functions pipeline runs it: prepare → fit each candidate → select → evaluate →
-export ONNX → parity → latency → quality gate → signature and report.
+export ONNX → parity (the next-ranked candidate while it fails) → latency → quality gate → signature and report.
 
 For tests, the local demo and anyone reading how the steps fit together; the Lambda handlers call
 the same functions one step at a time.
@@ -17,8 +17,8 @@ from numpy.typing import NDArray
 from mlops.datasets.versioning import ColumnSchema
 from mlops.monitoring.profile import ReferenceProfile
 from mlops.onnx_check import check_onnx, measure_latency
-from mlops.onnx_parity import ParityReport
-from mlops.training.candidates import CandidateResult, fit_candidate, load_model, select
+from mlops.onnx_parity import ParityAttempt, ParityReport, record_attempt
+from mlops.training.candidates import CandidateResult, fit_candidate, load_model, rank
 from mlops.training.config import ParityConfig, TrainingConfig
 from mlops.training.evaluation import Evaluation, evaluate
 from mlops.training.gates import GateReport, gate_evaluation
@@ -50,6 +50,7 @@ class TrainingRun:
     onnx_bytes: bytes
     onnx_sha256: str
     parity: ParityReport
+    parity_attempts: list[ParityAttempt]
     latency: dict[str, float]
     gates: GateReport
     signature: ModelSignature
@@ -82,13 +83,17 @@ def run_training(
             stored[result.name] = result.model_bytes
         results.append(CandidateResult.model_validate(result.to_json()))
 
-    selected = select([r.to_json() for r in results], config.metric)
-    model = load_model(stored[selected.name], selected.model_sha256)
-    evaluation = Evaluation.model_validate_json(evaluate(model, splits, meta).model_dump_json())
+    # Candidates best first, until one's ONNX export answers as its scikit-learn model does.
+    attempts: list[ParityAttempt] = []
+    for position, selected in enumerate(rank([r.to_json() for r in results], config.metric)):
+        model = load_model(stored[selected.name], selected.model_sha256)
+        evaluation = Evaluation.model_validate_json(evaluate(model, splits, meta).model_dump_json())
+        onnx_bytes = export_onnx(model, splits.X_train.shape[1], splits.feature_names)
+        parity = check_parity(model, onnx_bytes, splits.X_test, config.parity, row_ids=splits.rows_test)
+        attempts = record_attempt(attempts, ParityAttempt.of(position + 1, selected.name, selected.estimator, parity))
+        if parity.passed:
+            break
     profile = prepared.profile.with_prediction(evaluation.prediction_distribution)
-
-    onnx_bytes = export_onnx(model, splits.X_train.shape[1], splits.feature_names)
-    parity = check_parity(model, onnx_bytes, splits.X_test, config.parity, row_ids=splits.rows_test)
     latency = measure_latency(onnx_bytes, splits.X_test, rows=1, repeats=latency_repeats)
     gates = gate_evaluation(evaluation, latency, config, champion_metrics)
     sig = signature(config, meta.feature_spec, splits.X_train, meta.classes)
@@ -103,6 +108,7 @@ def run_training(
         gates=gates,
         onnx_sha256=digest,
         latency=latency,
+        parity_attempts=attempts,
     )
     return TrainingRun(
         meta=meta,
@@ -114,6 +120,7 @@ def run_training(
         onnx_bytes=onnx_bytes,
         onnx_sha256=digest,
         parity=parity,
+        parity_attempts=attempts,
         latency=latency,
         gates=gates,
         signature=sig,

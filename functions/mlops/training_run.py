@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops import __version__, training
 from mlops.datasets.versioning import ColumnSchema, Manifest, read_npz
+from mlops.onnx_parity import PARITY_ATTEMPTS, PARITY_INPUT
 from mlops.registry_table import ModelRegistry, RegistryTable
 from mlops.storage import ArtifactsBucket, CuratedBucket
 from mlops.training import (
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from mlops.training.candidates import CandidateResult
 
 CONFIGS_PREFIX = "configs/"
-PARITY_INPUT = "parity_input.npz"  # mlops.onnx_check reads it
 MODELS_PREFIX = "models/"
 CHAMPION = "champion"
 
@@ -211,8 +211,10 @@ def candidate_failure_reason(outcome: dict[str, Any]) -> str:
 
 
 def evaluate_step(
-    run_payload: dict[str, Any], fitted: list[dict[str, Any]], services: TrainingServices
+    run_payload: dict[str, Any], fitted: list[dict[str, Any]], services: TrainingServices, *, attempt: int = 0
 ) -> dict[str, Any]:
+    """Rank the fitted candidates and test the one at `attempt` (0: the best; the pipeline comes back
+    with 1, 2, … while the chosen candidate's ONNX export fails parity)."""
     run = RunRef.from_event(run_payload)
     config = _config(services, run)
     results: list[CandidateResult] = []
@@ -229,8 +231,12 @@ def evaluate_step(
                     error=candidate_failure_reason(outcome),
                 )
             )
-    services.models.update_run(run.run_id, {"candidates": _dynamo([r.to_json() for r in results])})
-    selected = training.select(results, config.metric)
+    if attempt == 0:
+        services.models.update_run(run.run_id, {"candidates": _dynamo([r.to_json() for r in results])})
+    ranked = training.rank(results, config.metric)
+    if not 0 <= attempt < len(ranked):
+        raise TrainingInputError(f"attempt {attempt} is past the {len(ranked)} ranked candidates")
+    selected = ranked[attempt]
     stored_model = services.artifacts.get(f"{run.prefix}candidates/{selected.name}.model")
     model = training.load_model(stored_model, selected.model_sha256)
     meta = PreparedMeta.model_validate(_read_json(services, f"{run.prefix}meta.json"))
@@ -242,7 +248,13 @@ def evaluate_step(
         f"{run.prefix}evaluation.json", evaluation.model_dump_json(indent=2).encode(), "application/json"
     )
     services.artifacts.put(f"{run.prefix}selected.json", _json(selected.to_json()), "application/json")
-    return {"selected": selected.name, "metrics": evaluation.metrics}
+    return {
+        "selected": selected.name,
+        "estimator": selected.estimator,
+        "metrics": evaluation.metrics,
+        "attempt": attempt,
+        "ranked": [r.name for r in ranked],
+    }
 
 
 def export_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
@@ -295,6 +307,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
     gates = GateReport.model_validate(_read_json(services, f"{run.prefix}gates.json"))
     selected = training.CandidateResult.model_validate(_read_json(services, f"{run.prefix}selected.json"))
     parity = _read_json(services, f"{run.prefix}parity.json")
+    attempts = _read_json(services, f"{run.prefix}{PARITY_ATTEMPTS}")
     latency = _read_json(services, f"{run.prefix}latency.json")
     onnx_bytes = services.artifacts.get(f"{run.prefix}model.onnx")
     splits = _splits(services, run)
@@ -315,6 +328,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         gates=gates,
         onnx_sha256=training.sha256(onnx_bytes),
         latency=latency,
+        parity_attempts=attempts,
     )
     services.artifacts.put(f"{run.prefix}signature.json", _json(signature_json(sig)), "application/json")
     services.artifacts.put(f"{run.prefix}report.html", html.encode(), "text/html; charset=utf-8")
@@ -348,8 +362,13 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
                 "metrics": evaluation.metrics,
                 "gates": gates.model_dump(mode="json"),
                 "parity": {
-                    k: parity.get(k)
-                    for k in ("passed", "max_abs_probability_diff", "label_agreement", "max_relative_diff")
+                    **{
+                        k: parity.get(k)
+                        for k in ("passed", "max_abs_probability_diff", "label_agreement", "max_relative_diff")
+                    },
+                    "candidates_tried": [
+                        {k: a[k] for k in ("rank", "candidate", "estimator", "passed")} for a in attempts
+                    ],
                 },
                 "latency_ms": latency,
                 "params": selected.params,
@@ -403,6 +422,11 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         f"Dataset {run.dataset} version {run.dataset_version[:12]}, run {run.run_id}.",
         f"Selected candidate: {selected.name} ({selected.estimator}).",
         "Metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in evaluation.metrics.items() if isinstance(v, float)),
+    ]
+    lines += [
+        f"Passed over: {a['candidate']} ({a['estimator']}), its ONNX export does not match scikit-learn."
+        for a in attempts
+        if not a["passed"]
     ]
     lines += [f"Gate failed: {r.message}" for r in gates.failures]
     return {

@@ -1,7 +1,8 @@
 """Training orchestration: the Step Functions pipeline from a dataset version to a registered model.
 
-prepare -> Map(fit each candidate) -> evaluate the best -> export ONNX -> parity (onnxruntime) -> quality gate
--> register (registered, pending approval or rejected) -> promote per policy -> notify.
+prepare -> Map(fit each candidate) -> evaluate the best -> export ONNX -> parity (onnxruntime) -> (the
+next-ranked candidate while parity fails) -> quality gate -> register (registered, pending approval or
+rejected) -> promote per policy -> notify.
 Every task retries transient Lambda errors; a candidate that times out is retried once, then reported
 as a failed candidate; the register step, idempotent per run, also retries its own errors (a crash
 between its writes). Every failure path records a failed run with its reason and notifies.
@@ -159,10 +160,11 @@ class Training(Construct):
         result_path: str | None = "$.result",
         comment: str = "",
         payload: dict[str, Any] | None = None,
+        state_name: str | None = None,
     ) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(
             self,
-            step.replace("_", " ").capitalize(),
+            state_name or step.replace("_", " ").capitalize(),
             lambda_function=self.functions[step],
             payload=sfn.TaskInput.from_object(payload) if payload else None,
             payload_response_only=True,
@@ -252,9 +254,26 @@ class Training(Construct):
         )
         notify.add_retry(errors=["States.ALL"], interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
         done = sfn.Succeed(self, "Run finished")
+        # A candidate whose ONNX export does not answer as scikit-learn does is passed over for the
+        # next-ranked one; the run fails parity only when none is left, naming each it tried.
+        evaluate_next = guarded(
+            self._task(
+                "evaluate",
+                state_name="Evaluate next candidate",
+                result_path="$.evaluation",
+                comment="the next-ranked candidate, after the previous one failed parity",
+                payload={
+                    "run": sfn.JsonPath.object_at("$.run"),
+                    "candidates": sfn.JsonPath.object_at("$.candidates"),
+                    "attempt": sfn.JsonPath.number_at("$.parity.next_attempt"),
+                },
+            )
+        )
+        evaluate_next.next(export)
         parity_ok = (
             sfn.Choice(self, "Parity holds?")
             .when(sfn.Condition.boolean_equals("$.parity.parity_passed", True), gate)
+            .when(sfn.Condition.boolean_equals("$.parity.try_next", True), evaluate_next)
             .otherwise(
                 sfn.Pass(
                     self,

@@ -10,10 +10,15 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
+from mlops.onnx_parity import no_candidate_matches
 from mlops.serving.session import inference_session
+from mlops.training.candidates import CandidateResult, rank
+from mlops.training.config import TrainingConfig
 from mlops.training.features import encode_records
 from mlops.training.onnx_export import sha256
 from mlops.training.report import training_report_html
@@ -181,3 +186,69 @@ def test_a_model_that_learnt_only_the_class_shares_fails_its_gates() -> None:
     breast_cancer = run_training(*sklearn_dataset("breast_cancer"), small_config("binary"), latency_repeats=10)
     beaten = {r.name: r for r in breast_cancer.gates.results}["beats_baseline"]
     assert beaten.passed and beaten.threshold == 0.5, beaten  # roc_auc of the class prior
+
+
+def _exact_and_inexact(**parity: float) -> tuple[Any, Any, TrainingConfig]:
+    """Breast cancer with a logistic regression (the better model; float noise after ONNX export)
+    and one fully grown tree (leaf probabilities 0 or 1, which ONNX reproduces exactly)."""
+    arrays, columns = sklearn_dataset("breast_cancer")
+    config = TrainingConfig.model_validate(
+        {
+            "dataset": "test",
+            "problem_type": "binary",
+            "label": "target",
+            "selection_metric": "roc_auc",
+            "candidates": [
+                {"name": "logreg", "estimator": "logistic_regression"},
+                {
+                    "name": "one-tree",
+                    "estimator": "random_forest",
+                    "params": {"n_estimators": 1, "bootstrap": False, "max_features": None},
+                },
+            ],
+            "parity": parity,
+        }
+    )
+    return arrays, columns, config
+
+
+def test_a_parity_failure_falls_back_to_the_next_ranked_candidate_and_says_so() -> None:
+    arrays, columns, config = _exact_and_inexact(max_abs_probability_diff=0.0, min_label_agreement=1.0)
+    run = run_training(arrays, columns, config, latency_repeats=5)
+    ranked = sorted(run.candidates, key=lambda c: -(c.validation_metrics["roc_auc"] or 0))
+    assert [c.name for c in ranked] == ["logreg", "one-tree"], "the failing candidate is the better one"
+    assert [(a.rank, a.candidate, a.passed) for a in run.parity_attempts] == [
+        (1, "logreg", False),
+        (2, "one-tree", True),
+    ]
+    assert run.selected.name == "one-tree" and run.parity.passed and run.registrable
+    # The evaluation is the tree's: a fully grown tree's probabilities are 0 or 1, so its Brier score
+    # is its error rate.
+    assert run.evaluation.metrics["brier"] == pytest.approx(1 - run.evaluation.metrics["accuracy"])
+    failed = run.parity_attempts[0].summary()
+    assert "max_abs_probability_diff" in failed and "parity.max_abs_probability_diff" in failed
+    assert "Candidates tried, best first" in run.report_html and "parity.max_abs_probability_diff" in run.report_html
+
+
+def test_a_run_fails_parity_only_when_no_candidate_matches_naming_each() -> None:
+    arrays, columns, config = _exact_and_inexact(max_abs_probability_diff=0.0, min_label_agreement=1.0)
+    config = config.model_copy(update={"candidates": config.candidates[:1]})
+    run = run_training(arrays, columns, config, latency_repeats=5)
+    assert not run.parity.passed and not run.registrable
+    message = no_candidate_matches(run.parity_attempts)
+    assert "1 tried" in message and "logreg (logistic_regression)" in message
+    assert "parity.max_abs_probability_diff" in message
+
+
+def test_candidates_are_ranked_best_first_with_ties_in_config_order() -> None:
+    results = [
+        CandidateResult(name="a", estimator="x", status="succeeded", validation_metrics={"rmse": 2.0}),
+        CandidateResult(name="b", estimator="x", status="failed", error="boom"),
+        CandidateResult(name="c", estimator="x", status="succeeded", validation_metrics={"rmse": 1.0}),
+        CandidateResult(name="d", estimator="x", status="succeeded", validation_metrics={"rmse": 2.0}),
+    ]
+    assert [r.name for r in rank(results, "rmse")] == ["c", "a", "d"]
+    results = [
+        r.model_copy(update={"validation_metrics": {"roc_auc": r.validation_metrics.get("rmse")}}) for r in results
+    ]
+    assert [r.name for r in rank(results, "roc_auc")] == ["a", "d", "c"]

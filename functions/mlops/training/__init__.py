@@ -37,6 +37,7 @@ from mlops.training.signature import ModelSignature, signature
 _LAZY: dict[str, str] = {
     "fit_candidate": "candidates",
     "select": "candidates",
+    "rank": "candidates",
     "load_model": "candidates",
     "CandidateResult": "candidates",
     "SelectionError": "candidates",
@@ -52,7 +53,7 @@ _LAZY: dict[str, str] = {
 
 if TYPE_CHECKING:
     from mlops.onnx_parity import ParityReport
-    from mlops.training.candidates import CandidateResult, SelectionError, fit_candidate, load_model, select
+    from mlops.training.candidates import CandidateResult, SelectionError, fit_candidate, load_model, rank, select
     from mlops.training.evaluation import Evaluation, compute_metrics, evaluate
     from mlops.training.onnx_export import export_onnx, scikit_learn_outputs, sha256
     from mlops.training.report import training_report_html
@@ -92,6 +93,7 @@ __all__ = [
     "load_model",
     "load_training_config",
     "prepare",
+    "rank",
     "scikit_learn_outputs",
     "select",
     "sha256",

@@ -282,26 +282,31 @@ def fit_candidate(candidate: Candidate, splits: Splits, config: TrainingConfig) 
     )
 
 
-def select(results: Sequence[CandidateResult | dict[str, Any]], metric: str) -> CandidateResult:
-    """The succeeded candidate with the best validation `metric` (direction-aware); ties go to the
-    earlier candidate in config order. Raises SelectionError listing every reason when none qualifies."""
+def rank(results: Sequence[CandidateResult | dict[str, Any]], metric: str) -> list[CandidateResult]:
+    """The succeeded candidates, best validation `metric` first (direction-aware; ties keep config
+    order): the order in which the pipeline tries them until one exports with parity. Raises
+    SelectionError listing every reason when none qualifies."""
     parsed = [r if isinstance(r, CandidateResult) else CandidateResult.model_validate(r) for r in results]
     sign = 1.0 if higher_is_better(metric) else -1.0
-    best: CandidateResult | None = None
-    best_score = -np.inf
+    scored: list[tuple[float, int, CandidateResult]] = []
     reasons: list[str] = []
-    for result in parsed:
+    for position, result in enumerate(parsed):
         value = result.validation_metrics.get(metric)
         if result.status != "succeeded":
             reasons.append(f"{result.name}: {result.error}")
         elif value is None:
             reasons.append(f"{result.name}: {metric} undefined on the validation split")
-        elif sign * value > best_score:
-            best, best_score = result, sign * value
-    if best is None:
+        else:
+            scored.append((-sign * value, position, result))
+    if not scored:
         detail = "; ".join(reasons) if reasons else "no candidates"
         raise SelectionError(f"no candidate can be selected by {metric}: {detail}")
-    return best
+    return [result for _score, _position, result in sorted(scored, key=lambda s: (s[0], s[1]))]
+
+
+def select(results: Sequence[CandidateResult | dict[str, Any]], metric: str) -> CandidateResult:
+    """The best candidate by `rank`."""
+    return rank(results, metric)[0]
 
 
 def parameter_problems(config: TrainingConfig) -> list[tuple[str, str]]:

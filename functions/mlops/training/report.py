@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from mlops.onnx_parity import ParityReport
+from mlops.onnx_parity import ParityAttempt, ParityReport
 from mlops.training.candidates import CandidateResult
 from mlops.training.config import TrainingConfig, higher_is_better
 from mlops.training.evaluation import Calibration, Evaluation
@@ -179,10 +179,29 @@ def _candidates(candidates: Sequence[CandidateResult], selected: str | None, met
     )
 
 
-def _parity(parity: ParityReport | None) -> str:
+def _parity_attempts(attempts: Sequence[ParityAttempt]) -> str:
+    """Every candidate whose export was checked, best first: why the registered one may not be the best."""
+    if len(attempts) < 2:
+        return ""
+    return "<h3>Candidates tried, best first</h3>" + html_table(
+        ["rank", "candidate", "estimator", "result", "detail"],
+        [
+            [
+                number_text(a.rank),
+                f"<td>{escaped(a.candidate)}</td>",
+                f"<td>{escaped(a.estimator)}</td>",
+                f"<td>{verdict_badge(a.passed)}</td>",
+                f"<td>{escaped(a.summary())}</td>",
+            ]
+            for a in attempts
+        ],
+    )
+
+
+def _parity(parity: ParityReport | None, attempts: Sequence[ParityAttempt] = ()) -> str:
     if parity is None:
         return "<p class='muted'>Not run.</p>"
-    parts = [f"<p>{verdict_badge(parity.passed)} on {parity.rows:,} test rows.</p>"]
+    parts = [_parity_attempts(attempts), f"<p>{verdict_badge(parity.passed)} on {parity.rows:,} test rows.</p>"]
     if parity.error:
         parts.append(f"<p class='fail'>{escaped(parity.error)}</p>")
     parts.append(
@@ -258,6 +277,7 @@ def training_report_html(
     onnx_sha256: str | None = None,
     latency: Mapping[str, float] | None = None,
     title: str | None = None,
+    parity_attempts: Sequence[ParityAttempt | Mapping[str, Any]] = (),
 ) -> str:
     """The page; every value is HTML-escaped, so names from data cannot inject markup. Each step's
     output may be given as its model or as its JSON (dict)."""
@@ -274,6 +294,7 @@ def training_report_html(
         onnx_sha256=onnx_sha256,
         latency=latency,
         title=title,
+        parity_attempts=[a for a in (_as(ParityAttempt, a) for a in parity_attempts) if a is not None],
     )
 
 
@@ -289,6 +310,7 @@ def _render(
     onnx_sha256: str | None,
     latency: Mapping[str, float] | None,
     title: str | None,
+    parity_attempts: Sequence[ParityAttempt] = (),
 ) -> str:
     metric = config.metric
     passed = bool(parity and parity.passed and gates and gates.passed)
@@ -361,7 +383,7 @@ def _render(
             "<h2>Segments</h2>",
             segments_table(evaluation, metric),
         ]
-    body += ["<h2>ONNX parity</h2>", _parity(parity), "<h2>Quality gates</h2>", _gates(gates)]
+    body += ["<h2>ONNX parity</h2>", _parity(parity, parity_attempts), "<h2>Quality gates</h2>", _gates(gates)]
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{escaped(heading)}</title>"
