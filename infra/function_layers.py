@@ -23,6 +23,8 @@ FUNCTION_LAYERS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         # Runs the exported ONNX model against scikit-learn's recorded answers: onnxruntime only, as
         # serving runs it (the training layer plus onnxruntime would pass Lambda's 250 MB).
         "parity": ("inference", "powertools"),
+        # Runs the serving champion's ONNX model on the run's test rows, as serving would.
+        "score_champion": ("inference", "powertools"),
         "gate": _TRAINING,
         "register": _TRAINING,
         # Records a failed run and notifies: no ML libraries.

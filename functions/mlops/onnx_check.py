@@ -1,17 +1,22 @@
-"""The parity step: run the exported ONNX model in onnxruntime, as serving will, on the rows the
-export step recorded with scikit-learn's answers, and time it. Runs on the inference layer
-(onnxruntime + numpy): it imports neither scikit-learn nor the training package.
+"""The training pipeline's ONNX steps. Parity: run the exported ONNX model in onnxruntime, as serving
+will, on the rows the export step recorded with scikit-learn's answers, and time it. Score champion:
+run the serving champion on the run's test rows, so the gate compares both models on the same rows.
+Both run on the inference layer (onnxruntime + numpy): they import neither scikit-learn nor the
+training package.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from mlops.champion_scores import CHAMPION_SCORES, MAX_SCORED_ROWS, TEST_ROWS, ChampionScores
+from mlops.datasets.versioning import NULL_MASK_PREFIX, column_mask, read_npz
 from mlops.onnx_parity import (
     PARITY_ATTEMPTS,
     PARITY_INPUT,
@@ -23,6 +28,8 @@ from mlops.onnx_parity import (
     no_candidate_matches,
     record_attempt,
 )
+from mlops.serving.inputs import InputPolicy, RequestError, encode_request
+from mlops.serving.models import ArtifactError, ServedVersion, load_version
 from mlops.serving.session import inference_session
 from mlops.storage import ArtifactsBucket
 
@@ -103,3 +110,118 @@ def parity_step(run_payload: dict[str, Any], evaluation: dict[str, Any], artifac
 
 def _attempts(document: bytes) -> list[ParityAttempt]:
     return [ParityAttempt.model_validate(a) for a in json.loads(document)]
+
+
+# --- the champion on the run's test rows ---------------------------------------------------------
+_SCORING_CHUNK = 5_000
+# A champion scored for comparison answers every row it can read, as `warn` would: under `reject`
+# live traffic would refuse out-of-range rows, but the question here is which model is better.
+_SCORE_EVERY_ROW = InputPolicy(out_of_range="warn", unseen_category="warn")
+
+
+def _request_value(values: NDArray[Any], missing: NDArray[np.bool_], i: int) -> Any:
+    """Row i of a stored column as a client would send it in JSON."""
+    if missing[i]:
+        return None
+    value = values[i]
+    kind = values.dtype.kind
+    if kind == "M":
+        return str(np.datetime_as_string(value, unit="s"))
+    if kind == "b":
+        return bool(value)
+    if kind in "iu":
+        return int(value)
+    if kind == "f":
+        return None if np.isnan(value) else float(value)
+    return str(value)
+
+
+def score_champion(served: ServedVersion, test_rows: Mapping[str, NDArray[Any]]) -> ChampionScores:
+    """The champion's answers on the raw test rows, encoded as serving encodes a request; rows it
+    cannot read (a missing field, a wrong type) are counted by reason, not scored."""
+    names = [column for column in test_rows if not column.startswith(NULL_MASK_PREFIX)]
+    n = int(test_rows[names[0]].shape[0]) if names else 0
+    kind: Literal["classification", "regression"] = "classification" if served.signature.classifier else "regression"
+    classes = [str(c) for c in served.signature.classes] if served.signature.classes is not None else None
+    scored = np.zeros(n, dtype=bool)
+    unscored: dict[str, int] = {}
+    fields = [spec.name for spec in served.signature.inputs]
+    absent = [f for f in fields if f not in test_rows]
+    if absent:
+        unscored[f"it needs {', '.join(map(repr, absent))}, which this dataset version does not have"] = n
+        return ChampionScores(
+            version=served.version, test_rows=n, kind=kind, scored=scored, classes=classes, unscored=unscored
+        )
+    limit = min(n, MAX_SCORED_ROWS)
+    if n > limit:
+        unscored[f"past the first {MAX_SCORED_ROWS:,} test rows"] = n - limit
+    columns = {f: (test_rows[f], column_mask(test_rows, f)) for f in fields}
+    labels: list[NDArray[Any]] = []
+    probabilities: list[NDArray[Any]] = []
+    values: list[NDArray[Any]] = []
+    for start in range(0, limit, _SCORING_CHUNK):
+        positions = list(range(start, min(start + _SCORING_CHUNK, limit)))
+        records = [{f: _request_value(*columns[f], i) for f in fields} for i in positions]
+        try:
+            encoded = encode_request(records, served.signature, _SCORE_EVERY_ROW)
+        except RequestError as refused:
+            bad = {p.row for p in refused.problems if p.row is not None}
+            for code in sorted({p.code for p in refused.problems}):
+                reason = f"the champion refuses them ({code})"
+                unscored[reason] = unscored.get(reason, 0) + len({p.row for p in refused.problems if p.code == code})
+            positions = [i for j, i in enumerate(positions) if j not in bad]
+            records = [r for j, r in enumerate(records) if j not in bad]
+            if not records:
+                continue
+            encoded = encode_request(records, served.signature, _SCORE_EVERY_ROW)
+        outputs = served.session.run(None, {served.signature.input_name: encoded.matrix})
+        scored[positions] = True
+        if kind == "classification":
+            labels.append(np.asarray(outputs[0]).astype(np.int64).reshape(-1))
+            probabilities.append(np.asarray(outputs[1], dtype=np.float32))
+        else:
+            values.append(np.asarray(outputs[0], dtype=np.float64).reshape(-1))
+    classification = kind == "classification"
+    width = len(classes) if classes is not None else 0
+    return ChampionScores(
+        version=served.version,
+        test_rows=n,
+        kind=kind,
+        scored=scored,
+        classes=classes,
+        labels=(np.concatenate(labels) if labels else np.zeros(0, np.int64)) if classification else None,
+        probabilities=(
+            (np.concatenate(probabilities) if probabilities else np.zeros((0, width), np.float32))
+            if classification
+            else None
+        ),
+        values=None if classification else (np.concatenate(values) if values else np.zeros(0)),
+        unscored=unscored,
+    )
+
+
+def score_champion_step(
+    run_payload: dict[str, Any], artifacts: ArtifactsBucket, champion: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Score the champion's registered version (`champion`, None without one) on the run's test rows;
+    store champion_scores.npz for the evaluate step. A champion that cannot be loaded is reported,
+    not fatal: the gate then falls back to the champion's own test figures and says so."""
+    prefix = str(run_payload["prefix"])
+    test_rows = read_npz(artifacts.get(f"{prefix}{TEST_ROWS}"))
+    n = next((int(v.shape[0]) for k, v in test_rows.items() if not k.startswith(NULL_MASK_PREFIX)), 0)
+    if champion is None:
+        scores = ChampionScores(version=None, test_rows=n)
+    else:
+        try:
+            served = load_version(str(run_payload["model"]), champion, artifacts.get)
+        except ArtifactError as error:
+            scores = ChampionScores(
+                version=int(champion["version"]),
+                test_rows=n,
+                scored=np.zeros(n, dtype=bool),
+                unscored={f"its model cannot be loaded: {error}": n},
+            )
+        else:
+            scores = score_champion(served, test_rows)
+    artifacts.put(f"{prefix}{CHAMPION_SCORES}", scores.to_bytes(), "application/octet-stream")
+    return {"champion_version": scores.version, "rows_scored": scores.rows, "basis": scores.basis()}

@@ -8,13 +8,13 @@ same rows and compares here. Neither layer holds both libraries: together they a
 
 from __future__ import annotations
 
-import io
-import json
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
+
+from mlops.datasets.versioning import npz_with_meta, read_npz_with_meta
 
 WORST_ROWS = 5
 # Beside the run's model.onnx: the export step writes the first, the parity step the second.
@@ -46,28 +46,12 @@ class ParityInput(BaseModel):
     limits: ParityLimits = Field(default_factory=ParityLimits)
 
     def to_bytes(self) -> bytes:
-        arrays = {
-            name: np.asarray(value)
-            for name, value in (
-                ("x", self.x),
-                ("row_ids", self.row_ids),
-                ("labels", self.labels),
-                ("probabilities", self.probabilities),
-                ("values", self.values),
-            )
-            if value is not None
-        }
-        meta = {"kind": self.kind, "limits": self.limits.model_dump()}
-        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)  # type: ignore[arg-type]
-        return buffer.getvalue()
+        arrays = {name: getattr(self, name) for name in ("x", "row_ids", "labels", "probabilities", "values")}
+        return npz_with_meta(arrays, {"kind": self.kind, "limits": self.limits.model_dump()})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ParityInput:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            meta = json.loads(archive["meta"].tobytes().decode())
-            arrays = {name: archive[name] for name in archive.files if name != "meta"}
+        meta, arrays = read_npz_with_meta(data)
         return cls(kind=meta["kind"], limits=ParityLimits.model_validate(meta["limits"]), **arrays)
 
 

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from mlops import __version__, training
+from mlops.champion_scores import CHAMPION_SCORES, TEST_ROWS, ChampionScores
 from mlops.datasets.versioning import ColumnSchema, Manifest, read_npz
 from mlops.onnx_parity import PARITY_ATTEMPTS, PARITY_INPUT
 from mlops.registry_table import ModelRegistry, RegistryTable
@@ -139,6 +140,7 @@ def prepare_step(
         f"{run.prefix}meta.json", prepared.meta.model_dump_json(indent=2).encode(), "application/json"
     )
     services.artifacts.put(f"{run.prefix}splits.npz", prepared.splits_bytes, "application/octet-stream")
+    services.artifacts.put(f"{run.prefix}{TEST_ROWS}", prepared.test_rows_bytes, "application/octet-stream")
     services.artifacts.put(
         f"{run.prefix}columns.json",
         _json([c.model_dump(mode="json") for c in manifest.columns]),
@@ -240,7 +242,8 @@ def evaluate_step(
     stored_model = services.artifacts.get(f"{run.prefix}candidates/{selected.name}.model")
     model = training.load_model(stored_model, selected.model_sha256)
     meta = PreparedMeta.model_validate(_read_json(services, f"{run.prefix}meta.json"))
-    evaluation = training.evaluate(model, _splits(services, run), meta)
+    champion = ChampionScores.from_bytes(services.artifacts.get(f"{run.prefix}{CHAMPION_SCORES}"))
+    evaluation = training.evaluate(model, _splits(services, run), meta, champion=champion)
     profile = ReferenceProfile.model_validate(_read_json(services, f"{run.prefix}profile.json"))
     profile = profile.with_prediction(evaluation.prediction_distribution)
     services.artifacts.put(f"{run.prefix}profile.json", profile.model_dump_json().encode(), "application/json")
@@ -290,7 +293,7 @@ def gate_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[s
     evaluation = training.Evaluation.model_validate(_read_json(services, f"{run.prefix}evaluation.json"))
     latency = _read_json(services, f"{run.prefix}latency.json")
     champion_version, champion_metrics = _champion_metrics(services, run.model)
-    report = gate_evaluation(evaluation, latency, config, champion_metrics)
+    report = gate_evaluation(evaluation, latency, config, champion_metrics, champion_version=champion_version)
     services.artifacts.put(f"{run.prefix}gates.json", report.model_dump_json(indent=2).encode(), "application/json")
     return {
         "passed": report.passed,

@@ -1,8 +1,9 @@
 """Training orchestration: the Step Functions pipeline from a dataset version to a registered model.
 
-prepare -> Map(fit each candidate) -> evaluate the best -> export ONNX -> parity (onnxruntime) -> (the
-next-ranked candidate while parity fails) -> quality gate -> register (registered, pending approval or
-rejected) -> promote per policy -> notify.
+prepare -> score the serving champion on the run's test rows -> Map(fit each candidate) -> evaluate the
+best (and both models on the same rows) -> export ONNX -> parity (onnxruntime) -> (the next-ranked
+candidate while parity fails) -> quality gate -> register (registered, pending approval or rejected)
+-> promote per policy -> notify.
 Every task retries transient Lambda errors; a candidate that times out is retried once, then reported
 as a failed candidate; the register step, idempotent per run, also retries its own errors (a crash
 between its writes). Every failure path records a failed run with its reason and notifies.
@@ -43,9 +44,12 @@ REGISTER_RETRIES = 2
 _HANDLERS = {
     "record_failure": "handlers.training_failure.record_failure",
     "parity": "handlers.parity.handler",
+    "score_champion": "handlers.score_champion.handler",
 }
 # Steps that read and write no registry item.
 _NO_REGISTRY = {"parity"}
+# Steps that read registry items and write none.
+_READS_REGISTRY = {"score_champion"}
 # Transient Lambda-service errors worth retrying; a handler's own error is not retried blindly.
 _TRANSIENT = [
     "Lambda.ServiceException",
@@ -58,6 +62,7 @@ _TRANSIENT = [
 # Lambda allots CPU by memory, so the fit step gets the most.
 STEP_MEMORY_MB = {
     "prepare": 1769,
+    "score_champion": 1769,
     "fit_candidate": 3008,
     "evaluate": 1769,
     "export": 1769,
@@ -110,6 +115,9 @@ class Training(Construct):
             self.functions[step] = function
             grant_objects(function, data.artifacts, ["s3:GetObject", "s3:PutObject"], f"{RUNS_PREFIX}*")
             if step in _NO_REGISTRY:
+                continue
+            if step in _READS_REGISTRY:
+                registry.grant_items(function, "dynamodb:GetItem")
                 continue
             grant_listing(function, data.artifacts)
             registry.grant_items(
@@ -203,6 +211,14 @@ class Training(Construct):
                 "prepare", result_path="$.run", comment="load, split, profile, start the run", payload=prepare_input
             )
         )
+        score_champion = guarded(
+            self._task(
+                "score_champion",
+                result_path="$.champion",
+                comment="the serving champion's ONNX model on this run's test rows, for a fair max_regression gate",
+                payload={"run": sfn.JsonPath.object_at("$.run")},
+            )
+        )
         fit = self._task("fit_candidate", result_path=None, comment="one candidate in its own invocation")
         fit.add_retry(
             errors=["States.Timeout", "Sandbox.Timedout"],
@@ -284,7 +300,7 @@ class Training(Construct):
             )
         )
         gate.next(register).next(notify).next(done)
-        return prepare.next(fit_each).next(evaluate).next(export).next(parity).next(parity_ok)
+        return prepare.next(score_champion).next(fit_each).next(evaluate).next(export).next(parity).next(parity_ok)
 
 
 def _logical(function: lambda_.Function) -> str:

@@ -159,3 +159,38 @@ def test_a_failing_candidate_does_not_sink_the_run(breast_cancer_platform: Platf
     by_name = {c["name"]: c for c in run["candidates"]}
     assert by_name["broken"]["status"] == "failed" and "n_estimators" in by_name["broken"]["error"]
     assert by_name["logistic"]["status"] == "succeeded"
+
+
+def test_a_regressed_model_is_measured_against_the_champion_on_its_own_test_rows(
+    breast_cancer_platform: Platform,
+) -> None:
+    """max_regression compares the challenger with the serving champion's ONNX model scored on the
+    challenger's test rows (the score-champion step), not with a figure from another split."""
+    _, stack = breast_cancer_platform
+    assert _train(stack, _config(), "strong-run")["status"] == "SUCCEEDED"
+    stump = {"name": "stump", "estimator": "random_forest", "params": {"n_estimators": 1, "max_depth": 1}}
+    weaker = _config(
+        candidates=[stump],
+        split={"seed": 11},
+        quality_gates={"max_regression": {"roc_auc": 0.01}, "absolute": {"roc_auc": {"min": 0.5}}},
+    )
+    assert _train(stack, weaker, "weaker-run")["status"] == "SUCCEEDED"
+    version = _item(stack, f"MODEL#{DATASET}", "VERSION#000000002")
+    assert version is not None and version["status"] == "rejected"
+    (gate,) = [r for r in version["gates"]["results"] if r["name"] == "max_regression.roc_auc"]
+    assert not gate["passed"]
+    run = _item(stack, "RUN#weaker-run", "META")
+    assert run is not None
+    test_rows = int(run["rows"]["test"])
+    assert f"champion v1 on {test_rows:,} of this run's {test_rows:,} test rows" in gate["message"]
+    s3 = boto3.client("s3")
+    evaluation = json.loads(
+        s3.get_object(Bucket=stack.outputs["ArtifactsBucketName"], Key=version["artifacts"]["evaluation.json"]["key"])[
+            "Body"
+        ].read()
+    )
+    champion = evaluation["champion"]
+    assert champion["version"] == 1 and champion["rows"] == test_rows
+    assert float(gate["threshold"]) == champion["champion_metrics"]["roc_auc"] - 0.01
+    assert champion["champion_metrics"]["roc_auc"] > champion["metrics"]["roc_auc"]
+    assert _item(stack, f"MODEL#{DATASET}", "ALIAS#champion")["version"] == 1  # type: ignore[index]

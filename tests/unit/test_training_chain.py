@@ -224,7 +224,8 @@ def test_a_parity_failure_falls_back_to_the_next_ranked_candidate_and_says_so() 
     assert run.selected.name == "one-tree" and run.parity.passed and run.registrable
     # The evaluation is the tree's: a fully grown tree's probabilities are 0 or 1, so its Brier score
     # is its error rate.
-    assert run.evaluation.metrics["brier"] == pytest.approx(1 - run.evaluation.metrics["accuracy"])
+    accuracy = run.evaluation.metrics["accuracy"]
+    assert accuracy is not None and run.evaluation.metrics["brier"] == pytest.approx(1 - accuracy)
     failed = run.parity_attempts[0].summary()
     assert "max_abs_probability_diff" in failed and "parity.max_abs_probability_diff" in failed
     assert "Candidates tried, best first" in run.report_html and "parity.max_abs_probability_diff" in run.report_html

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import zipfile
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -109,6 +111,19 @@ def content_hash(arrays: dict[str, NDArray[Any]]) -> str:
     return digest.hexdigest()
 
 
+def column_mask(arrays: Mapping[str, NDArray[Any]], name: str) -> NDArray[np.bool_]:
+    """Missing values of a stored column: NaN/NaT in numbers and datetimes, the null mask otherwise."""
+    values = arrays[name]
+    mask = arrays.get(f"{NULL_MASK_PREFIX}{name}")
+    if mask is not None:
+        return np.asarray(mask, dtype=bool)
+    if values.dtype.kind == "f":
+        return np.asarray(np.isnan(values), dtype=bool)
+    if values.dtype.kind == "M":
+        return np.asarray(np.isnat(values), dtype=bool)
+    return np.zeros(values.shape[0], dtype=bool)
+
+
 def npz_bytes(arrays: dict[str, NDArray[Any]]) -> bytes:
     """A deterministic `.npz` (fixed zip timestamps), so equal content gives equal bytes."""
     buffer = io.BytesIO()
@@ -120,6 +135,20 @@ def npz_bytes(arrays: dict[str, NDArray[Any]]) -> bytes:
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, member.getvalue())
     return buffer.getvalue()
+
+
+def npz_with_meta(arrays: Mapping[str, Any], meta: Mapping[str, Any]) -> bytes:
+    """Arrays (None ones left out) plus a small JSON document, as one deterministic `.npz`: how a
+    pipeline step hands arrays and their description to the next."""
+    stored = {name: np.asarray(value) for name, value in arrays.items() if value is not None}
+    stored["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    return npz_bytes(stored)
+
+
+def read_npz_with_meta(data: bytes) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+    """(meta, arrays) of an `npz_with_meta` object; never unpickles."""
+    arrays = read_npz(data)
+    return json.loads(arrays.pop("meta").tobytes().decode()), arrays
 
 
 def read_npz(data: bytes) -> dict[str, NDArray[Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -27,9 +28,10 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from mlops.champion_scores import ChampionScores
 from mlops.monitoring.profile import PredictionProfile, prediction_profile
 from mlops.training.config import ProblemType, is_classification
-from mlops.training.prepare import PreparedMeta, Splits
+from mlops.training.prepare import ClassValue, PreparedMeta, Splits
 
 MetricValues = dict[str, float | None]
 CALIBRATION_BINS = 10
@@ -131,6 +133,19 @@ class SegmentMetrics(BaseModel):
     metrics: MetricValues
 
 
+class ChampionComparison(BaseModel):
+    """Champion and challenger scored on the same rows of this run's test split: what the
+    max_regression gate compares (the champion's stored figures come from another split)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int
+    rows: int = Field(description="test rows the champion answered; both models are scored on these")
+    basis: str = Field(description="how the rows were chosen, and why any were left out")
+    champion_metrics: MetricValues
+    metrics: MetricValues = Field(description="this run's model on the same rows")
+
+
 class Evaluation(BaseModel):
     """Evaluate's JSON output."""
 
@@ -151,6 +166,9 @@ class Evaluation(BaseModel):
         "what a model must beat",
     )
     predicted_classes: int | None = Field(default=None, description="classifiers: distinct classes predicted")
+    champion: ChampionComparison | None = Field(
+        default=None, description="the serving champion and this model on the same test rows"
+    )
 
 
 def calibration(y_true: NDArray[Any], positive_proba: NDArray[Any], bins: int = CALIBRATION_BINS) -> Calibration:
@@ -192,8 +210,61 @@ def _baseline_metrics(
     return compute_metrics(kind, y, predictions, proba, k)
 
 
-def evaluate(model: Any, splits: Splits, meta: PreparedMeta, split: str = "test") -> Evaluation:
-    """All test-split figures of one fitted model (the scikit-learn model; parity vouches for ONNX)."""
+def _champion_in_our_classes(
+    scores: ChampionScores, classes: Sequence[ClassValue]
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """The champion's labels and probabilities in this run's class order: a class only the champion
+    knows is a wrong answer (-1) and its probability mass is spread over the classes we know."""
+    ours = {str(c): i for i, c in enumerate(classes)}
+    theirs = [ours.get(c, -1) for c in scores.classes or []]
+    labels = np.array([theirs[i] if 0 <= i < len(theirs) else -1 for i in np.asarray(scores.labels).tolist()])
+    proba = np.zeros((labels.size, len(classes)))
+    for j, index in enumerate(theirs):
+        if index >= 0:
+            proba[:, index] += np.asarray(scores.probabilities, dtype=np.float64)[:, j]
+    totals = proba.sum(axis=1, keepdims=True)
+    proba = np.where(totals > 0, proba / np.where(totals > 0, totals, 1.0), 1.0 / max(len(classes), 1))
+    return labels.astype(np.int64), proba
+
+
+def compare_with_champion(
+    scores: ChampionScores,
+    kind: ProblemType,
+    y: NDArray[Any],
+    predictions: NDArray[Any],
+    proba: NDArray[Any] | None,
+    classes: Sequence[ClassValue] | None,
+) -> ChampionComparison | None:
+    """Both models' metrics on the test rows the champion answered; None without a champion."""
+    if scores.version is None:
+        return None
+    scored = np.asarray(scores.scored, dtype=bool) if scores.scored is not None else np.zeros(y.size, dtype=bool)
+    if scored.size != y.size:
+        raise ValueError(f"the champion was scored on {scored.size} test rows, the test split has {y.size}")
+    k = len(classes) if classes is not None else None
+    champion: MetricValues = {}
+    if scored.any():
+        if classes is not None:
+            labels, champion_proba = _champion_in_our_classes(scores, classes)
+            champion = compute_metrics(kind, y[scored], labels, champion_proba, k)
+        else:
+            champion = compute_metrics(kind, y[scored], np.asarray(scores.values, dtype=np.float64), None)
+    return ChampionComparison(
+        version=scores.version,
+        rows=int(scored.sum()),
+        basis=scores.basis(),
+        champion_metrics=champion,
+        metrics=compute_metrics(kind, y[scored], predictions[scored], proba[scored] if proba is not None else None, k)
+        if scored.any()
+        else {},
+    )
+
+
+def evaluate(
+    model: Any, splits: Splits, meta: PreparedMeta, split: str = "test", champion: ChampionScores | None = None
+) -> Evaluation:
+    """All test-split figures of one fitted model (the scikit-learn model; parity vouches for ONNX),
+    and, given the champion's answers on the same rows, both models' figures on those rows."""
     x, y, _rows, segments = splits.part(split)
     kind = meta.problem_type
     predictions, proba = predict(model, x, kind)
@@ -207,6 +278,7 @@ def evaluate(model: Any, splits: Splits, meta: PreparedMeta, split: str = "test"
         "metrics": metrics,
         "baseline_metrics": _baseline_metrics(splits, kind, x, y, k),
         "predicted_classes": int(np.unique(predictions).size) if classes is not None else None,
+        "champion": compare_with_champion(champion, kind, y, predictions, proba, classes) if champion else None,
     }
     if classes is not None and proba is not None:
         names = [str(c) for c in classes]

@@ -16,7 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
-NULL_MASK_PREFIX = "__null__:"  # as in mlops.datasets.versioning
+from mlops.datasets.versioning import column_mask
+
 # The ONNX model's tensor names (one float32 input; see onnx_export), shared with serving.
 INPUT_NAME = "features"
 LABEL_OUTPUT = "label"
@@ -81,19 +82,6 @@ class FeatureSpec(BaseModel):
     @property
     def n_features(self) -> int:
         return len(self.encoded_names)
-
-
-def column_mask(arrays: Mapping[str, NDArray[Any]], name: str) -> NDArray[np.bool_]:
-    """Missing values of a stored column: NaN/NaT in numbers and datetimes, the null mask otherwise."""
-    values = arrays[name]
-    mask = arrays.get(f"{NULL_MASK_PREFIX}{name}")
-    if mask is not None:
-        return np.asarray(mask, dtype=bool)
-    if values.dtype.kind == "f":
-        return np.asarray(np.isnan(values), dtype=bool)
-    if values.dtype.kind == "M":
-        return np.asarray(np.isnat(values), dtype=bool)
-    return np.zeros(values.shape[0], dtype=bool)
 
 
 def fit_feature_spec(

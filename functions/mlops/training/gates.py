@@ -4,7 +4,8 @@
 Gates:
 - `absolute.<metric>.min|max`: a test metric's bound.
 - `max_regression.<metric>`: no worse than the current champion by more than the tolerance (in the
-  metric's units, direction-aware). No champion yet: passes, with a note.
+  metric's units, direction-aware), both scored on the same rows of this run's test split (the
+  champion's ONNX model, in the score-champion step). No champion yet: passes, with a note.
 - `max_segment_gap`: the worst segment's selection metric is no worse than the overall one by more
   than the tolerance; segments under `min_segment_rows` test rows are too noisy to gate and are named
   in the message instead.
@@ -94,8 +95,12 @@ def evaluate_gates(
     selection_metric: str,
     baseline_metrics: Mapping[str, float | None] | None = None,
     predicted_classes: int | None = None,
+    metrics_vs_champion: Mapping[str, float | None] | None = None,
+    champion_basis: str | None = None,
 ) -> GateReport:
-    """One GateResult per configured gate; `passed` when all pass (vacuously, with none configured)."""
+    """One GateResult per configured gate; `passed` when all pass (vacuously, with none configured).
+    `metrics_vs_champion`: this model's figures on the rows `champion_metrics` were measured on (see
+    `champion_basis`), when the champion was scored on this run's test split."""
     results: list[GateResult] = []
 
     if gates.min_improvement_over_baseline is not None and baseline_metrics is not None:
@@ -149,9 +154,10 @@ def evaluate_gates(
                 )
             )
 
+    basis = f" ({champion_basis})" if champion_basis else ""
     for metric, tolerance in gates.max_regression.items():
         name = f"max_regression.{metric}"
-        observed = metrics.get(metric)
+        observed = (metrics_vs_champion if metrics_vs_champion is not None else metrics).get(metric)
         champion = champion_metrics.get(metric) if champion_metrics is not None else None
         if champion_metrics is None:
             results.append(
@@ -171,7 +177,7 @@ def evaluate_gates(
                     passed=True,
                     observed=observed,
                     threshold=None,
-                    message=f"the champion has no {metric}: not compared",
+                    message=f"the champion has no {metric}: not compared{basis}",
                 )
             )
             continue
@@ -191,7 +197,7 @@ def evaluate_gates(
                 observed=observed,
                 threshold=threshold,
                 message=(
-                    f"{metric} {_fmt(observed)} vs champion {_fmt(champion)}: "
+                    f"{metric} {_fmt(observed)} vs champion {_fmt(champion)}{basis}: "
                     + (
                         f"worse by {_fmt(worse_by)}"
                         if worse_by > 0
@@ -290,15 +296,35 @@ def gate_evaluation(
     latency: Mapping[str, float] | None,
     config: TrainingConfig,
     champion_metrics: Mapping[str, float | None] | None,
+    *,
+    champion_version: int | None = None,
 ) -> GateReport:
-    """The gates on a run's Evaluation (read by attribute: this module imports no scikit-learn)."""
+    """The gates on a run's Evaluation (read by attribute: this module imports no scikit-learn).
+
+    max_regression compares with the champion scored on this run's test rows when the evaluation
+    holds that comparison for the current champion (`champion_version`); otherwise with the
+    champion's stored figures from its own split (`champion_metrics`), and the message says so."""
+    comparison: Any = getattr(evaluation, "champion", None)
+    if (
+        comparison is not None
+        and comparison.rows > 0
+        and (champion_version is None or comparison.version == champion_version)
+    ):
+        champion, against, basis = comparison.champion_metrics, comparison.metrics, comparison.basis
+    elif champion_metrics is not None:
+        why = f"; this run's rows were not usable: {comparison.basis}" if comparison is not None else ""
+        champion, against, basis = champion_metrics, None, f"the champion's figures on its own test split{why}"
+    else:
+        champion, against, basis = None, None, None
     return evaluate_gates(
         evaluation.metrics,
         evaluation.segments,
         latency,
         config.quality_gates,
-        champion_metrics,
+        champion,
         selection_metric=config.metric,
         baseline_metrics=evaluation.baseline_metrics,
         predicted_classes=evaluation.predicted_classes,
+        metrics_vs_champion=against,
+        champion_basis=basis,
     )

@@ -16,14 +16,13 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlops.datasets.versioning import ColumnSchema, npz_bytes, read_npz
+from mlops.datasets.versioning import ColumnSchema, column_mask, npz_bytes, read_npz
 from mlops.monitoring.profile import ReferenceProfile, column_profile
 from mlops.training.config import ConfigError, ProblemType, TrainingConfig, is_classification
 from mlops.training.features import (
     CATEGORICAL_TYPES,
     NUMERIC_TYPES,
     FeatureSpec,
-    column_mask,
     encode_arrays,
     fit_feature_spec,
 )
@@ -121,6 +120,7 @@ class Prepared:
     splits: Splits
     splits_bytes: bytes
     profile: ReferenceProfile
+    test_rows_bytes: bytes = b""  # every stored column of the test rows, raw: what the champion is scored on
 
 
 def _column_types(columns: Sequence[ColumnSchema | Mapping[str, Any]]) -> dict[str, str]:
@@ -370,4 +370,5 @@ def prepare(
         excluded_columns=excluded,
         splits_sha256=hashlib.sha256(data).hexdigest(),
     )
-    return Prepared(meta=meta, splits=splits, splits_bytes=data, profile=profile)
+    test_rows = {name: np.asarray(values)[rows["test"]] for name, values in arrays.items()}
+    return Prepared(meta=meta, splits=splits, splits_bytes=data, profile=profile, test_rows_bytes=npz_bytes(test_rows))

@@ -238,6 +238,32 @@ def _parity(parity: ParityReport | None, attempts: Sequence[ParityAttempt] = ())
     return "".join(parts)
 
 
+def _comparisons(evaluation: Evaluation) -> str:
+    """This model beside a trivial baseline and the serving champion, each on the same rows."""
+    columns: list[tuple[str, Mapping[str, float | None]]] = [("this model", evaluation.metrics)]
+    if evaluation.baseline_metrics is not None:
+        columns.append(("trivial baseline (class prior / mean)", evaluation.baseline_metrics))
+    note = ""
+    champion = evaluation.champion
+    if champion is not None and champion.rows:
+        columns += [
+            (f"this model, on the champion's {champion.rows:,} rows", champion.metrics),
+            (f"champion v{champion.version}, same rows", champion.champion_metrics),
+        ]
+        note = f"<p class='muted'>{escaped(champion.basis)}</p>"
+    elif champion is not None:
+        note = f"<p class='muted'>Champion v{champion.version} could not be scored here: {escaped(champion.basis)}</p>"
+    names = sorted({name for _label, values in columns for name in values})
+    return (
+        "<h3>Against a baseline and the champion</h3>"
+        + html_table(
+            ["metric", *[label for label, _values in columns]],
+            [[f"<td>{escaped(n)}</td>", *[number_text(values.get(n)) for _label, values in columns]] for n in names],
+        )
+        + note
+    )
+
+
 def _gates(gates: GateReport | None) -> str:
     if gates is None:
         return "<p class='muted'>Not run.</p>"
@@ -377,6 +403,8 @@ def _render(
                     ],
                 )
             )
+        if evaluation.baseline_metrics is not None or evaluation.champion is not None:
+            body.append(_comparisons(evaluation))
         body += [
             confusion_matrix_html(evaluation),
             calibration_html(evaluation.calibration),

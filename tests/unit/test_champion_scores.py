@@ -1,0 +1,131 @@
+"""Fair gates: the champion's ONNX model is scored on the challenger's test rows, through serving's
+own request encoding, and max_regression compares the two models on those same rows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mlops.champion_scores import ChampionScores
+from mlops.datasets.versioning import read_npz
+from mlops.onnx_check import score_champion
+from mlops.serving.models import ServedVersion, load_version
+from mlops.training.candidates import load_model
+from mlops.training.config import TrainingConfig
+from mlops.training.evaluation import compute_metrics, evaluate, predict
+from mlops.training.gates import gate_evaluation
+from mlops.training.prepare import prepare
+from mlops.training.signature import signature_json
+from mlops.training_chain import TrainingRun, run_training
+from tests.unit.test_training_support import mixed_dataset, sklearn_dataset, small_config
+
+
+def _served(run: TrainingRun, version: int = 1) -> ServedVersion:
+    store = {"m.onnx": run.onnx_bytes, "s.json": json.dumps(signature_json(run.signature)).encode()}
+    record = {
+        "version": version,
+        "artifacts": {"model.onnx": {"key": "m.onnx"}},
+        "onnx_sha256": hashlib.sha256(run.onnx_bytes).hexdigest(),
+        "signature_key": "s.json",
+    }
+    return load_version("m", record, store.__getitem__)
+
+
+def _config(problem_type: Any, seed: int, candidates: list[dict[str, Any]], **extra: Any) -> TrainingConfig:
+    base = small_config(problem_type).model_dump()
+    return TrainingConfig.model_validate(
+        {**base, "split": {**base["split"], "seed": seed}, "candidates": candidates, **extra}
+    )
+
+
+def test_the_champion_scored_here_answers_as_it_would_in_serving_and_the_record_round_trips() -> None:
+    arrays, columns = mixed_dataset(rows=500)
+    forest = [{"name": "rf", "estimator": "random_forest", "params": {"n_estimators": 10, "max_depth": 5}}]
+    champion = run_training(arrays, columns, _config("binary", 7, forest, label="outcome"), latency_repeats=5)
+    challenger = prepare(arrays, columns, _config("binary", 7, forest, label="outcome"))
+    test_rows = read_npz(challenger.test_rows_bytes)
+    scores = ChampionScores.from_bytes(score_champion(_served(champion), test_rows).to_bytes())
+    assert scores.version == 1 and scores.test_rows == challenger.meta.rows["test"]
+    # The same data, config and seed: the same test split, so the champion scores exactly the rows
+    # its own evaluation used, and must reproduce its own test metrics.
+    model = load_model(champion.model_bytes)
+    x_test = challenger.splits.X_test
+    assert scores.rows == x_test.shape[0], scores.unscored
+    sk_labels, sk_proba = predict(model, x_test, "binary")
+    assert np.array_equal(np.asarray(scores.labels), sk_labels)
+    assert np.abs(np.asarray(scores.probabilities) - sk_proba).max() < 1e-4
+    comparison = evaluate(model, challenger.splits, challenger.meta, champion=scores).champion
+    assert comparison is not None and comparison.rows == scores.rows
+    assert comparison.champion_metrics["roc_auc"] == pytest.approx(champion.evaluation.metrics["roc_auc"], abs=1e-6)
+
+
+def test_a_regressed_challenger_fails_on_the_same_rows_where_stored_figures_would_pass_it() -> None:
+    """The digits case from the issue, on breast cancer: the champion's stored figure (its own split)
+    is worse than what it achieves on the challenger's rows, so the old comparison passed a worse model."""
+    arrays, columns = sklearn_dataset("breast_cancer")
+    strong = [{"name": "logreg", "estimator": "logistic_regression", "params": {"C": 1.0}}]
+    weak = [{"name": "stump", "estimator": "random_forest", "params": {"n_estimators": 1, "max_depth": 1}}]
+    gates = {"max_regression": {"roc_auc": 0.02}}
+    champion = run_training(arrays, columns, _config("binary", 3, strong, quality_gates=gates), latency_repeats=5)
+    config = _config("binary", 11, weak, quality_gates=gates)
+    challenger = run_training(arrays, columns, config, latency_repeats=5)
+    scores = score_champion(_served(champion), read_npz(prepare(arrays, columns, config).test_rows_bytes))
+    prepared = prepare(arrays, columns, config)
+    evaluation = evaluate(load_model(challenger.model_bytes), prepared.splits, prepared.meta, champion=scores)
+    comparison = evaluation.champion
+    assert comparison is not None and comparison.rows == prepared.meta.rows["test"]
+    assert comparison.metrics == evaluation.metrics, "every test row scored: the challenger's figures are its own"
+    fair = gate_evaluation(evaluation, None, config, champion.evaluation.metrics, champion_version=1)
+    (regression,) = [r for r in fair.results if r.name == "max_regression.roc_auc"]
+    assert not regression.passed
+    assert "champion v1 on" in regression.message and "test rows" in regression.message
+    champion_auc = comparison.champion_metrics["roc_auc"]
+    assert champion_auc is not None and regression.threshold == pytest.approx(champion_auc - 0.02)
+    # Without the comparison the gate falls back to the stored figures and says whose split they are from.
+    evaluation_alone = evaluation.model_copy(update={"champion": None})
+    stored = gate_evaluation(evaluation_alone, None, config, {"roc_auc": 0.5}, champion_version=1)
+    (fallback,) = [r for r in stored.results if r.name == "max_regression.roc_auc"]
+    assert fallback.passed and "its own test split" in fallback.message
+
+
+def test_rows_the_champion_cannot_read_are_counted_by_reason_and_left_out_of_both_figures() -> None:
+    arrays, columns = mixed_dataset(rows=400)
+    forest = [{"name": "rf", "estimator": "random_forest", "params": {"n_estimators": 5, "max_depth": 4}}]
+    champion = run_training(arrays, columns, _config("binary", 7, forest, label="outcome"), latency_repeats=5)
+    prepared = prepare(arrays, columns, _config("binary", 7, forest, label="outcome"))
+    rows = dict(read_npz(prepared.test_rows_bytes))
+    field = champion.signature.inputs[0].name
+    without = {k: v for k, v in rows.items() if not k.endswith(field)}
+    missing = score_champion(_served(champion), without)
+    assert missing.rows == 0 and any(repr(field) in reason for reason in missing.unscored)
+    evaluation = evaluate(load_model(champion.model_bytes), prepared.splits, prepared.meta, champion=missing)
+    assert evaluation.champion is not None and evaluation.champion.rows == 0
+    config = _config("binary", 7, forest, label="outcome", quality_gates={"max_regression": {"roc_auc": 0.0}})
+    gates = gate_evaluation(evaluation, None, config, {"roc_auc": 0.1}, champion_version=1)
+    (fallback,) = [r for r in gates.results if r.name == "max_regression.roc_auc"]
+    assert "not usable" in fallback.message and repr(field) in fallback.message
+
+
+def test_a_class_only_the_champion_knows_counts_as_a_wrong_answer() -> None:
+    from mlops.training.evaluation import compare_with_champion
+
+    scores = ChampionScores(
+        version=2,
+        test_rows=3,
+        kind="classification",
+        scored=np.array([True, True, True]),
+        classes=["a", "b", "c"],
+        labels=np.array([0, 2, 1]),
+        probabilities=np.array([[0.8, 0.1, 0.1], [0.1, 0.1, 0.8], [0.2, 0.7, 0.1]], dtype=np.float32),
+    )
+    y = np.array([0, 1, 1])
+    ours = np.array([0, 1, 1])
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7]])
+    comparison = compare_with_champion(scores, "binary", y, ours, proba, ["a", "b"])
+    assert comparison is not None
+    assert comparison.champion_metrics["accuracy"] == pytest.approx(2 / 3)
+    assert comparison.metrics == compute_metrics("binary", y, ours, proba, 2)
