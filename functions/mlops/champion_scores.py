@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlops.datasets.versioning import npz_with_meta, read_npz_with_meta
 
 TEST_ROWS = "test_rows.npz"  # prepare writes the raw test rows (every column) beside splits.npz
+FITTED_ROWS = "fitted_rows.npz"  # and the fingerprints of the rows the run fits and selects on
 CHAMPION_SCORES = "champion_scores.npz"
 # The champion is scored on at most this many test rows (the first ones of the shuffled split): it
 # bounds the step's memory (rows become request records) and time; the gate says how many it used.
@@ -37,6 +38,7 @@ class ChampionScores(BaseModel):
     probabilities: Any | None = Field(default=None, description="classification: rows x its classes")
     values: Any | None = Field(default=None, description="regression: its prediction, per scored row")
     unscored: dict[str, int] = Field(default_factory=dict, description="why rows were not scored -> rows")
+    caveat: str | None = Field(default=None, description="what limits the comparison beyond the rows left out")
 
     @property
     def rows(self) -> int:
@@ -44,7 +46,8 @@ class ChampionScores(BaseModel):
 
     def to_bytes(self) -> bytes:
         arrays = {name: getattr(self, name) for name in ("scored", "labels", "probabilities", "values")}
-        return npz_with_meta(arrays, self.model_dump(include={"version", "test_rows", "kind", "classes", "unscored"}))
+        described = {"version", "test_rows", "kind", "classes", "unscored", "caveat"}
+        return npz_with_meta(arrays, self.model_dump(include=described))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ChampionScores:
@@ -56,6 +59,7 @@ class ChampionScores(BaseModel):
         if self.version is None:
             return "no champion"
         unscored = "; ".join(f"{rows:,} not scored: {reason}" for reason, rows in sorted(self.unscored.items()))
+        notes = "; ".join(note for note in (unscored, self.caveat) if note)
         return f"champion v{self.version} on {self.rows:,} of this run's {self.test_rows:,} test rows" + (
-            f" ({unscored})" if unscored else ""
+            f" ({notes})" if notes else ""
         )

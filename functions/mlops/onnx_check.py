@@ -15,8 +15,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from mlops.champion_scores import CHAMPION_SCORES, MAX_SCORED_ROWS, TEST_ROWS, ChampionScores
-from mlops.datasets.versioning import NULL_MASK_PREFIX, column_mask, read_npz
+from mlops.champion_scores import CHAMPION_SCORES, FITTED_ROWS, MAX_SCORED_ROWS, TEST_ROWS, ChampionScores
+from mlops.datasets.versioning import NULL_MASK_PREFIX, column_mask, read_npz, read_npz_with_meta, row_fingerprints
 from mlops.onnx_parity import (
     PARITY_ATTEMPTS,
     PARITY_INPUT,
@@ -136,9 +136,25 @@ def _request_value(values: NDArray[Any], missing: NDArray[np.bool_], i: int) -> 
     return str(value)
 
 
-def score_champion(served: ServedVersion, test_rows: Mapping[str, NDArray[Any]]) -> ChampionScores:
-    """The champion's answers on the raw test rows, encoded as serving encodes a request; rows it
-    cannot read (a missing field, a wrong type) are counted by reason, not scored."""
+def rows_fitted_on(test_rows: Mapping[str, NDArray[Any]], fitted_rows: bytes | None) -> tuple[Any, str | None]:
+    """Which test rows the champion was fitted or selected on (its run's train and validation rows,
+    by fingerprint), or None and why that cannot be told: scoring it on those would flatter it."""
+    if fitted_rows is None:
+        return None, "rows it was fitted on cannot be told apart: its run kept no fingerprints"
+    meta, arrays = read_npz_with_meta(fitted_rows)
+    columns = [str(c) for c in meta["columns"]]
+    absent = [c for c in columns if c not in test_rows]
+    if absent:
+        return None, f"rows it was fitted on cannot be told apart: this data has no {', '.join(map(repr, absent))}"
+    return np.isin(row_fingerprints(test_rows, columns), arrays["fingerprints"]), None
+
+
+def score_champion(
+    served: ServedVersion, test_rows: Mapping[str, NDArray[Any]], fitted_rows: bytes | None = None
+) -> ChampionScores:
+    """The champion's answers on the raw test rows, encoded as serving encodes a request. Rows it
+    was fitted or selected on (`fitted_rows`, its run's fingerprints) and rows it cannot read (a
+    missing field, a wrong type) are counted by reason, not scored."""
     names = [column for column in test_rows if not column.startswith(NULL_MASK_PREFIX)]
     n = int(test_rows[names[0]].shape[0]) if names else 0
     kind: Literal["classification", "regression"] = "classification" if served.signature.classifier else "regression"
@@ -152,15 +168,19 @@ def score_champion(served: ServedVersion, test_rows: Mapping[str, NDArray[Any]])
         return ChampionScores(
             version=served.version, test_rows=n, kind=kind, scored=scored, classes=classes, unscored=unscored
         )
-    limit = min(n, MAX_SCORED_ROWS)
-    if n > limit:
-        unscored[f"past the first {MAX_SCORED_ROWS:,} test rows"] = n - limit
+    seen, caveat = rows_fitted_on(test_rows, fitted_rows)
+    if seen is not None and seen.any():
+        unscored["the champion was fitted or selected on them"] = int(seen.sum())
+    candidates = np.flatnonzero(~seen) if seen is not None else np.arange(n)
+    if candidates.size > MAX_SCORED_ROWS:
+        unscored[f"past the first {MAX_SCORED_ROWS:,} usable test rows"] = int(candidates.size - MAX_SCORED_ROWS)
+        candidates = candidates[:MAX_SCORED_ROWS]
     columns = {f: (test_rows[f], column_mask(test_rows, f)) for f in fields}
     labels: list[NDArray[Any]] = []
     probabilities: list[NDArray[Any]] = []
     values: list[NDArray[Any]] = []
-    for start in range(0, limit, _SCORING_CHUNK):
-        positions = list(range(start, min(start + _SCORING_CHUNK, limit)))
+    for start in range(0, candidates.size, _SCORING_CHUNK):
+        positions = [int(i) for i in candidates[start : start + _SCORING_CHUNK]]
         records = [{f: _request_value(*columns[f], i) for f in fields} for i in positions]
         try:
             encoded = encode_request(records, served.signature, _SCORE_EVERY_ROW)
@@ -197,6 +217,7 @@ def score_champion(served: ServedVersion, test_rows: Mapping[str, NDArray[Any]])
         ),
         values=None if classification else (np.concatenate(values) if values else np.zeros(0)),
         unscored=unscored,
+        caveat=caveat,
     )
 
 
@@ -222,6 +243,7 @@ def score_champion_step(
                 unscored={f"its model cannot be loaded: {error}": n},
             )
         else:
-            scores = score_champion(served, test_rows)
+            fitted = (champion.get("artifacts") or {}).get(FITTED_ROWS)
+            scores = score_champion(served, test_rows, artifacts.get(fitted["key"]) if fitted else None)
     artifacts.put(f"{prefix}{CHAMPION_SCORES}", scores.to_bytes(), "application/octet-stream")
     return {"champion_version": scores.version, "rows_scored": scores.rows, "basis": scores.basis()}

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from mlops import __version__, training
-from mlops.champion_scores import CHAMPION_SCORES, TEST_ROWS, ChampionScores
+from mlops.champion_scores import CHAMPION_SCORES, FITTED_ROWS, TEST_ROWS, ChampionScores
 from mlops.datasets.versioning import ColumnSchema, Manifest, read_npz
 from mlops.onnx_parity import PARITY_ATTEMPTS, PARITY_INPUT
 from mlops.registry_table import ModelRegistry, RegistryTable
@@ -141,6 +141,7 @@ def prepare_step(
     )
     services.artifacts.put(f"{run.prefix}splits.npz", prepared.splits_bytes, "application/octet-stream")
     services.artifacts.put(f"{run.prefix}{TEST_ROWS}", prepared.test_rows_bytes, "application/octet-stream")
+    services.artifacts.put(f"{run.prefix}{FITTED_ROWS}", prepared.fitted_rows_bytes, "application/octet-stream")
     services.artifacts.put(
         f"{run.prefix}columns.json",
         _json([c.model_dump(mode="json") for c in manifest.columns]),
@@ -350,6 +351,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
             ("profile.json", None),
             ("report.html", None),
             ("evaluation.json", None),
+            (FITTED_ROWS, None),
         )
     }
     artifacts[f"candidates/{selected.name}.model"] = {

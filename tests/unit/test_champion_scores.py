@@ -48,7 +48,8 @@ def test_the_champion_scored_here_answers_as_it_would_in_serving_and_the_record_
     champion = run_training(arrays, columns, _config("binary", 7, forest, label="outcome"), latency_repeats=5)
     challenger = prepare(arrays, columns, _config("binary", 7, forest, label="outcome"))
     test_rows = read_npz(challenger.test_rows_bytes)
-    scores = ChampionScores.from_bytes(score_champion(_served(champion), test_rows).to_bytes())
+    fitted = challenger.fitted_rows_bytes  # the champion's run prepared the same rows the same way
+    scores = ChampionScores.from_bytes(score_champion(_served(champion), test_rows, fitted).to_bytes())
     assert scores.version == 1 and scores.test_rows == challenger.meta.rows["test"]
     # The same data, config and seed: the same test split, so the champion scores exactly the rows
     # its own evaluation used, and must reproduce its own test metrics.
@@ -64,32 +65,60 @@ def test_the_champion_scored_here_answers_as_it_would_in_serving_and_the_record_
 
 
 def test_a_regressed_challenger_fails_on_the_same_rows_where_stored_figures_would_pass_it() -> None:
-    """The digits case from the issue, on breast cancer: the champion's stored figure (its own split)
-    is worse than what it achieves on the challenger's rows, so the old comparison passed a worse model."""
+    """The digits case from the issue, on breast cancer: a weak model on its own split against the
+    champion's stored figure from another split. On the same rows (those the champion was neither
+    fitted nor selected on) the regression shows."""
     arrays, columns = sklearn_dataset("breast_cancer")
     strong = [{"name": "logreg", "estimator": "logistic_regression", "params": {"C": 1.0}}]
     weak = [{"name": "stump", "estimator": "random_forest", "params": {"n_estimators": 1, "max_depth": 1}}]
     gates = {"max_regression": {"roc_auc": 0.02}}
-    champion = run_training(arrays, columns, _config("binary", 3, strong, quality_gates=gates), latency_repeats=5)
+    champion_config = _config("binary", 3, strong, quality_gates=gates)
+    champion = run_training(arrays, columns, champion_config, latency_repeats=5)
+    fitted = prepare(arrays, columns, champion_config).fitted_rows_bytes
     config = _config("binary", 11, weak, quality_gates=gates)
-    challenger = run_training(arrays, columns, config, latency_repeats=5)
-    scores = score_champion(_served(champion), read_npz(prepare(arrays, columns, config).test_rows_bytes))
     prepared = prepare(arrays, columns, config)
+    scores = score_champion(_served(champion), read_npz(prepared.test_rows_bytes), fitted)
+    # A different seed puts rows the champion trained on into this test split: those are left out.
+    test_rows = prepared.meta.rows["test"]
+    left_out = scores.unscored["the champion was fitted or selected on them"]
+    assert 0 < left_out < test_rows and scores.rows == test_rows - left_out
+    challenger = run_training(arrays, columns, config, latency_repeats=5)
     evaluation = evaluate(load_model(challenger.model_bytes), prepared.splits, prepared.meta, champion=scores)
     comparison = evaluation.champion
-    assert comparison is not None and comparison.rows == prepared.meta.rows["test"]
-    assert comparison.metrics == evaluation.metrics, "every test row scored: the challenger's figures are its own"
+    assert comparison is not None and comparison.rows == scores.rows
+    assert f"{left_out} not scored: the champion was fitted or selected on them" in comparison.basis
     fair = gate_evaluation(evaluation, None, config, champion.evaluation.metrics, champion_version=1)
     (regression,) = [r for r in fair.results if r.name == "max_regression.roc_auc"]
     assert not regression.passed
-    assert "champion v1 on" in regression.message and "test rows" in regression.message
+    assert f"champion v1 on {scores.rows} of this run's {test_rows} test rows" in regression.message
     champion_auc = comparison.champion_metrics["roc_auc"]
     assert champion_auc is not None and regression.threshold == pytest.approx(champion_auc - 0.02)
+    assert regression.observed == comparison.metrics["roc_auc"] != evaluation.metrics["roc_auc"]
     # Without the comparison the gate falls back to the stored figures and says whose split they are from.
     evaluation_alone = evaluation.model_copy(update={"champion": None})
     stored = gate_evaluation(evaluation_alone, None, config, {"roc_auc": 0.5}, champion_version=1)
     (fallback,) = [r for r in stored.results if r.name == "max_regression.roc_auc"]
     assert fallback.passed and "its own test split" in fallback.message
+
+
+def test_equal_rows_have_equal_fingerprints_whatever_their_stored_types() -> None:
+    from mlops.datasets.versioning import NULL_MASK_PREFIX, row_fingerprints
+
+    first = {
+        "n": np.array([1.0, 2.0, np.nan, 1.0, -0.0]),
+        "s": np.array(["a", "b", "c", "a", "a"], dtype="<U4"),
+        "t": np.array(["2024-01-01", "2024-02-29", "NaT", "2024-01-01", "2024-01-01"], dtype="datetime64[ns]"),
+    }
+    second = {
+        "n": np.array([1, 2, 3, 1, 0]),  # ints now, and row 2 has a value where the first had none
+        f"{NULL_MASK_PREFIX}n": np.array([False, False, True, False, False]),
+        "s": np.array(["a", "b", "c", "a", "a"], dtype="<U12"),
+        "t": first["t"].astype("datetime64[s]"),
+    }
+    a, b = row_fingerprints(first, ["n", "s", "t"]), row_fingerprints(second, ["n", "s", "t"])
+    assert a[0] == a[3] and a[0] != a[1]
+    assert list(a) == list(b), "the same values, stored as other dtypes or widths, give the same fingerprints"
+    assert row_fingerprints(first, ["s", "n", "t"])[0] != a[0], "column order is part of the fingerprint"
 
 
 def test_rows_the_champion_cannot_read_are_counted_by_reason_and_left_out_of_both_figures() -> None:

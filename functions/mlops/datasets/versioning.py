@@ -124,6 +124,53 @@ def column_mask(arrays: Mapping[str, NDArray[Any]], name: str) -> NDArray[np.boo
     return np.zeros(values.shape[0], dtype=bool)
 
 
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(values: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """splitmix64's finalizer, elementwise (uint64 arithmetic wraps, as the algorithm needs)."""
+    z = values + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX_1
+    z = (z ^ (z >> np.uint64(27))) * _MIX_2
+    return np.asarray(z ^ (z >> np.uint64(31)), dtype=np.uint64)
+
+
+def _text_hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+
+
+def _value_hashes(values: NDArray[Any], missing: NDArray[np.bool_]) -> NDArray[np.uint64]:
+    """A 64-bit hash per value that depends on the value only (not on the array's dtype width):
+    numbers by their float64 value, datetimes by their nanoseconds, text by its characters."""
+    kind = values.dtype.kind
+    with np.errstate(all="ignore"):
+        if kind in "biuf":
+            bits = (np.asarray(values, dtype=np.float64) + 0.0).view(np.uint64)  # + 0.0: -0.0 is 0.0
+        elif kind == "M":
+            bits = np.asarray(values, dtype="datetime64[ns]").view(np.int64).view(np.uint64)
+        else:
+            uniques, inverse = np.unique(np.asarray(values, dtype=str), return_inverse=True)
+            bits = np.array([_text_hash(str(u)) for u in uniques.tolist()], dtype=np.uint64)[inverse.reshape(-1)]
+    hashes = _mix(np.asarray(bits, dtype=np.uint64))
+    hashes[missing] = np.uint64(0)
+    return hashes
+
+
+def row_fingerprints(arrays: Mapping[str, NDArray[Any]], columns: list[str]) -> NDArray[np.uint64]:
+    """A 64-bit fingerprint per row of `columns` (in that order): equal rows give equal fingerprints
+    in any dataset version and any run, so a later run can tell which of its rows an earlier model
+    was fitted on. Missing equals missing."""
+    n = int(arrays[columns[0]].shape[0]) if columns else 0
+    fingerprint = np.zeros(n, dtype=np.uint64)
+    for name in columns:
+        salt = np.uint64(_text_hash(name))
+        with np.errstate(all="ignore"):
+            fingerprint = _mix(fingerprint ^ salt ^ _value_hashes(arrays[name], column_mask(arrays, name)))
+    return fingerprint
+
+
 def npz_bytes(arrays: dict[str, NDArray[Any]]) -> bytes:
     """A deterministic `.npz` (fixed zip timestamps), so equal content gives equal bytes."""
     buffer = io.BytesIO()

@@ -16,7 +16,15 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlops.datasets.versioning import ColumnSchema, column_mask, npz_bytes, read_npz
+from mlops.datasets.versioning import (
+    NULL_MASK_PREFIX,
+    ColumnSchema,
+    column_mask,
+    npz_bytes,
+    npz_with_meta,
+    read_npz,
+    row_fingerprints,
+)
 from mlops.monitoring.profile import ReferenceProfile, column_profile
 from mlops.training.config import ConfigError, ProblemType, TrainingConfig, is_classification
 from mlops.training.features import (
@@ -121,6 +129,7 @@ class Prepared:
     splits_bytes: bytes
     profile: ReferenceProfile
     test_rows_bytes: bytes = b""  # every stored column of the test rows, raw: what the champion is scored on
+    fitted_rows_bytes: bytes = b""  # fingerprints of the train and validation rows: what a later run leaves out
 
 
 def _column_types(columns: Sequence[ColumnSchema | Mapping[str, Any]]) -> dict[str, str]:
@@ -371,4 +380,14 @@ def prepare(
         splits_sha256=hashlib.sha256(data).hexdigest(),
     )
     test_rows = {name: np.asarray(values)[rows["test"]] for name, values in arrays.items()}
-    return Prepared(meta=meta, splits=splits, splits_bytes=data, profile=profile, test_rows_bytes=npz_bytes(test_rows))
+    stored_columns = sorted(name for name in arrays if not name.startswith(NULL_MASK_PREFIX))
+    fitted = np.concatenate([rows["train"], rows["validation"]])
+    fingerprints = np.unique(row_fingerprints(arrays, stored_columns)[fitted])
+    return Prepared(
+        meta=meta,
+        splits=splits,
+        splits_bytes=data,
+        profile=profile,
+        test_rows_bytes=npz_bytes(test_rows),
+        fitted_rows_bytes=npz_with_meta({"fingerprints": fingerprints}, {"columns": stored_columns}),
+    )
