@@ -508,6 +508,13 @@ def drift(args: argparse.Namespace) -> int:
             f"share {float(share) if share is not None else float('nan'):.2f}  "
             + _drift_verdict(check, _drift_report(target, bucket, check.get("report_key")))
         )
+        if check.get("refused_rows"):  # requests the serving policy refused: 400s, captured all the same
+            reasons = ", ".join(f"{why} {int(n)}" for why, n in (check.get("refused_by_reason") or {}).items())
+            alarm = " (at its alarm level)" if check.get("refused_share_exceeded") else ""
+            lines.append(
+                f"    refused by the serving policy: {int(check['refused_rows'])} rows, "
+                f"{float(check.get('refused_share') or 0):.1%}{alarm}" + (f"; {reasons}" if reasons else "")
+            )
         retraining = check.get("retraining") or {}
         if retraining.get("reason"):
             lines.append(f"    retraining: {'started' if retraining.get('started') else 'no'} ({retraining['reason']})")

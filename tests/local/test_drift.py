@@ -288,6 +288,9 @@ def test_refused_rows_are_captured_and_counted_and_config_deploy_changes_the_liv
     report = json.loads(s3.get_object(Bucket=bucket, Key=check["report_key"])["Body"].read())
     assert report["refused"]["rows"] == refused and "mean_area" in report["refused"]["by_field"], report["refused"]
     assert "mean_area" in report["drifted_features"]  # the refused shift is seen by the drift scores too
+    capsys.readouterr()
+    assert main(["drift", MODEL, "--limit", "1", "--outputs", str(outputs)]) == 1  # drift found: exit 1
+    assert f"refused by the serving policy: {refused} rows" in capsys.readouterr().out
 
     cloud.evaluate_alarms(datetime.now(UTC) + timedelta(minutes=1))
     alarms = boto3.client("cloudwatch").describe_alarms(StateValue="ALARM")["MetricAlarms"]
