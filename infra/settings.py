@@ -39,6 +39,13 @@ class ServingSettings(BaseModel):
         le=3600,
         description="how long a container trusts its champion/challenger lookup; promotions apply within it",
     )
+    config_cache_seconds: float = Field(
+        60,
+        ge=0,
+        le=3600,
+        description="how long a container trusts a dataset's deployed serving policy (configs/<dataset>.yaml); "
+        "`mlops config deploy` changes the live policy within it",
+    )
     capture_max_rows: int = Field(1000, ge=1, le=100_000, description="rows per capture object")
     capture_max_age_seconds: float = Field(
         60, gt=0, le=3600, description="a capture batch is written once it is this old, even if not full"

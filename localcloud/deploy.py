@@ -44,7 +44,7 @@ LOCAL_SYNTH_CONTEXT: dict[str, Any] = {
     # written soon enough for a drift check: shorter than the deployed defaults (30 s and 60 s, and a
     # check's window ending 30 s before it runs; the local cloud's uploads complete before a check lists).
     "platform": {
-        "serving": {"alias_cache_seconds": 5, "capture_max_age_seconds": 5},
+        "serving": {"alias_cache_seconds": 5, "config_cache_seconds": 5, "capture_max_age_seconds": 5},
         "monitoring": {"capture_settle_seconds": 0},
     },
 }

@@ -119,16 +119,82 @@ def config_deploy(args: argparse.Namespace) -> int:
     if problems:  # nothing is uploaded while any config is wrong
         print("error: not deployed; fix these first:\n  " + "\n  ".join(problems), file=sys.stderr)
         return EXIT_REJECTED
-    deployed = []
+    deployed: list[dict[str, Any]] = []
     for path, config in configs:
+        before = deployed_serving_policy(target, config.dataset)
         key = put_definition(target, "configs", config.dataset, path.suffix, path.read_bytes())
-        deployed.append({"dataset": config.dataset, "key": key})
+        after = config.serving.model_dump(mode="json")
+        audit_serving_policy(target, config.dataset, before, after, key)
+        deployed.append({"dataset": config.dataset, "key": key, "serving": {"before": before, "after": after}})
     _emit(
         args,
-        {"deployed": deployed},
-        "\n".join(f"deployed training config for '{d['dataset']}' to s3://{bucket}/{d['key']}" for d in deployed),
+        {"deployed": deployed, "config_cache": CONFIG_CACHE_NOTE},
+        "\n".join(
+            f"deployed training config for '{d['dataset']}' to s3://{bucket}/{d['key']}\n"
+            f"  serving policy: {_policy_change(d['serving']['before'], d['serving']['after'])}; the live "
+            f"version applies it {CONFIG_CACHE_NOTE} (audited: `mlops models audit {d['dataset']}`)"
+            for d in deployed
+        ),
     )
     return EXIT_OK
+
+
+# The predict function re-reads a dataset's deployed config this often (infra ServingSettings).
+CONFIG_CACHE_NOTE = "within the predict function's config cache time (serving.config_cache_seconds, 60 s by default)"
+SERVING_FIELDS = ("out_of_range", "unseen_category", "capture_sample_rate")
+
+
+def deployed_serving_policy(target: Target, dataset: str) -> dict[str, Any] | None:
+    """The serving section of the config deployed now (None: none deployed, or not a readable policy)."""
+    from mlops.serving.policy import PolicyError, config_keys, serving_section
+    from mlops.storage import ArtifactsBucket
+
+    found = ArtifactsBucket(target.client("s3"), target.output("ArtifactsBucketName")).get_first(config_keys(dataset))
+    if found is None:
+        return None
+    try:
+        policy = serving_section(found[1], source=found[0]).as_dict()
+    except PolicyError:
+        return None
+    return {k: policy[k] for k in SERVING_FIELDS}
+
+
+def _policy_change(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
+    if before is None:
+        return "was each version's own (no config deployed), now " + ", ".join(
+            f"{k} {after.get(k)}" for k in SERVING_FIELDS
+        )
+    changed = [f"{k} {before.get(k)} -> {after.get(k)}" for k in SERVING_FIELDS if before.get(k) != after.get(k)]
+    return ", ".join(changed) if changed else "unchanged"
+
+
+def audit_serving_policy(
+    target: Target, dataset: str, before: dict[str, Any] | None, after: dict[str, Any], key: str
+) -> None:
+    """The registry's audit trail records who changed the live serving policy, from what to what."""
+    from datetime import UTC, datetime
+
+    from mlops.registry_table import ModelRegistry
+
+    try:
+        actor = str(target.client("sts").get_caller_identity()["Arn"])
+    except Exception:  # who it was is worth having, not worth failing a deploy for
+        actor = "mlops config deploy"
+    try:
+        ModelRegistry(target.resource("dynamodb").Table(target.output("RegistryTableName"))).record_serving_policy(
+            dataset,
+            before={"serving": before},
+            after={"serving": after, "config_key": key},
+            actor=actor,
+            at=datetime.now(UTC).isoformat(),
+            reason=f"mlops config deploy: serving policy {_policy_change(before, after)}",
+        )
+    except Exception as error:
+        raise CommandError(
+            f"{key} was deployed, but its audit event could not be written ({type(error).__name__}: {error}): "
+            "the live serving policy changes anyway (an AccessDenied means your principal needs dynamodb:PutItem "
+            "on the registry table)"
+        ) from error
 
 
 def _config_problems(target: Target, config: Any) -> list[tuple[str, str]]:
@@ -442,6 +508,13 @@ def drift(args: argparse.Namespace) -> int:
             f"share {float(share) if share is not None else float('nan'):.2f}  "
             + _drift_verdict(check, _drift_report(target, bucket, check.get("report_key")))
         )
+        if check.get("refused_rows"):  # requests the serving policy refused: 400s, captured all the same
+            reasons = ", ".join(f"{why} {int(n)}" for why, n in (check.get("refused_by_reason") or {}).items())
+            alarm = " (at its alarm level)" if check.get("refused_share_exceeded") else ""
+            lines.append(
+                f"    refused by the serving policy: {int(check['refused_rows'])} rows, "
+                f"{float(check.get('refused_share') or 0):.1%}{alarm}" + (f"; {reasons}" if reasons else "")
+            )
         retraining = check.get("retraining") or {}
         if retraining.get("reason"):
             lines.append(f"    retraining: {'started' if retraining.get('started') else 'no'} ({retraining['reason']})")

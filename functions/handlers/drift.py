@@ -59,21 +59,21 @@ _services = DriftServices(
 
 
 def _emit(outcome: CheckOutcome) -> None:
-    """Per-model figures; DatasetDrift with `service` only, which is what its alarm watches."""
+    """Per-model figures; DatasetDrift and RefusedShareExceeded with `service` only, which is what
+    their alarms watch (each model's own threshold decided the 0 or 1)."""
     report = outcome.report
     if report is None:
         return
-    with single_metric(
-        name="DatasetDrift",
-        unit=MetricUnit.Count,
-        value=1 if report.dataset_drift else 0,
-        default_dimensions={"service": SERVICE},
-    ):
-        pass
+    for name, flagged in (("DatasetDrift", report.dataset_drift), ("RefusedShareExceeded", report.refused.exceeded)):
+        with single_metric(
+            name=name, unit=MetricUnit.Count, value=1 if flagged else 0, default_dimensions={"service": SERVICE}
+        ):
+            pass
     model = {"service": SERVICE, "model": outcome.model}
     for name, value, unit in (
         ("DriftShare", report.drift_share, MetricUnit.NoUnit),
         ("RowsChecked", report.rows, MetricUnit.Count),
+        ("RefusedShare", report.refused.share, MetricUnit.NoUnit),
     ):
         with single_metric(name=name, unit=unit, value=float(value), default_dimensions=model):
             pass

@@ -23,6 +23,7 @@ from mlops.registry_table import ModelRegistry
 from mlops.serving.capture import CaptureBuffer
 from mlops.serving.inputs import MAX_ROWS, RequestError, encode_request, request_rows
 from mlops.serving.models import LoadFailure, Rollout, ServedModels, ServedVersion
+from mlops.serving.policy import DEFAULT_CONFIG_CACHE_SECONDS, DeployedPolicies, ServingPolicy, effective_policy
 from mlops.serving.rollout import SHADOW_VARIANT, assign
 from mlops.storage import ArtifactsBucket
 
@@ -66,6 +67,27 @@ _capture = CaptureBuffer(
     max_rows=int(os.environ.get("CAPTURE_MAX_ROWS", "1000")),
     max_age_seconds=float(os.environ.get("CAPTURE_MAX_AGE_SECONDS", "60")),
 )
+
+
+def _policy_changed(dataset: str, state: str, detail: str) -> None:
+    """Logged when what a dataset's serving policy resolves to changes, not on every re-read."""
+    (logger.warning if state in ("invalid", "unreadable") else logger.info)(
+        "serving policy", dataset=dataset, state=state, detail=detail
+    )
+
+
+# Each dataset's deployed config (configs/<dataset>.yaml) is re-read at most every CONFIG_CACHE_SECONDS,
+# so `mlops config deploy` changes the live serving policy within that time.
+_policies = DeployedPolicies(
+    read=_artifacts.first_readable,
+    ttl=float(os.environ.get("CONFIG_CACHE_SECONDS", str(DEFAULT_CONFIG_CACHE_SECONDS))),
+    on_change=_policy_changed,
+)
+
+
+def _policy(served: ServedVersion) -> ServingPolicy:
+    deployed = _policies.for_dataset(served.dataset or served.model)
+    return effective_policy(deployed, served.version, served.policy, served.capture_sample_rate)
 
 
 def _json_response(status: int, body: dict[str, Any]) -> Response[Any]:
@@ -118,9 +140,25 @@ def predict(name: str) -> Response[Any]:
     request_key = (event.headers or {}).get(REQUEST_KEY_HEADER) or body.get("request_key")
     assignment = assign(rollout, str(request_key) if request_key is not None else None, _rng)
     served = assignment.answering
-    encoded = encode_request(rows, served.signature, served.policy)
-    prediction = served.predict(encoded.matrix)
+    policy = _policy(served)
     request_id = event.request_context.request_id
+    try:
+        encoded = encode_request(rows, served.signature, policy.inputs)
+    except RequestError as error:
+        if error.refused is not None and _capture.sampled(policy.capture_sample_rate):
+            _capture.add_refused(
+                model=model,
+                version=served.version,
+                fields=served.signature.field_kinds,
+                classes=served.signature.classes,
+                values=error.refused.values,
+                refusals=error.refused.refusals,
+                variant=assignment.variant,
+                request_id=request_id,
+            )
+            _capture_metrics()
+        raise
+    prediction = served.predict(encoded.matrix)
     answer: dict[str, Any] = {
         "model": model,
         "version": served.version,
@@ -135,7 +173,7 @@ def predict(name: str) -> Response[Any]:
     answer["request_id"] = request_id
     elapsed_ms = (time.perf_counter() - started) * 1000
     _count(served, assignment.variant, encoded.rows, elapsed_ms, len(encoded.warnings))
-    if _capture.sampled(served.capture_sample_rate):
+    if _capture.sampled(policy.capture_sample_rate):
         _capture.add(
             model=model,
             version=served.version,
@@ -159,7 +197,7 @@ def _shadow(shadow: ServedVersion, rows: list[Any], request_id: str | None) -> N
     """Score the shadow on the same rows; its failures are counted, never the caller's problem."""
     started = time.perf_counter()
     try:
-        encoded = encode_request(rows, shadow.signature, shadow.policy)
+        encoded = encode_request(rows, shadow.signature, _policy(shadow).inputs)
         prediction = shadow.predict(encoded.matrix)
     except Exception as error:
         logger.warning("shadow scoring failed", model=shadow.model, version=shadow.version, error=str(error))
@@ -249,9 +287,11 @@ def signature(name: str) -> Response[Any]:
     if request_key:  # canary assignment is sticky by key: this is the version that key's requests reach
         answer["request_key"] = {"key": request_key, "answered_by": assign(rollout, str(request_key)).answering.version}
     answer["limits"] = {"max_rows": MAX_ROWS}
+    policy = _policy(champion)
     answer["policy"] = {
-        "out_of_range": champion.policy.out_of_range,
-        "unseen_category": champion.policy.unseen_category,
+        "out_of_range": policy.inputs.out_of_range,
+        "unseen_category": policy.inputs.unseen_category,
+        "source": policy.source,
     }
     return _json_response(200, answer)
 

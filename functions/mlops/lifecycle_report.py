@@ -217,6 +217,9 @@ def audit_state(value: Mapping[str, Any] | None) -> str:
     """An audit event's before/after as `v2 registered`, not a dict."""
     if not value:
         return "-"
+    if "serving" in value and "version" not in value:  # a deployed config's serving policy
+        serving = value["serving"] or {}
+        return " ".join(f"{k}={serving[k]}" for k in ("out_of_range", "unseen_category") if k in serving) or "(none)"
     parts = [f"v{value['version']}" if value.get("version") is not None else "(none)"]
     parts += [str(value[k]) for k in ("status",) if value.get(k)]
     if "tags" in value:

@@ -771,6 +771,20 @@ class ModelRegistry:
             action="archive",
         )
 
+    def record_serving_policy(
+        self, name: str, *, before: Any, after: Any, actor: str, at: str, reason: str
+    ) -> dict[str, Any]:
+        """An audit event for a deployed config's serving policy, which the live version applies at
+        serve time (no version record changes, so nothing else would say it changed)."""
+        import json as _json
+
+        def stored(value: Any) -> Any:  # DynamoDB takes numbers as Decimal, never float
+            return _json.loads(_json.dumps(value), parse_float=Decimal)
+
+        item = _audit_item(name, at, "deploy_config", actor, reason, stored(before), stored(after))
+        self.table.put_item(Item=item)
+        return item
+
     # -- drift results ----------------------------------------------------------------------------
     def put_drift_result(self, name: str, version: int, checked_at: str, summary: dict[str, Any]) -> bool:
         """One summary row per drift check (the full report stays in S3); a rerun of the same check

@@ -93,3 +93,12 @@ class DriftMonitoring(Construct):
             description="A drift check found dataset drift: the share of drifted features reached the model's "
             "level (the drift report in s3://<artifacts>/reports/drift/ says which).",
         )
+        monitoring.alarm(
+            "RefusedShare",
+            monitoring.emf_metric("RefusedShareExceeded", service=MONITORING_SERVICE, statistic="Maximum"),
+            threshold=1,
+            description="A drift check found that the serving policy refused at least the model's "
+            "monitoring.drift.refused_share_threshold of captured rows (out of range or unseen category): clients "
+            "got 400s for that traffic. The drift report says which fields; widen the contract, fix the clients, "
+            "or set serving.out_of_range / unseen_category to warn and `mlops config deploy`.",
+        )

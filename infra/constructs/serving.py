@@ -11,7 +11,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
-from infra.constructs.data import BATCH_PREFIX, CAPTURE_PREFIX, MODELS_PREFIX, DataStorage
+from infra.constructs.data import BATCH_PREFIX, CAPTURE_PREFIX, CONFIGS_PREFIX, MODELS_PREFIX, DataStorage
 from infra.constructs.layers import Layers
 from infra.constructs.monitoring import SERVING_SERVICE, Monitoring
 from infra.constructs.platform_function import PlatformFunction
@@ -180,15 +180,19 @@ class Serving(Construct):
                 "REGISTRY_TABLE": registry.table.table_name,
                 "ARTIFACTS_BUCKET": data.artifacts.bucket_name,
                 "ALIAS_CACHE_SECONDS": f"{serving.alias_cache_seconds:g}",
+                "CONFIG_CACHE_SECONDS": f"{serving.config_cache_seconds:g}",
                 "CAPTURE_SAMPLE_RATE": f"{serving.capture_sample_rate:g}",
                 "CAPTURE_MAX_ROWS": str(serving.capture_max_rows),
                 "CAPTURE_MAX_AGE_SECONDS": f"{serving.capture_max_age_seconds:g}",
             },
             synchronous_caller="API Gateway (the prediction routes)",
         ).function
-        # Reads aliases and versions, loads model artifacts, writes captured traffic: nothing else.
+        # Reads aliases and versions, loads model artifacts, reads the serving policy of deployed training
+        # configs, writes captured traffic: nothing else. No ListBucket: a missing config then reads as
+        # AccessDenied, which the function takes as "none deployed".
         registry.grant_items(self.predict, "dynamodb:GetItem", "dynamodb:Query")
         grant_objects(self.predict, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*")
+        grant_objects(self.predict, data.artifacts, ["s3:GetObject"], f"{CONFIGS_PREFIX}*")
         grant_objects(self.predict, data.artifacts, ["s3:PutObject"], f"{CAPTURE_PREFIX}*")
 
         # Without provisioned concurrency API Gateway calls the function itself: no version, no alias,

@@ -74,6 +74,7 @@ def test_monitoring_alarms_cover_drift_api_errors_latency_training_and_dead_lett
     by_metric = {(p.get("Namespace"), p.get("MetricName")): p for p in alarms.values()}
     for key in (
         ("ServerlessMlops", "DatasetDrift"),
+        ("ServerlessMlops", "RefusedShareExceeded"),
         ("AWS/ApiGateway", "5XXError"),
         ("AWS/ApiGateway", "Latency"),
         ("AWS/States", "ExecutionsFailed"),
@@ -84,3 +85,8 @@ def test_monitoring_alarms_cover_drift_api_errors_latency_training_and_dead_lett
     assert by_metric[("AWS/ApiGateway", "Latency")]["ExtendedStatistic"] == "p99"
     drift = by_metric[("ServerlessMlops", "DatasetDrift")]
     assert drift["Dimensions"] == [{"Name": "service", "Value": "monitoring"}] and drift["Statistic"] == "Maximum"
+    refused = by_metric[("ServerlessMlops", "RefusedShareExceeded")]  # one per stack; each model's threshold decides
+    assert refused["Dimensions"] == drift["Dimensions"] and (refused["Statistic"], refused["Threshold"]) == (
+        "Maximum",
+        1,
+    )

@@ -100,21 +100,35 @@ def test_predict_function_size_timeout_and_environment(platform_template: dict[s
     assert env["ARTIFACTS_BUCKET"] == {"Ref": tq.logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")}
     assert env["POWERTOOLS_SERVICE_NAME"] == "serving"
     assert {
-        k: env[k] for k in ("ALIAS_CACHE_SECONDS", "CAPTURE_SAMPLE_RATE", "CAPTURE_MAX_ROWS", "CAPTURE_MAX_AGE_SECONDS")
+        k: env[k]
+        for k in (
+            "ALIAS_CACHE_SECONDS",
+            "CONFIG_CACHE_SECONDS",
+            "CAPTURE_SAMPLE_RATE",
+            "CAPTURE_MAX_ROWS",
+            "CAPTURE_MAX_AGE_SECONDS",
+        )
     } == {
         # The template under test is the local cloud's synth (localcloud.deploy.LOCAL_SYNTH_CONTEXT),
         # which shortens the alias cache and the capture age; cdk.json keeps the defaults below.
         "ALIAS_CACHE_SECONDS": "5",
+        "CONFIG_CACHE_SECONDS": "5",
         "CAPTURE_SAMPLE_RATE": "0.1",
         "CAPTURE_MAX_ROWS": "1000",
         "CAPTURE_MAX_AGE_SECONDS": "5",
     }
     defaults = ServingSettings.model_validate({})
-    assert (defaults.alias_cache_seconds, defaults.capture_max_age_seconds) == (30, 60)
+    assert (defaults.alias_cache_seconds, defaults.config_cache_seconds, defaults.capture_max_age_seconds) == (
+        30,
+        60,
+        60,
+    )
     assert "ReservedConcurrentExecutions" not in props
 
 
-def test_predict_role_reads_the_registry_and_models_and_writes_capture_only(platform_template: dict[str, Any]) -> None:
+def test_predict_role_reads_the_registry_models_and_configs_and_writes_capture_only(
+    platform_template: dict[str, Any],
+) -> None:
     table = tq.logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")
     artifacts = tq.logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")
     logs = tq.logical(platform_template, "AWS::Logs::LogGroup", "ServingPredictLogs")
@@ -133,6 +147,8 @@ def test_predict_role_reads_the_registry_and_models_and_writes_capture_only(plat
         ("kms:Decrypt", f"<{key}.Arn>"),
         ("kms:DescribeKey", f"<{key}.Arn>"),
         ("s3:GetObject", f"<{artifacts}.Arn>/models/*"),
+        # The serving policy of deployed training configs, read at serve time.
+        ("s3:GetObject", f"<{artifacts}.Arn>/configs/*"),
         ("s3:PutObject", f"<{artifacts}.Arn>/capture/*"),
     }
 

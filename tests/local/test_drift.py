@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -215,3 +216,90 @@ def _cli(capsys: pytest.CaptureFixture[str], outputs: Path, *args: str) -> tuple
     capsys.readouterr()
     code = main([*args, "--outputs", str(outputs), "--json"])
     return code, capsys.readouterr().out
+
+
+CONFIG_CACHE_SECONDS = 5  # the local synth's serving.config_cache_seconds
+
+
+def _post(client: Client, rows: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    try:
+        return 200, client.predict(rows)
+    except urllib.error.HTTPError as error:
+        return error.code, dict(json.loads(error.read()))
+
+
+def _signature_policy(client: Client) -> dict[str, Any]:
+    request = urllib.request.Request(f"{client.url}/v1/models/{MODEL}/signature", headers={"x-api-key": client.key})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return dict(json.loads(response.read())["policy"])
+
+
+def _deploy_serving(
+    capsys: pytest.CaptureFixture[str], outputs: Path, bucket: str, tmp_path: Path, **serving: Any
+) -> dict[str, Any]:
+    """`mlops config deploy` of the deployed config with its serving section changed, as an operator does."""
+    s3 = boto3.client("s3")
+    config = yaml.safe_load(s3.get_object(Bucket=bucket, Key=f"configs/{DATASET}.yaml")["Body"].read())
+    config["serving"].update(serving)
+    path = tmp_path / f"{DATASET}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    capsys.readouterr()
+    assert main(["config", "deploy", str(path), "--outputs", str(outputs)]) == 0
+    text = capsys.readouterr().out
+    assert "the live version applies it within the predict function's config cache time" in text, text
+    return dict(json.loads(_cli(capsys, outputs, "models", "audit", MODEL)[1])["events"][0])
+
+
+def test_refused_rows_are_captured_and_counted_and_config_deploy_changes_the_live_policy(
+    platform: Platform, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue #16, item 3: under `out_of_range: reject` shifted rows get a 400 naming the field, are
+    captured with why, and the next drift check reports the refused share and raises its alarm;
+    `mlops config deploy` switches the live version's policy within the cache time, audited."""
+    cloud, stack, client, rows = platform
+    outputs = cloud.outputs_file(tmp_path / "outputs.json", api_url=client.url + "/")
+    bucket = stack.outputs["ArtifactsBucketName"]
+    audit = _deploy_serving(capsys, outputs, bucket, tmp_path, out_of_range="reject")
+    assert audit["action"] == "deploy_config" and audit["before"]["serving"]["out_of_range"] == "warn"
+    assert audit["after"]["serving"]["out_of_range"] == "reject" and "warn -> reject" in audit["reason"]
+    time.sleep(CONFIG_CACHE_SECONDS + 0.5)
+    assert _signature_policy(client)["source"] == f"configs/{DATASET}.yaml"
+
+    shifted = _shifted(rows[:200])
+    statuses = []
+    for start in range(0, 200, 20):
+        status, body = _post(client, shifted[start : start + 20])
+        statuses.append(status)
+        if status == 400:
+            error = body["error"]
+            assert error["code"] == "invalid_input" and "serving policy (out_of_range: reject)" in error["message"]
+            assert {p["code"] for p in error["problems"]} == {"out_of_range"} and all(
+                p["field"] for p in error["problems"]
+            )
+    assert statuses.count(400) >= 8, statuses
+    _send(client, rows[200:400])  # in range: answered, and the capture batch is written
+    cloud.fire_schedule(_drift_rule())
+    check = _latest(stack)
+    refused = 20 * statuses.count(400)
+    assert int(check["refused_rows"]) == refused and int(check["rows"]) >= refused + 200, check
+    assert check["refused_share_exceeded"] and float(check["refused_share"]) >= 0.25
+    assert set(check["refused_by_reason"]) == {"out_of_range"}
+    s3 = boto3.client("s3")
+    report = json.loads(s3.get_object(Bucket=bucket, Key=check["report_key"])["Body"].read())
+    assert report["refused"]["rows"] == refused and "mean_area" in report["refused"]["by_field"], report["refused"]
+    assert "mean_area" in report["drifted_features"]  # the refused shift is seen by the drift scores too
+    capsys.readouterr()
+    assert main(["drift", MODEL, "--limit", "1", "--outputs", str(outputs)]) == 1  # drift found: exit 1
+    assert f"refused by the serving policy: {refused} rows" in capsys.readouterr().out
+
+    cloud.evaluate_alarms(datetime.now(UTC) + timedelta(minutes=1))
+    alarms = boto3.client("cloudwatch").describe_alarms(StateValue="ALARM")["MetricAlarms"]
+    assert any(a["MetricName"] == "RefusedShareExceeded" for a in alarms), [a["AlarmName"] for a in alarms]
+    assert any("RefusedShare" in m.subject for m in cloud.inbox.messages())
+
+    audit = _deploy_serving(capsys, outputs, bucket, tmp_path, out_of_range="warn")
+    assert audit["before"]["serving"]["out_of_range"] == "reject"
+    assert audit["after"]["serving"]["out_of_range"] == "warn"
+    time.sleep(CONFIG_CACHE_SECONDS + 0.5)
+    status, answered = _post(client, shifted[:20])
+    assert status == 200 and {w["code"] for w in answered["warnings"]} == {"out_of_range"}

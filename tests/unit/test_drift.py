@@ -700,3 +700,92 @@ def test_a_batch_written_exactly_at_a_window_boundary_belongs_to_the_earlier_win
     old = capture_key("churn", 3, boundary, "abc").replace("T125959999-", "T125959-")
     assert written_at(old) == boundary.replace(microsecond=0)
     assert written_at("capture/churn/version=3/notes.txt") is None
+
+
+# -- refused traffic (issue #16, item 3) -------------------------------------------------------------
+
+
+def _refused(buffer: CaptureBuffer, traffic: Traffic, start: int, rows: int, refusals: list[dict[str, str]]) -> None:
+    """Rows of a request the serving policy refused, as the predict function hands them to capture."""
+    values = {
+        name: [
+            None
+            if traffic.missing[name][i]
+            else (bool(traffic.columns[name][i]) if name == "member" else traffic.columns[name][i].item())
+            for i in range(start, start + rows)
+        ]
+        for name in FIELDS
+    }
+    buffer.add_refused(
+        model="churn",
+        version=3,
+        fields=FIELDS,
+        classes=CLASSES,
+        values=values,
+        refusals=refusals,
+        variant="champion",
+        request_id=f"refused{start}",
+    )
+
+
+def test_refused_rows_are_counted_by_reason_and_field_and_feed_the_features_not_the_prediction(
+    reference: Reference,
+) -> None:
+    stored: dict[str, bytes] = {}
+    buffer = CaptureBuffer(write=stored.__setitem__, default_sample_rate=1.0, max_rows=10_000)
+    calm, shifted = draw(31, 600), draw(32, 400, age_shift=40.0)
+    for start in range(0, 600, 50):
+        _captured(buffer, calm, start, 50)
+    for start in range(0, 400, 40):  # each refused request: 10 rows out of range, 30 that fitted
+        refusals = [{"age": "out_of_range"} if i < 10 else {} for i in range(40)]
+        refusals[0] = {"age": "out_of_range", "color": "unseen_category"}
+        _refused(buffer, shifted, start, 40, refusals)
+    buffer.flush()
+    meta, arrays = read_capture(next(iter(stored.values())))
+    assert meta["format"] == 2 and int((~arrays["answered"]).sum()) == 400
+    assert set(arrays["refused:age"].tolist()) == {"", "out_of_range"}
+
+    window = CapturedWindow.from_batches([read_capture(data) for data in stored.values()])
+    assert (window.rows, window.refused_rows, window.offending_rows) == (1_000, 400, 100)
+    assert window.refusals == {("age", "out_of_range"): 100, ("color", "unseen_category"): 10}
+    assert window.numeric["age"].size == 1_000  # refused rows' values count in the distributions
+    assert window.predictions is not None and window.predictions.size == 600  # only answered rows predict
+    assert window.probabilities is not None and not np.isnan(window.probabilities).any()
+
+    report = check(reference, window)
+    assert "age" in report.drifted_features  # the shift the policy refused is seen
+    refused = report.refused
+    assert (refused.rows, refused.offending_rows, refused.share, refused.exceeded) == (400, 100, 0.4, True)
+    assert refused.by_reason == {"out_of_range": 100, "unseen_category": 10}
+    assert refused.by_field == {"age": {"out_of_range": 100}, "color": {"unseen_category": 10}}
+    text = drift_summary_text(report)
+    assert "refused 40.0 % of rows (400; alarm at 5.0 %, reached): out_of_range 100 (age 100)" in text
+    assert "refused by the serving policy" in drift_report_html(report)
+    assert DriftReport.model_validate_json(report.model_dump_json()) == report
+
+
+def test_the_refused_share_flags_only_at_its_threshold_and_with_enough_rows(reference: Reference) -> None:
+    def window(answered: int, refused: int) -> CapturedWindow:
+        stored: dict[str, bytes] = {}
+        buffer = CaptureBuffer(write=stored.__setitem__, default_sample_rate=1.0, max_rows=10_000)
+        traffic = draw(41, answered + refused)
+        if answered:
+            _captured(buffer, traffic, 0, answered)
+        if refused:
+            _refused(buffer, traffic, answered, refused, [{"score": "out_of_range"}] * refused)
+        buffer.flush()
+        return CapturedWindow.from_batches([read_capture(data) for data in stored.values()])
+
+    assert not check(reference, window(960, 40)).refused.exceeded  # 4 % < 5 %
+    assert check(reference, window(950, 50)).refused.exceeded  # 5 %: reached
+    strict = DriftConfig(refused_share_threshold=0.5)
+    assert not check(reference, window(950, 50), strict).refused.exceeded
+    small = check(reference, window(0, 50))  # every row refused, but 50 rows say little
+    assert small.status == "insufficient_data" and small.refused.share == 1.0 and not small.refused.exceeded
+    assert check(reference, window(300, 0)).refused == check(reference, window_of(draw(42, 300))).refused
+
+
+def test_batches_written_before_refused_rows_were_captured_read_as_all_answered(reference: Reference) -> None:
+    window = window_of(draw(43, 300))  # format 1: no `answered`, no `refused:` arrays
+    assert (window.rows, window.refused_rows, window.refusals) == (300, 0, {})
+    assert window.predictions is not None and window.predictions.size == 300

@@ -20,6 +20,12 @@ than `new_category_share` of its values are categories the reference never saw. 
 folded its rarest categories into `__other__`, a value outside its list may be one of those: it
 counts as `__other__`, never as new.
 
+Rows the serving policy refused (captured without a prediction) count like answered ones in every
+feature's distribution, out-of-range and unseen values included: the check sees the same traffic
+whatever the policy, and a shift that the policy refuses is exactly the drift to see. They are left
+out of prediction drift (there is no prediction) and reported on their own: the refused share (rows
+of refused requests / captured rows), by reason and by field, flagged at `refused_share_threshold`.
+
 Prediction drift compares the predicted classes (as a categorical feature) and the score the profile
 sketched (as a numeric one). Dataset drift: the share of drifted features (the prediction counted as
 one more when `prediction_drift` is on) reaches `dataset_drift_share`. The report's status is
@@ -38,7 +44,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
 from typing import Any, Literal
@@ -109,6 +115,13 @@ class DriftConfig(BaseModel):
         description="count the prediction (classes or score drifted) as one more feature in the drift share; "
         "prediction drift is reported either way",
     )
+    refused_share_threshold: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="the share of captured rows the serving policy refused (out_of_range, unseen_category) at "
+        "which a check raises the RefusedShare alarm; reported either way",
+    )
 
 
 # ------------------------------------------------------------------------------------- the window
@@ -132,6 +145,9 @@ class CapturedWindow:
     rows: int
     first_ms: int | None = None
     last_ms: int | None = None
+    refused_rows: int = 0  # rows of requests the serving policy refused (no prediction)
+    refusals: dict[tuple[str, str], int] = field(default_factory=dict)  # (field, why) -> rows
+    offending_rows: int = 0  # refused rows with a value of their own the policy refused
 
     @classmethod
     def empty(cls, profile: ReferenceProfile | None = None) -> CapturedWindow:
@@ -176,6 +192,8 @@ class CapturedWindow:
         predictions: list[NDArray[Any]] = []
         probabilities: list[NDArray[np.float32]] = []
         rows = 0
+        refused_rows = offending_rows = 0
+        refusals: dict[tuple[str, str], int] = {}
         first: int | None = None
         last: int | None = None
         excluded = np.asarray(list(exclude_variants), dtype=str)
@@ -191,6 +209,24 @@ class CapturedWindow:
             if kept == 0:
                 continue
             rows += kept
+            stored_answered = arrays.get("answered")
+            answered = (
+                np.asarray(stored_answered, dtype=bool)
+                if stored_answered is not None and np.asarray(stored_answered).size == size
+                else np.ones(size, dtype=bool)
+            )
+            refused_rows += int((keep & ~answered).sum())
+            offending = np.zeros(size, dtype=bool)
+            for key, reasons in arrays.items():
+                if not key.startswith("refused:") or np.asarray(reasons).size != size:
+                    continue
+                why = np.asarray(reasons).astype(str)[keep]
+                offending[keep] |= why != ""
+                codes, counts = np.unique(why[why != ""], return_counts=True)
+                for code, count in zip(codes.tolist(), counts.tolist(), strict=True):
+                    pair = (key.removeprefix("refused:"), str(code))
+                    refusals[pair] = refusals.get(pair, 0) + int(count)
+            offending_rows += int(offending.sum())
             times = arrays.get("time_ms")
             if times is not None and np.asarray(times).size == size:
                 t = np.asarray(times, dtype=np.int64)[keep]
@@ -211,11 +247,12 @@ class CapturedWindow:
             batch_classes = meta.get("classes")
             prediction = arrays.get("prediction")
             if prediction is not None and (batch_classes is None) == (classes is None):
-                predictions.append(np.asarray(prediction)[keep])
+                scored = keep & answered  # refused rows have no prediction
+                predictions.append(np.asarray(prediction)[scored])
                 proba = arrays.get("probabilities")
                 same = classes is not None and [str(c) for c in batch_classes or []] == classes
                 if proba is not None and same:
-                    probabilities.append(np.asarray(proba, dtype=np.float32)[keep])
+                    probabilities.append(np.asarray(proba, dtype=np.float32)[scored])
         return cls(
             fields=fields,
             numeric={n: _concat(v, np.float64) for n, v in numeric.items()},
@@ -227,6 +264,9 @@ class CapturedWindow:
             rows=rows,
             first_ms=first,
             last_ms=last,
+            refused_rows=refused_rows,
+            refusals=refusals,
+            offending_rows=offending_rows,
         )
 
 
@@ -299,6 +339,24 @@ class PredictionDrift(BaseModel):
     drifted: bool
 
 
+class RefusedTraffic(BaseModel):
+    """What the serving policy refused in the window: those rows got a 400, not an answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: int = Field(default=0, description="captured rows of requests the serving policy refused")
+    share: float = Field(default=0.0, description="refused rows / captured rows")
+    offending_rows: int = Field(
+        default=0, description="refused rows with a value of their own refused (the rest came in the same request)"
+    )
+    by_reason: dict[str, int] = Field(
+        default_factory=dict, description="refused values per reason (out_of_range, …); a row may have several"
+    )
+    by_field: dict[str, dict[str, int]] = Field(default_factory=dict, description="rows per field and reason")
+    threshold: float = Field(default=0.05, description="the share at which the check flags it")
+    exceeded: bool = Field(default=False, description="share reached the threshold with at least min_rows rows")
+
+
 class DriftReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -307,7 +365,7 @@ class DriftReport(BaseModel):
     checked_at: str
     window_start: str | None
     window_end: str | None
-    rows: int = Field(description="served rows in the window (shadow rows left out)")
+    rows: int = Field(description="captured rows in the window, answered or refused (shadow rows left out)")
     reference_rows: int
     status: Status
     message: str = Field(description="why the status, in a sentence")
@@ -317,6 +375,7 @@ class DriftReport(BaseModel):
     drift_share: float = Field(description="drifted / compared features, the prediction counted if configured")
     dataset_drift: bool
     not_captured: list[str] = Field(default_factory=list, description="profiled features absent from the window")
+    refused: RefusedTraffic = Field(default_factory=RefusedTraffic)
     config: DriftConfig
 
 
@@ -953,6 +1012,25 @@ def _prediction_drift(profile: PredictionProfile, window: CapturedWindow, config
 # ---------------------------------------------------------------------------------------------- check
 
 
+def refused_traffic(window: CapturedWindow, config: DriftConfig) -> RefusedTraffic:
+    """The window's refused rows by reason and field; flagged only with enough rows to mean something."""
+    share = window.refused_rows / window.rows if window.rows else 0.0
+    by_reason: dict[str, int] = {}
+    by_field: dict[str, dict[str, int]] = {}
+    for (name, why), count in sorted(window.refusals.items()):
+        by_reason[why] = by_reason.get(why, 0) + count
+        by_field.setdefault(name, {})[why] = count
+    return RefusedTraffic(
+        rows=window.refused_rows,
+        share=share,
+        offending_rows=window.offending_rows,
+        by_reason=by_reason,
+        by_field=by_field,
+        threshold=config.refused_share_threshold,
+        exceeded=window.rows >= config.min_rows and window.refused_rows > 0 and share >= config.refused_share_threshold,
+    )
+
+
 def check_drift(
     profile: ReferenceProfile,
     window: CapturedWindow,
@@ -973,6 +1051,7 @@ def check_drift(
         "window_end": window_end,
         "rows": window.rows,
         "reference_rows": profile.rows,
+        "refused": refused_traffic(window, config),
         "config": config,
     }
     if window.rows < config.min_rows:

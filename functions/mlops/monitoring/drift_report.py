@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from html import escape
 
-from mlops.monitoring.drift import DriftReport, FeatureDrift, Histogram
+from mlops.monitoring.drift import DriftReport, FeatureDrift, Histogram, RefusedTraffic
 
 MAX_LISTED = 10  # drifted features named in a notification
 
@@ -61,6 +61,24 @@ def _why(feature: FeatureDrift) -> str:
         examples = ", ".join(feature.new_categories[:3]) + (" …" if len(feature.new_categories) > 3 else "")
         parts.append(f"new categories {_percent(feature.new_category_share)} ({examples})")
     return "; ".join(parts)
+
+
+def refused_text(refused: RefusedTraffic) -> str:
+    """'refused 40.0 % of rows (120; alarm at 5.0 %, reached): out_of_range 130 (mean_area 60, …)'."""
+    reached = ", reached" if refused.exceeded else ""
+    level = f"alarm at {_percent(refused.threshold)}{reached}"
+    text = f"refused {_percent(refused.share)} of rows ({refused.rows:,}; {level})"
+    if refused.by_reason:
+        parts = []
+        for why, count in refused.by_reason.items():
+            fields = sorted(
+                ((name, reasons[why]) for name, reasons in refused.by_field.items() if why in reasons),
+                key=lambda item: -item[1],
+            )
+            listed = ", ".join(f"{name} {count}" for name, count in fields[:3]) + (" …" if len(fields) > 3 else "")
+            parts.append(f"{why} {count:,} ({listed})")
+        text += ": " + "; ".join(parts)
+    return text
 
 
 def _entries(report: DriftReport) -> list[tuple[str, FeatureDrift]]:
@@ -159,8 +177,13 @@ def drift_report_html(report: DriftReport) -> str:
         ("why", escape(report.message)),
         ("window", f"{escape(report.window_start or '—')} → {escape(report.window_end or '—')}"),
         ("checked at", escape(report.checked_at)),
-        ("rows", f"{report.rows:,} served (shadow rows left out); reference {report.reference_rows:,} training rows"),
+        (
+            "rows",
+            f"{report.rows:,} captured, answered or refused (shadow rows left out); "
+            f"reference {report.reference_rows:,} training rows",
+        ),
         ("drift share", f"{_percent(report.drift_share)} (dataset drift at {_percent(config.dataset_drift_share)})"),
+        ("refused by the serving policy", escape(refused_text(report.refused))),
         ("dataset drift", "yes" if report.dataset_drift else "no"),
         (
             "drifted features",
@@ -216,6 +239,8 @@ def drift_summary_text(report: DriftReport) -> str:
         f"Window {window}: {report.rows:,} rows",
         f"{report.message}",
     ]
+    if report.refused.rows:
+        lines.append(f"Serving policy {refused_text(report.refused)}")
     if report.status == "insufficient_data":
         return "\n".join(lines)
     drifted = [f for f in report.features if f.drifted]

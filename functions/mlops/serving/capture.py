@@ -7,6 +7,11 @@ lists the hours of its window and loads whole columns at once. The path is the b
 not its rows' request times: a batch lands after its rows were answered (in Lambda, possibly much
 later), and a drift check takes each batch written in its window, so every row is checked once.
 
+Rows the serving policy refused (`serving.out_of_range` or `unseen_category: reject`) are captured
+too, with no prediction: `answered` is false for every row of a refused request, and
+`refused:<field>` names why a row's field was refused (`out_of_range`, `unseen_category`, or "" for
+a value that fitted). Readers of batches without these arrays take every row as answered.
+
 Writing happens on a background thread: a request only appends to memory. Failures are counted (a
 metric and an alarm watch them), never raised. Rows still buffered when a container is reclaimed
 are lost; capture is a sample, not a ledger.
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import queue
 import random
 import re
@@ -31,7 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 CAPTURE_PREFIX = "capture/"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added `answered` and `refused:<field>` (refused rows); 1 is read as all answered
 
 
 @dataclass
@@ -47,6 +53,8 @@ class _Batch:
     variants: list[str] = field(default_factory=list)
     request_ids: list[str] = field(default_factory=list)
     times_ms: list[int] = field(default_factory=list)
+    answered: list[bool] = field(default_factory=list)
+    refusals: list[tuple[int, str, str]] = field(default_factory=list)  # (row in batch, field, why)
 
     @property
     def rows(self) -> int:
@@ -90,6 +98,15 @@ def batch_npz(batch: _Batch) -> bytes:
     arrays["variant"] = np.array(batch.variants, dtype=str)
     arrays["request_id"] = np.array(batch.request_ids, dtype=str)
     arrays["time_ms"] = np.array(batch.times_ms, dtype=np.int64)
+    arrays["answered"] = np.array(batch.answered, dtype=bool)
+    refused: dict[str, NDArray[Any]] = {}
+    for row, name, why in batch.refusals:
+        column = refused.get(name)
+        if column is None:
+            column = refused[name] = np.full(batch.rows, "", dtype=object)
+        column[row] = why
+    for name, column in refused.items():
+        arrays[f"refused:{name}"] = column.astype(str)
     meta = {
         "format": FORMAT_VERSION,
         "model": batch.model,
@@ -161,6 +178,43 @@ class CaptureBuffer:
         request_id: str,
     ) -> None:
         """Append one request's rows; never raises (a failure is counted)."""
+        self._append(model, version, fields, classes, values, predictions, probabilities, variant, request_id, None)
+
+    def add_refused(
+        self,
+        *,
+        model: str,
+        version: int,
+        fields: Mapping[str, str],
+        classes: Sequence[Any] | None,
+        values: Mapping[str, list[Any]],
+        refusals: Sequence[Mapping[str, str]],
+        variant: str,
+        request_id: str,
+    ) -> None:
+        """Append the rows of a request the serving policy refused: no predictions, each row's
+        refused fields and why. Never raises (a failure is counted)."""
+        rows = len(refusals)
+        if classes:
+            predictions: list[Any] = [""] * rows
+            probabilities: NDArray[np.float32] | None = np.full((rows, len(classes)), np.nan, dtype=np.float32)
+        else:
+            predictions, probabilities = [math.nan] * rows, None
+        self._append(model, version, fields, classes, values, predictions, probabilities, variant, request_id, refusals)
+
+    def _append(
+        self,
+        model: str,
+        version: int,
+        fields: Mapping[str, str],
+        classes: Sequence[Any] | None,
+        values: Mapping[str, list[Any]],
+        predictions: list[Any],
+        probabilities: NDArray[np.float32] | None,
+        variant: str,
+        request_id: str,
+        refusals: Sequence[Mapping[str, str]] | None,
+    ) -> None:
         try:
             at_ms = int(self.now().timestamp() * 1000)
             with self._lock:
@@ -175,6 +229,10 @@ class CaptureBuffer:
                 for name in fields:
                     batch.values[name].extend(values[name])
                 rows = len(predictions)
+                if refusals is not None:
+                    first = batch.rows
+                    batch.refusals += [(first + i, n, why) for i, row in enumerate(refusals) for n, why in row.items()]
+                batch.answered.extend([refusals is None] * rows)
                 batch.predictions.extend(predictions)
                 if probabilities is not None:
                     batch.probabilities.append(probabilities)

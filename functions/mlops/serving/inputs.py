@@ -38,15 +38,44 @@ class Problem:
         return found
 
 
-class RequestError(Exception):
-    """The request cannot be answered: HTTP status, a one-line summary and every problem found."""
+POLICY_CODES = frozenset({"out_of_range", "unseen_category"})  # refused by the serving policy, not malformed
 
-    def __init__(self, status: int, code: str, message: str, problems: Sequence[Problem] = ()) -> None:
+
+@dataclass(frozen=True)
+class RefusedRows:
+    """The rows of a request the serving policy refused, as capture keeps them: each field's values
+    for every row that was well formed (a wrong type or a missing field is the client's bug, not
+    traffic), and per row the fields the policy refused with why (`{field: "out_of_range"}`; empty
+    for a row that fitted but was refused with its request)."""
+
+    values: dict[str, list[Any]]
+    refusals: list[dict[str, str]]
+
+    @property
+    def rows(self) -> int:
+        return len(self.refusals)
+
+
+class RequestError(Exception):
+    """The request cannot be answered: HTTP status, a one-line summary and every problem found.
+
+    `refused` holds the well-formed rows when the serving policy (not a malformed body) refused
+    the request, so they can still be captured for drift checks."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        problems: Sequence[Problem] = (),
+        refused: RefusedRows | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.problems = list(problems)
+        self.refused = refused
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -168,15 +197,41 @@ def encode_request(
             values[spec.name] = _categorical(matrix, spec, column, policy, problems, warnings)
     if problems:
         problems.sort(key=lambda p: (p.row if p.row is not None else -1, p.field or ""))
-        raise RequestError(400, "invalid_input", _summary(problems), problems)
+        raise RequestError(
+            400, "invalid_input", _summary(problems, policy), problems, _refused_rows(len(rows), values, problems)
+        )
     return EncodedRequest(matrix, values, warnings)
 
 
-def _summary(problems: Sequence[Problem]) -> str:
+def _refused_rows(count: int, values: dict[str, list[Any]], problems: Sequence[Problem]) -> RefusedRows | None:
+    """The well-formed rows of a request the policy refused; None when the policy refused nothing."""
+    if not any(p.code in POLICY_CODES for p in problems):
+        return None
+    malformed = {p.row for p in problems if p.code not in POLICY_CODES}
+    kept = [i for i in range(count) if i not in malformed]
+    refusals: dict[int, dict[str, str]] = {}
+    for p in problems:
+        if p.code in POLICY_CODES and p.row is not None and p.row not in malformed and p.field is not None:
+            refusals.setdefault(p.row, {})[p.field] = p.code
+    return RefusedRows(
+        values={name: [column[i] for i in kept] for name, column in values.items()},
+        refusals=[refusals.get(i, {}) for i in kept],
+    )
+
+
+def _summary(problems: Sequence[Problem], policy: InputPolicy | None = None) -> str:
     rows = {p.row for p in problems if p.row is not None}
-    return (
+    summary = (
         f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {len(rows)} row{'s' if len(rows) != 1 else ''}"
     )
+    refused = sorted({p.code for p in problems if p.code in POLICY_CODES})
+    if refused and policy is not None:
+        summary += (
+            f"; {' and '.join(refused)} values are refused by the model's serving policy "
+            f"({', '.join(f'{code}: reject' for code in refused)}): send values the data contract allows, "
+            "or ask the model's owner to set the policy to warn"
+        )
+    return summary
 
 
 def _numeric(

@@ -327,7 +327,9 @@ class EncodingConfig(_Model):
 
 
 class ServingConfig(_Model):
-    """How the predict API treats requests for this model's versions (stored with each version)."""
+    """How the predict API treats requests for this model: read from the deployed config at serve time
+    (within the predict function's config cache time), so `mlops config deploy` changes it for the live
+    version; each version keeps the copy it was trained with, used when no config is deployed."""
 
     out_of_range: Literal["reject", "warn"] = Field(
         default="reject", description="a number outside the data contract's min/max: 400, or answered with a warning"
