@@ -58,11 +58,14 @@ def has_times(values: NDArray[np.datetime64]) -> bool:
     return bool(present.size) and bool(np.any(present != present.astype("datetime64[D]").astype(_UNIT)))
 
 
-def derive_parts(values: NDArray[Any], parts: Sequence[str], reference: str) -> NDArray[np.float64]:
-    """One row per value, one float64 column per part; NaT (missing) gives NaN in every column.
+def derive_parts(
+    values: NDArray[Any], parts: Sequence[str], reference: str, impute: Sequence[float] | None = None
+) -> NDArray[np.float64]:
+    """One row per value, one float64 column per part: the model's inputs for a date.
 
     `values` are UTC instants (datetime64 of any unit); `reference` an ISO date, the zero of
-    `days_since` (fractional days, negative before it). Day of week: Monday 0 … Sunday 6.
+    `days_since` (fractional days, negative before it). Day of week: Monday 0 … Sunday 6. A NaT
+    (missing) gives `impute` (one value per part), or NaN in every column without it.
     """
     stamps = np.asarray(values).astype(_UNIT)
     missing = np.isnat(stamps)
@@ -90,5 +93,5 @@ def derive_parts(values: NDArray[Any], parts: Sequence[str], reference: str) -> 
         else:
             raise ValueError(f"unknown date part {part!r} (known: {', '.join(DATE_PARTS)})")
         out[:, j] = column
-    out[missing, :] = np.nan
+    out[missing, :] = np.nan if impute is None else np.asarray(impute, dtype=np.float64)
     return out

@@ -277,12 +277,12 @@ def _datetime(
                 problems.append(Problem("wrong_format", f"expected an {ISO_FORMAT}; got {_shown(value)}", i, spec.name))
         moments.append(np.datetime64("NaT", "us") if moment is None else moment)
     stamps = np.array(moments, dtype="datetime64[us]")
-    derived = derive_parts(stamps, spec.parts, spec.reference)
-    missing = np.isnan(derived)
-    matrix[:, spec.column : spec.column + spec.width] = np.where(missing, np.asarray(spec.part_impute), derived)
+    derived = derive_parts(stamps, spec.parts, spec.reference, spec.part_impute)
+    matrix[:, spec.column : spec.column + spec.width] = derived
+    missing = np.isnat(stamps)
     captured: dict[str, list[Any]] = {spec.name: [None if np.isnat(m) else iso_text(m) for m in stamps]}
-    for j, name in enumerate(spec.part_names):
-        captured[name] = derived[:, j].tolist()
+    for j, name in enumerate(spec.part_names):  # drift counts a missing date as missing, not as its imputed parts
+        captured[name] = np.where(missing, np.nan, derived[:, j]).tolist()
     return captured
 
 

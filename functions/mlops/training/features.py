@@ -80,8 +80,7 @@ class DatetimeFeature(BaseModel):
 
     def numbers(self, values: NDArray[Any]) -> NDArray[np.float64]:
         """The parts of UTC instants (NaT: missing), imputed: what the model's columns hold."""
-        derived = derive_parts(values, self.parts, self.reference)
-        return np.where(np.isnan(derived), np.asarray(self.impute, dtype=np.float64), derived)
+        return derive_parts(values, self.parts, self.reference, self.impute)
 
 
 AnyFeature = NumericFeature | CategoricalFeature | DatetimeFeature
