@@ -126,7 +126,7 @@ def _request_value(values: NDArray[Any], missing: NDArray[np.bool_], i: int) -> 
     value = values[i]
     kind = values.dtype.kind
     if kind == "M":
-        return str(np.datetime_as_string(value, unit="s"))
+        return str(np.datetime_as_string(value, unit="us"))  # naive ISO text: read as UTC, like the stored value
     if kind == "b":
         return bool(value)
     if kind in "iu":

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mlops.datasets.versioning import NULL_MASK_PREFIX, ColumnSchema
+from mlops.date_parts import iso_text
 from mlops.training.candidates import fit_candidate, load_model
 from mlops.training.config import Candidate
 from mlops.training.onnx_export import export_onnx
@@ -41,6 +42,9 @@ class Registered:
             for name in names:
                 value = self.arrays[name][row]
                 mask = self.arrays.get(f"{NULL_MASK_PREFIX}{name}")
+                if value.dtype.kind == "M":  # a date travels as ISO text, as a client sends it
+                    record[name] = None if np.isnat(value) else iso_text(value)
+                    continue
                 missing = bool(mask[row]) if mask is not None else value.dtype.kind == "f" and bool(np.isnan(value))
                 record[name] = None if missing else value.item()
             out.append(record)
@@ -107,7 +111,9 @@ def churn(unseen_category: str = "reject") -> Registered:
         else c
         for c in columns
     ]
-    config = small_config("binary", label="outcome", segment_column="region", encoding={"max_categories": 3})
+    config = small_config(
+        "binary", label="outcome", segment_column="region", encoding={"max_categories": 3}, exclude=["seen"]
+    )  # dates are served in tests/unit/test_date_features.py
     return _register(
         "churn",
         arrays,

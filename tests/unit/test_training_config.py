@@ -215,6 +215,7 @@ def test_a_config_is_checked_against_the_contracts_columns_by_field() -> None:
             "label": "plan",
             "features": ["tenure", "signup", "age"],
             "segment_column": "region",
+            "encoding": {"datetime_columns": {"signup": {"parts": ["year"]}, "plan": {}, "ghost": {}}},
             "candidates": [{"name": "ridge", "estimator": "ridge"}],
         }
     )
@@ -222,12 +223,17 @@ def test_a_config_is_checked_against_the_contracts_columns_by_field() -> None:
         ("dataset", "'churn', but the contract is for 'customers'"),
         ("label", "regression needs an int or float label; 'plan' is category"),
         ("segment_column", "no column 'region' in the contract (columns: customer_id, signup, tenure, plan, churned)"),
-        ("features[1]", "'signup' is a datetime column; features are int, float, bool, string, category columns"),
+        ("encoding.datetime_columns.plan", "'plan' is a category column, not a datetime"),
+        (
+            "encoding.datetime_columns.ghost",
+            "no column 'ghost' in the contract (columns: customer_id, signup, tenure, plan, churned)",
+        ),
         ("features[2]", "no column 'age' in the contract (columns: customer_id, signup, tenure, plan, churned)"),
     ]
-    only_dates = contract_problems(config, {"signup": "datetime", "churned": "bool"}, dataset="churn")
-    assert only_dates == [
-        ("features", "the contract has no int, float, bool, string or category column besides the label")
+    assert contract_problems(config, {"signup": "datetime", "churned": "bool"}, dataset="churn") == []
+    only_label = contract_problems(config, {"churned": "bool"}, dataset="churn")
+    assert only_label == [
+        ("features", "the contract has no int, float, bool, string, category or datetime column besides the label")
     ]
 
 

@@ -14,7 +14,7 @@ from scipy.stats import ks_2samp
 from mlops.datasets.versioning import NULL_MASK_PREFIX, ColumnSchema
 from mlops.monitoring.profile import NumericProfile, QuantileSketch, ks_statistic, numeric_profile
 from mlops.training.config import ConfigError, TrainingConfig
-from mlops.training.features import CategoricalFeature, NumericFeature, encode_records
+from mlops.training.features import CategoricalFeature, DatetimeFeature, NumericFeature, encode_records
 from mlops.training.prepare import Splits, prepare, split_rows
 from tests.unit.test_training_support import mixed_dataset, sklearn_dataset, small_config
 
@@ -77,15 +77,18 @@ def test_mixed_columns_are_imputed_and_one_hot_encoded_as_serving_will() -> None
     prepared = prepare(arrays, columns, config)
     meta = prepared.meta
     assert meta.label.classes == ["churn", "stay"] and meta.label.positive_class == "stay"
-    assert meta.excluded_columns == {"seen": "datetime columns are not features in v1"}
+    assert meta.excluded_columns == {}
     spec = meta.feature_spec
-    assert spec.columns == ["age", "income", "member", "city"]  # region is the segment column
+    assert spec.columns == ["age", "income", "member", "city", "seen"]  # region is the segment column
     city = spec.features[3]
     assert isinstance(city, CategoricalFeature)
     assert city.categories == ["Lyon", "Oslo", "Porto"] and city.other  # Quito and Zanzibar folded
     age = spec.features[0]
     assert isinstance(age, NumericFeature)
-    assert spec.encoded_names == ["age", "income", "member", "city=Lyon", "city=Oslo", "city=Porto", "city=__other__"]
+    assert spec.encoded_names == [
+        *["age", "income", "member", "city=Lyon", "city=Oslo", "city=Porto", "city=__other__"],
+        *["seen__year", "seen__month", "seen__day_of_week", "seen__days_since"],  # dates without times: no hour
+    ]
     assert not np.isnan(prepared.splits.X_train).any()
     assert prepared.splits.segments_test is not None and set(prepared.splits.segments_test) <= {
         "north",
@@ -101,12 +104,15 @@ def test_mixed_columns_are_imputed_and_one_hot_encoded_as_serving_will() -> None
         record["member"] = None if arrays[f"{NULL_MASK_PREFIX}member"][r] else bool(arrays["member"][r])
         if not arrays[f"{NULL_MASK_PREFIX}city"][r]:
             record["city"] = str(arrays["city"][r])
+        record["seen"] = str(arrays["seen"][r].astype("datetime64[D]"))
         records.append(record)
     assert np.array_equal(encode_records(records, spec), prepared.splits.X_test[:40])
     unseen = encode_records([{"age": 30, "income": 1e4, "member": "true", "city": "Atlantis"}], spec)
-    assert unseen.tolist() == [[30.0, 1e4, 1.0, 0.0, 0.0, 0.0, 1.0]]
+    assert unseen[0, :7].tolist() == [30.0, 1e4, 1.0, 0.0, 0.0, 0.0, 1.0]
     missing = encode_records([{}], spec)[0]
-    assert missing[0] == np.float32(age.impute) and missing[3:].sum() == 0
+    assert missing[0] == np.float32(age.impute) and missing[3:7].sum() == 0
+    seen = spec.features[4]
+    assert isinstance(seen, DatetimeFeature) and missing[7:].tolist() == [np.float32(v) for v in seen.impute]
 
 
 def test_data_that_does_not_fit_the_config_names_the_fields() -> None:
@@ -115,8 +121,7 @@ def test_data_that_does_not_fit_the_config_names_the_fields() -> None:
     with pytest.raises(ConfigError) as caught:
         prepare(arrays, columns, config)
     problems = dict(caught.value.problems)
-    assert set(problems) == {"label", "segment_column", "features[1]", "features[2]"}
-    assert "datetime" in problems["features[1]"] and "derive" in problems["features[1]"]
+    assert set(problems) == {"label", "segment_column", "features[2]"}  # a datetime is a feature
     with pytest.raises(ConfigError, match="exactly 2 classes"):
         prepare(*sklearn_dataset("wine"), _config("binary"))
     with pytest.raises(ConfigError, match="regression needs an int or float label"):
@@ -143,7 +148,8 @@ def test_the_reference_profile_is_small_and_json() -> None:
     arrays, columns = mixed_dataset(rows=20_000)
     prepared = prepare(arrays, columns, _config(label="outcome"))
     profile = prepared.profile
-    assert set(profile.features) == {"age", "income", "member", "city", "region"}
+    dates = {"seen__year", "seen__month", "seen__day_of_week", "seen__days_since"}  # a date as the model sees it
+    assert set(profile.features) == {"age", "income", "member", "city", "region", *dates}
     age = profile.features["age"]
     assert isinstance(age, NumericProfile) and 0.03 < age.missing_rate < 0.07 and len(age.sketch.values) == 1001
     city = profile.features["city"]
@@ -220,9 +226,9 @@ def test_identifiers_free_text_dates_and_excluded_columns_are_not_features_and_e
     assert excluded["account_number"].startswith("the contract marks it unique")
     assert excluded["notes"].startswith("free text:") and "encoding.max_distinct_values (300)" in excluded["notes"]
     assert excluded["internal_score"] == "listed under exclude"
-    assert excluded["seen"] == "datetime columns are not features in v1"
+    assert "seen" not in excluded  # a date is a feature: its parts (test_date_features.py)
     used = set(prepared.meta.feature_spec.columns)
-    assert used == {"age", "income", "member", "city"}, used
+    assert used == {"age", "income", "member", "city", "seen"}, used
     # asked for by name, an id is used: the user decides
     named = prepare(stored(arrays), columns, _config(label="outcome", features=["age", "customer_id"]))
     assert set(named.meta.feature_spec.columns) == {"age", "customer_id"}

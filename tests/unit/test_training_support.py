@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
 
-from mlops.datasets.versioning import NULL_MASK_PREFIX, ColumnSchema, npz_bytes, read_npz
+from mlops.datasets.versioning import NULL_MASK_PREFIX, ColumnKind, ColumnSchema, column_arrays, npz_bytes, read_npz
 from mlops.training.config import Candidate, ProblemType, Search, TrainingConfig
 
 Dataset = tuple[dict[str, NDArray[Any]], list[ColumnSchema]]
@@ -84,6 +84,59 @@ def mixed_dataset(rows: int = 600, seed: int = 7) -> Dataset:
         _column("seen", arrays["seen"], "datetime"),
         _column("outcome", label, "string"),
     ]
+    return stored(arrays), columns
+
+
+CHURN_TYPES: dict[str, ColumnKind] = {
+    "customer_id": "string",
+    "signup_at": "datetime",
+    "plan": "string",
+    "monthly_charges": "float",
+    "support_calls": "int",
+    "churned": "string",
+}
+
+
+def churn_table(rows: int = 800, seed: int = 5) -> Any:
+    """A churn table as a user brings it (a pandas frame of text, as in a CSV): a customer id, an ISO
+    signup date-time (some missing), plan names (some missing), charges with gaps and a yes/no label
+    that depends on how recent and in which month the customer signed up."""
+    import pandas as pd
+
+    rng = np.random.RandomState(seed)
+    signup = np.datetime64("2023-01-01T00:00:00") + rng.randint(0, 730 * 86_400, rows).astype("timedelta64[s]")
+    days = (signup - np.datetime64("2023-01-01T00:00:00")).astype(np.int64) / 86_400
+    month = signup.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    plan = rng.choice(["basic", "plus", "premium"], rows, p=[0.5, 0.3, 0.2])
+    charges = np.round(rng.normal(40, 12, rows) + 15 * (plan == "premium"), 2)
+    calls = rng.poisson(1.5, rows)
+    score = (
+        0.004 * days + 1.2 * (month == 12) + 0.5 * calls - 0.8 * (plan == "premium") - 2.2 + rng.normal(0, 0.5, rows)
+    )
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:06d}" for i in rng.permutation(rows)],
+            "signup_at": [str(s).replace("T", " ") for s in signup],
+            "plan": plan,
+            "monthly_charges": charges,
+            "support_calls": calls,
+            "churned": np.where(score > 0, "yes", "no"),
+        }
+    )
+    frame.loc[rng.rand(rows) < 0.05, "signup_at"] = None
+    frame.loc[rng.rand(rows) < 0.04, "plan"] = None
+    frame.loc[rng.rand(rows) < 0.05, "monthly_charges"] = np.nan
+    return frame
+
+
+def churn_dataset(rows: int = 800, seed: int = 5) -> Dataset:
+    """`churn_table` stored as a dataset version stores it (mlops.datasets.versioning.column_arrays)."""
+    import pandas as pd
+
+    frame = churn_table(rows, seed)
+    frame["signup_at"] = pd.to_datetime(frame["signup_at"], format="ISO8601")
+    arrays = column_arrays(frame, CHURN_TYPES)
+    columns = [_column(name, arrays[name], kind) for name, kind in CHURN_TYPES.items()]
     return stored(arrays), columns
 
 

@@ -364,7 +364,7 @@ def open_input(source: Readable, fmt: Format, signature: ServedSignature) -> Bat
 def _convert(texts: list[str], spec: ServedInput) -> list[Any]:
     """CSV text as the JSON value a prediction request would carry. Text that does not convert is kept
     as text, so `encode_request` reports it with the same words the API uses."""
-    if spec.kind == "categorical":
+    if spec.kind != "numeric":  # categories, and dates as their ISO text
         return [None if t == "" else t for t in texts]
     if spec.source_type == "bool":
         return [None if t == "" else _BOOLEANS.get(t.lower(), t) for t in texts]

@@ -1,5 +1,6 @@
 """Prediction requests: the body's two forms, every problem found by row and field, and the float32
-matrix the ONNX model takes, encoded exactly as `mlops.training.features` encodes training data."""
+matrix the ONNX model takes, encoded exactly as `mlops.training.features` encodes training data
+(a date's parts through the same function, `mlops.date_parts.derive_parts`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from mlops.date_parts import ISO_FORMAT, derive_parts, iso_text, parse_iso
 from mlops.serving.signature import ServedInput, ServedSignature
 
 MAX_ROWS = 1000
@@ -193,6 +195,8 @@ def encode_request(
         column = [row.get(spec.name, _ABSENT) for row in rows]
         if spec.kind == "numeric":
             values[spec.name] = _numeric(matrix, spec, column, policy, problems, warnings)
+        elif spec.kind == "datetime":
+            values.update(_datetime(matrix, spec, column, problems))
         else:
             values[spec.name] = _categorical(matrix, spec, column, policy, problems, warnings)
     if problems:
@@ -310,6 +314,31 @@ def _bound_problem(number: float, spec: ServedInput) -> str | None:
     if spec.allowed_max is not None and number > spec.allowed_max:
         return f"{number:g} is above the data contract's maximum {spec.allowed_max:g}"
     return None
+
+
+def _datetime(
+    matrix: NDArray[np.float32], spec: ServedInput, column: list[Any], problems: list[Problem]
+) -> dict[str, list[Any]]:
+    """ISO 8601 text to UTC instants, then to the parts the model was trained on (missing: each
+    part's training value). Returns what capture keeps: the instants as ISO text, and the parts."""
+    moments: list[np.datetime64] = []
+    for i, value in enumerate(column):
+        moment = None
+        if value is None and not spec.nullable:
+            problems.append(Problem("null", f"{spec.name!r} may not be null", i, spec.name))
+        elif value is not None and value is not _ABSENT:
+            moment = parse_iso(value) if isinstance(value, str) else None
+            if moment is None:
+                problems.append(Problem("wrong_format", f"expected an {ISO_FORMAT}; got {_shown(value)}", i, spec.name))
+        moments.append(np.datetime64("NaT", "us") if moment is None else moment)
+    stamps = np.array(moments, dtype="datetime64[us]")
+    derived = derive_parts(stamps, spec.parts, spec.reference, spec.part_impute)
+    matrix[:, spec.column : spec.column + spec.width] = derived
+    missing = np.isnat(stamps)
+    captured: dict[str, list[Any]] = {spec.name: [None if np.isnat(m) else iso_text(m) for m in stamps]}
+    for j, name in enumerate(spec.part_names):  # drift counts a missing date as missing, not as its imputed parts
+        captured[name] = np.where(missing, np.nan, derived[:, j]).tolist()
+    return captured
 
 
 def _categorical(

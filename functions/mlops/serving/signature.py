@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
-Kind = Literal["numeric", "categorical"]
+Kind = Literal["numeric", "categorical", "datetime"]
 OTHER = "__other__"  # the one-hot column for rare training values (mlops.training.features.OTHER)
+PART_SEPARATOR = "__"  # a date's part as a model input: `signup_date__month` (mlops.date_parts.part_name)
 
 
 class SignatureError(ValueError):
@@ -33,10 +34,24 @@ class ServedInput:
     other: bool = False
     train_min: float | None = None
     train_max: float | None = None
+    # datetime: the parts the model takes, the zero of days_since, each part's value for a missing
+    # date, the ISO format a client writes and the training split's first and last values.
+    parts: tuple[str, ...] = ()
+    reference: str = "1970-01-01"
+    part_impute: tuple[float, ...] = ()
+    format: str | None = None
+    earliest: str | None = None
+    latest: str | None = None
 
     @property
     def width(self) -> int:
+        if self.kind == "datetime":
+            return len(self.parts)
         return 1 if self.kind == "numeric" else len(self.categories) + int(self.other)
+
+    @property
+    def part_names(self) -> tuple[str, ...]:
+        return tuple(f"{self.name}{PART_SEPARATOR}{part}" for part in self.parts)
 
 
 @dataclass(frozen=True)
@@ -58,9 +73,17 @@ class ServedSignature:
         return frozenset(i.name for i in self.inputs)
 
     @cached_property
-    def field_kinds(self) -> dict[str, Kind]:
-        """Field -> numeric | categorical, as capture records them."""
-        return {i.name: i.kind for i in self.inputs}
+    def field_kinds(self) -> dict[str, str]:
+        """Field -> numeric | categorical, as capture records them: a date as its ISO text plus its
+        parts as numbers, under their model-input names (what drift compares with the profile)."""
+        kinds: dict[str, str] = {}
+        for i in self.inputs:
+            if i.kind == "datetime":
+                kinds[i.name] = "categorical"
+                kinds.update(dict.fromkeys(i.part_names, "numeric"))
+            else:
+                kinds[i.name] = i.kind
+        return kinds
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> ServedSignature:
@@ -77,6 +100,10 @@ class ServedSignature:
             if i.kind == "numeric":
                 field["range"] = {"min": i.allowed_min, "max": i.allowed_max}
                 field["training_range"] = {"min": i.train_min, "max": i.train_max}
+            elif i.kind == "datetime":
+                field["format"] = i.format
+                field["training_range"] = {"min": i.earliest, "max": i.latest}
+                field["model_inputs"] = list(i.part_names)
             else:
                 field["allowed_values"] = sorted(i.allowed_values) if i.allowed_values is not None else None
                 field["training_categories"] = list(i.categories)
@@ -100,13 +127,15 @@ def _parse(document: Mapping[str, Any]) -> ServedSignature:
     for field in document["inputs"]:
         spec = specs[field["name"]]
         values = field.get("allowed_values")
+        kind: Kind = field["kind"] if field["kind"] in ("numeric", "datetime") else "categorical"
+        dated = kind == "datetime"
         served = ServedInput(
             name=str(field["name"]),
-            kind="numeric" if field["kind"] == "numeric" else "categorical",
+            kind=kind,
             source_type=str(field["type"]),
             column=column,
             nullable=bool(field.get("nullable", True)),
-            impute=float(spec.get("impute", 0.0)),
+            impute=0.0 if dated else float(spec.get("impute", 0.0)),
             allowed_min=_optional_float(field.get("allowed_min")),
             allowed_max=_optional_float(field.get("allowed_max")),
             allowed_values=frozenset(str(v) for v in values) if values is not None else None,
@@ -114,7 +143,17 @@ def _parse(document: Mapping[str, Any]) -> ServedSignature:
             other=bool(spec.get("other", False)),
             train_min=_optional_float(field.get("min")),
             train_max=_optional_float(field.get("max")),
+            parts=tuple(str(p) for p in spec.get("parts", ())) if dated else (),
+            reference=str(spec.get("reference", "1970-01-01")),
+            part_impute=tuple(float(v) for v in spec.get("impute", ())) if dated else (),
+            format=field.get("format"),
+            earliest=field.get("earliest"),
+            latest=field.get("latest"),
         )
+        if dated and len(served.part_impute) != len(served.parts):
+            raise ValueError(
+                f"datetime field {served.name!r}: {len(served.parts)} parts, {len(served.part_impute)} imputes"
+            )
         inputs.append(served)
         column += served.width
     n_features = int(document["onnx_input"]["shape"][1])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Hashable, Mapping
+from datetime import date
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -34,6 +35,8 @@ EstimatorName = Literal[
 MetricName = Literal["roc_auc", "f1_macro", "accuracy", "log_loss", "brier", "rmse", "mae", "r2"]
 SelectionMetric = Literal["roc_auc", "f1_macro", "accuracy", "log_loss", "rmse", "mae", "r2"]
 Direction = Literal["max", "min"]
+# What a datetime feature derives (the same names as mlops.date_parts.DATE_PARTS, which computes them).
+DatetimePart = Literal["year", "month", "day", "day_of_week", "day_of_year", "hour", "days_since"]
 
 CLASSIFICATION: tuple[ProblemType, ...] = ("binary", "multiclass")
 
@@ -317,6 +320,26 @@ class ParityConfig(_Model):
     min_label_agreement: float = Field(default=0.999, ge=0, le=1)
 
 
+class DatetimeEncoding(_Model):
+    """Which numbers a datetime feature becomes: the model sees these parts, the client sends the date."""
+
+    parts: list[DatetimePart] | None = Field(
+        default=None,
+        min_length=1,
+        description="default: year, month, day_of_week, days_since, and hour when the training values have "
+        "times; day_of_week counts Monday 0 to Sunday 6, days_since counts (fractional) days from reference",
+    )
+    reference: date | None = Field(
+        default=None, description="the zero of days_since; default: the earliest date in the training split"
+    )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> DatetimeEncoding:
+        if self.parts is not None and len(set(self.parts)) != len(self.parts):
+            raise ValueError("list each part once")
+        return self
+
+
 class EncodingConfig(_Model):
     max_categories: int = Field(
         default=50, ge=1, le=1000, description="per string/category feature; rarer values share one '__other__' column"
@@ -324,6 +347,13 @@ class EncodingConfig(_Model):
     max_distinct_values: int = Field(
         default=1000, ge=1, description="a string/category column with more distinct values is free text: not a feature"
     )
+    datetime: DatetimeEncoding = Field(default_factory=DatetimeEncoding, description="for every datetime feature")
+    datetime_columns: dict[str, DatetimeEncoding] = Field(
+        default_factory=dict, description="per datetime column, instead of `datetime`"
+    )
+
+    def datetime_encoding(self, column: str) -> DatetimeEncoding:
+        return self.datetime_columns.get(column, self.datetime)
 
 
 class ServingConfig(_Model):
@@ -371,7 +401,8 @@ class TrainingConfig(_Model):
     label: str = Field(min_length=1)
     features: list[str] | None = Field(
         default=None,
-        description="default: every column except the label and the segment column (datetime columns skipped)",
+        description="default: every column except the label and the segment column; a datetime column becomes "
+        "the numbers encoding.datetime names",
     )
     exclude: list[str] = Field(
         default_factory=list,
@@ -600,7 +631,7 @@ def default_config(dataset: str, label: str, problem_type: ProblemType) -> Train
     )
 
 
-_FEATURE_TYPES = ("int", "float", "bool", "string", "category")  # mlops.training.features: numeric + categorical
+_FEATURE_TYPES = ("int", "float", "bool", "string", "category", "datetime")  # mlops.training.features
 
 
 def contract_problems(config: TrainingConfig, columns: Mapping[str, str], *, dataset: str) -> list[tuple[str, str]]:
@@ -630,6 +661,15 @@ def contract_problems(config: TrainingConfig, columns: Mapping[str, str], *, dat
     for i, name in enumerate(config.exclude):
         if name not in columns:
             problems.append((f"exclude[{i}]", f"no column {name!r} in the contract (columns: {listing})"))
+    for name in config.encoding.datetime_columns:
+        if name not in columns:
+            problems.append(
+                (f"encoding.datetime_columns.{name}", f"no column {name!r} in the contract (columns: {listing})")
+            )
+        elif columns[name] != "datetime":
+            problems.append(
+                (f"encoding.datetime_columns.{name}", f"{name!r} is a {columns[name]} column, not a datetime")
+            )
     if config.features is not None:
         for i, name in enumerate(config.features):
             kind = columns.get(name)
@@ -643,6 +683,6 @@ def contract_problems(config: TrainingConfig, columns: Mapping[str, str], *, dat
         n for n, kind in columns.items() if n not in (config.label, config.segment_column) and kind in _FEATURE_TYPES
     ]:
         problems.append(
-            ("features", "the contract has no int, float, bool, string or category column besides the label")
+            ("features", "the contract has no int, float, bool, string, category or datetime column besides the label")
         )
     return problems

@@ -1,22 +1,28 @@
 """How dataset columns become the model's float32 feature matrix, recorded as data (`FeatureSpec`).
 
 The ONNX model takes one float32 tensor; everything before it (imputing missing numbers, one-hot
-encoding strings) happens here, fitted on the training split and stored with the model. Serving
-calls `encode_records` with the same spec, so training and serving cannot disagree. Only numpy and
-pydantic: the inference path may import this module.
+encoding strings, turning dates into their parts) happens here, fitted on the training split and
+stored with the model. Serving encodes requests with the same spec, and derives a date's parts with
+the same function (`mlops.date_parts.derive_parts`), so training and serving cannot disagree. Only
+numpy and pydantic: the inference path may import this module.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops.datasets.versioning import column_mask
+from mlops.date_parts import DEFAULT_PARTS, derive_parts, has_times, iso_text, parse_iso, part_name
+
+if TYPE_CHECKING:
+    from mlops.training.config import DatetimeEncoding
 
 # The ONNX model's tensor names (one float32 input; see onnx_export), shared with serving.
 INPUT_NAME = "features"
@@ -26,6 +32,7 @@ PREDICTION_OUTPUT = "prediction"
 OTHER = "__other__"
 NUMERIC_TYPES = ("int", "float", "bool")
 CATEGORICAL_TYPES = ("string", "category")
+DATETIME_TYPES = ("datetime",)
 
 
 class NumericFeature(BaseModel):
@@ -52,7 +59,32 @@ class CategoricalFeature(BaseModel):
     other: bool = Field(description="whether rarer training values were folded into an '__other__' column")
 
 
-Feature = Annotated[NumericFeature | CategoricalFeature, Field(discriminator="kind")]
+class DatetimeFeature(BaseModel):
+    """A date or date-time as the numbers `parts` derive (mlops.date_parts); a missing date takes each
+    part's training median, as a missing number does."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["datetime"] = "datetime"
+    name: str
+    source_type: Literal["datetime"] = "datetime"
+    parts: list[str] = Field(min_length=1)
+    reference: str = Field(description="ISO date, the zero of days_since")
+    impute: list[float] = Field(description="per part: the value used when the date is missing")
+    earliest: str | None = Field(default=None, description="the training split's first value (ISO 8601, UTC)")
+    latest: str | None = Field(default=None, description="the training split's last value (ISO 8601, UTC)")
+
+    @property
+    def encoded_names(self) -> list[str]:
+        return [part_name(self.name, part) for part in self.parts]
+
+    def numbers(self, values: NDArray[Any]) -> NDArray[np.float64]:
+        """The parts of UTC instants (NaT: missing), imputed: what the model's columns hold."""
+        return derive_parts(values, self.parts, self.reference, self.impute)
+
+
+AnyFeature = NumericFeature | CategoricalFeature | DatetimeFeature
+Feature = Annotated[AnyFeature, Field(discriminator="kind")]
 
 
 class FeatureSpec(BaseModel):
@@ -73,6 +105,8 @@ class FeatureSpec(BaseModel):
         for f in self.features:
             if isinstance(f, NumericFeature):
                 names.append(f.name)
+            elif isinstance(f, DatetimeFeature):
+                names.extend(f.encoded_names)
             else:
                 names.extend(f"{f.name}={c}" for c in f.categories)
                 if f.other:
@@ -84,21 +118,51 @@ class FeatureSpec(BaseModel):
         return len(self.encoded_names)
 
 
+def fit_datetime_feature(
+    name: str, values: NDArray[Any], parts: Sequence[str] | None = None, reference_date: date | None = None
+) -> DatetimeFeature:
+    """Parts and reference date as configured, else from the training values; per-part medians."""
+    stamps = np.asarray(values).astype("datetime64[us]")
+    present = stamps[~np.isnat(stamps)]
+    if parts is None:
+        parts = [*DEFAULT_PARTS[:-1], "hour", DEFAULT_PARTS[-1]] if has_times(present) else list(DEFAULT_PARTS)
+    if reference_date is not None:
+        reference = reference_date.isoformat()
+    else:
+        reference = str(present.min().astype("datetime64[D]")) if present.size else "1970-01-01"
+    derived = derive_parts(present, parts, reference)
+    impute = [float(np.float32(np.median(derived[:, j]))) if present.size else 0.0 for j in range(len(parts))]
+    return DatetimeFeature(
+        name=name,
+        parts=list(parts),
+        reference=reference,
+        impute=impute,
+        earliest=iso_text(present.min()) if present.size else None,
+        latest=iso_text(present.max()) if present.size else None,
+    )
+
+
 def fit_feature_spec(
     arrays: Mapping[str, NDArray[Any]],
     types: Mapping[str, str],
     names: Sequence[str],
     rows: NDArray[np.int64],
     max_categories: int,
+    datetime_encoding: Callable[[str], DatetimeEncoding] | None = None,
 ) -> FeatureSpec:
-    """Learn imputation values and category lists from the training rows only (no leakage)."""
-    features: list[NumericFeature | CategoricalFeature] = []
+    """Learn imputation values, category lists and date references from the training rows only (no
+    leakage); `datetime_encoding` gives each datetime column's configured parts and reference."""
+    features: list[AnyFeature] = []
     for name in names:
         kind = types[name]
         values = arrays[name][rows]
         missing = column_mask(arrays, name)[rows]
         present = values[~missing]
-        if kind in NUMERIC_TYPES:
+        if kind in DATETIME_TYPES:
+            encoding = datetime_encoding(name) if datetime_encoding is not None else None
+            parts, reference = (encoding.parts, encoding.reference) if encoding is not None else (None, None)
+            features.append(fit_datetime_feature(name, present, parts, reference))
+        elif kind in NUMERIC_TYPES:
             numbers = present.astype(np.float64)
             if kind == "bool":
                 impute = float(numbers.mean() >= 0.5) if numbers.size else 0.0
@@ -156,6 +220,10 @@ def encode_arrays(
             numbers[missing] = f.impute
             out[:, col] = numbers.astype(np.float32)
             col += 1
+        elif isinstance(f, DatetimeFeature):
+            stamps = np.where(missing, np.datetime64("NaT"), values.astype("datetime64[us]"))
+            out[:, col : col + len(f.parts)] = f.numbers(stamps).astype(np.float32)
+            col += len(f.parts)
         else:
             _one_hot(out, col, f, values, missing)
             col += len(f.categories) + int(f.other)
@@ -182,6 +250,13 @@ def _number(value: Any, name: str) -> float:
     raise ValueError(f"feature {name!r}: expected a number, got {value!r}")
 
 
+def _moment(value: Any, name: str) -> np.datetime64:
+    moment = parse_iso(value) if isinstance(value, str) else None
+    if moment is None:
+        raise ValueError(f"feature {name!r}: expected an ISO 8601 date or date-time, got {value!r}")
+    return moment
+
+
 def encode_records(records: Sequence[Mapping[str, Any]], spec: FeatureSpec) -> NDArray[np.float32]:
     """The float32 matrix for JSON records (a prediction request); absent keys count as missing."""
     out = np.zeros((len(records), spec.n_features), dtype=np.float32)
@@ -195,6 +270,16 @@ def encode_records(records: Sequence[Mapping[str, Any]], spec: FeatureSpec) -> N
                 dtype=np.float64,
             ).astype(np.float32)
             col += 1
+        elif isinstance(f, DatetimeFeature):
+            stamps = np.array(
+                [
+                    np.datetime64("NaT") if absent else _moment(v, f.name)
+                    for v, absent in zip(raw, missing.tolist(), strict=True)
+                ],
+                dtype="datetime64[us]",
+            )
+            out[:, col : col + len(f.parts)] = f.numbers(stamps).astype(np.float32)
+            col += len(f.parts)
         else:
             values = np.array(["" if absent else str(v) for v, absent in zip(raw, missing.tolist(), strict=True)])
             _one_hot(out, col, f, values, missing)

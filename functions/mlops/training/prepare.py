@@ -25,11 +25,14 @@ from mlops.datasets.versioning import (
     read_npz,
     row_fingerprints,
 )
-from mlops.monitoring.profile import ReferenceProfile, column_profile
+from mlops.date_parts import derive_parts
+from mlops.monitoring.profile import ColumnProfile, ReferenceProfile, column_profile, numeric_profile
 from mlops.training.config import ConfigError, ProblemType, TrainingConfig, is_classification
 from mlops.training.features import (
     CATEGORICAL_TYPES,
+    DATETIME_TYPES,
     NUMERIC_TYPES,
+    DatetimeFeature,
     FeatureSpec,
     encode_arrays,
     fit_feature_spec,
@@ -170,7 +173,14 @@ def _features(
 ) -> tuple[list[str], dict[str, str], list[tuple[str, str]]]:
     problems: list[tuple[str, str]] = []
     excluded: dict[str, str] = {}
-    supported = (*NUMERIC_TYPES, *CATEGORICAL_TYPES)
+    supported = (*NUMERIC_TYPES, *CATEGORICAL_TYPES, *DATETIME_TYPES)
+    for name in config.encoding.datetime_columns:
+        if name not in types:
+            problems.append((f"encoding.datetime_columns.{name}", f"no column {name!r} in the dataset"))
+        elif types[name] not in DATETIME_TYPES:
+            problems.append(
+                (f"encoding.datetime_columns.{name}", f"{name!r} is a {types[name]} column, not a datetime")
+            )
     if config.features is None:
         names = []
         for name, kind in types.items():
@@ -195,8 +205,8 @@ def _features(
                 problems.append(
                     (
                         f"features[{i}]",
-                        f"{name!r} is a {types[name]} column; v1 trains on int, float, bool, string and category "
-                        "columns (derive numbers from datetimes upstream, e.g. hour or age in days)",
+                        f"{name!r} is a {types[name]} column; v1 trains on int, float, bool, string, category "
+                        "and datetime columns",
                     )
                 )
     return names, excluded, problems
@@ -283,6 +293,24 @@ def _strata(config: TrainingConfig, y: NDArray[Any]) -> NDArray[Any]:
     return np.searchsorted(edges, y, side="right")
 
 
+def _feature_profiles(
+    arrays: Mapping[str, NDArray[Any]], types: Mapping[str, str], spec: FeatureSpec, rows: NDArray[np.int64]
+) -> dict[str, ColumnProfile]:
+    """Each feature's training distribution; a date's as its parts (what the model sees, and what
+    serving captures), since drift in 'month' or 'days_since' says more than drift in raw instants."""
+    profiles: dict[str, ColumnProfile] = {}
+    for feature in spec.features:
+        values, missing = arrays[feature.name][rows], column_mask(arrays, feature.name)[rows]
+        if isinstance(feature, DatetimeFeature):
+            stamps = np.where(missing, np.datetime64("NaT"), values.astype("datetime64[us]"))
+            derived = derive_parts(stamps, feature.parts, feature.reference)
+            for j, name in enumerate(feature.encoded_names):
+                profiles[name] = numeric_profile(derived[:, j], missing)
+        else:
+            profiles[feature.name] = column_profile(values, missing, types[feature.name])
+    return profiles
+
+
 def prepare(
     arrays: Mapping[str, NDArray[Any]],
     columns: Sequence[ColumnSchema | Mapping[str, Any]],
@@ -324,7 +352,9 @@ def prepare(
     rows = {"train": kept_rows[train_pos], "validation": kept_rows[val_pos], "test": kept_rows[test_pos]}
     labels = {"train": y[train_pos], "validation": y[val_pos], "test": y[test_pos]}
 
-    spec = fit_feature_spec(arrays, types, names, rows["train"], config.encoding.max_categories)
+    spec = fit_feature_spec(
+        arrays, types, names, rows["train"], config.encoding.max_categories, config.encoding.datetime_encoding
+    )
     segments: dict[str, NDArray[np.str_] | None] = dict.fromkeys(SPLIT_NAMES)
     if config.segment_column is not None:
         seg = arrays[config.segment_column].astype(str)
@@ -356,10 +386,7 @@ def prepare(
     train_rows = rows["train"]
     profile = ReferenceProfile(
         rows=int(train_rows.size),
-        features={
-            name: column_profile(arrays[name][train_rows], column_mask(arrays, name)[train_rows], types[name])
-            for name in names
-        },
+        features=_feature_profiles(arrays, types, spec, train_rows),
         label=column_profile(
             arrays[config.label][train_rows], column_mask(arrays, config.label)[train_rows], types[config.label]
         ),

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops.datasets.versioning import ColumnSchema
+from mlops.date_parts import ISO_FORMAT
 from mlops.training.config import ProblemType, TrainingConfig, is_classification
 from mlops.training.features import (
     INPUT_NAME,
@@ -20,6 +21,7 @@ from mlops.training.features import (
     PREDICTION_OUTPUT,
     PROBABILITIES_OUTPUT,
     CategoricalFeature,
+    DatetimeFeature,
     FeatureSpec,
     NumericFeature,
 )
@@ -35,9 +37,12 @@ class InputField(BaseModel):
 
     name: str
     type: str = Field(description="the column's type in the dataset manifest")
-    kind: Literal["numeric", "categorical"]
+    kind: Literal["numeric", "categorical", "datetime"]
+    format: str | None = Field(default=None, description="how to write the value (datetime)")
     min: float | None = Field(default=None, description="smallest value seen in training (numeric)")
     max: float | None = Field(default=None, description="largest value seen in training (numeric)")
+    earliest: str | None = Field(default=None, description="first value seen in training (datetime; ISO 8601, UTC)")
+    latest: str | None = Field(default=None, description="last value seen in training (datetime; ISO 8601, UTC)")
     impute: float | None = Field(default=None, description="value used when the field is missing (numeric)")
     categories: list[str] | None = Field(default=None, description="values with their own one-hot column (categorical)")
     nullable: bool = Field(default=True, description="whether null is accepted (the data contract's nullable flag)")
@@ -99,6 +104,19 @@ def signature(
                 )
             )
             column += 1
+        elif isinstance(feature, DatetimeFeature):
+            inputs.append(
+                InputField(
+                    name=feature.name,
+                    type=feature.source_type,
+                    kind="datetime",
+                    format=ISO_FORMAT,
+                    earliest=feature.earliest,
+                    latest=feature.latest,
+                    **_promises(promised.get(feature.name)),
+                )
+            )
+            column += len(feature.parts)
         else:
             assert isinstance(feature, CategoricalFeature)
             inputs.append(
