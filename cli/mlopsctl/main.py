@@ -148,7 +148,19 @@ def _config_problems(target: Target, config: Any) -> list[tuple[str, str]]:
     key, text = found
     contract = load_contract(text, source=key)
     columns = {column.name: column.type.value for column in contract.columns}
-    return contract_problems(config, columns, dataset=contract.dataset) + problems
+    return contract_problems(config, columns, dataset=contract.dataset) + _version_problems(target, config) + problems
+
+
+def _version_problems(target: Target, config: Any) -> list[tuple[str, str]]:
+    """`data.versions` against the dataset's accepted versions: each must name exactly one."""
+    from mlops.registry_table import RegistryTable
+    from mlops.training.config import match_versions
+
+    if config.data.versions is None:
+        return []
+    table = RegistryTable(target.resource("dynamodb").Table(target.output("RegistryTableName")))
+    known = [str(v["version"]) for v in table.all_dataset_versions(config.dataset)]
+    return match_versions(config.data.versions, known)[1]
 
 
 def put_definition(target: Target, folder: str, dataset: str, suffix: str, body: bytes) -> str:
@@ -872,7 +884,11 @@ def build_parser() -> argparse.ArgumentParser:
         "train", parents=[common, deployment], help="start the training pipeline for a dataset and follow it to the end"
     )
     trainer.add_argument("--dataset", required=True)
-    trainer.add_argument("--dataset-version", help="a dataset version hash (default: the newest)")
+    trainer.add_argument(
+        "--dataset-version",
+        help="train on this dataset version alone (its full hash), whatever the config's data policy says "
+        "(default: the versions the config's data section chooses, every accepted one unless it says otherwise)",
+    )
     trainer.add_argument("--reason", default="requested from the command line")
     trainer.add_argument("--timeout", type=float, default=900.0)
     trainer.set_defaults(run=train)
