@@ -178,7 +178,8 @@ def test_a_shift_raises_the_alarm_mails_the_team_and_retrains_once(platform: Pla
     run = table.get_item(Key={"pk": f"RUN#{retraining['name']}", "sk": "META"})["Item"]
     assert str(run["reason"]).startswith("drift: dataset drift")
     # It learnt from both accepted versions (data: all, the default), the new one newest.
-    used = run["training_data"]["versions"]
+    training_data: Any = run["training_data"]
+    used = training_data["versions"]
     assert [(int(v["rows"]), int(v["duplicates"])) for v in used] == [(569, 0), (400, 0)]
     assert run["dataset_version"] == used[-1]["version"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -84,7 +84,7 @@ def choose_versions(policy: DataPolicy, records: Sequence[Mapping[str, Any]], *,
         return [v for v in ids if v in matched]
     if policy.since is not None:
         since = policy.since
-        chosen = [str(r["version"]) for r in records if datetime.fromisoformat(str(r["created_at"])) >= since]
+        chosen = [str(r["version"]) for r in records if _accepted_at(r) >= since]
         if not chosen:
             newest = records[-1]
             raise TrainingInputError(
@@ -93,6 +93,11 @@ def choose_versions(policy: DataPolicy, records: Sequence[Mapping[str, Any]], *,
             )
         return chosen
     return ids[-1:] if policy.choice == "latest" else ids
+
+
+def _accepted_at(record: Mapping[str, Any]) -> datetime:
+    moment = datetime.fromisoformat(str(record["created_at"]))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def used_columns(config: TrainingConfig, newest: Manifest) -> list[str]:
@@ -208,7 +213,7 @@ def combine_versions(
         if all(k.get(c.name) == c.type for k in kinds) and all(c.name in arrays for _, arrays in parts)
     ]
     names = [c.name for c in columns]
-    sizes = [int(arrays[names[0]].shape[0]) for _, arrays in parts]
+    sizes = [int(next(iter(arrays.values())).shape[0]) for _, arrays in parts]
     keys = _row_keys([arrays for _, arrays in parts], names)
     part_of_row = np.repeat(np.arange(len(parts)), sizes)
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
