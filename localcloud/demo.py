@@ -333,13 +333,15 @@ def _drift_stage(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key:
     print(f"  400 shifted rows predicted ({warned} values outside the contract's range, answered with warnings)")
     from sklearn.datasets import load_breast_cancer
 
-    # Labelled data keeps arriving: retraining learns from the newest dataset version (a run on the
-    # champion's own data would only reproduce the champion, so drift alone starts none).
+    # Labelled data keeps arriving: retraining learns from every accepted dataset version (a run on
+    # the champion's own data would only reproduce the champion, so drift alone starts none). New
+    # patients, not copies of the first upload's rows: a row already uploaded counts once.
     labelled = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
+    newcomers = labelled.sample(n=400, random_state=11).assign(mean_texture=lambda f: f.mean_texture * 1.001)
     cloud.session.client("s3").put_object(
         Bucket=stack.outputs["RawBucketName"],
         Key="raw/breast-cancer/clinic-c.csv",
-        Body=labelled.sample(n=400, random_state=11).to_csv(index=False).encode(),
+        Body=newcomers.to_csv(index=False).encode(),
     )
     cloud.settle()
     print("  400 newly labelled rows uploaded (raw/breast-cancer/clinic-c.csv): a new dataset version")

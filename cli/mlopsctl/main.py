@@ -214,7 +214,19 @@ def _config_problems(target: Target, config: Any) -> list[tuple[str, str]]:
     key, text = found
     contract = load_contract(text, source=key)
     columns = {column.name: column.type.value for column in contract.columns}
-    return contract_problems(config, columns, dataset=contract.dataset) + problems
+    return contract_problems(config, columns, dataset=contract.dataset) + _version_problems(target, config) + problems
+
+
+def _version_problems(target: Target, config: Any) -> list[tuple[str, str]]:
+    """`data.versions` against the dataset's accepted versions: each must name exactly one."""
+    from mlops.registry_table import RegistryTable
+    from mlops.training.config import match_versions
+
+    if config.data.versions is None:
+        return []
+    table = RegistryTable(target.resource("dynamodb").Table(target.output("RegistryTableName")))
+    known = [str(v["version"]) for v in table.all_dataset_versions(config.dataset)]
+    return match_versions(config.data.versions, known)[1]
 
 
 def put_definition(target: Target, folder: str, dataset: str, suffix: str, body: bytes) -> str:
@@ -449,6 +461,7 @@ def models(args: argparse.Namespace) -> int:
             lines = [
                 f"{card['model']} v{card['version']} ({card['status']}), {card['estimator']}",
                 f"  data: {card['training_data']['dataset']} @ {str(card['training_data']['dataset_version'])[:12]}",
+                *[_dataset_version_line(v) for v in card["lineage"].get("dataset_versions", [])],
                 f"  run: {card['lineage']['training_run']}, code {card['lineage']['code_version']}",
                 "  metrics: " + _metrics_text(card["evaluation"], metric),
                 *[f"  {'✓' if g['passed'] else '✗'} {g['detail']}" for g in card["quality_gates"]],
@@ -735,6 +748,23 @@ def _number_text(value: float) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _dataset_version_line(used: dict[str, Any]) -> str:
+    """A dataset version a run used: its id, its rows and those dropped as already in an older one."""
+    return f"    {str(used['version'])[:12]}  {used['rows']:>9,} rows  {used.get('duplicates', 0):>7,} duplicates"
+
+
+def _training_data_lines(data: dict[str, Any] | None) -> list[str]:
+    """Which dataset versions a run combined, one line each (runs from before it was recorded: none)."""
+    if not data:
+        return []
+    lines = [
+        f"  data ({data.get('policy')}): {data.get('rows', 0):,} rows, {data.get('duplicates', 0):,} duplicates dropped"
+    ]
+    lines += [_dataset_version_line(v) for v in data.get("versions", [])]
+    lines += [f"    {str(v['version'])[:12]}  skipped: {v['reason']}" for v in data.get("skipped", [])]
+    return lines
+
+
 def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any) -> int:
     """One run: its record, each candidate, and the states it went through."""
     from mlops.registry_views import plain
@@ -783,11 +813,19 @@ def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any)
         for e in events
         if e.get("stateEnteredEventDetails")
     ]
-    document.update({"input": json.loads(execution.get("input") or "{}"), "candidates": candidates, "states": states})
+    document.update(
+        {
+            "input": json.loads(execution.get("input") or "{}"),
+            "training_data": record.get("training_data"),
+            "candidates": candidates,
+            "states": states,
+        }
+    )
     lines = [
         f"run {document['run_id']}: {document['status']} ({document['execution_status']})",
         f"  dataset {document['dataset'] or '-'} @ {str(document['dataset_version'] or '-')[:12]}, "
         f"started {document['started_at'][:19]}, {document['duration_seconds']} s",
+        *_training_data_lines(record.get("training_data")),
         f"  version: {'v' + str(document['version']) if document['version'] is not None else '-'}",
     ]
     if document["failure_reason"]:
@@ -945,7 +983,11 @@ def build_parser() -> argparse.ArgumentParser:
         "train", parents=[common, deployment], help="start the training pipeline for a dataset and follow it to the end"
     )
     trainer.add_argument("--dataset", required=True)
-    trainer.add_argument("--dataset-version", help="a dataset version hash (default: the newest)")
+    trainer.add_argument(
+        "--dataset-version",
+        help="train on this dataset version alone (its full hash), whatever the config's data policy says "
+        "(default: the versions the config's data section chooses, every accepted one unless it says otherwise)",
+    )
     trainer.add_argument("--reason", default="requested from the command line")
     trainer.add_argument("--timeout", type=float, default=900.0)
     trainer.set_defaults(run=train)

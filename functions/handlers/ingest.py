@@ -39,7 +39,9 @@ def _start_training(dataset: str, version: str) -> str | None:
     if not _TRAINING_STATE_MACHINE:
         return None
     name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{dataset}-{version[:20]}-ingest")[:80]
-    payload = json.dumps({"dataset": dataset, "dataset_version": version, "reason": "new dataset version"})
+    # No dataset_version: the run trains on what the config's `data` policy chooses (by default every
+    # accepted version), not on the new upload alone, which may be a partial one.
+    payload = json.dumps({"dataset": dataset, "reason": f"new dataset version {version[:12]}"})
     try:
         response = _sfn.start_execution(stateMachineArn=_TRAINING_STATE_MACHINE, name=name, input=payload)
     except _sfn.exceptions.ExecutionAlreadyExists:

@@ -84,6 +84,22 @@ class RegistryTable:
         )
         return [dict(item) for item in response.get("Items", [])]
 
+    def all_dataset_versions(self, dataset: str) -> list[dict[str, Any]]:
+        """Every accepted version, oldest first (the order training combines them in), page by page."""
+        versions: list[dict[str, Any]] = []
+        start: dict[str, Any] = {}
+        while True:
+            response = self.table.query(
+                IndexName=GSI1,
+                KeyConditionExpression=Key("gsi1pk").eq(f"{dataset_pk(dataset)}#VERSIONS"),
+                ScanIndexForward=True,
+                **start,
+            )
+            versions += [dict(item) for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return versions
+            start = {"ExclusiveStartKey": response["LastEvaluatedKey"]}
+
     def latest_dataset_version(self, dataset: str) -> dict[str, Any] | None:
         versions = self.dataset_versions(dataset, limit=1)
         return versions[0] if versions else None

@@ -23,6 +23,7 @@ def model_card(version: dict[str, Any]) -> dict[str, Any]:
     """The facts a reviewer needs about one version, assembled from its record (never stored twice)."""
     record = plain(version)
     gates = record.get("gates") or {}
+    data = record.get("training_data") or {}
     return {
         "model": record.get("model"),
         "version": record.get("version"),
@@ -35,6 +36,15 @@ def model_card(version: dict[str, Any]) -> dict[str, Any]:
             "training_run": record.get("run_id"),
             "code_version": record.get("code_version"),
             "compared_with_champion": record.get("parent_version"),
+            # Which dataset versions the run combined: rows each held, and those dropped as already
+            # in an older one. Absent for versions trained before runs recorded it (one version each).
+            "data_policy": data.get("policy"),
+            "dataset_versions": [
+                {key: v.get(key) for key in ("version", "rows", "duplicates")} for v in data.get("versions", [])
+            ],
+            "skipped_dataset_versions": [
+                {key: v.get(key) for key in ("version", "rows", "reason")} for v in data.get("skipped", [])
+            ],
         },
         "evaluation": record.get("metrics", {}),
         "quality_gates": [

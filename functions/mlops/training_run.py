@@ -34,18 +34,24 @@ from mlops.training import (
     prepare,
     signature,
 )
+from mlops.training.data import (
+    NAMED_IN_REQUEST,
+    CombinedData,
+    TrainingData,
+    TrainingInputError,
+    choose_versions,
+    combine_versions,
+    plan_versions,
+)
 from mlops.training.signature import signature_json
 
 if TYPE_CHECKING:
     from mlops.training.candidates import CandidateResult
 
 CONFIGS_PREFIX = "configs/"
+DATA_RECORD = "data.json"  # which dataset versions the run used (mlops.training.data.TrainingData)
 MODELS_PREFIX = "models/"
 CHAMPION = "champion"
-
-
-class TrainingInputError(ValueError):
-    """The run cannot start: no config, no dataset version, a config that does not fit the data."""
 
 
 @dataclass
@@ -121,20 +127,10 @@ def prepare_step(
         )
     config_key, config_text = found
     config = load_training_config(config_text.decode(), source=config_key)
-    version = request.get("dataset_version")
-    record = (
-        services.datasets.get_dataset_version(dataset, str(version))
-        if version
-        else services.datasets.latest_dataset_version(dataset)
-    )
-    if record is None:
-        raise TrainingInputError(
-            f"dataset '{dataset}' has no version {version}" if version else f"dataset '{dataset}' has no version yet"
-        )
-    manifest = Manifest.model_validate_json(services.curated.read(record["manifest_key"]))
-    arrays = read_npz(services.curated.read(manifest.data_key))
-    prepared = prepare(arrays, manifest.columns, config)
-    run = RunRef(run_id, config.dataset, dataset, manifest.version, f"{MODELS_PREFIX}{config.dataset}/runs/{run_id}/")
+    combined = _training_data(services, dataset, config, request.get("dataset_version"))
+    prepared = prepare(combined.arrays, combined.columns, config)
+    data = combined.data
+    run = RunRef(run_id, config.dataset, dataset, data.newest, f"{MODELS_PREFIX}{config.dataset}/runs/{run_id}/")
     services.artifacts.put(f"{run.prefix}config.json", _json(config.model_dump(mode="json")), "application/json")
     services.artifacts.put(
         f"{run.prefix}meta.json", prepared.meta.model_dump_json(indent=2).encode(), "application/json"
@@ -144,15 +140,17 @@ def prepare_step(
     services.artifacts.put(f"{run.prefix}{FITTED_ROWS}", prepared.fitted_rows_bytes, "application/octet-stream")
     services.artifacts.put(
         f"{run.prefix}columns.json",
-        _json([c.model_dump(mode="json") for c in manifest.columns]),
+        _json([c.model_dump(mode="json") for c in combined.columns]),
         "application/json",
     )
+    services.artifacts.put(f"{run.prefix}{DATA_RECORD}", data.model_dump_json(indent=2).encode(), "application/json")
     services.artifacts.put(f"{run.prefix}profile.json", prepared.profile.model_dump_json().encode(), "application/json")
     services.models.start_run(
         run_id,
         {
             "dataset": dataset,
-            "dataset_version": manifest.version,
+            "dataset_version": data.newest,
+            "training_data": _dynamo(data.model_dump(mode="json")),
             "model": config.dataset,
             "started_at": services.now().isoformat(),
             "execution_arn": execution_arn,
@@ -163,6 +161,23 @@ def prepare_step(
         },
     )
     return {**run.as_payload(), "candidates": [c.model_dump(mode="json") for c in config.candidates]}
+
+
+def _training_data(services: TrainingServices, dataset: str, config: TrainingConfig, named: Any) -> CombinedData:
+    """The versions the config's `data` policy chooses (or the one the request names), combined."""
+    if named:
+        record = services.datasets.get_dataset_version(dataset, str(named))
+        if record is None:
+            raise TrainingInputError(f"dataset '{dataset}' has no version {named}")
+        records, policy = [record], NAMED_IN_REQUEST
+    else:
+        known = services.datasets.all_dataset_versions(dataset)
+        chosen = set(choose_versions(config.data, known, dataset=dataset))
+        records, policy = [r for r in known if r["version"] in chosen], config.data.describe()
+    manifests = [Manifest.model_validate_json(services.curated.read(r["manifest_key"])) for r in records]
+    used, skipped = plan_versions(config, manifests, strict=config.data.choice == "versions" and not named)
+    parts = [(m, read_npz(services.curated.read(m.data_key))) for m in used]
+    return combine_versions(dataset, policy, config.data.max_rows, parts, skipped)
 
 
 def fit_step(run_payload: dict[str, Any], candidate: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
@@ -303,6 +318,18 @@ def gate_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[s
     }
 
 
+def _data_line(data: TrainingData) -> str:
+    """The run's data in one line, e.g. '3 versions (newest 0123456789ab), 1,200 rows, 300 duplicates dropped'."""
+    count = len(data.versions)
+    text = f"{'version' if count == 1 else f'{count} versions (newest'} {data.newest[:12]}{')' if count > 1 else ''}"
+    text += f", {data.rows:,} rows"
+    if data.duplicates:
+        text += f", {data.duplicates:,} duplicates dropped"
+    if data.skipped:
+        text += f", {len(data.skipped)} versions skipped"
+    return text
+
+
 def register_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
     run = RunRef.from_event(run_payload)
     config = _config(services, run)
@@ -321,6 +348,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         for c in json.loads(json.dumps(run_record.get("candidates", []), default=float))
     ]
     columns = [ColumnSchema.model_validate(c) for c in _read_json(services, f"{run.prefix}columns.json")]
+    data = TrainingData.model_validate(_read_json(services, f"{run.prefix}{DATA_RECORD}"))
     sig = signature(config, meta.feature_spec, splits.X_train, meta.classes, columns)
     html = training.training_report_html(
         config=config,
@@ -333,6 +361,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         onnx_sha256=training.sha256(onnx_bytes),
         latency=latency,
         parity_attempts=attempts,
+        data=data,
     )
     services.artifacts.put(f"{run.prefix}signature.json", _json(signature_json(sig)), "application/json")
     services.artifacts.put(f"{run.prefix}report.html", html.encode(), "text/html; charset=utf-8")
@@ -387,6 +416,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
                 "profile_key": f"{run.prefix}profile.json",
                 "dataset": run.dataset,
                 "dataset_version": run.dataset_version,
+                "training_data": data.model_dump(mode="json"),
                 "code_version": __version__,
                 "parent_version": champion_version,
                 "tags": {"selected_candidate": selected.name},
@@ -424,7 +454,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
     }[status]
     lines = [
         f"Model {run.model} version {version}: {outcome}.",
-        f"Dataset {run.dataset} version {run.dataset_version[:12]}, run {run.run_id}.",
+        f"Dataset {run.dataset}: {_data_line(data)}, run {run.run_id}.",
         f"Selected candidate: {selected.name} ({selected.estimator}).",
         "Metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in evaluation.metrics.items() if isinstance(v, float)),
     ]

@@ -148,6 +148,10 @@ def test_runs_report_and_models_show(
             shown = f"{c['value']:.4g}" if isinstance(c["value"], float) else str(c["value"])
             assert f"roc_auc={shown}" in text, text
     assert f"  * {selected['name']:<20} succeeded" in text and "(* selected)" in text
+    # Which dataset versions the run combined, each with its rows (one upload of 569 here).
+    assert details["training_data"]["policy"] == "all" and details["training_data"]["rows"] == 569
+    assert "  data (all): 569 rows, 0 duplicates dropped\n" in text
+    assert f"    {details['dataset_version'][:12]}        569 rows        0 duplicates\n" in text
     assert main(["runs", *target]) == EXIT_OK
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["RUN", "STATUS", "DATASET", "STARTED", "TOOK", "MODEL", "REASON"]
@@ -253,6 +257,7 @@ def test_a_config_the_deployed_contract_cannot_serve_is_refused_by_field_before_
         label="diagnosis",  # the contract calls it `target`
         features=["mean_radius", "mean_radiuss"],
         segment_column="mean_area",  # a float: no groups
+        data={"versions": ["abcdefabcdef"]},  # no such dataset version
         candidates=[
             {"name": "forest", "estimator": "random_forest", "params": {"n_estimators": -5}},
             {"name": "logistic", "estimator": "logistic_regression", "search": {"grid": {"C": [1.0, 0.0]}}},
@@ -266,12 +271,18 @@ def test_a_config_the_deployed_contract_cannot_serve_is_refused_by_field_before_
         "label: no column 'diagnosis' in the contract (columns: mean_radius,",
         "features[1]: no column 'mean_radiuss' in the contract",
         "segment_column: 'mean_area' is a float column; segments are groups",
+        "data.versions[0]: no accepted dataset version 'abcdefabcdef'",
         "candidates[0].params.n_estimators: The 'n_estimators' parameter of RandomForestClassifier must be an int "
         "in the range [1, inf). Got -5 instead.",
         "candidates[1].search.grid.C: The 'C' parameter of LogisticRegression must be a float in the range "
         "(0.0, inf]. Got 0.0 instead.",
     ):
         assert fragment in refused, refused
+    not_a_date = tmp_path / "not-a-date" / "breast-cancer.yaml"
+    not_a_date.parent.mkdir()
+    not_a_date.write_text(yaml.safe_dump({**config, "data": {"since": "last tuesday"}}))
+    assert main(["config", "deploy", str(not_a_date), *target]) == EXIT_ERROR
+    assert "data.since: 'last tuesday' is not an ISO date" in capsys.readouterr().err
     after = s3.get_object(Bucket=stack["ArtifactsBucketName"], Key="configs/breast-cancer.yaml")["Body"].read()
     assert after == deployed, "a refused config uploads nothing"
     config.update(dataset="no-contract-yet", label="target", features=None, segment_column=None)

@@ -141,12 +141,14 @@ def test_a_shift_raises_the_alarm_mails_the_team_and_retrains_once(platform: Pla
     assert not calm["retraining"]["started"]
 
     # Newly labelled rows arrive (a new dataset version): without them a retraining would only
-    # reproduce the champion from its own data, and none starts.
+    # reproduce the champion from its own data, and none starts. New rows, not copies of the first
+    # upload's (a copy would count once, and add nothing).
     labelled = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
+    newcomers = labelled.sample(n=400, random_state=11).assign(mean_texture=lambda f: f.mean_texture * 1.001)
     boto3.client("s3").put_object(
         Bucket=stack.outputs["RawBucketName"],
         Key=f"raw/{DATASET}/more-labels.csv",
-        Body=labelled.sample(n=400, random_state=11).to_csv(index=False).encode(),
+        Body=newcomers.to_csv(index=False).encode(),
     )
     cloud.settle()
     _send(client, _shifted(rows[:300]))
@@ -176,6 +178,11 @@ def test_a_shift_raises_the_alarm_mails_the_team_and_retrains_once(platform: Pla
     table = boto3.resource("dynamodb").Table(stack.outputs["RegistryTableName"])
     run = table.get_item(Key={"pk": f"RUN#{retraining['name']}", "sk": "META"})["Item"]
     assert str(run["reason"]).startswith("drift: dataset drift")
+    # It learnt from both accepted versions (data: all, the default), the new one newest.
+    training_data: Any = run["training_data"]
+    used = training_data["versions"]
+    assert [(int(v["rows"]), int(v["duplicates"])) for v in used] == [(569, 0), (400, 0)]
+    assert run["dataset_version"] == used[-1]["version"]
 
     _send(client, _shifted(rows[300:569]))  # a second shift inside the cooldown
     cloud.fire_schedule(rule)

@@ -32,6 +32,20 @@ def test_versions_are_listed_newest_first(registry: RegistryTable) -> None:
     assert latest is not None and latest["version"] == "v-new"
 
 
+def test_every_version_is_listed_oldest_first_across_pages(registry: RegistryTable) -> None:
+    """Training combines every accepted version: none may be lost past a page of results."""
+    for hour, version in ((9, "v-old"), (11, "v-new"), (10, "v-mid")):
+        registry.put_dataset_version("d", version, f"2026-11-23T{hour:02d}:00:00+00:00", {})
+
+    class OnePerPage:
+        def query(self, **kwargs: Any) -> Any:
+            return registry.table.query(**kwargs, Limit=1)
+
+    paged = RegistryTable(OnePerPage())
+    assert [v["version"] for v in paged.all_dataset_versions("d")] == ["v-old", "v-mid", "v-new"]
+    assert paged.all_dataset_versions("other") == []
+
+
 def test_racing_deliveries_of_one_upload_record_exactly_one_outcome(registry: RegistryTable) -> None:
     def record(n: int) -> bool:
         return registry.record_upload("d", "raw/d/f.csv", "s3v1", {"status": "accepted", "attempt": n})

@@ -107,3 +107,10 @@ def test_no_new_data_is_when_the_champions_dataset_version_is_still_the_newest()
     assert _no_new_data(services("fedcba9876543210"), "churn", 3, record) is None
     assert _no_new_data(services(None), "churn", 3, record) is None
     assert _no_new_data(services("0123456789abcdef"), "churn", 3, {}) is None
+    # A champion trained on several versions is compared by the newest of them (oldest first).
+    combined = {
+        "dataset_version": "0123456789abcdef",
+        "training_data": {"versions": [{"version": "aaaa"}, {"version": "0123456789abcdef"}]},
+    }
+    assert _no_new_data(services("0123456789abcdef"), "churn", 3, combined) == reason
+    assert _no_new_data(services("fedcba9876543210"), "churn", 3, combined) is None

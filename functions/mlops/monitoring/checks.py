@@ -220,9 +220,10 @@ def _check_claimed(
 
 
 def _no_new_data(services: DriftServices, dataset: str, version: int, record: Mapping[str, Any]) -> str | None:
-    """Why retraining now would only reproduce the champion: its dataset version is still the newest
-    accepted one (training takes the newest). None when there is newer data, or nothing to compare."""
-    trained_on = str(record.get("dataset_version") or "")
+    """Why retraining now would only reproduce the champion: the newest dataset version its run used
+    is still the newest accepted one. None when there is newer data, or nothing to compare."""
+    used = (record.get("training_data") or {}).get("versions") or []
+    trained_on = str(used[-1].get("version") if used else record.get("dataset_version") or "")
     latest = services.datasets.latest_dataset_version(dataset)
     if not trained_on or latest is None or str(latest.get("version")) != trained_on:
         return None

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from mlops.onnx_parity import ParityAttempt, ParityReport
 from mlops.training.candidates import CandidateResult
 from mlops.training.config import TrainingConfig, higher_is_better
+from mlops.training.data import TrainingData
 from mlops.training.evaluation import Calibration, Evaluation
 from mlops.training.gates import GateReport
 from mlops.training.prepare import PreparedMeta
@@ -284,6 +285,46 @@ def _gates(gates: GateReport | None) -> str:
     )
 
 
+def _training_data(data: TrainingData) -> str:
+    """Which dataset versions the run used, each with its rows and the rows dropped as duplicates."""
+    parts = [
+        f"<p>Chosen by <code>{escaped(data.policy)}</code>: {len(data.versions)} dataset version(s), "
+        f"{data.rows:,} rows after dropping {data.duplicates:,} already in an older version "
+        f"(read {sum(v.rows for v in data.versions):,} of at most {data.max_rows:,}, <code>data.max_rows</code>).</p>",
+        html_table(
+            ["dataset version", "accepted", "rows", "duplicates dropped", "rows used", "first row"],
+            [
+                [
+                    f"<td><code>{escaped(v.version)}</code></td>",
+                    f"<td>{escaped(v.created_at)}</td>",
+                    number_text(v.rows),
+                    number_text(v.duplicates),
+                    number_text(v.used),
+                    number_text(v.first_row),
+                ]
+                for v in data.versions
+            ],
+        ),
+    ]
+    if data.skipped:
+        parts += [
+            "<h3>Versions skipped</h3>",
+            html_table(
+                ["dataset version", "accepted", "rows", "why"],
+                [
+                    [
+                        f"<td><code>{escaped(v.version)}</code></td>",
+                        f"<td>{escaped(v.created_at)}</td>",
+                        number_text(v.rows),
+                        f"<td>{escaped(v.reason)}</td>",
+                    ]
+                    for v in data.skipped
+                ],
+            ),
+        ]
+    return "".join(parts)
+
+
 def _as(model: type[_M], value: _M | Mapping[str, Any] | None) -> _M | None:
     """Steps pass their outputs as stored JSON; accept either form."""
     if value is None or isinstance(value, model):
@@ -304,6 +345,7 @@ def training_report_html(
     latency: Mapping[str, float] | None = None,
     title: str | None = None,
     parity_attempts: Sequence[ParityAttempt | Mapping[str, Any]] = (),
+    data: TrainingData | Mapping[str, Any] | None = None,
 ) -> str:
     """The page; every value is HTML-escaped, so names from data cannot inject markup. Each step's
     output may be given as its model or as its JSON (dict)."""
@@ -321,6 +363,7 @@ def training_report_html(
         latency=latency,
         title=title,
         parity_attempts=[a for a in (_as(ParityAttempt, a) for a in parity_attempts) if a is not None],
+        data=_as(TrainingData, data),
     )
 
 
@@ -337,6 +380,7 @@ def _render(
     latency: Mapping[str, float] | None,
     title: str | None,
     parity_attempts: Sequence[ParityAttempt] = (),
+    data: TrainingData | None = None,
 ) -> str:
     metric = config.metric
     passed = bool(parity and parity.passed and gates and gates.passed)
@@ -375,6 +419,8 @@ def _render(
         f"<p><span class='badge {'pass' if passed else 'fail'}'>{verdict}</span></p>",
         summary,
     ]
+    if data is not None:
+        body += ["<h2>Training data</h2>", _training_data(data)]
     if meta.excluded_columns:
         body += [
             "<h2>Columns not used as features</h2>",

@@ -1,0 +1,241 @@
+"""Which dataset versions a run trains on, and how they become one table.
+
+Data arrives in parts (a month per upload, a partial export, the same export twice): the config's
+`data` policy chooses the accepted versions, oldest first; they are combined on the columns the
+newest one has, and a row already present in an older version is counted once. What was used,
+skipped and dropped is recorded, so a run says exactly which rows it learned from.
+
+numpy and pydantic only: the prepare function runs it, and the CLI checks a config with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict
+
+from mlops.datasets.versioning import NULL_MASK_PREFIX, ColumnSchema, Manifest, column_mask, row_fingerprints
+from mlops.training.config import ConfigError, DataPolicy, TrainingConfig, match_versions
+from mlops.training.features import CATEGORICAL_TYPES, NUMERIC_TYPES
+
+NAMED_IN_REQUEST = "the dataset_version named in the training request"
+
+
+class TrainingInputError(ValueError):
+    """The run cannot start: no config, no dataset version, a config that does not fit the data."""
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VersionUsed(_Record):
+    """One dataset version a run trained on; its rows are `first_row` onwards in the combined table."""
+
+    version: str
+    created_at: str
+    rows: int
+    duplicates: int = 0  # rows dropped: the same row is in an older version the run also used
+    first_row: int = 0
+
+    @property
+    def used(self) -> int:
+        return self.rows - self.duplicates
+
+
+class VersionSkipped(_Record):
+    version: str
+    created_at: str
+    rows: int
+    reason: str
+
+
+class TrainingData(_Record):
+    """The run's data lineage: stored with the run, its report and the version it registers."""
+
+    dataset: str
+    policy: str
+    versions: list[VersionUsed]
+    skipped: list[VersionSkipped] = []
+    rows: int
+    duplicates: int = 0
+    max_rows: int
+
+    @property
+    def newest(self) -> str:
+        """The newest version used: what drift compares with the newest accepted one."""
+        return self.versions[-1].version
+
+
+def choose_versions(policy: DataPolicy, records: Sequence[Mapping[str, Any]], *, dataset: str) -> list[str]:
+    """The ids `policy` chooses among a dataset's accepted versions (`records`, oldest first)."""
+    if not records:
+        raise TrainingInputError(f"dataset '{dataset}' has no version yet: upload data to raw/{dataset}/")
+    ids = [str(r["version"]) for r in records]
+    if policy.versions is not None:
+        matched, problems = match_versions(policy.versions, ids)
+        if problems:
+            raise ConfigError(problems, f"training config for dataset {dataset!r}")
+        return [v for v in ids if v in matched]
+    if policy.since is not None:
+        since = policy.since
+        chosen = [str(r["version"]) for r in records if _accepted_at(r) >= since]
+        if not chosen:
+            newest = records[-1]
+            raise TrainingInputError(
+                f"dataset '{dataset}' has no version accepted since {since.isoformat()} (data.since); the newest, "
+                f"{str(newest['version'])[:12]}, was accepted {newest['created_at']}"
+            )
+        return chosen
+    return ids[-1:] if policy.choice == "latest" else ids
+
+
+def _accepted_at(record: Mapping[str, Any]) -> datetime:
+    moment = datetime.fromisoformat(str(record["created_at"]))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def used_columns(config: TrainingConfig, newest: Manifest) -> list[str]:
+    """The columns a run needs from every version: the label, the segment column and the features
+    (by default every feature-typed column of the newest version not excluded or marked unique)."""
+    named = [config.label, *([config.segment_column] if config.segment_column else [])]
+    if config.features is not None:
+        return [*named, *config.features]
+    usable = (*NUMERIC_TYPES, *CATEGORICAL_TYPES)
+    return named + [
+        c.name
+        for c in newest.columns
+        if c.name not in named and c.name not in config.exclude and c.type in usable and not c.unique
+    ]
+
+
+def _mismatch(manifest: Manifest, newest: Manifest, needed: Sequence[str]) -> str | None:
+    """Why `manifest` cannot join `newest`: the first column the config uses that it lacks or types differently."""
+    theirs = {c.name: c.type for c in manifest.columns}
+    ours = {c.name: c.type for c in newest.columns}
+    for name in needed:
+        if name not in ours:
+            continue  # not in the newest version either: prepare names the config field
+        if name not in theirs:
+            return f"it has no column {name!r}, which the config uses"
+        if theirs[name] != ours[name]:
+            return (
+                f"column {name!r} is {theirs[name]} there but {ours[name]} in the newest version {newest.version[:12]}"
+            )
+    return None
+
+
+def plan_versions(
+    config: TrainingConfig, manifests: Sequence[Manifest], *, strict: bool
+) -> tuple[list[Manifest], list[VersionSkipped]]:
+    """Which of the chosen versions (oldest first) can be combined with the newest, within the row cap.
+
+    A version whose contract changed a column the config uses is skipped (recorded with its reason)
+    when the policy chose it by rule (all, since); when the config named it (`strict`) the run fails."""
+    newest = manifests[-1]
+    needed = used_columns(config, newest)
+    used: list[Manifest] = []
+    skipped: list[VersionSkipped] = []
+    for manifest in manifests:
+        reason = _mismatch(manifest, newest, needed)
+        if reason is None:
+            used.append(manifest)
+        elif strict:
+            raise TrainingInputError(
+                f"dataset version {manifest.version[:12]} (data.versions) cannot be combined with "
+                f"{newest.version[:12]}: {reason}; leave it out of data.versions"
+            )
+        else:
+            skipped.append(
+                VersionSkipped(
+                    version=manifest.version,
+                    created_at=manifest.created_at.isoformat(),
+                    rows=manifest.rows,
+                    reason=f"contract changed: {reason}",
+                )
+            )
+    total = sum(m.rows for m in used)
+    if total > config.data.max_rows:
+        raise TrainingInputError(
+            f"the {len(used)} dataset versions chosen by data ({config.data.describe()}) hold {total:,} rows, over "
+            f"data.max_rows ({config.data.max_rows:,}), which the prepare function can hold in memory: train on "
+            "fewer with data: {since: <ISO date>} or data: {versions: [...]}, or sample the uploads"
+        )
+    return used, skipped
+
+
+@dataclass(frozen=True)
+class CombinedData:
+    arrays: dict[str, NDArray[Any]]
+    columns: list[ColumnSchema]
+    data: TrainingData
+
+
+def combine_versions(
+    dataset: str,
+    policy: str,
+    max_rows: int,
+    parts: Sequence[tuple[Manifest, Mapping[str, NDArray[Any]]]],
+    skipped: Sequence[VersionSkipped] = (),
+) -> CombinedData:
+    """One table from the versions (oldest first) on the newest's columns that every part has with
+    the same type; a row already in an older version is dropped (duplicates within one version are
+    the contract's business and stay)."""
+    newest = parts[-1][0]
+    if len(parts) == 1:
+        only = VersionUsed(version=newest.version, created_at=newest.created_at.isoformat(), rows=newest.rows)
+        data = TrainingData(
+            dataset=dataset, policy=policy, versions=[only], skipped=list(skipped), rows=newest.rows, max_rows=max_rows
+        )
+        return CombinedData(dict(parts[0][1]), list(newest.columns), data)
+    kinds = [{c.name: c.type for c in manifest.columns} for manifest, _ in parts]
+    columns = [
+        c
+        for c in newest.columns
+        if all(k.get(c.name) == c.type for k in kinds) and all(c.name in arrays for _, arrays in parts)
+    ]
+    names = [c.name for c in columns]
+    sizes = [int(next(iter(arrays.values())).shape[0]) for _, arrays in parts]
+    # Equal rows have equal fingerprints (64 bits: a chance collision in 10M rows is ~3e-6).
+    keys = np.concatenate([row_fingerprints(arrays, names) for _, arrays in parts])
+    part_of_row = np.repeat(np.arange(len(parts)), sizes)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    keep = part_of_row == part_of_row[first][inverse.reshape(-1)]
+    arrays: dict[str, NDArray[Any]] = {}
+    combined: list[ColumnSchema] = []
+    for column in columns:
+        values = np.concatenate([p[column.name] for _, p in parts])[keep]
+        arrays[column.name] = values
+        missing = np.concatenate([column_mask(p, column.name) for _, p in parts])[keep]
+        if missing.any() and values.dtype.kind not in "fM":
+            arrays[f"{NULL_MASK_PREFIX}{column.name}"] = missing
+        combined.append(column.model_copy(update={"dtype": values.dtype.str, "nulls": int(missing.sum())}))
+    used: list[VersionUsed] = []
+    start = 0
+    for (manifest, _), size, index in zip(parts, sizes, range(len(parts)), strict=True):
+        dropped = int(np.count_nonzero(~keep[part_of_row == index]))
+        used.append(
+            VersionUsed(
+                version=manifest.version,
+                created_at=manifest.created_at.isoformat(),
+                rows=size,
+                duplicates=dropped,
+                first_row=start,
+            )
+        )
+        start += size - dropped
+    data = TrainingData(
+        dataset=dataset,
+        policy=policy,
+        versions=used,
+        skipped=list(skipped),
+        rows=int(keep.sum()),
+        duplicates=int((~keep).sum()),
+        max_rows=max_rows,
+    )
+    return CombinedData(arrays, combined, data)
