@@ -760,8 +760,12 @@ def _training_data_lines(data: dict[str, Any] | None) -> list[str]:
     lines = [
         f"  data ({data.get('policy')}): {data.get('rows', 0):,} rows, {data.get('duplicates', 0):,} duplicates dropped"
     ]
-    lines += [_dataset_version_line(v) for v in data.get("versions", [])]
-    lines += [f"    {str(v['version'])[:12]}  skipped: {v['reason']}" for v in data.get("skipped", [])]
+    versions, skipped = data.get("versions", []), data.get("skipped", [])
+    older = int(data.get("versions_total", len(versions))) - len(versions)
+    lines += [f"    (+{older} older versions: the run's data.json lists every one)"] if older > 0 else []
+    lines += [_dataset_version_line(v) for v in versions]
+    lines += [f"    {str(v['version'])[:12]}  skipped: {v['reason']}" for v in skipped]
+    lines += [f"    column {c['column']}: {c['note']}" for c in data.get("columns", [])]
     return lines
 
 

@@ -150,7 +150,7 @@ def prepare_step(
         {
             "dataset": dataset,
             "dataset_version": data.newest,
-            "training_data": _dynamo(data.model_dump(mode="json")),
+            "training_data": _dynamo(data.summary()),
             "model": config.dataset,
             "started_at": services.now().isoformat(),
             "execution_arn": execution_arn,
@@ -416,7 +416,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
                 "profile_key": f"{run.prefix}profile.json",
                 "dataset": run.dataset,
                 "dataset_version": run.dataset_version,
-                "training_data": data.model_dump(mode="json"),
+                "training_data": data.summary(),
                 "code_version": __version__,
                 "parent_version": champion_version,
                 "tags": {"selected_candidate": selected.name},

@@ -193,37 +193,55 @@ def test_unknown_versions_and_an_empty_since_are_refused_naming_the_field(platfo
 def test_a_version_whose_contract_changed_a_used_column_is_skipped_by_rule_and_refused_by_name(
     platform: Platform,
 ) -> None:
-    """Chosen by rule (all, since), a version that lacks a column the config uses, or types it
-    differently, is left out with its reason in the report; named in data.versions, it fails the run."""
+    """Chosen by rule (all, since), a version that types a column the config uses differently is
+    left out with its reason in the report; named in data.versions, it fails the run. A version that
+    lacks a column is combined: its rows read as missing there, and the lineage says so (an upload
+    that adds a column must not throw away every older row)."""
     before = platform.upload(_table(150, seed=1, with_plan=False), "2026-11-01T09:00:00+00:00")
     retyped = _table(150, seed=2)
     changed = platform.upload(retyped, "2026-11-04T09:00:00+00:00", _columns(retyped, plan_type="string"))
     newest = platform.upload(_table(150, seed=3), "2026-11-08T09:00:00+00:00")
     platform.config()
     data = platform.prepare("skips")
-    assert [v.version for v in data.versions] == [newest]
+    assert [v.version for v in data.versions] == [before, newest]
     assert [(s.version, s.reason) for s in data.skipped] == [
-        (before, "contract changed: it has no column 'plan', which the config uses"),
         (changed, f"contract changed: column 'plan' is string there but category in the newest version {newest[:12]}"),
     ]
-    platform.config(data={"versions": [before, newest]})
+    assert [(c.column, c.note) for c in data.columns] == [
+        ("plan", "absent from 1 older version(s): their 150 rows read as missing")
+    ]
+    platform.config(data={"versions": [changed, newest]})
     with pytest.raises(
-        TrainingInputError, match=rf"dataset version {before[:12]} \(data.versions\) cannot be combined"
+        TrainingInputError, match=rf"dataset version {changed[:12]} \(data.versions\) cannot be combined"
     ):
         platform.prepare("refuses")
-    # A config that does not use the column combines all of them on the columns they share.
+    # A config that does not use the column combines all of them; the column whose type differs
+    # between versions is dropped, and the lineage says why.
     document = json.loads(platform.artifacts.get(f"configs/{DATASET}.json"))
     document.update(exclude=["plan"], data="all")
     platform.artifacts.put(f"configs/{DATASET}.json", json.dumps(document).encode(), "application/json")
-    assert len(platform.prepare("shared-columns").versions) == 3
+    combined = platform.prepare("shared-columns")
+    assert len(combined.versions) == 3
+    assert [c.column for c in combined.columns] == ["plan"] and "type differs" in combined.columns[0].note
 
 
-def test_more_rows_than_data_max_rows_is_refused_before_any_is_read(platform: Platform) -> None:
-    platform.upload(_table(150, seed=1), "2026-11-01T09:00:00+00:00")
-    platform.upload(_table(150, seed=2), "2026-11-08T09:00:00+00:00")
+def test_past_data_max_rows_the_newest_versions_are_kept_and_named_ones_refused(platform: Platform) -> None:
+    """A growing dataset under `all` keeps training on its newest rows; a named selection over the
+    cap, or one version over it, is refused before any row is read."""
+    oldest = platform.upload(_table(150, seed=1), "2026-11-01T09:00:00+00:00")
+    newest = platform.upload(_table(150, seed=2), "2026-11-08T09:00:00+00:00")
     platform.config(data={"max_rows": 200})
+    data = platform.prepare("newest-rows")
+    assert [v.version for v in data.versions] == [newest]
+    assert [(s.version, s.reason) for s in data.skipped] == [
+        (oldest, "older than the newest 150 rows, and data.max_rows is 200")
+    ]
+    platform.config(data={"versions": [oldest, newest], "max_rows": 200})
     with pytest.raises(TrainingInputError, match=r"hold 300 rows, over data.max_rows \(200\)"):
         platform.prepare("too-big")
+    platform.config(data={"max_rows": 100})
+    with pytest.raises(TrainingInputError, match=r"hold 150 rows, over data.max_rows \(100\)"):
+        platform.prepare("one-too-big")
 
 
 def _manifest(version: str, table: Table, created_at: str) -> Manifest:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mlops.datasets.versioning import NULL_MASK_PREFIX, ColumnSchema, Manifest, column_mask, row_fingerprints
 from mlops.training.config import ConfigError, DataPolicy, TrainingConfig, match_versions
-from mlops.training.features import CATEGORICAL_TYPES, NUMERIC_TYPES
+from mlops.training.features import CATEGORICAL_TYPES, DATETIME_TYPES, NUMERIC_TYPES
 
 NAMED_IN_REQUEST = "the dataset_version named in the training request"
 
@@ -55,6 +55,14 @@ class VersionSkipped(_Record):
     reason: str
 
 
+class ColumnNote(_Record):
+    """A column the combination changed: absent from some versions (their rows read as missing), or
+    dropped because versions disagree on its type and the config does not use it."""
+
+    column: str
+    note: str
+
+
 class TrainingData(_Record):
     """The run's data lineage: stored with the run, its report and the version it registers."""
 
@@ -65,6 +73,18 @@ class TrainingData(_Record):
     rows: int
     duplicates: int = 0
     max_rows: int
+    columns: list[ColumnNote] = []
+
+    def summary(self, keep: int = 20) -> dict[str, Any]:
+        """The lineage for a registry item: the newest `keep` versions used and skipped, and the
+        counts. data.json beside the run holds every one; a dataset with hourly uploads would
+        otherwise outgrow DynamoDB's 400 KB item."""
+        document = self.model_dump(mode="json")
+        document["versions_total"] = len(self.versions)
+        document["skipped_total"] = len(self.skipped)
+        document["versions"] = document["versions"][-keep:]
+        document["skipped"] = document["skipped"][-keep:]
+        return document
 
     @property
     def newest(self) -> str:
@@ -106,7 +126,7 @@ def used_columns(config: TrainingConfig, newest: Manifest) -> list[str]:
     named = [config.label, *([config.segment_column] if config.segment_column else [])]
     if config.features is not None:
         return [*named, *config.features]
-    usable = (*NUMERIC_TYPES, *CATEGORICAL_TYPES)
+    usable = (*NUMERIC_TYPES, *CATEGORICAL_TYPES, *DATETIME_TYPES)
     return named + [
         c.name
         for c in newest.columns
@@ -115,19 +135,22 @@ def used_columns(config: TrainingConfig, newest: Manifest) -> list[str]:
 
 
 def _mismatch(manifest: Manifest, newest: Manifest, needed: Sequence[str]) -> str | None:
-    """Why `manifest` cannot join `newest`: the first column the config uses that it lacks or types differently."""
+    """Why `manifest` cannot join `newest`: the first column the config uses that it types
+    differently. A column it lacks is no reason: its rows read as missing there."""
     theirs = {c.name: c.type for c in manifest.columns}
     ours = {c.name: c.type for c in newest.columns}
     for name in needed:
-        if name not in ours:
-            continue  # not in the newest version either: prepare names the config field
-        if name not in theirs:
-            return f"it has no column {name!r}, which the config uses"
-        if theirs[name] != ours[name]:
+        if name in ours and name in theirs and theirs[name] != ours[name]:
             return (
                 f"column {name!r} is {theirs[name]} there but {ours[name]} in the newest version {newest.version[:12]}"
             )
     return None
+
+
+def _skipped(manifest: Manifest, reason: str) -> VersionSkipped:
+    return VersionSkipped(
+        version=manifest.version, created_at=manifest.created_at.isoformat(), rows=manifest.rows, reason=reason
+    )
 
 
 def plan_versions(
@@ -135,8 +158,10 @@ def plan_versions(
 ) -> tuple[list[Manifest], list[VersionSkipped]]:
     """Which of the chosen versions (oldest first) can be combined with the newest, within the row cap.
 
-    A version whose contract changed a column the config uses is skipped (recorded with its reason)
-    when the policy chose it by rule (all, since); when the config named it (`strict`) the run fails."""
+    A version whose contract changed the type of a column the config uses is skipped (recorded with
+    its reason) when the policy chose it by rule (all, since); when the config named it (`strict`)
+    the run fails. Past data.max_rows, rule-chosen versions are taken newest first and the older
+    ones skipped, so a growing dataset keeps training on its newest rows; named ones are refused."""
     newest = manifests[-1]
     needed = used_columns(config, newest)
     used: list[Manifest] = []
@@ -151,22 +176,36 @@ def plan_versions(
                 f"{newest.version[:12]}: {reason}; leave it out of data.versions"
             )
         else:
-            skipped.append(
-                VersionSkipped(
-                    version=manifest.version,
-                    created_at=manifest.created_at.isoformat(),
-                    rows=manifest.rows,
-                    reason=f"contract changed: {reason}",
-                )
-            )
+            skipped.append(_skipped(manifest, f"contract changed: {reason}"))
     total = sum(m.rows for m in used)
+    while total > config.data.max_rows and len(used) > 1 and not strict:
+        oldest = used.pop(0)
+        total -= oldest.rows
+        skipped.append(
+            _skipped(oldest, f"older than the newest {total:,} rows, and data.max_rows is {config.data.max_rows:,}")
+        )
     if total > config.data.max_rows:
         raise TrainingInputError(
-            f"the {len(used)} dataset versions chosen by data ({config.data.describe()}) hold {total:,} rows, over "
+            f"the {len(used)} dataset version(s) chosen by data ({config.data.describe()}) hold {total:,} rows, over "
             f"data.max_rows ({config.data.max_rows:,}), which the prepare function can hold in memory: train on "
             "fewer with data: {since: <ISO date>} or data: {versions: [...]}, or sample the uploads"
         )
+    skipped.sort(key=lambda v: v.created_at)
     return used, skipped
+
+
+def _absent(values: NDArray[Any], rows: int) -> tuple[NDArray[Any], NDArray[np.bool_]]:
+    """`rows` missing values of `values`'s kind (a column an older version does not have)."""
+    kind = values.dtype.kind
+    if kind == "f":
+        filler: NDArray[Any] = np.full(rows, np.nan, dtype=values.dtype)
+    elif kind == "M":
+        filler = np.full(rows, np.datetime64("NaT"), dtype=values.dtype)
+    elif kind in "iu":
+        filler = np.full(rows, np.nan)  # joined with the present ints, the column becomes float with NaN
+    else:
+        filler = np.zeros(rows, dtype=values.dtype)
+    return filler, np.ones(rows, dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -183,9 +222,11 @@ def combine_versions(
     parts: Sequence[tuple[Manifest, Mapping[str, NDArray[Any]]]],
     skipped: Sequence[VersionSkipped] = (),
 ) -> CombinedData:
-    """One table from the versions (oldest first) on the newest's columns that every part has with
-    the same type; a row already in an older version is dropped (duplicates within one version are
-    the contract's business and stay)."""
+    """One table from the versions (oldest first) on the newest's columns: a column an older version
+    lacks reads as missing in its rows; one whose type differs between versions is dropped (plan
+    already skipped versions that type a column the config uses differently). Each is noted. A row
+    already in an older version is dropped (duplicates within one version are the contract's
+    business and stay)."""
     newest = parts[-1][0]
     if len(parts) == 1:
         only = VersionUsed(version=newest.version, created_at=newest.created_at.isoformat(), rows=newest.rows)
@@ -193,25 +234,47 @@ def combine_versions(
             dataset=dataset, policy=policy, versions=[only], skipped=list(skipped), rows=newest.rows, max_rows=max_rows
         )
         return CombinedData(dict(parts[0][1]), list(newest.columns), data)
-    kinds = [{c.name: c.type for c in manifest.columns} for manifest, _ in parts]
-    columns = [
-        c
-        for c in newest.columns
-        if all(k.get(c.name) == c.type for k in kinds) and all(c.name in arrays for _, arrays in parts)
-    ]
-    names = [c.name for c in columns]
+    columns: list[ColumnSchema] = []
+    notes: list[ColumnNote] = []
     sizes = [int(next(iter(arrays.values())).shape[0]) for _, arrays in parts]
+    completed: list[dict[str, NDArray[Any]]] = [{} for _ in parts]
+    for column in newest.columns:
+        declared = [{c.name: c.type for c in manifest.columns} for manifest, _ in parts]
+        having = [i for i, (_, a) in enumerate(parts) if column.name in a and column.name in declared[i]]
+        types = {declared[i][column.name] for i in having}
+        if types != {column.type}:
+            note = f"dropped: its type differs between versions ({', '.join(sorted(types))})"
+            notes.append(ColumnNote(column=column.name, note=note))
+            continue
+        columns.append(column)
+        lacking = [i for i in range(len(parts)) if i not in having]
+        if lacking:
+            rows = sum(sizes[i] for i in lacking)
+            notes.append(
+                ColumnNote(
+                    column=column.name,
+                    note=f"absent from {len(lacking)} older version(s): their {rows:,} rows read as missing",
+                )
+            )
+        present = parts[having[0]][1][column.name]
+        for i, (_, part) in enumerate(parts):
+            if i in having:
+                completed[i][column.name] = part[column.name]
+                completed[i][f"{NULL_MASK_PREFIX}{column.name}"] = column_mask(part, column.name)
+            else:
+                completed[i][column.name], completed[i][f"{NULL_MASK_PREFIX}{column.name}"] = _absent(present, sizes[i])
+    names = [c.name for c in columns]
     # Equal rows have equal fingerprints (64 bits: a chance collision in 10M rows is ~3e-6).
-    keys = np.concatenate([row_fingerprints(arrays, names) for _, arrays in parts])
+    keys = np.concatenate([row_fingerprints(part, names) for part in completed])
     part_of_row = np.repeat(np.arange(len(parts)), sizes)
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     keep = part_of_row == part_of_row[first][inverse.reshape(-1)]
     arrays: dict[str, NDArray[Any]] = {}
     combined: list[ColumnSchema] = []
     for column in columns:
-        values = np.concatenate([p[column.name] for _, p in parts])[keep]
+        values = np.concatenate([part[column.name] for part in completed])[keep]
         arrays[column.name] = values
-        missing = np.concatenate([column_mask(p, column.name) for _, p in parts])[keep]
+        missing = np.concatenate([part[f"{NULL_MASK_PREFIX}{column.name}"] for part in completed])[keep]
         if missing.any() and values.dtype.kind not in "fM":
             arrays[f"{NULL_MASK_PREFIX}{column.name}"] = missing
         combined.append(column.model_copy(update={"dtype": values.dtype.str, "nulls": int(missing.sum())}))
@@ -237,5 +300,6 @@ def combine_versions(
         rows=int(keep.sum()),
         duplicates=int((~keep).sum()),
         max_rows=max_rows,
+        columns=notes,
     )
     return CombinedData(arrays, combined, data)

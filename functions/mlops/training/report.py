@@ -322,6 +322,14 @@ def _training_data(data: TrainingData) -> str:
                 ],
             ),
         ]
+    if data.columns:
+        parts += [
+            "<h3>Columns the combination changed</h3>",
+            html_table(
+                ["column", "what"],
+                [[f"<td>{escaped(c.column)}</td>", f"<td>{escaped(c.note)}</td>"] for c in data.columns],
+            ),
+        ]
     return "".join(parts)
 
 
