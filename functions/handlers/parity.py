@@ -21,4 +21,4 @@ _artifacts = ArtifactsBucket(boto3.client("s3"), os.environ["ARTIFACTS_BUCKET"])
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return parity_step(event["run"], event["evaluation"], _artifacts)
+    return parity_step(event["run"], event["evaluation"], _artifacts, event.get("export"))

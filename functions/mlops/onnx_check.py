@@ -40,7 +40,7 @@ def check_onnx(reference: ParityInput, onnx_bytes: bytes) -> ParityReport:
         session = inference_session(onnx_bytes)
         outputs = session.run(None, {session.get_inputs()[0].name: x32})
     except Exception as exc:  # a model serving cannot load fails parity; it is not a crash
-        return failed_report(reference, f"{type(exc).__name__}: {exc}")
+        return failed_report(reference, f"onnxruntime could not run it: {type(exc).__name__}: {exc}")
     return compare(reference, outputs)
 
 
@@ -74,19 +74,30 @@ def measure_latency(
     }
 
 
-def parity_step(run_payload: dict[str, Any], evaluation: dict[str, Any], artifacts: ArtifactsBucket) -> dict[str, Any]:
-    """Check the run's model.onnx (the candidate the evaluate step chose, `evaluation`) against the
-    export step's parity input; store parity.json, latency.json and this candidate's line in
-    parity_attempts.json. The answer feeds the pipeline's "Parity holds?" choice: go on to the gate,
-    try the next-ranked candidate (`next_attempt`), or fail naming every candidate tried."""
+def parity_step(
+    run_payload: dict[str, Any],
+    evaluation: dict[str, Any],
+    artifacts: ArtifactsBucket,
+    export: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Check the run's model.onnx (the candidate the evaluate step chose, `evaluation`; `export`
+    says whether it could be converted at all) against the export step's parity input; store
+    parity.json, latency.json and this candidate's line in parity_attempts.json. The answer feeds
+    the pipeline's "Parity holds?" choice: go on to the gate, try the next-ranked candidate
+    (`next_attempt`), or fail naming every candidate tried."""
     prefix = str(run_payload["prefix"])
     attempt = int(evaluation.get("attempt", 0))
     ranked = [str(name) for name in evaluation.get("ranked") or [evaluation["selected"]]]
-    reference = ParityInput.from_bytes(artifacts.get(f"{prefix}{PARITY_INPUT}"))
-    onnx_bytes = artifacts.get(f"{prefix}model.onnx")
-    parity = check_onnx(reference, onnx_bytes)
+    if export is not None and export.get("error"):  # skl2onnx could not convert it: nothing to run
+        unconverted = f"skl2onnx could not convert it: {export['error']}"
+        parity = ParityReport(kind="classification", rows=0, passed=False, checks=[], error=unconverted)
+        latency: dict[str, float] = {}
+    else:
+        reference = ParityInput.from_bytes(artifacts.get(f"{prefix}{PARITY_INPUT}"))
+        onnx_bytes = artifacts.get(f"{prefix}model.onnx")
+        parity = check_onnx(reference, onnx_bytes)
+        latency = measure_latency(onnx_bytes, reference.x, rows=1) if parity.error is None else {}
     artifacts.put(f"{prefix}parity.json", parity.model_dump_json(indent=2).encode(), "application/json")
-    latency = measure_latency(onnx_bytes, reference.x, rows=1) if parity.error is None else {}
     artifacts.put(f"{prefix}latency.json", json.dumps(latency, indent=2, sort_keys=True).encode(), "application/json")
     # Attempt 0 starts the list (a rerun of the run's first try must not inherit a stale one).
     earlier = [] if attempt == 0 else _attempts(artifacts.get(f"{prefix}{PARITY_ATTEMPTS}"))
@@ -225,8 +236,8 @@ def score_champion_step(
     run_payload: dict[str, Any], artifacts: ArtifactsBucket, champion: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """Score the champion's registered version (`champion`, None without one) on the run's test rows;
-    store champion_scores.npz for the evaluate step. A champion that cannot be loaded is reported,
-    not fatal: the gate then falls back to the champion's own test figures and says so."""
+    store champion_scores.npz for the evaluate step. A champion that cannot be loaded or scored is
+    reported, not fatal: the gate then falls back to the champion's own test figures and says so."""
     prefix = str(run_payload["prefix"])
     test_rows = read_npz(artifacts.get(f"{prefix}{TEST_ROWS}"))
     n = next((int(v.shape[0]) for k, v in test_rows.items() if not k.startswith(NULL_MASK_PREFIX)), 0)
@@ -235,15 +246,15 @@ def score_champion_step(
     else:
         try:
             served = load_version(str(run_payload["model"]), champion, artifacts.get)
-        except ArtifactError as error:
+            fitted = (champion.get("artifacts") or {}).get(FITTED_ROWS)
+            scores = score_champion(served, test_rows, artifacts.get(fitted["key"]) if fitted else None)
+        except Exception as error:  # the comparison is a courtesy to the gate: never the run's end
+            reason = str(error) if isinstance(error, ArtifactError) else f"{type(error).__name__}: {error}"
             scores = ChampionScores(
                 version=int(champion["version"]),
                 test_rows=n,
                 scored=np.zeros(n, dtype=bool),
-                unscored={f"its model cannot be loaded: {error}": n},
+                unscored={f"it could not be scored: {reason}": n},
             )
-        else:
-            fitted = (champion.get("artifacts") or {}).get(FITTED_ROWS)
-            scores = score_champion(served, test_rows, artifacts.get(fitted["key"]) if fitted else None)
     artifacts.put(f"{prefix}{CHAMPION_SCORES}", scores.to_bytes(), "application/octet-stream")
     return {"champion_version": scores.version, "rows_scored": scores.rows, "basis": scores.basis()}

@@ -248,7 +248,7 @@ class ParityAttempt(BaseModel):
         if self.passed:
             return f"{self.candidate} ({self.estimator}): matches"
         if self.error:
-            return f"{self.candidate} ({self.estimator}): onnxruntime could not run it: {self.error}"
+            return f"{self.candidate} ({self.estimator}): {self.error}"
         checks = "; ".join(
             f"{c.name} {c.observed:.3g} {'<' if c.name == 'label_agreement' else '>'} {c.threshold:g} "
             f"(limit set by {RELAXED_BY.get(c.name, 'parity')})"

@@ -88,13 +88,20 @@ def run_training(
     for position, selected in enumerate(rank([r.to_json() for r in results], config.metric)):
         model = load_model(stored[selected.name], selected.model_sha256)
         evaluation = Evaluation.model_validate_json(evaluate(model, splits, meta).model_dump_json())
-        onnx_bytes = export_onnx(model, splits.X_train.shape[1], splits.feature_names)
-        parity = check_parity(model, onnx_bytes, splits.X_test, config.parity, row_ids=splits.rows_test)
+        try:
+            onnx_bytes = export_onnx(model, splits.X_train.shape[1], splits.feature_names)
+        except Exception as error:  # as the export step: the next-ranked candidate may convert
+            onnx_bytes = b""
+            parity = ParityReport(
+                kind="classification", rows=0, passed=False, checks=[], error=f"skl2onnx could not convert it: {error}"
+            )
+        else:
+            parity = check_parity(model, onnx_bytes, splits.X_test, config.parity, row_ids=splits.rows_test)
         attempts = record_attempt(attempts, ParityAttempt.of(position + 1, selected.name, selected.estimator, parity))
         if parity.passed:
             break
     profile = prepared.profile.with_prediction(evaluation.prediction_distribution)
-    latency = measure_latency(onnx_bytes, splits.X_test, rows=1, repeats=latency_repeats)
+    latency = measure_latency(onnx_bytes, splits.X_test, rows=1, repeats=latency_repeats) if onnx_bytes else {}
     gates = gate_evaluation(evaluation, latency, config, champion_metrics)
     sig = signature(config, meta.feature_spec, splits.X_train, meta.classes)
     digest = sha256(onnx_bytes)

@@ -258,7 +258,9 @@ def evaluate_step(
     stored_model = services.artifacts.get(f"{run.prefix}candidates/{selected.name}.model")
     model = training.load_model(stored_model, selected.model_sha256)
     meta = PreparedMeta.model_validate(_read_json(services, f"{run.prefix}meta.json"))
-    champion = ChampionScores.from_bytes(services.artifacts.get(f"{run.prefix}{CHAMPION_SCORES}"))
+    # A run started before the score-champion step existed has no scores: no comparison, not a failure.
+    scored = services.artifacts.get_first([f"{run.prefix}{CHAMPION_SCORES}"])
+    champion = ChampionScores.from_bytes(scored[1]) if scored else None
     evaluation = training.evaluate(model, _splits(services, run), meta, champion=champion)
     profile = ReferenceProfile.model_validate(_read_json(services, f"{run.prefix}profile.json"))
     profile = profile.with_prediction(evaluation.prediction_distribution)
@@ -286,11 +288,14 @@ def export_step(run_payload: dict[str, Any], services: TrainingServices) -> dict
         services.artifacts.get(f"{run.prefix}candidates/{selected.name}.model"), selected.model_sha256
     )
     splits = _splits(services, run)
-    onnx_bytes = training.export_onnx(model, splits.X_train.shape[1], splits.feature_names)
+    try:
+        onnx_bytes = training.export_onnx(model, splits.X_train.shape[1], splits.feature_names)
+    except Exception as error:  # a model skl2onnx cannot convert: the next-ranked candidate may be
+        return {"onnx_sha256": None, "error": f"{type(error).__name__}: {error}"[:1000]}
     reference = training.scikit_learn_outputs(model, splits.X_test, config.parity, row_ids=splits.rows_test)
     services.artifacts.put(f"{run.prefix}model.onnx", onnx_bytes, "application/octet-stream")
     services.artifacts.put(f"{run.prefix}{PARITY_INPUT}", reference.to_bytes(), "application/octet-stream")
-    return {"onnx_sha256": training.sha256(onnx_bytes)}
+    return {"onnx_sha256": training.sha256(onnx_bytes), "error": None}
 
 
 def _champion_metrics(services: TrainingServices, model: str) -> tuple[int | None, dict[str, Any] | None]:

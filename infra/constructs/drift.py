@@ -65,7 +65,7 @@ class DriftMonitoring(Construct):
             },
         ).function
         registry.grant_items(self.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem")
-        grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*")
+        grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*/profile.json")
         grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{CAPTURE_PREFIX}*")
         grant_objects(self.function, data.artifacts, ["s3:PutObject"], f"{DRIFT_REPORTS_PREFIX}*")
         grant_listing(self.function, data.artifacts, CAPTURE_PREFIX)

@@ -20,6 +20,8 @@ from infra.nag import acknowledge, acknowledge_cdk_notifications_handler, grant_
 from infra.settings import PlatformSettings
 
 STAGE_NAME = "prod"
+# What serving reads of a registered version (its registry record names both).
+SERVED_ARTIFACTS = ("model.onnx", "signature.json")
 PREDICT_TIMEOUT = Duration.seconds(10)
 # The alias API Gateway calls when provisioned concurrency is configured.
 LIVE_ALIAS = "live"
@@ -191,7 +193,9 @@ class Serving(Construct):
         # configs, writes captured traffic: nothing else. No ListBucket: a missing config then reads as
         # AccessDenied, which the function takes as "none deployed".
         registry.grant_items(self.predict, "dynamodb:GetItem", "dynamodb:Query")
-        grant_objects(self.predict, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*")
+        # A version's model and signature only: a run's folder also holds raw test rows and fingerprints.
+        for artifact in SERVED_ARTIFACTS:
+            grant_objects(self.predict, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*/{artifact}")
         grant_objects(self.predict, data.artifacts, ["s3:GetObject"], f"{CONFIGS_PREFIX}*")
         grant_objects(self.predict, data.artifacts, ["s3:PutObject"], f"{CAPTURE_PREFIX}*")
 
@@ -293,7 +297,8 @@ class BatchScoring(Construct):
             },
         ).function
         registry.grant_items(self.function, "dynamodb:GetItem", "dynamodb:Query")
-        grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*")
+        for artifact in SERVED_ARTIFACTS:
+            grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*/{artifact}")
         # Outputs are written beside the input, so reading and writing share the prefix.
         # Delete: a new version of an input replaces the outputs of the previous one (stale parts, markers).
         grant_objects(self.function, data.raw, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], f"{BATCH_PREFIX}*")

@@ -35,7 +35,7 @@ def test_the_drift_function_reads_models_and_capture_writes_reports_and_starts_t
         ("dynamodb:GetItem", f"<{table}.Arn>"),
         ("dynamodb:Query", f"<{table}.Arn>"),
         ("dynamodb:PutItem", f"<{table}.Arn>"),
-        ("s3:GetObject", f"<{artifacts}.Arn>/models/*"),
+        ("s3:GetObject", f"<{artifacts}.Arn>/models/*/profile.json"),
         ("s3:GetObject", f"<{artifacts}.Arn>/capture/*"),
         ("s3:PutObject", f"<{artifacts}.Arn>/reports/drift/*"),
         ("s3:ListBucket", f"<{artifacts}.Arn>"),

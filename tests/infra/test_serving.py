@@ -146,7 +146,9 @@ def test_predict_role_reads_the_registry_models_and_configs_and_writes_capture_o
         # The table's key, through DynamoDB only (a kms:ViaService condition).
         ("kms:Decrypt", f"<{key}.Arn>"),
         ("kms:DescribeKey", f"<{key}.Arn>"),
-        ("s3:GetObject", f"<{artifacts}.Arn>/models/*"),
+        # A version's model and signature, not the rest of its run's folder (raw test rows live there).
+        ("s3:GetObject", f"<{artifacts}.Arn>/models/*/model.onnx"),
+        ("s3:GetObject", f"<{artifacts}.Arn>/models/*/signature.json"),
         # The serving policy of deployed training configs, read at serve time.
         ("s3:GetObject", f"<{artifacts}.Arn>/configs/*"),
         ("s3:PutObject", f"<{artifacts}.Arn>/capture/*"),
@@ -207,7 +209,8 @@ def test_batch_scoring_role_is_least_privilege(platform_template: dict[str, Any]
         ("dynamodb:Query", f"<{table}.Arn>/index/*"),
         ("kms:Decrypt", f"<{key}.Arn>"),
         ("kms:DescribeKey", f"<{key}.Arn>"),
-        ("s3:GetObject", f"<{artifacts}.Arn>/models/*"),
+        ("s3:GetObject", f"<{artifacts}.Arn>/models/*/model.onnx"),
+        ("s3:GetObject", f"<{artifacts}.Arn>/models/*/signature.json"),
         ("s3:GetObject", f"<{raw}.Arn>/batch/*"),
         ("s3:PutObject", f"<{raw}.Arn>/batch/*"),
         ("s3:DeleteObject", f"<{raw}.Arn>/batch/*"),

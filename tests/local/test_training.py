@@ -183,6 +183,8 @@ def test_a_regressed_model_is_measured_against_the_champion_on_its_own_test_rows
     assert run is not None
     test_rows = int(run["rows"]["test"])
     assert f"champion v1 on {test_rows:,} of this run's {test_rows:,} test rows" in gate["message"]
+    # The champion's fingerprints were registered and read (under the step's own IAM role).
+    assert "cannot be told apart" not in gate["message"] and "own test split" not in gate["message"]
     s3 = boto3.client("s3")
     evaluation = json.loads(
         s3.get_object(Bucket=stack.outputs["ArtifactsBucketName"], Key=version["artifacts"]["evaluation.json"]["key"])[

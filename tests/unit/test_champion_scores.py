@@ -71,7 +71,7 @@ def test_a_regressed_challenger_fails_on_the_same_rows_where_stored_figures_woul
     arrays, columns = sklearn_dataset("breast_cancer")
     strong = [{"name": "logreg", "estimator": "logistic_regression", "params": {"C": 1.0}}]
     weak = [{"name": "stump", "estimator": "random_forest", "params": {"n_estimators": 1, "max_depth": 1}}]
-    gates = {"max_regression": {"roc_auc": 0.02}}
+    gates = {"max_regression": {"roc_auc": 0.02}, "min_segment_rows": 10}
     champion_config = _config("binary", 3, strong, quality_gates=gates)
     champion = run_training(arrays, columns, champion_config, latency_repeats=5)
     fitted = prepare(arrays, columns, champion_config).fitted_rows_bytes
@@ -91,6 +91,7 @@ def test_a_regressed_challenger_fails_on_the_same_rows_where_stored_figures_woul
     (regression,) = [r for r in fair.results if r.name == "max_regression.roc_auc"]
     assert not regression.passed
     assert f"champion v1 on {scores.rows} of this run's {test_rows} test rows" in regression.message
+    assert "own test split" not in regression.message, "the comparison on the same rows decided"
     champion_auc = comparison.champion_metrics["roc_auc"]
     assert champion_auc is not None and regression.threshold == pytest.approx(champion_auc - 0.02)
     assert regression.observed == comparison.metrics["roc_auc"] != evaluation.metrics["roc_auc"]
@@ -136,7 +137,7 @@ def test_rows_the_champion_cannot_read_are_counted_by_reason_and_left_out_of_bot
     config = _config("binary", 7, forest, label="outcome", quality_gates={"max_regression": {"roc_auc": 0.0}})
     gates = gate_evaluation(evaluation, None, config, {"roc_auc": 0.1}, champion_version=1)
     (fallback,) = [r for r in gates.results if r.name == "max_regression.roc_auc"]
-    assert "not usable" in fallback.message and repr(field) in fallback.message
+    assert "not used" in fallback.message and repr(field) in fallback.message
 
 
 def test_a_class_only_the_champion_knows_counts_as_a_wrong_answer() -> None:
@@ -158,3 +159,54 @@ def test_a_class_only_the_champion_knows_counts_as_a_wrong_answer() -> None:
     assert comparison is not None
     assert comparison.champion_metrics["accuracy"] == pytest.approx(2 / 3)
     assert comparison.metrics == compute_metrics("binary", y, ours, proba, 2)
+
+
+def test_the_gate_does_not_trust_a_comparison_it_cannot_vouch_for() -> None:
+    """Found in review: a champion without fingerprints is scored on rows it trained on; three rows
+    of one class leave roc_auc undefined; a regression champion against a classifier crashed. Each
+    falls back to the stored figures, saying why."""
+    from mlops.training.evaluation import compare_with_champion
+
+    config = TrainingConfig.model_validate(
+        {**small_config("binary").model_dump(), "quality_gates": {"max_regression": {"roc_auc": 0.01}}}
+    )
+    y = np.array([0, 1] * 50)
+    proba = np.column_stack([1 - y * 0.8, y * 0.8])
+    ours = (proba[:, 1] > 0.5).astype(np.int64)
+
+    def scores(**changes: Any) -> ChampionScores:
+        base: dict[str, Any] = {
+            "version": 4,
+            "test_rows": y.size,
+            "kind": "classification",
+            "scored": np.ones(y.size, dtype=bool),
+            "classes": ["0", "1"],
+            "labels": ours,
+            "probabilities": proba.astype(np.float32),
+        }
+        return ChampionScores(**{**base, **changes})
+
+    def regression_gate(champion: ChampionScores) -> str:
+        comparison = compare_with_champion(champion, "binary", y, ours, proba, [0, 1])
+        evaluation = type("E", (), {})()
+        evaluation.metrics, evaluation.segments, evaluation.baseline_metrics = {"roc_auc": 0.9}, [], None
+        evaluation.predicted_classes, evaluation.champion = 2, comparison
+        report = gate_evaluation(evaluation, None, config, {"roc_auc": 0.5}, champion_version=4)
+        (gate,) = [r for r in report.results if r.name == "max_regression.roc_auc"]
+        return gate.message
+
+    assert "champion v4 on 100 of this run's 100 test rows" in regression_gate(scores())
+    no_fingerprints = scores(caveat="rows it was fitted on cannot be told apart: its run kept no fingerprints")
+    assert "its own test split" in regression_gate(no_fingerprints)
+    assert "kept no fingerprints" in regression_gate(no_fingerprints)
+    few = np.zeros(y.size, dtype=bool)
+    few[:3] = True
+    assert "fewer than 30 rows" in regression_gate(scores(scored=few, labels=ours[:3], probabilities=proba[:3]))
+    one_class = np.zeros(y.size, dtype=bool)
+    one_class[::2] = True  # only class 0 rows: roc_auc undefined on both sides
+    message = regression_gate(scores(scored=one_class, labels=ours[::2], probabilities=proba[::2]))
+    assert "roc_auc undefined on the 50 rows compared" in message
+    regression = scores(kind="regression", classes=None, labels=None, probabilities=None, values=np.zeros(y.size))
+    assert "a regression model and this one a classification model" in regression_gate(regression)
+    relabelled = scores(classes=["0.0", "1.0"])  # a label column stored as float by an older version
+    assert "champion v4 on 100" in regression_gate(relabelled)

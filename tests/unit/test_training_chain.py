@@ -253,3 +253,29 @@ def test_candidates_are_ranked_best_first_with_ties_in_config_order() -> None:
         r.model_copy(update={"validation_metrics": {"roc_auc": r.validation_metrics.get("rmse")}}) for r in results
     ]
     assert [r.name for r in rank(results, "roc_auc")] == ["a", "d", "c"]
+
+
+def test_a_candidate_skl2onnx_cannot_convert_is_passed_over_like_a_parity_failure() -> None:
+    """The export step answers {"error": ...} instead of failing the run; the parity step records the
+    candidate as failed with that reason and hands over to the next-ranked one."""
+    from mlops.onnx_check import parity_step
+    from mlops.onnx_parity import PARITY_ATTEMPTS
+
+    class Artifacts:
+        def __init__(self) -> None:
+            self.objects: dict[str, bytes] = {}
+
+        def put(self, key: str, body: bytes, content_type: str) -> None:
+            self.objects[key] = body
+
+        def get(self, key: str) -> bytes:
+            return self.objects[key]
+
+    artifacts = Artifacts()
+    evaluation = {"selected": "custom", "estimator": "random_forest", "attempt": 0, "ranked": ["custom", "logreg"]}
+    export = {"onnx_sha256": None, "error": "MissingShapeCalculator: no converter for CustomForest"}
+    answer = parity_step({"prefix": "runs/r1/"}, evaluation, artifacts, export)  # type: ignore[arg-type]
+    assert answer["parity_passed"] is False and answer["try_next"] is True and answer["next_attempt"] == 1
+    (attempt,) = json.loads(artifacts.objects[f"runs/r1/{PARITY_ATTEMPTS}"])
+    assert attempt["candidate"] == "custom" and "skl2onnx could not convert it" in attempt["error"]
+    assert "custom (random_forest): skl2onnx could not convert it: MissingShapeCalculator" in answer["parity_message"]

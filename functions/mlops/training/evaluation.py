@@ -142,6 +142,7 @@ class ChampionComparison(BaseModel):
     version: int
     rows: int = Field(description="test rows the champion answered; both models are scored on these")
     basis: str = Field(description="how the rows were chosen, and why any were left out")
+    caveat: str | None = Field(default=None, description="why the comparison cannot be trusted; the gate skips it")
     champion_metrics: MetricValues
     metrics: MetricValues = Field(description="this run's model on the same rows")
 
@@ -210,13 +211,23 @@ def _baseline_metrics(
     return compute_metrics(kind, y, predictions, proba, k)
 
 
+def _class_key(value: Any) -> str:
+    """A class value as text, numbers normalized: a label stored as 1 by one version and 1.0 by
+    another is the same class."""
+    try:
+        number = float(str(value))
+    except ValueError:
+        return str(value)
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
 def _champion_in_our_classes(
     scores: ChampionScores, classes: Sequence[ClassValue]
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """The champion's labels and probabilities in this run's class order: a class only the champion
     knows is a wrong answer (-1) and its probability mass is spread over the classes we know."""
-    ours = {str(c): i for i, c in enumerate(classes)}
-    theirs = [ours.get(c, -1) for c in scores.classes or []]
+    ours = {_class_key(c): i for i, c in enumerate(classes)}
+    theirs = [ours.get(_class_key(c), -1) for c in scores.classes or []]
     labels = np.array([theirs[i] if 0 <= i < len(theirs) else -1 for i in np.asarray(scores.labels).tolist()])
     proba = np.zeros((labels.size, len(classes)))
     for j, index in enumerate(theirs):
@@ -227,6 +238,16 @@ def _champion_in_our_classes(
     return labels.astype(np.int64), proba
 
 
+def _not_comparable(scores: ChampionScores, classes: Sequence[ClassValue] | None) -> str | None:
+    """Why the champion's answers cannot be set against this model's at all, or None."""
+    ours = "classification" if classes is not None else "regression"
+    if scores.kind is not None and scores.kind != ours:
+        return f"the champion is a {scores.kind} model and this one a {ours} model"
+    if classes is not None and not {_class_key(c) for c in classes} & {_class_key(c) for c in scores.classes or []}:
+        return "the champion predicts none of this run's classes"
+    return None
+
+
 def compare_with_champion(
     scores: ChampionScores,
     kind: ProblemType,
@@ -235,12 +256,19 @@ def compare_with_champion(
     proba: NDArray[Any] | None,
     classes: Sequence[ClassValue] | None,
 ) -> ChampionComparison | None:
-    """Both models' metrics on the test rows the champion answered; None without a champion."""
+    """Both models' metrics on the test rows the champion answered; None without a champion. A
+    comparison that cannot be trusted (other problem type, no shared class, fitted rows that could
+    not be told apart) says why in `caveat`, and the gate does not use it."""
     if scores.version is None:
         return None
     scored = np.asarray(scores.scored, dtype=bool) if scores.scored is not None else np.zeros(y.size, dtype=bool)
     if scored.size != y.size:
         raise ValueError(f"the champion was scored on {scored.size} test rows, the test split has {y.size}")
+    mismatch = _not_comparable(scores, classes)
+    if mismatch is not None:
+        return ChampionComparison(
+            version=scores.version, rows=0, basis=scores.basis(), caveat=mismatch, champion_metrics={}, metrics={}
+        )
     k = len(classes) if classes is not None else None
     champion: MetricValues = {}
     if scored.any():
@@ -253,6 +281,7 @@ def compare_with_champion(
         version=scores.version,
         rows=int(scored.sum()),
         basis=scores.basis(),
+        caveat=scores.caveat,
         champion_metrics=champion,
         metrics=compute_metrics(kind, y[scored], predictions[scored], proba[scored] if proba is not None else None, k)
         if scored.any()

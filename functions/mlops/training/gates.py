@@ -291,6 +291,27 @@ def evaluate_gates(
     return GateReport(passed=all(r.passed for r in results), results=results)
 
 
+def _comparison_problem(comparison: Any, champion_version: int | None, config: TrainingConfig) -> str | None:
+    """Why the champion scored on this run's rows cannot decide max_regression, or None."""
+    if comparison is None:
+        return "no comparison"
+    if champion_version is not None and comparison.version != champion_version:
+        return f"it scored v{comparison.version}, and v{champion_version} is champion now"
+    if comparison.caveat:
+        return str(comparison.caveat)
+    minimum = config.quality_gates.min_segment_rows
+    if comparison.rows < minimum:
+        return f"{comparison.basis}: fewer than {minimum} rows (quality_gates.min_segment_rows)"
+    undefined = [
+        m
+        for m in config.quality_gates.max_regression
+        if comparison.metrics.get(m) is None or comparison.champion_metrics.get(m) is None
+    ]
+    if undefined:
+        return f"{', '.join(undefined)} undefined on the {comparison.rows} rows compared ({comparison.basis})"
+    return None
+
+
 def gate_evaluation(
     evaluation: Any,
     latency: Mapping[str, float] | None,
@@ -305,14 +326,11 @@ def gate_evaluation(
     holds that comparison for the current champion (`champion_version`); otherwise with the
     champion's stored figures from its own split (`champion_metrics`), and the message says so."""
     comparison: Any = getattr(evaluation, "champion", None)
-    if (
-        comparison is not None
-        and comparison.rows > 0
-        and (champion_version is None or comparison.version == champion_version)
-    ):
+    problem = _comparison_problem(comparison, champion_version, config)
+    if comparison is not None and problem is None:
         champion, against, basis = comparison.champion_metrics, comparison.metrics, comparison.basis
     elif champion_metrics is not None:
-        why = f"; this run's rows were not usable: {comparison.basis}" if comparison is not None else ""
+        why = f"; this run's rows were not used: {problem}" if comparison is not None else ""
         champion, against, basis = champion_metrics, None, f"the champion's figures on its own test split{why}"
     else:
         champion, against, basis = None, None, None

@@ -406,7 +406,14 @@ def prepare(
         excluded_columns=excluded,
         splits_sha256=hashlib.sha256(data).hexdigest(),
     )
-    test_rows = {name: np.asarray(values)[rows["test"]] for name, values in arrays.items()}
+    # What the champion is scored on: the label, the features and the segment, raw; never the
+    # identifiers and free text training left out.
+    kept = {config.label, *names, *([config.segment_column] if config.segment_column else [])}
+    test_rows = {
+        name: np.asarray(values)[rows["test"]]
+        for name, values in arrays.items()
+        if name in kept or (name.startswith(NULL_MASK_PREFIX) and name[len(NULL_MASK_PREFIX) :] in kept)
+    }
     stored_columns = sorted(name for name in arrays if not name.startswith(NULL_MASK_PREFIX))
     fitted = np.concatenate([rows["train"], rows["validation"]])
     fingerprints = np.unique(row_fingerprints(arrays, stored_columns)[fitted])
