@@ -43,7 +43,7 @@ class ServingSettings(BaseModel):
         60,
         ge=0,
         le=3600,
-        description="how long a container trusts a dataset's deployed serving policy (configs/<dataset>.yaml); "
+        description="how long a container trusts a model's deployed serving policy (a registry item); "
         "`mlops config deploy` changes the live policy within it",
     )
     capture_max_rows: int = Field(1000, ge=1, le=100_000, description="rows per capture object")

@@ -121,10 +121,8 @@ def config_deploy(args: argparse.Namespace) -> int:
         return EXIT_REJECTED
     deployed: list[dict[str, Any]] = []
     for path, config in configs:
-        before = deployed_serving_policy(target, config.dataset)
         key = put_definition(target, "configs", config.dataset, path.suffix, path.read_bytes())
-        after = config.serving.model_dump(mode="json")
-        audit_serving_policy(target, config.dataset, before, after, key)
+        before, after = deploy_serving_policy(target, config.dataset, config.serving.model_dump(mode="json"), key)
         deployed.append({"dataset": config.dataset, "key": key, "serving": {"before": before, "after": after}})
     _emit(
         args,
@@ -139,62 +137,34 @@ def config_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# The predict function re-reads a dataset's deployed config this often (infra ServingSettings).
-CONFIG_CACHE_NOTE = "within the predict function's config cache time (serving.config_cache_seconds, 60 s by default)"
+# The predict function re-reads a model's deployed serving policy this often (infra ServingSettings).
+CONFIG_CACHE_NOTE = "within the predict function's policy cache time (serving.config_cache_seconds, 60 s by default)"
 SERVING_FIELDS = ("out_of_range", "unseen_category", "capture_sample_rate")
-
-
-def deployed_serving_policy(target: Target, dataset: str) -> dict[str, Any] | None:
-    """The serving section of the config deployed now (None: none deployed, or not a readable policy)."""
-    from mlops.serving.policy import PolicyError, config_keys, serving_section
-    from mlops.storage import ArtifactsBucket
-
-    found = ArtifactsBucket(target.client("s3"), target.output("ArtifactsBucketName")).get_first(config_keys(dataset))
-    if found is None:
-        return None
-    try:
-        policy = serving_section(found[1], source=found[0]).as_dict()
-    except PolicyError:
-        return None
-    return {k: policy[k] for k in SERVING_FIELDS}
 
 
 def _policy_change(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
     if before is None:
-        return "was each version's own (no config deployed), now " + ", ".join(
-            f"{k} {after.get(k)}" for k in SERVING_FIELDS
-        )
+        return "was each version's own (none deployed), now " + ", ".join(f"{k} {after.get(k)}" for k in SERVING_FIELDS)
     changed = [f"{k} {before.get(k)} -> {after.get(k)}" for k in SERVING_FIELDS if before.get(k) != after.get(k)]
     return ", ".join(changed) if changed else "unchanged"
 
 
-def audit_serving_policy(
-    target: Target, dataset: str, before: dict[str, Any] | None, after: dict[str, Any], key: str
-) -> None:
-    """The registry's audit trail records who changed the live serving policy, from what to what."""
-    from datetime import UTC, datetime
+def deploy_serving_policy(
+    target: Target, model: str, serving: dict[str, Any], key: str
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The config's serving section becomes the live versions' policy through the registry API,
+    which stores it with its audit event in one transaction: (before, after)."""
+    from mlopsctl.api import ApiError, call
 
-    from mlops.registry_table import ModelRegistry
-
+    body = {**{k: serving.get(k) for k in SERVING_FIELDS}, "source": key, "reason": f"mlops config deploy {key}"}
     try:
-        actor = str(target.client("sts").get_caller_identity()["Arn"])
-    except Exception:  # who it was is worth having, not worth failing a deploy for
-        actor = "mlops config deploy"
-    try:
-        ModelRegistry(target.resource("dynamodb").Table(target.output("RegistryTableName"))).record_serving_policy(
-            dataset,
-            before={"serving": before},
-            after={"serving": after, "config_key": key},
-            actor=actor,
-            at=datetime.now(UTC).isoformat(),
-            reason=f"mlops config deploy: serving policy {_policy_change(before, after)}",
-        )
-    except Exception as error:
+        answer = call(target, "PUT", f"/v1/models/{model}/serving-policy", body)
+    except ApiError as error:
         raise CommandError(
-            f"{key} was deployed, but its audit event could not be written ({type(error).__name__}: {error}): "
-            "the live serving policy changes anyway (an AccessDenied means your principal needs dynamodb:PutItem "
-            "on the registry table)"
+            f"{key} was uploaded (training reads it), but its serving policy was not deployed: {error}; "
+            "the live versions keep their policy until `mlops config deploy` succeeds"
         ) from error
+    return answer.get("before"), answer["after"]
 
 
 def _config_problems(target: Target, config: Any) -> list[tuple[str, str]]:
@@ -229,12 +199,17 @@ def _version_problems(target: Target, config: Any) -> list[tuple[str, str]]:
     return match_versions(config.data.versions, known)[1]
 
 
+DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
+
+
 def put_definition(target: Target, folder: str, dataset: str, suffix: str, body: bytes) -> str:
     """A contract (`contracts/`) or training config (`configs/`) where the functions look for it; its key."""
     key = f"{folder}/{dataset}{suffix}"
-    target.client("s3").put_object(
-        Bucket=target.output("ArtifactsBucketName"), Key=key, Body=body, ContentType="application/yaml"
-    )
+    s3, bucket = target.client("s3"), target.output("ArtifactsBucketName")
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/yaml")
+    # The functions read .yaml, then .yml, then .json: a copy under another suffix would shadow this one.
+    others = [f"{folder}/{dataset}{other}" for other in DEFINITION_SUFFIXES if other != suffix]
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in others], "Quiet": True})
     return key
 
 

@@ -55,8 +55,9 @@ def _load_failed(failure: LoadFailure) -> None:
         pass
 
 
+_registry = ModelRegistry(boto3.resource("dynamodb").Table(os.environ["REGISTRY_TABLE"]))
 _models = ServedModels(
-    registry=ModelRegistry(boto3.resource("dynamodb").Table(os.environ["REGISTRY_TABLE"])),
+    registry=_registry,
     read_artifact=_artifacts.get,
     alias_ttl=float(os.environ.get("ALIAS_CACHE_SECONDS", "30")),
     on_load_failure=_load_failed,
@@ -69,24 +70,24 @@ _capture = CaptureBuffer(
 )
 
 
-def _policy_changed(dataset: str, state: str, detail: str) -> None:
-    """Logged when what a dataset's serving policy resolves to changes, not on every re-read."""
-    (logger.warning if state in ("invalid", "unreadable") else logger.info)(
-        "serving policy", dataset=dataset, state=state, detail=detail
+def _policy_changed(model: str, state: str, detail: str) -> None:
+    """Logged when what a model's serving policy resolves to changes, not on every re-read."""
+    (logger.warning if state == "unreadable" else logger.info)(
+        "serving policy", model=model, state=state, detail=detail
     )
 
 
-# Each dataset's deployed config (configs/<dataset>.yaml) is re-read at most every CONFIG_CACHE_SECONDS,
+# Each model's deployed serving policy (a registry item) is re-read at most every CONFIG_CACHE_SECONDS,
 # so `mlops config deploy` changes the live serving policy within that time.
 _policies = DeployedPolicies(
-    read=_artifacts.first_readable,
+    read=_registry.serving_policy,
     ttl=float(os.environ.get("CONFIG_CACHE_SECONDS", str(DEFAULT_CONFIG_CACHE_SECONDS))),
     on_change=_policy_changed,
 )
 
 
 def _policy(served: ServedVersion) -> ServingPolicy:
-    deployed = _policies.for_dataset(served.dataset or served.model)
+    deployed = _policies.for_model(served.model)
     return effective_policy(deployed, served.version, served.policy, served.capture_sample_rate)
 
 

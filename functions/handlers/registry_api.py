@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from mlops.registry_table import CHALLENGER, CHAMPION, ModelRegistry, RegistryError
 from mlops.registry_views import model_card, plain
@@ -99,6 +99,19 @@ class Tags(BaseModel):
         max_length=50,
         description="keys: a letter or digit, then letters, digits and _.:/=+@- (at most 128); values: at most 256",
     )
+
+
+class ServingPolicyChange(BaseModel):
+    """What the live versions of a model do with values the contract does not allow (the training
+    config's `serving` section, which `mlops config deploy` sends here)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    out_of_range: Literal["reject", "warn"] = "reject"
+    unseen_category: Literal["reject", "warn"] = "reject"
+    capture_sample_rate: float | None = Field(default=None, ge=0, le=1)
+    source: str = Field(default="registry API", max_length=300, description="where the policy comes from")
+    reason: str = Field(min_length=3, max_length=500)
 
 
 def _error(status: int, code: str, message: str) -> Response[Any]:
@@ -263,6 +276,23 @@ def archive(
 @app.put("/v1/models/<name>/versions/<version>/tags")
 def tag(name: Annotated[str, Path(pattern=NAME)], version: Annotated[int, Path(ge=1)], request: Tags) -> dict[str, Any]:
     return {"version": plain(_registry.tag(name, version, request.tags, actor=_actor(), at=_now()))}
+
+
+@app.get("/v1/models/<name>/serving-policy")
+def serving_policy(name: Annotated[str, Path(pattern=NAME)]) -> dict[str, Any]:
+    """The deployed serving policy (null: each version answers under the policy it was trained with)."""
+    return {"policy": plain(_registry.serving_policy(name))}
+
+
+@app.put("/v1/models/<name>/serving-policy")
+def deploy_serving_policy(name: Annotated[str, Path(pattern=NAME)], change: ServingPolicyChange) -> dict[str, Any]:
+    """Deploy the policy the live versions answer under (within the predict function's cache time), audited."""
+    policy = change.model_dump(include={"out_of_range", "unseen_category", "capture_sample_rate"})
+    before, after = _registry.set_serving_policy(
+        name, policy, source=change.source, reason=change.reason, actor=_actor(), at=_now()
+    )
+    logger.info("serving policy deployed", model=name, before=plain(before), after=after, actor=_actor())
+    return {"before": plain(before), "after": after}
 
 
 @app.get("/v1/models/<name>/drift")

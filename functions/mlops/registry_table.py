@@ -11,6 +11,7 @@ Every write that creates something is conditional, so retries and races never ov
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -19,6 +20,8 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 GSI1 = "gsi1"
+SERVING_POLICY_SK = "POLICY#serving"
+SERVING_POLICY_FIELDS = ("out_of_range", "unseen_category", "capture_sample_rate")
 
 
 def table_definition(name: str) -> dict[str, Any]:
@@ -787,19 +790,30 @@ class ModelRegistry:
             action="archive",
         )
 
-    def record_serving_policy(
-        self, name: str, *, before: Any, after: Any, actor: str, at: str, reason: str
-    ) -> dict[str, Any]:
-        """An audit event for a deployed config's serving policy, which the live version applies at
-        serve time (no version record changes, so nothing else would say it changed)."""
-        import json as _json
+    def serving_policy(self, name: str) -> dict[str, Any] | None:
+        """The serving policy deployed for a model (`mlops config deploy`), or None: each version's own."""
+        item = self.table.get_item(Key={"pk": model_pk(name), "sk": SERVING_POLICY_SK}).get("Item")
+        return dict(item) if item else None
 
-        def stored(value: Any) -> Any:  # DynamoDB takes numbers as Decimal, never float
-            return _json.loads(_json.dumps(value), parse_float=Decimal)
-
-        item = _audit_item(name, at, "deploy_config", actor, reason, stored(before), stored(after))
-        self.table.put_item(Item=item)
-        return item
+    def set_serving_policy(
+        self, name: str, policy: dict[str, Any], *, source: str, reason: str, actor: str, at: str
+    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """Deploy the policy the live versions answer under, and its audit event, in one transaction:
+        (before, after). Serving reads it at most a cache time later; no version record changes."""
+        current = self.serving_policy(name)
+        before = {k: current.get(k) for k in SERVING_POLICY_FIELDS} if current else None
+        after = {k: policy.get(k) for k in SERVING_POLICY_FIELDS}
+        stored = json.loads(json.dumps(after), parse_float=Decimal)  # DynamoDB takes no float
+        item = {"pk": model_pk(name), "sk": SERVING_POLICY_SK, "kind": "serving_policy", "model": name}
+        item |= {**stored, "source": source, "deployed_at": at, "deployed_by": actor}
+        audit = _audit_item(name, at, "deploy_serving_policy", actor, reason, {"serving": before}, {"serving": stored})
+        self._client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": self.table.name, "Item": item}},
+                {"Put": {"TableName": self.table.name, "Item": audit}},
+            ]
+        )
+        return before, after
 
     # -- drift results ----------------------------------------------------------------------------
     def put_drift_result(self, name: str, version: int, checked_at: str, summary: dict[str, Any]) -> bool:

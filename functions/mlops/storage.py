@@ -65,18 +65,6 @@ class ArtifactsBucket:
                 continue
         return None
 
-    def first_readable(self, keys: list[str]) -> tuple[str, bytes] | None:
-        """As `get_first`, for a role that may read the keys but not list the bucket: S3 then answers
-        a missing key with AccessDenied rather than NoSuchKey, and both mean "not there" here."""
-        for key in keys:
-            try:
-                return key, self.get(key)
-            except self.s3.exceptions.ClientError as error:
-                if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "AccessDenied", "404", "403"):
-                    continue
-                raise
-        return None
-
 
 @dataclass
 class CuratedBucket:

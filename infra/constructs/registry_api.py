@@ -29,6 +29,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "{name}/rollback": ("POST",),
     "{name}/audit": ("GET",),
     "{name}/drift": ("GET",),
+    "{name}/serving-policy": ("GET", "PUT"),
 }
 
 

@@ -11,7 +11,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
-from infra.constructs.data import BATCH_PREFIX, CAPTURE_PREFIX, CONFIGS_PREFIX, MODELS_PREFIX, DataStorage
+from infra.constructs.data import BATCH_PREFIX, CAPTURE_PREFIX, MODELS_PREFIX, DataStorage
 from infra.constructs.layers import Layers
 from infra.constructs.monitoring import SERVING_SERVICE, Monitoring
 from infra.constructs.platform_function import PlatformFunction
@@ -189,14 +189,12 @@ class Serving(Construct):
             },
             synchronous_caller="API Gateway (the prediction routes)",
         ).function
-        # Reads aliases and versions, loads model artifacts, reads the serving policy of deployed training
-        # configs, writes captured traffic: nothing else. No ListBucket: a missing config then reads as
-        # AccessDenied, which the function takes as "none deployed".
+        # Reads aliases, versions and the deployed serving policy, loads model artifacts, writes captured
+        # traffic: nothing else.
         registry.grant_items(self.predict, "dynamodb:GetItem", "dynamodb:Query")
         # A version's model and signature only: a run's folder also holds raw test rows and fingerprints.
         for artifact in SERVED_ARTIFACTS:
             grant_objects(self.predict, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*/{artifact}")
-        grant_objects(self.predict, data.artifacts, ["s3:GetObject"], f"{CONFIGS_PREFIX}*")
         grant_objects(self.predict, data.artifacts, ["s3:PutObject"], f"{CAPTURE_PREFIX}*")
 
         # Without provisioned concurrency API Gateway calls the function itself: no version, no alias,

@@ -126,7 +126,7 @@ def test_predict_function_size_timeout_and_environment(platform_template: dict[s
     assert "ReservedConcurrentExecutions" not in props
 
 
-def test_predict_role_reads_the_registry_models_and_configs_and_writes_capture_only(
+def test_predict_role_reads_the_registry_and_models_and_writes_capture_only(
     platform_template: dict[str, Any],
 ) -> None:
     table = tq.logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")
@@ -149,8 +149,6 @@ def test_predict_role_reads_the_registry_models_and_configs_and_writes_capture_o
         # A version's model and signature, not the rest of its run's folder (raw test rows live there).
         ("s3:GetObject", f"<{artifacts}.Arn>/models/*/model.onnx"),
         ("s3:GetObject", f"<{artifacts}.Arn>/models/*/signature.json"),
-        # The serving policy of deployed training configs, read at serve time.
-        ("s3:GetObject", f"<{artifacts}.Arn>/configs/*"),
         ("s3:PutObject", f"<{artifacts}.Arn>/capture/*"),
     }
 

@@ -253,7 +253,7 @@ def _deploy_serving(
     capsys.readouterr()
     assert main(["config", "deploy", str(path), "--outputs", str(outputs)]) == 0
     text = capsys.readouterr().out
-    assert "the live version applies it within the predict function's config cache time" in text, text
+    assert "the live version applies it within the predict function's policy cache time" in text, text
     return dict(json.loads(_cli(capsys, outputs, "models", "audit", MODEL)[1])["events"][0])
 
 
@@ -267,10 +267,12 @@ def test_refused_rows_are_captured_and_counted_and_config_deploy_changes_the_liv
     outputs = cloud.outputs_file(tmp_path / "outputs.json", api_url=client.url + "/")
     bucket = stack.outputs["ArtifactsBucketName"]
     audit = _deploy_serving(capsys, outputs, bucket, tmp_path, out_of_range="reject")
-    assert audit["action"] == "deploy_config" and audit["before"]["serving"]["out_of_range"] == "warn"
-    assert audit["after"]["serving"]["out_of_range"] == "reject" and "warn -> reject" in audit["reason"]
+    # The first deploy through the registry: before it, each version answered under its own policy.
+    assert audit["action"] == "deploy_serving_policy" and audit["before"]["serving"] is None
+    assert audit["after"]["serving"]["out_of_range"] == "reject" and f"configs/{DATASET}.yaml" in audit["reason"]
+    assert audit["actor"], "who deployed it, as the signed request says (the local gateway names the access key)"
     time.sleep(CONFIG_CACHE_SECONDS + 0.5)
-    assert _signature_policy(client)["source"] == f"configs/{DATASET}.yaml"
+    assert _signature_policy(client)["source"].endswith(f"(configs/{DATASET}.yaml)")
 
     shifted = _shifted(rows[:200])
     statuses = []

@@ -1,17 +1,19 @@
 """What serving refuses is still seen, and the serving policy is the deployed config's (issue #16,
-item 3): a refused request keeps its well-formed rows and why each was refused for capture; a
-deployed config's `serving` section is read at serve time on a cache, with the version's own policy
-when none is deployed or it cannot be read, and each change logged once."""
+item 3): a refused request keeps its well-formed rows and why each was refused for capture; the
+model's deployed serving policy (a registry item `mlops config deploy` writes through the registry
+API) is read at serve time on a cache, with the version's own policy when none is deployed, and each
+change logged once."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from mlops.serving.inputs import InputPolicy, RequestError, encode_request
 from mlops.serving.models import load_version
-from mlops.serving.policy import DeployedPolicies, PolicyError, effective_policy, serving_section
+from mlops.serving.policy import DeployedPolicies, effective_policy
 from tests.unit.serving_support import breast_cancer, churn
 
 
@@ -63,32 +65,7 @@ def test_unseen_categories_are_kept_with_their_reason() -> None:
     assert error.refused.values["city"] == ["Atlantis"]
 
 
-# -- the deployed config's serving section --------------------------------------------------------
-
-
-def test_the_serving_section_is_read_from_a_config_and_checked_field_by_field() -> None:
-    policy = serving_section(
-        b"dataset: churn\nserving:\n  out_of_range: warn\n  capture_sample_rate: 0.5\n", source="configs/churn.yaml"
-    )
-    assert policy.inputs == InputPolicy(out_of_range="warn", unseen_category="reject")
-    assert (policy.capture_sample_rate, policy.source) == (0.5, "configs/churn.yaml")
-    assert serving_section(b"dataset: churn\n", source="k").as_dict() == {
-        "out_of_range": "reject",
-        "unseen_category": "reject",
-        "capture_sample_rate": None,
-        "source": "k",
-    }
-    for text, field in (
-        (b"serving: {out_of_range: allow}", "serving.out_of_range must be reject or warn; got 'allow'"),
-        (b"serving: {unseen_category: 1}", "serving.unseen_category must be reject or warn"),
-        (b"serving: {capture_sample_rate: 2}", "serving.capture_sample_rate must be a number from 0 to 1"),
-        (b"serving: {capture_sample_rate: true}", "serving.capture_sample_rate"),
-        (b"serving: [warn]", "serving must be a mapping"),
-        (b"- a list", "is not a mapping"),
-        (b"serving: {out_of_range: [", "is not YAML"),
-    ):
-        with pytest.raises(PolicyError, match=field.replace("(", r"\(").replace(")", r"\)")):
-            serving_section(text, source="configs/churn.yaml")
+# -- the deployed serving policy (a registry item) ----------------------------------------------------
 
 
 class Clock:
@@ -100,18 +77,18 @@ class Clock:
 
 
 def test_the_deployed_policy_is_cached_for_the_ttl_and_each_change_is_logged_once() -> None:
-    deployed: dict[str, bytes] = {}
-    reads: list[list[str]] = []
+    deployed: dict[str, dict[str, Any]] = {}
+    reads: list[str] = []
     changes: list[tuple[str, str]] = []
 
-    def read(keys: list[str]) -> tuple[str, bytes] | None:
-        reads.append(keys)
-        return next(((k, deployed[k]) for k in keys if k in deployed), None)
+    def read(model: str) -> dict[str, Any] | None:
+        reads.append(model)
+        return deployed.get(model)
 
     clock = Clock()
-    policies = DeployedPolicies(read=read, ttl=60, clock=clock, on_change=lambda d, s, _: changes.append((d, s)))
-    assert policies.for_dataset("churn") is None  # none deployed: the version's own applies
-    assert reads == [["configs/churn.yaml", "configs/churn.yml", "configs/churn.json"]]
+    policies = DeployedPolicies(read=read, ttl=60, clock=clock, on_change=lambda m, s, _: changes.append((m, s)))
+    assert policies.for_model("churn") is None  # none deployed: the version's own applies
+    assert reads == ["churn"]
     frozen = effective_policy(None, 3, InputPolicy(), 0.2)
     assert frozen.as_dict() == {
         "out_of_range": "reject",
@@ -120,25 +97,29 @@ def test_the_deployed_policy_is_cached_for_the_ttl_and_each_change_is_logged_onc
         "source": "version 3 (its training config)",
     }
 
-    deployed["configs/churn.yml"] = b"serving: {out_of_range: warn}"
+    deployed["churn"] = {
+        "out_of_range": "warn",
+        "unseen_category": "reject",
+        "capture_sample_rate": Decimal("0.5"),  # as DynamoDB returns it
+        "source": "configs/churn.yaml",
+        "deployed_at": "2026-12-05T08:00:00+00:00",
+    }
     clock.now = 59.0
-    assert policies.for_dataset("churn") is None and len(reads) == 1  # cached
+    assert policies.for_model("churn") is None and len(reads) == 1  # cached
     clock.now = 60.0
-    warn = policies.for_dataset("churn")
-    assert warn is not None and warn.inputs.out_of_range == "warn" and warn.source == "configs/churn.yml"
+    warn = policies.for_model("churn")
+    assert warn is not None and warn.inputs == InputPolicy(out_of_range="warn", unseen_category="reject")
+    assert warn.capture_sample_rate == 0.5
+    assert warn.source == "deployed 2026-12-05T08:00:00+00:00 (configs/churn.yaml)"
     assert effective_policy(warn, 3, InputPolicy(), 0.2) is warn
     clock.now = 120.0
-    assert policies.for_dataset("churn") == warn and changes == [("churn", "none"), ("churn", "deployed")]
-
-    deployed["configs/churn.yml"] = b"serving: {out_of_range: sometimes}"  # uploaded around the CLI's checks
-    clock.now = 180.0
-    assert policies.for_dataset("churn") is None and changes[-1] == ("churn", "invalid")
+    assert policies.for_model("churn") == warn and changes == [("churn", "none"), ("churn", "deployed")]
 
 
 def test_a_failed_read_keeps_the_last_policy_read() -> None:
-    answers: list[Any] = [("configs/churn.yaml", b"serving: {out_of_range: warn}"), ConnectionError("throttled")]
+    answers: list[Any] = [{"out_of_range": "warn", "unseen_category": "warn"}, ConnectionError("throttled")]
 
-    def read(keys: list[str]) -> tuple[str, bytes] | None:
+    def read(model: str) -> dict[str, Any] | None:
         answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
@@ -146,6 +127,6 @@ def test_a_failed_read_keeps_the_last_policy_read() -> None:
 
     clock = Clock()
     policies = DeployedPolicies(read=read, ttl=1, clock=clock)
-    first = policies.for_dataset("churn")
+    first = policies.for_model("churn")
     clock.now = 5.0
-    assert first is not None and policies.for_dataset("churn") == first
+    assert first is not None and policies.for_model("churn") == first

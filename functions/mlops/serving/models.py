@@ -54,7 +54,6 @@ class ServedVersion:
     policy: InputPolicy
     capture_sample_rate: float | None
     onnx_sha256: str
-    dataset: str | None = None  # whose deployed config's serving policy applies (the model's name when None)
 
     def predict(self, matrix: NDArray[np.float32]) -> Prediction:
         outputs = self.session.run(None, {self.signature.input_name: matrix})
@@ -99,7 +98,6 @@ def load_version(model: str, record: Mapping[str, Any], read: Callable[[str], by
         policy=InputPolicy.from_record(serving),
         capture_sample_rate=float(rate) if rate is not None else None,
         onnx_sha256=digest,
-        dataset=str(record["dataset"]) if record.get("dataset") else None,
     )
 
 

@@ -1,13 +1,12 @@
-"""The serving policy a request is answered under: the `serving` section of the dataset's deployed
-training config (`configs/<dataset>.yaml`, what `mlops config deploy` uploads), read at serve time.
+"""The serving policy a request is answered under: the one deployed for the model in the registry
+(`mlops config deploy` sends the training config's `serving` section to the registry API, which
+stores it with an audit event), read at serve time.
 
 A version stores the policy of the config it was trained with; that frozen copy applies only when no
-config is deployed for the dataset or the deployed one cannot be read as a policy (both logged). So
-`mlops config deploy` changes `out_of_range`, `unseen_category` and `capture_sample_rate` for the
-live version within `CONFIG_CACHE_SECONDS`, without retraining.
-
-No pydantic (the predict function never loads it): the section's three fields are checked here, and a
-problem names the field.
+policy is deployed for the model. So `mlops config deploy` changes `out_of_range`, `unseen_category`
+and `capture_sample_rate` for the live version within `CONFIG_CACHE_SECONDS`, without retraining.
+The registry API validated the item when it wrote it; it is read here without pydantic (the predict
+function never loads it).
 """
 
 from __future__ import annotations
@@ -18,18 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from mlops.serving.inputs import InputPolicy
 
-CONFIGS_PREFIX = "configs/"
-CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
-DEFAULT_CONFIG_CACHE_SECONDS = 60.0  # how long a container trusts a dataset's deployed serving policy
-POLICIES = ("reject", "warn")
-
-
-class PolicyError(ValueError):
-    """A deployed config whose serving section cannot be applied; the message names the field."""
+DEFAULT_CONFIG_CACHE_SECONDS = 60.0  # how long a container trusts a model's deployed serving policy
 
 
 @dataclass(frozen=True)
@@ -38,7 +28,7 @@ class ServingPolicy:
 
     inputs: InputPolicy
     capture_sample_rate: float | None  # None: the deployment's default rate
-    source: str  # "configs/<dataset>.yaml" or "version <n> (its training config)"
+    source: str  # "deployed <when> by <whom> (<config key>)" or "version <n> (its training config)"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,38 +39,14 @@ class ServingPolicy:
         }
 
 
-def config_keys(dataset: str) -> list[str]:
-    """Where `mlops config deploy` puts a dataset's config, in the order training looks for it."""
-    return [f"{CONFIGS_PREFIX}{dataset}{suffix}" for suffix in CONFIG_SUFFIXES]
-
-
-def serving_section(text: bytes | str, *, source: str) -> ServingPolicy:
-    """The serving policy of a deployed config's text; PolicyError naming the field otherwise.
-
-    A config without a `serving` section means the defaults (reject, reject, the deployment's
-    capture rate), as training would read it."""
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise PolicyError(f"{source} is not YAML: {str(error).splitlines()[0]}") from None
-    if not isinstance(document, Mapping):
-        raise PolicyError(f"{source} is not a mapping of config fields")
-    section = document.get("serving") or {}
-    if not isinstance(section, Mapping):
-        raise PolicyError(f"{source}: serving must be a mapping")
-    chosen: dict[str, str] = {}
-    for name in ("out_of_range", "unseen_category"):
-        value = section.get(name, "reject")
-        if value not in POLICIES:
-            raise PolicyError(f"{source}: serving.{name} must be reject or warn; got {value!r}")
-        chosen[name] = str(value)
-    rate = section.get("capture_sample_rate")
-    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1):
-        raise PolicyError(f"{source}: serving.capture_sample_rate must be a number from 0 to 1; got {rate!r}")
+def deployed_policy(item: Mapping[str, Any]) -> ServingPolicy:
+    """The registry's serving-policy item as the policy requests are answered under."""
+    rate = item.get("capture_sample_rate")
+    where = f" ({item['source']})" if item.get("source") else ""
     return ServingPolicy(
-        InputPolicy(out_of_range=chosen["out_of_range"], unseen_category=chosen["unseen_category"]),  # type: ignore[arg-type]
+        InputPolicy.from_record(item),
         float(rate) if rate is not None else None,
-        source,
+        f"deployed {item.get('deployed_at', '')}{where}".strip(),
     )
 
 
@@ -93,50 +59,45 @@ class _Cached:
 
 @dataclass
 class DeployedPolicies:
-    """Per container: each dataset's deployed serving policy, re-read at most once per `ttl` seconds.
+    """Per container: each model's deployed serving policy, re-read at most once per `ttl` seconds.
 
-    `read` returns a config's (key, text), or None when no config is deployed (on AWS a role without
-    ListBucket gets AccessDenied for a missing key; the reader counts that as none). A read that
-    fails otherwise keeps the last policy read, so a throttled GET does not flip a live policy.
-    `on_change` hears (dataset, state, detail) whenever what a dataset resolves to changes."""
+    `read` returns the model's registry item, or None when no policy is deployed. A read that fails
+    keeps the last policy read, so a throttled GetItem does not flip a live policy. `on_change`
+    hears (model, state, detail) whenever what a model resolves to changes."""
 
-    read: Callable[[list[str]], tuple[str, bytes] | None]
+    read: Callable[[str], Mapping[str, Any] | None]
     ttl: float = DEFAULT_CONFIG_CACHE_SECONDS
     clock: Callable[[], float] = time.monotonic
-    on_change: Callable[[str, str, str], None] = lambda dataset, state, detail: None
+    on_change: Callable[[str, str, str], None] = lambda model, state, detail: None
     _cache: dict[str, _Cached] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def for_dataset(self, dataset: str) -> ServingPolicy | None:
+    def for_model(self, model: str) -> ServingPolicy | None:
         """The deployed policy, or None when the version's own applies."""
         now = self.clock()
-        cached = self._cache.get(dataset)
+        cached = self._cache.get(model)
         if cached is not None and cached.expires > now:
             return cached.policy
         with self._lock:
-            cached = self._cache.get(dataset)
+            cached = self._cache.get(model)
             if cached is not None and cached.expires > now:
                 return cached.policy
-            policy, state, detail = self._read(dataset, cached)
+            policy, state, detail = self._read(model, cached)
             if cached is None or cached.state != state or (cached.policy != policy):
-                self.on_change(dataset, state, detail)
-            self._cache[dataset] = _Cached(policy, state, now + self.ttl)
+                self.on_change(model, state, detail)
+            self._cache[model] = _Cached(policy, state, now + self.ttl)
             return policy
 
-    def _read(self, dataset: str, cached: _Cached | None) -> tuple[ServingPolicy | None, str, str]:
+    def _read(self, model: str, cached: _Cached | None) -> tuple[ServingPolicy | None, str, str]:
         try:
-            found = self.read(config_keys(dataset))
-        except Exception as error:  # S3 unavailable or throttled: keep what was known
+            item = self.read(model)
+        except Exception as error:  # DynamoDB unavailable or throttled: keep what was known
             kept = cached.policy if cached is not None else None
             return kept, cached.state if cached is not None else "unreadable", f"{type(error).__name__}: {error}"
-        if found is None:
-            return None, "none", f"no config deployed for {dataset}: each version's own serving policy applies"
-        key, text = found
-        try:
-            policy = serving_section(text, source=key)
-        except PolicyError as error:
-            return None, "invalid", f"{error}; each version's own serving policy applies until it is fixed"
-        return policy, "deployed", f"{key}: {policy.as_dict()}"
+        if item is None:
+            return None, "none", f"no serving policy deployed for {model}: each version's own applies"
+        policy = deployed_policy(item)
+        return policy, "deployed", str(policy.as_dict())
 
 
 def effective_policy(
