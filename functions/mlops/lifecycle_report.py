@@ -217,9 +217,10 @@ def audit_state(value: Mapping[str, Any] | None) -> str:
     """An audit event's before/after as `v2 registered`, not a dict."""
     if not value:
         return "-"
-    if "serving" in value and "version" not in value:  # a deployed config's serving policy
+    if "serving" in value and "version" not in value:  # a deployed serving policy
         serving = value["serving"] or {}
-        return " ".join(f"{k}={serving[k]}" for k in ("out_of_range", "unseen_category") if k in serving) or "(none)"
+        fields = ("out_of_range", "unseen_category", "capture_sample_rate")
+        return " ".join(f"{k}={serving[k]}" for k in fields if serving.get(k) is not None) or "(each version's own)"
     parts = [f"v{value['version']}" if value.get("version") is not None else "(none)"]
     parts += [str(value[k]) for k in ("status",) if value.get(k)]
     if "tags" in value:

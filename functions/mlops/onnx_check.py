@@ -196,10 +196,14 @@ def score_champion(
         try:
             encoded = encode_request(records, served.signature, _SCORE_EVERY_ROW)
         except RequestError as refused:
-            bad = {p.row for p in refused.problems if p.row is not None}
-            for code in sorted({p.code for p in refused.problems}):
-                reason = f"the champion refuses them ({code})"
-                unscored[reason] = unscored.get(reason, 0) + len({p.row for p in refused.problems if p.code == code})
+            codes: dict[int, set[str]] = {}
+            for problem in refused.problems:
+                if problem.row is not None:
+                    codes.setdefault(problem.row, set()).add(problem.code)
+            bad = set(codes)
+            for row_codes in codes.values():  # each row counted once, under all its reasons
+                reason = f"the champion refuses them ({', '.join(sorted(row_codes))})"
+                unscored[reason] = unscored.get(reason, 0) + 1
             positions = [i for j, i in enumerate(positions) if j not in bad]
             records = [r for j, r in enumerate(records) if j not in bad]
             if not records:

@@ -3,7 +3,8 @@ boundaries) the Step Functions pipeline runs it: prepare → fit each candidate 
 export ONNX → parity (the next-ranked candidate while it fails) → latency → quality gate → signature and report.
 
 For tests, the local demo and anyone reading how the steps fit together; the Lambda handlers call
-the same functions one step at a time.
+the same functions one step at a time. One step is left out: scoring the serving champion on the
+run's test rows (there is no registry here); `champion_metrics` stands in for the champion.
 """
 
 from __future__ import annotations
