@@ -423,14 +423,14 @@ def training_succeeded(document: dict[str, Any]) -> bool:
 
 # -- registry ---------------------------------------------------------------------------------
 def _state(value: dict[str, Any] | None) -> str:
-    from mlops.lifecycle_report import audit_state
+    from mlops.registry_views import audit_state
 
     return audit_state(value)
 
 
 def _metrics_text(metrics: dict[str, Any], metric: str | None) -> str:
     """The selection metric first, then the rest by name (the registry's map has no order)."""
-    from mlops.lifecycle_report import ordered_metrics
+    from mlops.registry_views import ordered_metrics
 
     return ", ".join(
         f"{k}={metrics[k]:.4g}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
@@ -1131,13 +1131,23 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+# Errors a command's input can raise, by the module that defines them. They are caught only if that
+# module was loaded: importing pandas (contracts) to catch an error nobody raised would cost a
+# read-only command more than a second of start-up.
+INPUT_ERRORS = (("mlops.contracts.model", "ContractError"), ("mlops.training.config", "ConfigError"))
+
+
+def input_errors() -> tuple[type[Exception], ...]:
+    """CommandError, TargetError, OSError, and the input errors of the modules this run loaded."""
+    loaded = [getattr(sys.modules[module], name) for module, name in INPUT_ERRORS if module in sys.modules]
+    return (CommandError, TargetError, OSError, *loaded)
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     import urllib.error
 
     from botocore.exceptions import EndpointConnectionError, NoCredentialsError
 
-    from mlops.contracts import ContractError
-    from mlops.training.config import ConfigError
     from mlopsctl.api import ApiError
 
     try:
@@ -1154,7 +1164,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     except BrokenPipeError:
         raise  # main() ends quietly: the reader went away
-    except (CommandError, TargetError, ContractError, ConfigError, OSError) as error:
+    except Exception as error:
+        if not isinstance(error, input_errors()):
+            raise
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
 
