@@ -152,6 +152,13 @@ def stub_deployment(folder: Path) -> Iterator[StubDeployment]:
                 self._send(404 if found is None else 200, json.dumps(body).encode())
             elif path.startswith("/apikeys/"):
                 self._send(200, json.dumps({"id": "stub", "value": "stub-key"}).encode())
+            elif "list-type=2" in self.path:  # S3 ListObjectsV2: the deployed contracts
+                listing = (
+                    '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>artifacts</Name>'
+                    f"<KeyCount>1</KeyCount><IsTruncated>false</IsTruncated><Contents><Key>contracts/{MODEL}.yaml</Key>"
+                    "<Size>10</Size></Contents></ListBucketResult>"
+                )
+                self._send(200, listing.encode(), "application/xml")
             else:  # S3, path-style: /<bucket>/<key>
                 key = path.lstrip("/").partition("/")[2]
                 if key in S3_OBJECTS:
@@ -211,6 +218,10 @@ READ_ONLY_COMMANDS: dict[str, list[str]] = {
     "models show --version": ["models", "show", MODEL, "--version", "1"],
     "models audit": ["models", "audit", MODEL],
     "runs": ["runs"],
+    "runs --sort roc_auc": ["runs", "--sort", "roc_auc", "--filter", "status=succeeded"],
     "runs RUN_ID": ["runs", RUN_ID],
+    "datasets list": ["datasets", "list"],
+    "datasets show": ["datasets", "show", MODEL],
+    "datasets show --version": ["datasets", "show", MODEL, "--version", DATASET_VERSION[:8]],
     "drift": ["drift", MODEL],
 }

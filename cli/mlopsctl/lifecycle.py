@@ -46,7 +46,7 @@ def _read_json(target: Target, key: str) -> Any:
     return json.loads(body)
 
 
-def _all_versions(target: Target, name: str) -> list[dict[str, Any]]:
+def all_versions(target: Target, name: str) -> list[dict[str, Any]]:
     versions: list[dict[str, Any]] = []
     token = None
     while True:
@@ -74,7 +74,7 @@ def gather_lifecycle(target: Target, name: str) -> ModelLifecycle:
     from mlops.lifecycle_report import MAX_DRIFT_COLUMNS, ModelLifecycle
 
     model = call(target, "GET", f"/v1/models/{name}")["model"]
-    versions = _all_versions(target, name)
+    versions = all_versions(target, name)
     champion = (model.get("aliases") or {}).get("champion")
     shown_version = int(champion["version"]) if champion else max((int(v["version"]) for v in versions), default=None)
     shown = next((v for v in versions if int(v["version"]) == shown_version), None)

@@ -260,7 +260,10 @@ def _accept(
     }
     if services.curated.exists(manifest_key):
         services.registry.put_dataset_version(
-            upload.dataset, version, services.now().isoformat(), _version_attributes(manifest_key, upload, len(frame))
+            upload.dataset,
+            version,
+            services.now().isoformat(),
+            _version_attributes(manifest_key, upload, len(frame), contract.version),
         )  # completes a version whose registry write a crash interrupted; a no-op otherwise
         return IngestionOutcome(
             **outcome_fields, status="duplicate", summary=f"same content as dataset version {version[:12]}"
@@ -294,7 +297,10 @@ def _accept(
     )
     services.curated.put(manifest_key, manifest.model_dump_json(indent=2).encode(), "application/json")
     created = services.registry.put_dataset_version(
-        upload.dataset, version, created_at.isoformat(), _version_attributes(manifest_key, upload, len(frame))
+        upload.dataset,
+        version,
+        created_at.isoformat(),
+        _version_attributes(manifest_key, upload, len(frame), contract.version),
     )
     execution = None
     if created and contract.policy.auto_train:
@@ -323,10 +329,11 @@ def _promises(spec: ColumnSpec | None) -> dict[str, Any]:
     return promises
 
 
-def _version_attributes(manifest_key: str, upload: Upload, rows: int) -> dict[str, Any]:
+def _version_attributes(manifest_key: str, upload: Upload, rows: int, contract_version: int) -> dict[str, Any]:
     return {
         "manifest_key": manifest_key,
         "rows": rows,
+        "contract_version": contract_version,  # also in the manifest; here so `mlops datasets` need not read it
         "source_key": upload.key,
         "source_version": upload.version_id or "unversioned",
     }
