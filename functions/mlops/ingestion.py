@@ -169,6 +169,31 @@ def _problem_report(
     return document, f"REJECTED {key}\n✗ {code}: {message}\n"
 
 
+MISPLACED_PREFIX = f"{REPORTS_PREFIX}_misplaced/"  # reports for uploads outside raw/<dataset>/
+
+
+def misplaced_upload(upload: Upload, services: IngestionServices) -> tuple[str, str]:
+    """An upload outside `raw/<dataset>/<file>` is not ingested; a report says why and where it
+    should go, so the data team is told instead of the file being ignored: (report key, mail text)."""
+    name = upload.filename or "<file>"
+    expected = f"s3://{upload.bucket}/{RAW_PREFIX}<dataset>/{name}"
+    message = (
+        f"s3://{upload.bucket}/{upload.key} was not ingested: uploads go under {RAW_PREFIX}<dataset>/<file>, "
+        f"one folder per dataset, named as its contract's `dataset`. Upload it again as {expected} "
+        f"(e.g. `mlops upload {name} --dataset <dataset>`)."
+    )
+    document = {
+        "accepted": False,
+        "file": upload.key,
+        "source": {"bucket": upload.bucket, "key": upload.key, "version_id": upload.version_id},
+        "file_problem": {"code": "misplaced_upload", "message": message},
+        "expected_layout": f"{RAW_PREFIX}<dataset>/<file>",
+    }
+    safe_key = upload.key.replace("/", "_") or "_"
+    key = _write_report(services, f"{MISPLACED_PREFIX}{safe_key}/{upload.upload_id}", document, message + "\n")
+    return key, message
+
+
 def _write_report(services: IngestionServices, base: str, document: dict[str, Any], summary: str) -> str:
     services.artifacts.put(f"{base}.json", _json_bytes(document), "application/json")
     services.artifacts.put(f"{base}.txt", summary.encode(), "text/plain; charset=utf-8")
