@@ -873,7 +873,11 @@ def _add_version_metrics(target: Target, rows: list[dict[str, Any]]) -> None:
     from mlopsctl.lifecycle import all_versions
 
     for model in sorted({str(r["model"]) for r in rows if r.get("model") and r.get("version") is not None}):
-        metrics = {int(v["version"]): v.get("metrics") or {} for v in all_versions(target, model)}
+        try:
+            metrics = {int(v["version"]): v.get("metrics") or {} for v in all_versions(target, model)}
+        except TargetError as error:  # the registry API cannot be reached from here: the runs still can
+            print(f"note: no metric columns: {error}", file=sys.stderr)
+            return
         for row in rows:
             if row.get("model") == model and row.get("version") is not None:
                 row["metrics"] = metrics.get(int(row["version"]), {})
