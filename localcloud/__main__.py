@@ -130,6 +130,8 @@ def _up(args: argparse.Namespace, document_out: TextIO | None) -> int:
             f"AWS_DEFAULT_REGION={cloud.session.region}"
         )
         say(f"  aws --endpoint-url {endpoint} s3 ls")
+        say("and with mlops (every command in this shell then finds this deployment):")
+        say(f"  export MLOPS_OUTPUTS={outputs.resolve()}")
         if "PredictionApiKeyId" in stack.outputs and api_url:
             say(
                 f"  KEY=$(aws --endpoint-url {endpoint} apigateway get-api-key --include-value "

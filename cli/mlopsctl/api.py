@@ -15,11 +15,25 @@ from mlopsctl.target import Target
 
 
 class ApiError(RuntimeError):
-    """The API answered with an error; `status` and `code` come from its JSON error body."""
+    """The API answered with an error; `status` and `code` come from its JSON error body, and `body`
+    is that whole body (a 400 from predict lists every problem by row and field)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, body: Any = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message = status, code, message
+        self.body = body if body is not None else {"error": {"code": code, "message": message}}
+
+    @property
+    def problems(self) -> list[dict[str, Any]]:
+        error = self.body.get("error") if isinstance(self.body, dict) else None
+        problems = error.get("problems") if isinstance(error, dict) else None
+        return [p for p in problems if isinstance(p, dict)] if isinstance(problems, list) else []
+
+    @property
+    def problem_count(self) -> int:
+        error = self.body.get("error") if isinstance(self.body, dict) else None
+        count = error.get("problem_count") if isinstance(error, dict) else None
+        return int(count) if isinstance(count, int) else len(self.problems)
 
 
 def prediction_key(target: Target) -> str:
@@ -64,5 +78,6 @@ def call(
             raise ApiError(error.code, "http_error", payload.decode(errors="replace")[:500]) from None
         err = detail.get("error") if isinstance(detail, dict) else None
         if isinstance(err, dict):
-            raise ApiError(error.code, str(err.get("code")), str(err.get("message"))) from None
-        raise ApiError(error.code, "http_error", str(detail.get("message", detail))) from None
+            raise ApiError(error.code, str(err.get("code")), str(err.get("message")), detail) from None
+        message = detail.get("message", detail) if isinstance(detail, dict) else detail
+        raise ApiError(error.code, "http_error", str(message), detail) from None

@@ -8,11 +8,14 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlops.lifecycle_report import MAX_DRIFT_COLUMNS, ModelLifecycle, lifecycle_report_html
+from mlops.metric_names import DEFAULT_SELECTION_METRIC
 from mlopsctl.api import call
 from mlopsctl.target import Target
+
+if TYPE_CHECKING:  # the report module loads the training package (scikit-learn): only `mlops report` needs it
+    from mlops.lifecycle_report import ModelLifecycle
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ def _read_json(target: Target, key: str) -> Any:
     return json.loads(body)
 
 
-def _all_versions(target: Target, name: str) -> list[dict[str, Any]]:
+def all_versions(target: Target, name: str) -> list[dict[str, Any]]:
     versions: list[dict[str, Any]] = []
     token = None
     while True:
@@ -56,26 +59,22 @@ def _all_versions(target: Target, name: str) -> list[dict[str, Any]]:
 
 def selection_metric(target: Target, version: dict[str, Any]) -> str | None:
     """The metric the version's run selected on, from the run's stored config (the version record
-    does not repeat it)."""
+    does not repeat it): read as plain data, so printing a table loads no training code."""
     key = ((version.get("artifacts") or {}).get("evaluation.json") or {}).get("key")
     if not key:
         return None
-    from pydantic import ValidationError
-
-    from mlops.training.config import TrainingConfig
-
     config = _read_json(target, key.removesuffix("evaluation.json") + "config.json")
     if not isinstance(config, dict):
         return None
-    try:
-        return str(TrainingConfig.model_validate(config).metric)  # resolves the problem type's default
-    except ValidationError:
-        return str(config["selection_metric"]) if config.get("selection_metric") else None
+    named = config.get("selection_metric") or DEFAULT_SELECTION_METRIC.get(str(config.get("problem_type")))  # type: ignore[call-overload]
+    return str(named) if named else None
 
 
 def gather_lifecycle(target: Target, name: str) -> ModelLifecycle:
+    from mlops.lifecycle_report import MAX_DRIFT_COLUMNS, ModelLifecycle
+
     model = call(target, "GET", f"/v1/models/{name}")["model"]
-    versions = _all_versions(target, name)
+    versions = all_versions(target, name)
     champion = (model.get("aliases") or {}).get("champion")
     shown_version = int(champion["version"]) if champion else max((int(v["version"]) for v in versions), default=None)
     shown = next((v for v in versions if int(v["version"]) == shown_version), None)
@@ -108,6 +107,8 @@ def gather_lifecycle(target: Target, name: str) -> ModelLifecycle:
 
 
 def write_lifecycle_report(target: Target, name: str, path: Path) -> WrittenReport:
+    from mlops.lifecycle_report import lifecycle_report_html
+
     lifecycle = gather_lifecycle(target, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(lifecycle_report_html(lifecycle), encoding="utf-8")

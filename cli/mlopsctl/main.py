@@ -12,9 +12,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlopsctl.target import Target, TargetError, find_target
+
+if TYPE_CHECKING:
+    from mlopsctl.datasets import DatasetVersion
 
 EXIT_OK, EXIT_REJECTED, EXIT_ERROR = 0, 1, 2
 
@@ -280,7 +283,8 @@ def train(args: argparse.Namespace) -> int:
             f"dataset {args.dataset!r} has no training config: write one (see configs/breast-cancer.yaml) and "
             f"run `mlops config deploy configs/{args.dataset}.yaml` first"
         )
-    name, execution_arn = start_training(target, args.dataset, args.reason, args.dataset_version)
+    version = resolve_dataset_version(target, args.dataset, args.dataset_version) if args.dataset_version else None
+    name, execution_arn = start_training(target, args.dataset, args.reason, version)
     if not args.json:
         print(f"started training run {name} for dataset {args.dataset}")
     on_state = None if args.json else (lambda label: print(f"  {time.strftime('%H:%M:%S')}  {label}"))
@@ -290,6 +294,20 @@ def train(args: argparse.Namespace) -> int:
     document, text = training_outcome(target, execution, name)
     _emit(args, document, text)
     return EXIT_OK if training_succeeded(document) else EXIT_REJECTED
+
+
+def resolve_dataset_version(target: Target, dataset: str, prefix: str) -> str:
+    """The full hash of the one accepted version `prefix` names: checked before a run starts, so a
+    wrong prefix is an error naming the candidates, not a failed run and a TrainingFailed alarm."""
+    from mlops.registry_table import RegistryTable
+    from mlopsctl.datasets import VersionPrefixError, resolve_version
+
+    table = RegistryTable(target.resource("dynamodb").Table(target.output("RegistryTableName")))
+    known = [str(v["version"]) for v in table.all_dataset_versions(dataset)]
+    try:
+        return resolve_version(dataset, prefix, known)
+    except VersionPrefixError as error:
+        raise CommandError(str(error)) from error
 
 
 def start_training(target: Target, dataset: str, reason: str, dataset_version: str | None = None) -> tuple[str, str]:
@@ -396,16 +414,109 @@ def training_succeeded(document: dict[str, Any]) -> bool:
     return document["execution_status"] == "SUCCEEDED" and document.get("status") != "rejected"
 
 
+# -- datasets ---------------------------------------------------------------------------------
+def datasets(args: argparse.Namespace) -> int:
+    """Accepted dataset versions, read from the registry table (as `upload --wait` and `runs` do)."""
+    from mlops.registry_table import ModelRegistry, RegistryTable
+    from mlopsctl.datasets import VERSIONS_HEADER, dataset_versions, resolve_version, version_line
+
+    target = _target(args)
+    table = target.resource("dynamodb").Table(target.output("RegistryTableName"))
+    names = [args.name] if args.datasets_command == "show" else _deployed_datasets(target)
+    registry, runs = RegistryTable(table), ModelRegistry(table)
+    found = {
+        name: dataset_versions(name, registry.all_dataset_versions(name), runs.runs_for_dataset(name, limit=500))
+        for name in names
+    }
+    if args.datasets_command == "list":
+        summaries = [
+            {
+                "dataset": name,
+                "versions": len(versions),
+                "rows": sum(v.rows or 0 for v in versions),
+                "latest": versions[0].as_document() if versions else None,
+            }
+            for name, versions in found.items()
+        ]
+        lines = [f"{'DATASET':<24} {'VERSIONS':>8} {'ROWS':>10}  LATEST"] + [
+            f"{name:<24} {len(versions):>8} {sum(v.rows or 0 for v in versions):>10,}  "
+            + (f"{versions[0].version[:12]}  {versions[0].created_at[:19]}" if versions else "-")
+            for name, versions in found.items()
+        ]
+        _emit(args, {"datasets": summaries}, "\n".join(lines) if names else "no datasets yet: deploy a contract first")
+        return EXIT_OK
+    versions = [_with_contract_version(target, v) for v in found[args.name]]
+    if not versions:
+        raise CommandError(
+            f"dataset {args.name!r} has no accepted versions (`mlops upload FILE --dataset {args.name} --wait`)"
+        )
+    if args.version:
+        try:
+            full = resolve_version(args.name, args.version, [v.version for v in versions])
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+        (one,) = [v for v in versions if v.version == full]
+        lines = [
+            f"{one.dataset} @ {one.version}",
+            f"  created {one.created_at[:19]}, {one.rows if one.rows is not None else '-'} rows, "
+            f"contract v{one.contract_version if one.contract_version is not None else '-'}",
+            f"  source: s3://{target.output('RawBucketName')}/{one.source_key}",
+            f"  manifest: s3://{target.output('CuratedBucketName')}/{one.manifest_key}",
+            "  trained on it:" if one.trained_on else "  trained on it: nothing yet",
+            *[
+                f"    {t.run_id}  {t.status:<10} "
+                + (f"{t.model} v{t.model_version}" if t.model_version is not None else "no model version")
+                for t in one.trained_on
+            ],
+        ]
+        _emit(args, one.as_document(), "\n".join(lines))
+        return EXIT_OK
+    _emit(
+        args,
+        {"dataset": args.name, "versions": [v.as_document() for v in versions]},
+        "\n".join([VERSIONS_HEADER, *(version_line(v) for v in versions)]),
+    )
+    return EXIT_OK
+
+
+def _deployed_datasets(target: Target) -> list[str]:
+    """The datasets with a deployed contract (the registry keeps no list of datasets)."""
+    s3 = target.client("s3")
+    names: set[str] = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=target.output("ArtifactsBucketName"), Prefix="contracts/"
+    ):
+        for item in page.get("Contents", []):
+            name = item["Key"].removeprefix("contracts/")
+            if "/" not in name and "." in name:
+                names.add(name.rsplit(".", 1)[0])
+    return sorted(names)
+
+
+def _with_contract_version(target: Target, version: DatasetVersion) -> DatasetVersion:
+    """Versions accepted before the registry recorded their contract version: read it from the manifest."""
+    import dataclasses
+
+    if version.contract_version is not None or not version.manifest_key:
+        return version
+    try:
+        body = target.client("s3").get_object(Bucket=target.output("CuratedBucketName"), Key=version.manifest_key)
+        contract_version = json.loads(body["Body"].read()).get("contract_version")
+    except Exception:  # shown as "-": the rest of the line is still right
+        return version
+    return dataclasses.replace(version, contract_version=contract_version)
+
+
 # -- registry ---------------------------------------------------------------------------------
 def _state(value: dict[str, Any] | None) -> str:
-    from mlops.lifecycle_report import audit_state
+    from mlops.registry_views import audit_state
 
     return audit_state(value)
 
 
 def _metrics_text(metrics: dict[str, Any], metric: str | None) -> str:
     """The selection metric first, then the rest by name (the registry's map has no order)."""
-    from mlops.lifecycle_report import ordered_metrics
+    from mlops.registry_views import ordered_metrics
 
     return ", ".join(
         f"{k}={metrics[k]:.4g}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
@@ -558,8 +669,21 @@ def promote(args: argparse.Namespace) -> int:
         body["rollout"] = {"mode": "shadow"} if args.shadow else {"mode": "canary", "weight": args.canary}
         if args.allow_signature_change:
             body["allow_signature_change"] = True
-    document = call(_target(args), "PUT", f"/v1/models/{args.name}/aliases/{alias_name}", body)
+    target = _target(args)
+    held = call(target, "GET", f"/v1/models/{args.name}")["model"].get("aliases", {}).get(alias_name)
+    document = call(target, "PUT", f"/v1/models/{args.name}/aliases/{alias_name}", body)
     alias = document["alias"]
+    # The registry answers a promotion already in place with the alias as it was, writing nothing:
+    # the same version and the same last change mean this command changed nothing.
+    unchanged = held is not None and all(held.get(k) == alias.get(k) for k in ("version", "updated_at", "rollout"))
+    document["changed"] = not unchanged
+    if unchanged:
+        _emit(
+            args,
+            document,
+            f"{args.name} {alias_name}: already v{alias['version']}; nothing changed (no audit event written)",
+        )
+        return EXIT_OK
     before = alias.get("previous_version")
     rollout = alias.get("rollout")
     how = ""
@@ -577,20 +701,24 @@ def promote(args: argparse.Namespace) -> int:
 
 def predict(args: argparse.Namespace) -> int:
     from mlopsctl.api import call, prediction_key
+    from mlopsctl.prediction_input import PredictionInputError, field_types, input_form, read_prediction_input
 
     text = Path(args.file).read_text() if args.file not in (None, "-") else sys.stdin.read()
-    try:
-        body = json.loads(text)
-    except json.JSONDecodeError as error:
-        print(f"error: the request is not JSON: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    if isinstance(body, list):
-        body = {"instances": body}
+    form = args.format or input_form(args.file, text)
     target = _target(args)
+    key = prediction_key(target)
     headers = {"x-request-key": args.request_key} if args.request_key else None
-    document = call(
-        target, "POST", f"/v1/models/{args.name}/predict", body, api_key=prediction_key(target), headers=headers
+    # CSV cells are text: the signature says which fields are numbers, and which columns to leave out.
+    types = (
+        field_types(call(target, "GET", f"/v1/models/{args.name}/signature", api_key=key)) if form == "csv" else None
     )
+    try:
+        prepared = read_prediction_input(text, form, types)
+    except PredictionInputError as problem:
+        raise CommandError(f"{args.file or 'stdin'}: {problem} (read as {form}; --format chooses)") from problem
+    if prepared.left_out and not args.json:
+        print(f"left out column(s) the model does not take: {', '.join(prepared.left_out)}", file=sys.stderr)
+    document = call(target, "POST", f"/v1/models/{args.name}/predict", prepared.body, api_key=key, headers=headers)
     lines = [f"{args.name} v{document['version']} ({document['variant']}), request {document['request_id']}"]
     probabilities = document.get("probabilities")
     for i, value in enumerate(document["predictions"]):
@@ -673,18 +801,25 @@ def _run_row(execution: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
 
 
 def runs(args: argparse.Namespace) -> int:
+    from mlopsctl.runs_table import RunFilter, RunsQueryError, check_columns, metric_columns, runs_table, sort_rows
+
     target = _target(args)
     sfn = target.client("stepfunctions")
     table = target.resource("dynamodb").Table(target.output("RegistryTableName"))
     if args.run_id:
         return _run_details(args, target, sfn, table)
+    try:
+        filters = [RunFilter.parse(text) for text in args.filter or []]
+    except RunsQueryError as error:
+        raise CommandError(str(error)) from error
     executions: list[dict[str, Any]] = []
     for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=target.output("TrainingStateMachineArn")):
         executions += page["executions"]
     executions.sort(key=lambda e: e["startDate"], reverse=True)
+    every = bool(args.sort or filters)  # sorting or filtering on a column needs every run; else the newest --limit
     rows: list[dict[str, Any]] = []
     for execution in executions:
-        if len(rows) >= args.limit:
+        if len(rows) >= args.limit and not every:
             break
         item = table.get_item(Key={"pk": f"RUN#{execution['name']}", "sk": "META"}).get("Item", {})
         row = _run_row(execution, item)
@@ -694,24 +829,33 @@ def runs(args: argparse.Namespace) -> int:
         if args.dataset and row["dataset"] != args.dataset:
             continue
         rows.append(row)
-    lines = [RUNS_HEADER, *(_run_line(r) for r in rows)] if rows else []
-    _emit(args, {"runs": rows}, "\n".join(lines) or "no training runs yet")
+    _add_version_metrics(target, rows)
+    try:
+        check_columns([f.column for f in filters] + ([args.sort] if args.sort else []), rows)
+        rows = [row for row in rows if all(f.keeps(row) for f in filters)]
+        if args.sort:
+            rows = sort_rows(rows, args.sort, reverse=args.reverse)
+    except RunsQueryError as error:
+        raise CommandError(str(error)) from error
+    rows = rows[: args.limit]
+    metrics = metric_columns(rows, args.metrics.split(",") if args.metrics else None)
+    _emit(args, {"runs": rows}, "\n".join(runs_table(rows, metrics)) if rows else "no training runs yet")
     return EXIT_OK
 
 
-RUNS_HEADER = f"{'RUN':<44} {'STATUS':<10} {'DATASET':<16} {'STARTED':<19}  {'TOOK':>6}  {'MODEL':<5} REASON"
+def _add_version_metrics(target: Target, rows: list[dict[str, Any]]) -> None:
+    """Each run's registered version's test metrics (from the registry API, one listing per model)."""
+    from mlopsctl.lifecycle import all_versions
 
-
-def _run_line(row: dict[str, Any]) -> str:
-    duration = "" if row["duration_seconds"] is None else f"{row['duration_seconds']:.0f} s"
-    version = f"v{row['version']}" if row["version"] is not None else "-"
-    why = row["reason"] or ""
-    if row["failure_reason"]:
-        why = f"{why}; failed: {row['failure_reason']}" if why else f"failed: {row['failure_reason']}"
-    return (
-        f"{row['run_id']:<44} {row['status']:<10} {row['dataset'] or '-':<16} {row['started_at'][:19]:<19}  "
-        f"{duration:>6}  {version:<5} {why}"
-    ).rstrip()
+    for model in sorted({str(r["model"]) for r in rows if r.get("model") and r.get("version") is not None}):
+        try:
+            metrics = {int(v["version"]): v.get("metrics") or {} for v in all_versions(target, model)}
+        except TargetError as error:  # the registry API cannot be reached from here: the runs still can
+            print(f"note: no metric columns: {error}", file=sys.stderr)
+            return
+        for row in rows:
+            if row.get("model") == model and row.get("version") is not None:
+                row["metrics"] = metrics.get(int(row["version"]), {})
 
 
 def _is_number(value: Any) -> bool:
@@ -912,7 +1056,9 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
     deployment = argparse.ArgumentParser(add_help=False)
-    deployment.add_argument("--outputs", type=Path, help="stack outputs file (default .local/outputs.json)")
+    deployment.add_argument(
+        "--outputs", type=Path, help="stack outputs file (default: $MLOPS_OUTPUTS, else .local/outputs.json)"
+    )
     deployment.add_argument("--stack", help="look the stack up by name instead of an outputs file")
     deployment.add_argument("--endpoint-url", help="AWS endpoint (default: $AWS_ENDPOINT_URL or the local cloud's)")
 
@@ -964,12 +1110,27 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--dataset", required=True)
     trainer.add_argument(
         "--dataset-version",
-        help="train on this dataset version alone (its full hash), whatever the config's data policy says "
+        help="train on this dataset version alone (its hash or any unique prefix; `mlops datasets show D` lists "
+        "them), whatever the config's data policy says "
         "(default: the versions the config's data section chooses, every accepted one unless it says otherwise)",
     )
     trainer.add_argument("--reason", default="requested from the command line")
     trainer.add_argument("--timeout", type=float, default=900.0)
     trainer.set_defaults(run=train)
+
+    data = commands.add_parser("datasets", help="accepted dataset versions: rows, contract, what trained on them")
+    data_commands = data.add_subparsers(dest="datasets_command", required=True)
+    data_commands.add_parser(
+        "list", parents=[common, deployment], help="every dataset with a deployed contract: versions, rows, latest"
+    ).set_defaults(run=datasets)
+    data_show = data_commands.add_parser(
+        "show",
+        parents=[common, deployment],
+        help="a dataset's versions (rows, contract version, the model versions trained on each), or one version",
+    )
+    data_show.add_argument("name")
+    data_show.add_argument("--version", help="one version: its hash or any unique prefix of it")
+    data_show.set_defaults(run=datasets)
 
     registry = commands.add_parser("models", help="the model registry: list, show, approve, archive, audit")
     registry_commands = registry.add_subparsers(dest="models_command", required=True)
@@ -1013,7 +1174,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predictor.add_argument("name")
     predictor.add_argument(
-        "file", nargs="?", help='JSON: {"instances": [...]}, {"columns": [...], "data": [...]}, or a list; - for stdin'
+        "file",
+        nargs="?",
+        help='JSON ({"instances": [...]}, {"columns": [...], "data": [...]} or a list of rows), JSON Lines (one '
+        "row object a line) or CSV (a header, then rows; typed by the model's signature, columns it does not take "
+        "left out); - or none for stdin",
+    )
+    predictor.add_argument(
+        "--format", choices=["json", "jsonl", "csv"], help="how to read FILE (default: by its extension or content)"
     )
     predictor.add_argument("--request-key", help="sticky canary assignment: the same key, the same side")
     predictor.set_defaults(run=predict)
@@ -1047,6 +1215,22 @@ def build_parser() -> argparse.ArgumentParser:
     runner.add_argument("run_id", nargs="?", metavar="RUN_ID")
     runner.add_argument("--dataset", help="only this dataset's runs")
     runner.add_argument("--limit", type=int, default=20)
+    runner.add_argument(
+        "--sort",
+        metavar="COLUMN",
+        help="status, dataset, started, took, version or a metric (e.g. roc_auc): metrics best first, "
+        "started/took/version highest first",
+    )
+    runner.add_argument("--reverse", action="store_true", help="with --sort: the other way round")
+    runner.add_argument(
+        "--filter",
+        action="append",
+        metavar="EXPR",
+        help="COLUMN OP VALUE with = != > >= < <=, e.g. status=failed, roc_auc>=0.95 (repeat: all must hold)",
+    )
+    runner.add_argument(
+        "--metrics", metavar="NAMES", help="comma-separated metric columns (default: every metric of the runs shown)"
+    )
     runner.set_defaults(run=runs)
 
     smoker = commands.add_parser(
@@ -1110,19 +1294,33 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+# Errors a command's input can raise, by the module that defines them. They are caught only if that
+# module was loaded: importing pandas (contracts) to catch an error nobody raised would cost a
+# read-only command more than a second of start-up.
+INPUT_ERRORS = (("mlops.contracts.model", "ContractError"), ("mlops.training.config", "ConfigError"))
+
+
+def input_errors() -> tuple[type[Exception], ...]:
+    """CommandError, TargetError, OSError, and the input errors of the modules this run loaded."""
+    loaded = [getattr(sys.modules[module], name) for module, name in INPUT_ERRORS if module in sys.modules]
+    return (CommandError, TargetError, OSError, *loaded)
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     import urllib.error
 
     from botocore.exceptions import EndpointConnectionError, NoCredentialsError
 
-    from mlops.contracts import ContractError
-    from mlops.training.config import ConfigError
     from mlopsctl.api import ApiError
 
     try:
         return int(args.run(args))
     except ApiError as error:
-        print(f"error: {error}", file=sys.stderr)
+        if args.json:  # the API's whole error body: a script gets every problem, by row and field
+            print(json.dumps({"status": error.status, **error.body}, indent=2, default=str))
+        from mlopsctl.prediction_input import problem_lines
+
+        print("\n".join([f"error: {error}", *problem_lines(error.problems, error.problem_count)]), file=sys.stderr)
         return EXIT_REJECTED if error.status == 409 else EXIT_ERROR
     except (NoCredentialsError, EndpointConnectionError, urllib.error.URLError) as error:
         print(
@@ -1133,7 +1331,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     except BrokenPipeError:
         raise  # main() ends quietly: the reader went away
-    except (CommandError, TargetError, ContractError, ConfigError, OSError) as error:
+    except Exception as error:
+        if not isinstance(error, input_errors()):
+            raise
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
 

@@ -15,7 +15,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.ingestion import IngestionOutcome, IngestionServices, Upload, UploadKeyError, process_upload
+from mlops.ingestion import (
+    IngestionOutcome,
+    IngestionServices,
+    Upload,
+    UploadKeyError,
+    misplaced_upload,
+    process_upload,
+)
 from mlops.registry_table import RegistryTable
 from mlops.storage import ArtifactsBucket, CuratedBucket, QuarantineBucket, RawBucket
 
@@ -85,9 +92,13 @@ def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
         )
         try:
             outcome = process_upload(upload, _services)
-        except UploadKeyError as error:
-            logger.error("upload outside raw/<dataset>/", key=upload.key)
-            _notify("Upload ignored: no dataset in its key", f"{error}\nFile: s3://{upload.bucket}/{upload.key}")
+        except UploadKeyError:
+            report_key, message = misplaced_upload(upload, _services)
+            logger.error("upload outside raw/<dataset>/", key=upload.key, report_key=report_key)
+            _notify(
+                "Upload not ingested: outside raw/<dataset>/",
+                f"{message}\nReport: s3://{_services.artifacts.name}/{report_key}",
+            )
             continue
         logger.info("upload processed", **outcome.as_record())
         _record_metrics(outcome)

@@ -169,6 +169,31 @@ def _problem_report(
     return document, f"REJECTED {key}\n✗ {code}: {message}\n"
 
 
+MISPLACED_PREFIX = f"{REPORTS_PREFIX}_misplaced/"  # reports for uploads outside raw/<dataset>/
+
+
+def misplaced_upload(upload: Upload, services: IngestionServices) -> tuple[str, str]:
+    """An upload outside `raw/<dataset>/<file>` is not ingested; a report says why and where it
+    should go, so the data team is told instead of the file being ignored: (report key, mail text)."""
+    name = upload.filename or "<file>"
+    expected = f"s3://{upload.bucket}/{RAW_PREFIX}<dataset>/{name}"
+    message = (
+        f"s3://{upload.bucket}/{upload.key} was not ingested: uploads go under {RAW_PREFIX}<dataset>/<file>, "
+        f"one folder per dataset, named as its contract's `dataset`. Upload it again as {expected} "
+        f"(e.g. `mlops upload {name} --dataset <dataset>`)."
+    )
+    document = {
+        "accepted": False,
+        "file": upload.key,
+        "source": {"bucket": upload.bucket, "key": upload.key, "version_id": upload.version_id},
+        "file_problem": {"code": "misplaced_upload", "message": message},
+        "expected_layout": f"{RAW_PREFIX}<dataset>/<file>",
+    }
+    safe_key = upload.key.replace("/", "_") or "_"
+    key = _write_report(services, f"{MISPLACED_PREFIX}{safe_key}/{upload.upload_id}", document, message + "\n")
+    return key, message
+
+
 def _write_report(services: IngestionServices, base: str, document: dict[str, Any], summary: str) -> str:
     services.artifacts.put(f"{base}.json", _json_bytes(document), "application/json")
     services.artifacts.put(f"{base}.txt", summary.encode(), "text/plain; charset=utf-8")
@@ -260,7 +285,10 @@ def _accept(
     }
     if services.curated.exists(manifest_key):
         services.registry.put_dataset_version(
-            upload.dataset, version, services.now().isoformat(), _version_attributes(manifest_key, upload, len(frame))
+            upload.dataset,
+            version,
+            services.now().isoformat(),
+            _version_attributes(manifest_key, upload, len(frame), contract.version),
         )  # completes a version whose registry write a crash interrupted; a no-op otherwise
         return IngestionOutcome(
             **outcome_fields, status="duplicate", summary=f"same content as dataset version {version[:12]}"
@@ -294,7 +322,10 @@ def _accept(
     )
     services.curated.put(manifest_key, manifest.model_dump_json(indent=2).encode(), "application/json")
     created = services.registry.put_dataset_version(
-        upload.dataset, version, created_at.isoformat(), _version_attributes(manifest_key, upload, len(frame))
+        upload.dataset,
+        version,
+        created_at.isoformat(),
+        _version_attributes(manifest_key, upload, len(frame), contract.version),
     )
     execution = None
     if created and contract.policy.auto_train:
@@ -323,10 +354,11 @@ def _promises(spec: ColumnSpec | None) -> dict[str, Any]:
     return promises
 
 
-def _version_attributes(manifest_key: str, upload: Upload, rows: int) -> dict[str, Any]:
+def _version_attributes(manifest_key: str, upload: Upload, rows: int, contract_version: int) -> dict[str, Any]:
     return {
         "manifest_key": manifest_key,
         "rows": rows,
+        "contract_version": contract_version,  # also in the manifest; here so `mlops datasets` need not read it
         "source_key": upload.key,
         "source_version": upload.version_id or "unversioned",
     }

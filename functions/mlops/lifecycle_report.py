@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops.registry_views import audit_state as audit_state  # noqa: PLC0414 (moved; still importable here)
+from mlops.registry_views import ordered_metrics as ordered_metrics  # noqa: PLC0414
 from mlops.training.evaluation import Evaluation
 from mlops.training.report import (
     REPORT_CSS,
@@ -213,21 +215,6 @@ def _drift_check(row: Mapping[str, Any], report: Mapping[str, Any] | None) -> Dr
     )
 
 
-def audit_state(value: Mapping[str, Any] | None) -> str:
-    """An audit event's before/after as `v2 registered`, not a dict."""
-    if not value:
-        return "-"
-    if "serving" in value and "version" not in value:  # a deployed serving policy
-        serving = value["serving"] or {}
-        fields = ("out_of_range", "unseen_category", "capture_sample_rate")
-        return " ".join(f"{k}={serving[k]}" for k in fields if serving.get(k) is not None) or "(each version's own)"
-    parts = [f"v{value['version']}" if value.get("version") is not None else "(none)"]
-    parts += [str(value[k]) for k in ("status",) if value.get(k)]
-    if "tags" in value:
-        parts.append(f"tags {value['tags']}")
-    return " ".join(parts)
-
-
 def _audit(event: Mapping[str, Any]) -> AuditEvent:
     return AuditEvent(
         at=str(event.get("at", "")),
@@ -237,12 +224,6 @@ def _audit(event: Mapping[str, Any]) -> AuditEvent:
         before=audit_state(event.get("before")),
         after=audit_state(event.get("after")),
     )
-
-
-def ordered_metrics(metrics: Mapping[str, Any], selection_metric: str | None) -> list[str]:
-    """The selection metric first, then the rest by name: the same order on every page and line."""
-    rest = sorted(k for k in metrics if k != selection_metric)
-    return [selection_metric, *rest] if selection_metric is not None and selection_metric in metrics else rest
 
 
 # -- sections ---------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -56,3 +57,24 @@ def model_card(version: dict[str, Any]) -> dict[str, Any]:
         "artifacts": record.get("artifacts", {}),
         "tags": record.get("tags", {}),
     }
+
+
+def audit_state(value: Mapping[str, Any] | None) -> str:
+    """An audit event's before/after as `v2 registered`, not a dict."""
+    if not value:
+        return "-"
+    if "serving" in value and "version" not in value:  # a deployed serving policy
+        serving = value["serving"] or {}
+        fields = ("out_of_range", "unseen_category", "capture_sample_rate")
+        return " ".join(f"{k}={serving[k]}" for k in fields if serving.get(k) is not None) or "(each version's own)"
+    parts = [f"v{value['version']}" if value.get("version") is not None else "(none)"]
+    parts += [str(value[k]) for k in ("status",) if value.get(k)]
+    if "tags" in value:
+        parts.append(f"tags {value['tags']}")
+    return " ".join(parts)
+
+
+def ordered_metrics(metrics: Mapping[str, Any], selection_metric: str | None) -> list[str]:
+    """The selection metric first, then the rest by name: the same order on every page and line."""
+    rest = sorted(k for k in metrics if k != selection_metric)
+    return [selection_metric, *rest] if selection_metric is not None and selection_metric in metrics else rest

@@ -154,8 +154,16 @@ def test_runs_report_and_models_show(
     assert f"    {details['dataset_version'][:12]}        569 rows        0 duplicates\n" in text
     assert main(["runs", *target]) == EXIT_OK
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["RUN", "STATUS", "DATASET", "STARTED", "TOOK", "MODEL", "REASON"]
+    header = table[0].split()
+    assert header[:6] == ["RUN", "STATUS", "DATASET", "STARTED", "TOOK", "MODEL"] and header[-1] == "REASON"
+    assert "ROC_AUC" in header  # the registered version's test metrics, one column each
     assert table[1].startswith(run["run_id"]) and table[1].endswith("requested from the command line")
+    code, sorted_runs = _run(capsys, "runs", "--sort", "roc_auc", "--filter", "status=succeeded", *target)
+    assert code == EXIT_OK and sorted_runs["runs"] and all(r["status"] == "succeeded" for r in sorted_runs["runs"])
+    assert all("roc_auc" in r["metrics"] for r in sorted_runs["runs"])
+    assert _run(capsys, "runs", "--filter", "roc_auc>1.5", *target)[1] == {"runs": []}
+    assert main(["runs", "--sort", "no_such_column", *target]) == EXIT_ERROR
+    assert "no column 'no_such_column'" in capsys.readouterr().err
     assert main(["runs", "no-such-run", *target]) == EXIT_ERROR
     assert "no training run 'no-such-run'" in capsys.readouterr().err
 
@@ -233,7 +241,12 @@ def test_a_retried_rollback_is_refused_not_applied_twice(trained: Path, capsys: 
     promote = ["promote", "breast-cancer", str(second), "--expected-version", str(second - 1), *reason, *target]
     assert _run(capsys, *promote)[0] == EXIT_OK
     code, again = _run(capsys, *promote)  # repeated: already in place, so the same answer and no new audit event
-    assert code == EXIT_OK and again["alias"]["version"] == second
+    assert code == EXIT_OK and again["alias"]["version"] == second and again["changed"] is False
+    assert main(promote) == EXIT_OK
+    assert (
+        capsys.readouterr().out
+        == f"breast-cancer champion: already v{second}; nothing changed (no audit event written)\n"
+    )
     events = _run(capsys, "models", "audit", "breast-cancer", *target)[1]["events"]
     champion_changes = [e["reason"] for e in events if e["action"] == "set_alias:champion"]
     # two auto promotions, one rollback, one promotion: the refused retry and the repeat wrote nothing
@@ -294,3 +307,92 @@ def test_a_config_the_deployed_contract_cannot_serve_is_refused_by_field_before_
     assert "dataset: no contract deployed for 'no-contract-yet': run `mlops contract deploy` first" in (
         capsys.readouterr().err
     )
+
+
+def _rows(count: int) -> Any:
+    frame = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
+    return frame.head(count)
+
+
+def test_predict_prints_every_problem_and_reads_csv_and_json_lines(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = ["--outputs", str(trained)]
+    frame = _rows(5)
+    csv_file = tmp_path / "rows.csv"
+    frame.to_csv(csv_file, index=False)  # with the label column, which the model does not take
+    assert main(["predict", "breast-cancer", str(csv_file), *target]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert "left out column(s) the model does not take: target" in captured.err
+    assert [line.split()[:2] for line in captured.out.splitlines()[1:6]] == [["row", f"{i}:"] for i in range(5)]
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text("\n".join(frame.drop(columns="target").to_json(orient="records", lines=True).splitlines()))
+    code, answer = _run(capsys, "predict", "breast-cancer", str(jsonl), *target)
+    assert code == EXIT_OK and len(answer["predictions"]) == 5
+
+    broken = frame.drop(columns="target").assign(mean_radius="large")  # a text value in every row
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"instances": broken.to_dict("records")}))
+    assert main(["predict", "breast-cancer", str(bad), *target]) == EXIT_ERROR
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("error: 400 invalid_input: 5 problems in 5 rows")
+    assert [line.split(":")[0] for line in err[1:]] == [f"  row {i} mean_radius" for i in range(5)]
+    code, body = _run(capsys, "predict", "breast-cancer", str(bad), *target)  # --json: the whole body
+    assert code == EXIT_ERROR and body["status"] == 400 and body["error"]["problem_count"] == 5
+    assert [(p["row"], p["field"]) for p in body["error"]["problems"]] == [(i, "mean_radius") for i in range(5)]
+
+
+def test_datasets_show_versions_and_a_prefix_names_one_before_any_run_starts(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlopsctl.target import find_target
+
+    target = ["--outputs", str(trained)]
+    code, listed = _run(capsys, "datasets", "list", *target)
+    (summary,) = [d for d in listed["datasets"] if d["dataset"] == "breast-cancer"]
+    assert code == EXIT_OK and summary["versions"] >= 1 and summary["rows"] >= 569
+    code, shown = _run(capsys, "datasets", "show", "breast-cancer", *target)
+    assert code == EXIT_OK
+    version = next(v for v in shown["versions"] if v["rows"] == 569)
+    assert version["contract_version"] == 1
+    trained_on = version["trained_on"]
+    assert trained_on and all(t["model"] == "breast-cancer" for t in trained_on if t["model_version"] is not None)
+    assert main(["datasets", "show", "breast-cancer", *target]) == EXIT_OK
+    text = capsys.readouterr().out.splitlines()
+    assert text[0].split() == ["VERSION", "CREATED", "ROWS", "CONTRACT", "TRAINED"]
+    assert any(line.startswith(version["version"][:12]) and "breast-cancer v" in line for line in text[1:])
+    code, one = _run(capsys, "datasets", "show", "breast-cancer", "--version", version["version"][:6], *target)
+    assert code == EXIT_OK and one["version"] == version["version"]
+
+    deployment = find_target(trained, None, None)
+    sfn = deployment.client("stepfunctions")
+    machine = deployment.output("TrainingStateMachineArn")
+    before = len(sfn.list_executions(stateMachineArn=machine)["executions"])
+    assert main(["train", "--dataset", "breast-cancer", "--dataset-version", "ffffffffffff", *target]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "no accepted version of dataset 'breast-cancer' starts with 'ffffffffffff'" in err
+    assert version["version"][:12] in err  # the candidates
+    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == before, "no run started"
+
+
+def test_one_setting_serves_a_shell_and_stack_finds_the_local_gateway(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .local/outputs.json here
+    assert main(["models", "list"]) == EXIT_ERROR
+    assert "MLOPS_OUTPUTS" in capsys.readouterr().err
+    monkeypatch.setenv("MLOPS_OUTPUTS", str(trained))
+    code, listed = _run(capsys, "models", "list")
+    assert code == EXIT_OK and any(m["model"] == "breast-cancer" for m in listed["models"])
+
+    (stack_name, stack), *_ = json.loads(trained.read_text()).items()
+    by_stack = ["--stack", stack_name, "--endpoint-url", stack["LocalCloudEndpoint"]]
+    code, listed = _run(capsys, "models", "list", *by_stack)  # the gateway from $MLOPS_OUTPUTS's file
+    assert code == EXIT_OK and any(m["model"] == "breast-cancer" for m in listed["models"])
+    monkeypatch.delenv("MLOPS_OUTPUTS")
+    assert _run(capsys, "datasets", "list", *by_stack)[0] == EXIT_OK  # no API needed: works as it is
+    code, listed_runs = _run(capsys, "runs", "--limit", "1", *by_stack)  # the runs, without metric columns
+    assert code == EXIT_OK and "metrics" not in listed_runs["runs"][0]
+    assert main(["models", "list", *by_stack]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert f"stack {stack_name!r} is in the local cloud" in err and "--outputs" in err and "make up" not in err[:20]

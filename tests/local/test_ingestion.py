@@ -270,3 +270,22 @@ def test_twenty_concurrent_uploads_all_end_as_versions_or_quarantine(platform: P
     quarantined = {k.rsplit("/", 1)[1] for k in _keys(stack.outputs["QuarantineBucketName"], f"{DATASET}/")}
     assert broken <= quarantined
     assert len(_keys(stack.outputs["RawBucketName"], f"raw/{DATASET}/")) == 20, "every raw upload is kept"
+
+
+def test_an_upload_outside_a_dataset_folder_gets_a_report_and_a_mail_naming_the_layout(platform: Platform) -> None:
+    """`raw/patients.csv` (no dataset folder) is not ingested, and not ignored either."""
+    cloud, stack = platform
+    raw = stack.outputs["RawBucketName"]
+    boto3.client("s3").put_object(Bucket=raw, Key="raw/patients.csv", Body=_csv(_frame().head(5)))
+    cloud.settle()
+    [mail] = cloud.inbox.messages()
+    assert mail.subject == "Upload not ingested: outside raw/<dataset>/"
+    assert f"s3://{raw}/raw/patients.csv was not ingested: uploads go under raw/<dataset>/<file>" in mail.body
+    assert f"Upload it again as s3://{raw}/raw/<dataset>/patients.csv" in mail.body
+    [report_key] = _keys(stack.outputs["ArtifactsBucketName"], "reports/validation/_misplaced/")[:1]
+    assert report_key.startswith("reports/validation/_misplaced/raw_patients.csv/") and report_key.endswith(".json")
+    report = json.loads(
+        boto3.client("s3").get_object(Bucket=stack.outputs["ArtifactsBucketName"], Key=report_key)["Body"].read()
+    )
+    assert report["file_problem"]["code"] == "misplaced_upload" and report["expected_layout"] == "raw/<dataset>/<file>"
+    assert _versions(stack) == []

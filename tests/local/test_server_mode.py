@@ -93,6 +93,7 @@ def test_make_up_serves_the_platform_until_ctrl_c(platform_synth: Synthesized, t
     try:
         banner = _wait_for(process, "Ctrl-C stops it.", timeout=90)
         assert f"aws --endpoint-url http://127.0.0.1:{port} s3 ls" in banner
+        assert f"export MLOPS_OUTPUTS={(tmp_path / 'state' / 'outputs.json').resolve()}\n" in banner  # one setting
         outputs: dict[str, Any] = json.loads((tmp_path / "state" / "outputs.json").read_text())
         stack_outputs = outputs[platform_synth.stack_name]
         assert stack_outputs["ApiUrl"] == f"http://127.0.0.1:{api_port}/prod/"

@@ -18,6 +18,7 @@ REQUIRED_ARGUMENTS = {  # the fewest arguments each leaf needs to parse
     "upload": ["f.csv", "--dataset", "d"],
     "train": ["--dataset", "d"],
     "models show": ["m"],
+    "datasets show": ["d"],
     "models approve": ["m", "1", "--reason", "why"],
     "models archive": ["m", "1", "--reason", "why"],
     "models audit": ["m"],

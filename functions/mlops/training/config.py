@@ -28,46 +28,23 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
+# Re-exported: the training config is where the rest of the code looks for them.
+from mlops.metric_names import CLASSIFICATION as CLASSIFICATION  # noqa: PLC0414
+from mlops.metric_names import DEFAULT_SELECTION_METRIC as DEFAULT_SELECTION_METRIC  # noqa: PLC0414
+from mlops.metric_names import METRIC_DIRECTIONS as METRIC_DIRECTIONS  # noqa: PLC0414
+from mlops.metric_names import METRIC_PROBLEM_TYPES as METRIC_PROBLEM_TYPES  # noqa: PLC0414
+from mlops.metric_names import Direction as Direction  # noqa: PLC0414
+from mlops.metric_names import MetricName as MetricName  # noqa: PLC0414
+from mlops.metric_names import ProblemType as ProblemType  # noqa: PLC0414
+from mlops.metric_names import SelectionMetric as SelectionMetric  # noqa: PLC0414
 from mlops.monitoring.drift import DriftConfig
 
-ProblemType = Literal["binary", "multiclass", "regression"]
 EstimatorName = Literal[
     "logistic_regression", "linear_regression", "ridge", "random_forest", "hist_gradient_boosting", "gradient_boosting"
 ]
-MetricName = Literal["roc_auc", "f1_macro", "accuracy", "log_loss", "brier", "rmse", "mae", "r2"]
-SelectionMetric = Literal["roc_auc", "f1_macro", "accuracy", "log_loss", "rmse", "mae", "r2"]
-Direction = Literal["max", "min"]
 # What a datetime feature derives (the same names as mlops.date_parts.DATE_PARTS, which computes them).
 DatetimePart = Literal["year", "month", "day", "day_of_week", "day_of_year", "hour", "days_since"]
 
-CLASSIFICATION: tuple[ProblemType, ...] = ("binary", "multiclass")
-
-# Which way is better, and for which problem types a metric is defined.
-METRIC_DIRECTIONS: dict[str, Direction] = {
-    "roc_auc": "max",
-    "f1_macro": "max",
-    "accuracy": "max",
-    "log_loss": "min",
-    "brier": "min",
-    "rmse": "min",
-    "mae": "min",
-    "r2": "max",
-}
-METRIC_PROBLEM_TYPES: dict[str, tuple[ProblemType, ...]] = {
-    "roc_auc": CLASSIFICATION,
-    "f1_macro": CLASSIFICATION,
-    "accuracy": CLASSIFICATION,
-    "log_loss": CLASSIFICATION,
-    "brier": ("binary",),
-    "rmse": ("regression",),
-    "mae": ("regression",),
-    "r2": ("regression",),
-}
-DEFAULT_SELECTION_METRIC: dict[ProblemType, SelectionMetric] = {
-    "binary": "roc_auc",
-    "multiclass": "f1_macro",
-    "regression": "rmse",
-}
 
 ESTIMATOR_PROBLEM_TYPES: dict[str, tuple[ProblemType, ...]] = {
     "logistic_regression": CLASSIFICATION,

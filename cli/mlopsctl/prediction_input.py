@@ -1,0 +1,151 @@
+"""The rows `mlops predict` sends, read from the file a user has: JSON (the API's own body, or a
+list of rows), JSON Lines (one row object a line) or CSV (a header, then rows).
+
+CSV cells are text; the model's signature (`GET /v1/models/{name}/signature`) says which fields are
+numbers, booleans or text, so `7` becomes 7 for a numeric field and stays "7" for a category, and
+an empty cell becomes null. Columns the model does not take (the label, an id) are left out and
+named, rather than refused row by row as unknown fields. Standard library only: `mlops predict`
+starts without pandas.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+InputForm = Literal["json", "jsonl", "csv"]
+FORMS: tuple[InputForm, ...] = ("json", "jsonl", "csv")
+NUMERIC_TYPES = frozenset({"int", "float"})
+TRUE, FALSE = frozenset({"true", "1", "yes", "t", "y"}), frozenset({"false", "0", "no", "f", "n"})
+
+
+class PredictionInputError(ValueError):
+    """The file cannot be read as prediction rows; the message says where."""
+
+
+@dataclass(frozen=True)
+class PredictionInput:
+    """The request body, and the columns left out because the model does not take them."""
+
+    body: dict[str, Any]
+    left_out: list[str] = field(default_factory=list)
+
+
+def input_form(path: str | None, text: str) -> InputForm:
+    """The form by the file's extension; for stdin or another name, by its first characters."""
+    name = (path or "").lower().removesuffix(".txt")
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if name.endswith(".json"):
+        return "json"
+    start = text.lstrip()
+    if start.startswith("["):
+        return "json"
+    if start.startswith("{"):
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as error:
+            return "jsonl" if error.msg == "Extra data" else "json"
+        return "json"
+    return "csv"
+
+
+def read_prediction_input(text: str, form: InputForm, field_types: Mapping[str, str] | None = None) -> PredictionInput:
+    """The body for POST /v1/models/{name}/predict; `field_types` (name -> contract type, from the
+    signature) types CSV cells and decides which columns to leave out."""
+    if form == "json":
+        try:
+            body = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise PredictionInputError(f"not JSON: {error}") from None
+        return PredictionInput(body if isinstance(body, dict) else {"instances": body})
+    if form == "jsonl":
+        return PredictionInput({"instances": _json_lines(text)})
+    return _csv_rows(text, field_types)
+
+
+def _json_lines(text: str) -> list[Any]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise PredictionInputError(f"line {number} is not JSON: {error}") from None
+    return rows
+
+
+def _csv_rows(text: str, field_types: Mapping[str, str] | None) -> PredictionInput:
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header:
+        raise PredictionInputError("the CSV is empty: it needs a header line naming the fields, then rows")
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise PredictionInputError(f"the CSV header names {', '.join(map(repr, repeated))} more than once")
+    keep = [i for i, name in enumerate(header) if field_types is None or name in field_types]
+    left_out = [name for i, name in enumerate(header) if i not in keep]
+    columns = [header[i] for i in keep]
+    data = []
+    for number, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise PredictionInputError(f"CSV line {number} has {len(row)} cells; the header has {len(header)}")
+        data.append([cell(row[i], (field_types or {}).get(header[i])) for i in keep])
+    return PredictionInput({"columns": columns, "data": data}, left_out)
+
+
+def cell(text: str, kind: str | None) -> Any:
+    """One CSV cell as the field's type needs it: empty is null; a number for a numeric field (or,
+    without a signature, for anything that reads as a finite number); text otherwise."""
+    if text == "":
+        return None
+    if kind == "bool":
+        lowered = text.strip().lower()
+        return True if lowered in TRUE else False if lowered in FALSE else text
+    if kind in NUMERIC_TYPES or kind is None:
+        number = _number(text)
+        if number is not None or kind is not None:
+            return number if number is not None else text  # not a number: the API names the problem
+    return text
+
+
+def _number(text: str) -> int | float | None:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def field_types(signature: Mapping[str, Any]) -> dict[str, str]:
+    """name -> contract type of every input of the versions that answer now (a canary's too)."""
+    found: dict[str, str] = {}
+    for described in [signature, *(signature.get("versions") or [])]:
+        for spec in described.get("inputs") or []:
+            found.setdefault(str(spec["name"]), str(spec.get("type")))
+    return found
+
+
+def problem_lines(problems: Sequence[Mapping[str, Any]], count: int | None = None) -> list[str]:
+    """The API's per-row, per-field problems, one line each (`row 3 mean_radius: ...`)."""
+    lines = []
+    for p in problems:
+        where = " ".join(str(x) for x in (f"row {p['row']}" if "row" in p else None, p.get("field")) if x)
+        lines.append(f"  {where or 'request'}: {p.get('message')} [{p.get('code')}]")
+    if count is not None and count > len(problems):
+        lines.append(f"  … and {count - len(problems)} more (the API lists the first {len(problems)})")
+    return lines

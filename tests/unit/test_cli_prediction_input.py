@@ -1,0 +1,93 @@
+"""`mlops predict` reads the files users have: JSON, JSON Lines and CSV typed by the model's signature."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlopsctl.prediction_input import (
+    PredictionInputError,
+    field_types,
+    input_form,
+    problem_lines,
+    read_prediction_input,
+)
+
+TYPES = {"mean_radius": "float", "count": "int", "smoker": "bool", "plan": "category", "code": "string"}
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "form"),
+    [
+        ("rows.csv", '{"instances": []}', "csv"),
+        ("rows.JSONL", "", "jsonl"),
+        ("rows.ndjson", "", "jsonl"),
+        ("rows.json", "a,b", "json"),
+        (None, '[{"a": 1}]', "json"),
+        (None, '{"instances": [{"a": 1}]}', "json"),
+        (None, '{"a": 1}\n{"a": 2}\n', "jsonl"),
+        (None, "a,b\n1,2\n", "csv"),
+        ("-", '{"a": 1}\n', "json"),
+    ],
+)
+def test_the_form_comes_from_the_extension_or_the_content(path: str | None, text: str, form: str) -> None:
+    assert input_form(path, text) == form
+
+
+def test_csv_cells_are_typed_by_the_signature_and_other_columns_left_out() -> None:
+    text = "mean_radius,count,smoker,plan,code,target\n1.5,3,yes,7,007,1\n,,,,,0\nbig,2.0,maybe,x,y,1\n"
+    read = read_prediction_input(text, "csv", TYPES)
+    assert read.left_out == ["target"]
+    assert read.body == {
+        "columns": ["mean_radius", "count", "smoker", "plan", "code"],
+        "data": [
+            [1.5, 3, True, "7", "007"],  # a category and a string stay text, leading zeros and all
+            [None, None, None, None, None],  # empty is null
+            ["big", 2.0, "maybe", "x", "y"],  # not a number: sent as it is, so the API names the problem
+        ],
+    }
+
+
+def test_csv_without_a_signature_sends_numbers_as_numbers_and_keeps_every_column() -> None:
+    read = read_prediction_input("a,b,c\n1,x,nan\n", "csv")
+    assert (read.body, read.left_out) == ({"columns": ["a", "b", "c"], "data": [[1, "x", "nan"]]}, [])
+
+
+@pytest.mark.parametrize(
+    ("text", "form", "message"),
+    [
+        ("", "csv", "the CSV is empty"),
+        ("a,a\n1,2\n", "csv", "names 'a' more than once"),
+        ("a,b\n1\n", "csv", "CSV line 2 has 1 cells; the header has 2"),
+        ('{"a": 1}\n{"a": \n', "jsonl", "line 2 is not JSON"),
+        ("{", "json", "not JSON"),
+    ],
+)
+def test_unreadable_input_says_where(text: str, form: str, message: str) -> None:
+    with pytest.raises(PredictionInputError, match=message):
+        read_prediction_input(text, form)  # type: ignore[arg-type]
+
+
+def test_json_lines_and_json_lists_become_instances() -> None:
+    assert read_prediction_input('{"a": 1}\n\n{"a": 2}\n', "jsonl").body == {"instances": [{"a": 1}, {"a": 2}]}
+    assert read_prediction_input('[{"a": 1}]', "json").body == {"instances": [{"a": 1}]}
+    assert read_prediction_input('{"columns": ["a"], "data": [[1]]}', "json").body["columns"] == ["a"]
+
+
+def test_field_types_cover_every_answering_version() -> None:
+    signature = {
+        "inputs": [{"name": "a", "type": "float"}],
+        "versions": [{"inputs": [{"name": "a", "type": "float"}]}, {"inputs": [{"name": "b", "type": "int"}]}],
+    }
+    assert field_types(signature) == {"a": "float", "b": "int"}
+
+
+def test_problems_print_one_line_each_by_row_and_field() -> None:
+    problems: list[dict[str, object]] = [
+        {"code": "wrong_type", "message": "expected a number, got a string", "row": 0, "field": "mean_radius"},
+        {"code": "invalid_body", "message": "bad"},
+    ]
+    assert problem_lines(problems, count=5) == [
+        "  row 0 mean_radius: expected a number, got a string [wrong_type]",
+        "  request: bad [invalid_body]",
+        "  … and 3 more (the API lists the first 2)",
+    ]
