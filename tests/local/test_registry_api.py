@@ -82,7 +82,9 @@ def test_registry_routes_need_a_signed_request_not_a_prediction_key(
 ) -> None:
     _, outputs = deployment
     url = outputs["ApiUrl"] + "v1/models"
-    assert _raw(url) == (403, {"message": "Missing Authentication Token"})
+    status, refused = _raw(url)
+    assert (status, refused["error"]["code"]) == (403, "missing_authentication_token")
+    assert "SigV4" in refused["error"]["message"]
     key = boto3.client("apigateway", endpoint_url=outputs["LocalCloudEndpoint"]).get_api_key(
         apiKey=outputs["PredictionApiKeyId"], includeValue=True
     )["value"]
