@@ -4,7 +4,11 @@ A request API Gateway refuses before a function runs (no key, no signature, no r
 validator rejects, throttling, a payload over 10 MB, a function that failed) gets AWS's default body,
 `{"message": "..."}`, unless the API customises that response type. Every type is customised here to
 the shape the functions answer with, `{"error": {"code", "message"}, "request_id"}`, so a client
-reads one shape whoever refused its request. Status codes stay AWS's defaults.
+reads one shape whoever refused its request. Status codes stay AWS's defaults but one: a request
+without the credential a route needs (MISSING_AUTHENTICATION_TOKEN, which AWS answers 403) is 401
+with `WWW-Authenticate: AWS4-HMAC-SHA256`, as RFC 9110 (section 15.5.2) defines a request that lacks
+credentials; a wrong credential stays 403. API Gateway uses the same type for a path and method no
+route serves, so those are 401 too, and the message names both causes.
 
 The types are AWS's full list ("Gateway response types for API Gateway", API Gateway developer
 guide); `$context.error.messageString` is AWS's message as a quoted JSON string.
@@ -27,6 +31,8 @@ class GatewayError:
     response_type: str
     code: str
     message: str | None = None
+    status: int | None = None  # None: AWS's default for the type
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 BATCH_SCORING_HINT = (
@@ -61,6 +67,8 @@ GATEWAY_ERRORS: tuple[GatewayError, ...] = (
         "missing_authentication_token",
         "Missing Authentication Token: no route answers this method and path, or the route is a registry "
         "route and the request is not signed with SigV4 (service execute-api)",
+        status=401,
+        headers=(("WWW-Authenticate", "AWS4-HMAC-SHA256"),),
     ),
     GatewayError("QUOTA_EXCEEDED", "quota_exceeded", "the prediction key's daily quota is used up; retry tomorrow"),
     GatewayError(
@@ -87,5 +95,7 @@ def add_gateway_responses(api: apigw.RestApi) -> None:
         api.add_gateway_response(
             f"Gateway{error.response_type.title().replace('_', '')}",
             type=apigw.ResponseType.of(error.response_type),
+            status_code=str(error.status) if error.status else None,
+            response_headers={name: f"'{value}'" for name, value in error.headers} or None,
             templates={"application/json": error_template(error)},
         )

@@ -322,7 +322,11 @@ def test_every_gateway_response_answers_in_the_platforms_error_shape(platform_te
     assert len(responses) == 21
     for error in GATEWAY_ERRORS:
         properties = responses[error.response_type]
-        assert "StatusCode" not in properties  # AWS's default status of the type
+        if error.response_type == "MISSING_AUTHENTICATION_TOKEN":  # no credential: 401 with its challenge
+            assert properties["StatusCode"] == "401"
+            assert properties["ResponseParameters"] == {"gatewayresponse.header.WWW-Authenticate": "'AWS4-HMAC-SHA256'"}
+        else:
+            assert "StatusCode" not in properties  # AWS's default status of the type
         template = properties["ResponseTemplates"]["application/json"]
         rendered = json.loads(
             template.replace("$context.error.messageString", '"AWS says no"').replace("$context.requestId", "r-1")
