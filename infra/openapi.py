@@ -3,7 +3,10 @@
 The paths, parameters and registry request bodies come from the handlers' own Powertools resolvers
 (the same route declarations that serve and validate requests); the predict body, checked by the
 serving core rather than by pydantic, is described here from the same limits it enforces. Security
-schemes say which credential each route takes. A test fails when the committed file is stale.
+schemes say which credential each route takes. Every status a route can answer is listed with its
+body: the handlers' own errors and what API Gateway answers itself (its gateway responses, which the
+template sets to the same error shape). A test fails when the committed file is stale, and
+Schemathesis drives this document against the local gateway (tests/local/test_api_contract.py).
 """
 
 from __future__ import annotations
@@ -21,27 +24,46 @@ PREDICTION_KEY = "predictionKey"
 IAM = "sigv4"
 HANDLER_ENV = {"AWS_DEFAULT_REGION": "us-east-1", "REGISTRY_TABLE": "registry", "ARTIFACTS_BUCKET": "artifacts"}
 
-_ROW = {"type": "object", "additionalProperties": True, "description": "field: value, one per model input"}
+_ROW = {
+    "type": "object",
+    "additionalProperties": True,
+    "description": "field: value, one per model input (GET .../signature lists them; null where a field is nullable)",
+}
+_REQUEST_KEY = {
+    "type": ["string", "integer"],
+    "description": "sticky canary assignment: requests with the same key reach the same version (or the "
+    "x-request-key header)",
+}
 PREDICT_BODY: dict[str, Any] = {
     "oneOf": [
         {
             "type": "object",
             "required": ["instances"],
-            "properties": {"instances": {"type": "array", "items": _ROW, "minItems": 1, "maxItems": 1000}},
+            "additionalProperties": False,
+            "properties": {
+                "instances": {"type": "array", "items": _ROW, "minItems": 1, "maxItems": 1000},
+                "request_key": _REQUEST_KEY,
+            },
         },
         {
             "type": "object",
             "required": ["columns", "data"],
+            "additionalProperties": False,
             "properties": {
-                "columns": {"type": "array", "items": {"type": "string"}},
+                "columns": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
                 "data": {"type": "array", "items": {"type": "array"}, "minItems": 1, "maxItems": 1000},
+                "request_key": _REQUEST_KEY,
             },
         },
     ]
 }
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR = {
     "type": "object",
+    "required": ["error"],
+    "description": "Every non-2xx answer, from a function or from API Gateway itself (its gateway responses)",
     "properties": {
+        "request_id": {"type": "string", "description": "API Gateway's request id; quote it when reporting"},
         "error": {
             "type": "object",
             "required": ["code", "message"],
@@ -62,9 +84,61 @@ ERROR = {
                 },
                 "problem_count": {"type": "integer"},
             },
-        }
+        },
     },
 }
+
+# What API Gateway itself can answer on every route (gateway responses, in the error shape).
+GATEWAY_STATUSES: dict[int, str] = {
+    401: "no SigV4 signature on a registry route, or no route for this method and path (API Gateway's "
+    "Missing Authentication Token covers both; WWW-Authenticate: AWS4-HMAC-SHA256)",
+    403: "a missing or wrong prediction key, or a signature API Gateway refuses",
+    413: "the request is over API Gateway's 10 MB payload limit (score big files with batch scoring)",
+    429: "throttled (the prediction key's usage plan, or the account's limit) or the daily quota is used",
+    500: "API Gateway could not call the function (a configuration error, not the request)",
+    502: "the function failed (a bug, not the request)",
+    504: "the function did not answer within API Gateway's timeout",
+}
+PREDICT_STATUSES: dict[str, dict[int, str]] = {
+    "post": {
+        400: "the body or a row is invalid; every problem listed by row and field",
+        404: "no such model, or no champion yet",
+        413: "more than 1,000 rows (score more with batch scoring), or over API Gateway's 10 MB",
+        415: "not application/json",
+        503: "the champion's artifacts cannot be loaded",
+    },
+    "get": {
+        400: "the model name is not one (lowercase letters, digits, - and _)",
+        404: "no such model, or no champion yet",
+        503: "the champion's artifacts cannot be loaded",
+    },
+}
+# Registry routes: 400 for a request the route declarations or the registry refuse, 404 for an
+# unknown model or version, 409 when the registry's state forbids the change (or it changed meanwhile).
+REGISTRY_CONFLICTS = {"put", "delete", "post"}
+# The handlers read these content types; anything else is a 415 (predict) or read as JSON (registry).
+JSON_ONLY = "application/json"
+
+
+def _error_responses(statuses: dict[int, str]) -> dict[str, Any]:
+    return {
+        str(code): {"description": why, "content": {JSON_ONLY: {"schema": ERROR_REF}}}
+        for code, why in sorted(statuses.items())
+    }
+
+
+def _registry_statuses(path: str, method: str) -> dict[int, str]:
+    statuses = {400: "the request is not valid (every problem named), or the registry refuses it"}
+    if "{name}" in path:
+        statuses[404] = "no such model, version or alias"
+    if method in ("put", "post"):
+        statuses[415] = "a body that is not application/json"
+    if method in REGISTRY_CONFLICTS:
+        statuses[409] = (
+            "the registry's state forbids it (a version not approved, an alias holding the version, a "
+            "signature change) or it changed meanwhile (expected_version); nothing was changed"
+        )
+    return statuses
 
 
 def _apps() -> tuple[Any, Any]:
@@ -83,34 +157,54 @@ def openapi_document(version: str) -> dict[str, Any]:
     predict_app, registry_app = _apps()
     predict = json.loads(predict_app.get_openapi_json_schema(title=TITLE, version=version))
     registry = json.loads(registry_app.get_openapi_json_schema(title=TITLE, version=version))
+    from handlers.predict import NAME_PATTERN
+
     paths: dict[str, Any] = {}
     for path, operations in registry["paths"].items():
-        for operation in operations.values():
+        for method, operation in operations.items():
             operation["security"] = [{IAM: []}]
+            # Powertools documents its own 422 {"detail"}; the handler answers 400 in the error shape.
+            operation["responses"].pop("422", None)
+            operation["responses"].update(_error_responses({**GATEWAY_STATUSES, **_registry_statuses(path, method)}))
         paths[path] = operations
     for path, operations in predict["paths"].items():
         for method, operation in operations.items():
             operation["security"] = [{PREDICTION_KEY: []}]
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path" and parameter["name"] == "name":
+                    parameter["schema"]["pattern"] = NAME_PATTERN
             operation["responses"].update(
-                {
-                    str(code): {"description": why, "content": {"application/json": {"schema": ERROR}}}
-                    for code, why in (
-                        (400, "the body or a row is invalid; every problem listed by row and field"),
-                        (404, "no such model, or no champion yet"),
-                        (413, "more than 1,000 rows"),
-                        (415, "not application/json"),
-                        (503, "the champion's artifacts cannot be loaded"),
-                    )
-                }
+                _error_responses(
+                    {
+                        **GATEWAY_STATUSES,
+                        **PREDICT_STATUSES[method],
+                        413: PREDICT_STATUSES[method].get(413, GATEWAY_STATUSES[413]),
+                    }
+                )
             )
             if method == "post":
-                operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": PREDICT_BODY}}}
+                operation["requestBody"] = {"required": True, "content": {JSON_ONLY: {"schema": PREDICT_BODY}}}
         paths.setdefault(path, {}).update(operations)
     paths["/v1/health"] = {
         "get": {
             "summary": "Proves a prediction key works and names the deployed platform",
+            "operationId": "health_v1_health_get",
             "security": [{PREDICTION_KEY: []}],
-            "responses": {"200": {"description": "the platform answers"}},
+            "responses": {
+                "200": {
+                    "description": "the platform answers",
+                    "content": {
+                        JSON_ONLY: {
+                            "schema": {
+                                "type": "object",
+                                "required": ["status"],
+                                "properties": {"status": {"type": "string"}, "stack": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                **_error_responses(GATEWAY_STATUSES),
+            },
         }
     }
     document = {
@@ -119,7 +213,8 @@ def openapi_document(version: str) -> dict[str, Any]:
             "title": TITLE,
             "version": version,
             "description": "Predictions with an API key; the model registry with IAM (SigV4) authorization. "
-            'Errors are {"error": {"code", "message", "problems"?}}.',
+            'Every error, from a function or from API Gateway itself, is {"error": {"code", "message", '
+            '"problems"?}, "request_id"?}. Request bodies are application/json.',
         },
         "servers": [
             {
@@ -127,21 +222,50 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "variables": {"api": {"default": "your-api-id"}, "region": {"default": "us-east-1"}},
             }
         ],
-        "paths": dict(sorted(paths.items())),
+        "paths": _with_examples(dict(sorted(paths.items()))),
         "components": {
             **registry.get("components", {}),
+            "schemas": {**_schemas_without_validation_error(registry), "Error": ERROR},
             "securitySchemes": {
-                PREDICTION_KEY: {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                PREDICTION_KEY: {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "x-api-key",
+                    "description": "the PredictionPlan usage plan's key (get-api-key --include-value)",
+                },
                 IAM: {
                     "type": "apiKey",
                     "in": "header",
                     "name": "Authorization",
-                    "description": "AWS Signature Version 4 (service execute-api)",
+                    "description": "AWS Signature Version 4 (service execute-api) by an IAM principal allowed "
+                    "execute-api:Invoke on the route",
+                    "x-amazon-apigateway-authtype": "awsSigv4",
                 },
             },
         },
     }
     return document
+
+
+# What a reader (and Schemathesis's examples phase) tries first: a model and version that exist.
+PATH_EXAMPLES = {"name": "churn", "version": 1, "alias": "champion"}
+
+
+def _with_examples(paths: dict[str, Any]) -> dict[str, Any]:
+    for operations in paths.values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path" and parameter["name"] in PATH_EXAMPLES:
+                    parameter["example"] = PATH_EXAMPLES[parameter["name"]]
+    return paths
+
+
+def _schemas_without_validation_error(registry: dict[str, Any]) -> dict[str, Any]:
+    """Powertools' 422 schemas, which no route answers with any more."""
+    schemas = dict(registry.get("components", {}).get("schemas", {}))
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    return schemas
 
 
 def main() -> None:

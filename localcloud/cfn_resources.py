@@ -442,6 +442,30 @@ class ApiGatewayMethod(_LocalResource, CloudFormationModel):
         return cls(f"{props['RestApiId']}-{props['ResourceId']}-{props['HttpMethod']}")
 
 
+class ApiGatewayGatewayResponse(_LocalResource, CloudFormationModel):
+    """moto's CloudFormation drops gateway responses; the local gateway renders what is put here."""
+
+    resource_type = "AWS::ApiGateway::GatewayResponse"
+
+    @classmethod
+    def create(cls, name: str, props: dict[str, Any], region: str) -> _LocalResource:
+        apigw = _client("apigateway", region)
+        request: dict[str, Any] = {"restApiId": props["RestApiId"], "responseType": props["ResponseType"]}
+        if props.get("StatusCode"):
+            request["statusCode"] = str(props["StatusCode"])
+        if props.get("ResponseParameters"):
+            request["responseParameters"] = props["ResponseParameters"]
+        if props.get("ResponseTemplates"):
+            request["responseTemplates"] = props["ResponseTemplates"]
+        apigw.put_gateway_response(**request)
+        return cls(
+            f"{props['RestApiId']}-{props['ResponseType']}",
+            delete=lambda: apigw.delete_gateway_response(
+                restApiId=props["RestApiId"], responseType=props["ResponseType"]
+            ),
+        )
+
+
 class ApiGatewayModel(_LocalResource, CloudFormationModel):
     resource_type = "AWS::ApiGateway::Model"
     name_property = "Name"

@@ -54,6 +54,7 @@ from .gateway_core import (
     forbidden,
     missing_authentication_token,
     render_failure,
+    request_too_large,
 )
 from .gateway_integrations import (
     LambdaInvoker,
@@ -80,7 +81,6 @@ LOG = logging.getLogger(__name__)
 
 DEFAULT_INTEGRATION_TIMEOUT_S = 29.0
 _USER_REQUEST = re.compile(r"^/restapis/(?P<api>[^/]+)/(?P<stage>[^/]+)/_user_request_(?P<path>/.*)?$")
-_TOO_LARGE_BODY = f"HTTP content length exceeded {MAX_PAYLOAD_BYTES} bytes.".encode()
 
 
 class PortInUseError(OSError):
@@ -264,12 +264,12 @@ class LocalApiGateway:
         stage: Stage | None = None
         try:
             if len(request.body) > MAX_PAYLOAD_BYTES:
-                response = GatewayResponse(413, [("Content-Type", "text; charset=utf-8")], _TOO_LARGE_BODY)
-            else:
-                target = self._resolve_target(request)
-                log.update(apiId=target.api_id, stage=target.stage, path=target.path)
-                api, stage = self._api_and_stage(target)
-                response = self._serve(request, target, api, stage, request_id=request_id, now=now, log=log)
+                api = self._api_of(request)
+                raise request_too_large()
+            target = self._resolve_target(request)
+            log.update(apiId=target.api_id, stage=target.stage, path=target.path)
+            api, stage = self._api_and_stage(target)
+            response = self._serve(request, target, api, stage, request_id=request_id, now=now, log=log)
         except GatewayError as failure:
             log["errorType"] = failure.error_type
             log["error"] = failure.log_detail
@@ -285,6 +285,22 @@ class LocalApiGateway:
         log["requestTime"] = _request_time(now)
         self._write_access_log(log, stage, api)
         return response
+
+    def refuse_too_large(self, request: GatewayRequest) -> GatewayResponse:
+        """The 413 for a body over the payload limit that is not read (its Content-Length said so),
+        in the API's REQUEST_TOO_LARGE gateway response when it has one."""
+        request_id = str(uuid.uuid4())
+        api = self._api_of(request)
+        response = render_failure(request_too_large(), request_id, dict(api.gateway_responses) if api else None)
+        self._finish(response, request_id)
+        return response
+
+    def _api_of(self, request: GatewayRequest) -> RestAPI | None:
+        """The API a request names, or None: only to render a refusal that precedes routing."""
+        try:
+            return self._api_and_stage(self._resolve_target(request))[0]
+        except GatewayError:
+            return None
 
     def _resolve_target(self, request: GatewayRequest) -> _Target:
         path = request.raw_path or "/"
@@ -577,12 +593,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_too_large(self) -> None:
         self.close_connection = True
-        self.send_response(413)
-        self.send_header("Content-Type", "text; charset=utf-8")
-        self.send_header("Content-Length", str(len(_TOO_LARGE_BODY)))
+        path, _, query = self.path.partition("?")
+        response = self.server.gateway.refuse_too_large(
+            GatewayRequest(method=self.command, raw_path=path or "/", query=query, headers=list(self.headers.items()))
+        )
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
         self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(_TOO_LARGE_BODY)
+        self.wfile.write(response.body)
 
     def _read_body(self) -> bytes | None:
         """The request body, or None when it is over the payload limit (already answered 413)."""

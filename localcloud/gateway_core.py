@@ -88,6 +88,7 @@ class GatewayError(Exception):
         *,
         log_detail: str = "",
         message_key: str = "message",
+        plain_text: bool = False,
     ) -> None:
         super().__init__(message)
         self.response_type = response_type
@@ -96,6 +97,7 @@ class GatewayError(Exception):
         self.error_type = error_type
         self.log_detail = log_detail or str(message)
         self.message_key = message_key  # AWS's authorizer denials say "Message", capitalised
+        self.plain_text = plain_text  # AWS's default body is the bare message (an oversized payload)
 
 
 def missing_authentication_token() -> GatewayError:
@@ -118,6 +120,17 @@ def too_many_requests(detail: str = "") -> GatewayError:
 
 def limit_exceeded(detail: str = "") -> GatewayError:
     return GatewayError(QUOTA_EXCEEDED, 429, "Limit Exceeded", "LimitExceededException", log_detail=detail)
+
+
+def request_too_large() -> GatewayError:
+    """A body over 10 MB: refused before routing, with the text AWS answers."""
+    return GatewayError(
+        REQUEST_TOO_LARGE,
+        413,
+        f"HTTP content length exceeded {MAX_PAYLOAD_BYTES} bytes.",
+        "RequestTooLargeException",
+        plain_text=True,
+    )
 
 
 def internal_server_error(detail: str, status: int = 502, response_type: str = DEFAULT_5XX) -> GatewayError:
@@ -150,6 +163,9 @@ def render_failure(
     body = json.dumps({failure.message_key: failure.message}).encode()
     headers: list[tuple[str, str]] = [("Content-Type", "application/json")]
     custom = _custom_gateway_response(failure, gateway_responses or {})
+    if failure.plain_text and not getattr(custom, "response_templates", None):
+        body = str(failure.message).encode()
+        headers = [("Content-Type", "text; charset=utf-8")]
     if custom is not None:
         if getattr(custom, "status_code", None):
             status = int(custom.status_code)

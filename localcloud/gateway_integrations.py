@@ -14,6 +14,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import jsonschema
@@ -177,15 +178,27 @@ def _body_matches_model(api: RestAPI, model_name: str, body: bytes) -> bool:
     if schema is None:
         return True
     try:
-        instance = json.loads(body.decode("utf-8") or "{}")
+        instance = json.loads(body.decode("utf-8") or "{}", parse_int=_json_integer)
     except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    except RecursionError:
+        # Nesting deeper than Python parses. RFC 8259 section 9 lets a parser limit nesting depth, and
+        # API Gateway's validator answers a body it cannot validate with 400 BAD_REQUEST_BODY, never 5xx.
         return False
     try:
         jsonschema.Draft4Validator(schema).validate(instance)
     except jsonschema.ValidationError as error:
         LOG.debug("request body fails model %s: %s", model_name, error.message)
         return False
+    except (ValueError, RecursionError):  # jsonschema's message quotes the instance: an int over 4,300 digits
+        return False
     return True
+
+
+def _json_integer(digits: str) -> int:
+    """A JSON integer of any length: API Gateway's validator reads 4,301 digits as a number, while
+    Python's int(str) stops at 4,300 (sys.get_int_max_str_digits); through Decimal it has no limit."""
+    return int(Decimal(digits))
 
 
 def resolve_model_schema(api: RestAPI, model_name: str, _seen: frozenset[str] = frozenset()) -> dict[str, Any] | None:

@@ -62,7 +62,9 @@ class AliasChange(BaseModel):
         default=None,
         ge=1,
         description="the version the alias holds now, as the caller last read it; if it holds another (a racing "
-        "promotion got there first), the answer is 409 naming the alias's current version and nothing changes",
+        "promotion got there first), the answer is 409 naming the alias's current version and nothing changes. "
+        "If the alias already holds the requested version (and rollout), the answer is 200 with the alias as it "
+        "is and nothing is written: a retried promotion whose first attempt went through succeeds again",
     )
     allow_signature_change: bool = Field(
         default=False,

@@ -11,6 +11,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
+from infra.constructs.api_errors import add_gateway_responses
 from infra.constructs.data import BATCH_PREFIX, CAPTURE_PREFIX, MODELS_PREFIX, DataStorage
 from infra.constructs.layers import Layers
 from infra.constructs.monitoring import SERVING_SERVICE, Monitoring
@@ -83,6 +84,9 @@ class Serving(Construct):
         # RestApi always adds a `<id>Endpoint…` output with the stage URL (aws-cdk#25373: no prop turns
         # it off); the stack names the same URL as `ApiUrl`, so the duplicate goes.
         self.api.node.try_remove_child("Endpoint")
+        # What API Gateway answers itself (no key, no route, throttled, over 10 MB, …) in the same
+        # {"error": {"code", "message"}} shape as the functions, with the request id.
+        add_gateway_responses(self.api)
         self.validator = apigw.RequestValidator(
             self,
             "Validator",

@@ -307,3 +307,32 @@ def test_outputs_give_the_predict_url_and_no_duplicate_endpoint(platform_templat
     assert template_url == f"{api_url}v1/models/{{name}}/predict"
     assert "{name}" in outputs["PredictUrlTemplate"]["Description"]
     assert not [name for name in outputs if name.startswith("ServingApiEndpoint")]
+
+
+def test_every_gateway_response_answers_in_the_platforms_error_shape(platform_template: dict[str, Any]) -> None:
+    """What API Gateway answers itself (no key, no route, throttled, over 10 MB, a failed function) is
+    customised for every response type AWS lists ("Gateway response types for API Gateway") to the
+    functions' own shape, {"error": {"code", "message"}, "request_id"}, keeping AWS's status codes."""
+    from infra.constructs.api_errors import GATEWAY_ERRORS
+
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in tq.resources(platform_template, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert set(responses) == {e.response_type for e in GATEWAY_ERRORS}
+    assert len(responses) == 21
+    for error in GATEWAY_ERRORS:
+        properties = responses[error.response_type]
+        if error.response_type == "MISSING_AUTHENTICATION_TOKEN":  # no credential: 401 with its challenge
+            assert properties["StatusCode"] == "401"
+            assert properties["ResponseParameters"] == {"gatewayresponse.header.WWW-Authenticate": "'AWS4-HMAC-SHA256'"}
+        else:
+            assert "StatusCode" not in properties  # AWS's default status of the type
+        template = properties["ResponseTemplates"]["application/json"]
+        rendered = json.loads(
+            template.replace("$context.error.messageString", '"AWS says no"').replace("$context.requestId", "r-1")
+        )
+        assert rendered["request_id"] == "r-1"
+        assert rendered["error"]["code"] == error.code
+        assert rendered["error"]["message"] == (error.message or "AWS says no")
+    assert "batch/<model>/" in responses["REQUEST_TOO_LARGE"]["ResponseTemplates"]["application/json"]

@@ -328,4 +328,4 @@ def test_the_api_answers_500_when_its_function_lacks_the_gateways_permission(bre
         if "/prod/" in json.dumps(statement.get("Condition")):
             lam.remove_permission(FunctionName=health, StatementId=statement["Sid"])
     status, body = api.request("GET", "/v1/health")
-    assert (status, body) == (500, {"message": "Internal server error"})
+    assert (status, body["error"]) == (500, {"code": "api_configuration_error", "message": "Internal server error"})

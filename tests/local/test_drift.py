@@ -200,6 +200,8 @@ def test_a_check_with_no_captured_traffic_reports_too_few_rows_and_alarms_nothin
     cloud.fire_schedule(_drift_rule())
     quiet = _latest(stack)
     assert quiet["status"] == "insufficient_data" and int(quiet["rows"]) == 0
+    # GET /v1/models/{name}/drift says what was seen and what is needed, not only the status
+    assert int(quiet["rows_needed"]) == 200 and "0 rows captured, 200 needed" in quiet["message"]
     assert not quiet["dataset_drift"] and not quiet["retraining"]["started"]
 
 

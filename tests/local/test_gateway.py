@@ -447,6 +447,23 @@ def test_request_validation(gateway: LocalApiGateway) -> None:
     assert requests.post(url, json={"name": "a", "size": 2}, headers=source).status_code == 200
 
 
+def test_bodies_python_cannot_parse_are_validated_not_500(gateway: LocalApiGateway) -> None:
+    """A body nested past Python's recursion limit, or holding an integer past its 4,300-digit limit,
+    is JSON all the same. API Gateway's validator refuses a body it cannot match to the model with 400
+    BAD_REQUEST_BODY ("If the validation fails, API Gateway fails the request, returns a 400 error
+    response to the caller": API Gateway developer guide, "Request validation for REST APIs"), never
+    a 5xx; RFC 8259 section 9 lets a parser limit nesting. A long integer is a valid number: the
+    validator checks it against the model like any other."""
+    url = f"{gateway.url('test')}/items"
+    source = {"x-request-source": "test", "Content-Type": "application/json"}
+    deep = b'{"name": "a", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert _error(requests.post(url, data=deep, headers=source)) == (400, "Invalid request body", "BadRequestException")
+    digits = "9" * 4301
+    long_size = requests.post(url, data=f'{{"name": "a", "size": {digits}}}'.encode(), headers=source)
+    assert long_size.status_code == 200, long_size.text
+    assert _error(requests.post(url, data=f'{{"name": {digits}}}'.encode(), headers=source))[0] == 400
+
+
 def test_lambda_error_and_malformed_result_are_502(gateway: LocalApiGateway) -> None:
     for path in ("/boom", "/malformed"):
         response = requests.get(f"{gateway.url('test')}{path}")
@@ -542,6 +559,29 @@ def test_payload_over_10_mb_is_413(gateway: LocalApiGateway) -> None:
     response = requests.post(f"{gateway.url('test')}/items/1", data=b"x" * (10 * 1024 * 1024 + 1))
     assert response.status_code == 413
     assert response.text == "HTTP content length exceeded 10485760 bytes."
+
+
+def test_payload_over_10_mb_takes_the_apis_request_too_large_response(gateway: LocalApiGateway, api: Api) -> None:
+    """A customised REQUEST_TOO_LARGE gateway response replaces AWS's plain-text 413 ("Gateway response
+    types for API Gateway": REQUEST_TOO_LARGE, default status 413), whether the body was read or
+    refused on its Content-Length alone."""
+    boto3.client("apigateway", region_name=REGION).put_gateway_response(
+        restApiId=api.api_id,
+        responseType="REQUEST_TOO_LARGE",
+        responseTemplates={
+            "application/json": '{"error": {"code": "too_large", "message": $context.error.messageString}, '
+            '"request_id": "$context.requestId"}'
+        },
+    )
+    too_large = b"x" * (10 * 1024 * 1024 + 1)
+    declared = requests.post(f"{gateway.url('test')}/items/1", data=too_large)
+    chunked = requests.post(f"{gateway.url('test')}/items/1", data=iter([too_large]))
+    for response in (declared, chunked):
+        assert response.status_code == 413
+        assert response.json() == {
+            "error": {"code": "too_large", "message": "HTTP content length exceeded 10485760 bytes."},
+            "request_id": response.headers["x-amzn-RequestId"],
+        }
 
 
 def test_access_log_lines_and_stage_destination(gateway: LocalApiGateway, api: Api, access_log: io.StringIO) -> None:

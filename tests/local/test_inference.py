@@ -179,6 +179,7 @@ def test_a_batch_of_1000_rows_in_the_columnar_form_answers_like_instances(served
     assert by_instances["probabilities"] == by_columns["probabilities"]
     status, body = api.predict((rows * 6)[:1001])
     assert status == 413 and "limit is 1000" in body["error"]["message"]
+    assert "batch/breast-cancer/" in body["error"]["message"]  # where a bigger set is scored
 
 
 def test_invalid_requests_list_every_problem_by_row_and_field(served: Served) -> None:
@@ -203,6 +204,33 @@ def test_invalid_requests_list_every_problem_by_row_and_field(served: Served) ->
     assert status == 400 and body["error"]["problems"][0]["code"] == "not_finite"
     status, body = api.request("POST", "/v1/models/no-such-model/predict", {"instances": rows[:1]})
     assert status == 404 and body["error"]["code"] == "not_found"
+
+
+def test_what_the_gateway_refuses_comes_in_the_error_shape_and_hostile_bodies_are_4xx(served: Served) -> None:
+    """API Gateway's own refusals use the template's gateway responses; a body nested ~5,000 deep or
+    holding a 4,301-digit integer is a client's mistake: 400 (the validator, or the handler), never 5xx."""
+    _, _, api, rows = served
+    path = f"/v1/models/{MODEL}/predict"
+    answers = {
+        "no key": api.predict(rows[:1], key=None),
+        "not an object": api.request("POST", path, raw=b"[1, 2]"),
+        "no route": api.request("GET", "/v1/nowhere"),
+        "nested": api.request("POST", path, raw=b'{"instances": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
+        "digits": api.request("POST", path, raw=b'{"instances": [{"mean_radius": ' + b"9" * 4301 + b"}]}"),
+    }
+    assert {why: status for why, (status, _) in answers.items()} == {
+        "no key": 403,
+        "not an object": 400,
+        "no route": 401,  # the template's MISSING_AUTHENTICATION_TOKEN response: 401, not AWS's 403
+        "nested": 400,
+        "digits": 400,
+    }
+    for why, (_, body) in answers.items():
+        assert set(body) == {"error", "request_id"} and {"code", "message"} <= set(body["error"]), why
+    assert answers["no key"][1]["error"]["code"] == "invalid_api_key"
+    assert answers["not an object"][1]["error"]["code"] == "invalid_body"
+    assert answers["no route"][1]["error"]["code"] == "missing_authentication_token"
+    assert answers["digits"][1]["error"]["code"] == "invalid_json"
 
 
 def test_the_signature_says_what_the_champion_expects(served: Served) -> None:

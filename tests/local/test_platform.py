@@ -55,7 +55,9 @@ def test_health_answers_with_the_key_and_its_powertools_metric_reaches_cloudwatc
     key = boto3.client("apigateway").get_api_key(apiKey=stack.outputs["PredictionApiKeyId"], includeValue=True)
     status, body = _get(gateway.url("prod") + "/v1/health", {"x-api-key": key["value"]})
     assert (status, body["status"], body["stack"]) == (200, "ok", stack.stack_name)
-    assert _get(gateway.url("prod") + "/v1/health", {}) == (403, {"message": "Forbidden"})
+    status, refused = _get(gateway.url("prod") + "/v1/health", {})
+    assert (status, refused["error"]["code"]) == (403, "invalid_api_key")  # the template's gateway response
+    assert "x-api-key" in refused["error"]["message"] and refused["request_id"]
     metrics = boto3.client("cloudwatch").list_metrics(Namespace="ServerlessMlops")["Metrics"]
     assert {"MetricName": "HealthChecks", "Dimensions": [{"Name": "service", "Value": "serving"}]} in [
         {"MetricName": m["MetricName"], "Dimensions": m["Dimensions"]} for m in metrics

@@ -357,7 +357,7 @@ def test_dataset_drift_when_half_the_features_drift(reference: Reference) -> Non
 def test_too_few_rows_flag_nothing(reference: Reference) -> None:
     report = check(reference, window_of(draw(17, 150, age_shift=30.0, new_color=0.5)))
     assert report.status == "insufficient_data"
-    assert report.rows == 150 and "insufficient data" in report.message
+    assert report.rows == 150 and "insufficient data: 150 rows captured, 200 needed" in report.message
     assert report.features == [] and report.drifted_features == [] and not report.dataset_drift
     assert report.prediction is None
     empty = check(reference, CapturedWindow.empty(reference.profile))

@@ -360,6 +360,19 @@ def test_predict_valid_rows_answer_one_prediction_each(cloud: Cloud) -> None:
     assert _predict_case(cloud, PREDICT_MODEL, json.dumps({"instances": rows}).encode(), "application/json", 7) == 200
 
 
+def test_probabilities_are_short_decimals_not_float32_noise(cloud: Cloud) -> None:
+    """6.1e-05, not 6.0999998822808266e-05: each probability is its float32 value rounded to 7 places."""
+    body = json.dumps({"instances": _valid_rows(50)}).encode()
+    event = proxy_event("POST", f"/v1/models/{PREDICT_MODEL}/predict", "/v1/models/{name}/predict", {}, body, None)
+    event["pathParameters"] = {"name": PREDICT_MODEL}
+    event["headers"]["Content-Type"] = "application/json"
+    answer = json.loads(cloud.call(cloud.predict, event)["body"])
+    probabilities = [p for row in answer["probabilities"] for p in row]
+    assert all(p == round(p, 7) for p in probabilities)
+    assert max(len(repr(p)) for p in probabilities) <= len("0.1234567")
+    assert all(abs(sum(row) - 1) < 1e-6 for row in answer["probabilities"])
+
+
 @FAST
 @given(
     text=st.one_of(st.text(max_size=60), st.binary(max_size=60).map(lambda b: base64.b64encode(b).decode())),

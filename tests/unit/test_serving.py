@@ -102,6 +102,25 @@ def test_every_problem_is_listed_with_its_row_and_field() -> None:
     body = error.body()["error"]
     assert body["problem_count"] == 6 and body["problems"][0]["row"] == 0
     assert "6 problems in 4 rows" in body["message"]
+    nan = next(p for p in error.problems if p.code == "not_finite")
+    assert "does not accept null either" in nan.message  # worst_area is not nullable here
+
+
+def test_nan_in_a_nullable_field_says_to_send_null() -> None:
+    """pandas' to_dict('records') writes a missing value as NaN; JSON's missing value is null."""
+    registered = churn()
+    row = registered.records(registered.prepared.splits.rows_test[:1])[0]
+    row["age"] = float("nan")  # age is nullable in this contract
+    (problem,) = _rejected([row], registered).problems
+    assert (problem.code, problem.field) == ("not_finite", "age")
+    assert "for a missing value send null" in problem.message
+
+
+def test_too_many_rows_names_batch_scoring_for_the_model() -> None:
+    with pytest.raises(RequestError) as caught:
+        request_rows({"instances": [{}] * (MAX_ROWS + 1)}, model="churn")
+    assert caught.value.status == 413
+    assert "batch scoring" in caught.value.message and "under batch/churn/" in caught.value.message
 
 
 def test_values_outside_the_contract_are_rejected_or_answered_with_a_warning_per_policy() -> None:

@@ -183,7 +183,9 @@ def _check_claimed(
             execution_arn = services.start_training(dataset, decision.execution_name, decision.reason)
     summary = {
         "status": report.status,
+        "message": report.message,  # insufficient_data: rows captured and rows needed
         "rows": report.rows,
+        "rows_needed": report.config.min_rows,
         "capture_objects": objects,
         "drift_share": _number(report.drift_share),
         "dataset_drift": report.dataset_drift,
@@ -208,10 +210,15 @@ def _check_claimed(
             else f"No retraining: {decision.reason if decision else '-'}"
         )
         services.notify(f"Drift: {model} v{version}: dataset drift"[:100], "\n".join(lines))
+    detail = (
+        report.message
+        if report.status == "insufficient_data"
+        else f"{report.rows} rows, drift share {report.drift_share:.2f}, refused share {report.refused.share:.2f}"
+    )
     return CheckOutcome(
         model,
         report.status,
-        f"{report.rows} rows, drift share {report.drift_share:.2f}, refused share {report.refused.share:.2f}",
+        detail,
         version,
         report,
         decision,

@@ -116,8 +116,9 @@ class EncodedRequest:
         return int(self.matrix.shape[0])
 
 
-def request_rows(body: Any, *, max_rows: int = MAX_ROWS) -> list[Mapping[str, Any]]:
-    """The records of `{"instances": [{...}, ...]}` or `{"columns": [...], "data": [[...], ...]}`."""
+def request_rows(body: Any, *, max_rows: int = MAX_ROWS, model: str = "<model>") -> list[Mapping[str, Any]]:
+    """The records of `{"instances": [{...}, ...]}` or `{"columns": [...], "data": [[...], ...]}`;
+    `model` names where a request over the row limit is scored instead (batch scoring's prefix)."""
     if not isinstance(body, Mapping):
         raise RequestError(
             400, "invalid_body", 'the body must be a JSON object with "instances" or "columns" and "data"'
@@ -134,7 +135,7 @@ def request_rows(body: Any, *, max_rows: int = MAX_ROWS) -> list[Mapping[str, An
         instances = body["instances"]
         if not isinstance(instances, list):
             raise RequestError(400, "invalid_body", '"instances" must be a list of objects')
-        _check_count(len(instances), max_rows)
+        _check_count(len(instances), max_rows, model)
         problems = [
             Problem("invalid_row", f"row {i} must be an object of field: value, got {_json_type(r)}", row=i)
             for i, r in enumerate(instances)
@@ -151,7 +152,7 @@ def request_rows(body: Any, *, max_rows: int = MAX_ROWS) -> list[Mapping[str, An
         raise RequestError(400, "invalid_body", f'"columns" names {repeated} more than once')
     if not isinstance(data, list):
         raise RequestError(400, "invalid_body", '"data" must be a list of rows, each a list of values')
-    _check_count(len(data), max_rows)
+    _check_count(len(data), max_rows, model)
     problems = [
         Problem("invalid_row", f"row {i} must be a list of {len(columns)} values", row=i)
         for i, r in enumerate(data)
@@ -162,9 +163,15 @@ def request_rows(body: Any, *, max_rows: int = MAX_ROWS) -> list[Mapping[str, An
     return [dict(zip(columns, r, strict=True)) for r in data]
 
 
-def _check_count(rows: int, max_rows: int) -> None:
+def _check_count(rows: int, max_rows: int, model: str) -> None:
     if rows > max_rows:
-        raise RequestError(413, "too_many_rows", f"{rows} rows in one request; the limit is {max_rows}")
+        raise RequestError(
+            413,
+            "too_many_rows",
+            f"{rows} rows in one request; the limit is {max_rows}. Score more rows with batch scoring: upload "
+            f"them as a CSV, gzip CSV or JSON Lines file to the raw bucket under batch/{model}/; the predictions "
+            f"land in batch/{model}/<file name without extension>.predictions/",
+        )
     if rows == 0:
         raise RequestError(400, "invalid_body", "the request has no rows")
 
@@ -295,8 +302,15 @@ def _number(value: Any, spec: ServedInput, boolean: bool) -> float | Problem | N
     except OverflowError:  # JSON integers have no size limit; a float does
         return Problem("not_finite", f"expected a finite number, got {_shown(value)}")
     if not math.isfinite(number):
-        return Problem("not_finite", f"expected a finite number, got {number}")
+        return Problem("not_finite", f"expected a finite number, got {number}{_missing_hint(spec)}")
     return number
+
+
+def _missing_hint(spec: ServedInput) -> str:
+    """NaN is how pandas' to_dict('records') spells a missing value; JSON's is null."""
+    if spec.nullable:
+        return "; for a missing value send null (this field accepts null)"
+    return "; this field needs a value (it does not accept null either)"
 
 
 def _outside(numbers: NDArray[np.float64], spec: ServedInput) -> NDArray[np.bool_]:
