@@ -187,7 +187,10 @@ def _config_problems(target: Target, config: Any) -> list[tuple[str, str]]:
     key, text = found
     contract = load_contract(text, source=key)
     columns = {column.name: column.type.value for column in contract.columns}
-    return contract_problems(config, columns, dataset=contract.dataset) + _version_problems(target, config) + problems
+    allowed = {c.name: list(c.allowed_values.value) for c in contract.columns if c.allowed_values is not None}
+    unique = {c.name for c in contract.columns if c.unique is not None and c.unique.value}
+    found_problems = contract_problems(config, columns, dataset=contract.dataset, allowed_values=allowed, unique=unique)
+    return found_problems + _version_problems(target, config) + problems
 
 
 def _version_problems(target: Target, config: Any) -> list[tuple[str, str]]:

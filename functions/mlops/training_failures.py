@@ -48,7 +48,8 @@ def record_failure_step(
     )
     notify(
         f"Training failed for dataset {dataset}"[:100],
-        f"Training run {run_id} for dataset {dataset} failed.\n{kind}: {reason}"
+        f"Training run {run_id} for dataset {dataset} failed.\n"
+        + (reason if reason.startswith(f"{kind}:") else f"{kind}: {reason}")
         + (f"\n{registered}" if registered else ""),
     )
     return {"run_id": run_id, "status": "failed", "reason": reason}

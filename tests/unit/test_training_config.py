@@ -263,3 +263,28 @@ def test_candidate_parameters_scikit_learn_would_refuse_are_named_by_field() -> 
         "candidates[2].search.random.params.min_samples_leaf",
     ]
     assert "RandomForestRegressor must be an int in the range [1, inf) or None. Got 0 instead." in problems[0][1]
+
+
+def test_a_label_the_contract_says_cannot_be_classes_is_refused_at_deploy() -> None:
+    """Found by a newcomer: `binary` on a 3-valued label, and a unique id as label, deployed and
+    failed an hour later in prepare."""
+    from mlops.training.config import config_from_dict, contract_problems
+
+    columns = {"customer_id": "string", "plan": "category", "churned": "bool", "spend": "float"}
+    LR = [{"name": "lr", "estimator": "logistic_regression"}]  # noqa: N806
+    allowed = {"plan": ["basic", "standard", "premium"]}
+    binary = config_from_dict({"dataset": "churn", "problem_type": "binary", "label": "plan", "candidates": LR})
+    assert contract_problems(binary, columns, dataset="churn", allowed_values=allowed) == [
+        (
+            "problem_type",
+            "binary needs exactly 2 classes; the contract allows 3 for 'plan' (basic, standard, premium): "
+            "use problem_type multiclass",
+        )
+    ]
+    multiclass = config_from_dict({"dataset": "churn", "problem_type": "multiclass", "label": "plan", "candidates": LR})
+    assert contract_problems(multiclass, columns, dataset="churn", allowed_values=allowed) == []
+    by_id = config_from_dict({"dataset": "churn", "problem_type": "binary", "label": "customer_id", "candidates": LR})
+    (problem,) = contract_problems(by_id, columns, dataset="churn", unique={"customer_id"})
+    assert problem[0] == "label" and "marks 'customer_id' unique" in problem[1]
+    churned = config_from_dict({"dataset": "churn", "problem_type": "binary", "label": "churned", "candidates": LR})
+    assert contract_problems(churned, columns, dataset="churn", allowed_values=allowed, unique={"customer_id"}) == []

@@ -234,6 +234,29 @@ def test_identifiers_free_text_dates_and_excluded_columns_are_not_features_and_e
     assert set(named.meta.feature_spec.columns) == {"age", "customer_id"}
 
 
+def test_numeric_ids_and_free_text_in_a_small_upload_are_not_features() -> None:
+    """Found by a newcomer: an integer `patient_no` (every value distinct) became the model's first
+    input, and 230 distinct notes in a 300-row upload became 51 one-hot inputs, since the free-text
+    limit was an absolute count. An all-distinct integer with an ordinary name stays a feature."""
+    from tests.unit.test_training_support import _column, stored
+
+    arrays, columns = mixed_dataset(rows=300)
+    rng = np.random.default_rng(5)
+    arrays["patient_no"] = rng.permutation(300).astype(np.int64) + 1000
+    arrays["income_cents"] = rng.permutation(300).astype(np.int64) * 7 + 100_000  # distinct, not an id
+    arrays["notes"] = np.array([f"note {rng.integers(0, 260)}" for _ in range(300)])
+    for name, kind in (("patient_no", "int"), ("income_cents", "int"), ("notes", "string")):
+        columns.append(_column(name, arrays[name], kind))
+    excluded = prepare(stored(arrays), columns, _config(label="outcome")).meta.excluded_columns
+    assert (
+        excluded["patient_no"]
+        == "every one of its 300 values is distinct, and its name says id: an identifier, not a feature"
+    )
+    assert "income_cents" not in excluded
+    distinct = np.unique(arrays["notes"]).size
+    assert excluded["notes"].startswith(f"free text: {distinct} distinct values in 300 rows, over 50% of them")
+
+
 def test_the_run_report_lists_each_column_left_out_and_why() -> None:
     from mlops.training_chain import run_training
     from tests.unit.test_training_support import _column, stored

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
@@ -762,9 +762,17 @@ def default_config(dataset: str, label: str, problem_type: ProblemType) -> Train
 _FEATURE_TYPES = ("int", "float", "bool", "string", "category", "datetime")  # mlops.training.features
 
 
-def contract_problems(config: TrainingConfig, columns: Mapping[str, str], *, dataset: str) -> list[tuple[str, str]]:
-    """What in `config` the dataset's deployed contract (`columns`: name -> type) cannot give it, by
-    field: checked when the config is deployed, before a run finds out an hour later."""
+def contract_problems(
+    config: TrainingConfig,
+    columns: Mapping[str, str],
+    *,
+    dataset: str,
+    allowed_values: Mapping[str, Sequence[Any]] | None = None,
+    unique: Collection[str] = (),
+) -> list[tuple[str, str]]:
+    """What in `config` the dataset's deployed contract (`columns`: name -> type; a column's
+    `allowed_values` and the columns it marks `unique`) cannot give it, by field: checked when the
+    config is deployed, before a run finds out an hour later."""
     problems: list[tuple[str, str]] = []
     listing = ", ".join(columns) or "none"
     if config.dataset != dataset:
@@ -776,6 +784,26 @@ def contract_problems(config: TrainingConfig, columns: Mapping[str, str], *, dat
         problems.append(("label", f"regression needs an int or float label; {config.label!r} is {label_type}"))
     elif label_type == "datetime":
         problems.append(("label", f"{config.label!r} is a datetime column, not classes"))
+    elif config.problem_type != "regression" and config.label in unique:
+        problems.append(
+            ("label", f"the contract marks {config.label!r} unique: each row its own class, an identifier, not a label")
+        )
+    elif config.problem_type != "regression" and label_type != "bool" and (allowed_values or {}).get(config.label):
+        classes = list((allowed_values or {})[config.label])
+        shown = ", ".join(map(str, classes[:10])) + (", …" if len(classes) > 10 else "")
+        if config.problem_type == "binary" and len(classes) != 2:
+            fix = "multiclass" if len(classes) > 2 else "another label"
+            problems.append(
+                (
+                    "problem_type",
+                    f"binary needs exactly 2 classes; the contract allows {len(classes)} for {config.label!r} "
+                    f"({shown}): use problem_type {fix}",
+                )
+            )
+        elif config.problem_type == "multiclass" and len(classes) < 2:
+            problems.append(
+                ("label", f"the contract allows one value for {config.label!r} ({shown}): nothing to learn")
+            )
     if config.segment_column is not None:
         segment_type = columns.get(config.segment_column)
         if segment_type is None:

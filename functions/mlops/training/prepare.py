@@ -8,6 +8,7 @@ numpy keeps stable across versions, so a seed names the same split tomorrow as t
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,12 @@ from mlops.training.features import (
 SPLIT_NAMES = ("train", "validation", "test")
 # Below this many values, a text column whose values all differ may just be a small sample.
 IDENTIFIER_MIN_ROWS = 20
+# A text column with more distinct values than this share of its rows is free text (or an id) at any
+# upload size: the absolute limit alone let 230 notes in 300 rows become 51 one-hot inputs.
+FREE_TEXT_SHARE = 0.5
+# Names of integer columns that are ids when every value differs (`patient_no`, `order_id`, `key`):
+# an integer feature may well be all-distinct in a sample (incomes), so the name must say so too.
+_ID_NAME = re.compile(r"(^|_)(id|no|nr|num|number|key|uuid|code)$|^id_", re.IGNORECASE)
 MISSING_SEGMENT = "(missing)"
 ClassValue = bool | int | float | str
 
@@ -154,16 +161,24 @@ def _not_a_feature(
         return "listed under exclude"
     if name in unique:
         return "the contract marks it unique: an identifier, not a feature (name it under features to use it)"
-    if kind not in CATEGORICAL_TYPES or name not in arrays:
+    if name not in arrays or (kind not in CATEGORICAL_TYPES and not (kind == "int" and _ID_NAME.search(name))):
         return None
     present = np.asarray(arrays[name])[~column_mask(arrays, name)]
     distinct = int(np.unique(present.astype(str)).size) if present.size else 0
     if present.size >= IDENTIFIER_MIN_ROWS and distinct == present.size:
-        return f"every one of its {distinct} values is distinct: an identifier, not a feature"
+        named = ", and its name says id" if kind == "int" else ""
+        return f"every one of its {distinct} values is distinct{named}: an identifier, not a feature"
+    if kind == "int":
+        return None
     if distinct > config.encoding.max_distinct_values:
         return (
             f"free text: {distinct} distinct values, over encoding.max_distinct_values "
             f"({config.encoding.max_distinct_values})"
+        )
+    if present.size >= IDENTIFIER_MIN_ROWS and distinct > FREE_TEXT_SHARE * present.size:
+        return (
+            f"free text: {distinct} distinct values in {present.size} rows, over {FREE_TEXT_SHARE:.0%} of them "
+            "(name it under features to use it)"
         )
     return None
 
