@@ -25,6 +25,7 @@ from localcloud import (
     access_control,
     alarms,
     dynamodb_atomicity,
+    dynamodb_map_keys,
     events,
     inbox,
     lambda_runtime,
@@ -129,6 +130,7 @@ class LocalCloud:
         cls, session: AwsSession, inbox_path: Path | None, inbox_stream: TextIO | None, clock: events.Clock | None
     ) -> LocalCloud:
         dynamodb_atomicity.install()
+        dynamodb_map_keys.install()
         access_control.install(session.account_id)
         s3_policies.install()
         lambda_runtime.install(endpoint_url=session.endpoint_url)

@@ -16,8 +16,9 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from mlops.registry_limits import MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, TAG_KEY_PATTERN, readable_tags, unprintable
 from mlops.registry_table import CHALLENGER, CHAMPION, ModelRegistry, RegistryError
 from mlops.registry_views import model_card, plain
 from mlops.serving.signature import ServedSignature, signature_differences
@@ -45,6 +46,20 @@ _s3 = boto3.client("s3")
 NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 ALIAS = r"^[a-z][a-z0-9_-]{0,31}$"
 STATUS_BY_CODE = {"invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+JSON = content_types.APPLICATION_JSON
+
+
+def _printable(text: str) -> str:
+    """Text stored in the registry and shown in terminals: no control, format or unassigned characters."""
+    where = unprintable(text)
+    if where is not None:
+        raise ValueError(f"holds a character that does not print ({where})")
+    return text
+
+
+MAX_REASON = 500
+ReasonText = Annotated[str, StringConstraints(min_length=3, max_length=MAX_REASON), AfterValidator(_printable)]
 
 
 class Rollout(BaseModel):
@@ -54,7 +69,7 @@ class Rollout(BaseModel):
 
 class AliasChange(BaseModel):
     version: int = Field(ge=1)
-    reason: str = Field(min_length=3, max_length=500)
+    reason: ReasonText
     rollout: Rollout | None = Field(
         default=None, description="challenger aliases only: canary (answers `weight` of requests) or shadow"
     )
@@ -75,11 +90,11 @@ class AliasChange(BaseModel):
 
 
 class Reason(BaseModel):
-    reason: str = Field(min_length=3, max_length=500)
+    reason: ReasonText
 
 
 class Rollback(BaseModel):
-    reason: str = Field(min_length=3, max_length=500)
+    reason: ReasonText
     alias: str = Field(default="champion", pattern=ALIAS)
     expected_version: int | None = Field(
         default=None,
@@ -91,15 +106,16 @@ class Rollback(BaseModel):
 
 # AWS's own tag limits (128-character keys, 256-character values, 50 tags): a version's record stays
 # far below DynamoDB's 400 KB item limit, and an empty or odd key never reaches the registry.
-TagKey = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/=+@-]*$")]
-TagValue = Annotated[str, StringConstraints(max_length=256)]
+TagKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TAG_KEY, pattern=TAG_KEY_PATTERN)]
+TagValue = Annotated[str, StringConstraints(max_length=MAX_TAG_VALUE), AfterValidator(_printable)]
 
 
 class Tags(BaseModel):
     tags: dict[TagKey, TagValue] = Field(
         min_length=1,
-        max_length=50,
-        description="keys: a letter or digit, then letters, digits and _.:/=+@- (at most 128); values: at most 256",
+        max_length=MAX_TAGS,
+        description="keys: a letter or digit, then letters, digits and _.:/=+@- (at most 128); values: at most 256 "
+        "printable characters; a version holds at most 50 tags",
     )
 
 
@@ -146,6 +162,16 @@ def _no_route(error: NotFoundError) -> Response[Any]:
     return _error(404, "not_found", f"no route {app.current_event.http_method} {app.current_event.path}")
 
 
+def _query_reason(reason: str) -> str:
+    """A reason given in the query string, held to the rules of a reason in a body."""
+    if len(reason) > MAX_REASON:
+        raise RegistryError("invalid", f"reason: at most {MAX_REASON} characters")
+    where = unprintable(reason)
+    if where is not None:
+        raise RegistryError("invalid", f"reason: holds a character that does not print ({where})")
+    return reason
+
+
 def _actor() -> str:
     identity = app.current_event.request_context.identity
     return identity.user_arn or identity.caller or "unknown"
@@ -180,7 +206,7 @@ def list_versions(
     versions, token = _registry.list_versions(name, status=status, limit=limit, next_token=next_token)
     if tag:
         key, _, value = tag.partition("=")
-        versions = [v for v in versions if (v.get("tags") or {}).get(key) == value]
+        versions = [v for v in versions if readable_tags(v.get("tags")).get(key) == value]
     return {"versions": plain(versions), "next_token": token}
 
 
@@ -244,7 +270,7 @@ def remove_alias(
     alias: Annotated[str, Path(pattern=ALIAS)],
     reason: Annotated[str, Query(min_length=3)],
 ) -> dict[str, Any]:
-    _registry.remove_alias(name, alias, reason=reason, actor=_actor(), at=_now())
+    _registry.remove_alias(name, alias, reason=_query_reason(reason), actor=_actor(), at=_now())
     return {"removed": alias}
 
 
@@ -311,8 +337,45 @@ def audit(name: Annotated[str, Path(pattern=NAME)], limit: Annotated[int, Query(
     return {"events": plain(_registry.audit(name, limit=limit))}
 
 
+def _media_type(event: dict[str, Any]) -> str:
+    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+    return str(headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+
+
+def _not_json(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Every registry route that takes a body reads JSON, and only JSON: a form or multipart body would
+    reach the resolver's own parsers (a multipart type without a boundary raised an unhandled error,
+    a form body could promote), so any other type is answered 415 before the resolver sees it."""
+    if str(event.get("httpMethod") or "").upper() not in BODY_METHODS or _media_type(event) == JSON:
+        return None
+    given = _media_type(event)[:100] or "no Content-Type"
+    body = {"error": {"code": "unsupported_media_type", "message": f"send the body as {JSON}, not {given}"}}
+    return {
+        "statusCode": 415,
+        "headers": {"Content-Type": JSON},
+        "multiValueHeaders": {},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def _json_content_type(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its Content-Type as the resolver matches it (lowercase; media types are not
+    case-sensitive, so `APPLICATION/JSON; charset=utf-8` is JSON too)."""
+    if str(event.get("httpMethod") or "").upper() not in BODY_METHODS:
+        return event
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if str(k).lower() != "content-type"}
+    multi = {k: v for k, v in (event.get("multiValueHeaders") or {}).items() if str(k).lower() != "content-type"}
+    return {
+        **event,
+        "headers": {**headers, "content-type": JSON},
+        "multiValueHeaders": {**multi, "content-type": [JSON]},
+    }
+
+
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    refused = _not_json(event)
+    return refused if refused is not None else app.resolve(_json_content_type(event), context)

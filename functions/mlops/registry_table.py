@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
+
+from mlops.registry_limits import MAX_ITEM_BYTES, MAX_TAGS, readable_tags, tag_problems, too_large
 
 GSI1 = "gsi1"
 SERVING_POLICY_SK = "POLICY#serving"
@@ -155,6 +158,15 @@ class RegistryError(Exception):
         self.message = message
 
 
+def _fits(item: Mapping[str, Any], what: str) -> None:
+    """Refuse, before the write, an item DynamoDB would refuse: its error would be the caller's 5xx."""
+    size = too_large(item)
+    if size is not None:
+        raise RegistryError(
+            "invalid", f"{what} would be {size:,} bytes; DynamoDB stores at most {MAX_ITEM_BYTES:,} in one item"
+        )
+
+
 def model_pk(name: str) -> str:
     return f"MODEL#{name}"
 
@@ -220,6 +232,7 @@ def _start_key(token: str | None, partition: dict[str, str]) -> dict[str, Any]:
 
 
 ROLLOUT_MODES = ("canary", "shadow")
+WEIGHT_STEP = Decimal("0.000001")
 
 
 def _drift_lease(name: str, owner: str, taken_at: datetime, until: datetime) -> dict[str, Any]:
@@ -250,7 +263,9 @@ def _rollout(alias: str, rollout: dict[str, Any]) -> dict[str, Any]:
         raise RegistryError("invalid", f"rollout.weight must be a number from 0 to 1; got {weight!r}")
     if mode == "shadow" and weight:
         raise RegistryError("invalid", "a shadow answers no requests: leave rollout.weight out (or 0)")
-    return {"mode": mode, "weight": Decimal(str(weight))}
+    # A share to a millionth: DynamoDB's numbers stop at 38 digits and 1e-130, and a float past them
+    # (1e-200) would fail the write rather than round.
+    return {"mode": mode, "weight": Decimal(str(weight)).quantize(WEIGHT_STEP).normalize()}
 
 
 @dataclass
@@ -337,6 +352,17 @@ class ModelRegistry:
                 **record,
                 "status": status,
             }
+            register_event = _audit_item(
+                name,
+                at,
+                "register",
+                actor,
+                record.get("reason", "training run"),
+                None,
+                {"version": version, "status": status, "run_id": run_id},
+            )
+            _fits(version_item, f"{name} v{version}'s record")
+            _fits(register_event, f"the audit event registering {name} v{version}")
             meta_update: dict[str, Any] = {
                 "Update": {
                     "TableName": self.table.name,
@@ -375,20 +401,7 @@ class ModelRegistry:
                                 "ExpressionAttributeValues": {":v": version, ":name": name},
                             }
                         },
-                        {
-                            "Put": {
-                                "TableName": self.table.name,
-                                "Item": _audit_item(
-                                    name,
-                                    at,
-                                    "register",
-                                    actor,
-                                    record.get("reason", "training run"),
-                                    None,
-                                    {"version": version, "status": status, "run_id": run_id},
-                                ),
-                            }
-                        },
+                        {"Put": {"TableName": self.table.name, "Item": register_event}},
                     ]
                 )
             except self._client.exceptions.TransactionCanceledException:
@@ -468,6 +481,17 @@ class ModelRegistry:
         }
         if rollout is not None:
             item["rollout"] = rollout
+        event = _audit_item(
+            name,
+            at,
+            f"set_alias:{alias}",
+            actor,
+            reason,
+            _alias_state(before, (current or {}).get("rollout")),
+            _alias_state(version, rollout),
+        )
+        _fits(item, f"{alias} of {name}")
+        _fits(event, f"the audit event for {alias} of {name}")
         condition = "attribute_not_exists(pk)" if before is None else "version = :before"
         values = {} if before is None else {":before": before}
         put: dict[str, Any] = {"TableName": self.table.name, "Item": item, "ConditionExpression": condition}
@@ -486,20 +510,7 @@ class ModelRegistry:
                         }
                     },
                     {"Put": put},
-                    {
-                        "Put": {
-                            "TableName": self.table.name,
-                            "Item": _audit_item(
-                                name,
-                                at,
-                                f"set_alias:{alias}",
-                                actor,
-                                reason,
-                                _alias_state(before, (current or {}).get("rollout")),
-                                _alias_state(version, rollout),
-                            ),
-                        }
-                    },
+                    {"Put": {"TableName": self.table.name, "Item": event}},
                     *self._finished_rollout(name, alias, version, actor=actor, at=at),
                 ]
             )
@@ -577,6 +588,17 @@ class ModelRegistry:
                 "conflict",
                 f"{name} version {version} is {current['status']}; {action} needs {' or '.join(allowed_from)}",
             )
+        event = _audit_item(
+            name,
+            at,
+            action,
+            actor,
+            reason,
+            {"version": version, "status": current["status"]},
+            {"version": version, "status": to},
+        )
+        _fits(event, f"the audit event to {action} {name} v{version}")
+        _fits({**current, "status": to, "updated_at": at}, f"{name} v{version}'s record")
         try:
             self._client.transact_write_items(
                 TransactItems=[
@@ -595,20 +617,7 @@ class ModelRegistry:
                             },
                         }
                     },
-                    {
-                        "Put": {
-                            "TableName": self.table.name,
-                            "Item": _audit_item(
-                                name,
-                                at,
-                                action,
-                                actor,
-                                reason,
-                                {"version": version, "status": current["status"]},
-                                {"version": version, "status": to},
-                            ),
-                        }
-                    },
+                    {"Put": {"TableName": self.table.name, "Item": event}},
                 ]
             )
         except self._client.exceptions.TransactionCanceledException:
@@ -661,6 +670,8 @@ class ModelRegistry:
         current = self.get_alias(name, alias)
         if current is None:
             raise RegistryError("not_found", f"{name} has no alias {alias!r}")
+        event = _audit_item(name, at, f"remove_alias:{alias}", actor, reason, {"version": current["version"]}, None)
+        _fits(event, f"the audit event removing {alias} of {name}")
         try:
             self._client.transact_write_items(
                 TransactItems=[
@@ -672,14 +683,7 @@ class ModelRegistry:
                             "ExpressionAttributeValues": {":v": current["version"]},
                         }
                     },
-                    {
-                        "Put": {
-                            "TableName": self.table.name,
-                            "Item": _audit_item(
-                                name, at, f"remove_alias:{alias}", actor, reason, {"version": current["version"]}, None
-                            ),
-                        }
-                    },
+                    {"Put": {"TableName": self.table.name, "Item": event}},
                 ]
             )
         except self._client.exceptions.TransactionCanceledException:
@@ -729,37 +733,50 @@ class ModelRegistry:
         )
 
     def tag(self, name: str, version: int, tags: dict[str, str], *, actor: str, at: str) -> dict[str, Any]:
+        """Merge `tags` into the version's (at most MAX_TAGS in all). Stored tags no write accepts now
+        (an empty key from before tags were checked) are dropped by this write, and its audit event
+        names them: carried over, they would fail the write as they fail every read."""
+        problems = tag_problems(tags)
+        if problems:
+            raise RegistryError("invalid", "; ".join(problems))
         current = self.get_version(name, version)
         if current is None:
             raise RegistryError("not_found", f"{name} has no version {version}")
-        merged = {**(current.get("tags") or {}), **tags}
-        self._client.transact_write_items(
-            TransactItems=[
-                {
-                    "Update": {
-                        "TableName": self.table.name,
-                        "Key": {"pk": model_pk(name), "sk": version_sk(version)},
-                        "UpdateExpression": "SET tags = :t",
-                        "ConditionExpression": "attribute_exists(pk)",
-                        "ExpressionAttributeValues": {":t": merged},
-                    }
-                },
-                {
-                    "Put": {
-                        "TableName": self.table.name,
-                        "Item": _audit_item(
-                            name,
-                            at,
-                            "tag",
-                            actor,
-                            "tags changed",
-                            {"tags": current.get("tags") or {}},
-                            {"tags": merged},
-                        ),
-                    }
-                },
-            ]
-        )
+        stored = current.get("tags")
+        kept = readable_tags(stored)
+        dropped = [repr(k)[:40] for k in (stored if isinstance(stored, Mapping) else {}) if k not in kept]
+        merged = {**kept, **tags}
+        if len(merged) > MAX_TAGS:
+            raise RegistryError(
+                "invalid",
+                f"{name} v{version} would hold {len(merged)} tags; a version holds at most {MAX_TAGS} "
+                f"(it has {len(kept)})",
+            )
+        reason = "tags changed"
+        if dropped:
+            reason += f"; dropped stored tags no reader accepts: {', '.join(dropped)}"
+        elif stored is not None and not isinstance(stored, Mapping):
+            reason += "; replaced stored tags that were not a map"
+        event = _audit_item(name, at, "tag", actor, reason, {"tags": kept}, {"tags": merged})
+        _fits({**current, "tags": merged}, f"{name} v{version} with these tags")
+        _fits(event, f"the audit event tagging {name} v{version}")
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self.table.name,
+                            "Key": {"pk": model_pk(name), "sk": version_sk(version)},
+                            "UpdateExpression": "SET tags = :t",
+                            "ConditionExpression": "attribute_exists(pk)",
+                            "ExpressionAttributeValues": {":t": merged},
+                        }
+                    },
+                    {"Put": {"TableName": self.table.name, "Item": event}},
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException:
+            raise RegistryError("conflict", f"{name} version {version} changed meanwhile; read it again") from None
         return {**current, "tags": merged}
 
     def approve(self, name: str, version: int, *, reason: str, actor: str, at: str) -> dict[str, Any]:
@@ -807,6 +824,7 @@ class ModelRegistry:
         item = {"pk": model_pk(name), "sk": SERVING_POLICY_SK, "kind": "serving_policy", "model": name}
         item |= {**stored, "source": source, "deployed_at": at, "deployed_by": actor}
         audit = _audit_item(name, at, "deploy_serving_policy", actor, reason, {"serving": before}, {"serving": stored})
+        _fits(audit, f"the audit event for {name}'s serving policy")
         self._client.transact_write_items(
             TransactItems=[
                 {"Put": {"TableName": self.table.name, "Item": item}},
