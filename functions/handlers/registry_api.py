@@ -127,7 +127,7 @@ class ServingPolicyChange(BaseModel):
 
     out_of_range: Literal["reject", "warn"] = "reject"
     unseen_category: Literal["reject", "warn"] = "reject"
-    capture_sample_rate: float | None = Field(default=None, ge=0, le=1)
+    capture_sample_rate: float | None = Field(default=None, ge=0, le=1, strict=True)  # not true/false
     source: str = Field(default="registry API", max_length=300, description="where the policy comes from")
     reason: str = Field(min_length=3, max_length=500)
 

@@ -79,17 +79,6 @@ def deployed(platform_synth: Synthesized, tmp_path_factory: pytest.TempPathFacto
         yield {"url": gateway.url("prod"), "key": key}
 
 
-# A registry body sent as multipart/form-data without a boundary still answers 502 here: the registry
-# handler's JSON-only guard (415) is the registry branch's part of issue #17. Strict: once the handler
-# answers 415, this must pass.
-_REGISTRY_GUARDS_CONTENT_TYPE = "415" in (PROJECT_ROOT / "functions" / "handlers" / "registry_api.py").read_text()
-
-
-@pytest.mark.xfail(
-    not _REGISTRY_GUARDS_CONTENT_TYPE,
-    reason="multipart/form-data without a boundary answers 502 until the registry refuses non-JSON bodies (415)",
-    strict=True,
-)
 def test_schemathesis_finds_no_failure_in_the_published_contract(
     deployed: dict[str, str], tmp_path: Path, record_property: Any
 ) -> None:
