@@ -115,11 +115,12 @@ def test_list_inspect_promote_rollback_approve_and_audit(
     assert (code, rolled["alias"]["version"]) == (EXIT_OK, 1)
 
     code, error = _cli(capsys, outputs_file, "promote", MODEL, "3", "--reason", "not yet approved")
-    assert code == EXIT_REJECTED and "pending_approval" in error
+    # With --json a refusal is the API's own error body, on stdout.
+    assert code == EXIT_REJECTED and error["status"] == 409 and "pending_approval" in error["error"]["message"]
     assert _cli(capsys, outputs_file, "models", "approve", MODEL, "3", "--reason", "risk review ok")[0] == EXIT_OK
     assert _cli(capsys, outputs_file, "promote", MODEL, "3", "--reason", "approved model")[0] == EXIT_OK
     code, error = _cli(capsys, outputs_file, "models", "archive", MODEL, "3", "--reason", "oops")
-    assert code == EXIT_REJECTED and "champion" in error
+    assert code == EXIT_REJECTED and "champion" in error["error"]["message"]
 
     code, audit = _cli(capsys, outputs_file, "models", "audit", MODEL)
     steps = [(e["action"], e.get("after")) for e in reversed(audit["events"])]  # the API answers newest first
