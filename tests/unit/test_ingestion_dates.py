@@ -1,11 +1,13 @@
 """Dates as the data writes them (`2019-8-19`, `2024-01`): ingestion stores exactly the values its
-validation parsed, a value that cannot be stored is a rejected upload with a report naming the column
-and row (never a crash), and the predict API reads every date text ingestion accepts the same way."""
+validation parsed; a value that cannot be stored is a rejected upload with a report naming the column
+and row (never a crash), and `mlops contract check` gives the same verdict; the predict API reads
+every date text ingestion accepts the same way."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -19,6 +21,7 @@ from mlops.datasets.versioning import ColumnBuildError, column_arrays, read_npz
 from mlops.date_parts import parse_iso
 from mlops.ingestion import IngestionServices, Upload, process_upload
 from mlops.storage import StoredObject
+from mlopsctl.main import EXIT_OK, EXIT_REJECTED, main
 
 CONTRACT = """
 dataset: visits
@@ -222,3 +225,16 @@ def test_ingestion_and_the_predict_api_read_every_date_text_alike(text: str) -> 
 )
 def test_short_and_unpadded_dates_read_as_their_full_iso_form(text: str, same_as: str) -> None:
     assert parse_iso(text) == np.datetime64(same_as, "us")
+
+
+def test_contract_check_gives_the_verdict_ingestion_gives(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    contract = tmp_path / "visits.yaml"
+    contract.write_text(CONTRACT)
+    loose = tmp_path / "loose.csv"
+    loose.write_text("id,seen,amount\n1,2019-8-19,1.5\n2,2024-01,2\n")
+    far = tmp_path / "far.csv"
+    far.write_text("id,seen,amount\n1,2019-8-19,1.5\n2,2300-01-01,2\n")
+    assert main(["contract", "check", str(contract), str(loose)]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["contract", "check", str(contract), str(far)]) == EXIT_REJECTED
+    assert "unstorable_values: column 'seen', row 2" in capsys.readouterr().out
