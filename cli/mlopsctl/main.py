@@ -78,6 +78,27 @@ def contract_check(args: argparse.Namespace) -> int:
         )
         return EXIT_REJECTED
     report = validate(frame, contract, file_name=args.data.name)
+    if report.accepted:
+        # What ingestion does next: store the parsed values; a value it cannot keep rejects the upload there.
+        from mlops.datasets.versioning import ColumnBuildError, column_arrays
+        from mlops.ingestion import stored_frame
+
+        try:
+            column_arrays(stored_frame(frame, contract), {c.name: c.type.value for c in contract.columns})
+        except ColumnBuildError as error:
+            message = f"{error}; the file passes validation but this value cannot be kept in a dataset version"
+            document = {
+                **json.loads(report.to_json()),
+                "accepted": False,
+                "file_problem": {
+                    "code": "unstorable_values",
+                    "message": message,
+                    "column": error.column,
+                    "row": error.row,
+                },
+            }
+            _emit(args, document, f"REJECTED {args.data}: unstorable_values: {message}")
+            return EXIT_REJECTED
     _emit(args, json.loads(report.to_json()), report.summary())
     return EXIT_OK if report.accepted else EXIT_REJECTED
 

@@ -7,12 +7,20 @@ numpy and the standard library only: the predict function's layer has neither pa
 Time zones: every value is an instant in UTC. A client's date-time with an offset (`+02:00`, `Z`)
 is converted to UTC; one without an offset, and a plain date, is read as UTC already, as the data
 contract reads a dataset's timestamps (offsets converted, naive values kept).
+
+Accepted text (`DATE_TIME_PATTERN`, one rule for ingestion and the predict API): a year, optionally
+a month and a day, separated by `-` or `/` (`2024`, `2024-01`, `2024-1-5`, `2024/01/05`) or written
+`20240105`; month and day may lack their leading zero and default to the 1st. Then optionally `T`
+or a space and a time `H[H][:M[M][:S[S][.fraction]]]`, and optionally `Z` or `±HH[[:]MM]`.
+Ingestion of a datetime column without a contract `format` accepts no other text, so the raw date
+as it is in the data is always a valid predict value.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -22,7 +30,22 @@ from numpy.typing import NDArray
 # so (mlops.training.config.DatetimePart names the same ones for the config's schema).
 DATE_PARTS: tuple[str, ...] = ("year", "month", "day", "day_of_week", "day_of_year", "hour", "days_since")
 DEFAULT_PARTS: tuple[str, ...] = ("year", "month", "day_of_week", "days_since")
-ISO_FORMAT = "ISO 8601 date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM[:SS[.ffffff]][Z|±HH:MM]); no offset: UTC"
+ISO_FORMAT = (
+    "ISO 8601 date (YYYY-MM-DD, YYYY-MM or YYYY; month and day may lack the leading zero; / also separates) "
+    "or date-time (date, then T or a space, then H[H][:MM[:SS[.ffffff]]], then optionally Z or ±HH[:MM]); "
+    "no offset: UTC"
+)
+# Written for both Python's `re` and Arrow's RE2 (ingestion checks a column's text with it):
+# ASCII digits spelled out, as `\d` in Python matches other scripts' digits too.
+DATE_TIME_PATTERN = (
+    r"^(?P<year>[0-9]{4})"
+    r"(?:-(?P<month>[0-9]{1,2})(?:-(?P<day>[0-9]{1,2}))?"
+    r"|/(?P<month_slash>[0-9]{1,2})(?:/(?P<day_slash>[0-9]{1,2}))?"
+    r"|(?P<month_compact>[0-9]{2})(?P<day_compact>[0-9]{2}))?"
+    r"(?:[T ](?P<hour>[0-9]{1,2})(?::(?P<minute>[0-9]{1,2})(?::(?P<second>[0-9]{1,2})(?:\.(?P<fraction>[0-9]+))?)?)?"
+    r" ?(?P<offset>Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$"
+)
+_DATE_TIME = re.compile(DATE_TIME_PATTERN)
 _MICROSECONDS_PER_DAY = 86_400_000_000
 _UNIT = "datetime64[us]"
 
@@ -33,13 +56,43 @@ def part_name(column: str, part: str) -> str:
 
 
 def parse_iso(text: str) -> np.datetime64 | None:
-    """A client's ISO 8601 date or date-time as a UTC instant (microseconds); None if not ISO 8601."""
+    """A date or date-time of `DATE_TIME_PATTERN` as a UTC instant (microseconds); None if it is not one.
+
+    `2024-01` is 2024-01-01, `2024-1-5` 2024-01-05, `2024-01-05T7:05` 07:05 that day; a fraction
+    past microseconds is cut off. An impossible date (`2023-02-29`, month 13, hour 24) is None.
+    """
+    found = _DATE_TIME.match(text.strip())
+    if found is None:
+        return None
+    part = found.groupdict()
+
+    def number(*names: str, default: int = 0) -> int:
+        given = next((part[name] for name in names if part[name] is not None), None)
+        return default if given is None else int(given)
+
+    fraction = (part["fraction"] or "")[:6].ljust(6, "0")
     try:
-        moment = datetime.fromisoformat(text.strip())
+        moment = datetime(
+            number("year"),
+            number("month", "month_slash", "month_compact", default=1),
+            number("day", "day_slash", "day_compact", default=1),
+            number("hour"),
+            number("minute"),
+            number("second"),
+            int(fraction),
+        )
     except ValueError:
         return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    offset = part["offset"]
+    if offset and offset != "Z":
+        digits = offset[1:].replace(":", "")
+        shift = timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+        if shift >= timedelta(days=1):
+            return None
+        try:
+            moment -= shift if offset[0] == "+" else -shift
+        except OverflowError:  # before year 1
+            return None
     return np.datetime64(moment, "us")
 
 

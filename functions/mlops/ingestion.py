@@ -16,8 +16,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from mlops.contracts import ColumnSpec, ContractError, DataContract, FileProblem, load_contract, read_table, validate
+import pandas as pd
+
+from mlops.contracts import (
+    ColumnSpec,
+    ContractError,
+    DataContract,
+    FileProblem,
+    load_contract,
+    parsed_column,
+    read_table,
+    validate,
+)
 from mlops.datasets.versioning import (
+    ColumnBuildError,
     Manifest,
     SourceObject,
     column_arrays,
@@ -129,8 +141,46 @@ def process_upload(upload: Upload, services: IngestionServices) -> IngestionOutc
     if not report.accepted:
         outcome = _reject(upload, services, report_base, (report_document, summary))
         return _finish(upload, services, outcome)
-    outcome = _accept(upload, services, contract, frame, report_base, report_document, summary)
+    try:
+        # Stored from the values validation parsed, so what it accepted is exactly what is kept.
+        typed = stored_frame(frame, contract)
+        arrays = column_arrays(typed, {column.name: column.type.value for column in contract.columns})
+    except ColumnBuildError as error:
+        rejected = _unstorable_report(upload, report_document, error)
+        return _finish(upload, services, _reject(upload, services, report_base, rejected))
+    del frame
+    outcome = _accept(upload, services, contract, typed, arrays, report_base, report_document, summary)
     return _finish(upload, services, outcome)
+
+
+def stored_frame(frame: pd.DataFrame, contract: DataContract) -> pd.DataFrame:
+    """Each contract column as validation parsed it (`parsed_column`); others as read."""
+    columns: dict[str, pd.Series] = {}
+    for position, name in enumerate(frame.columns):
+        series = frame.iloc[:, position]
+        spec = contract.column(str(name))
+        try:
+            columns[str(name)] = series if spec is None else parsed_column(series, spec)
+        except Exception as error:  # converting a column the checks passed failed: its values are at fault
+            raise ColumnBuildError(str(name), f"its values could not be converted: {error}") from error
+    return pd.DataFrame(columns, copy=False)
+
+
+def _unstorable_report(
+    upload: Upload, report_document: dict[str, Any], error: ColumnBuildError
+) -> tuple[dict[str, Any], str]:
+    """The validation report, turned into a rejection naming the column (and row) that could not be stored."""
+    message = f"{error}; the file passed validation but this value cannot be kept in a dataset version"
+    counts = dict(report_document.get("counts", {}))
+    counts["failed_errors"] = int(counts.get("failed_errors", 0)) + 1
+    document = {
+        **report_document,
+        "accepted": False,
+        "counts": counts,
+        "file_problem": {"code": "unstorable_values", "message": message, "column": error.column, "row": error.row},
+    }
+    key = upload.key if upload.key.isprintable() else repr(upload.key)
+    return document, f"REJECTED {key}\n✗ unstorable_values: {message}\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,14 +311,14 @@ def _accept(
     upload: Upload,
     services: IngestionServices,
     contract: DataContract,
-    frame: Any,
+    frame: pd.DataFrame,
+    arrays: dict[str, Any],
     report_base: str,
     report_document: dict[str, Any],
     summary: str,
 ) -> IngestionOutcome:
     types = {column.name: column.type.value for column in contract.columns}
     specs = {column.name: column for column in contract.columns}
-    arrays = column_arrays(frame, types)
     version = content_hash(arrays)
     prefix = version_prefix(upload.dataset, version)
     manifest_key = f"{prefix}manifest.json"

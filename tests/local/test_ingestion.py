@@ -289,3 +289,39 @@ def test_an_upload_outside_a_dataset_folder_gets_a_report_and_a_mail_naming_the_
     )
     assert report["file_problem"]["code"] == "misplaced_upload" and report["expected_layout"] == "raw/<dataset>/<file>"
     assert _versions(stack) == []
+
+
+DATES_CONTRACT = """
+dataset: visits
+version: 1
+columns:
+  - {name: id, type: int}
+  - {name: seen, type: datetime}
+"""
+
+
+def test_dates_as_the_data_writes_them_are_stored_and_an_unstorable_one_is_a_rejection_with_a_report(
+    platform: Platform,
+) -> None:
+    cloud, stack = platform
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=stack.outputs["ArtifactsBucketName"], Key="contracts/visits.yaml", Body=DATES_CONTRACT)
+    _upload(cloud, stack, "loose.csv", b"id,seen\n1,2019-8-19\n2,2024-01\n3,2024-1-5T7:05\n", dataset="visits")
+    curated = stack.outputs["CuratedBucketName"]
+    [data_key] = [k for k in _keys(curated, "datasets/visits/") if k.endswith("data.npz")]
+    seen = read_npz(s3.get_object(Bucket=curated, Key=data_key)["Body"].read())["seen"]
+    assert seen.tolist() == np.array(["2019-08-19", "2024-01-01", "2024-01-05T07:05"], dtype="datetime64[ns]").tolist()
+    assert cloud.inbox.messages() == []
+
+    _upload(cloud, stack, "far.csv", b"id,seen\n1,2019-8-19\n2,2300-1-1\n", dataset="visits")
+    quarantine = stack.outputs["QuarantineBucketName"]
+    [report_key] = [k for k in _keys(quarantine, "visits/") if k.endswith("report.json")]
+    report = json.loads(s3.get_object(Bucket=quarantine, Key=report_key)["Body"].read())
+    assert report["accepted"] is False
+    assert (report["file_problem"]["code"], report["file_problem"]["column"], report["file_problem"]["row"]) == (
+        "unstorable_values",
+        "seen",
+        2,
+    )
+    [mail] = cloud.inbox.messages()
+    assert "Rejected upload for dataset visits" in mail.subject and "column 'seen', row 2" in mail.body

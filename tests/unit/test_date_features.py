@@ -55,7 +55,9 @@ def test_time_zones_are_converted_to_utc_and_naive_values_read_as_utc() -> None:
     assert _parts("2024-02-29")[0] == _parts("2024-02-29T00:00:00+00:00")[0]
 
 
-@pytest.mark.parametrize("text", ["02/29/2024", "2023-02-29", "", "yesterday", "2024-13-01", "1709164800"])
+@pytest.mark.parametrize(
+    "text", ["02/29/2024", "03/01/2024", "2023-02-29", "", "yesterday", "2024-13-01", "1709164800", "2024-01-05T0705"]
+)
 def test_text_that_is_not_an_iso_8601_date_is_refused(text: str) -> None:
     assert parse_iso(text) is None
 
@@ -120,6 +122,20 @@ def test_serving_encodes_raw_date_text_exactly_as_training_encoded_the_stored_da
     answer = served.predict(encoded.matrix)
     assert answer.probabilities is not None
     assert np.abs(answer.probabilities - registered.model.predict_proba(encoded.matrix)).max() < 1e-5
+
+
+def test_serving_encodes_short_and_unpadded_dates_as_their_full_form_as_ingestion_stores_them() -> None:
+    registered = churn_with_dates()
+    served = load_version("churn-dates", registered.record, registered.artifacts.__getitem__)
+    base = _records(registered, registered.prepared.splits.rows_test[:1])[0]
+    policy = InputPolicy(out_of_range="warn", unseen_category="warn")
+    pairs = [("2024-01", "2024-01-01"), ("2024-1-5", "2024-01-05"), ("2024-01-05T7:05", "2024-01-05T07:05:00Z")]
+    loose = encode_request([{**base, "signup_at": a} for a, _ in pairs], served.signature, policy)
+    full = encode_request([{**base, "signup_at": b} for _, b in pairs], served.signature, policy)
+    assert np.array_equal(loose.matrix, full.matrix)
+    assert np.array_equal(
+        encode_records([{**base, "signup_at": a} for a, _ in pairs], registered.prepared.meta.feature_spec), full.matrix
+    )
 
 
 def test_a_date_that_is_not_iso_8601_is_a_400_naming_the_field_and_the_format() -> None:

@@ -17,7 +17,7 @@ from mlops.contracts.model import (
 )
 from mlops.contracts.reading import FileProblem, read_table
 from mlops.contracts.report import Example, ExpectationResult, FileProblemInfo, ValidationReport
-from mlops.contracts.validation import check_file, validate
+from mlops.contracts.validation import check_file, parsed_column, validate
 
 __all__ = [
     "ColumnSpec",
@@ -35,6 +35,7 @@ __all__ = [
     "draft_contract",
     "load_contract",
     "parse_contract",
+    "parsed_column",
     "read_table",
     "render_contract_yaml",
     "validate",

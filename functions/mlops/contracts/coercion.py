@@ -16,6 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlops.date_parts import DATE_TIME_PATTERN
+
 BoolMask = npt.NDArray[np.bool_]
 
 NULL_TOKENS = ["", "NA", "N/A", "NULL", "null", "NaN", "nan", "None"]
@@ -202,8 +204,11 @@ def _parse_datetime(text: pa.ChunkedArray, fmt: str | None) -> pa.ChunkedArray:
         return pc.cast(text, pa.timestamp("us"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
-    # ISO 8601 with the variants Arrow's strict cast refuses (offsets, 'T' or not, fractions), null if not.
-    series = pd.Series(text.to_pandas(), copy=False)
+    # ISO 8601 with the variants Arrow's strict cast refuses (offsets, fractions, `2024-1-5`, `2024-01`),
+    # null if not. Only text of DATE_TIME_PATTERN counts, the rule the predict API parses dates by
+    # (mlops.date_parts.parse_iso), so a date stored here is one a client may send as it is.
+    shaped = pc.if_else(pc.match_substring_regex(text, pattern=DATE_TIME_PATTERN), text, pa.scalar(None, text.type))
+    series = pd.Series(shaped.to_pandas(), copy=False)
     try:
         parsed = pd.to_datetime(series, format="ISO8601", errors="coerce")
     except (ValueError, TypeError):  # mixed offsets

@@ -468,6 +468,48 @@ class _Validator:
 # -- views -------------------------------------------------------------------------------------------
 
 
+def parsed_column(series: pd.Series, spec: ColumnSpec) -> pd.Series:
+    """A column as its checks saw it: the values validation parsed, in a plain dtype, to be stored.
+
+    An int, float, bool or datetime column comes back as int64 (float64 with NaN when some cell is
+    missing), float64, nullable boolean or datetime64[us] (UTC, NaT when missing). A cell that is null,
+    or that did not parse as the declared type (allowed when the type check has `mostly` below 1),
+    is missing. Other kinds, and columns already in such a dtype, are returned unchanged.
+    """
+    kind = spec.type.value
+    dtype = series.dtype
+    if kind not in ("int", "float", "bool", "datetime"):
+        return series
+    plain = isinstance(dtype, np.dtype) and (
+        (kind == "int" and dtype.kind in "iu")
+        or (kind == "float" and dtype.kind == "f")
+        or (kind == "bool" and dtype.kind == "b")
+        or (kind == "datetime" and dtype.kind == "M")
+    )
+    if plain:
+        return series
+    view = _view(series, spec)
+    missing = ~view.valid
+    rows = len(series)
+    if kind == "datetime":
+        stamps = np.full(rows, np.datetime64("NaT"), dtype="datetime64[us]")
+        if view.numbers is not None:
+            stamps[~missing] = np.asarray(view.numbers, dtype="datetime64[us]")[~missing]
+        return pd.Series(stamps, index=series.index, name=series.name, copy=False)
+    if kind == "bool":
+        flags = np.zeros(rows, dtype=np.bool_)
+        if view.numbers is not None:
+            flags[~missing] = np.asarray(view.numbers, dtype=np.bool_)[~missing]
+        values = pd.arrays.BooleanArray(flags, missing.copy())
+        return pd.Series(values, index=series.index, name=series.name, copy=False)
+    if kind == "int" and not missing.any() and view.numbers is not None:
+        return pd.Series(np.asarray(view.numbers, dtype=np.int64), index=series.index, name=series.name, copy=False)
+    numbers = np.full(rows, np.nan, dtype=np.float64)
+    if view.numbers is not None:
+        numbers[~missing] = np.asarray(view.numbers, dtype=np.float64)[~missing]
+    return pd.Series(numbers, index=series.index, name=series.name, copy=False)
+
+
 def _view(series: pd.Series, spec: ColumnSpec) -> _View:
     kind = spec.type.value
     if isinstance(series.dtype, pd.CategoricalDtype) and kind not in ("string", "category"):

@@ -77,25 +77,89 @@ class Manifest(BaseModel):
     validation: dict[str, Any] = Field(default_factory=dict, description="the report's summary figures")
 
 
+class ColumnBuildError(ValueError):
+    """A column's values could not be stored: names the column and, when known, the first such row (1-based)."""
+
+    def __init__(self, column: str, reason: str, row: int | None = None) -> None:
+        self.column = column
+        self.reason = reason
+        self.row = row
+        where = f"column '{column}'" + (f", row {row}" if row is not None else "")
+        super().__init__(f"{where}: {reason}")
+
+
+# Stored datetimes are nanoseconds since 1970 in an int64: the instants it can hold.
+_NS_FIRST = np.datetime64("1677-09-21T00:12:43.145225", "us")
+_NS_LAST = np.datetime64("2262-04-11T23:47:16.854775", "us")
+
+
 def column_arrays(frame: Any, types: dict[str, ColumnKind]) -> dict[str, NDArray[Any]]:
-    """One numpy array per column (plus null masks), in a dtype numpy can load without pickle."""
+    """One numpy array per column (plus null masks), in a dtype numpy can load without pickle.
+
+    `frame` holds typed columns (`mlops.contracts.parsed_column`): a value that cannot be stored
+    raises ColumnBuildError naming the column and the first such row, never a bare numpy error.
+    """
     arrays: dict[str, NDArray[Any]] = {}
     for name in frame.columns:
         kind = types.get(name, "string")
         series = frame[name]
         mask = series.isna().to_numpy()
-        if kind in ("int", "float"):
-            values = series.to_numpy(dtype="float64" if mask.any() or kind == "float" else "int64", na_value=np.nan)
-        elif kind == "bool":
-            values = series.fillna(False).to_numpy(dtype=bool)
-        elif kind == "datetime":
-            values = series.to_numpy(dtype="datetime64[ns]", na_value=np.datetime64("NaT"))
-        else:
-            values = series.astype("string").fillna("").to_numpy(dtype=str)
+        try:
+            values = _column_values(series, kind, bool(mask.any()))
+        except ColumnBuildError:
+            raise
+        except Exception as error:  # any failure to convert is about this column's values
+            raise ColumnBuildError(str(name), str(error), _first_failing_row(series, kind)) from error
         arrays[str(name)] = values
         if mask.any() and kind not in ("int", "float", "datetime"):
             arrays[f"{NULL_MASK_PREFIX}{name}"] = mask
     return arrays
+
+
+def _column_values(series: Any, kind: ColumnKind, has_missing: bool) -> NDArray[Any]:
+    if kind in ("int", "float"):
+        return np.asarray(
+            series.to_numpy(dtype="float64" if has_missing or kind == "float" else "int64", na_value=np.nan)
+        )
+    if kind == "bool":
+        return np.asarray(series.fillna(False).to_numpy(dtype=bool))
+    if kind == "datetime":
+        if series.dtype.kind == "M":  # numpy would wrap an instant past nanoseconds' range silently
+            stamps = series.to_numpy(dtype="datetime64[us]")
+            outside = ~np.isnat(stamps) & ((stamps < _NS_FIRST) | (stamps > _NS_LAST))
+            if outside.any():
+                row = int(np.argmax(outside))
+                raise ColumnBuildError(
+                    str(series.name),
+                    f"{stamps[row]} is outside the dates a dataset version stores "
+                    f"({_NS_FIRST.astype('datetime64[D]')} to {_NS_LAST.astype('datetime64[D]')})",
+                    row + 1,
+                )
+        return np.asarray(series.to_numpy(dtype="datetime64[ns]", na_value=np.datetime64("NaT")))
+    return np.asarray(series.astype("string").fillna("").to_numpy(dtype=str))
+
+
+def _first_failing_row(series: Any, kind: ColumnKind) -> int | None:
+    """The 1-based row of the first value that does not convert, by halving (a few conversions of
+    shrinking slices); None when the column converts slice by slice (the failure was not one value's)."""
+
+    def fails(part: Any) -> bool:
+        try:
+            _column_values(part, kind, bool(part.isna().to_numpy().any()))
+        except Exception:
+            return True
+        return False
+
+    low, high = 0, len(series)
+    if high == 0 or not fails(series):
+        return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fails(series.iloc[low:middle]):
+            high = middle
+        else:
+            low = middle
+    return low + 1 if fails(series.iloc[low:high]) else None
 
 
 def content_hash(arrays: dict[str, NDArray[Any]]) -> str:
