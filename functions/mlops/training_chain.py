@@ -88,7 +88,10 @@ def run_training(
     attempts: list[ParityAttempt] = []
     for position, selected in enumerate(rank([r.to_json() for r in results], config.metric)):
         model = load_model(stored[selected.name], selected.model_sha256)
-        evaluation = Evaluation.model_validate_json(evaluate(model, splits, meta).model_dump_json())
+        evaluated = evaluate(
+            model, splits, meta, selection_metric=config.metric, confidence=config.quality_gates.baseline_confidence
+        )
+        evaluation = Evaluation.model_validate_json(evaluated.model_dump_json())
         try:
             onnx_bytes = export_onnx(model, splits.X_train.shape[1], splits.feature_names)
         except Exception as error:  # as the export step: the next-ranked candidate may convert

@@ -261,7 +261,14 @@ def evaluate_step(
     # A run started before the score-champion step existed has no scores: no comparison, not a failure.
     scored = services.artifacts.get_first([f"{run.prefix}{CHAMPION_SCORES}"])
     champion = ChampionScores.from_bytes(scored[1]) if scored else None
-    evaluation = training.evaluate(model, _splits(services, run), meta, champion=champion)
+    evaluation = training.evaluate(
+        model,
+        _splits(services, run),
+        meta,
+        champion=champion,
+        selection_metric=config.metric,
+        confidence=config.quality_gates.baseline_confidence,
+    )
     profile = ReferenceProfile.model_validate(_read_json(services, f"{run.prefix}profile.json"))
     profile = profile.with_prediction(evaluation.prediction_distribution)
     services.artifacts.put(f"{run.prefix}profile.json", profile.model_dump_json().encode(), "application/json")

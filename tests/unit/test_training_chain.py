@@ -279,3 +279,37 @@ def test_a_candidate_skl2onnx_cannot_convert_is_passed_over_like_a_parity_failur
     (attempt,) = json.loads(artifacts.objects[f"runs/r1/{PARITY_ATTEMPTS}"])
     assert attempt["candidate"] == "custom" and "skl2onnx could not convert it" in attempt["error"]
     assert "custom (random_forest): skl2onnx could not convert it: MissingShapeCalculator" in answer["parity_message"]
+
+
+def test_a_model_no_better_than_noise_does_not_beat_the_baseline_by_luck() -> None:
+    """Found by a newcomer: a feature independent of the label gave roc_auc 0.51 against the trivial
+    model's 0.5 and passed. The gain must hold at quality_gates.baseline_confidence (a paired
+    bootstrap over the test rows); here it is +0.05 by chance and fails."""
+    from mlops.datasets.versioning import ColumnSchema
+
+    rng = np.random.default_rng(1)
+    arrays = {"x1": rng.normal(size=1000), "x2": rng.normal(size=1000), "y": (rng.random(1000) < 0.3).astype(np.int64)}
+    columns = [ColumnSchema(name=k, type="int" if k == "y" else "float", dtype=v.dtype.str) for k, v in arrays.items()]
+    config = TrainingConfig.model_validate(
+        {
+            "dataset": "noise",
+            "problem_type": "binary",
+            "label": "y",
+            "selection_metric": "roc_auc",
+            "candidates": [{"name": "lr", "estimator": "logistic_regression"}],
+            "quality_gates": {"allow_single_class_predictions": True},
+        }
+    )
+    run = run_training(arrays, columns, config, latency_repeats=3)
+    (gate,) = [g for g in run.gates.results if g.name == "beats_baseline"]
+    gain = run.evaluation.baseline_gain
+    assert gain is not None and gain.gain is not None and gain.gain > 0.04 and gain.resamples == 200
+    assert not gate.passed and "lower bound is -0.02" in gate.message and "within noise" in gate.message
+    relaxed = config.model_copy(
+        update={"quality_gates": config.quality_gates.model_copy(update={"baseline_confidence": None})}
+    )
+    assert run_training(arrays, columns, relaxed, latency_repeats=3).gates.passed, "the observed gain alone decides"
+    # A real signal passes at 95 % and says by how much at least.
+    wine = _run_wine()
+    (real,) = [g for g in wine.gates.results if g.name == "beats_baseline"]
+    assert real.passed and "at 95% confidence better by at least" in real.message

@@ -333,3 +333,22 @@ def test_plan_versions_compares_with_the_newest_chosen_version() -> None:
     manifests = [_manifest("a" * 64, old, "2026-11-01T00:00:00"), _manifest("b" * 64, new, "2026-11-02T00:00:00")]
     used, skipped = plan_versions(config, manifests, strict=True)
     assert [m.version for m in used] == ["a" * 64, "b" * 64] and skipped == []  # 'plan' is not used
+
+
+def test_a_column_retyped_between_int_and_float_combines_as_float(platform: Platform) -> None:
+    """Found by a newcomer: a contract that retyped a count column from float to int made `all`
+    skip every older version (400 of 8,200 rows trained on). int and float mix as float."""
+    older = _table(150, seed=1)
+    older["age"] = older["age"].round().astype(np.int64)
+    first = platform.upload(
+        older,
+        "2026-11-01T09:00:00+00:00",
+        [c.model_copy(update={"type": "int"}) if c.name == "age" else c for c in _columns(older)],
+    )
+    newest = platform.upload(_table(150, seed=2), "2026-11-08T09:00:00+00:00")
+    platform.config()
+    data = platform.prepare("widened")
+    assert [v.version for v in data.versions] == [first, newest] and data.skipped == []
+    assert [(c.column, c.note) for c in data.columns] == [
+        ("age", "int in some versions, float in others: read as float")
+    ]

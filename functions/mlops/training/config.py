@@ -288,6 +288,13 @@ class QualityGates(_Model):
         description="how much better than a trivial model (class prior / mean) the selection metric must be, in "
         "its units; 0: strictly better; null: not gated",
     )
+    baseline_confidence: float | None = Field(
+        default=0.95,
+        gt=0,
+        lt=1,
+        description="the gain over the trivial model must hold at this confidence (a paired bootstrap over the "
+        "test rows): a model no better than noise does not pass by luck; null: the observed gain decides",
+    )
     allow_single_class_predictions: bool = Field(
         default=False, description="false: a classifier predicting one class for every test row fails"
     )

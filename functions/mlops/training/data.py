@@ -140,11 +140,16 @@ def _mismatch(manifest: Manifest, newest: Manifest, needed: Sequence[str]) -> st
     theirs = {c.name: c.type for c in manifest.columns}
     ours = {c.name: c.type for c in newest.columns}
     for name in needed:
-        if name in ours and name in theirs and theirs[name] != ours[name]:
+        if name in ours and name in theirs and theirs[name] != ours[name] and not _widens(theirs[name], ours[name]):
             return (
                 f"column {name!r} is {theirs[name]} there but {ours[name]} in the newest version {newest.version[:12]}"
             )
     return None
+
+
+def _widens(*types: str) -> bool:
+    """int and float mix as float: a contract that retypes a count column must not drop every older row."""
+    return set(types) <= {"int", "float"}
 
 
 def _skipped(manifest: Manifest, reason: str) -> VersionSkipped:
@@ -238,11 +243,15 @@ def combine_versions(
     notes: list[ColumnNote] = []
     sizes = [int(next(iter(arrays.values())).shape[0]) for _, arrays in parts]
     completed: list[dict[str, NDArray[Any]]] = [{} for _ in parts]
-    for column in newest.columns:
-        declared = [{c.name: c.type for c in manifest.columns} for manifest, _ in parts]
+    declared = [{c.name: c.type for c in manifest.columns} for manifest, _ in parts]
+    for newest_column in newest.columns:
+        column = newest_column
         having = [i for i, (_, a) in enumerate(parts) if column.name in a and column.name in declared[i]]
         types = {declared[i][column.name] for i in having}
-        if types != {column.type}:
+        if len(types) > 1 and _widens(*types):
+            column = column.model_copy(update={"type": "float"})
+            notes.append(ColumnNote(column=column.name, note="int in some versions, float in others: read as float"))
+        elif types != {column.type}:
             note = f"dropped: its type differs between versions ({', '.join(sorted(types))})"
             notes.append(ColumnNote(column=column.name, note=note))
             continue

@@ -30,7 +30,7 @@ from sklearn.metrics import (
 
 from mlops.champion_scores import ChampionScores
 from mlops.monitoring.profile import PredictionProfile, prediction_profile
-from mlops.training.config import ProblemType, is_classification
+from mlops.training.config import ProblemType, higher_is_better, is_classification
 from mlops.training.prepare import ClassValue, PreparedMeta, Splits
 
 MetricValues = dict[str, float | None]
@@ -133,6 +133,61 @@ class SegmentMetrics(BaseModel):
     metrics: MetricValues
 
 
+class BaselineGain(BaseModel):
+    """How much better than the trivial model the selection metric is, and how sure: percentiles of
+    the paired gain over bootstrap resamples of the test rows (direction-aware: positive is better)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str
+    gain: float | None
+    lower: dict[str, float | None] = Field(description="confidence -> the gain's lower bound at it")
+    resamples: int
+    rows: int
+
+
+BOOTSTRAP_RESAMPLES = 200
+BOOTSTRAP_MAX_ROWS = 5_000  # a bigger test split is subsampled for the interval: its width barely changes
+CONFIDENCES = (0.9, 0.95, 0.99)
+
+
+def baseline_gain(
+    kind: ProblemType,
+    metric: str,
+    y: NDArray[Any],
+    ours: tuple[NDArray[Any], NDArray[Any] | None],
+    baseline: tuple[NDArray[Any], NDArray[Any] | None],
+    k: int | None,
+    *,
+    seed: int = 0,
+    confidences: Sequence[float] = CONFIDENCES,
+) -> BaselineGain:
+    """The paired bootstrap of (model - trivial model) on the selection metric: a roc_auc of 0.51
+    against the baseline's 0.5 is noise, and should not pass a gate by luck."""
+    sign = 1.0 if higher_is_better(metric) else -1.0
+
+    def gain(rows: NDArray[np.int64]) -> float | None:
+        mine = compute_metrics(kind, y[rows], ours[0][rows], ours[1][rows] if ours[1] is not None else None, k)
+        theirs = compute_metrics(
+            kind, y[rows], baseline[0][rows], baseline[1][rows] if baseline[1] is not None else None, k
+        )
+        a, b = mine.get(metric), theirs.get(metric)
+        return None if a is None or b is None else sign * (a - b)
+
+    rng = np.random.default_rng(seed)
+    everything = np.arange(y.size)
+    pool = everything if y.size <= BOOTSTRAP_MAX_ROWS else rng.choice(everything, BOOTSTRAP_MAX_ROWS, replace=False)
+    gains = [g for g in (gain(rng.choice(pool, pool.size)) for _ in range(BOOTSTRAP_RESAMPLES)) if g is not None]
+    enough = len(gains) >= BOOTSTRAP_RESAMPLES // 2
+    return BaselineGain(
+        metric=metric,
+        gain=gain(everything),
+        lower={f"{c:g}": float(np.quantile(gains, 1 - c)) if enough else None for c in confidences},
+        resamples=len(gains),
+        rows=int(pool.size),
+    )
+
+
 class ChampionComparison(BaseModel):
     """Champion and challenger scored on the same rows of this run's test split: what the
     max_regression gate compares (the champion's stored figures come from another split)."""
@@ -167,6 +222,9 @@ class Evaluation(BaseModel):
         "what a model must beat",
     )
     predicted_classes: int | None = Field(default=None, description="classifiers: distinct classes predicted")
+    baseline_gain: BaselineGain | None = Field(
+        default=None, description="the selection metric's gain over the trivial model, with a bootstrap interval"
+    )
     champion: ChampionComparison | None = Field(
         default=None, description="the serving champion and this model on the same test rows"
     )
@@ -193,10 +251,10 @@ def calibration(y_true: NDArray[Any], positive_proba: NDArray[Any], bins: int = 
     return Calibration(bins=table, brier=brier)
 
 
-def _baseline_metrics(
-    splits: Splits, kind: ProblemType, x: NDArray[Any], y: NDArray[Any], k: int | None
-) -> MetricValues:
-    """The metrics of a model that ignores the inputs, fitted on the training rows: the class prior
+def _baseline_predictions(
+    splits: Splits, kind: ProblemType, x: NDArray[Any], k: int | None
+) -> tuple[NDArray[Any], NDArray[Any] | None]:
+    """What a model that ignores the inputs answers, fitted on the training rows: the class prior
     (every row gets the training class shares; the label is the majority class) or the mean."""
     from sklearn.dummy import DummyClassifier, DummyRegressor
 
@@ -208,7 +266,7 @@ def _baseline_metrics(
         full = np.zeros((proba.shape[0], k))
         full[:, baseline.classes_.astype(np.int64)] = proba
         proba = full
-    return compute_metrics(kind, y, predictions, proba, k)
+    return predictions, proba
 
 
 def _class_key(value: Any) -> str:
@@ -290,7 +348,13 @@ def compare_with_champion(
 
 
 def evaluate(
-    model: Any, splits: Splits, meta: PreparedMeta, split: str = "test", champion: ChampionScores | None = None
+    model: Any,
+    splits: Splits,
+    meta: PreparedMeta,
+    split: str = "test",
+    champion: ChampionScores | None = None,
+    selection_metric: str | None = None,
+    confidence: float | None = None,
 ) -> Evaluation:
     """All test-split figures of one fitted model (the scikit-learn model; parity vouches for ONNX),
     and, given the champion's answers on the same rows, both models' figures on those rows."""
@@ -300,12 +364,25 @@ def evaluate(
     classes = meta.classes
     k = len(classes) if classes is not None else None
     metrics = compute_metrics(kind, y, predictions, proba, k)
+    baseline = _baseline_predictions(splits, kind, x, k)
     result: dict[str, Any] = {
         "problem_type": kind,
         "split": split,
         "rows": int(y.size),
         "metrics": metrics,
-        "baseline_metrics": _baseline_metrics(splits, kind, x, y, k),
+        "baseline_metrics": compute_metrics(kind, y, *baseline, k),
+        "baseline_gain": baseline_gain(
+            kind,
+            selection_metric,
+            y,
+            (predictions, proba),
+            baseline,
+            k,
+            seed=meta.seed,
+            confidences=sorted({*CONFIDENCES, *([confidence] if confidence else [])}),
+        )
+        if selection_metric is not None and y.size
+        else None,
         "predicted_classes": int(np.unique(predictions).size) if classes is not None else None,
         "champion": compare_with_champion(champion, kind, y, predictions, proba, classes) if champion else None,
     }

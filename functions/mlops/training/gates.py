@@ -58,7 +58,15 @@ def _segments(segment_metrics: Sequence[Any]) -> list[tuple[str, int, Mapping[st
     return table
 
 
-def _baseline_gate(observed: float | None, baseline: float | None, margin: float, metric: str) -> GateResult:
+def _baseline_gate(
+    observed: float | None,
+    baseline: float | None,
+    margin: float,
+    metric: str,
+    *,
+    lower: float | None = None,
+    confidence: float | None = None,
+) -> GateResult:
     name = "beats_baseline"
     if observed is None or baseline is None:
         missing = "the model's" if observed is None else "the baseline's"
@@ -71,18 +79,21 @@ def _baseline_gate(observed: float | None, baseline: float | None, margin: float
         )
     gain = observed - baseline if higher_is_better(metric) else baseline - observed
     ok = gain > 0 and gain >= margin
+    sure = confidence is None or lower is None or lower > margin
     threshold = baseline + margin if higher_is_better(metric) else baseline - margin
-    return GateResult(
-        name=name,
-        passed=ok,
-        observed=observed,
-        threshold=threshold,
-        message=(
-            f"{metric} {_fmt(observed)} vs {_fmt(baseline)} for a trivial model (class prior / mean): "
-            + (f"better by {_fmt(gain)}" if gain > 0 else f"no better (by {_fmt(-gain)})")
-            + (f", margin {_fmt(margin)}" if margin else "")
-        ),
+    message = (
+        f"{metric} {_fmt(observed)} vs {_fmt(baseline)} for a trivial model (class prior / mean): "
+        + (f"better by {_fmt(gain)}" if gain > 0 else f"no better (by {_fmt(-gain)})")
+        + (f", margin {_fmt(margin)}" if margin else "")
     )
+    if ok and confidence is not None and lower is not None:
+        message += (
+            f"; at {confidence:.0%} confidence better by at least {_fmt(lower)}"
+            if sure
+            else f", but the gain's {confidence:.0%} lower bound is {_fmt(lower)}: within noise of a trivial model "
+            "(more test rows, a better model, or quality_gates.baseline_confidence)"
+        )
+    return GateResult(name=name, passed=ok and sure, observed=observed, threshold=threshold, message=message)
 
 
 def evaluate_gates(
@@ -97,6 +108,7 @@ def evaluate_gates(
     predicted_classes: int | None = None,
     metrics_vs_champion: Mapping[str, float | None] | None = None,
     champion_basis: str | None = None,
+    baseline_lower: float | None = None,
 ) -> GateReport:
     """One GateResult per configured gate; `passed` when all pass (vacuously, with none configured).
     `metrics_vs_champion`: this model's figures on the rows `champion_metrics` were measured on (see
@@ -110,6 +122,8 @@ def evaluate_gates(
                 baseline_metrics.get(selection_metric),
                 gates.min_improvement_over_baseline,
                 selection_metric,
+                lower=baseline_lower,
+                confidence=gates.baseline_confidence,
             )
         )
     if not gates.allow_single_class_predictions and predicted_classes is not None:
@@ -121,8 +135,14 @@ def evaluate_gates(
                 observed=float(predicted_classes),
                 threshold=2.0,
                 message=(
-                    "predicts one class for every test row: it has learnt only the class shares "
-                    "(set quality_gates.allow_single_class_predictions to accept such a model)"
+                    "predicts the same class for every test row, so its labels say nothing"
+                    + (
+                        f" (its probabilities may still rank: {selection_metric} {_fmt(metrics.get(selection_metric))})"
+                        if metrics.get(selection_metric) is not None
+                        else ""
+                    )
+                    + "; with skewed classes, weigh the rare class (class_weight) or, if you use only its "
+                    "probabilities, set quality_gates.allow_single_class_predictions"
                     if one
                     else f"predicts {predicted_classes} classes on the test rows"
                 ),
@@ -345,4 +365,15 @@ def gate_evaluation(
         predicted_classes=evaluation.predicted_classes,
         metrics_vs_champion=against,
         champion_basis=basis,
+        baseline_lower=_baseline_lower(evaluation, config),
     )
+
+
+def _baseline_lower(evaluation: Any, config: TrainingConfig) -> float | None:
+    """The gain over the trivial model at the configured confidence, when evaluate measured it."""
+    gain: Any = getattr(evaluation, "baseline_gain", None)
+    confidence = config.quality_gates.baseline_confidence
+    if gain is None or confidence is None or gain.metric != config.metric:
+        return None
+    lower = gain.lower.get(f"{confidence:g}")
+    return float(lower) if lower is not None else None
