@@ -18,6 +18,15 @@ for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
     os.environ.pop(variable, None)
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
+# Property-based tests draw the same examples on every run (and on both xdist workers), so a red CI
+# means a change broke something, not that the dice found an old bug; HYPOTHESIS_PROFILE=explore
+# searches afresh on a workstation. A found failure becomes an explicit @example or test.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 
 @pytest.fixture(scope="session")
 def platform_synth():  # type: ignore[no-untyped-def]

@@ -339,3 +339,11 @@ def test_random_contracts_round_trip_through_yaml(contract: DataContract) -> Non
     text = render_contract_yaml(contract)
     assert load_contract(text, source="rendered") == contract
     assert render_contract_yaml(load_contract(text, source="rendered")) == text
+
+
+def test_a_regex_with_a_repetition_past_sys_maxsize_is_a_problem_not_a_crash() -> None:
+    """Hypothesis found it: `a{99999999999999999999}` raises OverflowError, not re.error."""
+    from mlops.contracts.model import regex_problems
+
+    (problem,) = regex_problems("a{99999999999999999999}")
+    assert "does not compile" in problem

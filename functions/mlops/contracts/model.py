@@ -310,7 +310,7 @@ def regex_problems(pattern: str) -> list[str]:
     """A regex must compile and use only RE2 syntax, which the vectorized matcher runs."""
     try:
         re.compile(pattern)
-    except re.error as exc:
+    except (re.error, OverflowError) as exc:  # OverflowError: a repetition count past sys.maxsize
         return [f"{pattern!r} does not compile: {exc}"]
     import pyarrow as pa
     import pyarrow.compute as pc

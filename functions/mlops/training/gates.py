@@ -137,7 +137,7 @@ def evaluate_gates(
                 message=(
                     "predicts the same class for every test row, so its labels say nothing"
                     + (
-                        f" (its probabilities may still rank: {selection_metric} {_fmt(metrics.get(selection_metric))})"
+                        f" (its {selection_metric} is {_fmt(metrics.get(selection_metric))})"
                         if metrics.get(selection_metric) is not None
                         else ""
                     )
