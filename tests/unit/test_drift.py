@@ -789,3 +789,28 @@ def test_batches_written_before_refused_rows_were_captured_read_as_all_answered(
     window = window_of(draw(43, 300))  # format 1: no `answered`, no `refused:` arrays
     assert (window.rows, window.refused_rows, window.refusals) == (300, 0, {})
     assert window.predictions is not None and window.predictions.size == 300
+
+
+def test_a_refused_share_past_its_threshold_mails_the_model_and_fields_even_without_drift(
+    reference: Reference,
+) -> None:
+    """Found by a newcomer: the RefusedShare alarm is stack-wide, so its mail named no model; the
+    check's own mail does, with the fields and what to do."""
+    from mlops.monitoring.checks import check_notification
+
+    stored: dict[str, bytes] = {}
+    buffer = CaptureBuffer(write=stored.__setitem__, default_sample_rate=1.0, max_rows=10_000)
+    traffic = draw(51, 1_000)
+    _captured(buffer, traffic, 0, 900)
+    _refused(buffer, traffic, 900, 100, [{"score": "out_of_range"}] * 100)
+    buffer.flush()
+    report = check(reference, CapturedWindow.from_batches([read_capture(data) for data in stored.values()]))
+    assert not report.dataset_drift and report.refused.exceeded
+    mail = check_notification(report, "churn", 3, "s3://reports/x.html", "No retraining: -")
+    assert mail is not None
+    subject, text = mail
+    assert subject == "Refused traffic: churn v3"
+    assert "refused 10.0 % of rows (100; alarm at 5.0 %, reached): out_of_range 100 (score 100)" in text
+    assert "serving.out_of_range / serving.unseen_category to warn" in text and "s3://reports/x.html" in text
+    calm = check(reference, window_of(draw(52, 600)))
+    assert check_notification(calm, "churn", 3, "p", "r") is None

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from mlops.monitoring.drift import CapturedWindow, DriftConfig, DriftReport, check_drift
-from mlops.monitoring.drift_report import drift_report_html, drift_summary_text
+from mlops.monitoring.drift_report import drift_report_html, drift_summary_text, refused_text
 from mlops.monitoring.profile import ReferenceProfile
 from mlops.monitoring.retraining import RetrainingDecision, RetrainingPolicy, decide_retraining
 from mlops.registry_table import ModelRegistry, RegistryTable
@@ -202,14 +202,14 @@ def _check_claimed(
         "execution_arn": execution_arn,
     }
     services.registry.put_drift_result(model, version, checked_at, summary)
-    if report.dataset_drift:
-        lines = [drift_summary_text(report), "", f"Report: s3://{services.artifacts.name}/{base}.html"]
-        lines.append(
-            f"Retraining started: {execution_arn}"
-            if execution_arn
-            else f"No retraining: {decision.reason if decision else '-'}"
-        )
-        services.notify(f"Drift: {model} v{version}: dataset drift"[:100], "\n".join(lines))
+    retraining = (
+        f"Retraining started: {execution_arn}"
+        if execution_arn
+        else f"No retraining: {decision.reason if decision else '-'}"
+    )
+    mail = check_notification(report, model, version, f"s3://{services.artifacts.name}/{base}.html", retraining)
+    if mail is not None:
+        services.notify(*mail)
     detail = (
         report.message
         if report.status == "insufficient_data"
@@ -224,6 +224,29 @@ def _check_claimed(
         decision,
         execution_arn,
     )
+
+
+def check_notification(
+    report: DriftReport, model: str, version: int, page: str, retraining: str
+) -> tuple[str, str] | None:
+    """The mail a check sends, (subject, text), or None: on dataset drift, or on a refused share past
+    its threshold (the RefusedShare alarm is one for the stack; this names the model and fields)."""
+    if report.dataset_drift:
+        return f"Drift: {model} v{version}: dataset drift"[:100], "\n".join(
+            [drift_summary_text(report), "", f"Report: {page}", retraining]
+        )
+    if report.refused.exceeded:
+        return f"Refused traffic: {model} v{version}"[:100], "\n".join(
+            [
+                f"The serving policy of {model} v{version} {refused_text(report.refused)}.",
+                "Clients send values the data contract does not allow: fix the clients, widen the contract "
+                "and retrain, or set serving.out_of_range / serving.unseen_category to warn "
+                "(mlops config deploy).",
+                "",
+                f"Report: {page}",
+            ]
+        )
+    return None
 
 
 def _no_new_data(services: DriftServices, dataset: str, version: int, record: Mapping[str, Any]) -> str | None:
