@@ -245,7 +245,12 @@ def set_alias(
             raise RegistryError(
                 "conflict",
                 f"{name} v{change.version} would refuse requests the champion accepts: {'; '.join(differences)}. "
-                f"A {change.rollout.mode} would fail its share of traffic; make clients send what both accept, or "
+                + (
+                    "A canary would fail its share of traffic"
+                    if change.rollout.mode == "canary"
+                    else "A shadow would fail on the requests it mirrors, so it would say nothing about them"
+                )
+                + "; roll out a version whose inputs the clients already send (or change the clients first), or "
                 "roll out anyway with allow_signature_change (mlops promote --allow-signature-change)",
             )
         if differences:

@@ -103,6 +103,11 @@ def _dynamo(document: Any) -> Any:
     )
 
 
+def _number(value: Decimal) -> int | float:
+    """A DynamoDB number back as the int or float it was (a max_iter of 1000 is not 1000.0)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 def _config(services: TrainingServices, run: RunRef) -> TrainingConfig:
     return TrainingConfig.model_validate(_read_json(services, f"{run.prefix}config.json"))
 
@@ -357,7 +362,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
     run_record = services.models.get_run(run.run_id) or {}
     candidates = [
         training.CandidateResult.model_validate(c)
-        for c in json.loads(json.dumps(run_record.get("candidates", []), default=float))
+        for c in json.loads(json.dumps(run_record.get("candidates", []), default=_number))
     ]
     columns = [ColumnSchema.model_validate(c) for c in _read_json(services, f"{run.prefix}columns.json")]
     data = TrainingData.model_validate(_read_json(services, f"{run.prefix}{DATA_RECORD}"))
