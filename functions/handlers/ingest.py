@@ -1,5 +1,9 @@
 """S3 ObjectCreated under raw/<dataset>/: validate the upload, then version it or quarantine it.
 
+Two triggers: the raw bucket's S3 notification for `raw/`, and an EventBridge rule for every other
+key (S3 refuses overlapping notification rules, and `batch/` already notifies batch scoring). An
+upload outside `raw/<dataset>/<file>` gets a report and a mail instead of being ignored.
+
 No `from __future__ import annotations`: Powertools reads annotations at run time.
 """
 
@@ -12,7 +16,7 @@ from urllib.parse import unquote_plus
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeNotificationEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlops.ingestion import (
@@ -34,6 +38,8 @@ _s3 = boto3.client("s3")
 _sns = boto3.client("sns")
 _sfn = boto3.client("stepfunctions")
 _ALERTS_TOPIC = os.environ["ALERTS_TOPIC_ARN"]
+# Batch scoring has its own trigger on this prefix of the raw bucket; the EventBridge rule sees it too.
+_BATCH_PREFIX = "batch/"
 _TRAINING_STATE_MACHINE = os.environ.get("TRAINING_STATE_MACHINE_ARN", "")
 
 
@@ -76,20 +82,40 @@ def _record_metrics(outcome: IngestionOutcome) -> None:
         metrics.add_metric(name="FailedExpectations", unit=MetricUnit.Count, value=outcome.failed_errors)
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-@event_source(data_class=S3Event)
-def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
-    outcomes = []
-    for record in event.records:
-        upload = Upload(
+def _uploads(event: dict[str, Any]) -> list[Upload]:
+    """The uploads an event names: S3 notification records, or one EventBridge "Object Created"."""
+    if event.get("source") == "aws.s3" and "detail" in event:
+        detail = S3EventBridgeNotificationEvent(event).detail
+        return [
+            Upload(
+                bucket=detail.bucket.name,
+                key=detail.object.key,  # Powertools URL-decodes it
+                version_id=detail.object.get("version-id"),
+                size=detail.object.size or 0,
+                sequencer=detail.object.get("sequencer"),
+            )
+        ]
+    return [
+        Upload(
             bucket=record.s3.bucket.name,
             key=unquote_plus(record.s3.get_object.key),  # S3 form-encodes keys in events
             version_id=record.s3.get_object.version_id,
             size=record.s3.get_object.size or 0,
             sequencer=record.s3.get_object.get("sequencer"),
         )
+        for record in S3Event(event).records
+    ]
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    outcomes = []
+    for upload in _uploads(event):
+        if upload.key.startswith(_BATCH_PREFIX):
+            logger.debug("batch scoring input, not an upload to ingest", key=upload.key)
+            continue
         try:
             outcome = process_upload(upload, _services)
         except UploadKeyError:

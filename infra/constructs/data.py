@@ -63,10 +63,14 @@ class DataStorage(Construct):
             "delivery without end, and a further log bucket would only move the question.",
         )
 
+        # EventBridge notifications reach the ingest function for keys outside `raw/` (a file at the
+        # bucket's root is reported, not ignored): S3 refuses overlapping notification rules, and
+        # `raw/` and `batch/` already notify functions.
         self.raw = self._bucket(
             "Raw",
             removal,
             versioned=True,
+            event_bridge=True,
             lifecycle=[
                 s3.LifecycleRule(
                     expiration=Duration.days(settings.raw_retention_days),
@@ -107,7 +111,13 @@ class DataStorage(Construct):
         )
 
     def _bucket(
-        self, construct_id: str, removal: RemovalPolicy, *, versioned: bool, lifecycle: list[s3.LifecycleRule]
+        self,
+        construct_id: str,
+        removal: RemovalPolicy,
+        *,
+        versioned: bool,
+        lifecycle: list[s3.LifecycleRule],
+        event_bridge: bool = False,
     ) -> s3.Bucket:
         return s3.Bucket(
             self,
@@ -120,4 +130,5 @@ class DataStorage(Construct):
             lifecycle_rules=lifecycle,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix=f"{construct_id.lower()}/",
+            event_bridge_enabled=event_bridge,
         )

@@ -1,9 +1,12 @@
 """Ingestion: an upload under `raw/<dataset>/` runs the ingest function, which validates it against
-the dataset's contract and keeps it as a dataset version or moves it to quarantine."""
+the dataset's contract and keeps it as a dataset version or moves it to quarantine. A file anywhere
+else in the raw bucket but `batch/` gets a report and a mail naming the layout."""
 
 from __future__ import annotations
 
 from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -82,6 +85,31 @@ class Ingestion(Construct):
             s3.EventType.OBJECT_CREATED,
             s3n.LambdaDestination(self.function),
             s3.NotificationKeyFilter(prefix=RAW_PREFIX),
+        )
+        # Everything else (a file at the bucket's root, say) through EventBridge: S3 refuses a second
+        # notification rule overlapping `raw/` and `batch/`. `batch/` matches too (one pattern cannot
+        # exclude two prefixes); the function ignores it, batch scoring has it. The function only
+        # reports such a file, never reads it: no S3 grant beyond `raw/*`.
+        self.misplaced_uploads = events.Rule(
+            self,
+            "OutsideRaw",
+            description="Uploads to the raw bucket outside raw/: the ingest function reports them.",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [data.raw.bucket_name]},
+                    "object": {"key": [{"anything-but": {"prefix": RAW_PREFIX}}]},
+                },
+            ),
+        )
+        self.misplaced_uploads.add_target(
+            targets.LambdaFunction(
+                self.function,
+                dead_letter_queue=monitoring.dead_letters,
+                retry_attempts=2,
+                max_event_age=Duration.hours(1),
+            )
         )
         monitoring.watch_function("Ingest", self.function)
         acknowledge_cdk_notifications_handler(self)

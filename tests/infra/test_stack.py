@@ -293,3 +293,32 @@ def test_a_timed_out_candidate_is_retried_once_then_reported_not_failing_the_run
         (["Sandbox.Timedout", "States.Timeout"], 1)
     ]
     assert [(c["ErrorEquals"], c["Next"]) for c in fit["Catch"]] == [(["States.ALL"], "Candidate failed")]
+
+
+def test_uploads_outside_raw_reach_the_ingest_function_through_eventbridge(platform_template: dict[str, Any]) -> None:
+    """S3 refuses overlapping notification rules, so keys outside `raw/` (a file at the bucket's root)
+    come through EventBridge: the raw bucket sends its events there and one rule targets ingest."""
+    raw = tq.logical(platform_template, "AWS::S3::Bucket", "DataRaw")
+    ingest = tq.logical(platform_template, "AWS::Lambda::Function", "IngestionIngestFunction")
+    notifications = tq.one(platform_template, "Custom::S3BucketNotifications", "DataRawNotifications")[1]["Properties"]
+    assert notifications["NotificationConfiguration"]["EventBridgeConfiguration"] == {}
+    rules = [
+        r["Properties"]
+        for r in tq.resources(platform_template, "AWS::Events::Rule").values()
+        if any(t["Arn"] == {"Fn::GetAtt": [ingest, "Arn"]} for t in r["Properties"].get("Targets", []))
+    ]
+    assert len(rules) == 1
+    assert rules[0]["EventPattern"] == {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": [{"Ref": raw}]}, "object": {"key": [{"anything-but": {"prefix": "raw/"}}]}},
+    }
+    target = rules[0]["Targets"][0]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2 and "DeadLetterConfig" in target
+    Template.from_json(platform_template).has_resource_properties(
+        "AWS::Lambda::Permission",
+        {"FunctionName": {"Fn::GetAtt": [ingest, "Arn"]}, "Principal": "events.amazonaws.com"},
+    )
+    # It only reports such a file, never reads it: S3 reads stay on raw/* (and contracts), as before.
+    on_raw = {(a, r) for a, r in tq.grants(platform_template, "IngestionIngestFunction") if r.startswith(f"<{raw}.")}
+    assert on_raw == {("s3:GetObject", f"<{raw}.Arn>/raw/*"), ("s3:GetObjectVersion", f"<{raw}.Arn>/raw/*")}

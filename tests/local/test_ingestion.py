@@ -291,6 +291,43 @@ def test_an_upload_outside_a_dataset_folder_gets_a_report_and_a_mail_naming_the_
     assert _versions(stack) == []
 
 
+def test_an_upload_at_the_bucket_root_gets_a_report_and_a_mail_through_eventbridge(platform: Platform) -> None:
+    """`patients.csv` at the raw bucket's root reaches no S3 notification (those are for `raw/` and
+    `batch/`); the EventBridge rule brings it to the ingest function, which reports it."""
+    cloud, stack = platform
+    raw = stack.outputs["RawBucketName"]
+    boto3.client("s3").put_object(Bucket=raw, Key="patients.csv", Body=_csv(_frame().head(5)))
+    cloud.settle()
+    [mail] = cloud.inbox.messages()
+    assert mail.subject == "Upload not ingested: outside raw/<dataset>/"
+    assert f"s3://{raw}/patients.csv was not ingested: uploads go under raw/<dataset>/<file>" in mail.body
+    assert f"Upload it again as s3://{raw}/raw/<dataset>/patients.csv" in mail.body
+    artifacts = stack.outputs["ArtifactsBucketName"]
+    [report_key] = [k for k in _keys(artifacts, "reports/validation/_misplaced/") if k.endswith(".json")]
+    assert report_key.startswith("reports/validation/_misplaced/patients.csv/")
+    report = json.loads(boto3.client("s3").get_object(Bucket=artifacts, Key=report_key)["Body"].read())
+    assert report["file_problem"]["code"] == "misplaced_upload" and report["expected_layout"] == "raw/<dataset>/<file>"
+    assert report["source"]["key"] == "patients.csv" and report["source"]["version_id"]
+    assert _versions(stack) == []
+
+
+def test_a_file_under_batch_gets_no_ingest_report_and_an_upload_under_raw_is_ingested_once(
+    platform: Platform,
+) -> None:
+    """The EventBridge rule sees `batch/` too (batch scoring has it) but not `raw/` (the S3
+    notification has it): neither is reported as misplaced, and a dataset upload makes one version."""
+    cloud, stack = platform
+    raw = stack.outputs["RawBucketName"]
+    boto3.client("s3").put_object(Bucket=raw, Key="batch/breast-cancer/rows.csv", Body=_csv(_frame().head(5)))
+    cloud.settle()
+    assert _keys(stack.outputs["ArtifactsBucketName"], "reports/validation/") == []
+    assert [m.subject for m in cloud.inbox.messages() if m.subject.startswith("Upload not ingested")] == []
+    _deploy_contract(stack)
+    _upload(cloud, stack, "clean.csv", _csv(_frame()))
+    assert len(_versions(stack)) == 1
+    assert _keys(stack.outputs["ArtifactsBucketName"], "reports/validation/_misplaced/") == []
+
+
 DATES_CONTRACT = """
 dataset: visits
 version: 1
