@@ -854,16 +854,28 @@ def runs(args: argparse.Namespace) -> int:
             continue
         rows.append(row)
     _add_version_metrics(target, rows)
+    # `--sort=-roc_auc` (the leading - flips the order, as --reverse does; argparse needs the `=`).
+    sort, reverse = (
+        (args.sort[1:], not args.reverse)
+        if args.sort and args.sort.startswith("-")
+        else (
+            args.sort,
+            args.reverse,
+        )
+    )
+    recorded = len(rows)
     try:
-        check_columns([f.column for f in filters] + ([args.sort] if args.sort else []), rows)
+        check_columns([f.column for f in filters] + ([sort] if sort else []), rows)
         rows = [row for row in rows if all(f.keeps(row) for f in filters)]
-        if args.sort:
-            rows = sort_rows(rows, args.sort, reverse=args.reverse)
+        if sort:
+            rows = sort_rows(rows, sort, reverse=reverse)
     except RunsQueryError as error:
         raise CommandError(str(error)) from error
     rows = rows[: args.limit]
     metrics = metric_columns(rows, args.metrics.split(",") if args.metrics else None)
-    _emit(args, {"runs": rows}, "\n".join(runs_table(rows, metrics)) if rows else "no training runs yet")
+    matched = f"no run matches {' and '.join(args.filter or [])} (of {recorded} run(s))"
+    empty = matched if filters and recorded else "no training runs yet"
+    _emit(args, {"runs": rows}, "\n".join(runs_table(rows, metrics)) if rows else empty)
     return EXIT_OK
 
 
@@ -1243,7 +1255,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sort",
         metavar="COLUMN",
         help="status, dataset, started, took, version or a metric (e.g. roc_auc): metrics best first, "
-        "started/took/version highest first",
+        "started/took/version highest first; a leading - flips it (write --sort=-roc_auc)",
     )
     runner.add_argument("--reverse", action="store_true", help="with --sort: the other way round")
     runner.add_argument(

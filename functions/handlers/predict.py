@@ -129,6 +129,8 @@ def _body() -> Any:
     except RecursionError:
         raise RequestError(400, "invalid_json", "the body is not JSON this API reads: nested too deeply") from None
     except ValueError as error:  # not JSON, not UTF-8, bad base64, an integer past Python's digit limit
+        if "integer string conversion" in str(error):  # Python's advice (set_int_max_str_digits) is not the client's
+            raise RequestError(400, "invalid_json", "the body holds a number with more than 4,300 digits") from None
         raise RequestError(400, "invalid_json", f"the body is not JSON: {error}") from None
 
 

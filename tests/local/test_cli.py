@@ -162,6 +162,12 @@ def test_runs_report_and_models_show(
     assert code == EXIT_OK and sorted_runs["runs"] and all(r["status"] == "succeeded" for r in sorted_runs["runs"])
     assert all("roc_auc" in r["metrics"] for r in sorted_runs["runs"])
     assert _run(capsys, "runs", "--filter", "roc_auc>1.5", *target)[1] == {"runs": []}
+    assert main(["runs", "--filter", "roc_auc>1.5", *target]) == EXIT_OK
+    assert "no run matches roc_auc>1.5 (of " in capsys.readouterr().out  # not "no training runs yet"
+    code, worst_first = _run(capsys, "runs", "--sort=-roc_auc", "--filter", "status=succeeded", *target)
+    assert code == EXIT_OK and [r["run_id"] for r in worst_first["runs"]] == [
+        r["run_id"] for r in reversed(sorted_runs["runs"])
+    ]
     assert main(["runs", "--sort", "no_such_column", *target]) == EXIT_ERROR
     assert "no column 'no_such_column'" in capsys.readouterr().err
     assert main(["runs", "no-such-run", *target]) == EXIT_ERROR

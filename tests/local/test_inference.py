@@ -231,6 +231,7 @@ def test_what_the_gateway_refuses_comes_in_the_error_shape_and_hostile_bodies_ar
     assert answers["not an object"][1]["error"]["code"] == "invalid_body"
     assert answers["no route"][1]["error"]["code"] == "missing_authentication_token"
     assert answers["digits"][1]["error"]["code"] == "invalid_json"
+    assert answers["digits"][1]["error"]["message"] == "the body holds a number with more than 4,300 digits"
 
 
 def test_the_signature_says_what_the_champion_expects(served: Served) -> None:
