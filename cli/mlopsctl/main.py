@@ -226,15 +226,14 @@ def _version_problems(target: Target, config: Any) -> list[tuple[str, str]]:
     return match_versions(config.data.versions, known)[1]
 
 
-DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
-
-
 def put_definition(target: Target, folder: str, dataset: str, suffix: str, body: bytes) -> str:
     """A contract (`contracts/`) or training config (`configs/`) where the functions look for it; its key."""
     key = f"{folder}/{dataset}{suffix}"
     s3, bucket = target.client("s3"), target.output("ArtifactsBucketName")
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/yaml")
     # The functions read .yaml, then .yml, then .json: a copy under another suffix would shadow this one.
+    from mlops.storage import DEFINITION_SUFFIXES
+
     others = [f"{folder}/{dataset}{other}" for other in DEFINITION_SUFFIXES if other != suffix]
     s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in others], "Quiet": True})
     return key
@@ -300,7 +299,9 @@ def train(args: argparse.Namespace) -> int:
     """Start the pipeline and follow it state by state until it ends."""
     target = _target(args)
     s3 = target.client("s3")
-    configs = [f"configs/{args.dataset}{suffix}" for suffix in (".yaml", ".yml", ".json")]
+    from mlops.storage import DEFINITION_SUFFIXES
+
+    configs = [f"configs/{args.dataset}{suffix}" for suffix in DEFINITION_SUFFIXES]
     listed = s3.list_objects_v2(Bucket=target.output("ArtifactsBucketName"), Prefix=f"configs/{args.dataset}.")
     if not {o["Key"] for o in listed.get("Contents", [])} & set(configs):
         raise CommandError(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-CONTRACT_SUFFIXES = (".yaml", ".yml", ".json")
+# Contracts and training configs, in the order the functions look for them (`<folder>/<dataset><suffix>`).
+DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,11 @@ class ArtifactsBucket:
 
     def contract_text(self, dataset: str) -> tuple[str, bytes] | None:
         """The dataset's contract (`contracts/<dataset>.yaml|.yml|.json`), with its key, or None."""
-        return self.get_first([f"contracts/{dataset}{suffix}" for suffix in CONTRACT_SUFFIXES])
+        return self.get_first([f"contracts/{dataset}{suffix}" for suffix in DEFINITION_SUFFIXES])
+
+    def config_text(self, dataset: str) -> tuple[str, bytes] | None:
+        """The dataset's training config (`configs/<dataset>.yaml|.yml|.json`), with its key, or None."""
+        return self.get_first([f"configs/{dataset}{suffix}" for suffix in DEFINITION_SUFFIXES])
 
     def put(self, key: str, body: bytes, content_type: str) -> None:
         self.s3.put_object(Bucket=self.name, Key=key, Body=body, ContentType=content_type)

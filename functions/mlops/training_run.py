@@ -123,9 +123,7 @@ def prepare_step(
     dataset = str(request.get("dataset") or "")
     if not dataset:
         raise TrainingInputError('the training request names no dataset: start it with {"dataset": "<name>"}')
-    found = services.artifacts.get_first(
-        [f"{CONFIGS_PREFIX}{dataset}{suffix}" for suffix in (".yaml", ".yml", ".json")]
-    )
+    found = services.artifacts.config_text(dataset)
     if found is None:
         raise TrainingInputError(
             f"no training config for dataset '{dataset}': upload one to {CONFIGS_PREFIX}{dataset}.yaml"

@@ -125,6 +125,23 @@ def _register(registry: ModelRegistry, name: str, record: dict[str, Any], run_id
     return registry.register_version(name, item, run_id=run_id, at=AT)
 
 
+@contextlib.contextmanager
+def handlers_on(table: Any) -> Iterator[Cloud]:
+    """The predict and registry handlers imported afresh against `table` (their clients are made at
+    import), and forgotten afterwards so the next fixture imports them against its own."""
+    modules = []
+    for name in ("handlers.predict", "handlers.registry_api"):
+        sys.modules.pop(name, None)
+        modules.append(importlib.import_module(name))
+    try:
+        yield Cloud(modules[0], modules[1], table)
+    finally:
+        with contextlib.suppress(Exception):
+            modules[0]._capture.flush()
+        for name in ("handlers.predict", "handlers.registry_api"):
+            sys.modules.pop(name, None)
+
+
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[Cloud]:
     """Bucket and table in moto, churn published as champion of `churn`, two versions of
@@ -143,17 +160,8 @@ def cloud() -> Iterator[Cloud]:
         for run in ("run-reg-1", "run-reg-2"):
             version = _register(registry, REGISTRY_MODEL, registered.record, run)
             registry.set_alias(REGISTRY_MODEL, "champion", version, reason="hostile input", actor="test", at=AT)
-        modules = []
-        for name in ("handlers.predict", "handlers.registry_api"):
-            sys.modules.pop(name, None)
-            modules.append(importlib.import_module(name))
-        try:
-            yield Cloud(modules[0], modules[1], table)
-        finally:
-            with contextlib.suppress(Exception):
-                modules[0]._capture.flush()
-            for name in ("handlers.predict", "handlers.registry_api"):
-                sys.modules.pop(name, None)
+        with handlers_on(table) as cloud:
+            yield cloud
 
 
 def proxy_event(

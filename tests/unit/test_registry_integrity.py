@@ -11,10 +11,7 @@ tests/unit/test_hostile_input.py.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import json
-import sys
 import urllib.parse
 from collections.abc import Iterator
 from decimal import Decimal
@@ -43,6 +40,7 @@ from tests.unit.test_hostile_input import (
     _assert_clean_error,
     _environment,
     _register,
+    handlers_on,
     proxy_event,
 )
 
@@ -126,17 +124,8 @@ def cloud() -> Iterator[Cloud]:
         table = boto3.resource("dynamodb", region_name=REGION).create_table(**table_definition(TABLE))
         for key, body in registered.artifacts.items():
             s3.put_object(Bucket=BUCKET, Key=key, Body=body)
-        modules = []
-        for name in ("handlers.predict", "handlers.registry_api"):
-            sys.modules.pop(name, None)
-            modules.append(importlib.import_module(name))
-        try:
-            yield Cloud(modules[0], modules[1], table)
-        finally:
-            with contextlib.suppress(Exception):
-                modules[0]._capture.flush()
-            for name in ("handlers.predict", "handlers.registry_api"):
-                sys.modules.pop(name, None)
+        with handlers_on(table) as cloud:
+            yield cloud
 
 
 def _seed(cloud: Cloud) -> ModelRegistry:
