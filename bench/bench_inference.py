@@ -73,13 +73,14 @@ from numpy.typing import NDArray
 from bench import bench_training as training
 from bench.figures import Figure, speedup
 from mlops.datasets.versioning import ColumnSchema
-from mlops.registry_table import table_definition
+from mlops.registry.table import table_definition
 from mlops.serving.inputs import InputPolicy, encode_request
 from mlops.serving.session import inference_session
 from mlops.serving.signature import ServedSignature
-from mlops.training import Candidate, Prepared, prepare
+from mlops.training import Candidate, Prepared
 from mlops.training.config import TrainingConfig
 from mlops.training.features import INPUT_NAME
+from mlops.training.prepare import prepare
 from mlops.training.signature import signature, signature_json
 
 BENCHMARK = "inference"
@@ -194,7 +195,7 @@ def publishable(
 def publish(model: Published, table: Any, s3: Any, bucket: str) -> int:
     """Upload the artifacts, register the version through the registry's own write path and make it
     champion; the version number."""
-    from mlops.registry_table import ModelRegistry
+    from mlops.registry.table import ModelRegistry
 
     for key, body in model.artifacts.items():
         s3.put_object(Bucket=bucket, Key=key, Body=body)

@@ -56,11 +56,11 @@ from mlops.training import (
     export_onnx,
     fit_candidate,
     load_model,
-    prepare,
 )
+from mlops.training.chain import check_parity
 from mlops.training.config import TrainingConfig
 from mlops.training.features import INPUT_NAME
-from mlops.training_chain import check_parity
+from mlops.training.prepare import prepare
 
 BENCHMARK = "training"
 SKLEARN = "scikit-learn predict_proba"

@@ -157,7 +157,7 @@ def openapi_document(version: str) -> dict[str, Any]:
     predict_app, registry_app = _apps()
     predict = json.loads(predict_app.get_openapi_json_schema(title=TITLE, version=version))
     registry = json.loads(registry_app.get_openapi_json_schema(title=TITLE, version=version))
-    from handlers.predict import NAME_PATTERN
+    from mlops.names import NAME_PATTERN
 
     paths: dict[str, Any] = {}
     for path, operations in registry["paths"].items():

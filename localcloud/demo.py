@@ -309,7 +309,7 @@ def _registry_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, predi
     )["alias"]
     print(f"champion: v{rolled['previous_version']} -> v{rolled['version']}")
     _wait_for_version(predict_url, key, int(rolled["version"]))
-    from mlops.lifecycle_report import audit_state
+    from mlops.reports.lifecycle import audit_state
 
     for event in call(target, "GET", "/v1/models/breast-cancer/audit")["events"]:
         print(
@@ -357,7 +357,7 @@ def _drift_stage(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key:
     cloud.fire_schedule(rule)
     import boto3
 
-    from mlops.registry_table import ModelRegistry
+    from mlops.registry.table import ModelRegistry
 
     table = boto3.resource("dynamodb", region_name=cloud.session.region).Table(stack.outputs["RegistryTableName"])
 

@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops.metric_names import DEFAULT_SELECTION_METRIC
+from mlops.training.metric_names import DEFAULT_SELECTION_METRIC
 from mlopsctl.api import call
 from mlopsctl.target import Target
 
 if TYPE_CHECKING:  # the report module loads the training package (scikit-learn): only `mlops report` needs it
-    from mlops.lifecycle_report import ModelLifecycle
+    from mlops.reports.lifecycle import ModelLifecycle
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def selection_metric(target: Target, version: dict[str, Any]) -> str | None:
 
 
 def gather_lifecycle(target: Target, name: str) -> ModelLifecycle:
-    from mlops.lifecycle_report import MAX_DRIFT_COLUMNS, ModelLifecycle
+    from mlops.reports.lifecycle import MAX_DRIFT_COLUMNS, ModelLifecycle
 
     model = call(target, "GET", f"/v1/models/{name}")["model"]
     versions = all_versions(target, name)
@@ -107,7 +107,7 @@ def gather_lifecycle(target: Target, name: str) -> ModelLifecycle:
 
 
 def write_lifecycle_report(target: Target, name: str, path: Path) -> WrittenReport:
-    from mlops.lifecycle_report import lifecycle_report_html
+    from mlops.reports.lifecycle import lifecycle_report_html
 
     lifecycle = gather_lifecycle(target, name)
     path.parent.mkdir(parents=True, exist_ok=True)

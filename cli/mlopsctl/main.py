@@ -80,8 +80,8 @@ def contract_check(args: argparse.Namespace) -> int:
     report = validate(frame, contract, file_name=args.data.name)
     if report.accepted:
         # What ingestion does next: store the parsed values; a value it cannot keep rejects the upload there.
+        from mlops.datasets.ingestion import stored_frame
         from mlops.datasets.versioning import ColumnBuildError, column_arrays
-        from mlops.ingestion import stored_frame
 
         try:
             column_arrays(stored_frame(frame, contract), {c.name: c.type.value for c in contract.columns})
@@ -193,8 +193,8 @@ def deploy_serving_policy(
 
 def _config_problems(target: Target, config: Any) -> list[tuple[str, str]]:
     """The config against its dataset's deployed contract, and its parameters against scikit-learn."""
+    from mlops.buckets import ArtifactsBucket
     from mlops.contracts import load_contract
-    from mlops.storage import ArtifactsBucket
     from mlops.training.candidates import parameter_problems
     from mlops.training.config import contract_problems
 
@@ -216,7 +216,7 @@ def _config_problems(target: Target, config: Any) -> list[tuple[str, str]]:
 
 def _version_problems(target: Target, config: Any) -> list[tuple[str, str]]:
     """`data.versions` against the dataset's accepted versions: each must name exactly one."""
-    from mlops.registry_table import RegistryTable
+    from mlops.registry.table import RegistryTable
     from mlops.training.config import match_versions
 
     if config.data.versions is None:
@@ -232,7 +232,7 @@ def put_definition(target: Target, folder: str, dataset: str, suffix: str, body:
     s3, bucket = target.client("s3"), target.output("ArtifactsBucketName")
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/yaml")
     # The functions read .yaml, then .yml, then .json: a copy under another suffix would shadow this one.
-    from mlops.storage import DEFINITION_SUFFIXES
+    from mlops.names import DEFINITION_SUFFIXES
 
     others = [f"{folder}/{dataset}{other}" for other in DEFINITION_SUFFIXES if other != suffix]
     s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in others], "Quiet": True})
@@ -299,7 +299,7 @@ def train(args: argparse.Namespace) -> int:
     """Start the pipeline and follow it state by state until it ends."""
     target = _target(args)
     s3 = target.client("s3")
-    from mlops.storage import DEFINITION_SUFFIXES
+    from mlops.names import DEFINITION_SUFFIXES
 
     configs = [f"configs/{args.dataset}{suffix}" for suffix in DEFINITION_SUFFIXES]
     listed = s3.list_objects_v2(Bucket=target.output("ArtifactsBucketName"), Prefix=f"configs/{args.dataset}.")
@@ -324,7 +324,7 @@ def train(args: argparse.Namespace) -> int:
 def resolve_dataset_version(target: Target, dataset: str, prefix: str) -> str:
     """The full hash of the one accepted version `prefix` names: checked before a run starts, so a
     wrong prefix is an error naming the candidates, not a failed run and a TrainingFailed alarm."""
-    from mlops.registry_table import RegistryTable
+    from mlops.registry.table import RegistryTable
     from mlopsctl.datasets import VersionPrefixError, resolve_version
 
     table = RegistryTable(target.resource("dynamodb").Table(target.output("RegistryTableName")))
@@ -442,7 +442,7 @@ def training_succeeded(document: dict[str, Any]) -> bool:
 # -- datasets ---------------------------------------------------------------------------------
 def datasets(args: argparse.Namespace) -> int:
     """Accepted dataset versions, read from the registry table (as `upload --wait` and `runs` do)."""
-    from mlops.registry_table import ModelRegistry, RegistryTable
+    from mlops.registry.table import ModelRegistry, RegistryTable
     from mlopsctl.datasets import VERSIONS_HEADER, dataset_versions, resolve_version, version_line
 
     target = _target(args)
@@ -534,14 +534,14 @@ def _with_contract_version(target: Target, version: DatasetVersion) -> DatasetVe
 
 # -- registry ---------------------------------------------------------------------------------
 def _state(value: dict[str, Any] | None) -> str:
-    from mlops.registry_views import audit_state
+    from mlops.registry.views import audit_state
 
     return audit_state(value)
 
 
 def _metrics_text(metrics: dict[str, Any], metric: str | None) -> str:
     """The selection metric first, then the rest by name (the registry's map has no order)."""
-    from mlops.registry_views import ordered_metrics
+    from mlops.registry.views import ordered_metrics
 
     return ", ".join(
         f"{k}={metrics[k]:.4g}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
@@ -806,7 +806,7 @@ def _seconds(start: Any, stop: Any) -> float | None:
 
 def _run_row(execution: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
     """A run as Step Functions and the registry know it (the run item holds the platform's view)."""
-    from mlops.registry_views import plain
+    from mlops.registry.views import plain
 
     record = plain(item)
     version = record.get("version", record.get("registered_version"))
@@ -927,7 +927,7 @@ def _training_data_lines(data: dict[str, Any] | None) -> list[str]:
 
 def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any) -> int:
     """One run: its record, each candidate, and the states it went through."""
-    from mlops.registry_views import plain
+    from mlops.registry.views import plain
 
     machine = target.output("TrainingStateMachineArn")
     arn = machine.replace(":stateMachine:", ":execution:", 1) + f":{args.run_id}"

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from mlops.metric_names import METRIC_DIRECTIONS
+from mlops.training.metric_names import METRIC_DIRECTIONS
 
 REASON_WIDTH = 72
 # Columns every run has, besides its metrics; `--sort`/`--filter` take these names or a metric's.

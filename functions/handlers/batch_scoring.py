@@ -19,7 +19,8 @@ from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from mlops.registry_table import ModelRegistry
+from mlops.buckets import ArtifactsBucket
+from mlops.registry.table import ModelRegistry
 from mlops.serving.batch import (
     DEFAULT_CHUNK_ROWS,
     BatchOutcome,
@@ -29,7 +30,6 @@ from mlops.serving.batch import (
     score_upload,
 )
 from mlops.serving.models import LoadFailure, ServedModels, ServedVersion
-from mlops.storage import ArtifactsBucket
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "serving")
 # Without s3:ListBucket, S3 answers a read of a missing key with 403 rather than 404.

@@ -16,10 +16,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from mlops.buckets import ArtifactsBucket
 from mlops.monitoring.checks import CheckOutcome, DriftServices, run_checks
 from mlops.monitoring.drift import FeatureDrift
-from mlops.registry_table import ModelRegistry, RegistryTable
-from mlops.storage import ArtifactsBucket
+from mlops.registry.table import ModelRegistry, RegistryTable
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "monitoring")
 

@@ -19,7 +19,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeNotificationEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.ingestion import (
+from mlops.buckets import ArtifactsBucket, CuratedBucket, QuarantineBucket, RawBucket
+from mlops.datasets.ingestion import (
     IngestionOutcome,
     IngestionServices,
     Upload,
@@ -27,8 +28,8 @@ from mlops.ingestion import (
     misplaced_upload,
     process_upload,
 )
-from mlops.registry_table import RegistryTable
-from mlops.storage import ArtifactsBucket, CuratedBucket, QuarantineBucket, RawBucket
+from mlops.names import BATCH_PREFIX
+from mlops.registry.table import RegistryTable
 
 logger = Logger()
 metrics = Metrics()
@@ -39,7 +40,6 @@ _sns = boto3.client("sns")
 _sfn = boto3.client("stepfunctions")
 _ALERTS_TOPIC = os.environ["ALERTS_TOPIC_ARN"]
 # Batch scoring has its own trigger on this prefix of the raw bucket; the EventBridge rule sees it too.
-_BATCH_PREFIX = "batch/"
 _TRAINING_STATE_MACHINE = os.environ.get("TRAINING_STATE_MACHINE_ARN", "")
 
 
@@ -113,7 +113,7 @@ def _uploads(event: dict[str, Any]) -> list[Upload]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcomes = []
     for upload in _uploads(event):
-        if upload.key.startswith(_BATCH_PREFIX):
+        if upload.key.startswith(BATCH_PREFIX):
             logger.debug("batch scoring input, not an upload to ingest", key=upload.key)
             continue
         try:

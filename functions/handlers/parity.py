@@ -9,8 +9,8 @@ import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.onnx_check import parity_step
-from mlops.storage import ArtifactsBucket
+from mlops.buckets import ArtifactsBucket
+from mlops.onnx_checks.steps import parity_step
 
 logger = Logger()
 tracer = Tracer()

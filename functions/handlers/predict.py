@@ -21,16 +21,16 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from numpy.typing import NDArray
 
-from mlops.registry_table import ModelRegistry
+from mlops.buckets import ArtifactsBucket
+from mlops.names import NAME_PATTERN
+from mlops.registry.table import ModelRegistry
 from mlops.serving.capture import CaptureBuffer
 from mlops.serving.inputs import MAX_ROWS, RequestError, encode_request, request_rows
 from mlops.serving.models import LoadFailure, Rollout, ServedModels, ServedVersion
 from mlops.serving.policy import DEFAULT_CONFIG_CACHE_SECONDS, DeployedPolicies, ServingPolicy, effective_policy
 from mlops.serving.rollout import SHADOW_VARIANT, assign
-from mlops.storage import ArtifactsBucket
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "serving")
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 REQUEST_KEY_HEADER = "x-request-key"
 
 logger = Logger()

@@ -18,9 +18,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from mlops.registry_limits import MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, TAG_KEY_PATTERN, readable_tags, unprintable
-from mlops.registry_table import CHALLENGER, CHAMPION, ModelRegistry, RegistryError
-from mlops.registry_views import model_card, plain
+from mlops.names import ALIAS_PATTERN, CHALLENGER, CHAMPION, NAME_PATTERN
+from mlops.registry.limits import MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, TAG_KEY_PATTERN, readable_tags, unprintable
+from mlops.registry.table import ModelRegistry, RegistryError
+from mlops.registry.views import model_card, plain
 from mlops.serving.signature import ServedSignature, signature_differences
 
 logger = Logger()
@@ -43,8 +44,6 @@ app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_jso
 _registry = ModelRegistry(boto3.resource("dynamodb").Table(os.environ["REGISTRY_TABLE"]))
 _s3 = boto3.client("s3")
 
-NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-ALIAS = r"^[a-z][a-z0-9_-]{0,31}$"
 STATUS_BY_CODE = {"invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 JSON = content_types.APPLICATION_JSON
@@ -95,7 +94,7 @@ class Reason(BaseModel):
 
 class Rollback(BaseModel):
     reason: ReasonText
-    alias: str = Field(default="champion", pattern=ALIAS)
+    alias: str = Field(default="champion", pattern=ALIAS_PATTERN)
     expected_version: int | None = Field(
         default=None,
         ge=1,
@@ -190,13 +189,13 @@ def list_models(
 
 
 @app.get("/v1/models/<name>")
-def get_model(name: Annotated[str, Path(pattern=NAME)]) -> dict[str, Any]:
+def get_model(name: Annotated[str, Path(pattern=NAME_PATTERN)]) -> dict[str, Any]:
     return {"model": plain(_registry.get_model(name))}
 
 
 @app.get("/v1/models/<name>/versions")
 def list_versions(
-    name: Annotated[str, Path(pattern=NAME)],
+    name: Annotated[str, Path(pattern=NAME_PATTERN)],
     status: Annotated[str | None, Query()] = None,
     tag: Annotated[str | None, Query(description="key=value")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
@@ -211,7 +210,9 @@ def list_versions(
 
 
 @app.get("/v1/models/<name>/versions/<version>")
-def get_version(name: Annotated[str, Path(pattern=NAME)], version: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+def get_version(
+    name: Annotated[str, Path(pattern=NAME_PATTERN)], version: Annotated[int, Path(ge=1)]
+) -> dict[str, Any]:
     record = _registry.get_version(name, version)
     if record is None:
         raise RegistryError("not_found", f"{name} has no version {version}")
@@ -236,7 +237,9 @@ def _rollout_differences(name: str, change: AliasChange) -> list[str]:
 
 @app.put("/v1/models/<name>/aliases/<alias>")
 def set_alias(
-    name: Annotated[str, Path(pattern=NAME)], alias: Annotated[str, Path(pattern=ALIAS)], change: AliasChange
+    name: Annotated[str, Path(pattern=NAME_PATTERN)],
+    alias: Annotated[str, Path(pattern=ALIAS_PATTERN)],
+    change: AliasChange,
 ) -> dict[str, Any]:
     reason = change.reason
     if alias == CHALLENGER and change.rollout is not None:
@@ -271,8 +274,8 @@ def set_alias(
 
 @app.delete("/v1/models/<name>/aliases/<alias>")
 def remove_alias(
-    name: Annotated[str, Path(pattern=NAME)],
-    alias: Annotated[str, Path(pattern=ALIAS)],
+    name: Annotated[str, Path(pattern=NAME_PATTERN)],
+    alias: Annotated[str, Path(pattern=ALIAS_PATTERN)],
     reason: Annotated[str, Query(min_length=3)],
 ) -> dict[str, Any]:
     _registry.remove_alias(name, alias, reason=_query_reason(reason), actor=_actor(), at=_now())
@@ -280,7 +283,7 @@ def remove_alias(
 
 
 @app.post("/v1/models/<name>/rollback")
-def rollback(name: Annotated[str, Path(pattern=NAME)], request: Rollback) -> dict[str, Any]:
+def rollback(name: Annotated[str, Path(pattern=NAME_PATTERN)], request: Rollback) -> dict[str, Any]:
     item = _registry.rollback(
         name,
         alias=request.alias,
@@ -294,31 +297,35 @@ def rollback(name: Annotated[str, Path(pattern=NAME)], request: Rollback) -> dic
 
 @app.post("/v1/models/<name>/versions/<version>/approve")
 def approve(
-    name: Annotated[str, Path(pattern=NAME)], version: Annotated[int, Path(ge=1)], request: Reason
+    name: Annotated[str, Path(pattern=NAME_PATTERN)], version: Annotated[int, Path(ge=1)], request: Reason
 ) -> dict[str, Any]:
     return {"version": plain(_registry.approve(name, version, reason=request.reason, actor=_actor(), at=_now()))}
 
 
 @app.post("/v1/models/<name>/versions/<version>/archive")
 def archive(
-    name: Annotated[str, Path(pattern=NAME)], version: Annotated[int, Path(ge=1)], request: Reason
+    name: Annotated[str, Path(pattern=NAME_PATTERN)], version: Annotated[int, Path(ge=1)], request: Reason
 ) -> dict[str, Any]:
     return {"version": plain(_registry.archive(name, version, reason=request.reason, actor=_actor(), at=_now()))}
 
 
 @app.put("/v1/models/<name>/versions/<version>/tags")
-def tag(name: Annotated[str, Path(pattern=NAME)], version: Annotated[int, Path(ge=1)], request: Tags) -> dict[str, Any]:
+def tag(
+    name: Annotated[str, Path(pattern=NAME_PATTERN)], version: Annotated[int, Path(ge=1)], request: Tags
+) -> dict[str, Any]:
     return {"version": plain(_registry.tag(name, version, request.tags, actor=_actor(), at=_now()))}
 
 
 @app.get("/v1/models/<name>/serving-policy")
-def serving_policy(name: Annotated[str, Path(pattern=NAME)]) -> dict[str, Any]:
+def serving_policy(name: Annotated[str, Path(pattern=NAME_PATTERN)]) -> dict[str, Any]:
     """The deployed serving policy (null: each version answers under the policy it was trained with)."""
     return {"policy": plain(_registry.serving_policy(name))}
 
 
 @app.put("/v1/models/<name>/serving-policy")
-def deploy_serving_policy(name: Annotated[str, Path(pattern=NAME)], change: ServingPolicyChange) -> dict[str, Any]:
+def deploy_serving_policy(
+    name: Annotated[str, Path(pattern=NAME_PATTERN)], change: ServingPolicyChange
+) -> dict[str, Any]:
     """Deploy the policy the live versions answer under (within the predict function's cache time), audited."""
     policy = change.model_dump(include={"out_of_range", "unseen_category", "capture_sample_rate"})
     before, after = _registry.set_serving_policy(
@@ -329,14 +336,18 @@ def deploy_serving_policy(name: Annotated[str, Path(pattern=NAME)], change: Serv
 
 
 @app.get("/v1/models/<name>/drift")
-def drift(name: Annotated[str, Path(pattern=NAME)], limit: Annotated[int, Query(ge=1, le=500)] = 20) -> dict[str, Any]:
+def drift(
+    name: Annotated[str, Path(pattern=NAME_PATTERN)], limit: Annotated[int, Query(ge=1, le=500)] = 20
+) -> dict[str, Any]:
     """The model's drift checks, newest first (summaries; each names its report in S3)."""
     _registry.get_model(name)
     return {"checks": plain(_registry.drift_results(name, limit=limit))}
 
 
 @app.get("/v1/models/<name>/audit")
-def audit(name: Annotated[str, Path(pattern=NAME)], limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+def audit(
+    name: Annotated[str, Path(pattern=NAME_PATTERN)], limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> dict[str, Any]:
     """The model's audit trail, newest first: who changed what, when and why."""
     _registry.get_model(name)
     return {"events": plain(_registry.audit(name, limit=limit))}

@@ -1,6 +1,6 @@
 """The training pipeline's score-champion step: the serving champion's ONNX model answers the run's
 test rows, through serving's own request encoding, so the quality gate compares challenger and
-champion on the same rows (see mlops.onnx_check.score_champion_step). Inference layer: no
+champion on the same rows (see mlops.onnx_checks.steps.score_champion_step). Inference layer: no
 scikit-learn, no training package."""
 
 import os
@@ -10,10 +10,10 @@ import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.onnx_check import score_champion_step
-from mlops.registry_table import ModelRegistry
-from mlops.serving.models import CHAMPION
-from mlops.storage import ArtifactsBucket
+from mlops.buckets import ArtifactsBucket
+from mlops.names import CHAMPION
+from mlops.onnx_checks.steps import score_champion_step
+from mlops.registry.table import ModelRegistry
 
 logger = Logger()
 tracer = Tracer()

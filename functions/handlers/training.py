@@ -1,4 +1,4 @@
-"""The training pipeline's steps, one Lambda each (see mlops.training_run)."""
+"""The training pipeline's steps, one Lambda each (see mlops.training.run)."""
 
 import os
 from typing import Any
@@ -8,9 +8,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops import training_run
-from mlops.registry_table import ModelRegistry, RegistryTable
-from mlops.storage import ArtifactsBucket, CuratedBucket
+from mlops.buckets import ArtifactsBucket, CuratedBucket
+from mlops.registry.table import ModelRegistry, RegistryTable
+from mlops.training import run as training_run
 
 logger = Logger()
 metrics = Metrics()

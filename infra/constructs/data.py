@@ -8,15 +8,9 @@ from constructs import Construct
 
 from infra.nag import acknowledge, skip_checkov
 from infra.settings import PlatformSettings
+from mlops.names import CAPTURE_PREFIX
 
-# Prefixes inside the artifacts bucket; one place so functions and constructs agree.
-CONTRACTS_PREFIX = "contracts/"
-CONFIGS_PREFIX = "configs/"
-MODELS_PREFIX = "models/"
-CAPTURE_PREFIX = "capture/"
-REPORTS_PREFIX = "reports/"
 # Inside the raw bucket: files dropped here are scored by the batch scoring function.
-BATCH_PREFIX = "batch/"
 # How long a deleted or replaced access log stays recoverable (as a noncurrent version).
 ACCESS_LOG_RECOVERY_DAYS = 30
 

@@ -11,16 +11,16 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.constructs.data import CAPTURE_PREFIX, MODELS_PREFIX, REPORTS_PREFIX, DataStorage
+from infra.constructs.data import DataStorage
 from infra.constructs.layers import Layers
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.platform_function import PlatformFunction
 from infra.constructs.registry import Registry
 from infra.nag import grant_listing, grant_objects
 from infra.settings import PlatformSettings
+from mlops.names import CAPTURE_PREFIX, DRIFT_REPORTS_PREFIX, MODELS_PREFIX
 
 MONITORING_SERVICE = "monitoring"
-DRIFT_REPORTS_PREFIX = f"{REPORTS_PREFIX}drift/"
 
 
 class DriftMonitoring(Construct):

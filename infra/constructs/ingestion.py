@@ -14,16 +14,14 @@ from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.constructs.data import CONTRACTS_PREFIX, DataStorage
+from infra.constructs.data import DataStorage
 from infra.constructs.layers import Layers
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.platform_function import PlatformFunction
 from infra.constructs.registry import Registry
 from infra.nag import acknowledge_cdk_notifications_handler, grant_listing, grant_objects
+from mlops.names import CONTRACTS_PREFIX, DATASETS_PREFIX, RAW_PREFIX, VALIDATION_REPORTS_PREFIX
 
-RAW_PREFIX = "raw/"
-VALIDATION_REPORTS_PREFIX = "reports/validation/"
-DATASETS_PREFIX = "datasets/"
 # 1,000,000 rows x 20 columns as CSV is about 150 MB; reading, converting and hashing it peaks near
 # 1.5 GB (see the README's ingestion figures). 3,008 MB leaves headroom and buys ~1.7 vCPUs for the
 # multithreaded CSV reader, so the larger size costs little more per file than a smaller, slower one.

@@ -8,12 +8,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.constructs.data import MODELS_PREFIX, DataStorage
+from infra.constructs.data import DataStorage
 from infra.constructs.layers import Layers
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.platform_function import PlatformFunction
 from infra.constructs.registry import Registry
 from infra.nag import grant_objects
+from mlops.names import MODELS_PREFIX
 
 # path (under /v1/models) -> methods; every one needs a SigV4-signed request from an IAM principal
 # allowed execute-api:Invoke on it (the admin credential), never a prediction API key.

@@ -12,13 +12,14 @@ from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
 from infra.constructs.api_errors import add_gateway_responses
-from infra.constructs.data import BATCH_PREFIX, CAPTURE_PREFIX, MODELS_PREFIX, DataStorage
+from infra.constructs.data import DataStorage
 from infra.constructs.layers import Layers
 from infra.constructs.monitoring import SERVING_SERVICE, Monitoring
 from infra.constructs.platform_function import PlatformFunction
 from infra.constructs.registry import Registry
 from infra.nag import acknowledge, acknowledge_cdk_notifications_handler, grant_objects, skip_checkov
 from infra.settings import PlatformSettings
+from mlops.names import BATCH_PREFIX, CAPTURE_PREFIX, MODELS_PREFIX
 
 STAGE_NAME = "prod"
 # What serving reads of a registered version (its registry record names both).

@@ -27,11 +27,8 @@ from infra.constructs.monitoring import Monitoring
 from infra.constructs.platform_function import PlatformFunction
 from infra.constructs.registry import Registry
 from infra.nag import acknowledge, grant_listing, grant_objects
+from mlops.names import CONFIGS_PREFIX, CONTRACTS_PREFIX, DATASETS_PREFIX, MODELS_PREFIX
 
-RUNS_PREFIX = "models/"
-CONFIGS_PREFIX = "configs/"
-CONTRACTS_PREFIX = "contracts/"
-DATASETS_PREFIX = "datasets/"
 MAX_PARALLEL_CANDIDATES = 4
 # A candidate whose fit outlasts the fit function's timeout is tried this many more times, then
 # reported as a failed candidate while the run goes on with the others.
@@ -113,7 +110,7 @@ class Training(Construct):
                 "failed run)",
             ).function
             self.functions[step] = function
-            grant_objects(function, data.artifacts, ["s3:GetObject", "s3:PutObject"], f"{RUNS_PREFIX}*")
+            grant_objects(function, data.artifacts, ["s3:GetObject", "s3:PutObject"], f"{MODELS_PREFIX}*")
             if step in _NO_REGISTRY:
                 continue
             if step in _READS_REGISTRY:

@@ -27,8 +27,8 @@ import pytest
 
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import Synthesized
-from mlops.registry_table import ModelRegistry
-from tests.unit.serving_support import churn
+from mlops.registry.table import ModelRegistry
+from tests.unit.serving.support import churn
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = PROJECT_ROOT / "tests" / "local" / "contract"

@@ -15,7 +15,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.deploy import Synthesized
 from mlops.contracts import draft_contract, render_contract_yaml
 from tests.local.test_inference import Api
-from tests.unit.test_training_support import churn_table
+from tests.unit.training.support import churn_table
 
 DATASET = "churn"
 

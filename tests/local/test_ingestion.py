@@ -210,7 +210,7 @@ def test_auto_train_policy_starts_the_training_pipeline_once(platform: Platform)
 def test_a_crash_before_the_manifest_leaves_no_visible_version_and_a_retry_completes_it(
     platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlops.storage import CuratedBucket
+    from mlops.buckets import CuratedBucket
 
     cloud, stack = platform
     _deploy_contract(stack)

@@ -3,7 +3,7 @@
 The platform is deployed as `make up` deploys it (`python -m localcloud up` in its own process, the
 template synthesized with the prediction throttle raised so the usage plan answers no 429s), using
 `bench.bench_inference.local_cloud`. A logistic regression fitted on scikit-learn's breast-cancer data
-by the platform's training core (`tests.unit.serving_support.breast_cancer`) is registered in the
+by the platform's training core (`tests.unit.serving.support.breast_cancer`) is registered in the
 deployed registry, its artifacts in the deployed bucket, and made champion.
 
 Then 32 client threads, each with one keep-alive connection to 127.0.0.1, run a closed loop for
@@ -39,8 +39,8 @@ import pytest
 
 from bench.bench_inference import REGION, connections, local_cloud, predict_route_deployed
 from bench.bench_training import load
-from mlops.registry_table import ModelRegistry
-from tests.unit.serving_support import Registered, breast_cancer
+from mlops.registry.table import ModelRegistry
+from tests.unit.serving.support import Registered, breast_cancer
 
 pytestmark = pytest.mark.soak
 

@@ -11,9 +11,9 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_wine
 
 from mlops.contracts import load_contract, read_table, validate
+from mlops.training.chain import run_training
 from mlops.training.config import load_training_config
-from mlops.training_chain import run_training
-from tests.unit.test_training_support import sklearn_dataset
+from tests.unit.training.support import sklearn_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 LOADERS = {"breast-cancer": load_breast_cancer, "wine": load_wine}

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlops.date_parts import DATE_TIME_PATTERN
+from mlops.serving.date_parts import DATE_TIME_PATTERN
 
 BoolMask = npt.NDArray[np.bool_]
 
@@ -206,7 +206,7 @@ def _parse_datetime(text: pa.ChunkedArray, fmt: str | None) -> pa.ChunkedArray:
         pass
     # ISO 8601 with the variants Arrow's strict cast refuses (offsets, fractions, `2024-1-5`, `2024-01`),
     # null if not. Only text of DATE_TIME_PATTERN counts, the rule the predict API parses dates by
-    # (mlops.date_parts.parse_iso), so a date stored here is one a client may send as it is.
+    # (mlops.serving.date_parts.parse_iso), so a date stored here is one a client may send as it is.
     shaped = pc.if_else(pc.match_substring_regex(text, pattern=DATE_TIME_PATTERN), text, pa.scalar(None, text.type))
     series = pd.Series(shaped.to_pandas(), copy=False)
     try:

@@ -72,6 +72,8 @@ from typing import Annotated, Any, Literal, cast
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from mlops.names import NAME_PATTERN
+
 ColumnType = Literal["int", "float", "bool", "string", "category", "datetime"]
 Severity = Literal["error", "warning"]
 PolicyValue = Literal["allow", "warn", "reject"]
@@ -82,7 +84,6 @@ Scalar = bool | int | str
 COLUMN_TYPES: tuple[str, ...] = ("int", "float", "bool", "string", "category", "datetime")
 NUMERIC_TYPES = frozenset({"int", "float"})
 CLASS_LABEL_TYPES = frozenset({"int", "bool", "string", "category"})
-DATASET_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 
 class ContractError(ValueError):
@@ -379,7 +380,7 @@ class DataContract(BaseModel):
 
     model_config = ConfigDict(extra="forbid", title="Data contract")
 
-    dataset: str = Field(pattern=DATASET_PATTERN, description="the dataset's slug")
+    dataset: str = Field(pattern=NAME_PATTERN, description="the dataset's slug")
     version: int = Field(ge=1)
     description: str = ""
     label: str | None = Field(None, description="the column a model predicts, if any")
@@ -519,7 +520,7 @@ def _message(error: Mapping[str, Any]) -> str:
         sign = {"greater_than_equal": "≥", "less_than_equal": "≤", "greater_than": ">", "less_than": "<"}[kind]
         limit = next(iter(ctx.values()))
         return f"must be {sign} {limit} (got {given!r})"
-    if kind == "string_pattern_mismatch" and ctx.get("pattern") == DATASET_PATTERN:
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == NAME_PATTERN:
         return (
             f"{given!r} is not a slug: lowercase letters, digits, '_' and '-', "
             "starting with a letter or digit, at most 63 characters"

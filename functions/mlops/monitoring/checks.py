@@ -13,17 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from mlops.buckets import ArtifactsBucket
 from mlops.monitoring.drift import CapturedWindow, DriftConfig, DriftReport, check_drift
-from mlops.monitoring.drift_report import drift_report_html, drift_summary_text, refused_text
 from mlops.monitoring.profile import ReferenceProfile
+from mlops.monitoring.report import drift_report_html, drift_summary_text, refused_text
 from mlops.monitoring.retraining import RetrainingDecision, RetrainingPolicy, decide_retraining
-from mlops.registry_table import ModelRegistry, RegistryTable
-from mlops.serving.capture import CAPTURE_PREFIX, read_capture, written_at
-from mlops.storage import ArtifactsBucket
-
-DRIFT_REPORTS_PREFIX = "reports/drift/"
-CHAMPION = "champion"
-CHALLENGER = "challenger"
+from mlops.names import CAPTURE_PREFIX, CHALLENGER, CHAMPION, DRIFT_REPORTS_PREFIX
+from mlops.registry.table import ModelRegistry, RegistryTable
+from mlops.serving.capture import read_capture, written_at
 
 
 @dataclass(frozen=True)

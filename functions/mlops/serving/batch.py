@@ -35,11 +35,11 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from mlops.names import BATCH_PREFIX
 from mlops.serving.inputs import Problem, RequestError, encode_request
 from mlops.serving.models import ServedVersion
 from mlops.serving.signature import ServedInput, ServedSignature
 
-BATCH_PREFIX = "batch/"
 OUTPUT_SUFFIX = ".predictions"
 SUCCESS_FILE = "_SUCCESS.json"
 FAILED_FILE = "_FAILED.json"

@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-CAPTURE_PREFIX = "capture/"
+from mlops.names import CAPTURE_PREFIX
+
 FORMAT_VERSION = 2  # 2 added `answered` and `refused:<field>` (refused rows); 1 is read as all answered
 
 

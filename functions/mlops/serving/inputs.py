@@ -1,6 +1,6 @@
 """Prediction requests: the body's two forms, every problem found by row and field, and the float32
 matrix the ONNX model takes, encoded exactly as `mlops.training.features` encodes training data
-(a date's parts through the same function, `mlops.date_parts.derive_parts`)."""
+(a date's parts through the same function, `mlops.serving.date_parts.derive_parts`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from mlops.date_parts import ISO_FORMAT, derive_parts, iso_text, parse_iso
+from mlops.serving.date_parts import ISO_FORMAT, derive_parts, iso_text, parse_iso
 from mlops.serving.signature import ServedInput, ServedSignature
 
 MAX_ROWS = 1000

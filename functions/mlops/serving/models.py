@@ -21,12 +21,10 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
+from mlops.names import CHALLENGER, CHAMPION
 from mlops.serving.inputs import InputPolicy, RequestError
 from mlops.serving.session import inference_session
 from mlops.serving.signature import ServedSignature, SignatureError
-
-CHAMPION = "champion"
-CHALLENGER = "challenger"
 
 
 class ArtifactError(Exception):

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 Kind = Literal["numeric", "categorical", "datetime"]
 OTHER = "__other__"  # the one-hot column for rare training values (mlops.training.features.OTHER)
-PART_SEPARATOR = "__"  # a date's part as a model input: `signup_date__month` (mlops.date_parts.part_name)
+PART_SEPARATOR = "__"  # a date's part as a model input: `signup_date__month` (mlops.serving.date_parts.part_name)
 
 
 class SignatureError(ValueError):

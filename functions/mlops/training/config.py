@@ -28,21 +28,22 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
-# Re-exported: the training config is where the rest of the code looks for them.
-from mlops.metric_names import CLASSIFICATION as CLASSIFICATION  # noqa: PLC0414
-from mlops.metric_names import DEFAULT_SELECTION_METRIC as DEFAULT_SELECTION_METRIC  # noqa: PLC0414
-from mlops.metric_names import METRIC_DIRECTIONS as METRIC_DIRECTIONS  # noqa: PLC0414
-from mlops.metric_names import METRIC_PROBLEM_TYPES as METRIC_PROBLEM_TYPES  # noqa: PLC0414
-from mlops.metric_names import Direction as Direction  # noqa: PLC0414
-from mlops.metric_names import MetricName as MetricName  # noqa: PLC0414
-from mlops.metric_names import ProblemType as ProblemType  # noqa: PLC0414
-from mlops.metric_names import SelectionMetric as SelectionMetric  # noqa: PLC0414
 from mlops.monitoring.drift import DriftConfig
+
+# Re-exported: the training config is where the rest of the code looks for them.
+from mlops.training.metric_names import CLASSIFICATION as CLASSIFICATION  # noqa: PLC0414
+from mlops.training.metric_names import DEFAULT_SELECTION_METRIC as DEFAULT_SELECTION_METRIC  # noqa: PLC0414
+from mlops.training.metric_names import METRIC_DIRECTIONS as METRIC_DIRECTIONS  # noqa: PLC0414
+from mlops.training.metric_names import METRIC_PROBLEM_TYPES as METRIC_PROBLEM_TYPES  # noqa: PLC0414
+from mlops.training.metric_names import Direction as Direction  # noqa: PLC0414
+from mlops.training.metric_names import MetricName as MetricName  # noqa: PLC0414
+from mlops.training.metric_names import ProblemType as ProblemType  # noqa: PLC0414
+from mlops.training.metric_names import SelectionMetric as SelectionMetric  # noqa: PLC0414
 
 EstimatorName = Literal[
     "logistic_regression", "linear_regression", "ridge", "random_forest", "hist_gradient_boosting", "gradient_boosting"
 ]
-# What a datetime feature derives (the same names as mlops.date_parts.DATE_PARTS, which computes them).
+# What a datetime feature derives (the same names as mlops.serving.date_parts.DATE_PARTS, which computes them).
 DatetimePart = Literal["year", "month", "day", "day_of_week", "day_of_year", "hour", "days_since"]
 
 

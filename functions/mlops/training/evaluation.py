@@ -28,8 +28,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from mlops.champion_scores import ChampionScores
 from mlops.monitoring.profile import PredictionProfile, prediction_profile
+from mlops.onnx_checks.champion_scores import ChampionScores
 from mlops.training.config import ProblemType, higher_is_better, is_classification
 from mlops.training.prepare import ClassValue, PreparedMeta, Splits
 

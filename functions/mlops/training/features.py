@@ -3,7 +3,7 @@
 The ONNX model takes one float32 tensor; everything before it (imputing missing numbers, one-hot
 encoding strings, turning dates into their parts) happens here, fitted on the training split and
 stored with the model. Serving encodes requests with the same spec, and derives a date's parts with
-the same function (`mlops.date_parts.derive_parts`), so training and serving cannot disagree. Only
+the same function (`mlops.serving.date_parts.derive_parts`), so training and serving cannot disagree. Only
 numpy and pydantic: the inference path may import this module.
 """
 
@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops.datasets.versioning import column_mask
-from mlops.date_parts import DEFAULT_PARTS, derive_parts, has_times, iso_text, parse_iso, part_name
+from mlops.serving.date_parts import DEFAULT_PARTS, derive_parts, has_times, iso_text, parse_iso, part_name
 
 if TYPE_CHECKING:
     from mlops.training.config import DatetimeEncoding
@@ -60,7 +60,7 @@ class CategoricalFeature(BaseModel):
 
 
 class DatetimeFeature(BaseModel):
-    """A date or date-time as the numbers `parts` derive (mlops.date_parts); a missing date takes each
+    """A date or date-time as the numbers `parts` derive (mlops.serving.date_parts); a missing date takes each
     part's training median, as a missing number does."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

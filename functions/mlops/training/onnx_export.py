@@ -1,5 +1,5 @@
 """Export the selected scikit-learn model to ONNX (what serving runs), and record scikit-learn's
-answers on the test split for the parity step (mlops.onnx_check) to compare.
+answers on the test split for the parity step (mlops.onnx_checks.steps) to compare.
 
 One float32 input `features` of shape [None, n] (the FeatureSpec's encoded columns; float64 input
 breaks tree ensembles in onnxruntime). Outputs: classifiers `label` (int64 class index, [None]) and
@@ -25,7 +25,7 @@ from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType, Int64TensorType
 from sklearn.base import is_classifier
 
-from mlops.onnx_parity import ParityInput, ParityLimits
+from mlops.onnx_checks.parity import ParityInput, ParityLimits
 from mlops.training.config import ParityConfig
 from mlops.training.features import INPUT_NAME, LABEL_OUTPUT, PREDICTION_OUTPUT, PROBABILITIES_OUTPUT
 

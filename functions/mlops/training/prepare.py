@@ -26,8 +26,8 @@ from mlops.datasets.versioning import (
     read_npz,
     row_fingerprints,
 )
-from mlops.date_parts import derive_parts
 from mlops.monitoring.profile import ColumnProfile, ReferenceProfile, column_profile, numeric_profile
+from mlops.serving.date_parts import derive_parts
 from mlops.training.config import ConfigError, ProblemType, TrainingConfig, is_classification
 from mlops.training.features import (
     CATEGORICAL_TYPES,

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from mlops.onnx_parity import ParityAttempt, ParityReport
+from mlops.onnx_checks.parity import ParityAttempt, ParityReport
 from mlops.training.candidates import CandidateResult
 from mlops.training.config import TrainingConfig, higher_is_better
 from mlops.training.data import TrainingData

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops.datasets.versioning import ColumnSchema
-from mlops.date_parts import ISO_FORMAT
+from mlops.serving.date_parts import ISO_FORMAT
 from mlops.training.config import ProblemType, TrainingConfig, is_classification
 from mlops.training.features import (
     INPUT_NAME,

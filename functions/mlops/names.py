@@ -1,0 +1,47 @@
+"""The names the functions, the CLI and the CDK constructs share: where things live in the buckets,
+what the aliases are called, and which names a dataset or model may have.
+
+One owner, so an IAM grant in `infra/` and the key a function writes cannot drift apart. Standard
+library only: `infra/` imports this module too, and so do the functions with the fewest layers.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Raw bucket: uploads land under raw/<dataset>/, files to score under batch/<model>/.
+RAW_PREFIX: Final = "raw/"
+BATCH_PREFIX: Final = "batch/"
+
+# Curated bucket: immutable dataset versions, datasets/<dataset>/<version>/.
+DATASETS_PREFIX: Final = "datasets/"
+
+# Artifacts bucket.
+CONTRACTS_PREFIX: Final = "contracts/"
+CONFIGS_PREFIX: Final = "configs/"
+MODELS_PREFIX: Final = "models/"  # models/<model>/runs/<run_id>/ and models/<model>/<version>/
+CAPTURE_PREFIX: Final = "capture/"
+REPORTS_PREFIX: Final = "reports/"
+VALIDATION_REPORTS_PREFIX: Final = f"{REPORTS_PREFIX}validation/"
+DRIFT_REPORTS_PREFIX: Final = f"{REPORTS_PREFIX}drift/"
+
+# Contracts and training configs, in the order the functions look for them (`<folder>/<dataset><suffix>`).
+DEFINITION_SUFFIXES: Final = (".yaml", ".yml", ".json")
+
+# The aliases the platform gives meaning to: the version serving answers with, and the one in rollout.
+CHAMPION: Final = "champion"
+CHALLENGER: Final = "challenger"
+
+# A dataset or model name: a slug that is safe in S3 keys, DynamoDB keys, URLs and metric dimensions.
+NAME_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+ALIAS_PATTERN: Final = r"^[a-z][a-z0-9_-]{0,31}$"
+
+
+def dataset_version_prefix(dataset: str, version: str) -> str:
+    """Where one dataset version's files live in the curated bucket."""
+    return f"{DATASETS_PREFIX}{dataset}/{version}/"
+
+
+def run_prefix(model: str, run_id: str) -> str:
+    """Where one training run's artifacts live in the artifacts bucket."""
+    return f"{MODELS_PREFIX}{model}/runs/{run_id}/"

@@ -1,0 +1,1 @@
+"""Pages for people: the lifecycle report, one self-contained HTML page per model."""

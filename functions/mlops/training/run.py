@@ -1,0 +1,485 @@
+"""The training pipeline's steps as Step Functions runs them: each reads what the previous step stored
+under the run's prefix in the artifacts bucket, does one thing with the training core, stores its
+result and returns a small JSON payload (keys and figures, never data).
+
+A run is named by its Step Functions execution, so a retried step writes the same keys again and a
+redriven registration finds the version the first attempt registered.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from mlops import __version__, training
+from mlops.buckets import ArtifactsBucket, CuratedBucket
+from mlops.datasets.versioning import ColumnSchema, Manifest, read_npz
+from mlops.names import CHAMPION, CONFIGS_PREFIX, MODELS_PREFIX
+from mlops.onnx_checks.champion_scores import CHAMPION_SCORES, FITTED_ROWS, TEST_ROWS, ChampionScores
+from mlops.onnx_checks.parity import PARITY_ATTEMPTS, PARITY_INPUT
+from mlops.registry.table import ModelRegistry, RegistryTable
+from mlops.training import (
+    Candidate,
+    GateReport,
+    PreparedMeta,
+    ReferenceProfile,
+    Splits,
+    TrainingConfig,
+    gate_evaluation,
+    load_training_config,
+)
+from mlops.training.data import (
+    NAMED_IN_REQUEST,
+    CombinedData,
+    TrainingData,
+    TrainingInputError,
+    choose_versions,
+    combine_versions,
+    plan_versions,
+)
+from mlops.training.prepare import prepare
+from mlops.training.signature import signature, signature_json
+
+if TYPE_CHECKING:
+    from mlops.training.candidates import CandidateResult
+
+DATA_RECORD = "data.json"  # which dataset versions the run used (mlops.training.data.TrainingData)
+
+
+@dataclass
+class TrainingServices:
+    artifacts: ArtifactsBucket
+    curated: CuratedBucket
+    datasets: RegistryTable
+    models: ModelRegistry
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """What every step after prepare receives: where the run's artifacts live."""
+
+    run_id: str
+    model: str
+    dataset: str
+    dataset_version: str
+    prefix: str
+
+    @classmethod
+    def from_event(cls, run: dict[str, Any]) -> RunRef:
+        return cls(run["run_id"], run["model"], run["dataset"], run["dataset_version"], run["prefix"])
+
+    def as_payload(self) -> dict[str, str]:
+        return dict(self.__dict__)
+
+
+# ---------------------------------------------------------------------------------------------
+def _json(document: Any) -> bytes:
+    return json.dumps(document, indent=2, sort_keys=True, default=str).encode()
+
+
+def _read_json(services: TrainingServices, key: str) -> Any:
+    return json.loads(services.artifacts.get(key))
+
+
+def _dynamo(document: Any) -> Any:
+    """DynamoDB takes no floats: numbers go in as Decimal (NaN and infinities as None).
+
+    Non-finite numbers are mapped by value, not by rewriting JSON text, so a string that merely
+    contains "NaN" or "Infinity" (a candidate's name, a failure reason) stays as it was.
+    """
+    return json.loads(
+        json.dumps(document, default=str),
+        parse_float=Decimal,
+        parse_constant=lambda _constant: None,
+    )
+
+
+def _number(value: Decimal) -> int | float:
+    """A DynamoDB number back as the int or float it was (a max_iter of 1000 is not 1000.0)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _config(services: TrainingServices, run: RunRef) -> TrainingConfig:
+    return TrainingConfig.model_validate(_read_json(services, f"{run.prefix}config.json"))
+
+
+def _splits(services: TrainingServices, run: RunRef) -> Splits:
+    return Splits.from_bytes(services.artifacts.get(f"{run.prefix}splits.npz"))
+
+
+# ---------------------------------------------------------------------------------------------
+def prepare_step(
+    request: dict[str, Any], run_id: str, execution_arn: str, services: TrainingServices
+) -> dict[str, Any]:
+    dataset = str(request.get("dataset") or "")
+    if not dataset:
+        raise TrainingInputError('the training request names no dataset: start it with {"dataset": "<name>"}')
+    found = services.artifacts.config_text(dataset)
+    if found is None:
+        raise TrainingInputError(
+            f"no training config for dataset '{dataset}': upload one to {CONFIGS_PREFIX}{dataset}.yaml"
+        )
+    config_key, config_text = found
+    config = load_training_config(config_text.decode(), source=config_key)
+    combined = _training_data(services, dataset, config, request.get("dataset_version"))
+    prepared = prepare(combined.arrays, combined.columns, config)
+    data = combined.data
+    run = RunRef(run_id, config.dataset, dataset, data.newest, f"{MODELS_PREFIX}{config.dataset}/runs/{run_id}/")
+    services.artifacts.put(f"{run.prefix}config.json", _json(config.model_dump(mode="json")), "application/json")
+    services.artifacts.put(
+        f"{run.prefix}meta.json", prepared.meta.model_dump_json(indent=2).encode(), "application/json"
+    )
+    services.artifacts.put(f"{run.prefix}splits.npz", prepared.splits_bytes, "application/octet-stream")
+    services.artifacts.put(f"{run.prefix}{TEST_ROWS}", prepared.test_rows_bytes, "application/octet-stream")
+    services.artifacts.put(f"{run.prefix}{FITTED_ROWS}", prepared.fitted_rows_bytes, "application/octet-stream")
+    services.artifacts.put(
+        f"{run.prefix}columns.json",
+        _json([c.model_dump(mode="json") for c in combined.columns]),
+        "application/json",
+    )
+    services.artifacts.put(f"{run.prefix}{DATA_RECORD}", data.model_dump_json(indent=2).encode(), "application/json")
+    services.artifacts.put(f"{run.prefix}profile.json", prepared.profile.model_dump_json().encode(), "application/json")
+    services.models.start_run(
+        run_id,
+        {
+            "dataset": dataset,
+            "dataset_version": data.newest,
+            "training_data": _dynamo(data.summary()),
+            "model": config.dataset,
+            "started_at": services.now().isoformat(),
+            "execution_arn": execution_arn,
+            "reason": str(request.get("reason") or "requested"),
+            "prefix": run.prefix,
+            "code_version": __version__,
+            "rows": _dynamo(prepared.meta.rows),
+        },
+    )
+    return {**run.as_payload(), "candidates": [c.model_dump(mode="json") for c in config.candidates]}
+
+
+def _training_data(services: TrainingServices, dataset: str, config: TrainingConfig, named: Any) -> CombinedData:
+    """The versions the config's `data` policy chooses (or the one the request names), combined."""
+    if named:
+        record = services.datasets.get_dataset_version(dataset, str(named))
+        if record is None:
+            raise TrainingInputError(f"dataset '{dataset}' has no version {named}")
+        records, policy = [record], NAMED_IN_REQUEST
+    else:
+        known = services.datasets.all_dataset_versions(dataset)
+        chosen = set(choose_versions(config.data, known, dataset=dataset))
+        records, policy = [r for r in known if r["version"] in chosen], config.data.describe()
+    manifests = [Manifest.model_validate_json(services.curated.read(r["manifest_key"])) for r in records]
+    used, skipped = plan_versions(config, manifests, strict=config.data.choice == "versions" and not named)
+    parts = [(m, read_npz(services.curated.read(m.data_key))) for m in used]
+    return combine_versions(dataset, policy, config.data.max_rows, parts, skipped)
+
+
+def fit_step(run_payload: dict[str, Any], candidate: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
+    run = RunRef.from_event(run_payload)
+    config = _config(services, run)
+    result = training.fit_candidate(Candidate.model_validate(candidate), _splits(services, run), config)
+    base = f"{run.prefix}candidates/{result.name}"
+    if result.model_bytes is not None:
+        services.artifacts.put(f"{base}.model", result.model_bytes, "application/octet-stream")
+    services.artifacts.put(f"{base}.json", _json(result.to_json()), "application/json")
+    return {
+        "name": result.name,
+        "status": result.status,
+        "reason": result.error,
+        "validation_metrics": result.validation_metrics,
+        "fit_seconds": result.fit_seconds,
+    }
+
+
+_TIMEOUT_ERRORS = ("Sandbox.Timedout", "States.Timeout")
+_TIMED_OUT_AFTER = re.compile(r"timed out after ([0-9.]+) seconds", re.IGNORECASE)
+
+
+def candidate_failure_reason(outcome: dict[str, Any]) -> str:
+    """Why a candidate failed, for a person: the handler's own reason, or, when the Map's catch
+    reported the invocation's error (its cause is Lambda's JSON error payload), what that payload says.
+    A timeout reads "timed out after N s ..." rather than as the raw payload."""
+    reason = str(outcome.get("reason") or "")
+    error = str(outcome.get("error") or "")
+    payload: Any = None
+    if reason.startswith("{"):
+        try:
+            payload = json.loads(reason)
+        except json.JSONDecodeError:
+            payload = None
+    if isinstance(payload, dict):
+        error = str(payload.get("errorType") or error)
+        reason = str(payload.get("errorMessage") or "")
+    if error in _TIMEOUT_ERRORS or (reason and _TIMED_OUT_AFTER.search(reason)):
+        match = _TIMED_OUT_AFTER.search(reason)
+        limit = f" after {float(match.group(1)):g} s" if match else ""
+        return (
+            f"timed out{limit}: the fit did not finish within the fit function's timeout, "
+            "and timed out again when retried (fit a smaller candidate, or raise the fit timeout)"
+        )
+    if reason and error and error not in reason:
+        return f"{error}: {reason}"
+    return reason or error or "failed"
+
+
+def evaluate_step(
+    run_payload: dict[str, Any], fitted: list[dict[str, Any]], services: TrainingServices, *, attempt: int = 0
+) -> dict[str, Any]:
+    """Rank the fitted candidates and test the one at `attempt` (0: the best; the pipeline comes back
+    with 1, 2, … while the chosen candidate's ONNX export fails parity)."""
+    run = RunRef.from_event(run_payload)
+    config = _config(services, run)
+    results: list[CandidateResult] = []
+    for outcome in fitted:
+        if outcome.get("status") == "succeeded":
+            stored = _read_json(services, f"{run.prefix}candidates/{outcome['name']}.json")
+            results.append(training.CandidateResult.model_validate(stored))
+        else:  # failed inside the handler, or the Map's catch reported a crash or a timeout
+            results.append(
+                training.CandidateResult(
+                    name=str(outcome.get("name")),
+                    estimator="unknown",
+                    status="failed",
+                    error=candidate_failure_reason(outcome),
+                )
+            )
+    if attempt == 0:
+        services.models.update_run(run.run_id, {"candidates": _dynamo([r.to_json() for r in results])})
+    ranked = training.rank(results, config.metric)
+    if not 0 <= attempt < len(ranked):
+        raise TrainingInputError(f"attempt {attempt} is past the {len(ranked)} ranked candidates")
+    selected = ranked[attempt]
+    stored_model = services.artifacts.get(f"{run.prefix}candidates/{selected.name}.model")
+    model = training.load_model(stored_model, selected.model_sha256)
+    meta = PreparedMeta.model_validate(_read_json(services, f"{run.prefix}meta.json"))
+    # A run started before the score-champion step existed has no scores: no comparison, not a failure.
+    scored = services.artifacts.get_first([f"{run.prefix}{CHAMPION_SCORES}"])
+    champion = ChampionScores.from_bytes(scored[1]) if scored else None
+    evaluation = training.evaluate(
+        model,
+        _splits(services, run),
+        meta,
+        champion=champion,
+        selection_metric=config.metric,
+        confidence=config.quality_gates.baseline_confidence,
+    )
+    profile = ReferenceProfile.model_validate(_read_json(services, f"{run.prefix}profile.json"))
+    profile = profile.with_prediction(evaluation.prediction_distribution)
+    services.artifacts.put(f"{run.prefix}profile.json", profile.model_dump_json().encode(), "application/json")
+    services.artifacts.put(
+        f"{run.prefix}evaluation.json", evaluation.model_dump_json(indent=2).encode(), "application/json"
+    )
+    services.artifacts.put(f"{run.prefix}selected.json", _json(selected.to_json()), "application/json")
+    return {
+        "selected": selected.name,
+        "estimator": selected.estimator,
+        "metrics": evaluation.metrics,
+        "attempt": attempt,
+        "ranked": [r.name for r in ranked],
+    }
+
+
+def export_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
+    """The selected model as ONNX, and scikit-learn's answers on the test split for the parity step
+    (which runs ONNX on the inference layer: no layer holds both scikit-learn and onnxruntime)."""
+    run = RunRef.from_event(run_payload)
+    config = _config(services, run)
+    selected = training.CandidateResult.model_validate(_read_json(services, f"{run.prefix}selected.json"))
+    model = training.load_model(
+        services.artifacts.get(f"{run.prefix}candidates/{selected.name}.model"), selected.model_sha256
+    )
+    splits = _splits(services, run)
+    try:
+        onnx_bytes = training.export_onnx(model, splits.X_train.shape[1], splits.feature_names)
+    except Exception as error:  # a model skl2onnx cannot convert: the next-ranked candidate may be
+        return {"onnx_sha256": None, "error": f"{type(error).__name__}: {error}"[:1000]}
+    reference = training.scikit_learn_outputs(model, splits.X_test, config.parity, row_ids=splits.rows_test)
+    services.artifacts.put(f"{run.prefix}model.onnx", onnx_bytes, "application/octet-stream")
+    services.artifacts.put(f"{run.prefix}{PARITY_INPUT}", reference.to_bytes(), "application/octet-stream")
+    return {"onnx_sha256": training.sha256(onnx_bytes), "error": None}
+
+
+def _champion_metrics(services: TrainingServices, model: str) -> tuple[int | None, dict[str, Any] | None]:
+    alias = services.models.get_alias(model, CHAMPION)
+    if alias is None:
+        return None, None
+    version = services.models.get_version(model, int(alias["version"]))
+    if version is None:
+        return None, None
+    return int(alias["version"]), {k: (float(v) if v is not None else None) for k, v in version["metrics"].items()}
+
+
+def gate_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
+    run = RunRef.from_event(run_payload)
+    config = _config(services, run)
+    evaluation = training.Evaluation.model_validate(_read_json(services, f"{run.prefix}evaluation.json"))
+    latency = _read_json(services, f"{run.prefix}latency.json")
+    champion_version, champion_metrics = _champion_metrics(services, run.model)
+    report = gate_evaluation(evaluation, latency, config, champion_metrics, champion_version=champion_version)
+    services.artifacts.put(f"{run.prefix}gates.json", report.model_dump_json(indent=2).encode(), "application/json")
+    return {
+        "passed": report.passed,
+        "champion_version": champion_version,
+        "failures": [r.message for r in report.failures],
+    }
+
+
+def _data_line(data: TrainingData) -> str:
+    """The run's data in one line, e.g. '3 versions (newest 0123456789ab), 1,200 rows, 300 duplicates dropped'."""
+    count = len(data.versions)
+    text = f"{'version' if count == 1 else f'{count} versions (newest'} {data.newest[:12]}{')' if count > 1 else ''}"
+    text += f", {data.rows:,} rows"
+    if data.duplicates:
+        text += f", {data.duplicates:,} duplicates dropped"
+    if data.skipped:
+        text += f", {len(data.skipped)} versions skipped"
+    return text
+
+
+def register_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
+    run = RunRef.from_event(run_payload)
+    config = _config(services, run)
+    meta = PreparedMeta.model_validate(_read_json(services, f"{run.prefix}meta.json"))
+    evaluation = training.Evaluation.model_validate(_read_json(services, f"{run.prefix}evaluation.json"))
+    gates = GateReport.model_validate(_read_json(services, f"{run.prefix}gates.json"))
+    selected = training.CandidateResult.model_validate(_read_json(services, f"{run.prefix}selected.json"))
+    parity = _read_json(services, f"{run.prefix}parity.json")
+    attempts = _read_json(services, f"{run.prefix}{PARITY_ATTEMPTS}")
+    latency = _read_json(services, f"{run.prefix}latency.json")
+    onnx_bytes = services.artifacts.get(f"{run.prefix}model.onnx")
+    splits = _splits(services, run)
+    run_record = services.models.get_run(run.run_id) or {}
+    candidates = [
+        training.CandidateResult.model_validate(c)
+        for c in json.loads(json.dumps(run_record.get("candidates", []), default=_number))
+    ]
+    columns = [ColumnSchema.model_validate(c) for c in _read_json(services, f"{run.prefix}columns.json")]
+    data = TrainingData.model_validate(_read_json(services, f"{run.prefix}{DATA_RECORD}"))
+    sig = signature(config, meta.feature_spec, splits.X_train, meta.classes, columns)
+    html = training.training_report_html(
+        config=config,
+        meta=meta,
+        candidates=candidates,
+        selected=selected,
+        evaluation=evaluation,
+        parity=parity,
+        gates=gates,
+        onnx_sha256=training.sha256(onnx_bytes),
+        latency=latency,
+        parity_attempts=attempts,
+        data=data,
+    )
+    services.artifacts.put(f"{run.prefix}signature.json", _json(signature_json(sig)), "application/json")
+    services.artifacts.put(f"{run.prefix}report.html", html.encode(), "text/html; charset=utf-8")
+    champion_version, _ = _champion_metrics(services, run.model)
+    if not gates.passed:
+        status = "rejected"
+    elif config.promotion == "manual":
+        status = "pending_approval"
+    else:
+        status = "registered"
+    artifacts = {
+        name: {"key": f"{run.prefix}{name}", "sha256": digest}
+        for name, digest in (
+            ("model.onnx", training.sha256(onnx_bytes)),
+            ("signature.json", None),
+            ("profile.json", None),
+            ("report.html", None),
+            ("evaluation.json", None),
+            (FITTED_ROWS, None),
+        )
+    }
+    artifacts[f"candidates/{selected.name}.model"] = {
+        "key": f"{run.prefix}candidates/{selected.name}.model",
+        "sha256": selected.model_sha256,
+    }
+    at = services.now().isoformat()
+    version = services.models.register_version(
+        run.model,
+        _dynamo(
+            {
+                "status": status,
+                "metrics": evaluation.metrics,
+                "gates": gates.model_dump(mode="json"),
+                "parity": {
+                    **{
+                        k: parity.get(k)
+                        for k in ("passed", "max_abs_probability_diff", "label_agreement", "max_relative_diff")
+                    },
+                    "candidates_tried": [
+                        {k: a[k] for k in ("rank", "candidate", "estimator", "passed")} for a in attempts
+                    ],
+                },
+                "latency_ms": latency,
+                "params": selected.params,
+                "estimator": selected.estimator,
+                "artifacts": artifacts,
+                "onnx_sha256": training.sha256(onnx_bytes),
+                "signature_key": f"{run.prefix}signature.json",
+                "serving": config.serving.model_dump(mode="json"),
+                "retraining": config.retraining.model_dump(mode="json") if config.retraining else None,
+                "monitoring": config.monitoring.model_dump(mode="json"),
+                "profile_key": f"{run.prefix}profile.json",
+                "dataset": run.dataset,
+                "dataset_version": run.dataset_version,
+                "training_data": data.summary(),
+                "code_version": __version__,
+                "parent_version": champion_version,
+                "tags": {"selected_candidate": selected.name},
+                "reason": f"training run {run.run_id}",
+            }
+        ),
+        run_id=run.run_id,
+        at=at,
+    )
+    # The run is recorded before the champion moves: moving the champion is the one write serving
+    # sees, so it comes last. A crash before it leaves a registered, not yet promoted version (a
+    # state the registry has anyway) and a retry promotes it; a run that keeps failing here is then
+    # recorded failed with the champion unchanged, never failed with its model already serving.
+    services.models.update_run(
+        run.run_id,
+        {"status": "rejected" if status == "rejected" else "succeeded", "finished_at": at, "version": version},
+    )
+    promoted = False
+    if status == "registered":
+        current = services.models.get_alias(run.model, CHAMPION)
+        if current is None or int(current["version"]) != version:
+            services.models.set_alias(
+                run.model,
+                CHAMPION,
+                version,
+                reason=f"auto promotion: every quality gate passed (run {run.run_id})",
+                actor="training-pipeline",
+                at=at,
+            )
+        promoted = True
+    outcome = {
+        "rejected": "REJECTED by its quality gates",
+        "pending_approval": "pending_approval: awaiting a person's approval (mlops models approve)",
+        "registered": "registered and promoted to champion",
+    }[status]
+    lines = [
+        f"Model {run.model} version {version}: {outcome}.",
+        f"Dataset {run.dataset}: {_data_line(data)}, run {run.run_id}.",
+        f"Selected candidate: {selected.name} ({selected.estimator}).",
+        "Metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in evaluation.metrics.items() if isinstance(v, float)),
+    ]
+    lines += [
+        f"Passed over: {a['candidate']} ({a['estimator']}), its ONNX export does not match scikit-learn."
+        for a in attempts
+        if not a["passed"]
+    ]
+    lines += [f"Gate failed: {r.message}" for r in gates.failures]
+    return {
+        "version": version,
+        "status": status,
+        "promoted": promoted,
+        "subject": f"Model {run.model} v{version}: {status.replace('_', ' ')}"[:100],
+        "message": "\n".join(lines),
+    }
