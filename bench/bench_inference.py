@@ -77,10 +77,9 @@ from mlops.registry.table import table_definition
 from mlops.serving.inputs import InputPolicy, encode_request
 from mlops.serving.session import inference_session
 from mlops.serving.signature import ServedSignature
-from mlops.training import Candidate, Prepared
-from mlops.training.config import TrainingConfig
+from mlops.training.config import Candidate, TrainingConfig
 from mlops.training.features import INPUT_NAME
-from mlops.training.prepare import prepare
+from mlops.training.prepare import Prepared, prepare
 from mlops.training.signature import signature, signature_json
 
 BENCHMARK = "inference"

@@ -46,21 +46,12 @@ from threadpoolctl import threadpool_limits
 from bench.figures import Figure, speedup
 from mlops.datasets.versioning import ColumnSchema
 from mlops.serving.session import inference_session
-from mlops.training import (
-    Candidate,
-    CandidateResult,
-    Prepared,
-    config_from_dict,
-    default_config,
-    encode_records,
-    export_onnx,
-    fit_candidate,
-    load_model,
-)
+from mlops.training.candidates import CandidateResult, fit_candidate, load_model
 from mlops.training.chain import check_parity
-from mlops.training.config import TrainingConfig
-from mlops.training.features import INPUT_NAME
-from mlops.training.prepare import prepare
+from mlops.training.config import Candidate, TrainingConfig, config_from_dict, default_config
+from mlops.training.features import INPUT_NAME, encode_records
+from mlops.training.onnx_export import export_onnx
+from mlops.training.prepare import Prepared, prepare
 
 BENCHMARK = "training"
 SKLEARN = "scikit-learn predict_proba"

@@ -12,8 +12,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.registry.run_failures import record_failure_step
 from mlops.registry.table import ModelRegistry
+from mlops.training.failures import record_failure_step
 
 logger = Logger()
 metrics = Metrics()

@@ -16,23 +16,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from mlops import __version__, training
+from mlops import __version__
 from mlops.buckets import ArtifactsBucket, CuratedBucket
 from mlops.datasets.versioning import ColumnSchema, Manifest, read_npz
+from mlops.monitoring.profile import ReferenceProfile
 from mlops.names import CHAMPION, CONFIGS_PREFIX, MODELS_PREFIX
 from mlops.onnx_checks.champion_scores import CHAMPION_SCORES, FITTED_ROWS, TEST_ROWS, ChampionScores
 from mlops.onnx_checks.parity import PARITY_ATTEMPTS, PARITY_INPUT
 from mlops.registry.table import ModelRegistry, RegistryTable
-from mlops.training import (
-    Candidate,
-    GateReport,
-    PreparedMeta,
-    ReferenceProfile,
-    Splits,
-    TrainingConfig,
-    gate_evaluation,
-    load_training_config,
-)
+from mlops.training.config import Candidate, TrainingConfig, load_training_config
 from mlops.training.data import (
     NAMED_IN_REQUEST,
     CombinedData,
@@ -42,7 +34,8 @@ from mlops.training.data import (
     combine_versions,
     plan_versions,
 )
-from mlops.training.prepare import prepare
+from mlops.training.gates import GateReport, gate_evaluation
+from mlops.training.prepare import PreparedMeta, Splits, prepare
 from mlops.training.signature import signature, signature_json
 
 if TYPE_CHECKING:
@@ -181,9 +174,11 @@ def _training_data(services: TrainingServices, dataset: str, config: TrainingCon
 
 
 def fit_step(run_payload: dict[str, Any], candidate: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
+    from mlops.training.candidates import fit_candidate
+
     run = RunRef.from_event(run_payload)
     config = _config(services, run)
-    result = training.fit_candidate(Candidate.model_validate(candidate), _splits(services, run), config)
+    result = fit_candidate(Candidate.model_validate(candidate), _splits(services, run), config)
     base = f"{run.prefix}candidates/{result.name}"
     if result.model_bytes is not None:
         services.artifacts.put(f"{base}.model", result.model_bytes, "application/octet-stream")
@@ -233,16 +228,19 @@ def evaluate_step(
 ) -> dict[str, Any]:
     """Rank the fitted candidates and test the one at `attempt` (0: the best; the pipeline comes back
     with 1, 2, … while the chosen candidate's ONNX export fails parity)."""
+    from mlops.training.candidates import CandidateResult, load_model, rank
+    from mlops.training.evaluation import evaluate
+
     run = RunRef.from_event(run_payload)
     config = _config(services, run)
     results: list[CandidateResult] = []
     for outcome in fitted:
         if outcome.get("status") == "succeeded":
             stored = _read_json(services, f"{run.prefix}candidates/{outcome['name']}.json")
-            results.append(training.CandidateResult.model_validate(stored))
+            results.append(CandidateResult.model_validate(stored))
         else:  # failed inside the handler, or the Map's catch reported a crash or a timeout
             results.append(
-                training.CandidateResult(
+                CandidateResult(
                     name=str(outcome.get("name")),
                     estimator="unknown",
                     status="failed",
@@ -251,17 +249,17 @@ def evaluate_step(
             )
     if attempt == 0:
         services.models.update_run(run.run_id, {"candidates": _dynamo([r.to_json() for r in results])})
-    ranked = training.rank(results, config.metric)
+    ranked = rank(results, config.metric)
     if not 0 <= attempt < len(ranked):
         raise TrainingInputError(f"attempt {attempt} is past the {len(ranked)} ranked candidates")
     selected = ranked[attempt]
     stored_model = services.artifacts.get(f"{run.prefix}candidates/{selected.name}.model")
-    model = training.load_model(stored_model, selected.model_sha256)
+    model = load_model(stored_model, selected.model_sha256)
     meta = PreparedMeta.model_validate(_read_json(services, f"{run.prefix}meta.json"))
     # A run started before the score-champion step existed has no scores: no comparison, not a failure.
     scored = services.artifacts.get_first([f"{run.prefix}{CHAMPION_SCORES}"])
     champion = ChampionScores.from_bytes(scored[1]) if scored else None
-    evaluation = training.evaluate(
+    evaluation = evaluate(
         model,
         _splits(services, run),
         meta,
@@ -288,21 +286,22 @@ def evaluate_step(
 def export_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
     """The selected model as ONNX, and scikit-learn's answers on the test split for the parity step
     (which runs ONNX on the inference layer: no layer holds both scikit-learn and onnxruntime)."""
+    from mlops.training.candidates import CandidateResult, load_model
+    from mlops.training.onnx_export import export_onnx, scikit_learn_outputs, sha256
+
     run = RunRef.from_event(run_payload)
     config = _config(services, run)
-    selected = training.CandidateResult.model_validate(_read_json(services, f"{run.prefix}selected.json"))
-    model = training.load_model(
-        services.artifacts.get(f"{run.prefix}candidates/{selected.name}.model"), selected.model_sha256
-    )
+    selected = CandidateResult.model_validate(_read_json(services, f"{run.prefix}selected.json"))
+    model = load_model(services.artifacts.get(f"{run.prefix}candidates/{selected.name}.model"), selected.model_sha256)
     splits = _splits(services, run)
     try:
-        onnx_bytes = training.export_onnx(model, splits.X_train.shape[1], splits.feature_names)
+        onnx_bytes = export_onnx(model, splits.X_train.shape[1], splits.feature_names)
     except Exception as error:  # a model skl2onnx cannot convert: the next-ranked candidate may be
         return {"onnx_sha256": None, "error": f"{type(error).__name__}: {error}"[:1000]}
-    reference = training.scikit_learn_outputs(model, splits.X_test, config.parity, row_ids=splits.rows_test)
+    reference = scikit_learn_outputs(model, splits.X_test, config.parity, row_ids=splits.rows_test)
     services.artifacts.put(f"{run.prefix}model.onnx", onnx_bytes, "application/octet-stream")
     services.artifacts.put(f"{run.prefix}{PARITY_INPUT}", reference.to_bytes(), "application/octet-stream")
-    return {"onnx_sha256": training.sha256(onnx_bytes), "error": None}
+    return {"onnx_sha256": sha256(onnx_bytes), "error": None}
 
 
 def _champion_metrics(services: TrainingServices, model: str) -> tuple[int | None, dict[str, Any] | None]:
@@ -316,9 +315,11 @@ def _champion_metrics(services: TrainingServices, model: str) -> tuple[int | Non
 
 
 def gate_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
+    from mlops.training.evaluation import Evaluation
+
     run = RunRef.from_event(run_payload)
     config = _config(services, run)
-    evaluation = training.Evaluation.model_validate(_read_json(services, f"{run.prefix}evaluation.json"))
+    evaluation = Evaluation.model_validate(_read_json(services, f"{run.prefix}evaluation.json"))
     latency = _read_json(services, f"{run.prefix}latency.json")
     champion_version, champion_metrics = _champion_metrics(services, run.model)
     report = gate_evaluation(evaluation, latency, config, champion_metrics, champion_version=champion_version)
@@ -343,12 +344,17 @@ def _data_line(data: TrainingData) -> str:
 
 
 def register_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
+    from mlops.training.candidates import CandidateResult
+    from mlops.training.evaluation import Evaluation
+    from mlops.training.onnx_export import sha256
+    from mlops.training.report import training_report_html
+
     run = RunRef.from_event(run_payload)
     config = _config(services, run)
     meta = PreparedMeta.model_validate(_read_json(services, f"{run.prefix}meta.json"))
-    evaluation = training.Evaluation.model_validate(_read_json(services, f"{run.prefix}evaluation.json"))
+    evaluation = Evaluation.model_validate(_read_json(services, f"{run.prefix}evaluation.json"))
     gates = GateReport.model_validate(_read_json(services, f"{run.prefix}gates.json"))
-    selected = training.CandidateResult.model_validate(_read_json(services, f"{run.prefix}selected.json"))
+    selected = CandidateResult.model_validate(_read_json(services, f"{run.prefix}selected.json"))
     parity = _read_json(services, f"{run.prefix}parity.json")
     attempts = _read_json(services, f"{run.prefix}{PARITY_ATTEMPTS}")
     latency = _read_json(services, f"{run.prefix}latency.json")
@@ -356,13 +362,13 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
     splits = _splits(services, run)
     run_record = services.models.get_run(run.run_id) or {}
     candidates = [
-        training.CandidateResult.model_validate(c)
+        CandidateResult.model_validate(c)
         for c in json.loads(json.dumps(run_record.get("candidates", []), default=_number))
     ]
     columns = [ColumnSchema.model_validate(c) for c in _read_json(services, f"{run.prefix}columns.json")]
     data = TrainingData.model_validate(_read_json(services, f"{run.prefix}{DATA_RECORD}"))
     sig = signature(config, meta.feature_spec, splits.X_train, meta.classes, columns)
-    html = training.training_report_html(
+    html = training_report_html(
         config=config,
         meta=meta,
         candidates=candidates,
@@ -370,7 +376,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         evaluation=evaluation,
         parity=parity,
         gates=gates,
-        onnx_sha256=training.sha256(onnx_bytes),
+        onnx_sha256=sha256(onnx_bytes),
         latency=latency,
         parity_attempts=attempts,
         data=data,
@@ -387,7 +393,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
     artifacts = {
         name: {"key": f"{run.prefix}{name}", "sha256": digest}
         for name, digest in (
-            ("model.onnx", training.sha256(onnx_bytes)),
+            ("model.onnx", sha256(onnx_bytes)),
             ("signature.json", None),
             ("profile.json", None),
             ("report.html", None),
@@ -420,7 +426,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
                 "params": selected.params,
                 "estimator": selected.estimator,
                 "artifacts": artifacts,
-                "onnx_sha256": training.sha256(onnx_bytes),
+                "onnx_sha256": sha256(onnx_bytes),
                 "signature_key": f"{run.prefix}signature.json",
                 "serving": config.serving.model_dump(mode="json"),
                 "retraining": config.retraining.model_dump(mode="json") if config.retraining else None,

@@ -1,7 +1,6 @@
 """A failed training run: recorded with its reason, and announced.
 
-Here, not in mlops.training, on purpose: the function that runs it carries no ML libraries, and the
-training package can load scikit-learn (the layer check follows every import its `__init__` can make).
+Apart from mlops.training.run on purpose: the function that runs it carries no ML libraries.
 """
 
 from __future__ import annotations

@@ -1,0 +1,83 @@
+"""Starting a training run: one function for every trigger (a new dataset version, drift or a
+schedule, an operator's `mlops train`, the demo), so they agree on how a run is named and on what a
+second start of the same run does: it finds the run already started, which is how a retried
+delivery stays idempotent (Step Functions refuses a second execution of one name for 90 days).
+
+boto3 and the standard library only: the ingest and drift functions carry no training layer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+# Step Functions' execution names: 1-80 characters; this alphabet is safe in S3 keys and log names too.
+MAX_RUN_ID = 80
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+Trigger = Literal["ingest", "retrain", "train"]
+
+
+class TrainingRequestError(ValueError):
+    """A training request the pipeline cannot start from; the message names the field."""
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    """What a run is asked to do: the execution's input, and the first step's event."""
+
+    dataset: str
+    reason: str = "requested"
+    # A full version hash: train on this one version, not on what the config's `data` policy chooses.
+    dataset_version: str | None = None
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> TrainingRequest:
+        dataset = event.get("dataset")
+        if not isinstance(dataset, str) or not dataset:
+            raise TrainingRequestError('the training request names no dataset: start it with {"dataset": "<name>"}')
+        version = event.get("dataset_version")
+        if version is not None and (not isinstance(version, str) or not version):
+            raise TrainingRequestError("dataset_version must be a version hash (text), or left out")
+        return cls(dataset, str(event.get("reason") or "requested"), version)
+
+    def to_json(self) -> str:
+        body: dict[str, str] = {"dataset": self.dataset, "reason": self.reason}
+        if self.dataset_version:
+            body["dataset_version"] = self.dataset_version
+        return json.dumps(body)
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    run_id: str  # the execution's name, which the registry's run record is keyed by
+    execution_arn: str
+    already_started: bool  # an execution of this name existed: a retried trigger, not a new run
+
+
+def run_id(trigger: Trigger, subject: str, key: str) -> str:
+    """`<trigger>-<subject>-<key>`: the same key gives the same run (a new version's hash prefix, the
+    hour of a drift check), so a trigger that fires twice starts one run; `mlops train` passes a
+    time and a random suffix for a new run each time."""
+    return _UNSAFE.sub("-", f"{trigger}-{subject}-{key}")[:MAX_RUN_ID]
+
+
+def start_training(sfn: Any, state_machine_arn: str, request: TrainingRequest, run: str) -> StartedRun:
+    """Start the pipeline for `request` as execution `run`, or find it already started.
+
+    Step Functions answers a repeated start of a running standard execution with the same name and
+    input with the original response, and any other repeat with ExecutionAlreadyExists
+    (StartExecution, Step Functions API reference); both give the one run."""
+    try:
+        response = sfn.start_execution(stateMachineArn=state_machine_arn, name=run, input=request.to_json())
+    except sfn.exceptions.ExecutionAlreadyExists:
+        return StartedRun(run, execution_arn(state_machine_arn, run), already_started=True)
+    return StartedRun(run, str(response["executionArn"]), already_started=False)
+
+
+def execution_arn(state_machine_arn: str, run: str) -> str:
+    """The ARN Step Functions gives execution `run` of a standard state machine."""
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{run}"
