@@ -1,0 +1,81 @@
+"""The logical ids of every resource that holds data, or an identity clients hold, are pinned.
+
+CloudFormation identifies a resource by its logical id. A resource whose logical id is new to the
+stack is created, and the one whose id disappeared is deleted: a replacement, not an update
+("Update behaviors of stack resources", AWS CloudFormation User Guide,
+https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-update-behaviors.html;
+the CDK guide says the same of CDK's ids: "changing the logical ID of a resource results in the
+resource being replaced with a new one at the next deployment",
+https://docs.aws.amazon.com/cdk/v2/guide/identifiers.html#identifiers-logical-ids). CDK derives
+logical ids from the construct path, so renaming or re-nesting a construct in `infra/` replaces
+everything beneath it on a user's next `cdk deploy`: a retained bucket or table is orphaned and
+an empty one takes its place, a deleted log group takes its logs with it, a new topic loses its
+subscriptions, a new API key or REST API breaks every client.
+
+So the ids below are written out, not computed. A refactoring that changes one fails here; keep the
+construct path (scope ids and nesting) instead. A new stateful resource is added to the list on
+purpose, with the id it will keep.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.infra import template_queries as tq
+
+PINNED: dict[str, frozenset[str]] = {
+    # Data: retained on stack deletion by default (retain_data_on_delete).
+    "AWS::S3::Bucket": frozenset(
+        {
+            "DataAccessLogsC0C25EE4",
+            "DataArtifacts5613094C",
+            "DataCurated6D569417",
+            "DataQuarantineE270BB5B",
+            "DataRawAF6CB863",
+        }
+    ),
+    "AWS::DynamoDB::Table": frozenset({"RegistryTableDB777839"}),
+    # Encrypts the retained table: a new key could not read it.
+    "AWS::KMS::Key": frozenset({"EncryptionKey3A692D6E"}),
+    # People subscribe to the topic; the queue holds failed events waiting to be replayed.
+    "AWS::SNS::Topic": frozenset({"MonitoringAlertsA1241EEA"}),
+    "AWS::SQS::Queue": frozenset({"MonitoringDeadLettersD99D287D"}),
+    # Every function's logs, the API's access logs and the training runs' execution logs.
+    "AWS::Logs::LogGroup": frozenset(
+        {
+            "BatchScoringScorerLogs80ED3C2C",
+            "DriftCheckerLogsAF8DE00A",
+            "IngestionIngestLogs7A5B02E5",
+            "RegistryApiHandlerLogsE50E1B36",
+            "ServingAccessLogs4DF8B9CD",
+            "ServingHealthLogsB5418C59",
+            "ServingPredictLogsD1132C3C",
+            "TrainingEvaluateFunctionLogs8BAE7F54",
+            "TrainingExportFunctionLogsADD82B04",
+            "TrainingFitCandidateFunctionLogs9E447696",
+            "TrainingGateFunctionLogsB61C7038",
+            "TrainingLogsE5993150",
+            "TrainingParityFunctionLogsA174F9C8",
+            "TrainingPrepareFunctionLogs71378F6A",
+            "TrainingRecordFailureFunctionLogs759E7BEA",
+            "TrainingRegisterFunctionLogsD729B13F",
+            "TrainingScoreChampionFunctionLogs8C99C603",
+        }
+    ),
+    # Identities clients hold: the API's URL, the prediction key's value, the runs' execution history.
+    "AWS::ApiGateway::RestApi": frozenset({"ServingApi486100ED"}),
+    "AWS::ApiGateway::ApiKey": frozenset({"ServingApiPredictionKeyFE74C049"}),
+    "AWS::StepFunctions::StateMachine": frozenset({"TrainingPipeline6C07D285"}),
+}
+
+
+@pytest.mark.parametrize("resource_type", sorted(PINNED))
+def test_stateful_resources_keep_their_logical_ids(platform_template: dict[str, Any], resource_type: str) -> None:
+    found = set(tq.resources(platform_template, resource_type))
+    assert found == PINNED[resource_type], (
+        f"{resource_type}: gone {sorted(PINNED[resource_type] - found)}, new {sorted(found - PINNED[resource_type])}. "
+        "A changed logical id replaces the resource on the next deploy; keep the construct path, or pin a "
+        "genuinely new resource here."
+    )
