@@ -6,8 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
-from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
 
@@ -24,9 +22,7 @@ def skip_checkov(construct: IConstruct, check_id: str, reason: str) -> None:
     they travel with the resource; `construct` is the resource or an L2 construct wrapping one.
     """
     _require_reason(check_id, reason)
-    resource = construct if isinstance(construct, CfnResource) else construct.node.default_child
-    if not isinstance(resource, CfnResource):
-        raise TypeError(f"skipping {check_id}: {construct.node.path} is not a CloudFormation resource")
+    resource = _resource_of(construct, f"skipping {check_id}")
     metadata: dict[str, Any] = dict(resource.get_metadata("checkov") or {})
     skips = [skip for skip in metadata.get("skip", []) if skip["id"] != check_id]
     metadata["skip"] = [*skips, {"id": check_id, "comment": reason}]
@@ -53,33 +49,6 @@ XRAY_REASON = (
     "X-Ray's PutTraceSegments and PutTelemetryRecords accept no resource-level permissions; AWS documents "
     "Resource '*' for them."
 )
-
-
-def grant_objects(grantee: iam.IGrantable, bucket: s3.IBucket, actions: list[str], key_pattern: str) -> None:
-    """Exact S3 object actions on one key prefix: narrower than the L2 grants' `s3:GetObject*`-style sets."""
-    iam.Grant.add_to_principal(grantee=grantee, actions=actions, resource_arns=[bucket.arn_for_objects(key_pattern)])
-    role = grantee.grant_principal
-    if isinstance(role, iam.Role):
-        acknowledge(
-            role,
-            f"AwsSolutions-IAM5[Resource::<{_logical_id(bucket)}.Arn>/{key_pattern}]",
-            f"Object access is limited to the '{key_pattern}' prefix of this bucket, which is where this "
-            "function's data lives; object ARNs cannot be named individually in advance.",
-        )
-
-
-def grant_listing(grantee: iam.IGrantable, bucket: s3.IBucket, prefix: str | None = None) -> None:
-    """ListBucket, limited to keys under `prefix` when one is given (the `s3:prefix` condition)."""
-    if prefix is None:
-        iam.Grant.add_to_principal(grantee=grantee, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn])
-        return
-    grantee.grant_principal.add_to_principal_policy(
-        iam.PolicyStatement(
-            actions=["s3:ListBucket"],
-            resources=[bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
-        )
-    )
 
 
 # CDK's singleton that writes S3 bucket notification configurations at deploy time (a fixed id in aws-cdk-lib).
@@ -118,5 +87,14 @@ def acknowledge_cdk_notifications_handler(scope: IConstruct) -> None:
     skip_checkov(handler, "CKV_AWS_117", NO_VPC_REASON)
 
 
-def _logical_id(bucket: s3.IBucket) -> str:
-    return str(Stack.of(bucket).get_logical_id(bucket.node.default_child))  # type: ignore[arg-type]
+def logical_id(construct: IConstruct) -> str:
+    """The logical id of a construct's resource, as cdk-nag names it in a finding's rule id."""
+    return str(Stack.of(construct).get_logical_id(_resource_of(construct, "a logical id")))
+
+
+def _resource_of(construct: IConstruct, purpose: str) -> CfnResource:
+    """The resource itself, or the one an L2 construct wraps (its default child)."""
+    resource = construct if isinstance(construct, CfnResource) else construct.node.default_child
+    if not isinstance(resource, CfnResource):
+        raise TypeError(f"{purpose}: {construct.node.path} is not a CloudFormation resource")
+    return resource

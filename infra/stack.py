@@ -9,15 +9,17 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.constructs.data import DataStorage
-from infra.constructs.drift import DriftMonitoring
-from infra.constructs.encryption import PlatformKey
+from infra.constructs.alerts import Alerts
+from infra.constructs.batch_scoring import BatchScoring
+from infra.constructs.data_storage import DataStorage
+from infra.constructs.drift import Drift
+from infra.constructs.encryption import Encryption
 from infra.constructs.ingestion import Ingestion
 from infra.constructs.layers import Layers
-from infra.constructs.monitoring import Monitoring
 from infra.constructs.registry import Registry
 from infra.constructs.registry_api import RegistryApi
-from infra.constructs.serving import BatchScoring, Serving
+from infra.constructs.serving import Serving
+from infra.constructs.shared_resources import SharedResources
 from infra.constructs.training import Training
 from infra.settings import PlatformSettings
 
@@ -53,82 +55,36 @@ class MlopsPlatformStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: PlatformSettings, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, description="Serverless MLOps platform (no SageMaker)", **kwargs)
-        architecture = ARCHITECTURES[settings.architecture]
-        log_retention = RETENTION_DAYS[settings.log_retention_days]
-
-        self.encryption = PlatformKey(self, "Encryption", settings=settings)
+        # Each scope id below prefixes the logical id of every resource beneath it, and a changed logical id
+        # replaces the resource on the next deploy: the ids stay as first deployed even where a class was
+        # renamed since ("Data" is DataStorage, "Monitoring" is Alerts), and tests/infra/test_logical_ids.py
+        # holds them to it.
+        self.encryption = Encryption(self, "Encryption", settings=settings)
         self.data = DataStorage(self, "Data", settings=settings)
         self.registry = Registry(self, "Registry", settings=settings, key=self.encryption.key)
-        self.monitoring = Monitoring(self, "Monitoring", settings=settings, key=self.encryption.key)
+        self.alerts = Alerts(self, "Monitoring", settings=settings, key=self.encryption.key)
+        architecture = ARCHITECTURES[settings.architecture]
         self.layers = Layers(self, "Layers", architecture=architecture)
-        self.training = Training(
-            self,
-            "Training",
-            data=self.data,
-            registry=self.registry,
-            monitoring=self.monitoring,
-            layers=self.layers,
-            architecture=architecture,
-            log_retention=log_retention,
-        )
-        self.serving = Serving(
-            self,
-            "Serving",
+        shared = SharedResources(
             settings=settings,
             data=self.data,
             registry=self.registry,
-            architecture=architecture,
-            layers=self.layers,
-            log_retention=log_retention,
-        )
-        self.batch_scoring = BatchScoring(
-            self,
-            "BatchScoring",
-            data=self.data,
-            registry=self.registry,
-            monitoring=self.monitoring,
+            alerts=self.alerts,
             layers=self.layers,
             architecture=architecture,
-            log_retention=log_retention,
+            log_retention=RETENTION_DAYS[settings.log_retention_days],
         )
-        self.monitoring.watch_function("Health", self.serving.health.function)
-        self.monitoring.watch_serving(predict=self.serving.predict, batch_scoring=self.batch_scoring.function)
-        self.monitoring.watch_api(self.serving.api)
-        self.monitoring.watch_training(self.training.state_machine)
-        self.drift = DriftMonitoring(
-            self,
-            "Drift",
-            settings=settings,
-            data=self.data,
-            registry=self.registry,
-            monitoring=self.monitoring,
-            training=self.training.state_machine,
-            layers=self.layers,
-            architecture=architecture,
-            log_retention=log_retention,
-        )
-        self.registry_api = RegistryApi(
-            self,
-            "RegistryApi",
-            models=self.serving.models,
-            registry=self.registry,
-            data=self.data,
-            monitoring=self.monitoring,
-            layers=self.layers,
-            architecture=architecture,
-            log_retention=log_retention,
-        )
-        self.ingestion = Ingestion(
-            self,
-            "Ingestion",
-            data=self.data,
-            registry=self.registry,
-            monitoring=self.monitoring,
-            training=self.training.state_machine,
-            layers=self.layers,
-            architecture=architecture,
-            log_retention=log_retention,
-        )
+        self.training = Training(self, "Training", shared=shared)
+        self.serving = Serving(self, "Serving", shared=shared)
+        self.batch_scoring = BatchScoring(self, "BatchScoring", shared=shared)
+        # The alarms on serving and training (in the dashboard's order); the capabilities below add their own.
+        self.alerts.watch_function("Health", self.serving.health.function)
+        self.alerts.watch_serving(predict=self.serving.predict, batch_scoring=self.batch_scoring.function)
+        self.alerts.watch_api(self.serving.api)
+        self.alerts.watch_training(self.training.state_machine)
+        self.drift = Drift(self, "Drift", shared=shared, training=self.training.state_machine)
+        self.registry_api = RegistryApi(self, "RegistryApi", shared=shared, models=self.serving.models)
+        self.ingestion = Ingestion(self, "Ingestion", shared=shared, training=self.training.state_machine)
 
         outputs = {
             "RawBucketName": (self.data.raw.bucket_name, "Upload data files here under raw/<dataset>/"),
@@ -146,10 +102,10 @@ class MlopsPlatformStack(Stack):
                 self.serving.prediction_key.key_id,
                 "aws apigateway get-api-key --include-value --api-key <id> gives the key",
             ),
-            "AlertsTopicArn": (self.monitoring.alerts.topic_arn, "Subscribe here to receive alarms"),
-            "DeadLetterQueueUrl": (self.monitoring.dead_letters.queue_url, "Events that failed after retries"),
+            "AlertsTopicArn": (self.alerts.topic.topic_arn, "Subscribe here to receive alarms"),
+            "DeadLetterQueueUrl": (self.alerts.dead_letters.queue_url, "Events that failed after retries"),
             "DriftFunctionName": (self.drift.function.function_name, "mlops drift NAME --run invokes it"),
-            "DashboardName": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
+            "DashboardName": (self.alerts.dashboard.dashboard_name, "CloudWatch dashboard"),
         }
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)

@@ -1,4 +1,5 @@
-"""The platform's one customer-managed KMS key: the alerts topic, every log group and the registry table."""
+"""Encryption: the platform's one customer-managed KMS key, for the alerts topic, every log group and the
+registry table."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from constructs import Construct, IConstruct
 from infra.settings import PlatformSettings
 
 
-class PlatformKey(Construct):
+class Encryption(Construct):
     """One key rather than one per purpose: each customer-managed key costs $1 a month while idle.
 
     The key encrypts the registry table, so it is kept with the table when the stack is deleted

@@ -7,19 +7,15 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.constructs.data import DataStorage
-from infra.constructs.layers import Layers
-from infra.constructs.monitoring import Monitoring
 from infra.constructs.platform_function import PlatformFunction
-from infra.constructs.registry import Registry
-from infra.nag import acknowledge_cdk_notifications_handler, grant_listing, grant_objects
+from infra.constructs.shared_resources import SharedResources
+from infra.grants import grant_listing, grant_objects
+from infra.nag import acknowledge_cdk_notifications_handler
 from mlops.names import CONTRACTS_PREFIX, DATASETS_PREFIX, RAW_PREFIX, VALIDATION_REPORTS_PREFIX
 
 # 1,000,000 rows x 20 columns as CSV is about 150 MB; reading, converting and hashing it peaks near
@@ -29,39 +25,32 @@ INGEST_MEMORY_MB = 3008
 
 
 class Ingestion(Construct):
+    """The ingest function and the two ways an upload to the raw bucket reaches it."""
+
     def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        data: DataStorage,
-        registry: Registry,
-        monitoring: Monitoring,
-        training: sfn.IStateMachine,
-        layers: Layers,
-        architecture: lambda_.Architecture,
-        log_retention: logs.RetentionDays,
+        self, scope: Construct, construct_id: str, *, shared: SharedResources, training: sfn.IStateMachine
     ) -> None:
         super().__init__(scope, construct_id)
+        data, registry, alerts = shared.data, shared.registry, shared.alerts
         self.function = PlatformFunction(
             self,
             "Ingest",
             handler="handlers.ingest.handler",
             description="Validates uploads under raw/<dataset>/ against the dataset's contract.",
             service="ingestion",
-            architecture=architecture,
-            layers=layers.for_function("ingest"),
-            log_retention=log_retention,
+            architecture=shared.architecture,
+            layers=shared.layers.for_function("ingest"),
+            log_retention=shared.log_retention,
             memory_size=INGEST_MEMORY_MB,
             timeout=Duration.minutes(5),
-            dead_letter_queue=monitoring.dead_letters,
+            dead_letter_queue=alerts.dead_letters,
             environment={
                 "RAW_BUCKET": data.raw.bucket_name,
                 "CURATED_BUCKET": data.curated.bucket_name,
                 "QUARANTINE_BUCKET": data.quarantine.bucket_name,
                 "ARTIFACTS_BUCKET": data.artifacts.bucket_name,
                 "REGISTRY_TABLE": registry.table.table_name,
-                "ALERTS_TOPIC_ARN": monitoring.alerts.topic_arn,
+                "ALERTS_TOPIC_ARN": alerts.topic.topic_arn,
                 "TRAINING_STATE_MACHINE_ARN": training.state_machine_arn,
             },
         ).function
@@ -77,7 +66,7 @@ class Ingestion(Construct):
         grant_listing(self.function, data.artifacts)
         grant_listing(self.function, data.curated)
         registry.grant_items(self.function, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
-        monitoring.grant_publish_alerts(self.function)
+        alerts.grant_publish(self.function)
         training.grant_start_execution(self.function)
         data.raw.add_event_notification(
             s3.EventType.OBJECT_CREATED,
@@ -104,10 +93,10 @@ class Ingestion(Construct):
         self.misplaced_uploads.add_target(
             targets.LambdaFunction(
                 self.function,
-                dead_letter_queue=monitoring.dead_letters,
+                dead_letter_queue=alerts.dead_letters,
                 retry_attempts=2,
                 max_event_age=Duration.hours(1),
             )
         )
-        monitoring.watch_function("Ingest", self.function)
+        alerts.watch_function("Ingest", self.function)
         acknowledge_cdk_notifications_handler(self)

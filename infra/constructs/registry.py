@@ -8,7 +8,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from infra.nag import acknowledge
+from infra.nag import acknowledge, logical_id
 from infra.settings import PlatformSettings
 
 # Secondary index used for "list by kind" access patterns (e.g. all models, versions by status).
@@ -65,5 +65,5 @@ class Registry(Construct):
         )
         role = grantee.grant_principal
         if isinstance(role, iam.Role):
-            logical = Stack.of(self).get_logical_id(self.table.node.default_child)  # type: ignore[arg-type]
-            acknowledge(role, f"AwsSolutions-IAM5[Resource::<{logical}.Arn>/index/*]", self._index_reason)
+            rule = f"AwsSolutions-IAM5[Resource::<{logical_id(self.table)}.Arn>/index/*]"
+            acknowledge(role, rule, self._index_reason)

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.constructs.data import DataStorage
-from infra.constructs.layers import Layers
-from infra.constructs.monitoring import Monitoring
 from infra.constructs.platform_function import PlatformFunction
-from infra.constructs.registry import Registry
-from infra.nag import grant_objects
+from infra.constructs.shared_resources import SharedResources
+from infra.grants import grant_objects
 from mlops.names import MODELS_PREFIX
 
 # path (under /v1/models) -> methods; every one needs a SigV4-signed request from an IAM principal
@@ -35,29 +30,22 @@ ROUTES: dict[str, tuple[str, ...]] = {
 
 
 class RegistryApi(Construct):
+    """The registry API's function and its routes under the serving API's `/v1/models`."""
+
     def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        models: apigw.IResource,
-        registry: Registry,
-        data: DataStorage,
-        monitoring: Monitoring,
-        layers: Layers,
-        architecture: lambda_.Architecture,
-        log_retention: logs.RetentionDays,
+        self, scope: Construct, construct_id: str, *, shared: SharedResources, models: apigw.IResource
     ) -> None:
         super().__init__(scope, construct_id)
+        data, registry = shared.data, shared.registry
         self.function = PlatformFunction(
             self,
             "Handler",
             handler="handlers.registry_api.handler",
             description="The registry REST API: models, versions, aliases, rollback, approval, audit.",
             service="registry",
-            architecture=architecture,
-            layers=layers.for_function("registry_api"),
-            log_retention=log_retention,
+            architecture=shared.architecture,
+            layers=shared.layers.for_function("registry_api"),
+            log_retention=shared.log_retention,
             memory_size=512,
             timeout=Duration.seconds(15),
             environment={"REGISTRY_TABLE": registry.table.table_name, "ARTIFACTS_BUCKET": data.artifacts.bucket_name},
@@ -81,4 +69,4 @@ class RegistryApi(Construct):
             resource = models.resource_for_path(path)
             for method in methods:
                 resource.add_method(method, integration, authorization_type=apigw.AuthorizationType.IAM)
-        monitoring.watch_function("RegistryApi", self.function)
+        shared.alerts.watch_function("RegistryApi", self.function)

@@ -1,5 +1,5 @@
-"""Serving: the HTTPS API (API Gateway) in front of the platform's request handlers, online
-predictions behind it, and batch scoring of files dropped in the raw bucket."""
+"""Serving: the HTTPS API (API Gateway) in front of the platform's request handlers, and online
+predictions behind it. Files dropped in the raw bucket are scored by `batch_scoring.py`."""
 
 from __future__ import annotations
 
@@ -7,30 +7,22 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
+from infra.constructs.alerts import SERVING_SERVICE
 from infra.constructs.api_errors import add_gateway_responses
-from infra.constructs.data import DataStorage
-from infra.constructs.layers import Layers
-from infra.constructs.monitoring import SERVING_SERVICE, Monitoring
 from infra.constructs.platform_function import PlatformFunction
-from infra.constructs.registry import Registry
-from infra.nag import acknowledge, acknowledge_cdk_notifications_handler, grant_objects, skip_checkov
-from infra.settings import PlatformSettings
-from mlops.names import BATCH_PREFIX, CAPTURE_PREFIX, MODELS_PREFIX
+from infra.constructs.shared_resources import SharedResources
+from infra.grants import grant_objects
+from infra.nag import acknowledge, skip_checkov
+from mlops.names import CAPTURE_PREFIX, MODELS_PREFIX
 
 STAGE_NAME = "prod"
-# What serving reads of a registered version (its registry record names both).
+# What serving (and batch scoring) reads of a registered version (its registry record names both).
 SERVED_ARTIFACTS = ("model.onnx", "signature.json")
 PREDICT_TIMEOUT = Duration.seconds(10)
 # The alias API Gateway calls when provisioned concurrency is configured.
 LIVE_ALIAS = "live"
-# A starting size, not yet measured (ingestion's was): the function holds one model, one chunk of
-# SCORING_CHUNK_ROWS rows and its predictions at a time, so memory does not grow with the file.
-BATCH_SCORING_MEMORY_MB = 2048
-SCORING_CHUNK_ROWS = 10_000
 
 
 class Serving(Construct):
@@ -39,21 +31,10 @@ class Serving(Construct):
     Every stage logs access as JSON, traces with X-Ray and validates requests before a Lambda runs.
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        settings: PlatformSettings,
-        data: DataStorage,
-        registry: Registry,
-        architecture: lambda_.Architecture,
-        layers: Layers,
-        log_retention: logs.RetentionDays,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedResources) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = logs.LogGroup(
-            self, "AccessLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+            self, "AccessLogs", retention=shared.log_retention, removal_policy=RemovalPolicy.DESTROY
         )
         self.api = apigw.RestApi(
             self,
@@ -95,7 +76,7 @@ class Serving(Construct):
             validate_request_body=True,
             validate_request_parameters=True,
         )
-        throttle = settings.prediction_throttle
+        throttle = shared.settings.prediction_throttle
         self.prediction_key = self.api.add_api_key("PredictionKey", description="Key for prediction clients")
         self.usage_plan = self.api.add_usage_plan(
             "PredictionPlan",
@@ -113,10 +94,10 @@ class Serving(Construct):
             "Health",
             handler="handlers.health.handler",
             description="Answers GET /v1/health: proves a prediction key works and names the deployed platform.",
-            service="serving",
-            architecture=architecture,
-            layers=layers.for_function("health"),
-            log_retention=log_retention,
+            service=SERVING_SERVICE,
+            architecture=shared.architecture,
+            layers=shared.layers.for_function("health"),
+            log_retention=shared.log_retention,
             memory_size=256,
             timeout=Duration.seconds(10),
             synchronous_caller="API Gateway (GET /v1/health)",
@@ -129,7 +110,7 @@ class Serving(Construct):
             api_key_required=True,
             request_validator=self.validator,
         )
-        self._add_predict(settings, data, registry, architecture, layers, log_retention)
+        self._add_predict(shared)
         acknowledge(
             self.api,
             "AwsSolutions-APIG3",
@@ -159,25 +140,17 @@ class Serving(Construct):
             "policy, which AWS maintains for exactly this role.",
         )
 
-    def _add_predict(
-        self,
-        settings: PlatformSettings,
-        data: DataStorage,
-        registry: Registry,
-        architecture: lambda_.Architecture,
-        layers: Layers,
-        log_retention: logs.RetentionDays,
-    ) -> None:
-        serving = settings.serving
+    def _add_predict(self, shared: SharedResources) -> None:
+        serving, data, registry = shared.settings.serving, shared.data, shared.registry
         self.predict = PlatformFunction(
             self,
             "Predict",
             handler="handlers.predict.handler",
             description="Answers POST /v1/models/{name}/predict and GET /v1/models/{name}/signature.",
             service=SERVING_SERVICE,
-            architecture=architecture,
-            layers=layers.for_function("predict"),
-            log_retention=log_retention,
+            architecture=shared.architecture,
+            layers=shared.layers.for_function("predict"),
+            log_retention=shared.log_retention,
             # 1,769 MB is where Lambda allots one full vCPU, which onnxruntime's single-threaded session
             # uses whole: the inference benchmark measured 122 MB peak RSS for the whole handler (72 MB for
             # the serving core) with RF200, so memory only sets the floor; the CPU share sets the size.
@@ -258,58 +231,3 @@ class Serving(Construct):
     def predict_url_template(self) -> str:
         """`<ApiUrl>v1/models/{name}/predict`; a client replaces {name}."""
         return str(self.api.url_for_path("/v1/models/{name}/predict"))
-
-
-class BatchScoring(Construct):
-    """A file dropped under `batch/` in the raw bucket is scored by the model it names, chunk by chunk.
-
-    S3 invokes the function asynchronously: Lambda retries a failed event twice (its default, as for
-    ingestion) and then hands it to the platform's dead-letter queue, which is alarmed.
-    """
-
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        data: DataStorage,
-        registry: Registry,
-        monitoring: Monitoring,
-        layers: Layers,
-        architecture: lambda_.Architecture,
-        log_retention: logs.RetentionDays,
-    ) -> None:
-        super().__init__(scope, construct_id)
-        self.function = PlatformFunction(
-            self,
-            "Scorer",
-            handler="handlers.batch_scoring.handler",
-            description="Scores files uploaded under batch/ in the raw bucket and writes the predictions beside them.",
-            service=SERVING_SERVICE,
-            architecture=architecture,
-            layers=layers.for_function("batch_scoring"),
-            log_retention=log_retention,
-            memory_size=BATCH_SCORING_MEMORY_MB,
-            timeout=Duration.minutes(15),
-            dead_letter_queue=monitoring.dead_letters,
-            environment={
-                "RAW_BUCKET": data.raw.bucket_name,
-                "ARTIFACTS_BUCKET": data.artifacts.bucket_name,
-                "REGISTRY_TABLE": registry.table.table_name,
-                "SCORING_CHUNK_ROWS": str(SCORING_CHUNK_ROWS),
-            },
-        ).function
-        registry.grant_items(self.function, "dynamodb:GetItem", "dynamodb:Query")
-        for artifact in SERVED_ARTIFACTS:
-            grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*/{artifact}")
-        # Outputs are written beside the input, so reading and writing share the prefix.
-        # Delete: a new version of an input replaces the outputs of the previous one (stale parts, markers).
-        grant_objects(self.function, data.raw, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], f"{BATCH_PREFIX}*")
-        # The function's own outputs (batch/<model>/<stem>.predictions/…) match this prefix too and so
-        # notify it again; the handler recognizes them by name and returns without scoring.
-        data.raw.add_event_notification(
-            s3.EventType.OBJECT_CREATED,
-            s3n.LambdaDestination(self.function),
-            s3.NotificationKeyFilter(prefix=BATCH_PREFIX),
-        )
-        acknowledge_cdk_notifications_handler(self)

@@ -21,12 +21,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.constructs.data import DataStorage
-from infra.constructs.layers import Layers
-from infra.constructs.monitoring import Monitoring
+from infra.constructs.alerts import Alerts
 from infra.constructs.platform_function import PlatformFunction
-from infra.constructs.registry import Registry
-from infra.nag import acknowledge, grant_listing, grant_objects
+from infra.constructs.shared_resources import SharedResources
+from infra.grants import grant_listing, grant_objects
+from infra.nag import acknowledge, logical_id
 from mlops.names import CONFIGS_PREFIX, CONTRACTS_PREFIX, DATASETS_PREFIX, MODELS_PREFIX
 
 MAX_PARALLEL_CANDIDATES = 4
@@ -73,24 +72,14 @@ STEP_MEMORY_MB = {
 class Training(Construct):
     """The state machine that trains, gates and registers models, and the functions behind its states."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        data: DataStorage,
-        registry: Registry,
-        monitoring: Monitoring,
-        layers: Layers,
-        architecture: lambda_.Architecture,
-        log_retention: logs.RetentionDays,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedResources) -> None:
         super().__init__(scope, construct_id)
+        data, registry, alerts = shared.data, shared.registry, shared.alerts
         environment = {
             "CURATED_BUCKET": data.curated.bucket_name,
             "ARTIFACTS_BUCKET": data.artifacts.bucket_name,
             "REGISTRY_TABLE": registry.table.table_name,
-            "ALERTS_TOPIC_ARN": monitoring.alerts.topic_arn,
+            "ALERTS_TOPIC_ARN": alerts.topic.topic_arn,
         }
         self.functions: dict[str, lambda_.Function] = {}
         for step, memory in STEP_MEMORY_MB.items():
@@ -100,9 +89,9 @@ class Training(Construct):
                 handler=_HANDLERS.get(step, f"handlers.training.{step}"),
                 description=f"Training pipeline step: {step.replace('_', ' ')}.",
                 service="training",
-                architecture=architecture,
-                layers=layers.for_function(step),
-                log_retention=log_retention,
+                architecture=shared.architecture,
+                layers=shared.layers.for_function(step),
+                log_retention=shared.log_retention,
                 memory_size=memory,
                 timeout=Duration.minutes(15 if step == "fit_candidate" else 5),
                 environment=environment,
@@ -133,18 +122,20 @@ class Training(Construct):
         grant_objects(prepare, data.artifacts, ["s3:GetObject"], f"{CONTRACTS_PREFIX}*")
         grant_objects(prepare, data.curated, ["s3:GetObject"], f"{DATASETS_PREFIX}*")
         grant_listing(prepare, data.curated)
-        monitoring.grant_publish_alerts(self.functions["record_failure"])
+        alerts.grant_publish(self.functions["record_failure"])
 
-        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY)
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=shared.log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
         self.state_machine = sfn.StateMachine(
             self,
             "Pipeline",
-            definition_body=sfn.DefinitionBody.from_chainable(self._definition(monitoring)),
+            definition_body=sfn.DefinitionBody.from_chainable(self._definition(alerts)),
             timeout=Duration.hours(2),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
-        monitoring.grant_publish_alerts(self.state_machine)
+        alerts.grant_publish(self.state_machine)
         acknowledge(
             self.state_machine.role,
             "AwsSolutions-IAM5[Resource::*]",
@@ -154,7 +145,7 @@ class Training(Construct):
         for function in self.functions.values():
             acknowledge(
                 self.state_machine.role,
-                f"AwsSolutions-IAM5[Resource::<{_logical(function)}.Arn>:*]",
+                f"AwsSolutions-IAM5[Resource::<{logical_id(function)}.Arn>:*]",
                 "Invoking a function's versions and aliases needs the function ARN with ':*'; CDK grants exactly that.",
             )
 
@@ -179,7 +170,7 @@ class Training(Construct):
         task.add_retry(errors=_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
         return task
 
-    def _definition(self, monitoring: Monitoring) -> sfn.IChainable:
+    def _definition(self, alerts: Alerts) -> sfn.IChainable:
         failed = sfn.Fail(self, "Run failed", error="TrainingFailed", cause="see the run's failure record")
         record_failure = tasks.LambdaInvoke(
             self,
@@ -260,7 +251,7 @@ class Training(Construct):
         notify = tasks.SnsPublish(
             self,
             "Notify outcome",
-            topic=monitoring.alerts,
+            topic=alerts.topic,
             subject=sfn.JsonPath.string_at("$.registration.subject"),
             message=sfn.TaskInput.from_json_path_at("$.registration.message"),
             result_path=sfn.JsonPath.DISCARD,
@@ -298,9 +289,3 @@ class Training(Construct):
         )
         gate.next(register).next(notify).next(done)
         return prepare.next(score_champion).next(fit_each).next(evaluate).next(export).next(parity).next(parity_ok)
-
-
-def _logical(function: lambda_.Function) -> str:
-    from aws_cdk import Stack
-
-    return str(Stack.of(function).get_logical_id(function.node.default_child))  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ from aws_cdk import App, Stack
 from aws_cdk.assertions import Match, Template
 
 from infra.app import build_app
-from infra.constructs.encryption import PlatformKey
+from infra.constructs.encryption import Encryption
 from infra.settings import SettingsError, load_settings
 from tests.infra import template_queries as tq
 
@@ -94,7 +94,7 @@ def test_the_key_is_kept_with_the_data_it_encrypts(platform_template: dict[str, 
     (key,) = _resources(platform_template, "AWS::KMS::Key").values()
     assert key["DeletionPolicy"] == "Retain" and key["Properties"]["EnableKeyRotation"] is True
     throwaway = Stack(App(), "Throwaway")
-    PlatformKey(throwaway, "Encryption", settings=load_settings({"retain_data_on_delete": False}))
+    Encryption(throwaway, "Encryption", settings=load_settings({"retain_data_on_delete": False}))
     Template.from_stack(throwaway).has_resource("AWS::KMS::Key", {"DeletionPolicy": "Delete"})
 
 

@@ -10,7 +10,6 @@ from infra.nag import acknowledge, skip_checkov
 from infra.settings import PlatformSettings
 from mlops.names import CAPTURE_PREFIX
 
-# Inside the raw bucket: files dropped here are scored by the batch scoring function.
 # How long a deleted or replaced access log stays recoverable (as a noncurrent version).
 ACCESS_LOG_RECOVERY_DAYS = 30
 

@@ -1,4 +1,8 @@
-"""Monitoring: the alerts topic people subscribe to, alarms that publish to it, and a dashboard."""
+"""Alerts: the topic people subscribe to, the dead-letter queue, every alarm and the dashboard.
+
+Not drift monitoring (that is `drift.py`, as `mlops.monitoring` is in the core): this is how the
+platform tells people that something went wrong.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ API_5XX_RATE = 0.05
 API_P99_MS = 2000.0
 
 
-class Monitoring(Construct):
+class Alerts(Construct):
     """Owns the alerts topic, the shared dead-letter queue and every alarm, so notifications have one home.
 
     The topic is encrypted with the platform's customer-managed key because CloudWatch alarms cannot
@@ -38,32 +42,32 @@ class Monitoring(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: PlatformSettings, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
-        self.topic_key = key
+        self.key = key
         for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
-            self.topic_key.add_to_resource_policy(
+            self.key.add_to_resource_policy(
                 iam.PolicyStatement(
                     principals=[iam.ServicePrincipal(service)],
                     actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                     resources=["*"],  # a key policy's resource is always the key itself
                 )
             )
-        self.alerts = sns.Topic(
+        self.topic = sns.Topic(
             self,
             "Alerts",
             display_name="Serverless MLOps alerts",
-            master_key=self.topic_key,
+            master_key=self.key,
             enforce_ssl=True,
         )
         # A topic policy replaces SNS's default one, and CDK's enforce_ssl writes a policy holding only
         # the TLS Deny: without this Allow every alarm action is refused on AWS ("no resource-based
         # policy allows the SNS:Publish action"). Scoped to this account and to this stack's alarms.
         self._alarms: list[cloudwatch.Alarm] = []
-        self.alerts.add_to_resource_policy(
+        self.topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowThisStacksAlarmsToPublish",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["sns:Publish"],
-                resources=[self.alerts.topic_arn],
+                resources=[self.topic.topic_arn],
                 conditions={
                     "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
                     "ArnLike": {"aws:SourceArn": Lazy.list(_AlarmArns(self._alarms))},
@@ -71,7 +75,7 @@ class Monitoring(Construct):
             )
         )
         if settings.alarm_email:
-            self.alerts.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
+            self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
 
         self.dead_letters = sqs.Queue(
             self,
@@ -125,7 +129,7 @@ class Monitoring(Construct):
             alarm_description=description,
         )
         self._alarms.append(alarm)
-        action = cw_actions.SnsAction(self.alerts)
+        action = cw_actions.SnsAction(self.topic)
         alarm.add_alarm_action(action)
         alarm.add_ok_action(action)
         self.dashboard.add_widgets(cloudwatch.AlarmWidget(title=construct_id, alarm=alarm, width=8))
@@ -249,11 +253,11 @@ class Monitoring(Construct):
             ),
         )
 
-    def grant_publish_alerts(self, grantee: iam.IGrantable) -> None:
+    def grant_publish(self, grantee: iam.IGrantable) -> None:
         """sns:Publish on the alerts topic and the two KMS actions publishing to an encrypted topic needs."""
-        iam.Grant.add_to_principal(grantee=grantee, actions=["sns:Publish"], resource_arns=[self.alerts.topic_arn])
+        iam.Grant.add_to_principal(grantee=grantee, actions=["sns:Publish"], resource_arns=[self.topic.topic_arn])
         iam.Grant.add_to_principal(
-            grantee=grantee, actions=["kms:GenerateDataKey", "kms:Decrypt"], resource_arns=[self.topic_key.key_arn]
+            grantee=grantee, actions=["kms:GenerateDataKey", "kms:Decrypt"], resource_arns=[self.key.key_arn]
         )
 
 
