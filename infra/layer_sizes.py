@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.function_layers import FUNCTION_LAYERS, LAYER_NAMES, MIB, budget_for
-from infra.layer_bundling import BuiltLayer, LayerSpec, architecture_name, build_layer
+from infra.layer_bundling.cache import BuiltLayer, build_layer
+from infra.layer_bundling.spec import LayerSpec, architecture_name
 from infra.paths import FUNCTIONS_DIR
 
 # Mirrors what the function code asset leaves out (PlatformFunction's excludes).

@@ -1,4 +1,4 @@
-"""The platform's Lambda layers, built without Docker (see infra/layer_bundling.py)."""
+"""The platform's Lambda layers, built without Docker (see infra/layer_bundling/)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.function_layers import layers_for
-from infra.layer_bundling import python_layer
+from infra.layer_bundling.cdk_layer import python_layer
 
 
 class Layers(Construct):

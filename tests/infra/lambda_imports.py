@@ -35,7 +35,8 @@ from typing import Any, Final
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from infra.layer_bundling import LayerSpec, marker_environment, reachable_distributions
+from infra.layer_bundling.install import reachable_distributions
+from infra.layer_bundling.spec import LayerSpec, marker_environment
 
 # "The Lambda Python runtimes include the AWS SDK for Python (Boto3) and its dependencies"
 # (https://docs.aws.amazon.com/lambda/latest/dg/python-package.html, "Runtime dependencies in

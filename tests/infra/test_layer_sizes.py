@@ -15,7 +15,9 @@ import pytest
 from packaging.version import Version
 
 from infra.function_layers import FUNCTION_LAYERS
-from infra.layer_bundling import RUNTIME_PROVIDED, LayerSpec, build_layer, find_python312
+from infra.layer_bundling.cache import build_layer
+from infra.layer_bundling.spec import RUNTIME_PROVIDED, LayerSpec
+from infra.layer_bundling.toolchain import find_python312
 from infra.layer_sizes import format_report, main, size_report
 
 pytestmark = pytest.mark.slow
