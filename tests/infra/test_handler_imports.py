@@ -59,9 +59,8 @@ from tests.infra.lambda_imports import (
     lambda_environment,
     probe,
     runtime_sdk_closure,
-    static_imports,
-    unshipped_statements,
 )
+from tests.infra.static_imports import static_imports, unshipped_statements
 from tests.infra.template_queries import resources
 
 # The predict function answers synchronous requests from the inference layer alone (DESIGN.md).
