@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mlopsctl.commands import CommandError
+from mlopsctl.commands import EXIT_OK, CommandError
 
 BASELINE_PACKAGES = {"ingestion": ("pandera", "great_expectations")}  # bench_ingestion's baselines
 
@@ -27,15 +27,14 @@ def up(args: argparse.Namespace) -> int:
 
 
 def bench(args: argparse.Namespace) -> int:
-    """The benchmarks in this environment; those that compare against pandera or Great
-    Expectations need the bench environment `make bench` builds."""
-    import contextlib
+    """The benchmarks in this environment, run as `make bench` runs them (`python -m bench`), in a
+    child process: the benchmarks are not part of the product, so the CLI never imports them.
+    Those that compare against pandera or Great Expectations need the environment `make bench` builds."""
     import importlib.util
+    import subprocess
 
-    from bench.__main__ import RESULTS_DIR, discover
-    from bench.__main__ import main as run_benchmarks
-
-    known = [name.removeprefix("bench_") for name in discover()]
+    benchmarks = _benchmarks_dir()
+    known = sorted(path.stem.removeprefix("bench_") for path in benchmarks.glob("bench_*.py"))
     names = [name.removeprefix("bench_") for name in args.names] or known
     unknown = [name for name in names if name not in known]
     if unknown:
@@ -47,17 +46,30 @@ def bench(args: argparse.Namespace) -> int:
                 f"benchmark {name!r} compares against {' and '.join(missing)}, which this environment lacks: "
                 "run `make bench` (it builds .venv-bench with them), or leave it out"
             )
-    out: Path = args.out or RESULTS_DIR
-    argv = [*names, "--out", str(out), *(["--quick"] if args.quick else [])]
-    try:
-        with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
-            code = run_benchmarks(argv)
-    except ModuleNotFoundError as error:
+    out: Path = args.out or benchmarks / "results"
+    argv = [sys.executable, "-m", "bench", *names, "--out", str(out), *(["--quick"] if args.quick else [])]
+    # Its stderr is this one's; what it prints goes to stdout, or to stderr with --json (stdout then
+    # holds the results document alone), line by line as it runs.
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as child:
+        for line in child.stdout or ():
+            print(line, end="", file=sys.stderr if args.json else sys.stdout, flush=True)
+    if child.returncode != 0:
         raise CommandError(
-            f"{error}: the benchmarks' baselines live in the bench environment; run `make bench`"
-        ) from error
+            f"the benchmarks failed (exit {child.returncode}; the error is above): a ModuleNotFoundError means a "
+            "baseline that lives in the bench environment; run `make bench`"
+        )
     if args.json:
         print((out / "results.json").read_text())
     else:
         print(f"results: {out / 'results.md'} and {out / 'results.json'}")
-    return code
+    return EXIT_OK
+
+
+def _benchmarks_dir() -> Path:
+    """Where the `bench` package is, found without importing it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("bench")
+    if spec is None or not spec.submodule_search_locations:
+        raise CommandError("the benchmarks are not installed here: run them from a checkout of the project")
+    return Path(next(iter(spec.submodule_search_locations)))
