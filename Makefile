@@ -60,7 +60,7 @@ synth: venv
 	@echo "cdk synth: cdk.out/$$($(BIN)/python -c 'import json;print(json.load(open("cdk.json"))["context"]["platform"]["stack_name"])').template.json"
 
 demo: venv
-	$(BIN)/python -m localcloud demo
+	$(BIN)/python -m mlopsctl.demo
 
 # e.g. make up ARGS="--port 4570 --api-port 4571 --speed 60"
 up: venv

@@ -1,4 +1,4 @@
-"""`python -m localcloud up|demo`: the local cloud for people (the AWS CLI, curl) and the demo."""
+"""`python -m localcloud up`: the local cloud for people (the AWS CLI, curl)."""
 
 from __future__ import annotations
 
@@ -154,20 +154,12 @@ def _stage(api_url: str) -> str:
     return parts[-1] if parts else "prod"
 
 
-def demo(args: argparse.Namespace) -> int:
-    from localcloud.demo import run_demo
-
-    return run_demo()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localcloud", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     up_parser = commands.add_parser("up", help="run a long-lived local cloud until Ctrl-C")
     add_up_arguments(up_parser)
     up_parser.set_defaults(run=up)
-    demo_parser = commands.add_parser("demo", help="run the platform's lifecycle on an in-process local cloud")
-    demo_parser.set_defaults(run=demo)
     args = parser.parse_args(argv)
     configure_logging()
     from localcloud.cloud import LocalCloudError

@@ -139,3 +139,9 @@ def version_line(v: DatasetVersion) -> str:
     return (
         f"{v.version[:SHOWN]:<{SHOWN}}  {v.created_at[:19]:<19}  {rows:>9}  {contract:>8}  {trained_text(v.trained_on)}"
     )
+
+
+def used_version_line(used: Mapping[str, Any]) -> str:
+    """A dataset version a run used (a model card's lineage, a run's training data): its id, its rows
+    and those dropped as already in an older one."""
+    return f"    {str(used['version'])[:SHOWN]}  {used['rows']:>9,} rows  {used.get('duplicates', 0):>7,} duplicates"

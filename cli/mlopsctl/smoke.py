@@ -337,7 +337,7 @@ class SmokeTest:
 
     def step_contract(self) -> tuple[str, dict[str, Any]]:
         from mlops.contracts import draft_contract, load_contract, render_contract_yaml
-        from mlopsctl.main import put_definition
+        from mlopsctl.commands.contracts import put_definition
 
         text = render_contract_yaml(draft_contract(self.frame(), dataset=DATASET, label="target"))
         contract = load_contract(text.encode(), source="the smoke-test contract")  # as the ingest function will
@@ -349,7 +349,7 @@ class SmokeTest:
 
     def step_config(self) -> tuple[str, dict[str, Any]]:
         from mlops.training.config import load_training_config
-        from mlopsctl.main import put_definition
+        from mlopsctl.commands.contracts import put_definition
 
         config = load_training_config(TRAINING_CONFIG, source="the smoke-test training config")
         key = put_definition(self.target, "configs", DATASET, ".yaml", TRAINING_CONFIG.encode())
@@ -357,7 +357,7 @@ class SmokeTest:
         return f"{len(config.candidates)} candidate ({config.candidates[0].estimator}), deployed to {uri}", {"key": key}
 
     def step_upload(self) -> tuple[str, dict[str, Any]]:
-        from mlopsctl.main import upload_raw, wait_for_ingestion
+        from mlopsctl.commands.datasets import upload_raw, wait_for_ingestion
 
         body = self.frame().to_csv(index=False).encode()
         bucket, key, version_id = upload_raw(self.target, DATASET, f"smoke-test-{self.run_id}.csv", body)
@@ -371,16 +371,17 @@ class SmokeTest:
         return verdict, outcome
 
     def step_train(self) -> tuple[str, dict[str, Any]]:
-        from mlopsctl.main import follow_training, start_training, training_outcome, training_succeeded
+        from mlopsctl.training_runs import follow_training, start_run, training_outcome, training_succeeded
 
-        run_id, arn = start_training(self.target, DATASET, f"mlops smoke-test {self.run_id}")
+        run = start_run(self.target, DATASET, f"mlops smoke-test {self.run_id}")
+        run_id = run.run_id
         self._progress(f"training run {run_id} (timeout {self.train_timeout:g} s)")
         started = time.perf_counter()
         execution = follow_training(
-            self.target,
-            arn,
-            self.train_timeout,
-            lambda label: self._progress(f"  {time.perf_counter() - started:6.1f} s  {label}"),
+            self.target.client("stepfunctions"),
+            run.execution_arn,
+            timeout=self.train_timeout,
+            on_state=lambda label: self._progress(f"  {time.perf_counter() - started:6.1f} s  {label}"),
         )
         if execution is None:
             raise StepError(f"run {run_id} still running after {self.train_timeout:g} s (pass --train-timeout)")

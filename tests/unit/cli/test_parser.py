@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
-from mlopsctl.main import _candidate_name, _drift_verdict, _number_text, build_parser, parse_args
+from mlopsctl.commands.drift import _drift_verdict
+from mlopsctl.commands.runs import _number_text
+from mlopsctl.parser import build_parser, parse_args
+from mlopsctl.training_runs import _candidate_name
 
 REQUIRED_ARGUMENTS = {  # the fewest arguments each leaf needs to parse
     "contract draft": ["f.csv", "--dataset", "d"],

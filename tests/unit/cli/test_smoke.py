@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from mlopsctl.main import EXIT_OK, EXIT_REJECTED, parse_args
+from mlopsctl.main import EXIT_OK, EXIT_REJECTED
+from mlopsctl.parser import parse_args
 from mlopsctl.smoke import (
     REQUIRED_OUTPUTS,
     SmokeTest,
@@ -192,10 +193,10 @@ def test_the_command_exits_1_when_a_step_fails(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import mlopsctl.smoke
-    from mlopsctl.main import smoke_test
+    from mlopsctl.commands.smoke_test import smoke_test
 
     monkeypatch.setattr(mlopsctl.smoke, "SmokeTest", _Scripted)
-    monkeypatch.setattr("mlopsctl.main._target", lambda args: Target(dict(OUTPUTS)))
+    monkeypatch.setattr("mlopsctl.commands.smoke_test.deployment_target", lambda args: Target(dict(OUTPUTS)))
     assert smoke_test(parse_args(["smoke-test", "--json"])) == EXIT_REJECTED
     captured = capsys.readouterr()
     document = json.loads(captured.out)  # stdout: the document alone; the step lines went to stderr

@@ -5,12 +5,17 @@ the API with its key, ingest a clean file and a broken one, train, gate and regi
 predictions over HTTP (valid and invalid requests), retrain, roll back with the predictions
 following the champion, detect drift (which retrains), write the model's lifecycle report, and end
 with where every artifact is. A `[n/14] title (elapsed)` line opens each stage.
+
+It lives with the command line, not the local cloud: it uses the platform the way the `mlops`
+commands do (its training runs are followed by mlopsctl.training_runs, as `mlops train` follows
+them), and the local cloud imports nothing of the platform. `make demo` runs `python -m mlopsctl.demo`.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,8 +27,9 @@ from typing import Any
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack, synthesize
 from mlopsctl.target import Target
+from mlopsctl.training_runs import follow_training
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_DIR = PROJECT_ROOT / ".local"
 
 
@@ -262,25 +268,19 @@ def _wait_for_version(url: str, key: str, version: int) -> None:
 
 
 def _follow_training(sfn: Any, stack: DeployedStack, name: str, reason: str, *, quiet: bool = False) -> Any:
-    from mlopsctl.main import state_label
+    """Run `name` of the training pipeline, printing each state it enters (unless quiet) as
+    `mlops train` does, and how it ended. The demo names its runs itself (`demo-first-model`,
+    `demo-retrain`): the stages after it read their artifacts under those names."""
+    from mlops.training.start import TrainingRequest, start_training
 
-    arn = sfn.start_execution(
-        stateMachineArn=stack.outputs["TrainingStateMachineArn"],
-        name=name,
-        input=json.dumps({"dataset": "breast-cancer", "reason": reason}),
-    )["executionArn"]
-    seen, started = 0, time.perf_counter()
-    while True:
-        history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-        for event in history[seen:]:
-            entered = event.get("stateEnteredEventDetails")
-            if entered and not quiet:
-                print(f"  {time.perf_counter() - started:6.1f} s  {state_label(entered)}", flush=True)
-        seen = len(history)
-        execution = sfn.describe_execution(executionArn=arn)
-        if execution["status"] != "RUNNING":
-            break
-        time.sleep(0.3)
+    run = start_training(sfn, stack.outputs["TrainingStateMachineArn"], TrainingRequest("breast-cancer", reason), name)
+    started = time.perf_counter()
+
+    def show(label: str) -> None:
+        print(f"  {time.perf_counter() - started:6.1f} s  {label}", flush=True)
+
+    execution = follow_training(sfn, run.execution_arn, on_state=None if quiet else show, poll_seconds=0.3)
+    assert execution is not None  # no timeout: it returns once the run has ended
     print(f"execution {name} {execution['status']} in {time.perf_counter() - started:.1f} s")
     return execution
 
@@ -468,3 +468,23 @@ def _summary_stage(cloud: LocalCloud, stack: DeployedStack, report: Path, output
         print(f"  {label:<19} {places[0] if places else '(none)'}")
         for place in places[1:]:
             print(f"  {'':<19} {place}")
+
+
+def main() -> int:
+    """`make demo`: quiet logging, and the local cloud's own errors as one line and exit code 2
+    (as `python -m localcloud up` reports them)."""
+    from localcloud.__main__ import configure_logging
+    from localcloud.cloud import LocalCloudError
+    from localcloud.deploy import DeployError
+    from localcloud.gateway_core import GatewayError
+
+    configure_logging()
+    try:
+        return run_demo()
+    except (LocalCloudError, DeployError, GatewayError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""`mlops upload` and `mlops datasets list|show`: data files in, accepted dataset versions out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from mlopsctl.commands import EXIT_OK, EXIT_REJECTED, CommandError, deployment_target, emit
+from mlopsctl.target import Target
+
+if TYPE_CHECKING:
+    from mlopsctl.datasets import DatasetVersion
+
+
+def upload_raw(target: Target, dataset: str, name: str, body: bytes) -> tuple[str, str, str | None]:
+    """A data file under `raw/<dataset>/`, where the ingest function picks it up: (bucket, key, version id)."""
+    bucket = target.output("RawBucketName")
+    key = f"raw/{dataset}/{name}"
+    response = target.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+    return bucket, key, response.get("VersionId")
+
+
+def wait_for_ingestion(
+    target: Target, dataset: str, key: str, version_id: str | None, timeout: float
+) -> dict[str, Any] | None:
+    """The ingest function's verdict on one upload (its registry item), or None after `timeout` s."""
+    if not version_id:
+        raise CommandError(
+            f"s3://{target.output('RawBucketName')} has versioning off: uploads cannot be told apart; enable it"
+        )
+    table = target.resource("dynamodb").Table(target.output("RegistryTableName"))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        item = table.get_item(Key={"pk": f"DATASET#{dataset}", "sk": f"UPLOAD#{key}#{version_id}"})
+        if "Item" in item:
+            return {k: (int(v) if hasattr(v, "as_integer_ratio") else v) for k, v in item["Item"].items()}
+        time.sleep(0.5)
+    return None
+
+
+def upload(args: argparse.Namespace) -> int:
+    target = deployment_target(args)
+    bucket, key, version_id = upload_raw(target, args.dataset, args.file.name, args.file.read_bytes())
+    if not args.wait:
+        emit(args, {"bucket": bucket, "key": key, "version_id": version_id}, f"uploaded s3://{bucket}/{key}")
+        return EXIT_OK
+    outcome = wait_for_ingestion(target, args.dataset, key, version_id, args.timeout)
+    if outcome is None:
+        queue = target.outputs.get("DeadLetterQueueUrl", "the dead-letter queue")
+        raise CommandError(
+            f"no outcome for {key} after {args.timeout:g} s: the ingest function is still working on it, or it "
+            f"failed every attempt and the S3 event waits in {queue} (its ErrorMessage attribute says why; the "
+            "function's log group has the trace); a larger file may need a longer --timeout"
+        )
+    lines = [f"{outcome['status'].upper()} s3://{bucket}/{key}: {outcome.get('summary', '')}"]
+    if outcome.get("report_key"):
+        artifacts = target.output("ArtifactsBucketName")
+        summary_key = outcome["report_key"].removesuffix(".json") + ".txt"
+        try:
+            summary = target.client("s3").get_object(Bucket=artifacts, Key=summary_key)["Body"].read()
+            lines.append(summary.decode().rstrip())
+        except Exception:  # the summary is a convenience; the report below is the record
+            lines += [f"  - {failure}" for failure in outcome.get("first_failures", [])]
+        lines.append(f"report: s3://{artifacts}/{outcome['report_key']}")
+    emit(args, outcome, "\n".join(lines))
+    return EXIT_REJECTED if outcome["status"] == "rejected" else EXIT_OK
+
+
+def datasets(args: argparse.Namespace) -> int:
+    """Accepted dataset versions, read from the registry table (as `upload --wait` and `runs` do)."""
+    from mlops.registry.table import ModelRegistry, RegistryTable
+    from mlopsctl.datasets import VERSIONS_HEADER, dataset_versions, resolve_version, version_line
+
+    target = deployment_target(args)
+    table = target.resource("dynamodb").Table(target.output("RegistryTableName"))
+    names = [args.name] if args.datasets_command == "show" else _deployed_datasets(target)
+    registry, runs = RegistryTable(table), ModelRegistry(table)
+    found = {
+        name: dataset_versions(name, registry.all_dataset_versions(name), runs.runs_for_dataset(name, limit=500))
+        for name in names
+    }
+    if args.datasets_command == "list":
+        summaries = [
+            {
+                "dataset": name,
+                "versions": len(versions),
+                "rows": sum(v.rows or 0 for v in versions),
+                "latest": versions[0].as_document() if versions else None,
+            }
+            for name, versions in found.items()
+        ]
+        lines = [f"{'DATASET':<24} {'VERSIONS':>8} {'ROWS':>10}  LATEST"] + [
+            f"{name:<24} {len(versions):>8} {sum(v.rows or 0 for v in versions):>10,}  "
+            + (f"{versions[0].version[:12]}  {versions[0].created_at[:19]}" if versions else "-")
+            for name, versions in found.items()
+        ]
+        emit(args, {"datasets": summaries}, "\n".join(lines) if names else "no datasets yet: deploy a contract first")
+        return EXIT_OK
+    versions = [_with_contract_version(target, v) for v in found[args.name]]
+    if not versions:
+        raise CommandError(
+            f"dataset {args.name!r} has no accepted versions (`mlops upload FILE --dataset {args.name} --wait`)"
+        )
+    if args.version:
+        try:
+            full = resolve_version(args.name, args.version, [v.version for v in versions])
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+        (one,) = [v for v in versions if v.version == full]
+        lines = [
+            f"{one.dataset} @ {one.version}",
+            f"  created {one.created_at[:19]}, {one.rows if one.rows is not None else '-'} rows, "
+            f"contract v{one.contract_version if one.contract_version is not None else '-'}",
+            f"  source: s3://{target.output('RawBucketName')}/{one.source_key}",
+            f"  manifest: s3://{target.output('CuratedBucketName')}/{one.manifest_key}",
+            "  trained on it:" if one.trained_on else "  trained on it: nothing yet",
+            *[
+                f"    {t.run_id}  {t.status:<10} "
+                + (f"{t.model} v{t.model_version}" if t.model_version is not None else "no model version")
+                for t in one.trained_on
+            ],
+        ]
+        emit(args, one.as_document(), "\n".join(lines))
+        return EXIT_OK
+    emit(
+        args,
+        {"dataset": args.name, "versions": [v.as_document() for v in versions]},
+        "\n".join([VERSIONS_HEADER, *(version_line(v) for v in versions)]),
+    )
+    return EXIT_OK
+
+
+def _deployed_datasets(target: Target) -> list[str]:
+    """The datasets with a deployed contract (the registry keeps no list of datasets)."""
+    s3 = target.client("s3")
+    names: set[str] = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=target.output("ArtifactsBucketName"), Prefix="contracts/"
+    ):
+        for item in page.get("Contents", []):
+            name = item["Key"].removeprefix("contracts/")
+            if "/" not in name and "." in name:
+                names.add(name.rsplit(".", 1)[0])
+    return sorted(names)
+
+
+def _with_contract_version(target: Target, version: DatasetVersion) -> DatasetVersion:
+    """Versions accepted before the registry recorded their contract version: read it from the manifest."""
+    import dataclasses
+
+    if version.contract_version is not None or not version.manifest_key:
+        return version
+    try:
+        body = target.client("s3").get_object(Bucket=target.output("CuratedBucketName"), Key=version.manifest_key)
+        contract_version = json.loads(body["Body"].read()).get("contract_version")
+    except Exception:  # shown as "-": the rest of the line is still right
+        return version
+    return dataclasses.replace(version, contract_version=contract_version)

@@ -1,0 +1,170 @@
+"""`mlops models`, `promote`, `rollback` and `report`: the model registry read and changed through
+its API, and a model's lifecycle report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from mlopsctl.commands import EXIT_OK, CommandError, deployment_target, emit
+from mlopsctl.datasets import used_version_line
+
+
+def _state(value: dict[str, Any] | None) -> str:
+    from mlops.registry.views import audit_state
+
+    return audit_state(value)
+
+
+def _metrics_text(metrics: dict[str, Any], metric: str | None) -> str:
+    """The selection metric first, then the rest by name (the registry's map has no order)."""
+    from mlops.registry.views import ordered_metrics
+
+    return ", ".join(
+        f"{k}={metrics[k]:.4g}" if isinstance(metrics[k], float) else f"{k}={metrics[k]}"
+        for k in ordered_metrics(metrics, metric)
+        if metrics[k] is not None
+    )
+
+
+def _version_line(v: dict[str, Any], metric: str | None = None) -> str:
+    metrics = _metrics_text(v.get("metrics") or {}, metric)
+    return f"  v{v['version']:<4} {v['status']:<17} {v.get('created_at', '')[:19]}  {v.get('estimator', '')}  {metrics}"
+
+
+def models(args: argparse.Namespace) -> int:
+    from mlopsctl.api import call
+
+    target = deployment_target(args)
+    if args.models_command == "list":
+        document = call(target, "GET", "/v1/models")
+        lines = [f"{m['model']:<24} latest v{m.get('latest_version')}" for m in document["models"]] or ["no models yet"]
+    elif args.models_command == "show":
+        if args.version:
+            from mlopsctl.lifecycle import selection_metric
+
+            document = call(target, "GET", f"/v1/models/{args.name}/versions/{args.version}")
+            card = document["model_card"]
+            metric = selection_metric(target, document["version"])
+            lines = [
+                f"{card['model']} v{card['version']} ({card['status']}), {card['estimator']}",
+                f"  data: {card['training_data']['dataset']} @ {str(card['training_data']['dataset_version'])[:12]}",
+                *[used_version_line(v) for v in card["lineage"].get("dataset_versions", [])],
+                f"  run: {card['lineage']['training_run']}, code {card['lineage']['code_version']}",
+                "  metrics: " + _metrics_text(card["evaluation"], metric),
+                *[f"  {'✓' if g['passed'] else '✗'} {g['detail']}" for g in card["quality_gates"]],
+            ]
+        else:
+            document = call(target, "GET", f"/v1/models/{args.name}")
+            model = document["model"]
+            from mlopsctl.lifecycle import selection_metric
+
+            versions = call(target, "GET", f"/v1/models/{args.name}/versions", query={"limit": 20})["versions"]
+            aliases = ", ".join(f"{a}=v{item['version']}" for a, item in model["aliases"].items()) or "none"
+            metric = selection_metric(target, max(versions, key=lambda v: int(v["version"]))) if versions else None
+            lines = [
+                f"{args.name}: latest v{model.get('latest_version')}; aliases: {aliases}",
+                *[_version_line(v, metric) for v in versions],
+            ]
+            document["versions"] = versions
+    elif args.models_command == "approve":
+        document = call(
+            target, "POST", f"/v1/models/{args.name}/versions/{args.version}/approve", {"reason": args.reason}
+        )
+        lines = [f"{args.name} v{args.version} approved: now registered"]
+    elif args.models_command == "archive":
+        document = call(
+            target, "POST", f"/v1/models/{args.name}/versions/{args.version}/archive", {"reason": args.reason}
+        )
+        lines = [f"{args.name} v{args.version} archived"]
+    else:  # audit
+        document = call(target, "GET", f"/v1/models/{args.name}/audit")
+        lines = [
+            f"{e['at'][:19]}  {e['actor'][-28:]:<28} {e['action']:<20} {_state(e.get('before'))} -> "
+            f"{_state(e.get('after'))}  {e['reason']}"
+            for e in document["events"]
+        ]
+    emit(args, document, "\n".join(lines))
+    return EXIT_OK
+
+
+def promote(args: argparse.Namespace) -> int:
+    from mlopsctl.api import call
+
+    body: dict[str, Any] = {"version": args.version, "reason": args.reason}
+    if args.expected_version is not None:
+        body["expected_version"] = args.expected_version
+    alias_name = args.alias
+    if args.canary is not None or args.shadow:
+        alias_name = args.alias if args.alias != "champion" else "challenger"
+        body["rollout"] = {"mode": "shadow"} if args.shadow else {"mode": "canary", "weight": args.canary}
+        if args.allow_signature_change:
+            body["allow_signature_change"] = True
+    target = deployment_target(args)
+    held = call(target, "GET", f"/v1/models/{args.name}")["model"].get("aliases", {}).get(alias_name)
+    document = call(target, "PUT", f"/v1/models/{args.name}/aliases/{alias_name}", body)
+    alias = document["alias"]
+    # The registry answers a promotion already in place with the alias as it was, writing nothing:
+    # the same version and the same last change mean this command changed nothing.
+    unchanged = held is not None and all(held.get(k) == alias.get(k) for k in ("version", "updated_at", "rollout"))
+    document["changed"] = not unchanged
+    if unchanged:
+        emit(
+            args,
+            document,
+            f"{args.name} {alias_name}: already v{alias['version']}; nothing changed (no audit event written)",
+        )
+        return EXIT_OK
+    before = alias.get("previous_version")
+    rollout = alias.get("rollout")
+    how = ""
+    if rollout:
+        how = (
+            " (shadow: scored, never answers)"
+            if rollout["mode"] == "shadow"
+            else f" (canary: {rollout['weight']} of requests)"
+        )
+    emit(
+        args, document, f"{args.name} {alias_name}: {f'v{before}' if before else '(none)'} -> v{alias['version']}{how}"
+    )
+    return EXIT_OK
+
+
+def rollback(args: argparse.Namespace) -> int:
+    from mlopsctl.api import call
+
+    body: dict[str, Any] = {"reason": args.reason, "alias": args.alias}
+    if args.expected_version is not None:
+        body["expected_version"] = args.expected_version
+    document = call(deployment_target(args), "POST", f"/v1/models/{args.name}/rollback", body)
+    alias = document["alias"]
+    emit(
+        args, document, f"{args.name} {args.alias} rolled back: v{alias.get('previous_version')} -> v{alias['version']}"
+    )
+    return EXIT_OK
+
+
+def report(args: argparse.Namespace) -> int:
+    """One self-contained HTML page for the model's whole lifecycle."""
+    from mlopsctl.api import ApiError
+    from mlopsctl.lifecycle import write_lifecycle_report
+
+    target = deployment_target(args)
+    path: Path = args.output or Path("reports") / f"{args.name}.html"
+    try:
+        written = write_lifecycle_report(target, args.name, path)
+    except ApiError as error:
+        if error.status == 404:
+            raise CommandError(
+                f"no model named {args.name!r} in the registry (`mlops models list` shows those there are)"
+            ) from error
+        raise
+    document = written.as_document()
+    emit(
+        args,
+        document,
+        f"wrote {path} ({document['versions']} version(s), {document['drift_checks']} drift check(s), "
+        f"{document['audit_events']} audit event(s))",
+    )
+    return EXIT_OK

@@ -1,0 +1,41 @@
+"""`mlops predict`: rows from a file or stdin sent to the predict API with the prediction key."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mlopsctl.commands import EXIT_OK, CommandError, deployment_target, emit
+
+
+def predict(args: argparse.Namespace) -> int:
+    from mlopsctl.api import call, prediction_key
+    from mlopsctl.prediction_input import PredictionInputError, field_types, input_form, read_prediction_input
+
+    text = Path(args.file).read_text() if args.file not in (None, "-") else sys.stdin.read()
+    form = args.format or input_form(args.file, text)
+    target = deployment_target(args)
+    key = prediction_key(target)
+    headers = {"x-request-key": args.request_key} if args.request_key else None
+    # CSV cells are text: the signature says which fields are numbers, and which columns to leave out.
+    types = (
+        field_types(call(target, "GET", f"/v1/models/{args.name}/signature", api_key=key)) if form == "csv" else None
+    )
+    try:
+        prepared = read_prediction_input(text, form, types)
+    except PredictionInputError as problem:
+        raise CommandError(f"{args.file or 'stdin'}: {problem} (read as {form}; --format chooses)") from problem
+    if prepared.left_out and not args.json:
+        print(f"left out column(s) the model does not take: {', '.join(prepared.left_out)}", file=sys.stderr)
+    document = call(target, "POST", f"/v1/models/{args.name}/predict", prepared.body, api_key=key, headers=headers)
+    lines = [f"{args.name} v{document['version']} ({document['variant']}), request {document['request_id']}"]
+    probabilities = document.get("probabilities")
+    for i, value in enumerate(document["predictions"]):
+        extra = ""
+        if probabilities is not None:
+            extra = "  " + " ".join(f"{c}={p:.3f}" for c, p in zip(document["classes"], probabilities[i], strict=True))
+        lines.append(f"  row {i}: {value}{extra}")
+    lines += [f"  warning row {w.get('row')} {w.get('field')}: {w['message']}" for w in document.get("warnings", [])]
+    emit(args, document, "\n".join(lines))
+    return EXIT_OK

@@ -1,0 +1,262 @@
+"""`mlops train` and `mlops runs`: start a training run and follow it; list runs, or show one with
+its candidates and the states it went through."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from mlopsctl.commands import EXIT_OK, EXIT_REJECTED, CommandError, deployment_target, emit
+from mlopsctl.datasets import used_version_line
+from mlopsctl.target import Target, TargetError
+from mlopsctl.training_runs import follow_training, start_run, training_outcome, training_succeeded
+
+
+def train(args: argparse.Namespace) -> int:
+    """Start the pipeline and follow it state by state until it ends."""
+    target = deployment_target(args)
+    s3 = target.client("s3")
+    from mlops.names import DEFINITION_SUFFIXES
+
+    configs = [f"configs/{args.dataset}{suffix}" for suffix in DEFINITION_SUFFIXES]
+    listed = s3.list_objects_v2(Bucket=target.output("ArtifactsBucketName"), Prefix=f"configs/{args.dataset}.")
+    if not {o["Key"] for o in listed.get("Contents", [])} & set(configs):
+        raise CommandError(
+            f"dataset {args.dataset!r} has no training config: write one (see configs/breast-cancer.yaml) and "
+            f"run `mlops config deploy configs/{args.dataset}.yaml` first"
+        )
+    version = resolve_dataset_version(target, args.dataset, args.dataset_version) if args.dataset_version else None
+    run = start_run(target, args.dataset, args.reason, version)
+    if not args.json:
+        print(f"started training run {run.run_id} for dataset {args.dataset}")
+    on_state = None if args.json else (lambda label: print(f"  {time.strftime('%H:%M:%S')}  {label}"))
+    execution = follow_training(
+        target.client("stepfunctions"), run.execution_arn, timeout=args.timeout, on_state=on_state
+    )
+    if execution is None:
+        raise CommandError(
+            f"run {run.run_id} still running after {args.timeout:g} s; follow it with the AWS console or CLI"
+        )
+    document, text = training_outcome(target, execution, run.run_id)
+    emit(args, document, text)
+    return EXIT_OK if training_succeeded(document) else EXIT_REJECTED
+
+
+def resolve_dataset_version(target: Target, dataset: str, prefix: str) -> str:
+    """The full hash of the one accepted version `prefix` names: checked before a run starts, so a
+    wrong prefix is an error naming the candidates, not a failed run and a TrainingFailed alarm."""
+    from mlops.registry.table import RegistryTable
+    from mlopsctl.datasets import VersionPrefixError, resolve_version
+
+    table = RegistryTable(target.resource("dynamodb").Table(target.output("RegistryTableName")))
+    known = [str(v["version"]) for v in table.all_dataset_versions(dataset)]
+    try:
+        return resolve_version(dataset, prefix, known)
+    except VersionPrefixError as error:
+        raise CommandError(str(error)) from error
+
+
+def runs(args: argparse.Namespace) -> int:
+    from mlopsctl.runs_table import RunFilter, RunsQueryError, check_columns, metric_columns, runs_table, sort_rows
+
+    target = deployment_target(args)
+    sfn = target.client("stepfunctions")
+    table = target.resource("dynamodb").Table(target.output("RegistryTableName"))
+    if args.run_id:
+        return _run_details(args, target, sfn, table)
+    try:
+        filters = [RunFilter.parse(text) for text in args.filter or []]
+    except RunsQueryError as error:
+        raise CommandError(str(error)) from error
+    executions: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=target.output("TrainingStateMachineArn")):
+        executions += page["executions"]
+    executions.sort(key=lambda e: e["startDate"], reverse=True)
+    every = bool(args.sort or filters)  # sorting or filtering on a column needs every run; else the newest --limit
+    rows: list[dict[str, Any]] = []
+    for execution in executions:
+        if len(rows) >= args.limit and not every:
+            break
+        item = table.get_item(Key={"pk": f"RUN#{execution['name']}", "sk": "META"}).get("Item", {})
+        row = _run_row(execution, item)
+        if args.dataset and row["dataset"] is None:  # failed before the run was recorded: ask its input
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            row["dataset"] = json.loads(described.get("input") or "{}").get("dataset")
+        if args.dataset and row["dataset"] != args.dataset:
+            continue
+        rows.append(row)
+    _add_version_metrics(target, rows)
+    # `--sort=-roc_auc` (the leading - flips the order, as --reverse does; argparse needs the `=`).
+    sort, reverse = (
+        (args.sort[1:], not args.reverse)
+        if args.sort and args.sort.startswith("-")
+        else (
+            args.sort,
+            args.reverse,
+        )
+    )
+    recorded = len(rows)
+    try:
+        check_columns([f.column for f in filters] + ([sort] if sort else []), rows)
+        rows = [row for row in rows if all(f.keeps(row) for f in filters)]
+        if sort:
+            rows = sort_rows(rows, sort, reverse=reverse)
+    except RunsQueryError as error:
+        raise CommandError(str(error)) from error
+    rows = rows[: args.limit]
+    metrics = metric_columns(rows, args.metrics.split(",") if args.metrics else None)
+    matched = f"no run matches {' and '.join(args.filter or [])} (of {recorded} run(s))"
+    empty = matched if filters and recorded else "no training runs yet"
+    emit(args, {"runs": rows}, "\n".join(runs_table(rows, metrics)) if rows else empty)
+    return EXIT_OK
+
+
+def _seconds(start: Any, stop: Any) -> float | None:
+    if start is None:
+        return None
+    from datetime import UTC, datetime
+
+    return round(float(((stop or datetime.now(UTC)) - start).total_seconds()), 1)
+
+
+def _run_row(execution: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """A run as Step Functions and the registry know it (the run item holds the platform's view)."""
+    from mlops.registry.views import plain
+
+    record = plain(item)
+    version = record.get("version", record.get("registered_version"))
+    return {
+        "run_id": execution["name"],
+        "execution_status": execution["status"],
+        "status": record.get("status") or execution["status"].lower(),
+        "dataset": record.get("dataset"),
+        "dataset_version": record.get("dataset_version"),
+        "model": record.get("model"),
+        "started_at": execution["startDate"].isoformat(),
+        "duration_seconds": _seconds(execution["startDate"], execution.get("stopDate")),
+        "version": version,
+        "reason": record.get("reason"),
+        "failure_reason": record.get("failure_reason"),
+    }
+
+
+def _add_version_metrics(target: Target, rows: list[dict[str, Any]]) -> None:
+    """Each run's registered version's test metrics (from the registry API, one listing per model)."""
+    from mlopsctl.lifecycle import all_versions
+
+    for model in sorted({str(r["model"]) for r in rows if r.get("model") and r.get("version") is not None}):
+        try:
+            metrics = {int(v["version"]): v.get("metrics") or {} for v in all_versions(target, model)}
+        except TargetError as error:  # the registry API cannot be reached from here: the runs still can
+            print(f"note: no metric columns: {error}", file=sys.stderr)
+            return
+        for row in rows:
+            if row.get("model") == model and row.get("version") is not None:
+                row["metrics"] = metrics.get(int(row["version"]), {})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number_text(value: float) -> str:
+    """Metrics come back from DynamoDB as int when whole (Decimal 1 -> 1): both print."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _training_data_lines(data: dict[str, Any] | None) -> list[str]:
+    """Which dataset versions a run combined, one line each (runs from before it was recorded: none)."""
+    if not data:
+        return []
+    lines = [
+        f"  data ({data.get('policy')}): {data.get('rows', 0):,} rows, {data.get('duplicates', 0):,} duplicates dropped"
+    ]
+    versions, skipped = data.get("versions", []), data.get("skipped", [])
+    older = int(data.get("versions_total", len(versions))) - len(versions)
+    lines += [f"    (+{older} older versions: the run's data.json lists every one)"] if older > 0 else []
+    lines += [used_version_line(v) for v in versions]
+    lines += [f"    {str(v['version'])[:12]}  skipped: {v['reason']}" for v in skipped]
+    lines += [f"    column {c['column']}: {c['note']}" for c in data.get("columns", [])]
+    return lines
+
+
+def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any) -> int:
+    """One run: its record, each candidate, and the states it went through."""
+    from mlops.registry.views import plain
+
+    machine = target.output("TrainingStateMachineArn")
+    arn = machine.replace(":stateMachine:", ":execution:", 1) + f":{args.run_id}"
+    try:
+        execution = sfn.describe_execution(executionArn=arn)
+    except sfn.exceptions.ExecutionDoesNotExist:
+        raise CommandError(f"no training run {args.run_id!r} (`mlops runs` lists them)") from None
+    item = table.get_item(Key={"pk": f"RUN#{args.run_id}", "sk": "META"}).get("Item", {})
+    document = _run_row(execution, item)
+    record = plain(item)
+    metric = None
+    selected = record.get("selected") or record.get("selected_candidate")
+    if record.get("prefix"):
+        from mlopsctl.lifecycle import selection_metric
+
+        metric = selection_metric(
+            target, {"artifacts": {"evaluation.json": {"key": f"{record['prefix']}evaluation.json"}}}
+        )
+        if not selected:  # the evaluate step writes the chosen candidate to selected.json
+            try:
+                body = target.client("s3").get_object(
+                    Bucket=target.output("ArtifactsBucketName"), Key=f"{record['prefix']}selected.json"
+                )["Body"]
+                selected = json.loads(body.read()).get("name")
+            except Exception:  # a run that failed before the evaluate step selected nothing
+                selected = None
+    candidates = [
+        {
+            "name": c.get("name"),
+            "selected": selected is not None and c.get("name") == selected,
+            "estimator": c.get("estimator"),
+            "status": c.get("status"),
+            "metric": metric,
+            "value": (c.get("validation_metrics") or {}).get(metric) if metric else None,
+            "fit_seconds": c.get("fit_seconds"),
+            "error": c.get("error"),
+        }
+        for c in record.get("candidates", [])
+    ]
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    states = [
+        {"state": e["stateEnteredEventDetails"]["name"], "entered_at": e["timestamp"].isoformat()}
+        for e in events
+        if e.get("stateEnteredEventDetails")
+    ]
+    document.update(
+        {
+            "input": json.loads(execution.get("input") or "{}"),
+            "training_data": record.get("training_data"),
+            "candidates": candidates,
+            "states": states,
+        }
+    )
+    lines = [
+        f"run {document['run_id']}: {document['status']} ({document['execution_status']})",
+        f"  dataset {document['dataset'] or '-'} @ {str(document['dataset_version'] or '-')[:12]}, "
+        f"started {document['started_at'][:19]}, {document['duration_seconds']} s",
+        *_training_data_lines(record.get("training_data")),
+        f"  version: {'v' + str(document['version']) if document['version'] is not None else '-'}",
+    ]
+    if document["failure_reason"]:
+        lines.append(f"  failure: {document['failure_reason']}")
+    if candidates:
+        lines.append("  candidates:")
+        for c in candidates:
+            value = f"{c['metric']}={_number_text(c['value'])}" if _is_number(c["value"]) else ""
+            mark = "*" if c["selected"] else " "
+            lines.append(f"  {mark} {c['name']:<20} {c['status']:<10} {value}  {c['error'] or ''}".rstrip())
+        if any(c["selected"] for c in candidates):
+            lines.append("    (* selected)")
+    lines.append("  states: " + " -> ".join(s["state"] for s in states))
+    emit(args, document, "\n".join(lines))
+    failed = execution["status"] not in ("SUCCEEDED", "RUNNING") or document["status"] == "rejected"
+    return EXIT_REJECTED if failed else EXIT_OK

@@ -1,0 +1,249 @@
+"""`mlops`: one command line over the platform.
+
+Exit codes scripts can rely on: 0 success; 1 the platform said no (a rejected file, a failed check);
+2 the command could not run (bad arguments, malformed input, no deployment found).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mlopsctl.commands.config import config_deploy
+from mlopsctl.commands.contracts import contract_check, contract_deploy, contract_draft
+from mlopsctl.commands.datasets import datasets, upload
+from mlopsctl.commands.drift import drift
+from mlopsctl.commands.local import bench, up
+from mlopsctl.commands.models import models, promote, report, rollback
+from mlopsctl.commands.predict import predict
+from mlopsctl.commands.runs import runs, train
+from mlopsctl.commands.smoke_test import smoke_test
+
+EXPECTED_VERSION_HELP = (
+    "only if the alias holds version V now: a retried or stale command is refused (exit 1) instead of applied twice"
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    deployment = argparse.ArgumentParser(add_help=False)
+    deployment.add_argument(
+        "--outputs", type=Path, help="stack outputs file (default: $MLOPS_OUTPUTS, else .local/outputs.json)"
+    )
+    deployment.add_argument("--stack", help="look the stack up by name instead of an outputs file")
+    deployment.add_argument("--endpoint-url", help="AWS endpoint (default: $AWS_ENDPOINT_URL or the local cloud's)")
+
+    parser = argparse.ArgumentParser(
+        prog="mlops", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    # Its own dest: a subcommand's `--json` default (False) would overwrite a shared one; main() merges them.
+    parser.add_argument("--json", dest="json_first", action="store_true", help="machine-readable output")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    contract = commands.add_parser("contract", help="draft, check and deploy data contracts")
+    contract_commands = contract.add_subparsers(dest="contract_command", required=True)
+    draft = contract_commands.add_parser("draft", parents=[common], help="draft a contract from a sample file")
+    draft.add_argument("file", type=Path, help="a CSV (optionally .gz) or Parquet sample")
+    draft.add_argument("--dataset", required=True)
+    draft.add_argument("--label", help="the label column")
+    draft.add_argument("-o", "--output", type=Path, help="write the YAML here (default: print it)")
+    draft.set_defaults(run=contract_draft)
+    check = contract_commands.add_parser(
+        "check", parents=[common], help="check a contract, and optionally a data file against it"
+    )
+    check.add_argument("contract", type=Path)
+    check.add_argument("data", type=Path, nargs="?")
+    check.set_defaults(run=contract_check)
+    deploy = contract_commands.add_parser(
+        "deploy", parents=[common, deployment], help="upload contracts (default ./contracts/*) to the artifacts bucket"
+    )
+    deploy.add_argument("paths", type=Path, nargs="*")
+    deploy.set_defaults(run=contract_deploy)
+
+    config = commands.add_parser("config", help="deploy training configs")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    config_deployer = config_commands.add_parser(
+        "deploy", parents=[common, deployment], help="upload training configs (default ./configs/*) after checking them"
+    )
+    config_deployer.add_argument("paths", type=Path, nargs="*")
+    config_deployer.set_defaults(run=config_deploy)
+
+    uploader = commands.add_parser("upload", parents=[common, deployment], help="upload a data file for a dataset")
+    uploader.add_argument("file", type=Path)
+    uploader.add_argument("--dataset", required=True)
+    uploader.add_argument("--wait", action="store_true", help="wait for the validation outcome and print it")
+    uploader.add_argument("--timeout", type=float, default=120.0)
+    uploader.set_defaults(run=upload)
+
+    trainer = commands.add_parser(
+        "train", parents=[common, deployment], help="start the training pipeline for a dataset and follow it to the end"
+    )
+    trainer.add_argument("--dataset", required=True)
+    trainer.add_argument(
+        "--dataset-version",
+        help="train on this dataset version alone (its hash or any unique prefix; `mlops datasets show D` lists "
+        "them), whatever the config's data policy says "
+        "(default: the versions the config's data section chooses, every accepted one unless it says otherwise)",
+    )
+    trainer.add_argument("--reason", default="requested from the command line")
+    trainer.add_argument("--timeout", type=float, default=900.0)
+    trainer.set_defaults(run=train)
+
+    data = commands.add_parser("datasets", help="accepted dataset versions: rows, contract, what trained on them")
+    data_commands = data.add_subparsers(dest="datasets_command", required=True)
+    data_commands.add_parser(
+        "list", parents=[common, deployment], help="every dataset with a deployed contract: versions, rows, latest"
+    ).set_defaults(run=datasets)
+    data_show = data_commands.add_parser(
+        "show",
+        parents=[common, deployment],
+        help="a dataset's versions (rows, contract version, the model versions trained on each), or one version",
+    )
+    data_show.add_argument("name")
+    data_show.add_argument("--version", help="one version: its hash or any unique prefix of it")
+    data_show.set_defaults(run=datasets)
+
+    registry = commands.add_parser("models", help="the model registry: list, show, approve, archive, audit")
+    registry_commands = registry.add_subparsers(dest="models_command", required=True)
+    registry_commands.add_parser("list", parents=[common, deployment], help="every model").set_defaults(run=models)
+    show = registry_commands.add_parser(
+        "show", parents=[common, deployment], help="a model's aliases and versions, or one version's model card"
+    )
+    show.add_argument("name")
+    show.add_argument("--version", type=int)
+    show.set_defaults(run=models)
+    for verb in ("approve", "archive"):
+        sub = registry_commands.add_parser(verb, parents=[common, deployment], help=f"{verb} a version")
+        sub.add_argument("name")
+        sub.add_argument("version", type=int)
+        sub.add_argument("--reason", required=True, help="why (3 to 500 characters); kept in the audit trail")
+        sub.set_defaults(run=models)
+    history = registry_commands.add_parser("audit", parents=[common, deployment], help="who changed what, and why")
+    history.add_argument("name")
+    history.set_defaults(run=models)
+
+    promoter = commands.add_parser("promote", parents=[common, deployment], help="point an alias at a version")
+    promoter.add_argument("name")
+    promoter.add_argument("version", type=int)
+    promoter.add_argument("--alias", default="champion")
+    promoter.add_argument("--reason", required=True)
+    promoter.add_argument("--expected-version", type=int, metavar="V", help=EXPECTED_VERSION_HELP)
+    rollout = promoter.add_mutually_exclusive_group()
+    rollout.add_argument(
+        "--canary", type=float, metavar="WEIGHT", help="as challenger, answer this share (0-1) of requests"
+    )
+    rollout.add_argument("--shadow", action="store_true", help="as challenger, score every request; never answer")
+    promoter.add_argument(
+        "--allow-signature-change",
+        action="store_true",
+        help="with --canary/--shadow: roll out even if the version refuses requests the champion accepts "
+        "(otherwise refused, naming the differing fields); the audit trail records the differences",
+    )
+    promoter.set_defaults(run=promote)
+    predictor = commands.add_parser(
+        "predict", parents=[common, deployment], help="ask the predict API (with the prediction key)"
+    )
+    predictor.add_argument("name")
+    predictor.add_argument(
+        "file",
+        nargs="?",
+        help='JSON ({"instances": [...]}, {"columns": [...], "data": [...]} or a list of rows), JSON Lines (one '
+        "row object a line) or CSV (a header, then rows; typed by the model's signature, columns it does not take "
+        "left out); - or none for stdin",
+    )
+    predictor.add_argument(
+        "--format", choices=["json", "jsonl", "csv"], help="how to read FILE (default: by its extension or content)"
+    )
+    predictor.add_argument("--request-key", help="sticky canary assignment: the same key, the same side")
+    predictor.set_defaults(run=predict)
+    drifter = commands.add_parser(
+        "drift", parents=[common, deployment], help="drift checks of a model (exit 1 if the newest found drift)"
+    )
+    drifter.add_argument("name")
+    drifter.add_argument("--run", dest="run_now", action="store_true", help="run a check now, due or not")
+    drifter.add_argument("--limit", type=int, default=10)
+    drifter.set_defaults(run=drift)
+    roller = commands.add_parser(
+        "rollback", parents=[common, deployment], help="point an alias back at the version it replaced"
+    )
+    roller.add_argument("name")
+    roller.add_argument("--alias", default="champion")
+    roller.add_argument("--reason", required=True)
+    roller.add_argument("--expected-version", type=int, metavar="V", help=EXPECTED_VERSION_HELP)
+    roller.set_defaults(run=rollback)
+
+    reporter = commands.add_parser(
+        "report", parents=[common, deployment], help="write a model's lifecycle report: one self-contained HTML page"
+    )
+    reporter.add_argument("name")
+    reporter.add_argument("-o", "--output", type=Path, help="where to write it (default reports/NAME.html)")
+    reporter.set_defaults(run=report)
+    runner = commands.add_parser(
+        "runs",
+        parents=[common, deployment],
+        help="training runs, newest first; with RUN_ID, one run's candidates and states (exit 1 if it failed)",
+    )
+    runner.add_argument("run_id", nargs="?", metavar="RUN_ID")
+    runner.add_argument("--dataset", help="only this dataset's runs")
+    runner.add_argument("--limit", type=int, default=20)
+    runner.add_argument(
+        "--sort",
+        metavar="COLUMN",
+        help="status, dataset, started, took, version or a metric (e.g. roc_auc): metrics best first, "
+        "started/took/version highest first; a leading - flips it (write --sort=-roc_auc)",
+    )
+    runner.add_argument("--reverse", action="store_true", help="with --sort: the other way round")
+    runner.add_argument(
+        "--filter",
+        action="append",
+        metavar="EXPR",
+        help="COLUMN OP VALUE with = != > >= < <=, e.g. status=failed, roc_auc>=0.95 (repeat: all must hold)",
+    )
+    runner.add_argument(
+        "--metrics", metavar="NAMES", help="comma-separated metric columns (default: every metric of the runs shown)"
+    )
+    runner.set_defaults(run=runs)
+
+    smoker = commands.add_parser(
+        "smoke-test",
+        parents=[common, deployment],
+        help="after cdk deploy: upload, train, predict and fire a test alarm, each step timed (exit 0: all passed)",
+    )
+    smoker.add_argument(
+        "--alarm", metavar="NAME", help="the alarm to fire (default: the dead-letters alarm, or another in OK)"
+    )
+    smoker.add_argument(
+        "--train-timeout", type=float, default=900.0, metavar="S", help="seconds the training run may take"
+    )
+    smoker.add_argument(
+        "--notify-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds to wait for the alarm's notification (default 60)",
+    )
+    smoker.set_defaults(run=smoke_test)
+
+    from localcloud.__main__ import add_up_arguments
+
+    starter = commands.add_parser(
+        "up", parents=[common], help="run the local cloud in the foreground until Ctrl-C (as `make up`)"
+    )
+    add_up_arguments(starter)
+    starter.set_defaults(run=up)
+    bencher = commands.add_parser(
+        "bench", parents=[common], help="run the benchmarks (pandera / Great Expectations baselines need `make bench`)"
+    )
+    bencher.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all)")
+    bencher.add_argument("--quick", action="store_true", help="small data: checks the harness, not the figures")
+    bencher.add_argument("--out", type=Path, help="results directory (default bench/results)")
+    bencher.set_defaults(run=bench)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, with `--json` taken before the command (`mlops --json drift x`) or after it."""
+    args = build_parser().parse_args(argv)
+    args.json = bool(getattr(args, "json", False) or args.json_first)
+    return args
