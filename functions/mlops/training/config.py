@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
-from mlops.monitoring.drift import DriftConfig
+from mlops.monitoring.config import DriftConfig
 
 # Re-exported: the training config is where the rest of the code looks for them.
 from mlops.training.metric_names import CLASSIFICATION as CLASSIFICATION  # noqa: PLC0414
