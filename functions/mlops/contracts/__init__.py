@@ -4,6 +4,7 @@ The pure core of ingestion (pandas, numpy, pyarrow, pydantic and PyYAML only; no
 reads the upload's bytes, calls ``check_file`` and stores the report and, if accepted, the frame.
 """
 
+from mlops.contracts.column_view import parsed_column
 from mlops.contracts.drafting import draft_contract, render_contract_yaml
 from mlops.contracts.model import (
     ColumnSpec,
@@ -17,7 +18,7 @@ from mlops.contracts.model import (
 )
 from mlops.contracts.reading import FileProblem, read_table
 from mlops.contracts.report import Example, ExpectationResult, FileProblemInfo, ValidationReport
-from mlops.contracts.validation import check_file, parsed_column, validate
+from mlops.contracts.validation import check_file, validate
 
 __all__ = [
     "ColumnSpec",
