@@ -18,7 +18,7 @@ import pytest
 
 from mlops.contracts import coercion, duplicates
 from mlops.contracts.coercion import convert_strings, parse_strings
-from mlops.contracts.model import load_contract
+from mlops.contracts.loading import load_contract
 from mlops.contracts.reading import read_table
 from mlops.contracts.report import ValidationReport
 from mlops.contracts.validation import validate
