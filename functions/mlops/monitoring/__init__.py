@@ -8,8 +8,9 @@ against it.
   profile, and their survival functions.
 - `drift`: `check_drift`, the decision per feature, for the prediction and for the dataset.
 - `report`: `DriftReport`, what a check found, and its HTML page and notification text.
-- `retraining`: whether a drifted model's dataset starts a training run.
-- `checks`: one scheduled run over the registry's champions, with S3, the registry and SNS.
+- `retraining`: when drift (or a schedule) may start a retraining run: a cooldown, a few a day.
+- `checks`: one check per due model (window read, report stored, retraining maybe started), with
+  AWS reached only through `DriftServices`.
 
 numpy and pydantic only, never scikit-learn or scipy: the drift function imports this package with
 the inference layer. No names are imported here, so importing one module loads only what it needs.
