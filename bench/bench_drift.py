@@ -40,8 +40,12 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from bench.figures import Figure, speedup
-from mlops.monitoring.drift import CapturedWindow, DriftConfig, DriftReport, check_drift, ks_p_value
+from mlops.monitoring.config import DriftConfig
+from mlops.monitoring.drift import check_drift
 from mlops.monitoring.profile import ReferenceProfile, numeric_profile
+from mlops.monitoring.report import DriftReport
+from mlops.monitoring.statistics import ks_p_value
+from mlops.monitoring.window import CapturedWindow
 
 BENCHMARK = "drift"
 EXACT = "exact: scipy ks_2samp + wasserstein_distance on the raw data"

@@ -77,9 +77,10 @@ from mlops.registry.table import table_definition
 from mlops.serving.inputs import InputPolicy, encode_request
 from mlops.serving.session import inference_session
 from mlops.serving.signature import ServedSignature
-from mlops.training.config import Candidate, TrainingConfig
+from mlops.training.config import TrainingConfig
 from mlops.training.features import INPUT_NAME
 from mlops.training.prepare import Prepared, prepare
+from mlops.training.search_space import Candidate
 from mlops.training.signature import signature, signature_json
 
 BENCHMARK = "inference"

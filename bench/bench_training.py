@@ -48,10 +48,11 @@ from mlops.datasets.versioning import ColumnSchema
 from mlops.serving.session import inference_session
 from mlops.training.candidates import CandidateResult, fit_candidate, load_model
 from mlops.training.chain import check_parity
-from mlops.training.config import Candidate, TrainingConfig, config_from_dict, default_config
+from mlops.training.config import TrainingConfig, config_from_dict, default_config
 from mlops.training.features import INPUT_NAME, encode_records
 from mlops.training.onnx_export import export_onnx
 from mlops.training.prepare import Prepared, prepare
+from mlops.training.search_space import Candidate
 
 BENCHMARK = "training"
 SKLEARN = "scikit-learn predict_proba"

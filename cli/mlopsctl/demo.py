@@ -309,7 +309,7 @@ def _registry_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, predi
     )["alias"]
     print(f"champion: v{rolled['previous_version']} -> v{rolled['version']}")
     _wait_for_version(predict_url, key, int(rolled["version"]))
-    from mlops.reports.lifecycle import audit_state
+    from mlops.registry.views import audit_state
 
     for event in call(target, "GET", "/v1/models/breast-cancer/audit")["events"]:
         print(

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlops.buckets import ArtifactsBucket
 from mlops.monitoring.checks import CheckOutcome, DriftServices, run_checks
-from mlops.monitoring.drift import FeatureDrift
+from mlops.monitoring.report import FeatureDrift
 from mlops.registry.table import ModelRegistry, RegistryTable
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "monitoring")

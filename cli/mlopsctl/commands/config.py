@@ -102,7 +102,7 @@ def _config_problems(target: Target, config: Any) -> list[tuple[str, str]]:
 def _version_problems(target: Target, config: Any) -> list[tuple[str, str]]:
     """`data.versions` against the dataset's accepted versions: each must name exactly one."""
     from mlops.registry.table import RegistryTable
-    from mlops.training.config import match_versions
+    from mlops.training.data_policy import match_versions
 
     if config.data.versions is None:
         return []

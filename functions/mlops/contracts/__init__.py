@@ -2,9 +2,21 @@
 
 The pure core of ingestion (pandas, numpy, pyarrow, pydantic and PyYAML only; no AWS): a handler
 reads the upload's bytes, calls ``check_file`` and stores the report and, if accepted, the frame.
+
+- `model`: the contract's shape (columns, expectations, policies) and the rules between its fields;
+  `loading`: a contract's YAML or JSON read, each problem named by its path; `schema`: its JSON Schema.
+- `reading`: an upload (CSV, gzip CSV, Parquet) read into a frame; `coercion`: text converted to a
+  column's type, keeping the cells that do not convert.
+- `validation`: a frame checked against its contract (``validate``, ``check_file``), column by column;
+  `column_view`: a column parsed once for its checks; `checks`: what each expectation checks;
+  `duplicates`: repeated values and rows (``unique``, ``duplicate_rows``).
+- `report`: the validation report; `drafting`: a first contract drafted from a sample, and any
+  contract written back as YAML.
 """
 
+from mlops.contracts.column_view import parsed_column
 from mlops.contracts.drafting import draft_contract, render_contract_yaml
+from mlops.contracts.loading import load_contract, parse_contract
 from mlops.contracts.model import (
     ColumnSpec,
     ContractError,
@@ -12,12 +24,10 @@ from mlops.contracts.model import (
     DistributionExpectation,
     Expectation,
     contract_json_schema,
-    load_contract,
-    parse_contract,
 )
 from mlops.contracts.reading import FileProblem, read_table
 from mlops.contracts.report import Example, ExpectationResult, FileProblemInfo, ValidationReport
-from mlops.contracts.validation import check_file, parsed_column, validate
+from mlops.contracts.validation import check_file, validate
 
 __all__ = [
     "ColumnSpec",

@@ -17,12 +17,8 @@ import pandas as pd
 import yaml
 
 from mlops.contracts.coercion import as_arrow_strings, convert_strings
-from mlops.contracts.model import (
-    CLASS_LABEL_TYPES,
-    ColumnSpec,
-    DataContract,
-    parse_contract,
-)
+from mlops.contracts.loading import parse_contract
+from mlops.contracts.model import CLASS_LABEL_TYPES, ColumnSpec, DataContract
 
 MAX_ALLOWED_VALUES = 20
 MAX_ALLOWED_SHARE = 0.05

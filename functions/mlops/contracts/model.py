@@ -57,20 +57,21 @@ A full example::
 
 Cells read as null: empty, ``NA``, ``N/A``, ``NULL``, ``null``, ``NaN``, ``nan``, ``None``.
 Booleans read: ``true/false``, ``t/f``, ``yes/no``, ``y/n``, ``1/0`` in any case.
+
+This module is the contract's shape and the rules between its fields; `mlops.contracts.loading`
+reads the YAML or JSON and names each problem by the path its author wrote.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import math
 import re
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from mlops.names import NAME_PATTERN
 
@@ -96,7 +97,7 @@ class ContractError(ValueError):
         super().__init__(f"invalid data contract {source}: {count}\n" + "\n".join(f"  {p}" for p in problems))
 
 
-class _ProblemsError(ValueError):
+class ProblemsError(ValueError):
     """Several problems found by one validator, each with a path relative to the model it checked."""
 
     def __init__(self, items: list[tuple[str, str]]) -> None:
@@ -276,7 +277,7 @@ class ColumnSpec(BaseModel):
             elif "%" not in self.format:
                 problems.append(("format", f"{self.format!r} is not a strptime format (e.g. '%Y-%m-%d')"))
         if problems:
-            raise _ProblemsError(problems)
+            raise ProblemsError(problems)
         return self
 
     def _allowed_values_problems(self) -> list[tuple[str, str]]:
@@ -335,7 +336,7 @@ class RowCountExpectation(Expectation):
         if self.min is not None and self.max is not None and self.min > self.max:
             problems.append(("min", f"must be ≤ max ({self.min} > {self.max})"))
         if problems:
-            raise _ProblemsError([(path.lstrip("."), message) for path, message in problems])
+            raise ProblemsError([(path.lstrip("."), message) for path, message in problems])
         return self
 
 
@@ -363,7 +364,7 @@ class DistributionExpectation(Expectation):
         if self.min is not None and self.max is not None and self.min > self.max:
             problems.append(("min", f"must be ≤ max ({self.min} > {self.max})"))
         if problems:
-            raise _ProblemsError(problems)
+            raise ProblemsError(problems)
         return self
 
 
@@ -395,13 +396,13 @@ class DataContract(BaseModel):
 
     @model_validator(mode="after")
     def _cross_references(self) -> DataContract:
-        problems = _document_problems(self.model_dump())
+        problems = document_problems(self.model_dump())
         problems += _policy_severity(self.extra_columns, "extra_columns")
         problems += _policy_severity(self.duplicate_rows, "duplicate_rows")
         problems += _whole_file(self.extra_columns, "extra_columns")
         problems += _whole_file(self.forbidden_columns, "forbidden_columns")
         if problems:
-            raise _ProblemsError(problems)
+            raise ProblemsError(problems)
         return self
 
     def column(self, name: str) -> ColumnSpec | None:
@@ -416,8 +417,9 @@ def _value(node: Any) -> Any:
     return node.get("value") if isinstance(node, Mapping) else node
 
 
-def _document_problems(data: Any) -> list[tuple[str, str]]:
-    """Checks that span fields; written against plain data so they also run on a contract that failed."""
+def document_problems(data: Any) -> list[tuple[str, str]]:
+    """Checks that span fields; written against plain data so they also run on a contract that failed
+    (`loading` reports them next to the field errors)."""
     if not isinstance(data, Mapping):
         return []
     problems: list[tuple[str, str]] = []
@@ -438,7 +440,7 @@ def _document_problems(data: Any) -> list[tuple[str, str]]:
         return problems  # an unnamed column could be the one referenced: naming it missing would mislead
     label = data.get("label")
     if isinstance(label, str) and label not in types:
-        problems.append(("label", f"{label!r} is not a declared column{_did_you_mean(label, types)}"))
+        problems.append(("label", f"{label!r} is not a declared column{did_you_mean(label, types)}"))
     share = data.get("label_min_class_share")
     if share is not None:
         if not isinstance(label, str):
@@ -461,7 +463,7 @@ def _document_problems(data: Any) -> list[tuple[str, str]]:
         name = item["column"]
         if name not in types:
             problems.append(
-                (f"distributions[{i}].column", f"{name!r} is not a declared column{_did_you_mean(name, types)}")
+                (f"distributions[{i}].column", f"{name!r} is not a declared column{did_you_mean(name, types)}")
             )
         elif types[name] is not None and types[name] not in NUMERIC_TYPES:
             problems.append(
@@ -470,155 +472,10 @@ def _document_problems(data: Any) -> list[tuple[str, str]]:
     return problems
 
 
-def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """A hint naming the closest candidate, for a misspelt field or column name."""
     close = difflib.get_close_matches(word, list(candidates), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-_MODELS: tuple[type[BaseModel], ...] = (
-    DataContract,
-    ColumnSpec,
-    Expectation,
-    RowCountExpectation,
-    DistributionExpectation,
-    Policy,
-    TypeExpectation,
-)
-_KNOWN_FIELDS = sorted({name for model in _MODELS for name in model.model_fields} | {"value"})
-
-
-def _path(loc: tuple[int | str, ...], raw: Any) -> str:
-    """``('columns', 2, 'min', 'value')`` → ``columns[2].min``: drop the segments the user did not write."""
-    parts: list[str] = []
-    node: Any = raw
-    for segment in loc:
-        if isinstance(node, Mapping):
-            # a key that is blank or not a plain name (" ", "a: b") is quoted, so the path still reads as one
-            plain = isinstance(segment, str) and re.fullmatch(r"[A-Za-z0-9_-]+", segment)
-            parts.append(f".{segment}" if plain else f"[{segment!r}]")
-            node = node.get(segment)
-        elif isinstance(node, list) and isinstance(segment, int):
-            parts.append(f"[{segment}]")
-            node = node[segment] if 0 <= segment < len(node) else None
-        # Otherwise a value written in shorthand: 'value' and union member tags are ours, not the user's.
-    return "".join(parts).lstrip(".")
-
-
-def _message(error: Mapping[str, Any]) -> str:
-    kind = error["type"]
-    ctx = error.get("ctx") or {}
-    given = error.get("input")
-    if kind == "literal_error":
-        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
-        return f"{given!r} is not one of {expected}"
-    if kind == "missing":
-        return "is required"
-    if kind == "extra_forbidden":
-        field = str(error["loc"][-1])
-        return f"is not a known field{_did_you_mean(field, _KNOWN_FIELDS)}"
-    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        sign = {"greater_than_equal": "≥", "less_than_equal": "≤", "greater_than": ">", "less_than": "<"}[kind]
-        limit = next(iter(ctx.values()))
-        return f"must be {sign} {limit} (got {given!r})"
-    if kind == "string_pattern_mismatch" and ctx.get("pattern") == NAME_PATTERN:
-        return (
-            f"{given!r} is not a slug: lowercase letters, digits, '_' and '-', "
-            "starting with a letter or digit, at most 63 characters"
-        )
-    if kind == "string_pattern_mismatch":
-        return f"{given!r} does not match {ctx.get('pattern')}"
-    if kind in ("too_short", "string_too_short"):
-        return "must not be empty"
-    if kind in ("int_parsing", "int_type", "int_from_float"):
-        return f"must be an integer (got {given!r})"
-    if kind in ("float_parsing", "float_type"):
-        return f"must be a number (got {given!r})"
-    if kind in ("bool_parsing", "bool_type"):
-        return f"must be true or false (got {given!r})"
-    if kind == "string_type":
-        return f"must be a string (got {given!r})"
-    if kind == "list_type":
-        return f"must be a list (got {given!r})"
-    if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return f"must be a mapping (got {given!r})"
-    message = str(error.get("msg", kind))
-    message = message.removeprefix("Value error, ")
-    return message[:1].lower() + message[1:]
-
-
-def _problems_from(exc: ValidationError, raw: Any) -> list[str]:
-    lines: list[str] = []
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        inner = (error.get("ctx") or {}).get("error")
-        if isinstance(inner, _ProblemsError):
-            base = _path(loc, raw)
-            for sub, message in inner.items:
-                joined = ".".join(p for p in (base, sub) if p).replace(".[", "[")
-                lines.append(f"{joined or '(contract)'}: {message}")
-        else:
-            lines.append(f"{_path(loc, raw) or '(contract)'}: {_message(error)}")
-    return lines
-
-
-def parse_contract(data: Any, *, source: str = "<contract>") -> DataContract:
-    """Validate already-parsed data (a dict), naming every problem with its field path."""
-    try:
-        return DataContract.model_validate(data)
-    except ValidationError as exc:
-        problems = _problems_from(exc, data)
-        problems += [f"{path}: {message}" for path, message in _document_problems(data)]
-        raise ContractError(source, list(dict.fromkeys(problems))) from None
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """Safe YAML that refuses a key written twice, which plain YAML silently resolves to the last one."""
-
-
-def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-        if not isinstance(key, Hashable):  # `? [a, b]`: YAML allows it, a contract has no use for it
-            raise yaml.constructor.ConstructorError(None, None, "a key is a list or a mapping", key_node.start_mark)
-        if key in seen:
-            mark = key_node.start_mark
-            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is written twice", mark)
-        seen.add(key)
-    return cast(dict[Any, Any], loader.construct_mapping(node, deep=deep))
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
-
-
-def load_contract(text: str | bytes, *, source: str) -> DataContract:
-    """Read a contract written as YAML or JSON; ``source`` names it in error messages."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ContractError(source, [f"(contract): byte {exc.start} is not UTF-8"]) from None
-    try:
-        # JSON first when it looks like JSON: its error messages are clearer than YAML's for it.
-        data = json.loads(text) if text.lstrip().startswith("{") else yaml.load(text, Loader=_StrictLoader)
-    except json.JSONDecodeError as exc:
-        raise ContractError(
-            source, [f"(contract): not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"]
-        ) from None
-    except RecursionError:
-        raise ContractError(source, ["(contract): nested too deeply to read"]) from None
-    except yaml.YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        if mark is not None:
-            where = f" (line {mark.line + 1}, column {mark.column + 1})"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ContractError(source, [f"(contract): not valid YAML: {problem}{where}"]) from None
-    except ValueError as exc:  # an integer past Python's digit limit, in JSON or YAML
-        raise ContractError(source, [f"(contract): {exc}"]) from None
-    if not isinstance(data, Mapping):
-        raise ContractError(source, [f"(contract): must be a mapping of fields, got {type(data).__name__}"])
-    return parse_contract(data, source=source)
 
 
 def contract_json_schema() -> dict[str, Any]:

@@ -1,3 +1,17 @@
 """Monitoring: the reference profile written at training time, and drift checks of captured traffic
-against it. numpy and pydantic only, never scikit-learn or scipy: the drift function imports this
-package with the inference layer."""
+against it.
+
+- `profile`: the reference profile (quantile sketches, category frequencies, the prediction's).
+- `config`: `DriftConfig`, how a check decides (the training config's `monitoring.drift`).
+- `window`: `CapturedWindow`, the captured rows of one check, refused ones counted by reason.
+- `statistics`: the tests and distances (KS, Wasserstein, chi-square, Jensen-Shannon) against the
+  profile, and their survival functions.
+- `drift`: `check_drift`, the decision per feature, for the prediction and for the dataset.
+- `report`: `DriftReport`, what a check found, and its HTML page and notification text.
+- `retraining`: when drift (or a schedule) may start a retraining run: a cooldown, a few a day.
+- `checks`: one check per due model (window read, report stored, retraining maybe started), with
+  AWS reached only through `DriftServices`.
+
+numpy and pydantic only, never scikit-learn or scipy: the drift function imports this package with
+the inference layer. No names are imported here, so importing one module loads only what it needs.
+"""

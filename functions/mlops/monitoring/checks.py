@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 
 from mlops.buckets import ArtifactsBucket
-from mlops.monitoring.drift import CapturedWindow, DriftConfig, DriftReport, check_drift
+from mlops.monitoring.config import DriftConfig
+from mlops.monitoring.drift import check_drift
 from mlops.monitoring.profile import ReferenceProfile
-from mlops.monitoring.report import drift_report_html, drift_summary_text, refused_text
+from mlops.monitoring.report import DriftReport, drift_report_html, drift_summary_text, refused_text
 from mlops.monitoring.retraining import RetrainingDecision, RetrainingPolicy, decide_retraining
+from mlops.monitoring.window import CapturedWindow
 from mlops.names import CAPTURE_PREFIX, CHALLENGER, CHAMPION, DRIFT_REPORTS_PREFIX
 from mlops.registry.table import ModelRegistry, RegistryTable
 from mlops.serving.capture import read_capture, written_at

@@ -1,5 +1,6 @@
-"""A drift report as a page a person reads (one self-contained HTML file stored next to the JSON)
-and as the few lines of a notification.
+"""The drift report: what one check found (the JSON stored per check and in the registry), as a
+page a person reads (one self-contained HTML file stored next to the JSON) and as the few lines of
+a notification.
 
 The page has no external assets (no scripts, styles or fonts from elsewhere): it opens from S3 or
 an e-mail attachment as it is. Every text that came from data (feature names, categories, model
@@ -9,10 +10,113 @@ names) goes through html.escape.
 from __future__ import annotations
 
 from html import escape
+from typing import Literal
 
-from mlops.monitoring.drift import DriftReport, FeatureDrift, Histogram, RefusedTraffic
+from pydantic import BaseModel, ConfigDict, Field
 
+from mlops.monitoring.config import DriftConfig
+
+TestName = Literal["ks", "chi_square", "wasserstein", "jensen_shannon"]
+Status = Literal["ok", "drift", "insufficient_data"]
+Kind = Literal["numeric", "categorical"]
+
+MAX_NEW_CATEGORY_EXAMPLES = 20  # unseen categories a feature's report names
 MAX_LISTED = 10  # drifted features named in a notification
+
+
+# ------------------------------------------------------------------------------------- the report
+
+
+class Histogram(BaseModel):
+    """Shares of non-missing values per bin, reference against window (the report page's plot)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[str]
+    edges: list[float] | None = Field(default=None, description="numeric: bin edges; the end bins take the tails")
+    reference: list[float]
+    current: list[float]
+
+
+class FeatureDrift(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    kind: Kind
+    test: TestName | None = Field(description="None when one side has no values to compare")
+    statistic: float = Field(description="the test's or distance's value (0 when no test ran)")
+    threshold: float = Field(description="tests: the p-value level drift is below; distances: the threshold")
+    p_value: float | None = Field(default=None, description="tests only")
+    distribution_drifted: bool
+    drifted: bool = Field(description="distribution, missing rate or new categories")
+    rows: int = Field(description="captured rows of this feature in the window")
+    present: int = Field(description="non-missing values among them")
+    reference_count: int = Field(description="non-missing reference values")
+    ks_statistic: float | None = Field(default=None, description="numeric: two-sample KS against the sketch")
+    wasserstein: float | None = Field(default=None, description="numeric: Wasserstein-1 / reference std")
+    missing_rate_reference: float
+    missing_rate_current: float
+    missing_rate_p_value: float | None = None
+    missing_rate_drifted: bool = False
+    new_categories: list[str] = Field(default_factory=list, description=f"up to {MAX_NEW_CATEGORY_EXAMPLES}")
+    new_category_share: float = 0.0
+    new_categories_drifted: bool = False
+    histogram: Histogram | None = None
+    note: str | None = None
+
+
+class PredictionDrift(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["classification", "regression"]
+    score_name: str = Field(description="positive_probability, max_probability or prediction")
+    classes: FeatureDrift | None = Field(default=None, description="the predicted classes' frequencies")
+    score: FeatureDrift | None = None
+    drifted: bool
+
+
+class RefusedTraffic(BaseModel):
+    """What the serving policy refused in the window: those rows got a 400, not an answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: int = Field(default=0, description="captured rows of requests the serving policy refused")
+    share: float = Field(default=0.0, description="refused rows / captured rows")
+    offending_rows: int = Field(
+        default=0, description="refused rows with a value of their own refused (the rest came in the same request)"
+    )
+    by_reason: dict[str, int] = Field(
+        default_factory=dict, description="refused values per reason (out_of_range, …); a row may have several"
+    )
+    by_field: dict[str, dict[str, int]] = Field(default_factory=dict, description="rows per field and reason")
+    threshold: float = Field(default=0.05, description="the share at which the check flags it")
+    exceeded: bool = Field(default=False, description="share reached the threshold with at least min_rows rows")
+
+
+class DriftReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    version: int
+    checked_at: str
+    window_start: str | None
+    window_end: str | None
+    rows: int = Field(description="captured rows in the window, answered or refused (shadow rows left out)")
+    reference_rows: int
+    status: Status
+    message: str = Field(description="why the status, in a sentence")
+    features: list[FeatureDrift]
+    prediction: PredictionDrift | None
+    drifted_features: list[str]
+    drift_share: float = Field(description="drifted / compared features, the prediction counted if configured")
+    dataset_drift: bool
+    not_captured: list[str] = Field(default_factory=list, description="profiled features absent from the window")
+    refused: RefusedTraffic = Field(default_factory=RefusedTraffic)
+    config: DriftConfig
+
+
+# ------------------------------------------------------------------------------------- the page
+
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1f2328;max-width:1200px}

@@ -5,6 +5,9 @@ champion's evaluation and ONNX parity, every version, drift over time and the au
 Pure: the caller gathers the records (registry API, artifacts bucket) and passes them in; this
 module makes no AWS calls, so the page can be tested and rendered anywhere. Every value that came
 from data goes through html.escape (the training report's `escaped`).
+
+One module, page and records together: `ModelLifecycle` and its parts exist only as this page's
+input, so its fields and the sections that show them are read side by side.
 """
 
 from __future__ import annotations
@@ -13,8 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlops.registry.views import audit_state as audit_state  # noqa: PLC0414 (moved; still importable here)
-from mlops.registry.views import ordered_metrics as ordered_metrics  # noqa: PLC0414
+from mlops.registry.views import audit_state, ordered_metrics
 from mlops.training.evaluation import Evaluation
 from mlops.training.report import (
     REPORT_CSS,

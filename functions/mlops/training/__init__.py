@@ -1,6 +1,8 @@
 """Training: from a training request to a registered model version, with no AWS in the core.
 
-- `config`: the training config (candidates, metric, gates, parity, data policy, retraining).
+- `config`: the training config (metric, gates, parity, encoding, serving, monitoring, retraining)
+  and reading it; `search_space`: its candidates (estimators, parameters, search); `data_policy`:
+  its `data` section (which dataset versions); `config_base`: what the config's parts share.
 - `data`: which dataset versions a run trains on, combined; `prepare`: features and splits;
   `features`: the feature recipe (numbers, categories, derived date parts) training and serving share.
 - `candidates`: fit and rank candidates; `evaluation`: test-split metrics and the champion

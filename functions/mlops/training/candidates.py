@@ -35,16 +35,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from mlops.training.config import (
-    Candidate,
-    ProblemType,
-    Range,
-    TrainingConfig,
-    higher_is_better,
-    is_classification,
-)
+from mlops.training.config import ProblemType, TrainingConfig, higher_is_better, is_classification
 from mlops.training.evaluation import MetricValues, compute_metrics, predict
 from mlops.training.prepare import Splits
+from mlops.training.search_space import Candidate, Range
 
 MODEL_STEP = "model"
 MAX_ERROR_CHARS = 2000

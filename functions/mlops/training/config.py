@@ -4,6 +4,12 @@ pipeline run is fully described by a dataset version plus this file.
 
 Imports only pydantic and PyYAML: the CLI, the CDK app and every handler can validate a config
 without loading scikit-learn.
+
+Here: the config's sections (split, encoding, quality gates, parity, serving, monitoring,
+retraining), the rules between its fields, the checks against a dataset's contract, and reading it
+from YAML or JSON. Its larger parts have modules of their own: `search_space` (the candidates),
+`data_policy` (the `data` section) and `mlops.monitoring.config` (`monitoring.drift`);
+`config_base` is what they all share.
 """
 
 from __future__ import annotations
@@ -11,24 +17,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Hashable, Mapping, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import date
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    GetJsonSchemaHandler,
-    ValidationError,
-    WithJsonSchema,
-    model_validator,
-)
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, PydanticCustomError
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
-from mlops.monitoring.drift import DriftConfig
+from mlops.monitoring.config import DriftConfig
+from mlops.training.config_base import ConfigModel, field_path
+from mlops.training.data_policy import DataPolicy, data_shorthand
 
 # Re-exported: the training config is where the rest of the code looks for them.
 from mlops.training.metric_names import CLASSIFICATION as CLASSIFICATION  # noqa: PLC0414
@@ -39,75 +37,19 @@ from mlops.training.metric_names import Direction as Direction  # noqa: PLC0414
 from mlops.training.metric_names import MetricName as MetricName  # noqa: PLC0414
 from mlops.training.metric_names import ProblemType as ProblemType  # noqa: PLC0414
 from mlops.training.metric_names import SelectionMetric as SelectionMetric  # noqa: PLC0414
+from mlops.training.metric_names import higher_is_better as higher_is_better  # noqa: PLC0414
+from mlops.training.metric_names import is_classification as is_classification  # noqa: PLC0414
+from mlops.training.search_space import (
+    ESTIMATOR_PARAMS,
+    ESTIMATOR_PROBLEM_TYPES,
+    RESERVED_PARAMS,
+    UNSUPPORTED_PARAMS,
+    Candidate,
+    default_candidates,
+)
 
-EstimatorName = Literal[
-    "logistic_regression", "linear_regression", "ridge", "random_forest", "hist_gradient_boosting", "gradient_boosting"
-]
 # What a datetime feature derives (the same names as mlops.serving.date_parts.DATE_PARTS, which computes them).
 DatetimePart = Literal["year", "month", "day", "day_of_week", "day_of_year", "hour", "days_since"]
-
-
-ESTIMATOR_PROBLEM_TYPES: dict[str, tuple[ProblemType, ...]] = {
-    "logistic_regression": CLASSIFICATION,
-    "linear_regression": ("regression",),
-    "ridge": ("regression",),
-    "random_forest": ("binary", "multiclass", "regression"),
-    "hist_gradient_boosting": ("binary", "multiclass", "regression"),
-    "gradient_boosting": ("binary", "multiclass", "regression"),
-}
-
-# Parameters set by the platform (determinism, one core per Lambda) or meaningless for a one-shot fit.
-RESERVED_PARAMS: dict[str, str] = {
-    "random_state": "set by the platform from split.seed",
-    "n_jobs": "set by the platform to 1 (one Lambda, one core)",
-    "verbose": "set by the platform",
-    "warm_start": "not supported: every fit starts from scratch",
-    "init": "not supported: an estimator object cannot be configured as data",
-}
-# Parameters whose values are not scalars, or that would bypass the platform's feature encoding.
-UNSUPPORTED_PARAMS: dict[str, str] = {
-    "categorical_features": "not supported: categorical columns are one-hot encoded by the platform",
-    "monotonic_cst": "not supported in v1 (needs a list per feature)",
-    "interaction_cst": "not supported in v1 (needs lists of features)",
-}
-_FOREST = (
-    "bootstrap ccp_alpha criterion max_depth max_features max_leaf_nodes max_samples min_impurity_decrease "
-    "min_samples_leaf min_samples_split min_weight_fraction_leaf n_estimators oob_score"
-)
-_HGB = (
-    "early_stopping l2_regularization learning_rate loss max_bins max_depth max_features max_iter max_leaf_nodes "
-    "min_samples_leaf n_iter_no_change scoring tol validation_fraction"
-)
-_GB = (
-    "ccp_alpha criterion learning_rate loss max_depth max_features max_leaf_nodes min_impurity_decrease "
-    "min_samples_leaf min_samples_split min_weight_fraction_leaf n_estimators n_iter_no_change subsample tol "
-    "validation_fraction"
-)
-# Configurable parameters per (estimator, is_classifier); a test keeps this in step with scikit-learn.
-ESTIMATOR_PARAMS: dict[tuple[str, bool], frozenset[str]] = {
-    ("logistic_regression", True): frozenset(
-        [
-            "C",
-            "class_weight",
-            "dual",
-            "fit_intercept",
-            "intercept_scaling",
-            "l1_ratio",
-            "max_iter",
-            "penalty",
-            "solver",
-            "tol",
-        ]
-    ),
-    ("linear_regression", False): frozenset(["copy_X", "fit_intercept", "positive", "tol"]),
-    ("ridge", False): frozenset(["alpha", "copy_X", "fit_intercept", "max_iter", "positive", "solver", "tol"]),
-    ("random_forest", True): frozenset([*_FOREST.split(), "class_weight"]),
-    ("random_forest", False): frozenset(_FOREST.split()),
-    ("hist_gradient_boosting", True): frozenset([*_HGB.split(), "class_weight"]),
-    ("hist_gradient_boosting", False): frozenset([*_HGB.split(), "quantile"]),
-    ("gradient_boosting", True): frozenset(_GB.split()),
-    ("gradient_boosting", False): frozenset([*_GB.split(), "alpha"]),
-}
 
 
 class ConfigError(ValueError):
@@ -120,129 +62,7 @@ class ConfigError(ValueError):
         super().__init__(f"invalid {source}:\n{lines}")
 
 
-def is_classification(problem_type: ProblemType) -> bool:
-    return problem_type in CLASSIFICATION
-
-
-def higher_is_better(metric: str) -> bool:
-    return METRIC_DIRECTIONS[metric] == "max"
-
-
-def _json_scalar(value: Any) -> Any:
-    """Parameter values are JSON scalars: anything else cannot round-trip through Step Functions."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    raise PydanticCustomError(
-        "param_value", "must be a string, number, boolean or null, not {kind}", {"kind": type(value).__name__}
-    )
-
-
-ParamValue = Annotated[
-    Any,
-    BeforeValidator(_json_scalar),
-    WithJsonSchema({"type": ["string", "number", "boolean", "null"]}),
-]
-ValueList = Annotated[list[ParamValue], Field(min_length=1)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Range(_Model):
-    """A continuous (or integer, when both bounds are integers) search range."""
-
-    low: int | float
-    high: int | float
-    log: bool = False
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Range:
-        if not self.low < self.high:
-            raise ValueError("low must be less than high")
-        if self.log and self.low <= 0:
-            raise ValueError("log ranges need low > 0")
-        return self
-
-    @property
-    def is_int(self) -> bool:
-        return isinstance(self.low, int) and isinstance(self.high, int)
-
-
-def _values_or_range(value: Any) -> Any:
-    """One error per bad search space (not one per union member), naming what is expected."""
-    if isinstance(value, list):
-        if not value:
-            raise PydanticCustomError("search_space", "give at least one value")
-        return [_json_scalar(v) for v in value]
-    if isinstance(value, dict):
-        try:
-            return Range.model_validate(value)
-        except ValidationError as exc:
-            text = "; ".join(f"{_path(tuple(e['loc'])) or 'range'}: {e['msg']}" for e in exc.errors())
-            raise PydanticCustomError("search_space", "{text}", {"text": text.replace("Value error, ", "")}) from None
-    raise PydanticCustomError(
-        "search_space",
-        "must be a list of values or a range {{low, high, log}}, not {kind}",
-        {"kind": type(value).__name__},
-    )
-
-
-_SCALAR_SCHEMA = {"type": ["string", "number", "boolean", "null"]}
-SearchSpace = Annotated[
-    list[Any] | Range,
-    BeforeValidator(_values_or_range),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "array", "items": _SCALAR_SCHEMA, "minItems": 1},
-                {
-                    "type": "object",
-                    "properties": {"low": {"type": "number"}, "high": {"type": "number"}, "log": {"type": "boolean"}},
-                    "required": ["low", "high"],
-                    "additionalProperties": False,
-                },
-            ]
-        }
-    ),
-]
-
-
-class RandomSearch(_Model):
-    n_iter: int = Field(ge=1, le=1000)
-    params: dict[str, SearchSpace] = Field(min_length=1, description="a list of values, or a range {low, high, log}")
-
-
-class Search(_Model):
-    """Exactly one of a grid (every combination) or a random search (n_iter draws)."""
-
-    grid: dict[str, ValueList] | None = None
-    random: RandomSearch | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Search:
-        if (self.grid is None) == (self.random is None):
-            raise ValueError("give exactly one of 'grid' or 'random'")
-        if self.grid is not None and not self.grid:
-            raise ValueError("grid needs at least one parameter")
-        return self
-
-    @property
-    def param_names(self) -> list[str]:
-        if self.grid is not None:
-            return list(self.grid)
-        assert self.random is not None
-        return list(self.random.params)
-
-
-class Candidate(_Model):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="unique; used in keys and state names")
-    estimator: EstimatorName
-    params: dict[str, ParamValue] = Field(default_factory=dict, description="fixed parameters")
-    search: Search | None = None
-
-
-class SplitConfig(_Model):
+class SplitConfig(ConfigModel):
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
     validation_fraction: float = Field(default=0.2, gt=0, lt=1)
     stratify: bool | None = Field(
@@ -258,7 +78,7 @@ class SplitConfig(_Model):
         return self
 
 
-class Bound(_Model):
+class Bound(ConfigModel):
     min: float | None = None
     max: float | None = None
 
@@ -271,7 +91,7 @@ class Bound(_Model):
         return self
 
 
-class QualityGates(_Model):
+class QualityGates(ConfigModel):
     absolute: dict[MetricName, Bound] = Field(default_factory=dict, description="test-set metric bounds")
     max_regression: dict[MetricName, Annotated[float, Field(ge=0)]] = Field(
         default_factory=dict, description="how much worse than the current champion a metric may be, in its units"
@@ -301,13 +121,13 @@ class QualityGates(_Model):
     )
 
 
-class ParityConfig(_Model):
+class ParityConfig(ConfigModel):
     max_abs_probability_diff: float = Field(default=1e-4, ge=0)
     max_relative_regression_diff: float = Field(default=1e-4, ge=0)
     min_label_agreement: float = Field(default=0.999, ge=0, le=1)
 
 
-class DatetimeEncoding(_Model):
+class DatetimeEncoding(ConfigModel):
     """Which numbers a datetime feature becomes: the model sees these parts, the client sends the date."""
 
     parts: list[DatetimePart] | None = Field(
@@ -327,7 +147,7 @@ class DatetimeEncoding(_Model):
         return self
 
 
-class EncodingConfig(_Model):
+class EncodingConfig(ConfigModel):
     max_categories: int = Field(
         default=50, ge=1, le=1000, description="per string/category feature; rarer values share one '__other__' column"
     )
@@ -343,7 +163,7 @@ class EncodingConfig(_Model):
         return self.datetime_columns.get(column, self.datetime)
 
 
-class ServingConfig(_Model):
+class ServingConfig(ConfigModel):
     """How the predict API treats requests for this model: read from the deployed config at serve time
     (within the predict function's config cache time), so `mlops config deploy` changes it for the live
     version; each version keeps the copy it was trained with, used when no config is deployed."""
@@ -360,7 +180,7 @@ class ServingConfig(_Model):
     )
 
 
-class MonitoringConfig(_Model):
+class MonitoringConfig(ConfigModel):
     """How this model's traffic is checked for drift (stored with each version)."""
 
     every_hours: float = Field(
@@ -369,7 +189,7 @@ class MonitoringConfig(_Model):
     drift: DriftConfig = Field(default_factory=DriftConfig)
 
 
-class RetrainingConfig(_Model):
+class RetrainingConfig(ConfigModel):
     """When monitoring may start this pipeline by itself; absent: drift is reported, nothing retrains."""
 
     on_drift: bool = Field(default=True, description="start a run when a drift check finds dataset drift")
@@ -380,146 +200,7 @@ class RetrainingConfig(_Model):
     max_runs_per_day: int = Field(default=1, ge=1, description="automatic runs in any 24 hours")
 
 
-# The prepare function (1,769 MB) combines the chosen versions in memory: above this many rows
-# (before duplicates are dropped) a run is refused rather than killed for lack of memory.
-DEFAULT_MAX_TRAINING_ROWS = 1_000_000
-DATA_USES = ("all", "latest")
-# A dataset version is the sha256 hex of its content; a config may name it by a prefix of 12 or more.
-VERSION_PREFIX_MIN = 12
-
-
-def _since(value: Any) -> Any:
-    """An ISO date (midnight UTC) or date-time (UTC when it names no zone)."""
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime.combine(value, time())
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise PydanticCustomError(
-                "since",
-                "{value} is not an ISO date (e.g. 2026-11-01 or 2026-11-01T08:00:00+00:00)",
-                {"value": repr(value)},
-            ) from None
-    else:
-        raise PydanticCustomError(
-            "since", "must be an ISO date such as 2026-11-01, not {kind}", {"kind": type(value).__name__}
-        )
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _version_id(value: Any) -> Any:
-    if not isinstance(value, str):
-        raise PydanticCustomError(
-            "version_id",
-            "{value} was read as a {kind}: quote the version id",
-            {"value": value, "kind": type(value).__name__},
-        )
-    if not re.fullmatch(rf"[0-9a-f]{{{VERSION_PREFIX_MIN},64}}", value):
-        raise PydanticCustomError(
-            "version_id",
-            "{value} is not a dataset version: give its id (64 hex digits) or its first 12 or more",
-            {"value": repr(value)},
-        )
-    return value
-
-
-VersionId = Annotated[
-    str, BeforeValidator(_version_id), WithJsonSchema({"type": "string", "pattern": "^[0-9a-f]{12,64}$"})
-]
-Since = Annotated[
-    datetime,
-    BeforeValidator(_since),
-    WithJsonSchema({"type": "string", "description": "ISO date (midnight UTC) or date-time"}),
-]
-
-
-def _data_shorthand(value: Any) -> Any:
-    """`data: all` and `data: latest` are short for `data: {use: all}` and `data: {use: latest}`."""
-    if isinstance(value, str):
-        if value not in DATA_USES:
-            raise PydanticCustomError(
-                "data",
-                "must be all, latest, {since: <ISO date>} or {versions: [<version id>, ...]}, not {value}",
-                {"value": repr(value)},
-            )
-        return {"use": value}
-    return value
-
-
-class DataPolicy(_Model):
-    """Which accepted dataset versions a run trains on: rows uploaded in parts, or again, are one table.
-
-    A `dataset_version` named in the training request (`mlops train --dataset-version`) wins over it.
-    """
-
-    use: Literal["all", "latest"] | None = Field(
-        default=None,
-        description="all (the default): every accepted version, a row already in an older version counted once; "
-        "latest: the newest version only",
-    )
-    since: Since | None = Field(default=None, description="the versions accepted at or after this date")
-    versions: list[VersionId] | None = Field(
-        default=None, min_length=1, description="these versions (ids, or prefixes of 12 or more hex digits)"
-    )
-    max_rows: int = Field(
-        default=DEFAULT_MAX_TRAINING_ROWS,
-        ge=1,
-        description="refuse a run whose chosen versions hold more rows (before duplicates are dropped): prepare "
-        "holds them all in memory",
-    )
-
-    @model_validator(mode="after")
-    def _one_choice(self) -> DataPolicy:
-        given = [name for name in ("use", "since", "versions") if getattr(self, name) is not None]
-        if len(given) > 1:
-            raise ValueError(f"give one of use, since or versions, not {' and '.join(given)}")
-        if self.versions is not None and len(set(self.versions)) != len(self.versions):
-            raise ValueError("versions lists a version twice")
-        return self
-
-    @classmethod
-    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        return {"anyOf": [{"type": "string", "enum": list(DATA_USES)}, handler(core_schema)]}
-
-    @property
-    def choice(self) -> Literal["all", "latest", "since", "versions"]:
-        if self.versions is not None:
-            return "versions"
-        if self.since is not None:
-            return "since"
-        return self.use or "all"
-
-    def describe(self) -> str:
-        """The policy in the config's own words, for the run's record and report."""
-        if self.since is not None:
-            return f"since: {self.since.isoformat()}"
-        if self.versions is not None:
-            return f"versions: [{', '.join(v[:12] for v in self.versions)}]"
-        return self.choice
-
-
-def match_versions(wanted: Sequence[str], known: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    """The full ids of `data.versions` among a dataset's `known` versions, and a problem (by field)
-    for each one that names no version or more than one."""
-    matched: list[str] = []
-    problems: list[tuple[str, str]] = []
-    for i, prefix in enumerate(wanted):
-        hits = [version for version in known if version.startswith(prefix)]
-        if len(hits) == 1:
-            matched.append(hits[0])
-        elif not hits:
-            problems.append((f"data.versions[{i}]", f"no accepted dataset version {prefix!r}"))
-        else:
-            problems.append(
-                (f"data.versions[{i}]", f"{prefix!r} names {len(hits)} versions ({', '.join(h[:16] for h in hits)})")
-            )
-    return matched, problems
-
-
-class TrainingConfig(_Model):
+class TrainingConfig(ConfigModel):
     """One training pipeline run, as data."""
 
     dataset: str = Field(min_length=1)
@@ -537,7 +218,7 @@ class TrainingConfig(_Model):
         "anyway, each with its reason in the run's report",
     )
     segment_column: str | None = None
-    data: Annotated[DataPolicy, BeforeValidator(_data_shorthand)] = Field(
+    data: Annotated[DataPolicy, BeforeValidator(data_shorthand)] = Field(
         default_factory=DataPolicy,
         description="which accepted dataset versions to train on: all (default), latest, {since: <ISO date>} or "
         "{versions: [...]}; a dataset_version in the training request wins",
@@ -634,18 +315,6 @@ def semantic_problems(config: TrainingConfig) -> list[tuple[str, str]]:
     return problems
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part == "[key]":
-            out += " (key)"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
 def problems_from(exc: ValidationError) -> list[tuple[str, str]]:
     """Pydantic's errors as (field path, message), e.g. `candidates[1].search.grid.max_depth`."""
     problems: list[tuple[str, str]] = []
@@ -661,7 +330,7 @@ def problems_from(exc: ValidationError) -> list[tuple[str, str]]:
             message = "required field missing"
         elif err["type"] == "extra_forbidden":
             message = "unknown field"
-        problems.append((_path(loc) or ("''" if loc else ""), message))  # '': a field named by an empty key
+        problems.append((field_path(loc) or ("''" if loc else ""), message))  # '': a field named by an empty key
     return problems
 
 
@@ -719,45 +388,6 @@ def config_from_dict(data: dict[str, Any], *, source: str = "training config") -
         return TrainingConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(problems_from(exc), source) from exc
-
-
-def default_candidates(problem_type: ProblemType) -> list[Candidate]:
-    """Four standard candidates with small grids: a linear baseline and three tree ensembles.
-
-    Small on purpose: one Lambda (15 min, one core) fits each, including the search.
-    """
-    if is_classification(problem_type):
-        linear = Candidate(
-            name="logistic_regression",
-            estimator="logistic_regression",
-            params={"max_iter": 1000},
-            search=Search(grid={"C": [0.1, 1.0, 10.0]}),
-        )
-    else:
-        linear = Candidate(name="ridge", estimator="ridge", search=Search(grid={"alpha": [0.1, 1.0, 10.0]}))
-    return [
-        linear,
-        Candidate(
-            name="random_forest",
-            estimator="random_forest",
-            params={"n_estimators": 200},
-            # Depth drives serving latency: 200 unbounded trees on 50,000 rows are a 27 MB graph
-            # answering one row in ~130 µs; depth 6 answers in ~28 µs (see README, training benchmark).
-            # Raise max_depth in a dataset's config when accuracy matters more than latency.
-            search=Search(grid={"max_depth": [4, 6], "min_samples_leaf": [1, 5]}),
-        ),
-        Candidate(
-            name="hist_gradient_boosting",
-            estimator="hist_gradient_boosting",
-            search=Search(grid={"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31]}),
-        ),
-        Candidate(
-            name="gradient_boosting",
-            estimator="gradient_boosting",
-            params={"n_estimators": 100},
-            search=Search(grid={"learning_rate": [0.05, 0.1], "max_depth": [2, 3]}),
-        ),
-    ]
 
 
 def default_config(dataset: str, label: str, problem_type: ProblemType) -> TrainingConfig:

@@ -20,7 +20,8 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 
 from mlops.datasets.versioning import NULL_MASK_PREFIX, ColumnSchema, Manifest, column_mask, row_fingerprints
-from mlops.training.config import ConfigError, DataPolicy, TrainingConfig, match_versions
+from mlops.training.config import ConfigError, TrainingConfig
+from mlops.training.data_policy import DataPolicy, match_versions
 from mlops.training.features import CATEGORICAL_TYPES, DATETIME_TYPES, NUMERIC_TYPES
 
 NAMED_IN_REQUEST = "the dataset_version named in the training request"

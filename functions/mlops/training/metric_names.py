@@ -1,6 +1,6 @@
 """The metrics a training config can name, which way each is better and the default selection
-metric per problem type: plain data, so the CLI can resolve a run's metric without loading the
-training package (numpy, pydantic) on a command that only prints a table."""
+metric per problem type: plain data (and two questions asked of it), so the CLI can resolve a run's
+metric without loading the training package (numpy, pydantic) on a command that only prints a table."""
 
 from __future__ import annotations
 
@@ -38,3 +38,11 @@ DEFAULT_SELECTION_METRIC: dict[ProblemType, SelectionMetric] = {
     "multiclass": "f1_macro",
     "regression": "rmse",
 }
+
+
+def is_classification(problem_type: ProblemType) -> bool:
+    return problem_type in CLASSIFICATION
+
+
+def higher_is_better(metric: str) -> bool:
+    return METRIC_DIRECTIONS[metric] == "max"

@@ -24,7 +24,7 @@ from mlops.names import CHAMPION, CONFIGS_PREFIX, MODELS_PREFIX
 from mlops.onnx_checks.champion_scores import CHAMPION_SCORES, FITTED_ROWS, TEST_ROWS, ChampionScores
 from mlops.onnx_checks.parity import PARITY_ATTEMPTS, PARITY_INPUT
 from mlops.registry.table import ModelRegistry, RegistryTable
-from mlops.training.config import Candidate, TrainingConfig, load_training_config
+from mlops.training.config import TrainingConfig, load_training_config
 from mlops.training.data import (
     NAMED_IN_REQUEST,
     CombinedData,
@@ -36,6 +36,7 @@ from mlops.training.data import (
 )
 from mlops.training.gates import GateReport, gate_evaluation
 from mlops.training.prepare import PreparedMeta, Splits, prepare
+from mlops.training.search_space import Candidate
 from mlops.training.signature import signature, signature_json
 
 if TYPE_CHECKING:

@@ -11,7 +11,8 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
 
 from mlops.contracts.drafting import _round_outward, draft_contract, render_contract_yaml
-from mlops.contracts.model import ColumnSpec, DataContract, load_contract
+from mlops.contracts.loading import load_contract
+from mlops.contracts.model import ColumnSpec, DataContract
 from mlops.contracts.reading import read_table
 from mlops.contracts.validation import validate
 

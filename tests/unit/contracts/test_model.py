@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from mlops.contracts import model
 from mlops.contracts.drafting import render_contract_yaml
-from mlops.contracts.model import ContractError, DataContract, contract_json_schema, load_contract, parse_contract
+from mlops.contracts.loading import load_contract, parse_contract
+from mlops.contracts.model import ContractError, DataContract, contract_json_schema
 from mlops.contracts.schema import render_schema
 
 SCHEMA_FILE = Path(__file__).resolve().parents[3] / "schemas" / "data-contract.schema.json"

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlops.contracts.model import DataContract, load_contract
+from mlops.contracts.loading import load_contract
+from mlops.contracts.model import DataContract
 from mlops.contracts.reading import FileProblem, read_table
 from mlops.contracts.validation import check_file, validate
 

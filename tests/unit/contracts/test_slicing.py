@@ -16,9 +16,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from mlops.contracts import coercion, validation
+from mlops.contracts import coercion, duplicates
 from mlops.contracts.coercion import convert_strings, parse_strings
-from mlops.contracts.model import load_contract
+from mlops.contracts.loading import load_contract
 from mlops.contracts.reading import read_table
 from mlops.contracts.report import ValidationReport
 from mlops.contracts.validation import validate
@@ -105,7 +105,7 @@ def test_an_empty_column_parses_to_empty_arrays() -> None:
 
 def factorized(values: list[str | None]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     codes = np.asarray(pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)[0], dtype=np.intp)
-    return codes, validation._repeats(codes)
+    return codes, duplicates._repeats(codes)
 
 
 def same_grouping(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> bool:
@@ -127,10 +127,10 @@ def test_uniqueness_in_parts_matches_one_factorization(
     values += [f"C{i:07d}" for i in rng.integers(0, 200, 300)]
     for position in rng.integers(0, len(values), 20):
         values[position] = None
-    monkeypatch.setattr(validation, "_PART_ROWS", part_rows)
-    monkeypatch.setattr(validation, "SLICE_ROWS", 50)
+    monkeypatch.setattr(duplicates, "_PART_ROWS", part_rows)
+    monkeypatch.setattr(duplicates, "SLICE_ROWS", 50)
     text = chunked(values, [5, 333, 334], large=large)
-    codes, repeated = validation._text_codes(text)
+    codes, repeated = duplicates._text_codes(text)
     expected_codes, expected_repeated = factorized(values)
     assert repeated.tolist() == expected_repeated.tolist()
     assert same_grouping(codes, expected_codes)
@@ -138,12 +138,12 @@ def test_uniqueness_in_parts_matches_one_factorization(
 
 
 def test_rows_that_would_crowd_into_one_part_are_encoded_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(validation, "_PART_ROWS", 4)
+    monkeypatch.setattr(duplicates, "_PART_ROWS", 4)
     values: list[str | None] = ["same"] * 30
     values += ["other", None, "same"]
     text = chunked(values, [10])
-    assert validation._part_keys(text, 8) is None
-    codes, repeated = validation._text_codes(text)
+    assert duplicates._part_keys(text, 8) is None
+    codes, repeated = duplicates._text_codes(text)
     expected_codes, expected_repeated = factorized(values)
     assert codes.tolist() == expected_codes.tolist() and repeated.tolist() == expected_repeated.tolist()
 
@@ -152,25 +152,25 @@ def test_sorted_repeats_match_first_appearance_codes() -> None:
     rng = np.random.default_rng(11)
     values = rng.integers(0, 2**63, 2000, dtype=np.int64).astype(np.uint64)
     values[rng.integers(0, 2000, 300)] = values[rng.integers(0, 2000, 300)]
-    found = validation._sorted_repeats(values)
+    found = duplicates._sorted_repeats(values)
     assert found is not None
     repeated, tied = found
     codes = np.asarray(pd.factorize(values)[0])
     counts = np.bincount(codes)
-    assert repeated.tolist() == validation._repeats(codes).tolist()
+    assert repeated.tolist() == duplicates._repeats(codes).tolist()
     assert tied.tolist() == (counts[codes] > 1).tolist()
-    assert validation._sorted_repeats(np.arange(5, dtype=np.uint64)) is None
+    assert duplicates._sorted_repeats(np.arange(5, dtype=np.uint64)) is None
 
 
 def test_hashes_in_slices_are_the_whole_arrays_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(validation, "SLICE_ROWS", 7)
+    monkeypatch.setattr(duplicates, "SLICE_ROWS", 7)
     rng = np.random.default_rng(5)
     numbers = rng.normal(size=50)
     times = np.datetime64("2020-01-01", "us") + rng.integers(0, 10**9, 50).astype("timedelta64[us]")
     codes = rng.integers(-1, 9, 50).astype(np.int8)
-    assert (validation._hash_values(numbers) == pd.util.hash_array(numbers)).all()
-    assert (validation._hash_values(times) == pd.util.hash_array(times.view(np.int64))).all()
-    assert (validation._hash_codes(codes) == pd.util.hash_array(codes.astype(np.int64))).all()
+    assert (duplicates._hash_values(numbers) == pd.util.hash_array(numbers)).all()
+    assert (duplicates._hash_values(times) == pd.util.hash_array(times.view(np.int64))).all()
+    assert (duplicates._hash_codes(codes) == pd.util.hash_array(codes.astype(np.int64))).all()
 
 
 CONTRACT = """
@@ -226,8 +226,8 @@ def test_validating_in_tiny_slices_and_parts_reports_the_same(
     expected = report_json(frame, through_csv=through_csv)
     assert '"success":false' in expected.replace(" ", "")
     monkeypatch.setattr(coercion, "SLICE_ROWS", 3)
-    monkeypatch.setattr(validation, "SLICE_ROWS", 5)
-    monkeypatch.setattr(validation, "_PART_ROWS", 8)
+    monkeypatch.setattr(duplicates, "SLICE_ROWS", 5)
+    monkeypatch.setattr(duplicates, "_PART_ROWS", 8)
     assert report_json(frame, through_csv=through_csv) == expected
 
 

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
 
-from mlops.contracts.model import DataContract, load_contract
+from mlops.contracts.loading import load_contract
+from mlops.contracts.model import DataContract
 from mlops.contracts.reading import read_table
 from mlops.contracts.report import ExpectationResult, ValidationReport
 from mlops.contracts.validation import validate

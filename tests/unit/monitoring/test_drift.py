@@ -17,20 +17,18 @@ from numpy.typing import NDArray
 from scipy import special, stats
 from scipy.spatial.distance import jensenshannon
 
-from mlops.monitoring.drift import (
-    CapturedWindow,
-    DriftConfig,
-    DriftReport,
-    FeatureDrift,
-    check_drift,
+from mlops.monitoring.config import DriftConfig
+from mlops.monitoring.drift import check_drift
+from mlops.monitoring.profile import OTHER, ReferenceProfile, column_profile, ks_statistic, prediction_profile
+from mlops.monitoring.report import DriftReport, FeatureDrift, drift_report_html, drift_summary_text
+from mlops.monitoring.statistics import (
     chi_square_homogeneity,
     chi_square_sf,
     jensen_shannon_distance,
     kolmogorov_sf,
     ks_p_value,
 )
-from mlops.monitoring.profile import OTHER, ReferenceProfile, column_profile, ks_statistic, prediction_profile
-from mlops.monitoring.report import drift_report_html, drift_summary_text
+from mlops.monitoring.window import CapturedWindow
 from mlops.serving.capture import CaptureBuffer, read_capture
 
 COLORS = np.array(["red", "green", "blue", "black", "white", "silver"])

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from mlops.monitoring.profile import prediction_profile
-from mlops.reports.lifecycle import ModelLifecycle, lifecycle_report_html, ordered_metrics
+from mlops.registry.views import ordered_metrics
+from mlops.reports.lifecycle import ModelLifecycle, lifecycle_report_html
 
 EVALUATION: dict[str, Any] = {
     "problem_type": "binary",

@@ -16,9 +16,9 @@ from numpy.typing import NDArray
 from mlops.datasets.versioning import NULL_MASK_PREFIX, ColumnSchema
 from mlops.serving.date_parts import iso_text
 from mlops.training.candidates import fit_candidate, load_model
-from mlops.training.config import Candidate
 from mlops.training.onnx_export import export_onnx
 from mlops.training.prepare import Prepared, prepare
+from mlops.training.search_space import Candidate
 from mlops.training.signature import signature, signature_json
 from tests.unit.training.support import mixed_dataset, sklearn_dataset, small_config
 

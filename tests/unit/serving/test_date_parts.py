@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mlops.monitoring.drift import CapturedWindow, DriftConfig, check_drift
+from mlops.monitoring.config import DriftConfig
+from mlops.monitoring.drift import check_drift
+from mlops.monitoring.window import CapturedWindow
 from mlops.serving.capture import CaptureBuffer, read_capture
 from mlops.serving.date_parts import DATE_PARTS, derive_parts, parse_iso
 from mlops.serving.inputs import InputPolicy, RequestError, encode_request

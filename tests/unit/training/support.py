@@ -11,7 +11,8 @@ from numpy.typing import NDArray
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
 
 from mlops.datasets.versioning import NULL_MASK_PREFIX, ColumnKind, ColumnSchema, column_arrays, npz_bytes, read_npz
-from mlops.training.config import Candidate, ProblemType, Search, TrainingConfig
+from mlops.training.config import ProblemType, TrainingConfig
+from mlops.training.search_space import Candidate, Search
 
 Dataset = tuple[dict[str, NDArray[Any]], list[ColumnSchema]]
 

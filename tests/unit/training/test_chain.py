@@ -162,7 +162,7 @@ def test_a_model_that_learnt_only_the_class_shares_fails_its_gates() -> None:
     """Skewed classes (4 % positive) and inputs that carry no signal: the fitted model can do no better
     than always answering the majority class, as a trivial model does. It passed every gate before;
     now it fails two, in words a reviewer reads."""
-    from mlops.training.config import Candidate
+    from mlops.training.search_space import Candidate
     from tests.unit.training.support import _column, stored
 
     rng = np.random.default_rng(7)

@@ -14,16 +14,9 @@ import jsonschema
 import pytest
 import yaml
 
-from mlops.training.config import (
-    ESTIMATOR_PARAMS,
-    RESERVED_PARAMS,
-    UNSUPPORTED_PARAMS,
-    ConfigError,
-    default_config,
-    higher_is_better,
-    load_training_config,
-)
+from mlops.training.config import ConfigError, default_config, higher_is_better, load_training_config
 from mlops.training.schema import render
+from mlops.training.search_space import ESTIMATOR_PARAMS, RESERVED_PARAMS, UNSUPPORTED_PARAMS
 
 ROOT = Path(__file__).resolve().parents[3]
 SCHEMA_PATH = ROOT / "schemas" / "training-config.schema.json"

@@ -14,10 +14,11 @@ from onnx import numpy_helper
 from mlops.serving.session import inference_session
 from mlops.training.candidates import CandidateResult, SelectionError, fit_candidate, load_model, select
 from mlops.training.chain import check_parity, measure_latency
-from mlops.training.config import Candidate, ParityConfig, Search, TrainingConfig
+from mlops.training.config import ParityConfig, TrainingConfig
 from mlops.training.features import INPUT_NAME
 from mlops.training.onnx_export import export_onnx, onnx_metadata, sha256
 from mlops.training.prepare import Prepared, prepare
+from mlops.training.search_space import Candidate, Search
 from tests.unit.training.support import sklearn_dataset, small_config
 
 CASES = {"breast_cancer": "binary", "wine": "multiclass", "iris": "multiclass", "diabetes": "regression"}
