@@ -216,13 +216,13 @@ def _config_problems(target: Target, config: Any) -> list[tuple[str, str]]:
 
 def _version_problems(target: Target, config: Any) -> list[tuple[str, str]]:
     """`data.versions` against the dataset's accepted versions: each must name exactly one."""
-    from mlops.registry.table import RegistryTable
+    from mlops.datasets.records import DatasetRecords
     from mlops.training.config import match_versions
 
     if config.data.versions is None:
         return []
-    table = RegistryTable(target.resource("dynamodb").Table(target.output("RegistryTableName")))
-    known = [str(v["version"]) for v in table.all_dataset_versions(config.dataset)]
+    table = DatasetRecords(target.resource("dynamodb").Table(target.output("RegistryTableName")))
+    known = [v.version for v in table.all_dataset_versions(config.dataset)]
     return match_versions(config.data.versions, known)[1]
 
 
@@ -324,11 +324,11 @@ def train(args: argparse.Namespace) -> int:
 def resolve_dataset_version(target: Target, dataset: str, prefix: str) -> str:
     """The full hash of the one accepted version `prefix` names: checked before a run starts, so a
     wrong prefix is an error naming the candidates, not a failed run and a TrainingFailed alarm."""
-    from mlops.registry.table import RegistryTable
+    from mlops.datasets.records import DatasetRecords
     from mlopsctl.datasets import VersionPrefixError, resolve_version
 
-    table = RegistryTable(target.resource("dynamodb").Table(target.output("RegistryTableName")))
-    known = [str(v["version"]) for v in table.all_dataset_versions(dataset)]
+    table = DatasetRecords(target.resource("dynamodb").Table(target.output("RegistryTableName")))
+    known = [v.version for v in table.all_dataset_versions(dataset)]
     try:
         return resolve_version(dataset, prefix, known)
     except VersionPrefixError as error:
@@ -442,13 +442,14 @@ def training_succeeded(document: dict[str, Any]) -> bool:
 # -- datasets ---------------------------------------------------------------------------------
 def datasets(args: argparse.Namespace) -> int:
     """Accepted dataset versions, read from the registry table (as `upload --wait` and `runs` do)."""
-    from mlops.registry.table import ModelRegistry, RegistryTable
+    from mlops.datasets.records import DatasetRecords
+    from mlops.registry.models import ModelRegistry
     from mlopsctl.datasets import VERSIONS_HEADER, dataset_versions, resolve_version, version_line
 
     target = _target(args)
     table = target.resource("dynamodb").Table(target.output("RegistryTableName"))
     names = [args.name] if args.datasets_command == "show" else _deployed_datasets(target)
-    registry, runs = RegistryTable(table), ModelRegistry(table)
+    registry, runs = DatasetRecords(table), ModelRegistry(table)
     found = {
         name: dataset_versions(name, registry.all_dataset_versions(name), runs.runs_for_dataset(name, limit=500))
         for name in names
