@@ -73,7 +73,7 @@ from numpy.typing import NDArray
 from bench import bench_training as training
 from bench.figures import Figure, speedup
 from mlops.datasets.versioning import ColumnSchema
-from mlops.registry.table import table_definition
+from mlops.registry.keys import table_definition
 from mlops.serving.inputs import InputPolicy, encode_request
 from mlops.serving.session import inference_session
 from mlops.serving.signature import ServedSignature
@@ -195,7 +195,7 @@ def publishable(
 def publish(model: Published, table: Any, s3: Any, bucket: str) -> int:
     """Upload the artifacts, register the version through the registry's own write path and make it
     champion; the version number."""
-    from mlops.registry.table import ModelRegistry
+    from mlops.registry.models import ModelRegistry
 
     for key, body in model.artifacts.items():
         s3.put_object(Bucket=bucket, Key=key, Body=body)
@@ -557,9 +557,10 @@ result["peak_rss_mb"] = peak_kb / 1024
 PLATFORM_CHILD = """\
 import numpy, onnxruntime
 from mlops.serving.inputs import encode_request, request_rows
+from mlops.registry.versions import ModelVersion
 from mlops.serving.models import load_version
 imported = time.perf_counter()
-served = load_version(args["model"], args["record"], lambda key: (root / key).read_bytes())
+served = load_version(args["model"], ModelVersion.from_item(args["record"]), lambda key: (root / key).read_bytes())
 loaded = time.perf_counter()
 encoded = encode_request(request_rows(json.loads(args["body"])), served.signature, served.policy)
 answer = served.predict(encoded.matrix)
@@ -690,7 +691,7 @@ def cold_start_figures(models: Sequence[Published], prepared: Prepared, rows: Ro
                 args = {
                     "root": str(root),
                     "model": model.name,
-                    "record": {**model.record, "version": 1},
+                    "record": {**model.record, "model": model.name, "version": 1},
                     "pickle": f"{model.name}.pkl",
                     "body": body,
                     "columns": list(columns),

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the registry's record; `DatasetVersion` below is the CLI's view of one
+    from mlops.datasets.records import DatasetVersion as DatasetRecord
 
 SHOWN = 12  # characters of a version's hash printed by every command
 
@@ -93,28 +96,24 @@ def runs_using(runs: Iterable[Mapping[str, Any]]) -> dict[str, list[TrainedOn]]:
 
 
 def dataset_versions(
-    dataset: str, records: Iterable[Mapping[str, Any]], runs: Iterable[Mapping[str, Any]]
+    dataset: str, records: Iterable[DatasetRecord], runs: Iterable[Mapping[str, Any]]
 ) -> list[DatasetVersion]:
     """The dataset's versions, newest first, each with what trained on it (newest run first)."""
     using = runs_using(runs)
     versions = [
         DatasetVersion(
             dataset=dataset,
-            version=str(r["version"]),
-            created_at=str(r.get("created_at") or ""),
-            rows=_int(r.get("rows")),
-            contract_version=_int(r.get("contract_version")),
-            source_key=r.get("source_key"),
-            manifest_key=r.get("manifest_key"),
-            trained_on=tuple(sorted(using.get(str(r["version"]), []), key=lambda t: t.started_at, reverse=True)),
+            version=r.version,
+            created_at=r.created_at,
+            rows=r.rows,
+            contract_version=r.contract_version,
+            source_key=r.source_key,
+            manifest_key=r.manifest_key,
+            trained_on=tuple(sorted(using.get(r.version, []), key=lambda t: t.started_at, reverse=True)),
         )
         for r in records
     ]
     return sorted(versions, key=lambda v: v.created_at, reverse=True)
-
-
-def _int(value: Any) -> int | None:
-    return None if value is None else int(value)
 
 
 def trained_text(trained_on: Sequence[TrainedOn]) -> str:

@@ -357,7 +357,7 @@ def _drift_stage(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key:
     cloud.fire_schedule(rule)
     import boto3
 
-    from mlops.registry.table import ModelRegistry
+    from mlops.registry.models import ModelRegistry
 
     table = boto3.resource("dynamodb", region_name=cloud.session.region).Table(stack.outputs["RegistryTableName"])
 

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from mlops.buckets import ArtifactsBucket
-from mlops.registry.table import ModelRegistry
+from mlops.registry.models import ModelRegistry
 from mlops.serving.batch import (
     DEFAULT_CHUNK_ROWS,
     BatchOutcome,

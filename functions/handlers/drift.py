@@ -17,9 +17,10 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlops.buckets import ArtifactsBucket
+from mlops.datasets.records import DatasetRecords
 from mlops.monitoring.checks import CheckOutcome, DriftServices, run_checks
 from mlops.monitoring.report import FeatureDrift
-from mlops.registry.table import ModelRegistry, RegistryTable
+from mlops.registry.models import ModelRegistry
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "monitoring")
 
@@ -51,7 +52,7 @@ def _notify(subject: str, message: str) -> None:
 
 _services = DriftServices(
     registry=ModelRegistry(_table),
-    datasets=RegistryTable(_table),
+    datasets=DatasetRecords(_table),
     artifacts=ArtifactsBucket(boto3.client("s3"), os.environ["ARTIFACTS_BUCKET"]),
     start_training=_start_training,
     notify=_notify,

@@ -28,8 +28,8 @@ from mlops.datasets.ingestion import (
     misplaced_upload,
     process_upload,
 )
+from mlops.datasets.records import DatasetRecords
 from mlops.names import BATCH_PREFIX
-from mlops.registry.table import RegistryTable
 
 logger = Logger()
 metrics = Metrics()
@@ -67,7 +67,7 @@ _services = IngestionServices(
     artifacts=ArtifactsBucket(_s3, os.environ["ARTIFACTS_BUCKET"]),
     curated=CuratedBucket(_s3, os.environ["CURATED_BUCKET"]),
     quarantine=QuarantineBucket(_s3, os.environ["QUARANTINE_BUCKET"]),
-    registry=RegistryTable(boto3.resource("dynamodb").Table(os.environ["REGISTRY_TABLE"])),
+    registry=DatasetRecords(boto3.resource("dynamodb").Table(os.environ["REGISTRY_TABLE"])),
     notify=_notify,
     start_training=_start_training,
 )

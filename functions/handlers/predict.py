@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from mlops.buckets import ArtifactsBucket
 from mlops.names import NAME_PATTERN
-from mlops.registry.table import ModelRegistry
+from mlops.registry.models import ModelRegistry
 from mlops.serving.capture import CaptureBuffer
 from mlops.serving.inputs import MAX_ROWS, RequestError, encode_request, request_rows
 from mlops.serving.models import LoadFailure, Rollout, ServedModels, ServedVersion

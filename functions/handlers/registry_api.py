@@ -19,8 +19,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from mlops.names import ALIAS_PATTERN, CHALLENGER, CHAMPION, NAME_PATTERN
+from mlops.registry.errors import RegistryError
 from mlops.registry.limits import MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, TAG_KEY_PATTERN, readable_tags, unprintable
-from mlops.registry.table import ModelRegistry, RegistryError
+from mlops.registry.models import ModelRegistry
 from mlops.registry.views import model_card, plain
 from mlops.serving.signature import ServedSignature, signature_differences
 

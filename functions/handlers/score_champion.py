@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mlops.buckets import ArtifactsBucket
 from mlops.names import CHAMPION
 from mlops.onnx_checks.steps import score_champion_step
-from mlops.registry.table import ModelRegistry
+from mlops.registry.models import ModelRegistry
 
 logger = Logger()
 tracer = Tracer()

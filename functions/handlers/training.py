@@ -9,7 +9,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlops.buckets import ArtifactsBucket, CuratedBucket
-from mlops.registry.table import ModelRegistry, RegistryTable
+from mlops.datasets.records import DatasetRecords
+from mlops.registry.models import ModelRegistry
 from mlops.training import run as training_run
 
 logger = Logger()
@@ -21,7 +22,7 @@ _table = boto3.resource("dynamodb").Table(os.environ["REGISTRY_TABLE"])
 _services = training_run.TrainingServices(
     artifacts=ArtifactsBucket(_s3, os.environ["ARTIFACTS_BUCKET"]),
     curated=CuratedBucket(_s3, os.environ["CURATED_BUCKET"]),
-    datasets=RegistryTable(_table),
+    datasets=DatasetRecords(_table),
     models=ModelRegistry(_table),
 )
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlops.registry.table import ModelRegistry
+from mlops.registry.models import ModelRegistry
 from mlops.training.failures import record_failure_step
 
 logger = Logger()

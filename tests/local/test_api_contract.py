@@ -27,7 +27,7 @@ import pytest
 
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import Synthesized
-from mlops.registry.table import ModelRegistry
+from mlops.registry.models import ModelRegistry
 from tests.unit.serving.support import churn
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

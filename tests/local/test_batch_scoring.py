@@ -21,7 +21,7 @@ from sklearn.datasets import load_breast_cancer
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack, Synthesized
 from mlops.contracts import draft_contract, render_contract_yaml
-from mlops.registry.table import ModelRegistry
+from mlops.registry.models import ModelRegistry
 from mlops.serving.inputs import encode_request
 from mlops.serving.models import ServedVersion, load_version
 
@@ -101,7 +101,7 @@ def _upload(cloud: LocalCloud, stack: DeployedStack, key: str, body: bytes) -> s
 def _champion(stack: DeployedStack) -> ServedVersion:
     """The champion loaded as the functions load it, to check the batch answers against."""
     registry = ModelRegistry(boto3.resource("dynamodb").Table(stack.outputs["RegistryTableName"]))
-    record = registry.get_version(MODEL, int(registry.aliases(MODEL)["champion"]["version"]))
+    record = registry.model_version(MODEL, int(registry.aliases(MODEL)["champion"]["version"]))
     assert record is not None
     s3 = boto3.client("s3")
     bucket = stack.outputs["ArtifactsBucketName"]

@@ -22,7 +22,7 @@ from sklearn.datasets import load_breast_cancer
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack, Synthesized
 from mlops.contracts import draft_contract, render_contract_yaml
-from mlops.registry.table import ModelRegistry
+from mlops.registry.models import ModelRegistry
 from mlopsctl.main import main
 
 MODEL = DATASET = "breast-cancer"

@@ -16,7 +16,7 @@ import pytest
 
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import Synthesized
-from mlops.registry.table import ModelRegistry
+from mlops.registry.models import ModelRegistry
 from mlopsctl.main import EXIT_OK, EXIT_REJECTED, main
 
 MODEL = "churn"

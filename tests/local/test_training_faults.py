@@ -16,7 +16,7 @@ import pytest
 
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack
-from mlops.registry.table import ModelRegistry
+from mlops.registry.models import ModelRegistry
 from tests.local.test_training import DATASET, Platform, _config, _item, _train
 
 FIT_TIMEOUT_S = 3

@@ -39,7 +39,7 @@ import pytest
 
 from bench.bench_inference import REGION, connections, local_cloud, predict_route_deployed
 from bench.bench_training import load
-from mlops.registry.table import ModelRegistry
+from mlops.registry.models import ModelRegistry
 from tests.unit.serving.support import Registered, breast_cancer
 
 pytestmark = pytest.mark.soak

@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 from localcloud import dynamodb_atomicity
-from mlops.registry.table import table_definition
+from mlops.registry.keys import table_definition
 
 
 @pytest.fixture

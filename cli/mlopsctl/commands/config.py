@@ -101,11 +101,11 @@ def _config_problems(target: Target, config: Any) -> list[tuple[str, str]]:
 
 def _version_problems(target: Target, config: Any) -> list[tuple[str, str]]:
     """`data.versions` against the dataset's accepted versions: each must name exactly one."""
-    from mlops.registry.table import RegistryTable
+    from mlops.datasets.records import DatasetRecords
     from mlops.training.data_policy import match_versions
 
     if config.data.versions is None:
         return []
-    table = RegistryTable(target.resource("dynamodb").Table(target.output("RegistryTableName")))
-    known = [str(v["version"]) for v in table.all_dataset_versions(config.dataset)]
+    table = DatasetRecords(target.resource("dynamodb").Table(target.output("RegistryTableName")))
+    known = [v.version for v in table.all_dataset_versions(config.dataset)]
     return match_versions(config.data.versions, known)[1]

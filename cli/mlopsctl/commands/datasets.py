@@ -70,13 +70,14 @@ def upload(args: argparse.Namespace) -> int:
 
 def datasets(args: argparse.Namespace) -> int:
     """Accepted dataset versions, read from the registry table (as `upload --wait` and `runs` do)."""
-    from mlops.registry.table import ModelRegistry, RegistryTable
+    from mlops.datasets.records import DatasetRecords
+    from mlops.registry.models import ModelRegistry
     from mlopsctl.datasets import VERSIONS_HEADER, dataset_versions, resolve_version, version_line
 
     target = deployment_target(args)
     table = target.resource("dynamodb").Table(target.output("RegistryTableName"))
     names = [args.name] if args.datasets_command == "show" else _deployed_datasets(target)
-    registry, runs = RegistryTable(table), ModelRegistry(table)
+    registry, runs = DatasetRecords(table), ModelRegistry(table)
     found = {
         name: dataset_versions(name, registry.all_dataset_versions(name), runs.runs_for_dataset(name, limit=500))
         for name in names

@@ -48,11 +48,11 @@ def train(args: argparse.Namespace) -> int:
 def resolve_dataset_version(target: Target, dataset: str, prefix: str) -> str:
     """The full hash of the one accepted version `prefix` names: checked before a run starts, so a
     wrong prefix is an error naming the candidates, not a failed run and a TrainingFailed alarm."""
-    from mlops.registry.table import RegistryTable
+    from mlops.datasets.records import DatasetRecords
     from mlopsctl.datasets import VersionPrefixError, resolve_version
 
-    table = RegistryTable(target.resource("dynamodb").Table(target.output("RegistryTableName")))
-    known = [str(v["version"]) for v in table.all_dataset_versions(dataset)]
+    table = DatasetRecords(target.resource("dynamodb").Table(target.output("RegistryTableName")))
+    known = [v.version for v in table.all_dataset_versions(dataset)]
     try:
         return resolve_version(dataset, prefix, known)
     except VersionPrefixError as error:

@@ -29,6 +29,7 @@ from mlops.contracts import (
     read_table,
     validate,
 )
+from mlops.datasets.records import DatasetRecords, DatasetVersion
 from mlops.datasets.versioning import (
     ColumnBuildError,
     Manifest,
@@ -39,7 +40,6 @@ from mlops.datasets.versioning import (
     version_prefix,
 )
 from mlops.names import RAW_PREFIX, VALIDATION_REPORTS_PREFIX
-from mlops.registry.table import RegistryTable
 
 Status = Literal["accepted", "duplicate", "rejected", "already_processed"]
 
@@ -99,7 +99,7 @@ class IngestionServices:
     artifacts: ArtifactsBucket
     curated: CuratedBucket
     quarantine: QuarantineBucket
-    registry: RegistryTable
+    registry: DatasetRecords
     notify: Callable[[str, str], None]
     start_training: Callable[[str, str], str | None]
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -334,10 +334,7 @@ def _accept(
     }
     if services.curated.exists(manifest_key):
         services.registry.put_dataset_version(
-            upload.dataset,
-            version,
-            services.now().isoformat(),
-            _version_attributes(manifest_key, upload, len(frame), contract.version),
+            _dataset_version(manifest_key, upload, version, services.now().isoformat(), len(frame), contract.version)
         )  # completes a version whose registry write a crash interrupted; a no-op otherwise
         return IngestionOutcome(
             **outcome_fields, status="duplicate", summary=f"same content as dataset version {version[:12]}"
@@ -371,10 +368,7 @@ def _accept(
     )
     services.curated.put(manifest_key, manifest.model_dump_json(indent=2).encode(), "application/json")
     created = services.registry.put_dataset_version(
-        upload.dataset,
-        version,
-        created_at.isoformat(),
-        _version_attributes(manifest_key, upload, len(frame), contract.version),
+        _dataset_version(manifest_key, upload, version, created_at.isoformat(), len(frame), contract.version)
     )
     execution = None
     if created and contract.policy.auto_train:
@@ -403,14 +397,19 @@ def _promises(spec: ColumnSpec | None) -> dict[str, Any]:
     return promises
 
 
-def _version_attributes(manifest_key: str, upload: Upload, rows: int, contract_version: int) -> dict[str, Any]:
-    return {
-        "manifest_key": manifest_key,
-        "rows": rows,
-        "contract_version": contract_version,  # also in the manifest; here so `mlops datasets` need not read it
-        "source_key": upload.key,
-        "source_version": upload.version_id or "unversioned",
-    }
+def _dataset_version(
+    manifest_key: str, upload: Upload, version: str, created_at: str, rows: int, contract_version: int
+) -> DatasetVersion:
+    return DatasetVersion(
+        dataset=upload.dataset,
+        version=version,
+        created_at=created_at,
+        manifest_key=manifest_key,
+        rows=rows,
+        contract_version=contract_version,
+        source_key=upload.key,
+        source_version=upload.version_id or "unversioned",
+    )
 
 
 def _finish(upload: Upload, services: IngestionServices, outcome: IngestionOutcome) -> IngestionOutcome:

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
-
 from mlops.buckets import ArtifactsBucket
+from mlops.datasets.records import DatasetRecords
 from mlops.monitoring.config import DriftConfig
 from mlops.monitoring.drift import check_drift
 from mlops.monitoring.profile import ReferenceProfile
@@ -21,7 +20,9 @@ from mlops.monitoring.report import DriftReport, drift_report_html, drift_summar
 from mlops.monitoring.retraining import RetrainingDecision, RetrainingPolicy, decide_retraining
 from mlops.monitoring.window import CapturedWindow
 from mlops.names import CAPTURE_PREFIX, CHALLENGER, CHAMPION, DRIFT_REPORTS_PREFIX
-from mlops.registry.table import ModelRegistry, RegistryTable
+from mlops.registry.models import ModelRegistry
+from mlops.registry.numbers import to_dynamo
+from mlops.registry.versions import ModelVersion
 from mlops.serving.capture import read_capture, written_at
 
 
@@ -44,7 +45,7 @@ class MonitoringPolicy:
 @dataclass
 class DriftServices:
     registry: ModelRegistry
-    datasets: RegistryTable
+    datasets: DatasetRecords
     artifacts: ArtifactsBucket
     start_training: Callable[[str, str, str], str | None]  # (dataset, execution name, reason) -> ARN
     notify: Callable[[str, str], None]  # (subject, message)
@@ -132,8 +133,8 @@ def _check_claimed(
 ) -> CheckOutcome:
     champion = aliases[CHAMPION]
     version = int(champion["version"])
-    record = services.registry.get_version(model, version) or {}
-    policy = MonitoringPolicy.from_record(record.get("monitoring"))
+    record = services.registry.model_version(model, version)
+    policy = MonitoringPolicy.from_record(record.monitoring if record else None)
     previous = services.registry.drift_results(model, limit=1)
     last_end = datetime.fromisoformat(str(previous[0]["window_end"])) if previous else None
     if not force and last_end is not None and now - last_end < timedelta(hours=policy.every_hours):
@@ -142,7 +143,9 @@ def _check_claimed(
     # be listed yet, and its key's time would fall before the next window's start.
     end = now - timedelta(seconds=settle_seconds)
     start = max(last_end, end - timedelta(hours=window_hours)) if last_end else end - timedelta(hours=window_hours)
-    profile = ReferenceProfile.model_validate_json(services.artifacts.get(str(record["profile_key"])))
+    if record is None or record.profile_key is None:  # run_checks reports the model's check as failed
+        raise KeyError("profile_key")
+    profile = ReferenceProfile.model_validate_json(services.artifacts.get(record.profile_key))
     # Traffic is traffic whichever version answered it: right after a promotion, containers answer
     # with the previous champion for up to the alias cache time, and a challenger takes a share.
     answering = [version, *(int(v) for v in champion.get("history", [])[-3:])]
@@ -167,11 +170,11 @@ def _check_claimed(
     services.artifacts.put(f"{base}.html", drift_report_html(report).encode(), "text/html; charset=utf-8")
     decision = None
     execution_arn = None
-    dataset = str(record.get("dataset") or model)
+    dataset = record.dataset or model
     if report.status != "insufficient_data":
         decision = decide_retraining(
             model=model,
-            policy=RetrainingPolicy.from_record(record.get("retraining")),
+            policy=RetrainingPolicy.from_record(record.retraining),
             dataset_drift=report.dataset_drift,
             drifted_features=report.drifted_features,
             runs=services.registry.runs_for_dataset(dataset),
@@ -248,13 +251,13 @@ def check_notification(
     return None
 
 
-def _no_new_data(services: DriftServices, dataset: str, version: int, record: Mapping[str, Any]) -> str | None:
+def _no_new_data(services: DriftServices, dataset: str, version: int, record: ModelVersion) -> str | None:
     """Why retraining now would only reproduce the champion: the newest dataset version its run used
     is still the newest accepted one. None when there is newer data, or nothing to compare."""
-    used = (record.get("training_data") or {}).get("versions") or []
-    trained_on = str(used[-1].get("version") if used else record.get("dataset_version") or "")
+    used = (record.training_data or {}).get("versions") or []
+    trained_on = str(used[-1].get("version") if used else record.dataset_version or "")
     latest = services.datasets.latest_dataset_version(dataset)
-    if not trained_on or latest is None or str(latest.get("version")) != trained_on:
+    if not trained_on or latest is None or latest.version != trained_on:
         return None
     return (
         f"no new data since v{version} was trained (dataset version {trained_on[:12]} is still the newest): "
@@ -263,10 +266,8 @@ def _no_new_data(services: DriftServices, dataset: str, version: int, record: Ma
 
 
 def _number(value: float) -> Any:
-    """DynamoDB takes no floats through the resource API: a JSON round trip gives a Decimal."""
-    from decimal import Decimal
-
-    return Decimal(str(round(float(value), 6))) if np.isfinite(value) else None
+    """A figure of the summary row to a millionth (None when not finite), as DynamoDB takes it."""
+    return to_dynamo(round(float(value), 6))
 
 
 def run_checks(

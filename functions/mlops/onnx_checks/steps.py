@@ -29,6 +29,7 @@ from mlops.onnx_checks.parity import (
     no_candidate_matches,
     record_attempt,
 )
+from mlops.registry.versions import ModelVersion
 from mlops.serving.inputs import InputPolicy, RequestError, encode_request
 from mlops.serving.models import ArtifactError, ServedVersion, load_version
 from mlops.serving.session import inference_session
@@ -249,8 +250,9 @@ def score_champion_step(
         scores = ChampionScores(version=None, test_rows=n)
     else:
         try:
-            served = load_version(str(run_payload["model"]), champion, artifacts.get)
-            fitted = (champion.get("artifacts") or {}).get(FITTED_ROWS)
+            record = ModelVersion.from_item(champion)
+            served = load_version(str(run_payload["model"]), record, artifacts.get)
+            fitted = record.artifacts.get(FITTED_ROWS)
             scores = score_champion(served, test_rows, artifacts.get(fitted["key"]) if fitted else None)
         except Exception as error:  # the comparison is a courtesy to the gate: never the run's end
             reason = str(error) if isinstance(error, ArtifactError) else f"{type(error).__name__}: {error}"

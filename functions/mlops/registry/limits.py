@@ -21,8 +21,11 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from mlops.registry.errors import RegistryError
 
 MAX_ITEM_BYTES = 400_000
 
@@ -72,6 +75,42 @@ def readable_tags(tags: Any) -> dict[str, str]:
     return {k: v for k, v in tags.items() if not tag_problems({k: v})}
 
 
+@dataclass(frozen=True)
+class TagChange:
+    """Tags merged into a version's: what it held that a reader can use (`kept`), what it holds
+    after (`merged`), and the audit event's reason."""
+
+    kept: dict[str, str]
+    merged: dict[str, str]
+    reason: str
+
+
+def check_tags(tags: Mapping[Any, Any]) -> None:
+    problems = tag_problems(tags)
+    if problems:
+        raise RegistryError("invalid", "; ".join(problems))
+
+
+def tag_change(name: str, version: int, stored: Any, tags: Mapping[str, str]) -> TagChange:
+    """Merge `tags` into the version's `stored` ones (at most MAX_TAGS in all). Stored tags no write
+    accepts now (an empty key from before tags were checked) are dropped, and the reason names them:
+    carried over, they would fail the write as they fail every read."""
+    kept = readable_tags(stored)
+    dropped = [repr(k)[:40] for k in (stored if isinstance(stored, Mapping) else {}) if k not in kept]
+    merged = {**kept, **tags}
+    if len(merged) > MAX_TAGS:
+        raise RegistryError(
+            "invalid",
+            f"{name} v{version} would hold {len(merged)} tags; a version holds at most {MAX_TAGS} (it has {len(kept)})",
+        )
+    reason = "tags changed"
+    if dropped:
+        reason += f"; dropped stored tags no reader accepts: {', '.join(dropped)}"
+    elif stored is not None and not isinstance(stored, Mapping):
+        reason += "; replaced stored tags that were not a map"
+    return TagChange(kept, merged, reason)
+
+
 def _utf8(text: str) -> int:
     return len(text.encode("utf-8", errors="surrogatepass"))
 
@@ -107,3 +146,12 @@ def too_large(item: Mapping[str, Any]) -> int | None:
     """The item's size when DynamoDB would refuse it, else None."""
     size = item_size(item)
     return size if size > MAX_ITEM_BYTES else None
+
+
+def check_fits(item: Mapping[str, Any], what: str) -> None:
+    """Refuse, before the write, an item DynamoDB would refuse: its error would be the caller's 5xx."""
+    size = too_large(item)
+    if size is not None:
+        raise RegistryError(
+            "invalid", f"{what} would be {size:,} bytes; DynamoDB stores at most {MAX_ITEM_BYTES:,} in one item"
+        )

@@ -6,13 +6,16 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-_INTERNAL_KEYS = {"pk", "sk", "gsi1pk", "gsi1sk", "kind"}
+from mlops.registry.keys import KEY_ATTRIBUTES
+from mlops.registry.numbers import plain_number
+
+_INTERNAL_KEYS = {*KEY_ATTRIBUTES, "kind"}
 
 
 def plain(value: Any) -> Any:
     """DynamoDB's Decimals as ints or floats, and the table's key attributes left out."""
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        return plain_number(value)
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items() if k not in _INTERNAL_KEYS}
     if isinstance(value, list | tuple | set):

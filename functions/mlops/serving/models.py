@@ -22,6 +22,7 @@ import onnxruntime as ort
 from numpy.typing import NDArray
 
 from mlops.names import CHALLENGER, CHAMPION
+from mlops.registry.versions import ModelVersion
 from mlops.serving.inputs import InputPolicy, RequestError
 from mlops.serving.session import inference_session
 from mlops.serving.signature import ServedSignature, SignatureError
@@ -34,7 +35,7 @@ class ArtifactError(Exception):
 class AliasSource(Protocol):
     def aliases(self, name: str) -> dict[str, dict[str, Any]]: ...
 
-    def get_version(self, name: str, version: int) -> dict[str, Any] | None: ...
+    def model_version(self, name: str, version: int) -> ModelVersion | None: ...
 
 
 @dataclass(frozen=True)
@@ -62,15 +63,16 @@ class ServedVersion:
         return Prediction(np.asarray(outputs[0], dtype=np.float64).reshape(-1).tolist(), None)
 
 
-def load_version(model: str, record: Mapping[str, Any], read: Callable[[str], bytes]) -> ServedVersion:
+def load_version(model: str, record: ModelVersion, read: Callable[[str], bytes]) -> ServedVersion:
     """Fetch, verify and open one registered version; ArtifactError names what is wrong."""
-    version = int(record["version"])
-    try:
-        onnx_key = record["artifacts"]["model.onnx"]["key"]
-        expected = str(record["onnx_sha256"])
-        signature_key = str(record["signature_key"])
-    except (KeyError, TypeError) as error:
-        raise ArtifactError(f"{model} v{version}: the registry record names no model artifact ({error})") from error
+    version = record.version
+    onnx = record.artifacts.get("model.onnx")
+    onnx_key = onnx.get("key") if isinstance(onnx, Mapping) else None
+    expected, signature_key = record.onnx_sha256, record.signature_key
+    if onnx_key is None or expected is None or signature_key is None:
+        named = {"artifacts.model.onnx.key": onnx_key, "onnx_sha256": expected, "signature_key": signature_key}
+        missing = ", ".join(name for name, value in named.items() if value is None)
+        raise ArtifactError(f"{model} v{version}: the registry record names no model artifact (no {missing})")
     try:
         onnx_bytes = read(onnx_key)
         signature_document = json.loads(read(signature_key))
@@ -86,7 +88,7 @@ def load_version(model: str, record: Mapping[str, Any], read: Callable[[str], by
         session = inference_session(onnx_bytes)
     except (SignatureError, Exception) as error:
         raise ArtifactError(f"{model} v{version}: cannot load: {type(error).__name__}: {error}") from error
-    serving = record.get("serving") or {}
+    serving = record.serving
     rate = serving.get("capture_sample_rate")
     return ServedVersion(
         model=model,
@@ -166,7 +168,7 @@ class ServedModels:
         aliases = self.registry.aliases(model)
         champion_alias = aliases.get(CHAMPION)
         if champion_alias is None:
-            if self.registry.get_version(model, 1) is None:
+            if self.registry.model_version(model, 1) is None:
                 raise RequestError(404, "not_found", f"no model named {model!r}")
             raise RequestError(404, "no_champion", f"{model} has no champion yet: promote a version first")
         champion = self._alias_version(model, CHAMPION, int(champion_alias["version"]), now)
@@ -201,7 +203,7 @@ class ServedModels:
         if broken is not None and broken[1] > now:
             return None  # failed recently: not retried on every request, only after the alias TTL
         try:
-            record = self.registry.get_version(model, version)
+            record = self.registry.model_version(model, version)
             if record is None:
                 raise ArtifactError(f"{model} v{version}: the alias names a version the registry does not have")
             loaded = load_version(model, record, self.read_artifact)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +23,9 @@ from mlops.datasets.versioning import NULL_MASK_PREFIX, ColumnSchema, Manifest, 
 from mlops.training.config import ConfigError, TrainingConfig
 from mlops.training.data_policy import DataPolicy, match_versions
 from mlops.training.features import CATEGORICAL_TYPES, DATETIME_TYPES, NUMERIC_TYPES
+
+if TYPE_CHECKING:
+    from mlops.datasets.records import DatasetVersion
 
 NAMED_IN_REQUEST = "the dataset_version named in the training request"
 
@@ -93,11 +96,11 @@ class TrainingData(_Record):
         return self.versions[-1].version
 
 
-def choose_versions(policy: DataPolicy, records: Sequence[Mapping[str, Any]], *, dataset: str) -> list[str]:
+def choose_versions(policy: DataPolicy, records: Sequence[DatasetVersion], *, dataset: str) -> list[str]:
     """The ids `policy` chooses among a dataset's accepted versions (`records`, oldest first)."""
     if not records:
         raise TrainingInputError(f"dataset '{dataset}' has no version yet: upload data to raw/{dataset}/")
-    ids = [str(r["version"]) for r in records]
+    ids = [r.version for r in records]
     if policy.versions is not None:
         matched, problems = match_versions(policy.versions, ids)
         if problems:
@@ -105,19 +108,19 @@ def choose_versions(policy: DataPolicy, records: Sequence[Mapping[str, Any]], *,
         return [v for v in ids if v in matched]
     if policy.since is not None:
         since = policy.since
-        chosen = [str(r["version"]) for r in records if _accepted_at(r) >= since]
+        chosen = [r.version for r in records if _accepted_at(r) >= since]
         if not chosen:
             newest = records[-1]
             raise TrainingInputError(
                 f"dataset '{dataset}' has no version accepted since {since.isoformat()} (data.since); the newest, "
-                f"{str(newest['version'])[:12]}, was accepted {newest['created_at']}"
+                f"{newest.version[:12]}, was accepted {newest.created_at}"
             )
         return chosen
     return ids[-1:] if policy.choice == "latest" else ids
 
 
-def _accepted_at(record: Mapping[str, Any]) -> datetime:
-    moment = datetime.fromisoformat(str(record["created_at"]))
+def _accepted_at(record: DatasetVersion) -> datetime:
+    moment = datetime.fromisoformat(record.created_at)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from mlops.names import CHAMPION
-from mlops.registry.table import ModelRegistry
+from mlops.registry.models import ModelRegistry
 
 
 def record_failure_step(
@@ -62,11 +62,11 @@ def _registered_before_failing(models: ModelRegistry, run: dict[str, Any] | None
     if not run or run.get("registered_version") is None or not run.get("model"):
         return ""
     model, version = str(run["model"]), int(run["registered_version"])
-    record = models.get_version(model, version) or {}
+    record = models.model_version(model, version)
     champion = models.get_alias(model, CHAMPION)
     is_champion = champion is not None and int(champion["version"]) == version
     return (
-        f"Before failing, the run registered {model} version {version} ({record.get('status', 'unknown')})"
+        f"Before failing, the run registered {model} version {version} ({record.status if record else 'unknown'})"
         + ("; it is the champion" if is_champion else "; it is not the champion")
         + f": see `mlops models show {model}`."
     )

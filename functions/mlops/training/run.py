@@ -13,17 +13,19 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from mlops import __version__
 from mlops.buckets import ArtifactsBucket, CuratedBucket
+from mlops.datasets.records import DatasetRecords
 from mlops.datasets.versioning import ColumnSchema, Manifest, read_npz
 from mlops.monitoring.profile import ReferenceProfile
 from mlops.names import CHAMPION, CONFIGS_PREFIX, MODELS_PREFIX
 from mlops.onnx_checks.champion_scores import CHAMPION_SCORES, FITTED_ROWS, TEST_ROWS, ChampionScores
 from mlops.onnx_checks.parity import PARITY_ATTEMPTS, PARITY_INPUT
-from mlops.registry.table import ModelRegistry, RegistryTable
+from mlops.registry.models import ModelRegistry
+from mlops.registry.numbers import from_dynamo, to_dynamo
+from mlops.registry.versions import TrainedVersion
 from mlops.training.config import TrainingConfig, load_training_config
 from mlops.training.data import (
     NAMED_IN_REQUEST,
@@ -49,7 +51,7 @@ DATA_RECORD = "data.json"  # which dataset versions the run used (mlops.training
 class TrainingServices:
     artifacts: ArtifactsBucket
     curated: CuratedBucket
-    datasets: RegistryTable
+    datasets: DatasetRecords
     models: ModelRegistry
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
@@ -79,24 +81,6 @@ def _json(document: Any) -> bytes:
 
 def _read_json(services: TrainingServices, key: str) -> Any:
     return json.loads(services.artifacts.get(key))
-
-
-def _dynamo(document: Any) -> Any:
-    """DynamoDB takes no floats: numbers go in as Decimal (NaN and infinities as None).
-
-    Non-finite numbers are mapped by value, not by rewriting JSON text, so a string that merely
-    contains "NaN" or "Infinity" (a candidate's name, a failure reason) stays as it was.
-    """
-    return json.loads(
-        json.dumps(document, default=str),
-        parse_float=Decimal,
-        parse_constant=lambda _constant: None,
-    )
-
-
-def _number(value: Decimal) -> int | float:
-    """A DynamoDB number back as the int or float it was (a max_iter of 1000 is not 1000.0)."""
-    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def _config(services: TrainingServices, run: RunRef) -> TrainingConfig:
@@ -144,14 +128,14 @@ def prepare_step(
         {
             "dataset": dataset,
             "dataset_version": data.newest,
-            "training_data": _dynamo(data.summary()),
+            "training_data": to_dynamo(data.summary()),
             "model": config.dataset,
             "started_at": services.now().isoformat(),
             "execution_arn": execution_arn,
             "reason": str(request.get("reason") or "requested"),
             "prefix": run.prefix,
             "code_version": __version__,
-            "rows": _dynamo(prepared.meta.rows),
+            "rows": to_dynamo(prepared.meta.rows),
         },
     )
     return {**run.as_payload(), "candidates": [c.model_dump(mode="json") for c in config.candidates]}
@@ -167,8 +151,8 @@ def _training_data(services: TrainingServices, dataset: str, config: TrainingCon
     else:
         known = services.datasets.all_dataset_versions(dataset)
         chosen = set(choose_versions(config.data, known, dataset=dataset))
-        records, policy = [r for r in known if r["version"] in chosen], config.data.describe()
-    manifests = [Manifest.model_validate_json(services.curated.read(r["manifest_key"])) for r in records]
+        records, policy = [r for r in known if r.version in chosen], config.data.describe()
+    manifests = [Manifest.model_validate_json(services.curated.read(r.manifest_key)) for r in records]
     used, skipped = plan_versions(config, manifests, strict=config.data.choice == "versions" and not named)
     parts = [(m, read_npz(services.curated.read(m.data_key))) for m in used]
     return combine_versions(dataset, policy, config.data.max_rows, parts, skipped)
@@ -249,7 +233,7 @@ def evaluate_step(
                 )
             )
     if attempt == 0:
-        services.models.update_run(run.run_id, {"candidates": _dynamo([r.to_json() for r in results])})
+        services.models.update_run(run.run_id, {"candidates": to_dynamo([r.to_json() for r in results])})
     ranked = rank(results, config.metric)
     if not 0 <= attempt < len(ranked):
         raise TrainingInputError(f"attempt {attempt} is past the {len(ranked)} ranked candidates")
@@ -309,10 +293,10 @@ def _champion_metrics(services: TrainingServices, model: str) -> tuple[int | Non
     alias = services.models.get_alias(model, CHAMPION)
     if alias is None:
         return None, None
-    version = services.models.get_version(model, int(alias["version"]))
+    version = services.models.model_version(model, int(alias["version"]))
     if version is None:
         return None, None
-    return int(alias["version"]), {k: (float(v) if v is not None else None) for k, v in version["metrics"].items()}
+    return int(alias["version"]), {k: (float(v) if v is not None else None) for k, v in version.metrics.items()}
 
 
 def gate_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
@@ -362,10 +346,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
     onnx_bytes = services.artifacts.get(f"{run.prefix}model.onnx")
     splits = _splits(services, run)
     run_record = services.models.get_run(run.run_id) or {}
-    candidates = [
-        CandidateResult.model_validate(c)
-        for c in json.loads(json.dumps(run_record.get("candidates", []), default=_number))
-    ]
+    candidates = [CandidateResult.model_validate(c) for c in from_dynamo(run_record.get("candidates", []))]
     columns = [ColumnSchema.model_validate(c) for c in _read_json(services, f"{run.prefix}columns.json")]
     data = TrainingData.model_validate(_read_json(services, f"{run.prefix}{DATA_RECORD}"))
     sig = signature(config, meta.feature_spec, splits.X_train, meta.classes, columns)
@@ -407,44 +388,35 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         "sha256": selected.model_sha256,
     }
     at = services.now().isoformat()
-    version = services.models.register_version(
-        run.model,
-        _dynamo(
-            {
-                "status": status,
-                "metrics": evaluation.metrics,
-                "gates": gates.model_dump(mode="json"),
-                "parity": {
-                    **{
-                        k: parity.get(k)
-                        for k in ("passed", "max_abs_probability_diff", "label_agreement", "max_relative_diff")
-                    },
-                    "candidates_tried": [
-                        {k: a[k] for k in ("rank", "candidate", "estimator", "passed")} for a in attempts
-                    ],
-                },
-                "latency_ms": latency,
-                "params": selected.params,
-                "estimator": selected.estimator,
-                "artifacts": artifacts,
-                "onnx_sha256": sha256(onnx_bytes),
-                "signature_key": f"{run.prefix}signature.json",
-                "serving": config.serving.model_dump(mode="json"),
-                "retraining": config.retraining.model_dump(mode="json") if config.retraining else None,
-                "monitoring": config.monitoring.model_dump(mode="json"),
-                "profile_key": f"{run.prefix}profile.json",
-                "dataset": run.dataset,
-                "dataset_version": run.dataset_version,
-                "training_data": data.summary(),
-                "code_version": __version__,
-                "parent_version": champion_version,
-                "tags": {"selected_candidate": selected.name},
-                "reason": f"training run {run.run_id}",
-            }
-        ),
-        run_id=run.run_id,
-        at=at,
+    trained = TrainedVersion(
+        status=status,
+        metrics=evaluation.metrics,
+        gates=gates.model_dump(mode="json"),
+        parity={
+            **{
+                k: parity.get(k) for k in ("passed", "max_abs_probability_diff", "label_agreement", "max_relative_diff")
+            },
+            "candidates_tried": [{k: a[k] for k in ("rank", "candidate", "estimator", "passed")} for a in attempts],
+        },
+        latency_ms=latency,
+        params=selected.params,
+        estimator=selected.estimator,
+        artifacts=artifacts,
+        onnx_sha256=sha256(onnx_bytes),
+        signature_key=f"{run.prefix}signature.json",
+        serving=config.serving.model_dump(mode="json"),
+        retraining=config.retraining.model_dump(mode="json") if config.retraining else None,
+        monitoring=config.monitoring.model_dump(mode="json"),
+        profile_key=f"{run.prefix}profile.json",
+        dataset=run.dataset,
+        dataset_version=run.dataset_version,
+        training_data=data.summary(),
+        code_version=__version__,
+        parent_version=champion_version,
+        tags={"selected_candidate": selected.name},
+        reason=f"training run {run.run_id}",
     )
+    version = services.models.register_version(run.model, trained.attributes(), run_id=run.run_id, at=at)
     # The run is recorded before the champion moves: moving the champion is the one write serving
     # sees, so it comes last. A crash before it leaves a registered, not yet promoted version (a
     # state the registry has anyway) and a retry promotes it; a run that keeps failing here is then

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from mlops.datasets.records import DatasetVersion as DatasetRecord
 from mlopsctl.datasets import VersionPrefixError, dataset_versions, resolve_version, trained_text
 from mlopsctl.runs_table import RunFilter, RunsQueryError, check_columns, one_line, runs_table, sort_rows
 
@@ -39,8 +40,10 @@ def test_an_unknown_prefix_lists_the_versions_there_are() -> None:
 
 def test_a_version_lists_every_run_that_combined_it_and_the_model_version_it_made() -> None:
     records = [
-        {"version": KNOWN[0], "created_at": "2026-01-01", "rows": 10, "contract_version": 1},
-        {"version": KNOWN[1], "created_at": "2026-02-01", "rows": 5},
+        DatasetRecord(
+            dataset="d", version=KNOWN[0], created_at="2026-01-01", manifest_key="m0", rows=10, contract_version=1
+        ),
+        DatasetRecord(dataset="d", version=KNOWN[1], created_at="2026-02-01", manifest_key="m1", rows=5),
     ]
     runs: list[dict[str, Any]] = [
         {  # combined both

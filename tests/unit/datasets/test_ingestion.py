@@ -19,6 +19,7 @@ from mlops.buckets import StoredObject
 from mlops.contracts import load_contract, parsed_column
 from mlops.contracts.coercion import parse_strings
 from mlops.datasets.ingestion import IngestionServices, Upload, process_upload
+from mlops.datasets.records import DatasetVersion
 from mlops.datasets.versioning import ColumnBuildError, column_arrays, read_npz
 from mlops.serving.date_parts import parse_iso
 from mlopsctl.main import EXIT_OK, EXIT_REJECTED, main
@@ -75,8 +76,8 @@ class _Fakes:
         self.uploads.append(record)
         return True
 
-    def put_dataset_version(self, dataset: str, version: str, created_at: str, attributes: dict[str, Any]) -> bool:
-        self.versions.append(version)
+    def put_dataset_version(self, record: DatasetVersion) -> bool:
+        self.versions.append(record.version)
         return True
 
     def services(self) -> IngestionServices:

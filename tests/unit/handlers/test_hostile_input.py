@@ -41,7 +41,8 @@ from mlops.contracts import (
     read_table,
     validate,
 )
-from mlops.registry.table import ModelRegistry, table_definition
+from mlops.registry.keys import table_definition
+from mlops.registry.models import ModelRegistry
 from mlops.training.config import ConfigError, TrainingConfig, load_training_config
 from tests.unit.serving.support import churn
 

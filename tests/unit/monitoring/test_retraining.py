@@ -92,13 +92,22 @@ def test_no_new_data_is_when_the_champions_dataset_version_is_still_the_newest()
     from types import SimpleNamespace
     from typing import Any
 
+    from mlops.datasets.records import DatasetVersion
     from mlops.monitoring.checks import _no_new_data
+    from mlops.registry.versions import ModelVersion
 
     def services(latest: str | None) -> Any:
-        newest = {"version": latest} if latest else None
+        newest = (
+            DatasetVersion(dataset="churn", version=latest, created_at=NOW.isoformat(), manifest_key="m.json")
+            if latest
+            else None
+        )
         return SimpleNamespace(datasets=SimpleNamespace(latest_dataset_version=lambda dataset: newest))
 
-    record = {"dataset_version": "0123456789abcdef"}
+    def champion(**trained: Any) -> ModelVersion:
+        return ModelVersion(model="churn", version=3, status="registered", **trained)
+
+    record = champion(dataset_version="0123456789abcdef")
     reason = _no_new_data(services("0123456789abcdef"), "churn", 3, record)
     assert reason == (
         "no new data since v3 was trained (dataset version 0123456789ab is still the newest): "
@@ -106,11 +115,11 @@ def test_no_new_data_is_when_the_champions_dataset_version_is_still_the_newest()
     )
     assert _no_new_data(services("fedcba9876543210"), "churn", 3, record) is None
     assert _no_new_data(services(None), "churn", 3, record) is None
-    assert _no_new_data(services("0123456789abcdef"), "churn", 3, {}) is None
+    assert _no_new_data(services("0123456789abcdef"), "churn", 3, champion()) is None
     # A champion trained on several versions is compared by the newest of them (oldest first).
-    combined = {
-        "dataset_version": "0123456789abcdef",
-        "training_data": {"versions": [{"version": "aaaa"}, {"version": "0123456789abcdef"}]},
-    }
+    combined = champion(
+        dataset_version="0123456789abcdef",
+        training_data={"versions": [{"version": "aaaa"}, {"version": "0123456789abcdef"}]},
+    )
     assert _no_new_data(services("0123456789abcdef"), "churn", 3, combined) == reason
     assert _no_new_data(services("fedcba9876543210"), "churn", 3, combined) is None

@@ -25,8 +25,18 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from moto import mock_aws
 
 from localcloud import dynamodb_atomicity, dynamodb_map_keys
-from mlops.registry.limits import MAX_ITEM_BYTES, item_size, readable_tags, tag_problems, unprintable, value_size
-from mlops.registry.table import ModelRegistry, RegistryError, model_pk, table_definition, version_sk
+from mlops.registry.errors import RegistryError
+from mlops.registry.keys import model_pk, table_definition, version_sk
+from mlops.registry.limits import (
+    MAX_ITEM_BYTES,
+    item_size,
+    readable_tags,
+    tag_change,
+    tag_problems,
+    unprintable,
+    value_size,
+)
+from mlops.registry.models import ModelRegistry
 from mlops.serving.inputs import RequestError
 from mlops.serving.models import ServedModels
 from tests.unit.handlers.test_hostile_input import (
@@ -106,6 +116,18 @@ def test_tag_rules_name_each_problem() -> None:
     assert len(problems) == 3 and "tag key ''" in problems[0]
     assert readable_tags({"": "x", "ok": "1"}) == {"ok": "1"}
     assert readable_tags("not a map") == {}
+
+
+def test_a_tag_change_merges_drops_what_no_reader_accepts_and_says_so() -> None:
+    """The rule ModelRegistry.tag applies, without the table."""
+    change = tag_change("m", 2, {"": "x", "team": "fraud"}, {"stage": "prod"})
+    assert (change.kept, change.merged) == ({"team": "fraud"}, {"team": "fraud", "stage": "prod"})
+    assert change.reason == "tags changed; dropped stored tags no reader accepts: ''"
+    not_a_map = tag_change("m", 2, "not-a-map", {"a": "1"})
+    assert not_a_map.reason == "tags changed; replaced stored tags that were not a map"
+    assert tag_change("m", 2, None, {"a": "1"}).reason == "tags changed"
+    with pytest.raises(RegistryError, match="m v2 would hold 51 tags; a version holds at most 50 \\(it has 50\\)"):
+        tag_change("m", 2, {f"k{i}": "v" for i in range(50)}, {"new": "v"})
 
 
 # ------------------------------------------------------------------------------------------ the cloud

@@ -1,6 +1,6 @@
 """Registered versions for the serving tests, made by the training core exactly as the pipeline makes
-them: prepare, fit, export ONNX, write the signature; the registry record and artifacts are plain
-dicts (the serving core reads them through a function, not through AWS)."""
+them: prepare, fit, export ONNX, write the signature; the registry record (as the table holds it) and
+artifacts are plain dicts (the serving core reads them through a function, not through AWS)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mlops.datasets.versioning import NULL_MASK_PREFIX, ColumnSchema
+from mlops.registry.versions import ModelVersion
 from mlops.serving.date_parts import iso_text
 from mlops.training.candidates import fit_candidate, load_model
 from mlops.training.onnx_export import export_onnx
@@ -32,6 +33,11 @@ class Registered:
     model: Any  # the scikit-learn pipeline (the reference the ONNX answers must match)
     prepared: Prepared
     arrays: dict[str, NDArray[Any]]
+
+    @property
+    def model_version(self) -> ModelVersion:
+        """The record as serving reads it from the registry."""
+        return ModelVersion.from_item(self.record)
 
     def records(self, rows: NDArray[np.int64]) -> list[dict[str, Any]]:
         """Dataset rows as JSON prediction records (null where the stored value is missing)."""

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mlops.registry.versions import ModelVersion
 from mlops.serving.capture import CaptureBuffer, read_capture
 from mlops.serving.inputs import MAX_ROWS, InputPolicy, RequestError, encode_request, request_rows
 from mlops.serving.models import ArtifactError, LoadFailure, Rollout, ServedModels, load_version
@@ -21,7 +22,7 @@ from tests.unit.serving.support import Registered, breast_cancer, churn, diabete
 
 
 def _served(registered: Registered) -> Any:
-    return load_version(registered.record["model"], registered.record, registered.artifacts.__getitem__)
+    return load_version(registered.record["model"], registered.model_version, registered.artifacts.__getitem__)
 
 
 def _rejected(rows: list[dict[str, Any]], registered: Registered, policy: InputPolicy | None = None) -> RequestError:
@@ -192,8 +193,9 @@ class Registry:
         self.alias_reads += 1
         return {k: dict(v) for k, v in self.alias_items.get(name, {}).items()}
 
-    def get_version(self, name: str, version: int) -> dict[str, Any] | None:
-        return self.versions.get((name, version))
+    def model_version(self, name: str, version: int) -> ModelVersion | None:
+        item = self.versions.get((name, version))
+        return ModelVersion.from_item(item) if item else None
 
     def add(self, registered: Registered, version: int) -> None:
         self.versions[("breast-cancer", version)] = {**registered.record, "version": version}
@@ -305,7 +307,7 @@ def test_unknown_models_and_models_without_a_champion_are_404s() -> None:
 
 def test_load_version_names_a_record_without_artifacts() -> None:
     with pytest.raises(ArtifactError, match="names no model artifact"):
-        load_version("m", {"version": 3}, lambda key: b"")
+        load_version("m", ModelVersion(model="m", version=3, status="registered"), lambda key: b"")
 
 
 def test_a_signature_that_does_not_match_the_model_width_is_refused() -> None:

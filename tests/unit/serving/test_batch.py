@@ -32,7 +32,7 @@ Row = dict[str, str]
 
 
 def _served(registered: Registered) -> ServedVersion:
-    return load_version(registered.record["model"], registered.record, registered.artifacts.__getitem__)
+    return load_version(registered.record["model"], registered.model_version, registered.artifacts.__getitem__)
 
 
 def _cell(value: Any) -> str:

@@ -103,7 +103,7 @@ def test_the_id_is_left_out_and_the_date_becomes_its_parts_in_the_signature() ->
 
 def test_serving_encodes_raw_date_text_exactly_as_training_encoded_the_stored_dates() -> None:
     registered = churn_with_dates()
-    served = load_version("churn-dates", registered.record, registered.artifacts.__getitem__)
+    served = load_version("churn-dates", registered.model_version, registered.artifacts.__getitem__)
     records = _records(registered, registered.prepared.splits.rows_test)
     assert sum(r["signup_at"] is None for r in records) > 0  # missing dates are in the test split
     encoded = encode_request(records, served.signature, InputPolicy(out_of_range="warn", unseen_category="warn"))
@@ -128,7 +128,7 @@ def test_serving_encodes_raw_date_text_exactly_as_training_encoded_the_stored_da
 
 def test_serving_encodes_short_and_unpadded_dates_as_their_full_form_as_ingestion_stores_them() -> None:
     registered = churn_with_dates()
-    served = load_version("churn-dates", registered.record, registered.artifacts.__getitem__)
+    served = load_version("churn-dates", registered.model_version, registered.artifacts.__getitem__)
     base = _records(registered, registered.prepared.splits.rows_test[:1])[0]
     policy = InputPolicy(out_of_range="warn", unseen_category="warn")
     pairs = [("2024-01", "2024-01-01"), ("2024-1-5", "2024-01-05"), ("2024-01-05T7:05", "2024-01-05T07:05:00Z")]
@@ -142,7 +142,7 @@ def test_serving_encodes_short_and_unpadded_dates_as_their_full_form_as_ingestio
 
 def test_a_date_that_is_not_iso_8601_is_a_400_naming_the_field_and_the_format() -> None:
     registered = churn_with_dates()
-    served = load_version("churn-dates", registered.record, registered.artifacts.__getitem__)
+    served = load_version("churn-dates", registered.model_version, registered.artifacts.__getitem__)
     good = _records(registered, registered.prepared.splits.rows_test[:4])
     bad = [{**good[0], "signup_at": "03/01/2024"}, {**good[1], "signup_at": 1709164800}, good[2], dict(good[3])]
     del bad[3]["signup_at"]
@@ -187,7 +187,7 @@ def test_configured_parts_and_reference_date_are_used_and_a_repeated_part_is_ref
 
 def test_drift_is_checked_on_the_parts_that_capture_keeps() -> None:
     registered = churn_with_dates()
-    served = load_version("churn-dates", registered.record, registered.artifacts.__getitem__)
+    served = load_version("churn-dates", registered.model_version, registered.artifacts.__getitem__)
     profile = registered.prepared.profile
     assert {f"signup_at__{p}" for p in ("year", "month", "day_of_week", "hour", "days_since")} <= set(profile.features)
     assert "signup_at" not in profile.features

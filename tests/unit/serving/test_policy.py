@@ -18,7 +18,7 @@ from tests.unit.serving.support import breast_cancer, churn
 
 
 def _refused(rows: list[dict[str, Any]], registered: Any, policy: InputPolicy) -> RequestError:
-    served = load_version(registered.record["model"], registered.record, registered.artifacts.__getitem__)
+    served = load_version(registered.record["model"], registered.model_version, registered.artifacts.__getitem__)
     with pytest.raises(RequestError) as caught:
         encode_request(rows, served.signature, policy)
     return caught.value

@@ -13,6 +13,7 @@ import pytest
 from mlops.datasets.versioning import read_npz
 from mlops.onnx_checks.champion_scores import ChampionScores
 from mlops.onnx_checks.steps import score_champion
+from mlops.registry.versions import ModelVersion
 from mlops.serving.models import ServedVersion, load_version
 from mlops.training.candidates import load_model
 from mlops.training.chain import TrainingRun, run_training
@@ -26,12 +27,14 @@ from tests.unit.training.support import mixed_dataset, sklearn_dataset, small_co
 
 def _served(run: TrainingRun, version: int = 1) -> ServedVersion:
     store = {"m.onnx": run.onnx_bytes, "s.json": json.dumps(signature_json(run.signature)).encode()}
-    record = {
-        "version": version,
-        "artifacts": {"model.onnx": {"key": "m.onnx"}},
-        "onnx_sha256": hashlib.sha256(run.onnx_bytes).hexdigest(),
-        "signature_key": "s.json",
-    }
+    record = ModelVersion(
+        model="m",
+        version=version,
+        status="registered",
+        artifacts={"model.onnx": {"key": "m.onnx"}},
+        onnx_sha256=hashlib.sha256(run.onnx_bytes).hexdigest(),
+        signature_key="s.json",
+    )
     return load_version("m", record, store.__getitem__)
 
 

@@ -18,6 +18,7 @@ from moto import mock_aws
 from numpy.typing import NDArray
 
 from mlops.buckets import ArtifactsBucket, CuratedBucket
+from mlops.datasets.records import DatasetRecords, DatasetVersion
 from mlops.datasets.versioning import (
     NULL_MASK_PREFIX,
     ColumnSchema,
@@ -27,7 +28,8 @@ from mlops.datasets.versioning import (
     npz_bytes,
     version_prefix,
 )
-from mlops.registry.table import ModelRegistry, RegistryTable, table_definition
+from mlops.registry.keys import table_definition
+from mlops.registry.models import ModelRegistry
 from mlops.training.config import ConfigError, TrainingConfig, load_training_config
 from mlops.training.data import TrainingData, TrainingInputError, combine_versions, plan_versions
 from mlops.training.run import DATA_RECORD, TrainingServices, prepare_step
@@ -68,7 +70,7 @@ def _join(*tables: Table) -> Table:
 @dataclass
 class Platform:
     services: TrainingServices
-    registry: RegistryTable
+    registry: DatasetRecords
     curated: CuratedBucket
     artifacts: ArtifactsBucket
 
@@ -93,7 +95,13 @@ class Platform:
         )
         self.curated.put(f"{prefix}manifest.json", manifest.model_dump_json().encode(), "application/json")
         self.registry.put_dataset_version(
-            DATASET, version, created_at, {"manifest_key": f"{prefix}manifest.json", "rows": rows}
+            DatasetVersion(
+                dataset=DATASET,
+                version=version,
+                created_at=created_at,
+                manifest_key=f"{prefix}manifest.json",
+                rows=rows,
+            )
         )
         return version
 
@@ -121,7 +129,7 @@ def platform() -> Iterator[Platform]:
         for bucket in ("curated", "artifacts"):
             s3.create_bucket(Bucket=bucket)
         table = boto3.resource("dynamodb", region_name="us-east-1").create_table(**table_definition("registry"))
-        registry = RegistryTable(table)
+        registry = DatasetRecords(table)
         curated, artifacts = CuratedBucket(s3, "curated"), ArtifactsBucket(s3, "artifacts")
         services = TrainingServices(artifacts, curated, registry, ModelRegistry(table))
         yield Platform(services, registry, curated, artifacts)

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from mlops.registry.table import ModelRegistry, RegistryError
+from mlops.registry.errors import RegistryError
+from mlops.registry.models import ModelRegistry
 
 AT = "2026-11-23T12:00:00+00:00"
 
@@ -330,7 +331,7 @@ def test_running_out_of_allocation_attempts_is_reported_and_loses_nothing(
     """Every attempt finds its number taken (a stale counter read each time): the registration is
     refused as a conflict after MAX_ALLOCATION_ATTEMPTS, the run stays unregistered, and a retry
     registers it."""
-    from mlops.registry.table import MAX_ALLOCATION_ATTEMPTS
+    from mlops.registry.models import MAX_ALLOCATION_ATTEMPTS
 
     _register(registry, "r1")
     _run(registry, "r2")
@@ -397,8 +398,8 @@ def test_a_drift_check_skips_a_model_another_check_holds_and_frees_it_when_done(
     import boto3
 
     from mlops.buckets import ArtifactsBucket
+    from mlops.datasets.records import DatasetRecords
     from mlops.monitoring.checks import DriftServices, check_model
-    from mlops.registry.table import RegistryTable
 
     version = _register(registry, "r1")
     registry.set_alias("m", "champion", version, reason="first", actor="t", at=AT)
@@ -406,7 +407,7 @@ def test_a_drift_check_skips_a_model_another_check_holds_and_frees_it_when_done(
     s3 = boto3.client("s3", region_name="us-east-1")
     services = DriftServices(
         registry=registry,
-        datasets=RegistryTable(registry.table),
+        datasets=DatasetRecords(registry.table),
         artifacts=ArtifactsBucket(s3, "no-such-bucket"),
         start_training=lambda *_: None,
         notify=lambda *_: None,
