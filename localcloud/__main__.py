@@ -170,9 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.set_defaults(run=demo)
     args = parser.parse_args(argv)
     configure_logging()
+    from localcloud.apigateway import GatewayError
     from localcloud.cloud import LocalCloudError
     from localcloud.deploy import DeployError
-    from localcloud.gateway_core import GatewayError
 
     try:
         return int(args.run(args))

@@ -37,7 +37,7 @@ from localcloud.emf import store_metric_data
 from localcloud.session import DEFAULT_ACCOUNT, DEFAULT_REGION, AwsSession
 
 if TYPE_CHECKING:
-    from localcloud.gateway import LocalApiGateway
+    from localcloud.apigateway import LocalApiGateway
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class LocalCloud:
 
     def serve_api(self, rest_api_id: str, *, port: int = 0, access_log: Any = None) -> LocalApiGateway:
         """Serve one REST API over HTTP on loopback (port 0: any free port)."""
-        from localcloud.gateway import LocalApiGateway
+        from localcloud.apigateway import LocalApiGateway
 
         gateway = LocalApiGateway(
             rest_api_id,

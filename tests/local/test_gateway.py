@@ -30,7 +30,7 @@ from botocore.credentials import Credentials
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 
-from localcloud.gateway import LocalApiGateway, PortInUseError
+from localcloud.apigateway import LocalApiGateway, PortInUseError
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -643,7 +643,7 @@ def test_busy_port_is_a_clear_error_and_lifecycle(api: Api) -> None:
 
 
 def test_in_process_handle_without_a_socket(api: Api) -> None:
-    from localcloud.gateway import GatewayRequest
+    from localcloud.apigateway import GatewayRequest
 
     gateway = LocalApiGateway(api.api_id)
     response = gateway.handle(GatewayRequest(method="GET", raw_path="/test/items/9", headers=[("Host", "local")]))

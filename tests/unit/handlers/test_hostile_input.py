@@ -28,8 +28,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from localcloud import dynamodb_atomicity
-from localcloud.gateway_core import GatewayRequest
-from localcloud.gateway_integrations import build_proxy_event
+from localcloud.apigateway import GatewayRequest, build_proxy_event
 from mlops.contracts import (
     ContractError,
     DataContract,

@@ -1,62 +1,43 @@
-"""A local API Gateway over HTTP for the REST APIs moto stores.
+"""`LocalApiGateway`: one request through API Gateway's pipeline, in-process or over HTTP.
 
-moto records RestApis, resources, methods, integrations, stages, API keys and usage plans, but
-serves none of them (an AWS_PROXY integration never reaches Lambda). `LocalApiGateway` is the
-missing data plane: a threaded HTTP server on loopback that routes requests by the API's
-resources, enforces IAM-signature presence, Lambda/Cognito authorizers, API keys, usage-plan
-throttles and quotas and request validators, runs AWS_PROXY (Lambda) and MOCK integrations, and
-answers errors with API Gateway's own status codes, messages and `x-amzn-ErrorType` headers.
-
-URLs:
-  * `http://127.0.0.1:<port>/<stage>/<path>` for the API given to the constructor;
-  * `http://127.0.0.1:<port>/restapis/<api id>/<stage>/_user_request_/<path>` for any API (as LocalStack);
-  * `Host: <api id>.execute-api.<anything>` selects the API too, as on AWS.
-
-Limits of this copy (moto 5.2.5): moto keeps no deployment snapshots, so the live resource tree
-is served (changes show without a redeploy); the signature of an AWS_IAM request is not verified,
-nor a Cognito token's; authorizer results are not cached; VTL mapping templates are not evaluated;
-only AWS_PROXY (Lambda) and MOCK integrations run (HTTP, HTTP_PROXY and AWS are a 500); the
-account-level 10,000 rps throttle and resource policies are not applied.
+The pipeline, in AWS's order: payload limit, the API and stage, the resource+method route, the method's
+authorization (IAM signature shape, Lambda or Cognito authorizer), its API key and usage plan, stage
+and plan throttles and quota, request validation, then the MOCK or AWS_PROXY integration (run under
+the integration timeout, behind the function's resource policy), and one access-log line.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import errno
-import json
 import logging
 import os
-import queue
 import re
 import secrets
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import IO, Any, Self
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from moto.apigateway.models import RestAPI, Stage, apigateway_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from .gateway_auth import authorize, check_sigv4, method_arn
-from .gateway_core import (
-    INTEGRATION_TIMEOUT,
-    MAX_PAYLOAD_BYTES,
+from localcloud.apigateway.access_log import AccessLog
+from localcloud.apigateway.authorizers import authorize, check_sigv4, method_arn
+from localcloud.apigateway.gateway_responses import (
     GatewayError,
-    GatewayRequest,
-    GatewayResponse,
     configuration_error,
     forbidden,
     missing_authentication_token,
     render_failure,
     request_too_large,
 )
-from .gateway_integrations import (
+from localcloud.apigateway.http_server import GatewayRequestHandler, GatewayServer
+from localcloud.apigateway.integrations import (
+    INTEGRATION_WORKERS,
     LambdaInvoker,
     MotoLambdaInvoker,
     build_proxy_event,
@@ -64,18 +45,11 @@ from .gateway_integrations import (
     lambda_function_arn,
     mock_response,
     proxy_response,
-    validate_request,
 )
-from .gateway_routing import RouteMatch, match_route
-from .gateway_usage import KeyGrant, UsageTracker, find_key_grant
-
-__all__ = [
-    "GatewayRequest",
-    "GatewayResponse",
-    "LocalApiGateway",
-    "MotoLambdaInvoker",
-    "PortInUseError",
-]
+from localcloud.apigateway.request import MAX_PAYLOAD_BYTES, GatewayRequest, GatewayResponse
+from localcloud.apigateway.routing import RouteMatch, match_route, truthy
+from localcloud.apigateway.usage_plans import KeyGrant, UsageTracker, find_key_grant
+from localcloud.apigateway.validation import validate_request
 
 LOG = logging.getLogger(__name__)
 
@@ -160,16 +134,13 @@ class LocalApiGateway:
         self.region_name = region_name
         self.host = host
         self._requested_port = port
-        self._access_log_target = access_log
-        self._access_log: IO[str] | None = None
-        self._owns_access_log = False
-        self._log_lock = threading.Lock()
+        self._access_log = AccessLog(access_log, wall_clock)
         self.lambda_invoker: LambdaInvoker = lambda_invoker or MotoLambdaInvoker()
         self.extra_binary_media_types = tuple(binary_media_types)
         self.integration_timeout = integration_timeout
         self._wall_clock = wall_clock
         self.usage = UsageTracker(clock=clock, wall_clock=wall_clock)
-        self._server: _Server | None = None
+        self._server: GatewayServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -179,7 +150,7 @@ class LocalApiGateway:
         if self._server is not None:
             return self
         try:
-            server = _Server((self.host, self._requested_port), _Handler)
+            server = GatewayServer((self.host, self._requested_port), GatewayRequestHandler)
         except OSError as error:
             if error.errno in (errno.EADDRINUSE, 10048):  # 10048: WSAEADDRINUSE
                 raise PortInUseError(
@@ -189,7 +160,7 @@ class LocalApiGateway:
                 ) from error
             raise
         server.gateway = self
-        self._open_access_log()
+        self._access_log.open()
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"apigateway-{self.port}", daemon=True
@@ -207,10 +178,7 @@ class LocalApiGateway:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        if self._owns_access_log and self._access_log is not None:
-            self._access_log.close()
-        self._access_log = None
-        self._owns_access_log = False
+        self._access_log.close()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -283,7 +251,7 @@ class LocalApiGateway:
         log["responseLength"] = len(response.body)
         log["latencyMs"] = round((time.perf_counter() - started) * 1000.0, 3)
         log["requestTime"] = _request_time(now)
-        self._write_access_log(log, stage, api)
+        self._access_log.write(log, stage, api)
         return response
 
     def refuse_too_large(self, request: GatewayRequest) -> GatewayResponse:
@@ -378,7 +346,7 @@ class LocalApiGateway:
                 api_key_value = outcome.usage_identifier_key
 
         grant: KeyGrant | None = None
-        if _truthy(method.api_key_required):
+        if truthy(method.api_key_required):
             backend = apigateway_backends[self.account_id][self.region_name]
             grant = find_key_grant(backend, api.id, target.stage, api_key_value)
             call.identity.update(apiKey=grant.key_value, apiKeyId=grant.key_id)
@@ -407,7 +375,9 @@ class LocalApiGateway:
         event = self._proxy_event(call)
         timeout = self._integration_timeout(integration.timeout_in_millis)
         started = time.perf_counter()
-        payload, errored = _INTEGRATIONS.run(lambda: invoke_proxy(self.lambda_invoker, function_arn, event), timeout)
+        payload, errored = INTEGRATION_WORKERS.run(
+            lambda: invoke_proxy(self.lambda_invoker, function_arn, event), timeout
+        )
         log["integrationLatencyMs"] = round((time.perf_counter() - started) * 1000.0, 3)
         return proxy_response(payload, errored, request.header("Accept"), self._binary_media_types(api))
 
@@ -483,201 +453,6 @@ class LocalApiGateway:
         if "x-amzn-errortype" not in names:
             response.headers.append(("X-Amzn-Trace-Id", _trace_id()))
 
-    # -- access log -----------------------------------------------------------------------------
-
-    def _open_access_log(self) -> None:
-        target = self._access_log_target
-        if target is None or self._access_log is not None:
-            return
-        if isinstance(target, (str, os.PathLike)):
-            self._access_log = open(target, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - closed in stop()
-            self._owns_access_log = True
-        else:
-            self._access_log = target
-
-    def _write_access_log(self, entry: dict[str, Any], stage: Stage | None, api: RestAPI | None) -> None:
-        """One JSON line per request to our stream, and to the stage's CloudWatch log group if set."""
-        if self._access_log is None and self._access_log_target is not None and self._server is None:
-            self._open_access_log()  # in-process use without start()
-        line = json.dumps(entry, separators=(",", ":"), default=str)
-        settings = (stage.access_log_settings or {}) if stage is not None else {}
-        with self._log_lock:
-            if self._access_log is not None:
-                self._access_log.write(line + "\n")
-                self._access_log.flush()
-            if settings.get("destinationArn") and api is not None and stage is not None:
-                self._deliver_to_log_group(settings, entry, api, stage)
-
-    def _deliver_to_log_group(
-        self, settings: dict[str, Any], entry: dict[str, Any], api: RestAPI, stage: Stage
-    ) -> None:
-        arn = str(settings["destinationArn"])
-        parts = arn.split(":")
-        if len(parts) < 7 or parts[2] != "logs" or parts[5] != "log-group":
-            return
-        region, account, group = parts[3], parts[4], parts[6]
-        log_format = settings.get("format")
-        message = _render_access_format(str(log_format), entry) if log_format else json.dumps(entry, default=str)
-        from moto.logs.models import logs_backends
-
-        backend = logs_backends[account][region]
-        if group not in backend.groups:
-            return  # AWS drops the line too when the destination group is missing
-        stream = f"{api.id}_{stage.name}"
-        backend.ensure_log_stream(group, stream)
-        backend.put_log_events(group, stream, [{"timestamp": int(self._wall_clock() * 1000), "message": message}])
-
-
-class _Server(ThreadingHTTPServer):
-    """Threaded server that remembers its connections so `stop()` can close kept-alive ones."""
-
-    daemon_threads = True
-    gateway: LocalApiGateway
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def track(self, connection: socket.socket, alive: bool) -> None:
-        with self._connections_lock:
-            if alive:
-                self._connections.add(connection)
-            else:
-                self._connections.discard(connection)
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections, self._connections = list(self._connections), set()
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """HTTP/1.1 with keep-alive; everything but framing is `LocalApiGateway.handle`'s job."""
-
-    protocol_version = "HTTP/1.1"
-    server_version = "localcloud-apigateway"
-    disable_nagle_algorithm = True
-    timeout = 120
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.connection, False)
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def log_message(self, format: str, *args: Any) -> None:
-        LOG.debug("%s " + format, self.address_string(), *args)
-
-    def handle_expect_100(self) -> bool:
-        if self._declared_length() > MAX_PAYLOAD_BYTES:
-            self._send_too_large()
-            return False
-        return super().handle_expect_100()
-
-    def _declared_length(self) -> int:
-        try:
-            return int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            return 0
-
-    def _send_too_large(self) -> None:
-        self.close_connection = True
-        path, _, query = self.path.partition("?")
-        response = self.server.gateway.refuse_too_large(
-            GatewayRequest(method=self.command, raw_path=path or "/", query=query, headers=list(self.headers.items()))
-        )
-        self.send_response(response.status)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(response.body)
-
-    def _read_body(self) -> bytes | None:
-        """The request body, or None when it is over the payload limit (already answered 413)."""
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks: list[bytes] = []
-            total = 0
-            while True:
-                size_line = self.rfile.readline(65537)
-                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                total += size
-                chunk = self.rfile.read(size)
-                self.rfile.readline(65537)
-                if total <= MAX_PAYLOAD_BYTES:
-                    chunks.append(chunk)
-            if total > MAX_PAYLOAD_BYTES:
-                self._send_too_large()
-                return None
-            return b"".join(chunks)
-        length = self._declared_length()
-        if length > MAX_PAYLOAD_BYTES:
-            # Drain (bounded) so the client sees the 413 rather than a reset mid-upload.
-            remaining = min(length, 8 * MAX_PAYLOAD_BYTES)
-            while remaining > 0:
-                read = self.rfile.read(min(remaining, 1 << 20))
-                if not read:
-                    break
-                remaining -= len(read)
-            self._send_too_large()
-            return None
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _dispatch(self) -> None:
-        body = self._read_body()
-        if body is None:
-            return
-        target = self.path
-        if not target.startswith("/"):
-            split = urlsplit(target)  # absolute-form request target
-            target = split.path + ("?" + split.query if split.query else "")
-        path, _, query = target.partition("?")
-        request = GatewayRequest(
-            method=self.command,
-            raw_path=path or "/",
-            query=query,
-            headers=list(self.headers.items()),
-            body=body,
-            source_ip=str(self.client_address[0]),
-            protocol=self.request_version,
-        )
-        response = self.server.gateway.handle(request)
-        self.send_response(response.status)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if self.command != "HEAD" and response.body:
-            self.wfile.write(response.body)
-
-    def __getattr__(self, name: str) -> Any:
-        """Every verb (`do_GET`, `do_PATCH`, …) is dispatched alike: routing decides what exists."""
-        if name.startswith("do_"):
-            return self._dispatch
-        raise AttributeError(name)
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.lower() == "true"
-    return bool(value)
-
 
 def _parse_query(query: str) -> dict[str, list[str]]:
     parsed: dict[str, list[str]] = {}
@@ -723,91 +498,3 @@ def _trace_id() -> str:
 
 def _request_time(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
-
-
-class _IntegrationPool:
-    """Daemon worker threads that run integrations, so a hung handler becomes a 504 as on AWS.
-
-    Reused rather than spawned per request (a spawn cost ~70 us here, a hand-off ~20 us); daemon
-    so a handler that never returns cannot keep the interpreter alive, unlike
-    `concurrent.futures`' workers, which are joined at exit.
-    """
-
-    def __init__(self, max_idle: int = 64) -> None:
-        self._idle: list[queue.SimpleQueue[_Task]] = []
-        self._lock = threading.Lock()
-        self._max_idle = max_idle
-
-    def run(self, call: Callable[[], tuple[bytes, bool]], timeout: float) -> tuple[bytes, bool]:
-        with self._lock:
-            inbox = self._idle.pop() if self._idle else None
-        if inbox is None:
-            inbox = queue.SimpleQueue()
-            threading.Thread(target=self._work, args=(inbox,), name="apigateway-integration", daemon=True).start()
-        task = _Task(call)
-        inbox.put(task)
-        if not task.done.wait(timeout):
-            detail = f"integration ran over {timeout:.1f} s"
-            raise GatewayError(INTEGRATION_TIMEOUT, 504, "Endpoint request timed out", None, log_detail=detail)
-        if task.error is not None:
-            raise task.error
-        assert task.result is not None
-        return task.result
-
-    def _work(self, inbox: queue.SimpleQueue[_Task]) -> None:
-        while True:
-            task = inbox.get()
-            try:
-                task.result = task.call()
-            except BaseException as error:  # handed to the request thread, re-raised there
-                task.error = error
-            task.done.set()
-            with self._lock:
-                if len(self._idle) >= self._max_idle:
-                    return
-                self._idle.append(inbox)
-
-
-class _Task:
-    __slots__ = ("call", "done", "error", "result")
-
-    def __init__(self, call: Callable[[], tuple[bytes, bool]]) -> None:
-        self.call = call
-        self.done = threading.Event()
-        self.result: tuple[bytes, bool] | None = None
-        self.error: BaseException | None = None
-
-
-_INTEGRATIONS = _IntegrationPool()
-
-
-_ACCESS_FORMAT_VARIABLE = re.compile(r"\$context\.([A-Za-z.]+)")
-_ACCESS_FORMAT_FIELDS = {
-    "requestId": "requestId",
-    "extendedRequestId": "requestId",
-    "identity.sourceIp": "ip",
-    "httpMethod": "method",
-    "path": "path",
-    "resourcePath": "resourcePath",
-    "status": "status",
-    "responseLength": "responseLength",
-    "requestTime": "requestTime",
-    "identity.apiKeyId": "apiKeyId",
-    "stage": "stage",
-    "apiId": "apiId",
-    "responseLatency": "latencyMs",
-    "integrationLatency": "integrationLatencyMs",
-    "error.message": "error",
-    "protocol": "protocol",
-}
-
-
-def _render_access_format(template: str, entry: dict[str, Any]) -> str:
-    """The stage's access log format with the `$context` variables this gateway knows."""
-
-    def value(match: re.Match[str]) -> str:
-        field = _ACCESS_FORMAT_FIELDS.get(match.group(1))
-        found = entry.get(field) if field else None
-        return "-" if found is None else str(found)
-
-    return _ACCESS_FORMAT_VARIABLE.sub(value, template)

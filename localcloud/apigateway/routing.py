@@ -14,6 +14,7 @@ snapshots, so a redeploy is never needed and never observed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from moto.apigateway.models import Method, Resource, RestAPI
 
@@ -132,3 +133,10 @@ def match_route(api: RestAPI, path: str, http_method: str) -> RouteMatch | None:
         if method is not None:
             return RouteMatch(resource=resource, resource_path=template, method=method, path_parameters=params)
     return None
+
+
+def truthy(value: Any) -> bool:
+    """A flag as moto stores it on a method, key or validator: a bool, or the text "true"."""
+    if isinstance(value, str):
+        return value.lower() == "true"
+    return bool(value)

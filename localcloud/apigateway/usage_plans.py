@@ -20,11 +20,8 @@ from typing import Any
 
 from moto.apigateway.models import APIGatewayBackend, ApiKey, UsagePlan
 
-from .gateway_core import (
-    forbidden,
-    limit_exceeded,
-    too_many_requests,
-)
+from localcloud.apigateway.gateway_responses import forbidden, limit_exceeded, too_many_requests
+from localcloud.apigateway.routing import truthy
 
 
 class TokenBucket:
@@ -65,7 +62,7 @@ def find_key_grant(backend: APIGatewayBackend, api_id: str, stage: str, key_valu
     key: ApiKey | None = next((k for k in list(backend.keys.values()) if k.value == key_value), None)
     if key is None:
         raise forbidden("unknown API key")
-    if not _truthy(key.enabled):
+    if not truthy(key.enabled):
         raise forbidden(f"API key {key.id} is disabled")
     for plan in list(backend.usage_plans.values()):
         if key.id not in backend.usage_plan_keys.get(plan.id, {}):
@@ -89,12 +86,6 @@ def _stage_entry(plan: UsagePlan, api_id: str, stage: str) -> dict[str, Any] | N
         if entry.get("apiId") == api_id and entry.get("stage") == stage:
             return dict(entry)
     return None
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.lower() == "true"
-    return bool(value)
 
 
 class UsageTracker:

@@ -1,16 +1,17 @@
-"""Shared types of the local API Gateway: the request and response it handles, and its failures.
+"""Gateway responses: the answers API Gateway gives itself, never reaching the backend.
 
-Kept apart from the server so routing, usage plans and integrations can raise the same
-`GatewayError` without importing each other, and so the gateway can be driven in-process
-(`LocalApiGateway.handle`) without a socket.
+Kept apart from the server so routing, usage plans, authorizers and integrations raise the same
+`GatewayError` without importing each other; `render_failure` turns one into AWS's default answer or
+the API's customised one (PutGatewayResponse).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any
+
+from localcloud.apigateway.request import MAX_PAYLOAD_BYTES, GatewayResponse
 
 # Gateway response types (the names API Gateway uses in PutGatewayResponse) with AWS's default
 # status code, message and x-amzn-ErrorType header value.
@@ -28,49 +29,6 @@ API_CONFIGURATION_ERROR = "API_CONFIGURATION_ERROR"
 INTEGRATION_TIMEOUT = "INTEGRATION_TIMEOUT"
 DEFAULT_4XX = "DEFAULT_4XX"
 DEFAULT_5XX = "DEFAULT_5XX"
-
-# Response bodies larger than this are refused by API Gateway before any routing (REST APIs).
-MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
-# Lambda's synchronous invocation payload limit; API Gateway answers 413 when the event is larger.
-MAX_LAMBDA_EVENT_BYTES = 6 * 1024 * 1024
-
-
-@dataclass
-class GatewayRequest:
-    """One HTTP request as the gateway sees it, independent of the server that received it."""
-
-    method: str
-    raw_path: str  # the URL path exactly as sent (not percent-decoded), without the query
-    query: str = ""
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-    source_ip: str = "127.0.0.1"
-    protocol: str = "HTTP/1.1"
-
-    def header(self, name: str) -> str | None:
-        """Last value of a header, case-insensitively (API Gateway keeps the last one)."""
-        lowered = name.lower()
-        found: str | None = None
-        for key, value in self.headers:
-            if key.lower() == lowered:
-                found = value
-        return found
-
-
-@dataclass
-class GatewayResponse:
-    """What the gateway answers; headers are a list because a Lambda may return repeated ones."""
-
-    status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-
-    def header(self, name: str) -> str | None:
-        lowered = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lowered:
-                return value
-        return None
 
 
 class GatewayError(Exception):

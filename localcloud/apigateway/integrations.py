@@ -1,4 +1,4 @@
-"""What happens after a request is admitted: validation, then the AWS_PROXY or MOCK integration.
+"""What happens after a request is admitted: the AWS_PROXY (Lambda) or MOCK integration.
 
 moto records integrations but an AWS_PROXY one never calls Lambda; here the request becomes the
 REST API (payload format 1.0) proxy event, the function is invoked through moto's Lambda backend
@@ -12,24 +12,27 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import queue
 import re
+import threading
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Any
 
-import jsonschema
-from moto.apigateway.models import Integration, IntegrationResponse, Method, RestAPI
+from moto.apigateway.models import Integration, IntegrationResponse
 
-from .gateway_core import (
-    BAD_REQUEST_BODY,
-    BAD_REQUEST_PARAMETERS,
+from localcloud.apigateway.gateway_responses import (
     DEFAULT_4XX,
-    MAX_LAMBDA_EVENT_BYTES,
+    INTEGRATION_TIMEOUT,
     GatewayError,
-    GatewayRequest,
-    GatewayResponse,
     configuration_error,
     internal_server_error,
+)
+from localcloud.apigateway.request import (
+    MAX_LAMBDA_EVENT_BYTES,
+    GatewayRequest,
+    GatewayResponse,
+    matches_media_types,
+    media_type,
 )
 
 LOG = logging.getLogger(__name__)
@@ -39,7 +42,6 @@ LambdaInvoker = Callable[[str, bytes], tuple[bytes, bool]]
 
 _LAMBDA_URI = re.compile(r":lambda:path/\d{4}-\d{2}-\d{2}/functions/(?P<function>.+?)/invocations/?$")
 _STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_.\-]+)\}")
-_MODEL_REF = re.compile(r"^https?://apigateway\.amazonaws\.com/restapis/[^/]+/models/(?P<name>[^/#]+)")
 _PROXY_RESULT_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
 # Headers API Gateway will not pass through from a proxy result under their own name.
 _REMAPPED_RESPONSE_HEADERS = {"content-length", "connection", "transfer-encoding", "date", "server"}
@@ -81,152 +83,6 @@ def lambda_function_arn(uri: str, stage_variables: dict[str, str]) -> str:
     if not match:
         raise configuration_error(f"AWS_PROXY integration URI names no Lambda function: {uri!r}")
     return match.group("function")
-
-
-def media_type(content_type: str | None) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def matches_media_types(value: str | None, patterns: Sequence[str]) -> bool:
-    """Does a media type match any of the API's binaryMediaTypes (which may hold `*` wildcards)?"""
-    kind = media_type(value)
-    if not kind:
-        return False
-    major, _, minor = kind.partition("/")
-    for pattern in patterns:
-        p_major, _, p_minor = pattern.strip().lower().partition("/")
-        if p_major in ("*", major) and p_minor in ("*", minor):
-            return True
-    return False
-
-
-# ---------------------------------------------------------------------------------------------
-# Request validation
-# ---------------------------------------------------------------------------------------------
-
-
-def validate_request(
-    api: RestAPI,
-    method: Method,
-    request: GatewayRequest,
-    query: dict[str, list[str]],
-    path_parameters: dict[str, str],
-) -> None:
-    """Apply the method's request validator: 400 as AWS words it, parameters before body.
-
-    moto keeps validators, models and the method's requestParameters/requestModels when they are
-    created through the API (CloudFormation drops them). A model named in requestModels that moto
-    does not hold (AWS's built-in `Empty`, for one) accepts any body. The model is chosen by the
-    request's Content-Type (application/json when absent), then `$default`; with neither the
-    body is not validated.
-    """
-    validator_id = (method.request_validator_id or "").strip()
-    if not validator_id:
-        return
-    validator = api.request_validators.get(validator_id)
-    if validator is None:
-        return
-    if _truthy(validator.validate_request_parameters):
-        missing = _missing_parameters(method, request, query, path_parameters)
-        if missing:
-            raise GatewayError(
-                BAD_REQUEST_PARAMETERS,
-                400,
-                f"Missing required request parameters: [{', '.join(missing)}]",
-                "BadRequestException",
-            )
-    if _truthy(validator.validate_request_body):
-        models: dict[str, str] = method.request_models or {}
-        kind = media_type(request.header("Content-Type")) or "application/json"
-        model_name = models.get(kind) or models.get("$default")
-        if model_name and not _body_matches_model(api, model_name, request.body):
-            raise GatewayError(BAD_REQUEST_BODY, 400, "Invalid request body", "BadRequestException")
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.lower() == "true"
-    return bool(value)
-
-
-def _missing_parameters(
-    method: Method,
-    request: GatewayRequest,
-    query: dict[str, list[str]],
-    path_parameters: dict[str, str],
-) -> list[str]:
-    missing: list[str] = []
-    for name, required in sorted((method.request_parameters or {}).items()):
-        if not _truthy(required):
-            continue
-        location, _, parameter = name.removeprefix("method.request.").partition(".")
-        if location == "header":
-            present = request.header(parameter) is not None
-        elif location == "querystring":
-            present = parameter in query
-        elif location == "path":
-            present = parameter in path_parameters or parameter.rstrip("+") in path_parameters
-        else:
-            present = True
-        if not present:
-            missing.append(parameter)
-    return missing
-
-
-def _body_matches_model(api: RestAPI, model_name: str, body: bytes) -> bool:
-    schema = resolve_model_schema(api, model_name)
-    if schema is None:
-        return True
-    try:
-        instance = json.loads(body.decode("utf-8") or "{}", parse_int=_json_integer)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    except RecursionError:
-        # Nesting deeper than Python parses. RFC 8259 section 9 lets a parser limit nesting depth, and
-        # API Gateway's validator answers a body it cannot validate with 400 BAD_REQUEST_BODY, never 5xx.
-        return False
-    try:
-        jsonschema.Draft4Validator(schema).validate(instance)
-    except jsonschema.ValidationError as error:
-        LOG.debug("request body fails model %s: %s", model_name, error.message)
-        return False
-    except (ValueError, RecursionError):  # jsonschema's message quotes the instance: an int over 4,300 digits
-        return False
-    return True
-
-
-def _json_integer(digits: str) -> int:
-    """A JSON integer of any length: API Gateway's validator reads 4,301 digits as a number, while
-    Python's int(str) stops at 4,300 (sys.get_int_max_str_digits); through Decimal it has no limit."""
-    return int(Decimal(digits))
-
-
-def resolve_model_schema(api: RestAPI, model_name: str, _seen: frozenset[str] = frozenset()) -> dict[str, Any] | None:
-    """A model's JSON schema (draft 4) with references to the API's other models inlined."""
-    model = api.models.get(model_name)
-    if model is None or model_name in _seen:
-        return None
-    raw = model.schema
-    try:
-        schema = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
-    except json.JSONDecodeError:
-        LOG.warning("model %s has a schema that is not JSON; not validating against it", model_name)
-        return None
-    seen = _seen | {model_name}
-
-    def inline(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and (match := _MODEL_REF.match(ref)):
-                return resolve_model_schema(api, match.group("name"), seen) or {}
-            return {key: inline(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [inline(item) for item in node]
-        return node
-
-    resolved = inline(schema)
-    resolved.pop("$schema", None)  # draft 4 is what API Gateway uses, whatever the model says
-    return dict(resolved)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,6 +267,67 @@ def _multi_header_items(raw: Any) -> list[tuple[str, list[str]]]:
         seq = values if isinstance(values, list) else [values]
         items.append((str(name), [_scalar(v) for v in seq if v is not None]))
     return items
+
+
+# ---------------------------------------------------------------------------------------------
+# Integration timeout: a hung handler becomes a 504
+# ---------------------------------------------------------------------------------------------
+
+
+class IntegrationWorkers:
+    """Daemon worker threads that run integrations, so a hung handler becomes a 504 as on AWS.
+
+    Reused rather than spawned per request (a spawn cost ~70 us here, a hand-off ~20 us); daemon
+    so a handler that never returns cannot keep the interpreter alive, unlike
+    `concurrent.futures`' workers, which are joined at exit.
+    """
+
+    def __init__(self, max_idle: int = 64) -> None:
+        self._idle: list[queue.SimpleQueue[_Task]] = []
+        self._lock = threading.Lock()
+        self._max_idle = max_idle
+
+    def run(self, call: Callable[[], tuple[bytes, bool]], timeout: float) -> tuple[bytes, bool]:
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            threading.Thread(target=self._work, args=(inbox,), name="apigateway-integration", daemon=True).start()
+        task = _Task(call)
+        inbox.put(task)
+        if not task.done.wait(timeout):
+            detail = f"integration ran over {timeout:.1f} s"
+            raise GatewayError(INTEGRATION_TIMEOUT, 504, "Endpoint request timed out", None, log_detail=detail)
+        if task.error is not None:
+            raise task.error
+        assert task.result is not None
+        return task.result
+
+    def _work(self, inbox: queue.SimpleQueue[_Task]) -> None:
+        while True:
+            task = inbox.get()
+            try:
+                task.result = task.call()
+            except BaseException as error:  # handed to the request thread, re-raised there
+                task.error = error
+            task.done.set()
+            with self._lock:
+                if len(self._idle) >= self._max_idle:
+                    return
+                self._idle.append(inbox)
+
+
+class _Task:
+    __slots__ = ("call", "done", "error", "result")
+
+    def __init__(self, call: Callable[[], tuple[bytes, bool]]) -> None:
+        self.call = call
+        self.done = threading.Event()
+        self.result: tuple[bytes, bool] | None = None
+        self.error: BaseException | None = None
+
+
+INTEGRATION_WORKERS = IntegrationWorkers()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,16 +23,16 @@ from urllib.parse import parse_qsl
 
 from moto.apigateway.models import Authorizer, Method, RestAPI
 
-from .gateway_core import (
+from localcloud.apigateway.gateway_responses import (
     ACCESS_DENIED,
     INVALID_SIGNATURE,
     UNAUTHORIZED,
     GatewayError,
-    GatewayRequest,
     configuration_error,
     missing_authentication_token,
 )
-from .gateway_integrations import LambdaInvoker, lambda_function_arn
+from localcloud.apigateway.integrations import LambdaInvoker, lambda_function_arn
+from localcloud.apigateway.request import GatewayRequest
 
 AUTHORIZER_CONFIGURATION_ERROR = "AUTHORIZER_CONFIGURATION_ERROR"
 
