@@ -375,7 +375,7 @@ def handler_in_moto(models: Sequence[Published]) -> Iterator[InProcess]:
     import boto3
     from moto import mock_aws
 
-    from localcloud import dynamodb_atomicity
+    from localcloud.dynamodb import atomicity as dynamodb_atomicity
 
     dynamodb_atomicity.install()
     with (
@@ -627,7 +627,7 @@ def moto_server(models: Sequence[Published]) -> Iterator[dict[str, str]]:
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from localcloud import dynamodb_atomicity
+    from localcloud.dynamodb import atomicity as dynamodb_atomicity
 
     dynamodb_atomicity.install()
     requests_log = logging.getLogger("werkzeug")  # one line per request otherwise

@@ -1048,7 +1048,7 @@ class AlarmEvaluator:
             return False, "only SNS actions are supported locally"
         from moto.sns.models import sns_backends
 
-        from localcloud.access_control import topic_publish_denial
+        from localcloud.iam import topic_publish_denial
 
         structured = json.dumps({"default": json.dumps(message), "email": self._email_text(alarm, message)})
         try:

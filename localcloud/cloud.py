@@ -22,14 +22,13 @@ from moto import mock_aws
 from moto.sqs.models import sqs_backends
 
 from localcloud import (
-    access_control,
     alarms,
-    dynamodb_atomicity,
-    dynamodb_map_keys,
+    dynamodb,
     events,
+    iam,
     inbox,
     lambda_runtime,
-    s3_policies,
+    s3,
     step_functions,
 )
 from localcloud.deploy import DeployedStack, Synthesized, deploy
@@ -129,10 +128,9 @@ class LocalCloud:
     def _start(
         cls, session: AwsSession, inbox_path: Path | None, inbox_stream: TextIO | None, clock: events.Clock | None
     ) -> LocalCloud:
-        dynamodb_atomicity.install()
-        dynamodb_map_keys.install()
-        access_control.install(session.account_id)
-        s3_policies.install()
+        dynamodb.install()
+        iam.install(session.account_id)
+        s3.install()
         lambda_runtime.install(endpoint_url=session.endpoint_url)
         lambda_runtime.set_metric_sink(store_metric_data)
         lambda_runtime.set_dead_letter_sink(_send_to_dead_letter_target)
@@ -161,7 +159,7 @@ class LocalCloud:
         step_functions.uninstall()
         events.uninstall()
         lambda_runtime.uninstall()
-        access_control.uninstall()
+        iam.uninstall()
 
     # -- deploying -----------------------------------------------------------------------------
     def deploy(self, synthesized: Synthesized) -> DeployedStack:

@@ -450,7 +450,7 @@ def _check_lambda_permission(function_arn: str, rule_arn: str) -> None:
     the target's dead-letter queue."""
     from moto.awslambda.models import lambda_backends
 
-    from localcloud.access_control import lambda_invoke_denial
+    from localcloud.iam import lambda_invoke_denial
 
     _, region, account, _ = _split_arn(function_arn)
     try:
@@ -493,7 +493,7 @@ def _dead_letter(target: Mapping[str, Any], rule_arn: str, payload: str, error: 
         return
     from moto.sqs.models import sqs_backends
 
-    from localcloud.access_control import queue_send_denial
+    from localcloud.iam import queue_send_denial
 
     _, region, account, queue_name = _split_arn(dlq)
     denial = queue_send_denial(dlq, service="events.amazonaws.com", source_arn=rule_arn)

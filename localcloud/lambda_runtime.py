@@ -37,7 +37,7 @@ from moto import settings as moto_settings
 from moto.awslambda import models as lambda_models
 from moto.s3 import notifications as s3_notifications
 
-from localcloud import access_control
+from localcloud import iam
 from localcloud.emf import MetricDatum, dead_letter_error_metrics, lambda_service_metrics, metrics_from_emf_lines
 
 log = logging.getLogger(__name__)
@@ -326,7 +326,7 @@ def _s3_notification(account_id: str, event_body: Any, fn_arn: str, region_name:
         return
     buckets = {r.get("s3", {}).get("bucket", {}).get("name") for r in (event_body or {}).get("Records", [])}
     for bucket in sorted(b for b in buckets if b):
-        denial = access_control.lambda_invoke_denial(
+        denial = iam.lambda_invoke_denial(
             fn, service="s3.amazonaws.com", source_arn=f"arn:aws:s3:::{bucket}", source_account=account_id
         )
         if denial:  # S3 drops the event; nothing is invoked and no error reaches anyone
@@ -406,7 +406,7 @@ def run(fn: lambda_models.LambdaFunction, event: Any, *, asynchronous: bool = Fa
         try:
             os.environ.update(function_env)
             # The function's own role signs every call it makes (thread-local, not os.environ).
-            with access_control.acting_as(_role_credentials(fn)):
+            with iam.acting_as(_role_credentials(fn)):
                 handler = _load_handler(fn)
                 context = _LambdaContext(fn, request_id, began + timeout_s, _runtime.supplements.get(fn.function_name))
                 buffer.write(f"START RequestId: {request_id} Version: $LATEST\n")
@@ -544,7 +544,7 @@ def _environment(fn: lambda_models.LambdaFunction, request_id: str) -> dict[str,
 
 def _role_credentials(fn: lambda_models.LambdaFunction) -> Any:
     """The execution role's temporary credentials, as Lambda hands them to a sandbox."""
-    return access_control.role_credentials(fn.account_id, fn.role, fn.function_name)
+    return iam.role_credentials(fn.account_id, fn.role, fn.function_name)
 
 
 def _restore_environment(saved: dict[str, str | None]) -> None:
@@ -744,7 +744,7 @@ class _AsyncWorker:
         extras = _runtime.supplements.get(fn.function_name)
         if extras and extras.dead_letter_arn and _runtime.dead_letter_sink:
             try:  # Lambda writes to the dead-letter target with the function's own role
-                with access_control.acting_as(_role_credentials(fn)):
+                with iam.acting_as(_role_credentials(fn)):
                     _runtime.dead_letter_sink(
                         fn.account_id, fn.region, extras.dead_letter_arn, event, _dead_letter_attributes(last)
                     )

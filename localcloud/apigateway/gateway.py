@@ -388,7 +388,7 @@ class LocalApiGateway:
         Lambda function"."""
         from moto.awslambda.utils import get_backend
 
-        from localcloud.access_control import lambda_invoke_denial
+        from localcloud.iam import lambda_invoke_denial
 
         try:
             function = get_backend(self.account_id, self.region_name).get_function(function_arn)

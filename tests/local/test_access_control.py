@@ -14,9 +14,10 @@ from typing import Any
 import boto3
 import pytest
 
-from localcloud import access_control, lambda_runtime
+from localcloud import lambda_runtime
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack
+from localcloud.iam import acting_as, role_credentials
 from tests.local.test_training import DATASET, Platform, _config, _item, _train
 
 
@@ -222,7 +223,7 @@ def _role_client(service: str, name: str, statements: list[dict[str, Any]]) -> A
     iam.put_role_policy(
         RoleName=name, PolicyName="only", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements})
     )
-    credentials = access_control.role_credentials("123456789012", arn, name)
+    credentials = role_credentials("123456789012", arn, name)
     factory: Any = boto3.client  # the stubs type client() per service literal; this takes any name
     return factory(
         service,
@@ -289,13 +290,13 @@ def test_credentials_are_per_thread_never_through_the_environment(bare_cloud: Lo
     """A harness client used while a function's role is active on another thread keeps the operator."""
     iam = boto3.client("iam")
     arn = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    credentials = access_control.role_credentials("123456789012", arn, "some-function")
+    credentials = role_credentials("123456789012", arn, "some-function")
     seen: dict[str, str] = {}
     inside = threading.Event()
     release = threading.Event()
 
     def as_function() -> None:
-        with access_control.acting_as(credentials):
+        with acting_as(credentials):
             seen["function"] = boto3.client("sts").get_caller_identity()["Arn"]
             inside.set()
             release.wait(10)

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from moto import mock_aws
 
-from localcloud import dynamodb_atomicity, dynamodb_map_keys
+from localcloud.dynamodb import atomicity as dynamodb_atomicity
+from localcloud.dynamodb import map_keys as dynamodb_map_keys
 from mlops.registry.limits import MAX_ITEM_BYTES, item_size, readable_tags, tag_problems, unprintable, value_size
 from mlops.registry.table import ModelRegistry, RegistryError, model_pk, table_definition, version_sk
 from mlops.serving.inputs import RequestError
