@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from moto import mock_aws
-from moto.sqs.models import sqs_backends
 
 from localcloud import (
     alarms,
@@ -27,12 +26,12 @@ from localcloud import (
     events,
     iam,
     inbox,
-    lambda_runtime,
+    lambda_,
     s3,
     step_functions,
 )
+from localcloud.cloudwatch import publish_queue_metrics, store_metric_data
 from localcloud.deploy import DeployedStack, Synthesized, deploy
-from localcloud.emf import store_metric_data
 from localcloud.session import DEFAULT_ACCOUNT, DEFAULT_REGION, AwsSession
 
 if TYPE_CHECKING:
@@ -131,9 +130,9 @@ class LocalCloud:
         dynamodb.install()
         iam.install(session.account_id)
         s3.install()
-        lambda_runtime.install(endpoint_url=session.endpoint_url)
-        lambda_runtime.set_metric_sink(store_metric_data)
-        lambda_runtime.set_dead_letter_sink(_send_to_dead_letter_target)
+        lambda_.install(endpoint_url=session.endpoint_url)
+        lambda_.set_metric_sink(store_metric_data)
+        lambda_.set_dead_letter_sink(lambda_.send_to_dead_letter_target)
         events.install()
         step_functions.install()
         mailbox = inbox.install(inbox.Inbox(inbox_path, stream=inbox_stream))
@@ -153,12 +152,12 @@ class LocalCloud:
             gateway.stop()
         self.scheduler.stop()
         with contextlib.suppress(TimeoutError):
-            lambda_runtime.drain(timeout=30)
+            lambda_.drain(timeout=30)
         alarms.uninstall()
         inbox.uninstall()
         step_functions.uninstall()
         events.uninstall()
-        lambda_runtime.uninstall()
+        lambda_.uninstall()
         iam.uninstall()
 
     # -- deploying -----------------------------------------------------------------------------
@@ -186,9 +185,9 @@ class LocalCloud:
     # -- what the cloud does by itself, on demand -----------------------------------------------
     def settle(self, timeout: float = 120.0) -> None:
         """Wait until every asynchronous delivery (S3 → Lambda, Event invokes, EventBridge) has run."""
-        lambda_runtime.drain(timeout)
+        lambda_.drain(timeout)
         events.drain(timeout)
-        lambda_runtime.drain(timeout)
+        lambda_.drain(timeout)
 
     def advance_clock(self, delta: timedelta) -> list[events.Firing]:
         """Move the schedule clock forward; rules that fall due fire, and the cloud settles."""
@@ -232,54 +231,6 @@ class LocalCloud:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(document, indent=2) + "\n")
         return path
-
-
-def publish_queue_metrics(account: str, region: str, now: datetime) -> None:
-    """SQS's own CloudWatch metrics (AWS publishes queue depth each minute; moto never does)."""
-    backend = sqs_backends[account][region]
-    for queue in list(backend.queues.values()):
-        dimensions: list[Any] = [{"Name": "QueueName", "Value": queue.name}]
-        visible = float(queue.approximate_number_of_messages)
-        store_metric_data(
-            account,
-            region,
-            "AWS/SQS",
-            [
-                {
-                    "MetricName": "ApproximateNumberOfMessagesVisible",
-                    "Dimensions": dimensions,
-                    "Value": visible,
-                    "Unit": "Count",
-                    # inside the minute that has just closed: the newest period an evaluation at
-                    # `now` reads (a stamp after the minute's start would only count a minute later)
-                    "Timestamp": now.replace(second=0, microsecond=0) - timedelta(seconds=30),
-                },
-            ],
-        )
-
-
-def _send_to_dead_letter_target(
-    account: str, region: str, target_arn: str, event: Any, attributes: dict[str, str]
-) -> None:
-    """Lambda's DeadLetterConfig: the failed event as the message body with Lambda's RequestID,
-    ErrorCode and ErrorMessage attributes, through the API and so with the function's role (the
-    runtime calls this acting as it): a role without sqs:SendMessage loses the event, as on AWS."""
-    import boto3
-
-    body = json.dumps(event)
-    endpoint = lambda_runtime.endpoint_url()
-    message_attributes: Any = {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v}
-    if target_arn.startswith("arn:aws:sqs:"):
-        queue_url = f"https://sqs.{region}.amazonaws.com/{account}/{target_arn.rsplit(':', 1)[1]}"
-        boto3.client("sqs", region_name=region, endpoint_url=endpoint).send_message(
-            QueueUrl=queue_url, MessageBody=body, MessageAttributes=message_attributes
-        )
-    elif target_arn.startswith("arn:aws:sns:"):
-        boto3.client("sns", region_name=region, endpoint_url=endpoint).publish(
-            TopicArn=target_arn, Message=body, MessageAttributes=message_attributes
-        )
-    else:
-        log.error("dead-letter target %s is neither SQS nor SNS; event dropped", target_arn)
 
 
 def ensure_port_free(port: int) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from moto.stepfunctions.parser.backend import execution as execution_module
 
 from localcloud import events
-from localcloud.emf import store_metric_data
+from localcloud.cloudwatch import store_metric_data
 
 log = logging.getLogger(__name__)
 

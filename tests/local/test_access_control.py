@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from localcloud import lambda_runtime
+from localcloud import lambda_
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack
 from localcloud.iam import acting_as, role_credentials
@@ -44,8 +44,8 @@ def _revoke(role: str, action: str) -> int:
     return removed
 
 
-def _invocations(function_name: str) -> list[lambda_runtime.Invocation]:
-    return [i for i in lambda_runtime.history() if i.function_name == function_name]
+def _invocations(function_name: str) -> list[lambda_.Invocation]:
+    return [i for i in lambda_.history() if i.function_name == function_name]
 
 
 def _broken_upload(stack: DeployedStack) -> None:
@@ -189,7 +189,7 @@ def test_an_s3_notification_needs_the_functions_permission(breast_cancer_platfor
     _broken_upload(stack)
     cloud.settle()
     assert len(_invocations(ingest)) == before, "S3 invokes nothing without the permission"
-    refused = [r for r in lambda_runtime.refused_deliveries() if r.target_arn.endswith(f":{ingest}")]
+    refused = [r for r in lambda_.refused_deliveries() if r.target_arn.endswith(f":{ingest}")]
     assert refused and "s3.amazonaws.com is not authorized to perform: lambda:InvokeFunction" in refused[-1].reason
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from localcloud import lambda_runtime
+from localcloud import lambda_
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack, DeployError, Synthesized, load_synthesized
 
@@ -52,7 +52,7 @@ def test_a_failing_async_event_is_retried_twice_then_dead_lettered(probe_cloud: 
     boto3.client("s3").put_object(Bucket=stack.outputs["BucketName"], Key="in/fail-me.csv", Body=b"x")
     cloud.settle()
     function = stack.function_name("OnUpload")
-    attempts = [i for i in lambda_runtime.history() if i.function_name == function]
+    attempts = [i for i in lambda_.history() if i.function_name == function]
     assert [(i.errored, i.attempt) for i in attempts] == [(True, 0), (True, 1), (True, 2)]
     messages = boto3.client("sqs").receive_message(QueueUrl=stack.outputs["DeadLetterQueueUrl"])["Messages"]
     assert json.loads(messages[0]["Body"])["Records"][0]["s3"]["object"]["key"] == "in/fail-me.csv"
