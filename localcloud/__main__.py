@@ -70,7 +70,7 @@ def up(args: argparse.Namespace) -> int:
 
 def _up(args: argparse.Namespace, document_out: TextIO | None) -> int:
     from localcloud.cloud import LocalCloud, ensure_port_free
-    from localcloud.events import ScaledClock
+    from localcloud.eventbridge import ScaledClock
 
     say = functools.partial(print, flush=True)
     args.state_dir.mkdir(parents=True, exist_ok=True)

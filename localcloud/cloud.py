@@ -20,16 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from moto import mock_aws
 
-from localcloud import (
-    alarms,
-    dynamodb,
-    events,
-    iam,
-    inbox,
-    lambda_,
-    s3,
-    step_functions,
-)
+from localcloud import cloudwatch, dynamodb, eventbridge, iam, lambda_, s3, sns, stepfunctions
 from localcloud.cloudwatch import publish_queue_metrics, store_metric_data
 from localcloud.deploy import DeployedStack, Synthesized, deploy
 from localcloud.session import DEFAULT_ACCOUNT, DEFAULT_REGION, AwsSession
@@ -42,14 +33,6 @@ log = logging.getLogger(__name__)
 MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
 
 
-def _point_cloudformation_at_executing_step_functions() -> None:
-    """State machines created through CloudFormation must live in the backend that runs executions."""
-    import moto.stepfunctions.models as plain
-    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
-
-    plain.stepfunctions_backends = stepfunctions_parser_backends  # type: ignore[assignment]
-
-
 class LocalCloudError(RuntimeError):
     """The local cloud could not start; the message says what to do."""
 
@@ -59,9 +42,9 @@ class LocalCloud:
     """A running local cloud. Create it with `in_process()` or `server()`."""
 
     session: AwsSession
-    inbox: inbox.Inbox
-    scheduler: events.Scheduler
-    alarm_evaluator: alarms.AlarmEvaluator
+    inbox: sns.Inbox
+    scheduler: eventbridge.Scheduler
+    alarm_evaluator: cloudwatch.AlarmEvaluator
     stacks: dict[str, DeployedStack] = field(default_factory=dict)
     gateways: dict[str, LocalApiGateway] = field(default_factory=dict)
 
@@ -73,11 +56,11 @@ class LocalCloud:
         *,
         inbox_path: Path | None = None,
         inbox_stream: TextIO | None = None,
-        clock: events.Clock | None = None,
+        clock: eventbridge.Clock | None = None,
         region: str = DEFAULT_REGION,
     ) -> Iterator[LocalCloud]:
         """moto in this process: every boto3 client created inside the block talks to it."""
-        _point_cloudformation_at_executing_step_functions()
+        stepfunctions.point_cloudformation_at_executing_backend()
         with mock_aws(config=MOTO_CONFIG):
             cloud = cls._start(AwsSession(region=region), inbox_path, inbox_stream, clock)
             try:
@@ -93,14 +76,14 @@ class LocalCloud:
         port: int = 4566,
         inbox_path: Path | None = None,
         inbox_stream: TextIO | None = None,
-        clock: events.Clock | None = None,
+        clock: eventbridge.Clock | None = None,
         region: str = DEFAULT_REGION,
     ) -> Iterator[LocalCloud]:
         """A moto server on 127.0.0.1:`port`; handlers and the AWS CLI reach it through `AWS_ENDPOINT_URL`."""
         from moto.server import ThreadedMotoServer
 
         ensure_port_free(port)
-        _point_cloudformation_at_executing_step_functions()
+        stepfunctions.point_cloudformation_at_executing_backend()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         endpoint = f"http://127.0.0.1:{port}"
@@ -125,7 +108,7 @@ class LocalCloud:
 
     @classmethod
     def _start(
-        cls, session: AwsSession, inbox_path: Path | None, inbox_stream: TextIO | None, clock: events.Clock | None
+        cls, session: AwsSession, inbox_path: Path | None, inbox_stream: TextIO | None, clock: eventbridge.Clock | None
     ) -> LocalCloud:
         dynamodb.install()
         iam.install(session.account_id)
@@ -133,12 +116,12 @@ class LocalCloud:
         lambda_.install(endpoint_url=session.endpoint_url)
         lambda_.set_metric_sink(store_metric_data)
         lambda_.set_dead_letter_sink(lambda_.send_to_dead_letter_target)
-        events.install()
-        step_functions.install()
-        mailbox = inbox.install(inbox.Inbox(inbox_path, stream=inbox_stream))
-        alarms.install()
-        scheduler = events.Scheduler(session.account_id, session.region, clock=clock)
-        evaluator = alarms.AlarmEvaluator(
+        eventbridge.install()
+        stepfunctions.install()
+        mailbox = sns.install(sns.Inbox(inbox_path, stream=inbox_stream))
+        cloudwatch.install()
+        scheduler = eventbridge.Scheduler(session.account_id, session.region, clock=clock)
+        evaluator = cloudwatch.AlarmEvaluator(
             session.account_id,
             session.region,
             # SQS publishes queue depth each minute on AWS: every evaluation, the background one of
@@ -153,10 +136,10 @@ class LocalCloud:
         self.scheduler.stop()
         with contextlib.suppress(TimeoutError):
             lambda_.drain(timeout=30)
-        alarms.uninstall()
-        inbox.uninstall()
-        step_functions.uninstall()
-        events.uninstall()
+        cloudwatch.uninstall()
+        sns.uninstall()
+        stepfunctions.uninstall()
+        eventbridge.uninstall()
         lambda_.uninstall()
         iam.uninstall()
 
@@ -186,21 +169,21 @@ class LocalCloud:
     def settle(self, timeout: float = 120.0) -> None:
         """Wait until every asynchronous delivery (S3 → Lambda, Event invokes, EventBridge) has run."""
         lambda_.drain(timeout)
-        events.drain(timeout)
+        eventbridge.drain(timeout)
         lambda_.drain(timeout)
 
-    def advance_clock(self, delta: timedelta) -> list[events.Firing]:
+    def advance_clock(self, delta: timedelta) -> list[eventbridge.Firing]:
         """Move the schedule clock forward; rules that fall due fire, and the cloud settles."""
         firings = self.scheduler.advance(delta)
         self.settle()
         return firings
 
-    def fire_schedule(self, rule_name: str) -> events.Firing:
+    def fire_schedule(self, rule_name: str) -> eventbridge.Firing:
         firing = self.scheduler.fire_rule(rule_name)
         self.settle()
         return firing
 
-    def evaluate_alarms(self, now: datetime | None = None) -> list[alarms.AlarmTransition]:
+    def evaluate_alarms(self, now: datetime | None = None) -> list[cloudwatch.AlarmTransition]:
         """Evaluate every alarm now (as CloudWatch does each period); state changes notify SNS.
 
         `now` sets the periods evaluated: callers pass a minute ahead to count the current minute

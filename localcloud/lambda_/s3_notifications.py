@@ -35,7 +35,7 @@ refused: list[RefusedDelivery] = []
 
 def refused_deliveries() -> list[RefusedDelivery]:
     """S3 notifications refused by the function's resource policy (EventBridge's refusals are
-    failed deliveries in `events.recent_deliveries()`)."""
+    failed deliveries in `eventbridge.recent_deliveries()`)."""
     return list(refused)
 
 

@@ -13,7 +13,7 @@ from sklearn.datasets import load_breast_cancer
 
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack, Synthesized, synthesize
-from localcloud.events import ManualClock
+from localcloud.eventbridge import ManualClock
 from mlops.contracts import draft_contract, render_contract_yaml
 
 DATASET = "breast-cancer"

@@ -16,8 +16,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from localcloud import alarms, events, inbox
-from localcloud.alarms import AlarmEvaluator, decide
+from localcloud import cloudwatch, eventbridge
+from localcloud import sns as sns_delivery
+from localcloud.cloudwatch import AlarmEvaluator, decide
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -547,7 +548,7 @@ def test_history_actions_disabled_and_describe_alarm_history(
     cw.disable_alarm_actions(AlarmNames=["h"])
     evaluator.evaluate(minute(2))  # ALARM -> OK, actions disabled: nothing published
     assert [m["NewStateValue"] for m in notifications(sqs, url)] == ["ALARM"]
-    with alarms.installed():
+    with cloudwatch.installed():
         history = cw.describe_alarm_history(AlarmName="h", ScanBy="TimestampAscending")["AlarmHistoryItems"]
         only_states = cw.describe_alarm_history(AlarmName="h", HistoryItemType="StateUpdate")["AlarmHistoryItems"]
     # (the creation item carries the real clock; the evaluations here ran at simulated 2025 times)
@@ -568,7 +569,7 @@ def test_history_actions_disabled_and_describe_alarm_history(
         "Alarm updated from ALARM to OK",
         "Alarm updated from INSUFFICIENT_DATA to ALARM",
     ]
-    assert not alarms.is_installed()
+    assert not cloudwatch.is_installed()
 
 
 def test_periods_end_at_the_evaluation_minute(cw: Any, evaluator: AlarmEvaluator) -> None:
@@ -603,7 +604,7 @@ def test_email_subscribers_get_the_readable_alarm_mail(
         AlarmActions=[topic],
     )
     put(cw, [0.35], minute(1), name="Drift")
-    with inbox.installed(inbox.Inbox(tmp_path / "inbox.jsonl", echo=False)) as box:
+    with sns_delivery.installed(sns_delivery.Inbox(tmp_path / "inbox.jsonl", echo=False)) as box:
         (transition,) = evaluator.evaluate(minute(5))
     (mail,) = box.messages()
     assert mail.to == "oncall@example.com"
@@ -635,7 +636,7 @@ def test_a_look_ahead_evaluation_is_stamped_with_the_real_change_time(
         AlarmActions=[topic],
     )
     put(cw, [3], minute(4.5))  # in the current minute: complete only when evaluated a minute ahead
-    with inbox.installed(inbox.Inbox(tmp_path / "inbox.jsonl", echo=False)) as box:
+    with sns_delivery.installed(sns_delivery.Inbox(tmp_path / "inbox.jsonl", echo=False)) as box:
         (transition,) = evaluator.evaluate(minute(5.75), changed_at=minute(4.75))
     assert transition.new_state == "ALARM" and transition.timestamp == minute(4.75)
     assert transition.message["StateChangeTime"] == "2025-01-06T12:04:45.000+0000"
@@ -643,7 +644,7 @@ def test_a_look_ahead_evaluation_is_stamped_with_the_real_change_time(
     (mail,) = box.messages()
     assert 'at "Monday 06 January, 2025 12:04:45 UTC"' in mail.body
     assert "- Timestamp:                  Monday 06 January, 2025 12:04:45 UTC" in mail.body
-    with alarms.installed():
+    with cloudwatch.installed():
         history = cw.describe_alarm_history(AlarmName="errors", HistoryItemType="StateUpdate")
     assert history["AlarmHistoryItems"][0]["Timestamp"] == minute(4.75)
 
@@ -683,7 +684,7 @@ def test_state_changes_reach_eventbridge_rules(cw: Any, sqs: Any, evaluator: Ala
     assert event["resources"] == [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:retrain-trigger"]
     assert event["detail"]["alarmName"] == "retrain-trigger"
     assert (event["detail"]["previousState"]["value"], event["detail"]["state"]["value"]) == ("OK", "ALARM")
-    assert events.recent_deliveries()[-1].ok
+    assert eventbridge.recent_deliveries()[-1].ok
 
 
 def test_background_evaluation(cw: Any, evaluator: AlarmEvaluator) -> None:

@@ -21,8 +21,8 @@ import pytest
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 
-from localcloud import events
-from localcloud.events import ManualClock, Scheduler, matches_pattern, render_target_input
+from localcloud import eventbridge
+from localcloud.eventbridge import ManualClock, Scheduler, matches_pattern, render_target_input
 from localcloud.session import DEFAULT_ACCOUNT
 
 REGION = "us-east-1"
@@ -69,9 +69,9 @@ def aws() -> Iterator[None]:
 
 @pytest.fixture
 def hooked(aws: None) -> Iterator[None]:
-    with events.installed():
+    with eventbridge.installed():
         yield
-    assert not events.is_installed()
+    assert not eventbridge.is_installed()
 
 
 @pytest.fixture
@@ -323,11 +323,11 @@ def test_failing_lambda_target_is_retried_twice(eb: Any, fake_lambda: FakeLambda
     fake_lambda.failures["flaky"] = 10
     put(eb, "s", {"n": 1})
     assert len(fake_lambda.events_of("flaky")) == 3
-    assert events.recent_deliveries()[-1].attempts == 3 and not events.recent_deliveries()[-1].ok
+    assert eventbridge.recent_deliveries()[-1].attempts == 3 and not eventbridge.recent_deliveries()[-1].ok
     fake_lambda.failures["flaky"] = 1
     put(eb, "s", {"n": 2})
     assert len(fake_lambda.events_of("flaky")) == 5
-    assert events.recent_deliveries()[-1].ok
+    assert eventbridge.recent_deliveries()[-1].ok
 
 
 def test_function_retry_setting_is_honoured(eb: Any, fake_lambda: FakeLambda, hooked: None) -> None:
@@ -387,7 +387,7 @@ def test_a_function_without_a_permission_for_the_rule_is_not_invoked(eb: Any, ho
     eb.put_rule(Name="r", EventPattern=json.dumps({"source": ["s"]}))
     eb.put_targets(Rule="r", Targets=[{"Id": "fn", "Arn": function}])
     put(eb, "s", {"n": 1})
-    (delivery,) = [d for d in events.recent_deliveries() if d.target_arn == function]
+    (delivery,) = [d for d in eventbridge.recent_deliveries() if d.target_arn == function]
     assert not delivery.ok and "no resource-based policy allows the lambda:InvokeFunction action" in str(delivery.error)
 
 
@@ -437,26 +437,26 @@ def test_deliver_lets_services_emit_aws_events(eb: Any, sqs: Any) -> None:
         "detail-type": "Step Functions Execution Status Change",
         "detail": {"executionArn": "arn:exec:1", "status": "FAILED"},
     }
-    (delivery,) = events.deliver(emitted, account_id=ACCOUNT, region=REGION)
+    (delivery,) = eventbridge.deliver(emitted, account_id=ACCOUNT, region=REGION)
     assert delivery.ok and delivery.service == "sqs"
-    assert events.deliver({**emitted, "detail": {"status": "SUCCEEDED"}}, account_id=ACCOUNT, region=REGION) == []
+    assert eventbridge.deliver({**emitted, "detail": {"status": "SUCCEEDED"}}, account_id=ACCOUNT, region=REGION) == []
     assert [json.loads(b) for b in drain_queue(sqs, url)] == [{"alert": "arn:exec:1 ended FAILED"}]
     # the PutEvents entry form works too, on a named bus
     eb.create_event_bus(Name="mlops")
     eb.put_rule(Name="on-bus", EventBusName="mlops", EventPattern=json.dumps({"source": ["mlops.registry"]}))
     eb.put_targets(Rule="on-bus", EventBusName="mlops", Targets=[{"Id": "q", "Arn": arn}])
     entry = {"Source": "mlops.registry", "DetailType": "Model Promoted", "Detail": '{"v": 3}', "EventBusName": "mlops"}
-    assert [d.ok for d in events.deliver(entry, account_id=ACCOUNT, region=REGION)] == [True]
+    assert [d.ok for d in eventbridge.deliver(entry, account_id=ACCOUNT, region=REGION)] == [True]
     assert json.loads(drain_queue(sqs, url)[0])["detail"] == {"v": 3}
 
 
 def test_asynchronous_delivery_can_be_drained(eb: Any, fake_lambda: FakeLambda, aws: None) -> None:
     eb.put_rule(Name="r", EventPattern=json.dumps({"source": ["s"]}))
     eb.put_targets(Rule="r", Targets=[{"Id": "fn", "Arn": make_function("fn")}])
-    with events.installed(asynchronous=True):
+    with eventbridge.installed(asynchronous=True):
         for i in range(5):
             put(eb, "s", {"i": i})
-        assert events.drain(timeout=10)
+        assert eventbridge.drain(timeout=10)
     assert sorted(e["detail"]["i"] for e in fake_lambda.events_of("fn")) == [0, 1, 2, 3, 4]
 
 

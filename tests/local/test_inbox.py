@@ -19,8 +19,8 @@ import pytest
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 
-from localcloud import inbox
-from localcloud.inbox import Inbox
+from localcloud import sns as sns_delivery
+from localcloud.sns import Inbox
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -73,9 +73,9 @@ def sqs(aws: None) -> Any:
 @pytest.fixture
 def local_inbox(tmp_path: Path) -> Iterator[tuple[Inbox, io.StringIO]]:
     stream = io.StringIO()
-    with inbox.installed(Inbox(tmp_path / "inbox.jsonl", stream=stream)) as box:
+    with sns_delivery.installed(Inbox(tmp_path / "inbox.jsonl", stream=stream)) as box:
         yield box, stream
-    assert not inbox.is_installed()
+    assert not sns_delivery.is_installed()
 
 
 def make_function(name: str) -> str:
@@ -265,8 +265,8 @@ def test_sqs_still_goes_through_moto_while_installed(sns: Any, sqs: Any, local_i
 
 
 def test_uninstall_gives_delivery_back_to_moto(sns: Any, tmp_path: Path) -> None:
-    box = inbox.install(Inbox(tmp_path / "inbox.jsonl", echo=False))
-    inbox.uninstall()
+    box = sns_delivery.install(Inbox(tmp_path / "inbox.jsonl", echo=False))
+    sns_delivery.uninstall()
     topic = sns.create_topic(Name="t")["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="a@example.com")
     sns.publish(TopicArn=topic, Message="hello")
@@ -274,5 +274,5 @@ def test_uninstall_gives_delivery_back_to_moto(sns: Any, tmp_path: Path) -> None
 
 
 def test_default_inbox_lives_in_the_project_local_dir() -> None:
-    assert inbox.DEFAULT_INBOX_PATH.parts[-2:] == (".local", "inbox.jsonl")
-    assert (inbox.DEFAULT_INBOX_PATH.parent.parent / "pyproject.toml").exists()
+    assert sns_delivery.DEFAULT_INBOX_PATH.parts[-2:] == (".local", "inbox.jsonl")
+    assert (sns_delivery.DEFAULT_INBOX_PATH.parent.parent / "pyproject.toml").exists()

@@ -2,7 +2,7 @@
 
 moto stores a rule's ScheduleExpression but never fires it, so the local cloud needs to know when a
 rule is due. This module is pure (no moto, no boto3) so it can be tested on its own; the scheduler
-in `localcloud.events` keeps one next-fire time per rule from it. All times are UTC, as on AWS.
+in `localcloud.eventbridge.scheduler` keeps one next-fire time per rule from it. All times are UTC, as on AWS.
 
 Supported, as documented for EventBridge rules:
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from moto.stepfunctions.parser.backend import execution as execution_module
 
-from localcloud import events
+from localcloud import eventbridge
 from localcloud.cloudwatch import store_metric_data
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def _publish(execution: Any) -> None:
         "error": execution.error,
         "cause": execution.cause,
     }
-    events.deliver(
+    eventbridge.deliver(
         {
             "Source": "aws.states",
             "DetailType": "Step Functions Execution Status Change",
