@@ -13,6 +13,7 @@ from typing import Any
 
 
 def default_region() -> str:
+    """The region a caller that names none means: the environment's, as boto3 reads it."""
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
@@ -22,6 +23,7 @@ def iso_time(moment: datetime) -> str:
 
 
 def event_time(value: Any) -> str:
+    """An event's `time` as EventBridge writes it, whatever moto or a caller stored (datetime, epoch, text)."""
     if value is None or value == "":
         return iso_time(datetime.now(UTC))
     if isinstance(value, datetime):
@@ -31,14 +33,16 @@ def event_time(value: Any) -> str:
     return str(value)
 
 
-def unix_time(iso_time: str) -> float:
+def unix_time(text: str) -> float:
+    """An event's ISO time as seconds since the epoch (moto's own targets take that); now if unparsable."""
     try:
-        return datetime.fromisoformat(iso_time).timestamp()
+        return datetime.fromisoformat(text).timestamp()
     except ValueError:
         return time.time()
 
 
 def entry_to_event(entry: Mapping[str, Any], account_id: str, region: str) -> dict[str, Any]:
+    """A PutEvents entry (`Source`, `DetailType`, `Detail` as text) as the event rules see; a full event as is."""
     if "detail-type" in entry or "source" in entry:
         event = dict(entry)
     else:
