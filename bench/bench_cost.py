@@ -294,9 +294,9 @@ def _custom_metrics(cloudwatch: Any) -> set[tuple[str, str, tuple[tuple[str, str
 
 
 def cloud_history() -> list[Any]:
-    from localcloud import lambda_runtime
+    from localcloud import lambda_
 
-    return lambda_runtime.history()
+    return lambda_.history()
 
 
 def _short(name: str) -> str:

@@ -248,8 +248,7 @@ def check_same_rows(model: Published, rows: Rows) -> None:
 def proxy_event(name: str, body: str, request_id: str, api_key: str = "bench-key") -> dict[str, Any]:
     """The REST API proxy event the local gateway builds for POST /v1/models/{name}/predict
     (`build_proxy_event`, field for field), with the headers a client and API Gateway add."""
-    from localcloud.gateway_core import GatewayRequest
-    from localcloud.gateway_integrations import build_proxy_event
+    from localcloud.apigateway import GatewayRequest, build_proxy_event
 
     api_id = "a1b2c3d4e5"
     host = f"{api_id}.execute-api.{REGION}.amazonaws.com"
@@ -377,7 +376,7 @@ def handler_in_moto(models: Sequence[Published]) -> Iterator[InProcess]:
     import boto3
     from moto import mock_aws
 
-    from localcloud import dynamodb_atomicity
+    from localcloud.dynamodb import atomicity as dynamodb_atomicity
 
     dynamodb_atomicity.install()
     with (
@@ -630,7 +629,7 @@ def moto_server(models: Sequence[Published]) -> Iterator[dict[str, str]]:
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from localcloud import dynamodb_atomicity
+    from localcloud.dynamodb import atomicity as dynamodb_atomicity
 
     dynamodb_atomicity.install()
     requests_log = logging.getLogger("werkzeug")  # one line per request otherwise

@@ -70,7 +70,7 @@ def up(args: argparse.Namespace) -> int:
 
 def _up(args: argparse.Namespace, document_out: TextIO | None) -> int:
     from localcloud.cloud import LocalCloud, ensure_port_free
-    from localcloud.events import ScaledClock
+    from localcloud.eventbridge import ScaledClock
 
     say = functools.partial(print, flush=True)
     args.state_dir.mkdir(parents=True, exist_ok=True)
@@ -162,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     up_parser.set_defaults(run=up)
     args = parser.parse_args(argv)
     configure_logging()
+    from localcloud.apigateway import GatewayError
     from localcloud.cloud import LocalCloudError
     from localcloud.deploy import DeployError
-    from localcloud.gateway_core import GatewayError
 
     try:
         return int(args.run(args))

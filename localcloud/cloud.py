@@ -19,37 +19,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from moto import mock_aws
-from moto.sqs.models import sqs_backends
 
-from localcloud import (
-    access_control,
-    alarms,
-    dynamodb_atomicity,
-    dynamodb_map_keys,
-    events,
-    inbox,
-    lambda_runtime,
-    s3_policies,
-    step_functions,
-)
+from localcloud import cloudwatch, dynamodb, eventbridge, iam, lambda_, s3, sns, stepfunctions
+from localcloud.cloudwatch import publish_queue_metrics, store_metric_data
 from localcloud.deploy import DeployedStack, Synthesized, deploy
-from localcloud.emf import store_metric_data
 from localcloud.session import DEFAULT_ACCOUNT, DEFAULT_REGION, AwsSession
 
 if TYPE_CHECKING:
-    from localcloud.gateway import LocalApiGateway
+    from localcloud.apigateway import LocalApiGateway
 
 log = logging.getLogger(__name__)
 
 MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
-
-
-def _point_cloudformation_at_executing_step_functions() -> None:
-    """State machines created through CloudFormation must live in the backend that runs executions."""
-    import moto.stepfunctions.models as plain
-    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
-
-    plain.stepfunctions_backends = stepfunctions_parser_backends  # type: ignore[assignment]
 
 
 class LocalCloudError(RuntimeError):
@@ -61,9 +42,9 @@ class LocalCloud:
     """A running local cloud. Create it with `in_process()` or `server()`."""
 
     session: AwsSession
-    inbox: inbox.Inbox
-    scheduler: events.Scheduler
-    alarm_evaluator: alarms.AlarmEvaluator
+    inbox: sns.Inbox
+    scheduler: eventbridge.Scheduler
+    alarm_evaluator: cloudwatch.AlarmEvaluator
     stacks: dict[str, DeployedStack] = field(default_factory=dict)
     gateways: dict[str, LocalApiGateway] = field(default_factory=dict)
 
@@ -75,11 +56,11 @@ class LocalCloud:
         *,
         inbox_path: Path | None = None,
         inbox_stream: TextIO | None = None,
-        clock: events.Clock | None = None,
+        clock: eventbridge.Clock | None = None,
         region: str = DEFAULT_REGION,
     ) -> Iterator[LocalCloud]:
         """moto in this process: every boto3 client created inside the block talks to it."""
-        _point_cloudformation_at_executing_step_functions()
+        stepfunctions.point_cloudformation_at_executing_backend()
         with mock_aws(config=MOTO_CONFIG):
             cloud = cls._start(AwsSession(region=region), inbox_path, inbox_stream, clock)
             try:
@@ -95,14 +76,14 @@ class LocalCloud:
         port: int = 4566,
         inbox_path: Path | None = None,
         inbox_stream: TextIO | None = None,
-        clock: events.Clock | None = None,
+        clock: eventbridge.Clock | None = None,
         region: str = DEFAULT_REGION,
     ) -> Iterator[LocalCloud]:
         """A moto server on 127.0.0.1:`port`; handlers and the AWS CLI reach it through `AWS_ENDPOINT_URL`."""
         from moto.server import ThreadedMotoServer
 
         ensure_port_free(port)
-        _point_cloudformation_at_executing_step_functions()
+        stepfunctions.point_cloudformation_at_executing_backend()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         endpoint = f"http://127.0.0.1:{port}"
@@ -127,21 +108,20 @@ class LocalCloud:
 
     @classmethod
     def _start(
-        cls, session: AwsSession, inbox_path: Path | None, inbox_stream: TextIO | None, clock: events.Clock | None
+        cls, session: AwsSession, inbox_path: Path | None, inbox_stream: TextIO | None, clock: eventbridge.Clock | None
     ) -> LocalCloud:
-        dynamodb_atomicity.install()
-        dynamodb_map_keys.install()
-        access_control.install(session.account_id)
-        s3_policies.install()
-        lambda_runtime.install(endpoint_url=session.endpoint_url)
-        lambda_runtime.set_metric_sink(store_metric_data)
-        lambda_runtime.set_dead_letter_sink(_send_to_dead_letter_target)
-        events.install()
-        step_functions.install()
-        mailbox = inbox.install(inbox.Inbox(inbox_path, stream=inbox_stream))
-        alarms.install()
-        scheduler = events.Scheduler(session.account_id, session.region, clock=clock)
-        evaluator = alarms.AlarmEvaluator(
+        dynamodb.install()
+        iam.install(session.account_id)
+        s3.install()
+        lambda_.install(endpoint_url=session.endpoint_url)
+        lambda_.set_metric_sink(store_metric_data)
+        lambda_.set_dead_letter_sink(lambda_.send_to_dead_letter_target)
+        eventbridge.install()
+        stepfunctions.install()
+        mailbox = sns.install(sns.Inbox(inbox_path, stream=inbox_stream))
+        cloudwatch.install()
+        scheduler = eventbridge.Scheduler(session.account_id, session.region, clock=clock)
+        evaluator = cloudwatch.AlarmEvaluator(
             session.account_id,
             session.region,
             # SQS publishes queue depth each minute on AWS: every evaluation, the background one of
@@ -155,13 +135,13 @@ class LocalCloud:
             gateway.stop()
         self.scheduler.stop()
         with contextlib.suppress(TimeoutError):
-            lambda_runtime.drain(timeout=30)
-        alarms.uninstall()
-        inbox.uninstall()
-        step_functions.uninstall()
-        events.uninstall()
-        lambda_runtime.uninstall()
-        access_control.uninstall()
+            lambda_.drain(timeout=30)
+        cloudwatch.uninstall()
+        sns.uninstall()
+        stepfunctions.uninstall()
+        eventbridge.uninstall()
+        lambda_.uninstall()
+        iam.uninstall()
 
     # -- deploying -----------------------------------------------------------------------------
     def deploy(self, synthesized: Synthesized) -> DeployedStack:
@@ -172,7 +152,7 @@ class LocalCloud:
 
     def serve_api(self, rest_api_id: str, *, port: int = 0, access_log: Any = None) -> LocalApiGateway:
         """Serve one REST API over HTTP on loopback (port 0: any free port)."""
-        from localcloud.gateway import LocalApiGateway
+        from localcloud.apigateway import LocalApiGateway
 
         gateway = LocalApiGateway(
             rest_api_id,
@@ -188,22 +168,22 @@ class LocalCloud:
     # -- what the cloud does by itself, on demand -----------------------------------------------
     def settle(self, timeout: float = 120.0) -> None:
         """Wait until every asynchronous delivery (S3 → Lambda, Event invokes, EventBridge) has run."""
-        lambda_runtime.drain(timeout)
-        events.drain(timeout)
-        lambda_runtime.drain(timeout)
+        lambda_.drain(timeout)
+        eventbridge.drain(timeout)
+        lambda_.drain(timeout)
 
-    def advance_clock(self, delta: timedelta) -> list[events.Firing]:
+    def advance_clock(self, delta: timedelta) -> list[eventbridge.Firing]:
         """Move the schedule clock forward; rules that fall due fire, and the cloud settles."""
         firings = self.scheduler.advance(delta)
         self.settle()
         return firings
 
-    def fire_schedule(self, rule_name: str) -> events.Firing:
+    def fire_schedule(self, rule_name: str) -> eventbridge.Firing:
         firing = self.scheduler.fire_rule(rule_name)
         self.settle()
         return firing
 
-    def evaluate_alarms(self, now: datetime | None = None) -> list[alarms.AlarmTransition]:
+    def evaluate_alarms(self, now: datetime | None = None) -> list[cloudwatch.AlarmTransition]:
         """Evaluate every alarm now (as CloudWatch does each period); state changes notify SNS.
 
         `now` sets the periods evaluated: callers pass a minute ahead to count the current minute
@@ -234,54 +214,6 @@ class LocalCloud:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(document, indent=2) + "\n")
         return path
-
-
-def publish_queue_metrics(account: str, region: str, now: datetime) -> None:
-    """SQS's own CloudWatch metrics (AWS publishes queue depth each minute; moto never does)."""
-    backend = sqs_backends[account][region]
-    for queue in list(backend.queues.values()):
-        dimensions: list[Any] = [{"Name": "QueueName", "Value": queue.name}]
-        visible = float(queue.approximate_number_of_messages)
-        store_metric_data(
-            account,
-            region,
-            "AWS/SQS",
-            [
-                {
-                    "MetricName": "ApproximateNumberOfMessagesVisible",
-                    "Dimensions": dimensions,
-                    "Value": visible,
-                    "Unit": "Count",
-                    # inside the minute that has just closed: the newest period an evaluation at
-                    # `now` reads (a stamp after the minute's start would only count a minute later)
-                    "Timestamp": now.replace(second=0, microsecond=0) - timedelta(seconds=30),
-                },
-            ],
-        )
-
-
-def _send_to_dead_letter_target(
-    account: str, region: str, target_arn: str, event: Any, attributes: dict[str, str]
-) -> None:
-    """Lambda's DeadLetterConfig: the failed event as the message body with Lambda's RequestID,
-    ErrorCode and ErrorMessage attributes, through the API and so with the function's role (the
-    runtime calls this acting as it): a role without sqs:SendMessage loses the event, as on AWS."""
-    import boto3
-
-    body = json.dumps(event)
-    endpoint = lambda_runtime.endpoint_url()
-    message_attributes: Any = {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v}
-    if target_arn.startswith("arn:aws:sqs:"):
-        queue_url = f"https://sqs.{region}.amazonaws.com/{account}/{target_arn.rsplit(':', 1)[1]}"
-        boto3.client("sqs", region_name=region, endpoint_url=endpoint).send_message(
-            QueueUrl=queue_url, MessageBody=body, MessageAttributes=message_attributes
-        )
-    elif target_arn.startswith("arn:aws:sns:"):
-        boto3.client("sns", region_name=region, endpoint_url=endpoint).publish(
-            TopicArn=target_arn, Message=body, MessageAttributes=message_attributes
-        )
-    else:
-        log.error("dead-letter target %s is neither SQS nor SNS; event dropped", target_arn)
 
 
 def ensure_port_free(port: int) -> None:

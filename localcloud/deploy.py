@@ -2,7 +2,7 @@
 
 `cdk deploy` bootstraps (an SSM version parameter and an asset bucket), publishes assets, then
 creates a CloudFormation stack. The same steps run here against moto. Resource types that moto's
-CloudFormation skips are created through moto's own APIs (see cfn_resources), so a user finds them
+CloudFormation skips are created through moto's own APIs (see localcloud.cloudformation), so a user finds them
 with the AWS CLI as on AWS; a type the local cloud cannot create is named in a warning.
 """
 
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from moto.cloudformation.models import cloudformation_backends
 from moto.cloudformation.parsing import clean_json
 
-from localcloud import cfn_resources, lambda_runtime
+from localcloud import cloudformation, lambda_
 from localcloud.session import AwsSession
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ def publish_assets(session: AwsSession, synthesized: Synthesized) -> None:
         packaging = asset["source"].get("packaging", "file")
         if packaging == "zip" or source.is_dir():
             body = _zip_directory(source)
-            lambda_runtime.register_code(hashlib.sha256(body).hexdigest(), source)
+            lambda_.register_code(hashlib.sha256(body).hexdigest(), source)
         elif source.exists():
             body = source.read_bytes()
         else:
@@ -191,8 +191,8 @@ def publish_assets(session: AwsSession, synthesized: Synthesized) -> None:
 
 
 def deploy(session: AwsSession, synthesized: Synthesized, *, timeout_s: float = 120.0) -> DeployedStack:
-    """Create the stack in moto and wait for it; types moto's CloudFormation lacks come from cfn_resources."""
-    cfn_resources.register(session)
+    """Create the stack in moto and wait for it; types moto's CloudFormation lacks come from cloudformation."""
+    cloudformation.register(session)
     bootstrap(session)
     publish_assets(session, synthesized)
     cfn = session.client("cloudformation")
@@ -280,8 +280,8 @@ def _supplement_functions(stack: Any, template: dict[str, Any], physical: dict[s
         if body["Type"] != "AWS::Lambda::Function" or logical not in physical:
             continue
         props = clean_json(body.get("Properties", {}), stack.resource_map)
-        extras = lambda_runtime.FunctionSupplement(
+        extras = lambda_.FunctionSupplement(
             log_group=(props.get("LoggingConfig") or {}).get("LogGroup"),
             dead_letter_arn=(props.get("DeadLetterConfig") or {}).get("TargetArn"),
         )
-        lambda_runtime.supplement(physical[logical], extras)
+        lambda_.supplement(physical[logical], extras)

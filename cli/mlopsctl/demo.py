@@ -474,9 +474,9 @@ def main() -> int:
     """`make demo`: quiet logging, and the local cloud's own errors as one line and exit code 2
     (as `python -m localcloud up` reports them)."""
     from localcloud.__main__ import configure_logging
+    from localcloud.apigateway import GatewayError
     from localcloud.cloud import LocalCloudError
     from localcloud.deploy import DeployError
-    from localcloud.gateway_core import GatewayError
 
     configure_logging()
     try:

@@ -1,10 +1,10 @@
-"""Local-cloud fixtures: the probe stack (tiny handlers, one of each resource) deployed into moto, and
-the platform with the breast-cancer set ingested, which the training tests start from."""
+"""Platform fixtures: the platform deployed into the local cloud with the breast-cancer set ingested,
+which the training tests start from. (The emulator's own fixtures, the probe stack among them, are in
+tests/localcloud/conftest.py.)"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -12,32 +12,11 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 from localcloud.cloud import LocalCloud
-from localcloud.deploy import DeployedStack, Synthesized, synthesize
-from localcloud.events import ManualClock
+from localcloud.deploy import DeployedStack, Synthesized
 from mlops.contracts import draft_contract, render_contract_yaml
 
 DATASET = "breast-cancer"
 Platform = tuple[LocalCloud, DeployedStack]
-
-
-@pytest.fixture(scope="session")
-def probe_synth() -> Synthesized:
-    from tests.local.probe_stack.stack import build_probe_app
-
-    return synthesize(build_probe_app)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(datetime(2026, 11, 23, 12, 0, 30, tzinfo=UTC))
-
-
-@pytest.fixture
-def probe_cloud(
-    probe_synth: Synthesized, tmp_path: Path, clock: ManualClock
-) -> Iterator[tuple[LocalCloud, DeployedStack]]:
-    with LocalCloud.in_process(inbox_path=tmp_path / "inbox.jsonl", clock=clock) as cloud:
-        yield cloud, cloud.deploy(probe_synth)
 
 
 @pytest.fixture

@@ -2,20 +2,18 @@
 permission from the deployed platform and the user-visible path fails the way it would on AWS.
 
 Grants are removed the way an operator would change a deployed stack, through the IAM, SNS and Lambda
-APIs, so each test starts from the template `cdk deploy` ships and changes exactly one thing.
+APIs, so each test starts from the template `cdk deploy` ships and changes exactly one thing. The
+enforcement itself, on a bare local cloud: tests/localcloud/test_iam_enforcement.py.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 import boto3
-import pytest
 
-from localcloud import access_control, lambda_runtime
-from localcloud.cloud import LocalCloud
+from localcloud import lambda_
 from localcloud.deploy import DeployedStack
 from tests.local.test_training import DATASET, Platform, _config, _item, _train
 
@@ -43,8 +41,8 @@ def _revoke(role: str, action: str) -> int:
     return removed
 
 
-def _invocations(function_name: str) -> list[lambda_runtime.Invocation]:
-    return [i for i in lambda_runtime.history() if i.function_name == function_name]
+def _invocations(function_name: str) -> list[lambda_.Invocation]:
+    return [i for i in lambda_.history() if i.function_name == function_name]
 
 
 def _broken_upload(stack: DeployedStack) -> None:
@@ -188,7 +186,7 @@ def test_an_s3_notification_needs_the_functions_permission(breast_cancer_platfor
     _broken_upload(stack)
     cloud.settle()
     assert len(_invocations(ingest)) == before, "S3 invokes nothing without the permission"
-    refused = [r for r in lambda_runtime.refused_deliveries() if r.target_arn.endswith(f":{ingest}")]
+    refused = [r for r in lambda_.refused_deliveries() if r.target_arn.endswith(f":{ingest}")]
     assert refused and "s3.amazonaws.com is not authorized to perform: lambda:InvokeFunction" in refused[-1].reason
 
 
@@ -207,107 +205,6 @@ def test_a_function_without_sqs_send_message_loses_its_dead_letter_and_counts_it
     assert "Messages" not in boto3.client("sqs").receive_message(QueueUrl=queue_url)
     metrics = boto3.client("cloudwatch").list_metrics(Namespace="AWS/Lambda", MetricName="DeadLetterErrors")
     assert [m["Dimensions"] for m in metrics["Metrics"]] == [[{"Name": "FunctionName", "Value": ingest}]]
-
-
-@pytest.fixture
-def bare_cloud() -> Any:
-    with LocalCloud.in_process() as cloud:
-        yield cloud
-
-
-def _role_client(service: str, name: str, statements: list[dict[str, Any]]) -> Any:
-    """A client signing as a fresh role that holds exactly `statements`."""
-    iam = boto3.client("iam")
-    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    iam.put_role_policy(
-        RoleName=name, PolicyName="only", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements})
-    )
-    credentials = access_control.role_credentials("123456789012", arn, name)
-    factory: Any = boto3.client  # the stubs type client() per service literal; this takes any name
-    return factory(
-        service,
-        aws_access_key_id=credentials.access_key,
-        aws_secret_access_key=credentials.secret_key,
-        aws_session_token=credentials.token,
-    )
-
-
-def test_a_transaction_is_authorized_item_by_item(bare_cloud: LocalCloud) -> None:
-    """https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html"""
-    dynamodb = boto3.client("dynamodb")
-    table = dynamodb.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )["TableDescription"]["TableArn"]
-    dynamodb.put_item(TableName="t", Item={"pk": {"S": "old"}})
-    writer = _role_client("dynamodb", "writer", [{"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": table}])
-    items = [
-        {"Put": {"TableName": "t", "Item": {"pk": {"S": "new"}}}},
-        {"Delete": {"TableName": "t", "Key": {"pk": {"S": "old"}}}},
-    ]
-    with pytest.raises(writer.exceptions.ClientError) as refused:
-        writer.transact_write_items(TransactItems=items)
-    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
-    assert "is not authorized to perform: dynamodb:DeleteItem on resource: " + table in str(refused.value)
-    assert "Item" not in dynamodb.get_item(TableName="t", Key={"pk": {"S": "new"}}), "nothing of it was written"
-    writer.put_item(TableName="t", Item={"pk": {"S": "single"}})  # the ARN-scoped grant itself works
-    other = _role_client("dynamodb", "other", [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": table + "-x"}])
-    with pytest.raises(other.exceptions.ClientError, match="dynamodb:GetItem"):
-        other.get_item(TableName="t", Key={"pk": {"S": "old"}})
-
-
-def test_listing_is_held_to_its_prefix_and_a_copy_needs_read_on_its_source(bare_cloud: LocalCloud) -> None:
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="data")
-    s3.put_object(Bucket="data", Key="capture/a", Body=b"a")
-    s3.put_object(Bucket="data", Key="secret/b", Body=b"b")
-    reader = _role_client(
-        "s3",
-        "reader",
-        [
-            {
-                "Effect": "Allow",
-                "Action": "s3:ListBucket",
-                "Resource": "arn:aws:s3:::data",
-                "Condition": {"StringLike": {"s3:prefix": ["capture/*"]}},
-            },
-            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::data/copies/*"},
-        ],
-    )
-    assert [o["Key"] for o in reader.list_objects_v2(Bucket="data", Prefix="capture/")["Contents"]] == ["capture/a"]
-    for prefix in ("secret/", ""):
-        with pytest.raises(reader.exceptions.ClientError, match="AccessDenied"):
-            reader.list_objects_v2(Bucket="data", Prefix=prefix)
-    with pytest.raises(reader.exceptions.ClientError, match="AccessDenied"):
-        reader.copy_object(Bucket="data", Key="copies/b", CopySource={"Bucket": "data", "Key": "secret/b"})
-    reader.put_object(Bucket="data", Key="copies/own", Body=b"mine")
-
-
-def test_credentials_are_per_thread_never_through_the_environment(bare_cloud: LocalCloud) -> None:
-    """A harness client used while a function's role is active on another thread keeps the operator."""
-    iam = boto3.client("iam")
-    arn = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    credentials = access_control.role_credentials("123456789012", arn, "some-function")
-    seen: dict[str, str] = {}
-    inside = threading.Event()
-    release = threading.Event()
-
-    def as_function() -> None:
-        with access_control.acting_as(credentials):
-            seen["function"] = boto3.client("sts").get_caller_identity()["Arn"]
-            inside.set()
-            release.wait(10)
-
-    worker = threading.Thread(target=as_function)
-    worker.start()
-    assert inside.wait(10)
-    seen["harness"] = boto3.client("sts").get_caller_identity()["Arn"]
-    release.set()
-    worker.join()
-    assert seen["function"].endswith(":assumed-role/fn-role/some-function")
-    assert ":assumed-role/" not in seen["harness"], seen["harness"]
 
 
 def test_the_api_answers_500_when_its_function_lacks_the_gateways_permission(breast_cancer_platform: Platform) -> None:

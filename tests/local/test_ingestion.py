@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from localcloud import lambda_runtime
+from localcloud import lambda_
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack, Synthesized
 from mlops.contracts import draft_contract, render_contract_yaml
@@ -155,7 +155,7 @@ def test_unreadable_files_are_rejected_with_a_reason_never_a_crash(
     _deploy_contract(stack)
     _upload(cloud, stack, name, body)
     function = stack.function_name("IngestionIngest")
-    assert not any(i.errored for i in lambda_runtime.history() if i.function_name == function)
+    assert not any(i.errored for i in lambda_.history() if i.function_name == function)
     report_key = next(k for k in _keys(stack.outputs["QuarantineBucketName"]) if k.endswith("report.json"))
     report = json.loads(
         boto3.client("s3").get_object(Bucket=stack.outputs["QuarantineBucketName"], Key=report_key)["Body"].read()
@@ -183,7 +183,7 @@ def test_a_redelivered_event_is_processed_once(platform: Platform) -> None:
     _deploy_contract(stack)
     _upload(cloud, stack, "once.csv", _csv(_frame()))
     function = stack.function_name("IngestionIngest")
-    event = next(i.event for i in lambda_runtime.history() if i.function_name == function)
+    event = next(i.event for i in lambda_.history() if i.function_name == function)
     second = boto3.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
     outcome = json.loads(second["Payload"].read())["outcomes"][0]
     assert outcome["status"] == "already_processed"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from localcloud.iam_policies import Decision, Request, UnsupportedConditionError, evaluate, wildcard_match
+from localcloud.iam.policies import Decision, Request, UnsupportedConditionError, evaluate, wildcard_match
 
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/registry"
 

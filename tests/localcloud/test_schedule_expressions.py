@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from localcloud.schedule_expressions import (
+from localcloud.eventbridge.schedule_expressions import (
     CronSchedule,
     RateSchedule,
     ScheduleExpressionError,

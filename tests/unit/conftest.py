@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from localcloud import dynamodb_atomicity
+from localcloud.dynamodb import atomicity as dynamodb_atomicity
 from mlops.registry.keys import table_definition
 
 

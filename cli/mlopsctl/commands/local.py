@@ -15,9 +15,9 @@ def up(args: argparse.Namespace) -> int:
     """The long-lived local cloud, in the foreground, as `make up` runs it."""
     from localcloud.__main__ import configure_logging
     from localcloud.__main__ import up as run_local_cloud
+    from localcloud.apigateway import GatewayError
     from localcloud.cloud import LocalCloudError
     from localcloud.deploy import DeployError
-    from localcloud.gateway_core import GatewayError
 
     configure_logging()
     try:

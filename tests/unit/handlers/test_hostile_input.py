@@ -27,9 +27,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from localcloud import dynamodb_atomicity
-from localcloud.gateway_core import GatewayRequest
-from localcloud.gateway_integrations import build_proxy_event
+from localcloud.apigateway import GatewayRequest, build_proxy_event
+from localcloud.dynamodb import atomicity as dynamodb_atomicity
 from mlops.contracts import (
     ContractError,
     DataContract,

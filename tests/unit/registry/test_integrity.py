@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from moto import mock_aws
 
-from localcloud import dynamodb_atomicity, dynamodb_map_keys
+from localcloud.dynamodb import atomicity as dynamodb_atomicity
+from localcloud.dynamodb import map_keys as dynamodb_map_keys
 from mlops.registry.errors import RegistryError
 from mlops.registry.keys import model_pk, table_definition, version_sk
 from mlops.registry.limits import (

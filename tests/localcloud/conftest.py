@@ -1,0 +1,34 @@
+"""Emulator fixtures: the probe stack (tiny handlers, one of each resource) deployed into a local cloud
+whose schedule clock the test moves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from localcloud.cloud import LocalCloud
+from localcloud.deploy import DeployedStack, Synthesized, synthesize
+from localcloud.eventbridge import ManualClock
+
+
+@pytest.fixture(scope="session")
+def probe_synth() -> Synthesized:
+    from tests.localcloud.probe_stack.stack import build_probe_app
+
+    return synthesize(build_probe_app)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 23, 12, 0, 30, tzinfo=UTC))
+
+
+@pytest.fixture
+def probe_cloud(
+    probe_synth: Synthesized, tmp_path: Path, clock: ManualClock
+) -> Iterator[tuple[LocalCloud, DeployedStack]]:
+    with LocalCloud.in_process(inbox_path=tmp_path / "inbox.jsonl", clock=clock) as cloud:
+        yield cloud, cloud.deploy(probe_synth)
