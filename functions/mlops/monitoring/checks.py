@@ -23,6 +23,7 @@ from mlops.monitoring.window import CapturedWindow
 from mlops.names import CAPTURE_PREFIX, CHALLENGER, CHAMPION, DRIFT_REPORTS_PREFIX
 from mlops.registry.table import ModelRegistry, RegistryTable
 from mlops.serving.capture import read_capture, written_at
+from mlops.training.start import StartedRun, TrainingRequest
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class DriftServices:
     registry: ModelRegistry
     datasets: RegistryTable
     artifacts: ArtifactsBucket
-    start_training: Callable[[str, str, str], str | None]  # (dataset, execution name, reason) -> ARN
+    # mlops.training.start.start_training on the stack's pipeline; None back: this stack trains nothing.
+    start_training: Callable[[TrainingRequest, str], StartedRun | None]
     notify: Callable[[str, str], None]  # (subject, message)
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     # Who is checking (the invocation's request id) and how long a check may hold a model: the
@@ -179,7 +181,9 @@ def _check_claimed(
             no_new_data=_no_new_data(services, dataset, version, record),
         )
         if decision.start and decision.execution_name:
-            execution_arn = services.start_training(dataset, decision.execution_name, decision.reason)
+            started = services.start_training(TrainingRequest(dataset, decision.reason), decision.execution_name)
+            # Already started: a concurrent check of the same hour started it, and reports it.
+            execution_arn = started.execution_arn if started is not None and not started.already_started else None
     summary = {
         "status": report.status,
         "message": report.message,  # insufficient_data: rows captured and rows needed
