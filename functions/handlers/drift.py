@@ -7,6 +7,7 @@ No `from __future__ import annotations`: Powertools reads handler annotations at
 import os
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import boto3
@@ -47,27 +48,27 @@ class DriftFunction:
     service: str
 
 
+def _start(sfn: Any, state_machine_arn: str, request: TrainingRequest, run: str) -> StartedRun:
+    """A run already started is one a concurrent check of the same hour started: it reports it."""
+    started = start_training(sfn, state_machine_arn, request, run)
+    if started.already_started:
+        logger.info("retraining already started by a concurrent check", execution=run)
+    return started
+
+
+def _notify(sns: Any, topic_arn: str, subject: str, message: str) -> None:
+    sns.publish(TopicArn=topic_arn, Subject=subject, Message=message)
+
+
 def _build() -> DriftFunction:
     settings = DriftSettings.from_environment(os.environ)
     table = boto3.resource("dynamodb").Table(settings.registry_table)
-    sfn = boto3.client("stepfunctions")
-    sns = boto3.client("sns")
-
-    def start(request: TrainingRequest, run: str) -> StartedRun:
-        started = start_training(sfn, settings.training_state_machine_arn, request, run)
-        if started.already_started:
-            logger.info("retraining already started by a concurrent check", execution=run)
-        return started
-
-    def notify(subject: str, message: str) -> None:
-        sns.publish(TopicArn=settings.alerts_topic_arn, Subject=subject, Message=message)
-
     checks = DriftServices(
         registry=ModelRegistry(table),
         datasets=RegistryTable(table),
         artifacts=ArtifactsBucket(boto3.client("s3"), settings.artifacts_bucket),
-        start_training=start,
-        notify=notify,
+        start_training=partial(_start, boto3.client("stepfunctions"), settings.training_state_machine_arn),
+        notify=partial(_notify, boto3.client("sns"), settings.alerts_topic_arn),
     )
     return DriftFunction(
         checks, settings.drift_window_hours, settings.capture_settle_seconds, settings.powertools_service_name

@@ -9,6 +9,7 @@ No `from __future__ import annotations`: Powertools reads annotations at run tim
 
 import os
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -48,28 +49,26 @@ class IngestSettings(FunctionSettings):
     training_state_machine_arn: str = ""  # none: a contract's auto_train starts nothing
 
 
+def _start(sfn: Any, state_machine_arn: str, request: TrainingRequest, run: str) -> StartedRun | None:
+    """A retried ingestion finds the run its first attempt started (`already_started`, same ARN)."""
+    return start_training(sfn, state_machine_arn, request, run) if state_machine_arn else None
+
+
+def _notify(sns: Any, topic_arn: str, subject: str, message: str) -> None:
+    sns.publish(TopicArn=topic_arn, Subject=subject, Message=message)
+
+
 def _build() -> IngestionServices:
     settings = IngestSettings.from_environment(os.environ)
     s3 = boto3.client("s3")
-    sns = boto3.client("sns")
-    sfn = boto3.client("stepfunctions")
-
-    def notify(subject: str, message: str) -> None:
-        sns.publish(TopicArn=settings.alerts_topic_arn, Subject=subject, Message=message)
-
-    def start(request: TrainingRequest, run: str) -> StartedRun | None:
-        """A retried ingestion finds the run its first attempt started (`already_started`)."""
-        machine = settings.training_state_machine_arn
-        return start_training(sfn, machine, request, run) if machine else None
-
     return IngestionServices(
         raw=RawBucket(s3, settings.raw_bucket),
         artifacts=ArtifactsBucket(s3, settings.artifacts_bucket),
         curated=CuratedBucket(s3, settings.curated_bucket),
         quarantine=QuarantineBucket(s3, settings.quarantine_bucket),
         registry=RegistryTable(boto3.resource("dynamodb").Table(settings.registry_table)),
-        notify=notify,
-        start_training=start,
+        notify=partial(_notify, boto3.client("sns"), settings.alerts_topic_arn),
+        start_training=partial(_start, boto3.client("stepfunctions"), settings.training_state_machine_arn),
     )
 
 
