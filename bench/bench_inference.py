@@ -335,8 +335,8 @@ def handler_environment(bucket: str, table: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def environment(values: Mapping[str, str]) -> Iterator[None]:
-    """`values` in os.environ for the block (the handler module reads its settings at import), then
-    what was there before."""
+    """`values` in os.environ for the block (the handler module reads its settings on its first
+    invocation), then what was there before."""
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -363,7 +363,7 @@ class InProcess:
 
     def captured_objects(self) -> int:
         """Capture batches written so far (after flushing what is buffered)."""
-        self.module._capture.flush()
+        self.module.services().serving.capture.flush()
         listed = self.s3.list_objects_v2(Bucket=BUCKET, Prefix="capture/")
         return int(listed.get("KeyCount", 0))
 
@@ -396,7 +396,7 @@ def handler_in_moto(models: Sequence[Published]) -> Iterator[InProcess]:
             yield InProcess(module, s3)
         finally:
             with contextlib.suppress(Exception):
-                module._capture.flush()
+                module.services().serving.capture.flush()
             sys.modules.pop("handlers.predict", None)
 
 

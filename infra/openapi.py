@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import sys
 from typing import Any
 
@@ -22,7 +21,6 @@ from infra.paths import PROJECT_ROOT
 TITLE = "Serverless MLOps API"
 PREDICTION_KEY = "predictionKey"
 IAM = "sigv4"
-HANDLER_ENV = {"AWS_DEFAULT_REGION": "us-east-1", "REGISTRY_TABLE": "registry", "ARTIFACTS_BUCKET": "artifacts"}
 
 _ROW = {
     "type": "object",
@@ -142,9 +140,7 @@ def _registry_statuses(path: str, method: str) -> dict[int, str]:
 
 
 def _apps() -> tuple[Any, Any]:
-    """The two resolvers; importing a handler module needs its environment (no AWS call is made)."""
-    for name, value in HANDLER_ENV.items():
-        os.environ.setdefault(name, value)
+    """The two resolvers (a handler module reads no environment and makes no client on import)."""
     functions = str(PROJECT_ROOT / "functions")
     if functions not in sys.path:
         sys.path.insert(0, functions)

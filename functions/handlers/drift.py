@@ -4,11 +4,10 @@
 No `from __future__ import annotations`: Powertools reads handler annotations at run time.
 """
 
-import json
-import math
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import boto3
@@ -16,50 +15,71 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from handlers.settings import FunctionSettings, PerContainer
 from mlops.buckets import ArtifactsBucket
 from mlops.datasets.records import DatasetRecords
 from mlops.monitoring.checks import CheckOutcome, DriftServices, run_checks
-from mlops.monitoring.report import FeatureDrift
+from mlops.monitoring.drift_score import drift_score
 from mlops.registry.models import ModelRegistry
-
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "monitoring")
+from mlops.training.start import StartedRun, TrainingRequest, start_training
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
-_table = boto3.resource("dynamodb").Table(os.environ["REGISTRY_TABLE"])
-_sfn = boto3.client("stepfunctions")
-_sns = boto3.client("sns")
 
 
-def _start_training(dataset: str, name: str, reason: str) -> str | None:
-    try:
-        return str(
-            _sfn.start_execution(
-                stateMachineArn=os.environ["TRAINING_STATE_MACHINE_ARN"],
-                name=name,
-                input=json.dumps({"dataset": dataset, "reason": reason}),
-            )["executionArn"]
-        )
-    except _sfn.exceptions.ExecutionAlreadyExists:
-        logger.info("retraining already started by a concurrent check", execution=name)
-        return None
+@dataclass(frozen=True)
+class DriftSettings(FunctionSettings):
+    registry_table: str
+    artifacts_bucket: str
+    training_state_machine_arn: str
+    alerts_topic_arn: str
+    drift_window_hours: float = 24.0
+    capture_settle_seconds: float = 30.0
+    powertools_service_name: str = "monitoring"  # the `service` dimension of the metrics below
 
 
-def _notify(subject: str, message: str) -> None:
-    _sns.publish(TopicArn=os.environ["ALERTS_TOPIC_ARN"], Subject=subject, Message=message)
+@dataclass(frozen=True)
+class DriftFunction:
+    """The checks' services and how far back a check looks."""
+
+    checks: DriftServices
+    window_hours: float
+    settle_seconds: float
+    service: str
 
 
-_services = DriftServices(
-    registry=ModelRegistry(_table),
-    datasets=DatasetRecords(_table),
-    artifacts=ArtifactsBucket(boto3.client("s3"), os.environ["ARTIFACTS_BUCKET"]),
-    start_training=_start_training,
-    notify=_notify,
-)
+def _start(sfn: Any, state_machine_arn: str, request: TrainingRequest, run: str) -> StartedRun:
+    """A run already started is one a concurrent check of the same hour started: it reports it."""
+    started = start_training(sfn, state_machine_arn, request, run)
+    if started.already_started:
+        logger.info("retraining already started by a concurrent check", execution=run)
+    return started
 
 
-def _emit(outcome: CheckOutcome) -> None:
+def _notify(sns: Any, topic_arn: str, subject: str, message: str) -> None:
+    sns.publish(TopicArn=topic_arn, Subject=subject, Message=message)
+
+
+def _build() -> DriftFunction:
+    settings = DriftSettings.from_environment(os.environ)
+    table = boto3.resource("dynamodb").Table(settings.registry_table)
+    checks = DriftServices(
+        registry=ModelRegistry(table),
+        datasets=DatasetRecords(table),
+        artifacts=ArtifactsBucket(boto3.client("s3"), settings.artifacts_bucket),
+        start_training=partial(_start, boto3.client("stepfunctions"), settings.training_state_machine_arn),
+        notify=partial(_notify, boto3.client("sns"), settings.alerts_topic_arn),
+    )
+    return DriftFunction(
+        checks, settings.drift_window_hours, settings.capture_settle_seconds, settings.powertools_service_name
+    )
+
+
+services = PerContainer(_build)
+
+
+def _emit(service: str, outcome: CheckOutcome) -> None:
     """Per-model figures; DatasetDrift and RefusedShareExceeded with `service` only, which is what
     their alarms watch (each model's own threshold decided the 0 or 1)."""
     report = outcome.report
@@ -67,10 +87,10 @@ def _emit(outcome: CheckOutcome) -> None:
         return
     for name, flagged in (("DatasetDrift", report.dataset_drift), ("RefusedShareExceeded", report.refused.exceeded)):
         with single_metric(
-            name=name, unit=MetricUnit.Count, value=1 if flagged else 0, default_dimensions={"service": SERVICE}
+            name=name, unit=MetricUnit.Count, value=1 if flagged else 0, default_dimensions={"service": service}
         ):
             pass
-    model = {"service": SERVICE, "model": outcome.model}
+    model = {"service": service, "model": outcome.model}
     for name, value, unit in (
         ("DriftShare", report.drift_share, MetricUnit.NoUnit),
         ("RowsChecked", report.rows, MetricUnit.Count),
@@ -88,40 +108,28 @@ def _emit(outcome: CheckOutcome) -> None:
             pass
 
 
-def drift_score(feature: FeatureDrift) -> float:
-    """One scale for every test, so features read side by side on a graph: 1 is the drift line.
-
-    Distances: distance / threshold. Tests: log(p) / log(level), which is 1 when p equals the level
-    and grows as p shrinks (a chi-square value is not comparable across features; its p-value is)."""
-    if feature.test is None:
-        return 0.0
-    if feature.p_value is not None:
-        p = max(feature.p_value, 1e-300)
-        return math.log(p) / math.log(feature.threshold) if 0 < feature.threshold < 1 else 0.0
-    return feature.statistic / feature.threshold if feature.threshold > 0 else 0.0
-
-
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     requested = event.get("models")
+    function = services()
     # A model's lease lasts as long as this invocation may: a check that dies frees it by itself.
-    services = replace(
-        _services,
+    checks = replace(
+        function.checks,
         checker=context.aws_request_id,
         lease=timedelta(milliseconds=context.get_remaining_time_in_millis()) + timedelta(minutes=1),
     )
     outcomes = run_checks(
-        services,
+        checks,
         models=[str(m) for m in requested] if isinstance(requested, list) else None,
         force=bool(event.get("force", False)),
-        window_hours=float(os.environ.get("DRIFT_WINDOW_HOURS", "24")),
-        settle_seconds=float(os.environ.get("CAPTURE_SETTLE_SECONDS", "30")),
+        window_hours=function.window_hours,
+        settle_seconds=function.settle_seconds,
     )
     for outcome in outcomes:
         logger.info("drift check", **outcome.as_dict())
-        _emit(outcome)
+        _emit(function.service, outcome)
     metrics.add_metric(name="DriftChecks", unit=MetricUnit.Count, value=sum(o.report is not None for o in outcomes))
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:  # after every other model was checked: Lambda retries, then the DLQ (alarmed)

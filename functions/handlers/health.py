@@ -4,6 +4,7 @@ No `from __future__ import annotations` here: the event handler reads route anno
 """
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -12,12 +13,21 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from handlers.settings import FunctionSettings, PerContainer
 from mlops import __version__
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 app = APIGatewayRestResolver(enable_validation=True)
+
+
+@dataclass(frozen=True)
+class HealthSettings(FunctionSettings):
+    platform_stack_name: str = "unknown"
+
+
+settings = PerContainer(lambda: HealthSettings.from_environment(os.environ))
 
 
 class Health(BaseModel):
@@ -30,7 +40,7 @@ class Health(BaseModel):
 @tracer.capture_method
 def health() -> Health:
     metrics.add_metric(name="HealthChecks", unit=MetricUnit.Count, value=1)
-    return Health(status="ok", platform_version=__version__, stack=os.environ.get("PLATFORM_STACK_NAME", "unknown"))
+    return Health(status="ok", platform_version=__version__, stack=settings().platform_stack_name)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

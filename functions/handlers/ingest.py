@@ -7,9 +7,9 @@ upload outside `raw/<dataset>/<file>` gets a report and a mail instead of being 
 No `from __future__ import annotations`: Powertools reads annotations at run time.
 """
 
-import json
 import os
-import re
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -19,6 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeNotificationEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from handlers.settings import FunctionSettings, PerContainer
 from mlops.buckets import ArtifactsBucket, CuratedBucket, QuarantineBucket, RawBucket
 from mlops.datasets.ingestion import (
     IngestionOutcome,
@@ -30,47 +31,48 @@ from mlops.datasets.ingestion import (
 )
 from mlops.datasets.records import DatasetRecords
 from mlops.names import BATCH_PREFIX
+from mlops.training.start import StartedRun, TrainingRequest, start_training
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 
-_s3 = boto3.client("s3")
-_sns = boto3.client("sns")
-_sfn = boto3.client("stepfunctions")
-_ALERTS_TOPIC = os.environ["ALERTS_TOPIC_ARN"]
-# Batch scoring has its own trigger on this prefix of the raw bucket; the EventBridge rule sees it too.
-_TRAINING_STATE_MACHINE = os.environ.get("TRAINING_STATE_MACHINE_ARN", "")
+
+@dataclass(frozen=True)
+class IngestSettings(FunctionSettings):
+    raw_bucket: str
+    artifacts_bucket: str
+    curated_bucket: str
+    quarantine_bucket: str
+    registry_table: str
+    alerts_topic_arn: str
+    training_state_machine_arn: str = ""  # none: a contract's auto_train starts nothing
 
 
-def _notify(subject: str, message: str) -> None:
-    _sns.publish(TopicArn=_ALERTS_TOPIC, Subject=subject, Message=message)
+def _start(sfn: Any, state_machine_arn: str, request: TrainingRequest, run: str) -> StartedRun | None:
+    """A retried ingestion finds the run its first attempt started (`already_started`, same ARN)."""
+    return start_training(sfn, state_machine_arn, request, run) if state_machine_arn else None
 
 
-def _start_training(dataset: str, version: str) -> str | None:
-    """Execution names are unique per state machine: a retried ingestion finds the same execution."""
-    if not _TRAINING_STATE_MACHINE:
-        return None
-    name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{dataset}-{version[:20]}-ingest")[:80]
-    # No dataset_version: the run trains on what the config's `data` policy chooses (by default every
-    # accepted version), not on the new upload alone, which may be a partial one.
-    payload = json.dumps({"dataset": dataset, "reason": f"new dataset version {version[:12]}"})
-    try:
-        response = _sfn.start_execution(stateMachineArn=_TRAINING_STATE_MACHINE, name=name, input=payload)
-    except _sfn.exceptions.ExecutionAlreadyExists:
-        return f"{_TRAINING_STATE_MACHINE.replace(':stateMachine:', ':execution:')}:{name}"
-    return str(response["executionArn"])
+def _notify(sns: Any, topic_arn: str, subject: str, message: str) -> None:
+    sns.publish(TopicArn=topic_arn, Subject=subject, Message=message)
 
 
-_services = IngestionServices(
-    raw=RawBucket(_s3, os.environ["RAW_BUCKET"]),
-    artifacts=ArtifactsBucket(_s3, os.environ["ARTIFACTS_BUCKET"]),
-    curated=CuratedBucket(_s3, os.environ["CURATED_BUCKET"]),
-    quarantine=QuarantineBucket(_s3, os.environ["QUARANTINE_BUCKET"]),
-    registry=DatasetRecords(boto3.resource("dynamodb").Table(os.environ["REGISTRY_TABLE"])),
-    notify=_notify,
-    start_training=_start_training,
-)
+def _build() -> IngestionServices:
+    settings = IngestSettings.from_environment(os.environ)
+    s3 = boto3.client("s3")
+    return IngestionServices(
+        raw=RawBucket(s3, settings.raw_bucket),
+        artifacts=ArtifactsBucket(s3, settings.artifacts_bucket),
+        curated=CuratedBucket(s3, settings.curated_bucket),
+        quarantine=QuarantineBucket(s3, settings.quarantine_bucket),
+        registry=DatasetRecords(boto3.resource("dynamodb").Table(settings.registry_table)),
+        notify=partial(_notify, boto3.client("sns"), settings.alerts_topic_arn),
+        start_training=partial(_start, boto3.client("stepfunctions"), settings.training_state_machine_arn),
+    )
+
+
+services = PerContainer(_build)
 
 
 def _record_metrics(outcome: IngestionOutcome) -> None:
@@ -116,14 +118,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if upload.key.startswith(BATCH_PREFIX):
             logger.debug("batch scoring input, not an upload to ingest", key=upload.key)
             continue
+        current = services()
         try:
-            outcome = process_upload(upload, _services)
+            outcome = process_upload(upload, current)
         except UploadKeyError:
-            report_key, message = misplaced_upload(upload, _services)
+            report_key, message = misplaced_upload(upload, current)
             logger.error("upload outside raw/<dataset>/", key=upload.key, report_key=report_key)
-            _notify(
+            current.notify(
                 "Upload not ingested: outside raw/<dataset>/",
-                f"{message}\nReport: s3://{_services.artifacts.name}/{report_key}",
+                f"{message}\nReport: s3://{current.artifacts.name}/{report_key}",
             )
             continue
         logger.info("upload processed", **outcome.as_record())

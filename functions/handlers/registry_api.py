@@ -6,6 +6,7 @@ No `from __future__ import annotations`: the event handler reads route annotatio
 import binascii
 import json
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -18,6 +19,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from handlers.settings import FunctionSettings, PerContainer
+from mlops.buckets import ArtifactsBucket
 from mlops.names import ALIAS_PATTERN, CHALLENGER, CHAMPION, NAME_PATTERN
 from mlops.registry.errors import RegistryError
 from mlops.registry.limits import MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, TAG_KEY_PATTERN, readable_tags, unprintable
@@ -42,8 +45,29 @@ def _json_body(text: str) -> Any:
 
 
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_json_body)
-_registry = ModelRegistry(boto3.resource("dynamodb").Table(os.environ["REGISTRY_TABLE"]))
-_s3 = boto3.client("s3")
+
+
+@dataclass(frozen=True)
+class RegistryApiSettings(FunctionSettings):
+    registry_table: str
+    artifacts_bucket: str  # the versions' signatures, compared before a canary or shadow starts
+
+
+@dataclass(frozen=True)
+class RegistryApiServices:
+    registry: ModelRegistry
+    artifacts: ArtifactsBucket
+
+
+def _build() -> RegistryApiServices:
+    settings = RegistryApiSettings.from_environment(os.environ)
+    return RegistryApiServices(
+        ModelRegistry(boto3.resource("dynamodb").Table(settings.registry_table)),
+        ArtifactsBucket(boto3.client("s3"), settings.artifacts_bucket),
+    )
+
+
+services = PerContainer(_build)
 
 STATUS_BY_CODE = {"invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
 BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -177,6 +201,10 @@ def _actor() -> str:
     return identity.user_arn or identity.caller or "unknown"
 
 
+def _registry() -> ModelRegistry:
+    return services().registry
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -185,13 +213,13 @@ def _now() -> str:
 def list_models(
     limit: Annotated[int, Query(ge=1, le=100)] = 50, next_token: Annotated[str | None, Query()] = None
 ) -> dict[str, Any]:
-    models, token = _registry.list_models(limit=limit, next_token=next_token)
+    models, token = _registry().list_models(limit=limit, next_token=next_token)
     return {"models": plain(models), "next_token": token}
 
 
 @app.get("/v1/models/<name>")
 def get_model(name: Annotated[str, Path(pattern=NAME_PATTERN)]) -> dict[str, Any]:
-    return {"model": plain(_registry.get_model(name))}
+    return {"model": plain(_registry().get_model(name))}
 
 
 @app.get("/v1/models/<name>/versions")
@@ -202,8 +230,8 @@ def list_versions(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     next_token: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    _registry.get_model(name)  # 404 for an unknown model, not an empty list
-    versions, token = _registry.list_versions(name, status=status, limit=limit, next_token=next_token)
+    _registry().get_model(name)  # 404 for an unknown model, not an empty list
+    versions, token = _registry().list_versions(name, status=status, limit=limit, next_token=next_token)
     if tag:
         key, _, value = tag.partition("=")
         versions = [v for v in versions if readable_tags(v.get("tags")).get(key) == value]
@@ -214,23 +242,22 @@ def list_versions(
 def get_version(
     name: Annotated[str, Path(pattern=NAME_PATTERN)], version: Annotated[int, Path(ge=1)]
 ) -> dict[str, Any]:
-    record = _registry.get_version(name, version)
+    record = _registry().get_version(name, version)
     if record is None:
         raise RegistryError("not_found", f"{name} has no version {version}")
     return {"version": plain(record), "model_card": model_card(record)}
 
 
 def _signature(name: str, version: int) -> ServedSignature:
-    record = _registry.get_version(name, version)
+    record = _registry().get_version(name, version)
     if record is None:
         raise RegistryError("not_found", f"{name} has no version {version}")
-    body = _s3.get_object(Bucket=os.environ["ARTIFACTS_BUCKET"], Key=str(record["signature_key"]))["Body"].read()
-    return ServedSignature.from_json(json.loads(body))
+    return ServedSignature.from_json(json.loads(services().artifacts.get(str(record["signature_key"]))))
 
 
 def _rollout_differences(name: str, change: AliasChange) -> list[str]:
     """What the challenger would refuse of the champion's traffic; checked before anything changes."""
-    champion = _registry.get_alias(name, CHAMPION)
+    champion = _registry().get_alias(name, CHAMPION)
     if champion is None or int(champion["version"]) == change.version:
         return []
     return signature_differences(_signature(name, int(champion["version"])), _signature(name, change.version))
@@ -259,7 +286,7 @@ def set_alias(
             )
         if differences:
             reason = f"{reason} [signature change allowed: {'; '.join(differences)}]"
-    item = _registry.set_alias(
+    item = _registry().set_alias(
         name,
         alias,
         change.version,
@@ -279,13 +306,13 @@ def remove_alias(
     alias: Annotated[str, Path(pattern=ALIAS_PATTERN)],
     reason: Annotated[str, Query(min_length=3)],
 ) -> dict[str, Any]:
-    _registry.remove_alias(name, alias, reason=_query_reason(reason), actor=_actor(), at=_now())
+    _registry().remove_alias(name, alias, reason=_query_reason(reason), actor=_actor(), at=_now())
     return {"removed": alias}
 
 
 @app.post("/v1/models/<name>/rollback")
 def rollback(name: Annotated[str, Path(pattern=NAME_PATTERN)], request: Rollback) -> dict[str, Any]:
-    item = _registry.rollback(
+    item = _registry().rollback(
         name,
         alias=request.alias,
         reason=request.reason,
@@ -300,27 +327,27 @@ def rollback(name: Annotated[str, Path(pattern=NAME_PATTERN)], request: Rollback
 def approve(
     name: Annotated[str, Path(pattern=NAME_PATTERN)], version: Annotated[int, Path(ge=1)], request: Reason
 ) -> dict[str, Any]:
-    return {"version": plain(_registry.approve(name, version, reason=request.reason, actor=_actor(), at=_now()))}
+    return {"version": plain(_registry().approve(name, version, reason=request.reason, actor=_actor(), at=_now()))}
 
 
 @app.post("/v1/models/<name>/versions/<version>/archive")
 def archive(
     name: Annotated[str, Path(pattern=NAME_PATTERN)], version: Annotated[int, Path(ge=1)], request: Reason
 ) -> dict[str, Any]:
-    return {"version": plain(_registry.archive(name, version, reason=request.reason, actor=_actor(), at=_now()))}
+    return {"version": plain(_registry().archive(name, version, reason=request.reason, actor=_actor(), at=_now()))}
 
 
 @app.put("/v1/models/<name>/versions/<version>/tags")
 def tag(
     name: Annotated[str, Path(pattern=NAME_PATTERN)], version: Annotated[int, Path(ge=1)], request: Tags
 ) -> dict[str, Any]:
-    return {"version": plain(_registry.tag(name, version, request.tags, actor=_actor(), at=_now()))}
+    return {"version": plain(_registry().tag(name, version, request.tags, actor=_actor(), at=_now()))}
 
 
 @app.get("/v1/models/<name>/serving-policy")
 def serving_policy(name: Annotated[str, Path(pattern=NAME_PATTERN)]) -> dict[str, Any]:
     """The deployed serving policy (null: each version answers under the policy it was trained with)."""
-    return {"policy": plain(_registry.serving_policy(name))}
+    return {"policy": plain(_registry().serving_policy(name))}
 
 
 @app.put("/v1/models/<name>/serving-policy")
@@ -329,7 +356,7 @@ def deploy_serving_policy(
 ) -> dict[str, Any]:
     """Deploy the policy the live versions answer under (within the predict function's cache time), audited."""
     policy = change.model_dump(include={"out_of_range", "unseen_category", "capture_sample_rate"})
-    before, after = _registry.set_serving_policy(
+    before, after = _registry().set_serving_policy(
         name, policy, source=change.source, reason=change.reason, actor=_actor(), at=_now()
     )
     logger.info("serving policy deployed", model=name, before=plain(before), after=after, actor=_actor())
@@ -341,8 +368,8 @@ def drift(
     name: Annotated[str, Path(pattern=NAME_PATTERN)], limit: Annotated[int, Query(ge=1, le=500)] = 20
 ) -> dict[str, Any]:
     """The model's drift checks, newest first (summaries; each names its report in S3)."""
-    _registry.get_model(name)
-    return {"checks": plain(_registry.drift_results(name, limit=limit))}
+    _registry().get_model(name)
+    return {"checks": plain(_registry().drift_results(name, limit=limit))}
 
 
 @app.get("/v1/models/<name>/audit")
@@ -350,8 +377,8 @@ def audit(
     name: Annotated[str, Path(pattern=NAME_PATTERN)], limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> dict[str, Any]:
     """The model's audit trail, newest first: who changed what, when and why."""
-    _registry.get_model(name)
-    return {"events": plain(_registry.audit(name, limit=limit))}
+    _registry().get_model(name)
+    return {"events": plain(_registry().audit(name, limit=limit))}
 
 
 def _media_type(event: dict[str, Any]) -> str:

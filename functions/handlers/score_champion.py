@@ -4,12 +4,14 @@ champion on the same rows (see mlops.onnx_checks.steps.score_champion_step). Inf
 scikit-learn, no training package."""
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from handlers.settings import FunctionSettings, PerContainer
 from mlops.buckets import ArtifactsBucket
 from mlops.names import CHAMPION
 from mlops.onnx_checks.steps import score_champion_step
@@ -18,16 +20,37 @@ from mlops.registry.models import ModelRegistry
 logger = Logger()
 tracer = Tracer()
 
-_artifacts = ArtifactsBucket(boto3.client("s3"), os.environ["ARTIFACTS_BUCKET"])
-_registry = ModelRegistry(boto3.resource("dynamodb").Table(os.environ["REGISTRY_TABLE"]))
+
+@dataclass(frozen=True)
+class ScoreChampionSettings(FunctionSettings):
+    artifacts_bucket: str
+    registry_table: str
+
+
+@dataclass(frozen=True)
+class ScoreChampionServices:
+    artifacts: ArtifactsBucket
+    registry: ModelRegistry
+
+
+def _build() -> ScoreChampionServices:
+    settings = ScoreChampionSettings.from_environment(os.environ)
+    return ScoreChampionServices(
+        ArtifactsBucket(boto3.client("s3"), settings.artifacts_bucket),
+        ModelRegistry(boto3.resource("dynamodb").Table(settings.registry_table)),
+    )
+
+
+services = PerContainer(_build)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    current = services()
     model = str(event["run"]["model"])
-    alias = _registry.get_alias(model, CHAMPION)
-    record = _registry.get_version(model, int(alias["version"])) if alias else None
-    outcome = score_champion_step(event["run"], _artifacts, record)
+    alias = current.registry.get_alias(model, CHAMPION)
+    record = current.registry.get_version(model, int(alias["version"])) if alias else None
+    outcome = score_champion_step(event["run"], current.artifacts, record)
     logger.info("champion scored", **outcome)
     return outcome

@@ -1,6 +1,7 @@
 """The training pipeline's steps, one Lambda each (see mlops.training.run)."""
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -8,6 +9,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from handlers.settings import FunctionSettings, PerContainer
 from mlops.buckets import ArtifactsBucket, CuratedBucket
 from mlops.datasets.records import DatasetRecords
 from mlops.registry.models import ModelRegistry
@@ -17,27 +19,40 @@ logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 
-_s3 = boto3.client("s3")
-_table = boto3.resource("dynamodb").Table(os.environ["REGISTRY_TABLE"])
-_services = training_run.TrainingServices(
-    artifacts=ArtifactsBucket(_s3, os.environ["ARTIFACTS_BUCKET"]),
-    curated=CuratedBucket(_s3, os.environ["CURATED_BUCKET"]),
-    datasets=DatasetRecords(_table),
-    models=ModelRegistry(_table),
-)
+
+@dataclass(frozen=True)
+class TrainingSettings(FunctionSettings):
+    artifacts_bucket: str
+    curated_bucket: str
+    registry_table: str
+
+
+def _build() -> training_run.TrainingServices:
+    settings = TrainingSettings.from_environment(os.environ)
+    s3 = boto3.client("s3")
+    table = boto3.resource("dynamodb").Table(settings.registry_table)
+    return training_run.TrainingServices(
+        artifacts=ArtifactsBucket(s3, settings.artifacts_bucket),
+        curated=CuratedBucket(s3, settings.curated_bucket),
+        datasets=DatasetRecords(table),
+        models=ModelRegistry(table),
+    )
+
+
+services = PerContainer(_build)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def prepare(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return training_run.prepare_step(event["request"], event["execution_name"], event["execution_arn"], _services)
+    return training_run.prepare_step(event["request"], event["execution_name"], event["execution_arn"], services())
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def fit_candidate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = training_run.fit_step(event["run"], event["candidate"], _services)
+    result = training_run.fit_step(event["run"], event["candidate"], services())
     metrics.add_dimension(name="model", value=event["run"]["model"])
     metrics.add_metric(name="CandidateFitSeconds", unit=MetricUnit.Seconds, value=result["fit_seconds"])
     if result["status"] != "succeeded":
@@ -50,27 +65,27 @@ def fit_candidate(event: dict[str, Any], context: LambdaContext) -> dict[str, An
 @tracer.capture_lambda_handler
 def evaluate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return training_run.evaluate_step(
-        event["run"], event["candidates"], _services, attempt=int(event.get("attempt") or 0)
+        event["run"], event["candidates"], services(), attempt=int(event.get("attempt") or 0)
     )
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def export(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return training_run.export_step(event["run"], _services)
+    return training_run.export_step(event["run"], services())
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def gate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return training_run.gate_step(event["run"], _services)
+    return training_run.gate_step(event["run"], services())
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def register(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    outcome = training_run.register_step(event["run"], _services)
+    outcome = training_run.register_step(event["run"], services())
     metrics.add_dimension(name="model", value=event["run"]["model"])
     metrics.add_metric(name=f"Models{outcome['status'].title().replace('_', '')}", unit=MetricUnit.Count, value=1)
     return outcome

@@ -4,6 +4,7 @@ Kept apart from the other steps: it needs neither scikit-learn nor the training 
 """
 
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,26 +13,51 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from handlers.settings import FunctionSettings, PerContainer
 from mlops.registry.models import ModelRegistry
 from mlops.training.failures import record_failure_step
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
-_sns = boto3.client("sns")
-_models = ModelRegistry(boto3.resource("dynamodb").Table(os.environ["REGISTRY_TABLE"]))
-_TOPIC = os.environ["ALERTS_TOPIC_ARN"]
 
 
-def _notify(subject: str, message: str) -> None:
-    _sns.publish(TopicArn=_TOPIC, Subject=subject, Message=message)
+@dataclass(frozen=True)
+class TrainingFailureSettings(FunctionSettings):
+    registry_table: str
+    alerts_topic_arn: str
+
+
+@dataclass(frozen=True)
+class TrainingFailureServices:
+    models: ModelRegistry
+    sns: Any
+    alerts_topic_arn: str
+
+    def notify(self, subject: str, message: str) -> None:
+        self.sns.publish(TopicArn=self.alerts_topic_arn, Subject=subject, Message=message)
+
+
+def _build() -> TrainingFailureServices:
+    settings = TrainingFailureSettings.from_environment(os.environ)
+    return TrainingFailureServices(
+        ModelRegistry(boto3.resource("dynamodb").Table(settings.registry_table)),
+        boto3.client("sns"),
+        settings.alerts_topic_arn,
+    )
+
+
+services = PerContainer(_build)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def record_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    outcome = record_failure_step(event["state"], event["execution_name"], _models, _notify, datetime.now(UTC))
+    current = services()
+    outcome = record_failure_step(
+        event["state"], event["execution_name"], current.models, current.notify, datetime.now(UTC)
+    )
     logger.error("training run failed", **outcome)
     metrics.add_metric(name="TrainingRunsFailed", unit=MetricUnit.Count, value=1)
     return outcome

@@ -40,6 +40,7 @@ from mlops.datasets.versioning import (
     version_prefix,
 )
 from mlops.names import RAW_PREFIX, VALIDATION_REPORTS_PREFIX
+from mlops.training.start import StartedRun, TrainingRequest, run_id
 
 Status = Literal["accepted", "duplicate", "rejected", "already_processed"]
 
@@ -101,7 +102,8 @@ class IngestionServices:
     quarantine: QuarantineBucket
     registry: DatasetRecords
     notify: Callable[[str, str], None]
-    start_training: Callable[[str, str], str | None]
+    # mlops.training.start.start_training on the stack's pipeline; None back: this stack trains nothing.
+    start_training: Callable[[TrainingRequest, str], StartedRun | None]
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
@@ -372,7 +374,12 @@ def _accept(
     )
     execution = None
     if created and contract.policy.auto_train:
-        execution = services.start_training(upload.dataset, version)
+        # No dataset_version: the run trains on what the config's `data` policy chooses (by default every
+        # accepted version), not on the new upload alone, which may be a partial one.
+        request = TrainingRequest(upload.dataset, f"new dataset version {version[:12]}")
+        # One run per version: a retried ingestion finds the run its first attempt started.
+        started = services.start_training(request, run_id("ingest", upload.dataset, version[:20]))
+        execution = started.execution_arn if started is not None else None
     return IngestionOutcome(
         **outcome_fields,
         status="accepted",

@@ -8,6 +8,8 @@ against it.
   profile, and their survival functions.
 - `drift`: `check_drift`, the decision per feature, for the prediction and for the dataset.
 - `report`: `DriftReport`, what a check found, and its HTML page and notification text.
+- `drift_score`: each feature's drift on one scale, whatever judged it (1 is the drift line): the
+  drift function's FeatureDriftScore metric.
 - `retraining`: when drift (or a schedule) may start a retraining run: a cooldown, a few a day.
 - `checks`: one check per due model (window read, report stored, retraining maybe started), with
   AWS reached only through `DriftServices`.

@@ -24,6 +24,7 @@ from mlops.registry.models import ModelRegistry
 from mlops.registry.numbers import to_dynamo
 from mlops.registry.versions import ModelVersion
 from mlops.serving.capture import read_capture, written_at
+from mlops.training.start import StartedRun, TrainingRequest
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,8 @@ class DriftServices:
     registry: ModelRegistry
     datasets: DatasetRecords
     artifacts: ArtifactsBucket
-    start_training: Callable[[str, str, str], str | None]  # (dataset, execution name, reason) -> ARN
+    # mlops.training.start.start_training on the stack's pipeline; None back: this stack trains nothing.
+    start_training: Callable[[TrainingRequest, str], StartedRun | None]
     notify: Callable[[str, str], None]  # (subject, message)
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     # Who is checking (the invocation's request id) and how long a check may hold a model: the
@@ -182,7 +184,9 @@ def _check_claimed(
             no_new_data=_no_new_data(services, dataset, version, record),
         )
         if decision.start and decision.execution_name:
-            execution_arn = services.start_training(dataset, decision.execution_name, decision.reason)
+            started = services.start_training(TrainingRequest(dataset, decision.reason), decision.execution_name)
+            # Already started: a concurrent check of the same hour started it, and reports it.
+            execution_arn = started.execution_arn if started is not None and not started.already_started else None
     summary = {
         "status": report.status,
         "message": report.message,  # insufficient_data: rows captured and rows needed

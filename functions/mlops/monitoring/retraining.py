@@ -1,8 +1,8 @@
 """When drift (or a schedule) may start a retraining run: at most one per cooldown, a few a day.
 
 The decision reads the dataset's recent training runs from the registry, so it holds across drift
-invocations and containers; the execution name is derived from the model and the hour, so two
-checks racing in the same hour start one execution (Step Functions refuses a duplicate name).
+invocations and containers; the run is named by the model and the hour (`retrain-<model>-<hour>`,
+mlops.training.start.run_id), so two checks racing in the same hour start one run.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from mlops.training.start import run_id
 
 AUTOMATIC_PREFIXES = ("drift:", "schedule:")
 
@@ -89,4 +91,4 @@ def decide_retraining(
         return RetrainingDecision(False, f"daily cap: {len(today)} automatic runs in the last 24 h")
     if no_new_data is not None:
         return RetrainingDecision(False, no_new_data)
-    return RetrainingDecision(True, trigger, f"retrain-{model}-{now:%Y%m%dT%H}"[:80])
+    return RetrainingDecision(True, trigger, run_id("retrain", model, f"{now:%Y%m%dT%H}"))

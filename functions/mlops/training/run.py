@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,7 @@ from mlops.training.gates import GateReport, gate_evaluation
 from mlops.training.prepare import PreparedMeta, Splits, prepare
 from mlops.training.search_space import Candidate
 from mlops.training.signature import signature, signature_json
+from mlops.training.start import TrainingRequest, TrainingRequestError
 
 if TYPE_CHECKING:
     from mlops.training.candidates import CandidateResult
@@ -93,11 +94,14 @@ def _splits(services: TrainingServices, run: RunRef) -> Splits:
 
 # ---------------------------------------------------------------------------------------------
 def prepare_step(
-    request: dict[str, Any], run_id: str, execution_arn: str, services: TrainingServices
+    event: Mapping[str, Any], run_id: str, execution_arn: str, services: TrainingServices
 ) -> dict[str, Any]:
-    dataset = str(request.get("dataset") or "")
-    if not dataset:
-        raise TrainingInputError('the training request names no dataset: start it with {"dataset": "<name>"}')
+    """The first step, on the execution's input: the training request."""
+    try:
+        request = TrainingRequest.from_event(event)
+    except TrainingRequestError as error:  # a TrainingInputError, as every request the run cannot use
+        raise TrainingInputError(str(error)) from None
+    dataset = request.dataset
     found = services.artifacts.config_text(dataset)
     if found is None:
         raise TrainingInputError(
@@ -105,7 +109,7 @@ def prepare_step(
         )
     config_key, config_text = found
     config = load_training_config(config_text.decode(), source=config_key)
-    combined = _training_data(services, dataset, config, request.get("dataset_version"))
+    combined = _training_data(services, dataset, config, request.dataset_version)
     prepared = prepare(combined.arrays, combined.columns, config)
     data = combined.data
     run = RunRef(run_id, config.dataset, dataset, data.newest, f"{MODELS_PREFIX}{config.dataset}/runs/{run_id}/")
@@ -132,7 +136,7 @@ def prepare_step(
             "model": config.dataset,
             "started_at": services.now().isoformat(),
             "execution_arn": execution_arn,
-            "reason": str(request.get("reason") or "requested"),
+            "reason": request.reason,
             "prefix": run.prefix,
             "code_version": __version__,
             "rows": to_dynamo(prepared.meta.rows),
@@ -141,10 +145,10 @@ def prepare_step(
     return {**run.as_payload(), "candidates": [c.model_dump(mode="json") for c in config.candidates]}
 
 
-def _training_data(services: TrainingServices, dataset: str, config: TrainingConfig, named: Any) -> CombinedData:
+def _training_data(services: TrainingServices, dataset: str, config: TrainingConfig, named: str | None) -> CombinedData:
     """The versions the config's `data` policy chooses (or the one the request names), combined."""
     if named:
-        record = services.datasets.get_dataset_version(dataset, str(named))
+        record = services.datasets.get_dataset_version(dataset, named)
         if record is None:
             raise TrainingInputError(f"dataset '{dataset}' has no version {named}")
         records, policy = [record], NAMED_IN_REQUEST

@@ -3,7 +3,8 @@ registry APIs, random files for ingestion, random contracts and training configs
 
 Whatever arrives, the caller gets a clear 4xx or a report, never a 5xx and never a stack trace, and
 a rejected request leaves the stored registry exactly as it was. The handlers run in-process against
-moto with the environment their functions get, imported once per module (they read it at import).
+moto with the environment their functions get, imported once per module (they read it, and make their
+clients, on the first invocation).
 """
 
 from __future__ import annotations
@@ -127,8 +128,8 @@ def _register(registry: ModelRegistry, name: str, record: dict[str, Any], run_id
 
 @contextlib.contextmanager
 def handlers_on(table: Any) -> Iterator[Cloud]:
-    """The predict and registry handlers imported afresh against `table` (their clients are made at
-    import), and forgotten afterwards so the next fixture imports them against its own."""
+    """The predict and registry handlers imported afresh against `table` (their clients are made on
+    the first invocation), and forgotten afterwards so the next fixture imports them against its own."""
     modules = []
     for name in ("handlers.predict", "handlers.registry_api"):
         sys.modules.pop(name, None)
@@ -137,7 +138,7 @@ def handlers_on(table: Any) -> Iterator[Cloud]:
         yield Cloud(modules[0], modules[1], table)
     finally:
         with contextlib.suppress(Exception):
-            modules[0]._capture.flush()
+            modules[0].services().serving.capture.flush()
         for name in ("handlers.predict", "handlers.registry_api"):
             sys.modules.pop(name, None)
 

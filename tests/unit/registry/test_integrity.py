@@ -372,7 +372,7 @@ def _reads(cloud: Cloud) -> dict[str, Any]:
     ):
         answers[path] = _call(cloud, "GET", path)
     answers["tag filter"] = _call(cloud, "GET", f"/v1/models/{MODEL}/versions", query={"tag": "team=fraud"})
-    cloud.predict._models = _fresh_models(cloud)  # a fresh container: nothing cached
+    cloud.predict.services.forget()  # a fresh container: nothing cached
     answers["signature"] = _call(cloud, "GET", f"/v1/models/{MODEL}/signature", module=cloud.predict)
     return answers
 
@@ -550,7 +550,7 @@ class RegistryAPI(RuleBasedStateMachine):
             assert status == 200 and answer["model_card"]["version"] == v
         champion = model["aliases"].get("champion")
         try:
-            served = self.cloud.predict._models.rollout(MODEL)  # the fresh model set `_reads` served from
+            served = self.cloud.predict.services().serving.models.rollout(MODEL)  # the fresh set `_reads` used
         except RequestError as error:
             assert champion is None and error.status == 404, error
             return
