@@ -4,6 +4,9 @@ rollout, the serving policy and the audit trail (training runs and drift checks:
 Each operation reads what it needs, asks the rules (mlops.registry.promotion, mlops.registry.limits)
 whether the change is valid, and writes the change with its audit event in one conditional
 transaction: concurrent changes never both win. The item layout is in mlops.registry.keys.
+
+One module past 500 lines: every operation here writes the same version, alias and audit items in
+one transaction, and read side by side they show which conditions guard which item.
 """
 
 from __future__ import annotations
