@@ -18,7 +18,7 @@ help:
 	@echo "make soak   - 32 clients for SOAK_SECONDS (default 60) against the predict API via the local gateway"
 	@echo "make up     - a long-lived local cloud (moto server + HTTP gateway) for the AWS CLI and curl"
 	@echo "make synth  - the real CDK CLI: npx aws-cdk@2 synth (offline, no Docker)"
-	@echo "make bench  - benchmarks; writes bench/results/results.md and .json"
+	@echo "make bench  - benchmarks; writes bench/results/results.md and .json (ARGS=--quick: small data, .local/bench-quick/)"
 
 venv: $(STAMP)
 
@@ -79,8 +79,9 @@ $(BENCH_STAMP):
 	@rm -f $(BENCH_VENV)/.installed-*
 	@touch $(BENCH_STAMP)
 
+# e.g. make bench ARGS=--quick (small data: checks the harness; writes .local/bench-quick/), make bench ARGS=inference
 bench: $(BENCH_STAMP)
-	$(BENCH_VENV)/bin/python -m bench
+	$(BENCH_VENV)/bin/python -m bench $(ARGS)
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -18,6 +18,7 @@ from bench.figures import Figure
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
+QUICK_DIR = BENCH_DIR.parent / ".local" / "bench-quick"
 
 
 def discover() -> list[str]:
@@ -50,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     parser.add_argument("--quick", action="store_true", help="small data: checks the harness, not the figures")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--out", type=Path, help=f"default: {RESULTS_DIR} ({QUICK_DIR} with --quick)")
     args = parser.parse_args(argv)
+    # A quick run checks the harness: it never overwrites the full figures the README quotes.
+    args.out = args.out or (QUICK_DIR if args.quick else RESULTS_DIR)
     names = args.names or discover()
     figures: list[Figure] = []
     for name in names:
