@@ -338,9 +338,7 @@ def _accept(
         services.registry.put_dataset_version(
             _dataset_version(manifest_key, upload, version, services.now().isoformat(), len(frame), contract.version)
         )  # completes a version whose registry write a crash interrupted; a no-op otherwise
-        return IngestionOutcome(
-            **outcome_fields, status="duplicate", summary=f"same content as dataset version {version[:12]}"
-        )
+        return _duplicate_or_retry(upload, services, contract, version, outcome_fields)
     created_at = services.now()
     services.curated.put(f"{prefix}data.npz", npz_bytes(arrays), "application/octet-stream")
     services.curated.put(f"{prefix}report.json", _json_bytes(report_document), "application/json")
@@ -372,8 +370,35 @@ def _accept(
     created = services.registry.put_dataset_version(
         _dataset_version(manifest_key, upload, version, created_at.isoformat(), len(frame), contract.version)
     )
+    if not created:  # another upload of the same content won the race to record it
+        return _duplicate_or_retry(upload, services, contract, version, outcome_fields)
+    return _accepted(upload, services, contract, version, outcome_fields)
+
+
+def _duplicate_or_retry(
+    upload: Upload, services: IngestionServices, contract: DataContract, version: str, outcome_fields: dict[str, Any]
+) -> IngestionOutcome:
+    """A version already stored is a duplicate, unless this very upload stored it and its invocation
+    failed before it finished (Lambda retries it): then the acceptance is finished, so the version's
+    run is started (or found) after all instead of never."""
+    stored = services.registry.get_dataset_version(upload.dataset, version)
+    if stored is not None and _stored_from(stored, upload):
+        return _accepted(upload, services, contract, version, outcome_fields)
+    return IngestionOutcome(
+        **outcome_fields, status="duplicate", summary=f"same content as dataset version {version[:12]}"
+    )
+
+
+def _stored_from(stored: DatasetVersion, upload: Upload) -> bool:
+    """Whether a stored version came from this upload (same key, same S3 version): a retry, not a copy."""
+    return stored.source_key == upload.key and stored.source_version == (upload.version_id or "unversioned")
+
+
+def _accepted(
+    upload: Upload, services: IngestionServices, contract: DataContract, version: str, outcome_fields: dict[str, Any]
+) -> IngestionOutcome:
     execution = None
-    if created and contract.policy.auto_train:
+    if contract.policy.auto_train:
         # No dataset_version: the run trains on what the config's `data` policy chooses (by default every
         # accepted version), not on the new upload alone, which may be a partial one.
         request = TrainingRequest(upload.dataset, f"new dataset version {version[:12]}")
@@ -383,7 +408,7 @@ def _accept(
     return IngestionOutcome(
         **outcome_fields,
         status="accepted",
-        summary=f"dataset version {version[:12]}: {len(frame)} rows",
+        summary=f"dataset version {version[:12]}: {outcome_fields['rows']} rows",
         training_execution=execution,
     )
 

@@ -54,6 +54,9 @@ class FakeDatasets:
         self.uploads[(dataset, key, s3_version)] = outcome
         return True
 
+    def get_dataset_version(self, dataset: str, version: str) -> DatasetVersion | None:
+        return self.versions.get(version)
+
     def put_dataset_version(self, record: DatasetVersion) -> bool:
         if record.version in self.versions:
             return False
@@ -126,6 +129,33 @@ def test_a_run_already_started_for_the_version_is_the_same_run(platform: Platfor
     [again] = platform.call(event)
     assert again["status"] == "accepted" and again["training_execution"] == first["training_execution"]
     assert len(platform.sfn.started) == 1
+
+
+def test_an_invocation_that_failed_before_starting_the_run_starts_it_when_retried(platform: Platform) -> None:
+    """Lambda retries a failed asynchronous invocation (twice, by default). A first attempt that
+    stored the version and then failed (here: Step Functions unavailable) must not leave the retry
+    calling the upload a duplicate of itself and the version without its run."""
+    event = platform.upload("raw/visits/march.csv", GOOD)
+    start = platform.sfn.start_execution
+
+    def unavailable(stateMachineArn: str, name: str, input: str) -> dict[str, Any]:  # noqa: N803
+        raise ConnectionError("Step Functions is unavailable")
+
+    platform.sfn.start_execution = unavailable  # type: ignore[method-assign,assignment]
+    with pytest.raises(ConnectionError):
+        platform.call(event)
+    assert len(platform.datasets.versions) == 1 and platform.sfn.started == {}
+    platform.sfn.start_execution = start  # type: ignore[method-assign]
+    [retried] = platform.call(event)
+    assert retried["status"] == "accepted", retried
+    assert list(platform.sfn.started) == [run_id("ingest", "visits", retried["version"][:20])]
+
+
+def test_the_same_content_in_another_upload_is_a_duplicate_and_starts_no_second_run(platform: Platform) -> None:
+    [first] = platform.call(platform.upload("raw/visits/march.csv", GOOD))
+    [copy] = platform.call(platform.upload("raw/visits/march-again.csv", GOOD))
+    assert (first["status"], copy["status"]) == ("accepted", "duplicate")
+    assert copy["version"] == first["version"] and len(platform.sfn.started) == 1
 
 
 def test_a_redelivered_event_is_processed_once(platform: Platform) -> None:
