@@ -1,7 +1,8 @@
 """The import boundaries the README promises, as import-linter contracts (pyproject.toml,
 [tool.importlinter]): the core imports no handler, infrastructure, CLI or local cloud; serving never
-reaches training, the contract engine, scikit-learn, scipy, pandas, pyarrow, skl2onnx or PyYAML (the
-predict layer carries none of them), directly or through another module; nothing imports a handler;
+reaches training, the contract engine, scikit-learn, scipy, pandas, pyarrow, skl2onnx, PyYAML or
+pydantic (the predict layer carries none of them), directly or through another module; the registry's
+records, rules and key layout need no AWS SDK (serving reads the records); nothing imports a handler;
 the local cloud imports nothing of the platform; the top-level packages form layers (the CLI over
 the local cloud over the CDK app and the handlers over the core), so no two import each other; the
 CLI never imports the benchmarks.
