@@ -25,6 +25,12 @@ REPORTS_PREFIX: Final = "reports/"
 VALIDATION_REPORTS_PREFIX: Final = f"{REPORTS_PREFIX}validation/"
 DRIFT_REPORTS_PREFIX: Final = f"{REPORTS_PREFIX}drift/"
 
+# A run's artifacts that other functions read (and are granted by name): serving loads the model and
+# its signature, the drift check the reference profile.
+MODEL_FILE: Final = "model.onnx"
+SIGNATURE_FILE: Final = "signature.json"
+PROFILE_FILE: Final = "profile.json"
+
 # Contracts and training configs, in the order the functions look for them (`<folder>/<dataset><suffix>`).
 DEFINITION_SUFFIXES: Final = (".yaml", ".yml", ".json")
 

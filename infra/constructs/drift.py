@@ -12,7 +12,7 @@ from constructs import Construct
 from infra.constructs.platform_function import PlatformFunction
 from infra.constructs.shared_resources import SharedResources
 from infra.grants import grant_listing, grant_objects
-from mlops.names import CAPTURE_PREFIX, DRIFT_REPORTS_PREFIX, MODELS_PREFIX
+from mlops.names import CAPTURE_PREFIX, DRIFT_REPORTS_PREFIX, MODELS_PREFIX, PROFILE_FILE
 
 # The drift function's Powertools service name: the `service` dimension its alarms' metrics carry.
 MONITORING_SERVICE = "monitoring"
@@ -52,7 +52,7 @@ class Drift(Construct):
             },
         ).function
         registry.grant_items(self.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem")
-        grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*/profile.json")
+        grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*/{PROFILE_FILE}")
         grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{CAPTURE_PREFIX}*")
         grant_objects(self.function, data.artifacts, ["s3:PutObject"], f"{DRIFT_REPORTS_PREFIX}*")
         grant_listing(self.function, data.artifacts, CAPTURE_PREFIX)

@@ -9,7 +9,7 @@ from constructs import Construct
 from infra.constructs.platform_function import PlatformFunction
 from infra.constructs.shared_resources import SharedResources
 from infra.grants import grant_objects
-from mlops.names import MODELS_PREFIX
+from mlops.names import MODELS_PREFIX, SIGNATURE_FILE
 
 # path (under /v1/models) -> methods; every one needs a SigV4-signed request from an IAM principal
 # allowed execute-api:Invoke on it (the admin credential), never a prediction API key.
@@ -61,7 +61,7 @@ class RegistryApi(Construct):
             "dynamodb:ConditionCheckItem",
         )
         # A canary or shadow is checked against the champion's signature before the alias moves.
-        grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*/signature.json")
+        grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*/{SIGNATURE_FILE}")
         integration = apigw.LambdaIntegration(self.function)
         for path, methods in ROUTES.items():
             # resource_for_path reuses a resource another construct made (serving's `{name}`, whose

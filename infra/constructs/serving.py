@@ -15,11 +15,11 @@ from infra.constructs.platform_function import PlatformFunction
 from infra.constructs.shared_resources import SharedResources
 from infra.grants import grant_objects
 from infra.nag import acknowledge, skip_checkov
-from mlops.names import CAPTURE_PREFIX, MODELS_PREFIX
+from mlops.names import CAPTURE_PREFIX, MODEL_FILE, MODELS_PREFIX, SIGNATURE_FILE
 
 STAGE_NAME = "prod"
 # What serving (and batch scoring) reads of a registered version (its registry record names both).
-SERVED_ARTIFACTS = ("model.onnx", "signature.json")
+SERVED_ARTIFACTS = (MODEL_FILE, SIGNATURE_FILE)
 PREDICT_TIMEOUT = Duration.seconds(10)
 # The alias API Gateway calls when provisioned concurrency is configured.
 LIVE_ALIAS = "live"

@@ -21,7 +21,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
-from mlops.names import CHALLENGER, CHAMPION
+from mlops.names import CHALLENGER, CHAMPION, MODEL_FILE
 from mlops.registry.versions import ModelVersion
 from mlops.serving.inputs import InputPolicy, RequestError
 from mlops.serving.session import inference_session
@@ -66,7 +66,7 @@ class ServedVersion:
 def load_version(model: str, record: ModelVersion, read: Callable[[str], bytes]) -> ServedVersion:
     """Fetch, verify and open one registered version; ArtifactError names what is wrong."""
     version = record.version
-    onnx = record.artifacts.get("model.onnx")
+    onnx = record.artifacts.get(MODEL_FILE)
     onnx_key = onnx.get("key") if isinstance(onnx, Mapping) else None
     expected, signature_key = record.onnx_sha256, record.signature_key
     if onnx_key is None or expected is None or signature_key is None:

@@ -20,7 +20,7 @@ from mlops.buckets import ArtifactsBucket, CuratedBucket
 from mlops.datasets.records import DatasetRecords
 from mlops.datasets.versioning import ColumnSchema, Manifest, read_npz
 from mlops.monitoring.profile import ReferenceProfile
-from mlops.names import CHAMPION, CONFIGS_PREFIX, MODELS_PREFIX
+from mlops.names import CHAMPION, CONFIGS_PREFIX, MODEL_FILE, MODELS_PREFIX, PROFILE_FILE, SIGNATURE_FILE
 from mlops.onnx_checks.champion_scores import CHAMPION_SCORES, FITTED_ROWS, TEST_ROWS, ChampionScores
 from mlops.onnx_checks.parity import PARITY_ATTEMPTS, PARITY_INPUT
 from mlops.registry.models import ModelRegistry
@@ -126,7 +126,9 @@ def prepare_step(
         "application/json",
     )
     services.artifacts.put(f"{run.prefix}{DATA_RECORD}", data.model_dump_json(indent=2).encode(), "application/json")
-    services.artifacts.put(f"{run.prefix}profile.json", prepared.profile.model_dump_json().encode(), "application/json")
+    services.artifacts.put(
+        f"{run.prefix}{PROFILE_FILE}", prepared.profile.model_dump_json().encode(), "application/json"
+    )
     services.models.start_run(
         run_id,
         {
@@ -256,9 +258,9 @@ def evaluate_step(
         selection_metric=config.metric,
         confidence=config.quality_gates.baseline_confidence,
     )
-    profile = ReferenceProfile.model_validate(_read_json(services, f"{run.prefix}profile.json"))
+    profile = ReferenceProfile.model_validate(_read_json(services, f"{run.prefix}{PROFILE_FILE}"))
     profile = profile.with_prediction(evaluation.prediction_distribution)
-    services.artifacts.put(f"{run.prefix}profile.json", profile.model_dump_json().encode(), "application/json")
+    services.artifacts.put(f"{run.prefix}{PROFILE_FILE}", profile.model_dump_json().encode(), "application/json")
     services.artifacts.put(
         f"{run.prefix}evaluation.json", evaluation.model_dump_json(indent=2).encode(), "application/json"
     )
@@ -288,7 +290,7 @@ def export_step(run_payload: dict[str, Any], services: TrainingServices) -> dict
     except Exception as error:  # a model skl2onnx cannot convert: the next-ranked candidate may be
         return {"onnx_sha256": None, "error": f"{type(error).__name__}: {error}"[:1000]}
     reference = scikit_learn_outputs(model, splits.X_test, config.parity, row_ids=splits.rows_test)
-    services.artifacts.put(f"{run.prefix}model.onnx", onnx_bytes, "application/octet-stream")
+    services.artifacts.put(f"{run.prefix}{MODEL_FILE}", onnx_bytes, "application/octet-stream")
     services.artifacts.put(f"{run.prefix}{PARITY_INPUT}", reference.to_bytes(), "application/octet-stream")
     return {"onnx_sha256": sha256(onnx_bytes), "error": None}
 
@@ -347,7 +349,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
     parity = _read_json(services, f"{run.prefix}parity.json")
     attempts = _read_json(services, f"{run.prefix}{PARITY_ATTEMPTS}")
     latency = _read_json(services, f"{run.prefix}latency.json")
-    onnx_bytes = services.artifacts.get(f"{run.prefix}model.onnx")
+    onnx_bytes = services.artifacts.get(f"{run.prefix}{MODEL_FILE}")
     splits = _splits(services, run)
     run_record = services.models.get_run(run.run_id) or {}
     candidates = [CandidateResult.model_validate(c) for c in from_dynamo(run_record.get("candidates", []))]
@@ -367,7 +369,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         parity_attempts=attempts,
         data=data,
     )
-    services.artifacts.put(f"{run.prefix}signature.json", _json(signature_json(sig)), "application/json")
+    services.artifacts.put(f"{run.prefix}{SIGNATURE_FILE}", _json(signature_json(sig)), "application/json")
     services.artifacts.put(f"{run.prefix}report.html", html.encode(), "text/html; charset=utf-8")
     champion_version, _ = _champion_metrics(services, run.model)
     if not gates.passed:
@@ -379,9 +381,9 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
     artifacts = {
         name: {"key": f"{run.prefix}{name}", "sha256": digest}
         for name, digest in (
-            ("model.onnx", sha256(onnx_bytes)),
-            ("signature.json", None),
-            ("profile.json", None),
+            (MODEL_FILE, sha256(onnx_bytes)),
+            (SIGNATURE_FILE, None),
+            (PROFILE_FILE, None),
             ("report.html", None),
             ("evaluation.json", None),
             (FITTED_ROWS, None),
@@ -407,11 +409,11 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         estimator=selected.estimator,
         artifacts=artifacts,
         onnx_sha256=sha256(onnx_bytes),
-        signature_key=f"{run.prefix}signature.json",
+        signature_key=f"{run.prefix}{SIGNATURE_FILE}",
         serving=config.serving.model_dump(mode="json"),
         retraining=config.retraining.model_dump(mode="json") if config.retraining else None,
         monitoring=config.monitoring.model_dump(mode="json"),
-        profile_key=f"{run.prefix}profile.json",
+        profile_key=f"{run.prefix}{PROFILE_FILE}",
         dataset=run.dataset,
         dataset_version=run.dataset_version,
         training_data=data.summary(),
