@@ -64,7 +64,7 @@ demo: venv
 
 # e.g. make up ARGS="--port 4570 --api-port 4571 --speed 60"
 up: venv
-	$(BIN)/python -m localcloud up $(ARGS)
+	$(BIN)/mlops up $(ARGS)
 
 # Benchmarks run in their own environment: the baselines (pandera, Great Expectations) never enter
 # the test or Lambda environments.

@@ -130,11 +130,12 @@ def _post(url: str, body: dict[str, Any], key: str) -> int:
 def measure(quick: bool) -> tuple[cm.Measured, dict[str, Any]]:
     from sklearn.datasets import load_breast_cancer
 
+    from infra.app import build_local_app
     from localcloud.cloud import LocalCloud
     from localcloud.deploy import synthesize
 
     predictions = 200 if quick else 2000
-    synthesized = synthesize()
+    synthesized = synthesize(build_local_app)
     with tempfile.TemporaryDirectory() as tmp, LocalCloud.in_process(inbox_path=Path(tmp) / "inbox.jsonl") as cloud:
         stack = cloud.deploy(synthesized)
         session = cloud.session

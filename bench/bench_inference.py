@@ -891,10 +891,11 @@ def _free_port() -> int:
 
 SYNTH_CHILD = """\
 import json, sys
+from infra.app import build_app
 from localcloud.deploy import synthesize
 base = json.load(open("cdk.json"))["context"]["platform"]
 throttle = {"rate_limit": 100000.0, "burst_limit": 100000}
-s = synthesize(context={"platform": {**base, "prediction_throttle": throttle}})
+s = synthesize(build_app, context={"platform": {**base, "prediction_throttle": throttle}})
 out = sys.argv[1]
 open(f"{out}/{s.stack_name}.template.json", "w").write(json.dumps(s.template))
 open(f"{out}/{s.stack_name}.assets.json", "w").write(json.dumps(s.assets))

@@ -10,11 +10,12 @@ from bench.figures import Figure
 
 
 def run(quick: bool) -> list[Figure]:
+    from infra.app import build_local_app
     from localcloud.cloud import LocalCloud
     from localcloud.deploy import synthesize
 
     started = time.perf_counter()
-    synthesized = synthesize()
+    synthesized = synthesize(build_local_app)
     synth_seconds = time.perf_counter() - started
     deploys: list[float] = []
     for _ in range(2 if quick else 5):

@@ -27,6 +27,25 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
     return app, stack
 
 
+# What the local cloud deploys (`make up`, `make demo`, the tests): a laptop session wants a promotion
+# or rollback to show within seconds, and captured traffic written soon enough for a drift check:
+# shorter than the deployed defaults (30 s and 60 s, and a check's window ending 30 s before it runs;
+# the local cloud's uploads complete before a check lists).
+LOCAL_CONTEXT: dict[str, Any] = {
+    CONTEXT_KEY: {
+        "serving": {"alias_cache_seconds": 5, "config_cache_seconds": 5, "capture_max_age_seconds": 5},
+        "monitoring": {"capture_settle_seconds": 0},
+    },
+}
+
+
+def build_local_app(
+    context: dict[str, Any] | None = None, outdir: str | None = None
+) -> tuple[cdk.App, MlopsPlatformStack]:
+    """The app with the local cloud's settings (`LOCAL_CONTEXT`) under `context`."""
+    return build_app(_merged(LOCAL_CONTEXT, context or {}), outdir)
+
+
 def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """`override` on top of `base`, nested settings merged key by key (so `{"platform": {"serving":
     {...}}}` changes the serving settings and keeps cdk.json's stack name)."""

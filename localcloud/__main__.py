@@ -21,17 +21,25 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DIR = PROJECT_ROOT / ".local"
 
 
-def _synthesized(template: Path | None, state_dir: Path, say: Callable[..., None]) -> Synthesized:
-    from localcloud.deploy import load_synthesized, synthesize_in_subprocess
+def _synthesized(template: Path | None, app: str | None, state_dir: Path, say: Callable[..., None]) -> Synthesized:
+    from localcloud.deploy import DeployError, load_synthesized, synthesize_in_subprocess
 
     if template is not None:
         return load_synthesized(template)
-    say("synthesizing the CDK app (no Docker, cdk-nag checks on) …")
-    return synthesize_in_subprocess(state_dir / "cdk.out")
+    if not app:
+        raise DeployError("nothing to deploy: name the CDK app (--app package.module:factory) or a --template")
+    say(f"synthesizing the CDK app {app} (no Docker) …")
+    return synthesize_in_subprocess(state_dir / "cdk.out", app)
 
 
-def add_up_arguments(parser: argparse.ArgumentParser) -> None:
-    """`python -m localcloud up` and `mlops up` take the same options."""
+def add_up_arguments(parser: argparse.ArgumentParser, default_app: str | None = None) -> None:
+    """`python -m localcloud up` and `mlops up` take the same options (`mlops up` names its app)."""
+    parser.add_argument(
+        "--app",
+        default=default_app,
+        help="the CDK app to synthesize and deploy, as package.module:factory"
+        + (f" (default {default_app})" if default_app else ""),
+    )
     parser.add_argument("--port", type=int, default=4566, help="moto server port (default 4566)")
     parser.add_argument("--api-port", type=int, default=4567, help="HTTP gateway port (default 4567)")
     parser.add_argument("--template", type=Path, help="deploy this cdk.out/<stack>.template.json instead")
@@ -76,7 +84,7 @@ def _up(args: argparse.Namespace, document_out: TextIO | None) -> int:
     args.state_dir.mkdir(parents=True, exist_ok=True)
     for port in (args.port, args.api_port):  # before the synth: a busy port should cost no waiting
         ensure_port_free(port)
-    synthesized = _synthesized(args.template, args.state_dir, say)
+    synthesized = _synthesized(args.template, args.app, args.state_dir, say)
     clock = ScaledClock(speed=args.speed)
     with LocalCloud.server(
         port=args.port,

@@ -40,13 +40,6 @@ LOCAL_SYNTH_CONTEXT: dict[str, Any] = {
     "aws:cdk:bundling-stacks": [],
     "aws:cdk:enable-asset-metadata": True,
     "aws:cdk:disable-asset-staging": True,
-    # A laptop session wants a promotion or rollback to show within seconds, and captured traffic
-    # written soon enough for a drift check: shorter than the deployed defaults (30 s and 60 s, and a
-    # check's window ending 30 s before it runs; the local cloud's uploads complete before a check lists).
-    "platform": {
-        "serving": {"alias_cache_seconds": 5, "config_cache_seconds": 5, "capture_max_age_seconds": 5},
-        "monitoring": {"capture_settle_seconds": 0},
-    },
 }
 
 if TYPE_CHECKING:  # importing aws_cdk starts CDK's Node.js kernel; only synthesize() needs it
@@ -96,13 +89,11 @@ class DeployedStack:
         return matches[0]
 
 
-def synthesize(app_factory: AppFactory | None = None, context: dict[str, Any] | None = None) -> Synthesized:
-    """Build the app in-process (no Docker, no CDK CLI) and return its one stack's template and assets."""
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    if app_factory is None:
-        from infra.app import build_app
+def synthesize(app_factory: AppFactory, context: dict[str, Any] | None = None) -> Synthesized:
+    """Build the app in-process (no Docker, no CDK CLI) and return its one stack's template and assets.
 
-        app_factory = build_app
+    The caller names the app (as cdk.json names it for the CDK CLI): the local cloud deploys any."""
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     outdir = tempfile.mkdtemp(prefix="cdk-local-")
     try:
         app, stack = app_factory(context={**LOCAL_SYNTH_CONTEXT, **(context or {})}, outdir=outdir)
@@ -115,21 +106,24 @@ def synthesize(app_factory: AppFactory | None = None, context: dict[str, Any] | 
     return Synthesized(stack_name=stack.stack_name, template=artifact.template, assets=assets, outdir=Path(outdir))
 
 
-def synthesize_in_subprocess(outdir: Path) -> Synthesized:
-    """Synthesize in a child process, so a long-lived parent never hosts CDK's Node.js kernel.
+def synthesize_in_subprocess(outdir: Path, app: str) -> Synthesized:
+    """Synthesize `app` ("package.module:factory") in a child process, so a long-lived parent never
+    hosts CDK's Node.js kernel.
 
     The kernel is a child of whichever process imports aws_cdk; a Ctrl-C reaches it too, and its
     shutdown hook then fails noisily in the parent.
     """
     outdir.mkdir(parents=True, exist_ok=True)
     code = (
-        "import json, sys; from localcloud.deploy import synthesize; s = synthesize(); "
+        "import importlib, json, sys; from localcloud.deploy import synthesize; "
+        "module, _, factory = sys.argv[2].partition(':'); "
+        "s = synthesize(getattr(importlib.import_module(module), factory)); "
         "out = sys.argv[1]; "
         "open(f'{out}/{s.stack_name}.template.json', 'w').write(json.dumps(s.template)); "
         "open(f'{out}/{s.stack_name}.assets.json', 'w').write(json.dumps(s.assets)); print(s.stack_name)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code, str(outdir)],
+        [sys.executable, "-c", code, str(outdir), app],
         capture_output=True,
         text=True,
         check=False,

@@ -31,9 +31,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 @pytest.fixture(scope="session")
 def platform_synth():  # type: ignore[no-untyped-def]
     """The platform app synthesized once (with cdk-nag) the way the local cloud deploys it."""
+    from infra.app import build_local_app
     from localcloud.deploy import synthesize
 
-    return synthesize()
+    return synthesize(build_local_app)
 
 
 @pytest.fixture(scope="session")

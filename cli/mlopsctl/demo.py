@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.app import build_local_app
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack, synthesize
 from mlopsctl.target import Target
@@ -84,7 +85,7 @@ def run_demo() -> int:
     _progress = Progress(STAGES)
     started = _progress.started
     _step("synthesize the CDK app (in-process, no Docker, cdk-nag AwsSolutions checks on)")
-    synthesized = synthesize()
+    synthesized = synthesize(build_local_app)
     print(
         f"template: {len(synthesized.template['Resources'])} resources, "
         f"{len(synthesized.assets.get('files', {}))} assets"

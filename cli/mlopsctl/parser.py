@@ -19,6 +19,9 @@ from mlopsctl.commands.predict import predict
 from mlopsctl.commands.runs import runs, train
 from mlopsctl.commands.smoke_test import smoke_test
 
+# The app `mlops up` synthesizes and deploys into the local cloud (infra/app.py); named, not imported:
+# importing the CDK app starts CDK's Node.js kernel, which `mlops --help` should not wait for.
+PLATFORM_APP = "infra.app:build_local_app"
 EXPECTED_VERSION_HELP = (
     "only if the alias holds version V now: a retried or stale command is refused (exit 1) instead of applied twice"
 )
@@ -230,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     starter = commands.add_parser(
         "up", parents=[common], help="run the local cloud in the foreground until Ctrl-C (as `make up`)"
     )
-    add_up_arguments(starter)
+    add_up_arguments(starter, default_app=PLATFORM_APP)
     starter.set_defaults(run=up)
     bencher = commands.add_parser(
         "bench", parents=[common], help="run the benchmarks (pandera / Great Expectations baselines need `make bench`)"
