@@ -189,13 +189,16 @@ def encode_request(
     problems: list[Problem] = []
     warnings: list[Problem] = []
     known = signature.field_names
+    nullable = {spec.name: spec.nullable for spec in signature.inputs}
     for i, row in enumerate(rows):
         keys = row.keys()
         if len(keys) != len(known) or keys != known:
             for name in sorted(k for k in keys if k not in known):
                 problems.append(Problem("unknown_field", f"{name!r} is not an input of this model", i, str(name)))
             for name in sorted(known - set(keys)):
-                problems.append(Problem("missing_field", f"{name!r} is required (send null if it is unknown)", i, name))
+                # Null is an answer only for a field the contract lets be missing.
+                hint = "send null if it is unknown" if nullable.get(name, False) else "it does not accept null either"
+                problems.append(Problem("missing_field", f"{name!r} is required ({hint})", i, name))
     matrix = np.zeros((len(rows), signature.n_features), dtype=np.float32)
     values: dict[str, list[Any]] = {}
     for spec in signature.inputs:

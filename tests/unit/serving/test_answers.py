@@ -107,6 +107,16 @@ def test_every_problem_is_listed_with_its_row_and_field() -> None:
     assert "does not accept null either" in nan.message  # worst_area is not nullable here
 
 
+def test_a_missing_field_is_told_to_send_null_only_when_null_is_accepted() -> None:
+    """A newcomer sent null after "send null if it is unknown" and was told the field may not be null."""
+    registered = breast_cancer()
+    row = dict(registered.records(registered.prepared.splits.rows_test[:1])[0])
+    row.pop("mean_texture")  # the contract says not nullable
+    [problem] = _rejected([row], registered).problems
+    assert problem.code == "missing_field" and "send null" not in problem.message
+    assert "does not accept null either" in problem.message
+
+
 def test_nan_in_a_nullable_field_says_to_send_null() -> None:
     """pandas' to_dict('records') writes a missing value as NaN; JSON's missing value is null."""
     registered = churn()
