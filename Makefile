@@ -18,6 +18,8 @@ help:
 	@echo "make soak   - 32 clients for SOAK_SECONDS (default 60) against the predict API via the local gateway"
 	@echo "make up     - a long-lived local cloud (moto server + HTTP gateway) for the AWS CLI and curl"
 	@echo "make synth  - the real CDK CLI: npx aws-cdk@2 synth (offline, no Docker)"
+	@echo "make unit | infra-tests | local-tests - one test tier (ARGS passes pytest options)"
+	@echo "make lint | typecheck | openapi | layers | lock - ruff+mypy; mypy; docs/openapi.json; build and size the layers; re-lock"
 	@echo "make bench  - benchmarks; writes bench/results/results.md and .json (ARGS=--quick: small data, .local/bench-quick/)"
 
 venv: $(STAMP)
@@ -39,6 +41,19 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+typecheck: venv
+	$(BIN)/mypy
+
+# One tier at a time (make test runs them all): e.g. make unit ARGS="-k drift"
+unit: venv
+	$(BIN)/python -m pytest -n 2 tests/unit $(ARGS)
+
+infra-tests: venv
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests/infra $(ARGS)
+
+local-tests: venv
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests/localcloud tests/local $(ARGS)
 
 layers: venv
 	$(BIN)/python -m infra.layer_sizes

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mlops.names import CHAMPION
 from mlopsctl.commands.config import config_deploy
 from mlopsctl.commands.contracts import contract_check, contract_deploy, contract_draft
 from mlopsctl.commands.datasets import datasets, upload
@@ -129,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     promoter = commands.add_parser("promote", parents=[common, deployment], help="point an alias at a version")
     promoter.add_argument("name")
     promoter.add_argument("version", type=int)
-    promoter.add_argument("--alias", default="champion")
+    promoter.add_argument("--alias", default=CHAMPION)
     promoter.add_argument("--reason", required=True)
     promoter.add_argument("--expected-version", type=int, metavar="V", help=EXPECTED_VERSION_HELP)
     rollout = promoter.add_mutually_exclusive_group()
@@ -171,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rollback", parents=[common, deployment], help="point an alias back at the version it replaced"
     )
     roller.add_argument("name")
-    roller.add_argument("--alias", default="champion")
+    roller.add_argument("--alias", default=CHAMPION)
     roller.add_argument("--reason", required=True)
     roller.add_argument("--expected-version", type=int, metavar="V", help=EXPECTED_VERSION_HELP)
     roller.set_defaults(run=rollback)
@@ -240,7 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bencher.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all)")
     bencher.add_argument("--quick", action="store_true", help="small data: checks the harness, not the figures")
-    bencher.add_argument("--out", type=Path, help="results directory (default bench/results)")
+    bencher.add_argument(
+        "--out", type=Path, help="results directory (default bench/results; .local/bench-quick with --quick)"
+    )
     bencher.set_defaults(run=bench)
     return parser
 

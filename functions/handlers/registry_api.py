@@ -119,7 +119,7 @@ class Reason(BaseModel):
 
 class Rollback(BaseModel):
     reason: ReasonText
-    alias: str = Field(default="champion", pattern=ALIAS_PATTERN)
+    alias: str = Field(default=CHAMPION, pattern=ALIAS_PATTERN)
     expected_version: int | None = Field(
         default=None,
         ge=1,

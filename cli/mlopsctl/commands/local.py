@@ -46,7 +46,9 @@ def bench(args: argparse.Namespace) -> int:
                 f"benchmark {name!r} compares against {' and '.join(missing)}, which this environment lacks: "
                 "run `make bench` (it builds .venv-bench with them), or leave it out"
             )
-    out: Path = args.out or benchmarks / "results"
+    # A quick run writes beside the checkout's other scratch files, as `python -m bench --quick` does:
+    # it never overwrites the full figures the README quotes.
+    out: Path = args.out or (benchmarks.parent / ".local" / "bench-quick" if args.quick else benchmarks / "results")
     argv = [sys.executable, "-m", "bench", *names, "--out", str(out), *(["--quick"] if args.quick else [])]
     # Its stderr is this one's; what it prints goes to stdout, or to stderr with --json (stdout then
     # holds the results document alone), line by line as it runs.

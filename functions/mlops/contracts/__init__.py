@@ -1,7 +1,8 @@
 """Data contracts for dataset uploads: the contract model, reading, validation, reports and drafting.
 
-The pure core of ingestion (pandas, numpy, pyarrow, pydantic and PyYAML only; no AWS): a handler
-reads the upload's bytes, calls ``check_file`` and stores the report and, if accepted, the frame.
+The pure core of ingestion (pandas, numpy, pyarrow, pydantic and PyYAML only; no AWS):
+`mlops.datasets.ingestion` reads the upload with ``read_table``, checks it with ``validate`` and
+keeps the report and, if accepted, the frame (``check_file`` does both for bytes in hand).
 
 - `model`: the contract's shape (columns, expectations, policies) and the rules between its fields;
   `loading`: a contract's YAML or JSON read, each problem named by its path; `schema`: its JSON Schema.

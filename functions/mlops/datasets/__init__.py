@@ -1,1 +1,9 @@
-"""Dataset versions: immutable, content-addressed snapshots of accepted data."""
+"""Dataset versions: immutable, content-addressed snapshots of accepted data.
+
+- `versioning`: a version's content hash, its stored arrays and null masks, its manifest, where it
+  lives in the curated bucket;
+- `ingestion`: one upload under `raw/<dataset>/` validated against its contract, then kept as a
+  version or quarantined with its report, and announced;
+- `records`: the dataset-version and upload records in the registry table (`DatasetRecords`,
+  `DatasetVersion`).
+"""

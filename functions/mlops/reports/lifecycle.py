@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops.names import CHAMPION
 from mlops.registry.views import audit_state, ordered_metrics
 from mlops.training.evaluation import Evaluation
 from mlops.training.report import (
@@ -460,13 +461,13 @@ def lifecycle_report_html(lifecycle: ModelLifecycle) -> str:
     """The page. Readable with one version, no champion and no drift checks: each section says
     what is missing instead of disappearing."""
     aliases = {a.name: a for a in lifecycle.aliases}
-    champion = aliases.get("champion")
+    champion = aliases.get(CHAMPION)
     by_version = {v.version: v for v in lifecycle.versions}
     shown = by_version.get(lifecycle.evaluation_version) if lifecycle.evaluation_version is not None else None
     heading = f"Model lifecycle: {lifecycle.model}"
     summary = [
         ("latest version", f"v{lifecycle.latest_version}" if lifecycle.latest_version is not None else "none"),
-        ("champion", f"v{champion.version}" if champion else "none"),
+        (CHAMPION, f"v{champion.version}" if champion else "none"),
         ("versions", str(len(lifecycle.versions))),
         ("drift checks", str(len(lifecycle.drift_checks))),
         ("generated", lifecycle.generated_at[:19]),

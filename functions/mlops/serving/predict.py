@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from mlops.names import CHALLENGER, CHAMPION
 from mlops.serving.capture import CaptureBuffer
 from mlops.serving.inputs import MAX_ROWS, RequestError, encode_request, request_rows
 from mlops.serving.models import ServedModels, ServedVersion
@@ -176,10 +177,10 @@ def describe(serving: Serving, model: str, request_key: str | None) -> dict[str,
     canary = rollout.challenger is not None and rollout.mode == "canary"
     champion_share = 1.0 - rollout.weight if canary else 1.0
     described["versions"] = [
-        {"version": champion.version, "alias": "champion", "share": champion_share, **champion.signature.describe()}
+        {"version": champion.version, "alias": CHAMPION, "share": champion_share, **champion.signature.describe()}
     ]
     if rollout.challenger is not None:
-        described["challenger"] = {
+        described[CHALLENGER] = {
             "version": rollout.challenger.version,
             "mode": rollout.mode,
             "weight": rollout.weight,
@@ -187,7 +188,7 @@ def describe(serving: Serving, model: str, request_key: str | None) -> dict[str,
         described["versions"].append(
             {
                 "version": rollout.challenger.version,
-                "alias": "challenger",
+                "alias": CHALLENGER,
                 "mode": rollout.mode,
                 "share": rollout.weight if canary else 0.0,  # a shadow scores every request, answers none
                 **rollout.challenger.signature.describe(),

@@ -10,10 +10,12 @@ import hashlib
 import random
 from dataclasses import dataclass
 
+from mlops.names import CHALLENGER, CHAMPION
 from mlops.serving.models import Rollout, ServedVersion
 
-CHAMPION_VARIANT = "champion"
-CHALLENGER_VARIANT = "challenger"
+# The variant a request was answered by is named after the alias that serves it.
+CHAMPION_VARIANT = CHAMPION
+CHALLENGER_VARIANT = CHALLENGER
 SHADOW_VARIANT = "shadow"
 
 
