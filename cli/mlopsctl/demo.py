@@ -27,6 +27,14 @@ from typing import Any
 from infra.app import build_local_app
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack, synthesize
+from mlops.names import (
+    CAPTURE_PREFIX,
+    DATASETS_PREFIX,
+    DRIFT_REPORTS_PREFIX,
+    MODELS_PREFIX,
+    RAW_PREFIX,
+    VALIDATION_REPORTS_PREFIX,
+)
 from mlopsctl.target import Target
 from mlopsctl.training_runs import follow_training
 
@@ -429,16 +437,20 @@ def _summary_stage(cloud: LocalCloud, stack: DeployedStack, report: Path, output
     s3 = cloud.session.client("s3")
     raw, curated = stack.outputs["RawBucketName"], stack.outputs["CuratedBucketName"]
     quarantine, artifacts = stack.outputs["QuarantineBucketName"], stack.outputs["ArtifactsBucketName"]
-    runs = sorted({k.split("/")[3] for k in _keys(s3, artifacts, "models/breast-cancer/runs/")})
-    capture = _keys(s3, artifacts, "capture/")
+    runs = sorted({k.split("/")[3] for k in _keys(s3, artifacts, f"{MODELS_PREFIX}breast-cancer/runs/")})
+    capture = _keys(s3, artifacts, CAPTURE_PREFIX)
     rows: list[tuple[str, list[str]]] = [
-        ("raw uploads", [f"s3://{raw}/{k}" for k in _keys(s3, raw, "raw/")]),
+        ("raw uploads", [f"s3://{raw}/{k}" for k in _keys(s3, raw, RAW_PREFIX)]),
         (
             "dataset version",
-            [f"s3://{curated}/{k}" for k in _keys(s3, curated, "datasets/") if k.endswith(("manifest.json", ".npz"))],
+            [
+                f"s3://{curated}/{k}"
+                for k in _keys(s3, curated, DATASETS_PREFIX)
+                if k.endswith(("manifest.json", ".npz"))
+            ],
         ),
         ("quarantine", [f"s3://{quarantine}/{k}" for k in _keys(s3, quarantine)]),
-        ("validation reports", [f"s3://{artifacts}/{k}" for k in _keys(s3, artifacts, "reports/validation/")]),
+        ("validation reports", [f"s3://{artifacts}/{k}" for k in _keys(s3, artifacts, VALIDATION_REPORTS_PREFIX)]),
         (
             "training runs",
             [
@@ -456,7 +468,7 @@ def _summary_stage(cloud: LocalCloud, stack: DeployedStack, report: Path, output
         ("capture", [f"s3://{artifacts}/capture/breast-cancer/ ({len(capture)} batch file(s))"] if capture else []),
         (
             "drift reports",
-            [f"s3://{artifacts}/{k}" for k in _keys(s3, artifacts, "reports/drift/") if k.endswith(".html")],
+            [f"s3://{artifacts}/{k}" for k in _keys(s3, artifacts, DRIFT_REPORTS_PREFIX) if k.endswith(".html")],
         ),
         ("lifecycle report", [str(report.relative_to(PROJECT_ROOT))]),
         ("stack outputs", [str(outputs.relative_to(PROJECT_ROOT))]),
