@@ -25,8 +25,9 @@ from mlops.names import ALIAS_PATTERN, CHALLENGER, CHAMPION, NAME_PATTERN
 from mlops.registry.errors import RegistryError
 from mlops.registry.limits import MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, TAG_KEY_PATTERN, readable_tags, unprintable
 from mlops.registry.models import ModelRegistry
+from mlops.registry.rollout_compatibility import rollout_reason, served_signature
 from mlops.registry.views import model_card, plain
-from mlops.serving.signature import ServedSignature, signature_differences
+from mlops.serving.signature import ServedSignature
 
 logger = Logger()
 metrics = Metrics()
@@ -249,18 +250,7 @@ def get_version(
 
 
 def _signature(name: str, version: int) -> ServedSignature:
-    record = _registry().get_version(name, version)
-    if record is None:
-        raise RegistryError("not_found", f"{name} has no version {version}")
-    return ServedSignature.from_json(json.loads(services().artifacts.get(str(record["signature_key"]))))
-
-
-def _rollout_differences(name: str, change: AliasChange) -> list[str]:
-    """What the challenger would refuse of the champion's traffic; checked before anything changes."""
-    champion = _registry().get_alias(name, CHAMPION)
-    if champion is None or int(champion["version"]) == change.version:
-        return []
-    return signature_differences(_signature(name, int(champion["version"])), _signature(name, change.version))
+    return served_signature(_registry(), services().artifacts.get, name, version)
 
 
 @app.put("/v1/models/<name>/aliases/<alias>")
@@ -271,21 +261,15 @@ def set_alias(
 ) -> dict[str, Any]:
     reason = change.reason
     if alias == CHALLENGER and change.rollout is not None:
-        differences = _rollout_differences(name, change)
-        if differences and not change.allow_signature_change:
-            raise RegistryError(
-                "conflict",
-                f"{name} v{change.version} would refuse requests the champion accepts: {'; '.join(differences)}. "
-                + (
-                    "A canary would fail its share of traffic"
-                    if change.rollout.mode == "canary"
-                    else "A shadow would fail on the requests it mirrors, so it would say nothing about them"
-                )
-                + "; roll out a version whose inputs the clients already send (or change the clients first), or "
-                "roll out anyway with allow_signature_change (mlops promote --allow-signature-change)",
-            )
-        if differences:
-            reason = f"{reason} [signature change allowed: {'; '.join(differences)}]"
+        reason = rollout_reason(
+            _registry(),
+            services().artifacts.get,
+            name,
+            change.version,
+            mode=change.rollout.mode,
+            reason=reason,
+            allow_signature_change=change.allow_signature_change,
+        )
     item = _registry().set_alias(
         name,
         alias,

@@ -13,7 +13,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers.settings import FunctionSettings, PerContainer
 from mlops.buckets import ArtifactsBucket
-from mlops.names import CHAMPION
 from mlops.onnx_checks.steps import score_champion_step
 from mlops.registry.models import ModelRegistry
 
@@ -48,9 +47,6 @@ services = PerContainer(_build)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     current = services()
-    model = str(event["run"]["model"])
-    alias = current.registry.get_alias(model, CHAMPION)
-    record = current.registry.get_version(model, int(alias["version"])) if alias else None
-    outcome = score_champion_step(event["run"], current.artifacts, record)
+    outcome = score_champion_step(event["run"], current.artifacts, current.registry)
     logger.info("champion scored", **outcome)
     return outcome

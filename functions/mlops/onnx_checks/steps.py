@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mlops.buckets import ArtifactsBucket
 from mlops.datasets.versioning import NULL_MASK_PREFIX, column_mask, read_npz, read_npz_with_meta, row_fingerprints
+from mlops.names import CHAMPION
 from mlops.onnx_checks.champion_scores import CHAMPION_SCORES, FITTED_ROWS, MAX_SCORED_ROWS, TEST_ROWS, ChampionScores
 from mlops.onnx_checks.parity import (
     PARITY_ATTEMPTS,
@@ -237,12 +238,21 @@ def score_champion(
     )
 
 
+class ChampionSource(Protocol):
+    def get_alias(self, name: str, alias: str) -> Mapping[str, Any] | None: ...
+
+    def get_version(self, name: str, version: int) -> Mapping[str, Any] | None: ...
+
+
 def score_champion_step(
-    run_payload: dict[str, Any], artifacts: ArtifactsBucket, champion: Mapping[str, Any] | None
+    run_payload: dict[str, Any], artifacts: ArtifactsBucket, models: ChampionSource
 ) -> dict[str, Any]:
-    """Score the champion's registered version (`champion`, None without one) on the run's test rows;
-    store champion_scores.npz for the evaluate step. A champion that cannot be loaded or scored is
+    """Score the run's model's serving champion (if it has one) on the run's test rows; store
+    champion_scores.npz for the evaluate step. A champion that cannot be loaded or scored is
     reported, not fatal: the gate then falls back to the champion's own test figures and says so."""
+    model = str(run_payload["model"])
+    alias = models.get_alias(model, CHAMPION)
+    champion = models.get_version(model, int(alias["version"])) if alias else None
     prefix = str(run_payload["prefix"])
     test_rows = read_npz(artifacts.get(f"{prefix}{TEST_ROWS}"))
     n = next((int(v.shape[0]) for k, v in test_rows.items() if not k.startswith(NULL_MASK_PREFIX)), 0)
@@ -251,7 +261,7 @@ def score_champion_step(
     else:
         try:
             record = ModelVersion.from_item(champion)
-            served = load_version(str(run_payload["model"]), record, artifacts.get)
+            served = load_version(model, record, artifacts.get)
             fitted = record.artifacts.get(FITTED_ROWS)
             scores = score_champion(served, test_rows, artifacts.get(fitted["key"]) if fitted else None)
         except Exception as error:  # the comparison is a courtesy to the gate: never the run's end
