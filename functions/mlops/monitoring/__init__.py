@@ -10,6 +10,8 @@ against it.
 - `report`: `DriftReport`, what a check found, and its HTML page and notification text.
 - `drift_score`: each feature's drift on one scale, whatever judged it (1 is the drift line): the
   drift function's FeatureDriftScore metric.
+- `performance`: the training gates' metrics on labelled traffic, numpy only (#19; equal to
+  scikit-learn's to 1e-9).
 - `retraining`: when drift (or a schedule) may start a retraining run: a cooldown, a few a day.
 - `checks`: one check per due model (window read, report stored, retraining maybe started), with
   AWS reached only through `DriftServices`.
