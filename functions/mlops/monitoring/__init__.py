@@ -12,6 +12,7 @@ against it.
   drift function's FeatureDriftScore metric.
 - `performance`: the training gates' metrics on labelled traffic, numpy only (#19; equal to
   scikit-learn's to 1e-9).
+- `labels`: ground truth joined with captured rows by request id and row, the latest label winning.
 - `retraining`: when drift (or a schedule) may start a retraining run: a cooldown, a few a day.
 - `checks`: one check per due model (window read, report stored, retraining maybe started), with
   AWS reached only through `DriftServices`.
