@@ -227,3 +227,24 @@ def test_drift_reports_time_memory_ks_error_and_agreement(drift_quick_run: tuple
     assert len(rows) == len(results["figures"])
     for row in rows:
         assert row.count("|") == 10, f"a cell holds a '|': {row}"
+
+
+def test_performance_reports_time_agreement_and_memory(tmp_path: Path) -> None:
+    """`python -m bench performance --quick` (#19): the platform's join and metrics against pandas
+    and scikit-learn on the same traffic, and equal to them."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "functions")])}
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "performance", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    figures = _by_name(json.loads((tmp_path / "results.json").read_text()))
+    time_figure = next(f for name, f in figures.items() if name.endswith("metrics: time"))
+    assert time_figure["baseline"] == "pandas merge + scikit-learn metrics" and time_figure["ratio"] > 0
+    assert figures["max abs metric difference from scikit-learn"]["met"] is True
+    assert figures["join and metrics: peak extra memory"]["value"] > 0
