@@ -19,20 +19,25 @@ MODELS = ("logistic_regression", "random_forest", "hist_gradient_boosting", "gra
 SKLEARN = "scikit-learn predict_proba"
 
 
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
-    out = tmp_path_factory.mktemp("bench")
+def _quick(name: str, out: Path, timeout: float) -> None:
+    """`python -m bench NAME --quick --out OUT` in the test environment; fails with its stderr."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "functions")])}
     completed = subprocess.run(
-        [sys.executable, "-m", "bench", "training", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "bench", name, "--quick", "--out", str(out)],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    out = tmp_path_factory.mktemp("bench")
+    _quick("training", out, timeout=120)
     return json.loads((out / "results.json").read_text()), (out / "results.md").read_text()
 
 
@@ -111,17 +116,7 @@ def inference_quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[
     """The inference benchmark at quick scale: handler latency and cold starts (the gateway part
     needs a synth and a deploy, so only the full run has it)."""
     out = tmp_path_factory.mktemp("bench-inference")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "functions")])}
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench", "inference", "--quick", "--out", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-4000:]
+    _quick("inference", out, timeout=180)
     return json.loads((out / "results.json").read_text()), (out / "results.md").read_text()
 
 
@@ -193,17 +188,7 @@ def test_inference_markdown_has_a_row_per_figure(inference_quick_run: tuple[dict
 def drift_quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
     """The drift benchmark at quick scale (20,000 rows): check_drift against scipy on the raw data."""
     out = tmp_path_factory.mktemp("bench-drift")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "functions")])}
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench", "drift", "--quick", "--out", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-4000:]
+    _quick("drift", out, timeout=120)
     return json.loads((out / "results.json").read_text()), (out / "results.md").read_text()
 
 
@@ -232,17 +217,7 @@ def test_drift_reports_time_memory_ks_error_and_agreement(drift_quick_run: tuple
 def test_performance_reports_time_agreement_and_memory(tmp_path: Path) -> None:
     """`python -m bench performance --quick` (#19): the platform's join and metrics against pandas
     and scikit-learn on the same traffic, and equal to them."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "functions")])}
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench", "performance", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-4000:]
+    _quick("performance", tmp_path, timeout=120)
     figures = _by_name(json.loads((tmp_path / "results.json").read_text()))
     time_figure = next(f for name, f in figures.items() if name.endswith("metrics: time"))
     assert time_figure["baseline"] == "pandas merge + scikit-learn metrics" and time_figure["ratio"] > 0
