@@ -25,9 +25,8 @@ from mlops.names import ALIAS_PATTERN, CHALLENGER, CHAMPION, NAME_PATTERN
 from mlops.registry.errors import RegistryError
 from mlops.registry.limits import MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, TAG_KEY_PATTERN, readable_tags, unprintable
 from mlops.registry.models import ModelRegistry
-from mlops.registry.rollout_compatibility import rollout_reason, served_signature
+from mlops.registry.rollout_compatibility import rollout_reason
 from mlops.registry.views import model_card, plain
-from mlops.serving.signature import ServedSignature
 
 logger = Logger()
 metrics = Metrics()
@@ -247,10 +246,6 @@ def get_version(
     if record is None:
         raise RegistryError("not_found", f"{name} has no version {version}")
     return {"version": plain(record), "model_card": model_card(record)}
-
-
-def _signature(name: str, version: int) -> ServedSignature:
-    return served_signature(_registry(), services().artifacts.get, name, version)
 
 
 @app.put("/v1/models/<name>/aliases/<alias>")

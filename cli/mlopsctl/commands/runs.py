@@ -186,9 +186,9 @@ def _training_data_lines(data: dict[str, Any] | None) -> list[str]:
 def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any) -> int:
     """One run: its record, each candidate, and the states it went through."""
     from mlops.registry.views import plain
+    from mlops.training.start import execution_arn
 
-    machine = target.output("TrainingStateMachineArn")
-    arn = machine.replace(":stateMachine:", ":execution:", 1) + f":{args.run_id}"
+    arn = execution_arn(target.output("TrainingStateMachineArn"), args.run_id)
     try:
         execution = sfn.describe_execution(executionArn=arn)
     except sfn.exceptions.ExecutionDoesNotExist:

@@ -37,9 +37,8 @@ from mlops.datasets.versioning import (
     column_arrays,
     content_hash,
     npz_bytes,
-    version_prefix,
 )
-from mlops.names import RAW_PREFIX, VALIDATION_REPORTS_PREFIX
+from mlops.names import RAW_PREFIX, VALIDATION_REPORTS_PREFIX, dataset_version_prefix
 from mlops.training.start import StartedRun, TrainingRequest, run_id
 
 Status = Literal["accepted", "duplicate", "rejected", "already_processed"]
@@ -321,7 +320,7 @@ def _accept(
     types = {column.name: column.type.value for column in contract.columns}
     specs = {column.name: column for column in contract.columns}
     version = content_hash(arrays)
-    prefix = version_prefix(upload.dataset, version)
+    prefix = dataset_version_prefix(upload.dataset, version)
     manifest_key = f"{prefix}manifest.json"
     counts = report_document.get("counts", {})
     report_key = _write_report(services, report_base, report_document, summary)

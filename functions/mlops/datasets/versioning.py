@@ -266,7 +266,3 @@ def read_npz(data: bytes) -> dict[str, NDArray[Any]]:
     """Columns of a dataset version; never unpickles."""
     with np.load(io.BytesIO(data), allow_pickle=False) as archive:
         return {name: archive[name] for name in archive.files}
-
-
-def version_prefix(dataset: str, version: str) -> str:
-    return f"datasets/{dataset}/{version}/"

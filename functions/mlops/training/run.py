@@ -20,7 +20,7 @@ from mlops.buckets import ArtifactsBucket, CuratedBucket
 from mlops.datasets.records import DatasetRecords
 from mlops.datasets.versioning import ColumnSchema, Manifest, read_npz
 from mlops.monitoring.profile import ReferenceProfile
-from mlops.names import CHAMPION, CONFIGS_PREFIX, MODEL_FILE, MODELS_PREFIX, PROFILE_FILE, SIGNATURE_FILE
+from mlops.names import CHAMPION, CONFIGS_PREFIX, MODEL_FILE, PROFILE_FILE, SIGNATURE_FILE, run_prefix
 from mlops.onnx_checks.champion_scores import CHAMPION_SCORES, FITTED_ROWS, TEST_ROWS, ChampionScores
 from mlops.onnx_checks.parity import PARITY_ATTEMPTS, PARITY_INPUT
 from mlops.registry.models import ModelRegistry
@@ -112,7 +112,7 @@ def prepare_step(
     combined = _training_data(services, dataset, config, request.dataset_version)
     prepared = prepare(combined.arrays, combined.columns, config)
     data = combined.data
-    run = RunRef(run_id, config.dataset, dataset, data.newest, f"{MODELS_PREFIX}{config.dataset}/runs/{run_id}/")
+    run = RunRef(run_id, config.dataset, dataset, data.newest, run_prefix(config.dataset, run_id))
     services.artifacts.put(f"{run.prefix}config.json", _json(config.model_dump(mode="json")), "application/json")
     services.artifacts.put(
         f"{run.prefix}meta.json", prepared.meta.model_dump_json(indent=2).encode(), "application/json"

@@ -11,7 +11,8 @@ from typing import Any, cast
 
 from mlops.buckets import ArtifactsBucket, CuratedBucket
 from mlops.datasets.records import DatasetRecords, DatasetVersion
-from mlops.datasets.versioning import Manifest, SourceObject, content_hash, npz_bytes, version_prefix
+from mlops.datasets.versioning import Manifest, SourceObject, content_hash, npz_bytes
+from mlops.names import dataset_version_prefix
 from mlops.registry.models import ModelRegistry
 from mlops.registry.versions import ModelVersion
 from mlops.training.run import TrainingServices
@@ -102,7 +103,7 @@ def new_run() -> TrainingRun:
     s3 = FakeS3()
     arrays, columns = sklearn_dataset("breast_cancer")
     version = content_hash(arrays)
-    prefix = version_prefix(DATASET, version)
+    prefix = dataset_version_prefix(DATASET, version)
     manifest = Manifest(
         dataset=DATASET,
         version=version,

@@ -26,8 +26,8 @@ from mlops.datasets.versioning import (
     SourceObject,
     content_hash,
     npz_bytes,
-    version_prefix,
 )
+from mlops.names import dataset_version_prefix
 from mlops.registry.keys import table_definition
 from mlops.registry.models import ModelRegistry
 from mlops.training.config import ConfigError, TrainingConfig, load_training_config
@@ -77,7 +77,7 @@ class Platform:
     def upload(self, table: Table, created_at: str, columns: list[ColumnSchema] | None = None) -> str:
         """A dataset version as ingestion stores it: npz, manifest, registry record."""
         version = content_hash(table)
-        prefix = version_prefix(DATASET, version)
+        prefix = dataset_version_prefix(DATASET, version)
         self.curated.put(f"{prefix}data.npz", npz_bytes(table), "application/octet-stream")
         rows = int(next(iter(table.values())).shape[0])
         manifest = Manifest(
