@@ -334,9 +334,11 @@ def _accept(
         "failed_warnings": int(counts.get("failed_warnings", 0)),
     }
     if services.curated.exists(manifest_key):
-        services.registry.put_dataset_version(
+        # Completes a version whose registry write a crash interrupted (then this upload is its source).
+        if services.registry.put_dataset_version(
             _dataset_version(manifest_key, upload, version, services.now().isoformat(), len(frame), contract.version)
-        )  # completes a version whose registry write a crash interrupted; a no-op otherwise
+        ):
+            return _accepted(upload, services, contract, version, outcome_fields)
         return _duplicate_or_retry(upload, services, contract, version, outcome_fields)
     created_at = services.now()
     services.curated.put(f"{prefix}data.npz", npz_bytes(arrays), "application/octet-stream")

@@ -110,8 +110,8 @@ def answer(
         answered["warnings"] = [w.as_dict() for w in encoded.warnings[:MAX_WARNINGS]]
     answered["request_id"] = request_id
     latency_ms = (time.perf_counter() - started) * 1000
-    shadow = None
-    if capture.sampled(policy.capture_sample_rate):
+    sampled = capture.sampled(policy.capture_sample_rate)
+    if sampled:
         capture.add(
             model=model,
             version=served.version,
@@ -123,10 +123,12 @@ def answer(
             variant=assignment.variant,
             request_id=request_id,
         )
-        if assignment.shadow is not None:
-            shadow = _shadow(serving, assignment.shadow, rows, request_id)
-    elif assignment.shadow is not None:
-        shadow = _shadow(serving, assignment.shadow, rows, None)
+    # The shadow's rows are captured beside the answer's when the request was.
+    shadow = (
+        _shadow(serving, assignment.shadow, rows, request_id if sampled else None)
+        if assignment.shadow is not None
+        else None
+    )
     return Answer(answered, served, assignment.variant, encoded.rows, latency_ms, len(encoded.warnings), shadow)
 
 
