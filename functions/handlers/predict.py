@@ -30,6 +30,7 @@ from mlops.serving.inputs import RequestError
 from mlops.serving.models import LoadFailure, ServedModels, ServedVersion
 from mlops.serving.policy import DEFAULT_CONFIG_CACHE_SECONDS, DeployedPolicies
 from mlops.serving.predict import Answer, Serving, answer, describe
+from mlops.serving.request_ids import new_request_id
 from mlops.serving.rollout import SHADOW_VARIANT
 
 REQUEST_KEY_HEADER = "x-request-key"
@@ -117,7 +118,7 @@ def _json_response(status: int, body: dict[str, Any]) -> Response[Any]:
 def _rejected(error: RequestError) -> Response[Any]:
     metrics.add_metric(name="RejectedRequests", unit=MetricUnit.Count, value=1)
     body = error.body()
-    body["request_id"] = app.current_event.request_context.request_id
+    body["request_id"] = app.context.get("request_id") or app.current_event.request_context.request_id
     return _json_response(error.status, body)
 
 
@@ -153,6 +154,11 @@ def _body() -> Any:
 @app.post("/v1/models/<name>/predict")
 def predict(name: str) -> Response[Any]:
     started = time.perf_counter()
+    # Our own id, not API Gateway's: a UUIDv7 says when it was answered, so a label sent back with
+    # it days later finds its hour of captured predictions (API Gateway's id is the log correlation id).
+    request_id = new_request_id()
+    app.append_context(request_id=request_id)
+    logger.append_keys(prediction_request_id=request_id)
     model = _model_name(name)
     body = _body()
     event = app.current_event
@@ -162,7 +168,7 @@ def predict(name: str) -> Response[Any]:
             current.serving,
             model,
             body,
-            request_id=event.request_context.request_id,
+            request_id=request_id,
             key_header=(event.headers or {}).get(REQUEST_KEY_HEADER),
             started=started,
         )

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Final
 
-# Raw bucket: uploads land under raw/<dataset>/, files to score under batch/<model>/.
+# Raw bucket: uploads land under raw/<dataset>/, files to score under batch/<model>/, ground truth
+# (CSV/Parquet of request id, row and label) under feedback/<model>/.
 RAW_PREFIX: Final = "raw/"
 BATCH_PREFIX: Final = "batch/"
+FEEDBACK_PREFIX: Final = "feedback/"
 
 # Curated bucket: immutable dataset versions, datasets/<dataset>/<version>/.
 DATASETS_PREFIX: Final = "datasets/"
@@ -21,9 +23,15 @@ CONTRACTS_PREFIX: Final = "contracts/"
 CONFIGS_PREFIX: Final = "configs/"
 MODELS_PREFIX: Final = "models/"  # models/<model>/runs/<run_id>/ and models/<model>/<version>/
 CAPTURE_PREFIX: Final = "capture/"
+# Validated labels, labels/<model>/date=<d>/hour=<h>/ by the hour of the prediction they are about,
+# and each hour's join of them with the captured predictions, joined/<model>/date=<d>/hour=<h>/.
+LABELS_PREFIX: Final = "labels/"
+JOINED_PREFIX: Final = "joined/"
 REPORTS_PREFIX: Final = "reports/"
 VALIDATION_REPORTS_PREFIX: Final = f"{REPORTS_PREFIX}validation/"
 DRIFT_REPORTS_PREFIX: Final = f"{REPORTS_PREFIX}drift/"
+FEEDBACK_REPORTS_PREFIX: Final = f"{REPORTS_PREFIX}feedback/"
+PERFORMANCE_REPORTS_PREFIX: Final = f"{REPORTS_PREFIX}performance/"
 
 # A run's artifacts that other functions read (and are granted by name): serving loads the model and
 # its signature, the drift check the reference profile.

@@ -1,7 +1,10 @@
-"""How a drift check decides: the training config's `monitoring.drift` section, read by the drift
-function with the model's config (pydantic only, as the rest of this package's inference layer)."""
+"""How monitoring decides: the training config's `monitoring.drift` and `monitoring.performance`
+sections, read by the monitoring functions with the model's config (pydantic only, as the rest of
+this package's inference layer)."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,4 +53,73 @@ class DriftConfig(BaseModel):
         le=1,
         description="the share of captured rows the serving policy refused (out_of_range, unseen_category) at "
         "which a check raises the RefusedShare alarm; reported either way",
+    )
+
+
+PerformanceMetric = Literal["roc_auc", "f1_macro", "accuracy", "log_loss", "brier", "rmse", "mae", "r2"]
+ABTestMetric = Literal["accuracy", "roc_auc", "log_loss", "rmse", "mae"]
+
+
+class ABTestConfig(BaseModel):
+    """How a canary's challenger is compared with the champion on the labelled rows each answered."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: ABTestMetric | None = Field(
+        default=None,
+        description="default: accuracy for classifiers (a two-proportion test), mae for regression (Welch's t-test "
+        "on absolute errors); roc_auc and log_loss are compared with a bootstrap",
+    )
+    alpha: float = Field(default=0.05, gt=0, lt=0.5, description="significance level (two-sided)")
+    power: float = Field(default=0.8, gt=0, lt=1, description="for the labels still needed to detect `min_effect`")
+    min_effect: float = Field(
+        default=0.02, gt=0, description="the smallest difference worth detecting (in the metric's units)"
+    )
+    min_labels: int = Field(default=50, ge=10, description="labelled rows each variant needs before a decision")
+    auto_decide: bool = Field(
+        default=False,
+        description="end the canary by itself: promote a challenger significantly better, roll back one "
+        "significantly worse (audited with the figures); false: report only",
+    )
+
+
+class FeedbackConfig(BaseModel):
+    """When labelled traffic becomes a dataset version (written through the dataset's contract)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    on_drop: bool = Field(
+        default=True, description="write a feedback dataset version when a check finds a metric past its floor"
+    )
+    every_days: float | None = Field(default=None, gt=0, description="also write one this often")
+    min_rows: int = Field(default=50, ge=1, description="fewer new labelled rows: no version is written")
+
+
+class PerformanceConfig(BaseModel):
+    """How this model's predictions are checked against ground truth; the training config's
+    `monitoring.performance` section. Present: every prediction is captured (capture_sample_rate 1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    floor: dict[PerformanceMetric, float] = Field(
+        default_factory=dict,
+        description="metric -> the worst acceptable value over the window (a floor for accuracy, AUC, F1, R²; a "
+        "ceiling for log_loss, brier, rmse, mae); past it the PerformanceBelowFloor alarm fires",
+    )
+    window_hours: float = Field(default=168, gt=0, description="the rolling window of predictions a check scores")
+    min_labels: int = Field(
+        default=100, ge=1, description="fewer labelled rows in the window: status insufficient_labels, no alarm"
+    )
+    confidence: float = Field(default=0.95, gt=0, lt=1, description="of the bootstrap intervals reported")
+    horizon_days: float = Field(
+        default=14,
+        gt=0,
+        description="labels for predictions older than this are refused as too late; unlabelled predictions age out",
+    )
+    segments: list[str] = Field(
+        default_factory=list, description="input fields whose values split the figures (categorical, or binned)"
+    )
+    ab_test: ABTestConfig = Field(default_factory=ABTestConfig)
+    feedback: FeedbackConfig | None = Field(
+        default=None, description="absent: labelled rows stay in the monitoring store only"
     )

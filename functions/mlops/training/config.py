@@ -24,7 +24,7 @@ import yaml
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from mlops.monitoring.config import DriftConfig
+from mlops.monitoring.config import DriftConfig, PerformanceConfig
 from mlops.training.config_base import ConfigModel, field_path
 from mlops.training.data_policy import DataPolicy, data_shorthand
 
@@ -187,6 +187,9 @@ class MonitoringConfig(ConfigModel):
         default=24, ge=0, description="check at most this often; 0: at every firing of the drift schedule"
     )
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    performance: PerformanceConfig | None = Field(
+        default=None, description="checks against ground truth (labels sent back); absent: none"
+    )
 
 
 class RetrainingConfig(ConfigModel):
@@ -249,6 +252,23 @@ class TrainingConfig(ConfigModel):
     def seed(self) -> int:
         return self.split.seed
 
+    @model_validator(mode="before")
+    @classmethod
+    def _capture_everything_for_performance(cls, data: Any) -> Any:
+        """Labels are joined with every prediction: `monitoring.performance` makes the capture rate 1
+        unless the config sets one (a rate under 1 is then refused, by `semantic_problems`)."""
+        if not isinstance(data, dict):
+            return data
+        monitoring = data.get("monitoring")
+        serving = data.get("serving")
+        if not isinstance(monitoring, dict) or monitoring.get("performance") is None:
+            return data
+        if serving is None:
+            serving = {}
+        if isinstance(serving, dict) and serving.get("capture_sample_rate") is None:
+            data = {**data, "serving": {**serving, "capture_sample_rate": 1.0}}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> TrainingConfig:
         problems = semantic_problems(self)
@@ -278,6 +298,7 @@ def semantic_problems(config: TrainingConfig) -> list[tuple[str, str]]:
             seen.add(name)
         if not config.features:
             problems.append(("features", "list at least one feature, or omit the field to use every column"))
+    problems += _performance_problems(config)
     if config.segment_column is not None and config.segment_column == config.label:
         problems.append(("segment_column", "must not be the label"))
     for i, name in enumerate(config.exclude):
@@ -312,6 +333,30 @@ def semantic_problems(config: TrainingConfig) -> list[tuple[str, str]]:
         for name in searched:
             if name in cand.params:
                 problems.append((f"{where}.search.{section}.{name}", "also fixed in params; fix it or search it"))
+    return problems
+
+
+def _performance_problems(config: TrainingConfig) -> list[tuple[str, str]]:
+    """`monitoring.performance` needs every prediction captured, and metrics of the problem type."""
+    performance = config.monitoring.performance
+    if performance is None:
+        return []
+    problems: list[tuple[str, str]] = []
+    kind = config.problem_type
+    for metric in performance.floor:
+        if kind not in METRIC_PROBLEM_TYPES[metric]:
+            problems.append((f"monitoring.performance.floor.{metric}", f"{metric!r} is not a {kind} metric"))
+    ab_metric = performance.ab_test.metric
+    if ab_metric is not None and kind not in METRIC_PROBLEM_TYPES[ab_metric]:
+        problems.append(("monitoring.performance.ab_test.metric", f"{ab_metric!r} is not a {kind} metric"))
+    rate = config.serving.capture_sample_rate
+    if rate is not None and rate < 1:
+        problems.append(
+            (
+                "serving.capture_sample_rate",
+                f"{rate:g}: monitoring.performance joins labels with every prediction; set 1 or leave it out",
+            )
+        )
     return problems
 
 

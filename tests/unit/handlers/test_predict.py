@@ -16,6 +16,7 @@ from mlops.serving.capture import CaptureBuffer, read_capture
 from mlops.serving.models import ServedModels
 from mlops.serving.policy import DeployedPolicies
 from mlops.serving.predict import Serving
+from mlops.serving.request_ids import answered_at
 from tests.unit.handlers.support import QUIET, Context, emitted, loaded, logged, rest_event
 from tests.unit.serving.support import breast_cancer, churn
 
@@ -113,12 +114,13 @@ def test_the_champion_answers_and_the_rows_are_captured(deployment: Deployment) 
     status, body = deployment.call(_predict({"instances": [ROW, {**ROW, "age": None}]}))
     assert status == 200, body
     assert (body["model"], body["version"], body["variant"]) == (MODEL, 1, "champion")
-    assert len(body["predictions"]) == 2 and body["request_id"] == "req-predict"
+    # The request id is a UUIDv7 the function minted (it says when), not API Gateway's id.
+    assert len(body["predictions"]) == 2 and answered_at(body["request_id"]) is not None
     assert len(body["classes"]) == 2 and all(abs(sum(p) - 1) < 1e-5 for p in body["probabilities"])
     [(meta, arrays)] = deployment.captured()
     assert (meta["model"], meta["version"], meta["rows"]) == (MODEL, 1, 2)
     assert arrays["variant"].tolist() == ["champion", "champion"]
-    assert arrays["request_id"].tolist() == ["req-predict"] * 2
+    assert arrays["request_id"].tolist() == [body["request_id"]] * 2
 
 
 def test_a_full_canary_answers_with_the_challenger(deployment: Deployment) -> None:
@@ -150,7 +152,7 @@ def test_a_shadow_that_fails_is_counted_and_the_client_still_gets_its_answer(
 def test_a_refused_request_names_each_problem_and_is_captured_for_drift_checks(deployment: Deployment) -> None:
     status, body = deployment.call(_predict({"instances": [ROW, {**ROW, "city": "Paris"}]}))
     assert status == 400, body
-    assert body["request_id"] == "req-predict"
+    assert answered_at(body["request_id"]) is not None
     [problem] = body["error"]["problems"]
     assert (problem["row"], problem["field"], problem["code"]) == (1, "city", "unseen_category")
     [(meta, arrays)] = deployment.captured()

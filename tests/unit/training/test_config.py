@@ -273,3 +273,21 @@ def test_a_label_the_contract_says_cannot_be_classes_is_refused_at_deploy() -> N
     assert problem[0] == "label" and "marks 'customer_id' unique" in problem[1]
     churned = config_from_dict({"dataset": "churn", "problem_type": "binary", "label": "churned", "candidates": LR})
     assert contract_problems(churned, columns, dataset="churn", allowed_values=allowed, unique={"customer_id"}) == []
+
+
+def test_performance_monitoring_captures_every_prediction_and_checks_its_metrics() -> None:
+    config = load_training_config(EXAMPLE + "monitoring: {performance: {floor: {accuracy: 0.8}}}\n")
+    assert config.monitoring.performance is not None and config.monitoring.performance.floor == {"accuracy": 0.8}
+    assert config.serving.capture_sample_rate == 1.0  # labels are joined with every prediction
+    problems = _problems(
+        EXAMPLE + "serving: {capture_sample_rate: 0.1}\n"
+        "monitoring: {performance: {floor: {rmse: 3}, ab_test: {metric: mae}, window_hours: 0}}\n"
+    )
+    assert "monitoring.performance.window_hours" in problems
+    problems = _problems(
+        EXAMPLE
+        + "serving: {capture_sample_rate: 0.1}\nmonitoring: {performance: {floor: {rmse: 3}, ab_test: {metric: mae}}}\n"
+    )
+    assert problems["monitoring.performance.floor.rmse"] == "'rmse' is not a binary metric"
+    assert problems["monitoring.performance.ab_test.metric"] == "'mae' is not a binary metric"
+    assert "set 1 or leave it out" in problems["serving.capture_sample_rate"]
