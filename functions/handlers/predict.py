@@ -157,7 +157,7 @@ def predict(name: str) -> Response[Any]:
     # Our own id, not API Gateway's: a UUIDv7 says when it was answered, so a label sent back with
     # it days later finds its hour of captured predictions (API Gateway's id is the log correlation id).
     request_id = new_request_id()
-    app.append_context(request_id=request_id)
+    app.context["request_id"] = request_id
     logger.append_keys(prediction_request_id=request_id)
     model = _model_name(name)
     body = _body()
