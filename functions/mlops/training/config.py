@@ -8,8 +8,12 @@ without loading scikit-learn.
 Here: the config's sections (split, encoding, quality gates, parity, serving, monitoring,
 retraining), the rules between its fields, the checks against a dataset's contract, and reading it
 from YAML or JSON. Its larger parts have modules of their own: `search_space` (the candidates),
-`data_policy` (the `data` section) and `mlops.monitoring.config` (`monitoring.drift`);
-`config_base` is what they all share.
+`data_policy` (the `data` section) and `mlops.monitoring.config` (`monitoring.drift` and
+`monitoring.performance`); `config_base` is what they all share.
+
+One module past 500 lines: `semantic_problems` checks rules that cross sections (a floor's metric
+against the problem type, the capture rate against performance monitoring), so the sections and
+the rules between them read together.
 """
 
 from __future__ import annotations
