@@ -400,3 +400,19 @@ def test_a_model_another_join_holds_is_skipped_and_a_join_that_outlived_its_leas
     )
     state = traffic.joins.label_join_state(MODEL)
     assert state.open_hours == () and state.joined_at == late and state.summary["status"] == "up_to_date"
+
+
+def test_a_label_received_within_the_settle_time_is_read_again_on_the_next_run(traffic: Traffic) -> None:
+    """An intake that received labels a moment ago may still be writing an object received before
+    this one: the watermark stays `settle` (5 min) behind the run, so the next run looks again."""
+    answered = HOUR10 + timedelta(minutes=20)
+    requests = _requests(answered, 140, [1])
+    traffic.capture(requests, answered=answered, written=answered + timedelta(minutes=1))
+    run = HOUR10 + timedelta(days=1)
+    traffic.label(HOUR10, [(requests[0][0], 0, "setosa")], received=run - timedelta(minutes=1))
+
+    first = traffic.join(run)
+    assert first.hours == (HOUR10,) and first.watermark == run - timedelta(minutes=5)
+    second = traffic.join(run + timedelta(hours=1))
+    assert (second.hours, second.written, second.watermark) == ((HOUR10,), 0, run - timedelta(minutes=1))
+    assert traffic.join(run + timedelta(hours=2)).status == "up_to_date"
