@@ -30,11 +30,11 @@ def build_app(context: dict[str, Any] | None = None, outdir: str | None = None) 
 # What the local cloud deploys (`make up`, `make demo`, the tests): a laptop session wants a promotion
 # or rollback to show within seconds, and captured traffic written soon enough for a drift check:
 # shorter than the deployed defaults (30 s and 60 s, and a check's window ending 30 s before it runs;
-# the local cloud's uploads complete before a check lists).
+# the local cloud's uploads complete before a check lists, and label objects before a join lists).
 LOCAL_CONTEXT: dict[str, Any] = {
     CONTEXT_KEY: {
         "serving": {"alias_cache_seconds": 5, "config_cache_seconds": 5, "capture_max_age_seconds": 5},
-        "monitoring": {"capture_settle_seconds": 0},
+        "monitoring": {"capture_settle_seconds": 0, "label_settle_seconds": 0},
     },
 }
 

@@ -34,6 +34,8 @@ FUNCTION_LAYERS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "batch_scoring": ("inference", "powertools"),
         # drift needs numpy only, which the inference layer has; no pandas, no scipy.
         "drift": ("inference", "powertools"),
+        # The join of labels with captured predictions, and the performance check: numpy only, as drift.
+        "performance": ("inference", "powertools"),
         "registry_api": ("powertools",),
         "health": ("powertools",),
     }

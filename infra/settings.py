@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 CONTEXT_KEY = "platform"
 
@@ -67,6 +67,22 @@ class MonitoringSettings(BaseModel):
         le=600,
         description="a check's window ends this long before it runs, so capture uploads in flight land in the next",
     )
+    performance_check_minutes: int = Field(
+        60, ge=1, le=1440, description="the performance schedule's rate: each run joins new labels with predictions"
+    )
+    capture_lag_hours: float = Field(
+        2,
+        gt=0,
+        le=24,
+        description="an hour's capture batches are written up to this long after it ends: an hour joined sooner "
+        "is joined again on later runs until then",
+    )
+    label_settle_seconds: float = Field(
+        300,
+        ge=0,
+        le=3600,
+        description="a label object lands within this long of its received time; the join reads newer ones again",
+    )
 
 
 class PlatformSettings(BaseModel):
@@ -88,6 +104,17 @@ class PlatformSettings(BaseModel):
     retain_data_on_delete: bool = Field(
         True, description="keep buckets and table when the stack is deleted (set false for throwaway stacks)"
     )
+
+    @field_validator("monitoring")
+    @classmethod
+    def _capture_lands_within_the_lag(cls, value: MonitoringSettings, info: ValidationInfo) -> MonitoringSettings:
+        serving = info.data.get("serving")
+        if serving is not None and value.capture_lag_hours * 3600 < serving.capture_max_age_seconds:
+            raise ValueError(
+                f"capture_lag_hours ({value.capture_lag_hours:g}) must cover serving.capture_max_age_seconds "
+                f"({serving.capture_max_age_seconds:g} s): a batch waits that long before it is written"
+            )
+        return value
 
     @field_validator("log_retention_days")
     @classmethod

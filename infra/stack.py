@@ -16,6 +16,7 @@ from infra.constructs.drift import Drift
 from infra.constructs.encryption import Encryption
 from infra.constructs.ingestion import Ingestion
 from infra.constructs.layers import Layers
+from infra.constructs.performance import Performance
 from infra.constructs.registry import Registry
 from infra.constructs.registry_api import RegistryApi
 from infra.constructs.serving import Serving
@@ -83,6 +84,7 @@ class MlopsPlatformStack(Stack):
         self.alerts.watch_api(self.serving.api)
         self.alerts.watch_training(self.training.state_machine)
         self.drift = Drift(self, "Drift", shared=shared, training=self.training.state_machine)
+        self.performance = Performance(self, "Performance", shared=shared)
         self.registry_api = RegistryApi(self, "RegistryApi", shared=shared, models=self.serving.models)
         self.ingestion = Ingestion(self, "Ingestion", shared=shared, training=self.training.state_machine)
 
@@ -105,6 +107,10 @@ class MlopsPlatformStack(Stack):
             "AlertsTopicArn": (self.alerts.topic.topic_arn, "Subscribe here to receive alarms"),
             "DeadLetterQueueUrl": (self.alerts.dead_letters.queue_url, "Events that failed after retries"),
             "DriftFunctionName": (self.drift.function.function_name, "mlops drift NAME --run invokes it"),
+            "PerformanceFunctionName": (
+                self.performance.function.function_name,
+                'Joins labels with predictions and checks performance; invoke with {"models": [NAME], "force": true}',
+            ),
             "DashboardName": (self.alerts.dashboard.dashboard_name, "CloudWatch dashboard"),
         }
         for name, (value, description) in outputs.items():

@@ -62,6 +62,14 @@ class ArtifactsBucket:
             found += [str(o["Key"]) for o in page.get("Contents", [])]
         return found
 
+    def folders(self, prefix: str) -> list[str]:
+        """The folders directly under `prefix` (`<prefix><name>/`, all pages), without listing their keys."""
+        found: list[str] = []
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix, Delimiter="/")
+        for page in pages:
+            found += [str(p["Prefix"]) for p in page.get("CommonPrefixes", [])]
+        return found
+
     def get_first(self, keys: list[str]) -> tuple[str, bytes] | None:
         """The first of `keys` that exists (e.g. a config as .yaml, .yml or .json), with its key."""
         for key in keys:

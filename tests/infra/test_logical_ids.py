@@ -48,6 +48,7 @@ PINNED: dict[str, frozenset[str]] = {
             "BatchScoringScorerLogs80ED3C2C",
             "DriftCheckerLogsAF8DE00A",
             "IngestionIngestLogs7A5B02E5",
+            "PerformanceCheckerLogs7E6B4DF5",
             "RegistryApiHandlerLogsE50E1B36",
             "ServingAccessLogs4DF8B9CD",
             "ServingHealthLogsB5418C59",

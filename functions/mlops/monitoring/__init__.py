@@ -13,6 +13,10 @@ against it.
 - `performance`: the training gates' metrics on labelled traffic, numpy only (#19; equal to
   scikit-learn's to 1e-9).
 - `labels`: ground truth joined with captured rows by request id and row, the latest label winning.
+- `join`: `join_hour`, one hour of predictions (every version's capture batches) joined with its
+  label objects into a `JoinedHour`, pure.
+- `scheduled_join`: which hours of which models to join (a watermark of labels read, hours whose
+  capture may still land, the horizon), their joined objects written only when changed (#19).
 - `retraining`: when drift (or a schedule) may start a retraining run: a cooldown, a few a day.
 - `checks`: one check per due model (window read, report stored, retraining maybe started), with
   AWS reached only through `DriftServices`.

@@ -13,7 +13,7 @@ from typing import Any
 
 from mlops.buckets import ArtifactsBucket
 from mlops.datasets.records import DatasetRecords
-from mlops.monitoring.config import DriftConfig
+from mlops.monitoring.config import DriftConfig, PerformanceConfig
 from mlops.monitoring.drift import check_drift
 from mlops.monitoring.profile import ReferenceProfile
 from mlops.monitoring.report import DriftReport, drift_report_html, drift_summary_text, refused_text
@@ -33,13 +33,16 @@ class MonitoringPolicy:
 
     every_hours: float = 24.0
     drift: DriftConfig = field(default_factory=DriftConfig)
+    performance: PerformanceConfig | None = None  # None: no labels are joined, no performance check
 
     @classmethod
     def from_record(cls, section: Mapping[str, Any] | None) -> MonitoringPolicy:
         section = section or {}
+        performance = section.get("performance")
         return cls(
             every_hours=float(section.get("every_hours", 24.0)),
             drift=DriftConfig.model_validate(section.get("drift") or {}),
+            performance=PerformanceConfig.model_validate(performance) if performance is not None else None,
         )
 
 

@@ -139,7 +139,10 @@ def combine(hours: Sequence[JoinedHour]) -> JoinedHour | None:
     fields: dict[str, str] = {}
     for hour in hours:
         fields.update(hour.fields)
-    probabilities = [h.probabilities for h in hours if h.probabilities is not None]
+    # An hour with no captured row (labels about predictions never captured) has no classes to
+    # shape probabilities by; it adds no rows, so it does not take the window's probabilities away.
+    scored = [h for h in hours if h.size] or list(hours)
+    probabilities = [h.probabilities for h in scored if h.probabilities is not None]
     predicted: dict[int, int] = {}
     for hour in hours:
         for version, count in hour.predicted.items():
@@ -152,7 +155,7 @@ def combine(hours: Sequence[JoinedHour]) -> JoinedHour | None:
         versions=np.concatenate([h.versions for h in hours]),
         variants=np.concatenate([h.variants for h in hours]),
         predictions=np.concatenate([h.predictions for h in hours]),
-        probabilities=np.concatenate(probabilities) if len(probabilities) == len(hours) else None,
+        probabilities=np.concatenate(probabilities) if len(probabilities) == len(scored) else None,
         labels=np.concatenate([h.labels for h in hours]),
         answered_ms=np.concatenate([h.answered_ms for h in hours]),
         labelled_ms=np.concatenate([h.labelled_ms for h in hours]),

@@ -49,9 +49,18 @@ def rows_within_requests(request_ids: NDArray[np.str_]) -> NDArray[np.int64]:
     return np.arange(n, dtype=np.int64) - np.repeat(starts, lengths)
 
 
-def join_labels(captured_request_ids: NDArray[np.str_], labels: Labels) -> Joined:
-    """The captured rows that have a label, with it; the latest label wins where a row got several."""
-    captured_rows = rows_within_requests(captured_request_ids)
+def join_labels(
+    captured_request_ids: NDArray[np.str_], labels: Labels, captured_rows: NDArray[np.int64] | None = None
+) -> Joined:
+    """The captured rows that have a label, with it; the latest label wins where a row got several.
+
+    `captured_rows`: each captured row's place in its request, when the ids are several batches'
+    concatenated (counted within each batch: one request may end a batch and start the next, the
+    champion's answer in one version's batch and a shadow's in another's); counted here otherwise."""
+    if captured_rows is None:
+        captured_rows = rows_within_requests(captured_request_ids)
+    elif len(captured_rows) != len(captured_request_ids):
+        raise ValueError("captured_rows must be as long as captured_request_ids")
     width = max(captured_request_ids.dtype.itemsize, labels.request_ids.dtype.itemsize) // 4
     captured_keys = _keys(captured_request_ids, captured_rows, width)
     label_keys = _keys(labels.request_ids, labels.rows, width)

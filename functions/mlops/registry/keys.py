@@ -16,6 +16,8 @@ Items, by kind (`kind` attribute), with their keys:
 - serving policy:   pk MODEL#<name>, sk POLICY#serving: the policy the live versions answer under.
 - drift result:     pk MODEL#<name>, sk DRIFT#<checked at>: one summary row per drift check.
 - drift lease:      pk MODEL#<name>, sk LEASE#DRIFT: which drift check holds the model, and until when.
+- label join:       pk MODEL#<name>, sk JOIN#labels: how far the join of labels with captured
+                    predictions has read (its watermark), the hours it joins again, and its lease.
 - training run:     pk RUN#<run id>, sk META; listed by start time through gsi1
                     (DATASET#<dataset>#RUNS, `<started_at>#<run id>`).
 
@@ -40,6 +42,7 @@ META_SK = "META"
 MODELS_PARTITION = "MODELS"  # gsi1pk of every model's META item
 SERVING_POLICY_SK = "POLICY#serving"
 DRIFT_LEASE_SK = "LEASE#DRIFT"
+LABEL_JOIN_SK = "JOIN#labels"
 # sk prefixes a query lists a model's items of one kind by
 VERSIONS = "VERSION#"
 ALIASES = "ALIAS#"

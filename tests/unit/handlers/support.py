@@ -144,9 +144,25 @@ class FakeS3:
         self.objects[(Bucket, Key)] = self.objects[(CopySource["Bucket"], CopySource["Key"])]
         return {}
 
-    def list_objects_v2(self, Bucket: str, Prefix: str = "", **_: Any) -> dict[str, Any]:  # noqa: N803
+    def list_objects_v2(self, Bucket: str, Prefix: str = "", Delimiter: str = "", **_: Any) -> dict[str, Any]:  # noqa: N803
         keys = sorted(k for b, k in self.objects if b == Bucket and k.startswith(Prefix))
-        return {"Contents": [{"Key": k} for k in keys], "KeyCount": len(keys), "IsTruncated": False}
+        if not Delimiter:
+            return {"Contents": [{"Key": k} for k in keys], "KeyCount": len(keys), "IsTruncated": False}
+        # S3 rolls keys up to the first delimiter after the prefix into CommonPrefixes.
+        folders = sorted(
+            {
+                Prefix + k[len(Prefix) :].split(Delimiter, 1)[0] + Delimiter
+                for k in keys
+                if Delimiter in k[len(Prefix) :]
+            }
+        )
+        files = [k for k in keys if Delimiter not in k[len(Prefix) :]]
+        return {
+            "Contents": [{"Key": k} for k in files],
+            "CommonPrefixes": [{"Prefix": f} for f in folders],
+            "KeyCount": len(files) + len(folders),
+            "IsTruncated": False,
+        }
 
     def get_paginator(self, operation: str) -> Any:
         assert operation == "list_objects_v2", operation

@@ -1,0 +1,67 @@
+"""Performance monitoring: a scheduled function joins each monitored champion's new labels with the
+captured predictions they are about, hour by hour (and checks the joined window's performance)."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from constructs import Construct
+
+from infra.constructs.drift import MONITORING_SERVICE
+from infra.constructs.platform_function import PlatformFunction
+from infra.constructs.shared_resources import SharedResources
+from infra.grants import grant_listing, grant_objects
+from mlops.names import CAPTURE_PREFIX, JOINED_PREFIX, LABELS_PREFIX
+
+
+class Performance(Construct):
+    """The performance function and its schedule."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedResources) -> None:
+        super().__init__(scope, construct_id)
+        settings, data, registry, alerts = shared.settings, shared.data, shared.registry, shared.alerts
+        self.function = PlatformFunction(
+            self,
+            "Checker",
+            handler="handlers.performance.handler",
+            description="Joins each monitored champion's new labels with the captured predictions they are about.",
+            service=MONITORING_SERVICE,
+            architecture=shared.architecture,
+            layers=shared.layers.for_function("performance"),
+            log_retention=shared.log_retention,
+            # One hour of capture and labels at a time; a first run may join every hour of the horizon.
+            memory_size=3008,
+            timeout=Duration.minutes(15),
+            dead_letter_queue=alerts.dead_letters,
+            # No reserved concurrency: one join of a model at a time comes from a lease on its item in
+            # the registry (a conditional write), as the drift check's.
+            environment={
+                "REGISTRY_TABLE": registry.table.table_name,
+                "ARTIFACTS_BUCKET": data.artifacts.bucket_name,
+                "CAPTURE_LAG_HOURS": f"{settings.monitoring.capture_lag_hours:g}",
+                "LABEL_SETTLE_SECONDS": f"{settings.monitoring.label_settle_seconds:g}",
+            },
+        ).function
+        # Models, aliases and versions (GetItem, Query); the join's watermark and lease (UpdateItem).
+        registry.grant_items(self.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem")
+        grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{LABELS_PREFIX}*")
+        grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{CAPTURE_PREFIX}*")
+        grant_objects(self.function, data.artifacts, ["s3:GetObject", "s3:PutObject"], f"{JOINED_PREFIX}*")
+        for prefix in (LABELS_PREFIX, CAPTURE_PREFIX, JOINED_PREFIX):
+            grant_listing(self.function, data.artifacts, prefix)
+        self.schedule = events.Rule(
+            self,
+            "Schedule",
+            description="Wakes the performance function: labels received since its last run are joined.",
+            schedule=events.Schedule.rate(Duration.minutes(settings.monitoring.performance_check_minutes)),
+        )
+        self.schedule.add_target(
+            targets.LambdaFunction(
+                self.function,
+                dead_letter_queue=alerts.dead_letters,
+                retry_attempts=2,
+                max_event_age=Duration.hours(1),
+            )
+        )
+        alerts.watch_function("Performance", self.function)
