@@ -18,6 +18,8 @@ Items, by kind (`kind` attribute), with their keys:
 - drift lease:      pk MODEL#<name>, sk LEASE#DRIFT: which drift check holds the model, and until when.
 - label join:       pk MODEL#<name>, sk JOIN#labels: how far the join of labels with captured
                     predictions has read (its watermark), the hours it joins again, and its lease.
+- performance result: pk MODEL#<name>, sk PERFORMANCE#<checked at>: one summary row per performance
+                    check (labelled traffic scored per version and variant).
 - training run:     pk RUN#<run id>, sk META; listed by start time through gsi1
                     (DATASET#<dataset>#RUNS, `<started_at>#<run id>`).
 
@@ -48,6 +50,7 @@ VERSIONS = "VERSION#"
 ALIASES = "ALIAS#"
 AUDIT_EVENTS = "AUDIT#"
 DRIFT_RESULTS = "DRIFT#"
+PERFORMANCE_RESULTS = "PERFORMANCE#"
 
 
 def table_definition(name: str) -> dict[str, Any]:
@@ -122,6 +125,10 @@ def audit_sk(at: str) -> str:
 
 def drift_sk(checked_at: str) -> str:
     return f"{DRIFT_RESULTS}{checked_at}"
+
+
+def performance_sk(checked_at: str) -> str:
+    return f"{PERFORMANCE_RESULTS}{checked_at}"
 
 
 def run_pk(run_id: str) -> str:

@@ -1,5 +1,6 @@
 """Data access for models on the registry table: versions numbered per model, aliases and their
-rollout, the serving policy and the audit trail (training runs and drift checks: their own modules).
+rollout, the serving policy and the audit trail (training runs, drift and performance checks: their
+own modules).
 
 Each operation reads what it needs, asks the rules (mlops.registry.promotion, mlops.registry.limits)
 whether the change is valid, and writes the change with its audit event in one conditional
@@ -39,6 +40,7 @@ from mlops.registry.keys import (
 )
 from mlops.registry.limits import check_fits, check_tags, tag_change
 from mlops.registry.numbers import to_dynamo
+from mlops.registry.performance_checks import PerformanceChecks
 from mlops.registry.promotion import (
     APPROVE,
     ARCHIVE,
@@ -80,10 +82,11 @@ def _audit_item(name: str, at: str, action: str, actor: str, reason: str, before
 
 
 @dataclass
-class ModelRegistry(TrainingRuns, DriftChecks):
+class ModelRegistry(TrainingRuns, DriftChecks, PerformanceChecks):
     """Models, versions, aliases, the serving policy and the audit trail on the registry table, with
-    the training runs (mlops.registry.runs) and drift checks (mlops.registry.drift_checks) recorded
-    beside them; every change is conditional."""
+    the training runs (mlops.registry.runs), drift checks (mlops.registry.drift_checks) and
+    performance checks (mlops.registry.performance_checks) recorded beside them; every change is
+    conditional."""
 
     @property
     def _client(self) -> Any:
