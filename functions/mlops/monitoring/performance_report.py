@@ -124,8 +124,8 @@ def performance_chart_svg(history: Sequence[PerformanceSummary], metric: str, fl
         parts.append(
             f'<line x1="{left}" y1="{y(floor):.1f}" x2="{left + plot_w}" y2="{y(floor):.1f}" stroke="{FLOOR_COLOR}" '
             f'stroke-dasharray="6 4" stroke-width="1.5"><title>floor {floor:g}</title></line>'
-            f'<text x="{left + plot_w + 4}" y="{y(floor) + 3:.1f}" font-size="10" fill="{FLOOR_COLOR}">'
-            f"floor {floor:g}</text>"
+            f'<text x="{left + plot_w - 4}" y="{y(floor) - 4:.1f}" font-size="10" text-anchor="end" '
+            f'fill="{FLOOR_COLOR}">floor {floor:g}</text>'
         )
     for i, ((version, answered_as), points) in enumerate(sorted(series.items())):
         color = SERIES_COLORS[i % len(SERIES_COLORS)]
@@ -140,8 +140,8 @@ def performance_chart_svg(history: Sequence[PerformanceSummary], metric: str, fl
             )
         legend_y = top + 12 + 16 * i
         parts.append(
-            f'<rect x="{left + plot_w + 56}" y="{legend_y - 8}" width="10" height="10" fill="{color}"/>'
-            f'<text x="{left + plot_w + 70}" y="{legend_y + 1}" font-size="10">v{version} {escape(answered_as)}</text>'
+            f'<rect x="{left + plot_w + 12}" y="{legend_y - 8}" width="10" height="10" fill="{color}"/>'
+            f'<text x="{left + plot_w + 26}" y="{legend_y + 1}" font-size="10">v{version} {escape(answered_as)}</text>'
         )
     parts.append(
         f'<text x="{left}" y="{height - 12}" font-size="10" fill="#656d76">{escape(checks[0].checked_at[:16])}</text>'
@@ -313,8 +313,9 @@ def performance_notification(assessment: PerformanceAssessment, page: str) -> tu
         f"Performance: {assessment.model} v{first.version} {figure.name} {_number(figure.value)} {side} "
         f"{figure.floor:g}"
     )
+    who = ", ".join(f"v{v.version} ({v.variant})" for v in below)
     lines = [
-        f"Model {assessment.model}: {len(below)} version(s) past a floor of monitoring.performance.",
+        f"Model {assessment.model}: {who} past a floor of its monitoring.performance config.",
         f"Window {assessment.window_start} to {assessment.window_end}; checked at {assessment.checked_at}.",
         "",
     ]

@@ -8,15 +8,13 @@ import ast
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from numpy.typing import NDArray
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+from sklearn.datasets import load_diabetes, load_wine
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import (
     accuracy_score,
@@ -33,95 +31,23 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mlops.monitoring import bootstrap
-from mlops.monitoring.assessment import VersionBaseline, assess_performance
-from mlops.monitoring.config import PerformanceConfig
-from mlops.monitoring.joined import JoinedHour, combine
+from mlops.monitoring.assessment import VersionBaseline
+from mlops.monitoring.joined import combine
 from mlops.monitoring.performance import ProblemType
 from mlops.monitoring.performance_record import OTHER, PerformanceAssessment, PerformanceSummary
 from mlops.registry.versions import ModelVersion
+from tests.unit.monitoring.performance_support import (
+    BENIGN_MALIGNANT,
+    HOUR_MS,
+    SEED,
+    assess,
+    cancer_answers,
+    labelled_window,
+    named,
+    served,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
-SEED = 20261207
-START = datetime(2026, 12, 1, tzinfo=UTC)
-END = START + timedelta(hours=168)
-HOUR_MS = 3_600_000
-BENIGN_MALIGNANT = ["malignant", "benign"]  # breast cancer's target 0 and 1, as serving answers them
-
-
-def _window(
-    labels: NDArray[Any],
-    predictions: NDArray[Any],
-    proba: NDArray[Any] | None,
-    *,
-    classes: list[str] | None = None,
-    versions: NDArray[np.int64] | None = None,
-    variants: NDArray[np.str_] | None = None,
-    inputs: dict[str, NDArray[Any]] | None = None,
-    missing: dict[str, NDArray[np.bool_]] | None = None,
-    delays_ms: NDArray[np.int64] | None = None,
-    predicted: dict[int, int] | None = None,
-) -> JoinedHour:
-    n = len(labels)
-    inputs = inputs or {}
-    return JoinedHour(
-        model="cancer",
-        hour=START,
-        request_ids=np.array([f"r{i}" for i in range(n)]),
-        rows=np.zeros(n, dtype=np.int64),
-        versions=versions if versions is not None else np.ones(n, dtype=np.int64),
-        variants=variants if variants is not None else np.full(n, "champion"),
-        predictions=predictions,
-        probabilities=proba.astype(np.float32) if proba is not None else None,
-        labels=labels,
-        answered_ms=np.zeros(n, dtype=np.int64),
-        labelled_ms=delays_ms if delays_ms is not None else np.full(n, HOUR_MS, dtype=np.int64),
-        classes=classes,
-        fields={name: "numeric" if values.dtype.kind == "f" else "categorical" for name, values in inputs.items()},
-        inputs=inputs,
-        missing=missing or {name: np.zeros(n, dtype=bool) for name, v in inputs.items() if v.dtype.kind != "f"},
-        predicted=predicted or {1: n},
-    )
-
-
-def _assess(window: JoinedHour | None, problem: ProblemType = "binary", **options: Any) -> PerformanceAssessment:
-    config = PerformanceConfig(**{"min_labels": 30, **options.pop("config", {})})
-    return assess_performance(
-        window,
-        model="cancer",
-        problem_type=problem,
-        config=config,
-        versions=options.pop("versions", {}),
-        window_start=START,
-        window_end=END,
-        now=END,
-        seed=options.pop("seed", SEED),
-        resamples=options.pop("resamples", 400),
-    )
-
-
-def _cancer(columns: Any = slice(None)) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]:
-    """A classifier fitted on half of breast cancer; the other half's labels, predictions,
-    probabilities (class 0, 1) and inputs."""
-    x, y = load_breast_cancer(return_X_y=True)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.5, random_state=1, stratify=y)
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=2000))
-    model.fit(x_train[:, columns], y_train)
-    proba = _served(model.predict_proba(x_test[:, columns]))
-    return y_test, proba.argmax(axis=1), proba, x_test
-
-
-def _served(proba: NDArray[Any]) -> NDArray[np.float64]:
-    """Probabilities as serving answers them, float32, and summing to exactly 1 (on a 2**-20 grid):
-    scikit-learn renormalizes rows that do not, and the comparison would be of other numbers."""
-    grid = np.round(np.cumsum(proba, axis=1) * 2**20) / 2**20
-    grid[:, -1] = 1.0
-    served = np.diff(grid, axis=1, prepend=0.0)
-    assert np.array_equal(served.astype(np.float32).astype(np.float64), served)
-    return served
-
-
-def _named(indices: NDArray[Any], classes: list[str]) -> NDArray[np.str_]:
-    return np.asarray(np.array(classes)[indices], dtype=np.str_)
 
 
 def _figures(assessment: PerformanceAssessment, version: int = 1, variant: str = "champion") -> dict[str, Any]:
@@ -133,9 +59,11 @@ def _figures(assessment: PerformanceAssessment, version: int = 1, variant: str =
 
 
 def test_a_classifiers_figures_are_scikit_learns_with_its_classes_named_as_served() -> None:
-    y, predicted, proba, _ = _cancer()
-    window = _window(_named(y, BENIGN_MALIGNANT), _named(predicted, BENIGN_MALIGNANT), proba, classes=BENIGN_MALIGNANT)
-    figures = _figures(_assess(window))
+    y, predicted, proba, _ = cancer_answers()
+    window = labelled_window(
+        named(y, BENIGN_MALIGNANT), named(predicted, BENIGN_MALIGNANT), proba, classes=BENIGN_MALIGNANT
+    )
+    figures = _figures(assess(window))
     expected = {
         "accuracy": accuracy_score(y, predicted),
         "f1_macro": f1_score(y, predicted, average="macro"),
@@ -152,11 +80,11 @@ def test_a_multiclass_models_figures_are_scikit_learns() -> None:
     x, y = load_wine(return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.5, random_state=2, stratify=y)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x_train, y_train)
-    proba = _served(model.predict_proba(x_test))
+    proba = served(model.predict_proba(x_test))
     predicted = proba.argmax(axis=1)
     classes = ["barolo", "grignolino", "barbera"]
-    window = _window(_named(y_test, classes), _named(predicted, classes), proba, classes=classes)
-    figures = _figures(_assess(window, "multiclass"))
+    window = labelled_window(named(y_test, classes), named(predicted, classes), proba, classes=classes)
+    figures = _figures(assess(window, "multiclass"))
     assert figures["accuracy"].value == pytest.approx(accuracy_score(y_test, predicted), abs=1e-9)
     assert figures["f1_macro"].value == pytest.approx(f1_score(y_test, predicted, average="macro"), abs=1e-9)
     auc = roc_auc_score(y_test, proba, multi_class="ovr", average="macro")
@@ -169,7 +97,9 @@ def test_a_regressors_figures_are_scikit_learns_beside_its_test_split() -> None:
     model = LinearRegression().fit(x[:250], y[:250])
     predicted = model.predict(x[250:])
     test_split = {"rmse": 53.0, "mae": 43.0, "r2": 0.5}
-    assessment = _assess(_window(y[250:], predicted, None), "regression", versions={1: VersionBaseline(1, test_split)})
+    assessment = assess(
+        labelled_window(y[250:], predicted, None), "regression", versions={1: VersionBaseline(1, test_split)}
+    )
     figures = _figures(assessment)
     expected = {
         "rmse": mean_squared_error(y[250:], predicted) ** 0.5,
@@ -200,21 +130,23 @@ def test_the_interval_covers_the_true_figure_about_as_often_as_it_says(problem: 
     """The population: a model's answers on held-out real data, with the figure on all of it; 100
     seeded samples of 150 labelled rows, each checked with a 90 % interval."""
     if problem == "binary":
-        y, predicted, proba, _ = _cancer(columns=[0, 1])  # two features: an honest model, AUC about 0.96
+        y, predicted, proba, _ = cancer_answers(columns=[0, 1])  # two features: an honest model, AUC about 0.96
         classes: list[str] | None = BENIGN_MALIGNANT
-        labels, answers = _named(y, BENIGN_MALIGNANT), _named(predicted, BENIGN_MALIGNANT)
+        labels, answers = named(y, BENIGN_MALIGNANT), named(predicted, BENIGN_MALIGNANT)
     else:
         x, y = load_diabetes(return_X_y=True)
         predicted = LinearRegression().fit(x[:200], y[:200]).predict(x[200:])
         y, proba, classes, labels, answers = y[200:], None, None, y[200:], predicted
-    truth = _figures(_assess(_window(labels, answers, proba, classes=classes), problem, resamples=1))
+    truth = _figures(assess(labelled_window(labels, answers, proba, classes=classes), problem, resamples=1))
     rng = np.random.default_rng(SEED)
     covered = dict.fromkeys(truth, 0)
     trials = 100
     for trial in range(trials):
         rows = rng.integers(0, len(labels), 150)
-        sample = _window(labels[rows], answers[rows], proba[rows] if proba is not None else None, classes=classes)
-        assessment = _assess(sample, problem, config={"confidence": 0.9}, seed=trial)
+        sample = labelled_window(
+            labels[rows], answers[rows], proba[rows] if proba is not None else None, classes=classes
+        )
+        assessment = assess(sample, problem, config={"confidence": 0.9}, seed=trial)
         for name, figure in _figures(assessment).items():
             covered[name] += figure.low <= truth[name].value <= figure.high
     assert min(covered.values()) >= 0.8 * trials, covered
@@ -222,9 +154,11 @@ def test_the_interval_covers_the_true_figure_about_as_often_as_it_says(problem: 
 
 
 def test_the_same_seed_gives_the_same_intervals_and_another_seed_others() -> None:
-    y, predicted, proba, _ = _cancer()
-    window = _window(_named(y, BENIGN_MALIGNANT), _named(predicted, BENIGN_MALIGNANT), proba, classes=BENIGN_MALIGNANT)
-    first, again, other = _assess(window, seed=1), _assess(window, seed=1), _assess(window, seed=2)
+    y, predicted, proba, _ = cancer_answers()
+    window = labelled_window(
+        named(y, BENIGN_MALIGNANT), named(predicted, BENIGN_MALIGNANT), proba, classes=BENIGN_MALIGNANT
+    )
+    first, again, other = assess(window, seed=1), assess(window, seed=1), assess(window, seed=2)
     assert first == again
     assert _figures(first)["log_loss"].low != _figures(other)["log_loss"].low
 
@@ -243,8 +177,10 @@ def test_many_labelled_rows_are_bootstrapped_on_a_subsample_with_the_spread_scal
     predicted = np.where(right, y, 1 - y)
     confidence = np.where(right, 0.8, 0.2)
     proba = np.c_[1 - np.where(y == 1, confidence, 1 - confidence), np.where(y == 1, confidence, 1 - confidence)]
-    window = _window(_named(y, BENIGN_MALIGNANT), _named(predicted, BENIGN_MALIGNANT), proba, classes=BENIGN_MALIGNANT)
-    assessment = _assess(window, config={"confidence": 0.9}, resamples=400)
+    window = labelled_window(
+        named(y, BENIGN_MALIGNANT), named(predicted, BENIGN_MALIGNANT), proba, classes=BENIGN_MALIGNANT
+    )
+    assessment = assess(window, config={"confidence": 0.9}, resamples=400)
     [variant] = assessment.variants()
     assert (variant.resamples, variant.resample_rows) == (400, 10_000)
     accuracy = variant.metric("accuracy")
@@ -259,58 +195,60 @@ def test_many_labelled_rows_are_bootstrapped_on_a_subsample_with_the_spread_scal
 
 
 def test_a_version_past_a_floor_or_a_ceiling_is_below_floor_and_one_within_them_ok() -> None:
-    y, predicted, proba, _ = _cancer()
-    window = _window(_named(y, BENIGN_MALIGNANT), _named(predicted, BENIGN_MALIGNANT), proba, classes=BENIGN_MALIGNANT)
+    y, predicted, proba, _ = cancer_answers()
+    window = labelled_window(
+        named(y, BENIGN_MALIGNANT), named(predicted, BENIGN_MALIGNANT), proba, classes=BENIGN_MALIGNANT
+    )
     accuracy = accuracy_score(y, predicted)
-    within = _assess(window, config={"floor": {"accuracy": accuracy - 0.05, "log_loss": 1.0}})
+    within = assess(window, config={"floor": {"accuracy": accuracy - 0.05, "log_loss": 1.0}})
     assert within.status == "ok" and within.versions[0].status == "ok" and not within.below_floor()
-    below = _assess(window, config={"floor": {"accuracy": accuracy + 0.01}})
+    below = assess(window, config={"floor": {"accuracy": accuracy + 0.01}})
     [variant] = below.below_floor()
     assert below.status == "below_floor" and below.versions[0].status == "below_floor"
     assert variant.message == (
         f"v1 (champion), {len(y)} labelled rows: accuracy {accuracy:.4g} below the floor {accuracy + 0.01:.4g}"
     )
-    ceiling = _assess(window, config={"floor": {"log_loss": 0.01}})  # a loss: the floor is a ceiling
+    ceiling = assess(window, config={"floor": {"log_loss": 0.01}})  # a loss: the floor is a ceiling
     assert ceiling.status == "below_floor" and _figures(ceiling)["log_loss"].past_floor
     assert "log_loss" in ceiling.message and "above the ceiling 0.01" in ceiling.message
     assert ceiling.summary().variants[0].past_floor == ["log_loss"]
 
 
 def test_too_few_labels_is_insufficient_labels_and_never_below_floor() -> None:
-    y, predicted, proba, _ = _cancer()
+    y, predicted, proba, _ = cancer_answers()
     rows = slice(0, 20)
-    window = _window(
-        _named(y[rows], BENIGN_MALIGNANT),
-        _named(predicted[rows], BENIGN_MALIGNANT),
+    window = labelled_window(
+        named(y[rows], BENIGN_MALIGNANT),
+        named(predicted[rows], BENIGN_MALIGNANT),
         proba[rows],
         classes=BENIGN_MALIGNANT,
         predicted={1: 500},
     )
-    assessment = _assess(window, config={"floor": {"accuracy": 0.999}, "min_labels": 100})
+    assessment = assess(window, config={"floor": {"accuracy": 0.999}, "min_labels": 100})
     assert assessment.status == "insufficient_labels" and assessment.below_floor() == []
     [version] = assessment.versions
     assert version.status == "insufficient_labels" and version.coverage == pytest.approx(20 / 500)
     assert "20 labelled rows, 100 needed" in version.variants[0].message
-    nothing = _assess(None)
+    nothing = assess(None)
     assert (nothing.status, nothing.labelled, nothing.versions) == ("insufficient_labels", 0, [])
 
 
 def test_champion_challenger_and_shadow_rows_are_scored_apart_with_coverage_per_version() -> None:
-    y, predicted, proba, _ = _cancer()
+    y, predicted, proba, _ = cancer_answers()
     n = len(y)
     versions = np.where(np.arange(n) % 3 == 0, 2, 1)
     variants = np.where(versions == 2, "challenger", "champion")
     variants[:30] = np.where(versions[:30] == 1, "shadow", "challenger")  # v1 also answered as a shadow
-    window = _window(
-        _named(y, BENIGN_MALIGNANT),
-        _named(predicted, BENIGN_MALIGNANT),
+    window = labelled_window(
+        named(y, BENIGN_MALIGNANT),
+        named(predicted, BENIGN_MALIGNANT),
         proba,
         classes=BENIGN_MALIGNANT,
         versions=versions,
         variants=variants,
         predicted={1: 1000, 2: 500, 3: 40},
     )
-    assessment = _assess(window, config={"min_labels": 10})
+    assessment = assess(window, config={"min_labels": 10})
     assert [(v.version, v.variant) for v in assessment.variants()] == [
         (1, "champion"),
         (1, "shadow"),
@@ -328,19 +266,21 @@ def test_champion_challenger_and_shadow_rows_are_scored_apart_with_coverage_per_
 
 
 def test_labels_outside_the_classes_are_left_out_and_counted() -> None:
-    y, predicted, proba, _ = _cancer()
-    labels = _named(y, BENIGN_MALIGNANT)
+    y, predicted, proba, _ = cancer_answers()
+    labels = named(y, BENIGN_MALIGNANT)
     labels[:5] = "unsure"
-    assessment = _assess(_window(labels, _named(predicted, BENIGN_MALIGNANT), proba, classes=BENIGN_MALIGNANT))
+    assessment = assess(labelled_window(labels, named(predicted, BENIGN_MALIGNANT), proba, classes=BENIGN_MALIGNANT))
     assert (assessment.labelled, assessment.unscored) == (len(y) - 5, 5)
     assert _figures(assessment)["accuracy"].value == pytest.approx(accuracy_score(y[5:], predicted[5:]))
     assert any("5 labelled rows left out" in note for note in assessment.notes)
 
 
 def test_a_floor_the_problem_type_lacks_is_named_in_the_notes() -> None:
-    y, predicted, proba, _ = _cancer()
-    window = _window(_named(y, BENIGN_MALIGNANT), _named(predicted, BENIGN_MALIGNANT), proba, classes=BENIGN_MALIGNANT)
-    assessment = _assess(window, config={"floor": {"rmse": 3.0}})
+    y, predicted, proba, _ = cancer_answers()
+    window = labelled_window(
+        named(y, BENIGN_MALIGNANT), named(predicted, BENIGN_MALIGNANT), proba, classes=BENIGN_MALIGNANT
+    )
+    assessment = assess(window, config={"floor": {"rmse": 3.0}})
     assert assessment.status == "ok" and "floor on rmse ignored: a binary model has no rmse" in assessment.notes
 
 
@@ -348,22 +288,22 @@ def test_a_floor_the_problem_type_lacks_is_named_in_the_notes() -> None:
 
 
 def test_segments_split_a_categorical_field_top_ten_and_other_and_a_numeric_one_by_quartiles() -> None:
-    y, predicted, proba, x = _cancer()
+    y, predicted, proba, x = cancer_answers()
     n = len(y)
     rng = np.random.default_rng(SEED)
     city = np.array([f"city{i:02d}" for i in range(13)])[rng.integers(0, 13, n)]
     missing = rng.random(n) < 0.05
     radius = x[:, 0].copy()
     radius[:7] = np.nan
-    window = _window(
-        _named(y, BENIGN_MALIGNANT),
-        _named(predicted, BENIGN_MALIGNANT),
+    window = labelled_window(
+        named(y, BENIGN_MALIGNANT),
+        named(predicted, BENIGN_MALIGNANT),
         proba,
         classes=BENIGN_MALIGNANT,
         inputs={"city": np.where(missing, "", city), "radius": radius},
         missing={"city": missing},
     )
-    assessment = _assess(window, config={"segments": ["city", "radius", "absent"]})
+    assessment = assess(window, config={"segments": ["city", "radius", "absent"]})
     fields = {f.name: f for f in assessment.segment_fields}
     assert len(fields["city"].segments) == 12 and fields["city"].segments[-2:] == [OTHER, "(missing)"]
     assert fields["radius"].edges == pytest.approx(list(np.quantile(radius[7:], [0, 0.25, 0.5, 0.75, 1])))
@@ -395,8 +335,10 @@ def test_calibration_compares_the_predicted_classs_probability_with_how_often_it
     predicted = rng.integers(0, 2, n)
     y = np.where(rng.random(n) < q, predicted, 1 - predicted)
     proba = np.where(predicted[:, None] == 1, np.column_stack([1 - q, q]), np.column_stack([q, 1 - q]))
-    window = _window(_named(y, BENIGN_MALIGNANT), _named(predicted, BENIGN_MALIGNANT), proba, classes=BENIGN_MALIGNANT)
-    [variant] = _assess(window, resamples=10).variants()
+    window = labelled_window(
+        named(y, BENIGN_MALIGNANT), named(predicted, BENIGN_MALIGNANT), proba, classes=BENIGN_MALIGNANT
+    )
+    [variant] = assess(window, resamples=10).variants()
     calibration = variant.calibration
     assert calibration is not None and len(calibration.bins) == 10 and sum(b.rows for b in calibration.bins) == n
     assert [b.rows for b in calibration.bins[:5]] == [0] * 5, "the predicted class has probability >= 0.5"
@@ -404,28 +346,28 @@ def test_calibration_compares_the_predicted_classs_probability_with_how_often_it
         assert calibration_bin.low <= calibration_bin.mean_predicted <= calibration_bin.high  # type: ignore[operator]
         assert calibration_bin.observed == pytest.approx(calibration_bin.mean_predicted, abs=0.03)
     assert calibration.error is not None and calibration.error < 0.02
-    overconfident = _window(
-        _named(y, BENIGN_MALIGNANT),
-        _named(predicted, BENIGN_MALIGNANT),
+    overconfident = labelled_window(
+        named(y, BENIGN_MALIGNANT),
+        named(predicted, BENIGN_MALIGNANT),
         np.where(predicted[:, None] == 1, np.array([[0.01, 0.99]]), np.array([[0.99, 0.01]])),
         classes=BENIGN_MALIGNANT,
     )
-    [sure] = _assess(overconfident, resamples=10).variants()
+    [sure] = assess(overconfident, resamples=10).variants()
     assert sure.calibration is not None and sure.calibration.error == pytest.approx(0.99 - (y == predicted).mean())
 
 
 def test_label_delay_is_the_median_and_90th_percentile_hours_from_answer_to_label() -> None:
-    y, predicted, proba, _ = _cancer()
+    y, predicted, proba, _ = cancer_answers()
     n = len(y)
     delays = (np.arange(n) % 100 + 1) * HOUR_MS  # 1..100 hours, evenly
-    window = _window(
-        _named(y, BENIGN_MALIGNANT),
-        _named(predicted, BENIGN_MALIGNANT),
+    window = labelled_window(
+        named(y, BENIGN_MALIGNANT),
+        named(predicted, BENIGN_MALIGNANT),
         proba,
         classes=BENIGN_MALIGNANT,
         delays_ms=delays,
     )
-    assessment = _assess(window)
+    assessment = assess(window)
     hours = delays / HOUR_MS
     assert assessment.label_delay.median_hours == pytest.approx(np.median(hours))
     assert assessment.label_delay.p90_hours == pytest.approx(np.quantile(hours, 0.9))
@@ -433,16 +375,16 @@ def test_label_delay_is_the_median_and_90th_percentile_hours_from_answer_to_labe
 
 
 def test_a_window_of_several_hours_is_assessed_as_one() -> None:
-    y, predicted, proba, _ = _cancer()
+    y, predicted, proba, _ = cancer_answers()
     halves = [slice(0, 140), slice(140, None)]
     hours = [
-        _window(
-            _named(y[h], BENIGN_MALIGNANT), _named(predicted[h], BENIGN_MALIGNANT), proba[h], classes=BENIGN_MALIGNANT
+        labelled_window(
+            named(y[h], BENIGN_MALIGNANT), named(predicted[h], BENIGN_MALIGNANT), proba[h], classes=BENIGN_MALIGNANT
         )
         for h in halves
     ]
     window = combine(hours)
-    assessment = _assess(window)
+    assessment = assess(window)
     assert assessment.labelled == len(y) and assessment.versions[0].predicted == len(y)
     assert _figures(assessment)["accuracy"].value == pytest.approx(accuracy_score(y, predicted))
 
@@ -451,9 +393,11 @@ def test_a_window_of_several_hours_is_assessed_as_one() -> None:
 
 
 def test_the_summary_holds_no_float_and_reads_back_as_it_was() -> None:
-    y, predicted, proba, _ = _cancer()
-    window = _window(_named(y, BENIGN_MALIGNANT), _named(predicted, BENIGN_MALIGNANT), proba, classes=BENIGN_MALIGNANT)
-    assessment = _assess(
+    y, predicted, proba, _ = cancer_answers()
+    window = labelled_window(
+        named(y, BENIGN_MALIGNANT), named(predicted, BENIGN_MALIGNANT), proba, classes=BENIGN_MALIGNANT
+    )
+    assessment = assess(
         window,
         config={"floor": {"accuracy": 0.9}},
         versions={1: VersionBaseline(1, {"accuracy": 0.95, "roc_auc": 0.99})},

@@ -3,24 +3,15 @@ refuses floats) and reads back as the summary it was; a rerun never overwrites; 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from mlops.monitoring.assessment import VersionBaseline, assess_performance
-from mlops.monitoring.config import PerformanceConfig
-from mlops.monitoring.joined import JoinedHour
+from mlops.monitoring.assessment import VersionBaseline
 from mlops.monitoring.performance_record import PerformanceSummary
 from mlops.registry.models import ModelRegistry
-
-START = datetime(2026, 12, 1, tzinfo=UTC)
-CLASSES = ["malignant", "benign"]
+from tests.unit.monitoring.performance_support import START, assess, cancer_answers, cancer_window
 
 
 @pytest.fixture
@@ -29,38 +20,11 @@ def registry(registry_table: Any) -> ModelRegistry:
 
 
 def _summary(checked_at: datetime) -> PerformanceSummary:
-    x, y = load_breast_cancer(return_X_y=True)
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x[:300], y[:300])
-    proba = model.predict_proba(x[300:]).astype(np.float32)
-    n = len(proba)
-    window = JoinedHour(
-        model="cancer",
-        hour=START,
-        request_ids=np.array([f"r{i}" for i in range(n)]),
-        rows=np.zeros(n, dtype=np.int64),
-        versions=np.ones(n, dtype=np.int64),
-        variants=np.full(n, "champion"),
-        predictions=np.array(CLASSES)[proba.argmax(axis=1)],
-        probabilities=proba,
-        labels=np.array(CLASSES)[y[300:]],
-        answered_ms=np.zeros(n, dtype=np.int64),
-        labelled_ms=np.full(n, 5_400_000, dtype=np.int64),
-        classes=CLASSES,
-        fields={},
-        inputs={},
-        missing={},
-        predicted={1: 2 * n},
-    )
-    assessment = assess_performance(
-        window,
-        model="cancer",
-        problem_type="binary",
-        config=PerformanceConfig(floor={"accuracy": 0.9, "log_loss": 0.3}, min_labels=50),
+    assessment = assess(
+        cancer_window(predicted={1: 2 * len(cancer_answers()[0])}),
+        config={"floor": {"accuracy": 0.9, "log_loss": 0.3}},
         versions={1: VersionBaseline(1, {"accuracy": 0.97, "roc_auc": 0.995})},
-        window_start=checked_at - timedelta(hours=168),
-        window_end=checked_at,
         now=checked_at,
-        seed=1,
         resamples=200,
     )
     return assessment.summary(report_key=f"reports/performance/cancer/{checked_at:%Y%m%dT%H%M%S}.json")
