@@ -351,6 +351,16 @@ def drift(
     return {"checks": plain(_registry().drift_results(name, limit=limit))}
 
 
+@app.get("/v1/models/<name>/performance")
+def performance(
+    name: Annotated[str, Path(pattern=NAME_PATTERN)], limit: Annotated[int, Query(ge=1, le=500)] = 20
+) -> dict[str, Any]:
+    """The model's performance checks on labelled traffic, newest first (summaries per version and
+    variant; each names its report in S3)."""
+    _registry().get_model(name)
+    return {"checks": plain(_registry().performance_results(name, limit=limit))}
+
+
 @app.get("/v1/models/<name>/audit")
 def audit(
     name: Annotated[str, Path(pattern=NAME_PATTERN)], limit: Annotated[int, Query(ge=1, le=500)] = 100

@@ -25,6 +25,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "{name}/rollback": ("POST",),
     "{name}/audit": ("GET",),
     "{name}/drift": ("GET",),
+    "{name}/performance": ("GET",),
     "{name}/serving-policy": ("GET", "PUT"),
 }
 

@@ -490,7 +490,7 @@ def registry_requests(draw: st.DrawFn) -> tuple[str, str, str, dict[str, str], A
         resource = "/v1/models/{name}/versions/{version}/tags"
         params = {"name": name, "version": version}
     else:
-        suffix = draw(st.sampled_from(["", "/versions", "/audit", "/drift", f"/versions/{version}"]))
+        suffix = draw(st.sampled_from(["", "/versions", "/audit", "/drift", "/performance", f"/versions/{version}"]))
         token = draw(
             st.one_of(
                 st.text(max_size=20),

@@ -13,9 +13,11 @@ from typing import Any, cast
 import pytest
 
 from mlops.buckets import ArtifactsBucket
+from mlops.monitoring.performance_record import PerformanceSummary
 from mlops.registry.errors import RegistryError
 from mlops.registry.models import ModelRegistry
 from tests.unit.handlers.support import QUIET, Context, FakeS3, loaded, rest_event
+from tests.unit.monitoring.performance_support import assess, cancer_window
 from tests.unit.serving.support import breast_cancer, churn
 
 pytestmark = QUIET
@@ -39,6 +41,7 @@ class FakeRegistry:
     aliases: dict[str, dict[str, Any]] = field(default_factory=lambda: {"champion": {"version": 1}})
     changes: list[dict[str, Any]] = field(default_factory=list)
     refusal: RegistryError | None = None
+    performance_rows: list[dict[str, Any]] = field(default_factory=list)  # as DynamoDB hands them back
 
     def list_models(self, *, limit: int = 50, next_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         return [{"model": MODEL, "aliases": self.aliases}][:limit], None
@@ -53,6 +56,9 @@ class FakeRegistry:
 
     def get_alias(self, name: str, alias: str) -> dict[str, Any] | None:
         return self.aliases.get(alias) if name == MODEL else None
+
+    def performance_results(self, name: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        return self.performance_rows[:limit] if name == MODEL else []
 
     def set_alias(self, name: str, alias: str, version: int, **change: Any) -> dict[str, Any]:
         if self.refusal is not None:
@@ -184,3 +190,31 @@ def test_an_unknown_model_is_a_404(api: Api) -> None:
     path = "/v1/models/{name}"
     status, body = api.call(rest_event("GET", "/v1/models/nope", path, {"name": "nope"}))
     assert status == 404 and body["error"]["code"] == "not_found"
+
+
+def test_performance_checks_are_listed_newest_first_as_plain_numbers(api: Api) -> None:
+    """The rows hold Decimals (DynamoDB's numbers) and the table's keys; the answer is plain JSON."""
+    summary = assess(cancer_window(), config={"floor": {"accuracy": 0.9}}, resamples=50).summary()
+    for day in (3, 2, 1):
+        checked_at = f"2026-12-0{day}T00:00:00+00:00"
+        keys = {"pk": f"MODEL#{MODEL}", "sk": f"PERFORMANCE#{checked_at}"}
+        api.registry.performance_rows.append({**summary.attributes(), **keys, "checked_at": checked_at})
+    path = "/v1/models/{name}/performance"
+    event = rest_event("GET", f"/v1/models/{MODEL}/performance", path, {"name": MODEL}, query={"limit": "2"})
+    status, body = api.call(event)
+    assert status == 200, body
+    assert [c["checked_at"][:10] for c in body["checks"]] == ["2026-12-03", "2026-12-02"]
+    [variant] = body["checks"][0]["variants"]
+    accuracy = summary.variants[0].metrics["accuracy"]
+    assert variant["metrics"]["accuracy"] == accuracy.model_dump() and "pk" not in body["checks"][0]
+    assert PerformanceSummary.from_item(body["checks"][0]).variants == summary.variants
+
+
+@pytest.mark.parametrize(("name", "limit", "status"), [("nope", "5", 404), (MODEL, "0", 400), (MODEL, "501", 400)])
+def test_performance_of_an_unknown_model_or_with_a_bad_limit_is_refused(
+    api: Api, name: str, limit: str, status: int
+) -> None:
+    path = "/v1/models/{name}/performance"
+    event = rest_event("GET", f"/v1/models/{name}/performance", path, {"name": name}, query={"limit": limit})
+    answered, body = api.call(event)
+    assert answered == status and body["error"]["code"] in ("not_found", "invalid"), body
