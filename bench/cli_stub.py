@@ -48,6 +48,30 @@ CARD = {
     "evaluation": VERSION["metrics"],
     "quality_gates": [{"name": "absolute", "passed": True, "detail": "roc_auc 0.99 >= 0.9"}],
 }
+PERFORMANCE_CHECK = {
+    "model": MODEL,
+    "checked_at": "2026-12-08T00:00:00+00:00",
+    "window_start": "2026-12-01T00:00:00+00:00",
+    "window_end": "2026-12-08T00:00:00+00:00",
+    "status": "ok",
+    "message": "1 of 1 versions and variants scored, all within their floors",
+    "labelled": 285,
+    "min_labels": 100,
+    "floor": {"accuracy": 0.9},
+    "predicted": {"1": 1000},
+    "coverage": {"1": 0.285},
+    "label_delay": {"median_hours": 20.5, "p90_hours": 70.0},
+    "variants": [
+        {
+            "version": 1,
+            "variant": "champion",
+            "labelled": 285,
+            "status": "ok",
+            "metrics": {"accuracy": {"value": 0.958, "low": 0.937, "high": 0.982, "test": 0.97}},
+            "past_floor": [],
+        }
+    ],
+}
 REGISTRY_API: dict[str, Any] = {
     "/v1/models": {"models": [{"model": MODEL, "latest_version": 1}]},
     f"/v1/models/{MODEL}": {"model": {"model": MODEL, "latest_version": 1, "aliases": {"champion": {"version": 1}}}},
@@ -55,6 +79,7 @@ REGISTRY_API: dict[str, Any] = {
     f"/v1/models/{MODEL}/versions/1": {"version": VERSION, "model_card": CARD},
     f"/v1/models/{MODEL}/audit": {"events": []},
     f"/v1/models/{MODEL}/drift": {"checks": []},
+    f"/v1/models/{MODEL}/performance": {"checks": [PERFORMANCE_CHECK]},
 }
 S3_OBJECTS = {f"runs/{RUN_ID}/config.json": CONFIG}
 
@@ -224,4 +249,5 @@ READ_ONLY_COMMANDS: dict[str, list[str]] = {
     "datasets show": ["datasets", "show", MODEL],
     "datasets show --version": ["datasets", "show", MODEL, "--version", DATASET_VERSION[:8]],
     "drift": ["drift", MODEL],
+    "performance": ["performance", MODEL],
 }

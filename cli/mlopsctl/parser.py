@@ -16,6 +16,7 @@ from mlopsctl.commands.datasets import datasets, upload
 from mlopsctl.commands.drift import drift
 from mlopsctl.commands.local import bench, up
 from mlopsctl.commands.models import models, promote, report, rollback
+from mlopsctl.commands.performance import performance
 from mlopsctl.commands.predict import predict
 from mlopsctl.commands.runs import runs, train
 from mlopsctl.commands.smoke_test import smoke_test
@@ -168,6 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
     drifter.add_argument("--run", dest="run_now", action="store_true", help="run a check now, due or not")
     drifter.add_argument("--limit", type=int, default=10)
     drifter.set_defaults(run=drift)
+    performer = commands.add_parser(
+        "performance",
+        parents=[common, deployment],
+        help="performance checks of a model on labelled traffic, per version and variant (exit 1 if the newest "
+        "found one below a floor)",
+    )
+    performer.add_argument("name")
+    performer.add_argument("--run", dest="run_now", action="store_true", help="run a check now, due or not")
+    performer.add_argument("--limit", type=int, default=10)
+    performer.set_defaults(run=performance)
     roller = commands.add_parser(
         "rollback", parents=[common, deployment], help="point an alias back at the version it replaced"
     )

@@ -28,6 +28,7 @@ REQUIRED_ARGUMENTS = {  # the fewest arguments each leaf needs to parse
     "promote": ["m", "1", "--reason", "why"],
     "predict": ["m"],
     "drift": ["m"],
+    "performance": ["m"],
     "rollback": ["m", "--reason", "why"],
     "report": ["m"],
 }
@@ -62,6 +63,7 @@ def test_every_command_the_issue_names_is_there() -> None:
         "rollback",
         "predict",
         "drift",
+        "performance",
         "report",
         "bench",
     ):
