@@ -17,6 +17,10 @@ against it.
   label objects into a `JoinedHour`, pure.
 - `scheduled_join`: which hours of which models to join (a watermark of labels read, hours whose
   capture may still land, the horizon), their joined objects written only when changed (#19).
+- `assessment`: `assess_performance`, a window of labelled predictions scored per version, variant
+  and segment against the test split and the floors; `bootstrap`: its intervals, vectorized;
+  `performance_record`: what it found (the JSON report, the registry row); `performance_report`:
+  the page with the floor metric over the checks, and the mail.
 - `retraining`: when drift (or a schedule) may start a retraining run: a cooldown, a few a day.
 - `checks`: one check per due model (window read, report stored, retraining maybe started), with
   AWS reached only through `DriftServices`.
