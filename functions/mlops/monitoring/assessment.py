@@ -74,6 +74,14 @@ class VersionBaseline:
         return cls(record.version, numbers)
 
 
+def problem_type_of(classes: Sequence[str] | None) -> ProblemType:
+    """A model's problem type by what it answers (a joined window's `classes`): no classes is a
+    regressor, two a binary classifier, more a multiclass one, as training encoded its target."""
+    if classes is None:
+        return "regression"
+    return "binary" if len(classes) == 2 else "multiclass"
+
+
 @dataclass(frozen=True)
 class _Rows:
     """Labelled rows in the form the metrics take: classes as indices, probabilities as float64."""

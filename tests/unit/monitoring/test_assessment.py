@@ -31,7 +31,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mlops.monitoring import bootstrap
-from mlops.monitoring.assessment import VersionBaseline
+from mlops.monitoring.assessment import VersionBaseline, problem_type_of
 from mlops.monitoring.joined import combine
 from mlops.monitoring.performance import ProblemType
 from mlops.monitoring.performance_record import OTHER, PerformanceAssessment, PerformanceSummary
@@ -111,6 +111,12 @@ def test_a_regressors_figures_are_scikit_learns_beside_its_test_split() -> None:
         assert figures[name].test == before
         assert figures[name].difference == pytest.approx(expected[name] - before)
     assert assessment.variants()[0].calibration is None, "no calibration for a regressor"
+
+
+def test_the_problem_type_follows_from_what_the_model_answers() -> None:
+    assert problem_type_of(None) == "regression"
+    assert problem_type_of(BENIGN_MALIGNANT) == "binary"
+    assert problem_type_of(["barolo", "grignolino", "barbera"]) == "multiclass"
 
 
 def test_the_test_split_figures_come_from_the_versions_registry_record() -> None:
