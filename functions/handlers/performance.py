@@ -1,5 +1,6 @@
 """The performance function: on its EventBridge schedule (or `{"models": [...], "force": true}` on
-demand), joins each monitored champion's new labels with the captured predictions they are about.
+demand), joins each monitored champion's new labels with the captured predictions they are about,
+then checks the model's performance over its window (`mlops.monitoring.performance_check`).
 
 `rejoin: true` joins every labelled hour in the horizon again (after a fix to the join: a rerun
 rewrites only hours whose content changed). `force: true` is for the performance check that follows
@@ -11,15 +12,17 @@ No `from __future__ import annotations`: Powertools reads handler annotations at
 import os
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers.settings import FunctionSettings, PerContainer
 from mlops.buckets import ArtifactsBucket
+from mlops.monitoring.performance_check import PerformanceOutcome, PerformanceServices, check_performance
 from mlops.monitoring.scheduled_join import JoinServices, ModelJoin, run_joins
 from mlops.registry.label_joins import LabelJoins
 from mlops.registry.models import ModelRegistry
@@ -33,6 +36,7 @@ tracer = Tracer()
 class PerformanceSettings(FunctionSettings):
     registry_table: str
     artifacts_bucket: str
+    alerts_topic_arn: str
     capture_lag_hours: float = 2.0
     label_settle_seconds: float = 300.0
     powertools_service_name: str = "monitoring"
@@ -44,6 +48,8 @@ class PerformanceFunction:
 
     registry: ModelRegistry
     joins: JoinServices
+    checks: PerformanceServices
+    service: str
 
 
 def _build() -> PerformanceFunction:
@@ -55,7 +61,53 @@ def _build() -> PerformanceFunction:
         capture_lag=timedelta(hours=settings.capture_lag_hours),
         settle=timedelta(seconds=settings.label_settle_seconds),
     )
-    return PerformanceFunction(ModelRegistry(table), joins)
+    registry = ModelRegistry(table)
+    checks = PerformanceServices(
+        registry=registry,
+        artifacts=joins.artifacts,
+        notify=partial(_notify, boto3.client("sns"), settings.alerts_topic_arn),
+    )
+    return PerformanceFunction(registry, joins, checks, settings.powertools_service_name)
+
+
+def _notify(sns: Any, topic_arn: str, subject: str, message: str) -> None:
+    sns.publish(TopicArn=topic_arn, Subject=subject[:100], Message=message)
+
+
+def _emit(service: str, outcome: PerformanceOutcome) -> None:
+    """PerformanceBelowFloor with `service` only, which is what its alarm watches (each model's own
+    floor decided the 0 or 1); each version's figures per model, version, variant and metric."""
+    assessment = outcome.assessment
+    if assessment is None:
+        return
+    with single_metric(
+        name="PerformanceBelowFloor",
+        unit=MetricUnit.Count,
+        value=1 if assessment.below_floor() else 0,
+        default_dimensions={"service": service},
+    ):
+        pass
+    for variant in assessment.variants():
+        dimensions = {
+            "service": service,
+            "model": assessment.model,
+            "version": str(variant.version),
+            "variant": variant.variant,
+        }
+        with single_metric(
+            name="LabelledRows", unit=MetricUnit.Count, value=variant.labelled, default_dimensions=dimensions
+        ):
+            pass
+        for figure in variant.metrics:
+            if figure.value is None:
+                continue
+            with single_metric(
+                name="LiveMetric",
+                unit=MetricUnit.NoUnit,
+                value=figure.value,
+                default_dimensions={**dimensions, "metric": figure.name},
+            ):
+                pass
 
 
 services = PerContainer(_build)
@@ -79,13 +131,26 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         models=[str(m) for m in requested] if isinstance(requested, list) else None,
         rejoin=bool(event.get("rejoin", False)),
     )
+    checks: list[dict[str, Any]] = []
+    failures: list[str] = []
     for result in results:
         logger.info("label join", **{k: v for k, v in result.as_dict().items() if k != "window"})
-    # The performance check (issue #19, item 3) runs here for each result with a config: on the
-    # joined hours of `result.window`, due by its schedule or `event["force"]`.
+        if result.outcome.status == "failed":
+            failures.append(f"{result.outcome.model}: join: {result.outcome.detail}")
+        if result.config is None:
+            continue
+        try:
+            outcome = check_performance(function.checks, result)
+        except Exception as error:  # reported; the other models are still checked
+            logger.exception("performance check failed", model=result.outcome.model)
+            failures.append(f"{result.outcome.model}: check: {type(error).__name__}: {error}")
+            continue
+        logger.info("performance check", **outcome.as_dict())
+        _emit(function.service, outcome)
+        checks.append(outcome.as_dict())
     joined = sum(r.outcome.status in ("joined", "up_to_date") for r in results)
     metrics.add_metric(name="LabelJoins", unit=MetricUnit.Count, value=joined)
-    failed = [r.outcome for r in results if r.outcome.status == "failed"]
-    if failed:  # after every other model was joined: Lambda retries, then the DLQ (alarmed)
-        raise RuntimeError("label joins failed: " + "; ".join(f"{o.model}: {o.detail}" for o in failed))
-    return {"joins": [r.as_dict() for r in results]}
+    metrics.add_metric(name="PerformanceChecks", unit=MetricUnit.Count, value=len(checks))
+    if failures:  # after every other model was done: Lambda retries, then the DLQ (alarmed)
+        raise RuntimeError("performance function failed: " + "; ".join(failures))
+    return {"joins": [r.as_dict() for r in results], "checks": checks}

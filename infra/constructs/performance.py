@@ -1,5 +1,6 @@
 """Performance monitoring: a scheduled function joins each monitored champion's new labels with the
-captured predictions they are about, hour by hour (and checks the joined window's performance)."""
+captured predictions they are about, hour by hour, checks the joined window's performance per
+version, keeps a report and a registry row, and alarms and mails when a metric is past its floor."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from infra.constructs.drift import MONITORING_SERVICE
 from infra.constructs.platform_function import PlatformFunction
 from infra.constructs.shared_resources import SharedResources
 from infra.grants import grant_listing, grant_objects
-from mlops.names import CAPTURE_PREFIX, JOINED_PREFIX, LABELS_PREFIX
+from mlops.names import CAPTURE_PREFIX, JOINED_PREFIX, LABELS_PREFIX, PERFORMANCE_REPORTS_PREFIX
 
 
 class Performance(Construct):
-    """The performance function and its schedule."""
+    """The performance function, its schedule and the alarm on what a check finds."""
 
     def __init__(self, scope: Construct, construct_id: str, *, shared: SharedResources) -> None:
         super().__init__(scope, construct_id)
@@ -25,7 +26,7 @@ class Performance(Construct):
             self,
             "Checker",
             handler="handlers.performance.handler",
-            description="Joins each monitored champion's new labels with the captured predictions they are about.",
+            description="Joins monitored champions' labels with their predictions and checks their performance.",
             service=MONITORING_SERVICE,
             architecture=shared.architecture,
             layers=shared.layers.for_function("performance"),
@@ -39,15 +40,21 @@ class Performance(Construct):
             environment={
                 "REGISTRY_TABLE": registry.table.table_name,
                 "ARTIFACTS_BUCKET": data.artifacts.bucket_name,
+                "ALERTS_TOPIC_ARN": alerts.topic.topic_arn,
                 "CAPTURE_LAG_HOURS": f"{settings.monitoring.capture_lag_hours:g}",
                 "LABEL_SETTLE_SECONDS": f"{settings.monitoring.label_settle_seconds:g}",
             },
         ).function
-        # Models, aliases and versions (GetItem, Query); the join's watermark and lease (UpdateItem).
-        registry.grant_items(self.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem")
+        # Models, aliases and versions (GetItem, Query); the join's watermark and lease (UpdateItem);
+        # a check's row (PutItem).
+        registry.grant_items(
+            self.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"
+        )
         grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{LABELS_PREFIX}*")
         grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{CAPTURE_PREFIX}*")
         grant_objects(self.function, data.artifacts, ["s3:GetObject", "s3:PutObject"], f"{JOINED_PREFIX}*")
+        grant_objects(self.function, data.artifacts, ["s3:PutObject"], f"{PERFORMANCE_REPORTS_PREFIX}*")
+        alerts.grant_publish(self.function)
         for prefix in (LABELS_PREFIX, CAPTURE_PREFIX, JOINED_PREFIX):
             grant_listing(self.function, data.artifacts, prefix)
         self.schedule = events.Rule(
@@ -65,3 +72,11 @@ class Performance(Construct):
             )
         )
         alerts.watch_function("Performance", self.function)
+        alerts.alarm(
+            "PerformanceBelowFloor",
+            alerts.emf_metric("PerformanceBelowFloor", service=MONITORING_SERVICE, statistic="Maximum"),
+            threshold=1,
+            description="A performance check found a model version past a floor of its monitoring.performance "
+            "config on labelled traffic (the mail and the report in s3://<artifacts>/reports/performance/ name "
+            "the model, the metric, the window and the labels counted).",
+        )

@@ -49,6 +49,10 @@ def test_the_performance_function_reads_labels_and_capture_and_writes_joined_hou
         ("dynamodb:GetItem", f"<{table}.Arn>/index/*"),
         ("dynamodb:Query", f"<{table}.Arn>/index/*"),
         ("dynamodb:UpdateItem", f"<{table}.Arn>/index/*"),
+        ("dynamodb:PutItem", f"<{table}.Arn>"),  # a check's row
+        ("dynamodb:PutItem", f"<{table}.Arn>/index/*"),
+        ("s3:PutObject", f"<{artifacts}.Arn>/reports/performance/*"),
+        ("sns:Publish", f"<{tq.logical(platform_template, 'AWS::SNS::Topic', 'MonitoringAlerts')}>"),
         ("s3:GetObject", f"<{artifacts}.Arn>/labels/*"),
         ("s3:GetObject", f"<{artifacts}.Arn>/capture/*"),
         ("s3:GetObject", f"<{artifacts}.Arn>/joined/*"),

@@ -16,6 +16,7 @@ import pytest
 
 from mlops.buckets import ArtifactsBucket
 from mlops.monitoring.label_store import LabelBatch, label_key, labels_npz
+from mlops.monitoring.performance_check import PerformanceServices
 from mlops.monitoring.scheduled_join import JoinServices
 from mlops.registry.label_joins import JoinClaim, JoinState, LabelJoins
 from mlops.registry.models import ModelRegistry
@@ -46,6 +47,7 @@ class FakeRegistry:
     """The registry's side the function reads: models, their champions and the champions' records."""
 
     records: dict[str, dict[str, Any] | None]
+    checks: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     def list_models(self, *, limit: int = 50, next_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         return [{"model": name} for name in sorted(self.records)], None
@@ -56,6 +58,16 @@ class FakeRegistry:
     def model_version(self, name: str, version: int) -> ModelVersion | None:
         record = self.records.get(name)
         return ModelVersion.from_item(record) if record else None
+
+    def put_performance_result(self, name: str, checked_at: str, summary: dict[str, Any]) -> bool:
+        held = self.checks.setdefault(name, {})
+        if checked_at in held:
+            return False
+        held[checked_at] = summary
+        return True
+
+    def performance_results(self, name: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        return [self.checks.get(name, {})[at] for at in sorted(self.checks.get(name, {}), reverse=True)][:limit]
 
 
 @dataclass
@@ -122,6 +134,7 @@ class Monitor:
     s3: FakeS3
     registry: FakeRegistry
     joins: FakeJoins
+    mails: list[tuple[str, str]]
 
     def call(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         joins: list[dict[str, Any]] = self.module.handler(event, Context())["joins"]
@@ -138,14 +151,22 @@ class Monitor:
 @pytest.fixture
 def monitor(performance: Any) -> Iterator[Monitor]:
     s3 = FakeS3()
-    record = {**churn().record, "monitoring": {"every_hours": 24, "performance": {"window_hours": 168}}}
+    performance_config = {"window_hours": 168, "min_labels": 10, "floor": {"accuracy": 0.99}}
+    record = {**churn().record, "monitoring": {"every_hours": 24, "performance": performance_config}}
     watched_only_for_drift = {**churn().record, "monitoring": {"every_hours": 24, "performance": None}}
     registry = FakeRegistry({"churn": record, "legacy": watched_only_for_drift, "unpromoted": None})
     joins = FakeJoins()
     services = JoinServices(ArtifactsBucket(s3, BUCKET), cast(LabelJoins, joins), now=lambda: NOW)
-    function = performance.PerformanceFunction(cast(ModelRegistry, registry), services)
+    mails: list[tuple[str, str]] = []
+    checks = PerformanceServices(
+        cast(ModelRegistry, registry),
+        services.artifacts,
+        lambda subject, text: mails.append((subject, text)),
+        lambda: NOW,
+    )
+    function = performance.PerformanceFunction(cast(ModelRegistry, registry), services, checks, "monitoring")
     with performance.services.replaced(function):
-        yield Monitor(performance, s3, registry, joins)
+        yield Monitor(performance, s3, registry, joins, mails)
 
 
 def test_the_schedule_joins_new_labels_of_monitored_champions_and_names_their_windows(
@@ -175,7 +196,7 @@ def test_a_failed_join_fails_the_invocation_after_the_other_models(monitor: Moni
     broken = "labels/churn/date=2026-11-23/hour=15/20261126T090000000-file.npz"
     monitor.s3.put_object(Bucket=BUCKET, Key=broken, Body=b"PK not a label object")
 
-    with pytest.raises(RuntimeError, match=r"label joins failed: churn: .*hour=15.*is not a label object"):
+    with pytest.raises(RuntimeError, match=r"failed: churn: join: .*hour=15.*is not a label object"):
         monitor.call({})
     assert HOUR + timedelta(hours=1) in monitor.joins.states["churn"].open_hours  # joined again next run
 
@@ -184,3 +205,33 @@ def test_a_model_another_join_holds_is_skipped(monitor: Monitor) -> None:
     monitor.joins.held_by["churn"] = "another-invocation"
     [join] = monitor.call({"models": ["churn"]})
     assert join["status"] == "skipped" and "another-invocation" in join["detail"] and join["window"] == []
+
+
+def test_after_the_join_the_window_is_checked_and_a_version_past_its_floor_is_mailed_and_alarmed(
+    monitor: Monitor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labelled = _traffic(monitor.s3)
+    # The truth turns out otherwise for the first eight: live accuracy falls under the 0.99 floor.
+    classes = sorted({label for _, label in labelled})
+    flipped = [
+        (rid, classes[1 - classes.index(label)]) if n < 8 else (rid, label) for n, (rid, label) in enumerate(labelled)
+    ]
+    monitor.label(flipped)
+
+    answer = monitor.module.handler({}, Context())
+
+    [check] = answer["checks"]
+    assert (check["model"], check["status"], check["labelled"]) == ("churn", "below_floor", 20)
+    assert check["below_floor"] == ["v1 champion"] and check["mailed"]
+    [(subject, text)] = monitor.mails
+    assert subject.startswith("Performance: churn v1 accuracy") and "20 labelled rows" in text
+    [row] = monitor.registry.checks["churn"].values()
+    assert row["status"] == "below_floor" and row["report_page"].startswith("reports/performance/churn/")
+    assert monitor.s3.get_object(Bucket=BUCKET, Key=row["report_page"])["Body"].read().startswith(b"<!DOCTYPE html>")
+    metrics = emitted(capsys.readouterr().out)
+    assert [m["PerformanceBelowFloor"] for m in metrics["PerformanceBelowFloor"]] == [[1.0]]
+    live = [m for m in metrics["LiveMetric"] if m["metric"] == "accuracy"]
+    assert [(m["model"], m["version"], m["variant"]) for m in live] == [("churn", "1", "champion")]
+    # The same check again (same second): the row exists, no second mail.
+    monitor.module.handler({"models": ["churn"]}, Context())
+    assert len(monitor.mails) == 1
