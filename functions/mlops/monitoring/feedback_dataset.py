@@ -160,13 +160,18 @@ def new_rows(window: JoinedHour | None, *, after_ms: int | None, until_ms: int) 
 
 
 # -- the file ---------------------------------------------------------------------------------------
-def _number_text(value: float) -> str:
-    """A number as a CSV cell: empty for NaN, an integral value without `.0` (an int column reads it)."""
-    if math.isnan(value):
-        return ""
-    if value.is_integer() and abs(value) < _EXACT_INTEGERS:
-        return str(int(value))
-    return repr(value)
+def _number_cells(values: NDArray[Any]) -> list[str]:
+    """Numbers as CSV cells: empty for NaN, an integral value without `.0` (an int column reads it),
+    any other as the shortest text that reads back to the same float64. Per column, not per cell."""
+    numbers = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(numbers)
+    with np.errstate(invalid="ignore"):
+        integral = ~missing & (np.mod(numbers, 1) == 0) & (np.abs(numbers) < _EXACT_INTEGERS)
+    cells = np.array(list(map(repr, numbers.tolist())), dtype=object)
+    if integral.any():
+        cells[integral] = list(map(str, numbers[integral].astype(np.int64).tolist()))
+    cells[missing] = ""
+    return cells.tolist()  # type: ignore[no-any-return]
 
 
 def _class_text(value: ClassValue) -> str:
@@ -181,10 +186,10 @@ def _class_text(value: ClassValue) -> str:
 def _cells(rows: FeedbackRows, column: FeedbackColumn) -> list[str]:
     values = rows.inputs[column.name]
     if rows.fields[column.name] == "numeric":
-        numbers = np.asarray(values, dtype=np.float64).tolist()
         if column.source_type == "bool":
+            numbers = np.asarray(values, dtype=np.float64).tolist()
             return ["" if math.isnan(v) else ("true" if v else "false") for v in numbers]
-        return [_number_text(v) for v in numbers]
+        return _number_cells(values)
     texts = np.asarray(values, dtype=str).tolist()
     missing = rows.missing.get(column.name)
     if missing is None:
@@ -194,10 +199,8 @@ def _cells(rows: FeedbackRows, column: FeedbackColumn) -> list[str]:
 
 def _label_cells(rows: FeedbackRows, schema: FeedbackSchema) -> list[str]:
     labels = rows.labels
-    if labels.dtype.kind in "fiub":  # a regression target (or classes stored as numbers)
-        texts = [_number_text(float(v)) for v in labels.tolist()]
-    else:
-        texts = np.asarray(labels, dtype=str).tolist()
+    numeric = labels.dtype.kind in "fiub"  # a regression target (or classes stored as numbers)
+    texts: list[str] = _number_cells(labels) if numeric else np.asarray(labels, dtype=str).tolist()
     if schema.classes is None:
         return texts
     spelled = {str(c): _class_text(c) for c in schema.classes}

@@ -242,3 +242,26 @@ def test_cells_are_written_as_the_contract_reads_each_type() -> None:
         ",1e+20,false,,false",
         '0,1.152921504606847e+18,,"Saint-Denis, Réunion",true',
     ]
+
+
+def test_a_regression_target_is_written_as_its_number() -> None:
+    window = JoinedHour(
+        model="m",
+        hour=START,
+        request_ids=np.array(["a", "b"]),
+        rows=np.array([0, 0]),
+        versions=np.array([1, 1]),
+        variants=np.array(["champion", "champion"]),
+        predictions=np.array([150.0, 80.0]),
+        probabilities=None,
+        labels=np.array([151.0, 79.25]),
+        answered_ms=np.array([1, 2]),
+        labelled_ms=np.array([5, 6]),
+        classes=None,
+        fields={"bmi": "numeric"},
+        inputs={"bmi": np.array([0.0616962065186885, -0.0514740612388061])},
+        missing={},
+    )
+    schema = FeedbackSchema("m", "d", (FeedbackColumn("bmi", "float"),), "progression", None)
+    text = feedback_csv(new_rows(window, after_ms=None, until_ms=10), schema).decode()
+    assert text.splitlines() == ["bmi,progression", "0.0616962065186885,151", "-0.0514740612388061,79.25"]
