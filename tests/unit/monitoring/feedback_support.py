@@ -20,6 +20,8 @@ from mlops.buckets import StoredObject
 from mlops.datasets.ingestion import IngestionOutcome, IngestionServices, Upload, process_upload
 from mlops.datasets.records import DatasetVersion
 from mlops.datasets.versioning import ColumnSchema, Manifest, read_npz
+from mlops.monitoring.config import FeedbackConfig
+from mlops.monitoring.feedback_dataset import FeedbackSchema, FeedbackServices, FeedbackSource
 from mlops.monitoring.joined import JoinedHour
 from mlops.monitoring.labels import rows_within_requests
 from mlops.registry.feedback_exports import FeedbackExports
@@ -308,4 +310,44 @@ def joined(traffic: Traffic, labels: dict[int, tuple[Any, int]]) -> JoinedHour:
         missing={name: whole[f"null:{name}"] for name, kind in fields.items() if kind != "numeric"},
         predicted={3: len(traffic.table_rows)},
         joined_at=START + timedelta(hours=2),
+    )
+
+
+# -- the feedback loop's inputs ------------------------------------------------------------------
+HOUR_MS = 3_600_000
+LABELLED_MS = START_MS + 2 * HOUR_MS  # labels arrive two hours after the predictions
+JOINED_UNTIL = START + timedelta(hours=3)  # every label before this has been joined
+
+
+@cache
+def served_table(label: str) -> tuple[Trained, Traffic, dict[str, NDArray[Any]]]:
+    """A model trained on the table's dataset version, the whole table sent to it, and the version's
+    stored columns (what the feedback version's must equal, row for row)."""
+    first = Platform(contract(label), table=None)
+    outcome = first.upload("visits.csv", table(label).csv)
+    assert outcome.status == "accepted", outcome.summary
+    trained = train(first, str(outcome.version))
+    return trained, serve(trained.served, table(label).rows), first.stored(str(outcome.version))[1]
+
+
+def feedback_source(
+    label: str, labels: dict[int, tuple[Any, int]], *, min_rows: int = 50, until: datetime | None = None
+) -> FeedbackSource:
+    """The labelled rows of the table sent to the model, as the loop gets them: the joined window,
+    the champion's signature, `feedback.min_rows` and the time every label has been joined until."""
+    trained, traffic, _ = served_table(label)
+    window = joined(traffic, labels)
+    schema = FeedbackSchema.from_signature(trained.served.signature, model=DATASET)
+    return FeedbackSource(window, schema, FeedbackConfig(min_rows=min_rows), until or JOINED_UNTIL)
+
+
+def labelled(label: str, rows: range, *, at_ms: int = LABELLED_MS) -> dict[int, tuple[Any, int]]:
+    """The table's true labels for `rows`, arriving one millisecond apart from `at_ms`."""
+    truth = table(label).labels
+    return {row: (truth[row], at_ms + row) for row in rows}
+
+
+def feedback_services(platform: Platform) -> FeedbackServices:
+    return FeedbackServices(
+        raw=cast(Any, platform.raw), exports=FeedbackExports(platform.table), now=lambda: JOINED_UNTIL
     )

@@ -12,8 +12,16 @@ from mlops.monitoring.drop_retraining import DropServices, PerformanceDrop, retr
 from mlops.monitoring.retraining import RetrainingPolicy, decide_retraining
 from mlops.registry.feedback_exports import FeedbackExports
 from mlops.training.start import StartedRun, TrainingRequest
-from tests.unit.monitoring.feedback_support import DATASET, START, Platform, contract, table
-from tests.unit.monitoring.test_feedback_dataset import _labels, _services, _source
+from tests.unit.monitoring.feedback_support import (
+    DATASET,
+    START,
+    Platform,
+    contract,
+    feedback_services,
+    feedback_source,
+    labelled,
+    table,
+)
 
 CHECKED = START + timedelta(hours=3)
 DROP = PerformanceDrop(
@@ -43,13 +51,13 @@ def _services_for(platform: Platform, started: list[tuple[TrainingRequest, str]]
         started.append((request, run))
         return StartedRun(run, f"arn:execution:{run}", already_started=False)
 
-    return DropServices(feedback=_services(platform), start_training=start, now=lambda: CHECKED)
+    return DropServices(feedback=feedback_services(platform), start_training=start, now=lambda: CHECKED)
 
 
 def test_a_drop_writes_feedback_and_its_run_starts_when_ingestion_accepts_it(registry_table: Any) -> None:
     platform = Platform(contract(auto_train=True), registry_table)
     started: list[tuple[TrainingRequest, str]] = []
-    source = _source("int", _labels("int", range(400)))
+    source = feedback_source("int", labelled("int", range(400)))
     outcome = retrain_on_drop(
         _services_for(platform, started), DROP, policy=RetrainingPolicy(), runs=[], no_new_data="x", source=source
     )
@@ -85,7 +93,7 @@ def test_without_enough_feedback_the_run_starts_now_if_there_is_newer_data(regis
     platform = Platform(contract(), registry_table)
     started: list[tuple[TrainingRequest, str]] = []
     services = _services_for(platform, started)
-    few = _source("int", _labels("int", range(10)))
+    few = feedback_source("int", labelled("int", range(10)))
     outcome = retrain_on_drop(services, DROP, policy=RetrainingPolicy(), runs=[], no_new_data=None, source=few)
     assert outcome.feedback is not None and outcome.feedback.status == "too_few_rows"
     [(request, run)] = started
@@ -104,7 +112,7 @@ def test_the_cooldown_holds_across_drift_and_performance_and_feedback_is_written
     platform = Platform(contract(auto_train=True), registry_table)
     started: list[tuple[TrainingRequest, str]] = []
     runs = [_run(2, "drift: dataset drift in 3 features (age, plan, seen)")]
-    source = _source("int", _labels("int", range(100)))
+    source = feedback_source("int", labelled("int", range(100)))
     outcome = retrain_on_drop(
         _services_for(platform, started), DROP, policy=RetrainingPolicy(), runs=runs, no_new_data=None, source=source
     )

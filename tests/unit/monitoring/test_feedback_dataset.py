@@ -7,20 +7,15 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from functools import cache
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pytest
-from numpy.typing import NDArray
 
 from mlops.datasets.versioning import column_mask
-from mlops.monitoring.config import FeedbackConfig
 from mlops.monitoring.feedback_dataset import (
     FeedbackColumn,
     FeedbackSchema,
-    FeedbackServices,
-    FeedbackSource,
     export_feedback,
     feedback_csv,
     new_rows,
@@ -30,52 +25,20 @@ from mlops.registry.feedback_exports import FeedbackExports
 from mlops.registry.keys import FEEDBACK_WATERMARK_SK, model_pk
 from tests.unit.monitoring.feedback_support import (
     DATASET,
+    HOUR_MS,
+    LABELLED_MS,
     START,
     START_MS,
     Platform,
-    Traffic,
-    Trained,
     contract,
-    joined,
-    serve,
+    feedback_services,
+    feedback_source,
+    labelled,
+    served_table,
     table,
-    train,
 )
 
-HOUR_MS = 3_600_000
-LABELLED_MS = START_MS + 2 * HOUR_MS  # labels arrive two hours after the predictions
-JOINED_UNTIL = START + timedelta(hours=3)  # every label before this has been joined
 COLUMNS = ["age", "spend", "plan", "member", "seen", "churned"]
-
-
-@cache
-def _served(label: str) -> tuple[Trained, Traffic, dict[str, NDArray[Any]]]:
-    """A model trained on the table's dataset version, the whole table sent to it, and the version's
-    stored columns (what the feedback version's must equal, row for row)."""
-    first = Platform(contract(label), table=None)
-    outcome = first.upload("visits.csv", table(label).csv)
-    assert outcome.status == "accepted", outcome.summary
-    trained = train(first, str(outcome.version))
-    return trained, serve(trained.served, table(label).rows), first.stored(str(outcome.version))[1]
-
-
-def _source(label: str, labels: dict[int, tuple[Any, int]], *, min_rows: int = 50, until: Any = None) -> FeedbackSource:
-    trained, traffic, _ = _served(label)
-    window = joined(traffic, labels)
-    schema = FeedbackSchema.from_signature(trained.served.signature, model=DATASET)
-    return FeedbackSource(window, schema, FeedbackConfig(min_rows=min_rows), until or JOINED_UNTIL)
-
-
-def _labels(label: str, rows: range, *, at_ms: int = LABELLED_MS) -> dict[int, tuple[Any, int]]:
-    """The table's true labels for `rows`, arriving one millisecond apart from `at_ms`."""
-    truth = table(label).labels
-    return {row: (truth[row], at_ms + row) for row in rows}
-
-
-def _services(platform: Platform) -> FeedbackServices:
-    return FeedbackServices(
-        raw=cast(Any, platform.raw), exports=FeedbackExports(platform.table), now=lambda: JOINED_UNTIL
-    )
 
 
 @pytest.mark.parametrize("label", ["int", "bool"])
@@ -85,10 +48,10 @@ def test_labelled_traffic_becomes_a_dataset_version_holding_what_the_clients_sen
     platform = Platform(contract(label), registry_table)
     assert platform.upload("visits.csv", table(label).csv).status == "accepted"
     assert len(platform.runs) == 1, "the contract's auto_train starts a run for the team's upload"
-    source = _source(label, _labels(label, range(400)))
+    source = feedback_source(label, labelled(label, range(400)))
     assert source.window is not None and source.window.size > 400, "shadow copies of some requests"
 
-    outcome = export_feedback(_services(platform), source)
+    outcome = export_feedback(feedback_services(platform), source)
     assert outcome.status == "written" and outcome.rows == 400, outcome.detail
     assert outcome.versions == (3,), "each row once, as the answering champion's, not the shadow's too"
     assert outcome.key == (f"raw/{DATASET}/feedback-{DATASET}-20261201T110000000Z-20261201T110000399Z.csv"), (
@@ -104,7 +67,7 @@ def test_labelled_traffic_becomes_a_dataset_version_holding_what_the_clients_sen
     manifest, stored = platform.stored(str(ingested.version))
     assert [c.name for c in manifest.columns] == COLUMNS
     assert manifest.source.key == outcome.key
-    original = _served(label)[2]
+    original = served_table(label)[2]
     for name in COLUMNS:  # the table's rows, in the order their labels arrived (table order here)
         missing = column_mask(stored, name)
         assert missing.tolist() == column_mask(original, name).tolist(), name
@@ -124,7 +87,7 @@ def test_a_contract_requiring_a_column_the_model_never_sees_quarantines_the_uplo
     registry_table: Any,
 ) -> None:
     platform = Platform(contract(id_required=True), registry_table)
-    outcome = export_feedback(_services(platform), _source("int", _labels("int", range(120))))
+    outcome = export_feedback(feedback_services(platform), feedback_source("int", labelled("int", range(120))))
     assert outcome.status == "written"
     ingested = platform.ingest(str(outcome.key))
     assert ingested.status == "rejected" and platform.versions == {}
@@ -139,31 +102,31 @@ def test_a_contract_requiring_a_column_the_model_never_sees_quarantines_the_uplo
 
 def test_fewer_new_rows_than_min_rows_write_nothing_and_wait_for_more(registry_table: Any) -> None:
     platform = Platform(contract(), registry_table)
-    services = _services(platform)
-    early = _labels("int", range(30))
-    waiting = export_feedback(services, _source("int", early, min_rows=50))
+    services = feedback_services(platform)
+    early = labelled("int", range(30))
+    waiting = export_feedback(services, feedback_source("int", early, min_rows=50))
     assert waiting.status == "too_few_rows" and waiting.rows == 30 and waiting.key is None
     assert "feedback.min_rows is 50" in waiting.detail
     assert platform.raw.objects == {} and FeedbackExports(registry_table).watermark(DATASET) is None
-    later = early | _labels("int", range(30, 70), at_ms=LABELLED_MS + 1000)
-    written = export_feedback(services, _source("int", later, min_rows=50))
+    later = early | labelled("int", range(30, 70), at_ms=LABELLED_MS + 1000)
+    written = export_feedback(services, feedback_source("int", later, min_rows=50))
     assert written.status == "written" and written.rows == 70, "the rows that waited are written with the new ones"
 
 
 def test_a_rerun_writes_nothing_new_and_later_labels_only_once(registry_table: Any) -> None:
     platform = Platform(contract(), registry_table)
-    services = _services(platform)
-    labels = _labels("int", range(100))
-    first = export_feedback(services, _source("int", labels))
+    services = feedback_services(platform)
+    labels = labelled("int", range(100))
+    first = export_feedback(services, feedback_source("int", labels))
     assert first.status == "written" and first.rows == 100
-    again = export_feedback(services, _source("int", labels))
+    again = export_feedback(services, feedback_source("int", labels))
     assert again.status == "nothing_new" and again.key is None
     assert again.detail == f"no new labelled rows since the last feedback upload ({first.key})"
     # Later: 60 more rows labelled, and 5 earlier labels corrected (a later arrival for the same row).
     truth = table("int").labels
     corrected = {row: (1 - truth[row], LABELLED_MS + 5000 + row) for row in range(5)}
-    later = labels | _labels("int", range(100, 160), at_ms=LABELLED_MS + 1000) | corrected
-    second = export_feedback(services, _source("int", later))
+    later = labels | labelled("int", range(100, 160), at_ms=LABELLED_MS + 1000) | corrected
+    second = export_feedback(services, feedback_source("int", later))
     assert second.status == "written" and second.rows == 65 and second.key != first.key
     assert platform.ingest(str(first.key)).status == "accepted"
     accepted = platform.ingest(str(second.key))
@@ -176,8 +139,8 @@ def test_a_crash_before_the_watermark_writes_the_same_upload_again_and_no_second
     registry_table: Any,
 ) -> None:
     platform = Platform(contract(), registry_table)
-    services = _services(platform)
-    source = _source("int", _labels("int", range(80)))
+    services = feedback_services(platform)
+    source = feedback_source("int", labelled("int", range(80)))
     first = export_feedback(services, source)
     body = platform.raw.objects[str(first.key)]
     assert platform.ingest(str(first.key)).status == "accepted"
@@ -191,11 +154,11 @@ def test_a_crash_before_the_watermark_writes_the_same_upload_again_and_no_second
 
 def test_labels_not_yet_joined_everywhere_wait_for_the_next_run(registry_table: Any) -> None:
     platform = Platform(contract(), registry_table)
-    services = _services(platform)
-    labels = _labels("int", range(60)) | _labels("int", range(60, 120), at_ms=START_MS + 4 * HOUR_MS)
-    first = export_feedback(services, _source("int", labels))  # joined until START + 3 h
+    services = feedback_services(platform)
+    labels = labelled("int", range(60)) | labelled("int", range(60, 120), at_ms=START_MS + 4 * HOUR_MS)
+    first = export_feedback(services, feedback_source("int", labels))  # joined until START + 3 h
     assert first.rows == 60
-    second = export_feedback(services, _source("int", labels, until=START + timedelta(hours=5)))
+    second = export_feedback(services, feedback_source("int", labels, until=START + timedelta(hours=5)))
     assert second.status == "written" and second.rows == 60
 
 
