@@ -342,6 +342,16 @@ def write_feedback(
     return FeedbackOutcome(model, "written", plan.detail, rows.size, plan.key, first, last, versions, retraining)
 
 
+def feedback_due(config: FeedbackConfig, watermark: FeedbackWatermark | None, now: datetime) -> bool:
+    """Whether `every_days` asks for an export now: none written yet, or the last one that long ago.
+    An export that found too few rows wrote nothing, so the next check asks again."""
+    if config.every_days is None:
+        return False
+    if watermark is None:
+        return True
+    return now - datetime.fromisoformat(watermark.written_at) >= timedelta(days=config.every_days)
+
+
 def export_feedback(
     services: FeedbackServices, source: FeedbackSource, *, retraining: RequestedRun | None = None
 ) -> FeedbackOutcome:

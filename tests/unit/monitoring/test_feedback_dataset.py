@@ -13,19 +13,22 @@ import numpy as np
 import pytest
 
 from mlops.datasets.versioning import column_mask
+from mlops.monitoring.config import FeedbackConfig
 from mlops.monitoring.feedback_dataset import (
     FeedbackColumn,
     FeedbackSchema,
     export_feedback,
     feedback_csv,
+    feedback_due,
     new_rows,
 )
 from mlops.monitoring.joined import JoinedHour
-from mlops.registry.feedback_exports import FeedbackExports
+from mlops.registry.feedback_exports import FeedbackExports, FeedbackWatermark
 from mlops.registry.keys import FEEDBACK_WATERMARK_SK, model_pk
 from tests.unit.monitoring.feedback_support import (
     DATASET,
     HOUR_MS,
+    JOINED_UNTIL,
     LABELLED_MS,
     START,
     START_MS,
@@ -228,3 +231,12 @@ def test_a_regression_target_is_written_as_its_number() -> None:
     schema = FeedbackSchema("m", "d", (FeedbackColumn("bmi", "float"),), "progression", None)
     text = feedback_csv(new_rows(window, after_ms=None, until_ms=10), schema).decode()
     assert text.splitlines() == ["bmi,progression", "0.0616962065186885,151", "-0.0514740612388061,79.25"]
+
+
+def test_the_schedule_asks_for_an_export_every_days_after_the_last_one_written() -> None:
+    mark = FeedbackWatermark(DATASET, LABELLED_MS, "raw/visits/feedback-a.csv", 80, JOINED_UNTIL.isoformat())
+    weekly = FeedbackConfig(every_days=7)
+    assert feedback_due(weekly, None, JOINED_UNTIL), "never written: now"
+    assert not feedback_due(weekly, mark, JOINED_UNTIL + timedelta(days=6))
+    assert feedback_due(weekly, mark, JOINED_UNTIL + timedelta(days=7))
+    assert not feedback_due(FeedbackConfig(), None, JOINED_UNTIL), "no schedule: only drops write feedback"
