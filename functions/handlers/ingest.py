@@ -31,6 +31,7 @@ from mlops.datasets.ingestion import (
 )
 from mlops.datasets.records import DatasetRecords
 from mlops.names import BATCH_PREFIX
+from mlops.registry.feedback_exports import FeedbackExports
 from mlops.training.start import StartedRun, TrainingRequest, start_training
 
 logger = Logger()
@@ -61,14 +62,16 @@ def _notify(sns: Any, topic_arn: str, subject: str, message: str) -> None:
 def _build() -> IngestionServices:
     settings = IngestSettings.from_environment(os.environ)
     s3 = boto3.client("s3")
+    table = boto3.resource("dynamodb").Table(settings.registry_table)
     return IngestionServices(
         raw=RawBucket(s3, settings.raw_bucket),
         artifacts=ArtifactsBucket(s3, settings.artifacts_bucket),
         curated=CuratedBucket(s3, settings.curated_bucket),
         quarantine=QuarantineBucket(s3, settings.quarantine_bucket),
-        registry=DatasetRecords(boto3.resource("dynamodb").Table(settings.registry_table)),
+        registry=DatasetRecords(table),
         notify=partial(_notify, boto3.client("sns"), settings.alerts_topic_arn),
         start_training=partial(_start, boto3.client("stepfunctions"), settings.training_state_machine_arn),
+        feedback=FeedbackExports(table),
     )
 
 

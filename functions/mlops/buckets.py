@@ -20,10 +20,14 @@ class StoredObject:
 
 @dataclass
 class RawBucket:
-    """Uploads from the data team; read only, never modified by the platform."""
+    """Uploads from the data team, never modified by the platform; its one writer is the feedback
+    loop, which adds labelled traffic as a new upload (`raw/<dataset>/feedback-…`), never replaces one."""
 
     s3: Any
     name: str
+
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        self.s3.put_object(Bucket=self.name, Key=key, Body=body, ContentType=content_type)
 
     def read(self, key: str, version_id: str | None = None) -> StoredObject:
         kwargs: dict[str, Any] = {"Bucket": self.name, "Key": key}

@@ -14,6 +14,9 @@ from typing import Final
 RAW_PREFIX: Final = "raw/"
 BATCH_PREFIX: Final = "batch/"
 FEEDBACK_PREFIX: Final = "feedback/"
+# Labelled traffic written back as training data goes through ingestion like any upload, as
+# raw/<dataset>/feedback-<model>-<first label>-<last label>.csv (granted as `raw/*/feedback-*`).
+FEEDBACK_UPLOAD_STEM: Final = "feedback-"
 
 # Curated bucket: immutable dataset versions, datasets/<dataset>/<version>/.
 DATASETS_PREFIX: Final = "datasets/"

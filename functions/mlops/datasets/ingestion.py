@@ -5,6 +5,11 @@ Order of writes, so a crash at any point leaves nothing half-visible and a retry
 data -> report -> manifest (a version exists once its manifest does) -> registry record -> upload
 record (which makes a redelivered event a no-op). Every key is derived from the content or from the
 upload's S3 version, so a retry writes the same objects again rather than new ones.
+
+The feedback loop's uploads (`raw/<dataset>/feedback-…`, each with a record on the registry table,
+`mlops.registry.feedback_exports`) are checked the same way; accepted, one starts only the run the
+performance check that wrote it asked for (its reason then names the new version), never the
+contract's `auto_train` run: the model's retraining policy has already decided.
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ from mlops.datasets.versioning import (
     content_hash,
     npz_bytes,
 )
-from mlops.names import RAW_PREFIX, VALIDATION_REPORTS_PREFIX, dataset_version_prefix
+from mlops.names import FEEDBACK_UPLOAD_STEM, RAW_PREFIX, VALIDATION_REPORTS_PREFIX, dataset_version_prefix
+from mlops.registry.feedback_exports import FeedbackExport, FeedbackExports
 from mlops.training.start import StartedRun, TrainingRequest, run_id
 
 Status = Literal["accepted", "duplicate", "rejected", "already_processed"]
@@ -104,6 +110,8 @@ class IngestionServices:
     # mlops.training.start.start_training on the stack's pipeline; None back: this stack trains nothing.
     start_training: Callable[[TrainingRequest, str], StartedRun | None]
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # The feedback loop's records of the uploads it writes (`raw/<dataset>/feedback-…`); None: none looked up.
+    feedback: FeedbackExports | None = None
 
 
 def process_upload(upload: Upload, services: IngestionServices) -> IngestionOutcome:
@@ -399,7 +407,21 @@ def _accepted(
     upload: Upload, services: IngestionServices, contract: DataContract, version: str, outcome_fields: dict[str, Any]
 ) -> IngestionOutcome:
     execution = None
-    if contract.policy.auto_train:
+    feedback = _feedback_export(upload, services)
+    if feedback is not None:
+        # The feedback loop's own upload never starts the contract's auto_train run: the model's
+        # retraining policy (cooldown, daily cap) already decided, and a run it asked for is started
+        # here, now that the rows are a dataset version it will train on.
+        requested = feedback.retraining
+        if requested is not None:
+            request = TrainingRequest(
+                upload.dataset,
+                f"{requested.reason}; dataset version {version[:12]}",
+                cause={**requested.cause, "dataset_version": version},
+            )
+            started = services.start_training(request, requested.run_id)
+            execution = started.execution_arn if started is not None else None
+    elif contract.policy.auto_train:
         # No dataset_version: the run trains on what the config's `data` policy chooses (by default every
         # accepted version), not on the new upload alone, which may be a partial one.
         request = TrainingRequest(upload.dataset, f"new dataset version {version[:12]}")
@@ -412,6 +434,14 @@ def _accepted(
         summary=f"dataset version {version[:12]}: {outcome_fields['rows']} rows",
         training_execution=execution,
     )
+
+
+def _feedback_export(upload: Upload, services: IngestionServices) -> FeedbackExport | None:
+    """The feedback loop's record of this upload; None for anyone else's (a file merely named
+    `feedback-…` without a record is an ordinary upload)."""
+    if services.feedback is None or not upload.filename.startswith(FEEDBACK_UPLOAD_STEM):
+        return None
+    return services.feedback.export(upload.dataset, upload.key)
 
 
 def _promises(spec: ColumnSpec | None) -> dict[str, Any]:

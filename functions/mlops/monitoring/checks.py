@@ -17,7 +17,7 @@ from mlops.monitoring.config import DriftConfig, PerformanceConfig
 from mlops.monitoring.drift import check_drift
 from mlops.monitoring.profile import ReferenceProfile
 from mlops.monitoring.report import DriftReport, drift_report_html, drift_summary_text, refused_text
-from mlops.monitoring.retraining import RetrainingDecision, RetrainingPolicy, decide_retraining
+from mlops.monitoring.retraining import RetrainingDecision, RetrainingPolicy, decide_retraining, no_new_data
 from mlops.monitoring.window import CapturedWindow
 from mlops.names import CAPTURE_PREFIX, CHALLENGER, CHAMPION, DRIFT_REPORTS_PREFIX
 from mlops.registry.models import ModelRegistry
@@ -259,17 +259,7 @@ def check_notification(
 
 
 def _no_new_data(services: DriftServices, dataset: str, version: int, record: ModelVersion) -> str | None:
-    """Why retraining now would only reproduce the champion: the newest dataset version its run used
-    is still the newest accepted one. None when there is newer data, or nothing to compare."""
-    used = (record.training_data or {}).get("versions") or []
-    trained_on = str(used[-1].get("version") if used else record.dataset_version or "")
-    latest = services.datasets.latest_dataset_version(dataset)
-    if not trained_on or latest is None or latest.version != trained_on:
-        return None
-    return (
-        f"no new data since v{version} was trained (dataset version {trained_on[:12]} is still the newest): "
-        f"upload labelled data to raw/{dataset}/"
-    )
+    return no_new_data(services.datasets, dataset, version, record)
 
 
 def _number(value: float) -> Any:

@@ -6,6 +6,8 @@ Items, by kind (`kind` attribute), with their keys:
                     (DATASET#<dataset>#VERSIONS, `<created_at>#<hash>`).
 - upload:           pk DATASET#<dataset>, sk UPLOAD#<key>#<s3 version>: how an upload ended, so a
                     redelivered S3 event is a no-op.
+- feedback export:  pk DATASET#<dataset>, sk FEEDBACK#<key>: an upload the feedback loop wrote (its rows,
+                    labels and versions) and the run its acceptance starts, if a performance check asked.
 - model:            pk MODEL#<name>, sk META: the version counter; listed through gsi1 (MODELS, <name>).
 - model version:    pk MODEL#<name>, sk VERSION#<000000n>; listed by status through gsi1
                     (MODEL#<name>#STATUS#<status>, VERSION#<000000n>).
@@ -20,6 +22,7 @@ Items, by kind (`kind` attribute), with their keys:
                     predictions has read (its watermark), the hours it joins again, and its lease.
 - performance result: pk MODEL#<name>, sk PERFORMANCE#<checked at>: one summary row per performance
                     check (labelled traffic scored per version and variant).
+- feedback mark:    pk MODEL#<name>, sk FEEDBACK#watermark: the newest label arrival written as feedback.
 - training run:     pk RUN#<run id>, sk META; listed by start time through gsi1
                     (DATASET#<dataset>#RUNS, `<started_at>#<run id>`).
 
@@ -45,6 +48,7 @@ MODELS_PARTITION = "MODELS"  # gsi1pk of every model's META item
 SERVING_POLICY_SK = "POLICY#serving"
 DRIFT_LEASE_SK = "LEASE#DRIFT"
 LABEL_JOIN_SK = "JOIN#labels"
+FEEDBACK_WATERMARK_SK = "FEEDBACK#watermark"
 # sk prefixes a query lists a model's items of one kind by
 VERSIONS = "VERSION#"
 ALIASES = "ALIAS#"
@@ -94,6 +98,10 @@ def dataset_version_order(created_at: str, version: str) -> str:
 
 def upload_sk(key: str, s3_version: str | None) -> str:
     return f"UPLOAD#{key}#{s3_version or 'null'}"
+
+
+def feedback_export_sk(key: str) -> str:
+    return f"FEEDBACK#{key}"
 
 
 def runs_partition(dataset: str) -> str:

@@ -200,6 +200,11 @@ class RetrainingConfig(ConfigModel):
     """When monitoring may start this pipeline by itself; absent: drift is reported, nothing retrains."""
 
     on_drift: bool = Field(default=True, description="start a run when a drift check finds dataset drift")
+    on_performance_drop: bool = Field(
+        default=True,
+        description="start a run when a performance check finds a metric past its monitoring.performance floor "
+        "(after the feedback loop, if configured, has written the labelled rows as a dataset version)",
+    )
     every_days: float | None = Field(
         default=None, gt=0, description="also start a run when the dataset has had none for this long"
     )

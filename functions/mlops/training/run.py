@@ -139,6 +139,7 @@ def prepare_step(
             "started_at": services.now().isoformat(),
             "execution_arn": execution_arn,
             "reason": request.reason,
+            **({"cause": dict(request.cause)} if request.cause else {}),
             "prefix": run.prefix,
             "code_version": __version__,
             "rows": to_dynamo(prepared.meta.rows),

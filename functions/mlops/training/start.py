@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 # Step Functions' execution names: 1-80 characters; this alphabet is safe in S3 keys and log names too.
@@ -33,6 +33,9 @@ class TrainingRequest:
     reason: str = "requested"
     # A full version hash: train on this one version, not on what the config's `data` policy chooses.
     dataset_version: str | None = None
+    # What started an automatic run, as fields the run record keeps beside the reason (a performance
+    # check: its id, the metric, the versions assessed, the feedback upload and its dataset version).
+    cause: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> TrainingRequest:
@@ -42,12 +45,19 @@ class TrainingRequest:
         version = event.get("dataset_version")
         if version is not None and (not isinstance(version, str) or not version):
             raise TrainingRequestError("dataset_version must be a version hash (text), or left out")
-        return cls(dataset, str(event.get("reason") or "requested"), version)
+        cause = event.get("cause") or {}
+        if not isinstance(cause, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in cause.items()
+        ):
+            raise TrainingRequestError("cause must be an object of text fields, or left out")
+        return cls(dataset, str(event.get("reason") or "requested"), version, dict(cause))
 
     def to_json(self) -> str:
-        body: dict[str, str] = {"dataset": self.dataset, "reason": self.reason}
+        body: dict[str, Any] = {"dataset": self.dataset, "reason": self.reason}
         if self.dataset_version:
             body["dataset_version"] = self.dataset_version
+        if self.cause:
+            body["cause"] = dict(self.cause)
         return json.dumps(body)
 
 

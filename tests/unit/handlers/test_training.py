@@ -53,6 +53,12 @@ def test_a_request_naming_one_version_trains_on_it(training: Any, run: TrainingR
     assert run.models.runs[RUN]["reason"] == "requested"
 
 
+def test_the_run_record_keeps_what_started_it(training: Any, run: TrainingRun) -> None:
+    cause = {"trigger": "performance", "check": "2026-12-01T12:00:00+00:00", "feedback_key": "raw/d/feedback-x.csv"}
+    step(training, "prepare", first_step({"dataset": DATASET, "reason": "performance: accuracy …", "cause": cause}))
+    assert run.models.runs[RUN]["cause"] == cause
+
+
 @pytest.mark.parametrize(
     ("request_body", "message"),
     [

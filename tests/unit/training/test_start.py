@@ -65,3 +65,12 @@ def test_a_request_names_its_dataset_and_at_most_one_version() -> None:
         TrainingRequest.from_event({"reason": "x"})
     with pytest.raises(TrainingRequestError, match="dataset_version"):
         TrainingRequest.from_event({"dataset": "churn", "dataset_version": 3})
+
+
+def test_a_request_carries_what_started_it_as_text_fields() -> None:
+    cause = {"trigger": "performance", "check": "2026-12-01T12:00:00+00:00", "feedback_key": "raw/d/feedback-d.csv"}
+    request = TrainingRequest("churn", "performance: accuracy 0.71 past its floor 0.8", cause=cause)
+    assert TrainingRequest.from_event(json.loads(request.to_json())) == request
+    assert "cause" not in json.loads(TrainingRequest("churn", "drift: …").to_json()), "drift's requests are as before"
+    with pytest.raises(TrainingRequestError, match="cause"):
+        TrainingRequest.from_event({"dataset": "churn", "cause": {"check": 3}})
