@@ -84,7 +84,7 @@ class MlopsPlatformStack(Stack):
         self.alerts.watch_api(self.serving.api)
         self.alerts.watch_training(self.training.state_machine)
         self.drift = Drift(self, "Drift", shared=shared, training=self.training.state_machine)
-        self.performance = Performance(self, "Performance", shared=shared)
+        self.performance = Performance(self, "Performance", shared=shared, training=self.training.state_machine)
         self.registry_api = RegistryApi(self, "RegistryApi", shared=shared, models=self.serving.models)
         self.ingestion = Ingestion(self, "Ingestion", shared=shared, training=self.training.state_machine)
 

@@ -21,11 +21,14 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers.settings import FunctionSettings, PerContainer
-from mlops.buckets import ArtifactsBucket
+from mlops.buckets import ArtifactsBucket, RawBucket
+from mlops.datasets.records import DatasetRecords
 from mlops.monitoring.performance_check import PerformanceOutcome, PerformanceServices, check_performance
 from mlops.monitoring.scheduled_join import JoinServices, ModelJoin, run_joins
+from mlops.registry.feedback_exports import FeedbackExports
 from mlops.registry.label_joins import LabelJoins
 from mlops.registry.models import ModelRegistry
+from mlops.training.start import start_training
 
 logger = Logger()
 metrics = Metrics()
@@ -37,6 +40,8 @@ class PerformanceSettings(FunctionSettings):
     registry_table: str
     artifacts_bucket: str
     alerts_topic_arn: str
+    raw_bucket: str
+    training_state_machine_arn: str
     capture_lag_hours: float = 2.0
     label_settle_seconds: float = 300.0
     powertools_service_name: str = "monitoring"
@@ -66,6 +71,11 @@ def _build() -> PerformanceFunction:
         registry=registry,
         artifacts=joins.artifacts,
         notify=partial(_notify, boto3.client("sns"), settings.alerts_topic_arn),
+        raw=RawBucket(boto3.client("s3"), settings.raw_bucket),
+        feedback_exports=FeedbackExports(table),
+        datasets=DatasetRecords(table),
+        # A run already started is one a concurrent check of the same hour started (StartedRun says so).
+        start_training=partial(start_training, boto3.client("stepfunctions"), settings.training_state_machine_arn),
     )
     return PerformanceFunction(registry, joins, checks, settings.powertools_service_name)
 

@@ -7,19 +7,31 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.constructs.drift import MONITORING_SERVICE
 from infra.constructs.platform_function import PlatformFunction
 from infra.constructs.shared_resources import SharedResources
 from infra.grants import grant_listing, grant_objects
-from mlops.names import CAPTURE_PREFIX, JOINED_PREFIX, LABELS_PREFIX, PERFORMANCE_REPORTS_PREFIX
+from mlops.names import (
+    CAPTURE_PREFIX,
+    FEEDBACK_UPLOAD_STEM,
+    JOINED_PREFIX,
+    LABELS_PREFIX,
+    MODELS_PREFIX,
+    PERFORMANCE_REPORTS_PREFIX,
+    RAW_PREFIX,
+    SIGNATURE_FILE,
+)
 
 
 class Performance(Construct):
     """The performance function, its schedule and the alarm on what a check finds."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedResources) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, shared: SharedResources, training: sfn.IStateMachine
+    ) -> None:
         super().__init__(scope, construct_id)
         settings, data, registry, alerts = shared.settings, shared.data, shared.registry, shared.alerts
         self.function = PlatformFunction(
@@ -41,6 +53,8 @@ class Performance(Construct):
                 "REGISTRY_TABLE": registry.table.table_name,
                 "ARTIFACTS_BUCKET": data.artifacts.bucket_name,
                 "ALERTS_TOPIC_ARN": alerts.topic.topic_arn,
+                "RAW_BUCKET": data.raw.bucket_name,
+                "TRAINING_STATE_MACHINE_ARN": training.state_machine_arn,
                 "CAPTURE_LAG_HOURS": f"{settings.monitoring.capture_lag_hours:g}",
                 "LABEL_SETTLE_SECONDS": f"{settings.monitoring.label_settle_seconds:g}",
             },
@@ -54,6 +68,11 @@ class Performance(Construct):
         grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{CAPTURE_PREFIX}*")
         grant_objects(self.function, data.artifacts, ["s3:GetObject", "s3:PutObject"], f"{JOINED_PREFIX}*")
         grant_objects(self.function, data.artifacts, ["s3:PutObject"], f"{PERFORMANCE_REPORTS_PREFIX}*")
+        # The feedback loop: the champion's signature names the upload's columns; the upload goes where
+        # ingestion checks it against the contract (raw/<dataset>/feedback-*), and a drop may retrain.
+        grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*/{SIGNATURE_FILE}")
+        grant_objects(self.function, data.raw, ["s3:PutObject"], f"{RAW_PREFIX}*/{FEEDBACK_UPLOAD_STEM}*")
+        training.grant_start_execution(self.function)
         alerts.grant_publish(self.function)
         for prefix in (LABELS_PREFIX, CAPTURE_PREFIX, JOINED_PREFIX):
             grant_listing(self.function, data.artifacts, prefix)

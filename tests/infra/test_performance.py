@@ -52,6 +52,13 @@ def test_the_performance_function_reads_labels_and_capture_and_writes_joined_hou
         ("dynamodb:PutItem", f"<{table}.Arn>"),  # a check's row
         ("dynamodb:PutItem", f"<{table}.Arn>/index/*"),
         ("s3:PutObject", f"<{artifacts}.Arn>/reports/performance/*"),
+        # The feedback loop: the champion's columns, the upload ingestion checks, and a drop's retraining.
+        ("s3:GetObject", f"<{artifacts}.Arn>/models/*/signature.json"),
+        ("s3:PutObject", f"<{tq.logical(platform_template, 'AWS::S3::Bucket', 'DataRaw')}.Arn>/raw/*/feedback-*"),
+        (
+            "states:StartExecution",
+            f"<{tq.logical(platform_template, 'AWS::StepFunctions::StateMachine', 'TrainingPipeline')}>",
+        ),
         ("sns:Publish", f"<{tq.logical(platform_template, 'AWS::SNS::Topic', 'MonitoringAlerts')}>"),
         ("s3:GetObject", f"<{artifacts}.Arn>/labels/*"),
         ("s3:GetObject", f"<{artifacts}.Arn>/capture/*"),

@@ -1,27 +1,44 @@
 """One performance check per monitored model, after its labels were joined: score the window of
 joined hours per version, variant and segment, keep the report and a registry row, mail when a
-metric is past its floor.
+metric is past its floor; a champion past its floor writes its labelled traffic back as a dataset
+version (`monitoring.performance.feedback`) and may retrain (`retraining`), and the feedback loop's
+`every_days` writes it on a schedule too.
 
 AWS is reached only through `PerformanceServices`, so the whole flow runs in tests against moto.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mlops.buckets import ArtifactsBucket
+from mlops.buckets import ArtifactsBucket, RawBucket
+from mlops.datasets.records import DatasetRecords
 from mlops.monitoring.assessment import VersionBaseline, assess_performance, problem_type_of
+from mlops.monitoring.drop_retraining import DropRetraining, DropServices, PerformanceDrop, retrain_on_drop
+from mlops.monitoring.feedback_dataset import (
+    FeedbackOutcome,
+    FeedbackSchema,
+    FeedbackServices,
+    FeedbackSource,
+    export_feedback,
+    feedback_due,
+)
 from mlops.monitoring.joined import JoinedHour, combine, read_joined
 from mlops.monitoring.performance_record import PerformanceAssessment, PerformanceSummary
 from mlops.monitoring.performance_report import performance_notification, performance_report_html
+from mlops.monitoring.retraining import RetrainingPolicy, no_new_data
 from mlops.monitoring.scheduled_join import ModelJoin
-from mlops.names import PERFORMANCE_REPORTS_PREFIX
+from mlops.names import CHAMPION, PERFORMANCE_REPORTS_PREFIX
+from mlops.registry.feedback_exports import FeedbackExports
 from mlops.registry.models import ModelRegistry
 from mlops.registry.versions import ModelVersion
+from mlops.serving.signature import ServedSignature
 from mlops.training.metric_names import ProblemType
+from mlops.training.start import StartedRun, TrainingRequest
 
 HISTORY_CHECKS = 100  # the checks a report's chart draws
 
@@ -31,6 +48,12 @@ class PerformanceServices:
     registry: ModelRegistry
     artifacts: ArtifactsBucket
     notify: Callable[[str, str], None]  # (subject, message)
+    # The feedback loop's and retraining's; None: this deployment writes no feedback and trains nothing.
+    raw: RawBucket | None = None
+    feedback_exports: FeedbackExports | None = None
+    datasets: DatasetRecords | None = None
+    # mlops.training.start.start_training on the stack's pipeline.
+    start_training: Callable[[TrainingRequest, str], StartedRun | None] | None = None
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -45,6 +68,8 @@ class PerformanceOutcome:
     report_key: str | None = None
     report_page: str | None = None
     mailed: bool = False
+    retraining: DropRetraining | None = None
+    feedback: FeedbackOutcome | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +83,8 @@ class PerformanceOutcome:
             else [],
             "report_page": self.report_page,
             "mailed": self.mailed,
+            "retraining": self.retraining.summary if self.retraining is not None else None,
+            "feedback": self.feedback.detail if self.feedback is not None else None,
         }
 
 
@@ -104,7 +131,15 @@ def check_performance(services: PerformanceServices, join: ModelJoin) -> Perform
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     report_key = f"{PERFORMANCE_REPORTS_PREFIX}{model}/{stamp}.json"
     report_page = f"{PERFORMANCE_REPORTS_PREFIX}{model}/{stamp}.html"
+    retraining, feedback = _feedback_and_retraining(services, join, champion, assessment, window)
     summary = assessment.summary(report_key=report_key, report_page=report_page)
+    written = feedback if feedback is not None else retraining.feedback if retraining is not None else None
+    summary = summary.model_copy(
+        update={
+            "retraining": retraining.as_dict() if retraining is not None else None,
+            "feedback": written.as_dict() if written is not None else None,
+        }
+    )
     history = [PerformanceSummary.from_item(row) for row in registry.performance_results(model, limit=HISTORY_CHECKS)]
     services.artifacts.put(report_key, assessment.model_dump_json(indent=1).encode(), "application/json")
     services.artifacts.put(
@@ -114,7 +149,10 @@ def check_performance(services: PerformanceServices, join: ModelJoin) -> Perform
     mailed = False
     notification = performance_notification(assessment, report_page)
     if stored and notification is not None:
-        services.notify(*notification)
+        subject, text = notification
+        if retraining is not None:
+            text += f"\n\nRetraining: {retraining.summary}"
+        services.notify(subject, text)
         mailed = True
     return PerformanceOutcome(
         model,
@@ -126,4 +164,72 @@ def check_performance(services: PerformanceServices, join: ModelJoin) -> Perform
         report_key,
         report_page,
         mailed,
+        retraining,
+        written,
     )
+
+
+def _feedback_and_retraining(
+    services: PerformanceServices,
+    join: ModelJoin,
+    champion: ModelVersion | None,
+    assessment: PerformanceAssessment,
+    window: JoinedHour | None,
+) -> tuple[DropRetraining | None, FeedbackOutcome | None]:
+    """A champion answering past its floor: feedback on the drop and retraining; otherwise the
+    feedback loop's schedule. Only the champion's own answers count as a drop: a canary past its
+    floor is the A/B check's to end."""
+    config = join.config
+    if (
+        config is None
+        or champion is None
+        or services.raw is None
+        or services.feedback_exports is None
+        or services.datasets is None
+        or services.start_training is None
+    ):
+        return None, None
+    model, version = assessment.model, champion.version
+    now = services.now()
+    feedback_services = FeedbackServices(services.raw, services.feedback_exports, services.now)
+    source = (
+        FeedbackSource(window, _schema(services, champion), config.feedback, join.outcome.watermark or now)
+        if config.feedback is not None
+        else None
+    )
+    dropped = next((v for v in assessment.below_floor() if v.version == version and v.variant == CHAMPION), None)
+    if dropped is None:
+        if source is not None and feedback_due(source.config, services.feedback_exports.watermark(model), now):
+            return None, export_feedback(feedback_services, source)
+        return None, None
+    figure = next(m for m in dropped.metrics if m.past_floor)
+    dataset = champion.dataset or model
+    drop = PerformanceDrop(
+        model=model,
+        dataset=dataset,
+        check=assessment.checked_at,
+        metric=figure.name,
+        value=float(figure.value if figure.value is not None else float("nan")),
+        floor=float(figure.floor if figure.floor is not None else float("nan")),
+        window_start=datetime.fromisoformat(assessment.window_start),
+        window_end=datetime.fromisoformat(assessment.window_end),
+        versions=tuple(sorted({v.version for v in assessment.versions})),
+        labels=dropped.labelled,
+    )
+    retraining = retrain_on_drop(
+        DropServices(feedback_services, services.start_training, services.now),
+        drop,
+        policy=RetrainingPolicy.from_record(champion.retraining),
+        runs=services.registry.runs_for_dataset(dataset),
+        no_new_data=no_new_data(services.datasets, dataset, version, champion),
+        source=source,
+    )
+    return retraining, None
+
+
+def _schema(services: PerformanceServices, champion: ModelVersion) -> FeedbackSchema:
+    """The feedback file's columns: the champion's inputs as the dataset names them (its signature)."""
+    if champion.signature_key is None:
+        raise ValueError(f"{champion.model} v{champion.version} has no signature to write feedback with")
+    signature = ServedSignature.from_json(json.loads(services.artifacts.get(champion.signature_key)))
+    return FeedbackSchema.from_signature(signature, model=champion.model, dataset=champion.dataset)

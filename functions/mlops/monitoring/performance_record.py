@@ -228,6 +228,11 @@ class PerformanceSummary(BaseModel):
     variants: list[VariantSummary] = Field(default_factory=list)
     report_key: str | None = None
     report_page: str | None = None
+    # What the check led to, each as its own record's plain dict (None: nothing of the kind).
+    ab_test: dict[str, Any] | None = Field(default=None, description="the canary's A/B comparison")
+    canary: dict[str, Any] | None = Field(default=None, description="what the A/B check did to the canary")
+    retraining: dict[str, Any] | None = Field(default=None, description="a drop's retraining decision")
+    feedback: dict[str, Any] | None = Field(default=None, description="a feedback upload written")
 
     def attributes(self) -> dict[str, Any]:
         """The row's attributes as DynamoDB takes them: floats as Decimal, map keys as strings."""

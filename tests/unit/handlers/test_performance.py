@@ -162,7 +162,7 @@ def monitor(performance: Any) -> Iterator[Monitor]:
         cast(ModelRegistry, registry),
         services.artifacts,
         lambda subject, text: mails.append((subject, text)),
-        lambda: NOW,
+        now=lambda: NOW,
     )
     function = performance.PerformanceFunction(cast(ModelRegistry, registry), services, checks, "monitoring")
     with performance.services.replaced(function):
