@@ -91,6 +91,7 @@ def gather_lifecycle(target: Target, name: str) -> ModelLifecycle:
             report = _read_json(target, str(check["report_key"]))
             if report is not None:
                 reports[str(check["checked_at"])] = report
+    performance = call(target, "GET", f"/v1/models/{name}/performance", query={"limit": 100})["checks"]
     events = call(target, "GET", f"/v1/models/{name}/audit", query={"limit": 500})["events"]
     return ModelLifecycle.from_records(
         model={"model": name, **model},
@@ -101,6 +102,7 @@ def gather_lifecycle(target: Target, name: str) -> ModelLifecycle:
         selection_metric=metric,
         drift_checks=checks,
         drift_reports=reports,
+        performance_checks=performance,
         audit=events,
         source=f"{target.output('ApiUrl')} and s3://{target.output('ArtifactsBucketName')}",
     )

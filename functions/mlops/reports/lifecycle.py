@@ -1,6 +1,8 @@
 """The lifecycle report: one self-contained HTML page per model (inline CSS and SVG, no scripts, no
 external assets) for a reviewer who wants the whole story in one place: aliases and rollout, the
-champion's evaluation and ONNX parity, every version, drift over time and the audit trail.
+champion's evaluation and ONNX parity, every version, drift over time, performance on labelled
+traffic over time (with the A/B comparisons of canaries and the feedback dataset versions) and the
+audit trail.
 
 Pure: the caller gathers the records (registry API, artifacts bucket) and passes them in; this
 module makes no AWS calls, so the page can be tested and rendered anywhere. Every value that came
@@ -16,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops.monitoring.performance_record import PerformanceSummary
+from mlops.monitoring.performance_report import performance_chart_svg
 from mlops.names import CHAMPION
 from mlops.registry.views import audit_state, ordered_metrics
 from mlops.training.evaluation import Evaluation
@@ -34,6 +38,7 @@ from mlops.training.report import (
 MAX_DRIFT_FEATURES = 12  # feature rows in the per-feature table (those that drifted come first)
 MAX_DRIFT_COLUMNS = 10  # newest checks shown per feature
 MAX_AUDIT_EVENTS = 25
+MAX_PERFORMANCE_CHECKS = 20  # rows in the performance checks table (the chart draws every check given)
 
 _EXTRA_CSS = """
 .badge.champion{background:#dcfae6;color:#116329}.badge.challenger{background:#fff4d6;color:#7d4e00}
@@ -111,6 +116,7 @@ class ModelLifecycle:
     evaluation_version: int | None = None
     selection_metric: str | None = None
     drift_checks: tuple[DriftCheck, ...] = ()  # newest first
+    performance_checks: tuple[PerformanceSummary, ...] = ()  # newest first
     audit: tuple[AuditEvent, ...] = ()  # newest first
     source: str = ""
 
@@ -126,10 +132,11 @@ class ModelLifecycle:
         selection_metric: str | None = None,
         drift_checks: Sequence[Mapping[str, Any]] = (),
         drift_reports: Mapping[str, Mapping[str, Any]] | None = None,
+        performance_checks: Sequence[Mapping[str, Any]] = (),
         audit: Sequence[Mapping[str, Any]] = (),
         source: str = "",
     ) -> ModelLifecycle:
-        """From GET /v1/models/{name} (`model`), /versions, /drift and /audit as the API answers;
+        """From GET /v1/models/{name} (`model`), /versions, /drift, /performance and /audit as the API answers;
         `drift_reports` maps a check's checked_at to its stored drift report JSON, for per-feature
         scores (the check rows keep only the drifted names)."""
         reports = drift_reports or {}
@@ -147,6 +154,13 @@ class ModelLifecycle:
             drift_checks=tuple(
                 sorted(
                     (_drift_check(c, reports.get(str(c.get("checked_at")))) for c in drift_checks),
+                    key=lambda check: check.checked_at,
+                    reverse=True,
+                )
+            ),
+            performance_checks=tuple(
+                sorted(
+                    (PerformanceSummary.from_item(c) for c in performance_checks),
                     key=lambda check: check.checked_at,
                     reverse=True,
                 )
@@ -438,6 +452,54 @@ def _drift_section(lifecycle: ModelLifecycle) -> str:
     return drift_share_svg(checks) + _feature_table(checks) + "<h3>Checks</h3>" + table
 
 
+def _performance_section(lifecycle: ModelLifecycle) -> str:
+    """Each floor's metric over the checks (every version and variant, the floor drawn), then the
+    checks with what each led to: a canary's A/B verdict and action, feedback written, retraining."""
+    checks = lifecycle.performance_checks
+    if not checks:
+        return "<p class='muted'>No performance checks yet (the config's monitoring.performance sends labels here).</p>"
+    floors = dict(checks[0].floor)
+    metrics = list(floors) or sorted({m for c in checks for v in c.variants for m in v.metrics})[:1]
+    charts = "".join(performance_chart_svg(checks, metric, floors.get(metric)) for metric in metrics)
+    rows = []
+    for check in checks[:MAX_PERFORMANCE_CHECKS]:
+        figures = "; ".join(
+            f"v{v.version} {v.variant} ({v.labelled}): "
+            + ", ".join(
+                f"{name} {m.value:.4g}" for name, m in v.metrics.items() if name in metrics and m.value is not None
+            )
+            for v in check.variants
+        )
+        ab = check.ab_test or {}
+        canary = check.canary or {}
+        feedback = check.feedback or {}
+        rows.append(
+            [
+                f"<td>{escaped(check.checked_at[:16])}</td>",
+                f"<td>{verdict_badge(check.status != 'below_floor')} {escaped(check.status.replace('_', ' '))}</td>",
+                f"<td class=num>{check.labelled:,}</td>",
+                f"<td>{escaped(figures) or '-'}</td>",
+                f"<td>{escaped(str(ab.get('text') or ab.get('verdict') or '-'))}</td>",
+                f"<td>{escaped(str(canary.get('action') or '-'))}</td>",
+                f"<td>{escaped(str(feedback.get('key') or feedback.get('detail') or '-'))}</td>",
+                f"<td>{escaped(str((check.retraining or {}).get('summary') or '-'))}</td>",
+            ]
+        )
+    table = html_table(
+        ["checked at", "status", "labelled", "live figures (labelled rows)", "A/B", "canary", "feedback", "retraining"],
+        rows,
+    )
+    written = [c.feedback for c in checks if c.feedback and c.feedback.get("key")]
+    versions = (
+        "<h3>Feedback dataset versions</h3><p>Labelled traffic written back through the dataset's contract: "
+        + ", ".join(f"{escaped(str(f['key']))} ({int(f.get('rows') or 0):,} rows)" for f in written)
+        + "</p>"
+        if written
+        else ""
+    )
+    return charts + f"<h3>Checks (newest {MAX_PERFORMANCE_CHECKS})</h3>" + table + versions
+
+
 def _audit_trail(lifecycle: ModelLifecycle) -> str:
     if not lifecycle.audit:
         return "<p class='muted'>No audit events.</p>"
@@ -470,6 +532,7 @@ def lifecycle_report_html(lifecycle: ModelLifecycle) -> str:
         (CHAMPION, f"v{champion.version}" if champion else "none"),
         ("versions", str(len(lifecycle.versions))),
         ("drift checks", str(len(lifecycle.drift_checks))),
+        ("performance checks", str(len(lifecycle.performance_checks))),
         ("generated", lifecycle.generated_at[:19]),
     ]
     if lifecycle.source:
@@ -504,6 +567,8 @@ def lifecycle_report_html(lifecycle: ModelLifecycle) -> str:
         _history(lifecycle),
         "<h2>Drift over time</h2>",
         _drift_section(lifecycle),
+        "<h2>Performance on labelled traffic</h2>",
+        _performance_section(lifecycle),
         f"<h2>Audit trail (newest {MAX_AUDIT_EVENTS})</h2>",
         _audit_trail(lifecycle),
     ]

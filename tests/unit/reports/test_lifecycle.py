@@ -141,3 +141,58 @@ def test_metrics_in_a_stable_order_selection_metric_first() -> None:
         "log_loss",
     ]
     assert ordered_metrics({"b": 1, "a": 1}, None) == ["a", "b"]
+
+
+def _performance_check(at: str, accuracy: float, status: str, **extra: Any) -> dict[str, Any]:
+    """A performance check's row as GET /v1/models/{name}/performance answers it."""
+    return {
+        "model": "breast-cancer",
+        "checked_at": at,
+        "window_start": "2026-11-16T00:00:00+00:00",
+        "window_end": at,
+        "status": status,
+        "message": "",
+        "labelled": 240,
+        "min_labels": 100,
+        "floor": {"accuracy": 0.9},
+        "variants": [
+            {
+                "version": 2,
+                "variant": "champion",
+                "labelled": 180,
+                "status": status,
+                "metrics": {"accuracy": {"value": accuracy, "low": accuracy - 0.03, "high": accuracy + 0.03}},
+            },
+            {
+                "version": 3,
+                "variant": "challenger",
+                "labelled": 60,
+                "status": "ok",
+                "metrics": {"accuracy": {"value": 0.61}},
+            },
+        ],
+        **extra,
+    }
+
+
+def test_performance_over_time_shows_the_floor_the_ab_verdict_and_the_feedback_versions() -> None:
+    checks = [
+        _performance_check("2026-11-23T10:00:00+00:00", 0.95, "ok"),
+        _performance_check(
+            "2026-11-23T11:00:00+00:00",
+            0.86,
+            "below_floor",
+            ab_test={"verdict": "challenger_worse", "text": "v3 worse than v2 on accuracy (p=0.001)"},
+            canary={"action": "rolled_back"},
+            feedback={"status": "written", "key": "raw/breast-cancer/feedback-bc-1-2.csv", "rows": 240},
+            retraining={"summary": "retraining run-9 starts when raw/breast-cancer/feedback-bc-1-2.csv is accepted"},
+        ),
+    ]
+    page = lifecycle_report_html(_lifecycle(performance_checks=checks))
+    section = page.split("Performance on labelled traffic", 1)[1].split("Audit trail", 1)[0]
+    assert "<svg" in section and "floor 0.9" in section  # the chart with its floor
+    assert "v2 champion" in section and "v3 challenger" in section  # a line per version and variant
+    assert "v3 worse than v2 on accuracy (p=0.001)" in section and "rolled_back" in section
+    assert "feedback-bc-1-2.csv (240 rows)" in section and "starts when" in section
+    quiet = lifecycle_report_html(_lifecycle())
+    assert "No performance checks yet" in quiet
