@@ -445,3 +445,45 @@ def _kind(value: Any) -> str:
     if isinstance(value, int | float):
         return f"the number {_shown(value)}"
     return {dict: "an object", list: "a list", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def api_answer(intake: LabelIntake, stored: Sequence[str]) -> dict[str, Any]:
+    """The 200 of `POST /v1/models/{name}/feedback`: what was stored, and what was not and why."""
+    return {
+        "accepted": intake.accepted,
+        "refused": dict(intake.refused),
+        "examples": [
+            {
+                "index": r.index,
+                "reason": r.reason,
+                "request_id": r.request_id,
+                "message": f"labels[{r.index}]: {r.detail}",
+            }
+            for r in intake.examples
+        ],
+        "duplicates": intake.duplicates,
+        "stored": list(stored),
+        "notes": intake.notes(),
+    }
+
+
+def api_problems(intake: LabelIntake) -> dict[str, Any]:
+    """The 400 of `POST /v1/models/{name}/feedback`: every label that cannot be right, by index and field."""
+    count = intake.problem_count
+    problems = f"{count} problem{'s' if count != 1 else ''}"
+    return {
+        "error": {
+            "code": "invalid_labels",
+            "message": f"{problems} in the labels of {intake.model}; nothing was stored",
+            "problems": [
+                {
+                    "code": p.code,
+                    "message": f"labels[{p.index}]{'.' + p.field if p.field else ''}: {p.detail}",
+                    "index": p.index,
+                    **({"field": p.field} if p.field else {}),
+                }
+                for p in intake.problems
+            ],
+            "problem_count": count,
+        }
+    }
