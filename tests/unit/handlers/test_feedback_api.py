@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from mlops.monitoring.label_store import read_labels
 from mlops.registry.versions import ModelVersion
@@ -202,3 +204,46 @@ def test_requests_the_route_cannot_take_get_the_error_shape(
     answered, body = deployment.call(event)
     assert (answered, body["error"]["code"]) == (status, code), body
     assert deployment.labels == {}
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+_NOW_ID = new_request_id()  # answered "now" (the label is about a prediction this test process made)
+
+
+@st.composite
+def _labels(draw: st.DrawFn) -> Any:
+    """Label items near the real shape (so some requests are taken): each field usually right, else
+    dropped or any JSON value; sometimes a stray key, sometimes no object at all."""
+    item: dict[str, Any] = {}
+    for name, near in (
+        ("request_id", st.sampled_from([_NOW_ID, _NOW_ID.upper(), "0b9b0e5e-3f4a-4b7c-9d2e-1a2b3c4d5e6f", ""])),
+        ("row", st.integers(min_value=0, max_value=999)),
+        ("label", st.sampled_from(["churn", "stay"])),
+    ):
+        choice = draw(st.sampled_from(["near"] * 8 + ["any", "absent"]))
+        if choice != "absent":
+            item[name] = draw(near if choice == "near" else _JSON | st.integers(-(2**70), 2**70) | st.floats())
+    if not draw(st.integers(0, 9)):
+        item[draw(st.text(min_size=1, max_size=8))] = draw(_JSON)
+    return item if draw(st.integers(0, 19)) else draw(_JSON)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(st.builds(lambda labels: {"labels": labels}, st.lists(_labels(), max_size=5)), _JSON))
+def test_any_body_gets_a_200_or_a_clean_4xx_and_a_refused_one_stores_nothing(deployment: Deployment, body: Any) -> None:
+    before = dict(deployment.labels)
+    sent = _feedback("churn", json.dumps(body), headers={"Content-Type": "application/json"})
+    status, answer = deployment.call(sent)
+    event(f"status {status}")  # --hypothesis-show-statistics: both outcomes are drawn
+    assert status in (200, 400), answer
+    if status == 200:
+        assert answer["accepted"] + sum(answer["refused"].values()) == len(body["labels"])
+        assert set(deployment.labels) - set(before) == set(answer["stored"])
+    else:
+        assert answer["error"]["code"] in ("invalid_body", "invalid_labels") and answer["error"]["message"]
+        assert all(p["message"].startswith("labels[") for p in answer["error"].get("problems", []))
+        assert deployment.labels == before
