@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+import numpy as np
 import pandas as pd
 
 from mlops.buckets import ArtifactsBucket, RawBucket
@@ -309,15 +310,10 @@ def _label_column(frame: pd.DataFrame, target: LabelTarget) -> str:
 
 
 def _values(column: pd.Series) -> list[Any]:
-    """A column's cells as Python values, None where empty."""
-    return [None if _empty(v) else (v.item() if hasattr(v, "item") else v) for v in column.astype(object).tolist()]
-
-
-def _empty(value: Any) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
+    """A column's cells as Python values (int, float, bool, str), None where empty."""
+    values = column.astype(object).to_numpy(copy=True)
+    values[column.isna().to_numpy()] = None
+    return [v.item() if isinstance(v, np.generic) else v for v in values.tolist()]
 
 
 def _whole(value: Any) -> Any:

@@ -3,11 +3,14 @@ whole submission naming index and field; unjoinable ones are counted and the res
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from mlops.monitoring.config import PerformanceConfig
 from mlops.monitoring.label_intake import (
@@ -19,11 +22,12 @@ from mlops.monitoring.label_intake import (
     SubmissionError,
     check_labels,
     label_target,
+    parse_request_id,
     store_labels,
     submission_from_body,
 )
 from mlops.monitoring.label_store import read_labels
-from mlops.serving.request_ids import new_request_id
+from mlops.serving.request_ids import answered_at, canonical, new_request_id
 from mlops.serving.signature import ServedSignature
 
 NOW = datetime(2026, 12, 10, 15, 30, tzinfo=UTC)
@@ -233,3 +237,25 @@ def test_the_target_is_the_answering_versions_classes_as_serving_answers_them() 
 def test_a_model_without_performance_monitoring_takes_no_labels_and_is_told_how(monitoring: Any) -> None:
     with pytest.raises(NotMonitored, match=r"configs/churn.yaml.*mlops config deploy"):
         label_target("churn", [_signature((0, 1))], monitoring, version=4)
+
+
+_MINTED = st.builds(
+    lambda ms, tail, upper: new_request_id(ms, tail).upper() if upper else new_request_id(ms, tail),
+    st.integers(0, 2**48 - 1),
+    st.binary(min_size=10, max_size=10),
+    st.booleans(),
+)
+
+
+@given(text=st.one_of(_MINTED, st.text(max_size=40), st.uuids().map(str), _MINTED.map(lambda t: t[:14] + "8" + t[15:])))
+@example(text="0197a0b0-0000-7000-c000-000000000000")  # variant 110x: not RFC 9562's
+@example(text="0197a0b0-0000-7000-8000-00000000000 ")  # 36 characters, one of them no hex digit
+@example(text=uuid.UUID("0197a0b0-0000-7000-8000-000000000000").hex)  # no hyphens
+def test_the_fast_id_check_says_what_request_ids_says(text: str) -> None:
+    """The intake reads a million ids without uuid.UUID; it must accept and date exactly what
+    mlops.serving.request_ids accepts and dates."""
+    request_id, issued_ms = parse_request_id(text)
+    assert request_id == canonical(text)
+    if request_id is not None:
+        issued = answered_at(text)
+        assert issued is not None and issued_ms == round(issued.timestamp() * 1000)
