@@ -36,6 +36,8 @@ FUNCTION_LAYERS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "drift": ("inference", "powertools"),
         # The join of labels with captured predictions, and the performance check: numpy only, as drift.
         "performance": ("inference", "powertools"),
+        # Label files: read with the ingestion's readers (pandas, pyarrow), checked with numpy.
+        "feedback": ("data", "powertools"),
         "registry_api": ("powertools",),
         "health": ("powertools",),
     }

@@ -55,6 +55,78 @@ PREDICT_BODY: dict[str, Any] = {
         },
     ]
 }
+
+
+def feedback_body(max_labels: int, max_rows: int) -> dict[str, Any]:
+    """Labels for earlier predictions (POST /v1/models/{name}/feedback), with the limits
+    mlops.monitoring.label_intake enforces."""
+    return {
+        "type": "object",
+        "required": ["labels"],
+        "additionalProperties": False,
+        "properties": {
+            "labels": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": max_labels,
+                "items": _label(max_rows),
+            }
+        },
+    }
+
+
+def _label(max_rows: int) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["request_id", "label"],
+        "additionalProperties": False,
+        "properties": {
+            "request_id": {"type": "string", "description": "the request_id the predict answer carried"},
+            "row": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": max_rows - 1,
+                "default": 0,
+                "description": "the row's place in that predict request, from 0",
+            },
+            "label": {
+                "type": ["string", "number", "boolean"],
+                "description": "what the prediction should have been: one of the model's classes as serving "
+                "answers them (GET .../signature lists them), or a number for a regression",
+            },
+        },
+    }
+
+
+FEEDBACK_ANSWER: dict[str, Any] = {
+    "type": "object",
+    "required": ["accepted", "refused", "examples", "duplicates", "stored", "notes"],
+    "properties": {
+        "accepted": {"type": "integer", "description": "labels stored"},
+        "refused": {
+            "type": "object",
+            "description": "labels not stored, by reason (the rest of the request is): an id this platform never "
+            "issued, a prediction older than monitoring.performance.horizon_days, an answer time in the future",
+            "properties": {r: {"type": "integer"} for r in ("unknown_id", "too_late", "from_the_future")},
+        },
+        "examples": {
+            "type": "array",
+            "description": "the first refused labels, with their index in `labels`",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "index": {"type": "integer"},
+                    "reason": {"type": "string"},
+                    "request_id": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+        "duplicates": {"type": "integer", "description": "labels about a row an earlier label here named (all stored)"},
+        "stored": {"type": "array", "items": {"type": "string"}, "description": "the label objects' keys"},
+        "notes": {"type": "array", "items": {"type": "string"}},
+    },
+}
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR = {
     "type": "object",
@@ -76,6 +148,7 @@ ERROR = {
                             "code": {"type": "string"},
                             "message": {"type": "string"},
                             "row": {"type": "integer"},
+                            "index": {"type": "integer", "description": "a label's place in `labels` (feedback)"},
                             "field": {"type": "string"},
                         },
                     },
@@ -96,6 +169,17 @@ GATEWAY_STATUSES: dict[int, str] = {
     500: "API Gateway could not call the function (a configuration error, not the request)",
     502: "the function failed (a bug, not the request)",
     504: "the function did not answer within API Gateway's timeout",
+}
+FEEDBACK_STATUSES: dict[int, str] = {
+    400: 'the body is not {"labels": [...]}, or some label cannot be right (a class the model does not have, a '
+    "wrong type, a bad row, a missing field): each named by index and field, and nothing was stored",
+    404: "no such model, or no champion yet",
+    409: "the model's champion was trained without monitoring.performance: it takes no labels (the message says "
+    "how to turn it on)",
+    413: "more than 10,000 labels (send more as a file under feedback/<model>/ in the raw bucket), or over API "
+    "Gateway's 10 MB",
+    415: "not application/json",
+    503: "the champion's artifacts cannot be loaded",
 }
 PREDICT_STATUSES: dict[str, dict[int, str]] = {
     "post": {
@@ -153,7 +237,9 @@ def openapi_document(version: str) -> dict[str, Any]:
     predict_app, registry_app = _apps()
     predict = json.loads(predict_app.get_openapi_json_schema(title=TITLE, version=version))
     registry = json.loads(registry_app.get_openapi_json_schema(title=TITLE, version=version))
+    from mlops.monitoring.label_intake import MAX_LABELS
     from mlops.names import NAME_PATTERN
+    from mlops.serving.inputs import MAX_ROWS
 
     paths: dict[str, Any] = {}
     for path, operations in registry["paths"].items():
@@ -169,16 +255,22 @@ def openapi_document(version: str) -> dict[str, Any]:
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "path" and parameter["name"] == "name":
                     parameter["schema"]["pattern"] = NAME_PATTERN
+            feedback = path.endswith("/feedback")
+            statuses = FEEDBACK_STATUSES if feedback else PREDICT_STATUSES[method]
             operation["responses"].update(
-                _error_responses(
-                    {
-                        **GATEWAY_STATUSES,
-                        **PREDICT_STATUSES[method],
-                        413: PREDICT_STATUSES[method].get(413, GATEWAY_STATUSES[413]),
-                    }
-                )
+                _error_responses({**GATEWAY_STATUSES, **statuses, 413: statuses.get(413, GATEWAY_STATUSES[413])})
             )
-            if method == "post":
+            if feedback:
+                operation["summary"] = "Labels for earlier predictions, by the request_id each answer carried"
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {JSON_ONLY: {"schema": feedback_body(MAX_LABELS, MAX_ROWS)}},
+                }
+                operation["responses"]["200"] = {
+                    "description": "what was stored, and what was not and why",
+                    "content": {JSON_ONLY: {"schema": FEEDBACK_ANSWER}},
+                }
+            elif method == "post":
                 operation["requestBody"] = {"required": True, "content": {JSON_ONLY: {"schema": PREDICT_BODY}}}
         paths.setdefault(path, {}).update(operations)
     paths["/v1/health"] = {

@@ -14,6 +14,7 @@ from infra.constructs.batch_scoring import BatchScoring
 from infra.constructs.data_storage import DataStorage
 from infra.constructs.drift import Drift
 from infra.constructs.encryption import Encryption
+from infra.constructs.feedback import Feedback
 from infra.constructs.ingestion import Ingestion
 from infra.constructs.layers import Layers
 from infra.constructs.performance import Performance
@@ -87,6 +88,7 @@ class MlopsPlatformStack(Stack):
         self.performance = Performance(self, "Performance", shared=shared, training=self.training.state_machine)
         self.registry_api = RegistryApi(self, "RegistryApi", shared=shared, models=self.serving.models)
         self.ingestion = Ingestion(self, "Ingestion", shared=shared, training=self.training.state_machine)
+        self.feedback = Feedback(self, "Feedback", shared=shared)
 
         outputs = {
             "RawBucketName": (self.data.raw.bucket_name, "Upload data files here under raw/<dataset>/"),

@@ -1,8 +1,9 @@
 """S3 ObjectCreated under raw/<dataset>/: validate the upload, then version it or quarantine it.
 
 Two triggers: the raw bucket's S3 notification for `raw/`, and an EventBridge rule for every other
-key (S3 refuses overlapping notification rules, and `batch/` already notifies batch scoring). An
-upload outside `raw/<dataset>/<file>` gets a report and a mail instead of being ignored.
+key (S3 refuses overlapping notification rules, and `batch/` and `feedback/` already notify batch
+scoring and the feedback function). An upload outside `raw/<dataset>/<file>`, `batch/` and
+`feedback/` gets a report and a mail instead of being ignored.
 
 No `from __future__ import annotations`: Powertools reads annotations at run time.
 """
@@ -30,7 +31,7 @@ from mlops.datasets.ingestion import (
     process_upload,
 )
 from mlops.datasets.records import DatasetRecords
-from mlops.names import BATCH_PREFIX
+from mlops.names import BATCH_PREFIX, FEEDBACK_PREFIX
 from mlops.registry.feedback_exports import FeedbackExports
 from mlops.training.start import StartedRun, TrainingRequest, start_training
 
@@ -118,8 +119,8 @@ def _uploads(event: dict[str, Any]) -> list[Upload]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcomes = []
     for upload in _uploads(event):
-        if upload.key.startswith(BATCH_PREFIX):
-            logger.debug("batch scoring input, not an upload to ingest", key=upload.key)
+        if upload.key.startswith((BATCH_PREFIX, FEEDBACK_PREFIX)):
+            logger.debug("batch scoring input or a feedback file, not an upload to ingest", key=upload.key)
             continue
         current = services()
         try:

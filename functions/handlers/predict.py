@@ -1,6 +1,9 @@
-"""The predict API: POST /v1/models/{name}/predict and GET /v1/models/{name}/signature (API key).
+"""The predict API: POST /v1/models/{name}/predict, GET /v1/models/{name}/signature and
+POST /v1/models/{name}/feedback (API key).
 
 Parses the request, answers it with `mlops.serving.predict` and turns what happened into metrics.
+Labels sent back for earlier predictions are checked with `mlops.monitoring.label_intake` against
+the classes of the versions answering now, and stored under labels/ in the artifacts bucket.
 Imports onnxruntime, numpy and Powertools, never scikit-learn, pandas or pydantic (the resolver runs
 without pydantic validation: the serving core checks requests itself, by row and field). No
 `from __future__ import annotations`: the event handler reads route annotations at run time.
@@ -10,7 +13,9 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -23,6 +28,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers.settings import FunctionSettings, PerContainer
 from mlops.buckets import ArtifactsBucket
+from mlops.monitoring.label_intake import (
+    NotMonitored,
+    SubmissionError,
+    api_answer,
+    api_problems,
+    check_labels,
+    label_target,
+    store_labels,
+    submission_from_body,
+)
 from mlops.names import NAME_PATTERN
 from mlops.registry.models import ModelRegistry
 from mlops.serving.capture import CaptureBuffer
@@ -59,6 +74,9 @@ class PredictSettings(FunctionSettings):
 class PredictServices:
     serving: Serving
     service: str
+    # Writes a label object to the artifacts bucket (labels/<model>/...); None: this container takes none.
+    write_labels: Callable[[str, bytes], None] | None = None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
 def _build() -> PredictServices:
@@ -81,7 +99,11 @@ def _build() -> PredictServices:
     policies = DeployedPolicies(
         read=registry.serving_policy, ttl=settings.config_cache_seconds, on_change=_policy_changed
     )
-    return PredictServices(Serving(models, policies, capture), service)
+    return PredictServices(
+        Serving(models, policies, capture),
+        service,
+        write_labels=lambda key, body: artifacts.put(key, body, "application/octet-stream"),
+    )
 
 
 services = PerContainer(_build)
@@ -241,6 +263,58 @@ def signature(name: str) -> Response[Any]:
         "request_key"
     )
     return _json_response(200, describe(services().serving, model, str(request_key) if request_key else None))
+
+
+@app.post("/v1/models/<name>/feedback")
+def feedback(name: str) -> Response[Any]:
+    """Labels for earlier predictions: stored by the hour of the predictions they are about."""
+    logger.remove_keys(["prediction_request_id"])  # a predict call's, earlier in this container
+    model = _model_name(name)
+    try:
+        submission = submission_from_body(_body(), model=model)
+    except SubmissionError as error:
+        raise RequestError(error.status, error.code, error.message) from None
+    current = services()
+    rollout = current.serving.models.rollout(model)  # 404 for an unknown model
+    champion = rollout.champion
+    answering = [champion.signature] + ([rollout.challenger.signature] if rollout.challenger else [])
+    try:
+        target = label_target(model, answering, champion.monitoring, champion.version)
+    except NotMonitored as error:
+        raise RequestError(409, "not_monitored", str(error)) from None
+    event = app.current_event
+    now = current.clock()
+    identity = event.request_context.identity
+    intake = check_labels(
+        submission, target, now=now, received_at=now, source=f"api key {identity.api_key_id or 'unknown'}"
+    )
+    metrics.add_dimension(name="model", value=model)
+    if intake.problem_count:
+        metrics.add_metric(name="LabelSubmissionsRefused", unit=MetricUnit.Count, value=1)
+        body = api_problems(intake)
+        body["request_id"] = event.request_context.request_id
+        return _json_response(400, body)
+    if current.write_labels is None:
+        raise RuntimeError("this predict container was built without a label store")
+    stored = store_labels(intake, _suffix(event.request_context.request_id), current.write_labels)
+    metrics.add_metric(name="LabelsAccepted", unit=MetricUnit.Count, value=intake.accepted)
+    metrics.add_metric(name="LabelsRefused", unit=MetricUnit.Count, value=intake.refused_total)
+    logger.info(
+        "labels received",
+        model=model,
+        accepted=intake.accepted,
+        refused=dict(intake.refused),
+        duplicates=intake.duplicates,
+        stored=stored,
+    )
+    return _json_response(200, api_answer(intake, stored))
+
+
+def _suffix(gateway_request_id: str) -> str:
+    """A label object's name after its arrival time: API Gateway's id for this call (one intake),
+    kept to the characters a key reads well with."""
+    cleaned = re.sub(r"[^A-Za-z0-9-]", "", gateway_request_id or "")[:64]
+    return cleaned or new_request_id()
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

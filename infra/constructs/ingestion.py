@@ -1,6 +1,6 @@
 """Ingestion: an upload under `raw/<dataset>/` runs the ingest function, which validates it against
 the dataset's contract and keeps it as a dataset version or moves it to quarantine. A file anywhere
-else in the raw bucket but `batch/` gets a report and a mail naming the layout."""
+else in the raw bucket but `batch/` and `feedback/` gets a report and a mail naming the layout."""
 
 from __future__ import annotations
 
@@ -74,9 +74,10 @@ class Ingestion(Construct):
             s3.NotificationKeyFilter(prefix=RAW_PREFIX),
         )
         # Everything else (a file at the bucket's root, say) through EventBridge: S3 refuses a second
-        # notification rule overlapping `raw/` and `batch/`. `batch/` matches too (one pattern cannot
-        # exclude two prefixes); the function ignores it, batch scoring has it. The function only
-        # reports such a file, never reads it: no S3 grant beyond `raw/*`.
+        # notification rule overlapping `raw/`, `batch/` and `feedback/`. `batch/` and `feedback/` match
+        # too (one pattern cannot exclude several prefixes); the function ignores them, batch scoring and
+        # the feedback function have them. The function only reports such a file, never reads it: no S3
+        # grant beyond `raw/*`.
         self.misplaced_uploads = events.Rule(
             self,
             "OutsideRaw",

@@ -15,7 +15,7 @@ from infra.constructs.platform_function import PlatformFunction
 from infra.constructs.shared_resources import SharedResources
 from infra.grants import grant_objects
 from infra.nag import acknowledge, skip_checkov
-from mlops.names import CAPTURE_PREFIX, MODEL_FILE, MODELS_PREFIX, SIGNATURE_FILE
+from mlops.names import CAPTURE_PREFIX, LABELS_PREFIX, MODEL_FILE, MODELS_PREFIX, SIGNATURE_FILE
 
 STAGE_NAME = "prod"
 # What serving (and batch scoring) reads of a registered version (its registry record names both).
@@ -146,7 +146,7 @@ class Serving(Construct):
             self,
             "Predict",
             handler="handlers.predict.handler",
-            description="Answers POST /v1/models/{name}/predict and GET /v1/models/{name}/signature.",
+            description="Answers POST /v1/models/{name}/predict and /feedback, and GET /v1/models/{name}/signature.",
             service=SERVING_SERVICE,
             architecture=shared.architecture,
             layers=shared.layers.for_function("predict"),
@@ -168,12 +168,14 @@ class Serving(Construct):
             synchronous_caller="API Gateway (the prediction routes)",
         ).function
         # Reads aliases, versions and the deployed serving policy, loads model artifacts, writes captured
-        # traffic: nothing else.
+        # traffic and the labels clients send back: nothing else.
         registry.grant_items(self.predict, "dynamodb:GetItem", "dynamodb:Query")
         # A version's model and signature only: a run's folder also holds raw test rows and fingerprints.
         for artifact in SERVED_ARTIFACTS:
             grant_objects(self.predict, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*/{artifact}")
         grant_objects(self.predict, data.artifacts, ["s3:PutObject"], f"{CAPTURE_PREFIX}*")
+        # Label objects are written once under a new key each (never read back or overwritten here).
+        grant_objects(self.predict, data.artifacts, ["s3:PutObject"], f"{LABELS_PREFIX}*")
 
         # Without provisioned concurrency API Gateway calls the function itself: no version, no alias,
         # nothing billed while idle. With it, every deploy publishes a version behind the `live` alias,
@@ -221,6 +223,28 @@ class Serving(Construct):
             integration,
             api_key_required=True,
             request_validator=self.validator,
+        )
+        # Labels for earlier predictions (#19): the same key and usage plan as predict; as there, a
+        # permissive model, and the function checks each label (400 naming index and field, 413 over
+        # its label limit).
+        self.feedback_request = apigw.Model(
+            self,
+            "FeedbackRequest",
+            rest_api=self.api,
+            content_type="application/json",
+            description='Labels for earlier predictions: a JSON object ({"labels": [{"request_id", "row", "label"}]}).',
+            schema=apigw.JsonSchema(
+                schema=apigw.JsonSchemaVersion.DRAFT4,
+                title="FeedbackRequest",
+                type=apigw.JsonSchemaType.OBJECT,
+            ),
+        )
+        self.models.resource_for_path("{name}/feedback").add_method(
+            "POST",
+            integration,
+            api_key_required=True,
+            request_validator=self.validator,
+            request_models={"application/json": self.feedback_request},
         )
 
     @property

@@ -47,6 +47,7 @@ PINNED: dict[str, frozenset[str]] = {
         {
             "BatchScoringScorerLogs80ED3C2C",
             "DriftCheckerLogsAF8DE00A",
+            "FeedbackIntakeLogs3D680BFD",
             "IngestionIngestLogs7A5B02E5",
             "PerformanceCheckerLogs7E6B4DF5",
             "RegistryApiHandlerLogsE50E1B36",

@@ -50,7 +50,12 @@ def _integration_target(method: dict[str, Any]) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("http_method", "path"), [("POST", "/v1/models/{name}/predict"), ("GET", "/v1/models/{name}/signature")]
+    ("http_method", "path"),
+    [
+        ("POST", "/v1/models/{name}/predict"),
+        ("GET", "/v1/models/{name}/signature"),
+        ("POST", "/v1/models/{name}/feedback"),
+    ],
 )
 def test_prediction_routes_need_a_key_and_the_validator(
     platform_template: dict[str, Any], http_method: str, path: str
@@ -126,7 +131,7 @@ def test_predict_function_size_timeout_and_environment(platform_template: dict[s
     assert "ReservedConcurrentExecutions" not in props
 
 
-def test_predict_role_reads_the_registry_and_models_and_writes_capture_only(
+def test_predict_role_reads_the_registry_and_models_and_writes_capture_and_labels_only(
     platform_template: dict[str, Any],
 ) -> None:
     table = tq.logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")
@@ -150,6 +155,8 @@ def test_predict_role_reads_the_registry_and_models_and_writes_capture_only(
         ("s3:GetObject", f"<{artifacts}.Arn>/models/*/model.onnx"),
         ("s3:GetObject", f"<{artifacts}.Arn>/models/*/signature.json"),
         ("s3:PutObject", f"<{artifacts}.Arn>/capture/*"),
+        # Labels clients send back (POST .../feedback): written, never read back here.
+        ("s3:PutObject", f"<{artifacts}.Arn>/labels/*"),
     }
 
 

@@ -13,6 +13,10 @@ against it.
 - `performance`: the training gates' metrics on labelled traffic, numpy only (#19; equal to
   scikit-learn's to 1e-9).
 - `labels`: ground truth joined with captured rows by request id and row, the latest label winning.
+- `label_intake`: labels sent back (API or file) checked against the model's classes or numbers,
+  refused whole when one cannot be right, counted when one cannot be joined, cut into `label_store`
+  objects; `feedback_files`: a label file under `feedback/<model>/`, read with the ingestion's
+  readers (the one module here that imports pandas: the feedback function has the data layer).
 - `join`: `join_hour`, one hour of predictions (every version's capture batches) joined with its
   label objects into a `JoinedHour`, pure.
 - `scheduled_join`: which hours of which models to join (a watermark of labels read, hours whose

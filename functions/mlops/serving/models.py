@@ -53,6 +53,8 @@ class ServedVersion:
     policy: InputPolicy
     capture_sample_rate: float | None
     onnx_sha256: str
+    # The config's `monitoring` section as stored with the version: whether it takes labels (#19).
+    monitoring: Mapping[str, Any] | None = None
 
     def predict(self, matrix: NDArray[np.float32]) -> Prediction:
         outputs = self.session.run(None, {self.signature.input_name: matrix})
@@ -98,6 +100,7 @@ def load_version(model: str, record: ModelVersion, read: Callable[[str], bytes])
         policy=InputPolicy.from_record(serving),
         capture_sample_rate=float(rate) if rate is not None else None,
         onnx_sha256=digest,
+        monitoring=record.monitoring,
     )
 
 

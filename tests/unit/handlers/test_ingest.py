@@ -182,6 +182,8 @@ def test_an_upload_outside_a_dataset_folder_is_reported_and_batch_inputs_are_lef
     assert mail["Subject"] == "Upload not ingested: outside raw/<dataset>/"
     assert "Report: s3://artifacts/" in mail["Message"]
     assert platform.call(platform.upload("batch/churn/score-me.csv", GOOD)) == []
+    # Label files have their own function (the EventBridge rule for keys outside raw/ sends them here too).
+    assert platform.call(platform.upload("feedback/churn/labels.csv", GOOD)) == []
     assert len(platform.sns.published) == 1 and platform.datasets.uploads == {}
 
 

@@ -1,0 +1,225 @@
+"""The feedback function as a team meets it: a label file under feedback/<model>/ is stored, or refused
+with a report naming file row and column and a mail; a retried event writes the same objects. Buckets
+are dicts; the models are real registered versions (tests/unit/serving/support.py)."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from mlops.buckets import ArtifactsBucket, RawBucket
+from mlops.monitoring.feedback_files import FeedbackServices
+from mlops.monitoring.label_store import read_labels
+from mlops.registry.versions import ModelVersion
+from mlops.serving.request_ids import new_request_id
+from tests.unit.handlers.support import QUIET, Context, FakeS3, FakeSns, emitted, loaded, s3_event
+from tests.unit.serving.support import breast_cancer, churn, diabetes
+
+pytestmark = QUIET
+RAW, ARTIFACTS = "raw", "artifacts"
+TOPIC = "arn:aws:sns:us-east-1:123456789012:alerts"
+EVENT_TIME = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # support.s3_event's eventTime
+MONITORED = {"every_hours": 24, "drift": {}, "performance": {"horizon_days": 14}}
+
+
+@pytest.fixture(scope="module")
+def feedback() -> Iterator[Any]:
+    with loaded("handlers.feedback") as module:
+        yield module
+
+
+@dataclass
+class Registry:
+    records: dict[tuple[str, int], dict[str, Any]]
+
+    def aliases(self, name: str) -> dict[str, dict[str, Any]]:
+        return {"champion": {"version": 1}} if (name, 1) in self.records else {}
+
+    def model_version(self, name: str, version: int) -> ModelVersion | None:
+        item = self.records.get((name, version))
+        return ModelVersion.from_item(item) if item else None
+
+
+@dataclass
+class Platform:
+    module: Any
+    s3: FakeS3
+    sns: FakeSns
+
+    def upload(self, key: str, body: bytes | str) -> dict[str, Any]:
+        self.s3.put_object(Bucket=RAW, Key=key, Body=body.encode() if isinstance(body, str) else body)
+        return s3_event(RAW, key, version_id=self.s3.versions[(RAW, key)])
+
+    def call(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        outcomes: list[dict[str, Any]] = self.module.handler(event, Context())["outcomes"]
+        return outcomes
+
+    def report(self, outcome: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.s3.json(ARTIFACTS, outcome["report_key"]))
+
+    def labels(self) -> list[str]:
+        return self.s3.keys(ARTIFACTS, "labels/")
+
+
+@pytest.fixture
+def platform(feedback: Any) -> Iterator[Platform]:
+    s3, sns = FakeS3(), FakeSns()
+    records: dict[tuple[str, int], dict[str, Any]] = {}
+    for name, registered, monitoring in (
+        ("churn", churn(), MONITORED),
+        ("breast-cancer", breast_cancer(), MONITORED),
+        ("diabetes", diabetes(), MONITORED),
+        ("plain", churn(), {"every_hours": 24, "drift": {}}),
+    ):
+        records[(name, 1)] = {**registered.record, "model": name, "monitoring": monitoring}
+        for key, body in registered.artifacts.items():
+            s3.put_object(Bucket=ARTIFACTS, Key=key, Body=body)
+    services = FeedbackServices(
+        raw=RawBucket(s3, RAW),
+        artifacts=ArtifactsBucket(s3, ARTIFACTS),
+        registry=Registry(records),
+        notify=lambda subject, message: _publish(sns, subject, message),
+    )
+    with feedback.services.replaced(services):
+        yield Platform(feedback, s3, sns)
+
+
+def _publish(sns: FakeSns, subject: str, message: str) -> None:
+    sns.publish(TopicArn=TOPIC, Subject=subject, Message=message)
+
+
+def _id(hours_before: float, seed: int = 0) -> str:
+    at = EVENT_TIME - timedelta(hours=hours_before)
+    return new_request_id(int(at.timestamp() * 1000), bytes([seed]) * 10)
+
+
+def test_a_good_file_is_stored_by_hour_reported_and_a_retried_event_writes_the_same_objects(
+    platform: Platform, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = _id(30), _id(2, 1)
+    text = (
+        "request_id,row,label,comment\n"
+        f"{first},0,churn,called back\n"
+        f"{first.upper()},1,stay,\n"
+        f"{second},,stay,row defaults to 0\n"
+        "not-an-id,0,stay,\n"
+        f"{_id(24 * 15, 2)},0,churn,older than the horizon\n"
+    )
+    event = platform.upload("feedback/churn/week-48.csv", text)
+    [outcome] = platform.call(event)
+    assert outcome["status"] == "stored" and outcome["accepted"] == 3
+    assert outcome["refused"] == {"unknown_id": 1, "too_late": 1, "from_the_future": 0}
+    keys = platform.labels()
+    assert [k.split("/")[2:4] for k in keys] == [["date=2026-11-22", "hour=06"], ["date=2026-11-23", "hour=10"]]
+    older = read_labels(platform.s3.objects[(ARTIFACTS, keys[0])])
+    assert older.request_ids.tolist() == [first, first] and older.values.tolist() == ["churn", "stay"]
+    assert older.rows.tolist() == [0, 1] and older.source == "file s3://raw/feedback/churn/week-48.csv"
+    report = platform.report(outcome)
+    assert outcome["report_key"] == "reports/feedback/churn/week-48.csv-20261123T120000000Z.json"
+    assert report["stored"] is True and report["stored_keys"] == keys and report["label_column"] == "label"
+    assert [(e["row"], e["reason"]) for e in report["examples"]] == [(4, "unknown_id"), (5, "too_late")]
+    assert platform.sns.published == []
+    assert emitted(capsys.readouterr().out)["FeedbackFilesStored"]
+
+    written = dict(platform.s3.objects)
+    assert platform.call(event) == [outcome]  # S3 delivers an event again, or Lambda retries it
+    assert platform.labels() == keys and platform.s3.objects == written
+
+
+def test_a_file_with_a_wrong_class_stores_nothing_and_its_report_and_mail_name_row_and_column(
+    platform: Platform,
+) -> None:
+    text = f"request_id,outcome\n{_id(1)},churn\n{_id(1, 1)},maybe\n{_id(1, 2)},stay\n"
+    [outcome] = platform.call(platform.upload("feedback/churn/bad.csv", text))
+    assert outcome["status"] == "refused" and outcome["problems"] == 1
+    assert platform.labels() == []
+    report = platform.report(outcome)
+    assert report["stored"] is False and report["label_column"] == "outcome"  # the model's label column name
+    [problem] = report["problems"]
+    assert (problem["row"], problem["column"], problem["code"]) == (2, "outcome", "unknown_class")
+    [mail] = platform.sns.published
+    assert mail["Subject"] == "Feedback file not stored: churn/bad.csv"
+    assert "s3://raw/feedback/churn/bad.csv: no label of this file was stored." in mail["Message"]
+    assert (
+        "row 2, column 'outcome': 'maybe' is not a class of churn; its classes are 'churn', 'stay'" in mail["Message"]
+    )
+    assert f"Report: s3://artifacts/{outcome['report_key']}" in mail["Message"]
+
+
+def test_class_numbers_in_a_parquet_file_are_stored_as_the_classes_serving_answers(platform: Platform) -> None:
+    frame = pd.DataFrame({"request_id": [_id(3), _id(3, 1)], "row": [0, 0], "target": [1, 0]})
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    [outcome] = platform.call(platform.upload("feedback/breast-cancer/labels.parquet", buffer.getvalue()))
+    assert outcome["status"] == "stored" and outcome["accepted"] == 2
+    [key] = platform.labels()
+    assert read_labels(platform.s3.objects[(ARTIFACTS, key)]).values.tolist() == ["1", "0"]
+    assert "2 labels were numbers or booleans" in platform.report(outcome)["notes"][0]
+
+
+def test_regression_labels_written_as_text_are_numbers_and_text_that_is_none_is_named(platform: Platform) -> None:
+    [outcome] = platform.call(platform.upload("feedback/diabetes/a.csv", f"request_id,label\n{_id(5)},151.5\n"))
+    assert outcome["status"] == "stored"
+    assert read_labels(platform.s3.objects[(ARTIFACTS, platform.labels()[0])]).values.tolist() == [151.5]
+    [outcome] = platform.call(platform.upload("feedback/diabetes/b.csv", f"request_id,row,label\n{_id(5)},-1,high\n"))
+    problems = platform.report(outcome)["problems"]
+    assert [(p["row"], p["column"], p["code"]) for p in problems] == [
+        (1, "row", "invalid_row"),
+        (1, "label", "wrong_type"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "body", "code", "report_prefix"),
+    [
+        ("feedback/churn/no-ids.csv", "id,label\nx,churn\n", "missing_column", "reports/feedback/churn/no-ids.csv-"),
+        ("feedback/churn/no-label.csv", "request_id,y\nx,churn\n", "missing_column", "reports/feedback/churn/"),
+        ("feedback/churn/both.csv", "request_id,label,outcome\nx,churn,stay\n", "ambiguous_label_column", None),
+        ("feedback/churn/semi.csv", "request_id;label\nx;churn\n", "wrong_delimiter", None),
+        ("feedback/churn/empty.csv", "", "empty_file", None),
+        ("feedback/churn/notes.txt", "request_id,label\n", "unsupported_extension", None),
+        ("feedback/nobody/labels.csv", "request_id,label\nx,1\n", "unknown_model", "reports/feedback/nobody/"),
+        ("feedback/plain/labels.csv", "request_id,label\nx,churn\n", "not_monitored", None),
+        ("feedback/labels.csv", "request_id,label\nx,churn\n", "misplaced_file", "reports/feedback/_misplaced/"),
+    ],
+    ids=[
+        "no-id-column",
+        "no-label-column",
+        "two-label-columns",
+        "semicolons",
+        "empty",
+        "text",
+        "unknown",
+        "plain",
+        "loose",
+    ],
+)
+def test_a_file_that_cannot_be_read_as_labels_is_reported_and_mailed_and_nothing_is_stored(
+    platform: Platform, key: str, body: str, code: str, report_prefix: str | None
+) -> None:
+    [outcome] = platform.call(platform.upload(key, body))
+    assert outcome["status"] == "refused" and platform.labels() == []
+    report = platform.report(outcome)
+    assert report["stored"] is False and report["file_problem"]["code"] == code
+    if report_prefix is not None:
+        assert outcome["report_key"].startswith(report_prefix)
+    [mail] = platform.sns.published
+    assert key in mail["Message"] and code in mail["Message"]
+
+
+def test_a_folder_marker_is_no_file(platform: Platform) -> None:
+    assert platform.call(platform.upload("feedback/churn/", b"")) == []
+    assert platform.sns.published == [] and platform.s3.keys(ARTIFACTS, "reports/") == []
+
+
+def test_the_report_is_json_a_person_can_read(platform: Platform) -> None:
+    [outcome] = platform.call(platform.upload("feedback/churn/x.csv", f"request_id,label\n{_id(1)},stay\n"))
+    raw = platform.s3.objects[(ARTIFACTS, outcome["report_key"])].decode()
+    assert raw.startswith("{\n") and json.loads(raw)["rows_counted"] == "from 1, the first row after the header"
