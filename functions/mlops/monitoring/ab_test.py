@@ -15,18 +15,14 @@ The tests, each two-sided at `alpha`, the interval at 1 - alpha:
   p-value the smallest level at which the percentile interval leaves out 0.
 
 numpy and the standard library only: the scheduled function runs on the inference layer, which has
-no scipy, so the Student t distribution is computed here (the regularized incomplete beta function by
-its continued fraction, as Numerical Recipes does; tests/unit/monitoring/test_ab_test.py holds it
-equal to scipy's).
+no scipy (the tests and distributions: mlops.monitoring.significance; the bootstrap:
+mlops.monitoring.resampling).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -35,6 +31,8 @@ from numpy.typing import NDArray
 from mlops.monitoring.config import ABTestConfig, ABTestMetric
 from mlops.monitoring.joined import JoinedHour
 from mlops.monitoring.performance import ProblemType
+from mlops.monitoring.resampling import Statistic, bootstrap, weighted_auc
+from mlops.monitoring.significance import normal_quantile, student_t_quantile, two_proportion_test, welch_test
 from mlops.names import CHALLENGER, CHAMPION
 from mlops.registry.numbers import to_dynamo
 
@@ -45,9 +43,6 @@ HIGHER_IS_BETTER: dict[str, bool] = {"accuracy": True, "roc_auc": True, "log_los
 CLASSIFIER_METRICS = ("accuracy", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("mae", "rmse")
 DEFAULT_RESAMPLES = 2000
-# A bootstrap chunk holds at most this many resample-by-row weights (16 MB of float64 per array):
-# the memory stays bounded however many rows a window labels.
-MAX_RESAMPLE_CELLS = 2_000_000
 CLOSED_FORM = "closed form"
 BOOTSTRAP_APPROXIMATION = "approximation from the bootstrap's variance of each side's metric"
 
@@ -366,31 +361,6 @@ def _accuracy_figures(champion: _Side, challenger: _Side, config: ABTestConfig) 
     return _Figures(values, difference, interval, p_value, needed)
 
 
-def two_proportion_test(
-    x1: float, n1: int, x2: float, n2: int, *, alpha: float
-) -> tuple[float, tuple[float, float], float]:
-    """(p2 - p1, Newcombe's interval of it at 1 - alpha, the pooled z-test's two-sided p-value)."""
-    p1, p2 = x1 / n1, x2 / n2
-    pooled = (x1 + x2) / (n1 + n2)
-    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    # Both sides all right (or all wrong): nothing varies, nothing differs.
-    p_value = 1.0 if se == 0 else math.erfc(abs(p2 - p1) / se / math.sqrt(2))
-    z = _z(1 - alpha / 2)
-    low1, high1 = wilson_interval(x1, n1, z)
-    low2, high2 = wilson_interval(x2, n2, z)
-    difference = p2 - p1
-    low = difference - math.sqrt((p2 - low2) ** 2 + (high1 - p1) ** 2)
-    high = difference + math.sqrt((high2 - p2) ** 2 + (p1 - low1) ** 2)
-    return difference, (low, high), min(1.0, p_value)
-
-
-def wilson_interval(successes: float, n: int, z: float) -> tuple[float, float]:
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def labels_for_proportions(reference: float, config: ABTestConfig) -> int:
     """Rows per variant for the two-proportion test to find a challenger `min_effect` worse than a
     champion right `reference` of the time (better, when worse would leave [0, 1]) at `alpha`
@@ -399,7 +369,7 @@ def labels_for_proportions(reference: float, config: ABTestConfig) -> int:
     p1 = reference
     p2 = p1 - delta if p1 - delta > 0 else min(1.0, p1 + delta)
     mean = (p1 + p2) / 2
-    z_alpha, z_power = _z(1 - config.alpha / 2), _z(config.power)
+    z_alpha, z_power = normal_quantile(1 - config.alpha / 2), normal_quantile(config.power)
     root = z_alpha * math.sqrt(2 * mean * (1 - mean)) + z_power * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
     return max(2, math.ceil(root * root / (p2 - p1) ** 2))
 
@@ -425,23 +395,6 @@ def _error_figures(champion: _Side, challenger: _Side, metric: str, config: ABTe
     return _Figures(values, values[1] - values[0], _rmse_interval(a, b, df, config.alpha), p_value, needed)
 
 
-def welch_test(
-    a: NDArray[np.float64], b: NDArray[np.float64], *, alpha: float
-) -> tuple[float, tuple[float, float], float, float]:
-    """(mean(b) - mean(a), its interval at 1 - alpha, the two-sided p-value, the Welch-Satterthwaite
-    degrees of freedom) of Welch's t-test; at least two values on each side."""
-    va, vb = float(a.var(ddof=1)) / a.size, float(b.var(ddof=1)) / b.size
-    difference = float(b.mean() - a.mean())
-    se = math.sqrt(va + vb)
-    if se == 0:  # neither side varies: the difference is what it is
-        return difference, (difference, difference), 1.0 if difference == 0 else 0.0, math.inf
-    df = (va + vb) ** 2 / (va * va / (a.size - 1) + vb * vb / (b.size - 1))
-    t = difference / se
-    p_value = 2 * student_t_sf(abs(t), df)
-    half = student_t_quantile(1 - alpha / 2, df) * se
-    return difference, (difference - half, difference + half), min(1.0, p_value), df
-
-
 def _rmse_interval(
     a: NDArray[np.float64], b: NDArray[np.float64], df: float, alpha: float
 ) -> tuple[float, float] | None:
@@ -452,7 +405,7 @@ def _rmse_interval(
         return None
     se = math.sqrt(float(a.var(ddof=1)) / (4 * ma * a.size) + float(b.var(ddof=1)) / (4 * mb * b.size))
     difference = math.sqrt(mb) - math.sqrt(ma)
-    half = (student_t_quantile(1 - alpha / 2, df) if math.isfinite(df) else _z(1 - alpha / 2)) * se
+    half = (student_t_quantile(1 - alpha / 2, df) if math.isfinite(df) else normal_quantile(1 - alpha / 2)) * se
     return difference - half, difference + half
 
 
@@ -470,7 +423,7 @@ def labels_for_means(a: NDArray[np.float64], b: NDArray[np.float64], metric: str
     if metric == "rmse":
         rmse = math.sqrt(float(sides[0].mean()))
         delta = (rmse + delta) ** 2 - rmse**2
-    z = _z(1 - config.alpha / 2) + _z(config.power)
+    z = normal_quantile(1 - config.alpha / 2) + normal_quantile(config.power)
     return max(2, math.ceil(z * z * total / (delta * delta)))
 
 
@@ -507,25 +460,9 @@ def _bootstrap_figures(
     above = (np.count_nonzero(valid >= 0) + 1) / (valid.size + 1)
     p_value = min(1.0, 2 * min(below, above))
     spread = [float(np.nanvar(r)) * side.rows for r, side in zip(replicates, (champion, challenger), strict=True)]
-    z = _z(1 - config.alpha / 2) + _z(config.power)
+    z = normal_quantile(1 - config.alpha / 2) + normal_quantile(config.power)
     needed = max(2, math.ceil(z * z * sum(spread) / config.min_effect**2))
     return _Figures((values[0], values[1]), difference, (float(low), float(high)), p_value, needed)
-
-
-Statistic = Callable[[NDArray[np.float64]], NDArray[np.float64]]
-
-
-def bootstrap(rows: int, statistic: Statistic, rng: np.random.Generator, resamples: int) -> NDArray[np.float64]:
-    """`resamples` values of `statistic` on resamples of `rows` rows with replacement, each resample
-    given as its rows' counts (resamples x rows), in chunks of at most MAX_RESAMPLE_CELLS counts."""
-    chunk = max(1, MAX_RESAMPLE_CELLS // max(rows, 1))
-    values = []
-    for start in range(0, resamples, chunk):
-        size = min(chunk, resamples - start)
-        drawn = rng.integers(0, rows, size=(size, rows)) + (np.arange(size) * rows)[:, None]
-        counts = np.bincount(drawn.ravel(), minlength=size * rows).reshape(size, rows).astype(np.float64)
-        values.append(statistic(counts))
-    return np.concatenate(values)
 
 
 def _weighted_statistic(side: _Side, metric: str) -> Statistic:
@@ -545,116 +482,3 @@ def _point(side: _Side, metric: str) -> float | None:
     assert side.y is not None and side.proba is not None
     value = float(weighted_auc(side.y, side.proba, np.ones((1, side.rows)))[0])
     return value if math.isfinite(value) else None
-
-
-def weighted_auc(y: NDArray[np.int64], proba: NDArray[np.float64], weights: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The ROC AUC under each row of `weights` (resamples x rows: how often each row is drawn), as
-    mlops.monitoring.performance defines it: binary on the second class's probability, otherwise the
-    one-vs-rest macro over the classes present among the labels (a resample that lost one of them
-    averages over the rest). nan where a resample lacks one side of every class."""
-    classes = [1] if proba.shape[1] == 2 else np.unique(y).tolist()
-    if proba.shape[1] != 2 and len(classes) < 2:
-        return np.full(weights.shape[0], np.nan)
-    per_class = np.stack([_weighted_binary_auc(y == c, proba[:, c], weights) for c in classes])
-    with warnings.catch_warnings():  # a resample with every class's AUC nan is nan, as wanted
-        warnings.simplefilter("ignore", category=RuntimeWarning)
-        return np.asarray(np.nanmean(per_class, axis=0), dtype=np.float64)
-
-
-def _weighted_binary_auc(
-    positive: NDArray[np.bool_], scores: NDArray[np.float64], weights: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """The Mann-Whitney statistic with weighted rows, ties counted half: for each group of equal
-    scores, its positives' weight times the negatives' weight below it plus half the group's own.
-    The same as `binary_auc` on the rows each repeated as often as weighted."""
-    order = np.argsort(scores, kind="mergesort")
-    ordered = scores[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    w = weights[:, order]
-    is_positive = positive[order]
-    positives = np.add.reduceat(np.where(is_positive, w, 0.0), starts, axis=1)
-    negatives = np.add.reduceat(np.where(is_positive, 0.0, w), starts, axis=1)
-    below = np.cumsum(negatives, axis=1) - negatives
-    pairs = positives.sum(axis=1) * negatives.sum(axis=1)
-    wins = (positives * (below + 0.5 * negatives)).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(pairs > 0, wins / np.where(pairs > 0, pairs, 1.0), np.nan)
-
-
-# ----------------------------------------------------------------- distributions, without scipy
-def _z(probability: float) -> float:
-    return NormalDist().inv_cdf(probability)
-
-
-def student_t_sf(t: float, df: float) -> float:
-    """P(T > t) for Student's t with `df` (any positive real) degrees of freedom."""
-    if not math.isfinite(df) or df > 1e7:  # the normal, to far better than the p-values' use
-        return 1 - NormalDist().cdf(t)
-    tail = 0.5 * regularized_incomplete_beta(df / 2, 0.5, df / (df + t * t))
-    return tail if t >= 0 else 1 - tail
-
-
-def student_t_cdf(t: float, df: float) -> float:
-    return 1 - student_t_sf(t, df)
-
-
-def student_t_quantile(probability: float, df: float) -> float:
-    """The t with P(T <= t) = probability, by bisection on the CDF (monotone; 200 halvings reach
-    float precision from any bracket the doubling finds)."""
-    if not 0 < probability < 1:
-        raise ValueError(f"a quantile needs a probability strictly between 0 and 1; got {probability}")
-    if probability < 0.5:
-        return -student_t_quantile(1 - probability, df)
-    low, high = 0.0, max(1.0, _z(probability))
-    while student_t_cdf(high, df) < probability:
-        low, high = high, high * 2
-    for _ in range(200):
-        middle = (low + high) / 2
-        if middle in (low, high):
-            break
-        if student_t_cdf(middle, df) < probability:
-            low = middle
-        else:
-            high = middle
-    return (low + high) / 2
-
-
-def regularized_incomplete_beta(a: float, b: float, x: float) -> float:
-    """I_x(a, b), from the continued fraction on the side where it converges fast (Numerical
-    Recipes, 3rd ed., 6.4: betai and betacf)."""
-    if x <= 0:
-        return 0.0
-    if x >= 1:
-        return 1.0
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1) / (a + b + 2):
-        return front * _beta_fraction(a, b, x) / a
-    return 1 - front * _beta_fraction(b, a, 1 - x) / b
-
-
-def _beta_fraction(a: float, b: float, x: float, *, iterations: int = 10_000, eps: float = 1e-15) -> float:
-    """The incomplete beta's continued fraction by the modified Lentz method."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1, a - 1
-    c = 1.0
-    d = 1 - qab * x / qap
-    d = 1 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, iterations + 1):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1 + aa * d
-        d = 1 / (d if abs(d) > tiny else tiny)
-        c = 1 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1 + aa * d
-        d = 1 / (d if abs(d) > tiny else tiny)
-        c = 1 + aa / c
-        c = c if abs(c) > tiny else tiny
-        step = d * c
-        h *= step
-        if abs(step - 1) < eps:
-            return h
-    raise ArithmeticError(f"the incomplete beta's continued fraction did not converge (a={a}, b={b}, x={x})")

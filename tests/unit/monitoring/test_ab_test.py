@@ -21,22 +21,19 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
-from mlops.monitoring.ab_test import (
-    ABComparison,
-    bootstrap,
-    compare_canary,
-    labels_for_proportions,
+from mlops.monitoring.ab_test import ABComparison, compare_canary, labels_for_proportions
+from mlops.monitoring.config import ABTestConfig, ABTestMetric
+from mlops.monitoring.joined import JoinedHour
+from mlops.monitoring.performance import ProblemType, performance_metrics
+from mlops.monitoring.resampling import bootstrap, weighted_auc
+from mlops.monitoring.significance import (
     regularized_incomplete_beta,
     student_t_cdf,
     student_t_quantile,
     student_t_sf,
     two_proportion_test,
-    weighted_auc,
     welch_test,
 )
-from mlops.monitoring.config import ABTestConfig, ABTestMetric
-from mlops.monitoring.joined import JoinedHour
-from mlops.monitoring.performance import ProblemType, performance_metrics
 from mlops.serving.rollout import key_share
 from tests.unit.monitoring.ab_support import (
     CLASSES,
