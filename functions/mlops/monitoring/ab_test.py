@@ -1,6 +1,36 @@
 """The A/B test of a canary on outcomes (issue #19): the labelled rows the challenger answered
-against those the champion answered, with a test suited to the metric, the effect and its interval,
-the labels still needed for a decision, and the verdict `mlops.monitoring.canary_decision` acts on.
+against those the champion answered, with a test suited to the metric, decided once, at a sample
+size planned in advance, and the verdict `mlops.monitoring.canary_decision` acts on.
+
+Why a planned size: the check runs every hour on the labelled rows so far. A fixed-alpha test
+repeated on growing data is a new chance to be wrong each time: with identical models it "decided"
+in 14 to 43 % of canaries over their life (bench/ab_labels.py), half of them promoting a challenger
+no better. So the check is a fixed-horizon test, stateless:
+- the plan: the labelled rows per variant `n` that detect `min_effect` at `alpha` with `power`
+  (mlops.monitoring.sample_size), the baseline (the champion's accuracy, its errors' variance, its
+  metric's bootstrap variance) taken from a fixed subset, the champion's first `min_labels` labelled
+  rows in answer order, so the plan does not move as labels arrive; n is at least `min_labels` and
+  at most `max_labels` (a tiny min_effect would plan an A/B that never ends: then the decision is at
+  the cap, and the plan says the power there);
+- before the plan is reached: `insufficient_labels` while a side has fewer than `min_labels` (for
+  the champion: no plan yet), then `collecting`, with each side's `still_needed`. The current
+  estimate, its interval and p-value are reported as information only: they decide nothing;
+- once the challenger has n labelled rows and the champion n more than its baseline rows: the test
+  on the challenger's first n labelled rows and the champion's n after its baseline rows, in answer
+  order (answered_ms, then request id, then row). The baseline rows stay out of the test: a plan
+  drawn from rows it then tests favours their side (a small plan after a lucky champion start tests
+  that lucky start): simulated, 400,000 identical canaries per setting at alpha 0.05 decided
+  wrongly 0.051 to 0.052 of the time with them tested, 0.049 to 0.050 with them left out. Every
+  later check computes this same test, so it is one look, at alpha: `challenger_better`,
+  `challenger_worse`, or `no_difference` (final: the canary did not show `min_effect` at the
+  planned power; a person decides what to do with it). The bootstrap is seeded by the rows it
+  resamples, so the same rows give the same p-value.
+A label that arrives later for a row already tested replaces its label (the latest label wins):
+that is the truth getting better, and the test follows it. A row answered earlier but labelled only
+after the plan was reached takes its place in answer order and pushes a later one out, so the tested
+rows settle only once labels stop arriving for that period (the label horizon, `horizon_days`);
+with labels arriving in answer order they never move. The window must hold every labelled row
+since the canary started (`since_ms`), not a rolling window: the first rows must stay in it.
 
 Only the rows each version answered count: variant "champion" rows of the champion version against
 variant "challenger" rows of the challenger version. A shadow is scored on requests the champion
@@ -11,16 +41,20 @@ The tests, each two-sided at `alpha`, the interval at 1 - alpha:
   (better than Wald's near 0 and 1, so the two may disagree at the edge: the verdict follows the p-value);
 - mae, rmse: Welch's t-test on the rows' absolute or squared errors (rmse: the interval on the RMSE
   difference by the delta method);
-- roc_auc, log_loss: a seeded bootstrap of the difference, each side resampled on its own, the
-  p-value the smallest level at which the percentile interval leaves out 0.
+- roc_auc, log_loss: a bootstrap of the difference, each side resampled on its own, the p-value the
+  smallest level at which the percentile interval leaves out 0.
 
 numpy and the standard library only: the scheduled function runs on the inference layer, which has
 no scipy (the tests and distributions: mlops.monitoring.significance; the bootstrap:
-mlops.monitoring.resampling).
+mlops.monitoring.resampling; the planned size: mlops.monitoring.sample_size).
+
+One module because the plan, the test at the plan and the verdict are one decision: each reads the
+same ordered rows of each side, and the verdict's wording names the plan's figures.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -32,37 +66,50 @@ from mlops.monitoring.config import ABTestConfig, ABTestMetric
 from mlops.monitoring.joined import JoinedHour
 from mlops.monitoring.performance import ProblemType
 from mlops.monitoring.resampling import Statistic, bootstrap, weighted_auc
+from mlops.monitoring.sample_size import (
+    CLOSED_FORM,
+    SamplePlan,
+    plan_at_cap,
+    plan_for_means,
+    plan_for_proportions,
+    rmse_delta,
+)
 from mlops.monitoring.significance import normal_quantile, student_t_quantile, two_proportion_test, welch_test
 from mlops.names import CHALLENGER, CHAMPION
 from mlops.registry.numbers import to_dynamo
 
-Verdict = Literal["insufficient_labels", "challenger_better", "challenger_worse", "no_difference_yet"]
+Verdict = Literal["insufficient_labels", "collecting", "challenger_better", "challenger_worse", "no_difference"]
 TestName = Literal["two_proportion_z", "welch_t", "bootstrap"]
 
 HIGHER_IS_BETTER: dict[str, bool] = {"accuracy": True, "roc_auc": True, "log_loss": False, "mae": False, "rmse": False}
 CLASSIFIER_METRICS = ("accuracy", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("mae", "rmse")
+FINAL_VERDICTS = ("challenger_better", "challenger_worse", "no_difference")
 DEFAULT_RESAMPLES = 2000
-CLOSED_FORM = "closed form"
-BOOTSTRAP_APPROXIMATION = "approximation from the bootstrap's variance of each side's metric"
+BOOTSTRAP_APPROXIMATION = "approximation from the bootstrap's variance of the champion's metric"
 
 
 # ------------------------------------------------------------------------------------ the records
 @dataclass(frozen=True)
 class VariantOutcome:
-    """One side of the comparison: the labelled rows a version answered and its metric on them."""
+    """One side of the comparison: the labelled rows a version answered and its metric on the rows
+    tested (the planned rows once both sides have them; all of them before)."""
 
     variant: str  # champion | challenger
     version: int
-    labels: int
+    labels: int  # labelled rows it answered (since the canary started)
+    tested: int  # the rows `value` (and the test) are on
+    tested_from: int  # the first of them, in answer order (0-based; the champion's baseline rows come first)
     value: float | None  # None: no labelled rows, or the metric is undefined on them (AUC of one class)
-    still_needed: int | None  # labelled rows it still needs for a decision (None: not known yet)
+    still_needed: int | None  # labelled rows it lacks for the planned size (None: no plan yet)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "variant": self.variant,
             "version": self.version,
             "labels": self.labels,
+            "tested": self.tested,
+            "tested_from": self.tested_from,
             "value": _json_number(self.value),
             "still_needed": self.still_needed,
         }
@@ -81,20 +128,26 @@ class ABComparison:
     difference: float | None  # challenger minus champion, in the metric's units
     effect: float | None  # the difference signed so that positive = challenger better
     interval: tuple[float, float] | None  # of the effect, at confidence 1 - alpha
-    p_value: float | None
-    labels_needed: int | None  # per variant, to detect min_effect at alpha with power
-    labels_needed_method: str  # closed form, or the bootstrap's approximation
+    p_value: float | None  # a decision's only at the plan; before it, information
+    plan: SamplePlan | None  # None until the champion has min_labels labelled rows
     verdict: Verdict
     reason: str
     alpha: float
     power: float
     min_effect: float
     min_labels: int
+    max_labels: int
     resamples: int | None = None  # the bootstrap's
 
     @property
     def decided(self) -> bool:
+        """A significant difference at the plan: what end_canary acts on."""
         return self.verdict in ("challenger_better", "challenger_worse")
+
+    @property
+    def final(self) -> bool:
+        """The test at the plan ran: later checks compute the same test (unless labels change)."""
+        return self.verdict in FINAL_VERDICTS
 
     def as_dict(self) -> dict[str, Any]:
         """For JSON (reports, logs): plain numbers, None where a figure is undefined."""
@@ -110,12 +163,12 @@ class ABComparison:
             "effect": _json_number(self.effect),
             "interval": [_json_number(v) for v in self.interval] if self.interval else None,
             "p_value": _json_number(self.p_value),
-            "labels_needed": self.labels_needed,
-            "labels_needed_method": self.labels_needed_method,
+            "plan": self.plan.as_dict() if self.plan else None,
             "alpha": self.alpha,
             "power": self.power,
             "min_effect": self.min_effect,
             "min_labels": self.min_labels,
+            "max_labels": self.max_labels,
             "resamples": self.resamples,
         }
 
@@ -129,8 +182,7 @@ class ABComparison:
         champion, challenger = self.champion, self.challenger
         line = (
             f"{self.metric} of challenger v{challenger.version} {_figure(challenger.value)} on "
-            f"{challenger.labels} labels vs champion v{champion.version} {_figure(champion.value)} on "
-            f"{champion.labels} labels"
+            f"{_rows(challenger)} vs champion v{champion.version} {_figure(champion.value)} on {_rows(champion)}"
         )
         if self.effect is not None:
             line += f"; effect {self.effect:+.4g} (positive: challenger better)"
@@ -148,8 +200,18 @@ _TEST_NAMES: dict[str, str] = {
 }
 
 
+def _rows(side: VariantOutcome) -> str:
+    if side.tested == side.labels:
+        return f"{side.labels} labels"
+    return f"its labelled rows {side.tested_from + 1} to {side.tested_from + side.tested} of {side.labels}"
+
+
 def _figure(value: float | None) -> str:
     return "undefined" if value is None else f"{value:.4g}"
+
+
+def _share(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.2g}"
 
 
 def _json_number(value: float | None) -> float | None:
@@ -169,14 +231,32 @@ def test_for(metric: ABTestMetric) -> TestName:
 
 @dataclass(frozen=True)
 class _Side:
-    """One variant's labelled rows, as the metric's test reads them."""
+    """One variant's labelled rows in answer order, as the metric's test reads them."""
 
     variant: str
     version: int
-    rows: int
+    request_ids: NDArray[np.str_]
+    request_rows: NDArray[np.int64]  # each row's place in its request
     per_row: NDArray[np.float64]  # correct (0/1), absolute or squared error, or log loss per row
     y: NDArray[np.int64] | None  # class indices (roc_auc)
     proba: NDArray[np.float64] | None  # rows x classes (roc_auc)
+
+    @property
+    def rows(self) -> int:
+        return int(self.per_row.size)
+
+    def part(self, start: int, rows: int) -> _Side:
+        """`rows` rows from the `start`-th in answer order."""
+        cut = slice(start, start + rows)
+        return _Side(
+            self.variant,
+            self.version,
+            self.request_ids[cut],
+            self.request_rows[cut],
+            self.per_row[cut],
+            None if self.y is None else self.y[cut],
+            None if self.proba is None else self.proba[cut],
+        )
 
 
 def compare_canary(
@@ -187,16 +267,19 @@ def compare_canary(
     problem_type: ProblemType,
     classes: list[str] | None,
     config: ABTestConfig,
-    seed: int,
+    seed: int = 0,
     resamples: int = DEFAULT_RESAMPLES,
     since_ms: int | None = None,
 ) -> ABComparison:
-    """Compare the challenger's labelled rows with the champion's in `window`.
+    """Compare the challenger's labelled rows with the champion's in `window`, deciding only at the
+    planned size (see the module's docstring).
 
-    `classes`: the model's, in its probabilities' order (None: the window's). `since_ms`: only rows
-    answered from then on (the canary's start), so both sides saw the same period's traffic; None:
-    every row of the window. `seed` makes a bootstrap repeatable. Raises ValueError when the metric
-    does not fit the problem or the window lacks what it needs."""
+    `window`: every labelled row since the canary started (not a rolling window: the first rows in
+    answer order must stay in it). `classes`: the model's, in its probabilities' order (None: the
+    window's). `since_ms`: only rows answered from then on (the canary's start), so both sides saw
+    the same period's traffic; None: every row of the window. The bootstrap's random numbers come
+    from the rows it resamples and `seed` (keep it constant): the same rows give the same figures.
+    Raises ValueError when the metric does not fit the problem or the window lacks what it needs."""
     classes = classes or window.classes
     metric = config.metric or default_metric(problem_type)
     _check_metric(metric, problem_type, window)
@@ -205,14 +288,31 @@ def compare_canary(
         _side(window, answered, variant, version, metric, classes)
         for variant, version in ((CHAMPION, champion), (CHALLENGER, challenger))
     ]
+    plan = plan_sample(sides[0], metric, config, seed=seed, resamples=resamples)
+    tested = _tested(sides, plan)
     test = test_for(metric)
+    champion_rows, challenger_rows = tested or sides  # before the plan: every row so far, for information
     if test == "two_proportion_z":
-        figures = _accuracy_figures(sides[0], sides[1], config)
+        figures = _accuracy_figures(champion_rows, challenger_rows, config)
     elif test == "welch_t":
-        figures = _error_figures(sides[0], sides[1], metric, config)
+        figures = _error_figures(champion_rows, challenger_rows, metric, config)
     else:
-        figures = _bootstrap_figures(sides[0], sides[1], metric, config, np.random.default_rng(seed), resamples)
-    return _comparison(window.model, metric, test, sides, figures, config, resamples if test == "bootstrap" else None)
+        rng = _rows_rng(seed, [champion_rows, challenger_rows])
+        figures = _bootstrap_figures(champion_rows, challenger_rows, metric, config, rng, resamples)
+    return _comparison(
+        window.model, metric, test, sides, tested, plan, figures, config, resamples if test == "bootstrap" else None
+    )
+
+
+def _tested(sides: list[_Side], plan: SamplePlan | None) -> list[_Side] | None:
+    """The rows the test is on once the plan is reached (None before): the challenger's first
+    `plan.labels` labelled rows, the champion's next `plan.labels` after the baseline rows its plan
+    came from (those are left out of the test: a plan picked from the rows it tests would favour
+    their side, a measurable rise of the false decisions above alpha)."""
+    if plan is None:
+        return None
+    parts = [side.part(start, plan.labels) for side, start in zip(sides, (plan.baseline_labels, 0), strict=True)]
+    return parts if all(part.rows == plan.labels for part in parts) else None
 
 
 def _check_metric(metric: ABTestMetric, problem_type: ProblemType, window: JoinedHour) -> None:
@@ -231,24 +331,40 @@ def _side(
     metric: ABTestMetric,
     classes: list[str] | None,
 ) -> _Side:
-    mask = answered & (window.variants == variant) & (window.versions == version)
-    rows = int(np.count_nonzero(mask))
-    labels, predictions = window.labels[mask], window.predictions[mask]
+    where = np.flatnonzero(answered & (window.variants == variant) & (window.versions == version))
+    index = where[_answer_order(window.answered_ms[where], window.request_ids[where], window.rows[where])]
+    rows = index.size
+    ids, places = window.request_ids[index], window.rows[index].astype(np.int64)
+    labels, predictions = window.labels[index], window.predictions[index]
     if metric in REGRESSION_METRICS:
         error = labels.astype(np.float64) - predictions.astype(np.float64)
-        return _Side(variant, version, rows, np.abs(error) if metric == "mae" else error * error, None, None)
+        per_row = np.abs(error) if metric == "mae" else error * error
+        return _Side(variant, version, ids, places, per_row, None, None)
     if metric == "accuracy":
         correct = labels.astype(str) == predictions.astype(str)
-        return _Side(variant, version, rows, correct.astype(np.float64), None, None)
+        return _Side(variant, version, ids, places, correct.astype(np.float64), None, None)
     assert window.probabilities is not None or rows == 0  # _check_metric
     width = len(classes) if classes else 0
-    proba = window.probabilities[mask].astype(np.float64) if window.probabilities is not None else np.zeros((0, width))
+    proba = window.probabilities[index].astype(np.float64) if window.probabilities is not None else np.zeros((0, width))
     y = _class_indices(labels, classes or [])
     if metric == "log_loss":
         eps = np.finfo(np.float64).eps  # as mlops.monitoring.performance clips, so the figures agree
         losses = -np.log(np.clip(proba[np.arange(rows), y], eps, 1 - eps))
-        return _Side(variant, version, rows, losses, None, None)
-    return _Side(variant, version, rows, np.zeros(rows), y, proba)
+        return _Side(variant, version, ids, places, losses, None, None)
+    return _Side(variant, version, ids, places, np.zeros(rows), y, proba)
+
+
+def _answer_order(
+    answered_ms: NDArray[np.int64], request_ids: NDArray[np.str_], rows: NDArray[np.int64]
+) -> NDArray[np.intp]:
+    """When answered, then the request id (a UUIDv7, itself time-ordered), then the row in the
+    request. The strings are sorted only where answer times tie (the check runs every hour on a
+    canary's every labelled row: most rows have a time of their own)."""
+    order = np.argsort(answered_ms, kind="stable")
+    ordered = answered_ms[order]
+    if not np.any(ordered[1:] == ordered[:-1]):
+        return order
+    return np.lexsort((rows, request_ids, answered_ms))
 
 
 def _class_indices(labels: NDArray[Any], classes: list[str]) -> NDArray[np.int64]:
@@ -265,13 +381,55 @@ def _class_indices(labels: NDArray[Any], classes: list[str]) -> NDArray[np.int64
     return index.astype(np.int64)
 
 
+def _rows_rng(seed: int, sides: list[_Side]) -> np.random.Generator:
+    """Random numbers that depend only on `seed` and which rows each side holds, so every check
+    that tests the same rows draws the same resamples and finds the same p-value."""
+    digest = hashlib.blake2b(digest_size=16)
+    for side in sides:
+        digest.update(f"{side.variant}:{side.rows}\x1e".encode())
+        digest.update("\x1f".join(side.request_ids.tolist()).encode())
+        digest.update(side.request_rows.astype("<i8").tobytes())
+    words = np.frombuffer(digest.digest(), dtype="<u4").tolist()
+    return np.random.default_rng([seed, *words])
+
+
+# ------------------------------------------------------------------------------------- the plan
+def plan_sample(
+    champion: _Side, metric: ABTestMetric, config: ABTestConfig, *, seed: int = 0, resamples: int = DEFAULT_RESAMPLES
+) -> SamplePlan | None:
+    """The planned labelled rows per variant, from the champion's first `min_labels` rows in answer
+    order (None until it has them): a fixed subset, so later labels do not move the plan."""
+    if champion.rows < config.min_labels:
+        return None
+    base = champion.part(0, config.min_labels)
+    if metric == "accuracy":
+        return plan_for_proportions(float(base.per_row.mean()), base.rows, config)
+    if metric in REGRESSION_METRICS:
+        mean = float(base.per_row.mean())
+        baseline = mean if metric == "mae" else math.sqrt(mean)
+        delta = config.min_effect if metric == "mae" else rmse_delta(baseline, config.min_effect)
+        variance = float(base.per_row.var(ddof=1))
+        return plan_for_means(variance, delta, baseline, base.rows, CLOSED_FORM, config)
+    point = _point(base, metric)
+    replicates = bootstrap(base.rows, _weighted_statistic(base, metric), _rows_rng(seed, [base]), resamples)
+    valid = replicates[np.isfinite(replicates)]
+    if point is None or valid.size < resamples / 2:
+        note = (
+            f"{metric} is undefined on the champion's first {base.rows} labelled rows (or most of their "
+            "resamples): one class among their labels, so no sample size can be computed"
+        )
+        return plan_at_cap(note, point, base.rows, BOOTSTRAP_APPROXIMATION, config)
+    variance = float(valid.var()) * base.rows  # the metric's variance as if from one row
+    return plan_for_means(variance, config.min_effect, point, base.rows, BOOTSTRAP_APPROXIMATION, config)
+
+
+# --------------------------------------------------------------------------------- the verdict
 @dataclass(frozen=True)
 class _Figures:
     values: tuple[float | None, float | None]  # champion, challenger
     difference: float | None  # challenger - champion
     interval: tuple[float, float] | None  # of the difference
     p_value: float | None
-    labels_needed: int | None
     undefined: str | None = None  # why no test could run on rows that are there
 
 
@@ -280,6 +438,8 @@ def _comparison(
     metric: ABTestMetric,
     test: TestName,
     sides: list[_Side],
+    tested: list[_Side] | None,
+    plan: SamplePlan | None,
     figures: _Figures,
     config: ABTestConfig,
     resamples: int | None,
@@ -290,18 +450,20 @@ def _comparison(
     if figures.interval is not None:
         low, high = (sign * figures.interval[0], sign * figures.interval[1])
         interval = (min(low, high), max(low, high))
-    needed = figures.labels_needed
+    starts = (plan.baseline_labels, 0) if plan else (0, 0)
     outcomes = [
         VariantOutcome(
             side.variant,
             side.version,
             side.rows,
+            plan.labels if tested and plan else side.rows,
+            start if tested else 0,
             value,
-            None if needed is None else max(0, max(needed, config.min_labels) - side.rows),
+            None if plan is None else max(0, start + plan.labels - side.rows),
         )
-        for side, value in zip(sides, figures.values, strict=True)
+        for side, start, value in zip(sides, starts, figures.values, strict=True)
     ]
-    verdict, reason = _verdict(sides, figures, effect, config, metric)
+    verdict, reason = _verdict(sides, tested is not None, plan, figures, effect, config, metric)
     return ABComparison(
         model=model,
         metric=metric,
@@ -312,40 +474,61 @@ def _comparison(
         effect=effect,
         interval=interval,
         p_value=figures.p_value,
-        labels_needed=needed,
-        labels_needed_method=BOOTSTRAP_APPROXIMATION if test == "bootstrap" else CLOSED_FORM,
+        plan=plan,
         verdict=verdict,
         reason=reason,
         alpha=config.alpha,
         power=config.power,
         min_effect=config.min_effect,
         min_labels=config.min_labels,
+        max_labels=config.max_labels,
         resamples=resamples,
     )
 
 
 def _verdict(
-    sides: list[_Side], figures: _Figures, effect: float | None, config: ABTestConfig, metric: str
+    sides: list[_Side],
+    reached: bool,
+    plan: SamplePlan | None,
+    figures: _Figures,
+    effect: float | None,
+    config: ABTestConfig,
+    metric: ABTestMetric,
 ) -> tuple[Verdict, str]:
     champion, challenger = sides
-    needed = (
-        f"; about {figures.labels_needed} labelled rows per variant detect a difference of {config.min_effect:g}"
-        if figures.labels_needed
-        else ""
-    )
-    if min(champion.rows, challenger.rows) < config.min_labels:
-        return "insufficient_labels", (
-            f"the challenger has {challenger.rows} labelled rows and the champion {champion.rows}; "
-            f"each needs {config.min_labels} before a decision{needed}"
+    have = f"the challenger has {challenger.rows} labelled rows and the champion {champion.rows}"
+    if plan is None or challenger.rows < config.min_labels:
+        planned = (
+            f"the plan: {plan.text(metric, config)}"
+            if plan
+            else f"the champion's first {config.min_labels} fix how many the decision takes"
         )
+        return "insufficient_labels", f"{have}; each needs {config.min_labels} before the figures mean much; {planned}"
+    if not reached:
+        return "collecting", (
+            f"{have}; the decision is at {plan.text(metric, config)} (the champion's are counted after those "
+            f"{plan.baseline_labels}); the figures so far are information only"
+        )
+    at = (
+        f"on the challenger's first {plan.labels} labelled rows and the champion's {plan.labels} after the "
+        f"{plan.baseline_labels} its plan came from"
+    )
+    if plan.capped:
+        at += f" (capped at max_labels {plan.labels}: power {_share(plan.power)} to detect {config.min_effect:g})"
     if figures.p_value is None or effect is None:
-        return "insufficient_labels", figures.undefined or f"{metric} cannot be compared on these rows"
+        return "insufficient_labels", (
+            f"{figures.undefined or f'{metric} cannot be compared'} {at}: no test at the plan, and more labels "
+            "do not change which rows are tested; a person decides"
+        )
     if figures.p_value < config.alpha and effect != 0:
         side = "better" if effect > 0 else "worse"
         return ("challenger_better" if effect > 0 else "challenger_worse"), (
-            f"the challenger is significantly {side} at alpha {config.alpha:g}"
+            f"the challenger is significantly {side} at alpha {config.alpha:g} {at}, the planned size"
         )
-    return "no_difference_yet", f"no significant difference at alpha {config.alpha:g} yet{needed}"
+    return "no_difference", (
+        f"no significant difference at alpha {config.alpha:g} {at}, the planned size: the canary did not show "
+        f"a difference of {config.min_effect:g} (power {_share(plan.power)}); a person decides"
+    )
 
 
 # --------------------------------------------------------------------------- accuracy: proportions
@@ -353,25 +536,10 @@ def _accuracy_figures(champion: _Side, challenger: _Side, config: ABTestConfig) 
     n1, n2 = champion.rows, challenger.rows
     x1, x2 = float(champion.per_row.sum()), float(challenger.per_row.sum())
     values = (x1 / n1 if n1 else None, x2 / n2 if n2 else None)
-    reference = values[0] if values[0] is not None else values[1]
-    needed = None if reference is None else labels_for_proportions(reference, config)
     if not (n1 and n2):
-        return _Figures(values, None, None, None, needed)
+        return _Figures(values, None, None, None)
     difference, interval, p_value = two_proportion_test(x1, n1, x2, n2, alpha=config.alpha)
-    return _Figures(values, difference, interval, p_value, needed)
-
-
-def labels_for_proportions(reference: float, config: ABTestConfig) -> int:
-    """Rows per variant for the two-proportion test to find a challenger `min_effect` worse than a
-    champion right `reference` of the time (better, when worse would leave [0, 1]) at `alpha`
-    with `power` (Fleiss's formula, without continuity correction)."""
-    delta = config.min_effect
-    p1 = reference
-    p2 = p1 - delta if p1 - delta > 0 else min(1.0, p1 + delta)
-    mean = (p1 + p2) / 2
-    z_alpha, z_power = normal_quantile(1 - config.alpha / 2), normal_quantile(config.power)
-    root = z_alpha * math.sqrt(2 * mean * (1 - mean)) + z_power * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
-    return max(2, math.ceil(root * root / (p2 - p1) ** 2))
+    return _Figures(values, difference, interval, p_value)
 
 
 # ------------------------------------------------------------------------ mae, rmse: Welch's t-test
@@ -385,14 +553,13 @@ def _error_figures(champion: _Side, challenger: _Side, metric: str, config: ABTe
         return mean if metric == "mae" else math.sqrt(mean)
 
     values = (value(a), value(b))
-    needed = labels_for_means(a, b, metric, config)
     if a.size < 2 or b.size < 2:
-        return _Figures(values, None, None, None, needed)
+        return _Figures(values, None, None, None)
     mean_difference, mean_interval, p_value, df = welch_test(a, b, alpha=config.alpha)
     if metric == "mae":
-        return _Figures(values, mean_difference, mean_interval, p_value, needed)
+        return _Figures(values, mean_difference, mean_interval, p_value)
     assert values[0] is not None and values[1] is not None
-    return _Figures(values, values[1] - values[0], _rmse_interval(a, b, df, config.alpha), p_value, needed)
+    return _Figures(values, values[1] - values[0], _rmse_interval(a, b, df, config.alpha), p_value)
 
 
 def _rmse_interval(
@@ -409,24 +576,6 @@ def _rmse_interval(
     return difference - half, difference + half
 
 
-def labels_for_means(a: NDArray[np.float64], b: NDArray[np.float64], metric: str, config: ABTestConfig) -> int | None:
-    """Rows per variant for Welch's test to detect `min_effect` (in the metric's units) at `alpha`
-    with `power`, from the variances observed: n = (z_alpha/2 + z_power)^2 (s_a^2 + s_b^2) / delta^2.
-    For rmse the squared errors are tested, so delta is the change of the mean squared error that
-    moves the champion's RMSE by `min_effect`. None until a side has two rows."""
-    sides = [s for s in (a, b) if s.size >= 2]
-    if not sides:
-        return None
-    variances = [float(s.var(ddof=1)) for s in sides]
-    total = sum(variances) * (2 / len(variances))  # one side known: assume the other varies alike
-    delta = config.min_effect
-    if metric == "rmse":
-        rmse = math.sqrt(float(sides[0].mean()))
-        delta = (rmse + delta) ** 2 - rmse**2
-    z = normal_quantile(1 - config.alpha / 2) + normal_quantile(config.power)
-    return max(2, math.ceil(z * z * total / (delta * delta)))
-
-
 # ---------------------------------------------------------------------- roc_auc, log_loss: bootstrap
 def _bootstrap_figures(
     champion: _Side,
@@ -436,33 +585,26 @@ def _bootstrap_figures(
     rng: np.random.Generator,
     resamples: int,
 ) -> _Figures:
-    statistics = [_weighted_statistic(side, metric) for side in (champion, challenger)]
-    values = tuple(_point(side, metric) for side in (champion, challenger))
+    values = (_point(champion, metric), _point(challenger, metric))
     if not (champion.rows and challenger.rows) or values[0] is None or values[1] is None:
         undefined = None
         if champion.rows and challenger.rows:
             undefined = f"{metric} is undefined on one side's rows (a single class among its labels)"
-        return _Figures((values[0], values[1]), None, None, None, None, undefined)
+        return _Figures(values, None, None, None, undefined)
     replicates = [
-        bootstrap(side.rows, statistic, rng, resamples)
-        for side, statistic in zip((champion, challenger), statistics, strict=True)
+        bootstrap(side.rows, _weighted_statistic(side, metric), rng, resamples) for side in (champion, challenger)
     ]
     differences = replicates[1] - replicates[0]
     valid = differences[np.isfinite(differences)]
     difference = values[1] - values[0]
     if valid.size < resamples / 2:  # most resamples lost a class: the bootstrap says nothing
-        return _Figures(
-            (values[0], values[1]), difference, None, None, None, f"{metric} is undefined on most resamples"
-        )
+        return _Figures(values, difference, None, None, f"{metric} is undefined on most resamples")
     low, high = np.quantile(valid, [config.alpha / 2, 1 - config.alpha / 2])
     # The smallest level at which the percentile interval leaves out 0 (add-one: never exactly 0).
     below = (np.count_nonzero(valid <= 0) + 1) / (valid.size + 1)
     above = (np.count_nonzero(valid >= 0) + 1) / (valid.size + 1)
     p_value = min(1.0, 2 * min(below, above))
-    spread = [float(np.nanvar(r)) * side.rows for r, side in zip(replicates, (champion, challenger), strict=True)]
-    z = normal_quantile(1 - config.alpha / 2) + normal_quantile(config.power)
-    needed = max(2, math.ceil(z * z * sum(spread) / config.min_effect**2))
-    return _Figures((values[0], values[1]), difference, (float(low), float(high)), p_value, needed)
+    return _Figures(values, difference, (float(low), float(high)), p_value)
 
 
 def _weighted_statistic(side: _Side, metric: str) -> Statistic:

@@ -1,6 +1,8 @@
 """Ending a canary on its A/B test (issue #19): promote a challenger significantly better than the
 champion, end the canary of one significantly worse (the champion stays), each audited with the
-figures; report only unless the config's `ab_test.auto_decide` asks for it.
+figures; report only unless the config's `ab_test.auto_decide` asks for it. Only the A/B's final
+test decides, the one at its planned sample size (mlops.monitoring.ab_test): `collecting`,
+`insufficient_labels` and `no_difference` (final, but nothing shown: a person decides) change nothing.
 
 The registry's own operations do the change (`set_alias` to champion, which ends the rollout as a
 person's promotion does; `remove_alias` of the challenger), guarded by the versions the comparison

@@ -1,7 +1,8 @@
 """The A/B test of a canary on outcomes: the right rows counted, the right test per metric with the
-p-values and intervals scipy computes (the function itself has no scipy), a worse challenger found
-at a modest label count, identical models flagged at about alpha's rate, and the labels-needed
-figure borne out by simulation."""
+p-values and intervals scipy computes (the function itself has no scipy), a decision only at the
+planned size and always on the same rows there, a worse challenger found about as often as the
+plan's power says, identical models flagged at about alpha's rate, and the planned size's power
+borne out by simulation."""
 
 from __future__ import annotations
 
@@ -21,11 +22,17 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
-from mlops.monitoring.ab_test import ABComparison, compare_canary, labels_for_proportions
+from mlops.monitoring.ab_test import ABComparison, VariantOutcome, compare_canary
 from mlops.monitoring.config import ABTestConfig, ABTestMetric
-from mlops.monitoring.joined import JoinedHour
+from mlops.monitoring.joined import JoinedHour, select
 from mlops.monitoring.performance import ProblemType, performance_metrics
 from mlops.monitoring.resampling import bootstrap, weighted_auc
+from mlops.monitoring.sample_size import (
+    labels_for_means,
+    labels_for_proportions,
+    power_for_means,
+    power_for_proportions,
+)
 from mlops.monitoring.significance import (
     regularized_incomplete_beta,
     student_t_cdf,
@@ -66,6 +73,11 @@ def _compare(
         seed=seed,
         resamples=resamples,
     )
+
+
+def _tested(side: VariantOutcome, values: Any) -> Any:
+    """The side's values the comparison's figures are on, from all of that side's rows in answer order."""
+    return values[side.tested_from : side.tested_from + side.tested]
 
 
 # -------------------------------------------------------------------- the t distribution, no scipy
@@ -110,6 +122,7 @@ def test_the_two_proportion_test_matches_the_formulas_computed_with_scipy() -> N
 def test_welchs_test_on_absolute_errors_is_scipys() -> None:
     window = regression_window(np.random.default_rng(SEED), (120, 90), (4.0, 5.5))
     result = _compare(window, "mae", problem="regression")
+    assert result.verdict == "collecting"  # its figures are on every row so far, for information
     champion = np.abs(window.labels[:120] - window.predictions[:120])
     challenger = np.abs(window.labels[120:] - window.predictions[120:])
     expected = stats.ttest_ind(challenger, champion, equal_var=False)
@@ -123,12 +136,15 @@ def test_welchs_test_on_absolute_errors_is_scipys() -> None:
 
 
 def test_rmse_tests_the_squared_errors_and_reports_the_rmse_difference() -> None:
-    window = regression_window(np.random.default_rng(SEED), (200, 200), (4.0, 6.0))
-    result = _compare(window, "rmse", problem="regression")
+    window = regression_window(np.random.default_rng(SEED), (250, 200), (4.0, 6.0))
+    # Planned at the cap, 200 per side: the champion's rows 51 to 250 against the challenger's 200.
+    result = _compare(window, "rmse", problem="regression", max_labels=200)
+    assert result.plan is not None and result.plan.capped and result.plan.labels == 200
     squared = (window.labels - window.predictions) ** 2
-    expected = stats.ttest_ind(squared[200:], squared[:200], equal_var=False)
+    champion, challenger = squared[50:250], squared[250:]
+    expected = stats.ttest_ind(challenger, champion, equal_var=False)
     assert result.p_value == pytest.approx(expected.pvalue, rel=1e-9)
-    rmse = (math.sqrt(squared[:200].mean()), math.sqrt(squared[200:].mean()))
+    rmse = (math.sqrt(champion.mean()), math.sqrt(challenger.mean()))
     assert (result.champion.value, result.challenger.value) == pytest.approx(rmse)
     assert result.effect == pytest.approx(rmse[0] - rmse[1]) and result.verdict == "challenger_worse"
     assert result.effect is not None and result.interval is not None
@@ -136,7 +152,7 @@ def test_rmse_tests_the_squared_errors_and_reports_the_rmse_difference() -> None
     # The delta method's interval is about a bootstrap's of the RMSE difference.
     rng = np.random.default_rng(SEED)
     draws = [rng.integers(0, 200, (4000, 200)) for _ in range(2)]
-    replicates = np.sqrt(squared[:200][draws[0]].mean(axis=1)) - np.sqrt(squared[200:][draws[1]].mean(axis=1))
+    replicates = np.sqrt(champion[draws[0]].mean(axis=1)) - np.sqrt(challenger[draws[1]].mean(axis=1))
     assert result.interval == pytest.approx(tuple(np.quantile(replicates, [0.025, 0.975])), rel=0.1)
 
 
@@ -179,33 +195,46 @@ def test_rows_answered_before_the_canary_started_are_left_out() -> None:
 
 
 def test_too_few_labels_on_either_side_is_no_decision_however_large_the_gap() -> None:
-    window = accuracy_window(np.random.default_rng(SEED), champion=(400, 0.95), challenger=(30, 0.3))
+    window = accuracy_window(np.random.default_rng(SEED), champion=(400, 0.9), challenger=(30, 0.3))
     result = _compare(window, min_labels=50)
-    assert result.verdict == "insufficient_labels" and not result.decided
+    assert result.verdict == "insufficient_labels" and not result.decided and not result.final
     assert result.p_value is not None and result.p_value < 1e-6  # the figures are reported all the same
     assert "challenger has 30 labelled rows" in result.reason and "each needs 50" in result.reason
     # To detect 0.02 with power 0.8 takes far more than the minimum: that is what is still needed.
-    assert result.labels_needed is not None and result.labels_needed > 1000
-    assert result.challenger.still_needed == result.labels_needed - 30
+    assert result.plan is not None and result.plan.labels > 1000
+    assert result.challenger.still_needed == result.plan.labels - 30
+    assert result.champion.still_needed == result.plan.labels + 50 - 400  # after its 50 baseline rows
+    # The champion short of its minimum: no plan yet, so nothing known still needed.
+    early = _compare(accuracy_window(np.random.default_rng(SEED), champion=(40, 0.9), challenger=(300, 0.3)))
+    assert early.verdict == "insufficient_labels" and early.plan is None
+    assert early.champion.still_needed is None and "champion's first 50" in early.reason
 
 
 # -------------------------------------------------------------------------- deciding, and not
-def test_a_challenger_ten_points_worse_in_accuracy_is_found_worse_at_a_modest_label_count() -> None:
-    window = accuracy_window(np.random.default_rng(SEED), champion=(300, 0.9), challenger=(300, 0.8))
-    result = _compare(window)
-    assert result.verdict == "challenger_worse" and result.test == "two_proportion_z"
+def test_a_challenger_ten_points_worse_is_found_worse_about_as_often_as_the_plan_says() -> None:
+    window = accuracy_window(np.random.default_rng(SEED), champion=(500, 0.9), challenger=(400, 0.8))
+    result = _compare(window, min_effect=0.1)
+    assert result.verdict == "challenger_worse" and result.test == "two_proportion_z" and result.decided
     assert result.effect is not None and result.interval is not None and result.p_value is not None
-    assert -0.16 < result.effect < -0.04 and result.interval[1] < 0 and result.p_value < 0.05
-    found = [
-        _compare(accuracy_window(np.random.default_rng(seed), champion=(300, 0.9), challenger=(300, 0.8))).verdict
-        for seed in range(100)
+    assert -0.2 < result.effect < -0.04 and result.interval[1] < 0 and result.p_value < 0.05
+    # About 200 rows per side detect 0.9 against 0.8 with power 0.8 (Fleiss: 199).
+    assert result.plan is not None and 120 < result.plan.labels < 300 and result.challenger.tested == result.plan.labels
+    results = [
+        _compare(
+            accuracy_window(np.random.default_rng(seed), champion=(500, 0.9), challenger=(400, 0.8)), min_effect=0.1
+        )
+        for seed in range(200)
     ]
-    assert found.count("challenger_worse") >= 85 and "challenger_better" not in found  # power about 0.93
+    found = sum(r.verdict == "challenger_worse" for r in results)
+    # Each plan comes from 50 champion rows, so its power varies around 0.8; on average it is borne out.
+    expected = sum(r.plan.power or 0 for r in results if r.plan)
+    assert abs(found - expected) < 3 * math.sqrt(expected * (1 - expected / 200)), (found, expected)
+    assert all(r.final for r in results) and not any(r.verdict == "challenger_better" for r in results)
 
 
 def test_a_better_challenger_is_found_better_with_the_effect_positive() -> None:
     window = regression_window(np.random.default_rng(SEED), (250, 250), (6.0, 4.0))
-    result = _compare(window, "mae", problem="regression")
+    result = _compare(window, "mae", problem="regression", min_effect=1.5)
     assert result.verdict == "challenger_better" and result.effect is not None and result.effect > 0
     assert result.difference is not None and result.difference < 0  # its errors are smaller
 
@@ -222,13 +251,146 @@ def test_a_better_challenger_is_found_better_with_the_effect_positive() -> None:
 def test_identical_models_are_flagged_at_about_alphas_rate(metric: ABTestMetric, make: Any) -> None:
     problem: ProblemType = "regression" if metric == "mae" else "binary"
     verdicts = [
-        _compare(make(np.random.default_rng(seed)), metric, problem=problem, seed=seed, resamples=500).verdict
+        _compare(
+            make(np.random.default_rng(seed)), metric, problem=problem, seed=seed, resamples=500, max_labels=100
+        ).verdict
         for seed in range(200)
     ]
     decided = sum(v in ("challenger_better", "challenger_worse") for v in verdicts)
     # alpha 0.05: 10 of 200 expected; the binomial's 99.9 % range is about 2 to 22.
     assert 1 <= decided <= 22, decided
-    assert verdicts.count("no_difference_yet") == 200 - decided
+    assert verdicts.count("no_difference") == 200 - decided  # each one decided, at its plan
+
+
+# ---------------------------------------------------------------------- one decision, at the plan
+def _interleaved(window: JoinedHour, seed: int) -> JoinedHour:
+    """The window's rows answered in a random interleaving of the two sides (answered_ms a permutation)."""
+    order = np.random.default_rng(seed).permutation(window.size)
+    return answers_window(
+        window.variants,
+        window.versions,
+        window.predictions,
+        window.labels,
+        window.probabilities,
+        classes=window.classes,
+        answered_ms=order.astype(np.int64),
+    )
+
+
+def _reordered(window: JoinedHour, order: np.ndarray[Any, np.dtype[np.int64]]) -> JoinedHour:
+    """The same rows (ids, answer times and all) stored in another order, as combined hours may be."""
+    return JoinedHour(
+        **{
+            **window.__dict__,
+            **{
+                name: getattr(window, name)[order]
+                for name in ("request_ids", "rows", "versions", "variants", "predictions", "labels")
+            },
+            "probabilities": None if window.probabilities is None else window.probabilities[order],
+            "answered_ms": window.answered_ms[order],
+            "labelled_ms": window.labelled_ms[order],
+        }
+    )
+
+
+def test_before_the_plan_even_a_huge_gap_is_only_reported_with_what_is_still_needed() -> None:
+    window = accuracy_window(np.random.default_rng(SEED), champion=(1000, 0.9), challenger=(150, 0.5))
+    result = _compare(window, min_effect=0.1)
+    assert result.verdict == "collecting" and not result.decided and not result.final
+    assert result.p_value is not None and result.p_value < 1e-12  # information only
+    assert result.plan is not None and result.plan.labels > 150
+    assert result.challenger.still_needed == result.plan.labels - 150 and result.champion.still_needed == 0
+    assert result.challenger.tested == 150 and "information only" in result.reason
+    assert f"decision is at {result.plan.labels} per variant" in result.reason
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "roc_auc", "mae"])
+def test_every_check_after_the_plan_computes_the_same_test(metric: ABTestMetric) -> None:
+    rng = np.random.default_rng(SEED)
+    if metric == "mae":
+        window = regression_window(rng, (900, 600), (5.0, 5.5))
+    else:
+        window = scored_window(rng, (900, 600), (2.0, 1.6))
+    window = _interleaved(window, SEED)
+    problem: ProblemType = "regression" if metric == "mae" else "binary"
+    checks = [
+        _compare(
+            select(window, window.answered_ms < hour),
+            metric,
+            problem=problem,
+            min_effect=1.0 if metric == "mae" else 0.1,
+            resamples=500,
+        )
+        for hour in range(100, window.size + 1, 100)  # an hourly check: 100 more labelled rows each time
+    ]
+    assert all(c.plan == checks[-1].plan for c in checks if c.plan)  # the plan never moved
+    early = [c for c in checks if not c.final]
+    late = [c for c in checks if c.final]
+    assert early and late and checks.index(late[0]) == len(early)  # undecided until the plan, then final
+    assert {c.verdict for c in early} <= {"insufficient_labels", "collecting"}
+
+    def test_figures(c: ABComparison) -> tuple[Any, ...]:
+        return (c.verdict, c.p_value, c.effect, c.interval, c.champion.value, c.challenger.value)
+
+    assert len({test_figures(c) for c in late}) == 1  # one look: the same rows, the same p-value
+    assert late[-1].challenger.labels > late[0].challenger.labels  # though labels kept arriving
+
+
+def test_a_later_label_for_a_tested_row_changes_the_test_one_for_a_later_row_does_not() -> None:
+    window = accuracy_window(np.random.default_rng(SEED), champion=(500, 0.9), challenger=(400, 0.8))
+    result = _compare(window, min_effect=0.1)
+    assert result.final and result.challenger.tested < 400
+    flipped = {CLASSES[0]: CLASSES[1], CLASSES[1]: CLASSES[0]}
+    tested_row = 500 + result.challenger.tested - 1  # the challenger's last tested row
+    for row, changes in ((tested_row, True), (tested_row + 1, False)):
+        labels = window.labels.copy()
+        labels[row] = flipped[str(labels[row])]  # the truth, corrected by a later label
+        again = _compare(
+            answers_window(window.variants, window.versions, window.predictions, labels, classes=CLASSES),
+            min_effect=0.1,
+        )
+        assert (again.challenger.value != result.challenger.value) is changes
+        assert (again.p_value != result.p_value) is changes
+
+
+def test_rows_are_tested_in_answer_order_however_they_are_stored() -> None:
+    window = _interleaved(scored_window(np.random.default_rng(SEED), (500, 400), (2.0, 1.0)), SEED)
+    shuffled = _reordered(window, np.random.default_rng(1).permutation(window.size))
+    for metric in ("accuracy", "roc_auc"):
+        expected = _compare(window, metric, min_effect=0.1).as_dict()  # type: ignore[arg-type]
+        assert expected["verdict"] != "collecting"
+        assert _compare(shuffled, metric, min_effect=0.1).as_dict() == expected  # type: ignore[arg-type]
+    # Answered in the same millisecond: the request id, then the row in the request, decide.
+    tied = answers_window(
+        window.variants,
+        window.versions,
+        window.predictions,
+        window.labels,
+        window.probabilities,
+        classes=CLASSES,
+        answered_ms=np.zeros(window.size, dtype=np.int64),
+    )
+    tied_shuffled = _reordered(tied, np.random.default_rng(2).permutation(window.size))
+    assert _compare(tied_shuffled, min_effect=0.1).as_dict() == _compare(tied, min_effect=0.1).as_dict()
+
+
+def test_a_tiny_min_effect_is_decided_at_the_cap_and_says_the_power_there() -> None:
+    window = accuracy_window(np.random.default_rng(SEED), champion=(1000, 0.9), challenger=(800, 0.75))
+    result = _compare(window, min_effect=0.001, max_labels=300)
+    plan = result.plan
+    assert plan is not None and plan.capped and plan.labels == 300 and plan.labels_needed is not None
+    assert plan.labels_needed > 1_000_000  # 0.001 would take millions of labelled rows
+    assert plan.baseline is not None and plan.power == pytest.approx(
+        power_for_proportions(plan.baseline, 300, ABTestConfig(min_effect=0.001))
+    )
+    assert plan.power is not None and plan.power < 0.1
+    assert result.verdict == "challenger_worse" and result.challenger.tested == 300  # a large gap shows anyway
+    assert f"capped at max_labels 300: power {plan.power:.2g}" in result.reason
+
+
+def test_the_cap_cannot_be_below_the_minimum() -> None:
+    with pytest.raises(ValueError, match=r"max_labels \(40\) must be at least min_labels \(50\)"):
+        ABTestConfig(min_labels=50, max_labels=40)
 
 
 # ---------------------------------------------------------------------------- labels needed
@@ -236,40 +398,52 @@ def test_the_labels_needed_for_two_proportions_give_the_power_asked_for() -> Non
     config = ABTestConfig(min_effect=0.05, alpha=0.05, power=0.8)
     n = labels_for_proportions(0.9, config)
     assert 650 < n < 720  # 0.90 against 0.85: 686 by Fleiss's formula
+    assert power_for_proportions(0.9, n, config) == pytest.approx(0.8, abs=0.002)
     rng = np.random.default_rng(SEED)
-    found = 0
     simulations = 2000
-    for x1, x2 in zip(rng.binomial(n, 0.9, simulations), rng.binomial(n, 0.85, simulations), strict=True):
-        found += two_proportion_test(float(x1), n, float(x2), n, alpha=0.05)[2] < 0.05
-    assert found / simulations == pytest.approx(0.8, abs=0.035)
+    for rows, power in ((n, 0.8), (n // 3, power_for_proportions(0.9, n // 3, config))):
+        found = 0
+        for x1, x2 in zip(rng.binomial(rows, 0.9, simulations), rng.binomial(rows, 0.85, simulations), strict=True):
+            found += two_proportion_test(float(x1), rows, float(x2), rows, alpha=0.05)[2] < 0.05
+        assert found / simulations == pytest.approx(power, abs=0.035), rows
 
 
 def test_the_labels_needed_for_two_means_give_the_power_asked_for() -> None:
+    config = ABTestConfig(min_effect=0.5, alpha=0.05, power=0.8)
+    n = labels_for_means(4.0, 0.5, config)  # each side's rows vary with a standard deviation of 2
+    assert n == 252  # 2 (1.96 + 0.84)^2 4 / 0.25
     rng = np.random.default_rng(SEED)
-    # Absolute errors of normal noise: the challenger's mae is 0.5 worse with noise of scale
-    # 5 + 0.5 sqrt(pi / 2). The formula reads the variances from the rows so far (a large pilot here).
-    worse = 5.0 + 0.5 * math.sqrt(math.pi / 2)
-    pilot = regression_window(rng, (2000, 2000), (5.0, worse))
-    result = _compare(pilot, "mae", problem="regression", min_effect=0.5)
-    assert result.labels_needed is not None and result.labels_needed_method == "closed form"
-    n = result.labels_needed
-    found = sum(
-        welch_test(np.abs(rng.normal(0, 5.0, n)), np.abs(rng.normal(0, worse, n)), alpha=0.05)[2] < 0.05
-        for _ in range(1000)
-    )
-    assert found / 1000 == pytest.approx(0.8, abs=0.045)
+    for rows in (n, n // 4):
+        found = sum(
+            welch_test(rng.normal(0, 2, rows), rng.normal(0.5, 2, rows), alpha=0.05)[2] < 0.05 for _ in range(1000)
+        )
+        assert found / 1000 == pytest.approx(power_for_means(4.0, 0.5, rows, config), abs=0.045), rows
+
+
+def test_the_plan_comes_from_the_champions_first_rows_and_does_not_move() -> None:
+    rng = np.random.default_rng(SEED)
+    window = regression_window(rng, (3000, 300), (5.0, 5.0))
+    first = _compare(window, "mae", problem="regression", min_effect=0.5)
+    # The plan: Welch's rows for 0.5 from the variance of the champion's first 50 absolute errors.
+    errors = np.abs(window.labels[:50] - window.predictions[:50])
+    assert first.plan is not None and first.plan.baseline == pytest.approx(errors.mean())
+    assert first.plan.labels_needed == labels_for_means(float(errors.var(ddof=1)), 0.5, ABTestConfig(min_effect=0.5))
+    # Later champion rows (here twice as wrong) change the figures, never the plan.
+    worse = regression_window(np.random.default_rng(SEED), (3000, 300), (5.0, 5.0))
+    worse.labels[50:3000] += np.random.default_rng(1).normal(0, 10, 2950)
+    assert _compare(worse, "mae", problem="regression", min_effect=0.5).plan == first.plan
 
 
 def test_the_bootstraps_labels_needed_approximation_agrees_with_the_closed_form_for_a_mean() -> None:
     window = scored_window(np.random.default_rng(SEED), (400, 300), (2.0, 1.5))
     result = _compare(window, "log_loss", resamples=2000, min_effect=0.05)
-    clipped = np.clip(window.probabilities[np.arange(700), (window.labels == CLASSES[1]).astype(int)], 1e-16, 1)  # type: ignore[index]
+    clipped = np.clip(window.probabilities[np.arange(50), (window.labels[:50] == CLASSES[1]).astype(int)], 1e-16, 1)  # type: ignore[index]
     losses = -np.log(clipped.astype(np.float64))
     z = stats.norm.ppf(0.975) + stats.norm.ppf(0.8)
-    closed = z**2 * (losses[:400].var(ddof=1) + losses[400:].var(ddof=1)) / 0.05**2
-    assert result.labels_needed_method.startswith("approximation") and result.labels_needed is not None
-    assert result.labels_needed == pytest.approx(closed, rel=0.15)
-    assert result.challenger.still_needed == max(0, result.labels_needed - 300)
+    closed = z**2 * 2 * losses.var(ddof=1) / 0.05**2  # from the champion's first 50 rows, as planned
+    assert result.plan is not None and result.plan.method.startswith("approximation")
+    assert result.plan.labels_needed == pytest.approx(closed, rel=0.15)
+    assert result.challenger.still_needed == max(0, result.plan.labels - 300)
 
 
 # -------------------------------------------------------------------- the bootstrap's metrics
@@ -298,14 +472,17 @@ def test_the_bootstrap_is_seeded_and_chunked_without_changing_its_answer() -> No
 def test_roc_auc_and_log_loss_figures_are_the_performance_checks() -> None:
     window = scored_window(np.random.default_rng(SEED), (300, 200), (2.5, 1.0))
     for metric in ("roc_auc", "log_loss"):
-        result = _compare(window, metric)  # type: ignore[arg-type]
-        assert result.test == "bootstrap" and result.resamples == 1000
-        for side, rows in ((result.champion, slice(0, 300)), (result.challenger, slice(300, 500))):
-            y = (window.labels[rows] == CLASSES[1]).astype(np.int64)
-            predicted = (window.predictions[rows] == CLASSES[1]).astype(np.int64)
-            expected = performance_metrics("binary", y, predicted, window.probabilities[rows], 2)  # type: ignore[index]
-            assert side.value == pytest.approx(expected[metric], rel=1e-9)
+        for max_labels in (5000, 150):  # collecting (every row so far), then at a plan of 150 per side
+            result = _compare(window, metric, max_labels=max_labels)  # type: ignore[arg-type]
+            assert result.test == "bootstrap" and result.resamples == 1000
+            for side, start in ((result.champion, 0), (result.challenger, 300)):
+                rows = slice(start + side.tested_from, start + side.tested_from + side.tested)
+                y = (window.labels[rows] == CLASSES[1]).astype(np.int64)
+                predicted = (window.predictions[rows] == CLASSES[1]).astype(np.int64)
+                expected = performance_metrics("binary", y, predicted, window.probabilities[rows], 2)  # type: ignore[index]
+                assert side.value == pytest.approx(expected[metric], rel=1e-9)
         assert result.verdict == "challenger_worse" and result.interval is not None and result.interval[1] < 0
+        assert (result.champion.tested, result.champion.tested_from, result.challenger.tested) == (150, 50, 150)
     assert _compare(window, "roc_auc").as_dict() == _compare(window, "roc_auc").as_dict()  # seeded
 
 
@@ -318,9 +495,10 @@ def test_an_auc_undefined_on_one_side_is_no_decision_not_an_error() -> None:
             window.variants, window.versions, window.predictions, labels, window.probabilities, classes=CLASSES
         ),
         "roc_auc",
+        max_labels=50,  # at the plan: the champion's rows 51 to 100, the challenger's first 50
     )
-    assert result.verdict == "insufficient_labels" and result.challenger.value is None
-    assert "undefined" in result.reason
+    assert result.verdict == "insufficient_labels" and result.challenger.value is None and not result.final
+    assert "undefined" in result.reason and "a person decides" in result.reason
 
 
 def test_a_metric_the_problem_does_not_have_is_refused_by_name() -> None:
@@ -335,7 +513,7 @@ def test_a_metric_the_problem_does_not_have_is_refused_by_name() -> None:
 # ------------------------------------------------------------------------------- the records
 def test_the_summary_is_dynamodb_safe_and_the_dict_is_json() -> None:
     window = scored_window(np.random.default_rng(SEED), (300, 200), (2.5, 1.0))
-    result = _compare(window, "roc_auc")
+    result = _compare(window, "roc_auc", max_labels=150)
     summary = result.as_summary()
 
     def floats(value: Any) -> list[Any]:
@@ -347,6 +525,7 @@ def test_the_summary_is_dynamodb_safe_and_the_dict_is_json() -> None:
 
     assert floats(summary) == [] and isinstance(summary["p_value"], Decimal)
     assert summary["champion"]["labels"] == 300 and summary["verdict"] == "challenger_worse"
+    assert summary["plan"]["labels"] == 150 and summary["plan"]["capped"] is True
     assert json.loads(json.dumps(result.as_dict()))["interval"] == list(result.interval or ())
     assert "roc_auc of challenger v2" in result.text() and "p = " in result.text()
 
@@ -381,22 +560,29 @@ def test_on_breast_cancer_a_weak_canary_is_found_worse_and_a_strong_one_better()
     for name, model in (("strong", strong), ("stump", stump)):
         proba = cross_val_predict(model, x, y, cv=5, method="predict_proba")  # each row answered unseen
         answers[name] = (proba.argmax(axis=1), proba)
-    to_canary = _split_by_canary(0.4, y.size, SEED)
+    # The stump is about 0.06 less accurate: a plan for 0.05 takes about 400 rows per side, so each of
+    # the 569 patients comes three times (a request of its own each time), half of them to the canary.
+    visits = np.tile(np.arange(y.size), 3)
+    y = y[visits]
+    answers = {name: (predicted[visits], proba[visits]) for name, (predicted, proba) in answers.items()}
+    to_canary = _split_by_canary(0.5, y.size, SEED)
     worse = _real_window(answers["strong"], answers["stump"], y, to_canary)
     for metric in ("accuracy", "roc_auc"):
-        result = _compare(worse, metric)  # type: ignore[arg-type]
+        result = _compare(worse, metric, min_effect=0.05)  # type: ignore[arg-type]
         assert result.verdict == "challenger_worse", result.text()
-        canary = to_canary
+        y_tested = _tested(result.challenger, y[to_canary])
+        predicted, proba = (_tested(result.challenger, a[to_canary]) for a in answers["stump"])
         expected = (
-            roc_auc_score(y[canary], answers["stump"][1][canary, 1])
-            if metric == "roc_auc"
-            else float(np.mean(answers["stump"][0][canary] == y[canary]))
+            roc_auc_score(y_tested, proba[:, 1]) if metric == "roc_auc" else float(np.mean(predicted == y_tested))
         )
         assert result.challenger.value == pytest.approx(expected)
     better = _real_window(answers["stump"], answers["strong"], y, to_canary)
-    assert _compare(better).verdict == "challenger_better"
-    assert _compare(better, "log_loss").challenger.value == pytest.approx(
-        log_loss(y[to_canary], answers["strong"][1][to_canary])
+    # Against the stump (about 0.9 right) a difference of 0.05 takes over 1000 rows; 0.1 under 300.
+    assert _compare(better, min_effect=0.1).verdict == "challenger_better"
+    assert _compare(better).verdict == "collecting"  # 0.02 would take thousands of patients
+    result = _compare(better, "log_loss", min_effect=0.1)
+    assert result.challenger.value == pytest.approx(
+        log_loss(_tested(result.challenger, y[to_canary]), _tested(result.challenger, answers["strong"][1][to_canary]))
     )
 
 
@@ -422,11 +608,14 @@ def test_on_wine_the_multiclass_auc_of_each_side_is_scikit_learns() -> None:
         challenger=2,
         problem_type="multiclass",
         classes=classes,
-        config=ABTestConfig(metric="roc_auc"),
+        config=ABTestConfig(metric="roc_auc", min_effect=0.05),
         seed=1,
     )
-    assert result.champion.value == pytest.approx(roc_auc_score(y[~to_canary], proba[~to_canary], multi_class="ovr"))
-    assert result.verdict in ("no_difference_yet", "insufficient_labels")  # the same model on both sides
+    champion = result.champion
+    assert champion.value == pytest.approx(
+        roc_auc_score(_tested(champion, y[~to_canary]), _tested(champion, proba[~to_canary]), multi_class="ovr")
+    )
+    assert result.verdict in ("no_difference", "collecting")  # the same model on both sides
 
 
 def test_on_diabetes_a_regression_canary_is_compared_on_absolute_errors() -> None:
@@ -437,6 +626,9 @@ def test_on_diabetes_a_regression_canary_is_compared_on_absolute_errors() -> Non
     window = answers_window(
         np.where(to_canary, "challenger", "champion"), np.where(to_canary, 2, 1), np.where(to_canary, weak, good), y
     )
-    result = _compare(window, problem="regression")
+    result = _compare(window, problem="regression", min_effect=15.0)  # 15 of a target from 25 to 346
     assert result.metric == "mae" and result.verdict == "challenger_worse"
-    assert result.challenger.value == pytest.approx(mean_absolute_error(y[to_canary], weak[to_canary]))
+    challenger = result.challenger
+    assert challenger.value == pytest.approx(
+        mean_absolute_error(_tested(challenger, y[to_canary]), _tested(challenger, weak[to_canary]))
+    )

@@ -33,12 +33,17 @@ def registry(registry_table: Any) -> ModelRegistry:
     return registry
 
 
-def _comparison(challenger_accuracy: float) -> ABComparison:
+# A difference of 0.1 from a champion right about 0.9 of the time: planned at about 200 rows per side
+# (the champion's after the 50 its plan came from), which 800 and 400 labelled rows reach; 100 do not.
+CONFIG = ABTestConfig(min_effect=0.1)
+
+
+def _comparison(challenger_accuracy: float, challenger_rows: int = 400) -> ABComparison:
     window = accuracy_window(
-        np.random.default_rng(7), champion=(800, 0.9), challenger=(200, challenger_accuracy), shadow=0
+        np.random.default_rng(7), champion=(800, 0.9), challenger=(challenger_rows, challenger_accuracy), shadow=0
     )
     return compare_canary(
-        window, champion=1, challenger=2, problem_type="binary", classes=CLASSES, config=ABTestConfig(), seed=1
+        window, champion=1, challenger=2, problem_type="binary", classes=CLASSES, config=CONFIG, seed=1
     )
 
 
@@ -59,7 +64,8 @@ def test_a_significantly_better_challenger_is_promoted_and_the_audit_holds_the_f
     assert promotion["actor"] == "performance-check" and promotion["before"]["version"] == 1
     evidence = promotion["evidence"]
     assert evidence["metric"] == "accuracy" and evidence["verdict"] == "challenger_better"
-    assert evidence["champion"]["labels"] == 800 and evidence["challenger"]["labels"] == 200
+    assert evidence["champion"]["labels"] == 800 and evidence["challenger"]["labels"] == 400
+    assert evidence["challenger"]["tested"] == evidence["plan"]["labels"] < 400  # the planned rows decided
     assert float(evidence["challenger"]["value"]) == pytest.approx(comparison.challenger.value)
     assert float(evidence["effect"]) > 0 and float(evidence["p_value"]) < 0.05
     assert "accuracy of challenger v2" in promotion["reason"] and "p = " in promotion["reason"]
@@ -138,9 +144,18 @@ def test_without_auto_decide_the_verdict_is_only_reported(registry: ModelRegistr
     assert _aliases(registry) == {"champion": 1, "challenger": 2}
 
 
-def test_no_decision_changes_nothing(registry: ModelRegistry) -> None:
-    comparison = _comparison(0.9)
-    assert comparison.verdict == "no_difference_yet"
+@pytest.mark.parametrize(
+    ("accuracy", "rows", "verdict", "said"),
+    [
+        (0.9, 400, "no_difference", "no significant difference"),
+        (0.5, 100, "collecting", "information only"),  # far worse, but not yet at the planned size
+    ],
+)
+def test_no_decision_changes_nothing(
+    registry: ModelRegistry, accuracy: float, rows: int, verdict: str, said: str
+) -> None:
+    comparison = _comparison(accuracy, rows)
+    assert comparison.verdict == verdict and not comparison.decided
     decision = end_canary(registry, comparison, auto_decide=True, at=LATER)
-    assert decision.action == "no_decision" and "no significant difference" in decision.detail
+    assert decision.action == "no_decision" and said in decision.detail
     assert _aliases(registry) == {"champion": 1, "challenger": 2}
