@@ -4,8 +4,8 @@ size planned in advance, and the verdict `mlops.monitoring.canary_decision` acts
 
 Why a planned size: the check runs every hour on the labelled rows so far. A fixed-alpha test
 repeated on growing data is a new chance to be wrong each time: with identical models it "decided"
-in 14 to 43 % of canaries over their life (bench/ab_labels.py), half of them promoting a challenger
-no better. So the check is a fixed-horizon test, stateless:
+in 17 to 34 % of canaries over their life (bench/ab_labels.py, a look every 10 or 100 labelled rows),
+half of them promoting a challenger no better. So the check is a fixed-horizon test, stateless:
 - the plan: the labelled rows per variant `n` that detect `min_effect` at `alpha` with `power`
   (mlops.monitoring.sample_size), the baseline (the champion's accuracy, its errors' variance, its
   metric's bootstrap variance) taken from a fixed subset, the champion's first `min_labels` labelled
