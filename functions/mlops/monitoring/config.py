@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class DriftConfig(BaseModel):
@@ -71,16 +71,35 @@ class ABTestConfig(BaseModel):
         "on absolute errors); roc_auc and log_loss are compared with a bootstrap",
     )
     alpha: float = Field(default=0.05, gt=0, lt=0.5, description="significance level (two-sided)")
-    power: float = Field(default=0.8, gt=0, lt=1, description="for the labels still needed to detect `min_effect`")
+    power: float = Field(
+        default=0.8, gt=0, lt=1, description="the chance to detect `min_effect` at the planned labelled rows"
+    )
     min_effect: float = Field(
         default=0.02, gt=0, description="the smallest difference worth detecting (in the metric's units)"
     )
-    min_labels: int = Field(default=50, ge=10, description="labelled rows each variant needs before a decision")
+    min_labels: int = Field(
+        default=50,
+        ge=10,
+        description="the champion's first this many labelled rows estimate the baseline the planned sample size is "
+        "computed from; each variant needs at least this many before anything is reported as more than noise",
+    )
+    max_labels: int = Field(
+        default=5000,
+        ge=10,
+        description="the planned labelled rows per variant are at most this many (a tiny min_effect would plan an "
+        "A/B that never ends); capped, the decision is at the cap with less power, and the report says how much",
+    )
     auto_decide: bool = Field(
         default=False,
         description="end the canary by itself: promote a challenger significantly better, roll back one "
         "significantly worse (audited with the figures); false: report only",
     )
+
+    @model_validator(mode="after")
+    def _cap_above_minimum(self) -> ABTestConfig:
+        if self.max_labels < self.min_labels:
+            raise ValueError(f"max_labels ({self.max_labels}) must be at least min_labels ({self.min_labels})")
+        return self
 
 
 class FeedbackConfig(BaseModel):

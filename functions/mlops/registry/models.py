@@ -66,8 +66,18 @@ MAX_ALLOCATION_ATTEMPTS = 10
 SERVING_POLICY_FIELDS = ("out_of_range", "unseen_category", "capture_sample_rate")
 
 
-def _audit_item(name: str, at: str, action: str, actor: str, reason: str, before: Any, after: Any) -> dict[str, Any]:
-    return {
+def _audit_item(
+    name: str,
+    at: str,
+    action: str,
+    actor: str,
+    reason: str,
+    before: Any,
+    after: Any,
+    evidence: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An audit event; `evidence` holds the figures an automatic change acted on (an A/B test's)."""
+    item = {
         "pk": model_pk(name),
         "sk": audit_sk(at),
         "kind": "audit",
@@ -79,6 +89,9 @@ def _audit_item(name: str, at: str, action: str, actor: str, reason: str, before
         "before": before,
         "after": after,
     }
+    if evidence is not None:
+        item["evidence"] = to_dynamo(evidence)
+    return item
 
 
 @dataclass
@@ -220,9 +233,11 @@ class ModelRegistry(TrainingRuns, DriftChecks, PerformanceChecks):
         expected_version: int | str | None = "any",
         rolling_back: bool = False,
         rollout: dict[str, Any] | None = None,
+        evidence: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Point `alias` at `version` if that version is servable; concurrent changes: one wins, the
-        other gets a conflict. `expected_version` (None: alias must not exist) guards against racing."""
+        other gets a conflict. `expected_version` (None: alias must not exist) guards against racing;
+        `evidence` goes into the audit event."""
         target = self.get_version(name, version)
         if target is None:
             raise RegistryError("not_found", f"{name} has no version {version}")
@@ -257,6 +272,7 @@ class ModelRegistry(TrainingRuns, DriftChecks, PerformanceChecks):
             reason,
             alias_state(before, (current or {}).get("rollout")),
             alias_state(version, rollout),
+            evidence,
         )
         check_fits(item, f"{alias} of {name}")
         check_fits(event, f"the audit event for {alias} of {name}")
@@ -409,11 +425,30 @@ class ModelRegistry(TrainingRuns, DriftChecks, PerformanceChecks):
             raise RegistryError("not_found", f"no model named {name!r}")
         return {**meta, "aliases": {a["alias"]: a for a in self._items(model_pk(name), ALIASES)}}
 
-    def remove_alias(self, name: str, alias: str, *, reason: str, actor: str, at: str) -> None:
+    def remove_alias(
+        self,
+        name: str,
+        alias: str,
+        *,
+        reason: str,
+        actor: str,
+        at: str,
+        expected_version: int | None = None,
+        evidence: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Remove the alias; with `expected_version`, only while it names that version (a caller
+        that decided on what it read: a change in between is a conflict, nothing removed)."""
         current = self.get_alias(name, alias)
         if current is None:
             raise RegistryError("not_found", f"{name} has no alias {alias!r}")
-        event = _audit_item(name, at, f"remove_alias:{alias}", actor, reason, {"version": current["version"]}, None)
+        if expected_version is not None and int(current["version"]) != expected_version:
+            raise RegistryError(
+                "conflict",
+                f"{alias} of {name} is version {current['version']}, not {expected_version}: it changed "
+                "meanwhile; nothing was changed",
+            )
+        before = {"version": current["version"]}
+        event = _audit_item(name, at, f"remove_alias:{alias}", actor, reason, before, None, evidence)
         check_fits(event, f"the audit event removing {alias} of {name}")
         try:
             self._client.transact_write_items(
