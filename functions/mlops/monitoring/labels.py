@@ -334,13 +334,13 @@ def read_request_ids(request_ids: NDArray[np.str_]) -> RequestIdNumbers:
     if n == 0 or width < _ID:
         return RequestIdNumbers(high, low, np.zeros(n, dtype=bool))
     uuid7 = np.ones(n, dtype=bool)
-    codes = np.ascontiguousarray(request_ids).view(np.uint32).reshape(n, width)
+    codes = np.ascontiguousarray(request_ids, dtype=f"<U{width}").view(np.uint32).reshape(n, width)
     block_rows = min(n, _BLOCK)
     fixed_mask, fixed, right, left, expected = _patterns(block_rows)
     text = np.zeros(block_rows * _ID + 4, dtype=np.uint8)  # a spare word: the last row's "next word"
     words = text.view(np.uint32)
     digits, scratch, flags = (np.empty(block_rows * _WORDS, np.uint32) for _ in range(3))
-    packed = np.empty((block_rows, _WORDS), dtype=np.uint16)
+    packed = np.empty(block_rows * 2 * _WORDS, dtype=np.uint8)
     for start in range(0, n, block_rows):
         m = min(block_rows, n - start)
         size = m * _WORDS
@@ -373,16 +373,14 @@ def read_request_ids(request_ids: NDArray[np.str_]) -> RequestIdNumbers:
         np.multiply(s, 9, out=s)
         np.add(d, s, out=d)
         np.bitwise_and(d, 0x0F0F0F0F, out=d)
-        # Four nibbles to two bytes in reading order: (n0 n1) (n2 n3).
+        # Four nibbles to two bytes in reading order: byte 0 (n0 n1) and byte 2 (n2 n3) of each
+        # word, the low bytes of its two 16-bit halves, which narrowing them to bytes keeps.
         np.left_shift(d, 4, out=s)
         np.right_shift(d, 8, out=d)
         np.bitwise_or(s, d, out=s)
-        np.bitwise_and(s, 0x00FF00FF, out=s)
-        np.right_shift(s, 8, out=d)
-        np.bitwise_or(s, d, out=s)
-        rows = packed[:m]
-        np.copyto(rows, s.reshape(m, _WORDS), casting="unsafe")
-        valid &= (rows[:, _VARIANT_GROUP] & 0xC0) == 0x80
+        rows = packed[: 2 * size].reshape(m, 2 * _WORDS)
+        np.copyto(rows, s.view(np.uint16).reshape(m, 2 * _WORDS), casting="unsafe")
+        valid &= (rows[:, 2 * _VARIANT_GROUP] & 0xC0) == 0x80
         high[start : start + m] = _big_endian(rows, 0)
         low[start : start + m] = _big_endian(rows, 8)
         if block.max() >= 0x80:  # a non-ASCII character narrowed to a byte could pass for a digit
@@ -392,8 +390,8 @@ def read_request_ids(request_ids: NDArray[np.str_]) -> RequestIdNumbers:
     return RequestIdNumbers(high, low, uuid7)
 
 
-def _big_endian(rows: NDArray[np.uint16], offset: int) -> NDArray[np.uint64]:
-    """Eight bytes of each row of 16-bit words, read as a big-endian number (a view)."""
+def _big_endian(rows: NDArray[np.uint8], offset: int) -> NDArray[np.uint64]:
+    """Eight bytes of each row, from `offset`, read as a big-endian number (a view)."""
     return np.ndarray((len(rows),), dtype=">u8", buffer=rows, offset=offset, strides=(rows.strides[0],))
 
 
