@@ -329,10 +329,10 @@ def read_request_ids(request_ids: NDArray[np.str_]) -> RequestIdNumbers:
     and each block is checked and converted in 32-bit words of four characters (SWAR): some thirty
     vectorised passes over data that stays in cache, instead of a loop over characters."""
     n = len(request_ids)
-    high, low = np.zeros(n, dtype=np.uint64), np.zeros(n, dtype=np.uint64)
     width = request_ids.dtype.itemsize // 4 if request_ids.dtype.kind == "U" else 0
     if n == 0 or width < _ID:
-        return RequestIdNumbers(high, low, np.zeros(n, dtype=bool))
+        return RequestIdNumbers(np.zeros(n, np.uint64), np.zeros(n, np.uint64), np.zeros(n, dtype=bool))
+    high, low = np.empty(n, dtype=np.uint64), np.empty(n, dtype=np.uint64)  # every row is written
     uuid7 = np.ones(n, dtype=bool)
     codes = np.ascontiguousarray(request_ids, dtype=f"<U{width}").view(np.uint32).reshape(n, width)
     block_rows = min(n, _BLOCK)
