@@ -155,8 +155,9 @@ def _both_paths(
 # -- the exact path: UUIDv7 ids as numbers ----------------------------------------------------------
 
 _PREFIX_BITS = 32
-_VERSION = np.uint64(0xF000)  # in the high word: 48 bits of time, the version (always 7), 12 random bits
-_ROW_BITS = np.uint64(0xF)
+_LOW_16 = np.uint64(0xFFFF)  # of the high word: the version (always 7), then 12 random bits (rand_a)
+_RAND_A = np.uint64(0xFFF)
+_ROW_BITS = (4, 10)  # a row's bits in the first word: 4 in place of the version; up to 10 (1,000-row requests)
 
 
 def _exact_matches(
@@ -167,43 +168,46 @@ def _exact_matches(
     label_low: NDArray[np.uint64],
     label_rows: NDArray[np.int64],
 ) -> _Matches:
-    """Join on (id, row) as three words: the first is the high word with the row's last 4 bits in
-    place of the version (always 7), between the milliseconds and the random bits, so the word
-    orders as the time does and a request's rows differ in its top 32 bits; then the low word;
-    then the row, only when some request has 16 rows or more. Exact: equal words, equal ids and
-    rows."""
+    """Join on (id, row) as two or three words. The first is the high word's 48 bits of time, then
+    the row's last 4 bits in place of the version (always 7), then the 12 random bits: it orders as
+    the time does, and over an hour of labels a request's rows differ in the 32-bit prefix the
+    labels are sorted by. The second is the low word. When a request has 16 rows or more the first
+    holds up to 10 bits of the row and the random bits that no longer fit go, with the row, into a
+    third. Exact: equal words, equal ids and rows."""
     if len(label_high) == 0:
         return _Matches(np.zeros(0, np.int64), np.zeros(0, np.int64), 0, 0)
-    wide = int(label_rows.max()) >= 16 or (len(captured_rows) > 0 and int(captured_rows.max()) >= 16)
-    label_first = _first_word(label_high, label_rows)
+    top_row = max(int(label_rows.max()), int(captured_rows.max()) if len(captured_rows) else 0)
+    row_bits = min(max(top_row.bit_length(), _ROW_BITS[0]), _ROW_BITS[1])
+    label_first = _first_word(label_high, label_rows, row_bits)
     order, base, shift = _order_by_prefix(label_first)
     first, low = label_first[order], label_low[order]
-    rows = label_rows[order] if wide else None
+    third = _third_word(label_high[order], label_rows[order], row_bits) if row_bits > _ROW_BITS[0] else None
     # Equal prefixes keep arrival order (the counting sort is stable); where one prefix holds
     # different keys (a few hundred of a million labels in an hour), those runs are sorted by key,
     # then arrival.
-    changes = _key_changes(first, low, rows)
+    changes = _key_changes(first, low, third)
     prefix = first - base
     prefix >>= shift
     same_prefix = prefix[1:] == prefix[:-1]
     mixed = np.flatnonzero(same_prefix & changes[:-1])
     if mixed.size:
-        _sort_runs(mixed, same_prefix, order, first, low, rows)
-        changes = _key_changes(first, low, rows)
+        _sort_runs(mixed, same_prefix, order, first, low, third)
+        changes = _key_changes(first, low, third)
     # Labels now run in key order, a key's labels in arrival order: the last of a run is the one
     # that counts. Capture is in answer order, so successive searches land close to each other.
     n = len(first)
-    captured_first = _first_word(captured_high, captured_rows)
+    captured_first = _first_word(captured_high, captured_rows, row_bits)
+    captured_third = _third_word(captured_high, captured_rows, row_bits)
     found = np.searchsorted(first, captured_first, side="right")
     found -= 1  # the last label whose first word is not above the row's
     np.maximum(found, 0, out=found)
     at_found = first[found]
     same = at_found == captured_first
     same &= low[found] == captured_low
-    if rows is not None:
-        same &= rows[found] == captured_rows
-    # Several keys with one first word (same millisecond and random bits, or rows 16 apart): the
-    # one that matches may be further back, and its last label is the first met walking back.
+    if third is not None and captured_third is not None:
+        same &= third[found] == captured_third
+    # Several keys with one first word (same millisecond and random bits, or rows 2**10 apart):
+    # the one that matches may be further back, and its last label is the first met walking back.
     candidates = np.flatnonzero(~same)
     candidates = candidates[at_found[candidates] == captured_first[candidates]]
     step = 1
@@ -213,8 +217,8 @@ def _exact_matches(
         still = first[back] == captured_first[candidates]
         candidates, back = candidates[still], back[still]
         equal = low[back] == captured_low[candidates]
-        if rows is not None:
-            equal &= rows[back] == captured_rows[candidates]
+        if third is not None and captured_third is not None:
+            equal &= third[back] == captured_third[candidates]
         found[candidates[equal]] = back[equal]
         same[candidates[equal]] = True
         candidates = candidates[~equal]
@@ -234,13 +238,25 @@ def _places(starts: NDArray[np.bool_]) -> NDArray[np.int64]:
     return places
 
 
-def _first_word(high: NDArray[np.uint64], rows: NDArray[np.int64]) -> NDArray[np.uint64]:
-    """The high word with the row's last 4 bits where the version was."""
-    word = high & ~_VERSION
-    row_bits = rows.astype(np.uint64)
-    row_bits &= _ROW_BITS
-    row_bits <<= np.uint64(12)
-    word |= row_bits
+def _first_word(high: NDArray[np.uint64], rows: NDArray[np.int64], row_bits: int) -> NDArray[np.uint64]:
+    """The time, the row's last `row_bits` bits, then as many of the random bits as fit."""
+    word = high & _RAND_A
+    word >>= np.uint64(row_bits - _ROW_BITS[0])
+    row = rows.astype(np.uint64)
+    row &= np.uint64((1 << row_bits) - 1)
+    row <<= np.uint64(16 - row_bits)
+    word |= row
+    word |= high & ~_LOW_16
+    return word
+
+
+def _third_word(high: NDArray[np.uint64], rows: NDArray[np.int64], row_bits: int) -> NDArray[np.uint64] | None:
+    """The row and the random bits the first word has no room for; None when it has room for all."""
+    if row_bits == _ROW_BITS[0]:
+        return None
+    word = high & np.uint64((1 << (row_bits - _ROW_BITS[0])) - 1)
+    word <<= np.uint64(48)
+    word |= rows.astype(np.uint64)
     return word
 
 
@@ -261,15 +277,15 @@ def _order_by_prefix(first: NDArray[np.uint64]) -> tuple[NDArray[np.int64], np.u
 
 
 def _key_changes(
-    first: NDArray[np.uint64], low: NDArray[np.uint64], rows: NDArray[np.int64] | None
+    first: NDArray[np.uint64], low: NDArray[np.uint64], third: NDArray[np.uint64] | None
 ) -> NDArray[np.bool_]:
     """True where the next key differs (and at the end): the last label of each key."""
     changes = np.empty(len(first), dtype=bool)
     changes[-1:] = True
     np.not_equal(first[1:], first[:-1], out=changes[:-1])
     changes[:-1] |= low[1:] != low[:-1]
-    if rows is not None:
-        changes[:-1] |= rows[1:] != rows[:-1]
+    if third is not None:
+        changes[:-1] |= third[1:] != third[:-1]
     return changes
 
 
@@ -279,7 +295,7 @@ def _sort_runs(
     order: NDArray[np.int64],
     first: NDArray[np.uint64],
     low: NDArray[np.uint64],
-    rows: NDArray[np.int64] | None,
+    third: NDArray[np.uint64] | None,
 ) -> None:
     """Sort, in place, the runs of one prefix that hold several keys: by key, then arrival."""
     run_starts = np.flatnonzero(np.r_[True, ~same_prefix])
@@ -288,11 +304,11 @@ def _sort_runs(
     lengths = end - begin
     run_of = np.repeat(np.arange(len(begin)), lengths)
     inside = np.repeat(begin - np.cumsum(lengths) + lengths, lengths) + np.arange(len(run_of))
-    columns = [order[inside]] + ([] if rows is None else [rows[inside]]) + [low[inside], first[inside], run_of]
+    columns = [order[inside]] + ([] if third is None else [third[inside]]) + [low[inside], first[inside], run_of]
     resorted = inside[np.lexsort(columns)]
     order[inside], first[inside], low[inside] = order[resorted], first[resorted], low[resorted]
-    if rows is not None:
-        rows[inside] = rows[resorted]
+    if third is not None:
+        third[inside] = third[resorted]
 
 
 # -- reading request ids ------------------------------------------------------------------------------

@@ -177,8 +177,8 @@ def test_the_exact_path_equals_a_pandas_merge_on_uuid7_traffic() -> None:
 
 def test_ids_sharing_a_millisecond_and_random_bits_are_never_confused() -> None:
     """No collision on the exact path: ids whose first 64 bits are equal (the same millisecond and
-    the same 12 random bits), whose last 64 bits are equal, and rows 16 apart (which share the 4
-    row bits of the first word) are all told apart."""
+    the same 12 random bits), ids whose last 64 bits are equal, and rows of long requests are all
+    told apart."""
     rng = np.random.default_rng(SEED)
     twins = []
     for _ in range(50):
@@ -193,21 +193,15 @@ def test_ids_sharing_a_millisecond_and_random_bits_are_never_confused() -> None:
     assert (read.high[0::3] == read.high[1::3]).all() and (read.low[1::3] == read.low[2::3]).all()
     captured, labels = _traffic(rng, ids, max_rows=3)
     assert _outcome(captured, labels) == _merged(captured, labels)
-    # A request of 40 rows: rows 0, 16 and 32 share the first word's row bits.
-    big = np.repeat(ids[:2], 40)
-    rows = np.array([0, 16, 32, 5, 21, 0, 16])
-    wide = Labels(big[[0, 0, 0, 0, 0, 40, 40]], rows, np.arange(7))
-    assert _outcome(big, wide) == _merged(big, wide)
-    joined = join_labels(big, wide)
-    assert dict(zip(joined.captured.tolist(), joined.labels.tolist(), strict=True)) == {
-        0: 0,
-        16: 1,
-        32: 2,
-        5: 3,
-        21: 4,
-        40: 5,
-        56: 6,
-    }
+    # Requests of 40 rows (6 row bits in the first word) and of 2,100 (10 bits: rows 0, 1024 and
+    # 2048 share them; a third word tells them apart).
+    for size, rows in ((40, [0, 16, 32, 5, 21, 0, 16]), (2100, [0, 1024, 2048, 5, 1029, 0, 1024])):
+        big = np.repeat(ids[:2], size)
+        wide = Labels(big[[0, 0, 0, 0, 0, size, size]], np.array(rows), np.arange(7))
+        assert _outcome(big, wide) == _merged(big, wide)
+        joined = join_labels(big, wide)
+        expected = {rows[i] + (size if i >= 5 else 0): i for i in range(7)}
+        assert dict(zip(joined.captured.tolist(), joined.labels.tolist(), strict=True)) == expected
 
 
 def test_ids_that_are_not_uuid7_take_the_general_path_and_still_join() -> None:
