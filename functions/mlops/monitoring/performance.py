@@ -56,9 +56,9 @@ def classification_metrics(
     n_classes: int | None = None,
 ) -> Metrics:
     k = n_classes or int(proba.shape[1])
-    if int(y_true.min()) < 0 or int(y_true.max()) >= proba.shape[1]:
+    if y_true.size and (int(y_true.min()) < 0 or int(y_true.max()) >= proba.shape[1]):
         raise ValueError(f"labels must be class indices 0..{proba.shape[1] - 1}, one per probability column")
-    counts = _confusion(y_true, predictions, k)
+    counts = _confusion(y_true, predictions, k) if y_true.size else None
     if counts is not None:
         true_counts, tp = counts.sum(axis=1), np.diagonal(counts)
         accuracy = float(tp.sum()) / y_true.size
@@ -136,7 +136,7 @@ def _ordered_pairs_float32(positive: NDArray[np.bool_], scores: NDArray[np.float
 
 def _sorted_uint32(keys: NDArray[np.uint32]) -> NDArray[np.uint32]:
     """The keys in ascending order by two stable 16-bit passes (numpy sorts 16-bit keys by
-    counting): about a third less time than np.sort on a million keys."""
+    counting): about a fifth less time than np.sort on 700,000 keys."""
     by_low = keys[np.argsort(keys.astype(np.uint16), kind="stable")]
     return by_low[np.argsort((by_low >> np.uint32(16)).astype(np.uint16), kind="stable")]
 
