@@ -10,6 +10,7 @@ import pytest
 from numpy.typing import NDArray
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -77,3 +78,49 @@ def test_an_empty_window_has_no_metrics_and_a_classifier_needs_probabilities() -
     assert performance_metrics("binary", np.array([]), np.array([]), np.zeros((0, 2))) == {}
     with pytest.raises(ValueError, match="probabilities"):
         performance_metrics("binary", np.array([1]), np.array([1]), None)
+
+
+def test_auc_of_float32_probabilities_counts_ties_exactly() -> None:
+    """Probabilities as the ONNX model answers them (float32) take a counting sort of their bit
+    patterns; the area equals scikit-learn's, ties (many, in coarse scores) included."""
+    rng = np.random.default_rng(SEED)
+    cases = [
+        rng.random(5000),
+        np.round(rng.random(5000), 1),  # eleven values: ties everywhere
+        rng.choice([0.0, 0.25, 0.5, 1.0], size=5000),
+        rng.random(5000) * 1e-39,  # subnormal
+        np.ones(5000),
+    ]
+    for scores in cases:
+        positive = rng.random(scores.size) < 0.3
+        as_float32 = scores.astype(np.float32)
+        expected = roc_auc_score(positive, as_float32.astype(np.float64))
+        assert binary_auc(positive, as_float32) == pytest.approx(expected, abs=1e-12)
+        assert binary_auc(positive, as_float32) == pytest.approx(binary_auc(positive, as_float32.astype(np.float64)))
+
+
+def test_other_float32_scores_take_the_general_path() -> None:
+    rng = np.random.default_rng(SEED)
+    positive = rng.random(1000) < 0.5
+    for scores in (rng.normal(size=1000), np.where(rng.random(1000) < 0.5, -0.0, 0.0), -rng.random(1000) * 1e30):
+        as_float32 = scores.astype(np.float32)
+        expected = roc_auc_score(positive, as_float32.astype(np.float64))
+        assert binary_auc(positive, as_float32) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize(("loader", "problem"), [(load_breast_cancer, "binary"), (load_wine, "multiclass")])
+def test_float32_probabilities_score_as_training_scores_them(loader: Any, problem: ProblemType) -> None:
+    """Capture stores float32 probabilities; training scored float64 ones: the same values read
+    either way give the same metrics."""
+    y, predictions, proba = _classifier(loader)
+    as_float32 = proba.astype(np.float32)
+    expected = compute_metrics(problem, y, predictions, as_float32.astype(np.float64), proba.shape[1])
+    actual = performance_metrics(problem, y, predictions, as_float32, proba.shape[1])
+    assert actual.keys() == expected.keys()
+    for name, value in expected.items():
+        assert actual[name] == pytest.approx(value, abs=1e-9, rel=1e-9), name
+
+
+def test_a_label_that_is_no_class_index_is_refused() -> None:
+    with pytest.raises(ValueError, match="class indices"):
+        performance_metrics("binary", np.array([0, 2]), np.array([0, 1]), np.array([[0.5, 0.5], [0.1, 0.9]]), 2)
