@@ -3,8 +3,10 @@
 Each stage of the lifecycle adds its step here as the platform grows; today: deploy, inspect, call
 the API with its key, ingest a clean file and a broken one, train, gate and register a model, serve
 predictions over HTTP (valid and invalid requests), retrain, roll back with the predictions
-following the champion, detect drift (which retrains), write the model's lifecycle report, and end
-with where every artifact is. A `[n/14] title (elapsed)` line opens each stage.
+following the champion, detect drift (which retrains), send the ground truth back (accuracy falls
+under its floor: the alarm, the mail, the labelled rows become a dataset version), judge a weaker
+canary on outcomes (the A/B check rolls it back), write the model's lifecycle report, and end with
+where every artifact is. A `[n/16] title (elapsed)` line opens each stage.
 
 It lives with the command line, not the local cloud: it uses the platform the way the `mlops`
 commands do (its training runs are followed by mlopsctl.training_runs, as `mlops train` follows
@@ -42,7 +44,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_DIR = PROJECT_ROOT / ".local"
 
 
-STAGES = 14
+STAGES = 16
 
 
 @dataclass
@@ -140,7 +142,9 @@ def run_demo() -> int:
         predict_url = gateway.url("prod") + "/v1/models/breast-cancer/predict"
         _serving_stage(predict_url, key)
         _registry_stage(cloud, stack, gateway.url("prod") + "/", predict_url, key)
-        _drift_stage(cloud, stack, predict_url, key)
+        shifted = _drift_stage(cloud, stack, predict_url, key)
+        _ground_truth_stage(cloud, stack, gateway.url("prod") + "/", predict_url, key, shifted)
+        _ab_stage(cloud, stack, gateway.url("prod") + "/", predict_url, key)
         target = Target({**stack.outputs, "ApiUrl": gateway.url("prod") + "/"}, region=cloud.session.region)
         report = _lifecycle_stage(target)
         outputs = cloud.outputs_file(LOCAL_DIR / "demo-outputs.json", api_url=gateway.url("prod") + "/")
@@ -327,7 +331,24 @@ def _registry_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, predi
         )
 
 
-def _drift_stage(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key: str) -> None:
+@dataclass(frozen=True)
+class Answered:
+    """A prediction the demo will later send the truth for: its request id, row and true class."""
+
+    request_id: str
+    row: int
+    truth: int
+
+
+def _truth(rows: int) -> list[int]:
+    """The true classes of `_patients(rows)`."""
+    from sklearn.datasets import load_breast_cancer
+
+    return [int(t) for t in load_breast_cancer(as_frame=True).frame["target"].tail(rows)]
+
+
+def _drift_stage(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key: str) -> list[Answered]:
+    """The shifted traffic's answers come back: the ground-truth stage labels them."""
     from datetime import UTC, datetime, timedelta
 
     _step("traffic shifts (larger tumours: a new scanner?), the drift schedule fires")
@@ -336,9 +357,14 @@ def _drift_stage(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key:
         {k: v * 1.6 if ("radius" in k or "area" in k or "perimeter" in k) else v for k, v in r.items()} for r in rows
     ]
     warned = 0
+    truth = _truth(400)
+    answered: list[Answered] = []
     for start in range(0, len(shifted), 50):
         _, answer = _http_post(predict_url, {"instances": shifted[start : start + 50]}, {"x-api-key": key})
         warned += len(answer.get("warnings", []))
+        answered += [
+            Answered(answer["request_id"], row, truth[start + row]) for row in range(len(answer["predictions"]))
+        ]
     print(f"  400 shifted rows predicted ({warned} values outside the contract's range, answered with warnings)")
     from sklearn.datasets import load_breast_cancer
 
@@ -391,6 +417,172 @@ def _drift_stage(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key:
         while (execution := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
             time.sleep(0.3)
         print(f"  retraining execution {execution['name']}: {execution['status']}")
+    return answered
+
+
+def _performance_rule(cloud: LocalCloud) -> str:
+    events = cloud.session.client("events")
+    return next(
+        str(r["Name"])
+        for r in events.list_rules()["Rules"]
+        if any("PerformanceChecker" in t["Arn"] for t in events.list_targets_by_rule(Rule=r["Name"])["Targets"])
+    )
+
+
+def _performance_check(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key: str) -> dict[str, Any]:
+    """Fire the hourly performance schedule; the newest check's registry row."""
+    import boto3
+
+    from mlops.registry.models import ModelRegistry
+
+    time.sleep(5.5)  # the local cloud writes a capture batch once it is 5 s old, on the next request
+    _http_post(predict_url, {"instances": _patients(1)}, {"x-api-key": key})
+    time.sleep(1.0)
+    cloud.fire_schedule(_performance_rule(cloud))
+    table = boto3.resource("dynamodb", region_name=cloud.session.region).Table(stack.outputs["RegistryTableName"])
+    return ModelRegistry(table).performance_results("breast-cancer", limit=1)[0]
+
+
+def _ground_truth_stage(
+    cloud: LocalCloud, stack: DeployedStack, api_url: str, predict_url: str, key: str, answered: list[Answered]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    _step("the truth comes back: labels by API and by file, the performance check, the alarm and the mail")
+    feedback_url = api_url + "v1/models/breast-cancer/feedback"
+    by_api, by_file = answered[:300], answered[300:]
+    body = {"labels": [{"request_id": a.request_id, "row": a.row, "label": a.truth} for a in by_api]}
+    shown = {"labels": body["labels"][:1]}
+    print(f"curl -H 'x-api-key: …' -d '{json.dumps(shown)}' \\\n  {feedback_url}")
+    status, answer = _http_post(feedback_url, body, {"x-api-key": key})
+    print(f"  -> {status}: {answer.get('accepted')} labels accepted, refused {answer.get('refused')}")
+    bad = {"labels": [{"request_id": by_api[0].request_id, "row": 0, "label": "benign?"}]}
+    status, answer = _http_post(feedback_url, bad, {"x-api-key": key})
+    problem = (answer.get("error", {}).get("problems") or [{}])[0]
+    print(f"  a label that is no class -> {status}: {problem.get('field')} {problem.get('message')}")
+    csv_text = "request_id,row,label\n" + "".join(f"{a.request_id},{a.row},{a.truth}\n" for a in by_file)
+    cloud.session.client("s3").put_object(
+        Bucket=stack.outputs["RawBucketName"],
+        Key="feedback/breast-cancer/clinic-c-outcomes.csv",
+        Body=csv_text.encode(),
+    )
+    cloud.settle()
+    print(f"  {len(by_file)} more labels uploaded as s3://…/feedback/breast-cancer/clinic-c-outcomes.csv")
+    check = _performance_check(cloud, stack, predict_url, key)
+    for variant in check["variants"]:
+        accuracy = variant["metrics"].get("accuracy") or {}
+        print(
+            f"  v{variant['version']} {variant['variant']}: accuracy {float(accuracy.get('value') or 0):.3f} "
+            f"[{float(accuracy.get('low') or 0):.3f}, {float(accuracy.get('high') or 0):.3f}] on "
+            f"{variant['labelled']} labelled rows (test split {float(accuracy.get('test') or 0):.3f}), "
+            f"{variant['status'].replace('_', ' ')}"
+        )
+    for transition in cloud.evaluate_alarms(datetime.now(UTC) + timedelta(minutes=1)):
+        if transition.new_state == "ALARM":
+            print(f"  alarm {transition.alarm_name}: ALARM")
+    mail = next((m for m in reversed(cloud.inbox.messages()) if m.subject.startswith("Performance")), None)
+    if mail is not None:
+        print(f"  mail: {mail.subject}")
+    feedback = check.get("feedback") or {}
+    print(f"  feedback: {feedback.get('detail', 'none written')}")
+    written = str(feedback.get("key") or "")
+    if written:
+        quarantine = stack.outputs["QuarantineBucketName"]
+        name = written.rsplit("/", 1)[-1]
+        if any(k.endswith("/" + name) for k in _keys(cloud.session.client("s3"), quarantine)):
+            print(
+                "  ingestion checked it against the contract, as any upload: quarantined, the new scanner's values "
+                "are outside the contract's ranges (if they are real, widen the contract and the rows become a "
+                "dataset version)"
+            )
+        else:
+            print("  ingestion checked it against the contract, as any upload: a new dataset version")
+    print(f"  retraining: {(check.get('retraining') or {}).get('summary', 'none')}")
+    print(f"  report: s3://{stack.outputs['ArtifactsBucketName']}/{check['report_page']}")
+
+
+def _ab_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, predict_url: str, key: str) -> None:
+    """A version whose offline gates passed but whose training labels were inverted by an export bug
+    (its test split was inverted too, so its offline figures look fine) goes to a 50 % canary; the
+    truth for its answers comes back, and the A/B check rolls it back."""
+    from sklearn.datasets import load_breast_cancer
+
+    from mlopsctl.api import call
+
+    target = Target({**stack.outputs, "ApiUrl": api_url}, region=cloud.session.region)
+    _step("a canary judged on outcomes: the A/B check rolls back a version its offline gates let through")
+    s3 = cloud.session.client("s3")
+    artifacts, raw = stack.outputs["ArtifactsBucketName"], stack.outputs["RawBucketName"]
+    frame = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
+    exported = frame.sample(n=400, random_state=23).assign(mean_texture=lambda f: f.mean_texture * 1.002)
+    exported["target"] = 1 - exported["target"]  # the export bug: every label inverted
+    s3.put_object(Bucket=raw, Key="raw/breast-cancer/partner-export.csv", Body=exported.to_csv(index=False).encode())
+    cloud.settle()
+    config_key = "configs/breast-cancer.yaml"
+    config = (PROJECT_ROOT / config_key).read_bytes()
+    # This one run asks for a person's approval instead of promoting itself (then the config is restored).
+    s3.put_object(Bucket=artifacts, Key=config_key, Body=config.replace(b"promotion: auto", b"promotion: manual"))
+    import boto3
+
+    from mlops.datasets.records import DatasetRecords
+
+    table = boto3.resource("dynamodb", region_name=cloud.session.region).Table(stack.outputs["RegistryTableName"])
+    newest = DatasetRecords(table).latest_dataset_version("breast-cancer")  # the partner's export
+    assert newest is not None
+    from mlops.training.start import TrainingRequest, start_training
+
+    run = start_training(
+        cloud.session.client("stepfunctions"),
+        stack.outputs["TrainingStateMachineArn"],
+        TrainingRequest("breast-cancer", "demo: the partner's export only", dataset_version=newest.version),
+        "demo-partner-export",
+    )
+    execution = follow_training(cloud.session.client("stepfunctions"), run.execution_arn, poll_seconds=0.3)
+    s3.put_object(Bucket=artifacts, Key=config_key, Body=config)
+    versions = call(target, "GET", "/v1/models/breast-cancer/versions")["versions"]
+    weak = max(versions, key=lambda v: int(v["version"]))
+    print(
+        f"  {execution['name'] if execution else run.run_id}: v{weak['version']} {weak['status']}, offline accuracy "
+        f"{float(weak['metrics'].get('accuracy', 0)):.3f} on its own (inverted) test split: the gates pass"
+    )
+    call(target, "POST", f"/v1/models/breast-cancer/versions/{weak['version']}/approve", {"reason": "demo: try it"})
+    alias = call(
+        target,
+        "PUT",
+        "/v1/models/breast-cancer/aliases/challenger",
+        {
+            "version": int(weak["version"]),
+            "reason": "demo: canary the partner-export model",
+            "rollout": {"mode": "canary", "weight": 0.5},
+        },
+    )["alias"]
+    print(f"  mlops promote breast-cancer {weak['version']} --canary 0.5  -> challenger v{alias['version']}")
+    time.sleep(5.5)  # the predict function's alias cache (5 s in the local cloud)
+    rows, truth = _patients(440), _truth(440)
+    labels: list[dict[str, Any]] = []
+    answered_by: Counter[str] = Counter()
+    for start in range(0, len(rows), 4):  # 75 clients, 4 patients each; a client's key keeps its version
+        headers = {"x-api-key": key, "x-request-key": f"clinic-{start // 4}"}
+        while (reply := _http_post(predict_url, {"instances": rows[start : start + 4]}, headers))[0] == 429:
+            time.sleep(0.5)  # over the key's rate: back off, as a client should
+        answer = reply[1]
+        answered_by[f"v{answer['version']} {answer['variant']}"] += len(answer["predictions"])
+        labels += [
+            {"request_id": answer["request_id"], "row": r, "label": truth[start + r]}
+            for r in range(len(answer["predictions"]))
+        ]
+    print(f"  440 rows answered: {dict(answered_by)}; the truth for each comes back")
+    _http_post(api_url + "v1/models/breast-cancer/feedback", {"labels": labels}, {"x-api-key": key})
+    check = _performance_check(cloud, stack, predict_url, key)
+    ab = check.get("ab_test") or {}
+    print(f"  A/B: {ab.get('text', 'no comparison')}")
+    canary = check.get("canary") or {}
+    print(f"  canary: {canary.get('action', '-')}")
+    aliases = call(target, "GET", "/v1/models/breast-cancer")["model"]["aliases"]
+    print("  aliases now: " + ", ".join(f"{a}=v{i['version']}" for a, i in sorted(aliases.items())))
+    mail = next((m for m in reversed(cloud.inbox.messages()) if m.subject.startswith("A/B")), None)
+    if mail is not None:
+        print(f"  mail: {mail.subject}")
 
 
 def _drift_count(report: dict[str, Any]) -> str:

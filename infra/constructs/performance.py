@@ -60,9 +60,16 @@ class Performance(Construct):
             },
         ).function
         # Models, aliases and versions (GetItem, Query); the join's watermark and lease (UpdateItem);
-        # a check's row (PutItem).
+        # a check's row (PutItem); an A/B check ending a canary moves or removes the challenger alias
+        # with its audit event in one transaction (ConditionCheckItem, PutItem, DeleteItem).
         registry.grant_items(
-            self.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"
+            self.function,
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:ConditionCheckItem",
         )
         grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{LABELS_PREFIX}*")
         grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{CAPTURE_PREFIX}*")

@@ -51,6 +51,11 @@ def test_the_performance_function_reads_labels_and_capture_and_writes_joined_hou
         ("dynamodb:UpdateItem", f"<{table}.Arn>/index/*"),
         ("dynamodb:PutItem", f"<{table}.Arn>"),  # a check's row
         ("dynamodb:PutItem", f"<{table}.Arn>/index/*"),
+        # An A/B check ending a canary: the alias moved or removed with its audit event, in one transaction.
+        ("dynamodb:DeleteItem", f"<{table}.Arn>"),
+        ("dynamodb:DeleteItem", f"<{table}.Arn>/index/*"),
+        ("dynamodb:ConditionCheckItem", f"<{table}.Arn>"),
+        ("dynamodb:ConditionCheckItem", f"<{table}.Arn>/index/*"),
         ("s3:PutObject", f"<{artifacts}.Arn>/reports/performance/*"),
         # The feedback loop: the champion's columns, the upload ingestion checks, and a drop's retraining.
         ("s3:GetObject", f"<{artifacts}.Arn>/models/*/signature.json"),

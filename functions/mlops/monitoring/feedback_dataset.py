@@ -138,7 +138,7 @@ def new_rows(window: JoinedHour | None, *, after_ms: int | None, until_ms: int) 
     first[1:] = (ids[1:] != ids[:-1]) | (rows[1:] != rows[:-1])
     kept = order[first]
     labelled = window.labelled_ms[kept]
-    fresh = labelled < until_ms
+    fresh = labelled <= until_ms  # the join watermark: labels received at it are joined
     if after_ms is not None:
         fresh &= labelled > after_ms
     kept = kept[fresh]

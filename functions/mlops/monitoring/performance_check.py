@@ -1,6 +1,8 @@
 """One performance check per monitored model, after its labels were joined: score the window of
 joined hours per version, variant and segment, keep the report and a registry row, mail when a
-metric is past its floor; a champion past its floor writes its labelled traffic back as a dataset
+metric is past its floor; while a challenger answers a canary share, compare it with the champion
+on outcomes (`mlops.monitoring.ab_test`) and, where the config asks, end the canary
+(`mlops.monitoring.canary_decision`); a champion past its floor writes its labelled traffic back as a dataset
 version (`monitoring.performance.feedback`) and may retrain (`retraining`), and the feedback loop's
 `every_days` writes it on a schedule too.
 
@@ -17,7 +19,9 @@ from typing import Any
 
 from mlops.buckets import ArtifactsBucket, RawBucket
 from mlops.datasets.records import DatasetRecords
+from mlops.monitoring.ab_test import ABComparison, compare_canary
 from mlops.monitoring.assessment import VersionBaseline, assess_performance, problem_type_of
+from mlops.monitoring.canary_decision import CanaryDecision, end_canary
 from mlops.monitoring.drop_retraining import DropRetraining, DropServices, PerformanceDrop, retrain_on_drop
 from mlops.monitoring.feedback_dataset import (
     FeedbackOutcome,
@@ -32,7 +36,7 @@ from mlops.monitoring.performance_record import PerformanceAssessment, Performan
 from mlops.monitoring.performance_report import performance_notification, performance_report_html
 from mlops.monitoring.retraining import RetrainingPolicy, no_new_data
 from mlops.monitoring.scheduled_join import ModelJoin
-from mlops.names import CHAMPION, PERFORMANCE_REPORTS_PREFIX
+from mlops.names import CHALLENGER, CHAMPION, PERFORMANCE_REPORTS_PREFIX
 from mlops.registry.feedback_exports import FeedbackExports
 from mlops.registry.models import ModelRegistry
 from mlops.registry.versions import ModelVersion
@@ -70,6 +74,8 @@ class PerformanceOutcome:
     mailed: bool = False
     retraining: DropRetraining | None = None
     feedback: FeedbackOutcome | None = None
+    ab_test: ABComparison | None = None
+    canary: CanaryDecision | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +91,8 @@ class PerformanceOutcome:
             "mailed": self.mailed,
             "retraining": self.retraining.summary if self.retraining is not None else None,
             "feedback": self.feedback.detail if self.feedback is not None else None,
+            "ab_test": self.ab_test.text() if self.ab_test is not None else None,
+            "canary": self.canary.action if self.canary is not None else None,
         }
 
 
@@ -116,10 +124,11 @@ def check_performance(services: PerformanceServices, join: ModelJoin) -> Perform
         record = champion if version == join.version else registry.model_version(model, version)
         if record is not None:
             baselines[version] = VersionBaseline.from_version(record)
+    problem_type = problem_type_of_version(champion, window)
     assessment = assess_performance(
         window,
         model=model,
-        problem_type=problem_type_of_version(champion, window),
+        problem_type=problem_type,
         config=config,
         versions=baselines,
         window_start=start,
@@ -131,6 +140,7 @@ def check_performance(services: PerformanceServices, join: ModelJoin) -> Perform
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     report_key = f"{PERFORMANCE_REPORTS_PREFIX}{model}/{stamp}.json"
     report_page = f"{PERFORMANCE_REPORTS_PREFIX}{model}/{stamp}.html"
+    comparison, canary = _ab_test(services, join, window, problem_type, now)
     retraining, feedback = _feedback_and_retraining(services, join, champion, assessment, window)
     summary = assessment.summary(report_key=report_key, report_page=report_page)
     written = feedback if feedback is not None else retraining.feedback if retraining is not None else None
@@ -138,6 +148,8 @@ def check_performance(services: PerformanceServices, join: ModelJoin) -> Perform
         update={
             "retraining": retraining.as_dict() if retraining is not None else None,
             "feedback": written.as_dict() if written is not None else None,
+            "ab_test": {**comparison.as_dict(), "text": comparison.text()} if comparison is not None else None,
+            "canary": canary.as_dict() if canary is not None else None,
         }
     )
     history = [PerformanceSummary.from_item(row) for row in registry.performance_results(model, limit=HISTORY_CHECKS)]
@@ -148,12 +160,24 @@ def check_performance(services: PerformanceServices, join: ModelJoin) -> Perform
     stored = registry.put_performance_result(model, assessment.checked_at, summary.attributes())
     mailed = False
     notification = performance_notification(assessment, report_page)
-    if stored and notification is not None:
+    # Mailed when a version falls past its floor, not at every hourly check while it stays there.
+    already = (
+        history[0].status == "below_floor"
+        and _below(history[0]) == {(v.version, v.variant) for v in assessment.below_floor()}
+        if history
+        else False
+    )
+    if stored and notification is not None and not already:
         subject, text = notification
         if retraining is not None:
             text += f"\n\nRetraining: {retraining.summary}"
         services.notify(subject, text)
         mailed = True
+    if canary is not None and canary.changed and comparison is not None:
+        services.notify(
+            f"A/B: {model} canary v{comparison.challenger.version} {canary.action.replace('_', ' ')}"[:100],
+            f"{canary.detail}\n\nReport: {report_page}",
+        )
     return PerformanceOutcome(
         model,
         assessment.status,
@@ -166,7 +190,45 @@ def check_performance(services: PerformanceServices, join: ModelJoin) -> Perform
         mailed,
         retraining,
         written,
+        comparison,
+        canary,
     )
+
+
+def _below(check: PerformanceSummary) -> set[tuple[int, str]]:
+    return {(v.version, v.variant) for v in check.variants if v.status == "below_floor"}
+
+
+def _ab_test(
+    services: PerformanceServices,
+    join: ModelJoin,
+    window: JoinedHour | None,
+    problem_type: ProblemType,
+    now: datetime,
+) -> tuple[ABComparison | None, CanaryDecision | None]:
+    """While a challenger answers a canary share: its labelled answers against the champion's, since
+    the canary started (the alias's last change), and the canary ended where the config asks."""
+    config = join.config
+    if config is None or window is None or window.size == 0:
+        return None, None
+    model = join.outcome.model
+    aliases = services.registry.aliases(model)
+    champion, challenger = aliases.get(CHAMPION), aliases.get(CHALLENGER)
+    if champion is None or challenger is None or (challenger.get("rollout") or {}).get("mode") != "canary":
+        return None, None
+    started = challenger.get("updated_at")
+    comparison = compare_canary(
+        window,
+        champion=int(champion["version"]),
+        challenger=int(challenger["version"]),
+        problem_type=problem_type,
+        classes=window.classes,
+        config=config.ab_test,
+        seed=int(now.timestamp()) // 3600,
+        since_ms=int(datetime.fromisoformat(str(started)).timestamp() * 1000) if started else None,
+    )
+    decision = end_canary(services.registry, comparison, auto_decide=config.ab_test.auto_decide, at=now.isoformat())
+    return comparison, decision
 
 
 def _feedback_and_retraining(
@@ -176,9 +238,9 @@ def _feedback_and_retraining(
     assessment: PerformanceAssessment,
     window: JoinedHour | None,
 ) -> tuple[DropRetraining | None, FeedbackOutcome | None]:
-    """A champion answering past its floor: feedback on the drop and retraining; otherwise the
-    feedback loop's schedule. Only the champion's own answers count as a drop: a canary past its
-    floor is the A/B check's to end."""
+    """Answers given as the champion past their floor: feedback on the drop and retraining; otherwise
+    the feedback loop's schedule. Only answers given as the champion count as a drop: a canary past
+    its floor is the A/B check's to end."""
     config = join.config
     if (
         config is None
@@ -197,7 +259,10 @@ def _feedback_and_retraining(
         if config.feedback is not None
         else None
     )
-    dropped = next((v for v in assessment.below_floor() if v.version == version and v.variant == CHAMPION), None)
+    # The answers clients got as the champion's, whichever version gave them (a champion promoted
+    # since has no labelled answers yet): the current champion's first.
+    answered = [v for v in assessment.below_floor() if v.variant == CHAMPION]
+    dropped = next((v for v in answered if v.version == version), answered[0] if answered else None)
     if dropped is None:
         if source is not None and feedback_due(source.config, services.feedback_exports.watermark(model), now):
             return None, export_feedback(feedback_services, source)
