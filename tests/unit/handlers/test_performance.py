@@ -235,3 +235,17 @@ def test_after_the_join_the_window_is_checked_and_a_version_past_its_floor_is_ma
     # The same check again (same second): the row exists, no second mail.
     monitor.module.handler({"models": ["churn"]}, Context())
     assert len(monitor.mails) == 1
+
+
+def test_a_version_that_stays_past_its_floor_is_mailed_once_not_at_every_hourly_check(monitor: Monitor) -> None:
+    labelled = _traffic(monitor.s3)
+    classes = sorted({label for _, label in labelled})
+    monitor.label([(rid, classes[1 - classes.index(label)]) for rid, label in labelled])  # every answer wrong
+    monitor.module.handler({}, Context())
+    checks = monitor.module.services().checks
+    checks.now = lambda: NOW + timedelta(hours=1)  # the next firing of the schedule
+
+    answer = monitor.module.handler({}, Context())
+
+    assert answer["checks"][0]["status"] == "below_floor" and not answer["checks"][0]["mailed"]
+    assert len(monitor.registry.checks["churn"]) == 2 and len(monitor.mails) == 1
