@@ -54,6 +54,15 @@ def performance_lines(name: str, checks: Sequence[PerformanceSummary], bucket: s
         "",
         _coverage(newest),
     ]
+    # What the check led to: the canary's A/B comparison and action, the feedback upload, retraining.
+    if newest.ab_test:
+        lines.append(f"A/B: {newest.ab_test.get('text') or newest.ab_test.get('verdict')}")
+    if newest.canary:
+        lines.append(f"canary: {newest.canary.get('action')}: {newest.canary.get('detail', '')}")
+    if newest.feedback:
+        lines.append(f"feedback: {newest.feedback.get('detail')}")
+    if newest.retraining:
+        lines.append(f"retraining: {newest.retraining.get('summary')}")
     if newest.report_page and bucket:
         lines.append(f"report: s3://{bucket}/{newest.report_page}")
     if len(checks) > 1:

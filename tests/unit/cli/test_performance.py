@@ -94,6 +94,22 @@ def _run(
     return args.run(args), target.functions.calls, asked
 
 
+def test_what_the_check_led_to_is_listed_under_the_table() -> None:
+    led_to = _check(0.02).model_copy(
+        update={
+            "ab_test": {"verdict": "challenger_worse", "text": "accuracy of challenger v2 0.61 vs champion v1 0.97"},
+            "canary": {"action": "rolled_back", "detail": "canary of v2 rolled back; champion v1 stays"},
+            "feedback": {"status": "written", "detail": "285 labelled rows written to raw/cancer/feedback-….csv"},
+            "retraining": {"summary": "no retraining: cooldown"},
+        }
+    )
+    lines = performance_lines("cancer", [led_to])
+    assert "A/B: accuracy of challenger v2 0.61 vs champion v1 0.97" in lines
+    assert "canary: rolled_back: canary of v2 rolled back; champion v1 stays" in lines
+    assert "feedback: 285 labelled rows written to raw/cancer/feedback-….csv" in lines
+    assert "retraining: no retraining: cooldown" in lines
+
+
 def test_run_invokes_the_performance_function_for_the_model_then_lists_its_checks(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
