@@ -183,6 +183,18 @@ class LocalCloud:
         self.settle()
         return firing
 
+    def schedule_targeting(self, function: str) -> str:
+        """The name of the scheduled rule whose target's ARN contains `function` (a construct's id,
+        such as a function's logical id prefix): how a test or the demo finds a schedule to fire."""
+        events = self.session.client("events")
+        for rule in events.list_rules()["Rules"]:
+            if "ScheduleExpression" not in rule:
+                continue
+            targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+            if any(function in t["Arn"] for t in targets):
+                return str(rule["Name"])
+        raise LocalCloudError(f"no schedule targets a function named like {function!r}")
+
     def evaluate_alarms(self, now: datetime | None = None) -> list[cloudwatch.AlarmTransition]:
         """Evaluate every alarm now (as CloudWatch does each period); state changes notify SNS.
 

@@ -383,13 +383,7 @@ def _drift_stage(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key:
     time.sleep(5.5)  # the local cloud writes a capture batch once it is 5 s old, on the next request
     _http_post(predict_url, {"instances": rows[:1]}, {"x-api-key": key})
     time.sleep(1.0)
-    events = cloud.session.client("events")
-    rule = next(
-        r["Name"]
-        for r in events.list_rules()["Rules"]
-        if any("DriftChecker" in t["Arn"] for t in events.list_targets_by_rule(Rule=r["Name"])["Targets"])
-    )
-    cloud.fire_schedule(rule)
+    cloud.fire_schedule(cloud.schedule_targeting("DriftChecker"))
     import boto3
 
     from mlops.registry.models import ModelRegistry
@@ -420,15 +414,6 @@ def _drift_stage(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key:
     return answered
 
 
-def _performance_rule(cloud: LocalCloud) -> str:
-    events = cloud.session.client("events")
-    return next(
-        str(r["Name"])
-        for r in events.list_rules()["Rules"]
-        if any("PerformanceChecker" in t["Arn"] for t in events.list_targets_by_rule(Rule=r["Name"])["Targets"])
-    )
-
-
 def _performance_check(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key: str) -> dict[str, Any]:
     """Fire the hourly performance schedule; the newest check's registry row."""
     import boto3
@@ -438,7 +423,7 @@ def _performance_check(cloud: LocalCloud, stack: DeployedStack, predict_url: str
     time.sleep(5.5)  # the local cloud writes a capture batch once it is 5 s old, on the next request
     _http_post(predict_url, {"instances": _patients(1)}, {"x-api-key": key})
     time.sleep(1.0)
-    cloud.fire_schedule(_performance_rule(cloud))
+    cloud.fire_schedule(cloud.schedule_targeting("PerformanceChecker"))
     table = boto3.resource("dynamodb", region_name=cloud.session.region).Table(stack.outputs["RegistryTableName"])
     return ModelRegistry(table).performance_results("breast-cancer", limit=1)[0]
 

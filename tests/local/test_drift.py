@@ -108,15 +108,6 @@ def _send(client: Client, rows: list[dict[str, Any]]) -> None:
     time.sleep(1.0)
 
 
-def _drift_rule() -> str:
-    events = boto3.client("events")
-    for rule in events.list_rules()["Rules"]:
-        targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-        if any("DriftChecker" in t["Arn"] for t in targets):
-            return str(rule["Name"])
-    raise AssertionError("no schedule targets the drift function")
-
-
 def _latest(stack: DeployedStack) -> dict[str, Any]:
     registry = ModelRegistry(boto3.resource("dynamodb").Table(stack.outputs["RegistryTableName"]))
     return registry.drift_results(MODEL, limit=1)[0]
@@ -132,7 +123,7 @@ def _shifted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_a_shift_raises_the_alarm_mails_the_team_and_retrains_once(platform: Platform) -> None:
     cloud, stack, client, rows = platform
     sfn = boto3.client("stepfunctions")
-    rule = _drift_rule()
+    rule = cloud.schedule_targeting("DriftChecker")
 
     _send(client, rows[:300])  # traffic like training's
     cloud.fire_schedule(rule)
@@ -197,7 +188,7 @@ def test_a_shift_raises_the_alarm_mails_the_team_and_retrains_once(platform: Pla
 
 def test_a_check_with_no_captured_traffic_reports_too_few_rows_and_alarms_nothing(platform: Platform) -> None:
     cloud, stack, _, _ = platform
-    cloud.fire_schedule(_drift_rule())
+    cloud.fire_schedule(cloud.schedule_targeting("DriftChecker"))
     quiet = _latest(stack)
     assert quiet["status"] == "insufficient_data" and int(quiet["rows"]) == 0
     # GET /v1/models/{name}/drift says what was seen and what is needed, not only the status
@@ -289,7 +280,7 @@ def test_refused_rows_are_captured_and_counted_and_config_deploy_changes_the_liv
             )
     assert statuses.count(400) >= 8, statuses
     _send(client, rows[200:400])  # in range: answered, and the capture batch is written
-    cloud.fire_schedule(_drift_rule())
+    cloud.fire_schedule(cloud.schedule_targeting("DriftChecker"))
     check = _latest(stack)
     refused = 20 * statuses.count(400)
     assert int(check["refused_rows"]) == refused and int(check["rows"]) >= refused + 200, check

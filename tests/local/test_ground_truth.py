@@ -65,13 +65,7 @@ def _check(platform: Platform, url: str, key: str) -> dict[str, Any]:
     time.sleep(5.5)
     _post(url, key, f"/v1/models/{MODEL}/predict", {"instances": _rows(1)[0]})
     time.sleep(1.0)
-    events = boto3.client("events")
-    rule = next(
-        r["Name"]
-        for r in events.list_rules()["Rules"]
-        if any("PerformanceChecker" in t["Arn"] for t in events.list_targets_by_rule(Rule=r["Name"])["Targets"])
-    )
-    cloud.fire_schedule(rule)
+    cloud.fire_schedule(cloud.schedule_targeting("PerformanceChecker"))
     table = boto3.resource("dynamodb").Table(stack.outputs["RegistryTableName"])
     return ModelRegistry(table).performance_results(MODEL, limit=1)[0]
 

@@ -91,15 +91,6 @@ def platform(platform_synth: Synthesized, tmp_path_factory: pytest.TempPathFacto
         yield cloud, stack, Client(gateway.url("prod"), key["value"]), rows, data["target"].tolist()
 
 
-def _performance_rule() -> str:
-    events = boto3.client("events")
-    for rule in events.list_rules()["Rules"]:
-        targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-        if any("PerformanceChecker" in t["Arn"] for t in targets):
-            return str(rule["Name"])
-    raise AssertionError("no schedule targets the performance function")
-
-
 def _send_labels(bucket: str, items: list[tuple[str, int, str]], suffix: str) -> None:
     """Label objects as the label intake writes them: one per hour of the predictions they name."""
     by_hour: dict[datetime, list[tuple[str, int, str]]] = {}
@@ -138,7 +129,7 @@ def test_labels_sent_for_predictions_are_joined_with_them_by_the_schedule(platfo
     items = [(answer["request_id"], row - start, str(truth[row])) for (answer, row), start in _starts(labelled)]
     _send_labels(bucket, items, "first")
 
-    cloud.fire_schedule(_performance_rule())
+    cloud.fire_schedule(cloud.schedule_targeting("PerformanceChecker"))
 
     hours = {hour_of(answered_at(a["request_id"]) or datetime.now(UTC)) for _, a in answers}
     joined = _joined(bucket, hours)
