@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -28,8 +28,14 @@ HOUR_MS = 3_600_000
 Capture = tuple[Mapping[str, Any], Mapping[str, NDArray[Any]]]  # read_capture's (meta, arrays)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _ms(moment: datetime) -> int:
-    return round(moment.timestamp() * 1000)
+    """Whole milliseconds, cut as label keys cut them (`label_store.label_key`): rounded, a label
+    received at .7336 would be stamped after the watermark its own key set, and the feedback loop,
+    which writes labels up to the watermark, would leave the newest submission out."""
+    return (moment.astimezone(UTC) - _EPOCH) // timedelta(milliseconds=1)
 
 
 def join_hour(
