@@ -86,14 +86,15 @@ def _notify(sns: Any, topic_arn: str, subject: str, message: str) -> None:
 
 def _emit(service: str, outcome: PerformanceOutcome) -> None:
     """PerformanceBelowFloor with `service` only, which is what its alarm watches (each model's own
-    floor decided the 0 or 1); each version's figures per model, version, variant and metric."""
+    floor decided the 0 or 1, for the versions answering now); each version's figures per model,
+    version, variant and metric."""
     assessment = outcome.assessment
     if assessment is None:
         return
     with single_metric(
         name="PerformanceBelowFloor",
         unit=MetricUnit.Count,
-        value=1 if assessment.below_floor() else 0,
+        value=1 if outcome.live_below_floor else 0,
         default_dimensions={"service": service},
     ):
         pass

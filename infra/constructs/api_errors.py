@@ -48,7 +48,9 @@ GATEWAY_ERRORS: tuple[GatewayError, ...] = (
     GatewayError(
         "BAD_REQUEST_BODY",
         "invalid_body",
-        "the body must be a JSON object: instances (a list of rows, each an object) or columns and data",
+        # One message per API, not per route: it names what each POST route takes.
+        "the body must be a JSON object: predict takes instances (a list of rows, each an object) or columns "
+        "and data; feedback takes labels (a list of {request_id, row, label})",
     ),
     GatewayError("BAD_REQUEST_PARAMETERS", "invalid_parameters"),
     GatewayError("DEFAULT_4XX", "request_refused"),

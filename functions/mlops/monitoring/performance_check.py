@@ -76,6 +76,7 @@ class PerformanceOutcome:
     feedback: FeedbackOutcome | None = None
     ab_test: ABComparison | None = None
     canary: CanaryDecision | None = None
+    live_below_floor: tuple[str, ...] = ()  # "v<n> <variant>" of versions answering now, past a floor
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +88,7 @@ class PerformanceOutcome:
             "below_floor": [f"v{v.version} {v.variant}" for v in self.assessment.below_floor()]
             if self.assessment
             else [],
+            "live_below_floor": list(self.live_below_floor),
             "report_page": self.report_page,
             "mailed": self.mailed,
             "retraining": self.retraining.summary if self.retraining is not None else None,
@@ -159,14 +161,22 @@ def check_performance(services: PerformanceServices, join: ModelJoin) -> Perform
     )
     stored = registry.put_performance_result(model, assessment.checked_at, summary.attributes())
     mailed = False
-    notification = performance_notification(assessment, report_page)
-    # Mailed when a version falls past its floor, not at every hourly check while it stays there.
-    already = (
-        history[0].status == "below_floor"
-        and _below(history[0]) == {(v.version, v.variant) for v in assessment.below_floor()}
-        if history
-        else False
+    # Alarmed and mailed for the versions that answer now (a champion since replaced, or a canary
+    # rolled back, stays in the window's figures but is no one's problem any more), when one falls
+    # past its floor: not at every hourly check while it stays there. Newly fallen ones come first.
+    serving = _serving_versions(registry.aliases(model))
+    live = [v for v in assessment.below_floor() if v.version in serving]
+    fallen = {(v.version, v.variant) for v in live} - (_below(history[0]) if history else set())
+    shown = assessment.model_copy(
+        update={
+            "versions": sorted(
+                (v for v in assessment.versions if v.version in serving),
+                key=lambda v: not any((v.version, p.variant) in fallen for p in v.variants),
+            )
+        }
     )
+    notification = performance_notification(shown, report_page)
+    already = not fallen
     if stored and notification is not None and not already:
         subject, text = notification
         if retraining is not None:
@@ -192,7 +202,12 @@ def check_performance(services: PerformanceServices, join: ModelJoin) -> Perform
         written,
         comparison,
         canary,
+        tuple(f"v{v.version} {v.variant}" for v in live),
     )
+
+
+def _serving_versions(aliases: dict[str, dict[str, Any]]) -> set[int]:
+    return {int(item["version"]) for name, item in aliases.items() if name in (CHAMPION, CHALLENGER)}
 
 
 def _below(check: PerformanceSummary) -> set[tuple[int, str]]:

@@ -48,12 +48,13 @@ class FakeRegistry:
 
     records: dict[str, dict[str, Any] | None]
     checks: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    champion: int = 1
 
     def list_models(self, *, limit: int = 50, next_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         return [{"model": name} for name in sorted(self.records)], None
 
     def aliases(self, name: str) -> dict[str, dict[str, Any]]:
-        return {"champion": {"version": 1}} if self.records.get(name) is not None else {}
+        return {"champion": {"version": self.champion}} if self.records.get(name) is not None else {}
 
     def model_version(self, name: str, version: int) -> ModelVersion | None:
         record = self.records.get(name)
@@ -249,3 +250,19 @@ def test_a_version_that_stays_past_its_floor_is_mailed_once_not_at_every_hourly_
 
     assert answer["checks"][0]["status"] == "below_floor" and not answer["checks"][0]["mailed"]
     assert len(monitor.registry.checks["churn"]) == 2 and len(monitor.mails) == 1
+
+
+def test_a_version_no_longer_answering_stays_in_the_figures_but_raises_no_alarm_and_no_mail(
+    monitor: Monitor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labelled = _traffic(monitor.s3)  # answered by v1
+    classes = sorted({label for _, label in labelled})
+    monitor.label([(rid, classes[1 - classes.index(label)]) for rid, label in labelled])
+    monitor.registry.champion = 2  # v1 was replaced since (its answers are in the window)
+
+    answer = monitor.module.handler({}, Context())
+
+    [check] = answer["checks"]
+    assert check["below_floor"] == ["v1 champion"] and check["live_below_floor"] == [] and not check["mailed"]
+    assert monitor.mails == []
+    assert [m["PerformanceBelowFloor"] for m in emitted(capsys.readouterr().out)["PerformanceBelowFloor"]] == [[0.0]]
