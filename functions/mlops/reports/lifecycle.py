@@ -491,7 +491,8 @@ def _performance_section(lifecycle: ModelLifecycle) -> str:
     )
     written = [c.feedback for c in checks if c.feedback and c.feedback.get("key")]
     versions = (
-        "<h3>Feedback dataset versions</h3><p>Labelled traffic written back through the dataset's contract: "
+        "<h3>Feedback uploads</h3><p>Labelled traffic written back under raw/&lt;dataset&gt;/, each checked by "
+        "ingestion against the dataset's contract (a new dataset version, or quarantine with its report): "
         + ", ".join(f"{escaped(str(f['key']))} ({int(f.get('rows') or 0):,} rows)" for f in written)
         + "</p>"
         if written
