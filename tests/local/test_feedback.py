@@ -104,7 +104,7 @@ def test_labels_by_api_and_by_file_are_stored_by_the_predictions_hour_and_a_bad_
     assert status == 200, answer
     assert answer["accepted"] == 4 and answer["refused"]["unknown_id"] == 1 and answer["duplicates"] == 0
     assert answer["examples"][0]["index"] == 4 and answer["examples"][0]["reason"] == "unknown_id"
-    assert answer["notes"] and "numbers or booleans" in answer["notes"][0]
+    assert answer["notes"] and "numbers, booleans or numeric text" in answer["notes"][0]
     stored_by_api = _keys(artifacts, f"labels/{MODEL}/")
     assert stored_by_api == sorted(answer["stored"]) and stored_by_api
     assert {k.rsplit("/", 1)[0] + "/" for k in stored_by_api} <= hours

@@ -221,8 +221,8 @@ class LabelIntake:
         notes: list[str] = []
         if self.numbers_as_classes:
             notes.append(
-                f"{self.numbers_as_classes} labels were numbers or booleans; each was stored as the class serving "
-                'answers with that value (as text, e.g. 1 as "1"): send the class as serving answers it to avoid this'
+                f"{self.numbers_as_classes} labels were numbers, booleans or numeric text; each was stored as "
+                'the class of that value (1, true and "1.0" as class "1")'
             )
         if self.duplicates:
             notes.append(
@@ -372,6 +372,11 @@ class _ClassMatcher:
         if isinstance(value, str):
             if value in self.names:
                 return value, False, None
+            # Numeric text names a numeric class by value, as a number does: a CSV cell "0.0" (pandas
+            # writes an int column with gaps so) is class "0", as the API's 0.0 is.
+            number = _finite(value)
+            if number is not None and number in self.by_value:
+                return self.by_value[number], True, None
             return (
                 "",
                 False,
@@ -380,6 +385,8 @@ class _ClassMatcher:
         if isinstance(value, bool):
             if str(value) in self.names:
                 return str(value), True, None
+            if float(value) in self.by_value:  # true is class "1", false class "0"
+                return self.by_value[float(value)], True, None
         elif isinstance(value, int | float):
             if str(value) in self.names:
                 return str(value), True, None

@@ -161,7 +161,7 @@ def test_class_numbers_in_a_parquet_file_are_stored_as_the_classes_serving_answe
     assert outcome["status"] == "stored" and outcome["accepted"] == 2
     [key] = platform.labels()
     assert read_labels(platform.s3.objects[(ARTIFACTS, key)]).values.tolist() == ["1", "0"]
-    assert "2 labels were numbers or booleans" in platform.report(outcome)["notes"][0]
+    assert "2 labels were numbers, booleans or numeric text" in platform.report(outcome)["notes"][0]
 
 
 def test_regression_labels_written_as_text_are_numbers_and_text_that_is_none_is_named(platform: Platform) -> None:

@@ -73,10 +73,22 @@ def test_a_number_or_boolean_whose_value_is_a_class_is_stored_as_that_class_and_
     intake = _check([{"request_id": _id(at), "label": 1}, {"request_id": _id(at, 1), "label": 0.0}])
     assert intake.accepted == 2 and intake.numbers_as_classes == 2
     assert intake.batches[0].values.tolist() == ["1", "0"]
-    assert "2 labels were numbers or booleans" in intake.notes()[0]
+    assert "2 labels were numbers, booleans or numeric text" in intake.notes()[0]
     booleans = LabelTarget("fraud", ("False", "True"), timedelta(days=1))
     intake = _check([{"request_id": _id(at), "label": True}], booleans)
     assert intake.batches[0].values.tolist() == ["True"]
+
+
+def test_a_file_and_the_api_agree_numeric_text_and_booleans_name_a_numeric_class_by_value() -> None:
+    """A CSV's "0.0" (pandas writes an int column with gaps so) is class "0" as the API's 0.0 is;
+    true and false are classes "1" and "0" (found by a newcomer: the file refused what the API took)."""
+    at = NOW - timedelta(hours=1)
+    labels = [{"request_id": _id(at, n), "label": value} for n, value in enumerate(["0.0", " 1 ", True, False, "1e0"])]
+    intake = _check(labels)
+    assert intake.problem_count == 0 and intake.batches[0].values.tolist() == ["0", "1", "1", "0", "1"]
+    assert intake.numbers_as_classes == 5
+    refused = _check([{"request_id": _id(at), "label": "2.0"}, {"request_id": _id(at, 1), "label": "nan"}])
+    assert refused.problem_count == 2
 
 
 def test_regression_labels_are_finite_numbers() -> None:
