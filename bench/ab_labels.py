@@ -5,7 +5,8 @@ data, and how often it decides wrongly over a canary's life when nothing differs
 its split, its candidates, the best by roc_auc, through mlops.training) and two clearly worse
 canaries (one trained on shuffled labels, one on a single feature), then replays traffic:
 breast-cancer rows drawn at random, each request sent to the canary by serving's sticky key
-assignment at the canary's weight, every answer labelled with the row's true class, in answer order.
+assignment at the canary's weight, every answer labelled with the row's true class, in answer order
+or (`--label-delays`) after a random delay, so labels arrive out of order.
 After every `step` labelled rows the check (mlops.monitoring.ab_test.compare_canary) runs on the rows
 so far, as the hourly check would: the canary's life ends at its first significant verdict (the
 check would promote or roll back), or `after_final` looks after a final `no_difference` (a person
@@ -31,6 +32,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from itertools import product
 from typing import Any
 
 import numpy as np
@@ -66,7 +68,7 @@ class Replay:
     verdict: str | None  # that first final verdict: challenger_better | challenger_worse | no_difference
     planned: int | None  # the plan's labelled rows per variant (None: no plan within the replay)
     looks: int  # checks run on the replay (a side short of min_labels is not looked at)
-    changed: bool  # a look after the first final verdict found another (must not, labels in answer order)
+    changed: bool  # a look after the first final verdict found another (must not: later labels are not tested)
     peeked: bool  # a look's p-value was below alpha: a check testing every look would have decided
 
     @property
@@ -84,9 +86,12 @@ def traffic_window(
     weight: float,
     requests: int,
     seed: int,
+    label_delay: float = 0.0,
 ) -> JoinedHour:
-    """`requests` one-row requests of random data rows, answered by the canary for `weight` of the
-    request keys (serving's assignment), as the join would write them (in answer order)."""
+    """`requests` one-row requests of random data rows, one a millisecond, answered by the canary for
+    `weight` of the request keys (serving's assignment), each labelled after an exponential delay of
+    mean `label_delay` milliseconds (0: at once), the rows in the order their labels arrived, so the
+    first k are what the join holds when k labels have arrived."""
     rng = np.random.default_rng(seed)
     rows = rng.integers(0, truth.size, requests)
     to_canary = np.array([key_share(f"replay-{seed}-{i}") < weight for i in range(requests)])
@@ -94,18 +99,22 @@ def traffic_window(
     predictions = np.where(to_canary, challenger.predictions[rows], champion.predictions[rows])
     proba = np.where(to_canary[:, None], challenger.probabilities[rows], champion.probabilities[rows])
     ids = np.array([f"replay-{seed}-{i}" for i in range(requests)])
+    answered = np.arange(requests, dtype=np.int64)
+    delays = np.random.default_rng([seed, 1]).exponential(label_delay, requests) if label_delay else 0.0
+    labelled = answered + np.round(delays).astype(np.int64)
+    order = np.lexsort((answered, labelled))
     return JoinedHour(
         model="replay",
         hour=datetime(2026, 12, 1, tzinfo=UTC),
-        request_ids=ids,
+        request_ids=ids[order],
         rows=np.zeros(requests, dtype=np.int64),
-        versions=np.where(to_canary, 2, 1),
-        variants=np.where(to_canary, "challenger", "champion"),
-        predictions=names[predictions],
-        probabilities=proba.astype(np.float32),
-        labels=names[truth[rows]],
-        answered_ms=np.arange(requests, dtype=np.int64),
-        labelled_ms=np.arange(requests, dtype=np.int64),
+        versions=np.where(to_canary, 2, 1)[order],
+        variants=np.where(to_canary, "challenger", "champion")[order],
+        predictions=names[predictions][order],
+        probabilities=proba.astype(np.float32)[order],
+        labels=names[truth[rows]][order],
+        answered_ms=answered[order],
+        labelled_ms=labelled[order],
         classes=list(classes),
         fields={},
         inputs={},
@@ -127,15 +136,19 @@ def labels_to_decide(
     max_labelled: int | None = None,
     after_final: int = 10,
     resamples: int = 500,
+    label_delay: float = 0.0,
 ) -> list[Replay]:
     """For each seed, a canary's life looked at every `step` labelled rows: the first final verdict
     and the labelled rows then. The life ends at a significant verdict, `after_final` looks after a
-    no_difference, or at `max_labelled` rows (default: enough for a plan at max_labels)."""
+    no_difference, or at `max_labelled` rows (default: enough for a plan at max_labels). Labels
+    arrive after `label_delay` requests' time on average (exponential; 0: in answer order)."""
     smaller = min(weight, 1 - weight)
     limit = max_labelled or math.ceil((config.max_labels + config.min_labels) / smaller * 1.2) + after_final * step
     return [
         _replay(
-            traffic_window(champion, challenger, truth, classes, weight=weight, requests=limit, seed=seed),
+            traffic_window(
+                champion, challenger, truth, classes, weight=weight, requests=limit, seed=seed, label_delay=label_delay
+            ),
             seed,
             problem_type,
             list(classes),
@@ -200,7 +213,7 @@ def _replay(
 
 
 def _first(window: JoinedHour, rows: int) -> JoinedHour:
-    """The window's first `rows` rows (a view: the replay's windows are in answer order)."""
+    """The window's first `rows` rows: those labelled so far (a view, not a copy)."""
     head = slice(0, rows)
     return replace(
         window,
@@ -285,6 +298,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=[10], help="labelled rows between two looks")
     parser.add_argument("--after-final", type=int, default=10, help="looks after a final no_difference")
     parser.add_argument(
+        "--label-delays",
+        type=float,
+        nargs="+",
+        default=[0.0],
+        help="mean delay of a label, in requests answered meanwhile (exponential; 0: labels in answer order)",
+    )
+    parser.add_argument(
         "--canaries",
         nargs="+",
         default=["shuffled", "one-feature", "identical"],
@@ -298,42 +318,40 @@ def main(argv: Sequence[str] | None = None) -> None:
     canaries = {"shuffled": answers[1], "one-feature": answers[2], "identical": same}
     metric: ABTestMetric = args.metric
     print(
-        "| challenger | accuracy (champion vs it) | min_effect | canary weight | look every | planned rows per "
-        "variant: median | labelled rows at the decision: median | 90th percentile | challenger's rows (median) "
-        "| significant | verdicts | changed after final | a look's p < alpha (what testing every look decides) |"
+        "| challenger | accuracy (champion vs it) | min_effect | canary weight | look every | label delay "
+        "| planned rows per variant: median | labelled rows at the decision: median | 90th percentile "
+        "| challenger's rows (median) | significant | verdicts | changed after final "
+        "| a look's p < alpha (what testing every look decides) |"
     )
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
-    for name in args.canaries:
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
+    settings = product(args.canaries, args.min_effect, args.weights, args.steps, args.label_delays)
+    for name, min_effect, weight, step, delay in settings:
         challenger = canaries[name]
-        for min_effect in args.min_effect:
-            config = ABTestConfig(
-                metric=metric, min_labels=args.min_labels, min_effect=min_effect, max_labels=args.max_labels
-            )
-            for weight in args.weights:
-                for step in args.steps:
-                    replays = labels_to_decide(
-                        champion,
-                        challenger,
-                        truth,
-                        classes,
-                        weight=weight,
-                        config=config,
-                        seeds=range(args.seeds),
-                        step=step,
-                        after_final=args.after_final,
-                    )
-                    verdicts = Counter(r.verdict or "undecided" for r in replays)
-                    significant = sum(r.decided for r in replays) / len(replays)
-                    print(
-                        f"| {challenger.name} | {champion.accuracy(truth):.3f} vs {challenger.accuracy(truth):.3f} "
-                        f"| {min_effect:g} | {weight:g} | {step} | {_percentile([r.planned for r in replays], 50)} "
-                        f"| {_percentile([r.labelled for r in replays], 50)} "
-                        f"| {_percentile([r.labelled for r in replays], 90)} "
-                        f"| {_percentile([r.challenger_rows for r in replays], 50)} | {significant:.3f} "
-                        f"| {dict(sorted(verdicts.items()))} | {sum(r.changed for r in replays)} "
-                        f"| {sum(r.peeked for r in replays) / len(replays):.3f} |",
-                        flush=True,
-                    )
+        config = ABTestConfig(
+            metric=metric, min_labels=args.min_labels, min_effect=min_effect, max_labels=args.max_labels
+        )
+        replays = labels_to_decide(
+            champion,
+            challenger,
+            truth,
+            classes,
+            weight=weight,
+            config=config,
+            seeds=range(args.seeds),
+            step=step,
+            after_final=args.after_final,
+            label_delay=delay,
+        )
+        verdicts = Counter(r.verdict or "undecided" for r in replays)
+        print(
+            f"| {challenger.name} | {champion.accuracy(truth):.3f} vs {challenger.accuracy(truth):.3f} "
+            f"| {min_effect:g} | {weight:g} | {step} | {delay:g} | {_percentile([r.planned for r in replays], 50)} "
+            f"| {_percentile([r.labelled for r in replays], 50)} | {_percentile([r.labelled for r in replays], 90)} "
+            f"| {_percentile([r.challenger_rows for r in replays], 50)} "
+            f"| {sum(r.decided for r in replays) / len(replays):.3f} | {dict(sorted(verdicts.items()))} "
+            f"| {sum(r.changed for r in replays)} | {sum(r.peeked for r in replays) / len(replays):.3f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -9,28 +9,37 @@ half of them promoting a challenger no better. So the check is a fixed-horizon t
 - the plan: the labelled rows per variant `n` that detect `min_effect` at `alpha` with `power`
   (mlops.monitoring.sample_size), the baseline (the champion's accuracy, its errors' variance, its
   metric's bootstrap variance) taken from a fixed subset, the champion's first `min_labels` labelled
-  rows in answer order, so the plan does not move as labels arrive; n is at least `min_labels` and
-  at most `max_labels` (a tiny min_effect would plan an A/B that never ends: then the decision is at
-  the cap, and the plan says the power there);
+  rows, so the plan does not move as labels arrive; n is at least `min_labels` and at most
+  `max_labels` (a tiny min_effect would plan an A/B that never ends: then the decision is at the
+  cap, and the plan says the power there);
 - before the plan is reached: `insufficient_labels` while a side has fewer than `min_labels` (for
   the champion: no plan yet), then `collecting`, with each side's `still_needed`. The current
   estimate, its interval and p-value are reported as information only: they decide nothing;
 - once the challenger has n labelled rows and the champion n more than its baseline rows: the test
-  on the challenger's first n labelled rows and the champion's n after its baseline rows, in answer
-  order (answered_ms, then request id, then row). The baseline rows stay out of the test: a plan
-  drawn from rows it then tests favours their side (a small plan after a lucky champion start tests
-  that lucky start): simulated, 400,000 identical canaries per setting at alpha 0.05 decided
-  wrongly 0.051 to 0.052 of the time with them tested, 0.049 to 0.050 with them left out. Every
+  on the challenger's first n labelled rows and the champion's n after its baseline rows. Every
   later check computes this same test, so it is one look, at alpha: `challenger_better`,
   `challenger_worse`, or `no_difference` (final: the canary did not show `min_effect` at the
   planned power; a person decides what to do with it). The bootstrap is seeded by the rows it
   resamples, so the same rows give the same p-value.
-A label that arrives later for a row already tested replaces its label (the latest label wins):
-that is the truth getting better, and the test follows it. A row answered earlier but labelled only
-after the plan was reached takes its place in answer order and pushes a later one out, so the tested
-rows settle only once labels stop arriving for that period (the label horizon, `horizon_days`);
-with labels arriving in answer order they never move. The window must hold every labelled row
-since the canary started (`since_ms`), not a rolling window: the first rows must stay in it.
+
+"First" is in the order the labels arrived (labelled_ms; then answered_ms, request id and row): a
+label arrives after those already there, so once a side has its rows no later label joins them.
+In the order the predictions were answered, labels arriving late for rows answered early would
+push into the first n at every check, a new test each time. Simulated (identical classifiers right
+9 times in 10, canary weight 0.5, min_effect 0.1: about 200 rows per side; a check every 20
+requests; label delays exponential with a mean of 100, 400 or 1000 requests; 400 canaries each),
+answer order decided wrongly in 9, 15 and 20 % of canaries, label order in 5.2, 5.5 and 5.5 %. A later
+label for a row (a correction: the latest label wins) moves the row to when that label arrived: a
+tested row leaves the test and the next row labelled takes its place, so each correction changes
+the test by one row (the join keeps only the latest label's time).
+
+The champion's baseline rows stay out of the test: a plan drawn from rows it then tests favours
+their side (a small plan after a lucky champion start tests that lucky start); simulated, 400,000
+identical canaries per setting at alpha 0.05 decided wrongly 0.051 to 0.052 of the time with them
+tested, 0.049 to 0.050 with them left out.
+
+The window must hold every labelled row since the canary started (`since_ms`), not a rolling
+window: the first rows must stay in it.
 
 Only the rows each version answered count: variant "champion" rows of the champion version against
 variant "challenger" rows of the challenger version. A shadow is scored on requests the champion
@@ -99,7 +108,7 @@ class VariantOutcome:
     version: int
     labels: int  # labelled rows it answered (since the canary started)
     tested: int  # the rows `value` (and the test) are on
-    tested_from: int  # the first of them, in answer order (0-based; the champion's baseline rows come first)
+    tested_from: int  # the first of them, in label order (0-based; the champion's baseline rows come first)
     value: float | None  # None: no labelled rows, or the metric is undefined on them (AUC of one class)
     still_needed: int | None  # labelled rows it lacks for the planned size (None: no plan yet)
 
@@ -231,7 +240,7 @@ def test_for(metric: ABTestMetric) -> TestName:
 
 @dataclass(frozen=True)
 class _Side:
-    """One variant's labelled rows in answer order, as the metric's test reads them."""
+    """One variant's labelled rows in the order their labels arrived, as the metric's test reads them."""
 
     variant: str
     version: int
@@ -246,7 +255,7 @@ class _Side:
         return int(self.per_row.size)
 
     def part(self, start: int, rows: int) -> _Side:
-        """`rows` rows from the `start`-th in answer order."""
+        """`rows` rows from the `start`-th in label order."""
         cut = slice(start, start + rows)
         return _Side(
             self.variant,
@@ -274,8 +283,8 @@ def compare_canary(
     """Compare the challenger's labelled rows with the champion's in `window`, deciding only at the
     planned size (see the module's docstring).
 
-    `window`: every labelled row since the canary started (not a rolling window: the first rows in
-    answer order must stay in it). `classes`: the model's, in its probabilities' order (None: the
+    `window`: every labelled row since the canary started (not a rolling window: the first rows
+    labelled must stay in it). `classes`: the model's, in its probabilities' order (None: the
     window's). `since_ms`: only rows answered from then on (the canary's start), so both sides saw
     the same period's traffic; None: every row of the window. The bootstrap's random numbers come
     from the rows it resamples and `seed` (keep it constant): the same rows give the same figures.
@@ -332,7 +341,11 @@ def _side(
     classes: list[str] | None,
 ) -> _Side:
     where = np.flatnonzero(answered & (window.variants == variant) & (window.versions == version))
-    index = where[_answer_order(window.answered_ms[where], window.request_ids[where], window.rows[where])]
+    index = where[
+        _label_order(
+            window.labelled_ms[where], window.answered_ms[where], window.request_ids[where], window.rows[where]
+        )
+    ]
     rows = index.size
     ids, places = window.request_ids[index], window.rows[index].astype(np.int64)
     labels, predictions = window.labels[index], window.predictions[index]
@@ -354,17 +367,20 @@ def _side(
     return _Side(variant, version, ids, places, np.zeros(rows), y, proba)
 
 
-def _answer_order(
-    answered_ms: NDArray[np.int64], request_ids: NDArray[np.str_], rows: NDArray[np.int64]
+def _label_order(
+    labelled_ms: NDArray[np.int64],
+    answered_ms: NDArray[np.int64],
+    request_ids: NDArray[np.str_],
+    rows: NDArray[np.int64],
 ) -> NDArray[np.intp]:
-    """When answered, then the request id (a UUIDv7, itself time-ordered), then the row in the
-    request. The strings are sorted only where answer times tie (the check runs every hour on a
-    canary's every labelled row: most rows have a time of their own)."""
-    order = np.argsort(answered_ms, kind="stable")
-    ordered = answered_ms[order]
-    if not np.any(ordered[1:] == ordered[:-1]):
+    """When the label arrived; for labels arriving together (one intake), when the prediction was
+    answered, then the request id (a UUIDv7, itself time-ordered), then the row in the request. The
+    strings are sorted only where the times tie."""
+    order = np.lexsort((answered_ms, labelled_ms))
+    ordered = np.stack([labelled_ms[order], answered_ms[order]])
+    if not np.any(np.all(ordered[:, 1:] == ordered[:, :-1], axis=0)):
         return order
-    return np.lexsort((rows, request_ids, answered_ms))
+    return np.lexsort((rows, request_ids, answered_ms, labelled_ms))
 
 
 def _class_indices(labels: NDArray[Any], classes: list[str]) -> NDArray[np.int64]:

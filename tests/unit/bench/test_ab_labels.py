@@ -63,3 +63,16 @@ def test_the_same_model_as_canary_is_decided_about_wrongly_at_most_alpha_of_the_
     assert wrong <= 0.05 * lives + 2 * math.sqrt(lives * 0.05 * 0.95), wrong
     # Testing every look at alpha (the check before the plan existed) decides several times as often: 60 (0.2).
     assert peeked >= 3 * 0.05 * lives, peeked
+
+
+def test_labels_arriving_late_and_out_of_order_do_not_add_wrong_decisions() -> None:
+    truth = np.random.default_rng(1).integers(0, 2, 500).astype(np.int64)
+    champion = _answers("good", truth, 0.9, 2)
+    config = ABTestConfig(min_effect=0.1, max_labels=400)
+    # Labels a mean 1000 requests late: several times the ~400 labelled rows the plan needs at weight 0.5.
+    replays = labels_to_decide(
+        champion, champion, truth, CLASSES, weight=0.5, config=config, seeds=range(150), after_final=5, label_delay=1000
+    )
+    assert all(r.verdict is not None for r in replays) and not any(r.changed for r in replays)
+    wrong = sum(r.decided for r in replays)
+    assert wrong <= 0.05 * 150 + 2 * math.sqrt(150 * 0.05 * 0.95), wrong  # 7.5 expected at exactly alpha

@@ -23,9 +23,13 @@ def answers_window(
     *,
     classes: list[str] | None = None,
     answered_ms: NDArray[np.int64] | None = None,
+    labelled_ms: NDArray[np.int64] | None = None,
     model: str = "churn",
 ) -> JoinedHour:
+    """Rows answered in the order given (or at `answered_ms`), each labelled a second later (or at
+    `labelled_ms`)."""
     rows = len(variants)
+    answered = np.arange(rows, dtype=np.int64) if answered_ms is None else answered_ms
     return JoinedHour(
         model=model,
         hour=datetime(2026, 12, 1, tzinfo=UTC),
@@ -36,8 +40,8 @@ def answers_window(
         predictions=predictions,
         probabilities=None if probabilities is None else np.asarray(probabilities, dtype=np.float32),
         labels=labels,
-        answered_ms=np.arange(rows, dtype=np.int64) if answered_ms is None else answered_ms,
-        labelled_ms=np.arange(rows, dtype=np.int64) + 1000,
+        answered_ms=answered,
+        labelled_ms=answered + 1000 if labelled_ms is None else labelled_ms,
         classes=classes,
         fields={},
         inputs={},

@@ -76,7 +76,7 @@ def _compare(
 
 
 def _tested(side: VariantOutcome, values: Any) -> Any:
-    """The side's values the comparison's figures are on, from all of that side's rows in answer order."""
+    """The side's values the comparison's figures are on, from all of that side's rows in label order."""
     return values[side.tested_from : side.tested_from + side.tested]
 
 
@@ -263,9 +263,12 @@ def test_identical_models_are_flagged_at_about_alphas_rate(metric: ABTestMetric,
 
 
 # ---------------------------------------------------------------------- one decision, at the plan
-def _interleaved(window: JoinedHour, seed: int) -> JoinedHour:
-    """The window's rows answered in a random interleaving of the two sides (answered_ms a permutation)."""
-    order = np.random.default_rng(seed).permutation(window.size)
+def _interleaved(window: JoinedHour, seed: int, label_delay: float = 0.0) -> JoinedHour:
+    """The window's rows answered in a random interleaving of the two sides, one a millisecond, each
+    labelled after an exponential delay of mean `label_delay` (0: at once, in answer order)."""
+    rng = np.random.default_rng(seed)
+    answered = rng.permutation(window.size).astype(np.int64)
+    delay = rng.exponential(label_delay, window.size) if label_delay else np.zeros(window.size)
     return answers_window(
         window.variants,
         window.versions,
@@ -273,7 +276,8 @@ def _interleaved(window: JoinedHour, seed: int) -> JoinedHour:
         window.labels,
         window.probabilities,
         classes=window.classes,
-        answered_ms=order.astype(np.int64),
+        answered_ms=answered,
+        labelled_ms=answered + np.round(delay).astype(np.int64),
     )
 
 
@@ -311,17 +315,18 @@ def test_every_check_after_the_plan_computes_the_same_test(metric: ABTestMetric)
         window = regression_window(rng, (900, 600), (5.0, 5.5))
     else:
         window = scored_window(rng, (900, 600), (2.0, 1.6))
-    window = _interleaved(window, SEED)
+    # Labels arrive late and out of order: a mean delay of 300 rows' time, the plan about 200 per side.
+    window = _interleaved(window, SEED, label_delay=300)
     problem: ProblemType = "regression" if metric == "mae" else "binary"
     checks = [
         _compare(
-            select(window, window.answered_ms < hour),
+            select(window, window.labelled_ms < hour),  # what the join holds by then
             metric,
             problem=problem,
             min_effect=1.0 if metric == "mae" else 0.1,
             resamples=500,
         )
-        for hour in range(100, window.size + 1, 100)  # an hourly check: 100 more labelled rows each time
+        for hour in range(100, int(window.labelled_ms.max()) + 101, 100)  # an hourly check
     ]
     assert all(c.plan == checks[-1].plan for c in checks if c.plan)  # the plan never moved
     early = [c for c in checks if not c.final]
@@ -336,31 +341,59 @@ def test_every_check_after_the_plan_computes_the_same_test(metric: ABTestMetric)
     assert late[-1].challenger.labels > late[0].challenger.labels  # though labels kept arriving
 
 
-def test_a_later_label_for_a_tested_row_changes_the_test_one_for_a_later_row_does_not() -> None:
+def test_rows_answered_early_but_labelled_after_the_plan_are_not_tested() -> None:
     window = accuracy_window(np.random.default_rng(SEED), champion=(500, 0.9), challenger=(400, 0.8))
     result = _compare(window, min_effect=0.1)
     assert result.final and result.challenger.tested < 400
+    # 30 challenger rows answered before every other, their labels arriving after every other; all
+    # wrong: were they tested, the challenger's accuracy would drop by about 0.15.
+    late = answers_window(
+        np.r_[window.variants, np.full(30, "challenger")],
+        np.r_[window.versions, np.full(30, 2)],
+        np.r_[window.predictions, np.full(30, CLASSES[0])],
+        np.r_[window.labels, np.full(30, CLASSES[1])],
+        classes=CLASSES,
+        answered_ms=np.r_[window.answered_ms, np.arange(-30, 0)],
+        labelled_ms=np.r_[window.labelled_ms, np.full(30, 10_000)],
+    )
+    again = _compare(late, min_effect=0.1)
+    assert again.challenger.labels == 430
+    assert (again.verdict, again.p_value, again.challenger.value) == (
+        result.verdict,
+        result.p_value,
+        result.challenger.value,
+    )
+
+
+def test_a_corrected_label_moves_its_row_to_when_the_correction_arrived() -> None:
+    window = accuracy_window(np.random.default_rng(SEED), champion=(500, 0.9), challenger=(400, 0.8))
+    result = _compare(window, min_effect=0.1)
+    n = result.challenger.tested
+    correct = (window.predictions == window.labels)[500:]
     flipped = {CLASSES[0]: CLASSES[1], CLASSES[1]: CLASSES[0]}
-    tested_row = 500 + result.challenger.tested - 1  # the challenger's last tested row
-    for row, changes in ((tested_row, True), (tested_row + 1, False)):
-        labels = window.labels.copy()
-        labels[row] = flipped[str(labels[row])]  # the truth, corrected by a later label
+    for row in (0, n):  # the challenger's first tested row, and its first row after the tested ones
+        labels, labelled = window.labels.copy(), window.labelled_ms.copy()
+        labels[500 + row] = flipped[str(labels[500 + row])]
+        labelled[500 + row] = labelled.max() + 1  # the latest label wins, and its time with it
         again = _compare(
-            answers_window(window.variants, window.versions, window.predictions, labels, classes=CLASSES),
+            answers_window(
+                window.variants, window.versions, window.predictions, labels, classes=CLASSES, labelled_ms=labelled
+            ),
             min_effect=0.1,
         )
-        assert (again.challenger.value != result.challenger.value) is changes
-        assert (again.p_value != result.p_value) is changes
+        # The corrected row now comes last: the test is on the first n of the others.
+        expected = np.delete(correct, row)[:n].mean() if row < n else correct[:n].mean()
+        assert again.challenger.value == pytest.approx(expected) and again.challenger.tested == n
 
 
-def test_rows_are_tested_in_answer_order_however_they_are_stored() -> None:
+def test_rows_are_tested_in_label_order_however_they_are_stored() -> None:
     window = _interleaved(scored_window(np.random.default_rng(SEED), (500, 400), (2.0, 1.0)), SEED)
     shuffled = _reordered(window, np.random.default_rng(1).permutation(window.size))
     for metric in ("accuracy", "roc_auc"):
         expected = _compare(window, metric, min_effect=0.1).as_dict()  # type: ignore[arg-type]
         assert expected["verdict"] != "collecting"
         assert _compare(shuffled, metric, min_effect=0.1).as_dict() == expected  # type: ignore[arg-type]
-    # Answered in the same millisecond: the request id, then the row in the request, decide.
+    # Answered and labelled in the same millisecond: the request id, then the row in the request, decide.
     tied = answers_window(
         window.variants,
         window.versions,
