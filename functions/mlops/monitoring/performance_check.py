@@ -35,7 +35,7 @@ from mlops.monitoring.joined import JoinedHour, combine, read_joined
 from mlops.monitoring.performance_record import PerformanceAssessment, PerformanceSummary
 from mlops.monitoring.performance_report import performance_notification, performance_report_html
 from mlops.monitoring.retraining import RetrainingPolicy, no_new_data
-from mlops.monitoring.scheduled_join import ModelJoin
+from mlops.monitoring.scheduled_join import ModelJoin, joined_window
 from mlops.names import CHALLENGER, CHAMPION, PERFORMANCE_REPORTS_PREFIX
 from mlops.registry.feedback_exports import FeedbackExports
 from mlops.registry.models import ModelRegistry
@@ -224,7 +224,7 @@ def _ab_test(
     """While a challenger answers a canary share: its labelled answers against the champion's, since
     the canary started (the alias's last change), and the canary ended where the config asks."""
     config = join.config
-    if config is None or window is None or window.size == 0:
+    if config is None:
         return None, None
     model = join.outcome.model
     aliases = services.registry.aliases(model)
@@ -232,6 +232,16 @@ def _ab_test(
     if champion is None or challenger is None or (challenger.get("rollout") or {}).get("mode") != "canary":
         return None, None
     started = challenger.get("updated_at")
+    since = datetime.fromisoformat(str(started)) if started else None
+    # The test is on each side's first labelled rows since the canary started: a canary older than
+    # the check's rolling window needs the hours before it too, or its first rows drop out and the
+    # tested rows move (a new test at every check: the repeated looks the planned size prevents).
+    window_start = now - timedelta(hours=config.window_hours)
+    if since is not None and since < window_start:
+        keys = joined_window(services.artifacts, model, since, now)
+        window = combine([read_joined(services.artifacts.get(key)) for key in keys]) or window
+    if window is None or window.size == 0:
+        return None, None
     comparison = compare_canary(
         window,
         champion=int(champion["version"]),
@@ -239,8 +249,7 @@ def _ab_test(
         problem_type=problem_type,
         classes=window.classes,
         config=config.ab_test,
-        seed=int(now.timestamp()) // 3600,
-        since_ms=int(datetime.fromisoformat(str(started)).timestamp() * 1000) if started else None,
+        since_ms=int(since.timestamp() * 1000) if since is not None else None,
     )
     decision = end_canary(services.registry, comparison, auto_decide=config.ab_test.auto_decide, at=now.isoformat())
     return comparison, decision

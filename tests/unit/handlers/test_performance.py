@@ -49,12 +49,15 @@ class FakeRegistry:
     records: dict[str, dict[str, Any] | None]
     checks: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     champion: int = 1
+    more_aliases: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def list_models(self, *, limit: int = 50, next_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         return [{"model": name} for name in sorted(self.records)], None
 
     def aliases(self, name: str) -> dict[str, dict[str, Any]]:
-        return {"champion": {"version": self.champion}} if self.records.get(name) is not None else {}
+        if self.records.get(name) is None:
+            return {}
+        return {"champion": {"version": self.champion}, **self.more_aliases}
 
     def model_version(self, name: str, version: int) -> ModelVersion | None:
         record = self.records.get(name)
@@ -93,7 +96,7 @@ class FakeJoins:
         self.held_by.pop(name, None)
 
 
-def _traffic(s3: FakeS3) -> list[tuple[str, str]]:
+def _traffic(s3: FakeS3, canary_every: int = 0) -> list[tuple[str, str]]:
     """Twenty churn requests of one row each answered by v1, captured as the predict function
     captures them; their request ids and true outcomes."""
     registered = churn()
@@ -113,15 +116,16 @@ def _traffic(s3: FakeS3) -> list[tuple[str, str]]:
         encoded = encode_request([record], served.signature, policy)
         answer = served.predict(encoded.matrix)
         request_id = new_request_id(now_ms=int(ANSWERED.timestamp() * 1000), random_bytes=n.to_bytes(10, "big"))
+        canary = canary_every and n % canary_every == 0  # the same model as v2, answering a canary share
         capture.add(
             model="churn",
-            version=1,
+            version=2 if canary else 1,
             fields=served.signature.field_kinds,
             classes=served.signature.classes,
             values=encoded.values,
             predictions=answer.predictions,
             probabilities=answer.probabilities,
-            variant="champion",
+            variant="challenger" if canary else "champion",
             request_id=request_id,
         )
         labelled.append((request_id, str(outcome)))
@@ -266,3 +270,24 @@ def test_a_version_no_longer_answering_stays_in_the_figures_but_raises_no_alarm_
     assert check["below_floor"] == ["v1 champion"] and check["live_below_floor"] == [] and not check["mailed"]
     assert monitor.mails == []
     assert [m["PerformanceBelowFloor"] for m in emitted(capsys.readouterr().out)["PerformanceBelowFloor"]] == [[0.0]]
+
+
+def test_a_canary_older_than_the_window_is_compared_on_every_labelled_row_since_it_started(monitor: Monitor) -> None:
+    """The A/B test is on each side's first labelled rows since the canary started: with a one-hour
+    window three days after the traffic, the window is empty but the canary's hours are read."""
+    labelled = _traffic(monitor.s3, canary_every=2)
+    monitor.label(labelled)
+    started = (ANSWERED - timedelta(hours=1)).isoformat()
+    monitor.registry.more_aliases = {
+        "challenger": {"version": 2, "rollout": {"mode": "canary", "weight": 0.5}, "updated_at": started}
+    }
+    record = monitor.registry.records["churn"]
+    assert record is not None
+    performance = {**record["monitoring"]["performance"], "window_hours": 1, "ab_test": {"min_labels": 10}}
+    monitor.registry.records["churn"] = {**record, "monitoring": {**record["monitoring"], "performance": performance}}
+
+    [check] = monitor.module.handler({}, Context())["checks"]
+
+    assert check["labelled"] == 0  # nothing in the one-hour window
+    ab = next(iter(monitor.registry.checks["churn"].values()))["ab_test"]
+    assert (ab["champion"]["labels"], ab["challenger"]["labels"]) == (10, 10), ab
