@@ -43,7 +43,10 @@ def performance(args: argparse.Namespace) -> int:
 def performance_lines(name: str, checks: Sequence[PerformanceSummary], bucket: str | None = None) -> list[str]:
     """The newest check (first) as a table, then a line per earlier check."""
     if not checks:
-        return [f"{name}: no performance checks yet"]
+        return [
+            f"{name}: no performance checks yet (checks run hourly, or with --run, for a model whose champion was "
+            "trained with monitoring.performance in its config: its labels are joined with its predictions)"
+        ]
     newest = checks[0]
     lines = [
         f"{name}: {newest.status.replace('_', ' ')}, checked {newest.checked_at[:19]} "
@@ -133,7 +136,8 @@ def _coverage(check: PerformanceSummary) -> str:
         if delay.median_hours is not None and delay.p90_hours is not None
         else "no label delay yet"
     )
-    return f"coverage: {'; '.join(parts) or '-'}; {hours}"
+    labels = f"; labels about no captured prediction: {check.unmatched_labels:,}" if check.unmatched_labels else ""
+    return f"coverage: {'; '.join(parts) or '-'}; {hours}{labels}"
 
 
 def _earlier(check: PerformanceSummary) -> str:

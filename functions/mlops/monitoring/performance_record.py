@@ -160,6 +160,8 @@ class PerformanceAssessment(BaseModel):
             message=self.message,
             labelled=self.labelled,
             min_labels=self.config.min_labels,
+            unmatched_labels=self.unmatched_labels,
+            superseded_labels=self.superseded_labels,
             floor={name: _rounded(value) for name, value in self.config.floor.items()},
             predicted={v.version: v.predicted for v in self.versions if v.predicted is not None},
             coverage={v.version: _rounded(v.coverage) for v in self.versions},
@@ -221,6 +223,10 @@ class PerformanceSummary(BaseModel):
     message: str
     labelled: int
     min_labels: int
+    # Labels accepted at intake that named no captured prediction of their hour (an id or row that was
+    # never answered, a refused request's), and labels a later one for the same row replaced.
+    unmatched_labels: int = 0
+    superseded_labels: int = 0
     floor: dict[str, float | None] = Field(default_factory=dict)
     predicted: dict[int, int] = Field(default_factory=dict)
     coverage: dict[int, float | None] = Field(default_factory=dict)

@@ -55,7 +55,7 @@ def test_the_newest_check_is_a_table_with_intervals_test_figures_and_floors() ->
     assert "report: s3://art/reports/performance/cancer/1.html" in lines
     assert lines[-2:] == ["earlier checks:", lines[-1]] and lines[-1].startswith("2026-12-08T00:00:00  ok ")
     assert "v1 champion accuracy" in lines[-1]
-    assert performance_lines("cancer", []) == ["cancer: no performance checks yet"]
+    assert performance_lines("cancer", [])[0].startswith("cancer: no performance checks yet (checks run hourly")
 
 
 @dataclass
@@ -108,6 +108,14 @@ def test_what_the_check_led_to_is_listed_under_the_table() -> None:
     assert "canary: rolled_back: canary of v2 rolled back; champion v1 stays" in lines
     assert "feedback: 285 labelled rows written to raw/cancer/feedback-….csv" in lines
     assert "retraining: no retraining: cooldown" in lines
+
+
+def test_labels_that_named_no_captured_prediction_are_counted_beside_coverage() -> None:
+    """A label is accepted when well formed; that it named no answered row shows only at the join."""
+    check = _check(0.02).model_copy(update={"unmatched_labels": 3})
+    [coverage] = [line for line in performance_lines("cancer", [check]) if line.startswith("coverage:")]
+    assert coverage.endswith("labels about no captured prediction: 3")
+    assert "no captured prediction" not in " ".join(performance_lines("cancer", [_check(0.02)]))
 
 
 def test_run_invokes_the_performance_function_for_the_model_then_lists_its_checks(
