@@ -4,8 +4,11 @@ tests/localcloud/conftest.py.)"""
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -17,6 +20,23 @@ from mlops.contracts import draft_contract, render_contract_yaml
 
 DATASET = "breast-cancer"
 Platform = tuple[LocalCloud, DeployedStack]
+
+
+class Client:
+    """A client of the predict API with the prediction key, for the breast-cancer model."""
+
+    def __init__(self, url: str, key: str) -> None:
+        self.url, self.key = url, key
+
+    def predict(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        request = urllib.request.Request(
+            f"{self.url}/v1/models/{DATASET}/predict",
+            data=json.dumps({"instances": rows}).encode(),
+            method="POST",
+            headers={"content-type": "application/json", "x-api-key": self.key},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return dict(json.loads(response.read()))
 
 
 @pytest.fixture

@@ -24,24 +24,10 @@ from localcloud.deploy import DeployedStack, Synthesized
 from mlops.contracts import draft_contract, render_contract_yaml
 from mlops.registry.models import ModelRegistry
 from mlopsctl.main import main
+from tests.local.conftest import Client
 
 MODEL = DATASET = "breast-cancer"
 CAPTURE_AGE_SECONDS = 5  # the local synth's serving.capture_max_age_seconds
-
-
-class Client:
-    def __init__(self, url: str, key: str) -> None:
-        self.url, self.key = url, key
-
-    def predict(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        request = urllib.request.Request(
-            f"{self.url}/v1/models/{MODEL}/predict",
-            data=json.dumps({"instances": rows}).encode(),
-            method="POST",
-            headers={"content-type": "application/json", "x-api-key": self.key},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return dict(json.loads(response.read()))
 
 
 Platform = tuple[LocalCloud, DeployedStack, Client, list[dict[str, Any]]]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -25,24 +24,10 @@ from mlops.contracts import draft_contract, render_contract_yaml
 from mlops.monitoring.joined import JoinedHour, joined_key, read_joined
 from mlops.monitoring.label_store import LabelBatch, hour_of, label_key, labels_npz
 from mlops.serving.request_ids import answered_at
+from tests.local.conftest import Client
 
 MODEL = DATASET = "breast-cancer"
 CAPTURE_AGE_SECONDS = 5  # the local synth's serving.capture_max_age_seconds
-
-
-class Client:
-    def __init__(self, url: str, key: str) -> None:
-        self.url, self.key = url, key
-
-    def predict(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        request = urllib.request.Request(
-            f"{self.url}/v1/models/{MODEL}/predict",
-            data=json.dumps({"instances": rows}).encode(),
-            method="POST",
-            headers={"content-type": "application/json", "x-api-key": self.key},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return dict(json.loads(response.read()))
 
 
 Platform = tuple[LocalCloud, DeployedStack, Client, list[dict[str, Any]], list[int]]

@@ -55,6 +55,7 @@ from numpy.typing import NDArray
 from mlops.buckets import RawBucket
 from mlops.monitoring.config import FeedbackConfig
 from mlops.monitoring.joined import JoinedHour
+from mlops.monitoring.label_store import whole_ms
 from mlops.names import FEEDBACK_UPLOAD_STEM, RAW_PREFIX
 from mlops.registry.feedback_exports import FeedbackExport, FeedbackExports, FeedbackWatermark, RequestedRun
 from mlops.serving.rollout import SHADOW_VARIANT
@@ -234,10 +235,6 @@ def feedback_key(schema: FeedbackSchema, first_ms: int, last_ms: int) -> str:
     return f"{RAW_PREFIX}{schema.dataset}/{FEEDBACK_UPLOAD_STEM}{schema.model}-{_stamp(first_ms)}-{_stamp(last_ms)}.csv"
 
 
-def to_ms(at: datetime) -> int:
-    return (at.astimezone(UTC) - _EPOCH) // timedelta(milliseconds=1)
-
-
 # -- the export ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FeedbackPlan:
@@ -259,7 +256,7 @@ class FeedbackPlan:
 def plan_feedback(source: FeedbackSource, watermark: FeedbackWatermark | None) -> FeedbackPlan:
     schema = source.schema
     after = watermark.labelled_ms if watermark is not None else None
-    rows = new_rows(source.window, after_ms=after, until_ms=to_ms(source.labelled_until))
+    rows = new_rows(source.window, after_ms=after, until_ms=whole_ms(source.labelled_until))
     since = f" since the last feedback upload ({watermark.key})" if watermark is not None else ""
     if rows.size == 0:
         return FeedbackPlan(schema, rows, "nothing_new", f"no new labelled rows{since}")

@@ -13,29 +13,19 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mlops.monitoring.joined import JoinedHour
-from mlops.monitoring.label_store import LabelBatch, concatenate
+from mlops.monitoring.label_store import LabelBatch, concatenate, whole_ms
 from mlops.monitoring.labels import Labels, join_labels, rows_within_requests
 
 HOUR_MS = 3_600_000
 
 Capture = tuple[Mapping[str, Any], Mapping[str, NDArray[Any]]]  # read_capture's (meta, arrays)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _ms(moment: datetime) -> int:
-    """Whole milliseconds, cut as label keys cut them (`label_store.label_key`): rounded, a label
-    received at .7336 would be stamped after the watermark its own key set, and the feedback loop,
-    which writes labels up to the watermark, would leave the newest submission out."""
-    return (moment.astimezone(UTC) - _EPOCH) // timedelta(milliseconds=1)
 
 
 def join_hour(
@@ -53,7 +43,7 @@ def join_hour(
     is labelled too). The problem type, classes and each input's kind come from the newest batch;
     an older batch's probabilities are reordered to those classes, and an input it lacks (the
     request schema changed) or captured with another kind reads as missing."""
-    start = _ms(hour)
+    start = whole_ms(hour)
     classes = _classes(captured[-1][0]) if captured else None
     classifier = classes is not None if captured else None
     fields = _fields(captured)
@@ -67,7 +57,7 @@ def join_hour(
     ordered = sorted(labels, key=lambda b: b.received_at)  # the order `concatenate` joins them in
     read = concatenate([replace(b, values=_values(b.values, classifier, b.source)) for b in labels])
     received_ms = np.concatenate(
-        [np.zeros(0, dtype=np.int64)] + [np.full(len(b.rows), _ms(b.received_at), dtype=np.int64) for b in ordered]
+        [np.zeros(0, dtype=np.int64)] + [np.full(len(b.rows), whole_ms(b.received_at), dtype=np.int64) for b in ordered]
     )
     # Joining on each label's place in arrival order tells which label won, and when it arrived.
     joined = join_labels(

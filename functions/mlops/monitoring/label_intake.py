@@ -29,7 +29,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
-from mlops.monitoring.label_store import LabelBatch, label_key, labels_npz
+from mlops.monitoring.label_store import LabelBatch, label_key, labels_npz, whole_ms
 from mlops.serving.inputs import MAX_ROWS
 from mlops.serving.signature import ServedSignature
 
@@ -250,7 +250,7 @@ def check_labels(
     seen: set[tuple[str, int]] = set()
     duplicates = converted = accepted = 0
     classes = _ClassMatcher(target) if target.classes is not None else None
-    earliest, latest = _ms(now - target.horizon), _ms(now + FUTURE_SLACK)
+    earliest, latest = whole_ms(now - target.horizon), whole_ms(now + FUTURE_SLACK)
 
     def problem(index: int, name: str, code: str, detail: str) -> None:
         nonlocal problem_count
@@ -446,10 +446,6 @@ def parse_request_id(request_id: str) -> tuple[str | None, int]:
     if _UUID7.fullmatch(lowered) is None:
         return None, 0
     return lowered, int(lowered[:8] + lowered[9:13], 16)
-
-
-def _ms(at: datetime) -> int:
-    return int(at.timestamp() * 1000)
 
 
 def _at(ms: int) -> datetime:

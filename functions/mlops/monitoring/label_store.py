@@ -48,6 +48,16 @@ class LabelBatch:
         return Labels(self.request_ids, self.rows, self.values)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def whole_ms(at: datetime) -> int:
+    """Milliseconds since the epoch, cut (not rounded) as `label_key` cuts a label's arrival: every
+    arrival time the join, the intake and the feedback loop compare is this one number (rounded in
+    one place and cut in another, the newest labels fell after the watermark their own keys set)."""
+    return (at.astimezone(UTC) - _EPOCH) // timedelta(milliseconds=1)
+
+
 def hour_of(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
