@@ -57,7 +57,7 @@ PREDICT_BODY: dict[str, Any] = {
 }
 
 
-def feedback_body(max_labels: int, max_rows: int) -> dict[str, Any]:
+def feedback_body(max_labels: int, max_rows: int, max_key_length: int) -> dict[str, Any]:
     """Labels for earlier predictions (POST /v1/models/{name}/feedback), with the limits
     mlops.monitoring.label_intake enforces."""
     return {
@@ -69,32 +69,60 @@ def feedback_body(max_labels: int, max_rows: int) -> dict[str, Any]:
                 "type": "array",
                 "minItems": 1,
                 "maxItems": max_labels,
-                "items": _label(max_rows),
+                "items": _label(max_rows, max_key_length),
             }
         },
     }
 
 
-def _label(max_rows: int) -> dict[str, Any]:
+def _label(max_rows: int, max_key_length: int) -> dict[str, Any]:
+    """A label names its prediction one way: the answer's request_id, the request's x-request-key (with
+    the row), or the row's id field (monitoring.performance.id_field), which names the row itself."""
+    row = {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": max_rows - 1,
+        "default": 0,
+        "description": "the row's place in that predict request, from 0",
+    }
+    label = {
+        "type": ["string", "number", "boolean"],
+        "description": "what the prediction should have been: one of the model's classes as serving "
+        "answers them (GET .../signature lists them), or a number for a regression",
+    }
+    by = {
+        "request_id": ({"type": "string", "description": "the request_id the predict answer carried"}, True),
+        "request_key": (
+            {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": max_key_length,
+                "description": "the x-request-key (or request_key) the predict request carried: the latest "
+                "prediction made with it before the label arrived",
+            },
+            True,
+        ),
+        "id": (
+            {
+                "type": ["string", "integer"],
+                "minLength": 1,
+                "maxLength": max_key_length,
+                "description": "the row's value of the model's id field (monitoring.performance.id_field; GET "
+                ".../signature names it): the latest prediction of a row with that id",
+            },
+            False,
+        ),
+    }
     return {
-        "type": "object",
-        "required": ["request_id", "label"],
-        "additionalProperties": False,
-        "properties": {
-            "request_id": {"type": "string", "description": "the request_id the predict answer carried"},
-            "row": {
-                "type": "integer",
-                "minimum": 0,
-                "maximum": max_rows - 1,
-                "default": 0,
-                "description": "the row's place in that predict request, from 0",
-            },
-            "label": {
-                "type": ["string", "number", "boolean"],
-                "description": "what the prediction should have been: one of the model's classes as serving "
-                "answers them (GET .../signature lists them), or a number for a regression",
-            },
-        },
+        "oneOf": [
+            {
+                "type": "object",
+                "required": [name, "label"],
+                "additionalProperties": False,
+                "properties": {name: schema, **({"row": row} if with_row else {}), "label": label},
+            }
+            for name, (schema, with_row) in by.items()
+        ]
     }
 
 
@@ -106,8 +134,11 @@ FEEDBACK_ANSWER: dict[str, Any] = {
         "refused": {
             "type": "object",
             "description": "labels not stored, by reason (the rest of the request is): an id this platform never "
-            "issued, a prediction older than monitoring.performance.horizon_days, an answer time in the future",
-            "properties": {r: {"type": "integer"} for r in ("unknown_id", "too_late", "from_the_future")},
+            "issued, a key or id no captured prediction was made with, a prediction older than "
+            "monitoring.performance.horizon_days, an answer time in the future",
+            "properties": {
+                r: {"type": "integer"} for r in ("unknown_id", "unknown_key", "too_late", "from_the_future")
+            },
         },
         "examples": {
             "type": "array",
@@ -117,7 +148,7 @@ FEEDBACK_ANSWER: dict[str, Any] = {
                 "properties": {
                     "index": {"type": "integer"},
                     "reason": {"type": "string"},
-                    "request_id": {"type": "string"},
+                    "request_id": {"type": "string", "description": "what the label named: a request id, key or id"},
                     "message": {"type": "string"},
                 },
             },
@@ -240,6 +271,7 @@ def openapi_document(version: str) -> dict[str, Any]:
     from mlops.monitoring.label_intake import MAX_LABELS
     from mlops.names import NAME_PATTERN
     from mlops.serving.inputs import MAX_ROWS
+    from mlops.serving.prediction_keys import MAX_KEY_LENGTH
 
     paths: dict[str, Any] = {}
     for path, operations in registry["paths"].items():
@@ -261,10 +293,13 @@ def openapi_document(version: str) -> dict[str, Any]:
                 _error_responses({**GATEWAY_STATUSES, **statuses, 413: statuses.get(413, GATEWAY_STATUSES[413])})
             )
             if feedback:
-                operation["summary"] = "Labels for earlier predictions, by the request_id each answer carried"
+                operation["summary"] = (
+                    "Labels for earlier predictions, by the request_id each answer carried, the request key or the "
+                    "row id"
+                )
                 operation["requestBody"] = {
                     "required": True,
-                    "content": {JSON_ONLY: {"schema": feedback_body(MAX_LABELS, MAX_ROWS)}},
+                    "content": {JSON_ONLY: {"schema": feedback_body(MAX_LABELS, MAX_ROWS, MAX_KEY_LENGTH)}},
                 }
                 operation["responses"]["200"] = {
                     "description": "what was stored, and what was not and why",

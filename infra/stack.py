@@ -18,6 +18,7 @@ from infra.constructs.feedback import Feedback
 from infra.constructs.ingestion import Ingestion
 from infra.constructs.layers import Layers
 from infra.constructs.performance import Performance
+from infra.constructs.prediction_keys import PredictionKeysTable
 from infra.constructs.registry import Registry
 from infra.constructs.registry_api import RegistryApi
 from infra.constructs.serving import Serving
@@ -77,7 +78,8 @@ class MlopsPlatformStack(Stack):
             log_retention=RETENTION_DAYS[settings.log_retention_days],
         )
         self.training = Training(self, "Training", shared=shared)
-        self.serving = Serving(self, "Serving", shared=shared)
+        self.prediction_keys = PredictionKeysTable(self, "PredictionKeys", settings=settings, key=self.encryption.key)
+        self.serving = Serving(self, "Serving", shared=shared, prediction_keys=self.prediction_keys)
         self.batch_scoring = BatchScoring(self, "BatchScoring", shared=shared)
         # The alarms on serving and training (in the dashboard's order); the capabilities below add their own.
         self.alerts.watch_function("Health", self.serving.health.function)
@@ -88,7 +90,7 @@ class MlopsPlatformStack(Stack):
         self.performance = Performance(self, "Performance", shared=shared, training=self.training.state_machine)
         self.registry_api = RegistryApi(self, "RegistryApi", shared=shared, models=self.serving.models)
         self.ingestion = Ingestion(self, "Ingestion", shared=shared, training=self.training.state_machine)
-        self.feedback = Feedback(self, "Feedback", shared=shared)
+        self.feedback = Feedback(self, "Feedback", shared=shared, prediction_keys=self.prediction_keys)
 
         outputs = {
             "RawBucketName": (self.data.raw.bucket_name, "Upload data files here under raw/<dataset>/"),

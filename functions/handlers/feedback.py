@@ -24,6 +24,7 @@ from handlers.settings import FunctionSettings, PerContainer
 from mlops.buckets import ArtifactsBucket, RawBucket
 from mlops.monitoring.feedback_files import FeedbackServices, FeedbackUpload, process_feedback_file
 from mlops.registry.models import ModelRegistry
+from mlops.serving.prediction_keys import PredictionKeys
 
 logger = Logger()
 metrics = Metrics()
@@ -36,6 +37,7 @@ class FeedbackSettings(FunctionSettings):
     artifacts_bucket: str
     registry_table: str
     alerts_topic_arn: str
+    prediction_keys_table: str = ""  # the keys predictions were made with, which labels may name them by
 
 
 def _notify(sns: Any, topic_arn: str, subject: str, message: str) -> None:
@@ -45,11 +47,17 @@ def _notify(sns: Any, topic_arn: str, subject: str, message: str) -> None:
 def _build() -> FeedbackServices:
     settings = FeedbackSettings.from_environment(os.environ)
     s3 = boto3.client("s3")
+    keys = (
+        PredictionKeys(boto3.client("dynamodb"), settings.prediction_keys_table)
+        if settings.prediction_keys_table
+        else None
+    )
     return FeedbackServices(
         raw=RawBucket(s3, settings.raw_bucket),
         artifacts=ArtifactsBucket(s3, settings.artifacts_bucket),
         registry=ModelRegistry(boto3.resource("dynamodb").Table(settings.registry_table)),
         notify=partial(_notify, boto3.client("sns"), settings.alerts_topic_arn),
+        resolve_keys=keys.resolve if keys is not None else None,
     )
 
 

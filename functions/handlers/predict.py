@@ -45,6 +45,7 @@ from mlops.serving.inputs import RequestError
 from mlops.serving.models import LoadFailure, ServedModels, ServedVersion
 from mlops.serving.policy import DEFAULT_CONFIG_CACHE_SECONDS, DeployedPolicies
 from mlops.serving.predict import Answer, Serving, answer, describe
+from mlops.serving.prediction_keys import PredictionKeys
 from mlops.serving.request_ids import new_request_id
 from mlops.serving.rollout import SHADOW_VARIANT
 
@@ -67,6 +68,8 @@ class PredictSettings(FunctionSettings):
     capture_sample_rate: float = 0.1
     capture_max_rows: int = 1000
     capture_max_age_seconds: float = 60.0
+    # The table of keys predictions were made with (labels may name a prediction by them).
+    prediction_keys_table: str = ""
     powertools_service_name: str = "serving"  # the `service` dimension of the metrics below
 
 
@@ -76,6 +79,8 @@ class PredictServices:
     service: str
     # Writes a label object to the artifacts bucket (labels/<model>/...); None: this container takes none.
     write_labels: Callable[[str, bytes], None] | None = None
+    # Resolves the request keys and ids labels name; None: labels must name request ids.
+    prediction_keys: PredictionKeys | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -90,9 +95,15 @@ def _build() -> PredictServices:
         alias_ttl=settings.alias_cache_seconds,
         on_load_failure=partial(_load_failed, service),
     )
+    keys = (
+        PredictionKeys(boto3.client("dynamodb"), settings.prediction_keys_table)
+        if settings.prediction_keys_table
+        else None
+    )
     capture = CaptureBuffer(
         write=lambda key, body: artifacts.put(key, body, "application/octet-stream"),
         default_sample_rate=settings.capture_sample_rate,
+        record_keys=keys.record if keys is not None else None,
         max_rows=settings.capture_max_rows,
         max_age_seconds=settings.capture_max_age_seconds,
     )
@@ -103,6 +114,7 @@ def _build() -> PredictServices:
         Serving(models, policies, capture),
         service,
         write_labels=lambda key, body: artifacts.put(key, body, "application/octet-stream"),
+        prediction_keys=keys,
     )
 
 
@@ -247,7 +259,8 @@ def _version_metric(service: str, served: ServedVersion, name: str, value: float
 
 def _capture_metrics(current: PredictServices) -> None:
     written, failed = current.serving.capture.take_counts()
-    for name, value in (("CapturedRows", written), ("CaptureFailures", failed)):
+    keys_failed = current.serving.capture.take_key_failures()
+    for name, value in (("CapturedRows", written), ("CaptureFailures", failed), ("PredictionKeyFailures", keys_failed)):
         if value:
             with single_metric(
                 name=name, unit=MetricUnit.Count, value=value, default_dimensions={"service": current.service}
@@ -285,8 +298,14 @@ def feedback(name: str) -> Response[Any]:
     event = app.current_event
     now = current.clock()
     identity = event.request_context.identity
+    keys = current.prediction_keys
     intake = check_labels(
-        submission, target, now=now, received_at=now, source=f"api key {identity.api_key_id or 'unknown'}"
+        submission,
+        target,
+        now=now,
+        received_at=now,
+        source=f"api key {identity.api_key_id or 'unknown'}",
+        resolve=partial(keys.resolve, model) if keys is not None else None,
     )
     metrics.add_dimension(name="model", value=model)
     if intake.problem_count:

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from infra.constructs.drift import MONITORING_SERVICE
 from infra.constructs.platform_function import PlatformFunction
+from infra.constructs.prediction_keys import PredictionKeysTable
 from infra.constructs.shared_resources import SharedResources
 from infra.grants import grant_objects
 from infra.nag import acknowledge_cdk_notifications_handler
@@ -28,7 +29,9 @@ class Feedback(Construct):
     stored is not a failure: it gets a report and a mail.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedResources) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, shared: SharedResources, prediction_keys: PredictionKeysTable
+    ) -> None:
         super().__init__(scope, construct_id)
         data, registry, alerts = shared.data, shared.registry, shared.alerts
         self.function = PlatformFunction(
@@ -48,6 +51,7 @@ class Feedback(Construct):
                 "ARTIFACTS_BUCKET": data.artifacts.bucket_name,
                 "REGISTRY_TABLE": registry.table.table_name,
                 "ALERTS_TOPIC_ARN": alerts.topic.topic_arn,
+                "PREDICTION_KEYS_TABLE": prediction_keys.table.table_name,
             },
         ).function
         # Reads the uploaded file, the model's aliases and versions and their signatures (its classes);
@@ -58,6 +62,7 @@ class Feedback(Construct):
         grant_objects(self.function, data.artifacts, ["s3:PutObject"], f"{FEEDBACK_REPORTS_PREFIX}*")
         registry.grant_items(self.function, "dynamodb:GetItem", "dynamodb:Query")
         alerts.grant_publish(self.function)
+        prediction_keys.grant_resolve(self.function)
         # Its own prefix: S3 refuses notification rules whose prefixes overlap (raw/ is ingestion's,
         # batch/ batch scoring's).
         data.raw.add_event_notification(

@@ -12,6 +12,7 @@ from constructs import Construct
 from infra.constructs.alerts import SERVING_SERVICE
 from infra.constructs.api_errors import add_gateway_responses
 from infra.constructs.platform_function import PlatformFunction
+from infra.constructs.prediction_keys import PredictionKeysTable
 from infra.constructs.shared_resources import SharedResources
 from infra.grants import grant_objects
 from infra.nag import acknowledge, skip_checkov
@@ -31,7 +32,9 @@ class Serving(Construct):
     Every stage logs access as JSON, traces with X-Ray and validates requests before a Lambda runs.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedResources) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, shared: SharedResources, prediction_keys: PredictionKeysTable
+    ) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=shared.log_retention, removal_policy=RemovalPolicy.DESTROY
@@ -110,7 +113,7 @@ class Serving(Construct):
             api_key_required=True,
             request_validator=self.validator,
         )
-        self._add_predict(shared)
+        self._add_predict(shared, prediction_keys)
         acknowledge(
             self.api,
             "AwsSolutions-APIG3",
@@ -140,7 +143,7 @@ class Serving(Construct):
             "policy, which AWS maintains for exactly this role.",
         )
 
-    def _add_predict(self, shared: SharedResources) -> None:
+    def _add_predict(self, shared: SharedResources, prediction_keys: PredictionKeysTable) -> None:
         serving, data, registry = shared.settings.serving, shared.data, shared.registry
         self.predict = PlatformFunction(
             self,
@@ -164,6 +167,7 @@ class Serving(Construct):
                 "CAPTURE_SAMPLE_RATE": f"{serving.capture_sample_rate:g}",
                 "CAPTURE_MAX_ROWS": str(serving.capture_max_rows),
                 "CAPTURE_MAX_AGE_SECONDS": f"{serving.capture_max_age_seconds:g}",
+                "PREDICTION_KEYS_TABLE": prediction_keys.table.table_name,
             },
             synchronous_caller="API Gateway (the prediction routes)",
         ).function
@@ -176,6 +180,9 @@ class Serving(Construct):
         grant_objects(self.predict, data.artifacts, ["s3:PutObject"], f"{CAPTURE_PREFIX}*")
         # Label objects are written once under a new key each (never read back or overwritten here).
         grant_objects(self.predict, data.artifacts, ["s3:PutObject"], f"{LABELS_PREFIX}*")
+        # The keys captured requests were answered with, and the lookup of the keys labels name.
+        prediction_keys.grant_record(self.predict)
+        prediction_keys.grant_resolve(self.predict)
 
         # Without provisioned concurrency API Gateway calls the function itself: no version, no alias,
         # nothing billed while idle. With it, every deploy publishes a version behind the `live` alias,

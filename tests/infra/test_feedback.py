@@ -50,6 +50,7 @@ def test_the_feedback_function_reads_files_and_signatures_and_writes_labels_and_
     platform_template: dict[str, Any],
 ) -> None:
     table = tq.logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")
+    keys_table = tq.logical(platform_template, "AWS::DynamoDB::Table", "PredictionKeysTable")
     artifacts = tq.logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")
     raw = tq.logical(platform_template, "AWS::S3::Bucket", "DataRaw")
     queue = tq.logical(platform_template, "AWS::SQS::Queue", "MonitoringDeadLetters")
@@ -62,6 +63,7 @@ def test_the_feedback_function_reads_files_and_signatures_and_writes_labels_and_
         ("dynamodb:GetItem", f"<{table}.Arn>/index/*"),
         ("dynamodb:Query", f"<{table}.Arn>"),
         ("dynamodb:Query", f"<{table}.Arn>/index/*"),
+        ("dynamodb:Query", f"<{keys_table}.Arn>"),  # the request keys and ids a file's labels name
         ("sns:Publish", f"<{topic}>"),
         # The table's and the topic's key (reading the table, publishing to the encrypted topic).
         ("kms:Decrypt", f"<{key}.Arn>"),

@@ -36,7 +36,7 @@ PINNED: dict[str, frozenset[str]] = {
             "DataRawAF6CB863",
         }
     ),
-    "AWS::DynamoDB::Table": frozenset({"RegistryTableDB777839"}),
+    "AWS::DynamoDB::Table": frozenset({"RegistryTableDB777839", "PredictionKeysTableD182B4FA"}),
     # Encrypts the retained table: a new key could not read it.
     "AWS::KMS::Key": frozenset({"EncryptionKey3A692D6E"}),
     # People subscribe to the topic; the queue holds failed events waiting to be replayed.

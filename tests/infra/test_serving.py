@@ -135,6 +135,7 @@ def test_predict_role_reads_the_registry_and_models_and_writes_capture_and_label
     platform_template: dict[str, Any],
 ) -> None:
     table = tq.logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")
+    keys_table = tq.logical(platform_template, "AWS::DynamoDB::Table", "PredictionKeysTable")
     artifacts = tq.logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")
     logs = tq.logical(platform_template, "AWS::Logs::LogGroup", "ServingPredictLogs")
     key = tq.logical(platform_template, "AWS::KMS::Key", "EncryptionKey")
@@ -148,9 +149,14 @@ def test_predict_role_reads_the_registry_and_models_and_writes_capture_and_label
         ("dynamodb:GetItem", f"<{table}.Arn>/index/*"),
         ("dynamodb:Query", f"<{table}.Arn>"),
         ("dynamodb:Query", f"<{table}.Arn>/index/*"),
-        # The table's key, through DynamoDB only (a kms:ViaService condition).
+        # The keys captured requests were made with: written as capture lands, looked up for labels by key.
+        ("dynamodb:BatchWriteItem", f"<{keys_table}.Arn>"),
+        ("dynamodb:Query", f"<{keys_table}.Arn>"),
+        # The tables' key, through DynamoDB only (a kms:ViaService condition); writing keys encrypts.
         ("kms:Decrypt", f"<{key}.Arn>"),
         ("kms:DescribeKey", f"<{key}.Arn>"),
+        ("kms:Encrypt", f"<{key}.Arn>"),
+        ("kms:GenerateDataKey", f"<{key}.Arn>"),
         # A version's model and signature, not the rest of its run's folder (raw test rows live there).
         ("s3:GetObject", f"<{artifacts}.Arn>/models/*/model.onnx"),
         ("s3:GetObject", f"<{artifacts}.Arn>/models/*/signature.json"),

@@ -138,6 +138,12 @@ class PerformanceConfig(BaseModel):
     segments: list[str] = Field(
         default_factory=list, description="input fields whose values split the figures (categorical, or binned)"
     )
+    id_field: str | None = Field(
+        default=None,
+        min_length=1,
+        description="a column of the dataset (an order or customer id, usually not a feature) that predict requests "
+        "may carry in each row; labels may then name their prediction by it (`id`) instead of the request id",
+    )
     ab_test: ABTestConfig = Field(default_factory=ABTestConfig)
     feedback: FeedbackConfig | None = Field(
         default=None, description="absent: labelled rows stay in the monitoring store only"

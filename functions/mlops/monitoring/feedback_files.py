@@ -1,6 +1,8 @@
-"""Labels in, by file: a CSV or Parquet file under `feedback/<model>/` in the raw bucket, with a
-`request_id` column, an optional `row` and the label (`label`, or the model's label column as its
-training config names it), checked as the API checks a request (`mlops.monitoring.label_intake`).
+"""Labels in, by file: a CSV or Parquet file under `feedback/<model>/` in the raw bucket, with the
+column that names each label's prediction (`request_id`; or `request_key`, the request's
+x-request-key; or `id` or the id field's own name, `monitoring.performance.id_field`; a row may use
+any one of those the file has), an optional `row` and the label (`label`, or the model's label column
+as its training config names it), checked as the API checks a request (`mlops.monitoring.label_intake`).
 
 A file with a label that cannot be right stores nothing: its report names each such label by file
 row (the first row after the header is row 1, as in the ingestion reports) and column, and the team
@@ -18,7 +20,7 @@ import hashlib
 import json
 import posixpath
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -42,11 +44,12 @@ from mlops.monitoring.label_intake import (
 )
 from mlops.names import CHALLENGER, CHAMPION, FEEDBACK_PREFIX, FEEDBACK_REPORTS_PREFIX, NAME_PATTERN
 from mlops.registry.versions import ModelVersion
+from mlops.serving.prediction_keys import PredictionKey, ResolvedKey
 from mlops.serving.signature import ServedSignature
 
 MAX_FILE_LABELS = 1_000_000  # rows of one file: the function holds them all (about 0.5 GB at the limit)
 MAIL_PROBLEMS = 5  # problems a mail lists; the report has up to label_intake.MAX_PROBLEMS
-REQUEST_ID, ROW, LABEL = "request_id", "row", "label"
+REQUEST_ID, REQUEST_KEY, ID, ROW, LABEL = "request_id", "request_key", "id", "row", "label"
 _WHOLE = re.compile(r"^\s*\+?\d{1,9}\s*$")
 
 Status = Literal["stored", "refused"]
@@ -107,6 +110,9 @@ class FeedbackServices:
     artifacts: ArtifactsBucket
     registry: VersionSource
     notify: Callable[[str, str], None]  # (subject, message): the alerts topic
+    # Resolves a model's request keys and ids to the latest prediction made with each by a time
+    # (PredictionKeys.resolve); None: labels must name request ids.
+    resolve_keys: Callable[[str, Sequence[PredictionKey], datetime], Mapping[PredictionKey, ResolvedKey]] | None = None
     max_labels: int = MAX_FILE_LABELS
 
 
@@ -153,7 +159,7 @@ def process_feedback_file(upload: FeedbackUpload, services: FeedbackServices) ->
         "rows_counted": "from 1, the first row after the header",
     }
     try:
-        target, label_column, intake = _check_file(upload, services)
+        target, columns, intake = _check_file(upload, services)
     except FileRefused as refused:
         document |= {
             "stored": False,
@@ -165,8 +171,10 @@ def process_feedback_file(upload: FeedbackUpload, services: FeedbackServices) ->
         lines = [f"{refused.code}: {refused.message}"]
         services.notify(_subject(upload), _mail(services, upload, lines))
         return FeedbackOutcome(upload.model, upload.key, "refused", upload.report_key)
-    columns = {REQUEST_ID: REQUEST_ID, ROW: ROW, LABEL: label_column}
-    document |= {"label_column": label_column, "classes": list(target.classes) if target.classes is not None else None}
+    document |= {
+        "label_column": columns[LABEL],
+        "classes": list(target.classes) if target.classes is not None else None,
+    }
     if intake.problem_count:
         problems = [
             {"row": p.index + 1, "column": columns.get(p.field, p.field), "code": p.code, "message": _where(p, columns)}
@@ -209,7 +217,8 @@ def process_feedback_file(upload: FeedbackUpload, services: FeedbackServices) ->
     )
 
 
-def _check_file(upload: FeedbackUpload, services: FeedbackServices) -> tuple[LabelTarget, str, LabelIntake]:
+def _check_file(upload: FeedbackUpload, services: FeedbackServices) -> tuple[LabelTarget, dict[str, str], LabelIntake]:
+    """The file's labels checked; the columns each label field was read from (field -> column)."""
     model = upload.model
     if model is None:
         raise FileRefused(
@@ -224,11 +233,19 @@ def _check_file(upload: FeedbackUpload, services: FeedbackServices) -> tuple[Lab
     except FileProblem as problem:
         raise FileRefused(problem.code, problem.message) from None
     label_column = _label_column(frame, target)
-    if REQUEST_ID not in frame.columns:
+    columns = {REQUEST_ID: REQUEST_ID, REQUEST_KEY: REQUEST_KEY, ID: _id_column(frame, target), ROW: ROW}
+    columns[LABEL] = label_column
+    references = (REQUEST_ID, REQUEST_KEY) + ((ID,) if target.id_field is not None else ())
+    if not any(columns[name] in frame.columns for name in references):
+        named = f"{REQUEST_ID!r} or {REQUEST_KEY!r}" + (
+            f" or {columns[ID]!r} (the id field)"
+            if target.id_field is not None
+            else f" (an {ID!r} column names rows only for a model whose config sets monitoring.performance.id_field)"
+        )
         raise FileRefused(
             "missing_column",
-            f"the file has no {REQUEST_ID!r} column (its columns: {_names(frame.columns)}): it names the predict "
-            "answer each label is about",
+            f"the file has no column naming each label's prediction: add {named} (its columns: "
+            f"{_names(frame.columns)})",
             REQUEST_ID,
         )
     if len(frame) > services.max_labels:
@@ -236,15 +253,40 @@ def _check_file(upload: FeedbackUpload, services: FeedbackServices) -> tuple[Lab
             "too_many_rows",
             f"{len(frame):,} rows; a feedback file holds at most {services.max_labels:,}: split it into several files",
         )
+
+    def column(name: str) -> list[Any]:
+        return _values(frame[columns[name]]) if columns[name] in frame.columns else [MISSING] * len(frame)
+
     submission = Submission(
-        request_ids=_values(frame[REQUEST_ID]),
-        rows=[_whole(v) for v in _values(frame[ROW])] if ROW in frame.columns else [MISSING] * len(frame),
+        request_ids=column(REQUEST_ID),
+        rows=[_whole(v) for v in column(ROW)],
         values=_labels(_values(frame[label_column]), target),
+        request_keys=column(REQUEST_KEY),
+        ids=column(ID) if target.id_field is not None else [],  # else `id` is any column of the file
     )
+    resolve = services.resolve_keys
     intake = check_labels(
-        submission, target, now=upload.event_time, received_at=upload.event_time, source=f"file {upload.uri}"
+        submission,
+        target,
+        now=upload.event_time,
+        received_at=upload.event_time,
+        source=f"file {upload.uri}",
+        resolve=(lambda keys, at: resolve(target.model, keys, at)) if resolve is not None else None,
     )
-    return target, label_column, intake
+    return target, columns, intake
+
+
+def _id_column(frame: pd.DataFrame, target: LabelTarget) -> str:
+    """The column of row ids: `id`, or the id field's own name (one of them, not both)."""
+    if target.id_field is None or target.id_field == ID:
+        return ID
+    if ID in frame.columns and target.id_field in frame.columns:
+        raise FileRefused(
+            "ambiguous_id_column",
+            f"the file has both {ID!r} and {target.id_field!r} columns: keep the one that holds the row ids",
+            ID,
+        )
+    return target.id_field if target.id_field in frame.columns else ID
 
 
 def registered_target(model: str, registry: VersionSource, read: Callable[[str], bytes]) -> LabelTarget:
@@ -281,7 +323,7 @@ def _signature(record: ModelVersion, read: Callable[[str], bytes]) -> ServedSign
 def _text_columns(model: str, target: LabelTarget) -> DataContract:
     """Read the id, row and label columns of a CSV as text, as written: a class "1" stays "1", a
     row or number is converted here, so a cell that is none is reported with its row."""
-    names = dict.fromkeys([REQUEST_ID, ROW, LABEL, target.label_column])
+    names = dict.fromkeys([REQUEST_ID, REQUEST_KEY, ID, ROW, LABEL, target.label_column, target.id_field or ID])
     return DataContract.model_validate(
         {
             "dataset": model,

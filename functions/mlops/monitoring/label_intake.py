@@ -4,10 +4,16 @@ checked against what the model answers, and cut into the label store's objects.
 Two kinds of trouble, kept apart on purpose. A label that cannot be right (a class the model does not
 have, text for a regression, a negative or fractional row, a field missing) is the sender's bug:
 the whole submission is refused, every such label named by index and field, and nothing is stored.
-A label that is well formed but cannot be joined (an id this platform never issued, a prediction
-older than the horizon, an answer time in the future) is ordinary traffic: it is counted and
-reported, never stored, and the rest of the submission is. Duplicates are stored in arrival order,
-as the join keeps the latest and the earlier ones are the audit trail.
+A label that is well formed but cannot be joined (an id this platform never issued, a key no captured
+prediction was made with, a prediction older than the horizon, an answer time in the future) is
+ordinary traffic: it is counted and reported, never stored, and the rest of the submission is.
+
+A label names its prediction by the request id the answer carried, or by the request's
+`x-request-key` (`request_key`, with `row`), or by the row's id field (`id`, the field
+`monitoring.performance.id_field` names): a key is resolved to its request id when the label
+arrives (`mlops.serving.prediction_keys`), and from there on the label is like any other.
+Duplicates are stored in arrival order, as the join keeps the latest and the earlier ones are the
+audit trail.
 
 numpy and the standard library only: the predict function (no pandas, no pydantic) runs this for
 `POST /v1/models/{name}/feedback`, and the feedback function for files under `feedback/<model>/`.
@@ -31,6 +37,7 @@ import numpy as np
 
 from mlops.monitoring.label_store import LabelBatch, label_key, labels_npz, whole_ms
 from mlops.serving.inputs import MAX_ROWS
+from mlops.serving.prediction_keys import MAX_KEY_LENGTH, PredictionKey, ResolvedKey, recordable
 from mlops.serving.signature import ServedSignature
 
 MAX_LABELS: Final = 10_000  # labels in one API request (413 above: send more as a feedback file)
@@ -42,10 +49,14 @@ FUTURE_SLACK: Final = timedelta(minutes=5)
 DEFAULT_HORIZON_DAYS: Final = 14.0
 EXAMPLES: Final = 20  # refusals shown with their index; the counts cover them all
 MAX_PROBLEMS: Final = 100  # problems listed; problem_count says how many there were
-FIELDS: Final = ("request_id", "row", "label")
+FIELDS: Final = ("request_id", "request_key", "id", "row", "label")
+REFERENCES: Final = ("request_id", "request_key", "id")  # a label names its prediction by exactly one
 
-RefusalReason = Literal["unknown_id", "too_late", "from_the_future"]
-REFUSAL_REASONS: Final[tuple[RefusalReason, ...]] = ("unknown_id", "too_late", "from_the_future")
+RefusalReason = Literal["unknown_id", "unknown_key", "too_late", "from_the_future"]
+REFUSAL_REASONS: Final[tuple[RefusalReason, ...]] = ("unknown_id", "unknown_key", "too_late", "from_the_future")
+# Resolves keys to the latest prediction made with each at or before a time (PredictionKeys.resolve
+# for one model); a key that named none is left out.
+KeyResolver = Callable[[Sequence[PredictionKey], datetime], Mapping[PredictionKey, ResolvedKey]]
 
 
 class _Missing:
@@ -80,6 +91,7 @@ class LabelTarget:
     classes: tuple[str, ...] | None  # None: regression
     horizon: timedelta  # monitoring.performance.horizon_days
     label_column: str = "label"  # the config's label column, which a feedback file may use instead of `label`
+    id_field: str | None = None  # monitoring.performance.id_field: labels may name a row by it (`id`)
 
     @property
     def classifier(self) -> bool:
@@ -104,7 +116,10 @@ def label_target(
     days = _finite(performance.get("horizon_days"))
     if days is None or days <= 0:
         days = DEFAULT_HORIZON_DAYS
-    return LabelTarget(model, classes, timedelta(days=days), champion.label)
+    id_field = performance.get("id_field")
+    return LabelTarget(
+        model, classes, timedelta(days=days), champion.label, id_field if isinstance(id_field, str) else None
+    )
 
 
 @dataclass(frozen=True)
@@ -123,7 +138,7 @@ class Refusal:
 
     index: int
     reason: RefusalReason
-    request_id: str
+    request_id: str  # what the label named its prediction by, as sent (a request id, key or id)
     detail: str
 
 
@@ -136,10 +151,24 @@ class Submission:
     rows: Sequence[Any]
     values: Sequence[Any]
     problems: tuple[LabelProblem, ...] = ()
+    request_keys: Sequence[Any] = ()  # empty: no label names a request key
+    ids: Sequence[Any] = ()  # empty: no label names an id
 
     def __post_init__(self) -> None:
         if not (len(self.request_ids) == len(self.rows) == len(self.values)):
             raise ValueError("request_ids, rows and values must be as long as each other")
+        for name in ("request_keys", "ids"):
+            if len(getattr(self, name)) not in (0, len(self.request_ids)):
+                raise ValueError(f"{name} must be empty or as long as request_ids")
+
+    def reference(self, index: int) -> dict[str, Any]:
+        """The fields label `index` names its prediction by (those it has)."""
+        sent = {
+            "request_id": self.request_ids[index],
+            "request_key": self.request_keys[index] if self.request_keys else MISSING,
+            "id": self.ids[index] if self.ids else MISSING,
+        }
+        return {name: value for name, value in sent.items() if value is not MISSING and value is not None}
 
     def __len__(self) -> int:
         return len(self.request_ids)
@@ -154,8 +183,9 @@ class SubmissionError(Exception):
 
 
 def submission_from_body(body: Any, *, max_labels: int = MAX_LABELS, model: str = "<model>") -> Submission:
-    """`{"labels": [{"request_id", "row"?, "label"}, ...]}` as a Submission; SubmissionError for a body
-    of another shape (400) or more than `max_labels` labels (413, saying how to send more)."""
+    """`{"labels": [{"request_id" | "request_key" | "id", "row"?, "label"}, ...]}` as a Submission;
+    SubmissionError for a body of another shape (400) or more than `max_labels` labels (413, saying
+    how to send more)."""
     if not isinstance(body, Mapping) or set(body) != {"labels"}:
         raise SubmissionError(
             400, "invalid_body", 'the body must be a JSON object with one key, "labels": a list of labels'
@@ -174,6 +204,8 @@ def submission_from_body(body: Any, *, max_labels: int = MAX_LABELS, model: str 
             f"columns) to the raw bucket under feedback/{model}/",
         )
     ids: list[Any] = []
+    keys: list[Any] = []
+    row_ids: list[Any] = []
     rows: list[Any] = []
     values: list[Any] = []
     problems: list[LabelProblem] = []
@@ -187,12 +219,14 @@ def submission_from_body(body: Any, *, max_labels: int = MAX_LABELS, model: str 
             )
         for name in sorted(set(fields) - set(FIELDS), key=str):
             problems.append(
-                LabelProblem(index, str(name), "unknown_field", "is not a label's field (request_id, row, label)")
+                LabelProblem(index, str(name), "unknown_field", f"is not a label's field ({', '.join(FIELDS)})")
             )
         ids.append(fields.get("request_id", MISSING))
+        keys.append(fields.get("request_key", MISSING))
+        row_ids.append(fields.get("id", MISSING))
         rows.append(fields.get("row", MISSING))
         values.append(fields.get("label", MISSING))
-    return Submission(ids, rows, values, tuple(problems))
+    return Submission(ids, rows, values, tuple(problems), keys, row_ids)
 
 
 @dataclass(frozen=True)
@@ -211,6 +245,7 @@ class LabelIntake:
     problem_count: int
     numbers_as_classes: int  # labels sent as numbers (or booleans) and matched to a class by value
     classes: tuple[str, ...] | None
+    reused_keys: int = 0  # labels whose key named several predictions: each took the latest
 
     @property
     def refused_total(self) -> int:
@@ -223,6 +258,11 @@ class LabelIntake:
             notes.append(
                 f"{self.numbers_as_classes} labels were numbers, booleans or numeric text; each was stored as "
                 'the class of that value (1, true and "1.0" as class "1")'
+            )
+        if self.reused_keys:
+            notes.append(
+                f"{self.reused_keys} labels named a request key or id that several predictions were made with; each "
+                "was taken as about the latest made before the label arrived (name a request_id to label another)"
             )
         if self.duplicates:
             notes.append(
@@ -239,18 +279,14 @@ def check_labels(
     now: datetime,
     received_at: datetime,
     source: str,
+    resolve: KeyResolver | None = None,
 ) -> LabelIntake:
     """Every label checked against `target`; the accepted ones grouped by their predictions' hour in
-    arrival order. `now` is when the labels arrived (the horizon and the future are measured from it)."""
+    arrival order. `now` is when the labels arrived (the horizon and the future are measured from it,
+    and a key names the latest prediction made with it by then, through `resolve`)."""
     problems: list[LabelProblem] = list(submission.problems)
     problem_count = len(problems)
-    refused: dict[RefusalReason, int] = dict.fromkeys(REFUSAL_REASONS, 0)
-    examples: list[Refusal] = []
-    kept: dict[int, tuple[list[str], list[int], list[Any]]] = {}  # by hours since the epoch
-    seen: set[tuple[str, int]] = set()
-    duplicates = converted = accepted = 0
     classes = _ClassMatcher(target) if target.classes is not None else None
-    earliest, latest = whole_ms(now - target.horizon), whole_ms(now + FUTURE_SLACK)
 
     def problem(index: int, name: str, code: str, detail: str) -> None:
         nonlocal problem_count
@@ -258,38 +294,78 @@ def check_labels(
         if len(problems) < MAX_PROBLEMS:
             problems.append(LabelProblem(index, name, code, detail))
 
+    # Every label's fields first: a submission with any problem is refused whole, before a key is looked up.
     not_objects = {p.index for p in submission.problems if p.code == "not_an_object"}  # their fields: no more problems
+    checked: list[tuple[int, str | PredictionKey, str, int, Any, bool]] = []  # index, reference, as sent, row, label
     for index in range(len(submission)):
         if index in not_objects:
             continue
-        raw_id, raw_row, raw_value = submission.request_ids[index], submission.rows[index], submission.values[index]
         before = problem_count
-        if raw_id is MISSING or raw_id is None:
-            problem(index, "request_id", "missing_field", "is missing: the request id the prediction answered with")
-        elif not isinstance(raw_id, str):
-            problem(
-                index, "request_id", "wrong_type", f"must be text (the prediction's request_id), got {_kind(raw_id)}"
-            )
-        row = _row(raw_row)
+        reference = _reference(submission, index, target, problem)
+        row = _row(submission.rows[index])
         if isinstance(row, str):
             problem(index, "row", "invalid_row", row)
+        elif isinstance(reference, PredictionKey) and reference.kind == "id" and _sent(submission.rows[index]):
+            problem(index, "row", "unexpected_field", "must be left out: an id names its row")
+        raw_value = submission.values[index]
         value, matched_number, trouble = classes.match(raw_value) if classes is not None else _number(raw_value)
         if trouble is not None:
             problem(index, "label", *trouble)
-        if problem_count > before:
-            continue
-        assert isinstance(raw_id, str) and isinstance(row, int)
-        request_id, issued_ms = parse_request_id(raw_id)
+        if problem_count == before:
+            assert reference is not None and isinstance(row, int)
+            shown = reference if isinstance(reference, str) else reference.value
+            checked.append((index, reference, shown, row, value, matched_number))
+    if problem_count:
+        return LabelIntake(
+            model=target.model,
+            batches=(),
+            submitted=len(submission),
+            accepted=0,
+            refused=dict.fromkeys(REFUSAL_REASONS, 0),
+            examples=(),
+            duplicates=0,
+            problems=tuple(problems),
+            problem_count=problem_count,
+            numbers_as_classes=0,
+            classes=target.classes,
+        )
+    keys = [reference for _, reference, *_ in checked if isinstance(reference, PredictionKey)]
+    resolved: Mapping[PredictionKey, ResolvedKey] = {}
+    if keys:
+        if resolve is None:
+            raise ValueError("labels name predictions by key, and no key resolver was given")
+        resolved = resolve(keys, now)
+
+    refused: dict[RefusalReason, int] = dict.fromkeys(REFUSAL_REASONS, 0)
+    examples: list[Refusal] = []
+    kept: dict[int, tuple[list[str], list[int], list[Any]]] = {}  # by hours since the epoch
+    seen: set[tuple[str, int]] = set()
+    duplicates = converted = accepted = reused = 0
+    earliest, latest = whole_ms(now - target.horizon), whole_ms(now + FUTURE_SLACK)
+    for index, reference, shown, sent_row, value, matched_number in checked:
+        row = sent_row
         refusal: tuple[RefusalReason, str] | None = None
-        if request_id is None:
-            refusal = ("unknown_id", "is not a request id this platform issued (a predict answer's request_id)")
-        elif issued_ms < earliest:
+        request_id: str | None = None
+        issued_ms = 0
+        if isinstance(reference, PredictionKey):
+            found = resolved.get(reference)
+            if found is None:
+                refusal = ("unknown_key", _unknown_key(reference, target))
+            else:
+                reused += found.reused
+                request_id, issued_ms = parse_request_id(found.request_id)
+                row = found.row if found.row is not None else row
+        else:
+            request_id, issued_ms = parse_request_id(reference)
+            if request_id is None:
+                refusal = ("unknown_id", "is not a request id this platform issued (a predict answer's request_id)")
+        if refusal is None and issued_ms < earliest:
             refusal = (
                 "too_late",
                 f"its prediction was answered at {_at(issued_ms):%Y-%m-%d %H:%M} UTC, more than "
                 f"{_days(target.horizon)} (monitoring.performance.horizon_days) before the label arrived",
             )
-        elif issued_ms > latest:
+        elif refusal is None and issued_ms > latest:
             refusal = (
                 "from_the_future",
                 f"says its prediction was answered at {_at(issued_ms):%Y-%m-%d %H:%M:%S} UTC, later than the label "
@@ -298,7 +374,7 @@ def check_labels(
         if refusal is not None:
             refused[refusal[0]] += 1
             if len(examples) < EXAMPLES:
-                examples.append(Refusal(index, refusal[0], raw_id[:100], refusal[1]))
+                examples.append(Refusal(index, refusal[0], shown[:100], refusal[1]))
             continue
         assert request_id is not None
         accepted += 1
@@ -310,32 +386,100 @@ def check_labels(
         ids.append(request_id)
         rows.append(row)
         values.append(value)
-    batches: tuple[LabelBatch, ...] = ()
-    if problem_count == 0:
-        batches = tuple(
-            LabelBatch(
-                model=target.model,
-                hour=_at(hour * _HOUR_MS),
-                request_ids=np.array(ids, dtype=str),
-                rows=np.array(rows, dtype=np.int64),
-                values=np.array(values, dtype=str if target.classifier else np.float64),
-                received_at=received_at,
-                source=source,
-            )
-            for hour, (ids, rows, values) in sorted(kept.items())
+    batches = tuple(
+        LabelBatch(
+            model=target.model,
+            hour=_at(hour * _HOUR_MS),
+            request_ids=np.array(ids, dtype=str),
+            rows=np.array(rows, dtype=np.int64),
+            values=np.array(values, dtype=str if target.classifier else np.float64),
+            received_at=received_at,
+            source=source,
         )
+        for hour, (ids, rows, values) in sorted(kept.items())
+    )
     return LabelIntake(
         model=target.model,
         batches=batches,
         submitted=len(submission),
-        accepted=accepted if problem_count == 0 else 0,
+        accepted=accepted,
         refused=refused,
         examples=tuple(examples),
         duplicates=duplicates,
-        problems=tuple(problems),
-        problem_count=problem_count,
+        problems=(),
+        problem_count=0,
         numbers_as_classes=converted,
         classes=target.classes,
+        reused_keys=reused,
+    )
+
+
+def _reference(
+    submission: Submission, index: int, target: LabelTarget, problem: Callable[[int, str, str, str], None]
+) -> str | PredictionKey | None:
+    """What label `index` names its prediction by: a request id as sent, or a key; None after a problem."""
+    sent = submission.reference(index)
+    if not sent:
+        problem(
+            index,
+            "request_id",
+            "missing_field",
+            "is missing: name the prediction by request_id (the predict answer's), request_key (the request's "
+            "x-request-key, with row) or id (the row's id field)",
+        )
+        return None
+    if len(sent) > 1:
+        names = list(sent)
+        problem(index, names[1], "conflicting_fields", f"and {names[0]} both name the prediction: send one of them")
+        return None
+    ((name, raw),) = sent.items()
+    if name == "request_id":
+        if not isinstance(raw, str):
+            problem(index, name, "wrong_type", f"must be text (the prediction's request_id), got {_kind(raw)}")
+            return None
+        return raw
+    if name == "request_key":
+        key = recordable(raw) if isinstance(raw, str) else None
+        if key is None:
+            problem(
+                index,
+                name,
+                "wrong_type",
+                f"must be text of 1 to {MAX_KEY_LENGTH} characters (the request's x-request-key), got {_kind(raw)}",
+            )
+            return None
+        return PredictionKey("key", key)
+    if target.id_field is None:
+        problem(
+            index,
+            name,
+            "no_id_field",
+            f"{target.model} names no id field (monitoring.performance.id_field in its config): name the prediction "
+            "by request_id, or by request_key and row",
+        )
+        return None
+    row_id = recordable(raw)
+    if row_id is None:
+        problem(
+            index,
+            name,
+            "wrong_type",
+            f"must be text of 1 to {MAX_KEY_LENGTH} characters or a whole number (the row's {target.id_field!r}), "
+            f"got {_kind(raw)}",
+        )
+        return None
+    return PredictionKey("id", row_id)
+
+
+def _sent(value: Any) -> bool:
+    return value is not MISSING and value is not None
+
+
+def _unknown_key(key: PredictionKey, target: LabelTarget) -> str:
+    what = "x-request-key" if key.kind == "key" else f"{target.id_field!r}"
+    return (
+        f"no prediction of {target.model} was made with this {what} in the last {_days(target.horizon)} (a key is "
+        "known once its prediction's capture is written, within a minute of the answer by default)"
     )
 
 

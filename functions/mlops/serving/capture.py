@@ -12,6 +12,10 @@ too, with no prediction: `answered` is false for every row of a refused request,
 `refused:<field>` names why a row's field was refused (`out_of_range`, `unseen_category`, or "" for
 a value that fitted). Readers of batches without these arrays take every row as answered.
 
+For a model whose labels are joined, each row also keeps the request's `x-request-key` and its id
+field's value (arrays `request_key` and `id`, "" where none), and once a batch is written its keys are
+handed to `record_keys` (`mlops.serving.prediction_keys`), so a label may name its prediction by them.
+
 Writing happens on a background thread: a request only appends to memory. Failures are counted (a
 metric and an alarm watch them), never raised. Rows still buffered when a container is reclaimed
 are lost; capture is a sample, not a ledger.
@@ -37,6 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mlops.names import CAPTURE_PREFIX
+from mlops.serving.prediction_keys import KeyedPrediction, KeyPolicy, PredictionKey
 
 FORMAT_VERSION = 2  # 2 added `answered` and `refused:<field>` (refused rows); 1 is read as all answered
 
@@ -56,6 +61,10 @@ class _Batch:
     times_ms: list[int] = field(default_factory=list)
     answered: list[bool] = field(default_factory=list)
     refusals: list[tuple[int, str, str]] = field(default_factory=list)  # (row in batch, field, why)
+    request_keys: list[str] = field(default_factory=list)  # "" where the request had none
+    ids: list[str] = field(default_factory=list)  # the id field's value ("" where none)
+    keyed: list[KeyedPrediction] = field(default_factory=list)
+    horizon: timedelta | None = None  # how long its keys are kept (the longest of its requests')
 
     @property
     def rows(self) -> int:
@@ -108,6 +117,10 @@ def batch_npz(batch: _Batch) -> bytes:
         column[row] = why
     for name, column in refused.items():
         arrays[f"refused:{name}"] = column.astype(str)
+    if any(batch.request_keys):
+        arrays["request_key"] = np.array(batch.request_keys, dtype=str)
+    if any(batch.ids):
+        arrays["id"] = np.array(batch.ids, dtype=str)
     meta = {
         "format": FORMAT_VERSION,
         "model": batch.model,
@@ -136,6 +149,8 @@ class CaptureBuffer:
 
     write: Callable[[str, bytes], None]
     default_sample_rate: float
+    # Records a written batch's keys (model, keys, when they expire); None: keys are not recorded.
+    record_keys: Callable[[str, Sequence[KeyedPrediction], datetime], None] | None = None
     max_rows: int = 1000
     max_age_seconds: float = 60.0
     clock: Callable[[], float] = time.monotonic
@@ -147,6 +162,7 @@ class CaptureBuffer:
     _worker: threading.Thread | None = None
     _written: int = 0
     _failed: int = 0
+    _keys_failed: int = 0
 
     def take_counts(self) -> tuple[int, int]:
         """Rows written and rows lost since the last call (the handler turns them into metrics on
@@ -156,10 +172,17 @@ class CaptureBuffer:
             self._written = self._failed = 0
             return counts
 
-    def _count(self, *, written: int = 0, failed: int = 0) -> None:
+    def take_key_failures(self) -> int:
+        """Keys not recorded since the last call (their batch was written: labels by request id still join)."""
+        with self._lock:
+            failed, self._keys_failed = self._keys_failed, 0
+            return failed
+
+    def _count(self, *, written: int = 0, failed: int = 0, keys_failed: int = 0) -> None:
         with self._lock:
             self._written += written
             self._failed += failed
+            self._keys_failed += keys_failed
 
     def sampled(self, rate: float | None) -> bool:
         rate = self.default_sample_rate if rate is None else rate
@@ -177,9 +200,12 @@ class CaptureBuffer:
         probabilities: NDArray[np.float32] | None,
         variant: str,
         request_id: str,
+        keys: RequestKeys | None = None,
     ) -> None:
         """Append one request's rows; never raises (a failure is counted)."""
-        self._append(model, version, fields, classes, values, predictions, probabilities, variant, request_id, None)
+        self._append(
+            model, version, fields, classes, values, predictions, probabilities, variant, request_id, None, keys
+        )
 
     def add_refused(
         self,
@@ -192,6 +218,7 @@ class CaptureBuffer:
         refusals: Sequence[Mapping[str, str]],
         variant: str,
         request_id: str,
+        keys: RequestKeys | None = None,
     ) -> None:
         """Append the rows of a request the serving policy refused: no predictions, each row's
         refused fields and why. Never raises (a failure is counted)."""
@@ -201,7 +228,9 @@ class CaptureBuffer:
             probabilities: NDArray[np.float32] | None = np.full((rows, len(classes)), np.nan, dtype=np.float32)
         else:
             predictions, probabilities = [math.nan] * rows, None
-        self._append(model, version, fields, classes, values, predictions, probabilities, variant, request_id, refusals)
+        self._append(
+            model, version, fields, classes, values, predictions, probabilities, variant, request_id, refusals, keys
+        )
 
     def _append(
         self,
@@ -215,6 +244,7 @@ class CaptureBuffer:
         variant: str,
         request_id: str,
         refusals: Sequence[Mapping[str, str]] | None,
+        keys: RequestKeys | None,
     ) -> None:
         try:
             at_ms = int(self.now().timestamp() * 1000)
@@ -240,6 +270,11 @@ class CaptureBuffer:
                 batch.variants.extend([variant] * rows)
                 batch.request_ids.extend([request_id] * rows)
                 batch.times_ms.extend([at_ms] * rows)
+                if keys is not None and keys.recorded:
+                    _add_keys(batch, keys, request_id, rows)
+                else:
+                    batch.request_keys.extend([""] * rows)
+                    batch.ids.extend([""] * rows)
                 self._flush_due(force=False)
         except Exception:  # capture must never fail a prediction
             self._count(failed=len(predictions))
@@ -280,10 +315,55 @@ class CaptureBuffer:
             try:
                 if batch is None:
                     return
-                key = capture_key(batch.model, batch.version, self.now(), uuid.uuid4().hex[:12])
-                self.write(key, batch_npz(batch))
-                self._count(written=batch.rows)
-            except Exception:
-                self._count(failed=batch.rows if batch is not None else 0)
+                self._write(batch)
             finally:
                 self._queue.task_done()
+
+    def _write(self, batch: _Batch) -> None:
+        """The batch's object, then its keys: a key is recorded only for rows whose capture landed."""
+        try:
+            written = self.now()
+            self.write(capture_key(batch.model, batch.version, written, uuid.uuid4().hex[:12]), batch_npz(batch))
+            self._count(written=batch.rows)
+        except Exception:
+            self._count(failed=batch.rows)
+            return
+        if not batch.keyed or self.record_keys is None or batch.horizon is None:
+            return
+        try:
+            self.record_keys(batch.model, batch.keyed, written + batch.horizon + KEY_SLACK)
+        except Exception:
+            self._count(keys_failed=len(batch.keyed))
+
+
+@dataclass(frozen=True)
+class RequestKeys:
+    """The keys a request's rows may be labelled by: its x-request-key and each row's id (None where
+    a row has none), under the model's KeyPolicy (None: the model joins no labels, nothing is recorded)."""
+
+    policy: KeyPolicy | None
+    request_key: str | None = None
+    ids: Sequence[str | None] | None = None
+
+    @property
+    def recorded(self) -> bool:
+        return self.policy is not None and (self.request_key is not None or bool(self.ids))
+
+
+# Keys are kept a day past the label horizon: a label near the horizon still finds its key, and the
+# intake, not TTL's timing (DynamoDB deletes expired items within days), says it is too late.
+KEY_SLACK = timedelta(days=1)
+
+
+def _add_keys(batch: _Batch, keys: RequestKeys, request_id: str, rows: int) -> None:
+    assert keys.policy is not None
+    batch.request_keys.extend([keys.request_key or ""] * rows)
+    if keys.request_key is not None:
+        batch.keyed.append(KeyedPrediction(PredictionKey("key", keys.request_key), request_id, None))
+    ids = list(keys.ids or [None] * rows)
+    batch.ids.extend([value or "" for value in ids])
+    batch.keyed += [
+        KeyedPrediction(PredictionKey("id", value), request_id, row) for row, value in enumerate(ids) if value
+    ]
+    if batch.horizon is None or keys.policy.horizon > batch.horizon:
+        batch.horizon = keys.policy.horizon

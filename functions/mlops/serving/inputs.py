@@ -52,6 +52,7 @@ class RefusedRows:
 
     values: dict[str, list[Any]]
     refusals: list[dict[str, str]]
+    kept: list[int] | None = None  # the request's rows these are (None: all of them)
 
     @property
     def rows(self) -> int:
@@ -230,6 +231,7 @@ def _refused_rows(count: int, values: dict[str, list[Any]], problems: Sequence[P
     return RefusedRows(
         values={name: [column[i] for i in kept] for name, column in values.items()},
         refusals=[refusals.get(i, {}) for i in kept],
+        kept=kept,
     )
 
 

@@ -20,10 +20,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mlops.names import CHALLENGER, CHAMPION
-from mlops.serving.capture import CaptureBuffer
-from mlops.serving.inputs import MAX_ROWS, RequestError, encode_request, request_rows
+from mlops.serving.capture import CaptureBuffer, RequestKeys
+from mlops.serving.inputs import MAX_ROWS, Problem, RequestError, encode_request, request_rows
 from mlops.serving.models import ServedModels, ServedVersion
 from mlops.serving.policy import DeployedPolicies, ServingPolicy, effective_policy
+from mlops.serving.prediction_keys import MAX_KEY_LENGTH, KeyPolicy, key_policy, recordable
 from mlops.serving.rollout import SHADOW_VARIANT, assign
 
 MAX_WARNINGS = 100  # listed in one answer
@@ -81,6 +82,12 @@ def answer(
     served = assignment.answering
     policy = serving.policy(served)
     capture = serving.capture
+    # Labels may name these rows by the request's key or their id field (the champion's config says).
+    keys_policy = key_policy(rollout.champion.monitoring)
+    keys = RequestKeys(keys_policy, recordable(request_key) if keys_policy and request_key is not None else None)
+    if keys_policy is not None and keys_policy.id_field is not None:
+        rows, ids = _split_ids(rows, keys_policy, served.signature.field_names)
+        keys = RequestKeys(keys_policy, keys.request_key, ids)
     try:
         encoded = encode_request(rows, served.signature, policy.inputs)
     except RequestError as error:
@@ -94,6 +101,7 @@ def answer(
                 refusals=error.refused.refusals,
                 variant=assignment.variant,
                 request_id=request_id,
+                keys=_kept(keys, error.refused.kept),
             )
         raise
     prediction = served.predict(encoded.matrix)
@@ -122,6 +130,7 @@ def answer(
             probabilities=prediction.probabilities,
             variant=assignment.variant,
             request_id=request_id,
+            keys=keys,
         )
     # The shadow's rows are captured beside the answer's when the request was.
     shadow = (
@@ -130,6 +139,44 @@ def answer(
         else None
     )
     return Answer(answered, served, assignment.variant, encoded.rows, latency_ms, len(encoded.warnings), shadow)
+
+
+def _split_ids(
+    rows: list[Mapping[str, Any]], policy: KeyPolicy, inputs: frozenset[str] | set[str]
+) -> tuple[list[Mapping[str, Any]], list[str | None]]:
+    """Each row's id (the field `monitoring.performance.id_field` names), and the rows without it when
+    it is not an input of the model; a row may leave it out or send null. An id that is neither text
+    nor a whole number, or longer than MAX_KEY_LENGTH, is the client's bug: 400 naming row and field."""
+    field = policy.id_field
+    assert field is not None
+    ids: list[str | None] = []
+    problems: list[Problem] = []
+    for i, row in enumerate(rows):
+        value = row.get(field)
+        recorded = recordable(value) if value is not None else None
+        if value is not None and recorded is None:
+            problems.append(
+                Problem(
+                    "invalid_id",
+                    f"{field!r} is the id labels name this row by (monitoring.performance.id_field): it must be text "
+                    f"of 1 to {MAX_KEY_LENGTH} characters or a whole number, or null",
+                    i,
+                    field,
+                )
+            )
+        ids.append(recorded)
+    if problems:
+        raise RequestError(400, "invalid_input", f"{len(problems)} rows have an id labels cannot name", problems)
+    if field in inputs:
+        return rows, ids
+    return [{name: v for name, v in row.items() if name != field} for row in rows], ids
+
+
+def _kept(keys: RequestKeys, kept: list[int] | None) -> RequestKeys:
+    """A refused request's keys for the rows it captures (its malformed rows are not captured)."""
+    if keys.ids is None or kept is None:
+        return keys
+    return RequestKeys(keys.policy, keys.request_key, [keys.ids[i] for i in kept])
 
 
 def _probabilities(probabilities: NDArray[np.float32]) -> list[list[float]]:
@@ -199,6 +246,13 @@ def describe(serving: Serving, model: str, request_key: str | None) -> dict[str,
     if request_key:  # canary assignment is sticky by key: this is the version that key's requests reach
         described["request_key"] = {"key": request_key, "answered_by": assign(rollout, request_key).answering.version}
     described["limits"] = {"max_rows": MAX_ROWS}
+    keys = key_policy(champion.monitoring)
+    if keys is not None:  # it takes labels (POST .../feedback), naming predictions by these
+        described["labels"] = {
+            "by": ["request_id", "request_key"] + (["id"] if keys.id_field else []),
+            "id_field": keys.id_field,
+            "horizon_days": keys.horizon.total_seconds() / 86400,
+        }
     policy = serving.policy(champion)
     described["policy"] = {
         "out_of_range": policy.inputs.out_of_range,

@@ -506,6 +506,13 @@ def contract_problems(
             problems.append(
                 ("segment_column", f"{config.segment_column!r} is a {segment_type} column; segments are groups")
             )
+    performance = config.monitoring.performance
+    if performance is not None and performance.id_field is not None:
+        where, id_field = "monitoring.performance.id_field", performance.id_field
+        if id_field not in columns:
+            problems.append((where, f"no column {id_field!r} in the contract (columns: {listing})"))
+        elif id_field == config.label:
+            problems.append((where, f"{id_field!r} is the label: a row's id must be known when it is predicted"))
     for i, name in enumerate(config.exclude):
         if name not in columns:
             problems.append((f"exclude[{i}]", f"no column {name!r} in the contract (columns: {listing})"))

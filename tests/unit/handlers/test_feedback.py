@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +18,7 @@ from mlops.buckets import ArtifactsBucket, RawBucket
 from mlops.monitoring.feedback_files import FeedbackServices
 from mlops.monitoring.label_store import read_labels
 from mlops.registry.versions import ModelVersion
+from mlops.serving.prediction_keys import PredictionKey, ResolvedKey
 from mlops.serving.request_ids import new_request_id
 from tests.unit.handlers.support import QUIET, Context, FakeS3, FakeSns, emitted, loaded, s3_event
 from tests.unit.serving.support import breast_cancer, churn, diabetes
@@ -77,6 +78,7 @@ def platform(feedback: Any) -> Iterator[Platform]:
         ("breast-cancer", breast_cancer(), MONITORED),
         ("diabetes", diabetes(), MONITORED),
         ("plain", churn(), {"every_hours": 24, "drift": {}}),
+        ("orders", churn(), {"performance": {"horizon_days": 14, "id_field": "order_id"}}),
     ):
         records[(name, 1)] = {**registered.record, "model": name, "monitoring": monitoring}
         for key, body in registered.artifacts.items():
@@ -86,9 +88,29 @@ def platform(feedback: Any) -> Iterator[Platform]:
         artifacts=ArtifactsBucket(s3, ARTIFACTS),
         registry=Registry(records),
         notify=lambda subject, message: _publish(sns, subject, message),
+        resolve_keys=_resolve_keys,
     )
     with feedback.services.replaced(services):
         yield Platform(feedback, s3, sns)
+
+
+# The prediction keys table as it answers (tests/unit/serving/test_prediction_keys.py covers the table):
+# which request id, and row, each order id and request key of `orders` named.
+KNOWN_KEYS: dict[tuple[str, str], tuple[float, int | None]] = {
+    ("id", "A-1"): (30, 2),
+    ("id", "1002"): (30, 3),
+    ("key", "customer-7"): (2, None),
+}
+
+
+def _resolve_keys(model: str, keys: Sequence[PredictionKey], at: datetime) -> dict[PredictionKey, ResolvedKey]:
+    assert at == EVENT_TIME  # as of the file's arrival, so a retried event resolves the same way
+    found = {}
+    for key in keys:
+        if model == "orders" and (key.kind, key.value) in KNOWN_KEYS:
+            hours, row = KNOWN_KEYS[(key.kind, key.value)]
+            found[key] = ResolvedKey(_id(hours), row, reused=False)
+    return found
 
 
 def _publish(sns: FakeSns, subject: str, message: str) -> None:
@@ -115,7 +137,7 @@ def test_a_good_file_is_stored_by_hour_reported_and_a_retried_event_writes_the_s
     event = platform.upload("feedback/churn/week-48.csv", text)
     [outcome] = platform.call(event)
     assert outcome["status"] == "stored" and outcome["accepted"] == 3
-    assert outcome["refused"] == {"unknown_id": 1, "too_late": 1, "from_the_future": 0}
+    assert outcome["refused"] == {"unknown_id": 1, "unknown_key": 0, "too_late": 1, "from_the_future": 0}
     keys = platform.labels()
     assert [k.split("/")[2:4] for k in keys] == [["date=2026-11-22", "hour=06"], ["date=2026-11-23", "hour=10"]]
     older = read_labels(platform.s3.objects[(ARTIFACTS, keys[0])])
@@ -223,3 +245,45 @@ def test_the_report_is_json_a_person_can_read(platform: Platform) -> None:
     [outcome] = platform.call(platform.upload("feedback/churn/x.csv", f"request_id,label\n{_id(1)},stay\n"))
     raw = platform.s3.objects[(ARTIFACTS, outcome["report_key"])].decode()
     assert raw.startswith("{\n") and json.loads(raw)["rows_counted"] == "from 1, the first row after the header"
+
+
+def test_a_file_may_name_predictions_by_the_id_field_or_the_request_key(platform: Platform) -> None:
+    csv = "order_id,label\nA-1,stay\n1002,churn\nZ-9,stay\n"  # Z-9: no prediction had that order id
+    [outcome] = platform.call(platform.upload("feedback/orders/by-order.csv", csv))
+    assert outcome["status"] == "stored" and outcome["accepted"] == 2 and outcome["refused"]["unknown_key"] == 1
+    stored = read_labels(platform.s3.objects[(ARTIFACTS, outcome["stored"][0])])
+    assert stored.request_ids.tolist() == [_id(30)] * 2 and stored.rows.tolist() == [2, 3]
+    report = platform.report(outcome)
+    assert report["examples"][0]["row"] == 3 and report["examples"][0]["request_id"] == "Z-9"
+
+    keyed = pd.DataFrame({"request_key": ["customer-7"], "row": [1], "label": ["churn"]})
+    buffer = io.BytesIO()
+    keyed.to_parquet(buffer, index=False)
+    [outcome] = platform.call(platform.upload("feedback/orders/by-key.parquet", buffer.getvalue()))
+    assert outcome["status"] == "stored" and outcome["accepted"] == 1, platform.report(outcome)
+    stored = read_labels(platform.s3.objects[(ARTIFACTS, outcome["stored"][0])])
+    assert stored.request_ids.tolist() == [_id(2)] and stored.rows.tolist() == [1]
+
+
+def test_a_row_naming_its_prediction_twice_or_an_id_for_a_model_without_one_is_named_by_row_and_column(
+    platform: Platform,
+) -> None:
+    [outcome] = platform.call(
+        platform.upload("feedback/orders/both.csv", f"request_id,order_id,label\n{_id(1)},,stay\n{_id(1)},A-1,stay\n")
+    )
+    assert outcome["status"] == "refused" and platform.labels() == []
+    [problem] = platform.report(outcome)["problems"]
+    assert (problem["row"], problem["column"], problem["code"]) == (2, "order_id", "conflicting_fields")
+    [outcome] = platform.call(platform.upload("feedback/churn/ids.csv", "id,label\nA-1,stay\n"))
+    report = platform.report(outcome)
+    assert (
+        report["file_problem"]["code"] == "missing_column"
+        and "monitoring.performance.id_field" in (report["file_problem"]["message"])
+    )
+
+
+def test_a_parquet_file_of_whole_number_ids_names_them_as_their_decimal_text(platform: Platform) -> None:
+    buffer = io.BytesIO()
+    pd.DataFrame({"order_id": [1002], "label": ["churn"]}).to_parquet(buffer, index=False)
+    [outcome] = platform.call(platform.upload("feedback/orders/ints.parquet", buffer.getvalue()))
+    assert outcome["status"] == "stored" and outcome["accepted"] == 1, platform.report(outcome)

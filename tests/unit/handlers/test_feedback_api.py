@@ -122,7 +122,7 @@ def test_labels_for_answered_predictions_are_stored_by_their_hour_and_counted(
     status, body = deployment.call(_feedback("churn", {"labels": labels}))
     assert status == 200, body
     assert body["accepted"] == 3 and body["duplicates"] == 1
-    assert body["refused"] == {"unknown_id": 1, "too_late": 1, "from_the_future": 0}
+    assert body["refused"] == {"unknown_id": 1, "unknown_key": 0, "too_late": 1, "from_the_future": 0}
     assert [(e["index"], e["reason"]) for e in body["examples"]] == [(3, "unknown_id"), (4, "too_late")]
     [key] = body["stored"]
     hour = datetime.now(UTC)

@@ -4,6 +4,7 @@ whole submission naming index and field; unjoinable ones are counted and the res
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ from mlops.monitoring.label_intake import (
     submission_from_body,
 )
 from mlops.monitoring.label_store import read_labels
+from mlops.serving.prediction_keys import PredictionKey, ResolvedKey
 from mlops.serving.request_ids import answered_at, canonical, new_request_id
 from mlops.serving.signature import ServedSignature
 
@@ -171,7 +173,7 @@ def test_labels_that_cannot_be_joined_are_counted_and_the_rest_stored() -> None:
     ]
     intake = _check(labels)
     assert intake.problem_count == 0 and intake.accepted == 2
-    assert dict(intake.refused) == {"unknown_id": 2, "too_late": 1, "from_the_future": 1}
+    assert dict(intake.refused) == {"unknown_id": 2, "unknown_key": 0, "too_late": 1, "from_the_future": 1}
     assert [(r.index, r.reason) for r in intake.examples] == [
         (1, "unknown_id"),
         (2, "unknown_id"),
@@ -271,3 +273,95 @@ def test_the_fast_id_check_says_what_request_ids_says(text: str) -> None:
     if request_id is not None:
         issued = answered_at(text)
         assert issued is not None and issued_ms == round(issued.timestamp() * 1000)
+
+
+# -- labels that name their prediction by the request's key or the row's id ----------------------------
+ORDERS = LabelTarget("churn", ("0", "1"), timedelta(days=14), "churned", id_field="order_id")
+
+
+class _Keys:
+    """The prediction keys table as `resolve` answers: key -> (request id, row, reused); records the calls."""
+
+    def __init__(self, known: dict[PredictionKey, ResolvedKey]) -> None:
+        self.known = known
+        self.calls: list[tuple[list[PredictionKey], datetime]] = []
+
+    def __call__(self, keys: Sequence[PredictionKey], at: datetime) -> dict[PredictionKey, ResolvedKey]:
+        self.calls.append((list(keys), at))
+        return {k: self.known[k] for k in keys if k in self.known}
+
+
+def _check_keyed(labels: list[Any], keys: _Keys, target: LabelTarget = ORDERS) -> LabelIntake:
+    return check_labels(
+        submission_from_body({"labels": labels}, model=target.model),
+        target,
+        now=NOW,
+        received_at=NOW,
+        source="api key-1",
+        resolve=keys,
+    )
+
+
+def test_a_label_may_name_its_prediction_by_request_key_and_row_or_by_the_rows_id() -> None:
+    yesterday, last_week = _id(NOW - timedelta(days=1), 1), _id(NOW - timedelta(days=7), 2)
+    keys = _Keys(
+        {
+            PredictionKey("key", "customer-7"): ResolvedKey(yesterday, None, reused=True),
+            PredictionKey("id", "A-17"): ResolvedKey(last_week, 3, reused=False),
+            PredictionKey("id", "42"): ResolvedKey(last_week, 4, reused=False),
+        }
+    )
+    intake = _check_keyed(
+        [
+            {"request_key": "customer-7", "row": 1, "label": "1"},
+            {"id": "A-17", "label": "0"},
+            {"id": 42, "label": 1},  # a whole-number id is its decimal text
+            {"request_key": "customer-9", "label": "1"},  # no prediction was made with it
+            {"request_id": yesterday, "row": 0, "label": "0"},
+        ],
+        keys,
+    )
+    assert (intake.accepted, dict(intake.refused)["unknown_key"], intake.problem_count) == (4, 1, 0)
+    [(asked, at)] = keys.calls  # one lookup for the submission, as of its arrival
+    assert at == NOW and set(asked) == {PredictionKey("key", "customer-7"), PredictionKey("id", "A-17")} | {
+        PredictionKey("id", "42"),
+        PredictionKey("key", "customer-9"),
+    }
+    week, day = intake.batches  # stored by the hour of the predictions the keys named, like any label
+    assert week.request_ids.tolist() == [last_week, last_week] and week.rows.tolist() == [3, 4]
+    assert day.request_ids.tolist() == [yesterday, yesterday] and day.rows.tolist() == [1, 0]
+    [refused] = intake.examples
+    assert (refused.index, refused.reason, refused.request_id) == (3, "unknown_key", "customer-9")
+    assert "x-request-key" in refused.detail and "14 days" in refused.detail
+    assert any("several predictions" in note for note in intake.notes())
+
+
+def test_a_key_whose_prediction_is_past_the_horizon_is_too_late() -> None:
+    old = _id(NOW - timedelta(days=20))
+    keys = _Keys({PredictionKey("key", "customer-7"): ResolvedKey(old, None, reused=False)})
+    intake = _check_keyed([{"request_key": "customer-7", "label": "1"}], keys)
+    assert intake.accepted == 0 and dict(intake.refused)["too_late"] == 1
+
+
+@pytest.mark.parametrize(
+    ("label", "target", "field", "code"),
+    [
+        ({"request_id": "x", "request_key": "c-7", "label": "1"}, ORDERS, "request_key", "conflicting_fields"),
+        ({"request_key": "c-7", "id": "A-1", "label": "1"}, ORDERS, "id", "conflicting_fields"),
+        ({"label": "1"}, ORDERS, "request_id", "missing_field"),
+        ({"request_key": 7, "label": "1"}, ORDERS, "request_key", "wrong_type"),
+        ({"request_key": "k" * 257, "label": "1"}, ORDERS, "request_key", "wrong_type"),
+        ({"id": 1.5, "label": "1"}, ORDERS, "id", "wrong_type"),
+        ({"id": "A-1", "row": 2, "label": "1"}, ORDERS, "row", "unexpected_field"),
+        ({"id": "A-1", "label": "1"}, CLASSES, "id", "no_id_field"),
+    ],
+    ids=["id-and-key", "key-and-row-id", "none", "key-number", "key-too-long", "id-fraction", "id-with-row", "no-id"],
+)
+def test_a_label_that_names_its_prediction_wrongly_refuses_the_submission_before_any_lookup(
+    label: dict[str, Any], target: LabelTarget, field: str, code: str
+) -> None:
+    keys = _Keys({})
+    intake = _check_keyed([{"request_key": "c-1", "label": "1"}, label], keys, target)
+    assert intake.accepted == 0 and intake.batches == () and keys.calls == []
+    [problem] = intake.problems
+    assert (problem.index, problem.field, problem.code) == (1, field, code), problem

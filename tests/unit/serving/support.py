@@ -136,3 +136,16 @@ def diabetes() -> Registered:
     arrays, columns = sklearn_dataset("diabetes")
     config = small_config("regression")
     return _register("diabetes", arrays, columns, config, config.candidates[1], 1)
+
+
+def create_prediction_keys_table(client: Any, name: str) -> None:
+    """The prediction keys table as the stack creates it (infra/constructs/tables.py: pk/sk strings)."""
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )

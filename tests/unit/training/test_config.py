@@ -222,6 +222,35 @@ def test_a_config_is_checked_against_the_contracts_columns_by_field() -> None:
     ]
 
 
+def test_the_id_field_labels_name_rows_by_must_be_a_column_of_the_contract_and_not_the_label() -> None:
+    from mlops.training.config import config_from_dict, contract_problems
+
+    columns = {"customer_id": "string", "tenure": "int", "churned": "bool"}
+
+    def problems(id_field: str) -> list[tuple[str, str]]:
+        config = config_from_dict(
+            {
+                "dataset": "churn",
+                "problem_type": "binary",
+                "label": "churned",
+                "candidates": [{"name": "logistic", "estimator": "logistic_regression"}],
+                "monitoring": {"performance": {"id_field": id_field}},
+            }
+        )
+        return contract_problems(config, columns, dataset="churn")
+
+    assert problems("customer_id") == []
+    assert problems("order_id") == [
+        (
+            "monitoring.performance.id_field",
+            "no column 'order_id' in the contract (columns: customer_id, tenure, churned)",
+        )
+    ]
+    assert problems("churned") == [
+        ("monitoring.performance.id_field", "'churned' is the label: a row's id must be known when it is predicted")
+    ]
+
+
 def test_candidate_parameters_scikit_learn_would_refuse_are_named_by_field() -> None:
     from mlops.training.candidates import parameter_problems
     from mlops.training.config import config_from_dict
