@@ -329,6 +329,10 @@ def test_a_tolerated_failure_is_in_the_output_as_its_execution_record(cloud: Loc
             assert json.loads(result["Input"]) == row
         else:
             assert result == row
+    sfn = boto3.client("stepfunctions")
+    map_run = sfn.list_map_runs(executionArn=execution["executionArn"])["mapRuns"][0]["mapRunArn"]
+    counts = sfn.describe_map_run(mapRunArn=map_run)["itemCounts"]
+    assert (counts["succeeded"], counts["failed"], counts["total"], counts["running"]) == (4, 2, 6, 0)
 
 
 def test_a_catch_takes_an_exceeded_threshold(cloud: LocalCloud) -> None:
@@ -346,3 +350,110 @@ def test_a_catch_takes_an_exceeded_threshold(cloud: LocalCloud) -> None:
 
     assert execution["status"] == "SUCCEEDED"
     assert json.loads(execution["output"]) == {"handled": True}
+
+
+# -- ResultWriter ----------------------------------------------------------------------------------
+# https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html: under
+# <Prefix>/<map run id>/ Step Functions writes executions of the same status to their own file
+# (SUCCEEDED_0.json, FAILED_0.json, PENDING_0.json) and a manifest.json listing them; the Map's
+# output is then {"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}.
+
+
+def writing(**extra: Any) -> dict[str, Any]:
+    writer = {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": BUCKET, "Prefix": "results"}}
+    return tolerant(ResultWriter=writer, **extra)
+
+
+def test_results_are_written_by_status_with_a_manifest(cloud: LocalCloud) -> None:
+    rows = records(6, failing=2)
+
+    execution = run(machine(writing(ToleratedFailureCount=2)), {"rows": rows})
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    output = json.loads(execution["output"])
+    run_id = output["MapRunArn"].rsplit(":", 1)[-1]
+    assert output["ResultWriterDetails"] == {"Bucket": BUCKET, "Key": f"results/{run_id}/manifest.json"}
+    manifest = read_json(f"results/{run_id}/manifest.json")
+    assert manifest["DestinationBucket"] == BUCKET and manifest["MapRunArn"] == output["MapRunArn"]
+    files = manifest["ResultFiles"]
+    assert [entry["Key"] for entry in files["SUCCEEDED"]] == [f"results/{run_id}/SUCCEEDED_0.json"]
+    assert [entry["Key"] for entry in files["FAILED"]] == [f"results/{run_id}/FAILED_0.json"]
+    assert files["PENDING"] == []
+    head = boto3.client("s3").head_object(Bucket=BUCKET, Key=files["FAILED"][0]["Key"])
+    assert files["FAILED"][0]["Size"] == head["ContentLength"]
+
+    succeeded = read_json(files["SUCCEEDED"][0]["Key"])
+    assert sorted(json.loads(entry["Output"])["id"] for entry in succeeded) == [r["id"] for r in rows if not r["fail"]]
+    assert {"ExecutionArn", "Input", "Name", "Output", "StartDate", "StopDate", "StateMachineArn"} <= set(succeeded[0])
+    assert all(entry["Status"] == "SUCCEEDED" for entry in succeeded)
+    failed = read_json(files["FAILED"][0]["Key"])
+    assert sorted(json.loads(entry["Input"])["id"] for entry in failed) == [r["id"] for r in rows if r["fail"]]
+    assert {(entry["Status"], entry["Error"], entry["Cause"]) for entry in failed} == {
+        ("FAILED", "ItemFailed", "the item asked to fail")
+    }
+
+
+def test_a_failed_run_writes_the_items_it_never_started_as_pending(cloud: LocalCloud) -> None:
+    rows = [row | {"fail": row["id"] == 0} for row in records(5)]
+
+    execution = run(machine(writing(MaxConcurrency=1)), {"rows": rows})
+
+    assert execution["error"] == "States.ExceedToleratedFailureThreshold"
+    keys = [obj["Key"] for obj in boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="results/")["Contents"]]
+    manifest = read_json(next(key for key in keys if key.endswith("manifest.json")))
+    assert [entry["Key"].rsplit("/", 1)[-1] for entry in manifest["ResultFiles"]["PENDING"]] == ["PENDING_0.json"]
+    pending = read_json(manifest["ResultFiles"]["PENDING"][0]["Key"])
+    assert [json.loads(entry["Input"]) for entry in pending] == rows[1:]
+    assert manifest["ResultFiles"]["SUCCEEDED"] == []
+
+
+# -- What the emulator cannot honour ---------------------------------------------------------------
+# Step Functions accepts these (input-output-itemreader.html: InputType MANIFEST and PARQUET;
+# state-map-distributed.html: ExecutionType EXPRESS children; input-output-resultwriter.html:
+# WriterConfig); the local cloud does not emulate them, so the execution fails naming the field, and
+# no Catch turns that into a success.
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (
+            {"ItemProcessor": child() | {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}}},
+            "ExecutionType EXPRESS",
+        ),
+        (
+            {
+                "ItemReader": {
+                    "Resource": "arn:aws:states:::s3:getObject",
+                    "ReaderConfig": {"InputType": "MANIFEST"},
+                    "Parameters": {"Bucket": BUCKET, "Key": "manifest.json"},
+                }
+            },
+            "InputType MANIFEST",
+        ),
+        (
+            {"ResultWriter": {"WriterConfig": {"Transformation": "FLATTEN", "OutputType": "JSON"}}},
+            "ResultWriter.WriterConfig",
+        ),
+    ],
+)
+def test_what_the_emulator_cannot_honour_fails_the_execution_naming_it(
+    cloud: LocalCloud, change: dict[str, Any], field: str
+) -> None:
+    catch_all = [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}]
+    definition = {
+        "StartAt": "Map",
+        "States": {
+            "Map": {"Type": "Map", "End": True, "Catch": catch_all, **tolerant(), **change},
+            "Caught": {"Type": "Succeed"},
+        },
+    }
+    arn = boto3.client("stepfunctions").create_state_machine(
+        name="dmap-refused", definition=json.dumps(definition), roleArn=f"arn:aws:iam::123456789012:role/{ROLE_NAME}"
+    )["stateMachineArn"]
+
+    execution = run(arn, {"rows": records(2)})
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "States.Runtime"
+    assert field in execution["cause"] and "local cloud" in execution["cause"]
