@@ -11,17 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
-from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-    FailureEvent,
-    FailureEventException,
-)
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
-from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 from localcloud.stepfunctions.map_definition import settings_of
+from localcloud.stepfunctions.map_failures import runtime_failure
 
 
 def refusal_cause(fields: list[str]) -> str:
@@ -37,19 +30,7 @@ _original_eval_state = StateMap._eval_state
 def _eval_state(self: Any, env: Any) -> None:
     settings = settings_of(self)
     if settings is not None and settings.refusals:
-        error = StatesErrorName(typ=StatesErrorNameType.StatesRuntime)
-        raise FailureEventException(
-            failure_event=FailureEvent(
-                env=env,
-                error_name=error,
-                event_type=HistoryEventType.ExecutionFailed,
-                event_details=EventDetails(
-                    executionFailedEventDetails=ExecutionFailedEventDetails(
-                        error=error.error_name, cause=refusal_cause(settings.refusals)
-                    )
-                ),
-            )
-        )
+        raise runtime_failure(env, refusal_cause(settings.refusals))
     _original_eval_state(self, env)
 
 

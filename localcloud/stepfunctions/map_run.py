@@ -21,12 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType, MapRunFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-    FailureEvent,
     FailureEventException,
 )
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
@@ -36,14 +33,14 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.item
     DistributedItemProcessorWorker,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.job import JobPool
-from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramError, ProgramStopped
 from moto.stepfunctions.parser.asl.eval.states import ItemData, MapData
 
 from localcloud.stepfunctions.item_batcher import BatchingError, batch_items
 from localcloud.stepfunctions.map_definition import MapSettings, settings_of
+from localcloud.stepfunctions.map_failures import map_run_failure, runtime_failure
 from localcloud.stepfunctions.result_writer import write_results
-from localcloud.stepfunctions.tolerated_failures import EXCEEDED_CAUSE, EXCEEDED_ERROR, FailureTolerance
+from localcloud.stepfunctions.tolerated_failures import EXCEEDED_CAUSE, FailureTolerance
 
 # Children run on threads; AWS runs up to 10,000 at once, which would be 10,000 threads here. The
 # outcomes do not depend on how many run at once, only the wall time does.
@@ -212,33 +209,6 @@ def execution_record(outcome: ChildOutcome, map_state_machine_arn: str) -> dict[
     }
 
 
-def _runtime_failure(env: Any, cause: str) -> FailureEventException:
-    error = StatesErrorName(typ=StatesErrorNameType.StatesRuntime)
-    return FailureEventException(
-        failure_event=FailureEvent(
-            env=env,
-            error_name=error,
-            event_type=HistoryEventType.ExecutionFailed,
-            event_details=EventDetails(
-                executionFailedEventDetails=ExecutionFailedEventDetails(error=error.error_name, cause=cause)
-            ),
-        )
-    )
-
-
-def _exceeded(env: Any) -> FailureEventException:
-    return FailureEventException(
-        failure_event=FailureEvent(
-            env=env,
-            error_name=StatesErrorName(typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold),
-            event_type=HistoryEventType.MapRunFailed,
-            event_details=EventDetails(
-                mapRunFailedEventDetails=MapRunFailedEventDetails(error=EXCEEDED_ERROR, cause=EXCEEDED_CAUSE)
-            ),
-        )
-    )
-
-
 def _selected(env: Any, selector: Any, index: int, item: Any) -> Any:
     """An item through the Map's ItemSelector (or Parameters), as a child would receive it unbatched."""
     frame = env.open_inner_frame()
@@ -267,7 +237,7 @@ def _child_inputs(
     try:
         batches = batch_items(items, settings.batching, env.states.get_input())
     except BatchingError as error:
-        raise _runtime_failure(env, f"ItemBatcher: {error}") from error
+        raise runtime_failure(env, f"ItemBatcher: {error}") from error
     return list(batches), [len(batch["Items"]) for batch in batches], eval_input
 
 
@@ -300,7 +270,7 @@ def _map_run(self: Any, env: Any, eval_input: Any) -> None:
         records = [(outcome.status, execution_record(outcome, record.map_state_machine_arn)) for outcome in outcomes]
         written = write_results(env, settings.result_writer, record.map_run_arn, records)
     if pool.exceeded:
-        raise _exceeded(env)
+        raise map_run_failure(env, StatesErrorNameType.StatesExceedToleratedFailureThreshold, EXCEEDED_CAUSE)
     if written is not None:
         env.stack.append(written)
         return

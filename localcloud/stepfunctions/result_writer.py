@@ -14,35 +14,16 @@ import json
 from typing import Any
 
 from botocore.exceptions import ClientError
-from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
-from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-    FailureEvent,
-    FailureEventException,
-)
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
     resource_eval_s3,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
-from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+from localcloud.stepfunctions.map_failures import map_run_failure
 
 # The manifest's groups, and the child statuses each holds (a timed-out or aborted child did not succeed).
 FILE_GROUPS = {"SUCCEEDED": ("SUCCEEDED",), "FAILED": ("FAILED", "TIMED_OUT", "ABORTED"), "PENDING": ("PENDING",)}
-
-
-def _result_writer_failed(env: Any, cause: str) -> FailureEventException:
-    error = StatesErrorName(typ=StatesErrorNameType.StatesResultWriterFailed)
-    return FailureEventException(
-        failure_event=FailureEvent(
-            env=env,
-            error_name=error,
-            event_type=HistoryEventType.MapRunFailed,
-            event_details=EventDetails(
-                mapRunFailedEventDetails=MapRunFailedEventDetails(error=error.error_name, cause=cause)
-            ),
-        )
-    )
 
 
 def write_results(
@@ -79,7 +60,9 @@ def write_results(
         }
         client.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(manifest).encode("utf-8"))
     except ClientError as error:
-        raise _result_writer_failed(env, f"putObject to s3://{bucket}/{folder}: {error}") from error
+        raise map_run_failure(
+            env, StatesErrorNameType.StatesResultWriterFailed, f"putObject to s3://{bucket}/{folder}: {error}"
+        ) from error
     return {"MapRunArn": map_run_arn, "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key}}
 
 

@@ -15,18 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
-from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
-from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-    FailureEvent,
-    FailureEventException,
-)
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval import resource_eval_s3
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_output_transformer.transformer import (  # noqa: E501
     ResourceOutputTransformer,
 )
-from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+from localcloud.stepfunctions.map_failures import map_run_failure
 
 Handler = Callable[[Any, Any, Any], None]
 _reader = resource_eval_s3.ResourceEvalS3
@@ -36,17 +32,7 @@ _original_get: Handler = _reader._handle_get_object
 
 def item_reader_failed(env: Any, cause: str) -> FailureEventException:
     """The error Step Functions raises when a Map cannot read its items."""
-    error = StatesErrorName(typ=StatesErrorNameType.StatesItemReaderFailed)
-    return FailureEventException(
-        failure_event=FailureEvent(
-            env=env,
-            error_name=error,
-            event_type=HistoryEventType.MapRunFailed,
-            event_details=EventDetails(
-                mapRunFailedEventDetails=MapRunFailedEventDetails(error=error.error_name, cause=cause)
-            ),
-        )
-    )
+    return map_run_failure(env, StatesErrorNameType.StatesItemReaderFailed, cause)
 
 
 def listed_object(entry: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-EXCEEDED_ERROR = "States.ExceedToleratedFailureThreshold"
 EXCEEDED_CAUSE = "The specified tolerated failure threshold was exceeded"  # AWS's wording
 
 
