@@ -127,7 +127,9 @@ def listing(prefix: str = "parts/") -> dict[str, Any]:
 # https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itemreader.html: listObjectsV2
 # iterates over every object under the prefix (S3 answers 1,000 keys a page), each item being the
 # object's Etag, Key, LastModified, Size and StorageClass; InputType JSONL reads one item per line;
-# ReaderConfig.MaxItems limits the items the Map reads.
+# ReaderConfig.MaxItems limits the items the Map reads. Checked against Step Functions in us-east-1
+# (floci-io/floci#3460): 1,006 objects gave 1,006 items, the Etag keeps its quotes and LastModified is
+# epoch seconds; an empty prefix gives zero children, not a failure (floci-io/floci#3512).
 
 
 def test_a_listing_past_one_page_gives_every_object_once(cloud: LocalCloud) -> None:
