@@ -23,9 +23,12 @@ What each column holds, from what capture keeps (`mlops.serving.capture`, `mlops
   the column), since the model's signature does not carry that format.
 - the label: a class as serving answers it (text) is written as the dataset spells it (`true` /
   `false` for a bool label, `0` / `1` for an int one); a regression target as a number.
-- columns the contract has that the model does not take (an id, excluded columns, the segment
-  column): left out. A contract that requires them (`required` is true by default) rejects every
-  feedback upload with a report naming them: mark them `required: false` to accept feedback.
+- the id field (`monitoring.performance.id_field`), when requests carried it: the text they sent,
+  empty where a row had none.
+- other columns the contract has that the model does not take (an id the config does not name,
+  excluded columns, the segment column): left out. A contract that requires them (`required` is
+  true by default) rejects every feedback upload with a report naming them: mark them
+  `required: false` to accept feedback.
 
 Which rows: every labelled row of the window, once. A request a shadow challenger also scored is in
 capture twice (same request id and row, variant `shadow`); the answering version's row is kept.
@@ -84,12 +87,17 @@ class FeedbackSchema:
     classes: tuple[ClassValue, ...] | None  # None: regression
 
     @classmethod
-    def from_signature(cls, signature: ServedSignature, *, model: str, dataset: str | None = None) -> FeedbackSchema:
-        """From the serving version's signature (the champion's: the dataset's current columns)."""
+    def from_signature(
+        cls, signature: ServedSignature, *, model: str, dataset: str | None = None, id_field: str | None = None
+    ) -> FeedbackSchema:
+        """From the serving version's signature (the champion's: the dataset's current columns), and
+        the id field requests carry (`monitoring.performance.id_field`), written first as text."""
+        inputs = tuple(FeedbackColumn(i.name, i.source_type) for i in signature.inputs)
+        ids = (FeedbackColumn(id_field, "string"),) if id_field and id_field not in signature.field_names else ()
         return cls(
             model=model,
             dataset=dataset or model,
-            columns=tuple(FeedbackColumn(i.name, i.source_type) for i in signature.inputs),
+            columns=ids + inputs,
             label=signature.label,
             classes=signature.classes,
         )

@@ -165,14 +165,21 @@ def _hour_rows(
     missing: dict[str, NDArray[np.bool_]] = {}
     batch_fields = dict(meta.get("fields") or {})
     kept = int(keep.sum())
+    id_field = meta.get("id_field")
+    if id_field and id_field not in batch_fields and "id" in arrays:  # the row ids, kept beside the inputs
+        batch_fields[id_field] = "categorical"
     for name, kind in fields.items():
         values = arrays.get(f"input:{name}")
+        nulls = arrays.get(f"null:{name}")
+        if values is None and name == id_field and "id" in arrays:
+            values = arrays["id"]
+            nulls = np.asarray(values).astype(str) == ""
         same = values is not None and name in batch_fields and _kind(batch_fields[name]) == kind
         if kind == "numeric":
             inputs[name] = np.asarray(values, dtype=np.float64)[keep] if same else np.full(kept, np.nan)
         else:
             inputs[name] = np.asarray(values).astype(str)[keep] if same else np.full(kept, "", dtype=str)
-            nulls = arrays.get(f"null:{name}") if same else None
+            nulls = nulls if same else None
             missing[name] = (
                 np.asarray(nulls, dtype=bool)[keep] if nulls is not None else np.full(kept, not same, dtype=bool)
             )
@@ -224,11 +231,15 @@ def _classes(meta: Mapping[str, Any]) -> list[str] | None:
 
 
 def _fields(captured: Sequence[Capture]) -> dict[str, str]:
-    """Every input any batch captured; a field's kind as the newest batch that has it captured it."""
+    """Every input any batch captured, and the id field a batch kept row ids under; a field's kind as
+    the newest batch that has it captured it."""
     fields: dict[str, str] = {}
-    for meta, _ in reversed(captured):
+    for meta, arrays in reversed(captured):
         for name, kind in dict(meta.get("fields") or {}).items():
             fields.setdefault(str(name), _kind(kind))
+        id_field = meta.get("id_field")
+        if id_field and "id" in arrays:  # the row ids requests carried: text, kept for the feedback loop
+            fields.setdefault(str(id_field), "categorical")
     return fields
 
 

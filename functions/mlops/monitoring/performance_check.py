@@ -40,6 +40,7 @@ from mlops.names import CHALLENGER, CHAMPION, PERFORMANCE_REPORTS_PREFIX
 from mlops.registry.feedback_exports import FeedbackExports
 from mlops.registry.models import ModelRegistry
 from mlops.registry.versions import ModelVersion
+from mlops.serving.prediction_keys import key_policy
 from mlops.serving.signature import ServedSignature
 from mlops.training.metric_names import ProblemType
 from mlops.training.start import StartedRun, TrainingRequest
@@ -321,4 +322,7 @@ def _schema(services: PerformanceServices, champion: ModelVersion) -> FeedbackSc
     if champion.signature_key is None:
         raise ValueError(f"{champion.model} v{champion.version} has no signature to write feedback with")
     signature = ServedSignature.from_json(json.loads(services.artifacts.get(champion.signature_key)))
-    return FeedbackSchema.from_signature(signature, model=champion.model, dataset=champion.dataset)
+    keys = key_policy(champion.monitoring)
+    return FeedbackSchema.from_signature(
+        signature, model=champion.model, dataset=champion.dataset, id_field=keys.id_field if keys else None
+    )

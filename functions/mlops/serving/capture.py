@@ -13,8 +13,9 @@ too, with no prediction: `answered` is false for every row of a refused request,
 a value that fitted). Readers of batches without these arrays take every row as answered.
 
 For a model whose labels are joined, each row also keeps the request's `x-request-key` and its id
-field's value (arrays `request_key` and `id`, "" where none), and once a batch is written its keys are
-handed to `record_keys` (`mlops.serving.prediction_keys`), so a label may name its prediction by them.
+field's value (arrays `request_key` and `id`, "" where none; `meta.id_field` names the field), and
+once a batch is written its keys are handed to `record_keys` (`mlops.serving.prediction_keys`), so a
+label may name its prediction by them.
 
 Writing happens on a background thread: a request only appends to memory. Failures are counted (a
 metric and an alarm watch them), never raised. Rows still buffered when a container is reclaimed
@@ -64,6 +65,7 @@ class _Batch:
     request_keys: list[str] = field(default_factory=list)  # "" where the request had none
     ids: list[str] = field(default_factory=list)  # the id field's value ("" where none)
     keyed: list[KeyedPrediction] = field(default_factory=list)
+    id_field: str | None = None  # the field the `id` array holds (monitoring.performance.id_field)
     horizon: timedelta | None = None  # how long its keys are kept (the longest of its requests')
 
     @property
@@ -129,6 +131,8 @@ def batch_npz(batch: _Batch) -> bytes:
         "classes": [str(c) for c in batch.classes] if batch.classes is not None else None,
         "rows": batch.rows,
     }
+    if "id" in arrays and batch.id_field is not None:
+        meta["id_field"] = batch.id_field  # the join reads the ids back under this name
     arrays["meta"] = np.array(json.dumps(meta))
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
@@ -361,6 +365,8 @@ def _add_keys(batch: _Batch, keys: RequestKeys, request_id: str, rows: int) -> N
     if keys.request_key is not None:
         batch.keyed.append(KeyedPrediction(PredictionKey("key", keys.request_key), request_id, None))
     ids = list(keys.ids or [None] * rows)
+    if keys.ids:
+        batch.id_field = keys.policy.id_field
     batch.ids.extend([value or "" for value in ids])
     batch.keyed += [
         KeyedPrediction(PredictionKey("id", value), request_id, row) for row, value in enumerate(ids) if value

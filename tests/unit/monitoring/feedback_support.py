@@ -26,9 +26,10 @@ from mlops.monitoring.joined import JoinedHour
 from mlops.monitoring.labels import rows_within_requests
 from mlops.registry.feedback_exports import FeedbackExports
 from mlops.registry.versions import ModelVersion
-from mlops.serving.capture import CaptureBuffer, read_capture
+from mlops.serving.capture import CaptureBuffer, RequestKeys, read_capture
 from mlops.serving.inputs import InputPolicy, encode_request
 from mlops.serving.models import ServedVersion, load_version
+from mlops.serving.prediction_keys import KeyPolicy
 from mlops.serving.request_ids import new_request_id
 from mlops.training.candidates import fit_candidate, load_model
 from mlops.training.onnx_export import export_onnx
@@ -38,6 +39,7 @@ from mlops.training.start import StartedRun, TrainingRequest
 from tests.unit.training.support import small_config
 
 DATASET = "visits"
+ID_FIELD = "visit_id"  # the contract's id column, which the model does not take
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 START_MS = int(START.timestamp() * 1000)
 
@@ -235,9 +237,17 @@ class Traffic:
     table_rows: dict[tuple[str, int], int]  # (request id, row) -> the table's row
 
 
-def serve(served: ServedVersion, rows: list[dict[str, Any]], *, per_request: int = 5, shadow_every: int = 3) -> Traffic:
+def serve(
+    served: ServedVersion,
+    rows: list[dict[str, Any]],
+    *,
+    per_request: int = 5,
+    shadow_every: int = 3,
+    ids: list[str] | None = None,
+) -> Traffic:
     """Send `rows` in requests of `per_request`, each answered by the champion (v3) and every
-    `shadow_every`-th one also scored by a shadow (v4, the same model), all captured."""
+    `shadow_every`-th one also scored by a shadow (v4, the same model), all captured; with `ids`,
+    each row carried its `visit_id` (the config's `monitoring.performance.id_field`)."""
     written: dict[str, bytes] = {}
     capture = CaptureBuffer(write=written.__setitem__, default_sample_rate=1.0, now=lambda: START)
     policy = InputPolicy(out_of_range="warn", unseen_category="warn")
@@ -248,6 +258,9 @@ def serve(served: ServedVersion, rows: list[dict[str, Any]], *, per_request: int
         encoded = encode_request(request, served.signature, policy)
         prediction = served.predict(encoded.matrix)
         variants = [("champion", 3)] + ([("shadow", 4)] if n % shadow_every == 0 else [])
+        keys = None
+        if ids is not None:
+            keys = RequestKeys(KeyPolicy(ID_FIELD, timedelta(days=14)), None, ids[first : first + per_request])
         for variant, version in variants:
             capture.add(
                 model=DATASET,
@@ -259,6 +272,7 @@ def serve(served: ServedVersion, rows: list[dict[str, Any]], *, per_request: int
                 probabilities=prediction.probabilities,
                 variant=variant,
                 request_id=request_id,
+                keys=keys if variant == "champion" else None,
             )
         table_rows.update({(request_id, i): first + i for i in range(len(request))})
     capture.flush()

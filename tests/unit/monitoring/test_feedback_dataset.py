@@ -17,17 +17,21 @@ from mlops.monitoring.config import FeedbackConfig
 from mlops.monitoring.feedback_dataset import (
     FeedbackColumn,
     FeedbackSchema,
+    FeedbackSource,
     export_feedback,
     feedback_csv,
     feedback_due,
     new_rows,
 )
+from mlops.monitoring.join import join_hour
 from mlops.monitoring.joined import JoinedHour
+from mlops.monitoring.label_store import LabelBatch
 from mlops.registry.feedback_exports import FeedbackExports, FeedbackWatermark
 from mlops.registry.keys import FEEDBACK_WATERMARK_SK, model_pk
 from tests.unit.monitoring.feedback_support import (
     DATASET,
     HOUR_MS,
+    ID_FIELD,
     JOINED_UNTIL,
     LABELLED_MS,
     START,
@@ -37,6 +41,7 @@ from tests.unit.monitoring.feedback_support import (
     feedback_services,
     feedback_source,
     labelled,
+    serve,
     served_table,
     table,
 )
@@ -101,6 +106,41 @@ def test_a_contract_requiring_a_column_the_model_never_sees_quarantines_the_uplo
     assert any(k.endswith(f"/{name}") for k in platform.quarantine.objects), "the upload, in quarantine"
     [(_, body)] = platform.mail
     assert "visit_id" in body and str(outcome.key) in body
+
+
+def test_the_id_field_requests_carried_travels_through_the_join_into_feedback_a_contract_requiring_it_accepts(
+    registry_table: Any,
+) -> None:
+    """With `monitoring.performance.id_field: visit_id`, rows carry their visit id into predict; capture
+    keeps it, the join (the platform's own `join_hour`) carries it, and the feedback upload writes it."""
+    trained, _, _ = served_table("int")
+    rows, truth = table("int").rows[:120], table("int").labels[:120]
+    ids = [str(1000 + i) for i in range(120)]  # as the uploaded table numbers its visits
+    traffic = serve(trained.served, rows, ids=ids)
+    by_row = {row: key for key, row in traffic.table_rows.items()}
+    labels = LabelBatch(
+        model=DATASET,
+        hour=START,
+        request_ids=np.array([by_row[r][0] for r in range(120)], dtype=str),
+        rows=np.array([by_row[r][1] for r in range(120)], dtype=np.int64),
+        values=np.array([str(truth[r]) for r in range(120)], dtype=str),
+        received_at=START + timedelta(hours=2),
+        source="api key-1",
+    )
+    window = join_hour(DATASET, START, [labels], traffic.batches, joined_at=START + timedelta(hours=2))
+    assert window.fields[ID_FIELD] == "categorical" and ID_FIELD not in trained.served.signature.field_names
+    schema = FeedbackSchema.from_signature(trained.served.signature, model=DATASET, id_field=ID_FIELD)
+    assert schema.columns[0].name == ID_FIELD
+
+    platform = Platform(contract(id_required=True), registry_table)
+    outcome = export_feedback(
+        feedback_services(platform), FeedbackSource(window, schema, FeedbackConfig(), JOINED_UNTIL)
+    )
+    assert outcome.status == "written" and outcome.rows == 120, outcome.detail
+    ingested = platform.ingest(str(outcome.key))
+    assert ingested.status == "accepted", ingested.first_failures
+    _, stored = platform.stored(str(ingested.version))
+    assert stored[ID_FIELD].tolist() == [int(i) for i in ids], "every row under the visit id its request carried"
 
 
 def test_fewer_new_rows_than_min_rows_write_nothing_and_wait_for_more(registry_table: Any) -> None:
