@@ -1,10 +1,13 @@
-"""Two crashes of moto 5.2.5's RunTask for a Fargate task, mended so the call answers as ECS does.
+"""Three crashes of moto 5.2.5's RunTask for a Fargate task, mended so the call answers as ECS does.
 
 - A container with no `memory` of its own (a Fargate definition sizes the task, not each container)
   makes moto's resource sum add None: RunTask answers HTTP 500. Such a container counts as 0 MiB here.
 - moto's task reads `privateDnsName` from the network interface it creates, which moto sets only in
   a VPC with DNS hostnames enabled: RunTask answers HTTP 500 in any other VPC. The name is derived
   from the private address, as EC2 derives it.
+- An `awsvpcConfiguration` without `securityGroups` (optional: "If you don't specify a security group,
+  the default security group for the VPC is used", API reference, AwsVpcConfiguration) raises KeyError;
+  the subnet's VPC default group is filled in (`with_default_security_group`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,20 @@ def _calculate_task_resource_requirements(task_definition: Any) -> dict[str, Any
         return result
     finally:
         task_definition.container_definitions = definitions
+
+
+def with_default_security_group(account_id: str, region: str, network: dict[str, Any] | None) -> Any:
+    """The network configuration, with the VPC's default security group when it names none."""
+    vpc_configuration = (network or {}).get("awsvpcConfiguration")
+    if not vpc_configuration or vpc_configuration.get("securityGroups") or not vpc_configuration.get("subnets"):
+        return network
+    from moto.ec2.models import ec2_backends
+
+    ec2 = ec2_backends[account_id][region]
+    vpc_id = ec2.get_subnet(vpc_configuration["subnets"][0]).vpc_id
+    default = ec2.get_default_security_group(vpc_id)
+    groups = [default.id] if default is not None else []
+    return {**(network or {}), "awsvpcConfiguration": {**vpc_configuration, "securityGroups": groups}}
 
 
 class _PrivateDnsName:

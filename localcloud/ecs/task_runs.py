@@ -48,6 +48,7 @@ from localcloud.ecs.container_launch import (
     executable_argv,
 )
 from localcloud.ecs.container_process import ContainerExit, ContainerProcess
+from localcloud.ecs.fargate_run_task_crashes import with_default_security_group
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ def _run_task(
     capacity_provider_strategy: list[dict[str, Any]] | None = None,
 ) -> list[Any]:
     refusals.refuse_run_task(self.account_id, self.region_name, overrides, networking_configuration)
+    networking_configuration = with_default_security_group(self.account_id, self.region_name, networking_configuration)
     tasks: list[Any] = _originals["run_task"](
         self,
         cluster_str,
