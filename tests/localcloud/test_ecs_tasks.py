@@ -141,6 +141,20 @@ def run_machine(setup: Setup, command: list[str], *, environment: list[dict[str,
     return dict(described)
 
 
+def run_task(
+    setup: Setup, *, definition: str | None = None, network: dict[str, Any] | None = None, **extra: Any
+) -> str:
+    """RunTask of the probe on Fargate, as a user calls it; the task's ARN."""
+    answer = boto3.client("ecs").run_task(
+        cluster="training",
+        taskDefinition=definition or setup.task_definition,
+        launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": network or {"subnets": [setup.subnet]}},
+        **extra,
+    )
+    return str(answer["tasks"][0]["taskArn"])
+
+
 def log_lines(task_arn: str) -> list[str]:
     stream = f"train/fit/{task_arn.rsplit('/', 1)[-1]}"  # awslogs: prefix/container-name/task-id
     events = boto3.client("logs").get_log_events(logGroupName=LOG_GROUP, logStreamName=stream)["events"]
@@ -229,11 +243,8 @@ def test_overrides_past_8192_characters_are_refused(setup: Setup) -> None:
     assert execution["error"] == "ECS.InvalidParameterException"
     assert execution["cause"].startswith("Container Overrides length must be at most 8192 (Service: AmazonECS;")
     with pytest.raises(ClientError, match="Container Overrides length must be at most 8192"):
-        boto3.client("ecs").run_task(
-            cluster="training",
-            taskDefinition=setup.task_definition,
-            launchType="FARGATE",
-            networkConfiguration={"awsvpcConfiguration": {"subnets": [setup.subnet]}},
+        run_task(
+            setup,
             overrides={"containerOverrides": [{"name": "fit", "environment": [{"name": "P", "value": "x" * 8200}]}]},
         )
 
@@ -241,7 +252,6 @@ def test_overrides_past_8192_characters_are_refused(setup: Setup) -> None:
 def test_run_task_refuses_a_subnet_or_security_group_that_does_not_exist(setup: Setup) -> None:
     # RunTask looks the awsvpcConfiguration's subnets and groups up in EC2
     # (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_AwsVpcConfiguration.html).
-    client = boto3.client("ecs")
     for network, wording in (
         ({"subnets": ["subnet-0000000000000000"]}, "The subnet ID 'subnet-0000000000000000' does not exist"),
         (
@@ -250,12 +260,7 @@ def test_run_task_refuses_a_subnet_or_security_group_that_does_not_exist(setup: 
         ),
     ):
         with pytest.raises(ClientError, match=wording) as refused:
-            client.run_task(
-                cluster="training",
-                taskDefinition=setup.task_definition,
-                launchType="FARGATE",
-                networkConfiguration={"awsvpcConfiguration": network},
-            )
+            run_task(setup, network=network)
         assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
 
 
@@ -264,16 +269,10 @@ def test_a_missing_log_group_stops_the_task_before_it_starts(setup: Setup) -> No
     # TaskFailedToStart and a ResourceInitializationError
     # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/resource-initialization-error.html).
     definition = register_probe(setup.task_role, setup.execution_role, log_group="/ecs/nobody-made-this")
-    client = boto3.client("ecs")
-    task = client.run_task(
-        cluster="training",
-        taskDefinition=definition,
-        launchType="FARGATE",
-        networkConfiguration={"awsvpcConfiguration": {"subnets": [setup.subnet]}},
-    )["tasks"][0]
-    assert ecs.wait_for(task["taskArn"], timeout=30)
+    task_arn = run_task(setup, definition=definition)
+    assert ecs.wait_for(task_arn, timeout=30)
 
-    stopped = described_task(task["taskArn"])
+    stopped = described_task(task_arn)
     assert stopped["stopCode"] == "TaskFailedToStart"
     assert stopped["stoppedReason"].startswith("ResourceInitializationError: failed to validate logger args")
     assert "The specified log group does not exist" in stopped["stoppedReason"]
@@ -284,19 +283,16 @@ def test_stop_task_stops_the_container_as_the_user_asked(setup: Setup) -> None:
     # StopTask sends SIGTERM; the task stops with stopCode UserInitiated and the caller's reason
     # (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_StopTask.html).
     client = boto3.client("ecs")
-    task = client.run_task(
-        cluster="training",
-        taskDefinition=setup.task_definition,
-        launchType="FARGATE",
-        networkConfiguration={"awsvpcConfiguration": {"subnets": [setup.subnet]}},
+    task_arn = run_task(
+        setup,
         overrides={"containerOverrides": [{"name": "fit", "command": ["python", "-c", "import time; time.sleep(60)"]}]},
-    )["tasks"][0]
-    while described_task(task["taskArn"])["lastStatus"] != "RUNNING":
+    )
+    while described_task(task_arn)["lastStatus"] != "RUNNING":
         time.sleep(0.05)
-    client.stop_task(cluster="training", task=task["taskArn"], reason="fit no longer needed")
-    assert ecs.wait_for(task["taskArn"], timeout=30)
+    client.stop_task(cluster="training", task=task_arn, reason="fit no longer needed")
+    assert ecs.wait_for(task_arn, timeout=30)
 
-    stopped = described_task(task["taskArn"])
+    stopped = described_task(task_arn)
     assert (stopped["stopCode"], stopped["stoppedReason"]) == ("UserInitiated", "fit no longer needed")
     assert stopped["containers"][0]["exitCode"] == 143  # 128 + SIGTERM
 
@@ -305,25 +301,21 @@ def test_fargate_sizes_outside_the_table_are_refused_at_registration(setup: Setu
     # Valid task CPU/memory pairs: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-cpu-memory-error.html
     # ("No Fargate configuration exists for given values"); awslogs on Fargate needs an execution role
     # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html).
-    client = boto3.client("ecs")
     container = {"name": "fit", "image": "python:3.12", "command": ["python", "-V"]}
-    with pytest.raises(ClientError, match="No Fargate configuration exists for given values: 256 CPU, 4096 memory"):
-        client.register_task_definition(
-            family="too-much",
-            requiresCompatibilities=["FARGATE"],
-            cpu="256",
-            memory="4096",
-            containerDefinitions=[container],
-        )
     logged = container | {"logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": LOG_GROUP}}}
-    with pytest.raises(ClientError, match="execution role ARN to support log driver awslogs"):
-        client.register_task_definition(
-            family="no-role",
-            requiresCompatibilities=["FARGATE"],
-            cpu="1 vCPU",
-            memory="2 GB",
-            containerDefinitions=[logged],
-        )
+    for cpu, memory, definition, wording in (
+        ("256", "4096", container, "No Fargate configuration exists for given values: 256 CPU, 4096 memory"),
+        ("1 vCPU", "2 GB", logged, "Fargate requires task definition to have execution role ARN to support log driver"),
+    ):
+        with pytest.raises(ClientError, match=wording) as refused:
+            boto3.client("ecs").register_task_definition(
+                family="refused",
+                requiresCompatibilities=["FARGATE"],
+                cpu=cpu,
+                memory=memory,
+                containerDefinitions=[definition],
+            )
+        assert refused.value.response["Error"]["Code"] == "ClientException"
 
 
 @pytest.mark.parametrize(
