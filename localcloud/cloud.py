@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from moto import mock_aws
 
-from localcloud import cloudwatch, dynamodb, eventbridge, iam, lambda_, s3, sns, stepfunctions
+from localcloud import cloudwatch, dynamodb, ecs, eventbridge, iam, lambda_, s3, sns, stepfunctions
 from localcloud.cloudwatch import publish_queue_metrics, store_metric_data
 from localcloud.deploy import DeployedStack, Synthesized, deploy
 from localcloud.session import DEFAULT_ACCOUNT, DEFAULT_REGION, AwsSession
@@ -118,6 +118,7 @@ class LocalCloud:
         lambda_.set_dead_letter_sink(lambda_.send_to_dead_letter_target)
         eventbridge.install()
         stepfunctions.install()
+        ecs.install(endpoint_url=session.endpoint_url)
         mailbox = sns.install(sns.Inbox(inbox_path, stream=inbox_stream))
         cloudwatch.install()
         scheduler = eventbridge.Scheduler(session.account_id, session.region, clock=clock)
@@ -138,6 +139,7 @@ class LocalCloud:
             lambda_.drain(timeout=30)
         cloudwatch.uninstall()
         sns.uninstall()
+        ecs.uninstall()
         stepfunctions.uninstall()
         eventbridge.uninstall()
         lambda_.uninstall()

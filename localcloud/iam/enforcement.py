@@ -25,7 +25,7 @@ from localcloud.iam.policies import Decision, Request, evaluate
 
 log = logging.getLogger(__name__)
 
-_JSON_SERVICES = {"dynamodb", "states", "lambda", "kms", "events", "logs", "sqs", "xray"}
+_JSON_SERVICES = {"dynamodb", "states", "lambda", "kms", "events", "logs", "sqs", "xray", "ecs"}
 _originals: dict[str, Any] = {}
 
 
