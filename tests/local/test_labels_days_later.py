@@ -18,17 +18,14 @@ import boto3
 from mlops.registry.models import ModelRegistry
 from tests.local.conftest import DATASET, Platform
 from tests.local.test_feedback import _json, _keys, _post
+from tests.local.test_ground_truth import CONFIG as GROUND_TRUTH_CONFIG
 from tests.local.test_ground_truth import _rows, _train
 
 MODEL = DATASET
 HORIZON_DAYS = 4
+# One logistic candidate, promoted on its own; labels taken for HORIZON_DAYS.
 CONFIG: dict[str, Any] = {
-    "dataset": DATASET,
-    "problem_type": "binary",
-    "label": "target",
-    "split": {"seed": 7},
-    "candidates": [{"name": "logistic", "estimator": "logistic_regression", "params": {"C": 1.0}}],
-    "promotion": "auto",
+    **GROUND_TRUTH_CONFIG,
     "monitoring": {"performance": {"floor": {"accuracy": 0.8}, "min_labels": 10, "horizon_days": HORIZON_DAYS}},
 }
 
