@@ -43,7 +43,9 @@ def add_up_arguments(parser: argparse.ArgumentParser, default_app: str | None = 
     parser.add_argument("--port", type=int, default=4566, help="moto server port (default 4566)")
     parser.add_argument("--api-port", type=int, default=4567, help="HTTP gateway port (default 4567)")
     parser.add_argument("--template", type=Path, help="deploy this cdk.out/<stack>.template.json instead")
-    parser.add_argument("--speed", type=float, default=1.0, help="schedule clock speed (60 = an hour a minute)")
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="the cloud's clock speed, for everything in it (60 = an hour a minute)"
+    )
     parser.add_argument("--alarm-interval", type=float, default=60.0, help="seconds between alarm evaluations")
     parser.add_argument(
         "--email",
@@ -78,19 +80,17 @@ def up(args: argparse.Namespace) -> int:
 
 def _up(args: argparse.Namespace, document_out: TextIO | None) -> int:
     from localcloud.cloud import LocalCloud, ensure_port_free
-    from localcloud.eventbridge import ScaledClock
 
     say = functools.partial(print, flush=True)
     args.state_dir.mkdir(parents=True, exist_ok=True)
     for port in (args.port, args.api_port):  # before the synth: a busy port should cost no waiting
         ensure_port_free(port)
     synthesized = _synthesized(args.template, args.app, args.state_dir, say)
-    clock = ScaledClock(speed=args.speed)
     with LocalCloud.server(
         port=args.port,
         inbox_path=args.state_dir / "inbox.jsonl",
         inbox_stream=sys.stderr if document_out is not None else None,  # the inbox writes to the real stdout
-        clock=clock,
+        speed=args.speed,
     ) as cloud:
         stack = cloud.deploy(synthesized)
         gateway = None
@@ -131,7 +131,7 @@ def _up(args: argparse.Namespace, document_out: TextIO | None) -> int:
             say(f"  {key:<26} {value}")
         say(f"\n  outputs file      {outputs}  (the shape of cdk deploy --outputs-file)")
         say(f"  email inbox       {args.state_dir / 'inbox.jsonl'}")
-        say(f"  schedule clock    {args.speed:g}x real time; alarms evaluated every {args.alarm_interval:g} s")
+        say(f"  the cloud's clock {args.speed:g}x real time; alarms evaluated every {args.alarm_interval:g} s")
         say("\nuse it with the AWS CLI:")
         say(
             f"  export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "

@@ -3,6 +3,10 @@
 Two ways in:
 - `LocalCloud.in_process(...)`: moto's decorator mode in this process (tests; fast).
 - `LocalCloud.server(port)`: a threaded moto server on a port, for the AWS CLI, curl and the demo.
+
+Either way the cloud runs on one clock (`localcloud.clock`): while it is up, the process's wall
+clock is the cloud's, which starts at `start` (default now), runs at `speed` and jumps with
+`advance_clock`.
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from moto import mock_aws
 
 from localcloud import cloudwatch, dynamodb, ecs, eventbridge, iam, lambda_, s3, sns, stepfunctions
+from localcloud.clock import CloudClock
 from localcloud.cloudwatch import publish_queue_metrics, store_metric_data
 from localcloud.deploy import DeployedStack, Synthesized, deploy
 from localcloud.session import DEFAULT_ACCOUNT, DEFAULT_REGION, AwsSession
@@ -43,6 +48,7 @@ class LocalCloud:
 
     session: AwsSession
     inbox: sns.Inbox
+    clock: CloudClock
     scheduler: eventbridge.Scheduler
     alarm_evaluator: cloudwatch.AlarmEvaluator
     stacks: dict[str, DeployedStack] = field(default_factory=dict)
@@ -56,13 +62,15 @@ class LocalCloud:
         *,
         inbox_path: Path | None = None,
         inbox_stream: TextIO | None = None,
-        clock: eventbridge.Clock | None = None,
+        start: datetime | None = None,
+        speed: float = 1.0,
         region: str = DEFAULT_REGION,
     ) -> Iterator[LocalCloud]:
-        """moto in this process: every boto3 client created inside the block talks to it."""
+        """moto in this process: every boto3 client created inside the block talks to it, and the
+        process's time is the cloud's (from `start`, default now, at `speed`) until the block ends."""
         stepfunctions.point_cloudformation_at_executing_backend()
         with mock_aws(config=MOTO_CONFIG):
-            cloud = cls._start(AwsSession(region=region), inbox_path, inbox_stream, clock)
+            cloud = cls._start(AwsSession(region=region), inbox_path, inbox_stream, CloudClock(start, speed=speed))
             try:
                 yield cloud
             finally:
@@ -76,10 +84,12 @@ class LocalCloud:
         port: int = 4566,
         inbox_path: Path | None = None,
         inbox_stream: TextIO | None = None,
-        clock: eventbridge.Clock | None = None,
+        start: datetime | None = None,
+        speed: float = 1.0,
         region: str = DEFAULT_REGION,
     ) -> Iterator[LocalCloud]:
-        """A moto server on 127.0.0.1:`port`; handlers and the AWS CLI reach it through `AWS_ENDPOINT_URL`."""
+        """A moto server on 127.0.0.1:`port`; handlers and the AWS CLI reach it through `AWS_ENDPOINT_URL`.
+        The server runs in this process, so its time is the cloud's (from `start`, at `speed`)."""
         from moto.server import ThreadedMotoServer
 
         ensure_port_free(port)
@@ -93,7 +103,8 @@ class LocalCloud:
         try:
             _reset_server_state(endpoint)  # moto's backends are per process, not per server
             _apply_server_config(endpoint)
-            cloud = cls._start(AwsSession(region=region, endpoint_url=endpoint), inbox_path, inbox_stream, clock)
+            session = AwsSession(region=region, endpoint_url=endpoint)
+            cloud = cls._start(session, inbox_path, inbox_stream, CloudClock(start, speed=speed))
             try:
                 yield cloud
             finally:
@@ -108,7 +119,7 @@ class LocalCloud:
 
     @classmethod
     def _start(
-        cls, session: AwsSession, inbox_path: Path | None, inbox_stream: TextIO | None, clock: eventbridge.Clock | None
+        cls, session: AwsSession, inbox_path: Path | None, inbox_stream: TextIO | None, clock: CloudClock
     ) -> LocalCloud:
         dynamodb.install()
         iam.install(session.account_id)
@@ -129,21 +140,25 @@ class LocalCloud:
             # `make up` included, sees the dead-letter queue as it is now.
             before_evaluation=lambda now: publish_queue_metrics(session.account_id, session.region, now),
         )
-        return cls(session=session, inbox=mailbox, scheduler=scheduler, alarm_evaluator=evaluator)
+        clock.start()  # last: nothing after it can fail and leave the process's time moved
+        return cls(session=session, inbox=mailbox, clock=clock, scheduler=scheduler, alarm_evaluator=evaluator)
 
     def _stop(self) -> None:
-        for gateway in self.gateways.values():
-            gateway.stop()
-        self.scheduler.stop()
-        with contextlib.suppress(TimeoutError):
-            lambda_.drain(timeout=30)
-        cloudwatch.uninstall()
-        sns.uninstall()
-        ecs.uninstall()
-        stepfunctions.uninstall()
-        eventbridge.uninstall()
-        lambda_.uninstall()
-        iam.uninstall()
+        try:
+            for gateway in self.gateways.values():
+                gateway.stop()
+            self.scheduler.stop()
+            with contextlib.suppress(TimeoutError):
+                lambda_.drain(timeout=30)
+            cloudwatch.uninstall()
+            sns.uninstall()
+            ecs.uninstall()
+            stepfunctions.uninstall()
+            eventbridge.uninstall()
+            lambda_.uninstall()
+            iam.uninstall()
+        finally:
+            self.clock.stop()  # whatever failed above, the process gets its real time back
 
     # -- deploying -----------------------------------------------------------------------------
     def deploy(self, synthesized: Synthesized) -> DeployedStack:
@@ -175,8 +190,9 @@ class LocalCloud:
         lambda_.drain(timeout)
 
     def advance_clock(self, delta: timedelta) -> list[eventbridge.Firing]:
-        """Move the schedule clock forward; rules that fall due fire, and the cloud settles."""
-        firings = self.scheduler.advance(delta)
+        """Move the cloud's time forward by `delta`: every rule that falls due on the way fires at its
+        scheduled time (the clock stops there until what it started has run), and the cloud settles."""
+        firings = self.scheduler.advance(delta, settle=self.settle)
         self.settle()
         return firings
 
@@ -203,9 +219,9 @@ class LocalCloud:
         `now` sets the periods evaluated: callers pass a minute ahead to count the current minute
         as complete. The state changes are stamped with the time they happen, never later."""
         self.settle()
-        real = datetime.now(UTC)
-        moment = now or real
-        transitions = self.alarm_evaluator.evaluate(moment, changed_at=min(moment, real))
+        current = self.clock.now()
+        moment = now or current
+        transitions = self.alarm_evaluator.evaluate(moment, changed_at=min(moment, current))
         self.settle()
         return transitions
 

@@ -18,7 +18,8 @@ retries, Step Functions `start_execution`, SNS `publish`, SQS `send_message`; Cl
 archives, other buses and API destinations are left to moto; services that emit events call it),
 `event_format`, and the scheduling: `schedule_expressions` (`rate(...)` / `cron(...)`, pure),
 `clocks` and `scheduler` (`Scheduler` fires ENABLED schedule rules against a clock that may run
-faster than real time, from a background thread or step by step with `advance()`).
+faster than real time, from a background thread or step by step with `advance()`, which stops at
+each firing on the way; in a `LocalCloud` that clock is the cloud's, `localcloud.clock`).
 
 How it is installed: `install()` / `uninstall()` (or `with installed():`) route moto's own
 `put_events` (and S3's EventBridge notifications and replays) through `targets` (`put_events`);

@@ -1,4 +1,6 @@
-"""The clocks schedules fire against: a manual one for tests, a scaled one for `make up --speed`."""
+"""The clocks a `Scheduler` running alone fires against: a manual one for tests, a scaled one that runs
+faster than real time. A `LocalCloud`'s scheduler uses the cloud's own (`localcloud.clock.CloudClock`),
+which every function and moto read too."""
 
 from __future__ import annotations
 

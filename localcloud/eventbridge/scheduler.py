@@ -157,12 +157,33 @@ class Scheduler:
                 fired.append(self._fire(rules[arn], moment))
                 armed.next_fire = armed.schedule.next_after(moment, armed.anchor)
 
-    def advance(self, delta: timedelta) -> list[Firing]:
-        """Move the clock forward by `delta` and fire what fell due on the way (tests, demos)."""
+    def advance(self, delta: timedelta, *, settle: Callable[[], None] | None = None) -> list[Firing]:
+        """Move the clock forward by `delta`, stopping at each firing due on the way (tests, demos).
+
+        The clock reads a firing's scheduled time while it is delivered, and `settle` (the cloud
+        waiting for what the firing started) runs before the clock moves on: a function a schedule
+        starts sees the time AWS would have started it at, and the next firing sees its effects."""
         with self._lock:
             self.sync()
-            self.clock.advance(delta)
-            return self.run_pending()
+            fired: list[Firing] = []
+            remaining = delta
+            while (upcoming := self._next_fire()) is not None:
+                step = max(upcoming - self.clock.now(), timedelta(0))
+                if step > remaining:
+                    break
+                self.clock.advance(step)
+                remaining -= step
+                fired_here = self.run_pending()
+                fired += fired_here
+                if settle is not None and fired_here:
+                    settle()
+            self.clock.advance(remaining)
+            return fired + self.run_pending()
+
+    def _next_fire(self) -> datetime | None:
+        rules = self._schedule_rules()
+        times = [a.next_fire for arn, a in self._armed.items() if a.next_fire is not None and arn in rules]
+        return min(times, default=None)
 
     def fire_rule(self, name: str, event_bus: str = "default") -> Firing:
         """Fire a rule now, whatever its schedule or state (a manual "run now")."""

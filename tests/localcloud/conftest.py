@@ -1,5 +1,5 @@
 """Emulator fixtures: the probe stack (tiny handlers, one of each resource) deployed into a local cloud
-whose schedule clock the test moves."""
+whose clock the test moves."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack, Synthesized, synthesize
-from localcloud.eventbridge import ManualClock
 
 
 @pytest.fixture(scope="session")
@@ -21,14 +20,10 @@ def probe_synth() -> Synthesized:
     return synthesize(build_probe_app)
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(datetime(2026, 11, 23, 12, 0, 30, tzinfo=UTC))
+START = datetime(2026, 11, 23, 12, 0, 30, tzinfo=UTC)  # where the probe cloud's time starts
 
 
 @pytest.fixture
-def probe_cloud(
-    probe_synth: Synthesized, tmp_path: Path, clock: ManualClock
-) -> Iterator[tuple[LocalCloud, DeployedStack]]:
-    with LocalCloud.in_process(inbox_path=tmp_path / "inbox.jsonl", clock=clock) as cloud:
+def probe_cloud(probe_synth: Synthesized, tmp_path: Path) -> Iterator[tuple[LocalCloud, DeployedStack]]:
+    with LocalCloud.in_process(inbox_path=tmp_path / "inbox.jsonl", start=START) as cloud:
         yield cloud, cloud.deploy(probe_synth)

@@ -6,6 +6,7 @@ import json
 import os
 import time
 import urllib.parse
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -63,13 +64,18 @@ def slow(event: dict[str, Any], context: Any) -> None:
 
 
 def tick(event: dict[str, Any], context: Any) -> None:
-    """A scheduled event: counts itself in the table."""
+    """A scheduled event: counts itself in the table, with the newest event's time and the time the
+    handler read when it ran."""
     _dynamodb.update_item(
         TableName=os.environ["TABLE"],
         Key={"pk": {"S": "ticks"}},
-        UpdateExpression="ADD #n :one",
-        ExpressionAttributeNames={"#n": "n"},
-        ExpressionAttributeValues={":one": {"N": "1"}},
+        UpdateExpression="ADD #n :one SET #event = :event, #ran = :ran",
+        ExpressionAttributeNames={"#n": "n", "#event": "event_time", "#ran": "ran_at"},
+        ExpressionAttributeValues={
+            ":one": {"N": "1"},
+            ":event": {"S": str(event.get("time", "-"))},  # an event invoked by hand has none
+            ":ran": {"S": datetime.now(UTC).isoformat()},
+        },
     )
 
 
