@@ -120,7 +120,9 @@ class RankSummary(BaseModel):
     def rank_error_bound(self, levels: int = DEFAULT_LEVELS) -> float:
         """The largest normalized rank error a quantile read from this summary can have (module text)."""
         n = self.count
-        return 0.0 if n == 0 else min(1.0, 1.0 / (levels - 1) + self.parts / n)
+        if n == 0 or max(self.weights) == 1:  # every value kept: exact
+            return 0.0
+        return min(1.0, 1.0 / (levels - 1) + self.parts / n)
 
 
 def rank_error(values: npt.NDArray[np.float64], estimate: float, q: float) -> float:
