@@ -570,6 +570,19 @@ def validate_parts(
         checked.append(check_part(frame, part, contract, settings))
         offset += len(frame)
     buckets = [find_repeats(bucket, [c.shares[bucket] for c in checked]) for bucket in range(settings.buckets)]
+    return merge_parts(
+        contract,
+        [c.summary for c in checked],
+        buckets,
+        expected_parts=len(frames),
+        file_name=file_name,
+        row_values=frame_row_values(frames),
+        levels=settings.levels,
+    )
+
+
+def frame_row_values(frames: Sequence[pd.DataFrame]) -> RowValues:
+    """Cells looked up in the parts' frames, in order (a part's rows follow the previous part's)."""
     starts = np.cumsum([0] + [len(f) for f in frames])
 
     def row_values(column: str, rows: list[int]) -> list[Any]:
@@ -579,12 +592,4 @@ def validate_parts(
             values.append(frames[index][column].iloc[row - 1 - int(starts[index])])
         return values
 
-    return merge_parts(
-        contract,
-        [c.summary for c in checked],
-        buckets,
-        expected_parts=len(frames),
-        file_name=file_name,
-        row_values=row_values,
-        levels=settings.levels,
-    )
+    return row_values

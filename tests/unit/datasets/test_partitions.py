@@ -22,6 +22,8 @@ from mlops.contracts.validation import validate
 from mlops.datasets.ingestion import stored_frame
 from mlops.datasets.partitions import (
     MB,
+    PartEntry,
+    PartitionedData,
     PartitionedManifest,
     PartitionError,
     PartitionSettings,
@@ -152,19 +154,7 @@ def test_parts_then_the_manifest_and_the_version_validates_as_one_file(contract:
     frame = visits()
     frame.loc[[100, 15_000], "age"] = [-4, -9]  # two findings, in different parts
     made = partition_frames("visits", _files(frame, contract, 3), _types(contract), SETTINGS)
-    manifest = PartitionedManifest(
-        dataset="visits",
-        version=made.version,
-        rows=made.rows,
-        rows_per_part=made.rows_per_part,
-        columns=made.column_schemas(),
-        parts=[p.entry for p in made.parts],
-        label="returned",
-        report_key="reports/validation/visits/x.json",
-        sources=[SourceObject(bucket="raw", key=f"raw/visits/v-{i}.csv", size=1) for i in range(3)],
-        contract_version=1,
-        created_at=pd.Timestamp("2026-01-01", tz="UTC").to_pydatetime(),
-    )
+    manifest = _manifest(made, [p.entry for p in made.parts])
     sink = _Recorder()
     key = write_partitioned_version(sink, made.parts, manifest)
     assert sink.order[-1] == key == manifest_key("visits", made.version)
@@ -199,18 +189,7 @@ def test_parts_then_the_manifest_and_the_version_validates_as_one_file(contract:
 
 def test_a_manifest_that_does_not_list_the_parts_written_is_refused(contract: DataContract) -> None:
     made = partition_frames("visits", _files(visits(), contract, 1), _types(contract), SETTINGS)
-    manifest = PartitionedManifest(
-        dataset="visits",
-        version=made.version,
-        rows=made.rows,
-        rows_per_part=made.rows_per_part,
-        columns=made.column_schemas(),
-        parts=[p.entry for p in made.parts][:-1],
-        report_key="r",
-        sources=[],
-        contract_version=1,
-        created_at=pd.Timestamp("2026-01-01", tz="UTC").to_pydatetime(),
-    )
+    manifest = _manifest(made, [p.entry for p in made.parts][:-1])
     sink = _Recorder()
     with pytest.raises(ValueError, match="exactly the parts"):
         write_partitioned_version(sink, made.parts, manifest)
@@ -228,6 +207,22 @@ def test_small_uploads_keep_the_single_file_path_and_their_version_ids() -> None
     # The wine data's version id as main computed it before partitioned versions existed.
     assert (
         content_hash(column_arrays(frame, types)) == "ea20c62440900616ea28b4f24f436ba971a8797720f66a51618ad26d0bee129f"
+    )
+
+
+def _manifest(made: PartitionedData, parts: list[PartEntry]) -> PartitionedManifest:
+    return PartitionedManifest(
+        dataset="visits",
+        version=made.version,
+        rows=made.rows,
+        rows_per_part=made.rows_per_part,
+        columns=made.column_schemas(),
+        parts=parts,
+        label="returned",
+        report_key="reports/validation/visits/x.json",
+        sources=[SourceObject(bucket="raw", key=f"raw/visits/v-{i}.csv", size=1) for i in range(3)],
+        contract_version=1,
+        created_at=pd.Timestamp("2026-01-01", tz="UTC").to_pydatetime(),
     )
 
 
