@@ -59,6 +59,12 @@ def dataset_version_prefix(dataset: str, version: str) -> str:
     return f"{DATASETS_PREFIX}{dataset}/{version}/"
 
 
+def dataset_part_key(dataset: str, part_hash: str) -> str:
+    """One Parquet part of a partitioned dataset version, named by its content hash: a Map child
+    writes it before the version (a hash of all the parts) is known, and equal parts are stored once."""
+    return f"{DATASETS_PREFIX}{dataset}/parts/{part_hash}.parquet"
+
+
 def run_prefix(model: str, run_id: str) -> str:
     """Where one training run's artifacts live in the artifacts bucket."""
     return f"{MODELS_PREFIX}{model}/runs/{run_id}/"

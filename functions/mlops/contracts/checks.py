@@ -155,25 +155,26 @@ def duplicate_rows(
 ) -> ExpectationResult:
     """Rows equal to an earlier row; none at all when some column's values all differ (an id)."""
     if distinct_column is not None:
-        details = {"policy": check.value, "distinct_column": distinct_column}
-        severity = check.effective_severity
-        return result(
-            "table.duplicate_rows",
-            None,
-            check,
-            unexpected=0,
-            total=rows,
-            observed=0,
-            details=details,
-            severity=severity,
-        )
+        return duplicate_rows_result(check, rows, 0, [], distinct_column)
     mask = hasher.repeated()
     hashes = hasher.hash
     unexpected = int(np.count_nonzero(mask))
-    examples = []
+    firsts = []
     for position in np.flatnonzero(mask)[:MAX_EXAMPLES]:
         first = int(np.argmax(hashes == hashes[position]))
-        examples.append(Example(row=int(position) + 1, value=f"same as row {first + 1}"))
+        firsts.append((int(position) + 1, first + 1))
+    return duplicate_rows_result(check, rows, unexpected, firsts, None)
+
+
+def duplicate_rows_result(
+    check: PolicyExpectation, rows: int, unexpected: int, firsts: list[tuple[int, int]], distinct_column: str | None
+) -> ExpectationResult:
+    """The duplicate-rows result from its counts: `firsts` pairs a repeated row with the first row it
+    equals (both 1-based); a partitioned version's merge builds it the same way."""
+    details: dict[str, Any] = {"policy": check.value}
+    if distinct_column is not None:
+        details["distinct_column"] = distinct_column
+    examples = [Example(row=row, value=f"same as row {first}") for row, first in firsts[:MAX_EXAMPLES]]
     return result(
         "table.duplicate_rows",
         None,
@@ -183,7 +184,7 @@ def duplicate_rows(
         observed=unexpected,
         examples=examples,
         severity=check.effective_severity,
-        details={"policy": check.value},
+        details=details,
     )
 
 
@@ -266,8 +267,6 @@ def _bound(name: str, view: ColumnView, spec: ColumnSpec, bound: BoundExpectatio
 
 
 def distribution(item: DistributionExpectation, view: ColumnView) -> ExpectationResult:
-    details: dict[str, Any] = {"statistic": item.statistic}
-    details |= {k: v for k, v in (("q", item.q), ("min", item.min), ("max", item.max)) if v is not None}
     observed: float | None = None
     if view.numbers is not None and view.numbers.dtype.kind in "iufb":
         values = view.numbers[view.valid].astype(np.float64, copy=False)
@@ -278,6 +277,13 @@ def distribution(item: DistributionExpectation, view: ColumnView) -> Expectation
                 observed = float(np.std(values, ddof=1)) if values.size > 1 else 0.0
             else:
                 observed = float(np.quantile(values, item.q if item.q is not None else 0.5))
+    return distribution_result(item, observed)
+
+
+def distribution_result(item: DistributionExpectation, observed: float | None) -> ExpectationResult:
+    """A distribution check's result from its observed statistic (None: no value to compute it from)."""
+    details: dict[str, Any] = {"statistic": item.statistic}
+    details |= {k: v for k, v in (("q", item.q), ("min", item.min), ("max", item.max)) if v is not None}
     ok = (
         observed is not None
         and (item.min is None or observed >= item.min)
@@ -295,21 +301,31 @@ def distribution(item: DistributionExpectation, view: ColumnView) -> Expectation
 
 
 def class_share(check: ShareExpectation, name: str, view: ColumnView) -> ExpectationResult:
+    return class_share_result(check, name, class_counts(view))
+
+
+def class_counts(view: ColumnView) -> list[tuple[str, int, int]]:
+    """Each label class (its JSON text) with its count and its first row (1-based), in order of
+    first appearance; unparseable cells count for no class."""
     codes, uniques = pd.factorize(view.raw, use_na_sentinel=True)
     codes = np.asarray(codes, dtype=np.intp)
     if view.bad is not None:
         codes = np.where(view.bad, -1, codes)
-    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
-    labelled = int(counts.sum())
-    shares = {
-        str(json_safe(u)): (float(c) / labelled, code)
-        for code, (u, c) in enumerate(zip(uniques, counts, strict=True))
-        if c > 0
-    }
+    counted = codes >= 0
+    counts = np.bincount(codes[counted], minlength=len(uniques))
+    first = np.full(len(uniques), -1, dtype=np.intp)
+    positions = np.flatnonzero(counted)
+    # The first row of each code: written in reverse so the earliest row is written last.
+    first[codes[positions[::-1]]] = positions[::-1]
+    return [(str(json_safe(u)), int(c), int(f) + 1) for u, c, f in zip(uniques, counts, first, strict=True) if c > 0]
+
+
+def class_share_result(check: ShareExpectation, name: str, classes: list[tuple[str, int, int]]) -> ExpectationResult:
+    """The class-share result from each class's (text, count, first row) in order of first appearance."""
+    labelled = sum(count for _, count, _ in classes)
+    shares = {key: (float(count) / labelled, first) for key, count, first in classes}
     below = {k: share for k, (share, _) in shares.items() if share < check.value}
-    examples = [
-        Example(row=int(np.argmax(codes == code)) + 1, value=key) for key, (_, code) in shares.items() if key in below
-    ][:MAX_EXAMPLES]
+    examples = [Example(row=first, value=key) for key, (_, first) in shares.items() if key in below][:MAX_EXAMPLES]
     return result(
         "label.class_share",
         name,

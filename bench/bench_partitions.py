@@ -1,0 +1,184 @@
+"""A partitioned dataset version validated part by part and merged, against the same rows validated
+as one file, in one run (issue #20).
+
+Data: the ingestion benchmark's dirty table (`bench.ingestion_data`: 1,000,000 rows x 20 columns,
+seeded, 5 % bad cells of every kind) and its contract (`bench.ingestion_checks`), plus a median
+check on each of the 14 numeric columns and a mean and std check on two, so quantile summaries and
+moments are merged too. The parts: the table's rows cut in 8, each written as its own Parquet file.
+
+Single file: `read_table` of the whole Parquet file, then `validate`. Partitioned: for each part
+`read_table` and `check_part` (what one Distributed Map child does), then `find_repeats` for each of
+the 16 buckets and `merge_parts`, all in this one process, one after the other (on AWS the parts
+run in parallel: the time here is the total work, not the wall time). Times: best of `repeats`.
+
+Figures: whether the merged report equals the single-file one once the quantile checks' observed
+values are set aside (and mean/std rounded to 12 digits); the largest rank error of the merged
+quantiles (q from 0.001 to 0.999 on every numeric column) against the exact ones, with the
+summary's bound; the time ratio.
+
+    python -m bench partitions            # full run (~1 min, after the data is cached)
+    python -m bench partitions --quick    # 20,000 rows: checks the harness
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from bench import ingestion_checks, ingestion_data
+from bench.figures import Figure
+from mlops.contracts.column_view import column_view
+from mlops.contracts.loading import load_contract
+from mlops.contracts.model import DataContract
+from mlops.contracts.partial_validation import (
+    CheckedPart,
+    PartRef,
+    PartSettings,
+    check_part,
+    frame_row_values,
+    merge_parts,
+)
+from mlops.contracts.reading import read_table
+from mlops.contracts.repeats import find_repeats
+from mlops.contracts.report import ValidationReport
+from mlops.contracts.sketches import RankSummary, rank_error
+from mlops.contracts.validation import validate
+
+BENCHMARK = "partitions"
+PARTS = 8
+RANK_TARGET = 0.00125
+TIME_TARGET = 1.5
+QS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999)
+NUMERIC = (*ingestion_data.INT_COLUMNS, *ingestion_data.FLOAT_COLUMNS)
+
+
+def contract() -> DataContract:
+    lines = [ingestion_checks.contract_yaml().rstrip(), "distributions:"]
+    lines += [f"  - {{column: {name}, statistic: quantile, q: 0.5, min: -1000, max: 1000}}" for name in NUMERIC]
+    lines += [f"  - {{column: {NUMERIC[0]}, statistic: mean, min: 0, max: 1000}}"]
+    lines += [f"  - {{column: {NUMERIC[-1]}, statistic: std, min: 0, max: 1000}}"]
+    return load_contract("\n".join(lines) + "\n", source="bench-partitions.yaml")
+
+
+def _best(repeats: int, work: Callable[[], Any]) -> tuple[float, Any]:
+    best, value = float("inf"), None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        value = work()
+        best = min(best, time.perf_counter() - started)
+    return best, value
+
+
+def _comparable(report: ValidationReport) -> dict[str, Any]:
+    document = report.model_dump(mode="json")
+    results = []
+    for original in document["results"]:
+        item = dict(original)
+        if item["expectation"] == "distribution.quantile":
+            item["observed_value"] = "sketched"
+        elif item["expectation"] in ("distribution.mean", "distribution.std") and item["observed_value"] is not None:
+            item["observed_value"] = float(f"{item['observed_value']:.12g}")
+        results.append(item)
+    return {**document, "results": results}
+
+
+def run(quick: bool) -> list[Figure]:
+    rows = 20_000 if quick else 1_000_000
+    repeats = 1 if quick else 2
+    dataset = ingestion_data.ensure(rows)
+    whole = dataset.path("dirty", "parquet").read_bytes()
+    rules = contract()
+    table = pq.read_table(io.BytesIO(whole))
+    bounds = np.cumsum([0] + [len(r) for r in np.array_split(np.arange(table.num_rows), PARTS)])
+    parts = []
+    for index in range(PARTS):
+        buffer = io.BytesIO()
+        pq.write_table(table.slice(int(bounds[index]), int(bounds[index + 1] - bounds[index])), buffer)
+        parts.append(buffer.getvalue())
+    del table
+    settings = PartSettings()
+
+    def single() -> ValidationReport:
+        return validate(read_table(whole, filename="table.parquet", contract=rules), rules, file_name="table.parquet")
+
+    def partitioned() -> tuple[ValidationReport, list[CheckedPart]]:
+        checked = []
+        frames = []
+        for index, body in enumerate(parts):
+            frame = read_table(body, filename=f"part-{index}.parquet", contract=rules)
+            ref = PartRef(index=index, row_offset=int(bounds[index]), rows=len(frame), name=f"part-{index}.parquet")
+            checked.append(check_part(frame, ref, rules, settings))
+            frames.append(frame)
+        buckets = [find_repeats(b, [c.shares[b] for c in checked]) for b in range(settings.buckets)]
+
+        merged = merge_parts(
+            rules,
+            [c.summary for c in checked],
+            buckets,
+            expected_parts=PARTS,
+            file_name="table.parquet",
+            row_values=frame_row_values(frames),
+        )
+        return merged.report, checked
+
+    single_time, single_report = _best(repeats, single)
+    parts_time, (parts_report, checked) = _best(repeats, partitioned)
+    identical = _comparable(single_report) == _comparable(parts_report)
+
+    frame = read_table(whole, filename="table.parquet", contract=rules)
+    worst, bound = 0.0, 0.0
+    for name in NUMERIC:
+        spec = rules.column(name)
+        assert spec is not None
+        view = column_view(frame[name], spec)
+        assert view.numbers is not None
+        values = np.asarray(view.numbers[view.valid], dtype=np.float64)
+        merged = RankSummary.union([c.summary.quantiles[name] for c in checked])
+        bound = max(bound, merged.rank_error_bound(settings.levels))
+        for q in QS:
+            estimate = merged.quantile(q)
+            assert estimate is not None
+            worst = max(worst, rank_error(values, estimate, q))
+
+    data = f"{rows:,} rows x 20 columns, {PARTS} Parquet parts, {len(single_report.failures)} failed checks"
+    ratio = parts_time / single_time
+    return [
+        Figure(
+            benchmark=BENCHMARK,
+            figure="merged report equals the single-file report (quantile values aside)",
+            value=float(identical),
+            unit="bool",
+            target="1",
+            met=identical,
+            data=data,
+        ),
+        Figure(
+            benchmark=BENCHMARK,
+            figure=f"merged quantiles: worst rank error (14 columns x {len(QS)} q)",
+            value=worst,
+            unit="rank",
+            baseline="the summary's proven bound",
+            baseline_value=bound,
+            target=f"<= {RANK_TARGET:g}",
+            met=worst <= RANK_TARGET,
+            data=data,
+        ),
+        Figure(
+            benchmark=BENCHMARK,
+            figure=f"validation time, {PARTS} parts read and checked one after the other + repeats + merge",
+            value=parts_time,
+            unit="s",
+            baseline="one file: read_table + validate",
+            baseline_value=single_time,
+            ratio=ratio,
+            ratio_meaning="value / baseline",
+            target=f"<= {TIME_TARGET:g}x",
+            met=ratio <= TIME_TARGET,
+            data=data,
+        ),
+    ]
