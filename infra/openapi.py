@@ -148,7 +148,9 @@ FEEDBACK_ANSWER: dict[str, Any] = {
                 "properties": {
                     "index": {"type": "integer"},
                     "reason": {"type": "string"},
-                    "request_id": {"type": "string", "description": "what the label named: a request id, key or id"},
+                    "request_id": {"type": "string", "description": "the request id the label named"},
+                    "request_key": {"type": "string", "description": "the request key the label named"},
+                    "id": {"type": "string", "description": "the row id the label named"},
                     "message": {"type": "string"},
                 },
             },

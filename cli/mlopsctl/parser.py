@@ -160,7 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     predictor.add_argument(
         "--format", choices=["json", "jsonl", "csv"], help="how to read FILE (default: by its extension or content)"
     )
-    predictor.add_argument("--request-key", help="sticky canary assignment: the same key, the same side")
+    predictor.add_argument(
+        "--request-key",
+        help="sticky canary assignment (the same key, the same side), and a key labels may name the prediction by",
+    )
     predictor.set_defaults(run=predict)
     drifter = commands.add_parser(
         "drift", parents=[common, deployment], help="drift checks of a model (exit 1 if the newest found drift)"

@@ -4,7 +4,8 @@ list of rows), JSON Lines (one row object a line) or CSV (a header, then rows).
 CSV cells are text; the model's signature (`GET /v1/models/{name}/signature`) says which fields are
 numbers, booleans or text, so `7` becomes 7 for a numeric field and stays "7" for a category, and
 an empty cell becomes null. Columns the model does not take (the label, an id) are left out and
-named, rather than refused row by row as unknown fields. Standard library only: `mlops predict`
+named, rather than refused row by row as unknown fields; the id field the model's labels may name
+rows by (`monitoring.performance.id_field`) is kept, as text. Standard library only: `mlops predict`
 starts without pandas.
 """
 
@@ -132,11 +133,15 @@ def _number(text: str) -> int | float | None:
 
 
 def field_types(signature: Mapping[str, Any]) -> dict[str, str]:
-    """name -> contract type of every input of the versions that answer now (a canary's too)."""
+    """name -> contract type of every input of the versions that answer now (a canary's too), and
+    the id field labels may name rows by (`labels.id_field`), kept as text as it was written."""
     found: dict[str, str] = {}
     for described in [signature, *(signature.get("versions") or [])]:
         for spec in described.get("inputs") or []:
             found.setdefault(str(spec["name"]), str(spec.get("type")))
+    id_field = (signature.get("labels") or {}).get("id_field")
+    if isinstance(id_field, str) and id_field:
+        found.setdefault(id_field, "string")
     return found
 
 

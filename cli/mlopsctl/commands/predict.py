@@ -17,7 +17,6 @@ def predict(args: argparse.Namespace) -> int:
     form = args.format or input_form(args.file, text)
     target = deployment_target(args)
     key = prediction_key(target)
-    headers = {"x-request-key": args.request_key} if args.request_key else None
     # CSV cells are text: the signature says which fields are numbers, and which columns to leave out.
     types = (
         field_types(call(target, "GET", f"/v1/models/{args.name}/signature", api_key=key)) if form == "csv" else None
@@ -26,9 +25,12 @@ def predict(args: argparse.Namespace) -> int:
         prepared = read_prediction_input(text, form, types)
     except PredictionInputError as problem:
         raise CommandError(f"{args.file or 'stdin'}: {problem} (read as {form}; --format chooses)") from problem
+    body = prepared.body
+    if args.request_key:  # in the body, not the x-request-key header: JSON carries any text, a header only ASCII
+        body = {**body, "request_key": args.request_key}
     if prepared.left_out and not args.json:
         print(f"left out column(s) the model does not take: {', '.join(prepared.left_out)}", file=sys.stderr)
-    document = call(target, "POST", f"/v1/models/{args.name}/predict", prepared.body, api_key=key, headers=headers)
+    document = call(target, "POST", f"/v1/models/{args.name}/predict", body, api_key=key)
     lines = [f"{args.name} v{document['version']} ({document['variant']}), request {document['request_id']}"]
     probabilities = document.get("probabilities")
     for i, value in enumerate(document["predictions"]):

@@ -119,7 +119,9 @@ def assess_performance(
     classes = list(window.classes) if window is not None and window.classes is not None else None
     unscored = 0
     rows: _Rows | None = None
-    if window is not None:
+    # Labels about predictions never captured join into an hour with no rows and no classes: nothing
+    # to score, and the labels are counted as unmatched below.
+    if window is not None and (window.size or window.classes is not None or problem_type == "regression"):
         window, rows, unscored = _scored(window, problem_type)
         if unscored:
             notes.append(f"{unscored} labelled rows left out: a label or prediction not among the model's classes")

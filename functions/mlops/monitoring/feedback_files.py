@@ -196,8 +196,7 @@ def process_feedback_file(upload: FeedbackUpload, services: FeedbackServices) ->
         "accepted": intake.accepted,
         "refused": dict(intake.refused),
         "examples": [
-            {"row": r.index + 1, "reason": r.reason, "request_id": r.request_id, "message": r.detail}
-            for r in intake.examples
+            {"row": r.index + 1, "reason": r.reason, r.by: r.request_id, "message": r.detail} for r in intake.examples
         ],
         "duplicates": intake.duplicates,
         "notes": intake.notes(),

@@ -140,6 +140,7 @@ class Refusal:
     reason: RefusalReason
     request_id: str  # what the label named its prediction by, as sent (a request id, key or id)
     detail: str
+    by: str = "request_id"  # which field that was: request_id, request_key or id
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,15 @@ class Submission:
         for name in ("request_keys", "ids"):
             if len(getattr(self, name)) not in (0, len(self.request_ids)):
                 raise ValueError(f"{name} must be empty or as long as request_ids")
+
+    def null_references(self, index: int) -> list[str]:
+        """The fields label `index` has that name a prediction but are null (a file's empty cells)."""
+        sent = {
+            "request_id": self.request_ids[index],
+            "request_key": self.request_keys[index] if self.request_keys else MISSING,
+            "id": self.ids[index] if self.ids else MISSING,
+        }
+        return [name for name, value in sent.items() if value is None]
 
     def reference(self, index: int) -> dict[str, Any]:
         """The fields label `index` names its prediction by (those it has)."""
@@ -368,13 +378,13 @@ def check_labels(
         elif refusal is None and issued_ms > latest:
             refusal = (
                 "from_the_future",
-                f"says its prediction was answered at {_at(issued_ms):%Y-%m-%d %H:%M:%S} UTC, later than the label "
-                "arrived",
+                f"says its prediction was answered at {_shown_time(issued_ms)}, later than the label arrived",
             )
         if refusal is not None:
             refused[refusal[0]] += 1
             if len(examples) < EXAMPLES:
-                examples.append(Refusal(index, refusal[0], shown[:100], refusal[1]))
+                by = "request_id" if isinstance(reference, str) else "request_key" if reference.kind == "key" else "id"
+                examples.append(Refusal(index, refusal[0], shown[:100], refusal[1], by))
             continue
         assert request_id is not None
         accepted += 1
@@ -419,6 +429,16 @@ def _reference(
 ) -> str | PredictionKey | None:
     """What label `index` names its prediction by: a request id as sent, or a key; None after a problem."""
     sent = submission.reference(index)
+    empty = submission.null_references(index)
+    if not sent and empty:
+        what = {"request_id": "request id", "request_key": "request key", "id": f"{target.id_field or 'id'} value"}
+        problem(
+            index,
+            empty[0],
+            "missing_field",
+            f"is null or an empty cell: the {what[empty[0]]} of the prediction this label is about",
+        )
+        return None
     if not sent:
         problem(
             index,
@@ -596,6 +616,14 @@ def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
+def _shown_time(ms: int) -> str:
+    """A UUIDv7's time as a person reads it; its 48 bits reach the year 10889, past what datetime holds."""
+    try:
+        return f"{_at(ms):%Y-%m-%d %H:%M:%S} UTC"
+    except (ValueError, OverflowError):
+        return f"{ms} ms after 1970 (past the year 9999)"
+
+
 def _finite(value: Any) -> float | None:
     try:
         number = float(value)
@@ -633,7 +661,7 @@ def api_answer(intake: LabelIntake, stored: Sequence[str]) -> dict[str, Any]:
             {
                 "index": r.index,
                 "reason": r.reason,
-                "request_id": r.request_id,
+                r.by: r.request_id,
                 "message": f"labels[{r.index}]: {r.detail}",
             }
             for r in intake.examples

@@ -84,7 +84,11 @@ def answer(
     capture = serving.capture
     # Labels may name these rows by the request's key or their id field (the champion's config says).
     keys_policy = key_policy(rollout.champion.monitoring)
-    keys = RequestKeys(keys_policy, recordable(request_key) if keys_policy and request_key is not None else None)
+    recorded_key = recordable(request_key) if keys_policy and request_key is not None else None
+    if key_header is not None and not key_header.isascii():
+        recorded_key = None  # HTTP carries header bytes, not text: which characters they were is a guess
+    keys = RequestKeys(keys_policy, recorded_key)
+    key_warning = _unrecorded_key(request_key, key_header) if keys_policy and recorded_key is None else None
     if keys_policy is not None and keys_policy.id_field is not None:
         rows, ids = _split_ids(rows, keys_policy, served.signature.field_names)
         keys = RequestKeys(keys_policy, keys.request_key, ids)
@@ -114,8 +118,9 @@ def answer(
     if prediction.probabilities is not None:
         answered["classes"] = list(served.signature.classes or ())
         answered["probabilities"] = _probabilities(prediction.probabilities)
-    if encoded.warnings:
-        answered["warnings"] = [w.as_dict() for w in encoded.warnings[:MAX_WARNINGS]]
+    warnings = encoded.warnings if key_warning is None else [key_warning, *encoded.warnings]
+    if warnings:
+        answered["warnings"] = [w.as_dict() for w in warnings[:MAX_WARNINGS]]
     answered["request_id"] = request_id
     latency_ms = (time.perf_counter() - started) * 1000
     sampled = capture.sampled(policy.capture_sample_rate)
@@ -138,7 +143,7 @@ def answer(
         if assignment.shadow is not None
         else None
     )
-    return Answer(answered, served, assignment.variant, encoded.rows, latency_ms, len(encoded.warnings), shadow)
+    return Answer(answered, served, assignment.variant, encoded.rows, latency_ms, len(warnings), shadow)
 
 
 def _split_ids(
@@ -170,6 +175,24 @@ def _split_ids(
     if field in inputs:
         return rows, ids
     return [{name: v for name, v in row.items() if name != field} for row in rows], ids
+
+
+def _unrecorded_key(request_key: Any, key_header: str | None) -> Problem | None:
+    """Why labels cannot name this request by its key (it still picks the canary side); None: no key."""
+    if request_key is None:
+        return None
+    field = "x-request-key" if key_header is not None else "request_key"
+    if key_header is not None and not key_header.isascii():
+        why = "holds characters outside ASCII, which an HTTP header cannot carry as text: send the key as the body's "
+        why += '"request_key" instead'
+    else:
+        why = f"is not text of 1 to {MAX_KEY_LENGTH} characters"
+    return Problem(
+        "request_key_not_recorded",
+        f"{field} {why}; labels cannot name this prediction by it (its request_id can)",
+        None,
+        field,
+    )
 
 
 def _kept(keys: RequestKeys, kept: list[int] | None) -> RequestKeys:

@@ -17,6 +17,7 @@ client only: the predict layer has no pydantic, and the client is shared by the 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -87,9 +88,12 @@ def key_policy(monitoring: Mapping[str, Any] | None) -> KeyPolicy | None:
 
 def recordable(value: Any) -> str | None:
     """A request key or id as it is recorded and looked up: text, or a whole number as its decimal
-    text; None for anything else (null, a boolean, a fraction, an object) or text past MAX_KEY_LENGTH."""
+    text (17 and 17.0 are "17": pandas turns an int column with a gap into floats); None for anything
+    else (null, a boolean, a fraction, an object) or text past MAX_KEY_LENGTH."""
     if isinstance(value, bool):
         return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
     if isinstance(value, int):
         text = str(value)
     elif isinstance(value, str):

@@ -81,6 +81,20 @@ def test_field_types_cover_every_answering_version() -> None:
     assert field_types(signature) == {"a": "float", "b": "int"}
 
 
+def test_the_id_field_labels_name_rows_by_is_kept_as_text_not_left_out() -> None:
+    """A model whose config names `monitoring.performance.id_field` takes rows carrying it, and labels
+    may name a row by it: a CSV's id column travels, as written (leading zeros and all)."""
+    signature = {
+        "inputs": [{"name": "a", "type": "float"}],
+        "labels": {"by": ["request_id", "id"], "id_field": "order_id"},
+    }
+    types = field_types(signature)
+    assert types == {"a": "float", "order_id": "string"}
+    read = read_prediction_input("order_id,a,returned\nORD-00017,1.5,0\n00017,2,1\n", "csv", types)
+    assert read.left_out == ["returned"]
+    assert read.body == {"columns": ["order_id", "a"], "data": [["ORD-00017", 1.5], ["00017", 2]]}
+
+
 def test_problems_print_one_line_each_by_row_and_field() -> None:
     problems: list[dict[str, object]] = [
         {"code": "wrong_type", "message": "expected a number, got a string", "row": 0, "field": "mean_radius"},

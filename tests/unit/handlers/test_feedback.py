@@ -254,7 +254,7 @@ def test_a_file_may_name_predictions_by_the_id_field_or_the_request_key(platform
     stored = read_labels(platform.s3.objects[(ARTIFACTS, outcome["stored"][0])])
     assert stored.request_ids.tolist() == [_id(30)] * 2 and stored.rows.tolist() == [2, 3]
     report = platform.report(outcome)
-    assert report["examples"][0]["row"] == 3 and report["examples"][0]["request_id"] == "Z-9"
+    assert report["examples"][0]["row"] == 3 and report["examples"][0]["id"] == "Z-9"
 
     keyed = pd.DataFrame({"request_key": ["customer-7"], "row": [1], "label": ["churn"]})
     buffer = io.BytesIO()

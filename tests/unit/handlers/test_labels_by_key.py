@@ -111,7 +111,7 @@ def test_labels_by_request_key_and_by_order_id_are_stored_under_the_predictions_
     )
     assert status == 200, answer
     assert answer["accepted"] == 3 and answer["refused"]["unknown_key"] == 1, answer
-    assert answer["examples"][0]["request_id"] == "Z-9" and "'order_id'" in answer["examples"][0]["message"]
+    assert answer["examples"][0]["id"] == "Z-9" and "'order_id'" in answer["examples"][0]["message"]
     stored = [read_labels(body) for body in deployment.labels.values()]
     named = sorted(
         (rid, row, label) for s in stored for rid, row, label in zip(s.request_ids, s.rows, s.values, strict=True)
@@ -143,3 +143,22 @@ def test_the_signature_tells_a_client_how_labels_may_name_predictions(deployment
     status, described = deployment.call(event)
     assert status == 200
     assert described["labels"] == {"by": ["request_id", "request_key", "id"], "id_field": "order_id", "horizon_days": 7}
+
+
+def test_a_key_labels_cannot_name_is_said_in_the_answer_and_a_unicode_key_travels_in_the_body(
+    deployment: Deployment,
+) -> None:
+    for key in ("k" * 300, "caf\u00c3\u00a9-42"):  # too long; UTF-8 bytes a server decoded as latin-1
+        status, answer = deployment.predict([ROW], key=key)
+        assert status == 200, answer  # the key still picks the canary side
+        [warning] = answer["warnings"]
+        assert warning["code"] == "request_key_not_recorded" and warning["field"] == "x-request-key"
+    path = "/v1/models/orders/predict"
+    body = {"instances": [ROW], "request_key": "café-🚀-42"}  # JSON carries any text
+    status, answer = deployment.call(
+        rest_event("POST", path, "/v1/models/{name}/predict", {"name": "orders"}, body=body)
+    )
+    assert status == 200 and "warnings" not in answer, answer
+    deployment.capture.flush()
+    status, labelled = deployment.feedback([{"request_key": "café-🚀-42", "label": "stay"}])
+    assert status == 200 and labelled["accepted"] == 1, labelled

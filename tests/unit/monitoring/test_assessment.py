@@ -8,6 +8,7 @@ import ast
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ from sklearn.preprocessing import StandardScaler
 
 from mlops.monitoring import bootstrap
 from mlops.monitoring.assessment import VersionBaseline, problem_type_of
+from mlops.monitoring.join import join_hour
 from mlops.monitoring.joined import combine
+from mlops.monitoring.label_store import LabelBatch
 from mlops.monitoring.performance import ProblemType
 from mlops.monitoring.performance_record import OTHER, PerformanceAssessment, PerformanceSummary
 from mlops.registry.versions import ModelVersion
@@ -436,3 +439,26 @@ def test_the_check_loads_nothing_the_inference_layer_lacks() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "functions"), str(ROOT)])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, env=env, timeout=120)
     assert ast.literal_eval(out.stdout.decode()) == ["mlops.training.metric_names"]
+
+
+@pytest.mark.parametrize("problem", ["binary", "multiclass"])
+def test_labels_about_predictions_never_captured_are_counted_not_a_failed_check(problem: ProblemType) -> None:
+    """A label naming a request id whose capture never landed joins into an hour with no rows and no
+    classes; the check says there are too few labels and counts it unmatched (a crash here failed
+    every check of the model until the hour left the window)."""
+    hour = datetime(2026, 12, 3, 13, tzinfo=UTC)
+    label = LabelBatch(
+        model="cancer",
+        hour=hour,
+        request_ids=np.array(["01a24668-934e-7e4b-ae62-fff177ec0433"]),
+        rows=np.array([0], dtype=np.int64),
+        values=np.array(["0"]),
+        received_at=hour + timedelta(hours=3),
+        source="api key-1",
+    )
+    empty = join_hour("cancer", hour, [label], [])
+    assert empty.size == 0 and empty.classes is None and empty.unmatched_labels == 1
+    for window, unmatched in ((empty, 1), (combine([empty, empty]), 2)):
+        checked = assess(window, problem)
+        assert checked.status == "insufficient_labels" and checked.labelled == 0
+        assert checked.unmatched_labels == unmatched

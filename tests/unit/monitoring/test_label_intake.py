@@ -116,7 +116,7 @@ def test_regression_labels_are_finite_numbers() -> None:
 @pytest.mark.parametrize(
     ("label", "field", "code", "words"),
     [
-        ({"request_id": None, "row": 0, "label": "1"}, "request_id", "missing_field", "is missing"),
+        ({"request_id": None, "row": 0, "label": "1"}, "request_id", "missing_field", "is null"),
         ({"request_id": 7, "label": "1"}, "request_id", "wrong_type", "the number 7"),
         ({"label": "maybe"}, "label", "unknown_class", "'maybe' is not a class of churn; its classes are '0', '1'"),
         ({"label": 2}, "label", "unknown_class", "2 is not a class of churn"),
@@ -365,3 +365,16 @@ def test_a_label_that_names_its_prediction_wrongly_refuses_the_submission_before
     assert intake.accepted == 0 and intake.batches == () and keys.calls == []
     [problem] = intake.problems
     assert (problem.index, problem.field, problem.code) == (1, field, code), problem
+
+
+def test_a_request_id_from_the_far_future_is_refused_as_such_not_a_crash() -> None:
+    """The largest UUIDv7 says its request was issued in the year 10889, past datetime's range."""
+    intake = _check([{"request_id": "ffffffff-ffff-7fff-bfff-ffffffffffff", "label": "0"}])
+    assert intake.accepted == 0 and dict(intake.refused)["from_the_future"] == 1
+    assert "past the year 9999" in intake.examples[0].detail
+
+
+def test_a_null_id_is_named_as_the_field_that_is_empty() -> None:
+    intake = _check_keyed([{"id": None, "label": "1"}], _Keys({}))
+    [problem] = intake.problems
+    assert (problem.field, problem.code) == ("id", "missing_field") and "order_id" in problem.detail

@@ -122,7 +122,17 @@ def test_unprocessed_items_are_sent_again_and_a_table_that_keeps_refusing_is_an_
 
 @pytest.mark.parametrize(
     ("value", "recorded"),
-    [("customer-7", "customer-7"), (17, "17"), ("", None), (True, None), (1.5, None), (None, None), ("x" * 257, None)],
+    [
+        ("customer-7", "customer-7"),
+        (17, "17"),
+        (17.0, "17"),  # a Parquet int column with a gap reads as floats
+        ("", None),
+        (True, None),
+        (1.5, None),
+        (float("nan"), None),
+        (None, None),
+        ("x" * 257, None),
+    ],
 )
 def test_what_a_key_or_id_may_be(value: Any, recorded: str | None) -> None:
     assert recordable(value) == recorded
