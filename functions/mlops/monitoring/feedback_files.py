@@ -190,8 +190,9 @@ def process_feedback_file(upload: FeedbackUpload, services: FeedbackServices) ->
     stored = store_labels(
         intake, upload.suffix, lambda key, body: services.artifacts.put(key, body, "application/octet-stream")
     )
+    nothing_joins = intake.accepted == 0 and intake.submitted > 0
     document |= {
-        "stored": True,
+        "stored": not nothing_joins,
         "labels": intake.submitted,
         "accepted": intake.accepted,
         "refused": dict(intake.refused),
@@ -205,10 +206,15 @@ def process_feedback_file(upload: FeedbackUpload, services: FeedbackServices) ->
         "problem_count": 0,
     }
     _write_report(services, upload, document)
+    if nothing_joins:  # every label well formed, none about a prediction this platform can find: say so
+        counts = ", ".join(f"{n} {reason}" for reason, n in intake.refused.items() if n)
+        lines = [f"none of its {intake.submitted} labels names a prediction that can be joined ({counts})"]
+        lines += [f"row {r.index + 1}: {r.reason}: {r.detail}" for r in intake.examples[:MAIL_PROBLEMS]]
+        services.notify(_subject(upload), _mail(services, upload, lines))
     return FeedbackOutcome(
         upload.model,
         upload.key,
-        "stored",
+        "refused" if nothing_joins else "stored",
         upload.report_key,
         accepted=intake.accepted,
         refused=dict(intake.refused),

@@ -287,3 +287,11 @@ def test_a_parquet_file_of_whole_number_ids_names_them_as_their_decimal_text(pla
     pd.DataFrame({"order_id": [1002], "label": ["churn"]}).to_parquet(buffer, index=False)
     [outcome] = platform.call(platform.upload("feedback/orders/ints.parquet", buffer.getvalue()))
     assert outcome["status"] == "stored" and outcome["accepted"] == 1, platform.report(outcome)
+
+
+def test_a_file_none_of_whose_labels_can_be_joined_is_reported_and_mailed_as_stored_nothing(platform: Platform) -> None:
+    [outcome] = platform.call(platform.upload("feedback/orders/late.csv", "order_id,label\nZ-1,stay\nZ-2,churn\n"))
+    assert outcome["status"] == "refused" and outcome["refused"]["unknown_key"] == 2 and platform.labels() == []
+    assert platform.report(outcome)["stored"] is False
+    [mail] = platform.sns.published
+    assert "none of its 2 labels" in mail["Message"] and "row 1: unknown_key" in mail["Message"]
