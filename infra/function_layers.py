@@ -27,6 +27,8 @@ FUNCTION_LAYERS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "score_champion": ("inference", "powertools"),
         "gate": _TRAINING,
         "register": _TRAINING,
+        # A Fargate fit's outcome, or its failure with the task's last log lines: no ML libraries.
+        "fit_task_outcome": ("powertools",),
         # Records a failed run and notifies: no ML libraries.
         "record_failure": ("powertools",),
         "predict": ("inference", "powertools"),

@@ -52,7 +52,7 @@ def prepare(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def fit_candidate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = training_run.fit_step(event["run"], event["candidate"], services())
+    result = {**training_run.fit_step(event["run"], event["candidate"], services().artifacts), "runs_on": "lambda"}
     metrics.add_dimension(name="model", value=event["run"]["model"])
     metrics.add_metric(name="CandidateFitSeconds", unit=MetricUnit.Seconds, value=result["fit_seconds"])
     if result["status"] != "succeeded":

@@ -42,6 +42,11 @@ MODEL_FILE: Final = "model.onnx"
 SIGNATURE_FILE: Final = "signature.json"
 PROFILE_FILE: Final = "profile.json"
 
+# The Fargate task that fits a candidate past the fit Lambda's limits: its container's name, and the
+# `awslogs` stream prefix, so that its log stream is `fit/fit/<task id>` (the failure handler reads it).
+FIT_TASK_CONTAINER: Final = "fit"
+FIT_TASK_LOG_PREFIX: Final = "fit"
+
 # Contracts and training configs, in the order the functions look for them (`<folder>/<dataset><suffix>`).
 DEFINITION_SUFFIXES: Final = (".yaml", ".yml", ".json")
 

@@ -1,6 +1,7 @@
 """Training orchestration: the Step Functions pipeline from a dataset version to a registered model.
 
-prepare -> score the serving champion on the run's test rows -> Map(fit each candidate) -> evaluate the
+prepare -> score the serving champion on the run's test rows -> Map(fit each candidate: in the fit
+Lambda, or in an ECS Fargate task when prepare placed it there (`fargate_fit`)) -> evaluate the
 best (and both models on the same rows) -> export ONNX -> parity (onnxruntime) -> (the next-ranked
 candidate while parity fails) -> quality gate -> register (registered, pending approval or rejected)
 -> promote per policy -> notify.
@@ -12,9 +13,13 @@ Step payloads carry S3 keys, never data.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -22,10 +27,11 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from infra.constructs.alerts import Alerts
+from infra.constructs.fargate_fit import FargateFit
 from infra.constructs.platform_function import PlatformFunction
 from infra.constructs.shared_resources import SharedResources
 from infra.grants import grant_listing, grant_objects
-from infra.nag import acknowledge, logical_id
+from infra.nag import acknowledge, logical_id, skip_checkov
 from mlops.names import CONFIGS_PREFIX, CONTRACTS_PREFIX, DATASETS_PREFIX, MODELS_PREFIX
 
 MAX_PARALLEL_CANDIDATES = 4
@@ -67,6 +73,16 @@ STEP_MEMORY_MB = {
     "register": 512,
     "record_failure": 256,
 }
+
+
+def _any_revision_of(task_definition: str) -> str:
+    """The resource CDK's runTask.sync grant names, `arn:...:task-definition/<family>:*`, as cdk-nag
+    writes it: the task definition's ARN split apart with Fn::Select and Fn::Split."""
+    arn = {"Ref": task_definition}
+    parts = [json.dumps({"Fn::Select": [i, {"Fn::Split": [":", arn]}]}, separators=(",", ":")) for i in range(6)]
+    name = json.loads(parts[5])
+    family = [json.dumps({"Fn::Select": [i, {"Fn::Split": ["/", name]}]}, separators=(",", ":")) for i in range(2)]
+    return "arn:" + ":".join(parts[1:5]) + ":" + "/".join(family) + ":*"
 
 
 class Training(Construct):
@@ -124,6 +140,47 @@ class Training(Construct):
         grant_listing(prepare, data.curated)
         alerts.grant_publish(self.functions["record_failure"])
 
+        self.fargate = FargateFit(
+            self,
+            "FargateFit",
+            shared=shared,
+            fit_function=self.functions["fit_candidate"],
+            layers=shared.layers.for_function("fit_candidate"),
+        )
+        outcome = PlatformFunction(
+            self,
+            "FitTaskOutcomeFunction",
+            handler="handlers.fit_task_outcome.handler",
+            description="Training pipeline step: a Fargate fit's outcome, or its failure with its last log lines.",
+            service="training",
+            architecture=shared.architecture,
+            layers=shared.layers.for_function("fit_task_outcome"),
+            log_retention=shared.log_retention,
+            memory_size=256,
+            timeout=Duration.minutes(1),
+            environment={
+                "ARTIFACTS_BUCKET": data.artifacts.bucket_name,
+                "FIT_TASK_LOG_GROUP": self.fargate.log_group.log_group_name,
+            },
+            synchronous_caller="the training state machine (which reports a failed candidate)",
+        ).function
+        self.functions["fit_task_outcome"] = outcome
+        grant_objects(outcome, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*")
+        streams = Stack.of(self).format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"{self.fargate.log_group.log_group_name}:log-stream:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        outcome.add_to_role_policy(iam.PolicyStatement(actions=["logs:GetLogEvents"], resources=[streams]))
+        acknowledge(
+            outcome.role,  # type: ignore[arg-type]
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+            f"<{logical_id(self.fargate.log_group)}>:log-stream:*]",
+            "Reads the log streams of the Fargate fit tasks' own log group only; a stream is named after its "
+            "task, which exists only once the task runs.",
+        )
+
         self.log_group = logs.LogGroup(
             self, "Logs", retention=shared.log_retention, removal_policy=RemovalPolicy.DESTROY
         )
@@ -140,7 +197,22 @@ class Training(Construct):
             self.state_machine.role,
             "AwsSolutions-IAM5[Resource::*]",
             "Step Functions log delivery (logs:CreateLogDelivery and related) and X-Ray tracing accept no "
-            "resource-level permissions; AWS documents Resource '*' for them.",
+            "resource-level permissions; AWS documents Resource '*' for them. CDK's runTask.sync integration "
+            "grants ecs:StopTask and ecs:DescribeTasks on '*': the task ARNs exist only once RunTask answers.",
+        )
+        acknowledge(
+            self.state_machine.role,
+            f"AwsSolutions-IAM5[Resource::{_any_revision_of(logical_id(self.fargate.task_definition))}]",
+            "ecs:RunTask on the Fargate fit task definition's family, any revision (CDK's runTask.sync grant): a "
+            "deploy that changes the task definition registers a new revision.",
+        )
+        # Found after synthesis: CDK adds the runTask.sync statements to the role's default policy.
+        policy = self.state_machine.role.node.find_child("DefaultPolicy")
+        skip_checkov(
+            policy,
+            "CKV_AWS_111",
+            "ecs:StopTask on '*' is CDK's runTask.sync grant: Step Functions stops the fit task it started when "
+            "the execution is stopped or times out, and the task's ARN exists only once RunTask answers.",
         )
         for function in self.functions.values():
             acknowledge(
@@ -169,6 +241,52 @@ class Training(Construct):
         )
         task.add_retry(errors=_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
         return task
+
+    def _fargate_fit(self, candidate_failed: sfn.Pass) -> sfn.IChainable:
+        """RunTask (.sync) with only a pointer in its overrides, then the outcome as the fit Lambda's."""
+        fargate = self.fargate
+        run_task = tasks.EcsRunTask(
+            self,
+            "Fit on Fargate",
+            comment="one candidate in an ECS Fargate task; its input payload is in S3 under fit.input_key",
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            cluster=fargate.cluster,
+            task_definition=fargate.task_definition,
+            launch_target=tasks.EcsFargateLaunchTarget(platform_version=ecs.FargatePlatformVersion.LATEST),
+            assign_public_ip=True,
+            subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+            security_groups=[fargate.security_group],
+            cpu=sfn.JsonPath.string_at("$.fit.cpu"),
+            memory_mib=sfn.JsonPath.string_at("$.fit.memory"),
+            container_overrides=[
+                tasks.ContainerOverride(
+                    container_definition=fargate.container,
+                    environment=[
+                        tasks.TaskEnvironmentVariable(
+                            name="FIT_INPUT_KEY", value=sfn.JsonPath.string_at("$.fit.input_key")
+                        )
+                    ],
+                    memory_limit=sfn.JsonPath.number_at("$.fit.memory_mib"),
+                )
+            ],
+            result_selector={
+                "TaskArn.$": "$.TaskArn",
+                "CreatedAt.$": "$.CreatedAt",
+                "StoppedAt.$": "$.StoppedAt",
+            },
+            result_path="$.task",
+        )
+        outcome = tasks.LambdaInvoke(
+            self,
+            "Fargate fit outcome",
+            lambda_function=self.functions["fit_task_outcome"],
+            payload_response_only=True,
+            comment="the task's stored outcome, or its failure with its last log lines",
+        )
+        outcome.add_retry(errors=_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
+        outcome.add_catch(candidate_failed, errors=["States.ALL"], result_path="$.error")
+        run_task.add_catch(outcome, errors=["States.ALL"], result_path="$.error")
+        return run_task.next(outcome)
 
     def _definition(self, alerts: Alerts) -> sfn.IChainable:
         failed = sfn.Fail(self, "Run failed", error="TrainingFailed", cause="see the run's failure record")
@@ -229,10 +347,19 @@ class Training(Construct):
             "Fit candidates",
             items_path="$.run.candidates",
             max_concurrency=MAX_PARALLEL_CANDIDATES,
-            item_selector={"run.$": "$.run", "candidate.$": "$$.Map.Item.Value"},
+            item_selector={
+                "run.$": "$.run",
+                "candidate.$": "$$.Map.Item.Value",
+                # Where prepare placed this candidate (mlops.training.fit_placement), same order as candidates.
+                "fit.$": "States.ArrayGetItem($.run.fits, $$.Map.Item.Index)",
+            },
             result_path="$.candidates",
         )
-        fit_each.item_processor(fit)
+        fit_each.item_processor(
+            sfn.Choice(self, "Fit where?", comment="the fit Lambda, or a Fargate task past the Lambda's limits")
+            .when(sfn.Condition.string_equals("$.fit.runs_on", "fargate"), self._fargate_fit(candidate_failed))
+            .otherwise(fit)
+        )
         fit_each.add_catch(record_failure, errors=["States.ALL"], result_path="$.error")
 
         evaluate = guarded(self._task("evaluate", result_path="$.evaluation", comment="select the best, test it"))

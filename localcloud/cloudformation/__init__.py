@@ -5,7 +5,8 @@ What moto lacks: moto logs "No Moto CloudFormation support for …" and drops a 
 template uses (alarms, bucket/topic/queue policies, subscriptions, API Gateway stages, keys, usage
 plans, validators, models, gateway responses), and a template whose other resources reference them
 (a dashboard widget naming an alarm) then fails to deploy; its S3 bucket and API Gateway method
-models keep too little of their properties; it parses every template as YAML (slow) and creates a
+models keep too little of their properties, and a log group's `Arn` lacks CloudFormation's `:*`
+(`logs_types`); it parses every template as YAML (slow) and creates a
 stack's resources while a custom resource's answer may walk the same map. Here a model per type
 (`<service>_types` modules) creates the real thing through the same API call a user would make, so
 `aws cloudwatch describe-alarms` and friends find them; `custom_resources` is the protocol the
@@ -20,6 +21,7 @@ join moto's registry when this package is imported.
 from localcloud.cloudformation import (
     apigateway_types,
     cloudwatch_types,
+    logs_types,
     s3_types,
     sns_types,
     sqs_types,
@@ -31,6 +33,7 @@ from localcloud.session import AwsSession
 def register(session: AwsSession) -> None:
     """Make moto's CloudFormation create the types it skips, through `session`'s endpoint."""
     s3_types.install()
+    logs_types.install()
     register_models(session)
 
 

@@ -14,14 +14,22 @@ fails a `.sync` state. Here:
 - `refusals` and `fargate_sizes`: what ECS refuses at RegisterTaskDefinition and RunTask;
 - `step_functions_integration`: `arn:aws:states:::ecs:runTask(.sync)` as Step Functions runs it;
 - `endpoint`: where a task's process reaches the local cloud (in-process, a moto server started on a
-  loopback port for tasks, sharing moto's state); `fargate_run_task_crashes`: moto's two crashes mended.
+  loopback port for tasks, sharing moto's state); `fargate_run_task_crashes`: moto's two crashes mended;
+- `cloudformation_task_definition`: a template's task definition registered with all its properties
+  (moto drops its roles, CPU, network mode, compatibilities and platform).
 
 How it is installed: `install(endpoint_url=...)` wraps moto's ECS backend (RegisterTaskDefinition,
 RunTask, StopTask) and Step Functions' ECS task class; `uninstall()` kills the tasks still running,
 restores moto and stops the tasks' server.
 """
 
-from localcloud.ecs import endpoint, fargate_run_task_crashes, step_functions_integration, task_runs
+from localcloud.ecs import (
+    cloudformation_task_definition,
+    endpoint,
+    fargate_run_task_crashes,
+    step_functions_integration,
+    task_runs,
+)
 from localcloud.ecs.container_process import ContainerExit
 from localcloud.ecs.task_runs import OUT_OF_MEMORY, task_python_path, wait_for
 
@@ -34,6 +42,7 @@ def install(endpoint_url: str | None = None) -> None:
     if _installed:
         return
     fargate_run_task_crashes.install()
+    cloudformation_task_definition.install()
     task_runs.install()
     step_functions_integration.install()
     _installed = True
@@ -45,6 +54,7 @@ def uninstall() -> None:
         return
     step_functions_integration.uninstall()
     task_runs.uninstall()
+    cloudformation_task_definition.uninstall()
     fargate_run_task_crashes.uninstall()
     endpoint.stop()
     _installed = False

@@ -1,7 +1,8 @@
 """What AWS checks for one request: the action by its IAM name, on the resource's ARN, with condition keys.
 
-moto matches DynamoDB, SNS, Step Functions and Lambda requests against resource `*`; here each is
-matched against its ARN (table, index, topic, state machine, execution, function). A
+moto matches DynamoDB, SNS, Step Functions, Lambda, ECS RunTask and CloudWatch Logs stream requests
+against resource `*`; here each is matched against its ARN (table, index, topic, state machine,
+execution, function, task definition, log stream). A
 TransactWriteItems is authorized item by item (PutItem, UpdateItem, DeleteItem, ConditionCheckItem),
 as DynamoDB does; a CopyObject also needs read on its source; a listing carries its `s3:prefix`.
 """
@@ -88,6 +89,22 @@ def _lambda_checks(response: Any, action: str, region: str, account: str) -> lis
     return [Check(f"lambda:{iam_action}", arn)]
 
 
+_LOG_STREAM_ACTIONS = {"CreateLogStream", "PutLogEvents", "GetLogEvents"}
+
+
+def _task_definition_arn(definition: str, region: str, account: str) -> str:
+    """The ARN of the revision RunTask would run: a bare family means its latest revision, as in ECS."""
+    if definition == "*" or (definition.startswith("arn:") and definition.rsplit("/", 1)[-1].count(":") == 1):
+        return definition
+    from moto.ecs.models import ecs_backends
+
+    try:
+        return str(ecs_backends[account][region].describe_task_definition(definition).arn)
+    except Exception:  # not registered: RunTask itself refuses it, after authorization
+        family = definition.rsplit("/", 1)[-1]
+        return f"arn:aws:ecs:{region}:{account}:task-definition/{family}"
+
+
 def normal_checks(response: Any, service: str, action: str, moto_resource: str) -> list[Check]:
     """The authorizations AWS makes for one API request of a JSON or query service."""
     region, account = response.region, response.current_account
@@ -103,6 +120,12 @@ def normal_checks(response: Any, service: str, action: str, moto_resource: str) 
         return [Check(f"states:{action}", str(arn))]
     if service == "lambda":
         return _lambda_checks(response, action, region, account)
+    group, stream = params.get("logGroupName"), params.get("logStreamName")
+    if service == "logs" and action in _LOG_STREAM_ACTIONS and group and stream:
+        # On the stream's ARN, which a grant on the group's ARN as CloudFormation gives it (`log-group:NAME:*`) covers.
+        return [Check(f"logs:{action}", f"arn:aws:logs:{region}:{account}:log-group:{group}:log-stream:{stream}")]
+    if service == "ecs" and action == "RunTask":  # on its task definition (revision included), as ECS checks it
+        return [Check("ecs:RunTask", _task_definition_arn(str(params.get("taskDefinition") or "*"), region, account))]
     if service == "events" and action == "PutEvents":
         buses = {str(e.get("EventBusName") or "default") for e in params.get("Entries", [])} or {"default"}
         return [

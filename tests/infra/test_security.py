@@ -25,6 +25,8 @@ WILDCARD_ONLY_ACTIONS = {
     "logs:PutResourcePolicy": "Step Functions execution logs",
     "logs:UpdateLogDelivery": "Step Functions execution logs",
     "s3:PutBucketNotification": "CDK's deploy-time handler that writes bucket notifications",
+    "ecs:DescribeTasks": "runTask.sync watches the Fargate fit task it started (its ARN exists only then)",
+    "ecs:StopTask": "runTask.sync stops the Fargate fit task when the execution stops",
 }
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE|API_?KEY|CREDENTIAL", re.IGNORECASE)
 SECRET_VALUE = re.compile(r"(AKIA|ASIA)[A-Z0-9]{16}|-----BEGIN|[A-Za-z0-9/+]{40}")

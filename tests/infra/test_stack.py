@@ -121,8 +121,9 @@ def test_functions_are_arm64_python312_traced_with_bounded_logs(platform_templat
         for k, v in _resources(platform_template, "AWS::Lambda::Function").items()
         if not k.startswith("BucketNotificationsHandler")
     }
-    # health, ingest, nine training steps, registry API, predict, batch scoring, drift, performance, feedback
-    assert len(functions) == 17
+    # health, ingest, nine training steps and a Fargate fit's outcome, registry API, predict, batch scoring,
+    # drift, performance, feedback
+    assert len(functions) == 18
     for logical, function in functions.items():
         props = function["Properties"]
         assert props["Runtime"] == "python3.12", logical

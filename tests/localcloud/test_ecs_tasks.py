@@ -335,3 +335,23 @@ def test_fargate_sizes_outside_the_table_are_refused_at_registration(setup: Setu
 def test_fargate_size_table(cpu: str, memory: str, runs: bool) -> None:
     # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-cpu-memory-error.html
     assert (fargate_size_refusal(cpu, memory) is None) is runs
+
+
+def test_run_task_is_authorized_on_its_task_definition(setup: Setup) -> None:
+    # ecs:RunTask's resource is the task definition (Service Authorization Reference, "Actions defined by
+    # Amazon Elastic Container Service": RunTask, resource type task-definition*); moto checked it on '*'.
+    iam = boto3.client("iam")
+    family = setup.task_definition.rsplit("/", 1)[0] + "/probe:*"
+    for resource, expected in ((family, "SUCCEEDED"), (family.replace("/probe:", "/other:"), "FAILED")):
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "ecs:RunTask", "Resource": resource},
+                {"Effect": "Allow", "Action": ["ecs:DescribeTasks", "ecs:StopTask", "iam:PassRole"], "Resource": "*"},
+            ],
+        }
+        iam.put_role_policy(RoleName="fit-machine", PolicyName="grants", PolicyDocument=json.dumps(policy))
+        execution = run_machine(setup, [*PROBE, "exit", "0"])
+        assert execution["status"] == expected, (resource, execution.get("cause"))
+        if expected == "FAILED":
+            assert "ecs:RunTask" in str(execution.get("cause")), execution.get("cause")

@@ -5,6 +5,8 @@
   its `data` section (which dataset versions); `config_base`: what the config's parts share.
 - `data`: which dataset versions a run trains on, combined; `prepare`: features and splits;
   `features`: the feature recipe (numbers, categories, derived date parts) training and serving share.
+- `fit_placement`: where each candidate's fit runs (the fit Lambda or Fargate) and what the run
+  records of it; `fargate_fit`: a Fargate fit's outcome, or its failure with the task's last log lines.
 - `candidates`: fit and rank candidates; `evaluation`: test-split metrics and the champion
   comparison; `gates`: the quality gates; `onnx_export`: the ONNX model and scikit-learn's answers
   for the parity check (`mlops.onnx_checks`, which runs on the inference layer).

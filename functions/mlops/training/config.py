@@ -8,8 +8,9 @@ without loading scikit-learn.
 Here: the config's sections (split, encoding, quality gates, parity, serving, monitoring,
 retraining), the rules between its fields, the checks against a dataset's contract, and reading it
 from YAML or JSON. Its larger parts have modules of their own: `search_space` (the candidates),
-`data_policy` (the `data` section) and `mlops.monitoring.config` (`monitoring.drift` and
-`monitoring.performance`); `config_base` is what they all share.
+`data_policy` (the `data` section), `fit_placement` (the `fargate` section) and
+`mlops.monitoring.config` (`monitoring.drift` and `monitoring.performance`); `config_base` is what
+they all share.
 
 One module past 500 lines: `semantic_problems` checks rules that cross sections (a floor's metric
 against the problem type, the capture rate against performance monitoring), so the sections and
@@ -31,6 +32,7 @@ from pydantic_core import PydanticCustomError
 from mlops.monitoring.config import DriftConfig, PerformanceConfig
 from mlops.training.config_base import ConfigModel, field_path
 from mlops.training.data_policy import DataPolicy, data_shorthand
+from mlops.training.fit_placement import FargateConfig
 
 # Re-exported: the training config is where the rest of the code looks for them.
 from mlops.training.metric_names import CLASSIFICATION as CLASSIFICATION  # noqa: PLC0414
@@ -242,6 +244,10 @@ class TrainingConfig(ConfigModel):
         default=None, description="default: roc_auc (binary), f1_macro (multiclass), rmse (regression)"
     )
     quality_gates: QualityGates = Field(default_factory=QualityGates)
+    fargate: FargateConfig = Field(
+        default_factory=FargateConfig,
+        description="when a candidate's fit leaves the fit Lambda for an ECS Fargate task, and the task's size",
+    )
     parity: ParityConfig = Field(default_factory=ParityConfig)
     promotion: Literal["auto", "manual"] = "manual"
     retraining: RetrainingConfig | None = None

@@ -36,6 +36,7 @@ from mlops.training.data import (
     combine_versions,
     plan_versions,
 )
+from mlops.training.fit_placement import fit_outcome, fit_records, place_fits
 from mlops.training.gates import GateReport, gate_evaluation
 from mlops.training.prepare import PreparedMeta, Splits, prepare
 from mlops.training.search_space import Candidate
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from mlops.training.candidates import CandidateResult
 
 DATA_RECORD = "data.json"  # which dataset versions the run used (mlops.training.data.TrainingData)
+FARGATE_INPUTS = "fargate/"  # under the run's prefix: a Fargate fit's input payload, <candidate>.json
 
 
 @dataclass
@@ -129,6 +131,19 @@ def prepare_step(
     services.artifacts.put(
         f"{run.prefix}{PROFILE_FILE}", prepared.profile.model_dump_json().encode(), "application/json"
     )
+    candidates = [c.model_dump(mode="json") for c in config.candidates]
+    fits = place_fits(
+        config.candidates,
+        config.fargate,
+        rows=prepared.meta.rows["train"] + prepared.meta.rows["validation"],
+        features=int(prepared.splits.X_train.shape[1]),
+        split_bytes=len(prepared.splits_bytes),
+        input_key=f"{run.prefix}{FARGATE_INPUTS}{{name}}.json",
+    )
+    for fit, candidate in zip(fits, candidates, strict=True):
+        if fit.input_key is not None:  # RunTask's overrides carry this key, never the payload (8,192 characters)
+            task_input = {"run": run.as_payload(), "candidate": candidate}
+            services.artifacts.put(fit.input_key, _json(task_input), "application/json")
     services.models.start_run(
         run_id,
         {
@@ -143,9 +158,10 @@ def prepare_step(
             "prefix": run.prefix,
             "code_version": __version__,
             "rows": to_dynamo(prepared.meta.rows),
+            "fits": to_dynamo([f.model_dump(mode="json", exclude={"input_key"}) for f in fits]),
         },
     )
-    return {**run.as_payload(), "candidates": [c.model_dump(mode="json") for c in config.candidates]}
+    return {**run.as_payload(), "candidates": candidates, "fits": [f.model_dump(mode="json") for f in fits]}
 
 
 def _training_data(services: TrainingServices, dataset: str, config: TrainingConfig, named: str | None) -> CombinedData:
@@ -165,23 +181,20 @@ def _training_data(services: TrainingServices, dataset: str, config: TrainingCon
     return combine_versions(dataset, policy, config.data.max_rows, parts, skipped)
 
 
-def fit_step(run_payload: dict[str, Any], candidate: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
+def fit_step(run_payload: dict[str, Any], candidate: dict[str, Any], artifacts: ArtifactsBucket) -> dict[str, Any]:
+    """Fit one candidate and store it: the fit Lambda's step, and what the Fargate task runs
+    (`handlers.fit_task`) when the candidate does not fit the Lambda."""
     from mlops.training.candidates import fit_candidate
 
     run = RunRef.from_event(run_payload)
-    config = _config(services, run)
-    result = fit_candidate(Candidate.model_validate(candidate), _splits(services, run), config)
+    config = TrainingConfig.model_validate(json.loads(artifacts.get(f"{run.prefix}config.json")))
+    splits = Splits.from_bytes(artifacts.get(f"{run.prefix}splits.npz"))
+    result = fit_candidate(Candidate.model_validate(candidate), splits, config)
     base = f"{run.prefix}candidates/{result.name}"
     if result.model_bytes is not None:
-        services.artifacts.put(f"{base}.model", result.model_bytes, "application/octet-stream")
-    services.artifacts.put(f"{base}.json", _json(result.to_json()), "application/json")
-    return {
-        "name": result.name,
-        "status": result.status,
-        "reason": result.error,
-        "validation_metrics": result.validation_metrics,
-        "fit_seconds": result.fit_seconds,
-    }
+        artifacts.put(f"{base}.model", result.model_bytes, "application/octet-stream")
+    artifacts.put(f"{base}.json", _json(result.to_json()), "application/json")
+    return fit_outcome(result.to_json())
 
 
 _TIMEOUT_ERRORS = ("Sandbox.Timedout", "States.Timeout")
@@ -240,7 +253,14 @@ def evaluate_step(
                 )
             )
     if attempt == 0:
-        services.models.update_run(run.run_id, {"candidates": to_dynamo([r.to_json() for r in results])})
+        fits = fit_records(run_payload.get("fits") or [], fitted)
+        services.models.update_run(
+            run.run_id,
+            {
+                "candidates": to_dynamo([r.to_json() for r in results]),
+                "fits": to_dynamo([f.model_dump(mode="json") for f in fits]),
+            },
+        )
     ranked = rank(results, config.metric)
     if not 0 <= attempt < len(ranked):
         raise TrainingInputError(f"attempt {attempt} is past the {len(ranked)} ranked candidates")
