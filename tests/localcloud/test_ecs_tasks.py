@@ -205,7 +205,9 @@ def test_a_non_zero_exit_fails_the_state_with_the_stopped_task_as_its_cause(setu
     assert cause["StopCode"] == "EssentialContainerExited"
     assert cause["StoppedReason"] == "Essential container in task exited"
     assert [(c["Name"], c["ExitCode"]) for c in cause["Containers"]] == [("fit", 3)]
-    assert log_lines(cause["TaskArn"]) == ["probe exit starting in AWS_ECS_FARGATE", "failing on purpose"]
+    # stdout and stderr are two pipes, as a container's are: within one millisecond their lines may
+    # reach the stream in either order (CloudWatch orders events by timestamp only).
+    assert sorted(log_lines(cause["TaskArn"])) == ["failing on purpose", "probe exit starting in AWS_ECS_FARGATE"]
     assert described_task(cause["TaskArn"])["containers"][0]["exitCode"] == 3
 
 
