@@ -74,11 +74,15 @@ class Slice(BaseModel):
     key: str
     version_id: str | None = None
     format: SliceFormat
-    start: int = Field(0, ge=0, description="CSV: first byte (a record's first byte)")
+    start: int = Field(default=0, ge=0, description="CSV: first byte (a record's first byte)")
     stop: int = Field(ge=0, description="CSV: byte after the last; Parquet: the file's size")
-    header_stop: int = Field(0, ge=0, description="CSV: bytes of the header line with its newline")
-    line_offset: int = Field(0, ge=0, description="CSV: newlines before `start` (the file's line of its first row - 1)")
-    row_groups: tuple[int, int] | None = Field(None, description="Parquet: first row group, and the one after the last")
+    header_stop: int = Field(default=0, ge=0, description="CSV: bytes of the header line with its newline")
+    line_offset: int = Field(
+        default=0, ge=0, description="CSV: newlines before `start` (the file's line of its first row - 1)"
+    )
+    row_groups: tuple[int, int] | None = Field(
+        default=None, description="Parquet: first row group, and the one after the last"
+    )
 
     @property
     def name(self) -> str:
@@ -190,23 +194,31 @@ def file_slices(file: UploadFile, source: ByteSource, first_index: int, slice_by
     """One file's slices, numbered from `first_index`. Raises `SplitError` naming the file."""
     name = file.key.rsplit("/", 1)[-1]
     lower = name.lower()
-    common = {"key": file.key, "version_id": file.version_id}
     magic = source.read(0, min(4, file.size)) if file.size else b""
     if lower.endswith(".parquet") or lower.endswith(".pq") or magic == PARQUET_MAGIC:
         try:
             metadata = pq.ParquetFile(RangedFile(source)).metadata
         except Exception:  # a corrupt footer: the child reading the whole file names the problem
-            return [Slice(index=first_index, format="parquet", stop=file.size, **common)]
+            return [
+                Slice(index=first_index, format="parquet", stop=file.size, key=file.key, version_id=file.version_id)
+            ]
         sizes = [metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)]
         runs = parquet_row_group_runs(sizes, slice_bytes) or [(0, 0)]
         return [
-            Slice(index=first_index + n, format="parquet", stop=file.size, row_groups=run, **common)
+            Slice(
+                index=first_index + n,
+                format="parquet",
+                stop=file.size,
+                row_groups=run,
+                key=file.key,
+                version_id=file.version_id,
+            )
             for n, run in enumerate(runs)
         ]
     if magic[:2] == GZIP_MAGIC or lower.endswith(".gz"):
-        return [Slice(index=first_index, format="csv.gz", stop=file.size, **common)]
+        return [Slice(index=first_index, format="csv.gz", stop=file.size, key=file.key, version_id=file.version_id)]
     if file.size <= slice_bytes:
-        return [Slice(index=first_index, format="csv", stop=file.size, **common)]
+        return [Slice(index=first_index, format="csv", stop=file.size, key=file.key, version_id=file.version_id)]
     try:
         header_stop, ranges = csv_ranges(source, slice_bytes)
     except SplitError as error:
@@ -219,7 +231,8 @@ def file_slices(file: UploadFile, source: ByteSource, first_index: int, slice_by
             stop=r.stop,
             header_stop=header_stop,
             line_offset=r.line_offset,
-            **common,
+            key=file.key,
+            version_id=file.version_id,
         )
         for n, r in enumerate(ranges)
     ]

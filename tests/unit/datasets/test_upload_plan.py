@@ -49,7 +49,7 @@ def notes_csv(rows: int = 600, seed: int = 7) -> bytes:
     rng = np.random.default_rng(seed)
     notes = rng.choice(["plain", 'said "no"\nthen left', "line one\nline two\nline three", "a, b", ""], rows)
     frame = pd.DataFrame({"id": np.arange(rows), "value": rng.normal(size=rows).round(6), "note": notes})
-    return frame.to_csv(index=False).encode()
+    return str(frame.to_csv(index=False)).encode()
 
 
 def slice_rows(data: bytes, piece: Slice) -> pd.DataFrame:
