@@ -31,11 +31,11 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops.contracts.reading import GZIP_MAGIC, PARQUET_MAGIC
+from mlops.names import COMMIT_MARKER
 
 MB = 1 << 20
 DEFAULT_SLICE_BYTES = 128 * MB
 _SCAN_CHUNK = 8 * MB
-COMMIT_MARKER = "_COMMIT"  # written last under raw/<dataset>/<upload>/: the upload is complete
 Item = TypeVar("Item", bound=BaseModel)
 SliceFormat = Literal["csv", "csv.gz", "parquet"]
 

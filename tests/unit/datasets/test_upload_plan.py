@@ -16,7 +16,6 @@ import pytest
 
 from mlops.contracts.reading import read_table
 from mlops.datasets.upload_plan import (
-    COMMIT_MARKER,
     Slice,
     SplitError,
     UploadFile,
@@ -26,6 +25,7 @@ from mlops.datasets.upload_plan import (
     read_items,
     upload_files,
 )
+from mlops.names import COMMIT_MARKER
 
 
 class Bytes:
