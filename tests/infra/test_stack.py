@@ -121,8 +121,9 @@ def test_functions_are_arm64_python312_traced_with_bounded_logs(platform_templat
         for k, v in _resources(platform_template, "AWS::Lambda::Function").items()
         if not k.startswith("BucketNotificationsHandler")
     }
-    # health, ingest, nine training steps, registry API, predict, batch scoring, drift, performance, feedback
-    assert len(functions) == 17
+    # health, ingest, nine training steps, registry API, predict, batch scoring, drift, performance, feedback,
+    # six validation steps
+    assert len(functions) == 23
     for logical, function in functions.items():
         props = function["Properties"]
         assert props["Runtime"] == "python3.12", logical
@@ -307,6 +308,7 @@ def test_uploads_outside_raw_reach_the_ingest_function_through_eventbridge(platf
         r["Properties"]
         for r in tq.resources(platform_template, "AWS::Events::Rule").values()
         if any(t["Arn"] == {"Fn::GetAtt": [ingest, "Arn"]} for t in r["Properties"].get("Targets", []))
+        and "EventPattern" in r["Properties"]  # the other rule is the schedule of the uncommitted-upload check
     ]
     assert len(rules) == 1
     assert rules[0]["EventPattern"] == {
@@ -322,4 +324,9 @@ def test_uploads_outside_raw_reach_the_ingest_function_through_eventbridge(platf
     )
     # It only reports such a file, never reads it: S3 reads stay on raw/* (and contracts), as before.
     on_raw = {(a, r) for a, r in tq.grants(platform_template, "IngestionIngestFunction") if r.startswith(f"<{raw}.")}
-    assert on_raw == {("s3:GetObject", f"<{raw}.Arn>/raw/*"), ("s3:GetObjectVersion", f"<{raw}.Arn>/raw/*")}
+    # ListBucket (limited to raw/ by its s3:prefix condition) is the uncommitted-upload check's listing.
+    assert on_raw == {
+        ("s3:GetObject", f"<{raw}.Arn>/raw/*"),
+        ("s3:GetObjectVersion", f"<{raw}.Arn>/raw/*"),
+        ("s3:ListBucket", f"<{raw}.Arn>"),
+    }
