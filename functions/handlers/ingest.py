@@ -53,7 +53,13 @@ class IngestSettings(FunctionSettings):
     registry_table: str
     alerts_topic_arn: str
     training_state_machine_arn: str = ""  # none: a contract's auto_train starts nothing
-    # A file past this, or a multi-file upload's commit marker, goes to the validation state machine.
+
+
+@dataclass(frozen=True)
+class RoutingSettings(FunctionSettings):
+    """Which uploads go to the validation state machine: a file past `single_file_max_bytes`, and a
+    multi-file upload's commit marker. Every field has a default: without them, today's path."""
+
     validation_state_machine_arn: str = ""
     single_file_max_bytes: int = PartitioningSettings().single_file_max_bytes
     commit_timeout_seconds: int = 3600
@@ -85,7 +91,7 @@ def _build() -> IngestionServices:
 
 
 services = PerContainer(_build)
-settings = PerContainer(lambda: IngestSettings.from_environment(os.environ))
+settings = PerContainer(lambda: RoutingSettings.from_environment(os.environ))
 
 
 def _start_validation(upload: Upload) -> str:

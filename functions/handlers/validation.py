@@ -33,10 +33,9 @@ class ValidationSettings(FunctionSettings):
     raw_bucket: str
     artifacts_bucket: str
     curated_bucket: str
-    # Only the reduce writes versions, quarantines and mails: the other steps leave these out.
-    quarantine_bucket: str = ""
-    registry_table: str = ""
-    alerts_topic_arn: str = ""
+    quarantine_bucket: str
+    registry_table: str
+    alerts_topic_arn: str
     training_state_machine_arn: str = ""
     part_bytes: int = steps.PartitioningSettings().part_bytes
     slice_bytes: int = steps.PartitioningSettings().slice_bytes
@@ -46,7 +45,7 @@ class ValidationSettings(FunctionSettings):
 def _build() -> steps.PartitionedServices:
     settings = ValidationSettings.from_environment(os.environ)
     s3 = boto3.client("s3")
-    table = boto3.resource("dynamodb").Table(settings.registry_table) if settings.registry_table else None
+    table = boto3.resource("dynamodb").Table(settings.registry_table)
     ingestion = IngestionServices(
         raw=RawBucket(s3, settings.raw_bucket),
         artifacts=ArtifactsBucket(s3, settings.artifacts_bucket),
@@ -71,39 +70,39 @@ def _run(event: dict[str, Any]) -> steps.ValidationRun:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def plan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def validation_plan(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return steps.plan(_run(event), services()).model_dump()
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def read_slice(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def validation_read_slice(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     record = steps.read_slice(_run(event), Slice.model_validate(event["slice"]), services())
     return {"index": record.index, "rows": record.rows, "failed": record.failure is not None}
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def cut(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def validation_cut(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return steps.cut(_run(event), int(event["slices"]), services()).model_dump()
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def check_part(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def validation_check_part(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return steps.check_one_part(_run(event), steps.PartItem.model_validate(event["part"]), services())
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def bucket_repeats(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def validation_bucket_repeats(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return steps.bucket_repeats(_run(event), int(event["bucket"]), int(event["parts"]), services())
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def reduce(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def validation_reduce(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = event["state"]  # the whole state: what the earlier steps returned, or the error that stopped them
     plan_result, cut_result = state.get("plan") or {}, state.get("cut") or {}
     given = steps.ReduceInput(

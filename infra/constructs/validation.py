@@ -66,8 +66,9 @@ class WorkItemReader(sfn.S3JsonLItemReader):
         ]
 
 
-class WorkResultWriter(sfn.ResultWriterV2):
-    """The Map's result files, under the work folder's prefix only."""
+class WorkResultWriter(sfn.ResultWriter):
+    """The Map's result files, under the work folder's prefix only. (`ResultWriterV2` renders nothing
+    without the `useDistributedMapResultWriterV2` feature flag, which this app does not set.)"""
 
     def __init__(self, bucket: s3.IBucket, prefix: str) -> None:
         super().__init__(bucket=bucket, prefix=prefix)
@@ -98,6 +99,8 @@ class Validation(Construct):
             "PART_BYTES": str(settings.part_mb * MB),
             "SLICE_BYTES": str(settings.slice_mb * MB),
         }
+        # Every step gets every variable (one handler module serves them all, and a local cloud loads it
+        # once); what a step may touch is its role's grants, below.
         reduce_only = {
             "QUARANTINE_BUCKET": data.quarantine.bucket_name,
             "REGISTRY_TABLE": registry.table.table_name,
@@ -109,7 +112,7 @@ class Validation(Construct):
             function = PlatformFunction(
                 self,
                 "".join(part.title() for part in step.split("_")) + "Function",
-                handler=f"handlers.validation.{step}",
+                handler=f"handlers.validation.validation_{step}",
                 description=f"Validation of a partitioned upload: {step.replace('_', ' ')}.",
                 service="ingestion",
                 architecture=shared.architecture,
@@ -117,7 +120,7 @@ class Validation(Construct):
                 log_retention=shared.log_retention,
                 memory_size=memory,
                 timeout=Duration.minutes(minutes),
-                environment={**common, **(reduce_only if step == "reduce" else {})},
+                environment={**common, **reduce_only},
                 synchronous_caller="the validation state machine (which hands every error to the reduce step)",
             ).function
             self.functions[step] = function
@@ -213,7 +216,7 @@ class Validation(Construct):
             item_selector={"run.$": "$.run", f"{item_field}.$": "$$.Map.Item.Value"},
             max_concurrency=self.max_concurrency,
             tolerated_failure_count=0,
-            result_writer_v2=WorkResultWriter(artifacts, f"{VALIDATION_WORK_PREFIX}_map-results"),
+            result_writer=WorkResultWriter(artifacts, f"{VALIDATION_WORK_PREFIX}_map-results"),
             result_path=sfn.JsonPath.DISCARD,
         )
         each.item_processor(

@@ -61,7 +61,13 @@ def test_data_buckets_are_versioned_and_transient_data_expires(platform_template
             "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
             "Prefix": "capture/",
             "Status": "Enabled",
-        }
+        },
+        {  # a partitioned upload's validation run: staged slices, records, item lists
+            "ExpirationInDays": 7,
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+            "Prefix": "validation-work/",
+            "Status": "Enabled",
+        },
     ]
     assert expiring["Curated"] == [], "accepted dataset versions must never expire"
     assert expiring["AccessLogs"] == [

@@ -59,6 +59,7 @@ from mlops.datasets.ingestion import (
     _duplicate_or_retry,
     _finish,
     _json_bytes,
+    _problem_report,
     _promises,
     _reject,
     _write_report,
@@ -599,18 +600,9 @@ def _document(report: Any, source: dict[str, Any]) -> tuple[dict[str, Any], str]
 def _problem_document(
     run: ValidationRun, source: dict[str, Any], problem: dict[str, str]
 ) -> tuple[dict[str, Any], str]:
-    upload = run.upload.upload
-    document: dict[str, Any] = {
-        "dataset": run.dataset,
-        "file": upload.filename,
-        "source": source,
-        "contract_version": None,
-        "accepted": False,
-        "file_problem": problem,
-        "results": [],
-    }
-    key = upload.key if upload.key.isprintable() else repr(upload.key)
-    return document, f"REJECTED {key}\n✗ {problem['code']}: {problem['message']}\n"
+    """Today's report of an upload that could not be checked, naming the whole upload as its source."""
+    document, summary = _problem_report(run.upload.upload, problem["code"], problem["message"])
+    return {**document, "source": source}, summary
 
 
 def _unstorable(document: dict[str, Any], part: PartRecord) -> dict[str, Any]:
