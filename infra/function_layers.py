@@ -16,6 +16,13 @@ _TRAINING: Final = ("training", "powertools")
 FUNCTION_LAYERS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
     {
         "ingest": ("data", "powertools"),
+        # The validation state machine's steps (a partitioned upload): the ingestion's readers and checks.
+        "validation_plan": ("data", "powertools"),
+        "validation_read_slice": ("data", "powertools"),
+        "validation_cut": ("data", "powertools"),
+        "validation_check_part": ("data", "powertools"),
+        "validation_bucket_repeats": ("data", "powertools"),
+        "validation_reduce": ("data", "powertools"),
         "prepare": _TRAINING,
         "fit_candidate": _TRAINING,
         "evaluate": _TRAINING,

@@ -85,6 +85,25 @@ class MonitoringSettings(BaseModel):
     )
 
 
+class IngestionSettings(BaseModel):
+    """When an upload is validated part by part by the validation state machine (issue #20)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    single_file_max_mb: int = Field(
+        256, ge=1, le=10240, description="a single file larger than this goes to the validation state machine"
+    )
+    part_mb: int = Field(128, ge=1, le=2048, description="a partitioned version's parts hold about this much data")
+    slice_mb: int = Field(128, ge=1, le=2048, description="the share of an upload one Map child reads")
+    max_concurrency: int = Field(40, ge=1, le=10000, description="Distributed Map children running at once")
+    commit_timeout_minutes: int = Field(
+        60,
+        ge=5,
+        le=7 * 24 * 60,
+        description="a multi-file upload with no commit marker this long after its last file is reported",
+    )
+
+
 class PlatformSettings(BaseModel):
     """Everything a deployment may change without touching code."""
 
@@ -101,6 +120,7 @@ class PlatformSettings(BaseModel):
     prediction_throttle: ApiThrottle = ApiThrottle()  # type: ignore[call-arg]
     serving: ServingSettings = ServingSettings()  # type: ignore[call-arg]
     monitoring: MonitoringSettings = MonitoringSettings()  # type: ignore[call-arg]
+    ingestion: IngestionSettings = IngestionSettings()  # type: ignore[call-arg]
     retain_data_on_delete: bool = Field(
         True, description="keep buckets and table when the stack is deleted (set false for throwaway stacks)"
     )

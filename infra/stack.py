@@ -24,6 +24,7 @@ from infra.constructs.registry_api import RegistryApi
 from infra.constructs.serving import Serving
 from infra.constructs.shared_resources import SharedResources
 from infra.constructs.training import Training
+from infra.constructs.validation import Validation
 from infra.settings import PlatformSettings
 
 RETENTION_DAYS = {
@@ -89,7 +90,14 @@ class MlopsPlatformStack(Stack):
         self.drift = Drift(self, "Drift", shared=shared, training=self.training.state_machine)
         self.performance = Performance(self, "Performance", shared=shared, training=self.training.state_machine)
         self.registry_api = RegistryApi(self, "RegistryApi", shared=shared, models=self.serving.models)
-        self.ingestion = Ingestion(self, "Ingestion", shared=shared, training=self.training.state_machine)
+        self.validation = Validation(self, "Validation", shared=shared, training=self.training.state_machine)
+        self.ingestion = Ingestion(
+            self,
+            "Ingestion",
+            shared=shared,
+            training=self.training.state_machine,
+            validation=self.validation.state_machine,
+        )
         self.feedback = Feedback(self, "Feedback", shared=shared, prediction_keys=self.prediction_keys)
 
         outputs = {
@@ -99,6 +107,10 @@ class MlopsPlatformStack(Stack):
             "ArtifactsBucketName": (self.data.artifacts.bucket_name, "Contracts, configs, models, reports, capture"),
             "RegistryTableName": (self.registry.table.table_name, "The model registry table"),
             "TrainingStateMachineArn": (self.training.state_machine.state_machine_arn, "The training pipeline"),
+            "ValidationStateMachineArn": (
+                self.validation.state_machine.state_machine_arn,
+                "Validates big and multi-file uploads part by part",
+            ),
             "ApiUrl": (self.serving.url, "Base URL of the HTTPS API"),
             "PredictUrlTemplate": (
                 self.serving.predict_url_template,

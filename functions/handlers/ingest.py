@@ -8,8 +8,10 @@ scoring and the feedback function). An upload outside `raw/<dataset>/<file>`, `b
 No `from __future__ import annotations`: Powertools reads annotations at run time.
 """
 
+import json
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Any
 from urllib.parse import unquote_plus
@@ -30,7 +32,9 @@ from mlops.datasets.ingestion import (
     misplaced_upload,
     process_upload,
 )
+from mlops.datasets.partitioned_ingestion import PartitioningSettings, ValidationRun, route, run_name, upload_for
 from mlops.datasets.records import DatasetRecords
+from mlops.datasets.uncommitted import report_uncommitted
 from mlops.names import BATCH_PREFIX, FEEDBACK_PREFIX
 from mlops.registry.feedback_exports import FeedbackExports
 from mlops.training.start import StartedRun, TrainingRequest, start_training
@@ -49,6 +53,16 @@ class IngestSettings(FunctionSettings):
     registry_table: str
     alerts_topic_arn: str
     training_state_machine_arn: str = ""  # none: a contract's auto_train starts nothing
+
+
+@dataclass(frozen=True)
+class RoutingSettings(FunctionSettings):
+    """Which uploads go to the validation state machine: a file past `single_file_max_bytes`, and a
+    multi-file upload's commit marker. Every field has a default: without them, today's path."""
+
+    validation_state_machine_arn: str = ""
+    single_file_max_bytes: int = PartitioningSettings().single_file_max_bytes
+    commit_timeout_seconds: int = 3600
 
 
 def _start(sfn: Any, state_machine_arn: str, request: TrainingRequest, run: str) -> StartedRun | None:
@@ -77,6 +91,23 @@ def _build() -> IngestionServices:
 
 
 services = PerContainer(_build)
+settings = PerContainer(lambda: RoutingSettings.from_environment(os.environ))
+
+
+def _start_validation(upload: Upload) -> str:
+    """Start (or find, for a redelivered event) the validation run of a big file or a committed folder."""
+    current = settings()
+    if not current.validation_state_machine_arn:
+        raise RuntimeError("this stack has no validation state machine (VALIDATION_STATE_MACHINE_ARN)")
+    ref = upload_for(upload.key, upload.bucket, upload.version_id or upload.upload_id, upload.size)
+    run = ValidationRun(dataset=upload.dataset, run=run_name(ref), upload=ref)
+    sfn = boto3.client("stepfunctions")
+    arn = current.validation_state_machine_arn
+    try:
+        started = sfn.start_execution(stateMachineArn=arn, name=run.run, input=json.dumps({"run": run.model_dump()}))
+        return str(started["executionArn"])
+    except sfn.exceptions.ExecutionAlreadyExists:
+        return f"{arn.replace(':stateMachine:', ':execution:')}:{run.run}"
 
 
 def _record_metrics(outcome: IngestionOutcome) -> None:
@@ -117,10 +148,25 @@ def _uploads(event: dict[str, Any]) -> list[Upload]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
+        timeout = timedelta(seconds=settings().commit_timeout_seconds)
+        reported = report_uncommitted(services(), timeout)
+        logger.info("uploads without their commit marker", reported=reported)
+        return {"uncommitted": reported}
     outcomes = []
     for upload in _uploads(event):
         if upload.key.startswith((BATCH_PREFIX, FEEDBACK_PREFIX)):
             logger.debug("batch scoring input or a feedback file, not an upload to ingest", key=upload.key)
+            continue
+        limits = PartitioningSettings(single_file_max_bytes=settings().single_file_max_bytes)
+        path = route(upload.key, upload.size, limits)
+        if path == "upload_file":
+            logger.info("a file of a multi-file upload: validated when its commit marker arrives", key=upload.key)
+            continue
+        if path in ("partitioned", "commit"):
+            execution = _start_validation(upload)
+            logger.info("validation state machine started", key=upload.key, execution=execution)
+            outcomes.append({"key": upload.key, "status": "validating", "execution": execution})
             continue
         current = services()
         try:

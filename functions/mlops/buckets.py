@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from mlops.names import DEFINITION_SUFFIXES
@@ -36,6 +37,27 @@ class RawBucket:
         response = self.s3.get_object(**kwargs)
         body = response["Body"].read()
         return StoredObject(body, response.get("VersionId"), response.get("ETag", "").strip('"') or None, len(body))
+
+    def read_range(self, key: str, version_id: str | None, start: int, stop: int) -> bytes:
+        """Bytes `start` to `stop` (excluded) of one object version: a slice of a big upload."""
+        if stop <= start:
+            return b""
+        kwargs: dict[str, Any] = {"Bucket": self.name, "Key": key, "Range": f"bytes={start}-{stop - 1}"}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        return self.s3.get_object(**kwargs)["Body"].read()  # type: ignore[no-any-return]
+
+    def head(self, key: str) -> tuple[int, str | None]:
+        """(size, S3 version) of the object's current version."""
+        response = self.s3.head_object(Bucket=self.name, Key=key)
+        return int(response["ContentLength"]), response.get("VersionId")
+
+    def listing(self, prefix: str) -> list[tuple[str, int, datetime]]:
+        """(key, size, last modified) of every object under `prefix` (all pages)."""
+        found: list[tuple[str, int, datetime]] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix):
+            found += [(str(o["Key"]), int(o["Size"]), o["LastModified"]) for o in page.get("Contents", [])]
+        return found
 
 
 @dataclass

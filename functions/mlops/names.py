@@ -20,6 +20,11 @@ FEEDBACK_UPLOAD_STEM: Final = "feedback-"
 
 # Curated bucket: immutable dataset versions, datasets/<dataset>/<version>/.
 DATASETS_PREFIX: Final = "datasets/"
+# Artifacts bucket: a partitioned upload's validation run, validation-work/<dataset>/<run>/ (its item
+# lists, staged slices, part records and hash buckets); expired by a lifecycle rule.
+VALIDATION_WORK_PREFIX: Final = "validation-work/"
+# A multi-file upload, raw/<dataset>/<upload>/<files>, is complete once this object is written, last.
+COMMIT_MARKER: Final = "_COMMIT"
 
 # Artifacts bucket.
 CONTRACTS_PREFIX: Final = "contracts/"
@@ -68,6 +73,11 @@ def dataset_part_key(dataset: str, part_hash: str) -> str:
     """One Parquet part of a partitioned dataset version, named by its content hash: a Map child
     writes it before the version (a hash of all the parts) is known, and equal parts are stored once."""
     return f"{DATASETS_PREFIX}{dataset}/parts/{part_hash}.parquet"
+
+
+def dataset_part_npz_key(dataset: str, part_hash: str) -> str:
+    """The same part's columns as a single-file version's `data.npz` holds them: what training reads."""
+    return f"{DATASETS_PREFIX}{dataset}/parts/{part_hash}.npz"
 
 
 def run_prefix(model: str, run_id: str) -> str:

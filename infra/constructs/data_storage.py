@@ -8,7 +8,7 @@ from constructs import Construct
 
 from infra.nag import acknowledge, skip_checkov
 from infra.settings import PlatformSettings
-from mlops.names import CAPTURE_PREFIX
+from mlops.names import CAPTURE_PREFIX, VALIDATION_WORK_PREFIX
 
 # How long a deleted or replaced access log stays recoverable (as a noncurrent version).
 ACCESS_LOG_RECOVERY_DAYS = 30
@@ -97,6 +97,13 @@ class DataStorage(Construct):
                 s3.LifecycleRule(
                     prefix=CAPTURE_PREFIX,
                     expiration=Duration.days(settings.capture_retention_days),
+                    noncurrent_version_expiration=Duration.days(1),
+                ),
+                # A partitioned upload's validation run: item lists, staged slices, part records. The
+                # version and its report are elsewhere; a week leaves time to look into a failed run.
+                s3.LifecycleRule(
+                    prefix=VALIDATION_WORK_PREFIX,
+                    expiration=Duration.days(7),
                     noncurrent_version_expiration=Duration.days(1),
                 ),
                 s3.LifecycleRule(abort_incomplete_multipart_upload_after=Duration.days(7)),

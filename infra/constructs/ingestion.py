@@ -28,7 +28,13 @@ class Ingestion(Construct):
     """The ingest function and the two ways an upload to the raw bucket reaches it."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, shared: SharedResources, training: sfn.IStateMachine
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        shared: SharedResources,
+        training: sfn.IStateMachine,
+        validation: sfn.IStateMachine,
     ) -> None:
         super().__init__(scope, construct_id)
         data, registry, alerts = shared.data, shared.registry, shared.alerts
@@ -52,6 +58,9 @@ class Ingestion(Construct):
                 "REGISTRY_TABLE": registry.table.table_name,
                 "ALERTS_TOPIC_ARN": alerts.topic.topic_arn,
                 "TRAINING_STATE_MACHINE_ARN": training.state_machine_arn,
+                "VALIDATION_STATE_MACHINE_ARN": validation.state_machine_arn,
+                "SINGLE_FILE_MAX_BYTES": str(shared.settings.ingestion.single_file_max_mb << 20),
+                "COMMIT_TIMEOUT_SECONDS": str(shared.settings.ingestion.commit_timeout_minutes * 60),
             },
         ).function
         # Copying a rejected upload into quarantine reads the raw object (GetObject on raw/*) and
@@ -68,6 +77,23 @@ class Ingestion(Construct):
         registry.grant_items(self.function, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
         alerts.grant_publish(self.function)
         training.grant_start_execution(self.function)
+        # A big file or a multi-file upload's commit marker starts the validation state machine; the
+        # scheduled check lists raw/ for upload folders left without their marker.
+        validation.grant_start_execution(self.function)
+        grant_listing(self.function, data.raw, RAW_PREFIX)
+        self.uncommitted_check = events.Rule(
+            self,
+            "UncommittedUploads",
+            description="Reports multi-file uploads left without their _COMMIT marker past the timeout.",
+            schedule=events.Schedule.rate(
+                Duration.minutes(max(5, shared.settings.ingestion.commit_timeout_minutes // 4))
+            ),
+        )
+        self.uncommitted_check.add_target(
+            targets.LambdaFunction(
+                self.function, dead_letter_queue=alerts.dead_letters, retry_attempts=2, max_event_age=Duration.hours(1)
+            )
+        )
         data.raw.add_event_notification(
             s3.EventType.OBJECT_CREATED,
             s3n.LambdaDestination(self.function),

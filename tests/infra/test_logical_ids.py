@@ -66,12 +66,20 @@ PINNED: dict[str, frozenset[str]] = {
             "TrainingRecordFailureFunctionLogs759E7BEA",
             "TrainingRegisterFunctionLogsD729B13F",
             "TrainingScoreChampionFunctionLogs8C99C603",
+            "ValidationBucketRepeatsFunctionLogsE350708F",
+            "ValidationCheckPartFunctionLogs112F4090",
+            "ValidationCutFunctionLogsDF1D8120",
+            "ValidationLogsB74CE65E",
+            "ValidationPlanFunctionLogs7DEA17E4",
+            "ValidationReadSliceFunctionLogs9BCDFF2B",
+            "ValidationReduceFunctionLogs66611E6C",
         }
     ),
-    # Identities clients hold: the API's URL, the prediction key's value, the runs' execution history.
+    # Identities clients hold: the API's URL, the prediction key's value, the runs' (and validations')
+    # execution history.
     "AWS::ApiGateway::RestApi": frozenset({"ServingApi486100ED"}),
     "AWS::ApiGateway::ApiKey": frozenset({"ServingApiPredictionKeyFE74C049"}),
-    "AWS::StepFunctions::StateMachine": frozenset({"TrainingPipeline6C07D285"}),
+    "AWS::StepFunctions::StateMachine": frozenset({"TrainingPipeline6C07D285", "ValidationStateMachineAA08CC43"}),
 }
 
 

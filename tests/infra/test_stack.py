@@ -61,7 +61,13 @@ def test_data_buckets_are_versioned_and_transient_data_expires(platform_template
             "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
             "Prefix": "capture/",
             "Status": "Enabled",
-        }
+        },
+        {  # a partitioned upload's validation run: staged slices, records, item lists
+            "ExpirationInDays": 7,
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+            "Prefix": "validation-work/",
+            "Status": "Enabled",
+        },
     ]
     assert expiring["Curated"] == [], "accepted dataset versions must never expire"
     assert expiring["AccessLogs"] == [
@@ -122,8 +128,8 @@ def test_functions_are_arm64_python312_traced_with_bounded_logs(platform_templat
         if not k.startswith("BucketNotificationsHandler")
     }
     # health, ingest, nine training steps and a Fargate fit's outcome, registry API, predict, batch scoring,
-    # drift, performance, feedback
-    assert len(functions) == 18
+    # drift, performance, feedback, six validation steps
+    assert len(functions) == 24
     for logical, function in functions.items():
         props = function["Properties"]
         assert props["Runtime"] == "python3.12", logical
@@ -308,6 +314,7 @@ def test_uploads_outside_raw_reach_the_ingest_function_through_eventbridge(platf
         r["Properties"]
         for r in tq.resources(platform_template, "AWS::Events::Rule").values()
         if any(t["Arn"] == {"Fn::GetAtt": [ingest, "Arn"]} for t in r["Properties"].get("Targets", []))
+        and "EventPattern" in r["Properties"]  # the other rule is the schedule of the uncommitted-upload check
     ]
     assert len(rules) == 1
     assert rules[0]["EventPattern"] == {
@@ -323,4 +330,9 @@ def test_uploads_outside_raw_reach_the_ingest_function_through_eventbridge(platf
     )
     # It only reports such a file, never reads it: S3 reads stay on raw/* (and contracts), as before.
     on_raw = {(a, r) for a, r in tq.grants(platform_template, "IngestionIngestFunction") if r.startswith(f"<{raw}.")}
-    assert on_raw == {("s3:GetObject", f"<{raw}.Arn>/raw/*"), ("s3:GetObjectVersion", f"<{raw}.Arn>/raw/*")}
+    # ListBucket (limited to raw/ by its s3:prefix condition) is the uncommitted-upload check's listing.
+    assert on_raw == {
+        ("s3:GetObject", f"<{raw}.Arn>/raw/*"),
+        ("s3:GetObjectVersion", f"<{raw}.Arn>/raw/*"),
+        ("s3:ListBucket", f"<{raw}.Arn>"),
+    }

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -193,7 +193,12 @@ def _unstorable_report(
 
 # ---------------------------------------------------------------------------------------------
 def _contract(services: IngestionServices, dataset: str) -> DataContract | str:
-    found = services.artifacts.contract_text(dataset)
+    return dataset_contract(services.artifacts, dataset)
+
+
+def dataset_contract(artifacts: ArtifactsBucket, dataset: str) -> DataContract | str:
+    """The dataset's contract, or why there is none a person can act on."""
+    found = artifacts.contract_text(dataset)
     if found is None:
         return (
             f"no data contract for dataset '{dataset}': upload one to contracts/{dataset}.yaml in the artifacts "
@@ -274,13 +279,21 @@ def _failure_lines(document: dict[str, Any]) -> list[str]:
 
 
 def _reject(
-    upload: Upload, services: IngestionServices, report_base: str, report: tuple[dict[str, Any], str]
+    upload: Upload,
+    services: IngestionServices,
+    report_base: str,
+    report: tuple[dict[str, Any], str],
+    files: Sequence[tuple[str, str | None]] | None = None,
 ) -> IngestionOutcome:
+    """`files`: the (key, S3 version) of each file a multi-file upload holds; by default the upload's one."""
     document, summary = report
     report_key = _write_report(services, report_base, document, summary)
     quarantine_base = f"{upload.dataset}/{upload.upload_id}"
     quarantine_key = f"{quarantine_base}/{upload.filename}"
-    services.quarantine.keep(upload.bucket, upload.key, upload.version_id, quarantine_key)
+    if files is None:
+        services.quarantine.keep(upload.bucket, upload.key, upload.version_id, quarantine_key)
+    for key, version in files or []:
+        services.quarantine.keep(upload.bucket, key, version, f"{quarantine_key}/{key.removeprefix(upload.key + '/')}")
     services.quarantine.put(f"{quarantine_base}/report.json", _json_bytes(document), "application/json")
     services.quarantine.put(f"{quarantine_base}/summary.txt", summary.encode(), "text/plain; charset=utf-8")
     failures = _failure_lines(document)

@@ -29,22 +29,20 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Final, Literal, Protocol
+from typing import Final, Literal, Protocol
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field
 
 from mlops.contracts.coercion import as_arrow_strings
 from mlops.datasets.versioning import (
-    HASH_ALGORITHM,
     ColumnKind,
     ColumnSchema,
-    SourceObject,
+    PartEntry,
+    PartitionedManifest,
     column_arrays,
     content_hash,
 )
@@ -159,20 +157,6 @@ def version_schema(frames: Sequence[pd.DataFrame], types: dict[str, ColumnKind])
     return [(name, types.get(name, "string")) for name in names]
 
 
-class PartEntry(BaseModel):
-    """One part as the manifest lists it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    index: int
-    key: str
-    content_hash: str = Field(description="versioning.content_hash of the part's columns as stored")
-    rows: int
-    row_offset: int
-    size: int = Field(description="bytes of the Parquet object")
-    sha256: str = Field(description="of the Parquet object's bytes: a reader checks what it fetched")
-
-
 @dataclass(frozen=True)
 class BuiltPart:
     entry: PartEntry
@@ -218,27 +202,6 @@ def partitioned_version_id(schema: Sequence[tuple[str, ColumnKind]], part_hashes
     """SHA-256 of the layout, the schema and the ordered part hashes."""
     document = {"layout": LAYOUT, "schema": [list(c) for c in schema], "parts": list(part_hashes)}
     return hashlib.sha256(json.dumps(document, separators=(",", ":")).encode()).hexdigest()
-
-
-class PartitionedManifest(BaseModel):
-    """A partitioned version: its parts in order; written after them, so one that exists is complete."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    dataset: str
-    version: str = Field(description="partitioned_version_id of the schema and the part hashes")
-    layout: Literal["parquet-parts/1"] = "parquet-parts/1"
-    rows: int
-    rows_per_part: int
-    columns: list[ColumnSchema]
-    parts: list[PartEntry]
-    label: str | None = None
-    hash_algorithm: str = HASH_ALGORITHM
-    report_key: str
-    sources: list[SourceObject]
-    contract_version: int
-    created_at: datetime
-    validation: dict[str, Any] = Field(default_factory=dict, description="the report's summary figures")
 
 
 @dataclass(frozen=True)

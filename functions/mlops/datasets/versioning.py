@@ -12,7 +12,8 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -72,6 +73,44 @@ class Manifest(BaseModel):
     report_key: str
     data_format: Literal["npz"] = "npz"
     source: SourceObject
+    contract_version: int
+    created_at: datetime
+    validation: dict[str, Any] = Field(default_factory=dict, description="the report's summary figures")
+
+
+class PartEntry(BaseModel):
+    """One part as the manifest lists it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: int
+    key: str
+    content_hash: str = Field(description="versioning.content_hash of the part's columns as stored")
+    rows: int
+    row_offset: int
+    size: int = Field(description="bytes of the Parquet object")
+    sha256: str = Field(description="of the Parquet object's bytes: a reader checks what it fetched")
+    npz_key: str | None = Field(
+        default=None, description="the part's columns as `data.npz` holds a version's: what training reads"
+    )
+
+
+class PartitionedManifest(BaseModel):
+    """A partitioned version: its parts in order; written after them, so one that exists is complete."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str
+    version: str = Field(description="partitioned_version_id of the schema and the part hashes")
+    layout: Literal["parquet-parts/1"] = "parquet-parts/1"
+    rows: int
+    rows_per_part: int
+    columns: list[ColumnSchema]
+    parts: list[PartEntry]
+    label: str | None = None
+    hash_algorithm: str = HASH_ALGORITHM
+    report_key: str
+    sources: list[SourceObject]
     contract_version: int
     created_at: datetime
     validation: dict[str, Any] = Field(default_factory=dict, description="the report's summary figures")
@@ -266,3 +305,62 @@ def read_npz(data: bytes) -> dict[str, NDArray[Any]]:
     """Columns of a dataset version; never unpickles."""
     with np.load(io.BytesIO(data), allow_pickle=False) as archive:
         return {name: archive[name] for name in archive.files}
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """A dataset version as training reads it: its manifest (a partitioned version's shown in the
+    single-file shape) and the `.npz` objects that hold its rows, in order."""
+
+    manifest: Manifest
+    data_keys: tuple[str, ...]
+
+
+def stored_version(document: bytes) -> StoredVersion:
+    """Either layout's `manifest.json`. A partitioned version lists its parts; each part's `npz_key`
+    holds its columns as a single-file version's `data.npz` does (`concatenate_parts` joins them)."""
+    raw = json.loads(document)
+    if "parts" not in raw:
+        manifest = Manifest.model_validate(raw)
+        return StoredVersion(manifest, (manifest.data_key,))
+    parts = PartitionedManifest.model_validate(raw)
+    keys = tuple(p.npz_key for p in parts.parts if p.npz_key)
+    if len(keys) != len(parts.parts):
+        raise ValueError(f"dataset version {parts.version[:12]} has parts without an npz copy: training cannot read it")
+    source = parts.sources[0] if parts.sources else SourceObject(bucket="", key="", size=0)
+    view = Manifest(
+        dataset=parts.dataset,
+        version=parts.version,
+        rows=parts.rows,
+        columns=parts.columns,
+        label=parts.label,
+        content_hash=parts.version,
+        data_key=keys[0] if keys else "",
+        report_key=parts.report_key,
+        source=source,
+        contract_version=parts.contract_version,
+        created_at=parts.created_at,
+        validation=parts.validation,
+    )
+    return StoredVersion(view, keys)
+
+
+def concatenate_parts(parts: Sequence[Mapping[str, NDArray[Any]]]) -> dict[str, NDArray[Any]]:
+    """The parts' columns end to end, as one `data.npz` of the same rows holds them: a column with a
+    missing value in any part becomes float64 (an int column) or gets a null mask, as `column_arrays`
+    does for one file."""
+    if len(parts) == 1:
+        return dict(parts[0])
+    names = [name for name in parts[0] if not name.startswith(NULL_MASK_PREFIX)]
+    arrays: dict[str, NDArray[Any]] = {}
+    for name in names:
+        arrays[name] = np.concatenate([p[name] for p in parts])
+        mask = f"{NULL_MASK_PREFIX}{name}"
+        if any(mask in p for p in parts):
+            arrays[mask] = np.concatenate([p.get(mask, np.zeros(p[name].shape[0], dtype=bool)) for p in parts])
+    return arrays
+
+
+def read_version_arrays(version: StoredVersion, read: Callable[[str], bytes]) -> dict[str, NDArray[Any]]:
+    """A version's columns, read with numpy alone (the training layer has no pyarrow)."""
+    return concatenate_parts([read_npz(read(key)) for key in version.data_keys])

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mlops import __version__
 from mlops.buckets import ArtifactsBucket, CuratedBucket
 from mlops.datasets.records import DatasetRecords
-from mlops.datasets.versioning import ColumnSchema, Manifest, read_npz
+from mlops.datasets.versioning import ColumnSchema, read_version_arrays, stored_version
 from mlops.monitoring.profile import ReferenceProfile
 from mlops.names import CHAMPION, CONFIGS_PREFIX, MODEL_FILE, PROFILE_FILE, SIGNATURE_FILE, run_prefix
 from mlops.onnx_checks.champion_scores import CHAMPION_SCORES, FITTED_ROWS, TEST_ROWS, ChampionScores
@@ -175,9 +175,11 @@ def _training_data(services: TrainingServices, dataset: str, config: TrainingCon
         known = services.datasets.all_dataset_versions(dataset)
         chosen = set(choose_versions(config.data, known, dataset=dataset))
         records, policy = [r for r in known if r.version in chosen], config.data.describe()
-    manifests = [Manifest.model_validate_json(services.curated.read(r.manifest_key)) for r in records]
+    # Either layout: a partitioned version (issue #20) is read as its parts' npz copies, end to end.
+    stored = {s.manifest.version: s for s in (stored_version(services.curated.read(r.manifest_key)) for r in records)}
+    manifests = [s.manifest for s in stored.values()]
     used, skipped = plan_versions(config, manifests, strict=config.data.choice == "versions" and not named)
-    parts = [(m, read_npz(services.curated.read(m.data_key))) for m in used]
+    parts = [(m, read_version_arrays(stored[m.version], services.curated.read)) for m in used]
     return combine_versions(dataset, policy, config.data.max_rows, parts, skipped)
 
 

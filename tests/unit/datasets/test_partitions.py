@@ -22,9 +22,7 @@ from mlops.contracts.validation import validate
 from mlops.datasets.ingestion import stored_frame
 from mlops.datasets.partitions import (
     MB,
-    PartEntry,
     PartitionedData,
-    PartitionedManifest,
     PartitionError,
     PartitionSettings,
     layout_for,
@@ -33,7 +31,18 @@ from mlops.datasets.partitions import (
     partition_frames,
     write_partitioned_version,
 )
-from mlops.datasets.versioning import ColumnKind, SourceObject, column_arrays, content_hash
+from mlops.datasets.versioning import (
+    NULL_MASK_PREFIX,
+    ColumnKind,
+    PartEntry,
+    PartitionedManifest,
+    SourceObject,
+    column_arrays,
+    concatenate_parts,
+    content_hash,
+    npz_bytes,
+    read_npz,
+)
 
 CONTRACT = """
 dataset: visits
@@ -228,3 +237,24 @@ def _manifest(made: PartitionedData, parts: list[PartEntry]) -> PartitionedManif
 
 def _none(column: str, rows: list[int]) -> list[object]:
     raise AssertionError("no value is looked up when no unique column repeats")
+
+
+def test_training_reads_a_partitioned_version_as_the_single_file_arrays_of_its_rows() -> None:
+    """Each part's npz copy, joined end to end, is what one `data.npz` of the same rows holds: an int
+    column with a missing value in one part only is float64, a text column's null mask covers every row."""
+    frame = pd.DataFrame(
+        {
+            "n": pd.array([1, 2, 3, None, 5, 6], dtype="Int64"),
+            "s": pd.array(["a", "bb", "c", "d", None, "f"], dtype="string"),
+            "x": [0.5, 1.5, 2.5, 3.5, 4.5, 5.5],
+        }
+    )
+    types: dict[str, ColumnKind] = {"n": "int", "s": "string", "x": "float"}
+    whole = column_arrays(frame, types)
+    parts = [column_arrays(frame.iloc[:3].reset_index(drop=True), types), column_arrays(frame.iloc[3:], types)]
+    assert parts[0]["n"].dtype == np.int64 and f"{NULL_MASK_PREFIX}s" not in parts[0]
+    joined = concatenate_parts([read_npz(npz_bytes(p)) for p in parts])
+    assert list(joined) == list(whole)
+    for name, values in whole.items():
+        np.testing.assert_array_equal(joined[name], values)
+        assert joined[name].dtype.kind == values.dtype.kind

@@ -1,0 +1,691 @@
+"""A partitioned upload's validation, step by step as the validation state machine runs it (issue #20):
+plan -> Distributed Map: read each slice -> cut into parts -> Distributed Map: check each part ->
+Map: repeats per hash bucket -> reduce. Each step is one function here; `handlers.validation` only
+hands it its services.
+
+Which uploads come here (`route`): a single file above `single_file_max_bytes`, and a multi-file
+upload, `raw/<dataset>/<upload>/<files>`, once its commit marker `raw/<dataset>/<upload>/_COMMIT` is
+written (last). Smaller single files keep the ingest function's path, unchanged.
+
+Why two Maps over the data: the parts are cut by row count over the upload's rows in order
+(`partitions.plan_parts`), so the same rows give the same parts and version however they were
+split into files; the rows of a CSV slice are known only once it is read. So the first Map reads
+each slice with the contract (`read_table`), stages it (Parquet, in the run's work folder) and
+records its rows; the cut plans the parts over those counts; the second Map builds each part
+from its pieces of the staged slices, checks it (`partial_validation.check_part`) and writes the
+part (Parquet, plus the npz copy training reads) to the curated bucket, its record and its hash
+buckets to the work folder. Records travel through S3, never in a state's payload (256 KB).
+
+The reduce merges the records (`merge_parts`) into today's report, at today's keys, and writes
+the manifest last; or quarantines the upload with its report and mail. A slice that cannot be read
+fails the version naming its file, byte range and line; any step's crash fails it too (the state
+machine catches the error and calls the reduce with it), never a silent success.
+
+One module because the work folder's layout is written by one step and read by the next: the keys
+(`WorkFolder`) and the records they hold change together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlops.buckets import ArtifactsBucket, CuratedBucket, QuarantineBucket, RawBucket
+from mlops.contracts import DataContract, FileProblem, load_contract, read_table
+from mlops.contracts.partial_validation import (
+    PartFailure,
+    PartRef,
+    PartSettings,
+    PartSummary,
+    check_part,
+    merge_parts,
+)
+from mlops.contracts.repeats import BucketRepeats, BucketShare, find_repeats
+from mlops.datasets.ingestion import (
+    IngestionOutcome,
+    IngestionServices,
+    Upload,
+    _accepted,
+    _duplicate_or_retry,
+    _finish,
+    _json_bytes,
+    _problem_report,
+    _promises,
+    _reject,
+    _write_report,
+    dataset_contract,
+    stored_frame,
+)
+from mlops.datasets.partitions import (
+    _ARROW_TYPES,
+    PartitionSettings,
+    Piece,
+    PlannedPart,
+    Segment,
+    build_part,
+    manifest_key,
+    measured_bytes,
+    partitioned_version_id,
+    plan_parts,
+)
+from mlops.datasets.records import DatasetVersion
+from mlops.datasets.upload_plan import (
+    DEFAULT_SLICE_BYTES,
+    RangedFile,
+    Slice,
+    SplitError,
+    UploadFile,
+    file_slices,
+    item_lines,
+    upload_files,
+)
+from mlops.datasets.versioning import (
+    ColumnBuildError,
+    ColumnKind,
+    ColumnSchema,
+    PartEntry,
+    PartitionedManifest,
+    SourceObject,
+    column_arrays,
+    npz_bytes,
+)
+from mlops.names import (
+    COMMIT_MARKER,
+    RAW_PREFIX,
+    VALIDATION_REPORTS_PREFIX,
+    VALIDATION_WORK_PREFIX,
+    dataset_part_npz_key,
+    dataset_version_prefix,
+)
+
+Route = Literal["single", "partitioned", "upload_file", "commit"]
+
+
+@dataclass(frozen=True)
+class PartitioningSettings:
+    """When an upload is validated part by part, and how its work is spread."""
+
+    single_file_max_bytes: int = PartitionSettings().single_file_max_bytes
+    part_bytes: int = PartitionSettings().part_bytes
+    slice_bytes: int = DEFAULT_SLICE_BYTES
+    buckets: int = PartSettings().buckets
+
+
+def route(key: str, size: int, settings: PartitioningSettings) -> Route:
+    """How ingestion treats an object under `raw/`: today's path (`single`), the state machine
+    (`partitioned`: a big file; `commit`: a multi-file upload's marker), or nothing yet
+    (`upload_file`: a file of a multi-file upload, read when its marker arrives)."""
+    parts = key.split("/")
+    if parts[0] + "/" != RAW_PREFIX or len(parts) < 3 or not all(parts[1:]):
+        return "single"  # not an upload: today's path reports where it should have gone
+    if len(parts) >= 4:
+        return "commit" if parts[-1] == COMMIT_MARKER and len(parts) == 4 else "upload_file"
+    return "partitioned" if size > settings.single_file_max_bytes else "single"
+
+
+class UploadRef(BaseModel):
+    """The upload a run validates: one big file, or a folder (`raw/<dataset>/<upload>`, no slash)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bucket: str
+    key: str
+    version_id: str | None = Field(default=None, description="the file's S3 version, or the commit marker's")
+    folder: bool = False
+    size: int = 0
+
+    @property
+    def upload(self) -> Upload:
+        return Upload(self.bucket, self.key, self.version_id, self.size)
+
+
+class ValidationRun(BaseModel):
+    """The state machine's input: every step receives it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: str
+    run: str = Field(description="the execution's name: names the work folder")
+    upload: UploadRef
+
+
+def run_name(upload: UploadRef) -> str:
+    """One execution per upload (a redelivered event starts none twice): dataset, upload and a hash."""
+    digest = hashlib.sha256(f"{upload.key}\x00{upload.version_id}".encode()).hexdigest()[:16]
+    name = upload.key.removeprefix(RAW_PREFIX).replace("/", "-")
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60]
+    return f"{safe}-{digest}"
+
+
+def upload_for(key: str, bucket: str, version_id: str | None, size: int) -> UploadRef:
+    """The upload an object starts: the folder for a commit marker, else the file itself."""
+    if key.rsplit("/", 1)[-1] == COMMIT_MARKER:
+        return UploadRef(bucket=bucket, key=key.rsplit("/", 1)[0], version_id=version_id, folder=True)
+    return UploadRef(bucket=bucket, key=key, version_id=version_id, size=size)
+
+
+# -- the work folder ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkFolder:
+    """Where a run keeps what one step hands the next, in the artifacts bucket."""
+
+    run: ValidationRun
+
+    @property
+    def prefix(self) -> str:
+        return f"{VALIDATION_WORK_PREFIX}{self.run.dataset}/{self.run.run}/"
+
+    @property
+    def contract(self) -> str:
+        return f"{self.prefix}contract.json"
+
+    @property
+    def slices(self) -> str:
+        return f"{self.prefix}slices.jsonl"
+
+    @property
+    def parts(self) -> str:
+        return f"{self.prefix}parts.jsonl"
+
+    def staged(self, index: int) -> str:
+        return f"{self.prefix}slices/{index:05d}.parquet"
+
+    def slice_record(self, index: int) -> str:
+        return f"{self.prefix}slices/{index:05d}.json"
+
+    def part_record(self, index: int) -> str:
+        return f"{self.prefix}parts/{index:05d}.json"
+
+    def share(self, bucket: int, part: int) -> str:
+        return f"{self.prefix}shares/{bucket:03d}/{part:05d}.npz"
+
+    def bucket(self, bucket: int) -> str:
+        return f"{self.prefix}buckets/{bucket:03d}.json"
+
+
+class SliceRecord(BaseModel):
+    """What reading a slice found: its rows and measured width, or why it could not be read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int
+    rows: int = 0
+    bytes: int = 0
+    columns: list[str] = Field(default_factory=list)
+    failure: PartFailure | None = None
+
+
+class PartItem(BaseModel):
+    """One line of the parts' item list: a part and the slices' rows it is built from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: int
+    row_offset: int
+    rows: int
+    pieces: list[tuple[int, int, int]] = Field(description="(slice, first row, row after the last)")
+
+
+class PartRecord(BaseModel):
+    """A checked part: its summary for the merge, its manifest entry and null counts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary: PartSummary
+    entry: PartEntry | None = None
+    nulls: dict[str, int] = Field(default_factory=dict)
+    unstorable: str | None = Field(default=None, description="a value the part could not store, named")
+    unstorable_column: str | None = None
+
+
+@dataclass
+class PartitionedServices:
+    """What the steps reach: today's ingestion services plus the partitioning settings."""
+
+    ingestion: IngestionServices
+    settings: PartitioningSettings = field(default_factory=PartitioningSettings)
+
+    @property
+    def raw(self) -> RawBucket:
+        return self.ingestion.raw
+
+    @property
+    def artifacts(self) -> ArtifactsBucket:
+        return self.ingestion.artifacts
+
+    @property
+    def curated(self) -> CuratedBucket:
+        return self.ingestion.curated
+
+    @property
+    def quarantine(self) -> QuarantineBucket:
+        return self.ingestion.quarantine
+
+
+@dataclass(frozen=True)
+class RawObject:
+    """One raw object version read by byte ranges (`upload_plan.ByteSource`)."""
+
+    raw: RawBucket
+    key: str
+    version_id: str | None
+    size: int
+
+    def read(self, start: int, stop: int) -> bytes:
+        return self.raw.read_range(self.key, self.version_id, start, stop)
+
+
+def _contract(services: PartitionedServices, work: WorkFolder) -> DataContract:
+    """The contract the plan pinned for this run (a contract deployed mid-run does not apply)."""
+    text = services.artifacts.get(work.contract)
+    return load_contract(text, source=work.contract)
+
+
+def _files(run: ValidationRun, services: PartitionedServices) -> list[UploadFile]:
+    upload = run.upload
+    if not upload.folder:
+        return [UploadFile(upload.key, upload.size, upload.version_id)]
+    listed = [UploadFile(key, size) for key, size, _ in services.raw.listing(upload.key + "/")]
+    chosen = []
+    for file in upload_files(listed):
+        size, version = services.raw.head(file.key)  # pinned: every step reads this version
+        chosen.append(UploadFile(file.key, size, version))
+    return chosen
+
+
+# -- step 1: the plan --------------------------------------------------------------------------------
+
+
+class PlanOutcome(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slices: int = 0
+    items_key: str = ""
+    problem: dict[str, str] | None = None
+
+
+def plan(run: ValidationRun, services: PartitionedServices) -> PlanOutcome:
+    """The upload's files as slices (the item list of the first Map), and its contract pinned."""
+    work = WorkFolder(run)
+    contract = dataset_contract(services.artifacts, run.dataset)
+    if isinstance(contract, str):
+        return PlanOutcome(problem={"code": "contract", "message": contract})
+    services.artifacts.put(work.contract, contract.model_dump_json().encode(), "application/json")
+    files = _files(run, services)
+    if not files:
+        message = f"the upload folder {run.upload.key}/ holds no data file besides its commit marker"
+        return PlanOutcome(problem={"code": "empty_upload", "message": message})
+    slices: list[Slice] = []
+    try:
+        for file in files:
+            source = RawObject(services.raw, file.key, file.version_id, file.size)
+            slices += file_slices(file, source, len(slices), services.settings.slice_bytes)
+    except SplitError as error:
+        return PlanOutcome(problem={"code": "unsplittable_csv", "message": str(error)})
+    services.artifacts.put(work.slices, item_lines(slices), "application/jsonl")
+    return PlanOutcome(slices=len(slices), items_key=work.slices)
+
+
+# -- step 2: one slice (a child of the first Map) ----------------------------------------------------
+
+
+def read_slice(run: ValidationRun, item: Slice, services: PartitionedServices) -> SliceRecord:
+    """Read a slice with the contract, stage its rows and record them; a file problem is its failure."""
+    work = WorkFolder(run)
+    contract = _contract(services, work)
+    ref = PartRef(index=item.index, row_offset=0, rows=0, name=item.name)
+    try:
+        frame = read_table(_slice_bytes(item, services), filename=_reading_name(item), contract=contract)
+    except FileProblem as problem:
+        # Locally line 1 is the header and line 2 the slice's first row, which is the file's line_offset + 1.
+        line = problem.line + item.line_offset - 1 if problem.line is not None and item.start else problem.line
+        offset = problem.byte_offset + item.start - item.header_stop if problem.byte_offset and item.start else None
+        failure = PartFailure(part=ref, code=problem.code, message=problem.message, line=line, byte_offset=offset)
+        record = SliceRecord(index=item.index, failure=failure)
+    else:
+        types = _types(contract)
+        try:
+            width = measured_bytes(stored_frame(frame, contract), types)
+        except ColumnBuildError:
+            width = measured_bytes(frame, {})  # the part step names the value; the width only sizes parts
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, compression="zstd")
+        services.artifacts.put(work.staged(item.index), buffer.getvalue(), "application/vnd.apache.parquet")
+        record = SliceRecord(index=item.index, rows=len(frame), bytes=width, columns=[str(c) for c in frame.columns])
+    services.artifacts.put(work.slice_record(item.index), record.model_dump_json().encode(), "application/json")
+    return record
+
+
+def _reading_name(item: Slice) -> str:
+    name = item.key.rsplit("/", 1)[-1]
+    return name if item.format != "parquet" else (name if name.lower().endswith(".parquet") else f"{name}.parquet")
+
+
+def _slice_bytes(item: Slice, services: PartitionedServices) -> bytes:
+    raw = services.raw
+    if item.format == "parquet" and item.row_groups is not None:
+        source = RawObject(raw, item.key, item.version_id, item.stop)
+        table = pq.ParquetFile(RangedFile(source)).read_row_groups(list(range(*item.row_groups)))
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        return buffer.getvalue()
+    if item.format == "csv" and item.start:
+        header = raw.read_range(item.key, item.version_id, 0, item.header_stop)
+        return header + raw.read_range(item.key, item.version_id, item.start, item.stop)
+    return raw.read(item.key, item.version_id).body
+
+
+def _types(contract: DataContract) -> dict[str, ColumnKind]:
+    return {column.name: column.type.value for column in contract.columns}
+
+
+# -- step 3: the cut -------------------------------------------------------------------------------
+
+
+class CutOutcome(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    failed: bool = False
+    parts: int = 0
+    items_key: str = ""
+    rows_per_part: int = 0
+    buckets: list[int] = Field(default_factory=list)
+
+
+def cut(run: ValidationRun, slices: int, services: PartitionedServices) -> CutOutcome:
+    """The parts over every slice's rows (`plan_parts`), as the second Map's item list."""
+    work = WorkFolder(run)
+    records = _slice_records(work, slices, services)
+    if any(r.failure is not None for r in records):
+        return CutOutcome(failed=True)
+    planned = _planned(records, services.settings)
+    items = [
+        PartItem(
+            index=p.index,
+            row_offset=p.row_offset,
+            rows=p.rows,
+            pieces=[(piece.segment, piece.start, piece.stop) for piece in p.pieces],
+        )
+        for p in planned
+    ]
+    services.artifacts.put(work.parts, item_lines(items), "application/jsonl")
+    return CutOutcome(
+        parts=len(items),
+        items_key=work.parts,
+        rows_per_part=planned[0].rows if planned else 0,
+        buckets=list(range(services.settings.buckets)),
+    )
+
+
+def _slice_records(work: WorkFolder, slices: int, services: PartitionedServices) -> list[SliceRecord]:
+    records = [SliceRecord.model_validate_json(services.artifacts.get(work.slice_record(i))) for i in range(slices)]
+    first = records[0].columns if records else []
+    for record in records:
+        if record.failure is None and record.columns != first:
+            ref = PartRef(index=record.index, row_offset=0, rows=0, name=f"slice {record.index + 1}")
+            record.failure = PartFailure(
+                part=ref, code="columns_differ", message=f"its columns {record.columns} differ from the first's {first}"
+            )
+    return records
+
+
+def _planned(records: Sequence[SliceRecord], settings: PartitioningSettings) -> list[PlannedPart]:
+    segments = [Segment(r.rows, r.bytes) for r in records]
+    return plan_parts(segments, PartitionSettings(part_bytes=settings.part_bytes))
+
+
+# -- step 4: one part (a child of the second Map) -----------------------------------------------------
+
+
+def check_one_part(run: ValidationRun, item: PartItem, services: PartitionedServices) -> dict[str, Any]:
+    """Build the part from its pieces, check it, store it (Parquet and npz) and record it."""
+    work = WorkFolder(run)
+    contract = _contract(services, work)
+    frames = []
+    for slice_index, start, stop in item.pieces:
+        table = pq.read_table(io.BytesIO(services.artifacts.get(work.staged(slice_index))))
+        frames.append(table.slice(start, stop - start).to_pandas())
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    ref = PartRef(index=item.index, row_offset=item.row_offset, rows=item.rows, name=f"part-{item.index:05d}")
+    checked = check_part(frame, ref, contract, PartSettings(buckets=services.settings.buckets))
+    record = PartRecord(summary=checked.summary)
+    try:
+        stored = stored_frame(frame, contract)
+        types = _types(contract)
+        schema = [(str(name), types.get(str(name), "string")) for name in stored.columns]
+        planned = PlannedPart(item.index, item.row_offset, item.rows, (Piece(0, 0, item.rows),))
+        built = build_part(run.dataset, planned, [stored], schema)
+        npz_key = dataset_part_npz_key(run.dataset, built.entry.content_hash)
+        services.curated.put(built.entry.key, built.body, "application/vnd.apache.parquet")
+        services.curated.put(npz_key, npz_bytes(column_arrays(stored, types)), "application/octet-stream")
+        record.entry = built.entry.model_copy(update={"npz_key": npz_key})
+        record.nulls = built.nulls
+    except ColumnBuildError as error:
+        row = error.row + item.row_offset if error.row is not None else None
+        where = f"column '{error.column}'" + (f", row {row}" if row is not None else "")
+        record.unstorable, record.unstorable_column = f"{where}: {error.reason}", error.column
+    for share in checked.shares:
+        services.artifacts.put(work.share(share.bucket, item.index), share.to_bytes(), "application/octet-stream")
+    services.artifacts.put(work.part_record(item.index), record.model_dump_json().encode(), "application/json")
+    return {"index": item.index, "rows": item.rows}
+
+
+# -- step 5: one hash bucket -------------------------------------------------------------------------
+
+
+def bucket_repeats(run: ValidationRun, bucket: int, parts: int, services: PartitionedServices) -> dict[str, Any]:
+    """Repeats of rows and of unique values within one bucket, from every part's share of it."""
+    work = WorkFolder(run)
+    shares = [BucketShare.from_bytes(services.artifacts.get(work.share(bucket, part))) for part in range(parts)]
+    found = find_repeats(bucket, shares)
+    services.artifacts.put(work.bucket(bucket), found.model_dump_json().encode(), "application/json")
+    return {"bucket": bucket}
+
+
+# -- step 6: the reduce ------------------------------------------------------------------------------
+
+
+class ReduceInput(BaseModel):
+    """What the state machine hands the reduce: the counts, or the problem or error that ended the run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slices: int = 0
+    parts: int = 0
+    rows_per_part: int = 0
+    problem: dict[str, str] | None = None
+    error: dict[str, Any] | None = None
+
+
+def reduce(run: ValidationRun, given: ReduceInput, services: PartitionedServices) -> IngestionOutcome:
+    """The version's report, then the version (manifest last) or the quarantine; the upload recorded."""
+    upload = run.upload.upload
+    core = services.ingestion
+    previous = core.registry.processed_upload(run.dataset, upload.key, upload.upload_id)
+    if previous is not None:
+        return IngestionOutcome(
+            dataset=run.dataset,
+            key=upload.key,
+            status="already_processed",
+            summary=f"already processed: {previous.get('status')}",
+        )
+    work = WorkFolder(run)
+    report_base = f"{VALIDATION_REPORTS_PREFIX}{run.dataset}/{upload.filename}/{upload.upload_id}"
+    files = _files(run, services) if run.upload.folder else []
+    kept = [(f.key, f.version_id) for f in files] if run.upload.folder else None
+    source = {"bucket": upload.bucket, "key": upload.key, "version_id": upload.version_id}
+    if run.upload.folder:
+        source["files"] = [f.key for f in files]  # type: ignore[assignment]
+    problem = given.problem
+    if given.error is not None:
+        cause = str(given.error.get("Cause", ""))[:2000]
+        problem = {"code": "validation_failed", "message": f"{given.error.get('Error', 'error')}: {cause}"}
+    if problem is not None:
+        document = _problem_document(run, source, problem)
+        return _finish(upload, core, _reject(upload, core, report_base, document, kept))
+    contract = _contract(services, work)
+    records = _slice_records(work, given.slices, services)
+    failures = [r.failure for r in records if r.failure is not None]
+    if failures:
+        merged = merge_parts(
+            contract, failures, [], expected_parts=given.slices, file_name=upload.filename, row_values=_no_values
+        )
+        report_document, summary = _document(merged.report, source)
+        return _finish(upload, core, _reject(upload, core, report_base, (report_document, summary), kept))
+    parts = [PartRecord.model_validate_json(services.artifacts.get(work.part_record(i))) for i in range(given.parts)]
+    buckets = [
+        BucketRepeats.model_validate_json(services.artifacts.get(work.bucket(b)))
+        for b in range(services.settings.buckets)
+    ]
+    merged = merge_parts(
+        contract,
+        [p.summary for p in parts],
+        buckets,
+        expected_parts=given.parts,
+        file_name=upload.filename,
+        row_values=_staged_values(work, records, services),
+    )
+    report_document, summary = _document(merged.report, source)
+    unstorable = next((p for p in parts if p.unstorable), None)
+    if merged.report.accepted and unstorable is not None:
+        report_document = _unstorable(report_document, unstorable)
+        summary = f"REJECTED {upload.key}\n✗ unstorable_values: {unstorable.unstorable}\n"
+    if not report_document["accepted"]:
+        return _finish(upload, core, _reject(upload, core, report_base, (report_document, summary), kept))
+    outcome = _accept(run, services, contract, parts, given, report_base, report_document, summary, files)
+    return _finish(upload, core, outcome)
+
+
+def _no_values(column: str, rows: list[int]) -> list[Any]:
+    return [None for _ in rows]
+
+
+def _staged_values(
+    work: WorkFolder, records: Sequence[SliceRecord], services: PartitionedServices
+) -> Callable[[str, list[int]], list[Any]]:
+    """Cells read back as validation read them (from the staged slices), by 1-based global row."""
+    starts = [0]
+    for record in records:
+        starts.append(starts[-1] + record.rows)
+
+    def values(column: str, rows: list[int]) -> list[Any]:
+        found = []
+        for row in rows:
+            index = max(i for i in range(len(records)) if starts[i] <= row - 1)
+            table = pq.read_table(io.BytesIO(services.artifacts.get(work.staged(index))), columns=[column])
+            found.append(table.column(0)[row - 1 - starts[index]].as_py())
+        return found
+
+    return values
+
+
+def _document(report: Any, source: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    document = json.loads(report.to_json())
+    document["source"] = source
+    return document, str(report.summary())
+
+
+def _problem_document(
+    run: ValidationRun, source: dict[str, Any], problem: dict[str, str]
+) -> tuple[dict[str, Any], str]:
+    """Today's report of an upload that could not be checked, naming the whole upload as its source."""
+    document, summary = _problem_report(run.upload.upload, problem["code"], problem["message"])
+    return {**document, "source": source}, summary
+
+
+def _unstorable(document: dict[str, Any], part: PartRecord) -> dict[str, Any]:
+    counts = dict(document.get("counts", {}))
+    counts["failed_errors"] = int(counts.get("failed_errors", 0)) + 1
+    message = f"{part.unstorable}; the upload passed validation but this value cannot be kept in a dataset version"
+    problem = {"code": "unstorable_values", "message": message, "column": part.unstorable_column}
+    return {**document, "accepted": False, "counts": counts, "file_problem": problem}
+
+
+def _accept(
+    run: ValidationRun,
+    services: PartitionedServices,
+    contract: DataContract,
+    parts: Sequence[PartRecord],
+    given: ReduceInput,
+    report_base: str,
+    report_document: dict[str, Any],
+    summary: str,
+    files: Sequence[UploadFile],
+) -> IngestionOutcome:
+    core, upload = services.ingestion, run.upload.upload
+    entries = [p.entry for p in parts if p.entry is not None]
+    types = _types(contract)
+    schema = [(name, types.get(name, "string")) for name in parts[0].summary.column_names]
+    version = partitioned_version_id(schema, [e.content_hash for e in entries])
+    key = manifest_key(run.dataset, version)
+    rows = sum(e.rows for e in entries)
+    counts = report_document.get("counts", {})
+    report_key = _write_report(core, report_base, report_document, summary)
+    fields = {
+        "dataset": run.dataset,
+        "key": upload.key,
+        "report_key": report_key,
+        "version": version,
+        "rows": rows,
+        "failed_errors": int(counts.get("failed_errors", 0)),
+        "failed_warnings": int(counts.get("failed_warnings", 0)),
+    }
+    record = DatasetVersion(
+        dataset=run.dataset,
+        version=version,
+        created_at=core.now().isoformat(),
+        manifest_key=key,
+        rows=rows,
+        contract_version=contract.version,
+        source_key=upload.key,
+        source_version=upload.version_id or "unversioned",
+    )
+    if not services.curated.exists(key):
+        prefix = dataset_version_prefix(run.dataset, version)
+        services.curated.put(f"{prefix}report.json", _json_bytes(report_document), "application/json")
+        services.curated.put(f"{prefix}summary.txt", summary.encode(), "text/plain; charset=utf-8")
+        specs = {c.name: c for c in contract.columns}
+        columns = [
+            ColumnSchema(
+                name=name,
+                type=kind,
+                dtype=str(_ARROW_TYPES[kind]),
+                nulls=sum(p.nulls.get(name, 0) for p in parts),
+                **_promises(specs.get(name)),
+            )
+            for name, kind in schema
+        ]
+        whole = [UploadFile(upload.key, upload.size, upload.version_id)]
+        sources = [
+            SourceObject(bucket=upload.bucket, key=f.key, version_id=f.version_id, size=f.size) for f in files or whole
+        ]
+        manifest = PartitionedManifest(
+            dataset=run.dataset,
+            version=version,
+            rows=rows,
+            rows_per_part=given.rows_per_part,
+            columns=columns,
+            parts=entries,
+            label=contract.label,
+            report_key=f"{prefix}report.json",
+            sources=sources,
+            contract_version=contract.version,
+            created_at=datetime.fromisoformat(record.created_at) if record.created_at else datetime.now(UTC),
+            validation={"failed_warnings": fields["failed_warnings"], "report": report_key},
+        )
+        services.curated.put(key, manifest.model_dump_json(indent=2).encode(), "application/json")  # last
+    if core.registry.put_dataset_version(record):
+        return _accepted(upload, core, contract, version, fields)
+    return _duplicate_or_retry(upload, core, contract, version, fields)
