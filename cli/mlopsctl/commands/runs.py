@@ -114,6 +114,14 @@ def runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _fit_place(fits: list[dict[str, Any]], name: Any) -> dict[str, Any]:
+    """Where a candidate's fit ran (Lambda or a Fargate task) and why, from the run record's `fits`."""
+    for fit in fits:
+        if fit.get("name") == name:
+            return {"runs_on": fit.get("runs_on"), "place_reason": fit.get("reason"), "task_arn": fit.get("task_arn")}
+    return {}
+
+
 def _seconds(start: Any, stop: Any) -> float | None:
     if start is None:
         return None
@@ -222,6 +230,7 @@ def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any)
             "value": (c.get("validation_metrics") or {}).get(metric) if metric else None,
             "fit_seconds": c.get("fit_seconds"),
             "error": c.get("error"),
+            **_fit_place(record.get("fits") or [], c.get("name")),
         }
         for c in record.get("candidates", [])
     ]
@@ -253,7 +262,10 @@ def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any)
         for c in candidates:
             value = f"{c['metric']}={_number_text(c['value'])}" if _is_number(c["value"]) else ""
             mark = "*" if c["selected"] else " "
-            lines.append(f"  {mark} {c['name']:<20} {c['status']:<10} {value}  {c['error'] or ''}".rstrip())
+            place = f"[{c['runs_on']}]" if c.get("runs_on") else ""
+            lines.append(f"  {mark} {c['name']:<20} {c['status']:<10} {place:<10} {value}  {c['error'] or ''}".rstrip())
+            if c.get("runs_on") == "fargate":
+                lines.append(f"      fargate: {c['place_reason']}; task {c.get('task_arn') or '-'}")
         if any(c["selected"] for c in candidates):
             lines.append("    (* selected)")
     lines.append("  states: " + " -> ".join(s["state"] for s in states))
