@@ -95,7 +95,7 @@ def answer(
     try:
         encoded = encode_request(rows, served.signature, policy.inputs)
     except RequestError as error:
-        if error.refused is not None and capture.sampled(policy.capture_sample_rate):
+        if error.refused is not None and (keys_policy is not None or capture.sampled(policy.capture_sample_rate)):
             capture.add_refused(
                 model=model,
                 version=served.version,
@@ -123,7 +123,10 @@ def answer(
         answered["warnings"] = [w.as_dict() for w in warnings[:MAX_WARNINGS]]
     answered["request_id"] = request_id
     latency_ms = (time.perf_counter() - started) * 1000
-    sampled = capture.sampled(policy.capture_sample_rate)
+    # A model whose labels are joined captures every request, whichever version answers and whatever
+    # rate a deployed config or a challenger's own config says: a label (by id or by key) can only
+    # name a captured prediction, and a key must never resolve to an older one for want of a sample.
+    sampled = keys_policy is not None or capture.sampled(policy.capture_sample_rate)
     if sampled:
         capture.add(
             model=model,

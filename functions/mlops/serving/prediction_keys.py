@@ -5,8 +5,11 @@ each row, instead of the request id the answer carried.
 A key says nothing about when its prediction was made, so it cannot be joined by hour as a request id
 is: the predict function records, as each capture batch is written, which request id (and row) each
 key was answered with, and a label's key is turned into that request id when the label arrives.
-A key used by several requests names the latest one answered before the label arrived (a client that
-scores the same customer daily labels the prediction it acted on by its request id instead).
+A key used by several requests names the latest one recorded before the label arrived (a client that
+scores the same customer daily labels the prediction it acted on by its request id instead). Every
+request of a model whose labels are joined is captured, but a key is recorded only once its batch
+lands (up to the capture age later): a label sent by key sooner than that after a newer prediction
+with the same key names the one before it.
 
 One DynamoDB table: partition key `<model>#key#<request key>` or `<model>#id#<id>`, sort key the
 request id (a UUIDv7, so sort order is answer order) with `#<row>` after it for an id, and

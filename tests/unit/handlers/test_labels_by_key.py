@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -18,7 +19,7 @@ from mlops.serving.capture import CaptureBuffer, read_capture
 from mlops.serving.models import ServedModels
 from mlops.serving.policy import DeployedPolicies
 from mlops.serving.predict import Serving
-from mlops.serving.prediction_keys import PredictionKeys
+from mlops.serving.prediction_keys import PredictionKey, PredictionKeys
 from tests.unit.handlers.support import QUIET, Context, loaded, rest_event
 from tests.unit.handlers.test_feedback_api import Registry
 from tests.unit.serving.support import churn, create_prediction_keys_table
@@ -162,3 +163,31 @@ def test_a_key_labels_cannot_name_is_said_in_the_answer_and_a_unicode_key_travel
     deployment.capture.flush()
     status, labelled = deployment.feedback([{"request_key": "café-🚀-42", "label": "stay"}])
     assert status == 200 and labelled["accepted"] == 1, labelled
+
+
+def test_a_model_whose_labels_are_joined_captures_every_request_whatever_the_sample_rate(predict: Any) -> None:
+    """A deployed config (or a challenger's own) may say capture 10 %; a label by key must still name the
+    newest prediction made with the key, not an older one that happened to be sampled."""
+    registered = churn()
+    record = {**registered.record, "model": "orders", "monitoring": {"performance": {"id_field": "order_id"}}}
+    registry = Registry({"orders": {"champion": {"version": 1}}}, {("orders", 1): record})
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-west-1")
+        create_prediction_keys_table(client, TABLE)
+        keys = PredictionKeys(client, TABLE)
+        captured: dict[str, bytes] = {}
+        capture = CaptureBuffer(write=captured.__setitem__, default_sample_rate=0.0, record_keys=keys.record)
+        serving = Serving(
+            models=ServedModels(registry=registry, read_artifact=registered.artifacts.__getitem__),
+            policies=DeployedPolicies(read=registry.serving_policy),
+            capture=capture,
+        )
+        services = predict.PredictServices(serving, "serving", write_labels={}.__setitem__, prediction_keys=keys)
+        with predict.services.replaced(services):
+            deployment = Deployment(predict, capture, {}, captured)
+            answers = [deployment.predict([{**ROW, "order_id": "C-1"}], key="customer-7")[1] for _ in range(3)]
+            capture.flush()
+            [(_, batch)] = captured.items()
+            assert read_capture(batch)[1]["request_id"].tolist() == [a["request_id"] for a in answers]
+            newest = keys.resolve("orders", [PredictionKey("key", "customer-7")], datetime.now(UTC))
+            assert newest[PredictionKey("key", "customer-7")].request_id == answers[-1]["request_id"]
