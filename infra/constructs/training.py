@@ -35,6 +35,9 @@ from infra.nag import acknowledge, logical_id, skip_checkov
 from mlops.names import CONFIGS_PREFIX, CONTRACTS_PREFIX, DATASETS_PREFIX, MODELS_PREFIX
 
 MAX_PARALLEL_CANDIDATES = 4
+# The whole run's limit, and a Fargate fit's within it (evaluate, export, parity and register after).
+PIPELINE_TIMEOUT = Duration.hours(2)
+FARGATE_FIT_TIMEOUT = Duration.minutes(90)
 # A candidate whose fit outlasts the fit function's timeout is tried this many more times, then
 # reported as a failed candidate while the run goes on with the others.
 FIT_TIMEOUT_RETRIES = 1
@@ -188,7 +191,7 @@ class Training(Construct):
             self,
             "Pipeline",
             definition_body=sfn.DefinitionBody.from_chainable(self._definition(alerts)),
-            timeout=Duration.hours(2),
+            timeout=PIPELINE_TIMEOUT,
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
@@ -250,6 +253,9 @@ class Training(Construct):
             "Fit on Fargate",
             comment="one candidate in an ECS Fargate task; its input payload is in S3 under fit.input_key",
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            # Below the pipeline's own timeout, so a fit that runs away fails its candidate (caught into
+            # the outcome step, States.Timeout) and the others are still evaluated.
+            task_timeout=sfn.Timeout.duration(FARGATE_FIT_TIMEOUT),
             cluster=fargate.cluster,
             task_definition=fargate.task_definition,
             launch_target=tasks.EcsFargateLaunchTarget(platform_version=ecs.FargatePlatformVersion.LATEST),

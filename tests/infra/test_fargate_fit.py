@@ -108,3 +108,5 @@ def test_each_candidate_goes_to_the_fit_lambda_or_to_run_task_sync(platform_temp
         assert needle.replace('"', '\\"') in text or needle in text, needle
     assert "FIT_INPUT_KEY" in text and "$.fit.input_key" in text, "the overrides carry only the input's key"
     assert '\\"AssignPublicIp\\":\\"ENABLED\\"' in text and "LATEST" in text
+    # A runaway fit fails its own candidate before the pipeline's 2-hour limit ends the whole run.
+    assert '\\"Fit on Fargate\\":{' in text and '\\"TimeoutSeconds\\":5400' in text
