@@ -37,16 +37,19 @@ import numpy as np
 
 from mlops.monitoring.label_store import LabelBatch, label_key, labels_npz, whole_ms
 from mlops.serving.inputs import MAX_ROWS
-from mlops.serving.prediction_keys import MAX_KEY_LENGTH, PredictionKey, ResolvedKey, recordable
+from mlops.serving.prediction_keys import (
+    MAX_KEY_LENGTH,
+    PredictionKey,
+    ResolvedKey,
+    key_policy,
+    recordable,
+)
 from mlops.serving.signature import ServedSignature
 
 MAX_LABELS: Final = 10_000  # labels in one API request (413 above: send more as a feedback file)
 # A label may name a prediction answered up to this far ahead of the receiving clock (clock skew
 # between the caller and Lambda); beyond it the id cannot have been issued yet.
 FUTURE_SLACK: Final = timedelta(minutes=5)
-# PerformanceConfig.horizon_days' default, for a stored section without it (tests hold them equal;
-# pydantic is not imported here, the predict function has none).
-DEFAULT_HORIZON_DAYS: Final = 14.0
 EXAMPLES: Final = 20  # refusals shown with their index; the counts cover them all
 MAX_PROBLEMS: Final = 100  # problems listed; problem_count says how many there were
 FIELDS: Final = ("request_id", "request_key", "id", "row", "label")
@@ -103,8 +106,8 @@ def label_target(
 ) -> LabelTarget:
     """The target of the versions answering for `model` (champion first, then a challenger), from the
     champion's stored `monitoring` section; NotMonitored when it has no `performance`."""
-    performance = (monitoring or {}).get("performance")
-    if not isinstance(performance, Mapping):
+    keys = key_policy(monitoring)  # the horizon and id field, read as predict reads them
+    if keys is None:
         raise NotMonitored(model, version)
     champion = signatures[0]
     classes: tuple[str, ...] | None = None
@@ -113,13 +116,7 @@ def label_target(
         for other in signatures[1:]:  # a challenger's classes are answers too (a canary or shadow)
             names += [str(c) for c in other.classes or () if str(c) not in names]
         classes = tuple(names)
-    days = _finite(performance.get("horizon_days"))
-    if days is None or days <= 0:
-        days = DEFAULT_HORIZON_DAYS
-    id_field = performance.get("id_field")
-    return LabelTarget(
-        model, classes, timedelta(days=days), champion.label, id_field if isinstance(id_field, str) else None
-    )
+    return LabelTarget(model, classes, keys.horizon, champion.label, keys.id_field)
 
 
 @dataclass(frozen=True)
@@ -162,23 +159,22 @@ class Submission:
             if len(getattr(self, name)) not in (0, len(self.request_ids)):
                 raise ValueError(f"{name} must be empty or as long as request_ids")
 
-    def null_references(self, index: int) -> list[str]:
-        """The fields label `index` has that name a prediction but are null (a file's empty cells)."""
-        sent = {
+    def _references(self, index: int) -> dict[str, Any]:
+        return {
             "request_id": self.request_ids[index],
             "request_key": self.request_keys[index] if self.request_keys else MISSING,
             "id": self.ids[index] if self.ids else MISSING,
         }
-        return [name for name, value in sent.items() if value is None]
+
+    def null_references(self, index: int) -> list[str]:
+        """The fields label `index` has that name a prediction but are null (a file's empty cells)."""
+        return [name for name, value in self._references(index).items() if value is None]
 
     def reference(self, index: int) -> dict[str, Any]:
         """The fields label `index` names its prediction by (those it has)."""
-        sent = {
-            "request_id": self.request_ids[index],
-            "request_key": self.request_keys[index] if self.request_keys else MISSING,
-            "id": self.ids[index] if self.ids else MISSING,
+        return {
+            name: value for name, value in self._references(index).items() if value is not MISSING and value is not None
         }
-        return {name: value for name, value in sent.items() if value is not MISSING and value is not None}
 
     def __len__(self) -> int:
         return len(self.request_ids)

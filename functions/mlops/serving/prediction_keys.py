@@ -32,7 +32,8 @@ MAX_KEY_LENGTH: Final = 256  # characters of a request key or id that is recorde
 BATCH_WRITE_ITEMS: Final = 25  # DynamoDB's BatchWriteItem limit
 WRITE_ATTEMPTS: Final = 5  # unprocessed items are sent again, with backoff, this many times in all
 RESOLVING_THREADS: Final = 16  # queries in flight while a submission's keys are resolved
-# PerformanceConfig.horizon_days' default (label_intake holds the same; pydantic is not imported here).
+# PerformanceConfig.horizon_days' default, for a stored section without it (a test holds them equal;
+# pydantic is not imported here: the predict function has none).
 DEFAULT_HORIZON_DAYS: Final = 14.0
 EXPIRY_ATTRIBUTE: Final = "expires_at"  # the table's TTL attribute (epoch seconds)
 
@@ -83,10 +84,18 @@ def key_policy(monitoring: Mapping[str, Any] | None) -> KeyPolicy | None:
     if not isinstance(performance, Mapping):
         return None
     id_field = performance.get("id_field")
-    days = performance.get("horizon_days")
-    if not isinstance(days, int | float) or isinstance(days, bool) or not days > 0:
-        days = DEFAULT_HORIZON_DAYS
-    return KeyPolicy(id_field if isinstance(id_field, str) and id_field else None, timedelta(days=float(days)))
+    return KeyPolicy(
+        id_field if isinstance(id_field, str) and id_field else None, _horizon(performance.get("horizon_days"))
+    )
+
+
+def _horizon(days: Any) -> timedelta:
+    """`horizon_days` as stored (a number, or DynamoDB's Decimal); the default when absent or not positive."""
+    try:
+        value = float(days) if not isinstance(days, bool) else math.nan
+    except (TypeError, ValueError, OverflowError):
+        value = math.nan
+    return timedelta(days=value if math.isfinite(value) and value > 0 else DEFAULT_HORIZON_DAYS)
 
 
 def recordable(value: Any) -> str | None:

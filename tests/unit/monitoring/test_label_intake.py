@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from mlops.monitoring.config import PerformanceConfig
 from mlops.monitoring.label_intake import (
-    DEFAULT_HORIZON_DAYS,
     MAX_LABELS,
     LabelIntake,
     LabelTarget,
@@ -28,7 +27,7 @@ from mlops.monitoring.label_intake import (
     submission_from_body,
 )
 from mlops.monitoring.label_store import read_labels
-from mlops.serving.prediction_keys import PredictionKey, ResolvedKey
+from mlops.serving.prediction_keys import DEFAULT_HORIZON_DAYS, PredictionKey, ResolvedKey
 from mlops.serving.request_ids import answered_at, canonical, new_request_id
 from mlops.serving.signature import ServedSignature
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -144,6 +145,9 @@ def test_only_a_model_whose_labels_are_joined_records_keys() -> None:
     assert key_policy({"performance": {"id_field": "order_id", "horizon_days": 3}}) == KeyPolicy(
         "order_id", timedelta(days=3)
     )
+    # As the registry table gives it back: DynamoDB numbers are Decimals.
+    assert key_policy({"performance": {"horizon_days": Decimal("7")}}) == KeyPolicy(None, timedelta(days=7))
+    assert key_policy({"performance": {"horizon_days": -1}}) == KeyPolicy(None, timedelta(days=14))
 
 
 def test_capture_keeps_each_rows_key_and_id_and_records_the_keys_once_its_batch_is_written() -> None:
