@@ -23,6 +23,9 @@ score each item -> finish.
 
 Payloads carry keys and counts; slices, items and figures travel through the run's work folder,
 `batch-work/<model>/<run>/` in the artifacts bucket.
+
+One module because the work folder's layout and the records in it (slices, counts, items, figures)
+are written by one step and read by the next: they change together, as the steps' order does.
 """
 
 from __future__ import annotations
