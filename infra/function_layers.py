@@ -41,6 +41,13 @@ FUNCTION_LAYERS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "predict": ("inference", "powertools"),
         # Scores files with the same onnxruntime session code as predict, chunk by chunk.
         "batch_scoring": ("inference", "powertools"),
+        # The batch scoring state machine's steps (a file scored in parts): the same reader and scoring.
+        "batch_parts_plan": ("inference", "powertools"),
+        "batch_parts_split": ("inference", "powertools"),
+        "batch_parts_count": ("inference", "powertools"),
+        "batch_parts_number": ("inference", "powertools"),
+        "batch_parts_score": ("inference", "powertools"),
+        "batch_parts_finish": ("inference", "powertools"),
         # drift needs numpy only, which the inference layer has; no pandas, no scipy.
         "drift": ("inference", "powertools"),
         # The join of labels with captured predictions, and the performance check: numpy only, as drift.

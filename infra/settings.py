@@ -104,6 +104,25 @@ class IngestionSettings(BaseModel):
     )
 
 
+class BatchScoringSettings(BaseModel):
+    """When a file under batch/<model>/ is scored in parts by the batch scoring state machine (issue #20)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parts_above_mb: int = Field(
+        1024,
+        ge=1,
+        le=5 * 1024 * 1024,
+        description="a plain CSV or JSON Lines file larger than this is scored in parts (about 5M rows of 30 "
+        "features; one invocation handles about 18M)",
+    )
+    gzip_parts_above_mb: int = Field(
+        256, ge=1, le=5 * 1024 * 1024, description="the same for a gzip file, whose rows are several times its size"
+    )
+    slice_mb: int = Field(64, ge=1, le=1024, description="the share of a file one child counts and scores")
+    max_concurrency: int = Field(40, ge=1, le=10000, description="Distributed Map children running at once")
+
+
 class PlatformSettings(BaseModel):
     """Everything a deployment may change without touching code."""
 
@@ -121,6 +140,7 @@ class PlatformSettings(BaseModel):
     serving: ServingSettings = ServingSettings()  # type: ignore[call-arg]
     monitoring: MonitoringSettings = MonitoringSettings()  # type: ignore[call-arg]
     ingestion: IngestionSettings = IngestionSettings()  # type: ignore[call-arg]
+    batch_scoring: BatchScoringSettings = BatchScoringSettings()  # type: ignore[call-arg]
     retain_data_on_delete: bool = Field(
         True, description="keep buckets and table when the stack is deleted (set false for throwaway stacks)"
     )

@@ -111,6 +111,10 @@ class MlopsPlatformStack(Stack):
                 self.validation.state_machine.state_machine_arn,
                 "Validates big and multi-file uploads part by part",
             ),
+            "BatchScoringStateMachineArn": (
+                self.batch_scoring.state_machine.state_machine_arn,
+                "Scores batch files past batch_scoring.parts_above_mb in parts",
+            ),
             "ApiUrl": (self.serving.url, "Base URL of the HTTPS API"),
             "PredictUrlTemplate": (
                 self.serving.predict_url_template,

@@ -7,8 +7,10 @@ are recognized by name and skipped. Imports onnxruntime, numpy and Powertools on
 `from __future__ import annotations`: Powertools reads annotations at run time.
 """
 
+import json
 import os
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -30,6 +32,7 @@ from mlops.serving.batch import (
     S3BatchStore,
     score_upload,
 )
+from mlops.serving.batch.parts import PartsRouting, PartsRun
 from mlops.serving.models import LoadFailure, ServedModels, ServedVersion
 
 logger = Logger()
@@ -45,6 +48,10 @@ class BatchScoringSettings(FunctionSettings):
     alias_cache_seconds: float = 30.0
     scoring_chunk_rows: int = DEFAULT_CHUNK_ROWS
     powertools_service_name: str = "serving"  # the `service` dimension of the metrics below
+    # A file past these sizes is scored in parts by the batch scoring state machine (none: never).
+    parts_state_machine_arn: str = ""
+    parts_above_bytes: int = 1 << 62
+    gzip_parts_above_bytes: int = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ class BatchScoringServices:
     raw_bucket: str  # the only bucket whose events this function scores
     chunk_rows: int
     service: str
+    parts: PartsRouting | None = None
 
     def champion(self, model: str) -> ServedVersion:
         """Batch files are always scored by the champion: canary and shadow splits are for live traffic."""
@@ -70,9 +78,24 @@ def _build() -> BatchScoringServices:
         on_load_failure=_load_failed,
     )
     store = S3BatchStore(s3, settings.raw_bucket, on_delete_failure=_delete_failed)
+    parts = None
+    if settings.parts_state_machine_arn:
+        start = partial(_start_parts, boto3.client("stepfunctions"), settings.parts_state_machine_arn)
+        parts = PartsRouting(settings.parts_above_bytes, settings.gzip_parts_above_bytes, start)
     return BatchScoringServices(
-        store, models, settings.raw_bucket, settings.scoring_chunk_rows, settings.powertools_service_name
+        store, models, settings.raw_bucket, settings.scoring_chunk_rows, settings.powertools_service_name, parts
     )
+
+
+def _start_parts(sfn: Any, state_machine_arn: str, run: PartsRun) -> str:
+    """Start (or find, for a redelivered event) the run scoring one file in parts."""
+    try:
+        started = sfn.start_execution(
+            stateMachineArn=state_machine_arn, name=run.run, input=json.dumps({"run": run.as_json()})
+        )
+        return str(started["executionArn"])
+    except sfn.exceptions.ExecutionAlreadyExists:
+        return f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{run.run}"
 
 
 services = PerContainer(_build)
@@ -93,8 +116,12 @@ def _delete_failed(key: str, error: Exception) -> None:
     logger.warning("could not delete a stale batch output", key=key, error=str(error))
 
 
-def _record_metrics(service: str, outcome: BatchOutcome) -> None:
-    """Totals under the service dimension (what alarms match) and rows per model and version."""
+def record_metrics(service: str, outcome: BatchOutcome) -> None:
+    """Totals under the service dimension (what alarms match) and rows per model and version; also
+    the batch scoring state machine's finish (handlers.batch_parts), for a file scored in parts."""
+    if outcome.status == "in_parts":
+        metrics.add_metric(name="BatchFilesInParts", unit=MetricUnit.Count, value=1)
+        return
     if outcome.status == "scored":
         metrics.add_metric(name="BatchFilesScored", unit=MetricUnit.Count, value=1)
     elif outcome.status in ("failed", "stopped"):
@@ -137,6 +164,7 @@ def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
                 current.champion,
                 chunk_rows=current.chunk_rows,
                 remaining_ms=context.get_remaining_time_in_millis,
+                parts=current.parts,
             )
         except NotInputError as skipped:
             # Counted, so the notifications its own outputs cause are visible (and the flush never empty).
@@ -149,6 +177,6 @@ def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
         tracer.put_annotation(key="model", value=outcome.model)
         log = logger.warning if outcome.status in ("failed", "stopped") else logger.info
         log("batch file processed", **outcome.as_record())
-        _record_metrics(current.service, outcome)
+        record_metrics(current.service, outcome)
         outcomes.append(outcome.as_record())
     return {"outcomes": outcomes}

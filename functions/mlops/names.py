@@ -23,6 +23,9 @@ DATASETS_PREFIX: Final = "datasets/"
 # Artifacts bucket: a partitioned upload's validation run, validation-work/<dataset>/<run>/ (its item
 # lists, staged slices, part records and hash buckets); expired by a lifecycle rule.
 VALIDATION_WORK_PREFIX: Final = "validation-work/"
+# Artifacts bucket: a batch file scored in parts, batch-work/<model>/<run>/ (its slices, row counts,
+# item lists, the pieces a gzip input is split into, each child's figures); expired by a lifecycle rule.
+BATCH_WORK_PREFIX: Final = "batch-work/"
 # A multi-file upload, raw/<dataset>/<upload>/<files>, is complete once this object is written, last.
 COMMIT_MARKER: Final = "_COMMIT"
 

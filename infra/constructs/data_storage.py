@@ -8,7 +8,7 @@ from constructs import Construct
 
 from infra.nag import acknowledge, skip_checkov
 from infra.settings import PlatformSettings
-from mlops.names import CAPTURE_PREFIX, VALIDATION_WORK_PREFIX
+from mlops.names import BATCH_WORK_PREFIX, CAPTURE_PREFIX, VALIDATION_WORK_PREFIX
 
 # How long a deleted or replaced access log stays recoverable (as a noncurrent version).
 ACCESS_LOG_RECOVERY_DAYS = 30
@@ -103,6 +103,13 @@ class DataStorage(Construct):
                 # version and its report are elsewhere; a week leaves time to look into a failed run.
                 s3.LifecycleRule(
                     prefix=VALIDATION_WORK_PREFIX,
+                    expiration=Duration.days(7),
+                    noncurrent_version_expiration=Duration.days(1),
+                ),
+                # A batch file scored in parts: its slices, counts, items and a gzip input's plain
+                # pieces (as large as the file uncompressed). The outputs are beside the input.
+                s3.LifecycleRule(
+                    prefix=BATCH_WORK_PREFIX,
                     expiration=Duration.days(7),
                     noncurrent_version_expiration=Duration.days(1),
                 ),

@@ -52,16 +52,17 @@ _TRANSIENT = [
 
 class WorkItemReader(sfn.S3JsonLItemReader):
     """The item list in the run's work folder: read access to that prefix only (CDK's own reader
-    grants every object of the bucket)."""
+    grants every object of the bucket). The batch scoring state machine's Maps use it too."""
 
-    def __init__(self, bucket: s3.IBucket, key: str) -> None:
+    def __init__(self, bucket: s3.IBucket, key: str, work_prefix: str = VALIDATION_WORK_PREFIX) -> None:
         super().__init__(bucket=bucket, key=key)
         self._scoped = bucket
+        self._work_prefix = work_prefix
 
     def provide_policy_statements(self) -> list[iam.PolicyStatement]:
         return [
             iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[self._scoped.arn_for_objects(f"{VALIDATION_WORK_PREFIX}*")]
+                actions=["s3:GetObject"], resources=[self._scoped.arn_for_objects(f"{self._work_prefix}*")]
             )
         ]
 
@@ -70,15 +71,16 @@ class WorkResultWriter(sfn.ResultWriter):
     """The Map's result files, under the work folder's prefix only. (`ResultWriterV2` renders nothing
     without the `useDistributedMapResultWriterV2` feature flag, which this app does not set.)"""
 
-    def __init__(self, bucket: s3.IBucket, prefix: str) -> None:
+    def __init__(self, bucket: s3.IBucket, prefix: str, work_prefix: str = VALIDATION_WORK_PREFIX) -> None:
         super().__init__(bucket=bucket, prefix=prefix)
         self._scoped = bucket
+        self._work_prefix = work_prefix
 
     def provide_policy_statements(self) -> list[iam.PolicyStatement]:
         return [
             iam.PolicyStatement(
                 actions=["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"],
-                resources=[self._scoped.arn_for_objects(f"{VALIDATION_WORK_PREFIX}*")],
+                resources=[self._scoped.arn_for_objects(f"{self._work_prefix}*")],
             )
         ]
 

@@ -45,6 +45,13 @@ PINNED: dict[str, frozenset[str]] = {
     # Every function's logs, the API's access logs and the training runs' execution logs.
     "AWS::Logs::LogGroup": frozenset(
         {
+            "BatchScoringPartsCountFunctionLogsEEB76DD0",
+            "BatchScoringPartsFinishFunctionLogs94939F57",
+            "BatchScoringPartsLogsB71A40F6",
+            "BatchScoringPartsNumberFunctionLogs7890797F",
+            "BatchScoringPartsPlanFunctionLogsFD8EE31A",
+            "BatchScoringPartsScoreFunctionLogs1D13A01C",
+            "BatchScoringPartsSplitFunctionLogs1FA0164D",
             "BatchScoringScorerLogs80ED3C2C",
             "DriftCheckerLogsAF8DE00A",
             "FeedbackIntakeLogs3D680BFD",
@@ -79,7 +86,9 @@ PINNED: dict[str, frozenset[str]] = {
     # execution history.
     "AWS::ApiGateway::RestApi": frozenset({"ServingApi486100ED"}),
     "AWS::ApiGateway::ApiKey": frozenset({"ServingApiPredictionKeyFE74C049"}),
-    "AWS::StepFunctions::StateMachine": frozenset({"TrainingPipeline6C07D285", "ValidationStateMachineAA08CC43"}),
+    "AWS::StepFunctions::StateMachine": frozenset(
+        {"BatchScoringPartsStateMachine9A88ED5C", "TrainingPipeline6C07D285", "ValidationStateMachineAA08CC43"}
+    ),
 }
 
 

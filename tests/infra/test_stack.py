@@ -68,6 +68,12 @@ def test_data_buckets_are_versioned_and_transient_data_expires(platform_template
             "Prefix": "validation-work/",
             "Status": "Enabled",
         },
+        {  # a batch file scored in parts: slices, counts, items, a gzip input's plain pieces
+            "ExpirationInDays": 7,
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+            "Prefix": "batch-work/",
+            "Status": "Enabled",
+        },
     ]
     assert expiring["Curated"] == [], "accepted dataset versions must never expire"
     assert expiring["AccessLogs"] == [
@@ -128,8 +134,8 @@ def test_functions_are_arm64_python312_traced_with_bounded_logs(platform_templat
         if not k.startswith("BucketNotificationsHandler")
     }
     # health, ingest, nine training steps and a Fargate fit's outcome, registry API, predict, batch scoring,
-    # drift, performance, feedback, six validation steps
-    assert len(functions) == 24
+    # drift, performance, feedback, six validation steps, six steps of batch scoring in parts
+    assert len(functions) == 30
     for logical, function in functions.items():
         props = function["Properties"]
         assert props["Runtime"] == "python3.12", logical

@@ -1,5 +1,8 @@
 """Batch scoring as a user sees it: drop a file under batch/<model>/ in the raw bucket, then read the
-predictions beside it. The model is trained and promoted by the real pipeline first."""
+predictions beside it. The model is trained and promoted by the real pipeline first. The thresholds
+for scoring in parts are forced low (and parts and slices small), so a bigger file goes through the
+batch scoring state machine's Distributed Maps, and its outputs are compared byte for byte with what
+one invocation writes for the same file."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import numpy as np
@@ -22,11 +26,19 @@ from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack, Synthesized
 from mlops.contracts import draft_contract, render_contract_yaml
 from mlops.registry.models import ModelRegistry
+from mlops.serving.batch import score_upload
 from mlops.serving.inputs import encode_request
 from mlops.serving.models import ServedVersion, load_version
+from tests.unit.serving.parts_support import MemoryBucket, resolver
 
 MODEL = "breast-cancer"
 Platform = tuple[LocalCloud, DeployedStack]
+# Forced low (deployed: 1,024 and 256 MB, 64 MB slices, 10,000-row parts): the other tests' files
+# (under 30 KB, 120 rows) keep the one-invocation path, a 250 KB file is scored in parts.
+CHUNK_ROWS = 200
+PARTS_ABOVE_BYTES = 60_000
+GZIP_PARTS_ABOVE_BYTES = 20_000
+SLICE_BYTES = 30_000
 
 
 def _frame() -> pd.DataFrame:
@@ -67,6 +79,7 @@ def platform(platform_synth: Synthesized, tmp_path_factory: pytest.TempPathFacto
     inbox = Path(tmp_path_factory.mktemp("batch")) / "inbox.jsonl"
     with LocalCloud.in_process(inbox_path=inbox) as cloud:
         stack = cloud.deploy(platform_synth)
+        _force_parts_low()
         s3 = boto3.client("s3")
         frame = _frame()
         contract = render_contract_yaml(draft_contract(frame, dataset=MODEL, label="target"))
@@ -81,6 +94,28 @@ def platform(platform_synth: Synthesized, tmp_path_factory: pytest.TempPathFacto
         cloud.settle()
         _wait_for_training(stack)
         yield cloud, stack
+
+
+def _force_parts_low() -> None:
+    """Before any batch function starts, so each reads these on its first invocation."""
+    lambda_client = boto3.client("lambda")
+    for listed in lambda_client.list_functions()["Functions"]:
+        handler = listed["Handler"]
+        if handler == "handlers.batch_scoring.handler":
+            forced = {
+                "PARTS_ABOVE_BYTES": PARTS_ABOVE_BYTES,
+                "GZIP_PARTS_ABOVE_BYTES": GZIP_PARTS_ABOVE_BYTES,
+                "SCORING_CHUNK_ROWS": CHUNK_ROWS,
+            }
+        elif handler.startswith("handlers.batch_parts."):
+            forced = {"SLICE_BYTES": SLICE_BYTES}
+        else:
+            continue
+        function = lambda_client.get_function_configuration(FunctionName=listed["FunctionName"])
+        variables = dict(function["Environment"]["Variables"]) | {k: str(v) for k, v in forced.items()}
+        lambda_client.update_function_configuration(
+            FunctionName=listed["FunctionName"], Environment={"Variables": variables}
+        )
 
 
 def _read(stack: DeployedStack, key: str) -> bytes:
@@ -192,3 +227,87 @@ def test_files_that_cannot_be_scored_get_a_failure_marker_saying_why(platform: P
 
     _upload(cloud, stack, f"batch/{MODEL}/notes.txt", b"not a data file")
     assert _keys(stack, f"batch/{MODEL}/notes") == [f"batch/{MODEL}/notes.txt"], "unsupported files are left alone"
+
+
+# -- a file past the threshold, scored in parts ---------------------------------------------------
+
+
+def _scored_in_parts(cloud: LocalCloud, stack: DeployedStack, key: str, body: bytes) -> dict[str, Any]:
+    """Upload, let the batch function start the state machine, wait for the execution's end."""
+    sfn = boto3.client("stepfunctions")
+    machine = stack.outputs["BatchScoringStateMachineArn"]
+    before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]}
+    version = _upload(cloud, stack, key, body)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        started = [
+            e for e in sfn.list_executions(stateMachineArn=machine)["executions"] if e["executionArn"] not in before
+        ]
+        if started and started[0]["status"] != "RUNNING":
+            return {**sfn.describe_execution(executionArn=started[0]["executionArn"]), "version": version}
+        time.sleep(0.2)
+    raise AssertionError(f"no run of the batch scoring state machine for {key} finished in 300 s")
+
+
+def _one_invocation(stack: DeployedStack, key: str, body: bytes) -> MemoryBucket:
+    """What one invocation writes for the same file: the same core, the champion, the same part size."""
+    bucket = MemoryBucket()
+    upload = bucket.upload(key, body)
+    outcome = score_upload(upload, bucket, resolver(_champion(stack)), chunk_rows=CHUNK_ROWS)
+    assert outcome.status == "scored", outcome.summary
+    return bucket
+
+
+def _assert_identical(stack: DeployedStack, key: str, body: bytes, version: str) -> dict[str, Any]:
+    """Parts byte for byte, `_SUCCESS.json` field for field but the timing and the object version."""
+    prefix = key.rsplit("/", 1)[0] + "/" + key.rsplit("/", 1)[1].split(".", maxsplit=1)[0] + ".predictions/"
+    alone = _one_invocation(stack, key, body).under(prefix)
+    written = {k: _read(stack, k) for k in _keys(stack, prefix)}
+    assert sorted(written) == sorted(alone), "the same parts, and nothing else beside them"
+    success = json.loads(written.pop(prefix + "_SUCCESS.json"))
+    expected = json.loads(alone.pop(prefix + "_SUCCESS.json"))
+    assert written == alone
+    source = success.pop("source")  # the real object here, a dict bucket's there
+    assert (source["bucket"], source["key"], source["version_id"]) == (stack.outputs["RawBucketName"], key, version)
+    assert expected.pop("source")["key"] == key
+    timing = ("seconds", "finished_at")
+    assert {k: v for k, v in success.items() if k not in timing} == {
+        k: v for k, v in expected.items() if k not in timing
+    }
+    return dict(success)
+
+
+def test_a_file_past_the_threshold_is_scored_in_parts_identical_to_one_invocation(platform: Platform) -> None:
+    cloud, stack = platform
+    upload = pd.concat([_frame().drop(columns=["target"])] * 2, ignore_index=True)
+    upload.insert(0, "id", [f"patient-{i}" for i in range(len(upload))])
+    upload["note"] = ['seen twice,\nonce by "Dr. A"' if i % 7 == 0 else "" for i in range(len(upload))]
+    body = upload.to_csv(index=False).encode()  # the note quoted, with its comma, newline and quotes
+    assert len(body) > PARTS_ABOVE_BYTES
+    key = f"batch/{MODEL}/clinic.csv"
+    execution = _scored_in_parts(cloud, stack, key, body)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    success = _assert_identical(stack, key, body, execution["version"])
+    assert success["rows"] == 1138 and len(success["parts"]) == 6 and success["version"] == 1
+    assert success["ignored_columns"] == ["note"] and success["id_columns"] == ["id"]
+    run = json.loads(execution["input"])["run"]
+    work = boto3.client("s3").list_objects_v2(
+        Bucket=stack.outputs["ArtifactsBucketName"], Prefix=f"batch-work/{MODEL}/{run['run']}/counts/"
+    )
+    assert work["KeyCount"] > 4, "the file was counted in several slices by the Distributed Map"
+
+
+def test_a_gzip_file_past_the_threshold_is_split_by_one_task_then_scored_in_parts(platform: Platform) -> None:
+    cloud, stack = platform
+    upload = _frame().drop(columns=["target"])
+    upload.insert(0, "row_id", range(len(upload)))
+    body = gzip.compress(upload.to_csv(index=False).encode(), mtime=0)
+    assert len(body) > GZIP_PARTS_ABOVE_BYTES
+    key = f"batch/{MODEL}/clinic-night.csv.gz"
+    execution = _scored_in_parts(cloud, stack, key, body)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    success = _assert_identical(stack, key, body, execution["version"])
+    assert success["rows"] == 569 and len(success["parts"]) == 3
+    history = boto3.client("stepfunctions").get_execution_history(executionArn=execution["executionArn"])
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e]
+    assert "Split gzip" in entered and "Count rows" in entered and "Score parts" in entered

@@ -83,7 +83,6 @@ from mlops.datasets.upload_plan import (
     DEFAULT_SLICE_BYTES,
     RangedFile,
     Slice,
-    SplitError,
     UploadFile,
     file_slices,
     item_lines,
@@ -107,6 +106,7 @@ from mlops.names import (
     dataset_part_npz_key,
     dataset_version_prefix,
 )
+from mlops.record_cuts import SplitError
 
 Route = Literal["single", "partitioned", "upload_file", "commit"]
 

@@ -3,13 +3,14 @@ reads alone, written as the JSON Lines item list the Distributed Map reads (issu
 
 What a slice is, by format:
 - **CSV** above `slice_bytes`: byte ranges that start and end at line boundaries *outside quoted
-  fields*. The plan reads the file once and counts quote characters: a newline after an even
-  number of them ends a record (RFC 4180 quoting, `""` inside a quoted field, keeps the count
-  even), one after an odd number lies inside a quoted field, and the cut moves to the next newline
-  that ends a record. A file whose quote count is odd at its end (a field never closed, or quotes
-  inside unquoted fields) is refused (`SplitError`), never cut by a guess. A slice carries the
-  byte length of the header line (the child reads it too) and the newlines before it, so a
-  problem a child finds is reported at the file's own line.
+  fields* (`mlops.record_cuts`, the cutter batch scoring in parts shares). The plan reads the file
+  once and counts quote characters: a newline after an even number of them ends a record (RFC 4180
+  quoting, `""` inside a quoted field, keeps the count even), one after an odd number lies inside a
+  quoted field, and the cut moves to the next newline that ends a record. A file whose quote count
+  is odd at its end (a field never closed, or quotes inside unquoted fields) is refused
+  (`SplitError`), never cut by a guess. A slice carries the byte length of the header line (the
+  child reads it too) and the newlines before it, so a problem a child finds is reported at the
+  file's own line.
 - **Parquet**: runs of whole row groups up to `slice_bytes` of uncompressed data (a row group is
   never split; its rows are known from the footer, read with ranged GETs).
 - **gzip CSV**, and any file not past `slice_bytes`: the whole file, one slice.
@@ -21,38 +22,22 @@ so the slices decide only how the reading is spread, never the version.
 from __future__ import annotations
 
 import io
-import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, TypeVar
 
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops.contracts.reading import GZIP_MAGIC, PARQUET_MAGIC
 from mlops.names import COMMIT_MARKER
+from mlops.record_cuts import ByteSource, SplitError, csv_ranges
 
 MB = 1 << 20
 DEFAULT_SLICE_BYTES = 128 * MB
-_SCAN_CHUNK = 8 * MB
 Item = TypeVar("Item", bound=BaseModel)
 SliceFormat = Literal["csv", "csv.gz", "parquet"]
-
-
-class SplitError(ValueError):
-    """A file the plan refuses to cut: names the file and why."""
-
-
-class ByteSource(Protocol):
-    """An object read by byte ranges (an S3 object through ranged GETs; bytes in tests)."""
-
-    @property
-    def size(self) -> int: ...
-
-    def read(self, start: int, stop: int) -> bytes:
-        """Bytes `start` to `stop` (excluded)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -93,55 +78,6 @@ class Slice(BaseModel):
         if self.start:
             return f"{file}, bytes {self.start}-{self.stop - 1}"
         return file
-
-
-@dataclass(frozen=True)
-class CsvRange:
-    start: int
-    stop: int
-    line_offset: int
-
-
-def csv_ranges(source: ByteSource, slice_bytes: int, *, chunk_bytes: int = _SCAN_CHUNK) -> tuple[int, list[CsvRange]]:
-    """(header bytes, the data's byte ranges): each range about `slice_bytes`, cut at the first newline
-    at or past its target that lies outside quoted fields (module text). Reads the file once."""
-    size = source.size
-    quotes = lines = 0  # in the bytes already counted
-    header_stop: int | None = None
-    cuts: list[tuple[int, int]] = []  # (offset after a record's newline, newlines before it)
-    want = 0
-    for chunk_start in range(0, size, chunk_bytes):
-        chunk = source.read(chunk_start, min(size, chunk_start + chunk_bytes))
-        counted = 0
-        while True:
-            look = max(counted, want - chunk_start)
-            newline = chunk.find(b"\n", look) if look < len(chunk) else -1
-            if newline < 0:
-                break
-            quotes += chunk.count(b'"', counted, newline + 1)
-            lines += chunk.count(b"\n", counted, newline + 1)
-            counted = newline + 1
-            if quotes % 2:
-                continue  # inside a quoted field: the cut moves to the next newline that ends a record
-            cut = chunk_start + counted
-            if header_stop is None:
-                header_stop = cut
-            elif cut < size:
-                cuts.append((cut, lines))
-            want = cut + slice_bytes
-        quotes += chunk.count(b'"', counted)
-        lines += chunk.count(b"\n", counted)
-    if quotes % 2:
-        raise SplitError(
-            f"it has an odd number of quote characters ({quotes}): a quoted field is never closed, or quotes "
-            "appear inside unquoted fields, so no line boundary can be trusted to end a record. Quote fields "
-            "as RFC 4180 does, or upload the data as several smaller files"
-        )
-    if header_stop is None or header_stop >= size:
-        return (header_stop or size), [CsvRange(0, size, 0)]
-    bounds = [(header_stop, 1), *cuts, (size, lines)]
-    ranges = [CsvRange(start, stop, before) for (start, before), (stop, _) in itertools.pairwise(bounds)]
-    return header_stop, ranges
 
 
 class RangedFile(io.RawIOBase):

@@ -17,15 +17,14 @@ import pytest
 from mlops.contracts.reading import read_table
 from mlops.datasets.upload_plan import (
     Slice,
-    SplitError,
     UploadFile,
-    csv_ranges,
     file_slices,
     item_lines,
     read_items,
     upload_files,
 )
 from mlops.names import COMMIT_MARKER
+from mlops.record_cuts import SplitError, csv_ranges
 
 
 class Bytes:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from mlops.registry.versions import ModelVersion
 from mlops.serving.batch import S3BatchStore
+from mlops.serving.batch.parts import PartsRouting
 from mlops.serving.models import ServedModels
 from tests.unit.handlers.support import QUIET, Context, FakeS3, emitted, loaded, logged, s3_event
 from tests.unit.serving.support import churn
@@ -146,3 +149,42 @@ def test_a_stale_output_that_cannot_be_deleted_is_logged_and_the_file_still_scor
     assert outcome["status"] == "scored" and outcome["rows_with_errors"] == 0
     [record] = logged(caplog, "could not delete a stale batch output")
     assert record.__dict__["key"] == OUTPUTS + "_SUCCESS.json"
+
+
+class StepFunctions:
+    """Step Functions' StartExecution: an execution name is used once (a second start is refused)."""
+
+    class exceptions:  # noqa: N801 - botocore's shape
+        class ExecutionAlreadyExists(Exception):  # noqa: N818 - botocore's name
+            pass
+
+    def __init__(self) -> None:
+        self.started: dict[str, dict[str, Any]] = {}
+
+    def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, str]:  # noqa: N803
+        if name in self.started:
+            raise self.exceptions.ExecutionAlreadyExists(name)
+        self.started[name] = json.loads(input)
+        return {"executionArn": f"{stateMachineArn.replace(':stateMachine:', ':execution:')}:{name}"}
+
+
+def test_a_file_past_the_threshold_starts_the_state_machine_with_the_champion_pinned(
+    batch_scoring: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3, sfn = FakeS3(), StepFunctions()
+    machine = "arn:aws:states:eu-west-1:123456789012:stateMachine:batch-parts"
+    with _scorer(batch_scoring, s3) as current:
+        routing = PartsRouting(len(CSV) - 1, 1 << 30, partial(batch_scoring._start_parts, sfn, machine))
+        with batch_scoring.services.replaced(replace(current, parts=routing)):
+            scorer = Scorer(batch_scoring, s3)
+            event = scorer.upload()
+            [outcome] = scorer.call(event)
+            [again] = scorer.call(event)  # redelivered while the run is going: no second run
+    assert outcome["status"] == again["status"] == "in_parts" and outcome["version"] == 1
+    [(name, started)] = sfn.started.items()
+    assert name in again["summary"] and name in outcome["summary"]
+    run = started["run"]
+    assert (run["version"], run["onnx_sha256"]) == (1, churn().record["onnx_sha256"])
+    assert run["upload"]["key"] == INPUT and run["size"] == len(CSV) and run["chunk_rows"] == 2
+    assert not s3.keys(RAW, OUTPUTS), "the state machine writes the outputs"
+    assert "BatchFilesInParts" in emitted(capsys.readouterr().out)

@@ -32,7 +32,7 @@ class BatchUpload:
         return {"bucket": self.bucket, "key": self.key, "version_id": self.version_id, "etag": self.etag}
 
 
-Status = Literal["scored", "failed", "already_scored", "superseded", "stopped"]
+Status = Literal["scored", "failed", "already_scored", "superseded", "stopped", "in_parts"]
 
 
 @dataclass
@@ -75,17 +75,22 @@ class FileRun:
     started: float
     clock: Callable[[], float]
     served: ServedVersion | None = None
+    pinned_version: int | None = None  # scored in parts: the version every child loaded, by number
     rows: int = 0
     scored: int = 0
     errors: int = 0
     warnings: int = 0
     parts: list[str] = field(default_factory=list)
 
+    @property
+    def version(self) -> int | None:
+        return self.served.version if self.served else self.pinned_version
+
     def document(self, status: str, **extra: Any) -> dict[str, Any]:
         document: dict[str, Any] = {
             "status": status,
             "model": self.key.model,
-            "version": self.served.version if self.served else None,
+            "version": self.version,
             "source": self.upload.source(),
             "rows": self.rows,
             "rows_scored": self.scored,
@@ -140,7 +145,7 @@ def write_failure(run: FileRun, store: BatchStore, code: str, message: str) -> B
         run.key.model,
         "failed",
         f"{code}: {message}",
-        version=run.served.version if run.served else None,
+        version=run.version,
         rows=run.rows,
         rows_scored=run.scored,
         rows_with_errors=run.errors,

@@ -62,13 +62,18 @@ class _RawStream(io.RawIOBase):
         return len(data)
 
 
-def text_stream(source: Readable) -> io.TextIOWrapper:
-    """UTF-8 text (a leading BOM dropped) from a plain or gzip stream: gzip is told by its magic bytes,
-    as ingestion tells it, so a gzip file named `.csv` reads as well as one named `.csv.gz`."""
+def binary_stream(source: Readable) -> io.BufferedReader[_RawStream] | gzip.GzipFile:
+    """The bytes of a plain or gzip stream, decompressed: gzip is told by its magic bytes, as ingestion
+    tells it, so a gzip file named `.csv` reads as well as one named `.csv.gz`."""
     buffered = io.BufferedReader(_RawStream(source), buffer_size=READ_BUFFER_BYTES)
-    binary: io.BufferedReader[_RawStream] | gzip.GzipFile = buffered
     if buffered.peek(2)[:2] == GZIP_MAGIC:
-        binary = gzip.GzipFile(fileobj=buffered, mode="rb")
+        return gzip.GzipFile(fileobj=buffered, mode="rb")
+    return buffered
+
+
+def text_stream(source: Readable) -> io.TextIOWrapper:
+    """UTF-8 text (a leading BOM dropped) from a plain or gzip stream (`binary_stream`)."""
+    binary = binary_stream(source)
     # Bytes that are not UTF-8 become lone surrogates, so the rows holding them are found and reported
     # one by one (a decode error would surface a block ahead of its row, and fail the whole file).
     return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
@@ -91,7 +96,9 @@ class InputChunk:
 class BatchInput:
     """An input file opened against a model's signature: columns checked, rows read chunk by chunk."""
 
-    def __init__(self, text: io.TextIOWrapper, fmt: Format, signature: ServedSignature) -> None:
+    def __init__(
+        self, text: io.TextIOWrapper, fmt: Format, signature: ServedSignature, *, rows_before: int = 0
+    ) -> None:
         self.format = fmt
         self.signature = signature
         self.rows_read = 0
@@ -106,6 +113,9 @@ class BatchInput:
             self._start_csv()
         else:
             self._start_jsonl()
+            if rows_before:  # the file's first object, put before a later slice: its columns, not a row
+                self._first = None
+        self.rows_read = rows_before or self.rows_read
 
     @property
     def ignored_columns(self) -> list[str]:
@@ -249,6 +259,30 @@ class BatchInput:
             raise ValueError(f"chunk size must be at least 1, got {size}")
         return self._csv_chunks(size) if self.format == "csv" else self._jsonl_chunks(size)
 
+    def _rows(self) -> Iterator[object]:
+        """The rows still to read, unconverted: what `chunks` would number, one by one."""
+        if self.format == "csv":
+            for row in self._guarded(self._csv):
+                if row:
+                    self.rows_read += 1
+                    yield row
+            return
+        if self._first is not None:
+            yield self._first
+            self._first = None
+        yield from self._lines()
+
+    def skip(self, rows: int) -> None:
+        """Read past `rows` rows without scoring them (batch scoring in parts: the rows of a part that
+        another slice's child writes)."""
+        if rows > 0:
+            for _ in zip(range(rows), self._rows(), strict=False):
+                pass
+
+    def count(self) -> int:
+        """The rows left, read without converting a value: what scoring them would number."""
+        return sum(1 for _ in self._rows())
+
     def _guarded(self, rows: Iterator[Any]) -> Iterator[Any]:
         """What breaks mid-file (a truncated gzip, a field longer than the csv module allows) fails the
         file, saying how far it was read."""
@@ -264,9 +298,12 @@ class BatchInput:
             ) from None
 
 
-def open_input(source: Readable, fmt: Format, signature: ServedSignature) -> BatchInput:
-    """Open a stream for scoring; BatchFileError when its columns cannot feed the model."""
-    return BatchInput(text_stream(source), fmt, signature)
+def open_input(source: Readable, fmt: Format, signature: ServedSignature, *, rows_before: int = 0) -> BatchInput:
+    """Open a stream for scoring; BatchFileError when its columns cannot feed the model.
+
+    `rows_before`: the stream is the file's header line (for JSON Lines its first object, read for
+    the columns only) followed by a slice of the file whose first row is row `rows_before + 1`."""
+    return BatchInput(text_stream(source), fmt, signature, rows_before=rows_before)
 
 
 def _convert(texts: list[str], spec: ServedInput) -> list[Any]:

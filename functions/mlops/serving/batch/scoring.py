@@ -88,8 +88,12 @@ def score_chunk(chunk: InputChunk, served: ServedVersion, id_columns: Sequence[s
 
 def empty_part(served: ServedVersion, id_columns: Sequence[str]) -> bytes:
     """The header alone: a file with no data rows still gets one part, so readers always find one."""
+    return header_line(output_columns(served.signature, id_columns))
+
+
+def header_line(columns: Sequence[str]) -> bytes:
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(output_columns(served.signature, id_columns))
+    csv.writer(out, lineterminator="\n").writerow(columns)
     return out.getvalue().encode()
 
 

@@ -3,6 +3,7 @@ raw bucket, under `batch/`), a dict in tests."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Callable
@@ -87,3 +88,46 @@ class S3BatchStore:
             self.s3.delete_object(Bucket=self.bucket, Key=key)
         except self.s3.exceptions.ClientError as error:
             self.on_delete_failure(key, error)
+
+
+class RangedObjects(Protocol):
+    """A bucket read by byte ranges and written whole: a big input scored in parts (the raw bucket),
+    and the run's work folder (the artifacts bucket)."""
+
+    def stream(self, key: str, version_id: str | None, start: int, stop: int) -> Readable:
+        """Bytes `start` to `stop` (excluded) of one object version, streamed."""
+        ...
+
+    def get(self, key: str) -> bytes | None:
+        """The whole object, None when it is absent."""
+        ...
+
+    def put(self, key: str, body: bytes, content_type: str) -> None: ...
+
+
+class S3Objects:
+    """One bucket through ranged GETs (by VersionId when one is given: a run reads the version its
+    event named, even if the file is replaced mid-run) and whole PUTs."""
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+
+    def stream(self, key: str, version_id: str | None, start: int, stop: int) -> Readable:
+        if stop <= start:
+            return io.BytesIO(b"")  # S3 refuses an empty range
+        pinned = {"VersionId": version_id} if version_id else {}
+        response = self.s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{stop - 1}", **pinned)
+        body: Readable = response["Body"]
+        return body
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return bytes(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        except self.s3.exceptions.ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _ABSENT_CODES:
+                return None
+            raise
+
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)

@@ -20,6 +20,7 @@ from mlops.serving.batch.outputs import (
     write_failure,
     write_success,
 )
+from mlops.serving.batch.parts import PartsRouting, PartsRun, run_name
 from mlops.serving.batch.reading import DEFAULT_CHUNK_ROWS, BatchFileError, open_input
 from mlops.serving.batch.scoring import empty_part, output_columns, score_chunk
 from mlops.serving.batch.store import BatchStore
@@ -37,8 +38,10 @@ def score_upload(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     remaining_ms: Callable[[], int] = lambda: 1 << 62,
     clock: Callable[[], float] = time.monotonic,
+    parts: PartsRouting | None = None,
 ) -> BatchOutcome:
-    """Score one uploaded file into its parts and write `_SUCCESS.json`, or `_FAILED.json` saying why.
+    """Score one uploaded file into its parts and write `_SUCCESS.json`, or `_FAILED.json` saying why;
+    a file past `parts`' threshold is handed to the batch scoring state machine instead (`parts.py`).
 
     Raises NotInputError for keys that are not input files. Other exceptions (S3 or DynamoDB failing) are
     raised after a `_FAILED.json` is written, so Lambda retries the event and the user sees why."""
@@ -55,7 +58,7 @@ def score_upload(
             document_key=key.success_key,
         )
     try:
-        return _score(run, store, resolve, previous, chunk_rows, remaining_ms)
+        return _score(run, store, resolve, previous, chunk_rows, remaining_ms, parts)
     except BatchFileError as failure:
         return write_failure(run, store, failure.code, failure.message)
     except Exception as error:
@@ -72,6 +75,7 @@ def _score(
     previous: Mapping[str, Any] | None,
     chunk_rows: int,
     remaining_ms: Callable[[], int],
+    parts: PartsRouting | None,
 ) -> BatchOutcome:
     key, upload = run.key, run.upload
     try:
@@ -88,6 +92,8 @@ def _score(
                 f"version {upload.version_id} was replaced by {opened.version_id}, which its own event scores",
             )
         clear_markers(store, key, previous)
+        if parts is not None and parts.wanted(key, opened.size):
+            return _start_parts(run, served, previous, chunk_rows, opened.size, parts)
         source = open_input(opened.body, key.format, served.signature)
         slowest_ms = 0.0
         for chunk in source.chunks(chunk_rows):
@@ -138,4 +144,33 @@ def _score(
         rows_with_errors=run.errors,
         parts=run.parts,
         document_key=key.success_key,
+    )
+
+
+def _start_parts(
+    run: FileRun,
+    served: ServedVersion,
+    previous: Mapping[str, Any] | None,
+    chunk_rows: int,
+    size: int,
+    parts: PartsRouting,
+) -> BatchOutcome:
+    """Start the state machine with the champion pinned now: every child loads this version by number."""
+    started = PartsRun(
+        run=run_name(run.upload),
+        upload=run.upload,
+        version=served.version,
+        onnx_sha256=served.onnx_sha256,
+        chunk_rows=chunk_rows,
+        started_at=time.time(),
+        size=size,
+        previous_parts=len((previous or {}).get("parts", [])),
+    )
+    execution = parts.start(started)
+    return BatchOutcome(
+        run.upload.key,
+        run.key.model,
+        "in_parts",
+        f"{size:,} bytes: scored in parts by {run.key.model} v{served.version}, execution {execution}",
+        version=served.version,
     )
