@@ -211,8 +211,11 @@ def test_batch_scoring_role_is_least_privilege(platform_template: dict[str, Any]
     raw = tq.logical(platform_template, "AWS::S3::Bucket", "DataRaw")
     queue = tq.logical(platform_template, "AWS::SQS::Queue", "MonitoringDeadLetters")
     key = tq.logical(platform_template, "AWS::KMS::Key", "EncryptionKey")
+    parts = tq.logical(platform_template, "AWS::StepFunctions::StateMachine", "BatchScoringPartsStateMachine")
     grants = tq.grants(platform_template, "BatchScoringScorerFunction")
     assert {(a, r) for a, r in grants if not a.startswith(("logs:", "xray:"))} == {
+        # A file past batch_scoring.parts_above_mb is handed to the parts state machine (its ARN).
+        ("states:StartExecution", f"<{parts}>"),
         ("sqs:SendMessage", f"<{queue}.Arn>"),
         ("dynamodb:GetItem", f"<{table}.Arn>"),
         ("dynamodb:GetItem", f"<{table}.Arn>/index/*"),
