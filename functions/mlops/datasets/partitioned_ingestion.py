@@ -87,6 +87,7 @@ from mlops.datasets.upload_plan import (
     UploadFile,
     file_slices,
     item_lines,
+    read_items,
     upload_files,
 )
 from mlops.datasets.versioning import (
@@ -192,6 +193,10 @@ class WorkFolder:
         return f"{self.prefix}contract.json"
 
     @property
+    def files(self) -> str:
+        return f"{self.prefix}files.jsonl"
+
+    @property
     def slices(self) -> str:
         return f"{self.prefix}slices.jsonl"
 
@@ -293,7 +298,19 @@ def _contract(services: PartitionedServices, work: WorkFolder) -> DataContract:
     return load_contract(text, source=work.contract)
 
 
+class PinnedFile(BaseModel):
+    """One file of the upload as the plan found it: every later step reads this version, and the
+    manifest and the quarantine name it, whatever happens to the folder during the run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    version_id: str | None
+    size: int
+
+
 def _files(run: ValidationRun, services: PartitionedServices) -> list[UploadFile]:
+    """The upload's files now: the plan pins them (`_pinned_files` reads them back)."""
     upload = run.upload
     if not upload.folder:
         return [UploadFile(upload.key, upload.size, upload.version_id)]
@@ -303,6 +320,20 @@ def _files(run: ValidationRun, services: PartitionedServices) -> list[UploadFile
         size, version = services.raw.head(file.key)  # pinned: every step reads this version
         chosen.append(UploadFile(file.key, size, version))
     return chosen
+
+
+def _pin_files(work: WorkFolder, files: Sequence[UploadFile], services: PartitionedServices) -> None:
+    pinned = [PinnedFile(key=f.key, version_id=f.version_id, size=f.size) for f in files]
+    services.artifacts.put(work.files, item_lines(pinned), "application/jsonl")
+
+
+def _pinned_files(run: ValidationRun, services: PartitionedServices) -> list[UploadFile]:
+    """The files the plan pinned; listed now only when the plan stopped before pinning them (it crashed)."""
+    try:
+        data = services.artifacts.get(WorkFolder(run).files)
+    except services.artifacts.s3.exceptions.NoSuchKey:
+        return _files(run, services)
+    return [UploadFile(f.key, f.size, f.version_id) for f in read_items(data, PinnedFile)]
 
 
 # -- step 1: the plan --------------------------------------------------------------------------------
@@ -319,11 +350,12 @@ class PlanOutcome(BaseModel):
 def plan(run: ValidationRun, services: PartitionedServices) -> PlanOutcome:
     """The upload's files as slices (the item list of the first Map), and its contract pinned."""
     work = WorkFolder(run)
+    files = _files(run, services)
+    _pin_files(work, files, services)
     contract = dataset_contract(services.artifacts, run.dataset)
     if isinstance(contract, str):
         return PlanOutcome(problem={"code": "contract", "message": contract})
     services.artifacts.put(work.contract, contract.model_dump_json().encode(), "application/json")
-    files = _files(run, services)
     if not files:
         message = f"the upload folder {run.upload.key}/ holds no data file besides its commit marker"
         return PlanOutcome(problem={"code": "empty_upload", "message": message})
@@ -523,7 +555,7 @@ def reduce(run: ValidationRun, given: ReduceInput, services: PartitionedServices
         )
     work = WorkFolder(run)
     report_base = f"{VALIDATION_REPORTS_PREFIX}{run.dataset}/{upload.filename}/{upload.upload_id}"
-    files = _files(run, services) if run.upload.folder else []
+    files = _pinned_files(run, services) if run.upload.folder else []
     kept = [(f.key, f.version_id) for f in files] if run.upload.folder else None
     source = {"bucket": upload.bucket, "key": upload.key, "version_id": upload.version_id}
     if run.upload.folder:
