@@ -488,7 +488,7 @@ def check_one_part(run: ValidationRun, item: PartItem, services: PartitionedServ
     frames = []
     for slice_index, start, stop in item.pieces:
         table = pq.read_table(io.BytesIO(services.artifacts.get(work.staged(slice_index))))
-        frames.append(table.slice(start, stop - start).to_pandas())
+        frames.append(_staged_frame(table.slice(start, stop - start)))
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     ref = PartRef(index=item.index, row_offset=item.row_offset, rows=item.rows, name=f"part-{item.index:05d}")
     checked = check_part(frame, ref, contract, PartSettings(buckets=services.settings.buckets))
@@ -512,6 +512,17 @@ def check_one_part(run: ValidationRun, item: PartItem, services: PartitionedServ
         services.artifacts.put(work.share(share.bucket, item.index), share.to_bytes(), "application/octet-stream")
     services.artifacts.put(work.part_record(item.index), record.model_dump_json().encode(), "application/json")
     return {"index": item.index, "rows": item.rows}
+
+
+def _staged_frame(table: pa.Table) -> pd.DataFrame:
+    """Staged rows in the dtypes the reader gave them (`read_table`): an int or bool column with
+    nulls as nullable Int64 / boolean, never float64 (which would round an int past 2**53)."""
+    exact = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get
+    columns = {
+        name: column.to_pandas(types_mapper=exact if column.null_count else None)
+        for name, column in zip(table.column_names, table.columns, strict=True)
+    }
+    return pd.DataFrame(columns, copy=False)
 
 
 # -- step 5: one hash bucket -------------------------------------------------------------------------
