@@ -229,6 +229,9 @@ class SliceRecord(BaseModel):
     rows: int = 0
     bytes: int = 0
     columns: list[str] = Field(default_factory=list)
+    undeclared: dict[str, str] = Field(
+        default_factory=dict, description="the Arrow type reading this slice alone gave each undeclared column"
+    )
     failure: PartFailure | None = None
 
 
@@ -241,6 +244,9 @@ class PartItem(BaseModel):
     row_offset: int
     rows: int
     pieces: list[tuple[int, int, int]] = Field(description="(slice, first row, row after the last)")
+    undeclared: dict[str, str] = Field(
+        default_factory=dict, description="the Arrow type of each undeclared column over the whole upload"
+    )
 
 
 class PartRecord(BaseModel):
@@ -387,17 +393,24 @@ def read_slice(run: ValidationRun, item: Slice, services: PartitionedServices) -
         failure = PartFailure(part=ref, code=problem.code, message=problem.message, line=line, byte_offset=offset)
         record = SliceRecord(index=item.index, failure=failure)
     else:
-        types = _types(contract)
-        try:
-            width = measured_bytes(stored_frame(frame, contract), types)
-        except ColumnBuildError:
-            width = measured_bytes(frame, {})  # the part step names the value; the width only sizes parts
+        staged = pa.Table.from_pandas(frame, preserve_index=False)
+        undeclared = {f.name: str(f.type) for f in staged.schema if contract.column(f.name) is None}
         buffer = io.BytesIO()
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, compression="zstd")
+        pq.write_table(staged, buffer, compression="zstd")
         services.artifacts.put(work.staged(item.index), buffer.getvalue(), "application/vnd.apache.parquet")
-        record = SliceRecord(index=item.index, rows=len(frame), bytes=width, columns=[str(c) for c in frame.columns])
+        columns = [str(c) for c in frame.columns]
+        width = _width(frame, contract)
+        record = SliceRecord(index=item.index, rows=len(frame), bytes=width, columns=columns, undeclared=undeclared)
     services.artifacts.put(work.slice_record(item.index), record.model_dump_json().encode(), "application/json")
     return record
+
+
+def _width(frame: pd.DataFrame, contract: DataContract) -> int:
+    """The rows' measured width as stored (`measured_bytes`), which sizes the parts."""
+    try:
+        return measured_bytes(stored_frame(frame, contract), _types(contract))
+    except ColumnBuildError:
+        return measured_bytes(frame, {})  # the part step names the value; the width only sizes parts
 
 
 def _reading_name(item: Slice) -> str:
@@ -442,6 +455,12 @@ def cut(run: ValidationRun, slices: int, services: PartitionedServices) -> CutOu
     records = _slice_records(work, slices, services)
     if any(r.failure is not None for r in records):
         return CutOutcome(failed=True)
+    undeclared = _undeclared_types(records)
+    contract = _contract(services, work)
+    for record in records:
+        if record.undeclared != undeclared:  # measured again as the column will be stored
+            table = pq.read_table(io.BytesIO(services.artifacts.get(work.staged(record.index))))
+            record.bytes = _width(_staged_frame(_as_undeclared(table, undeclared)), contract)
     planned = _planned(records, services.settings)
     items = [
         PartItem(
@@ -449,6 +468,7 @@ def cut(run: ValidationRun, slices: int, services: PartitionedServices) -> CutOu
             row_offset=p.row_offset,
             rows=p.rows,
             pieces=[(piece.segment, piece.start, piece.stop) for piece in p.pieces],
+            undeclared=undeclared,
         )
         for p in planned
     ]
@@ -473,6 +493,33 @@ def _slice_records(work: WorkFolder, slices: int, services: PartitionedServices)
     return records
 
 
+def _undeclared_types(records: Sequence[SliceRecord]) -> dict[str, str]:
+    """Each undeclared column's type as reading the whole upload at once would guess it (what the
+    single-file path stores): the slices' guesses joined, so the stored values and the version do
+    not depend on how the upload was split. Ints and floats make float; other mixes make text."""
+    guessed: dict[str, set[str]] = {}
+    for record in records:
+        for name, kind in record.undeclared.items():
+            guessed.setdefault(name, set()).add(kind)
+    joined = {}
+    for name, kinds in guessed.items():
+        known = kinds - {"null"}  # a slice whose cells are all empty guesses nothing
+        if len(known) <= 1:
+            joined[name] = known.pop() if known else "null"
+        else:
+            joined[name] = "double" if known <= {"int64", "double"} else "string"
+    return joined
+
+
+def _as_undeclared(table: pa.Table, undeclared: dict[str, str]) -> pa.Table:
+    """The staged rows with each undeclared column in its type over the whole upload."""
+    for name, kind in undeclared.items():
+        index = table.schema.get_field_index(name)
+        if index >= 0 and str(table.schema.field(index).type) != kind:
+            table = table.set_column(index, name, table.column(index).cast(pa.type_for_alias(kind)))
+    return table
+
+
 def _planned(records: Sequence[SliceRecord], settings: PartitioningSettings) -> list[PlannedPart]:
     segments = [Segment(r.rows, r.bytes) for r in records]
     return plan_parts(segments, PartitionSettings(part_bytes=settings.part_bytes))
@@ -488,7 +535,7 @@ def check_one_part(run: ValidationRun, item: PartItem, services: PartitionedServ
     frames = []
     for slice_index, start, stop in item.pieces:
         table = pq.read_table(io.BytesIO(services.artifacts.get(work.staged(slice_index))))
-        frames.append(_staged_frame(table.slice(start, stop - start)))
+        frames.append(_staged_frame(_as_undeclared(table.slice(start, stop - start), item.undeclared)))
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     ref = PartRef(index=item.index, row_offset=item.row_offset, rows=item.rows, name=f"part-{item.index:05d}")
     checked = check_part(frame, ref, contract, PartSettings(buckets=services.settings.buckets))

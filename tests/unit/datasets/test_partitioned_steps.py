@@ -19,11 +19,13 @@ import pytest
 from moto import mock_aws
 
 from mlops.buckets import ArtifactsBucket, CuratedBucket, QuarantineBucket, RawBucket
+from mlops.contracts import load_contract, read_table
 from mlops.datasets import partitioned_ingestion as steps
-from mlops.datasets.ingestion import IngestionOutcome, IngestionServices
+from mlops.datasets.ingestion import IngestionOutcome, IngestionServices, stored_frame
 from mlops.datasets.partitions import manifest_key
 from mlops.datasets.records import DatasetVersion
 from mlops.datasets.upload_plan import Slice, read_items
+from mlops.datasets.versioning import column_arrays
 
 DATASET = "visits"
 CONTRACT = """
@@ -164,3 +166,26 @@ def test_an_int_past_2_to_the_53_is_stored_exactly_in_a_column_with_missing_cell
     stored = _stored(s3, _manifest(s3, outcome))
     assert stored["count"].iloc[1] == 9007199254740993 and pd.isna(stored["count"].iloc[0])
     assert stored["count"].tolist() == frame["count"].tolist()
+
+
+def test_an_undeclared_column_is_stored_the_same_however_the_upload_was_split(s3: Any) -> None:
+    notes = [str(i) for i in range(400)]
+    notes[350] = "2.5"  # the whole column reads as float; a file without this row would read as int
+    frame = _frame().assign(note=notes)
+    versions, stored = [], []
+    for files in (1, 2, 3):
+        bounds = [round(len(frame) * n / files) for n in range(files + 1)]
+        parts = {f"{n}.csv": _csv(frame.iloc[bounds[n] : bounds[n + 1]]) for n in range(files)}
+        outcome = _validate(s3, f"split-{files}", parts)
+        assert outcome.version is not None, outcome.summary
+        versions.append(outcome.version)
+        manifest = json.loads(
+            s3.get_object(Bucket="curated", Key=manifest_key(DATASET, outcome.version))["Body"].read()
+        )
+        stored.append(_stored(s3, manifest)["note"].tolist())
+    assert versions[0] == versions[1] == versions[2]
+    assert stored[0] == stored[1] == stored[2]
+    # The single-file path stores what read_table typed over the whole file, as text.
+    contract = load_contract(CONTRACT, source="contract.yaml")
+    whole = stored_frame(read_table(_csv(frame), filename="all.csv", contract=contract), contract)
+    assert stored[0] == column_arrays(whole, {"id": "int", "amount": "float"})["note"].tolist()
