@@ -13,8 +13,9 @@ split into files; the rows of a CSV slice are known only once it is read. So the
 each slice with the contract (`read_table`), stages it (Parquet, in the run's work folder) and
 records its rows; the cut plans the parts over those counts; the second Map builds each part
 from its pieces of the staged slices, checks it (`partial_validation.check_part`) and writes the
-part (Parquet, plus the npz copy training reads) to the curated bucket, its record and its hash
-buckets to the work folder. Records travel through S3, never in a state's payload (256 KB).
+part (Parquet, plus the npz copy training reads), its record and its hash buckets to the work
+folder; the reduce copies the parts to the curated bucket only once the version is accepted.
+Records travel through S3, never in a state's payload (256 KB).
 
 The reduce merges the records (`merge_parts`) into today's report, at today's keys, and writes
 the manifest last; or quarantines the upload with its report and mail. A slice that cannot be read
@@ -212,6 +213,10 @@ class WorkFolder:
 
     def part_record(self, index: int) -> str:
         return f"{self.prefix}parts/{index:05d}.json"
+
+    def part_body(self, index: int, suffix: Literal["parquet", "npz"]) -> str:
+        """A checked part's data, kept here until the verdict (the reduce copies it to the curated bucket)."""
+        return f"{self.prefix}parts/{index:05d}.{suffix}"
 
     def share(self, bucket: int, part: int) -> str:
         return f"{self.prefix}shares/{bucket:03d}/{part:05d}.npz"
@@ -547,8 +552,10 @@ def check_one_part(run: ValidationRun, item: PartItem, services: PartitionedServ
         planned = PlannedPart(item.index, item.row_offset, item.rows, (Piece(0, 0, item.rows),))
         built = build_part(run.dataset, planned, [stored], schema)
         npz_key = dataset_part_npz_key(run.dataset, built.entry.content_hash)
-        services.curated.put(built.entry.key, built.body, "application/vnd.apache.parquet")
-        services.curated.put(npz_key, npz_bytes(column_arrays(stored, types)), "application/octet-stream")
+        # The work folder, not the curated bucket: a rejected upload's rows never reach it (the folder expires).
+        services.artifacts.put(work.part_body(item.index, "parquet"), built.body, "application/vnd.apache.parquet")
+        npz = npz_bytes(column_arrays(stored, types))
+        services.artifacts.put(work.part_body(item.index, "npz"), npz, "application/octet-stream")
         record.entry = built.entry.model_copy(update={"npz_key": npz_key})
         record.nulls = built.nulls
     except ColumnBuildError as error:
@@ -775,7 +782,18 @@ def _accept(
             created_at=datetime.fromisoformat(record.created_at) if record.created_at else datetime.now(UTC),
             validation={"failed_warnings": fields["failed_warnings"], "report": report_key},
         )
+        _keep_parts(run, services, entries)
         services.curated.put(key, manifest.model_dump_json(indent=2).encode(), "application/json")  # last
     if core.registry.put_dataset_version(record):
         return _accepted(upload, core, contract, version, fields)
     return _duplicate_or_retry(upload, core, contract, version, fields)
+
+
+def _keep_parts(run: ValidationRun, services: PartitionedServices, entries: Sequence[PartEntry]) -> None:
+    """The checked parts copied from the work folder to the curated bucket, once the version is accepted
+    (before its manifest): a rejected upload's rows never reach the curated bucket."""
+    work, source = WorkFolder(run), services.artifacts.name
+    for entry in entries:
+        services.curated.copy_from(source, work.part_body(entry.index, "parquet"), entry.key)
+        if entry.npz_key:
+            services.curated.copy_from(source, work.part_body(entry.index, "npz"), entry.npz_key)

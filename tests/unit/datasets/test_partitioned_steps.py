@@ -189,3 +189,14 @@ def test_an_undeclared_column_is_stored_the_same_however_the_upload_was_split(s3
     contract = load_contract(CONTRACT, source="contract.yaml")
     whole = stored_frame(read_table(_csv(frame), filename="all.csv", contract=contract), contract)
     assert stored[0] == column_arrays(whole, {"id": "int", "amount": "float"})["note"].tolist()
+
+
+def test_a_rejected_upload_leaves_none_of_its_rows_in_the_curated_bucket(s3: Any) -> None:
+    frame = _frame()
+    rejected = _csv(frame.iloc[200:]).replace(b"\n399,", b"\n-x,")  # one bad id in the last part
+    outcome = _validate(s3, "u4", {"a.csv": _csv(frame.iloc[:200]), "b.csv": rejected})
+    assert outcome.status == "rejected"
+    assert s3.list_objects_v2(Bucket="curated").get("Contents", []) == []
+    # The same rows made good are kept: their parts reach the curated bucket with the manifest.
+    manifest = _manifest(s3, _validate(s3, "u5", {"a.csv": _csv(frame)}))
+    assert len(manifest["parts"]) > 1 and _stored(s3, manifest)["id"].tolist() == list(range(400))
