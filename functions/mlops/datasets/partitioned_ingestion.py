@@ -461,11 +461,13 @@ def cut(run: ValidationRun, slices: int, services: PartitionedServices) -> CutOu
     if any(r.failure is not None for r in records):
         return CutOutcome(failed=True)
     undeclared = _undeclared_types(records)
-    contract = _contract(services, work)
     for record in records:
-        if record.undeclared != undeclared:  # measured again as the column will be stored
-            table = pq.read_table(io.BytesIO(services.artifacts.get(work.staged(record.index))))
-            record.bytes = _width(_staged_frame(_as_undeclared(table, undeclared)), contract)
+        changed = [name for name, kind in record.undeclared.items() if undeclared[name] != kind]
+        if changed:  # only those columns measured again, as they will be stored (the width is a sum of columns)
+            body = io.BytesIO(services.artifacts.get(work.staged(record.index)))
+            table = pq.read_table(body, columns=changed)
+            before = measured_bytes(_staged_frame(table), {})
+            record.bytes += measured_bytes(_staged_frame(_as_undeclared(table, undeclared)), {}) - before
     planned = _planned(records, services.settings)
     items = [
         PartItem(
