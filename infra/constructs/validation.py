@@ -127,17 +127,16 @@ class Validation(Construct):
             ).function
             self.functions[step] = function
             grant_objects(function, data.artifacts, ["s3:GetObject", "s3:PutObject"], f"{VALIDATION_WORK_PREFIX}*")
-        plan, read_slice, check_part, reduce = (
-            self.functions[s] for s in ("plan", "read_slice", "check_part", "reduce")
-        )
+        plan, read_slice, reduce = (self.functions[s] for s in ("plan", "read_slice", "reduce"))
         for reader in (plan, read_slice, reduce):
             grant_objects(reader, data.raw, ["s3:GetObject", "s3:GetObjectVersion"], f"{RAW_PREFIX}*")
         for lister in (plan, reduce):  # the files of an upload folder
             grant_listing(lister, data.raw, RAW_PREFIX)
         grant_objects(plan, data.artifacts, ["s3:GetObject"], f"{CONTRACTS_PREFIX}*")
         grant_listing(plan, data.artifacts)  # "no contract" is a 404, not a denied read
-        grant_objects(check_part, data.curated, ["s3:PutObject"], f"{DATASETS_PREFIX}*/parts/*")
         grant_objects(reduce, data.artifacts, ["s3:PutObject"], f"{VALIDATION_REPORTS_PREFIX}*")
+        # The parts reach the curated bucket only through the reduce, once accepted (a server-side copy
+        # from the work folder: GetObject there, granted above, and PutObject here).
         grant_objects(reduce, data.curated, ["s3:GetObject", "s3:PutObject"], f"{DATASETS_PREFIX}*")
         grant_listing(reduce, data.curated)
         grant_objects(reduce, data.quarantine, ["s3:PutObject"], "*")

@@ -57,10 +57,16 @@ def test_grants_are_exact_prefixes(platform_template: dict[str, Any]) -> None:
     curated = tq.logical(platform_template, "AWS::S3::Bucket", "DataCurated")
     raw = tq.logical(platform_template, "AWS::S3::Bucket", "DataRaw")
     quarantine = tq.logical(platform_template, "AWS::S3::Bucket", "DataQuarantine")
-    # A part's child writes parts, nothing else of the curated bucket; it never reads raw data.
-    assert on("ValidationCheckPartFunction", curated) == {("s3:PutObject", f"<{curated}.Arn>/datasets/*/parts/*")}
+    # A part's child writes its part to the work folder only: nothing of a rejected upload reaches the
+    # curated bucket, which only the reduce writes (once the version is accepted). It never reads raw data.
+    for step in ("Plan", "ReadSlice", "Cut", "CheckPart", "BucketRepeats"):
+        assert on(f"Validation{step}Function", curated) == set(), step
+    assert on("ValidationReduceFunction", curated) == {
+        ("s3:GetObject", f"<{curated}.Arn>/datasets/*"),
+        ("s3:PutObject", f"<{curated}.Arn>/datasets/*"),
+        ("s3:ListBucket", f"<{curated}.Arn>"),  # a missing manifest is a 404, not a denied read
+    }
     assert on("ValidationCheckPartFunction", raw) == set()
-    assert on("ValidationReadSliceFunction", curated) == set()
     assert on("ValidationReadSliceFunction", raw) == {
         ("s3:GetObject", f"<{raw}.Arn>/raw/*"),
         ("s3:GetObjectVersion", f"<{raw}.Arn>/raw/*"),

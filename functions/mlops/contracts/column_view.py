@@ -46,10 +46,11 @@ class ColumnView:
 def parsed_column(series: pd.Series, spec: ColumnSpec) -> pd.Series:
     """A column as its checks saw it: the values validation parsed, in a plain dtype, to be stored.
 
-    An int, float, bool or datetime column comes back as int64 (float64 with NaN when some cell is
-    missing), float64, nullable boolean or datetime64[us] (UTC, NaT when missing). A cell that is null,
-    or that did not parse as the declared type (allowed when the type check has `mostly` below 1),
-    is missing. Other kinds, and columns already in such a dtype, are returned unchanged.
+    An int, float, bool or datetime column comes back as int64 (nullable Int64 when some cell is
+    missing, so an int past 2**53 keeps its value), float64, nullable boolean or datetime64[us]
+    (UTC, NaT when missing). A cell that is null, or that did not parse as the declared type
+    (allowed when the type check has `mostly` below 1), is missing. Other kinds, and columns
+    already in such a dtype, are returned unchanged.
     """
     kind = spec.type.value
     dtype = series.dtype
@@ -77,8 +78,13 @@ def parsed_column(series: pd.Series, spec: ColumnSpec) -> pd.Series:
             flags[~missing] = np.asarray(view.numbers, dtype=np.bool_)[~missing]
         values = pd.arrays.BooleanArray(flags, missing.copy())
         return pd.Series(values, index=series.index, name=series.name, copy=False)
-    if kind == "int" and not missing.any() and view.numbers is not None:
-        return pd.Series(np.asarray(view.numbers, dtype=np.int64), index=series.index, name=series.name, copy=False)
+    if kind == "int" and view.numbers is not None and np.asarray(view.numbers).dtype.kind in "iu":
+        ints = np.asarray(view.numbers, dtype=np.int64)
+        if not missing.any():
+            return pd.Series(ints, index=series.index, name=series.name, copy=False)
+        # Nullable Int64, not float64: an int past 2**53 keeps its value (the npz copy stores float64 anyway).
+        values = pd.arrays.IntegerArray(np.where(missing, 0, ints), missing.copy())
+        return pd.Series(values, index=series.index, name=series.name, copy=False)
     numbers = np.full(rows, np.nan, dtype=np.float64)
     if view.numbers is not None:
         numbers[~missing] = np.asarray(view.numbers, dtype=np.float64)[~missing]

@@ -13,8 +13,9 @@ split into files; the rows of a CSV slice are known only once it is read. So the
 each slice with the contract (`read_table`), stages it (Parquet, in the run's work folder) and
 records its rows; the cut plans the parts over those counts; the second Map builds each part
 from its pieces of the staged slices, checks it (`partial_validation.check_part`) and writes the
-part (Parquet, plus the npz copy training reads) to the curated bucket, its record and its hash
-buckets to the work folder. Records travel through S3, never in a state's payload (256 KB).
+part (Parquet, plus the npz copy training reads), its record and its hash buckets to the work
+folder; the reduce copies the parts to the curated bucket only once the version is accepted.
+Records travel through S3, never in a state's payload (256 KB).
 
 The reduce merges the records (`merge_parts`) into today's report, at today's keys, and writes
 the manifest last; or quarantines the upload with its report and mail. A slice that cannot be read
@@ -86,6 +87,7 @@ from mlops.datasets.upload_plan import (
     UploadFile,
     file_slices,
     item_lines,
+    read_items,
     upload_files,
 )
 from mlops.datasets.versioning import (
@@ -192,6 +194,10 @@ class WorkFolder:
         return f"{self.prefix}contract.json"
 
     @property
+    def files(self) -> str:
+        return f"{self.prefix}files.jsonl"
+
+    @property
     def slices(self) -> str:
         return f"{self.prefix}slices.jsonl"
 
@@ -207,6 +213,10 @@ class WorkFolder:
 
     def part_record(self, index: int) -> str:
         return f"{self.prefix}parts/{index:05d}.json"
+
+    def part_body(self, index: int, suffix: Literal["parquet", "npz"]) -> str:
+        """A checked part's data, kept here until the verdict (the reduce copies it to the curated bucket)."""
+        return f"{self.prefix}parts/{index:05d}.{suffix}"
 
     def share(self, bucket: int, part: int) -> str:
         return f"{self.prefix}shares/{bucket:03d}/{part:05d}.npz"
@@ -224,6 +234,9 @@ class SliceRecord(BaseModel):
     rows: int = 0
     bytes: int = 0
     columns: list[str] = Field(default_factory=list)
+    undeclared: dict[str, str] = Field(
+        default_factory=dict, description="the Arrow type reading this slice alone gave each undeclared column"
+    )
     failure: PartFailure | None = None
 
 
@@ -236,6 +249,9 @@ class PartItem(BaseModel):
     row_offset: int
     rows: int
     pieces: list[tuple[int, int, int]] = Field(description="(slice, first row, row after the last)")
+    undeclared: dict[str, str] = Field(
+        default_factory=dict, description="the Arrow type of each undeclared column over the whole upload"
+    )
 
 
 class PartRecord(BaseModel):
@@ -293,7 +309,19 @@ def _contract(services: PartitionedServices, work: WorkFolder) -> DataContract:
     return load_contract(text, source=work.contract)
 
 
+class PinnedFile(BaseModel):
+    """One file of the upload as the plan found it: every later step reads this version, and the
+    manifest and the quarantine name it, whatever happens to the folder during the run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    version_id: str | None
+    size: int
+
+
 def _files(run: ValidationRun, services: PartitionedServices) -> list[UploadFile]:
+    """The upload's files now: the plan pins them (`_pinned_files` reads them back)."""
     upload = run.upload
     if not upload.folder:
         return [UploadFile(upload.key, upload.size, upload.version_id)]
@@ -303,6 +331,20 @@ def _files(run: ValidationRun, services: PartitionedServices) -> list[UploadFile
         size, version = services.raw.head(file.key)  # pinned: every step reads this version
         chosen.append(UploadFile(file.key, size, version))
     return chosen
+
+
+def _pin_files(work: WorkFolder, files: Sequence[UploadFile], services: PartitionedServices) -> None:
+    pinned = [PinnedFile(key=f.key, version_id=f.version_id, size=f.size) for f in files]
+    services.artifacts.put(work.files, item_lines(pinned), "application/jsonl")
+
+
+def _pinned_files(run: ValidationRun, services: PartitionedServices) -> list[UploadFile]:
+    """The files the plan pinned; listed now only when the plan stopped before pinning them (it crashed)."""
+    try:
+        data = services.artifacts.get(WorkFolder(run).files)
+    except services.artifacts.s3.exceptions.NoSuchKey:
+        return _files(run, services)
+    return [UploadFile(f.key, f.size, f.version_id) for f in read_items(data, PinnedFile)]
 
 
 # -- step 1: the plan --------------------------------------------------------------------------------
@@ -319,11 +361,12 @@ class PlanOutcome(BaseModel):
 def plan(run: ValidationRun, services: PartitionedServices) -> PlanOutcome:
     """The upload's files as slices (the item list of the first Map), and its contract pinned."""
     work = WorkFolder(run)
+    files = _files(run, services)
+    _pin_files(work, files, services)
     contract = dataset_contract(services.artifacts, run.dataset)
     if isinstance(contract, str):
         return PlanOutcome(problem={"code": "contract", "message": contract})
     services.artifacts.put(work.contract, contract.model_dump_json().encode(), "application/json")
-    files = _files(run, services)
     if not files:
         message = f"the upload folder {run.upload.key}/ holds no data file besides its commit marker"
         return PlanOutcome(problem={"code": "empty_upload", "message": message})
@@ -355,17 +398,24 @@ def read_slice(run: ValidationRun, item: Slice, services: PartitionedServices) -
         failure = PartFailure(part=ref, code=problem.code, message=problem.message, line=line, byte_offset=offset)
         record = SliceRecord(index=item.index, failure=failure)
     else:
-        types = _types(contract)
-        try:
-            width = measured_bytes(stored_frame(frame, contract), types)
-        except ColumnBuildError:
-            width = measured_bytes(frame, {})  # the part step names the value; the width only sizes parts
+        staged = pa.Table.from_pandas(frame, preserve_index=False)
+        undeclared = {f.name: str(f.type) for f in staged.schema if contract.column(f.name) is None}
         buffer = io.BytesIO()
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, compression="zstd")
+        pq.write_table(staged, buffer, compression="zstd")
         services.artifacts.put(work.staged(item.index), buffer.getvalue(), "application/vnd.apache.parquet")
-        record = SliceRecord(index=item.index, rows=len(frame), bytes=width, columns=[str(c) for c in frame.columns])
+        columns = [str(c) for c in frame.columns]
+        width = _width(frame, contract)
+        record = SliceRecord(index=item.index, rows=len(frame), bytes=width, columns=columns, undeclared=undeclared)
     services.artifacts.put(work.slice_record(item.index), record.model_dump_json().encode(), "application/json")
     return record
+
+
+def _width(frame: pd.DataFrame, contract: DataContract) -> int:
+    """The rows' measured width as stored (`measured_bytes`), which sizes the parts."""
+    try:
+        return measured_bytes(stored_frame(frame, contract), _types(contract))
+    except ColumnBuildError:
+        return measured_bytes(frame, {})  # the part step names the value; the width only sizes parts
 
 
 def _reading_name(item: Slice) -> str:
@@ -410,6 +460,14 @@ def cut(run: ValidationRun, slices: int, services: PartitionedServices) -> CutOu
     records = _slice_records(work, slices, services)
     if any(r.failure is not None for r in records):
         return CutOutcome(failed=True)
+    undeclared = _undeclared_types(records)
+    for record in records:
+        changed = [name for name, kind in record.undeclared.items() if undeclared[name] != kind]
+        if changed:  # only those columns measured again, as they will be stored (the width is a sum of columns)
+            body = io.BytesIO(services.artifacts.get(work.staged(record.index)))
+            table = pq.read_table(body, columns=changed)
+            before = measured_bytes(_staged_frame(table), {})
+            record.bytes += measured_bytes(_staged_frame(_as_undeclared(table, undeclared)), {}) - before
     planned = _planned(records, services.settings)
     items = [
         PartItem(
@@ -417,6 +475,7 @@ def cut(run: ValidationRun, slices: int, services: PartitionedServices) -> CutOu
             row_offset=p.row_offset,
             rows=p.rows,
             pieces=[(piece.segment, piece.start, piece.stop) for piece in p.pieces],
+            undeclared=undeclared,
         )
         for p in planned
     ]
@@ -441,6 +500,33 @@ def _slice_records(work: WorkFolder, slices: int, services: PartitionedServices)
     return records
 
 
+def _undeclared_types(records: Sequence[SliceRecord]) -> dict[str, str]:
+    """Each undeclared column's type as reading the whole upload at once would guess it (what the
+    single-file path stores): the slices' guesses joined, so the stored values and the version do
+    not depend on how the upload was split. Ints and floats make float; other mixes make text."""
+    guessed: dict[str, set[str]] = {}
+    for record in records:
+        for name, kind in record.undeclared.items():
+            guessed.setdefault(name, set()).add(kind)
+    joined = {}
+    for name, kinds in guessed.items():
+        known = kinds - {"null"}  # a slice whose cells are all empty guesses nothing
+        if len(known) <= 1:
+            joined[name] = known.pop() if known else "null"
+        else:
+            joined[name] = "double" if known <= {"int64", "double"} else "string"
+    return joined
+
+
+def _as_undeclared(table: pa.Table, undeclared: dict[str, str]) -> pa.Table:
+    """The staged rows with each undeclared column in its type over the whole upload."""
+    for name, kind in undeclared.items():
+        index = table.schema.get_field_index(name)
+        if index >= 0 and str(table.schema.field(index).type) != kind:
+            table = table.set_column(index, name, table.column(index).cast(pa.type_for_alias(kind)))
+    return table
+
+
 def _planned(records: Sequence[SliceRecord], settings: PartitioningSettings) -> list[PlannedPart]:
     segments = [Segment(r.rows, r.bytes) for r in records]
     return plan_parts(segments, PartitionSettings(part_bytes=settings.part_bytes))
@@ -456,7 +542,7 @@ def check_one_part(run: ValidationRun, item: PartItem, services: PartitionedServ
     frames = []
     for slice_index, start, stop in item.pieces:
         table = pq.read_table(io.BytesIO(services.artifacts.get(work.staged(slice_index))))
-        frames.append(table.slice(start, stop - start).to_pandas())
+        frames.append(_staged_frame(_as_undeclared(table.slice(start, stop - start), item.undeclared)))
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     ref = PartRef(index=item.index, row_offset=item.row_offset, rows=item.rows, name=f"part-{item.index:05d}")
     checked = check_part(frame, ref, contract, PartSettings(buckets=services.settings.buckets))
@@ -468,8 +554,10 @@ def check_one_part(run: ValidationRun, item: PartItem, services: PartitionedServ
         planned = PlannedPart(item.index, item.row_offset, item.rows, (Piece(0, 0, item.rows),))
         built = build_part(run.dataset, planned, [stored], schema)
         npz_key = dataset_part_npz_key(run.dataset, built.entry.content_hash)
-        services.curated.put(built.entry.key, built.body, "application/vnd.apache.parquet")
-        services.curated.put(npz_key, npz_bytes(column_arrays(stored, types)), "application/octet-stream")
+        # The work folder, not the curated bucket: a rejected upload's rows never reach it (the folder expires).
+        services.artifacts.put(work.part_body(item.index, "parquet"), built.body, "application/vnd.apache.parquet")
+        npz = npz_bytes(column_arrays(stored, types))
+        services.artifacts.put(work.part_body(item.index, "npz"), npz, "application/octet-stream")
         record.entry = built.entry.model_copy(update={"npz_key": npz_key})
         record.nulls = built.nulls
     except ColumnBuildError as error:
@@ -480,6 +568,17 @@ def check_one_part(run: ValidationRun, item: PartItem, services: PartitionedServ
         services.artifacts.put(work.share(share.bucket, item.index), share.to_bytes(), "application/octet-stream")
     services.artifacts.put(work.part_record(item.index), record.model_dump_json().encode(), "application/json")
     return {"index": item.index, "rows": item.rows}
+
+
+def _staged_frame(table: pa.Table) -> pd.DataFrame:
+    """Staged rows in the dtypes the reader gave them (`read_table`): an int or bool column with
+    nulls as nullable Int64 / boolean, never float64 (which would round an int past 2**53)."""
+    exact = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get
+    columns = {
+        name: column.to_pandas(types_mapper=exact if column.null_count else None)
+        for name, column in zip(table.column_names, table.columns, strict=True)
+    }
+    return pd.DataFrame(columns, copy=False)
 
 
 # -- step 5: one hash bucket -------------------------------------------------------------------------
@@ -523,7 +622,7 @@ def reduce(run: ValidationRun, given: ReduceInput, services: PartitionedServices
         )
     work = WorkFolder(run)
     report_base = f"{VALIDATION_REPORTS_PREFIX}{run.dataset}/{upload.filename}/{upload.upload_id}"
-    files = _files(run, services) if run.upload.folder else []
+    files = _pinned_files(run, services) if run.upload.folder else []
     kept = [(f.key, f.version_id) for f in files] if run.upload.folder else None
     source = {"bucket": upload.bucket, "key": upload.key, "version_id": upload.version_id}
     if run.upload.folder:
@@ -685,7 +784,18 @@ def _accept(
             created_at=datetime.fromisoformat(record.created_at) if record.created_at else datetime.now(UTC),
             validation={"failed_warnings": fields["failed_warnings"], "report": report_key},
         )
+        _keep_parts(run, services, entries)
         services.curated.put(key, manifest.model_dump_json(indent=2).encode(), "application/json")  # last
     if core.registry.put_dataset_version(record):
         return _accepted(upload, core, contract, version, fields)
     return _duplicate_or_retry(upload, core, contract, version, fields)
+
+
+def _keep_parts(run: ValidationRun, services: PartitionedServices, entries: Sequence[PartEntry]) -> None:
+    """The checked parts copied from the work folder to the curated bucket, once the version is accepted
+    (before its manifest): a rejected upload's rows never reach the curated bucket."""
+    work, source = WorkFolder(run), services.artifacts.name
+    for entry in entries:
+        services.curated.copy_from(source, work.part_body(entry.index, "parquet"), entry.key)
+        if entry.npz_key:
+            services.curated.copy_from(source, work.part_body(entry.index, "npz"), entry.npz_key)

@@ -1,0 +1,202 @@
+"""A multi-file upload driven through the validation steps in one process, on moto's S3 (plan ->
+read each slice -> cut -> check each part -> each bucket's repeats -> reduce, as the state machine
+runs them): what the version holds is what the upload held when it was committed, whatever
+happens to the folder during the run."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from moto import mock_aws
+
+from mlops.buckets import ArtifactsBucket, CuratedBucket, QuarantineBucket, RawBucket
+from mlops.contracts import load_contract, read_table
+from mlops.datasets import partitioned_ingestion as steps
+from mlops.datasets.ingestion import IngestionOutcome, IngestionServices, stored_frame
+from mlops.datasets.partitions import manifest_key
+from mlops.datasets.records import DatasetVersion
+from mlops.datasets.upload_plan import Slice, read_items
+from mlops.datasets.versioning import column_arrays
+
+DATASET = "visits"
+CONTRACT = """
+dataset: visits
+version: 1
+extra_columns: allow
+columns:
+  - {name: id, type: int}
+  - {name: amount, type: float}
+"""
+BUCKETS = ("raw", "artifacts", "curated", "quarantine")
+
+
+@dataclass
+class _Registry:
+    """The registry's calls the reduce makes, in memory."""
+
+    versions: dict[str, DatasetVersion] = field(default_factory=dict)
+    uploads: list[dict[str, Any]] = field(default_factory=list)
+
+    def processed_upload(self, dataset: str, key: str, upload_id: str) -> None:
+        return None
+
+    def record_upload(self, dataset: str, key: str, upload_id: str, record: dict[str, Any]) -> bool:
+        self.uploads.append(record)
+        return True
+
+    def put_dataset_version(self, record: DatasetVersion) -> bool:
+        return self.versions.setdefault(record.version, record) is record
+
+    def get_dataset_version(self, dataset: str, version: str) -> DatasetVersion | None:
+        return self.versions.get(version)
+
+
+@pytest.fixture
+def s3() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        for name in BUCKETS:
+            client.create_bucket(Bucket=name)
+            client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        client.put_object(Bucket="artifacts", Key=f"contracts/{DATASET}.yaml", Body=CONTRACT.encode())
+        yield client
+
+
+def _services(s3: Any) -> steps.PartitionedServices:
+    ingestion = IngestionServices(
+        raw=RawBucket(s3, "raw"),
+        artifacts=ArtifactsBucket(s3, "artifacts"),
+        curated=CuratedBucket(s3, "curated"),
+        quarantine=QuarantineBucket(s3, "quarantine"),
+        registry=_Registry(),  # type: ignore[arg-type]
+        notify=lambda subject, body: None,
+        start_training=lambda request, run: None,
+    )
+    return steps.PartitionedServices(ingestion, steps.PartitioningSettings(part_bytes=2_000, buckets=4))
+
+
+def _validate(
+    s3: Any, upload: str, files: dict[str, bytes], during: Callable[[], None] = lambda: None
+) -> IngestionOutcome:
+    """The files, the commit marker, then every step; `during` runs after the plan (the folder changing)."""
+    for name, body in files.items():
+        s3.put_object(Bucket="raw", Key=f"raw/{DATASET}/{upload}/{name}", Body=body)
+    marker = s3.put_object(Bucket="raw", Key=f"raw/{DATASET}/{upload}/_COMMIT", Body=b"")
+    ref = steps.upload_for(f"raw/{DATASET}/{upload}/_COMMIT", "raw", marker["VersionId"], 0)
+    run = steps.ValidationRun(dataset=DATASET, run=steps.run_name(ref), upload=ref)
+    services = _services(s3)
+    planned = steps.plan(run, services)
+    assert planned.problem is None, planned.problem
+    during()
+    for item in read_items(services.artifacts.get(planned.items_key), Slice):
+        steps.read_slice(run, item, services)
+    cut = steps.cut(run, planned.slices, services)
+    for part in read_items(services.artifacts.get(cut.items_key), steps.PartItem):
+        steps.check_one_part(run, part, services)
+    for bucket in cut.buckets:
+        steps.bucket_repeats(run, bucket, cut.parts, services)
+    given = steps.ReduceInput(slices=planned.slices, parts=cut.parts, rows_per_part=cut.rows_per_part)
+    return steps.reduce(run, given, services)
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return str(frame.to_csv(index=False)).encode()
+
+
+def _frame(rows: int = 400) -> pd.DataFrame:
+    return pd.DataFrame({"id": range(rows), "amount": [i / 4 for i in range(rows)]})
+
+
+def _manifest(s3: Any, outcome: IngestionOutcome) -> dict[str, Any]:
+    assert outcome.status == "accepted", outcome.summary
+    key = manifest_key(DATASET, str(outcome.version))
+    return json.loads(s3.get_object(Bucket="curated", Key=key)["Body"].read())  # type: ignore[no-any-return]
+
+
+def _stored(s3: Any, manifest: dict[str, Any]) -> pd.DataFrame:
+    tables = [
+        pq.read_table(io.BytesIO(s3.get_object(Bucket="curated", Key=p["key"])["Body"].read()))
+        for p in manifest["parts"]
+    ]
+    exact = {pa.int64(): pd.Int64Dtype()}.get  # an int column with nulls read back as float64 would round it
+    return pd.concat([t.to_pandas(types_mapper=exact) for t in tables], ignore_index=True)
+
+
+def test_a_file_overwritten_after_the_plan_is_kept_as_it_was_planned(s3: Any) -> None:
+    frame = _frame()
+    files = {"a.csv": _csv(frame.iloc[:200]), "b.csv": _csv(frame.iloc[200:])}
+
+    def overwrite_and_add() -> None:
+        s3.put_object(Bucket="raw", Key=f"raw/{DATASET}/u1/b.csv", Body=_csv(frame.iloc[200:210]))
+        s3.put_object(Bucket="raw", Key=f"raw/{DATASET}/u1/c.csv", Body=_csv(frame.iloc[:5]))
+
+    outcome = _validate(s3, "u1", files, overwrite_and_add)
+    manifest = _manifest(s3, outcome)
+    assert manifest["rows"] == len(frame)
+    assert [s["key"].rsplit("/", 1)[-1] for s in manifest["sources"]] == ["a.csv", "b.csv"]
+    b_versions = s3.list_object_versions(Bucket="raw", Prefix=f"raw/{DATASET}/u1/b.csv")["Versions"]
+    [b_committed] = [v["VersionId"] for v in b_versions if not v["IsLatest"]]
+    assert manifest["sources"][1]["version_id"] == b_committed
+    assert manifest["sources"][1]["size"] == len(files["b.csv"])
+
+
+def test_a_file_deleted_after_the_plan_still_quarantines_the_upload_it_was_part_of(s3: Any) -> None:
+    frame = _frame()
+    files = {"a.csv": _csv(frame.iloc[:200]), "b.csv": _csv(frame.iloc[200:]).replace(b"201,", b"x,", 1)}
+    outcome = _validate(s3, "u2", files, lambda: s3.delete_object(Bucket="raw", Key=f"raw/{DATASET}/u2/a.csv"))
+    assert outcome.status == "rejected"
+    kept = s3.list_objects_v2(Bucket="quarantine", Prefix=f"{DATASET}/")["Contents"]
+    assert sorted(o["Key"].rsplit("/", 1)[-1] for o in kept) == ["a.csv", "b.csv", "report.json", "summary.txt"]
+
+
+def test_an_int_past_2_to_the_53_is_stored_exactly_in_a_column_with_missing_cells(s3: Any) -> None:
+    contract = CONTRACT + "  - {name: count, type: int, nullable: true}\n"
+    s3.put_object(Bucket="artifacts", Key=f"contracts/{DATASET}.yaml", Body=contract.encode())
+    frame = _frame().assign(count=pd.array([2**53 + i if i % 7 else None for i in range(400)], dtype="Int64"))
+    outcome = _validate(s3, "u3", {"a.csv": _csv(frame.iloc[:150]), "b.csv": _csv(frame.iloc[150:])})
+    stored = _stored(s3, _manifest(s3, outcome))
+    assert stored["count"].iloc[1] == 9007199254740993 and pd.isna(stored["count"].iloc[0])
+    assert stored["count"].tolist() == frame["count"].tolist()
+
+
+def test_an_undeclared_column_is_stored_the_same_however_the_upload_was_split(s3: Any) -> None:
+    notes = [str(i) for i in range(400)]
+    notes[350] = "2.5"  # the whole column reads as float; a file without this row would read as int
+    frame = _frame().assign(note=notes)
+    versions, stored = [], []
+    for files in (1, 2, 3):
+        bounds = [round(len(frame) * n / files) for n in range(files + 1)]
+        parts = {f"{n}.csv": _csv(frame.iloc[bounds[n] : bounds[n + 1]]) for n in range(files)}
+        outcome = _validate(s3, f"split-{files}", parts)
+        assert outcome.version is not None, outcome.summary
+        versions.append(outcome.version)
+        manifest = json.loads(
+            s3.get_object(Bucket="curated", Key=manifest_key(DATASET, outcome.version))["Body"].read()
+        )
+        stored.append(_stored(s3, manifest)["note"].tolist())
+    assert versions[0] == versions[1] == versions[2]
+    assert stored[0] == stored[1] == stored[2]
+    # The single-file path stores what read_table typed over the whole file, as text.
+    contract = load_contract(CONTRACT, source="contract.yaml")
+    whole = stored_frame(read_table(_csv(frame), filename="all.csv", contract=contract), contract)
+    assert stored[0] == column_arrays(whole, {"id": "int", "amount": "float"})["note"].tolist()
+
+
+def test_a_rejected_upload_leaves_none_of_its_rows_in_the_curated_bucket(s3: Any) -> None:
+    frame = _frame()
+    rejected = _csv(frame.iloc[200:]).replace(b"\n399,", b"\n-x,")  # one bad id in the last part
+    outcome = _validate(s3, "u4", {"a.csv": _csv(frame.iloc[:200]), "b.csv": rejected})
+    assert outcome.status == "rejected"
+    assert s3.list_objects_v2(Bucket="curated").get("Contents", []) == []
+    # The same rows made good are kept: their parts reach the curated bucket with the manifest.
+    manifest = _manifest(s3, _validate(s3, "u5", {"a.csv": _csv(frame)}))
+    assert len(manifest["parts"]) > 1 and _stored(s3, manifest)["id"].tolist() == list(range(400))
