@@ -6,6 +6,7 @@ the request ids they named. The registry is a dict, DynamoDB (the prediction key
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -185,7 +186,10 @@ def test_a_model_whose_labels_are_joined_captures_every_request_whatever_the_sam
         services = predict.PredictServices(serving, "serving", write_labels={}.__setitem__, prediction_keys=keys)
         with predict.services.replaced(services):
             deployment = Deployment(predict, capture, {}, captured)
-            answers = [deployment.predict([{**ROW, "order_id": "C-1"}], key="customer-7")[1] for _ in range(3)]
+            answers = []
+            for _ in range(3):  # a millisecond apart: within one, UUIDv7's random bits order the ids, not time
+                answers.append(deployment.predict([{**ROW, "order_id": "C-1"}], key="customer-7")[1])
+                time.sleep(0.002)
             capture.flush()
             [(_, batch)] = captured.items()
             assert read_capture(batch)[1]["request_id"].tolist() == [a["request_id"] for a in answers]
