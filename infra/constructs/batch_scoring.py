@@ -24,9 +24,9 @@ from infra.constructs.alerts import SERVING_SERVICE
 from infra.constructs.platform_function import PlatformFunction
 from infra.constructs.serving import SERVED_ARTIFACTS
 from infra.constructs.shared_resources import SharedResources
-from infra.constructs.validation import WorkItemReader, WorkResultWriter
+from infra.constructs.work_maps import acknowledge_work_machine, step_invoke, work_map
 from infra.grants import grant_objects
-from infra.nag import acknowledge, acknowledge_cdk_notifications_handler, logical_id
+from infra.nag import acknowledge_cdk_notifications_handler
 from mlops.names import BATCH_PREFIX, BATCH_WORK_PREFIX, MODELS_PREFIX
 
 MB = 1 << 20
@@ -48,12 +48,6 @@ STEPS = {
 }
 # Outputs beside the input: batch/<model>/<stem>.predictions/...
 OUTPUTS = f"{BATCH_PREFIX}*.predictions/"
-_TRANSIENT = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-]
 
 
 class BatchScoring(Construct):
@@ -162,74 +156,24 @@ class BatchScoring(Construct):
             threshold=1,
             description="A batch file scored in parts failed (its _FAILED.json names the part and why).",
         )
-        self._acknowledge(data.artifacts)
-
-    def _acknowledge(self, artifacts: s3.IBucket) -> None:
-        machine = self.state_machine
-        acknowledge(
-            machine.role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Step Functions log delivery (logs:CreateLogDelivery and related) and X-Ray tracing accept no "
-            "resource-level permissions; AWS documents Resource '*' for them.",
-        )
-        executions = (
-            "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-            f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{logical_id(machine)}"}}]}}]}}'
-        )
-        for pattern in (":*", "/*:*"):
-            acknowledge(
-                machine,
-                f"AwsSolutions-IAM5[Resource::{executions}{pattern}]",
-                "A Distributed Map starts its children as executions of this state machine, and describes and "
-                "stops them and its map runs: CDK grants exactly that on this state machine's executions, whose "
-                "names are not known in advance.",
-            )
-        acknowledge(
-            machine.role,
-            f"AwsSolutions-IAM5[Resource::<{logical_id(artifacts)}.Arn>/{BATCH_WORK_PREFIX}*]",
-            "The Distributed Maps read their item lists from, and write their result files to, the run's work "
-            "folder: granted on that prefix only (WorkItemReader, WorkResultWriter).",
-        )
-        for function in self.steps.values():
-            acknowledge(
-                machine.role,
-                f"AwsSolutions-IAM5[Resource::<{logical_id(function)}.Arn>:*]",
-                "Invoking a function's versions and aliases needs the function ARN with ':*'; CDK grants exactly that.",
-            )
+        acknowledge_work_machine(self.state_machine, data.artifacts, BATCH_WORK_PREFIX, self.steps.values())
 
     def _invoke(self, step: str, name: str, payload: dict[str, object], result_path: str) -> tasks.LambdaInvoke:
-        task = tasks.LambdaInvoke(
-            self,
-            name,
-            lambda_function=self.steps[step],
-            payload=sfn.TaskInput.from_object(payload),
-            payload_response_only=True,
-            result_path=result_path,
-        )
-        task.add_retry(errors=_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
-        return task
+        return step_invoke(self, name, self.steps[step], payload, result_path)
 
     def _distributed(
         self, name: str, items_key: str, field: str, step: str, artifacts: s3.IBucket
     ) -> sfn.DistributedMap:
-        """A Distributed Map over a JSON Lines item list the previous step wrote, one child per item,
-        failing at the first failed child (ToleratedFailureCount 0)."""
-        each = sfn.DistributedMap(
+        return work_map(
             self,
             name,
-            item_reader=WorkItemReader(artifacts, sfn.JsonPath.string_at(items_key), BATCH_WORK_PREFIX),
-            item_selector={"run.$": "$.run", f"{field}.$": "$$.Map.Item.Value"},
+            items_key=items_key,
+            item_field=field,
+            function=self.steps[step],
+            bucket=artifacts,
+            work_prefix=BATCH_WORK_PREFIX,
             max_concurrency=self.max_concurrency,
-            tolerated_failure_count=0,
-            result_writer=WorkResultWriter(artifacts, f"{BATCH_WORK_PREFIX}_map-results", BATCH_WORK_PREFIX),
-            result_path=sfn.JsonPath.DISCARD,
         )
-        each.item_processor(
-            self._invoke(step, f"{name}: one", {"run.$": "$.run", f"{field}.$": f"$.{field}"}, "$"),
-            mode=sfn.ProcessorMode.DISTRIBUTED,
-            execution_type=sfn.ProcessorType.STANDARD,
-        )
-        return each
 
     def _definition(self, artifacts: s3.IBucket) -> sfn.IChainable:
         finish = self._invoke("finish", "Finish", {"run.$": "$.run", "state.$": "$"}, "$.outcome")

@@ -15,6 +15,13 @@ from infra.nag import CONCURRENCY_REASON, NO_VPC_REASON, XRAY_REASON, acknowledg
 from infra.paths import FUNCTIONS_DIR
 
 METRICS_NAMESPACE = "ServerlessMlops"
+# Transient Lambda-service errors a state machine's step retries; a handler's own error is not retried blindly.
+TRANSIENT_LAMBDA_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
 # The single code asset: the pure core package plus one thin handler module per function.
 _CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache"]
 

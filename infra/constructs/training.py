@@ -28,7 +28,7 @@ from constructs import Construct
 
 from infra.constructs.alerts import Alerts
 from infra.constructs.fargate_fit import FargateFit
-from infra.constructs.platform_function import PlatformFunction
+from infra.constructs.platform_function import TRANSIENT_LAMBDA_ERRORS, PlatformFunction
 from infra.constructs.shared_resources import SharedResources
 from infra.grants import grant_listing, grant_objects
 from infra.nag import acknowledge, logical_id, skip_checkov
@@ -55,13 +55,6 @@ _HANDLERS = {
 _NO_REGISTRY = {"parity"}
 # Steps that read registry items and write none.
 _READS_REGISTRY = {"score_champion"}
-# Transient Lambda-service errors worth retrying; a handler's own error is not retried blindly.
-_TRANSIENT = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-]
 
 # Memory per step, from measurement on 50,000 x 20 (see README "Training"): fitting is CPU-bound and
 # Lambda allots CPU by memory, so the fit step gets the most.
@@ -242,7 +235,7 @@ class Training(Construct):
             result_path=result_path,
             comment=comment or None,
         )
-        task.add_retry(errors=_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
+        task.add_retry(errors=TRANSIENT_LAMBDA_ERRORS, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
         return task
 
     def _fargate_fit(self, candidate_failed: sfn.Pass) -> sfn.IChainable:
@@ -289,7 +282,7 @@ class Training(Construct):
             payload_response_only=True,
             comment="the task's stored outcome, or its failure with its last log lines",
         )
-        outcome.add_retry(errors=_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
+        outcome.add_retry(errors=TRANSIENT_LAMBDA_ERRORS, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
         outcome.add_catch(candidate_failed, errors=["States.ALL"], result_path="$.error")
         run_task.add_catch(outcome, errors=["States.ALL"], result_path="$.error")
         return run_task.next(outcome)
@@ -306,7 +299,9 @@ class Training(Construct):
             payload_response_only=True,
             result_path=sfn.JsonPath.DISCARD,
         )
-        record_failure.add_retry(errors=_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
+        record_failure.add_retry(
+            errors=TRANSIENT_LAMBDA_ERRORS, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2
+        )
         record_failure.next(failed)
 
         def guarded(task: tasks.LambdaInvoke) -> tasks.LambdaInvoke:

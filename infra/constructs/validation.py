@@ -11,7 +11,6 @@ Payloads carry keys and counts; records travel through the run's work folder in 
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -21,8 +20,8 @@ from constructs import Construct
 
 from infra.constructs.platform_function import PlatformFunction
 from infra.constructs.shared_resources import SharedResources
+from infra.constructs.work_maps import acknowledge_work_machine, step_invoke, work_map
 from infra.grants import grant_listing, grant_objects
-from infra.nag import acknowledge, logical_id
 from mlops.names import (
     CONTRACTS_PREFIX,
     DATASETS_PREFIX,
@@ -42,47 +41,6 @@ STEPS = {
     "bucket_repeats": (1769, 5),
     "reduce": (1769, 15),
 }
-_TRANSIENT = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-]
-
-
-class WorkItemReader(sfn.S3JsonLItemReader):
-    """The item list in the run's work folder: read access to that prefix only (CDK's own reader
-    grants every object of the bucket). The batch scoring state machine's Maps use it too."""
-
-    def __init__(self, bucket: s3.IBucket, key: str, work_prefix: str = VALIDATION_WORK_PREFIX) -> None:
-        super().__init__(bucket=bucket, key=key)
-        self._scoped = bucket
-        self._work_prefix = work_prefix
-
-    def provide_policy_statements(self) -> list[iam.PolicyStatement]:
-        return [
-            iam.PolicyStatement(
-                actions=["s3:GetObject"], resources=[self._scoped.arn_for_objects(f"{self._work_prefix}*")]
-            )
-        ]
-
-
-class WorkResultWriter(sfn.ResultWriter):
-    """The Map's result files, under the work folder's prefix only. (`ResultWriterV2` renders nothing
-    without the `useDistributedMapResultWriterV2` feature flag, which this app does not set.)"""
-
-    def __init__(self, bucket: s3.IBucket, prefix: str, work_prefix: str = VALIDATION_WORK_PREFIX) -> None:
-        super().__init__(bucket=bucket, prefix=prefix)
-        self._scoped = bucket
-        self._work_prefix = work_prefix
-
-    def provide_policy_statements(self) -> list[iam.PolicyStatement]:
-        return [
-            iam.PolicyStatement(
-                actions=["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"],
-                resources=[self._scoped.arn_for_objects(f"{self._work_prefix}*")],
-            )
-        ]
 
 
 class Validation(Construct):
@@ -162,70 +120,24 @@ class Validation(Construct):
             threshold=1,
             description="A partitioned upload's validation failed (its report, in quarantine, and the mail say why).",
         )
-        acknowledge(
-            self.state_machine.role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Step Functions log delivery (logs:CreateLogDelivery and related) and X-Ray tracing accept no "
-            "resource-level permissions; AWS documents Resource '*' for them.",
-        )
-        executions = (
-            "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-            f'{{"Fn::Select":[6,{{"Fn::Split":[":",{{"Ref":"{logical_id(self.state_machine)}"}}]}}]}}'
-        )
-        for pattern in (":*", "/*:*"):
-            acknowledge(
-                self.state_machine,
-                f"AwsSolutions-IAM5[Resource::{executions}{pattern}]",
-                "A Distributed Map starts its children as executions of this state machine, and describes and "
-                "stops them and its map runs: CDK grants exactly that on this state machine's executions, whose "
-                "names are not known in advance.",
-            )
-        acknowledge(
-            self.state_machine.role,
-            f"AwsSolutions-IAM5[Resource::<{logical_id(data.artifacts)}.Arn>/{VALIDATION_WORK_PREFIX}*]",
-            "The Distributed Maps read their item lists from, and write their result files to, the run's work "
-            "folder: granted on that prefix only (WorkItemReader, WorkResultWriter).",
-        )
-        for function in self.functions.values():
-            acknowledge(
-                self.state_machine.role,
-                f"AwsSolutions-IAM5[Resource::<{logical_id(function)}.Arn>:*]",
-                "Invoking a function's versions and aliases needs the function ARN with ':*'; CDK grants exactly that.",
-            )
+        acknowledge_work_machine(self.state_machine, data.artifacts, VALIDATION_WORK_PREFIX, self.functions.values())
 
     def _invoke(self, step: str, name: str, payload: dict[str, object], result_path: str) -> tasks.LambdaInvoke:
-        task = tasks.LambdaInvoke(
-            self,
-            name,
-            lambda_function=self.functions[step],
-            payload=sfn.TaskInput.from_object(payload),
-            payload_response_only=True,
-            result_path=result_path,
-        )
-        task.add_retry(errors=_TRANSIENT, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
-        return task
+        return step_invoke(self, name, self.functions[step], payload, result_path)
 
     def _distributed(
         self, name: str, items_key: str, item_field: str, step: str, artifacts: s3.IBucket
     ) -> sfn.DistributedMap:
-        """A Distributed Map over a JSON Lines item list the previous step wrote, one child per item,
-        failing at the first failed child (ToleratedFailureCount 0)."""
-        each = sfn.DistributedMap(
+        return work_map(
             self,
             name,
-            item_reader=WorkItemReader(artifacts, sfn.JsonPath.string_at(items_key)),
-            item_selector={"run.$": "$.run", f"{item_field}.$": "$$.Map.Item.Value"},
+            items_key=items_key,
+            item_field=item_field,
+            function=self.functions[step],
+            bucket=artifacts,
+            work_prefix=VALIDATION_WORK_PREFIX,
             max_concurrency=self.max_concurrency,
-            tolerated_failure_count=0,
-            result_writer=WorkResultWriter(artifacts, f"{VALIDATION_WORK_PREFIX}_map-results"),
-            result_path=sfn.JsonPath.DISCARD,
         )
-        each.item_processor(
-            self._invoke(step, f"{name}: one", {"run.$": "$.run", f"{item_field}.$": f"$.{item_field}"}, "$"),
-            mode=sfn.ProcessorMode.DISTRIBUTED,
-            execution_type=sfn.ProcessorType.STANDARD,
-        )
-        return each
 
     def _definition(self, artifacts: s3.IBucket) -> sfn.IChainable:
         reduce = self._invoke("reduce", "Reduce", {"run.$": "$.run", "state.$": "$"}, "$.outcome")
