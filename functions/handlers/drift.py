@@ -80,10 +80,13 @@ services = PerContainer(_build)
 
 
 def _emit(service: str, outcome: CheckOutcome) -> None:
-    """Per-model figures; DatasetDrift and RefusedShareExceeded with `service` only, which is what
-    their alarms watch (each model's own threshold decided the 0 or 1)."""
+    """A handful of metrics per model, and only from a check that judged traffic: a metric costs
+    $0.30 for each month it is emitted, so an idle model (too few captured rows) emits none, and each
+    feature's drift score goes to the report and the log entry below, not to one metric per feature
+    (issue #21). DatasetDrift and RefusedShareExceeded carry `service` only, which is what their
+    alarms watch (each model's own threshold decided the 0 or 1)."""
     report = outcome.report
-    if report is None:
+    if report is None or report.status == "insufficient_data":
         return
     for name, flagged in (("DatasetDrift", report.dataset_drift), ("RefusedShareExceeded", report.refused.exceeded)):
         with single_metric(
@@ -98,14 +101,16 @@ def _emit(service: str, outcome: CheckOutcome) -> None:
     ):
         with single_metric(name=name, unit=unit, value=float(value), default_dimensions=model):
             pass
-    for feature in report.features:
-        with single_metric(
-            name="FeatureDriftScore",
-            unit=MetricUnit.NoUnit,
-            value=drift_score(feature),
-            default_dimensions={**model, "feature": feature.name},
-        ):
-            pass
+
+
+def _feature_scores(outcome: CheckOutcome) -> dict[str, float]:
+    """Each feature's drift score (1 is the drift line), most drifted first: what Logs Insights
+    queries in place of a metric per feature."""
+    report = outcome.report
+    if report is None or report.status == "insufficient_data":
+        return {}
+    scores = ((feature.name, round(drift_score(feature), 4)) for feature in report.features)
+    return dict(sorted(scores, key=lambda item: -item[1]))
 
 
 @logger.inject_lambda_context
@@ -128,9 +133,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         settle_seconds=function.settle_seconds,
     )
     for outcome in outcomes:
-        logger.info("drift check", **outcome.as_dict())
+        logger.info("drift check", **outcome.as_dict(), feature_scores=_feature_scores(outcome))
         _emit(function.service, outcome)
-    metrics.add_metric(name="DriftChecks", unit=MetricUnit.Count, value=sum(o.report is not None for o in outcomes))
+    judged = sum(o.report is not None and o.report.status != "insufficient_data" for o in outcomes)
+    if judged:  # nothing emitted while no model has traffic enough to judge
+        metrics.add_metric(name="DriftChecks", unit=MetricUnit.Count, value=judged)
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:  # after every other model was checked: Lambda retries, then the DLQ (alarmed)
         raise RuntimeError("drift checks failed: " + "; ".join(f"{o.model}: {o.detail}" for o in failed))

@@ -85,11 +85,16 @@ def _notify(sns: Any, topic_arn: str, subject: str, message: str) -> None:
 
 
 def _emit(service: str, outcome: PerformanceOutcome) -> None:
-    """PerformanceBelowFloor with `service` only, which is what its alarm watches (each model's own
-    floor decided the 0 or 1, for the versions answering now); each version's figures per model,
-    version, variant and metric."""
+    """A handful of metrics per model version, and only once labels enough came: a metric costs
+    $0.30 for each month it is emitted, so a model without labels emits none, and of the window's
+    metrics only those the config puts a floor on are published (all of them are in the performance
+    report and the log entry; issue #21). PerformanceBelowFloor carries `service` only, which is what
+    its alarm watches (each model's own floor decided the 0 or 1, for the versions answering now)."""
     assessment = outcome.assessment
     if assessment is None:
+        return
+    judged = [variant for variant in assessment.variants() if variant.status != "insufficient_labels"]
+    if not judged:
         return
     with single_metric(
         name="PerformanceBelowFloor",
@@ -98,7 +103,7 @@ def _emit(service: str, outcome: PerformanceOutcome) -> None:
         default_dimensions={"service": service},
     ):
         pass
-    for variant in assessment.variants():
+    for variant in judged:
         dimensions = {
             "service": service,
             "model": assessment.model,
@@ -110,7 +115,7 @@ def _emit(service: str, outcome: PerformanceOutcome) -> None:
         ):
             pass
         for figure in variant.metrics:
-            if figure.value is None:
+            if figure.value is None or figure.floor is None:
                 continue
             with single_metric(
                 name="LiveMetric",
@@ -159,9 +164,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.info("performance check", **outcome.as_dict())
         _emit(function.service, outcome)
         checks.append(outcome.as_dict())
-    joined = sum(r.outcome.status in ("joined", "up_to_date") for r in results)
-    metrics.add_metric(name="LabelJoins", unit=MetricUnit.Count, value=joined)
-    metrics.add_metric(name="PerformanceChecks", unit=MetricUnit.Count, value=len(checks))
+    # Counted only when something happened: an idle hour emits nothing (issue #21).
+    joined = sum(r.outcome.status == "joined" for r in results)
+    if joined:
+        metrics.add_metric(name="LabelJoins", unit=MetricUnit.Count, value=joined)
+    judged = sum(c["status"] in ("ok", "below_floor") for c in checks)
+    if judged:
+        metrics.add_metric(name="PerformanceChecks", unit=MetricUnit.Count, value=judged)
     if failures:  # after every other model was done: Lambda retries, then the DLQ (alarmed)
         raise RuntimeError("performance function failed: " + "; ".join(failures))
     return {"joins": [r.as_dict() for r in results], "checks": checks}

@@ -218,12 +218,13 @@ def predict(name: str) -> Response[Any]:
 
 
 def _count(answered: Answer) -> None:
-    """Per-version figures, so a canary's numbers read off CloudWatch beside the champion's."""
+    """Per-version figures, so a canary's numbers read off CloudWatch beside the champion's. No
+    `Requests` metric: ModelLatency's SampleCount is the number of requests, and each metric costs
+    $0.30 a month per model version and variant (issue #21)."""
     metrics.add_dimension(name="model", value=answered.served.model)
     metrics.add_dimension(name="version", value=str(answered.served.version))
     metrics.add_dimension(name="variant", value=answered.variant)
     metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=answered.rows)
-    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=answered.latency_ms)
     if answered.warnings:
         metrics.add_metric(name="InputWarnings", unit=MetricUnit.Count, value=answered.warnings)

@@ -8,8 +8,8 @@ against it.
   profile, and their survival functions.
 - `drift`: `check_drift`, the decision per feature, for the prediction and for the dataset.
 - `report`: `DriftReport`, what a check found, and its HTML page and notification text.
-- `drift_score`: each feature's drift on one scale, whatever judged it (1 is the drift line): the
-  drift function's FeatureDriftScore metric.
+- `drift_score`: each feature's drift on one scale, whatever judged it (1 is the drift line): what
+  the drift function logs per feature (`feature_scores`).
 - `performance`: the training gates' metrics on labelled traffic, numpy only (#19; equal to
   scikit-learn's to 1e-9).
 - `labels`: ground truth joined with captured rows by request id and row, the latest label winning.

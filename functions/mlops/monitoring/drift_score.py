@@ -1,7 +1,8 @@
 """Each feature's drift on one scale, whatever test or distance judged it: 1 is the drift line.
 
-The drift function publishes it per feature (FeatureDriftScore), so features read side by side on
-one graph and one alarm threshold means the same for all of them. Standard library only.
+The drift function logs it per feature (`feature_scores` in its `drift check` entry), so features
+read side by side and one threshold means the same for all of them; not a metric per feature, which
+would cost $0.30 a month each. Standard library only.
 """
 
 from __future__ import annotations

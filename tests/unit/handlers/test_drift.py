@@ -6,7 +6,7 @@ registry is a fake, the bucket a dict, the traffic real rows of a registered mod
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, cast
@@ -54,6 +54,7 @@ class FakeRegistry:
     records: dict[str, dict[str, Any]]
     results: list[dict[str, Any]] = field(default_factory=list)
     held_by: dict[str, str] = field(default_factory=dict)
+    remembers: bool = False  # False: every check sees the whole window, as if none ran before
 
     def list_models(self, *, limit: int = 50, next_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         return [{"model": name} for name in sorted(self.records)], None
@@ -79,7 +80,9 @@ class FakeRegistry:
         self.held_by.pop(name, None)
 
     def drift_results(self, name: str, *, limit: int = 100) -> list[dict[str, Any]]:
-        return []  # every check sees the whole window
+        if not self.remembers:
+            return []
+        return [r for r in reversed(self.results) if r["model"] == name][:limit]
 
     def put_drift_result(self, name: str, version: int, checked_at: str, summary: dict[str, Any]) -> bool:
         self.results.append({"model": name, "version": version, **summary})
@@ -163,7 +166,7 @@ def monitor(drift: Any) -> Iterator[Monitor]:
 
 
 def test_a_drifted_champion_is_reported_mailed_and_retrained_once(
-    monitor: Monitor, capsys: pytest.CaptureFixture[str]
+    monitor: Monitor, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     [check] = monitor.call({"models": ["churn"], "force": True})
     assert (check["model"], check["status"], check["version"]) == ("churn", "drift", 1), check
@@ -180,8 +183,33 @@ def test_a_drifted_champion_is_reported_mailed_and_retrained_once(
     assert (BUCKET, result["report_key"]) in monitor.s3.objects
     metrics = emitted(capsys.readouterr().out)
     assert [m["DatasetDrift"] for m in metrics["DatasetDrift"]] == [[1.0]]
-    scores = {m["feature"]: m["FeatureDriftScore"][0] for m in metrics["FeatureDriftScore"]}
-    assert scores["income"] > 1 > scores["age"]  # 1 is the drift line, whatever judged the feature
+    # A handful of metrics per model, none per feature (each is $0.30 a month): the features'
+    # scores are in the log entry, most drifted first, on one scale (1 is the drift line).
+    assert set(metrics) == {
+        "DatasetDrift",
+        "RefusedShareExceeded",
+        "DriftShare",
+        "RowsChecked",
+        "RefusedShare",
+        "DriftChecks",
+    }
+    [entry] = logged(caplog, "drift check")
+    scores = entry.__dict__["feature_scores"]
+    assert next(iter(scores)) == "income" and scores["income"] > 1 > scores["age"]
+    assert list(scores.values()) == sorted(scores.values(), reverse=True)
+
+
+def test_an_idle_champion_is_reported_as_such_and_emits_no_metric(
+    monitor: Monitor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No traffic, no bill: an hourly check of a model nobody calls says insufficient data in its
+    report and emits no custom metric (each one emitted costs $0.30 for the month; issue #21)."""
+    monitor.s3.objects = {k: v for k, v in monitor.s3.objects.items() if not k[1].startswith("capture/")}
+    [check] = monitor.call({"models": ["churn"], "force": True})
+    assert check["status"] == "insufficient_data"
+    [result] = monitor.registry.results
+    assert result["status"] == "insufficient_data" and result["rows"] == 0
+    assert emitted(capsys.readouterr().out) == {}
 
 
 def test_a_second_check_in_the_same_hour_finds_the_run_already_started(
@@ -211,3 +239,18 @@ def test_a_model_another_check_holds_is_skipped(monitor: Monitor) -> None:
     [check] = monitor.call({"models": ["churn"]})
     assert check["status"] == "skipped" and "another-invocation" in check["detail"]
     assert monitor.sfn.started == {}
+
+
+def test_a_schedule_firing_a_moment_early_still_finds_the_model_due(monitor: Monitor) -> None:
+    """EventBridge fires a rate schedule within its minute, not on the second: a daily model whose
+    previous check's window ended a few seconds later in the day is still due at the next day's
+    firing, not a whole period later; half a day on, it is not."""
+    monitor.registry.remembers = True
+    monitor.call({"models": ["churn"]})
+    checks = monitor.module.services().checks
+    for hours_on, seconds_early, expected in ((12, 0, "skipped"), (24, 60, "insufficient_data")):
+        at = NOW + timedelta(hours=hours_on) - timedelta(seconds=seconds_early)
+        later = monitor.module.DriftFunction(replace(checks, now=lambda at=at: at), 24.0, 30.0, "monitoring")
+        with monitor.module.services.replaced(later):
+            [check] = monitor.call({"models": ["churn"]})
+        assert check["status"] == expected, check

@@ -196,6 +196,16 @@ def test_the_schedule_joins_new_labels_of_monitored_champions_and_names_their_wi
     assert (rebuilt["hours"], rebuilt["written"], rebuilt["matched"]) == ([HOUR.isoformat()], 0, 12)
 
 
+def test_an_hour_without_labels_emits_no_metric(monitor: Monitor, capsys: pytest.CaptureFixture[str]) -> None:
+    """No labels, no bill: the hourly run finds nothing to join and nothing to judge, and emits no
+    custom metric (each one emitted costs $0.30 for the month; issue #21)."""
+    _traffic(monitor.s3)
+    answer = monitor.module.handler({}, Context())
+    assert {j["model"]: j["status"] for j in answer["joins"]}["churn"] == "up_to_date"
+    assert [c["status"] for c in answer["checks"]] == ["insufficient_labels"]
+    assert emitted(capsys.readouterr().out) == {}
+
+
 def test_a_failed_join_fails_the_invocation_after_the_other_models(monitor: Monitor) -> None:
     _traffic(monitor.s3)
     broken = "labels/churn/date=2026-11-23/hour=15/20261126T090000000-file.npz"
@@ -235,8 +245,12 @@ def test_after_the_join_the_window_is_checked_and_a_version_past_its_floor_is_ma
     assert monitor.s3.get_object(Bucket=BUCKET, Key=row["report_page"])["Body"].read().startswith(b"<!DOCTYPE html>")
     metrics = emitted(capsys.readouterr().out)
     assert [m["PerformanceBelowFloor"] for m in metrics["PerformanceBelowFloor"]] == [[1.0]]
-    live = [m for m in metrics["LiveMetric"] if m["metric"] == "accuracy"]
-    assert [(m["model"], m["version"], m["variant"]) for m in live] == [("churn", "1", "champion")]
+    live = metrics["LiveMetric"]
+    # Only the metric the config floors is published (the others are in the report): a handful of
+    # metrics per model version, each $0.30 a month (issue #21).
+    assert [(m["model"], m["version"], m["variant"], m["metric"]) for m in live] == [
+        ("churn", "1", "champion", "accuracy")
+    ]
     # The same check again (same second): the row exists, no second mail.
     monitor.module.handler({"models": ["churn"]}, Context())
     assert len(monitor.mails) == 1

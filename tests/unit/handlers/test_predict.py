@@ -123,6 +123,21 @@ def test_the_champion_answers_and_the_rows_are_captured(deployment: Deployment) 
     assert arrays["request_id"].tolist() == [body["request_id"]] * 2
 
 
+def test_an_answer_emits_two_metrics_per_version_and_variant(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Predictions and ModelLatency by model, version and variant; the request count is ModelLatency's
+    SampleCount, not a third metric (each metric is $0.30 a month per version and variant; issue #21)."""
+    capsys.readouterr()
+    status, _ = deployment.call(_predict({"instances": [ROW, ROW, ROW]}))
+    assert status == 200
+    metrics = emitted(capsys.readouterr().out)
+    assert set(metrics) - {"CapturedRows"} == {"Predictions", "ModelLatency"}
+    [document] = metrics["Predictions"]
+    assert (document["model"], document["version"], document["variant"]) == (MODEL, "1", "champion")
+    assert document["Predictions"] == [3.0] and document["ModelLatency"][0] > 0
+
+
 def test_a_full_canary_answers_with_the_challenger(deployment: Deployment) -> None:
     deployment.registry.aliases_of[MODEL]["challenger"] = {"version": 2, "rollout": {"mode": "canary", "weight": 1.0}}
     status, body = deployment.call(_predict({"instances": [ROW], "request_key": "customer-7"}))
