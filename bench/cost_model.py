@@ -98,7 +98,8 @@ def lambda_cost(
 
 def xray_traces(requests: float, *, reservoir_per_second: float = 1.0, fixed_rate: float = 0.05) -> float:
     """Traces X-Ray's default sampling rule records in a month of evenly spread requests: the first
-    request each second, then 5 % of the rest."""
+    request each second, then 5 % of the rest (Lambda's own sampling of an event with no upstream
+    decision, such as a scheduled drift check)."""
     reservoir = min(requests, reservoir_per_second * SECONDS_PER_MONTH)
     return reservoir + fixed_rate * (requests - reservoir)
 
@@ -128,6 +129,7 @@ class Assumptions:
     """What is not measured, stated so a reader can change it."""
 
     capture_sample_rate: float = 0.1  # the deployment default (serving.capture_sample_rate)
+    trace_sample_rate: float = 0.01  # the deployment default (serving.trace_sample_rate): no reservoir
     capture_max_rows: int = 1000  # a capture object holds at most this many rows ...
     capture_retention_days: float = 90.0  # ... and expires after this many days
     alias_cache_seconds: float = 30.0  # the predict function reads the aliases this often per container
@@ -165,7 +167,8 @@ def predictions_cost(
     b.add("API Gateway requests", predictions * prices.api_gateway_rest_per_request)
     log_bytes = predictions * (p.log_bytes_per_invocation + m.access_log_bytes_per_request)
     b.add("CloudWatch Logs ingestion (Lambda + API access logs)", log_bytes / GB * prices.logs_per_gb_ingested)
-    b.add("X-Ray traces (default sampling)", xray_traces(predictions) * prices.xray_per_trace)
+    # the API stage's sampling rule: a fixed share of requests, no reservoir
+    b.add("X-Ray traces (sampled share)", predictions * a.trace_sample_rate * prices.xray_per_trace)
     captured_rows = predictions * a.capture_sample_rate
     # a capture object is written when it holds capture_max_rows rows or is a minute old: at low
     # traffic about one object a minute, at high traffic one per capture_max_rows rows

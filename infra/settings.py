@@ -33,6 +33,13 @@ class ServingSettings(BaseModel):
         0.1, ge=0, le=1, description="share of requests whose inputs and outputs are captured for drift monitoring"
     )
     memory_size: int = Field(1769, ge=128, le=10240, description="MB; Lambda allots CPU in proportion")
+    trace_sample_rate: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="share of API requests traced with X-Ray ($5 per million traces): an X-Ray sampling rule "
+        "on the API stage decides, and the functions behind the API follow; 0 = no traces",
+    )
     alias_cache_seconds: float = Field(
         30,
         ge=0,

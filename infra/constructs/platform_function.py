@@ -15,6 +15,10 @@ from infra.nag import CONCURRENCY_REASON, NO_VPC_REASON, XRAY_REASON, acknowledg
 from infra.paths import FUNCTIONS_DIR
 
 METRICS_NAMESPACE = "ServerlessMlops"
+# The functions behind the API trace only what the API stage sampled (its X-Ray sampling rule, in
+# serving.py): Lambda's own sampling of a request with no upstream decision (the first request each
+# second, then 5 %) would trace nearly every request of a quiet API, at $5 per million traces.
+API_TRACING = lambda_.Tracing.PASS_THROUGH
 # Transient Lambda-service errors a state machine's step retries; a handler's own error is not retried blindly.
 TRANSIENT_LAMBDA_ERRORS = [
     "Lambda.ServiceException",
@@ -50,6 +54,7 @@ class PlatformFunction(Construct):
         environment: Mapping[str, str] | None = None,
         dead_letter_queue: sqs.IQueue | None = None,
         synchronous_caller: str | None = None,
+        tracing: lambda_.Tracing = lambda_.Tracing.ACTIVE,
     ) -> None:
         super().__init__(scope, construct_id)
         if (dead_letter_queue is None) == (synchronous_caller is None):
@@ -86,7 +91,7 @@ class PlatformFunction(Construct):
             memory_size=memory_size,
             timeout=timeout or Duration.seconds(30),
             environment=env,
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=tracing,
             log_group=self.log_group,
             dead_letter_queue=dead_letter_queue,
             role=self.role,

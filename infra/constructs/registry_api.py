@@ -6,7 +6,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from constructs import Construct
 
-from infra.constructs.platform_function import PlatformFunction
+from infra.constructs.platform_function import API_TRACING, PlatformFunction
 from infra.constructs.shared_resources import SharedResources
 from infra.grants import grant_objects
 from mlops.names import MODELS_PREFIX, SIGNATURE_FILE
@@ -51,6 +51,7 @@ class RegistryApi(Construct):
             timeout=Duration.seconds(15),
             environment={"REGISTRY_TABLE": registry.table.table_name, "ARTIFACTS_BUCKET": data.artifacts.bucket_name},
             synchronous_caller="API Gateway (the registry routes)",
+            tracing=API_TRACING,
         ).function
         registry.grant_items(
             self.function,

@@ -3,15 +3,16 @@ predictions behind it. Files dropped in the raw bucket are scored by `batch_scor
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, Names, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_xray as xray
 from constructs import Construct
 
 from infra.constructs.alerts import SERVING_SERVICE
 from infra.constructs.api_errors import add_gateway_responses
-from infra.constructs.platform_function import PlatformFunction
+from infra.constructs.platform_function import API_TRACING, PlatformFunction
 from infra.constructs.prediction_keys import PredictionKeysTable
 from infra.constructs.shared_resources import SharedResources
 from infra.grants import grant_objects
@@ -39,16 +40,19 @@ class Serving(Construct):
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=shared.log_retention, removal_policy=RemovalPolicy.DESTROY
         )
+        rate = shared.settings.serving.trace_sample_rate
         self.api = apigw.RestApi(
             self,
             "Api",
+            # A name of its own: the X-Ray sampling rule below finds the stage by "<name>/<stage>".
+            rest_api_name=f"{Stack.of(self).stack_name}-api",
             description="Serverless MLOps: predictions and model registry",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE_NAME,
-                tracing_enabled=True,
+                tracing_enabled=rate > 0,
                 metrics_enabled=True,
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,
@@ -69,6 +73,8 @@ class Serving(Construct):
         # RestApi always adds a `<id>Endpoint…` output with the stage URL (aws-cdk#25373: no prop turns
         # it off); the stack names the same URL as `ApiUrl`, so the duplicate goes.
         self.api.node.try_remove_child("Endpoint")
+        if rate > 0:
+            self._sample_traces(rate)
         # What API Gateway answers itself (no key, no route, throttled, over 10 MB, …) in the same
         # {"error": {"code", "message"}} shape as the functions, with the request id.
         add_gateway_responses(self.api)
@@ -104,6 +110,7 @@ class Serving(Construct):
             memory_size=256,
             timeout=Duration.seconds(10),
             synchronous_caller="API Gateway (GET /v1/health)",
+            tracing=API_TRACING,
         )
         self.v1 = self.api.root.add_resource("v1")
         self.models = self.v1.add_resource("models")
@@ -143,6 +150,30 @@ class Serving(Construct):
             "policy, which AWS maintains for exactly this role.",
         )
 
+    def _sample_traces(self, rate: float) -> None:
+        """`serving.trace_sample_rate` of the stage's requests traced, and no reservoir: X-Ray's default
+        rule traces the first request each second, which for an API of a few requests a second is
+        nearly all of them. API Gateway applies sampling rules to a stage with tracing on, and the
+        functions behind it follow its decision (https://docs.aws.amazon.com/xray/latest/devguide/
+        xray-console-sampling.html; Lambda's Tracing.PASS_THROUGH)."""
+        self.sampling_rule = xray.CfnSamplingRule(
+            self,
+            "TraceSampling",
+            sampling_rule=xray.CfnSamplingRule.SamplingRuleProperty(
+                rule_name=Names.unique_resource_name(self, max_length=32, separator="-"),
+                priority=1000,
+                fixed_rate=rate,
+                reservoir_size=0,
+                service_name=f"{self.api.rest_api_name}/{STAGE_NAME}",
+                service_type="AWS::ApiGateway::Stage",
+                host="*",
+                http_method="*",
+                url_path="*",
+                resource_arn="*",
+                version=1,
+            ),
+        )
+
     def _add_predict(self, shared: SharedResources, prediction_keys: PredictionKeysTable) -> None:
         serving, data, registry = shared.settings.serving, shared.data, shared.registry
         self.predict = PlatformFunction(
@@ -170,6 +201,7 @@ class Serving(Construct):
                 "PREDICTION_KEYS_TABLE": prediction_keys.table.table_name,
             },
             synchronous_caller="API Gateway (the prediction routes)",
+            tracing=API_TRACING,
         ).function
         # Reads aliases, versions and the deployed serving policy, loads model artifacts, writes captured
         # traffic and the labels clients send back: nothing else.

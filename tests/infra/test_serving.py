@@ -265,9 +265,50 @@ def test_provisioned_concurrency_puts_the_api_behind_a_live_alias(tmp_path: Any)
     assert invokers and all(p["FunctionName"] == {"Ref": alias_id} for p in invokers)
 
 
+def _api_functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        logical: function
+        for logical, function in tq.resources(template, "AWS::Lambda::Function").items()
+        if any(logical.startswith(p) for p in ("ServingPredict", "ServingHealth", "RegistryApi"))
+    }
+
+
+def test_a_sampled_share_of_api_requests_is_traced_and_the_functions_behind_follow(
+    platform_template: dict[str, Any],
+) -> None:
+    """1 % of the stage's requests, no reservoir: X-Ray's default (the first request each second, then
+    5 %) traced nearly every request of a quiet API at $5 per million traces (issue #21). API Gateway
+    applies sampling rules to a traced stage; the functions use PassThrough, so they trace only what
+    the stage sampled, never by Lambda's own fixed rate."""
+    [(_, api)] = tq.resources(platform_template, "AWS::ApiGateway::RestApi").items()
+    [(_, stage)] = tq.resources(platform_template, "AWS::ApiGateway::Stage").items()
+    [(_, rule)] = tq.resources(platform_template, "AWS::XRay::SamplingRule").items()
+    sampling = rule["Properties"]["SamplingRule"]
+    assert stage["Properties"]["TracingEnabled"] is True
+    assert (sampling["FixedRate"], sampling["ReservoirSize"]) == (0.01, 0)
+    assert sampling["ServiceName"] == f"{api['Properties']['Name']}/{stage['Properties']['StageName']}"
+    assert sampling["ServiceType"] == "AWS::ApiGateway::Stage" and len(sampling["RuleName"]) <= 32
+    functions = _api_functions(platform_template)
+    assert len(functions) == 3
+    assert {f["Properties"]["TracingConfig"]["Mode"] for f in functions.values()} == {"PassThrough"}
+
+
+def test_trace_sample_rate_zero_traces_nothing(tmp_path: Any) -> None:
+    app, stack = build_app(
+        context={"aws:cdk:bundling-stacks": [], "platform": {"serving": {"trace_sample_rate": 0}}},
+        outdir=str(tmp_path),
+    )
+    template = app.synth().get_stack_by_name(stack.stack_name).template
+    [(_, stage)] = tq.resources(template, "AWS::ApiGateway::Stage").items()
+    assert stage["Properties"].get("TracingEnabled") is False
+    assert tq.resources(template, "AWS::XRay::SamplingRule") == {}
+    assert {f["Properties"]["TracingConfig"]["Mode"] for f in _api_functions(template).values()} == {"PassThrough"}
+
+
 @pytest.mark.parametrize(
     ("context", "field"),
     [
+        ({"serving": {"trace_sample_rate": 1.5}}, "platform.serving.trace_sample_rate"),
         ({"serving": {"provisioned_concurrency": -1}}, "platform.serving.provisioned_concurrency"),
         ({"serving": {"capture_sample_rate": 1.5}}, "platform.serving.capture_sample_rate"),
         ({"serving": {"memory_size": 64}}, "platform.serving.memory_size"),

@@ -96,7 +96,7 @@ def test_predictions_cost_lines() -> None:
     # mean 2 ms at 1 GB: 2,000 GB-s
     assert b.lines["predict Lambda"] == pytest.approx(2000 * 0.0000133334 + 0.20)
     assert b.lines["API Gateway requests"] == pytest.approx(3.50)
-    assert b.lines["X-Ray traces (default sampling)"] == pytest.approx(5.00)
+    assert b.lines["X-Ray traces (sampled share)"] == pytest.approx(0.05)  # 1 % of 1M traces at $5 per million
     assert b.lines["CloudWatch Logs ingestion (Lambda + API access logs)"] == 0.0
     assert b.lines["S3 capture writes"] == 0.0
     # one container refreshing its aliases every 30 s: 87,600 reads
@@ -141,3 +141,12 @@ def test_platform_cost_is_the_sum_of_its_parts() -> None:
         + cm.training_cost(m, 4).total
     )
     assert total == pytest.approx(parts)
+
+
+def test_assumed_sampling_rates_are_the_deployment_defaults() -> None:
+    """The table prices the stack as deployed: if a default changes, the assumption must follow."""
+    from infra.settings import ServingSettings
+
+    deployed, assumed = ServingSettings.model_validate({}), cm.Assumptions()
+    assert assumed.capture_sample_rate == deployed.capture_sample_rate
+    assert assumed.trace_sample_rate == deployed.trace_sample_rate
