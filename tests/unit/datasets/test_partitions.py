@@ -21,8 +21,6 @@ from sklearn.datasets import load_wine
 
 from mlops.buckets import CuratedBucket
 from mlops.contracts import load_contract, read_table, validate
-from mlops.datasets import partitioned_ingestion as steps
-from mlops.datasets.upload_plan import Slice, read_items
 from mlops.datasets.versioning import (
     NULL_MASK_PREFIX,
     ColumnKind,
@@ -38,7 +36,6 @@ from tests.unit.datasets.test_partitioned_steps import (
     _csv,
     _frame,
     _manifest,
-    _services,
     _validate,
 )
 from tests.unit.datasets.test_partitioned_steps import s3 as s3  # noqa: PLC0414 (the moto fixture, by its name)
@@ -116,19 +113,8 @@ def test_any_change_to_the_rows_changes_the_version(s3: Any, change: Callable[[p
 
 
 def test_files_whose_columns_differ_reject_the_upload(s3: Any) -> None:
-    """The cut finds them, and the state machine goes from there straight to the reduce."""
     frame = _frame(ROWS)
-    for name, body in {"a.csv": _csv(frame.iloc[:300]), "b.csv": _csv(frame.iloc[300:][["amount", "id"]])}.items():
-        s3.put_object(Bucket="raw", Key=f"raw/{DATASET}/u/{name}", Body=body)
-    marker = s3.put_object(Bucket="raw", Key=f"raw/{DATASET}/u/_COMMIT", Body=b"")
-    ref = steps.upload_for(f"raw/{DATASET}/u/_COMMIT", "raw", marker["VersionId"], 0)
-    run = steps.ValidationRun(dataset=DATASET, run=steps.run_name(ref), upload=ref)
-    services = _services(s3)
-    planned = steps.plan(run, services)
-    for item in read_items(services.artifacts.get(planned.items_key), Slice):
-        steps.read_slice(run, item, services)
-    assert steps.cut(run, planned.slices, services).failed
-    outcome = steps.reduce(run, steps.ReduceInput(slices=planned.slices), services)
+    outcome = _validate(s3, "u", {"a.csv": _csv(frame.iloc[:300]), "b.csv": _csv(frame.iloc[300:][["amount", "id"]])})
     assert outcome.status == "rejected" and "differ from the first's" in outcome.summary, outcome.summary
     assert s3.list_objects_v2(Bucket="curated").get("Contents", []) == []
 
