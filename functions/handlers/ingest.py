@@ -34,7 +34,7 @@ from mlops.datasets.ingestion import (
 )
 from mlops.datasets.partitioned_ingestion import PartitioningSettings, ValidationRun, route, run_name, upload_for
 from mlops.datasets.records import DatasetRecords
-from mlops.datasets.uncommitted import report_uncommitted
+from mlops.datasets.uncommitted import note_commit, note_folder_file, report_uncommitted
 from mlops.names import BATCH_PREFIX, FEEDBACK_PREFIX
 from mlops.registry.feedback_exports import FeedbackExports
 from mlops.training.start import StartedRun, TrainingRequest, start_training
@@ -161,8 +161,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         limits = PartitioningSettings(single_file_max_bytes=settings().single_file_max_bytes)
         path = route(upload.key, upload.size, limits)
         if path == "upload_file":
-            logger.info("a file of a multi-file upload: validated when its commit marker arrives", key=upload.key)
+            folder_file = note_folder_file(upload, services())
+            logger.info("a file of a multi-file upload", **folder_file.as_record())
+            outcomes.append(folder_file.as_record())
             continue
+        if path == "commit":
+            note_commit(upload, services())  # before the run starts: a file written after it is refused
         if path in ("partitioned", "commit"):
             execution = _start_validation(upload)
             logger.info("validation state machine started", key=upload.key, execution=execution)

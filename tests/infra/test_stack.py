@@ -311,6 +311,24 @@ def test_a_timed_out_candidate_is_retried_once_then_reported_not_failing_the_run
     assert [(c["ErrorEquals"], c["Next"]) for c in fit["Catch"]] == [(["States.ALL"], "Candidate failed")]
 
 
+def test_the_uncommitted_upload_check_runs_every_quarter_of_the_timeout_and_may_not_delete_records(
+    platform_template: dict[str, Any],
+) -> None:
+    """The ingest function updates each upload folder's record (a file opens it, its marker or a report
+    closes it) and queries the open ones on a schedule: UpdateItem and Query, never DeleteItem."""
+    ingest = tq.logical(platform_template, "AWS::Lambda::Function", "IngestionIngestFunction")
+    table = tq.logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")
+    [schedule] = [
+        r["Properties"]["ScheduleExpression"]
+        for r in tq.resources(platform_template, "AWS::Events::Rule").values()
+        if any(t["Arn"] == {"Fn::GetAtt": [ingest, "Arn"]} for t in r["Properties"].get("Targets", []))
+        and "ScheduleExpression" in r["Properties"]
+    ]
+    assert schedule == "rate(15 minutes)"  # the default timeout: 60 minutes
+    on_table = {a for a, r in tq.grants(platform_template, "IngestionIngestFunction") if r == f"<{table}.Arn>"}
+    assert on_table == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}
+
+
 def test_uploads_outside_raw_reach_the_ingest_function_through_eventbridge(platform_template: dict[str, Any]) -> None:
     """S3 refuses overlapping notification rules, so keys outside `raw/` (a file at the bucket's root)
     come through EventBridge: the raw bucket sends its events there and one rule targets ingest."""
@@ -338,7 +356,8 @@ def test_uploads_outside_raw_reach_the_ingest_function_through_eventbridge(platf
     )
     # It only reports such a file, never reads it: S3 reads stay on raw/* (and contracts), as before.
     on_raw = {(a, r) for a, r in tq.grants(platform_template, "IngestionIngestFunction") if r.startswith(f"<{raw}.")}
-    # ListBucket (limited to raw/ by its s3:prefix condition) is the uncommitted-upload check's listing.
+    # ListBucket (limited to raw/ by its s3:prefix condition): the uncommitted-upload check lists each
+    # folder past the timeout.
     assert on_raw == {
         ("s3:GetObject", f"<{raw}.Arn>/raw/*"),
         ("s3:GetObjectVersion", f"<{raw}.Arn>/raw/*"),

@@ -80,6 +80,7 @@ from mlops.datasets.partitions import (
     plan_parts,
 )
 from mlops.datasets.records import DatasetVersion
+from mlops.datasets.uncommitted import written_after
 from mlops.datasets.upload_plan import (
     DEFAULT_SLICE_BYTES,
     RangedFile,
@@ -325,7 +326,13 @@ def _files(run: ValidationRun, services: PartitionedServices) -> list[UploadFile
     upload = run.upload
     if not upload.folder:
         return [UploadFile(upload.key, upload.size, upload.version_id)]
-    listed = [UploadFile(key, size) for key, size, _ in services.raw.listing(upload.key + "/")]
+    # The files written up to the marker: a later one is refused as written after the commit (`uncommitted`).
+    marker = services.raw.last_modified(f"{upload.key}/{COMMIT_MARKER}", upload.version_id)
+    listed = [
+        UploadFile(key, size)
+        for key, size, modified in services.raw.listing(upload.key + "/")
+        if not written_after(modified, marker)
+    ]
     chosen = []
     for file in upload_files(listed):
         size, version = services.raw.head(file.key)  # pinned: every step reads this version

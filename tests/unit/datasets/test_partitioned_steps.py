@@ -100,10 +100,11 @@ def _validate(
     for item in read_items(services.artifacts.get(planned.items_key), Slice):
         steps.read_slice(run, item, services)
     cut = steps.cut(run, planned.slices, services)
-    for part in read_items(services.artifacts.get(cut.items_key), steps.PartItem):
-        steps.check_one_part(run, part, services)
-    for bucket in cut.buckets:
-        steps.bucket_repeats(run, bucket, cut.parts, services)
+    if not cut.failed:  # as in the state machine, a failed cut (a slice unread) goes straight to the reduce
+        for part in read_items(services.artifacts.get(cut.items_key), steps.PartItem):
+            steps.check_one_part(run, part, services)
+        for bucket in cut.buckets:
+            steps.bucket_repeats(run, bucket, cut.parts, services)
     given = steps.ReduceInput(slices=planned.slices, parts=cut.parts, rows_per_part=cut.rows_per_part)
     return steps.reduce(run, given, services)
 

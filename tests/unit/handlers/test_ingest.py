@@ -1,15 +1,17 @@
 """The ingest function as the data team meets it: an upload becomes a dataset version (and starts one
 training run named `ingest-<dataset>-<version>`), or is quarantined with a report and a mail; a file
-in the wrong place is reported, not ignored. Buckets are dicts, the registry a fake."""
+in the wrong place is reported, not ignored. Buckets are dicts, the registry a fake (moto's S3 and
+DynamoDB for the upload-folder check, whose reads are the point)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, cast
 
+import boto3
 import pytest
 
 from mlops.buckets import ArtifactsBucket, CuratedBucket, QuarantineBucket, RawBucket
@@ -217,3 +219,46 @@ def test_a_stack_without_a_training_pipeline_starts_no_run(ingest: Any) -> None:
         [outcome] = platform.call(platform.upload("raw/visits/march.csv", GOOD))
     assert outcome["status"] == "accepted" and "training_execution" not in outcome
     assert platform.sfn.started == {}
+
+
+def test_a_file_of_an_upload_folder_waits_and_the_schedule_mails_the_folder_once(
+    ingest: Any, registry_table: Any
+) -> None:
+    """A folder file's event records the folder; the EventBridge schedule's event runs the check (on
+    moto's S3 and DynamoDB: what it reads is the table's index and the folder's listing)."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for name in (RAW, ARTIFACTS, CURATED, QUARANTINE):
+        s3.create_bucket(Bucket=name)
+    sns, clock = FakeSns(), [datetime.now(UTC)]
+    services = IngestionServices(
+        raw=RawBucket(s3, RAW),
+        artifacts=ArtifactsBucket(s3, ARTIFACTS),
+        curated=CuratedBucket(s3, CURATED),
+        quarantine=QuarantineBucket(s3, QUARANTINE),
+        registry=DatasetRecords(registry_table),
+        notify=partial(ingest._notify, sns, TOPIC),
+        start_training=lambda request, run: None,
+        now=lambda: clock[0],
+    )
+    s3.put_object(Bucket=RAW, Key="raw/visits/2026-12/a.csv", Body=GOOD.encode())
+    scheduled = {
+        "version": "0",
+        "id": "s-1",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-11-23T12:00:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/UncommittedUploads"],
+        "detail": {},
+    }
+    with ingest.services.replaced(services):
+        [outcome] = ingest.handler(s3_event(RAW, "raw/visits/2026-12/a.csv"), Context())["outcomes"]
+        assert outcome["status"] == "waiting"
+        assert ingest.handler(scheduled, Context()) == {"uncommitted": []}
+        clock[0] += timedelta(minutes=61)  # past the default timeout, an hour
+        assert ingest.handler(scheduled, Context()) == {"uncommitted": ["raw/visits/2026-12"]}
+        assert ingest.handler(scheduled, Context()) == {"uncommitted": []}
+    [mail] = sns.published
+    assert mail["TopicArn"] == TOPIC and mail["Subject"] == "Upload without its commit marker: visits/2026-12"
+    assert "  - a.csv (" in mail["Message"]
