@@ -687,12 +687,12 @@ def test_state_changes_reach_eventbridge_rules(cw: Any, sqs: Any, evaluator: Ala
     assert eventbridge.recent_deliveries()[-1].ok
 
 
-def _five_minute_errors_alarm(cw: Any, name: str) -> None:
+def five_minute_failure_alarm(cw: Any, name: str, namespace: str = "App", metric: str = "Errors") -> None:
     """The platform's shape of alarm: one breaching 5-minute period (a failed execution) alarms."""
     cw.put_metric_alarm(
         AlarmName=name,
-        Namespace="App",
-        MetricName="Errors",
+        Namespace=namespace,
+        MetricName=metric,
         Statistic="Sum",
         Period=300,
         EvaluationPeriods=1,
@@ -708,7 +708,7 @@ def test_a_catch_up_evaluates_each_elapsed_minute_so_a_breach_between_two_wake_u
     """At `--speed 20` twenty cloud minutes pass between two real-minute wake-ups: a 5-minute period
     holding one failure is complete, and past, in between. CloudWatch evaluates each minute, so the
     evaluator evaluates every minute that elapsed, stamping each change with its minute."""
-    _five_minute_errors_alarm(cw, "failed-execution")
+    five_minute_failure_alarm(cw, "failed-execution")
     evaluator.evaluate(minute(0))  # INSUFFICIENT_DATA -> OK
     put(cw, [1], minute(1) + timedelta(seconds=10))
     assert evaluator.evaluate(minute(21)) == [], "evaluated at the wake-up alone, the failure is missed"
@@ -720,7 +720,7 @@ def test_a_catch_up_evaluates_each_elapsed_minute_so_a_breach_between_two_wake_u
 
 
 def test_a_catch_up_never_goes_back_before_an_evaluation_already_made(cw: Any, evaluator: AlarmEvaluator) -> None:
-    _five_minute_errors_alarm(cw, "failed-execution")
+    five_minute_failure_alarm(cw, "failed-execution")
     put(cw, [1], minute(1))
     evaluator.evaluate(minute(2))  # -> ALARM (a caller looked ahead)
     assert evaluator.due_minutes(minute(1) + timedelta(seconds=30)) == []

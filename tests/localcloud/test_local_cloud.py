@@ -14,6 +14,7 @@ import pytest
 from localcloud import lambda_
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack, DeployError, Synthesized, load_synthesized
+from tests.localcloud.test_alarms import five_minute_failure_alarm
 
 Cloud = tuple[LocalCloud, DeployedStack]
 
@@ -246,17 +247,7 @@ def test_with_the_clock_sped_up_the_background_evaluator_still_sees_a_short_brea
     ten cloud minutes)."""
     with LocalCloud.in_process(inbox_path=tmp_path / "inbox.jsonl", speed=600) as cloud:
         cloudwatch = boto3.client("cloudwatch")
-        cloudwatch.put_metric_alarm(
-            AlarmName="ExecutionsFailed",
-            Namespace="AWS/States",
-            MetricName="ExecutionsFailed",
-            Statistic="Sum",
-            Period=300,
-            EvaluationPeriods=1,
-            Threshold=0,
-            ComparisonOperator="GreaterThanThreshold",
-            TreatMissingData="notBreaching",
-        )
+        five_minute_failure_alarm(cloudwatch, "ExecutionsFailed", "AWS/States", "ExecutionsFailed")
         cloud.evaluate_alarms()  # as `make up` starts: INSUFFICIENT_DATA -> OK
         failed_at = cloud.clock.now()
         cloudwatch.put_metric_data(
