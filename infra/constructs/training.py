@@ -356,8 +356,21 @@ class Training(Construct):
             },
             result_path="$.candidates",
         )
+        # A Fargate fit whose memory estimate is over the task's memory fails without a task: it would
+        # be killed for its memory after minutes of start-up (mlops.training.fit_placement).
+        too_big = sfn.Pass(
+            self,
+            "Too big for the task",
+            parameters={
+                "name.$": "$.candidate.name",
+                "status": "failed",
+                "reason.$": "$.fit.reason",
+                "runs_on": "fargate",
+            },
+        )
         fit_each.item_processor(
             sfn.Choice(self, "Fit where?", comment="the fit Lambda, or a Fargate task past the Lambda's limits")
+            .when(sfn.Condition.boolean_equals("$.fit.task_fits", False), too_big)
             .when(sfn.Condition.string_equals("$.fit.runs_on", "fargate"), self._fargate_fit(candidate_failed))
             .otherwise(fit)
         )

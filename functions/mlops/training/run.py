@@ -240,6 +240,8 @@ def evaluate_step(
 
     run = RunRef.from_event(run_payload)
     config = _config(services, run)
+    # A failed candidate's outcome (a crash, a timeout, a Fargate task) carries no estimator: the config names it.
+    estimators = {c.name: c.estimator for c in config.candidates}
     results: list[CandidateResult] = []
     for outcome in fitted:
         if outcome.get("status") == "succeeded":
@@ -249,7 +251,7 @@ def evaluate_step(
             results.append(
                 CandidateResult(
                     name=str(outcome.get("name")),
-                    estimator="unknown",
+                    estimator=estimators.get(str(outcome.get("name")), "unknown"),
                     status="failed",
                     error=candidate_failure_reason(outcome),
                 )

@@ -135,6 +135,7 @@ def test_a_task_that_exits_non_zero_fails_its_candidate_with_its_last_log_lines(
     step(training, "evaluate", {"run": run, "candidates": [logreg, failed]})
     by_name = {c["name"]: c for c in fargate_run.models.runs[RUN]["candidates"]}
     assert by_name["rf"]["status"] == "failed" and "unable to allocate 12.0 GiB" in by_name["rf"]["error"]
+    assert by_name["rf"]["estimator"] == "random_forest", "the config's estimator, though the task reported none"
 
 
 def test_a_run_task_refused_outright_names_ecs_error(
