@@ -277,6 +277,15 @@ def _assert_identical(stack: DeployedStack, key: str, body: bytes, version: str)
     return dict(success)
 
 
+def _slices_counted(stack: DeployedStack, execution: dict[str, Any]) -> int:
+    """The slices the run's Distributed Map counted: one record each in its work folder."""
+    run = json.loads(execution["input"])["run"]
+    work = boto3.client("s3").list_objects_v2(
+        Bucket=stack.outputs["ArtifactsBucketName"], Prefix=f"batch-work/{MODEL}/{run['run']}/counts/"
+    )
+    return int(work["KeyCount"])
+
+
 def test_a_file_past_the_threshold_is_scored_in_parts_identical_to_one_invocation(platform: Platform) -> None:
     cloud, stack = platform
     upload = pd.concat([_frame().drop(columns=["target"])] * 2, ignore_index=True)
@@ -290,11 +299,7 @@ def test_a_file_past_the_threshold_is_scored_in_parts_identical_to_one_invocatio
     success = _assert_identical(stack, key, body, execution["version"])
     assert success["rows"] == 1138 and len(success["parts"]) == 6 and success["version"] == 1
     assert success["ignored_columns"] == ["note"] and success["id_columns"] == ["id"]
-    run = json.loads(execution["input"])["run"]
-    work = boto3.client("s3").list_objects_v2(
-        Bucket=stack.outputs["ArtifactsBucketName"], Prefix=f"batch-work/{MODEL}/{run['run']}/counts/"
-    )
-    assert work["KeyCount"] > 4, "the file was counted in several slices by the Distributed Map"
+    assert _slices_counted(stack, execution) > 4, "the file was counted in several slices by the Distributed Map"
 
 
 def test_a_gzip_file_past_the_threshold_is_split_by_one_task_then_scored_in_parts(platform: Platform) -> None:
@@ -332,11 +337,7 @@ def test_json_lines_past_the_threshold_are_scored_in_parts_identical_to_one_invo
     success = _assert_identical(stack, key, body, execution["version"])
     assert success["format"] == "jsonl" and success["rows"] == 1139 and success["rows_with_errors"] == 1
     assert len(success["parts"]) == 6 and success["ignored_columns"] == ["ward"]
-    run = json.loads(execution["input"])["run"]
-    work = boto3.client("s3").list_objects_v2(
-        Bucket=stack.outputs["ArtifactsBucketName"], Prefix=f"batch-work/{MODEL}/{run['run']}/counts/"
-    )
-    assert work["KeyCount"] > 4, "the lines were counted in several slices by the Distributed Map"
+    assert _slices_counted(stack, execution) > 4, "the lines were counted in several slices by the Distributed Map"
 
 
 def test_a_slice_that_cannot_be_read_fails_the_file_naming_its_part_and_row(platform: Platform) -> None:

@@ -638,11 +638,7 @@ def finish(run: PartsRun, given: FinishInput, services: PartsServices) -> BatchO
         if found is None:
             raise RuntimeError("a child's figures are missing from the work folder, yet no step failed")
         record = ScoredItem(**found)
-        file.parts += record.parts
-        file.rows += record.rows
-        file.scored += record.scored
-        file.errors += record.errors
-        file.warnings += record.warnings
+        _count_in(file, record)
         for name in record.ignored_columns:  # first seen first, as one reader names them
             if len(ignored) < MAX_NAMED_COLUMNS:
                 ignored.setdefault(name, None)
@@ -680,6 +676,15 @@ def finish(run: PartsRun, given: FinishInput, services: PartsServices) -> BatchO
     )
 
 
+def _count_in(file: FileRun, record: ScoredItem) -> None:
+    """A child's parts and rows added to the file's."""
+    file.parts += record.parts
+    file.rows += record.rows
+    file.scored += record.scored
+    file.errors += record.errors
+    file.warnings += record.warnings
+
+
 def _record(services: PartsServices, key: str) -> dict[str, Any] | None:
     found = services.work.get(key)
     return json.loads(found) if found is not None else None
@@ -698,12 +703,7 @@ def _failed(
     work = WorkFolder(run)
     for found in records:
         if found is not None:
-            written = ScoredItem(**found)
-            file.parts += written.parts
-            file.rows += written.rows
-            file.scored += written.scored
-            file.errors += written.errors
-            file.warnings += written.warnings
+            _count_in(file, ScoredItem(**found))
     file.parts.sort()
     counted = [_record(services, work.count(i)) for i in range(given.slices)] if given.items == 0 else []
     for index, found in enumerate(counted):
