@@ -40,7 +40,7 @@ The estimate, per candidate, at 50,000,000 training rows on one Fargate task of 
 - *cost*: $0.032 per vCPU-hour and $0.0036 per GB-hour (arm64), per second with a 1-minute minimum,
   for the fit plus 90 s of start-up (the issue's 30-90 s, billed from the image pull).
 
-    python -m bench fit_scale            # full run (about 3-5 min on a busy 2-core machine)
+    python -m bench fit_scale            # full run (about 70 s of CPU: 6 min at load 12 on 2 cores)
     python -m bench fit_scale --quick    # 5,000-20,000 rows: checks the harness
 """
 
