@@ -27,7 +27,7 @@ over the pieces). Figures: identical outputs, the split's time and rate, the tot
 invocation, and the file the split could handle in one 15-minute Lambda at the measured rate plus
 S3 at 100 MB/s (reading the gzip, writing the pieces).
 
-    python -m bench batch_parts            # full run (~7 min)
+    python -m bench batch_parts            # full run (~7 min quiet; 12 min at load 10)
     python -m bench batch_parts --quick    # 50,000 rows (gzip: 20,000): checks the harness
 """
 
