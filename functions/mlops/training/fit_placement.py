@@ -93,7 +93,11 @@ class FargateConfig(ConfigModel):
     above_minutes: float = Field(
         default=10, gt=0, description="a candidate whose estimated fit time exceeds this runs on Fargate"
     )
-    cpu: int = Field(default=2048, description="task CPU units (1024 = 1 vCPU); a fit uses one core")
+    cpu: int = Field(
+        default=2048,
+        description="task CPU units (1024 = 1 vCPU); a fit uses every vCPU for the estimator (a forest's trees, "
+        "histogram gradient boosting), a search's trials one after another",
+    )
     memory: int = Field(default=16384, description="task memory in MiB, a size Fargate runs with `cpu`")
 
     @model_validator(mode="after")
@@ -265,6 +269,11 @@ def place_fits(
             )
         )
     return placements
+
+
+def fargate_threads(config: FargateConfig) -> int:
+    """The threads a Fargate fit uses: the task's vCPUs (1024 CPU units each), at least one."""
+    return max(1, config.cpu // 1024)
 
 
 def smallest_task(memory_mib: float) -> tuple[int, int] | None:
