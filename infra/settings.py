@@ -130,6 +130,21 @@ class BatchScoringSettings(BaseModel):
     max_concurrency: int = Field(40, ge=1, le=10000, description="Distributed Map children running at once")
 
 
+class TrainingSettings(BaseModel):
+    """How much of a training set the pipeline's Lambda steps hold (README, "Limits")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_step_memory_mb: int = Field(
+        3008,
+        ge=512,
+        le=10240,
+        description="MB of the steps that hold the whole training set (prepare, score champion, evaluate, export, "
+        "parity): about 220 MB plus 30 bytes per cell (row x encoded feature), so 3,008 MB holds about 90M cells "
+        "(4.5M rows of 20 features) and 10,240 MB about 330M; an account may need a quota raise past 3,008",
+    )
+
+
 class PlatformSettings(BaseModel):
     """Everything a deployment may change without touching code."""
 
@@ -148,6 +163,7 @@ class PlatformSettings(BaseModel):
     monitoring: MonitoringSettings = MonitoringSettings()  # type: ignore[call-arg]
     ingestion: IngestionSettings = IngestionSettings()  # type: ignore[call-arg]
     batch_scoring: BatchScoringSettings = BatchScoringSettings()  # type: ignore[call-arg]
+    training: TrainingSettings = TrainingSettings()  # type: ignore[call-arg]
     retain_data_on_delete: bool = Field(
         True, description="keep buckets and table when the stack is deleted (set false for throwaway stacks)"
     )

@@ -363,3 +363,35 @@ def test_uploads_outside_raw_reach_the_ingest_function_through_eventbridge(platf
         ("s3:GetObjectVersion", f"<{raw}.Arn>/raw/*"),
         ("s3:ListBucket", f"<{raw}.Arn>"),
     }
+
+
+def _training_memory(template: dict[str, Any]) -> dict[str, int]:
+    return {
+        step: tq.one(template, "AWS::Lambda::Function", f"Training{step}Function")[1]["Properties"]["MemorySize"]
+        for step in ("Prepare", "ScoreChampion", "FitCandidate", "Evaluate", "Export", "Parity", "Gate")
+    }
+
+
+def test_the_steps_holding_the_training_set_get_the_configured_memory(
+    platform_template: dict[str, Any], tmp_path: Any
+) -> None:
+    """Prepare holds about 220 MB plus 30 bytes per cell (README, "Limits"): the steps that hold the
+    training set take `training.data_step_memory_mb` (3,008 by default: about 4.5M rows of 20
+    features), up to Lambda's 10,240; the others keep their own sizes."""
+    assert _training_memory(platform_template) == {
+        "Prepare": 3008,
+        "ScoreChampion": 3008,
+        "FitCandidate": 3008,
+        "Evaluate": 3008,
+        "Export": 3008,
+        "Parity": 3008,
+        "Gate": 512,
+    }
+    app, stack = build_app(
+        context={"aws:cdk:bundling-stacks": [], "platform": {"training": {"data_step_memory_mb": 10240}}},
+        outdir=str(tmp_path),
+    )
+    larger = _training_memory(app.synth().get_stack_by_name(stack.stack_name).template)
+    assert larger["Prepare"] == larger["Evaluate"] == 10240 and larger["FitCandidate"] == 3008
+    with pytest.raises(SettingsError, match=r"platform\.training\.data_step_memory_mb"):
+        load_settings({"training": {"data_step_memory_mb": 20000}})
