@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handlers.ingest import _notify, _start
+from handlers.ingest import publish_alert, start_run_once
 from handlers.settings import FunctionSettings, PerContainer
 from mlops.buckets import ArtifactsBucket, CuratedBucket, QuarantineBucket, RawBucket
 from mlops.datasets import partitioned_ingestion as steps
@@ -52,8 +52,8 @@ def _build() -> steps.PartitionedServices:
         curated=CuratedBucket(s3, settings.curated_bucket),
         quarantine=QuarantineBucket(s3, settings.quarantine_bucket),
         registry=DatasetRecords(table),
-        notify=partial(_notify, boto3.client("sns"), settings.alerts_topic_arn),
-        start_training=partial(_start, boto3.client("stepfunctions"), settings.training_state_machine_arn),
+        notify=partial(publish_alert, boto3.client("sns"), settings.alerts_topic_arn),
+        start_training=partial(start_run_once, boto3.client("stepfunctions"), settings.training_state_machine_arn),
     )
     partitioning = steps.PartitioningSettings(
         part_bytes=settings.part_bytes, slice_bytes=settings.slice_bytes, buckets=settings.buckets

@@ -52,23 +52,9 @@ from mlops.contracts.partial_validation import (
     merge_parts,
 )
 from mlops.contracts.repeats import BucketRepeats, BucketShare, find_repeats
-from mlops.datasets.ingestion import (
-    IngestionOutcome,
-    IngestionServices,
-    Upload,
-    _accepted,
-    _duplicate_or_retry,
-    _finish,
-    _json_bytes,
-    _problem_report,
-    _promises,
-    _reject,
-    _write_report,
-    dataset_contract,
-    stored_frame,
-)
+from mlops.datasets.ingestion import dataset_contract, stored_frame
 from mlops.datasets.partitions import (
-    _ARROW_TYPES,
+    ARROW_TYPES,
     PartitionSettings,
     Piece,
     PlannedPart,
@@ -80,6 +66,19 @@ from mlops.datasets.partitions import (
     plan_parts,
 )
 from mlops.datasets.records import DatasetVersion
+from mlops.datasets.upload_outcome import (
+    IngestionOutcome,
+    IngestionServices,
+    Upload,
+    accepted_outcome,
+    column_promises,
+    duplicate_or_retry,
+    json_bytes,
+    problem_report,
+    record_outcome,
+    reject_upload,
+    write_report,
+)
 from mlops.datasets.upload_plan import (
     DEFAULT_SLICE_BYTES,
     RangedFile,
@@ -633,7 +632,7 @@ def reduce(run: ValidationRun, given: ReduceInput, services: PartitionedServices
         problem = {"code": "validation_failed", "message": f"{given.error.get('Error', 'error')}: {cause}"}
     if problem is not None:
         document = _problem_document(run, source, problem)
-        return _finish(upload, core, _reject(upload, core, report_base, document, kept))
+        return record_outcome(upload, core, reject_upload(upload, core, report_base, document, kept))
     contract = _contract(services, work)
     records = _slice_records(work, given.slices, services)
     failures = [r.failure for r in records if r.failure is not None]
@@ -642,7 +641,7 @@ def reduce(run: ValidationRun, given: ReduceInput, services: PartitionedServices
             contract, failures, [], expected_parts=given.slices, file_name=upload.filename, row_values=_no_values
         )
         report_document, summary = _document(merged.report, source)
-        return _finish(upload, core, _reject(upload, core, report_base, (report_document, summary), kept))
+        return record_outcome(upload, core, reject_upload(upload, core, report_base, (report_document, summary), kept))
     parts = [PartRecord.model_validate_json(services.artifacts.get(work.part_record(i))) for i in range(given.parts)]
     buckets = [
         BucketRepeats.model_validate_json(services.artifacts.get(work.bucket(b)))
@@ -662,9 +661,9 @@ def reduce(run: ValidationRun, given: ReduceInput, services: PartitionedServices
         report_document = _unstorable(report_document, unstorable)
         summary = f"REJECTED {upload.key}\n✗ unstorable_values: {unstorable.unstorable}\n"
     if not report_document["accepted"]:
-        return _finish(upload, core, _reject(upload, core, report_base, (report_document, summary), kept))
+        return record_outcome(upload, core, reject_upload(upload, core, report_base, (report_document, summary), kept))
     outcome = _accept(run, services, contract, parts, given, report_base, report_document, summary, files)
-    return _finish(upload, core, outcome)
+    return record_outcome(upload, core, outcome)
 
 
 def _no_values(column: str, rows: list[int]) -> list[Any]:
@@ -700,7 +699,7 @@ def _problem_document(
     run: ValidationRun, source: dict[str, Any], problem: dict[str, str]
 ) -> tuple[dict[str, Any], str]:
     """Today's report of an upload that could not be checked, naming the whole upload as its source."""
-    document, summary = _problem_report(run.upload.upload, problem["code"], problem["message"])
+    document, summary = problem_report(run.upload.upload, problem["code"], problem["message"])
     return {**document, "source": source}, summary
 
 
@@ -731,7 +730,7 @@ def _accept(
     key = manifest_key(run.dataset, version)
     rows = sum(e.rows for e in entries)
     counts = report_document.get("counts", {})
-    report_key = _write_report(core, report_base, report_document, summary)
+    report_key = write_report(core, report_base, report_document, summary)
     fields = {
         "dataset": run.dataset,
         "key": upload.key,
@@ -753,16 +752,16 @@ def _accept(
     )
     if not services.curated.exists(key):
         prefix = dataset_version_prefix(run.dataset, version)
-        services.curated.put(f"{prefix}report.json", _json_bytes(report_document), "application/json")
+        services.curated.put(f"{prefix}report.json", json_bytes(report_document), "application/json")
         services.curated.put(f"{prefix}summary.txt", summary.encode(), "text/plain; charset=utf-8")
         specs = {c.name: c for c in contract.columns}
         columns = [
             ColumnSchema(
                 name=name,
                 type=kind,
-                dtype=str(_ARROW_TYPES[kind]),
+                dtype=str(ARROW_TYPES[kind]),
                 nulls=sum(p.nulls.get(name, 0) for p in parts),
-                **_promises(specs.get(name)),
+                **column_promises(specs.get(name)),
             )
             for name, kind in schema
         ]
@@ -787,8 +786,8 @@ def _accept(
         _keep_parts(run, services, entries)
         services.curated.put(key, manifest.model_dump_json(indent=2).encode(), "application/json")  # last
     if core.registry.put_dataset_version(record):
-        return _accepted(upload, core, contract, version, fields)
-    return _duplicate_or_retry(upload, core, contract, version, fields)
+        return accepted_outcome(upload, core, contract, version, fields)
+    return duplicate_or_retry(upload, core, contract, version, fields)
 
 
 def _keep_parts(run: ValidationRun, services: PartitionedServices, entries: Sequence[PartEntry]) -> None:
