@@ -51,7 +51,9 @@ from mlops.contracts.partial_validation import (
     check_part,
     merge_parts,
 )
+from mlops.contracts.reading import SliceOrigin
 from mlops.contracts.repeats import BucketRepeats, BucketShare, find_repeats
+from mlops.contracts.report import FileProblemInfo, ValidationReport
 from mlops.datasets.ingestion import dataset_contract, stored_frame
 from mlops.datasets.partitions import (
     ARROW_TYPES,
@@ -391,10 +393,11 @@ def read_slice(run: ValidationRun, item: Slice, services: PartitionedServices) -
     try:
         frame = read_table(_slice_bytes(item, services), filename=_reading_name(item), contract=contract)
     except FileProblem as problem:
-        # Locally line 1 is the header and line 2 the slice's first row, which is the file's line_offset + 1.
-        line = problem.line + item.line_offset - 1 if problem.line is not None and item.start else problem.line
-        offset = problem.byte_offset + item.start - item.header_stop if problem.byte_offset and item.start else None
-        failure = PartFailure(part=ref, code=problem.code, message=problem.message, line=line, byte_offset=offset)
+        # Numbered within the slice (line 1: the header): the reduce restates the first failure in the
+        # file's own numbers (`_slice_problem`), once the rows of the file's earlier slices are known.
+        failure = PartFailure(
+            part=ref, code=problem.code, message=problem.message, line=problem.line, byte_offset=problem.byte_offset
+        )
         record = SliceRecord(index=item.index, failure=failure)
     else:
         staged = pa.Table.from_pandas(frame, preserve_index=False)
@@ -635,12 +638,17 @@ def reduce(run: ValidationRun, given: ReduceInput, services: PartitionedServices
         return record_outcome(upload, core, reject_upload(upload, core, report_base, document, kept))
     contract = _contract(services, work)
     records = _slice_records(work, given.slices, services)
-    failures = [r.failure for r in records if r.failure is not None]
-    if failures:
-        merged = merge_parts(
-            contract, failures, [], expected_parts=given.slices, file_name=upload.filename, row_values=_no_values
+    if any(r.failure is not None for r in records):
+        unread = ValidationReport.build(
+            dataset=contract.dataset,
+            contract_version=contract.version,
+            file_name=upload.filename,
+            rows=0,
+            column_names=[],
+            results=[],
+            file_problem=_slice_problem(work, records, contract, services),
         )
-        report_document, summary = _document(merged.report, source)
+        report_document, summary = _document(unread, source)
         return record_outcome(upload, core, reject_upload(upload, core, report_base, (report_document, summary), kept))
     parts = [PartRecord.model_validate_json(services.artifacts.get(work.part_record(i))) for i in range(given.parts)]
     buckets = [
@@ -666,8 +674,35 @@ def reduce(run: ValidationRun, given: ReduceInput, services: PartitionedServices
     return record_outcome(upload, core, outcome)
 
 
-def _no_values(column: str, rows: list[int]) -> list[Any]:
-    return [None for _ in rows]
+def _slice_problem(
+    work: WorkFolder, records: Sequence[SliceRecord], contract: DataContract, services: PartitionedServices
+) -> FileProblemInfo:
+    """The first slice that could not be read, as a user looks for it: the file, the line in that
+    file (counted as the single-file reader counts it) and which slice of it; how many others failed."""
+    slices = read_items(services.artifacts.get(work.slices), Slice)
+    failed = [r for r in records if r.failure is not None]
+    first = failed[0].failure
+    assert first is not None
+    item = slices[failed[0].index]
+    code, message, line, offset = first.code, first.message, first.line, first.byte_offset
+    if item.format == "csv" and item.start and (line is not None or offset is not None):
+        # The child numbered the lines within its slice; read it again knowing what precedes it in its
+        # file: the bytes and lines (from the plan) and the records (the rows of the file's earlier slices).
+        earlier = sum(r.rows for r in records[: item.index] if slices[r.index].key == item.key)
+        origin = SliceOrigin(
+            header_bytes=item.header_stop,
+            bytes_before=item.start - item.header_stop,
+            lines_before=item.line_offset - 1,
+            records_before=earlier,
+        )
+        try:
+            read_table(_slice_bytes(item, services), filename=_reading_name(item), contract=contract, origin=origin)
+        except FileProblem as problem:
+            code, message, line, offset = problem.code, problem.message, problem.line, problem.byte_offset
+    where = f"file {item.file}" + (f", line {line}" if line is not None else "")
+    others = f"; {len(failed) - 1} other slice(s) could not be read either" if len(failed) > 1 else ""
+    text = f"{where}: {message} (slice {item.index + 1} of {len(slices)}: {item.span}){others}"
+    return FileProblemInfo(code=code, message=text, line=line, byte_offset=offset)
 
 
 def _staged_values(

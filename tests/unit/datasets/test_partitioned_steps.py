@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ import pytest
 from moto import mock_aws
 
 from mlops.buckets import ArtifactsBucket, CuratedBucket, QuarantineBucket, RawBucket
-from mlops.contracts import load_contract, read_table
+from mlops.contracts import FileProblem, load_contract, read_table
 from mlops.datasets import partitioned_ingestion as steps
 from mlops.datasets.ingestion import IngestionOutcome, IngestionServices, stored_frame
 from mlops.datasets.partitions import manifest_key
@@ -71,7 +72,7 @@ def s3() -> Iterator[Any]:
         yield client
 
 
-def _services(s3: Any) -> steps.PartitionedServices:
+def _services(s3: Any, slice_bytes: int = steps.PartitioningSettings().slice_bytes) -> steps.PartitionedServices:
     ingestion = IngestionServices(
         raw=RawBucket(s3, "raw"),
         artifacts=ArtifactsBucket(s3, "artifacts"),
@@ -81,25 +82,33 @@ def _services(s3: Any) -> steps.PartitionedServices:
         notify=lambda subject, body: None,
         start_training=lambda request, run: None,
     )
-    return steps.PartitionedServices(ingestion, steps.PartitioningSettings(part_bytes=2_000, buckets=4))
+    settings = steps.PartitioningSettings(part_bytes=2_000, buckets=4, slice_bytes=slice_bytes)
+    return steps.PartitionedServices(ingestion, settings)
 
 
 def _validate(
-    s3: Any, upload: str, files: dict[str, bytes], during: Callable[[], None] = lambda: None
+    s3: Any,
+    upload: str,
+    files: dict[str, bytes],
+    during: Callable[[], None] = lambda: None,
+    slice_bytes: int = steps.PartitioningSettings().slice_bytes,
 ) -> IngestionOutcome:
-    """The files, the commit marker, then every step; `during` runs after the plan (the folder changing)."""
+    """The files, the commit marker, then every step as the state machine runs them (a slice that
+    could not be read goes straight to the reduce); `during` runs after the plan (the folder changing)."""
     for name, body in files.items():
         s3.put_object(Bucket="raw", Key=f"raw/{DATASET}/{upload}/{name}", Body=body)
     marker = s3.put_object(Bucket="raw", Key=f"raw/{DATASET}/{upload}/_COMMIT", Body=b"")
     ref = steps.upload_for(f"raw/{DATASET}/{upload}/_COMMIT", "raw", marker["VersionId"], 0)
     run = steps.ValidationRun(dataset=DATASET, run=steps.run_name(ref), upload=ref)
-    services = _services(s3)
+    services = _services(s3, slice_bytes)
     planned = steps.plan(run, services)
     assert planned.problem is None, planned.problem
     during()
     for item in read_items(services.artifacts.get(planned.items_key), Slice):
         steps.read_slice(run, item, services)
     cut = steps.cut(run, planned.slices, services)
+    if cut.failed:
+        return steps.reduce(run, steps.ReduceInput(slices=planned.slices), services)
     for part in read_items(services.artifacts.get(cut.items_key), steps.PartItem):
         steps.check_one_part(run, part, services)
     for bucket in cut.buckets:
@@ -200,3 +209,53 @@ def test_a_rejected_upload_leaves_none_of_its_rows_in_the_curated_bucket(s3: Any
     # The same rows made good are kept: their parts reach the curated bucket with the manifest.
     manifest = _manifest(s3, _validate(s3, "u5", {"a.csv": _csv(frame)}))
     assert len(manifest["parts"]) > 1 and _stored(s3, manifest)["id"].tolist() == list(range(400))
+
+
+def _notes(rows: int = 400) -> pd.DataFrame:
+    """Rows whose undeclared `note` often holds quoted newlines: the file's lines are not its records."""
+    notes = ["plain", "line one\nline two", "", 'said "no"\nthen\nleft']
+    return _frame(rows).assign(note=[notes[i % len(notes)] for i in range(rows)])
+
+
+def _reader_problem(data: bytes) -> FileProblem:
+    """What the single-file path's reader says of the whole file."""
+    with pytest.raises(FileProblem) as raised:
+        read_table(data, filename="b.csv", contract=load_contract(CONTRACT, source="contract.yaml"))
+    return raised.value
+
+
+def _file_problem(s3: Any, outcome: IngestionOutcome) -> dict[str, Any]:
+    assert outcome.status == "rejected" and outcome.report_key is not None
+    report = json.loads(s3.get_object(Bucket="artifacts", Key=outcome.report_key)["Body"].read())
+    return report["file_problem"]  # type: ignore[no-any-return]
+
+
+def test_a_ragged_row_in_a_later_slice_is_named_at_its_files_line_as_the_single_file_reader_counts_it(
+    s3: Any,
+) -> None:
+    lines = _csv(_notes()).splitlines(keepends=True)
+    lines.insert(40, b"\n")  # an empty line, which the reader skips and does not count
+    ragged = next(i for i in range(len(lines) - 30, len(lines)) if lines[i].endswith(b",plain\n"))
+    lines[ragged] = b"1,2.5,x,extra\n"  # a whole record, in a later slice
+    data = b"".join(lines)
+    single = _reader_problem(data)
+    assert single.line is not None and single.line < ragged + 1, "quoted newlines: records, not lines"
+
+    outcome = _validate(s3, "ragged", {"a.csv": _csv(_notes(50)), "b.csv": data}, slice_bytes=2_000)
+    problem = _file_problem(s3, outcome)
+    assert problem["code"] == "ragged_rows" and problem["line"] == single.line
+    # "file X, line N": the file and its own line first, then which slice of it.
+    assert problem["message"].startswith(f"file b.csv, line {single.line}: {single.message} (slice ")
+    assert re.search(r"\(slice \d+ of \d+: bytes \d+-\d+\)$", problem["message"]), problem["message"]
+    assert "part" not in problem["message"]
+
+
+def test_a_byte_that_is_not_utf8_in_a_later_slice_is_named_at_the_files_byte_and_line(s3: Any) -> None:
+    data = _csv(_notes())
+    at = data.index(b"plain", len(data) - 500)
+    data = data[:at] + b"pl\xe4in" + data[at + 5 :]
+    single = _reader_problem(data)
+    outcome = _validate(s3, "latin", {"b.csv": data}, slice_bytes=2_000)
+    problem = _file_problem(s3, outcome)
+    assert (problem["code"], problem["line"], problem["byte_offset"]) == ("not_utf8", single.line, at + 2)
+    assert problem["message"].startswith(f"file b.csv, line {single.line}: {single.message} (slice ")
