@@ -16,7 +16,7 @@ import csv
 import gzip
 import io
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -135,6 +135,20 @@ def _read_table(
     except (pa.ArrowException, ValueError, TypeError, OSError, EOFError, IndexError, KeyError, OverflowError) as exc:
         # A reader failing in a way not foreseen above is still the file's problem, never a crash.
         raise FileProblem("unreadable", f"{filename!r} could not be read: {exc}") from exc
+
+
+def text_cells(data: bytes, names: Sequence[str]) -> pa.Table:
+    """The named columns of a CSV (or gzip CSV) file as the text of their cells, missing where
+    `read_table` reads a cell as missing: what these columns hold when a read of more rows finds
+    them to be text. Only the named columns are converted."""
+    with system_memory_pool():
+        if data[:2] == GZIP_MAGIC:
+            data = _gunzip(data)
+        if data[:3] == UTF8_BOM:
+            data = data[3:]
+        read, parse, convert = _options(data, {name: pa.string() for name in names})
+        convert.include_columns = list(names)
+        return pcsv.read_csv(pa.py_buffer(data), read_options=read, parse_options=parse, convert_options=convert)
 
 
 def _gunzip(data: bytes) -> bytes:

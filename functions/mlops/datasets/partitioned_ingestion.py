@@ -51,7 +51,7 @@ from mlops.contracts.partial_validation import (
     check_part,
     merge_parts,
 )
-from mlops.contracts.reading import SliceOrigin
+from mlops.contracts.reading import SliceOrigin, text_cells
 from mlops.contracts.repeats import BucketRepeats, BucketShare, find_repeats
 from mlops.contracts.report import FileProblemInfo, ValidationReport
 from mlops.datasets.ingestion import dataset_contract, stored_frame
@@ -209,6 +209,10 @@ class WorkFolder:
     def staged(self, index: int) -> str:
         return f"{self.prefix}slices/{index:05d}.parquet"
 
+    def staged_text(self, index: int) -> str:
+        """The text of a CSV slice's undeclared columns that reading it alone typed (`SliceRecord.text_bytes`)."""
+        return f"{self.prefix}slices/{index:05d}.text.parquet"
+
     def slice_record(self, index: int) -> str:
         return f"{self.prefix}slices/{index:05d}.json"
 
@@ -237,6 +241,11 @@ class SliceRecord(BaseModel):
     columns: list[str] = Field(default_factory=list)
     undeclared: dict[str, str] = Field(
         default_factory=dict, description="the Arrow type reading this slice alone gave each undeclared column"
+    )
+    text_bytes: dict[str, int] = Field(
+        default_factory=dict,
+        description="each undeclared CSV column not read as text, its width measured on its cells' text "
+        "(staged beside the rows, `WorkFolder.staged_text`): what it is if the whole upload reads it as text",
     )
     failure: PartFailure | None = None
 
@@ -390,8 +399,9 @@ def read_slice(run: ValidationRun, item: Slice, services: PartitionedServices) -
     work = WorkFolder(run)
     contract = _contract(services, work)
     ref = PartRef(index=item.index, row_offset=0, rows=0, name=item.name)
+    data = _slice_bytes(item, services)
     try:
-        frame = read_table(_slice_bytes(item, services), filename=_reading_name(item), contract=contract)
+        frame = read_table(data, filename=_reading_name(item), contract=contract)
     except FileProblem as problem:
         # Numbered within the slice (line 1: the header): the reduce restates the first failure in the
         # file's own numbers (`_slice_problem`), once the rows of the file's earlier slices are known.
@@ -408,6 +418,13 @@ def read_slice(run: ValidationRun, item: Slice, services: PartitionedServices) -
         columns = [str(c) for c in frame.columns]
         width = _width(frame, contract)
         record = SliceRecord(index=item.index, rows=len(frame), bytes=width, columns=columns, undeclared=undeclared)
+        typed = [name for name, kind in undeclared.items() if kind not in _TEXT] if item.format != "parquet" else []
+        if typed:  # kept as text too, in case another slice makes the column text (`_undeclared_types`)
+            text = text_cells(data, typed)
+            buffer = io.BytesIO()
+            pq.write_table(text, buffer, compression="zstd")
+            services.artifacts.put(work.staged_text(item.index), buffer.getvalue(), "application/vnd.apache.parquet")
+            record.text_bytes = {name: measured_bytes(_staged_frame(text.select([name])), {}) for name in typed}
     services.artifacts.put(work.slice_record(item.index), record.model_dump_json().encode(), "application/json")
     return record
 
@@ -469,7 +486,10 @@ def cut(run: ValidationRun, slices: int, services: PartitionedServices) -> CutOu
             body = io.BytesIO(services.artifacts.get(work.staged(record.index)))
             table = pq.read_table(body, columns=changed)
             before = measured_bytes(_staged_frame(table), {})
-            record.bytes += measured_bytes(_staged_frame(_as_undeclared(table, undeclared)), {}) - before
+            as_text = [name for name in changed if undeclared[name] == "string" and name in record.text_bytes]
+            cast = table.drop_columns(as_text)
+            after = measured_bytes(_staged_frame(_as_undeclared(cast, undeclared)), {}) if cast.num_columns else 0
+            record.bytes += after + sum(record.text_bytes[name] for name in as_text) - before
     planned = _planned(records, services.settings)
     items = [
         PartItem(
@@ -505,7 +525,8 @@ def _slice_records(work: WorkFolder, slices: int, services: PartitionedServices)
 def _undeclared_types(records: Sequence[SliceRecord]) -> dict[str, str]:
     """Each undeclared column's type as reading the whole upload at once would guess it (what the
     single-file path stores): the slices' guesses joined, so the stored values and the version do
-    not depend on how the upload was split. Ints and floats make float; other mixes make text."""
+    not depend on how the upload was split. Ints and floats make float; other mixes make text, whose
+    values are the cells' own text (`SliceRecord.text_bytes`, `_as_read_whole`)."""
     guessed: dict[str, set[str]] = {}
     for record in records:
         for name, kind in record.undeclared.items():
@@ -518,6 +539,9 @@ def _undeclared_types(records: Sequence[SliceRecord]) -> dict[str, str]:
         else:
             joined[name] = "double" if known <= {"int64", "double"} else "string"
     return joined
+
+
+_TEXT = ("string", "large_string", "null")
 
 
 def _as_undeclared(table: pa.Table, undeclared: dict[str, str]) -> pa.Table:
@@ -543,7 +567,7 @@ def check_one_part(run: ValidationRun, item: PartItem, services: PartitionedServ
     contract = _contract(services, work)
     frames = []
     for slice_index, start, stop in item.pieces:
-        table = pq.read_table(io.BytesIO(services.artifacts.get(work.staged(slice_index))))
+        table = _as_read_whole(work, slice_index, item.undeclared, contract, services)
         frames.append(_staged_frame(_as_undeclared(table.slice(start, stop - start), item.undeclared)))
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     ref = PartRef(index=item.index, row_offset=item.row_offset, rows=item.rows, name=f"part-{item.index:05d}")
@@ -570,6 +594,26 @@ def check_one_part(run: ValidationRun, item: PartItem, services: PartitionedServ
         services.artifacts.put(work.share(share.bucket, item.index), share.to_bytes(), "application/octet-stream")
     services.artifacts.put(work.part_record(item.index), record.model_dump_json().encode(), "application/json")
     return {"index": item.index, "rows": item.rows}
+
+
+def _as_read_whole(
+    work: WorkFolder, index: int, undeclared: dict[str, str], contract: DataContract, services: PartitionedServices
+) -> pa.Table:
+    """A staged slice with its undeclared columns as a read of the whole upload gives them. A column
+    its slices typed differently is text over the whole upload (`_undeclared_types`), and a typed
+    value cast back to text is not the cell it was read from ("00001" read as 1 gives "1", "true"
+    read as a bool gives "True"): a CSV slice's such column is its cells' text, staged as read."""
+    table = pq.read_table(io.BytesIO(services.artifacts.get(work.staged(index))))
+    retyped = [
+        name
+        for name, kind in undeclared.items()
+        if kind == "string" and name in table.column_names and str(table.schema.field(name).type) not in _TEXT
+    ]
+    if retyped and SliceRecord.model_validate_json(services.artifacts.get(work.slice_record(index))).text_bytes:
+        text = pq.read_table(io.BytesIO(services.artifacts.get(work.staged_text(index))), columns=retyped)
+        for name in retyped:
+            table = table.set_column(table.schema.get_field_index(name), name, text.column(name))
+    return table  # a Parquet slice's values are typed by its file: cast to text, as they are all it has
 
 
 def _staged_frame(table: pa.Table) -> pd.DataFrame:

@@ -259,3 +259,27 @@ def test_a_byte_that_is_not_utf8_in_a_later_slice_is_named_at_the_files_byte_and
     problem = _file_problem(s3, outcome)
     assert (problem["code"], problem["line"], problem["byte_offset"]) == ("not_utf8", single.line, at + 2)
     assert problem["message"].startswith(f"file b.csv, line {single.line}: {single.message} (slice ")
+
+
+def test_an_undeclared_column_typed_differently_by_its_files_keeps_the_text_the_single_file_path_stores(
+    s3: Any,
+) -> None:
+    # The first rows' codes read as numbers ("00001" -> 1), the last ones do not: read whole, the column is
+    # text and keeps "00001"; a file holding only the first rows would read it as int and write "1".
+    codes = [f"{i:05d}" for i in range(350)] + [f"B{i}" for i in range(50)]
+    flags = ["true" if i % 3 else "false" for i in range(300)] + ["maybe"] * 100  # bool, then text
+    frame = _frame().assign(code=codes, flag=flags)
+    contract = load_contract(CONTRACT, source="contract.yaml")
+    whole = stored_frame(read_table(_csv(frame), filename="all.csv", contract=contract), contract)
+    expected = column_arrays(whole, {"id": "int", "amount": "float"})
+    assert expected["code"][:2].tolist() == ["00000", "00001"] and expected["flag"][0] == "false"
+    versions = []
+    for files in (1, 2, 3):
+        bounds = [round(len(frame) * n / files) for n in range(files + 1)]
+        parts = {f"{n}.csv": _csv(frame.iloc[bounds[n] : bounds[n + 1]]) for n in range(files)}
+        outcome = _validate(s3, f"mixed-{files}", parts)
+        stored = _stored(s3, _manifest(s3, outcome))
+        assert stored["code"].tolist() == expected["code"].tolist(), files
+        assert stored["flag"].tolist() == expected["flag"].tolist(), files
+        versions.append(outcome.version)
+    assert versions[0] == versions[1] == versions[2]
