@@ -1,6 +1,7 @@
 """The validation state machine's steps for a partitioned upload, one Lambda each
 (see mlops.datasets.partitioned_ingestion): plan, read a slice, cut, check a part, a hash bucket's
-repeats, reduce. Each event carries the run (`ValidationRun`) and its step's own fields.
+repeats, reduce; and the failure of the reduce itself recorded. Each event carries the run
+(`ValidationRun`) and its step's own fields.
 
 No `from __future__ import annotations`: Powertools reads annotations at run time.
 """
@@ -119,4 +120,13 @@ def validation_reduce(event: dict[str, Any], context: LambdaContext) -> dict[str
         metrics.add_dimension(name="dataset", value=outcome.dataset)
         metrics.add_metric(name=counters[outcome.status], unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="RowsChecked", unit=MetricUnit.Count, value=outcome.rows)
+    return outcome.as_record()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def validation_record_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The reduce failed: the upload is reported as not validated, mailed and recorded as failed."""
+    outcome = steps.record_failure(_run(event), dict(event["error"]), services())
+    logger.error("partitioned upload not validated", **outcome.as_record())
     return outcome.as_record()

@@ -134,8 +134,9 @@ def test_functions_are_arm64_python312_traced_with_bounded_logs(platform_templat
         if not k.startswith("BucketNotificationsHandler")
     }
     # health, ingest, nine training steps and a Fargate fit's outcome, registry API, predict, batch scoring,
-    # drift, performance, feedback, six validation steps, six steps of batch scoring in parts
-    assert len(functions) == 30
+    # drift, performance, feedback, seven validation steps (six, and the reduce's failure recorded), six
+    # steps of batch scoring in parts
+    assert len(functions) == 31
     for logical, function in functions.items():
         props = function["Properties"]
         assert props["Runtime"] == "python3.12", logical

@@ -55,6 +55,7 @@ from mlops.contracts.reading import SliceOrigin, text_cells
 from mlops.contracts.repeats import BucketRepeats, BucketShare, find_repeats
 from mlops.contracts.report import FileProblemInfo, ValidationReport
 from mlops.datasets.ingestion import dataset_contract, stored_frame
+from mlops.datasets.map_results import error_reason, failed_children
 from mlops.datasets.partitions import (
     ARROW_TYPES,
     PartitionSettings,
@@ -75,6 +76,7 @@ from mlops.datasets.upload_outcome import (
     accepted_outcome,
     column_promises,
     duplicate_or_retry,
+    fail_upload,
     json_bytes,
     problem_report,
     record_outcome,
@@ -228,6 +230,11 @@ class WorkFolder:
 
     def bucket(self, bucket: int) -> str:
         return f"{self.prefix}buckets/{bucket:03d}.json"
+
+    @property
+    def map_results(self) -> str:
+        """Where the Distributed Maps' ResultWriter exports their children (`map_results.failed_children`)."""
+        return f"{self.prefix}map-results/"
 
 
 class SliceRecord(BaseModel):
@@ -542,6 +549,7 @@ def _undeclared_types(records: Sequence[SliceRecord]) -> dict[str, str]:
 
 
 _TEXT = ("string", "large_string", "null")
+_NAMED_FAILURES = 3  # a report names this many of the Map children that failed
 
 
 def _as_undeclared(table: pa.Table, undeclared: dict[str, str]) -> pa.Table:
@@ -670,13 +678,10 @@ def reduce(run: ValidationRun, given: ReduceInput, services: PartitionedServices
     report_base = f"{VALIDATION_REPORTS_PREFIX}{run.dataset}/{upload.filename}/{upload.upload_id}"
     files = _pinned_files(run, services) if run.upload.folder else []
     kept = [(f.key, f.version_id) for f in files] if run.upload.folder else None
-    source = {"bucket": upload.bucket, "key": upload.key, "version_id": upload.version_id}
-    if run.upload.folder:
-        source["files"] = [f.key for f in files]  # type: ignore[assignment]
+    source = _source(run, files)
     problem = given.problem
     if given.error is not None:
-        cause = str(given.error.get("Cause", ""))[:2000]
-        problem = {"code": "validation_failed", "message": f"{given.error.get('Error', 'error')}: {cause}"}
+        problem = {"code": "validation_failed", "message": _step_failure(work, given.error, services)}
     if problem is not None:
         document = _problem_document(run, source, problem)
         return record_outcome(upload, core, reject_upload(upload, core, report_base, document, kept))
@@ -716,6 +721,70 @@ def reduce(run: ValidationRun, given: ReduceInput, services: PartitionedServices
         return record_outcome(upload, core, reject_upload(upload, core, report_base, (report_document, summary), kept))
     outcome = _accept(run, services, contract, parts, given, report_base, report_document, summary, files)
     return record_outcome(upload, core, outcome)
+
+
+def record_failure(run: ValidationRun, error: dict[str, Any], services: PartitionedServices) -> IngestionOutcome:
+    """The reduce itself failed (the state machine catches it and calls this): the report says the
+    validation could not be completed and why, the team gets the mail a rejection sends, and the
+    upload is recorded as failed. Nothing was accepted, and nothing is lost: the raw files stay.
+    Kept small (no data read, nothing copied), so that what broke the reduce does not break it."""
+    upload = run.upload.upload
+    core = services.ingestion
+    previous = core.registry.processed_upload(run.dataset, upload.key, upload.upload_id)
+    if previous is not None:  # the reduce recorded its outcome before it failed: that outcome stands
+        return IngestionOutcome(
+            dataset=run.dataset,
+            key=upload.key,
+            status="already_processed",
+            summary=f"already processed: {previous.get('status')}",
+        )
+    files = _pinned_files(run, services) if run.upload.folder else []
+    reason = error_reason(str(error.get("Error", "")), str(error.get("Cause", "")))
+    again = "write its commit marker again" if run.upload.folder else "upload the file again"
+    message = (
+        f"the validation could not be completed: its last step (the reduce) failed with {reason}. Nothing was "
+        f"accepted and the files stay in the raw bucket; to validate them again, {again}"
+    )
+    report_base = f"{VALIDATION_REPORTS_PREFIX}{run.dataset}/{upload.filename}/{upload.upload_id}"
+    document = _problem_document(run, _source(run, files), {"code": "validation_incomplete", "message": message})
+    return record_outcome(upload, core, fail_upload(upload, core, report_base, document))
+
+
+def _source(run: ValidationRun, files: Sequence[UploadFile]) -> dict[str, Any]:
+    """The report's `source`: the upload, and a folder's files."""
+    upload = run.upload.upload
+    source: dict[str, Any] = {"bucket": upload.bucket, "key": upload.key, "version_id": upload.version_id}
+    if run.upload.folder:
+        source["files"] = [f.key for f in files]
+    return source
+
+
+def _step_failure(work: WorkFolder, error: dict[str, Any], services: PartitionedServices) -> str:
+    """What stopped the run, as a person looks for it: the Map children that failed, each named by
+    its slice (file and bytes or row groups) or part (rows and files) with its error; else the
+    failed step's own error."""
+    stopped = error_reason(str(error.get("Error", "")), str(error.get("Cause", "")))
+    failed = failed_children(services.artifacts, work.map_results)
+    if not failed:
+        return stopped
+    slices = read_items(services.artifacts.get(work.slices), Slice)
+    named = []
+    for child in failed[:_NAMED_FAILURES]:
+        if "slice" in child.input:
+            item = Slice.model_validate(child.input["slice"])
+            named.append(f"slice {item.index + 1} of {len(slices)} (file {item.file}, {item.span})")
+        elif "part" in child.input:
+            part = PartItem.model_validate(child.input["part"])
+            parts = len(read_items(services.artifacts.get(work.parts), PartItem))
+            files = "; ".join(f"file {slices[piece[0]].name}" for piece in part.pieces)
+            rows = f"rows {part.row_offset + 1}-{part.row_offset + part.rows}"
+            named.append(f"part {part.index + 1} of {parts} ({rows}, from {files})")
+        else:
+            named.append("a child of the Map")
+        named[-1] += f" failed: {child.reason}"
+    others = len(failed) - _NAMED_FAILURES
+    more = f"; {others} more failed too" if others > 0 else ""
+    return "; ".join(named) + more + f" (the run stopped: {error.get('Error', 'error')})"
 
 
 def _slice_problem(

@@ -21,7 +21,8 @@ from mlops.names import FEEDBACK_UPLOAD_STEM, RAW_PREFIX
 from mlops.registry.feedback_exports import FeedbackExport, FeedbackExports
 from mlops.training.start import StartedRun, TrainingRequest, run_id
 
-Status = Literal["accepted", "duplicate", "rejected", "already_processed"]
+# failed: the upload could not be validated to the end (nothing accepted, nothing quarantined).
+Status = Literal["accepted", "duplicate", "rejected", "failed", "already_processed"]
 
 
 class UploadKeyError(ValueError):
@@ -146,22 +147,7 @@ def reject_upload(
     services.quarantine.put(f"{quarantine_base}/report.json", json_bytes(document), "application/json")
     services.quarantine.put(f"{quarantine_base}/summary.txt", summary.encode(), "text/plain; charset=utf-8")
     failures = _failure_lines(document)
-    services.notify(
-        f"Rejected upload for dataset {upload.dataset}"[:100],
-        "\n".join(
-            [
-                f"Dataset:    {upload.dataset}",
-                f"File:       s3://{upload.bucket}/{upload.key}",
-                f"Quarantine: {quarantine_key}",
-                f"Report:     {report_key}",
-                "",
-                "First failures:",
-                *[f"  - {line}" for line in failures[:5]],
-                "",
-                summary,
-            ]
-        ),
-    )
+    _announce(upload, services, report_key, quarantine_key, failures, summary)
     counts = document.get("counts", {})
     return IngestionOutcome(
         dataset=upload.dataset,
@@ -174,6 +160,48 @@ def reject_upload(
         failed_warnings=int(counts.get("failed_warnings", 0)),
         quarantine_key=quarantine_key,
         first_failures=failures[:5],
+    )
+
+
+def fail_upload(
+    upload: Upload, services: IngestionServices, report_base: str, report: tuple[dict[str, Any], str]
+) -> IngestionOutcome:
+    """An upload whose validation could not be completed: its report, and the mail a rejection sends.
+    Nothing is kept in quarantine: the files stay in the raw bucket, where they are read again when the
+    upload is written again (a new commit marker, or the file itself)."""
+    document, summary = report
+    report_key = write_report(services, report_base, document, summary)
+    failures = _failure_lines(document)
+    _announce(upload, services, report_key, "none: the files stay in the raw bucket", failures, summary)
+    return IngestionOutcome(
+        dataset=upload.dataset,
+        key=upload.key,
+        status="failed",
+        summary=failures[0] if failures else "failed",
+        report_key=report_key,
+        first_failures=failures[:5],
+    )
+
+
+def _announce(
+    upload: Upload, services: IngestionServices, report_key: str, kept: str, failures: list[str], summary: str
+) -> None:
+    """The data team's mail of an upload that was not accepted: where it is kept, its report, why."""
+    services.notify(
+        f"Rejected upload for dataset {upload.dataset}"[:100],
+        "\n".join(
+            [
+                f"Dataset:    {upload.dataset}",
+                f"File:       s3://{upload.bucket}/{upload.key}",
+                f"Quarantine: {kept}",
+                f"Report:     {report_key}",
+                "",
+                "First failures:",
+                *[f"  - {line}" for line in failures[:5]],
+                "",
+                summary,
+            ]
+        ),
     )
 
 

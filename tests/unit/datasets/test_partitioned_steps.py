@@ -226,7 +226,11 @@ def _reader_problem(data: bytes) -> FileProblem:
 
 def _file_problem(s3: Any, outcome: IngestionOutcome) -> dict[str, Any]:
     assert outcome.status == "rejected" and outcome.report_key is not None
-    report = json.loads(s3.get_object(Bucket="artifacts", Key=outcome.report_key)["Body"].read())
+    return _file_problem_of(s3, outcome.report_key)
+
+
+def _file_problem_of(s3: Any, report_key: str) -> dict[str, Any]:
+    report = json.loads(s3.get_object(Bucket="artifacts", Key=report_key)["Body"].read())
     return report["file_problem"]  # type: ignore[no-any-return]
 
 
@@ -283,3 +287,81 @@ def test_an_undeclared_column_typed_differently_by_its_files_keeps_the_text_the_
         assert stored["flag"].tolist() == expected["flag"].tolist(), files
         versions.append(outcome.version)
     assert versions[0] == versions[1] == versions[2]
+
+
+def test_a_failed_map_child_is_named_in_the_report_by_its_part_rows_and_files_with_its_error(s3: Any) -> None:
+    """A Map whose child failed fails with States.ExceedToleratedFailureThreshold, which names no item;
+    the child is found in the ResultWriter's export, written whether or not the Map Run succeeded:
+    `<Prefix>/<map run id>/manifest.json` listing `FAILED_0.json`, a JSON array of execution records
+    with `Input` (a JSON string), `Status`, `Error` and `Cause`
+    (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html)."""
+    frame = _frame()
+    for name, body in {"a.csv": _csv(frame.iloc[:150]), "b.csv": _csv(frame.iloc[150:])}.items():
+        s3.put_object(Bucket="raw", Key=f"raw/{DATASET}/crash/{name}", Body=body)
+    marker = s3.put_object(Bucket="raw", Key=f"raw/{DATASET}/crash/_COMMIT", Body=b"")
+    ref = steps.upload_for(f"raw/{DATASET}/crash/_COMMIT", "raw", marker["VersionId"], 0)
+    run = steps.ValidationRun(dataset=DATASET, run=steps.run_name(ref), upload=ref)
+    services = _services(s3)
+    planned = steps.plan(run, services)
+    for item in read_items(services.artifacts.get(planned.items_key), Slice):
+        steps.read_slice(run, item, services)
+    cut = steps.cut(run, planned.slices, services)
+    parts = read_items(services.artifacts.get(cut.items_key), steps.PartItem)
+    straddling = next(p for p in parts if len(p.pieces) == 2)  # rows from both files
+    cause = {"errorMessage": "Unable to allocate 2.1 GiB", "errorType": "MemoryError", "stackTrace": []}
+    child = {
+        "Input": json.dumps({"run": run.model_dump(), "part": straddling.model_dump()}),
+        "Status": "FAILED",
+        "Error": "MemoryError",
+        "Cause": json.dumps(cause),
+    }
+    aborted = {**child, "Status": "ABORTED", "Error": "", "Cause": ""}  # stopped because the other failed
+    folder = f"{steps.WorkFolder(run).map_results}0f1e2d3c-map-run/"
+    s3.put_object(Bucket="artifacts", Key=f"{folder}FAILED_0.json", Body=json.dumps([child, aborted]).encode())
+    manifest = {"ResultFiles": {"FAILED": [{"Key": f"{folder}FAILED_0.json"}], "PENDING": [], "SUCCEEDED": []}}
+    s3.put_object(Bucket="artifacts", Key=f"{folder}manifest.json", Body=json.dumps(manifest).encode())
+
+    error = {"Error": "States.ExceedToleratedFailureThreshold", "Cause": "The specified tolerated failure threshold"}
+    outcome = steps.reduce(run, steps.ReduceInput(slices=planned.slices, error=error), services)
+    problem = _file_problem(s3, outcome)
+    rows = f"rows {straddling.row_offset + 1}-{straddling.row_offset + straddling.rows}"
+    assert problem["code"] == "validation_failed"
+    assert problem["message"] == (
+        f"part {straddling.index + 1} of {len(parts)} ({rows}, from file a.csv; file b.csv) failed: "
+        "MemoryError: Unable to allocate 2.1 GiB (the run stopped: States.ExceedToleratedFailureThreshold)"
+    )
+
+
+def test_a_failed_reduce_leaves_a_report_a_mail_and_a_failed_upload_record_and_keeps_every_file(s3: Any) -> None:
+    frame = _frame()
+    for name, body in {"a.csv": _csv(frame.iloc[:150]), "b.csv": _csv(frame.iloc[150:])}.items():
+        s3.put_object(Bucket="raw", Key=f"raw/{DATASET}/late/{name}", Body=body)
+    marker = s3.put_object(Bucket="raw", Key=f"raw/{DATASET}/late/_COMMIT", Body=b"")
+    ref = steps.upload_for(f"raw/{DATASET}/late/_COMMIT", "raw", marker["VersionId"], 0)
+    run = steps.ValidationRun(dataset=DATASET, run=steps.run_name(ref), upload=ref)
+    services = _services(s3)
+    mails: list[tuple[str, str]] = []
+    services.ingestion.notify = lambda subject, body: mails.append((subject, body))
+    steps.plan(run, services)
+    # What the state machine's Catch hands the step: the reduce's Lambda error, its cause as JSON.
+    cause = {
+        "errorMessage": "An error occurred (SlowDown) when calling the CopyObject operation",
+        "errorType": "ClientError",
+    }
+    outcome = steps.record_failure(run, {"Error": "ClientError", "Cause": json.dumps(cause)}, services)
+
+    assert outcome.status == "failed" and outcome.report_key is not None
+    problem = _file_problem_of(s3, outcome.report_key)
+    assert problem["code"] == "validation_incomplete"
+    assert (
+        "could not be completed" in problem["message"]
+        and "ClientError: An error occurred (SlowDown)" in problem["message"]
+    )
+    [(subject, body)] = mails
+    assert subject == f"Rejected upload for dataset {DATASET}" and outcome.report_key in body and "SlowDown" in body
+    registry = services.ingestion.registry
+    assert [u["status"] for u in registry.uploads] == ["failed"] and registry.versions == {}  # type: ignore[attr-defined]
+    assert s3.list_objects_v2(Bucket="curated").get("Contents", []) == []
+    assert s3.list_objects_v2(Bucket="quarantine").get("Contents", []) == []
+    kept = s3.list_objects_v2(Bucket="raw", Prefix=f"raw/{DATASET}/late/")["Contents"]
+    assert sorted(o["Key"].rsplit("/", 1)[-1] for o in kept) == ["_COMMIT", "a.csv", "b.csv"]
