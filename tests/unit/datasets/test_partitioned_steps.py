@@ -357,8 +357,8 @@ def test_a_failed_reduce_leaves_a_report_a_mail_and_a_failed_upload_record_and_k
         "could not be completed" in problem["message"]
         and "ClientError: An error occurred (SlowDown)" in problem["message"]
     )
-    [(subject, body)] = mails
-    assert subject == f"Rejected upload for dataset {DATASET}" and outcome.report_key in body and "SlowDown" in body
+    [(subject, mail)] = mails
+    assert subject == f"Rejected upload for dataset {DATASET}" and outcome.report_key in mail and "SlowDown" in mail
     registry = services.ingestion.registry
     assert [u["status"] for u in registry.uploads] == ["failed"] and registry.versions == {}  # type: ignore[attr-defined]
     assert s3.list_objects_v2(Bucket="curated").get("Contents", []) == []
