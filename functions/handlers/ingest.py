@@ -65,12 +65,13 @@ class RoutingSettings(FunctionSettings):
     commit_timeout_seconds: int = 3600
 
 
-def _start(sfn: Any, state_machine_arn: str, request: TrainingRequest, run: str) -> StartedRun | None:
+def start_run_once(sfn: Any, state_machine_arn: str, request: TrainingRequest, run: str) -> StartedRun | None:
     """A retried ingestion finds the run its first attempt started (`already_started`, same ARN)."""
     return start_training(sfn, state_machine_arn, request, run) if state_machine_arn else None
 
 
-def _notify(sns: Any, topic_arn: str, subject: str, message: str) -> None:
+def publish_alert(sns: Any, topic_arn: str, subject: str, message: str) -> None:
+    """A rejection's mail, through the alerts topic (the validation steps send theirs the same way)."""
     sns.publish(TopicArn=topic_arn, Subject=subject, Message=message)
 
 
@@ -84,8 +85,8 @@ def _build() -> IngestionServices:
         curated=CuratedBucket(s3, settings.curated_bucket),
         quarantine=QuarantineBucket(s3, settings.quarantine_bucket),
         registry=DatasetRecords(table),
-        notify=partial(_notify, boto3.client("sns"), settings.alerts_topic_arn),
-        start_training=partial(_start, boto3.client("stepfunctions"), settings.training_state_machine_arn),
+        notify=partial(publish_alert, boto3.client("sns"), settings.alerts_topic_arn),
+        start_training=partial(start_run_once, boto3.client("stepfunctions"), settings.training_state_machine_arn),
         feedback=FeedbackExports(table),
     )
 

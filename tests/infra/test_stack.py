@@ -127,15 +127,21 @@ def test_alerts_topic_is_encrypted_and_tls_only(platform_template: dict[str, Any
     template.resource_count_is("AWS::SNS::Subscription", 0)
 
 
+# CDK's functions that run only while a deployment writes bucket notifications or strips the VPC's
+# default security group; CDK builds them (its role with AWSLambdaBasicExecutionRole, its runtime).
+CDK_DEPLOY_TIME_HANDLERS = ("BucketNotificationsHandler", "CustomVpcRestrictDefaultSGCustomResourceProvider")
+
+
 def test_functions_are_arm64_python312_traced_with_bounded_logs(platform_template: dict[str, Any]) -> None:
-    functions = {  # CDK's own deploy-time notifications handler is CDK's to configure
+    functions = {  # CDK's own deploy-time handlers are CDK's to configure
         k: v
         for k, v in _resources(platform_template, "AWS::Lambda::Function").items()
-        if not k.startswith("BucketNotificationsHandler")
+        if not k.startswith(CDK_DEPLOY_TIME_HANDLERS)
     }
     # health, ingest, nine training steps and a Fargate fit's outcome, registry API, predict, batch scoring,
-    # drift, performance, feedback, six validation steps, six steps of batch scoring in parts
-    assert len(functions) == 30
+    # drift, performance, feedback, seven validation steps (six, and the reduce's failure recorded), six
+    # steps of batch scoring in parts
+    assert len(functions) == 31
     for logical, function in functions.items():
         props = function["Properties"]
         assert props["Runtime"] == "python3.12", logical
@@ -151,7 +157,7 @@ def test_functions_are_arm64_python312_traced_with_bounded_logs(platform_templat
 def test_no_function_role_uses_a_managed_policy(platform_template: dict[str, Any]) -> None:
     for logical, role in _resources(platform_template, "AWS::IAM::Role").items():
         principal = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
-        if principal.get("Service") == "lambda.amazonaws.com" and not logical.startswith("BucketNotificationsHandler"):
+        if principal.get("Service") == "lambda.amazonaws.com" and not logical.startswith(CDK_DEPLOY_TIME_HANDLERS):
             assert "ManagedPolicyArns" not in role["Properties"], logical
 
 

@@ -51,7 +51,7 @@ from mlops.names import dataset_part_key, dataset_version_prefix
 MB = 1 << 20
 LAYOUT: Final = "parquet-parts/1"  # hashed into every partitioned version id: a new layout gets new ids
 
-_ARROW_TYPES: dict[str, pa.DataType] = {
+ARROW_TYPES: dict[str, pa.DataType] = {
     "int": pa.int64(),
     "float": pa.float64(),
     "bool": pa.bool_(),
@@ -171,7 +171,7 @@ def parquet_bytes(frame: pd.DataFrame, schema: Sequence[tuple[str, ColumnKind]])
         series = frame.iloc[:, position]
         if kind in ("string", "category"):
             series = series.astype("string")
-        columns.append(pa.array(series, type=_ARROW_TYPES[kind], from_pandas=True))
+        columns.append(pa.array(series, type=ARROW_TYPES[kind], from_pandas=True))
     table = pa.Table.from_arrays(columns, names=[name for name, _ in schema])
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd")

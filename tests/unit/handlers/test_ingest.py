@@ -93,8 +93,8 @@ def _platform(module: Any, machine: str) -> tuple[Platform, IngestionServices]:
         curated=CuratedBucket(s3, CURATED),
         quarantine=QuarantineBucket(s3, QUARANTINE),
         registry=cast(DatasetRecords, datasets),
-        notify=partial(module._notify, sns, TOPIC),
-        start_training=partial(module._start, sfn, machine),
+        notify=partial(module.publish_alert, sns, TOPIC),
+        start_training=partial(module.start_run_once, sfn, machine),
         now=lambda: datetime(2026, 11, 23, 12, tzinfo=UTC),
     )
     return Platform(module, s3, datasets, sfn, sns), services
