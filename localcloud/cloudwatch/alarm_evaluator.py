@@ -7,6 +7,10 @@ the AWS alarm notification to the SNS actions of the new state (`alarm_notificat
 action for the alarm history (`alarm_history`) and emits the "CloudWatch Alarm State Change" event to
 EventBridge (`alarm_events`). `start()` evaluates on a background thread, as `make up` does: once
 per minute of the cloud's clock, however fast it runs (`evaluate_elapsed`).
+
+One module past 500 lines on purpose: which periods an evaluation covers, the catch-up over the
+minutes a sped-up clock skipped, and the state change with its notification, history and event are
+one sequence that must stay in step (an alarm may change once per evaluated minute, never twice).
 """
 
 from __future__ import annotations

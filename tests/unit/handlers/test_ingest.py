@@ -236,7 +236,7 @@ def test_a_file_of_an_upload_folder_waits_and_the_schedule_mails_the_folder_once
         curated=CuratedBucket(s3, CURATED),
         quarantine=QuarantineBucket(s3, QUARANTINE),
         registry=DatasetRecords(registry_table),
-        notify=partial(ingest._notify, sns, TOPIC),
+        notify=partial(ingest.publish_alert, sns, TOPIC),
         start_training=lambda request, run: None,
         now=lambda: clock[0],
     )
