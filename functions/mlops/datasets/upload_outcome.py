@@ -122,10 +122,20 @@ def _failure_lines(document: dict[str, Any]) -> list[str]:
         if not result.get("success") and result.get("severity") == "error":
             where = f"column '{result['column']}' " if result.get("column") else ""
             lines.append(
-                f"{where}{result['expectation']}: {result.get('unexpected_count', 0)} unexpected "
-                f"(observed {result.get('observed_value')})"
+                f"{where}{result['expectation']}: {result.get('unexpected_count', 0)} unexpected{_seen(result)}"
             )
     return lines
+
+
+def _seen(result: dict[str, Any]) -> str:
+    """What the check saw, for the mail: its observed value, else its first offending cell, else nothing
+    (a type check has no observed value; "(observed None)" told a reader nothing)."""
+    if result.get("observed_value") is not None:
+        return f" (observed {result['observed_value']})"
+    examples = result.get("examples") or []
+    if examples:
+        return f" (e.g. row {examples[0]['row']}: {examples[0]['value']!r})"
+    return ""
 
 
 def reject_upload(

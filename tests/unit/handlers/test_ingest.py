@@ -178,6 +178,15 @@ def test_a_rejected_upload_is_quarantined_reported_and_mailed(platform: Platform
     assert "amount" in mail["Message"]
 
 
+def test_a_type_failure_is_mailed_with_the_value_that_failed(platform: Platform) -> None:
+    """A newcomer's mail said "(observed None)": a type check has no observed value, so the mail
+    shows the first offending cell instead."""
+    platform.call(platform.upload("raw/visits/typo.csv", "id,amount\n1,1.5\n2,abc\n"))
+    [mail] = platform.sns.published
+    assert "column 'amount'" in mail["Message"] and "(e.g. row 2: 'abc')" in mail["Message"], mail["Message"]
+    assert "observed None" not in mail["Message"]
+
+
 def test_an_upload_outside_a_dataset_folder_is_reported_and_batch_inputs_are_left_alone(platform: Platform) -> None:
     assert platform.call(platform.upload("raw/loose.csv", GOOD)) == []
     [mail] = platform.sns.published
