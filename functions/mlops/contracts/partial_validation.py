@@ -280,8 +280,10 @@ class _PartChecker:
             total = total if item.expectation in ("column.type", "column.not_null") else valid
             slot: Slot = "unique" if item.expectation == "column.unique" else "summed"
             done.results.append(PartResult(slot=slot, result=local, total=total))
+        hashed = view_hashes(view) if self.hashing or self.settings.distinct_counts else None
         if spec.unique is not None and spec.unique.value:
-            done.unique = HashedRows(unique_hashes(view)[view.valid], self.global_rows[view.valid])
+            values = unique_hashes(view, hashed)
+            done.unique = HashedRows(values[view.valid], self.global_rows[view.valid])
             done.complete = view.bad is None and not view.null.any() and codes is not None
         statistics = {item.statistic for item in self.contract.distributions if item.column == name}
         numbers = _valid_numbers(view)
@@ -296,10 +298,9 @@ class _PartChecker:
             offset = self.part.row_offset
             done.classes = [ClassCount(label=k, count=c, first_row=f + offset) for k, c, f in class_counts(view)]
             done.results.append(PartResult(slot="class_share"))
-        if self.hashing or self.settings.distinct_counts:
-            hashes = view_hashes(view)
-            done.row_hash = hashes if self.hashing else None
-            done.distinct = HyperLogLog.of(hashes[~view.null]) if self.settings.distinct_counts else None
+        if hashed is not None:
+            done.row_hash = hashed if self.hashing else None
+            done.distinct = HyperLogLog.of(hashed[~view.null]) if self.settings.distinct_counts else None
         return done
 
 
