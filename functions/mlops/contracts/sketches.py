@@ -47,7 +47,9 @@ class Moments(BaseModel):
             return cls()
         mean = float(np.mean(values))
         deviations = values - mean
-        return cls(count=int(values.size), mean=mean, m2=float(np.dot(deviations, deviations)))
+        # A numpy sum (pairwise, as `np.std` adds), not `np.dot`: BLAS threads would spin beside the
+        # part's own column threads.
+        return cls(count=int(values.size), mean=mean, m2=float(np.square(deviations).sum()))
 
     def merge(self, other: Moments) -> Moments:
         """Chan et al.'s update: the moments of both sets of values together."""
@@ -81,13 +83,13 @@ class RankSummary(BaseModel):
         """Sorted values at `levels` evenly spaced positions, each weighted by its share of positions."""
         if levels < 2:
             raise ValueError("a rank summary needs at least 2 levels")
-        ordered = np.sort(np.asarray(values, dtype=np.float64))
-        n = ordered.size
+        values = np.asarray(values, dtype=np.float64)
+        n = values.size
         if n <= levels:
-            return cls(values=ordered.tolist(), weights=[1] * n)
+            return cls(values=np.sort(values).tolist(), weights=[1] * n)
         positions = np.unique(np.round(np.linspace(0, n - 1, levels)).astype(np.int64))
         weights = np.diff(np.append(positions, n))
-        return cls(values=ordered[positions].tolist(), weights=weights.tolist())
+        return cls(values=_order_statistics(values, positions).tolist(), weights=weights.tolist())
 
     @property
     def count(self) -> int:
@@ -123,6 +125,21 @@ class RankSummary(BaseModel):
         if n == 0 or max(self.weights) == 1:  # every value kept: exact
             return 0.0
         return min(1.0, 1.0 / (levels - 1) + self.parts / n)
+
+
+def _order_statistics(values: npt.NDArray[np.float64], positions: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """The values at these positions of the sorted values, what `np.sort(values)[positions]` gives.
+
+    Whole numbers over a span no wider than their count (counts, ages, codes) are counted instead of
+    sorted: one pass, where sorting a part's 125,000 numbers takes about 8 ms.
+    """
+    low, high = float(values.min()), float(values.max())
+    whole = high - low <= values.size and abs(low) < 2.0**52 and abs(high) < 2.0**52
+    if whole and np.array_equal(values, np.trunc(values)):
+        counts = np.bincount((values - low).astype(np.int64), minlength=int(high - low) + 1)
+        ends = np.cumsum(counts)  # one past the last sorted position that holds low + k
+        return low + np.searchsorted(ends, positions, side="right").astype(np.float64)
+    return np.sort(values)[positions]
 
 
 def rank_error(values: npt.NDArray[np.float64], estimate: float, q: float) -> float:

@@ -18,10 +18,12 @@ def _data(kind: str, n: int, seed: int = 3) -> np.ndarray:
         return rng.lognormal(0, 2, n)
     if kind == "ties":  # a handful of values, one of them most of the rows
         return rng.choice([0.0, 1.0, 2.5, 7.0], n, p=[0.7, 0.1, 0.1, 0.1])
+    if kind == "counts":  # whole numbers over a narrow span: summarized by counting, not sorting
+        return rng.poisson(3, n).astype(np.float64) - 2
     return np.sort(rng.normal(0, 1, n))  # sorted: each part a disjoint range of values
 
 
-@pytest.mark.parametrize("kind", ["lognormal", "ties", "sorted"])
+@pytest.mark.parametrize("kind", ["lognormal", "ties", "counts", "sorted"])
 @pytest.mark.parametrize("parts", [1, 8, 40])
 def test_merged_quantiles_stay_within_the_documented_rank_error(kind: str, parts: int) -> None:
     levels = 129  # few levels, so the summaries are lossy and the bound is what is tested
@@ -41,6 +43,17 @@ def test_a_summary_that_kept_every_value_is_numpy_exact() -> None:
     assert merged.rank_error_bound() == 0.0
     for q in QS:
         assert merged.quantile(q) == pytest.approx(float(np.quantile(values, q)), rel=1e-12)
+
+
+@pytest.mark.parametrize("span", [10, 90_000, 400_000])
+def test_whole_numbers_keep_the_values_sorting_would_keep(span: int) -> None:
+    """Whole numbers over a span narrower than their count are counted, not sorted; the summary is
+    the one a sort gives (the same numbers moved by a half are not whole, so they are sorted)."""
+    values = np.random.default_rng(span).integers(-span // 2, span // 2, 100_000).astype(np.float64)
+    counted, sorted_ = RankSummary.of(values, 257), RankSummary.of(values + 0.5, 257)
+    assert counted.weights == sorted_.weights
+    assert counted.values == [value - 0.5 for value in sorted_.values]
+    assert len(set(counted.values)) > 1
 
 
 def test_chan_merge_gives_the_moments_of_all_values() -> None:
