@@ -33,6 +33,7 @@ from mlops.contracts.report import MAX_EXAMPLES
 ROWS_KEY = "__rows__"  # the bucket key of whole-row hashes; other keys are `unique` columns
 NULL_HASH = np.uint64(0x9E3779B97F4A7C15)
 _BAD = np.uint64(0xC2B2AE3D27D4EB4F)
+_NAN_BITS = np.array(np.nan, dtype=np.float64).view(np.int64)
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,12 @@ def _number_hashes(values: npt.NDArray[Any]) -> npt.NDArray[np.uint64]:
         return _hashed(np.asarray(values, dtype=np.int64))
     floats = np.asarray(values, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        whole = np.isfinite(floats) & (floats == np.trunc(floats)) & (np.abs(floats) < 2.0**63)
-    return np.where(whole, _hashed(np.where(whole, floats, 0.0).astype(np.int64)), _hashed(floats + 0.0))
+        whole = (floats == np.trunc(floats)) & (np.abs(floats) < 2.0**63)  # inf and nan are not
+        # One hash of one int64 key each, which is what `_hashed` of a float's bits or of an int
+        # would give it (pandas hashes either's 64 bits the same way, NaN's bits made one pattern).
+        keys = np.where(whole, floats.astype(np.int64), floats.view(np.int64))
+    keys[np.isnan(floats)] = _NAN_BITS
+    return _hashed(keys)
 
 
 def _hashed(values: npt.NDArray[Any]) -> npt.NDArray[np.uint64]:

@@ -167,10 +167,11 @@ class HyperLogLog(BaseModel):
             index = (hashes >> np.uint64(64 - precision)).astype(np.intp)
             rest = hashes << np.uint64(precision)  # the remaining bits, at the top
             # Leading zeros from the top 53 bits (exact in a float64); below them they do not matter.
+            # A float64's biased exponent is 1023 + its highest bit's place, so rho = 1076 - it
+            # (an all-zero 0.0 has exponent 0: capped, as rho never exceeds 64 - precision + 1).
             top = (rest >> np.uint64(11)).astype(np.float64)
-            _, exponent = np.frexp(top)
-            rho = np.where(top > 0, 64 - 11 - exponent + 1, 64 - precision + 1)
-            np.maximum.at(registers, index, np.minimum(rho, 64 - precision + 1).astype(np.uint8))
+            rho = np.minimum(1076 - (top.view(np.int64) >> 52), 64 - precision + 1)
+            np.maximum.at(registers, index, rho.astype(np.uint8))
         return cls(registers=registers.tobytes())
 
     def merge(self, other: HyperLogLog) -> HyperLogLog:
