@@ -270,7 +270,7 @@ class _PartChecker:
             distinct = HyperLogLog.of(hashes) if self.settings.distinct_counts else None
             return _ColumnPart([], row_hash=hashes if self.hashing else None, distinct=distinct)
         view = column_view(series, spec)
-        checked, codes = column_checks(spec, view, self.rows)
+        checked, _ = column_checks(spec, view, self.rows, repeats=False)  # `find_repeats` counts them
         non_null = self.rows - int(np.count_nonzero(view.null))
         valid = view.valid_count
         done = _ColumnPart([])
@@ -284,7 +284,7 @@ class _PartChecker:
         if spec.unique is not None and spec.unique.value:
             values = unique_hashes(view, hashed)
             done.unique = HashedRows(values[view.valid], self.global_rows[view.valid])
-            done.complete = view.bad is None and not view.null.any() and codes is not None
+            done.complete = view.bad is None and not view.null.any()
         statistics = {item.statistic for item in self.contract.distributions if item.column == name}
         numbers = _valid_numbers(view)
         if numbers is not None and statistics & {"mean", "std"}:
