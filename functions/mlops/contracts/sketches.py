@@ -128,18 +128,46 @@ class RankSummary(BaseModel):
 
 
 def _order_statistics(values: npt.NDArray[np.float64], positions: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-    """The values at these positions of the sorted values, what `np.sort(values)[positions]` gives.
+    """The values at these positions of the sorted values: the numbers `np.sort(values)[positions]` gives.
 
-    Whole numbers over a span no wider than their count (counts, ages, codes) are counted instead of
-    sorted: one pass, where sorting a part's 125,000 numbers takes about 8 ms.
+    Numbers written with a few decimals (counts, codes, prices, measurements: what a CSV holds), over
+    a span of at most `_STEPS_PER_VALUE` steps of their last decimal per value, are counted instead
+    of sorted: each number is k / 10^d for a whole k, found and checked exactly, and the counts of
+    the k in order are the sorted numbers (one pass, where sorting a part's 125,000 numbers takes
+    about 8 ms). Anything else is sorted.
     """
     low, high = float(values.min()), float(values.max())
-    whole = high - low <= values.size and abs(low) < 2.0**52 and abs(high) < 2.0**52
-    if whole and np.array_equal(values, np.trunc(values)):
-        counts = np.bincount((values - low).astype(np.int64), minlength=int(high - low) + 1)
-        ends = np.cumsum(counts)  # one past the last sorted position that holds low + k
-        return low + np.searchsorted(ends, positions, side="right").astype(np.float64)
+    for places in _decimal_places(low, high, values):
+        scale = 10.0**places
+        keys = np.round(values * scale)
+        if not np.array_equal(keys / scale, values):
+            continue
+        first, last = float(np.round(low * scale)), float(np.round(high * scale))
+        counts = np.bincount((keys - first).astype(np.int64), minlength=int(last - first) + 1)
+        ends = np.cumsum(counts)  # one past the last sorted position that holds (first + k) / scale
+        return (first + np.searchsorted(ends, positions, side="right").astype(np.float64)) / scale
     return np.sort(values)[positions]
+
+
+_STEPS_PER_VALUE = 4  # the counts take at most 4 int64 per value: 32 bytes, where a sort copies 8
+_MAX_PLACES = 6
+
+
+def _decimal_places(low: float, high: float, values: npt.NDArray[np.float64]) -> list[int]:
+    """The decimals worth trying, fewest first: those the span allows that the first few values do
+    not exceed (a cheap refusal for numbers not written with a few decimals)."""
+    span, size, head = high - low, values.size, values[:64]
+    if not (np.isfinite(span) and max(abs(low), abs(high)) < 2.0**52):
+        return []
+    most = -1
+    while most < _MAX_PLACES and span * 10.0 ** (most + 1) <= _STEPS_PER_VALUE * size:
+        most += 1
+    tried = []
+    for places in sorted({0, most}) if most >= 0 else []:
+        scale = 10.0**places
+        if max(abs(low), abs(high)) * scale < 2.0**52 and np.array_equal(np.round(head * scale) / scale, head):
+            tried.append(places)
+    return tried
 
 
 def rank_error(values: npt.NDArray[np.float64], estimate: float, q: float) -> float:

@@ -45,15 +45,26 @@ def test_a_summary_that_kept_every_value_is_numpy_exact() -> None:
         assert merged.quantile(q) == pytest.approx(float(np.quantile(values, q)), rel=1e-12)
 
 
-@pytest.mark.parametrize("span", [10, 90_000, 400_000])
-def test_whole_numbers_keep_the_values_sorting_would_keep(span: int) -> None:
-    """Whole numbers over a span narrower than their count are counted, not sorted; the summary is
-    the one a sort gives (the same numbers moved by a half are not whole, so they are sorted)."""
-    values = np.random.default_rng(span).integers(-span // 2, span // 2, 100_000).astype(np.float64)
-    counted, sorted_ = RankSummary.of(values, 257), RankSummary.of(values + 0.5, 257)
-    assert counted.weights == sorted_.weights
-    assert counted.values == [value - 0.5 for value in sorted_.values]
-    assert len(set(counted.values)) > 1
+@pytest.mark.parametrize(
+    "kind", ["whole, narrow span", "whole, wide span", "prices (2 decimals)", "measurements (3 decimals)", "normal"]
+)
+def test_a_summary_keeps_the_sorted_values_at_its_positions(kind: str) -> None:
+    """Numbers with few decimals are counted, not sorted (whole numbers, prices, rounded measurements,
+    as a CSV holds them); either way each kept value is the sorted value at the first position it
+    stands for."""
+    rng = np.random.default_rng(len(kind))
+    values = {
+        "whole, narrow span": rng.integers(-5, 60, 100_000).astype(np.float64),
+        "whole, wide span": rng.integers(-(10**6), 10**6, 100_000).astype(np.float64),
+        "prices (2 decimals)": np.round(rng.lognormal(3, 1, 100_000), 2),
+        "measurements (3 decimals)": np.round(rng.normal(-20, 30, 100_000), 3),
+        "normal": rng.normal(0, 1, 100_000),
+    }[kind]
+    summary = RankSummary.of(values, 257)
+    weights = np.asarray(summary.weights)
+    first_positions = np.cumsum(weights) - weights
+    assert summary.values == np.sort(values)[first_positions].tolist()
+    assert summary.count == values.size and len(set(summary.values)) > 30
 
 
 def test_chan_merge_gives_the_moments_of_all_values() -> None:
