@@ -91,7 +91,7 @@ class Assumptions:
     """What is not measured here, stated in the figure's note."""
 
     s3_bytes_per_second: float = 100e6  # one Lambda reading or writing one object
-    copy_seconds_per_object: float = 0.5  # the reduce's server-side copy of a part to the curated bucket
+    copies_at_once: int = 1  # the reduce copies the accepted parts to the curated bucket one at a time
     seconds_per_wave: float = 2.0  # a Map's children starting (cold start, Map scheduling), per wave
     transitions_per_child: int = 3  # a Distributed Map child execution: start, its task, end
     transitions_per_iteration: int = 2  # an inline Map iteration: its task, its end
@@ -101,7 +101,7 @@ class Assumptions:
         return (
             f"CPU seconds measured on this x86_64 machine (not Graviton) billed as if on one core, "
             f"moto's in-process S3 included; S3 transfer at {self.s3_bytes_per_second / 1e6:.0f} MB/s per object, "
-            f"{self.copy_seconds_per_object:g} s per part copied to the curated bucket, "
+            f"the reduce's server-side copies of the parts at that rate, {self.copies_at_once} at a time, "
             f"{self.seconds_per_wave:g} s of start-up per Map wave; step times scale with rows"
         )
 
@@ -205,11 +205,12 @@ def aws_estimate(
     rate = assumed.s3_bytes_per_second
     slices = math.ceil(size / (settings.slice_mb * MB))
     scale = rows / slices / measured.rows  # a slice here -> a slice there, by rows
-    parts = max(1, math.ceil(measured.parts * slices * scale))
-    per_part = slices * scale / parts  # a measured slice's work per part there
+    by_rows = slices * scale  # measured slices' worth of rows there
+    parts = max(1, math.ceil(measured.parts * by_rows))
+    per_part = by_rows / parts  # a measured slice's work per part there
     read_child = measured.read.cpu_seconds * scale + (size / slices + measured.staged_bytes * scale) / rate
     check_child = (measured.check.cpu_seconds + (measured.staged_bytes + measured.part_bytes) / rate) * per_part
-    bucket_child = (measured.buckets.cpu_seconds + measured.share_bytes / rate) * slices * scale / measured.bucket_count
+    bucket_child = (measured.buckets.cpu_seconds + measured.share_bytes / rate) * by_rows / measured.bucket_count
     waves = {
         "read": math.ceil(slices / settings.max_concurrency),
         "check": math.ceil(parts / settings.max_concurrency),
@@ -217,7 +218,9 @@ def aws_estimate(
     }
     plan = size / rate + measured.scan_seconds * size / measured.slice_bytes
     cut = measured.cut.cpu_seconds * slices
-    reduce = measured.merge_seconds_per_part * parts + 2 * parts * assumed.copy_seconds_per_object
+    # The part's Parquet and npz (what check_one_part wrote but its shares and record) are copied.
+    copied = (measured.part_bytes - measured.share_bytes) * by_rows
+    reduce = measured.merge_seconds_per_part * parts + copied / rate / assumed.copies_at_once
     minutes = {
         "plan (reads and scans the whole file)": plan / 60,
         "read slices": waves["read"] * (read_child + assumed.seconds_per_wave) / 60,
@@ -230,7 +233,6 @@ def aws_estimate(
     def billed(step: str, seconds: float, invocations: float) -> float:
         return lambda_cost(STEPS[step][0], seconds * 1000, invocations, "arm64", prices)
 
-    by_rows = slices * scale  # measured slices' worth of rows there
     gets = measured.read.gets * slices + measured.check.gets * by_rows + measured.buckets.gets * parts / measured.parts
     puts = measured.read.puts * slices + measured.check.puts * by_rows + measured.buckets.puts + 2 * parts
     transitions = (
