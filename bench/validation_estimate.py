@@ -91,7 +91,7 @@ class Assumptions:
     """What is not measured here, stated in the figure's note."""
 
     s3_bytes_per_second: float = 100e6  # one Lambda reading or writing one object
-    copies_at_once: int = 1  # the reduce copies the accepted parts to the curated bucket one at a time
+    copies_at_once: int = steps.PART_COPIES_AT_ONCE  # the reduce's server-side copies of the accepted parts at once
     seconds_per_wave: float = 2.0  # a Map's children starting (cold start, Map scheduling), per wave
     transitions_per_child: int = 3  # a Distributed Map child execution: start, its task, end
     transitions_per_iteration: int = 2  # an inline Map iteration: its task, its end

@@ -32,6 +32,7 @@ import hashlib
 import io
 import json
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -556,6 +557,9 @@ def _undeclared_types(records: Sequence[SliceRecord]) -> dict[str, str]:
 
 
 _TEXT = ("string", "large_string", "null")
+# The reduce's server-side copies of accepted parts at once (S3 takes thousands of requests a second
+# per prefix; each copy runs in S3, so threads only wait).
+PART_COPIES_AT_ONCE = 16
 _NAMED_FAILURES = 3  # a report names this many of the Map children that failed
 
 
@@ -947,9 +951,11 @@ def _accept(
 
 def _keep_parts(run: ValidationRun, services: PartitionedServices, entries: Sequence[PartEntry]) -> None:
     """The checked parts copied from the work folder to the curated bucket, once the version is accepted
-    (before its manifest): a rejected upload's rows never reach the curated bucket."""
+    (before its manifest): a rejected upload's rows never reach the curated bucket. PART_COPIES_AT_ONCE
+    server-side copies at a time: one after another, 400 parts of 20 GB took about 3 of the reduce's
+    minutes (bench validation_estimate); any copy's error fails the reduce, before the manifest."""
     work, source = WorkFolder(run), services.artifacts.name
-    for entry in entries:
-        services.curated.copy_from(source, work.part_body(entry.index, "parquet"), entry.key)
-        if entry.npz_key:
-            services.curated.copy_from(source, work.part_body(entry.index, "npz"), entry.npz_key)
+    copies = [(work.part_body(entry.index, "parquet"), entry.key) for entry in entries]
+    copies += [(work.part_body(entry.index, "npz"), entry.npz_key) for entry in entries if entry.npz_key]
+    with ThreadPoolExecutor(max_workers=PART_COPIES_AT_ONCE) as pool:
+        list(pool.map(lambda copy: services.curated.copy_from(source, *copy), copies))

@@ -365,3 +365,24 @@ def test_a_failed_reduce_leaves_a_report_a_mail_and_a_failed_upload_record_and_k
     assert s3.list_objects_v2(Bucket="quarantine").get("Contents", []) == []
     kept = s3.list_objects_v2(Bucket="raw", Prefix=f"raw/{DATASET}/late/")["Contents"]
     assert sorted(o["Key"].rsplit("/", 1)[-1] for o in kept) == ["_COMMIT", "a.csv", "b.csv"]
+
+
+def test_a_part_that_fails_to_copy_fails_the_reduce_before_the_manifest(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reduce copies the accepted parts PART_COPIES_AT_ONCE at a time: whichever copy fails, the
+    reduce fails (the state machine records it) and no manifest names a part that is not there."""
+    copied: list[str] = []
+    real = CuratedBucket.copy_from
+
+    def copy_from(bucket: CuratedBucket, source_bucket: str, source_key: str, key: str) -> None:
+        if len(copied) == 3:
+            raise RuntimeError(f"copy of {key} refused")
+        copied.append(key)
+        real(bucket, source_bucket, source_key, key)
+
+    monkeypatch.setattr(CuratedBucket, "copy_from", copy_from)
+    with pytest.raises(RuntimeError, match="refused"):
+        _validate(s3, "u-copy", {"a.csv": _csv(_frame())})
+    kept = [o["Key"] for o in s3.list_objects_v2(Bucket="curated").get("Contents", [])]
+    assert not any(key.endswith("manifest.json") for key in kept), kept
