@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from botocore import session as botocore_session
@@ -89,6 +90,23 @@ def _create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
     return _originals["create_client"](self, *args, **kwargs)
 
 
+def _submit(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+    """Work a handler hands to a thread pool signs as the invocation that handed it over, as every
+    thread of a Lambda process does on AWS: the functions of one handler module share its clients in
+    this process (bound to whichever role created them), so a pool's worker (the validation reduce's
+    parallel copies) would otherwise sign as another function. Only pools: the emulator's own threads
+    (a state machine's execution, an asynchronous invocation) take their own role, whoever started them."""
+    credentials = current_credentials()
+    if credentials is None:
+        return _originals["submit"](self, fn, *args, **kwargs)  # type: ignore[no-any-return]
+
+    def as_the_invocation(*call_args: Any, **call_kwargs: Any) -> Any:
+        with acting_as(credentials):
+            return fn(*call_args, **call_kwargs)
+
+    return _originals["submit"](self, as_the_invocation, *args, **kwargs)  # type: ignore[no-any-return]
+
+
 def create_operator(account_id: str) -> None:
     """The IAM user whose keys the harness, the CLI and CloudFormation sign with (after each reset)."""
     from moto.iam.models import iam_backends
@@ -110,11 +128,14 @@ def install() -> None:
     signers.RequestSigner.get_auth_instance = _get_auth_instance  # type: ignore[method-assign]
     _originals["create_client"] = botocore_session.Session.create_client
     botocore_session.Session.create_client = _create_client  # type: ignore[method-assign]
+    _originals["submit"] = ThreadPoolExecutor.submit
+    ThreadPoolExecutor.submit = _submit  # type: ignore[method-assign,assignment]
 
 
 def uninstall() -> None:
     signers.RequestSigner.get_auth_instance = _originals["get_auth_instance"]  # type: ignore[method-assign]
     botocore_session.Session.create_client = _originals["create_client"]  # type: ignore[method-assign]
+    ThreadPoolExecutor.submit = _originals["submit"]  # type: ignore[method-assign]
     _originals.clear()
     with _role_lock:
         _role_sessions.clear()

@@ -243,7 +243,8 @@ def test_a_crash_of_the_reduce_is_reported_mailed_and_recorded_and_every_file_st
         "Items"
     ]
     assert [i["sk"] for i in items if str(i["sk"]).startswith("VERSION#")] == [], "nothing accepted"
-    assert [i.get("status") for i in items if "2026-12-late" in str(i["sk"])] == ["failed"]
+    uploads = [i for i in items if str(i["sk"]).startswith("UPLOAD#") and "2026-12-late" in str(i["sk"])]
+    assert [i.get("status") for i in uploads] == ["failed"]
     # Nothing lost: the files stay in the raw bucket, and nothing of them reached the curated bucket.
     kept = boto3.client("s3").list_objects_v2(Bucket=raw, Prefix=f"raw/{DATASET}/2026-12-late/")["Contents"]
     assert sorted(o["Key"].rsplit("/", 1)[-1] for o in kept) == ["_COMMIT", "a.csv", "b.csv"]

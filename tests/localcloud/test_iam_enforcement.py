@@ -118,3 +118,28 @@ def test_credentials_are_per_thread_never_through_the_environment(bare_cloud: Lo
     worker.join()
     assert seen["function"].endswith(":assumed-role/fn-role/some-function")
     assert ":assumed-role/" not in seen["harness"], seen["harness"]
+
+
+def test_a_thread_an_invocation_starts_signs_as_the_invocations_role(bare_cloud: LocalCloud) -> None:
+    """On AWS every thread of a Lambda process holds the function's credentials. Here the functions of
+    one handler module share its clients (bound to whichever role created them), so a worker thread
+    (the validation reduce's parallel copies) must take the role of the invocation that started it,
+    not the client's: it did not, and the reduce's copies were denied as another function's role."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    iam = boto3.client("iam")
+    creator = role_credentials(
+        "123456789012", iam.create_role(RoleName="plan", AssumeRolePolicyDocument="{}")["Role"]["Arn"], "plan"
+    )
+    reducer = role_credentials(
+        "123456789012", iam.create_role(RoleName="reduce", AssumeRolePolicyDocument="{}")["Role"]["Arn"], "reduce"
+    )
+    with acting_as(creator):
+        shared = boto3.client("sts")  # created in the plan's invocation, bound to its role
+    with acting_as(reducer), ThreadPoolExecutor(max_workers=2) as pool:
+        on_workers = list(pool.map(lambda _: shared.get_caller_identity()["Arn"], range(4)))
+    assert all(arn.endswith(":assumed-role/reduce/reduce") for arn in on_workers), on_workers
+    outside = threading.Thread(target=lambda: on_workers.append(boto3.client("sts").get_caller_identity()["Arn"]))
+    outside.start()
+    outside.join()
+    assert ":assumed-role/" not in on_workers[-1], "a thread started by the harness keeps the operator"
