@@ -1,0 +1,88 @@
+"""A stray quote on ingestion's single-file path: refused naming the file, the line the quote opened on,
+the column and the lines it swallowed, with advice that works; free text with line breaks, commas and
+doubled quotes is read whole; the partitioned plan refuses the same bytes with the same advice."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlops.contracts import FileProblem, load_contract, read_table
+from mlops.record_cuts import SplitError, csv_ranges
+from mlops.stray_quotes import swallowed_column
+from tests.loan_notes import CONTRACT, STRAY_SPAN, TWO_LINES, loan_notes_csv
+
+
+class Bytes:
+    """A file read by byte ranges, as the partitioned plan reads an S3 object."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def read(self, start: int, stop: int) -> bytes:
+        return self.data[start:stop]
+
+
+def test_notes_on_several_lines_with_commas_and_quotes_are_read_whole_not_taken_for_a_stray_quote() -> None:
+    notes = loan_notes_csv(4_000)
+    assert sum(row[5] == TWO_LINES for row in notes.rows) > 50, "notes whose first line ends the record"
+    frame = read_table(notes.data, filename="loans.csv", contract=load_contract(CONTRACT, source="loans.yaml"))
+    assert len(frame) == 4_000
+    assert frame["id"].tolist() == [f"R{i}" for i in range(1, 4_001)]
+    assert frame["note"].fillna("").tolist() == [row[5] for row in notes.rows]
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["contract", "no_contract"])
+def test_a_stray_quote_is_refused_naming_the_file_line_column_and_lines_it_swallowed(declared: bool) -> None:
+    notes = loan_notes_csv(4_000, stray_row=2_500)
+    line = notes.lines[2_499]
+    contract = load_contract(CONTRACT, source="loans.yaml") if declared else None
+    with pytest.raises(FileProblem) as caught:
+        read_table(notes.data, filename="loans.csv", contract=contract)
+    problem = caught.value
+    assert problem.code == "stray_quote" and problem.line == line
+    assert problem.message.startswith(
+        f"loans.csv: row 2500 (line {line}), column 'region': a quote opens a field that runs over "
+        f"{STRAY_SPAN} lines (to line {line + STRAY_SPAN - 1}), and each of those lines holds a whole record "
+        "of 7 fields"
+    )
+    assert "remove that quote" in problem.message and "smaller" not in problem.message
+
+
+def test_a_stray_quote_never_closed_is_named_as_such_not_as_a_short_row() -> None:
+    notes = loan_notes_csv(300)
+    data = notes.data + b'R301,L0000301,5.0,40,"north,,0\nR302,L0000302,6.0,41,south,,0\n'
+    with pytest.raises(FileProblem) as caught:
+        read_table(data, filename="loans.csv", contract=load_contract(CONTRACT, source="loans.yaml"))
+    line = data.count(b"\n") - 1
+    assert caught.value.code == "stray_quote" and caught.value.line == line
+    assert caught.value.message.startswith(f"loans.csv: row 301 (line {line}), column 'region'")
+
+
+def test_the_partitioned_plan_refuses_the_same_bytes_advising_the_same_fix() -> None:
+    notes = loan_notes_csv(4_000, stray_row=2_500)
+    with pytest.raises(SplitError) as caught:
+        csv_ranges(Bytes(notes.data), 16_000)
+    assert "a quote is stray" in str(caught.value) and "remove that quote" in str(caught.value)
+    assert "smaller files" not in str(caught.value).replace("Smaller files are no way around it", "")
+    clean = loan_notes_csv(4_000)
+    _, ranges = csv_ranges(Bytes(clean.data), 16_000)
+    assert len(ranges) > 5, "the same notes without the stray quote are cut"
+
+
+@pytest.mark.parametrize(
+    ("lines", "width", "column"),
+    [
+        (['1,"x,y', "3,4,z", '5,"six",7'], 3, 1),  # swallowed a record, stopped at the next quote
+        (['1,2,"x', "3,4,5"], 3, 2),  # swallowed to the end of the file
+        (['1,"x,y', "", "3,4,z", '5,"six",7'], 3, 1),  # a blank line is no record and no evidence
+        (['1,"a, b', "c, d", 'e, f"'], 3, None),  # free text: its middle line has 2 fields, not 3
+        (['1,"a, b', 'c""d"'], 3, None),  # free text closing with a doubled quote: 1 field
+        (['"x', "y"], 1, None),  # one column: every line is a whole record, so nothing tells
+    ],
+)
+def test_the_rule_reads_each_line_of_a_record_as_a_record(lines: list[str], width: int, column: int | None) -> None:
+    assert swallowed_column(lines, width) == column
