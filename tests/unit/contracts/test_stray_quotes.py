@@ -35,11 +35,16 @@ def test_notes_on_several_lines_with_commas_and_quotes_are_read_whole_not_taken_
     assert frame["note"].fillna("").tolist() == [row[5] for row in notes.rows]
 
 
-@pytest.mark.parametrize("declared", [True, False], ids=["contract", "no_contract"])
-def test_a_stray_quote_is_refused_naming_the_file_line_column_and_lines_it_swallowed(declared: bool) -> None:
+@pytest.mark.parametrize(
+    "region",
+    ["{name: region, type: string}", "{name: region, type: category}", None],
+    ids=["string", "category", "no_contract"],
+)
+def test_a_stray_quote_is_refused_naming_the_file_line_column_and_lines_it_swallowed(region: str | None) -> None:
     notes = loan_notes_csv(4_000, stray_row=2_500)
     line = notes.lines[2_499]
-    contract = load_contract(CONTRACT, source="loans.yaml") if declared else None
+    text = CONTRACT.replace("{name: region, type: string}", region or "")
+    contract = load_contract(text, source="loans.yaml") if region else None
     with pytest.raises(FileProblem) as caught:
         read_table(notes.data, filename="loans.csv", contract=contract)
     problem = caught.value
