@@ -59,14 +59,19 @@ def stray_quote_in_text(data: bytes) -> StrayQuote | None:
 def _could_be_stray(table: pa.Table) -> list[_Cell]:
     """The text cells, in the file's order, holding a line break where the rule could hold, asked of
     the cell's text alone: its first line ends the record that the fields before it began, and each
-    later whole line has a record's field count."""
+    later whole line has a record's field count. In the last column, its last line too: nothing
+    follows the cell in its row, so a stray quote's cell ends with the whole record it stopped in
+    (Arrow reads a quote that closes a field as the end of the quoting, the rest of the field as
+    text up to the next comma, and there can be none), all of its fields but the last before it."""
     width = table.num_columns
     found: list[_Cell] = []
     for index, column in enumerate(table.columns):
         for row, text in _line_breaks(column, width - index - 1, width - 1):
-            first, *inner, _ = text.split("\n")
-            if index + first.count(",") + 1 == width and all(
-                line.count(",") + 1 == width for line in inner if line.strip("\r")
+            first, *inner, last = text.split("\n")
+            if (
+                index + first.count(",") + 1 == width
+                and all(line.count(",") + 1 == width for line in inner if line.strip("\r"))
+                and (index < width - 1 or last.count(",") >= width - 1)
             ):
                 found.append(_Cell(row, index, text))
     return sorted(found)

@@ -4,6 +4,8 @@ doubled quotes is read whole; the partitioned plan refuses the same bytes with t
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mlops.contracts import FileProblem, load_contract, read_table
@@ -55,6 +57,22 @@ def test_a_stray_quote_is_refused_naming_the_file_line_column_and_lines_it_swall
         "of 7 fields"
     )
     assert "remove that quote" in problem.message and "smaller" not in problem.message
+
+
+def test_a_stray_quote_in_the_last_column_is_found_and_notes_there_are_read_whole() -> None:
+    # The loans without their last column, `defaulted`, so that `note` is last, and the note that stops
+    # the stray quote without its comma, so that Arrow reads the rows it swallowed as one of 6 fields.
+    last = {
+        stray: re.sub(
+            rb",(defaulted|0|1)\n", b"\n", loan_notes_csv(2_000, stray_row=stray, stray_column="note").data
+        ).replace(b'"", then left"', b'"" then left"')
+        for stray in (None, 1_200)
+    }
+    assert read_table(last[None], filename="loans.csv", contract=None).columns[-1] == "note"
+    assert len(read_table(last[None], filename="loans.csv", contract=None)) == 2_000
+    with pytest.raises(FileProblem) as caught:
+        read_table(last[1_200], filename="loans.csv", contract=None)
+    assert caught.value.code == "stray_quote" and "row 1200 (line" in caught.value.message
 
 
 def test_a_stray_quote_never_closed_is_named_as_such_not_as_a_short_row() -> None:
