@@ -1,6 +1,6 @@
 """The Fargate fit task's container command: fetch the code, then run it. No image is built.
 
-The task runs a public image that has Python and boto3 (`FIT_TASK_IMAGE`, AWS's Lambda base image for
+The task runs a public image that has Python and boto3 (`settings.fit_task_image`, AWS's Lambda base image for
 Python 3.12, the Lambda runtime's own Python and boto3, so the layers built for the fit Lambda load
 unchanged). This file's text is the container's command (`python3 -c <this file>`): it downloads
 the code asset and the layer assets the fit Lambda uses (`FIT_ASSETS`: `s3://bucket/key` URLs, the

@@ -23,6 +23,7 @@ FUNCTION_LAYERS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         "validation_check_part": ("data", "powertools"),
         "validation_bucket_repeats": ("data", "powertools"),
         "validation_reduce": ("data", "powertools"),
+        "validation_record_failure": ("data", "powertools"),
         "prepare": _TRAINING,
         "fit_candidate": _TRAINING,
         "evaluate": _TRAINING,

@@ -130,6 +130,33 @@ class BatchScoringSettings(BaseModel):
     max_concurrency: int = Field(40, ge=1, le=10000, description="Distributed Map children running at once")
 
 
+class TrainingSettings(BaseModel):
+    """How much of a training set the pipeline's Lambda steps hold (README, "Limits")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_step_memory_mb: int = Field(
+        3008,
+        ge=512,
+        le=10240,
+        description="MB of the steps that hold the whole training set (prepare, score champion, evaluate, export, "
+        "parity): about 220 MB plus 30 bytes per cell (row x encoded feature), so 3,008 MB holds about 90M cells "
+        "(4.5M rows of 20 features) and 10,240 MB about 330M; an account may need a quota raise past 3,008",
+    )
+
+
+# The Fargate fit task's image: AWS's Lambda base image for Python 3.12, pinned by digest so that a task
+# runs the image this code was tested with, never what the tag points to later. The digest is the one
+# `public.ecr.aws/lambda/python:3.12` resolved to as listed in aws/aws-lambda-base-images issue #437 (a
+# table of each tag's digest); it was not re-resolved here, since no container registry is reachable from
+# this machine. To move on (the tag is rebuilt with security patches), read the tag's current index digest
+# (`docker buildx imagetools inspect public.ecr.aws/lambda/python:3.12`, or `crane digest …`) and set
+# `fit_task_image` (README, Settings); the index covers arm64 and x86_64, and the task's platform picks.
+FIT_TASK_IMAGE = (
+    "public.ecr.aws/lambda/python:3.12@sha256:70739d82cddc070a22f74c6591bb805153ce7a074a2202557a4b6f7cb1e823ff"
+)
+
+
 class PlatformSettings(BaseModel):
     """Everything a deployment may change without touching code."""
 
@@ -148,6 +175,12 @@ class PlatformSettings(BaseModel):
     monitoring: MonitoringSettings = MonitoringSettings()  # type: ignore[call-arg]
     ingestion: IngestionSettings = IngestionSettings()  # type: ignore[call-arg]
     batch_scoring: BatchScoringSettings = BatchScoringSettings()  # type: ignore[call-arg]
+    training: TrainingSettings = TrainingSettings()  # type: ignore[call-arg]
+    fit_task_image: str = Field(
+        FIT_TASK_IMAGE,
+        pattern=r"^[a-z0-9][a-z0-9./_-]*(:[A-Za-z0-9._-]+)?@sha256:[0-9a-f]{64}$",
+        description="the Fargate fit task's public Python image, by digest: <repository>[:<tag>]@sha256:<64 hex>",
+    )
     retain_data_on_delete: bool = Field(
         True, description="keep buckets and table when the stack is deleted (set false for throwaway stacks)"
     )

@@ -46,7 +46,13 @@ def add_up_arguments(parser: argparse.ArgumentParser, default_app: str | None = 
     parser.add_argument(
         "--speed", type=float, default=1.0, help="the cloud's clock speed, for everything in it (60 = an hour a minute)"
     )
-    parser.add_argument("--alarm-interval", type=float, default=60.0, help="seconds between alarm evaluations")
+    parser.add_argument(
+        "--alarm-interval",
+        type=float,
+        default=None,
+        help="real seconds between the alarm evaluator's wake-ups (default: one minute of the cloud's clock, "
+        "at least 0.1 s); each wake evaluates every cloud minute that elapsed, as CloudWatch does each minute",
+    )
     parser.add_argument(
         "--email",
         default="you@localhost",
@@ -55,6 +61,18 @@ def add_up_arguments(parser: argparse.ArgumentParser, default_app: str | None = 
     parser.add_argument(
         "--state-dir", type=Path, default=LOCAL_DIR, help="where outputs.json, the inbox and logs go (default .local)"
     )
+
+
+MIN_ALARM_WAKE_SECONDS = 0.1
+
+
+def alarm_wake_seconds(interval: float | None, speed: float) -> float:
+    """Real seconds between the alarm evaluator's wake-ups: the option, or one cloud minute (60 s at
+    speed 1, 3 s at speed 20), no shorter than 0.1 s. The interval sets how soon an alarm changes, not
+    whether: each wake evaluates every cloud minute since the last."""
+    if interval is not None:
+        return interval
+    return max(60.0 / speed, MIN_ALARM_WAKE_SECONDS)
 
 
 def configure_logging() -> None:
@@ -113,7 +131,8 @@ def _up(args: argparse.Namespace, document_out: TextIO | None) -> int:
         finally:
             cloud.inbox.echo = True
         cloud.scheduler.start()
-        cloud.alarm_evaluator.start(interval_seconds=args.alarm_interval, initial_delay=True)
+        alarm_interval = alarm_wake_seconds(args.alarm_interval, args.speed)
+        cloud.alarm_evaluator.start(interval_seconds=alarm_interval, clock=cloud.clock.now, initial_delay=True)
         endpoint = cloud.session.endpoint_url
         if document_out is not None:
             document = {
@@ -131,7 +150,10 @@ def _up(args: argparse.Namespace, document_out: TextIO | None) -> int:
             say(f"  {key:<26} {value}")
         say(f"\n  outputs file      {outputs}  (the shape of cdk deploy --outputs-file)")
         say(f"  email inbox       {args.state_dir / 'inbox.jsonl'}")
-        say(f"  the cloud's clock {args.speed:g}x real time; alarms evaluated every {args.alarm_interval:g} s")
+        say(
+            f"  the cloud's clock {args.speed:g}x real time; alarms evaluated for each cloud minute "
+            f"(caught up every {alarm_interval:g} real s)"
+        )
         say("\nuse it with the AWS CLI:")
         say(
             f"  export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing "

@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlopsctl.target import Target
@@ -92,6 +93,36 @@ def _quality_gates(target: Target, run: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+FAILURE_SUMMARY_CHARS = 200
+
+
+@dataclass(frozen=True)
+class FailedCandidate:
+    """A candidate that failed while the run went on without it: the closing summary names it, since
+    the states a person watched scroll by do not say which fits failed."""
+
+    name: str
+    estimator: str
+    reason: str
+
+    @property
+    def line(self) -> str:
+        """One line: the reason's first line, cut short (a Fargate task's reason carries 20 log lines)."""
+        first = self.reason.strip().splitlines()[0] if self.reason.strip() else "no reason recorded"
+        if len(first) > FAILURE_SUMMARY_CHARS:
+            first = first[: FAILURE_SUMMARY_CHARS - 1] + "…"
+        return f"Failed candidate: {self.name} ({self.estimator}): {first}"
+
+
+def failed_candidates(run: dict[str, Any]) -> list[FailedCandidate]:
+    """The run record's failed candidates, in the config's order."""
+    return [
+        FailedCandidate(str(c.get("name")), str(c.get("estimator") or "unknown"), str(c.get("error") or ""))
+        for c in run.get("candidates") or []
+        if c.get("status") == "failed"
+    ]
+
+
 def training_outcome(target: Target, execution: dict[str, Any], run_id: str) -> tuple[dict[str, Any], str]:
     """What a finished run did, from the registry's run record and the pipeline's output: (document, text)."""
     table = target.resource("dynamodb").Table(target.output("RegistryTableName"))
@@ -104,16 +135,22 @@ def training_outcome(target: Target, execution: dict[str, Any], run_id: str) -> 
         "version": int(run["version"]) if run.get("version") is not None else None,
         "failure_reason": run.get("failure_reason"),
     }
+    failed = failed_candidates(run)
+    document["failed_candidates"] = [{"name": f.name, "estimator": f.estimator, "reason": f.reason} for f in failed]
+    failed_text = "".join(f"\n{f.line}" for f in failed)
+    if failed:
+        failed_text += f"\n(`mlops runs {run_id}` shows each candidate's whole reason)"
     if execution["status"] == "SUCCEEDED":
         output = json.loads(execution.get("output") or "{}")
         registration = output.get("registration", {})
         document.update({"status": registration.get("status"), "promoted": registration.get("promoted")})
-        text = registration.get("message", f"run {run_id} succeeded")
+        text = registration.get("message", f"run {run_id} succeeded") + failed_text
         gates = _quality_gates(target, run)
         document["quality_gates"] = gates
         text += "".join(f"\n  {'✓' if g['passed'] else '✗'} {g['detail']}" for g in gates)
     else:
         text = f"run {run_id} {execution['status']}: {run.get('failure_reason') or execution.get('cause', '')}"
+        text += failed_text
     return document, text
 
 

@@ -36,7 +36,7 @@ def run(environ: Mapping[str, str], s3: Any) -> dict[str, Any]:
     settings = FitTaskSettings.from_environment(environ)
     artifacts = ArtifactsBucket(s3, settings.artifacts_bucket)
     task_input = json.loads(artifacts.get(settings.fit_input_key))
-    return fit_step(task_input["run"], task_input["candidate"], artifacts)
+    return fit_step(task_input["run"], task_input["candidate"], artifacts, on_fargate=True)
 
 
 def main() -> int:

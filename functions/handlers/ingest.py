@@ -34,7 +34,7 @@ from mlops.datasets.ingestion import (
 )
 from mlops.datasets.partitioned_ingestion import PartitioningSettings, ValidationRun, route, run_name, upload_for
 from mlops.datasets.records import DatasetRecords
-from mlops.datasets.uncommitted import report_uncommitted
+from mlops.datasets.uncommitted import note_commit, note_folder_file, report_uncommitted
 from mlops.names import BATCH_PREFIX, FEEDBACK_PREFIX
 from mlops.registry.feedback_exports import FeedbackExports
 from mlops.training.start import StartedRun, TrainingRequest, start_training
@@ -65,12 +65,13 @@ class RoutingSettings(FunctionSettings):
     commit_timeout_seconds: int = 3600
 
 
-def _start(sfn: Any, state_machine_arn: str, request: TrainingRequest, run: str) -> StartedRun | None:
+def start_run_once(sfn: Any, state_machine_arn: str, request: TrainingRequest, run: str) -> StartedRun | None:
     """A retried ingestion finds the run its first attempt started (`already_started`, same ARN)."""
     return start_training(sfn, state_machine_arn, request, run) if state_machine_arn else None
 
 
-def _notify(sns: Any, topic_arn: str, subject: str, message: str) -> None:
+def publish_alert(sns: Any, topic_arn: str, subject: str, message: str) -> None:
+    """A rejection's mail, through the alerts topic (the validation steps send theirs the same way)."""
     sns.publish(TopicArn=topic_arn, Subject=subject, Message=message)
 
 
@@ -84,8 +85,8 @@ def _build() -> IngestionServices:
         curated=CuratedBucket(s3, settings.curated_bucket),
         quarantine=QuarantineBucket(s3, settings.quarantine_bucket),
         registry=DatasetRecords(table),
-        notify=partial(_notify, boto3.client("sns"), settings.alerts_topic_arn),
-        start_training=partial(_start, boto3.client("stepfunctions"), settings.training_state_machine_arn),
+        notify=partial(publish_alert, boto3.client("sns"), settings.alerts_topic_arn),
+        start_training=partial(start_run_once, boto3.client("stepfunctions"), settings.training_state_machine_arn),
         feedback=FeedbackExports(table),
     )
 
@@ -161,8 +162,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         limits = PartitioningSettings(single_file_max_bytes=settings().single_file_max_bytes)
         path = route(upload.key, upload.size, limits)
         if path == "upload_file":
-            logger.info("a file of a multi-file upload: validated when its commit marker arrives", key=upload.key)
+            folder_file = note_folder_file(upload, services())
+            logger.info("a file of a multi-file upload", **folder_file.as_record())
+            outcomes.append(folder_file.as_record())
             continue
+        if path == "commit":
+            note_commit(upload, services())  # before the run starts: a file written after it is refused
         if path in ("partitioned", "commit"):
             execution = _start_validation(upload)
             logger.info("validation state machine started", key=upload.key, execution=execution)

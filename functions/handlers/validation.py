@@ -1,6 +1,7 @@
 """The validation state machine's steps for a partitioned upload, one Lambda each
 (see mlops.datasets.partitioned_ingestion): plan, read a slice, cut, check a part, a hash bucket's
-repeats, reduce. Each event carries the run (`ValidationRun`) and its step's own fields.
+repeats, reduce; and the failure of the reduce itself recorded. Each event carries the run
+(`ValidationRun`) and its step's own fields.
 
 No `from __future__ import annotations`: Powertools reads annotations at run time.
 """
@@ -15,7 +16,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handlers.ingest import _notify, _start
+from handlers.ingest import publish_alert, start_run_once
 from handlers.settings import FunctionSettings, PerContainer
 from mlops.buckets import ArtifactsBucket, CuratedBucket, QuarantineBucket, RawBucket
 from mlops.datasets import partitioned_ingestion as steps
@@ -52,8 +53,8 @@ def _build() -> steps.PartitionedServices:
         curated=CuratedBucket(s3, settings.curated_bucket),
         quarantine=QuarantineBucket(s3, settings.quarantine_bucket),
         registry=DatasetRecords(table),
-        notify=partial(_notify, boto3.client("sns"), settings.alerts_topic_arn),
-        start_training=partial(_start, boto3.client("stepfunctions"), settings.training_state_machine_arn),
+        notify=partial(publish_alert, boto3.client("sns"), settings.alerts_topic_arn),
+        start_training=partial(start_run_once, boto3.client("stepfunctions"), settings.training_state_machine_arn),
     )
     partitioning = steps.PartitioningSettings(
         part_bytes=settings.part_bytes, slice_bytes=settings.slice_bytes, buckets=settings.buckets
@@ -119,4 +120,13 @@ def validation_reduce(event: dict[str, Any], context: LambdaContext) -> dict[str
         metrics.add_dimension(name="dataset", value=outcome.dataset)
         metrics.add_metric(name=counters[outcome.status], unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="RowsChecked", unit=MetricUnit.Count, value=outcome.rows)
+    return outcome.as_record()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def validation_record_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The reduce failed: the upload is reported as not validated, mailed and recorded as failed."""
+    outcome = steps.record_failure(_run(event), dict(event["error"]), services())
+    logger.error("partitioned upload not validated", **outcome.as_record())
     return outcome.as_record()

@@ -52,6 +52,13 @@ class RawBucket:
         response = self.s3.head_object(Bucket=self.name, Key=key)
         return int(response["ContentLength"]), response.get("VersionId")
 
+    def last_modified(self, key: str, version_id: str | None = None) -> datetime:
+        """When one object version was written (S3's LastModified)."""
+        kwargs: dict[str, Any] = {"Bucket": self.name, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        return self.s3.head_object(**kwargs)["LastModified"]  # type: ignore[no-any-return]
+
     def listing(self, prefix: str) -> list[tuple[str, int, datetime]]:
         """(key, size, last modified) of every object under `prefix` (all pages)."""
         found: list[tuple[str, int, datetime]] = []

@@ -74,17 +74,21 @@ class Ingestion(Construct):
         # function must tell "no contract" and "no such version yet" from a denied read.
         grant_listing(self.function, data.artifacts)
         grant_listing(self.function, data.curated)
-        registry.grant_items(self.function, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
+        # UpdateItem: the record of each multi-file upload folder (a file opens it, its marker or a report
+        # closes it); Query: the scheduled check's read of the open folders past the timeout.
+        registry.grant_items(
+            self.function, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"
+        )
         alerts.grant_publish(self.function)
         training.grant_start_execution(self.function)
         # A big file or a multi-file upload's commit marker starts the validation state machine; the
-        # scheduled check lists raw/ for upload folders left without their marker.
+        # scheduled check lists each upload folder past the timeout (never all of raw/) for its files.
         validation.grant_start_execution(self.function)
         grant_listing(self.function, data.raw, RAW_PREFIX)
         self.uncommitted_check = events.Rule(
             self,
             "UncommittedUploads",
-            description="Reports multi-file uploads left without their _COMMIT marker past the timeout.",
+            description="Reports multi-file uploads left without their _COMMIT marker past the timeout (once each).",
             schedule=events.Schedule.rate(
                 Duration.minutes(max(5, shared.settings.ingestion.commit_timeout_minutes // 4))
             ),

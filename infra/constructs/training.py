@@ -56,19 +56,22 @@ _NO_REGISTRY = {"parity"}
 # Steps that read registry items and write none.
 _READS_REGISTRY = {"score_champion"}
 
-# Memory per step, from measurement on 50,000 x 20 (see README "Training"): fitting is CPU-bound and
-# Lambda allots CPU by memory, so the fit step gets the most.
-STEP_MEMORY_MB = {
-    "prepare": 1769,
-    "score_champion": 1769,
+# Memory per step: fitting is CPU-bound and Lambda allots CPU by memory, so the fit step gets 3,008 MB;
+# the steps that hold the whole training set get `training.data_step_memory_mb` (README "Limits":
+# about 220 MB plus 30 bytes per cell; None below); the rest hold records.
+STEP_MEMORY_MB: dict[str, int | None] = {
+    "prepare": None,
+    "score_champion": None,
     "fit_candidate": 3008,
-    "evaluate": 1769,
-    "export": 1769,
-    "parity": 1769,
+    "evaluate": None,
+    "export": None,
+    "parity": None,
     "gate": 512,
     "register": 512,
     "record_failure": 256,
 }
+# A step reading the whole training set may take longer than one reading records (Lambda bills time used).
+_LONG_STEPS = {"fit_candidate", "prepare", "evaluate"}
 
 
 def _any_revision_of(task_definition: str) -> str:
@@ -104,8 +107,8 @@ class Training(Construct):
                 architecture=shared.architecture,
                 layers=shared.layers.for_function(step),
                 log_retention=shared.log_retention,
-                memory_size=memory,
-                timeout=Duration.minutes(15 if step == "fit_candidate" else 5),
+                memory_size=memory if memory is not None else shared.settings.training.data_step_memory_mb,
+                timeout=Duration.minutes(15 if step in _LONG_STEPS else 5),
                 environment=environment,
                 synchronous_caller="the training state machine (which retries transient errors and records a "
                 "failed run)",
@@ -356,8 +359,21 @@ class Training(Construct):
             },
             result_path="$.candidates",
         )
+        # A Fargate fit whose memory estimate is over the task's memory fails without a task: it would
+        # be killed for its memory after minutes of start-up (mlops.training.fit_placement).
+        too_big = sfn.Pass(
+            self,
+            "Too big for the task",
+            parameters={
+                "name.$": "$.candidate.name",
+                "status": "failed",
+                "reason.$": "$.fit.reason",
+                "runs_on": "fargate",
+            },
+        )
         fit_each.item_processor(
             sfn.Choice(self, "Fit where?", comment="the fit Lambda, or a Fargate task past the Lambda's limits")
+            .when(sfn.Condition.boolean_equals("$.fit.task_fits", False), too_big)
             .when(sfn.Condition.string_equals("$.fit.runs_on", "fargate"), self._fargate_fit(candidate_failed))
             .otherwise(fit)
         )

@@ -4,7 +4,9 @@ starts for a file past `ingestion.single_file_max_mb` or a multi-file upload's c
 plan (the upload's slices, as JSON Lines) -> Distributed Map: read each slice -> cut into parts ->
 Distributed Map: check each part -> Map: repeats per hash bucket -> reduce (the report at today's
 key, the version with its manifest last, or the quarantine and mail). Every step's error is caught
-and handed to the reduce, which rejects the upload naming it, and the execution then fails (alarmed).
+and handed to the reduce, which rejects the upload naming it (a Map's failed child by its slice or
+part, from the Map's result files), and the execution then fails (alarmed); an error of the reduce
+itself is caught too, and a small step reports, mails and records the upload as not validated.
 Payloads carry keys and counts; records travel through the run's work folder in S3.
 """
 
@@ -40,6 +42,8 @@ STEPS = {
     "check_part": (3008, 15),
     "bucket_repeats": (1769, 5),
     "reduce": (1769, 15),
+    # The reduce's own failure: a report, a mail and a record, no data read.
+    "record_failure": (512, 5),
 }
 
 
@@ -86,10 +90,12 @@ class Validation(Construct):
             self.functions[step] = function
             grant_objects(function, data.artifacts, ["s3:GetObject", "s3:PutObject"], f"{VALIDATION_WORK_PREFIX}*")
         plan, read_slice, reduce = (self.functions[s] for s in ("plan", "read_slice", "reduce"))
-        for reader in (plan, read_slice, reduce):
+        record_failure = self.functions["record_failure"]
+        for reader in (plan, read_slice, reduce, record_failure):
             grant_objects(reader, data.raw, ["s3:GetObject", "s3:GetObjectVersion"], f"{RAW_PREFIX}*")
-        for lister in (plan, reduce):  # the files of an upload folder
+        for lister in (plan, reduce, record_failure):  # the files of an upload folder
             grant_listing(lister, data.raw, RAW_PREFIX)
+        grant_listing(reduce, data.artifacts, VALIDATION_WORK_PREFIX)  # the Maps' result files of its run
         grant_objects(plan, data.artifacts, ["s3:GetObject"], f"{CONTRACTS_PREFIX}*")
         grant_listing(plan, data.artifacts)  # "no contract" is a 404, not a denied read
         grant_objects(reduce, data.artifacts, ["s3:PutObject"], f"{VALIDATION_REPORTS_PREFIX}*")
@@ -100,6 +106,10 @@ class Validation(Construct):
         grant_objects(reduce, data.quarantine, ["s3:PutObject"], "*")
         registry.grant_items(reduce, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
         alerts.grant_publish(reduce)
+        # The reduce's failure is reported, mailed and recorded: nothing is accepted or quarantined.
+        grant_objects(record_failure, data.artifacts, ["s3:PutObject"], f"{VALIDATION_REPORTS_PREFIX}*")
+        registry.grant_items(record_failure, "dynamodb:GetItem", "dynamodb:PutItem")
+        alerts.grant_publish(record_failure)
         training.grant_start_execution(reduce)
 
         self.log_group = logs.LogGroup(
@@ -137,11 +147,24 @@ class Validation(Construct):
             bucket=artifacts,
             work_prefix=VALIDATION_WORK_PREFIX,
             max_concurrency=self.max_concurrency,
+            # The run's work folder (`WorkFolder.map_results`): the reduce names a failed child's slice or part.
+            results_prefix=sfn.JsonPath.format(
+                f"{VALIDATION_WORK_PREFIX}{{}}/{{}}/map-results",
+                sfn.JsonPath.string_at("$.run.dataset"),
+                sfn.JsonPath.string_at("$.run.run"),
+            ),
         )
 
     def _definition(self, artifacts: s3.IBucket) -> sfn.IChainable:
         reduce = self._invoke("reduce", "Reduce", {"run.$": "$.run", "state.$": "$"}, "$.outcome")
         failed = sfn.Fail(self, "Validation failed", error="ValidationFailed", cause="see the upload's report")
+        # A crash of the reduce itself: the upload is reported as not validated, mailed and recorded, and the
+        # execution fails (alarmed) as for any other step's error.
+        not_validated = self._invoke(
+            "record_failure", "Record the failure", {"run.$": "$.run", "error.$": "$.reduce_error"}, "$.outcome"
+        )
+        reduce.add_catch(not_validated, errors=["States.ALL"], result_path="$.reduce_error")
+        not_validated.next(failed)
         after_reduce = (
             sfn.Choice(self, "Did a step fail?")
             .when(sfn.Condition.is_present("$.error"), failed)

@@ -80,9 +80,12 @@ def work_map(
     bucket: s3.IBucket,
     work_prefix: str,
     max_concurrency: int,
+    results_prefix: str | None = None,
 ) -> sfn.DistributedMap:
     """A Distributed Map over a JSON Lines item list the previous step wrote, one child per item,
-    failing at the first failed child (ToleratedFailureCount 0)."""
+    failing at the first failed child (ToleratedFailureCount 0). Its children's results go under
+    `results_prefix` (a JSONPath expression: the run's own folder, where a later step finds the
+    failed ones), by default under `<work_prefix>_map-results`."""
     each = sfn.DistributedMap(
         scope,
         name,
@@ -90,7 +93,7 @@ def work_map(
         item_selector={"run.$": "$.run", f"{item_field}.$": "$$.Map.Item.Value"},
         max_concurrency=max_concurrency,
         tolerated_failure_count=0,
-        result_writer=WorkResultWriter(bucket, f"{work_prefix}_map-results", work_prefix),
+        result_writer=WorkResultWriter(bucket, results_prefix or f"{work_prefix}_map-results", work_prefix),
         result_path=sfn.JsonPath.DISCARD,
     )
     each.item_processor(

@@ -10,7 +10,8 @@ models keep too little of their properties, and a log group's `Arn` lacks CloudF
 stack's resources while a custom resource's answer may walk the same map. Here a model per type
 (`<service>_types` modules) creates the real thing through the same API call a user would make, so
 `aws cloudwatch describe-alarms` and friends find them; `custom_resources` is the protocol the
-local Lambda runtime speaks with CloudFormation.
+local Lambda runtime speaks with CloudFormation, and `cdk_providers` stands in for CDK's Node.js
+custom-resource providers (the VPC's default security group restriction), which it cannot run.
 
 How it is installed: `deploy()` calls `register(session)` before each stack: it points the models'
 clients at the local cloud, makes stack creation exclusive, parses JSON templates as JSON, and has

@@ -5,7 +5,12 @@ metric math such as `100*m1/m2` or `SUM([m1,m2])`) over the complete periods bef
 M-out-of-N and missing-data rules (`alarm_decision`), calls `set_alarm_state` on a change, publishes
 the AWS alarm notification to the SNS actions of the new state (`alarm_notifications`), records each
 action for the alarm history (`alarm_history`) and emits the "CloudWatch Alarm State Change" event to
-EventBridge (`alarm_events`). `start()` evaluates on a background thread, as `make up` does.
+EventBridge (`alarm_events`). `start()` evaluates on a background thread, as `make up` does: once
+per minute of the cloud's clock, however fast it runs (`evaluate_elapsed`).
+
+One module past 500 lines on purpose: which periods an evaluation covers, the catch-up over the
+minutes a sped-up clock skipped, and the state change with its notification, history and event are
+one sequence that must stay in step (an alarm may change once per evaluated minute, never twice).
 """
 
 from __future__ import annotations
@@ -51,6 +56,11 @@ from localcloud.cloudwatch.times import aws_time, utc
 from localcloud.session import DEFAULT_ACCOUNT
 
 log = logging.getLogger(__name__)
+
+MINUTE = timedelta(minutes=1)
+# At most this many elapsed minutes are evaluated in one catch-up (a cloud day); older ones are skipped
+# with a warning, so a clock jumped by weeks does not stall the thread for minutes.
+MAX_CATCH_UP_MINUTES = 24 * 60
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,10 @@ class AlarmEvaluator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned: set[tuple[str, str]] = set()
+        # The newest `now` evaluated, whoever asked: evaluations only move forward in time, so a
+        # catch-up never evaluates a minute older than one already evaluated (which could flip an
+        # alarm back and mail it twice).
+        self._evaluated_until: datetime | None = None
 
     @property
     def backend(self) -> CloudWatchBackend:
@@ -234,6 +248,40 @@ class AlarmEvaluator:
                     continue
                 if transition is not None:
                     transitions.append(transition)
+            if self._evaluated_until is None or now > self._evaluated_until:
+                self._evaluated_until = now
+        return transitions
+
+    def due_minutes(self, now: datetime) -> list[datetime]:
+        """The moments `evaluate_elapsed(now)` evaluates: each minute boundary after the newest moment
+        evaluated, up to `now` (the last one is `now` itself: the same complete periods), or `now`
+        alone before any evaluation."""
+        now = utc(now)
+        if self._evaluated_until is None:
+            return [now]
+        first = self._evaluated_until.replace(second=0, microsecond=0) + MINUTE
+        count = int((now - first) // MINUTE) + 1 if now >= first else 0
+        if count <= 0:
+            return []
+        if count > MAX_CATCH_UP_MINUTES:
+            log.warning(
+                "alarms: %d cloud minutes elapsed since the last evaluation; evaluating the newest %d",
+                count,
+                MAX_CATCH_UP_MINUTES,
+            )
+            first += (count - MAX_CATCH_UP_MINUTES) * MINUTE
+            count = MAX_CATCH_UP_MINUTES
+        return [first + i * MINUTE for i in range(count - 1)] + [now]
+
+    def evaluate_elapsed(self, now: datetime | None = None) -> list[AlarmTransition]:
+        """Evaluate at every minute of the cloud's clock since the last evaluation, oldest first, as
+        CloudWatch evaluates each minute. A clock running at `--speed 20` passes 20 minutes in a real
+        one: a 5-minute period with a datapoint in it is complete, and gone, between two real-minute
+        evaluations, so evaluating only at `now` would never see it. Each change is stamped with the
+        minute it happened in."""
+        transitions: list[AlarmTransition] = []
+        for moment in self.due_minutes(now or datetime.now(UTC)):
+            transitions += self.evaluate(moment)
         return transitions
 
     def evaluate_alarm(
@@ -452,9 +500,10 @@ class AlarmEvaluator:
         *,
         initial_delay: bool = False,
     ) -> Self:
-        """Evaluate every `interval_seconds` of real time on a daemon thread, at `clock()`
-        (default: the real UTC time — the time stamped on metrics the functions emit). With
-        `initial_delay`, the first evaluation waits one interval (the caller has just evaluated)."""
+        """Wake every `interval_seconds` of real time on a daemon thread and evaluate each minute of
+        `clock()` (default: the process's UTC time, the cloud's while it runs — the time stamped on
+        metrics the functions emit) that elapsed since the last evaluation (`evaluate_elapsed`).
+        With `initial_delay`, the first wake waits one interval (the caller has just evaluated)."""
         if self._thread is not None and self._thread.is_alive():
             return self
         self._stop.clear()
@@ -464,7 +513,7 @@ class AlarmEvaluator:
                 self._stop.wait(interval_seconds)
             while not self._stop.is_set():
                 try:
-                    self.evaluate(clock() if clock else None)
+                    self.evaluate_elapsed(clock() if clock else None)
                 except Exception:
                     log.exception("alarm evaluation failed")
                 self._stop.wait(interval_seconds)

@@ -1,8 +1,8 @@
 """What AWS checks for one request: the action by its IAM name, on the resource's ARN, with condition keys.
 
-moto matches DynamoDB, SNS, Step Functions, Lambda, ECS RunTask and CloudWatch Logs stream requests
-against resource `*`; here each is matched against its ARN (table, index, topic, state machine,
-execution, function, task definition, log stream). A
+moto matches DynamoDB, SNS, Step Functions, Lambda, ECS RunTask, CloudWatch Logs stream and EC2
+security-group rule requests against resource `*`; here each is matched against its ARN (table,
+index, topic, state machine, execution, function, task definition, log stream, security group). A
 TransactWriteItems is authorized item by item (PutItem, UpdateItem, DeleteItem, ConditionCheckItem),
 as DynamoDB does; a CopyObject also needs read on its source; a listing carries its `s3:prefix`.
 """
@@ -126,6 +126,9 @@ def normal_checks(response: Any, service: str, action: str, moto_resource: str) 
         return [Check(f"logs:{action}", f"arn:aws:logs:{region}:{account}:log-group:{group}:log-stream:{stream}")]
     if service == "ecs" and action == "RunTask":  # on its task definition (revision included), as ECS checks it
         return [Check("ecs:RunTask", _task_definition_arn(str(params.get("taskDefinition") or "*"), region, account))]
+    if service == "ec2" and action in _SECURITY_GROUP_RULE_ACTIONS and params.get("GroupId"):
+        # On the group's ARN: the Service Authorization Reference gives these actions the security-group resource.
+        return [Check(f"ec2:{action}", f"arn:aws:ec2:{region}:{account}:security-group/{params['GroupId']}")]
     if service == "events" and action == "PutEvents":
         buses = {str(e.get("EventBusName") or "default") for e in params.get("Entries", [])} or {"default"}
         return [
@@ -135,6 +138,12 @@ def normal_checks(response: Any, service: str, action: str, moto_resource: str) 
     return [Check(f"{prefix}:{action}", moto_resource)]
 
 
+_SECURITY_GROUP_RULE_ACTIONS = (
+    "AuthorizeSecurityGroupIngress",
+    "AuthorizeSecurityGroupEgress",
+    "RevokeSecurityGroupIngress",
+    "RevokeSecurityGroupEgress",
+)
 _S3_IAM_ACTIONS = {
     "ListObjectsV2": "ListBucket",
     "ListObjects": "ListBucket",

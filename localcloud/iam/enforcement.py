@@ -9,6 +9,7 @@ access key, the checks come from `localcloud.iam.checks`, and each is decided by
 
 from __future__ import annotations
 
+import json
 import logging
 import urllib.parse
 from collections.abc import Callable
@@ -56,8 +57,10 @@ def _identity_documents(iam_request: Any) -> list[Any]:
     for policy in iam_request._access_key.collect_policies():
         if isinstance(policy, str):
             documents.append(policy)
-        elif isinstance(policy, dict):
+        elif isinstance(policy, dict) and "policy_document" in policy:
             documents.append(policy["policy_document"])
+        elif isinstance(policy, dict):  # a role's inline `Policies` from CloudFormation: moto keeps the document
+            documents.append(json.dumps(policy))
         else:  # a managed Policy: its default version
             version = next(v for v in policy.versions if v.is_default)
             documents.append(version.document)

@@ -20,6 +20,7 @@ from typing import Any
 from moto.awslambda.models import LambdaFunction
 
 from localcloud import iam
+from localcloud.cloudformation.cdk_providers import stand_in_for
 from localcloud.cloudformation.custom_resources import (
     as_cloudformation_sends,
     capture_cfn_response,
@@ -86,7 +87,7 @@ def run(fn: LambdaFunction, event: Any, *, asynchronous: bool = False, attempt: 
             os.environ.update(function_env)
             # The function's own role signs every call it makes (thread-local, not os.environ).
             with iam.acting_as(role_credentials(fn)):
-                handler = load_handler(fn)
+                handler = stand_in_for(fn.run_time, event) or load_handler(fn)
                 context = LambdaContext(fn, request_id, began + timeout_s, runtime.supplements.get(fn.function_name))
                 buffer.write(f"START RequestId: {request_id} Version: $LATEST\n")
                 with capture_cfn_response(response_capture):

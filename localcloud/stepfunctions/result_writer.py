@@ -18,6 +18,9 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
     resource_eval_s3,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.result_writer_decl import (
+    ResultWriter,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
 
 from localcloud.stepfunctions.map_failures import map_run_failure
@@ -66,20 +69,18 @@ def write_results(
     return {"MapRunArn": map_run_arn, "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key}}
 
 
-def _put_object(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
-    """The ResultWriter's own step: the run (`map_run`) already wrote; its output passes through."""
-    env.stack.pop()  # the parameters
-    written = env.stack.pop()
-    env.stack.append(written)
+def _written(self: Any, env: Any) -> None:
+    """The ResultWriter's own step, after the run: the run (`map_run`) already wrote the results, its
+    Parameters evaluated on the Map's input (a `Prefix.$` path included), and its output passes
+    through. moto would evaluate the Parameters again, on that output, where a path finds nothing."""
 
 
-_writer = resource_eval_s3.ResourceEvalS3
-_original_put = _writer._handle_put_object
+_original_eval_body = ResultWriter._eval_body
 
 
 def install() -> None:
-    _writer._handle_put_object = staticmethod(_put_object)
+    ResultWriter._eval_body = _written
 
 
 def uninstall() -> None:
-    _writer._handle_put_object = staticmethod(_original_put)
+    ResultWriter._eval_body = _original_eval_body

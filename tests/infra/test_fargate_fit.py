@@ -5,9 +5,13 @@ gateway, and the training Map choosing between the fit Lambda and runTask.sync p
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from infra.constructs.fargate_fit import DEFAULT_CPU, DEFAULT_MEMORY_MIB, FIT_TASK_IMAGE
+import pytest
+
+from infra.constructs.fargate_fit import DEFAULT_CPU, DEFAULT_MEMORY_MIB, pinned_image
+from infra.settings import FIT_TASK_IMAGE, SettingsError, load_settings
 from tests.infra import template_queries as tq
 
 
@@ -34,7 +38,12 @@ def test_the_task_is_an_arm64_fargate_task_on_a_public_python_image(platform_tem
     assert task["RuntimePlatform"] == {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"}
     assert (task["Cpu"], task["Memory"]) == (str(DEFAULT_CPU), str(DEFAULT_MEMORY_MIB))
     (container,) = task["ContainerDefinitions"]
-    assert container["Image"] == FIT_TASK_IMAGE == "public.ecr.aws/lambda/python:3.12", "no image is built"
+    # Pinned by digest, in the form ECS documents for one ("repository-url/image@digest",
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDefinition.html): a task never
+    # runs a newer build of the tag than the one this code was tested with. No image is built.
+    assert container["Image"] == pinned_image(FIT_TASK_IMAGE)
+    assert re.fullmatch(r"public\.ecr\.aws/lambda/python@sha256:[0-9a-f]{64}", container["Image"])
+    assert FIT_TASK_IMAGE.startswith("public.ecr.aws/lambda/python:3.12@sha256:")
     assert container["EntryPoint"] == ["python3", "-c"]
     assert "runpy.run_module" in container["Command"][0], "the bootstrap fetches the code and runs it"
     environment = {e["Name"]: e["Value"] for e in container["Environment"]}
@@ -110,3 +119,22 @@ def test_each_candidate_goes_to_the_fit_lambda_or_to_run_task_sync(platform_temp
     assert '\\"AssignPublicIp\\":\\"ENABLED\\"' in text and "LATEST" in text
     # A runaway fit fails its own candidate before the pipeline's 2-hour limit ends the whole run.
     assert '\\"Fit on Fargate\\":{' in text and '\\"TimeoutSeconds\\":5400' in text
+
+
+def test_a_fit_task_image_without_a_digest_is_refused_and_one_with_a_digest_is_used(
+    platform_template: dict[str, Any],
+) -> None:
+    with pytest.raises(SettingsError, match="fit_task_image"):
+        load_settings({"fit_task_image": "public.ecr.aws/lambda/python:3.12"})  # a tag moves
+    digest = "sha256:" + "ab" * 32
+    assert load_settings({"fit_task_image": f"public.ecr.aws/lambda/python:3.13@{digest}"}).fit_task_image
+    assert pinned_image(f"public.ecr.aws/lambda/python:3.13@{digest}") == f"public.ecr.aws/lambda/python@{digest}"
+    assert pinned_image(f"localhost:5000/python@{digest}") == f"localhost:5000/python@{digest}"
+
+
+def test_the_vpcs_default_security_group_is_stripped_of_its_rules(platform_template: dict[str, Any]) -> None:
+    """A VPC's default security group allows all traffic from itself and all traffic out; CloudFormation
+    cannot change that, CDK's custom resource revokes both rules (restrictDefaultSecurityGroup)."""
+    (vpc,) = tq.resources(platform_template, "AWS::EC2::VPC")
+    (restrict,) = tq.resources(platform_template, "Custom::VpcRestrictDefaultSG").values()
+    assert restrict["Properties"]["DefaultSecurityGroupId"] == {"Fn::GetAtt": [vpc, "DefaultSecurityGroup"]}

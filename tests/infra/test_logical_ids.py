@@ -79,6 +79,7 @@ PINNED: dict[str, frozenset[str]] = {
             "ValidationLogsB74CE65E",
             "ValidationPlanFunctionLogs7DEA17E4",
             "ValidationReadSliceFunctionLogs9BCDFF2B",
+            "ValidationRecordFailureFunctionLogsA59341A3",
             "ValidationReduceFunctionLogs66611E6C",
         }
     ),

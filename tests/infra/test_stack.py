@@ -127,15 +127,21 @@ def test_alerts_topic_is_encrypted_and_tls_only(platform_template: dict[str, Any
     template.resource_count_is("AWS::SNS::Subscription", 0)
 
 
+# CDK's functions that run only while a deployment writes bucket notifications or strips the VPC's
+# default security group; CDK builds them (its role with AWSLambdaBasicExecutionRole, its runtime).
+CDK_DEPLOY_TIME_HANDLERS = ("BucketNotificationsHandler", "CustomVpcRestrictDefaultSGCustomResourceProvider")
+
+
 def test_functions_are_arm64_python312_traced_with_bounded_logs(platform_template: dict[str, Any]) -> None:
-    functions = {  # CDK's own deploy-time notifications handler is CDK's to configure
+    functions = {  # CDK's own deploy-time handlers are CDK's to configure
         k: v
         for k, v in _resources(platform_template, "AWS::Lambda::Function").items()
-        if not k.startswith("BucketNotificationsHandler")
+        if not k.startswith(CDK_DEPLOY_TIME_HANDLERS)
     }
     # health, ingest, nine training steps and a Fargate fit's outcome, registry API, predict, batch scoring,
-    # drift, performance, feedback, six validation steps, six steps of batch scoring in parts
-    assert len(functions) == 30
+    # drift, performance, feedback, seven validation steps (six, and the reduce's failure recorded), six
+    # steps of batch scoring in parts
+    assert len(functions) == 31
     for logical, function in functions.items():
         props = function["Properties"]
         assert props["Runtime"] == "python3.12", logical
@@ -151,7 +157,7 @@ def test_functions_are_arm64_python312_traced_with_bounded_logs(platform_templat
 def test_no_function_role_uses_a_managed_policy(platform_template: dict[str, Any]) -> None:
     for logical, role in _resources(platform_template, "AWS::IAM::Role").items():
         principal = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
-        if principal.get("Service") == "lambda.amazonaws.com" and not logical.startswith("BucketNotificationsHandler"):
+        if principal.get("Service") == "lambda.amazonaws.com" and not logical.startswith(CDK_DEPLOY_TIME_HANDLERS):
             assert "ManagedPolicyArns" not in role["Properties"], logical
 
 
@@ -311,6 +317,24 @@ def test_a_timed_out_candidate_is_retried_once_then_reported_not_failing_the_run
     assert [(c["ErrorEquals"], c["Next"]) for c in fit["Catch"]] == [(["States.ALL"], "Candidate failed")]
 
 
+def test_the_uncommitted_upload_check_runs_every_quarter_of_the_timeout_and_may_not_delete_records(
+    platform_template: dict[str, Any],
+) -> None:
+    """The ingest function updates each upload folder's record (a file opens it, its marker or a report
+    closes it) and queries the open ones on a schedule: UpdateItem and Query, never DeleteItem."""
+    ingest = tq.logical(platform_template, "AWS::Lambda::Function", "IngestionIngestFunction")
+    table = tq.logical(platform_template, "AWS::DynamoDB::Table", "RegistryTable")
+    [schedule] = [
+        r["Properties"]["ScheduleExpression"]
+        for r in tq.resources(platform_template, "AWS::Events::Rule").values()
+        if any(t["Arn"] == {"Fn::GetAtt": [ingest, "Arn"]} for t in r["Properties"].get("Targets", []))
+        and "ScheduleExpression" in r["Properties"]
+    ]
+    assert schedule == "rate(15 minutes)"  # the default timeout: 60 minutes
+    on_table = {a for a, r in tq.grants(platform_template, "IngestionIngestFunction") if r == f"<{table}.Arn>"}
+    assert on_table == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}
+
+
 def test_uploads_outside_raw_reach_the_ingest_function_through_eventbridge(platform_template: dict[str, Any]) -> None:
     """S3 refuses overlapping notification rules, so keys outside `raw/` (a file at the bucket's root)
     come through EventBridge: the raw bucket sends its events there and one rule targets ingest."""
@@ -338,9 +362,42 @@ def test_uploads_outside_raw_reach_the_ingest_function_through_eventbridge(platf
     )
     # It only reports such a file, never reads it: S3 reads stay on raw/* (and contracts), as before.
     on_raw = {(a, r) for a, r in tq.grants(platform_template, "IngestionIngestFunction") if r.startswith(f"<{raw}.")}
-    # ListBucket (limited to raw/ by its s3:prefix condition) is the uncommitted-upload check's listing.
+    # ListBucket (limited to raw/ by its s3:prefix condition): the uncommitted-upload check lists each
+    # folder past the timeout.
     assert on_raw == {
         ("s3:GetObject", f"<{raw}.Arn>/raw/*"),
         ("s3:GetObjectVersion", f"<{raw}.Arn>/raw/*"),
         ("s3:ListBucket", f"<{raw}.Arn>"),
     }
+
+
+def _training_memory(template: dict[str, Any]) -> dict[str, int]:
+    return {
+        step: tq.one(template, "AWS::Lambda::Function", f"Training{step}Function")[1]["Properties"]["MemorySize"]
+        for step in ("Prepare", "ScoreChampion", "FitCandidate", "Evaluate", "Export", "Parity", "Gate")
+    }
+
+
+def test_the_steps_holding_the_training_set_get_the_configured_memory(
+    platform_template: dict[str, Any], tmp_path: Any
+) -> None:
+    """Prepare holds about 220 MB plus 30 bytes per cell (README, "Limits"): the steps that hold the
+    training set take `training.data_step_memory_mb` (3,008 by default: about 4.5M rows of 20
+    features), up to Lambda's 10,240; the others keep their own sizes."""
+    assert _training_memory(platform_template) == {
+        "Prepare": 3008,
+        "ScoreChampion": 3008,
+        "FitCandidate": 3008,
+        "Evaluate": 3008,
+        "Export": 3008,
+        "Parity": 3008,
+        "Gate": 512,
+    }
+    app, stack = build_app(
+        context={"aws:cdk:bundling-stacks": [], "platform": {"training": {"data_step_memory_mb": 10240}}},
+        outdir=str(tmp_path),
+    )
+    larger = _training_memory(app.synth().get_stack_by_name(stack.stack_name).template)
+    assert larger["Prepare"] == larger["Evaluate"] == 10240 and larger["FitCandidate"] == 3008
+    with pytest.raises(SettingsError, match=r"platform\.training\.data_step_memory_mb"):
+        load_settings({"training": {"data_step_memory_mb": 20000}})

@@ -32,6 +32,16 @@ def test_the_states_run_plan_maps_cut_buckets_then_reduce(definition: dict[str, 
         assert states[name]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Reduce"}]
 
 
+def test_a_failure_of_the_reduce_itself_is_recorded_then_fails_the_execution(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    assert states["Reduce"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.reduce_error", "Next": "Record the failure"}
+    ]
+    recording = states["Record the failure"]
+    assert recording["Parameters"] == {"run.$": "$.run", "error.$": "$.reduce_error"}
+    assert recording["Next"] == "Validation failed" and states["Validation failed"]["Type"] == "Fail"
+
+
 @pytest.mark.parametrize(("name", "items"), [("Read slices", "$.plan.items_key"), ("Check parts", "$.cut.items_key")])
 def test_each_distributed_map_reads_jsonl_and_fails_at_the_first_failed_child(
     definition: dict[str, Any], name: str, items: str
@@ -47,7 +57,10 @@ def test_each_distributed_map_reads_jsonl_and_fails_at_the_first_failed_child(
     # (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html#maprun-fail-threshold).
     assert state.get("ToleratedFailureCount", 0) == 0 and "ToleratedFailurePercentage" not in state
     assert state["MaxConcurrency"] == 40
-    assert state["ResultWriter"]["Parameters"]["Prefix"].startswith("validation-work/")
+    # The run's own folder (WorkFolder.map_results), where the reduce reads a failed child's item.
+    assert state["ResultWriter"]["Parameters"]["Prefix.$"] == (
+        "States.Format('validation-work/{}/{}/map-results', $.run.dataset, $.run.run)"
+    )
 
 
 def test_grants_are_exact_prefixes(platform_template: dict[str, Any]) -> None:
@@ -72,10 +85,21 @@ def test_grants_are_exact_prefixes(platform_template: dict[str, Any]) -> None:
         ("s3:GetObjectVersion", f"<{raw}.Arn>/raw/*"),
     }
     # Only the reduce quarantines, records versions and mails.
-    for step in ("Plan", "ReadSlice", "Cut", "CheckPart", "BucketRepeats"):
+    for step in ("Plan", "ReadSlice", "Cut", "CheckPart", "BucketRepeats", "RecordFailure"):
         pairs = tq.grants(platform_template, f"Validation{step}Function")
+        if step == "RecordFailure":  # it records and mails the reduce's failure; it quarantines nothing
+            assert {a for a, _ in pairs if a.startswith(("dynamodb:", "sns:"))} == {
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "sns:Publish",
+            }
+            assert on(f"Validation{step}Function", quarantine) == on(f"Validation{step}Function", curated) == set()
+            continue
         assert not any(a.startswith(("dynamodb:", "sns:")) for a, _ in pairs), step
         assert on(f"Validation{step}Function", quarantine) == set(), step
+    artifacts = tq.logical(platform_template, "AWS::S3::Bucket", "DataArtifacts")
+    # The reduce lists its run's work folder (the Maps' result files), nothing else of the artifacts bucket.
+    assert ("s3:ListBucket", f"<{artifacts}.Arn>") in tq.grants(platform_template, "ValidationReduceFunction")
     reduce = tq.grants(platform_template, "ValidationReduceFunction")
     assert {"dynamodb:PutItem", "sns:Publish", "states:StartExecution"} <= {a for a, _ in reduce}
 

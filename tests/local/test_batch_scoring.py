@@ -277,6 +277,15 @@ def _assert_identical(stack: DeployedStack, key: str, body: bytes, version: str)
     return dict(success)
 
 
+def _slices_counted(stack: DeployedStack, execution: dict[str, Any]) -> int:
+    """The slices the run's Distributed Map counted: one record each in its work folder."""
+    run = json.loads(execution["input"])["run"]
+    work = boto3.client("s3").list_objects_v2(
+        Bucket=stack.outputs["ArtifactsBucketName"], Prefix=f"batch-work/{MODEL}/{run['run']}/counts/"
+    )
+    return int(work["KeyCount"])
+
+
 def test_a_file_past_the_threshold_is_scored_in_parts_identical_to_one_invocation(platform: Platform) -> None:
     cloud, stack = platform
     upload = pd.concat([_frame().drop(columns=["target"])] * 2, ignore_index=True)
@@ -290,11 +299,7 @@ def test_a_file_past_the_threshold_is_scored_in_parts_identical_to_one_invocatio
     success = _assert_identical(stack, key, body, execution["version"])
     assert success["rows"] == 1138 and len(success["parts"]) == 6 and success["version"] == 1
     assert success["ignored_columns"] == ["note"] and success["id_columns"] == ["id"]
-    run = json.loads(execution["input"])["run"]
-    work = boto3.client("s3").list_objects_v2(
-        Bucket=stack.outputs["ArtifactsBucketName"], Prefix=f"batch-work/{MODEL}/{run['run']}/counts/"
-    )
-    assert work["KeyCount"] > 4, "the file was counted in several slices by the Distributed Map"
+    assert _slices_counted(stack, execution) > 4, "the file was counted in several slices by the Distributed Map"
 
 
 def test_a_gzip_file_past_the_threshold_is_split_by_one_task_then_scored_in_parts(platform: Platform) -> None:
@@ -311,3 +316,58 @@ def test_a_gzip_file_past_the_threshold_is_split_by_one_task_then_scored_in_part
     history = boto3.client("stepfunctions").get_execution_history(executionArn=execution["executionArn"])
     entered = [e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e]
     assert "Split gzip" in entered and "Count rows" in entered and "Score parts" in entered
+
+
+def test_json_lines_past_the_threshold_are_scored_in_parts_identical_to_one_invocation(platform: Platform) -> None:
+    cloud, stack = platform
+    records = pd.concat([_frame().drop(columns=["target"])] * 2, ignore_index=True).to_dict("records")
+    lines = []
+    for i, record in enumerate(records):
+        extra = {"ward": f"w{i % 3}"} if i % 50 == 7 else {}  # a column the model ignores, on some rows
+        lines.append(json.dumps({"row_id": i, **record, **extra}))
+        if i == 700:
+            lines.append('{"row_id": "broken", "mean_radius": ')  # a row error, not the file's
+        if i % 97 == 0:
+            lines.append("")  # blank lines are not rows
+    body = ("\n".join(lines) + "\n").encode()
+    assert len(body) > PARTS_ABOVE_BYTES
+    key = f"batch/{MODEL}/night-shift.jsonl"
+    execution = _scored_in_parts(cloud, stack, key, body)
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    success = _assert_identical(stack, key, body, execution["version"])
+    assert success["format"] == "jsonl" and success["rows"] == 1139 and success["rows_with_errors"] == 1
+    assert len(success["parts"]) == 6 and success["ignored_columns"] == ["ward"]
+    assert _slices_counted(stack, execution) > 4, "the lines were counted in several slices by the Distributed Map"
+
+
+def test_a_slice_that_cannot_be_read_fails_the_file_naming_its_part_and_row(platform: Platform) -> None:
+    cloud, stack = platform
+    upload = pd.concat([_frame().drop(columns=["target"])] * 2, ignore_index=True)
+    upload.insert(0, "id", [f"patient-{i}" for i in range(len(upload))])
+    good = upload.to_csv(index=False).encode()
+    key = f"batch/{MODEL}/ward-9.csv"
+    prefix = f"batch/{MODEL}/ward-9.predictions/"
+    assert _scored_in_parts(cloud, stack, key, good)["status"] == "SUCCEEDED"
+    assert f"{prefix}_SUCCESS.json" in _keys(stack, prefix)
+
+    # The next export of the same file: row 600's id is a 140,000-character field, past the csv module's
+    # limit (131,072), so the file cannot be read past row 599, by one invocation or by its slice.
+    lines = good.split(b"\n")
+    lines[600] = b"x" * 140_000 + lines[600]
+    bad = b"\n".join(lines)
+    bucket = MemoryBucket()
+    alone = score_upload(bucket.upload(key, bad), bucket, resolver(_champion(stack)), chunk_rows=CHUNK_ROWS)
+    assert alone.summary.startswith("malformed_csv: after row 599 the CSV cannot be read: field larger than")
+    execution = _scored_in_parts(cloud, stack, key, bad)
+    assert execution["status"] == "FAILED" and execution.get("error") == "BatchScoringFailed"
+
+    failed = json.loads(_read(stack, f"{prefix}_FAILED.json"))
+    assert failed["status"] == "failed" and failed["code"] == "malformed_csv"
+    assert failed["source"]["version_id"] == execution["version"], "the failure names the version it read"
+    # The part the broken row falls in (rows 401-600, parts of 200), the slice's bytes, and the file's
+    # row in one invocation's words.
+    assert failed["message"].startswith("part-00002.csv (rows from 401), bytes "), failed["message"]
+    assert failed["message"].endswith(f"of ward-9.csv: {alone.summary.removeprefix('malformed_csv: ')}")
+    assert failed["parts"] == [] and failed["rows"] == 0, "no part of this version was written"
+    # The earlier version's parts are still there, but without a _SUCCESS.json they are no result.
+    assert f"{prefix}_SUCCESS.json" not in _keys(stack, prefix)

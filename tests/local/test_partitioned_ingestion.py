@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack, Synthesized
 from mlops.contracts import draft_contract, load_contract, render_contract_yaml, validate
 from mlops.contracts.reading import read_table
+from tests.local.test_access_control import _revoke, _role_of
 
 DATASET = "breast-cancer"
 Platform = tuple[LocalCloud, DeployedStack]
@@ -184,3 +186,66 @@ def test_one_bad_file_quarantines_the_whole_upload_naming_it(platform: Platform,
         ExpressionAttributeValues={":pk": f"DATASET#{DATASET}", ":v": "VERSION#"},
     )["Items"]
     assert versions == []
+
+
+def _function(part: str) -> str:
+    """The deployed name of the validation function whose logical id holds `part`."""
+    names = [f["FunctionName"] for f in boto3.client("lambda").list_functions()["Functions"]]
+    [name] = [n for n in names if f"Validation{part}Function" in n]
+    return str(name)
+
+
+def test_a_part_whose_check_crashes_is_named_in_the_report_with_its_error(platform: Platform, tmp_path: Path) -> None:
+    cloud, stack = platform
+    frame = _frame()
+    # The part step may no longer write to the work folder: every child fails with AccessDenied.
+    assert _revoke(_role_of(_function("CheckPart")), "s3:PutObject") > 0
+    execution = _upload_folder(
+        cloud, stack, "2026-12-crash", {"a.csv": _csv(frame.iloc[:300]), "b.csv": _csv(frame.iloc[300:])}
+    )
+    assert execution["status"] == "FAILED"  # a crash fails the execution (alarmed), after the report
+    report = _read(
+        stack.outputs["ArtifactsBucketName"], f"reports/validation/{DATASET}/2026-12-crash/{execution['marker']}.json"
+    )
+    problem = report["file_problem"]
+    assert report["accepted"] is False and problem["code"] == "validation_failed"
+    # Named by the part, its rows and the files they come from, with the child's own error.
+    assert re.match(r"part \d+ of \d+ \(rows \d+-\d+, from file [ab]\.csv", problem["message"]), problem["message"]
+    assert (
+        "failed: AccessDenied: An error occurred (AccessDenied) when calling the PutObject operation"
+        in (problem["message"])
+    )
+    assert problem["message"].endswith("(the run stopped: States.ExceedToleratedFailureThreshold)")
+    mails = [json.loads(line) for line in (tmp_path / "inbox.jsonl").read_text().splitlines()]
+    assert any("AccessDenied" in m.get("message", m.get("body", "")) for m in mails)
+
+
+def test_a_crash_of_the_reduce_is_reported_mailed_and_recorded_and_every_file_stays(
+    platform: Platform, tmp_path: Path
+) -> None:
+    cloud, stack = platform
+    frame = _frame()
+    # The reduce may no longer write a report, a part or a quarantine copy: it fails at its first write.
+    assert _revoke(_role_of(_function("Reduce")), "s3:PutObject") > 0
+    files = {"a.csv": _csv(frame.iloc[:300]), "b.csv": _csv(frame.iloc[300:])}
+    execution = _upload_folder(cloud, stack, "2026-12-late", files)
+    assert execution["status"] == "FAILED"  # alarmed, as any step's crash
+
+    artifacts, raw = stack.outputs["ArtifactsBucketName"], stack.outputs["RawBucketName"]
+    report = _read(artifacts, f"reports/validation/{DATASET}/2026-12-late/{execution['marker']}.json")
+    problem = report["file_problem"]
+    assert report["accepted"] is False and problem["code"] == "validation_incomplete"
+    assert "could not be completed" in problem["message"] and "AccessDenied" in problem["message"]
+    mails = [json.loads(line) for line in (tmp_path / "inbox.jsonl").read_text().splitlines()]
+    assert any("could not be completed" in m.get("message", m.get("body", "")) for m in mails)
+    table = boto3.resource("dynamodb").Table(stack.outputs["RegistryTableName"])
+    items = table.query(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": f"DATASET#{DATASET}"})[
+        "Items"
+    ]
+    assert [i["sk"] for i in items if str(i["sk"]).startswith("VERSION#")] == [], "nothing accepted"
+    assert [i.get("status") for i in items if "2026-12-late" in str(i["sk"])] == ["failed"]
+    # Nothing lost: the files stay in the raw bucket, and nothing of them reached the curated bucket.
+    kept = boto3.client("s3").list_objects_v2(Bucket=raw, Prefix=f"raw/{DATASET}/2026-12-late/")["Contents"]
+    assert sorted(o["Key"].rsplit("/", 1)[-1] for o in kept) == ["_COMMIT", "a.csv", "b.csv"]
+    curated = boto3.client("s3").list_objects_v2(Bucket=stack.outputs["CuratedBucketName"])
+    assert curated.get("Contents", []) == []

@@ -87,3 +87,27 @@ def test_a_task_that_exits_non_zero_fails_its_candidate_with_its_last_log_lines(
     assert fits["forest"]["status"] == "failed"
     version = _item(stack, f"MODEL#{DATASET}", "VERSION#000000001")
     assert version is not None and version["tags"]["selected_candidate"] == "logistic"
+
+
+def test_a_candidate_too_big_for_its_task_fails_without_a_task_and_the_others_go_on(
+    breast_cancer_platform: Platform,
+) -> None:
+    _, stack = breast_cancer_platform
+    # 2,000 unbounded trees on the breast-cancer rows: about 580 MiB estimated, past a 512 MiB task.
+    hog = {"name": "hog", "estimator": "random_forest", "params": {"n_estimators": 2000}}
+    config = _config(candidates=[LOGISTIC, hog], fargate={"above_minutes": 5e-4, "cpu": 256, "memory": 512})
+    execution = _train(stack, config, "too-big")
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    fits = _fits(stack, "too-big")
+    assert fits["hog"]["runs_on"] == "fargate" and fits["hog"]["status"] == "failed"
+    assert fits["hog"]["task_arn"] is None, "no task was started"
+    run = _item(stack, "RUN#too-big", "META")
+    assert run is not None
+    failed = {c["name"]: c for c in run["candidates"]}["hog"]
+    assert failed["estimator"] == "random_forest"
+    assert "is over the Fargate task's 512 MiB (fargate.memory, with cpu 256)" in failed["error"]
+    assert "the smallest size that holds it: fargate: {cpu: 256, memory: 1024}" in failed["error"]
+    ecs = boto3.client("ecs")
+    for cluster in ecs.list_clusters()["clusterArns"]:
+        for status in ("RUNNING", "STOPPED"):
+            assert not ecs.list_tasks(cluster=cluster, desiredStatus=status)["taskArns"], "no task was started"

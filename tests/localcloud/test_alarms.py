@@ -687,6 +687,53 @@ def test_state_changes_reach_eventbridge_rules(cw: Any, sqs: Any, evaluator: Ala
     assert eventbridge.recent_deliveries()[-1].ok
 
 
+def five_minute_failure_alarm(cw: Any, name: str, namespace: str = "App", metric: str = "Errors") -> None:
+    """The platform's shape of alarm: one breaching 5-minute period (a failed execution) alarms."""
+    cw.put_metric_alarm(
+        AlarmName=name,
+        Namespace=namespace,
+        MetricName=metric,
+        Statistic="Sum",
+        Period=300,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+    )
+
+
+def test_a_catch_up_evaluates_each_elapsed_minute_so_a_breach_between_two_wake_ups_alarms(
+    cw: Any, evaluator: AlarmEvaluator
+) -> None:
+    """At `--speed 20` twenty cloud minutes pass between two real-minute wake-ups: a 5-minute period
+    holding one failure is complete, and past, in between. CloudWatch evaluates each minute, so the
+    evaluator evaluates every minute that elapsed, stamping each change with its minute."""
+    five_minute_failure_alarm(cw, "failed-execution")
+    evaluator.evaluate(minute(0))  # INSUFFICIENT_DATA -> OK
+    put(cw, [1], minute(1) + timedelta(seconds=10))
+    assert evaluator.evaluate(minute(21)) == [], "evaluated at the wake-up alone, the failure is missed"
+    evaluator = AlarmEvaluator(ACCOUNT, REGION)
+    evaluator.evaluate(minute(0))
+    transitions = evaluator.evaluate_elapsed(minute(21) + timedelta(seconds=5))
+    assert [(t.new_state, t.timestamp) for t in transitions] == [("ALARM", minute(2)), ("OK", minute(7))]
+    assert evaluator.evaluate_elapsed(minute(21) + timedelta(seconds=40)) == [], "that minute was evaluated"
+
+
+def test_a_catch_up_never_goes_back_before_an_evaluation_already_made(cw: Any, evaluator: AlarmEvaluator) -> None:
+    five_minute_failure_alarm(cw, "failed-execution")
+    put(cw, [1], minute(1))
+    evaluator.evaluate(minute(2))  # -> ALARM (a caller looked ahead)
+    assert evaluator.due_minutes(minute(1) + timedelta(seconds=30)) == []
+    assert evaluator.due_minutes(minute(4) + timedelta(seconds=1)) == [minute(3), minute(4) + timedelta(seconds=1)]
+    assert state(cw, "failed-execution") == "ALARM"
+
+
+def test_a_catch_up_after_a_long_jump_evaluates_the_newest_day(evaluator: AlarmEvaluator) -> None:
+    evaluator.evaluate(minute(0))
+    due = evaluator.due_minutes(minute(3 * 24 * 60))
+    assert len(due) == 24 * 60 and due[0] == minute(2 * 24 * 60 + 1) and due[-1] == minute(3 * 24 * 60)
+
+
 def test_background_evaluation(cw: Any, evaluator: AlarmEvaluator) -> None:
     cw.put_metric_alarm(
         AlarmName="bg",

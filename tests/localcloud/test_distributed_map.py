@@ -395,6 +395,25 @@ def test_results_are_written_by_status_with_a_manifest(cloud: LocalCloud) -> Non
     }
 
 
+def test_a_prefix_given_as_a_path_is_read_from_the_maps_input(cloud: LocalCloud) -> None:
+    # The ResultWriter's Parameters are a payload template, evaluated on the Map state's input, so a
+    # run can keep its results in its own folder ("Prefix.$", as CDK's ResultWriterV2 does for the
+    # bucket with bucketNamePath); input-output-resultwriter.html, and state-map-distributed.html.
+    prefix = "States.Format('runs/{}/results', $.run)"
+    writer = {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": BUCKET, "Prefix.$": prefix}}
+
+    execution = run(
+        machine(tolerant(ResultWriter=writer, ToleratedFailureCount=1)), {"rows": records(3, 1), "run": "r7"}
+    )
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    output = json.loads(execution["output"])
+    run_id = output["MapRunArn"].rsplit(":", 1)[-1]
+    assert output["ResultWriterDetails"]["Key"] == f"runs/r7/results/{run_id}/manifest.json"
+    failed = read_json(f"runs/r7/results/{run_id}/FAILED_0.json")
+    assert [json.loads(entry["Input"])["fail"] for entry in failed] == [True]
+
+
 def test_a_failed_run_writes_the_items_it_never_started_as_pending(cloud: LocalCloud) -> None:
     rows = [row | {"fail": row["id"] == 0} for row in records(5)]
 

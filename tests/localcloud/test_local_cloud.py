@@ -14,6 +14,7 @@ import pytest
 from localcloud import lambda_
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack, DeployError, Synthesized, load_synthesized
+from tests.localcloud.test_alarms import five_minute_failure_alarm
 
 Cloud = tuple[LocalCloud, DeployedStack]
 
@@ -237,6 +238,40 @@ def test_the_usage_plan_throttles_a_key(probe_cloud: Cloud) -> None:
     statuses = [_get(gateway.url("test") + "/items/1", {"x-api-key": key})[0] for _ in range(8)]
     assert statuses[:3] == [200, 200, 200]  # burst limit 3
     assert 429 in statuses[3:]
+
+
+def test_with_the_clock_sped_up_the_background_evaluator_still_sees_a_short_breach(tmp_path: Path) -> None:
+    """`make up --speed 20` woke the evaluator each real minute, 20 cloud minutes apart: a 5-minute
+    period holding a failed execution came and went between two evaluations and nothing alarmed. The
+    evaluator now evaluates every cloud minute that elapsed (here 600x: a wake-up each real second is
+    ten cloud minutes)."""
+    with LocalCloud.in_process(inbox_path=tmp_path / "inbox.jsonl", speed=600) as cloud:
+        cloudwatch = boto3.client("cloudwatch")
+        five_minute_failure_alarm(cloudwatch, "ExecutionsFailed", "AWS/States", "ExecutionsFailed")
+        cloud.evaluate_alarms()  # as `make up` starts: INSUFFICIENT_DATA -> OK
+        failed_at = cloud.clock.now()
+        cloudwatch.put_metric_data(
+            Namespace="AWS/States", MetricData=[{"MetricName": "ExecutionsFailed", "Value": 1, "Timestamp": failed_at}]
+        )
+        cloud.alarm_evaluator.start(interval_seconds=1.0, clock=cloud.clock.now, initial_delay=True)
+        try:
+            deadline = time.monotonic() + 30
+            changes: list[tuple[str, str]] = []
+            while time.monotonic() < deadline and ("OK", "ALARM") not in changes:
+                time.sleep(0.2)
+                history = cloudwatch.describe_alarm_history(AlarmName="ExecutionsFailed", HistoryItemType="StateUpdate")
+                changes = [
+                    (
+                        json.loads(h["HistoryData"])["oldState"]["stateValue"],
+                        json.loads(h["HistoryData"])["newState"]["stateValue"],
+                    )
+                    for h in history["AlarmHistoryItems"]
+                ]
+        finally:
+            cloud.alarm_evaluator.stop()
+        assert ("OK", "ALARM") in changes, changes
+        (alarmed,) = [h for h in history["AlarmHistoryItems"] if "to ALARM" in h["HistorySummary"]]
+        assert failed_at < alarmed["Timestamp"] <= failed_at + timedelta(minutes=6), "stamped in the cloud minute"
 
 
 def test_the_dead_letter_alarm_sees_the_queue_in_every_evaluation_the_background_one_included(tmp_path: Path) -> None:

@@ -192,10 +192,14 @@ def duplicate_rows_result(
 
 
 def column_checks(
-    spec: ColumnSpec, view: ColumnView, rows: int
+    spec: ColumnSpec, view: ColumnView, rows: int, *, repeats: bool = True
 ) -> tuple[list[ExpectationResult], npt.NDArray[np.intp] | None]:
     """Every expectation of one declared column, and its value codes when the row hash can reuse them
-    (a `unique` check ran and every cell parsed)."""
+    (a `unique` check ran and every cell parsed).
+
+    `repeats=False`: a `unique` check's repeats are found by the caller (across a partitioned
+    version's parts), so its result here is only its shape: no repeats counted, no codes.
+    """
     results: list[ExpectationResult] = []
     kept_codes: npt.NDArray[np.intp] | None = None
     kind = spec.type.value
@@ -231,7 +235,9 @@ def column_checks(
         results.append(
             _masked("column.regex", view, spec, spec.regex, mask, total=valid_count, details={"regex": pattern})
         )
-    if spec.unique is not None and spec.unique.value:
+    if spec.unique is not None and spec.unique.value and not repeats:
+        results.append(result("column.unique", spec.name, spec.unique, unexpected=0, total=valid_count))
+    elif spec.unique is not None and spec.unique.value:
         codes, mask = value_codes(view)
         if view.bad is None:
             kept_codes = codes

@@ -270,7 +270,7 @@ class _PartChecker:
             distinct = HyperLogLog.of(hashes) if self.settings.distinct_counts else None
             return _ColumnPart([], row_hash=hashes if self.hashing else None, distinct=distinct)
         view = column_view(series, spec)
-        checked, codes = column_checks(spec, view, self.rows)
+        checked, _ = column_checks(spec, view, self.rows, repeats=False)  # `find_repeats` counts them
         non_null = self.rows - int(np.count_nonzero(view.null))
         valid = view.valid_count
         done = _ColumnPart([])
@@ -280,9 +280,11 @@ class _PartChecker:
             total = total if item.expectation in ("column.type", "column.not_null") else valid
             slot: Slot = "unique" if item.expectation == "column.unique" else "summed"
             done.results.append(PartResult(slot=slot, result=local, total=total))
+        hashed = view_hashes(view) if self.hashing or self.settings.distinct_counts else None
         if spec.unique is not None and spec.unique.value:
-            done.unique = HashedRows(unique_hashes(view)[view.valid], self.global_rows[view.valid])
-            done.complete = view.bad is None and not view.null.any() and codes is not None
+            values = unique_hashes(view, hashed)
+            done.unique = HashedRows(values[view.valid], self.global_rows[view.valid])
+            done.complete = view.bad is None and not view.null.any()
         statistics = {item.statistic for item in self.contract.distributions if item.column == name}
         numbers = _valid_numbers(view)
         if numbers is not None and statistics & {"mean", "std"}:
@@ -296,10 +298,9 @@ class _PartChecker:
             offset = self.part.row_offset
             done.classes = [ClassCount(label=k, count=c, first_row=f + offset) for k, c, f in class_counts(view)]
             done.results.append(PartResult(slot="class_share"))
-        if self.hashing or self.settings.distinct_counts:
-            hashes = view_hashes(view)
-            done.row_hash = hashes if self.hashing else None
-            done.distinct = HyperLogLog.of(hashes[~view.null]) if self.settings.distinct_counts else None
+        if hashed is not None:
+            done.row_hash = hashed if self.hashing else None
+            done.distinct = HyperLogLog.of(hashed[~view.null]) if self.settings.distinct_counts else None
         return done
 
 

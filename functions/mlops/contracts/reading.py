@@ -17,7 +17,8 @@ import csv
 import gzip
 import io
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import pandas as pd
@@ -59,6 +60,29 @@ class FileProblem(Exception):  # noqa: N818 - the problem's word for it: a probl
         return f"{self.code}: {self.message}"
 
 
+@dataclass(frozen=True)
+class SliceOrigin:
+    """Where a CSV slice sits in its file, when the bytes read are the file's header line followed by
+    the slice (a byte range of the file, `mlops.datasets.upload_plan`): what a problem's byte, line
+    and record numbers past the header are moved by, so that it names the file's own byte and line,
+    counted as a read of the whole file counts them."""
+
+    header_bytes: int
+    bytes_before: int = 0  # bytes of the file between the header's end and the slice's first byte
+    lines_before: int = 0  # newlines there, every one (the UTF-8 check counts lines so)
+    records_before: int = 0  # non-empty records there (the CSV reader counts lines so: a quoted newline
+    # or an empty line ends none)
+
+    def byte(self, offset: int) -> int:
+        return offset + self.bytes_before if offset >= self.header_bytes else offset
+
+    def line(self, line: int, offset: int) -> int:
+        return line + self.lines_before if offset >= self.header_bytes else line
+
+    def record(self, number: int) -> int:
+        return number + self.records_before if number > 1 else number
+
+
 def file_format(filename: str) -> FileFormat:
     """The format an upload's name announces; the content may still turn out to be gzip."""
     name = filename.lower()
@@ -83,14 +107,19 @@ def system_memory_pool() -> Iterator[None]:
         pa.set_memory_pool(previous)
 
 
-def read_table(data: bytes, *, filename: str, contract: DataContract | None) -> pd.DataFrame:
-    """The upload as a DataFrame; raises ``FileProblem`` (and nothing else) for a file that cannot be read."""
+def read_table(
+    data: bytes, *, filename: str, contract: DataContract | None, origin: SliceOrigin | None = None
+) -> pd.DataFrame:
+    """The upload as a DataFrame; raises ``FileProblem`` (and nothing else) for a file that cannot be read.
+    `origin`: the data is a slice of a CSV file (after its header), and a problem names the file's line."""
     kind = file_format(filename)
     with system_memory_pool():
-        return _read_table(data, filename, kind, contract)
+        return _read_table(data, filename, kind, contract, origin or SliceOrigin(header_bytes=0))
 
 
-def _read_table(data: bytes, filename: str, kind: FileFormat, contract: DataContract | None) -> pd.DataFrame:
+def _read_table(
+    data: bytes, filename: str, kind: FileFormat, contract: DataContract | None, origin: SliceOrigin
+) -> pd.DataFrame:
     try:
         if data[:2] == GZIP_MAGIC:
             data = _gunzip(data)
@@ -101,13 +130,27 @@ def _read_table(data: bytes, filename: str, kind: FileFormat, contract: DataCont
         if data[:4] == PARQUET_MAGIC or kind == "parquet":
             tables = [_read_parquet(data, filename, contract)]
         else:
-            tables = [_read_csv(data, filename, contract)]
+            tables = [_read_csv(data, filename, contract, origin)]
         return _to_frame(tables)
     except FileProblem:
         raise
     except (pa.ArrowException, ValueError, TypeError, OSError, EOFError, IndexError, KeyError, OverflowError) as exc:
         # A reader failing in a way not foreseen above is still the file's problem, never a crash.
         raise FileProblem("unreadable", f"{filename!r} could not be read: {exc}") from exc
+
+
+def text_cells(data: bytes, names: Sequence[str]) -> pa.Table:
+    """The named columns of a CSV (or gzip CSV) file as the text of their cells, missing where
+    `read_table` reads a cell as missing: what these columns hold when a read of more rows finds
+    them to be text. Only the named columns are converted."""
+    with system_memory_pool():
+        if data[:2] == GZIP_MAGIC:
+            data = _gunzip(data)
+        if data[:3] == UTF8_BOM:
+            data = data[3:]
+        read, parse, convert = _options(data, {name: pa.string() for name in names})
+        convert.include_columns = list(names)
+        return pcsv.read_csv(pa.py_buffer(data), read_options=read, parse_options=parse, convert_options=convert)
 
 
 def _gunzip(data: bytes) -> bytes:
@@ -145,7 +188,7 @@ def _read_parquet(data: bytes, filename: str, contract: DataContract | None) -> 
     return _convert_text_columns(table, specs, infer=False)
 
 
-def _check_utf8(data: bytes) -> None:
+def _check_utf8(data: bytes, origin: SliceOrigin) -> None:
     """Say where the first non-UTF-8 byte is: a Latin-1 export otherwise turns into silent garbage."""
     if data.isascii():
         return
@@ -160,11 +203,11 @@ def _check_utf8(data: bytes) -> None:
         try:
             decoder.decode(view[start : start + _UTF8_CHUNK], final=start + _UTF8_CHUNK >= len(data))
         except UnicodeDecodeError as exc:
-            offset = start - pending + exc.start
-            line = data.count(b"\n", 0, offset) + 1
+            local = start - pending + exc.start
+            offset, line = origin.byte(local), origin.line(data.count(b"\n", 0, local) + 1, local)
             raise FileProblem(
                 "not_utf8",
-                f"byte {offset} (line {line}) is 0x{data[offset]:02X}, which is not valid UTF-8: the platform "
+                f"byte {offset} (line {line}) is 0x{data[local]:02X}, which is not valid UTF-8: the platform "
                 "expects UTF-8 text (this looks like Latin-1 or Windows-1252; re-save the file as UTF-8)",
                 line=line,
                 byte_offset=offset,
@@ -244,8 +287,8 @@ def _options(
     return read, parse, convert
 
 
-def _read_csv(data: bytes, filename: str, contract: DataContract | None) -> pa.Table:
-    _check_utf8(data)
+def _read_csv(data: bytes, filename: str, contract: DataContract | None, origin: SliceOrigin) -> pa.Table:
+    _check_utf8(data, origin)
     header, names = _header(data)
     if not header.strip():
         raise FileProblem("no_header", "the first line is empty: it must name the columns", line=1)
@@ -262,8 +305,8 @@ def _read_csv(data: bytes, filename: str, contract: DataContract | None) -> pa.T
         fallback = True
         message = str(exc)
         if "columns, got" in message:
-            _refuse_stray_quote(data, filename, None, quoted=parse.newlines_in_values)
-            raise _ragged(data, names) from None
+            _refuse_stray_quote(data, filename, None, quoted=parse.newlines_in_values, origin=origin)
+            raise _ragged(data, names, origin) from None
         if "conversion error" not in message:
             raise FileProblem("malformed_csv", f"{filename!r} is not well-formed CSV: {message}") from None
         # Some cell is not of its column's type: read every typed column as text and convert each below.
@@ -273,18 +316,23 @@ def _read_csv(data: bytes, filename: str, contract: DataContract | None) -> pa.T
         table = pcsv.read_csv(buffer, read_options=read, parse_options=parse, convert_options=convert)
     if table.num_rows == 0:
         raise FileProblem("no_rows", f"{filename!r} has a header ({_names(table.column_names)}) but no data rows")
-    _refuse_stray_quote(data, filename, table, quoted=parse.newlines_in_values)
+    _refuse_stray_quote(data, filename, table, quoted=parse.newlines_in_values, origin=origin)
     return _convert_text_columns(table, specs, infer=fallback)
 
 
-def _refuse_stray_quote(data: bytes, filename: str, table: pa.Table | None, *, quoted: bool) -> None:
+def _refuse_stray_quote(
+    data: bytes, filename: str, table: pa.Table | None, *, quoted: bool, origin: SliceOrigin
+) -> None:
     """A quote that swallowed whole records (`mlops.stray_quotes`) is the file's problem, named at its
     line: read on, the rows it swallowed would vanish and every later row number would shift. `table`:
-    what Arrow read, or None when it could not read the file."""
+    what Arrow read, or None when it could not read the file; `origin`: where a slice's rows and lines
+    are in the file (a stray quote is past the header)."""
     if not quoted:
         return
     found = stray_quote_in_text(data) if table is None else stray_quote_in_table(data, table)
     if found is not None:
+        line = None if found.line is None else found.line + origin.lines_before
+        found = replace(found, row=found.row + origin.records_before, line=line)
         raise FileProblem("stray_quote", found.describe(filename), line=found.line)
 
 
@@ -312,12 +360,14 @@ def _convert_text_columns(table: pa.Table, specs: dict[str, ColumnSpec], *, infe
     return table
 
 
-def _ragged(data: bytes, names: list[str]) -> FileProblem:
-    """Name the lines whose field count differs from the header's, found by a serial re-read."""
+def _ragged(data: bytes, names: list[str], origin: SliceOrigin) -> FileProblem:
+    """Name the lines whose field count differs from the header's, found by a serial re-read. Arrow
+    numbers them by record, the header being 1: a quoted newline and an empty line start none."""
     found: list[tuple[int | None, int, int, str]] = []
 
     def handler(row: pcsv.InvalidRow) -> str:
-        found.append((row.number, row.expected_columns, row.actual_columns, row.text))
+        number = origin.record(row.number) if row.number is not None else None
+        found.append((number, row.expected_columns, row.actual_columns, row.text))
         return "error" if len(found) >= _RAGGED_EXAMPLES else "skip"
 
     read = pcsv.ReadOptions(use_threads=False)

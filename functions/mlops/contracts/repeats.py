@@ -22,14 +22,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlops.contracts.coercion import as_arrow_strings
 from mlops.contracts.column_view import ColumnView
 from mlops.contracts.report import MAX_EXAMPLES
 
 ROWS_KEY = "__rows__"  # the bucket key of whole-row hashes; other keys are `unique` columns
 NULL_HASH = np.uint64(0x9E3779B97F4A7C15)
 _BAD = np.uint64(0xC2B2AE3D27D4EB4F)
+_NAN_BITS = np.array(np.nan, dtype=np.float64).view(np.int64)
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,8 @@ def split_buckets(keys: dict[str, HashedRows], part: int, buckets: int) -> list[
     """Each key's hashed rows split by bucket (hash modulo the bucket count), keeping row order."""
     split: list[dict[str, HashedRows]] = [{} for _ in range(buckets)]
     for name, hashed in keys.items():
-        bucket_of = (hashed.hashes % np.uint64(buckets)).astype(np.intp)
+        # Bucket numbers as small as they fit: numpy's stable sort of 8- and 16-bit ints is a radix sort.
+        bucket_of = (hashed.hashes % np.uint64(buckets)).astype(np.min_scalar_type(max(buckets - 1, 0)))
         order = np.argsort(bucket_of, kind="stable")
         bounds = np.concatenate(([0], np.cumsum(np.bincount(bucket_of, minlength=buckets))))
         for bucket in range(buckets):
@@ -118,8 +123,12 @@ def _number_hashes(values: npt.NDArray[Any]) -> npt.NDArray[np.uint64]:
         return _hashed(np.asarray(values, dtype=np.int64))
     floats = np.asarray(values, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        whole = np.isfinite(floats) & (floats == np.trunc(floats)) & (np.abs(floats) < 2.0**63)
-    return np.where(whole, _hashed(np.where(whole, floats, 0.0).astype(np.int64)), _hashed(floats + 0.0))
+        whole = (floats == np.trunc(floats)) & (np.abs(floats) < 2.0**63)  # inf and nan are not
+        # One hash of one int64 key each, which is what `_hashed` of a float's bits or of an int
+        # would give it (pandas hashes either's 64 bits the same way, NaN's bits made one pattern).
+        keys = np.where(whole, floats.astype(np.int64), floats.view(np.int64))
+    keys[np.isnan(floats)] = _NAN_BITS
+    return _hashed(keys)
 
 
 def _hashed(values: npt.NDArray[Any]) -> npt.NDArray[np.uint64]:
@@ -128,11 +137,31 @@ def _hashed(values: npt.NDArray[Any]) -> npt.NDArray[np.uint64]:
 
 
 def _text_hashes(values: pd.Series | pd.Index, null: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint64]:
-    cells = np.asarray(values.astype(object), dtype=object).copy()
-    cells[null] = ""
-    hashes = _hashed(cells)
+    """Each cell's text hashed, `NULL_HASH` where `null`; Arrow strings through their dictionary."""
+    text = as_arrow_strings(pd.Series(values, copy=False) if isinstance(values, pd.Index) else values)
+    hashes = _arrow_text_hashes(text, null) if text is not None else None
+    if hashes is None:
+        cells = np.asarray(values.astype(object), dtype=object).copy()
+        cells[null] = ""
+        hashes = _hashed(cells)
     hashes[null] = NULL_HASH
     return hashes
+
+
+def _arrow_text_hashes(text: pa.ChunkedArray, null: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint64] | None:
+    """The hashes `_hashed` gives these strings, each distinct string hashed once: Arrow's dictionary
+    encoding stands in for pandas' factorize of Python strings (4 times faster on a column of ids).
+    None when a null cell lies outside `null`: the caller says what a null is."""
+    encoded = pc.dictionary_encode(text)
+    if len(text) == 0 or encoded.num_chunks == 0:
+        return np.zeros(len(text), dtype=np.uint64)
+    # The chunks of an encoded chunked array share one dictionary, so their indices index it.
+    words = np.asarray(encoded.chunk(0).dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    by_word = np.append(np.asarray(pd.util.hash_array(words, categorize=False), dtype=np.uint64), NULL_HASH)
+    indices = np.concatenate([pc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False) for c in encoded.chunks])
+    if text.null_count and not null[indices < 0].all():
+        return None
+    return np.asarray(by_word[indices], dtype=np.uint64)
 
 
 def view_hashes(view: ColumnView) -> npt.NDArray[np.uint64]:
@@ -149,12 +178,18 @@ def view_hashes(view: ColumnView) -> npt.NDArray[np.uint64]:
     return hashes
 
 
-def unique_hashes(view: ColumnView) -> npt.NDArray[np.uint64]:
-    """Hashes of the values a `unique` check compares: the cells as read (text as text)."""
+def unique_hashes(view: ColumnView, of_view: npt.NDArray[np.uint64] | None = None) -> npt.NDArray[np.uint64]:
+    """Hashes of the values a `unique` check compares: the cells as read (text as text).
+
+    `of_view`, the column's `view_hashes` when the part has them already, is the answer on every
+    valid cell unless the column was parsed from text (then "01" and "1" differ here, not there).
+    """
     raw = view.raw
     numeric = pd.api.types.is_numeric_dtype(raw.dtype) or pd.api.types.is_bool_dtype(raw.dtype)
     if view.numbers is not None and (numeric or pd.api.types.is_datetime64_any_dtype(raw.dtype)):
-        return _number_hashes(view.numbers)
+        return of_view if of_view is not None else _number_hashes(view.numbers)
+    if view.numbers is None and of_view is not None:
+        return of_view
     return _text_hashes(raw, view.null)
 
 

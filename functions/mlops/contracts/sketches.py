@@ -47,7 +47,9 @@ class Moments(BaseModel):
             return cls()
         mean = float(np.mean(values))
         deviations = values - mean
-        return cls(count=int(values.size), mean=mean, m2=float(np.dot(deviations, deviations)))
+        # A numpy sum (pairwise, as `np.std` adds), not `np.dot`: BLAS threads would spin beside the
+        # part's own column threads.
+        return cls(count=int(values.size), mean=mean, m2=float(np.square(deviations).sum()))
 
     def merge(self, other: Moments) -> Moments:
         """Chan et al.'s update: the moments of both sets of values together."""
@@ -81,13 +83,13 @@ class RankSummary(BaseModel):
         """Sorted values at `levels` evenly spaced positions, each weighted by its share of positions."""
         if levels < 2:
             raise ValueError("a rank summary needs at least 2 levels")
-        ordered = np.sort(np.asarray(values, dtype=np.float64))
-        n = ordered.size
+        values = np.asarray(values, dtype=np.float64)
+        n = values.size
         if n <= levels:
-            return cls(values=ordered.tolist(), weights=[1] * n)
+            return cls(values=np.sort(values).tolist(), weights=[1] * n)
         positions = np.unique(np.round(np.linspace(0, n - 1, levels)).astype(np.int64))
         weights = np.diff(np.append(positions, n))
-        return cls(values=ordered[positions].tolist(), weights=weights.tolist())
+        return cls(values=_order_statistics(values, positions).tolist(), weights=weights.tolist())
 
     @property
     def count(self) -> int:
@@ -125,6 +127,49 @@ class RankSummary(BaseModel):
         return min(1.0, 1.0 / (levels - 1) + self.parts / n)
 
 
+def _order_statistics(values: npt.NDArray[np.float64], positions: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """The values at these positions of the sorted values: the numbers `np.sort(values)[positions]` gives.
+
+    Numbers written with a few decimals (counts, codes, prices, measurements: what a CSV holds), over
+    a span of at most `_STEPS_PER_VALUE` steps of their last decimal per value, are counted instead
+    of sorted: each number is k / 10^d for a whole k, found and checked exactly, and the counts of
+    the k in order are the sorted numbers (one pass, where sorting a part's 125,000 numbers takes
+    about 5 ms here). Anything else is sorted.
+    """
+    low, high = float(values.min()), float(values.max())
+    for places in _decimal_places(low, high, values):
+        scale = 10.0**places
+        keys = np.round(values * scale)
+        if not np.array_equal(keys / scale, values):
+            continue
+        first, last = float(np.round(low * scale)), float(np.round(high * scale))
+        counts = np.bincount((keys - first).astype(np.int64), minlength=int(last - first) + 1)
+        ends = np.cumsum(counts)  # one past the last sorted position that holds (first + k) / scale
+        return (first + np.searchsorted(ends, positions, side="right").astype(np.float64)) / scale
+    return np.sort(values)[positions]
+
+
+_STEPS_PER_VALUE = 4  # the counts take at most 4 int64 per value: 32 bytes, where a sort copies 8
+_MAX_PLACES = 6
+
+
+def _decimal_places(low: float, high: float, values: npt.NDArray[np.float64]) -> list[int]:
+    """The decimals worth trying, fewest first: those the span allows that the first few values do
+    not exceed (a cheap refusal for numbers not written with a few decimals)."""
+    span, size, head = high - low, values.size, values[:64]
+    if not (np.isfinite(span) and max(abs(low), abs(high)) < 2.0**52):
+        return []
+    most = -1
+    while most < _MAX_PLACES and span * 10.0 ** (most + 1) <= _STEPS_PER_VALUE * size:
+        most += 1
+    tried = []
+    for places in sorted({0, most}) if most >= 0 else []:
+        scale = 10.0**places
+        if max(abs(low), abs(high)) * scale < 2.0**52 and np.array_equal(np.round(head * scale) / scale, head):
+            tried.append(places)
+    return tried
+
+
 def rank_error(values: npt.NDArray[np.float64], estimate: float, q: float) -> float:
     """How far `estimate` is from being a q-quantile of `values`: 0 when q lies between the shares
     of values below it and at or below it, else the distance to the nearer of the two."""
@@ -150,10 +195,11 @@ class HyperLogLog(BaseModel):
             index = (hashes >> np.uint64(64 - precision)).astype(np.intp)
             rest = hashes << np.uint64(precision)  # the remaining bits, at the top
             # Leading zeros from the top 53 bits (exact in a float64); below them they do not matter.
+            # A float64's biased exponent is 1023 + its highest bit's place, so rho = 1076 - it
+            # (an all-zero 0.0 has exponent 0: capped, as rho never exceeds 64 - precision + 1).
             top = (rest >> np.uint64(11)).astype(np.float64)
-            _, exponent = np.frexp(top)
-            rho = np.where(top > 0, 64 - 11 - exponent + 1, 64 - precision + 1)
-            np.maximum.at(registers, index, np.minimum(rho, 64 - precision + 1).astype(np.uint8))
+            rho = np.minimum(1076 - (top.view(np.int64) >> 52), 64 - precision + 1)
+            np.maximum.at(registers, index, rho.astype(np.uint8))
         return cls(registers=registers.tobytes())
 
     def merge(self, other: HyperLogLog) -> HyperLogLog:

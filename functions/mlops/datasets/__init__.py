@@ -4,6 +4,8 @@
   lives in the curated bucket;
 - `ingestion`: one upload under `raw/<dataset>/` validated against its contract, then kept as a
   version or quarantined with its report, and announced;
-- `records`: the dataset-version and upload records in the registry table (`DatasetRecords`,
-  `DatasetVersion`).
+- `records`: the dataset-version, upload and upload-folder records in the registry table
+  (`DatasetRecords`, `DatasetVersion`, `UploadFolder`);
+- `uncommitted`: a multi-file upload left without its commit marker reported once after the
+  timeout, and a file written after the marker refused.
 """

@@ -2,24 +2,26 @@
 manifest written last (issue #20).
 
 Layout. An upload of one file at or under `PartitionSettings.single_file_max_bytes` keeps today's
-path (one `.npz`, `versioning.content_hash` as its version: unchanged). A larger upload, or one of
-several files, becomes parts of `rows_per_part` rows each (the last one shorter), cut from the
-upload's rows in order: by row count, never by input file, so the same rows give the same parts
-however the upload was split into files. `rows_per_part` is the setting's `part_bytes` (~128 MB)
-over the rows' average width, measured on the content (8 bytes per number, bool or time, the
-UTF-8 length plus 4 per text cell): a sum over rows, so it is the same for any split as well.
+path (one `.npz`, `versioning.content_hash` as its version: unchanged; `partitioned_ingestion.route`
+decides). A larger upload, or one of several files, becomes parts of `rows_per_part` rows each (the
+last one shorter), cut from the upload's rows in order: by row count, never by input file, so the
+same rows give the same parts however the upload was split into files. `rows_per_part` is the
+setting's `part_bytes` (~128 MB) over the rows' average width, measured on the content (8 bytes per
+number, bool or time, the UTF-8 length plus 4 per text cell): a sum over rows, so it is the same for
+any split as well.
 
 Names. A part is named by the hash of its content (`versioning.content_hash` of its columns as
 stored), not of its Parquet bytes (which change with the writer's version); it lives at
 `names.dataset_part_key`, so a Map child can write it before the version is known. The version is
 the SHA-256 of the schema (column names and contract types, in order) and the ordered part hashes
 (`partitioned_version_id`). The manifest lists each part's key, hash, rows, row offset, size and
-byte digest; it is written after every part (`write_partitioned_version`), so a version whose
+byte digest; it is written after every part (`partitioned_ingestion.reduce`), so a version whose
 manifest exists is complete.
 
-Steps for the Step Functions wiring: each input file read and measured (`Segment`), `plan_parts`
-over the segments, each planned part built from its pieces (`build_part`: Parquet bytes and
-hash), the parts validated (`mlops.contracts.partial_validation`), then the manifest.
+The validation state machine's steps (`partitioned_ingestion`) use these: each slice of the upload
+read and measured (`Segment`), `plan_parts` over the segments, each planned part built from its
+pieces (`build_part`: Parquet bytes and hash) and validated (`mlops.contracts.partial_validation`),
+then the version id (`partitioned_version_id`) and the manifest.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, Protocol
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -40,9 +42,7 @@ import pyarrow.parquet as pq
 from mlops.contracts.coercion import as_arrow_strings
 from mlops.datasets.versioning import (
     ColumnKind,
-    ColumnSchema,
     PartEntry,
-    PartitionedManifest,
     column_arrays,
     content_hash,
 )
@@ -50,9 +50,8 @@ from mlops.names import dataset_part_key, dataset_version_prefix
 
 MB = 1 << 20
 LAYOUT: Final = "parquet-parts/1"  # hashed into every partitioned version id: a new layout gets new ids
-Layout = Literal["single", "parts"]
 
-_ARROW_TYPES: dict[str, pa.DataType] = {
+ARROW_TYPES: dict[str, pa.DataType] = {
     "int": pa.int64(),
     "float": pa.float64(),
     "bool": pa.bool_(),
@@ -64,21 +63,12 @@ _FIXED_WIDTH = 8  # bytes a number, bool or time counts for in a row's width
 _TEXT_OVERHEAD = 4  # bytes a text cell counts for beyond its UTF-8 length (an Arrow offset)
 
 
-class PartitionError(ValueError):
-    """The upload's files cannot form one version (their columns differ): names the file."""
-
-
 @dataclass(frozen=True)
 class PartitionSettings:
     """When an upload is partitioned, and how large its parts are (measured as in the module text)."""
 
     part_bytes: int = 128 * MB
     single_file_max_bytes: int = 256 * MB
-
-
-def layout_for(upload_bytes: int, files: int, settings: PartitionSettings = PartitionSettings()) -> Layout:
-    """`single` keeps today's path: one file, not past the setting. Anything else is partitioned."""
-    return "single" if files == 1 and upload_bytes <= settings.single_file_max_bytes else "parts"
 
 
 @dataclass(frozen=True)
@@ -147,16 +137,6 @@ def plan_parts(segments: Sequence[Segment], settings: PartitionSettings = Partit
     return planned
 
 
-def version_schema(frames: Sequence[pd.DataFrame], types: dict[str, ColumnKind]) -> list[tuple[str, ColumnKind]]:
-    """Column names and contract types, the same in every file (else `PartitionError` names it)."""
-    names = [str(c) for c in frames[0].columns]
-    for number, frame in enumerate(frames[1:], start=2):
-        theirs = [str(c) for c in frame.columns]
-        if theirs != names:
-            raise PartitionError(f"file {number} of the upload has columns {theirs}, file 1 has {names}")
-    return [(name, types.get(name, "string")) for name in names]
-
-
 @dataclass(frozen=True)
 class BuiltPart:
     entry: PartEntry
@@ -191,7 +171,7 @@ def parquet_bytes(frame: pd.DataFrame, schema: Sequence[tuple[str, ColumnKind]])
         series = frame.iloc[:, position]
         if kind in ("string", "category"):
             series = series.astype("string")
-        columns.append(pa.array(series, type=_ARROW_TYPES[kind], from_pandas=True))
+        columns.append(pa.array(series, type=ARROW_TYPES[kind], from_pandas=True))
     table = pa.Table.from_arrays(columns, names=[name for name, _ in schema])
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd")
@@ -204,65 +184,5 @@ def partitioned_version_id(schema: Sequence[tuple[str, ColumnKind]], part_hashes
     return hashlib.sha256(json.dumps(document, separators=(",", ":")).encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class PartitionedData:
-    """An upload cut into built parts, with the version they make."""
-
-    version: str
-    schema: list[tuple[str, ColumnKind]]
-    rows_per_part: int
-    parts: list[BuiltPart]
-
-    @property
-    def rows(self) -> int:
-        return sum(p.entry.rows for p in self.parts)
-
-    def column_schemas(self) -> list[ColumnSchema]:
-        return [
-            ColumnSchema(
-                name=name,
-                type=kind,
-                dtype=str(_ARROW_TYPES[kind]),
-                nulls=sum(p.nulls.get(name, 0) for p in self.parts),
-            )
-            for name, kind in self.schema
-        ]
-
-
-def partition_frames(
-    dataset: str,
-    frames: Sequence[pd.DataFrame],
-    types: dict[str, ColumnKind],
-    settings: PartitionSettings = PartitionSettings(),
-) -> PartitionedData:
-    """Every step in one process (tests, benchmarks): the files' frames as they were stored
-    (`ingestion.stored_frame`), in upload order, cut into parts."""
-    schema = version_schema(frames, types)
-    segments = [Segment(len(f), measured_bytes(f, types)) for f in frames]
-    planned = plan_parts(segments, settings)
-    parts = [build_part(dataset, p, frames, schema) for p in planned]
-    version = partitioned_version_id(schema, [p.entry.content_hash for p in parts])
-    size = planned[0].rows if planned else 0
-    return PartitionedData(version=version, schema=schema, rows_per_part=size, parts=parts)
-
-
-class ObjectSink(Protocol):
-    """Where a version is written (`mlops.buckets.CuratedBucket`)."""
-
-    def put(self, key: str, body: bytes, content_type: str) -> None: ...
-
-
 def manifest_key(dataset: str, version: str) -> str:
     return f"{dataset_version_prefix(dataset, version)}manifest.json"
-
-
-def write_partitioned_version(sink: ObjectSink, parts: Sequence[BuiltPart], manifest: PartitionedManifest) -> str:
-    """Every part, then the manifest: a crash before the end leaves no manifest, so no version."""
-    listed = [p.entry for p in parts]
-    if listed != manifest.parts:
-        raise ValueError("the manifest must list exactly the parts written, in order")
-    for part in parts:
-        sink.put(part.entry.key, part.body, "application/vnd.apache.parquet")
-    key = manifest_key(manifest.dataset, manifest.version)
-    sink.put(key, manifest.model_dump_json(indent=2).encode(), "application/json")
-    return key

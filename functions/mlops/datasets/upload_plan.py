@@ -9,8 +9,9 @@ What a slice is, by format:
   quoted field, and the cut moves to the next newline that ends a record. A file whose quote count
   is odd at its end (a field never closed, or quotes inside unquoted fields) is refused
   (`SplitError`), never cut by a guess. A slice carries the byte length of the header line (the
-  child reads it too) and the newlines before it, so a problem a child finds is reported at the
-  file's own line.
+  child reads it too) and the newlines before it, so that a problem a child finds is reported at the
+  file's own byte and line (`partitioned_ingestion._slice_problem`, once the rows of the file's
+  earlier slices give the records before it, which is how the reader counts lines).
 - **Parquet**: runs of whole row groups up to `slice_bytes` of uncompressed data (a row group is
   never split; its rows are known from the footer, read with ranged GETs).
 - **gzip CSV**, and any file not past `slice_bytes`: the whole file, one slice.
@@ -70,14 +71,23 @@ class Slice(BaseModel):
     )
 
     @property
+    def file(self) -> str:
+        """The file's name in the upload folder."""
+        return self.key.rsplit("/", 1)[-1]
+
+    @property
+    def span(self) -> str:
+        """Which of the file's rows the slice holds, as a report says it."""
+        if self.row_groups is not None:
+            return f"row groups {self.row_groups[0]}-{self.row_groups[1] - 1}"
+        if self.start:
+            return f"bytes {self.start}-{self.stop - 1}"
+        return "the whole file"
+
+    @property
     def name(self) -> str:
         """How a report names the slice: the file, and the part of it (a whole file has start 0)."""
-        file = self.key.rsplit("/", 1)[-1]
-        if self.row_groups is not None:
-            return f"{file}, row groups {self.row_groups[0]}-{self.row_groups[1] - 1}"
-        if self.start:
-            return f"{file}, bytes {self.start}-{self.stop - 1}"
-        return file
+        return self.file if self.span == "the whole file" else f"{self.file}, {self.span}"
 
 
 class RangedFile(io.RawIOBase):

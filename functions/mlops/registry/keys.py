@@ -6,6 +6,11 @@ Items, by kind (`kind` attribute), with their keys:
                     (DATASET#<dataset>#VERSIONS, `<created_at>#<hash>`).
 - upload:           pk DATASET#<dataset>, sk UPLOAD#<key>#<s3 version>: how an upload ended, so a
                     redelivered S3 event is a no-op.
+- upload folder:    pk DATASET#<dataset>, sk FOLDER#<raw/<dataset>/<upload>>: a multi-file upload as ingestion
+                    saw it (its first and newest file, its commit marker's time once written, the newest
+                    file reported). While it waits for its marker it is listed through gsi1
+                    (UPLOAD_FOLDERS#OPEN, `<newest file at>#<folder>`), a sparse index: the scheduled check
+                    queries the folders overdue, never the uploads kept before.
 - feedback export:  pk DATASET#<dataset>, sk FEEDBACK#<key>: an upload the feedback loop wrote (its rows,
                     labels and versions) and the run its acceptance starts, if a performance check asked.
 - model:            pk MODEL#<name>, sk META: the version counter; listed through gsi1 (MODELS, <name>).
@@ -49,6 +54,7 @@ SERVING_POLICY_SK = "POLICY#serving"
 DRIFT_LEASE_SK = "LEASE#DRIFT"
 LABEL_JOIN_SK = "JOIN#labels"
 FEEDBACK_WATERMARK_SK = "FEEDBACK#watermark"
+OPEN_UPLOAD_FOLDERS = "UPLOAD_FOLDERS#OPEN"  # gsi1pk of an upload folder waiting for its commit marker
 # sk prefixes a query lists a model's items of one kind by
 VERSIONS = "VERSION#"
 ALIASES = "ALIAS#"
@@ -98,6 +104,15 @@ def dataset_version_order(created_at: str, version: str) -> str:
 
 def upload_sk(key: str, s3_version: str | None) -> str:
     return f"UPLOAD#{key}#{s3_version or 'null'}"
+
+
+def upload_folder_sk(folder: str) -> str:
+    return f"FOLDER#{folder}"
+
+
+def open_folder_order(newest_at: str, folder: str) -> str:
+    """gsi1sk of an open upload folder: its newest file's time first, so the overdue ones are one range."""
+    return f"{newest_at}#{folder}"
 
 
 def feedback_export_sk(key: str) -> str:

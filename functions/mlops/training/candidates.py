@@ -110,15 +110,17 @@ def _python(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def build_estimator(estimator: str, problem_type: ProblemType, params: dict[str, Any], seed: int) -> Pipeline:
-    """A Pipeline whose last step is named `model`; seed and n_jobs=1 are set by the platform."""
+def build_estimator(
+    estimator: str, problem_type: ProblemType, params: dict[str, Any], seed: int, *, threads: int = 1
+) -> Pipeline:
+    """A Pipeline whose last step is named `model`; seed and n_jobs (`threads`) are set by the platform."""
     cls = _ESTIMATORS[(estimator, is_classification(problem_type))]
     accepted = cls().get_params()
     fixed: dict[str, Any] = {**_DEFAULTS.get(estimator, {}), **params}
     if "random_state" in accepted:
         fixed["random_state"] = seed
     if estimator in _PARALLEL:
-        fixed["n_jobs"] = 1
+        fixed["n_jobs"] = threads
     steps: list[tuple[str, Any]] = []
     if estimator in _SCALED:
         steps.append(("scale", StandardScaler()))
@@ -181,9 +183,14 @@ def load_model(data: bytes, sha256: str | None = None) -> Any:
     return pickle.loads(data)
 
 
-def fit_candidate(candidate: Candidate, splits: Splits, config: TrainingConfig) -> CandidateResult:
+def fit_candidate(candidate: Candidate, splits: Splits, config: TrainingConfig, *, threads: int = 1) -> CandidateResult:
     """Search and fit one candidate. Never raises for a bad candidate: a failure comes back as
-    `status="failed"` with the reason, so the other candidates of the run still count."""
+    `status="failed"` with the reason, so the other candidates of the run still count.
+
+    `threads`: one in a Lambda (few vCPUs; on a shared machine oversubscribed threads make a fit many
+    times slower); a Fargate task passes its vCPUs, used by the estimator (a forest's trees,
+    HistGradientBoosting's OpenMP loops) and by BLAS, while the search's trials run one after another
+    (each trial in parallel would multiply the memory)."""
     started = time.perf_counter()
     kind = config.problem_type
     metric = config.metric
@@ -191,12 +198,10 @@ def fit_candidate(candidate: Candidate, splits: Splits, config: TrainingConfig) 
     summary: SearchSummary | None = None
     best: dict[str, Any] = {}
     try:
-        # One thread for OpenMP/BLAS too (HistGradientBoosting): a Lambda has few vCPUs, and on a shared
-        # machine oversubscribed threads make a fit many times slower.
-        with threadpool_limits(limits=1), warnings.catch_warnings(record=True) as recorded:
+        with threadpool_limits(limits=threads), warnings.catch_warnings(record=True) as recorded:
             warnings.simplefilter("always")
             n_classes = _n_classes(splits, kind)
-            pipeline = build_estimator(candidate.estimator, kind, dict(candidate.params), config.seed)
+            pipeline = build_estimator(candidate.estimator, kind, dict(candidate.params), config.seed, threads=threads)
             search = candidate.search
             if search is not None:
                 x = np.concatenate([splits.X_train, splits.X_validation])
@@ -237,7 +242,9 @@ def fit_candidate(candidate: Candidate, splits: Splits, config: TrainingConfig) 
                     kind="grid" if search.grid is not None else "random", scoring=metric, trials=trials
                 )
                 best = {k.removeprefix(prefix): _python(v) for k, v in searcher.best_params_.items()}
-                pipeline = build_estimator(candidate.estimator, kind, {**candidate.params, **best}, config.seed)
+                pipeline = build_estimator(
+                    candidate.estimator, kind, {**candidate.params, **best}, config.seed, threads=threads
+                )
             else:
                 summary = SearchSummary(kind="none", scoring=metric)
             pipeline.fit(splits.X_train, splits.y_train)
@@ -245,6 +252,9 @@ def fit_candidate(candidate: Candidate, splits: Splits, config: TrainingConfig) 
             validation = compute_metrics(kind, splits.y_validation, predictions, proba, n_classes)
             if summary.kind == "none":
                 summary.trials.append(Trial(params={}, score=validation.get(metric)))
+            if threads != 1 and candidate.estimator in _PARALLEL:
+                # Stored as a Lambda fit stores it: evaluate and export run in a Lambda, one thread.
+                pipeline.set_params(**{f"{MODEL_STEP}__n_jobs": 1})
             data = model_bytes(pipeline)
         for w in recorded:
             text = f"{w.category.__name__}: {w.message}"

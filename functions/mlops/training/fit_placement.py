@@ -22,6 +22,12 @@ A candidate runs on Fargate when `fargate.always` is set, when the training rows
 side: a fit that fits Lambda but is sent to Fargate costs a minute of start-up and a few cents; one
 that does not fit Lambda but is kept there fails its candidate.
 
+A Fargate candidate whose memory estimate is over the task's memory (`fargate.memory`) is failed at
+placement, without a task: started, it would be killed (exit code 137) after minutes of start-up and
+fitting. Its reason names the estimate, the task's size and the smallest Fargate size that holds the
+estimate. The task is not enlarged on its own: the config's size is what the user pays for, so the
+user raises it (or samples the data).
+
 pydantic only: the config imports `FargateConfig`, and prepare (numpy) calls `place_fits`.
 """
 
@@ -87,7 +93,11 @@ class FargateConfig(ConfigModel):
     above_minutes: float = Field(
         default=10, gt=0, description="a candidate whose estimated fit time exceeds this runs on Fargate"
     )
-    cpu: int = Field(default=2048, description="task CPU units (1024 = 1 vCPU); a fit uses one core")
+    cpu: int = Field(
+        default=2048,
+        description="task CPU units (1024 = 1 vCPU); a fit uses every vCPU for the estimator (a forest's trees, "
+        "histogram gradient boosting), a search's trials one after another",
+    )
     memory: int = Field(default=16384, description="task memory in MiB, a size Fargate runs with `cpu`")
 
     @model_validator(mode="after")
@@ -96,10 +106,27 @@ class FargateConfig(ConfigModel):
         if sizes is None:
             raise ValueError(f"cpu {self.cpu} is not a Fargate size; one of {', '.join(map(str, FARGATE_MEMORY_MIB))}")
         if self.memory not in sizes:
-            raise ValueError(
+            runs = (
                 f"Fargate runs {self.cpu} CPU units with {sizes[0]} to {sizes[-1]} MiB"
-                f"{'' if len(sizes) <= 4 else f' in steps of {sizes[1] - sizes[0]}'}, not {self.memory}"
+                f"{'' if len(sizes) <= 4 else f' in steps of {sizes[1] - sizes[0]}'}"
             )
+            written = self.model_fields_set
+            if "memory" not in written:  # the user wrote cpu alone: the default memory is what fails
+                raise ValueError(
+                    f"fargate.memory defaults to {self.memory} MiB, which does not go with cpu {self.cpu}: "
+                    f"{runs}; set memory to one of {', '.join(map(str, sizes))}"
+                )
+            if "cpu" not in written:  # memory alone: the default cpu is what fails
+                fitting = [str(cpu) for cpu, memories in FARGATE_MEMORY_MIB.items() if self.memory in memories]
+                raise ValueError(
+                    f"fargate.cpu defaults to {self.cpu}, which does not go with memory {self.memory} MiB: {runs}; "
+                    + (
+                        f"set cpu to {' or '.join(fitting)}"
+                        if fitting
+                        else "no Fargate size has that memory (see the table in the Amazon ECS guide)"
+                    )
+                )
+            raise ValueError(f"{runs}, not {self.memory}")
         return self
 
 
@@ -126,6 +153,11 @@ class FitPlacement(BaseModel):
     memory: str = Field(description="Fargate task memory in MiB, as text")
     memory_mib: int = Field(description="the same memory as a number: the container's hard limit")
     input_key: str | None = Field(default=None, description="the Fargate task's input payload, in the artifacts bucket")
+    task_fits: bool = Field(
+        default=True,
+        description="false: the fit's memory estimate is over the task's memory, so the candidate fails "
+        "without a task being started (`reason` says which size would hold it)",
+    )
 
 
 def _trials(candidate: Candidate) -> int:
@@ -220,8 +252,9 @@ def place_fits(
             )
         else:
             reason = why
-            if estimate.memory_mib > config.memory:
-                reason += f"; the estimate is over fargate.memory ({config.memory} MiB): raise it if the task runs out"
+        task_fits = why is None or estimate.memory_mib <= config.memory
+        if not task_fits:
+            reason += "; " + too_big_for_the_task(estimate, config)
         placements.append(
             FitPlacement(
                 name=candidate.name,
@@ -231,10 +264,42 @@ def place_fits(
                 cpu=str(config.cpu),
                 memory=str(config.memory),
                 memory_mib=config.memory,
-                input_key=None if why is None else input_key.format(name=candidate.name),
+                input_key=None if why is None or not task_fits else input_key.format(name=candidate.name),
+                task_fits=task_fits,
             )
         )
     return placements
+
+
+def fargate_threads(config: FargateConfig) -> int:
+    """The threads a Fargate fit uses: the task's vCPUs (1024 CPU units each), at least one."""
+    return max(1, config.cpu // 1024)
+
+
+def smallest_task(memory_mib: float) -> tuple[int, int] | None:
+    """The smallest Fargate size (cpu units, memory MiB) whose memory holds `memory_mib`: the least
+    memory, then the fewest CPU units (the cheapest); None past Fargate's largest task."""
+    sizes = [(memory, cpu) for cpu, memories in FARGATE_MEMORY_MIB.items() for memory in memories]
+    fitting = sorted((memory, cpu) for memory, cpu in sizes if memory >= memory_mib)
+    return (fitting[0][1], fitting[0][0]) if fitting else None
+
+
+def too_big_for_the_task(estimate: FitEstimate, config: FargateConfig) -> str:
+    """Why a candidate is failed before its task starts: a task killed for its memory (exit code 137)
+    after minutes of start-up and fitting tells the user less, later, and costs the task's time."""
+    text = (
+        f"not started: its estimated fit memory ({estimate.memory_mib:,.0f} MiB) is over the Fargate task's "
+        f"{config.memory:,} MiB (fargate.memory, with cpu {config.cpu})"
+    )
+    smallest = smallest_task(estimate.memory_mib)
+    if smallest is None:
+        largest = max(max(m) for m in FARGATE_MEMORY_MIB.values())
+        return text + (
+            f", and over Fargate's largest task ({largest:,} MiB): sample the training set or bound the "
+            "candidate (fewer trees, a max_depth)"
+        )
+    cpu, memory = smallest
+    return text + f"; the smallest size that holds it: fargate: {{cpu: {cpu}, memory: {memory}}}"
 
 
 class FitRecord(BaseModel):

@@ -36,7 +36,7 @@ from mlops.training.data import (
     combine_versions,
     plan_versions,
 )
-from mlops.training.fit_placement import fit_outcome, fit_records, place_fits
+from mlops.training.fit_placement import fargate_threads, fit_outcome, fit_records, place_fits
 from mlops.training.gates import GateReport, gate_evaluation
 from mlops.training.prepare import PreparedMeta, Splits, prepare
 from mlops.training.search_space import Candidate
@@ -183,15 +183,18 @@ def _training_data(services: TrainingServices, dataset: str, config: TrainingCon
     return combine_versions(dataset, policy, config.data.max_rows, parts, skipped)
 
 
-def fit_step(run_payload: dict[str, Any], candidate: dict[str, Any], artifacts: ArtifactsBucket) -> dict[str, Any]:
+def fit_step(
+    run_payload: dict[str, Any], candidate: dict[str, Any], artifacts: ArtifactsBucket, *, on_fargate: bool = False
+) -> dict[str, Any]:
     """Fit one candidate and store it: the fit Lambda's step, and what the Fargate task runs
-    (`handlers.fit_task`) when the candidate does not fit the Lambda."""
+    (`handlers.fit_task`) when the candidate does not fit the Lambda, with every vCPU of its task."""
     from mlops.training.candidates import fit_candidate
 
     run = RunRef.from_event(run_payload)
     config = TrainingConfig.model_validate(json.loads(artifacts.get(f"{run.prefix}config.json")))
     splits = Splits.from_bytes(artifacts.get(f"{run.prefix}splits.npz"))
-    result = fit_candidate(Candidate.model_validate(candidate), splits, config)
+    threads = fargate_threads(config.fargate) if on_fargate else 1
+    result = fit_candidate(Candidate.model_validate(candidate), splits, config, threads=threads)
     base = f"{run.prefix}candidates/{result.name}"
     if result.model_bytes is not None:
         artifacts.put(f"{base}.model", result.model_bytes, "application/octet-stream")
@@ -240,6 +243,8 @@ def evaluate_step(
 
     run = RunRef.from_event(run_payload)
     config = _config(services, run)
+    # A failed candidate's outcome (a crash, a timeout, a Fargate task) carries no estimator: the config names it.
+    estimators = {c.name: c.estimator for c in config.candidates}
     results: list[CandidateResult] = []
     for outcome in fitted:
         if outcome.get("status") == "succeeded":
@@ -249,7 +254,7 @@ def evaluate_step(
             results.append(
                 CandidateResult(
                     name=str(outcome.get("name")),
-                    estimator="unknown",
+                    estimator=estimators.get(str(outcome.get("name")), "unknown"),
                     status="failed",
                     error=candidate_failure_reason(outcome),
                 )

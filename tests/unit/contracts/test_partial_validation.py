@@ -174,6 +174,30 @@ def test_an_id_column_distinct_in_every_part_but_repeated_across_parts_is_found(
     assert duplicates == validate(frame, contract).results[-1]
 
 
+def test_repeats_across_parts_are_found_however_each_part_holds_its_text() -> None:
+    """A part read from Parquet may hold a text column as Arrow strings, as categories or as Python
+    objects (a non-string cell among them, which the check calls a wrong type): the same text is the
+    same value in every part, so the merged report is the single file's."""
+    contract = load_contract(
+        "dataset: ids\nversion: 1\ncolumns:\n  - {name: id, type: string, unique: true}\n"
+        "  - {name: tag, type: string, nullable: true}\nduplicate_rows: reject\n",
+        source="ids.yaml",
+    )
+    ids = ["A1", "B2", "C3", "A1"]
+    tags = ["x", None, "y", "x"]
+    frames = [
+        pd.DataFrame({"id": pd.Series(ids, dtype="str"), "tag": pd.Series(tags, dtype="str")}),
+        pd.DataFrame({"id": pd.Series(ids, dtype="category"), "tag": pd.Series(tags, dtype="category")}),
+        pd.DataFrame({"id": pd.Series([*ids, 7], dtype=object), "tag": pd.Series([*tags, "z"], dtype=object)}),
+    ]
+    merged = validate_parts(frames, contract, file_name="ids")
+    single = validate(pd.concat([f.astype(object) for f in frames], ignore_index=True), contract, file_name="ids")
+    assert merged.report.model_dump(mode="json") == single.model_dump(mode="json")
+    failed = {r.expectation: r for r in merged.report.failures}
+    assert failed["column.unique"].unexpected_count == 9  # 13 valid ids, 4 distinct (7 is not text)
+    assert failed["table.duplicate_rows"].unexpected_count == 9  # 13 rows, 4 distinct
+
+
 def test_a_part_that_does_not_parse_fails_the_version_naming_the_part_and_line(contract: DataContract) -> None:
     frame = patients()
     pieces = np.array_split(np.arange(len(frame)), PARTS)

@@ -18,10 +18,12 @@ def _data(kind: str, n: int, seed: int = 3) -> np.ndarray:
         return rng.lognormal(0, 2, n)
     if kind == "ties":  # a handful of values, one of them most of the rows
         return rng.choice([0.0, 1.0, 2.5, 7.0], n, p=[0.7, 0.1, 0.1, 0.1])
+    if kind == "counts":  # whole numbers over a narrow span: summarized by counting, not sorting
+        return rng.poisson(3, n).astype(np.float64) - 2
     return np.sort(rng.normal(0, 1, n))  # sorted: each part a disjoint range of values
 
 
-@pytest.mark.parametrize("kind", ["lognormal", "ties", "sorted"])
+@pytest.mark.parametrize("kind", ["lognormal", "ties", "counts", "sorted"])
 @pytest.mark.parametrize("parts", [1, 8, 40])
 def test_merged_quantiles_stay_within_the_documented_rank_error(kind: str, parts: int) -> None:
     levels = 129  # few levels, so the summaries are lossy and the bound is what is tested
@@ -41,6 +43,28 @@ def test_a_summary_that_kept_every_value_is_numpy_exact() -> None:
     assert merged.rank_error_bound() == 0.0
     for q in QS:
         assert merged.quantile(q) == pytest.approx(float(np.quantile(values, q)), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kind", ["whole, narrow span", "whole, wide span", "prices (2 decimals)", "measurements (3 decimals)", "normal"]
+)
+def test_a_summary_keeps_the_sorted_values_at_its_positions(kind: str) -> None:
+    """Numbers with few decimals are counted, not sorted (whole numbers, prices, rounded measurements,
+    as a CSV holds them); either way each kept value is the sorted value at the first position it
+    stands for."""
+    rng = np.random.default_rng(len(kind))
+    values = {
+        "whole, narrow span": rng.integers(-5, 60, 100_000).astype(np.float64),
+        "whole, wide span": rng.integers(-(10**6), 10**6, 100_000).astype(np.float64),
+        "prices (2 decimals)": np.round(rng.lognormal(3, 1, 100_000), 2),
+        "measurements (3 decimals)": np.round(rng.normal(-20, 30, 100_000), 3),
+        "normal": rng.normal(0, 1, 100_000),
+    }[kind]
+    summary = RankSummary.of(values, 257)
+    weights = np.asarray(summary.weights)
+    first_positions = np.cumsum(weights) - weights
+    assert summary.values == np.sort(values)[first_positions].tolist()
+    assert summary.count == values.size and len(set(summary.values)) > 30
 
 
 def test_chan_merge_gives_the_moments_of_all_values() -> None:

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from mlops.contracts import FileProblem, load_contract, read_table
+from mlops.contracts.reading import SliceOrigin
 from mlops.record_cuts import SplitError, csv_ranges
 from mlops.stray_quotes import swallowed_column
 from tests.loan_notes import CONTRACT, STRAY_SPAN, TWO_LINES, loan_notes_csv
@@ -57,6 +58,25 @@ def test_a_stray_quote_is_refused_naming_the_file_line_column_and_lines_it_swall
         "of 7 fields"
     )
     assert "remove that quote" in problem.message and "smaller" not in problem.message
+
+
+def test_a_slice_of_the_file_names_the_same_row_and_line_as_the_whole_file() -> None:
+    notes = loan_notes_csv(4_000, stray_row=2_500)
+    header_stop = notes.data.index(b"\n") + 1
+    start = _line_start(notes.data, notes.lines[2_000])  # the slice starts at row 2001
+    origin = SliceOrigin(header_stop, start - header_stop, notes.lines[2_000] - 2, 2_000)
+    with pytest.raises(FileProblem) as whole:
+        read_table(notes.data, filename="loans.csv", contract=None)
+    with pytest.raises(FileProblem) as piece:
+        read_table(notes.data[:header_stop] + notes.data[start:], filename="loans.csv", contract=None, origin=origin)
+    assert (piece.value.message, piece.value.line) == (whole.value.message, whole.value.line)
+
+
+def _line_start(data: bytes, line: int) -> int:
+    at = 0
+    for _ in range(line - 1):
+        at = data.index(b"\n", at) + 1
+    return at
 
 
 def test_a_stray_quote_in_the_last_column_is_found_and_notes_there_are_read_whole() -> None:

@@ -1,14 +1,11 @@
 """Which uploads the validation state machine takes: a big file and a multi-file upload's commit
-marker; a file of a multi-file upload waits for its marker; a folder left without one is found."""
+marker; a file of a multi-file upload waits for its marker (tests/unit/datasets/test_uncommitted.py)."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from mlops.datasets.partitioned_ingestion import PartitioningSettings, route, run_name, upload_for
-from mlops.datasets.uncommitted import upload_folders
 
 SMALL = PartitioningSettings(single_file_max_bytes=1_000)
 
@@ -35,18 +32,3 @@ def test_a_commit_marker_starts_one_run_for_its_folder() -> None:
     assert run_name(upload) == run_name(upload_for("raw/churn/2026-12/_COMMIT", "raw-bucket", "v1", 0))
     assert run_name(upload) != run_name(upload_for("raw/churn/2026-12/_COMMIT", "raw-bucket", "v2", 0))
     assert len(run_name(upload)) <= 80  # Step Functions' limit on an execution name
-
-
-def test_folders_without_their_marker_are_found_with_their_newest_file() -> None:
-    t0 = datetime(2026, 12, 1, tzinfo=UTC)
-    listing = [
-        ("raw/churn/2026-11.csv", 10, t0),
-        ("raw/churn/2026-12/a.csv", 10, t0),
-        ("raw/churn/2026-12/b.csv", 10, t0 + timedelta(minutes=5)),
-        ("raw/churn/2026-12/_COMMIT", 0, t0 + timedelta(minutes=6)),
-        ("raw/churn/2027-01/a.csv", 10, t0 + timedelta(minutes=7)),
-    ]
-    folders = {f.key: f for f in upload_folders(listing)}
-    assert set(folders) == {"raw/churn/2026-12", "raw/churn/2027-01"}
-    assert folders["raw/churn/2026-12"].committed and not folders["raw/churn/2027-01"].committed
-    assert folders["raw/churn/2027-01"].newest == t0 + timedelta(minutes=7)

@@ -105,3 +105,33 @@ def test_the_written_item_is_the_one_read(registry: DatasetRecords, registry_tab
     assert registry.put_dataset_version(DatasetVersion.from_item(STORED))
     assert registry_table.get_item(Key={"pk": STORED["pk"], "sk": STORED["sk"]})["Item"] == STORED
     assert registry.get_dataset_version("churn", HASH) == DatasetVersion.from_item(STORED)
+
+
+def test_open_upload_folders_past_a_time_are_found_across_pages_and_closed_ones_are_not(
+    registry: DatasetRecords,
+) -> None:
+    """The scheduled check's one query: every open folder whose newest file is older than the cut-off,
+    oldest first, however many pages; committed and reported folders are out of the index."""
+    for minute, folder in ((1, "raw/d/b"), (0, "raw/d/a"), (2, "raw/e/c"), (30, "raw/d/recent"), (3, "raw/d/kept")):
+        registry.note_folder_file(folder.split("/")[1], folder, f"2026-11-23T10:{minute:02d}:00.000000+00:00")
+    registry.commit_folder("d", "raw/d/kept", "2026-11-23T10:04:00.000000+00:00")
+    reported = registry.note_folder_file("d", "raw/d/reported", "2026-11-23T09:00:00.000000+00:00")
+    assert registry.close_folder(reported, reported=True)
+
+    class OnePerPage:
+        def query(self, **kwargs: Any) -> Any:
+            return registry.table.query(**kwargs, Limit=1)
+
+    overdue = DatasetRecords(OnePerPage()).overdue_folders("2026-11-23T10:10:00.000000+00:00")
+    assert [f.folder for f in overdue] == ["raw/d/a", "raw/d/b", "raw/e/c"]
+    # An older file's late event neither moves the folder back nor reopens a committed one.
+    assert registry.note_folder_file("d", "raw/d/b", "2026-11-23T09:59:00.000000+00:00").newest_at.endswith(
+        "10:01:00.000000+00:00"
+    )
+    assert registry.note_folder_file("d", "raw/d/kept", "2026-11-23T11:00:00.000000+00:00").committed_at is not None
+    assert [f.folder for f in registry.overdue_folders("2026-11-23T12:00:00.000000+00:00")] == [
+        "raw/d/a",
+        "raw/d/b",
+        "raw/e/c",
+        "raw/d/recent",
+    ]

@@ -135,6 +135,7 @@ def test_a_task_that_exits_non_zero_fails_its_candidate_with_its_last_log_lines(
     step(training, "evaluate", {"run": run, "candidates": [logreg, failed]})
     by_name = {c["name"]: c for c in fargate_run.models.runs[RUN]["candidates"]}
     assert by_name["rf"]["status"] == "failed" and "unable to allocate 12.0 GiB" in by_name["rf"]["error"]
+    assert by_name["rf"]["estimator"] == "random_forest", "the config's estimator, though the task reported none"
 
 
 def test_a_run_task_refused_outright_names_ecs_error(
@@ -203,3 +204,25 @@ def test_the_bootstrap_runs_the_entry_module_from_the_fetched_code(
 def test_the_bootstrap_refuses_an_asset_that_is_not_an_s3_url(url: str) -> None:
     with pytest.raises(ValueError, match="not an s3://bucket/key URL"):
         fit_task_bootstrap.split_s3_url(url)
+
+
+def test_a_fargate_fit_has_a_thread_per_vcpu_of_its_task_and_a_lambda_fit_one(
+    training: Any, fargate_run: TrainingRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default task (`fargate.cpu` 2048) has 2 vCPUs: its fit runs 2 threads; the fit Lambda's, one."""
+    import mlops.training.candidates as candidates
+    from handlers import fit_task
+
+    used: dict[str, int] = {}
+    real = candidates.fit_candidate
+
+    def recording(candidate: Any, splits: Any, config: Any, *, threads: int = 1) -> Any:
+        used[candidate.name] = threads
+        return real(candidate, splits, config, threads=threads)
+
+    monkeypatch.setattr(candidates, "fit_candidate", recording)
+    run = step(training, "prepare", first_step({"dataset": DATASET}))
+    _, forest = run["fits"]
+    step(training, "fit_candidate", {"run": run, "candidate": run["candidates"][0]})
+    fit_task.run({"ARTIFACTS_BUCKET": ARTIFACTS, "FIT_INPUT_KEY": forest["input_key"]}, fargate_run.s3)
+    assert used == {"logreg": 1, "rf": 2}

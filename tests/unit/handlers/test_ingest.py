@@ -1,15 +1,17 @@
 """The ingest function as the data team meets it: an upload becomes a dataset version (and starts one
 training run named `ingest-<dataset>-<version>`), or is quarantined with a report and a mail; a file
-in the wrong place is reported, not ignored. Buckets are dicts, the registry a fake."""
+in the wrong place is reported, not ignored. Buckets are dicts, the registry a fake (moto's S3 and
+DynamoDB for the upload-folder check, whose reads are the point)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, cast
 
+import boto3
 import pytest
 
 from mlops.buckets import ArtifactsBucket, CuratedBucket, QuarantineBucket, RawBucket
@@ -91,8 +93,8 @@ def _platform(module: Any, machine: str) -> tuple[Platform, IngestionServices]:
         curated=CuratedBucket(s3, CURATED),
         quarantine=QuarantineBucket(s3, QUARANTINE),
         registry=cast(DatasetRecords, datasets),
-        notify=partial(module._notify, sns, TOPIC),
-        start_training=partial(module._start, sfn, machine),
+        notify=partial(module.publish_alert, sns, TOPIC),
+        start_training=partial(module.start_run_once, sfn, machine),
         now=lambda: datetime(2026, 11, 23, 12, tzinfo=UTC),
     )
     return Platform(module, s3, datasets, sfn, sns), services
@@ -176,6 +178,15 @@ def test_a_rejected_upload_is_quarantined_reported_and_mailed(platform: Platform
     assert "amount" in mail["Message"]
 
 
+def test_a_type_failure_is_mailed_with_the_value_that_failed(platform: Platform) -> None:
+    """A newcomer's mail said "(observed None)": a type check has no observed value, so the mail
+    shows the first offending cell instead."""
+    platform.call(platform.upload("raw/visits/typo.csv", "id,amount\n1,1.5\n2,abc\n"))
+    [mail] = platform.sns.published
+    assert "column 'amount'" in mail["Message"] and "(e.g. row 2: 'abc')" in mail["Message"], mail["Message"]
+    assert "observed None" not in mail["Message"]
+
+
 def test_an_upload_outside_a_dataset_folder_is_reported_and_batch_inputs_are_left_alone(platform: Platform) -> None:
     assert platform.call(platform.upload("raw/loose.csv", GOOD)) == []
     [mail] = platform.sns.published
@@ -217,3 +228,46 @@ def test_a_stack_without_a_training_pipeline_starts_no_run(ingest: Any) -> None:
         [outcome] = platform.call(platform.upload("raw/visits/march.csv", GOOD))
     assert outcome["status"] == "accepted" and "training_execution" not in outcome
     assert platform.sfn.started == {}
+
+
+def test_a_file_of_an_upload_folder_waits_and_the_schedule_mails_the_folder_once(
+    ingest: Any, registry_table: Any
+) -> None:
+    """A folder file's event records the folder; the EventBridge schedule's event runs the check (on
+    moto's S3 and DynamoDB: what it reads is the table's index and the folder's listing)."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for name in (RAW, ARTIFACTS, CURATED, QUARANTINE):
+        s3.create_bucket(Bucket=name)
+    sns, clock = FakeSns(), [datetime.now(UTC)]
+    services = IngestionServices(
+        raw=RawBucket(s3, RAW),
+        artifacts=ArtifactsBucket(s3, ARTIFACTS),
+        curated=CuratedBucket(s3, CURATED),
+        quarantine=QuarantineBucket(s3, QUARANTINE),
+        registry=DatasetRecords(registry_table),
+        notify=partial(ingest.publish_alert, sns, TOPIC),
+        start_training=lambda request, run: None,
+        now=lambda: clock[0],
+    )
+    s3.put_object(Bucket=RAW, Key="raw/visits/2026-12/a.csv", Body=GOOD.encode())
+    scheduled = {
+        "version": "0",
+        "id": "s-1",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-11-23T12:00:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/UncommittedUploads"],
+        "detail": {},
+    }
+    with ingest.services.replaced(services):
+        [outcome] = ingest.handler(s3_event(RAW, "raw/visits/2026-12/a.csv"), Context())["outcomes"]
+        assert outcome["status"] == "waiting"
+        assert ingest.handler(scheduled, Context()) == {"uncommitted": []}
+        clock[0] += timedelta(minutes=61)  # past the default timeout, an hour
+        assert ingest.handler(scheduled, Context()) == {"uncommitted": ["raw/visits/2026-12"]}
+        assert ingest.handler(scheduled, Context()) == {"uncommitted": []}
+    [mail] = sns.published
+    assert mail["TopicArn"] == TOPIC and mail["Subject"] == "Upload without its commit marker: visits/2026-12"
+    assert "  - a.csv (" in mail["Message"]

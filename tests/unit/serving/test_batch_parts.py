@@ -237,6 +237,77 @@ def test_a_failed_part_fails_the_file_naming_the_part_and_no_success_marker_is_w
     assert failed["code"] == "internal_error" and "part-00004.csv" in failed["message"]
     assert "rows from 29" in failed["message"] and "S3 is unreachable" in failed["message"]
     assert PREFIX + "_SUCCESS.json" not in machine.raw.objects
+    # What the children wrote before it is listed as written, as one invocation lists its parts so far.
+    written = sorted(k for k in machine.raw.objects if k.startswith(PREFIX + "part-"))
+    assert failed["parts"] == written and PREFIX + "part-00004.csv" not in written
+    assert failed["rows"] == 7 * len(written) and failed["status"] == "failed"
+
+
+def _broken_in_the_middle(rows: int = 300) -> tuple[bytes, int]:
+    """A ward export whose middle row holds a field past the csv module's limit (131,072 characters):
+    the file cannot be read past the row before it, which is returned."""
+    lines = ward_csv(rows).split(b"\n")
+    middle = len(lines) // 2
+    lines[middle] = b"x" * 140_000 + lines[middle]
+    data = b"\n".join(lines)
+    bucket = MemoryBucket()
+    alone = score_upload(bucket.upload(KEY, data), bucket, resolver(_served(breast_cancer())), chunk_rows=7)
+    assert alone.status == "failed" and alone.summary.startswith("malformed_csv: after row ")
+    return data, int(alone.summary.split("after row ")[1].split()[0])
+
+
+def test_a_slice_that_cannot_be_read_fails_the_file_at_the_row_and_part_one_invocation_names() -> None:
+    data, row = _broken_in_the_middle()
+    served = _served(breast_cancer())
+    machine = PartsMachine(MemoryBucket(), MemoryBucket(), {1: served}, 2_000)
+    outcome = score_in_parts(machine, machine.raw.upload(KEY, data), served, chunk_rows=7)
+    assert outcome.status == "failed"
+    failed = json.loads(machine.raw.text(PREFIX + "_FAILED.json"))
+    assert failed["code"] == "malformed_csv"
+    part = row // 7  # the row after `row` is the one that breaks: its part is named
+    assert failed["message"].startswith(f"part-{part:05d}.csv (rows from {part * 7 + 1}), bytes ")
+    assert f"of ward.csv: after row {row} the CSV cannot be read: field larger than field limit" in failed["message"]
+    assert PREFIX + "_SUCCESS.json" not in machine.raw.objects and failed["parts"] == []
+
+
+def test_a_broken_slice_counted_before_the_slices_ahead_of_it_names_its_own_row() -> None:
+    data, row = _broken_in_the_middle()
+    served = _served(breast_cancer())
+    machine = PartsMachine(MemoryBucket(), MemoryBucket(), {1: served}, 2_000)
+    score_upload(machine.raw.upload(KEY, data), machine.raw, resolver(served), chunk_rows=7, parts=machine.routing())
+    run, services = machine.runs[0], machine.services
+    planned = steps.plan(run, services)
+    listed = [steps.InputSlice(**json.loads(line)) for line in machine.work.text(planned.items_key).splitlines()]
+    broken = next(piece for piece in listed if piece.stop - piece.start > 140_000)
+    with pytest.raises(Exception, match="field larger than field limit"):
+        steps.count(run, broken, services)  # the Map stopped before the slices ahead of it were counted
+    error = {"Error": "States.ExceedToleratedFailureThreshold", "Cause": "a child failed"}
+    outcome = steps.finish(run, steps.FinishInput(slices=planned.slices, error=error), services)
+    # The file's row is unknown without the earlier slices' rows: the slice's own row, and its bytes.
+    rows_before = sum(1 for line in data[: broken.start].split(b"\n")[1:] if line.startswith(b"p-"))
+    where = f"bytes {broken.start}-{broken.stop - 1} of ward.csv"
+    assert outcome.summary == (
+        f"malformed_csv: {where}: after its row {row - rows_before} the CSV cannot be read: "
+        "field larger than field limit (131072)"
+    )
+
+
+def test_a_corrupt_gzip_member_fails_the_split_saying_how_far_it_read() -> None:
+    plain = ward_csv(300)
+    lines = plain.split(b"\n")
+    thirds = [b"\n".join(lines[:100]) + b"\n", b"\n".join(lines[100:200]) + b"\n", b"\n".join(lines[200:])]
+    members = [bytearray(gzip.compress(third, mtime=0)) for third in thirds]
+    members[1][-8] ^= 0xFF  # the middle member's CRC-32: its data cannot be trusted
+    served = _served(breast_cancer())
+    machine = PartsMachine(MemoryBucket(), MemoryBucket(), {1: served}, 2_000)
+    name = "batch/breast-cancer/ward.csv.gz"
+    outcome = score_in_parts(machine, machine.raw.upload(name, b"".join(members)), served, chunk_rows=7)
+    read = len(thirds[0]) + len(thirds[1])
+    assert outcome.status == "failed" and outcome.summary == (
+        f"corrupt_gzip: after line 200 (byte {read:,} decompressed) the gzip stream is corrupt or truncated: "
+        "CRC check failed 0x" + outcome.summary.split("CRC check failed 0x")[1]
+    )
+    assert "batch/breast-cancer/ward.predictions/_SUCCESS.json" not in machine.raw.objects
 
 
 def test_files_that_cannot_be_scored_fail_in_the_plan_as_one_invocation_fails_them() -> None:

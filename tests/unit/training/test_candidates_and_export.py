@@ -215,3 +215,43 @@ def test_label_flips_between_tied_classes_count_as_agreement_but_real_flips_do_n
     report = check_parity(model, onnx_bytes, splits.X_test, config.parity)
     assert not report.passed
     assert report.label_agreement == pytest.approx(float(tied_rows.mean()))
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        Candidate(name="forest", estimator="random_forest", params={"n_estimators": 30, "max_depth": 6}),
+        Candidate(name="hist", estimator="hist_gradient_boosting", params={"max_iter": 30}),
+    ],
+    ids=lambda c: c.estimator,
+)
+def test_a_fargate_fit_uses_its_tasks_vcpus_and_stores_the_model_a_lambda_fit_would(
+    candidate: Candidate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #20: on a 16 vCPU task a fit that used one core got memory, not speed (bench fit_scale:
+    the default histogram-gradient-boosting grid at 50M rows, 148 min on one core, about 9 on 16).
+    With the task's threads the fit gives the same answers and stores the same model settings as a
+    Lambda fit (evaluate and export run in a Lambda, one thread)."""
+    from threadpoolctl import threadpool_limits as real
+
+    import mlops.training.candidates as candidates
+
+    seen: list[int] = []
+
+    def recording(*, limits: int) -> Any:
+        seen.append(limits)
+        return real(limits=limits)
+
+    monkeypatch.setattr(candidates, "threadpool_limits", recording)
+    prepared, config = _prepared("breast_cancer")
+    one = fit_candidate(candidate, prepared.splits, config)
+    many = fit_candidate(candidate, prepared.splits, config, threads=2)
+    assert seen == [1, 2]
+    assert one.status == many.status == "succeeded", (one.error, many.error)
+    assert one.validation_metrics == many.validation_metrics
+    assert one.model_bytes is not None and many.model_bytes is not None
+    serial = load_model(one.model_bytes, one.model_sha256)
+    threaded = load_model(many.model_bytes, many.model_sha256)
+    x = prepared.splits.X_test
+    np.testing.assert_array_equal(serial.predict_proba(x), threaded.predict_proba(x))
+    assert threaded.get_params().get("model__n_jobs", 1) == serial.get_params().get("model__n_jobs", 1) == 1

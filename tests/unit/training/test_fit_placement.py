@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mlops.training.config import ConfigError, config_from_dict
-from mlops.training.fit_placement import FargateConfig, FitPlacement, estimate_fit, place_fits
+from mlops.training.fit_placement import FargateConfig, FitPlacement, estimate_fit, place_fits, smallest_task
 from mlops.training.search_space import Candidate
 
 LOGISTIC = Candidate(name="logistic", estimator="logistic_regression", params={"C": 1.0})
@@ -30,12 +30,13 @@ def test_a_small_training_set_stays_in_the_fit_lambda() -> None:
 
 
 def test_a_forest_on_a_million_rows_leaves_lambda_and_a_logistic_regression_does_not() -> None:
-    logistic, forest = _place([LOGISTIC, UNBOUNDED_FOREST], FargateConfig(), rows=1_000_000)
+    big_task = FargateConfig(cpu=8192, memory=45056)
+    logistic, forest = _place([LOGISTIC, UNBOUNDED_FOREST], big_task, rows=1_000_000)
     assert logistic.runs_on == "lambda"
-    assert forest.runs_on == "fargate"
+    assert forest.runs_on == "fargate" and forest.task_fits
     assert "over fargate.above_megabytes" in forest.reason, "200 unbounded trees on 1M rows hold tens of GB"
     assert forest.input_key == "models/m/runs/r/fargate/deep.json"
-    assert (forest.cpu, forest.memory, forest.memory_mib) == ("2048", "16384", 16384)
+    assert (forest.cpu, forest.memory, forest.memory_mib) == ("8192", "45056", 45056)
 
 
 def test_a_long_search_leaves_lambda_by_its_time_estimate() -> None:
@@ -64,9 +65,37 @@ def test_the_thresholds_and_always_are_the_users_to_set() -> None:
     assert [p.runs_on for p in split] == ["lambda", "fargate"]
 
 
-def test_a_fargate_estimate_over_the_task_memory_says_to_raise_it() -> None:
-    (placement,) = _place([UNBOUNDED_FOREST], FargateConfig(cpu=1024, memory=2048), rows=1_000_000)
-    assert "over fargate.memory (2048 MiB): raise it" in placement.reason
+def test_a_fargate_fit_estimated_over_the_task_memory_fails_without_a_task_naming_a_size_that_holds_it() -> None:
+    # 100 unbounded trees on 20,000 rows of 20 features: about 800 MiB estimated, past a 512 MiB task.
+    forest = Candidate(name="hog", estimator="random_forest", params={"n_estimators": 100})
+    (placement,) = _place([forest], FargateConfig(always=True, cpu=256, memory=512), rows=20_000)
+    assert placement.runs_on == "fargate" and not placement.task_fits
+    assert placement.input_key is None, "no task, so no task input"
+    estimate = f"{placement.estimate.memory_mib:,.0f} MiB"
+    assert placement.reason == (
+        f"fargate.always is set; not started: its estimated fit memory ({estimate}) is over the Fargate "
+        "task's 512 MiB (fargate.memory, with cpu 256); the smallest size that holds it: "
+        "fargate: {cpu: 256, memory: 1024}"
+    )
+    (fits,) = _place([forest], FargateConfig(always=True, cpu=256, memory=1024), rows=20_000)
+    assert fits.task_fits and fits.input_key == "models/m/runs/r/fargate/hog.json"
+
+
+def test_a_fit_no_fargate_task_holds_says_so() -> None:
+    (placement,) = _place([UNBOUNDED_FOREST], FargateConfig(), rows=10_000_000)
+    assert not placement.task_fits
+    assert "over Fargate's largest task (122,880 MiB): sample the training set" in placement.reason
+
+
+def test_the_smallest_task_is_the_least_memory_then_the_fewest_cpus() -> None:
+    assert smallest_task(5194) == (1024, 6144)
+    assert smallest_task(512) == (256, 512)
+    assert smallest_task(122_881) is None
+
+
+def test_a_lambda_fit_is_never_refused_for_the_task_size() -> None:
+    (placement,) = _place([LOGISTIC], FargateConfig(cpu=256, memory=512), rows=50_000)
+    assert placement.runs_on == "lambda" and placement.task_fits
 
 
 @pytest.mark.parametrize(
@@ -74,6 +103,17 @@ def test_a_fargate_estimate_over_the_task_memory_says_to_raise_it() -> None:
     [
         ({"cpu": 3000}, "cpu 3000 is not a Fargate size"),
         ({"cpu": 256, "memory": 4096}, "Fargate runs 256 CPU units with 512 to 2048 MiB, not 4096"),
+        (
+            {"cpu": 256},
+            "fargate.memory defaults to 16384 MiB, which does not go with cpu 256: Fargate runs 256 CPU units "
+            "with 512 to 2048 MiB; set memory to one of 512, 1024, 2048",
+        ),
+        (
+            {"memory": 512},
+            "fargate.cpu defaults to 2048, which does not go with memory 512 MiB: Fargate runs 2048 CPU units "
+            "with 4096 to 16384 MiB in steps of 1024; set cpu to 256",
+        ),
+        ({"memory": 3000}, "no Fargate size has that memory"),
         ({"cpu": 2048, "memory": 4000}, "4096 to 16384 MiB in steps of 1024, not 4000"),
         ({"above_minutes": 0}, "fargate.above_minutes"),
         ({"memory_gb": 4}, "fargate.memory_gb"),

@@ -51,6 +51,7 @@ from mlops.serving.batch.reading import (
     MAX_NAMED_COLUMNS,
     BatchFileError,
     BatchInput,
+    BrokenRowError,
     Readable,
     binary_stream,
     open_input,
@@ -63,6 +64,7 @@ MB = 1 << 20
 DEFAULT_SLICE_BYTES = 64 * MB  # about 300,000 rows of 30 features: well under a minute for a child
 HEAD_BYTES = 1 * MB  # the header is looked for in the file's first megabyte
 _READ_BYTES = 8 * MB
+_HEAD_READ_BYTES = 8 << 10
 
 
 # -- the run -----------------------------------------------------------------------------------------
@@ -278,7 +280,7 @@ def plan(run: PartsRun, services: PartsServices) -> PlanOutcome:
     work, upload, fmt = WorkFolder(run), run.upload, run.key.format
     try:
         with _decompressed(run, services) as stream:
-            head = stream.read(HEAD_BYTES)
+            head = _head(stream, fmt)
             gzipped = isinstance(stream, gzip.GzipFile)
         stop = header_stop(head, fmt)
         header = _check_header(head[:stop] if stop else head, run, _pinned(run, services))
@@ -301,6 +303,18 @@ def plan(run: PartsRun, services: PartsServices) -> PlanOutcome:
         ]
     services.work.put(work.slices, _lines(slices), "application/jsonl")
     return PlanOutcome(slices=len(slices), items_key=work.slices)
+
+
+def _head(stream: io.BufferedIOBase, fmt: str) -> bytes:
+    """The first bytes, read on until they hold the header line or HEAD_BYTES: no further, so that a
+    gzip stream that breaks past the header is the split's to report, with how far it read."""
+    head = b""
+    while len(head) < HEAD_BYTES and header_stop(head, fmt) is None:
+        data = stream.read(min(_HEAD_READ_BYTES, HEAD_BYTES - len(head)))
+        if not data:
+            break
+        head += data
+    return head
 
 
 @contextlib.contextmanager
@@ -349,6 +363,7 @@ def split(run: PartsRun, services: PartsServices) -> PlanOutcome:
     piece_start = 0  # its offset in the decompressed stream
     pieces: list[int] = []  # their sizes
     stop: int | None = None
+    lines = 0  # newlines decompressed so far: where a corrupt stream broke, for the person who uploaded it
 
     def write(upto: int) -> None:
         nonlocal piece_start
@@ -359,10 +374,11 @@ def split(run: PartsRun, services: PartsServices) -> PlanOutcome:
 
     try:
         with _decompressed(run, services) as stream:
-            while chunk := stream.read(_READ_BYTES):
+            for chunk in _reads(stream):
                 if not cutter.fed:  # the first read holds the first megabyte, where the header is
                     stop = header_stop(chunk[:HEAD_BYTES], fmt)
                 cuts = cutter.feed(chunk)
+                lines += chunk.count(b"\n")
                 pending += chunk
                 for cut in cuts:
                     if stop is not None and cut.offset > stop:  # a piece never splits the header off
@@ -371,7 +387,10 @@ def split(run: PartsRun, services: PartsServices) -> PlanOutcome:
     except SplitError as error:
         return PlanOutcome(problem={"code": "unsplittable_csv", "message": f"{run.key.filename}: {error}"})
     except BatchFileError as failure:
-        return PlanOutcome(problem={"code": failure.code, "message": failure.message})
+        message = failure.message
+        if failure.code == "corrupt_gzip":
+            message = f"after line {lines:,} (byte {cutter.fed:,} decompressed) {message}"
+        return PlanOutcome(problem={"code": failure.code, "message": message})
     if pending or not pieces:
         write(cutter.fed)
     first = work.piece(0)
@@ -382,6 +401,24 @@ def split(run: PartsRun, services: PartsServices) -> PlanOutcome:
     ]
     services.work.put(work.slices, _lines(slices), "application/jsonl")
     return PlanOutcome(slices=len(slices), items_key=work.slices)
+
+
+def _reads(stream: io.BufferedIOBase) -> Iterator[bytes]:
+    """Reads of about _READ_BYTES made of `read1` calls, so that a stream breaking mid-read first gives
+    what it decompressed before the break (one `read` would drop it): the split says how far it got."""
+    buffer = bytearray()
+    try:
+        while data := stream.read1(_READ_BYTES):
+            buffer += data
+            if len(buffer) >= _READ_BYTES:
+                yield bytes(buffer)
+                buffer.clear()
+    except (gzip.BadGzipFile, EOFError, zlib.error):
+        if buffer:
+            yield bytes(buffer)
+        raise
+    if buffer:
+        yield bytes(buffer)
 
 
 # -- reading slices ----------------------------------------------------------------------------------
@@ -439,16 +476,43 @@ def _open(
 def count(run: PartsRun, piece: InputSlice, services: PartsServices) -> int:
     """The rows the reader numbers in one slice, recorded for the numbering; a failure is recorded too."""
     work = WorkFolder(run)
+    # Any positive number tells a JSON Lines reader that the first line was put before the slice.
+    before = 0 if piece.starts_file else 1
     try:
-        # Any positive number tells a JSON Lines reader that the first line was put before the slice.
-        _served, source = _open(run, [piece], 0 if piece.starts_file else 1, services)
+        _served, source = _open(run, [piece], before, services)
         rows = source.count()
     except Exception as error:
         where = f"bytes {piece.start}-{piece.stop - 1} of {_slice_file(run, piece)}"
-        services.work.put(work.count(piece.index), _json({"failure": _failure(error, where)}), "application/json")
+        recorded: dict[str, Any] = {"failure": _failure(error, where)}
+        if isinstance(error, BrokenRowError):  # the file's row needs the earlier slices' rows: the finish's
+            broken = SliceBreak(error.code, error.row - before, error.reason, where)
+            recorded = {"failure": broken.in_slice(), "broken": asdict(broken)}
+        services.work.put(work.count(piece.index), _json(recorded), "application/json")
         raise
     services.work.put(work.count(piece.index), _json({"rows": rows}), "application/json")
     return rows
+
+
+@dataclass(frozen=True)
+class SliceBreak:
+    """A slice that breaks mid-way (a field past the CSV limit, say): readable for `rows` of its rows."""
+
+    code: str
+    rows: int
+    reason: str
+    where: str  # the slice: its bytes, in which file
+
+    def in_slice(self) -> dict[str, str]:
+        """The failure when the rows before the slice are not known."""
+        return {"code": self.code, "message": f"{self.where}: after its row {self.rows} {self.reason}"}
+
+    def in_file(self, run: PartsRun, rows_before: int) -> dict[str, str]:
+        """The failure as one invocation words it (the file's row), naming the part the row is in."""
+        row = rows_before + self.rows
+        part = row // run.chunk_rows
+        name = run.key.part_key(part).rsplit("/", 1)[-1]
+        where = f"{name} (rows from {part * run.chunk_rows + 1}), {self.where}"
+        return {"code": self.code, "message": f"{where}: after row {row} {self.reason}"}
 
 
 def _slice_file(run: PartsRun, piece: InputSlice) -> str:
@@ -574,11 +638,7 @@ def finish(run: PartsRun, given: FinishInput, services: PartsServices) -> BatchO
         if found is None:
             raise RuntimeError("a child's figures are missing from the work folder, yet no step failed")
         record = ScoredItem(**found)
-        file.parts += record.parts
-        file.rows += record.rows
-        file.scored += record.scored
-        file.errors += record.errors
-        file.warnings += record.warnings
+        _count_in(file, record)
         for name in record.ignored_columns:  # first seen first, as one reader names them
             if len(ignored) < MAX_NAMED_COLUMNS:
                 ignored.setdefault(name, None)
@@ -616,6 +676,15 @@ def finish(run: PartsRun, given: FinishInput, services: PartsServices) -> BatchO
     )
 
 
+def _count_in(file: FileRun, record: ScoredItem) -> None:
+    """A child's parts and rows added to the file's."""
+    file.parts += record.parts
+    file.rows += record.rows
+    file.scored += record.scored
+    file.errors += record.errors
+    file.warnings += record.warnings
+
+
 def _record(services: PartsServices, key: str) -> dict[str, Any] | None:
     found = services.work.get(key)
     return json.loads(found) if found is not None else None
@@ -628,10 +697,20 @@ def _failed(
     records: Sequence[dict[str, Any] | None],
     services: PartsServices,
 ) -> BatchOutcome:
-    """The first recorded failure (a slice's count, then a part's scoring), else the step's error."""
+    """The first recorded failure (a slice's count, then a part's scoring), else the step's error. The
+    parts the children wrote are listed with their rows, as one invocation lists the parts it wrote
+    before it failed; with no `_SUCCESS.json` they are not a result."""
     work = WorkFolder(run)
+    for found in records:
+        if found is not None:
+            _count_in(file, ScoredItem(**found))
+    file.parts.sort()
     counted = [_record(services, work.count(i)) for i in range(given.slices)] if given.items == 0 else []
-    for found in [*counted, *records]:
+    for index, found in enumerate(counted):
+        if found is not None and found.get("failure"):
+            failure = _located(run, found, counted[:index])
+            return write_failure(file, services.outputs, failure["code"], failure["message"])
+    for found in records:
         if found is not None and found.get("failure"):
             failure = found["failure"]
             return write_failure(file, services.outputs, failure["code"], failure["message"])
@@ -639,3 +718,14 @@ def _failed(
     cause = str(error.get("Cause") or "")[:2000]
     message = f"a step of the batch scoring state machine failed: {error.get('Error', 'unknown error')}: {cause}"
     return write_failure(file, services.outputs, "internal_error", message)
+
+
+def _located(run: PartsRun, found: dict[str, Any], earlier: Sequence[dict[str, Any] | None]) -> dict[str, str]:
+    """A slice's failure at the file's row when every earlier slice was counted (a Map that failed may
+    have stopped some before they ran), else at the slice's own row."""
+    if "broken" not in found:
+        return dict(found["failure"])
+    broken = SliceBreak(**found["broken"])
+    if any(counted is None or "rows" not in counted for counted in earlier):
+        return broken.in_slice()
+    return broken.in_file(run, sum(int(counted["rows"]) for counted in earlier if counted is not None))

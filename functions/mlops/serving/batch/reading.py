@@ -41,6 +41,16 @@ class BatchFileError(Exception):
         self.message = message
 
 
+class BrokenRowError(BatchFileError):
+    """The file breaks mid-way: readable up to row `row`, then `reason`. Kept apart so that a slice read
+    on its own (batch scoring in parts) can say the file's row once the rows before it are known."""
+
+    def __init__(self, code: str, row: int, reason: str) -> None:
+        super().__init__(code, f"after row {row} {reason}")
+        self.row = row
+        self.reason = reason
+
+
 class Readable(Protocol):
     """A binary stream: a file, BytesIO, or botocore's StreamingBody."""
 
@@ -311,15 +321,13 @@ class BatchInput:
         try:
             yield from rows
         except (gzip.BadGzipFile, EOFError, zlib.error) as error:
-            raise BatchFileError(
-                "corrupt_gzip", f"after row {self.rows_read} the gzip stream is corrupt or truncated: {error}"
+            raise BrokenRowError(
+                "corrupt_gzip", self.rows_read, f"the gzip stream is corrupt or truncated: {error}"
             ) from None
         except csv.Error as error:
             if self.format == "csv" and self._header:  # a field past the csv module's limit: a stray quote?
                 self._check_quote(self._record_lines.take(), self.rows_read + 1)
-            raise BatchFileError(
-                "malformed_csv", f"after row {self.rows_read} the CSV cannot be read: {error}"
-            ) from None
+            raise BrokenRowError("malformed_csv", self.rows_read, f"the CSV cannot be read: {error}") from None
 
 
 def open_input(source: Readable, fmt: Format, signature: ServedSignature, *, rows_before: int = 0) -> BatchInput:
