@@ -42,6 +42,20 @@ class ByteSource(Protocol):
 
 
 @dataclass(frozen=True)
+class BytesInMemory:
+    """Bytes already in memory as a `ByteSource`: a file read whole (tests, estimates)."""
+
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def read(self, start: int, stop: int) -> bytes:
+        return self.data[start:stop]
+
+
+@dataclass(frozen=True)
 class Cut:
     """An offset just after a record's newline, and the newlines before it."""
 

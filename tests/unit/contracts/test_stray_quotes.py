@@ -10,23 +10,9 @@ import pytest
 
 from mlops.contracts import FileProblem, load_contract, read_table
 from mlops.contracts.reading import SliceOrigin
-from mlops.record_cuts import SplitError, csv_ranges
+from mlops.record_cuts import BytesInMemory, SplitError, csv_ranges
 from mlops.stray_quotes import swallowed_column
 from tests.loan_notes import CONTRACT, STRAY_SPAN, TWO_LINES, loan_notes_csv
-
-
-class Bytes:
-    """A file read by byte ranges, as the partitioned plan reads an S3 object."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    @property
-    def size(self) -> int:
-        return len(self.data)
-
-    def read(self, start: int, stop: int) -> bytes:
-        return self.data[start:stop]
 
 
 def test_notes_on_several_lines_with_commas_and_quotes_are_read_whole_not_taken_for_a_stray_quote() -> None:
@@ -108,11 +94,11 @@ def test_a_stray_quote_never_closed_is_named_as_such_not_as_a_short_row() -> Non
 def test_the_partitioned_plan_refuses_the_same_bytes_advising_the_same_fix() -> None:
     notes = loan_notes_csv(4_000, stray_row=2_500)
     with pytest.raises(SplitError) as caught:
-        csv_ranges(Bytes(notes.data), 16_000)
+        csv_ranges(BytesInMemory(notes.data), 16_000)
     assert "a quote is stray" in str(caught.value) and "remove that quote" in str(caught.value)
     assert "smaller files" not in str(caught.value).replace("Smaller files are no way around it", "")
     clean = loan_notes_csv(4_000)
-    _, ranges = csv_ranges(Bytes(clean.data), 16_000)
+    _, ranges = csv_ranges(BytesInMemory(clean.data), 16_000)
     assert len(ranges) > 5, "the same notes without the stray quote are cut"
 
 
