@@ -7,9 +7,9 @@ one opened and never meant to hold anything, makes every reader run on through t
 the records below it up to the next quote character, and read them as one cell: those rows vanish
 without an error, and every row number after them shifts. The rule tells the two apart by reading
 each line of a record that spans lines on its own, as if it were a whole record (a quote that does
-not close on its line counting as a plain character, as RFC 4180 quoting within the line does not
-apply): **when every line then has exactly the header's number of fields, each line evidently is a
-record, and the quote that joined them is stray.** Blank lines are not records and are passed over.
+not close on its line counting as a plain character): **when every line then has exactly the
+header's number of fields, each line evidently is a record, and the quote that joined them is
+stray.** Blank lines are not records and are passed over.
 
 Free text with line breaks is not read so unless each of its lines, the first with the fields
 before it and the last with the fields after it, holds just as many commas as a whole record: a
