@@ -21,6 +21,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Protocol
 
+from mlops.stray_quotes import ADVICE
+
 SCAN_CHUNK = 8 << 20
 
 
@@ -37,6 +39,20 @@ class ByteSource(Protocol):
     def read(self, start: int, stop: int) -> bytes:
         """Bytes `start` to `stop` (excluded)."""
         ...
+
+
+@dataclass(frozen=True)
+class BytesInMemory:
+    """Bytes already in memory as a `ByteSource`: a file read whole (tests, estimates)."""
+
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def read(self, start: int, stop: int) -> bytes:
+        return self.data[start:stop]
 
 
 @dataclass(frozen=True)
@@ -90,9 +106,10 @@ class RecordCuts:
         """Raises `SplitError` when the quotes never balanced: no line boundary can be trusted."""
         if self.quotes % 2:
             raise SplitError(
-                f"it has an odd number of quote characters ({self.quotes}): a quoted field is never closed, or "
-                "quotes appear inside unquoted fields, so no line boundary can be trusted to end a record. Quote "
-                "fields as RFC 4180 does, or upload the data as several smaller files"
+                f"it has an odd number of quote characters ({self.quotes}): a quote is stray (a quoted field "
+                "never closed, or a quote inside an unquoted value), so no line boundary can be trusted to end a "
+                f"record. Fix the file: {ADVICE}. Smaller files are no way around it: there a stray quote that "
+                "swallows records is refused as stray_quote, naming its line"
             )
 
 

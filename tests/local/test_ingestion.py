@@ -22,6 +22,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack, Synthesized
 from mlops.contracts import draft_contract, render_contract_yaml
 from mlops.datasets.versioning import read_npz
+from tests.loan_notes import CONTRACT, STRAY_SPAN, loan_notes_csv
 
 DATASET = "breast-cancer"
 Platform = tuple[LocalCloud, DeployedStack]
@@ -69,11 +70,11 @@ def _keys(bucket: str, prefix: str = "") -> list[str]:
     return sorted(o["Key"] for o in response.get("Contents", []))
 
 
-def _versions(stack: DeployedStack) -> list[dict[str, Any]]:
+def _versions(stack: DeployedStack, dataset: str = DATASET) -> list[dict[str, Any]]:
     table = boto3.resource("dynamodb").Table(stack.outputs["RegistryTableName"])
     items = table.query(
         KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
-        ExpressionAttributeValues={":pk": f"DATASET#{DATASET}", ":v": "VERSION#"},
+        ExpressionAttributeValues={":pk": f"DATASET#{dataset}", ":v": "VERSION#"},
     )["Items"]
     return [dict(i) for i in items]
 
@@ -161,6 +162,31 @@ def test_unreadable_files_are_rejected_with_a_reason_never_a_crash(
         boto3.client("s3").get_object(Bucket=stack.outputs["QuarantineBucketName"], Key=report_key)["Body"].read()
     )
     assert reason.lower() in report["file_problem"]["message"].lower()
+
+
+def test_a_stray_quote_is_quarantined_naming_its_line_and_the_fixed_file_keeps_every_row(platform: Platform) -> None:
+    cloud, stack = platform
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=stack.outputs["ArtifactsBucketName"], Key="contracts/loans.yaml", Body=CONTRACT.encode())
+    notes = loan_notes_csv(2_000, stray_row=1_500)
+    line = notes.lines[1_499]
+    _upload(cloud, stack, "book.csv", notes.data, dataset="loans")
+    assert _versions(stack, "loans") == [], "not a version with 4 rows fewer"
+    quarantine = stack.outputs["QuarantineBucketName"]
+    report_key = next(k for k in _keys(quarantine, "loans/") if k.endswith("report.json"))
+    problem = json.loads(s3.get_object(Bucket=quarantine, Key=report_key)["Body"].read())["file_problem"]
+    assert problem["code"] == "stray_quote"
+    assert problem["message"].startswith(
+        f"book.csv: row 1500 (line {line}), column 'region': a quote opens a field that runs over {STRAY_SPAN} lines"
+    )
+    [mail] = cloud.inbox.messages()
+    assert "book.csv" in mail.body and f"line {line}" in mail.body
+
+    _upload(cloud, stack, "book-fixed.csv", loan_notes_csv(2_000).data, dataset="loans")
+    [version] = _versions(stack, "loans")
+    manifest_key = f"datasets/loans/{version['version']}/manifest.json"
+    manifest = json.loads(s3.get_object(Bucket=stack.outputs["CuratedBucketName"], Key=manifest_key)["Body"].read())
+    assert manifest["rows"] == 2_000
 
 
 def test_an_upload_without_a_contract_is_rejected_naming_the_missing_contract(platform: Platform) -> None:

@@ -5,7 +5,8 @@ parsed once, straight into typed columns. A cell that does not parse as its decl
 fail the read: then the file is read again with those columns as text, every column that converts
 cleanly is converted, and a column with unparseable cells stays text so that validation can report
 each such cell with its row and value. What is wrong with the file itself (empty, not UTF-8, wrong
-delimiter, ragged rows, corrupt Parquet or gzip, unknown extension) raises ``FileProblem``.
+delimiter, ragged rows, a stray quote that swallowed records, corrupt Parquet or gzip, unknown
+extension) raises ``FileProblem``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import gzip
 import io
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import pandas as pd
@@ -27,6 +28,7 @@ import pyarrow.parquet as pq
 
 from mlops.contracts.coercion import CSV_FALSE_VALUES, CSV_TRUE_VALUES, NULL_TOKENS, strict_cast
 from mlops.contracts.model import ColumnSpec, DataContract
+from mlops.contracts.quoted_lines import stray_quote_in_table, stray_quote_in_text
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
@@ -303,6 +305,7 @@ def _read_csv(data: bytes, filename: str, contract: DataContract | None, origin:
         fallback = True
         message = str(exc)
         if "columns, got" in message:
+            _refuse_stray_quote(data, filename, None, quoted=parse.newlines_in_values, origin=origin)
             raise _ragged(data, names, origin) from None
         if "conversion error" not in message:
             raise FileProblem("malformed_csv", f"{filename!r} is not well-formed CSV: {message}") from None
@@ -313,7 +316,24 @@ def _read_csv(data: bytes, filename: str, contract: DataContract | None, origin:
         table = pcsv.read_csv(buffer, read_options=read, parse_options=parse, convert_options=convert)
     if table.num_rows == 0:
         raise FileProblem("no_rows", f"{filename!r} has a header ({_names(table.column_names)}) but no data rows")
+    _refuse_stray_quote(data, filename, table, quoted=parse.newlines_in_values, origin=origin)
     return _convert_text_columns(table, specs, infer=fallback)
+
+
+def _refuse_stray_quote(
+    data: bytes, filename: str, table: pa.Table | None, *, quoted: bool, origin: SliceOrigin
+) -> None:
+    """A quote that swallowed whole records (`mlops.stray_quotes`) is the file's problem, named at its
+    line: read on, the rows it swallowed would vanish and every later row number would shift. `table`:
+    what Arrow read, or None when it could not read the file; `origin`: where a slice's rows and lines
+    are in the file (a stray quote is past the header)."""
+    if not quoted:
+        return
+    found = stray_quote_in_text(data) if table is None else stray_quote_in_table(data, table)
+    if found is not None:
+        line = None if found.line is None else found.line + origin.lines_before
+        found = replace(found, row=found.row + origin.records_before, line=line)
+        raise FileProblem("stray_quote", found.describe(filename), line=found.line)
 
 
 def _convert_text_columns(table: pa.Table, specs: dict[str, ColumnSpec], *, infer: bool) -> pa.Table:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from mlops.serving.batch.keys import Format
 from mlops.serving.inputs import Problem
 from mlops.serving.signature import ServedInput, ServedSignature
+from mlops.stray_quotes import RecordLines, stray_quote
 
 ID_COLUMNS = ("id", "row_id")  # copied to the output so results join back to the caller's rows
 DEFAULT_CHUNK_ROWS = 10_000
@@ -118,8 +119,12 @@ class BatchInput:
         self.id_columns: list[str] = []
         self._ignored: dict[str, None] = {}  # ordered set, first seen first
         self._first: tuple[int, str | None] | None = None  # JSON Lines: the object read to check columns
+        self._header: list[str] = []
+        # Lines of a piece of the file (rows_before) are not the file's: there a stray quote names its row.
+        self._lines_read: int | None = None if rows_before else 0
         if fmt == "csv":
-            self._csv = csv.reader(text)
+            self._record_lines = RecordLines(text)
+            self._csv = csv.reader(self._record_lines)
             self._start_csv()
         else:
             self._start_jsonl()
@@ -150,7 +155,7 @@ class BatchInput:
 
     # -- CSV --
     def _start_csv(self) -> None:
-        header = next((row for row in self._guarded(self._csv) if row), None)
+        header = next((row for row in self._csv_rows() if row), None)
         if header is None:
             raise BatchFileError("empty_file", "the file is empty: its first line must name the columns")
         repeated = sorted({name for name in header if header.count(name) > 1})
@@ -166,7 +171,7 @@ class BatchInput:
         width = len(self._header)
         numbers: list[int] = []
         cells: list[list[str]] = []
-        for row in self._guarded(self._csv):
+        for row in self._csv_rows():
             if not row:
                 continue  # a blank line is not a row (as ingestion reads CSV)
             self.rows_read += 1
@@ -272,7 +277,7 @@ class BatchInput:
     def _rows(self) -> Iterator[object]:
         """The rows still to read, unconverted: what `chunks` would number, one by one."""
         if self.format == "csv":
-            for row in self._guarded(self._csv):
+            for row in self._csv_rows():
                 if row:
                     self.rows_read += 1
                     yield row
@@ -293,6 +298,23 @@ class BatchInput:
         """The rows left, read without converting a value: what scoring them would number."""
         return sum(1 for _ in self._rows())
 
+    def _csv_rows(self) -> Iterator[list[str]]:
+        """The CSV's rows; a record that spans lines is first held against the stray-quote rule
+        (`mlops.stray_quotes`), so that a quote that swallowed records fails the file, not its rows."""
+        for row in self._guarded(self._csv):
+            lines = self._record_lines.take()
+            if len(lines) > 1 and row and self._header:
+                self._check_quote(lines, self.rows_read + 1)
+            if self._lines_read is not None:
+                self._lines_read += len(lines)
+            yield row
+
+    def _check_quote(self, lines: list[str], row: int) -> None:
+        line = None if self._lines_read is None else self._lines_read + 1
+        found = stray_quote(lines, self._header, row=row, line=line)
+        if found is not None:
+            raise BatchFileError("stray_quote", found.describe())
+
     def _guarded(self, rows: Iterator[Any]) -> Iterator[Any]:
         """What breaks mid-file (a truncated gzip, a field longer than the csv module allows) fails the
         file, saying how far it was read."""
@@ -303,6 +325,8 @@ class BatchInput:
                 "corrupt_gzip", self.rows_read, f"the gzip stream is corrupt or truncated: {error}"
             ) from None
         except csv.Error as error:
+            if self.format == "csv" and self._header:  # a field past the csv module's limit: a stray quote?
+                self._check_quote(self._record_lines.take(), self.rows_read + 1)
             raise BrokenRowError("malformed_csv", self.rows_read, f"the CSV cannot be read: {error}") from None
 
 
