@@ -248,13 +248,14 @@ def fit_candidate(candidate: Candidate, splits: Splits, config: TrainingConfig, 
             else:
                 summary = SearchSummary(kind="none", scoring=metric)
             pipeline.fit(splits.X_train, splits.y_train)
+            if threads != 1 and candidate.estimator in _PARALLEL:
+                # Scored and stored as a Lambda fit is: a forest's predict_proba summed over threads adds
+                # its trees in the order they finish, which moves the last digit of a metric.
+                pipeline.set_params(**{f"{MODEL_STEP}__n_jobs": 1})
             predictions, proba = predict(pipeline, splits.X_validation, kind)
             validation = compute_metrics(kind, splits.y_validation, predictions, proba, n_classes)
             if summary.kind == "none":
                 summary.trials.append(Trial(params={}, score=validation.get(metric)))
-            if threads != 1 and candidate.estimator in _PARALLEL:
-                # Stored as a Lambda fit stores it: evaluate and export run in a Lambda, one thread.
-                pipeline.set_params(**{f"{MODEL_STEP}__n_jobs": 1})
             data = model_bytes(pipeline)
         for w in recorded:
             text = f"{w.category.__name__}: {w.message}"
