@@ -264,10 +264,8 @@ def _substitute(text: str, session: AwsSession) -> str:
     )
 
 
-# Template entries that are not resources moto should create: CDK's metadata, and the X-Ray
-# sampling rule (the local cloud records no traces, so a rule would decide nothing; README, "What
-# the local cloud proves").
-_NO_RESOURCE_TYPES = {"AWS::CDK::Metadata", "AWS::XRay::SamplingRule"}
+# Template entries that are not resources moto should create.
+_NO_RESOURCE_TYPES = {"AWS::CDK::Metadata"}
 
 
 def _supplement_functions(stack: Any, template: dict[str, Any], physical: dict[str, str]) -> None:

@@ -26,6 +26,7 @@ from localcloud.cloudformation import (
     s3_types,
     sns_types,
     sqs_types,
+    xray_types,
 )
 from localcloud.cloudformation.registration import LocalResource, register_models, stack_creation_lock
 from localcloud.session import AwsSession
@@ -47,4 +48,5 @@ __all__ = [
     "sns_types",
     "sqs_types",
     "stack_creation_lock",
+    "xray_types",
 ]
