@@ -271,6 +271,11 @@ class PartItem(BaseModel):
     undeclared: dict[str, str] = Field(
         default_factory=dict, description="the Arrow type of each undeclared column over the whole upload"
     )
+    columns: list[str] = Field(
+        default_factory=list,
+        description="the upload's column order (its first file's): a file with the same columns in another "
+        "order has its rows put in this one",
+    )
 
 
 class PartRecord(BaseModel):
@@ -513,6 +518,7 @@ def cut(run: ValidationRun, slices: int, services: PartitionedServices) -> CutOu
             rows=p.rows,
             pieces=[(piece.segment, piece.start, piece.stop) for piece in p.pieces],
             undeclared=undeclared,
+            columns=records[0].columns,
         )
         for p in planned
     ]
@@ -526,13 +532,20 @@ def cut(run: ValidationRun, slices: int, services: PartitionedServices) -> CutOu
 
 
 def _slice_records(work: WorkFolder, slices: int, services: PartitionedServices) -> list[SliceRecord]:
+    """Every slice's record; one whose columns are not the first's (in any order: a file written with
+    its columns in another order is read by name, as the single-file path reads one) fails, naming
+    the columns missing and extra."""
     records = [SliceRecord.model_validate_json(services.artifacts.get(work.slice_record(i))) for i in range(slices)]
     first = records[0].columns if records else []
     for record in records:
-        if record.failure is None and record.columns != first:
+        if record.failure is None and sorted(record.columns) != sorted(first):
+            missing = [c for c in first if c not in record.columns]
+            extra = [c for c in record.columns if c not in first]
             ref = PartRef(index=record.index, row_offset=0, rows=0, name=f"slice {record.index + 1}")
             record.failure = PartFailure(
-                part=ref, code="columns_differ", message=f"its columns {record.columns} differ from the first's {first}"
+                part=ref,
+                code="columns_differ",
+                message=f"its columns differ from the upload's first file's: missing {missing}, extra {extra}",
             )
     return records
 
@@ -587,7 +600,8 @@ def check_one_part(run: ValidationRun, item: PartItem, services: PartitionedServ
     frames = []
     for slice_index, start, stop in item.pieces:
         table = _as_read_whole(work, slice_index, item.undeclared, contract, services)
-        frames.append(_staged_frame(_as_undeclared(table.slice(start, stop - start), item.undeclared)))
+        piece = _staged_frame(_as_undeclared(table.slice(start, stop - start), item.undeclared))
+        frames.append(piece[item.columns] if item.columns and list(piece.columns) != item.columns else piece)
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     ref = PartRef(index=item.index, row_offset=item.row_offset, rows=item.rows, name=f"part-{item.index:05d}")
     checked = check_part(frame, ref, contract, PartSettings(buckets=services.settings.buckets))

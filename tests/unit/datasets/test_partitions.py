@@ -36,6 +36,7 @@ from tests.unit.datasets.test_partitioned_steps import (
     _csv,
     _frame,
     _manifest,
+    _stored,
     _validate,
 )
 from tests.unit.datasets.test_partitioned_steps import s3 as s3  # noqa: PLC0414 (the moto fixture, by its name)
@@ -112,10 +113,24 @@ def test_any_change_to_the_rows_changes_the_version(s3: Any, change: Callable[[p
     assert changed.version != base.version
 
 
-def test_files_whose_columns_differ_reject_the_upload(s3: Any) -> None:
+def test_a_file_with_the_same_columns_in_another_order_is_read_by_name(s3: Any) -> None:
+    """A newcomer's upload was refused because one file had its columns in another order, which the
+    single-file path reads by name: its rows are put in the first file's order, and the version and
+    the stored rows are those of the same upload in one order."""
     frame = _frame(ROWS)
-    outcome = _validate(s3, "u", {"a.csv": _csv(frame.iloc[:300]), "b.csv": _csv(frame.iloc[300:][["amount", "id"]])})
-    assert outcome.status == "rejected" and "differ from the first's" in outcome.summary, outcome.summary
+    reordered = _validate(s3, "r", {"a.csv": _csv(frame.iloc[:300]), "b.csv": _csv(frame.iloc[300:][["amount", "id"]])})
+    in_order = _validate(s3, "o", {"a.csv": _csv(frame.iloc[:300]), "b.csv": _csv(frame.iloc[300:])})
+    assert reordered.status == "accepted", reordered.summary
+    assert reordered.version == in_order.version
+    assert _stored(s3, _manifest(s3, reordered))["amount"].tolist() == frame["amount"].tolist()
+
+
+def test_files_whose_columns_differ_reject_the_upload_naming_what_is_missing_and_extra(s3: Any) -> None:
+    frame = _frame(ROWS)
+    other = frame.iloc[300:].rename(columns={"amount": "total"})
+    outcome = _validate(s3, "u", {"a.csv": _csv(frame.iloc[:300]), "b.csv": _csv(other)})
+    assert outcome.status == "rejected", outcome.summary
+    assert "missing ['amount'], extra ['total']" in outcome.summary, outcome.summary
     assert s3.list_objects_v2(Bucket="curated").get("Contents", []) == []
 
 
