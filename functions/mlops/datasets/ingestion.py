@@ -67,8 +67,6 @@ __all__ = [  # the upload's records, from upload_outcome, are imported from here
     "process_upload",
     "stored_frame",
 ]
-# `mlops.datasets.uncommitted` (another change's module) still imports the report writer by this name.
-_write_report = write_report
 
 
 def process_upload(upload: Upload, services: IngestionServices) -> IngestionOutcome:

@@ -35,8 +35,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from mlops.datasets.ingestion import IngestionServices, Upload, _write_report
 from mlops.datasets.records import UploadFolder
+from mlops.datasets.upload_outcome import IngestionServices, Upload, write_report
 from mlops.names import COMMIT_MARKER, VALIDATION_REPORTS_PREFIX
 
 FolderFileStatus = Literal["waiting", "in_commit", "after_commit", "already_processed", "gone"]
@@ -175,7 +175,7 @@ def _refuse_after_commit(
         file_problem={"code": "after_commit", "message": message},
     )
     base = f"{VALIDATION_REPORTS_PREFIX}{dataset}/{name}/after-commit/{relative}/{upload.upload_id}"
-    report_key = _write_report(
+    report_key = write_report(
         services, base, asdict(report), f"NOT VALIDATED {_shown(upload.key)}\n✗ after_commit: {message}\n"
     )
     services.notify(
@@ -260,7 +260,7 @@ def _report(
         file_problem={"code": "uncommitted_upload", "message": message},
     )
     base = f"{VALIDATION_REPORTS_PREFIX}{folder.dataset}/{name}/uncommitted"
-    report_key = _write_report(
+    report_key = write_report(
         services, base, asdict(report), "\n".join([f"NOT VALIDATED {where}", message, *todo, ""])
     )
     services.notify(
