@@ -49,6 +49,7 @@ import numpy as np
 
 from bench import bench_training as training
 from bench.bench_inference import publishable
+from bench.cost_model import Prices, lambda_cost
 from bench.figures import Figure
 from mlops.registry.versions import ModelVersion
 from mlops.serving.batch import BatchUpload, OpenedObject, score_upload
@@ -67,9 +68,6 @@ SLICE_BYTES = 64 << 20  # infra.settings.BatchScoringSettings.slice_mb
 CONCURRENCY = 40  # infra.settings.BatchScoringSettings.max_concurrency
 # step: memory MB as deployed (infra.constructs.batch_scoring.STEPS)
 MEMORY_MB = {"plan": 1769, "count": 1769, "number": 1024, "score": 2048, "finish": 1024}
-LAMBDA_GB_SECOND = 0.0000133334  # arm64, us-east-1 (README's Cost section)
-LAMBDA_REQUEST = 0.20 / 1_000_000
-TRANSITION = 0.025 / 1000  # Standard workflows
 TRANSITIONS_PER_CHILD = 3  # a child execution: start, its task, end
 ESTIMATE_ROWS = 100_000_000
 S3_READ_BYTES_PER_SECOND = 100e6  # one Lambda reading one object (the validation plan's README figure)
@@ -207,12 +205,14 @@ def aws_estimate(timings: Timings, rows: int, size: int) -> tuple[float, float]:
     }
     plan = timings.plan * scale + size * scale / S3_READ_BYTES_PER_SECOND
     serial = plan + (timings.number + timings.finish) * scale
-    compute = sum(
-        sum(seconds) * scale * MEMORY_MB[step] / 1024 * LAMBDA_GB_SECOND for step, seconds in children.items()
+    prices = Prices()
+    dollars = sum(
+        lambda_cost(MEMORY_MB[step], sum(seconds) * scale * 1000, len(seconds) * scale, "arm64", prices)
+        for step, seconds in children.items()
     )
-    compute += serial * MEMORY_MB["plan"] / 1024 * LAMBDA_GB_SECOND
+    dollars += lambda_cost(MEMORY_MB["plan"], serial * 1000, 3, "arm64", prices)  # plan, number, finish
     invocations = sum(len(seconds) for seconds in children.values()) * scale + 3
-    dollars = compute + invocations * LAMBDA_REQUEST + invocations * TRANSITIONS_PER_CHILD * TRANSITION
+    dollars += invocations * TRANSITIONS_PER_CHILD * prices.step_functions_per_transition
     waves = {step: math.ceil(len(seconds) * scale / CONCURRENCY) for step, seconds in children.items()}
     wall = serial + sum(waves[step] * max(seconds) for step, seconds in children.items())
     return dollars, wall / 60
