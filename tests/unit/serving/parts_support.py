@@ -18,7 +18,8 @@ from mlops.serving.models import ServedVersion
 
 
 class MemoryBucket:
-    """A versioned bucket in a dict, read whole or by byte ranges of a given version."""
+    """A versioned bucket in a dict, read whole or by byte ranges of a given version: what batch
+    scoring reads, writes and deletes, in one invocation or in parts."""
 
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, str]] = {}

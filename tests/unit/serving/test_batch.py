@@ -8,7 +8,7 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,16 +16,15 @@ import pytest
 
 from mlops.serving.batch import (
     BatchFileError,
-    BatchUpload,
     NotInputError,
-    OpenedObject,
     batch_key,
     open_input,
     score_chunk,
     score_upload,
 )
-from mlops.serving.inputs import RequestError, encode_request
+from mlops.serving.inputs import encode_request
 from mlops.serving.models import ServedVersion, load_version
+from tests.unit.serving.parts_support import MemoryBucket, resolver
 from tests.unit.serving.support import Registered, breast_cancer, churn, diabetes
 
 Row = dict[str, str]
@@ -292,60 +291,14 @@ def test_keys_name_the_model_and_the_outputs_beside_the_input() -> None:
 # -- one file end to end, on an in-memory bucket ---------------------------------------------------
 
 
-class MemoryStore:
-    """A versioned bucket in a dict: what batch scoring reads, writes and deletes."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, tuple[bytes, str]] = {}
-        self.puts: list[str] = []
-        self.deletes: list[str] = []
-        self.fail_on: str | None = None
-        self._versions = 0
-
-    def upload(self, key: str, body: bytes) -> BatchUpload:
-        self.put(key, body, "text/csv")
-        return BatchUpload("raw", key, self.objects[key][1])
-
-    def open(self, key: str) -> OpenedObject:
-        body, version = self.objects[key]
-        return OpenedObject(io.BytesIO(body), version, None, len(body))
-
-    def get_json(self, key: str) -> dict[str, Any] | None:
-        found = self.objects.get(key)
-        return json.loads(found[0]) if found else None
-
-    def put(self, key: str, body: bytes, content_type: str) -> None:
-        if self.fail_on is not None and key.endswith(self.fail_on):
-            raise ConnectionError("S3 is unreachable")
-        self._versions += 1
-        self.objects[key] = (body, f"v{self._versions}")
-        self.puts.append(key)
-
-    def delete(self, key: str) -> None:
-        self.objects.pop(key, None)
-        self.deletes.append(key)
-
-    def text(self, key: str) -> str:
-        return self.objects[key][0].decode()
-
-
-def _resolver(served: ServedVersion) -> Callable[[str], ServedVersion]:
-    def resolve(model: str) -> ServedVersion:
-        if model != served.model:
-            raise RequestError(404, "not_found", f"no model named {model!r}")
-        return served
-
-    return resolve
-
-
 def test_a_file_is_scored_into_parts_then_a_success_marker_and_a_redelivery_does_nothing() -> None:
     registered = breast_cancer()
     served = _served(registered)
-    store = MemoryStore()
+    store = MemoryBucket()
     upload = store.upload(
         "batch/breast-cancer/patients.csv", _csv(_test_records(registered, 25), {"row_id": range(25)})
     )
-    outcome = score_upload(upload, store, _resolver(served), chunk_rows=10)
+    outcome = score_upload(upload, store, resolver(served), chunk_rows=10)
     assert outcome.status == "scored" and (outcome.rows, outcome.rows_scored, outcome.rows_with_errors) == (25, 25, 0)
     prefix = "batch/breast-cancer/patients.predictions/"
     parts = [f"{prefix}part-0000{i}.csv" for i in range(3)]
@@ -359,18 +312,18 @@ def test_a_file_is_scored_into_parts_then_a_success_marker_and_a_redelivery_does
     assert store.text(parts[2]).count("\n") == 1 + 5
 
     writes = len(store.puts)
-    again = score_upload(upload, store, _resolver(served), chunk_rows=10)
+    again = score_upload(upload, store, resolver(served), chunk_rows=10)
     assert again.status == "already_scored" and len(store.puts) == writes
 
 
 def test_a_new_version_of_the_file_replaces_the_outputs_and_removes_stale_parts() -> None:
     registered = breast_cancer()
     served = _served(registered)
-    store = MemoryStore()
+    store = MemoryBucket()
     key = "batch/breast-cancer/patients.csv"
-    score_upload(store.upload(key, _csv(_test_records(registered, 25))), store, _resolver(served), chunk_rows=10)
+    score_upload(store.upload(key, _csv(_test_records(registered, 25))), store, resolver(served), chunk_rows=10)
     newer = store.upload(key, _csv(_test_records(registered, 8)))
-    outcome = score_upload(newer, store, _resolver(served), chunk_rows=10)
+    outcome = score_upload(newer, store, resolver(served), chunk_rows=10)
     prefix = "batch/breast-cancer/patients.predictions/"
     assert outcome.status == "scored" and outcome.parts == [f"{prefix}part-00000.csv"]
     assert f"{prefix}part-00001.csv" not in store.objects and f"{prefix}part-00002.csv" not in store.objects
@@ -379,21 +332,21 @@ def test_a_new_version_of_the_file_replaces_the_outputs_and_removes_stale_parts(
 
 def test_an_event_for_a_replaced_version_is_left_to_the_newer_ones_event() -> None:
     served = _served(breast_cancer())
-    store = MemoryStore()
+    store = MemoryBucket()
     older = store.upload("batch/breast-cancer/a.csv", _csv(_test_records(breast_cancer(), 3)))
     store.upload("batch/breast-cancer/a.csv", _csv(_test_records(breast_cancer(), 4)))
-    outcome = score_upload(older, store, _resolver(served))
+    outcome = score_upload(older, store, resolver(served))
     assert outcome.status == "superseded" and not any(".predictions/" in k for k in store.puts)
 
 
 def test_an_unknown_model_or_missing_columns_write_a_failure_marker_saying_why() -> None:
     served = _served(breast_cancer())
-    store = MemoryStore()
-    outcome = score_upload(store.upload("batch/nobody/a.csv", b"x\n1\n"), store, _resolver(served))
+    store = MemoryBucket()
+    outcome = score_upload(store.upload("batch/nobody/a.csv", b"x\n1\n"), store, resolver(served))
     assert outcome.status == "failed"
     failed = json.loads(store.text("batch/nobody/a.predictions/_FAILED.json"))
     assert failed["code"] == "not_found" and "no model named 'nobody'" in failed["message"]
-    outcome = score_upload(store.upload("batch/breast-cancer/b.csv", b"x\n1\n"), store, _resolver(served))
+    outcome = score_upload(store.upload("batch/breast-cancer/b.csv", b"x\n1\n"), store, resolver(served))
     failed = json.loads(store.text("batch/breast-cancer/b.predictions/_FAILED.json"))
     assert failed["code"] == "missing_columns" and "'mean_radius'" in failed["message"] and failed["version"] == 1
 
@@ -401,10 +354,10 @@ def test_an_unknown_model_or_missing_columns_write_a_failure_marker_saying_why()
 def test_scoring_stops_before_the_time_limit_and_says_how_far_it_got() -> None:
     registered = breast_cancer()
     served = _served(registered)
-    store = MemoryStore()
+    store = MemoryBucket()
     upload = store.upload("batch/breast-cancer/big.csv", _csv(_test_records(registered, 30)))
     remaining: Iterator[int] = iter([300_000, 300_000, 20_000])
-    outcome = score_upload(upload, store, _resolver(served), chunk_rows=10, remaining_ms=lambda: next(remaining))
+    outcome = score_upload(upload, store, resolver(served), chunk_rows=10, remaining_ms=lambda: next(remaining))
     assert outcome.status == "stopped" and outcome.rows == 20
     failed = json.loads(store.text("batch/breast-cancer/big.predictions/_FAILED.json"))
     assert failed["code"] == "time_limit" and "rows 1-20" in failed["message"] and "split the file" in failed["message"]
@@ -412,29 +365,29 @@ def test_scoring_stops_before_the_time_limit_and_says_how_far_it_got() -> None:
 
     exact = store.upload("batch/breast-cancer/exact.csv", _csv(_test_records(registered, 20)))
     remaining = iter([300_000, 300_000, 20_000])
-    fits = score_upload(exact, store, _resolver(served), chunk_rows=10, remaining_ms=lambda: next(remaining))
+    fits = score_upload(exact, store, resolver(served), chunk_rows=10, remaining_ms=lambda: next(remaining))
     assert fits.status == "scored" and fits.rows == 20, "no stop when nothing is left to score"
 
-    rerun = score_upload(upload, store, _resolver(served), chunk_rows=10)  # e.g. after a larger timeout
+    rerun = score_upload(upload, store, resolver(served), chunk_rows=10)  # e.g. after a larger timeout
     assert rerun.status == "scored" and "batch/breast-cancer/big.predictions/_FAILED.json" not in store.objects
 
 
 def test_an_infrastructure_error_is_raised_for_a_retry_after_a_failure_marker() -> None:
     registered = breast_cancer()
     served = _served(registered)
-    store = MemoryStore()
+    store = MemoryBucket()
     upload = store.upload("batch/breast-cancer/a.csv", _csv(_test_records(registered, 5)))
     store.fail_on = "part-00000.csv"
     with pytest.raises(ConnectionError):
-        score_upload(upload, store, _resolver(served))
+        score_upload(upload, store, resolver(served))
     failed = json.loads(store.text("batch/breast-cancer/a.predictions/_FAILED.json"))
     assert failed["code"] == "internal_error" and "retried" in failed["message"]
 
 
 def test_a_file_with_a_header_and_no_rows_gets_one_part_with_the_header() -> None:
     served = _served(breast_cancer())
-    store = MemoryStore()
+    store = MemoryBucket()
     header = ",".join(i.name for i in served.signature.inputs) + "\n"
-    outcome = score_upload(store.upload("batch/breast-cancer/none.csv", header.encode()), store, _resolver(served))
+    outcome = score_upload(store.upload("batch/breast-cancer/none.csv", header.encode()), store, resolver(served))
     assert outcome.status == "scored" and outcome.rows == 0
     assert store.text(outcome.parts[0]) == "row,prediction,probability_0,probability_1,error\n"
