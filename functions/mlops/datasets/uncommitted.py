@@ -260,9 +260,7 @@ def _report(
         file_problem={"code": "uncommitted_upload", "message": message},
     )
     base = f"{VALIDATION_REPORTS_PREFIX}{folder.dataset}/{name}/uncommitted"
-    report_key = write_report(
-        services, base, asdict(report), "\n".join([f"NOT VALIDATED {where}", message, *todo, ""])
-    )
+    report_key = write_report(services, base, asdict(report), "\n".join([f"NOT VALIDATED {where}", message, *todo, ""]))
     services.notify(
         f"Upload without its commit marker: {folder.dataset}/{name}"[:100],
         "\n".join(
