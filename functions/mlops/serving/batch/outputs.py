@@ -108,11 +108,30 @@ def _json_bytes(document: Mapping[str, Any]) -> bytes:
     return json.dumps(document, indent=2, sort_keys=True, default=str).encode()
 
 
-def write_success(run: FileRun, store: BatchStore, previous: Mapping[str, Any] | None, **details: Any) -> None:
-    """Written last, once every part is: `_SUCCESS.json` says the parts are complete, and what made them."""
+def write_success(
+    run: FileRun, store: BatchStore, previous: Mapping[str, Any] | None, *, how: str = "", **details: Any
+) -> BatchOutcome:
+    """Written last, once every part is: `_SUCCESS.json` says the parts are complete, and what made them.
+    The outcome's summary ends with `how` the file was scored (", in parts")."""
     for stale in (previous or {}).get("parts", [])[len(run.parts) :]:
         store.delete(str(stale))  # a shorter file than last time: its extra parts would mislead
     store.put(run.key.success_key, _json_bytes(run.document("succeeded", **details)), "application/json")
+    summary = (
+        f"{run.rows} rows: {run.scored} scored, {run.errors} with errors, by {run.key.model} v{run.version} "
+        f"into {len(run.parts)} part(s){how}"
+    )
+    return BatchOutcome(
+        run.upload.key,
+        run.key.model,
+        "scored",
+        summary,
+        version=run.version,
+        rows=run.rows,
+        rows_scored=run.scored,
+        rows_with_errors=run.errors,
+        parts=run.parts,
+        document_key=run.key.success_key,
+    )
 
 
 def clear_markers(store: BatchStore, key: BatchKey, previous: Mapping[str, Any] | None) -> None:

@@ -647,32 +647,17 @@ def finish(run: PartsRun, given: FinishInput, services: PartsServices) -> BatchO
         outputs.put(part, header_line(header["columns"]), "text/csv; charset=utf-8")
         file.parts.append(part)
     previous = {"parts": [key.part_key(i) for i in range(run.previous_parts)]}
-    write_success(
+    return write_success(
         file,
         outputs,
         previous,
+        how=", in parts",
         format=key.format,
         chunk_rows=run.chunk_rows,
         columns=header["columns"],
         id_columns=header["id_columns"],
         ignored_columns=list(ignored),
         onnx_sha256=run.onnx_sha256,
-    )
-    summary = (
-        f"{file.rows} rows: {file.scored} scored, {file.errors} with errors, by {key.model} v{run.version} "
-        f"into {len(file.parts)} part(s), in parts"
-    )
-    return BatchOutcome(
-        run.upload.key,
-        key.model,
-        "scored",
-        summary,
-        version=run.version,
-        rows=file.rows,
-        rows_scored=file.scored,
-        rows_with_errors=file.errors,
-        parts=file.parts,
-        document_key=key.success_key,
     )
 
 

@@ -118,7 +118,7 @@ def _score(
             run.parts.append(part)
     finally:
         opened.close()
-    write_success(
+    return write_success(
         run,
         store,
         previous,
@@ -128,22 +128,6 @@ def _score(
         id_columns=source.id_columns,
         ignored_columns=source.ignored_columns,
         onnx_sha256=served.onnx_sha256,
-    )
-    summary = (
-        f"{run.rows} rows: {run.scored} scored, {run.errors} with errors, by {key.model} v{served.version} "
-        f"into {len(run.parts)} part(s)"
-    )
-    return BatchOutcome(
-        upload.key,
-        key.model,
-        "scored",
-        summary,
-        version=served.version,
-        rows=run.rows,
-        rows_scored=run.scored,
-        rows_with_errors=run.errors,
-        parts=run.parts,
-        document_key=key.success_key,
     )
 
 
