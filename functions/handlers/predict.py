@@ -1,5 +1,5 @@
 """The predict API: POST /v1/models/{name}/predict, GET /v1/models/{name}/signature and
-POST /v1/models/{name}/feedback (API key).
+POST /v1/models/{name}/feedback, behind a function URL (IAM) or the REST API (API key).
 
 Parses the request, answers it with `mlops.serving.predict` and turns what happened into metrics.
 Labels sent back for earlier predictions are checked with `mlops.monitoring.label_intake` against
@@ -21,7 +21,12 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import (
+    APIGatewayRestResolver,
+    LambdaFunctionUrlResolver,
+    Response,
+    content_types,
+)
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -54,7 +59,7 @@ REQUEST_KEY_HEADER = "x-request-key"
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
-app = APIGatewayRestResolver()
+app: APIGatewayRestResolver | LambdaFunctionUrlResolver = APIGatewayRestResolver()
 
 
 @dataclass(frozen=True)
@@ -298,14 +303,13 @@ def feedback(name: str) -> Response[Any]:
         raise RequestError(409, "not_monitored", str(error)) from None
     event = app.current_event
     now = current.clock()
-    identity = event.request_context.identity
     keys = current.prediction_keys
     intake = check_labels(
         submission,
         target,
         now=now,
         received_at=now,
-        source=f"api key {identity.api_key_id or 'unknown'}",
+        source=_caller(event),
         resolve=partial(keys.resolve, model) if keys is not None else None,
     )
     metrics.add_dimension(name="model", value=model)
@@ -330,6 +334,13 @@ def feedback(name: str) -> Response[Any]:
     return _json_response(200, api_answer(intake, stored))
 
 
+def _caller(event: Any) -> str:
+    """Who sent labels: the IAM principal a function URL authenticated, or the REST API's key id."""
+    if isinstance(app, LambdaFunctionUrlResolver):
+        return f"iam {event.request_context.authorizer.iam.user_arn or 'unknown'}"
+    return f"api key {event.request_context.identity.api_key_id or 'unknown'}"
+
+
 def _suffix(gateway_request_id: str) -> str:
     """A label object's name after its arrival time: API Gateway's id for this call (one intake),
     kept to the characters a key reads well with."""
@@ -337,9 +348,23 @@ def _suffix(gateway_request_id: str) -> str:
     return cleaned or new_request_id()
 
 
+# The function URL front door (payload format 2.0: rawPath, requestContext.http) answers the same
+# routes: each route above is registered on a second resolver too, and `app` names the resolver of the
+# event being answered (a Lambda sandbox answers one event at a time).
+rest_app = app
+url_app = LambdaFunctionUrlResolver()
+url_app.exception_handler(RequestError)(_rejected)
+url_app.not_found(_no_route)
+url_app.post("/v1/models/<name>/predict")(predict)
+url_app.get("/v1/models/<name>/signature")(signature)
+url_app.post("/v1/models/<name>/feedback")(feedback)
+
+
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    global app
+    app = url_app if "rawPath" in event else rest_app
     services().serving.capture.flush_aged()  # rows buffered since an earlier invocation, before they age further
     return app.resolve(event, context)

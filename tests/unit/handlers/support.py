@@ -282,3 +282,60 @@ def s3_event(bucket: str, *keys: str, version_id: str | None = None, size: int =
             for i, key in enumerate(keys)
         ]
     }
+
+
+def function_url_event(
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    headers: Mapping[str, str] | None = None,
+    query: Mapping[str, str] | None = None,
+    request_id: str = "req-1",
+    user_arn: str = f"arn:aws:iam::{ACCOUNT}:user/tester",
+) -> dict[str, Any]:
+    """A Lambda function URL event (payload format 2.0, AWS_IAM auth) as Lambda sends it: lower-case
+    headers, the caller under requestContext.authorizer.iam
+    (https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html#urls-payloads)."""
+    given = {k.lower(): v for k, v in (headers or {}).items()}
+    if body is not None and not isinstance(body, str):
+        body = json.dumps(body)
+        given.setdefault("content-type", "application/json")
+    raw_query = "&".join(f"{k}={v}" for k, v in (query or {}).items())
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": raw_query,
+        "headers": given,
+        "queryStringParameters": dict(query) if query else None,
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": "urlid0123456789",
+            "authorizer": {
+                "iam": {
+                    "accessKey": "AKIATESTER",
+                    "accountId": ACCOUNT,
+                    "callerId": "AIDATESTER",
+                    "userArn": user_arn,
+                    "userId": "AIDATESTER",
+                }
+            },
+            "domainName": "urlid0123456789.lambda-url.eu-west-1.on.aws",
+            "domainPrefix": "urlid0123456789",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "test",
+            },
+            "requestId": request_id,
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "23/Nov/2026:12:00:00 +0000",
+            "timeEpoch": 1795435200000,
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }

@@ -21,7 +21,7 @@ from mlops.serving.models import ServedModels
 from mlops.serving.policy import DeployedPolicies
 from mlops.serving.predict import Serving
 from mlops.serving.request_ids import new_request_id
-from tests.unit.handlers.support import QUIET, Context, emitted, loaded, rest_event
+from tests.unit.handlers.support import QUIET, Context, emitted, function_url_event, loaded, rest_event
 from tests.unit.serving.support import churn, diabetes
 
 pytestmark = QUIET
@@ -135,6 +135,21 @@ def test_labels_for_answered_predictions_are_stored_by_their_hour_and_counted(
     metrics = emitted(capsys.readouterr().out)
     [accepted] = metrics["LabelsAccepted"]
     assert accepted["LabelsAccepted"] == [3.0] and accepted["model"] == "churn"
+
+
+def test_labels_through_the_function_url_name_the_iam_caller_as_their_source(deployment: Deployment) -> None:
+    answered = deployment.predict("churn", [ROW])
+    caller = "arn:aws:sts::123456789012:assumed-role/clinic-client/session"
+    event = function_url_event(
+        "POST",
+        "/v1/models/churn/feedback",
+        body={"labels": [{"request_id": answered["request_id"], "row": 0, "label": "churn"}]},
+        user_arn=caller,
+    )
+    status, body = deployment.call(event)
+    assert status == 200 and body["accepted"] == 1, body
+    [key] = body["stored"]
+    assert read_labels(deployment.labels[key]).source == f"iam {caller}"
 
 
 def test_regression_labels_are_numbers(deployment: Deployment) -> None:

@@ -17,7 +17,7 @@ from mlops.serving.models import ServedModels
 from mlops.serving.policy import DeployedPolicies
 from mlops.serving.predict import Serving
 from mlops.serving.request_ids import answered_at
-from tests.unit.handlers.support import QUIET, Context, emitted, loaded, logged, rest_event
+from tests.unit.handlers.support import QUIET, Context, emitted, function_url_event, loaded, logged, rest_event
 from tests.unit.serving.support import breast_cancer, churn
 
 pytestmark = QUIET
@@ -219,6 +219,44 @@ def test_the_signature_names_every_answering_version_and_the_deployed_policy(dep
 def test_an_unknown_route_is_a_404_in_the_error_shape(deployment: Deployment) -> None:
     status, body = deployment.call(rest_event("GET", "/v1/nothing", "/v1/nothing", {}))
     assert status == 404 and body["error"]["code"] == "not_found"
+
+
+def _by_url(body: Any, *, model: str = MODEL, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return function_url_event("POST", f"/v1/models/{model}/predict", body=body, headers=headers)
+
+
+def test_the_function_url_front_door_answers_as_the_rest_api_does(deployment: Deployment) -> None:
+    """The same body for the same rows through either event shape (payload format 2.0 or REST proxy)."""
+    url_status, by_url = deployment.call(_by_url({"instances": [ROW]}))
+    rest_status, by_rest = deployment.call(_predict({"instances": [ROW]}))
+    assert url_status == rest_status == 200, by_url
+    assert {k: v for k, v in by_url.items() if k != "request_id"} == {
+        k: v for k, v in by_rest.items() if k != "request_id"
+    }
+    status, signature = deployment.call(function_url_event("GET", f"/v1/models/{MODEL}/signature"))
+    assert status == 200 and {f["name"] for f in signature["inputs"]} == set(ROW)
+
+
+@pytest.mark.parametrize(
+    ("event", "status", "code"),
+    [
+        (_by_url({"instances": [ROW]}, model="Not A Name"), 400, "invalid_name"),
+        (_by_url({"instances": [ROW]}, model="unknown"), 404, "not_found"),
+        (_by_url("instances=1", headers={"content-type": "application/x-www-form-urlencoded"}), 415, None),
+        (_by_url('{"instances": [', headers={"content-type": "application/json"}), 400, "invalid_json"),
+        (_by_url({"rows": [ROW]}), 400, "invalid_body"),
+        (function_url_event("GET", "/v1/nothing"), 404, "not_found"),
+    ],
+    ids=["name", "unknown-model", "not-json", "broken-json", "no-instances", "no-route"],
+)
+def test_the_function_url_refuses_in_the_same_error_shape(
+    deployment: Deployment, event: dict[str, Any], status: int, code: str | None
+) -> None:
+    answered, body = deployment.call(event)
+    assert answered == status, body
+    assert body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code
 
 
 def test_a_container_without_its_settings_names_the_missing_variable(
