@@ -10,7 +10,8 @@ CONTEXT_KEY = "platform"
 
 
 class ApiThrottle(BaseModel):
-    """Usage-plan limits for prediction clients (API Gateway token bucket, per key)."""
+    """Usage-plan limits for prediction clients (API Gateway token bucket, per key); they apply only
+    under `serving.front_door: rest`, the one front door with keys and a usage plan."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -24,6 +25,22 @@ class ServingSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    front_door: Literal["function_url", "rest"] = Field(
+        "function_url",
+        description="how prediction clients reach the predict function. `function_url`: a Lambda function URL "
+        "with AWS_IAM auth (SigV4, service `lambda`); no charge per request beyond Lambda's own $0.20 per million, "
+        "no API key, no usage plan (bound it with `reserved_concurrency`). `rest`: the REST API's prediction "
+        "routes with an API key and a throttled usage plan (`prediction_throttle`); $3.50 per million requests, "
+        "for teams that need per-key quotas, request validation at the edge or a WAF",
+    )
+    reserved_concurrency: int = Field(
+        0,
+        ge=0,
+        description="execution environments reserved for (and the most ever run by) the predict function; a "
+        "function URL then serves at most 10 requests a second per environment; 0 = none (the account's "
+        "regional concurrency bounds it; reserving fails the deploy where the account's unreserved concurrency "
+        "would drop below 100)",
+    )
     provisioned_concurrency: int = Field(
         0,
         ge=0,

@@ -118,11 +118,8 @@ class MlopsPlatformStack(Stack):
             "ApiUrl": (self.serving.url, "Base URL of the HTTPS API"),
             "PredictUrlTemplate": (
                 self.serving.predict_url_template,
-                "POST predictions here with a prediction key; replace {name} with the model's name",
-            ),
-            "PredictionApiKeyId": (
-                self.serving.prediction_key.key_id,
-                "aws apigateway get-api-key --include-value --api-key <id> gives the key",
+                "POST predictions here, SigV4-signed for service lambda (front_door: function_url) or with the "
+                "prediction key (front_door: rest); replace {name} with the model's name",
             ),
             "AlertsTopicArn": (self.alerts.topic.topic_arn, "Subscribe here to receive alarms"),
             "DeadLetterQueueUrl": (self.alerts.dead_letters.queue_url, "Events that failed after retries"),
@@ -133,6 +130,20 @@ class MlopsPlatformStack(Stack):
             ),
             "DashboardName": (self.alerts.dashboard.dashboard_name, "CloudWatch dashboard"),
         }
+        if self.serving.function_url is not None:
+            outputs["PredictFunctionUrl"] = (
+                self.serving.function_url.url,
+                "The predict function's URL (AWS_IAM auth: sign requests with SigV4, service lambda)",
+            )
+            outputs["PredictionClientPolicyArn"] = (
+                self.serving.client_policy.managed_policy_arn,
+                "Attach to a prediction client's role or user: lets it call the predict function URL",
+            )
+        if self.serving.prediction_key is not None:
+            outputs["PredictionApiKeyId"] = (
+                self.serving.prediction_key.key_id,
+                "aws apigateway get-api-key --include-value --api-key <id> gives the key",
+            )
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)
         self.encryption.encrypt_log_groups(self)

@@ -1,10 +1,13 @@
 """Serving: the HTTPS API (API Gateway) in front of the platform's request handlers, and online
-predictions behind it. Files dropped in the raw bucket are scored by `batch_scoring.py`."""
+predictions behind their front door: a Lambda function URL with IAM auth by default, or the REST API's
+key-and-usage-plan routes (`serving.front_door`). Files dropped in the raw bucket are scored by
+`batch_scoring.py`."""
 
 from __future__ import annotations
 
 from aws_cdk import Duration, Names, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_xray as xray
@@ -23,14 +26,18 @@ STAGE_NAME = "prod"
 # What serving (and batch scoring) reads of a registered version (its registry record names both).
 SERVED_ARTIFACTS = (MODEL_FILE, SIGNATURE_FILE)
 PREDICT_TIMEOUT = Duration.seconds(10)
-# The alias API Gateway calls when provisioned concurrency is configured.
+# The alias the front door calls when provisioned concurrency is configured.
 LIVE_ALIAS = "live"
 
 
 class Serving(Construct):
-    """A REST API whose prediction routes need an API key bound to a throttled usage plan.
+    """A REST API (registry routes, health) and the predict function's front door.
 
-    Every stage logs access as JSON, traces with X-Ray and validates requests before a Lambda runs.
+    Under `front_door: function_url` predictions go to a function URL with AWS_IAM auth and the REST API
+    holds no key or usage plan (nothing would use them); /v1/health then needs a signed request like the
+    registry routes. Under `front_door: rest` the prediction routes and health need an API key bound to a
+    throttled usage plan. Every stage logs access as JSON, traces with X-Ray and validates requests
+    before a Lambda runs.
     """
 
     def __init__(
@@ -85,24 +92,27 @@ class Serving(Construct):
             validate_request_body=True,
             validate_request_parameters=True,
         )
-        throttle = shared.settings.prediction_throttle
-        self.prediction_key = self.api.add_api_key("PredictionKey", description="Key for prediction clients")
-        self.usage_plan = self.api.add_usage_plan(
-            "PredictionPlan",
-            description="Throttles prediction clients per key",
-            throttle=apigw.ThrottleSettings(rate_limit=throttle.rate_limit, burst_limit=throttle.burst_limit),
-            quota=apigw.QuotaSettings(limit=throttle.quota_per_day, period=apigw.Period.DAY)
-            if throttle.quota_per_day
-            else None,
-        )
-        self.usage_plan.add_api_key(self.prediction_key)
-        self.usage_plan.add_api_stage(stage=self.api.deployment_stage)
+        self.front_door = shared.settings.serving.front_door
+        self.prediction_key: apigw.IApiKey | None = None
+        if self.front_door == "rest":
+            throttle = shared.settings.prediction_throttle
+            self.prediction_key = self.api.add_api_key("PredictionKey", description="Key for prediction clients")
+            self.usage_plan = self.api.add_usage_plan(
+                "PredictionPlan",
+                description="Throttles prediction clients per key",
+                throttle=apigw.ThrottleSettings(rate_limit=throttle.rate_limit, burst_limit=throttle.burst_limit),
+                quota=apigw.QuotaSettings(limit=throttle.quota_per_day, period=apigw.Period.DAY)
+                if throttle.quota_per_day
+                else None,
+            )
+            self.usage_plan.add_api_key(self.prediction_key)
+            self.usage_plan.add_api_stage(stage=self.api.deployment_stage)
 
         self.health = PlatformFunction(
             self,
             "Health",
             handler="handlers.health.handler",
-            description="Answers GET /v1/health: proves a prediction key works and names the deployed platform.",
+            description="Answers GET /v1/health: proves a caller's key or credentials work and names the platform.",
             service=SERVING_SERVICE,
             architecture=shared.architecture,
             layers=shared.layers.for_function("health"),
@@ -114,10 +124,13 @@ class Serving(Construct):
         )
         self.v1 = self.api.root.add_resource("v1")
         self.models = self.v1.add_resource("models")
+        # Health answers whoever may call predictions: the key holders under `rest`, signed IAM principals
+        # (as on the registry routes) under `function_url`, where no key exists.
         self.v1.add_resource("health").add_method(
             "GET",
             apigw.LambdaIntegration(self.health.function),
-            api_key_required=True,
+            api_key_required=self.front_door == "rest",
+            authorization_type=apigw.AuthorizationType.IAM if self.front_door == "function_url" else None,
             request_validator=self.validator,
         )
         self._add_predict(shared, prediction_keys)
@@ -130,8 +143,8 @@ class Serving(Construct):
         acknowledge(
             self.api,
             "AwsSolutions-APIG4",
-            "Prediction routes are called by machines holding an API key bound to a usage plan; registry routes "
-            "use IAM authorization.",
+            "Prediction routes (front_door: rest) are called by machines holding an API key bound to a usage plan; "
+            "registry routes, and health under front_door: function_url, use IAM authorization.",
         )
         acknowledge(
             self.api, "AwsSolutions-COG4", "No end-user identities: machine clients authenticate with API keys or IAM."
@@ -228,10 +241,51 @@ class Serving(Construct):
                 alias_name=LIVE_ALIAS,
                 version=self.predict.current_version,
                 provisioned_concurrent_executions=serving.provisioned_concurrency,
-                description="The version API Gateway calls, kept warm by provisioned concurrency.",
+                description="The version the front door calls, kept warm by provisioned concurrency.",
             )
             target = self.live
 
+        if serving.reserved_concurrency > 0:
+            # The bound the usage plan gives under `rest`: a function URL serves at most 10 requests a second
+            # per concurrent execution (https://docs.aws.amazon.com/lambda/latest/dg/urls-configuration.html,
+            # "Throttling"), so this caps both concurrency and rate. On the L1 resource: PlatformFunction
+            # takes no concurrency argument.
+            function = self.predict.node.default_child
+            assert isinstance(function, lambda_.CfnFunction)
+            function.reserved_concurrent_executions = serving.reserved_concurrency
+        self.function_url: lambda_.FunctionUrl | None = None
+        if self.front_door == "function_url":
+            self._add_function_url(target)
+        else:
+            self._add_rest_predict(target)
+
+    def _add_function_url(self, target: lambda_.IFunction) -> None:
+        """The default front door: SigV4-signed requests from IAM principals allowed
+        `lambda:InvokeFunctionUrl` and `lambda:InvokeFunction` on the target (both needed for a URL
+        created since October 2025, https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html). No CORS:
+        machine clients send no preflight, and a browser has no SigV4 credentials to call it with."""
+        self.function_url = lambda_.FunctionUrl(
+            self,
+            "PredictUrl",
+            function=target,
+            auth_type=lambda_.FunctionUrlAuthType.AWS_IAM,
+            invoke_mode=lambda_.InvokeMode.BUFFERED,
+        )
+        # What a prediction client's role needs, as one managed policy to attach (README, "Calling predict").
+        self.client_policy = iam.ManagedPolicy(
+            self,
+            "PredictionClientPolicy",
+            description="Call the predict function URL (attach to a prediction client's role or user)",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"],
+                    resources=[target.function_arn],
+                )
+            ],
+        )
+
+    def _add_rest_predict(self, target: lambda_.IFunction) -> None:
+        """The `rest` front door: the prediction routes on the REST API, behind the key and usage plan."""
         # Permissive on purpose: the body must be a JSON object (anything else is a 400 here); the
         # function checks `instances` itself and answers 413 above its row limit with a clear message.
         # A request model only validates bodies of its content type: other content types reach the
@@ -292,5 +346,7 @@ class Serving(Construct):
 
     @property
     def predict_url_template(self) -> str:
-        """`<ApiUrl>v1/models/{name}/predict`; a client replaces {name}."""
+        """`<front door>v1/models/{name}/predict` (the function URL ends in `/`); a client replaces {name}."""
+        if self.function_url is not None:
+            return f"{self.function_url.url}v1/models/{{name}}/predict"
         return str(self.api.url_for_path("/v1/models/{name}/predict"))

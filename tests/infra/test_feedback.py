@@ -11,8 +11,10 @@ from tests.infra.test_serving import _integration_target, _method
 
 
 def test_the_feedback_route_needs_the_prediction_key_and_reaches_the_predict_function(
-    platform_template: dict[str, Any],
+    rest_template: dict[str, Any],
 ) -> None:
+    """Under `front_door: rest`; the default function URL takes /feedback like any path (test_serving.py)."""
+    platform_template = rest_template
     method = _method(platform_template, "POST", "/v1/models/{name}/feedback")
     assert method["ApiKeyRequired"] is True and method["AuthorizationType"] == "NONE"
     assert method["RequestValidatorId"] == {

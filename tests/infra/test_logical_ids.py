@@ -86,11 +86,16 @@ PINNED: dict[str, frozenset[str]] = {
     # Identities clients hold: the API's URL, the prediction key's value, the runs' (and validations')
     # execution history.
     "AWS::ApiGateway::RestApi": frozenset({"ServingApi486100ED"}),
-    "AWS::ApiGateway::ApiKey": frozenset({"ServingApiPredictionKeyFE74C049"}),
     "AWS::StepFunctions::StateMachine": frozenset(
         {"BatchScoringPartsStateMachine9A88ED5C", "TrainingPipeline6C07D285", "ValidationStateMachineAA08CC43"}
     ),
 }
+
+
+def test_the_prediction_key_keeps_its_logical_id_under_the_rest_front_door(rest_template: dict[str, Any]) -> None:
+    """The key exists only under `serving.front_door: rest` (the default function URL needs none), and
+    there it is the key clients already hold."""
+    assert set(tq.resources(rest_template, "AWS::ApiGateway::ApiKey")) == {"ServingApiPredictionKeyFE74C049"}
 
 
 @pytest.mark.parametrize("resource_type", sorted(PINNED))

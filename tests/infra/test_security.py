@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from tests.infra import template_queries as tq
 
 # Actions AWS only authorizes on "*" (no resource-level permissions), and why each is needed.
@@ -51,11 +53,17 @@ def test_no_route_answers_without_a_credential(platform_template: dict[str, Any]
         assert authorized, f"{logical} ({props['HttpMethod']}) answers without a key or a signature"
 
 
-def test_registry_routes_need_iam_and_prediction_routes_an_api_key(platform_template: dict[str, Any]) -> None:
-    for method in tq.resources(platform_template, "AWS::ApiGateway::Method").values():
+@pytest.mark.parametrize("front_door", ["function_url", "rest"])
+def test_registry_routes_need_iam_and_prediction_routes_an_api_key(
+    platform_template: dict[str, Any], rest_template: dict[str, Any], front_door: str
+) -> None:
+    """Under the function URL every REST route takes IAM (health included: no key exists); under
+    `rest` the prediction routes and health take the key."""
+    template = rest_template if front_door == "rest" else platform_template
+    for method in tq.resources(template, "AWS::ApiGateway::Method").values():
         props = method["Properties"]
         target = str(props.get("Integration", {}).get("Uri", ""))
-        if "RegistryApiHandler" in target:
+        if "RegistryApiHandler" in target or front_door == "function_url":
             assert props["AuthorizationType"] == "AWS_IAM" and not props.get("ApiKeyRequired")
         elif "ServingPredict" in target or "ServingHealth" in target:
             assert props.get("ApiKeyRequired") is True

@@ -1,5 +1,6 @@
-"""Inference in the synthesized template: the predict routes, least-privilege roles, batch scoring,
-optional provisioned concurrency, and the alarms that watch them."""
+"""Inference in the synthesized template: the predict front door (a function URL by default, the REST
+routes under `front_door: rest`), least-privilege roles, batch scoring, optional provisioned and
+reserved concurrency, and the alarms that watch them."""
 
 from __future__ import annotations
 
@@ -46,7 +47,71 @@ def _integration_target(method: dict[str, Any]) -> Any:
     return parts[marker + 1]
 
 
-# --------------------------------------------------------------------------------------------- routes
+def _synth(tmp_path: Any, **serving: Any) -> dict[str, Any]:
+    app, stack = build_app(
+        context={"aws:cdk:bundling-stacks": [], "platform": {"serving": serving}}, outdir=str(tmp_path)
+    )
+    return dict(app.synth().get_stack_by_name(stack.stack_name).template)
+
+
+# --------------------------------------------------------------------------------------------- front door
+
+
+def test_predictions_go_through_an_iam_function_url_by_default(platform_template: dict[str, Any]) -> None:
+    predict = tq.logical(platform_template, "AWS::Lambda::Function", "ServingPredictFunction")
+    [(url_id, url)] = tq.resources(platform_template, "AWS::Lambda::Url").items()
+    assert url["Properties"]["AuthType"] == "AWS_IAM"
+    assert url["Properties"]["TargetFunctionArn"] == {"Fn::GetAtt": [predict, "Arn"]}
+    assert "Cors" not in url["Properties"]  # machine clients only: no browser may call it
+    # Nothing public: no resource policy lets anyone in; callers need an identity policy.
+    assert not [
+        p
+        for p in tq.resources(platform_template, "AWS::Lambda::Permission").values()
+        if p["Properties"]["Action"] == "lambda:InvokeFunctionUrl"
+    ]
+    outputs = platform_template["Outputs"]
+    assert outputs["PredictFunctionUrl"]["Value"] == {"Fn::GetAtt": [url_id, "FunctionUrl"]}
+    assert tq.render(outputs["PredictUrlTemplate"]["Value"]) == (
+        tq.render(outputs["PredictFunctionUrl"]["Value"]) + "v1/models/{name}/predict"
+    )
+
+
+def test_no_prediction_key_or_usage_plan_exists_under_the_function_url(platform_template: dict[str, Any]) -> None:
+    """Nothing would use them: the predict routes are not on the REST API, and health takes IAM."""
+    assert tq.resources(platform_template, "AWS::ApiGateway::ApiKey") == {}
+    assert tq.resources(platform_template, "AWS::ApiGateway::UsagePlan") == {}
+    assert "PredictionApiKeyId" not in platform_template["Outputs"]
+    paths = set(_resource_paths(platform_template).values())
+    assert not {"/v1/models/{name}/predict", "/v1/models/{name}/signature", "/v1/models/{name}/feedback"} & paths
+    health = _method(platform_template, "GET", "/v1/health")
+    assert (health["AuthorizationType"], health.get("ApiKeyRequired", False)) == ("AWS_IAM", False)
+
+
+def test_the_client_policy_grants_both_actions_a_function_url_needs(platform_template: dict[str, Any]) -> None:
+    """InvokeFunctionUrl and InvokeFunction, both needed for a URL created since October 2025
+    (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html), on the predict function only."""
+    predict = tq.logical(platform_template, "AWS::Lambda::Function", "ServingPredictFunction")
+    policy_id, policy = tq.one(platform_template, "AWS::IAM::ManagedPolicy", "ServingPredictionClientPolicy")
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert sorted(statement["Action"]) == ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]
+    assert statement["Resource"] == {"Fn::GetAtt": [predict, "Arn"]}
+    assert platform_template["Outputs"]["PredictionClientPolicyArn"]["Value"] == {"Ref": policy_id}
+
+
+def test_reserved_concurrency_bounds_the_function_url(tmp_path: Any) -> None:
+    """No usage plan stands in front of a function URL: reserved concurrency caps the predict function
+    (and the URL's rate at 10 requests a second per environment); none is reserved by default."""
+    template = _synth(tmp_path, reserved_concurrency=20)
+    props = tq.one(template, "AWS::Lambda::Function", "ServingPredictFunction")[1]["Properties"]
+    assert props["ReservedConcurrentExecutions"] == 20
+
+
+def test_the_default_reserves_no_concurrency(platform_template: dict[str, Any]) -> None:
+    props = tq.one(platform_template, "AWS::Lambda::Function", "ServingPredictFunction")[1]["Properties"]
+    assert "ReservedConcurrentExecutions" not in props
+
+
+# --------------------------------------------------------------------------------------------- rest routes
 
 
 @pytest.mark.parametrize(
@@ -58,20 +123,26 @@ def _integration_target(method: dict[str, Any]) -> Any:
     ],
 )
 def test_prediction_routes_need_a_key_and_the_validator(
-    platform_template: dict[str, Any], http_method: str, path: str
+    rest_template: dict[str, Any], http_method: str, path: str
 ) -> None:
-    method = _method(platform_template, http_method, path)
+    method = _method(rest_template, http_method, path)
     assert method["ApiKeyRequired"] is True
     assert method["AuthorizationType"] == "NONE"
     assert method["RequestValidatorId"] == {
-        "Ref": tq.logical(platform_template, "AWS::ApiGateway::RequestValidator", "Serving")
+        "Ref": tq.logical(rest_template, "AWS::ApiGateway::RequestValidator", "Serving")
     }
     assert method["Integration"]["Type"] == "AWS_PROXY"
-    predict = tq.logical(platform_template, "AWS::Lambda::Function", "ServingPredictFunction")
+    predict = tq.logical(rest_template, "AWS::Lambda::Function", "ServingPredictFunction")
     assert _integration_target(method) == {"Fn::GetAtt": [predict, "Arn"]}
+    assert tq.resources(rest_template, "AWS::Lambda::Url") == {}
+    assert _method(rest_template, "GET", "/v1/health")["ApiKeyRequired"] is True
+    assert "PredictionApiKeyId" in rest_template["Outputs"]
+    [plan] = tq.resources(rest_template, "AWS::ApiGateway::UsagePlan").values()
+    assert plan["Properties"]["Throttle"] == {"BurstLimit": 100, "RateLimit": 50}
 
 
-def test_predict_body_is_validated_against_a_permissive_json_model(platform_template: dict[str, Any]) -> None:
+def test_predict_body_is_validated_against_a_permissive_json_model(rest_template: dict[str, Any]) -> None:
+    platform_template = rest_template
     method = _method(platform_template, "POST", "/v1/models/{name}/predict")
     model_id, model = tq.one(platform_template, "AWS::ApiGateway::Model", "ServingPredictRequest")
     assert method["RequestModels"] == {"application/json": {"Ref": model_id}}
@@ -90,6 +161,12 @@ def test_serving_and_registry_share_one_name_resource(platform_template: dict[st
     assert len(paths) == len(set(paths)), sorted(p for p in paths if paths.count(p) > 1)
     # The registry's IAM-authorized GET sits on the same resource as the key-authorized subpaths.
     assert _method(platform_template, "GET", "/v1/models/{name}")["AuthorizationType"] == "AWS_IAM"
+
+
+def test_rest_routes_share_the_name_resource_with_the_registry(rest_template: dict[str, Any]) -> None:
+    paths = list(_resource_paths(rest_template).values())
+    assert paths.count("/v1/models/{name}") == 1
+    assert len(paths) == len(set(paths)), sorted(p for p in paths if paths.count(p) > 1)
 
 
 # --------------------------------------------------------------------------------------------- predict
@@ -240,12 +317,21 @@ def test_default_stack_has_no_alias_and_no_provisioned_concurrency(platform_temp
     assert tq.resources(platform_template, "AWS::Lambda::Version") == {}
 
 
+def test_provisioned_concurrency_puts_the_function_url_on_a_live_alias(tmp_path: Any) -> None:
+    template = _synth(tmp_path, provisioned_concurrency=2)
+    predict = tq.logical(template, "AWS::Lambda::Function", "ServingPredictFunction")
+    alias_id, _ = tq.one(template, "AWS::Lambda::Alias", "ServingPredictLive")
+    [url] = tq.resources(template, "AWS::Lambda::Url").values()
+    assert url["Properties"]["TargetFunctionArn"] == {"Fn::GetAtt": [predict, "Arn"]}
+    assert (url["Properties"]["Qualifier"], url["DependsOn"]) == ("live", [alias_id])
+    [statement] = tq.one(template, "AWS::IAM::ManagedPolicy", "ServingPredictionClientPolicy")[1]["Properties"][
+        "PolicyDocument"
+    ]["Statement"]
+    assert statement["Resource"] == {"Ref": alias_id}  # the alias's ARN: what the URL invokes
+
+
 def test_provisioned_concurrency_puts_the_api_behind_a_live_alias(tmp_path: Any) -> None:
-    app, stack = build_app(
-        context={"aws:cdk:bundling-stacks": [], "platform": {"serving": {"provisioned_concurrency": 2}}},
-        outdir=str(tmp_path),
-    )
-    template = app.synth().get_stack_by_name(stack.stack_name).template
+    template = _synth(tmp_path, provisioned_concurrency=2, front_door="rest")
     predict = tq.logical(template, "AWS::Lambda::Function", "ServingPredictFunction")
     alias_id, alias = tq.one(template, "AWS::Lambda::Alias", "ServingPredictLive")
     version_id, version = tq.one(template, "AWS::Lambda::Version", "ServingPredictFunctionCurrentVersion")
@@ -313,6 +399,8 @@ def test_trace_sample_rate_zero_traces_nothing(tmp_path: Any) -> None:
         ({"serving": {"capture_sample_rate": 1.5}}, "platform.serving.capture_sample_rate"),
         ({"serving": {"memory_size": 64}}, "platform.serving.memory_size"),
         ({"serving": {"warm": True}}, "platform.serving.warm"),
+        ({"serving": {"front_door": "http"}}, "platform.serving.front_door"),
+        ({"serving": {"reserved_concurrency": -1}}, "platform.serving.reserved_concurrency"),
     ],
 )
 def test_malformed_serving_settings_are_refused(context: dict[str, Any], field: str) -> None:
@@ -357,8 +445,8 @@ def test_dashboard_shows_prediction_traffic_per_model_version(platform_template:
     assert "BatchScoring: invocations and errors" in body
 
 
-def test_outputs_give_the_predict_url_and_no_duplicate_endpoint(platform_template: dict[str, Any]) -> None:
-    outputs = platform_template["Outputs"]
+def test_outputs_give_the_predict_url_and_no_duplicate_endpoint(rest_template: dict[str, Any]) -> None:
+    outputs = rest_template["Outputs"]
     template_url = tq.render(outputs["PredictUrlTemplate"]["Value"])
     api_url = tq.render(outputs["ApiUrl"]["Value"])
     assert template_url == f"{api_url}v1/models/{{name}}/predict"

@@ -161,10 +161,10 @@ def test_no_function_role_uses_a_managed_policy(platform_template: dict[str, Any
             assert "ManagedPolicyArns" not in role["Properties"], logical
 
 
-def test_prediction_api_needs_a_key_and_is_throttled(platform_template: dict[str, Any]) -> None:
+def test_every_api_method_needs_a_signature_and_the_stage_is_traced(platform_template: dict[str, Any]) -> None:
+    """Under the default front door (a function URL) no method takes a key: each is IAM-authorized.
+    The key and usage plan of `front_door: rest` are tested in test_serving.py."""
     template = Template.from_json(platform_template)
-    template.has_resource_properties("AWS::ApiGateway::Method", {"HttpMethod": "GET", "ApiKeyRequired": True})
-    template.has_resource_properties("AWS::ApiGateway::UsagePlan", {"Throttle": {"BurstLimit": 100, "RateLimit": 50}})
     template.has_resource_properties(
         "AWS::ApiGateway::Stage",
         {
@@ -186,7 +186,8 @@ def test_outputs_name_every_entry_point(platform_template: dict[str, Any]) -> No
         "RegistryTableName",
         "TrainingStateMachineArn",
         "ApiUrl",
-        "PredictionApiKeyId",
+        "PredictFunctionUrl",
+        "PredictionClientPolicyArn",
         "AlertsTopicArn",
         "DeadLetterQueueUrl",
         "PredictUrlTemplate",
