@@ -32,6 +32,7 @@ from localcloud.session import DEFAULT_ACCOUNT, DEFAULT_REGION, AwsSession
 
 if TYPE_CHECKING:
     from localcloud.apigateway import LocalApiGateway
+    from localcloud.lambda_.function_urls import LocalFunctionUrl
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class LocalCloud:
     alarm_evaluator: cloudwatch.AlarmEvaluator
     stacks: dict[str, DeployedStack] = field(default_factory=dict)
     gateways: dict[str, LocalApiGateway] = field(default_factory=dict)
+    function_urls: dict[str, LocalFunctionUrl] = field(default_factory=dict)
 
     # -- starting ------------------------------------------------------------------------------
     @classmethod
@@ -147,6 +149,8 @@ class LocalCloud:
         try:
             for gateway in self.gateways.values():
                 gateway.stop()
+            for function_url in self.function_urls.values():
+                function_url.stop()
             self.scheduler.stop()
             with contextlib.suppress(TimeoutError):
                 lambda_.drain(timeout=30)
@@ -181,6 +185,20 @@ class LocalCloud:
         gateway.start()
         self.gateways[rest_api_id] = gateway
         return gateway
+
+    def serve_function_url(self, deployed_url: str, *, port: int = 0) -> LocalFunctionUrl:
+        """Serve one function URL (as deployed: `https://<url-id>.lambda-url.<region>.on.aws/`) over HTTP
+        on loopback (port 0: any free port)."""
+        from localcloud.lambda_.function_urls import LocalFunctionUrl, function_url_targets
+
+        wanted = deployed_url.rstrip("/") + "/"
+        targets = function_url_targets(self.session.account_id, self.session.region)
+        target = next((t for t in targets if t.url == wanted), None)
+        if target is None:
+            raise LocalCloudError(f"no function URL {deployed_url} in this cloud (known: {[t.url for t in targets]})")
+        served = LocalFunctionUrl(target, port=port).start()
+        self.function_urls[wanted] = served
+        return served
 
     # -- what the cloud does by itself, on demand -----------------------------------------------
     def settle(self, timeout: float = 120.0) -> None:

@@ -3,7 +3,7 @@ custom resources that answer it.
 
 What moto lacks: moto logs "No Moto CloudFormation support for …" and drops a dozen types the
 template uses (alarms, bucket/topic/queue policies, subscriptions, API Gateway stages, keys, usage
-plans, validators, models, gateway responses), and a template whose other resources reference them
+plans, validators, models, gateway responses, function URLs), and a template whose other resources reference them
 (a dashboard widget naming an alarm) then fails to deploy; its S3 bucket and API Gateway method
 models keep too little of their properties, and a log group's `Arn` lacks CloudFormation's `:*`
 (`logs_types`); it parses every template as YAML (slow) and creates a
@@ -22,6 +22,7 @@ join moto's registry when this package is imported.
 from localcloud.cloudformation import (
     apigateway_types,
     cloudwatch_types,
+    lambda_types,
     logs_types,
     s3_types,
     sns_types,
@@ -43,6 +44,7 @@ __all__ = [
     "LocalResource",
     "apigateway_types",
     "cloudwatch_types",
+    "lambda_types",
     "register",
     "s3_types",
     "sns_types",

@@ -52,9 +52,10 @@ def denial_message(principal: str, check: Check, decision: Decision) -> str:
     return f"User: {principal} is not authorized to perform: {check.action} on resource: {check.resource} {why}"
 
 
-def _identity_documents(iam_request: Any) -> list[Any]:
+def identity_documents(access_key: Any) -> list[Any]:
+    """The identity policies of the principal behind one of moto's access keys (a user's or a role session's)."""
     documents = []
-    for policy in iam_request._access_key.collect_policies():
+    for policy in access_key.collect_policies():
         if isinstance(policy, str):
             documents.append(policy)
         elif isinstance(policy, dict) and "policy_document" in policy:
@@ -88,7 +89,7 @@ def _authorize(response: Any, request_class: type, checks: list[Check], refuse: 
     # differs from botocore's for some query strings (API Gateway's GetUsagePlans), and locally it
     # would prove only that the caller holds a secret every process here can read.
     principal = iam_request._access_key.arn
-    documents = _identity_documents(iam_request)
+    documents = identity_documents(iam_request._access_key)
     context_base: dict[str, str | list[str]] = {
         "aws:SecureTransport": "true",
         "aws:PrincipalArn": principal,

@@ -7,7 +7,8 @@ Functions tasks, custom resources, SNS, EventBridge) runs the handler from its s
 (`code`) in a sandbox with the function's environment, role and timeout (`sandbox`, `invocation`),
 writes its logs and metrics (`logs_and_metrics`), queues asynchronous events with Lambda's retries
 and dead-letter target (`async_invocations`), and holds S3's notifications to the function's
-resource policy (`s3_notifications`). `runtime_state` is what the runtime knows beyond moto.
+resource policy (`s3_notifications`), and serves function URLs over HTTP with their SigV4 and IAM checks
+(`function_urls`; `LocalCloud.serve_function_url`). `runtime_state` is what the runtime knows beyond moto.
 
 How it is installed: `install(endpoint_url=...)` replaces moto's `LambdaFunction._invoke_lambda`
 and `invoke` and S3's notification to Lambda (`hooks`); `deploy()` registers each asset's source

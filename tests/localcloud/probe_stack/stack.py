@@ -134,7 +134,12 @@ class ProbeStack(cdk.Stack):
         plan.add_api_key(key)
         plan.add_api_stage(stage=rest.deployment_stage)
 
+        url_handler = function("UrlHandler", "url")
+        function_url = url_handler.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
+
         for name, value in {
+            "FunctionUrl": function_url.url,
+            "UrlFunctionArn": url_handler.function_arn,
             "BucketName": bucket.bucket_name,
             "TableName": self.table.table_name,
             "MachineArn": self.machine.state_machine_arn,

@@ -92,3 +92,21 @@ def api(event: dict[str, Any], context: Any) -> dict[str, Any]:
             }
         ),
     }
+
+
+def url(event: dict[str, Any], context: Any) -> Any:
+    """A function URL handler: its path says what to answer (a plain string, an object with no
+    statusCode, an error), anything else echoes the event it received with a full response."""
+    path = event.get("rawPath")
+    if path == "/string":
+        return "Hello, world!"
+    if path == "/object":
+        return {"message": "Hello, world!"}
+    if path == "/fail":
+        raise RuntimeError("asked to fail")
+    return {
+        "statusCode": 201,
+        "headers": {"content-type": "application/json", "x-probe": "yes"},
+        "cookies": ["flavour=oat; Max-Age=60"],
+        "body": json.dumps({"event": event}),
+    }
