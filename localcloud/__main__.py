@@ -42,6 +42,9 @@ def add_up_arguments(parser: argparse.ArgumentParser, default_app: str | None = 
     )
     parser.add_argument("--port", type=int, default=4566, help="moto server port (default 4566)")
     parser.add_argument("--api-port", type=int, default=4567, help="HTTP gateway port (default 4567)")
+    parser.add_argument(
+        "--function-url-port", type=int, default=4568, help="the stack's (first) function URL's port (default 4568)"
+    )
     parser.add_argument("--template", type=Path, help="deploy this cdk.out/<stack>.template.json instead")
     parser.add_argument(
         "--speed", type=float, default=1.0, help="the cloud's clock speed, for everything in it (60 = an hour a minute)"
@@ -101,7 +104,11 @@ def _up(args: argparse.Namespace, document_out: TextIO | None) -> int:
 
     say = functools.partial(print, flush=True)
     args.state_dir.mkdir(parents=True, exist_ok=True)
-    for port in (args.port, args.api_port):  # before the synth: a busy port should cost no waiting
+    for port in (
+        args.port,
+        args.api_port,
+        args.function_url_port,
+    ):  # before the synth: a busy port should cost no waiting
         ensure_port_free(port)
     synthesized = _synthesized(args.template, args.app, args.state_dir, say)
     with LocalCloud.server(
@@ -116,8 +123,10 @@ def _up(args: argparse.Namespace, document_out: TextIO | None) -> int:
         if api_id:
             gateway = cloud.serve_api(api_id, port=args.api_port, access_log=args.state_dir / "api-access.log")
         api_url = gateway.url(_stage(stack.outputs.get("ApiUrl", ""))) + "/" if gateway else None
-        outputs = cloud.outputs_file(args.state_dir / "outputs.json", api_url=api_url)
-        local_outputs = cloud.local_outputs(stack, api_url=api_url)  # the values in the outputs file
+        function_urls = cloud.serve_stack_function_urls(stack, port=args.function_url_port)
+        outputs = cloud.outputs_file(args.state_dir / "outputs.json", api_url=api_url, function_urls=function_urls)
+        # the values in the outputs file
+        local_outputs = cloud.local_outputs(stack, api_url=api_url, function_urls=function_urls)
         if args.email and "AlertsTopicArn" in stack.outputs:
             cloud.session.client("sns").subscribe(
                 TopicArn=stack.outputs["AlertsTopicArn"], Protocol="email", Endpoint=args.email
@@ -138,6 +147,7 @@ def _up(args: argparse.Namespace, document_out: TextIO | None) -> int:
             document = {
                 "endpoint_url": endpoint,
                 "api_url": api_url,
+                "function_urls": function_urls,
                 "stack": stack.stack_name,
                 "outputs": local_outputs,
                 "outputs_file": str(outputs),
@@ -168,6 +178,12 @@ def _up(args: argparse.Namespace, document_out: TextIO | None) -> int:
                 f"--api-key {stack.outputs['PredictionApiKeyId']} --query value --output text)"
             )
             say(f'  curl -H "x-api-key: $KEY" {api_url}v1/health')
+        for deployed, local in function_urls.items():
+            say(f"function URL {deployed} answers at {local} (AWS_IAM: sign with SigV4, service lambda):")
+            say(
+                f'  curl --aws-sigv4 "aws:amz:{cloud.session.region}:lambda" --user testing:testing '
+                f"-H 'content-type: application/json' -d '{{\"instances\": [...]}}' {local}v1/models/NAME/predict"
+            )
         for warning in stack.warnings:
             say(f"warning: {warning}")
         say("\nCtrl-C stops it.")

@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}}
+# What CloudFormation gives as a function URL (AWS::Lambda::Url's FunctionUrl attribute).
+_FUNCTION_URL = re.compile(r"https://[a-z0-9]+\.lambda-url\.[a-z0-9-]+\.on\.aws/")
 
 
 class LocalCloudError(RuntimeError):
@@ -200,6 +203,15 @@ class LocalCloud:
         self.function_urls[wanted] = served
         return served
 
+    def serve_stack_function_urls(self, stack: DeployedStack, *, port: int = 0) -> dict[str, str]:
+        """Serve every function URL a stack's outputs name (the first on `port`, others on any free
+        port): deployed URL -> the local URL that answers for it."""
+        served: dict[str, str] = {}
+        for value in stack.outputs.values():
+            if _FUNCTION_URL.fullmatch(value) and value not in served:
+                served[value] = self.serve_function_url(value, port=0 if served else port).url
+        return served
+
     # -- what the cloud does by itself, on demand -----------------------------------------------
     def settle(self, timeout: float = 120.0) -> None:
         """Wait until every asynchronous delivery (S3 → Lambda, Event invokes, EventBridge) has run."""
@@ -243,10 +255,16 @@ class LocalCloud:
         self.settle()
         return transitions
 
-    def local_outputs(self, stack: DeployedStack, *, api_url: str | None = None) -> dict[str, str]:
+    def local_outputs(
+        self, stack: DeployedStack, *, api_url: str | None = None, function_urls: dict[str, str] | None = None
+    ) -> dict[str, str]:
         """A stack's outputs as reached here: the API URLs point at the local gateway (`api_url`)
-        instead of the execute-api host, and LocalCloudEndpoint says where moto listens."""
+        instead of the execute-api host, function URLs (and outputs built on them) at where they are
+        served (`function_urls`, from `serve_stack_function_urls`), and LocalCloudEndpoint says where
+        moto listens."""
         outputs = dict(stack.outputs)
+        for deployed, local in (function_urls or {}).items():
+            outputs = {name: value.replace(deployed, local) for name, value in outputs.items()}
         if api_url and "ApiUrl" in outputs:
             deployed_url = outputs["ApiUrl"]
             outputs["ApiUrl"] = api_url
@@ -256,9 +274,15 @@ class LocalCloud:
             outputs["LocalCloudEndpoint"] = self.session.endpoint_url
         return outputs
 
-    def outputs_file(self, path: Path, *, api_url: str | None = None) -> Path:
-        """Stack outputs in the shape of `cdk deploy --outputs-file` (ApiUrl: the local gateway's URL)."""
-        document = {name: self.local_outputs(stack, api_url=api_url) for name, stack in self.stacks.items()}
+    def outputs_file(
+        self, path: Path, *, api_url: str | None = None, function_urls: dict[str, str] | None = None
+    ) -> Path:
+        """Stack outputs in the shape of `cdk deploy --outputs-file` (ApiUrl: the local gateway's URL;
+        function URLs: where they are served)."""
+        document = {
+            name: self.local_outputs(stack, api_url=api_url, function_urls=function_urls)
+            for name, stack in self.stacks.items()
+        }
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(document, indent=2) + "\n")
         return path
