@@ -1,4 +1,6 @@
-"""Calls to the platform's HTTPS API, signed with SigV4 for the IAM-authorized registry routes."""
+"""Calls to the platform's HTTPS API: SigV4-signed (service execute-api) for the IAM-authorized registry
+routes, and predictions through the deployed front door: SigV4-signed (service lambda) to the predict
+function URL, or with the prediction key on the REST API under `serving.front_door: rest`."""
 
 from __future__ import annotations
 
@@ -36,10 +38,37 @@ class ApiError(RuntimeError):
         return int(count) if isinstance(count, int) else len(self.problems)
 
 
+FUNCTION_URL_OUTPUT = "PredictFunctionUrl"
+API_KEY_OUTPUT = "PredictionApiKeyId"
+
+
 def prediction_key(target: Target) -> str:
     """The prediction API key's value (the stack outputs name its id, never the secret)."""
-    key_id = target.output("PredictionApiKeyId")
+    key_id = target.output(API_KEY_OUTPUT)
     return str(target.client("apigateway").get_api_key(apiKey=key_id, includeValue=True)["value"])
+
+
+def front_door_key(target: Target) -> str | None:
+    """The prediction key when the stack's front door takes one (`rest`); None: requests are signed."""
+    return prediction_key(target) if API_KEY_OUTPUT in target.outputs else None
+
+
+def call_predict_route(
+    target: Target,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    query: dict[str, Any] | None = None,
+    *,
+    key: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """One request to a prediction route (`/v1/models/{name}/predict|signature|feedback`) through the
+    deployed front door: the function URL, signed for service `lambda`, when the stack has one; else
+    the REST API with the prediction key (`key`, or looked up)."""
+    if FUNCTION_URL_OUTPUT in target.outputs:
+        return call(target, method, path, body, query, headers=headers, base=target.output(FUNCTION_URL_OUTPUT))
+    return call(target, method, path, body, query, api_key=key or prediction_key(target), headers=headers)
 
 
 def call(
@@ -51,10 +80,13 @@ def call(
     *,
     api_key: str | None = None,
     headers: dict[str, str] | None = None,
+    base: str | None = None,
 ) -> Any:
-    """One request to `<ApiUrl>v1/...`, SigV4-signed unless it carries an API key (prediction
-    routes); raises ApiError with the API's own message."""
-    base = target.output("ApiUrl").rstrip("/")
+    """One request to `<ApiUrl>v1/...` (or `<base>v1/...`, a function URL, signed for service `lambda`),
+    SigV4-signed unless it carries an API key (prediction routes under `rest`); raises ApiError with the
+    API's own message."""
+    service = "lambda" if base is not None else "execute-api"
+    base = (base or target.output("ApiUrl")).rstrip("/")
     params = {k: v for k, v in (query or {}).items() if v is not None}
     url = f"{base}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
     data = json.dumps(body).encode() if body is not None else None
@@ -64,7 +96,7 @@ def call(
         sent["x-api-key"] = api_key
     else:
         request = AWSRequest(method=method, url=url, data=data, headers=sent)
-        SigV4Auth(target.credentials(), "execute-api", target.region or "us-east-1").add_auth(request)
+        SigV4Auth(target.credentials(), service, target.region or "us-east-1").add_auth(request)
         sent = dict(request.headers.items())
     prepared = urllib.request.Request(url, data=data, method=method, headers=sent)
     try:
@@ -79,5 +111,6 @@ def call(
         err = detail.get("error") if isinstance(detail, dict) else None
         if isinstance(err, dict):
             raise ApiError(error.code, str(err.get("code")), str(err.get("message")), detail) from None
-        message = detail.get("message", detail) if isinstance(detail, dict) else detail
+        # API Gateway says "message"; a function URL's own refusals say "Message".
+        message = (detail.get("message") or detail.get("Message") or detail) if isinstance(detail, dict) else detail
         raise ApiError(error.code, "http_error", str(message), detail) from None

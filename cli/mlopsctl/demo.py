@@ -1,8 +1,9 @@
 """`make demo`: the platform deployed into the local cloud, then used the way a data team would.
 
 Each stage of the lifecycle adds its step here as the platform grows; today: deploy, inspect, call
-the API with its key, ingest a clean file and a broken one, train, gate and register a model, serve
-predictions over HTTP (valid and invalid requests), retrain, roll back with the predictions
+the API (health with a signature, the function URL unsigned), ingest a clean file and a broken one,
+train, gate and register a model, serve predictions over HTTP through the function URL (valid and
+invalid requests), retrain, roll back with the predictions
 following the champion, detect drift (which retrains), send the ground truth back (accuracy falls
 under its floor: the alarm, the mail, the labelled rows become a dataset version), judge a weaker
 canary on outcomes (the A/B check rolls it back), write the model's lifecycle report, and end with
@@ -122,32 +123,36 @@ def run_demo() -> int:
         for alarm in alarms:
             print(f"  {alarm['StateValue']:<17} {alarm['AlarmDescription']}")
 
-        _step("call the HTTPS API through the local gateway, with and without the prediction key")
+        _step("call the HTTPS API through the local gateway and the function URL, signed and unsigned")
         api_id = stack.outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
         gateway = cloud.serve_api(api_id)
-        key = cloud.session.client("apigateway").get_api_key(
-            apiKey=stack.outputs["PredictionApiKeyId"], includeValue=True
-        )["value"]
-        url = gateway.url("prod") + "/v1/health"
-        print(f'curl -H "x-api-key: {key}" {url}')
-        status, body = _http_get(url, {"x-api-key": key})
-        print(f"  -> {status} {json.dumps(body)}")
-        status, body = _http_get(url, {})
-        print(f"without the key -> {status} {json.dumps(body)}")
-        if status != 403:
-            print("error: the API answered without its key")
+        function_urls = cloud.serve_stack_function_urls(stack)
+        door = FrontDoor(function_urls[stack.outputs["PredictFunctionUrl"]], cloud.session.region)
+        api_url = gateway.url("prod") + "/"
+        target = Target({**stack.outputs, "ApiUrl": api_url}, region=cloud.session.region)
+        from mlopsctl.api import call
+
+        print(
+            f'curl --aws-sigv4 "aws:amz:{cloud.session.region}:execute-api" --user testing:testing {api_url}v1/health'
+        )
+        print(f"  -> {json.dumps(call(target, 'GET', '/v1/health'))}")
+        status, body = _http_get(api_url + "v1/health", {})
+        print(f"unsigned -> {status} {json.dumps(body)}")
+        refused, answer = _http_post(door.url("v1/models/breast-cancer/predict"), {"instances": []}, {})
+        print(f"the predict function URL ({door.base}), unsigned -> {refused} {json.dumps(answer)}")
+        if status != 401 or refused != 403:
+            print("error: the API answered without a signature")
             return 1
         _ingestion_stage(cloud, stack)
         _training_stage(cloud, stack)
-        predict_url = gateway.url("prod") + "/v1/models/breast-cancer/predict"
-        _serving_stage(predict_url, key)
-        _registry_stage(cloud, stack, gateway.url("prod") + "/", predict_url, key)
-        _drift_stage(cloud, stack, predict_url, key)
-        _ground_truth_stage(cloud, stack, gateway.url("prod") + "/", predict_url, key)
-        _ab_stage(cloud, stack, gateway.url("prod") + "/", predict_url, key)
+        _serving_stage(door)
+        _registry_stage(cloud, stack, api_url, door)
+        _drift_stage(cloud, stack, door)
+        _ground_truth_stage(cloud, stack, api_url, door)
+        _ab_stage(cloud, stack, api_url, door)
         target = Target({**stack.outputs, "ApiUrl": gateway.url("prod") + "/"}, region=cloud.session.region)
         report = _lifecycle_stage(target)
-        outputs = cloud.outputs_file(LOCAL_DIR / "demo-outputs.json", api_url=gateway.url("prod") + "/")
+        outputs = cloud.outputs_file(LOCAL_DIR / "demo-outputs.json", api_url=api_url, function_urls=function_urls)
         _summary_stage(cloud, stack, report, outputs)
     print(f"\ndemo finished in {time.perf_counter() - started:.1f} s")
     return 0
@@ -244,6 +249,43 @@ def _http_post(url: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
         return error.code, json.loads(error.read() or b"null")
 
 
+@dataclass(frozen=True)
+class FrontDoor:
+    """Where prediction requests go and how they prove who sends them: SigV4-signed (service lambda)
+    to the predict function URL, or with the prediction key on the REST API (`front_door: rest`)."""
+
+    base: str  # ends in /
+    region: str
+    key: str | None = None
+
+    def url(self, path: str) -> str:
+        return self.base + path.lstrip("/")
+
+    def post(self, url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode()
+        sent = {"content-type": "application/json", **(headers or {})}
+        if self.key is not None:
+            sent["x-api-key"] = self.key
+        else:
+            from botocore.auth import SigV4Auth
+            from botocore.awsrequest import AWSRequest
+            from botocore.credentials import Credentials
+
+            request = AWSRequest(method="POST", url=url, data=data, headers=sent)
+            SigV4Auth(Credentials("testing", "testing"), "lambda", self.region).add_auth(request)
+            sent = dict(request.headers.items())
+        return _http_post(url, body, sent)
+
+    def curl(self, url: str, body: Any) -> str:
+        """The same request as a person types it."""
+        auth = (
+            f"-H 'x-api-key: {self.key}'"
+            if self.key is not None
+            else f'--aws-sigv4 "aws:amz:{self.region}:lambda" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"'
+        )
+        return f"curl {auth} -H 'content-type: application/json' \\\n  -d '{json.dumps(body)}' \\\n  {url}"
+
+
 @functools.cache
 def _patients(rows: int) -> list[dict[str, float]]:
     """The last `rows` breast-cancer records as JSON rows (loaded once: the demo polls with them)."""
@@ -253,27 +295,27 @@ def _patients(rows: int) -> list[dict[str, float]]:
     return [{k: float(v) for k, v in r.items()} for r in frame.drop(columns=["target"]).tail(rows).to_dict("records")]
 
 
-def _serving_stage(url: str, key: str) -> None:
-    _step("serve predictions over HTTPS with the prediction key (onnxruntime only, no scikit-learn)")
+def _serving_stage(door: FrontDoor) -> None:
+    _step("serve predictions over HTTPS through the function URL, signed (onnxruntime only, no scikit-learn)")
+    url = door.url("v1/models/breast-cancer/predict")
     rows = _patients(3)
-    body = {"instances": rows[:1]}
-    print(f"curl -H 'x-api-key: {key}' -H 'content-type: application/json' \\\n  -d '{json.dumps(body)}' \\\n  {url}")
-    status, answer = _http_post(url, {"instances": rows}, {"x-api-key": key})
+    print(door.curl(url, {"instances": rows[:1]}))
+    status, answer = door.post(url, {"instances": rows})
     print(f"  -> {status}: model {answer.get('model')} v{answer.get('version')} ({answer.get('variant')})")
     for i, (label, probabilities) in enumerate(zip(answer["predictions"], answer["probabilities"], strict=True)):
         print(f"     row {i}: class {label}  probabilities {[round(p, 4) for p in probabilities]}")
     bad = [dict(rows[0], mean_radius="large"), {k: v for k, v in rows[1].items() if k != "mean_texture"}]
-    status, answer = _http_post(url, {"instances": bad}, {"x-api-key": key})
+    status, answer = door.post(url, {"instances": bad})
     print(f"a request with a text value and a missing field -> {status} {answer['error']['message']}")
     for problem in answer["error"]["problems"]:
         print(f"     row {problem['row']} {problem['field']}: {problem['message']}")
 
 
-def _wait_for_version(url: str, key: str, version: int) -> None:
+def _wait_for_version(door: FrontDoor, version: int) -> None:
     """Promotions reach the predict function when its alias cache expires (5 s in the local cloud)."""
     started = time.perf_counter()
     while True:
-        status, answer = _http_post(url, {"instances": _patients(1)}, {"x-api-key": key})
+        status, answer = door.post(door.url("v1/models/breast-cancer/predict"), {"instances": _patients(1)})
         if status != 200 or answer["version"] == version or time.perf_counter() - started > 40:
             break
         time.sleep(0.5)
@@ -298,7 +340,7 @@ def _follow_training(sfn: Any, stack: DeployedStack, name: str, reason: str, *, 
     return execution
 
 
-def _registry_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, predict_url: str, key: str) -> None:
+def _registry_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, door: FrontDoor) -> None:
     from mlopsctl.api import call
 
     target = Target({**stack.outputs, "ApiUrl": api_url}, region=cloud.session.region)
@@ -314,14 +356,14 @@ def _registry_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, predi
             f"roc_auc={version['metrics'].get('roc_auc', float('nan')):.4f}"
         )
 
-    _wait_for_version(predict_url, key, int(model["aliases"]["champion"]["version"]))
+    _wait_for_version(door, int(model["aliases"]["champion"]["version"]))
 
     _step("roll back the champion in one call (mlops rollback): predictions follow, then the audit trail")
     rolled = call(
         target, "POST", "/v1/models/breast-cancer/rollback", {"reason": "demo: pretend v2 misbehaves in production"}
     )["alias"]
     print(f"champion: v{rolled['previous_version']} -> v{rolled['version']}")
-    _wait_for_version(predict_url, key, int(rolled["version"]))
+    _wait_for_version(door, int(rolled["version"]))
     from mlops.registry.views import audit_state
 
     for event in call(target, "GET", "/v1/models/breast-cancer/audit")["events"]:
@@ -347,7 +389,7 @@ def _truth(rows: int) -> list[int]:
     return [int(t) for t in load_breast_cancer(as_frame=True).frame["target"].tail(rows)]
 
 
-def _shifted_traffic(predict_url: str, key: str) -> tuple[list[Answered], int]:
+def _shifted_traffic(door: FrontDoor) -> tuple[list[Answered], int]:
     """The new scanner's patients (radius, area and perimeter read 1.6 times larger), predicted in
     requests of 50: each answer to label later, and how many values drew a warning."""
     shifted = [
@@ -358,7 +400,7 @@ def _shifted_traffic(predict_url: str, key: str) -> tuple[list[Answered], int]:
     truth = _truth(400)
     answered: list[Answered] = []
     for start in range(0, len(shifted), 50):
-        _, answer = _http_post(predict_url, {"instances": shifted[start : start + 50]}, {"x-api-key": key})
+        _, answer = door.post(door.url("v1/models/breast-cancer/predict"), {"instances": shifted[start : start + 50]})
         warned += len(answer.get("warnings", []))
         answered += [
             Answered(answer["request_id"], row, truth[start + row]) for row in range(len(answer["predictions"]))
@@ -366,12 +408,12 @@ def _shifted_traffic(predict_url: str, key: str) -> tuple[list[Answered], int]:
     return answered, warned
 
 
-def _drift_stage(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key: str) -> None:
+def _drift_stage(cloud: LocalCloud, stack: DeployedStack, door: FrontDoor) -> None:
     from datetime import UTC, datetime, timedelta
 
     _step("traffic shifts (larger tumours: a new scanner?), the drift schedule fires")
     rows = _patients(400)
-    _, warned = _shifted_traffic(predict_url, key)
+    _, warned = _shifted_traffic(door)
     print(f"  400 shifted rows predicted ({warned} values outside the contract's range, answered with warnings)")
     from sklearn.datasets import load_breast_cancer
 
@@ -388,7 +430,7 @@ def _drift_stage(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key:
     cloud.settle()
     print("  400 newly labelled rows uploaded (raw/breast-cancer/clinic-c.csv): a new dataset version")
     time.sleep(5.5)  # the local cloud writes a capture batch once it is 5 s old, on the next request
-    _http_post(predict_url, {"instances": rows[:1]}, {"x-api-key": key})
+    door.post(door.url("v1/models/breast-cancer/predict"), {"instances": rows[:1]})
     time.sleep(1.0)
     cloud.fire_schedule(cloud.schedule_targeting("DriftChecker"))
     import boto3
@@ -420,39 +462,39 @@ def _drift_stage(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key:
         print(f"  retraining execution {execution['name']}: {execution['status']}")
 
 
-def _performance_check(cloud: LocalCloud, stack: DeployedStack, predict_url: str, key: str) -> dict[str, Any]:
+def _performance_check(cloud: LocalCloud, stack: DeployedStack, door: FrontDoor) -> dict[str, Any]:
     """Fire the hourly performance schedule; the newest check's registry row."""
     import boto3
 
     from mlops.registry.models import ModelRegistry
 
     time.sleep(5.5)  # the local cloud writes a capture batch once it is 5 s old, on the next request
-    _http_post(predict_url, {"instances": _patients(1)}, {"x-api-key": key})
+    door.post(door.url("v1/models/breast-cancer/predict"), {"instances": _patients(1)})
     time.sleep(1.0)
     cloud.fire_schedule(cloud.schedule_targeting("PerformanceChecker"))
     table = boto3.resource("dynamodb", region_name=cloud.session.region).Table(stack.outputs["RegistryTableName"])
     return ModelRegistry(table).performance_results("breast-cancer", limit=1)[0]
 
 
-def _ground_truth_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, predict_url: str, key: str) -> None:
+def _ground_truth_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, door: FrontDoor) -> None:
     from datetime import UTC, datetime, timedelta
 
     _step("the truth comes back: labels by API and by file, the performance check, the alarm and the mail")
-    feedback_url = api_url + "v1/models/breast-cancer/feedback"
+    feedback_url = door.url("v1/models/breast-cancer/feedback")
     mailed = len(cloud.inbox.messages())
     # The retrained champion answers the new scanner's patients too (once the predict function's alias
     # cache, 5 s in the local cloud, has seen the promotion); later, their outcomes come back.
     time.sleep(5.5)
-    answered, _ = _shifted_traffic(predict_url, key)
+    answered, _ = _shifted_traffic(door)
     print("  the retrained champion answers 400 more of the new scanner's patients; their outcomes come back")
     by_api, by_file = answered[:300], answered[300:]
     body = {"labels": [{"request_id": a.request_id, "row": a.row, "label": a.truth} for a in by_api]}
     shown = {"labels": body["labels"][:1]}
-    print(f"curl -H 'x-api-key: …' -d '{json.dumps(shown)}' \\\n  {feedback_url}")
-    status, answer = _http_post(feedback_url, body, {"x-api-key": key})
+    print(door.curl(feedback_url, shown))
+    status, answer = door.post(feedback_url, body)
     print(f"  -> {status}: {answer.get('accepted')} labels accepted, refused {answer.get('refused')}")
     bad = {"labels": [{"request_id": by_api[0].request_id, "row": 0, "label": "benign?"}]}
-    status, answer = _http_post(feedback_url, bad, {"x-api-key": key})
+    status, answer = door.post(feedback_url, bad)
     problem = (answer.get("error", {}).get("problems") or [{}])[0]
     print(f"  a label that is no class -> {status}: {problem.get('field')} {problem.get('message')}")
     csv_text = "request_id,row,label\n" + "".join(f"{a.request_id},{a.row},{a.truth}\n" for a in by_file)
@@ -463,7 +505,7 @@ def _ground_truth_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, p
     )
     cloud.settle()
     print(f"  {len(by_file)} more labels uploaded as s3://…/feedback/breast-cancer/clinic-c-outcomes.csv")
-    check = _performance_check(cloud, stack, predict_url, key)
+    check = _performance_check(cloud, stack, door)
     for variant in check["variants"]:
         accuracy = variant["metrics"].get("accuracy") or {}
         print(
@@ -496,7 +538,7 @@ def _ground_truth_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, p
     print(f"  report: s3://{stack.outputs['ArtifactsBucketName']}/{check['report_page']}")
 
 
-def _ab_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, predict_url: str, key: str) -> None:
+def _ab_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, door: FrontDoor) -> None:
     """A version whose offline gates passed but whose training labels were inverted by an export bug
     (its test split was inverted too, so its offline figures look fine) goes to a 50 % canary; the
     truth for its answers comes back, and the A/B check rolls it back."""
@@ -558,9 +600,10 @@ def _ab_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, predict_url
     labels: list[dict[str, Any]] = []
     answered_by: Counter[str] = Counter()
     for start in range(0, len(rows), 4):  # 75 clients, 4 patients each; a client's key keeps its version
-        headers = {"x-api-key": key, "x-request-key": f"clinic-{start // 4}"}
-        while (reply := _http_post(predict_url, {"instances": rows[start : start + 4]}, headers))[0] == 429:
-            time.sleep(0.5)  # over the key's rate: back off, as a client should
+        headers = {"x-request-key": f"clinic-{start // 4}"}
+        predict_url = door.url("v1/models/breast-cancer/predict")
+        while (reply := door.post(predict_url, {"instances": rows[start : start + 4]}, headers))[0] == 429:
+            time.sleep(0.5)  # throttled: back off, as a client should
         answer = reply[1]
         answered_by[f"v{answer['version']} {answer['variant']}"] += len(answer["predictions"])
         labels += [
@@ -568,8 +611,8 @@ def _ab_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, predict_url
             for r in range(len(answer["predictions"]))
         ]
     print(f"  440 rows answered: {dict(answered_by)}; the truth for each comes back")
-    _http_post(api_url + "v1/models/breast-cancer/feedback", {"labels": labels}, {"x-api-key": key})
-    check = _performance_check(cloud, stack, predict_url, key)
+    door.post(door.url("v1/models/breast-cancer/feedback"), {"labels": labels})
+    check = _performance_check(cloud, stack, door)
     ab = check.get("ab_test") or {}
     print(f"  A/B: {ab.get('text', 'no comparison')}")
     canary = check.get("canary") or {}

@@ -30,7 +30,6 @@ REQUIRED_OUTPUTS = (
     "RegistryTableName",
     "TrainingStateMachineArn",
     "ApiUrl",
-    "PredictionApiKeyId",
     "AlertsTopicArn",
 )
 # One quick candidate and a lenient gate: the run proves the pipeline works, not that the model is
@@ -324,13 +323,15 @@ class SmokeTest:
         }
 
     def step_health(self) -> tuple[str, dict[str, Any]]:
-        from mlopsctl.api import call, prediction_key
+        from mlopsctl.api import call, front_door_key
 
-        answer = call(self.target, "GET", "/v1/health", api_key=prediction_key(self.target))
+        key = front_door_key(self.target)
+        answer = call(self.target, "GET", "/v1/health", api_key=key)
         if not isinstance(answer, dict) or answer.get("status") != "ok":
             raise StepError(f"GET /v1/health answered {answer!r}")
+        credential = "the prediction key" if key is not None else "a signed request"
         return (
-            f"GET /v1/health with the prediction key: ok (stack {answer.get('stack')}, "
+            f"GET /v1/health with {credential}: ok (stack {answer.get('stack')}, "
             f"platform {answer.get('platform_version')})",
             answer,
         )
@@ -392,15 +393,15 @@ class SmokeTest:
         return f"run {run_id}: {first_line}", document
 
     def step_predict(self) -> tuple[str, dict[str, Any]]:
-        from mlopsctl.api import ApiError, call, prediction_key
+        from mlopsctl.api import ApiError, call_predict_route, front_door_key
 
         rows = self.frame().drop(columns=["target"]).head(PREDICT_ROWS)
         body = {"instances": [{k: float(v) for k, v in row.items()} for row in rows.to_dict("records")]}
-        key = prediction_key(self.target)
+        key = front_door_key(self.target)
         deadline = time.monotonic() + self.predict_timeout
         while True:
             try:
-                answer = call(self.target, "POST", f"/v1/models/{DATASET}/predict", body, api_key=key)
+                answer = call_predict_route(self.target, "POST", f"/v1/models/{DATASET}/predict", body, key=key)
                 break
             except ApiError as error:  # a champion just promoted reaches the function when its cache expires
                 if error.status != 404 or time.monotonic() > deadline:

@@ -14,7 +14,8 @@ import boto3
 DEFAULT_OUTPUTS = Path(".local/outputs.json")
 OUTPUTS_VARIABLE = "MLOPS_OUTPUTS"  # one setting for a shell: `export MLOPS_OUTPUTS=<state dir>/outputs.json`
 LOCAL_ENDPOINT_KEY = "LocalCloudEndpoint"
-API_OUTPUTS = ("ApiUrl", "PredictUrlTemplate")  # where the local cloud's gateway answers, not execute-api
+# Where the local cloud's gateway and function URLs answer, not execute-api or lambda-url.
+API_OUTPUTS = ("ApiUrl", "PredictUrlTemplate", "PredictFunctionUrl")
 
 
 class TargetError(RuntimeError):

@@ -1,4 +1,5 @@
-"""`mlops predict`: rows from a file or stdin sent to the predict API with the prediction key."""
+"""`mlops predict`: rows from a file or stdin sent to the predict API through the deployed front door
+(the function URL, signed; or the REST API with the prediction key)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,18 @@ from mlopsctl.commands import EXIT_OK, CommandError, deployment_target, emit
 
 
 def predict(args: argparse.Namespace) -> int:
-    from mlopsctl.api import call, prediction_key
+    from mlopsctl.api import call_predict_route, front_door_key
     from mlopsctl.prediction_input import PredictionInputError, field_types, input_form, read_prediction_input
 
     text = Path(args.file).read_text() if args.file not in (None, "-") else sys.stdin.read()
     form = args.format or input_form(args.file, text)
     target = deployment_target(args)
-    key = prediction_key(target)
+    key = front_door_key(target)
     # CSV cells are text: the signature says which fields are numbers, and which columns to leave out.
     types = (
-        field_types(call(target, "GET", f"/v1/models/{args.name}/signature", api_key=key)) if form == "csv" else None
+        field_types(call_predict_route(target, "GET", f"/v1/models/{args.name}/signature", key=key))
+        if form == "csv"
+        else None
     )
     try:
         prepared = read_prediction_input(text, form, types)
@@ -30,7 +33,7 @@ def predict(args: argparse.Namespace) -> int:
         body = {**body, "request_key": args.request_key}
     if prepared.left_out and not args.json:
         print(f"left out column(s) the model does not take: {', '.join(prepared.left_out)}", file=sys.stderr)
-    document = call(target, "POST", f"/v1/models/{args.name}/predict", body, api_key=key)
+    document = call_predict_route(target, "POST", f"/v1/models/{args.name}/predict", body, key=key)
     lines = [f"{args.name} v{document['version']} ({document['variant']}), request {document['request_id']}"]
     probabilities = document.get("probabilities")
     for i, value in enumerate(document["predictions"]):
