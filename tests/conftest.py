@@ -38,5 +38,15 @@ def platform_synth():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def platform_rest_synth():  # type: ignore[no-untyped-def]
+    """The platform with `serving.front_door: rest` (prediction routes on the REST API behind the key and
+    usage plan), as the local cloud deploys it: the option the tests of that front door run against."""
+    from infra.app import build_local_app
+    from localcloud.deploy import synthesize
+
+    return synthesize(build_local_app, {"platform": {"serving": {"front_door": "rest"}}})
+
+
+@pytest.fixture(scope="session")
 def platform_template(platform_synth):  # type: ignore[no-untyped-def]
     return platform_synth.template

@@ -5,6 +5,7 @@ tests/localcloud/conftest.py.)"""
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,9 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from sklearn.datasets import load_breast_cancer
 
 from localcloud.cloud import LocalCloud
@@ -22,21 +26,91 @@ DATASET = "breast-cancer"
 Platform = tuple[LocalCloud, DeployedStack]
 
 
-class Client:
-    """A client of the predict API with the prediction key, for the breast-cancer model."""
+# The keys the harness signs with: the local cloud's operator, an administrator (localcloud.iam).
+OPERATOR = Credentials("testing", "testing")
 
-    def __init__(self, url: str, key: str) -> None:
-        self.url, self.key = url, key
 
-    def predict(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        request = urllib.request.Request(
-            f"{self.url}/v1/models/{DATASET}/predict",
-            data=json.dumps({"instances": rows}).encode(),
-            method="POST",
-            headers={"content-type": "application/json", "x-api-key": self.key},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return dict(json.loads(response.read()))
+class FrontDoor:
+    """The platform's default front door as a machine client calls it: prediction routes at the predict
+    function URL, SigV4-signed for service `lambda` (README, "Calling predict"); `api_url` is the REST
+    API's stage (registry routes, health), for commands that need it."""
+
+    def __init__(
+        self, url: str, api_url: str, *, deployed: str = "", credentials: Credentials | None = OPERATOR
+    ) -> None:
+        self.url, self.api_url, self.credentials = url.rstrip("/"), api_url.rstrip("/"), credentials
+        self.deployed = deployed  # the function URL CloudFormation gave, which `url` answers for
+
+    def outputs_file(self, cloud: LocalCloud, path: Path) -> Path:
+        """The stack outputs as `make up` writes them (the mlops commands read them): the REST API and
+        the function URL where they answer here."""
+        return cloud.outputs_file(path, api_url=self.api_url + "/", function_urls={self.deployed: self.url + "/"})
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        signed: bool = True,
+    ) -> tuple[int, Any]:
+        """Status and JSON answer (text where it is not JSON); a refusal is returned, not raised."""
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        sent = {"content-type": content_type, **(headers or {})}
+        credentials = self.credentials if signed else None
+        return send(method, f"{self.url}{path}", data, sent, credentials=credentials, service="lambda")
+
+    def health(self, *, signed: bool = True) -> tuple[int, Any]:
+        """GET /v1/health on the REST API: IAM-authorized (SigV4, service execute-api) under this front door."""
+        credentials = self.credentials if signed else None
+        return send("GET", f"{self.api_url}/v1/health", None, {}, credentials=credentials, service="execute-api")
+
+    def post(self, path: str, body: Any, **kwargs: Any) -> tuple[int, Any]:
+        return self.request("POST", path, body, **kwargs)
+
+    def predict(self, rows: list[dict[str, Any]], model: str = DATASET, **kwargs: Any) -> dict[str, Any]:
+        """The answer to a prediction the client expects to succeed."""
+        status, body = self.post(f"/v1/models/{model}/predict", {"instances": rows}, **kwargs)
+        assert status == 200, (status, body)
+        return dict(body)
+
+
+def send(
+    method: str,
+    url: str,
+    data: bytes | None,
+    headers: dict[str, str],
+    *,
+    credentials: Credentials | None,
+    service: str,
+) -> tuple[int, Any]:
+    """One HTTP request, SigV4-signed for `service` when credentials are given; status and JSON answer."""
+    if credentials is not None:
+        signing = AWSRequest(method=method, url=url, data=data, headers=headers)
+        SigV4Auth(credentials, service, "us-east-1").add_auth(signing)
+        headers = dict(signing.headers.items())
+    prepared = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(prepared, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        payload = error.read()
+        try:
+            return error.code, json.loads(payload)
+        except json.JSONDecodeError:
+            return error.code, payload.decode()
+
+
+def front_door(cloud: LocalCloud, stack: DeployedStack) -> FrontDoor:
+    """Serve the deployed stack's REST API and predict function URL; the client that calls them."""
+    api_id = stack.outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
+    gateway = cloud.gateways.get(api_id) or cloud.serve_api(api_id)
+    deployed = stack.outputs["PredictFunctionUrl"]
+    served = cloud.function_urls.get(deployed) or cloud.serve_function_url(deployed)
+    return FrontDoor(served.url, gateway.url("prod"), deployed=deployed)
 
 
 @pytest.fixture

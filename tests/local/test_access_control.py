@@ -211,18 +211,15 @@ def test_the_api_answers_500_when_its_function_lacks_the_gateways_permission(bre
     """API Gateway invokes an integration's function only through its AWS::Lambda::Permission; without
     it AWS answers 500 ("Execution failed due to configuration error: Invalid permissions on Lambda
     function")."""
-    from tests.local.test_inference import Api
+    from tests.local.conftest import front_door
 
     cloud, stack = breast_cancer_platform
-    api_id = stack.outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
-    gateway = cloud.serve_api(api_id)
-    key = boto3.client("apigateway").get_api_key(apiKey=stack.outputs["PredictionApiKeyId"], includeValue=True)
-    api = Api(gateway.url("prod"), key["value"])
-    assert api.request("GET", "/v1/health")[0] == 200
+    door = front_door(cloud, stack)
+    assert door.health()[0] == 200
     health = stack.function_name("ServingHealthFunction")
     lam = boto3.client("lambda")
     for statement in json.loads(lam.get_policy(FunctionName=health)["Policy"])["Statement"]:
         if "/prod/" in json.dumps(statement.get("Condition")):
             lam.remove_permission(FunctionName=health, StatementId=statement["Sid"])
-    status, body = api.request("GET", "/v1/health")
+    status, body = door.health()
     assert (status, body["error"]) == (500, {"code": "api_configuration_error", "message": "Internal server error"})

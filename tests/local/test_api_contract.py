@@ -43,13 +43,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def deployed(platform_synth: Synthesized, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def deployed(platform_rest_synth: Synthesized, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """The platform in a local cloud (moto server and HTTP gateway), `churn` v1 champion and v2
-    registered, as a training run leaves them; the gateway's stage URL and the prediction key."""
+    registered, as a training run leaves them; the gateway's stage URL and the prediction key.
+
+    Deployed with `front_door: rest`, where one server (the REST stage) answers every route the document
+    describes; the same handler answers the prediction routes behind the default function URL
+    (test_front_door.py drives those, with the function URL's own refusals)."""
     tmp = tmp_path_factory.mktemp("contract")
     port = _free_port()
     with LocalCloud.server(port=port, inbox_path=tmp / "inbox.jsonl") as cloud:
-        stack = cloud.deploy(platform_synth)
+        stack = cloud.deploy(platform_rest_synth)
         endpoint = f"http://127.0.0.1:{port}"
         s3 = boto3.client("s3", endpoint_url=endpoint)
         table = boto3.resource("dynamodb", endpoint_url=endpoint).Table(stack.outputs["RegistryTableName"])

@@ -14,7 +14,7 @@ import yaml
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import Synthesized
 from mlops.contracts import draft_contract, render_contract_yaml
-from tests.local.test_inference import Api
+from tests.local.conftest import front_door
 from tests.unit.training.support import churn_table
 
 DATASET = "churn"
@@ -54,10 +54,7 @@ def test_a_model_trained_on_a_date_column_answers_a_client_sending_iso_text(
             time.sleep(0.2)
         assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
 
-        api_id = stack.outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
-        gateway = cloud.serve_api(api_id)
-        key = boto3.client("apigateway").get_api_key(apiKey=stack.outputs["PredictionApiKeyId"], includeValue=True)
-        api = Api(gateway.url("prod"), key["value"])
+        api = front_door(cloud, stack)
         status, described = api.request("GET", f"/v1/models/{DATASET}/signature")
         assert status == 200, described
         fields = {f["name"]: f for f in described["inputs"]}

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,13 +22,13 @@ from localcloud.deploy import DeployedStack, Synthesized
 from mlops.contracts import draft_contract, render_contract_yaml
 from mlops.registry.models import ModelRegistry
 from mlopsctl.main import main
-from tests.local.conftest import Client
+from tests.local.conftest import FrontDoor, front_door
 
 MODEL = DATASET = "breast-cancer"
 CAPTURE_AGE_SECONDS = 5  # the local synth's serving.capture_max_age_seconds
 
 
-Platform = tuple[LocalCloud, DeployedStack, Client, list[dict[str, Any]]]
+Platform = tuple[LocalCloud, DeployedStack, FrontDoor, list[dict[str, Any]]]
 
 
 def _wait(sfn: Any, arn: str) -> dict[str, Any]:
@@ -79,14 +77,11 @@ def platform(platform_synth: Synthesized, tmp_path_factory: pytest.TempPathFacto
             input=json.dumps({"dataset": DATASET}),
         )["executionArn"]
         assert _wait(sfn, arn)["status"] == "SUCCEEDED"
-        api_id = stack.outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
-        gateway = cloud.serve_api(api_id)
-        key = boto3.client("apigateway").get_api_key(apiKey=stack.outputs["PredictionApiKeyId"], includeValue=True)
         rows = frame.drop(columns=["target"]).to_dict(orient="records")
-        yield cloud, stack, Client(gateway.url("prod"), key["value"]), rows
+        yield cloud, stack, front_door(cloud, stack), rows
 
 
-def _send(client: Client, rows: list[dict[str, Any]]) -> None:
+def _send(client: FrontDoor, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), 50):
         client.predict(rows[start : start + 50])
     time.sleep(CAPTURE_AGE_SECONDS + 0.5)
@@ -186,7 +181,7 @@ def test_mlops_drift_lists_checks_and_runs_one_on_demand(
     platform: Platform, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cloud, _, client, _ = platform
-    outputs = cloud.outputs_file(tmp_path / "outputs.json", api_url=client.url + "/")
+    outputs = client.outputs_file(cloud, tmp_path / "outputs.json")
     before = len(json.loads(_cli(capsys, outputs, "drift", MODEL)[1])["checks"])
     code, text = _cli(capsys, outputs, "drift", MODEL, "--run", "--limit", "50")
     checks = json.loads(text)["checks"]
@@ -207,17 +202,14 @@ def _cli(capsys: pytest.CaptureFixture[str], outputs: Path, *args: str) -> tuple
 CONFIG_CACHE_SECONDS = 5  # the local synth's serving.config_cache_seconds
 
 
-def _post(client: Client, rows: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
-    try:
-        return 200, client.predict(rows)
-    except urllib.error.HTTPError as error:
-        return error.code, dict(json.loads(error.read()))
+def _post(client: FrontDoor, rows: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    return client.post(f"/v1/models/{MODEL}/predict", {"instances": rows})
 
 
-def _signature_policy(client: Client) -> dict[str, Any]:
-    request = urllib.request.Request(f"{client.url}/v1/models/{MODEL}/signature", headers={"x-api-key": client.key})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return dict(json.loads(response.read())["policy"])
+def _signature_policy(client: FrontDoor) -> dict[str, Any]:
+    status, body = client.request("GET", f"/v1/models/{MODEL}/signature")
+    assert status == 200, body
+    return dict(body["policy"])
 
 
 def _deploy_serving(
@@ -243,7 +235,7 @@ def test_refused_rows_are_captured_and_counted_and_config_deploy_changes_the_liv
     captured with why, and the next drift check reports the refused share and raises its alarm;
     `mlops config deploy` switches the live version's policy within the cache time, audited."""
     cloud, stack, client, rows = platform
-    outputs = cloud.outputs_file(tmp_path / "outputs.json", api_url=client.url + "/")
+    outputs = client.outputs_file(cloud, tmp_path / "outputs.json")
     bucket = stack.outputs["ArtifactsBucketName"]
     audit = _deploy_serving(capsys, outputs, bucket, tmp_path, out_of_range="reject")
     # The first deploy through the registry: before it, each version answered under its own policy.

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 import boto3
@@ -18,7 +16,7 @@ from sklearn.datasets import load_breast_cancer
 
 from mlops.monitoring.label_store import hour_of, hour_prefix
 from mlops.serving.request_ids import answered_at
-from tests.local.conftest import DATASET, Platform
+from tests.local.conftest import DATASET, FrontDoor, Platform, front_door
 
 MODEL = DATASET
 
@@ -49,18 +47,9 @@ def _train_monitored(platform: Platform) -> None:
     assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
 
 
-def _post(url: str, key: str, path: str, body: Any) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        f"{url}{path}",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"content-type": "application/json", "x-api-key": key},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+def _post(door: FrontDoor, path: str, body: Any) -> tuple[int, Any]:
+    """A signed request through the predict function URL (the default front door)."""
+    return door.post(path, body)
 
 
 def _keys(bucket: str, prefix: str) -> list[str]:
@@ -77,18 +66,16 @@ def test_labels_by_api_and_by_file_are_stored_by_the_predictions_hour_and_a_bad_
 ) -> None:
     cloud, stack = breast_cancer_platform
     _train_monitored(breast_cancer_platform)
-    api_id = stack.outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
-    url = cloud.serve_api(api_id).url("prod").rstrip("/")
-    key = boto3.client("apigateway").get_api_key(apiKey=stack.outputs["PredictionApiKeyId"], includeValue=True)["value"]
+    door = front_door(cloud, stack)
     artifacts, raw = stack.outputs["ArtifactsBucketName"], stack.outputs["RawBucketName"]
     frame = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
     rows = frame.drop(columns=["target"]).head(5).to_dict(orient="records")
     truth = frame["target"].head(5).tolist()
 
     # Predictions over HTTP: each answer carries the request id a label names later.
-    status, first = _post(url, key, f"/v1/models/{MODEL}/predict", {"instances": rows[:3]})
+    status, first = _post(door, f"/v1/models/{MODEL}/predict", {"instances": rows[:3]})
     assert status == 200, first
-    status, second = _post(url, key, f"/v1/models/{MODEL}/predict", {"instances": rows[3:]})
+    status, second = _post(door, f"/v1/models/{MODEL}/predict", {"instances": rows[3:]})
     assert status == 200, second
     hours = set()
     for answered in (first, second):
@@ -100,7 +87,7 @@ def test_labels_by_api_and_by_file_are_stored_by_the_predictions_hour_and_a_bad_
     labels = [{"request_id": first["request_id"], "row": i, "label": str(truth[i])} for i in range(3)]
     labels += [{"request_id": second["request_id"], "row": 0, "label": truth[3]}]
     labels += [{"request_id": "2f1e7c1a-0000-4000-8000-000000000000", "label": "1"}]
-    status, answer = _post(url, key, f"/v1/models/{MODEL}/feedback", {"labels": labels})
+    status, answer = _post(door, f"/v1/models/{MODEL}/feedback", {"labels": labels})
     assert status == 200, answer
     assert answer["accepted"] == 4 and answer["refused"]["unknown_id"] == 1 and answer["duplicates"] == 0
     assert answer["examples"][0]["index"] == 4 and answer["examples"][0]["reason"] == "unknown_id"
@@ -111,7 +98,7 @@ def test_labels_by_api_and_by_file_are_stored_by_the_predictions_hour_and_a_bad_
 
     # A wrong class by API: 400 naming index and field, nothing stored.
     status, refused = _post(
-        url, key, f"/v1/models/{MODEL}/feedback", {"labels": [{"request_id": second["request_id"], "label": "benign"}]}
+        door, f"/v1/models/{MODEL}/feedback", {"labels": [{"request_id": second["request_id"], "label": "benign"}]}
     )
     assert status == 400 and refused["error"]["problems"][0]["index"] == 0
     assert refused["error"]["problems"][0]["field"] == "label"

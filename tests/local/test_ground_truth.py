@@ -18,7 +18,7 @@ from sklearn.datasets import load_breast_cancer
 
 from mlops.datasets.records import DatasetRecords
 from mlops.registry.models import ModelRegistry
-from tests.local.conftest import DATASET, Platform
+from tests.local.conftest import DATASET, FrontDoor, Platform, front_door
 from tests.local.test_feedback import _post
 
 MODEL = DATASET
@@ -58,12 +58,12 @@ def _train(platform: Platform, name: str, config: dict[str, Any], dataset_versio
     assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
 
 
-def _check(platform: Platform, url: str, key: str) -> dict[str, Any]:
+def _check(platform: Platform, door: FrontDoor) -> dict[str, Any]:
     """Let the capture batches land (5 s old, written at the next request), fire the hourly
     schedule, and read the newest check's row."""
     cloud, stack = platform
     time.sleep(5.5)
-    _post(url, key, f"/v1/models/{MODEL}/predict", {"instances": _rows(1)[0]})
+    _post(door, f"/v1/models/{MODEL}/predict", {"instances": _rows(1)[0]})
     time.sleep(1.0)
     cloud.fire_schedule(cloud.schedule_targeting("PerformanceChecker"))
     table = boto3.resource("dynamodb").Table(stack.outputs["RegistryTableName"])
@@ -77,14 +77,14 @@ def _rows(count: int, offset: int = 0) -> tuple[list[dict[str, float]], list[int
 
 
 def _predict_and_label(
-    url: str, key: str, rows: list[dict[str, float]], truth: list[int], *, per_request: int = 4
+    door: FrontDoor, rows: list[dict[str, float]], truth: list[int], *, per_request: int = 4
 ) -> dict[str, int]:
     """Clients of their own keys (sticky canary assignment), then the truth for every answer."""
     labels: list[dict[str, Any]] = []
     answered_by: dict[str, int] = {}
     for start in range(0, len(rows), per_request):
         body = {"instances": rows[start : start + per_request], "request_key": f"client-{start}"}
-        while (reply := _post(url, key, f"/v1/models/{MODEL}/predict", body))[0] == 429:
+        while (reply := _post(door, f"/v1/models/{MODEL}/predict", body))[0] == 429:
             time.sleep(0.5)
         status, answer = reply
         assert status == 200, answer
@@ -93,7 +93,7 @@ def _predict_and_label(
             {"request_id": answer["request_id"], "row": r, "label": truth[start + r]}
             for r in range(len(answer["predictions"]))
         ]
-    status, accepted = _post(url, key, f"/v1/models/{MODEL}/feedback", {"labels": labels})
+    status, accepted = _post(door, f"/v1/models/{MODEL}/feedback", {"labels": labels})
     assert status == 200 and accepted["accepted"] == len(labels), accepted
     return answered_by
 
@@ -103,17 +103,15 @@ def test_a_drop_under_the_floor_alarms_and_mails_and_a_worse_canary_is_rolled_ba
 ) -> None:
     cloud, stack = breast_cancer_platform
     _train(breast_cancer_platform, "ground-truth-v1", CONFIG)
-    api_id = stack.outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
-    url = cloud.serve_api(api_id).url("prod").rstrip("/")
-    key = boto3.client("apigateway").get_api_key(apiKey=stack.outputs["PredictionApiKeyId"], includeValue=True)["value"]
+    door = front_door(cloud, stack)
     cloud.evaluate_alarms()  # every alarm leaves INSUFFICIENT_DATA, as CloudWatch's first evaluation does
     cloud.inbox.clear()
 
     # The world changes: for 40 patients the outcome turns out the opposite of what the data said.
     rows, truth = _rows(80, offset=400)
     outcomes = [1 - t if i % 2 == 0 else t for i, t in enumerate(truth)]
-    _predict_and_label(url, key, rows, outcomes)
-    check = _check(breast_cancer_platform, url, key)
+    _predict_and_label(door, rows, outcomes)
+    check = _check(breast_cancer_platform, door)
     [champion] = [v for v in check["variants"] if v["variant"] == "champion"]
     assert check["status"] == "below_floor" and champion["labelled"] == 80, check
     assert float(champion["metrics"]["accuracy"]["value"]) < 0.9 and champion["past_floor"] == ["accuracy"]
@@ -144,10 +142,10 @@ def test_a_drop_under_the_floor_alarms_and_mails_and_a_worse_canary_is_rolled_ba
     )
     time.sleep(5.5)  # the predict function's alias cache
     rows, truth = _rows(240, offset=100)
-    answered_by = _predict_and_label(url, key, rows, truth)
+    answered_by = _predict_and_label(door, rows, truth)
     assert answered_by.get("challenger", 0) > 60 and answered_by.get("champion", 0) > 60, answered_by
 
-    check = _check(breast_cancer_platform, url, key)
+    check = _check(breast_cancer_platform, door)
     ab = check["ab_test"]
     assert ab["verdict"] == "challenger_worse" and float(ab["p_value"]) < 0.05, ab
     assert check["canary"]["action"] == "rolled_back"

@@ -1,6 +1,8 @@
-"""The predict API in the local cloud, over real HTTP as a client would call it: the API key, valid and
-invalid bodies, batches, the signature route, promotion and rollback switching the answering version
-within the alias cache time, a canary's share of traffic, a shadow, and captured traffic in S3."""
+"""The predict API in the local cloud, over real HTTP as a client would call it, through the REST front
+door (`serving.front_door: rest`, the option for per-key quotas): the API key and its usage plan's
+throttle, valid and invalid bodies, batches, the signature route, promotion and rollback switching the
+answering version within the alias cache time, a canary's share of traffic, a shadow, and captured
+traffic in S3. The default front door, the function URL, is tested in test_front_door.py."""
 
 from __future__ import annotations
 
@@ -97,12 +99,12 @@ def _train(stack: DeployedStack, name: str, candidates: list[dict[str, Any]], pr
 
 
 @pytest.fixture(scope="module")
-def served(platform_synth: Synthesized, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(platform_rest_synth: Synthesized, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """Two versions of a breast-cancer model: v1 (logistic regression) is champion, v2 (a forest) is
     registered and approved but serves nothing until promoted."""
     tmp = tmp_path_factory.mktemp("inference")
     with LocalCloud.in_process(inbox_path=tmp / "inbox.jsonl") as cloud:
-        stack = cloud.deploy(platform_synth)
+        stack = cloud.deploy(platform_rest_synth)
         boto3.client("sns").subscribe(
             TopicArn=stack.outputs["AlertsTopicArn"], Protocol="email", Endpoint="ml-team@example.com"
         )
@@ -232,6 +234,31 @@ def test_what_the_gateway_refuses_comes_in_the_error_shape_and_hostile_bodies_ar
     assert answers["no route"][1]["error"]["code"] == "missing_authentication_token"
     assert answers["digits"][1]["error"]["code"] == "invalid_json"
     assert answers["digits"][1]["error"]["message"] == "the body holds a number with more than 4,300 digits"
+
+
+def test_the_usage_plan_throttles_each_key_with_a_429_in_the_error_shape(served: Served) -> None:
+    """What the REST front door gives that a function URL does not: a per-key rate. Past the plan's burst
+    a key gets API Gateway's 429 (the template's THROTTLED response) and the function is not invoked."""
+    _, _, api, rows = served
+    apigw = boto3.client("apigateway")
+    [plan] = apigw.get_usage_plans()["items"]
+
+    def throttle(rate: str, burst: str) -> None:
+        apigw.update_usage_plan(
+            usagePlanId=plan["id"],
+            patchOperations=[
+                {"op": "replace", "path": "/throttle/rateLimit", "value": rate},
+                {"op": "replace", "path": "/throttle/burstLimit", "value": burst},
+            ],
+        )
+
+    throttle("0.01", "1")
+    try:
+        answers = [api.predict(rows[:1]) for _ in range(3)]
+    finally:
+        throttle("100000", "100000")
+    assert [status for status, _ in answers] == [200, 429, 429]
+    assert answers[1][1]["error"]["code"] == "throttled" and answers[1][1]["request_id"]
 
 
 def test_the_signature_says_what_the_champion_expects(served: Served) -> None:

@@ -24,13 +24,13 @@ from mlops.contracts import draft_contract, render_contract_yaml
 from mlops.monitoring.joined import JoinedHour, joined_key, read_joined
 from mlops.monitoring.label_store import LabelBatch, hour_of, label_key, labels_npz
 from mlops.serving.request_ids import answered_at
-from tests.local.conftest import Client
+from tests.local.conftest import FrontDoor, front_door
 
 MODEL = DATASET = "breast-cancer"
 CAPTURE_AGE_SECONDS = 5  # the local synth's serving.capture_max_age_seconds
 
 
-Platform = tuple[LocalCloud, DeployedStack, Client, list[dict[str, Any]], list[int]]
+Platform = tuple[LocalCloud, DeployedStack, FrontDoor, list[dict[str, Any]], list[int]]
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +69,8 @@ def platform(platform_synth: Synthesized, tmp_path_factory: pytest.TempPathFacto
             assert time.monotonic() < deadline, "training did not finish in 240 s"
             time.sleep(0.2)
         assert execution["status"] == "SUCCEEDED"
-        api_id = stack.outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
-        gateway = cloud.serve_api(api_id)
-        key = boto3.client("apigateway").get_api_key(apiKey=stack.outputs["PredictionApiKeyId"], includeValue=True)
         rows = data.drop(columns=["target"]).to_dict(orient="records")
-        yield cloud, stack, Client(gateway.url("prod"), key["value"]), rows, data["target"].tolist()
+        yield cloud, stack, front_door(cloud, stack), rows, data["target"].tolist()
 
 
 def _send_labels(bucket: str, items: list[tuple[str, int, str]], suffix: str) -> None:

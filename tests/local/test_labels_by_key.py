@@ -6,10 +6,7 @@ are counted as unknown_key, and nothing else is stored for them."""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.deploy import Synthesized
 from mlops.contracts import draft_contract, render_contract_yaml
 from mlops.registry.models import ModelRegistry
-from tests.local.conftest import DATASET, Platform
+from tests.local.conftest import DATASET, FrontDoor, Platform, front_door
 from tests.local.test_feedback import _json, _keys, _post
 from tests.local.test_ground_truth import _train
 
@@ -71,9 +68,7 @@ def test_outcomes_sent_by_request_key_and_by_patient_id_are_joined_with_the_pred
     clinic: Platform,
 ) -> None:
     cloud, stack = clinic
-    api_id = stack.outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
-    url = cloud.serve_api(api_id).url("prod").rstrip("/")
-    key = boto3.client("apigateway").get_api_key(apiKey=stack.outputs["PredictionApiKeyId"], includeValue=True)["value"]
+    door = front_door(cloud, stack)
     artifacts, raw = stack.outputs["ArtifactsBucketName"], stack.outputs["RawBucketName"]
     patients = _frame().iloc[400:440]
     rows = patients.drop(columns=["target"]).to_dict(orient="records")  # patient_id travels in every row
@@ -83,16 +78,16 @@ def test_outcomes_sent_by_request_key_and_by_patient_id_are_joined_with_the_pred
     for client in range(10):
         body = {"instances": rows[client * 4 : client * 4 + 4]}
         request = {"x-request-key": f"client-{client}"}
-        status, answer = _predict(url, key, body, request)
+        status, answer = _predict(door, body, request)
         assert status == 200 and len(answer["predictions"]) == 4, answer
     time.sleep(5.5)  # the capture batch's age: the next request writes it, and its keys with it
-    _predict(url, key, {"instances": rows[:1]}, {})
+    _predict(door, {"instances": rows[:1]}, {})
     time.sleep(1.0)
 
     # Clients 0-4 send their outcomes by request key and row; an unknown key is counted, not stored.
     labels = [{"request_key": f"client-{c}", "row": r, "label": truth[c * 4 + r]} for c in range(5) for r in range(4)]
     labels.append({"request_key": "client-99", "row": 0, "label": 1})
-    status, accepted = _post(url, key, f"/v1/models/{MODEL}/feedback", {"labels": labels})
+    status, accepted = _post(door, f"/v1/models/{MODEL}/feedback", {"labels": labels})
     assert status == 200 and accepted["accepted"] == 20 and accepted["refused"]["unknown_key"] == 1, accepted
 
     # The records team sends the other 20 outcomes as a file keyed by patient id.
@@ -113,15 +108,5 @@ def test_outcomes_sent_by_request_key_and_by_patient_id_are_joined_with_the_pred
     assert float(champion["metrics"]["accuracy"]["value"]) > 0.8
 
 
-def _predict(url: str, key: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        f"{url}/v1/models/{MODEL}/predict",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"content-type": "application/json", "x-api-key": key, **headers},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+def _predict(door: FrontDoor, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+    return door.post(f"/v1/models/{MODEL}/predict", body, headers=headers)

@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 
 from mlops.registry.models import ModelRegistry
-from tests.local.conftest import DATASET, Platform
+from tests.local.conftest import DATASET, Platform, front_door
 from tests.local.test_feedback import _json, _keys, _post
 from tests.local.test_ground_truth import CONFIG as GROUND_TRUTH_CONFIG
 from tests.local.test_ground_truth import _rows, _train
@@ -35,21 +35,19 @@ def test_labels_three_days_later_by_api_and_by_file_are_counted_and_past_the_hor
 ) -> None:
     cloud, stack = breast_cancer_platform
     _train(breast_cancer_platform, "days-later", CONFIG)
-    api_id = stack.outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
-    url = cloud.serve_api(api_id).url("prod").rstrip("/")
-    key = boto3.client("apigateway").get_api_key(apiKey=stack.outputs["PredictionApiKeyId"], includeValue=True)["value"]
+    door = front_door(cloud, stack)
     registry = ModelRegistry(boto3.resource("dynamodb").Table(stack.outputs["RegistryTableName"]))
 
     # Monday: 42 predictions over HTTP, each answer's request id what a label names later.
     rows, truth = _rows(42, offset=200)
     answered: list[tuple[str, int, int]] = []  # (request_id, row, the outcome)
     for start in range(0, len(rows), 6):
-        status, answer = _post(url, key, f"/v1/models/{MODEL}/predict", {"instances": rows[start : start + 6]})
+        status, answer = _post(door, f"/v1/models/{MODEL}/predict", {"instances": rows[start : start + 6]})
         assert status == 200, answer
         answered += [(answer["request_id"], r, truth[start + r]) for r in range(len(answer["predictions"]))]
     predicted_at = datetime.now(UTC)
     time.sleep(5.5)  # the capture batch is 5 s old: the next request hands it to the writer thread
-    _post(url, key, f"/v1/models/{MODEL}/predict", {"instances": rows[:1]})
+    _post(door, f"/v1/models/{MODEL}/predict", {"instances": rows[:1]})
     time.sleep(1.0)
 
     firings = cloud.advance_clock(timedelta(days=3))
@@ -59,7 +57,7 @@ def test_labels_three_days_later_by_api_and_by_file_are_counted_and_past_the_hor
 
     # Thursday: the outcomes. Half by API ...
     labels = [{"request_id": rid, "row": row, "label": str(value)} for rid, row, value in by_api]
-    status, accepted = _post(url, key, f"/v1/models/{MODEL}/feedback", {"labels": labels})
+    status, accepted = _post(door, f"/v1/models/{MODEL}/feedback", {"labels": labels})
     assert status == 200 and accepted["accepted"] == 20 and accepted["refused"]["too_late"] == 0, accepted
     # ... and half as a file the data team uploads.
     artifacts, raw = stack.outputs["ArtifactsBucketName"], stack.outputs["RawBucketName"]
@@ -85,7 +83,7 @@ def test_labels_three_days_later_by_api_and_by_file_are_counted_and_past_the_hor
     stored = _keys(artifacts, f"labels/{MODEL}/")
     rid, row, value = never[0]
     late = [{"request_id": rid, "row": row, "label": str(value)}]
-    status, refused = _post(url, key, f"/v1/models/{MODEL}/feedback", {"labels": late})
+    status, refused = _post(door, f"/v1/models/{MODEL}/feedback", {"labels": late})
     assert status == 200 and refused["accepted"] == 0 and refused["refused"]["too_late"] == 1, refused
     assert refused["examples"][0]["reason"] == "too_late"
     assert "horizon_days" in refused["examples"][0]["message"]

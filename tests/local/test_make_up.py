@@ -9,13 +9,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from localcloud.deploy import Synthesized
+from tests.local.conftest import OPERATOR, send
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,7 +43,7 @@ def test_make_up_serves_the_platform_until_ctrl_c(platform_synth: Synthesized, t
     template = tmp_path / f"{platform_synth.stack_name}.template.json"
     template.write_text(json.dumps(platform_synth.template))
     (tmp_path / f"{platform_synth.stack_name}.assets.json").write_text(json.dumps(platform_synth.assets))
-    port, api_port = _free_port(), _free_port()
+    port, api_port, url_port = _free_port(), _free_port(), _free_port()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -56,6 +54,8 @@ def test_make_up_serves_the_platform_until_ctrl_c(platform_synth: Synthesized, t
             str(port),
             "--api-port",
             str(api_port),
+            "--function-url-port",
+            str(url_port),
             "--template",
             str(template),
             "--state-dir",
@@ -76,17 +76,27 @@ def test_make_up_serves_the_platform_until_ctrl_c(platform_synth: Synthesized, t
         assert stack_outputs["ApiUrl"] == f"http://127.0.0.1:{api_port}/prod/"
         # the banner lists the outputs file's values: the local gateway's URLs, not execute-api's
         assert "execute-api" not in banner
-        for key in ("ApiUrl", "PredictUrlTemplate"):
+        # and the predict function URL where it is served, not lambda-url's
+        assert stack_outputs["PredictFunctionUrl"] == f"http://127.0.0.1:{url_port}/"
+        assert stack_outputs["PredictUrlTemplate"] == f"http://127.0.0.1:{url_port}/v1/models/{{name}}/predict"
+        assert "lambda-url" not in banner.split("function URL https://", 1)[0]
+        for key in ("ApiUrl", "PredictUrlTemplate", "PredictFunctionUrl"):
             assert f"  {key:<26} {stack_outputs[key]}\n" in banner
+        assert 'curl --aws-sigv4 "aws:amz:us-east-1:lambda"' in banner
         # the first evaluation (every alarm INSUFFICIENT_DATA -> OK) mailed the inbox, not the console
         mails = [json.loads(line) for line in (tmp_path / "state" / "inbox.jsonl").read_text().splitlines()]
         assert mails and all("INSUFFICIENT_DATA -> OK" in mail["body"] for mail in mails)
         assert "INSUFFICIENT_DATA -> OK" not in banner and "You are receiving this email" not in banner
-        apigw = boto3.client("apigateway", endpoint_url=f"http://127.0.0.1:{port}")
-        key = apigw.get_api_key(apiKey=stack_outputs["PredictionApiKeyId"], includeValue=True)["value"]
-        request = urllib.request.Request(stack_outputs["ApiUrl"] + "v1/health", headers={"x-api-key": key})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            assert json.loads(response.read())["status"] == "ok"
+        # health answers a signed request (IAM: no prediction key exists under the function URL)
+        status, health = send(
+            "GET", stack_outputs["ApiUrl"] + "v1/health", None, {}, credentials=OPERATOR, service="execute-api"
+        )
+        assert (status, health["status"]) == (200, "ok")
+        # the function URL answers a signed request and refuses an unsigned one, as on AWS
+        predict = stack_outputs["PredictFunctionUrl"] + "v1/models/nothing-yet/predict"
+        body, sent = b'{"instances": [{}]}', {"content-type": "application/json"}
+        assert send("POST", predict, body, sent, credentials=OPERATOR, service="lambda")[0] == 404
+        assert send("POST", predict, body, sent, credentials=None, service="lambda")[0] == 403
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=30)
         assert process.returncode == 0, rest

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
 
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack, Synthesized
+from tests.local.conftest import front_door
 
 Platform = tuple[LocalCloud, DeployedStack]
 
@@ -22,14 +20,6 @@ Platform = tuple[LocalCloud, DeployedStack]
 def platform(platform_synth: Synthesized, tmp_path: Path) -> Iterator[Platform]:
     with LocalCloud.in_process(inbox_path=tmp_path / "inbox.jsonl") as cloud:
         yield cloud, cloud.deploy(platform_synth)
-
-
-def _get(url: str, headers: dict[str, str]) -> tuple[int, Any]:
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_every_output_names_a_resource_that_exists(platform: Platform) -> None:
@@ -44,20 +34,22 @@ def test_every_output_names_a_resource_that_exists(platform: Platform) -> None:
     assert boto3.client("stepfunctions").describe_state_machine(stateMachineArn=outputs["TrainingStateMachineArn"])
     assert boto3.client("sns").get_topic_attributes(TopicArn=outputs["AlertsTopicArn"])["Attributes"]["KmsMasterKeyId"]
     assert boto3.client("sqs").get_queue_attributes(QueueUrl=outputs["DeadLetterQueueUrl"])
-    assert boto3.client("apigateway").get_api_key(apiKey=outputs["PredictionApiKeyId"])["enabled"] is True
+    # The default front door: the predict function URL, IAM-authorized; no prediction key to hand out.
+    url = boto3.client("lambda").get_function_url_config(FunctionName=stack.function_name("ServingPredictFunction"))
+    assert (url["FunctionUrl"].rstrip("/") + "/", url["AuthType"]) == (outputs["PredictFunctionUrl"], "AWS_IAM")
+    assert "PredictionApiKeyId" not in outputs and boto3.client("apigateway").get_api_keys()["items"] == []
     assert stack.warnings == []
 
 
-def test_health_answers_with_the_key_and_its_powertools_metric_reaches_cloudwatch(platform: Platform) -> None:
+def test_health_answers_a_signed_request_and_its_powertools_metric_reaches_cloudwatch(platform: Platform) -> None:
+    """Under the function URL front door no key exists: health takes IAM, as the registry routes do."""
     cloud, stack = platform
-    api_id = stack.outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
-    gateway = cloud.serve_api(api_id)
-    key = boto3.client("apigateway").get_api_key(apiKey=stack.outputs["PredictionApiKeyId"], includeValue=True)
-    status, body = _get(gateway.url("prod") + "/v1/health", {"x-api-key": key["value"]})
+    door = front_door(cloud, stack)
+    status, body = door.health()
     assert (status, body["status"], body["stack"]) == (200, "ok", stack.stack_name)
-    status, refused = _get(gateway.url("prod") + "/v1/health", {})
-    assert (status, refused["error"]["code"]) == (403, "invalid_api_key")  # the template's gateway response
-    assert "x-api-key" in refused["error"]["message"] and refused["request_id"]
+    status, refused = door.health(signed=False)
+    assert (status, refused["error"]["code"]) == (401, "missing_authentication_token")  # the template's response
+    assert "SigV4" in refused["error"]["message"] and refused["request_id"]
     metrics = boto3.client("cloudwatch").list_metrics(Namespace="ServerlessMlops")["Metrics"]
     assert {"MetricName": "HealthChecks", "Dimensions": [{"Name": "service", "Value": "serving"}]} in [
         {"MetricName": m["MetricName"], "Dimensions": m["Dimensions"]} for m in metrics
