@@ -21,6 +21,20 @@ from infra.paths import PROJECT_ROOT
 TITLE = "Serverless MLOps API"
 PREDICTION_KEY = "predictionKey"
 IAM = "sigv4"
+FUNCTION_URL_IAM = "sigv4FunctionUrl"
+# The prediction routes' two front doors (serving.front_door): the function URL by default, the REST
+# stage under `rest`. One of them is deployed; the operation lists both, the default first.
+FUNCTION_URL_SERVER = {
+    "url": "https://{url_id}.lambda-url.{region}.on.aws",
+    "description": "front_door: function_url (the default): the PredictFunctionUrl output; sign with SigV4, "
+    "service lambda",
+    "variables": {"url_id": {"default": "your-url-id"}, "region": {"default": "us-east-1"}},
+}
+REST_SERVER = {
+    "url": "https://{api}.execute-api.{region}.amazonaws.com/prod",
+    "description": "the REST API (ApiUrl): registry routes and health; the prediction routes under front_door: rest",
+    "variables": {"api": {"default": "your-api-id"}, "region": {"default": "us-east-1"}},
+}
 
 _ROW = {
     "type": "object",
@@ -196,8 +210,10 @@ ERROR = {
 GATEWAY_STATUSES: dict[int, str] = {
     401: "no SigV4 signature on a registry route, or no route for this method and path (API Gateway's "
     "Missing Authentication Token covers both; WWW-Authenticate: AWS4-HMAC-SHA256)",
-    403: "a missing or wrong prediction key, or a signature API Gateway refuses",
-    413: "the request is over API Gateway's 10 MB payload limit (score big files with batch scoring)",
+    403: "a missing or wrong prediction key, or a signature API Gateway refuses; at the function URL, an unsigned "
+    'request or a caller not allowed to invoke it ({"Message": "Forbidden. ..."}, Lambda\'s own body)',
+    413: "the request is over API Gateway's 10 MB payload limit, or the function URL's 6 MB (score big files with "
+    "batch scoring)",
     429: "throttled (the prediction key's usage plan, or the account's limit) or the daily quota is used",
     500: "API Gateway could not call the function (a configuration error, not the request)",
     502: "the function failed (a bug, not the request)",
@@ -263,7 +279,7 @@ def _apps() -> tuple[Any, Any]:
         sys.path.insert(0, functions)
     predict = importlib.import_module("handlers.predict")
     registry = importlib.import_module("handlers.registry_api")
-    return predict.app, registry.app
+    return predict.rest_app, registry.app
 
 
 def openapi_document(version: str) -> dict[str, Any]:
@@ -285,7 +301,8 @@ def openapi_document(version: str) -> dict[str, Any]:
         paths[path] = operations
     for path, operations in predict["paths"].items():
         for method, operation in operations.items():
-            operation["security"] = [{PREDICTION_KEY: []}]
+            operation["security"] = [{FUNCTION_URL_IAM: []}, {PREDICTION_KEY: []}]
+            operation["servers"] = [FUNCTION_URL_SERVER, REST_SERVER]
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "path" and parameter["name"] == "name":
                     parameter["schema"]["pattern"] = NAME_PATTERN
@@ -312,9 +329,10 @@ def openapi_document(version: str) -> dict[str, Any]:
         paths.setdefault(path, {}).update(operations)
     paths["/v1/health"] = {
         "get": {
-            "summary": "Proves a prediction key works and names the deployed platform",
+            "summary": "Proves the caller's credentials work and names the deployed platform (a signed request "
+            "under front_door: function_url, the prediction key under rest)",
             "operationId": "health_v1_health_get",
-            "security": [{PREDICTION_KEY: []}],
+            "security": [{IAM: []}, {PREDICTION_KEY: []}],
             "responses": {
                 "200": {
                     "description": "the platform answers",
@@ -337,16 +355,14 @@ def openapi_document(version: str) -> dict[str, Any]:
         "info": {
             "title": TITLE,
             "version": version,
-            "description": "Predictions with an API key; the model registry with IAM (SigV4) authorization. "
+            "description": "Predictions at the predict function URL, signed with SigV4 (service lambda) by an IAM "
+            "principal allowed lambda:InvokeFunctionUrl and lambda:InvokeFunction (the default front door), or on the "
+            "REST API with an API key (serving.front_door: rest); the model registry and health on the REST API "
+            "with IAM (SigV4, service execute-api) authorization. "
             'Every error, from a function or from API Gateway itself, is {"error": {"code", "message", '
             '"problems"?}, "request_id"?}. Request bodies are application/json.',
         },
-        "servers": [
-            {
-                "url": "https://{api}.execute-api.{region}.amazonaws.com/prod",
-                "variables": {"api": {"default": "your-api-id"}, "region": {"default": "us-east-1"}},
-            }
-        ],
+        "servers": [REST_SERVER],
         "paths": _with_examples(dict(sorted(paths.items()))),
         "components": {
             **registry.get("components", {}),
@@ -356,7 +372,17 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "type": "apiKey",
                     "in": "header",
                     "name": "x-api-key",
-                    "description": "the PredictionPlan usage plan's key (get-api-key --include-value)",
+                    "description": "the PredictionPlan usage plan's key (get-api-key --include-value); only under "
+                    "serving.front_door: rest",
+                },
+                FUNCTION_URL_IAM: {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "AWS Signature Version 4 (service lambda) by an IAM principal allowed "
+                    "lambda:InvokeFunctionUrl and lambda:InvokeFunction on the predict function (the stack's "
+                    "PredictionClientPolicyArn grants both)",
+                    "x-amazon-apigateway-authtype": "awsSigv4",
                 },
                 IAM: {
                     "type": "apiKey",
