@@ -14,7 +14,6 @@ import logging
 import os
 import re
 import secrets
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -35,7 +34,7 @@ from localcloud.apigateway.gateway_responses import (
     render_failure,
     request_too_large,
 )
-from localcloud.apigateway.http_server import GatewayRequestHandler, GatewayServer
+from localcloud.apigateway.http_server import BackgroundServer
 from localcloud.apigateway.integrations import (
     INTEGRATION_WORKERS,
     LambdaInvoker,
@@ -140,8 +139,7 @@ class LocalApiGateway:
         self.integration_timeout = integration_timeout
         self._wall_clock = wall_clock
         self.usage = UsageTracker(clock=clock, wall_clock=wall_clock)
-        self._server: GatewayServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundServer | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -150,7 +148,7 @@ class LocalApiGateway:
         if self._server is not None:
             return self
         try:
-            server = GatewayServer((self.host, self._requested_port), GatewayRequestHandler)
+            server = BackgroundServer(self, (self.host, self._requested_port), "apigateway")
         except OSError as error:
             if error.errno in (errno.EADDRINUSE, 10048):  # 10048: WSAEADDRINUSE
                 raise PortInUseError(
@@ -159,25 +157,15 @@ class LocalApiGateway:
                     f"port {self._requested_port} is already in use",
                 ) from error
             raise
-        server.gateway = self
         self._access_log.open()
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"apigateway-{self.port}", daemon=True
-        )
-        self._thread.start()
         return self
 
     def stop(self) -> None:
         """Stop serving; idempotent. Open keep-alive connections are shut down too."""
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
-            server.close_connections()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+            server.stop()
         self._access_log.close()
 
     def __enter__(self) -> Self:
@@ -195,7 +183,7 @@ class LocalApiGateway:
     def port(self) -> int:
         if self._server is None:
             raise RuntimeError("the gateway is not started")
-        return int(self._server.server_address[1])
+        return self._server.port
 
     @property
     def base_url(self) -> str:

@@ -54,6 +54,29 @@ class GatewayServer(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
 
+class BackgroundServer:
+    """A `GatewayServer` for one gateway, serving from a daemon thread until `stop()` (which also shuts
+    kept-alive connections): how the local API Gateway and each function URL are served."""
+
+    def __init__(self, gateway: Gateway, address: tuple[str, int], name: str) -> None:
+        self.server = GatewayServer(address, GatewayRequestHandler)
+        self.server.gateway = gateway
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"{name}-{self.port}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.close_connections()
+        self.server.server_close()
+        self._thread.join(timeout=5)
+
+
 class GatewayRequestHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 with keep-alive; everything but framing is the gateway's `handle`."""
 

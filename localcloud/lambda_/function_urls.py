@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
 from moto.iam.access_control import CreateAccessKeyFailure, create_access_key
 
-from localcloud.apigateway.http_server import GatewayRequestHandler, GatewayServer
+from localcloud.apigateway.http_server import BackgroundServer
 from localcloud.apigateway.integrations import LambdaInvoker, MotoLambdaInvoker
 from localcloud.apigateway.request import GatewayRequest, GatewayResponse, media_type
 from localcloud.iam.policies import Decision, Request, evaluate
@@ -349,8 +348,7 @@ class LocalFunctionUrl:
         self.host = host
         self._requested_port = port
         self.invoker: LambdaInvoker = invoker or MotoLambdaInvoker()
-        self._server: GatewayServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: BackgroundServer | None = None
 
     def handle(self, request: GatewayRequest) -> GatewayResponse:
         request_id = str(uuid.uuid4())
@@ -376,22 +374,13 @@ class LocalFunctionUrl:
 
     def start(self) -> Self:
         if self._server is None:
-            server = GatewayServer((self.host, self._requested_port), GatewayRequestHandler)
-            server.gateway = self
-            self._server = server
-            self._thread = threading.Thread(target=server.serve_forever, name="function-url", daemon=True)
-            self._thread.start()
+            self._server = BackgroundServer(self, (self.host, self._requested_port), "function-url")
         return self
 
     def stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
-            server.close_connections()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+            server.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -404,7 +393,7 @@ class LocalFunctionUrl:
         """`http://127.0.0.1:<port>/`, once started (a function URL ends in `/`)."""
         if self._server is None:
             raise RuntimeError("the function URL is not served")
-        return f"http://{self.host}:{self._server.server_address[1]}/"
+        return f"http://{self.host}:{self._server.port}/"
 
 
 def _too_large() -> FunctionUrlError:

@@ -34,7 +34,8 @@ def outputs(platform_synth: Synthesized, tmp_path_factory: pytest.TempPathFactor
         stack = cloud.deploy(platform_synth)
         api_id = stack.outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
         gateway = cloud.serve_api(api_id, port=_free_port())  # the registry API, as `make up` serves it
-        yield cloud.outputs_file(state / "outputs.json", api_url=gateway.url("prod") + "/")
+        function_urls = cloud.serve_stack_function_urls(stack)  # the predict front door, likewise
+        yield cloud.outputs_file(state / "outputs.json", api_url=gateway.url("prod") + "/", function_urls=function_urls)
 
 
 def _quiet(*argv: str) -> tuple[int, Any]:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -26,6 +24,7 @@ from localcloud.deploy import DeployedStack, Synthesized
 from mlops.contracts import draft_contract, render_contract_yaml
 from mlops.registry.models import ModelRegistry
 from mlops.serving.capture import read_capture
+from tests.local.conftest import send
 
 MODEL = DATASET = "breast-cancer"
 AT = "2026-11-23T12:00:00+00:00"
@@ -53,16 +52,7 @@ class Api:
         sent = {"content-type": content_type, **(headers or {})}
         if key is not None:
             sent["x-api-key"] = self.key if key == "default" else key
-        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method, headers=sent)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            payload = error.read()
-            try:
-                return error.code, json.loads(payload)
-            except json.JSONDecodeError:
-                return error.code, payload.decode()
+        return send(method, f"{self.url}{path}", data, sent, credentials=None, service="execute-api")
 
     def predict(self, rows: list[dict[str, Any]], **kwargs: Any) -> tuple[int, Any]:
         return self.request("POST", f"/v1/models/{MODEL}/predict", {"instances": rows}, **kwargs)
@@ -252,7 +242,7 @@ def test_the_usage_plan_throttles_each_key_with_a_429_in_the_error_shape(served:
             ],
         )
 
-    throttle("0.01", "1")
+    throttle("1", "1")  # one request at once, one more a second
     try:
         answers = [api.predict(rows[:1]) for _ in range(3)]
     finally:

@@ -36,7 +36,10 @@ def deployment(platform_synth: Synthesized, tmp_path: Path) -> Iterator[tuple[Pa
         stack = cloud.deploy(platform_synth)
         api_id = stack.outputs["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
         gateway = cloud.serve_api(api_id)
-        outputs = cloud.outputs_file(tmp_path / "outputs.json", api_url=gateway.url("prod") + "/")
+        function_urls = cloud.serve_stack_function_urls(stack)
+        outputs = cloud.outputs_file(
+            tmp_path / "outputs.json", api_url=gateway.url("prod") + "/", function_urls=function_urls
+        )
         table = boto3.resource("dynamodb", endpoint_url=f"http://127.0.0.1:{port}").Table(
             stack.outputs["RegistryTableName"]
         )
@@ -89,9 +92,12 @@ def test_registry_routes_need_a_signed_request_not_a_prediction_key(
 
 
 def test_the_outputs_file_points_every_url_at_the_local_gateway(deployment: tuple[Path, dict[str, str]]) -> None:
+    """The REST API at the local gateway, the predict function URL (and the template built on it)
+    where the local cloud serves it."""
     _, outputs = deployment
     assert outputs["ApiUrl"].startswith("http://127.0.0.1:")
-    assert outputs["PredictUrlTemplate"] == outputs["ApiUrl"] + "v1/models/{name}/predict"
+    assert outputs["PredictFunctionUrl"].startswith("http://127.0.0.1:") and outputs["PredictFunctionUrl"].endswith("/")
+    assert outputs["PredictUrlTemplate"] == outputs["PredictFunctionUrl"] + "v1/models/{name}/predict"
 
 
 def test_list_inspect_promote_rollback_approve_and_audit(

@@ -55,7 +55,10 @@ def deployment(platform_synth: Synthesized, tmp_path_factory: pytest.TempPathFac
         cloud.session.client("sns").subscribe(
             TopicArn=stack.outputs["AlertsTopicArn"], Protocol="email", Endpoint="ops@example.com"
         )
-        outputs = cloud.outputs_file(state / "outputs.json", api_url=gateway.url("prod") + "/")
+        function_urls = cloud.serve_stack_function_urls(stack)
+        outputs = cloud.outputs_file(
+            state / "outputs.json", api_url=gateway.url("prod") + "/", function_urls=function_urls
+        )
         yield Deployment(cloud, outputs, state / "inbox.jsonl")
 
 

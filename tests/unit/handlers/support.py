@@ -226,10 +226,7 @@ def rest_event(
     user_arn: str = f"arn:aws:iam::{ACCOUNT}:user/tester",
 ) -> dict[str, Any]:
     """An API Gateway REST proxy event; a dict or list body is sent as JSON."""
-    given = dict(headers or {})
-    if body is not None and not isinstance(body, str):
-        body = json.dumps(body)
-        given.setdefault("Content-Type", "application/json")
+    given, body = _json_body(dict(headers or {}), body, "Content-Type")
     return {
         "resource": resource,
         "path": path,
@@ -284,6 +281,14 @@ def s3_event(bucket: str, *keys: str, version_id: str | None = None, size: int =
     }
 
 
+def _json_body(headers: dict[str, str], body: Any, content_type: str) -> tuple[dict[str, str], Any]:
+    """A dict or list body sent as JSON, with its content type (under the header name the event uses)."""
+    if body is not None and not isinstance(body, str):
+        body = json.dumps(body)
+        headers.setdefault(content_type, "application/json")
+    return headers, body
+
+
 def function_url_event(
     method: str,
     path: str,
@@ -297,10 +302,7 @@ def function_url_event(
     """A Lambda function URL event (payload format 2.0, AWS_IAM auth) as Lambda sends it: lower-case
     headers, the caller under requestContext.authorizer.iam
     (https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html#urls-payloads)."""
-    given = {k.lower(): v for k, v in (headers or {}).items()}
-    if body is not None and not isinstance(body, str):
-        body = json.dumps(body)
-        given.setdefault("content-type", "application/json")
+    given, body = _json_body({k.lower(): v for k, v in (headers or {}).items()}, body, "content-type")
     raw_query = "&".join(f"{k}={v}" for k, v in (query or {}).items())
     return {
         "version": "2.0",

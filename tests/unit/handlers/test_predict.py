@@ -175,25 +175,30 @@ def test_a_refused_request_names_each_problem_and_is_captured_for_drift_checks(d
     assert arrays["refused:city"].tolist()[1] != ""
 
 
+_REFUSED = [
+    ({"instances": [ROW]}, {"model": "Not A Name"}, 400, "invalid_name"),
+    ({"instances": [ROW]}, {"model": "unknown"}, 404, "not_found"),
+    ("instances=1", {"headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 415, None),
+    ('{"instances": [', {"headers": {"Content-Type": "application/json"}}, 400, "invalid_json"),
+    ({"rows": [ROW]}, {}, 400, "invalid_body"),
+]
+
+
+@pytest.mark.parametrize("front_door", ["rest", "function_url"])
 @pytest.mark.parametrize(
-    ("event", "status", "code"),
-    [
-        (_predict({"instances": [ROW]}, model="Not A Name"), 400, "invalid_name"),
-        (_predict({"instances": [ROW]}, model="unknown"), 404, "not_found"),
-        (_predict("instances=1", headers={"Content-Type": "application/x-www-form-urlencoded"}), 415, None),
-        (_predict('{"instances": [', headers={"Content-Type": "application/json"}), 400, "invalid_json"),
-        (_predict({"rows": [ROW]}), 400, "invalid_body"),
-    ],
+    ("body", "sent", "status", "code"),
+    _REFUSED,
     ids=["name", "unknown-model", "not-json", "broken-json", "no-instances"],
 )
 def test_requests_the_api_cannot_answer_get_the_error_shape(
-    deployment: Deployment, event: dict[str, Any], status: int, code: str | None
+    deployment: Deployment, front_door: str, body: Any, sent: dict[str, Any], status: int, code: str | None
 ) -> None:
-    answered, body = deployment.call(event)
-    assert answered == status, body
-    assert body["error"]["message"]
+    """The same refusals through either front door's event (REST proxy or function URL payload 2.0)."""
+    answered, answer = deployment.call(_predict(body, **sent) if front_door == "rest" else _by_url(body, **sent))
+    assert answered == status, answer
+    assert answer["error"]["message"]
     if code is not None:
-        assert body["error"]["code"] == code
+        assert answer["error"]["code"] == code
 
 
 def test_the_signature_names_every_answering_version_and_the_deployed_policy(deployment: Deployment) -> None:
@@ -217,8 +222,9 @@ def test_the_signature_names_every_answering_version_and_the_deployed_policy(dep
 
 
 def test_an_unknown_route_is_a_404_in_the_error_shape(deployment: Deployment) -> None:
-    status, body = deployment.call(rest_event("GET", "/v1/nothing", "/v1/nothing", {}))
-    assert status == 404 and body["error"]["code"] == "not_found"
+    for event in (rest_event("GET", "/v1/nothing", "/v1/nothing", {}), function_url_event("GET", "/v1/nothing")):
+        status, body = deployment.call(event)
+        assert status == 404 and body["error"]["code"] == "not_found"
 
 
 def _by_url(body: Any, *, model: str = MODEL, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -235,28 +241,6 @@ def test_the_function_url_front_door_answers_as_the_rest_api_does(deployment: De
     }
     status, signature = deployment.call(function_url_event("GET", f"/v1/models/{MODEL}/signature"))
     assert status == 200 and {f["name"] for f in signature["inputs"]} == set(ROW)
-
-
-@pytest.mark.parametrize(
-    ("event", "status", "code"),
-    [
-        (_by_url({"instances": [ROW]}, model="Not A Name"), 400, "invalid_name"),
-        (_by_url({"instances": [ROW]}, model="unknown"), 404, "not_found"),
-        (_by_url("instances=1", headers={"content-type": "application/x-www-form-urlencoded"}), 415, None),
-        (_by_url('{"instances": [', headers={"content-type": "application/json"}), 400, "invalid_json"),
-        (_by_url({"rows": [ROW]}), 400, "invalid_body"),
-        (function_url_event("GET", "/v1/nothing"), 404, "not_found"),
-    ],
-    ids=["name", "unknown-model", "not-json", "broken-json", "no-instances", "no-route"],
-)
-def test_the_function_url_refuses_in_the_same_error_shape(
-    deployment: Deployment, event: dict[str, Any], status: int, code: str | None
-) -> None:
-    answered, body = deployment.call(event)
-    assert answered == status, body
-    assert body["error"]["message"]
-    if code is not None:
-        assert body["error"]["code"] == code
 
 
 def test_a_container_without_its_settings_names_the_missing_variable(
