@@ -209,22 +209,24 @@ def _token_headers(request: GatewayRequest) -> dict[str, str]:
     return {"X-Amz-Security-Token": token} if token is not None else {}
 
 
-def authorize(key: Any, caller: Caller, target: FunctionUrlTarget) -> None:
-    """Both actions allowed on the target by the caller's identity policies or the function's resource
-    policy, and denied by neither (same account: either kind of policy grants)."""
+def authorize(key: Any, caller: Caller | None, target: FunctionUrlTarget) -> None:
+    """Both actions allowed on the target, and denied by no policy. AWS_IAM: by the caller's identity
+    policies or the function's resource policy (same account: either grants). NONE: by the resource
+    policy alone, which must let everyone in (`Principal: "*"`), as urls-auth.html says."""
     from localcloud.iam.enforcement import identity_documents
 
-    identity = identity_documents(key)
+    identity = identity_documents(key) if key is not None else []
     resource_policy = _resource_policy(target)
+    principal = caller.user_arn if caller is not None else "anonymous"
     context: dict[str, str | list[str]] = {
         "aws:SecureTransport": "true",
-        "aws:PrincipalArn": caller.user_arn,
-        "aws:PrincipalAccount": caller.account_id,
-        "lambda:FunctionUrlAuthType": "AWS_IAM",
+        "lambda:FunctionUrlAuthType": target.auth_type,
     }
+    if caller is not None:
+        context.update({"aws:PrincipalArn": caller.user_arn, "aws:PrincipalAccount": caller.account_id})
     for action in ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction"):
-        request = Request(action, target.function_arn, context, principal_arn=caller.user_arn)
-        decisions = [evaluate(identity, request), evaluate([resource_policy], request)]
+        request = Request(action, target.function_arn, context, principal_arn=principal)
+        decisions = [evaluate([resource_policy], request)] + ([evaluate(identity, request)] if identity else [])
         if Decision.DENY in decisions or Decision.ALLOW not in decisions:
             raise forbidden()
 
@@ -304,17 +306,20 @@ def build_event(
     return event
 
 
+def _function_failed() -> GatewayResponse:
+    """A function error, an answer over 6 MB or one Lambda cannot read (the body is not verified)."""
+    return GatewayResponse(502, [("Content-Type", "application/json")], b'{"Message":"Internal Server Error"}')
+
+
 def map_response(payload: bytes, errored: bool) -> GatewayResponse:
     """The function's answer as the HTTP response: a `statusCode` object as given; any other JSON as a 200
     `application/json` whose body is the answer itself (urls-invocation.html, "Response payload format")."""
-    if errored:
-        return GatewayResponse(502, [("Content-Type", "application/json")], b'{"Message":"Internal Server Error"}')
-    if len(payload) > MAX_RESPONSE_BYTES:
-        return GatewayResponse(502, [("Content-Type", "application/json")], b'{"Message":"Internal Server Error"}')
+    if errored or len(payload) > MAX_RESPONSE_BYTES:
+        return _function_failed()
     try:
         answer = json.loads(payload.decode("utf-8") or "null")
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return GatewayResponse(502, [("Content-Type", "application/json")], b'{"Message":"Internal Server Error"}')
+        return _function_failed()
     if not isinstance(answer, dict) or "statusCode" not in answer:
         return GatewayResponse(200, [("content-type", "application/json")], payload)
     headers = [(str(k), str(v)) for k, v in (answer.get("headers") or {}).items()]
@@ -325,7 +330,7 @@ def map_response(payload: bytes, errored: bool) -> GatewayResponse:
         try:
             data = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
-            return GatewayResponse(502, [("Content-Type", "application/json")], b'{"Message":"Internal Server Error"}')
+            return _function_failed()
     else:
         data = body.encode("utf-8")
     if not any(name.lower() == "content-type" for name, _ in headers):
@@ -353,10 +358,10 @@ class LocalFunctionUrl:
     def handle(self, request: GatewayRequest) -> GatewayResponse:
         request_id = str(uuid.uuid4())
         try:
-            caller: Caller | None = None
+            caller, key = None, None
             if self.target.auth_type == "AWS_IAM":
                 caller, key = authenticate(request, self.target.account_id)
-                authorize(key, caller, self.target)
+            authorize(key, caller, self.target)
             event = json.dumps(
                 build_event(request, self.target, caller, request_id=request_id, now=time.time())
             ).encode()

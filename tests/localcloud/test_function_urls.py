@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -197,3 +198,26 @@ def test_cloudformation_refuses_a_malformed_function_url(props: dict[str, Any], 
     target = {"TargetFunctionArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:probe"}
     with pytest.raises(ValueError, match=problem):
         LambdaUrl.create("Url", {**target, **props}, "us-east-1")
+
+
+def test_a_none_url_answers_only_once_the_resource_policy_lets_everyone_in(
+    served: tuple[LocalFunctionUrl, Any],
+) -> None:
+    """AuthType NONE: no signature is needed, but the function's resource policy must grant both actions
+    to `*` (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html, "Using the NONE auth type")."""
+    url, stack = served
+    public = LocalFunctionUrl(replace(url.target, auth_type="NONE")).start()
+    try:
+        assert _send(public.url + "echo", credentials=None, body=b"{}").json() == {"Message": FORBIDDEN_MESSAGE}
+        lam = boto3.client("lambda")
+        for action in ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction"):
+            lam.add_permission(
+                FunctionName=stack.outputs["UrlFunctionArn"],
+                StatementId=action.split(":")[1],
+                Action=action,
+                Principal="*",
+            )
+        event = _event(_send(public.url + "echo", credentials=None, body=b"{}"))
+        assert event["requestContext"]["authorizer"] is None
+    finally:
+        public.stop()
