@@ -8,19 +8,29 @@ import json
 from decimal import Decimal
 from typing import Any
 
+# The smallest magnitude DynamoDB stores (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/
+# HowItWorks.NamingRulesDataTypes.html, "Number": 1E-130 to 9.9999999999999999999999999999999999999E+125).
+SMALLEST_STORED = Decimal("1E-130")
+
 
 def to_dynamo(document: Any) -> Any:
     """A document of plain values as DynamoDB takes it: floats as Decimal, NaN and infinities as None
-    (DynamoDB stores neither), anything JSON cannot hold as its text.
+    (DynamoDB stores neither), a float nearer zero than DynamoDB can hold (a 1e-308 sample rate, a tiny
+    p-value) as 0, anything JSON cannot hold as its text.
 
     Non-finite numbers are mapped by value, not by rewriting JSON text, so a string that merely
     contains "NaN" or "Infinity" (a candidate's name, a failure reason) stays as it was.
     """
     return json.loads(
         json.dumps(document, default=str),
-        parse_float=Decimal,
+        parse_float=_stored_float,
         parse_constant=lambda _constant: None,
     )
+
+
+def _stored_float(text: str) -> Decimal:
+    value = Decimal(text)
+    return Decimal(0) if value and abs(value) < SMALLEST_STORED else value
 
 
 def plain_number(value: Decimal) -> int | float:

@@ -423,3 +423,12 @@ def test_a_drift_check_skips_a_model_another_check_holds_and_frees_it_when_done(
     assert registry.claim_drift_check("m", owner="third", now=now, lease=timedelta(minutes=5)) is None, (
         "a check that failed still let go of the model"
     )
+
+
+def test_a_number_nearer_zero_than_dynamodb_holds_is_stored_as_zero(registry: ModelRegistry) -> None:
+    """DynamoDB stores magnitudes from 1E-130 (boto3 refuses smaller ones with decimal.Underflow): a
+    serving policy's 1e-308 sample rate is deployed as 0, never a failed request."""
+    registry.set_serving_policy(
+        "m", {"capture_sample_rate": 1.1125369292536007e-308}, source="s", reason="fuzzed", actor="t", at=AT
+    )
+    assert registry.serving_policy("m")["capture_sample_rate"] == 0
