@@ -43,7 +43,10 @@ def add_up_arguments(parser: argparse.ArgumentParser, default_app: str | None = 
     parser.add_argument("--port", type=int, default=4566, help="moto server port (default 4566)")
     parser.add_argument("--api-port", type=int, default=4567, help="HTTP gateway port (default 4567)")
     parser.add_argument(
-        "--function-url-port", type=int, default=4568, help="the stack's (first) function URL's port (default 4568)"
+        "--function-url-port",
+        type=int,
+        default=4568,
+        help="the stack's (first) function URL's port (default 4568; when busy, any free port, named in outputs.json)",
     )
     parser.add_argument("--template", type=Path, help="deploy this cdk.out/<stack>.template.json instead")
     parser.add_argument(
@@ -100,16 +103,18 @@ def up(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace, document_out: TextIO | None) -> int:
-    from localcloud.cloud import LocalCloud, ensure_port_free
+    from localcloud.cloud import LocalCloud, LocalCloudError, ensure_port_free
 
     say = functools.partial(print, flush=True)
     args.state_dir.mkdir(parents=True, exist_ok=True)
-    for port in (
-        args.port,
-        args.api_port,
-        args.function_url_port,
-    ):  # before the synth: a busy port should cost no waiting
+    for port in (args.port, args.api_port):  # before the synth: a busy port should cost no waiting
         ensure_port_free(port)
+    url_port = args.function_url_port
+    try:
+        ensure_port_free(url_port)
+    except LocalCloudError as busy:  # the outputs file names wherever the URL ends up: clients read it
+        say(f"warning: {busy}; the function URL is served on another free port")
+        url_port = 0
     synthesized = _synthesized(args.template, args.app, args.state_dir, say)
     with LocalCloud.server(
         port=args.port,
@@ -123,7 +128,7 @@ def _up(args: argparse.Namespace, document_out: TextIO | None) -> int:
         if api_id:
             gateway = cloud.serve_api(api_id, port=args.api_port, access_log=args.state_dir / "api-access.log")
         api_url = gateway.url(_stage(stack.outputs.get("ApiUrl", ""))) + "/" if gateway else None
-        function_urls = cloud.serve_stack_function_urls(stack, port=args.function_url_port)
+        function_urls = cloud.serve_stack_function_urls(stack, port=url_port)
         outputs = cloud.outputs_file(args.state_dir / "outputs.json", api_url=api_url, function_urls=function_urls)
         # the values in the outputs file
         local_outputs = cloud.local_outputs(stack, api_url=api_url, function_urls=function_urls)

@@ -431,4 +431,5 @@ def test_a_number_nearer_zero_than_dynamodb_holds_is_stored_as_zero(registry: Mo
     registry.set_serving_policy(
         "m", {"capture_sample_rate": 1.1125369292536007e-308}, source="s", reason="fuzzed", actor="t", at=AT
     )
-    assert registry.serving_policy("m")["capture_sample_rate"] == 0
+    policy = registry.serving_policy("m")
+    assert policy is not None and policy["capture_sample_rate"] == 0
