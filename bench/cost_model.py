@@ -174,6 +174,7 @@ class Deployment:
     predict_log_bytes: float | None = None  # per invocation, the predict function's own lines
     custom_metrics: int | None = None  # distinct metrics emitted while traffic flows
     alarms: int | None = None
+    metrics_while_idle: bool = False  # before issue #21 the drift checks emitted them with no traffic
 
     def __post_init__(self) -> None:
         if self.front_door not in FRONT_DOOR_NAMES:
@@ -191,7 +192,12 @@ class Deployment:
 # 20 alarms, and 698 bytes of predict log lines an invocation (text START/END/REPORT lines and the
 # per-request metrics' EMF document, measured on main before the log levers).
 BEFORE_ISSUE_21 = Deployment(
-    front_door=REST_API, tracing=TRACED_BY_LAMBDA, predict_log_bytes=698.0, custom_metrics=43, alarms=20
+    front_door=REST_API,
+    tracing=TRACED_BY_LAMBDA,
+    predict_log_bytes=698.0,
+    custom_metrics=43,
+    alarms=20,
+    metrics_while_idle=True,
 )
 
 
@@ -214,7 +220,7 @@ FRONT_DOOR = "front door requests"
 LOGS = "CloudWatch Logs ingestion (predict function + access log)"
 XRAY = "X-Ray traces"
 PROVISIONED = "provisioned concurrency (environments kept warm)"
-METRICS = "CloudWatch custom metrics (while traffic flows)"
+METRICS = "CloudWatch custom metrics"
 ALARMS = "CloudWatch alarms"
 KEYS = "KMS customer-managed keys"
 
@@ -263,9 +269,13 @@ def predictions_cost(
     alias_reads = containers * SECONDS_PER_MONTH / a.alias_cache_seconds * a.dynamodb_reads_per_alias_refresh
     b.add("DynamoDB alias reads", alias_reads * prices.dynamodb_per_read_unit)
     # CloudWatch prorates a custom metric by the hours it is emitted: nothing emitted while idle
-    metrics = m.custom_metrics if d.custom_metrics is None else d.custom_metrics
-    b.add(METRICS, (metrics if predictions > 0 else 0) * prices.cloudwatch_metric_month)
+    if not d.metrics_while_idle:
+        b.add(METRICS, (_metrics(m, d) if predictions > 0 else 0) * prices.cloudwatch_metric_month)
     return b
+
+
+def _metrics(m: Measured, d: Deployment) -> int:
+    return m.custom_metrics if d.custom_metrics is None else d.custom_metrics
 
 
 def _predict_lambda(m: Measured, predictions: float, prices: Prices, d: Deployment) -> float:
@@ -330,6 +340,8 @@ def fixed_cost(m: Measured, prices: Prices = Prices(), d: Deployment = Deploymen
     b = Breakdown()
     b.add(ALARMS, (m.alarms if d.alarms is None else d.alarms) * prices.cloudwatch_alarm_month)
     b.add(KEYS, m.kms_keys * prices.kms_key_month)
+    if d.metrics_while_idle:
+        b.add(METRICS, _metrics(m, d) * prices.cloudwatch_metric_month)
     return b
 
 

@@ -68,7 +68,7 @@ def before_after(m: cm.Measured, before: cm.Deployment = cm.BEFORE_ISSUE_21) -> 
     )
     rows.append(f"| **total** | {totals} |")
     idle_before, idle_now = cm.fixed_cost(m, d=before).total, cm.fixed_cost(m).total
-    rows.append(f"| idle month (alarms and key only) | {_money(idle_before)} | {_money(idle_now)} |" + " | |" * 2)
+    rows.append(f"| idle month | {_money(idle_before)} | {_money(idle_now)} |" + " | |" * 2)
     rows.append("")
     rows.append("| lever | " + " | ".join(f"share of the saving at {v // 1_000_000}M" for v in VOLUMES) + " |")
     rows.append("| --- |" + " ---: |" * len(VOLUMES))

@@ -141,6 +141,8 @@ def test_before_issue_21_prices_the_old_settings_from_the_same_measurements() ->
     assert before.lines[cm.FRONT_DOOR] == pytest.approx(3.50)
     assert before.lines[cm.XRAY] == pytest.approx(5.00)  # Lambda's first request each second: all of 1M
     assert before.lines[cm.METRICS] == pytest.approx(43 * 0.30)
+    # ... emitted whether or not traffic came: the idle month paid for them too
+    assert cm.fixed_cost(m, d=cm.BEFORE_ISSUE_21).total == pytest.approx(20 * 0.10 + 1.00 + 43 * 0.30)
     assert before.lines[cm.ALARMS] == pytest.approx(20 * 0.10)
     assert before.lines[cm.LOGS] == pytest.approx(1_000_000 * 698 / 1024**3 * 0.50)
     # the measured durations are the same: the predict Lambda line does not move
