@@ -126,7 +126,9 @@ def test_a_redelivered_event_is_not_scored_twice(scorer: Scorer) -> None:
     assert scorer.s3.writes == writes
 
 
-def test_a_model_without_a_champion_gets_a_failure_marker_and_the_invocation_succeeds(batch_scoring: Any) -> None:
+def test_a_model_without_a_champion_gets_a_failure_marker_and_the_invocation_succeeds(
+    batch_scoring: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     s3 = FakeS3()
     with _scorer(batch_scoring, s3, champion=None):
         scorer = Scorer(batch_scoring, s3)
@@ -134,6 +136,9 @@ def test_a_model_without_a_champion_gets_a_failure_marker_and_the_invocation_suc
     assert outcome["status"] == "failed" and "no_champion" in outcome["summary"]
     failed = s3.json(RAW, OUTPUTS + "_FAILED.json")
     assert failed["code"] == "no_champion" and "promote a version first" in failed["message"]
+    # the one metric a batch file still emits, with exactly the dimension its alarm watches
+    (metric,) = emitted(capsys.readouterr().out)["BatchFilesFailed"]
+    assert {k for k in metric if k not in ("BatchFilesFailed", "_aws")} == {"service"}
 
 
 def test_a_stale_output_that_cannot_be_deleted_is_logged_and_the_file_still_scored(
