@@ -1,9 +1,12 @@
-"""What the platform costs a month (issue #10's cost table): the synthesized template deployed into
-the in-process local cloud, one training run of the breast-cancer config, N single-row predictions
-through the local API gateway and one drift check; each invocation's duration from the Lambda
-REPORT lines in CloudWatch Logs, each function's memory from its deployed configuration and its
-architecture from the template (moto does not keep it); `bench/cost_model.py` turns them into
-dollars against an always-on SageMaker real-time endpoint.
+"""What the platform costs a month (issue #10's cost table, issue #21's levers): the synthesized
+template deployed into the in-process local cloud, one training run of the breast-cancer config, N
+single-row predictions through the local API gateway and one drift check; each invocation's duration
+from the local runtime's invocation records (what Lambda bills and publishes as AWS/Lambda Duration;
+the REPORT lines are no longer ingested), the log bytes each function's log group received under its
+LoggingConfig, each function's memory from its deployed configuration and its architecture from the
+template (moto does not keep it); `bench/cost_model.py` turns them into dollars for the default
+deployment and for the platform before issue #21, from the same measurements, against an always-on
+SageMaker real-time endpoint (`bench/cost_tables.py` writes the tables).
 
 The durations are this machine's CPU running the handlers in-process, not Lambda's (at 1,769 MB a
 function gets one vCPU): read the dollars as an estimate of the shape, not a quote.
@@ -24,11 +27,11 @@ from typing import Any
 import yaml
 
 from bench import cost_model as cm
+from bench import cost_tables
 from bench.figures import Figure
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASET = "breast-cancer"
-REPORT = re.compile(r"^REPORT RequestId: (\S+)\tDuration: ([0-9.]+) ms\tMemory Size: (\d+) MB")
 ON_CPU = "durations: this machine's CPU running the handlers in-process, not Lambda's"
 BASELINE = "SageMaker ml.t2.medium always on"
 BASELINE_LARGE = "SageMaker ml.m5.large always on"
@@ -67,21 +70,11 @@ def _events(logs: Any, group: str) -> list[str]:
         kwargs["nextToken"] = token
 
 
-def _reports(messages: list[str]) -> dict[str, float]:
-    """Request id -> duration ms, from the REPORT lines."""
-    found: dict[str, float] = {}
-    for message in messages:
-        match = REPORT.match(message)
-        if match:
-            found[match.group(1)] = float(match.group(2))
-    return found
-
-
 def _profile(
     function: str,
     memory: int,
     architecture: str,
-    reports: dict[str, float],
+    durations: dict[str, float],
     ids: set[str],
     log_bytes: float,
     *,
@@ -89,10 +82,10 @@ def _profile(
 ) -> cm.FunctionProfile:
     """The invocations of `function` among `ids`, billed; `skip_first` leaves out the cold start (one
     per container, not per request)."""
-    durations = [d for rid, d in reports.items() if rid in ids]
-    if skip_first and len(durations) > 1:
-        durations = durations[1:]
-    return cm.FunctionProfile(function, memory, architecture, tuple(cm.billed_ms(d) for d in durations), log_bytes)
+    measured = [d for rid, d in durations.items() if rid in ids]
+    if skip_first and len(measured) > 1:
+        measured = measured[1:]
+    return cm.FunctionProfile(function, memory, architecture, tuple(cm.billed_ms(d) for d in measured), log_bytes)
 
 
 def _bucket_usage(s3: Any, buckets: list[str]) -> tuple[int, int, dict[str, int]]:
@@ -212,7 +205,7 @@ def measure(quick: bool) -> tuple[cm.Measured, dict[str, Any]]:
         drift_after, _, _ = _bucket_usage(s3, buckets)
         cloud.settle()
 
-        # -- durations from the REPORT lines, memory and architecture from the deployed functions --
+        # -- durations from the invocation records, memory and architecture from the deployed functions --
         resources = session.client("cloudformation").describe_stack_resources(StackName=stack.stack_name)
         physical = {
             r["LogicalResourceId"]: r["PhysicalResourceId"]
@@ -236,20 +229,26 @@ def measure(quick: bool) -> tuple[cm.Measured, dict[str, Any]]:
             ),
             None,
         )
+        # Each invocation's duration as Lambda measures and bills it: the local runtime's record of
+        # the invocation, the figure it publishes as AWS/Lambda Duration (the REPORT line, which
+        # carried it before, is no longer ingested: the functions' system log level is WARN).
+        invocations: defaultdict[str, dict[str, float]] = defaultdict(dict)
+        for invocation in cloud_history():
+            invocations[invocation.function_name][invocation.request_id] = invocation.duration_ms
         for function, group in groups.items():
             configuration = lam.get_function_configuration(FunctionName=function)
             memory = int(configuration["MemorySize"])
             # moto does not keep a function's architecture: the template is what AWS would run
             architecture = architectures.get(function, "x86_64")
+            durations = invocations.get(function, {})
             messages = _events(logs, group)
-            reports = _reports(messages)
-            log_bytes = sum(len(m.encode()) + 26 for m in messages) / max(1, len(reports))
+            log_bytes = sum(len(m.encode()) + 26 for m in messages) / max(1, len(durations))
 
-            args = (function, memory, architecture, reports)
+            args = (function, memory, architecture, durations)
             if "Predict" in function:
                 profiles["predict"] = _profile(*args, predict_ids, log_bytes, skip_first=True)
             elif function == drift_name:
-                profiles["drift"] = _profile(*args, set(reports), log_bytes)
+                profiles["drift"] = _profile(*args, set(durations), log_bytes)
             else:
                 step = _profile(*args, training_ids, log_bytes)
                 if step.billed_ms:
@@ -275,7 +274,12 @@ def measure(quick: bool) -> tuple[cm.Measured, dict[str, Any]]:
             custom_metrics=len(metrics),
             architecture=profiles["predict"].architecture,
         )
-        facts = {"predictions": predictions, "quick": quick}
+        facts = {
+            "predictions": predictions,
+            "quick": quick,
+            "metrics": metrics,
+            "measured_front_door": "REST API (today's template)",
+        }
         return measured, facts
 
 
@@ -307,26 +311,51 @@ def _short(name: str) -> str:
     return core.removesuffix("Function")
 
 
+TARGETS = {1_000_000: 5.0, 100_000_000: 100.0}  # issue #21: default settings, all-in
+
+
 def run(quick: bool) -> list[Figure]:
     measured, facts = measure(quick)
     n = facts["predictions"]
-    _print_breakdown(measured)
+    _print_tables(measured, facts)
     baseline = cm.sagemaker_always_on(cm.Prices().sagemaker_ml_t2_medium_hour)
     large = cm.sagemaker_always_on(cm.Prices().sagemaker_ml_m5_large_hour)
-    data = f"{n} single-row predictions, 1 training run, 1 drift check measured; {ON_CPU}; prices {cm.PRICES_AS_OF}"
+    data = (
+        f"{n} single-row predictions through the {facts['measured_front_door']}, 1 training run, 1 drift check "
+        f"measured; priced with the default front door ({cm.FRONT_DOOR_NAMES[cm.Deployment().front_door]}); "
+        f"{ON_CPU}; prices {cm.PRICES_AS_OF}"
+    )
     figures: list[Figure] = []
     for volume in PREDICTION_VOLUMES:
-        total = cm.platform_cost(measured, volume).total
         label = f"{volume // 1_000_000}M"
+        after = cm.platform_cost(measured, volume).total
+        before = cm.platform_cost(measured, volume, d=cm.BEFORE_ISSUE_21).total
+        target = TARGETS.get(volume)
         figures.append(
             Figure(
                 benchmark="cost",
-                figure=f"platform a month: {label} predictions + hourly drift + weekly training",
-                value=total,
+                figure=f"platform a month, default settings: {label} predictions + hourly drift + weekly training",
+                value=after,
+                unit="USD",
+                baseline="the same month before issue #21 (REST, Lambda X-Ray sampling, 43 metrics, 20 alarms, "
+                "698 B predict logs), from this run's durations",
+                baseline_value=before,
+                ratio=before / after,
+                ratio_meaning="before / after",
+                target=f"<= ${target:g}" if target else None,
+                met=(after <= target) if target else None,
+                data=data,
+            )
+        )
+        figures.append(
+            Figure(
+                benchmark="cost",
+                figure=f"platform a month against SageMaker: {label} predictions",
+                value=after,
                 unit="USD",
                 baseline=BASELINE,
                 baseline_value=baseline,
-                ratio=baseline / total,
+                ratio=baseline / after,
                 data=data
                 + ("; one t2.medium instance would not serve this with headroom" if volume >= 100_000_000 else ""),
             )
@@ -347,10 +376,13 @@ def run(quick: bool) -> list[Figure]:
     figures.append(
         Figure(
             benchmark="cost",
-            figure="platform a month, idle (alarms, KMS key, custom metrics)",
+            figure="platform a month, idle (alarms and KMS key; no custom metric is emitted while idle)",
             value=fixed,
             unit="USD",
-            data=f"{measured.alarms} alarms, {measured.kms_keys} KMS key, {measured.custom_metrics} custom metrics",
+            baseline="idle before issue #21 (20 alarms, the key, 43 metrics all month)",
+            baseline_value=cm.fixed_cost(measured, d=cm.BEFORE_ISSUE_21).total
+            + 43 * cm.Prices().cloudwatch_metric_month,
+            data=f"{measured.alarms} alarms, {measured.kms_keys} KMS key",
         )
     )
     figures.append(
@@ -392,17 +424,17 @@ def run(quick: bool) -> list[Figure]:
     return figures
 
 
-def _print_breakdown(measured: cm.Measured) -> None:
-    """Each line of the monthly cost at every volume, to stderr (the README's cost table)."""
+def _print_tables(measured: cm.Measured, facts: dict[str, Any]) -> None:
+    """The README's cost tables and what they were computed from, to stderr."""
     import sys
 
-    parts = {volume: cm.platform_cost(measured, volume) for volume in PREDICTION_VOLUMES}
-    lines = list(parts[PREDICTION_VOLUMES[-1]].lines)
-    print("| line | " + " | ".join(f"{v // 1_000_000}M" for v in PREDICTION_VOLUMES) + " |", file=sys.stderr)
-    for line in lines:
-        cells = " | ".join(f"${parts[v].lines.get(line, 0.0):,.2f}" for v in PREDICTION_VOLUMES)
-        print(f"| {line} | {cells} |", file=sys.stderr)
-    print("| total | " + " | ".join(f"${parts[v].total:,.2f}" for v in PREDICTION_VOLUMES) + " |", file=sys.stderr)
+    print(cost_tables.before_after(measured), file=sys.stderr)
+    print(file=sys.stderr)
+    print(cost_tables.options_table(measured), file=sys.stderr)
+    print(file=sys.stderr)
+    print("custom metrics emitted (namespace, name, dimensions):", file=sys.stderr)
+    for namespace, name, dimensions in sorted(facts["metrics"]):
+        print(f"  {namespace} {name} {dict(dimensions)}", file=sys.stderr)
     print(
         json.dumps(
             {

@@ -1,14 +1,18 @@
 """Monthly cost of the platform from measured durations, memory and counts: pure arithmetic, no AWS.
 
 Prices are AWS list prices for us-east-1 as assumed in 2026-11, without any free tier. They change:
-check https://aws.amazon.com/lambda/pricing/ and the other services' pricing pages before relying on
-a figure. `bench/bench_cost.py` measures the inputs in the local cloud and feeds them here.
+check https://aws.amazon.com/lambda/pricing/ (requests, duration, provisioned concurrency; function
+URLs cost nothing beyond them), https://aws.amazon.com/api-gateway/pricing/ (REST $3.50, HTTP $1.00
+per million), https://aws.amazon.com/cloudwatch/pricing/ (an alarm is billed per metric it watches)
+and the other services' pricing pages before relying on a figure. `bench/bench_cost.py` measures the
+inputs in the local cloud and feeds them here; a `Deployment` says which settings to price (the
+default deployment, or `BEFORE_ISSUE_21`, or an option such as another front door).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 HOURS_PER_MONTH = 730.0
@@ -27,6 +31,12 @@ class Prices:
     lambda_gb_second_arm64: float = 0.0000133334
     lambda_per_request: float = 0.20 / 1e6
     api_gateway_rest_per_request: float = 3.50 / 1e6
+    api_gateway_http_per_request: float = 1.00 / 1e6  # the first 300M a month
+    function_url_per_request: float = 0.0  # Lambda's own request and duration charges only
+    # Provisioned concurrency, arm64: per GB-second an environment is kept warm, and the reduced
+    # duration price of the invocations it serves (x86_64: $0.0000041667 and $0.0000097222).
+    lambda_provisioned_gb_second_arm64: float = 0.0000033334
+    lambda_provisioned_duration_gb_second_arm64: float = 0.0000077778
     step_functions_per_transition: float = 0.025 / 1e3
     dynamodb_per_write_unit: float = 0.625 / 1e6
     dynamodb_per_read_unit: float = 0.125 / 1e6
@@ -140,6 +150,57 @@ class Assumptions:
     s3_gets_per_training_put: float = 2.0  # each artifact is read about twice by later steps
 
 
+# Front doors, by their `serving.front_door` setting.
+FUNCTION_URL, HTTP_API, REST_API = "function_url", "http", "rest"
+FRONT_DOOR_NAMES = {
+    FUNCTION_URL: "Lambda function URL (IAM)",
+    HTTP_API: "API Gateway HTTP API",
+    REST_API: "API Gateway REST API",
+}
+# X-Ray traces of the prediction path: a fixed share (the REST stage's sampling rule), none (an HTTP
+# API does not trace; a function URL passes a client's decision through, and clients send none), or
+# Lambda's own sampling of requests with no upstream decision (the first each second, then 5 %).
+TRACED_BY_STAGE_RULE, NOT_TRACED, TRACED_BY_LAMBDA = "stage rule", "none", "Lambda's default sampling"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The settings a month's bill depends on beyond what the run measures; `None` takes the measured
+    figure. The default is the platform as deployed by default (issue #21)."""
+
+    front_door: str = FUNCTION_URL
+    tracing: str | None = None  # None: what the front door does (above)
+    provisioned_environments: int = 0  # predict environments kept initialized all month
+    predict_log_bytes: float | None = None  # per invocation, the predict function's own lines
+    custom_metrics: int | None = None  # distinct metrics emitted while traffic flows
+    alarms: int | None = None
+    metrics_while_idle: bool = False  # before issue #21 the drift checks emitted them with no traffic
+
+    def __post_init__(self) -> None:
+        if self.front_door not in FRONT_DOOR_NAMES:
+            raise ValueError(f"unknown front door {self.front_door!r}: one of {', '.join(FRONT_DOOR_NAMES)}")
+
+    @property
+    def traced_by(self) -> str:
+        if self.tracing is not None:
+            return self.tracing
+        return TRACED_BY_STAGE_RULE if self.front_door == REST_API else NOT_TRACED
+
+
+# The platform before issue #21, priced from the same run's measured durations: the REST API with its
+# access log, X-Ray by Lambda's default sampling, 43 custom metrics (one drift score per feature),
+# 20 alarms, and 698 bytes of predict log lines an invocation (text START/END/REPORT lines and the
+# per-request metrics' EMF document, measured on main before the log levers).
+BEFORE_ISSUE_21 = Deployment(
+    front_door=REST_API,
+    tracing=TRACED_BY_LAMBDA,
+    predict_log_bytes=698.0,
+    custom_metrics=43,
+    alarms=20,
+    metrics_while_idle=True,
+)
+
+
 @dataclass
 class Breakdown:
     """Monthly dollars by line; `total` sums them."""
@@ -154,21 +215,48 @@ class Breakdown:
         return sum(self.lines.values())
 
 
+PREDICT_LAMBDA = "predict Lambda"
+FRONT_DOOR = "front door requests"
+LOGS = "CloudWatch Logs ingestion (predict function + access log)"
+XRAY = "X-Ray traces"
+PROVISIONED = "provisioned concurrency (environments kept warm)"
+METRICS = "CloudWatch custom metrics"
+ALARMS = "CloudWatch alarms"
+KEYS = "KMS customer-managed keys"
+
+
+def front_door_per_request(front_door: str, prices: Prices) -> float:
+    return {
+        FUNCTION_URL: prices.function_url_per_request,
+        HTTP_API: prices.api_gateway_http_per_request,
+        REST_API: prices.api_gateway_rest_per_request,
+    }[front_door]
+
+
 def predictions_cost(
-    m: Measured, predictions: float, prices: Prices = Prices(), a: Assumptions = Assumptions()
+    m: Measured,
+    predictions: float,
+    prices: Prices = Prices(),
+    a: Assumptions = Assumptions(),
+    d: Deployment = Deployment(),
 ) -> Breakdown:
-    """One month of `predictions` single-row requests to the predict API."""
+    """One month of `predictions` single-row requests through the deployment's front door."""
     b = Breakdown()
     p = m.predict
-    b.add(
-        "predict Lambda",
-        lambda_cost(p.memory_mb, p.mean_billed_ms * predictions, predictions, p.architecture, prices),
-    )
-    b.add("API Gateway requests", predictions * prices.api_gateway_rest_per_request)
-    log_bytes = predictions * (p.log_bytes_per_invocation + m.access_log_bytes_per_request)
-    b.add("CloudWatch Logs ingestion (Lambda + API access logs)", log_bytes / GB * prices.logs_per_gb_ingested)
-    # the API stage's sampling rule: a fixed share of requests, no reservoir
-    b.add("X-Ray traces (sampled share)", predictions * a.trace_sample_rate * prices.xray_per_trace)
+    b.add(PREDICT_LAMBDA, _predict_lambda(m, predictions, prices, d))
+    if d.provisioned_environments:
+        warm_gb_seconds = d.provisioned_environments * p.memory_mb / 1024.0 * SECONDS_PER_MONTH
+        b.add(PROVISIONED, warm_gb_seconds * prices.lambda_provisioned_gb_second_arm64)
+    b.add(FRONT_DOOR, predictions * front_door_per_request(d.front_door, prices))
+    access_log = m.access_log_bytes_per_request if d.front_door == REST_API else 0.0
+    predict_log = p.log_bytes_per_invocation if d.predict_log_bytes is None else d.predict_log_bytes
+    b.add(LOGS, predictions * (predict_log + access_log) / GB * prices.logs_per_gb_ingested)
+    traces = {
+        TRACED_BY_STAGE_RULE: predictions * a.trace_sample_rate,
+        NOT_TRACED: 0.0,
+        TRACED_BY_LAMBDA: xray_traces(predictions),
+    }[d.traced_by]
+    b.add(XRAY, traces * prices.xray_per_trace)
     captured_rows = predictions * a.capture_sample_rate
     # a capture object is written when it holds capture_max_rows rows or is a minute old: at low
     # traffic about one object a minute, at high traffic one per capture_max_rows rows
@@ -180,7 +268,33 @@ def predictions_cost(
     containers = max(1.0, math.ceil(predictions / SECONDS_PER_MONTH * p.mean_billed_ms / 1000.0))
     alias_reads = containers * SECONDS_PER_MONTH / a.alias_cache_seconds * a.dynamodb_reads_per_alias_refresh
     b.add("DynamoDB alias reads", alias_reads * prices.dynamodb_per_read_unit)
+    # CloudWatch prorates a custom metric by the hours it is emitted: nothing emitted while idle
+    if not d.metrics_while_idle:
+        b.add(METRICS, (_metrics(m, d) if predictions > 0 else 0) * prices.cloudwatch_metric_month)
     return b
+
+
+def _metrics(m: Measured, d: Deployment) -> int:
+    return m.custom_metrics if d.custom_metrics is None else d.custom_metrics
+
+
+def _predict_lambda(m: Measured, predictions: float, prices: Prices, d: Deployment) -> float:
+    """Requests plus duration; with provisioned environments the invocations they can serve (each
+    busy all month at most) are billed at the provisioned duration price, the rest on demand."""
+    p = m.predict
+    gb_seconds = p.memory_mb / 1024.0 * p.mean_billed_ms / 1000.0 * predictions
+    requests = predictions * prices.lambda_per_request
+    if not d.provisioned_environments:
+        return gb_seconds * prices.lambda_gb_second(p.architecture) + requests
+    if p.architecture != "arm64":
+        raise ValueError("provisioned concurrency is priced for arm64 only")
+    warm_capacity = d.provisioned_environments * p.memory_mb / 1024.0 * SECONDS_PER_MONTH
+    warm = min(gb_seconds, warm_capacity)
+    return (
+        warm * prices.lambda_provisioned_duration_gb_second_arm64
+        + (gb_seconds - warm) * prices.lambda_gb_second(p.architecture)
+        + requests
+    )
 
 
 def drift_cost(m: Measured, checks: float, prices: Prices = Prices(), a: Assumptions = Assumptions()) -> Breakdown:
@@ -221,12 +335,13 @@ def training_cost(m: Measured, runs: float, prices: Prices = Prices(), a: Assump
     return b
 
 
-def fixed_cost(m: Measured, prices: Prices = Prices()) -> Breakdown:
-    """What the stack costs every month whether or not it is used."""
+def fixed_cost(m: Measured, prices: Prices = Prices(), d: Deployment = Deployment()) -> Breakdown:
+    """What the stack costs every month whether or not it is used: an idle month's bill."""
     b = Breakdown()
-    b.add("CloudWatch alarms", m.alarms * prices.cloudwatch_alarm_month)
-    b.add("KMS customer-managed keys", m.kms_keys * prices.kms_key_month)
-    b.add("CloudWatch custom metrics", m.custom_metrics * prices.cloudwatch_metric_month)
+    b.add(ALARMS, (m.alarms if d.alarms is None else d.alarms) * prices.cloudwatch_alarm_month)
+    b.add(KEYS, m.kms_keys * prices.kms_key_month)
+    if d.metrics_while_idle:
+        b.add(METRICS, _metrics(m, d) * prices.cloudwatch_metric_month)
     return b
 
 
@@ -238,18 +353,39 @@ def platform_cost(
     training_runs: float = WEEKS_PER_MONTH,
     prices: Prices = Prices(),
     a: Assumptions = Assumptions(),
+    d: Deployment = Deployment(),
 ) -> Breakdown:
     """The whole platform for one model: fixed costs, predictions, hourly drift, weekly training."""
     b = Breakdown()
     for part in (
-        fixed_cost(m, prices),
-        predictions_cost(m, predictions, prices, a),
+        fixed_cost(m, prices, d),
+        predictions_cost(m, predictions, prices, a, d),
         drift_cost(m, drift_checks, prices, a),
         training_cost(m, training_runs, prices, a),
     ):
         for line, dollars in part.lines.items():
             b.add(line, dollars)
     return b
+
+
+def crossover(cheaper_above: Callable[[float], float], low: float = 1.0, high: float = 1e10) -> float | None:
+    """The monthly prediction volume at which `cheaper_above(volume)` (a difference in dollars that
+    falls as volume grows) reaches zero, by bisection on a log scale; None when it never does
+    between `low` and `high` (or already has at `low`)."""
+    if cheaper_above(low) <= 0 or cheaper_above(high) > 0:
+        return None
+    for _ in range(200):
+        middle = math.sqrt(low * high)
+        if cheaper_above(middle) > 0:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def warm_capacity(m: Measured, environments: int) -> float:
+    """Predictions a month `environments` warm environments can serve, each busy all month."""
+    return environments * SECONDS_PER_MONTH / max(m.predict.mean_billed_ms / 1000.0, 1e-9)
 
 
 def sagemaker_always_on(hourly: float, hours: float = HOURS_PER_MONTH) -> float:

@@ -190,6 +190,7 @@ def deploy(session: AwsSession, synthesized: Synthesized, *, timeout_s: float = 
     bootstrap(session)
     publish_assets(session, synthesized)
     cfn = session.client("cloudformation")
+    _refuse_logging_configs(synthesized.template)
     existing = [s for s in cfn.list_stacks()["StackSummaries"] if s["StackName"] == synthesized.stack_name]
     if any(s["StackStatus"] != "DELETE_COMPLETE" for s in existing):
         raise DeployError(f"a stack named {synthesized.stack_name} already exists in this local cloud")
@@ -268,6 +269,18 @@ def _substitute(text: str, session: AwsSession) -> str:
 _NO_RESOURCE_TYPES = {"AWS::CDK::Metadata"}
 
 
+def _refuse_logging_configs(template: dict[str, Any]) -> None:
+    """A function's LoggingConfig that Lambda refuses fails the deploy, as its resource would on AWS
+    (moto keeps no LoggingConfig and would accept it)."""
+    for logical, body in template["Resources"].items():
+        if body["Type"] != "AWS::Lambda::Function":
+            continue
+        try:
+            lambda_.LoggingConfig.from_properties(body.get("Properties", {}).get("LoggingConfig"))
+        except lambda_.LoggingConfigError as exc:
+            raise DeployError(f"{logical} (AWS::Lambda::Function): {exc}") from exc
+
+
 def _supplement_functions(stack: Any, template: dict[str, Any], physical: dict[str, str]) -> None:
     """Tell the Lambda runtime each function's log group and dead-letter target, which moto drops."""
     for logical, body in template["Resources"].items():
@@ -277,5 +290,6 @@ def _supplement_functions(stack: Any, template: dict[str, Any], physical: dict[s
         extras = lambda_.FunctionSupplement(
             log_group=(props.get("LoggingConfig") or {}).get("LogGroup"),
             dead_letter_arn=(props.get("DeadLetterConfig") or {}).get("TargetArn"),
+            logging=lambda_.LoggingConfig.from_properties(props.get("LoggingConfig")),
         )
         lambda_.supplement(physical[logical], extras)

@@ -117,25 +117,14 @@ def _delete_failed(key: str, error: Exception) -> None:
 
 
 def record_metrics(service: str, outcome: BatchOutcome) -> None:
-    """Totals under the service dimension (what alarms match) and rows per model and version; also
-    the batch scoring state machine's finish (handlers.batch_parts), for a file scored in parts."""
-    if outcome.status == "in_parts":
-        metrics.add_metric(name="BatchFilesInParts", unit=MetricUnit.Count, value=1)
-        return
-    if outcome.status == "scored":
-        metrics.add_metric(name="BatchFilesScored", unit=MetricUnit.Count, value=1)
-    elif outcome.status in ("failed", "stopped"):
-        metrics.add_metric(name="BatchFilesFailed", unit=MetricUnit.Count, value=1)
-    else:  # already scored, or replaced by a newer upload
-        metrics.add_metric(name="BatchObjectsSkipped", unit=MetricUnit.Count, value=1)
-        return
-    metrics.add_metric(name="BatchRowsScored", unit=MetricUnit.Count, value=outcome.rows_scored)
-    metrics.add_metric(name="BatchRowsWithErrors", unit=MetricUnit.Count, value=outcome.rows_with_errors)
-    if outcome.version is None:
-        return
-    dimensions = {"service": service, "model": outcome.model, "version": str(outcome.version)}
-    for name, value in (("BatchRowsScored", outcome.rows_scored), ("BatchRowsWithErrors", outcome.rows_with_errors)):
-        with single_metric(name=name, unit=MetricUnit.Count, value=value, default_dimensions=dimensions):
+    """BatchFilesFailed under the service dimension, the one metric an alarm watches (emitted only
+    when a file failed: an idle month bills none); the file's figures are in its "batch file
+    processed" log entry, which Logs Insights queries (issue #21: each metric is $0.30 a month,
+    prorated by the hour). Also the batch scoring state machine's finish (handlers.batch_parts)."""
+    if outcome.status in ("failed", "stopped"):
+        with single_metric(
+            name="BatchFilesFailed", unit=MetricUnit.Count, value=1, default_dimensions={"service": service}
+        ):
             pass
 
 
@@ -167,8 +156,6 @@ def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
                 parts=current.parts,
             )
         except NotInputError as skipped:
-            # Counted, so the notifications its own outputs cause are visible (and the flush never empty).
-            metrics.add_metric(name="BatchObjectsSkipped", unit=MetricUnit.Count, value=1)
             if skipped.own_output:
                 logger.debug("own output", key=upload.key)
             else:

@@ -80,11 +80,12 @@ services = PerContainer(_build)
 
 
 def _emit(service: str, outcome: CheckOutcome) -> None:
-    """A handful of metrics per model, and only from a check that judged traffic: a metric costs
-    $0.30 for each month it is emitted, so an idle model (too few captured rows) emits none, and each
-    feature's drift score goes to the report and the log entry below, not to one metric per feature
-    (issue #21). DatasetDrift and RefusedShareExceeded carry `service` only, which is what their
-    alarms watch (each model's own threshold decided the 0 or 1)."""
+    """The two metrics an alarm watches, and only from a check that judged traffic: a metric costs
+    $0.30 for each month it is emitted (prorated by the hour), so an idle model (too few captured rows)
+    emits none. DatasetDrift and RefusedShareExceeded carry `service` only, which is what their alarms
+    watch (each model's own threshold decided the 0 or 1). The figures behind them (drift share, rows,
+    refused share, each feature's score) are in the report and the check's log entry (`_figures`),
+    not metrics: no alarm or dashboard reads them (issue #21)."""
     report = outcome.report
     if report is None or report.status == "insufficient_data":
         return
@@ -93,14 +94,20 @@ def _emit(service: str, outcome: CheckOutcome) -> None:
             name=name, unit=MetricUnit.Count, value=1 if flagged else 0, default_dimensions={"service": service}
         ):
             pass
-    model = {"service": service, "model": outcome.model}
-    for name, value, unit in (
-        ("DriftShare", report.drift_share, MetricUnit.NoUnit),
-        ("RowsChecked", report.rows, MetricUnit.Count),
-        ("RefusedShare", report.refused.share, MetricUnit.NoUnit),
-    ):
-        with single_metric(name=name, unit=unit, value=float(value), default_dimensions=model):
-            pass
+
+
+def _figures(outcome: CheckOutcome) -> dict[str, Any]:
+    """What a check judged, for its log entry (Logs Insights queries it where a metric once was)."""
+    report = outcome.report
+    if report is None or report.status == "insufficient_data":
+        return {}
+    return {
+        "dataset_drift": report.dataset_drift,
+        "drift_share": report.drift_share,
+        "rows": report.rows,
+        "refused_share": report.refused.share,
+        "feature_scores": _feature_scores(outcome),
+    }
 
 
 def _feature_scores(outcome: CheckOutcome) -> dict[str, float]:
@@ -133,11 +140,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         settle_seconds=function.settle_seconds,
     )
     for outcome in outcomes:
-        logger.info("drift check", **outcome.as_dict(), feature_scores=_feature_scores(outcome))
+        logger.info("drift check", **outcome.as_dict(), **_figures(outcome))
         _emit(function.service, outcome)
-    judged = sum(o.report is not None and o.report.status != "insufficient_data" for o in outcomes)
-    if judged:  # nothing emitted while no model has traffic enough to judge
-        metrics.add_metric(name="DriftChecks", unit=MetricUnit.Count, value=judged)
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:  # after every other model was checked: Lambda retries, then the DLQ (alarmed)
         raise RuntimeError("drift checks failed: " + "; ".join(f"{o.model}: {o.detail}" for o in failed))

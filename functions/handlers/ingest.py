@@ -17,15 +17,13 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeNotificationEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers.settings import FunctionSettings, PerContainer
 from mlops.buckets import ArtifactsBucket, CuratedBucket, QuarantineBucket, RawBucket
 from mlops.datasets.ingestion import (
-    IngestionOutcome,
     IngestionServices,
     Upload,
     UploadKeyError,
@@ -40,7 +38,6 @@ from mlops.registry.feedback_exports import FeedbackExports
 from mlops.training.start import StartedRun, TrainingRequest, start_training
 
 logger = Logger()
-metrics = Metrics()
 tracer = Tracer()
 
 
@@ -111,15 +108,6 @@ def _start_validation(upload: Upload) -> str:
         return f"{arn.replace(':stateMachine:', ':execution:')}:{run.run}"
 
 
-def _record_metrics(outcome: IngestionOutcome) -> None:
-    metrics.add_dimension(name="dataset", value=outcome.dataset)
-    counters = {"accepted": "FilesAccepted", "rejected": "FilesRejected", "duplicate": "FilesDuplicate"}
-    if outcome.status in counters:
-        metrics.add_metric(name=counters[outcome.status], unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="RowsChecked", unit=MetricUnit.Count, value=outcome.rows)
-        metrics.add_metric(name="FailedExpectations", unit=MetricUnit.Count, value=outcome.failed_errors)
-
-
 def _uploads(event: dict[str, Any]) -> list[Upload]:
     """The uploads an event names: S3 notification records, or one EventBridge "Object Created"."""
     if event.get("source") == "aws.s3" and "detail" in event:
@@ -147,7 +135,6 @@ def _uploads(event: dict[str, Any]) -> list[Upload]:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
         timeout = timedelta(seconds=settings().commit_timeout_seconds)
@@ -185,6 +172,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             )
             continue
         logger.info("upload processed", **outcome.as_record())
-        _record_metrics(outcome)
         outcomes.append(outcome.as_record())
     return {"outcomes": outcomes}

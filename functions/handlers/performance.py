@@ -85,16 +85,13 @@ def _notify(sns: Any, topic_arn: str, subject: str, message: str) -> None:
 
 
 def _emit(service: str, outcome: PerformanceOutcome) -> None:
-    """A handful of metrics per model version, and only once labels enough came: a metric costs
-    $0.30 for each month it is emitted, so a model without labels emits none, and of the window's
-    metrics only those the config puts a floor on are published (all of them are in the performance
-    report and the log entry; issue #21). PerformanceBelowFloor carries `service` only, which is what
-    its alarm watches (each model's own floor decided the 0 or 1, for the versions answering now)."""
-    assessment = outcome.assessment
-    if assessment is None:
-        return
-    judged = [variant for variant in assessment.variants() if variant.status != "insufficient_labels"]
-    if not judged:
+    """The one metric an alarm watches, and only once labels enough came: a metric costs $0.30 for
+    each month it is emitted (prorated by the hour), so a model without labels emits none.
+    PerformanceBelowFloor carries `service` only, which is what its alarm watches (each model's own
+    floor decided the 0 or 1, for the versions answering now). Each version's labelled rows and live
+    metrics are in the performance report and the check's log entry (`_figures`): no alarm or
+    dashboard reads them (issue #21)."""
+    if not _judged(outcome):
         return
     with single_metric(
         name="PerformanceBelowFloor",
@@ -103,27 +100,31 @@ def _emit(service: str, outcome: PerformanceOutcome) -> None:
         default_dimensions={"service": service},
     ):
         pass
-    for variant in judged:
-        dimensions = {
-            "service": service,
-            "model": assessment.model,
-            "version": str(variant.version),
-            "variant": variant.variant,
-        }
-        with single_metric(
-            name="LabelledRows", unit=MetricUnit.Count, value=variant.labelled, default_dimensions=dimensions
-        ):
-            pass
-        for figure in variant.metrics:
-            if figure.value is None or figure.floor is None:
-                continue
-            with single_metric(
-                name="LiveMetric",
-                unit=MetricUnit.NoUnit,
-                value=figure.value,
-                default_dimensions={**dimensions, "metric": figure.name},
-            ):
-                pass
+
+
+def _judged(outcome: PerformanceOutcome) -> list[Any]:
+    assessment = outcome.assessment
+    if assessment is None:
+        return []
+    return [variant for variant in assessment.variants() if variant.status != "insufficient_labels"]
+
+
+def _figures(outcome: PerformanceOutcome) -> dict[str, Any]:
+    """Each judged version's labelled rows and live metrics, for the check's log entry."""
+    judged = _judged(outcome)
+    if not judged:
+        return {}
+    return {
+        "live": [
+            {
+                "version": variant.version,
+                "variant": variant.variant,
+                "labelled": variant.labelled,
+                "metrics": {f.name: f.value for f in variant.metrics if f.value is not None},
+            }
+            for variant in judged
+        ]
+    }
 
 
 services = PerContainer(_build)
@@ -161,16 +162,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             logger.exception("performance check failed", model=result.outcome.model)
             failures.append(f"{result.outcome.model}: check: {type(error).__name__}: {error}")
             continue
-        logger.info("performance check", **outcome.as_dict())
+        logger.info("performance check", **outcome.as_dict(), **_figures(outcome))
         _emit(function.service, outcome)
         checks.append(outcome.as_dict())
-    # Counted only when something happened: an idle hour emits nothing (issue #21).
-    joined = sum(r.outcome.status == "joined" for r in results)
-    if joined:
-        metrics.add_metric(name="LabelJoins", unit=MetricUnit.Count, value=joined)
-    judged = sum(c["status"] in ("ok", "below_floor") for c in checks)
-    if judged:
-        metrics.add_metric(name="PerformanceChecks", unit=MetricUnit.Count, value=judged)
     if failures:  # after every other model was done: Lambda retries, then the DLQ (alarmed)
         raise RuntimeError("performance function failed: " + "; ".join(failures))
     return {"joins": [r.as_dict() for r in results], "checks": checks}

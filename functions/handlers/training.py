@@ -5,8 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers.settings import FunctionSettings, PerContainer
@@ -16,7 +15,6 @@ from mlops.registry.models import ModelRegistry
 from mlops.training import run as training_run
 
 logger = Logger()
-metrics = Metrics()
 tracer = Tracer()
 
 
@@ -50,14 +48,16 @@ def prepare(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def fit_candidate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """One candidate's fit; its time and outcome are logged and kept in the run record, not metrics
+    (no alarm or dashboard reads them; a failed run alarms through the state machine; issue #21)."""
     result = {**training_run.fit_step(event["run"], event["candidate"], services().artifacts), "runs_on": "lambda"}
-    metrics.add_dimension(name="model", value=event["run"]["model"])
-    metrics.add_metric(name="CandidateFitSeconds", unit=MetricUnit.Seconds, value=result["fit_seconds"])
     if result["status"] != "succeeded":
         logger.warning("candidate failed", candidate=result["name"], reason=result["reason"])
-        metrics.add_metric(name="CandidatesFailed", unit=MetricUnit.Count, value=1)
+    else:
+        logger.info(
+            "candidate fitted", model=event["run"]["model"], candidate=result["name"], fit_seconds=result["fit_seconds"]
+        )
     return result
 
 
@@ -83,9 +83,7 @@ def gate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def register(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcome = training_run.register_step(event["run"], services())
-    metrics.add_dimension(name="model", value=event["run"]["model"])
-    metrics.add_metric(name=f"Models{outcome['status'].title().replace('_', '')}", unit=MetricUnit.Count, value=1)
+    logger.info("model registered", model=event["run"]["model"], status=outcome["status"])
     return outcome

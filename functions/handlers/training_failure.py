@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers.settings import FunctionSettings, PerContainer
@@ -18,7 +17,6 @@ from mlops.registry.models import ModelRegistry
 from mlops.training.failures import record_failure_step
 
 logger = Logger()
-metrics = Metrics()
 tracer = Tracer()
 
 
@@ -52,12 +50,10 @@ services = PerContainer(_build)
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def record_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     current = services()
     outcome = record_failure_step(
         event["state"], event["execution_name"], current.models, current.notify, datetime.now(UTC)
     )
     logger.error("training run failed", **outcome)
-    metrics.add_metric(name="TrainingRunsFailed", unit=MetricUnit.Count, value=1)
     return outcome

@@ -12,8 +12,7 @@ from functools import partial
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers.ingest import publish_alert, start_run_once
@@ -25,7 +24,6 @@ from mlops.datasets.records import DatasetRecords
 from mlops.datasets.upload_plan import Slice
 
 logger = Logger()
-metrics = Metrics()
 tracer = Tracer()
 
 
@@ -102,7 +100,6 @@ def validation_bucket_repeats(event: dict[str, Any], context: LambdaContext) -> 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def validation_reduce(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state = event["state"]  # the whole state: what the earlier steps returned, or the error that stopped them
     plan_result, cut_result = state.get("plan") or {}, state.get("cut") or {}
@@ -115,11 +112,6 @@ def validation_reduce(event: dict[str, Any], context: LambdaContext) -> dict[str
     )
     outcome = steps.reduce(_run(event), given, services())
     logger.info("partitioned upload processed", **outcome.as_record())
-    counters = {"accepted": "FilesAccepted", "rejected": "FilesRejected", "duplicate": "FilesDuplicate"}
-    if outcome.status in counters:
-        metrics.add_dimension(name="dataset", value=outcome.dataset)
-        metrics.add_metric(name=counters[outcome.status], unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="RowsChecked", unit=MetricUnit.Count, value=outcome.rows)
     return outcome.as_record()
 
 

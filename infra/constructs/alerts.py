@@ -62,6 +62,7 @@ class Alerts(Construct):
         # the TLS Deny: without this Allow every alarm action is refused on AWS ("no resource-based
         # policy allows the SNS:Publish action"). Scoped to this account and to this stack's alarms.
         self._alarms: list[cloudwatch.Alarm] = []
+        self._errors_by_function: cloudwatch.GraphWidget | None = None
         self.topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowThisStacksAlarmsToPublish",
@@ -136,18 +137,32 @@ class Alerts(Construct):
         return alarm
 
     def watch_function(self, name: str, function: lambda_.IFunction) -> None:
-        """Alarm on any error or throttle of a function: each one means a request or event went wrong."""
-        self.alarm(
-            f"{name}Errors",
-            function.metric_errors(period=Duration.minutes(1), statistic="Sum"),
-            threshold=1,
-            description=f"The {name} function raised an error.",
-        )
-        self.alarm(
-            f"{name}Throttles",
-            function.metric_throttles(period=Duration.minutes(1), statistic="Sum"),
-            threshold=1,
-            description=f"The {name} function was throttled.",
+        """Errors and throttles of `function` alarm; its errors show on the dashboard under `name`.
+
+        The alarms are one pair for every function, made at the first call: they watch `AWS/Lambda`
+        `Errors` and `Throttles` without a dimension, the aggregate Lambda publishes across every
+        function of the account in the region. CloudWatch bills $0.10 a month per metric an alarm
+        watches, so an alarm per function and per kind cost $0.20 for each function (16 alarms,
+        $1.60, for eight functions) and a metric-math sum of them as much; two alarms on the
+        aggregates cost $0.20 whatever the number of functions and cover one added later. In an
+        account shared with other workloads their functions' errors alarm here too: the dashboard's
+        row and `AWS/Lambda` by `FunctionName` tell which function it was.
+        """
+        if self._errors_by_function is None:
+            for kind, what in (("Errors", "raised an error"), ("Throttles", "was throttled")):
+                self.alarm(
+                    f"Function{kind}",
+                    cloudwatch.Metric(
+                        namespace="AWS/Lambda", metric_name=kind, statistic="Sum", period=Duration.minutes(1)
+                    ),
+                    threshold=1,
+                    description=f"A Lambda function of this account and region {what}: one of the platform's, "
+                    "or another workload's in a shared account (the dashboard's errors by function say which).",
+                )
+            self._errors_by_function = cloudwatch.GraphWidget(title="Errors by function", width=8)
+            self.dashboard.add_widgets(self._errors_by_function)
+        self._errors_by_function.add_left_metric(
+            function.metric_errors(period=Duration.minutes(5), statistic="Sum", label=name)
         )
 
     def emf_metric(

@@ -19,6 +19,15 @@ METRICS_NAMESPACE = "ServerlessMlops"
 # serving.py): Lambda's own sampling of a request with no upstream decision (the first request each
 # second, then 5 %) would trace nearly every request of a quiet API, at $5 per million traces.
 API_TRACING = lambda_.Tracing.PASS_THROUGH
+# What a function's log group ingests, at $0.50 per GB (issue #21): JSON, so Lambda can filter by
+# level; the application's own lines from INFO up (an EMF document has no "level" and counts as
+# INFO, so a higher level would drop every custom metric with it); and Lambda's platform records
+# only at WARN, which drops `platform.start` and `platform.report` (the START and REPORT lines,
+# about 200 bytes an invocation). What REPORT said is in AWS/Lambda `Duration` and the function's
+# X-Ray segments. https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
+LOG_FORMAT = lambda_.LoggingFormat.JSON
+APPLICATION_LOG_LEVEL = lambda_.ApplicationLogLevel.INFO
+SYSTEM_LOG_LEVEL = lambda_.SystemLogLevel.WARN
 # Transient Lambda-service errors a state machine's step retries; a handler's own error is not retried blindly.
 TRANSIENT_LAMBDA_ERRORS = [
     "Lambda.ServiceException",
@@ -31,7 +40,8 @@ _CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache"]
 
 
 class PlatformFunction(Construct):
-    """A Python 3.12 function on the platform's architecture, traced, with bounded logs.
+    """A Python 3.12 function on the platform's architecture, traced, with bounded logs (JSON, no
+    platform lines: `SYSTEM_LOG_LEVEL`).
 
     Async callers (S3, EventBridge, SNS) hand failed events to `dead_letter_queue`, so no event is
     dropped after Lambda's retries; a function without one names its `synchronous_caller` instead, which
@@ -93,6 +103,9 @@ class PlatformFunction(Construct):
             environment=env,
             tracing=tracing,
             log_group=self.log_group,
+            logging_format=LOG_FORMAT,
+            application_log_level_v2=APPLICATION_LOG_LEVEL,
+            system_log_level_v2=SYSTEM_LOG_LEVEL,
             dead_letter_queue=dead_letter_queue,
             role=self.role,
         )

@@ -5,7 +5,8 @@ S3 notifications inline and drops their errors, and keeps neither a function's l
 dead-letter target. Here every path that invokes a function (boto3 `invoke`, S3 notifications, Step
 Functions tasks, custom resources, SNS, EventBridge) runs the handler from its source directory
 (`code`) in a sandbox with the function's environment, role and timeout (`sandbox`, `invocation`),
-writes its logs and metrics (`logs_and_metrics`), queues asynchronous events with Lambda's retries
+writes its logs and metrics (`logs_and_metrics`; what reaches the log group as its LoggingConfig says,
+`logging_config`), queues asynchronous events with Lambda's retries
 and dead-letter target (`async_invocations`), and holds S3's notifications to the function's
 resource policy (`s3_notifications`), and serves function URLs over HTTP with their SigV4 and IAM checks
 (`function_urls`; `LocalCloud.serve_function_url`). `runtime_state` is what the runtime knows beyond moto.
@@ -19,6 +20,7 @@ moto and forgets every loaded handler (`reset`). The package is `lambda_` becaus
 from localcloud.lambda_.async_invocations import ASYNC_RETRY_ATTEMPTS, drain, invoke_async, send_to_dead_letter_target
 from localcloud.lambda_.hooks import install, reset, uninstall
 from localcloud.lambda_.invocation import run
+from localcloud.lambda_.logging_config import LoggingConfig, LoggingConfigError
 from localcloud.lambda_.logs_and_metrics import dead_letter_error_metrics, lambda_service_metrics
 from localcloud.lambda_.runtime_state import (
     DeadLetterSink,
@@ -41,6 +43,8 @@ __all__ = [
     "FunctionSupplement",
     "Invocation",
     "LambdaTimeout",
+    "LoggingConfig",
+    "LoggingConfigError",
     "MetricSink",
     "RefusedDelivery",
     "dead_letter_error_metrics",

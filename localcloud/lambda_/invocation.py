@@ -27,7 +27,8 @@ from localcloud.cloudformation.custom_resources import (
     deliver_cfn_response,
 )
 from localcloud.lambda_.code import load_handler
-from localcloud.lambda_.logs_and_metrics import publish_metrics, save_logs
+from localcloud.lambda_.logging_config import InvocationReport, log_lines
+from localcloud.lambda_.logs_and_metrics import logging_config, publish_metrics, save_logs, unhandled_error_lines
 from localcloud.lambda_.runtime_state import Invocation, runtime
 from localcloud.lambda_.sandbox import (
     LambdaContext,
@@ -89,7 +90,6 @@ def run(fn: LambdaFunction, event: Any, *, asynchronous: bool = False, attempt: 
             with iam.acting_as(role_credentials(fn)):
                 handler = stand_in_for(fn.run_time, event) or load_handler(fn)
                 context = LambdaContext(fn, request_id, began + timeout_s, runtime.supplements.get(fn.function_name))
-                buffer.write(f"START RequestId: {request_id} Version: $LATEST\n")
                 with capture_cfn_response(response_capture):
                     outcome["result"] = handler(event, context)
         except LambdaTimeout:
@@ -101,7 +101,7 @@ def run(fn: LambdaFunction, event: Any, *, asynchronous: bool = False, attempt: 
                 "requestId": request_id,
                 "stackTrace": traceback.format_exception(exc)[1:],
             }
-            buffer.write(f"[ERROR] {type(exc).__name__}: {exc}\n{''.join(traceback.format_exception(exc))}")
+            buffer.write(unhandled_error_lines(logging_config(fn), outcome["error"]))
         finally:
             outcome["duration_ms"] = (time.monotonic() - began) * 1000
             restore_environment(saved_env)
@@ -120,19 +120,24 @@ def run(fn: LambdaFunction, event: Any, *, asynchronous: bool = False, attempt: 
             log.warning("%s is still running after its timeout (blocked outside Python code)", fn.function_name)
         outcome["timeout"] = True
     duration_ms = float(outcome.get("duration_ms", timeout_s * 1000))
+    config = logging_config(fn)
     if outcome.get("timeout"):
         outcome["error"] = {
             "errorType": "Sandbox.Timedout",
             "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds",
         }
-        buffer.write(f"Task timed out after {timeout_s:.2f} seconds\n")
+        if not config.is_json:  # in JSON the platform.report record says it (status "timeout")
+            buffer.write(f"Task timed out after {timeout_s:.2f} seconds\n")
     errored = "error" in outcome
     payload = json.dumps(outcome["error"] if errored else outcome.get("result"), default=str)
-    buffer.write(f"END RequestId: {request_id}\n")
-    buffer.write(f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tMemory Size: {fn.memory_size} MB\n")
-    output = buffer.getvalue()
-    save_logs(fn, output)
-    publish_metrics(fn, output, duration_ms, errored)
+    status = "timeout" if outcome.get("timeout") else "error" if errored else "success"
+    report = InvocationReport(
+        request_id, duration_ms, int(fn.memory_size or 128), status, outcome["error"]["errorType"] if errored else None
+    )
+    lines = log_lines(config, report, buffer.getvalue())
+    output = "".join(f"{line}\n" for line in lines)
+    save_logs(fn, lines)
+    publish_metrics(fn, lines, duration_ms, errored)
     if response_capture:
         deliver_cfn_response(fn, response_capture)
     invocation = Invocation(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from localcloud.cloudwatch import MetricDatum
+from localcloud.lambda_.logging_config import LoggingConfig
 
 
 @dataclass
@@ -17,6 +18,7 @@ class FunctionSupplement:
 
     log_group: str | None = None
     dead_letter_arn: str | None = None
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
 @dataclass

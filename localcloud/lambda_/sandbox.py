@@ -132,6 +132,7 @@ def environment(fn: LambdaFunction, request_id: str) -> dict[str, str]:
         # No X-Ray daemon runs locally; Powertools' tracer would otherwise try to reach one.
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
+    env.update(extras.logging.environment())
     if runtime.endpoint_url:
         env["AWS_ENDPOINT_URL"] = runtime.endpoint_url
     env.update({k: str(v) for k, v in (fn.environment_vars or {}).items()})

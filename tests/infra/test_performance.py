@@ -1,9 +1,10 @@
 """The performance function in the synthesized template (issue #19, item 2): an hourly schedule with
 retries and the dead-letter queue, the join's exact grants (labels and capture read, joined hours
-read and written, each listed under its own prefix only), and its error and throttle alarms."""
+read and written, each listed under its own prefix only), and its errors on the dashboard."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -83,14 +84,12 @@ def test_the_performance_function_reads_labels_and_capture_and_writes_joined_hou
     assert sorted(c["StringLike"]["s3:prefix"][0] for c in listing) == ["capture/*", "joined/*", "labels/*"]
 
 
-def test_errors_and_throttles_of_the_performance_function_are_alarmed(platform_template: dict[str, Any]) -> None:
+def test_errors_of_the_performance_function_show_on_the_dashboard(platform_template: dict[str, Any]) -> None:
+    """Its errors and throttles alarm through the pair on every function (tests/infra/test_alerts.py);
+    the dashboard's errors by function names it."""
     function = tq.logical(platform_template, "AWS::Lambda::Function", "PerformanceChecker")
-    watched = {
-        p["MetricName"]
-        for p in (a["Properties"] for a in tq.resources(platform_template, "AWS::CloudWatch::Alarm").values())
-        if p.get("Dimensions") == [{"Name": "FunctionName", "Value": {"Ref": function}}]
-    }
-    assert watched == {"Errors", "Throttles"}
+    (dashboard,) = tq.resources(platform_template, "AWS::CloudWatch::Dashboard").values()
+    assert function in json.dumps(dashboard["Properties"]["DashboardBody"])
 
 
 def test_a_capture_lag_shorter_than_a_batch_may_wait_is_refused() -> None:

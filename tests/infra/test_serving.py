@@ -423,8 +423,8 @@ def test_serving_alarms_notify_the_topic(platform_template: dict[str, Any]) -> N
         assert found[0]["AlarmActions"] == [topic] and found[0]["OKActions"] == [topic], prefix
         return found[0]
 
-    for name in ("PredictErrors", "PredictThrottles", "BatchScoringErrors", "BatchScoringThrottles"):
-        alarm(name)
+    # Errors and throttles of predict and batch scoring alarm through the pair on every function
+    # (tests/infra/test_alerts.py); what is serving's own is below.
     for name, period in (("ModelLoadFailures", 300), ("BatchFilesFailed", 300), ("CaptureFailures", 900)):
         props = alarm(name)
         assert props["Namespace"] == "ServerlessMlops"

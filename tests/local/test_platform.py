@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -69,3 +70,19 @@ def test_buckets_keep_the_templates_versioning_lifecycle_and_public_access_block
     put = s3.put_object(Bucket=stack.outputs["RawBucketName"], Key="raw/x/a.csv", Body=b"1")
     again = s3.put_object(Bucket=stack.outputs["RawBucketName"], Key="raw/x/a.csv", Body=b"2")
     assert put["VersionId"] != again["VersionId"], "two uploads of one key are two versions"
+
+
+@pytest.mark.parametrize("function", ["TrainingGate", "RegistryApiHandler"])
+def test_an_error_in_any_platform_function_alarms_to_the_alerts_topic(platform: Platform, function: str) -> None:
+    """One alarm on Lambda's Errors across every function (issue #21) instead of one per function:
+    a training step (a Step Functions task) and the registry API (behind API Gateway) alike."""
+    cloud, stack = platform
+    name = stack.function_name(function)
+    alarm = stack.resource("AWS::CloudWatch::Alarm", "MonitoringFunctionErrors")
+    answer = boto3.client("lambda").invoke(FunctionName=name, Payload=b"{}")  # neither takes an empty event
+    assert answer.get("FunctionError")
+    transitions = cloud.evaluate_alarms(datetime.now(UTC) + timedelta(minutes=1))
+    assert (alarm, "ALARM") in [(t.alarm_name, t.new_state) for t in transitions]
+    items = boto3.client("cloudwatch").describe_alarm_history(AlarmName=alarm, HistoryItemType="Action")
+    summary = items["AlarmHistoryItems"][0]["HistorySummary"]
+    assert summary.startswith("Successfully executed action") and stack.outputs["AlertsTopicArn"] in summary

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench import cost_model as cm
+from infra.settings import ServingSettings
 
 
 def _profile(name: str, memory: int, billed: tuple[int, ...], log_bytes: float = 0.0) -> cm.FunctionProfile:
@@ -80,27 +81,39 @@ def test_sagemaker_baselines() -> None:
     assert cm.sagemaker_always_on(prices.sagemaker_ml_m5_large_hour) == pytest.approx(83.95)
 
 
-def test_fixed_cost_counts_alarms_keys_and_metrics() -> None:
-    fixed = cm.fixed_cost(_measured())
-    assert fixed.lines == {
-        "CloudWatch alarms": pytest.approx(2.00),
-        "KMS customer-managed keys": pytest.approx(1.00),
-        "CloudWatch custom metrics": pytest.approx(3.00),
-    }
-    assert fixed.total == pytest.approx(6.00)
+def test_an_idle_month_costs_the_alarms_and_the_key_only() -> None:
+    """Idle means idle (issue #21): no custom metric is emitted without traffic, and CloudWatch bills
+    a metric only for the hours it is emitted."""
+    m = _measured()
+    assert cm.fixed_cost(m).lines == {cm.ALARMS: pytest.approx(2.00), cm.KEYS: pytest.approx(1.00)}
+    assert cm.predictions_cost(m, 0).lines[cm.METRICS] == 0.0
+    assert cm.predictions_cost(m, 1).lines[cm.METRICS] == pytest.approx(3.00)
 
 
-def test_predictions_cost_lines() -> None:
-    m = _measured(access_log_bytes_per_request=0.0, capture_bytes_per_row=0.0)
+def test_predictions_cost_lines_through_the_default_front_door() -> None:
+    m = _measured(access_log_bytes_per_request=100.0, capture_bytes_per_row=0.0)
     b = cm.predictions_cost(m, 1_000_000, a=cm.Assumptions(capture_sample_rate=0.0))
     # mean 2 ms at 1 GB: 2,000 GB-s
-    assert b.lines["predict Lambda"] == pytest.approx(2000 * 0.0000133334 + 0.20)
-    assert b.lines["API Gateway requests"] == pytest.approx(3.50)
-    assert b.lines["X-Ray traces (sampled share)"] == pytest.approx(0.05)  # 1 % of 1M traces at $5 per million
-    assert b.lines["CloudWatch Logs ingestion (Lambda + API access logs)"] == 0.0
+    assert b.lines[cm.PREDICT_LAMBDA] == pytest.approx(2000 * 0.0000133334 + 0.20)
+    # a function URL costs nothing beyond Lambda's request, traces nothing, writes no access log
+    assert b.lines[cm.FRONT_DOOR] == 0.0 and b.lines[cm.XRAY] == 0.0 and b.lines[cm.LOGS] == 0.0
     assert b.lines["S3 capture writes"] == 0.0
     # one container refreshing its aliases every 30 s: 87,600 reads
     assert b.lines["DynamoDB alias reads"] == pytest.approx(87_600 * 0.125 / 1e6)
+
+
+def test_each_front_door_prices_its_requests_access_log_and_traces() -> None:
+    m = _measured(access_log_bytes_per_request=1024.0)
+    volume = 1024**2  # a GiB of access log at 1 KiB a request
+    rest = cm.predictions_cost(m, volume, d=cm.Deployment(front_door=cm.REST_API))
+    http = cm.predictions_cost(m, volume, d=cm.Deployment(front_door=cm.HTTP_API))
+    assert rest.lines[cm.FRONT_DOOR] == pytest.approx(volume * 3.50 / 1e6)
+    assert http.lines[cm.FRONT_DOOR] == pytest.approx(volume * 1.00 / 1e6)
+    assert rest.lines[cm.LOGS] == pytest.approx(0.50) and http.lines[cm.LOGS] == 0.0
+    # the REST stage's sampling rule traces 1 %; an HTTP API does not trace
+    assert rest.lines[cm.XRAY] == pytest.approx(volume * 0.01 * 5.00 / 1e6) and http.lines[cm.XRAY] == 0.0
+    with pytest.raises(ValueError, match="unknown front door"):
+        cm.Deployment(front_door="grpc")
 
 
 def test_logs_and_capture_scale_with_traffic() -> None:
@@ -109,14 +122,53 @@ def test_logs_and_capture_scale_with_traffic() -> None:
         access_log_bytes_per_request=512.0,
         capture_bytes_per_row=1024.0,
     )
-    b = cm.predictions_cost(m, 1024**2 * 10, a=cm.Assumptions(capture_sample_rate=1.0, capture_retention_days=30))
+    rest = cm.Deployment(front_door=cm.REST_API)
+    a = cm.Assumptions(capture_sample_rate=1.0, capture_retention_days=30)
+    b = cm.predictions_cost(m, 1024**2 * 10, a=a, d=rest)
     # 10 x 1,048,576 requests x 1 KiB = 10 GiB of logs and 10 GiB of capture kept for a month
-    assert b.lines["CloudWatch Logs ingestion (Lambda + API access logs)"] == pytest.approx(5.00)
+    assert b.lines[cm.LOGS] == pytest.approx(5.00)
+    assert cm.predictions_cost(m, 1024**2 * 10, a=a).lines[cm.LOGS] == pytest.approx(2.50)  # no access log
     assert b.lines["S3 capture storage (steady state)"] == pytest.approx(0.23)
     # 4 rows a second fill no 1,000-row object within a minute: one object a minute (43,800)
     assert b.lines["S3 capture writes"] == pytest.approx(43_800 * 0.005 / 1000)
     busy = cm.predictions_cost(m, 1_000_000_000, a=cm.Assumptions(capture_sample_rate=1.0))
     assert busy.lines["S3 capture writes"] == pytest.approx(1_000_000 * 0.005 / 1000)  # full objects
+
+
+def test_before_issue_21_prices_the_old_settings_from_the_same_measurements() -> None:
+    m = _measured(predict=_profile("predict", 1024, (1,), log_bytes=100.0), access_log_bytes_per_request=0.0)
+    before = cm.platform_cost(m, 1_000_000, d=cm.BEFORE_ISSUE_21)
+    assert before.lines[cm.FRONT_DOOR] == pytest.approx(3.50)
+    assert before.lines[cm.XRAY] == pytest.approx(5.00)  # Lambda's first request each second: all of 1M
+    assert before.lines[cm.METRICS] == pytest.approx(43 * 0.30)
+    # ... emitted whether or not traffic came: the idle month paid for them too
+    assert cm.fixed_cost(m, d=cm.BEFORE_ISSUE_21).total == pytest.approx(20 * 0.10 + 1.00 + 43 * 0.30)
+    assert before.lines[cm.ALARMS] == pytest.approx(20 * 0.10)
+    assert before.lines[cm.LOGS] == pytest.approx(1_000_000 * 698 / 1024**3 * 0.50)
+    # the measured durations are the same: the predict Lambda line does not move
+    assert before.lines[cm.PREDICT_LAMBDA] == cm.platform_cost(m, 1_000_000).lines[cm.PREDICT_LAMBDA]
+    assert (cm.BEFORE_ISSUE_21.front_door, cm.BEFORE_ISSUE_21.traced_by) == (cm.REST_API, cm.TRACED_BY_LAMBDA)
+
+
+def test_provisioned_concurrency_costs_its_warm_hours_and_cuts_the_duration_price() -> None:
+    m = _measured(predict=_profile("predict", 1024, (1000,)))  # 1 GB-s an invocation
+    on_demand = cm.predictions_cost(m, 1_000_000)
+    warm = cm.predictions_cost(m, 1_000_000, d=cm.Deployment(provisioned_environments=1))
+    assert warm.lines[cm.PROVISIONED] == pytest.approx(cm.SECONDS_PER_MONTH * 0.0000033334)  # 1 GB all month
+    assert warm.lines[cm.PREDICT_LAMBDA] == pytest.approx(1_000_000 * 0.0000077778 + 0.20)
+    assert on_demand.lines[cm.PREDICT_LAMBDA] == pytest.approx(1_000_000 * 0.0000133334 + 0.20)
+    # past what one environment can serve (busy all month), the rest is billed on demand
+    beyond = cm.predictions_cost(m, 2 * cm.SECONDS_PER_MONTH, d=cm.Deployment(provisioned_environments=1))
+    assert beyond.lines[cm.PREDICT_LAMBDA] == pytest.approx(
+        cm.SECONDS_PER_MONTH * (0.0000077778 + 0.0000133334) + 2 * cm.SECONDS_PER_MONTH * 0.20 / 1e6
+    )
+    assert cm.warm_capacity(m, 1) == pytest.approx(cm.SECONDS_PER_MONTH)
+
+
+def test_crossover_finds_where_a_falling_difference_reaches_zero() -> None:
+    assert cm.crossover(lambda v: 10.0 - v / 1e6) == pytest.approx(1e7, rel=1e-6)
+    assert cm.crossover(lambda v: -1.0) is None  # already past at the lowest volume
+    assert cm.crossover(lambda v: 1.0) is None  # never
 
 
 def test_drift_and_training_costs() -> None:
@@ -150,3 +202,11 @@ def test_assumed_sampling_rates_are_the_deployment_defaults() -> None:
     deployed, assumed = ServingSettings.model_validate({}), cm.Assumptions()
     assert assumed.capture_sample_rate == deployed.capture_sample_rate
     assert assumed.trace_sample_rate == deployed.trace_sample_rate
+
+
+@pytest.mark.skipif(
+    "front_door" not in ServingSettings.model_fields,
+    reason="serving.front_door arrives with the function-URL front door; until then the model prices it ahead",
+)
+def test_the_priced_front_door_is_the_deployment_default() -> None:
+    assert cm.Deployment().front_door == getattr(ServingSettings.model_validate({}), "front_door", None)

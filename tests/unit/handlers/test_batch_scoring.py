@@ -102,10 +102,8 @@ def test_a_file_is_scored_into_parts_and_a_success_marker(scorer: Scorer, capsys
     assert "city" in rows[2]["error"]
     success = scorer.s3.json(RAW, OUTPUTS + "_SUCCESS.json")
     assert success["status"] == "succeeded" and success["source"]["key"] == INPUT
-    metrics = emitted(capsys.readouterr().out)
-    assert "BatchFilesScored" in metrics
-    [by_version] = [m for m in metrics["BatchRowsScored"] if "version" in m]
-    assert (by_version["model"], by_version["version"], by_version["BatchRowsScored"]) == ("churn", "1", [2.0])
+    # A scored file emits no metric (only a failure does, for its alarm); its figures are logged.
+    assert emitted(capsys.readouterr().out) == {}
 
 
 def test_the_functions_own_outputs_and_other_buckets_are_not_scored(
@@ -128,7 +126,9 @@ def test_a_redelivered_event_is_not_scored_twice(scorer: Scorer) -> None:
     assert scorer.s3.writes == writes
 
 
-def test_a_model_without_a_champion_gets_a_failure_marker_and_the_invocation_succeeds(batch_scoring: Any) -> None:
+def test_a_model_without_a_champion_gets_a_failure_marker_and_the_invocation_succeeds(
+    batch_scoring: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     s3 = FakeS3()
     with _scorer(batch_scoring, s3, champion=None):
         scorer = Scorer(batch_scoring, s3)
@@ -136,6 +136,9 @@ def test_a_model_without_a_champion_gets_a_failure_marker_and_the_invocation_suc
     assert outcome["status"] == "failed" and "no_champion" in outcome["summary"]
     failed = s3.json(RAW, OUTPUTS + "_FAILED.json")
     assert failed["code"] == "no_champion" and "promote a version first" in failed["message"]
+    # the one metric a batch file still emits, with exactly the dimension its alarm watches
+    (metric,) = emitted(capsys.readouterr().out)["BatchFilesFailed"]
+    assert {k for k in metric if k not in ("BatchFilesFailed", "_aws")} == {"service"}
 
 
 def test_a_stale_output_that_cannot_be_deleted_is_logged_and_the_file_still_scored(
@@ -187,4 +190,4 @@ def test_a_file_past_the_threshold_starts_the_state_machine_with_the_champion_pi
     assert (run["version"], run["onnx_sha256"]) == (1, churn().record["onnx_sha256"])
     assert run["upload"]["key"] == INPUT and run["size"] == len(CSV) and run["chunk_rows"] == 2
     assert not s3.keys(RAW, OUTPUTS), "the state machine writes the outputs"
-    assert "BatchFilesInParts" in emitted(capsys.readouterr().out)
+    assert emitted(capsys.readouterr().out) == {}  # issue #21: the log entry says it, no metric

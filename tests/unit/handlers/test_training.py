@@ -39,7 +39,7 @@ def test_the_steps_hand_each_other_their_payloads(
     assert run.models.runs[RUN]["reason"] == "first model"
     fitted = [step(training, "fit_candidate", {"run": payload, "candidate": c}) for c in candidates]
     assert [f["status"] for f in fitted] == ["succeeded", "succeeded"]
-    assert emitted(capsys.readouterr().out)["CandidateFitSeconds"][0]["model"] == DATASET
+    assert emitted(capsys.readouterr().out) == {}  # the fit times are logged and in the run record (issue #21)
     evaluation = step(training, "evaluate", {"run": payload, "candidates": fitted})
     assert evaluation["selected"] in ("logreg", "rf")
     assert [c["name"] for c in run.models.runs[RUN]["candidates"]] == ["logreg", "rf"]
