@@ -1,12 +1,13 @@
 """What the platform costs a month (issue #10's cost table, issue #21's levers): the synthesized
 template deployed into the in-process local cloud, one training run of the breast-cancer config, N
-single-row predictions through the local API gateway and one drift check; each invocation's duration
-from the local runtime's invocation records (what Lambda bills and publishes as AWS/Lambda Duration;
-the REPORT lines are no longer ingested), the log bytes each function's log group received under its
-LoggingConfig, each function's memory from its deployed configuration and its architecture from the
-template (moto does not keep it); `bench/cost_model.py` turns them into dollars for the default
-deployment and for the platform before issue #21, from the same measurements, against an always-on
-SageMaker real-time endpoint (`bench/cost_tables.py` writes the tables).
+single-row predictions through the predict function URL (signed, the default front door) and one
+drift check; each invocation's duration from the local runtime's invocation records (what Lambda
+bills and publishes as AWS/Lambda Duration; the REPORT lines are no longer ingested), the log bytes
+each function's log group received under its LoggingConfig, each function's memory from its deployed
+configuration and its architecture from the template (moto does not keep it); `bench/cost_model.py`
+turns them into dollars for the default deployment and for the platform before issue #21, from the
+same measurements, against an always-on SageMaker real-time endpoint (`bench/cost_tables.py` writes
+the tables).
 
 The durations are this machine's CPU running the handlers in-process, not Lambda's (at 1,769 MB a
 function gets one vCPU): read the dollars as an estimate of the shape, not a quote.
@@ -36,6 +37,7 @@ ON_CPU = "durations: this machine's CPU running the handlers in-process, not Lam
 BASELINE = "SageMaker ml.t2.medium always on"
 BASELINE_LARGE = "SageMaker ml.m5.large always on"
 PREDICTION_VOLUMES = (1_000_000, 10_000_000, 100_000_000)
+ACCESS_LOG_SAMPLES = 20  # health calls whose REST access-log lines price the REST option
 
 
 def _quick_config() -> dict[str, Any]:
@@ -101,23 +103,28 @@ def _bucket_usage(s3: Any, buckets: list[str]) -> tuple[int, int, dict[str, int]
     return objects, size, dict(by_prefix)
 
 
-def _post(url: str, body: dict[str, Any], key: str) -> int:
-    """POST one request; a 429 from the usage plan's throttle (50 rps) is waited out and retried,
-    as a client would (a throttled request never reaches the function)."""
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"x-api-key": key, "content-type": "application/json"}
-    )
-    for _ in range(200):
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                response.read()
-                return int(response.status)
-        except urllib.error.HTTPError as error:
-            error.read()
-            if error.code != 429:
-                return int(error.code)
-            time.sleep(0.05)
-    raise RuntimeError("throttled for 10 s")
+def _signed(method: str, url: str, body: dict[str, Any] | None, service: str) -> int:
+    """One request SigV4-signed as a machine client signs it (the local cloud's default credentials)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    data = json.dumps(body).encode() if body is not None else None
+    signing = AWSRequest(method=method, url=url, data=data, headers={"content-type": "application/json"})
+    SigV4Auth(Credentials("testing", "testing"), service, "us-east-1").add_auth(signing)
+    request = urllib.request.Request(url, data=data, headers=dict(signing.headers.items()), method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        error.read()
+        return int(error.code)
+
+
+def _post(url: str, body: dict[str, Any]) -> int:
+    """POST one prediction to the function URL, signed for service `lambda`."""
+    return _signed("POST", url, body, "lambda")
 
 
 def measure(quick: bool) -> tuple[cm.Measured, dict[str, Any]]:
@@ -171,19 +178,16 @@ def measure(quick: bool) -> tuple[cm.Measured, dict[str, Any]]:
         training_ids = {i.request_id for i in cloud_history()[seen:]}
         after_objects, after_bytes, _ = _bucket_usage(s3, buckets)
 
-        # -- single-row predictions through the local API gateway --------------------------------
-        api_id = out["ApiUrl"].split("//", 1)[1].split(".", 1)[0]
-        gateway = cloud.serve_api(api_id)
-        key = session.client("apigateway").get_api_key(apiKey=out["PredictionApiKeyId"], includeValue=True)["value"]
-        url = gateway.url("prod") + f"/v1/models/{DATASET}/predict"
+        # -- single-row predictions through the default front door: the function URL, signed ------
+        url = cloud.serve_function_url(out["PredictFunctionUrl"]).url.rstrip("/") + f"/v1/models/{DATASET}/predict"
         rows = [{k: float(v) for k, v in r.items()} for r in frame.drop(columns=["target"]).to_dict("records")]
         seen = len(cloud_history())
         for i in range(predictions):
-            status = _post(url, {"instances": [rows[i % len(rows)]]}, key)
+            status = _post(url, {"instances": [rows[i % len(rows)]]})
             if status != 200:
                 raise RuntimeError(f"prediction {i} answered {status}")
         time.sleep(5.5)  # the local cloud writes a capture batch once it is 5 s old, on the next request
-        _post(url, {"instances": [rows[0]]}, key)
+        _post(url, {"instances": [rows[0]]})
         predict_ids = {i.request_id for i in cloud_history()[seen:]}
         cloud.settle()
         time.sleep(1.0)  # the capture thread's last write
@@ -253,6 +257,13 @@ def measure(quick: bool) -> tuple[cm.Measured, dict[str, Any]]:
                 step = _profile(*args, training_ids, log_bytes)
                 if step.billed_ms:
                     training.append(step)
+        # The REST option's access log (the "before" front door): the same stage's line for signed
+        # GET /v1/health calls, whose fields are those a prediction route logs (its path is a few
+        # bytes shorter than /v1/models/{name}/predict's).
+        gateway = cloud.serve_api(out["ApiUrl"].split("//", 1)[1].split(".", 1)[0])
+        for _ in range(ACCESS_LOG_SAMPLES):
+            _signed("GET", gateway.url("prod") + "/v1/health", None, "execute-api")
+        cloud.settle()
         access_messages = _events(logs, access_group) if access_group else []
         access_bytes = sum(len(m.encode()) + 26 for m in access_messages) / max(1, len(access_messages))
 
@@ -278,7 +289,7 @@ def measure(quick: bool) -> tuple[cm.Measured, dict[str, Any]]:
             "predictions": predictions,
             "quick": quick,
             "metrics": metrics,
-            "measured_front_door": "REST API (today's template)",
+            "measured_front_door": "function URL, signed (the default template)",
         }
         return measured, facts
 
@@ -380,8 +391,7 @@ def run(quick: bool) -> list[Figure]:
             value=fixed,
             unit="USD",
             baseline="idle before issue #21 (20 alarms, the key, 43 metrics all month)",
-            baseline_value=cm.fixed_cost(measured, d=cm.BEFORE_ISSUE_21).total
-            + 43 * cm.Prices().cloudwatch_metric_month,
+            baseline_value=cm.fixed_cost(measured, d=cm.BEFORE_ISSUE_21).total,
             data=f"{measured.alarms} alarms, {measured.kms_keys} KMS key",
         )
     )
