@@ -1,5 +1,6 @@
 """A registered model's signature as serving reads it: plain dataclasses over the JSON document
-that `mlops.training.signature` writes (pydantic there, none here, for a short cold start)."""
+that `mlops.training.signature` writes (pydantic there, none here, for a short cold start), with
+what encoding a request needs worked out once per loaded version (`number_columns`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
 
 Kind = Literal["numeric", "categorical", "datetime"]
 OTHER = "__other__"  # the one-hot column for rare training values (mlops.training.features.OTHER)
@@ -55,6 +59,18 @@ class ServedInput:
 
 
 @dataclass(frozen=True)
+class NumberColumns:
+    """A signature's plain number fields (numeric, not bool): a request's values for all of them are
+    checked and encoded in one numpy step (mlops.serving.inputs), not one step per field."""
+
+    names: tuple[str, ...]
+    fields: frozenset[str]
+    columns: NDArray[np.intp]  # each field's column in the model's input
+    low: NDArray[np.float64]  # the contract's minimum, -inf where it has none
+    high: NDArray[np.float64]  # the contract's maximum, inf where it has none
+
+
+@dataclass(frozen=True)
 class ServedSignature:
     problem_type: str
     label: str
@@ -71,6 +87,17 @@ class ServedSignature:
     @cached_property
     def field_names(self) -> frozenset[str]:
         return frozenset(i.name for i in self.inputs)
+
+    @cached_property
+    def number_columns(self) -> NumberColumns:
+        plain = [i for i in self.inputs if i.kind == "numeric" and i.source_type != "bool"]
+        return NumberColumns(
+            names=tuple(i.name for i in plain),
+            fields=frozenset(i.name for i in plain),
+            columns=np.array([i.column for i in plain], dtype=np.intp),
+            low=np.array([-np.inf if i.allowed_min is None else i.allowed_min for i in plain], dtype=np.float64),
+            high=np.array([np.inf if i.allowed_max is None else i.allowed_max for i in plain], dtype=np.float64),
+        )
 
     @cached_property
     def field_kinds(self) -> dict[str, str]:
