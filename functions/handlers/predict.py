@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 from handlers.settings import FunctionSettings, PerContainer
@@ -94,7 +94,7 @@ class PredictServices:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     namespace: str = field(default_factory=_namespace)
 
-    @property
+    @cached_property
     def metrics(self) -> MetricLines:
         return MetricLines(self.namespace, self.service)
 
@@ -142,7 +142,7 @@ services = PerContainer(_build)
 # ----------------------------------------------------------------------------------- the requests
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class HttpRequest:
     """What the routes read of an event, whichever front door sent it."""
 

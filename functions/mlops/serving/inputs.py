@@ -20,6 +20,7 @@ MAX_PROBLEMS = 100  # listed in one answer; the count says how many there were
 Policy = Literal["reject", "warn"]
 _NUMBER_TYPES = (int, float)
 _PLAIN_NUMBERS = frozenset(_NUMBER_TYPES)  # type(v): a bool is not one
+_TOP_LEVEL = frozenset({"instances", "columns", "data", "request_key"})
 _ABSENT: Any = object()  # a field the row does not have (reported once, as missing_field)
 
 
@@ -148,7 +149,7 @@ def request_rows(body: Any, *, max_rows: int = MAX_ROWS, model: str = "<model>")
             400, "invalid_body", 'the body must be a JSON object with "instances" or "columns" and "data"'
         )
     forms = [k for k in ("instances", "columns") if k in body]
-    unknown = sorted(set(body) - {"instances", "columns", "data", "request_key"})
+    unknown = sorted(body.keys() - _TOP_LEVEL) if len(forms) != len(body) else []
     if unknown:
         raise RequestError(
             400, "invalid_body", f"unknown top-level keys {unknown}: expected instances, or columns and data"
@@ -213,7 +214,6 @@ def encode_request(
     problems: list[Problem] = []
     warnings: list[Problem] = []
     known = signature.field_names
-    nullable = {spec.name: spec.nullable for spec in signature.inputs}
     for i, row in enumerate(rows):
         keys = row.keys()
         if len(keys) != len(known) or keys != known:
@@ -221,7 +221,8 @@ def encode_request(
                 problems.append(Problem("unknown_field", f"{name!r} is not an input of this model", i, str(name)))
             for name in sorted(known - set(keys)):
                 # Null is an answer only for a field the contract lets be missing.
-                hint = "send null if it is unknown" if nullable.get(name, False) else "it does not accept null either"
+                nullable = signature.field(name).nullable
+                hint = "send null if it is unknown" if nullable else "it does not accept null either"
                 problems.append(Problem("missing_field", f"{name!r} is required ({hint})", i, name))
     matrix = np.zeros((len(rows), signature.n_features), dtype=np.float32)
     values: dict[str, list[Any]] = {}
@@ -264,7 +265,8 @@ def _encode_numbers(matrix: NDArray[np.float32], numbers: NumberColumns, rows: S
         block = np.array(flat, dtype=np.float64).reshape(len(rows), len(names))
     except OverflowError:  # an integer too large for a float
         return False
-    if not np.isfinite(block).all() or (block < numbers.low).any() or (block > numbers.high).any():
+    # NaN and the infinities fail these comparisons too: the bounds are finite (see NumberColumns).
+    if not np.logical_and(block >= numbers.low, block <= numbers.high).all():
         return False
     matrix[:, numbers.columns] = block
     return True

@@ -29,22 +29,40 @@ class Measure:
     value: float
 
 
+_TIMESTAMP = "\x00timestamp"
+_VALUE = "\x00value"
+
+
 @dataclass(frozen=True)
 class MetricLines:
-    """Writes EMF documents to `write` (print by default: Lambda sends stdout to CloudWatch Logs)."""
+    """Writes EMF documents to `write` (print by default: Lambda sends stdout to CloudWatch Logs).
+
+    Each shape of document (its dimensions' values and its metrics) is serialised once and kept as a
+    template whose timestamp and values are filled in per request: a version's two figures cost a
+    string format, not a json.dumps, on the 1-row path."""
 
     namespace: str
     service: str
     write: Callable[[str], None] = field(default=print)
+    _templates: dict[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], str] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def emit(self, dimensions: Mapping[str, str], *measures: Measure) -> None:
         """One document of `measures` under `dimensions`, in the order given (the caller says where
         the service goes: last for a version's figures, first for single_metric's)."""
         if not measures:
             return
+        key = (tuple(dimensions), tuple(dimensions.values()), tuple(f"{m.name}:{m.unit}" for m in measures))
+        template = self._templates.get(key)
+        if template is None:
+            template = self._templates[key] = self._template(dimensions, measures)
+        self.write(template % (int(time.time() * 1000), *(repr(float(m.value)) for m in measures)))
+
+    def _template(self, dimensions: Mapping[str, str], measures: tuple[Measure, ...]) -> str:
         document: dict[str, object] = {
             "_aws": {
-                "Timestamp": int(time.time() * 1000),
+                "Timestamp": _TIMESTAMP,
                 "CloudWatchMetrics": [
                     {
                         "Namespace": self.namespace,
@@ -56,8 +74,9 @@ class MetricLines:
             **dimensions,
         }
         for m in measures:
-            document[m.name] = [float(m.value)]
-        self.write(json.dumps(document, separators=(",", ":")))
+            document[m.name] = [_VALUE]
+        text = json.dumps(document, separators=(",", ":")).replace("%", "%%")
+        return text.replace(json.dumps(_TIMESTAMP), "%d").replace(json.dumps(_VALUE), "%s")
 
     def by_version(self, model: str, version: int, variant: str, *measures: Measure) -> None:
         """A version's figures in one document: model, version, variant, then the service."""

@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 Kind = Literal["numeric", "categorical", "datetime"]
 OTHER = "__other__"  # the one-hot column for rare training values (mlops.training.features.OTHER)
+_LARGEST = float(np.finfo(np.float64).max)
 PART_SEPARATOR = "__"  # a date's part as a model input: `signup_date__month` (mlops.serving.date_parts.part_name)
 
 
@@ -66,8 +67,10 @@ class NumberColumns:
     names: tuple[str, ...]
     fields: frozenset[str]
     columns: NDArray[np.intp]  # each field's column in the model's input
-    low: NDArray[np.float64]  # the contract's minimum, -inf where it has none
-    high: NDArray[np.float64]  # the contract's maximum, inf where it has none
+    # The contract's bounds; where it has none, the largest finite float64, so that one comparison
+    # with the bounds also turns away NaN and the infinities.
+    low: NDArray[np.float64]
+    high: NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -89,14 +92,21 @@ class ServedSignature:
         return frozenset(i.name for i in self.inputs)
 
     @cached_property
+    def _by_name(self) -> dict[str, ServedInput]:
+        return {i.name: i for i in self.inputs}
+
+    def field(self, name: str) -> ServedInput:
+        return self._by_name[name]
+
+    @cached_property
     def number_columns(self) -> NumberColumns:
         plain = [i for i in self.inputs if i.kind == "numeric" and i.source_type != "bool"]
         return NumberColumns(
             names=tuple(i.name for i in plain),
             fields=frozenset(i.name for i in plain),
             columns=np.array([i.column for i in plain], dtype=np.intp),
-            low=np.array([-np.inf if i.allowed_min is None else i.allowed_min for i in plain], dtype=np.float64),
-            high=np.array([np.inf if i.allowed_max is None else i.allowed_max for i in plain], dtype=np.float64),
+            low=np.array([-_LARGEST if i.allowed_min is None else i.allowed_min for i in plain], dtype=np.float64),
+            high=np.array([_LARGEST if i.allowed_max is None else i.allowed_max for i in plain], dtype=np.float64),
         )
 
     @cached_property
