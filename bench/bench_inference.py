@@ -837,17 +837,17 @@ def cold_start_figures(models: Sequence[Published], prepared: Prepared, rows: Ro
             ),
         ]
     first = models[0]
-    handler, before = results[(first.name, "handler")], results[(first.name, "before")]
+    handler, pre = results[(first.name, "handler")], results[(first.name, "before")]
     core = results[(first.name, "platform")]
     handler_ms, handler_mb = median_of(handler, "total_ms"), median_of(handler, "peak_rss_mb")
-    before_ms, before_mb = median_of(before, "total_ms"), median_of(before, "peak_rss_mb")
+    before_ms, before_mb = median_of(pre, "total_ms"), median_of(pre, "peak_rss_mb")
     core_ms = median_of(core, "total_ms")
     context = (
         f"median of {n} fresh processes each, taking turns, bytecode cached; now: import "
         f"{median_of(handler, 'import_ms'):.0f} ms + first request {median_of(handler, 'first_ms'):.0f} ms (settings, "
         f"botocore clients, alias query, version read and two S3 GETs from a moto server on loopback, load, answer); "
-        f"pre-#21: import {median_of(before, 'import_ms'):.0f} ms (boto3, Powertools) + first request "
-        f"{median_of(before, 'first_ms'):.0f} ms; the serving core alone {core_ms:.0f} ms; {window}"
+        f"pre-#21: import {median_of(pre, 'import_ms'):.0f} ms (boto3, Powertools) + first request "
+        f"{median_of(pre, 'first_ms'):.0f} ms; the serving core alone {core_ms:.0f} ms; {window}"
     )
     figures += [
         Figure(
