@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Literal
 
 import numpy as np
@@ -164,7 +165,7 @@ def request_rows(body: Any, *, max_rows: int = MAX_ROWS, model: str = "<model>")
         problems = [
             Problem("invalid_row", f"row {i} must be an object of field: value, got {_json_type(r)}", row=i)
             for i, r in enumerate(instances)
-            if not isinstance(r, Mapping)
+            if type(r) is not dict and not isinstance(r, Mapping)  # JSON objects are dicts: no ABC check
         ]
         if problems:
             raise RequestError(400, "invalid_body", f"{len(problems)} rows are not objects", problems)
@@ -257,12 +258,11 @@ def _encode_numbers(matrix: NDArray[np.float32], numbers: NumberColumns, rows: S
     and the fields are then checked one by one, which names each problem by row and field."""
     if not numbers.names:
         return False
-    names = numbers.names
-    flat = [row[name] for row in rows for name in names]
-    if not set(map(type, flat)) <= _PLAIN_NUMBERS:
+    table = list(map(numbers.pick, rows))  # each row's values, in one call per row
+    if not set(map(type, chain.from_iterable(table))) <= _PLAIN_NUMBERS:
         return False
     try:
-        block = np.array(flat, dtype=np.float64).reshape(len(rows), len(names))
+        block = np.array(table, dtype=np.float64)
     except OverflowError:  # an integer too large for a float
         return False
     # NaN and the infinities fail these comparisons too: the bounds are finite (see NumberColumns).

@@ -4,9 +4,10 @@ what encoding a request needs worked out once per loaded version (`number_column
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from operator import itemgetter
 from typing import Any, Literal
 
 import numpy as np
@@ -59,6 +60,14 @@ class ServedInput:
         return tuple(f"{self.name}{PART_SEPARATOR}{part}" for part in self.parts)
 
 
+def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """itemgetter (one C call per row), as a tuple whatever the number of names (it gives a bare
+    value for one name)."""
+    if len(names) > 1:
+        return itemgetter(*names)
+    return lambda row: tuple(row[name] for name in names)
+
+
 @dataclass(frozen=True)
 class NumberColumns:
     """A signature's plain number fields (numeric, not bool): a request's values for all of them are
@@ -66,6 +75,7 @@ class NumberColumns:
 
     names: tuple[str, ...]
     fields: frozenset[str]
+    pick: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # a row's values of `names`, in order
     columns: NDArray[np.intp]  # each field's column in the model's input
     # The contract's bounds; where it has none, the largest finite float64, so that one comparison
     # with the bounds also turns away NaN and the infinities.
@@ -104,6 +114,7 @@ class ServedSignature:
         return NumberColumns(
             names=tuple(i.name for i in plain),
             fields=frozenset(i.name for i in plain),
+            pick=_picker(tuple(i.name for i in plain)),
             columns=np.array([i.column for i in plain], dtype=np.intp),
             low=np.array([-_LARGEST if i.allowed_min is None else i.allowed_min for i in plain], dtype=np.float64),
             high=np.array([_LARGEST if i.allowed_max is None else i.allowed_max for i in plain], dtype=np.float64),

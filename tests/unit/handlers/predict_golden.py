@@ -20,13 +20,14 @@ import contextlib
 import importlib
 import io
 import json
-import os
 import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from mlops.registry.versions import ModelVersion
 from mlops.serving.capture import CaptureBuffer
@@ -253,31 +254,18 @@ def answer(module: Any, event: dict[str, Any]) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def deployed(module_name: str) -> Iterator[Any]:
-    """The handler module imported afresh with Powertools' environment and the golden models in place."""
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(_environment())
+    """The handler module imported afresh with Powertools' environment (and the service name the
+    function's environment has) and the golden models in place."""
+    with pytest.MonkeyPatch.context() as patch:
+        for variable, value in {**POWERTOOLS_ENV, "POWERTOOLS_SERVICE_NAME": "serving"}.items():
+            patch.setenv(variable, value)
         sys.modules.pop(module_name, None)
         module = importlib.import_module(module_name)
-        stack.enter_context(module.services.replaced(module.PredictServices(serving(), "serving")))
         try:
-            yield module
+            with module.services.replaced(module.PredictServices(serving(), "serving")):
+                yield module
         finally:
             sys.modules.pop(module_name, None)
-
-
-@contextlib.contextmanager
-def _environment() -> Iterator[None]:
-    values = {**POWERTOOLS_ENV, "POWERTOOLS_SERVICE_NAME": "serving"}  # as the function's environment has it
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def record(module_name: str) -> dict[str, Any]:
