@@ -160,12 +160,14 @@ class HttpRequest:
 def http_request(event: Mapping[str, Any]) -> HttpRequest:
     """A REST API proxy event or a function URL event (payload format 2.0) as one record."""
     context = event.get("requestContext") or {}
+    # A function URL sends header names in lower case; API Gateway's REST API as the client wrote them.
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     if "rawPath" in event:  # a function URL: https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html
         iam = (context.get("authorizer") or {}).get("iam") or {}
         return HttpRequest(
             method=str((context.get("http") or {}).get("method", "")),
             path=str(event["rawPath"]),
-            headers=event.get("headers") or {},
+            headers=headers,
             query=event.get("queryStringParameters") or {},
             body=event.get("body"),
             base64=bool(event.get("isBase64Encoded")),
@@ -173,12 +175,11 @@ def http_request(event: Mapping[str, Any]) -> HttpRequest:
             caller=f"iam caller {iam.get('userArn') or iam.get('callerId') or 'unknown'}",
             function_url=True,
         )
-    headers = event.get("headers") or {}
     identity = context.get("identity") or {}
     return HttpRequest(
         method=str(event["httpMethod"]),
         path=str(event["path"]),
-        headers={name.lower(): value for name, value in headers.items()},
+        headers=headers,
         query=event.get("queryStringParameters") or {},
         body=event.get("body"),
         base64=bool(event.get("isBase64Encoded")),

@@ -5,16 +5,17 @@ matrix the ONNX model takes, encoded exactly as `mlops.training.features` encode
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from operator import itemgetter
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mlops.serving.date_parts import ISO_FORMAT, derive_parts, iso_text, parse_iso
-from mlops.serving.signature import NumberColumns, ServedInput, ServedSignature
+from mlops.serving.signature import ServedInput, ServedSignature
 
 MAX_ROWS = 1000
 MAX_PROBLEMS = 100  # listed in one answer; the count says how many there were
@@ -105,6 +106,46 @@ class InputPolicy:
             out_of_range="warn" if serving.get("out_of_range") == "warn" else "reject",
             unseen_category="warn" if serving.get("unseen_category") == "warn" else "reject",
         )
+
+
+_LARGEST = float(np.finfo(np.float64).max)
+
+
+@dataclass(frozen=True)
+class NumberColumns:
+    """A signature's plain number fields (numeric, not bool): a request's values for all of them are
+    checked and encoded in one numpy step, not one step per field. Worked out once per loaded
+    version (`ServedVersion.number_columns`)."""
+
+    names: tuple[str, ...]
+    fields: frozenset[str]
+    pick: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # a row's values of `names`, in order
+    columns: NDArray[np.intp]  # each field's column in the model's input
+    # The contract's bounds; where it has none, the largest finite float64, so that one comparison
+    # with the bounds also turns away NaN and the infinities.
+    low: NDArray[np.float64]
+    high: NDArray[np.float64]
+
+
+def number_columns(signature: ServedSignature) -> NumberColumns:
+    plain = [i for i in signature.inputs if i.kind == "numeric" and i.source_type != "bool"]
+    names = tuple(i.name for i in plain)
+    return NumberColumns(
+        names=names,
+        fields=frozenset(names),
+        pick=_picker(names),
+        columns=np.array([i.column for i in plain], dtype=np.intp),
+        low=np.array([-_LARGEST if i.allowed_min is None else i.allowed_min for i in plain], dtype=np.float64),
+        high=np.array([_LARGEST if i.allowed_max is None else i.allowed_max for i in plain], dtype=np.float64),
+    )
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """itemgetter (one C call per row), as a tuple whatever the number of names (it gives a bare
+    value for one name)."""
+    if len(names) > 1:
+        return itemgetter(*names)
+    return lambda row: tuple(row[name] for name in names)
 
 
 class EncodedRequest:
@@ -209,9 +250,13 @@ def _json_type(value: Any) -> str:
 
 
 def encode_request(
-    rows: Sequence[Mapping[str, Any]], signature: ServedSignature, policy: InputPolicy
+    rows: Sequence[Mapping[str, Any]],
+    signature: ServedSignature,
+    policy: InputPolicy,
+    numbers: NumberColumns | None = None,
 ) -> EncodedRequest:
-    """Check every row against the signature and encode them; raise with all problems at once."""
+    """Check every row against the signature and encode them; raise with all problems at once.
+    `numbers`: the signature's `number_columns`, when the caller keeps them (the predict path)."""
     problems: list[Problem] = []
     warnings: list[Problem] = []
     known = signature.field_names
@@ -227,7 +272,7 @@ def encode_request(
                 problems.append(Problem("missing_field", f"{name!r} is required ({hint})", i, name))
     matrix = np.zeros((len(rows), signature.n_features), dtype=np.float32)
     values: dict[str, list[Any]] = {}
-    numbers = signature.number_columns
+    numbers = numbers if numbers is not None else number_columns(signature)
     together = not problems and _encode_numbers(matrix, numbers, rows)
     for spec in signature.inputs:
         if together and spec.name in numbers.fields:

@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from mlops.names import CHALLENGER, CHAMPION, MODEL_FILE
 from mlops.registry.versions import ModelVersion
-from mlops.serving.inputs import InputPolicy, RequestError
+from mlops.serving.inputs import InputPolicy, NumberColumns, RequestError, number_columns
 from mlops.serving.policy import ServingPolicy, effective_policy
 from mlops.serving.prediction_keys import KeyPolicy, key_policy
 from mlops.serving.session import inference_session
@@ -58,6 +58,11 @@ class ServedVersion:
     onnx_sha256: str
     # The config's `monitoring` section as stored with the version: whether it takes labels (#19).
     monitoring: Mapping[str, Any] | None = None
+
+    @cached_property
+    def number_columns(self) -> NumberColumns:
+        """How its requests' number fields are encoded together, worked out once per loaded version."""
+        return number_columns(self.signature)
 
     @cached_property
     def own_policy(self) -> ServingPolicy:

@@ -93,7 +93,7 @@ def answer(
         rows, ids = _split_ids(rows, keys_policy, served.signature.field_names)
         keys = RequestKeys(keys_policy, keys.request_key, ids)
     try:
-        encoded = encode_request(rows, served.signature, policy.inputs)
+        encoded = encode_request(rows, served.signature, policy.inputs, served.number_columns)
     except RequestError as error:
         if error.refused is not None and (keys_policy is not None or capture.sampled(policy.capture_sample_rate)):
             capture.add_refused(
@@ -221,7 +221,7 @@ def _shadow(
     """Score the shadow on the same rows, captured beside the answer when the request was (`request_id`)."""
     started = time.perf_counter()
     try:
-        encoded = encode_request(rows, shadow.signature, serving.policy(shadow).inputs)
+        encoded = encode_request(rows, shadow.signature, serving.policy(shadow).inputs, shadow.number_columns)
         prediction = shadow.predict(encoded.matrix)
     except Exception as error:
         return ShadowScore(shadow, error=str(error))

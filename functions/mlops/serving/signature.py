@@ -1,21 +1,16 @@
 """A registered model's signature as serving reads it: plain dataclasses over the JSON document
-that `mlops.training.signature` writes (pydantic there, none here, for a short cold start), with
-what encoding a request needs worked out once per loaded version (`number_columns`)."""
+that `mlops.training.signature` writes (pydantic there, none here, for a short cold start; no numpy
+either: the registry API, which has none, reads signatures too)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from operator import itemgetter
 from typing import Any, Literal
-
-import numpy as np
-from numpy.typing import NDArray
 
 Kind = Literal["numeric", "categorical", "datetime"]
 OTHER = "__other__"  # the one-hot column for rare training values (mlops.training.features.OTHER)
-_LARGEST = float(np.finfo(np.float64).max)
 PART_SEPARATOR = "__"  # a date's part as a model input: `signup_date__month` (mlops.serving.date_parts.part_name)
 
 
@@ -60,29 +55,6 @@ class ServedInput:
         return tuple(f"{self.name}{PART_SEPARATOR}{part}" for part in self.parts)
 
 
-def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    """itemgetter (one C call per row), as a tuple whatever the number of names (it gives a bare
-    value for one name)."""
-    if len(names) > 1:
-        return itemgetter(*names)
-    return lambda row: tuple(row[name] for name in names)
-
-
-@dataclass(frozen=True)
-class NumberColumns:
-    """A signature's plain number fields (numeric, not bool): a request's values for all of them are
-    checked and encoded in one numpy step (mlops.serving.inputs), not one step per field."""
-
-    names: tuple[str, ...]
-    fields: frozenset[str]
-    pick: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # a row's values of `names`, in order
-    columns: NDArray[np.intp]  # each field's column in the model's input
-    # The contract's bounds; where it has none, the largest finite float64, so that one comparison
-    # with the bounds also turns away NaN and the infinities.
-    low: NDArray[np.float64]
-    high: NDArray[np.float64]
-
-
 @dataclass(frozen=True)
 class ServedSignature:
     problem_type: str
@@ -107,18 +79,6 @@ class ServedSignature:
 
     def field(self, name: str) -> ServedInput:
         return self._by_name[name]
-
-    @cached_property
-    def number_columns(self) -> NumberColumns:
-        plain = [i for i in self.inputs if i.kind == "numeric" and i.source_type != "bool"]
-        return NumberColumns(
-            names=tuple(i.name for i in plain),
-            fields=frozenset(i.name for i in plain),
-            pick=_picker(tuple(i.name for i in plain)),
-            columns=np.array([i.column for i in plain], dtype=np.intp),
-            low=np.array([-_LARGEST if i.allowed_min is None else i.allowed_min for i in plain], dtype=np.float64),
-            high=np.array([_LARGEST if i.allowed_max is None else i.allowed_max for i in plain], dtype=np.float64),
-        )
 
     @cached_property
     def field_kinds(self) -> dict[str, str]:
