@@ -162,30 +162,24 @@ def http_request(event: Mapping[str, Any]) -> HttpRequest:
     context = event.get("requestContext") or {}
     # A function URL sends header names in lower case; API Gateway's REST API as the client wrote them.
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
-    if "rawPath" in event:  # a function URL: https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html
+    function_url = "rawPath" in event  # https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html
+    if function_url:
         iam = (context.get("authorizer") or {}).get("iam") or {}
-        return HttpRequest(
-            method=str((context.get("http") or {}).get("method", "")),
-            path=str(event["rawPath"]),
-            headers=headers,
-            query=event.get("queryStringParameters") or {},
-            body=event.get("body"),
-            base64=bool(event.get("isBase64Encoded")),
-            gateway_request_id=str(context.get("requestId") or ""),
-            caller=f"iam caller {iam.get('userArn') or iam.get('callerId') or 'unknown'}",
-            function_url=True,
-        )
-    identity = context.get("identity") or {}
+        method, path = str((context.get("http") or {}).get("method", "")), str(event["rawPath"])
+        caller = f"iam caller {iam.get('userArn') or iam.get('callerId') or 'unknown'}"
+    else:
+        method, path = str(event["httpMethod"]), str(event["path"])
+        caller = f"api key {(context.get('identity') or {}).get('apiKeyId') or 'unknown'}"
     return HttpRequest(
-        method=str(event["httpMethod"]),
-        path=str(event["path"]),
+        method=method,
+        path=path,
         headers=headers,
         query=event.get("queryStringParameters") or {},
         body=event.get("body"),
         base64=bool(event.get("isBase64Encoded")),
         gateway_request_id=str(context.get("requestId") or ""),
-        caller=f"api key {identity.get('apiKeyId') or 'unknown'}",
-        function_url=False,
+        caller=caller,
+        function_url=function_url,
     )
 
 
