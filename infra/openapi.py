@@ -279,7 +279,7 @@ def _apps() -> tuple[Any, Any]:
         sys.path.insert(0, functions)
     predict = importlib.import_module("handlers.predict")
     registry = importlib.import_module("handlers.registry_api")
-    return predict.rest_app, registry.app
+    return predict.app, registry.app
 
 
 def openapi_document(version: str) -> dict[str, Any]:

@@ -243,6 +243,11 @@ def test_loaded_modules_are_mapped_to_where_the_function_gets_them(
         source = {item.module: (item.source, item.distribution) for item in result.loaded}
         assert source[function.module] == (CODE, None), function.handler
         assert source["json"] == (STDLIB, None), function.handler
+        if function.module == "handlers.predict":
+            # It imports botocore when it builds its clients and Powertools for a log line (issue #21's
+            # cold start): neither at import.
+            assert not {"aws_lambda_powertools", "botocore"} & source.keys(), function.handler
+            continue
         assert source["aws_lambda_powertools"] == ("layer powertools", "aws-lambda-powertools"), function.handler
         assert source["botocore"] == (RUNTIME, "botocore"), function.handler
 

@@ -5,8 +5,10 @@ matrix the ONNX model takes, encoded exactly as `mlops.training.features` encode
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from typing import Any, Literal
 
 import numpy as np
@@ -19,6 +21,8 @@ MAX_ROWS = 1000
 MAX_PROBLEMS = 100  # listed in one answer; the count says how many there were
 Policy = Literal["reject", "warn"]
 _NUMBER_TYPES = (int, float)
+_PLAIN_NUMBERS = frozenset(_NUMBER_TYPES)  # type(v): a bool is not one
+_TOP_LEVEL = frozenset({"instances", "columns", "data", "request_key"})
 _ABSENT: Any = object()  # a field the row does not have (reported once, as missing_field)
 
 
@@ -104,13 +108,75 @@ class InputPolicy:
         )
 
 
-@dataclass
-class EncodedRequest:
-    """The model's input plus what capture keeps: each field's values (NaN / None for null)."""
+_LARGEST = float(np.finfo(np.float64).max)
 
-    matrix: NDArray[np.float32]
-    values: dict[str, list[Any]]
-    warnings: list[Problem] = field(default_factory=list)
+
+@dataclass(frozen=True)
+class NumberColumns:
+    """A signature's plain number fields (numeric, not bool): a request's values for all of them are
+    checked and encoded in one numpy step, not one step per field. Worked out once per loaded
+    version (`ServedVersion.number_columns`)."""
+
+    names: tuple[str, ...]
+    fields: frozenset[str]
+    pick: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # a row's values of `names`, in order
+    columns: NDArray[np.intp]  # each field's column in the model's input
+    # The contract's bounds; where it has none, the largest finite float64, so that one comparison
+    # with the bounds also turns away NaN and the infinities.
+    low: NDArray[np.float64]
+    high: NDArray[np.float64]
+
+
+def number_columns(signature: ServedSignature) -> NumberColumns:
+    plain = [i for i in signature.inputs if i.kind == "numeric" and i.source_type != "bool"]
+    names = tuple(i.name for i in plain)
+    return NumberColumns(
+        names=names,
+        fields=frozenset(names),
+        pick=_picker(names),
+        columns=np.array([i.column for i in plain], dtype=np.intp),
+        low=np.array([-_LARGEST if i.allowed_min is None else i.allowed_min for i in plain], dtype=np.float64),
+        high=np.array([_LARGEST if i.allowed_max is None else i.allowed_max for i in plain], dtype=np.float64),
+    )
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """itemgetter (one C call per row), as a tuple whatever the number of names (it gives a bare
+    value for one name)."""
+    if len(names) > 1:
+        return itemgetter(*names)
+    return lambda row: tuple(row[name] for name in names)
+
+
+class EncodedRequest:
+    """The model's input plus what capture keeps: each field's values (NaN / None for null).
+
+    The values of the fields encoded together in one numpy step (`NumberColumns`) are gathered from
+    the rows only when asked for: capture samples a tenth of requests, and the rest never need them."""
+
+    def __init__(
+        self,
+        matrix: NDArray[np.float32],
+        values: dict[str, list[Any]],
+        warnings: list[Problem] | None = None,
+        *,
+        rows: Sequence[Mapping[str, Any]] = (),
+        gathered: tuple[str, ...] = (),
+    ) -> None:
+        self.matrix = matrix
+        self.warnings = warnings if warnings is not None else []
+        self._values = values
+        self._rows = rows
+        self._gathered = gathered
+
+    @property
+    def values(self) -> dict[str, list[Any]]:
+        if self._gathered:
+            for name in self._gathered:
+                self._values[name] = [row[name] for row in self._rows]
+            self._gathered = ()
+            self._rows = ()
+        return self._values
 
     @property
     def rows(self) -> int:
@@ -125,7 +191,7 @@ def request_rows(body: Any, *, max_rows: int = MAX_ROWS, model: str = "<model>")
             400, "invalid_body", 'the body must be a JSON object with "instances" or "columns" and "data"'
         )
     forms = [k for k in ("instances", "columns") if k in body]
-    unknown = sorted(set(body) - {"instances", "columns", "data", "request_key"})
+    unknown = sorted(body.keys() - _TOP_LEVEL) if len(forms) != len(body) else []
     if unknown:
         raise RequestError(
             400, "invalid_body", f"unknown top-level keys {unknown}: expected instances, or columns and data"
@@ -140,7 +206,7 @@ def request_rows(body: Any, *, max_rows: int = MAX_ROWS, model: str = "<model>")
         problems = [
             Problem("invalid_row", f"row {i} must be an object of field: value, got {_json_type(r)}", row=i)
             for i, r in enumerate(instances)
-            if not isinstance(r, Mapping)
+            if type(r) is not dict and not isinstance(r, Mapping)  # JSON objects are dicts: no ABC check
         ]
         if problems:
             raise RequestError(400, "invalid_body", f"{len(problems)} rows are not objects", problems)
@@ -184,13 +250,16 @@ def _json_type(value: Any) -> str:
 
 
 def encode_request(
-    rows: Sequence[Mapping[str, Any]], signature: ServedSignature, policy: InputPolicy
+    rows: Sequence[Mapping[str, Any]],
+    signature: ServedSignature,
+    policy: InputPolicy,
+    numbers: NumberColumns | None = None,
 ) -> EncodedRequest:
-    """Check every row against the signature and encode them; raise with all problems at once."""
+    """Check every row against the signature and encode them; raise with all problems at once.
+    `numbers`: the signature's `number_columns`, when the caller keeps them (the predict path)."""
     problems: list[Problem] = []
     warnings: list[Problem] = []
     known = signature.field_names
-    nullable = {spec.name: spec.nullable for spec in signature.inputs}
     for i, row in enumerate(rows):
         keys = row.keys()
         if len(keys) != len(known) or keys != known:
@@ -198,11 +267,17 @@ def encode_request(
                 problems.append(Problem("unknown_field", f"{name!r} is not an input of this model", i, str(name)))
             for name in sorted(known - set(keys)):
                 # Null is an answer only for a field the contract lets be missing.
-                hint = "send null if it is unknown" if nullable.get(name, False) else "it does not accept null either"
+                nullable = signature.field(name).nullable
+                hint = "send null if it is unknown" if nullable else "it does not accept null either"
                 problems.append(Problem("missing_field", f"{name!r} is required ({hint})", i, name))
     matrix = np.zeros((len(rows), signature.n_features), dtype=np.float32)
     values: dict[str, list[Any]] = {}
+    numbers = numbers if numbers is not None else number_columns(signature)
+    together = not problems and _encode_numbers(matrix, numbers, rows)
     for spec in signature.inputs:
+        if together and spec.name in numbers.fields:
+            values[spec.name] = []  # encoded above; its values are gathered from the rows if capture asks
+            continue
         column = [row.get(spec.name, _ABSENT) for row in rows]
         if spec.kind == "numeric":
             values[spec.name] = _numeric(matrix, spec, column, policy, problems, warnings)
@@ -211,11 +286,35 @@ def encode_request(
         else:
             values[spec.name] = _categorical(matrix, spec, column, policy, problems, warnings)
     if problems:
+        if together:
+            values.update({name: [row[name] for row in rows] for name in numbers.names})
         problems.sort(key=lambda p: (p.row if p.row is not None else -1, p.field or ""))
         raise RequestError(
             400, "invalid_input", _summary(problems, policy), problems, _refused_rows(len(rows), values, problems)
         )
+    if together:
+        return EncodedRequest(matrix, values, warnings, rows=rows, gathered=numbers.names)
     return EncodedRequest(matrix, values, warnings)
+
+
+def _encode_numbers(matrix: NDArray[np.float32], numbers: NumberColumns, rows: Sequence[Mapping[str, Any]]) -> bool:
+    """Every plain number field of every row in one numpy step, when each value is an int or a float,
+    finite and within the contract's bounds (the common case); False leaves the matrix untouched,
+    and the fields are then checked one by one, which names each problem by row and field."""
+    if not numbers.names:
+        return False
+    table = list(map(numbers.pick, rows))  # each row's values, in one call per row
+    if not set(map(type, chain.from_iterable(table))) <= _PLAIN_NUMBERS:
+        return False
+    try:
+        block = np.array(table, dtype=np.float64)
+    except OverflowError:  # an integer too large for a float
+        return False
+    # NaN and the infinities fail these comparisons too: the bounds are finite (see NumberColumns).
+    if not np.logical_and(block >= numbers.low, block <= numbers.high).all():
+        return False
+    matrix[:, numbers.columns] = block
+    return True
 
 
 def _refused_rows(count: int, values: dict[str, list[Any]], problems: Sequence[Problem]) -> RefusedRows | None:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 import numpy as np
@@ -23,7 +24,9 @@ from numpy.typing import NDArray
 
 from mlops.names import CHALLENGER, CHAMPION, MODEL_FILE
 from mlops.registry.versions import ModelVersion
-from mlops.serving.inputs import InputPolicy, RequestError
+from mlops.serving.inputs import InputPolicy, NumberColumns, RequestError, number_columns
+from mlops.serving.policy import ServingPolicy, effective_policy
+from mlops.serving.prediction_keys import KeyPolicy, key_policy
 from mlops.serving.session import inference_session
 from mlops.serving.signature import ServedSignature, SignatureError
 
@@ -55,6 +58,21 @@ class ServedVersion:
     onnx_sha256: str
     # The config's `monitoring` section as stored with the version: whether it takes labels (#19).
     monitoring: Mapping[str, Any] | None = None
+
+    @cached_property
+    def number_columns(self) -> NumberColumns:
+        """How its requests' number fields are encoded together, worked out once per loaded version."""
+        return number_columns(self.signature)
+
+    @cached_property
+    def own_policy(self) -> ServingPolicy:
+        """The policy the version was trained with, once per loaded version rather than per request."""
+        return effective_policy(None, self.version, self.policy, self.capture_sample_rate)
+
+    @cached_property
+    def key_policy(self) -> KeyPolicy | None:
+        """How labels name this version's predictions (its `monitoring.performance`), or None."""
+        return key_policy(self.monitoring)
 
     def predict(self, matrix: NDArray[np.float32]) -> Prediction:
         outputs = self.session.run(None, {self.signature.input_name: matrix})

@@ -23,8 +23,8 @@ from mlops.names import CHALLENGER, CHAMPION
 from mlops.serving.capture import CaptureBuffer, RequestKeys
 from mlops.serving.inputs import MAX_ROWS, Problem, RequestError, encode_request, request_rows
 from mlops.serving.models import ServedModels, ServedVersion
-from mlops.serving.policy import DeployedPolicies, ServingPolicy, effective_policy
-from mlops.serving.prediction_keys import MAX_KEY_LENGTH, KeyPolicy, key_policy, recordable
+from mlops.serving.policy import DeployedPolicies, ServingPolicy
+from mlops.serving.prediction_keys import MAX_KEY_LENGTH, KeyPolicy, recordable
 from mlops.serving.rollout import SHADOW_VARIANT, assign
 
 MAX_WARNINGS = 100  # listed in one answer
@@ -42,7 +42,7 @@ class Serving:
     def policy(self, served: ServedVersion) -> ServingPolicy:
         """The model's deployed serving policy, or the one the version was trained with."""
         deployed = self.policies.for_model(served.model)
-        return effective_policy(deployed, served.version, served.policy, served.capture_sample_rate)
+        return deployed if deployed is not None else served.own_policy
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def answer(
     policy = serving.policy(served)
     capture = serving.capture
     # Labels may name these rows by the request's key or their id field (the champion's config says).
-    keys_policy = key_policy(rollout.champion.monitoring)
+    keys_policy = rollout.champion.key_policy
     recorded_key = recordable(request_key) if keys_policy and request_key is not None else None
     if key_header is not None and not key_header.isascii():
         recorded_key = None  # HTTP carries header bytes, not text: which characters they were is a guess
@@ -93,7 +93,7 @@ def answer(
         rows, ids = _split_ids(rows, keys_policy, served.signature.field_names)
         keys = RequestKeys(keys_policy, keys.request_key, ids)
     try:
-        encoded = encode_request(rows, served.signature, policy.inputs)
+        encoded = encode_request(rows, served.signature, policy.inputs, served.number_columns)
     except RequestError as error:
         if error.refused is not None and (keys_policy is not None or capture.sampled(policy.capture_sample_rate)):
             capture.add_refused(
@@ -221,7 +221,7 @@ def _shadow(
     """Score the shadow on the same rows, captured beside the answer when the request was (`request_id`)."""
     started = time.perf_counter()
     try:
-        encoded = encode_request(rows, shadow.signature, serving.policy(shadow).inputs)
+        encoded = encode_request(rows, shadow.signature, serving.policy(shadow).inputs, shadow.number_columns)
         prediction = shadow.predict(encoded.matrix)
     except Exception as error:
         return ShadowScore(shadow, error=str(error))
@@ -272,7 +272,7 @@ def describe(serving: Serving, model: str, request_key: str | None) -> dict[str,
     if request_key:  # canary assignment is sticky by key: this is the version that key's requests reach
         described["request_key"] = {"key": request_key, "answered_by": assign(rollout, request_key).answering.version}
     described["limits"] = {"max_rows": MAX_ROWS}
-    keys = key_policy(champion.monitoring)
+    keys = champion.key_policy
     if keys is not None:  # it takes labels (POST .../feedback), naming predictions by these
         described["labels"] = {
             "by": ["request_id", "request_key"] + (["id"] if keys.id_field else []),

@@ -22,7 +22,8 @@ def new_request_id(now_ms: int | None = None, random_bytes: bytes | None = None)
     raw = bytearray(ms.to_bytes(6, "big")) + tail
     raw[6] = 0x70 | (raw[6] & 0x0F)  # version 7
     raw[8] = 0x80 | (raw[8] & 0x3F)  # RFC 9562 variant
-    return str(uuid.UUID(bytes=bytes(raw)))
+    text = raw.hex()  # str(uuid.UUID(bytes=raw)), without building the UUID
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def canonical(request_id: str) -> str | None:

@@ -1,5 +1,6 @@
 """A registered model's signature as serving reads it: plain dataclasses over the JSON document
-that `mlops.training.signature` writes (pydantic there, none here, for a short cold start)."""
+that `mlops.training.signature` writes (pydantic there, none here, for a short cold start; no numpy
+either: the registry API, which has none, reads signatures too)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,13 @@ class ServedSignature:
     @cached_property
     def field_names(self) -> frozenset[str]:
         return frozenset(i.name for i in self.inputs)
+
+    @cached_property
+    def _by_name(self) -> dict[str, ServedInput]:
+        return {i.name: i for i in self.inputs}
+
+    def field(self, name: str) -> ServedInput:
+        return self._by_name[name]
 
     @cached_property
     def field_kinds(self) -> dict[str, str]:

@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from mlops.monitoring.label_store import read_labels
-from mlops.registry.versions import ModelVersion
 from mlops.serving.capture import CaptureBuffer
 from mlops.serving.models import ServedModels
 from mlops.serving.policy import DeployedPolicies
 from mlops.serving.predict import Serving
 from mlops.serving.request_ids import new_request_id
+from tests.unit.handlers.predict_golden import Registry
 from tests.unit.handlers.support import QUIET, Context, emitted, function_url_event, loaded, rest_event
 from tests.unit.serving.support import churn, diabetes
 
@@ -33,22 +33,6 @@ MONITORED = {"every_hours": 24, "drift": {}, "performance": {"horizon_days": 7}}
 def predict() -> Iterator[Any]:
     with loaded("handlers.predict") as module:
         yield module
-
-
-@dataclass
-class Registry:
-    aliases_of: dict[str, dict[str, Any]]
-    records: dict[tuple[str, int], dict[str, Any]]
-
-    def aliases(self, name: str) -> dict[str, dict[str, Any]]:
-        return self.aliases_of.get(name, {})
-
-    def model_version(self, name: str, version: int) -> ModelVersion | None:
-        item = self.records.get((name, version))
-        return ModelVersion.from_item(item) if item else None
-
-    def serving_policy(self, name: str) -> dict[str, Any] | None:
-        return None
 
 
 @dataclass

@@ -21,8 +21,8 @@ from mlops.serving.models import ServedModels
 from mlops.serving.policy import DeployedPolicies
 from mlops.serving.predict import Serving
 from mlops.serving.prediction_keys import PredictionKey, PredictionKeys
+from tests.unit.handlers.predict_golden import Registry
 from tests.unit.handlers.support import QUIET, Context, loaded, rest_event
-from tests.unit.handlers.test_feedback_api import Registry
 from tests.unit.serving.support import churn, create_prediction_keys_table
 
 pytestmark = QUIET

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from mlops.registry.versions import ModelVersion
 from mlops.serving.capture import CaptureBuffer, read_capture
 from mlops.serving.models import ServedModels
 from mlops.serving.policy import DeployedPolicies
 from mlops.serving.predict import Serving
 from mlops.serving.request_ids import answered_at
+from tests.unit.handlers.predict_golden import Registry
 from tests.unit.handlers.support import QUIET, Context, emitted, function_url_event, loaded, logged, rest_event
 from tests.unit.serving.support import breast_cancer, churn
 
@@ -29,28 +29,6 @@ ROW = {"age": 41.0, "income": 52000.0, "member": True, "city": "Oslo"}
 def predict() -> Iterator[Any]:
     with loaded("handlers.predict") as module:
         yield module
-
-
-@dataclass
-class Registry:
-    """Aliases and version records, as the registry table answers them."""
-
-    aliases_of: dict[str, dict[str, Any]] = field(default_factory=dict)
-    records: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
-    deployed: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def aliases(self, name: str) -> dict[str, dict[str, Any]]:
-        return self.aliases_of.get(name, {})
-
-    def get_version(self, name: str, version: int) -> dict[str, Any] | None:
-        return self.records.get((name, version))
-
-    def model_version(self, name: str, version: int) -> ModelVersion | None:
-        item = self.get_version(name, version)
-        return ModelVersion.from_item(item) if item else None
-
-    def serving_policy(self, name: str) -> dict[str, Any] | None:
-        return self.deployed.get(name)
 
 
 @dataclass
