@@ -33,13 +33,15 @@ artifacts bucket, a version registered through `ModelRegistry` and `champion` po
    child's peak RSS, VmHWM from /proc/self/status: `ru_maxrss` would report at least the parent's
    peak, which Linux carries across fork and exec.
 3. Through the local HTTP gateway: the platform deployed as `make up` deploys it (`python -m
-   localcloud up`: `LocalCloud.server`, deploy, `serve_api`), in its own process, so the 16 client
-   threads here do not share its interpreter. The RF model is registered there, and 16 keep-alive
-   clients POST single-row predictions with the prediction key, taking turns in blocks with the same
-   load on GET /v1/health (the gateway plus the smallest Powertools handler: the baseline). The
-   usage plan's throttle is raised through the platform's settings (`prediction_throttle`) for this
-   deployment, since the default (50 requests/s, burst 100) would answer most requests 429.
-   The local cloud runs one Lambda invocation at a time, like a single warm container.
+   localcloud up`: `LocalCloud.server`, deploy, `serve_api`) with the REST front door
+   (`serving.front_door: rest`: the gateway and usage plan are what this part measures), in its own
+   process, so the 16 client threads here do not share its interpreter. The RF model is registered
+   there, and 16 keep-alive clients POST single-row predictions with the prediction key, taking
+   turns in blocks with the same load on GET /v1/health (the gateway plus the smallest Powertools
+   handler: the baseline). The usage plan's throttle is raised through the platform's settings
+   (`prediction_throttle`) for this deployment, since the default (50 requests/s, burst 100) would
+   answer most requests 429. The local cloud runs one Lambda invocation at a time, like a single
+   warm container.
 
     python -m bench inference            # full run (~5 min: fits, timings, a synth and a deploy)
     python -m bench inference --quick    # 2,000 rows, 20 trees, few calls, no gateway: checks the harness
@@ -1020,7 +1022,8 @@ from infra.app import build_app
 from localcloud.deploy import synthesize
 base = json.load(open("cdk.json"))["context"]["platform"]
 throttle = {"rate_limit": 100000.0, "burst_limit": 100000}
-s = synthesize(build_app, context={"platform": {**base, "prediction_throttle": throttle}})
+serving = {**base.get("serving", {}), "front_door": "rest"}  # the gateway and its usage plan: the REST option
+s = synthesize(build_app, context={"platform": {**base, "serving": serving, "prediction_throttle": throttle}})
 out = sys.argv[1]
 open(f"{out}/{s.stack_name}.template.json", "w").write(json.dumps(s.template))
 open(f"{out}/{s.stack_name}.assets.json", "w").write(json.dumps(s.assets))
@@ -1038,8 +1041,10 @@ class Deployment:
 
 @contextlib.contextmanager
 def local_cloud(state: Path) -> Iterator[Deployment]:
-    """`python -m localcloud up` on free ports with a template synthesized for the benchmark (the
-    prediction throttle raised); stopped with Ctrl-C as a person would stop it."""
+    """`python -m localcloud up` on free ports with a template synthesized for the benchmark: the REST
+    front door (`serving.front_door: rest`, what the gateway figures measure; the default function
+    URL is measured by `bench cost`) with its prediction throttle raised; stopped with Ctrl-C as a
+    person would stop it."""
     synth = subprocess.run(
         [sys.executable, "-c", SYNTH_CHILD, str(state)],
         cwd=ROOT,
