@@ -166,7 +166,7 @@ def http_request(event: Mapping[str, Any]) -> HttpRequest:
     if function_url:
         iam = (context.get("authorizer") or {}).get("iam") or {}
         method, path = str((context.get("http") or {}).get("method", "")), str(event["rawPath"])
-        caller = f"iam caller {iam.get('userArn') or iam.get('callerId') or 'unknown'}"
+        caller = f"iam {iam.get('userArn') or iam.get('callerId') or 'unknown'}"
     else:
         method, path = str(event["httpMethod"]), str(event["path"])
         caller = f"api key {(context.get('identity') or {}).get('apiKeyId') or 'unknown'}"

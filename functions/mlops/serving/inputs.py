@@ -1,6 +1,10 @@
 """Prediction requests: the body's two forms, every problem found by row and field, and the float32
 matrix the ONNX model takes, encoded exactly as `mlops.training.features` encodes training data
-(a date's parts through the same function, `mlops.serving.date_parts.derive_parts`)."""
+(a date's parts through the same function, `mlops.serving.date_parts.derive_parts`).
+
+One module past 500 lines on purpose: the fast path that checks and encodes a request's plain number
+fields in one numpy step and the per-field path that names every problem must agree on what is
+valid, and they stay side by side so a change to one is read against the other."""
 
 from __future__ import annotations
 

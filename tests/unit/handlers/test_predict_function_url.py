@@ -167,7 +167,7 @@ def test_labels_through_a_function_url_are_credited_to_the_iam_caller(
 ) -> None:
     module, labels = monitored
     event = function_url_event("POST", "/v1/models/churn/feedback", headers={"content-type": "application/json"})
-    assert _label_source(module, labels, event) == f"iam caller {CALLER}"
+    assert _label_source(module, labels, event) == f"iam {CALLER}"
 
 
 def test_without_a_user_arn_the_caller_id_names_the_source(monitored: tuple[Any, dict[str, bytes]]) -> None:
@@ -178,7 +178,7 @@ def test_without_a_user_arn_the_caller_id_names_the_source(monitored: tuple[Any,
         headers={"content-type": "application/json"},
         iam={"accountId": ACCOUNT, "callerId": "AROA0:client"},
     )
-    assert _label_source(module, labels, event) == "iam caller AROA0:client"
+    assert _label_source(module, labels, event) == "iam AROA0:client"
 
 
 def test_labels_through_the_rest_api_are_credited_to_the_api_key(monitored: tuple[Any, dict[str, bytes]]) -> None:
