@@ -26,7 +26,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
@@ -166,14 +166,51 @@ class _SignatureCheck(SigV4Auth):
         return headers
 
 
-def authenticate(request: GatewayRequest, account_id: str) -> tuple[Caller, Any]:
-    """The caller of a SigV4-signed request (header form), its signature checked with its secret."""
+SIGNATURE_TIME_WINDOW = timedelta(minutes=5)
+_AMZ_DATE = "%Y%m%dT%H%M%SZ"
+
+
+def _check_signing_time(amz_date: str, now: datetime) -> None:
+    """SigV4's 5-minute window, in AWS's words (`Signature expired: ... is now earlier than ...`)."""
+    try:
+        signed_at = datetime.strptime(amz_date, _AMZ_DATE).replace(tzinfo=UTC)
+    except ValueError:
+        raise FunctionUrlError(
+            403, SIGNATURE_MISMATCH_MESSAGE, "InvalidSignatureException", message_key="message"
+        ) from None
+    stamp = now.strftime(_AMZ_DATE)
+    if signed_at < now - SIGNATURE_TIME_WINDOW:
+        earliest = (now - SIGNATURE_TIME_WINDOW).strftime(_AMZ_DATE)
+        message = f"Signature expired: {amz_date} is now earlier than {earliest} ({stamp} - 5 min.)"
+    elif signed_at > now + SIGNATURE_TIME_WINDOW:
+        latest = (now + SIGNATURE_TIME_WINDOW).strftime(_AMZ_DATE)
+        message = f"Signature not yet current: {amz_date} is still later than {latest} ({stamp} + 5 min.)"
+    else:
+        return
+    raise FunctionUrlError(403, message, "InvalidSignatureException", message_key="message")
+
+
+def authenticate(
+    request: GatewayRequest, account_id: str, region: str, now: datetime | None = None
+) -> tuple[Caller, Any]:
+    """The caller of a SigV4-signed request (header form), its signature checked with its secret, its
+    credential scope with the function's region and its date with the clock (AWS refuses a request
+    signed more than 5 minutes away from its own time). The clock is the machine's, not the local
+    cloud's (which tests move): a client signs with the machine's clock."""
     fields = _authorization_fields(request.header("Authorization") or "")
     scope = fields.get("Credential", "").split("/")
     amz_date = request.header("X-Amz-Date") or ""
     if len(scope) != 5 or not fields.get("Signature") or not fields.get("SignedHeaders") or not amz_date:
         raise forbidden()
-    access_key_id, date, region, service = scope[0], scope[1], scope[2], scope[3]
+    access_key_id, date, scoped_region, service = scope[0], scope[1], scope[2], scope[3]
+    if scoped_region != region:
+        raise FunctionUrlError(
+            403,
+            f"Credential should be scoped to a valid region, not '{scoped_region}'. ",
+            "InvalidSignatureException",
+            message_key="message",
+        )
+    _check_signing_time(amz_date, now or datetime.now(UTC))
     try:
         key = create_access_key(
             account_id=account_id, partition="aws", access_key_id=access_key_id, headers=_token_headers(request)
@@ -187,7 +224,7 @@ def authenticate(request: GatewayRequest, account_id: str) -> tuple[Caller, Any]
     url = f"https://{request.header('Host') or ''}{request.raw_path}" + (f"?{request.query}" if request.query else "")
     to_sign = AWSRequest(method=request.method, url=url, data=request.body, headers=signed)
     to_sign.context["timestamp"] = amz_date
-    check = _SignatureCheck(key.create_credentials(), region, signed)
+    check = _SignatureCheck(key.create_credentials(), scoped_region, signed)
     expected = check.signature(check.string_to_sign(to_sign, check.canonical_request(to_sign)), to_sign)
     if service != "lambda" or "host" not in signed or not amz_date.startswith(date) or expected != fields["Signature"]:
         raise FunctionUrlError(403, SIGNATURE_MISMATCH_MESSAGE, "InvalidSignatureException", message_key="message")
@@ -360,7 +397,7 @@ class LocalFunctionUrl:
         try:
             caller, key = None, None
             if self.target.auth_type == "AWS_IAM":
-                caller, key = authenticate(request, self.target.account_id)
+                caller, key = authenticate(request, self.target.account_id, self.target.region)
             authorize(key, caller, self.target)
             event = json.dumps(
                 build_event(request, self.target, caller, request_id=request_id, now=time.time())

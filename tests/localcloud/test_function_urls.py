@@ -20,11 +20,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 import requests
+import time_machine
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -137,6 +139,26 @@ def test_a_wrong_secret_or_an_unknown_key_is_refused(served: tuple[LocalFunction
     SigV4Auth(OPERATOR, "lambda", "us-east-1").add_auth(request)
     tampered = requests.post(url, data=b'{"rows": 2}', headers=dict(request.headers.items()), timeout=30)
     assert tampered.status_code == 403
+
+
+def test_a_signature_for_another_region_or_out_of_its_five_minutes_is_refused(
+    served: tuple[LocalFunctionUrl, Any],
+) -> None:
+    """SigV4: the credential scope names the function's region, and a request must reach AWS within
+    five minutes of its X-Amz-Date (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html:
+    "the request must reach AWS within five minutes of the time stamp in the request")."""
+    url = served[0].url + "echo"
+    elsewhere = _send(url, body=b"{}", region="eu-west-1")
+    assert elsewhere.status_code == 403
+    assert elsewhere.json() == {"message": "Credential should be scoped to a valid region, not 'eu-west-1'. "}
+    for hours, words in ((-3, "Signature expired"), (3, "Signature not yet current")):
+        request = AWSRequest(method="POST", url=url, data=b"{}", headers={})
+        with time_machine.travel(datetime.now(UTC) + timedelta(hours=hours), tick=False):
+            SigV4Auth(OPERATOR, "lambda", "us-east-1").add_auth(request)
+        answer = requests.post(url, data=b"{}", headers=dict(request.headers.items()), timeout=30)
+        assert answer.status_code == 403, hours
+        assert answer.json()["message"].startswith(f"{words}: {request.headers['X-Amz-Date']} is "), answer.text
+    assert _send(url, body=b"{}").status_code == 201  # signed now, in us-east-1
 
 
 def _role(name: str, actions: list[str], resource: str) -> Credentials:
