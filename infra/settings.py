@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -249,8 +250,19 @@ class SettingsError(ValueError):
     """A deployment setting is malformed; the message names the field."""
 
 
-def load_settings(context: dict[str, Any] | None) -> PlatformSettings:
-    """Validate the `platform` context object, naming every bad field."""
+def load_settings(context: dict[str, Any] | str | None) -> PlatformSettings:
+    """Validate the `platform` context object, naming every bad field. The CDK CLI passes
+    `-c platform='{...}'` as text, so text is read as JSON first."""
+    if isinstance(context, str):
+        try:
+            context = json.loads(context) if context.strip() else {}
+        except ValueError as error:
+            raise SettingsError(
+                f"invalid platform settings: -c {CONTEXT_KEY}=... is not JSON ({error}); "
+                f"""write it as -c {CONTEXT_KEY}='{{"serving": {{"front_door": "rest"}}}}'"""
+            ) from None
+        if not isinstance(context, dict):
+            raise SettingsError(f"invalid platform settings: -c {CONTEXT_KEY}=... must be a JSON object")
     try:
         return PlatformSettings.model_validate(context or {})
     except ValidationError as exc:

@@ -274,6 +274,20 @@ def test_malformed_settings_are_refused_naming_the_field(context: dict[str, Any]
         load_settings(context)
 
 
+def test_settings_given_on_the_cdk_command_line_are_read_as_json() -> None:
+    """`cdk synth -c platform='{...}'` hands the app the value as text (the README's way to choose a
+    front door); it is read as the same object cdk.json gives, and text that is not a JSON object is
+    refused saying so."""
+    assert load_settings('{"serving": {"front_door": "rest"}}').serving.front_door == "rest"
+    assert load_settings('{"alarm_email": "ops@example.com"}').alarm_email == "ops@example.com"
+    with pytest.raises(SettingsError, match=r"-c platform=\.\.\. is not JSON"):
+        load_settings("{serving: rest}")
+    with pytest.raises(SettingsError, match="must be a JSON object"):
+        load_settings('["rest"]')
+    with pytest.raises(SettingsError, match=r"platform\.serving\.front_door"):
+        load_settings('{"serving": {"front_door": "carrier-pigeon"}}')
+
+
 def _training_states(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every state of the training state machine, by name (Map item processors included)."""
     import json
