@@ -7,9 +7,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
@@ -17,7 +16,6 @@ from handlers.settings import FunctionSettings, PerContainer
 from mlops import __version__
 
 logger = Logger()
-metrics = Metrics()
 tracer = Tracer()
 app = APIGatewayRestResolver(enable_validation=True)
 
@@ -39,12 +37,10 @@ class Health(BaseModel):
 @app.get("/v1/health")
 @tracer.capture_method
 def health() -> Health:
-    metrics.add_metric(name="HealthChecks", unit=MetricUnit.Count, value=1)
     return Health(status="ok", platform_version=__version__, stack=settings().platform_stack_name)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
