@@ -217,7 +217,8 @@ class Alerts(Construct):
         (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html). The ratio
         Url5xxCount / UrlRequestCount in metric math would watch two metrics ($0.20). Were the metric
         published only when non-zero, the Average would be 1 at the first 5xx: the alarm would fire
-        early, never stay silent.
+        early, never stay silent. The page suggests Average and Max for `UrlRequestLatency`; p99 is
+        used as for the REST API's Latency, and is not yet checked against AWS.
         """
 
         def url_metric(name: str, statistic: str) -> cloudwatch.Metric:
