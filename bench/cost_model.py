@@ -1,7 +1,7 @@
 """Monthly cost of the platform from measured durations, memory and counts: pure arithmetic, no AWS.
 
 Prices are AWS list prices for us-east-1 as assumed in 2026-11, without any free tier. They change:
-check https://aws.amazon.com/lambda/pricing/ (requests, duration, provisioned concurrency; function
+check https://aws.amazon.com/lambda/pricing/ (requests, duration, provisioned concurrency, SnapStart; function
 URLs cost nothing beyond them), https://aws.amazon.com/api-gateway/pricing/ (REST $3.50, HTTP $1.00
 per million), https://aws.amazon.com/cloudwatch/pricing/ (an alarm is billed per metric it watches)
 and the other services' pricing pages before relying on a figure. `bench/bench_cost.py` measures the
@@ -37,6 +37,12 @@ class Prices:
     # duration price of the invocations it serves (x86_64: $0.0000041667 and $0.0000097222).
     lambda_provisioned_gb_second_arm64: float = 0.0000033334
     lambda_provisioned_duration_gb_second_arm64: float = 0.0000077778
+    # SnapStart (Python 3.12+, .NET 8+): per GB-second a published version's snapshot is cached (3 hours
+    # at least), and per GB each time an execution environment is restored from it
+    # (https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html#snapstart-pricing; us-east-1 rates
+    # from https://aws.amazon.com/lambda/pricing/, the same for both architectures).
+    lambda_snapstart_cache_gb_second: float = 0.0000015046
+    lambda_snapstart_restore_gb: float = 0.0001397998
     step_functions_per_transition: float = 0.025 / 1e3
     dynamodb_per_write_unit: float = 0.625 / 1e6
     dynamodb_per_read_unit: float = 0.125 / 1e6
@@ -148,6 +154,11 @@ class Assumptions:
     dynamodb_writes_per_drift_check: float = 2.0  # the summary row and the check marker
     dynamodb_reads_per_drift_check: float = 5.0
     s3_gets_per_training_put: float = 2.0  # each artifact is read about twice by later steps
+    # Lambda does not document how long an execution environment lives: assume each environment the
+    # traffic needs is replaced (so, with SnapStart, restored) four times an hour, and that every
+    # prediction is a restore while traffic is sparser than that.
+    restores_per_environment_hour: float = 4.0
+    snapstart_cached_versions: float = 1.0  # the `live` alias's version; delete the ones deploys leave
 
 
 # Front doors, by their `serving.front_door` setting.
@@ -171,6 +182,7 @@ class Deployment:
     front_door: str = FUNCTION_URL
     tracing: str | None = None  # None: what the front door does (above)
     provisioned_environments: int = 0  # predict environments kept initialized all month
+    snapstart: bool = False  # predict environments restored from a cached snapshot instead of initialized
     predict_log_bytes: float | None = None  # per invocation, the predict function's own lines
     custom_metrics: int | None = None  # distinct metrics emitted while traffic flows
     alarms: int | None = None
@@ -179,6 +191,10 @@ class Deployment:
     def __post_init__(self) -> None:
         if self.front_door not in FRONT_DOOR_NAMES:
             raise ValueError(f"unknown front door {self.front_door!r}: one of {', '.join(FRONT_DOOR_NAMES)}")
+        if self.snapstart and self.provisioned_environments:
+            # "SnapStart does not support provisioned concurrency" (https://docs.aws.amazon.com/lambda/
+            # latest/dg/snapstart.html, "Supported features and limitations"): Lambda refuses the pair.
+            raise ValueError("SnapStart and provisioned concurrency cannot be combined on one function")
 
     @property
     def traced_by(self) -> str:
@@ -220,6 +236,7 @@ FRONT_DOOR = "front door requests"
 LOGS = "CloudWatch Logs ingestion (predict function + access log)"
 XRAY = "X-Ray traces"
 PROVISIONED = "provisioned concurrency (environments kept warm)"
+SNAPSTART = "SnapStart (snapshot cached, environments restored)"
 METRICS = "CloudWatch custom metrics"
 ALARMS = "CloudWatch alarms"
 KEYS = "KMS customer-managed keys"
@@ -247,6 +264,8 @@ def predictions_cost(
     if d.provisioned_environments:
         warm_gb_seconds = d.provisioned_environments * p.memory_mb / 1024.0 * SECONDS_PER_MONTH
         b.add(PROVISIONED, warm_gb_seconds * prices.lambda_provisioned_gb_second_arm64)
+    if d.snapstart:
+        b.add(SNAPSTART, snapstart_cost(m, predictions, prices, a))
     b.add(FRONT_DOOR, predictions * front_door_per_request(d.front_door, prices))
     access_log = m.access_log_bytes_per_request if d.front_door == REST_API else 0.0
     predict_log = p.log_bytes_per_invocation if d.predict_log_bytes is None else d.predict_log_bytes
@@ -265,13 +284,28 @@ def predictions_cost(
     stored_gb = captured_rows * m.capture_bytes_per_row * (a.capture_retention_days / 30.0) / GB
     b.add("S3 capture storage (steady state)", stored_gb * prices.s3_per_gb_month)
     # the predict path caches aliases: one read per container per alias_cache_seconds
-    containers = max(1.0, math.ceil(predictions / SECONDS_PER_MONTH * p.mean_billed_ms / 1000.0))
+    containers = environments(m, predictions)
     alias_reads = containers * SECONDS_PER_MONTH / a.alias_cache_seconds * a.dynamodb_reads_per_alias_refresh
     b.add("DynamoDB alias reads", alias_reads * prices.dynamodb_per_read_unit)
     # CloudWatch prorates a custom metric by the hours it is emitted: nothing emitted while idle
     if not d.metrics_while_idle:
         b.add(METRICS, (_metrics(m, d) if predictions > 0 else 0) * prices.cloudwatch_metric_month)
     return b
+
+
+def environments(m: Measured, predictions: float) -> float:
+    """Predict environments a month's traffic keeps busy at once, evenly spread (one at least)."""
+    return max(1.0, math.ceil(predictions / SECONDS_PER_MONTH * m.predict.mean_billed_ms / 1000.0))
+
+
+def snapstart_cost(m: Measured, predictions: float, prices: Prices = Prices(), a: Assumptions = Assumptions()) -> float:
+    """The snapshot cached all month (per version) and one restore per environment started. Not credited:
+    the init duration a restore saves, which this model does not price on demand either (its durations
+    are warm invocations'); SnapStart is a latency purchase, never a saving here."""
+    gb = m.predict.memory_mb / 1024.0
+    cache = a.snapstart_cached_versions * gb * SECONDS_PER_MONTH * prices.lambda_snapstart_cache_gb_second
+    restores = min(predictions, environments(m, predictions) * HOURS_PER_MONTH * a.restores_per_environment_hour)
+    return cache + restores * gb * prices.lambda_snapstart_restore_gb
 
 
 def _metrics(m: Measured, d: Deployment) -> int:

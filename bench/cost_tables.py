@@ -29,7 +29,7 @@ class Option:
 
 
 def options() -> tuple[Option, ...]:
-    """Each front door on demand, and each with one provisioned environment (the predict memory)."""
+    """Each front door on demand, with one provisioned environment (the predict memory), and with SnapStart."""
     found = []
     for door in (cm.FUNCTION_URL, cm.HTTP_API, cm.REST_API):
         name = cm.FRONT_DOOR_NAMES[door]
@@ -37,6 +37,7 @@ def options() -> tuple[Option, ...]:
         found.append(
             Option(f"{name} + 1 provisioned environment", cm.Deployment(front_door=door, provisioned_environments=1))
         )
+        found.append(Option(f"{name} + SnapStart", cm.Deployment(front_door=door, snapstart=True)))
     return tuple(found)
 
 
@@ -84,7 +85,8 @@ def before_after(m: cm.Measured, before: cm.Deployment = cm.BEFORE_ISSUE_21) -> 
 
 def options_table(m: cm.Measured) -> str:
     """Each front door and option at every volume, and where each pays: against an always-on
-    ml.t2.medium endpoint, and (provisioned) against the same front door on demand."""
+    ml.t2.medium endpoint, (provisioned) against the same front door on demand, and (SnapStart, which
+    never costs less than on demand) against one provisioned environment, the other cure for cold starts."""
     prices = cm.Prices()
     sagemaker = cm.sagemaker_always_on(prices.sagemaker_ml_t2_medium_hour)
     rows = [
@@ -104,6 +106,17 @@ def options_table(m: cm.Measured) -> str:
             if pays is not None and pays > capacity:
                 pays = None
             pays_text = f"{_volume(pays)} (one environment serves at most {_volume(capacity)})"
+        if d.snapstart:
+            warm = cm.Deployment(front_door=d.front_door, provisioned_environments=1)
+            dearer_warm = _difference(m, warm, against=d)
+            cheaper_below = cm.crossover(dearer_warm)
+            if cheaper_below is not None:
+                versus = f"cheaper than 1 provisioned environment below {_volume(cheaper_below)}"
+            elif dearer_warm(1.0) > 0:
+                versus = "cheaper than 1 provisioned environment at every volume"
+            else:
+                versus = "dearer than 1 provisioned environment at every volume"
+            pays_text = f"never ({versus})"
         rows.append(f"| {option.label} | {totals} | {_volume(below)} | {pays_text} |")
     return "\n".join(rows)
 

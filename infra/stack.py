@@ -85,7 +85,14 @@ class MlopsPlatformStack(Stack):
         # The alarms on serving and training (in the dashboard's order); the capabilities below add their own.
         self.alerts.watch_function("Health", self.serving.health.function)
         self.alerts.watch_serving(predict=self.serving.predict, batch_scoring=self.batch_scoring.function)
-        self.alerts.watch_api(self.serving.api)
+        # What a prediction client sees, at its front door. Under `function_url` the REST API carries only
+        # registry and health calls: their functions' errors and throttles alarm through the pair on every
+        # function, and an operator at the CLI sees a slow or failed call at once, so the two REST alarms
+        # would add $0.20 a month for what nobody else would notice.
+        if self.serving.function_url is not None:
+            self.alerts.watch_function_url(self.serving.predict)
+        else:
+            self.alerts.watch_api(self.serving.api)
         self.alerts.watch_training(self.training.state_machine)
         self.drift = Drift(self, "Drift", shared=shared, training=self.training.state_machine)
         self.performance = Performance(self, "Performance", shared=shared, training=self.training.state_machine)

@@ -187,7 +187,7 @@ class Alerts(Construct):
         )
 
     def watch_api(self, api: apigw.RestApi) -> None:
-        """The predict API as its clients see it: server errors and slow answers."""
+        """The predict API as its clients see it under `front_door: rest`: server errors and slow answers."""
         self.alarm(
             "ApiServerErrors",
             api.metric_server_error(period=Duration.minutes(5), statistic="Average"),
@@ -201,6 +201,50 @@ class Alerts(Construct):
             evaluation_periods=3,
             datapoints_to_alarm=2,
             description=f"The API's p99 latency was above {API_P99_MS:g} ms in 2 of 3 five-minute periods.",
+        )
+
+    def watch_function_url(self, function: lambda_.IFunction) -> None:
+        """The predict function URL as its clients see it: the share of 5xx answers and p99 latency, at
+        the REST API alarms' levels (under `front_door: function_url` the REST API carries only registry
+        and health calls, so its alarms would not see a prediction).
+
+        Lambda publishes `UrlRequestCount`, `Url4xxCount`, `Url5xxCount` and `UrlRequestLatency` in
+        `AWS/Lambda` by `FunctionName` (every URL on the function's $LATEST or any alias, so the `live`
+        alias's URL too), `Resource` and `ExecutedVersion`
+        (https://docs.aws.amazon.com/lambda/latest/dg/urls-monitoring.html). The 5xx share is the
+        Average of `Url5xxCount`, one alarm metric ($0.10): the page calls it an invocation metric, and
+        Lambda's invocation metrics are binary indicators, 0 or 1 per request
+        (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html). The ratio
+        Url5xxCount / UrlRequestCount in metric math would watch two metrics ($0.20). Were the metric
+        published only when non-zero, the Average would be 1 at the first 5xx: the alarm would fire
+        early, never stay silent. The page suggests Average and Max for `UrlRequestLatency`; p99 is
+        used as for the REST API's Latency, and is not yet checked against AWS.
+        """
+
+        def url_metric(name: str, statistic: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace="AWS/Lambda",
+                metric_name=name,
+                dimensions_map={"FunctionName": function.function_name},
+                statistic=statistic,
+                period=Duration.minutes(5),
+            )
+
+        self.alarm(
+            "PredictUrlServerErrors",
+            url_metric("Url5xxCount", "Average"),
+            threshold=API_5XX_RATE,
+            description=f"More than {API_5XX_RATE:.0%} of prediction requests to the predict function URL "
+            "answered 5xx over 5 minutes.",
+        )
+        self.alarm(
+            "PredictUrlLatencyP99",
+            url_metric("UrlRequestLatency", "p99"),
+            threshold=API_P99_MS,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            description=f"The predict function URL's p99 latency was above {API_P99_MS:g} ms in 2 of 3 "
+            "five-minute periods.",
         )
 
     def watch_training(self, state_machine: sfn.IStateMachine) -> None:

@@ -15,6 +15,9 @@ from infra.nag import CONCURRENCY_REASON, NO_VPC_REASON, XRAY_REASON, acknowledg
 from infra.paths import FUNCTIONS_DIR
 
 METRICS_NAMESPACE = "ServerlessMlops"
+# Every function's runtime (the layers are built for it). Python 3.12 is also the first that Lambda
+# SnapStart supports (bench/cost_model.py prices SnapStart as an option for predict).
+RUNTIME = lambda_.Runtime.PYTHON_3_12
 # The functions behind the API trace only what the API stage sampled (its X-Ray sampling rule, in
 # serving.py): Lambda's own sampling of a request with no upstream decision (the first request each
 # second, then 5 %) would trace nearly every request of a quiet API, at $5 per million traces.
@@ -92,7 +95,7 @@ class PlatformFunction(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
-            runtime=lambda_.Runtime.PYTHON_3_12,
+            runtime=RUNTIME,
             architecture=architecture,
             handler=handler,
             code=lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=_CODE_EXCLUDES),

@@ -16,6 +16,10 @@ Refusals, as AWS answers them: no signature, or a caller not allowed -> 403
 a signature that does not match -> 403 with SigV4's "The request signature we calculated does not
 match ..." message. Not verified against AWS: the 413 body (Invoke's RequestEntityTooLargeException
 message is used) and the 502 bodies for a function error or an oversized answer.
+
+Each answered request publishes the URL metrics Lambda publishes in `AWS/Lambda` (`UrlRequestCount`,
+`Url4xxCount`, `Url5xxCount`, `UrlRequestLatency`; https://docs.aws.amazon.com/lambda/latest/dg/
+urls-monitoring.html), so alarms on them are evaluated locally as on AWS.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from localcloud.apigateway.http_server import BackgroundServer
 from localcloud.apigateway.integrations import LambdaInvoker, MotoLambdaInvoker
 from localcloud.apigateway.request import GatewayRequest, GatewayResponse, media_type
 from localcloud.iam.policies import Decision, Request, evaluate
+from localcloud.lambda_.logs_and_metrics import function_url_metrics
+from localcloud.lambda_.runtime_state import runtime
 
 # Lambda's synchronous invocation payload limits: 6 MB in, 6 MB (+100 bytes) out.
 MAX_EVENT_BYTES = 6 * 1024 * 1024
@@ -393,6 +399,12 @@ class LocalFunctionUrl:
         self._server: BackgroundServer | None = None
 
     def handle(self, request: GatewayRequest) -> GatewayResponse:
+        started = time.monotonic()
+        response = self._answer(request)
+        self._publish_metrics(response.status, started)
+        return response
+
+    def _answer(self, request: GatewayRequest) -> GatewayResponse:
         request_id = str(uuid.uuid4())
         try:
             caller, key = None, None
@@ -412,7 +424,20 @@ class LocalFunctionUrl:
         return response
 
     def refuse_too_large(self, request: GatewayRequest) -> GatewayResponse:
-        return _too_large().response(str(uuid.uuid4()))
+        started = time.monotonic()
+        response = _too_large().response(str(uuid.uuid4()))
+        self._publish_metrics(response.status, started)
+        return response
+
+    def _publish_metrics(self, status: int, started: float) -> None:
+        """Lambda's URL metrics for one answered request, its own refusals included (they are 4xx
+        answers a client sees)."""
+        sink = runtime.metric_sink
+        if sink is None:
+            return
+        latency_ms = (time.monotonic() - started) * 1000.0
+        data = function_url_metrics(self.target.function_arn, status, latency_ms)
+        sink(self.target.account_id, self.target.region, "AWS/Lambda", data)
 
     def start(self) -> Self:
         if self._server is None:

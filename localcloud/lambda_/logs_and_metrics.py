@@ -3,7 +3,8 @@
 Lambda writes its platform lines (START/END/REPORT, or JSON records) and whatever the handler prints
 to the function's log group, filtered by the function's LoggingConfig (`logging_config`),
 CloudWatch Logs extracts the metrics of Powertools' EMF lines, and Lambda publishes AWS/Lambda
-Invocations, Errors, Duration (and DeadLetterErrors) itself; locally all of it is done here.
+Invocations, Errors, Duration (and DeadLetterErrors, and its function URLs' metrics) itself; locally
+all of it is done here.
 """
 
 from __future__ import annotations
@@ -92,6 +93,34 @@ def lambda_service_metrics(function_name: str, duration_ms: float, errored: bool
         {"MetricName": name, "Dimensions": dimensions, "Value": value, "Unit": unit, "Timestamp": now}
         for dimensions in (by_function, [])
         for name, value, unit in figures
+    ]
+
+
+def function_url_metrics(function_arn: str, status: int, latency_ms: float) -> list[MetricDatum]:
+    """The AWS/Lambda metrics Lambda publishes for one request to a function URL
+    (https://docs.aws.amazon.com/lambda/latest/dg/urls-monitoring.html): `UrlRequestCount`,
+    `Url4xxCount` and `Url5xxCount` as invocation metrics, 0 or 1 per request as Lambda's invocation
+    metrics are (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html), so their
+    Sum counts and their Average is a share; `UrlRequestLatency` in milliseconds. Published by
+    `FunctionName` (every URL of the function's $LATEST and aliases) and by `FunctionName` and
+    `Resource` (`name:$LATEST` or `name:alias`, the one URL); not by `ExecutedVersion`, and with no
+    dimensionless aggregate (the page lists none)."""
+    parts = function_arn.split(":")
+    name = parts[6]
+    qualifier = parts[7] if len(parts) > 7 else "$LATEST"
+    by_function: list[Dimension] = [{"Name": "FunctionName", "Value": name}]
+    by_url: list[Dimension] = [*by_function, {"Name": "Resource", "Value": f"{name}:{qualifier}"}]
+    now = datetime.now(tz=UTC)
+    figures = (
+        ("UrlRequestCount", 1.0, "Count"),
+        ("Url4xxCount", 1.0 if 400 <= status < 500 else 0.0, "Count"),
+        ("Url5xxCount", 1.0 if status >= 500 else 0.0, "Count"),
+        ("UrlRequestLatency", latency_ms, "Milliseconds"),
+    )
+    return [
+        {"MetricName": metric, "Dimensions": dimensions, "Value": value, "Unit": unit, "Timestamp": now}
+        for dimensions in (by_function, by_url)
+        for metric, value, unit in figures
     ]
 
 

@@ -75,14 +75,14 @@ def test_monitoring_alarms_cover_drift_api_errors_latency_training_and_dead_lett
     for key in (
         ("ServerlessMlops", "DatasetDrift"),
         ("ServerlessMlops", "RefusedShareExceeded"),
-        ("AWS/ApiGateway", "5XXError"),
-        ("AWS/ApiGateway", "Latency"),
+        ("AWS/Lambda", "Url5xxCount"),  # the predict function URL: the default front door
+        ("AWS/Lambda", "UrlRequestLatency"),
         ("AWS/States", "ExecutionsFailed"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
     ):
         assert key in by_metric, key
         assert topic in by_metric[key]["AlarmActions"]
-    assert by_metric[("AWS/ApiGateway", "Latency")]["ExtendedStatistic"] == "p99"
+    assert by_metric[("AWS/Lambda", "UrlRequestLatency")]["ExtendedStatistic"] == "p99"
     drift = by_metric[("ServerlessMlops", "DatasetDrift")]
     assert drift["Dimensions"] == [{"Name": "service", "Value": "monitoring"}] and drift["Statistic"] == "Maximum"
     refused = by_metric[("ServerlessMlops", "RefusedShareExceeded")]  # one per stack; each model's threshold decides

@@ -210,3 +210,37 @@ def test_assumed_sampling_rates_are_the_deployment_defaults() -> None:
 )
 def test_the_priced_front_door_is_the_deployment_default() -> None:
     assert cm.Deployment().front_door == getattr(ServingSettings.model_validate({}), "front_door", None)
+
+
+def test_snapstart_costs_its_cached_snapshot_and_a_restore_per_environment_started() -> None:
+    """SnapStart bills the snapshot cached per GB-second and each restore per GB
+    (https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html#snapstart-pricing; us-east-1:
+    $0.0000015046 per GB-second, $0.0001397998 per GB)."""
+    m = _measured(predict=_profile("predict", 2048, (10,)))  # 2 GB
+    on_demand = cm.predictions_cost(m, 1_000_000)
+    snap = cm.predictions_cost(m, 1_000_000, d=cm.Deployment(snapstart=True))
+    cache = 2 * cm.SECONDS_PER_MONTH * 0.0000015046  # $7.91: one version cached all month
+    restores = 730 * 4  # one environment suffices for 1M x 10 ms; replaced four times an hour (assumed)
+    assert snap.lines[cm.SNAPSTART] == pytest.approx(cache + restores * 2 * 0.0001397998)
+    assert snap.total - on_demand.total == pytest.approx(snap.lines[cm.SNAPSTART])  # nothing else moves
+    # sparse traffic: a restore per prediction at most
+    assert cm.snapstart_cost(m, 100) == pytest.approx(cache + 100 * 2 * 0.0001397998)
+    assert cm.SNAPSTART not in on_demand.lines
+
+
+def test_snapstart_with_provisioned_concurrency_is_refused() -> None:
+    """Lambda: "SnapStart does not support provisioned concurrency" (snapstart.html, limitations)."""
+    with pytest.raises(ValueError, match="SnapStart and provisioned concurrency"):
+        cm.Deployment(snapstart=True, provisioned_environments=1)
+
+
+def test_the_predict_runtime_can_use_snapstart() -> None:
+    """SnapStart covers the Python 3.12 and later managed runtimes (snapstart.html, "Supported
+    features and limitations"); the predict function runs on the platform's runtime."""
+    from aws_cdk import aws_lambda as lambda_
+
+    from infra.constructs.platform_function import RUNTIME
+
+    assert RUNTIME.family == lambda_.RuntimeFamily.PYTHON
+    major, minor = (int(part) for part in RUNTIME.name.removeprefix("python").split("."))
+    assert (major, minor) >= (3, 12)

@@ -40,9 +40,16 @@ def test_every_front_door_and_option_is_priced_and_the_function_url_is_cheapest(
     m = _measured_like_a_run()
     table = cost_tables.options_table(m)
     rows = [line for line in table.splitlines()[2:]]
-    assert len(rows) == len(cost_tables.options()) == 6
+    assert len(rows) == len(cost_tables.options()) == 9
     totals = {o.label: cm.platform_cost(m, 1_000_000, d=o.deployment).total for o in cost_tables.options()}
     assert min(totals, key=totals.__getitem__) == cm.FRONT_DOOR_NAMES[cm.FUNCTION_URL]
     # provisioned concurrency pays (if ever) only where one environment is busy most of the month
-    warm_rows = [r for r in rows if "provisioned" in r]
+    warm_rows = [r for r in rows if "+ 1 provisioned" in r]
     assert all("one environment serves at most" in r for r in warm_rows)
+    # SnapStart never costs less than on demand; against a provisioned environment it is the cheaper
+    # cure for cold starts while one environment's snapshot restores cost less than keeping it warm
+    snap_rows = [r for r in rows if "SnapStart" in r]
+    assert len(snap_rows) == 3 and all("| never (cheaper than 1 provisioned environment" in r for r in snap_rows)
+    url = cm.FRONT_DOOR_NAMES[cm.FUNCTION_URL]
+    assert totals[f"{url} + SnapStart"] > totals[url]
+    assert totals[f"{url} + SnapStart"] < totals[f"{url} + 1 provisioned environment"]

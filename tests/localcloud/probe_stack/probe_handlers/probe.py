@@ -96,8 +96,13 @@ def api(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def url(event: dict[str, Any], context: Any) -> Any:
     """A function URL handler: its path says what to answer (a plain string, an object with no
-    statusCode, an error), anything else echoes the event it received with a full response."""
+    statusCode, an error, a 503 answered without raising, an answer after `ms` milliseconds), anything
+    else echoes the event it received with a full response."""
     path = event.get("rawPath")
+    if path == "/unavailable":
+        return {"statusCode": 503, "body": json.dumps({"message": "try later"})}
+    if path == "/slow":
+        time.sleep(int((event.get("queryStringParameters") or {}).get("ms", "0")) / 1000.0)
     if path == "/string":
         return "Hello, world!"
     if path == "/object":
