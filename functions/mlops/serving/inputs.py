@@ -117,9 +117,10 @@ _LARGEST = float(np.finfo(np.float64).max)
 
 @dataclass(frozen=True)
 class NumberColumns:
-    """A signature's plain number fields (numeric, not bool): a request's values for all of them are
-    checked and encoded in one numpy step, not one step per field. Worked out once per loaded
-    version (`ServedVersion.number_columns`)."""
+    """A signature's plain number fields (numeric, not bool, without allowed values): a request's
+    values for all of them are checked and encoded in one numpy step, not one step per field. Worked
+    out once per loaded version (`ServedVersion.number_columns`). A field with allowed values takes
+    the per-field path, which checks them."""
 
     names: tuple[str, ...]
     fields: frozenset[str]
@@ -129,10 +130,13 @@ class NumberColumns:
     # with the bounds also turns away NaN and the infinities.
     low: NDArray[np.float64]
     high: NDArray[np.float64]
+    whole: NDArray[np.intp]  # the positions in `names` of int fields, whose values must be whole numbers
 
 
 def number_columns(signature: ServedSignature) -> NumberColumns:
-    plain = [i for i in signature.inputs if i.kind == "numeric" and i.source_type != "bool"]
+    plain = [
+        i for i in signature.inputs if i.kind == "numeric" and i.source_type != "bool" and i.allowed_numbers is None
+    ]
     names = tuple(i.name for i in plain)
     return NumberColumns(
         names=names,
@@ -141,6 +145,7 @@ def number_columns(signature: ServedSignature) -> NumberColumns:
         columns=np.array([i.column for i in plain], dtype=np.intp),
         low=np.array([-_LARGEST if i.allowed_min is None else i.allowed_min for i in plain], dtype=np.float64),
         high=np.array([_LARGEST if i.allowed_max is None else i.allowed_max for i in plain], dtype=np.float64),
+        whole=np.array([j for j, i in enumerate(plain) if i.source_type == "int"], dtype=np.intp),
     )
 
 
@@ -303,8 +308,9 @@ def encode_request(
 
 def _encode_numbers(matrix: NDArray[np.float32], numbers: NumberColumns, rows: Sequence[Mapping[str, Any]]) -> bool:
     """Every plain number field of every row in one numpy step, when each value is an int or a float,
-    finite and within the contract's bounds (the common case); False leaves the matrix untouched,
-    and the fields are then checked one by one, which names each problem by row and field."""
+    finite, within the contract's bounds and whole for an int field (the common case); False leaves
+    the matrix untouched, and the fields are then checked one by one, which names each problem by row
+    and field."""
     if not numbers.names:
         return False
     table = list(map(numbers.pick, rows))  # each row's values, in one call per row
@@ -316,6 +322,8 @@ def _encode_numbers(matrix: NDArray[np.float32], numbers: NumberColumns, rows: S
         return False
     # NaN and the infinities fail these comparisons too: the bounds are finite (see NumberColumns).
     if not np.logical_and(block >= numbers.low, block <= numbers.high).all():
+        return False
+    if numbers.whole.size and not _whole(block[:, numbers.whole]).all():
         return False
     matrix[:, numbers.columns] = block
     return True
@@ -368,7 +376,7 @@ def _numeric(
             numbers = np.array(column, dtype=np.float64)
         except OverflowError:  # an integer too large for a float: the loop below reports it
             numbers = np.array([math.nan])
-        if np.isfinite(numbers).all() and not _outside(numbers, spec).any():
+        if np.isfinite(numbers).all() and not _outside(numbers, spec).any() and _fits(numbers, spec).all():
             matrix[:, spec.column] = numbers
             return column
     converted: list[float] = []
@@ -391,6 +399,16 @@ def _numeric(
         if bound is not None:
             found = Problem("out_of_range", bound, i, spec.name)
             (problems if policy.out_of_range == "reject" else warnings).append(found)
+        elif spec.allowed_numbers is not None and number not in spec.allowed_numbers:
+            # The README's code for a value outside the contract's allowed values, whatever its type.
+            listed = ", ".join(f"{v:g}" for v in sorted(spec.allowed_numbers)[:10])
+            found = Problem(
+                "unseen_category",
+                f"{number:g} is not among the data contract's allowed values ({listed})",
+                i,
+                spec.name,
+            )
+            (problems if policy.unseen_category == "reject" else warnings).append(found)
         converted.append(number)
         matrix[i, spec.column] = number
     return converted
@@ -411,6 +429,8 @@ def _number(value: Any, spec: ServedInput, boolean: bool) -> float | Problem | N
         return Problem("not_finite", f"expected a finite number, got {_shown(value)}")
     if not math.isfinite(number):
         return Problem("not_finite", f"expected a finite number, got {number}{_missing_hint(spec)}")
+    if spec.source_type == "int" and not number.is_integer():  # 2.0 is whole: JSON does not tell 2 from 2.0
+        return Problem("wrong_type", f"expected a whole number (an int field), got {_shown(value)}")
     return number
 
 
@@ -428,6 +448,20 @@ def _outside(numbers: NDArray[np.float64], spec: ServedInput) -> NDArray[np.bool
     if spec.allowed_max is not None:
         outside |= numbers > spec.allowed_max
     return outside
+
+
+def _whole(numbers: NDArray[np.float64]) -> NDArray[np.bool_]:
+    whole: NDArray[np.bool_] = np.floor(numbers) == numbers
+    return whole
+
+
+def _fits(numbers: NDArray[np.float64], spec: ServedInput) -> NDArray[np.bool_]:
+    """Which values the field takes as they are: whole for an int field, and among the contract's
+    allowed values when it lists them (the per-field loop names the rest)."""
+    fits = _whole(numbers) if spec.source_type == "int" else np.ones(numbers.shape, dtype=bool)
+    if spec.allowed_numbers is not None:
+        fits &= np.isin(numbers, np.array(sorted(spec.allowed_numbers), dtype=np.float64))
+    return fits
 
 
 def _bound_problem(number: float, spec: ServedInput) -> str | None:

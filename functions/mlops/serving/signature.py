@@ -31,6 +31,9 @@ class ServedInput:
     allowed_min: float | None = None
     allowed_max: float | None = None
     allowed_values: frozenset[str] | None = None
+    # An int field's allowed values as numbers (the contract's `allowed_values` on an int column):
+    # the signature stores them as text, as for a category; serving compares numbers.
+    allowed_numbers: frozenset[float] | None = None
     categories: tuple[str, ...] = ()
     other: bool = False
     train_min: float | None = None
@@ -108,6 +111,8 @@ class ServedSignature:
             if i.kind == "numeric":
                 field["range"] = {"min": i.allowed_min, "max": i.allowed_max}
                 field["training_range"] = {"min": i.train_min, "max": i.train_max}
+                if i.allowed_numbers is not None:
+                    field["allowed_values"] = sorted(_number_text(v, i.source_type) for v in i.allowed_numbers)
             elif i.kind == "datetime":
                 field["format"] = i.format
                 field["training_range"] = {"min": i.earliest, "max": i.latest}
@@ -126,6 +131,19 @@ class ServedSignature:
 
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _number_text(value: float, source_type: str) -> float | int:
+    """An allowed number as a client writes it: 2, not 2.0, for an int field."""
+    return int(value) if source_type == "int" else value
+
+
+def _allowed_numbers(kind: Kind, source_type: str, values: Any) -> frozenset[float] | None:
+    """A number field's allowed values (None: any number within the bounds). A bool's are left to
+    its own check (true or false), so only int and float fields have them here."""
+    if values is None or kind != "numeric" or source_type == "bool":
+        return None
+    return frozenset(float(v) for v in values)
 
 
 def _parse(document: Mapping[str, Any]) -> ServedSignature:
@@ -147,6 +165,7 @@ def _parse(document: Mapping[str, Any]) -> ServedSignature:
             allowed_min=_optional_float(field.get("allowed_min")),
             allowed_max=_optional_float(field.get("allowed_max")),
             allowed_values=frozenset(str(v) for v in values) if values is not None else None,
+            allowed_numbers=_allowed_numbers(kind, str(field["type"]), values),
             categories=tuple(str(c) for c in spec.get("categories", ())),
             other=bool(spec.get("other", False)),
             train_min=_optional_float(field.get("min")),
@@ -222,6 +241,12 @@ def signature_differences(champion: ServedSignature, challenger: ServedSignature
                 problems.append(f"field {name!r}: the champion accepts any value, the challenger only a list")
             elif missing:
                 shown = ", ".join(repr(v) for v in missing[:5]) + (" …" if len(missing) > 5 else "")
+                problems.append(f"field {name!r}: the challenger refuses {shown}, which the champion accepts")
+        if old.kind == "numeric" and new.allowed_numbers is not None:
+            if old.allowed_numbers is None:
+                problems.append(f"field {name!r}: the champion accepts any number, the challenger only a list")
+            elif numbers := sorted(old.allowed_numbers - new.allowed_numbers):
+                shown = ", ".join(f"{v:g}" for v in numbers[:5]) + (" …" if len(numbers) > 5 else "")
                 problems.append(f"field {name!r}: the challenger refuses {shown}, which the champion accepts")
     if champion.problem_type != challenger.problem_type:
         problems.append(

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from mlops.contracts.loading import load_contract
+from mlops.datasets.upload_outcome import column_promises
 from mlops.datasets.versioning import NULL_MASK_PREFIX, ColumnSchema
 from mlops.registry.versions import ModelVersion
 from mlops.serving.date_parts import iso_text
@@ -21,7 +23,7 @@ from mlops.training.onnx_export import export_onnx
 from mlops.training.prepare import Prepared, prepare
 from mlops.training.search_space import Candidate
 from mlops.training.signature import signature, signature_json
-from tests.unit.training.support import mixed_dataset, sklearn_dataset, small_config
+from tests.unit.training.support import mixed_dataset, sklearn_dataset, small_config, stored
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,58 @@ def churn(unseen_category: str = "reject") -> Registered:
         config.candidates[0],
         1,
         serving={"unseen_category": unseen_category, "out_of_range": "reject"},
+    )
+
+
+TICKETS_CONTRACT = """
+dataset: tickets
+version: 1
+label: outcome
+columns:
+  - {name: support_tickets, type: int, nullable: true, allowed_values: [0, 1, 2, 3]}
+  - {name: monthly_charges, type: float, min: 0}
+  - {name: tenure_months, type: int, min: 0}
+  - {name: outcome, type: string}
+"""
+
+
+@cache
+def tickets(out_of_range: str = "reject", unseen_category: str = "reject") -> Registered:
+    """An int column with the contract's allowed values (as a drafted contract lists them for a
+    low-cardinality integer column), an int column with a minimum only and a float: the promises
+    travel from the contract through the dataset version's columns into the signature."""
+    contract = load_contract(TICKETS_CONTRACT, source="tickets.yaml")
+    rng = np.random.RandomState(11)
+    rows = 300
+    support_tickets = rng.randint(0, 4, rows).astype(np.int64)
+    monthly_charges = rng.uniform(10, 120, rows)
+    tenure_months = rng.randint(0, 72, rows).astype(np.int64)
+    score = 0.8 * support_tickets - 0.03 * tenure_months + rng.normal(0, 0.5, rows)
+    outcome = np.where(score > 0.5, "churn", "stay").astype(str)
+    arrays: dict[str, NDArray[Any]] = {
+        "support_tickets": support_tickets,
+        "monthly_charges": monthly_charges,
+        "tenure_months": tenure_months,
+        "outcome": outcome,
+    }
+    columns = [
+        ColumnSchema(
+            name=spec.name,
+            type=spec.type.value,
+            dtype=arrays[spec.name].dtype.str,
+            **{k: v for k, v in column_promises(spec).items() if k != "unique"},
+        )
+        for spec in contract.columns
+    ]
+    config = small_config("binary", label="outcome")
+    return _register(
+        "tickets",
+        stored(arrays),
+        columns,
+        config,
+        config.candidates[0],
+        1,
+        serving={"out_of_range": out_of_range, "unseen_category": unseen_category},
     )
 
 
