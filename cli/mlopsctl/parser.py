@@ -109,15 +109,35 @@ def build_parser() -> argparse.ArgumentParser:
     data_show.add_argument("--version", help="one version: its hash or any unique prefix of it")
     data_show.set_defaults(run=datasets)
 
-    registry = commands.add_parser("models", help="the model registry: list, show, approve, archive, audit")
+    registry = commands.add_parser("models", help="the model registry: list, show, tag, approve, archive, audit")
     registry_commands = registry.add_subparsers(dest="models_command", required=True)
-    registry_commands.add_parser("list", parents=[common, deployment], help="every model").set_defaults(run=models)
+    tag_filter = argparse.ArgumentParser(add_help=False)
+    tag_filter.add_argument(
+        "--tag",
+        action="append",
+        metavar="KEY=VALUE",
+        help="only versions carrying this tag (repeatable: all must match); matched by the CLI over every page",
+    )
+    registry_commands.add_parser(
+        "list", parents=[common, deployment, tag_filter], help="every model, or with --tag the versions carrying it"
+    ).set_defaults(run=models)
     show = registry_commands.add_parser(
-        "show", parents=[common, deployment], help="a model's aliases and versions, or one version's model card"
+        "show",
+        parents=[common, deployment, tag_filter],
+        help="a model's aliases and versions, or one version's model card",
     )
     show.add_argument("name")
     show.add_argument("--version", type=int)
     show.set_defaults(run=models)
+    tagger = registry_commands.add_parser(
+        "tag",
+        parents=[common, deployment],
+        help="set tags on a version, merged into the ones it has (the API removes none)",
+    )
+    tagger.add_argument("name")
+    tagger.add_argument("version", type=int)
+    tagger.add_argument("tags", nargs="+", metavar="KEY=VALUE", help="the value is everything after the first =")
+    tagger.set_defaults(run=models)
     for verb in ("approve", "archive"):
         sub = registry_commands.add_parser(verb, parents=[common, deployment], help=f"{verb} a version")
         sub.add_argument("name")

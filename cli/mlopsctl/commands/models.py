@@ -9,6 +9,7 @@ from typing import Any
 
 from mlopsctl.commands import EXIT_OK, CommandError, deployment_target, emit
 from mlopsctl.datasets import used_version_line
+from mlopsctl.target import Target
 
 
 def _state(value: dict[str, Any] | None) -> str:
@@ -28,18 +29,84 @@ def _metrics_text(metrics: dict[str, Any], metric: str | None) -> str:
     )
 
 
+def _tags_text(tags: Any) -> str:
+    """`tags: owner=ml, stage=beta` (keys in order: the registry's map has none), or nothing."""
+    if not isinstance(tags, dict) or not tags:
+        return ""
+    return "tags: " + ", ".join(f"{k}={tags[k]}" for k in sorted(tags))
+
+
 def _version_line(v: dict[str, Any], metric: str | None = None) -> str:
     metrics = _metrics_text(v.get("metrics") or {}, metric)
-    return f"  v{v['version']:<4} {v['status']:<17} {v.get('created_at', '')[:19]}  {v.get('estimator', '')}  {metrics}"
+    tags = _tags_text(v.get("tags"))
+    line = f"  v{v['version']:<4} {v['status']:<17} {v.get('created_at', '')[:19]}  {v.get('estimator', '')}  {metrics}"
+    return line + (f"  {tags}" if tags else "")
+
+
+def parse_tags(arguments: list[str]) -> dict[str, str]:
+    """`key=value` arguments as tags, refused before any call when the API would refuse them (its
+    rules are `mlops.registry.limits.tag_problems`), the message naming the argument. The value is
+    everything after the first `=`, so a value may hold `=` but a key given here cannot."""
+    from mlops.registry.limits import tag_problems
+
+    tags: dict[str, str] = {}
+    for argument in arguments:
+        key, equals, value = argument.partition("=")
+        if not equals:
+            raise CommandError(f"tag {argument!r}: expected key=value")
+        if not key:
+            raise CommandError(f"tag {argument!r}: the key is empty")
+        if key in tags:
+            raise CommandError(f"tag {argument!r}: {key} is given twice")
+        if problems := tag_problems({key: value}):
+            raise CommandError(f"tag {argument!r}: {problems[0]}")
+        tags[key] = value
+    if problems := tag_problems(tags):  # the count
+        raise CommandError(f"tags: {problems[0]}")
+    return tags
+
+
+def _carries(version: dict[str, Any], tags: dict[str, str]) -> bool:
+    held = version.get("tags")
+    return isinstance(held, dict) and all(held.get(k) == v for k, v in tags.items())
+
+
+def tagged_versions(target: Target, name: str, tags: dict[str, str]) -> list[dict[str, Any]]:
+    """The model's versions carrying every one of `tags`, newest first. The API filters on one tag
+    and within a page, so every page is read and the tags are matched here."""
+    from mlopsctl.api import call
+
+    found: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        page = call(target, "GET", f"/v1/models/{name}/versions", query={"limit": 100, "next_token": token})
+        found += [v for v in page["versions"] if _carries(v, tags)]
+        token = page.get("next_token")
+        if not token:
+            return found
 
 
 def models(args: argparse.Namespace) -> int:
     from mlopsctl.api import call
 
+    wanted = parse_tags(getattr(args, "tag", None) or [])  # refused before any call
+    tags = parse_tags(args.tags) if args.models_command == "tag" else {}
+    if wanted and getattr(args, "version", None):
+        raise CommandError("--tag filters a model's version listing; it does not go with --version")
     target = deployment_target(args)
-    if args.models_command == "list":
+    if args.models_command == "list" and wanted:
+        document = call(target, "GET", "/v1/models")
+        lines = []
+        for m in document["models"]:
+            m["versions"] = tagged_versions(target, m["model"], wanted)
+            lines += [m["model"], *map(_version_line, m["versions"])] if m["versions"] else []
+        lines = lines or [f"no version is tagged {_tags_text(wanted).removeprefix('tags: ')}"]
+    elif args.models_command == "list":
         document = call(target, "GET", "/v1/models")
         lines = [f"{m['model']:<24} latest v{m.get('latest_version')}" for m in document["models"]] or ["no models yet"]
+    elif args.models_command == "tag":
+        document = call(target, "PUT", f"/v1/models/{args.name}/versions/{args.version}/tags", {"tags": tags})
+        lines = [f"{args.name} v{args.version} {_tags_text(document['version'].get('tags')) or 'tags: none'}"]
     elif args.models_command == "show":
         if args.version:
             from mlopsctl.lifecycle import selection_metric
@@ -53,6 +120,7 @@ def models(args: argparse.Namespace) -> int:
                 *[used_version_line(v) for v in card["lineage"].get("dataset_versions", [])],
                 f"  run: {card['lineage']['training_run']}, code {card['lineage']['code_version']}",
                 "  metrics: " + _metrics_text(card["evaluation"], metric),
+                *[f"  {tags}" for tags in [_tags_text(document["version"].get("tags"))] if tags],
                 *[f"  {'✓' if g['passed'] else '✗'} {g['detail']}" for g in card["quality_gates"]],
             ]
         else:
@@ -60,7 +128,10 @@ def models(args: argparse.Namespace) -> int:
             model = document["model"]
             from mlopsctl.lifecycle import selection_metric
 
-            versions = call(target, "GET", f"/v1/models/{args.name}/versions", query={"limit": 20})["versions"]
+            if wanted:
+                versions = tagged_versions(target, args.name, wanted)
+            else:
+                versions = call(target, "GET", f"/v1/models/{args.name}/versions", query={"limit": 20})["versions"]
             aliases = ", ".join(f"{a}=v{item['version']}" for a, item in model["aliases"].items()) or "none"
             metric = selection_metric(target, max(versions, key=lambda v: int(v["version"]))) if versions else None
             lines = [

@@ -25,6 +25,7 @@ REQUIRED_ARGUMENTS = {  # the fewest arguments each leaf needs to parse
     "models approve": ["m", "1", "--reason", "why"],
     "models archive": ["m", "1", "--reason", "why"],
     "models audit": ["m"],
+    "models tag": ["m", "1", "k=v"],
     "promote": ["m", "1", "--reason", "why"],
     "predict": ["m"],
     "drift": ["m"],
