@@ -53,7 +53,14 @@ from mlops.monitoring.profile import (
     QuantileSketch,
     ReferenceProfile,
 )
-from mlops.monitoring.report import DriftReport, FeatureDrift, PredictionDrift, RefusedTraffic, TestName
+from mlops.monitoring.report import (
+    DriftReport,
+    FeatureDrift,
+    PredictionDrift,
+    RefusedTraffic,
+    TestName,
+    by_severity,
+)
 from mlops.monitoring.statistics import (
     categorical_histogram,
     chi_square_homogeneity,
@@ -371,6 +378,7 @@ def check_drift(
             not_captured.append(name)
             continue
         features.append(_feature_drift(name, feature_profile, window, config, profile.rows))
+    features = by_severity(features)  # the report and its drifted list, worst first
     prediction = _prediction_drift(profile.prediction, window, config) if profile.prediction is not None else None
     if prediction is not None and prediction.classes is None and prediction.score is None:
         prediction = None

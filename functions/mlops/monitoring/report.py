@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops.monitoring.config import DriftConfig
+from mlops.monitoring.drift_score import drift_score
 
 TestName = Literal["ks", "chi_square", "wasserstein", "jensen_shannon"]
 Status = Literal["ok", "drift", "insufficient_data"]
@@ -105,14 +106,22 @@ class DriftReport(BaseModel):
     reference_rows: int
     status: Status
     message: str = Field(description="why the status, in a sentence")
-    features: list[FeatureDrift]
+    refused: RefusedTraffic = Field(default_factory=RefusedTraffic)
+    features: list[FeatureDrift] = Field(description="drifted first, most past its threshold first (`by_severity`)")
     prediction: PredictionDrift | None
     drifted_features: list[str]
     drift_share: float = Field(description="drifted / compared features, the prediction counted if configured")
     dataset_drift: bool
     not_captured: list[str] = Field(default_factory=list, description="profiled features absent from the window")
-    refused: RefusedTraffic = Field(default_factory=RefusedTraffic)
     config: DriftConfig
+
+
+def by_severity(features: list[FeatureDrift]) -> list[FeatureDrift]:
+    """Drifted features first (a missing rate or new categories drift a feature whose distribution
+    held), each group most drifted first by `drift_score` (the score over its threshold, on one scale
+    for tests and distances); ties keep the profile's order. A reader of a report with dozens of
+    features sees the worst ones at the top, and a list cut short keeps them."""
+    return sorted(features, key=lambda f: (not f.drifted, -drift_score(f)))
 
 
 # ------------------------------------------------------------------------------------- the page
@@ -281,13 +290,13 @@ def drift_report_html(report: DriftReport) -> str:
         ("why", escape(report.message)),
         ("window", f"{escape(report.window_start or '—')} → {escape(report.window_end or '—')}"),
         ("checked at", escape(report.checked_at)),
+        ("refused by the serving policy", escape(refused_text(report.refused))),
         (
             "rows",
             f"{report.rows:,} captured, answered or refused (shadow rows left out); "
             f"reference {report.reference_rows:,} training rows",
         ),
         ("drift share", f"{_percent(report.drift_share)} (dataset drift at {_percent(config.dataset_drift_share)})"),
-        ("refused by the serving policy", escape(refused_text(report.refused))),
         ("dataset drift", "yes" if report.dataset_drift else "no"),
         (
             "drifted features",

@@ -19,8 +19,15 @@ from scipy.spatial.distance import jensenshannon
 
 from mlops.monitoring.config import DriftConfig
 from mlops.monitoring.drift import check_drift
+from mlops.monitoring.drift_score import drift_score
 from mlops.monitoring.profile import OTHER, ReferenceProfile, column_profile, ks_statistic, prediction_profile
-from mlops.monitoring.report import DriftReport, FeatureDrift, drift_report_html, drift_summary_text
+from mlops.monitoring.report import (
+    DriftReport,
+    FeatureDrift,
+    by_severity,
+    drift_report_html,
+    drift_summary_text,
+)
 from mlops.monitoring.statistics import (
     chi_square_homogeneity,
     chi_square_sf,
@@ -516,6 +523,63 @@ def test_the_page_of_a_full_report(reference: Reference) -> None:
     assert "- color: jensen_shannon" in text and "new categories 5.1 % (purple)" in text
 
 
+def _judged(
+    name: str, test: Any, statistic: float, threshold: float, p_value: float | None, **drift: bool
+) -> FeatureDrift:
+    """A feature's verdict as a check writes it, with only what ordering reads filled in."""
+    distribution = drift.get("distribution", False)
+    return FeatureDrift(
+        name=name,
+        kind="numeric" if test in ("ks", "wasserstein") else "categorical",
+        test=test,
+        statistic=statistic,
+        threshold=threshold,
+        p_value=p_value,
+        distribution_drifted=distribution,
+        drifted=distribution or drift.get("missing", False),
+        missing_rate_drifted=drift.get("missing", False),
+        rows=1_000,
+        present=1_000,
+        reference_count=5_000,
+        missing_rate_reference=0.0,
+        missing_rate_current=0.0,
+    )
+
+
+def test_features_are_ordered_drifted_first_then_by_how_far_past_their_threshold() -> None:
+    features = [
+        _judged("calm", "ks", 0.01, 0.01, 0.9),  # log 0.9 / log 0.01: 0.02
+        _judged("uncompared", None, 0.0, 0.01, None),  # 0
+        _judged("missing", "ks", 0.02, 0.01, 0.5, missing=True),  # 0.15, drifted though its distribution held
+        _judged("wide", "wasserstein", 0.5, 0.1, None, distribution=True),  # 5 times its threshold
+        _judged("near", "jensen_shannon", 0.09, 0.1, None),  # 0.9: below, but the closest of the calm
+        _judged("certain", "chi_square", 90.0, 0.01, 0.0, distribution=True),  # p 0, read as 1e-300: 150
+        _judged("small", "ks", 0.2, 0.01, 0.001, distribution=True),  # 1.5
+    ]
+    assert [round(drift_score(f), 2) for f in features] == [0.02, 0.0, 0.15, 5.0, 0.9, 150.0, 1.5]
+    ordered = [f.name for f in by_severity(features)]
+    assert ordered == ["certain", "wide", "small", "missing", "near", "calm", "uncompared"]
+
+
+def test_a_report_lists_the_refused_share_first_then_features_worst_first(reference: Reference) -> None:
+    report = check(reference, window_of(draw(18, 3_000, age_shift=6.0, income_missing=0.3, new_color=0.05)))
+    drifted = [f for f in report.features if f.drifted]
+    calm = [f for f in report.features if not f.drifted]
+    assert report.features == drifted + calm and len(drifted) >= 3 and calm
+    for group in (drifted, calm):
+        assert [drift_score(f) for f in group] == sorted((drift_score(f) for f in group), reverse=True)
+    assert report.drifted_features == [f.name for f in drifted]
+    page = drift_report_html(report)
+    table = page[page.index("<h2>Features</h2>") :]
+    assert page.index("refused by the serving policy") < page.index("drift share") < page.index("<h2>Features")
+    assert sorted(report.features, key=lambda f: table.index(f"<td>{f.name}<")) == report.features
+    text = drift_summary_text(report).splitlines()
+    listed = [line[2:].split(":")[0] for line in text[text.index("Drifted features:") + 1 :] if line.startswith("- ")]
+    assert listed == report.drifted_features
+    stored = list(json.loads(report.model_dump_json()))
+    assert stored.index("refused") < stored.index("features")
+
+
 # -- (g) bools ---------------------------------------------------------------------------------------
 
 
@@ -621,7 +685,9 @@ def test_capture_round_trip_and_a_json_report(reference: Reference) -> None:
     assert window.rows == 600
     assert np.array_equal(np.isnan(window.numeric["income"]), traffic.missing["income"])
     report = check(reference, window)
-    assert report.status == "ok" and [f.name for f in report.features] == list(FIELDS)
+    assert report.status == "ok" and sorted(f.name for f in report.features) == sorted(
+        FIELDS
+    )  # worst first, not by profile
     assert feature(report, "member").kind == "categorical" and feature(report, "member").new_categories == []
     again = DriftReport.model_validate_json(report.model_dump_json())
     assert again == report
