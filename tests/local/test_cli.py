@@ -176,7 +176,9 @@ def test_runs_report_and_models_show(
 
     assert main(["models", "show", "breast-cancer", *target]) == EXIT_OK
     version_line = capsys.readouterr().out.splitlines()[1]
-    metrics = version_line.split("logistic_regression", 1)[1].split()  # the selection metric, then by name
+    metrics_text, tags = version_line.split("logistic_regression", 1)[1].split("  tags: ")  # then its tags
+    metrics = metrics_text.split()  # the selection metric, then by name
+    assert "selected_candidate=" in tags
     assert metrics[0].startswith("roc_auc=") and metrics[1:] == sorted(metrics[1:])
 
     assert main(["--json", "drift", "breast-cancer", "--run", *target]) == EXIT_OK  # no traffic: too little data
@@ -403,3 +405,20 @@ def test_one_setting_serves_a_shell_and_stack_finds_the_local_gateway(
     assert main(["models", "list", *by_stack]) == EXIT_ERROR
     err = capsys.readouterr().err
     assert f"stack {stack_name!r} is in the local cloud" in err and "--outputs" in err and "make up" not in err[:20]
+
+
+def test_tags_set_through_the_api_filter_the_version_listing(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`models tag` through the signed registry API; its 400 printed as the API said it; `--tag` filters."""
+    target = ["--outputs", str(trained)]
+    assert main(["models", "tag", "breast-cancer", "1", "owner=ml", "stage=beta", *target]) == EXIT_OK
+    said = capsys.readouterr().out.strip()  # with the tag training set (the selected candidate)
+    assert said.startswith("breast-cancer v1 tags: ") and "owner=ml, " in said and said.endswith("stage=beta")
+    many = [f"k{i}=v" for i in range(50)]  # as many as a version holds, so only the merge is past the limit
+    assert main(["models", "tag", "breast-cancer", "1", *many, *target]) == EXIT_ERROR
+    refused = capsys.readouterr().err
+    assert refused.startswith("error: 400 invalid: breast-cancer v1 would hold ") and "at most 50" in refused
+    code, listed = _run(capsys, "models", "list", "--tag", "owner=ml", "--tag", "stage=beta", *target)
+    [model] = [m for m in listed["models"] if m["model"] == "breast-cancer"]
+    assert code == EXIT_OK and [v["version"] for v in model["versions"]] == [1]
+    assert main(["models", "show", "breast-cancer", "--tag", "owner=ops", *target]) == EXIT_OK
+    assert capsys.readouterr().out.splitlines()[1:] == []
