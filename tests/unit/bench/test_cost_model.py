@@ -204,12 +204,8 @@ def test_assumed_sampling_rates_are_the_deployment_defaults() -> None:
     assert assumed.trace_sample_rate == deployed.trace_sample_rate
 
 
-@pytest.mark.skipif(
-    "front_door" not in ServingSettings.model_fields,
-    reason="serving.front_door arrives with the function-URL front door; until then the model prices it ahead",
-)
 def test_the_priced_front_door_is_the_deployment_default() -> None:
-    assert cm.Deployment().front_door == getattr(ServingSettings.model_validate({}), "front_door", None)
+    assert cm.Deployment().front_door == ServingSettings.model_validate({}).front_door
 
 
 def test_snapstart_costs_its_cached_snapshot_and_a_restore_per_environment_started() -> None:
