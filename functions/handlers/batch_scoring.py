@@ -9,7 +9,7 @@ are recognized by name and skipped. Imports onnxruntime, numpy and Powertools on
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
 from urllib.parse import unquote_plus
@@ -102,14 +102,7 @@ services = PerContainer(_build)
 
 
 def _load_failed(failure: LoadFailure) -> None:
-    logger.error(
-        "model load failed",
-        model=failure.model,
-        alias=failure.alias,
-        version=failure.version,
-        reason=failure.reason,
-        serving_version=failure.serving_version,
-    )
+    logger.error("model load failed", **asdict(failure))
 
 
 def _delete_failed(key: str, error: Exception) -> None:

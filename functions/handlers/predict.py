@@ -30,7 +30,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property, partial
 from typing import Any
@@ -426,15 +426,7 @@ def _log(level: str, message: str, **keys: Any) -> None:
 
 def _load_failed(metrics: MetricLines, failure: LoadFailure) -> None:
     """An alias names a version that cannot be loaded: alarm, and say what still answers."""
-    _log(
-        "error",
-        "model load failed",
-        model=failure.model,
-        alias=failure.alias,
-        version=failure.version,
-        reason=failure.reason,
-        serving_version=failure.serving_version,
-    )
+    _log("error", "model load failed", **asdict(failure))
     metrics.by_service(Measure("ModelLoadFailures", COUNT, 1))
 
 
