@@ -4,70 +4,31 @@ whole of it is in `mlops runs RUN_ID`), the registered version's test metrics as
 
 from __future__ import annotations
 
-import operator
-import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
+from mlops.registry import run_query
+from mlops.registry.run_query import RunsQueryError, best_first, sorted_rows
 from mlops.training.metric_names import METRIC_DIRECTIONS
 
 REASON_WIDTH = 72
+PARAMS_WIDTH = 40
 # Columns every run has, besides its metrics; `--sort`/`--filter` take these names or a metric's.
 FIELDS = ("run_id", "status", "dataset", "started", "took", "version", "model", "reason")
 # Sorted best or newest first unless --reverse: metrics by their direction, times newest, durations longest.
 DESCENDING = frozenset({"started", "took", "version"})
-_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
-    ">=": operator.ge,
-    "<=": operator.le,
-    "!=": operator.ne,
-    "=": operator.eq,
-    ">": operator.gt,
-    "<": operator.lt,
-}
-_FILTER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
-
 
 Row = TypeVar("Row", bound=Mapping[str, Any])
 
-
-class RunsQueryError(ValueError):
-    """A --sort or --filter the table cannot apply; the message names the columns there are."""
+__all__ = ["RunFilter", "RunsQueryError", "check_columns", "metric_columns", "runs_table", "sort_rows"]
 
 
-@dataclass(frozen=True)
-class RunFilter:
-    """`status=failed`, `roc_auc>=0.95`, `dataset!=smoke-test`: a column, an operator and a value."""
-
-    column: str
-    op: str
-    value: str
-
-    @classmethod
-    def parse(cls, text: str) -> RunFilter:
-        matched = _FILTER.match(text)
-        if matched is None:
-            raise RunsQueryError(
-                f"--filter {text!r}: write COLUMN OP VALUE, e.g. status=failed or roc_auc>=0.95 "
-                f"(operators: {', '.join(_OPERATORS)})"
-            )
-        return cls(*matched.groups())
+class RunFilter(run_query.RunFilter):
+    """`status=failed`, `roc_auc>=0.95`, `dataset!=smoke-test`: the core's expression (one parser for
+    `--filter`, `runs search` and the registry API), applied to a row of this table."""
 
     def keeps(self, row: Mapping[str, Any]) -> bool:
-        value = column_value(row, self.column)
-        if value is None:
-            return self.op == "!="
-        wanted: Any = self.value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            try:
-                wanted = float(self.value.removeprefix("v"))
-            except ValueError:
-                raise RunsQueryError(f"--filter {self.column}: {self.value!r} is not a number") from None
-        elif self.op not in ("=", "!="):
-            value, wanted = str(value), str(self.value)
-        else:
-            return (str(value) == self.value) == (self.op == "=")
-        return bool(_OPERATORS[self.op](value, wanted))
+        return self.holds(column_value(row, self.column))
 
 
 def column_value(row: Mapping[str, Any], column: str) -> Any:
@@ -89,16 +50,8 @@ def check_columns(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> 
 def sort_rows(rows: Sequence[Row], column: str, *, reverse: bool = False) -> list[Row]:
     """Best first for a metric (by its direction), newest/longest first for times; runs without
     the value last either way."""
-    descending = METRIC_DIRECTIONS.get(column, "max") == "max" if column not in FIELDS else column in DESCENDING
-    descending = descending != reverse
-    present = [r for r in rows if column_value(r, column) is not None]
-    missing = [r for r in rows if column_value(r, column) is None]
-    present.sort(key=lambda r: _sortable(column_value(r, column)), reverse=descending)
-    return present + missing
-
-
-def _sortable(value: Any) -> tuple[int, Any]:
-    return (0, value) if isinstance(value, int | float) else (1, str(value))
+    descending = best_first(column) if column not in FIELDS else column in DESCENDING
+    return sorted_rows(rows, column, column_value, descending=descending != reverse)
 
 
 def one_line(text: str | None, width: int = REASON_WIDTH) -> str:
