@@ -7,6 +7,7 @@ Exit codes scripts can rely on: 0 success; 1 the platform said no (a rejected fi
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from mlops.names import CHAMPION
@@ -18,12 +19,15 @@ from mlopsctl.commands.local import bench, up
 from mlopsctl.commands.models import models, promote, report, rollback
 from mlopsctl.commands.performance import performance
 from mlopsctl.commands.predict import predict
-from mlopsctl.commands.runs import runs, train
+from mlopsctl.commands.runs import runs, runs_compare, runs_search, train
 from mlopsctl.commands.smoke_test import smoke_test
 
 # The app `mlops up` synthesizes and deploys into the local cloud (infra/app.py); named, not imported:
 # importing the CDK app starts CDK's Node.js kernel, which `mlops --help` should not wait for.
 PLATFORM_APP = "infra.app:build_local_app"
+# `mlops runs compare` and `mlops runs search`: `runs` takes an optional RUN_ID, which argparse cannot
+# tell from a subcommand, so parse_args joins the two words into one command name first.
+RUNS_SUBCOMMANDS = ("compare", "search")
 EXPECTED_VERSION_HELP = (
     "only if the alias holds version V now: a retried or stale command is refused (exit 1) instead of applied twice"
 )
@@ -242,6 +246,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics", metavar="NAMES", help="comma-separated metric columns (default: every metric of the runs shown)"
     )
     runner.set_defaults(run=runs)
+    comparer = commands.add_parser(
+        "runs compare",
+        parents=[common, deployment],
+        help="two training runs side by side: data versions, chosen hyperparameters, metrics, gates and "
+        "candidates, each difference marked (through the registry API)",
+    )
+    comparer.add_argument("run_a", metavar="RUN_A")
+    comparer.add_argument("run_b", metavar="RUN_B")
+    comparer.add_argument("--differences", action="store_true", help="only the lines where the runs differ")
+    comparer.set_defaults(run=runs_compare)
+    searcher = commands.add_parser(
+        "runs search",
+        parents=[common, deployment],
+        help="a dataset's training runs by test metric and chosen hyperparameter (through the registry API)",
+    )
+    searcher.add_argument("--dataset", required=True)
+    searcher.add_argument(
+        "--metric",
+        action="append",
+        metavar="EXPR",
+        help="METRIC OP VALUE on the registered version's test metrics, e.g. roc_auc>0.9 (repeat: all must hold)",
+    )
+    searcher.add_argument(
+        "--param",
+        action="append",
+        metavar="EXPR",
+        help="PARAM OP VALUE on the chosen hyperparameters, e.g. max_depth=6 (repeat: all must hold)",
+    )
+    searcher.add_argument(
+        "--sort",
+        metavar="COLUMN",
+        help="a metric (best first) or started/version (newest first); a leading - flips it (write --sort=-roc_auc)",
+    )
+    searcher.add_argument("--limit", type=int, default=20)
+    searcher.set_defaults(run=runs_search)
 
     smoker = commands.add_parser(
         "smoke-test",
@@ -282,8 +321,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _joined_subcommand(argv: list[str]) -> list[str]:
+    """`runs compare A B` as the one command `runs compare` (see RUNS_SUBCOMMANDS)."""
+    for i, word in enumerate(argv):
+        if not word.startswith("-"):
+            if word == "runs" and argv[i + 1 : i + 2] and argv[i + 1] in RUNS_SUBCOMMANDS:
+                return [*argv[:i], f"runs {argv[i + 1]}", *argv[i + 2 :]]
+            break
+    return list(argv)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, with `--json` taken before the command (`mlops --json drift x`) or after it."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_joined_subcommand(sys.argv[1:] if argv is None else argv))
     args.json = bool(getattr(args, "json", False) or args.json_first)
     return args

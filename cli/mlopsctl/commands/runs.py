@@ -272,3 +272,46 @@ def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any)
     emit(args, document, "\n".join(lines))
     failed = execution["status"] not in ("SUCCEEDED", "RUNNING") or document["status"] == "rejected"
     return EXIT_REJECTED if failed else EXIT_OK
+
+
+def runs_compare(args: argparse.Namespace) -> int:
+    """Two runs side by side through the registry API (GET /v1/runs/{a}/compare/{b}), every
+    difference marked; a note on top when they trained on different datasets."""
+    from urllib.parse import quote
+
+    from mlopsctl.api import call
+    from mlopsctl.runs_table import comparison_lines
+
+    target = deployment_target(args)
+    document = call(target, "GET", f"/v1/runs/{quote(args.run_a, safe='')}/compare/{quote(args.run_b, safe='')}")
+    emit(args, document, "\n".join(comparison_lines(document, only_differences=args.differences)))
+    return EXIT_OK
+
+
+def runs_search(args: argparse.Namespace) -> int:
+    """A dataset's runs by metric and hyperparameter through the registry API (GET /v1/runs). The
+    expressions are checked here first, by the parser the API uses, so a malformed one is named
+    before any call."""
+    from mlops.registry.run_comparison import RunSearch
+    from mlops.registry.run_query import RunsQueryError, metric_filter, param_filter
+    from mlopsctl.api import call
+    from mlopsctl.runs_table import metric_columns, runs_table, search_row
+
+    try:
+        RunSearch(
+            args.dataset,
+            metrics=tuple(metric_filter(m) for m in args.metric or []),
+            params=tuple(param_filter(p) for p in args.param or []),
+            sort=args.sort,
+        )
+    except RunsQueryError as error:
+        raise CommandError(str(error)) from error
+    target = deployment_target(args)
+    query = {"dataset": args.dataset, "metric": args.metric, "param": args.param, "sort": args.sort}
+    found = call(target, "GET", "/v1/runs", query={**query, "limit": args.limit})["runs"]
+    rows = [search_row(run) for run in found]
+    asked = " and ".join([*(args.metric or []), *(args.param or [])])
+    empty = f"no run of {args.dataset} matches {asked}" if asked else f"no recorded run of {args.dataset}"
+    text = "\n".join(runs_table(rows, metric_columns(rows))) if rows else empty
+    emit(args, {"runs": found}, text)
+    return EXIT_OK

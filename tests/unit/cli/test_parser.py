@@ -32,6 +32,8 @@ REQUIRED_ARGUMENTS = {  # the fewest arguments each leaf needs to parse
     "performance": ["m"],
     "rollback": ["m", "--reason", "why"],
     "report": ["m"],
+    "runs compare": ["run-a", "run-b"],
+    "runs search": ["--dataset", "d"],
 }
 
 

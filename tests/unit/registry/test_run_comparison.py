@@ -1,7 +1,5 @@
-"""Runs side by side and runs searched, on moto's DynamoDB, from the items the training pipeline writes:
-the run item of its prepare, evaluate and register steps (mlops.training.run) and the version it
-registers, built from the pipeline's own records (CandidateResult, GateReport, TrainingData,
-TrainedVersion)."""
+"""Runs side by side and runs searched, on moto's DynamoDB, from the items the training pipeline
+writes (tests/unit/registry/run_support.py records them as its steps do)."""
 
 from __future__ import annotations
 
@@ -11,16 +9,9 @@ import pytest
 
 from mlops.registry.errors import RegistryError
 from mlops.registry.models import ModelRegistry
-from mlops.registry.numbers import to_dynamo
 from mlops.registry.run_comparison import RunRecord, RunSearch, compare_runs, dataset_runs, recorded_run
 from mlops.registry.run_query import RunsQueryError, metric_filter, param_filter
-from mlops.registry.versions import TrainedVersion
-from mlops.training.candidates import CandidateResult, SearchSummary, Trial
-from mlops.training.data import TrainingData, VersionUsed
-from mlops.training.gates import GateReport, GateResult
-
-AT = "2026-12-05T10:00:00+00:00"
-HASH_1, HASH_2 = "a" * 64, "b" * 64
+from tests.unit.registry.run_support import HASH_1, HASH_2, record_run
 
 
 @pytest.fixture
@@ -28,81 +19,8 @@ def registry(registry_table: Any) -> ModelRegistry:
     return ModelRegistry(registry_table)
 
 
-def _train(
-    registry: ModelRegistry,
-    run_id: str,
-    *,
-    dataset: str = "breast-cancer",
-    depth: int = 4,
-    auc: float = 0.99,
-    versions: tuple[str, ...] = (HASH_1,),
-    started: str = AT,
-    gate_min: float = 0.95,
-    failed: bool = False,
-) -> None:
-    """A run recorded as the pipeline's steps record it: prepare starts it, evaluate adds its
-    candidates, register writes the version (the forest selected, its depth found by a grid search)."""
-    data = TrainingData(
-        dataset=dataset,
-        policy="all",
-        versions=[VersionUsed(version=v, created_at=AT, rows=569) for v in versions],
-        rows=569 * len(versions),
-        max_rows=1_000_000,
-    )
-    registry.start_run(
-        run_id,
-        {
-            "dataset": dataset,
-            "dataset_version": versions[-1],
-            "training_data": to_dynamo(data.summary()),
-            "model": dataset,
-            "started_at": started,
-            "reason": "test",
-            "prefix": f"models/{dataset}/runs/{run_id}/",
-            "code_version": "0.1.0",
-            "rows": to_dynamo({"train": 341, "validation": 114, "test": 114}),
-        },
-    )
-    forest = CandidateResult(
-        name="forest",
-        estimator="random_forest",
-        status="succeeded",
-        params={"n_estimators": 100, "max_depth": depth},
-        best_params={"max_depth": depth},
-        search=SearchSummary(kind="grid", scoring="roc_auc", trials=[Trial(params={"max_depth": depth}, score=auc)]),
-        validation_metrics={"roc_auc": auc, "accuracy": 0.95},
-        fit_seconds=0.4,
-    )
-    logistic = CandidateResult(
-        name="logistic", estimator="logistic_regression", status="failed", error="ValueError: no convergence"
-    )
-    registry.update_run(run_id, {"candidates": to_dynamo([forest.to_json(), logistic.to_json()])})
-    if failed:
-        registry.update_run(run_id, {"status": "failed", "failure_reason": "ExportFailed: no converter"})
-        return
-    gates = GateReport(
-        passed=auc >= gate_min,
-        results=[GateResult(name="min roc_auc", passed=auc >= gate_min, observed=auc, threshold=gate_min, message="")],
-    )
-    trained = TrainedVersion(
-        status="registered" if gates.passed else "rejected",
-        metrics={"roc_auc": auc, "accuracy": 0.95, "log_loss": round(1 - auc, 4)},
-        gates=gates.model_dump(mode="json"),
-        params=forest.params,
-        estimator=forest.estimator,
-        dataset=dataset,
-        dataset_version=versions[-1],
-        training_data=data.summary(),
-        tags={"selected_candidate": "forest"},
-    )
-    version = registry.register_version(dataset, trained.attributes(), run_id=run_id, at=AT)
-    registry.update_run(
-        run_id, {"status": "succeeded" if gates.passed else "rejected", "finished_at": AT, "version": version}
-    )
-
-
 def test_a_run_shows_the_chosen_candidates_hyperparameters_metrics_gates_and_data(registry: ModelRegistry) -> None:
-    _train(registry, "first", depth=8, auc=0.991)
+    record_run(registry, "first", depth=8, auc=0.991)
     run = recorded_run(registry, "first")
     assert (run.selected, run.estimator, run.version, run.version_status) == (
         "forest",
@@ -120,8 +38,8 @@ def test_a_run_shows_the_chosen_candidates_hyperparameters_metrics_gates_and_dat
 
 
 def test_two_runs_side_by_side_mark_each_difference_and_the_better_metric(registry: ModelRegistry) -> None:
-    _train(registry, "first", depth=4, auc=0.97)
-    _train(registry, "second", depth=8, auc=0.99, versions=(HASH_1, HASH_2), started="2026-12-05T11:00:00+00:00")
+    record_run(registry, "first", depth=4, auc=0.97)
+    record_run(registry, "second", depth=8, auc=0.99, versions=(HASH_1, HASH_2), started="2026-12-05T11:00:00+00:00")
     comparison = compare_runs(recorded_run(registry, "first"), recorded_run(registry, "second"))
     rows = {(r.section, r.name): r for r in comparison.rows}
     assert comparison.same_dataset
@@ -145,8 +63,8 @@ def test_a_lower_loss_is_the_better_one() -> None:
 
 
 def test_runs_of_different_datasets_say_so_and_still_compare(registry: ModelRegistry) -> None:
-    _train(registry, "cancer")
-    _train(registry, "wine-run", dataset="wine", auc=0.98)
+    record_run(registry, "cancer")
+    record_run(registry, "wine-run", dataset="wine", auc=0.98)
     comparison = compare_runs(recorded_run(registry, "cancer"), recorded_run(registry, "wine-run"))
     assert not comparison.same_dataset
     assert comparison.notes[0].startswith("the runs trained on different datasets (breast-cancer and wine)")
@@ -154,8 +72,8 @@ def test_runs_of_different_datasets_say_so_and_still_compare(registry: ModelRegi
 
 
 def test_a_failed_run_compares_with_no_metrics_and_says_why(registry: ModelRegistry) -> None:
-    _train(registry, "good")
-    _train(registry, "broken", failed=True)
+    record_run(registry, "good")
+    record_run(registry, "broken", failed=True)
     broken = recorded_run(registry, "broken")
     assert (broken.version, broken.metrics, broken.failure_reason) == (None, {}, "ExportFailed: no converter")
     comparison = compare_runs(recorded_run(registry, "good"), broken)
@@ -170,9 +88,9 @@ def test_an_unknown_run_is_not_found_by_name(registry: ModelRegistry) -> None:
 
 def test_search_filters_on_metrics_and_chosen_parameters_and_sorts(registry: ModelRegistry) -> None:
     for i, (depth, auc) in enumerate([(4, 0.95), (6, 0.97), (6, 0.99), (8, 0.93)]):
-        _train(registry, f"run-{i}", depth=depth, auc=auc, started=f"2026-12-05T1{i}:00:00+00:00")
-    _train(registry, "broken", failed=True, started="2026-12-05T19:00:00+00:00")
-    _train(registry, "elsewhere", dataset="wine")
+        record_run(registry, f"run-{i}", depth=depth, auc=auc, started=f"2026-12-05T1{i}:00:00+00:00")
+    record_run(registry, "broken", failed=True, started="2026-12-05T19:00:00+00:00")
+    record_run(registry, "elsewhere", dataset="wine")
     runs = dataset_runs(registry, "breast-cancer")
     assert [r.run_id for r in RunSearch("breast-cancer").apply(runs)][:2] == ["broken", "run-3"]  # newest first
     search = RunSearch(
