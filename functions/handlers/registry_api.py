@@ -25,9 +25,9 @@ from mlops.names import ALIAS_PATTERN, CHALLENGER, CHAMPION, NAME_PATTERN
 from mlops.registry.errors import RegistryError
 from mlops.registry.limits import MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, TAG_KEY_PATTERN, readable_tags, unprintable
 from mlops.registry.models import ModelRegistry
+from mlops.registry.rollout_compatibility import rollout_reason
 from mlops.registry.run_comparison import RunSearch, compare_runs, dataset_runs, recorded_run
 from mlops.registry.run_query import RunsQueryError, metric_filter, param_filter
-from mlops.registry.rollout_compatibility import rollout_reason
 from mlops.registry.views import model_card, plain
 
 logger = Logger()

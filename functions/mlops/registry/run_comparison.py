@@ -93,7 +93,7 @@ class RunRecord:
         registered: dict[str, Any] = plain(dict(version)) if version else {}
         candidates = tuple(_candidate(c) for c in record.get("candidates") or [])
         selected = (registered.get("tags") or {}).get("selected_candidate") or record.get("selected")
-        chosen = next((c for c in record.get("candidates") or [] if c.get("name") == selected), {})
+        chosen: dict[str, Any] = next((c for c in record.get("candidates") or [] if c.get("name") == selected), {})
         params = registered.get("params") if registered else chosen.get("params")
         gates = registered.get("gates") or {}
         data = record.get("training_data") or registered.get("training_data") or {}

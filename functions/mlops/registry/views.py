@@ -34,6 +34,8 @@ def model_card(version: dict[str, Any]) -> dict[str, Any]:
         "status": record.get("status"),
         "created_at": record.get("created_at"),
         "estimator": record.get("estimator"),
+        # The chosen hyperparameters: the selected candidate's fixed parameters with the best its search found.
+        "chosen_candidate": (record.get("tags") or {}).get("selected_candidate"),
         "parameters": record.get("params", {}),
         "training_data": {"dataset": record.get("dataset"), "dataset_version": record.get("dataset_version")},
         "lineage": {

@@ -11,6 +11,7 @@ from mlops.registry.errors import RegistryError
 from mlops.registry.models import ModelRegistry
 from mlops.registry.run_comparison import RunRecord, RunSearch, compare_runs, dataset_runs, recorded_run
 from mlops.registry.run_query import RunsQueryError, metric_filter, param_filter
+from mlops.registry.views import model_card
 from tests.unit.registry.run_support import HASH_1, HASH_2, record_run
 
 
@@ -132,3 +133,9 @@ def test_parameters_compare_as_numbers_booleans_text_and_unset() -> None:
     assert kept("max_depth=null") == ["u"] and kept("penalty!=l1") == ["r", "u"]
     with pytest.raises(RunsQueryError, match="is not a number"):
         kept("C>big")
+
+
+def test_the_model_card_names_the_chosen_candidate_and_its_hyperparameters(registry: ModelRegistry) -> None:
+    record_run(registry, "first", depth=6)
+    card = model_card(registry.get_version("breast-cancer", 1) or {})
+    assert (card["chosen_candidate"], card["parameters"]) == ("forest", {"n_estimators": 100, "max_depth": 6})
