@@ -356,6 +356,14 @@ def _registry_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, door:
             f"roc_auc={version['metrics'].get('roc_auc', float('nan')):.4f}"
         )
 
+    # The two runs side by side, as `mlops runs compare` prints them: what changed between them.
+    from mlopsctl.runs_table import comparison_lines
+
+    compared = call(target, "GET", "/v1/runs/demo-first-model/compare/demo-retrain")
+    print("mlops runs compare demo-first-model demo-retrain --differences")
+    for line in comparison_lines(compared, only_differences=True):
+        print(f"  {line}")
+
     _wait_for_version(door, int(model["aliases"]["champion"]["version"]))
 
     _step("roll back the champion in one call (mlops rollback): predictions follow, then the audit trail")
