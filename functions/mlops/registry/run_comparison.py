@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
 from mlops.registry.errors import RegistryError
+from mlops.registry.limits import readable_tags
 from mlops.registry.run_query import RunFilter, RunsQueryError, best_first, sort_key, sorted_rows, unknown_metric
 from mlops.registry.views import plain
 from mlops.training.metric_names import METRIC_DIRECTIONS
@@ -92,7 +93,7 @@ class RunRecord:
         record: dict[str, Any] = plain(dict(run))
         registered: dict[str, Any] = plain(dict(version)) if version else {}
         candidates = tuple(_candidate(c) for c in record.get("candidates") or [])
-        selected = (registered.get("tags") or {}).get("selected_candidate") or record.get("selected")
+        selected = readable_tags(registered.get("tags")).get("selected_candidate") or record.get("selected")
         chosen: dict[str, Any] = next((c for c in record.get("candidates") or [] if c.get("name") == selected), {})
         params = registered.get("params") if registered else chosen.get("params")
         gates = registered.get("gates") or {}
