@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,7 +211,11 @@ def test_runs_report_and_models_show(
     assert f"<td>v{written['champion']}</td><td><span class='badge champion'>champion</span>" in history
     assert "max abs probability diff" in page and "label agreement" in page
     assert 'aria-label="drift share over time"' in page and "insufficient_data" in page
-    assert not any(asset in page for asset in ("src=", "href=", "<link", "<script", "url(")), "self-contained"
+    assert not any(asset in page for asset in ("src=", "<link", "<script", "url(")), "self-contained"
+    # The one kind of link: each version to its run's report, copied beside the page.
+    links = re.findall(r"href=['\"]([^'\"]*)['\"]", page)
+    assert links and all(link.startswith("breast-cancer-runs/") for link in links), links
+    assert all(b"Training report" in (tmp_path / "reports" / link).read_bytes() for link in links)
 
     output = tmp_path / "elsewhere" / "page.html"
     assert main(["report", "breast-cancer", "-o", str(output), *target]) == EXIT_OK
