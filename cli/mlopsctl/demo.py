@@ -3,7 +3,7 @@
 Each stage of the lifecycle adds its step here as the platform grows; today: deploy, inspect, call
 the API (health with a signature, the function URL unsigned), ingest a clean file and a broken one,
 train, gate and register a model, serve predictions over HTTP through the function URL (valid and
-invalid requests), retrain, roll back with the predictions
+invalid requests), retrain and compare the two runs, roll back with the predictions
 following the champion, detect drift (which retrains), send the ground truth back (accuracy falls
 under its floor: the alarm, the mail, the labelled rows become a dataset version), judge a weaker
 canary on outcomes (the A/B check rolls it back), write the model's lifecycle report, and end with

@@ -147,7 +147,7 @@ def comparison_lines(document: Mapping[str, Any], *, only_differences: bool = Fa
     lines = [f"A: {a['run_id']} ({a.get('dataset') or '-'}, {a.get('status')})"]
     lines.append(f"B: {b['run_id']} ({b.get('dataset') or '-'}, {b.get('status')})")
     lines += [f"NOTE: {note}" for note in document.get("notes") or []]
-    lines.append(f"  {'SECTION':<16} {'NAME':<24} {'A':<28} {'B':<28}")
+    lines.append(f"  {'SECTION':<16} {'NAME':<28} {'A':<28} B")
     section = None
     for row in document["rows"]:
         if only_differences and not row["differs"]:
@@ -157,7 +157,10 @@ def comparison_lines(document: Mapping[str, Any], *, only_differences: bool = Fa
         section = row["section"]
         better = {"a": "  A better", "b": "  B better"}.get(row.get("better") or "", "")
         mark = "*" if row["differs"] else " "
-        line = f"{mark} {shown:<16} {one_line(name, 24):<24} {_compared(row['a']):<28} {_compared(row['b']):<28}"
+        a_value, b_value = (
+            (str(row["a"] or "-")[:19], str(row["b"] or "-")[:19]) if row["name"] == "started" else (row["a"], row["b"])
+        )
+        line = f"{mark} {shown:<16} {one_line(name, 28):<28} {_compared(a_value):<28} {_compared(b_value):<28}"
         lines.append((line + better).rstrip())
     lines.append(f"  ({document.get('differences', 0)} differences, marked *)")
     return lines
