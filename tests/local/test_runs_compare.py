@@ -117,6 +117,20 @@ def test_two_runs_compared_and_searched_through_the_cli_and_the_api(
     code, ranked = _cli(capsys, outputs, "runs", "search", "--dataset", "breast-cancer", "--sort", "version")
     assert [r["run_id"] for r in ranked["runs"]] == ["deep", "shallow"]
 
+    # Each run's chosen hyperparameters: in `mlops runs`, `mlops runs RUN_ID` and the model card.
+    code, listed = _cli(capsys, outputs, "runs", "--dataset", "breast-cancer")
+    assert {r["run_id"]: r["hyperparameters"]["max_depth"] for r in listed["runs"]} == {
+        "shallow": depth["a"],
+        "deep": depth["b"],
+    }
+    capsys.readouterr()
+    assert main(["runs", "deep", "--outputs", str(outputs)]) == EXIT_OK
+    chosen = f"chosen: forest (random_forest): max_depth={depth['b']} n_estimators=10 (searched: max_depth)"
+    assert chosen in capsys.readouterr().out
+    capsys.readouterr()
+    assert main(["models", "show", "breast-cancer", "--version", "2", "--outputs", str(outputs)]) == EXIT_OK
+    assert f"hyperparameters (forest): max_depth={depth['b']} n_estimators=10" in capsys.readouterr().out
+
     code, error = _cli(capsys, outputs, "runs", "compare", "shallow", "no-such-run")
     assert code == EXIT_ERROR and error["error"]["message"].startswith("no training run 'no-such-run'")
     code, error = _cli(capsys, outputs, "runs", "search", "--dataset", "breast-cancer", "--metric", "auc>0.9")
