@@ -277,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     searcher.add_argument(
         "--sort",
         metavar="COLUMN",
-        help="a metric (best first) or started/version (newest first); a leading - flips it (write --sort=-roc_auc)",
+        help="a metric (best first) or started/version (newest first); a leading - flips it (--sort -roc_auc)",
     )
     searcher.add_argument("--limit", type=int, default=20)
     searcher.set_defaults(run=runs_search)
@@ -322,7 +322,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _joined_subcommand(argv: list[str]) -> list[str]:
-    """`runs compare A B` as the one command `runs compare` (see RUNS_SUBCOMMANDS)."""
+    """`runs compare A B` as the one command `runs compare` (see RUNS_SUBCOMMANDS), and `--sort -roc_auc`
+    as `--sort=-roc_auc` (argparse takes a value that starts with `-` for an option)."""
+    argv = list(argv)
+    for i, word in enumerate(argv[:-1]):
+        following = argv[i + 1]
+        if word == "--sort" and following.startswith("-") and following[1:2].isalpha():
+            return _joined_subcommand([*argv[:i], f"--sort={following}", *argv[i + 2 :]])
     for i, word in enumerate(argv):
         if not word.startswith("-"):
             if word == "runs" and argv[i + 1 : i + 2] and argv[i + 1] in RUNS_SUBCOMMANDS:
