@@ -138,6 +138,17 @@ def test_a_broken_upload_goes_to_quarantine_with_its_report_and_a_notification(p
     [mail] = cloud.inbox.messages()
     assert DATASET in mail.subject
     assert "broken.csv" in mail.body and "mean_radius" in mail.body
+    # The readable page, beside the JSON report, named in the mail by its S3 URI.
+    artifacts = stack.outputs["ArtifactsBucketName"]
+    [page_key] = [k for k in _keys(artifacts, f"reports/validation/{DATASET}/broken.csv/") if k.endswith(".html")]
+    assert f"Page:       s3://{artifacts}/{page_key} " in mail.body
+    stored = s3.get_object(Bucket=artifacts, Key=page_key)
+    assert stored["ContentType"] == "text/html; charset=utf-8"
+    page = stored["Body"].read().decode()
+    minimum = page[page.index("<h3>column &#x27;mean_radius&#x27; min") :]
+    assert "2 (0.3515 %)" in minimum[: minimum.index("</section>")]  # 2 of 569 rows, then rows 5 and 10
+    assert "<td class='num'>5</td>" in minimum and "<td class='num'>10</td>" in minimum
+    assert "<h3>mean_radius</h3>" in page  # the column's profile: type, nulls, range, histogram
 
 
 @pytest.mark.parametrize(

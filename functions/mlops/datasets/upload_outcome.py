@@ -220,7 +220,7 @@ def _announce(
     upload: Upload, services: IngestionServices, report_key: str, kept: str, failures: list[str], summary: str
 ) -> None:
     """The data team's mail of an upload that was not accepted: where it is kept, its report and its
-    page (an S3 URI: the bucket is KMS-encrypted, so a link only opens for someone allowed to read it), why."""
+    page (an S3 URI: the bucket is private, so who may read it opens it with `mlops datasets page`), why."""
     page = f"s3://{services.artifacts.name}/{report_page_key(report_key)}"
     services.notify(
         f"Rejected upload for dataset {upload.dataset}"[:100],
