@@ -7,8 +7,13 @@ version's parts by sums and extremes). Bounded: the histogram and the most frequ
 from at most `SAMPLE_SIZE` valid values taken at evenly spaced rows (all of them in a smaller
 column): one index pass over the valid mask and `SAMPLE_SIZE` values copied, whatever the file's
 size. A partitioned version's parts each keep such a sample; the merge keeps `SAMPLE_SIZE` of their
-union, from each part in proportion to its valid values. Distinct counts: exact for text in a single
-file (one Arrow hash pass), the parts' HyperLogLog estimates (0.81 %) for a partitioned version.
+union, from each part in proportion to its valid values. Distinct counts of text: exact in a single
+file of up to `EXACT_DISTINCT_ROWS` rows (one Arrow hash pass, about 10 ms a 200,000 rows), the
+parts' HyperLogLog estimates (0.81 %) for a partitioned version; past that in a single file, the
+page counts the distinct values of the sample only, and says so.
+
+Cost, measured on 1M rows (this 2-core machine): a float or int column without nulls about 1 ms
+(its min and max, 1,000 values picked); with nulls, one index pass more.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from mlops.contracts.column_view import ColumnView
 
 SAMPLE_SIZE = 1000
+EXACT_DISTINCT_ROWS = 200_000  # text columns up to this long get an exact distinct count (a hash pass)
 TEXT_CHARACTERS = 80  # a sampled text value is cut to this many characters
 
 Scale = Literal["number", "datetime", "text"]
@@ -73,19 +79,18 @@ def profile_view(name: str, kind: str, view: ColumnView) -> ColumnProfile:
     rows = len(view.null)
     nulls = int(np.count_nonzero(view.null))
     unparseable = int(np.count_nonzero(view.bad)) if view.bad is not None else 0
-    positions = np.flatnonzero(view.valid)
-    picked = positions[_spaced(positions.size)]
+    every = nulls == 0 and unparseable == 0
+    # Every cell valid (the usual case): the sample's rows are evenly spaced positions, no index pass.
+    if every:
+        count, picked = rows, _spaced(rows)
+    else:
+        positions = np.flatnonzero(view.valid)
+        count, picked = int(positions.size), positions[_spaced(positions.size)]
     numbers = view.numbers
     if numbers is not None and numbers.dtype.kind in "iufM":
-        if numbers.dtype.kind == "M":
-            scale: Scale = "datetime"
-            chosen = numbers[picked].astype("datetime64[us]").astype(np.int64) / 1e6
-            valid = numbers[positions].astype("datetime64[us]").astype(np.int64) / 1e6 if positions.size else None
-        else:
-            scale = "number"
-            chosen = numbers[picked].astype(np.float64)
-            valid = numbers[positions] if positions.size else None
-        finite = chosen[np.isfinite(chosen)]
+        scale: Scale = "datetime" if numbers.dtype.kind == "M" else "number"
+        low, high = _extremes(numbers, None if every else view.valid, count)
+        chosen = _as_floats(numbers[picked])
         return ColumnProfile(
             name=name,
             type=kind,
@@ -93,20 +98,20 @@ def profile_view(name: str, kind: str, view: ColumnView) -> ColumnProfile:
             rows=rows,
             nulls=nulls,
             unparseable=unparseable,
-            minimum=float(np.min(valid)) if valid is not None else None,
-            maximum=float(np.max(valid)) if valid is not None else None,
-            sample=finite.tolist(),
-            sampled_from=int(positions.size),
+            minimum=low,
+            maximum=high,
+            sample=chosen[np.isfinite(chosen)].tolist(),
+            sampled_from=count,
         )
     if numbers is not None:  # booleans
         sample: list[str] = ["true" if v else "false" for v in numbers[picked].tolist()]
     else:
         sample = _texts(view.raw.iloc[picked].tolist())
     distinct = None
-    if view.text is not None:
+    if view.codes is not None:
+        distinct = int(np.count_nonzero(np.bincount(view.codes[view.codes >= 0], minlength=1)))
+    elif view.text is not None and rows <= EXACT_DISTINCT_ROWS:
         distinct = int(pc.count_distinct(view.text).as_py())
-    elif view.codes is not None:
-        distinct = int(np.unique(view.codes[view.codes >= 0]).size)
     return ColumnProfile(
         name=name,
         type=kind,
@@ -116,8 +121,30 @@ def profile_view(name: str, kind: str, view: ColumnView) -> ColumnProfile:
         unparseable=unparseable,
         distinct=distinct,
         sample=sample,
-        sampled_from=int(positions.size),
+        sampled_from=count,
     )
+
+
+def _as_floats(values: np.ndarray) -> np.ndarray:
+    """Numbers as float64; datetimes as epoch seconds."""
+    if values.dtype.kind == "M":
+        return values.astype("datetime64[us]").astype(np.int64) / 1e6
+    return values.astype(np.float64)
+
+
+def _extremes(numbers: np.ndarray, valid: np.ndarray | None, count: int) -> tuple[float | None, float | None]:
+    """The valid values' min and max, without copying them (`valid` None: every value is valid)."""
+    if count == 0:
+        return None, None
+    values = numbers.astype("datetime64[us]").view(np.int64) if numbers.dtype.kind == "M" else numbers
+    if valid is None:
+        low, high = np.min(values), np.max(values)
+    else:
+        low = np.min(values, where=valid, initial=np.inf if values.dtype.kind == "f" else np.iinfo(np.int64).max)
+        high = np.max(values, where=valid, initial=-np.inf if values.dtype.kind == "f" else np.iinfo(np.int64).min)
+    if numbers.dtype.kind == "M":
+        return float(low) / 1e6, float(high) / 1e6
+    return float(low), float(high)
 
 
 def profile_undeclared(name: str, series: pd.Series) -> ColumnProfile:

@@ -229,6 +229,9 @@ def _column(profile: ColumnProfile) -> str:
         facts.append(("max", escape(_on_scale(profile.maximum, profile))))
     elif profile.distinct is not None:
         facts.append(("distinct", f"{'≈ ' if profile.distinct_estimated else ''}{profile.distinct:,}"))
+    elif profile.sample:
+        seen = len(set(profile.sample))
+        facts.append(("distinct", f"{seen:,} among {len(profile.sample):,} sampled values (not counted in full)"))
     if profile.sampled:
         facts.append(("histogram", f"sample of {len(profile.sample):,} of {profile.sampled_from:,} values"))
     chart = _histogram(profile) if profile.scale != "text" else _top_values(profile)

@@ -16,7 +16,7 @@ from sklearn.datasets import load_breast_cancer, load_wine
 from mlops.contracts.loading import load_contract
 from mlops.contracts.model import DataContract
 from mlops.contracts.partial_validation import validate_parts
-from mlops.contracts.profile import SAMPLE_SIZE
+from mlops.contracts.profile import EXACT_DISTINCT_ROWS, SAMPLE_SIZE
 from mlops.contracts.reading import read_table
 from mlops.contracts.report import ValidationReport
 from mlops.contracts.report_page import MAX_COLUMNS_DRAWN, validation_report_html
@@ -150,15 +150,22 @@ def test_a_hostile_file_renders_as_text_in_cells_column_names_and_the_file_name(
 
 def test_a_large_file_draws_its_histograms_from_a_bounded_sample_and_says_so() -> None:
     rng = np.random.default_rng(4)
-    frame = pd.DataFrame({"x": rng.normal(0, 1, 200_000)})
+    rows = EXACT_DISTINCT_ROWS + 50_000
+    frame = pd.DataFrame({"x": rng.normal(0, 1, rows), "code": [f"K{i}" for i in rng.integers(0, 5000, rows)]})
     frame.loc[7, "x"] = 1e6  # the range counts every row, the sample need not hold it
-    contract = load_contract("dataset: big\nversion: 1\ncolumns:\n  - {name: x, type: float}\n", source="big.yaml")
+    contract = load_contract(
+        "dataset: big\nversion: 1\ncolumns:\n  - {name: x, type: float}\n  - {name: code, type: string}\n",
+        source="big.yaml",
+    )
     report = validate(frame, contract, file_name="big.csv")
-    (profile,) = report.profiles
-    assert len(profile.sample) <= SAMPLE_SIZE and profile.sampled_from == 200_000
+    number, text = report.profiles
+    assert len(number.sample) <= SAMPLE_SIZE and number.sampled_from == rows
     page = _page(report)
-    assert f"sample of {len(profile.sample):,} of 200,000 values" in page
+    assert f"sample of {len(number.sample):,} of {rows:,} values" in page
     assert "<dt>max</dt><dd>1e+06</dd>" in page
+    # Past EXACT_DISTINCT_ROWS a text column's distinct values are counted in its sample only, as said.
+    assert text.distinct is None
+    assert f"{len(set(text.sample)):,} among 1,000 sampled values (not counted in full)" in page
     assert len(page) < 30_000
 
 
