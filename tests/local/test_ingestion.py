@@ -98,7 +98,9 @@ def test_a_clean_upload_becomes_an_immutable_dataset_version(platform: Platform)
     np.testing.assert_allclose(columns["mean_radius"], frame["mean_radius"].to_numpy())
     assert columns["target"].tolist() == frame["target"].tolist()
     report_keys = _keys(stack.outputs["ArtifactsBucketName"], f"reports/validation/{DATASET}/2026-11-23.csv/")
-    assert [k.rsplit(".", 1)[1] for k in report_keys] == ["json", "txt"]
+    assert [k.rsplit(".", 1)[1] for k in report_keys] == ["html", "json", "txt"]
+    page = s3.get_object(Bucket=stack.outputs["ArtifactsBucketName"], Key=report_keys[0])["Body"].read().decode()
+    assert "<span class='badge accepted'>accepted</span>" in page and f"<code>{version['version']!s}</code>" in page
     assert _keys(stack.outputs["QuarantineBucketName"]) == []
     assert cloud.inbox.messages() == []
 
@@ -319,7 +321,9 @@ def test_an_upload_outside_a_dataset_folder_gets_a_report_and_a_mail_naming_the_
     assert mail.subject == "Upload not ingested: outside raw/<dataset>/"
     assert f"s3://{raw}/raw/patients.csv was not ingested: uploads go under raw/<dataset>/<file>" in mail.body
     assert f"Upload it again as s3://{raw}/raw/<dataset>/patients.csv" in mail.body
-    [report_key] = _keys(stack.outputs["ArtifactsBucketName"], "reports/validation/_misplaced/")[:1]
+    [report_key] = [
+        k for k in _keys(stack.outputs["ArtifactsBucketName"], "reports/validation/_misplaced/") if k.endswith(".json")
+    ]
     assert report_key.startswith("reports/validation/_misplaced/raw_patients.csv/") and report_key.endswith(".json")
     report = json.loads(
         boto3.client("s3").get_object(Bucket=stack.outputs["ArtifactsBucketName"], Key=report_key)["Body"].read()
