@@ -58,7 +58,13 @@ from mlops.contracts.checks import (
 )
 from mlops.contracts.column_view import ColumnView, column_view
 from mlops.contracts.model import DataContract, Expectation
-from mlops.contracts.profile import ColumnProfile, merge_profiles, profile_undeclared, profile_view
+from mlops.contracts.profile import (
+    PART_SAMPLE_SIZE,
+    ColumnProfile,
+    merge_profiles,
+    profile_undeclared,
+    profile_view,
+)
 from mlops.contracts.reading import FileProblem, read_table, system_memory_pool
 from mlops.contracts.repeats import (
     ROWS_KEY,
@@ -273,13 +279,13 @@ class _PartChecker:
         if spec is None:
             hashes = series_hashes(series)
             distinct = HyperLogLog.of(hashes) if self.settings.distinct_counts else None
-            profile = profile_undeclared(name, series)
+            profile = profile_undeclared(name, series, PART_SAMPLE_SIZE)
             return _ColumnPart([], row_hash=hashes if self.hashing else None, distinct=distinct, profile=profile)
         view = column_view(series, spec)
         checked, _ = column_checks(spec, view, self.rows, repeats=False)  # `find_repeats` counts them
         non_null = self.rows - int(np.count_nonzero(view.null))
         valid = view.valid_count
-        done = _ColumnPart([], profile=profile_view(name, spec.type.value, view))
+        done = _ColumnPart([], profile=profile_view(name, spec.type.value, view, PART_SAMPLE_SIZE))
         for item in checked:
             local = _at_global_rows(item, self.part.row_offset)
             total = self.rows if item.expectation == "column.not_null" else non_null
