@@ -111,6 +111,11 @@ def test_draft_check_deploy_upload_and_train(outputs: Path, tmp_path: Path, caps
     assert main(["datasets", "page", page["uri"], "-o", str(tmp_path / "again.html"), *target]) == EXIT_OK
     assert f"written to {tmp_path / 'again.html'}" in capsys.readouterr().out
     assert (tmp_path / "again.html").read_bytes() == saved.read_bytes()
+    json_uri = page["uri"].removesuffix(".html") + ".json"  # the mail's JSON report names the same page
+    assert main(["datasets", "page", json_uri, "-o", str(tmp_path / "from-json.html"), *target]) == EXIT_OK
+    assert (tmp_path / "from-json.html").read_bytes() == saved.read_bytes()
+    assert main(["datasets", "page", f"s3://bucket/raw/breast-cancer/{broken.name}", *target]) == EXIT_ERROR
+    assert "is not a report page" in capsys.readouterr().err
 
     assert main(["train", "--dataset", "breast-cancer", *target]) == EXIT_OK  # as a person reads it
     followed = capsys.readouterr().out

@@ -143,7 +143,7 @@ def test_a_broken_upload_goes_to_quarantine_with_its_report_and_a_notification(p
     # The readable page, beside the JSON report, named in the mail by its S3 URI.
     artifacts = stack.outputs["ArtifactsBucketName"]
     [page_key] = [k for k in _keys(artifacts, f"reports/validation/{DATASET}/broken.csv/") if k.endswith(".html")]
-    assert f"Page:       s3://{artifacts}/{page_key} " in mail.body
+    assert f"Page:       s3://{artifacts}/{page_key}\n" in mail.body
     stored = s3.get_object(Bucket=artifacts, Key=page_key)
     assert stored["ContentType"] == "text/html; charset=utf-8"
     page = stored["Body"].read().decode()
