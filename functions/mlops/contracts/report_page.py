@@ -7,8 +7,9 @@ columns' profiles (`profile`, gathered while the checks ran). No scripts and no 
 (inline CSS and SVG only): it opens from S3, a mail attachment or a local file as it is. Every text
 that came from the upload (cells, column names, the file name) goes through `html.escape`, so a
 hostile CSV renders as text. The page is bounded whatever the file: `MAX_EXAMPLES_SHOWN` example
-rows per expectation, `MAX_COLUMNS_DRAWN` column sections, `MAX_CELL_CHARACTERS` per cell; the page
-says when it left something out.
+rows per expectation, `MAX_FAILED_DRAWN` failed expectations in full (the others one table row each),
+`MAX_PASSED_LISTED` met ones, `MAX_COLUMNS_DRAWN` column sections, `MAX_CELL_CHARACTERS` per cell;
+the page says when it left something out.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ MAX_EXAMPLES_SHOWN = 20
 MAX_COLUMNS_DRAWN = 100
 MAX_CELL_CHARACTERS = 200
 MAX_PASSED_LISTED = 500
+MAX_FAILED_DRAWN = 100  # failed expectations drawn in full; the rest are a table row each
 HISTOGRAM_BINS = 20
 TOP_VALUES = 10
 
@@ -149,7 +151,24 @@ def _expectations(results: Sequence[ExpectationResult], rows: int) -> list[str]:
     failed = [r for r in results if not r.success and r.severity == "error"]
     failed += [r for r in results if not r.success and r.severity == "warning"]
     parts = [f"<h2>Failed expectations ({len(failed)})</h2>"]
-    parts += [_failed(result) for result in failed] or ["<p>None: every expectation was met.</p>"]
+    parts += [_failed(result) for result in failed[:MAX_FAILED_DRAWN]] or ["<p>None: every expectation was met.</p>"]
+    if len(failed) > MAX_FAILED_DRAWN:
+        rest = "".join(
+            f"<tr><td>{escape(expectation_text(r))}</td><td>{escape(r.severity)}</td><td>{_text(r.observed_value)}</td>"
+            f"<td class='num'>{r.unexpected_count:,} ({r.unexpected_percent:.4g} %)</td></tr>"
+            for r in failed[MAX_FAILED_DRAWN : MAX_FAILED_DRAWN + MAX_PASSED_LISTED]
+        )
+        parts.append(
+            f"<p class='muted'>{len(failed) - MAX_FAILED_DRAWN:,} more failed expectations, without their example "
+            f"rows (the page draws {MAX_FAILED_DRAWN} in full; the JSON has every one's):</p>"
+            "<table><tr><th>expectation</th><th>severity</th><th>observed value</th><th>unexpected</th></tr>"
+            + rest
+            + "</table>"
+        )
+        if len(failed) > MAX_FAILED_DRAWN + MAX_PASSED_LISTED:
+            parts.append(
+                f"<p class='muted'>{len(failed) - MAX_FAILED_DRAWN - MAX_PASSED_LISTED:,} more: see the JSON.</p>"
+            )
     passed = [r for r in results if r.success]
     parts.append(f"<h2>Met expectations ({len(passed)})</h2>")
     if passed:

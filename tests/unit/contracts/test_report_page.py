@@ -19,7 +19,7 @@ from mlops.contracts.partial_validation import validate_parts
 from mlops.contracts.profile import EXACT_DISTINCT_ROWS, SAMPLE_SIZE
 from mlops.contracts.reading import read_table
 from mlops.contracts.report import ValidationReport
-from mlops.contracts.report_page import MAX_COLUMNS_DRAWN, validation_report_html
+from mlops.contracts.report_page import MAX_COLUMNS_DRAWN, MAX_FAILED_DRAWN, validation_report_html
 from mlops.contracts.validation import validate
 
 HOSTILE = "<script>alert('cell')</script>"
@@ -210,3 +210,37 @@ def test_a_file_no_row_of_which_was_read_gets_a_page_saying_why() -> None:
     page = validation_report_html(document)
     assert "Why no row was checked" in page and "unreadable" in page
     assert "<script>" not in page
+
+
+def test_dates_and_flags_draw_too_dates_on_their_own_scale() -> None:
+    frame = pd.DataFrame(
+        {
+            "seen": ["2024-01-05", "2024-03-01", "not a date", None, "2025-12-31"],
+            "active": ["true", "false", "true", "maybe", None],
+        }
+    )
+    contract = load_contract(
+        "dataset: d\nversion: 1\ncolumns:\n  - {name: seen, type: datetime, nullable: true}\n"
+        "  - {name: active, type: bool, nullable: true}\n",
+        source="d.yaml",
+    )
+    report = validate(_read(frame, contract), contract, file_name="d.csv")
+    page = _page(report)
+    seen = page[page.index("<h3>seen</h3>") :]
+    seen = seen[: seen.index("</section>")]
+    assert "<dt>min</dt><dd>2024-01-05T00:00:00Z</dd>" in seen and "<dt>max</dt><dd>2025-12-31T00:00:00Z</dd>" in seen
+    assert "<dt>unparseable</dt><dd>1 (20.00 %)</dd>" in seen and seen.count("<rect") == 20
+    active = page[page.index("<h3>active</h3>") :]
+    active = active[: active.index("</section>")]
+    assert "<code>true</code>" in active and "<code>false</code>" in active and "maybe" not in active
+
+
+def test_many_failed_expectations_draw_a_bounded_number_in_full_and_list_the_rest() -> None:
+    width = MAX_FAILED_DRAWN + 30
+    frame = pd.DataFrame({f"c{i}": -np.arange(1, 41) for i in range(width)})  # every value below its minimum
+    columns = "\n".join(f"  - {{name: c{i}, type: int, min: 0}}" for i in range(width))
+    contract = load_contract(f"dataset: many\nversion: 1\ncolumns:\n{columns}\n", source="many.yaml")
+    page = _page(validate(frame, contract, file_name="many.csv"))
+    assert page.count("<section class='error'>") == MAX_FAILED_DRAWN
+    assert f"30 more failed expectations, without their example rows (the page draws {MAX_FAILED_DRAWN}" in page
+    assert f"<tr><td>column &#x27;c{width - 1}&#x27; min ≥ 0</td><td>error</td>" in page  # the last, listed
