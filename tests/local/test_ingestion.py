@@ -146,6 +146,7 @@ def test_a_broken_upload_goes_to_quarantine_with_its_report_and_a_notification(p
     assert f"Page:       s3://{artifacts}/{page_key}\n" in mail.body
     stored = s3.get_object(Bucket=artifacts, Key=page_key)
     assert stored["ContentType"] == "text/html; charset=utf-8"
+    assert stored["ServerSideEncryption"] == "AES256"  # the bucket's default, as every report's (SSE-S3)
     page = stored["Body"].read().decode()
     minimum = page[page.index("<h3>column &#x27;mean_radius&#x27; min") :]
     assert "2 (0.3515 %)" in minimum[: minimum.index("</section>")]  # 2 of 569 rows, then rows 5 and 10
