@@ -203,6 +203,21 @@ def _ingestion_stage(cloud: LocalCloud, stack: DeployedStack) -> None:
     for obj in s3.list_objects_v2(Bucket=quarantine).get("Contents", []):
         print(f"  s3://{quarantine}/{obj['Key']}")
     print(f"  ({len(cloud.inbox.messages())} notification(s) delivered to the local inbox)")
+    _report_page(s3, stack.outputs["ArtifactsBucketName"], "breast-cancer/clinic-b.csv/")
+
+
+def _report_page(s3: Any, artifacts: str, folder: str) -> None:
+    """The rejected upload's report page (what the mail names), written under .local/ to open, as
+    `mlops datasets page s3://…` writes it."""
+    for key in _keys(s3, artifacts, VALIDATION_REPORTS_PREFIX + folder):
+        if key.endswith(".html"):
+            path = LOCAL_DIR / "reports" / key.removeprefix(VALIDATION_REPORTS_PREFIX).replace("/", "-")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(s3.get_object(Bucket=artifacts, Key=key)["Body"].read())
+            print(f"  its report page: s3://{artifacts}/{key}")
+            print(
+                f"    written to {path.relative_to(PROJECT_ROOT)} ({path.stat().st_size:,} bytes, open it in a browser)"
+            )
 
 
 def _training_stage(cloud: LocalCloud, stack: DeployedStack) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from mlops.names import CHAMPION
 from mlopsctl.commands.config import config_deploy
 from mlopsctl.commands.contracts import contract_check, contract_deploy, contract_draft
-from mlopsctl.commands.datasets import datasets, upload
+from mlopsctl.commands.datasets import datasets, datasets_page, upload
 from mlopsctl.commands.drift import drift
 from mlopsctl.commands.local import bench, up
 from mlopsctl.commands.models import models, promote, report, rollback
@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     uploader.add_argument("--dataset", required=True)
     uploader.add_argument("--wait", action="store_true", help="wait for the validation outcome and print it")
     uploader.add_argument("--timeout", type=float, default=120.0)
+    uploader.add_argument(
+        "--page", type=Path, help="with --wait: write the validation report page (HTML) to this file as well"
+    )
     uploader.set_defaults(run=upload)
 
     trainer = commands.add_parser(
@@ -112,6 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     data_show.add_argument("name")
     data_show.add_argument("--version", help="one version: its hash or any unique prefix of it")
     data_show.set_defaults(run=datasets)
+    data_page = data_commands.add_parser(
+        "page",
+        parents=[common, deployment],
+        help="write a validation report page (the s3:// URI a rejection mail or `upload --wait` names) to a file",
+    )
+    data_page.add_argument("page", help="the page's s3:// URI (or its key in the artifacts bucket; .json works too)")
+    data_page.add_argument("-o", "--output", type=Path, help="where to write it (default reports/<dataset>-…html)")
+    data_page.set_defaults(run=datasets_page)
 
     registry = commands.add_parser("models", help="the model registry: list, show, tag, approve, archive, audit")
     registry_commands = registry.add_subparsers(dest="models_command", required=True)

@@ -22,6 +22,7 @@ REQUIRED_ARGUMENTS = {  # the fewest arguments each leaf needs to parse
     "train": ["--dataset", "d"],
     "models show": ["m"],
     "datasets show": ["d"],
+    "datasets page": ["s3://bucket/reports/validation/d/f.csv/v1.html"],
     "models approve": ["m", "1", "--reason", "why"],
     "models archive": ["m", "1", "--reason", "why"],
     "models audit": ["m"],
