@@ -458,6 +458,9 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         parent_version=champion_version,
         tags={"selected_candidate": selected.name},
         reason=f"training run {run.run_id}",
+        feature_importance=evaluation.feature_importance.model_dump(mode="json")
+        if evaluation.feature_importance
+        else None,
     )
     version = services.models.register_version(run.model, trained.attributes(), run_id=run.run_id, at=at)
     # The run is recorded before the champion moves: moving the champion is the one write serving
