@@ -47,7 +47,7 @@ class TrainedVersion:
     tags: Mapping[str, str] = field(default_factory=dict)
     reason: str | None = None
     # Permutation importance of each input field on the test split (mlops.training.importance):
-    # {metric, rows, repeats, seed, seconds, features: [{feature, mean, std}], most important first}.
+    # {metric, rows, repeats, seed, features: [{feature, mean, std}], most important first}.
     feature_importance: Mapping[str, Any] | None = None
 
     def attributes(self) -> dict[str, Any]:

@@ -222,7 +222,6 @@ class FeatureImportance(BaseModel):
     rows: int = Field(description="test rows used (a larger split is sampled with the seed)")
     repeats: int = Field(description="shuffles per field")
     seed: int
-    seconds: float
     features: list[FieldImportance] = Field(description="most important first")
 
     @property

@@ -13,7 +13,6 @@ Bounded: at most MAX_ROWS test rows (drawn with the run's seed) times REPEATS sh
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import numpy as np
@@ -59,7 +58,6 @@ def permutation_importances(
     seed: int,
 ) -> FeatureImportance:
     """Mean and standard deviation of each field's importance, most important first."""
-    started = time.perf_counter()
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(y.size, MAX_ROWS, replace=False)) if y.size > MAX_ROWS else np.arange(y.size)
     wrapped = _RowsByField(model, np.ascontiguousarray(x[rows]), groups, len(inputs))
@@ -88,6 +86,5 @@ def permutation_importances(
         rows=int(rows.size),
         repeats=REPEATS,
         seed=seed,
-        seconds=round(time.perf_counter() - started, 3),
         features=fields,
     )

@@ -271,7 +271,7 @@ def _importance(importance: FeatureImportance, top: int = 20) -> str:
     rest = len(importance.features) - len(shown)
     note = f"<p class='muted'>Permutation importance: {escaped(importance.bound)} (how much the metric worsens "
     more = f" {rest} less important fields not shown." if rest else ""
-    note += f"when a field is shuffled); {importance.seconds:.1f} s.{more}</p>"
+    note += f"when a field is shuffled).{more}</p>"
     rows = [[f"<td>{escaped(f.feature)}</td>", number_text(f.mean), number_text(f.std)] for f in shown]
     return note + html_table(["field", "importance (mean)", "std"], rows)
 
