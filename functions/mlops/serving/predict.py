@@ -201,7 +201,7 @@ def _explanation(
             row["class"] = classes[out_classes[output]]
         row.update(score=scores[i], base=bases[i], contributions=dict(zip(names, contributions[i], strict=True)))
         rows.append(row)
-    return {"method": explainer.method, "score": explainer.score, "tolerance": TOLERANCE, "rows": rows}
+    return {"method": explained.method, "score": explainer.score, "tolerance": TOLERANCE, "rows": rows}
 
 
 def _split_ids(

@@ -75,9 +75,9 @@ def _linear(estimator: Any, scaler: StandardScaler | None, x_train: NDArray[Any]
 
 
 def _node_values(leaf: NDArray[np.float64], left: NDArray[np.int64], right: NDArray[np.int64], weight: Any) -> Any:
-    """Every node's value as the training-weighted mean of its children's, from the leaves up: what the
-    Saabas credit of a split is measured in (a boosting tree's stored inner values are not its leaves'
-    mean, its leaves having been refitted)."""
+    """Every node's value as the training-weighted mean of its children's, from the leaves up: the
+    expectation TreeSHAP's base and Saabas' credits are measured in (a boosting tree's stored inner
+    values are not its leaves' mean, its leaves having been refitted)."""
     value = leaf.copy()
     for node in range(left.size - 1, -1, -1):  # children are numbered after their parent
         a, b = left[node], right[node]
@@ -214,7 +214,7 @@ def explanation_artifact(
         raise UnsupportedEstimatorError(f"{name} after a scaler")
     else:
         name, arrays, outputs = _trees(estimator, classifier)
-        method = "saabas"
+        method = "trees"
     if classifier:
         classes = len(estimator.classes_)
         output_classes = np.arange(classes) if outputs == classes else np.array([1])

@@ -93,7 +93,7 @@ def test_a_forest_explains_its_probability_and_a_regressor_its_prediction(deploy
         "cancer", {"instances": cancer.records(cancer.prepared.splits.rows_test[:5]), "explain": True}
     )
     assert status == 200, body
-    assert (body["explanation"]["method"], body["explanation"]["score"]) == ("saabas", "probability")
+    assert (body["explanation"]["method"], body["explanation"]["score"]) == ("treeshap", "probability")
     for answered, probabilities in zip(body["explanation"]["rows"], body["probabilities"], strict=True):
         assert _adds_up(answered) and abs(answered["score"] - probabilities[1]) < 1e-5
     regression = diabetes()

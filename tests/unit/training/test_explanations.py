@@ -1,9 +1,12 @@
 """The explanation artifact and the contributions serving computes from it, against scikit-learn:
 linear contributions exactly as coef * (x - training mean) in the scaled space, tree ensembles'
-base + contributions equal to scikit-learn's raw score, and Saabas' credit on a stump by hand."""
+base + contributions equal to scikit-learn's raw score (by TreeSHAP and by Saabas), TreeSHAP equal
+to Shapley values computed by brute force over every subset, and Saabas' credit on a stump by hand."""
 
 from __future__ import annotations
 
+import itertools
+import math
 from typing import Any
 
 import numpy as np
@@ -13,6 +16,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 
+from mlops.serving import explain
 from mlops.serving.explain import TOLERANCE, Explainer, ExplanationError
 from mlops.training.candidates import build_estimator
 from mlops.training.explain_export import UnsupportedEstimatorError, explanation_artifact, input_groups
@@ -56,8 +60,12 @@ def _raw_scores(model: Pipeline, x: NDArray[np.float32]) -> NDArray[np.float64]:
     return np.asarray(estimator.predict(seen), dtype=np.float64).reshape(len(x), -1)
 
 
+@pytest.mark.parametrize("budget", [explain.TREE_SHAP_BUDGET, 0], ids=["treeshap", "saabas"])
 @pytest.mark.parametrize(("kind", "estimator"), CASES)
-def test_base_plus_contributions_is_the_raw_score_scikit_learn_computes(kind: str, estimator: str) -> None:
+def test_base_plus_contributions_is_the_raw_score_scikit_learn_computes(
+    kind: str, estimator: str, budget: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(explain, "TREE_SHAP_BUDGET", budget)
     model, x, _y = _fitted(kind, estimator)
     explainer = Explainer.from_bytes(explanation_artifact(model, _numeric_spec(x.shape[1]), x))
     rows = x[:80]
@@ -65,6 +73,7 @@ def test_base_plus_contributions_is_the_raw_score_scikit_learn_computes(kind: st
     explained = explainer.explain(rows, predicted.tolist() if predicted is not None else None)
     raw = _raw_scores(model, rows)
     expected = raw[np.arange(len(rows)), explained.outputs]
+    assert explained.method == ("linear" if explainer.method == "linear" else "treeshap" if budget else "saabas")
     assert np.all(np.abs(explained.scores - expected) <= TOLERANCE * np.maximum(1.0, np.abs(expected)))
     if kind == "multiclass":  # the predicted class's score is explained
         assert explainer.output_classes[explained.outputs].tolist() == predicted.tolist()  # type: ignore[union-attr]
@@ -126,3 +135,47 @@ def test_an_estimator_without_an_explanation_is_named() -> None:
 def test_bytes_that_are_not_an_explanation_are_refused() -> None:
     with pytest.raises(ExplanationError):
         Explainer.from_bytes(b"not an npz")
+
+
+def _expectation(a: dict[str, Any], node: int, x: NDArray[np.float64], known: set[int]) -> NDArray[np.float64]:
+    """The tree's expected value given the features in `known` (path-dependent: an unknown feature's
+    split is averaged over its children by training weight)."""
+    left, right = int(a["left"][node]), int(a["right"][node])
+    if left < 0:
+        return np.asarray(a["value"][node], dtype=np.float64)
+    column = int(a["feature"][node])
+    if column in known:
+        return _expectation(a, left if x[column] <= a["threshold"][node] else right, x, known)
+    w_left, w_right = a["weight"][left], a["weight"][right]
+    both = w_left * _expectation(a, left, x, known) + w_right * _expectation(a, right, x, known)
+    return np.asarray(both / (w_left + w_right), dtype=np.float64)
+
+
+def _brute_force_shapley(a: dict[str, Any], x: NDArray[np.float64], columns: int) -> NDArray[np.float64]:
+    """Shapley values by their definition: every subset of the other features, weighted."""
+    phi = np.zeros((columns, a["value"].shape[1]))
+    for i in range(columns):
+        others = [c for c in range(columns) if c != i]
+        for size in range(columns):
+            weight = math.factorial(size) * math.factorial(columns - size - 1) / math.factorial(columns)
+            for subset in itertools.combinations(others, size):
+                for root in a["roots"].tolist():
+                    gain = _expectation(a, root, x, {*subset, i}) - _expectation(a, root, x, set(subset))
+                    phi[i] += weight * gain
+    return phi
+
+
+@pytest.mark.parametrize("estimator", ["random_forest", "gradient_boosting"])
+def test_treeshap_is_the_shapley_value_computed_by_brute_force_on_tiny_trees(estimator: str) -> None:
+    """Two depth-4 trees over five features (a feature may split twice on one path): each row's
+    values equal the definition's sum over all 2^4 subsets of the other features."""
+    data = load_diabetes()
+    x, y = data.data[:, :5].astype(np.float32), data.target
+    model = build_estimator(estimator, "regression", {"n_estimators": 2, "max_depth": 4}, seed=0).fit(x, y)
+    explainer = Explainer.from_bytes(explanation_artifact(model, _numeric_spec(5), x))
+    rows = x[:6].astype(np.float64)
+    explained = explainer.explain(rows.astype(np.float32), None)
+    assert explained.method == "treeshap"
+    for r in range(len(rows)):
+        expected = _brute_force_shapley(explainer.arrays, rows[r], 5)[:, 0]
+        assert np.allclose(explained.contributions[r], expected, atol=1e-9)
