@@ -199,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--request-key",
         help="sticky canary assignment (the same key, the same side), and a key labels may name the prediction by",
     )
+    predictor.add_argument(
+        "--explain",
+        action="store_true",
+        help='ask for each input field\'s contribution to the score ("explain": true; up to 100 rows)',
+    )
     predictor.set_defaults(run=predict)
     drifter = commands.add_parser(
         "drift", parents=[common, deployment], help="drift checks of a model (exit 1 if the newest found drift)"

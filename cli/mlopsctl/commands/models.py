@@ -123,6 +123,7 @@ def models(args: argparse.Namespace) -> int:
                 *[used_version_line(v) for v in card["lineage"].get("dataset_versions", [])],
                 f"  run: {card['lineage']['training_run']}, code {card['lineage']['code_version']}",
                 "  metrics: " + _metrics_text(card["evaluation"], metric),
+                *_importance_lines(card.get("feature_importance")),
                 *[f"  {tags}" for tags in [_tags_text(document["version"].get("tags"))] if tags],
                 *[f"  {'✓' if g['passed'] else '✗'} {g['detail']}" for g in card["quality_gates"]],
             ]
@@ -242,3 +243,14 @@ def report(args: argparse.Namespace) -> int:
         f"{document['audit_events']} audit event(s))",
     )
     return EXIT_OK
+
+
+def _importance_lines(importance: dict[str, Any] | None) -> list[str]:
+    """The five most important input fields, from the model card (none before it was measured)."""
+    if not importance or not importance.get("top"):
+        return []
+    shown = ", ".join(
+        f"{f['feature']} {f['mean']:.3g}" if f.get("mean") is not None else f"{f['feature']} n/a"
+        for f in importance["top"][:5]
+    )
+    return [f"  importance ({importance['metric']}, {importance['bound']}): {shown}"]

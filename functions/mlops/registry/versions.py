@@ -46,6 +46,9 @@ class TrainedVersion:
     parent_version: int | None = None  # the champion it was compared with
     tags: Mapping[str, str] = field(default_factory=dict)
     reason: str | None = None
+    # Permutation importance of each input field on the test split (mlops.training.importance):
+    # {metric, rows, repeats, seed, features: [{feature, mean, std}], most important first}.
+    feature_importance: Mapping[str, Any] | None = None
 
     def attributes(self) -> dict[str, Any]:
         """The attributes a training run writes, each one (None as NULL), as DynamoDB takes them."""

@@ -58,10 +58,28 @@ def model_card(version: dict[str, Any]) -> dict[str, Any]:
             {"gate": g.get("name"), "passed": g.get("passed"), "detail": g.get("message")}
             for g in gates.get("results", [])
         ],
+        "feature_importance": importance_card(record.get("feature_importance")),
         "onnx_parity": record.get("parity", {}),
         "latency_ms": record.get("latency_ms", {}),
         "artifacts": record.get("artifacts", {}),
         "tags": record.get("tags", {}),
+    }
+
+
+TOP_FEATURES = 10  # fields a model card lists; the version record holds every one
+
+
+def importance_card(importance: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The most important input fields (permutation importance on the test split) and how the
+    figure was bounded; None for a version registered before it was measured."""
+    if not isinstance(importance, Mapping):
+        return None
+    features = list(importance.get("features") or [])
+    return {
+        "metric": importance.get("metric"),
+        "bound": f"{importance.get('rows')} test rows x {importance.get('repeats')} shuffles per field",
+        "top": [{k: f.get(k) for k in ("feature", "mean", "std")} for f in features[:TOP_FEATURES]],
+        "fields": len(features),
     }
 
 

@@ -26,7 +26,7 @@ MAX_PROBLEMS = 100  # listed in one answer; the count says how many there were
 Policy = Literal["reject", "warn"]
 _NUMBER_TYPES = (int, float)
 _PLAIN_NUMBERS = frozenset(_NUMBER_TYPES)  # type(v): a bool is not one
-_TOP_LEVEL = frozenset({"instances", "columns", "data", "request_key"})
+_TOP_LEVEL = frozenset({"instances", "columns", "data", "request_key", "explain"})
 _ABSENT: Any = object()  # a field the row does not have (reported once, as missing_field)
 
 

@@ -14,7 +14,7 @@ from mlops.onnx_checks.parity import ParityAttempt, ParityReport
 from mlops.training.candidates import CandidateResult
 from mlops.training.config import TrainingConfig, higher_is_better
 from mlops.training.data import TrainingData
-from mlops.training.evaluation import Calibration, Evaluation
+from mlops.training.evaluation import Calibration, Evaluation, FeatureImportance
 from mlops.training.gates import GateReport
 from mlops.training.prepare import PreparedMeta
 
@@ -279,6 +279,17 @@ def _comparisons(evaluation: Evaluation) -> str:
     )
 
 
+def _importance(importance: FeatureImportance, top: int = 20) -> str:
+    """Permutation importance, most important field first, with the bound it was computed under."""
+    shown = importance.features[:top]
+    rest = len(importance.features) - len(shown)
+    note = f"<p class='muted'>Permutation importance: {escaped(importance.bound)} (how much the metric worsens "
+    more = f" {rest} less important fields not shown." if rest else ""
+    note += f"when a field is shuffled).{more}</p>"
+    rows = [[f"<td>{escaped(f.feature)}</td>", number_text(f.mean), number_text(f.std)] for f in shown]
+    return note + html_table(["field", "importance (mean)", "std"], rows)
+
+
 def _gates(gates: GateReport | None) -> str:
     if gates is None:
         return "<p class='muted'>Not run.</p>"
@@ -480,6 +491,8 @@ def _render(
             "<h2>Segments</h2>",
             segments_table(evaluation, metric),
         ]
+        if evaluation.feature_importance is not None:
+            body += ["<h2>Feature importance</h2>", _importance(evaluation.feature_importance)]
     body += ["<h2>ONNX parity</h2>", _parity(parity, parity_attempts), "<h2>Quality gates</h2>", _gates(gates)]
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

@@ -53,6 +53,13 @@ STORED: dict[str, Any] = {
     "parent_version": Decimal("2"),
     "tags": {"selected_candidate": "logreg"},
     "reason": "training run run-7",
+    "feature_importance": {
+        "metric": "roc_auc",
+        "rows": Decimal("114"),
+        "repeats": Decimal("5"),
+        "seed": Decimal("42"),
+        "features": [{"feature": "mean_radius", "mean": Decimal("0.031"), "std": Decimal("0.004")}],
+    },
 }
 
 
