@@ -53,6 +53,7 @@ STORED: dict[str, Any] = {
     "parent_version": Decimal("2"),
     "tags": {"selected_candidate": "logreg"},
     "reason": "training run run-7",
+    "origin": {"kind": "trained"},
 }
 
 
