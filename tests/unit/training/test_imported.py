@@ -69,11 +69,14 @@ def _logistic() -> Pipeline:
 def _per_column_onnx(model: Any, names: list[str], *, zipmap: bool = False) -> onnx.ModelProto:
     """As a user exports a model fitted on a DataFrame: skl2onnx gives one input per column."""
     splits = _breast_cancer().splits
-    return to_onnx(model, _frame(splits.X_train[:1], names), options={LogisticRegression: {"zipmap": zipmap}})
+    exported: onnx.ModelProto = to_onnx(
+        model, _frame(splits.X_train[:1], names), options={LogisticRegression: {"zipmap": zipmap}}
+    )
+    return exported
 
 
 def _adapted_source(model: Any) -> bytes:
-    return _per_column_onnx(model, _breast_cancer().splits.feature_names).SerializeToString()
+    return bytes(_per_column_onnx(model, _breast_cancer().splits.feature_names).SerializeToString())
 
 
 def _answers(onnx_bytes: bytes, x: Any) -> tuple[Any, Any]:
