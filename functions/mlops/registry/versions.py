@@ -46,9 +46,10 @@ class TrainedVersion:
     parent_version: int | None = None  # the champion it was compared with
     tags: Mapping[str, str] = field(default_factory=dict)
     reason: str | None = None
-    # How the model came to be: {"kind": "trained"}, or {"kind": "imported", "format", "sha256",
-    # "file_name", "key"} for a file `mlops models import` uploaded (None: registered before imports).
-    origin: Mapping[str, Any] | None = None
+    # How the model came to be: "trained" here, or "imported" (`mlops models import`), with the file
+    # it came from: {format, sha256, file_name, key}. None: registered before imports existed.
+    origin: str | None = None
+    imported_file: Mapping[str, Any] | None = None
 
     def attributes(self) -> dict[str, Any]:
         """The attributes a training run writes, each one (None as NULL), as DynamoDB takes them."""

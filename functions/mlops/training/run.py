@@ -4,6 +4,10 @@ result and returns a small JSON payload (keys and figures, never data).
 
 A run is named by its Step Functions execution, so a retried step writes the same keys again and a
 redriven registration finds the version the first attempt registered.
+
+One module because every step reads what the one before it wrote under the run's prefix: the keys,
+the records and the order of the writes are one protocol, and a model imported with `mlops models
+import` takes the same steps (prepare makes it the one candidate, fit loads it) rather than a second path.
 """
 
 from __future__ import annotations
@@ -489,7 +493,8 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         parent_version=champion_version,
         tags={"selected_candidate": selected.name},
         reason=f"imported {imported.file_name} (run {run.run_id})" if imported else f"training run {run.run_id}",
-        origin={"kind": "imported", **imported.to_json()} if imported is not None else {"kind": "trained"},
+        origin="imported" if imported is not None else "trained",
+        imported_file=imported.to_json() if imported is not None else None,
     )
     version = services.models.register_version(run.model, trained.attributes(), run_id=run.run_id, at=at)
     # The run is recorded before the champion moves: moving the champion is the one write serving

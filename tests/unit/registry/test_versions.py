@@ -53,7 +53,8 @@ STORED: dict[str, Any] = {
     "parent_version": Decimal("2"),
     "tags": {"selected_candidate": "logreg"},
     "reason": "training run run-7",
-    "origin": {"kind": "trained"},
+    "origin": "trained",
+    "imported_file": None,
 }
 
 
