@@ -285,3 +285,22 @@ def test_a_pipeline_whose_onnx_answers_differently_fails_parity() -> None:
     report = check_parity(model, onnx_bytes, splits.X_test, ParityConfig())
     assert not report.passed
     assert report.checks[0].name == "max_abs_probability_diff" and (report.checks[0].observed or 0) > 0.01
+
+
+def test_a_regressors_one_output_becomes_the_prediction_column() -> None:
+    arrays, columns = sklearn_dataset("diabetes")
+    prepared = prepare(arrays, columns, small_config("regression"))
+    splits = prepared.splits
+    names = splits.feature_names
+    model = Pipeline(
+        [("columns", ColumnTransformer([("scale", StandardScaler(), names)])), ("model", LinearRegression())]
+    )
+    model.fit(_frame(splits.X_train, names), splits.y_train)
+    exported = to_onnx(model, _frame(splits.X_train[:1], names))
+    adapted = adapt_onnx(exported.SerializeToString(), names, "regression", None)
+    (prediction,) = inference_session(adapted).run(None, {INPUT_NAME: splits.X_test})
+    assert prediction.shape == (len(splits.X_test), 1)
+    expected = model.predict(_frame(splits.X_test, names))
+    assert np.abs(prediction.ravel() - expected).max() < 1e-3 * np.abs(expected).max()
+    result = import_candidate(exported.SerializeToString(), "onnx", splits, "regression", None)
+    assert result.status == "succeeded" and result.validation_metrics["r2"] is not None
