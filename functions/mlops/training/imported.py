@@ -31,7 +31,7 @@ from sklearn.base import BaseEstimator, is_classifier, is_regressor
 from mlops.names import MAX_IMPORT_BYTES
 from mlops.training.config import ProblemType, is_classification
 from mlops.training.data import TrainingInputError
-from mlops.training.evaluation import _class_key, compute_metrics, predict
+from mlops.training.evaluation import class_key, compute_metrics, predict
 from mlops.training.features import INPUT_NAME, LABEL_OUTPUT, PREDICTION_OUTPUT, PROBABILITIES_OUTPUT
 from mlops.training.prepare import ClassValue, Splits
 from mlops.training.start import IMPORTED_CANDIDATE
@@ -189,8 +189,8 @@ def _check_classes(model: onnx.ModelProto, classes: Sequence[ClassValue] | None)
                 labels = [s.decode() for s in attribute.strings]
             else:
                 continue
-            theirs = [_class_key(c) for c in labels]
-            if theirs not in ([_class_key(c) for c in classes], [str(i) for i in range(len(classes))]):
+            theirs = [class_key(c) for c in labels]
+            if theirs not in ([class_key(c) for c in classes], [str(i) for i in range(len(classes))]):
                 raise ImportRefusedError(
                     f"the model's classes {labels} are not the dataset's {list(classes)}, in order"
                 )
@@ -416,7 +416,7 @@ def load_pipeline(
         # The platform trains on the class's position in the dataset's classes: a model fitted on the
         # labels themselves would answer with values where evaluate and the ONNX export take positions.
         positions = [str(i) for i in range(len(classes or []))]
-        theirs = [_class_key(c) for c in getattr(model, "classes_", [])]
+        theirs = [class_key(c) for c in getattr(model, "classes_", [])]
         if theirs != positions:
             raise ImportRefusedError(
                 f"the model's classes are {theirs}: fit it on the class positions {positions} "
