@@ -10,6 +10,8 @@
 - `candidates`: fit and rank candidates; `evaluation`: test-split metrics and the champion
   comparison; `gates`: the quality gates; `onnx_export`: the ONNX model and scikit-learn's answers
   for the parity check (`mlops.onnx_checks`, which runs on the inference layer).
+- `imported`: a model trained elsewhere (ONNX, or scikit-learn via joblib) checked and made a run's
+  one candidate (`mlops models import`).
 - `signature`: the served input signature; `report`: the run's HTML report.
 - `run`: the pipeline's steps as Step Functions runs them; `chain`: the same chain in one process
   (tests and benchmarks); `failures`: a failed run recorded and announced; `start`: starting a run;
