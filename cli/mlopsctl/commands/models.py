@@ -110,12 +110,15 @@ def models(args: argparse.Namespace) -> int:
     elif args.models_command == "show":
         if args.version:
             from mlopsctl.lifecycle import selection_metric
+            from mlopsctl.runs_table import params_text
 
             document = call(target, "GET", f"/v1/models/{args.name}/versions/{args.version}")
             card = document["model_card"]
             metric = selection_metric(target, document["version"])
             lines = [
                 f"{card['model']} v{card['version']} ({card['status']}), {card['estimator']}",
+                f"  hyperparameters ({card.get('chosen_candidate') or 'chosen'}): "
+                + (params_text(card.get("parameters")) or "the estimator's defaults"),
                 f"  data: {card['training_data']['dataset']} @ {str(card['training_data']['dataset_version'])[:12]}",
                 *[used_version_line(v) for v in card["lineage"].get("dataset_versions", [])],
                 f"  run: {card['lineage']['training_run']}, code {card['lineage']['code_version']}",

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from mlops.registry.keys import KEY_ATTRIBUTES
+from mlops.registry.limits import readable_tags
 from mlops.registry.numbers import plain_number
 
 _INTERNAL_KEYS = {*KEY_ATTRIBUTES, "kind"}
@@ -34,6 +35,8 @@ def model_card(version: dict[str, Any]) -> dict[str, Any]:
         "status": record.get("status"),
         "created_at": record.get("created_at"),
         "estimator": record.get("estimator"),
+        # The chosen hyperparameters: the selected candidate's fixed parameters with the best its search found.
+        "chosen_candidate": readable_tags(record.get("tags")).get("selected_candidate"),
         "parameters": record.get("params", {}),
         "training_data": {"dataset": record.get("dataset"), "dataset_version": record.get("dataset_version")},
         "lineage": {

@@ -180,6 +180,20 @@ def _candidates(candidates: Sequence[CandidateResult], selected: str | None, met
     )
 
 
+def chosen_hyperparameters(selected: CandidateResult | None) -> str:
+    """The selected candidate's parameters as HTML, saying which of them its search chose."""
+    if selected is None:
+        return "none"
+    shown = ", ".join(f"<code>{escaped(k)}={escaped(json.dumps(v))}</code>" for k, v in sorted(selected.params.items()))
+    if selected.search is not None and selected.best_params:
+        trials = len(selected.search.trials)
+        found = ", ".join(escaped(k) for k in sorted(selected.best_params))
+        shown += (
+            f" <span class='muted'>({found} chosen by {escaped(selected.search.kind)} search, {trials} trials)</span>"
+        )
+    return shown or "<span class='muted'>the estimator's defaults</span>"
+
+
 def _parity_attempts(attempts: Sequence[ParityAttempt]) -> str:
     """Every candidate whose export was checked, best first: why the registered one may not be the best."""
     if len(attempts) < 2:
@@ -401,6 +415,7 @@ def _render(
             "<th>selected</th>",
             f"<td>{escaped(selected.name + ' (' + selected.estimator + ')') if selected else 'none'}</td>",
         ],
+        ["<th>hyperparameters</th>", f"<td>{chosen_hyperparameters(selected)}</td>"],
         [
             "<th>selection metric</th>",
             f"<td>{escaped(metric)} ({'higher' if higher_is_better(metric) else 'lower'} is better)</td>",
