@@ -49,6 +49,10 @@ class TrainedVersion:
     # Permutation importance of each input field on the test split (mlops.training.importance):
     # {metric, rows, repeats, seed, features: [{feature, mean, std}], most important first}.
     feature_importance: Mapping[str, Any] | None = None
+    # How the model came to be: "trained" here, or "imported" (`mlops models import`), with the file
+    # it came from: {format, sha256, file_name, key}. None: registered before imports existed.
+    origin: str | None = None
+    imported_file: Mapping[str, Any] | None = None
 
     def attributes(self) -> dict[str, Any]:
         """The attributes a training run writes, each one (None as NULL), as DynamoDB takes them."""

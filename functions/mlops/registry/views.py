@@ -42,6 +42,10 @@ def model_card(version: dict[str, Any]) -> dict[str, Any]:
         "lineage": {
             "training_run": record.get("run_id"),
             "code_version": record.get("code_version"),
+            # Trained here, or imported (`mlops models import`: the file's name and sha256). Versions
+            # registered before imports existed were all trained here.
+            "origin": record.get("origin") or "trained",
+            "imported_file": record.get("imported_file"),
             "compared_with_champion": record.get("parent_version"),
             # Which dataset versions the run combined: rows each held, and those dropped as already
             # in an older one. Absent for versions trained before runs recorded it (one version each).

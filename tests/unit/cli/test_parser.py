@@ -27,6 +27,7 @@ REQUIRED_ARGUMENTS = {  # the fewest arguments each leaf needs to parse
     "models archive": ["m", "1", "--reason", "why"],
     "models audit": ["m"],
     "models tag": ["m", "1", "k=v"],
+    "models import": ["m", "model.onnx", "--dataset-version", "abc"],
     "promote": ["m", "1", "--reason", "why"],
     "predict": ["m"],
     "drift": ["m"],
