@@ -9,6 +9,7 @@ registry API function carries no ML libraries.
 - models: `ModelRegistry`, the data access, with runs (runs), drift checks (drift_checks) and
   performance checks (performance_checks).
 - views: how records are shown (plain JSON, the model card).
+- lineage: what trained a version, back to the uploaded files; downloads: its files' presigned URLs.
 
 Dataset versions and uploads, kept on the same table, are mlops.datasets.records.
 """

@@ -50,9 +50,14 @@ STORED: dict[str, Any] = {
     "dataset_version": "9f2c" * 16,
     "training_data": {"policy": "latest", "versions": [{"version": "9f2c" * 16, "rows": Decimal("569")}]},
     "code_version": "0.9.0",
+    "code_asset_hash": "7d" * 32,
+    "config_key": "configs/churn.yaml",
+    "config_sha256": "c0" * 32,
+    "split_rows": {"train": Decimal("341"), "validation": Decimal("114"), "test": Decimal("114")},
     "parent_version": Decimal("2"),
     "tags": {"selected_candidate": "logreg"},
-    "reason": "training run run-7",
+    "reason": "drift: dataset drift in 3 features (a, b, c)",
+    "trigger": "drift",
 }
 
 
