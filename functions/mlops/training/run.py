@@ -4,6 +4,9 @@ result and returns a small JSON payload (keys and figures, never data).
 
 A run is named by its Step Functions execution, so a retried step writes the same keys again and a
 redriven registration finds the version the first attempt registered.
+
+One module past 500 lines: each step reads what an earlier one wrote under the run's prefix (and on
+the run's record), so the steps side by side show who writes each artifact that a later one reads.
 """
 
 from __future__ import annotations
