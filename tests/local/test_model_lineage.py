@@ -95,6 +95,7 @@ def deployment(platform_synth: Synthesized, tmp_path_factory: pytest.TempPathFac
         s3 = deployed.client("s3")
         artifacts, raw = stack.outputs["ArtifactsBucketName"], stack.outputs["RawBucketName"]
         drafted = draft_contract(frame, dataset=MODEL, label="target")  # its row floor: half the sample
+        assert drafted.row_count is not None
         rows = drafted.row_count.model_copy(update={"min": 100})  # so that 169 newly labelled rows pass
         contract = render_contract_yaml(drafted.model_copy(update={"row_count": rows}))
         s3.put_object(Bucket=artifacts, Key=f"contracts/{MODEL}.yaml", Body=contract.encode())
