@@ -262,6 +262,8 @@ def _registry_statuses(path: str, method: str) -> dict[int, str]:
     statuses = {400: "the request is not valid (every problem named), or the registry refuses it"}
     if "{name}" in path:
         statuses[404] = "no such model, version or alias"
+    if "{run_id}" in path:
+        statuses[404] = "no such training run (the message names it)"
     if method in ("put", "post"):
         statuses[415] = "a body that is not application/json"
     if method in REGISTRY_CONFLICTS:
@@ -399,7 +401,7 @@ def openapi_document(version: str) -> dict[str, Any]:
 
 
 # What a reader (and Schemathesis's examples phase) tries first: a model and version that exist.
-PATH_EXAMPLES = {"name": "churn", "version": 1, "alias": "champion"}
+PATH_EXAMPLES = {"name": "churn", "version": 1, "alias": "champion", "run_id": "run-1", "other_run_id": "run-2"}
 
 
 def _with_examples(paths: dict[str, Any]) -> dict[str, Any]:

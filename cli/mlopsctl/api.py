@@ -88,7 +88,8 @@ def call(
     service = "lambda" if base is not None else "execute-api"
     base = (base or target.output("ApiUrl")).rstrip("/")
     params = {k: v for k, v in (query or {}).items() if v is not None}
-    url = f"{base}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
+    # A list is a repeated parameter (`?metric=a&metric=b`), as API Gateway hands multi-value queries on.
+    url = f"{base}{path}" + (f"?{urllib.parse.urlencode(params, doseq=True)}" if params else "")
     data = json.dumps(body).encode() if body is not None else None
     sent = {"content-type": "application/json"} if data is not None else {}
     sent.update(headers or {})

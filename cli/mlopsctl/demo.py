@@ -3,7 +3,7 @@
 Each stage of the lifecycle adds its step here as the platform grows; today: deploy, inspect, call
 the API (health with a signature, the function URL unsigned), ingest a clean file and a broken one,
 train, gate and register a model, serve predictions over HTTP through the function URL (valid and
-invalid requests), retrain, roll back with the predictions
+invalid requests), retrain and compare the two runs, roll back with the predictions
 following the champion, detect drift (which retrains), send the ground truth back (accuracy falls
 under its floor: the alarm, the mail, the labelled rows become a dataset version), judge a weaker
 canary on outcomes (the A/B check rolls it back), write the model's lifecycle report, and end with
@@ -203,6 +203,21 @@ def _ingestion_stage(cloud: LocalCloud, stack: DeployedStack) -> None:
     for obj in s3.list_objects_v2(Bucket=quarantine).get("Contents", []):
         print(f"  s3://{quarantine}/{obj['Key']}")
     print(f"  ({len(cloud.inbox.messages())} notification(s) delivered to the local inbox)")
+    _report_page(s3, stack.outputs["ArtifactsBucketName"], "breast-cancer/clinic-b.csv/")
+
+
+def _report_page(s3: Any, artifacts: str, folder: str) -> None:
+    """The rejected upload's report page (what the mail names), written under .local/ to open, as
+    `mlops datasets page s3://…` writes it."""
+    for key in _keys(s3, artifacts, VALIDATION_REPORTS_PREFIX + folder):
+        if key.endswith(".html"):
+            path = LOCAL_DIR / "reports" / key.removeprefix(VALIDATION_REPORTS_PREFIX).replace("/", "-")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(s3.get_object(Bucket=artifacts, Key=key)["Body"].read())
+            print(f"  its report page: s3://{artifacts}/{key}")
+            print(
+                f"    written to {path.relative_to(PROJECT_ROOT)} ({path.stat().st_size:,} bytes, open it in a browser)"
+            )
 
 
 def _training_stage(cloud: LocalCloud, stack: DeployedStack) -> None:
@@ -355,6 +370,14 @@ def _registry_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, door:
             f"  v{version['version']}  {version['status']:<10} run {version['run_id']:<18} "
             f"roc_auc={version['metrics'].get('roc_auc', float('nan')):.4f}"
         )
+
+    # The two runs side by side, as `mlops runs compare` prints them: what changed between them.
+    from mlopsctl.runs_table import comparison_lines
+
+    compared = call(target, "GET", "/v1/runs/demo-first-model/compare/demo-retrain")
+    print("mlops runs compare demo-first-model demo-retrain --differences")
+    for line in comparison_lines(compared, only_differences=True):
+        print(f"  {line}")
 
     _wait_for_version(door, int(model["aliases"]["champion"]["version"]))
 

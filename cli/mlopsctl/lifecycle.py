@@ -70,11 +70,35 @@ def selection_metric(target: Target, version: dict[str, Any]) -> str | None:
     return str(named) if named else None
 
 
-def gather_lifecycle(target: Target, name: str) -> ModelLifecycle:
+def copy_run_reports(target: Target, versions: list[dict[str, Any]], page: Path) -> dict[int, str]:
+    """Each version's run report (the training report.html in the artifacts bucket) written into a
+    folder beside the page, `<page>-runs/<run>.html`, so the page links every version to its run
+    offline; version -> link relative to the page. A report gone from the bucket is no link."""
+    s3 = target.client("s3")
+    folder = page.parent / f"{page.stem}-runs"
+    links: dict[int, str] = {}
+    for version in versions:
+        key = ((version.get("artifacts") or {}).get("report.html") or {}).get("key")
+        run = str(version.get("run_id") or f"v{version['version']}")
+        if not key:
+            continue
+        try:
+            body = s3.get_object(Bucket=target.output("ArtifactsBucketName"), Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{run}.html").write_bytes(body)
+        links[int(version["version"])] = f"{folder.name}/{run}.html"
+    return links
+
+
+def gather_lifecycle(target: Target, name: str, *, page: Path | None = None) -> ModelLifecycle:
+    """The model's lifecycle; with `page` (where it will be written), each run's report copied beside it."""
     from mlops.reports.lifecycle import MAX_DRIFT_COLUMNS, ModelLifecycle
 
     model = call(target, "GET", f"/v1/models/{name}")["model"]
     versions = all_versions(target, name)
+    run_reports = copy_run_reports(target, versions, page) if page is not None else {}
     champion = (model.get("aliases") or {}).get("champion")
     shown_version = int(champion["version"]) if champion else max((int(v["version"]) for v in versions), default=None)
     shown = next((v for v in versions if int(v["version"]) == shown_version), None)
@@ -105,13 +129,14 @@ def gather_lifecycle(target: Target, name: str) -> ModelLifecycle:
         performance_checks=performance,
         audit=events,
         source=f"{target.output('ApiUrl')} and s3://{target.output('ArtifactsBucketName')}",
+        run_reports=run_reports,
     )
 
 
 def write_lifecycle_report(target: Target, name: str, path: Path) -> WrittenReport:
     from mlops.reports.lifecycle import lifecycle_report_html
 
-    lifecycle = gather_lifecycle(target, name)
+    lifecycle = gather_lifecycle(target, name, page=path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(lifecycle_report_html(lifecycle), encoding="utf-8")
     return WrittenReport(path, lifecycle)

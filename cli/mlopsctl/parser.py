@@ -7,12 +7,13 @@ Exit codes scripts can rely on: 0 success; 1 the platform said no (a rejected fi
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from mlops.names import CHAMPION
 from mlopsctl.commands.config import config_deploy
 from mlopsctl.commands.contracts import contract_check, contract_deploy, contract_draft
-from mlopsctl.commands.datasets import datasets, upload
+from mlopsctl.commands.datasets import datasets, datasets_page, upload
 from mlopsctl.commands.download import download
 from mlopsctl.commands.drift import drift
 from mlopsctl.commands.lineage import lineage
@@ -20,12 +21,15 @@ from mlopsctl.commands.local import bench, up
 from mlopsctl.commands.models import models, promote, report, rollback
 from mlopsctl.commands.performance import performance
 from mlopsctl.commands.predict import predict
-from mlopsctl.commands.runs import runs, train
+from mlopsctl.commands.runs import runs, runs_compare, runs_search, train
 from mlopsctl.commands.smoke_test import smoke_test
 
 # The app `mlops up` synthesizes and deploys into the local cloud (infra/app.py); named, not imported:
 # importing the CDK app starts CDK's Node.js kernel, which `mlops --help` should not wait for.
 PLATFORM_APP = "infra.app:build_local_app"
+# `mlops runs compare` and `mlops runs search`: `runs` takes an optional RUN_ID, which argparse cannot
+# tell from a subcommand, so parse_args joins the two words into one command name first.
+RUNS_SUBCOMMANDS = ("compare", "search")
 EXPECTED_VERSION_HELP = (
     "only if the alias holds version V now: a retried or stale command is refused (exit 1) instead of applied twice"
 )
@@ -81,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     uploader.add_argument("--dataset", required=True)
     uploader.add_argument("--wait", action="store_true", help="wait for the validation outcome and print it")
     uploader.add_argument("--timeout", type=float, default=120.0)
+    uploader.add_argument(
+        "--page", type=Path, help="with --wait: write the validation report page (HTML) to this file as well"
+    )
     uploader.set_defaults(run=upload)
 
     trainer = commands.add_parser(
@@ -110,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     data_show.add_argument("name")
     data_show.add_argument("--version", help="one version: its hash or any unique prefix of it")
     data_show.set_defaults(run=datasets)
+    data_page = data_commands.add_parser(
+        "page",
+        parents=[common, deployment],
+        help="write a validation report page (the s3:// URI a rejection mail or `upload --wait` names) to a file",
+    )
+    data_page.add_argument("page", help="the page's s3:// URI (or its key in the artifacts bucket; .json works too)")
+    data_page.add_argument("-o", "--output", type=Path, help="where to write it (default reports/<dataset>-…html)")
+    data_page.set_defaults(run=datasets_page)
 
     registry = commands.add_parser("models", help="the model registry: list, show, tag, approve, archive, audit")
     registry_commands = registry.add_subparsers(dest="models_command", required=True)
@@ -205,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--request-key",
         help="sticky canary assignment (the same key, the same side), and a key labels may name the prediction by",
     )
+    predictor.add_argument(
+        "--explain",
+        action="store_true",
+        help='ask for each input field\'s contribution to the score ("explain": true; up to 100 rows)',
+    )
     predictor.set_defaults(run=predict)
     drifter = commands.add_parser(
         "drift", parents=[common, deployment], help="drift checks of a model (exit 1 if the newest found drift)"
@@ -263,6 +283,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics", metavar="NAMES", help="comma-separated metric columns (default: every metric of the runs shown)"
     )
     runner.set_defaults(run=runs)
+    comparer = commands.add_parser(
+        "runs compare",
+        parents=[common, deployment],
+        help="two training runs side by side: data versions, chosen hyperparameters, metrics, gates and "
+        "candidates, each difference marked (through the registry API)",
+    )
+    comparer.add_argument("run_a", metavar="RUN_A")
+    comparer.add_argument("run_b", metavar="RUN_B")
+    comparer.add_argument("--differences", action="store_true", help="only the lines where the runs differ")
+    comparer.set_defaults(run=runs_compare)
+    searcher = commands.add_parser(
+        "runs search",
+        parents=[common, deployment],
+        help="a dataset's training runs by test metric and chosen hyperparameter (through the registry API)",
+    )
+    searcher.add_argument("--dataset", required=True)
+    searcher.add_argument(
+        "--metric",
+        action="append",
+        metavar="EXPR",
+        help="METRIC OP VALUE on the registered version's test metrics, e.g. roc_auc>0.9 (repeat: all must hold)",
+    )
+    searcher.add_argument(
+        "--param",
+        action="append",
+        metavar="EXPR",
+        help="PARAM OP VALUE on the chosen hyperparameters, e.g. max_depth=6 (repeat: all must hold)",
+    )
+    searcher.add_argument(
+        "--sort",
+        metavar="COLUMN",
+        help="a metric (best first) or started/version (newest first); a leading - flips it (--sort -roc_auc)",
+    )
+    searcher.add_argument("--limit", type=int, default=20)
+    searcher.set_defaults(run=runs_search)
 
     smoker = commands.add_parser(
         "smoke-test",
@@ -303,8 +358,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _joined_subcommand(argv: list[str]) -> list[str]:
+    """`runs compare A B` as the one command `runs compare` (see RUNS_SUBCOMMANDS), and `--sort -roc_auc`
+    as `--sort=-roc_auc` (argparse takes a value that starts with `-` for an option)."""
+    argv = list(argv)
+    for i, word in enumerate(argv[:-1]):
+        following = argv[i + 1]
+        if word == "--sort" and following.startswith("-") and following[1:2].isalpha():
+            return _joined_subcommand([*argv[:i], f"--sort={following}", *argv[i + 2 :]])
+    for i, word in enumerate(argv):
+        if not word.startswith("-"):
+            if word == "runs" and argv[i + 1 : i + 2] and argv[i + 1] in RUNS_SUBCOMMANDS:
+                return [*argv[:i], f"runs {argv[i + 1]}", *argv[i + 2 :]]
+            break
+    return list(argv)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, with `--json` taken before the command (`mlops --json drift x`) or after it."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_joined_subcommand(sys.argv[1:] if argv is None else argv))
     args.json = bool(getattr(args, "json", False) or args.json_first)
     return args

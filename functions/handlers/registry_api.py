@@ -1,6 +1,9 @@
 """The registry REST API (IAM-authorized): list and inspect models, promote, roll back, approve, audit.
 
 No `from __future__ import annotations`: the event handler reads route annotations at run time.
+
+One module past 500 lines: every registry route is declared here, where infra/openapi.py reads them
+and API Gateway's one integration sends them; each route is a few lines calling one core function.
 """
 
 import binascii
@@ -29,6 +32,8 @@ from mlops.registry.limits import MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, TAG_KEY_
 from mlops.registry.lineage import Lineage
 from mlops.registry.models import ModelRegistry
 from mlops.registry.rollout_compatibility import rollout_reason
+from mlops.registry.run_comparison import RunSearch, compare_runs, dataset_runs, recorded_run
+from mlops.registry.run_query import RunsQueryError, metric_filter, param_filter
 from mlops.registry.views import model_card, plain
 
 logger = Logger()
@@ -401,6 +406,59 @@ def audit(
     """The model's audit trail, newest first: who changed what, when and why."""
     _registry().get_model(name)
     return {"events": plain(_registry().audit(name, limit=limit))}
+
+
+# A run is named by its Step Functions execution: 1 to 80 characters, none of them blank or special
+# (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
+RUN_ID_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,79}$"
+RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, description="a training run (its execution name)")]
+
+
+@app.exception_handler(RunsQueryError)  # type: ignore[untyped-decorator]
+def _invalid_query(error: RunsQueryError) -> Response[Any]:
+    return _error(400, "invalid", str(error))
+
+
+@app.get("/v1/runs")
+def search_runs(
+    dataset: Annotated[str, Query(pattern=NAME_PATTERN, description="the dataset whose runs to search")],
+    metric: Annotated[
+        list[str] | None,
+        Query(description="METRIC OP VALUE on the registered version's test metrics, e.g. roc_auc>0.9 (repeat: all)"),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        Query(description="PARAM OP VALUE on the chosen hyperparameters, e.g. max_depth=6 (repeat: all must hold)"),
+    ] = None,
+    sort: Annotated[
+        str | None,
+        Query(description="a metric (best first) or started/version (newest first); a leading - the other way"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """A dataset's training runs (newest first unless sorted), each with its chosen candidate and
+    hyperparameters, test metrics and gates; `metric` and `param` keep the runs matching every one."""
+    search = RunSearch(
+        dataset,
+        metrics=tuple(metric_filter(m, flag="metric") for m in metric or []),
+        params=tuple(param_filter(p, flag="param") for p in param or []),
+        sort=sort,
+        limit=limit,
+    )
+    return {"runs": [r.as_json() for r in search.apply(dataset_runs(_registry(), dataset))]}
+
+
+@app.get("/v1/runs/<run_id>")
+def get_run(run_id: RunId) -> dict[str, Any]:
+    """One run: its data versions, candidates, the chosen hyperparameters, its version's metrics and gates."""
+    return {"run": recorded_run(_registry(), run_id).as_json()}
+
+
+@app.get("/v1/runs/<run_id>/compare/<other_run_id>")
+def compare(run_id: RunId, other_run_id: RunId) -> dict[str, Any]:
+    """Two runs side by side (`a` is run_id, `b` other_run_id): every value, whether it differs and,
+    for a metric, which run is better; `notes` first says when they trained on different datasets."""
+    return compare_runs(recorded_run(_registry(), run_id), recorded_run(_registry(), other_run_id)).as_json()
 
 
 def _media_type(event: dict[str, Any]) -> str:

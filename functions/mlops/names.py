@@ -49,6 +49,8 @@ PERFORMANCE_REPORTS_PREFIX: Final = f"{REPORTS_PREFIX}performance/"
 MODEL_FILE: Final = "model.onnx"
 SIGNATURE_FILE: Final = "signature.json"
 PROFILE_FILE: Final = "profile.json"
+# What a predict request with "explain": true reads (mlops.training.explain_export writes it).
+EXPLANATION_FILE: Final = "explanation.npz"
 
 # The Fargate task that fits a candidate past the fit Lambda's limits: its container's name, and the
 # `awslogs` stream prefix, so that its log stream is `fit/fit/<task id>` (the failure handler reads it).

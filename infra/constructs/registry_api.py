@@ -31,10 +31,17 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "{name}/performance": ("GET",),
     "{name}/serving-policy": ("GET", "PUT"),
 }
+# path (under /v1/runs) -> methods, IAM-authorized as the model routes: training runs searched,
+# shown and compared (what `mlops runs search` and `mlops runs compare` call).
+RUN_ROUTES: dict[str, tuple[str, ...]] = {
+    "": ("GET",),
+    "{run_id}": ("GET",),
+    "{run_id}/compare/{other_run_id}": ("GET",),
+}
 
 
 class RegistryApi(Construct):
-    """The registry API's function and its routes under the serving API's `/v1/models`."""
+    """The registry API's function and its routes under the serving API's `/v1/models` and `/v1/runs`."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, shared: SharedResources, models: apigw.IResource
@@ -72,10 +79,14 @@ class RegistryApi(Construct):
         for name in DOWNLOADABLE:
             grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*/{name}")
         integration = apigw.LambdaIntegration(self.function)
-        for path, methods in ROUTES.items():
-            # resource_for_path reuses a resource another construct made (serving's `{name}`, whose
-            # predict and signature routes sit beside these) instead of creating a duplicate.
-            resource = models.resource_for_path(path)
-            for method in methods:
-                resource.add_method(method, integration, authorization_type=apigw.AuthorizationType.IAM)
+        v1 = models.parent_resource
+        assert v1 is not None, "/v1/models sits under /v1"
+        runs = v1.resource_for_path("runs")
+        for parent, routes in ((models, ROUTES), (runs, RUN_ROUTES)):
+            for path, methods in routes.items():
+                # resource_for_path reuses a resource another construct made (serving's `{name}`, whose
+                # predict and signature routes sit beside these) instead of creating a duplicate.
+                resource = parent.resource_for_path(path)
+                for method in methods:
+                    resource.add_method(method, integration, authorization_type=apigw.AuthorizationType.IAM)
         shared.alerts.watch_function("RegistryApi", self.function)

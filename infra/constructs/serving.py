@@ -20,7 +20,7 @@ from infra.constructs.prediction_keys import PredictionKeysTable
 from infra.constructs.shared_resources import SharedResources
 from infra.grants import grant_objects
 from infra.nag import acknowledge, skip_checkov
-from mlops.names import CAPTURE_PREFIX, LABELS_PREFIX, MODEL_FILE, MODELS_PREFIX, SIGNATURE_FILE
+from mlops.names import CAPTURE_PREFIX, EXPLANATION_FILE, LABELS_PREFIX, MODEL_FILE, MODELS_PREFIX, SIGNATURE_FILE
 
 STAGE_NAME = "prod"
 # What serving (and batch scoring) reads of a registered version (its registry record names both).
@@ -219,8 +219,9 @@ class Serving(Construct):
         # Reads aliases, versions and the deployed serving policy, loads model artifacts, writes captured
         # traffic and the labels clients send back: nothing else.
         registry.grant_items(self.predict, "dynamodb:GetItem", "dynamodb:Query")
-        # A version's model and signature only: a run's folder also holds raw test rows and fingerprints.
-        for artifact in SERVED_ARTIFACTS:
+        # A version's model, signature and explanation (a request with "explain": true) only: a run's
+        # folder also holds raw test rows and fingerprints.
+        for artifact in (*SERVED_ARTIFACTS, EXPLANATION_FILE):
             grant_objects(self.predict, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*/{artifact}")
         grant_objects(self.predict, data.artifacts, ["s3:PutObject"], f"{CAPTURE_PREFIX}*")
         # Label objects are written once under a new key each (never read back or overwritten here).

@@ -234,9 +234,11 @@ def test_predict_role_reads_the_registry_and_models_and_writes_capture_and_label
         ("kms:DescribeKey", f"<{key}.Arn>"),
         ("kms:Encrypt", f"<{key}.Arn>"),
         ("kms:GenerateDataKey", f"<{key}.Arn>"),
-        # A version's model and signature, not the rest of its run's folder (raw test rows live there).
+        # A version's model, signature and explanation, not the rest of its run's folder (raw test rows
+        # live there).
         ("s3:GetObject", f"<{artifacts}.Arn>/models/*/model.onnx"),
         ("s3:GetObject", f"<{artifacts}.Arn>/models/*/signature.json"),
+        ("s3:GetObject", f"<{artifacts}.Arn>/models/*/explanation.npz"),
         ("s3:PutObject", f"<{artifacts}.Arn>/capture/*"),
         # Labels clients send back (POST .../feedback): written, never read back here.
         ("s3:PutObject", f"<{artifacts}.Arn>/labels/*"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,9 +98,25 @@ def test_draft_check_deploy_upload_and_train(outputs: Path, tmp_path: Path, caps
     assert (code, outcome["status"]) == (EXIT_OK, "accepted")
     broken = tmp_path / "broken.csv"
     frame.assign(mean_radius=-1.0).to_csv(broken, index=False)
-    code, outcome = _run(capsys, "upload", str(broken), "--dataset", "breast-cancer", "--wait", *target)
+    saved = tmp_path / "broken.html"
+    code, outcome = _run(
+        capsys, "upload", str(broken), "--dataset", "breast-cancer", "--wait", "--page", str(saved), *target
+    )
     assert (code, outcome["status"]) == (EXIT_REJECTED, "rejected")
     assert any("mean_radius" in failure for failure in outcome["first_failures"])
+    # The report page: its S3 URI (what the rejection mail names) and the page written here to open.
+    page = outcome["report_page"]
+    assert page["uri"].startswith("s3://") and page["uri"].endswith(f"/{outcome['report_key'][:-5]}.html")
+    assert page["file"] == str(saved) and "569 (100 %)" in saved.read_text()  # every row below the minimum
+    capsys.readouterr()
+    assert main(["datasets", "page", page["uri"], "-o", str(tmp_path / "again.html"), *target]) == EXIT_OK
+    assert f"written to {tmp_path / 'again.html'}" in capsys.readouterr().out
+    assert (tmp_path / "again.html").read_bytes() == saved.read_bytes()
+    json_uri = page["uri"].removesuffix(".html") + ".json"  # the mail's JSON report names the same page
+    assert main(["datasets", "page", json_uri, "-o", str(tmp_path / "from-json.html"), *target]) == EXIT_OK
+    assert (tmp_path / "from-json.html").read_bytes() == saved.read_bytes()
+    assert main(["datasets", "page", f"s3://bucket/raw/breast-cancer/{broken.name}", *target]) == EXIT_ERROR
+    assert "is not a report page" in capsys.readouterr().err
 
     assert main(["train", "--dataset", "breast-cancer", *target]) == EXIT_OK  # as a person reads it
     followed = capsys.readouterr().out
@@ -210,7 +227,11 @@ def test_runs_report_and_models_show(
     assert f"<td>v{written['champion']}</td><td><span class='badge champion'>champion</span>" in history
     assert "max abs probability diff" in page and "label agreement" in page
     assert 'aria-label="drift share over time"' in page and "insufficient_data" in page
-    assert not any(asset in page for asset in ("src=", "href=", "<link", "<script", "url(")), "self-contained"
+    assert not any(asset in page for asset in ("src=", "<link", "<script", "url(")), "self-contained"
+    # The one kind of link: each version to its run's report, copied beside the page.
+    links = re.findall(r"href=['\"]([^'\"]*)['\"]", page)
+    assert links and all(link.startswith("breast-cancer-runs/") for link in links), links
+    assert all(b"Training report" in (tmp_path / "reports" / link).read_bytes() for link in links)
 
     output = tmp_path / "elsewhere" / "page.html"
     assert main(["report", "breast-cancer", "-o", str(output), *target]) == EXIT_OK

@@ -11,6 +11,7 @@ shape, as through the REST API; an unknown path is the function's 404 (the REST 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +23,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack
 from localcloud.iam import OPERATOR_USER, role_credentials
 from mlops.monitoring.label_store import read_labels
-from tests.local.conftest import DATASET, FrontDoor, Platform, front_door
+from tests.local.conftest import DATASET, FrontDoor, Platform, front_door, send
 from tests.local.test_feedback import _train_monitored
 
 MODEL = DATASET
@@ -129,3 +130,36 @@ def test_what_the_url_and_the_function_refuse_comes_as_documented(served: Served
     assert answers["csv"][1]["error"]["code"] == "unsupported_media_type"
     assert answers["broken json"][1]["error"]["code"] == "invalid_json"
     assert answers["no route"][1]["error"]["code"] == "not_found"
+
+
+def test_a_deployed_model_explains_its_answer_when_asked(served: Served) -> None:
+    """`"explain": true` through the front door: the predict function reads the version's
+    explanation.npz (granted to it beside model.onnx, checked against the sha256 registered) and
+    answers each field's contribution to the log-odds behind the probability it serves; the model
+    card lists the fields' permutation importance."""
+    _, _, door, rows = served
+    status, answer = door.post(f"/v1/models/{MODEL}/predict", {"instances": rows[:3], "explain": True})
+    assert status == 200, answer
+    explanation = answer["explanation"]
+    assert (explanation["method"], explanation["score"]) == ("linear", "log_odds")
+    for row, probabilities in zip(explanation["rows"], answer["probabilities"], strict=True):
+        assert set(row["contributions"]) == set(rows[0])
+        assert abs(row["base"] + sum(row["contributions"].values()) - row["score"]) < 1e-6 * max(1, abs(row["score"]))
+        # The log-odds explained is the one the served probability comes from (float32, 7 places).
+        score = row["score"]
+        positive = 1 / (1 + math.exp(-score)) if score >= 0 else math.exp(score) / (1 + math.exp(score))
+        assert abs(positive - probabilities[1]) < 1e-5
+    status, refused = door.post(f"/v1/models/{MODEL}/predict", {"instances": rows[:1] * 101, "explain": True})
+    assert status == 400 and refused["error"]["problems"][0]["field"] == "explain"
+    status, version = send(
+        "GET",
+        f"{door.api_url}/v1/models/{MODEL}/versions/{answer['version']}",
+        None,
+        {},
+        credentials=door.credentials,
+        service="execute-api",
+    )
+    assert status == 200, version
+    assert version["version"]["artifacts"]["explanation.npz"]["sha256"]
+    importance = version["model_card"]["feature_importance"]
+    assert {f["feature"] for f in importance["top"]} <= set(rows[0]) and importance["fields"] == len(rows[0])

@@ -98,7 +98,9 @@ def test_a_clean_upload_becomes_an_immutable_dataset_version(platform: Platform)
     np.testing.assert_allclose(columns["mean_radius"], frame["mean_radius"].to_numpy())
     assert columns["target"].tolist() == frame["target"].tolist()
     report_keys = _keys(stack.outputs["ArtifactsBucketName"], f"reports/validation/{DATASET}/2026-11-23.csv/")
-    assert [k.rsplit(".", 1)[1] for k in report_keys] == ["json", "txt"]
+    assert [k.rsplit(".", 1)[1] for k in report_keys] == ["html", "json", "txt"]
+    page = s3.get_object(Bucket=stack.outputs["ArtifactsBucketName"], Key=report_keys[0])["Body"].read().decode()
+    assert "<span class='badge accepted'>accepted</span>" in page and f"<code>{version['version']!s}</code>" in page
     assert _keys(stack.outputs["QuarantineBucketName"]) == []
     assert cloud.inbox.messages() == []
 
@@ -138,6 +140,18 @@ def test_a_broken_upload_goes_to_quarantine_with_its_report_and_a_notification(p
     [mail] = cloud.inbox.messages()
     assert DATASET in mail.subject
     assert "broken.csv" in mail.body and "mean_radius" in mail.body
+    # The readable page, beside the JSON report, named in the mail by its S3 URI.
+    artifacts = stack.outputs["ArtifactsBucketName"]
+    [page_key] = [k for k in _keys(artifacts, f"reports/validation/{DATASET}/broken.csv/") if k.endswith(".html")]
+    assert f"Page:       s3://{artifacts}/{page_key}\n" in mail.body
+    stored = s3.get_object(Bucket=artifacts, Key=page_key)
+    assert stored["ContentType"] == "text/html; charset=utf-8"
+    assert stored["ServerSideEncryption"] == "AES256"  # the bucket's default, as every report's (SSE-S3)
+    page = stored["Body"].read().decode()
+    minimum = page[page.index("<h3>column &#x27;mean_radius&#x27; min") :]
+    assert "2 (0.3515 %)" in minimum[: minimum.index("</section>")]  # 2 of 569 rows, then rows 5 and 10
+    assert "<td class='num'>5</td>" in minimum and "<td class='num'>10</td>" in minimum
+    assert "<h3>mean_radius</h3>" in page  # the column's profile: type, nulls, range, histogram
 
 
 @pytest.mark.parametrize(
@@ -308,7 +322,9 @@ def test_an_upload_outside_a_dataset_folder_gets_a_report_and_a_mail_naming_the_
     assert mail.subject == "Upload not ingested: outside raw/<dataset>/"
     assert f"s3://{raw}/raw/patients.csv was not ingested: uploads go under raw/<dataset>/<file>" in mail.body
     assert f"Upload it again as s3://{raw}/raw/<dataset>/patients.csv" in mail.body
-    [report_key] = _keys(stack.outputs["ArtifactsBucketName"], "reports/validation/_misplaced/")[:1]
+    [report_key] = [
+        k for k in _keys(stack.outputs["ArtifactsBucketName"], "reports/validation/_misplaced/") if k.endswith(".json")
+    ]
     assert report_key.startswith("reports/validation/_misplaced/raw_patients.csv/") and report_key.endswith(".json")
     report = json.loads(
         boto3.client("s3").get_object(Bucket=stack.outputs["ArtifactsBucketName"], Key=report_key)["Body"].read()

@@ -127,6 +127,14 @@ def test_a_multi_file_upload_becomes_a_partitioned_version_that_trains(platform:
         sum(p["rows"] for p in manifest["parts"][:i]) for i in range(len(manifest["parts"]))
     ]
     assert [s["key"].rsplit("/", 1)[-1] for s in manifest["sources"]] == ["a.csv", "b.parquet", "c.csv"]
+    # The report page, drawn from the merged report and the parts' column profiles.
+    page_key = f"reports/validation/{DATASET}/2026-12/{execution['marker']}.html"
+    stored = boto3.client("s3").get_object(Bucket=artifacts, Key=page_key)
+    assert stored["ContentType"] == "text/html; charset=utf-8"
+    page = stored["Body"].read().decode()
+    assert "<span class='badge accepted'>accepted</span>" in page and f"<code>{version['version']!s}</code>" in page
+    worst = page[page.index("<h3>worst_area</h3>") :]
+    assert f"<dt>min</dt><dd>{frame['worst_area'].min():.6g}</dd>" in worst[: worst.index("</section>")]
 
     config = {
         "dataset": DATASET,

@@ -1,10 +1,12 @@
-"""`mlops upload` and `mlops datasets list|show`: data files in, accepted dataset versions out."""
+"""`mlops upload` and `mlops datasets list|show|page`: data files in, accepted dataset versions and
+validation report pages out."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlopsctl.commands import EXIT_OK, EXIT_REJECTED, CommandError, deployment_target, emit
@@ -64,8 +66,57 @@ def upload(args: argparse.Namespace) -> int:
         except Exception:  # the summary is a convenience; the report below is the record
             lines += [f"  - {failure}" for failure in outcome.get("first_failures", [])]
         lines.append(f"report: s3://{artifacts}/{outcome['report_key']}")
+        page = report_page(target, artifacts, _page_key(outcome["report_key"]), args.page)
+        outcome["report_page"] = page
+        lines += page_lines(page, "--page FILE.html")
     emit(args, outcome, "\n".join(lines))
     return EXIT_REJECTED if outcome["status"] == "rejected" else EXIT_OK
+
+
+def _page_key(report_key: str) -> str:
+    from mlops.datasets.upload_outcome import report_page_key
+
+    return report_page_key(report_key)
+
+
+def report_page(target: Target, bucket: str, key: str, path: Path | None) -> dict[str, Any]:
+    """Where a validation report page is (its S3 URI, what the mail names) and, when `path` is given,
+    the page written there. A local file is what every reader can open: in any browser, offline, with
+    no AWS credentials, KMS permission or expiring link, on AWS and on the local cloud alike."""
+    found: dict[str, Any] = {"uri": f"s3://{bucket}/{key}"}
+    if path is not None:
+        s3 = target.client("s3")
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey as error:
+            raise CommandError(f"no report page at s3://{bucket}/{key}") from error
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+        found["file"] = str(path)
+    return found
+
+
+def page_lines(page: dict[str, Any], hint: str) -> list[str]:
+    if page.get("file"):
+        return [f"page:   {page['uri']}", f"        written to {page['file']}"]
+    return [f"page:   {page['uri']}", f"        ({hint} writes it to a file to open)"]
+
+
+def datasets_page(args: argparse.Namespace) -> int:
+    """A validation report page (the S3 URI a rejection mail or `upload --wait` names) written to a file."""
+    target = deployment_target(args)
+    bucket, _, key = str(args.page).removeprefix("s3://").partition("/")
+    if not str(args.page).startswith("s3://") or not key:
+        bucket, key = target.output("ArtifactsBucketName"), str(args.page)
+    key = _page_key(key) if key.endswith(".json") else key
+    if not key.endswith(".html"):
+        raise CommandError(f"{args.page} is not a report page: give the .html (or .json) URI the mail names")
+    from mlops.names import VALIDATION_REPORTS_PREFIX
+
+    path = args.output or Path("reports") / key.removeprefix(VALIDATION_REPORTS_PREFIX).replace("/", "-")
+    page = report_page(target, bucket, key, path)
+    emit(args, page, "\n".join(page_lines(page, "-o FILE.html")))
+    return EXIT_OK
 
 
 def datasets(args: argparse.Namespace) -> int:

@@ -110,16 +110,20 @@ def models(args: argparse.Namespace) -> int:
     elif args.models_command == "show":
         if args.version:
             from mlopsctl.lifecycle import selection_metric
+            from mlopsctl.runs_table import params_text
 
             document = call(target, "GET", f"/v1/models/{args.name}/versions/{args.version}")
             card = document["model_card"]
             metric = selection_metric(target, document["version"])
             lines = [
                 f"{card['model']} v{card['version']} ({card['status']}), {card['estimator']}",
+                f"  hyperparameters ({card.get('chosen_candidate') or 'chosen'}): "
+                + (params_text(card.get("parameters")) or "the estimator's defaults"),
                 f"  data: {card['training_data']['dataset']} @ {str(card['training_data']['dataset_version'])[:12]}",
                 *[used_version_line(v) for v in card["lineage"].get("dataset_versions", [])],
                 f"  run: {card['lineage']['training_run']}, code {card['lineage']['code_version']}",
                 "  metrics: " + _metrics_text(card["evaluation"], metric),
+                *_importance_lines(card.get("feature_importance")),
                 *[f"  {tags}" for tags in [_tags_text(document["version"].get("tags"))] if tags],
                 *[f"  {'✓' if g['passed'] else '✗'} {g['detail']}" for g in card["quality_gates"]],
             ]
@@ -239,3 +243,14 @@ def report(args: argparse.Namespace) -> int:
         f"{document['audit_events']} audit event(s))",
     )
     return EXIT_OK
+
+
+def _importance_lines(importance: dict[str, Any] | None) -> list[str]:
+    """The five most important input fields, from the model card (none before it was measured)."""
+    if not importance or not importance.get("top"):
+        return []
+    shown = ", ".join(
+        f"{f['feature']} {f['mean']:.3g}" if f.get("mean") is not None else f"{f['feature']} n/a"
+        for f in importance["top"][:5]
+    )
+    return [f"  importance ({importance['metric']}, {importance['bound']}): {shown}"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from mlopsctl.commands import EXIT_OK, CommandError, deployment_target, emit
 
@@ -31,6 +32,8 @@ def predict(args: argparse.Namespace) -> int:
     body = prepared.body
     if args.request_key:  # in the body, not the x-request-key header: JSON carries any text, a header only ASCII
         body = {**body, "request_key": args.request_key}
+    if args.explain:
+        body = {**body, "explain": True}
     if prepared.left_out and not args.json:
         print(f"left out column(s) the model does not take: {', '.join(prepared.left_out)}", file=sys.stderr)
     document = call_predict_route(target, "POST", f"/v1/models/{args.name}/predict", body, key=key)
@@ -41,6 +44,24 @@ def predict(args: argparse.Namespace) -> int:
         if probabilities is not None:
             extra = "  " + " ".join(f"{c}={p:.3f}" for c, p in zip(document["classes"], probabilities[i], strict=True))
         lines.append(f"  row {i}: {value}{extra}")
+    lines += explanation_lines(document.get("explanation"))
     lines += [f"  warning row {w.get('row')} {w.get('field')}: {w['message']}" for w in document.get("warnings", [])]
     emit(args, document, "\n".join(lines))
     return EXIT_OK
+
+
+SHOWN_CONTRIBUTIONS = 5  # per row, largest first; --json has every field's
+
+
+def explanation_lines(explanation: dict[str, Any] | None) -> list[str]:
+    """Each row's score, base and largest contributions, as `mlops predict --explain` prints them."""
+    if not explanation:
+        return []
+    lines = [f"  explained: {explanation['score']} by {explanation['method']}"]
+    for i, row in enumerate(explanation["rows"]):
+        largest = sorted(row["contributions"].items(), key=lambda item: (-abs(item[1]), item[0]))
+        shown = ", ".join(f"{name} {value:+.3g}" for name, value in largest[:SHOWN_CONTRIBUTIONS])
+        shown += f", … {len(largest) - SHOWN_CONTRIBUTIONS} more" if len(largest) > SHOWN_CONTRIBUTIONS else ""
+        of = f" ({row['class']})" if "class" in row else ""
+        lines.append(f"  row {i}{of}: {row['score']:.4g} = base {row['base']:.4g} + {shown}")
+    return lines

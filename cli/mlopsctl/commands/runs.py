@@ -152,18 +152,21 @@ def _run_row(execution: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _add_version_metrics(target: Target, rows: list[dict[str, Any]]) -> None:
-    """Each run's registered version's test metrics (from the registry API, one listing per model)."""
+    """Each run's registered version's test metrics and the chosen hyperparameters (from the
+    registry API, one listing per model)."""
     from mlopsctl.lifecycle import all_versions
 
     for model in sorted({str(r["model"]) for r in rows if r.get("model") and r.get("version") is not None}):
         try:
-            metrics = {int(v["version"]): v.get("metrics") or {} for v in all_versions(target, model)}
+            versions = {int(v["version"]): v for v in all_versions(target, model)}
         except TargetError as error:  # the registry API cannot be reached from here: the runs still can
             print(f"note: no metric columns: {error}", file=sys.stderr)
             return
         for row in rows:
             if row.get("model") == model and row.get("version") is not None:
-                row["metrics"] = metrics.get(int(row["version"]), {})
+                version = versions.get(int(row["version"]), {})
+                row["metrics"] = version.get("metrics") or {}
+                row["hyperparameters"] = version.get("params") or {}
 
 
 def _is_number(value: Any) -> bool:
@@ -195,6 +198,7 @@ def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any)
     """One run: its record, each candidate, and the states it went through."""
     from mlops.registry.views import plain
     from mlops.training.start import execution_arn
+    from mlopsctl.runs_table import params_text
 
     arn = execution_arn(target.output("TrainingStateMachineArn"), args.run_id)
     try:
@@ -240,10 +244,15 @@ def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any)
         for e in events
         if e.get("stateEnteredEventDetails")
     ]
+    chosen: dict[str, Any] = next(
+        (c for c in record.get("candidates", []) if selected and c.get("name") == selected), {}
+    )
     document.update(
         {
             "input": json.loads(execution.get("input") or "{}"),
             "training_data": record.get("training_data"),
+            "hyperparameters": chosen.get("params") or {},
+            "searched": sorted(chosen.get("best_params") or {}),
             "candidates": candidates,
             "states": states,
         }
@@ -255,6 +264,10 @@ def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any)
         *_training_data_lines(record.get("training_data")),
         f"  version: {'v' + str(document['version']) if document['version'] is not None else '-'}",
     ]
+    if chosen:
+        searched = f" (searched: {', '.join(document['searched'])})" if document["searched"] else ""
+        params = params_text(document["hyperparameters"]) or "the estimator's defaults"
+        lines.append(f"  chosen: {chosen.get('name')} ({chosen.get('estimator')}): {params}{searched}")
     if document["failure_reason"]:
         lines.append(f"  failure: {document['failure_reason']}")
     if candidates:
@@ -272,3 +285,46 @@ def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any)
     emit(args, document, "\n".join(lines))
     failed = execution["status"] not in ("SUCCEEDED", "RUNNING") or document["status"] == "rejected"
     return EXIT_REJECTED if failed else EXIT_OK
+
+
+def runs_compare(args: argparse.Namespace) -> int:
+    """Two runs side by side through the registry API (GET /v1/runs/{a}/compare/{b}), every
+    difference marked; a note on top when they trained on different datasets."""
+    from urllib.parse import quote
+
+    from mlopsctl.api import call
+    from mlopsctl.runs_table import comparison_lines
+
+    target = deployment_target(args)
+    document = call(target, "GET", f"/v1/runs/{quote(args.run_a, safe='')}/compare/{quote(args.run_b, safe='')}")
+    emit(args, document, "\n".join(comparison_lines(document, only_differences=args.differences)))
+    return EXIT_OK
+
+
+def runs_search(args: argparse.Namespace) -> int:
+    """A dataset's runs by metric and hyperparameter through the registry API (GET /v1/runs). The
+    expressions are checked here first, by the parser the API uses, so a malformed one is named
+    before any call."""
+    from mlops.registry.run_comparison import RunSearch
+    from mlops.registry.run_query import RunsQueryError, metric_filter, param_filter
+    from mlopsctl.api import call
+    from mlopsctl.runs_table import metric_columns, runs_table, search_row
+
+    try:
+        RunSearch(
+            args.dataset,
+            metrics=tuple(metric_filter(m) for m in args.metric or []),
+            params=tuple(param_filter(p) for p in args.param or []),
+            sort=args.sort,
+        )
+    except RunsQueryError as error:
+        raise CommandError(str(error)) from error
+    target = deployment_target(args)
+    query = {"dataset": args.dataset, "metric": args.metric, "param": args.param, "sort": args.sort}
+    found = call(target, "GET", "/v1/runs", query={**query, "limit": args.limit})["runs"]
+    rows = [search_row(run) for run in found]
+    asked = " and ".join([*(args.metric or []), *(args.param or [])])
+    empty = f"no run of {args.dataset} matches {asked}" if asked else f"no recorded run of {args.dataset}"
+    text = "\n".join(runs_table(rows, metric_columns(rows))) if rows else empty
+    emit(args, {"runs": found}, text)
+    return EXIT_OK

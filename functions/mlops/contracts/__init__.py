@@ -11,8 +11,9 @@ keeps the report and, if accepted, the frame (``check_file`` does both for bytes
 - `validation`: a frame checked against its contract (``validate``, ``check_file``), column by column;
   `column_view`: a column parsed once for its checks; `checks`: what each expectation checks;
   `duplicates`: repeated values and rows (``unique``, ``duplicate_rows``).
-- `report`: the validation report; `drafting`: a first contract drafted from a sample, and any
-  contract written back as YAML.
+- `report`: the validation report; `profile`: each column's counts, range and bounded sample, taken
+  from its view; `report_page`: the report as a self-contained HTML page; `drafting`: a first
+  contract drafted from a sample, and any contract written back as YAML.
 """
 
 from mlops.contracts.column_view import parsed_column

@@ -58,6 +58,13 @@ from mlops.contracts.checks import (
 )
 from mlops.contracts.column_view import ColumnView, column_view
 from mlops.contracts.model import DataContract, Expectation
+from mlops.contracts.profile import (
+    PART_SAMPLE_SIZE,
+    ColumnProfile,
+    merge_profiles,
+    profile_undeclared,
+    profile_view,
+)
 from mlops.contracts.reading import FileProblem, read_table, system_memory_pool
 from mlops.contracts.repeats import (
     ROWS_KEY,
@@ -153,6 +160,7 @@ class PartSummary(BaseModel):
     classes: list[ClassCount] = Field(default_factory=list)
     complete_unique: list[str] = Field(default_factory=list, description="unique columns with no null or bad cell")
     distinct: dict[str, HyperLogLog] = Field(default_factory=dict)
+    profiles: dict[str, ColumnProfile] = Field(default_factory=dict, description="for the report page")
 
 
 @dataclass
@@ -211,6 +219,7 @@ class _ColumnPart:
     quantiles: RankSummary | None = None
     classes: list[ClassCount] | None = None
     distinct: HyperLogLog | None = None
+    profile: ColumnProfile | None = None
 
 
 class _PartChecker:
@@ -253,6 +262,8 @@ class _PartChecker:
                     summary.classes = done.classes
                 if done.distinct is not None:
                     summary.distinct[name] = done.distinct
+                if done.profile is not None:
+                    summary.profiles[name] = done.profile
         if self.contract.row_count is not None:
             summary.results.append(PartResult(slot="row_count"))
         keys = dict(unique)
@@ -268,12 +279,13 @@ class _PartChecker:
         if spec is None:
             hashes = series_hashes(series)
             distinct = HyperLogLog.of(hashes) if self.settings.distinct_counts else None
-            return _ColumnPart([], row_hash=hashes if self.hashing else None, distinct=distinct)
+            profile = profile_undeclared(name, series, PART_SAMPLE_SIZE)
+            return _ColumnPart([], row_hash=hashes if self.hashing else None, distinct=distinct, profile=profile)
         view = column_view(series, spec)
         checked, _ = column_checks(spec, view, self.rows, repeats=False)  # `find_repeats` counts them
         non_null = self.rows - int(np.count_nonzero(view.null))
         valid = view.valid_count
-        done = _ColumnPart([])
+        done = _ColumnPart([], profile=profile_view(name, spec.type.value, view, PART_SAMPLE_SIZE))
         for item in checked:
             local = _at_global_rows(item, self.part.row_offset)
             total = self.rows if item.expectation == "column.not_null" else non_null
@@ -414,6 +426,10 @@ class _Reduce:
         for position, slot in enumerate(first.results):
             same = [s.results[position] for s in self.summaries]
             results.append(self._merged(slot, same))
+        distinct: dict[str, HyperLogLog] = {}
+        for summary in self.summaries:
+            for name, sketch in summary.distinct.items():
+                distinct[name] = distinct[name].merge(sketch) if name in distinct else sketch
         report = ValidationReport.build(
             dataset=self.contract.dataset,
             contract_version=self.contract.version,
@@ -421,11 +437,8 @@ class _Reduce:
             rows=self.rows,
             column_names=first.column_names,
             results=results,
+            profiles=self._profiles(first.column_names, distinct),
         )
-        distinct: dict[str, HyperLogLog] = {}
-        for summary in self.summaries:
-            for name, sketch in summary.distinct.items():
-                distinct[name] = distinct[name].merge(sketch) if name in distinct else sketch
         bounds = {
             name: RankSummary.union(
                 [s.quantiles[name] for s in self.summaries if name in s.quantiles]
@@ -437,6 +450,19 @@ class _Reduce:
             distinct_estimates={name: sketch.estimate() for name, sketch in distinct.items()},
             quantile_rank_error_bound=bounds,
         )
+
+    def _profiles(self, names: list[str], distinct: dict[str, HyperLogLog]) -> list[ColumnProfile]:
+        """Each column's profile over the parts; text columns' distinct counts from HyperLogLog."""
+        profiles = []
+        for name in names:
+            parts = [s.profiles[name] for s in self.summaries if name in s.profiles]
+            if not parts:
+                continue
+            merged = merge_profiles(parts)
+            if merged.scale == "text" and name in distinct:
+                merged = merged.model_copy(update={"distinct": distinct[name].estimate(), "distinct_estimated": True})
+            profiles.append(merged)
+        return profiles
 
     def _merged(self, slot: PartResult, same: list[PartResult]) -> ExpectationResult:
         if slot.slot == "presence":

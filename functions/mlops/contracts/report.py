@@ -12,6 +12,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlops.contracts.model import Severity
+from mlops.contracts.profile import ColumnProfile
 
 MAX_EXAMPLES = 20
 SUMMARY_EXAMPLES = 3
@@ -70,6 +71,9 @@ class ValidationReport(BaseModel):
     failed_warnings: int
     results: list[ExpectationResult] = Field(default_factory=list)
     file_problem: FileProblemInfo | None = None
+    # Each column's profile for the report page (`profile`); not part of the JSON, whose bytes stay
+    # the same for a single file and a partitioned version of it (samples differ between the two).
+    profiles: list[ColumnProfile] = Field(default_factory=list, exclude=True)
 
     @classmethod
     def build(
@@ -82,6 +86,7 @@ class ValidationReport(BaseModel):
         column_names: list[str],
         results: list[ExpectationResult],
         file_problem: FileProblemInfo | None = None,
+        profiles: list[ColumnProfile] | None = None,
     ) -> ValidationReport:
         """Derive acceptance and the counts from the results, so they can never disagree."""
         errors = sum(1 for r in results if not r.success and r.severity == "error")
@@ -98,6 +103,7 @@ class ValidationReport(BaseModel):
             failed_warnings=warnings,
             results=results,
             file_problem=file_problem,
+            profiles=profiles or [],
         )
 
     @property
@@ -173,7 +179,7 @@ def _range(details: dict[str, Any]) -> str:
     return f"≥ {_number(low)}" if low is not None else f"≤ {_number(high)}"
 
 
-def _what(result: ExpectationResult) -> str:
+def expectation_text(result: ExpectationResult) -> str:
     """The expectation as the contract states it, e.g. ``column 'age' min ≥ 0``."""
     d = result.details
     column = f"column '{result.column}'"
@@ -271,5 +277,5 @@ def render_summary(report: ValidationReport) -> str:
     for severity, mark in (("error", "✗ error  "), ("warning", "⚠ warning")):
         for result in report.results:
             if not result.success and result.severity == severity:
-                lines.append(f"{mark} {_what(result)}: {_outcome(result, report.rows)}")
+                lines.append(f"{mark} {expectation_text(result)}: {_outcome(result, report.rows)}")
     return "\n".join(lines)

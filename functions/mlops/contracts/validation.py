@@ -20,12 +20,14 @@ from mlops.contracts.checks import class_share, column_checks, distribution, dup
 from mlops.contracts.column_view import column_view
 from mlops.contracts.duplicates import HashPart, RowHasher
 from mlops.contracts.model import DataContract, DistributionExpectation
+from mlops.contracts.profile import ColumnProfile, profile_undeclared, profile_view
 from mlops.contracts.reading import FileProblem, read_table, system_memory_pool
 from mlops.contracts.report import ExpectationResult, FileProblemInfo, ValidationReport
 
 _MAX_WORKERS = 4
 
-_Done: TypeAlias = tuple[list[ExpectationResult], HashPart | None, bool]  # results, hash part, all values distinct
+# results, hash part, all values distinct, the column's profile
+_Done: TypeAlias = tuple[list[ExpectationResult], HashPart | None, bool, ColumnProfile]
 
 
 def validate(frame: pd.DataFrame, contract: DataContract, *, file_name: str = "<frame>") -> ValidationReport:
@@ -64,6 +66,7 @@ class _Validator:
         self.rows = len(frame)
         self.names = [str(c) for c in frame.columns]
         self.results: list[ExpectationResult] = []
+        self.profiles: list[ColumnProfile] = []
         self.distinct_column: str | None = None  # the first column whose values are all set and different
         self.distinct_seen = False  # some job found such a column: the others need not hash theirs
         self.distributions: dict[str, list[DistributionExpectation]] = {}
@@ -98,11 +101,13 @@ class _Validator:
             rows=self.rows,
             column_names=self.names,
             results=self.results,
+            profiles=self.profiles,
         )
 
     def _consume(self, name: str, job: Future[_Done], hasher: RowHasher | None) -> None:
-        results, part, distinct = job.result()
+        results, part, distinct, profile = job.result()
         self.results.extend(results)
+        self.profiles.append(profile)
         if distinct and self.distinct_column is None:
             self.distinct_column = name  # in column order, whichever job finished first
         if hasher is not None and part is not None and self.distinct_column is None:
@@ -112,8 +117,10 @@ class _Validator:
         """Every check of one column; jobs share no mutable state but the `distinct_seen` flag."""
         spec = self.contract.column(name)
         if spec is None:
-            return [], RowHasher.series_part(series) if hashing and not self.distinct_seen else None, False
+            part = RowHasher.series_part(series) if hashing and not self.distinct_seen else None
+            return [], part, False, profile_undeclared(name, series)
         view = column_view(series, spec)
+        profile = profile_view(name, spec.type.value, view)
         results, codes = column_checks(spec, view, self.rows)
         results += [distribution(item, view) for item in self.distributions.get(name, [])]
         share = self.contract.label_min_class_share
@@ -127,5 +134,5 @@ class _Validator:
             # other columns need not be hashed at all.
             self.distinct_seen = True
         if not hashing or self.distinct_seen:
-            return results, None, distinct
-        return results, RowHasher.view_part(view, codes), distinct
+            return results, None, distinct, profile
+        return results, RowHasher.view_part(view, codes), distinct, profile

@@ -24,6 +24,7 @@ from mlops.contracts import (
     ContractError,
     DataContract,
     FileProblem,
+    ValidationReport,
     load_contract,
     parsed_column,
     read_table,
@@ -102,7 +103,7 @@ def process_upload(upload: Upload, services: IngestionServices) -> IngestionOutc
     report_document["source"] = {"bucket": upload.bucket, "key": upload.key, "version_id": upload.version_id}
     summary = report.summary()
     if not report.accepted:
-        outcome = reject_upload(upload, services, report_base, (report_document, summary))
+        outcome = reject_upload(upload, services, report_base, (report_document, summary), profiles=report.profiles)
         return record_outcome(upload, services, outcome)
     try:
         # Stored from the values validation parsed, so what it accepted is exactly what is kept.
@@ -110,9 +111,10 @@ def process_upload(upload: Upload, services: IngestionServices) -> IngestionOutc
         arrays = column_arrays(typed, {column.name: column.type.value for column in contract.columns})
     except ColumnBuildError as error:
         rejected = _unstorable_report(upload, report_document, error)
-        return record_outcome(upload, services, reject_upload(upload, services, report_base, rejected))
+        outcome = reject_upload(upload, services, report_base, rejected, profiles=report.profiles)
+        return record_outcome(upload, services, outcome)
     del frame
-    outcome = _accept(upload, services, contract, typed, arrays, report_base, report_document, summary)
+    outcome = _accept(upload, services, contract, typed, arrays, report_base, (report_document, summary, report))
     return record_outcome(upload, services, outcome)
 
 
@@ -201,16 +203,17 @@ def _accept(
     frame: pd.DataFrame,
     arrays: dict[str, Any],
     report_base: str,
-    report_document: dict[str, Any],
-    summary: str,
+    checked: tuple[dict[str, Any], str, ValidationReport],
 ) -> IngestionOutcome:
+    """`checked`: the report's stored document, its summary and the report (its column profiles)."""
+    report_document, summary, report = checked
     types = {column.name: column.type.value for column in contract.columns}
     specs = {column.name: column for column in contract.columns}
     version = content_hash(arrays)
     prefix = dataset_version_prefix(upload.dataset, version)
     manifest_key = f"{prefix}manifest.json"
     counts = report_document.get("counts", {})
-    report_key = write_report(services, report_base, report_document, summary)
+    report_key = write_report(services, report_base, report_document, summary, report.profiles, dataset_version=version)
     outcome_fields: dict[str, Any] = {
         "dataset": upload.dataset,
         "key": upload.key,

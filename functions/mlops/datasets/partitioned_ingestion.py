@@ -52,6 +52,7 @@ from mlops.contracts.partial_validation import (
     check_part,
     merge_parts,
 )
+from mlops.contracts.profile import ColumnProfile
 from mlops.contracts.reading import SliceOrigin, text_cells
 from mlops.contracts.repeats import BucketRepeats, BucketShare, find_repeats
 from mlops.contracts.report import FileProblemInfo, ValidationReport
@@ -742,9 +743,11 @@ def reduce(run: ValidationRun, given: ReduceInput, services: PartitionedServices
     if merged.report.accepted and unstorable is not None:
         report_document = _unstorable(report_document, unstorable)
         summary = f"REJECTED {upload.key}\n✗ unstorable_values: {unstorable.unstorable}\n"
+    profiles = merged.report.profiles
     if not report_document["accepted"]:
-        return record_outcome(upload, core, reject_upload(upload, core, report_base, (report_document, summary), kept))
-    outcome = _accept(run, services, contract, parts, given, report_base, report_document, summary, files)
+        rejected = reject_upload(upload, core, report_base, (report_document, summary), kept, profiles)
+        return record_outcome(upload, core, rejected)
+    outcome = _accept(run, services, contract, parts, given, report_base, (report_document, summary, profiles), files)
     return record_outcome(upload, core, outcome)
 
 
@@ -891,10 +894,11 @@ def _accept(
     parts: Sequence[PartRecord],
     given: ReduceInput,
     report_base: str,
-    report_document: dict[str, Any],
-    summary: str,
+    report: tuple[dict[str, Any], str, Sequence[ColumnProfile]],
     files: Sequence[UploadFile],
 ) -> IngestionOutcome:
+    """`report`: the merged report's document, summary and column profiles."""
+    report_document, summary, profiles = report
     core, upload = services.ingestion, run.upload.upload
     entries = [p.entry for p in parts if p.entry is not None]
     types = _types(contract)
@@ -903,7 +907,7 @@ def _accept(
     key = manifest_key(run.dataset, version)
     rows = sum(e.rows for e in entries)
     counts = report_document.get("counts", {})
-    report_key = write_report(core, report_base, report_document, summary)
+    report_key = write_report(core, report_base, report_document, summary, profiles, dataset_version=version)
     fields = {
         "dataset": run.dataset,
         "key": upload.key,

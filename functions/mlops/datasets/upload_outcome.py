@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from mlops.buckets import ArtifactsBucket, CuratedBucket, QuarantineBucket, RawBucket
 from mlops.contracts import ColumnSpec, DataContract
+from mlops.contracts.profile import ColumnProfile
+from mlops.contracts.report_page import validation_report_html
 from mlops.datasets.records import DatasetRecords, DatasetVersion
 from mlops.names import FEEDBACK_UPLOAD_STEM, RAW_PREFIX
 from mlops.registry.feedback_exports import FeedbackExport, FeedbackExports
@@ -107,10 +109,29 @@ def problem_report(
     return document, f"REJECTED {key}\n✗ {code}: {message}\n"
 
 
-def write_report(services: IngestionServices, base: str, document: dict[str, Any], summary: str) -> str:
+def write_report(
+    services: IngestionServices,
+    base: str,
+    document: dict[str, Any],
+    summary: str,
+    profiles: Sequence[ColumnProfile] = (),
+    *,
+    dataset_version: str | None = None,
+) -> str:
+    """The report as JSON (the record), text (the summary) and an HTML page (`report_page`) for a person."""
     services.artifacts.put(f"{base}.json", json_bytes(document), "application/json")
     services.artifacts.put(f"{base}.txt", summary.encode(), "text/plain; charset=utf-8")
+    page = validation_report_html(document, profiles, dataset_version=dataset_version)
+    services.artifacts.put(report_page_key(f"{base}.json"), page.encode(), REPORT_PAGE_TYPE)
     return f"{base}.json"
+
+
+REPORT_PAGE_TYPE = "text/html; charset=utf-8"
+
+
+def report_page_key(report_key: str) -> str:
+    """The report page beside a JSON report (`….json` -> `….html`)."""
+    return report_key.removesuffix(".json") + ".html"
 
 
 def _failure_lines(document: dict[str, Any]) -> list[str]:
@@ -144,10 +165,12 @@ def reject_upload(
     report_base: str,
     report: tuple[dict[str, Any], str],
     files: Sequence[tuple[str, str | None]] | None = None,
+    profiles: Sequence[ColumnProfile] = (),
 ) -> IngestionOutcome:
-    """`files`: the (key, S3 version) of each file a multi-file upload holds; by default the upload's one."""
+    """`files`: the (key, S3 version) of each file a multi-file upload holds; by default the upload's one.
+    `profiles`: the columns' profiles, for the report page."""
     document, summary = report
-    report_key = write_report(services, report_base, document, summary)
+    report_key = write_report(services, report_base, document, summary, profiles)
     quarantine_base = f"{upload.dataset}/{upload.upload_id}"
     quarantine_key = f"{quarantine_base}/{upload.filename}"
     if files is None:
@@ -196,7 +219,9 @@ def fail_upload(
 def _announce(
     upload: Upload, services: IngestionServices, report_key: str, kept: str, failures: list[str], summary: str
 ) -> None:
-    """The data team's mail of an upload that was not accepted: where it is kept, its report, why."""
+    """The data team's mail of an upload that was not accepted: where it is kept, its report and its
+    page (an S3 URI: the bucket is private, so who may read it opens it with `mlops datasets page`), why."""
+    page = f"s3://{services.artifacts.name}/{report_page_key(report_key)}"
     services.notify(
         f"Rejected upload for dataset {upload.dataset}"[:100],
         "\n".join(
@@ -205,6 +230,8 @@ def _announce(
                 f"File:       s3://{upload.bucket}/{upload.key}",
                 f"Quarantine: {kept}",
                 f"Report:     {report_key}",
+                f"Page:       {page}",
+                "            (`mlops datasets page` with this URI writes it to a local file to open)",
                 "",
                 "First failures:",
                 *[f"  - {line}" for line in failures[:5]],

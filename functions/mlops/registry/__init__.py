@@ -9,6 +9,9 @@ registry API function carries no ML libraries.
 - models: `ModelRegistry`, the data access, with runs (runs), drift checks (drift_checks) and
   performance checks (performance_checks).
 - views: how records are shown (plain JSON, the model card).
+- run_comparison: a run joined with the version it registered (`RunRecord`), two runs side by side,
+  a dataset's runs searched; run_query: the NAME OP VALUE expressions and sort order that
+  `mlops runs --filter`, `mlops runs search` and GET /v1/runs share.
 - lineage: what trained a version, back to the uploaded files; downloads: its files' presigned URLs.
 
 Dataset versions and uploads, kept on the same table, are mlops.datasets.records.

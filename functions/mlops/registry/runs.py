@@ -50,11 +50,20 @@ class TrainingRuns:
         return dict(item) if item else None
 
     def runs_for_dataset(self, dataset: str, *, limit: int = 50) -> list[dict[str, Any]]:
-        """Newest first."""
-        response = self.table.query(
-            IndexName=GSI1,
-            KeyConditionExpression=Key("gsi1pk").eq(runs_partition(dataset)),
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        return [dict(i) for i in response.get("Items", [])]
+        """Newest first, up to `limit`, over as many pages as a query needs (a page stops at 1 MB,
+        and a run with a searched grid holds every trial)."""
+        items: list[dict[str, Any]] = []
+        start: dict[str, Any] = {}
+        while len(items) < limit:
+            response = self.table.query(
+                IndexName=GSI1,
+                KeyConditionExpression=Key("gsi1pk").eq(runs_partition(dataset)),
+                ScanIndexForward=False,
+                Limit=limit - len(items),
+                **start,
+            )
+            items += [dict(i) for i in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                break
+            start = {"ExclusiveStartKey": response["LastEvaluatedKey"]}
+        return items

@@ -51,6 +51,9 @@ class TrainedVersion:
     tags: Mapping[str, str] = field(default_factory=dict)
     reason: str | None = None  # what started its run, in the run's words
     trigger: str | None = None  # manual | new_data | schedule | drift | performance (mlops.training.start)
+    # Permutation importance of each input field on the test split (mlops.training.importance):
+    # {metric, rows, repeats, seed, features: [{feature, mean, std}], most important first}.
+    feature_importance: Mapping[str, Any] | None = None
 
     def attributes(self) -> dict[str, Any]:
         """The attributes a training run writes, each one (None as NULL), as DynamoDB takes them."""

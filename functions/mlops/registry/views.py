@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from mlops.registry.keys import KEY_ATTRIBUTES
+from mlops.registry.limits import readable_tags
 from mlops.registry.numbers import plain_number
 
 _INTERNAL_KEYS = {*KEY_ATTRIBUTES, "kind"}
@@ -34,6 +35,8 @@ def model_card(version: dict[str, Any]) -> dict[str, Any]:
         "status": record.get("status"),
         "created_at": record.get("created_at"),
         "estimator": record.get("estimator"),
+        # The chosen hyperparameters: the selected candidate's fixed parameters with the best its search found.
+        "chosen_candidate": readable_tags(record.get("tags")).get("selected_candidate"),
         "parameters": record.get("params", {}),
         "training_data": {"dataset": record.get("dataset"), "dataset_version": record.get("dataset_version")},
         "lineage": {
@@ -58,10 +61,28 @@ def model_card(version: dict[str, Any]) -> dict[str, Any]:
             {"gate": g.get("name"), "passed": g.get("passed"), "detail": g.get("message")}
             for g in gates.get("results", [])
         ],
+        "feature_importance": importance_card(record.get("feature_importance")),
         "onnx_parity": record.get("parity", {}),
         "latency_ms": record.get("latency_ms", {}),
         "artifacts": record.get("artifacts", {}),
         "tags": record.get("tags", {}),
+    }
+
+
+TOP_FEATURES = 10  # fields a model card lists; the version record holds every one
+
+
+def importance_card(importance: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The most important input fields (permutation importance on the test split) and how the
+    figure was bounded; None for a version registered before it was measured."""
+    if not isinstance(importance, Mapping):
+        return None
+    features = list(importance.get("features") or [])
+    return {
+        "metric": importance.get("metric"),
+        "bound": f"{importance.get('rows')} test rows x {importance.get('repeats')} shuffles per field",
+        "top": [{k: f.get(k) for k in ("feature", "mean", "std")} for f in features[:TOP_FEATURES]],
+        "fields": len(features),
     }
 
 

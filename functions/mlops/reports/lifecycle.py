@@ -69,6 +69,8 @@ class VersionEntry:
     estimator: str = ""
     metrics: Mapping[str, float | None] = field(default_factory=dict)
     parity: Mapping[str, Any] = field(default_factory=dict)
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)  # the chosen candidate's parameters
+    run_report: str | None = None  # where the run's own report is, relative to this page
 
 
 @dataclass(frozen=True)
@@ -135,11 +137,14 @@ class ModelLifecycle:
         performance_checks: Sequence[Mapping[str, Any]] = (),
         audit: Sequence[Mapping[str, Any]] = (),
         source: str = "",
+        run_reports: Mapping[int, str] | None = None,
     ) -> ModelLifecycle:
         """From GET /v1/models/{name} (`model`), /versions, /drift, /performance and /audit as the API answers;
         `drift_reports` maps a check's checked_at to its stored drift report JSON, for per-feature
-        scores (the check rows keep only the drifted names)."""
+        scores (the check rows keep only the drifted names); `run_reports` maps a version to its run's
+        report, as a link relative to the page."""
         reports = drift_reports or {}
+        links = run_reports or {}
         if evaluation is not None and not isinstance(evaluation, Evaluation):
             evaluation = Evaluation.model_validate(evaluation)
         return cls(
@@ -147,7 +152,9 @@ class ModelLifecycle:
             generated_at=generated_at,
             latest_version=_int(model.get("latest_version")),
             aliases=tuple(_alias(name, item) for name, item in sorted((model.get("aliases") or {}).items())),
-            versions=tuple(sorted((_version(v) for v in versions), key=lambda entry: entry.version, reverse=True)),
+            versions=tuple(
+                sorted((_version(v, links) for v in versions), key=lambda entry: entry.version, reverse=True)
+            ),
             evaluation=evaluation,
             evaluation_version=evaluation_version,
             selection_metric=selection_metric,
@@ -199,7 +206,7 @@ def _alias(name: str, item: Mapping[str, Any]) -> AliasPointer:
     )
 
 
-def _version(record: Mapping[str, Any]) -> VersionEntry:
+def _version(record: Mapping[str, Any], run_reports: Mapping[int, str]) -> VersionEntry:
     return VersionEntry(
         version=int(record["version"]),
         status=str(record.get("status", "")),
@@ -210,6 +217,8 @@ def _version(record: Mapping[str, Any]) -> VersionEntry:
         estimator=str(record.get("estimator") or ""),
         metrics={str(k): _float(v) for k, v in (record.get("metrics") or {}).items()},
         parity=dict(record.get("parity") or {}),
+        hyperparameters=dict(record.get("params") or {}),
+        run_report=run_reports.get(int(record["version"])),
     )
 
 
@@ -282,6 +291,17 @@ def _parity(entry: VersionEntry | None) -> str:
     )
 
 
+def _run_cell(entry: VersionEntry) -> str:
+    """The run that trained the version: a link to its report when the page has one beside it."""
+    if entry.run_report:
+        return f"<td><a href='{escaped(entry.run_report)}'><code>{escaped(entry.run_id)}</code></a></td>"
+    return f"<td><code>{escaped(entry.run_id or '-')}</code></td>"
+
+
+def _hyperparameters(params: Mapping[str, Any]) -> str:
+    return " ".join(f"<code>{escaped(k)}={escaped(v)}</code>" for k, v in sorted(params.items())) or "-"
+
+
 def _history(lifecycle: ModelLifecycle) -> str:
     if not lifecycle.versions:
         return "<p class='muted'>No versions yet.</p>"
@@ -303,8 +323,9 @@ def _history(lifecycle: ModelLifecycle) -> str:
                 f"<td>{escaped(v.status)}</td>",
                 f"<td>{escaped(v.created_at[:19])}</td>",
                 f"<td>{escaped(v.dataset)} <code>{escaped(v.dataset_version[:12])}</code></td>",
-                f"<td><code>{escaped(v.run_id)}</code></td>",
+                _run_cell(v),
                 f"<td>{escaped(v.estimator)}</td>",
+                f"<td>{_hyperparameters(v.hyperparameters)}</td>",
                 *[number_text(v.metrics.get(m)) for m in metrics],
                 number_text(_float(v.parity.get("max_abs_probability_diff"))),
                 number_text(_float(v.parity.get("label_agreement"))),
@@ -319,6 +340,7 @@ def _history(lifecycle: ModelLifecycle) -> str:
             "dataset version",
             "run",
             "estimator",
+            "hyperparameters",
             *metrics,
             "parity max diff",
             "label agreement",

@@ -11,5 +11,7 @@ start short. The signature JSON it reads is written by `mlops.training.signature
 - `models`: versions loaded from the registry and the artifacts bucket, cached per alias;
   `rollout`: which version answers a request; `policy`: the deployed serving policy;
   `session`: the onnxruntime session; `capture`: captured requests, by model, version and hour;
+- `explain`: a request's per-field contributions from the explanation artifact (linear models;
+  tree ensembles by `tree_shap`, exact TreeSHAP, or Saabas past its budget);
 - `batch/`: files under `batch/<model>/` scored chunk by chunk with the same code.
 """

@@ -26,7 +26,7 @@ MAX_PROBLEMS = 100  # listed in one answer; the count says how many there were
 Policy = Literal["reject", "warn"]
 _NUMBER_TYPES = (int, float)
 _PLAIN_NUMBERS = frozenset(_NUMBER_TYPES)  # type(v): a bool is not one
-_TOP_LEVEL = frozenset({"instances", "columns", "data", "request_key"})
+_TOP_LEVEL = frozenset({"instances", "columns", "data", "request_key", "explain"})
 _ABSENT: Any = object()  # a field the row does not have (reported once, as missing_field)
 
 
@@ -426,7 +426,11 @@ def _number(value: Any, spec: ServedInput, boolean: bool) -> float | Problem | N
     try:
         number = float(value)
     except OverflowError:  # JSON integers have no size limit; a float does
-        return Problem("not_finite", f"expected a finite number, got {_shown(value)}")
+        digits = int(int(value).bit_length() * math.log10(2)) + 1  # str() of a huge int is itself refused past 4,300
+        return Problem(
+            "not_finite",
+            f"expected a number a 64-bit float can hold (up to about 1.8e308), got an integer of about {digits} digits",
+        )
     if not math.isfinite(number):
         return Problem("not_finite", f"expected a finite number, got {number}{_missing_hint(spec)}")
     if spec.source_type == "int" and not number.is_integer():  # 2.0 is whole: JSON does not tell 2 from 2.0

@@ -22,8 +22,9 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
-from mlops.names import CHALLENGER, CHAMPION, MODEL_FILE
+from mlops.names import CHALLENGER, CHAMPION, EXPLANATION_FILE, MODEL_FILE
 from mlops.registry.versions import ModelVersion
+from mlops.serving.explain import Explainer, ExplanationError
 from mlops.serving.inputs import InputPolicy, NumberColumns, RequestError, number_columns
 from mlops.serving.policy import ServingPolicy, effective_policy
 from mlops.serving.prediction_keys import KeyPolicy, key_policy
@@ -48,6 +49,39 @@ class Prediction:
 
 
 @dataclass
+class ExplanationSource:
+    """Where a version's explanation artifact is, read and checked against its registered sha256 on
+    the first request that asks for contributions: a container that never explains never fetches it
+    (the cold start stays what #21 made it)."""
+
+    key: str
+    sha256: str | None
+    read: Callable[[str], bytes]
+    loaded: Explainer | None = None
+
+    def explainer(self, model: str, version: int) -> Explainer:
+        """The loaded artifact; RequestError 503 when it cannot be read or is not the registered one."""
+        if self.loaded is not None:
+            return self.loaded
+        unavailable = f"{model} v{version}: its explanation artifact cannot be used"
+        try:
+            data = self.read(self.key)
+        except Exception as error:
+            raise RequestError(503, "explanation_unavailable", f"{unavailable}: {type(error).__name__}") from error
+        digest = hashlib.sha256(data).hexdigest()
+        if self.sha256 is None or digest != self.sha256:
+            registered = self.sha256[:12] if self.sha256 else "none"
+            raise RequestError(
+                503, "explanation_unavailable", f"{unavailable}: sha256 {digest[:12]}…, registered {registered}"
+            )
+        try:
+            self.loaded = Explainer.from_bytes(data)
+        except ExplanationError as error:
+            raise RequestError(503, "explanation_unavailable", f"{unavailable}: {error}") from error
+        return self.loaded
+
+
+@dataclass
 class ServedVersion:
     model: str
     version: int
@@ -58,6 +92,8 @@ class ServedVersion:
     onnx_sha256: str
     # The config's `monitoring` section as stored with the version: whether it takes labels (#19).
     monitoring: Mapping[str, Any] | None = None
+    estimator: str | None = None  # what was trained (`explain` names it when it has no explanation)
+    explanation: ExplanationSource | None = None  # None: a version registered without one
 
     @cached_property
     def number_columns(self) -> NumberColumns:
@@ -110,6 +146,9 @@ def load_version(model: str, record: ModelVersion, read: Callable[[str], bytes])
         raise ArtifactError(f"{model} v{version}: cannot load: {type(error).__name__}: {error}") from error
     serving = record.serving
     rate = serving.get("capture_sample_rate")
+    explained = record.artifacts.get(EXPLANATION_FILE)
+    explained_key = explained.get("key") if isinstance(explained, Mapping) else None
+    digest_of_explanation = explained.get("sha256") if isinstance(explained, Mapping) else None
     return ServedVersion(
         model=model,
         version=version,
@@ -119,6 +158,8 @@ def load_version(model: str, record: ModelVersion, read: Callable[[str], bytes])
         capture_sample_rate=float(rate) if rate is not None else None,
         onnx_sha256=digest,
         monitoring=record.monitoring,
+        estimator=record.estimator,
+        explanation=ExplanationSource(str(explained_key), digest_of_explanation, read) if explained_key else None,
     )
 
 

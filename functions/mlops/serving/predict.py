@@ -21,8 +21,9 @@ from numpy.typing import NDArray
 
 from mlops.names import CHALLENGER, CHAMPION
 from mlops.serving.capture import CaptureBuffer, RequestKeys
+from mlops.serving.explain import MAX_EXPLAIN_ROWS, TOLERANCE, Explainer
 from mlops.serving.inputs import MAX_ROWS, Problem, RequestError, encode_request, request_rows
-from mlops.serving.models import ServedModels, ServedVersion
+from mlops.serving.models import Prediction, ServedModels, ServedVersion
 from mlops.serving.policy import DeployedPolicies, ServingPolicy
 from mlops.serving.prediction_keys import MAX_KEY_LENGTH, KeyPolicy, recordable
 from mlops.serving.rollout import SHADOW_VARIANT, assign
@@ -76,11 +77,13 @@ def answer(
     A request the serving policy refuses is captured (when sampled) before the error is raised, so
     drift checks see refused traffic too. `started` is the request's perf_counter time."""
     rows = request_rows(body, model=model)
+    explain = _explain_asked(body, len(rows))
     rollout = serving.models.rollout(model)
     request_key = key_header or body.get("request_key")
     assignment = assign(rollout, str(request_key) if request_key is not None else None, serving.rng)
     served = assignment.answering
     policy = serving.policy(served)
+    explainer = _explainer(served) if explain else None
     capture = serving.capture
     # Labels may name these rows by the request's key or their id field (the champion's config says).
     keys_policy = rollout.champion.key_policy
@@ -118,6 +121,8 @@ def answer(
     if prediction.probabilities is not None:
         answered["classes"] = list(served.signature.classes or ())
         answered["probabilities"] = _probabilities(prediction.probabilities)
+    if explainer is not None:
+        answered["explanation"] = _explanation(explainer, served, encoded.matrix, prediction)
     warnings = encoded.warnings if key_warning is None else [key_warning, *encoded.warnings]
     if warnings:
         answered["warnings"] = [w.as_dict() for w in warnings[:MAX_WARNINGS]]
@@ -147,6 +152,56 @@ def answer(
         else None
     )
     return Answer(answered, served, assignment.variant, encoded.rows, latency_ms, len(warnings), shadow)
+
+
+def _explain_asked(body: Mapping[str, Any], rows: int) -> bool:
+    """Whether the request asks for contributions; a 400 naming `explain` when it is not a boolean or
+    asks for more rows than MAX_EXPLAIN_ROWS (explaining costs per row, predicting hardly does)."""
+    explain = body.get("explain", False)
+    if explain is not True and explain is not False:
+        message = '"explain" must be true or false'
+        raise RequestError(400, "invalid_body", message, [Problem("invalid_explain", message, None, "explain")])
+    if explain and rows > MAX_EXPLAIN_ROWS:
+        message = f'"explain": true takes at most {MAX_EXPLAIN_ROWS} rows per request, this one has {rows}'
+        raise RequestError(400, "invalid_body", message, [Problem("explain_too_many_rows", message, None, "explain")])
+    return bool(explain)
+
+
+def _explainer(served: ServedVersion) -> Explainer:
+    """The answering version's explanation; a 400 naming the estimator when it has none (a version
+    registered before explanations existed, or an estimator with no explanation here)."""
+    if served.explanation is None:
+        estimator = served.estimator or "unknown estimator"
+        message = (
+            f"{served.model} v{served.version} ({estimator}) has no explanation: contributions are computed for "
+            "linear models and tree ensembles registered with an explanation artifact"
+        )
+        raise RequestError(
+            400, "explain_unsupported", message, [Problem("explain_unsupported", message, None, "explain")]
+        )
+    return served.explanation.explainer(served.model, served.version)
+
+
+def _explanation(
+    explainer: Explainer, served: ServedVersion, matrix: NDArray[np.float32], prediction: Prediction
+) -> dict[str, Any]:
+    """Per row: the score explained, its base and each input field's contribution (base + the
+    contributions = score). A classifier's row names the class whose score it explains."""
+    classes = served.signature.classes
+    position = {label: i for i, label in enumerate(classes)} if classes is not None else {}
+    given = [position[label] for label in prediction.predictions] if classes is not None else None
+    explained = explainer.explain(matrix, given)
+    scores, bases, contributions = explained.scores.tolist(), explained.base.tolist(), explained.contributions.tolist()
+    names = explainer.inputs
+    out_classes = explainer.output_classes.tolist()
+    rows: list[dict[str, Any]] = []
+    for i, output in enumerate(explained.outputs.tolist()):
+        row: dict[str, Any] = {}
+        if classes is not None:
+            row["class"] = classes[out_classes[output]]
+        row.update(score=scores[i], base=bases[i], contributions=dict(zip(names, contributions[i], strict=True)))
+        rows.append(row)
+    return {"method": explained.method, "score": explainer.score, "tolerance": TOLERANCE, "rows": rows}
 
 
 def _split_ids(

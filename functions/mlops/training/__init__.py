@@ -9,7 +9,9 @@
   records of it; `fargate_fit`: a Fargate fit's outcome, or its failure with the task's last log lines.
 - `candidates`: fit and rank candidates; `evaluation`: test-split metrics and the champion
   comparison; `gates`: the quality gates; `onnx_export`: the ONNX model and scikit-learn's answers
-  for the parity check (`mlops.onnx_checks`, which runs on the inference layer).
+  for the parity check (`mlops.onnx_checks`, which runs on the inference layer); `importance`:
+  permutation importance of each input field on the test split; `explain_export`: the explanation
+  artifact serving computes contributions from.
 - `signature`: the served input signature; `report`: the run's HTML report.
 - `run`: the pipeline's steps as Step Functions runs them; `chain`: the same chain in one process
   (tests and benchmarks); `failures`: a failed run recorded and announced; `start`: starting a run;

@@ -202,6 +202,34 @@ class ChampionComparison(BaseModel):
     metrics: MetricValues = Field(description="this run's model on the same rows")
 
 
+class FieldImportance(BaseModel):
+    """One input field's permutation importance: how much the selection metric worsens (positive) when
+    its values are shuffled among the test rows, as mean and standard deviation over the repeats."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    feature: str
+    mean: float | None
+    std: float | None
+
+
+class FeatureImportance(BaseModel):
+    """Permutation importance of every input field on the test split (mlops.training.importance)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(description="the selection metric the importance is measured on")
+    rows: int = Field(description="test rows used (a larger split is sampled with the seed)")
+    repeats: int = Field(description="shuffles per field")
+    seed: int
+    features: list[FieldImportance] = Field(description="most important first")
+
+    @property
+    def bound(self) -> str:
+        """How the computation was bounded, as the run report and model card state it."""
+        return f"{self.rows:,} test rows x {self.repeats} shuffles per field, on {self.metric}"
+
+
 class Evaluation(BaseModel):
     """Evaluate's JSON output."""
 
@@ -227,6 +255,9 @@ class Evaluation(BaseModel):
     )
     champion: ChampionComparison | None = Field(
         default=None, description="the serving champion and this model on the same test rows"
+    )
+    feature_importance: FeatureImportance | None = Field(
+        default=None, description="permutation importance of each input field on the test split"
     )
 
 
@@ -347,6 +378,26 @@ def compare_with_champion(
     )
 
 
+def _importance(
+    model: Any, x: NDArray[np.float32], y: NDArray[Any], meta: PreparedMeta, metric: str, k: int | None
+) -> FeatureImportance:
+    from mlops.training.explain_export import input_groups
+    from mlops.training.importance import permutation_importances
+
+    spec = meta.feature_spec
+    return permutation_importances(
+        model,
+        x,
+        y,
+        inputs=spec.columns,
+        groups=input_groups(spec),
+        problem_type=meta.problem_type,
+        metric=metric,
+        n_classes=k,
+        seed=meta.seed,
+    )
+
+
 def evaluate(
     model: Any,
     splits: Splits,
@@ -385,6 +436,9 @@ def evaluate(
         else None,
         "predicted_classes": int(np.unique(predictions).size) if classes is not None else None,
         "champion": compare_with_champion(champion, kind, y, predictions, proba, classes) if champion else None,
+        "feature_importance": _importance(model, x, y, meta, selection_metric, k)
+        if selection_metric and y.size
+        else None,
     }
     if classes is not None and proba is not None:
         names = [str(c) for c in classes]

@@ -14,7 +14,7 @@ from mlops.onnx_checks.parity import ParityAttempt, ParityReport
 from mlops.training.candidates import CandidateResult
 from mlops.training.config import TrainingConfig, higher_is_better
 from mlops.training.data import TrainingData
-from mlops.training.evaluation import Calibration, Evaluation
+from mlops.training.evaluation import Calibration, Evaluation, FeatureImportance
 from mlops.training.gates import GateReport
 from mlops.training.prepare import PreparedMeta
 
@@ -180,6 +180,20 @@ def _candidates(candidates: Sequence[CandidateResult], selected: str | None, met
     )
 
 
+def chosen_hyperparameters(selected: CandidateResult | None) -> str:
+    """The selected candidate's parameters as HTML, saying which of them its search chose."""
+    if selected is None:
+        return "none"
+    shown = ", ".join(f"<code>{escaped(k)}={escaped(json.dumps(v))}</code>" for k, v in sorted(selected.params.items()))
+    if selected.search is not None and selected.best_params:
+        trials = len(selected.search.trials)
+        found = ", ".join(escaped(k) for k in sorted(selected.best_params))
+        shown += (
+            f" <span class='muted'>({found} chosen by {escaped(selected.search.kind)} search, {trials} trials)</span>"
+        )
+    return shown or "<span class='muted'>the estimator's defaults</span>"
+
+
 def _parity_attempts(attempts: Sequence[ParityAttempt]) -> str:
     """Every candidate whose export was checked, best first: why the registered one may not be the best."""
     if len(attempts) < 2:
@@ -263,6 +277,17 @@ def _comparisons(evaluation: Evaluation) -> str:
         )
         + note
     )
+
+
+def _importance(importance: FeatureImportance, top: int = 20) -> str:
+    """Permutation importance, most important field first, with the bound it was computed under."""
+    shown = importance.features[:top]
+    rest = len(importance.features) - len(shown)
+    note = f"<p class='muted'>Permutation importance: {escaped(importance.bound)} (how much the metric worsens "
+    more = f" {rest} less important fields not shown." if rest else ""
+    note += f"when a field is shuffled).{more}</p>"
+    rows = [[f"<td>{escaped(f.feature)}</td>", number_text(f.mean), number_text(f.std)] for f in shown]
+    return note + html_table(["field", "importance (mean)", "std"], rows)
 
 
 def _gates(gates: GateReport | None) -> str:
@@ -401,6 +426,7 @@ def _render(
             "<th>selected</th>",
             f"<td>{escaped(selected.name + ' (' + selected.estimator + ')') if selected else 'none'}</td>",
         ],
+        ["<th>hyperparameters</th>", f"<td>{chosen_hyperparameters(selected)}</td>"],
         [
             "<th>selection metric</th>",
             f"<td>{escaped(metric)} ({'higher' if higher_is_better(metric) else 'lower'} is better)</td>",
@@ -465,6 +491,8 @@ def _render(
             "<h2>Segments</h2>",
             segments_table(evaluation, metric),
         ]
+        if evaluation.feature_importance is not None:
+            body += ["<h2>Feature importance</h2>", _importance(evaluation.feature_importance)]
     body += ["<h2>ONNX parity</h2>", _parity(parity, parity_attempts), "<h2>Quality gates</h2>", _gates(gates)]
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

@@ -5,8 +5,9 @@ result and returns a small JSON payload (keys and figures, never data).
 A run is named by its Step Functions execution, so a retried step writes the same keys again and a
 redriven registration finds the version the first attempt registered.
 
-One module past 500 lines: each step reads what an earlier one wrote under the run's prefix (and on
-the run's record), so the steps side by side show who writes each artifact that a later one reads.
+One module past 500 lines on purpose: the steps hand each other their artifacts by key under the
+run's prefix, and those keys are read against each other here, where a step's reader sits beside the
+step that wrote it.
 """
 
 from __future__ import annotations
@@ -316,6 +317,7 @@ def export_step(run_payload: dict[str, Any], services: TrainingServices) -> dict
     """The selected model as ONNX, and scikit-learn's answers on the test split for the parity step
     (which runs ONNX on the inference layer: no layer holds both scikit-learn and onnxruntime)."""
     from mlops.training.candidates import CandidateResult, load_model
+    from mlops.training.explain_export import write_explanation
     from mlops.training.onnx_export import export_onnx, scikit_learn_outputs, sha256
 
     run = RunRef.from_event(run_payload)
@@ -329,6 +331,8 @@ def export_step(run_payload: dict[str, Any], services: TrainingServices) -> dict
         return {"onnx_sha256": None, "error": f"{type(error).__name__}: {error}"[:1000]}
     reference = scikit_learn_outputs(model, splits.X_test, config.parity, row_ids=splits.rows_test)
     services.artifacts.put(f"{run.prefix}{MODEL_FILE}", onnx_bytes, "application/octet-stream")
+    meta = PreparedMeta.model_validate(_read_json(services, f"{run.prefix}meta.json"))
+    write_explanation(services.artifacts, run.prefix, model, meta.feature_spec, splits.X_train, selected.model_sha256)
     services.artifacts.put(f"{run.prefix}{PARITY_INPUT}", reference.to_bytes(), "application/octet-stream")
     return {"onnx_sha256": sha256(onnx_bytes), "error": None}
 
@@ -387,6 +391,7 @@ def _data_line(data: TrainingData) -> str:
 def register_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
     from mlops.training.candidates import CandidateResult
     from mlops.training.evaluation import Evaluation
+    from mlops.training.explain_export import registered_explanation
     from mlops.training.onnx_export import sha256
     from mlops.training.report import training_report_html
 
@@ -441,6 +446,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
             (FITTED_ROWS, None),
         )
     }
+    artifacts.update(registered_explanation(services.artifacts, run.prefix, selected.model_sha256))
     artifacts[f"candidates/{selected.name}.model"] = {
         "key": f"{run.prefix}candidates/{selected.name}.model",
         "sha256": selected.model_sha256,
@@ -478,6 +484,9 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         tags={"selected_candidate": selected.name},
         reason=str(run_record.get("reason") or f"training run {run.run_id}"),
         trigger=str(run_record.get("trigger") or run_trigger(str(run_record.get("reason") or ""))),
+        feature_importance=evaluation.feature_importance.model_dump(mode="json")
+        if evaluation.feature_importance
+        else None,
     )
     version = services.models.register_version(run.model, trained.attributes(), run_id=run.run_id, at=at)
     # The run is recorded before the champion moves: moving the champion is the one write serving

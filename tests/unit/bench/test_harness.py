@@ -238,3 +238,14 @@ def test_performance_reports_time_agreement_and_memory(tmp_path: Path) -> None:
     assert time_figure["baseline"] == "pandas merge + scikit-learn metrics" and time_figure["ratio"] > 0
     assert figures["max abs metric difference from scikit-learn"]["met"] is True
     assert figures["join and metrics: peak extra memory"]["value"] > 0
+
+
+def test_explain_reports_the_cost_per_row_of_each_estimator(tmp_path: Path) -> None:
+    """`python -m bench explain --quick` (#22): a 100-row request with `"explain": true` for each
+    shipped estimator, against the same request without it."""
+    _quick("explain", tmp_path, timeout=180)
+    figures = _by_name(json.loads((tmp_path / "results.json").read_text()))
+    for model in MODELS:
+        figure = figures[f"{model}: 100-row predict with explain, per row"]
+        assert figure["unit"] == "ms/row" and figure["value"] > 0
+        assert figure["baseline"] == "the same request without explain (per row)" and figure["ratio"] > 0

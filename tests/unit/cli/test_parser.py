@@ -22,6 +22,7 @@ REQUIRED_ARGUMENTS = {  # the fewest arguments each leaf needs to parse
     "train": ["--dataset", "d"],
     "models show": ["m"],
     "datasets show": ["d"],
+    "datasets page": ["s3://bucket/reports/validation/d/f.csv/v1.html"],
     "models approve": ["m", "1", "--reason", "why"],
     "models archive": ["m", "1", "--reason", "why"],
     "models audit": ["m"],
@@ -34,6 +35,8 @@ REQUIRED_ARGUMENTS = {  # the fewest arguments each leaf needs to parse
     "performance": ["m"],
     "rollback": ["m", "--reason", "why"],
     "report": ["m"],
+    "runs compare": ["run-a", "run-b"],
+    "runs search": ["--dataset", "d"],
 }
 
 
@@ -153,3 +156,19 @@ def test_whole_metrics_print_and_map_iterations_are_named() -> None:
     assert _candidate_name('{"run": {}, "candidate": {"name": "forest", "estimator": "x"}}') == "forest"
     assert _candidate_name({"Payload": {"candidate": {"name": "logistic"}}}) == "logistic"
     assert _candidate_name('{"run": {}}') is None and _candidate_name("not json") is None
+
+
+def test_runs_compare_and_search_are_commands_beside_runs_own_run_id() -> None:
+    compared = parse_args(["runs", "compare", "run-a", "run-b"])
+    assert (compared.command, compared.run_a, compared.run_b) == ("runs compare", "run-a", "run-b")
+    assert parse_args(["runs", "run-a"]).run_id == "run-a"  # a run's details, as before
+    searched = parse_args(
+        ["--json", "runs", "search", "--dataset", "d", "--metric", "roc_auc>0.9", "--sort", "-roc_auc"]
+    )
+    assert (searched.command, searched.metric, searched.sort, searched.json) == (
+        "runs search",
+        ["roc_auc>0.9"],
+        "-roc_auc",
+        True,
+    )
+    assert parse_args(["runs", "--sort", "-roc_auc"]).sort == "-roc_auc"

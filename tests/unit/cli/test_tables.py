@@ -148,3 +148,28 @@ def test_the_table_keeps_one_line_per_run_with_metric_columns() -> None:
     assert "failed: Traceback (most recent call last): File x ValueError: yyy" in failed and failed.endswith("…")
     assert lines[1].split()[-2:] == ["0.9000", "first"] and " - " in failed
     assert one_line("a\n\n b", 10) == "a b" and len(one_line("x" * 100, 10)) == 10
+
+
+def test_a_comparison_prints_the_dataset_note_first_and_marks_differences() -> None:
+    from mlops.registry.run_comparison import RunRecord, compare_runs
+    from mlopsctl.runs_table import comparison_lines
+
+    a = RunRecord("a", "breast-cancer", "m", "succeeded", metrics={"roc_auc": 0.97}, hyperparameters={"max_depth": 4})
+    b = RunRecord("b", "wine", "w", "succeeded", metrics={"roc_auc": 0.99}, hyperparameters={"max_depth": 4})
+    lines = comparison_lines(compare_runs(a, b).as_json())
+    assert lines[2].startswith("NOTE: the runs trained on different datasets (breast-cancer and wine)")
+    auc = next(line for line in lines if "roc_auc" in line)
+    assert auc.startswith("* metrics") and auc.endswith("B better")
+    assert next(line for line in lines if "max_depth" in line).startswith("  hyperparameters")
+    assert not any(
+        "max_depth" in line for line in comparison_lines(compare_runs(a, b).as_json(), only_differences=True)
+    )
+
+
+def test_the_table_shows_the_chosen_hyperparameters_when_runs_have_them() -> None:
+    rows = [{**ROWS[0], "hyperparameters": {"max_depth": 6, "n_estimators": 100, "bootstrap": True}}, ROWS[1]]
+    lines = runs_table(rows, ["roc_auc"])
+    assert lines[0].split()[-2:] == ["PARAMS", "REASON"]
+    assert "bootstrap=true max_depth=6 n_estimators…" in lines[1]  # cut to the column, in name order
+    column = lines[0].index("PARAMS")
+    assert lines[1][column:].startswith("bootstrap=") and lines[2][column:].startswith("- ")  # none: -

@@ -39,6 +39,7 @@ SOME_BAD_DATES = CONTRACT.replace("type: datetime}", "type: {value: datetime, mo
 @dataclass
 class _Store:
     objects: dict[str, bytes] = field(default_factory=dict)
+    name: str = "artifacts-bucket"  # a rejection's mail names the report page by its S3 URI
 
     def put(self, key: str, body: bytes, content_type: str) -> None:
         self.objects[key] = body

@@ -4,12 +4,14 @@ message naming what to fix. Buckets are dicts, the registry fakes; the data is b
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from mlops.training.data import TrainingInputError
+from mlops.training.explain_export import registered_explanation
 from tests.unit.handlers.pipeline import ARTIFACTS, DATASET, RUN, TrainingRun, first_step, new_run, step
 from tests.unit.handlers.support import QUIET, emitted, loaded
 
@@ -45,6 +47,15 @@ def test_the_steps_hand_each_other_their_payloads(
     assert [c["name"] for c in run.models.runs[RUN]["candidates"]] == ["logreg", "rf"]
     step(training, "export", {"run": payload})
     assert (ARTIFACTS, f"{payload['prefix']}model.onnx") in run.s3.objects
+    # The explanation next to it is recorded for the model it was made from, and for no other (a
+    # parity retry's next candidate writes its own).
+    selected = run.s3.json(ARTIFACTS, f"{payload['prefix']}selected.json")
+    stored = run.s3.objects[(ARTIFACTS, f"{payload['prefix']}explanation.npz")]
+    recorded = registered_explanation(run.artifacts, payload["prefix"], selected["model_sha256"])
+    assert recorded == {
+        "explanation.npz": {"key": f"{payload['prefix']}explanation.npz", "sha256": hashlib.sha256(stored).hexdigest()}
+    }
+    assert registered_explanation(run.artifacts, payload["prefix"], "another model") == {}
 
 
 def test_a_request_naming_one_version_trains_on_it(training: Any, run: TrainingRun) -> None:

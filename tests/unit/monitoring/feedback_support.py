@@ -113,6 +113,7 @@ def _cell(value: Any) -> str:
 class _Objects:
     objects: dict[str, bytes] = field(default_factory=dict)
     contract_yaml: str = ""
+    name: str = "artifacts-bucket"  # a rejection's mail names the report page by its S3 URI
 
     def put(self, key: str, body: bytes, content_type: str) -> None:
         self.objects[key] = body

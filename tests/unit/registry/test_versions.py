@@ -58,6 +58,13 @@ STORED: dict[str, Any] = {
     "tags": {"selected_candidate": "logreg"},
     "reason": "drift: dataset drift in 3 features (a, b, c)",
     "trigger": "drift",
+    "feature_importance": {
+        "metric": "roc_auc",
+        "rows": Decimal("114"),
+        "repeats": Decimal("5"),
+        "seed": Decimal("42"),
+        "features": [{"feature": "mean_radius", "mean": Decimal("0.031"), "std": Decimal("0.004")}],
+    },
 }
 
 

@@ -196,3 +196,12 @@ def test_performance_over_time_shows_the_floor_the_ab_verdict_and_the_feedback_v
     assert "feedback-bc-1-2.csv (240 rows)" in section and "starts when" in section
     quiet = lifecycle_report_html(_lifecycle())
     assert "No performance checks yet" in quiet
+
+
+def test_every_version_links_to_its_run_report_and_shows_its_hyperparameters() -> None:
+    versions = [{**_version(1), "params": {"C": 0.1, "max_iter": 500}}, _version(2)]
+    page = lifecycle_report_html(_lifecycle(versions=versions, run_reports={1: "breast-cancer-runs/run-1.html"}))
+    history = page.split("Version history", 1)[1].split("Drift over time", 1)[0]
+    assert "<a href='breast-cancer-runs/run-1.html'><code>run-1</code></a>" in history
+    assert "<code>run-2</code>" in history and "href='breast-cancer-runs/run-2" not in history  # no report: no link
+    assert "<code>C=0.1</code> <code>max_iter=500</code>" in history

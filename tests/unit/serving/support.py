@@ -19,6 +19,7 @@ from mlops.datasets.versioning import NULL_MASK_PREFIX, ColumnSchema
 from mlops.registry.versions import ModelVersion
 from mlops.serving.date_parts import iso_text
 from mlops.training.candidates import fit_candidate, load_model
+from mlops.training.explain_export import explanation_artifact
 from mlops.training.onnx_export import export_onnx
 from mlops.training.prepare import Prepared, prepare
 from mlops.training.search_space import Candidate
@@ -76,15 +77,21 @@ def _register(
     onnx_bytes = export_onnx(model, splits.X_train.shape[1], splits.feature_names)
     sig = signature(config, prepared.meta.feature_spec, splits.X_train, prepared.meta.classes, columns)
     prefix = f"models/{name}/runs/r{version}/"
+    explanation = explanation_artifact(model, prepared.meta.feature_spec, splits.X_train, result.model_sha256)
     artifacts = {
         f"{prefix}model.onnx": onnx_bytes,
         f"{prefix}signature.json": json.dumps(signature_json(sig)).encode(),
+        f"{prefix}explanation.npz": explanation,
     }
     record = {
         "model": name,
         "version": version,
         "status": "registered",
-        "artifacts": {"model.onnx": {"key": f"{prefix}model.onnx"}},
+        "estimator": candidate.estimator,
+        "artifacts": {
+            "model.onnx": {"key": f"{prefix}model.onnx"},
+            "explanation.npz": {"key": f"{prefix}explanation.npz", "sha256": hashlib.sha256(explanation).hexdigest()},
+        },
         "onnx_sha256": hashlib.sha256(onnx_bytes).hexdigest(),
         "signature_key": f"{prefix}signature.json",
         "serving": serving or {},

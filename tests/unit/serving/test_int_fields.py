@@ -103,3 +103,33 @@ def test_a_challenger_with_fewer_allowed_numbers_is_a_signature_difference() -> 
         "field 'support_tickets': the challenger refuses 3, which the champion accepts"
     ]
     assert signature_differences(challenger, champion) == []
+
+
+def _churn_refusal(value: Any) -> tuple[str, str]:
+    from tests.unit.serving.support import churn
+
+    served = _served(churn())
+    row = {"age": 30.0, "income": 1.0, "member": True, "city": value}
+    fields = {s.name for s in served.signature.inputs}
+    row = {k: v for k, v in row.items() if k in fields}
+    with pytest.raises(RequestError) as caught:
+        encode_request([row], served.signature, served.policy, served.number_columns)
+    problem = next(p for p in caught.value.problems if p.field == "city")
+    return problem.code, problem.message
+
+
+def test_a_whole_number_for_a_category_is_read_as_its_text_and_a_fraction_or_bool_is_a_wrong_type() -> None:
+    # The README's table of 400 codes says so: 7 is looked up as category "7" (unseen here), 1.5 and
+    # true are not category values at all.
+    assert _churn_refusal(7)[0] == "unseen_category"
+    assert _churn_refusal(1.5)[0] == "wrong_type"
+    assert _churn_refusal(True)[0] == "wrong_type"
+
+
+def test_an_integer_too_large_for_a_float_says_so_and_how_long_it_is() -> None:
+    error = _refused([{**ROW, "monthly_charges": 10**400}], InputPolicy())
+    [problem] = error.problems
+    assert (problem.code, problem.field) == ("not_finite", "monthly_charges")
+    assert problem.message == (
+        "expected a number a 64-bit float can hold (up to about 1.8e308), got an integer of about 401 digits"
+    )

@@ -135,6 +135,7 @@ def test_the_report_is_self_contained_and_escapes_data() -> None:
         "Confusion matrix",
         "Calibration",
         "Segments",
+        "Feature importance",
         "ONNX parity",
         "Quality gates",
     ):
@@ -142,6 +143,8 @@ def test_the_report_is_self_contained_and_escapes_data() -> None:
     for candidate in run.candidates:
         assert candidate.name in page
     assert run.onnx_sha256 in page
+    importance = run.evaluation.feature_importance
+    assert importance is not None and f"<td>{importance.features[0].feature}</td>" in page
     assert not run.registrable and "not registrable" in page and "absolute.roc_auc.min" in page
     # The steps' stored JSON renders the same page as the models.
     as_json = training_report_html(
