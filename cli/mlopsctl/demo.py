@@ -45,7 +45,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_DIR = PROJECT_ROOT / ".local"
 
 
-STAGES = 16
+STAGES = 17
 
 
 @dataclass
@@ -150,6 +150,7 @@ def run_demo() -> int:
         _drift_stage(cloud, stack, door)
         _ground_truth_stage(cloud, stack, api_url, door)
         _ab_stage(cloud, stack, api_url, door)
+        _import_stage(cloud, stack, api_url)
         target = Target({**stack.outputs, "ApiUrl": gateway.url("prod") + "/"}, region=cloud.session.region)
         report = _lifecycle_stage(target)
         outputs = cloud.outputs_file(LOCAL_DIR / "demo-outputs.json", api_url=api_url, function_urls=function_urls)
@@ -645,6 +646,53 @@ def _ab_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str, door: Front
     mail = next((m for m in cloud.inbox.messages()[mailed:] if m.subject.startswith("A/B")), None)
     if mail is not None:
         print(f"  mail: {mail.subject}")
+
+
+def _import_stage(cloud: LocalCloud, stack: DeployedStack, api_url: str) -> None:
+    """A model trained in this process (elsewhere, as far as the platform knows), exported with
+    skl2onnx, registered through the training pipeline; then a text file renamed .onnx, refused."""
+    import hashlib
+
+    from skl2onnx import to_onnx
+    from sklearn.compose import ColumnTransformer
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from mlops.datasets.records import DatasetRecords
+    from mlops.names import import_key
+    from mlops.training.start import ImportedFile, TrainingRequest, start_training
+    from mlopsctl.api import call
+
+    _step("bring your own model: one trained outside the platform, imported (mlops models import)")
+    frame = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
+    features = frame.drop(columns="target").astype("float32")
+    columns = ColumnTransformer([("scale", StandardScaler(), list(features.columns))])
+    model = Pipeline([("columns", columns), ("model", LogisticRegression(max_iter=5000))])
+    model.fit(features, frame["target"])
+    exported = to_onnx(model, features[:1], options={LogisticRegression: {"zipmap": False}}).SerializeToString()
+    target = Target({**stack.outputs, "ApiUrl": api_url}, region=cloud.session.region)
+    records = DatasetRecords(target.resource("dynamodb").Table(stack.outputs["RegistryTableName"]))
+    version = records.all_dataset_versions("breast-cancer")[-1].version
+    s3, sfn = cloud.session.client("s3"), cloud.session.client("stepfunctions")
+    for name, data in (("logistic.onnx", exported), ("notes.onnx", b"feature,weight\nmean_radius,0.5\n")):
+        digest = hashlib.sha256(data).hexdigest()
+        imported = ImportedFile(import_key("breast-cancer", digest, "onnx"), digest, name, "onnx")
+        s3.put_object(Bucket=stack.outputs["ArtifactsBucketName"], Key=imported.key, Body=data)
+        print(f"mlops models import breast-cancer {name} --dataset-version {version[:12]}")
+        request = TrainingRequest("breast-cancer", "demo: a model trained elsewhere", version, imported=imported)
+        run = start_training(sfn, stack.outputs["TrainingStateMachineArn"], request, f"demo-import-{name[:-5]}")
+        execution = follow_training(sfn, run.execution_arn, poll_seconds=0.3)
+        assert execution is not None
+        if execution["status"] == "SUCCEEDED":
+            registration = json.loads(execution["output"])["registration"]
+            print("\n".join("  " + line for line in registration["message"].splitlines()))
+            card = call(target, "GET", f"/v1/models/breast-cancer/versions/{registration['version']}")["model_card"]
+            print(f"  lineage: origin {card['lineage']['origin']}, {json.dumps(card['lineage']['imported_file'])}")
+        else:
+            item = records.table.get_item(Key={"pk": f"RUN#{run.run_id}", "sk": "META"}).get("Item", {})
+            print(f"  refused, nothing registered: {item.get('failure_reason', execution.get('cause'))}")
 
 
 def _drift_count(report: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from mlopsctl.commands.download import download
 from mlopsctl.commands.drift import drift
 from mlopsctl.commands.lineage import lineage
 from mlopsctl.commands.local import bench, up
+from mlopsctl.commands.model_import import import_model
 from mlopsctl.commands.models import models, promote, report, rollback
 from mlopsctl.commands.performance import performance
 from mlopsctl.commands.predict import predict
@@ -183,6 +184,20 @@ def build_parser() -> argparse.ArgumentParser:
     chain.add_argument("name")
     chain.add_argument("version", type=int)
     chain.set_defaults(run=lineage)
+    importer = registry_commands.add_parser(
+        "import",
+        parents=[common, deployment],
+        help="register a model trained elsewhere (ONNX, or scikit-learn via joblib): evaluated on the dataset "
+        "version's test split, then the same parity, gates, approval and rollout as a trained one",
+    )
+    importer.add_argument("name", help="the model (its dataset's name; the dataset needs a deployed training config)")
+    importer.add_argument("file", help="model.onnx (inputs named as the dataset's features) or model.joblib")
+    importer.add_argument(
+        "--dataset-version", required=True, help="the version whose test split it is evaluated on (hash or prefix)"
+    )
+    importer.add_argument("--reason", default="imported from the command line")
+    importer.add_argument("--timeout", type=float, default=900.0)
+    importer.set_defaults(run=import_model)
 
     promoter = commands.add_parser("promote", parents=[common, deployment], help="point an alias at a version")
     promoter.add_argument("name")

@@ -14,20 +14,28 @@ from typing import TYPE_CHECKING, Any
 from mlopsctl.target import Target
 
 if TYPE_CHECKING:
-    from mlops.training.start import StartedRun
+    from mlops.training.start import ImportedFile, StartedRun
 
 
-def start_run(target: Target, dataset: str, reason: str, dataset_version: str | None = None) -> StartedRun:
-    """Start a new run of the training pipeline, named `train-<dataset>-<time>-<random>`: each
-    `mlops train` is a run of its own (a trigger that may fire twice passes a key instead)."""
+def start_run(
+    target: Target,
+    dataset: str,
+    reason: str,
+    dataset_version: str | None = None,
+    *,
+    imported: ImportedFile | None = None,
+) -> StartedRun:
+    """Start a new run of the training pipeline, named `train-<dataset>-<time>-<random>` (or
+    `import-...` for a model trained elsewhere): each `mlops train` or `mlops models import` is a run
+    of its own (a trigger that may fire twice passes a key instead)."""
     from mlops.training.start import TrainingRequest, run_id, start_training
 
     key = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     return start_training(
         target.client("stepfunctions"),
         target.output("TrainingStateMachineArn"),
-        TrainingRequest(dataset, reason, dataset_version),
-        run_id("train", dataset, key),
+        TrainingRequest(dataset, reason, dataset_version, imported=imported),
+        run_id("import" if imported else "train", dataset, key),
     )
 
 

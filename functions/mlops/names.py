@@ -85,6 +85,20 @@ def dataset_part_npz_key(dataset: str, part_hash: str) -> str:
     return f"{DATASETS_PREFIX}{dataset}/parts/{part_hash}.npz"
 
 
+# A model trained elsewhere (`mlops models import`), stored by its content: models/<model>/imports/<sha256>/
+# model.onnx or model.joblib. Under the model's prefix, so the training steps read it with the grant
+# they have; the same file imported twice is one object.
+IMPORTED_FORMATS: Final = ("onnx", "joblib")
+# Bigger files are refused before upload and by the fit step (it holds the file, and a joblib file's
+# unpickled model, in one Lambda's memory).
+MAX_IMPORT_BYTES: Final = 100 * 1024 * 1024
+
+
+def import_key(model: str, sha256: str, file_format: str) -> str:
+    """Where an imported model file lives in the artifacts bucket: named by its sha256."""
+    return f"{MODELS_PREFIX}{model}/imports/{sha256}/model.{file_format}"
+
+
 def run_prefix(model: str, run_id: str) -> str:
     """Where one training run's artifacts live in the artifacts bucket."""
     return f"{MODELS_PREFIX}{model}/runs/{run_id}/"

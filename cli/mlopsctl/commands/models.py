@@ -122,6 +122,11 @@ def models(args: argparse.Namespace) -> int:
                 f"  data: {card['training_data']['dataset']} @ {str(card['training_data']['dataset_version'])[:12]}",
                 *[used_version_line(v) for v in card["lineage"].get("dataset_versions", [])],
                 f"  run: {card['lineage']['training_run']}, code {card['lineage']['code_version']}",
+                *[
+                    f"  imported: {file.get('file_name')} ({file.get('format')}, sha256 {file.get('sha256')})"
+                    for file in [card["lineage"].get("imported_file") or {}]
+                    if file
+                ],
                 "  metrics: " + _metrics_text(card["evaluation"], metric),
                 *_importance_lines(card.get("feature_importance")),
                 *[f"  {tags}" for tags in [_tags_text(document["version"].get("tags"))] if tags],

@@ -7,31 +7,30 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlopsctl.commands import EXIT_OK, EXIT_REJECTED, CommandError, deployment_target, emit
 from mlopsctl.datasets import used_version_line
 from mlopsctl.target import Target, TargetError
 from mlopsctl.training_runs import follow_training, start_run, training_outcome, training_succeeded
 
+if TYPE_CHECKING:
+    from mlops.training.start import StartedRun
+
 
 def train(args: argparse.Namespace) -> int:
     """Start the pipeline and follow it state by state until it ends."""
     target = deployment_target(args)
-    s3 = target.client("s3")
-    from mlops.names import DEFINITION_SUFFIXES
-
-    configs = [f"configs/{args.dataset}{suffix}" for suffix in DEFINITION_SUFFIXES]
-    listed = s3.list_objects_v2(Bucket=target.output("ArtifactsBucketName"), Prefix=f"configs/{args.dataset}.")
-    if not {o["Key"] for o in listed.get("Contents", [])} & set(configs):
-        raise CommandError(
-            f"dataset {args.dataset!r} has no training config: write one (see configs/breast-cancer.yaml) and "
-            f"run `mlops config deploy configs/{args.dataset}.yaml` first"
-        )
+    require_training_config(target, args.dataset)
     version = resolve_dataset_version(target, args.dataset, args.dataset_version) if args.dataset_version else None
     run = start_run(target, args.dataset, args.reason, version)
     if not args.json:
         print(f"started training run {run.run_id} for dataset {args.dataset}")
+    return follow_to_the_end(args, target, run)
+
+
+def follow_to_the_end(args: argparse.Namespace, target: Target, run: StartedRun) -> int:
+    """Follow a started run state by state (`--timeout`), print what it did, and answer its exit code."""
     on_state = None if args.json else (lambda label: print(f"  {time.strftime('%H:%M:%S')}  {label}"))
     execution = follow_training(
         target.client("stepfunctions"), run.execution_arn, timeout=args.timeout, on_state=on_state
@@ -43,6 +42,22 @@ def train(args: argparse.Namespace) -> int:
     document, text = training_outcome(target, execution, run.run_id)
     emit(args, document, text)
     return EXIT_OK if training_succeeded(document) else EXIT_REJECTED
+
+
+def require_training_config(target: Target, dataset: str) -> None:
+    """Refused before a run starts: a dataset without a deployed training config cannot be trained on,
+    nor have a model imported for it (the config names its gates, approval and rollout)."""
+    from mlops.names import CONFIGS_PREFIX, DEFINITION_SUFFIXES
+
+    configs = [f"{CONFIGS_PREFIX}{dataset}{suffix}" for suffix in DEFINITION_SUFFIXES]
+    listed = target.client("s3").list_objects_v2(
+        Bucket=target.output("ArtifactsBucketName"), Prefix=f"{CONFIGS_PREFIX}{dataset}."
+    )
+    if not {o["Key"] for o in listed.get("Contents", [])} & set(configs):
+        raise CommandError(
+            f"dataset {dataset!r} has no training config: write one (see configs/breast-cancer.yaml) and "
+            f"run `mlops config deploy configs/{dataset}.yaml` first"
+        )
 
 
 def resolve_dataset_version(target: Target, dataset: str, prefix: str) -> str:

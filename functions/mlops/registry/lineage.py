@@ -93,6 +93,7 @@ class Lineage:
     split_rows: Mapping[str, int] = field(default_factory=dict)
     dataset_versions: tuple[DatasetVersionUsed, ...] = ()
     dataset_versions_total: int = 0
+    imported_file: Mapping[str, str] | None = None  # a model trained elsewhere: {key, sha256, file_name, format}
 
     @classmethod
     def from_records(cls, version: Mapping[str, Any], run: Mapping[str, Any] | None) -> Lineage:
@@ -122,6 +123,7 @@ class Lineage:
             split_rows={str(k): int(v) for k, v in (version.get("split_rows") or run.get("rows") or {}).items()},
             dataset_versions=used,
             dataset_versions_total=int(data.get("versions_total") or len(used)),
+            imported_file=version.get("imported_file") or None,
         )
 
     @classmethod
@@ -153,6 +155,9 @@ class Lineage:
             + (f"{self.config_key} sha256 {self.config_sha256}" if self.config_key and self.config_sha256 else UNKNOWN),
             f"  run: {self.run_id or UNKNOWN}" + (f", started {self.started_at[:19]}" if self.started_at else ""),
         ]
+        if self.imported_file:
+            imported = self.imported_file
+            lines.append(f"  imported file: {imported.get('file_name')} sha256 {imported.get('sha256')}")
         if self.split_rows:
             lines.append("    rows: " + ", ".join(f"{k} {v:,}" for k, v in self.split_rows.items()))
         data = f"  data: dataset {self.dataset or UNKNOWN}"

@@ -50,10 +50,14 @@ class TrainedVersion:
     parent_version: int | None = None  # the champion its gate compared it with
     tags: Mapping[str, str] = field(default_factory=dict)
     reason: str | None = None  # what started its run, in the run's words
-    trigger: str | None = None  # manual | new_data | schedule | drift | performance (mlops.training.start)
+    trigger: str | None = None  # manual | new_data | schedule | drift | performance | imported (training.start)
     # Permutation importance of each input field on the test split (mlops.training.importance):
     # {metric, rows, repeats, seed, features: [{feature, mean, std}], most important first}.
     feature_importance: Mapping[str, Any] | None = None
+    # How the model came to be: "trained" here, or "imported" (`mlops models import`), with the file
+    # it came from: {format, sha256, file_name, key}. None: registered before imports existed.
+    origin: str | None = None
+    imported_file: Mapping[str, Any] | None = None
 
     def attributes(self) -> dict[str, Any]:
         """The attributes a training run writes, each one (None as NULL), as DynamoDB takes them."""

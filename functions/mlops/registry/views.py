@@ -45,6 +45,10 @@ def model_card(version: dict[str, Any]) -> dict[str, Any]:
             "code_asset_hash": record.get("code_asset_hash"),  # CDK's hash of the code that trained it
             "trigger": record.get("trigger"),  # manual, new_data, schedule, drift, performance
             "config": {"key": record.get("config_key"), "sha256": record.get("config_sha256")},
+            # Trained here, or imported (`mlops models import`: the file's name and sha256). Versions
+            # registered before imports existed were all trained here.
+            "origin": record.get("origin") or "trained",
+            "imported_file": record.get("imported_file"),
             "compared_with_champion": record.get("parent_version"),
             # Which dataset versions the run combined: rows each held, and those dropped as already
             # in an older one. Absent for versions trained before runs recorded it (one version each).

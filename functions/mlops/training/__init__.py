@@ -12,6 +12,8 @@
   for the parity check (`mlops.onnx_checks`, which runs on the inference layer); `importance`:
   permutation importance of each input field on the test split; `explain_export`: the explanation
   artifact serving computes contributions from.
+- `imported`: a model trained elsewhere (ONNX, or scikit-learn via joblib) checked and made a run's
+  one candidate (`mlops models import`).
 - `signature`: the served input signature; `report`: the run's HTML report.
 - `run`: the pipeline's steps as Step Functions runs them; `chain`: the same chain in one process
   (tests and benchmarks); `failures`: a failed run recorded and announced; `start`: starting a run;

@@ -300,7 +300,7 @@ def _baseline_predictions(
     return predictions, proba
 
 
-def _class_key(value: Any) -> str:
+def class_key(value: Any) -> str:
     """A class value as text, numbers normalized: a label stored as 1 by one version and 1.0 by
     another is the same class."""
     try:
@@ -315,8 +315,8 @@ def _champion_in_our_classes(
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """The champion's labels and probabilities in this run's class order: a class only the champion
     knows is a wrong answer (-1) and its probability mass is spread over the classes we know."""
-    ours = {_class_key(c): i for i, c in enumerate(classes)}
-    theirs = [ours.get(_class_key(c), -1) for c in scores.classes or []]
+    ours = {class_key(c): i for i, c in enumerate(classes)}
+    theirs = [ours.get(class_key(c), -1) for c in scores.classes or []]
     labels = np.array([theirs[i] if 0 <= i < len(theirs) else -1 for i in np.asarray(scores.labels).tolist()])
     proba = np.zeros((labels.size, len(classes)))
     for j, index in enumerate(theirs):
@@ -332,7 +332,7 @@ def _not_comparable(scores: ChampionScores, classes: Sequence[ClassValue] | None
     ours = "classification" if classes is not None else "regression"
     if scores.kind is not None and scores.kind != ours:
         return f"the champion is a {scores.kind} model and this one a {ours} model"
-    if classes is not None and not {_class_key(c) for c in classes} & {_class_key(c) for c in scores.classes or []}:
+    if classes is not None and not {class_key(c) for c in classes} & {class_key(c) for c in scores.classes or []}:
         return "the champion predicts none of this run's classes"
     return None
 

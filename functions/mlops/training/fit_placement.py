@@ -348,3 +348,19 @@ def fit_records(placements: Sequence[Mapping[str, Any]], outcomes: Sequence[Mapp
             )
         )
     return records
+
+
+def imported_fit(config: FargateConfig, *, rows: int, features: int) -> FitPlacement:
+    """The place of an imported model's candidate: the fit Lambda, which loads and scores it (nothing
+    is fitted; the file is at most mlops.names.MAX_IMPORT_BYTES)."""
+    from mlops.training.start import IMPORTED_CANDIDATE
+
+    return FitPlacement(
+        name=IMPORTED_CANDIDATE,
+        runs_on="lambda",
+        reason="an imported model: loaded, checked and scored in the fit Lambda, nothing fitted",
+        estimate=FitEstimate(rows=rows, features=features, fits=0, memory_mib=0.0, minutes=0.0),
+        cpu=str(config.cpu),
+        memory=str(config.memory),
+        memory_mib=config.memory,
+    )

@@ -7,7 +7,8 @@ redriven registration finds the version the first attempt registered.
 
 One module past 500 lines on purpose: the steps hand each other their artifacts by key under the
 run's prefix, and those keys are read against each other here, where a step's reader sits beside the
-step that wrote it.
+step that wrote it. A model imported with `mlops models import` takes the same steps (prepare makes
+it the one candidate, fit loads it) rather than a second path.
 """
 
 from __future__ import annotations
@@ -41,12 +42,19 @@ from mlops.training.data import (
     combine_versions,
     plan_versions,
 )
-from mlops.training.fit_placement import fargate_threads, fit_outcome, fit_records, place_fits
+from mlops.training.fit_placement import fargate_threads, fit_outcome, fit_records, imported_fit, place_fits
 from mlops.training.gates import GateReport, gate_evaluation
 from mlops.training.prepare import PreparedMeta, Splits, prepare
 from mlops.training.search_space import Candidate
 from mlops.training.signature import signature, signature_json
-from mlops.training.start import TrainingRequest, TrainingRequestError, run_trigger
+from mlops.training.start import (
+    IMPORTED,
+    IMPORTED_CANDIDATE,
+    ImportedFile,
+    TrainingRequest,
+    TrainingRequestError,
+    run_trigger,
+)
 
 if TYPE_CHECKING:
     from mlops.training.candidates import CandidateResult
@@ -137,15 +145,22 @@ def prepare_step(
     services.artifacts.put(
         f"{run.prefix}{PROFILE_FILE}", prepared.profile.model_dump_json().encode(), "application/json"
     )
-    candidates = [c.model_dump(mode="json") for c in config.candidates]
-    fits = place_fits(
-        config.candidates,
-        config.fargate,
-        rows=prepared.meta.rows["train"] + prepared.meta.rows["validation"],
-        features=int(prepared.splits.X_train.shape[1]),
-        split_bytes=len(prepared.splits_bytes),
-        input_key=f"{run.prefix}{FARGATE_INPUTS}{{name}}.json",
-    )
+    rows = prepared.meta.rows["train"] + prepared.meta.rows["validation"]
+    features = int(prepared.splits.X_train.shape[1])
+    imported = request.imported
+    if imported is not None:  # a model trained elsewhere is the run's one candidate: nothing to fit
+        candidates: list[dict[str, Any]] = [{"name": IMPORTED_CANDIDATE, "imported": imported.to_json()}]
+        fits = [imported_fit(config.fargate, rows=rows, features=features)]
+    else:
+        candidates = [c.model_dump(mode="json") for c in config.candidates]
+        fits = place_fits(
+            config.candidates,
+            config.fargate,
+            rows=rows,
+            features=features,
+            split_bytes=len(prepared.splits_bytes),
+            input_key=f"{run.prefix}{FARGATE_INPUTS}{{name}}.json",
+        )
     for fit, candidate in zip(fits, candidates, strict=True):
         if fit.input_key is not None:  # RunTask's overrides carry this key, never the payload (8,192 characters)
             task_input = {"run": run.as_payload(), "candidate": candidate}
@@ -160,18 +175,24 @@ def prepare_step(
             "started_at": services.now().isoformat(),
             "execution_arn": execution_arn,
             "reason": request.reason,
-            "trigger": run_trigger(request.reason),
+            "trigger": IMPORTED if imported is not None else run_trigger(request.reason),
             **({"cause": dict(request.cause)} if request.cause else {}),
             "prefix": run.prefix,
             "code_version": __version__,
             "code_asset_hash": services.code_asset_hash,
             # The config as deployed (`mlops config deploy`): its key and the digest of its bytes.
             "config": {"key": config_key, "sha256": hashlib.sha256(config_text).hexdigest()},
+            **({"imported": imported.to_json()} if imported is not None else {}),
             "rows": to_dynamo(prepared.meta.rows),
             "fits": to_dynamo([f.model_dump(mode="json", exclude={"input_key"}) for f in fits]),
         },
     )
-    return {**run.as_payload(), "candidates": candidates, "fits": [f.model_dump(mode="json") for f in fits]}
+    return {
+        **run.as_payload(),
+        "candidates": candidates,
+        "fits": [f.model_dump(mode="json") for f in fits],
+        **({"imported": imported.to_json()} if imported is not None else {}),
+    }
 
 
 def _training_data(services: TrainingServices, dataset: str, config: TrainingConfig, named: str | None) -> CombinedData:
@@ -204,13 +225,30 @@ def fit_step(
     run = RunRef.from_event(run_payload)
     config = TrainingConfig.model_validate(json.loads(artifacts.get(f"{run.prefix}config.json")))
     splits = Splits.from_bytes(artifacts.get(f"{run.prefix}splits.npz"))
-    threads = fargate_threads(config.fargate) if on_fargate else 1
-    result = fit_candidate(Candidate.model_validate(candidate), splits, config, threads=threads)
+    if candidate.get("imported") is not None:
+        result = _imported_candidate(ImportedFile.from_event(candidate["imported"]), run, splits, artifacts)
+    else:
+        threads = fargate_threads(config.fargate) if on_fargate else 1
+        result = fit_candidate(Candidate.model_validate(candidate), splits, config, threads=threads)
     base = f"{run.prefix}candidates/{result.name}"
     if result.model_bytes is not None:
         artifacts.put(f"{base}.model", result.model_bytes, "application/octet-stream")
     artifacts.put(f"{base}.json", _json(result.to_json()), "application/json")
     return fit_outcome(result.to_json())
+
+
+def _imported_candidate(
+    imported: ImportedFile, run: RunRef, splits: Splits, artifacts: ArtifactsBucket
+) -> CandidateResult:
+    """The uploaded file as the run's candidate, once its bytes are the ones the request named."""
+    from mlops.training.imported import ImportRefusedError, import_candidate
+    from mlops.training.onnx_export import sha256
+
+    data = artifacts.get(imported.key)
+    meta = PreparedMeta.model_validate(json.loads(artifacts.get(f"{run.prefix}meta.json")))
+    if sha256(data) != imported.sha256:
+        raise ImportRefusedError(f"{imported.key} is not the file the import named (sha256 {imported.sha256[:12]}...)")
+    return import_candidate(data, imported.format, splits, meta.problem_type, meta.classes)
 
 
 _TIMEOUT_ERRORS = ("Sandbox.Timedout", "States.Timeout")
@@ -251,6 +289,7 @@ def evaluate_step(
     with 1, 2, … while the chosen candidate's ONNX export fails parity)."""
     from mlops.training.candidates import CandidateResult, load_model, rank
     from mlops.training.evaluation import evaluate
+    from mlops.training.imported import ImportRefusedError
 
     run = RunRef.from_event(run_payload)
     config = _config(services, run)
@@ -279,6 +318,9 @@ def evaluate_step(
                 "fits": to_dynamo([f.model_dump(mode="json") for f in fits]),
             },
         )
+    refused = [r for r in results if r.name == IMPORTED_CANDIDATE and r.status == "failed"]
+    if run_payload.get("imported") is not None and refused:
+        raise ImportRefusedError(f"the imported model is refused: {refused[0].error}")
     ranked = rank(results, config.metric)
     if not 0 <= attempt < len(ranked):
         raise TrainingInputError(f"attempt {attempt} is past the {len(ranked)} ranked candidates")
@@ -318,6 +360,7 @@ def export_step(run_payload: dict[str, Any], services: TrainingServices) -> dict
     (which runs ONNX on the inference layer: no layer holds both scikit-learn and onnxruntime)."""
     from mlops.training.candidates import CandidateResult, load_model
     from mlops.training.explain_export import write_explanation
+    from mlops.training.imported import ImportedOnnxModel
     from mlops.training.onnx_export import export_onnx, scikit_learn_outputs, sha256
 
     run = RunRef.from_event(run_payload)
@@ -326,7 +369,11 @@ def export_step(run_payload: dict[str, Any], services: TrainingServices) -> dict
     model = load_model(services.artifacts.get(f"{run.prefix}candidates/{selected.name}.model"), selected.model_sha256)
     splits = _splits(services, run)
     try:
-        onnx_bytes = export_onnx(model, splits.X_train.shape[1], splits.feature_names)
+        # An imported ONNX model is ONNX already: parity checks onnxruntime against its evaluated answers.
+        if isinstance(model, ImportedOnnxModel):
+            onnx_bytes = model.onnx_bytes
+        else:
+            onnx_bytes = export_onnx(model, splits.X_train.shape[1], splits.feature_names)
     except Exception as error:  # a model skl2onnx cannot convert: the next-ranked candidate may be
         return {"onnx_sha256": None, "error": f"{type(error).__name__}: {error}"[:1000]}
     reference = scikit_learn_outputs(model, splits.X_test, config.parity, row_ids=splits.rows_test)
@@ -396,6 +443,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
     from mlops.training.report import training_report_html
 
     run = RunRef.from_event(run_payload)
+    imported = ImportedFile.from_event(run_payload["imported"]) if run_payload.get("imported") else None
     config = _config(services, run)
     meta = PreparedMeta.model_validate(_read_json(services, f"{run.prefix}meta.json"))
     evaluation = Evaluation.model_validate(_read_json(services, f"{run.prefix}evaluation.json"))
@@ -482,11 +530,18 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         split_rows=meta.rows,
         parent_version=parent_version,
         tags={"selected_candidate": selected.name},
-        reason=str(run_record.get("reason") or f"training run {run.run_id}"),
-        trigger=str(run_record.get("trigger") or run_trigger(str(run_record.get("reason") or ""))),
+        # What started the run, in its own words; an imported model's says which file (issue #22 item 2).
+        reason=f"imported {imported.file_name} (run {run.run_id})"
+        if imported
+        else str(run_record.get("reason") or f"training run {run.run_id}"),
+        trigger=IMPORTED
+        if imported
+        else str(run_record.get("trigger") or run_trigger(str(run_record.get("reason") or ""))),
         feature_importance=evaluation.feature_importance.model_dump(mode="json")
         if evaluation.feature_importance
         else None,
+        origin="imported" if imported is not None else "trained",
+        imported_file=imported.to_json() if imported is not None else None,
     )
     version = services.models.register_version(run.model, trained.attributes(), run_id=run.run_id, at=at)
     # The run is recorded before the champion moves: moving the champion is the one write serving
@@ -518,7 +573,9 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
     lines = [
         f"Model {run.model} version {version}: {outcome}.",
         f"Dataset {run.dataset}: {_data_line(data)}, run {run.run_id}.",
-        f"Selected candidate: {selected.name} ({selected.estimator}).",
+        f"Selected candidate: {selected.name} ({selected.estimator})."
+        if imported is None
+        else f"Imported {imported.file_name} ({selected.estimator}, sha256 {imported.sha256[:12]}).",
         "Metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in evaluation.metrics.items() if isinstance(v, float)),
     ]
     lines += [

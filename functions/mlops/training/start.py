@@ -14,11 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mlops.names import IMPORTED_FORMATS
+
 # Step Functions' execution names: 1-80 characters; this alphabet is safe in S3 keys and log names too.
 MAX_RUN_ID = 80
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
-Trigger = Literal["ingest", "retrain", "train"]
+Trigger = Literal["ingest", "retrain", "train", "import"]
 
 # Why a run started, as its lineage names it: the reason's own prefix says so for the runs the
 # platform starts itself (mlops.monitoring.retraining writes "drift: ...", "performance: ...",
@@ -30,6 +32,7 @@ RUN_TRIGGERS: dict[str, str] = {
     "new dataset version": "new_data",
 }
 MANUAL = "manual"
+IMPORTED = "imported"  # a model trained elsewhere (`mlops models import`): its run's trigger, whatever its reason
 
 
 def run_trigger(reason: str) -> str:
@@ -39,6 +42,35 @@ def run_trigger(reason: str) -> str:
 
 class TrainingRequestError(ValueError):
     """A training request the pipeline cannot start from; the message names the field."""
+
+
+# The one candidate of a run that registers a model trained elsewhere.
+IMPORTED_CANDIDATE = "imported"
+
+
+@dataclass(frozen=True)
+class ImportedFile:
+    """A model trained elsewhere, uploaded by `mlops models import`: the run evaluates, checks and
+    registers it instead of fitting the config's candidates."""
+
+    key: str  # in the artifacts bucket (mlops.names.import_key)
+    sha256: str
+    file_name: str  # as the operator named it, for the lineage
+    format: str  # one of mlops.names.IMPORTED_FORMATS
+
+    @classmethod
+    def from_event(cls, event: Any) -> ImportedFile:
+        fields = ("key", "sha256", "file_name", "format")
+        if not isinstance(event, Mapping) or not all(isinstance(event.get(f), str) and event.get(f) for f in fields):
+            raise TrainingRequestError(f"imported must be an object of text fields {', '.join(fields)}")
+        if event["format"] not in IMPORTED_FORMATS:
+            raise TrainingRequestError(f"imported.format must be one of {', '.join(IMPORTED_FORMATS)}")
+        if not re.fullmatch(r"[0-9a-f]{64}", event["sha256"]):
+            raise TrainingRequestError("imported.sha256 must be 64 lowercase hex digits")
+        return cls(*(str(event[f]) for f in fields))
+
+    def to_json(self) -> dict[str, str]:
+        return {"key": self.key, "sha256": self.sha256, "file_name": self.file_name, "format": self.format}
 
 
 @dataclass(frozen=True)
@@ -52,6 +84,8 @@ class TrainingRequest:
     # What started an automatic run, as fields the run record keeps beside the reason (a performance
     # check: its id, the metric, the versions assessed, the feedback upload and its dataset version).
     cause: Mapping[str, str] = field(default_factory=dict)
+    # A model trained elsewhere: the run's one candidate (`mlops models import`).
+    imported: ImportedFile | None = None
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> TrainingRequest:
@@ -66,7 +100,8 @@ class TrainingRequest:
             isinstance(k, str) and isinstance(v, str) for k, v in cause.items()
         ):
             raise TrainingRequestError("cause must be an object of text fields, or left out")
-        return cls(dataset, str(event.get("reason") or "requested"), version, dict(cause))
+        imported = ImportedFile.from_event(event["imported"]) if event.get("imported") is not None else None
+        return cls(dataset, str(event.get("reason") or "requested"), version, dict(cause), imported)
 
     def to_json(self) -> str:
         body: dict[str, Any] = {"dataset": self.dataset, "reason": self.reason}
@@ -74,6 +109,8 @@ class TrainingRequest:
             body["dataset_version"] = self.dataset_version
         if self.cause:
             body["cause"] = dict(self.cause)
+        if self.imported:
+            body["imported"] = self.imported.to_json()
         return json.dumps(body)
 
 

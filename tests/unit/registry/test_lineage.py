@@ -91,3 +91,11 @@ def test_a_version_from_before_lineage_was_recorded_says_so() -> None:
     assert f"  config: {UNKNOWN}" in lines
     assert f"    dataset version {OLDER[:12]}: 569 rows, 0 duplicates" in lines
     assert lines[-1] == f"      uploads: {UNKNOWN}"
+
+
+def test_an_imported_model_names_its_file_and_hash() -> None:
+    imported = {"key": "imports/churn/m.onnx", "sha256": "e1" * 32, "file_name": "m.onnx", "format": "onnx"}
+    record = plain({**STORED, "trigger": "imported", "imported_file": imported})
+    lines = Lineage.from_records(record, {**RUN, "reason": "imported from the command line"}).lines()
+    assert lines[1] == "  started by: imported: imported from the command line"
+    assert f"  imported file: m.onnx sha256 {'e1' * 32}" in lines

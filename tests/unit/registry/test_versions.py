@@ -65,6 +65,8 @@ STORED: dict[str, Any] = {
         "seed": Decimal("42"),
         "features": [{"feature": "mean_radius", "mean": Decimal("0.031"), "std": Decimal("0.004")}],
     },
+    "origin": "trained",
+    "imported_file": None,
 }
 
 

@@ -74,3 +74,14 @@ def test_a_request_carries_what_started_it_as_text_fields() -> None:
     assert "cause" not in json.loads(TrainingRequest("churn", "drift: …").to_json()), "drift's requests are as before"
     with pytest.raises(TrainingRequestError, match="cause"):
         TrainingRequest.from_event({"dataset": "churn", "cause": {"check": 3}})
+
+
+def test_an_import_request_names_its_file_by_hash_and_survives_the_round_trip() -> None:
+    imported = {"key": "models/m/imports/" + "a" * 64 + "/model.onnx", "sha256": "a" * 64, "file_name": "lr.onnx"}
+    request = TrainingRequest.from_event({"dataset": "m", "imported": {**imported, "format": "onnx"}})
+    assert request.imported is not None and request.imported.file_name == "lr.onnx"
+    assert TrainingRequest.from_event(json.loads(request.to_json())) == request
+    with pytest.raises(TrainingRequestError, match=r"imported\.format must be one of onnx, joblib"):
+        TrainingRequest.from_event({"dataset": "m", "imported": {**imported, "format": "pickle"}})
+    with pytest.raises(TrainingRequestError, match="sha256 must be 64 lowercase hex digits"):
+        TrainingRequest.from_event({"dataset": "m", "imported": {**imported, "sha256": "abc", "format": "onnx"}})
