@@ -14,7 +14,9 @@ from mlops.names import CHAMPION
 from mlopsctl.commands.config import config_deploy
 from mlopsctl.commands.contracts import contract_check, contract_deploy, contract_draft
 from mlopsctl.commands.datasets import datasets, datasets_page, upload
+from mlopsctl.commands.download import download
 from mlopsctl.commands.drift import drift
+from mlopsctl.commands.lineage import lineage
 from mlopsctl.commands.local import bench, up
 from mlopsctl.commands.model_import import import_model
 from mlopsctl.commands.models import models, promote, report, rollback
@@ -163,6 +165,25 @@ def build_parser() -> argparse.ArgumentParser:
     history = registry_commands.add_parser("audit", parents=[common, deployment], help="who changed what, and why")
     history.add_argument("name")
     history.set_defaults(run=models)
+    fetcher = registry_commands.add_parser(
+        "download",
+        parents=[common, deployment],
+        help="write a version's ONNX model, signature, reference profile and model card into a directory, "
+        "each checked against the registry's sha256",
+    )
+    fetcher.add_argument("name")
+    fetcher.add_argument("--version", type=int, help="default: the champion")
+    fetcher.add_argument("--out", type=Path, metavar="DIR", help="default: ./NAME-vV/")
+    fetcher.add_argument("--force", action="store_true", help="overwrite files already in DIR")
+    fetcher.set_defaults(run=download)
+    chain = registry_commands.add_parser(
+        "lineage",
+        parents=[common, deployment],
+        help="what trained a version: trigger, code, config, compared champion, dataset versions, uploaded files",
+    )
+    chain.add_argument("name")
+    chain.add_argument("version", type=int)
+    chain.set_defaults(run=lineage)
     importer = registry_commands.add_parser(
         "import",
         parents=[common, deployment],

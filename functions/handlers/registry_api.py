@@ -1,12 +1,15 @@
 """The registry REST API (IAM-authorized): list and inspect models, promote, roll back, approve, audit.
 
 No `from __future__ import annotations`: the event handler reads route annotations at run time.
+
+One module past 500 lines: every registry route is declared here, where infra/openapi.py reads them
+and API Gateway's one integration sends them; each route is a few lines calling one core function.
 """
 
 import binascii
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -17,13 +20,16 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from handlers.settings import FunctionSettings, PerContainer
 from mlops.buckets import ArtifactsBucket
 from mlops.names import ALIAS_PATTERN, CHALLENGER, CHAMPION, NAME_PATTERN
+from mlops.registry.downloads import DOWNLOAD_URL_SECONDS, artifact_links
 from mlops.registry.errors import RegistryError
 from mlops.registry.limits import MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS, TAG_KEY_PATTERN, readable_tags, unprintable
+from mlops.registry.lineage import Lineage
 from mlops.registry.models import ModelRegistry
 from mlops.registry.rollout_compatibility import rollout_reason
 from mlops.registry.run_comparison import RunSearch, compare_runs, dataset_runs, recorded_run
@@ -52,7 +58,7 @@ app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=_jso
 @dataclass(frozen=True)
 class RegistryApiSettings(FunctionSettings):
     registry_table: str
-    artifacts_bucket: str  # the versions' signatures, compared before a canary or shadow starts
+    artifacts_bucket: str  # the versions' signatures (compared before a rollout) and their downloads
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,8 @@ def _build() -> RegistryApiServices:
     settings = RegistryApiSettings.from_environment(os.environ)
     return RegistryApiServices(
         ModelRegistry(boto3.resource("dynamodb").Table(settings.registry_table)),
-        ArtifactsBucket(boto3.client("s3"), settings.artifacts_bucket),
+        # Signature Version 4 for the download URLs (botocore presigns with version 2 unless told).
+        ArtifactsBucket(boto3.client("s3", config=Config(signature_version="s3v4")), settings.artifacts_bucket),
     )
 
 
@@ -248,6 +255,35 @@ def get_version(
     if record is None:
         raise RegistryError("not_found", f"{name} has no version {version}")
     return {"version": plain(record), "model_card": model_card(record)}
+
+
+@app.get("/v1/models/<name>/versions/<version>/artifacts")
+def artifacts(name: Annotated[str, Path(pattern=NAME_PATTERN)], version: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+    """Presigned GET URLs of the version's ONNX model, input signature and reference profile, each with
+    the sha256 the registry recorded (null: registered before it was recorded). A URL works for
+    `expires_in` seconds, or less: it ends with the registry API role's session, which signed it."""
+    record = _registry().model_version(name, version)
+    if record is None:
+        raise RegistryError("not_found", f"{name} has no version {version}")
+    links = artifact_links(record, services().artifacts.presigned_get)
+    logger.info("download links issued", model=name, version=version, actor=_actor())
+    return {
+        "model": name,
+        "version": version,
+        "expires_in": DOWNLOAD_URL_SECONDS,
+        "artifacts": [asdict(link) for link in links],
+    }
+
+
+@app.get("/v1/models/<name>/versions/<version>/lineage")
+def lineage(name: Annotated[str, Path(pattern=NAME_PATTERN)], version: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+    """What trained the version: the run's trigger and reason, the code asset and config, the champion it
+    was compared with, and each dataset version it learned from with the uploads it came from."""
+    record = _registry().get_version(name, version)
+    if record is None:
+        raise RegistryError("not_found", f"{name} has no version {version}")
+    run = _registry().get_run(str(record["run_id"])) if record.get("run_id") else None
+    return {"lineage": Lineage.from_records(plain(record), plain(run) if run else None).to_json()}
 
 
 @app.put("/v1/models/<name>/aliases/<alias>")

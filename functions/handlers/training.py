@@ -23,6 +23,7 @@ class TrainingSettings(FunctionSettings):
     artifacts_bucket: str
     curated_bucket: str
     registry_table: str
+    code_asset_hash: str = ""  # CDK's hash of this code asset (infra PlatformFunction.code_asset_hash)
 
 
 def _build() -> training_run.TrainingServices:
@@ -34,6 +35,7 @@ def _build() -> training_run.TrainingServices:
         curated=CuratedBucket(s3, settings.curated_bucket),
         datasets=DatasetRecords(table),
         models=ModelRegistry(table),
+        code_asset_hash=settings.code_asset_hash or None,
     )
 
 

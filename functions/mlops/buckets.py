@@ -88,6 +88,12 @@ class ArtifactsBucket:
     def get(self, key: str) -> bytes:
         return self.s3.get_object(Bucket=self.name, Key=key)["Body"].read()  # type: ignore[no-any-return]
 
+    def presigned_get(self, key: str, seconds: int) -> str:
+        """A URL that GETs `key` with no credentials of its own, for `seconds` or until the signer's
+        session ends (mlops.registry.downloads)."""
+        params = {"Bucket": self.name, "Key": key}
+        return str(self.s3.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds))
+
     def keys(self, prefix: str) -> list[str]:
         """Every key under `prefix` (all pages)."""
         found: list[str] = []

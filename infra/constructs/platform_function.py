@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, FileSystem, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -40,6 +41,14 @@ TRANSIENT_LAMBDA_ERRORS = [
 ]
 # The single code asset: the pure core package plus one thin handler module per function.
 _CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.mypy_cache"]
+
+
+@functools.cache
+def code_asset_hash() -> str:
+    """The content hash CDK gives the functions' code asset (its `Code.S3Key` is `<hash>.zip`): the
+    same fingerprint, of the same files, so the training functions can record which code trained a
+    version (issue #22). tests/infra checks the two agree."""
+    return str(FileSystem.fingerprint(str(FUNCTIONS_DIR), exclude=_CODE_EXCLUDES))
 
 
 class PlatformFunction(Construct):

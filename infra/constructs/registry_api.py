@@ -9,7 +9,8 @@ from constructs import Construct
 from infra.constructs.platform_function import API_TRACING, PlatformFunction
 from infra.constructs.shared_resources import SharedResources
 from infra.grants import grant_objects
-from mlops.names import MODELS_PREFIX, SIGNATURE_FILE
+from mlops.names import MODELS_PREFIX
+from mlops.registry.downloads import DOWNLOADABLE
 
 # path (under /v1/models) -> methods; every one needs a SigV4-signed request from an IAM principal
 # allowed execute-api:Invoke on it (the admin credential), never a prediction API key.
@@ -18,6 +19,8 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "{name}": ("GET",),
     "{name}/versions": ("GET",),
     "{name}/versions/{version}": ("GET",),
+    "{name}/versions/{version}/artifacts": ("GET",),
+    "{name}/versions/{version}/lineage": ("GET",),
     "{name}/versions/{version}/approve": ("POST",),
     "{name}/versions/{version}/archive": ("POST",),
     "{name}/versions/{version}/tags": ("PUT",),
@@ -69,8 +72,12 @@ class RegistryApi(Construct):
             "dynamodb:Query",
             "dynamodb:ConditionCheckItem",
         )
-        # A canary or shadow is checked against the champion's signature before the alias moves.
-        grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*/{SIGNATURE_FILE}")
+        # A canary or shadow is checked against the champion's signature before the alias moves, and
+        # a version's files are downloaded through URLs this role signs (mlops.registry.downloads): a
+        # presigned URL can do no more than its signer. The artifacts bucket is SSE-S3 encrypted, so
+        # no KMS grant is needed for those reads.
+        for name in DOWNLOADABLE:
+            grant_objects(self.function, data.artifacts, ["s3:GetObject"], f"{MODELS_PREFIX}*/{name}")
         integration = apigw.LambdaIntegration(self.function)
         v1 = models.parent_resource
         assert v1 is not None, "/v1/models sits under /v1"

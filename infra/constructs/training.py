@@ -28,7 +28,7 @@ from constructs import Construct
 
 from infra.constructs.alerts import Alerts
 from infra.constructs.fargate_fit import FargateFit
-from infra.constructs.platform_function import TRANSIENT_LAMBDA_ERRORS, PlatformFunction
+from infra.constructs.platform_function import TRANSIENT_LAMBDA_ERRORS, PlatformFunction, code_asset_hash
 from infra.constructs.shared_resources import SharedResources
 from infra.grants import grant_listing, grant_objects
 from infra.nag import acknowledge, logical_id, skip_checkov
@@ -95,6 +95,8 @@ class Training(Construct):
             "ARTIFACTS_BUCKET": data.artifacts.bucket_name,
             "REGISTRY_TABLE": registry.table.table_name,
             "ALERTS_TOPIC_ARN": alerts.topic.topic_arn,
+            # Which code trains: each run and the version it registers record it (their lineage).
+            "CODE_ASSET_HASH": code_asset_hash(),
         }
         self.functions: dict[str, lambda_.Function] = {}
         for step, memory in STEP_MEMORY_MB.items():

@@ -35,6 +35,7 @@ from localcloud.apigateway.gateway_responses import (
     request_too_large,
 )
 from localcloud.apigateway.http_server import BackgroundServer
+from localcloud.apigateway.iam_invoke import check_invoke
 from localcloud.apigateway.integrations import (
     INTEGRATION_WORKERS,
     LambdaInvoker,
@@ -315,6 +316,10 @@ class LocalApiGateway:
         authorization = (method.authorization_type or "NONE").upper()
         if authorization == "AWS_IAM":
             access_key = check_sigv4(request)["accessKey"]
+            arn = method_arn(
+                api.id, target.stage, request.method, target.path, region=self.region_name, account=self.account_id
+            )
+            check_invoke(self.account_id, access_key, request.header("X-Amz-Security-Token"), arn)
             call.identity.update(accessKey=access_key, caller=access_key, user=access_key, accountId=self.account_id)
         elif authorization in ("CUSTOM", "COGNITO_USER_POOLS"):
             outcome = authorize(

@@ -23,6 +23,7 @@ from moto.iam import access_control as moto_access_control
 from localcloud.iam.checks import Check, normal_checks, s3_checks
 from localcloud.iam.ledger import ledger
 from localcloud.iam.policies import Decision, Request, evaluate
+from localcloud.s3.presigned_urls import PresignedUrlRefusedError, signer_headers
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,14 @@ def identity_documents(access_key: Any) -> list[Any]:
     return documents
 
 
-def _authorize(response: Any, request_class: type, checks: list[Check], refuse: Callable[[str], Exception]) -> None:
+def _authorize(
+    response: Any,
+    request_class: type,
+    checks: list[Check],
+    refuse: Callable[[str], Exception],
+    headers: Any = None,
+) -> None:
+    """Decide `checks` for the request's caller (known from `headers`, default the request's own)."""
     if authorization.ActionAuthenticatorMixin.request_count < moto_settings.INITIAL_NO_AUTH_ACTION_COUNT:
         authorization.ActionAuthenticatorMixin.request_count += 1
         return
@@ -82,7 +90,7 @@ def _authorize(response: Any, request_class: type, checks: list[Check], refuse: 
         path=path,
         data=response.data,
         body=response.raw_body,
-        headers=response.headers,
+        headers=response.headers if headers is None else headers,
         action=response._get_action() if request_class is moto_access_control.IAMRequest else response.data["Action"],
     )
     # The caller is known by its access key; the signature is not recomputed: moto's recomputation
@@ -139,7 +147,7 @@ def _authenticate_and_authorize_normal_action(self: Any, resource: str = "*") ->
 def _authenticate_and_authorize_s3_action(
     self: Any, bucket_name: str | None = None, key_name: str | None = None
 ) -> None:
-    from moto.s3.exceptions import S3AccessDeniedError
+    from moto.s3.exceptions import S3AccessDeniedError, S3ClientError
 
     checks = s3_checks(self, bucket_name, key_name)
 
@@ -147,7 +155,15 @@ def _authenticate_and_authorize_s3_action(
         denied: Exception = S3AccessDeniedError()
         return denied
 
-    _authorize(self, moto_access_control.S3IAMRequest, checks, refuse)
+    if authorization.ActionAuthenticatorMixin.request_count < moto_settings.INITIAL_NO_AUTH_ACTION_COUNT:
+        _authorize(self, moto_access_control.S3IAMRequest, checks, refuse)  # counts the request, decides nothing
+        return
+    try:  # a presigned URL names its signer in the query (localcloud.s3.presigned_urls)
+        headers = signer_headers(self.headers, self.querystring or {})
+    except PresignedUrlRefusedError as refused:
+        log.warning("AccessDenied: %s", refused)
+        raise S3ClientError("AccessDenied", str(refused)) from None  # S3's own words ("Request has expired")
+    _authorize(self, moto_access_control.S3IAMRequest, checks, refuse, headers)
 
 
 def install() -> None:

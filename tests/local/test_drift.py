@@ -150,6 +150,9 @@ def test_a_shift_raises_the_alarm_mails_the_team_and_retrains_once(platform: Pla
     table = boto3.resource("dynamodb").Table(stack.outputs["RegistryTableName"])
     run = table.get_item(Key={"pk": f"RUN#{retraining['name']}", "sk": "META"})["Item"]
     assert str(run["reason"]).startswith("drift: dataset drift")
+    # The version it registered names the champion it was compared with, and why it was trained (issue #22).
+    retrained = ModelRegistry(table).model_version(MODEL, int(str(run["registered_version"])))
+    assert retrained is not None and (retrained.parent_version, retrained.trigger) == (1, "drift")
     # It learnt from both accepted versions (data: all, the default), the new one newest.
     training_data: Any = run["training_data"]
     used = training_data["versions"]

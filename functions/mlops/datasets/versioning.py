@@ -314,6 +314,7 @@ class StoredVersion:
 
     manifest: Manifest
     data_keys: tuple[str, ...]
+    sources: tuple[SourceObject, ...] = ()  # every raw upload it was accepted from (a training run's lineage)
 
 
 def stored_version(document: bytes) -> StoredVersion:
@@ -322,7 +323,7 @@ def stored_version(document: bytes) -> StoredVersion:
     raw = json.loads(document)
     if "parts" not in raw:
         manifest = Manifest.model_validate(raw)
-        return StoredVersion(manifest, (manifest.data_key,))
+        return StoredVersion(manifest, (manifest.data_key,), (manifest.source,))
     parts = PartitionedManifest.model_validate(raw)
     keys = tuple(p.npz_key for p in parts.parts if p.npz_key)
     if len(keys) != len(parts.parts):
@@ -342,7 +343,7 @@ def stored_version(document: bytes) -> StoredVersion:
         created_at=parts.created_at,
         validation=parts.validation,
     )
-    return StoredVersion(view, keys)
+    return StoredVersion(view, keys, tuple(parts.sources))
 
 
 def concatenate_parts(parts: Sequence[Mapping[str, NDArray[Any]]]) -> dict[str, NDArray[Any]]:

@@ -12,6 +12,7 @@ registry API function carries no ML libraries.
 - run_comparison: a run joined with the version it registered (`RunRecord`), two runs side by side,
   a dataset's runs searched; run_query: the NAME OP VALUE expressions and sort order that
   `mlops runs --filter`, `mlops runs search` and GET /v1/runs share.
+- lineage: what trained a version, back to the uploaded files; downloads: its files' presigned URLs.
 
 Dataset versions and uploads, kept on the same table, are mlops.datasets.records.
 """

@@ -41,11 +41,16 @@ class TrainedVersion:
     profile_key: str | None = None  # the reference profile drift compares captured traffic with
     dataset: str | None = None
     dataset_version: str | None = None  # the newest dataset version the run used
-    training_data: Mapping[str, Any] | None = None  # every dataset version the run combined
-    code_version: str | None = None
-    parent_version: int | None = None  # the champion it was compared with
+    training_data: Mapping[str, Any] | None = None  # every dataset version the run combined, with its uploads
+    code_version: str | None = None  # the platform package's version
+    code_asset_hash: str | None = None  # CDK's content hash of the functions' code asset that trained it
+    config_key: str | None = None  # the training config as deployed (`mlops config deploy`) ...
+    config_sha256: str | None = None  # ... and the digest of its bytes
+    split_rows: Mapping[str, int] = field(default_factory=dict)  # train / validation / test rows
+    parent_version: int | None = None  # the champion its gate compared it with
     tags: Mapping[str, str] = field(default_factory=dict)
-    reason: str | None = None
+    reason: str | None = None  # what started its run, in the run's words
+    trigger: str | None = None  # manual | new_data | schedule | drift | performance | imported (training.start)
     # Permutation importance of each input field on the test split (mlops.training.importance):
     # {metric, rows, repeats, seed, features: [{feature, mean, std}], most important first}.
     feature_importance: Mapping[str, Any] | None = None
@@ -79,7 +84,7 @@ class ModelVersion(TrainedVersion):
         named = {f.name for f in fields(cls)} - {"extra"}
         known = {k: v for k, v in plain.items() if k in named and v is not None}
         known["tags"] = readable_tags(plain.get("tags"))  # a reader never fails on tags from before they were checked
-        for section in ("metrics", "gates", "parity", "latency_ms", "params", "artifacts", "serving"):
+        for section in ("metrics", "gates", "parity", "latency_ms", "params", "artifacts", "serving", "split_rows"):
             if not isinstance(known.get(section), Mapping):
                 known.pop(section, None)
         return cls(

@@ -42,6 +42,9 @@ def model_card(version: dict[str, Any]) -> dict[str, Any]:
         "lineage": {
             "training_run": record.get("run_id"),
             "code_version": record.get("code_version"),
+            "code_asset_hash": record.get("code_asset_hash"),  # CDK's hash of the code that trained it
+            "trigger": record.get("trigger"),  # manual, new_data, schedule, drift, performance
+            "config": {"key": record.get("config_key"), "sha256": record.get("config_sha256")},
             # Trained here, or imported (`mlops models import`: the file's name and sha256). Versions
             # registered before imports existed were all trained here.
             "origin": record.get("origin") or "trained",

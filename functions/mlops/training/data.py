@@ -19,7 +19,14 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 
-from mlops.datasets.versioning import NULL_MASK_PREFIX, ColumnSchema, Manifest, column_mask, row_fingerprints
+from mlops.datasets.versioning import (
+    NULL_MASK_PREFIX,
+    ColumnSchema,
+    Manifest,
+    SourceObject,
+    column_mask,
+    row_fingerprints,
+)
 from mlops.training.config import ConfigError, TrainingConfig
 from mlops.training.data_policy import DataPolicy, match_versions
 from mlops.training.features import CATEGORICAL_TYPES, DATETIME_TYPES, NUMERIC_TYPES
@@ -46,6 +53,10 @@ class VersionUsed(_Record):
     rows: int
     duplicates: int = 0  # rows dropped: the same row is in an older version the run also used
     first_row: int = 0
+    # Its lineage: the contract version it was validated against, and the raw uploads it was
+    # accepted from (absent in runs recorded before issue #22).
+    contract_version: int | None = None
+    uploads: list[SourceObject] = []
 
     @property
     def used(self) -> int:
@@ -80,14 +91,18 @@ class TrainingData(_Record):
     columns: list[ColumnNote] = []
 
     def summary(self, keep: int = 20) -> dict[str, Any]:
-        """The lineage for a registry item: the newest `keep` versions used and skipped, and the
-        counts. data.json beside the run holds every one; a dataset with hourly uploads would
-        otherwise outgrow DynamoDB's 400 KB item."""
+        """The lineage for a registry item: the newest `keep` versions used and skipped, the first
+        `keep` uploads of each, and the counts. data.json beside the run holds every one; a dataset
+        with hourly uploads (or a partitioned upload of many files) would otherwise outgrow
+        DynamoDB's 400 KB item."""
         document = self.model_dump(mode="json")
         document["versions_total"] = len(self.versions)
         document["skipped_total"] = len(self.skipped)
         document["versions"] = document["versions"][-keep:]
         document["skipped"] = document["skipped"][-keep:]
+        for version in document["versions"]:
+            version["uploads_total"] = len(version["uploads"])
+            version["uploads"] = version["uploads"][:keep]
         return document
 
     @property
@@ -230,15 +245,24 @@ def combine_versions(
     max_rows: int,
     parts: Sequence[tuple[Manifest, Mapping[str, NDArray[Any]]]],
     skipped: Sequence[VersionSkipped] = (),
+    uploads: Mapping[str, Sequence[SourceObject]] | None = None,
 ) -> CombinedData:
     """One table from the versions (oldest first) on the newest's columns: a column an older version
     lacks reads as missing in its rows; one whose type differs between versions is dropped (plan
     already skipped versions that type a column the config uses differently). Each is noted. A row
     already in an older version is dropped (duplicates within one version are the contract's
-    business and stay)."""
+    business and stay). `uploads` names each version's raw uploads (a partitioned version has many);
+    a version it leaves out was accepted from its manifest's one `source`."""
     newest = parts[-1][0]
+
+    def lineage(manifest: Manifest) -> dict[str, Any]:
+        named = (uploads or {}).get(manifest.version) or [manifest.source]
+        return {"contract_version": manifest.contract_version, "uploads": [u for u in named if u.key]}
+
     if len(parts) == 1:
-        only = VersionUsed(version=newest.version, created_at=newest.created_at.isoformat(), rows=newest.rows)
+        only = VersionUsed(
+            version=newest.version, created_at=newest.created_at.isoformat(), rows=newest.rows, **lineage(newest)
+        )
         data = TrainingData(
             dataset=dataset, policy=policy, versions=[only], skipped=list(skipped), rows=newest.rows, max_rows=max_rows
         )
@@ -302,6 +326,7 @@ def combine_versions(
                 rows=size,
                 duplicates=dropped,
                 first_row=start,
+                **lineage(manifest),
             )
         )
         start += size - dropped

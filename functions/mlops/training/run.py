@@ -13,6 +13,7 @@ it the one candidate, fit loads it) rather than a second path.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -46,7 +47,14 @@ from mlops.training.gates import GateReport, gate_evaluation
 from mlops.training.prepare import PreparedMeta, Splits, prepare
 from mlops.training.search_space import Candidate
 from mlops.training.signature import signature, signature_json
-from mlops.training.start import IMPORTED_CANDIDATE, ImportedFile, TrainingRequest, TrainingRequestError
+from mlops.training.start import (
+    IMPORTED,
+    IMPORTED_CANDIDATE,
+    ImportedFile,
+    TrainingRequest,
+    TrainingRequestError,
+    run_trigger,
+)
 
 if TYPE_CHECKING:
     from mlops.training.candidates import CandidateResult
@@ -62,6 +70,7 @@ class TrainingServices:
     datasets: DatasetRecords
     models: ModelRegistry
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    code_asset_hash: str | None = None  # CDK's hash of the functions' code asset (CODE_ASSET_HASH)
 
 
 @dataclass(frozen=True)
@@ -166,9 +175,13 @@ def prepare_step(
             "started_at": services.now().isoformat(),
             "execution_arn": execution_arn,
             "reason": request.reason,
+            "trigger": IMPORTED if imported is not None else run_trigger(request.reason),
             **({"cause": dict(request.cause)} if request.cause else {}),
             "prefix": run.prefix,
             "code_version": __version__,
+            "code_asset_hash": services.code_asset_hash,
+            # The config as deployed (`mlops config deploy`): its key and the digest of its bytes.
+            "config": {"key": config_key, "sha256": hashlib.sha256(config_text).hexdigest()},
             **({"imported": imported.to_json()} if imported is not None else {}),
             "rows": to_dynamo(prepared.meta.rows),
             "fits": to_dynamo([f.model_dump(mode="json", exclude={"input_key"}) for f in fits]),
@@ -198,7 +211,8 @@ def _training_data(services: TrainingServices, dataset: str, config: TrainingCon
     manifests = [s.manifest for s in stored.values()]
     used, skipped = plan_versions(config, manifests, strict=config.data.choice == "versions" and not named)
     parts = [(m, read_version_arrays(stored[m.version], services.curated.read)) for m in used]
-    return combine_versions(dataset, policy, config.data.max_rows, parts, skipped)
+    uploads = {version: s.sources for version, s in stored.items()}
+    return combine_versions(dataset, policy, config.data.max_rows, parts, skipped, uploads)
 
 
 def fit_step(
@@ -390,11 +404,23 @@ def gate_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[s
     champion_version, champion_metrics = _champion_metrics(services, run.model)
     report = gate_evaluation(evaluation, latency, config, champion_metrics, champion_version=champion_version)
     services.artifacts.put(f"{run.prefix}gates.json", report.model_dump_json(indent=2).encode(), "application/json")
+    # The version this run was compared with: its parent in the lineage (the register step reads it
+    # here, not the champion of its own moment, which another run may have moved meanwhile).
+    services.models.update_run(run.run_id, {"parent_version": champion_version})
     return {
         "passed": report.passed,
         "champion_version": champion_version,
         "failures": [r.message for r in report.failures],
     }
+
+
+def _compared_with(services: TrainingServices, run: RunRef, run_record: Mapping[str, Any]) -> int | None:
+    """The version the run's gate compared it with (its lineage's parent); a run gated before the gate
+    step recorded it gets the champion of now."""
+    if "parent_version" in run_record:
+        parent = run_record["parent_version"]
+        return int(parent) if parent is not None else None
+    return _champion_metrics(services, run.model)[0]
 
 
 def _data_line(data: TrainingData) -> str:
@@ -446,23 +472,25 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         parity_attempts=attempts,
         data=data,
     )
-    services.artifacts.put(f"{run.prefix}{SIGNATURE_FILE}", _json(signature_json(sig)), "application/json")
-    services.artifacts.put(f"{run.prefix}report.html", html.encode(), "text/html; charset=utf-8")
-    champion_version, _ = _champion_metrics(services, run.model)
+    signature_bytes, report_bytes = _json(signature_json(sig)), html.encode()
+    services.artifacts.put(f"{run.prefix}{SIGNATURE_FILE}", signature_bytes, "application/json")
+    services.artifacts.put(f"{run.prefix}report.html", report_bytes, "text/html; charset=utf-8")
+    parent_version = _compared_with(services, run, run_record)
     if not gates.passed:
         status = "rejected"
     elif config.promotion == "manual":
         status = "pending_approval"
     else:
         status = "registered"
+    # Each file's digest, so a download can prove it got the bytes registered (mlops models download).
     artifacts = {
         name: {"key": f"{run.prefix}{name}", "sha256": digest}
         for name, digest in (
             (MODEL_FILE, sha256(onnx_bytes)),
-            (SIGNATURE_FILE, None),
-            (PROFILE_FILE, None),
-            ("report.html", None),
-            ("evaluation.json", None),
+            (SIGNATURE_FILE, sha256(signature_bytes)),
+            (PROFILE_FILE, sha256(services.artifacts.get(f"{run.prefix}{PROFILE_FILE}"))),
+            ("report.html", sha256(report_bytes)),
+            ("evaluation.json", sha256(services.artifacts.get(f"{run.prefix}evaluation.json"))),
             (FITTED_ROWS, None),
         )
     }
@@ -496,9 +524,19 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         dataset_version=run.dataset_version,
         training_data=data.summary(),
         code_version=__version__,
-        parent_version=champion_version,
+        code_asset_hash=run_record.get("code_asset_hash") or services.code_asset_hash,
+        config_key=(run_record.get("config") or {}).get("key"),
+        config_sha256=(run_record.get("config") or {}).get("sha256"),
+        split_rows=meta.rows,
+        parent_version=parent_version,
         tags={"selected_candidate": selected.name},
-        reason=f"imported {imported.file_name} (run {run.run_id})" if imported else f"training run {run.run_id}",
+        # What started the run, in its own words; an imported model's says which file (issue #22 item 2).
+        reason=f"imported {imported.file_name} (run {run.run_id})"
+        if imported
+        else str(run_record.get("reason") or f"training run {run.run_id}"),
+        trigger=IMPORTED
+        if imported
+        else str(run_record.get("trigger") or run_trigger(str(run_record.get("reason") or ""))),
         feature_importance=evaluation.feature_importance.model_dump(mode="json")
         if evaluation.feature_importance
         else None,

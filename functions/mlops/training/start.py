@@ -22,6 +22,23 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 Trigger = Literal["ingest", "retrain", "train", "import"]
 
+# Why a run started, as its lineage names it: the reason's own prefix says so for the runs the
+# platform starts itself (mlops.monitoring.retraining writes "drift: ...", "performance: ...",
+# "schedule: ...", ingestion "new dataset version ..."); any other reason is a person's (`mlops train`).
+RUN_TRIGGERS: dict[str, str] = {
+    "drift:": "drift",
+    "performance:": "performance",
+    "schedule:": "schedule",
+    "new dataset version": "new_data",
+}
+MANUAL = "manual"
+IMPORTED = "imported"  # a model trained elsewhere (`mlops models import`): its run's trigger, whatever its reason
+
+
+def run_trigger(reason: str) -> str:
+    """`drift`, `performance`, `schedule`, `new_data` or `manual`: what started a run with this reason."""
+    return next((trigger for prefix, trigger in RUN_TRIGGERS.items() if reason.startswith(prefix)), MANUAL)
+
 
 class TrainingRequestError(ValueError):
     """A training request the pipeline cannot start from; the message names the field."""

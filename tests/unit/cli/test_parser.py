@@ -27,6 +27,8 @@ REQUIRED_ARGUMENTS = {  # the fewest arguments each leaf needs to parse
     "models archive": ["m", "1", "--reason", "why"],
     "models audit": ["m"],
     "models tag": ["m", "1", "k=v"],
+    "models download": ["m"],
+    "models lineage": ["m", "1"],
     "models import": ["m", "model.onnx", "--dataset-version", "abc"],
     "promote": ["m", "1", "--reason", "why"],
     "predict": ["m"],
