@@ -127,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     data_page.add_argument("-o", "--output", type=Path, help="where to write it (default reports/<dataset>-…html)")
     data_page.set_defaults(run=datasets_page)
 
-    registry = commands.add_parser("models", help="the model registry: list, show, tag, approve, archive, audit")
+    registry = commands.add_parser(
+        "models", help="the model registry: list, show, tag, approve, archive, audit, import, download, lineage"
+    )
     registry_commands = registry.add_subparsers(dest="models_command", required=True)
     tag_filter = argparse.ArgumentParser(add_help=False)
     tag_filter.add_argument(
