@@ -326,7 +326,7 @@ def runs_search(args: argparse.Namespace) -> int:
     from mlopsctl.runs_table import metric_columns, runs_table, search_row
 
     try:
-        RunSearch(
+        search = RunSearch(
             args.dataset,
             metrics=tuple(metric_filter(m) for m in args.metric or []),
             params=tuple(param_filter(p) for p in args.param or []),
@@ -340,6 +340,10 @@ def runs_search(args: argparse.Namespace) -> int:
     rows = [search_row(run) for run in found]
     asked = " and ".join([*(args.metric or []), *(args.param or [])])
     empty = f"no run of {args.dataset} matches {asked}" if asked else f"no recorded run of {args.dataset}"
-    text = "\n".join(runs_table(rows, metric_columns(rows))) if rows else empty
+    text = (
+        "\n".join([f"{len(rows)} run(s) of {args.dataset}, {search.order}", *runs_table(rows, metric_columns(rows))])
+        if rows
+        else empty
+    )
     emit(args, {"runs": found}, text)
     return EXIT_OK

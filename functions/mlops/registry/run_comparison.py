@@ -306,6 +306,17 @@ class RunSearch:
                     else f"sort {self.sort!r}: name a metric or {' or '.join(SORT_FIELDS)}"
                 )
 
+    @property
+    def order(self) -> str:
+        """The order in words, e.g. 'sorted by roc_auc, worst first': `-auc` means "the other way
+        round" here, not "descending" as elsewhere, so the answer says which it was."""
+        if self.sort is None:
+            return "newest first"
+        column, flipped = sort_key(self.sort)
+        if column in METRIC_DIRECTIONS:
+            return f"sorted by {column}, {'worst' if flipped else 'best'} first"
+        return f"sorted by {column}, {'lowest' if flipped else 'highest'} first"
+
     def matches(self, run: RunRecord) -> bool:
         return all(f.holds(run.metrics.get(f.column)) for f in self.metrics) and all(
             f.holds(run.hyperparameters.get(f.column), present=f.column in run.hyperparameters) for f in self.params

@@ -139,3 +139,13 @@ def test_the_model_card_names_the_chosen_candidate_and_its_hyperparameters(regis
     record_run(registry, "first", depth=6)
     card = model_card(registry.get_version("breast-cancer", 1) or {})
     assert (card["chosen_candidate"], card["parameters"]) == ("forest", {"n_estimators": 100, "max_depth": 6})
+
+
+def test_a_search_says_which_way_it_sorted() -> None:
+    # `--sort -auc` reads as "descending" to an MLflow user; here `-` is "the other way round", so the
+    # CLI prints the order in words above the table.
+    assert RunSearch("d").order == "newest first"
+    assert RunSearch("d", sort="roc_auc").order == "sorted by roc_auc, best first"
+    assert RunSearch("d", sort="-roc_auc").order == "sorted by roc_auc, worst first"
+    assert RunSearch("d", sort="-log_loss").order == "sorted by log_loss, worst first"
+    assert RunSearch("d", sort="version").order == "sorted by version, highest first"
