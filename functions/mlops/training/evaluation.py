@@ -227,7 +227,8 @@ class FeatureImportance(BaseModel):
     @property
     def bound(self) -> str:
         """How the computation was bounded, as the run report and model card state it."""
-        return f"{self.rows:,} test rows x {self.repeats} shuffles per field, on {self.metric}"
+        shuffles = f"{self.repeats} shuffle{'' if self.repeats == 1 else 's'}"
+        return f"{self.rows:,} test rows x {shuffles} per field, on {self.metric}"
 
 
 class Evaluation(BaseModel):

@@ -10,12 +10,16 @@ the model wrapper assembles the encoded rows from it.
 Bounded: at most MAX_ROWS test rows (drawn with the run's seed) times REPEATS shuffles per field,
 one predict call each: for the default config on 20 fields, measured at load 10 on 2 CPUs, 2 s
 (logistic regression), 3 s (gradient boosting), 7 s (histogram gradient boosting) and 27 s (the
-200-tree forest) of the evaluate step's 15 minutes.
+200-tree forest) of the evaluate step's 15 minutes. The cost grows with the number of fields, so a
+wide dataset would outrun the step: one scoring call is timed first, and when all of them would take
+more than BUDGET_SECONDS the rows, then the shuffles, are cut to fit (to no fewer than MIN_ROWS rows
+and one shuffle); the record says how many were used.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -28,6 +32,8 @@ from mlops.training.evaluation import FeatureImportance, FieldImportance, comput
 
 MAX_ROWS = 2_000
 REPEATS = 5
+MIN_ROWS = 100
+BUDGET_SECONDS = 120.0
 
 
 class _RowsByField:
@@ -76,8 +82,16 @@ def permutation_importances(
     # One thread: HistGradientBoosting's OpenMP loops on a busy machine were 13x slower than on one
     # thread (96 s against 7 s for 2,000 rows x 20 fields at load 10 on 2 CPUs).
     with threadpool_limits(limits=1):
+        started = time.perf_counter()
+        score(wrapped, by_row, y[rows])
+        per_call = time.perf_counter() - started
+        kept, repeats = fitted_to_budget(rows.size, len(inputs), per_call)
+        if kept < rows.size:  # the first `kept` of a seeded draw: still a seeded sample of the split
+            rows = np.sort(rng.permutation(rows)[:kept])
+            wrapped = _RowsByField(model, np.ascontiguousarray(x[rows]), groups, len(inputs))
+            by_row = by_row[:kept]
         found = permutation_importance(
-            wrapped, by_row, y[rows], scoring=score, n_repeats=REPEATS, random_state=seed, n_jobs=1
+            wrapped, by_row, y[rows], scoring=score, n_repeats=repeats, random_state=seed, n_jobs=1
         )
 
     def number(value: float) -> float | None:
@@ -91,7 +105,23 @@ def permutation_importances(
     return FeatureImportance(
         metric=metric,
         rows=int(rows.size),
-        repeats=REPEATS,
+        repeats=repeats,
         seed=seed,
         features=fields,
     )
+
+
+def fitted_to_budget(rows: int, fields: int, seconds_per_call: float) -> tuple[int, int]:
+    """Rows and shuffles per field whose scoring calls (one per field and shuffle, plus the baseline)
+    fit BUDGET_SECONDS, given one call's time on `rows` rows, taken as proportional to rows: fewer
+    rows first, down to MIN_ROWS, then fewer shuffles, down to one. Under the budget (every shipped
+    config on tens of fields) nothing depends on the clock, so identical runs give identical figures."""
+    calls = 1 + fields * REPEATS
+    if calls * seconds_per_call <= BUDGET_SECONDS:
+        return rows, REPEATS
+    per_row = seconds_per_call / max(rows, 1)
+    kept = min(rows, max(MIN_ROWS, int(BUDGET_SECONDS / (calls * per_row))))
+    call = per_row * kept
+    if calls * call <= BUDGET_SECONDS:
+        return kept, REPEATS
+    return kept, max(1, min(REPEATS, int((BUDGET_SECONDS / call - 1) // fields)))
