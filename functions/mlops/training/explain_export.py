@@ -30,7 +30,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mlops.buckets import ArtifactsBucket
 from mlops.names import EXPLANATION_FILE
-from mlops.serving.explain import Explainer, ExplanationError, artifact_bytes
+from mlops.serving.explain import Explainer, ExplanationError, artifact_bytes, scaled_rows
 from mlops.training.features import CategoricalFeature, DatetimeFeature, FeatureSpec
 
 
@@ -65,13 +65,13 @@ def _split(model: Any) -> tuple[Any, StandardScaler | None]:
 def _linear(estimator: Any, scaler: StandardScaler | None, x_train: NDArray[Any]) -> dict[str, NDArray[Any]]:
     coef = np.atleast_2d(np.asarray(estimator.coef_, dtype=np.float64))
     intercept = np.atleast_1d(np.asarray(estimator.intercept_, dtype=np.float64))
-    if scaler is not None:  # coef . (x - mu) / sigma: fold the scaler into the coefficients
-        scale = np.asarray(scaler.scale_, dtype=np.float64)
-        center = np.asarray(scaler.mean_, dtype=np.float64)
-        intercept = intercept - coef @ (center / scale)
-        coef = coef / scale
-    mean = np.asarray(x_train, dtype=np.float32).astype(np.float64).mean(axis=0)
-    return {"coef": coef, "mean": mean, "base": intercept + coef @ mean}
+    seen = np.asarray(x_train, dtype=np.float32)
+    scaling: dict[str, NDArray[Any]] = {}
+    if scaler is not None:  # kept apart, not folded into coef: serving scales in float32 as the model does
+        scaling = {"center": np.asarray(scaler.mean_, np.float32), "scale": np.asarray(scaler.scale_, np.float32)}
+        seen = scaled_rows(seen, scaling["center"], scaling["scale"])
+    mean = seen.astype(np.float64).mean(axis=0)
+    return {"coef": coef, "mean": mean, "base": intercept + coef @ mean, **scaling}
 
 
 def _node_values(leaf: NDArray[np.float64], left: NDArray[np.int64], right: NDArray[np.int64], weight: Any) -> Any:
