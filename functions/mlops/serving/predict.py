@@ -174,7 +174,8 @@ def _explainer(served: ServedVersion) -> Explainer:
         estimator = served.estimator or "unknown estimator"
         message = (
             f"{served.model} v{served.version} ({estimator}) has no explanation: contributions are computed for "
-            "linear models and tree ensembles registered with an explanation artifact"
+            "linear models and tree ensembles, alone or after one StandardScaler, registered since explanations "
+            "exist; an imported ONNX file and other pipelines have none"
         )
         raise RequestError(
             400, "explain_unsupported", message, [Problem("explain_unsupported", message, None, "explain")]
