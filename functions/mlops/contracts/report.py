@@ -16,6 +16,8 @@ from mlops.contracts.profile import ColumnProfile
 
 MAX_EXAMPLES = 20
 SUMMARY_EXAMPLES = 3
+SHOWN_NAMES = 10  # undeclared columns named in the summary line; the rest counted
+SHOWN_CHARACTERS = 200
 
 
 class Example(BaseModel):
@@ -168,8 +170,14 @@ def _cell(value: Any) -> str:
     if value is None:
         return "(empty)"
     if isinstance(value, str):
-        return repr(value)
+        return shortened(repr(value))
     return _number(value)
+
+
+def shortened(text: str) -> str:
+    """A value from the upload cut to SHOWN_CHARACTERS for the summary and the mail (the page cuts
+    its cells the same way): a 500-character cell, or 3,000 column names, made lines nobody reads."""
+    return text if len(text) <= SHOWN_CHARACTERS else text[:SHOWN_CHARACTERS] + "…"
 
 
 def _range(details: dict[str, Any]) -> str:
@@ -239,7 +247,9 @@ def _outcome(result: ExpectationResult, rows: int) -> str:
     if kind == "column.forbidden":
         return "present in the file"
     if kind == "table.extra_columns":
-        return f"found {', '.join(repr(c) for c in result.observed_value or [])}"
+        found = list(result.observed_value or [])
+        shown = ", ".join(repr(c) for c in found[:SHOWN_NAMES])
+        return f"found {shown}" + (f" and {len(found) - SHOWN_NAMES:,} more" if len(found) > SHOWN_NAMES else "")
     if kind == "table.row_count":
         return f"{rows:,} rows"
     if kind == "label.class_share":

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from mlops.buckets import ArtifactsBucket, CuratedBucket, QuarantineBucket, RawBucket
 from mlops.contracts import ColumnSpec, DataContract
 from mlops.contracts.profile import ColumnProfile
+from mlops.contracts.report import SHOWN_NAMES, shortened
 from mlops.contracts.report_page import validation_report_html
 from mlops.datasets.records import DatasetRecords, DatasetVersion
 from mlops.names import FEEDBACK_UPLOAD_STEM, RAW_PREFIX
@@ -151,11 +152,14 @@ def _failure_lines(document: dict[str, Any]) -> list[str]:
 def _seen(result: dict[str, Any]) -> str:
     """What the check saw, for the mail: its observed value, else its first offending cell, else nothing
     (a type check has no observed value; "(observed None)" told a reader nothing)."""
-    if result.get("observed_value") is not None:
-        return f" (observed {result['observed_value']})"
+    observed = result.get("observed_value")
+    if isinstance(observed, list) and len(observed) > SHOWN_NAMES:
+        return f" (observed {shortened(str(observed[:SHOWN_NAMES]))} and {len(observed) - SHOWN_NAMES:,} more)"
+    if observed is not None:
+        return f" (observed {shortened(str(observed))})"
     examples = result.get("examples") or []
     if examples:
-        return f" (e.g. row {examples[0]['row']}: {examples[0]['value']!r})"
+        return f" (e.g. row {examples[0]['row']}: {shortened(repr(examples[0]['value']))})"
     return ""
 
 

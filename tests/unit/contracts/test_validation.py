@@ -480,3 +480,24 @@ def test_a_column_of_distinct_values_settles_duplicate_rows_without_hashing() ->
     r = result(through_csv(frame, contract()), "table.duplicate_rows")
     assert "distinct_column" not in r.details
     assert rows_and_values(r) == [(1001, "same as row 8")]
+
+
+def test_a_very_wide_file_and_a_long_cell_keep_the_summary_readable() -> None:
+    # A stranger's file with 3,000 undeclared columns made a 35,000-character summary line (and a
+    # 71 KB mail); a 500-character cell was printed in full. The page has them all; the summary names
+    # ten columns and cuts a cell at 200 characters.
+    from mlops.contracts.report import SHOWN_CHARACTERS, SHOWN_NAMES
+    from mlops.datasets.upload_outcome import _failure_lines as failure_lines
+
+    frame = customers(n=1000)
+    frame.loc[3, "customer_id"] = "X" * 500
+    wide = pd.concat([frame, pd.DataFrame({f"c{i}": [0] * len(frame) for i in range(3_000)})], axis=1)
+    report = through_csv(wide, contract({}))
+    lines = report.summary().splitlines()
+    extra = next(line for line in lines if "no undeclared columns" in line)
+    assert extra.endswith(f"and {3_000 - SHOWN_NAMES:,} more") and len(extra) < 300
+    regex = next(line for line in lines if "customer_id" in line and "not matching" in line)
+    assert "X" * (SHOWN_CHARACTERS - 1) in regex and "X" * SHOWN_CHARACTERS not in regex  # the quote counts
+    mail = failure_lines(json.loads(report.model_dump_json()))
+    assert max(len(line) for line in mail) < 400
+    assert any(f"and {3_000 - SHOWN_NAMES:,} more" in line for line in mail)
