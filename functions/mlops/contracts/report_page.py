@@ -248,6 +248,8 @@ def _column(profile: ColumnProfile) -> str:
         facts.append(("max", escape(_on_scale(profile.maximum, profile))))
     elif profile.distinct is not None:
         facts.append(("distinct", f"{'≈ ' if profile.distinct_estimated else ''}{profile.distinct:,}"))
+    elif profile.sample and not profile.sampled:  # every valid value is in the sample: the count is exact
+        facts.append(("distinct", f"{len(set(profile.sample)):,}"))
     elif profile.sample:
         seen = len(set(profile.sample))
         facts.append(("distinct", f"{seen:,} among {len(profile.sample):,} sampled values (not counted in full)"))

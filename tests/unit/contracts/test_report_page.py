@@ -244,3 +244,17 @@ def test_many_failed_expectations_draw_a_bounded_number_in_full_and_list_the_res
     assert page.count("<section class='error'>") == MAX_FAILED_DRAWN
     assert f"30 more failed expectations, without their example rows (the page draws {MAX_FAILED_DRAWN}" in page
     assert f"<tr><td>column &#x27;c{width - 1}&#x27; min ≥ 0</td><td>error</td>" in page  # the last, listed
+
+
+def test_a_small_files_distinct_count_is_exact_not_called_a_sample() -> None:
+    # A stranger's 50-row file read "distinct 9 among 50 sampled values (not counted in full)": every
+    # value was in the sample, so the count is the column's.
+    contract = load_contract(
+        "dataset: small\nversion: 1\nextra_columns: warn\ncolumns:\n  - {name: x, type: float}\n",
+        source="small.yaml",
+    )
+    frame = pd.DataFrame({"x": np.arange(50.0), "notes": [f"note {i % 9}" for i in range(50)]})
+    report = validate(_read(frame, contract), contract, file_name="small.csv")
+    page = _page(report)
+    assert "not counted in full" not in page
+    assert "<dt>distinct</dt><dd>9</dd>" in _section(page, "notes")
