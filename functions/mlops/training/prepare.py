@@ -152,6 +152,12 @@ def _column_types(columns: Sequence[ColumnSchema | Mapping[str, Any]]) -> dict[s
     return types
 
 
+def _mostly_words(values: NDArray[Any]) -> bool:
+    """Whether most values hold a space: free text such as notes, not codes such as C000123."""
+    spaced = np.char.find(values.astype(str), " ") >= 0
+    return bool(spaced.mean() > 0.5)
+
+
 def _not_a_feature(
     name: str, kind: str, arrays: Mapping[str, NDArray[Any]], unique: set[str], config: TrainingConfig
 ) -> str | None:
@@ -166,6 +172,8 @@ def _not_a_feature(
     present = np.asarray(arrays[name])[~column_mask(arrays, name)]
     distinct = int(np.unique(present.astype(str)).size) if present.size else 0
     if present.size >= IDENTIFIER_MIN_ROWS and distinct == present.size:
+        if kind != "int" and _mostly_words(present):  # sentences, not codes: a stranger's notes were "an identifier"
+            return f"free text: every one of its {distinct} values is distinct (name it under features to use it)"
         named = ", and its name says id" if kind == "int" else ""
         return f"every one of its {distinct} values is distinct{named}: an identifier, not a feature"
     if kind == "int":

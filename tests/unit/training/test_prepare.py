@@ -257,6 +257,20 @@ def test_numeric_ids_and_free_text_in_a_small_upload_are_not_features() -> None:
     assert excluded["notes"].startswith(f"free text: {distinct} distinct values in 300 rows, over 50% of them")
 
 
+def test_all_distinct_sentences_are_called_free_text_not_an_identifier() -> None:
+    """Found by a stranger: a notes column whose every value differed was listed as "an identifier"."""
+    from tests.unit.training.support import _column, stored
+
+    arrays, columns = mixed_dataset(rows=300)
+    arrays["notes"] = np.array([f"called about invoice {i}" for i in range(300)])
+    arrays["ticket"] = np.array([f"T-{i:05d}" for i in range(300)])
+    for name in ("notes", "ticket"):
+        columns.append(_column(name, arrays[name], "string"))
+    excluded = prepare(stored(arrays), columns, _config(label="outcome")).meta.excluded_columns
+    assert excluded["notes"] == "free text: every one of its 300 values is distinct (name it under features to use it)"
+    assert excluded["ticket"] == "every one of its 300 values is distinct: an identifier, not a feature"
+
+
 def test_the_run_report_lists_each_column_left_out_and_why() -> None:
     from mlops.training.chain import run_training
     from tests.unit.training.support import _column, stored
