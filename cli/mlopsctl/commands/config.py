@@ -53,9 +53,21 @@ SERVING_FIELDS = ("out_of_range", "unseen_category", "capture_sample_rate")
 
 def _policy_change(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
     if before is None:
-        return "was each version's own (none deployed), now " + ", ".join(f"{k} {after.get(k)}" for k in SERVING_FIELDS)
-    changed = [f"{k} {before.get(k)} -> {after.get(k)}" for k in SERVING_FIELDS if before.get(k) != after.get(k)]
+        return "was each version's own (none deployed), now " + ", ".join(
+            f"{k} {_setting(after.get(k))}" for k in SERVING_FIELDS
+        )
+    changed = [
+        f"{k} {_setting(before.get(k))} -> {_setting(after.get(k))}"
+        for k in SERVING_FIELDS
+        if before.get(k) != after.get(k)
+    ]
     return ", ".join(changed) if changed else "unchanged"
+
+
+def _setting(value: Any) -> str:
+    """A policy field as a reader takes it: one the config leaves out is the deployment's default
+    (`capture_sample_rate None` read as capture switched off)."""
+    return "default" if value is None else str(value)
 
 
 def deploy_serving_policy(
