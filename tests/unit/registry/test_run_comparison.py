@@ -182,7 +182,10 @@ def test_a_metric_equals_the_figure_runs_compare_prints() -> None:
 
 
 def test_a_metric_no_searched_run_has_is_named_with_those_they_have() -> None:
-    searched = [{"accuracy": 0.9, "roc_auc": 0.95, "brier": None}, {"accuracy": 0.8, "log_loss": 0.3}]
+    searched: list[dict[str, float | None]] = [
+        {"accuracy": 0.9, "roc_auc": 0.95, "brier": None},
+        {"accuracy": 0.8, "log_loss": 0.3},
+    ]
     asked = (metric_filter("rmse<60"), metric_filter("roc_auc>0.99"), metric_filter("brier<0.1"))
     assert absent_metrics("churn", asked, searched) == (
         "no run of churn has rmse (a regression metric), brier (a binary classification metric); "
