@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,8 @@ from mlopsctl.target import Target
 
 if TYPE_CHECKING:
     from mlopsctl.datasets import DatasetVersion
+
+PAGE_NAME_LIMIT = 120  # characters of a report page's default file name (file systems allow 255 bytes)
 
 
 def upload_raw(target: Target, dataset: str, name: str, body: bytes) -> tuple[str, str, str | None]:
@@ -85,15 +88,43 @@ def report_page(target: Target, bucket: str, key: str, path: Path | None) -> dic
     no AWS credentials, KMS permission or expiring link, on AWS and on the local cloud alike."""
     found: dict[str, Any] = {"uri": f"s3://{bucket}/{key}"}
     if path is not None:
-        s3 = target.client("s3")
+        from botocore.exceptions import ClientError
+
         try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except s3.exceptions.NoSuchKey as error:
-            raise CommandError(f"no report page at s3://{bucket}/{key}") from error
+            body = target.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            raise CommandError(_unreadable_page(bucket, key, error)) from None
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
         found["file"] = str(path)
     return found
+
+
+def _unreadable_page(bucket: str, key: str, error: Exception) -> str:
+    """S3's refusal of a report page in words naming the bucket and key (not a botocore traceback)."""
+    detail = getattr(error, "response", {}).get("Error", {})
+    code, message = detail.get("Code", ""), detail.get("Message", str(error))
+    if code == "NoSuchBucket":
+        return (
+            f"no bucket {bucket!r}: cannot read s3://{bucket}/{key} "
+            "(the page URI a rejection mail names is in the artifacts bucket)"
+        )
+    if code in ("NoSuchKey", "404"):
+        return f"no report page at s3://{bucket}/{key}"
+    return f"cannot read s3://{bucket}/{key}: {code} {message}".rstrip()
+
+
+def page_file_name(key: str) -> str:
+    """The default local name of a report page: its key below the validation reports prefix, with
+    every character but [A-Za-z0-9._-] replaced by `_` (an upload's name is anyone's text:
+    `<img src=x onerror=...>.csv`), no leading dot or dash, at most PAGE_NAME_LIMIT characters, ending `.html`."""
+    from mlops.names import VALIDATION_REPORTS_PREFIX
+
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", key.removeprefix(VALIDATION_REPORTS_PREFIX).replace("/", "-"))
+    stem, room = name.removesuffix(".html").lstrip(".-") or "report", PAGE_NAME_LIMIT - len(".html")
+    if len(stem) > room:  # keep both ends: the dataset and file name, and the upload id that tells pages apart
+        stem = f"{stem[: room // 2 - 1]}__{stem[-(room - room // 2 - 1) :]}"
+    return stem + ".html"
 
 
 def page_lines(page: dict[str, Any], hint: str) -> list[str]:
@@ -113,7 +144,12 @@ def datasets_page(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.page} is not a report page: give the .html (or .json) URI the mail names")
     from mlops.names import VALIDATION_REPORTS_PREFIX
 
-    path = args.output or Path("reports") / key.removeprefix(VALIDATION_REPORTS_PREFIX).replace("/", "-")
+    if not key.startswith(VALIDATION_REPORTS_PREFIX):
+        raise CommandError(
+            f"{args.page} is not a validation report page: those are under {VALIDATION_REPORTS_PREFIX} "
+            "(the URI a rejection mail or `mlops upload --wait` names); nothing written"
+        )
+    path = args.output or Path("reports") / page_file_name(key)
     page = report_page(target, bucket, key, path)
     emit(args, page, "\n".join(page_lines(page, "-o FILE.html")))
     return EXIT_OK
@@ -127,7 +163,7 @@ def datasets(args: argparse.Namespace) -> int:
 
     target = deployment_target(args)
     table = target.resource("dynamodb").Table(target.output("RegistryTableName"))
-    names = [args.name] if args.datasets_command == "show" else _deployed_datasets(target)
+    names = [args.name] if args.datasets_command == "show" else deployed_datasets(target)
     registry, runs = DatasetRecords(table), ModelRegistry(table)
     found = {
         name: dataset_versions(name, registry.all_dataset_versions(name), runs.runs_for_dataset(name, limit=500))
@@ -184,7 +220,7 @@ def datasets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _deployed_datasets(target: Target) -> list[str]:
+def deployed_datasets(target: Target) -> list[str]:
     """The datasets with a deployed contract (the registry keeps no list of datasets)."""
     s3 = target.client("s3")
     names: set[str] = set()

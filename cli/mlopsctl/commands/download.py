@@ -4,7 +4,8 @@ written into a directory, each file checked against the digest the registry reco
 The files come through the presigned URLs of `GET /v1/models/{name}/versions/{v}/artifacts`: plain
 HTTPS GETs, no credentials of the caller's own. Each is written beside its final name first and
 moved there only when every file has arrived and matched, so a mismatch or a refused URL leaves no
-file behind, and nothing that was there is overwritten without `--force`.
+file behind (nor the directory, when the command created it), and nothing that was there is
+overwritten without `--force`.
 """
 
 from __future__ import annotations
@@ -58,6 +59,16 @@ def _fetch(url: str, name: str, partial: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _remove_empty(created: list[Path]) -> None:
+    """The directories this command made (`created`, deepest first), removed when a refused download
+    left them empty: a refusal leaves the disk as it found it."""
+    for directory in created:
+        try:
+            directory.rmdir()
+        except OSError:  # something else was put there meanwhile: not ours to delete
+            return
+
+
 def champion_version(target: Target, name: str) -> int:
     """The version `name`'s champion alias holds: what `--version` defaults to."""
     from mlopsctl.api import call
@@ -71,8 +82,10 @@ def champion_version(target: Target, name: str) -> int:
 def download(args: argparse.Namespace) -> int:
     from mlopsctl.api import call
 
+    if args.version is not None and args.version < 1:  # 0 is a version asked for, not the champion
+        raise CommandError("--version must be 1 or more")
     target = deployment_target(args)
-    version = args.version or champion_version(target, args.name)
+    version = args.version if args.version is not None else champion_version(target, args.name)
     out: Path = args.out or Path(f"{args.name}-v{version}")
     card = call(target, "GET", f"/v1/models/{args.name}/versions/{version}")["model_card"]
     answer = call(target, "GET", f"/v1/models/{args.name}/versions/{version}/artifacts")
@@ -80,9 +93,11 @@ def download(args: argparse.Namespace) -> int:
     existing = [n for n in names if (out / n).exists()]
     if existing and not args.force:
         raise CommandError(f"{out} already holds {', '.join(existing)}: nothing written (--force overwrites them)")
+    created = [d for d in (out, *out.parents) if not d.exists()]
     out.mkdir(parents=True, exist_ok=True)
     written: list[DownloadedFile] = []
     partials = [_partial(out / n) for n in names]
+    finished = False
     try:
         for link in answer["artifacts"]:
             path = out / link["name"]
@@ -101,9 +116,12 @@ def download(args: argparse.Namespace) -> int:
         )
         for file in written:
             os.replace(_partial(file.path), file.path)
+        finished = True
     finally:
         for partial in partials:
             partial.unlink(missing_ok=True)
+        if not finished:
+            _remove_empty(created)
     document = {
         "model": args.name,
         "version": version,

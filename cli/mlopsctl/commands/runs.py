@@ -15,6 +15,7 @@ from mlopsctl.target import Target, TargetError
 from mlopsctl.training_runs import follow_training, start_run, training_outcome, training_succeeded
 
 if TYPE_CHECKING:
+    from mlops.registry.run_comparison import RunSearch
     from mlops.training.start import StartedRun
 
 
@@ -338,12 +339,34 @@ def runs_search(args: argparse.Namespace) -> int:
     query = {"dataset": args.dataset, "metric": args.metric, "param": args.param, "sort": args.sort}
     found = call(target, "GET", "/v1/runs", query={**query, "limit": args.limit})["runs"]
     rows = [search_row(run) for run in found]
-    asked = " and ".join([*(args.metric or []), *(args.param or [])])
-    empty = f"no run of {args.dataset} matches {asked}" if asked else f"no recorded run of {args.dataset}"
     text = (
         "\n".join([f"{len(rows)} run(s) of {args.dataset}, {search.order}", *runs_table(rows, metric_columns(rows))])
         if rows
-        else empty
+        else _why_no_run(args, target, search)
     )
     emit(args, {"runs": found}, text)
     return EXIT_OK
+
+
+def _why_no_run(args: argparse.Namespace, target: Target, search: RunSearch) -> str:
+    """What an empty search means: a named metric none of the dataset's runs has (a regression metric
+    on a classifier's runs), a dataset with no run yet, or one that is not deployed at all. One more
+    call, the dataset's runs unfiltered, made only when nothing matched."""
+    from mlops.registry.run_comparison import MAX_SEARCH_LIMIT, absent_metrics
+    from mlopsctl.api import call
+
+    asked = " and ".join([*(args.metric or []), *(args.param or [])])
+    every = call(target, "GET", "/v1/runs", query={"dataset": args.dataset, "limit": MAX_SEARCH_LIMIT})["runs"]
+    if every:
+        absent = absent_metrics(args.dataset, search.metrics, [run.get("metrics") or {} for run in every])
+        return f"no run of {args.dataset} matches {asked}" + (f": {absent}" if absent else "")
+    try:
+        from mlopsctl.commands.datasets import deployed_datasets
+
+        deployed = args.dataset in deployed_datasets(target)
+    except Exception:  # the contracts cannot be listed from here: the empty answer stands as it is
+        return f"no recorded run of {args.dataset}"
+    if deployed:
+        return f"no recorded run of {args.dataset} yet (`mlops train --dataset {args.dataset}` starts one)"
+    listed = "`mlops datasets list` names them"
+    return f"no recorded run of {args.dataset}: no dataset {args.dataset!r} is deployed ({listed})"

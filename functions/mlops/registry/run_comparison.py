@@ -19,11 +19,12 @@ from mlops.registry.errors import RegistryError
 from mlops.registry.limits import readable_tags
 from mlops.registry.run_query import RunFilter, RunsQueryError, best_first, sort_key, sorted_rows, unknown_metric
 from mlops.registry.views import plain
-from mlops.training.metric_names import METRIC_DIRECTIONS
+from mlops.training.metric_names import CLASSIFICATION, METRIC_DIRECTIONS, METRIC_PROBLEM_TYPES
 
 Side = Literal["a", "b"]
 SORT_FIELDS = ("started", "version")  # besides the metrics, what a search sorts by (newest, highest first)
 MAX_SEARCH_RUNS = 2000  # run items a search reads for one dataset (newest first)
+MAX_SEARCH_LIMIT = 500  # runs one answer of GET /v1/runs holds at most (its `limit`)
 
 
 @dataclass(frozen=True)
@@ -331,6 +332,25 @@ class RunSearch:
             descending = best_first(column) if column in METRIC_DIRECTIONS else True
             ordered = sorted_rows(kept, column, RunRecord.value, descending=descending != flipped)
         return ordered[: self.limit]
+
+
+def absent_metrics(dataset: str, metrics: Sequence[RunFilter], searched: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why a search matched nothing when it named a metric no searched run has (`rmse` on a
+    classification dataset): `searched` is each run's metrics. None when every named metric is there
+    or no run was searched (nothing to say about metrics then)."""
+    had = sorted({name for run in searched for name, value in run.items() if value is not None})
+    missing = list(dict.fromkeys(f.column for f in metrics if f.column not in had))
+    if not searched or not missing:
+        return None
+    named = ", ".join(f"{m} ({_metric_kind(m)})" for m in missing)
+    return f"no run of {dataset} has {named}; its runs have {', '.join(had) or 'no test metrics'}"
+
+
+def _metric_kind(metric: str) -> str:
+    kinds = METRIC_PROBLEM_TYPES.get(metric, CLASSIFICATION)
+    if "regression" in kinds:
+        return "a regression metric"
+    return "a binary classification metric" if kinds == ("binary",) else "a classification metric"
 
 
 class RunItems(Protocol):

@@ -3,14 +3,18 @@
 --sort roc_auc` and `GET /v1/runs?metric=...&param=...&sort=...`.
 
 An expression is NAME OP VALUE (`= != > >= < <=`); a value compares as a number against a number,
-as true/false against a boolean, as text otherwise. Sorting puts the best first for a metric (by
+as true/false against a boolean, as text otherwise. A metric's `=` and `!=` compare at the precision
+`mlops runs compare` prints (PRINTED_DIGITS significant digits), so a figure copied from it matches;
+an ordering operator (`> >= < <=`) takes only a finite number. Sorting puts the best first for a metric (by
 its direction), the newest or longest first for times, and a leading `-` flips it. Plain data and
 the standard library: the CLI and the registry API's function both load it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import math
 import operator
 import re
 from collections.abc import Callable, Sequence
@@ -28,6 +32,8 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
 }
 _EXPRESSION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
+ORDERING = (">", ">=", "<", "<=")
+PRINTED_DIGITS = 6  # significant digits of a metric as `mlops runs compare` prints it (`.6g`)
 _NOTHING = ("null", "none")  # how a parameter left unset (max_depth: null) is written in an expression
 
 Row = TypeVar("Row")
@@ -44,6 +50,7 @@ class RunFilter:
     column: str
     op: str
     value: str
+    digits: int | None = None  # `=`/`!=` on a number compare at this many significant digits (a metric's)
 
     @classmethod
     def parse(
@@ -74,6 +81,8 @@ class RunFilter:
                 raise RunsQueryError(f"{self.column}: {self.op} does not order true and false (use = or !=)")
             return (str(value).lower() == self.value.lower()) == (self.op == "=")
         if isinstance(value, int | float):
+            if self.digits is not None and self.op in ("=", "!="):
+                return (_rounded(value, self.digits) == _rounded(self.number(), self.digits)) == (self.op == "=")
             return bool(OPERATORS[self.op](value, self.number()))
         if self.op not in ("=", "!="):
             return bool(OPERATORS[self.op](str(value), self.value))
@@ -87,27 +96,44 @@ class RunFilter:
 
 
 def metric_filter(text: str, *, flag: str = "--metric") -> RunFilter:
-    """A metric expression checked whole before any run is read: a metric the platform computes
-    (a near miss is named: `auc` -> roc_auc) and a number to compare it with."""
+    """A metric expression checked whole before any run is read: a metric the platform computes,
+    matched whatever its case (`ROC_AUC` is roc_auc; a near miss is named: `auc` -> roc_auc), and a
+    finite number to compare it with (nan matches nothing and inf everything or nothing: refused)."""
     found = RunFilter.parse(text, flag=flag, name="METRIC", example="roc_auc>0.9")
-    if found.column not in METRIC_DIRECTIONS:
+    column = found.column.lower()
+    if column not in METRIC_DIRECTIONS:
         raise RunsQueryError(f"{flag} {text!r}: {unknown_metric(found.column)}")
-    try:
-        found.number()
-    except RunsQueryError:
-        raise RunsQueryError(f"{flag} {text!r}: {found.value!r} is not a number") from None
-    return found
+    _finite_number(found, text, flag)
+    return dataclasses.replace(found, column=column, digits=PRINTED_DIGITS)
 
 
 def param_filter(text: str, *, flag: str = "--param") -> RunFilter:
-    """A hyperparameter expression: any parameter name (estimators differ in theirs)."""
-    return RunFilter.parse(text, flag=flag, name="PARAM", example="max_depth=6 or C<=1")
+    """A hyperparameter expression: any parameter name (estimators differ in theirs). An ordering
+    operator needs a finite number, refused here rather than when the first run is compared."""
+    found = RunFilter.parse(text, flag=flag, name="PARAM", example="max_depth=6 or C<=1")
+    if found.op in ORDERING:
+        _finite_number(found, text, flag, why=f" ({found.op} orders numbers; use = or != for text)")
+    return found
+
+
+def _finite_number(found: RunFilter, text: str, flag: str, *, why: str = "") -> None:
+    try:
+        number = found.number()
+    except RunsQueryError:
+        raise RunsQueryError(f"{flag} {text!r}: {found.value!r} is not a number{why}") from None
+    if not math.isfinite(number):
+        raise RunsQueryError(f"{flag} {text!r}: {found.value!r} is not a finite number")
+
+
+def _rounded(number: float, digits: int) -> float:
+    return float(f"{number:.{digits}g}")
 
 
 def unknown_metric(name: str) -> str:
     """`no metric 'auc' (did you mean roc_auc?); the metrics are ...`."""
-    close = difflib.get_close_matches(name, list(METRIC_DIRECTIONS), n=1, cutoff=0.5)
-    close += [m for m in METRIC_DIRECTIONS if name and name in m and m not in close]
+    lowered = name.lower()
+    close = difflib.get_close_matches(lowered, list(METRIC_DIRECTIONS), n=1, cutoff=0.5)
+    close += [m for m in METRIC_DIRECTIONS if lowered and lowered in m and m not in close]
     hint = f" (did you mean {close[0]}?)" if close else ""
     return f"no metric {name!r}{hint}; the metrics are {', '.join(sorted(METRIC_DIRECTIONS))}"
 

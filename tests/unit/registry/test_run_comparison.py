@@ -9,7 +9,14 @@ import pytest
 
 from mlops.registry.errors import RegistryError
 from mlops.registry.models import ModelRegistry
-from mlops.registry.run_comparison import RunRecord, RunSearch, compare_runs, dataset_runs, recorded_run
+from mlops.registry.run_comparison import (
+    RunRecord,
+    RunSearch,
+    absent_metrics,
+    compare_runs,
+    dataset_runs,
+    recorded_run,
+)
 from mlops.registry.run_query import RunsQueryError, metric_filter, param_filter
 from mlops.registry.views import model_card
 from tests.unit.registry.run_support import HASH_1, HASH_2, record_run
@@ -113,8 +120,25 @@ def test_search_filters_on_metrics_and_chosen_parameters_and_sorts(registry: Mod
         (lambda: param_filter("max_depth="), "--param 'max_depth=': no value after '='"),
         (lambda: param_filter("6=max_depth"), "--param '6=max_depth': write PARAM OP VALUE"),
         (lambda: RunSearch("d", sort="-auc"), "sort '-auc': no metric 'auc' (did you mean roc_auc?)"),
+        (lambda: metric_filter("roc_auc>nan"), "--metric 'roc_auc>nan': 'nan' is not a finite number"),
+        (lambda: metric_filter("roc_auc<=-inf"), "--metric 'roc_auc<=-inf': '-inf' is not a finite number"),
+        (lambda: param_filter("C>abc"), "--param 'C>abc': 'abc' is not a number (> orders numbers"),
+        (lambda: param_filter("C<=inf", flag="param"), "param 'C<=inf': 'inf' is not a finite number"),
+        (lambda: RunSearch("d", sort="ROC_AUC"), "sort 'ROC_AUC': no metric 'ROC_AUC' (did you mean roc_auc?)"),
     ],
-    ids=["unknown-metric", "not-a-number", "no-operator", "no-value", "not-a-name", "unknown-sort"],
+    ids=[
+        "unknown-metric",
+        "not-a-number",
+        "no-operator",
+        "no-value",
+        "not-a-name",
+        "unknown-sort",
+        "nan",
+        "infinite",
+        "ordering-text",
+        "ordering-infinite",
+        "sort-case",
+    ],
 )
 def test_a_malformed_expression_is_refused_naming_it_and_what_is_wrong(make: Any, message: str) -> None:
     with pytest.raises(RunsQueryError) as refused:
@@ -133,6 +157,42 @@ def test_parameters_compare_as_numbers_booleans_text_and_unset() -> None:
     assert kept("max_depth=null") == ["u"] and kept("penalty!=l1") == ["r", "u"]
     with pytest.raises(RunsQueryError, match="is not a number"):
         kept("C>big")
+
+
+def test_a_metric_name_matches_whatever_its_case() -> None:
+    run = RunRecord("r", "d", "d", "succeeded", metrics={"roc_auc": 0.91})
+    found = metric_filter("ROC_AUC>0.5")
+    assert found.column == "roc_auc"
+    assert RunSearch("d", metrics=(found,)).apply([run]) == [run]
+
+
+def test_a_metric_equals_the_figure_runs_compare_prints() -> None:
+    # `mlops runs compare` prints metrics with 6 significant digits (`.6g`); the stored value has them all.
+    run = RunRecord("r", "d", "d", "succeeded", metrics={"roc_auc": 0.80089412345, "accuracy": 1.0})
+    shown = f"{run.metrics['roc_auc']:.6g}"
+    assert shown == "0.800894"
+
+    def kept(expression: str) -> bool:
+        return RunSearch("d", metrics=(metric_filter(expression),)).apply([run]) == [run]
+
+    assert kept(f"roc_auc={shown}") and not kept(f"roc_auc!={shown}")
+    assert not kept("roc_auc=0.800895") and kept("roc_auc!=0.800895")
+    assert kept("roc_auc>0.800894"), "ordering compares the full value"
+    assert kept("accuracy=1") and kept("accuracy=1.0")
+
+
+def test_a_metric_no_searched_run_has_is_named_with_those_they_have() -> None:
+    searched: list[dict[str, float | None]] = [
+        {"accuracy": 0.9, "roc_auc": 0.95, "brier": None},
+        {"accuracy": 0.8, "log_loss": 0.3},
+    ]
+    asked = (metric_filter("rmse<60"), metric_filter("roc_auc>0.99"), metric_filter("brier<0.1"))
+    assert absent_metrics("churn", asked, searched) == (
+        "no run of churn has rmse (a regression metric), brier (a binary classification metric); "
+        "its runs have accuracy, log_loss, roc_auc"
+    )
+    assert absent_metrics("churn", (metric_filter("roc_auc>0.99"),), searched) is None, "present: the value is why"
+    assert absent_metrics("churn", (metric_filter("rmse<60"),), []) is None, "no run searched: nothing to say"
 
 
 def test_the_model_card_names_the_chosen_candidate_and_its_hyperparameters(registry: ModelRegistry) -> None:
