@@ -198,6 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset-version", required=True, help="the version whose test split it is evaluated on (hash or prefix)"
     )
     importer.add_argument("--reason", default="imported from the command line")
+    importer.add_argument(
+        "--again",
+        action="store_true",
+        help="import a file already imported as a version of this model (refused without it: a new version each time)",
+    )
     importer.add_argument("--timeout", type=float, default=900.0)
     importer.set_defaults(run=import_model)
 

@@ -1,6 +1,7 @@
 """`mlops models import` against the deployed platform: a model trained in this test (elsewhere, as
 far as the platform knows) is registered through the training pipeline with its metrics, gates and
-lineage "imported"; a file that is not a model is refused with the reason and registers nothing."""
+lineage "imported", and waits for a person's approval (it may have been fitted on the test rows);
+a file that is not a model is refused with the reason and registers nothing."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from sklearn.preprocessing import StandardScaler
 
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import Synthesized
-from mlopsctl.main import EXIT_OK, EXIT_REJECTED, main
+from mlopsctl.main import EXIT_ERROR, EXIT_OK, EXIT_REJECTED, main
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MODEL = "breast-cancer"
@@ -106,11 +107,26 @@ def test_an_onnx_file_and_a_joblib_pipeline_are_registered_as_imported(
     onnx_file.write_bytes(
         to_onnx(pipeline, features[:1], options={LogisticRegression: {"zipmap": False}}).SerializeToString()
     )
-    code, outcome = _quiet("models", "import", MODEL, str(onnx_file), "--dataset-version", version[:12], *target)
-    assert code == EXIT_OK, outcome
-    assert outcome["status"] == "registered" and outcome["promoted"], outcome
-    assert outcome["quality_gates"] and all(g["passed"] for g in outcome["quality_gates"])
-    card = _card(target, outcome["version"])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
+        code = main(["models", "import", MODEL, str(onnx_file), "--dataset-version", version[:12], *target])
+    assert code == EXIT_OK, printed.getvalue()
+    imported = _versions(target)[-1]
+    # The config promotes automatically, but an import's figures may come from rows it was fitted on:
+    # every gate passed, and it waits for a person, who is told why and what to run.
+    assert f"Model {MODEL} version {imported}: pending_approval" in printed.getvalue()
+    assert "Imported: its test figures cannot be checked against the rows it was fitted on" in printed.getvalue()
+    assert f"mlops models approve {MODEL} {imported} --reason" in printed.getvalue()
+    card = _card(target, imported)
+    assert card["status"] == "pending_approval" and all(g["passed"] for g in card["quality_gates"])
+    code, shown = _quiet("models", "show", MODEL, *target)
+    assert "champion" not in shown["model"]["aliases"]
+    code, approved = _quiet("models", "approve", MODEL, str(imported), "--reason", "fitted elsewhere", *target)
+    assert code == EXIT_OK, approved
+    assert _card(target, imported)["status"] == "registered"
+    # The same bytes again: refused before anything is uploaded or run (--again would register another).
+    code, _ = _quiet("models", "import", MODEL, str(onnx_file), "--dataset-version", version[:12], *target)
+    assert code == EXIT_ERROR and _versions(target)[-1] == imported
     assert card["estimator"] == "imported ONNX"
     assert card["evaluation"]["roc_auc"] > 0.95
     assert card["training_data"]["dataset_version"] == version
@@ -130,8 +146,10 @@ def test_an_onnx_file_and_a_joblib_pipeline_are_registered_as_imported(
     joblib.dump(plain, joblib_file)
     code, outcome = _quiet("models", "import", MODEL, str(joblib_file), "--dataset-version", version, *target)
     assert code == EXIT_OK, outcome
+    assert outcome["status"] == "pending_approval" and not outcome["promoted"], outcome
     card = _card(target, outcome["version"])
     assert card["estimator"] == "imported LogisticRegression"
+    assert card["parameters"]["C"] == 0.5  # its own, not "the estimator's defaults"
     assert card["lineage"]["origin"] == "imported" and card["lineage"]["imported_file"]["format"] == "joblib"
     assert card["onnx_parity"]["passed"] and card["quality_gates"]
 

@@ -11,7 +11,23 @@ from pathlib import Path
 
 from mlopsctl.commands import CommandError, deployment_target
 from mlopsctl.commands.runs import follow_to_the_end, require_training_config, resolve_dataset_version
+from mlopsctl.target import Target
 from mlopsctl.training_runs import start_run
+
+
+def versions_of_file(target: Target, name: str, digest: str) -> list[int]:
+    """The versions of model `name` imported from the file with this sha256, oldest first (none when
+    the model has no versions yet)."""
+    from mlopsctl.api import ApiError
+    from mlopsctl.lifecycle import all_versions
+
+    try:
+        versions = all_versions(target, name)
+    except ApiError as error:
+        if error.status == 404:  # no model of that name yet: nothing imported either
+            return []
+        raise
+    return sorted(int(v["version"]) for v in versions if (v.get("imported_file") or {}).get("sha256") == digest)
 
 
 def import_model(args: argparse.Namespace) -> int:
@@ -34,6 +50,14 @@ def import_model(args: argparse.Namespace) -> int:
     version = resolve_dataset_version(target, args.name, args.dataset_version)
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
+    # A retried command must not quietly register the same bytes twice: refused unless --again.
+    already = versions_of_file(target, args.name, digest)
+    if already and not args.again:
+        numbers = f"version{'s' if len(already) > 1 else ''} {', '.join(map(str, already))}"
+        raise CommandError(
+            f"the same file (sha256 {digest[:12]}) is already {numbers} of {args.name}; "
+            "importing it again registers another version: pass --again to do so"
+        )
     key = import_key(args.name, digest, file_format)
     target.client("s3").put_object(
         Bucket=target.output("ArtifactsBucketName"), Key=key, Body=data, ContentType="application/octet-stream"

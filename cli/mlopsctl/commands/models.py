@@ -109,6 +109,7 @@ def models(args: argparse.Namespace) -> int:
         lines = [f"{args.name} v{args.version} {_tags_text(document['version'].get('tags')) or 'tags: none'}"]
     elif args.models_command == "show":
         if args.version:
+            from mlops.training.start import no_params_text
             from mlopsctl.lifecycle import selection_metric
             from mlopsctl.runs_table import params_text
 
@@ -118,7 +119,7 @@ def models(args: argparse.Namespace) -> int:
             lines = [
                 f"{card['model']} v{card['version']} ({card['status']}), {card['estimator']}",
                 f"  hyperparameters ({card.get('chosen_candidate') or 'chosen'}): "
-                + (params_text(card.get("parameters")) or "the estimator's defaults"),
+                + (params_text(card.get("parameters")) or no_params_text(card.get("estimator"))),
                 f"  data: {card['training_data']['dataset']} @ {str(card['training_data']['dataset_version'])[:12]}",
                 *[used_version_line(v) for v in card["lineage"].get("dataset_versions", [])],
                 f"  run: {card['lineage']['training_run']}, code {card['lineage']['code_version']}",

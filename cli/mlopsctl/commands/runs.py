@@ -213,7 +213,7 @@ def _training_data_lines(data: dict[str, Any] | None) -> list[str]:
 def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any) -> int:
     """One run: its record, each candidate, and the states it went through."""
     from mlops.registry.views import plain
-    from mlops.training.start import execution_arn
+    from mlops.training.start import execution_arn, no_params_text
     from mlopsctl.runs_table import params_text
 
     arn = execution_arn(target.output("TrainingStateMachineArn"), args.run_id)
@@ -282,7 +282,7 @@ def _run_details(args: argparse.Namespace, target: Target, sfn: Any, table: Any)
     ]
     if chosen:
         searched = f" (searched: {', '.join(document['searched'])})" if document["searched"] else ""
-        params = params_text(document["hyperparameters"]) or "the estimator's defaults"
+        params = params_text(document["hyperparameters"]) or no_params_text(chosen.get("estimator"))
         lines.append(f"  chosen: {chosen.get('name')} ({chosen.get('estimator')}): {params}{searched}")
     if document["failure_reason"]:
         lines.append(f"  failure: {document['failure_reason']}")

@@ -11,6 +11,9 @@ serving will, against those answers, so the registered metrics are the served mo
 
 A joblib file is unpickled, which runs code: only here, in the fit step of a run an operator (who
 can deploy anyway) started, never in serving (SECURITY.md).
+
+One module past 500 lines on purpose: what an import is refused for, how its file becomes the
+run's candidate and what it records of itself (estimator, parameters) read against each other here.
 """
 
 from __future__ import annotations
@@ -441,6 +444,32 @@ def imported_estimator(model: Any) -> str:
     return f"imported {type(final).__name__}"
 
 
+_MAX_PARAMS = 60  # a registry record holds the parameters; an estimator with more keeps its first, by name
+_MAX_PARAM_TEXT = 200  # characters of a value that is no JSON number, text, boolean or null (its repr)
+
+
+def imported_params(model: Any) -> dict[str, Any]:
+    """The imported estimator's own parameters (the final step's `get_params(deep=False)`), recorded as
+    the version's hyperparameters: JSON values as they are, anything else (an estimator, an array, a
+    callable) as its repr, cut short. An ONNX file carries none the platform can read: empty."""
+    if isinstance(model, ImportedOnnxModel):
+        return {}
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    try:
+        params = final.get_params(deep=False)
+    except Exception:  # an estimator whose get_params fails: its parameters are not known, not a refusal
+        return {}
+    recorded: dict[str, Any] = {}
+    for name in sorted(params)[:_MAX_PARAMS]:
+        value = params[name]
+        value = value.item() if isinstance(value, np.generic) else value
+        if value is None or isinstance(value, bool | str | int) or (isinstance(value, float) and np.isfinite(value)):
+            recorded[name] = value[:_MAX_PARAM_TEXT] if isinstance(value, str) else value
+        else:
+            recorded[name] = repr(value)[:_MAX_PARAM_TEXT]
+    return recorded
+
+
 def import_candidate(
     data: bytes, file_format: str, splits: Splits, problem_type: ProblemType, classes: Sequence[ClassValue] | None
 ) -> CandidateResult:
@@ -470,6 +499,7 @@ def import_candidate(
         estimator=imported_estimator(model),
         status="succeeded",
         search=None,
+        params=imported_params(model),
         validation_metrics=validation,
         fit_seconds=round(time.perf_counter() - started, 3),
         model_sha256=hashlib.sha256(stored).hexdigest(),

@@ -21,6 +21,7 @@ from mlops.training.data import TrainingData
 from mlops.training.evaluation import Calibration, Evaluation, FeatureImportance
 from mlops.training.gates import GateReport
 from mlops.training.prepare import PreparedMeta
+from mlops.training.start import ImportedFile, no_params_text
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -195,7 +196,7 @@ def chosen_hyperparameters(selected: CandidateResult | None) -> str:
         shown += (
             f" <span class='muted'>({found} chosen by {escaped(selected.search.kind)} search, {trials} trials)</span>"
         )
-    return shown or "<span class='muted'>the estimator's defaults</span>"
+    return shown or f"<span class='muted'>{escaped(no_params_text(selected.estimator))}</span>"
 
 
 def _parity_attempts(attempts: Sequence[ParityAttempt]) -> str:
@@ -383,6 +384,7 @@ def training_report_html(
     title: str | None = None,
     parity_attempts: Sequence[ParityAttempt | Mapping[str, Any]] = (),
     data: TrainingData | Mapping[str, Any] | None = None,
+    imported: ImportedFile | None = None,
 ) -> str:
     """The page; every value is HTML-escaped, so names from data cannot inject markup. Each step's
     output may be given as its model or as its JSON (dict)."""
@@ -401,6 +403,7 @@ def training_report_html(
         title=title,
         parity_attempts=[a for a in (_as(ParityAttempt, a) for a in parity_attempts) if a is not None],
         data=_as(TrainingData, data),
+        imported=imported,
     )
 
 
@@ -418,6 +421,7 @@ def _render(
     title: str | None,
     parity_attempts: Sequence[ParityAttempt] = (),
     data: TrainingData | None = None,
+    imported: ImportedFile | None = None,
 ) -> str:
     metric = config.metric
     passed = bool(parity and parity.passed and gates and gates.passed)
@@ -431,6 +435,17 @@ def _render(
             f"<td>{escaped(selected.name + ' (' + selected.estimator + ')') if selected else 'none'}</td>",
         ],
         ["<th>hyperparameters</th>", f"<td>{chosen_hyperparameters(selected)}</td>"],
+        *(
+            [
+                [
+                    "<th>imported file</th>",
+                    f"<td>{escaped(imported.file_name)} ({escaped(imported.format)}), "
+                    f"sha256 <code>{escaped(imported.sha256)}</code></td>",
+                ]
+            ]
+            if imported is not None
+            else []
+        ),
         [
             "<th>selection metric</th>",
             f"<td>{escaped(metric)} ({'higher' if higher_is_better(metric) else 'lower'} is better)</td>",

@@ -435,6 +435,15 @@ def _data_line(data: TrainingData) -> str:
     return text
 
 
+def imported_approval_note(model: str, version: int, dataset_version: str) -> str:
+    """Why an imported version waits for a person whatever the config's approval setting says."""
+    return (
+        "Imported: its test figures cannot be checked against the rows it was fitted on, so it is not "
+        f"promoted automatically; approve it with `mlops models approve {model} {version} --reason ...` once you "
+        f"know it never saw dataset version {dataset_version[:12]}'s test split."
+    )
+
+
 def register_step(run_payload: dict[str, Any], services: TrainingServices) -> dict[str, Any]:
     from mlops.training.candidates import CandidateResult
     from mlops.training.evaluation import Evaluation
@@ -471,6 +480,7 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         latency=latency,
         parity_attempts=attempts,
         data=data,
+        imported=imported,
     )
     signature_bytes, report_bytes = _json(signature_json(sig)), html.encode()
     services.artifacts.put(f"{run.prefix}{SIGNATURE_FILE}", signature_bytes, "application/json")
@@ -478,7 +488,9 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
     parent_version = _compared_with(services, run, run_record)
     if not gates.passed:
         status = "rejected"
-    elif config.promotion == "manual":
+    elif config.promotion == "manual" or imported is not None:
+        # An imported model may have been fitted on the very test rows it is scored on (the platform
+        # cannot see what it was fitted on), so its figures never move the champion by themselves.
         status = "pending_approval"
     else:
         status = "registered"
@@ -584,6 +596,8 @@ def register_step(run_payload: dict[str, Any], services: TrainingServices) -> di
         if not a["passed"]
     ]
     lines += [f"Gate failed: {r.message}" for r in gates.failures]
+    if imported is not None and status == "pending_approval":
+        lines.append(imported_approval_note(run.model, version, run.dataset_version))
     return {
         "version": version,
         "status": status,

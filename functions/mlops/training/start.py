@@ -48,6 +48,16 @@ class TrainingRequestError(ValueError):
 IMPORTED_CANDIDATE = "imported"
 
 
+def no_params_text(estimator: str | None) -> str:
+    """What to show for a version or run that recorded no hyperparameters: a trained candidate ran
+    with its estimator's defaults; an imported model's are not known (an ONNX file carries none)."""
+    if estimator == "imported ONNX":
+        return "not known (imported ONNX)"
+    if (estimator or "").startswith("imported"):
+        return "not known (imported)"
+    return "the estimator's defaults"
+
+
 @dataclass(frozen=True)
 class ImportedFile:
     """A model trained elsewhere, uploaded by `mlops models import`: the run evaluates, checks and

@@ -4,6 +4,7 @@ export; everything that cannot be served is refused with the reason."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import sys
@@ -41,6 +42,8 @@ from mlops.training.imported import (
 )
 from mlops.training.onnx_export import export_onnx
 from mlops.training.prepare import Prepared, prepare
+from mlops.training.report import training_report_html
+from mlops.training.start import ImportedFile, no_params_text
 from tests.unit.training.support import sklearn_dataset, small_config
 
 
@@ -304,3 +307,50 @@ def test_a_regressors_one_output_becomes_the_prediction_column() -> None:
     assert np.abs(prediction.ravel() - expected).max() < 1e-3 * np.abs(expected).max()
     result = import_candidate(exported.SerializeToString(), "onnx", splits, "regression", None)
     assert result.status == "succeeded" and result.validation_metrics["r2"] is not None
+
+
+def test_an_imported_estimators_own_parameters_are_recorded_as_its_hyperparameters() -> None:
+    prepared = _breast_cancer()
+    splits, meta = prepared.splits, prepared.meta
+    final = LogisticRegression(C=0.5, max_iter=np.int64(300), class_weight={0: 1.0, 1: 2.0})
+    pipeline = Pipeline([("scale", StandardScaler()), ("model", final)]).fit(splits.X_train, splits.y_train)
+    result = import_candidate(_joblib(pipeline), "joblib", splits, "binary", meta.classes)
+    assert result.status == "succeeded", result.error
+    # The final step's parameters as set, not "the estimator's defaults"; a dict is kept as its repr.
+    assert result.params["C"] == 0.5 and result.params["max_iter"] == 300 and result.params["solver"] == "lbfgs"
+    assert result.params["class_weight"] == "{0: 1.0, 1: 2.0}"
+    assert json.loads(json.dumps(result.params)) == result.params  # what the registry stores, as it is
+    page = training_report_html(
+        config=small_config("binary"),
+        meta=meta,
+        candidates=[result],
+        selected=result,
+        evaluation=None,
+        parity=None,
+        gates=None,
+    )
+    assert "<code>C=0.5</code>" in page and "the estimator&#x27;s defaults" not in page
+
+
+def test_an_imported_onnx_models_hyperparameters_are_not_known_and_its_report_names_the_file() -> None:
+    prepared = _breast_cancer()
+    data = _adapted_source(_logistic())
+    result = import_candidate(data, "onnx", prepared.splits, "binary", prepared.meta.classes)
+    assert result.status == "succeeded", result.error
+    assert result.params == {} and no_params_text(result.estimator) == "not known (imported ONNX)"
+    digest = hashlib.sha256(data).hexdigest()
+    imported = ImportedFile(
+        key=f"models/cancer/imports/{digest}/model.onnx", sha256=digest, file_name="lr.onnx", format="onnx"
+    )
+    page = training_report_html(
+        config=small_config("binary"),
+        meta=prepared.meta,
+        candidates=[result],
+        selected=result,
+        evaluation=None,
+        parity=None,
+        gates=None,
+        imported=imported,
+    )
+    assert "not known (imported ONNX)" in page
+    assert f"lr.onnx (onnx), sha256 <code>{digest}</code>" in page
