@@ -104,15 +104,21 @@ def _input_columns(model: onnx.ModelProto, feature_names: Sequence[str]) -> list
             raise ImportRefusedError(
                 f"metadata feature_names names the columns of one input; the model has {len(inputs)}"
             )
-        try:
-            names = json.loads(metadata["feature_names"])
-        except (KeyError, ValueError):
+        if "feature_names" in metadata:
+            try:
+                names = json.loads(metadata["feature_names"])
+            except ValueError as error:
+                raise ImportRefusedError(
+                    f"metadata feature_names is not JSON ({error}): record the column order as a JSON list, "
+                    'e.g. ["age", "income"]'
+                ) from None
+        else:
             width = _dims(inputs[0])[1]
             raise ImportRefusedError(
                 f"input {inputs[0].name!r} takes {width or 'several'} unnamed columns: give the model one input per "
                 "column, named as the dataset's features (skl2onnx does for a pandas DataFrame), or record the "
                 "column order as metadata 'feature_names' (a JSON list)"
-            ) from None
+            )
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ImportRefusedError("metadata feature_names must be a JSON list of column names")
         width = _dims(inputs[0])[1]

@@ -127,6 +127,10 @@ def test_one_matrix_input_needs_its_column_names_as_metadata() -> None:
     onnx.helper.set_model_props(exported, {"feature_names": json.dumps(splits.feature_names)})
     adapted = adapt_onnx(exported.SerializeToString(), splits.feature_names, "binary", [0, 1])
     assert np.abs(_answers(adapted, splits.X_test)[1] - model.predict_proba(splits.X_test)).max() < 1e-5
+    # Metadata that is there but not JSON says so, not "record the column order" (a tester's finding).
+    onnx.helper.set_model_props(exported, {"feature_names": ",".join(splits.feature_names)})
+    with pytest.raises(ImportRefusedError, match=r"metadata feature_names is not JSON .*a JSON list"):
+        adapt_onnx(exported.SerializeToString(), splits.feature_names, "binary", [0, 1])
 
 
 def test_inputs_that_are_not_the_datasets_features_are_refused_naming_each() -> None:
