@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops.training.metric_names import DEFAULT_SELECTION_METRIC
-from mlopsctl.api import call
+from mlopsctl import api
 from mlopsctl.target import Target
 
 if TYPE_CHECKING:  # the report module loads the training package (scikit-learn): only `mlops report` needs it
@@ -50,7 +50,7 @@ def all_versions(target: Target, name: str) -> list[dict[str, Any]]:
     versions: list[dict[str, Any]] = []
     token = None
     while True:
-        page = call(target, "GET", f"/v1/models/{name}/versions", query={"limit": 100, "next_token": token})
+        page = api.call(target, "GET", f"/v1/models/{name}/versions", query={"limit": 100, "next_token": token})
         versions += page["versions"]
         token = page.get("next_token")
         if not token:
@@ -96,7 +96,7 @@ def gather_lifecycle(target: Target, name: str, *, page: Path | None = None) -> 
     """The model's lifecycle; with `page` (where it will be written), each run's report copied beside it."""
     from mlops.reports.lifecycle import MAX_DRIFT_COLUMNS, ModelLifecycle
 
-    model = call(target, "GET", f"/v1/models/{name}")["model"]
+    model = api.call(target, "GET", f"/v1/models/{name}")["model"]
     versions = all_versions(target, name)
     run_reports = copy_run_reports(target, versions, page) if page is not None else {}
     champion = (model.get("aliases") or {}).get("champion")
@@ -108,15 +108,15 @@ def gather_lifecycle(target: Target, name: str, *, page: Path | None = None) -> 
         key = ((shown.get("artifacts") or {}).get("evaluation.json") or {}).get("key")
         evaluation = _read_json(target, key) if key else None
         metric = selection_metric(target, shown)
-    checks = call(target, "GET", f"/v1/models/{name}/drift", query={"limit": 100})["checks"]
+    checks = api.call(target, "GET", f"/v1/models/{name}/drift", query={"limit": 100})["checks"]
     reports = {}
     for check in checks[:MAX_DRIFT_COLUMNS]:
         if check.get("report_key"):
             report = _read_json(target, str(check["report_key"]))
             if report is not None:
                 reports[str(check["checked_at"])] = report
-    performance = call(target, "GET", f"/v1/models/{name}/performance", query={"limit": 100})["checks"]
-    events = call(target, "GET", f"/v1/models/{name}/audit", query={"limit": 500})["events"]
+    performance = api.call(target, "GET", f"/v1/models/{name}/performance", query={"limit": 100})["checks"]
+    events = api.call(target, "GET", f"/v1/models/{name}/audit", query={"limit": 500})["events"]
     return ModelLifecycle.from_records(
         model={"model": name, **model},
         versions=versions,

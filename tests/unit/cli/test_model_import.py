@@ -82,7 +82,7 @@ def platform(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[_Platform
     monkeypatch.setattr(f"{module}.deployment_target", lambda args: stand_in)
     monkeypatch.setattr(f"{module}.require_training_config", lambda target, name: None)
     monkeypatch.setattr(f"{module}.resolve_dataset_version", lambda target, name, version: "a" * 64)
-    monkeypatch.setattr("mlopsctl.lifecycle.call", stand_in.call)
+    monkeypatch.setattr("mlopsctl.api.call", stand_in.call)
 
     def start(target: Any, name: str, reason: str, version: str, *, imported: Any) -> Any:
         stand_in.started.append(imported.sha256)
