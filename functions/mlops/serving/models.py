@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import onnxruntime as ort
@@ -24,12 +24,14 @@ from numpy.typing import NDArray
 
 from mlops.names import CHALLENGER, CHAMPION, EXPLANATION_FILE, MODEL_FILE
 from mlops.registry.versions import ModelVersion
-from mlops.serving.explain import Explainer, ExplanationError
 from mlops.serving.inputs import InputPolicy, NumberColumns, RequestError, number_columns
 from mlops.serving.policy import ServingPolicy, effective_policy
 from mlops.serving.prediction_keys import KeyPolicy, key_policy
 from mlops.serving.session import inference_session
 from mlops.serving.signature import ServedSignature, SignatureError
+
+if TYPE_CHECKING:
+    from mlops.serving.explain import Explainer
 
 
 class ArtifactError(Exception):
@@ -63,6 +65,8 @@ class ExplanationSource:
         """The loaded artifact; RequestError 503 when it cannot be read or is not the registered one."""
         if self.loaded is not None:
             return self.loaded
+        from mlops.serving.explain import Explainer, ExplanationError  # only a container that explains loads it
+
         unavailable = f"{model} v{version}: its explanation artifact cannot be used"
         try:
             data = self.read(self.key)

@@ -14,19 +14,21 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from mlops.names import CHALLENGER, CHAMPION
 from mlops.serving.capture import CaptureBuffer, RequestKeys
-from mlops.serving.explain import MAX_EXPLAIN_ROWS, TOLERANCE, Explainer
 from mlops.serving.inputs import MAX_ROWS, Problem, RequestError, encode_request, request_rows
 from mlops.serving.models import Prediction, ServedModels, ServedVersion
 from mlops.serving.policy import DeployedPolicies, ServingPolicy
 from mlops.serving.prediction_keys import MAX_KEY_LENGTH, KeyPolicy, recordable
 from mlops.serving.rollout import SHADOW_VARIANT, assign
+
+if TYPE_CHECKING:
+    from mlops.serving.explain import Explainer
 
 MAX_WARNINGS = 100  # listed in one answer
 
@@ -161,10 +163,14 @@ def _explain_asked(body: Mapping[str, Any], rows: int) -> bool:
     if explain is not True and explain is not False:
         message = '"explain" must be true or false'
         raise RequestError(400, "invalid_body", message, [Problem("invalid_explain", message, None, "explain")])
-    if explain and rows > MAX_EXPLAIN_ROWS:
+    if explain is False:
+        return False
+    from mlops.serving.explain import MAX_EXPLAIN_ROWS  # off the cold start: most containers never explain
+
+    if rows > MAX_EXPLAIN_ROWS:
         message = f'"explain": true takes at most {MAX_EXPLAIN_ROWS} rows per request, this one has {rows}'
         raise RequestError(400, "invalid_body", message, [Problem("explain_too_many_rows", message, None, "explain")])
-    return bool(explain)
+    return True
 
 
 def _explainer(served: ServedVersion) -> Explainer:
@@ -188,6 +194,8 @@ def _explanation(
 ) -> dict[str, Any]:
     """Per row: the score explained, its base and each input field's contribution (base + the
     contributions = score). A classifier's row names the class whose score it explains."""
+    from mlops.serving.explain import TOLERANCE
+
     classes = served.signature.classes
     position = {label: i for i, label in enumerate(classes)} if classes is not None else {}
     given = [position[label] for label in prediction.predictions] if classes is not None else None
