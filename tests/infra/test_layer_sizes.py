@@ -44,7 +44,7 @@ def test_built_layers_leave_the_runtime_sdk_alone() -> None:
         if "python-dateutil" in distributions:
             assert Version(distributions["python-dateutil"]) < Version("3"), name
         assert layer.manifest["bytecode"] in {"cpython-312", "none"}
-    assert set(report.layers["inference"].manifest["distributions"]) == {"numpy", "onnxruntime"}
+    assert set(report.layers["inference"].manifest["distributions"]) == {"msgspec", "numpy", "onnxruntime"}
     assert "pandas" not in report.layers["training"].manifest["distributions"]
 
 
