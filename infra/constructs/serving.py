@@ -230,19 +230,30 @@ class Serving(Construct):
         prediction_keys.grant_record(self.predict)
         prediction_keys.grant_resolve(self.predict)
 
-        # Without provisioned concurrency API Gateway calls the function itself: no version, no alias,
-        # nothing billed while idle. With it, every deploy publishes a version behind the `live` alias,
-        # which keeps that many execution environments initialized (billed by the hour).
+        # Without provisioned concurrency or SnapStart the front door calls the function itself: no
+        # version, no alias, nothing billed while idle. With either, every deploy publishes a version
+        # behind the `live` alias: provisioned concurrency keeps that many execution environments
+        # initialized (billed by the hour); SnapStart snapshots one after its init and resumes new ones
+        # from it (billed for the snapshot's cache and each restore). Settings refuse both at once.
         target: lambda_.IFunction = self.predict
         self.live: lambda_.Alias | None = None
-        if serving.provisioned_concurrency > 0:
+        if serving.snap_start:
+            # On the L1 resource: PlatformFunction takes no SnapStart argument. SnapStart applies to
+            # published versions only (https://docs.aws.amazon.com/lambda/latest/dg/snapstart-activate.html).
+            function = self.predict.node.default_child
+            assert isinstance(function, lambda_.CfnFunction)
+            function.snap_start = lambda_.CfnFunction.SnapStartProperty(apply_on="PublishedVersions")
+            self.predict.add_environment("PRELOAD_CLIENTS", "true")
+        if serving.provisioned_concurrency > 0 or serving.snap_start:
             self.live = lambda_.Alias(
                 self,
                 "PredictLive",
                 alias_name=LIVE_ALIAS,
                 version=self.predict.current_version,
-                provisioned_concurrent_executions=serving.provisioned_concurrency,
-                description="The version the front door calls, kept warm by provisioned concurrency.",
+                provisioned_concurrent_executions=serving.provisioned_concurrency or None,
+                description="The version the front door calls, kept warm by provisioned concurrency."
+                if serving.provisioned_concurrency
+                else "The version the front door calls, resumed from its SnapStart snapshot.",
             )
             target = self.live
 

@@ -6,7 +6,8 @@ template uses (alarms, bucket/topic/queue policies, subscriptions, API Gateway s
 plans, validators, models, gateway responses, function URLs), and a template whose other resources reference them
 (a dashboard widget naming an alarm) then fails to deploy; its S3 bucket and API Gateway method
 models keep too little of their properties, and a log group's `Arn` lacks CloudFormation's `:*`
-(`logs_types`); it parses every template as YAML (slow) and creates a
+(`logs_types`), and aliases and a version's `Version` are missing (`lambda_types`); it parses
+every template as YAML (slow) and creates a
 stack's resources while a custom resource's answer may walk the same map. Here a model per type
 (`<service>_types` modules) creates the real thing through the same API call a user would make, so
 `aws cloudwatch describe-alarms` and friends find them; `custom_resources` is the protocol the
@@ -37,6 +38,7 @@ def register(session: AwsSession) -> None:
     """Make moto's CloudFormation create the types it skips, through `session`'s endpoint."""
     s3_types.install()
     logs_types.install()
+    lambda_types.install()
     register_models(session)
 
 

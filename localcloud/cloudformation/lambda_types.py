@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from moto.awslambda.models import LambdaVersion
 from moto.core.common_models import CloudFormationModel
 
-from localcloud.cloudformation.registration import LocalResource, client
+from localcloud.cloudformation.registration import LocalResource, client, plain
 
 AUTH_TYPES = ("AWS_IAM", "NONE")
 INVOKE_MODES = ("BUFFERED", "RESPONSE_STREAM")
@@ -55,7 +56,9 @@ class LambdaUrl(LocalResource, CloudFormationModel):
             request["Cors"] = props["Cors"]
         config = lambda_client.create_function_url_config(**request)
         if qualifier and qualifier != "$LATEST":
-            lambda_client.get_alias(FunctionName=target, Name=str(qualifier))  # an unknown alias is refused
+            # An unknown alias is refused. By name: moto's GetAlias reads an ARN here as a name.
+            function_name = target.split(":")[6] if target.startswith("arn:") else target
+            lambda_client.get_alias(FunctionName=function_name, Name=str(qualifier))
             _note_qualifier(config["FunctionArn"], str(qualifier))
         url = str(config["FunctionUrl"]).rstrip("/") + "/"
         arn = str(config["FunctionArn"]) + (f":{qualifier}" if qualifier else "")
@@ -64,6 +67,51 @@ class LambdaUrl(LocalResource, CloudFormationModel):
             {"FunctionUrl": url, "FunctionArn": arn},
             delete=lambda: lambda_client.delete_function_url_config(FunctionName=target),
         )
+
+
+class LambdaAlias(LocalResource, CloudFormationModel):
+    """AWS::Lambda::Alias, which moto's CloudFormation skips: created with CreateAlias, so the `live` alias
+    (provisioned concurrency or SnapStart) exists for the function URL and API integrations naming it.
+    Ref is the alias's ARN, as CloudFormation's (https://docs.aws.amazon.com/AWSCloudFormation/latest/
+    UserGuide/aws-resource-lambda-alias.html, "Return values"). Provisioned concurrency is not kept
+    warm here: the local runtime starts environments on demand either way."""
+
+    resource_type = "AWS::Lambda::Alias"
+
+    @classmethod
+    def create(cls, name: str, props: dict[str, Any], region: str) -> LocalResource:
+        function = str(plain(props.get("FunctionName")) or "")
+        function_name = function.split(":")[6] if function.startswith("arn:") else function
+        lambda_client = client("lambda", region)
+        request: dict[str, Any] = {
+            "FunctionName": function_name,
+            "Name": str(props.get("Name") or ""),
+            "FunctionVersion": str(plain(props.get("FunctionVersion")) or ""),
+        }
+        if props.get("Description"):
+            request["Description"] = str(props["Description"])
+        alias = lambda_client.create_alias(**request)
+        return cls(
+            str(alias["AliasArn"]),
+            {"AliasArn": alias["AliasArn"]},
+            delete=lambda: lambda_client.delete_alias(FunctionName=function_name, Name=request["Name"]),
+        )
+
+
+def _version_attribute(self: LambdaVersion, attribute_name: str) -> Any:
+    """`Fn::GetAtt [Version, Version]`, which moto's version model lacks: the version number published
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-lambda-version.html)."""
+    if attribute_name == "Version":
+        return self.version
+    from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+    raise UnformattedGetAttTemplateException()
+
+
+def install() -> None:
+    """What an alias needs of the version it names (AWS::Lambda::Version is moto's own model)."""
+    LambdaVersion.get_cfn_attribute = _version_attribute  # type: ignore[attr-defined]
+    LambdaVersion.has_cfn_attr = classmethod(lambda cls, attr: attr == "Version")  # type: ignore[attr-defined]
 
 
 def _note_qualifier(function_arn: str, qualifier: str) -> None:

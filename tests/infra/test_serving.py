@@ -393,6 +393,37 @@ def test_trace_sample_rate_zero_traces_nothing(tmp_path: Any) -> None:
     assert {f["Properties"]["TracingConfig"]["Mode"] for f in _api_functions(template).values()} == {"PassThrough"}
 
 
+def test_snap_start_snapshots_published_versions_behind_the_live_alias(tmp_path: Any) -> None:
+    template = _synth(tmp_path, snap_start=True)
+    predict_id, predict = tq.one(template, "AWS::Lambda::Function", "ServingPredictFunction")
+    assert predict["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    # The handler builds its clients at init, so the snapshot holds them.
+    assert predict["Properties"]["Environment"]["Variables"]["PRELOAD_CLIENTS"] == "true"
+    alias_id, alias = tq.one(template, "AWS::Lambda::Alias", "ServingPredictLive")
+    version_id, _ = tq.one(template, "AWS::Lambda::Version", "ServingPredictFunctionCurrentVersion")
+    assert alias["Properties"]["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
+    assert "ProvisionedConcurrencyConfig" not in alias["Properties"]  # the two are exclusive on AWS
+    [url] = tq.resources(template, "AWS::Lambda::Url").values()
+    assert url["Properties"]["TargetFunctionArn"] == {"Fn::GetAtt": [predict_id, "Arn"]}
+    assert (url["Properties"]["Qualifier"], url["DependsOn"]) == ("live", [alias_id])
+    # No other function snapshots: SnapStart bills each cached version.
+    others = [f for k, f in tq.resources(template, "AWS::Lambda::Function").items() if k != predict_id]
+    assert not [f for f in others if "SnapStart" in f["Properties"]]
+
+
+def test_snap_start_with_provisioned_concurrency_is_refused_naming_both() -> None:
+    # "You can't use SnapStart and provisioned concurrency on the same function version."
+    # (https://docs.aws.amazon.com/lambda/latest/dg/snapstart.html)
+    with pytest.raises(SettingsError, match=r"snap_start and provisioned_concurrency cannot both be on"):
+        load_settings({"serving": {"snap_start": True, "provisioned_concurrency": 1}})
+
+
+def test_the_default_stack_does_not_snapshot(platform_template: dict[str, Any]) -> None:
+    assert not [
+        f for f in tq.resources(platform_template, "AWS::Lambda::Function").values() if "SnapStart" in f["Properties"]
+    ]
+
+
 @pytest.mark.parametrize(
     ("context", "field"),
     [
