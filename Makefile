@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 help:
 	@echo "make demo   - set up, then run the platform's lifecycle on the local cloud"
 	@echo "make test   - set up, then lint, type-check, build and size-check layers, run every test tier"
-	@echo "make soak   - 32 clients for SOAK_SECONDS (default 60) against the predict API via the local gateway"
+	@echo "make soak   - 32 clients for SOAK_SECONDS (default 60) against the predict function URL, signed (SOAK_FRONT_DOOR=rest: the REST API)"
 	@echo "make up     - a long-lived local cloud (moto server + HTTP gateway) for the AWS CLI and curl"
 	@echo "make synth  - the real CDK CLI: npx aws-cdk@2 synth (offline, no Docker)"
 	@echo "make unit | infra-tests | local-tests - one test tier (ARGS passes pytest options)"
@@ -62,9 +62,10 @@ test: venv lint layers
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 	$(MAKE) synth
 
-# The load test (tests/soak, skipped by `make test`); writes bench/results/soak.json. e.g. make soak SOAK_SECONDS=10
+# The load test (tests/soak, skipped by `make test`); writes bench/results/soak.json. e.g. make soak SOAK_SECONDS=10;
+# SOAK_FRONT_DOOR=rest soaks the REST option instead of the default function URL.
 soak: venv
-	SOAK_SECONDS=$(or $(SOAK_SECONDS),60) $(BIN)/python -m pytest -m soak -s -p no:cacheprovider tests/soak
+	SOAK_SECONDS=$(or $(SOAK_SECONDS),60) SOAK_FRONT_DOOR=$(or $(SOAK_FRONT_DOOR),function_url) $(BIN)/python -m pytest -m soak -s -p no:cacheprovider tests/soak
 
 # The published API description, from the handlers' own route declarations (tests fail when it is stale).
 openapi: venv

@@ -1033,7 +1033,7 @@ from infra.app import build_app
 from localcloud.deploy import synthesize
 base = json.load(open("cdk.json"))["context"]["platform"]
 throttle = {"rate_limit": 100000.0, "burst_limit": 100000}
-serving = {**base.get("serving", {}), "front_door": "rest"}  # the gateway and its usage plan: the REST option
+serving = {**base.get("serving", {}), "front_door": sys.argv[2]}  # rest: the gateway and its usage plan
 s = synthesize(build_app, context={"platform": {**base, "serving": serving, "prediction_throttle": throttle}})
 out = sys.argv[1]
 open(f"{out}/{s.stack_name}.template.json", "w").write(json.dumps(s.template))
@@ -1051,13 +1051,13 @@ class Deployment:
 
 
 @contextlib.contextmanager
-def local_cloud(state: Path) -> Iterator[Deployment]:
-    """`python -m localcloud up` on free ports with a template synthesized for the benchmark: the REST
-    front door (`serving.front_door: rest`, what the gateway figures measure; the default function
-    URL is measured by `bench cost`) with its prediction throttle raised; stopped with Ctrl-C as a
-    person would stop it."""
+def local_cloud(state: Path, front_door: str = "rest") -> Iterator[Deployment]:
+    """`python -m localcloud up` on free ports with a template synthesized for the benchmark: by default
+    the REST front door (`serving.front_door: rest`, what the gateway figures measure; the default
+    function URL is measured by `bench cost` and soaked by `make soak`) with its prediction throttle
+    raised; stopped with Ctrl-C as a person would stop it."""
     synth = subprocess.run(
-        [sys.executable, "-c", SYNTH_CHILD, str(state)],
+        [sys.executable, "-c", SYNTH_CHILD, str(state), front_door],
         cwd=ROOT,
         env=_child_env({"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}),
         capture_output=True,
@@ -1068,7 +1068,7 @@ def local_cloud(state: Path) -> Iterator[Deployment]:
     if synth.returncode != 0:
         raise RuntimeError(f"cdk synth failed:\n{synth.stderr[-3000:]}")
     stack_name = synth.stdout.strip().splitlines()[-1]
-    port, api_port = _free_port(), _free_port()
+    port, api_port, url_port = _free_port(), _free_port(), _free_port()
     log = state / "localcloud.log"
     with open(log, "wb") as sink:
         process = subprocess.Popen(
@@ -1081,6 +1081,8 @@ def local_cloud(state: Path) -> Iterator[Deployment]:
                 str(port),
                 "--api-port",
                 str(api_port),
+                "--function-url-port",  # not 4568, which a `make up` elsewhere may hold
+                str(url_port),
                 "--template",
                 str(state / f"{stack_name}.template.json"),
                 "--state-dir",

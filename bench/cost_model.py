@@ -184,6 +184,7 @@ class Deployment:
     provisioned_environments: int = 0  # predict environments kept initialized all month
     snapstart: bool = False  # predict environments restored from a cached snapshot instead of initialized
     predict_log_bytes: float | None = None  # per invocation, the predict function's own lines
+    access_log_bytes: float | None = None  # per request, the REST stage's access-log line (REST only)
     custom_metrics: int | None = None  # distinct metrics emitted while traffic flows
     alarms: int | None = None
     metrics_while_idle: bool = False  # before issue #21 the drift checks emitted them with no traffic
@@ -205,12 +206,14 @@ class Deployment:
 
 # The platform before issue #21, priced from the same run's measured durations: the REST API with its
 # access log, X-Ray by Lambda's default sampling, 43 custom metrics (one drift score per feature),
-# 20 alarms, and 698 bytes of predict log lines an invocation (text START/END/REPORT lines and the
-# per-request metrics' EMF document, measured on main before the log levers).
+# 20 alarms, 698 bytes of predict log lines an invocation (text START/END/REPORT lines and the
+# per-request metrics' EMF document, measured on main before the log levers) and a 255-byte access-log
+# line a request (the standard-fields line, measured by `bench cost` before it was trimmed).
 BEFORE_ISSUE_21 = Deployment(
     front_door=REST_API,
     tracing=TRACED_BY_LAMBDA,
     predict_log_bytes=698.0,
+    access_log_bytes=255.0,
     custom_metrics=43,
     alarms=20,
     metrics_while_idle=True,
@@ -267,7 +270,9 @@ def predictions_cost(
     if d.snapstart:
         b.add(SNAPSTART, snapstart_cost(m, predictions, prices, a))
     b.add(FRONT_DOOR, predictions * front_door_per_request(d.front_door, prices))
-    access_log = m.access_log_bytes_per_request if d.front_door == REST_API else 0.0
+    access_log = 0.0
+    if d.front_door == REST_API:
+        access_log = m.access_log_bytes_per_request if d.access_log_bytes is None else d.access_log_bytes
     predict_log = p.log_bytes_per_invocation if d.predict_log_bytes is None else d.predict_log_bytes
     b.add(LOGS, predictions * (predict_log + access_log) / GB * prices.logs_per_gb_ingested)
     traces = {

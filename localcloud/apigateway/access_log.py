@@ -90,6 +90,7 @@ _ACCESS_FORMAT_FIELDS = {
     "responseLength": "responseLength",
     "requestTime": "requestTime",
     "identity.apiKeyId": "apiKeyId",
+    "identity.caller": "caller",
     "stage": "stage",
     "apiId": "apiId",
     "responseLatency": "latencyMs",
@@ -100,11 +101,22 @@ _ACCESS_FORMAT_FIELDS = {
 
 
 def render_access_format(template: str, entry: dict[str, Any]) -> str:
-    """The stage's access log format with the `$context` variables this gateway knows."""
+    """The stage's access log format with the `$context` variables this gateway knows, written as AWS
+    writes them (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-variables-for-access-logging.html):
+    `$context.path` starts with the stage (`/{stage}/root/child`); latencies are whole milliseconds.
+    `$context.identity.caller` is the signing access key here, where AWS writes the principal's id
+    (AIDA… for a user, AROA…:session for a role)."""
 
     def value(match: re.Match[str]) -> str:
-        field = _ACCESS_FORMAT_FIELDS.get(match.group(1))
+        variable = match.group(1)
+        field = _ACCESS_FORMAT_FIELDS.get(variable)
         found = entry.get(field) if field else None
-        return "-" if found is None else str(found)
+        if found is None:
+            return "-"
+        if variable == "path" and entry.get("stage"):
+            return f"/{entry['stage']}{found}"
+        if variable in ("responseLatency", "integrationLatency"):
+            return str(round(float(found)))
+        return str(found)
 
     return _ACCESS_FORMAT_VARIABLE.sub(value, template)

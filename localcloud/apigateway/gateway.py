@@ -321,6 +321,7 @@ class LocalApiGateway:
             )
             check_invoke(self.account_id, access_key, request.header("X-Amz-Security-Token"), arn)
             call.identity.update(accessKey=access_key, caller=access_key, user=access_key, accountId=self.account_id)
+            log["caller"] = access_key
         elif authorization in ("CUSTOM", "COGNITO_USER_POOLS"):
             outcome = authorize(
                 api=api,

@@ -514,3 +514,26 @@ def test_every_gateway_response_answers_in_the_platforms_error_shape(platform_te
         assert rendered["error"]["code"] == error.code
         assert rendered["error"]["message"] == (error.message or "AWS says no")
     assert "batch/<model>/" in responses["REQUEST_TOO_LARGE"]["ResponseTemplates"]["application/json"]
+
+
+def _access_log_fields(template: dict[str, Any]) -> dict[str, str]:
+    [stage] = tq.resources(template, "AWS::ApiGateway::Stage").values()
+    return dict(json.loads(stage["Properties"]["AccessLogSetting"]["Format"]))
+
+
+def test_the_access_log_keeps_only_what_traces_and_attributes_a_request(
+    platform_template: dict[str, Any], rest_template: dict[str, Any]
+) -> None:
+    """The access log is billed by the byte on every request (issue #21): request id, caller, source
+    ip, method, path, status and latency; the API key's id only under `rest`, where keys exist."""
+    traced = {
+        "id": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "caller": "$context.identity.caller",
+        "method": "$context.httpMethod",
+        "path": "$context.path",
+        "status": "$context.status",
+        "ms": "$context.responseLatency",
+    }
+    assert _access_log_fields(platform_template) == traced
+    assert _access_log_fields(rest_template) == {**traced, "key": "$context.identity.apiKeyId"}

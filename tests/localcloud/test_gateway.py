@@ -548,6 +548,54 @@ def test_iam_method_needs_a_signature(gateway: LocalApiGateway, api: Api) -> Non
     assert api.events[-1]["requestContext"]["identity"]["accessKey"] == "AKIDLOCALTEST"
 
 
+def test_a_json_access_format_is_written_as_aws_writes_its_variables(
+    gateway: LocalApiGateway, api: Api, access_log: io.StringIO
+) -> None:
+    """The stage's own JSON format in its log group, one valid JSON object a request: the signer as
+    `$context.identity.caller` (AWS writes the principal's id; here the access key), `$context.path`
+    with the stage in front, latency in whole ms, "-" for what a request lacks (no key on an IAM route)
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-variables-for-access-logging.html)."""
+    logs = boto3.client("logs", region_name=REGION)
+    logs.create_log_group(logGroupName="api-access")
+    line = {
+        "id": "$context.requestId",
+        "caller": "$context.identity.caller",
+        "key": "$context.identity.apiKeyId",
+        "path": "$context.path",
+        "status": "$context.status",
+        "ms": "$context.responseLatency",
+    }
+    boto3.client("apigateway", region_name=REGION).update_stage(
+        restApiId=api.api_id,
+        stageName="test",
+        patchOperations=[
+            {
+                "op": "replace",
+                "path": "/accessLogSettings/destinationArn",
+                "value": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:api-access",
+            },
+            {"op": "replace", "path": "/accessLogSettings/format", "value": json.dumps(line)},
+        ],
+    )
+    url = f"{gateway.url('test')}/secure"
+    signed = AWSRequest(method="GET", url=url)
+    SigV4Auth(Credentials("AKIDLOCALTEST", "secret"), "execute-api", REGION).add_auth(signed)
+    ok = requests.get(url, headers=dict(signed.headers.items()))
+    assert ok.status_code == 200, ok.text
+
+    stream = logs.describe_log_streams(logGroupName="api-access")["logStreams"][0]["logStreamName"]
+    [event] = logs.get_log_events(logGroupName="api-access", logStreamName=stream)["events"]
+    written = json.loads(event["message"])
+    assert {k: v for k, v in written.items() if k != "ms"} == {
+        "id": ok.headers["x-amzn-RequestId"],
+        "caller": "AKIDLOCALTEST",
+        "key": "-",
+        "path": "/test/secure",
+        "status": "200",
+    }
+    assert written["ms"].isdigit()
+
+
 def test_mock_integration_for_cors_preflight(gateway: LocalApiGateway) -> None:
     response = requests.options(f"{gateway.url('test')}/items")
     assert response.status_code == 204

@@ -1,20 +1,28 @@
-"""The predict API under sustained load, through the local HTTP gateway (issue #9, item 2).
+"""The predict API under sustained load, through its front door on the local cloud (issue #9, item 2;
+issue #21).
 
-The platform is deployed as `make up` deploys it (`python -m localcloud up` in its own process, the
-template synthesized with the prediction throttle raised so the usage plan answers no 429s), using
-`bench.bench_inference.local_cloud`. A logistic regression fitted on scikit-learn's breast-cancer data
-by the platform's training core (`tests.unit.serving.support.breast_cancer`) is registered in the
-deployed registry, its artifacts in the deployed bucket, and made champion.
+The platform is deployed as `make up` deploys it (`python -m localcloud up` in its own process), using
+`bench.bench_inference.local_cloud`. The front door soaked is the default deployment's: the predict
+function URL with AWS_IAM auth, every request SigV4-signed for service `lambda` by the local cloud's
+operator (as `tests/local/test_front_door.py` signs). SOAK_FRONT_DOOR=rest soaks the REST option
+instead (`serving.front_door: rest`: the local API Gateway, the `x-api-key` header, the usage plan's
+throttle raised so it answers no 429s). The local function URL does not emulate the predict function's
+reserved concurrency (none is set by default), so a 429 here would be a fault like a 5xx. A logistic
+regression fitted on scikit-learn's breast-cancer data by the platform's training core
+(`tests.unit.serving.support.breast_cancer`) is registered in the deployed registry, its artifacts in
+the deployed bucket, and made champion.
 
-Then 32 client threads, each with one keep-alive connection to 127.0.0.1, run a closed loop for
-SOAK_SECONDS (default 60): valid requests of 1 and of 10 rows, and about 10 % invalid ones (a text
-in a numeric field, or a missing field), which must be answered 400 with a JSON error naming the row,
-the field and the problem. Asserted: no 5xx, no connection errors, every 200 well-formed (the model,
-the registered version, one prediction and one probability pair per row), every 400 the expected
-error. A summary line is printed and written to bench/results/soak.json.
+Then 32 client threads, each with one keep-alive connection to 127.0.0.1 (and under the function URL
+signing each request it sends), run a closed loop for SOAK_SECONDS (default 60): valid requests of 1 and
+of 10 rows, and about 10 % invalid ones (a text in a numeric field, or a missing field), which must be
+answered 400 with a JSON error naming the row, the field and the problem. Asserted: no 5xx, no
+connection errors, every 200 well-formed (the model, the registered version, one prediction and one
+probability pair per row), every 400 the expected error. A summary line (naming the front door) is
+printed and written to bench/results/soak.json.
 
     make soak                                   # or: pytest -m soak tests/soak -s
-    SOAK_SECONDS=10 make soak                   # a shorter run
+    make soak SOAK_SECONDS=10                   # a shorter run
+    make soak SOAK_FRONT_DOOR=rest              # the REST option's gateway and API key
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -36,8 +45,11 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
-from bench.bench_inference import REGION, connections, local_cloud, predict_route_deployed
+from bench.bench_inference import REGION, Deployment, connections, local_cloud, predict_route_deployed
 from bench.bench_training import load
 from mlops.registry.models import ModelRegistry
 from tests.unit.serving.support import Registered, breast_cancer
@@ -50,6 +62,10 @@ MODEL = "breast-cancer"
 AT = "2026-11-23T12:00:00+00:00"
 CLIENTS = 32
 SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))
+FRONT_DOOR = os.environ.get("SOAK_FRONT_DOOR") or "function_url"  # infra.settings' serving.front_door values
+FRONT_DOORS = ("function_url", "rest")
+# The local cloud's operator: the key pair `make up` tells curl and the AWS CLI to sign with.
+OPERATOR = Credentials("testing", "testing")
 BATCH_ROWS = 10
 INVALID_SHARE = 0.1
 CASES = 2_000  # distinct request bodies, built before the load; the clients take turns through them
@@ -148,13 +164,14 @@ class Seen:
 def soak(
     pool: list[http.client.HTTPConnection],
     path: str,
-    headers: dict[str, str],
+    headers: Callable[[bytes], dict[str, str]],
     work: list[Case],
     version: int,
     seconds: float,
 ) -> tuple[list[Seen], float]:
     """One thread per connection, each sending one request after another (a closed loop) until
-    `seconds` have passed since they all started; what each saw and the elapsed time."""
+    `seconds` have passed since they all started, with the `headers` for each body (a signature is
+    made per request, as a client makes it); what each saw and the elapsed time."""
     clients = len(pool)
     barrier = threading.Barrier(clients + 1)
     seen = [Seen() for _ in range(clients)]
@@ -168,7 +185,7 @@ def soak(
             i += clients
             started = time.perf_counter_ns()
             try:
-                pool[k].request("POST", path, body=case.body, headers=headers)
+                pool[k].request("POST", path, body=case.body, headers=headers(case.body))
                 response = pool[k].getresponse()
                 payload = response.read()
             except (OSError, http.client.HTTPException) as error:
@@ -234,11 +251,56 @@ def summary_line(summary: dict[str, Any]) -> str:
     latency = summary["latency_ms"]
     statuses = ", ".join(f"{count} x {status}" for status, count in summary["statuses"].items())
     return (
-        f"soak: {summary['clients']} clients, {summary['seconds']:g} s: {summary['requests']:,} requests, "
+        f"soak ({summary['front_door']}): {summary['clients']} clients, {summary['seconds']:g} s: "
+        f"{summary['requests']:,} requests, "
         f"{summary['rps']:g} req/s, p50 {latency['p50']:g} ms, p95 {latency['p95']:g} ms, p99 {latency['p99']:g} ms; "
         f"statuses {statuses}; connection errors {sum(summary['connection_errors'].values())}; "
         f"malformed {summary['malformed']}"
     )
+
+
+# ------------------------------------------------------------------------------------ the front doors
+
+
+@dataclass(frozen=True)
+class FrontDoor:
+    """Where the predict route answers on the local cloud and what each request carries to be let in."""
+
+    name: str  # serving.front_door
+    port: int
+    path: str
+    headers: Callable[[bytes], dict[str, str]]
+    auth: str  # for soak.json
+
+
+def signed_by_operator(port: int, path: str) -> Callable[[bytes], dict[str, str]]:
+    """Headers for a POST of a body to the function URL, SigV4-signed for service `lambda` at the time
+    of sending (the URL refuses a signature more than 5 minutes old, and a soak can outlast that)."""
+    url = f"http://127.0.0.1:{port}{path}"
+
+    def headers(body: bytes) -> dict[str, str]:
+        signing = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})
+        SigV4Auth(OPERATOR, "lambda", REGION).add_auth(signing)
+        return dict(signing.headers.items())
+
+    return headers
+
+
+def front_door(name: str, deployment: Deployment, apigateway: Any) -> FrontDoor:
+    """The deployment's predict route behind the front door it was synthesized with."""
+    outputs = deployment.outputs
+    if name == "function_url":
+        # outputs.json names the URL where the local cloud serves it: http://127.0.0.1:<port>/
+        local_url = outputs["PredictFunctionUrl"]
+        port = int(local_url.rstrip("/").rsplit(":", 1)[1])
+        path = f"/v1/models/{MODEL}/predict"
+        return FrontDoor(name, port, path, signed_by_operator(port, path), "AWS_IAM, SigV4 (service lambda)")
+    assert predict_route_deployed(apigateway), "the deployed API has no predict route"
+    key = apigateway.get_api_key(apiKey=outputs["PredictionApiKeyId"], includeValue=True)["value"]
+    stage = "/" + outputs["ApiUrl"].split("//", 1)[1].split("/", 1)[1].rstrip("/")  # "/prod"
+    fixed = {"x-api-key": key, "Content-Type": "application/json"}
+    path = f"{stage}/v1/models/{MODEL}/predict"
+    return FrontDoor(name, deployment.api_port, path, lambda _body: fixed, "API key (x-api-key), usage plan")
 
 
 # ------------------------------------------------------------------------------------ the test
@@ -262,33 +324,32 @@ def publish(model: Registered, table: Any, s3: Any, bucket: str) -> int:
 def test_32_clients_get_no_5xx_and_only_well_formed_answers(request: pytest.FixtureRequest) -> None:
     if "soak" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("the soak test runs under `make soak` (pytest -m soak)")
+    assert FRONT_DOOR in FRONT_DOORS, f"SOAK_FRONT_DOOR={FRONT_DOOR!r}: one of {FRONT_DOORS}"
     model = breast_cancer()
     work = cases(model, CASES)
-    with tempfile.TemporaryDirectory(prefix="soak-") as tmp, local_cloud(Path(tmp)) as deployment:
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp, local_cloud(Path(tmp), FRONT_DOOR) as deployment:
         outputs = deployment.outputs
-        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+        session = boto3.Session(
+            aws_access_key_id=OPERATOR.access_key, aws_secret_access_key=OPERATOR.secret_key, region_name=REGION
+        )
         endpoint = outputs["LocalCloudEndpoint"]
-        apigateway = session.client("apigateway", endpoint_url=endpoint)
-        assert predict_route_deployed(apigateway), "the deployed API has no predict route"
+        door = front_door(FRONT_DOOR, deployment, session.client("apigateway", endpoint_url=endpoint))
         s3 = session.client("s3", endpoint_url=endpoint)
         table = session.resource("dynamodb", endpoint_url=endpoint).Table(outputs["RegistryTableName"])
         version = publish(model, table, s3, outputs["ArtifactsBucketName"])
-        key = apigateway.get_api_key(apiKey=outputs["PredictionApiKeyId"], includeValue=True)["value"]
-        stage = "/" + outputs["ApiUrl"].split("//", 1)[1].split("/", 1)[1].rstrip("/")  # "/prod"
-        path = f"{stage}/v1/models/{MODEL}/predict"
-        headers = {"x-api-key": key, "Content-Type": "application/json"}
 
-        first = http.client.HTTPConnection("127.0.0.1", deployment.api_port, timeout=120)
+        first = http.client.HTTPConnection("127.0.0.1", door.port, timeout=120)
         started = time.perf_counter()
-        first.request("POST", path, body=work[0].body, headers=headers)
+        first.request("POST", door.path, body=work[0].body, headers=door.headers(work[0].body))
         answer = first.getresponse()
-        assert check(work[0], answer.status, answer.read(), version) is None
+        problem = check(work[0], answer.status, answer.read(), version)
+        assert problem is None, problem
         cold_ms = (time.perf_counter() - started) * 1000
         first.close()
 
-        pool = connections(deployment.api_port, CLIENTS)
+        pool = connections(door.port, CLIENTS)
         before = load()
-        seen, elapsed = soak(pool, path, headers, work, version, SECONDS)
+        seen, elapsed = soak(pool, door.path, door.headers, work, version, SECONDS)
         after = load()
         for connection in pool:
             connection.close()
@@ -297,6 +358,8 @@ def test_32_clients_get_no_5xx_and_only_well_formed_answers(request: pytest.Fixt
         seen,
         elapsed,
         {
+            "front_door": FRONT_DOOR,
+            "auth": door.auth,
             "first_request_ms": round(cold_ms, 1),
             "model": f"{MODEL} (logistic regression, {len(model.prepared.meta.feature_spec.columns)} features)",
             "mix": f"valid 1-row and {BATCH_ROWS}-row requests, {INVALID_SHARE:.0%} invalid (400 expected)",
