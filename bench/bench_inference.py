@@ -646,6 +646,8 @@ try:  # this process's own high-water mark; ru_maxrss would carry over the paren
 except (OSError, StopIteration):
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 result["peak_rss_mb"] = peak_kb / 1024
+"""
+_WRITE = """\
 (root / args["out"]).write_text(json.dumps(result))
 """
 PLATFORM_CHILD = """\
@@ -711,10 +713,12 @@ def _child_env(extra: Mapping[str, str] | None = None, pycache: Path | None = No
     return env
 
 
-def run_child(kind: str, args: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+def run_child(kind: str, args: dict[str, Any], env: Mapping[str, str], script: str | None = None) -> dict[str, Any]:
+    """One fresh process running `kind`'s cold-start script (or `script`: the parts between the
+    prelude and the result's write, for a benchmark that does more in the same process); its result."""
     root = Path(args["root"])
     out = f"result-{kind}-{uuid.uuid4().hex[:8]}.json"
-    code = _PRELUDE + COLD_KINDS[kind] + _SUFFIX
+    code = _PRELUDE + (script if script is not None else COLD_KINDS[kind] + _SUFFIX) + _WRITE
     started = time.perf_counter()
     completed = subprocess.run(
         [sys.executable, "-c", code, json.dumps({**args, "out": out})],
@@ -1124,11 +1128,14 @@ def predict_route_deployed(apigateway: Any) -> bool:
     return False
 
 
-def not_available(reason: str) -> list[Figure]:
+def not_available(
+    reason: str, what: str = f"through the local HTTP gateway, {CLIENTS} clients", benchmark: str = BENCHMARK
+) -> list[Figure]:
+    """One figure saying what could not be measured here and why, in place of its figures."""
     return [
         Figure(
-            BENCHMARK,
-            f"through the local HTTP gateway, {CLIENTS} clients: not available",
+            benchmark,
+            f"{what}: not available",
             float("nan"),
             "",
             data=reason.replace("|", "/"),

@@ -249,3 +249,47 @@ def test_explain_reports_the_cost_per_row_of_each_estimator(tmp_path: Path) -> N
         figure = figures[f"{model}: 100-row predict with explain, per row"]
         assert figure["unit"] == "ms/row" and figure["value"] > 0
         assert figure["baseline"] == "the same request without explain (per row)" and figure["ratio"] > 0
+
+
+# -- python -m bench memory --quick ---------------------------------------------------------------
+
+
+def test_memory_reports_each_size_against_one_vcpu_and_a_choice(tmp_path: Path) -> None:
+    """`python -m bench memory --quick` (#21, the predict function's memory): each size's warm p50/p99
+    and cold start against 1,769 MB in the same run under both CFS periods, the size chosen and the
+    handler's peak RSS; or, where cgroups cannot be written, one figure saying why."""
+    from bench.bench_memory import ONE_VCPU_MB, QUICK, cpu_share_unavailable
+
+    _quick("memory", tmp_path, timeout=180)
+    results = json.loads((tmp_path / "results.json").read_text())
+    figures = _by_name(results)
+    unavailable = cpu_share_unavailable()
+    if unavailable is not None:
+        [only] = figures.values()
+        assert only["figure"].endswith("not available") and unavailable.split(" (")[0] in only["data"]
+        return
+    for period in QUICK.periods_us:
+        label = f"{period // 1000} ms CFS period"
+        for size in QUICK.sizes_mb:
+            for what in ("1 row, p50", "1 row, p99", "100 rows, p50", "100 rows, p99"):
+                f = figures[f"{label}, {size} MB: warm handler, {what}"]
+                assert f["baseline"].startswith("1,769 MB") and f["value"] > 0 and f["baseline_value"] > 0
+                assert f["ratio"] == pytest.approx(f["baseline_value"] / f["value"])
+            assert figures[f"{label}, {size} MB: cold start (import + first request)"]["value"] > 0
+        base = figures[f"{label}, {ONE_VCPU_MB} MB: warm handler, 1 row, p99"]
+        assert base["value"] == base["baseline_value"], "1,769 MB is the baseline of its own run"
+        choice = figures[f"{label}: smallest size with warm p99 (1 and 100 rows) within 10 % of 1,769 MB's"]
+        assert choice["value"] in QUICK.sizes_mb
+    chosen = figures["predict memory size chosen (both periods, and at least 2x peak RSS)"]
+    peak = figures["predict handler peak RSS (cold start, warm requests and one 1,000-row request)"]
+    assert peak["value"] > 10 and chosen["value"] in QUICK.sizes_mb and chosen["value"] >= 2 * peak["value"]
+
+
+def test_memory_choice_is_the_smallest_size_from_which_every_p99_holds() -> None:
+    """Both request sizes must hold, and a size that holds below one that does not is not chosen."""
+    from bench.bench_memory import smallest_within
+
+    fine = {1: 1.0, 100: 2.0}
+    assert smallest_within({256: {1: 1.5, 100: 2.0}, 512: {1: 1.05, 100: 2.1}, 1769: fine}) == 512
+    assert smallest_within({256: {1: 1.0, 100: 2.0}, 512: {1: 1.0, 100: 2.5}, 1769: fine}) == 1769
+    assert smallest_within({512: {1: 1.2, 100: 2.0}, 1769: fine}) == 1769
