@@ -473,6 +473,9 @@ if os.environ.get("PRELOAD_CLIENTS") == "true":
     # Under SnapStart (`serving.snap_start`) the init runs once, before the snapshot: building the
     # settings and clients there puts botocore's import and the two clients (about 0.23 s of a cold
     # start here) in the snapshot. A failure is left to the first invocation, which builds again.
+    # Credentials: under SnapStart Lambda gives container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI)
+    # rather than key variables, which botocore's default chain reads and refreshes after a restore
+    # (https://docs.aws.amazon.com/lambda/latest/dg/snapstart-activate.html#snapstart-credentials).
     try:
         services()
     except Exception as error:

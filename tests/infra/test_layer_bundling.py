@@ -159,7 +159,7 @@ def test_project_layers_match_the_lock_and_leave_the_runtime_alone() -> None:
         assert not (pins.keys() & RUNTIME_PROVIDED), name
         assert spec.excluded() >= RUNTIME_PROVIDED
     inference = {r.name for r in LayerSpec.for_layer("inference", "arm64").requirements()}
-    assert inference == {"onnxruntime", "numpy"}
+    assert inference == {"onnxruntime", "numpy", "msgspec"}
     training = LayerSpec.for_layer("training", "arm64").pinned()
     assert "pandas" not in training
     assert training["scikit-learn"] == "1.8.0"

@@ -23,6 +23,10 @@ from mlops.serving.signature import ServedInput, ServedSignature
 
 MAX_ROWS = 1000
 MAX_PROBLEMS = 100  # listed in one answer; the count says how many there were
+# Of a name or value the client sent, quoted back in a message: a 3 MB field name quoted twice made an
+# answer past Lambda's 6 MB response limit, which the client got as a 502 and the 5xx alarm counted.
+QUOTED_CHARACTERS = 100
+QUOTED_NAMES = 10
 Policy = Literal["reject", "warn"]
 _NUMBER_TYPES = (int, float)
 _PLAIN_NUMBERS = frozenset(_NUMBER_TYPES)  # type(v): a bool is not one
@@ -203,7 +207,9 @@ def request_rows(body: Any, *, max_rows: int = MAX_ROWS, model: str = "<model>")
     unknown = sorted(body.keys() - _TOP_LEVEL) if len(forms) != len(body) else []
     if unknown:
         raise RequestError(
-            400, "invalid_body", f"unknown top-level keys {unknown}: expected instances, or columns and data"
+            400,
+            "invalid_body",
+            f"unknown top-level keys {_quoted_all(unknown)}: expected instances, or columns and data",
         )
     if len(forms) != 1:
         raise RequestError(400, "invalid_body", 'give exactly one of "instances" or "columns" (with "data")')
@@ -225,7 +231,7 @@ def request_rows(body: Any, *, max_rows: int = MAX_ROWS, model: str = "<model>")
         raise RequestError(400, "invalid_body", '"columns" must be a list of field names')
     if len(set(columns)) != len(columns):
         repeated = sorted({c for c in columns if columns.count(c) > 1})
-        raise RequestError(400, "invalid_body", f'"columns" names {repeated} more than once')
+        raise RequestError(400, "invalid_body", f'"columns" names {_quoted_all(repeated)} more than once')
     if not isinstance(data, list):
         raise RequestError(400, "invalid_body", '"data" must be a list of rows, each a list of values')
     _check_count(len(data), max_rows, model)
@@ -273,7 +279,9 @@ def encode_request(
         keys = row.keys()
         if len(keys) != len(known) or keys != known:
             for name in sorted(k for k in keys if k not in known):
-                problems.append(Problem("unknown_field", f"{name!r} is not an input of this model", i, str(name)))
+                problems.append(
+                    Problem("unknown_field", f"{_quoted(name)} is not an input of this model", i, _cut(str(name)))
+                )
             for name in sorted(known - set(keys)):
                 # Null is an answer only for a field the contract lets be missing.
                 nullable = signature.field(name).nullable
@@ -548,10 +556,29 @@ def _unseen(text: str, spec: ServedInput) -> str | None:
     if spec.allowed_values is not None:
         if text in spec.allowed_values:
             return None
-        return f"{text!r} is not among the data contract's allowed values"
+        return f"{_quoted(text)} is not among the data contract's allowed values"
     if spec.other:
         return None
-    return f"{text!r} was never seen in training (known: {', '.join(spec.categories[:10])})"
+    return f"{_quoted(text)} was never seen in training (known: {', '.join(spec.categories[:10])})"
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= QUOTED_CHARACTERS else text[:QUOTED_CHARACTERS] + "…"
+
+
+def _quoted(text: str) -> str:
+    """A name or value the client sent, as a message quotes it: whole when short, else its start and length."""
+    if len(text) <= QUOTED_CHARACTERS:
+        return repr(text)
+    return f"{text[:QUOTED_CHARACTERS]!r}… ({len(text):,} characters)"
+
+
+def _quoted_all(texts: Sequence[str]) -> str:
+    """Names the client sent, as a list: as Python lists them when few and short, else bounded."""
+    if len(texts) <= QUOTED_NAMES and all(len(t) <= QUOTED_CHARACTERS for t in texts):
+        return str(list(texts))
+    more = f", and {len(texts) - QUOTED_NAMES:,} more" if len(texts) > QUOTED_NAMES else ""
+    return "[" + ", ".join(_quoted(t) for t in texts[:QUOTED_NAMES]) + more + "]"
 
 
 def _shown(value: Any) -> str:

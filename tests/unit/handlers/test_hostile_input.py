@@ -369,6 +369,32 @@ def test_predict_valid_rows_answer_one_prediction_each(cloud: Cloud) -> None:
     assert _predict_case(cloud, PREDICT_MODEL, json.dumps({"instances": rows}).encode(), "application/json", 7) == 200
 
 
+def _huge_bodies() -> dict[str, dict[str, Any]]:
+    row = _valid_rows(1)[0]
+    name = "x" * 3_200_000
+    return {
+        "field name": {"instances": [{**row, name: 1}]},
+        "column names": {"columns": [name, name], "data": [[1, 1]]},
+        "category value": {"instances": [{**row, "city": "é" * 1_000_000}]},
+        "top-level keys": {"instances": [row], **{f"k{i}" + "y" * 200: 1 for i in range(20_000)}},
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_huge_bodies()))
+def test_what_a_refusal_quotes_of_the_request_is_bounded(cloud: Cloud, case: str) -> None:
+    """A 3.2 MB field name was quoted twice (message and field), and the answer passed Lambda's 6 MB
+    response limit: the client got a 502, and the 5xx alarm counted it. Quoted names and values are
+    now cut, saying how long they were."""
+    body = json.dumps(_huge_bodies()[case]).encode()
+    path = "/v1/models/churn/predict"
+    event = proxy_event("POST", path, "/v1/models/{name}/predict", {"name": "churn"}, body, "application/json")
+    response = cloud.call(cloud.predict, event)
+    assert response["statusCode"] == 400, response["body"][:300]
+    assert len(response["body"]) < 20_000, len(response["body"])
+    message = json.dumps(json.loads(response["body"]))
+    assert "characters)" in message or "more]" in message, message[:500]
+
+
 def test_probabilities_are_short_decimals_not_float32_noise(cloud: Cloud) -> None:
     """6.1e-05, not 6.0999998822808266e-05: each probability is its float32 value rounded to 7 places."""
     body = json.dumps({"instances": _valid_rows(50)}).encode()
