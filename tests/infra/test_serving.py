@@ -478,6 +478,29 @@ def test_dashboard_shows_prediction_traffic_per_model_version(platform_template:
     assert "BatchScoring: invocations and errors" in body
 
 
+def test_every_metric_the_predict_function_emits_is_read_by_an_alarm_or_the_dashboard(
+    platform_template: dict[str, Any],
+) -> None:
+    """Issue #21: a custom metric costs $0.30 a month while emitted; one nobody reads is waste (a
+    stranger found six). The names are read from the handler's source, so a new one fails here."""
+    import re
+
+    from infra.paths import FUNCTIONS_DIR
+
+    source = (FUNCTIONS_DIR / "handlers" / "predict.py").read_text()
+    emitted = set(re.findall(r'Measure\(\s*"(\w+)"', source)) | set(re.findall(r'\("(\w+)", \w+\)', source))
+    assert {"Predictions", "ModelLatency", "CapturedRows", "LabelsAccepted"} <= emitted  # the patterns still match
+    dashboard = tq.one(platform_template, "AWS::CloudWatch::Dashboard", "MonitoringDashboard")[1]
+    body = "".join(
+        part if isinstance(part, str) else "" for part in dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    )
+    alarmed = {
+        a["Properties"].get("MetricName") for a in tq.resources(platform_template, "AWS::CloudWatch::Alarm").values()
+    }
+    unread = sorted(name for name in emitted if f'MetricName=\\"{name}\\"' not in body and name not in alarmed)
+    assert unread == []
+
+
 def test_outputs_give_the_predict_url_and_no_duplicate_endpoint(rest_template: dict[str, Any]) -> None:
     outputs = rest_template["Outputs"]
     template_url = tq.render(outputs["PredictUrlTemplate"]["Value"])

@@ -1,8 +1,9 @@
 """The predict function answers every recorded request exactly as the pre-#21 handler did: the same
 status, headers and body bytes, and the same metrics (issue #21: "the same validation and the same
-answers"). The answers were recorded from `bench/predict_before.py` by `predict_golden.py`. One
-answer was changed by hand since, on purpose: `huge-integer`'s message now says the integer is too
-large for a 64-bit float rather than showing its first 40 digits."""
+answers"). The answers were recorded from `bench/predict_before.py` by `predict_golden.py`. Changed
+by hand since, on purpose: `huge-integer`'s message now says the integer is too large for a 64-bit
+float rather than showing its first 40 digits; and every refusal's `RejectedRequests` metric line is
+gone (its count is Lambda's free `Url4xxCount`, or API Gateway's `4XXError`), nothing else."""
 
 from __future__ import annotations
 
