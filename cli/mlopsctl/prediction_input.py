@@ -35,6 +35,9 @@ class PredictionInput:
 
     body: dict[str, Any]
     left_out: list[str] = field(default_factory=list)
+    # The file line each row starts on (CSV, JSON Lines): the API numbers rows from 0, a user's editor
+    # and `mlops contract check` by line, so a problem names both.
+    lines: list[int] = field(default_factory=list)
 
 
 def input_form(path: str | None, text: str) -> InputForm:
@@ -68,12 +71,13 @@ def read_prediction_input(text: str, form: InputForm, field_types: Mapping[str, 
             raise PredictionInputError(f"not JSON: {error}") from None
         return PredictionInput(body if isinstance(body, dict) else {"instances": body})
     if form == "jsonl":
-        return PredictionInput({"instances": _json_lines(text)})
+        rows, lines = _json_lines(text)
+        return PredictionInput({"instances": rows}, lines=lines)
     return _csv_rows(text, field_types)
 
 
-def _json_lines(text: str) -> list[Any]:
-    rows = []
+def _json_lines(text: str) -> tuple[list[Any], list[int]]:
+    rows, lines = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -81,7 +85,8 @@ def _json_lines(text: str) -> list[Any]:
             rows.append(json.loads(line))
         except json.JSONDecodeError as error:
             raise PredictionInputError(f"line {number} is not JSON: {error}") from None
-    return rows
+        lines.append(number)
+    return rows, lines
 
 
 def _csv_rows(text: str, field_types: Mapping[str, str] | None) -> PredictionInput:
@@ -95,14 +100,17 @@ def _csv_rows(text: str, field_types: Mapping[str, str] | None) -> PredictionInp
     keep = [i for i, name in enumerate(header) if field_types is None or name in field_types]
     left_out = [name for i, name in enumerate(header) if i not in keep]
     columns = [header[i] for i in keep]
-    data = []
-    for number, row in enumerate(reader, start=2):
+    data, lines = [], []
+    ended = reader.line_num  # a quoted cell may span lines: a row starts after the last one ended
+    for row in reader:
+        number, ended = ended + 1, reader.line_num
         if not row:
             continue
         if len(row) != len(header):
             raise PredictionInputError(f"CSV line {number} has {len(row)} cells; the header has {len(header)}")
         data.append([cell(row[i], (field_types or {}).get(header[i])) for i in keep])
-    return PredictionInput({"columns": columns, "data": data}, left_out)
+        lines.append(number)
+    return PredictionInput({"columns": columns, "data": data}, left_out, lines)
 
 
 def cell(text: str, kind: str | None) -> Any:
@@ -146,10 +154,11 @@ def field_types(signature: Mapping[str, Any]) -> dict[str, str]:
 
 
 def problem_lines(problems: Sequence[Mapping[str, Any]], count: int | None = None) -> list[str]:
-    """The API's per-row, per-field problems, one line each (`row 3 mean_radius: ...`)."""
+    """The API's per-row, per-field problems, one line each (`row 3 (line 5) mean_radius: ...`)."""
     lines = []
     for p in problems:
-        where = " ".join(str(x) for x in (f"row {p['row']}" if "row" in p else None, p.get("field")) if x)
+        row = f"row {p['row']}" + (f" (line {p['line']})" if "line" in p else "") if "row" in p else None
+        where = " ".join(str(x) for x in (row, p.get("field")) if x)
         lines.append(f"  {where or 'request'}: {p.get('message')} [{p.get('code')}]")
     if count is not None and count > len(problems):
         lines.append(f"  … and {count - len(problems)} more (the API lists the first {len(problems)})")

@@ -370,6 +370,12 @@ def test_predict_prints_every_problem_and_reads_csv_and_json_lines(
     code, body = _run(capsys, "predict", "breast-cancer", str(bad), *target)  # --json: the whole body
     assert code == EXIT_ERROR and body["status"] == 400 and body["error"]["problem_count"] == 5
     assert [(p["row"], p["field"]) for p in body["error"]["problems"]] == [(i, "mean_radius") for i in range(5)]
+    # From a CSV, a problem also names the file line its row starts on (the header is line 1).
+    bad_csv = tmp_path / "bad.csv"
+    broken.iloc[:2].to_csv(bad_csv, index=False)
+    assert main(["predict", "breast-cancer", str(bad_csv), *target]) == EXIT_ERROR
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[0] for line in err[1:]] == [f"  row {i} (line {i + 2}) mean_radius" for i in range(2)]
 
 
 def test_datasets_show_versions_and_a_prefix_names_one_before_any_run_starts(

@@ -12,7 +12,7 @@ from mlopsctl.commands import EXIT_OK, CommandError, deployment_target, emit
 
 
 def predict(args: argparse.Namespace) -> int:
-    from mlopsctl.api import call_predict_route, front_door_key
+    from mlopsctl.api import ApiError, call_predict_route, front_door_key
     from mlopsctl.prediction_input import PredictionInputError, field_types, input_form, read_prediction_input
 
     text = Path(args.file).read_text() if args.file not in (None, "-") else sys.stdin.read()
@@ -36,7 +36,12 @@ def predict(args: argparse.Namespace) -> int:
         body = {**body, "explain": True}
     if prepared.left_out and not args.json:
         print(f"left out column(s) the model does not take: {', '.join(prepared.left_out)}", file=sys.stderr)
-    document = call_predict_route(target, "POST", f"/v1/models/{args.name}/predict", body, key=key)
+    try:
+        document = call_predict_route(target, "POST", f"/v1/models/{args.name}/predict", body, key=key)
+    except ApiError as error:
+        for named in error.problems:
+            _name_line(named, prepared.lines)
+        raise
     lines = [f"{args.name} v{document['version']} ({document['variant']}), request {document['request_id']}"]
     probabilities = document.get("probabilities")
     for i, value in enumerate(document["predictions"]):
@@ -45,9 +50,19 @@ def predict(args: argparse.Namespace) -> int:
             extra = "  " + " ".join(f"{c}={p:.3f}" for c, p in zip(document["classes"], probabilities[i], strict=True))
         lines.append(f"  row {i}: {value}{extra}")
     lines += explanation_lines(document.get("explanation"))
-    lines += [f"  warning row {w.get('row')} {w.get('field')}: {w['message']}" for w in document.get("warnings", [])]
+    for warning in document.get("warnings", []):
+        _name_line(warning, prepared.lines)
+        line = f" (line {warning['line']})" if "line" in warning else ""
+        lines.append(f"  warning row {warning.get('row')}{line} {warning.get('field')}: {warning['message']}")
     emit(args, document, "\n".join(lines))
     return EXIT_OK
+
+
+def _name_line(problem: dict[str, Any], lines: list[int]) -> None:
+    """The file line of the row a problem or warning names (CSV, JSON Lines)."""
+    row = problem.get("row")
+    if isinstance(row, int) and 0 <= row < len(lines):
+        problem["line"] = lines[row]
 
 
 SHOWN_CONTRIBUTIONS = 5  # per row, largest first; --json has every field's

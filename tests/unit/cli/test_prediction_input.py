@@ -105,3 +105,19 @@ def test_problems_print_one_line_each_by_row_and_field() -> None:
         "  request: bad [invalid_body]",
         "  … and 3 more (the API lists the first 2)",
     ]
+
+
+def test_each_row_knows_the_file_line_it_starts_on() -> None:
+    """The API numbers rows from 0; a user's editor and `mlops contract check` count lines. A quoted
+    cell spanning two lines and a blank line must not shift the rows after them."""
+    text = 'a,note\n1,plain\n2,"two\nlines"\n\n3,last\n'
+    assert read_prediction_input(text, "csv").lines == [2, 3, 6]
+    assert read_prediction_input('{"a": 1}\n\n{"a": 2}\n', "jsonl").lines == [1, 3]
+    assert read_prediction_input('{"instances": [{"a": 1}]}', "json").lines == []
+
+
+def test_a_problem_names_the_row_and_its_line_when_the_file_has_lines() -> None:
+    problems: list[dict[str, object]] = [
+        {"code": "null", "message": "'a' may not be null", "row": 2, "field": "a", "line": 6},
+    ]
+    assert problem_lines(problems) == ["  row 2 (line 6) a: 'a' may not be null [null]"]
