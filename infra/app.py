@@ -10,7 +10,7 @@ from aws_cdk import Validations
 from cdk_nag import AwsSolutionsChecks
 
 from infra.paths import PROJECT_ROOT
-from infra.settings import CONTEXT_KEY, load_settings
+from infra.settings import CONTEXT_KEY, SettingsError, load_settings
 from infra.stack import MlopsPlatformStack
 
 
@@ -57,7 +57,10 @@ def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    app, _ = build_app()
+    try:
+        app, _ = build_app()
+    except SettingsError as error:  # the message names every bad field; a traceback would bury it
+        raise SystemExit(f"cdk.json or -c platform=...: {error}") from None
     app.synth()
 
 

@@ -560,3 +560,26 @@ def test_the_access_log_keeps_only_what_traces_and_attributes_a_request(
     }
     assert _access_log_fields(platform_template) == traced
     assert _access_log_fields(rest_template) == {**traced, "key": "$context.identity.apiKeyId"}
+
+
+def test_cdk_synth_with_a_bad_setting_says_which_in_one_line_not_a_traceback() -> None:
+    """What `cdk synth -c platform='{...}'` runs (cdk.json's app) with settings AWS would refuse."""
+    import os
+    import subprocess
+    import sys
+
+    from infra.paths import PROJECT_ROOT
+
+    context = {"platform": {"serving": {"snap_start": True, "provisioned_concurrency": 1}}}
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.app"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": "/nonexistent-never-written"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "snap_start and provisioned_concurrency cannot both be on" in done.stderr
