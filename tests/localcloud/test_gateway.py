@@ -565,18 +565,7 @@ def test_a_json_access_format_is_written_as_aws_writes_its_variables(
         "status": "$context.status",
         "ms": "$context.responseLatency",
     }
-    boto3.client("apigateway", region_name=REGION).update_stage(
-        restApiId=api.api_id,
-        stageName="test",
-        patchOperations=[
-            {
-                "op": "replace",
-                "path": "/accessLogSettings/destinationArn",
-                "value": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:api-access",
-            },
-            {"op": "replace", "path": "/accessLogSettings/format", "value": json.dumps(line)},
-        ],
-    )
+    _log_access_to_group(api, json.dumps(line))
     url = f"{gateway.url('test')}/secure"
     signed = AWSRequest(method="GET", url=url)
     SigV4Auth(Credentials("AKIDLOCALTEST", "secret"), "execute-api", REGION).add_auth(signed)
@@ -632,9 +621,8 @@ def test_payload_over_10_mb_takes_the_apis_request_too_large_response(gateway: L
         }
 
 
-def test_access_log_lines_and_stage_destination(gateway: LocalApiGateway, api: Api, access_log: io.StringIO) -> None:
-    logs = boto3.client("logs", region_name=REGION)
-    logs.create_log_group(logGroupName="api-access")
+def _log_access_to_group(api: Api, line_format: str) -> None:
+    """The stage's access log to the `api-access` log group, in `line_format`."""
     boto3.client("apigateway", region_name=REGION).update_stage(
         restApiId=api.api_id,
         stageName="test",
@@ -644,13 +632,15 @@ def test_access_log_lines_and_stage_destination(gateway: LocalApiGateway, api: A
                 "path": "/accessLogSettings/destinationArn",
                 "value": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:api-access",
             },
-            {
-                "op": "replace",
-                "path": "/accessLogSettings/format",
-                "value": "$context.requestId $context.httpMethod $context.status",
-            },
+            {"op": "replace", "path": "/accessLogSettings/format", "value": line_format},
         ],
     )
+
+
+def test_access_log_lines_and_stage_destination(gateway: LocalApiGateway, api: Api, access_log: io.StringIO) -> None:
+    logs = boto3.client("logs", region_name=REGION)
+    logs.create_log_group(logGroupName="api-access")
+    _log_access_to_group(api, "$context.requestId $context.httpMethod $context.status")
     ok = requests.get(f"{gateway.url('test')}/items", headers={"x-api-key": api.key_value})
     denied = requests.get(f"{gateway.url('test')}/items")
 
