@@ -36,7 +36,7 @@ from typing import Any, Final, Literal
 import numpy as np
 
 from mlops.monitoring.label_store import LabelBatch, label_key, labels_npz, whole_ms
-from mlops.serving.inputs import MAX_ROWS
+from mlops.serving.inputs import MAX_ROWS, QUOTED_CHARACTERS, bounded
 from mlops.serving.prediction_keys import (
     MAX_KEY_LENGTH,
     PredictionKey,
@@ -224,8 +224,12 @@ def submission_from_body(body: Any, *, max_labels: int = MAX_LABELS, model: str 
                 )
             )
         for name in sorted(set(fields) - set(FIELDS), key=str):
+            # Bounded: a 3 MB name quoted in field and message made an answer past Lambda's 6 MB limit (a 502).
+            length = f" (a name of {len(str(name)):,} characters)" if len(str(name)) > QUOTED_CHARACTERS else ""
             problems.append(
-                LabelProblem(index, str(name), "unknown_field", f"is not a label's field ({', '.join(FIELDS)})")
+                LabelProblem(
+                    index, bounded(str(name)), "unknown_field", f"is not a label's field ({', '.join(FIELDS)}){length}"
+                )
             )
         ids.append(fields.get("request_id", MISSING))
         keys.append(fields.get("request_key", MISSING))
@@ -290,8 +294,9 @@ def check_labels(
     """Every label checked against `target`; the accepted ones grouped by their predictions' hour in
     arrival order. `now` is when the labels arrived (the horizon and the future are measured from it,
     and a key names the latest prediction made with it by then, through `resolve`)."""
-    problems: list[LabelProblem] = list(submission.problems)
-    problem_count = len(problems)
+    # The submission lists every unknown field of every label; an answer lists the first MAX_PROBLEMS.
+    problems: list[LabelProblem] = list(submission.problems[:MAX_PROBLEMS])
+    problem_count = len(submission.problems)
     classes = _ClassMatcher(target) if target.classes is not None else None
 
     def problem(index: int, name: str, code: str, detail: str) -> None:

@@ -280,7 +280,7 @@ def encode_request(
         if len(keys) != len(known) or keys != known:
             for name in sorted(k for k in keys if k not in known):
                 problems.append(
-                    Problem("unknown_field", f"{_quoted(name)} is not an input of this model", i, _cut(str(name)))
+                    Problem("unknown_field", f"{_quoted(name)} is not an input of this model", i, bounded(str(name)))
                 )
             for name in sorted(known - set(keys)):
                 # Null is an answer only for a field the contract lets be missing.
@@ -562,7 +562,8 @@ def _unseen(text: str, spec: ServedInput) -> str | None:
     return f"{_quoted(text)} was never seen in training (known: {', '.join(spec.categories[:10])})"
 
 
-def _cut(text: str) -> str:
+def bounded(text: str) -> str:
+    """A name the client sent, as an answer's `field` names it: whole when short, else its start."""
     return text if len(text) <= QUOTED_CHARACTERS else text[:QUOTED_CHARACTERS] + "…"
 
 

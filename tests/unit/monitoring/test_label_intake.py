@@ -3,6 +3,7 @@ whole submission naming index and field; unjoinable ones are counted and the res
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from mlops.monitoring.label_intake import (
     LabelTarget,
     NotMonitored,
     SubmissionError,
+    api_problems,
     check_labels,
     label_target,
     parse_request_id,
@@ -158,6 +160,20 @@ def test_an_item_that_is_no_object_is_one_problem() -> None:
     intake = _check(["1", {"request_id": _id(NOW), "label": "1"}])
     assert [(p.index, p.code) for p in intake.problems] == [(0, "not_an_object")]
     assert "got the text '1'" in intake.problems[0].detail
+
+
+def test_a_refusal_quotes_at_most_a_hundred_problems_and_a_hundred_characters_of_a_name_sent() -> None:
+    """A 3.2 MB unknown field name was quoted twice (message and field), and every unknown field of
+    every label was listed: an answer past Lambda's 6 MB response limit, a 502 for the client."""
+    name = "x" * 3_200_000
+    labels = [{"request_id": _id(NOW), "label": "1", name: 1}] + [
+        {"request_id": _id(NOW), "label": "1", **{f"f{n}": 1 for n in range(50)}} for _ in range(10)
+    ]
+    intake = _check(labels)
+    answer = json.dumps(api_problems(intake))
+    assert intake.problem_count == 501 and len(intake.problems) == 100
+    assert len(answer) < 30_000, len(answer)
+    assert "(a name of 3,200,000 characters)" in intake.problems[0].detail
 
 
 def test_labels_that_cannot_be_joined_are_counted_and_the_rest_stored() -> None:
