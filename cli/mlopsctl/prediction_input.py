@@ -78,7 +78,10 @@ def read_prediction_input(text: str, form: InputForm, field_types: Mapping[str, 
 
 def _json_lines(text: str) -> tuple[list[Any], list[int]]:
     rows, lines = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at \n, \r\n or \r, as batch scoring reads them (mlops.serving.batch.reading): not
+    # str.splitlines, which also ends one at U+2028, U+2029 and U+0085, which a JSON string may hold raw:
+    # a valid file was refused.
+    for number, line in enumerate(io.StringIO(text, newline=""), start=1):
         if not line.strip():
             continue
         try:

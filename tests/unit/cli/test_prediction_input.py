@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from mlopsctl.prediction_input import (
@@ -121,3 +123,13 @@ def test_a_problem_names_the_row_and_its_line_when_the_file_has_lines() -> None:
         {"code": "null", "message": "'a' may not be null", "row": 2, "field": "a", "line": 6},
     ]
     assert problem_lines(problems) == ["  row 2 (line 6) a: 'a' may not be null [null]"]
+
+
+def test_a_json_lines_row_ends_at_a_newline_only() -> None:
+    """A JSON string may hold U+2028, U+2029 and U+0085 raw; str.splitlines ended a line at each,
+    refusing a valid file (and would have numbered the rows after them a line too far)."""
+    rows = [{"a": "x\u2028y"}, {"a": "\u0085"}, {"a": "\u2029"}]
+    text = "\n".join(json.dumps(row, ensure_ascii=False) for row in rows) + "\r\n\n" + '{"a": 4}\n'
+    prepared = read_prediction_input(text, "jsonl")
+    assert prepared.body == {"instances": [*rows, {"a": 4}]}
+    assert prepared.lines == [1, 2, 3, 5]
