@@ -41,7 +41,7 @@ from handlers.settings import FunctionSettings, PerContainer
 from mlops.buckets import ArtifactsBucket
 from mlops.names import NAME_PATTERN
 from mlops.serving.capture import CaptureBuffer
-from mlops.serving.inputs import RequestError
+from mlops.serving.inputs import QUOTED_CHARACTERS, RequestError, quoted
 from mlops.serving.metric_lines import COUNT, MILLISECONDS, Measure, MetricLines
 from mlops.serving.models import LoadFailure, ServedModels
 from mlops.serving.policy import DEFAULT_CONFIG_CACHE_SECONDS, DeployedPolicies
@@ -200,7 +200,8 @@ def _response(request: HttpRequest, status: int, body: Mapping[str, Any]) -> dic
 
 def _model_name(name: str) -> str:
     if not _MODEL_NAME.match(name):
-        raise RequestError(400, "invalid_name", f"{name!r} is not a model name (lowercase letters, digits, - and _)")
+        message = f"{quoted(name)} is not a model name (lowercase letters, digits, - and _)"
+        raise RequestError(400, "invalid_name", message)
     return name
 
 
@@ -399,7 +400,8 @@ def _route(call: Invocation) -> dict[str, Any]:
         matched = pattern.match(request.path)
         if matched is not None:
             return _ROUTE_FUNCTIONS[route](services(), call, matched["name"])
-    message = f"no route {request.method} {request.path}"
+    path = request.path if len(request.path) <= QUOTED_CHARACTERS else quoted(request.path)  # the client's text
+    message = f"no route {request.method} {path}"
     return _response(request, 404, {"error": {"code": "not_found", "message": message}})
 
 

@@ -280,7 +280,7 @@ def encode_request(
         if len(keys) != len(known) or keys != known:
             for name in sorted(k for k in keys if k not in known):
                 problems.append(
-                    Problem("unknown_field", f"{_quoted(name)} is not an input of this model", i, bounded(str(name)))
+                    Problem("unknown_field", f"{quoted(name)} is not an input of this model", i, bounded(str(name)))
                 )
             for name in sorted(known - set(keys)):
                 # Null is an answer only for a field the contract lets be missing.
@@ -556,10 +556,10 @@ def _unseen(text: str, spec: ServedInput) -> str | None:
     if spec.allowed_values is not None:
         if text in spec.allowed_values:
             return None
-        return f"{_quoted(text)} is not among the data contract's allowed values"
+        return f"{quoted(text)} is not among the data contract's allowed values"
     if spec.other:
         return None
-    return f"{_quoted(text)} was never seen in training (known: {', '.join(spec.categories[:10])})"
+    return f"{quoted(text)} was never seen in training (known: {', '.join(spec.categories[:10])})"
 
 
 def bounded(text: str) -> str:
@@ -567,7 +567,7 @@ def bounded(text: str) -> str:
     return text if len(text) <= QUOTED_CHARACTERS else text[:QUOTED_CHARACTERS] + "…"
 
 
-def _quoted(text: str) -> str:
+def quoted(text: str) -> str:
     """A name or value the client sent, as a message quotes it: whole when short, else its start and length."""
     if len(text) <= QUOTED_CHARACTERS:
         return repr(text)
@@ -579,7 +579,7 @@ def _quoted_all(texts: Sequence[str]) -> str:
     if len(texts) <= QUOTED_NAMES and all(len(t) <= QUOTED_CHARACTERS for t in texts):
         return str(list(texts))
     more = f", and {len(texts) - QUOTED_NAMES:,} more" if len(texts) > QUOTED_NAMES else ""
-    return "[" + ", ".join(_quoted(t) for t in texts[:QUOTED_NAMES]) + more + "]"
+    return "[" + ", ".join(quoted(t) for t in texts[:QUOTED_NAMES]) + more + "]"
 
 
 def _shown(value: Any) -> str:

@@ -395,6 +395,24 @@ def test_what_a_refusal_quotes_of_the_request_is_bounded(cloud: Cloud, case: str
     assert "characters)" in message or "more]" in message, message[:500]
 
 
+@pytest.mark.parametrize(
+    ("path", "resource"),
+    [
+        ("/v1/models/" + "A" * 100_000 + "/predict", "/v1/models/{name}/predict"),  # not a model name
+        ("/v1/" + "x" * 100_000, "/{proxy+}"),  # no route
+    ],
+    ids=["model name", "no route"],
+)
+def test_what_an_answer_quotes_of_the_path_is_bounded(cloud: Cloud, path: str, resource: str) -> None:
+    """The path is the client's text too: quoted whole, a 100,000-character one came back whole."""
+    name = path.split("/")[3] if resource.endswith("predict") else ""
+    event = proxy_event("POST", path, resource, {"name": name} if name else {}, b"{}", "application/json")
+    response = cloud.call(cloud.predict, event)
+    assert response["statusCode"] in (400, 404), response["body"][:300]
+    assert len(response["body"]) < 1_000, len(response["body"])
+    assert "(100,0" in _assert_clean_error(response)["error"]["message"]
+
+
 def test_probabilities_are_short_decimals_not_float32_noise(cloud: Cloud) -> None:
     """6.1e-05, not 6.0999998822808266e-05: each probability is its float32 value rounded to 7 places."""
     body = json.dumps({"instances": _valid_rows(50)}).encode()
