@@ -9,6 +9,7 @@ valid, and they stay side by side so a change to one is read against the other."
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -230,7 +231,8 @@ def request_rows(body: Any, *, max_rows: int = MAX_ROWS, model: str = "<model>")
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
         raise RequestError(400, "invalid_body", '"columns" must be a list of field names')
     if len(set(columns)) != len(columns):
-        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        # Counted once: list.count per column was quadratic (40,000 columns took 14 s, past the timeout).
+        repeated = sorted(c for c, n in Counter(columns).items() if n > 1)
         raise RequestError(400, "invalid_body", f'"columns" names {_quoted_all(repeated)} more than once')
     if not isinstance(data, list):
         raise RequestError(400, "invalid_body", '"data" must be a list of rows, each a list of values')
