@@ -36,9 +36,10 @@ def access_log_format(front_door: str) -> apigw.AccessLogFormat:
     """One JSON line a request with what an operator needs to trace it and say whom it was for, nothing
     more: CloudWatch Logs bills ingestion by the byte ($0.50/GB) on every request. The `$context`
     variables: https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-variables-for-access-logging.html
-    Left out: requestTime (CloudWatch stamps each event with its time), protocol (nothing an operator
-    acts on), identity.user (under IAM auth the principal identity.caller names), responseLength (the
-    latency says more about a slow answer; the function logs its rows)."""
+    Left out: requestTime (CloudWatch stamps each event with its time), path (client text; the
+    resource names the route), protocol (nothing an operator acts on), identity.user (under IAM auth
+    the principal identity.caller names), responseLength (the latency says more about a slow answer;
+    the function logs its rows)."""
     field = apigw.AccessLogField
     line = {
         # Traces the request: the id the client got (x-amzn-RequestId, `request_id` in an error body)
@@ -50,9 +51,10 @@ def access_log_format(front_door: str) -> apigw.AccessLogFormat:
         # IAM-authorized routes: the registry's, and health under the function URL front door.
         "caller": field.context_identity_caller(),
         "method": field.context_http_method(),
-        # The path as sent (with the stage and the model's name): per-model attribution from the access
-        # log alone, and what a refused request tried where no resource matched.
-        "path": field.context_path(),
+        # The route (`/v1/models/{name}/predict`), not the path as sent: `$context.path` is client text,
+        # and written raw into this JSON line a quote in it could forge fields. Per-model traffic is the
+        # `Predictions` metric's; a request is found by its id.
+        "resource": field.context_resource_path(),
         "status": field.context_status(),
         # The whole request as API Gateway timed it, its own refusals included (integrationLatency is
         # "-" for those and misses the authorizer's and validator's time).

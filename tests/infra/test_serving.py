@@ -548,13 +548,13 @@ def test_the_access_log_keeps_only_what_traces_and_attributes_a_request(
     platform_template: dict[str, Any], rest_template: dict[str, Any]
 ) -> None:
     """The access log is billed by the byte on every request (issue #21): request id, caller, source
-    ip, method, path, status and latency; the API key's id only under `rest`, where keys exist."""
+    ip, method, route, status and latency; the API key's id only under `rest`, where keys exist."""
     traced = {
         "id": "$context.requestId",
         "ip": "$context.identity.sourceIp",
         "caller": "$context.identity.caller",
         "method": "$context.httpMethod",
-        "path": "$context.path",
+        "resource": "$context.resourcePath",  # not $context.path: client text, raw in a JSON line
         "status": "$context.status",
         "ms": "$context.responseLatency",
     }
