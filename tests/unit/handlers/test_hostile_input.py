@@ -607,7 +607,7 @@ ADVERSARIAL_REGISTRY_BODIES = [
     b'{"version": ' + b"9" * 5_000 + b', "reason": "because"}',
     b'{"version": NaN, "reason": "because"}',
     b'{"version": 1e999, "reason": "because"}',
-    b'{"version": 2, "reason": "\ud800\udc00\ud800"}',
+    rb'{"version": 2, "reason": "\ud800\udc00\ud800"}',  # JSON escapes, not Python's
     '{"version": 1, "reason": "caf\u00e9"}'.encode("latin-1"),
     b"\xff\xfe{}",
     b"",
