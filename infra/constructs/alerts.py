@@ -291,44 +291,25 @@ class Alerts(Construct):
                 )
                 for name, function in (("Predict", predict), ("BatchScoring", batch_scoring))
             ),
-            cloudwatch.GraphWidget(
-                title="Predictions per model version",
-                # A search, not fixed metrics: a newly promoted version (or A/B variant) shows up
-                # without a redeploy. The predict function emits `Predictions` with these dimensions.
-                left=[
-                    cloudwatch.SearchExpression(
-                        expression=_search(
-                            f'{{{METRICS_NAMESPACE},service,model,version,variant}} MetricName="Predictions" '
-                            f'service="{SERVING_SERVICE}"',
-                            "Sum",
-                            Duration.minutes(5),
-                        ),
-                        # one series per dimension combination, named by CloudWatch's dynamic labels
-                        label="${PROP('Dim.model')} ${PROP('Dim.version')} ${PROP('Dim.variant')}",
-                        period=Duration.minutes(5),
-                    )
-                ],
-                width=8,
-            ),
-            # Every other metric the predict function emits is read here (README, "Custom metrics"):
-            # a metric nobody reads is $0.30 a month spent on nothing.
+            # Searches, not fixed metrics: a newly promoted version (or A/B variant) shows up without a
+            # redeploy. Every metric the predict function emits is read here or by an alarm (README,
+            # "Custom metrics"): a metric nobody reads is $0.30 a month spent on nothing.
             self._search_widget(
-                "Model latency per version (p99, ms)",
-                "{service,model,version,variant}",
-                'MetricName="ModelLatency"',
-                "p99",
-                "${PROP('Dim.model')} ${PROP('Dim.version')} ${PROP('Dim.variant')}",
+                "Predictions per model version", _PER_VERSION, 'MetricName="Predictions"', "Sum", _VERSION_LABEL
+            ),
+            self._search_widget(
+                "Model latency per version (p99, ms)", _PER_VERSION, 'MetricName="ModelLatency"', "p99", _VERSION_LABEL
             ),
             self._search_widget(
                 "Input warnings and shadow failures per version",
-                "{service,model,version,variant}",
+                _PER_VERSION,
                 '(MetricName="InputWarnings" OR MetricName="ShadowFailures")',
                 "Sum",
-                "${PROP('MetricName')} ${PROP('Dim.model')} ${PROP('Dim.version')} ${PROP('Dim.variant')}",
+                "${PROP('MetricName')} " + _VERSION_LABEL,
             ),
             self._search_widget(
                 "Capture, key records and model loads",
-                "{service}",
+                "service",
                 '(MetricName="CapturedRows" OR MetricName="CaptureFailures" OR MetricName="PredictionKeyFailures" '
                 'OR MetricName="ModelLoadFailures")',
                 "Sum",
@@ -336,16 +317,19 @@ class Alerts(Construct):
             ),
             self._search_widget(
                 "Labels sent back per model",
-                "{service,model}",
+                "service,model",
                 '(MetricName="LabelsAccepted" OR MetricName="LabelsRefused" OR MetricName="LabelSubmissionsRefused")',
                 "Sum",
                 "${PROP('MetricName')} ${PROP('Dim.model')}",
             ),
         )
 
-    def _search_widget(self, title: str, schema: str, names: str, statistic: str, label: str) -> cloudwatch.GraphWidget:
-        """A graph of every series a search finds, so new models and versions show up without a redeploy."""
-        query = f'{{{METRICS_NAMESPACE},{schema[1:]} {names} service="{SERVING_SERVICE}"'
+    def _search_widget(
+        self, title: str, dimensions: str, names: str, statistic: str, label: str
+    ) -> cloudwatch.GraphWidget:
+        """A graph of every series a search of `names` finds among the serving metrics with exactly
+        `dimensions`, one series per dimension combination, named by CloudWatch's dynamic `label`."""
+        query = f'{{{METRICS_NAMESPACE},{dimensions}}} {names} service="{SERVING_SERVICE}"'
         return cloudwatch.GraphWidget(
             title=title,
             left=[
@@ -362,6 +346,10 @@ class Alerts(Construct):
         iam.Grant.add_to_principal(
             grantee=grantee, actions=["kms:GenerateDataKey", "kms:Decrypt"], resource_arns=[self.key.key_arn]
         )
+
+
+_PER_VERSION = "service,model,version,variant"  # the dimensions of `MetricLines.by_version`
+_VERSION_LABEL = "${PROP('Dim.model')} ${PROP('Dim.version')} ${PROP('Dim.variant')}"
 
 
 def _search(query: str, statistic: str, period: Duration) -> str:
