@@ -56,9 +56,7 @@ class LambdaUrl(LocalResource, CloudFormationModel):
             request["Cors"] = props["Cors"]
         config = lambda_client.create_function_url_config(**request)
         if qualifier and qualifier != "$LATEST":
-            # An unknown alias is refused. By name: moto's GetAlias reads an ARN here as a name.
-            function_name = target.split(":")[6] if target.startswith("arn:") else target
-            lambda_client.get_alias(FunctionName=function_name, Name=str(qualifier))
+            lambda_client.get_alias(FunctionName=_function_name(target), Name=str(qualifier))  # unknown: refused
             _note_qualifier(config["FunctionArn"], str(qualifier))
         url = str(config["FunctionUrl"]).rstrip("/") + "/"
         arn = str(config["FunctionArn"]) + (f":{qualifier}" if qualifier else "")
@@ -67,6 +65,11 @@ class LambdaUrl(LocalResource, CloudFormationModel):
             {"FunctionUrl": url, "FunctionArn": arn},
             delete=lambda: lambda_client.delete_function_url_config(FunctionName=target),
         )
+
+
+def _function_name(function: str) -> str:
+    """A function's name from its name or ARN: moto's GetAlias and CreateAlias read an ARN as a name."""
+    return function.split(":")[6] if function.startswith("arn:") else function
 
 
 class LambdaAlias(LocalResource, CloudFormationModel):
@@ -80,8 +83,7 @@ class LambdaAlias(LocalResource, CloudFormationModel):
 
     @classmethod
     def create(cls, name: str, props: dict[str, Any], region: str) -> LocalResource:
-        function = str(plain(props.get("FunctionName")) or "")
-        function_name = function.split(":")[6] if function.startswith("arn:") else function
+        function_name = _function_name(str(plain(props.get("FunctionName")) or ""))
         lambda_client = client("lambda", region)
         request: dict[str, Any] = {
             "FunctionName": function_name,
