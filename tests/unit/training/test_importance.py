@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from mlops.registry.views import importance_card, model_card
-from mlops.training.evaluation import evaluate
+from mlops.training.evaluation import FeatureImportance, evaluate
 from mlops.training.importance import MAX_ROWS, REPEATS, permutation_importances
 from tests.unit.serving.support import churn
 
@@ -22,7 +22,8 @@ def _signal_and_noise(rows: int = 3_000) -> tuple[LogisticRegression, np.ndarray
     return LogisticRegression().fit(x, y), x, y
 
 
-def test_the_field_the_label_depends_on_comes_first_and_noise_near_zero() -> None:
+def signal_and_noise_importances() -> tuple[FeatureImportance, int]:
+    """The importances of `_signal_and_noise`'s model on its rows, and how many rows it had."""
     model, x, y = _signal_and_noise()
     found = permutation_importances(
         model,
@@ -35,12 +36,17 @@ def test_the_field_the_label_depends_on_comes_first_and_noise_near_zero() -> Non
         n_classes=2,
         seed=7,
     )
+    return found, x.shape[0]
+
+
+def test_the_field_the_label_depends_on_comes_first_and_noise_near_zero() -> None:
+    found, rows = signal_and_noise_importances()
     assert found.features[0].feature == "signal"
     assert sorted(f.feature for f in found.features) == ["colour", "noise", "signal"]  # one entry per field
     assert found.features[0].mean is not None and found.features[0].mean > 0.3
     assert all(abs(f.mean or 0) < 0.02 for f in found.features[1:])
     # Bounded: a test split past MAX_ROWS is sampled, and each field is shuffled REPEATS times.
-    assert (found.rows, found.repeats) == (MAX_ROWS, REPEATS) and x.shape[0] > MAX_ROWS
+    assert (found.rows, found.repeats) == (MAX_ROWS, REPEATS) and rows > MAX_ROWS
     assert found.bound == f"{MAX_ROWS:,} test rows x {REPEATS} shuffles per field, on roc_auc"
 
 

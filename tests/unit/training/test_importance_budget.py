@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from mlops.training.importance import BUDGET_SECONDS, MAX_ROWS, MIN_ROWS, REPEATS, fitted_to_budget
 
 
@@ -40,21 +38,10 @@ def test_a_small_test_split_is_never_grown() -> None:
 
 def test_over_the_budget_the_computation_uses_fewer_rows_and_says_so(monkeypatch: Any) -> None:
     import mlops.training.importance as importance
-    from tests.unit.training.test_importance import _signal_and_noise
+    from tests.unit.training.test_importance import signal_and_noise_importances
 
-    model, x, y = _signal_and_noise()
     monkeypatch.setattr(importance, "BUDGET_SECONDS", 1e-9)  # any clock reads as over the budget
-    found = importance.permutation_importances(
-        model,
-        x,
-        y,
-        inputs=["signal", "colour", "noise"],
-        groups=np.array([0, 1, 1, 2]),
-        problem_type="binary",
-        metric="roc_auc",
-        n_classes=2,
-        seed=7,
-    )
+    found, _ = signal_and_noise_importances()
     assert (found.rows, found.repeats) == (MIN_ROWS, 1)
     assert found.bound == f"{MIN_ROWS} test rows x 1 shuffle per field, on roc_auc"
     assert found.features[0].feature == "signal"  # still the field the label depends on
